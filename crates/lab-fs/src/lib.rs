@@ -1,0 +1,255 @@
+//! lab-fs is the only way Lab opens a file under a run root.
+//!
+//! It guarantees that a file handed out by [`RunRoot::open_artifact`]
+//!
+//! - has a name that parsed as an [`ArtifactName`] (no `..`, no absolute path,
+//!   no empty, dot or dot-prefixed segment, no NUL, control character or
+//!   backslash, at most one directory level) and is on the [`Allowlist`];
+//! - was resolved by the kernel beneath the run root's directory handle
+//!   (cap-std, `openat2(RESOLVE_BENEATH)` on Linux), so a symlink may be
+//!   followed only while it stays inside the root — a link to `/etc`, to a
+//!   sibling run or through `..` is refused as [`Error::Escape`];
+//! - is a regular file (a FIFO, socket, device or directory is refused, and
+//!   opening never blocks).
+//!
+//! ```
+//! # fn main() -> Result<(), lab_fs::Error> {
+//! # let tmp = tempfile::tempdir().unwrap();
+//! # std::fs::write(tmp.path().join("notes.md"), "hi").unwrap();
+//! # let canonical = tmp.path().canonicalize().unwrap();
+//! let allow = lab_fs::Allowlist::default();
+//! let root = lab_fs::RunRoot::open_ambient(&canonical)?;
+//! let name = allow.check("notes.md")?;
+//! let artifact = root.open_artifact(&name)?;
+//! assert_eq!(artifact.len, 2);
+//! assert!(allow.check("../etc/passwd").is_err());
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+mod name;
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use cap_std::fs::{Dir, MetadataExt as _, OpenOptions, OpenOptionsExt as _};
+
+pub use name::{Allowlist, ArtifactName, DEFAULT_ALLOWLIST, MAX_NAME_LEN, Pattern};
+
+/// Most entries looked at in one directory when listing artifacts; a run
+/// directory with more is listed partially rather than stalling a request.
+pub const MAX_LISTED_ENTRIES: usize = 4096;
+
+/// Why a name could not be resolved or a root could not be opened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The name is not a well-formed artifact name (the reason is static text).
+    InvalidName(&'static str),
+    /// The name is well formed but not on the artifact allowlist.
+    NotAllowed,
+    /// An allowlist entry from configuration is malformed.
+    InvalidPattern {
+        /// The entry as written.
+        pattern: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// Resolving the name would leave the run root (a symlink out, usually).
+    Escape,
+    /// Nothing by that name exists under the root.
+    NotFound,
+    /// The name resolves to something other than a regular file.
+    NotAFile,
+    /// The run root's real path is no longer the one that was registered
+    /// (a component was replaced by a symlink, or it was moved).
+    RootMoved,
+    /// Any other I/O failure.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::InvalidName(reason) => write!(f, "invalid artifact name: {reason}"),
+            Error::NotAllowed => f.write_str("name is not on the artifact allowlist"),
+            Error::InvalidPattern { pattern, reason } => {
+                write!(f, "invalid allowlist entry {pattern:?}: {reason}")
+            }
+            Error::Escape => f.write_str("path leads outside the run root"),
+            Error::NotFound => f.write_str("no such artifact"),
+            Error::NotAFile => f.write_str("artifact is not a regular file"),
+            Error::RootMoved => f.write_str("run root no longer resolves to its registered path"),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Error {
+    /// Classifies an error from cap-std. cap-std reports an escape as a
+    /// `PermissionDenied` error of its own making (no OS error code), which
+    /// keeps it apart from a real `EACCES`.
+    #[cold]
+    fn from_io(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound,
+            io::ErrorKind::PermissionDenied if e.raw_os_error().is_none() => Error::Escape,
+            _ if e.raw_os_error() == Some(libc::ELOOP) => Error::Escape,
+            _ if e.raw_os_error() == Some(libc::EXDEV) => Error::Escape,
+            _ if e.raw_os_error() == Some(libc::ENOTDIR) => Error::NotFound,
+            _ => Error::Io(e),
+        }
+    }
+}
+
+/// An opened regular file under a run root, with what a response needs.
+#[derive(Debug)]
+pub struct Artifact {
+    /// The open file, read-only.
+    pub file: std::fs::File,
+    /// Its length in bytes, from `fstat` on the open handle.
+    pub len: u64,
+    /// Modification time.
+    pub modified: SystemTime,
+    /// Inode number, for a strong validator.
+    pub inode: u64,
+}
+
+/// A listed artifact: name, size, modification time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArtifactInfo {
+    /// The allowlisted name.
+    pub name: ArtifactName,
+    /// Size in bytes.
+    pub len: u64,
+    /// Modification time.
+    pub modified: SystemTime,
+}
+
+/// A directory handle for one registered run root.
+#[derive(Debug)]
+pub struct RunRoot {
+    dir: Dir,
+}
+
+impl RunRoot {
+    /// Opens `canonical` with the process's ambient authority and checks that
+    /// the opened directory's real path is exactly `canonical`, so a root
+    /// whose path was swapped for a symlink after registration is refused.
+    ///
+    /// This is the one place lab-fs uses ambient authority; everything below
+    /// the root goes through the handle.
+    pub fn open_ambient(canonical: &Path) -> Result<Self, Error> {
+        let dir = Dir::open_ambient_dir(canonical, cap_std::ambient_authority())
+            .map_err(Error::from_io)?;
+        let proc_path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+        match std::fs::read_link(&proc_path) {
+            Ok(real) if real == canonical => Ok(Self { dir }),
+            Ok(_) => Err(Error::RootMoved),
+            // Without /proc, fall back to comparing the handle with a fresh
+            // stat of the path (device and inode).
+            Err(_) => {
+                let opened = dir.dir_metadata().map_err(Error::from_io)?;
+                let named = std::fs::symlink_metadata(canonical).map_err(Error::Io)?;
+                if named.file_type().is_dir()
+                    && opened.dev() == named.dev()
+                    && opened.ino() == named.ino()
+                {
+                    Ok(Self { dir })
+                } else {
+                    Err(Error::RootMoved)
+                }
+            }
+        }
+    }
+
+    /// Opens an allowlisted artifact for reading, beneath the root.
+    pub fn open_artifact(&self, name: &ArtifactName) -> Result<Artifact, Error> {
+        let mut options = OpenOptions::new();
+        // O_NONBLOCK: opening a FIFO planted under the root must not block
+        // a thread; O_NOCTTY: never acquire a terminal.
+        options
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+        let file = self
+            .dir
+            .open_with(name.as_str(), &options)
+            .map_err(Error::from_io)?;
+        let meta = file.metadata().map_err(Error::from_io)?;
+        if !meta.is_file() {
+            return Err(Error::NotAFile);
+        }
+        let modified = meta.modified().map_err(Error::from_io)?.into_std();
+        let inode = meta.ino();
+        let len = meta.len();
+        Ok(Artifact {
+            file: file.into_std(),
+            len,
+            modified,
+            inode,
+        })
+    }
+
+    /// Lists the allowlisted artifacts present, sorted by name. Every entry is
+    /// opened exactly as [`RunRoot::open_artifact`] would, so the list never
+    /// shows a name that would then be refused.
+    pub fn list_artifacts(&self, allow: &Allowlist) -> Result<Vec<ArtifactInfo>, Error> {
+        let mut found = Vec::new();
+        self.collect(None, allow, &mut found)?;
+        for dir in allow.dirs() {
+            // A missing or escaping directory simply contributes nothing.
+            if let Err(e) = self.collect(Some(dir), allow, &mut found) {
+                match e {
+                    Error::NotFound | Error::Escape | Error::NotAFile => {}
+                    Error::Io(ref io) if io.raw_os_error() == Some(libc::ENOTDIR) => {}
+                    other => return Err(other),
+                }
+            }
+        }
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        found.dedup_by(|a, b| a.name == b.name);
+        Ok(found)
+    }
+
+    fn collect(
+        &self,
+        subdir: Option<&str>,
+        allow: &Allowlist,
+        found: &mut Vec<ArtifactInfo>,
+    ) -> Result<(), Error> {
+        let entries = match subdir {
+            None => self.dir.entries(),
+            Some(dir) => self.dir.read_dir(dir),
+        }
+        .map_err(Error::from_io)?;
+        for entry in entries.take(MAX_LISTED_ENTRIES) {
+            let Ok(entry) = entry else { continue };
+            let Some(file_name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let full = match subdir {
+                None => file_name,
+                Some(dir) => format!("{dir}/{file_name}"),
+            };
+            let Ok(name) = ArtifactName::parse(&full) else {
+                continue;
+            };
+            if !allow.allows(&name) {
+                continue;
+            }
+            if let Ok(artifact) = self.open_artifact(&name) {
+                found.push(ArtifactInfo {
+                    name,
+                    len: artifact.len,
+                    modified: artifact.modified,
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,357 @@
+//! Artifact names and the allowlist they are matched against.
+
+use crate::Error;
+
+/// Longest artifact name accepted, in bytes.
+pub const MAX_NAME_LEN: usize = 512;
+/// Longest single segment accepted, in bytes (a common `NAME_MAX`).
+const MAX_SEGMENT_LEN: usize = 255;
+
+/// A syntactically safe artifact name: one file, or one directory and one
+/// file, joined by `/`.
+///
+/// Holding an `ArtifactName` proves the name has no `.` or `..` segment, no
+/// empty segment, no segment starting with `.`, no absolute prefix, no NUL,
+/// control character or backslash, and at most one directory level. It does
+/// **not** prove the name is on an allowlist; see [`Allowlist::check`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArtifactName(String);
+
+impl ArtifactName {
+    /// Parses a name exactly as given. Nothing is repaired: a name that is not
+    /// already safe is an error (STYLE.md "Reject, never repair").
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        if name.len() > MAX_NAME_LEN {
+            return Err(Error::InvalidName("name is too long"));
+        }
+        let segments = split_segments(name)?;
+        if segments.len() > 2 {
+            return Err(Error::InvalidName("more than one directory level"));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name as a `/`-separated relative path.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The directory part, if the name has one.
+    pub fn dir(&self) -> Option<&str> {
+        self.0.split_once('/').map(|(dir, _)| dir)
+    }
+
+    /// The last segment.
+    pub fn file(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or(&self.0)
+    }
+}
+
+impl std::fmt::Display for ArtifactName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Splits on `/` and checks every segment; shared by names and patterns.
+fn split_segments(name: &str) -> Result<Vec<&str>, Error> {
+    if name.is_empty() {
+        return Err(Error::InvalidName("empty name"));
+    }
+    if name.starts_with('/') {
+        return Err(Error::InvalidName("absolute path"));
+    }
+    let segments: Vec<&str> = name.split('/').collect();
+    for segment in &segments {
+        check_segment(segment)?;
+    }
+    Ok(segments)
+}
+
+fn check_segment(segment: &str) -> Result<(), Error> {
+    if segment.is_empty() {
+        return Err(Error::InvalidName("empty path segment"));
+    }
+    if segment == "." || segment == ".." {
+        return Err(Error::InvalidName("dot segment"));
+    }
+    if segment.starts_with('.') {
+        return Err(Error::InvalidName("hidden (dot-prefixed) segment"));
+    }
+    if segment.len() > MAX_SEGMENT_LEN {
+        return Err(Error::InvalidName("path segment is too long"));
+    }
+    for c in segment.chars() {
+        if c == '\0' {
+            return Err(Error::InvalidName("NUL character"));
+        }
+        if c.is_control() {
+            return Err(Error::InvalidName("control character"));
+        }
+        if c == '\\' {
+            return Err(Error::InvalidName("backslash"));
+        }
+    }
+    Ok(())
+}
+
+/// One allowlist entry: `NAME`, `DIR/NAME`, `*.ext` or `DIR/*.ext`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pattern {
+    dir: Option<String>,
+    file: FilePattern,
+    source: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum FilePattern {
+    Exact(String),
+    /// `prefix*suffix`: one wildcard, matching any (possibly empty) run of
+    /// characters within the last segment.
+    Wildcard { prefix: String, suffix: String },
+}
+
+impl Pattern {
+    /// Parses an allowlist entry. At most one directory level, `*` only in
+    /// the last segment (at most once), no dot-prefixed segment.
+    pub fn parse(pattern: &str) -> Result<Self, Error> {
+        let invalid = |reason: &'static str| Error::InvalidPattern {
+            pattern: pattern.to_owned(),
+            reason,
+        };
+        let segments = split_segments(pattern).map_err(|e| match e {
+            Error::InvalidName(reason) => invalid(reason),
+            other => other,
+        })?;
+        let (dir, file) = match segments.as_slice() {
+            [file] => (None, *file),
+            [dir, file] => (Some(*dir), *file),
+            _ => return Err(invalid("more than one directory level")),
+        };
+        if dir.is_some_and(|d| d.contains('*')) {
+            return Err(invalid("`*` is only allowed in the last segment"));
+        }
+        let file = match file.split_once('*') {
+            None => FilePattern::Exact(file.to_owned()),
+            Some((prefix, suffix)) if !suffix.contains('*') => FilePattern::Wildcard {
+                prefix: prefix.to_owned(),
+                suffix: suffix.to_owned(),
+            },
+            Some(_) => return Err(invalid("at most one `*` per pattern")),
+        };
+        Ok(Self {
+            dir: dir.map(str::to_owned),
+            file,
+            source: pattern.to_owned(),
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The directory this pattern reaches into, if any.
+    pub fn dir(&self) -> Option<&str> {
+        self.dir.as_deref()
+    }
+
+    /// Whether `name` matches this pattern.
+    pub fn matches(&self, name: &ArtifactName) -> bool {
+        if self.dir.as_deref() != name.dir() {
+            return false;
+        }
+        let file = name.file();
+        match &self.file {
+            FilePattern::Exact(exact) => file == exact,
+            FilePattern::Wildcard { prefix, suffix } => {
+                file.len() >= prefix.len() + suffix.len()
+                    && file.starts_with(prefix.as_str())
+                    && file.ends_with(suffix.as_str())
+            }
+        }
+    }
+}
+
+/// The SPEC §5 default allowlist.
+pub const DEFAULT_ALLOWLIST: &[&str] = &[
+    "run.toml",
+    "run.json",
+    "params.json",
+    "config.toml",
+    "summary.json",
+    "metrics.jsonl",
+    "metrics.csv",
+    "provenance.json",
+    "stdout.log",
+    "stderr.log",
+    "notes.md",
+    "output.mp4",
+    "preview.mp4",
+    "video.mp4",
+    "preview.png",
+    "thumbnail.png",
+    "thumbnail.jpg",
+    "videos/*.mp4",
+    "images/*.png",
+];
+
+/// The set of artifact names Lab will serve.
+#[derive(Clone, Debug)]
+pub struct Allowlist {
+    patterns: Vec<Pattern>,
+}
+
+impl Default for Allowlist {
+    fn default() -> Self {
+        let patterns = DEFAULT_ALLOWLIST
+            .iter()
+            .map(|p| Pattern::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            // NOTE(unwrap): the default table is constant and covered by
+            // `default_allowlist_parses`.
+            .unwrap_or_default();
+        Self { patterns }
+    }
+}
+
+impl Allowlist {
+    /// The default allowlist plus `extra` entries from configuration.
+    pub fn with_extra<S: AsRef<str>>(extra: &[S]) -> Result<Self, Error> {
+        let mut list = Self::default();
+        for entry in extra {
+            list.patterns.push(Pattern::parse(entry.as_ref())?);
+        }
+        Ok(list)
+    }
+
+    /// The patterns, defaults first.
+    pub fn patterns(&self) -> &[Pattern] {
+        &self.patterns
+    }
+
+    /// Parses `name` and checks it against the allowlist.
+    pub fn check(&self, name: &str) -> Result<ArtifactName, Error> {
+        let name = ArtifactName::parse(name)?;
+        if self.allows(&name) {
+            Ok(name)
+        } else {
+            Err(Error::NotAllowed)
+        }
+    }
+
+    /// Whether a parsed name is on the allowlist.
+    pub fn allows(&self, name: &ArtifactName) -> bool {
+        self.patterns.iter().any(|p| p.matches(name))
+    }
+
+    /// The directories that some pattern reaches into, deduplicated.
+    pub fn dirs(&self) -> Vec<&str> {
+        let mut dirs: Vec<&str> = self.patterns.iter().filter_map(Pattern::dir).collect();
+        dirs.sort_unstable();
+        dirs.dedup();
+        dirs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_allowlist_parses() {
+        for p in DEFAULT_ALLOWLIST {
+            Pattern::parse(p).unwrap();
+        }
+        assert_eq!(Allowlist::default().patterns().len(), DEFAULT_ALLOWLIST.len());
+    }
+
+    fn check(name: &str, expected: Result<(), &str>) {
+        let list = Allowlist::with_extra(&["extra/*.txt", "report-*.json"]).unwrap();
+        let got = list.check(name).map(|_| ()).map_err(|e| e.to_string());
+        match expected {
+            Ok(()) => assert!(got.is_ok(), "{name:?} should be allowed, got {got:?}"),
+            Err(needle) => {
+                let msg = got.expect_err(name);
+                assert!(msg.contains(needle), "{name:?}: {msg:?} lacks {needle:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_checked_against_the_allowlist() {
+        let table: &[(&str, Result<(), &str>)] = &[
+            ("output.mp4", Ok(())),
+            ("videos/a.mp4", Ok(())),
+            ("videos/a b%2e#?;.mp4", Ok(())),
+            ("images/x.png", Ok(())),
+            ("extra/notes.txt", Ok(())),
+            ("report-1.json", Ok(())),
+            ("report-.json", Ok(())),
+            ("videos/.mp4", Err("hidden")),
+            ("videos/.x.mp4", Err("hidden")),
+            (".env", Err("hidden")),
+            ("..", Err("dot segment")),
+            (".", Err("dot segment")),
+            ("../output.mp4", Err("dot segment")),
+            ("./output.mp4", Err("dot segment")),
+            ("videos/../output.mp4", Err("dot segment")),
+            ("videos/./a.mp4", Err("dot segment")),
+            ("/etc/passwd", Err("absolute")),
+            ("//output.mp4", Err("absolute")),
+            ("videos//a.mp4", Err("empty path segment")),
+            ("output.mp4/", Err("empty path segment")),
+            ("", Err("empty name")),
+            ("out\0put.mp4", Err("NUL")),
+            ("out\nput.mp4", Err("control")),
+            ("out\u{7f}put.mp4", Err("control")),
+            ("videos\\a.mp4", Err("backslash")),
+            ("..\\output.mp4", Err("hidden")),
+            ("a/b/c.mp4", Err("more than one directory level")),
+            ("secret.txt", Err("not on the artifact allowlist")),
+            ("videos/a.mkv", Err("not on the artifact allowlist")),
+            ("extra/a.txt.gz", Err("not on the artifact allowlist")),
+            ("Output.mp4", Err("not on the artifact allowlist")),
+            ("%2e%2e", Err("not on the artifact allowlist")),
+            ("output.mp4;", Err("not on the artifact allowlist")),
+        ];
+        for (name, expected) in table {
+            check(name, *expected);
+        }
+        check(&"a".repeat(600), Err("too long"));
+        check(&format!("videos/{}.mp4", "a".repeat(300)), Err("too long"));
+    }
+
+    #[test]
+    fn config_patterns_are_restricted() {
+        let table: &[(&str, Option<&str>)] = &[
+            ("extra.txt", None),
+            ("logs/*.log", None),
+            ("*.txt", None),
+            ("a/b/c.txt", Some("more than one directory level")),
+            ("*/x.txt", Some("last segment")),
+            (".env", Some("hidden")),
+            ("logs/.secret", Some("hidden")),
+            (".cache/*.txt", Some("hidden")),
+            ("../x", Some("dot segment")),
+            ("/etc/passwd", Some("absolute")),
+            ("a*b*", Some("at most one")),
+            ("a\\b", Some("backslash")),
+        ];
+        for (pattern, expected) in table {
+            match (Pattern::parse(pattern), expected) {
+                (Ok(_), None) => {}
+                (Err(e), Some(needle)) => assert!(e.to_string().contains(needle), "{pattern}: {e}"),
+                (got, _) => panic!("{pattern:?}: unexpected {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_config_wildcard_never_serves_dotfiles() {
+        let list = Allowlist::with_extra(&["*"]).unwrap();
+        assert!(list.check("anything.bin").is_ok());
+        assert!(list.check(".env").is_err());
+        assert!(list.check(".git").is_err());
+    }
+}

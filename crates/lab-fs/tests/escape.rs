@@ -1,0 +1,245 @@
+//! The escape table: every way out of a run root we know of, built in a temp
+//! directory at test time (no committed symlinks), plus a property test with
+//! an oracle on the opened file's real path.
+
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use lab_fs::{Allowlist, Error, RunRoot};
+use proptest::prelude::*;
+
+/// A parent directory holding a run root `run/`, a sibling run `sibling/`
+/// and a secret file beside them.
+struct Layout {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+fn layout() -> Layout {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("run");
+    let sibling = base.join("sibling");
+    std::fs::create_dir_all(root.join("videos")).unwrap();
+    std::fs::create_dir_all(root.join("images")).unwrap();
+    std::fs::create_dir_all(&sibling).unwrap();
+    std::fs::write(base.join("secret.txt"), "outside").unwrap();
+    std::fs::write(sibling.join("notes.md"), "sibling notes").unwrap();
+    std::fs::write(root.join("output.mp4"), b"0123456789").unwrap();
+    std::fs::write(root.join("videos/a.mp4"), b"video a").unwrap();
+    std::fs::write(root.join(".env"), "API_KEY=sk-live").unwrap();
+    std::fs::write(root.join("real-notes.txt"), "inside target").unwrap();
+    // Links inside the root that stay inside: may be followed.
+    symlink("output.mp4", root.join("video.mp4")).unwrap();
+    symlink("../output.mp4", root.join("videos/b.mp4")).unwrap();
+    symlink("real-notes.txt", root.join("stdout.log")).unwrap();
+    // Links that leave the root.
+    symlink("/etc/passwd", root.join("notes.md")).unwrap();
+    symlink("../secret.txt", root.join("stderr.log")).unwrap();
+    symlink(sibling.join("notes.md"), root.join("summary.json")).unwrap();
+    symlink("../sibling/notes.md", root.join("params.json")).unwrap();
+    // A chain: inside -> inside -> outside.
+    symlink("../secret.txt", root.join("hop2")).unwrap();
+    symlink("hop2", root.join("run.json")).unwrap();
+    // A directory swapped for a symlink leading out.
+    symlink(&sibling, root.join("images-out")).unwrap();
+    std::fs::remove_dir(root.join("images")).unwrap();
+    symlink(&sibling, root.join("images")).unwrap();
+    // A loop.
+    symlink("config.toml", root.join("config.toml")).unwrap();
+    // Not regular files.
+    std::fs::create_dir(root.join("metrics.jsonl")).unwrap();
+    #[allow(clippy::disallowed_methods)] // a test fixture, not a job
+    let fifo_ok = std::process::Command::new("mkfifo")
+        .arg(root.join("metrics.csv"))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(fifo_ok, "mkfifo must be available to build the escape table");
+    Layout { _tmp: tmp, root }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    Content(&'static str),
+    Invalid,
+    NotAllowed,
+    Escape,
+    NotFound,
+    NotAFile,
+}
+
+fn check(root: &RunRoot, allow: &Allowlist, name: &str, expected: Expect) {
+    let result = allow
+        .check(name)
+        .and_then(|n| root.open_artifact(&n))
+        .map(|a| std::io::read_to_string(&a.file).unwrap());
+    match (&expected, &result) {
+        (Expect::Content(want), Ok(got)) if got == want => {}
+        (Expect::Invalid, Err(Error::InvalidName(_)))
+        | (Expect::NotAllowed, Err(Error::NotAllowed))
+        | (Expect::Escape, Err(Error::Escape))
+        | (Expect::NotFound, Err(Error::NotFound))
+        | (Expect::NotAFile, Err(Error::NotAFile)) => {}
+        _ => panic!("{name:?}: expected {expected:?}, got {result:?}"),
+    }
+}
+
+#[test]
+fn escape_table() {
+    let l = layout();
+    let root = RunRoot::open_ambient(&l.root).unwrap();
+    let allow = Allowlist::default();
+    use Expect::*;
+    let table: &[(&str, Expect)] = &[
+        ("output.mp4", Content("0123456789")),
+        ("videos/a.mp4", Content("video a")),
+        // A symlink inside the root pointing inside the root may be followed.
+        ("video.mp4", Content("0123456789")),
+        ("videos/b.mp4", Content("0123456789")),
+        ("stdout.log", Content("inside target")),
+        // Traversal and absolute names never reach the filesystem.
+        ("..", Invalid),
+        ("../secret.txt", Invalid),
+        ("./..", Invalid),
+        ("videos/../../secret.txt", Invalid),
+        ("/etc/passwd", Invalid),
+        ("//etc/passwd", Invalid),
+        ("..\\secret.txt", Invalid),
+        ("output.mp4\0", Invalid),
+        ("out\rput.mp4", Invalid),
+        (".env", Invalid),
+        ("videos/.hidden.mp4", Invalid),
+        // Encoded variants are ordinary characters here (decoding happened
+        // once, in the HTTP layer) and match nothing.
+        ("%2e%2e/secret.txt", NotAllowed),
+        ("%2e%2e", NotAllowed),
+        ("..%2fsecret.txt", Invalid),
+        ("a%2f..%2fsecret.txt", NotAllowed),
+        ("real-notes.txt", NotAllowed),
+        ("secret.txt", NotAllowed),
+        // Symlinks that leave the root, directly, via `..`, into a sibling
+        // run, through a chain, or via a directory swapped for a link.
+        ("notes.md", Escape),
+        ("stderr.log", Escape),
+        ("summary.json", Escape),
+        ("params.json", Escape),
+        ("run.json", Escape),
+        ("images/x.png", Escape),
+        ("config.toml", Escape),
+        // Not regular files.
+        ("metrics.jsonl", NotAFile),
+        ("metrics.csv", NotAFile),
+        ("preview.mp4", NotFound),
+        ("videos/missing.mp4", NotFound),
+    ];
+    for (name, expected) in table {
+        check(&root, &allow, name, *expected);
+    }
+}
+
+#[test]
+fn listing_shows_only_what_would_be_served() {
+    let l = layout();
+    let root = RunRoot::open_ambient(&l.root).unwrap();
+    let names: Vec<String> = root
+        .list_artifacts(&Allowlist::default())
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "output.mp4",
+            "stdout.log",
+            "video.mp4",
+            "videos/a.mp4",
+            "videos/b.mp4"
+        ]
+    );
+}
+
+#[test]
+fn root_swapped_for_a_symlink_is_refused() {
+    let l = layout();
+    let parent = l.root.parent().unwrap().to_path_buf();
+    let moved = parent.join("run-moved");
+    std::fs::rename(&l.root, &moved).unwrap();
+    symlink(parent.join("sibling"), &l.root).unwrap();
+    assert!(matches!(
+        RunRoot::open_ambient(&l.root),
+        Err(Error::RootMoved)
+    ));
+}
+
+#[test]
+fn a_missing_root_is_not_found() {
+    let l = layout();
+    assert!(matches!(
+        RunRoot::open_ambient(&l.root.join("nope")),
+        Err(Error::NotFound)
+    ));
+}
+
+fn real_path(file: &std::fs::File) -> PathBuf {
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap()
+}
+
+fn is_under(path: &Path, root: &Path) -> bool {
+    path.starts_with(root) && path != root
+}
+
+/// Pieces names are built from: real entries, traversal, separators,
+/// encodings and control characters.
+fn piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("output.mp4".to_owned()),
+        Just("videos".to_owned()),
+        Just("a.mp4".to_owned()),
+        Just("b.mp4".to_owned()),
+        Just("images".to_owned()),
+        Just("x.png".to_owned()),
+        Just("notes.md".to_owned()),
+        Just("stderr.log".to_owned()),
+        Just("run.json".to_owned()),
+        Just("params.json".to_owned()),
+        Just("secret.txt".to_owned()),
+        Just("sibling".to_owned()),
+        Just("..".to_owned()),
+        Just(".".to_owned()),
+        Just("/".to_owned()),
+        Just("\\".to_owned()),
+        Just("%2e".to_owned()),
+        Just("\0".to_owned()),
+        Just(".env".to_owned()),
+        "[ -~]{0,6}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// For any name: if lab-fs opens it, the opened file's real path lies
+    /// strictly under the root and the name matches the allowlist.
+    #[test]
+    fn ok_means_under_the_root_and_allowlisted(parts in proptest::collection::vec(piece(), 1..5)) {
+        // One layout per process is enough; the oracle does not depend on it.
+        thread_local!(static LAYOUT: Layout = layout());
+        LAYOUT.with(|l| {
+            let name: String = parts.concat();
+            let allow = Allowlist::default();
+            let root = RunRoot::open_ambient(&l.root).unwrap();
+            if let Ok(parsed) = allow.check(&name) {
+                prop_assert!(allow.allows(&parsed));
+                if let Ok(artifact) = root.open_artifact(&parsed) {
+                    let real = real_path(&artifact.file);
+                    prop_assert!(is_under(&real, &l.root), "{name:?} opened {real:?}");
+                    prop_assert!(artifact.file.metadata().unwrap().is_file());
+                }
+            }
+            Ok(())
+        })?;
+    }
+}

@@ -108,7 +108,10 @@ enum FilePattern {
     Exact(String),
     /// `prefix*suffix`: one wildcard, matching any (possibly empty) run of
     /// characters within the last segment.
-    Wildcard { prefix: String, suffix: String },
+    Wildcard {
+        prefix: String,
+        suffix: String,
+    },
 }
 
 impl Pattern {
@@ -263,7 +266,10 @@ mod tests {
         for p in DEFAULT_ALLOWLIST {
             Pattern::parse(p).unwrap();
         }
-        assert_eq!(Allowlist::default().patterns().len(), DEFAULT_ALLOWLIST.len());
+        assert_eq!(
+            Allowlist::default().patterns().len(),
+            DEFAULT_ALLOWLIST.len()
+        );
     }
 
     fn check(name: &str, expected: Result<(), &str>) {

@@ -56,7 +56,10 @@ fn layout() -> Layout {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    assert!(fifo_ok, "mkfifo must be available to build the escape table");
+    assert!(
+        fifo_ok,
+        "mkfifo must be available to build the escape table"
+    );
     Layout { _tmp: tmp, root }
 }
 

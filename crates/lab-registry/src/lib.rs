@@ -1,0 +1,376 @@
+//! lab-registry maps run ids to canonical run roots.
+//!
+//! It guarantees that every registered root
+//!
+//! - was a directory whose **real** path (symlinks resolved) lay strictly
+//!   under an allowed root when it was imported, compared by path component,
+//!   never by string prefix (`/data/runs-evil` is not under `/data/runs`);
+//! - is stored exactly as the canonical path that was checked.
+//!
+//! The registry file (`registry.json` in the data dir) is versioned, replaced
+//! atomically (temp file, fsync, rename, fsync of the directory) and changed
+//! only under an exclusive lock on `registry.lock`, so a `lab import` running
+//! beside a server loses nothing; a reader notices a new file by its inode
+//! and reloads. A registry that cannot be parsed is an error naming the file,
+//! never silently emptied. Forgetting a run never touches its files.
+//!
+//! ```
+//! # fn main() -> Result<(), lab_registry::Error> {
+//! # let tmp = tempfile::tempdir().unwrap();
+//! # let runs = tmp.path().join("runs");
+//! # std::fs::create_dir_all(runs.join("exp-1")).unwrap();
+//! let registry = lab_registry::Registry::open(&tmp.path().join("data"), &[runs.clone()])?;
+//! let run = registry.import(&runs.join("exp-1"), None)?;
+//! assert!(run.id.as_str().starts_with("exp-1-"));
+//! assert!(registry.import(std::path::Path::new("/etc"), None).is_err());
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+mod id;
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use id::{MAX_ID_LEN, RunId};
+use store::{FileStamp, Store};
+
+/// Most runs one registry holds.
+pub const MAX_RUNS: usize = 100_000;
+
+/// Why a registry operation failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A run id does not match `[a-z0-9][a-z0-9-]{0,63}`.
+    InvalidId(&'static str),
+    /// A path given for import is not absolute.
+    RelativePath,
+    /// A path is not valid UTF-8 (the registry stores text).
+    NonUtf8Path,
+    /// The directory to import does not exist.
+    NotFound,
+    /// The path to import is not a directory.
+    NotADirectory,
+    /// The directory's real path is not under any allowed root.
+    OutsideAllowedRoots,
+    /// The directory is an allowed root itself, not a run under it.
+    IsAllowedRoot,
+    /// The directory is already registered, under this id.
+    AlreadyRegistered(RunId),
+    /// The requested id is already used by another run.
+    IdTaken(RunId),
+    /// No run has this id.
+    UnknownRun,
+    /// The registry holds [`MAX_RUNS`] runs already.
+    Full,
+    /// An allowed root given in configuration is unusable.
+    BadAllowedRoot {
+        /// The root as given.
+        root: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The registry file exists but cannot be understood.
+    Corrupt {
+        /// The registry file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An I/O failure while doing `context`.
+    Io {
+        /// What was being done.
+        context: &'static str,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::InvalidId(reason) => write!(f, "invalid run id: {reason}"),
+            Error::RelativePath => f.write_str("the path must be absolute"),
+            Error::NonUtf8Path => f.write_str("the path is not valid UTF-8"),
+            Error::NotFound => f.write_str("no such directory"),
+            Error::NotADirectory => f.write_str("not a directory"),
+            Error::OutsideAllowedRoots => f.write_str("the directory is not under an allowed root"),
+            Error::IsAllowedRoot => f.write_str(
+                "the directory is an allowed root itself; import a run directory inside it",
+            ),
+            Error::AlreadyRegistered(id) => {
+                write!(f, "the directory is already registered as {id}")
+            }
+            Error::IdTaken(id) => write!(f, "the run id {id} is already taken"),
+            Error::UnknownRun => f.write_str("no run with this id"),
+            Error::Full => write!(f, "the registry already holds {MAX_RUNS} runs"),
+            Error::BadAllowedRoot { root, reason } => {
+                write!(f, "allowed root {}: {reason}", root.display())
+            }
+            Error::Corrupt { file, reason } => {
+                write!(
+                    f,
+                    "registry file {} is unreadable: {reason}",
+                    file.display()
+                )
+            }
+            Error::Io { context, source } => write!(f, "{context}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// One registered run.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunRecord {
+    /// Its id.
+    pub id: RunId,
+    /// The canonical path of its root, exactly as checked at import.
+    pub root: PathBuf,
+    /// When it was imported, seconds since the Unix epoch.
+    pub imported_at: u64,
+}
+
+impl RunRecord {
+    /// The last component of the root: the directory's own name.
+    pub fn dir_name(&self) -> &str {
+        self.root
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+    }
+}
+
+/// What a scan of the allowed roots did.
+#[derive(Debug, Default)]
+pub struct ScanReport {
+    /// Newly registered runs.
+    pub imported: Vec<RunRecord>,
+    /// Entries skipped, with the reason (already registered ones are not listed).
+    pub skipped: Vec<(PathBuf, Error)>,
+}
+
+/// The run registry of one data dir.
+#[derive(Debug)]
+pub struct Registry {
+    store: Store,
+    allowed_roots: Vec<PathBuf>,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    stamp: Option<FileStamp>,
+    runs: Arc<Vec<RunRecord>>,
+}
+
+impl Registry {
+    /// Opens (creating the data dir if needed) the registry in `data_dir`.
+    /// Each allowed root is canonicalised; a missing one is an error. A
+    /// corrupt registry file is an error naming the file.
+    pub fn open(data_dir: &Path, allowed_roots: &[PathBuf]) -> Result<Self, Error> {
+        let mut roots = Vec::with_capacity(allowed_roots.len());
+        for root in allowed_roots {
+            let canonical = std::fs::canonicalize(root).map_err(|e| Error::BadAllowedRoot {
+                root: root.clone(),
+                reason: e.to_string(),
+            })?;
+            if !canonical.is_dir() {
+                return Err(Error::BadAllowedRoot {
+                    root: root.clone(),
+                    reason: "not a directory".into(),
+                });
+            }
+            if canonical.to_str().is_none() {
+                return Err(Error::BadAllowedRoot {
+                    root: root.clone(),
+                    reason: "not valid UTF-8".into(),
+                });
+            }
+            if !roots.contains(&canonical) {
+                roots.push(canonical);
+            }
+        }
+        let store = Store::open(data_dir)?;
+        let registry = Self {
+            store,
+            allowed_roots: roots,
+            cache: Mutex::new(Cache::default()),
+        };
+        registry.runs()?;
+        Ok(registry)
+    }
+
+    /// The canonical allowed roots.
+    pub fn allowed_roots(&self) -> &[PathBuf] {
+        &self.allowed_roots
+    }
+
+    /// The registry file's path.
+    pub fn file(&self) -> &Path {
+        self.store.file()
+    }
+
+    /// All runs, sorted by id. Reloads when another process replaced the file.
+    pub fn runs(&self) -> Result<Arc<Vec<RunRecord>>, Error> {
+        let stamp = self.store.stamp()?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.stamp.is_none() || cache.stamp != stamp {
+            let mut runs = self.store.load()?;
+            runs.sort_by(|a, b| a.id.cmp(&b.id));
+            cache.runs = Arc::new(runs);
+            cache.stamp = stamp;
+        }
+        Ok(Arc::clone(&cache.runs))
+    }
+
+    /// One run by id.
+    pub fn get(&self, id: &RunId) -> Result<RunRecord, Error> {
+        let runs = self.runs()?;
+        runs.binary_search_by(|r| r.id.cmp(id))
+            .map(|i| runs[i].clone())
+            .map_err(|_| Error::UnknownRun)
+    }
+
+    /// Imports one directory, with `id` or a generated one.
+    pub fn import(&self, dir: &Path, id: Option<&str>) -> Result<RunRecord, Error> {
+        let id = id.map(RunId::parse).transpose()?;
+        let root = self.check_dir(dir)?;
+        self.store.update(|runs| {
+            if let Some(existing) = runs.iter().find(|r| r.root == root) {
+                return Err(Error::AlreadyRegistered(existing.id.clone()));
+            }
+            let record = new_record(runs, &root, id.clone())?;
+            runs.push(record.clone());
+            Ok(record)
+        })
+    }
+
+    /// Imports every directory directly under each allowed root that is not
+    /// registered yet, in one locked update. Entries that are not directories
+    /// are ignored; directories that fail the checks (a symlink resolving
+    /// outside the roots, say) are reported in `skipped`.
+    pub fn scan_allowed_roots(&self) -> Result<ScanReport, Error> {
+        let mut candidates = Vec::new();
+        let mut report = ScanReport::default();
+        for root in &self.allowed_roots {
+            let entries = std::fs::read_dir(root).map_err(|e| Error::Io {
+                context: "listing an allowed root",
+                source: e,
+            })?;
+            let mut names: Vec<PathBuf> =
+                entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            names.sort();
+            for path in names {
+                let is_hidden = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_none_or(|n| n.starts_with('.'));
+                if is_hidden || !path.is_dir() {
+                    continue;
+                }
+                match self.check_dir(&path) {
+                    Ok(canonical) => candidates.push(canonical),
+                    Err(e) => report.skipped.push((path, e)),
+                }
+            }
+        }
+        report.imported = self.store.update(|runs| {
+            let mut imported = Vec::new();
+            for root in &candidates {
+                if runs.iter().any(|r| &r.root == root) {
+                    continue;
+                }
+                let record = new_record(runs, root, None)?;
+                runs.push(record.clone());
+                imported.push(record);
+            }
+            Ok(imported)
+        })?;
+        Ok(report)
+    }
+
+    /// Forgets a run. Its files are never touched.
+    pub fn forget(&self, id: &RunId) -> Result<RunRecord, Error> {
+        self.store.update(|runs| {
+            let index = runs
+                .iter()
+                .position(|r| &r.id == id)
+                .ok_or(Error::UnknownRun)?;
+            Ok(runs.remove(index))
+        })
+    }
+
+    /// Canonicalises `dir` and checks it against the allowed roots.
+    fn check_dir(&self, dir: &Path) -> Result<PathBuf, Error> {
+        if !dir.is_absolute() {
+            return Err(Error::RelativePath);
+        }
+        if dir.to_str().is_none() {
+            return Err(Error::NonUtf8Path);
+        }
+        let canonical = std::fs::canonicalize(dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound,
+            std::io::ErrorKind::NotADirectory => Error::NotFound,
+            _ => Error::Io {
+                context: "resolving the directory",
+                source: e,
+            },
+        })?;
+        if canonical.to_str().is_none() {
+            return Err(Error::NonUtf8Path);
+        }
+        if !canonical.is_dir() {
+            return Err(Error::NotADirectory);
+        }
+        if self.allowed_roots.contains(&canonical) {
+            return Err(Error::IsAllowedRoot);
+        }
+        // Path::starts_with compares whole components.
+        if !self
+            .allowed_roots
+            .iter()
+            .any(|root| canonical.starts_with(root))
+        {
+            return Err(Error::OutsideAllowedRoots);
+        }
+        Ok(canonical)
+    }
+}
+
+fn new_record(runs: &[RunRecord], root: &Path, id: Option<RunId>) -> Result<RunRecord, Error> {
+    if runs.len() >= MAX_RUNS {
+        return Err(Error::Full);
+    }
+    let id = match id {
+        Some(id) if runs.iter().any(|r| r.id == id) => return Err(Error::IdTaken(id)),
+        Some(id) => id,
+        None => loop {
+            let name = root.file_name().and_then(|n| n.to_str()).unwrap_or("run");
+            let candidate = RunId::generate(name)?;
+            if !runs.iter().any(|r| r.id == candidate) {
+                break candidate;
+            }
+        },
+    };
+    let imported_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    Ok(RunRecord {
+        id,
+        root: root.to_path_buf(),
+        imported_at,
+    })
+}

@@ -1,0 +1,284 @@
+//! `lab`: parse arguments, build the library objects, run, map errors to an
+//! exit code. Nothing else lives here.
+#![forbid(unsafe_code)]
+
+mod config;
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::config::FileConfig;
+
+const DEFAULT_PORT: u16 = 7878;
+
+/// Lab: browse, watch, compare and export experiment runs, safely, from a
+/// browser on 127.0.0.1.
+#[derive(Debug, Parser)]
+#[command(name = "lab", version, about, max_term_width = 100)]
+struct Cli {
+    /// Where the registry, exports and job runs live
+    /// [default: $XDG_DATA_HOME/lab or ~/.local/share/lab]
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Config file [default: lab.toml in the data dir, if present]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// An allowed import root (repeatable); run directories directly under
+    /// it are imported when the server starts
+    #[arg(long = "root", global = true, value_name = "DIR")]
+    roots: Vec<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the Lab's web UI and API
+    Serve(ServeArgs),
+    /// Register a run directory (it must lie under an allowed root)
+    Import {
+        /// The run directory
+        dir: PathBuf,
+        /// Run id to use instead of a generated one ([a-z0-9][a-z0-9-]{0,63})
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// List registered runs
+    Runs,
+    /// Forget a run (its files are never touched)
+    Forget {
+        /// The run id
+        id: String,
+    },
+    /// Export a run as a bundle (not available in this build yet)
+    Export {
+        /// The run id
+        id: String,
+        /// Bundle name
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Unpack a bundle into an allowed root (not available in this build yet)
+    ImportBundle {
+        /// The bundle file
+        file: PathBuf,
+        /// Target directory
+        #[arg(long)]
+        into: PathBuf,
+    },
+    /// Run a program or workflow in the sandboxed runner (not available in
+    /// this build yet)
+    Run {
+        /// A workflow file
+        #[arg(long)]
+        workflow: Option<PathBuf>,
+        /// Program and arguments
+        #[arg(last = true)]
+        argv: Vec<String>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:7878]
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<String>,
+    /// Allow a non-loopback --bind (exposes the Lab to the network)
+    #[arg(long)]
+    allow_external: bool,
+    /// Extra Host header value to accept, e.g. behind a reverse proxy (repeatable)
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
+    /// Enable the sandboxed runner
+    #[arg(long)]
+    enable_runner: bool,
+    /// Let runner jobs use the network
+    #[arg(long)]
+    runner_allow_network: bool,
+    /// Let workflows run exec hooks (each job must still confirm)
+    #[arg(long)]
+    runner_allow_workflow_exec: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("lab: error: {}", chain.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What every command shares: the data dir, the config, the allowed roots.
+struct Setup {
+    data_dir: PathBuf,
+    config: FileConfig,
+    roots: Vec<PathBuf>,
+}
+
+fn context(cli: &Cli) -> anyhow::Result<Setup> {
+    let data_dir = match &cli.data_dir {
+        Some(dir) => dir.clone(),
+        None => default_data_dir()?,
+    };
+    let config = match &cli.config {
+        Some(file) => FileConfig::load(file, true)?,
+        None => FileConfig::load(&data_dir.join("lab.toml"), false)?,
+    };
+    let mut roots = cli.roots.clone();
+    roots.extend(config.roots.iter().cloned());
+    Ok(Setup {
+        data_dir,
+        config,
+        roots,
+    })
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(xdg).join("lab"));
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".local/share/lab")),
+        None => bail!("cannot find a data directory: set --data-dir, XDG_DATA_HOME or HOME"),
+    }
+}
+
+fn open_registry(ctx: &Setup) -> anyhow::Result<lab_registry::Registry> {
+    Ok(lab_registry::Registry::open(&ctx.data_dir, &ctx.roots)?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = context(&cli)?;
+    match cli.command {
+        Command::Serve(args) => serve(&ctx, args),
+        Command::Import { dir, id } => {
+            let registry = open_registry(&ctx)?;
+            let dir = std::path::absolute(&dir).context("resolving the directory")?;
+            let run = registry.import(&dir, id.as_deref())?;
+            println!("imported {} from {}", run.id, run.root.display());
+            Ok(())
+        }
+        Command::Runs => {
+            let registry = open_registry(&ctx)?;
+            let mut out = std::io::stdout().lock();
+            for run in registry.runs()?.iter() {
+                writeln!(out, "{}\t{}", run.id, run.root.display())?;
+            }
+            Ok(())
+        }
+        Command::Forget { id } => {
+            let registry = open_registry(&ctx)?;
+            let run = registry.forget(&lab_registry::RunId::parse(&id)?)?;
+            println!(
+                "forgot {} (its files at {} are untouched)",
+                run.id,
+                run.root.display()
+            );
+            Ok(())
+        }
+        Command::Export { .. } => bail!("export is not available in this build yet"),
+        Command::ImportBundle { .. } => bail!("import-bundle is not available in this build yet"),
+        Command::Run { .. } => bail!("the runner is not available in this build yet"),
+    }
+}
+
+/// Parses `--bind`: an `IP:PORT`, or `localhost:PORT`.
+fn parse_bind(text: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Some(port) = text.strip_prefix("localhost:")
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    bail!("invalid --bind address {text:?}: expected IP:PORT, e.g. 127.0.0.1:7878")
+}
+
+fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
+    if args.enable_runner || args.runner_allow_network || args.runner_allow_workflow_exec {
+        bail!("the runner is not available in this build yet; start without --enable-runner");
+    }
+    let bind = match args.bind.as_deref().or(ctx.config.bind.as_deref()) {
+        Some(text) => parse_bind(text)?,
+        None => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT),
+    };
+    if !bind.ip().is_loopback() {
+        if !args.allow_external {
+            bail!(
+                "refusing to listen on non-loopback address {bind} without --allow-external; \
+                 to use the Lab from another machine, keep it on 127.0.0.1 and forward a port: \
+                 ssh -L {p}:127.0.0.1:{p} THIS_HOST",
+                p = bind.port()
+            );
+        }
+        eprintln!(
+            "lab: WARNING: listening on {bind}, reachable from the network. Anyone who can reach \
+             it and learn the session token can read your runs. Prefer 127.0.0.1 with \
+             `ssh -L {p}:127.0.0.1:{p} THIS_HOST`.",
+            p = bind.port()
+        );
+    }
+    let runner = &ctx.config.runner;
+    if !runner.programs.is_empty() || !runner.env_allow.is_empty() {
+        eprintln!("lab: note: [runner] settings are ignored; the runner is not in this build yet");
+    }
+    let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
+        .context("[artifacts] allow in the config file")?;
+    let registry = open_registry(ctx)?;
+    let report = registry.scan_allowed_roots()?;
+    for run in &report.imported {
+        eprintln!("lab: imported {} from {}", run.id, run.root.display());
+    }
+    for (path, why) in &report.skipped {
+        eprintln!("lab: skipped {}: {why}", path.display());
+    }
+    let mut allowed_hosts = ctx.config.allowed_hosts.clone();
+    allowed_hosts.extend(args.allowed_hosts);
+    let config = lab_http::Config {
+        allowed_hosts,
+        ..lab_http::Config::new(Arc::new(registry), allowlist)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        let local = listener.local_addr()?;
+        println!("lab: listening on http://{local}/");
+        std::io::stdout().flush()?;
+        lab_http::serve(config, listener, shutdown_signal()).await?;
+        eprintln!("lab: stopped");
+        Ok(())
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers the default actions still stop the process.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("lab: shutting down");
+}

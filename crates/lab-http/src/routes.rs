@@ -1,0 +1,546 @@
+//! Routing and the handlers of SPEC §4.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use lab_fs::{ArtifactName, RunRoot};
+use lab_registry::{RunId, RunRecord};
+use lab_stream::{FileBody, Plan, Validators, evaluate, multipart_segments};
+use serde_json::{Value, json};
+
+use crate::State;
+use crate::decode::{percent_decode, query_pairs};
+use crate::guard::{Checked, MAX_BODY};
+use crate::response::{ApiError, Body, UI_CSP, empty, full, json_response};
+use crate::ui;
+
+/// Default and largest page size of `GET /api/runs`.
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 500;
+/// Largest metadata file (run.toml / run.json) parsed for a run page.
+const MAX_META_BYTES: u64 = 64 * 1024;
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+pub(crate) async fn route(
+    state: &Arc<State>,
+    req: Request<Incoming>,
+    checked: Checked,
+) -> Result<Response<Body>> {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let is_read = method == Method::GET || method == Method::HEAD;
+    if path == "/" {
+        return if is_read {
+            Ok(index(state, &method))
+        } else {
+            Ok(ApiError::method_not_allowed("GET, HEAD"))
+        };
+    }
+    if let Some(asset) = path.strip_prefix("/assets/") {
+        return if is_read {
+            ui::asset(asset, &method).ok_or_else(ApiError::no_route)
+        } else {
+            Ok(ApiError::method_not_allowed("GET, HEAD"))
+        };
+    }
+    let Some(api) = path.strip_prefix("/api/") else {
+        return Err(ApiError::no_route());
+    };
+    let segments: Vec<&str> = api.split('/').collect();
+    match segments.as_slice() {
+        ["status"] => match method {
+            Method::GET | Method::HEAD => status(state).await,
+            _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
+        },
+        ["runs"] => match method {
+            Method::GET | Method::HEAD => list_runs(state, req.uri().query()).await,
+            Method::POST => import_run(state, req, checked).await,
+            _ => Ok(ApiError::method_not_allowed("GET, HEAD, POST")),
+        },
+        ["runs", id] => match method {
+            Method::GET | Method::HEAD => show_run(state, id).await,
+            Method::DELETE => forget_run(state, id).await,
+            _ => Ok(ApiError::method_not_allowed("GET, HEAD, DELETE")),
+        },
+        ["runs", id, "artifacts", _, ..] => {
+            if !is_read {
+                return Ok(ApiError::method_not_allowed("GET, HEAD"));
+            }
+            let prefix = format!("runs/{id}/artifacts/");
+            let raw_name = &api[prefix.len()..];
+            artifact(state, &method, req.headers(), id, raw_name).await
+        }
+        ["runs", _, "export"] | ["exports"] | ["exports", _] | ["jobs"] | ["jobs", ..] => {
+            Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "not_implemented",
+                "exports and jobs are not available in this build yet",
+            ))
+        }
+        _ => Err(ApiError::no_route()),
+    }
+}
+
+/// Runs blocking filesystem work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| internal("a worker task failed"))?
+}
+
+fn internal(detail: &str) -> ApiError {
+    eprintln!("lab: internal error: {detail}");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error; see the server log",
+    )
+}
+
+impl From<lab_registry::Error> for ApiError {
+    fn from(e: lab_registry::Error) -> Self {
+        use lab_registry::Error as E;
+        let msg = e.to_string();
+        let (status, code) = match &e {
+            E::InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid_run_id"),
+            E::RelativePath => (StatusCode::BAD_REQUEST, "path_not_absolute"),
+            E::NonUtf8Path => (StatusCode::BAD_REQUEST, "path_not_utf8"),
+            E::NotFound => (StatusCode::NOT_FOUND, "directory_not_found"),
+            E::NotADirectory => (StatusCode::BAD_REQUEST, "not_a_directory"),
+            E::OutsideAllowedRoots => (StatusCode::FORBIDDEN, "outside_allowed_roots"),
+            E::IsAllowedRoot => (StatusCode::BAD_REQUEST, "is_allowed_root"),
+            E::AlreadyRegistered(_) => (StatusCode::CONFLICT, "already_registered"),
+            E::IdTaken(_) => (StatusCode::CONFLICT, "id_taken"),
+            E::UnknownRun => (StatusCode::NOT_FOUND, "unknown_run"),
+            E::Full => (StatusCode::CONFLICT, "registry_full"),
+            _ => return internal(&msg),
+        };
+        ApiError::new(status, code, msg)
+    }
+}
+
+impl From<lab_fs::Error> for ApiError {
+    fn from(e: lab_fs::Error) -> Self {
+        use lab_fs::Error as E;
+        let (status, code, message) = match &e {
+            E::InvalidName(reason) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_artifact_name",
+                format!("invalid artifact name: {reason}"),
+            ),
+            E::NotAllowed => (
+                StatusCode::NOT_FOUND,
+                "artifact_not_allowed",
+                "this name is not on the artifact allowlist".to_owned(),
+            ),
+            E::Escape => (
+                StatusCode::FORBIDDEN,
+                "path_escapes_run",
+                "the artifact resolves outside its run directory".to_owned(),
+            ),
+            E::NotFound => (
+                StatusCode::NOT_FOUND,
+                "artifact_not_found",
+                "no such artifact in this run".to_owned(),
+            ),
+            E::NotAFile => (
+                StatusCode::NOT_FOUND,
+                "not_a_file",
+                "the artifact is not a regular file".to_owned(),
+            ),
+            E::RootMoved => (
+                StatusCode::CONFLICT,
+                "run_root_moved",
+                "the run directory is no longer where it was registered".to_owned(),
+            ),
+            _ => return internal(&e.to_string()),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+fn index(state: &State, method: &Method) -> Response<Body> {
+    let html = ui::index_html(&state.token);
+    let len = html.len();
+    let mut response = Response::new(if method == Method::HEAD {
+        empty()
+    } else {
+        full(html)
+    });
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(UI_CSP),
+    );
+    response
+}
+
+async fn status(state: &Arc<State>) -> Result<Response<Body>> {
+    let registry = Arc::clone(&state.registry);
+    let runs = blocking(move || Ok(registry.runs()?.len())).await?;
+    let roots: Vec<String> = state
+        .registry
+        .allowed_roots()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "address": state.bound.to_string(),
+            "runner": {
+                "enabled": state.runner.enabled,
+                "network_allowed": state.runner.network_allowed,
+                "workflow_exec_allowed": state.runner.workflow_exec_allowed,
+            },
+            "counts": { "runs": runs },
+            "allowed_roots": roots,
+            "artifact_allowlist": state.allowlist.patterns().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+fn run_json(run: &RunRecord) -> Value {
+    json!({
+        "id": run.id,
+        "name": run.dir_name(),
+        "path": run.root.display().to_string(),
+        "imported_at": run.imported_at,
+    })
+}
+
+async fn list_runs(state: &Arc<State>, query: Option<&str>) -> Result<Response<Body>> {
+    let bad = |message: &'static str| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message);
+    let pairs = query_pairs(query.unwrap_or("")).ok_or_else(|| bad("malformed query string"))?;
+    let mut limit = DEFAULT_PAGE;
+    let mut cursor: Option<RunId> = None;
+    let mut filter: Option<String> = None;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "limit" => {
+                limit = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| bad("limit must be a number from 1 to 500"))?;
+            }
+            "cursor" if !value.is_empty() => {
+                cursor = Some(RunId::parse(&value).map_err(|_| bad("cursor is not a run id"))?);
+            }
+            "q" if !value.is_empty() => filter = Some(value.to_lowercase()),
+            _ => {}
+        }
+    }
+    let registry = Arc::clone(&state.registry);
+    let runs = blocking(move || Ok(registry.runs()?)).await?;
+    let matching = runs.iter().filter(|run| {
+        cursor.as_ref().is_none_or(|c| run.id > *c)
+            && filter.as_deref().is_none_or(|q| {
+                run.id.as_str().contains(q) || run.dir_name().to_lowercase().contains(q)
+            })
+    });
+    let page: Vec<&RunRecord> = matching.take(limit + 1).collect();
+    let next = (page.len() > limit).then(|| page[limit - 1].id.clone());
+    let items: Vec<Value> = page.iter().take(limit).map(|r| run_json(r)).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "runs": items, "next_cursor": next, "total": runs.len() }),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportBody {
+    path: String,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    state: &State,
+    req: Request<Incoming>,
+    checked: &Checked,
+) -> Result<T> {
+    if !checked.has_body {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_body",
+            "this request needs a JSON body",
+        ));
+    }
+    let limited = Limited::new(req.into_body(), MAX_BODY as usize);
+    let collected = tokio::time::timeout(state.limits.body_read_timeout, limited.collect())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body was not received in time",
+            )
+        })?
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "request bodies are limited to 1 MiB",
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_body",
+                    "the request body could not be read",
+                )
+            }
+        })?;
+    let bytes: Bytes = collected.to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("invalid request body: {e}"),
+        )
+    })
+}
+
+async fn import_run(
+    state: &Arc<State>,
+    req: Request<Incoming>,
+    checked: Checked,
+) -> Result<Response<Body>> {
+    let body: ImportBody = read_json(state, req, &checked).await?;
+    let registry = Arc::clone(&state.registry);
+    let run = blocking(move || {
+        let path = std::path::PathBuf::from(&body.path);
+        registry
+            .import(&path, body.id.as_deref())
+            .map_err(|e| {
+                // Whether a path outside every allowed root exists is not the
+                // client's business: answer as if it were simply outside.
+                let outside = !registry.allowed_roots().iter().any(|r| path.starts_with(r));
+                match e {
+                    lab_registry::Error::NotFound | lab_registry::Error::NotADirectory
+                        if outside =>
+                    {
+                        lab_registry::Error::OutsideAllowedRoots
+                    }
+                    other => other,
+                }
+            })
+            .map_err(ApiError::from)
+    })
+    .await?;
+    eprintln!("lab: imported run {} from {}", run.id, run.root.display());
+    Ok(json_response(StatusCode::CREATED, &run_json(&run)))
+}
+
+fn parse_id(id: &str) -> Result<RunId> {
+    RunId::parse(id).map_err(ApiError::from)
+}
+
+async fn show_run(state: &Arc<State>, id: &str) -> Result<Response<Body>> {
+    let id = parse_id(id)?;
+    let registry = Arc::clone(&state.registry);
+    let allow = state.allowlist.clone();
+    let (run, artifacts, meta) = blocking(move || {
+        let run = registry.get(&id)?;
+        let root = RunRoot::open_ambient(&run.root)?;
+        let artifacts = root.list_artifacts(&allow)?;
+        let meta = read_meta(&root, &allow);
+        Ok((run, artifacts, meta))
+    })
+    .await?;
+    let has_video = artifacts.iter().any(|a| a.name.as_str().ends_with(".mp4"));
+    let listed: Vec<Value> = artifacts
+        .iter()
+        .map(|a| {
+            json!({
+                "name": a.name.as_str(),
+                "size": a.len,
+                "type": content_type(&a.name),
+                "modified": a.modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    let mut body = run_json(&run);
+    body["artifacts"] = Value::Array(listed);
+    body["meta"] = meta;
+    body["has_video"] = Value::Bool(has_video);
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// run.toml, else run.json, parsed into JSON; `null` when absent or invalid.
+fn read_meta(root: &RunRoot, allow: &lab_fs::Allowlist) -> Value {
+    for (name, is_toml) in [("run.toml", true), ("run.json", false)] {
+        let Ok(name) = allow.check(name) else {
+            continue;
+        };
+        let Ok(artifact) = root.open_artifact(&name) else {
+            continue;
+        };
+        let mut text = String::new();
+        if artifact
+            .file
+            .take(MAX_META_BYTES)
+            .read_to_string(&mut text)
+            .is_err()
+        {
+            return Value::Null;
+        }
+        let parsed = if is_toml {
+            toml::from_str::<Value>(&text).ok()
+        } else {
+            serde_json::from_str::<Value>(&text).ok()
+        };
+        return parsed.unwrap_or(Value::Null);
+    }
+    Value::Null
+}
+
+async fn forget_run(state: &Arc<State>, id: &str) -> Result<Response<Body>> {
+    let id = parse_id(id)?;
+    let registry = Arc::clone(&state.registry);
+    let run = blocking(move || Ok(registry.forget(&id)?)).await?;
+    eprintln!("lab: forgot run {}", run.id);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "forgotten": run_json(&run) }),
+    ))
+}
+
+/// The fixed, safe content-type table (SPEC §5). Anything else is an opaque
+/// download; nothing is ever served as HTML, SVG or script.
+pub fn content_type(name: &ArtifactName) -> &'static str {
+    let ext = name
+        .file()
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("mp4") => "video/mp4",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("json") => "application/json",
+        Some("log" | "csv" | "jsonl" | "toml" | "md" | "txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn artifact(
+    state: &Arc<State>,
+    method: &Method,
+    headers: &HeaderMap,
+    id: &str,
+    raw_name: &str,
+) -> Result<Response<Body>> {
+    let id = parse_id(id)?;
+    // Decoded exactly once; what survives (`%`, `#`, `?`, `;`) is ordinary text.
+    let name = percent_decode(raw_name, false).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_artifact_name",
+            "invalid artifact name: malformed percent-encoding",
+        )
+    })?;
+    let name = state.allowlist.check(&name)?;
+    let registry = Arc::clone(&state.registry);
+    let open_name = name.clone();
+    let artifact = blocking(move || {
+        let run = registry.get(&id)?;
+        Ok(RunRoot::open_ambient(&run.root)?.open_artifact(&open_name)?)
+    })
+    .await?;
+    let validators = Validators::new(artifact.len, artifact.modified, artifact.inode);
+    let len = artifact.len;
+    let kind = content_type(&name);
+    let plan = evaluate(method, headers, &validators);
+    let mut builder = Response::builder()
+        .header(header::ETAG, &validators.etag)
+        .header(header::LAST_MODIFIED, validators.last_modified_header())
+        .header(header::CACHE_CONTROL, "private, no-cache")
+        .header(header::ACCEPT_RANGES, "bytes");
+    if kind == "application/octet-stream" {
+        builder = builder.header(header::CONTENT_DISPOSITION, "attachment");
+    }
+    let head = method == Method::HEAD;
+    let response = match plan {
+        Plan::NotModified => builder.status(StatusCode::NOT_MODIFIED).body(empty()),
+        Plan::PreconditionFailed => {
+            let mut r = ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "a precondition header did not match the artifact",
+            )
+            .into_response();
+            r.headers_mut().insert(
+                header::ETAG,
+                HeaderValue::from_str(&validators.etag).map_err(|_| internal("etag"))?,
+            );
+            return Ok(r);
+        }
+        Plan::Unsatisfiable => {
+            let mut r = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                "the requested range is outside the artifact",
+            )
+            .into_response();
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&lab_stream::unsatisfied_content_range(len))
+                    .map_err(|_| internal("content-range"))?,
+            );
+            return Ok(r);
+        }
+        Plan::Full => builder
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, kind)
+            .header(header::CONTENT_LENGTH, len)
+            .body(if head {
+                empty()
+            } else {
+                FileBody::region(artifact.file, 0, len).boxed()
+            }),
+        Plan::Single(range) => builder
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(header::CONTENT_TYPE, kind)
+            .header(header::CONTENT_RANGE, range.content_range(len))
+            .header(header::CONTENT_LENGTH, range.len())
+            .body(FileBody::region(artifact.file, range.first, range.len()).boxed()),
+        Plan::Multi(ranges) => {
+            let boundary = boundary()?;
+            let (segments, total) = multipart_segments(&ranges, len, kind, &boundary);
+            builder
+                .status(StatusCode::PARTIAL_CONTENT)
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/byteranges; boundary={boundary}"),
+                )
+                .header(header::CONTENT_LENGTH, total)
+                .body(FileBody::new(artifact.file, segments).boxed())
+        }
+    };
+    response.map_err(|_| internal("building an artifact response"))
+}
+
+fn boundary() -> Result<String> {
+    let mut random = [0u8; 12];
+    getrandom::fill(&mut random).map_err(|_| internal("OS random number generator"))?;
+    Ok(random.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,68 @@
+//! The web UI, compiled into the binary.
+
+use http::header::{self, HeaderValue};
+use http::{Method, Response};
+
+use crate::response::{Body, empty, full};
+
+const INDEX: &str = include_str!("../ui/index.html");
+const TOKEN_SLOT: &str = "{{LAB_TOKEN}}";
+
+/// Static files: name, content type, bytes.
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/app.js"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../ui/app.css"),
+    ),
+];
+
+/// The page with the session token in `<meta name="lab-token">`. The token
+/// is hex, so it needs no escaping.
+pub(crate) fn index_html(token: &str) -> String {
+    INDEX.replace(TOKEN_SLOT, token)
+}
+
+/// A static asset, or `None` for an unknown name.
+pub(crate) fn asset(name: &str, method: &Method) -> Option<Response<Body>> {
+    let (_, kind, bytes) = ASSETS.iter().find(|(n, _, _)| *n == name)?;
+    let mut response = Response::new(if method == Method::HEAD {
+        empty()
+    } else {
+        full(*bytes)
+    });
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Some(response)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_page_has_one_token_slot_and_no_inline_code() {
+        assert_eq!(super::INDEX.matches(super::TOKEN_SLOT).count(), 1);
+        let lower = super::INDEX.to_lowercase();
+        assert!(
+            !lower.contains("<script>") && !lower.contains("<style") && !lower.contains("style=")
+        );
+        // No inline event handlers (` onclick=` and friends).
+        for (i, _) in lower.match_indices(" on") {
+            let rest = &lower[i + 3..];
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
+            assert!(
+                !rest[word.len()..].starts_with('='),
+                "inline handler at {i}"
+            );
+        }
+    }
+}

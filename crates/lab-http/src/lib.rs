@@ -186,6 +186,8 @@ pub async fn serve(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout)
+                .max_header_size(limits.max_header_bytes)
+                .max_headers(100)
                 .max_buf_size(limits.max_header_bytes.max(8192))
                 .keep_alive(true);
             let conn = builder.serve_connection(TokioIo::new(stream), service);

@@ -1,0 +1,1118 @@
+//! lab-http over a real loopback socket, speaking raw bytes: the guard, the
+//! security headers, the read API, artifact streaming, hostile clients.
+
+use std::os::unix::fs::symlink;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A server on a free loopback port, with runs built at test time.
+struct Lab {
+    port: u16,
+    token: String,
+    base: PathBuf,
+    run_id: String,
+    _tmp: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+const SECRET: &str = "TOP-SECRET-CONTENT-do-not-serve";
+
+async fn start_with(limits: lab_http::Limits, allowed_hosts: Vec<String>) -> Lab {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let runs = base.join("runs");
+    let run = runs.join("demo");
+    std::fs::create_dir_all(run.join("videos")).unwrap();
+    std::fs::create_dir_all(runs.join("other")).unwrap();
+    std::fs::create_dir_all(base.join("outside")).unwrap();
+    let video: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(run.join("output.mp4"), &video).unwrap();
+    std::fs::write(run.join("videos/a b.mp4"), b"0123456789").unwrap();
+    std::fs::write(
+        run.join("run.toml"),
+        "name = \"Demo run\"\ntags = [\"x\"]\n",
+    )
+    .unwrap();
+    std::fs::write(run.join("stdout.log"), b"").unwrap();
+    std::fs::write(run.join("notes.md"), "<script>alert(1)</script>").unwrap();
+    std::fs::write(run.join(".env"), SECRET).unwrap();
+    std::fs::write(run.join("secret.txt"), SECRET).unwrap();
+    std::fs::write(base.join("outside/secret.txt"), SECRET).unwrap();
+    std::fs::write(runs.join("other/summary.json"), SECRET).unwrap();
+    symlink(base.join("outside/secret.txt"), run.join("params.json")).unwrap();
+    symlink("../other/summary.json", run.join("summary.json")).unwrap();
+    symlink("/etc/passwd", run.join("stderr.log")).unwrap();
+    symlink("output.mp4", run.join("video.mp4")).unwrap();
+    let registry = lab_registry::Registry::open(&base.join("data"), &[runs.clone()]).unwrap();
+    let run_id = registry.import(&run, Some("demo")).unwrap().id.to_string();
+    registry.import(&runs.join("other"), Some("other")).unwrap();
+    let mut config = lab_http::Config::new(Arc::new(registry), lab_fs::Allowlist::default());
+    config.limits = limits;
+    config.allowed_hosts = allowed_hosts;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(lab_http::serve(config, listener, async {
+        let _ = stopped.await;
+    }));
+    let mut lab = Lab {
+        port,
+        token: String::new(),
+        base,
+        run_id,
+        _tmp: tmp,
+        stop: Some(stop),
+        task: Some(task),
+    };
+    let page = lab.get("/").await;
+    let marker = "<meta name=\"lab-token\" content=\"";
+    let start = page.text().find(marker).expect("token meta") + marker.len();
+    lab.token = page.text()[start..start + 64].to_owned();
+    lab
+}
+
+async fn start() -> Lab {
+    start_with(lab_http::Limits::default(), Vec::new()).await
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    fn code(&self) -> String {
+        let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
+        v["error"]["code"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+impl Lab {
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Sends raw bytes and reads one response (the connection is closed by
+    /// `Connection: close` or by the server).
+    async fn raw(&self, request: &[u8]) -> Reply {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut buf))
+            .await
+            .expect("the server answered in time")
+            .unwrap();
+        parse(&buf, request.starts_with(b"HEAD"))
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+            req.push_str(&format!("Host: {}\r\n", self.host()));
+        }
+        for (name, value) in headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !body.is_empty()
+            && !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        {
+            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        req.push_str("\r\n");
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        self.raw(&bytes).await
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, &[], b"").await
+    }
+
+    async fn post_json(&self, path: &str, body: &str) -> Reply {
+        let token = self.token.clone();
+        self.request(
+            "POST",
+            path,
+            &[
+                ("X-Lab-Token", &token),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+        .await
+    }
+
+    fn artifact(&self, name: &str) -> String {
+        format!("/api/runs/{}/artifacts/{name}", self.run_id)
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let result = tokio::time::timeout(Duration::from_secs(10), self.task.take().unwrap())
+            .await
+            .expect("graceful shutdown finished");
+        result.unwrap().unwrap();
+    }
+}
+
+fn parse(buf: &[u8], head_request: bool) -> Reply {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(buf)));
+    let head = std::str::from_utf8(&buf[..split]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    let mut body = buf[split + 4..].to_vec();
+    if head_request {
+        assert!(body.is_empty(), "a HEAD response has no body");
+    }
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    assert!(!chunked, "responses are sent with Content-Length");
+    if let Some((_, len)) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+    {
+        if !head_request && status != 304 {
+            assert_eq!(
+                body.len(),
+                len.parse::<usize>().unwrap(),
+                "body length matches Content-Length"
+            );
+        }
+    }
+    body.truncate(body.len());
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn assert_secure(reply: &Reply, what: &str) {
+    for (name, _) in &reply.headers {
+        assert!(
+            !name.to_ascii_lowercase().starts_with("access-control-"),
+            "{what}: CORS header {name}"
+        );
+    }
+    assert_eq!(
+        reply.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
+    assert_eq!(
+        reply.header("referrer-policy"),
+        Some("no-referrer"),
+        "{what}"
+    );
+    assert_eq!(
+        reply.header("cross-origin-resource-policy"),
+        Some("same-origin"),
+        "{what}"
+    );
+    assert_eq!(reply.header("x-frame-options"), Some("DENY"), "{what}");
+    let csp = reply.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains("frame-ancestors 'none'"),
+        "{what}: CSP {csp:?}"
+    );
+    assert_ne!(reply.status, 500, "{what}: never a 500 for bad input");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_the_security_headers_and_no_cors() {
+    let lab = start().await;
+    let host = lab.host();
+    let token = lab.token.clone();
+    let art = lab.artifact("output.mp4");
+    let cases: Vec<(&str, String, Vec<(&str, &str)>)> = vec![
+        ("GET", "/".into(), vec![]),
+        ("HEAD", "/".into(), vec![]),
+        ("GET", "/assets/app.js".into(), vec![]),
+        ("GET", "/assets/nope.js".into(), vec![]),
+        (
+            "GET",
+            "/api/status".into(),
+            vec![("Origin", "http://evil.example")],
+        ),
+        (
+            "GET",
+            "/api/runs".into(),
+            vec![("Origin", "http://evil.example")],
+        ),
+        ("GET", "/api/nope".into(), vec![]),
+        ("GET", "/nope".into(), vec![]),
+        ("PUT", "/api/runs".into(), vec![("X-Lab-Token", &token)]),
+        ("GET", "/api/runs".into(), vec![("Host", "evil.example")]),
+        (
+            "OPTIONS",
+            "/api/runs".into(),
+            vec![
+                ("Origin", "http://evil.example"),
+                ("Access-Control-Request-Method", "POST"),
+                (
+                    "Access-Control-Request-Headers",
+                    "x-lab-token, content-type",
+                ),
+            ],
+        ),
+        ("GET", art.clone(), vec![("Range", "bytes=0-9")]),
+        ("GET", art.clone(), vec![("Range", "bytes=999999-")]),
+        ("GET", art.clone(), vec![("Range", "bytes=0-1,5-6")]),
+        ("GET", lab.artifact("..%2f..%2fetc%2fpasswd"), vec![]),
+        ("POST", "/api/runs".into(), vec![]),
+        (
+            "GET",
+            "/api/runs/demo".into(),
+            vec![("Sec-Fetch-Site", "cross-site")],
+        ),
+        ("GET", "/".into(), vec![("Host", &host)]),
+    ];
+    for (method, path, headers) in &cases {
+        let reply = lab.request(method, path, headers, b"").await;
+        assert_secure(
+            &reply,
+            &format!("{method} {path} {headers:?} -> {}", reply.status),
+        );
+    }
+    let page = lab.get("/").await;
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    assert!(
+        page.header("content-security-policy")
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    assert!(
+        !page
+            .header("content-security-policy")
+            .unwrap()
+            .contains("unsafe-inline")
+    );
+    let api = lab.get("/api/runs").await;
+    assert_eq!(api.header("cache-control"), Some("no-store"));
+    assert_eq!(api.header("content-type"), Some("application/json"));
+    let preflight = lab
+        .request(
+            "OPTIONS",
+            "/api/runs",
+            &[("Origin", "http://evil.example")],
+            b"",
+        )
+        .await;
+    assert_eq!(preflight.status, 403, "a preflight is never approved");
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_host_is_refused_before_routing() {
+    let lab = start_with(lab_http::Limits::default(), vec!["lab.internal".into()]).await;
+    let port = lab.port;
+    let refused = [
+        "evil.example".to_owned(),
+        format!("evil.example:{port}"),
+        format!("localhost.evil.example:{port}"),
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        format!("127.0.0.1:{}", port.wrapping_add(1)),
+        format!("127.0.0.2:{port}"),
+        format!("0.0.0.0:{port}"),
+        "lab.internal:1".to_owned(),
+    ];
+    for host in &refused {
+        for path in ["/", "/api/runs", "/api/runs/demo", "/nope"] {
+            let reply = lab.request("GET", path, &[("Host", host)], b"").await;
+            assert_eq!(reply.status, 403, "Host {host} {path}");
+            assert_eq!(reply.code(), "host_not_allowed");
+            assert!(!reply.text().contains("demo"), "nothing routed");
+        }
+    }
+    for host in [
+        format!("localhost:{port}"),
+        format!("LocalHost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "lab.internal".to_owned(),
+        format!("lab.internal:{port}"),
+    ] {
+        assert_eq!(
+            lab.request("GET", "/api/runs", &[("Host", &host)], b"")
+                .await
+                .status,
+            200,
+            "{host}"
+        );
+    }
+    let no_host = lab
+        .raw(b"GET /api/runs HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .await;
+    assert_eq!(no_host.status, 400);
+    let two = format!(
+        "GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(lab.raw(two.as_bytes()).await.status, 400);
+    let absolute = format!(
+        "GET http://evil.example/api/runs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(lab.raw(absolute.as_bytes()).await.status, 400);
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_requests_to_the_api_are_refused() {
+    let lab = start().await;
+    for site in ["cross-site", "same-site", "Cross-Site"] {
+        let reply = lab
+            .request("GET", "/api/runs", &[("Sec-Fetch-Site", site)], b"")
+            .await;
+        assert_eq!(reply.status, 403, "{site}");
+        assert_eq!(reply.code(), "cross_site_request");
+        let art = lab
+            .request(
+                "GET",
+                &lab.artifact("output.mp4"),
+                &[("Sec-Fetch-Site", site)],
+                b"",
+            )
+            .await;
+        assert_eq!(art.status, 403, "{site} artifact");
+    }
+    for site in ["same-origin", "none"] {
+        assert_eq!(
+            lab.request("GET", "/api/runs", &[("Sec-Fetch-Site", site)], b"")
+                .await
+                .status,
+            200
+        );
+    }
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutations_need_the_token_header_and_nothing_else_will_do() {
+    let lab = start().await;
+    let body = format!(
+        "{{\"path\": \"{}\"}}",
+        lab.base.join("runs/other").display()
+    );
+    let wrong = "0".repeat(64);
+    let short = lab.token[..63].to_owned();
+    let long = format!("{}0", lab.token);
+    let upper = lab.token.to_uppercase();
+    let cookie = format!("token={}", lab.token);
+    let bearer = format!("Bearer {}", lab.token);
+    let json = ("Content-Type", "application/json");
+    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+        (vec![json], "/api/runs", "missing_token"),
+        (
+            vec![json, ("X-Lab-Token", &wrong)],
+            "/api/runs",
+            "bad_token",
+        ),
+        (
+            vec![json, ("X-Lab-Token", &short)],
+            "/api/runs",
+            "bad_token",
+        ),
+        (vec![json, ("X-Lab-Token", &long)], "/api/runs", "bad_token"),
+        (
+            vec![json, ("X-Lab-Token", &upper)],
+            "/api/runs",
+            "bad_token",
+        ),
+        (vec![json, ("X-Lab-Token", "")], "/api/runs", "bad_token"),
+        (
+            vec![
+                json,
+                ("X-Lab-Token", &lab.token),
+                ("X-Lab-Token", &lab.token),
+            ],
+            "/api/runs",
+            "bad_token",
+        ),
+        (
+            vec![json, ("Cookie", &cookie)],
+            "/api/runs",
+            "missing_token",
+        ),
+        (
+            vec![json, ("Authorization", &bearer)],
+            "/api/runs",
+            "missing_token",
+        ),
+    ];
+    for (headers, path, code) in &cases {
+        let reply = lab.request("POST", path, headers, body.as_bytes()).await;
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (403, *code),
+            "{headers:?}"
+        );
+    }
+    // A token in the query string is never accepted.
+    let in_query = format!("/api/runs?token={}&x-lab-token={}", lab.token, lab.token);
+    let reply = lab
+        .request("POST", &in_query, &[json], body.as_bytes())
+        .await;
+    assert_eq!(reply.status, 403);
+    for method in ["DELETE", "PUT", "PATCH", "OPTIONS"] {
+        let reply = lab.request(method, "/api/runs/other", &[], b"").await;
+        assert_eq!(reply.status, 403, "{method} without token");
+    }
+    assert_eq!(
+        lab.get("/api/runs/other").await.status,
+        200,
+        "nothing was forgotten"
+    );
+    // With the token it works.
+    let token = lab.token.clone();
+    let reply = lab
+        .request("DELETE", "/api/runs/other", &[("X-Lab-Token", &token)], b"")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(lab.get("/api/runs/other").await.status, 404);
+    assert!(
+        lab.base.join("runs/other/summary.json").exists(),
+        "forget never deletes files"
+    );
+    let reply = lab.post_json("/api/runs", &body).await;
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutation_bodies_must_be_same_origin_json_and_small() {
+    let lab = start().await;
+    let token = lab.token.clone();
+    let t = ("X-Lab-Token", token.as_str());
+    let body = format!(
+        "{{\"path\": \"{}\"}}",
+        lab.base.join("runs/other").display()
+    );
+    let origin_ok = format!("http://127.0.0.1:{}", lab.port);
+    let origin_https = format!("https://127.0.0.1:{}", lab.port);
+    let cases: Vec<(Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+        (
+            vec![t],
+            body.clone().into_bytes(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            vec![t, ("Content-Type", "text/plain")],
+            body.clone().into_bytes(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            vec![t, ("Content-Type", "application/x-www-form-urlencoded")],
+            b"path=/x".to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            vec![t, ("Content-Type", "multipart/form-data; boundary=x")],
+            b"--x--".to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            vec![
+                t,
+                ("Content-Type", "application/json"),
+                ("Content-Length", "2000000"),
+            ],
+            b"{}".to_vec(),
+            413,
+            "body_too_large",
+        ),
+        (
+            vec![t, ("Content-Type", "application/json")],
+            vec![b' '; 1024 * 1024 + 1],
+            413,
+            "body_too_large",
+        ),
+        (
+            vec![t, ("Content-Type", "application/json")],
+            b"{not json".to_vec(),
+            400,
+            "invalid_json",
+        ),
+        (
+            vec![t, ("Content-Type", "application/json")],
+            b"{\"path\": 1}".to_vec(),
+            400,
+            "invalid_json",
+        ),
+        (
+            vec![t, ("Content-Type", "application/json")],
+            b"{\"path\": \"/x\", \"evil\": 1}".to_vec(),
+            400,
+            "invalid_json",
+        ),
+        (
+            vec![t, ("Content-Type", "application/json")],
+            b"".to_vec(),
+            400,
+            "missing_body",
+        ),
+        (
+            vec![
+                t,
+                ("Content-Type", "application/json"),
+                ("Origin", "http://evil.example"),
+            ],
+            body.clone().into_bytes(),
+            403,
+            "origin_not_allowed",
+        ),
+        (
+            vec![t, ("Content-Type", "application/json"), ("Origin", "null")],
+            body.clone().into_bytes(),
+            403,
+            "origin_not_allowed",
+        ),
+        (
+            vec![
+                t,
+                ("Content-Type", "application/json"),
+                ("Origin", &origin_https),
+            ],
+            body.clone().into_bytes(),
+            403,
+            "origin_not_allowed",
+        ),
+    ];
+    for (headers, payload, status, code) in &cases {
+        let reply = lab.request("POST", "/api/runs", headers, payload).await;
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (*status, *code),
+            "{headers:?}"
+        );
+    }
+    // A chunked body over the cap is cut off at 1 MiB.
+    let mut chunked = format!(
+        "POST /api/runs HTTP/1.1\r\nHost: {}\r\nX-Lab-Token: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        lab.host(), lab.token
+    ).into_bytes();
+    for _ in 0..20 {
+        chunked.extend_from_slice(format!("{:x}\r\n", 100_000).as_bytes());
+        chunked.extend(std::iter::repeat_n(b' ', 100_000));
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let reply = lab.raw(&chunked).await;
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (413, "body_too_large")
+    );
+    // Same origin, JSON with charset: accepted.
+    let reply = lab
+        .request(
+            "POST",
+            "/api/runs",
+            &[
+                t,
+                ("Content-Type", "application/json; charset=utf-8"),
+                ("Origin", &origin_ok),
+            ],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, 409, "already registered: {}", reply.text());
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_through_the_api_obeys_the_allowed_roots() {
+    let lab = start().await;
+    let outside = lab.base.join("outside");
+    let cases: Vec<(String, u16, &str)> = vec![
+        (outside.display().to_string(), 403, "outside_allowed_roots"),
+        ("/etc".into(), 403, "outside_allowed_roots"),
+        ("/definitely/not/here".into(), 403, "outside_allowed_roots"),
+        (
+            format!("{}/../outside", lab.base.join("runs").display()),
+            403,
+            "outside_allowed_roots",
+        ),
+        (
+            lab.base.join("runs").display().to_string(),
+            400,
+            "is_allowed_root",
+        ),
+        ("runs/demo".into(), 400, "path_not_absolute"),
+        (
+            lab.base.join("runs/missing").display().to_string(),
+            404,
+            "directory_not_found",
+        ),
+        (
+            lab.base.join("runs/demo").display().to_string(),
+            409,
+            "already_registered",
+        ),
+    ];
+    for (path, status, code) in &cases {
+        let body = serde_json::json!({ "path": path }).to_string();
+        let reply = lab.post_json("/api/runs", &body).await;
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (*status, *code),
+            "{path}"
+        );
+        assert!(
+            !reply.text().contains("/outside"),
+            "no foreign path echoed: {}",
+            reply.text()
+        );
+    }
+    std::fs::create_dir(lab.base.join("runs/new-run")).unwrap();
+    let body =
+        serde_json::json!({ "path": lab.base.join("runs/new-run"), "id": "Bad Id" }).to_string();
+    assert_eq!(
+        lab.post_json("/api/runs", &body).await.code(),
+        "invalid_run_id"
+    );
+    let body =
+        serde_json::json!({ "path": lab.base.join("runs/new-run"), "id": "demo" }).to_string();
+    assert_eq!(lab.post_json("/api/runs", &body).await.code(), "id_taken");
+    let body =
+        serde_json::json!({ "path": lab.base.join("runs/new-run"), "id": "new-1" }).to_string();
+    let reply = lab.post_json("/api/runs", &body).await;
+    assert_eq!(reply.status, 201);
+    let run: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(run["id"], "new-1");
+    assert_eq!(lab.get("/api/runs/new-1").await.status, 200);
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_allowlisted_artifacts_inside_the_run_are_served() {
+    let lab = start().await;
+    let cases: &[(&str, u16)] = &[
+        ("output.mp4", 200),
+        ("video.mp4", 200),
+        ("videos/a%20b.mp4", 200),
+        ("videos%2Fa%20b.mp4", 200),
+        ("run.toml", 200),
+        (".env", 400),
+        ("%2eenv", 400),
+        ("secret.txt", 404),
+        ("params.json", 403),
+        ("summary.json", 403),
+        ("stderr.log", 403),
+        ("..", 400),
+        ("../other/summary.json", 400),
+        ("..%2fother%2fsummary.json", 400),
+        ("%2e%2e/%2e%2e/outside/secret.txt", 400),
+        ("%252e%252e/outside/secret.txt", 400),
+        ("%252e%252e", 404),
+        ("%252e%252e%252foutput.mp4", 404),
+        ("videos/../../outside/secret.txt", 400),
+        ("/etc/passwd", 400),
+        ("%2fetc%2fpasswd", 400),
+        ("..%5c..%5coutside%5csecret.txt", 400),
+        ("output.mp4%00", 400),
+        ("output.mp4%0a", 400),
+        ("output.mp4;.json", 404),
+        ("output.mp4%3Fx", 404),
+        ("output.mp4%23x", 404),
+        ("%zz", 400),
+        ("%c0%ae%c0%ae/x", 400),
+        ("preview.mp4", 404),
+        ("videos/", 400),
+        ("videos/x/y.mp4", 400),
+    ];
+    for (name, status) in cases {
+        let reply = lab.get(&lab.artifact(name)).await;
+        assert_eq!(reply.status, *status, "{name}: {}", reply.text());
+        assert!(!reply.text().contains(SECRET), "{name} leaked the secret");
+        assert!(
+            !reply.text().contains("root:x:"),
+            "{name} leaked /etc/passwd"
+        );
+        assert!(
+            !reply.text().contains(lab.base.to_str().unwrap()),
+            "{name} echoed a path"
+        );
+    }
+    for id in ["..", "DEMO", "demo%2f..", "nope", "-x"] {
+        let reply = lab
+            .get(&format!("/api/runs/{id}/artifacts/output.mp4"))
+            .await;
+        assert!(matches!(reply.status, 400 | 404), "{id}: {}", reply.status);
+    }
+    let ok = lab.get(&lab.artifact("output.mp4")).await;
+    assert_eq!(ok.header("content-type"), Some("video/mp4"));
+    assert!(
+        ok.header("content-security-policy")
+            .unwrap()
+            .starts_with("sandbox")
+    );
+    let notes = lab.get(&lab.artifact("notes.md")).await;
+    assert_eq!(
+        notes.header("content-type"),
+        Some("text/plain; charset=utf-8"),
+        "HTML in a run is never HTML"
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&lab.get("/api/runs/demo").await.body).unwrap();
+    let names: Vec<&str> = run["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "notes.md",
+            "output.mp4",
+            "run.toml",
+            "stdout.log",
+            "video.mp4",
+            "videos/a b.mp4"
+        ]
+    );
+    assert_eq!(run["meta"]["name"], "Demo run");
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_and_preconditions_over_the_wire() {
+    let lab = start().await;
+    let url = lab.artifact("output.mp4");
+    let full = lab.get(&url).await;
+    assert_eq!(full.status, 200);
+    assert_eq!(full.body.len(), 100_000);
+    assert_eq!(full.header("accept-ranges"), Some("bytes"));
+    assert!(
+        full.header("content-range").is_none(),
+        "never Content-Range on a 200"
+    );
+    let etag = full.header("etag").unwrap().to_owned();
+    let last_modified = full.header("last-modified").unwrap().to_owned();
+    let expected: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(full.body, expected);
+
+    let r = lab
+        .request("GET", &url, &[("Range", "bytes=1000-1999")], b"")
+        .await;
+    assert_eq!(
+        (r.status, r.header("content-range")),
+        (206, Some("bytes 1000-1999/100000"))
+    );
+    assert_eq!(r.body, &expected[1000..2000]);
+    assert_eq!(r.header("content-type"), Some("video/mp4"));
+    assert_eq!(r.header("etag"), Some(etag.as_str()));
+
+    let r = lab
+        .request("GET", &url, &[("Range", "bytes=-10")], b"")
+        .await;
+    assert_eq!(
+        (r.status, r.header("content-range")),
+        (206, Some("bytes 99990-99999/100000"))
+    );
+    let r = lab
+        .request(
+            "GET",
+            &url,
+            &[("Range", "Bytes=99990-99999999999999999999999")],
+            b"",
+        )
+        .await;
+    assert_eq!((r.status, r.body.len()), (206, 10));
+
+    let r = lab
+        .request("GET", &url, &[("Range", "bytes=100000-")], b"")
+        .await;
+    assert_eq!(
+        (r.status, r.header("content-range")),
+        (416, Some("bytes */100000"))
+    );
+    let r = lab
+        .request("GET", &url, &[("Range", "bytes=5-1")], b"")
+        .await;
+    assert_eq!(r.status, 200, "a malformed set is ignored");
+    let r = lab
+        .request("HEAD", &url, &[("Range", "bytes=0-9")], b"")
+        .await;
+    assert_eq!(
+        (r.status, r.header("content-length")),
+        (200, Some("100000"))
+    );
+
+    let r = lab
+        .request(
+            "GET",
+            &url,
+            &[("If-None-Match", &etag), ("Range", "bytes=200000-")],
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 304, "a 304 beats a 416");
+    assert!(r.body.is_empty());
+    let r = lab
+        .request("GET", &url, &[("If-Modified-Since", &last_modified)], b"")
+        .await;
+    assert_eq!(r.status, 304);
+    let r = lab
+        .request("GET", &url, &[("If-Match", "\"other\"")], b"")
+        .await;
+    assert_eq!(r.status, 412);
+    let r = lab
+        .request(
+            "GET",
+            &url,
+            &[("If-Range", "\"stale\""), ("Range", "bytes=0-9")],
+            b"",
+        )
+        .await;
+    assert_eq!((r.status, r.body.len()), (200, 100_000));
+    let r = lab
+        .request(
+            "GET",
+            &url,
+            &[("If-Range", &etag), ("Range", "bytes=0-9")],
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 206);
+
+    let r = lab
+        .request("GET", &url, &[("Range", "bytes=0-9,50-59,20-29")], b"")
+        .await;
+    assert_eq!(r.status, 206);
+    let ct = r.header("content-type").unwrap();
+    let boundary = ct
+        .strip_prefix("multipart/byteranges; boundary=")
+        .expect("multipart");
+    let text = String::from_utf8_lossy(&r.body);
+    assert_eq!(text.matches(&format!("--{boundary}\r\n")).count(), 3);
+    assert!(text.ends_with(&format!("--{boundary}--\r\n")));
+    assert!(text.contains("Content-Range: bytes 20-29/100000"));
+    // Parts that would outweigh the file: the whole file, never a multiple of it.
+    let r = lab
+        .request("GET", &url, &[("Range", "bytes=0-,0-,0-,1-,2-")], b"")
+        .await;
+    assert_eq!((r.status, r.body.len()), (206, 100_000));
+    let r = lab
+        .request("GET", &url, &[("Range", "bytes=0-49800,50000-99999")], b"")
+        .await;
+    assert_eq!((r.status, r.body.len()), (200, 100_000));
+
+    // A zero-byte file never gets a 206.
+    let empty = lab.artifact("stdout.log");
+    for range in ["bytes=0-", "bytes=-1", "bytes=0-0"] {
+        let r = lab.request("GET", &empty, &[("Range", range)], b"").await;
+        assert_eq!((r.status, r.body.len()), (200, 0), "{range}");
+        assert!(r.header("content-range").is_none());
+    }
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_list_paginates_and_filters() {
+    let lab = start().await;
+    let page: serde_json::Value =
+        serde_json::from_slice(&lab.get("/api/runs?limit=1").await.body).unwrap();
+    assert_eq!(page["runs"][0]["id"], "demo");
+    assert_eq!(page["next_cursor"], "demo");
+    let page: serde_json::Value =
+        serde_json::from_slice(&lab.get("/api/runs?limit=1&cursor=demo").await.body).unwrap();
+    assert_eq!(page["runs"][0]["id"], "other");
+    assert!(page["next_cursor"].is_null());
+    let page: serde_json::Value =
+        serde_json::from_slice(&lab.get("/api/runs?q=OTH").await.body).unwrap();
+    assert_eq!(page["runs"].as_array().unwrap().len(), 1);
+    for bad in ["limit=0", "limit=501", "limit=x", "cursor=..", "q=%zz"] {
+        let reply = lab.get(&format!("/api/runs?{bad}")).await;
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (400, "bad_query"),
+            "{bad}"
+        );
+    }
+    let status: serde_json::Value =
+        serde_json::from_slice(&lab.get("/api/status").await.body).unwrap();
+    assert_eq!(status["runner"]["enabled"], false);
+    assert_eq!(status["runner"]["network_allowed"], false);
+    assert_eq!(status["counts"]["runs"], 2);
+    assert_eq!(lab.get("/api/runs/nope").await.code(), "unknown_run");
+    assert_eq!(lab.get("/api/runs/NOPE").await.code(), "invalid_run_id");
+    let reply = lab
+        .request(
+            "PATCH",
+            "/api/runs",
+            &[("X-Lab-Token", &lab.token.clone())],
+            b"",
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.header("allow")),
+        (405, Some("GET, HEAD, POST"))
+    );
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_malformed_clients_are_cut_off_without_harm() {
+    let limits = lab_http::Limits {
+        header_read_timeout: Duration::from_millis(700),
+        ..lab_http::Limits::default()
+    };
+    let lab = start_with(limits, Vec::new()).await;
+    // Slowloris: a head that never completes is closed after the timeout.
+    let mut slow = TcpStream::connect(("127.0.0.1", lab.port)).await.unwrap();
+    slow.write_all(b"GET /api/runs HTTP/1.1\r\nHost: ")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "a slow head is cut off");
+    // An idle keep-alive connection is closed too.
+    let mut idle = TcpStream::connect(("127.0.0.1", lab.port)).await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(10), idle.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "an idle connection is closed");
+    // Garbage and oversized heads get a 4xx or a closed connection, never a hang or a 500.
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nX-Big: {}\r\n\r\n",
+        lab.host(),
+        "a".repeat(100_000)
+    );
+    for junk in [
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec(),
+        b"GET\r\n\r\n".to_vec(),
+        b"GET / HTTP/9.9\r\n\r\n".to_vec(),
+        b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        huge.into_bytes(),
+    ] {
+        let mut s = TcpStream::connect(("127.0.0.1", lab.port)).await.unwrap();
+        let _ = s.write_all(&junk).await;
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        assert!(
+            read.is_ok(),
+            "junk {:?} hung",
+            String::from_utf8_lossy(&junk[..junk.len().min(20)])
+        );
+        let text = String::from_utf8_lossy(&out);
+        assert!(out.is_empty() || text.starts_with("HTTP/1.1 4"), "{text}");
+    }
+    // The server still answers.
+    assert_eq!(lab.get("/api/status").await.status, 200);
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_embeds_a_fresh_token_per_server() {
+    let a = start().await;
+    let b = start().await;
+    assert_eq!(a.token.len(), 64);
+    assert!(a.token.bytes().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(a.token, b.token);
+    let page = a.get("/").await;
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffprobe_and_ffmpeg_read_and_seek_the_video_through_range() {
+    let lab = start().await;
+    // A real, not fast-started H.264 MP4 (moov at the end) from the fixtures.
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/runs/cartpole-ppo/output.mp4");
+    std::fs::copy(&fixture, lab.base.join("runs/demo/preview.mp4")).unwrap();
+    let url = format!("http://{}{}", lab.host(), lab.artifact("preview.mp4"));
+    let probe = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || {
+            #[allow(clippy::disallowed_methods)] // a test driving a real Range client
+            std::process::Command::new("ffprobe")
+                .args(["-v", "debug", "-show_entries", "format=duration:stream=codec_name", "-of", "compact", &url])
+                .output()
+        }
+    })
+    .await
+    .unwrap()
+    .expect("ffprobe is required for this test: `cargo xtask test` installs it (apt-get install ffmpeg)");
+    let stdout = String::from_utf8_lossy(&probe.stdout);
+    let stderr = String::from_utf8_lossy(&probe.stderr);
+    assert!(probe.status.success(), "{stderr}");
+    assert!(stdout.contains("codec_name=h264"), "{stdout}");
+    assert!(stdout.contains("duration=4.0"), "{stdout}");
+    // The moov atom is at the end: ffprobe must have asked for a later range.
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("Range: bytes=") && !l.contains("Range: bytes=0-")),
+        "ffprobe never seeked: {stderr}"
+    );
+    // Decode one frame after seeking to 3 s.
+    let seek = tokio::task::spawn_blocking(move || {
+        #[allow(clippy::disallowed_methods)]
+        std::process::Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-ss",
+                "3",
+                "-i",
+                &url,
+                "-frames:v",
+                "1",
+                "-f",
+                "null",
+                "-",
+            ])
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("ffmpeg is required for this test");
+    assert!(
+        seek.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seek.stderr)
+    );
+    lab.stop().await;
+}

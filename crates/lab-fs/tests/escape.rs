@@ -2,6 +2,8 @@
 //! directory at test time (no committed symlinks), plus a property test with
 //! an oracle on the opened file's real path.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};

@@ -48,7 +48,7 @@ impl HostAllowlist {
     /// Whether `host` (a Host header value) names this server.
     pub fn allows(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
-        self.exact.iter().any(|h| *h == host)
+        self.exact.contains(&host)
     }
 }
 
@@ -122,15 +122,15 @@ pub fn check<B>(
             "the request target must be a path",
         ));
     }
-    if req.uri().path().starts_with("/api/") {
-        if let Some(site) = req.headers().get("sec-fetch-site") {
-            let site = site.as_bytes();
-            if site.eq_ignore_ascii_case(b"cross-site") || site.eq_ignore_ascii_case(b"same-site") {
-                return Err(forbidden(
-                    "cross_site_request",
-                    "requests from other sites are refused",
-                ));
-            }
+    if req.uri().path().starts_with("/api/")
+        && let Some(site) = req.headers().get("sec-fetch-site")
+    {
+        let site = site.as_bytes();
+        if site.eq_ignore_ascii_case(b"cross-site") || site.eq_ignore_ascii_case(b"same-site") {
+            return Err(forbidden(
+                "cross_site_request",
+                "requests from other sites are refused",
+            ));
         }
     }
     let method = req.method();

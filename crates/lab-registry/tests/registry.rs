@@ -1,5 +1,7 @@
 //! The registry's import rules, persistence and concurrency.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 

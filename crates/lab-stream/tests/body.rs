@@ -1,5 +1,7 @@
 //! The file body streams exactly the bytes asked for, in bounded chunks.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use std::io::Write;
 
 use http_body_util::BodyExt;

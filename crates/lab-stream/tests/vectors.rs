@@ -1,6 +1,8 @@
 //! Range and conditional-request vectors, each citing where the behaviour
 //! comes from. `check` is the only caller of `evaluate`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};

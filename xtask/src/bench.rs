@@ -1,0 +1,246 @@
+//! `cargo xtask bench`: memory per stream, measured from outside.
+//!
+//! Starts the release `lab` binary on a temp data dir holding a 4 GiB
+//! sparse `output.mp4` and a 4 KiB one, then streams each to fast, slow and
+//! random-range clients at once while sampling the server's RSS from
+//! `/proc/PID/status`. The claim under test: a 4 GiB video costs no more
+//! memory than a 4 KiB file.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::{cargo, root};
+
+const BIG: u64 = 4 << 30;
+const SMALL: u64 = 4 << 10;
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn request(port: u16, path: &str, extra: &str) -> anyhow::Result<TcpStream> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Connection: close\r\n\r\n"
+    )?;
+    Ok(s)
+}
+
+fn get_text(port: u16, path: &str) -> anyhow::Result<String> {
+    let mut s = request(port, path, "")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// Reads a response to the end, `chunk` bytes at a time, pausing `pause`
+/// between reads, until done or `stop`. Returns bytes read.
+fn drain(mut s: TcpStream, chunk: usize, pause: Duration, stop: &AtomicBool) -> u64 {
+    let mut buf = vec![0u8; chunk];
+    let mut total = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n as u64,
+        }
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+    }
+    total
+}
+
+struct Outcome {
+    baseline_kib: u64,
+    peak_kib: u64,
+    fast_bytes: u64,
+    slow_bytes: u64,
+    range_requests: u64,
+    seconds: f64,
+}
+
+fn measure(server: &Server, path: &str, len: u64, seconds: u64) -> anyhow::Result<Outcome> {
+    let pid = server.child.id();
+    let port = server.port;
+    let baseline_kib = rss_kib(pid);
+    let stop = Arc::new(AtomicBool::new(false));
+    let fast = Arc::new(AtomicU64::new(0));
+    let slow = Arc::new(AtomicU64::new(0));
+    let ranges = Arc::new(AtomicU64::new(0));
+    let mut threads = Vec::new();
+    let started = Instant::now();
+    // Fast clients: the whole file, as fast as loopback goes, again and again.
+    for _ in 0..4 {
+        let (stop, fast, path) = (Arc::clone(&stop), Arc::clone(&fast), path.to_owned());
+        threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(s) = request(port, &path, "") else {
+                    break;
+                };
+                fast.fetch_add(drain(s, 1 << 20, Duration::ZERO, &stop), Ordering::Relaxed);
+            }
+        }));
+    }
+    // Slow clients: 16 KiB every 50 ms (~320 KB/s), holding the stream open.
+    for _ in 0..8 {
+        let (stop, slow, path) = (Arc::clone(&stop), Arc::clone(&slow), path.to_owned());
+        threads.push(std::thread::spawn(move || {
+            if let Ok(s) = request(port, &path, "") {
+                slow.fetch_add(
+                    drain(s, 16 << 10, Duration::from_millis(50), &stop),
+                    Ordering::Relaxed,
+                );
+            }
+        }));
+    }
+    // Stalled clients: ask for the file and never read.
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        stalled.push(request(port, path, "")?);
+    }
+    // Seekers: random 1 MiB ranges, like a scrubbing video player.
+    for seed in 0..2u64 {
+        let (stop, ranges, path) = (Arc::clone(&stop), Arc::clone(&ranges), path.to_owned());
+        threads.push(std::thread::spawn(move || {
+            let mut x = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            while !stop.load(Ordering::Relaxed) {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let first = (x >> 11) % len;
+                let range = format!("Range: bytes={first}-{}\r\n", first + (1 << 20) - 1);
+                let Ok(s) = request(port, &path, &range) else {
+                    break;
+                };
+                drain(s, 1 << 20, Duration::ZERO, &stop);
+                ranges.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let mut peak_kib = baseline_kib;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        peak_kib = peak_kib.max(rss_kib(pid));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    drop(stalled);
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(Outcome {
+        baseline_kib,
+        peak_kib,
+        fast_bytes: fast.load(Ordering::Relaxed),
+        slow_bytes: slow.load(Ordering::Relaxed),
+        range_requests: ranges.load(Ordering::Relaxed),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let seconds: u64 = args.first().map(|s| s.parse()).transpose()?.unwrap_or(15);
+    crate::run(cargo().args(["build", "--release", "--locked", "-p", "lab-cli"]))?;
+    let tmp = std::env::temp_dir().join(format!("lab-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    for (dir, len) in [("runs/big", BIG), ("runs/small", SMALL)] {
+        std::fs::create_dir_all(tmp.join(dir))?;
+        let f = std::fs::File::create(tmp.join(dir).join("output.mp4"))?;
+        f.set_len(len)?;
+    }
+    let mut child = Command::new(root().join("target/release/lab"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.join("data"))
+        .arg("--root")
+        .arg(tmp.join("runs"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting lab")?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
+    let port: u16 = line
+        .trim()
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("unexpected first line {line:?}"))?;
+    let server = Server { child, port };
+    let runs = get_text(port, "/api/runs")?;
+    let id = |name: &str| -> anyhow::Result<String> {
+        let at = runs
+            .find(&format!("\"name\":\"{name}\""))
+            .context("run missing")?;
+        let before = &runs[..at];
+        let start = before.rfind("\"id\":\"").context("id")? + 6;
+        Ok(before[start..]
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .to_owned())
+    };
+    let small = measure(
+        &server,
+        &format!("/api/runs/{}/artifacts/output.mp4", id("small")?),
+        SMALL,
+        seconds,
+    )?;
+    let big = measure(
+        &server,
+        &format!("/api/runs/{}/artifacts/output.mp4", id("big")?),
+        BIG,
+        seconds,
+    )?;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&tmp);
+    println!(
+        "streaming memory (RSS of the lab process, KiB), {seconds} s per file, 4 fast + 8 slow + 4 stalled + 2 seeking clients"
+    );
+    println!(
+        "| file | RSS before | peak RSS | fast clients | slow clients | 1 MiB range requests |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (name, o) in [("4 KiB", &small), ("4 GiB (sparse)", &big)] {
+        println!(
+            "| {name} | {} | {} | {:.0} MB/s total | {:.1} MB total | {} |",
+            o.baseline_kib,
+            o.peak_kib,
+            o.fast_bytes as f64 / o.seconds / 1e6,
+            o.slow_bytes as f64 / 1e6,
+            o.range_requests
+        );
+    }
+    if big.fast_bytes == 0 {
+        bail!("no bytes were streamed; the benchmark is broken");
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! `cargo xtask`: developer tasks.
+//!
+//! - `cargo xtask test`: installs what the tests need (ffmpeg for the Range
+//!   client tests) and runs the whole test suite.
+//! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, then
+//!   `test`. This is what `.ci/run` calls.
+//! - `cargo xtask bench`: streams a multi-GiB sparse video to slow and fast
+//!   clients from the release binary and reports the server's RSS.
+#![forbid(unsafe_code)]
+// xtask drives cargo, apt-get and the lab binary: it is the one other place
+// (with lab-runner) that starts processes.
+#![allow(clippy::disallowed_methods)]
+
+mod bench;
+#[cfg(test)]
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, bail};
+
+/// Tools the tests need, and the Debian package that provides each.
+const TEST_TOOLS: &[(&str, &str)] = &[
+    ("ffprobe", "ffmpeg"),
+    ("ffmpeg", "ffmpeg"),
+    ("mkfifo", "coreutils"),
+];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("ci") => ci(),
+        Some("bench") => bench::run(&args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask <test [cargo test args…] | ci | bench>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn ci() -> anyhow::Result<()> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    test(&[])
+}
+
+fn test(extra: &[String]) -> anyhow::Result<()> {
+    ensure_tools(TEST_TOOLS)?;
+    run(cargo()
+        .args(["test", "--workspace", "--locked"])
+        .args(extra))
+}
+
+/// Whether `name` is an executable on PATH.
+pub fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            let candidate = dir.join(name);
+            std::fs::metadata(&candidate).is_ok_and(|m| m.is_file())
+        })
+    })
+}
+
+/// Installs the Debian packages behind any missing tool, or says exactly
+/// what to install when it cannot. A test never skips because a tool is
+/// absent.
+pub fn ensure_tools(tools: &[(&str, &str)]) -> anyhow::Result<()> {
+    let mut packages: Vec<&str> = tools
+        .iter()
+        .filter(|(tool, _)| !on_path(tool))
+        .map(|(_, package)| *package)
+        .collect();
+    packages.sort_unstable();
+    packages.dedup();
+    if packages.is_empty() {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let sudo = !is_root
+        && Command::new("sudo")
+            .args(["-n", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !(is_root || sudo) || !on_path("apt-get") {
+        bail!(
+            "the tests need {}: install with `sudo apt-get install -y {}` and run again",
+            packages.join(", "),
+            packages.join(" ")
+        );
+    }
+    let apt = |args: &[&str]| {
+        let mut cmd = if sudo {
+            let mut c = Command::new("sudo");
+            c.arg("-n").arg("apt-get");
+            c
+        } else {
+            Command::new("apt-get")
+        };
+        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        cmd
+    };
+    let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
+    install.extend(&packages);
+    if run(&mut apt(&install)).is_err() {
+        run(&mut apt(&["update", "-q"]))?;
+        run(&mut apt(&install))?;
+    }
+    let still_missing: Vec<&str> = tools
+        .iter()
+        .filter(|(tool, _)| !on_path(tool))
+        .map(|(tool, _)| *tool)
+        .collect();
+    if !still_missing.is_empty() {
+        bail!("still missing after apt-get: {}", still_missing.join(", "));
+    }
+    Ok(())
+}

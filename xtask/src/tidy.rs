@@ -1,0 +1,232 @@
+//! Tidy checks of STYLE.md, run as ordinary tests (rust-analyzer's habit).
+
+use std::path::{Path, PathBuf};
+
+use crate::root;
+
+/// Crates that may hold `unsafe` (in one `sys` module); none yet.
+const UNSAFE_ALLOWED: &[&str] = &["lab-runner"];
+
+fn members() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Cargo.toml").exists())
+        .collect();
+    dirs.push(root().join("xtask"));
+    dirs.sort();
+    dirs
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn manifest(dir: &Path) -> toml::Table {
+    toml::from_str(&std::fs::read_to_string(dir.join("Cargo.toml")).unwrap()).unwrap()
+}
+
+fn name(dir: &Path) -> String {
+    dir.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn every_member_uses_the_workspace_lints() {
+    for dir in members() {
+        let m = manifest(&dir);
+        let inherited = m
+            .get("lints")
+            .and_then(|l| l.get("workspace"))
+            .and_then(toml::Value::as_bool);
+        assert_eq!(
+            inherited,
+            Some(true),
+            "{}: add [lints] workspace = true",
+            name(&dir)
+        );
+    }
+}
+
+#[test]
+fn every_crate_forbids_unsafe_code_except_the_runner() {
+    for dir in members() {
+        if UNSAFE_ALLOWED.contains(&name(&dir).as_str()) {
+            continue;
+        }
+        for root_file in ["src/lib.rs", "src/main.rs"] {
+            let path = dir.join(root_file);
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                assert!(
+                    text.contains("#![forbid(unsafe_code)]"),
+                    "{} lacks #![forbid(unsafe_code)]",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// Non-test source: the part of a file before its first `#[cfg(test)]`,
+/// without comment lines.
+fn non_test_lines(text: &str) -> Vec<(usize, &str)> {
+    text.lines()
+        .enumerate()
+        .take_while(|(_, l)| !l.trim_start().starts_with("#[cfg(test)]"))
+        .filter(|(_, l)| !l.trim_start().starts_with("//"))
+        .map(|(i, l)| (i + 1, l))
+        .collect()
+}
+
+#[test]
+fn no_unwrap_outside_tests_without_a_note() {
+    let mut offenders = Vec::new();
+    for dir in members() {
+        let mut files = Vec::new();
+        rust_files(&dir.join("src"), &mut files);
+        for file in files {
+            if file.ends_with("tidy.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            let all: Vec<&str> = text.lines().collect();
+            for (n, line) in non_test_lines(&text) {
+                if line.contains(".unwrap()") || line.contains(".expect(") {
+                    let context = &all[n.saturating_sub(4)..n];
+                    if !context.iter().any(|l| l.contains("NOTE(unwrap)")) {
+                        offenders.push(format!("{}:{n}: {}", file.display(), line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "unwrap/expect without NOTE(unwrap):\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn ignored_tests_give_a_reason() {
+    let mut offenders = Vec::new();
+    for dir in members() {
+        let mut files = Vec::new();
+        rust_files(&dir, &mut files);
+        for file in files {
+            if file.ends_with("tidy.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                if line.trim() == "#[ignore]" {
+                    offenders.push(format!("{}:{}", file.display(), i + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "#[ignore] without a reason: {offenders:?}"
+    );
+}
+
+fn dependencies(dir: &Path) -> Vec<String> {
+    let m = manifest(dir);
+    let mut deps = Vec::new();
+    for table in ["dependencies", "build-dependencies"] {
+        if let Some(t) = m.get(table).and_then(toml::Value::as_table) {
+            deps.extend(t.keys().cloned());
+        }
+    }
+    deps
+}
+
+#[test]
+fn dependency_edges_follow_the_architecture() {
+    // (dependency, the only crates that may use it, why)
+    let rules: &[(&str, &[&str], &str)] = &[
+        (
+            "cap-std",
+            &["lab-fs"],
+            "only lab-fs opens files under a run root",
+        ),
+        ("clap", &["lab-cli"], "only lab-cli knows the command line"),
+        (
+            "anyhow",
+            &["lab-cli", "xtask"],
+            "libraries have typed errors",
+        ),
+        ("hyper", &["lab-http"], "only lab-http speaks HTTP"),
+        (
+            "lab-http",
+            &["lab-cli"],
+            "the server is composed only by the binary",
+        ),
+    ];
+    for dir in members() {
+        let crate_name = name(&dir);
+        for dep in dependencies(&dir) {
+            for (banned, allowed, why) in rules {
+                if dep == *banned {
+                    assert!(
+                        allowed.contains(&crate_name.as_str()),
+                        "{crate_name} depends on {dep}, but {why}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn lab_http_never_touches_the_filesystem_directly() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/lab-http/src"), &mut files);
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in non_test_lines(&text) {
+            assert!(
+                !line.contains("std::fs") && !line.contains("File::open"),
+                "{}:{n}: lab-http reaches files only through lab-fs",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn no_shell_is_ever_invoked() {
+    let mut offenders = Vec::new();
+    for dir in members() {
+        let mut files = Vec::new();
+        rust_files(&dir.join("src"), &mut files);
+        for file in files {
+            if file.ends_with("tidy.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (n, line) in non_test_lines(&text) {
+                for shell in ["\"sh\"", "\"bash\"", "\"/bin/sh\"", "\"-c\""] {
+                    if line.contains(shell) {
+                        offenders.push(format!("{}:{n}: {}", file.display(), line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "shell invocations:\n{}",
+        offenders.join("\n")
+    );
+}

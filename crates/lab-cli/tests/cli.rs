@@ -1,0 +1,385 @@
+//! The real `lab` binary: flags, errors, the listening line, signals, and a
+//! CLI working beside a running server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+#![allow(clippy::disallowed_methods)] // these tests start the binary under test
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const LAB: &str = env!("CARGO_BIN_EXE_lab");
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    base: PathBuf,
+}
+
+fn env() -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    for d in ["runs/one", "runs/two", "elsewhere/x"] {
+        std::fs::create_dir_all(base.join(d)).unwrap();
+    }
+    std::fs::write(base.join("runs/one/notes.md"), "hello").unwrap();
+    Env { _tmp: tmp, base }
+}
+
+impl Env {
+    fn lab(&self) -> Command {
+        let mut cmd = Command::new(LAB);
+        cmd.arg("--data-dir")
+            .arg(self.base.join("data"))
+            .arg("--root")
+            .arg(self.base.join("runs"))
+            .env_remove("XDG_DATA_HOME")
+            .env("HOME", &self.base);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.lab().args(args).output().unwrap()
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A failing command prints exactly one `lab: error:` line naming the problem.
+fn assert_fails_with(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "expected failure, got {out:?}");
+    let err = stderr(out);
+    assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {err:?}");
+    assert!(lines[0].starts_with("lab: error: "), "{err:?}");
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(env: &Env, args: &[&str]) -> Self {
+        let mut child = env
+            .lab()
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .strip_prefix("lab: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .trim_end();
+        let port = url
+            .strip_prefix("http://127.0.0.1:")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("unexpected url {url:?}"))
+            .parse()
+            .unwrap();
+        Self { child, port }
+    }
+
+    fn get(&self, path: &str) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// Sends `signal` and waits for a clean exit.
+    fn stop(mut self, signal: &str) -> String {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "exit after {signal}: {status}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "no exit after {signal}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        err
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_prints_the_real_address_and_stops_gracefully_on_signals() {
+    let e = env();
+    for signal in ["-TERM", "-INT"] {
+        let server = Server::start(&e, &["--bind", "127.0.0.1:0"]);
+        assert_ne!(server.port, 0);
+        let status = server.get("/api/status");
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        assert!(
+            status.contains("\"runs\":2"),
+            "both runs imported at start: {status}"
+        );
+        let log = server.stop(signal);
+        assert!(log.contains("lab: stopped"), "{log}");
+    }
+}
+
+#[test]
+fn serve_binds_loopback_7878_by_default() {
+    let e = env();
+    let server = Server::start(&e, &[]);
+    assert_eq!(server.port, 7878);
+    server.stop("-TERM");
+}
+
+#[test]
+fn a_non_loopback_bind_needs_allow_external() {
+    let e = env();
+    for bind in ["0.0.0.0:0", "[::]:0", "192.0.2.1:7878"] {
+        let out = e.run(&["serve", "--bind", bind]);
+        assert_fails_with(&out, "--allow-external");
+        assert!(stderr(&out).contains("ssh -L"), "the ssh recipe is offered");
+    }
+    // The config file cannot allow it either.
+    std::fs::write(e.base.join("lab.toml"), "bind = \"0.0.0.0:0\"\n").unwrap();
+    let out = e
+        .lab()
+        .arg("--config")
+        .arg(e.base.join("lab.toml"))
+        .args(["serve"])
+        .output()
+        .unwrap();
+    assert_fails_with(&out, "--allow-external");
+    // With the flag it starts, loudly.
+    let mut child = e
+        .lab()
+        .args(["serve", "--bind", "0.0.0.0:0", "--allow-external"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with("lab: listening on http://0.0.0.0:"),
+        "{line}"
+    );
+    child.kill().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(err.contains("WARNING"), "{err}");
+}
+
+#[test]
+fn bad_flags_and_bad_config_get_one_clear_line() {
+    let e = env();
+    let config = |text: &str| {
+        let path = e.base.join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        e.lab()
+            .arg("--config")
+            .arg(&path)
+            .arg("serve")
+            .arg("--bind")
+            .arg("127.0.0.1:0")
+            .output()
+            .unwrap()
+    };
+    assert_fails_with(&config("bnid = 1\n"), "unknown field `bnid`");
+    assert_fails_with(
+        &config("allow_external = true\n"),
+        "only the command-line flag --allow-external",
+    );
+    assert_fails_with(
+        &config("[runner]\nallow_network = true\n"),
+        "--runner-allow-network",
+    );
+    assert_fails_with(&config("[artifacts]\nallow = [\".env\"]\n"), "hidden");
+    assert_fails_with(
+        &config("[artifacts]\nallow = [\"a/b/c\"]\n"),
+        "more than one directory level",
+    );
+    assert_fails_with(
+        &config("roots = [\"/definitely/missing\"]\n"),
+        "/definitely/missing",
+    );
+    let missing = e
+        .lab()
+        .args(["--config", "/no/such/lab.toml", "runs"])
+        .output()
+        .unwrap();
+    assert_fails_with(&missing, "/no/such/lab.toml");
+    assert_fails_with(
+        &e.run(&["serve", "--bind", "nonsense"]),
+        "invalid --bind address",
+    );
+    assert_fails_with(
+        &e.run(&["serve", "--bind", "127.0.0.1:99999"]),
+        "invalid --bind address",
+    );
+    assert_fails_with(
+        &e.run(&["serve", "--enable-runner"]),
+        "runner is not available",
+    );
+    assert_fails_with(&e.run(&["forget", "BAD/ID"]), "invalid run id");
+    assert_fails_with(&e.run(&["forget", "nope"]), "no run with this id");
+    assert_fails_with(&e.run(&["export", "x"]), "not available");
+    assert_fails_with(&e.run(&["run", "--", "true"]), "not available");
+    let import_outside = e.run(&["import", e.base.join("elsewhere/x").to_str().unwrap()]);
+    assert_fails_with(&import_outside, "not under an allowed root");
+    // clap's own errors: non-zero, and they name the flag.
+    let bogus = e.run(&["serve", "--bogus"]);
+    assert_eq!(bogus.status.code(), Some(2));
+    assert!(stderr(&bogus).contains("--bogus"));
+    // A corrupt registry is an error naming the file, never emptied.
+    std::fs::create_dir_all(e.base.join("data")).unwrap();
+    std::fs::write(e.base.join("data/registry.json"), "{oops").unwrap();
+    assert_fails_with(&e.run(&["runs"]), "registry.json");
+    assert_fails_with(&e.run(&["serve", "--bind", "127.0.0.1:0"]), "registry.json");
+    assert_eq!(
+        std::fs::read_to_string(e.base.join("data/registry.json")).unwrap(),
+        "{oops"
+    );
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in [
+        &[][..],
+        &["serve"],
+        &["import"],
+        &["runs"],
+        &["forget"],
+        &["export"],
+        &["import-bundle"],
+        &["run"],
+    ] {
+        let out = Command::new(LAB).args(cmd).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{cmd:?} --help");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{cmd:?}"
+        );
+    }
+}
+
+fn run_ids(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_cli_works_beside_a_running_server() {
+    let e = env();
+    let server = Server::start(&e, &["--bind", "127.0.0.1:0"]);
+    std::fs::create_dir_all(e.base.join("runs/three")).unwrap();
+    let out = e.run(&[
+        "import",
+        e.base.join("runs/three").to_str().unwrap(),
+        "--id",
+        "three",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The server sees the CLI's import without a restart.
+    let page = server.get("/api/runs/three");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    // Relative paths are resolved against the working directory.
+    std::fs::create_dir_all(e.base.join("runs/four")).unwrap();
+    let out = e
+        .lab()
+        .current_dir(e.base.join("runs"))
+        .args(["import", "four"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids = run_ids(&e.run(&["runs"]));
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    let out = e.run(&["forget", "three"]);
+    assert!(out.status.success());
+    assert!(server.get("/api/runs/three").starts_with("HTTP/1.1 404"));
+    assert!(
+        e.base.join("runs/three").is_dir(),
+        "forget leaves files alone"
+    );
+    server.stop("-TERM");
+}
+
+#[test]
+fn concurrent_cli_imports_lose_nothing() {
+    let e = env();
+    let dirs: Vec<PathBuf> = (0..12)
+        .map(|i| {
+            let d = e.base.join(format!("runs/batch-{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        })
+        .collect();
+    let children: Vec<Child> = dirs
+        .iter()
+        .map(|d| {
+            e.lab()
+                .arg("import")
+                .arg(d)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let listed = String::from_utf8_lossy(&e.run(&["runs"]).stdout).into_owned();
+    for d in &dirs {
+        assert!(
+            listed.contains(d.to_str().unwrap()),
+            "{d:?} lost:\n{listed}"
+        );
+    }
+    assert_eq!(listed.lines().count(), 12);
+    assert!(Path::new(&e.base.join("data/registry.json")).exists());
+}

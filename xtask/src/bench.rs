@@ -3,8 +3,9 @@
 //! Starts the release `lab` binary on a temp data dir holding a 4 GiB
 //! sparse `output.mp4` and a 4 KiB one, then streams each to fast, slow and
 //! random-range clients at once while sampling the server's RSS from
-//! `/proc/PID/status`. The claim under test: a 4 GiB video costs no more
-//! memory than a 4 KiB file.
+//! `/proc/PID/status`, then does the same with a 64 GiB file. The claim
+//! under test: memory per stream is a fixed buffer, so the peak does not
+//! grow with the file's size.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -19,6 +20,7 @@ use crate::{cargo, root};
 
 const BIG: u64 = 4 << 30;
 const SMALL: u64 = 4 << 10;
+const HUGE: u64 = 64 << 30;
 
 struct Server {
     child: Child,
@@ -171,7 +173,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     crate::run(cargo().args(["build", "--release", "--locked", "-p", "lab-cli"]))?;
     let tmp = std::env::temp_dir().join(format!("lab-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    for (dir, len) in [("runs/big", BIG), ("runs/small", SMALL)] {
+    for (dir, len) in [("runs/big", BIG), ("runs/small", SMALL), ("runs/huge", HUGE)] {
         std::fs::create_dir_all(tmp.join(dir))?;
         let f = std::fs::File::create(tmp.join(dir).join("output.mp4"))?;
         f.set_len(len)?;
@@ -220,6 +222,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         BIG,
         seconds,
     )?;
+    let huge = measure(
+        &server,
+        &format!("/api/runs/{}/artifacts/output.mp4", id("huge")?),
+        HUGE,
+        seconds,
+    )?;
     drop(server);
     let _ = std::fs::remove_dir_all(&tmp);
     println!(
@@ -229,7 +237,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "| file | RSS before | peak RSS | fast clients | slow clients | 1 MiB range requests |"
     );
     println!("|---|---|---|---|---|---|");
-    for (name, o) in [("4 KiB", &small), ("4 GiB (sparse)", &big)] {
+    for (name, o) in [("4 KiB", &small), ("4 GiB (sparse)", &big), ("64 GiB (sparse)", &huge)] {
         println!(
             "| {name} | {} | {} | {:.0} MB/s total | {:.1} MB total | {} |",
             o.baseline_kib,

@@ -173,7 +173,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     crate::run(cargo().args(["build", "--release", "--locked", "-p", "lab-cli"]))?;
     let tmp = std::env::temp_dir().join(format!("lab-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    for (dir, len) in [("runs/big", BIG), ("runs/small", SMALL), ("runs/huge", HUGE)] {
+    for (dir, len) in [
+        ("runs/big", BIG),
+        ("runs/small", SMALL),
+        ("runs/huge", HUGE),
+    ] {
         std::fs::create_dir_all(tmp.join(dir))?;
         let f = std::fs::File::create(tmp.join(dir).join("output.mp4"))?;
         f.set_len(len)?;
@@ -237,7 +241,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "| file | RSS before | peak RSS | fast clients | slow clients | 1 MiB range requests |"
     );
     println!("|---|---|---|---|---|---|");
-    for (name, o) in [("4 KiB", &small), ("4 GiB (sparse)", &big), ("64 GiB (sparse)", &huge)] {
+    for (name, o) in [
+        ("4 KiB", &small),
+        ("4 GiB (sparse)", &big),
+        ("64 GiB (sparse)", &huge),
+    ] {
         println!(
             "| {name} | {} | {} | {:.0} MB/s total | {:.1} MB total | {} |",
             o.baseline_kib,

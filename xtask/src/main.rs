@@ -1,7 +1,8 @@
 //! `cargo xtask`: developer tasks.
 //!
 //! - `cargo xtask test`: installs what the tests need (ffmpeg for the Range
-//!   client tests) and runs the whole test suite.
+//!   client tests, chromium and chromium-driver for the browser test) and
+//!   runs the whole test suite.
 //! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, then
 //!   `test`. This is what `.ci/run` calls.
 //! - `cargo xtask bench`: streams a multi-GiB sparse video to slow and fast
@@ -25,6 +26,8 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("ffprobe", "ffmpeg"),
     ("ffmpeg", "ffmpeg"),
     ("mkfifo", "coreutils"),
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
 ];
 
 fn main() -> ExitCode {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use lab_fs::{ArtifactName, RunRoot};
 use lab_registry::{RunId, RunRecord};
@@ -283,8 +283,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
             "this request needs a JSON body",
         ));
     }
-    let limited = Limited::new(req.into_body(), MAX_BODY as usize);
-    let collected = tokio::time::timeout(state.limits.body_read_timeout, limited.collect())
+    let bytes = tokio::time::timeout(state.limits.body_read_timeout, read_capped(req.into_body()))
         .await
         .map_err(|_| {
             ApiError::new(
@@ -292,25 +291,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
                 "body_timeout",
                 "the request body was not received in time",
             )
-        })?
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "request bodies are limited to 1 MiB",
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_body",
-                    "the request body could not be read",
-                )
-            }
-        })?;
-    let bytes: Bytes = collected.to_bytes();
+        })??;
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -349,6 +330,43 @@ async fn import_run(
     .await?;
     eprintln!("lab: imported run {} from {}", run.id, run.root.display());
     Ok(json_response(StatusCode::CREATED, &run_json(&run)))
+}
+
+/// Most bytes read and thrown away after a body passes [`MAX_BODY`], so the
+/// client finishes sending and reads the 413 instead of a connection reset.
+const MAX_DRAIN: usize = 8 * MAX_BODY as usize;
+
+/// Collects a body of at most [`MAX_BODY`] bytes. A larger one is drained
+/// (up to [`MAX_DRAIN`]) and refused with 413.
+async fn read_capped(mut body: Incoming) -> Result<Bytes> {
+    let mut collected = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                "the request body could not be read",
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= MAX_BODY as usize {
+            collected.extend_from_slice(&data);
+        } else if seen > MAX_BODY as usize + MAX_DRAIN {
+            break;
+        }
+    }
+    if seen > MAX_BODY as usize {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "request bodies are limited to 1 MiB",
+        ));
+    }
+    Ok(Bytes::from(collected))
 }
 
 fn parse_id(id: &str) -> Result<RunId> {

@@ -118,7 +118,9 @@ impl Lab {
     /// `Connection: close` or by the server).
     async fn raw(&self, request: &[u8]) -> Reply {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
-        stream.write_all(request).await.unwrap();
+        // The server may answer (and close) before reading everything; the
+        // answer is what matters.
+        let _ = stream.write_all(request).await;
         let mut buf = Vec::new();
         tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut buf))
             .await
@@ -563,8 +565,12 @@ async fn mutation_bodies_must_be_same_origin_json_and_small() {
             "body_too_large",
         ),
         (
-            vec![t, ("Content-Type", "application/json")],
-            vec![b' '; 1024 * 1024 + 1],
+            vec![
+                t,
+                ("Content-Type", "application/json"),
+                ("Content-Length", "1048577"),
+            ],
+            Vec::new(),
             413,
             "body_too_large",
         ),

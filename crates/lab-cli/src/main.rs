@@ -130,6 +130,9 @@ fn context(cli: &Cli) -> anyhow::Result<Setup> {
         Some(dir) => dir.clone(),
         None => default_data_dir()?,
     };
+    if data_dir.exists() && !data_dir.is_dir() {
+        bail!("data dir {} is not a directory", data_dir.display());
+    }
     let config = match &cli.config {
         Some(file) => FileConfig::load(file, true)?,
         None => FileConfig::load(&data_dir.join("lab.toml"), false)?,
@@ -157,6 +160,23 @@ fn open_registry(ctx: &Setup) -> anyhow::Result<lab_registry::Registry> {
     Ok(lab_registry::Registry::open(&ctx.data_dir, &ctx.roots)?)
 }
 
+/// Says which roots are allowed when an import is refused for that reason.
+fn explain_import(registry: &lab_registry::Registry, e: lab_registry::Error) -> anyhow::Error {
+    if !matches!(e, lab_registry::Error::OutsideAllowedRoots) {
+        return e.into();
+    }
+    let roots: Vec<String> = registry
+        .allowed_roots()
+        .iter()
+        .map(|r| r.display().to_string())
+        .collect();
+    if roots.is_empty() {
+        anyhow::anyhow!("{e}: no root is allowed yet; pass --root DIR or set roots in lab.toml")
+    } else {
+        anyhow::anyhow!("{e} (allowed roots: {})", roots.join(", "))
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = context(&cli)?;
     match cli.command {
@@ -164,7 +184,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { dir, id } => {
             let registry = open_registry(&ctx)?;
             let dir = std::path::absolute(&dir).context("resolving the directory")?;
-            let run = registry.import(&dir, id.as_deref())?;
+            let run = registry
+                .import(&dir, id.as_deref())
+                .map_err(|e| explain_import(&registry, e))?;
             println!("imported {} from {}", run.id, run.root.display());
             Ok(())
         }

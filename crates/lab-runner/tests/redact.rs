@@ -1,0 +1,226 @@
+//! Redaction: known formats, secret values and encodings, split writes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+use lab_runner::redact::{MAX_PENDING, Redactor, is_secret_name};
+use proptest::prelude::*;
+
+const SECRET: &str = "s3cr3t-VALUE-0123456789";
+
+fn check(redactor: &Redactor, input: &str, expected: &str) {
+    assert_eq!(redactor.redact_str(input), expected, "{input:?}");
+}
+
+#[test]
+fn known_formats_are_redacted() {
+    let r = Redactor::default();
+    let table: &[(&str, &str)] = &[
+        ("key AKIAIOSFODNN7EXAMPLE here", "key [REDACTED] here"),
+        ("ghp_0123456789abcdefghijABCDEFGHIJ012345", "[REDACTED]"),
+        (
+            "github_pat_11ABCDEFG0123456789_abcdefghijklmnop",
+            "[REDACTED]",
+        ),
+        ("glpat-abcdefghij0123456789", "[REDACTED]"),
+        (
+            "OPENAI sk-proj-abcdefghijklmnopqrstuvwx",
+            "OPENAI [REDACTED]",
+        ),
+        ("sk-ant-api03-abcdefghijklmnopqrstuvwxyz", "[REDACTED]"),
+        ("xoxb-123456789012-abcdefghij", "[REDACTED]"),
+        ("AIzaSyA-abcdefghijklmnopqrstuvwxyz01234", "[REDACTED]"),
+        ("hf_abcdefghijklmnopqrstuvwxyzABCDEF", "[REDACTED]"),
+        ("sk_live_abcdefghijklmnop1234", "[REDACTED]"),
+        (
+            "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U end",
+            "jwt [REDACTED] end",
+        ),
+        (
+            "Authorization: Bearer abcdefghijklmnop1234",
+            "Authorization: Bearer [REDACTED]",
+        ),
+        (
+            "postgres://alice:pa55word@db:5432/x",
+            "postgres://[REDACTED]@db:5432/x",
+        ),
+        ("password=hunter2hunter2", "password=[REDACTED]"),
+        (
+            "\"api_key\": \"abcdef123456\"",
+            "\"api_key\": \"[REDACTED]\"",
+        ),
+        // Ordinary experiment output is left alone.
+        ("step=100 loss=0.25 lr=3e-4", "step=100 loss=0.25 lr=3e-4"),
+        (
+            "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ),
+        (
+            "run 123e4567-e89b-12d3-a456-426614174000",
+            "run 123e4567-e89b-12d3-a456-426614174000",
+        ),
+    ];
+    for (input, expected) in table {
+        check(&r, input, expected);
+    }
+}
+
+#[test]
+fn secret_values_and_their_encodings_are_redacted() {
+    let r = Redactor::new([SECRET]);
+    check(&r, &format!("x {SECRET} y"), "x [REDACTED] y");
+    // The last base64 character mixes in what follows the secret, so it stays.
+    check(&r, "czNjcjN0LVZBTFVFLTAxMjM0NTY3ODk=", "[REDACTED]k=");
+    // base64 at byte shifts 1 and 2 (the secret inside a larger blob).
+    for prefix in ["a", "ab", "abc"] {
+        let blob = base64(format!("{prefix}{SECRET}!!").as_bytes());
+        let out = r.redact_str(&blob);
+        assert!(out.contains("[REDACTED]"), "{prefix}: {blob} -> {out}");
+    }
+    let special = Redactor::new(["p@ss/word+42!", "quo\"te\\secret"]);
+    check(&special, "q=p%40ss%2Fword%2B42%21&x", "q=[REDACTED]&x");
+    check(
+        &special,
+        r#"{"v": "quo\"te\\secret"}"#,
+        r#"{"v": "[REDACTED]"}"#,
+    );
+    let short = Redactor::new(["abc"]);
+    check(&short, "abc abc", "abc abc");
+}
+
+fn base64(data: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in data.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= c.len() {
+                s.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn private_key_blocks_are_redacted_line_by_line() {
+    let r = Redactor::default();
+    let mut out = Vec::new();
+    let mut s = r.stream();
+    s.push(b"before\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nAAAABG5vbmUAAAAEbm9uZQ\n", &mut out);
+    s.push(b"-----END OPENSSH PRIVATE KEY-----\nafter\n", &mut out);
+    s.finish(&mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "before\n[REDACTED]\n[REDACTED]\n[REDACTED]\n[REDACTED]\nafter\n"
+    );
+}
+
+#[test]
+fn names_that_look_secret() {
+    for name in [
+        "AWS_SECRET_ACCESS_KEY",
+        "OPENAI_API_KEY",
+        "HF_TOKEN",
+        "DB_PASSWORD",
+        "DATABASE_URL",
+        "github_token",
+    ] {
+        assert!(is_secret_name(name), "{name}");
+    }
+    for name in ["PATH", "HOME", "LANG", "CUDA_VISIBLE_DEVICES", "SEED"] {
+        assert!(!is_secret_name(name), "{name}");
+    }
+    let r = Redactor::from_env([("MY_API_KEY", SECRET), ("HOME", "/home/alice")]);
+    assert_eq!(
+        r.redact_str(&format!("{SECRET} /home/alice")),
+        "[REDACTED] /home/alice"
+    );
+}
+
+fn streamed(r: &Redactor, input: &[u8], cuts: &[usize]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut s = r.stream();
+    let mut at = 0;
+    for &cut in cuts {
+        let cut = cut.clamp(at, input.len());
+        s.push(&input[at..cut], &mut out);
+        at = cut;
+    }
+    s.push(&input[at..], &mut out);
+    s.finish(&mut out);
+    out
+}
+
+#[test]
+fn a_secret_split_across_reads_is_still_redacted() {
+    let r = Redactor::new([SECRET]);
+    let line = format!("token {SECRET} and ghp_0123456789abcdefghijABCDEFGHIJ012345 done\n");
+    for cut in 0..=line.len() {
+        let out = streamed(&r, line.as_bytes(), &[cut]);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "token [REDACTED] and [REDACTED] done\n",
+            "cut at {cut}"
+        );
+    }
+    // A line far longer than the pending cap, with secrets straddling the cuts.
+    let mut long = Vec::new();
+    while long.len() < 3 * MAX_PENDING {
+        long.extend_from_slice(b"xxxxxxxxxx ");
+        long.extend_from_slice(SECRET.as_bytes());
+        long.push(b' ');
+    }
+    for step in [1usize, 7, 4096, MAX_PENDING - 3, MAX_PENDING + 5] {
+        let cuts: Vec<usize> = (1..)
+            .map(|i| i * step)
+            .take_while(|c| *c < long.len())
+            .collect();
+        let out = streamed(&r, &long, &cuts);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains("s3cr3t"),
+            "step {step} leaked part of the secret"
+        );
+        assert!(
+            !text.contains("0123456789 "),
+            "step {step} leaked the secret's tail"
+        );
+    }
+}
+
+proptest! {
+    /// However a stream is cut into reads, streaming gives the same output
+    /// as redacting the whole text at once, and no secret survives.
+    #[test]
+    fn streaming_equals_whole_text(
+        parts in proptest::collection::vec(prop_oneof![
+            Just(SECRET.to_owned()),
+            Just("AKIAIOSFODNN7EXAMPLE".to_owned()),
+            Just("\n".to_owned()),
+            "[a-z =:]{0,12}",
+        ], 0..30),
+        cuts in proptest::collection::vec(0usize..600, 0..10),
+    ) {
+        let r = Redactor::new([SECRET]);
+        let input = parts.concat();
+        let mut sorted = cuts.clone();
+        sorted.sort_unstable();
+        let out = streamed(&r, input.as_bytes(), &sorted);
+        let whole: Vec<u8> = input
+            .split_inclusive('\n')
+            .flat_map(|l| {
+                let body = l.strip_suffix('\n').unwrap_or(l);
+                let mut v = r.redact(body.as_bytes());
+                if l.ends_with('\n') { v.push(b'\n'); }
+                v
+            })
+            .collect();
+        let text = String::from_utf8_lossy(&out);
+        prop_assert_eq!(&out, &whole);
+        prop_assert!(!text.contains(SECRET));
+        prop_assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"));
+    }
+}

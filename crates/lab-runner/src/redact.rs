@@ -232,7 +232,7 @@ fn base64_stable(value: &[u8], shift: usize) -> Option<Vec<u8>> {
     let skip = [0, 2, 3][shift];
     // The last character mixes in whatever follows unless the data ends on a
     // 3-byte boundary.
-    let drop_end = usize::from(data.len() % 3 != 0);
+    let drop_end = usize::from(!data.len().is_multiple_of(3));
     let end = encoded.len().checked_sub(drop_end)?;
     (end > skip).then(|| encoded[skip..end].to_vec())
 }

@@ -27,6 +27,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 mod name;
 
 use std::io;

@@ -228,6 +228,15 @@ impl Allowlist {
         Ok(list)
     }
 
+    /// An allowlist of exactly these entries (no defaults).
+    pub fn only<S: AsRef<str>>(entries: &[S]) -> Result<Self, Error> {
+        let patterns = entries
+            .iter()
+            .map(|e| Pattern::parse(e.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { patterns })
+    }
+
     /// The patterns, defaults first.
     pub fn patterns(&self) -> &[Pattern] {
         &self.patterns

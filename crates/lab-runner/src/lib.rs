@@ -2,7 +2,8 @@
 //! not built yet. Today it provides the redactor every path that writes or
 //! exports text uses: [`redact::Redactor`] removes the values of
 //! secret-looking environment variables (and their encodings) and
-//! well-known key formats, also when a secret arrives split across reads.
+//! well-known key formats, also when a secret arrives split across reads;
+//! [`export::RedactingFilter`] applies it to artifacts going into a bundle.
 //!
 //! ```
 //! let r = lab_runner::redact::Redactor::new(["hunter2-very-secret"]);
@@ -15,4 +16,5 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod export;
 pub mod redact;

@@ -224,3 +224,69 @@ proptest! {
         prop_assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"));
     }
 }
+
+mod export_filter {
+    use lab_fs::ArtifactName;
+    use lab_fs::bundle::ExportFilter;
+    use lab_runner::export::RedactingFilter;
+    use lab_runner::redact::Redactor;
+
+    fn run(filter: &RedactingFilter, name: &str, input: &[u8]) -> (bool, String) {
+        let mut out = Vec::new();
+        let mut input = input;
+        let changed = filter
+            .filter(&ArtifactName::parse(name).unwrap(), &mut input, &mut out)
+            .unwrap();
+        (changed, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn provenance_keeps_env_names_and_loses_values() {
+        let filter = RedactingFilter::new(Redactor::new(["lab-process-secret-123"]));
+        let provenance = br#"{
+            "program": "python3",
+            "argv": ["train.py", "--token", "lab-process-secret-123"],
+            "env": {"OPENAI_API_KEY": "sk-abcdefghijklmnopqrstuvwx", "SEED": "7"},
+            "environment": ["HF_TOKEN=hf_abcdefghijklmnopqrstuvwxyzABCDEF", "LANG=C"],
+            "nested": {"AWS_SECRET_ACCESS_KEY": "plain-value", "note": "key AKIAIOSFODNN7EXAMPLE"}
+        }"#;
+        let (changed, out) = run(&filter, "provenance.json", provenance);
+        assert!(changed);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["env"], serde_json::json!(["OPENAI_API_KEY", "SEED"]));
+        assert_eq!(v["environment"], serde_json::json!(["HF_TOKEN", "LANG"]));
+        assert_eq!(v["argv"][2], "[REDACTED]");
+        assert_eq!(v["nested"]["AWS_SECRET_ACCESS_KEY"], "[REDACTED]");
+        assert_eq!(v["nested"]["note"], "key [REDACTED]");
+        for leaked in [
+            "sk-abc",
+            "hf_abc",
+            "plain-value",
+            "AKIA",
+            "lab-process-secret",
+            "\"7\"",
+        ] {
+            assert!(!out.contains(leaked), "{leaked} survived: {out}");
+        }
+    }
+
+    #[test]
+    fn text_is_redacted_and_media_copied() {
+        let filter = RedactingFilter::new(Redactor::new(["lab-process-secret-123"]));
+        let (changed, out) = run(&filter, "stdout.log", b"using lab-process-secret-123\nok\n");
+        assert!(changed);
+        assert_eq!(out, "using [REDACTED]\nok\n");
+        let (changed, out) = run(&filter, "videos/a.mp4", b"lab-process-secret-123");
+        assert!(
+            !changed && out.is_empty(),
+            "media is copied unchanged by the caller"
+        );
+        // A provenance.json that is not JSON is still redacted, as text.
+        let (_, out) = run(
+            &filter,
+            "provenance.json",
+            b"not json lab-process-secret-123",
+        );
+        assert_eq!(out, "not json [REDACTED]");
+    }
+}

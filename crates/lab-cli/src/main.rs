@@ -56,20 +56,23 @@ enum Command {
         /// The run id
         id: String,
     },
-    /// Export a run as a bundle (not available in this build yet)
+    /// Export a run as a bundle (a tar of its allowlisted artifacts, redacted,
+    /// with a checksummed MANIFEST.json) into DATA_DIR/exports
     Export {
         /// The run id
         id: String,
-        /// Bundle name
+        /// Bundle name ([A-Za-z0-9._-], at most 100 characters; `.tar` is
+        /// added) [default: RUNID-YYYYMMDD-HHMMSS]
         #[arg(long)]
         name: Option<String>,
     },
-    /// Unpack a bundle into an allowed root (not available in this build yet)
+    /// Unpack a bundle into a new run directory under DIR (an allowed root or
+    /// a directory under one), verify it, and register the run
     ImportBundle {
         /// The bundle file
         file: PathBuf,
-        /// Target directory
-        #[arg(long)]
+        /// Where to create the run directory (named after the source run)
+        #[arg(long, value_name = "DIR")]
         into: PathBuf,
     },
     /// Run a program or workflow in the sandboxed runner (not available in
@@ -208,10 +211,81 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Export { .. } => bail!("export is not available in this build yet"),
-        Command::ImportBundle { .. } => bail!("import-bundle is not available in this build yet"),
+        Command::Export { id, name } => export(&ctx, &id, name.as_deref()),
+        Command::ImportBundle { file, into } => import_bundle(&ctx, &file, &into),
         Command::Run { .. } => bail!("the runner is not available in this build yet"),
     }
+}
+
+fn export(ctx: &Setup, id: &str, name: Option<&str>) -> anyhow::Result<()> {
+    let registry = open_registry(ctx)?;
+    let run = registry.get(&lab_registry::RunId::parse(id)?)?;
+    let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
+        .context("[artifacts] allow in the config file")?;
+    let name = match name {
+        Some(name) => lab_fs::bundle::BundleName::parse(name)?,
+        None => lab_fs::bundle::BundleName::parse(&lab_fs::bundle::default_bundle_name(
+            run.id.as_str(),
+            std::time::SystemTime::now(),
+        ))?,
+    };
+    let exports_path = ctx.data_dir.join("exports");
+    let exports = lab_fs::bundle::ExportsDir::open_ambient(&exports_path)?;
+    let root = lab_fs::RunRoot::open_ambient(&run.root)?;
+    let filter = lab_runner::export::RedactingFilter::from_process_env();
+    let info = exports.write_bundle(&name, &root, &allowlist, run.id.as_str(), &filter)?;
+    println!(
+        "exported {} to {} ({} bytes, {} files)",
+        run.id,
+        exports_path.join(info.name.as_str()).display(),
+        info.size,
+        info.manifest.files.len()
+    );
+    Ok(())
+}
+
+fn import_bundle(
+    ctx: &Setup,
+    file: &std::path::Path,
+    into: &std::path::Path,
+) -> anyhow::Result<()> {
+    let registry = open_registry(ctx)?;
+    let into = std::fs::canonicalize(into).with_context(|| format!("--into {}", into.display()))?;
+    if !into.is_dir() {
+        bail!("--into {} is not a directory", into.display());
+    }
+    if !registry
+        .allowed_roots()
+        .iter()
+        .any(|root| into.starts_with(root))
+    {
+        return Err(explain_import(
+            &registry,
+            lab_registry::Error::OutsideAllowedRoots,
+        ));
+    }
+    let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
+        .context("[artifacts] allow in the config file")?;
+    let bundle = std::fs::File::open(file).with_context(|| format!("bundle {}", file.display()))?;
+    let unpacked = lab_fs::bundle::unpack_bundle_ambient(
+        std::io::BufReader::new(bundle),
+        &into,
+        None,
+        &allowlist,
+    )
+    .with_context(|| format!("bundle {}", file.display()))?;
+    let wanted = unpacked.manifest.source_run.as_str();
+    let run = match registry.import(&unpacked.dir, Some(wanted)) {
+        Err(lab_registry::Error::IdTaken(_)) => registry.import(&unpacked.dir, None)?,
+        other => other?,
+    };
+    println!(
+        "imported bundle as {} at {} ({} files verified)",
+        run.id,
+        run.root.display(),
+        unpacked.manifest.files.len()
+    );
+    Ok(())
 }
 
 /// Parses `--bind`: an `IP:PORT`, or `localhost:PORT`.
@@ -269,6 +343,7 @@ fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     allowed_hosts.extend(args.allowed_hosts);
     let config = lab_http::Config {
         allowed_hosts,
+        exports_dir: Some(ctx.data_dir.join("exports")),
         ..lab_http::Config::new(Arc::new(registry), allowlist)
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -280,27 +355,27 @@ fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
         let local = listener.local_addr()?;
+        let shutdown = shutdown_signal()?;
         println!("lab: listening on http://{local}/");
         std::io::stdout().flush()?;
-        lab_http::serve(config, listener, shutdown_signal()).await?;
+        lab_http::serve(config, listener, shutdown).await?;
         eprintln!("lab: stopped");
         Ok(())
     })
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Installs the SIGINT and SIGTERM handlers now (before the listening line
+/// is printed, so a signal sent right after it is never lost) and returns a
+/// future that completes when either arrives.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        // Without signal handlers the default actions still stop the process.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-    eprintln!("lab: shutting down");
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("lab: shutting down");
+    })
 }

@@ -264,7 +264,7 @@ fn bad_flags_and_bad_config_get_one_clear_line() {
     );
     assert_fails_with(&e.run(&["forget", "BAD/ID"]), "invalid run id");
     assert_fails_with(&e.run(&["forget", "nope"]), "no run with this id");
-    assert_fails_with(&e.run(&["export", "x"]), "not available");
+    assert_fails_with(&e.run(&["export", "nope"]), "no run with this id");
     assert_fails_with(&e.run(&["run", "--", "true"]), "not available");
     let import_outside = e.run(&["import", e.base.join("elsewhere/x").to_str().unwrap()]);
     assert_fails_with(&import_outside, "not under an allowed root");
@@ -382,4 +382,77 @@ fn concurrent_cli_imports_lose_nothing() {
     }
     assert_eq!(listed.lines().count(), 12);
     assert!(Path::new(&e.base.join("data/registry.json")).exists());
+}
+
+#[test]
+fn a_run_travels_between_data_dirs_as_a_bundle() {
+    let e = env();
+    std::fs::write(e.base.join("runs/one/metrics.jsonl"), "{\"loss\": 0.5}\n").unwrap();
+    std::fs::write(e.base.join("runs/one/.env"), "OPENAI_API_KEY=sk-decoy").unwrap();
+    let out = e.run(&[
+        "import",
+        e.base.join("runs/one").to_str().unwrap(),
+        "--id",
+        "one",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = e.run(&["export", "one", "--name", "travel"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bundle = e.base.join("data/exports/travel.tar");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(bundle.to_str().unwrap()));
+    assert_fails_with(
+        &e.run(&["export", "one", "--name", "travel"]),
+        "exists already",
+    );
+    assert_fails_with(
+        &e.run(&["export", "one", "--name", "../x"]),
+        "invalid bundle name",
+    );
+    // A second Lab, elsewhere.
+    let other = tempfile::tempdir().unwrap();
+    let other_base = other.path().canonicalize().unwrap();
+    std::fs::create_dir_all(other_base.join("imported")).unwrap();
+    let lab2 = |args: &[&str]| {
+        Command::new(LAB)
+            .arg("--data-dir")
+            .arg(other_base.join("data"))
+            .arg("--root")
+            .arg(other_base.join("imported"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let outside = lab2(&[
+        "import-bundle",
+        bundle.to_str().unwrap(),
+        "--into",
+        e.base.to_str().unwrap(),
+    ]);
+    assert_fails_with(&outside, "not under an allowed root");
+    let into = other_base.join("imported");
+    let out = lab2(&[
+        "import-bundle",
+        bundle.to_str().unwrap(),
+        "--into",
+        into.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for name in ["notes.md", "metrics.jsonl"] {
+        assert_eq!(
+            std::fs::read(e.base.join("runs/one").join(name)).unwrap(),
+            std::fs::read(into.join("one").join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    assert!(!into.join("one/.env").exists());
+    let listed = String::from_utf8_lossy(&lab2(&["runs"]).stdout).into_owned();
+    assert!(listed.starts_with("one\t"), "{listed}");
+    // Importing the same bundle again: the directory exists, nothing changes.
+    let again = lab2(&[
+        "import-bundle",
+        bundle.to_str().unwrap(),
+        "--into",
+        into.to_str().unwrap(),
+    ]);
+    assert_fails_with(&again, "exists already");
 }

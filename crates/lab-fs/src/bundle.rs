@@ -191,6 +191,31 @@ pub struct BundleInfo {
     pub manifest: Manifest,
 }
 
+/// `RUNID-YYYYMMDD-HHMMSS` in UTC.
+pub fn default_bundle_name(run_id: &str, now: SystemTime) -> String {
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{run_id}-{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// The exports directory: the only place bundles are written.
 #[derive(Debug)]
 pub struct ExportsDir {
@@ -434,21 +459,27 @@ pub struct Unpacked {
 }
 
 /// Unpacks `bundle` (any reader, e.g. a file the user named) into a new
-/// directory `dir_name` under `parent`, verifying every checksum. `parent`
-/// is opened with ambient authority; everything beneath goes through its
-/// handle. `dir_name` must be a single safe segment.
+/// directory under `parent`, verifying every checksum. The directory is
+/// `dir_name`, or the manifest's source run id when `None`; either must be a
+/// single safe segment. `parent` is opened with ambient authority;
+/// everything beneath goes through its handle.
 pub fn unpack_bundle_ambient(
     bundle: impl Read,
     parent: &Path,
-    dir_name: &str,
+    dir_name: Option<&str>,
     allow: &Allowlist,
 ) -> Result<Unpacked, BundleError> {
-    let segment = ArtifactName::parse(dir_name)
-        .ok()
-        .filter(|n| n.dir().is_none())
-        .ok_or(BundleError::InvalidName("not a single safe directory name"))?;
+    let segment = |name: &str| {
+        ArtifactName::parse(name)
+            .ok()
+            .filter(|n| n.dir().is_none())
+            .ok_or(BundleError::InvalidName("not a single safe directory name"))
+    };
+    let chosen = dir_name.map(segment).transpose()?;
     let parent_dir = Dir::open_ambient_dir(parent, cap_std::ambient_authority())?;
-    if parent_dir.symlink_metadata(segment.as_str()).is_ok() {
+    if let Some(name) = &chosen
+        && parent_dir.symlink_metadata(name.as_str()).is_ok()
+    {
         return Err(BundleError::TargetExists);
     }
     let stage = format!(".lab-import-{}", random_hex()?);
@@ -458,24 +489,28 @@ pub fn unpack_bundle_ambient(
     let result = (|| {
         let stage_dir = parent_dir.open_dir(&stage)?;
         let manifest = unpack_into(bundle, &stage_dir, allow)?;
-        if parent_dir.symlink_metadata(segment.as_str()).is_ok() {
+        let name = match chosen {
+            Some(name) => name,
+            None => segment(&manifest.source_run)?,
+        };
+        if parent_dir.symlink_metadata(name.as_str()).is_ok() {
             return Err(BundleError::TargetExists);
         }
         // rename(2) replaces only an empty directory, so nothing is lost
         // even if one appeared since the check.
         parent_dir
-            .rename(&stage, &parent_dir, segment.as_str())
+            .rename(&stage, &parent_dir, name.as_str())
             .map_err(|e| match e.kind() {
                 io::ErrorKind::AlreadyExists | io::ErrorKind::DirectoryNotEmpty => {
                     BundleError::TargetExists
                 }
                 _ => BundleError::Io(e),
             })?;
-        Ok(manifest)
+        Ok((name, manifest))
     })();
     match result {
-        Ok(manifest) => Ok(Unpacked {
-            dir: parent.join(segment.as_str()),
+        Ok((name, manifest)) => Ok(Unpacked {
+            dir: parent.join(name.as_str()),
             manifest,
         }),
         Err(e) => {
@@ -572,4 +607,19 @@ fn unpack_into(bundle: impl Read, stage: &Dir, allow: &Allowlist) -> Result<Mani
         )));
     }
     Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn default_names_carry_the_utc_time() {
+        let at = |secs| {
+            super::default_bundle_name("run-1", super::UNIX_EPOCH + Duration::from_secs(secs))
+        };
+        assert_eq!(at(0), "run-1-19700101-000000");
+        assert_eq!(at(951_782_400), "run-1-20000229-000000");
+        assert_eq!(at(1_795_549_932), "run-1-20261124-195212");
+    }
 }

@@ -197,7 +197,7 @@ fn export_then_unpack_gives_identical_artifacts() {
     std::fs::create_dir_all(&target).unwrap();
     let bundle = std::fs::File::open(e.base.join("data/exports/rt.tar")).unwrap();
     let unpacked =
-        unpack_bundle_ambient(bundle, &target, "demo-copy", &Allowlist::default()).unwrap();
+        unpack_bundle_ambient(bundle, &target, Some("demo-copy"), &Allowlist::default()).unwrap();
     assert_eq!(unpacked.dir, target.join("demo-copy"));
     assert_eq!(unpacked.manifest.source_run, "demo");
     for name in ["output.mp4", "videos/a.mp4", "metrics.jsonl", "notes.md"] {
@@ -214,9 +214,13 @@ fn export_then_unpack_gives_identical_artifacts() {
     );
     // Unpacking again into the same name is refused.
     let bundle = std::fs::File::open(e.base.join("data/exports/rt.tar")).unwrap();
-    let err =
-        unpack_bundle_ambient(bundle, &target, "demo-copy", &Allowlist::default()).unwrap_err();
+    let err = unpack_bundle_ambient(bundle, &target, Some("demo-copy"), &Allowlist::default())
+        .unwrap_err();
     assert!(matches!(err, BundleError::TargetExists));
+    // Without a name, the directory is named after the source run.
+    let bundle = std::fs::File::open(e.base.join("data/exports/rt.tar")).unwrap();
+    let unpacked = unpack_bundle_ambient(bundle, &target, None, &Allowlist::default()).unwrap();
+    assert_eq!(unpacked.dir, target.join("demo"));
 }
 
 /// A tar with entries written header by header, so names and types the
@@ -415,8 +419,12 @@ fn hostile_bundles_are_refused_with_nothing_written() {
         ("garbage", b"this is not a tar archive at all".repeat(40)),
     ];
     for (what, bytes) in cases {
-        let result =
-            unpack_bundle_ambient(bytes.as_slice(), &parent, "target", &Allowlist::default());
+        let result = unpack_bundle_ambient(
+            bytes.as_slice(),
+            &parent,
+            Some("target"),
+            &Allowlist::default(),
+        );
         let needle = match what {
             "tar slip" | "dot segment" => "dot segment",
             "absolute" => "absolute path",
@@ -451,7 +459,13 @@ fn hostile_bundles_are_refused_with_nothing_written() {
     }
     // The same builder makes an acceptable bundle, so the refusals above are real.
     let good = ok.manifest().finish();
-    unpack_bundle_ambient(good.as_slice(), &parent, "target", &Allowlist::default()).unwrap();
+    unpack_bundle_ambient(
+        good.as_slice(),
+        &parent,
+        Some("target"),
+        &Allowlist::default(),
+    )
+    .unwrap();
     assert_eq!(
         std::fs::read_to_string(parent.join("target/notes.md")).unwrap(),
         "fine"

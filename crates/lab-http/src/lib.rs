@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod decode;
+mod exports;
 mod guard;
 mod response;
 mod routes;
@@ -99,6 +100,9 @@ pub struct Config {
     pub runner: RunnerStatus,
     /// Resource limits.
     pub limits: Limits,
+    /// Where bundles are written (`DATA_DIR/exports`); `None` turns the
+    /// export routes off.
+    pub exports_dir: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -110,6 +114,7 @@ impl Config {
             allowed_hosts: Vec::new(),
             runner: RunnerStatus::default(),
             limits: Limits::default(),
+            exports_dir: None,
         }
     }
 }
@@ -124,6 +129,10 @@ pub(crate) struct State {
     pub(crate) runner: RunnerStatus,
     pub(crate) limits: Limits,
     pub(crate) bound: SocketAddr,
+    pub(crate) exports: Option<lab_fs::bundle::ExportsDir>,
+    /// Redaction applied to text going into a bundle: the values of the
+    /// secret-looking variables in the Lab's own environment, known formats.
+    pub(crate) export_filter: lab_runner::export::RedactingFilter,
 }
 
 /// A fresh session token: 32 bytes from the OS RNG, as 64 hex digits.
@@ -142,7 +151,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let bound = listener.local_addr()?;
+    let exports = config
+        .exports_dir
+        .as_deref()
+        .map(lab_fs::bundle::ExportsDir::open_ambient)
+        .transpose()
+        .map_err(|e| std::io::Error::other(format!("exports directory: {e}")))?;
     let state = Arc::new(State {
+        exports,
+        export_filter: lab_runner::export::RedactingFilter::from_process_env(),
         hosts: HostAllowlist::new(bound.port(), bound, &config.allowed_hosts),
         registry: config.registry,
         allowlist: config.allowlist,

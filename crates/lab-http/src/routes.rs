@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::State;
 use crate::decode::{percent_decode, query_pairs};
+use crate::exports;
 use crate::guard::{Checked, MAX_BODY};
 use crate::response::{ApiError, Body, UI_CSP, empty, full, json_response};
 use crate::ui;
@@ -25,7 +26,7 @@ const MAX_PAGE: usize = 500;
 /// Largest metadata file (run.toml / run.json) parsed for a run page.
 const MAX_META_BYTES: u64 = 64 * 1024;
 
-type Result<T> = std::result::Result<T, ApiError>;
+pub(crate) type Result<T> = std::result::Result<T, ApiError>;
 
 pub(crate) async fn route(
     state: &Arc<State>,
@@ -76,19 +77,31 @@ pub(crate) async fn route(
             let raw_name = &api[prefix.len()..];
             artifact(state, &method, req.headers(), id, raw_name).await
         }
-        ["runs", _, "export"] | ["exports"] | ["exports", _] | ["jobs"] | ["jobs", ..] => {
-            Err(ApiError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "not_implemented",
-                "exports and jobs are not available in this build yet",
-            ))
-        }
+        ["runs", id, "export"] => match method {
+            Method::POST => exports::create(state, id, req, checked).await,
+            _ => Ok(ApiError::method_not_allowed("POST")),
+        },
+        ["exports"] => match method {
+            Method::GET | Method::HEAD => exports::list(state).await,
+            _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
+        },
+        ["exports", file] => match method {
+            Method::GET | Method::HEAD => {
+                exports::download(state, &method, req.headers(), file).await
+            }
+            _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
+        },
+        ["jobs"] | ["jobs", ..] => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not_implemented",
+            "the runner is not available in this build yet",
+        )),
         _ => Err(ApiError::no_route()),
     }
 }
 
 /// Runs blocking filesystem work off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
     tokio::task::spawn_blocking(work)
@@ -96,7 +109,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| internal("a worker task failed"))?
 }
 
-fn internal(detail: &str) -> ApiError {
+pub(crate) fn internal(detail: &str) -> ApiError {
     eprintln!("lab: internal error: {detail}");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -271,7 +284,7 @@ struct ImportBody {
     id: Option<String>,
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     state: &State,
     req: Request<Incoming>,
     checked: &Checked,
@@ -369,7 +382,7 @@ async fn read_capped(mut body: Incoming) -> Result<Bytes> {
     Ok(Bytes::from(collected))
 }
 
-fn parse_id(id: &str) -> Result<RunId> {
+pub(crate) fn parse_id(id: &str) -> Result<RunId> {
     RunId::parse(id).map_err(ApiError::from)
 }
 
@@ -484,17 +497,30 @@ async fn artifact(
         Ok(RunRoot::open_ambient(&run.root)?.open_artifact(&open_name)?)
     })
     .await?;
+    let kind = content_type(&name);
+    let disposition = (kind == "application/octet-stream").then(|| "attachment".to_owned());
+    file_response(method, headers, artifact, kind, disposition)
+}
+
+/// Answers a GET or HEAD for an open file: preconditions, Range, streaming
+/// (lab-stream decides; this only builds the response).
+pub(crate) fn file_response(
+    method: &Method,
+    headers: &HeaderMap,
+    artifact: lab_fs::Artifact,
+    kind: &str,
+    disposition: Option<String>,
+) -> Result<Response<Body>> {
     let validators = Validators::new(artifact.len, artifact.modified, artifact.inode);
     let len = artifact.len;
-    let kind = content_type(&name);
     let plan = evaluate(method, headers, &validators);
     let mut builder = Response::builder()
         .header(header::ETAG, &validators.etag)
         .header(header::LAST_MODIFIED, validators.last_modified_header())
         .header(header::CACHE_CONTROL, "private, no-cache")
         .header(header::ACCEPT_RANGES, "bytes");
-    if kind == "application/octet-stream" {
-        builder = builder.header(header::CONTENT_DISPOSITION, "attachment");
+    if let Some(disposition) = disposition {
+        builder = builder.header(header::CONTENT_DISPOSITION, disposition);
     }
     let head = method == Method::HEAD;
     let response = match plan {

@@ -44,6 +44,12 @@ async fn start_with(limits: lab_http::Limits, allowed_hosts: Vec<String>) -> Lab
     )
     .unwrap();
     std::fs::write(run.join("stdout.log"), b"").unwrap();
+    std::fs::write(run.join("stderr.log.txt"), b"decoy").unwrap();
+    std::fs::write(
+        run.join("metrics.jsonl"),
+        "{\"aws\": \"AKIAIOSFODNN7EXAMPLE\"}\n",
+    )
+    .unwrap();
     std::fs::write(run.join("notes.md"), "<script>alert(1)</script>").unwrap();
     std::fs::write(run.join(".env"), SECRET).unwrap();
     std::fs::write(run.join("secret.txt"), SECRET).unwrap();
@@ -59,6 +65,7 @@ async fn start_with(limits: lab_http::Limits, allowed_hosts: Vec<String>) -> Lab
     registry.import(&runs.join("other"), Some("other")).unwrap();
     let mut config = lab_http::Config::new(Arc::new(registry), lab_fs::Allowlist::default());
     config.limits = limits;
+    config.exports_dir = Some(base.join("data/exports"));
     config.allowed_hosts = allowed_hosts;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -810,6 +817,7 @@ async fn only_allowlisted_artifacts_inside_the_run_are_served() {
     assert_eq!(
         names,
         [
+            "metrics.jsonl",
             "notes.md",
             "output.mp4",
             "run.toml",
@@ -1123,5 +1131,108 @@ async fn ffprobe_and_ffmpeg_read_and_seek_the_video_through_range() {
         "{}",
         String::from_utf8_lossy(&seek.stderr)
     );
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_are_created_listed_downloaded_and_never_overwritten() {
+    let lab = start().await;
+    let token = lab.token.clone();
+    let json = ("Content-Type", "application/json");
+    let t = ("X-Lab-Token", token.as_str());
+    let body = br#"{"name": "good"}"#;
+    let refused = lab
+        .request("POST", "/api/runs/demo/export", &[json], body)
+        .await;
+    assert_eq!(refused.status, 403, "the token is required");
+    let made = lab
+        .request("POST", "/api/runs/demo/export", &[json, t], body)
+        .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let made: serde_json::Value = serde_json::from_slice(&made.body).unwrap();
+    assert_eq!(made["file"], "good.tar");
+    let again = lab
+        .request("POST", "/api/runs/demo/export", &[json, t], body)
+        .await;
+    assert_eq!(
+        (again.status, again.code().as_str()),
+        (409, "bundle_exists")
+    );
+    for bad in [
+        r#"{"name": "../x"}"#,
+        r#"{"name": ".hidden"}"#,
+        r#"{"name": "a/b"}"#,
+        r#"{"name": ""}"#,
+    ] {
+        let reply = lab
+            .request("POST", "/api/runs/demo/export", &[json, t], bad.as_bytes())
+            .await;
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (400, "invalid_bundle_name"),
+            "{bad}"
+        );
+    }
+    let reply = lab
+        .request(
+            "POST",
+            "/api/runs/demo/export",
+            &[json, t],
+            br#"{"nme": "x"}"#,
+        )
+        .await;
+    assert_eq!(reply.code(), "invalid_json");
+    let reply = lab
+        .request("POST", "/api/runs/nope/export", &[t], b"")
+        .await;
+    assert_eq!(reply.code(), "unknown_run");
+    let default = lab
+        .request("POST", "/api/runs/demo/export", &[t], b"")
+        .await;
+    assert_eq!(default.status, 201, "{}", default.text());
+    let default: serde_json::Value = serde_json::from_slice(&default.body).unwrap();
+    assert!(default["file"].as_str().unwrap().starts_with("demo-"));
+
+    let list: serde_json::Value =
+        serde_json::from_slice(&lab.get("/api/exports").await.body).unwrap();
+    assert_eq!(list["exports"].as_array().unwrap().len(), 2);
+    let tar = lab.get("/api/exports/good.tar").await;
+    assert_eq!(tar.status, 200);
+    assert_eq!(tar.header("content-type"), Some("application/x-tar"));
+    assert_eq!(
+        tar.header("content-disposition"),
+        Some("attachment; filename=\"good.tar\"")
+    );
+    assert_eq!(tar.body.len() as u64, made["size"].as_u64().unwrap());
+    let text = String::from_utf8_lossy(&tar.body);
+    assert!(
+        !text.contains(SECRET) && !text.contains("decoy"),
+        "no decoy in the bundle"
+    );
+    assert!(
+        !text.contains("AKIAIOSFODNN7EXAMPLE"),
+        "text artifacts are redacted"
+    );
+    assert!(text.contains("[REDACTED]"));
+    let part = lab
+        .request(
+            "GET",
+            "/api/exports/good.tar",
+            &[("Range", "bytes=0-99")],
+            b"",
+        )
+        .await;
+    assert_eq!((part.status, part.body.len()), (206, 100));
+    for bad in [
+        "good",
+        "..%2fgood.tar",
+        ".good.tar.x.tmp",
+        "%2e%2e",
+        "nope.tar",
+        "registry.json",
+    ] {
+        let reply = lab.get(&format!("/api/exports/{bad}")).await;
+        assert_eq!(reply.status, 404, "{bad}");
+    }
     lab.stop().await;
 }

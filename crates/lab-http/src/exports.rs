@@ -1,0 +1,144 @@
+//! Export routes: `POST /api/runs/{id}/export`, `GET /api/exports`,
+//! `GET /api/exports/{file}`.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use lab_fs::RunRoot;
+use lab_fs::bundle::{BundleError, BundleName, default_bundle_name};
+use serde_json::json;
+
+use crate::State;
+use crate::guard::Checked;
+use crate::response::{ApiError, Body, json_response};
+use crate::routes::{Result, blocking, file_response, internal, parse_id, read_json};
+
+impl From<BundleError> for ApiError {
+    fn from(e: BundleError) -> Self {
+        match e {
+            BundleError::InvalidName(reason) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_bundle_name",
+                format!("invalid bundle name: {reason}"),
+            ),
+            BundleError::AlreadyExists => ApiError::new(
+                StatusCode::CONFLICT,
+                "bundle_exists",
+                "a bundle with this name exists already; choose another name",
+            ),
+            BundleError::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "bundle_not_found", "no such bundle")
+            }
+            BundleError::Fs(e) => e.into(),
+            other => internal(&other.to_string()),
+        }
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ExportBody {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn exports_dir(state: &State) -> Result<&lab_fs::bundle::ExportsDir> {
+    state.exports.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "exports_not_configured",
+            "this server has no exports directory",
+        )
+    })
+}
+
+pub(crate) async fn create(
+    state: &Arc<State>,
+    id: &str,
+    req: Request<Incoming>,
+    checked: Checked,
+) -> Result<Response<Body>> {
+    let id = parse_id(id)?;
+    exports_dir(state)?;
+    let body: ExportBody = if checked.has_body {
+        read_json(state, req, &checked).await?
+    } else {
+        ExportBody::default()
+    };
+    let name = match body.name {
+        Some(name) => BundleName::parse(&name)?,
+        None => BundleName::parse(&default_bundle_name(id.as_str(), SystemTime::now()))?,
+    };
+    let state = Arc::clone(state);
+    let info = blocking(move || {
+        let exports = exports_dir(&state)?;
+        let run = state.registry.get(&id)?;
+        let root = RunRoot::open_ambient(&run.root)?;
+        Ok(exports.write_bundle(
+            &name,
+            &root,
+            &state.allowlist,
+            id.as_str(),
+            &state.export_filter,
+        )?)
+    })
+    .await?;
+    eprintln!(
+        "lab: exported {} to {} ({} bytes)",
+        info.manifest.source_run,
+        info.name.as_str(),
+        info.size
+    );
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({
+            "file": info.name.as_str(),
+            "size": info.size,
+            "files": info.manifest.files.len(),
+        }),
+    ))
+}
+
+pub(crate) async fn list(state: &Arc<State>) -> Result<Response<Body>> {
+    exports_dir(state)?;
+    let state = Arc::clone(state);
+    let bundles = blocking(move || Ok(exports_dir(&state)?.list()?)).await?;
+    let items: Vec<serde_json::Value> = bundles
+        .iter()
+        .map(|b| {
+            json!({
+                "file": b.name.as_str(),
+                "size": b.len,
+                "modified": b.modified.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({ "exports": items })))
+}
+
+pub(crate) async fn download(
+    state: &Arc<State>,
+    method: &Method,
+    headers: &HeaderMap,
+    file: &str,
+) -> Result<Response<Body>> {
+    exports_dir(state)?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "bundle_not_found", "no such bundle");
+    // Bundle names are plain ASCII, so no decoding: anything else is not ours.
+    let name = BundleName::parse(file).map_err(|_| not_found())?;
+    if name.as_str() != file {
+        return Err(not_found());
+    }
+    let state = Arc::clone(state);
+    let open = name.clone();
+    let bundle = blocking(move || Ok(exports_dir(&state)?.open(&open)?)).await?;
+    file_response(
+        method,
+        headers,
+        bundle,
+        "application/x-tar",
+        Some(format!("attachment; filename=\"{}\"", name.as_str())),
+    )
+}

@@ -168,6 +168,47 @@ fn measure(server: &Server, path: &str, len: u64, seconds: u64) -> anyhow::Resul
     })
 }
 
+/// Runs `lab export` on the 4 GiB run and samples its RSS until it exits.
+/// Returns (peak RSS KiB, seconds, bundle size).
+fn measure_export(tmp: &std::path::Path) -> anyhow::Result<(u64, f64, u64)> {
+    let started = Instant::now();
+    let lab = root().join("target/release/lab");
+    let runs = Command::new(&lab)
+        .arg("--data-dir")
+        .arg(tmp.join("data"))
+        .arg("runs")
+        .output()?;
+    let listing = String::from_utf8_lossy(&runs.stdout).into_owned();
+    let id = listing
+        .lines()
+        .find(|l| l.ends_with("/runs/big"))
+        .and_then(|l| l.split('\t').next())
+        .context("big run not registered")?
+        .to_owned();
+    let mut child = Command::new(&lab)
+        .arg("--data-dir")
+        .arg(tmp.join("data"))
+        .args(["export", &id, "--name", "bench"])
+        .stdout(Stdio::null())
+        .spawn()?;
+    let pid = child.id();
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(rss_kib(pid));
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if !status.success() {
+        bail!("lab export failed: {status}");
+    }
+    let bundle = tmp.join("data/exports/bench.tar");
+    let size = std::fs::metadata(&bundle)?.len();
+    let _ = std::fs::remove_file(&bundle);
+    Ok((peak, started.elapsed().as_secs_f64(), size))
+}
+
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let seconds: u64 = args.first().map(|s| s.parse()).transpose()?.unwrap_or(15);
     crate::run(cargo().args(["build", "--release", "--locked", "-p", "lab-cli"]))?;
@@ -233,6 +274,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         seconds,
     )?;
     drop(server);
+    let export = measure_export(&tmp)?;
     let _ = std::fs::remove_dir_all(&tmp);
     println!(
         "streaming memory (RSS of the lab process, KiB), {seconds} s per file, 4 fast + 8 slow + 4 stalled + 2 seeking clients"
@@ -255,6 +297,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             o.range_requests
         );
     }
+    println!();
+    println!(
+        "export of a run with a 4 GiB video (`lab export`): peak RSS {} KiB, {:.1} s, bundle {} bytes",
+        export.0, export.1, export.2
+    );
     if big.fast_bytes == 0 {
         bail!("no bytes were streamed; the benchmark is broken");
     }

@@ -268,6 +268,29 @@ fn the_browser_plays_and_seeks_the_fixture_video() {
         "{outcome}"
     );
     assert_eq!(outcome["csp"], json!([]), "no CSP violation");
+    // The Export button makes a bundle and offers it for download.
+    let exported = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         document.getElementById('export').click();
+         const start = Date.now();
+         (function poll() {
+           const link = document.querySelector('#export-result a');
+           if (link) return done({href: link.getAttribute('href'), text: document.getElementById('export-result').textContent});
+           if (Date.now() - start > 10000) return done({error: document.getElementById('export-result').textContent});
+           setTimeout(poll, 100);
+         })();",
+    );
+    assert!(exported.get("error").is_none(), "{exported}");
+    let href = exported["href"].as_str().unwrap();
+    assert!(
+        href.starts_with("/api/exports/cartpole-ppo-") && href.ends_with(".tar"),
+        "{exported}"
+    );
+    let bundle = data
+        .path()
+        .join("exports")
+        .join(href.trim_start_matches("/api/exports/"));
+    assert!(bundle.is_file(), "{bundle:?}");
     let errors: Vec<Value> = browser
         .console()
         .into_iter()

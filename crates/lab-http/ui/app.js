@@ -53,6 +53,8 @@ async function loadRuns(reset) {
 
 async function showRun(id) {
   const run = await api(`/api/runs/${encodeURIComponent(id)}`);
+  currentRun = run.id;
+  $('export-result').replaceChildren();
   const title = run.meta && typeof run.meta.name === 'string' ? run.meta.name : run.name;
   $('run-title').textContent = title;
   $('run-path').textContent = `${run.id} — ${run.path}`;
@@ -73,6 +75,28 @@ async function showRun(id) {
     }
   }
   $('meta').textContent = run.meta ? JSON.stringify(run.meta, null, 2) : '(no run.toml or run.json)';
+}
+
+let currentRun = null;
+
+async function exportRun() {
+  const out = $('export-result');
+  out.replaceChildren('exporting…');
+  $('export').disabled = true;
+  try {
+    const made = await api(`/api/runs/${encodeURIComponent(currentRun)}/export`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({}),
+    });
+    out.replaceChildren('bundle ready: ',
+      el('a', { href: `/api/exports/${encodeURIComponent(made.file)}`, download: made.file }, made.file),
+      ` (${size(made.size)}, ${made.files} files, secrets redacted)`);
+  } catch (err) {
+    out.replaceChildren(`export failed: ${err.message}`);
+  } finally {
+    $('export').disabled = false;
+  }
 }
 
 async function render() {
@@ -98,6 +122,7 @@ async function status() {
 $('filter-form').addEventListener('submit', (e) => { e.preventDefault(); loadRuns(true).catch(showError); });
 $('filter').addEventListener('input', () => loadRuns(true).catch(showError));
 $('more').addEventListener('click', () => loadRuns(false).catch(showError));
+$('export').addEventListener('click', exportRun);
 window.addEventListener('hashchange', render);
 status();
 render();

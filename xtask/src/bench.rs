@@ -56,10 +56,7 @@ fn request(port: u16, path: &str, extra: &str) -> anyhow::Result<TcpStream> {
 }
 
 fn get_text(port: u16, path: &str) -> anyhow::Result<String> {
-    let mut s = request(port, path, "")?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
+    Ok(crate::http::Request::new("GET", path).send(port)?.text())
 }
 
 /// Reads a response to the end, `chunk` bytes at a time, pausing `pause`

@@ -5,6 +5,7 @@
 //!   runs the whole test suite.
 //! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, then
 //!   `test`. This is what `.ci/run` calls.
+//! - `cargo xtask audit [--json]`: the ship gate (see `audit/mod.rs`).
 //! - `cargo xtask bench`: streams a multi-GiB sparse video to slow and fast
 //!   clients from the release binary and reports the server's RSS.
 #![forbid(unsafe_code)]
@@ -12,7 +13,9 @@
 // (with lab-runner) that starts processes.
 #![allow(clippy::disallowed_methods)]
 
+mod audit;
 mod bench;
+mod http;
 #[cfg(test)]
 mod tidy;
 
@@ -36,8 +39,11 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
+        Some("audit") => audit::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test [cargo test args…] | ci | bench>");
+            eprintln!(
+                "usage: cargo xtask <test [cargo test args…] | ci | audit [--json] [--no-static] | bench [SECONDS]>"
+            );
             return ExitCode::from(2);
         }
     };

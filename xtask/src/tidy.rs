@@ -76,12 +76,16 @@ fn every_crate_forbids_unsafe_code_except_the_runner() {
     }
 }
 
-/// Non-test source: the part of a file before its first `#[cfg(test)]`,
-/// without comment lines.
+/// Non-test source: the part of a file before its first `#[cfg(test)]`
+/// (nothing, for a file that is `#![cfg(test)]` as a whole), without
+/// comment lines.
 fn non_test_lines(text: &str) -> Vec<(usize, &str)> {
     text.lines()
         .enumerate()
-        .take_while(|(_, l)| !l.trim_start().starts_with("#[cfg(test)]"))
+        .take_while(|(_, l)| {
+            let l = l.trim_start();
+            !l.starts_with("#[cfg(test)]") && !l.starts_with("#![cfg(test)]")
+        })
         .filter(|(_, l)| !l.trim_start().starts_with("//"))
         .map(|(i, l)| (i + 1, l))
         .collect()

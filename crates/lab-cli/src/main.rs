@@ -309,20 +309,26 @@ fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
         Some(text) => parse_bind(text)?,
         None => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT),
     };
+    // The port to suggest forwarding: the chosen one, or the default for 0.
+    let hint_port = if bind.port() == 0 {
+        DEFAULT_PORT
+    } else {
+        bind.port()
+    };
     if !bind.ip().is_loopback() {
         if !args.allow_external {
             bail!(
                 "refusing to listen on non-loopback address {bind} without --allow-external; \
                  to use the Lab from another machine, keep it on 127.0.0.1 and forward a port: \
                  ssh -L {p}:127.0.0.1:{p} THIS_HOST",
-                p = bind.port()
+                p = hint_port
             );
         }
         eprintln!(
             "lab: WARNING: listening on {bind}, reachable from the network. Anyone who can reach \
              it and learn the session token can read your runs. Prefer 127.0.0.1 with \
              `ssh -L {p}:127.0.0.1:{p} THIS_HOST`.",
-            p = bind.port()
+            p = hint_port
         );
     }
     let runner = &ctx.config.runner;

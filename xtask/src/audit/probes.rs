@@ -1,0 +1,752 @@
+//! The audit's probes over HTTP. Each takes a [`Target`] (a running server)
+//! and returns a [`Check`] with its evidence: what was sent, what came back.
+//! They know nothing about how the server was started, so the same probes
+//! run against the real `lab` binary and, in the teeth test, against a
+//! deliberately insecure stand-in that must fail every one.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::http::{Reply, Request};
+
+/// Text planted outside every run root; it must never come back.
+pub const OUTSIDE_CANARY: &str = "AUDIT-OUTSIDE-CANARY-7f3a9c";
+/// Text planted in decoy files inside a run; it must never come back.
+pub const DECOY_CANARY: &str = "AUDIT-DECOY-CANARY-91c2e4";
+/// The value of a secret-looking variable in the Lab's environment.
+pub const ENV_SECRET: &str = "audit-env-secret-value-5d8e1b";
+
+/// A server under audit.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Its loopback port.
+    pub port: u16,
+    /// The run with decoys (and a video at `output.mp4`).
+    pub run: String,
+    /// A run whose `output.mp4` is large (sparse), for the memory probe.
+    pub big_run: String,
+    /// Size of that file.
+    pub big_len: u64,
+    /// The process whose RSS to watch while streaming.
+    pub pid: u32,
+}
+
+/// PASS, FAIL, or not applicable yet (said why in the evidence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The rule held.
+    Pass,
+    /// The rule broke, or could not be shown to hold.
+    Fail,
+    /// The capability is not in this build; the evidence says what was checked instead.
+    NotApplicable,
+}
+
+/// One checklist line.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// The checklist item.
+    pub item: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What was sent and what came back.
+    pub evidence: Vec<String>,
+}
+
+impl Check {
+    fn new(item: &str) -> Self {
+        Self {
+            item: item.to_owned(),
+            verdict: Verdict::Pass,
+            evidence: Vec::new(),
+        }
+    }
+
+    /// Records evidence; a failed expectation fails the check.
+    fn record(&mut self, ok: bool, evidence: impl Into<String>) {
+        let evidence = evidence.into();
+        if ok {
+            self.evidence.push(evidence);
+        } else {
+            self.verdict = Verdict::Fail;
+            self.evidence.push(format!("FAILED: {evidence}"));
+        }
+    }
+}
+
+fn send(target: &Target, request: &Request) -> Reply {
+    request.send(target.port).unwrap_or_default()
+}
+
+/// The session token from the page's `<meta name="lab-token">`.
+pub fn token(target: &Target) -> Option<String> {
+    let page = send(target, &Request::new("GET", "/")).text();
+    let marker = "name=\"lab-token\" content=\"";
+    let start = page.find(marker)? + marker.len();
+    let token: String = page[start..].chars().take_while(|c| *c != '"').collect();
+    (!token.is_empty()).then_some(token)
+}
+
+fn artifact(target: &Target, name: &str) -> String {
+    format!("/api/runs/{}/artifacts/{name}", target.run)
+}
+
+fn leaks(reply: &Reply) -> bool {
+    let text = reply.text();
+    text.contains(OUTSIDE_CANARY)
+        || text.contains(DECOY_CANARY)
+        || text.contains(ENV_SECRET)
+        || text.contains("root:x:0:0")
+}
+
+/// Every probe, in checklist order.
+pub fn all(target: &Target) -> Vec<Check> {
+    vec![
+        loopback_only(target),
+        host_check(target),
+        cors(target),
+        security_headers(target),
+        token_required(target),
+        token_hygiene(target),
+        run_roots_only(target),
+        allowlist(target),
+        range(target),
+        memory_flat(target),
+        runner_off(target),
+    ]
+}
+
+/// The machine's addresses other than 127.0.0.1 to try connecting to.
+fn other_addresses() -> Vec<IpAddr> {
+    let mut addrs: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 2])];
+    // The source address the kernel would use to reach a (non-routed, never
+    // contacted) public address: the primary interface, if there is one.
+    if let Ok(socket) = std::net::UdpSocket::bind("0.0.0.0:0")
+        && socket.connect("192.0.2.1:9").is_ok()
+        && let Ok(local) = socket.local_addr()
+        && !local.ip().is_loopback()
+        && !local.ip().is_unspecified()
+    {
+        addrs.push(local.ip());
+    }
+    addrs
+}
+
+/// The server answers on 127.0.0.1 and on no other address.
+pub fn loopback_only(target: &Target) -> Check {
+    let mut check = Check::new("binds 127.0.0.1 only (not reachable on other addresses)");
+    let on_loopback = Request::new("GET", "/api/status").send(target.port);
+    check.record(
+        on_loopback.is_ok(),
+        format!("127.0.0.1:{} answers", target.port),
+    );
+    for ip in other_addresses() {
+        let reached = Request::new("GET", "/api/status")
+            .header("Host", format!("127.0.0.1:{}", target.port))
+            .send_to(ip, target.port)
+            .is_ok_and(|r| r.status != 0);
+        check.record(
+            !reached,
+            format!(
+                "{ip}:{} -> {}",
+                target.port,
+                if reached { "answered" } else { "refused" }
+            ),
+        );
+    }
+    check
+}
+
+/// A Host that does not name the server is refused before routing.
+pub fn host_check(target: &Target) -> Check {
+    let mut check = Check::new("Host header must name this server (DNS rebinding)");
+    let port = target.port;
+    for host in [
+        format!("evil.example:{port}"),
+        "evil.example".to_owned(),
+        format!("localhost.evil.example:{port}"),
+        format!("127.0.0.1.nip.io:{port}"),
+        format!("127.0.0.1:{}", port.wrapping_add(1)),
+    ] {
+        for path in ["/", "/api/runs", &artifact(target, "output.mp4")] {
+            let reply = send(
+                target,
+                &Request::new("GET", path).header("Host", host.clone()),
+            );
+            check.record(
+                reply.status == 403 && !leaks(&reply) && !reply.text().contains(&target.run),
+                format!("GET {path} Host: {host} -> {}", reply.summary()),
+            );
+        }
+    }
+    let ok = send(
+        target,
+        &Request::new("GET", "/api/runs").header("Host", format!("localhost:{port}")),
+    );
+    check.record(
+        ok.status == 200,
+        format!("GET /api/runs Host: localhost:{port} -> {}", ok.summary()),
+    );
+    check
+}
+
+fn cors_headers(reply: &Reply) -> Vec<String> {
+    reply
+        .headers
+        .iter()
+        .filter(|(n, _)| n.starts_with("access-control-"))
+        .map(|(n, v)| format!("{n}: {v}"))
+        .collect()
+}
+
+/// No CORS header on any response; preflights are never approved.
+pub fn cors(target: &Target) -> Check {
+    let mut check = Check::new("CORS restricted to same origin (no Access-Control-* ever)");
+    let evil = "http://evil.example";
+    let requests = [
+        Request::new("GET", "/api/runs").header("Origin", evil),
+        Request::new("GET", "/api/status").header("Origin", "null"),
+        Request::new("OPTIONS", "/api/runs")
+            .header("Origin", evil)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "x-lab-token, content-type",
+            ),
+        Request::new("OPTIONS", "/api/runs/x")
+            .header("Origin", evil)
+            .header("Access-Control-Request-Method", "DELETE"),
+        Request::new("POST", "/api/runs")
+            .header("Origin", evil)
+            .json("{\"path\": \"/tmp\"}"),
+    ];
+    for request in &requests {
+        let reply = send(target, request);
+        let acao = cors_headers(&reply);
+        let preflight_refused = request.method != "OPTIONS" || !(200..300).contains(&reply.status);
+        let post_refused = request.method != "POST" || reply.status == 403;
+        check.record(
+            reply.status != 0 && acao.is_empty() && preflight_refused && post_refused,
+            format!(
+                "{} {} Origin: {} -> {} {}",
+                request.method,
+                request.path,
+                request.headers[0].1,
+                reply.summary(),
+                if acao.is_empty() {
+                    "no Access-Control-*".to_owned()
+                } else {
+                    acao.join(", ")
+                }
+            ),
+        );
+    }
+    check
+}
+
+/// The security headers are on every response, whatever the status.
+pub fn security_headers(target: &Target) -> Check {
+    let mut check = Check::new(
+        "security headers on every response (nosniff, no-referrer, CORP, no framing, no-store)",
+    );
+    let video = artifact(target, "output.mp4");
+    let requests = [
+        Request::new("GET", "/"),
+        Request::new("GET", "/api/status"),
+        Request::new("GET", "/api/runs"),
+        Request::new("GET", "/api/nope"),
+        Request::new("GET", "/nope"),
+        Request::new("GET", "/api/runs").header("Host", "evil.example"),
+        Request::new("POST", "/api/runs"),
+        Request::new("GET", &video).header("Range", "bytes=0-9"),
+        Request::new("GET", &video).header("Range", "bytes=99999999999-"),
+        Request::new("GET", "/api/runs/x/artifacts/..%2f..%2fetc%2fpasswd"),
+    ];
+    for request in &requests {
+        let reply = send(target, request);
+        let h = |n: &str| reply.header(n).unwrap_or("").to_owned();
+        let csp = h("content-security-policy");
+        let mut missing = Vec::new();
+        if h("x-content-type-options") != "nosniff" {
+            missing.push("nosniff");
+        }
+        if h("referrer-policy") != "no-referrer" {
+            missing.push("Referrer-Policy");
+        }
+        if h("cross-origin-resource-policy") != "same-origin" {
+            missing.push("CORP");
+        }
+        if h("x-frame-options") != "DENY" {
+            missing.push("X-Frame-Options");
+        }
+        if !csp.contains("frame-ancestors 'none'") {
+            missing.push("frame-ancestors");
+        }
+        let is_json = h("content-type").starts_with("application/json");
+        if (request.path == "/" || is_json) && reply.status != 0 && h("cache-control") != "no-store"
+        {
+            missing.push("Cache-Control: no-store");
+        }
+        if request.path.contains("/artifacts/")
+            && reply.status == 206
+            && !csp.starts_with("sandbox")
+        {
+            missing.push("CSP sandbox on the artifact");
+        }
+        check.record(
+            reply.status != 0 && missing.is_empty(),
+            format!(
+                "{} {} -> {} {}",
+                request.method,
+                request.path,
+                reply.summary(),
+                if missing.is_empty() {
+                    "all present".to_owned()
+                } else {
+                    format!("missing {}", missing.join(", "))
+                }
+            ),
+        );
+    }
+    check
+}
+
+/// Every mutation route needs the token header; nothing else will do.
+pub fn token_required(target: &Target) -> Check {
+    let mut check = Check::new("POST/DELETE endpoints require the session token");
+    let Some(token) = token(target) else {
+        check.record(
+            false,
+            "no session token in <meta name=\"lab-token\"> of GET /",
+        );
+        return check;
+    };
+    let run = target.run.clone();
+    let routes: Vec<(&str, String, &str)> = vec![
+        (
+            "POST",
+            "/api/runs".to_owned(),
+            "{\"path\": \"/nonexistent\"}",
+        ),
+        ("DELETE", format!("/api/runs/{run}"), ""),
+        (
+            "POST",
+            format!("/api/runs/{run}/export"),
+            "{\"name\": \"audit-token-probe\"}",
+        ),
+        ("POST", "/api/jobs".to_owned(), "{\"program\": \"true\"}"),
+        ("POST", "/api/jobs/x/cancel".to_owned(), ""),
+    ];
+    let wrong = "0".repeat(token.len().max(64));
+    for (method, path, body) in &routes {
+        let base = |p: &str| {
+            let r = Request::new(method, p);
+            if body.is_empty() { r } else { r.json(body) }
+        };
+        let query = format!("{path}?token={token}&x-lab-token={token}");
+        let without = send(target, &base(path));
+        let wrong_token = send(target, &base(path).header("X-Lab-Token", wrong.clone()));
+        let in_query = send(target, &base(&query));
+        let as_cookie = send(
+            target,
+            &base(path).header("Cookie", format!("lab-token={token}")),
+        );
+        check.record(
+            without.status == 403
+                && wrong_token.status == 403
+                && in_query.status == 403
+                && as_cookie.status == 403,
+            format!(
+                "{method} {path}: no token -> {}, wrong -> {}, ?token= -> {}, cookie -> {}",
+                without.summary(),
+                wrong_token.summary(),
+                in_query.summary(),
+                as_cookie.summary()
+            ),
+        );
+    }
+    // The right token gets past the guard (the route answers for itself).
+    let with = send(
+        target,
+        &Request::new("POST", "/api/runs")
+            .header("X-Lab-Token", token.clone())
+            .json("{\"path\": \"relative/dir\"}"),
+    );
+    check.record(
+        with.status == 400,
+        format!("POST /api/runs {{\"path\": \"relative/dir\"}} with the token -> {} (past the guard, refused by the route)", with.summary()),
+    );
+    let plain = send(
+        target,
+        &Request::new("POST", "/api/runs")
+            .header("X-Lab-Token", token.clone())
+            .body("text/plain", b"{\"path\": \"/tmp\"}"),
+    );
+    check.record(
+        plain.status == 415,
+        format!("POST text/plain with the token -> {}", plain.summary()),
+    );
+    let cross = send(
+        target,
+        &Request::new("GET", "/api/runs").header("Sec-Fetch-Site", "cross-site"),
+    );
+    check.record(
+        cross.status == 403,
+        format!(
+            "GET /api/runs Sec-Fetch-Site: cross-site -> {}",
+            cross.summary()
+        ),
+    );
+    check
+}
+
+/// The token is 256 bits, only in the page, never in a URL.
+pub fn token_hygiene(target: &Target) -> Check {
+    let mut check = Check::new("session token: 256 bits, in the page only, never in a URL");
+    let page = send(target, &Request::new("GET", "/"));
+    let Some(token) = token(target) else {
+        check.record(false, "no session token in the page");
+        return check;
+    };
+    check.record(
+        token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+        format!("token is {} hex characters", token.len()),
+    );
+    let text = page.text();
+    check.record(
+        text.matches(token.as_str()).count() == 1 && !text.contains("token="),
+        "the token appears once, in the meta tag, and in no URL",
+    );
+    let again = self::token(target);
+    check.record(
+        again.as_deref() == Some(token.as_str()),
+        "stable for the session",
+    );
+    check
+}
+
+/// Only files under registered run roots are ever read.
+pub fn run_roots_only(target: &Target) -> Check {
+    let mut check = Check::new("only registered run roots are readable (traversal corpus)");
+    let run = &target.run;
+    let names = [
+        "..",
+        "../..",
+        "../../../../etc/passwd",
+        "..%2f..%2f..%2fetc%2fpasswd",
+        "%2e%2e/%2e%2e/etc/passwd",
+        "%252e%252e%252fetc%252fpasswd",
+        "..%5c..%5cetc%5cpasswd",
+        "/etc/passwd",
+        "%2fetc%2fpasswd",
+        "....//....//etc/passwd",
+        "..;/..;/etc/passwd",
+        "output.mp4/../../outside/secret.txt",
+        "videos/../../outside/secret.txt",
+        "%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd",
+        "..%00/etc/passwd",
+        "outside-link/secret.txt",
+        "file:///etc/passwd",
+        "http:%2f%2f127.0.0.1%2f",
+    ];
+    let mut paths: Vec<String> = Vec::new();
+    for name in names {
+        paths.push(format!("/api/runs/{run}/artifacts/{name}"));
+        paths.push(format!("/api/exports/{name}"));
+        paths.push(format!("/api/runs/{name}"));
+        paths.push(format!("/api/runs/{name}/artifacts/output.mp4"));
+    }
+    for raw in [
+        "/../../etc/passwd",
+        "/assets/../../../etc/passwd",
+        "/assets/%2e%2e/%2e%2e/etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "//etc/passwd",
+    ] {
+        paths.push(raw.to_owned());
+    }
+    let mut refused = 0;
+    for path in &paths {
+        let reply = send(target, &Request::new("GET", path));
+        let ok = reply.status >= 400 && !leaks(&reply);
+        if ok {
+            refused += 1;
+        } else {
+            check.record(
+                false,
+                format!(
+                    "GET {path} -> {} {}",
+                    reply.summary(),
+                    if leaks(&reply) { "LEAKED a canary" } else { "" }
+                ),
+            );
+        }
+    }
+    check.record(
+        refused == paths.len(),
+        format!("{refused}/{} traversal requests refused with 4xx, no canary or /etc/passwd in any body", paths.len()),
+    );
+    check
+}
+
+/// Decoys inside the run are present but never served; the allowlisted video is.
+pub fn allowlist(target: &Target) -> Check {
+    let mut check = Check::new("artifact allowlist enforced (decoys never served)");
+    for decoy in [
+        ".env",
+        "%2eenv",
+        "secret.txt",
+        ".git/config",
+        "params.json",
+        "summary.json",
+        "videos/.hidden.mp4",
+        "stderr.log",
+        "notes.html",
+        "registry.json",
+    ] {
+        let reply = send(target, &Request::new("GET", &artifact(target, decoy)));
+        check.record(
+            reply.status >= 400 && !leaks(&reply),
+            format!("GET {decoy} -> {}", reply.summary()),
+        );
+    }
+    let listing = send(
+        target,
+        &Request::new("GET", &format!("/api/runs/{}", target.run)),
+    )
+    .text();
+    for decoy in [
+        ".env",
+        "secret.txt",
+        ".git",
+        "params.json",
+        "summary.json",
+        ".hidden.mp4",
+    ] {
+        check.record(
+            !listing.contains(&format!("\"{decoy}\"")),
+            format!("run listing does not show {decoy}"),
+        );
+    }
+    let video = send(
+        target,
+        &Request::new("GET", &artifact(target, "output.mp4")),
+    );
+    check.record(
+        video.status == 200 && video.header("content-type") == Some("video/mp4"),
+        format!(
+            "GET output.mp4 -> {} {}",
+            video.summary(),
+            video.header("content-type").unwrap_or("")
+        ),
+    );
+    check
+}
+
+/// Range, 416 and 304 work on the video.
+pub fn range(target: &Target) -> Check {
+    let mut check = Check::new("video streaming uses Range (206, 416, 304 before 416)");
+    let path = artifact(target, "output.mp4");
+    let full = send(target, &Request::new("HEAD", &path));
+    let len: u64 = full
+        .header("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    check.record(
+        full.header("accept-ranges") == Some("bytes"),
+        format!(
+            "HEAD -> {} Accept-Ranges: {}",
+            full.summary(),
+            full.header("accept-ranges").unwrap_or("-")
+        ),
+    );
+    let part = send(
+        target,
+        &Request::new("GET", &path).header("Range", "bytes=0-99"),
+    );
+    check.record(
+        part.status == 206
+            && part.header("content-range") == Some(format!("bytes 0-99/{len}").as_str())
+            && part.body.len() == 100,
+        format!(
+            "Range: bytes=0-99 -> {} Content-Range: {} ({} bytes)",
+            part.summary(),
+            part.header("content-range").unwrap_or("-"),
+            part.body.len()
+        ),
+    );
+    let tail = send(
+        target,
+        &Request::new("GET", &path).header("Range", "bytes=-10"),
+    );
+    check.record(
+        tail.status == 206 && tail.body.len() == 10,
+        format!(
+            "Range: bytes=-10 -> {} ({} bytes)",
+            tail.summary(),
+            tail.body.len()
+        ),
+    );
+    let beyond = format!("bytes={len}-");
+    let unsat = send(
+        target,
+        &Request::new("GET", &path).header("Range", beyond.clone()),
+    );
+    check.record(
+        unsat.status == 416
+            && unsat.header("content-range") == Some(format!("bytes */{len}").as_str()),
+        format!(
+            "Range: {beyond} -> {} Content-Range: {}",
+            unsat.summary(),
+            unsat.header("content-range").unwrap_or("-")
+        ),
+    );
+    let etag = full.header("etag").unwrap_or("\"none\"").to_owned();
+    let cached = send(
+        target,
+        &Request::new("GET", &path)
+            .header("If-None-Match", etag.clone())
+            .header("Range", beyond),
+    );
+    check.record(
+        cached.status == 304,
+        format!(
+            "If-None-Match: {etag} + unsatisfiable Range -> {}",
+            cached.summary()
+        ),
+    );
+    check
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Memory while streaming the large file to several clients stays within a
+/// fixed bound, far below the file's size.
+pub fn memory_flat(target: &Target) -> Check {
+    const CLIENTS: usize = 3;
+    const BOUND_KIB: u64 = 64 * 1024;
+    let mut check = Check::new("streaming memory is flat (large video to several clients)");
+    let path = format!("/api/runs/{}/artifacts/output.mp4", target.big_run);
+    let before = rss_kib(target.pid);
+    let started = Instant::now();
+    let streamed: u64 = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                let path = path.clone();
+                scope.spawn(move || stream_len(target.port, &path))
+            })
+            .collect();
+        let mut peak = before;
+        while clients.iter().any(|c| !c.is_finished())
+            && started.elapsed() < Duration::from_secs(120)
+        {
+            peak = peak.max(rss_kib(target.pid));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        check.evidence.push(format!(
+            "RSS before {before} KiB, peak {peak} KiB while streaming"
+        ));
+        if peak.saturating_sub(before) > BOUND_KIB || before == 0 {
+            check.record(
+                false,
+                format!(
+                    "grew by {} KiB (bound {BOUND_KIB} KiB)",
+                    peak.saturating_sub(before)
+                ),
+            );
+        }
+        clients.into_iter().map(|c| c.join().unwrap_or(0)).sum()
+    });
+    check.record(
+        streamed >= target.big_len * CLIENTS as u64,
+        format!(
+            "{CLIENTS} clients received {streamed} bytes of a {}-byte file in {:.1} s",
+            target.big_len,
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    check
+}
+
+/// Bytes of body received for a GET (head excluded), read in 1 MiB pieces.
+fn stream_len(port: u16, path: &str) -> u64 {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    if write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .is_err()
+    {
+        return 0;
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    let mut head_done = false;
+    let mut head = Vec::new();
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) if head_done => total += n as u64,
+            Ok(n) => {
+                head.extend_from_slice(&buf[..n]);
+                if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                    head_done = true;
+                    total += (head.len() - end - 4) as u64;
+                    head.clear();
+                }
+            }
+        }
+    }
+    total
+}
+
+/// The runner is off by default and says so.
+pub fn runner_off(target: &Target) -> Check {
+    let mut check = Check::new("runner disabled by default; network off; jobs refused");
+    let status = send(target, &Request::new("GET", "/api/status")).text();
+    check.record(
+        status.contains("\"enabled\":false")
+            && status.contains("\"network_allowed\":false")
+            && status.contains("\"workflow_exec_allowed\":false"),
+        format!(
+            "GET /api/status -> runner {}",
+            status
+                .split("\"runner\":")
+                .nth(1)
+                .and_then(|r| r.split('}').next())
+                .unwrap_or("(absent)")
+        ),
+    );
+    if let Some(token) = token(target) {
+        let job = send(
+            target,
+            &Request::new("POST", "/api/jobs")
+                .header("X-Lab-Token", token)
+                .json("{\"program\": \"sh\", \"args\": [\"-c\", \"id\"]}"),
+        );
+        check.record(
+            job.status >= 400 && job.status != 0,
+            format!(
+                "POST /api/jobs (sh -c id) with the token -> {}",
+                job.summary()
+            ),
+        );
+    } else {
+        check.record(false, "no token to try a job with");
+    }
+    check
+}

@@ -1,0 +1,177 @@
+//! A small blocking HTTP/1.1 client over raw TCP, for probes and benchmarks:
+//! it sends exactly the bytes it is told to and hides nothing the server did.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// One response.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    /// Status code (0 when the connection closed without a response).
+    pub status: u16,
+    /// Header names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body (chunked encoding removed).
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The first header by that (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// `"error"."code"` of a JSON error body.
+    pub fn code(&self) -> String {
+        let text = self.text();
+        text.split("\"code\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// One line for evidence tables.
+    pub fn summary(&self) -> String {
+        let code = self.code();
+        if code.is_empty() {
+            format!("{}", self.status)
+        } else {
+            format!("{} {code}", self.status)
+        }
+    }
+}
+
+/// A request to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Method.
+    pub method: String,
+    /// Request target.
+    pub path: String,
+    /// Headers; `Host: 127.0.0.1:PORT` is added unless one is given.
+    pub headers: Vec<(String, String)>,
+    /// Body; `Content-Length` is added when non-empty.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A request without headers or body.
+    pub fn new(method: &str, path: &str) -> Self {
+        Self {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Sets a body with its content type.
+    pub fn body(mut self, content_type: &str, body: &[u8]) -> Self {
+        self.headers
+            .push(("Content-Type".to_owned(), content_type.to_owned()));
+        self.body = body.to_vec();
+        self
+    }
+
+    /// Sets a JSON body.
+    pub fn json(self, body: &str) -> Self {
+        self.body("application/json", body.as_bytes())
+    }
+
+    /// Sends to `ip:port` and reads one response (`Connection: close`).
+    pub fn send_to(&self, ip: IpAddr, port: u16) -> std::io::Result<Reply> {
+        let addr = SocketAddr::new(ip, port);
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut head = format!("{} {} HTTP/1.1\r\n", self.method, self.path);
+        if !self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("host"))
+        {
+            head.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+        }
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !self.body.is_empty() {
+            head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+        }
+        head.push_str("Connection: close\r\n\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        // The server may answer and close before reading everything.
+        let _ = stream.write_all(&bytes);
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        Ok(parse(&raw, self.method == "HEAD"))
+    }
+
+    /// Sends to `127.0.0.1:port`.
+    pub fn send(&self, port: u16) -> std::io::Result<Reply> {
+        self.send_to(IpAddr::from([127, 0, 0, 1]), port)
+    }
+}
+
+fn parse(raw: &[u8], head_only: bool) -> Reply {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return Reply::default();
+    };
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if head_only {
+        body.clear();
+    } else if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&data[..end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or(0);
+        if size == 0 || data.len() < end + 2 + size {
+            break;
+        }
+        out.extend_from_slice(&data[end + 2..end + 2 + size]);
+        data = &data[(end + 4 + size).min(data.len())..];
+    }
+    out
+}

@@ -470,7 +470,11 @@ fn gate(item: &str, cmd: &mut Command) -> Check {
         item: item.to_owned(),
         verdict: if ok { Verdict::Pass } else { Verdict::Fail },
         evidence: vec![format!(
-            "{cmd:?} -> {} in {:.0} s: {tail}",
+            "`cargo {}` -> {} in {:.0} s: {tail}",
+            cmd.get_args()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" "),
             if ok { "ok" } else { "FAILED" },
             started.elapsed().as_secs_f64()
         )],

@@ -197,8 +197,20 @@ pub fn default_bundle_name(run_id: &str, now: SystemTime) -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
+    let [year, month, day, hour, minute, second] = utc_fields(secs);
+    format!("{run_id}-{year:04}{month:02}{day:02}-{hour:02}{minute:02}{second:02}")
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch.
+pub fn iso8601_utc(secs: u64) -> String {
+    let [year, month, day, hour, minute, second] = utc_fields(secs);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+}
+
+/// Year, month, day, hour, minute, second (UTC) of a Unix time, by Howard
+/// Hinnant's `civil_from_days`.
+fn utc_fields(secs: u64) -> [u64; 6] {
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
     let z = days as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -208,12 +220,14 @@ pub fn default_bundle_name(run_id: &str, now: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{run_id}-{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+    [
+        year.max(0) as u64,
+        month as u64,
+        day as u64,
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60
-    )
+        rem % 60,
+    ]
 }
 
 /// The exports directory: the only place bundles are written.
@@ -621,5 +635,6 @@ mod tests {
         assert_eq!(at(0), "run-1-19700101-000000");
         assert_eq!(at(951_782_400), "run-1-20000229-000000");
         assert_eq!(at(1_795_549_932), "run-1-20261124-195212");
+        assert_eq!(super::iso8601_utc(1_795_549_932), "2026-11-24T19:52:12Z");
     }
 }

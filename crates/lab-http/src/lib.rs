@@ -25,6 +25,7 @@ mod exports;
 mod guard;
 mod response;
 mod routes;
+mod runs;
 mod ui;
 
 use std::convert::Infallible;
@@ -130,6 +131,7 @@ pub(crate) struct State {
     pub(crate) limits: Limits,
     pub(crate) bound: SocketAddr,
     pub(crate) exports: Option<lab_fs::bundle::ExportsDir>,
+    pub(crate) summaries: runs::Summaries,
     /// Redaction applied to text going into a bundle: the values of the
     /// secret-looking variables in the Lab's own environment, known formats.
     pub(crate) export_filter: lab_runner::export::RedactingFilter,
@@ -159,6 +161,7 @@ pub async fn serve(
         .map_err(|e| std::io::Error::other(format!("exports directory: {e}")))?;
     let state = Arc::new(State {
         exports,
+        summaries: runs::Summaries::default(),
         export_filter: lab_runner::export::RedactingFilter::from_process_env(),
         hosts: HostAllowlist::new(bound.port(), bound, &config.allowed_hosts),
         registry: config.registry,

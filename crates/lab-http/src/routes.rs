@@ -1,6 +1,5 @@
 //! Routing and the handlers of SPEC §4.
 
-use std::io::Read;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -9,22 +8,17 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use lab_fs::{ArtifactName, RunRoot};
-use lab_registry::{RunId, RunRecord};
+use lab_registry::RunId;
 use lab_stream::{FileBody, Plan, Validators, evaluate, multipart_segments};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::State;
-use crate::decode::{percent_decode, query_pairs};
+use crate::decode::percent_decode;
 use crate::exports;
 use crate::guard::{Checked, MAX_BODY};
 use crate::response::{ApiError, Body, UI_CSP, empty, full, json_response};
+use crate::runs;
 use crate::ui;
-
-/// Default and largest page size of `GET /api/runs`.
-const DEFAULT_PAGE: usize = 100;
-const MAX_PAGE: usize = 500;
-/// Largest metadata file (run.toml / run.json) parsed for a run page.
-const MAX_META_BYTES: u64 = 64 * 1024;
 
 pub(crate) type Result<T> = std::result::Result<T, ApiError>;
 
@@ -60,12 +54,12 @@ pub(crate) async fn route(
             _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
         },
         ["runs"] => match method {
-            Method::GET | Method::HEAD => list_runs(state, req.uri().query()).await,
+            Method::GET | Method::HEAD => runs::list(state, req.uri().query()).await,
             Method::POST => import_run(state, req, checked).await,
             _ => Ok(ApiError::method_not_allowed("GET, HEAD, POST")),
         },
         ["runs", id] => match method {
-            Method::GET | Method::HEAD => show_run(state, id).await,
+            Method::GET | Method::HEAD => runs::show(state, parse_id(id)?).await,
             Method::DELETE => forget_run(state, id).await,
             _ => Ok(ApiError::method_not_allowed("GET, HEAD, DELETE")),
         },
@@ -228,54 +222,6 @@ async fn status(state: &Arc<State>) -> Result<Response<Body>> {
     ))
 }
 
-fn run_json(run: &RunRecord) -> Value {
-    json!({
-        "id": run.id,
-        "name": run.dir_name(),
-        "path": run.root.display().to_string(),
-        "imported_at": run.imported_at,
-    })
-}
-
-async fn list_runs(state: &Arc<State>, query: Option<&str>) -> Result<Response<Body>> {
-    let bad = |message: &'static str| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message);
-    let pairs = query_pairs(query.unwrap_or("")).ok_or_else(|| bad("malformed query string"))?;
-    let mut limit = DEFAULT_PAGE;
-    let mut cursor: Option<RunId> = None;
-    let mut filter: Option<String> = None;
-    for (key, value) in pairs {
-        match key.as_str() {
-            "limit" => {
-                limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| bad("limit must be a number from 1 to 500"))?;
-            }
-            "cursor" if !value.is_empty() => {
-                cursor = Some(RunId::parse(&value).map_err(|_| bad("cursor is not a run id"))?);
-            }
-            "q" if !value.is_empty() => filter = Some(value.to_lowercase()),
-            _ => {}
-        }
-    }
-    let registry = Arc::clone(&state.registry);
-    let runs = blocking(move || Ok(registry.runs()?)).await?;
-    let matching = runs.iter().filter(|run| {
-        cursor.as_ref().is_none_or(|c| run.id > *c)
-            && filter.as_deref().is_none_or(|q| {
-                run.id.as_str().contains(q) || run.dir_name().to_lowercase().contains(q)
-            })
-    });
-    let page: Vec<&RunRecord> = matching.take(limit + 1).collect();
-    let next = (page.len() > limit).then(|| page[limit - 1].id.clone());
-    let items: Vec<Value> = page.iter().take(limit).map(|r| run_json(r)).collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "runs": items, "next_cursor": next, "total": runs.len() }),
-    ))
-}
-
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ImportBody {
@@ -342,7 +288,7 @@ async fn import_run(
     })
     .await?;
     eprintln!("lab: imported run {} from {}", run.id, run.root.display());
-    Ok(json_response(StatusCode::CREATED, &run_json(&run)))
+    Ok(json_response(StatusCode::CREATED, &runs::run_json(&run)))
 }
 
 /// Most bytes read and thrown away after a body passes [`MAX_BODY`], so the
@@ -386,65 +332,6 @@ pub(crate) fn parse_id(id: &str) -> Result<RunId> {
     RunId::parse(id).map_err(ApiError::from)
 }
 
-async fn show_run(state: &Arc<State>, id: &str) -> Result<Response<Body>> {
-    let id = parse_id(id)?;
-    let registry = Arc::clone(&state.registry);
-    let allow = state.allowlist.clone();
-    let (run, artifacts, meta) = blocking(move || {
-        let run = registry.get(&id)?;
-        let root = RunRoot::open_ambient(&run.root)?;
-        let artifacts = root.list_artifacts(&allow)?;
-        let meta = read_meta(&root, &allow);
-        Ok((run, artifacts, meta))
-    })
-    .await?;
-    let has_video = artifacts.iter().any(|a| a.name.as_str().ends_with(".mp4"));
-    let listed: Vec<Value> = artifacts
-        .iter()
-        .map(|a| {
-            json!({
-                "name": a.name.as_str(),
-                "size": a.len,
-                "type": content_type(&a.name),
-                "modified": a.modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default(),
-            })
-        })
-        .collect();
-    let mut body = run_json(&run);
-    body["artifacts"] = Value::Array(listed);
-    body["meta"] = meta;
-    body["has_video"] = Value::Bool(has_video);
-    Ok(json_response(StatusCode::OK, &body))
-}
-
-/// run.toml, else run.json, parsed into JSON; `null` when absent or invalid.
-fn read_meta(root: &RunRoot, allow: &lab_fs::Allowlist) -> Value {
-    for (name, is_toml) in [("run.toml", true), ("run.json", false)] {
-        let Ok(name) = allow.check(name) else {
-            continue;
-        };
-        let Ok(artifact) = root.open_artifact(&name) else {
-            continue;
-        };
-        let mut text = String::new();
-        if artifact
-            .file
-            .take(MAX_META_BYTES)
-            .read_to_string(&mut text)
-            .is_err()
-        {
-            return Value::Null;
-        }
-        let parsed = if is_toml {
-            toml::from_str::<Value>(&text).ok()
-        } else {
-            serde_json::from_str::<Value>(&text).ok()
-        };
-        return parsed.unwrap_or(Value::Null);
-    }
-    Value::Null
-}
-
 async fn forget_run(state: &Arc<State>, id: &str) -> Result<Response<Body>> {
     let id = parse_id(id)?;
     let registry = Arc::clone(&state.registry);
@@ -452,7 +339,7 @@ async fn forget_run(state: &Arc<State>, id: &str) -> Result<Response<Body>> {
     eprintln!("lab: forgot run {}", run.id);
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "forgotten": run_json(&run) }),
+        &json!({ "forgotten": runs::run_json(&run) }),
     ))
 }
 

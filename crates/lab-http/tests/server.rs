@@ -966,18 +966,57 @@ async fn ranges_and_preconditions_over_the_wire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_list_paginates_and_filters() {
     let lab = start().await;
-    let page: serde_json::Value =
-        serde_json::from_slice(&lab.get("/api/runs?limit=1").await.body).unwrap();
-    assert_eq!(page["runs"][0]["id"], "demo");
-    assert_eq!(page["next_cursor"], "demo");
-    let page: serde_json::Value =
-        serde_json::from_slice(&lab.get("/api/runs?limit=1&cursor=demo").await.body).unwrap();
-    assert_eq!(page["runs"][0]["id"], "other");
+    let page_of =
+        |reply: Reply| -> serde_json::Value { serde_json::from_slice(&reply.body).unwrap() };
+    let ids = |page: &serde_json::Value| -> Vec<String> {
+        page["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let page = page_of(lab.get("/api/runs?limit=1").await);
+    assert_eq!(ids(&page), ["demo"]);
+    assert_eq!(page["next_cursor"], "1");
+    assert_eq!(page["total"], 2);
+    let page = page_of(lab.get("/api/runs?limit=1&cursor=1").await);
+    assert_eq!(ids(&page), ["other"]);
     assert!(page["next_cursor"].is_null());
-    let page: serde_json::Value =
-        serde_json::from_slice(&lab.get("/api/runs?q=OTH").await.body).unwrap();
-    assert_eq!(page["runs"].as_array().unwrap().len(), 1);
-    for bad in ["limit=0", "limit=501", "limit=x", "cursor=..", "q=%zz"] {
+    // Summaries come from the run's own run.toml.
+    let page = page_of(lab.get("/api/runs").await);
+    assert_eq!(page["runs"][0]["title"], "Demo run");
+    assert_eq!(page["runs"][0]["tags"], serde_json::json!(["x"]));
+    assert_eq!(page["runs"][0]["has_video"], true);
+    assert_eq!(page["runs"][0]["video"], "output.mp4");
+    assert_eq!(page["runs"][1]["has_video"], false);
+    // Filters: text over id, name, title and tags; exact tag; video.
+    for (query, expected) in [
+        ("q=OTH", vec!["other"]),
+        ("q=demo%20RUN", vec!["demo"]),
+        ("q=x", vec!["demo"]),
+        ("tag=x", vec!["demo"]),
+        ("tag=X", vec![]),
+        ("has_video=true", vec!["demo"]),
+        ("has_video=false", vec!["other"]),
+        ("sort=name&order=desc", vec!["other", "demo"]),
+        ("sort=imported", vec!["demo", "other"]),
+        ("sort=id&order=desc&limit=1", vec!["other"]),
+    ] {
+        let page = page_of(lab.get(&format!("/api/runs?{query}")).await);
+        assert_eq!(ids(&page), expected, "{query}");
+    }
+    for bad in [
+        "limit=0",
+        "limit=501",
+        "limit=x",
+        "cursor=..",
+        "cursor=-1",
+        "q=%zz",
+        "sort=size",
+        "order=up",
+        "has_video=maybe",
+    ] {
         let reply = lab.get(&format!("/api/runs?{bad}")).await;
         assert_eq!(
             (reply.status, reply.code().as_str()),

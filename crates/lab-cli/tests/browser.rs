@@ -124,6 +124,7 @@ impl Browser {
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
                     "--autoplay-policy=no-user-gesture-required",
+                    "--window-size=1280,900", "--hide-scrollbars", "--force-color-profile=srgb",
                     format!("--user-data-dir={}", profile.display()),
                 ]
             }
@@ -147,7 +148,8 @@ impl Browser {
             &format!("/session/{}{path}", self.session),
             body.as_ref(),
         );
-        if reply["value"].get("error").is_some() {
+        // A WebDriver error carries a stack trace besides its error code.
+        if reply["value"].get("error").is_some() && reply["value"].get("stacktrace").is_some() {
             panic!("{method} {path}: {reply}");
         }
         reply["value"].clone()
@@ -164,6 +166,22 @@ impl Browser {
             "/execute/async",
             Some(json!({"script": script, "args": []})),
         )
+    }
+
+    /// Runs `source` in every new document before the page's own scripts
+    /// (DevTools protocol; the page's CSP does not apply to it).
+    fn on_new_document(&self, source: &str) {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source": source}})),
+        );
+    }
+
+    /// A PNG of the viewport.
+    fn screenshot(&self) -> Vec<u8> {
+        let encoded = self.call("GET", "/screenshot", None);
+        base64_decode(encoded.as_str().unwrap())
     }
 
     fn console(&self) -> Vec<Value> {
@@ -185,15 +203,72 @@ impl Drop for Browser {
     }
 }
 
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let bytes: Vec<u8> = text
+        .bytes()
+        .filter(|b| *b != b'=' && !b.is_ascii_whitespace())
+        .collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, c)| n | (u32::from(value(*c)) << (18 - 6 * i)));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+/// Waits (in the page) until `condition` (a JS expression) is truthy, then
+/// returns `result` (a JS expression); or `{"timeout": …}` after 15 s.
+fn wait_for(browser: &Browser, condition: &str, result: &str) -> Value {
+    browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         const start = Date.now();
+         (function poll() {{
+           let ok = false;
+           try {{ ok = ({condition}); }} catch (e) {{}}
+           if (ok) return done({result});
+           if (Date.now() - start > 15000) return done({{timeout: {condition:?}}});
+           setTimeout(poll, 100);
+         }})();"
+    ))
+}
+
+fn save_screenshot(browser: &Browser, name: &str) {
+    let png = browser.screenshot();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(target.join(name), &png).unwrap();
+    if std::env::var_os("LAB_UPDATE_SCREENSHOTS").is_some() {
+        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::write(docs.join(name), &png).unwrap();
+    }
+}
+
 #[test]
-fn the_browser_plays_and_seeks_the_fixture_video() {
+fn the_ui_lists_plays_charts_compares_and_imports() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/runs");
     let data = tempfile::tempdir().unwrap();
+    let extra = tempfile::tempdir().unwrap();
+    let extra_root = extra.path().canonicalize().unwrap();
     let mut child = Command::new(LAB)
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
         .arg("--root")
         .arg(&fixtures)
+        .arg("--root")
+        .arg(&extra_root)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -210,72 +285,103 @@ fn the_browser_plays_and_seeks_the_fixture_video() {
         .to_owned();
 
     let browser = Browser::start();
-    browser.goto(&base);
-    // The runs list renders the fixture runs from the API.
-    let names = browser.run_async(
-        "const done = arguments[arguments.length - 1];
-         const start = Date.now();
-         (function poll() {
-           const items = [...document.querySelectorAll('#runs li strong')].map(e => e.textContent);
-           if (items.length >= 3 || Date.now() - start > 10000) done(items); else setTimeout(poll, 100);
-         })();",
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
     );
-    let names: Vec<&str> = names
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(names, ["cartpole-ppo", "diffusion-sweep-a", "lorenz-sim"]);
+    browser.goto(&base);
 
-    // Open the run with the video; collect CSP violations from here on.
-    let outcome = browser.run_async(
+    // 1. The runs list, newest first, with the status strip.
+    let titles = wait_for(
+        &browser,
+        "document.querySelectorAll('#runs .card-title').length >= 3 && document.querySelector('#status .badge')",
+        "{titles: [...document.querySelectorAll('#runs .card-title')].map(e => e.textContent), status: document.getElementById('status').textContent}",
+    );
+    assert_eq!(
+        titles["titles"],
+        json!(["diffusion-sweep-a", "cartpole-ppo", "lorenz-sim"]),
+        "{titles}"
+    );
+    let status = titles["status"].as_str().unwrap();
+    assert!(
+        status.contains("runner disabled") && status.contains("network disabled"),
+        "{status}"
+    );
+    let thumbs = wait_for(
+        &browser,
+        "[...document.querySelectorAll('#runs img.thumb')].some(i => i.complete && i.naturalWidth > 0)",
+        "document.querySelectorAll('#runs .thumb').length",
+    );
+    assert_eq!(
+        thumbs,
+        json!(3),
+        "a thumbnail or first frame per run with media: {thumbs}"
+    );
+    save_screenshot(&browser, "runs-list.png");
+
+    // 2. A run page: the video plays and seeks through Range; the chart renders.
+    let run = browser.run_async(
         "const done = arguments[arguments.length - 1];
-         window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
-         const link = [...document.querySelectorAll('#runs li a')].find(a => a.textContent.startsWith('cartpole-ppo'));
-         link.click();
+         [...document.querySelectorAll('#runs .card-link')].find(a => a.textContent.includes('cartpole-ppo')).click();
          const start = Date.now();
          (function poll() {
            const v = document.querySelector('#videos video');
-           if (Date.now() - start > 20000) return done({error: 'timeout', state: v ? v.readyState : null, err: v && v.error ? v.error.code : null});
-           if (!v || v.readyState < 2) return setTimeout(poll, 100);
-           const ready = v.readyState;
-           const duration = v.duration;
-           v.addEventListener('seeked', () => {
-             v.play().then(() => setTimeout(() => done({ready, duration, time: v.currentTime, state: v.readyState, paused: v.paused, csp: window.__csp, src: v.currentSrc}), 500))
-              .catch(e => done({error: 'play: ' + e}));
-           }, {once: true});
+           if (Date.now() - start > 20000) return done({error: 'timeout', state: v ? v.readyState : null});
+           if (!v || v.readyState < 2 || !document.querySelector('#metrics svg path.series')) return setTimeout(poll, 100);
+           const ready = v.readyState, duration = v.duration;
+           v.addEventListener('seeked', () => done({ready, duration, time: v.currentTime, src: v.currentSrc,
+             series: document.querySelectorAll('#metrics svg path.series').length,
+             provenance: !!document.querySelector('#provenance dl'),
+             log: (document.querySelector('pre.log') || {}).textContent || ''}), {once: true});
            v.currentTime = 3.0;
          })();",
     );
-    assert!(outcome.get("error").is_none(), "{outcome}");
-    assert!(outcome["ready"].as_u64().unwrap() >= 2, "{outcome}");
+    assert!(run.get("error").is_none(), "{run}");
+    assert!(run["ready"].as_u64().unwrap() >= 2, "{run}");
     assert!(
-        (outcome["duration"].as_f64().unwrap() - 4.0).abs() < 0.1,
-        "{outcome}"
+        (run["duration"].as_f64().unwrap() - 4.0).abs() < 0.1,
+        "{run}"
     );
+    assert!(run["time"].as_f64().unwrap() >= 2.9, "seeked: {run}");
     assert!(
-        outcome["time"].as_f64().unwrap() >= 2.9,
-        "seeked to 3 s: {outcome}"
-    );
-    assert_eq!(outcome["paused"], false, "{outcome}");
-    assert!(
-        outcome["src"]
+        run["src"]
             .as_str()
             .unwrap()
             .ends_with("/artifacts/output.mp4"),
-        "{outcome}"
+        "{run}"
     );
-    assert_eq!(outcome["csp"], json!([]), "no CSP violation");
-    // The Export button makes a bundle and offers it for download.
+    assert_eq!(run["series"], 1, "{run}");
+    assert_eq!(run["provenance"], true, "{run}");
+    assert!(
+        run["log"].as_str().unwrap().contains("done"),
+        "log tail: {run}"
+    );
+    // Hover values on the chart.
+    let hover = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const s = document.querySelector('#metrics svg');
+         const b = s.getBoundingClientRect();
+         s.dispatchEvent(new PointerEvent('pointermove', {clientX: b.left + b.width / 2, clientY: b.top + b.height / 2, bubbles: true}));
+         setTimeout(() => done(document.querySelector('#metrics .tip').textContent), 50);",
+    );
+    assert!(hover.as_str().unwrap().contains("@ step"), "{hover}");
+    // The log scale keeps the chart drawn.
+    let log = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const box = document.querySelector('#metrics input[type=checkbox]');
+         box.click();
+         setTimeout(() => done(document.querySelectorAll('#metrics svg path.series').length), 50);",
+    );
+    assert_eq!(log, json!(1));
+    save_screenshot(&browser, "run-page.png");
+    // The Export button makes a bundle and offers it.
     let exported = browser.run_async(
         "const done = arguments[arguments.length - 1];
          document.getElementById('export').click();
          const start = Date.now();
          (function poll() {
            const link = document.querySelector('#export-result a');
-           if (link) return done({href: link.getAttribute('href'), text: document.getElementById('export-result').textContent});
+           if (link) return done({href: link.getAttribute('href')});
            if (Date.now() - start > 10000) return done({error: document.getElementById('export-result').textContent});
            setTimeout(poll, 100);
          })();",
@@ -286,15 +392,167 @@ fn the_browser_plays_and_seeks_the_fixture_video() {
         href.starts_with("/api/exports/cartpole-ppo-") && href.ends_with(".tar"),
         "{exported}"
     );
-    let bundle = data
-        .path()
-        .join("exports")
-        .join(href.trim_start_matches("/api/exports/"));
-    assert!(bundle.is_file(), "{bundle:?}");
+    assert!(
+        data.path()
+            .join("exports")
+            .join(href.trim_start_matches("/api/exports/"))
+            .is_file()
+    );
+
+    // 3. Compare: two videos play in sync; metrics overlaid.
+    browser.goto(&base);
+    wait_for(
+        &browser,
+        "document.querySelectorAll('#runs .card').length >= 3",
+        "true",
+    );
+    let compare = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         for (const card of document.querySelectorAll('#runs .card')) {
+           const t = card.querySelector('.card-title').textContent;
+           if (t === 'cartpole-ppo' || t === 'diffusion-sweep-a') card.querySelector('.pick input').click();
+         }
+         document.getElementById('compare-selected').click();
+         const start = Date.now();
+         (function poll() {
+           const vs = [...document.querySelectorAll('#compare-videos video')];
+           if (Date.now() - start > 20000) return done({error: 'timeout', n: vs.length});
+           if (vs.length < 2 || vs.some(v => v.readyState < 2) || !window.labCompare || !document.querySelector('#compare-metrics svg')) return setTimeout(poll, 100);
+           window.labCompare.play().then(() => setTimeout(() => {
+             const times = vs.map(v => v.currentTime);
+             const paused = vs.map(v => v.paused);
+             done({times, paused, series: document.querySelectorAll('#compare-metrics svg path.series').length});
+           }, 1200));
+         })();",
+    );
+    assert!(compare.get("error").is_none(), "{compare}");
+    let times: Vec<f64> = compare["times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    assert!(times.iter().all(|t| *t > 0.5), "both play: {compare}");
+    assert!((times[0] - times[1]).abs() < 0.15, "in sync: {compare}");
+    assert_eq!(compare["paused"], json!([false, false]), "{compare}");
+    assert_eq!(compare["series"], json!(2), "metrics overlaid: {compare}");
+    save_screenshot(&browser, "compare.png");
+    let stepped = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         window.labCompare.pause();
+         window.labCompare.seek(2.0);
+         setTimeout(() => { window.labCompare.step(1); setTimeout(() => done([...document.querySelectorAll('#compare-videos video')].map(v => v.currentTime)), 300); }, 300);",
+    );
+    let stepped: Vec<f64> = stepped
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    assert!(
+        stepped.iter().all(|t| (t - 2.04).abs() < 0.05),
+        "frame step moves both: {stepped:?}"
+    );
+
+    // No console error so far (the console log is drained by reading it).
+    let early: Vec<Value> = browser
+        .console()
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
+    assert!(early.is_empty(), "console errors: {early:?}");
+
+    // 4. Import through the dialog: a refusal in plain words, then success.
+    std::fs::create_dir_all(extra_root.join("new-run")).unwrap();
+    std::fs::write(
+        extra_root.join("new-run/run.toml"),
+        "name = \"Imported via dialog\"\n",
+    )
+    .unwrap();
+    let refused = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         document.getElementById('import-open').click();
+         document.getElementById('import-path').value = '/etc';
+         document.getElementById('import-submit').click();
+         const start = Date.now();
+         (function poll() {
+           const t = document.getElementById('import-error').textContent;
+           if (t || Date.now() - start > 5000) return done({reason: t, roots: document.getElementById('import-roots').textContent});
+           setTimeout(poll, 100);
+         })();",
+    );
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not inside one of the allowed roots"),
+        "{refused}"
+    );
+    assert!(
+        refused["roots"]
+            .as_str()
+            .unwrap()
+            .contains(extra_root.to_str().unwrap()),
+        "{refused}"
+    );
+    let path = extra_root.join("new-run");
+    let imported = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         document.getElementById('import-path').value = {path:?};
+         document.getElementById('import-submit').click();
+         const start = Date.now();
+         (function poll() {{
+           const title = document.getElementById('run-title');
+           if (title && title.textContent === 'Imported via dialog') return done({{hash: location.hash, open: document.getElementById('import-dialog').open}});
+           if (Date.now() - start > 10000) return done({{error: document.getElementById('import-error').textContent}});
+           setTimeout(poll, 100);
+         }})();",
+        path = path.to_str().unwrap()
+    ));
+    assert!(imported.get("error").is_none(), "{imported}");
+    assert!(
+        imported["hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("#/runs/new-run-"),
+        "{imported}"
+    );
+    assert_eq!(imported["open"], false);
+
+    // 5. Keyboard: j/k move between runs from a run page.
+    browser.goto(&base);
+    wait_for(
+        &browser,
+        "document.querySelectorAll('#runs .card').length >= 4",
+        "true",
+    );
+    let keys = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const key = (k) => document.dispatchEvent(new KeyboardEvent('keydown', {key: k, bubbles: true}));
+         key('j');
+         const focused = document.querySelector('.card.focused .card-title').textContent;
+         key('Enter');
+         setTimeout(() => { key('j'); setTimeout(() => done({focused, hash: location.hash}), 400); }, 400);",
+    );
+    assert!(
+        keys["hash"].as_str().unwrap().starts_with("#/runs/"),
+        "{keys}"
+    );
+
+    // No CSP violation and no console error anywhere on the way.
+    let csp = browser.run_async("arguments[arguments.length - 1](window.__csp)");
+    assert_eq!(csp, json!([]), "CSP violations");
+    // The one expected entry: the browser's network log of the deliberate
+    // 403 refusal of /etc above.
     let errors: Vec<Value> = browser
         .console()
         .into_iter()
         .filter(|entry| entry["level"] == "SEVERE")
+        .filter(|entry| {
+            !entry["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("/api/runs - Failed to load resource: the server responded with a status of 403"))
+        })
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:?}");
 }

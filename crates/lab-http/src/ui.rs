@@ -21,6 +21,21 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../ui/app.css"),
     ),
     (
+        "dom.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/dom.js"),
+    ),
+    (
+        "chart.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/chart.js"),
+    ),
+    (
+        "player.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/player.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../ui/favicon.svg"),

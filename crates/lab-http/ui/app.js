@@ -1,128 +1,463 @@
-// The plain Lab page: runs list, run page with artifacts and video.
-// Everything a run wrote is inserted as text nodes, never as HTML.
-const token = document.querySelector('meta[name="lab-token"]').content;
-const $ = (id) => document.getElementById(id);
+// Lab UI: runs list, run page, compare, import, status strip, keyboard.
+// Plain ES modules, no build step. Nothing a run wrote is ever inserted as
+// HTML: names, notes, logs and provenance are text nodes.
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  for (const child of children) node.append(child);
-  return node;
+import { $, el, api, artifactText, artifactUrl, size, date, showError, valueTree } from './dom.js';
+import { parseMetrics, metricsPanel, COLORS } from './chart.js';
+import { player, step, syncGroup } from './player.js';
+
+const view = $('view');
+const state = {
+  status: null,
+  list: { q: '', tag: '', video: false, sort: 'created:desc', runs: [], cursor: null, total: 0 },
+  selected: new Set(),
+  order: [],        // run ids in the order last listed (for j/k on a run page)
+  focus: 0,         // focused card on the list
+  media: null,      // what space/arrows/[ ] act on: { toggle, seek, step, time }
+  followTimer: null,
+};
+
+// ---------- status strip ----------
+
+async function loadStatus() {
+  try {
+    const s = await api('/api/status');
+    state.status = s;
+    const badge = (text, kind) => el('span', { class: `badge ${kind}` }, text);
+    $('status').replaceChildren(
+      el('span', { class: 'addr', title: 'bound address' }, s.address),
+      el('span', { class: 'muted' }, `v${s.version} · ${s.counts.runs} runs`),
+      s.runner.enabled ? badge('runner enabled', 'warn') : badge('runner disabled', 'ok'),
+      s.runner.network_allowed ? badge('network allowed', 'warn') : badge('network disabled', 'ok'),
+    );
+  } catch (err) { showError(err); }
 }
 
-async function api(path, options = {}) {
-  const headers = { ...(options.headers || {}) };
-  if (options.method && options.method !== 'GET') headers['X-Lab-Token'] = token;
-  const response = await fetch(path, { ...options, headers });
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
-  return body;
+// ---------- runs list ----------
+
+function listQuery(cursor) {
+  const [sort, order] = state.list.sort.split(':');
+  const p = new URLSearchParams({ limit: '100', sort, order });
+  if (state.list.q) p.set('q', state.list.q);
+  if (state.list.tag) p.set('tag', state.list.tag);
+  if (state.list.video) p.set('has_video', 'true');
+  if (cursor) p.set('cursor', cursor);
+  return `/api/runs?${p}`;
 }
 
-function showError(err) {
-  $('error').textContent = String(err.message || err);
-  $('error').hidden = false;
+async function fetchRuns(reset) {
+  if (reset) { state.list.runs = []; state.list.cursor = null; }
+  const page = await api(listQuery(reset ? null : state.list.cursor));
+  state.list.runs.push(...page.runs);
+  state.list.cursor = page.next_cursor;
+  state.list.total = page.total;
+  state.order = state.list.runs.map((r) => r.id);
 }
 
-function size(n) {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${i ? n.toFixed(1) : n} ${units[i]}`;
-}
-
-const artifactUrl = (id, name) =>
-  `/api/runs/${encodeURIComponent(id)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`;
-
-let cursor = null;
-
-async function loadRuns(reset) {
-  if (reset) { cursor = null; $('runs').replaceChildren(); }
-  const params = new URLSearchParams({ limit: '100' });
-  if (cursor) params.set('cursor', cursor);
-  const q = $('filter').value.trim();
-  if (q) params.set('q', q);
-  const page = await api(`/api/runs?${params}`);
-  for (const run of page.runs) {
-    $('runs').append(el('li', {}, el('a', { href: `#/runs/${encodeURIComponent(run.id)}` },
-      el('strong', {}, run.name), el('br'), el('span', { class: 'id' }, run.id))));
+function thumb(run) {
+  if (run.thumbnail) return el('img', { src: artifactUrl(run.id, run.thumbnail), alt: '', loading: 'lazy', class: 'thumb' });
+  if (run.video) {
+    // First frame: only metadata and the first frame are fetched, by Range.
+    const v = el('video', { muted: true, preload: 'metadata', class: 'thumb', 'aria-hidden': 'true' });
+    v.muted = true;
+    lazyVideos.observe(v);
+    v.dataset.src = `${artifactUrl(run.id, run.video)}#t=0.1`;
+    return v;
   }
-  cursor = page.next_cursor;
-  $('more').hidden = !cursor;
+  return el('div', { class: 'thumb none' }, 'no media');
 }
 
-async function showRun(id) {
-  const run = await api(`/api/runs/${encodeURIComponent(id)}`);
-  currentRun = run.id;
-  $('export-result').replaceChildren();
-  const title = run.meta && typeof run.meta.name === 'string' ? run.meta.name : run.name;
-  $('run-title').textContent = title;
-  $('run-path').textContent = `${run.id} — ${run.path}`;
-  const videos = $('videos');
-  videos.replaceChildren();
-  const rows = $('artifacts').tBodies[0];
-  rows.replaceChildren();
-  for (const a of run.artifacts) {
-    const url = artifactUrl(run.id, a.name);
-    rows.append(el('tr', {}, el('td', {}, el('a', { href: url }, a.name)), el('td', {}, size(a.size)), el('td', {}, a.type)));
-    if (a.type === 'video/mp4') {
-      const video = el('video', { controls: '', preload: 'metadata', src: url });
-      video.dataset.artifact = a.name;
-      video.addEventListener('error', () => {
-        videos.append(el('p', { class: 'error' }, `${a.name}: this browser cannot play the file (codec not supported?)`));
-      });
-      videos.append(el('h3', {}, a.name), video);
+const lazyVideos = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (e.isIntersecting && e.target.dataset.src) {
+      e.target.src = e.target.dataset.src;
+      delete e.target.dataset.src;
+      lazyVideos.unobserve(e.target);
     }
   }
-  $('meta').textContent = run.meta ? JSON.stringify(run.meta, null, 2) : '(no run.toml or run.json)';
+}, { rootMargin: '200px' });
+
+function card(run, index) {
+  const checkbox = el('input', { type: 'checkbox', 'aria-label': `select ${run.title} for comparison`, checked: state.selected.has(run.id) });
+  checkbox.addEventListener('change', () => {
+    if (checkbox.checked) state.selected.add(run.id); else state.selected.delete(run.id);
+    updateCompareButton();
+  });
+  const item = el('li', { class: 'card', 'data-id': run.id, 'data-index': index },
+    el('a', { href: `#/runs/${encodeURIComponent(run.id)}`, class: 'card-link' },
+      thumb(run),
+      el('span', { class: 'card-title' }, run.title),
+      el('span', { class: 'card-id' }, run.id)),
+    el('div', { class: 'card-meta' },
+      el('span', { class: 'muted' }, date(run.created)),
+      run.has_video ? el('span', { class: 'badge' }, 'video') : null,
+      run.available === false ? el('span', { class: 'badge warn' }, 'unavailable') : null),
+    el('div', { class: 'tags' }, (run.tags || []).map((t) => el('button', { type: 'button', class: 'tag', onclick: () => { state.list.tag = t; renderList(true); } }, t))),
+    el('label', { class: 'pick' }, checkbox, ' compare'));
+  return item;
 }
 
-let currentRun = null;
+function updateCompareButton() {
+  const button = $('compare-selected');
+  if (!button) return;
+  const n = state.selected.size;
+  button.disabled = n < 2 || n > 4;
+  button.textContent = n ? `Compare ${n} selected` : 'Compare (select 2–4)';
+}
 
-async function exportRun() {
-  const out = $('export-result');
-  out.replaceChildren('exporting…');
-  $('export').disabled = true;
+async function renderList(reset = true) {
+  stopFollow();
+  state.media = null;
+  const search = el('input', { type: 'search', id: 'filter', placeholder: 'filter by name, id or tag', value: state.list.q, 'aria-label': 'filter runs' });
+  let debounce = null;
+  search.addEventListener('input', () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => { state.list.q = search.value.trim(); renderList(true).then(() => { const f = $('filter'); f.focus(); f.setSelectionRange(f.value.length, f.value.length); }); }, 200);
+  });
+  const sort = el('select', { id: 'sort', 'aria-label': 'sort' },
+    [['created:desc', 'newest first'], ['created:asc', 'oldest first'], ['name:asc', 'name A–Z'], ['name:desc', 'name Z–A'], ['imported:desc', 'recently imported']]
+      .map(([v, t]) => el('option', { value: v, selected: v === state.list.sort }, t)));
+  sort.addEventListener('change', () => { state.list.sort = sort.value; renderList(true); });
+  const video = el('input', { type: 'checkbox', id: 'has-video', checked: state.list.video });
+  video.addEventListener('change', () => { state.list.video = video.checked; renderList(true); });
+  const compare = el('button', { type: 'button', id: 'compare-selected', class: 'primary' });
+  compare.addEventListener('click', () => { location.hash = `#/compare/${[...state.selected].map(encodeURIComponent).join(',')}`; });
+  const tagChip = state.list.tag
+    ? el('button', { type: 'button', class: 'tag active', title: 'clear tag filter', onclick: () => { state.list.tag = ''; renderList(true); } }, `tag: ${state.list.tag} ✕`)
+    : null;
   try {
-    const made = await api(`/api/runs/${encodeURIComponent(currentRun)}/export`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({}),
-    });
+    if (reset) await fetchRuns(true);
+  } catch (err) { showError(err); }
+  const list = el('ul', { id: 'runs', class: 'cards' }, state.list.runs.map(card));
+  const more = el('button', { type: 'button', id: 'more', hidden: !state.list.cursor }, 'Load more');
+  more.addEventListener('click', async () => {
+    try {
+      const start = state.list.runs.length;
+      await fetchRuns(false);
+      list.append(...state.list.runs.slice(start).map((r, i) => card(r, start + i)));
+      more.hidden = !state.list.cursor;
+      count.textContent = `${state.list.runs.length} of ${state.list.total} runs`;
+    } catch (err) { showError(err); }
+  });
+  const count = el('span', { class: 'muted', id: 'run-count' }, `${state.list.runs.length} of ${state.list.total} runs`);
+  view.replaceChildren(
+    el('section', { class: 'list-view' },
+      el('div', { class: 'toolbar' }, search, el('label', {}, 'Sort ', sort), el('label', {}, video, ' has video'), tagChip, count, el('span', { class: 'grow' }), compare),
+      state.list.runs.length ? list : el('p', { class: 'empty' }, state.list.q || state.list.tag ? 'No run matches.' : 'No runs yet. Use “Import…” or start the Lab with --root DIR.'),
+      more));
+  updateCompareButton();
+  state.focus = Math.min(state.focus, Math.max(0, state.list.runs.length - 1));
+  highlight();
+}
+
+function highlight() {
+  document.querySelectorAll('.card.focused').forEach((c) => c.classList.remove('focused'));
+  const c = document.querySelector(`.card[data-index="${state.focus}"]`);
+  if (c) { c.classList.add('focused'); c.scrollIntoView({ block: 'nearest' }); }
+}
+
+// ---------- run page ----------
+
+const TEXT_META = ['params.json', 'config.toml', 'summary.json', 'run.toml', 'run.json'];
+
+async function renderRun(id) {
+  stopFollow();
+  const run = await api(`/api/runs/${encodeURIComponent(id)}`);
+  const names = new Set(run.artifacts.map((a) => a.name));
+  const section = (title, ...body) => el('section', { class: 'panel' }, el('h2', {}, title), ...body);
+
+  const exportResult = el('span', { id: 'export-result', role: 'status' });
+  const exportButton = el('button', { type: 'button', id: 'export' }, 'Export bundle');
+  exportButton.addEventListener('click', () => exportRun(run.id, exportButton, exportResult));
+  const position = state.order.indexOf(run.id);
+  const header = el('header', { class: 'run-head' },
+    el('div', {},
+      el('h1', { id: 'run-title' }, run.title),
+      el('p', { class: 'muted mono', id: 'run-path' }, `${run.id} — ${run.path}`),
+      el('div', { class: 'tags' }, (run.tags || []).map((t) => el('span', { class: 'tag' }, t))),
+      el('p', { class: 'muted' }, `created ${date(run.created)} · ${run.artifacts.length} artifacts`)),
+    el('div', { class: 'actions' }, exportButton, exportResult,
+      position >= 0 ? el('span', { class: 'muted' }, `run ${position + 1} of ${state.order.length} (j/k)`) : null));
+
+  const videos = run.artifacts.filter((a) => a.type === 'video/mp4');
+  const players = videos.map((a) => player(artifactUrl(run.id, a.name), a.name));
+  const first = players[0] && players[0].video;
+  state.media = first ? {
+    toggle: () => (first.paused ? first.play() : first.pause()),
+    seek: (d) => { first.currentTime = Math.max(0, first.currentTime + d); },
+    step: (n) => step(first, n),
+  } : null;
+
+  const parts = [header];
+  const media = [];
+  if (players.length) media.push(section('Video', el('div', { id: 'videos', class: 'videos' }, players.map((p) => p.node))));
+
+  const metricsName = ['metrics.jsonl', 'metrics.csv'].find((n) => names.has(n));
+  const metricsHolder = el('div', { id: 'metrics' }, el('p', { class: 'muted' }, 'loading metrics…'));
+  if (metricsName) media.push(section(`Metrics (${metricsName})`, metricsHolder));
+  if (media.length) parts.push(el('div', { class: 'run-grid' }, media));
+
+  const metaHolder = el('div', { class: 'meta-grid' });
+  if (run.meta) metaHolder.append(el('div', { class: 'meta-item' }, el('h3', {}, names.has('run.toml') ? 'run.toml' : 'run.json'), valueTree(run.meta)));
+  parts.push(section('Parameters and metadata', metaHolder));
+
+  const provHolder = el('div', { id: 'provenance' });
+  if (names.has('provenance.json')) parts.push(section('Provenance', provHolder));
+
+  const notesHolder = el('div', { class: 'notes' });
+  if (names.has('notes.md')) parts.push(section('Notes', notesHolder));
+
+  const logNames = ['stdout.log', 'stderr.log'].filter((n) => names.has(n));
+  const logs = el('div', { class: 'logs' });
+  if (logNames.length) parts.push(section('Logs', logs));
+
+  parts.push(section('Artifacts', el('table', { id: 'artifacts' },
+    el('thead', {}, el('tr', {}, el('th', {}, 'name'), el('th', {}, 'size'), el('th', {}, 'type'))),
+    el('tbody', {}, run.artifacts.map((a) => el('tr', {},
+      el('td', {}, el('a', { href: artifactUrl(run.id, a.name), download: a.name.split('/').pop() }, a.name)),
+      el('td', { class: 'num' }, size(a.size)), el('td', { class: 'muted' }, a.type)))))));
+  view.replaceChildren(el('article', { class: 'run-view' }, parts));
+
+  // Fill the panels.
+  if (metricsName) {
+    artifactText(run.id, metricsName).then(({ text }) => {
+      const parsed = parseMetrics(metricsName, text);
+      metricsHolder.replaceChildren(metricsPanel([{ label: run.title, color: COLORS[0], parsed }]));
+    }).catch((err) => metricsHolder.replaceChildren(el('p', { class: 'error' }, String(err.message))));
+  }
+  for (const name of TEXT_META.filter((n) => names.has(n) && !['run.toml', 'run.json'].includes(n))) {
+    artifactText(run.id, name).then(({ text }) => {
+      let body;
+      if (name.endsWith('.json')) {
+        try { body = valueTree(JSON.parse(text)); } catch { body = el('pre', {}, text); }
+      } else body = el('pre', {}, text);
+      metaHolder.append(el('div', { class: 'meta-item' }, el('h3', {}, name), body));
+    }).catch(showError);
+  }
+  if (names.has('provenance.json')) {
+    artifactText(run.id, 'provenance.json').then(({ text }) => {
+      try { provHolder.replaceChildren(valueTree(JSON.parse(text))); } catch { provHolder.replaceChildren(el('pre', {}, text)); }
+    }).catch(showError);
+  }
+  if (names.has('notes.md')) {
+    artifactText(run.id, 'notes.md').then(({ text }) => notesHolder.replaceChildren(...markdownish(text))).catch(showError);
+  }
+  for (const name of logNames) logs.append(logPanel(run.id, name));
+}
+
+// Headings, lists, code fences and paragraphs, as text nodes only.
+function markdownish(text) {
+  const out = [];
+  let para = [];
+  let code = null;
+  const flush = () => { if (para.length) { out.push(el('p', {}, para.join(' '))); para = []; } };
+  for (const line of text.split('\n')) {
+    if (line.startsWith('```')) {
+      if (code) { out.push(el('pre', {}, code.join('\n'))); code = null; } else { flush(); code = []; }
+      continue;
+    }
+    if (code) { code.push(line); continue; }
+    const h = line.match(/^(#{1,6})\s+(.*)$/);
+    if (h) { flush(); out.push(el(`h${Math.min(6, h[1].length + 2)}`, {}, h[2])); continue; }
+    const li = line.match(/^\s*[-*]\s+(.*)$/);
+    if (li) { flush(); out.push(el('p', { class: 'li' }, '• ' + li[1])); continue; }
+    if (!line.trim()) { flush(); continue; }
+    para.push(line.trim());
+  }
+  if (code) out.push(el('pre', {}, code.join('\n')));
+  flush();
+  return out;
+}
+
+const TAIL_BYTES = 64 * 1024;
+
+function logPanel(runId, name) {
+  const pre = el('pre', { class: 'log', 'data-log': name });
+  const info = el('span', { class: 'muted' });
+  const follow = el('input', { type: 'checkbox' });
+  const load = async () => {
+    try {
+      const { text, partial, total } = await artifactText(runId, name, TAIL_BYTES);
+      const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      pre.textContent = partial ? text.slice(text.indexOf('\n') + 1) : text;
+      info.textContent = partial ? `last ${size(TAIL_BYTES)} of ${size(total)}` : size(total);
+      if (atBottom || follow.checked) pre.scrollTop = pre.scrollHeight;
+    } catch (err) { info.textContent = String(err.message); }
+  };
+  follow.addEventListener('change', () => {
+    stopFollow();
+    if (follow.checked) state.followTimer = setInterval(load, 2000);
+  });
+  load();
+  return el('div', { class: 'log-panel' }, el('div', { class: 'toolbar' }, el('h3', {}, name), info, el('label', {}, follow, ' follow')), pre);
+}
+
+function stopFollow() {
+  if (state.followTimer) { clearInterval(state.followTimer); state.followTimer = null; }
+}
+
+async function exportRun(id, button, out) {
+  out.replaceChildren('exporting…');
+  button.disabled = true;
+  try {
+    const made = await api(`/api/runs/${encodeURIComponent(id)}/export`, { method: 'POST', json: {} });
     out.replaceChildren('bundle ready: ',
       el('a', { href: `/api/exports/${encodeURIComponent(made.file)}`, download: made.file }, made.file),
       ` (${size(made.size)}, ${made.files} files, secrets redacted)`);
   } catch (err) {
-    out.replaceChildren(`export failed: ${err.message}`);
+    out.replaceChildren(el('span', { class: 'error' }, `export failed: ${err.message}`));
   } finally {
-    $('export').disabled = false;
+    button.disabled = false;
   }
 }
 
-async function render() {
-  $('error').hidden = true;
-  const match = location.hash.match(/^#\/runs\/([a-z0-9-]+)$/);
-  $('runs-view').hidden = Boolean(match);
-  $('run-view').hidden = !match;
-  try {
-    if (match) await showRun(match[1]);
-    else await loadRuns(true);
-  } catch (err) { showError(err); }
+// ---------- compare ----------
+
+async function renderCompare(ids) {
+  stopFollow();
+  if (ids.length < 2) {
+    state.media = null;
+    view.replaceChildren(el('section', { class: 'panel' }, el('h1', {}, 'Compare runs'),
+      el('p', {}, 'Select two to four runs on the runs list (the “compare” boxes), then press “Compare”.')));
+    return;
+  }
+  const runs = await Promise.all(ids.slice(0, 4).map((id) => api(`/api/runs/${encodeURIComponent(id)}`)));
+  const withVideo = runs.filter((r) => r.video);
+  const players = withVideo.map((r) => player(artifactUrl(r.id, r.video), `${r.title} — ${r.video}`, { frameButtons: false }));
+  const parts = [el('h1', {}, `Compare ${runs.length} runs`),
+    el('p', { class: 'muted' }, runs.map((r) => r.title).join(' · '))];
+  if (players.length >= 2) {
+    players.forEach((p) => { p.video.controls = false; });
+    const group = syncGroup(players.map((p) => p.video));
+    state.media = { toggle: () => group.api.toggle(), seek: (d) => group.api.seek(players[0].video.currentTime + d), step: (n) => group.api.step(n) };
+    window.labCompare = group.api; // for the end-to-end test and the console
+    parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Videos (synchronised)'), group.bar,
+      el('div', { id: 'compare-videos', class: `videos cols-${players.length}` }, players.map((p) => p.node))));
+  } else {
+    state.media = null;
+    parts.push(el('p', { class: 'muted' }, 'Fewer than two of these runs have a video.'));
+  }
+  const holder = el('div', { id: 'compare-metrics' }, el('p', { class: 'muted' }, 'loading metrics…'));
+  parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Metrics (overlaid)'), holder));
+  view.replaceChildren(el('article', { class: 'compare-view' }, parts));
+  const datasets = [];
+  await Promise.all(runs.map(async (r, i) => {
+    const name = ['metrics.jsonl', 'metrics.csv'].find((n) => r.artifacts.some((a) => a.name === n));
+    if (!name) return;
+    try {
+      const { text } = await artifactText(r.id, name);
+      datasets.push({ label: r.title, color: COLORS[i % COLORS.length], parsed: parseMetrics(name, text), order: i });
+    } catch (err) { showError(err); }
+  }));
+  datasets.sort((a, b) => a.order - b.order);
+  holder.replaceChildren(datasets.length ? metricsPanel(datasets) : el('p', { class: 'muted' }, 'None of these runs has metrics.jsonl or metrics.csv.'));
 }
 
-async function status() {
-  try {
-    const s = await api('/api/status');
-    const runner = s.runner.enabled ? 'runner enabled' : 'runner disabled';
-    const net = s.runner.network_allowed ? 'network allowed' : 'network disabled';
-    $('status').textContent = `${s.address} · v${s.version} · ${s.counts.runs} runs · ${runner} · ${net}`;
-  } catch (err) { showError(err); }
+// ---------- import dialog ----------
+
+function openImport() {
+  const dialog = $('import-dialog');
+  const roots = state.status ? state.status.allowed_roots : [];
+  $('import-roots').replaceChildren(...(roots.length ? roots.map((r) => el('li', { class: 'mono' }, r)) : [el('li', { class: 'error' }, 'none: start the Lab with --root DIR to allow imports')]));
+  $('import-error').textContent = '';
+  dialog.showModal();
+  $('import-path').focus();
 }
 
-$('filter-form').addEventListener('submit', (e) => { e.preventDefault(); loadRuns(true).catch(showError); });
-$('filter').addEventListener('input', () => loadRuns(true).catch(showError));
-$('more').addEventListener('click', () => loadRuns(false).catch(showError));
-$('export').addEventListener('click', exportRun);
-window.addEventListener('hashchange', render);
-status();
-render();
+async function submitImport(event) {
+  event.preventDefault();
+  const path = $('import-path').value.trim();
+  const id = $('import-id').value.trim();
+  const button = $('import-submit');
+  button.disabled = true;
+  $('import-error').textContent = '';
+  try {
+    const run = await api('/api/runs', { method: 'POST', json: id ? { path, id } : { path } });
+    $('import-dialog').close();
+    $('import-form').reset();
+    loadStatus();
+    location.hash = `#/runs/${encodeURIComponent(run.id)}`;
+  } catch (err) {
+    $('import-error').textContent = plainReason(err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function plainReason(err) {
+  switch (err.code) {
+    case 'outside_allowed_roots': return 'Refused: that directory is not inside one of the allowed roots listed above.';
+    case 'directory_not_found': return 'There is no directory at that path.';
+    case 'not_a_directory': return 'That path is a file, not a directory.';
+    case 'path_not_absolute': return 'Give an absolute path, starting with /.';
+    case 'already_registered': return `Already imported: ${err.message}.`;
+    case 'id_taken': return `That run id is taken: ${err.message}.`;
+    case 'invalid_run_id': return 'Run ids use a-z, 0-9 and -, starting with a letter or digit.';
+    case 'is_allowed_root': return 'That is an allowed root itself; choose a run directory inside it.';
+    default: return err.message;
+  }
+}
+
+// ---------- router and keyboard ----------
+
+async function route() {
+  const hash = location.hash || '#/';
+  document.querySelectorAll('.nav a').forEach((a) => a.classList.remove('active'));
+  try {
+    let m;
+    if ((m = hash.match(/^#\/runs\/([a-z0-9-]+)$/))) {
+      await renderRun(m[1]);
+      $('nav-runs').classList.add('active');
+    } else if ((m = hash.match(/^#\/compare\/(.*)$/))) {
+      await renderCompare(m[1].split(',').map(decodeURIComponent).filter((s) => /^[a-z0-9][a-z0-9-]{0,63}$/.test(s)));
+      $('nav-compare').classList.add('active');
+    } else {
+      await renderList(true);
+      $('nav-runs').classList.add('active');
+    }
+    view.focus({ preventScroll: true });
+  } catch (err) {
+    showError(err);
+    view.replaceChildren(el('p', { class: 'error' }, String(err.message)));
+  }
+}
+
+function onKey(event) {
+  const target = event.target;
+  if (target.closest && target.closest('input, select, textarea, dialog')) return;
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const onList = !location.hash.startsWith('#/runs/') && !location.hash.startsWith('#/compare/');
+  const m = state.media;
+  switch (event.key) {
+    case ' ': if (m) { event.preventDefault(); m.toggle(); } break;
+    case 'ArrowLeft': if (m) { event.preventDefault(); m.seek(-5); } break;
+    case 'ArrowRight': if (m) { event.preventDefault(); m.seek(5); } break;
+    case '[': if (m) m.step(-1); break;
+    case ']': if (m) m.step(1); break;
+    case 'j': case 'k': {
+      const d = event.key === 'j' ? 1 : -1;
+      if (onList) {
+        state.focus = Math.max(0, Math.min(state.list.runs.length - 1, state.focus + d));
+        highlight();
+      } else {
+        const id = decodeURIComponent((location.hash.match(/^#\/runs\/(.+)$/) || [])[1] || '');
+        const i = state.order.indexOf(id);
+        const next = state.order[i + d];
+        if (i >= 0 && next) location.hash = `#/runs/${encodeURIComponent(next)}`;
+      }
+      break;
+    }
+    case 'Enter':
+      if (onList && state.list.runs[state.focus]) location.hash = `#/runs/${encodeURIComponent(state.list.runs[state.focus].id)}`;
+      break;
+    default:
+  }
+}
+
+$('import-open').addEventListener('click', openImport);
+$('import-cancel').addEventListener('click', () => $('import-dialog').close());
+$('import-form').addEventListener('submit', submitImport);
+document.addEventListener('keydown', onKey);
+window.addEventListener('hashchange', route);
+loadStatus();
+route();

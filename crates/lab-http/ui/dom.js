@@ -1,0 +1,110 @@
+// Small DOM and API helpers. Everything a run wrote is inserted as text
+// nodes (append of strings), never as HTML.
+
+const token = document.querySelector('meta[name="lab-token"]').content;
+
+export const $ = (id) => document.getElementById(id);
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (key.startsWith('on') && typeof value === 'function') node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? '' : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) node.append(child);
+  }
+  return node;
+}
+
+export const svg = (tag, attrs = {}, ...children) => {
+  const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+  for (const child of children.flat()) if (child) node.append(child);
+  return node;
+};
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// JSON API call. The token goes in X-Lab-Token on every mutation and
+// nowhere else: never in a URL, a cookie or web storage.
+export async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  const method = options.method || 'GET';
+  if (method !== 'GET' && method !== 'HEAD') headers['X-Lab-Token'] = token;
+  let body = options.body;
+  if (options.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(options.json);
+  }
+  const response = await fetch(path, { method, headers, body, credentials: 'same-origin' });
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!response.ok) {
+    const err = data && data.error ? data.error : { code: 'http_' + response.status, message: response.statusText };
+    throw new ApiError(response.status, err.code, err.message);
+  }
+  return data;
+}
+
+// Text of an artifact, optionally only its last `tail` bytes (Range).
+export async function artifactText(runId, name, tail) {
+  const headers = tail ? { Range: `bytes=-${tail}` } : {};
+  const response = await fetch(artifactUrl(runId, name), { headers });
+  if (!response.ok && response.status !== 206) throw new ApiError(response.status, 'artifact', `${name}: ${response.status}`);
+  return { text: await response.text(), partial: response.status === 206, total: totalFrom(response) };
+}
+
+function totalFrom(response) {
+  const range = response.headers.get('Content-Range');
+  if (range && range.includes('/')) return Number(range.split('/')[1]);
+  return Number(response.headers.get('Content-Length') || 0);
+}
+
+export const artifactUrl = (id, name) =>
+  `/api/runs/${encodeURIComponent(id)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`;
+
+export function size(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${i ? n.toFixed(1) : n} ${units[i]}`;
+}
+
+export function date(text) {
+  const d = new Date(text);
+  return Number.isNaN(d.getTime()) ? String(text) : d.toISOString().replace('T', ' ').slice(0, 16);
+}
+
+let toastTimer = null;
+export function showError(err) {
+  const box = $('error');
+  box.textContent = String((err && err.message) || err);
+  box.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { box.hidden = true; }, 8000);
+}
+
+// A JSON value as a readable definition list / nested lists (text only).
+export function valueTree(value, depth = 0) {
+  if (value === null || typeof value !== 'object') {
+    return el('span', { class: 'v-' + (value === null ? 'null' : typeof value) }, value === null ? 'null' : String(value));
+  }
+  if (Array.isArray(value)) {
+    if (value.every((v) => v === null || typeof v !== 'object') && value.length <= 24) {
+      return el('span', { class: 'v-list' }, value.map((v) => String(v)).join(', ') || '(empty)');
+    }
+    return el('ol', { class: 'tree' }, value.map((v) => el('li', {}, valueTree(v, depth + 1))));
+  }
+  const entries = Object.entries(value);
+  if (!entries.length) return el('span', { class: 'v-null' }, '(empty)');
+  return el('dl', { class: 'tree' }, entries.map(([k, v]) => [el('dt', {}, k), el('dd', {}, valueTree(v, depth + 1))]));
+}

@@ -262,6 +262,29 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     let data = tempfile::tempdir().unwrap();
     let extra = tempfile::tempdir().unwrap();
     let extra_root = extra.path().canonicalize().unwrap();
+    // A run whose MP4 holds MPEG-4 Part 2 video, which Chromium cannot decode.
+    std::fs::create_dir_all(extra_root.join("bad-codec")).unwrap();
+    std::fs::write(
+        extra_root.join("bad-codec/run.toml"),
+        "name = \"bad-codec\"\ncreated = \"2026-01-01T00:00:00Z\"\n",
+    )
+    .unwrap();
+    let made = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=duration=1:size=160x120:rate=10",
+            "-c:v",
+            "mpeg4",
+        ])
+        .arg(extra_root.join("bad-codec/output.mp4"))
+        .status()
+        .expect("ffmpeg is required: `cargo xtask test` installs it");
+    assert!(made.success());
     let mut child = Command::new(LAB)
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
@@ -294,12 +317,17 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     // 1. The runs list, newest first, with the status strip.
     let titles = wait_for(
         &browser,
-        "document.querySelectorAll('#runs .card-title').length >= 3 && document.querySelector('#status .badge')",
+        "document.querySelectorAll('#runs .card-title').length >= 4 && document.querySelector('#status .badge')",
         "{titles: [...document.querySelectorAll('#runs .card-title')].map(e => e.textContent), status: document.getElementById('status').textContent}",
     );
     assert_eq!(
         titles["titles"],
-        json!(["diffusion-sweep-a", "cartpole-ppo", "lorenz-sim"]),
+        json!([
+            "diffusion-sweep-a",
+            "cartpole-ppo",
+            "lorenz-sim",
+            "bad-codec"
+        ]),
         "{titles}"
     );
     let status = titles["status"].as_str().unwrap();
@@ -314,8 +342,8 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     );
     assert_eq!(
         thumbs,
-        json!(3),
-        "a thumbnail or first frame per run with media: {thumbs}"
+        json!(4),
+        "a thumbnail, first frame or placeholder per run: {thumbs}"
     );
     save_screenshot(&browser, "runs-list.png");
 
@@ -403,7 +431,7 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     browser.goto(&base);
     wait_for(
         &browser,
-        "document.querySelectorAll('#runs .card').length >= 3",
+        "document.querySelectorAll('#runs .card').length >= 4",
         "true",
     );
     let compare = browser.run_async(
@@ -453,6 +481,22 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
         stepped.iter().all(|t| (t - 2.04).abs() < 0.05),
         "frame step moves both: {stepped:?}"
     );
+
+    // A file the browser cannot decode says so instead of a black box.
+    let bad = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         fetch('/api/runs?q=bad-codec').then(r => r.json()).then(page => {
+           location.hash = '#/runs/' + page.runs[0].id;
+           const start = Date.now();
+           (function poll() {
+             const note = document.querySelector('.video-note.error');
+             if (note) return done(note.textContent);
+             if (Date.now() - start > 15000) return done('timeout');
+             setTimeout(poll, 100);
+           })();
+         });",
+    );
+    assert!(bad.as_str().unwrap().contains("cannot"), "{bad}");
 
     // No console error so far (the console log is drained by reading it).
     let early: Vec<Value> = browser

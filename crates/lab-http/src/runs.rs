@@ -220,6 +220,21 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
     let state = Arc::clone(state);
     let (items, total) = blocking(move || {
         let runs = state.registry.runs()?;
+        // Without a filter or a metadata sort, only the page is summarised.
+        if text.is_none() && tag.is_none() && has_video.is_none() && sort == Sort::Id {
+            let ordered: Vec<&RunRecord> = if descending {
+                runs.iter().rev().collect()
+            } else {
+                runs.iter().collect()
+            };
+            let page = ordered
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|run| (*state.summaries.get(run, &state.allowlist)).clone())
+                .collect();
+            return Ok((page, runs.len()));
+        }
         let mut rows: Vec<Arc<Value>> = runs
             .iter()
             .map(|run| state.summaries.get(run, &state.allowlist))

@@ -100,6 +100,20 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         .args(extra))
 }
 
+/// Resident set size of a process in KiB, from `/proc/PID/status` (0 when
+/// it cannot be read).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Whether `name` is an executable on PATH.
 pub fn on_path(name: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| {

@@ -151,21 +151,9 @@ fn start(lab: &Path, fixture: &Fixture, args: &[&str]) -> anyhow::Result<Lab> {
 
 /// The bind rules, on the real binary.
 fn bind_checks(lab: &Path, fixture: &Fixture) -> Check {
-    let mut check = Check {
-        item: "binds 127.0.0.1:7878 by default; 0.0.0.0 refused without --allow-external".into(),
-        verdict: Verdict::Pass,
-        evidence: Vec::new(),
-    };
-    let fail = |check: &mut Check, ok: bool, evidence: String| {
-        if !ok {
-            check.verdict = Verdict::Fail;
-        }
-        check.evidence.push(if ok {
-            evidence
-        } else {
-            format!("FAILED: {evidence}")
-        });
-    };
+    let mut check =
+        Check::new("binds 127.0.0.1:7878 by default; 0.0.0.0 refused without --allow-external");
+    let fail = |check: &mut Check, ok: bool, evidence: String| check.record(ok, evidence);
     // No --bind: either it listens on 127.0.0.1:7878 or, if that port is
     // taken here, says it could not listen on exactly that address.
     match lab_command(lab, fixture)
@@ -264,21 +252,9 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Exports the hostile run through the API, then scans the bundle, the
 /// whole data dir and the server log for secrets and the token.
 fn secrets_check(target: &Target, fixture: &Fixture, log: &Path) -> Check {
-    let mut check = Check {
-        item: "no secrets written to store, export or log; token never in a log or on disk".into(),
-        verdict: Verdict::Pass,
-        evidence: Vec::new(),
-    };
-    let mut expect = |ok: bool, evidence: String| {
-        if !ok {
-            check.verdict = Verdict::Fail;
-        }
-        check.evidence.push(if ok {
-            evidence
-        } else {
-            format!("FAILED: {evidence}")
-        });
-    };
+    let mut check =
+        Check::new("no secrets written to store, export or log; token never in a log or on disk");
+    let mut expect = |ok: bool, evidence: String| check.record(ok, evidence);
     let Some(token) = probes::token(target) else {
         expect(false, "no token".into());
         return check;

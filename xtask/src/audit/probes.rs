@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::http::{Reply, Request};
+use crate::rss_kib;
 
 /// Text planted outside every run root; it must never come back.
 pub const OUTSIDE_CANARY: &str = "AUDIT-OUTSIDE-CANARY-7f3a9c";
@@ -54,7 +55,8 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(item: &str) -> Self {
+    /// A passing check with no evidence yet.
+    pub fn new(item: &str) -> Self {
         Self {
             item: item.to_owned(),
             verdict: Verdict::Pass,
@@ -63,7 +65,7 @@ impl Check {
     }
 
     /// Records evidence; a failed expectation fails the check.
-    fn record(&mut self, ok: bool, evidence: impl Into<String>) {
+    pub fn record(&mut self, ok: bool, evidence: impl Into<String>) {
         let evidence = evidence.into();
         if ok {
             self.evidence.push(evidence);
@@ -616,18 +618,6 @@ pub fn range(target: &Target) -> Check {
         ),
     );
     check
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Memory while streaming the large file to several clients stays within a

@@ -6,6 +6,7 @@ mod config;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -75,14 +76,24 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         into: PathBuf,
     },
-    /// Run a program or workflow in the sandboxed runner (not available in
-    /// this build yet)
+    /// Run a program from the [runner] programs allowlist in the sandbox
+    /// (no network, writes only to its new run directory under
+    /// DATA_DIR/runs/), with redacted logs and provenance
     Run {
-        /// A workflow file
+        /// A workflow file (not available in this build yet)
         #[arg(long)]
         workflow: Option<PathBuf>,
-        /// Program and arguments
-        #[arg(last = true)]
+        /// Pass this allowlisted environment variable (repeatable)
+        #[arg(long = "env", value_name = "NAME")]
+        env: Vec<String>,
+        /// Kill the job and everything it started after this many seconds
+        #[arg(long, value_name = "SECS", default_value_t = 3600)]
+        timeout: u64,
+        /// Let the job use the network
+        #[arg(long)]
+        runner_allow_network: bool,
+        /// Program and arguments, after `--`
+        #[arg(last = true, value_name = "PROGRAM ARGS")]
         argv: Vec<String>,
     },
 }
@@ -110,6 +121,10 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
+    // The sandbox helper is this binary re-executed; it parses nothing else.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "__sandbox") {
+        lab_runner::sandbox::helper_main();
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -159,8 +174,101 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
     }
 }
 
+/// The registry, with `DATA_DIR/runs` (where jobs run) always an allowed root.
 fn open_registry(ctx: &Setup) -> anyhow::Result<lab_registry::Registry> {
-    Ok(lab_registry::Registry::open(&ctx.data_dir, &ctx.roots)?)
+    let job_runs = ctx.data_dir.join("runs");
+    std::fs::create_dir_all(&job_runs)
+        .with_context(|| format!("creating {}", job_runs.display()))?;
+    let mut roots = ctx.roots.clone();
+    roots.push(job_runs);
+    Ok(lab_registry::Registry::open(&ctx.data_dir, &roots)?)
+}
+
+/// `lab run -- PROGRAM ARGS`: one job, in the foreground. Returns the exit
+/// code to leave with: the job's, 128+signal, 124 on timeout, 125 when the
+/// sandbox refused.
+fn run_job(
+    ctx: &Setup,
+    argv: Vec<String>,
+    env: Vec<String>,
+    timeout: u64,
+    allow_network: bool,
+) -> anyhow::Result<i32> {
+    let Some((program, args)) = argv.split_first() else {
+        bail!("nothing to run: give the program after `--`, e.g. `lab run -- python3 train.py`");
+    };
+    let registry = open_registry(ctx)?;
+    let (runner, warnings) = lab_runner::Runner::new(lab_runner::RunnerConfig {
+        programs: ctx.config.runner.programs.clone(),
+        env_allow: ctx.config.runner.env_allow.clone(),
+        allow_network,
+        limits: lab_runner::Limits::default(),
+        helper: std::env::current_exe().context("locating the lab binary")?,
+        default_timeout: std::time::Duration::from_secs(timeout),
+    })
+    .context("[runner] in the config file")?;
+    for warning in warnings {
+        eprintln!("lab: warning: {warning}");
+    }
+    let resolved = runner.resolve(program)?;
+    let name = resolved
+        .path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "job".into());
+    let id = lab_registry::RunId::generate(&name)?;
+    let run_dir = ctx.data_dir.join("runs").join(id.as_str());
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&run_dir)
+        .with_context(|| format!("creating {}", run_dir.display()))?;
+    let run = registry.import(&run_dir, Some(id.as_str()))?;
+    let jobs = ctx.data_dir.join("jobs");
+    std::fs::create_dir_all(&jobs)?;
+    let report = jobs.join(format!("{}.report", run.id));
+    eprintln!("lab: job {} in {}", run.id, run.root.display());
+    let request = lab_runner::JobRequest {
+        program: program.clone(),
+        args: args.to_vec(),
+        env,
+        timeout_secs: Some(timeout),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let outcome = runtime.block_on(async {
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        let interrupt = shutdown_signal()?;
+        tokio::spawn(async move {
+            interrupt.await;
+            let _ = cancel_tx.send(true);
+        });
+        let echo = |stream: lab_runner::Stream, bytes: &[u8]| {
+            let _ = match stream {
+                lab_runner::Stream::Stdout => std::io::stdout().write_all(bytes),
+                lab_runner::Stream::Stderr => std::io::stderr().write_all(bytes),
+            };
+        };
+        anyhow::Ok(
+            runner
+                .run(&request, &run.root, &report, echo, cancel_rx)
+                .await?,
+        )
+    })?;
+    eprintln!(
+        "lab: job {} ended: {} (isolation: {})",
+        run.id,
+        outcome.exit.to_json(),
+        outcome.isolation
+    );
+    Ok(match outcome.exit {
+        lab_runner::Exit::Code(code) => code,
+        lab_runner::Exit::Signal(sig) => 128 + sig,
+        lab_runner::Exit::TimedOut => 124,
+        lab_runner::Exit::Cancelled => 130,
+        lab_runner::Exit::Refused { .. } => 125,
+    })
 }
 
 /// Says which roots are allowed when an import is refused for that reason.
@@ -213,7 +321,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Export { id, name } => export(&ctx, &id, name.as_deref()),
         Command::ImportBundle { file, into } => import_bundle(&ctx, &file, &into),
-        Command::Run { .. } => bail!("the runner is not available in this build yet"),
+        Command::Run {
+            workflow,
+            env,
+            timeout,
+            runner_allow_network,
+            argv,
+        } => {
+            if workflow.is_some() {
+                bail!(
+                    "workflows are not available in this build yet; run one program with `lab run -- PROGRAM ARGS`"
+                );
+            }
+            let code = run_job(&ctx, argv, env, timeout, runner_allow_network)?;
+            std::process::exit(code);
+        }
     }
 }
 

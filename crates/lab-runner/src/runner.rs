@@ -1,0 +1,602 @@
+//! The runner: which programs may run, with which environment, and running
+//! one job through the sandbox helper with its output redacted into the run
+//! directory and its provenance recorded.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+
+use crate::redact::{Redactor, is_secret_name};
+use crate::sandbox::{Limits, REFUSED, SandboxSpec};
+
+/// The PATH the runner searches for program names, and the one jobs get.
+pub const RUNNER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Longest argument accepted.
+pub const MAX_ARG: usize = 128 * 1024;
+/// Most arguments accepted.
+pub const MAX_ARGS: usize = 4096;
+
+/// Variables never passed to a job, even when allowlisted: they make the
+/// program load or run something else (runner-isolation.md).
+const REFUSED_ENV: &[&str] = &[
+    "BASH_ENV",
+    "ENV",
+    "PYTHONSTARTUP",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "NODE_OPTIONS",
+    "PERL5OPT",
+    "PERL5LIB",
+    "RUBYOPT",
+    "RUBYLIB",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "GIT_ASKPASS",
+    "SSH_ASKPASS",
+    "SSH_AUTH_SOCK",
+    "PATH",
+    "HOME",
+    "LANG",
+    "LAB_OUTPUT_DIR",
+    "TMPDIR",
+    "IFS",
+];
+const REFUSED_ENV_PREFIXES: &[&str] = &["LD_", "GIT_SSH", "GIT_CONFIG_", "DYLD_"];
+/// Programs that run whatever they are told: allowlisting one allows all.
+const TRAMPOLINES: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "fish", "env", "busybox", "xargs", "find", "timeout",
+    "nice", "nohup", "sudo", "doas", "python", "python3", "perl", "ruby", "node", "awk", "gawk",
+    "make", "git",
+];
+
+/// Why a job was refused or failed to start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The program is not on the `[runner] programs` allowlist.
+    ProgramNotAllowed(String),
+    /// A configured program cannot be found or resolved.
+    ProgramNotFound(String),
+    /// An environment variable name is invalid, refused or not allowlisted.
+    EnvNotAllowed(String),
+    /// An argument is invalid (NUL, too long, too many).
+    BadArgument(&'static str),
+    /// The run directory could not be made or written.
+    RunDir(std::io::Error),
+    /// The sandbox helper could not be started.
+    Spawn(std::io::Error),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::ProgramNotAllowed(p) => {
+                write!(f, "program {p:?} is not on the [runner] programs allowlist")
+            }
+            Error::ProgramNotFound(p) => write!(f, "program {p:?} cannot be found"),
+            Error::EnvNotAllowed(why) => write!(f, "environment: {why}"),
+            Error::BadArgument(why) => write!(f, "invalid argument: {why}"),
+            Error::RunDir(e) => write!(f, "run directory: {e}"),
+            Error::Spawn(e) => write!(f, "starting the sandbox: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// An allowlisted program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    /// As configured.
+    pub name: String,
+    /// Canonical absolute path.
+    pub path: PathBuf,
+}
+
+/// Runner settings.
+#[derive(Clone, Debug)]
+pub struct RunnerConfig {
+    /// `[runner] programs`: names (searched in [`RUNNER_PATH`]) or absolute paths.
+    pub programs: Vec<String>,
+    /// `[runner] env_allow`: variable names a job may ask for.
+    pub env_allow: Vec<String>,
+    /// `--runner-allow-network`.
+    pub allow_network: bool,
+    /// Resource limits.
+    pub limits: Limits,
+    /// The `lab` binary, re-executed as `lab __sandbox`.
+    pub helper: PathBuf,
+    /// Timeout when a job names none.
+    pub default_timeout: Duration,
+}
+
+/// A job as asked for.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// Program name or absolute path.
+    pub program: String,
+    /// Arguments (argv without argv[0]).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Names of allowlisted variables to pass.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Wall-clock timeout.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// How a job ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Exited with a code.
+    Code(i32),
+    /// Killed by a signal.
+    Signal(i32),
+    /// Killed at the timeout, with everything it started.
+    TimedOut,
+    /// Cancelled, with everything it started.
+    Cancelled,
+    /// The sandbox refused to run it: a required layer failed.
+    Refused {
+        /// The layer.
+        layer: String,
+        /// Why.
+        error: String,
+    },
+}
+
+impl Exit {
+    /// As JSON for provenance and job records.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Exit::Code(c) => json!({"code": c}),
+            Exit::Signal(s) => json!({"signal": s}),
+            Exit::TimedOut => json!({"timed_out": true}),
+            Exit::Cancelled => json!({"cancelled": true}),
+            Exit::Refused { layer, error } => json!({"refused": {"layer": layer, "error": error}}),
+        }
+    }
+}
+
+/// What a finished job reports.
+#[derive(Clone, Debug)]
+pub struct JobOutcome {
+    /// How it ended.
+    pub exit: Exit,
+    /// The isolation layers that were in force (from the helper's report).
+    pub isolation: Value,
+}
+
+/// Which output stream a chunk came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// stdout
+    Stdout,
+    /// stderr
+    Stderr,
+}
+
+/// The runner.
+#[derive(Debug)]
+pub struct Runner {
+    programs: Vec<Program>,
+    env_allow: Vec<String>,
+    config: RunnerConfig,
+}
+
+fn valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn refused_env(name: &str) -> bool {
+    REFUSED_ENV.contains(&name)
+        || REFUSED_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
+        || name.to_ascii_uppercase().ends_with("_PROXY")
+}
+
+/// Resolves a program name in [`RUNNER_PATH`] (never the job's PATH) or an
+/// absolute path, to its canonical path.
+fn resolve_path(requested: &str) -> Option<PathBuf> {
+    if requested.is_empty() || requested.contains('\0') {
+        return None;
+    }
+    let candidate = if requested.contains('/') {
+        let path = Path::new(requested);
+        if !path.is_absolute() {
+            return None;
+        }
+        path.to_path_buf()
+    } else {
+        RUNNER_PATH
+            .split(':')
+            .map(|dir| Path::new(dir).join(requested))
+            .find(|p| p.is_file())?
+    };
+    let canonical = std::fs::canonicalize(candidate).ok()?;
+    canonical.is_file().then_some(canonical)
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+impl Runner {
+    /// Resolves the allowlist once. Returns the runner and warnings (a
+    /// trampoline on the allowlist makes the allowlist meaningless).
+    pub fn new(config: RunnerConfig) -> Result<(Self, Vec<String>), Error> {
+        let mut programs = Vec::new();
+        let mut warnings = Vec::new();
+        for name in &config.programs {
+            let path = resolve_path(name).ok_or_else(|| Error::ProgramNotFound(name.clone()))?;
+            let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
+            let base = file.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+            if TRAMPOLINES.contains(&file) || TRAMPOLINES.contains(&base) {
+                warnings.push(format!(
+                    "[runner] programs allows {name:?} ({}), which runs whatever its arguments say: any job can run anything",
+                    path.display()
+                ));
+            }
+            programs.push(Program {
+                name: name.clone(),
+                path,
+            });
+        }
+        for name in &config.env_allow {
+            if !valid_env_name(name) {
+                return Err(Error::EnvNotAllowed(format!(
+                    "{name:?} is not a valid variable name"
+                )));
+            }
+            if refused_env(name) {
+                return Err(Error::EnvNotAllowed(format!(
+                    "{name} changes what a program loads or runs and is never passed to a job"
+                )));
+            }
+        }
+        Ok((
+            Self {
+                programs,
+                env_allow: config.env_allow.clone(),
+                config,
+            },
+            warnings,
+        ))
+    }
+
+    /// The allowlisted programs.
+    pub fn programs(&self) -> &[Program] {
+        &self.programs
+    }
+
+    /// Whether jobs may use the network.
+    pub fn network_allowed(&self) -> bool {
+        self.config.allow_network
+    }
+
+    /// The allowlisted program `requested` names, matched by canonical path.
+    pub fn resolve(&self, requested: &str) -> Result<&Program, Error> {
+        let not_allowed = || Error::ProgramNotAllowed(requested.to_owned());
+        let path = resolve_path(requested).ok_or_else(not_allowed)?;
+        self.programs
+            .iter()
+            .find(|p| p.path == path)
+            .ok_or_else(not_allowed)
+    }
+
+    /// Runs `request` in the run directory `run_dir` (which must exist and
+    /// be empty: the caller creates and registers it first), calling `on_output` with every redacted chunk as it is
+    /// written to `stdout.log` / `stderr.log`. `report` is a scratch file
+    /// outside the run directory. Cancelling is sending `true` on `cancel`.
+    pub async fn run(
+        &self,
+        request: &JobRequest,
+        run_dir: &Path,
+        report: &Path,
+        mut on_output: impl FnMut(Stream, &[u8]) + Send,
+        mut cancel: watch::Receiver<bool>,
+    ) -> Result<JobOutcome, Error> {
+        let program = self.resolve(&request.program)?;
+        if request.args.len() > MAX_ARGS {
+            return Err(Error::BadArgument("too many arguments"));
+        }
+        for arg in &request.args {
+            if arg.contains('\0') {
+                return Err(Error::BadArgument("NUL in an argument"));
+            }
+            if arg.len() > MAX_ARG {
+                return Err(Error::BadArgument("an argument is longer than 128 KiB"));
+            }
+        }
+        let mut passed: Vec<(String, String)> = Vec::new();
+        for name in &request.env {
+            if !valid_env_name(name) || refused_env(name) || !self.env_allow.contains(name) {
+                return Err(Error::EnvNotAllowed(format!(
+                    "{name:?} is not on [runner] env_allow"
+                )));
+            }
+            if let Some(value) = std::env::var_os(name) {
+                passed.push((name.clone(), value.to_string_lossy().into_owned()));
+            }
+        }
+        // Redact the Lab's own secrets and every value passed to the job.
+        let lab_secrets = std::env::vars_os()
+            .filter(|(k, _)| is_secret_name(&k.to_string_lossy()))
+            .map(|(_, v)| v.as_encoded_bytes().to_vec());
+        let redactor =
+            Redactor::new(lab_secrets.chain(passed.iter().map(|(_, v)| v.as_bytes().to_vec())));
+
+        if std::fs::read_dir(run_dir)
+            .map_err(Error::RunDir)?
+            .next()
+            .is_some()
+        {
+            return Err(Error::RunDir(std::io::Error::other(
+                "the run directory is not empty",
+            )));
+        }
+        std::fs::create_dir(run_dir.join("tmp")).map_err(Error::RunDir)?;
+        let open_log = |name: &str| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(run_dir.join(name))
+                .map_err(Error::RunDir)
+        };
+        let mut logs = [open_log("stdout.log")?, open_log("stderr.log")?];
+        std::fs::File::create(report).map_err(Error::RunDir)?;
+
+        let dir = run_dir.to_string_lossy().into_owned();
+        let mut env = vec![
+            ("PATH".to_owned(), RUNNER_PATH.to_owned()),
+            ("HOME".to_owned(), dir.clone()),
+            (
+                "LANG".to_owned(),
+                std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into()),
+            ),
+            ("LAB_OUTPUT_DIR".to_owned(), dir.clone()),
+            ("TMPDIR".to_owned(), format!("{dir}/tmp")),
+        ];
+        env.extend(passed.iter().cloned());
+        let argv0 = program
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut argv = vec![argv0];
+        argv.extend(request.args.iter().cloned());
+        let spec = SandboxSpec {
+            program: program.path.clone(),
+            argv: argv.clone(),
+            env,
+            dir: run_dir.to_path_buf(),
+            report: report.to_path_buf(),
+            network: self.config.allow_network,
+            limits: self.config.limits.clone(),
+        };
+        let started = now_secs();
+        let spec_json =
+            serde_json::to_vec(&spec).map_err(|e| Error::Spawn(std::io::Error::other(e)))?;
+        let mut child = crate::spawn::helper(&self.config.helper)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(Error::Spawn)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(&spec_json).await.map_err(Error::Spawn)?;
+        }
+        let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(16);
+        for (stream, pipe) in [
+            (
+                Stream::Stdout,
+                child
+                    .stdout
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            ),
+            (
+                Stream::Stderr,
+                child
+                    .stderr
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            ),
+        ] {
+            let Some(mut pipe) = pipe else { continue };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = pipe.read(&mut buf).await {
+                    if n == 0 || tx.send((stream, buf[..n].to_vec())).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let timeout = request
+            .timeout_secs
+            .map(Duration::from_secs)
+            .unwrap_or(self.config.default_timeout);
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut streams = [redactor.stream(), redactor.stream()];
+        let mut out = Vec::new();
+        let mut ended_by: Option<Exit> = None;
+        let mut exited = false;
+        let mut pipes_open = true;
+        while !exited || pipes_open {
+            tokio::select! {
+                chunk = rx.recv(), if pipes_open => match chunk {
+                    Some((stream, bytes)) => {
+                        let i = stream as usize;
+                        out.clear();
+                        streams[i].push(&bytes, &mut out);
+                        if !out.is_empty() {
+                            let _ = logs[i].write_all(&out);
+                            on_output(stream, &out);
+                        }
+                    }
+                    None => pipes_open = false,
+                },
+                _ = child.wait(), if !exited => exited = true,
+                () = &mut deadline, if ended_by.is_none() => {
+                    ended_by = Some(Exit::TimedOut);
+                    kill_all(&mut child, report).await;
+                }
+                changed = cancel.changed(), if ended_by.is_none() => {
+                    if changed.is_err() || *cancel.borrow() {
+                        ended_by = Some(Exit::Cancelled);
+                        kill_all(&mut child, report).await;
+                    }
+                }
+            }
+        }
+        for (i, stream) in streams.into_iter().enumerate() {
+            out.clear();
+            stream.finish(&mut out);
+            if !out.is_empty() {
+                let _ = logs[i].write_all(&out);
+                on_output(
+                    if i == 0 {
+                        Stream::Stdout
+                    } else {
+                        Stream::Stderr
+                    },
+                    &out,
+                );
+            }
+        }
+        for log in &logs {
+            let _ = log.sync_all();
+        }
+        let (isolation, reported) = read_report(report);
+        let exit = ended_by.unwrap_or(reported);
+        let ended = now_secs();
+        let provenance = json!({
+            "version": 1,
+            "lab_version": env!("CARGO_PKG_VERSION"),
+            "program": request.program,
+            "resolved_path": program.path.display().to_string(),
+            "sha256": sha256_file(&program.path),
+            "argv": argv.iter().map(|a| redactor.redact_str(a)).collect::<Vec<_>>(),
+            "cwd": dir,
+            "env_names": passed.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+            "network_allowed": self.config.allow_network,
+            "started": started,
+            "ended": ended,
+            "exit": exit.to_json(),
+            "isolation": isolation,
+        });
+        write_atomically(&run_dir.join("provenance.json"), &provenance).map_err(Error::RunDir)?;
+        let _ = std::fs::remove_file(report);
+        Ok(JobOutcome { exit, isolation })
+    }
+}
+
+/// SIGKILL the helper and the namespace's init: everything the job started
+/// goes with the namespace.
+async fn kill_all(child: &mut tokio::process::Child, report: &Path) {
+    if let Some(init) = read_report_lines(report)
+        .iter()
+        .find_map(|v| v.get("init_pid").and_then(Value::as_i64))
+    {
+        crate::spawn::kill(init as i32);
+    }
+    let _ = child.start_kill();
+}
+
+fn read_report_lines(report: &Path) -> Vec<Value> {
+    std::fs::read_to_string(report)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The isolation report and the exit the helper recorded.
+fn read_report(report: &Path) -> (Value, Exit) {
+    let lines = read_report_lines(report);
+    let mut isolation = serde_json::Map::new();
+    let mut exit = Exit::Refused {
+        layer: "sandbox".into(),
+        error: "the sandbox ended without reporting".into(),
+    };
+    for line in &lines {
+        match line.get("stage").and_then(Value::as_str) {
+            Some("namespaces") | Some("job") => {
+                if let Some(map) = line.as_object() {
+                    for (k, v) in map {
+                        if k != "stage" {
+                            isolation.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            Some("refused") => {
+                exit = Exit::Refused {
+                    layer: line["layer"].as_str().unwrap_or("").to_owned(),
+                    error: line["error"].as_str().unwrap_or("").to_owned(),
+                };
+                isolation.insert("refused".into(), line.clone());
+            }
+            Some("exit") => {
+                exit = match (line["code"].as_i64(), line["signal"].as_i64()) {
+                    (Some(c), _) => Exit::Code(c as i32),
+                    (_, Some(s)) => Exit::Signal(s as i32),
+                    _ => exit,
+                };
+            }
+            _ => {}
+        }
+    }
+    if isolation.contains_key("refused") && matches!(exit, Exit::Code(REFUSED)) {
+        isolation.remove("refused");
+    }
+    (Value::Object(isolation), exit)
+}
+
+fn sha256_file(path: &Path) -> Option<String> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut hash = Sha256::new();
+    std::io::copy(&mut file, &mut HashWriter(&mut hash)).ok()?;
+    Some(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// temp file, fsync, rename.
+fn write_atomically(path: &Path, value: &Value) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(&serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

@@ -210,7 +210,13 @@ fn run_job(
     for warning in warnings {
         eprintln!("lab: warning: {warning}");
     }
-    let resolved = runner.resolve(program)?;
+    let request = lab_runner::JobRequest {
+        program: program.clone(),
+        args: args.to_vec(),
+        env,
+        timeout_secs: Some(timeout),
+    };
+    let (resolved, _) = runner.validate(&request)?;
     let name = resolved
         .path
         .file_name()
@@ -227,12 +233,6 @@ fn run_job(
     std::fs::create_dir_all(&jobs)?;
     let report = jobs.join(format!("{}.report", run.id));
     eprintln!("lab: job {} in {}", run.id, run.root.display());
-    let request = lab_runner::JobRequest {
-        program: program.clone(),
-        args: args.to_vec(),
-        env,
-        timeout_secs: Some(timeout),
-    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

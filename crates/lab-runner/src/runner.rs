@@ -298,18 +298,13 @@ impl Runner {
             .ok_or_else(not_allowed)
     }
 
-    /// Runs `request` in the run directory `run_dir` (which must exist and
-    /// be empty: the caller creates and registers it first), calling `on_output` with every redacted chunk as it is
-    /// written to `stdout.log` / `stderr.log`. `report` is a scratch file
-    /// outside the run directory. Cancelling is sending `true` on `cancel`.
-    pub async fn run(
+    /// Checks a request without running it: the program is allowlisted, the
+    /// arguments are sane, every variable is allowlisted. Returns the program
+    /// and the variables to pass (those set in the Lab's environment).
+    pub fn validate(
         &self,
         request: &JobRequest,
-        run_dir: &Path,
-        report: &Path,
-        mut on_output: impl FnMut(Stream, &[u8]) + Send,
-        mut cancel: watch::Receiver<bool>,
-    ) -> Result<JobOutcome, Error> {
+    ) -> Result<(&Program, Vec<(String, String)>), Error> {
         let program = self.resolve(&request.program)?;
         if request.args.len() > MAX_ARGS {
             return Err(Error::BadArgument("too many arguments"));
@@ -333,6 +328,22 @@ impl Runner {
                 passed.push((name.clone(), value.to_string_lossy().into_owned()));
             }
         }
+        Ok((program, passed))
+    }
+
+    /// Runs `request` in the run directory `run_dir` (which must exist and
+    /// be empty: the caller creates and registers it first), calling `on_output` with every redacted chunk as it is
+    /// written to `stdout.log` / `stderr.log`. `report` is a scratch file
+    /// outside the run directory. Cancelling is sending `true` on `cancel`.
+    pub async fn run(
+        &self,
+        request: &JobRequest,
+        run_dir: &Path,
+        report: &Path,
+        mut on_output: impl FnMut(Stream, &[u8]) + Send,
+        mut cancel: watch::Receiver<bool>,
+    ) -> Result<JobOutcome, Error> {
+        let (program, passed) = self.validate(request)?;
         // Redact the Lab's own secrets and every value passed to the job.
         let lab_secrets = std::env::vars_os()
             .filter(|(k, _)| is_secret_name(&k.to_string_lossy()))

@@ -90,6 +90,9 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A variable passed to a job: name and value.
+pub type EnvVar = (String, String);
+
 /// An allowlisted program.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Program {
@@ -304,7 +307,7 @@ impl Runner {
     pub fn validate(
         &self,
         request: &JobRequest,
-    ) -> Result<(&Program, Vec<(String, String)>), Error> {
+    ) -> Result<(&Program, Vec<EnvVar>), Error> {
         let program = self.resolve(&request.program)?;
         if request.args.len() > MAX_ARGS {
             return Err(Error::BadArgument("too many arguments"));
@@ -317,7 +320,7 @@ impl Runner {
                 return Err(Error::BadArgument("an argument is longer than 128 KiB"));
             }
         }
-        let mut passed: Vec<(String, String)> = Vec::new();
+        let mut passed: Vec<EnvVar> = Vec::new();
         for name in &request.env {
             if !valid_env_name(name) || refused_env(name) || !self.env_allow.contains(name) {
                 return Err(Error::EnvNotAllowed(format!(

@@ -184,6 +184,23 @@ fn open_registry(ctx: &Setup) -> anyhow::Result<lab_registry::Registry> {
     Ok(lab_registry::Registry::open(&ctx.data_dir, &roots)?)
 }
 
+/// The runner settings: allowlists from the config file, the network switch
+/// from the command line only.
+fn runner_config(
+    ctx: &Setup,
+    allow_network: bool,
+    timeout: u64,
+) -> anyhow::Result<lab_runner::RunnerConfig> {
+    Ok(lab_runner::RunnerConfig {
+        programs: ctx.config.runner.programs.clone(),
+        env_allow: ctx.config.runner.env_allow.clone(),
+        allow_network,
+        limits: lab_runner::Limits::default(),
+        helper: std::env::current_exe().context("locating the lab binary")?,
+        default_timeout: std::time::Duration::from_secs(timeout),
+    })
+}
+
 /// `lab run -- PROGRAM ARGS`: one job, in the foreground. Returns the exit
 /// code to leave with: the job's, 128+signal, 124 on timeout, 125 when the
 /// sandbox refused.
@@ -198,15 +215,8 @@ fn run_job(
         bail!("nothing to run: give the program after `--`, e.g. `lab run -- python3 train.py`");
     };
     let registry = open_registry(ctx)?;
-    let (runner, warnings) = lab_runner::Runner::new(lab_runner::RunnerConfig {
-        programs: ctx.config.runner.programs.clone(),
-        env_allow: ctx.config.runner.env_allow.clone(),
-        allow_network,
-        limits: lab_runner::Limits::default(),
-        helper: std::env::current_exe().context("locating the lab binary")?,
-        default_timeout: std::time::Duration::from_secs(timeout),
-    })
-    .context("[runner] in the config file")?;
+    let (runner, warnings) = lab_runner::Runner::new(runner_config(ctx, allow_network, timeout)?)
+        .context("[runner] in the config file")?;
     for warning in warnings {
         eprintln!("lab: warning: {warning}");
     }
@@ -424,8 +434,8 @@ fn parse_bind(text: &str) -> anyhow::Result<SocketAddr> {
 }
 
 fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
-    if args.enable_runner || args.runner_allow_network || args.runner_allow_workflow_exec {
-        bail!("the runner is not available in this build yet; start without --enable-runner");
+    if !args.enable_runner && (args.runner_allow_network || args.runner_allow_workflow_exec) {
+        bail!("--runner-allow-network and --runner-allow-workflow-exec need --enable-runner");
     }
     let bind = match args.bind.as_deref().or(ctx.config.bind.as_deref()) {
         Some(text) => parse_bind(text)?,
@@ -453,10 +463,6 @@ fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
             p = hint_port
         );
     }
-    let runner = &ctx.config.runner;
-    if !runner.programs.is_empty() || !runner.env_allow.is_empty() {
-        eprintln!("lab: note: [runner] settings are ignored; the runner is not in this build yet");
-    }
     let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
         .context("[artifacts] allow in the config file")?;
     let registry = open_registry(ctx)?;
@@ -469,15 +475,50 @@ fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut allowed_hosts = ctx.config.allowed_hosts.clone();
     allowed_hosts.extend(args.allowed_hosts);
-    let config = lab_http::Config {
-        allowed_hosts,
-        exports_dir: Some(ctx.data_dir.join("exports")),
-        ..lab_http::Config::new(Arc::new(registry), allowlist)
-    };
+    let registry = Arc::new(registry);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let mut runner_status = lab_http::RunnerStatus {
+        programs: ctx.config.runner.programs.clone(),
+        env_allow: ctx.config.runner.env_allow.clone(),
+        ..Default::default()
+    };
+    let jobs = if args.enable_runner {
+        let (runner, warnings) =
+            lab_runner::Runner::new(runner_config(ctx, args.runner_allow_network, 3600)?)
+                .context("[runner] in the config file")?;
+        for warning in warnings {
+            eprintln!("lab: warning: {warning}");
+        }
+        let isolation = runtime.block_on(runner.probe(&ctx.data_dir.join("jobs")));
+        eprintln!(
+            "lab: runner enabled; network {}; isolation on this machine: {isolation}",
+            if args.runner_allow_network {
+                "ALLOWED"
+            } else {
+                "disabled"
+            }
+        );
+        runner_status.enabled = true;
+        runner_status.network_allowed = args.runner_allow_network;
+        runner_status.workflow_exec_allowed = args.runner_allow_workflow_exec;
+        runner_status.isolation = isolation;
+        let manager =
+            lab_runner::jobs::JobManager::open(runner, Arc::clone(&registry), &ctx.data_dir)
+                .context("opening the job records")?;
+        Some(Arc::new(manager))
+    } else {
+        None
+    };
+    let config = lab_http::Config {
+        allowed_hosts,
+        exports_dir: Some(ctx.data_dir.join("exports")),
+        runner: runner_status,
+        jobs,
+        ..lab_http::Config::new(registry, allowlist)
+    };
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(bind)
             .await

@@ -23,6 +23,7 @@
 mod decode;
 mod exports;
 mod guard;
+mod jobs;
 mod response;
 mod routes;
 mod runs;
@@ -49,7 +50,7 @@ pub use response::{SANDBOX_CSP, UI_CSP};
 pub use routes::content_type;
 
 /// What the runner may do, as `/api/status` reports it.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RunnerStatus {
     /// Jobs may be started.
     pub enabled: bool,
@@ -57,6 +58,13 @@ pub struct RunnerStatus {
     pub network_allowed: bool,
     /// Workflow exec hooks may run (with confirmation).
     pub workflow_exec_allowed: bool,
+    /// Allowlisted program names.
+    pub programs: Vec<String>,
+    /// Allowlisted environment variable names.
+    pub env_allow: Vec<String>,
+    /// The isolation layers this machine provided when the Lab started (a
+    /// probe run through the sandbox), or why it could not.
+    pub isolation: serde_json::Value,
 }
 
 /// Limits that keep hostile clients from exhausting the server.
@@ -104,6 +112,8 @@ pub struct Config {
     /// Where bundles are written (`DATA_DIR/exports`); `None` turns the
     /// export routes off.
     pub exports_dir: Option<std::path::PathBuf>,
+    /// The job table when the runner is enabled; `None` refuses every job.
+    pub jobs: Option<Arc<lab_runner::jobs::JobManager>>,
 }
 
 impl Config {
@@ -116,6 +126,7 @@ impl Config {
             runner: RunnerStatus::default(),
             limits: Limits::default(),
             exports_dir: None,
+            jobs: None,
         }
     }
 }
@@ -132,6 +143,7 @@ pub(crate) struct State {
     pub(crate) bound: SocketAddr,
     pub(crate) exports: Option<lab_fs::bundle::ExportsDir>,
     pub(crate) summaries: runs::Summaries,
+    pub(crate) jobs: Option<Arc<lab_runner::jobs::JobManager>>,
     /// Redaction applied to text going into a bundle: the values of the
     /// secret-looking variables in the Lab's own environment, known formats.
     pub(crate) export_filter: lab_runner::export::RedactingFilter,
@@ -162,6 +174,7 @@ pub async fn serve(
     let state = Arc::new(State {
         exports,
         summaries: runs::Summaries::default(),
+        jobs: config.jobs,
         export_filter: lab_runner::export::RedactingFilter::from_process_env(),
         hosts: HostAllowlist::new(bound.port(), bound, &config.allowed_hosts),
         registry: config.registry,

@@ -16,6 +16,7 @@ use crate::State;
 use crate::decode::percent_decode;
 use crate::exports;
 use crate::guard::{Checked, MAX_BODY};
+use crate::jobs;
 use crate::response::{ApiError, Body, UI_CSP, empty, full, json_response};
 use crate::runs;
 use crate::ui;
@@ -85,11 +86,23 @@ pub(crate) async fn route(
             }
             _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
         },
-        ["jobs"] | ["jobs", ..] => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not_implemented",
-            "the runner is not available in this build yet",
-        )),
+        ["jobs"] => match method {
+            Method::GET | Method::HEAD => jobs::list(state).await,
+            Method::POST => jobs::create(state, req, checked).await,
+            _ => Ok(ApiError::method_not_allowed("GET, HEAD, POST")),
+        },
+        ["jobs", id] => match method {
+            Method::GET | Method::HEAD => jobs::show(state, id).await,
+            _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
+        },
+        ["jobs", id, "log"] => match method {
+            Method::GET => jobs::log(state, req.headers(), id).await,
+            _ => Ok(ApiError::method_not_allowed("GET")),
+        },
+        ["jobs", id, "cancel"] => match method {
+            Method::POST => jobs::cancel(state, id).await,
+            _ => Ok(ApiError::method_not_allowed("POST")),
+        },
         _ => Err(ApiError::no_route()),
     }
 }
@@ -214,6 +227,9 @@ async fn status(state: &Arc<State>) -> Result<Response<Body>> {
                 "enabled": state.runner.enabled,
                 "network_allowed": state.runner.network_allowed,
                 "workflow_exec_allowed": state.runner.workflow_exec_allowed,
+                "programs": state.runner.programs,
+                "env_allow": state.runner.env_allow,
+                "isolation": state.runner.isolation,
             },
             "counts": { "runs": runs },
             "allowed_roots": roots,

@@ -21,6 +21,7 @@
 #![deny(unsafe_code)]
 
 pub mod export;
+pub mod jobs;
 pub mod redact;
 pub mod runner;
 pub mod sandbox;

@@ -304,10 +304,7 @@ impl Runner {
     /// Checks a request without running it: the program is allowlisted, the
     /// arguments are sane, every variable is allowlisted. Returns the program
     /// and the variables to pass (those set in the Lab's environment).
-    pub fn validate(
-        &self,
-        request: &JobRequest,
-    ) -> Result<(&Program, Vec<EnvVar>), Error> {
+    pub fn validate(&self, request: &JobRequest) -> Result<(&Program, Vec<EnvVar>), Error> {
         let program = self.resolve(&request.program)?;
         if request.args.len() > MAX_ARGS {
             return Err(Error::BadArgument("too many arguments"));
@@ -521,6 +518,57 @@ impl Runner {
         write_atomically(&run_dir.join("provenance.json"), &provenance).map_err(Error::RunDir)?;
         let _ = std::fs::remove_file(report);
         Ok(JobOutcome { exit, isolation })
+    }
+}
+
+impl Runner {
+    /// Runs the sandbox once with a harmless program (this binary's
+    /// `--version`) in a scratch directory under `scratch_parent`, and
+    /// returns the isolation report: which layers this machine provides.
+    pub async fn probe(&self, scratch_parent: &Path) -> Value {
+        let dir = scratch_parent.join(format!(".probe-{}", std::process::id()));
+        let report = scratch_parent.join(format!(".probe-{}.report", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) =
+            std::fs::create_dir_all(&dir).and_then(|()| std::fs::File::create(&report).map(drop))
+        {
+            return json!({"error": e.to_string()});
+        }
+        let spec = SandboxSpec {
+            program: self.config.helper.clone(),
+            argv: vec!["lab".into(), "--version".into()],
+            env: vec![("PATH".into(), RUNNER_PATH.into())],
+            dir: dir.clone(),
+            report: report.clone(),
+            network: self.config.allow_network,
+            limits: self.config.limits.clone(),
+        };
+        let result = async {
+            let json = serde_json::to_vec(&spec).map_err(std::io::Error::other)?;
+            let mut child = crate::spawn::helper(&self.config.helper)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()?;
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(&json).await?;
+            }
+            tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .map_err(|_| std::io::Error::other("the probe timed out"))?
+        }
+        .await;
+        let (isolation, exit) = read_report(&report);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&report);
+        match (result, exit) {
+            (Err(e), _) => json!({"error": e.to_string()}),
+            (Ok(_), Exit::Refused { layer, error }) => {
+                json!({"refused": {"layer": layer, "error": error}})
+            }
+            (Ok(_), _) => isolation,
+        }
     }
 }
 

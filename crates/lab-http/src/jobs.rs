@@ -1,0 +1,261 @@
+//! Job routes: `POST /api/jobs`, `GET /api/jobs`, `GET /api/jobs/{id}`,
+//! `GET /api/jobs/{id}/log` (server-sent events, resumable with
+//! `Last-Event-ID`), `POST /api/jobs/{id}/cancel`.
+
+use std::io::Read;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body::{Body as HttpBody, Frame};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use lab_runner::JobRequest;
+use lab_runner::jobs::JobManager;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::State;
+use crate::guard::Checked;
+use crate::response::{ApiError, Body, json_response};
+use crate::routes::{Result, blocking, internal, read_json};
+
+/// The last this much of each log is sent to a viewer of a job that ran
+/// before the Lab restarted.
+const TAIL_AFTER_RESTART: u64 = 1024 * 1024;
+
+fn manager(state: &State) -> Result<&Arc<JobManager>> {
+    state.jobs.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "runner_disabled",
+            "the runner is off; start the Lab with --enable-runner to run jobs",
+        )
+    })
+}
+
+fn job_id(id: &str) -> Result<String> {
+    lab_registry::RunId::parse(id)
+        .map(|id| id.to_string())
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "unknown_job", "no job with this id"))
+}
+
+impl From<lab_runner::runner::Error> for ApiError {
+    fn from(e: lab_runner::runner::Error) -> Self {
+        use lab_runner::runner::Error as E;
+        let message = e.to_string();
+        match e {
+            E::ProgramNotAllowed(_) | E::ProgramNotFound(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "program_not_allowed", message)
+            }
+            E::EnvNotAllowed(_) => ApiError::new(StatusCode::FORBIDDEN, "env_not_allowed", message),
+            E::BadArgument(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad_argument", message),
+            _ => internal(&message),
+        }
+    }
+}
+
+pub(crate) async fn create(
+    state: &Arc<State>,
+    req: Request<Incoming>,
+    checked: Checked,
+) -> Result<Response<Body>> {
+    manager(state)?;
+    let body: Value = read_json(state, req, &checked).await?;
+    if body.get("workflow").is_some() {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "workflows_not_available",
+            "workflows are not available in this build yet; run one program per job",
+        ));
+    }
+    let request: JobRequest = serde_json::from_value(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("invalid job: {e}"),
+        )
+    })?;
+    let state = Arc::clone(state);
+    let record = blocking(move || Ok(manager(&state)?.start(request)?)).await?;
+    eprintln!("lab: started job {} ({})", record.id, record.program);
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &json!({"id": record.id, "run_id": record.run_id, "job": record}),
+    ))
+}
+
+pub(crate) async fn list(state: &Arc<State>) -> Result<Response<Body>> {
+    let jobs = manager(state)?.list();
+    Ok(json_response(StatusCode::OK, &json!({ "jobs": jobs })))
+}
+
+pub(crate) async fn show(state: &Arc<State>, id: &str) -> Result<Response<Body>> {
+    let id = job_id(id)?;
+    let record = manager(state)?.get(&id).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_job", "no job with this id")
+    })?;
+    Ok(json_response(StatusCode::OK, &json!(record)))
+}
+
+pub(crate) async fn cancel(state: &Arc<State>, id: &str) -> Result<Response<Body>> {
+    let id = job_id(id)?;
+    let jobs = manager(state)?;
+    if jobs.get(&id).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_job",
+            "no job with this id",
+        ));
+    }
+    if !jobs.cancel(&id) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "job_not_running",
+            "the job is not running",
+        ));
+    }
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &json!({"id": id, "cancelling": true}),
+    ))
+}
+
+/// A body fed by a channel: the SSE stream.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl HttpBody for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<Frame<Bytes>, std::io::Error>>> {
+        self.get_mut()
+            .0
+            .poll_recv(cx)
+            .map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// One SSE event; the text travels as a JSON string so every byte and line
+/// break survives exactly.
+fn event(id: Option<u64>, kind: &str, text: &str) -> Bytes {
+    let data = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into());
+    let id = id.map(|id| format!("id: {id}\n")).unwrap_or_default();
+    Bytes::from(format!("{id}event: {kind}\ndata: {data}\n\n"))
+}
+
+pub(crate) async fn log(
+    state: &Arc<State>,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<Response<Body>> {
+    let id = job_id(id)?;
+    let jobs = Arc::clone(manager(state)?);
+    let record = jobs.get(&id).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_job", "no job with this id")
+    })?;
+    let last: u64 = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    if jobs.log_since(&id, last).is_some() {
+        tokio::spawn(async move {
+            let mut last = last;
+            loop {
+                let Some((slice, mut changed)) = jobs.log_since(&id, last) else {
+                    break;
+                };
+                if slice.gap
+                    && tx
+                        .send(event(
+                            None,
+                            "gap",
+                            "older output was dropped from memory; the log file has it all",
+                        ))
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+                for ev in slice.events {
+                    last = ev.seq;
+                    if tx
+                        .send(event(Some(ev.seq), ev.kind, &ev.text))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                if slice.done {
+                    break;
+                }
+                match tokio::time::timeout(Duration::from_secs(15), changed.changed()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break,
+                    Err(_) => {
+                        if tx
+                            .send(Bytes::from_static(b": keep-alive\n\n"))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    } else {
+        // A job from before a restart: its (already redacted) log files.
+        let run_dir = jobs.run_dir(&id);
+        let allow = state.allowlist.clone();
+        let events = blocking(move || {
+            let mut out = Vec::new();
+            let root = lab_fs::RunRoot::open_ambient(&run_dir)?;
+            for (n, name) in ["stdout.log", "stderr.log"].iter().enumerate() {
+                let Ok(name) = allow.check(name) else {
+                    continue;
+                };
+                let Ok(artifact) = root.open_artifact(&name) else {
+                    continue;
+                };
+                let skip = artifact.len.saturating_sub(TAIL_AFTER_RESTART);
+                let mut text = Vec::new();
+                let mut file = artifact.file;
+                std::io::copy(&mut (&mut file).take(skip), &mut std::io::sink()).ok();
+                file.take(TAIL_AFTER_RESTART).read_to_end(&mut text).ok();
+                out.push((
+                    n as u64 + 1,
+                    if n == 0 { "stdout" } else { "stderr" },
+                    String::from_utf8_lossy(&text).into_owned(),
+                ));
+            }
+            Ok(out)
+        })
+        .await?;
+        for (seq, kind, text) in events {
+            if seq > last {
+                let _ = tx.try_send(event(Some(seq), kind, &text));
+            }
+        }
+        let _ = tx.try_send(event(Some(3), "end", &record.exit.to_string()));
+    }
+    let mut response = Response::new(ChannelBody(rx).boxed());
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}

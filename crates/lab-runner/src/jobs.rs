@@ -1,0 +1,349 @@
+//! Jobs started through the API: records that survive a restart, a bounded
+//! in-memory log of redacted output that server-sent-event clients follow
+//! and resume, and cancel.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use lab_registry::{Registry, RunId};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::runner::{Error, Exit, JobRequest, Runner, Stream};
+
+/// Output kept in memory per job for live viewers; older events are dropped
+/// (the log files keep everything).
+const MAX_LOG_BYTES: usize = 4 * 1024 * 1024;
+/// Job record format version.
+const RECORD_VERSION: u32 = 1;
+
+/// A job's persisted record (`DATA_DIR/jobs/ID.json`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JobRecord {
+    /// Format version.
+    pub version: u32,
+    /// Job id (also its run id).
+    pub id: String,
+    /// The run registered for it.
+    pub run_id: String,
+    /// Program as requested.
+    pub program: String,
+    /// Arguments, redacted.
+    pub args: Vec<String>,
+    /// Environment variable names passed (never values).
+    pub env_names: Vec<String>,
+    /// `running`, `exited`, `failed`, `killed`, `timed_out`, `cancelled`,
+    /// `refused` or `interrupted` (the Lab stopped while it ran).
+    pub state: String,
+    /// Exit details, when ended.
+    pub exit: Value,
+    /// Isolation layers in force.
+    pub isolation: Value,
+    /// Whether it had the network.
+    pub network_allowed: bool,
+    /// Seconds since the epoch.
+    pub created: u64,
+    /// Seconds since the epoch, when ended.
+    pub ended: Option<u64>,
+}
+
+/// One output event for live viewers.
+#[derive(Clone, Debug)]
+pub struct LogEvent {
+    /// Sequence number (SSE id), from 1.
+    pub seq: u64,
+    /// `stdout`, `stderr`, or `end`.
+    pub kind: &'static str,
+    /// The redacted text.
+    pub text: String,
+}
+
+#[derive(Debug, Default)]
+struct LogBuffer {
+    events: VecDeque<LogEvent>,
+    bytes: usize,
+    next: u64,
+    done: bool,
+}
+
+#[derive(Debug)]
+struct Job {
+    record: Mutex<JobRecord>,
+    log: Mutex<LogBuffer>,
+    seq: watch::Sender<u64>,
+    cancel: watch::Sender<bool>,
+}
+
+/// What a viewer gets: the events after its last id, whether the job is
+/// done, and whether events were dropped before them.
+#[derive(Debug)]
+pub struct LogSlice {
+    /// New events.
+    pub events: Vec<LogEvent>,
+    /// No more will come.
+    pub done: bool,
+    /// Some events between the viewer's last id and these were dropped.
+    pub gap: bool,
+}
+
+/// The job table.
+#[derive(Debug)]
+pub struct JobManager {
+    runner: Runner,
+    registry: Arc<Registry>,
+    data_dir: PathBuf,
+    jobs: Mutex<BTreeMap<String, Arc<Job>>>,
+    records: Mutex<BTreeMap<String, JobRecord>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+fn write_record(dir: &Path, record: &JobRecord) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join(format!("{}.json", record.id));
+    let tmp = dir.join(format!(".{}.json.tmp", record.id));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(&serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path)
+}
+
+impl JobManager {
+    /// Loads the job records in `DATA_DIR/jobs`; a job recorded as running
+    /// was interrupted by the Lab stopping, and is marked so.
+    pub fn open(runner: Runner, registry: Arc<Registry>, data_dir: &Path) -> std::io::Result<Self> {
+        let jobs_dir = data_dir.join("jobs");
+        std::fs::create_dir_all(&jobs_dir)?;
+        std::fs::create_dir_all(data_dir.join("runs"))?;
+        let mut records = BTreeMap::new();
+        for entry in std::fs::read_dir(&jobs_dir)?.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "json")
+                || entry.file_name().to_string_lossy().starts_with('.')
+            {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let Ok(mut record) = serde_json::from_str::<JobRecord>(&text) else {
+                eprintln!("lab: ignoring unreadable job record {}", path.display());
+                continue;
+            };
+            if record.version != RECORD_VERSION {
+                continue;
+            }
+            if record.state == "running" {
+                record.state = "interrupted".into();
+                record.exit = json!({"interrupted": "the Lab stopped while the job ran"});
+                record.ended = Some(now());
+                write_record(&jobs_dir, &record)?;
+            }
+            records.insert(record.id.clone(), record);
+        }
+        Ok(Self {
+            runner,
+            registry,
+            data_dir: data_dir.to_path_buf(),
+            jobs: Mutex::new(BTreeMap::new()),
+            records: Mutex::new(records),
+        })
+    }
+
+    /// The runner.
+    pub fn runner(&self) -> &Runner {
+        &self.runner
+    }
+
+    /// Every job, newest first.
+    pub fn list(&self) -> Vec<JobRecord> {
+        let mut all: Vec<JobRecord> = lock(&self.records).values().cloned().collect();
+        for job in lock(&self.jobs).values() {
+            let record = lock(&job.record).clone();
+            all.retain(|r| r.id != record.id);
+            all.push(record);
+        }
+        all.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+        all
+    }
+
+    /// One job.
+    pub fn get(&self, id: &str) -> Option<JobRecord> {
+        if let Some(job) = lock(&self.jobs).get(id) {
+            return Some(lock(&job.record).clone());
+        }
+        lock(&self.records).get(id).cloned()
+    }
+
+    /// Starts a job; returns its record at once (state `running`).
+    pub fn start(self: &Arc<Self>, request: JobRequest) -> Result<JobRecord, Error> {
+        let (program, passed) = self.runner.validate(&request)?;
+        let name = program
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "job".into());
+        let id = RunId::generate(&name)
+            .map_err(|e| Error::RunDir(std::io::Error::other(e.to_string())))?;
+        let run_dir = self.data_dir.join("runs").join(id.as_str());
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&run_dir)
+                .map_err(Error::RunDir)?;
+        }
+        // Registered at once, so the UI can open the run while it runs.
+        let run = self
+            .registry
+            .import(&run_dir, Some(id.as_str()))
+            .map_err(|e| Error::RunDir(std::io::Error::other(e.to_string())))?;
+        let redactor = crate::redact::Redactor::from_env(std::env::vars_os());
+        let record = JobRecord {
+            version: RECORD_VERSION,
+            id: id.to_string(),
+            run_id: run.id.to_string(),
+            program: request.program.clone(),
+            args: request
+                .args
+                .iter()
+                .map(|a| redactor.redact_str(a))
+                .collect(),
+            env_names: passed.iter().map(|(k, _)| k.clone()).collect(),
+            state: "running".into(),
+            exit: Value::Null,
+            isolation: Value::Null,
+            network_allowed: self.runner.network_allowed(),
+            created: now(),
+            ended: None,
+        };
+        let jobs_dir = self.data_dir.join("jobs");
+        write_record(&jobs_dir, &record).map_err(Error::RunDir)?;
+        let (seq, _) = watch::channel(0u64);
+        let (cancel, cancel_rx) = watch::channel(false);
+        let job = Arc::new(Job {
+            record: Mutex::new(record.clone()),
+            log: Mutex::new(LogBuffer::default()),
+            seq,
+            cancel,
+        });
+        lock(&self.jobs).insert(record.id.clone(), Arc::clone(&job));
+        let manager = Arc::clone(self);
+        tokio::spawn(async move {
+            let report = jobs_dir.join(format!("{}.report", job_id(&job)));
+            let sink_job = Arc::clone(&job);
+            let sink = move |stream: Stream, bytes: &[u8]| {
+                let kind = match stream {
+                    Stream::Stdout => "stdout",
+                    Stream::Stderr => "stderr",
+                };
+                push(&sink_job, kind, String::from_utf8_lossy(bytes).into_owned());
+            };
+            let outcome = manager
+                .runner
+                .run(&request, &run_dir, &report, sink, cancel_rx)
+                .await;
+            let (state, exit, isolation) = match outcome {
+                Ok(outcome) => {
+                    let state = match &outcome.exit {
+                        Exit::Code(0) => "exited",
+                        Exit::Code(_) => "failed",
+                        Exit::Signal(_) => "killed",
+                        Exit::TimedOut => "timed_out",
+                        Exit::Cancelled => "cancelled",
+                        Exit::Refused { .. } => "refused",
+                    };
+                    (state, outcome.exit.to_json(), outcome.isolation)
+                }
+                Err(e) => ("refused", json!({"error": e.to_string()}), Value::Null),
+            };
+            let finished = {
+                let mut record = lock(&job.record);
+                record.state = state.into();
+                record.exit = exit.clone();
+                record.isolation = isolation;
+                record.ended = Some(now());
+                record.clone()
+            };
+            if let Err(e) = write_record(&jobs_dir, &finished) {
+                eprintln!("lab: cannot record job {}: {e}", finished.id);
+            }
+            lock(&manager.records).insert(finished.id.clone(), finished);
+            push(&job, "end", exit.to_string());
+        });
+        Ok(record)
+    }
+
+    /// Asks a running job to stop. `false` when it is not running here.
+    pub fn cancel(&self, id: &str) -> bool {
+        match lock(&self.jobs).get(id) {
+            Some(job) if lock(&job.record).state == "running" => {
+                let _ = job.cancel.send(true);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Events after `after`, and a receiver that changes when more arrive.
+    /// `None` when the job's output is not in memory (from before a restart).
+    pub fn log_since(&self, id: &str, after: u64) -> Option<(LogSlice, watch::Receiver<u64>)> {
+        let job = lock(&self.jobs).get(id).cloned()?;
+        let rx = job.seq.subscribe();
+        let log = lock(&job.log);
+        let first = log.events.front().map(|e| e.seq).unwrap_or(log.next + 1);
+        let events = log
+            .events
+            .iter()
+            .filter(|e| e.seq > after)
+            .cloned()
+            .collect();
+        Some((
+            LogSlice {
+                events,
+                done: log.done,
+                gap: after + 1 < first,
+            },
+            rx,
+        ))
+    }
+
+    /// The run directory of a job.
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.data_dir.join("runs").join(id)
+    }
+}
+
+fn job_id(job: &Job) -> String {
+    lock(&job.record).id.clone()
+}
+
+fn push(job: &Job, kind: &'static str, text: String) {
+    let seq = {
+        let mut log = lock(&job.log);
+        log.next += 1;
+        let seq = log.next;
+        log.bytes += text.len();
+        log.events.push_back(LogEvent { seq, kind, text });
+        if kind == "end" {
+            log.done = true;
+        }
+        while log.bytes > MAX_LOG_BYTES && log.events.len() > 1 {
+            if let Some(old) = log.events.pop_front() {
+                log.bytes -= old.text.len();
+            }
+        }
+        seq
+    };
+    job.seq.send_replace(seq);
+}

@@ -259,13 +259,21 @@ fn bad_flags_and_bad_config_get_one_clear_line() {
         "invalid --bind address",
     );
     assert_fails_with(
-        &e.run(&["serve", "--enable-runner"]),
-        "runner is not available",
+        &e.run(&["serve", "--runner-allow-network"]),
+        "need --enable-runner",
+    );
+    assert_fails_with(
+        &e.run(&["serve", "--runner-allow-workflow-exec"]),
+        "need --enable-runner",
     );
     assert_fails_with(&e.run(&["forget", "BAD/ID"]), "invalid run id");
     assert_fails_with(&e.run(&["forget", "nope"]), "no run with this id");
     assert_fails_with(&e.run(&["export", "nope"]), "no run with this id");
-    assert_fails_with(&e.run(&["run", "--", "true"]), "not available");
+    assert_fails_with(
+        &e.run(&["run", "--", "true"]),
+        "not on the [runner] programs allowlist",
+    );
+    assert_fails_with(&e.run(&["run"]), "nothing to run");
     let import_outside = e.run(&["import", e.base.join("elsewhere/x").to_str().unwrap()]);
     assert_fails_with(&import_outside, "not under an allowed root");
     // clap's own errors: non-zero, and they name the flag.

@@ -100,6 +100,10 @@ pub fn helper_main() -> ! {
         sys::exit_now(REFUSED)
     };
     let mut report = Report(file);
+    // If the Lab dies, so does the helper, then init, then the whole job.
+    if let Err(e) = sys::die_with_parent(libc::SIGKILL) {
+        report.refuse("parent-death signal", e);
+    }
     let (uid, gid) = sys::ids();
     let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWIPC;
     if !spec.network {

@@ -1,0 +1,352 @@
+//! The jobs API of a real `lab serve --enable-runner`: off by default,
+//! live redacted logs over server-sent events with resume, cancel that ends
+//! the process tree, records that survive a crash of the Lab.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+#![allow(clippy::disallowed_methods)] // these tests start the binary under test
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const LAB: &str = env!("CARGO_BIN_EXE_lab");
+const SECRET: &str = "s3cr3t-job-value-4242";
+
+struct Lab {
+    child: Child,
+    port: u16,
+    token: String,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data: &PathBuf, args: &[&str]) -> Lab {
+    let config = data.join("lab.toml");
+    std::fs::create_dir_all(data).unwrap();
+    std::fs::write(
+        &config,
+        "[runner]\nprograms = [\"python3\", \"sh\"]\nenv_allow = [\"MY_API_TOKEN\"]\n",
+    )
+    .unwrap();
+    let mut child = Command::new(LAB)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .env("MY_API_TOKEN", SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut lab = Lab {
+        child,
+        port,
+        token: String::new(),
+    };
+    let page = lab.request("GET", "/", None, &[]).1;
+    let at = page.find("name=\"lab-token\" content=\"").unwrap() + 26;
+    lab.token = page[at..at + 64].to_owned();
+    lab
+}
+
+impl Lab {
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let payload = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
+            self.port
+        );
+        if method != "GET" {
+            head.push_str(&format!("X-Lab-Token: {}\r\n", self.token));
+        }
+        if body.is_some() {
+            head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                payload.len()
+            ));
+        }
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(payload.as_bytes()).unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        (status, body)
+    }
+
+    fn json(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let (status, text) = self.request(method, path, body, &[]);
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// The whole SSE stream of a job (it ends after the `end` event).
+    fn events(&self, id: &str, last: Option<&str>) -> Vec<(String, String, String)> {
+        let headers: Vec<(&str, &str)> =
+            last.map(|l| vec![("Last-Event-ID", l)]).unwrap_or_default();
+        let (status, body) = self.request("GET", &format!("/api/jobs/{id}/log"), None, &headers);
+        assert_eq!(status, 200);
+        body.split("\n\n")
+            .filter(|e| !e.trim().is_empty() && !e.starts_with(':'))
+            .map(|e| {
+                let field = |name: &str| {
+                    e.lines()
+                        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                let data: String = serde_json::from_str(&field("data")).unwrap_or_default();
+                (field("id"), field("event"), data)
+            })
+            .collect()
+    }
+
+    fn wait_state(&self, id: &str, done: impl Fn(&str) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let (_, job) = self.json("GET", &format!("/api/jobs/{id}"), None);
+            if done(job["state"].as_str().unwrap_or("")) {
+                return job;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "job stuck: {job}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+fn survivors(marker: &str) -> bool {
+    Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn jobs_are_refused_unless_the_runner_is_enabled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = start(&tmp.path().join("data"), &[]);
+    let (status, body) = lab.json(
+        "POST",
+        "/api/jobs",
+        Some(&json!({"program": "sh", "args": ["-c", "id"]})),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("runner_disabled"))
+    );
+    let (_, status) = lab.json("GET", "/api/status", None);
+    assert_eq!(status["runner"]["enabled"], false);
+}
+
+#[test]
+fn a_job_streams_redacted_output_and_resumes_from_last_event_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let lab = start(&data, &["--enable-runner"]);
+    let (_, status) = lab.json("GET", "/api/status", None);
+    assert_eq!(status["runner"]["enabled"], true);
+    assert_eq!(status["runner"]["network_allowed"], false);
+    assert_eq!(
+        status["runner"]["isolation"]["user_namespace"], true,
+        "{status}"
+    );
+    assert_eq!(
+        status["runner"]["isolation"]["network_namespace"], true,
+        "{status}"
+    );
+    let script = "import os, sys, time\nv = os.environ['MY_API_TOKEN']\nfor i in range(3):\n    print('step', i, flush=True)\nsys.stdout.write(v[:8]); sys.stdout.flush(); time.sleep(0.5)\nsys.stdout.write(v[8:] + '\\n'); sys.stdout.flush()";
+    let (code, made) = lab.json(
+        "POST",
+        "/api/jobs",
+        Some(&json!({"program": "python3", "args": ["-c", script], "env": ["MY_API_TOKEN"]})),
+    );
+    assert_eq!(code, 202, "{made}");
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert_eq!(made["run_id"], made["id"]);
+    // The run is registered at once.
+    assert_eq!(lab.json("GET", &format!("/api/runs/{id}"), None).0, 200);
+    let events = lab.events(&id, None);
+    let text: String = events
+        .iter()
+        .filter(|e| e.1 == "stdout")
+        .map(|e| e.2.as_str())
+        .collect();
+    assert_eq!(text, "step 0\nstep 1\nstep 2\n[REDACTED]\n", "{events:?}");
+    assert_eq!(events.last().unwrap().1, "end");
+    for (_, _, data) in &events {
+        assert!(
+            !data.contains("s3cr3t") && !data.contains("4242"),
+            "{events:?}"
+        );
+    }
+    // Resume: only what came after the given id.
+    let resumed = lab.events(&id, Some(&events[1].0));
+    assert_eq!(resumed.first().unwrap().0, events[2].0);
+    let job = lab.wait_state(&id, |s| s != "running");
+    assert_eq!(job["state"], "exited");
+    assert_eq!(job["env_names"], json!(["MY_API_TOKEN"]));
+    assert_eq!(job["isolation"]["seccomp"], "socket() and io_uring refused");
+    let log = std::fs::read_to_string(data.join("runs").join(&id).join("stdout.log")).unwrap();
+    assert!(!log.contains("s3cr3t"), "{log}");
+    for entry in walk(&data) {
+        let content = String::from_utf8_lossy(&std::fs::read(&entry).unwrap()).into_owned();
+        assert!(
+            !content.contains(SECRET),
+            "{} holds the secret",
+            entry.display()
+        );
+    }
+    // Bad requests.
+    for (body, code) in [
+        (json!({"program": "id"}), "program_not_allowed"),
+        (
+            json!({"program": "sh", "env": ["LD_PRELOAD"]}),
+            "env_not_allowed",
+        ),
+        (json!({"program": "sh", "shell": true}), "invalid_json"),
+        (json!({"workflow": "/x.toml"}), "workflows_not_available"),
+    ] {
+        let (_, reply) = lab.json("POST", "/api/jobs", Some(&body));
+        assert_eq!(reply["error"]["code"], code, "{body}");
+    }
+    assert_eq!(lab.json("GET", "/api/jobs/nope", None).0, 404);
+    assert_eq!(
+        lab.json("POST", &format!("/api/jobs/{id}/cancel"), None).0,
+        409
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn cancel_ends_the_job_and_everything_it_started() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = start(&tmp.path().join("data"), &["--enable-runner"]);
+    let marker = "sleep 421.125";
+    let (code, made) = lab.json("POST", "/api/jobs", Some(&json!({"program": "sh", "args": ["-c", format!("setsid {marker} & {marker} & echo up; wait")]})));
+    assert_eq!(code, 202);
+    let id = made["id"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    while !survivors(marker) {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        lab.json("POST", &format!("/api/jobs/{id}/cancel"), None).0,
+        202
+    );
+    let job = lab.wait_state(&id, |s| s != "running");
+    assert_eq!(job["state"], "cancelled");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!survivors(marker), "a process survived the cancel");
+}
+
+#[test]
+fn a_job_running_when_the_lab_dies_is_marked_interrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let marker = "sleep 422.5";
+    let id = {
+        let mut lab = start(&data, &["--enable-runner"]);
+        let (_, made) = lab.json(
+            "POST",
+            "/api/jobs",
+            Some(&json!({"program": "sh", "args": ["-c", format!("echo before; {marker}")]})),
+        );
+        let id = made["id"].as_str().unwrap().to_owned();
+        let start = Instant::now();
+        while !survivors(marker) {
+            assert!(start.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        lab.child.kill().unwrap(); // SIGKILL: no chance to clean up
+        lab.child.wait().unwrap();
+        id
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!survivors(marker), "the job outlived the Lab");
+    let lab = start(&data, &["--enable-runner"]);
+    let (_, job) = lab.json("GET", &format!("/api/jobs/{id}"), None);
+    assert_eq!(job["state"], "interrupted", "{job}");
+    let (_, list) = lab.json("GET", "/api/jobs", None);
+    assert_eq!(list["jobs"][0]["id"], id.as_str());
+    // Its log is still readable over the event stream.
+    let events = lab.events(&id, None);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.1 == "stdout" && e.2.contains("before")),
+        "{events:?}"
+    );
+}

@@ -359,7 +359,7 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
            const ready = v.readyState, duration = v.duration;
            v.addEventListener('seeked', () => done({ready, duration, time: v.currentTime, src: v.currentSrc,
              series: document.querySelectorAll('#metrics svg path.series').length,
-             provenance: !!document.querySelector('#provenance dl'),
+             provenance: document.querySelector('#provenance dl') ? document.querySelector('#provenance dl').textContent : '',
              log: (document.querySelector('pre.log') || {}).textContent || ''}), {once: true});
            v.currentTime = 3.0;
          })();",
@@ -379,7 +379,13 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
         "{run}"
     );
     assert_eq!(run["series"], 1, "{run}");
-    assert_eq!(run["provenance"], true, "{run}");
+    let provenance = run["provenance"].as_str().unwrap();
+    assert!(
+        provenance.contains("program")
+            && provenance.contains("python3")
+            && !provenance.contains("[object"),
+        "{run}"
+    );
     assert!(
         run["log"].as_str().unwrap().contains("done"),
         "log tail: {run}"
@@ -597,6 +603,93 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
                 .as_str()
                 .is_some_and(|m| m.contains("/api/runs - Failed to load resource: the server responded with a status of 403"))
         })
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+#[test]
+fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("lab.toml");
+    std::fs::write(&config, "[runner]\nprograms = [\"sh\", \"echo\"]\n").unwrap();
+    let mut child = Command::new(LAB)
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--bind", "127.0.0.1:0", "--enable-runner"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _server = Killed(child);
+    let base = line
+        .trim()
+        .strip_prefix("lab: listening on ")
+        .unwrap()
+        .to_owned();
+    let browser = Browser::start();
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.goto(&format!("{base}#/jobs"));
+    let panel = wait_for(
+        &browser,
+        "document.getElementById('job-program')",
+        "{programs: [...document.querySelectorAll('#job-program option')].map(o => o.value), badges: document.querySelector('.job-form .badges').textContent}",
+    );
+    assert_eq!(panel["programs"], json!(["sh", "echo"]), "{panel}");
+    assert!(
+        panel["badges"]
+            .as_str()
+            .unwrap()
+            .contains("network disabled"),
+        "{panel}"
+    );
+    let done = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         document.getElementById('job-program').value = 'sh';
+         document.getElementById('job-args').value = '-c\\necho hello from the sandbox; sleep 0.5; echo \"$1 literally\"\\nsh\\n$(id);*';
+         document.getElementById('job-submit').click();
+         const start = Date.now();
+         (function poll() {
+           const state = document.getElementById('job-state');
+           const log = document.getElementById('job-log');
+           if (state && state.textContent === 'exited' && log.textContent.includes('literally'))
+             return done({log: log.textContent, hash: location.hash, cancel: document.getElementById('job-cancel').disabled,
+                          isolation: document.querySelector('.job-view').textContent.includes('user_namespace'), details: document.querySelector('.job-view').textContent});
+           if (Date.now() - start > 15000) return done({error: 'timeout', text: document.getElementById('view').textContent});
+           setTimeout(poll, 100);
+         })();",
+    );
+    assert!(done.get("error").is_none(), "{done}");
+    assert_eq!(
+        done["log"], "hello from the sandbox\n$(id);* literally\n",
+        "{done}"
+    );
+    assert!(
+        done["hash"].as_str().unwrap().starts_with("#/jobs/dash-")
+            || done["hash"].as_str().unwrap().starts_with("#/jobs/sh-"),
+        "{done}"
+    );
+    assert_eq!(done["cancel"], true);
+    assert_eq!(done["isolation"], true, "{done}");
+    assert!(
+        !done["details"].as_str().unwrap().contains("[object"),
+        "{done}"
+    );
+    save_screenshot(&browser, "job.png");
+    let csp = browser.run_async("arguments[arguments.length - 1](window.__csp)");
+    assert_eq!(csp, json!([]), "CSP violations");
+    let errors: Vec<Value> = browser
+        .console()
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:?}");
 }

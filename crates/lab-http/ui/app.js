@@ -353,6 +353,115 @@ async function renderCompare(ids) {
   holder.replaceChildren(datasets.length ? metricsPanel(datasets) : el('p', { class: 'muted' }, 'None of these runs has metrics.jsonl or metrics.csv.'));
 }
 
+// ---------- jobs (the sandboxed runner) ----------
+
+let jobStream = null;
+function closeJobStream() {
+  if (jobStream) { jobStream.close(); jobStream = null; }
+}
+
+function stateBadge(stateName) {
+  const kind = stateName === 'exited' ? 'ok' : stateName === 'running' ? '' : 'warn';
+  return el('span', { class: `badge ${kind}` }, stateName);
+}
+
+async function renderJobs() {
+  stopFollow();
+  state.media = null;
+  const runner = state.status ? state.status.runner : null;
+  const parts = [el('h1', {}, 'Jobs')];
+  if (!runner || !runner.enabled) {
+    parts.push(el('section', { class: 'panel' }, el('p', {}, 'The runner is disabled. Start the Lab with ',
+      el('code', {}, '--enable-runner'), ' and list programs under ', el('code', {}, '[runner] programs'), ' in lab.toml to launch runs here.')));
+    view.replaceChildren(el('article', {}, parts));
+    return;
+  }
+  const program = el('select', { id: 'job-program', 'aria-label': 'program' }, runner.programs.map((p) => el('option', { value: p }, p)));
+  const args = el('textarea', { id: 'job-args', rows: 3, placeholder: 'one argument per line (no shell: $, ;, * stay literal)', spellcheck: 'false' });
+  const timeout = el('input', { id: 'job-timeout', type: 'number', min: 1, value: 3600, 'aria-label': 'timeout in seconds' });
+  const envBoxes = runner.env_allow.map((name) => el('label', { class: 'env' }, el('input', { type: 'checkbox', value: name }), ' ', name));
+  const result = el('p', { id: 'job-result', role: 'status' });
+  const submit = el('button', { type: 'submit', class: 'primary', id: 'job-submit', disabled: !runner.programs.length }, 'Start run');
+  const form = el('form', { id: 'job-form', class: 'job-form' },
+    el('div', { class: 'badges' },
+      runner.network_allowed ? el('span', { class: 'badge warn' }, 'network ALLOWED for jobs') : el('span', { class: 'badge ok' }, 'network disabled'),
+      el('span', { class: 'badge ok' }, 'sandboxed: writes only to its run directory')),
+    el('label', {}, 'Program ', program),
+    el('label', {}, 'Arguments', args),
+    envBoxes.length ? el('fieldset', {}, el('legend', {}, 'Environment variables to pass'), envBoxes) : null,
+    el('label', {}, 'Timeout (s) ', timeout),
+    el('div', { class: 'buttons' }, submit), result);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    result.textContent = '';
+    try {
+      const lines = args.value.split('\n');
+      if (lines.length && lines[lines.length - 1] === '') lines.pop();
+      const made = await api('/api/jobs', { method: 'POST', json: {
+        program: program.value,
+        args: lines,
+        env: envBoxes.map((l) => l.querySelector('input')).filter((i) => i.checked).map((i) => i.value),
+        timeout_secs: Number(timeout.value) || undefined,
+      } });
+      location.hash = `#/jobs/${encodeURIComponent(made.id)}`;
+    } catch (err) {
+      result.replaceChildren(el('span', { class: 'error' }, err.message));
+    } finally { submit.disabled = false; }
+  });
+  parts.push(el('section', { class: 'panel' }, el('h2', {}, 'New run'), runner.programs.length ? form : el('p', {}, 'No programs are allowlisted: add them to [runner] programs in lab.toml.')));
+  const { jobs } = await api('/api/jobs');
+  parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Recent jobs'), jobs.length ? el('table', { id: 'jobs' },
+    el('thead', {}, el('tr', {}, el('th', {}, 'job'), el('th', {}, 'program'), el('th', {}, 'state'), el('th', {}, 'started'))),
+    el('tbody', {}, jobs.map((j) => el('tr', {},
+      el('td', {}, el('a', { href: `#/jobs/${encodeURIComponent(j.id)}` }, j.id)),
+      el('td', { class: 'mono' }, [j.program, ...j.args].join(' ')),
+      el('td', {}, stateBadge(j.state)),
+      el('td', { class: 'muted' }, date(j.created * 1000)))))) : el('p', { class: 'muted' }, 'No jobs yet.')));
+  view.replaceChildren(el('article', { class: 'jobs-view' }, parts));
+}
+
+async function renderJob(id) {
+  stopFollow();
+  state.media = null;
+  let job = await api(`/api/jobs/${encodeURIComponent(id)}`);
+  const stateHolder = el('span', { id: 'job-state' }, stateBadge(job.state));
+  const cancel = el('button', { type: 'button', id: 'job-cancel', disabled: job.state !== 'running' }, 'Cancel');
+  cancel.addEventListener('click', async () => {
+    cancel.disabled = true;
+    try { await api(`/api/jobs/${encodeURIComponent(id)}/cancel`, { method: 'POST' }); } catch (err) { showError(err); }
+  });
+  const out = el('pre', { class: 'log', id: 'job-log' });
+  const details = el('div', { class: 'meta-grid' });
+  const fill = () => details.replaceChildren(
+    el('div', { class: 'meta-item' }, el('h3', {}, 'job'), valueTree({ program: job.program, args: job.args, env_names: job.env_names, network_allowed: job.network_allowed, exit: job.exit })),
+    el('div', { class: 'meta-item' }, el('h3', {}, 'isolation in force'), valueTree(job.isolation)));
+  fill();
+  view.replaceChildren(el('article', { class: 'job-view' },
+    el('header', { class: 'run-head' }, el('div', {}, el('h1', {}, job.id), el('p', { class: 'muted mono' }, [job.program, ...job.args].join(' '))),
+      el('div', { class: 'actions' }, stateHolder, cancel, el('a', { href: `#/runs/${encodeURIComponent(job.run_id)}` }, 'open run'))),
+    el('section', { class: 'panel' }, el('h2', {}, 'Output (redacted, live)'), out),
+    el('section', { class: 'panel' }, el('h2', {}, 'Details'), details)));
+  closeJobStream();
+  const source = new EventSource(`/api/jobs/${encodeURIComponent(id)}/log`);
+  jobStream = source;
+  const append = (kind) => (event) => {
+    const atBottom = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
+    out.append(el('span', { class: kind }, JSON.parse(event.data)));
+    if (atBottom) out.scrollTop = out.scrollHeight;
+  };
+  source.addEventListener('stdout', append('stdout'));
+  source.addEventListener('stderr', append('stderr'));
+  source.addEventListener('gap', () => out.append(el('span', { class: 'muted' }, '[older output dropped; see stdout.log]\n')));
+  source.addEventListener('end', async () => {
+    source.close();
+    job = await api(`/api/jobs/${encodeURIComponent(id)}`);
+    stateHolder.replaceChildren(stateBadge(job.state));
+    cancel.disabled = true;
+    fill();
+  });
+}
+
 // ---------- import dialog ----------
 
 function openImport() {
@@ -402,12 +511,20 @@ function plainReason(err) {
 
 async function route() {
   const hash = location.hash || '#/';
+  closeJobStream();
   document.querySelectorAll('.nav a').forEach((a) => a.classList.remove('active'));
   try {
     let m;
     if ((m = hash.match(/^#\/runs\/([a-z0-9-]+)$/))) {
       await renderRun(m[1]);
       $('nav-runs').classList.add('active');
+    } else if (hash === '#/jobs') {
+      if (!state.status) await loadStatus();
+      await renderJobs();
+      $('nav-jobs').classList.add('active');
+    } else if ((m = hash.match(/^#\/jobs\/([a-z0-9-]+)$/))) {
+      await renderJob(m[1]);
+      $('nav-jobs').classList.add('active');
     } else if ((m = hash.match(/^#\/compare\/(.*)$/))) {
       await renderCompare(m[1].split(',').map(decodeURIComponent).filter((s) => /^[a-z0-9][a-z0-9-]{0,63}$/.test(s)));
       $('nav-compare').classList.add('active');
@@ -426,7 +543,7 @@ function onKey(event) {
   const target = event.target;
   if (target.closest && target.closest('input, select, textarea, dialog')) return;
   if (event.ctrlKey || event.metaKey || event.altKey) return;
-  const onList = !location.hash.startsWith('#/runs/') && !location.hash.startsWith('#/compare/');
+  const onList = !location.hash.startsWith('#/runs/') && !location.hash.startsWith('#/compare/') && !location.hash.startsWith('#/jobs');
   const m = state.media;
   switch (event.key) {
     case ' ': if (m) { event.preventDefault(); m.toggle(); } break;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use self::probes::{Check, DECOY_CANARY, ENV_SECRET, OUTSIDE_CANARY, Target, Verdict};
-use crate::http::Request;
+use crate::http::{Reply, Request};
 use crate::{cargo, on_path, root};
 
 /// Size of the sparse "large video" (sparse: costs no disk).
@@ -409,19 +409,241 @@ fn spawn_check() -> Check {
     check
 }
 
-fn runner_pending() -> Vec<Check> {
-    vec![
-        Check {
-            item: "runner: shell metacharacters arrive literally (dynamic)".into(),
-            verdict: Verdict::NotApplicable,
-            evidence: vec!["the sandboxed runner is not in this build (issue 4); /api/jobs refuses every job, see the runner probe".into()],
-        },
-        Check {
-            item: "runner: isolation report".into(),
-            verdict: Verdict::NotApplicable,
-            evidence: vec!["no runner in this build, so no job can run; /api/status reports runner disabled".into()],
-        },
-    ]
+/// The text of a job's whole event stream (stdout and stderr events), after
+/// it ended.
+fn job_output(port: u16, id: &str) -> String {
+    let reply = Request::new("GET", &format!("/api/jobs/{id}/log"))
+        .send(port)
+        .unwrap_or_default();
+    reply
+        .text()
+        .split("\n\n")
+        .filter(|e| e.contains("event: stdout") || e.contains("event: stderr"))
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter_map(|d| {
+            let d = d.trim();
+            // A JSON string: undo the escapes the probes care about.
+            d.strip_prefix('"')?
+                .strip_suffix('"')
+                .map(|s| s.replace("\\n", "\n").replace("\\\"", "\""))
+        })
+        .collect()
+}
+
+fn start_job(port: u16, token: &str, body: &str) -> (Reply, String) {
+    let made = Request::new("POST", "/api/jobs")
+        .header("X-Lab-Token", token)
+        .json(body)
+        .send(port)
+        .unwrap_or_default();
+    let id = made
+        .text()
+        .split("\"id\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    (made, id)
+}
+
+/// The runner, dynamically: a second Lab with `--enable-runner` and a
+/// config allowing `echo` and `python3`.
+fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
+    let mut literal =
+        Check::new("runner uses spawn without shell (dynamic: metacharacters arrive literally)");
+    let mut isolation =
+        Check::new("runner: isolation report (network off by default, layers in force)");
+    let mut secrets =
+        Check::new("runner: job output is redacted in the log file and the event stream");
+    // Until a probe runs, the two others cannot be shown to hold.
+    isolation.record(false, "not reached");
+    secrets.record(false, "not reached");
+    let config = fixture.dir.join("runner.toml");
+    if let Err(e) = std::fs::write(
+        &config,
+        "[runner]\nprograms = [\"echo\", \"python3\"]\nenv_allow = [\"AUDIT_API_KEY\"]\n",
+    ) {
+        literal.record(false, format!("writing the runner config: {e}"));
+        return vec![literal, isolation, secrets];
+    }
+    let data = fixture.dir.join("runner-data");
+    let started = Command::new(lab)
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("AUDIT_API_KEY", ENV_SECRET)
+        .stdin(Stdio::null())
+        .args(["serve", "--bind", "127.0.0.1:0", "--enable-runner"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = started else {
+        literal.record(false, "could not start lab --enable-runner");
+        return vec![literal, isolation, secrets];
+    };
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    let server = Lab {
+        child,
+        port: line
+            .trim()
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0),
+        stderr: PathBuf::new(),
+    };
+    let target = Target {
+        port: server.port,
+        run: String::new(),
+        big_run: String::new(),
+        big_len: 0,
+        pid: 0,
+    };
+    let Some(token) = probes::token(&target) else {
+        literal.record(
+            false,
+            format!("no token from lab --enable-runner ({line:?})"),
+        );
+        return vec![literal, isolation, secrets];
+    };
+    let wait_end = |id: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let job = Request::new("GET", &format!("/api/jobs/{id}"))
+                .send(server.port)
+                .unwrap_or_default()
+                .text();
+            if !job.contains("\"state\":\"running\"") || Instant::now() > deadline {
+                return job;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    isolation = Check::new("runner: isolation report (network off by default, layers in force)");
+    secrets = Check::new("runner: job output is redacted in the log file and the event stream");
+    // Metacharacters.
+    let args = ["$(id)", "a;b", "`id`", "*", "x > /tmp/audit-y", "$HOME"];
+    let body = format!(
+        "{{\"program\": \"echo\", \"args\": [{}]}}",
+        args.iter()
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let (made, id) = start_job(server.port, &token, &body);
+    literal.record(
+        made.status == 202,
+        format!("POST /api/jobs echo {args:?} -> {}", made.summary()),
+    );
+    wait_end(&id);
+    let out = job_output(server.port, &id);
+    let expected = format!("{}\n", args.join(" "));
+    literal.record(
+        out == expected,
+        format!("job output {out:?} (expected {expected:?})"),
+    );
+    literal.record(
+        !Path::new("/tmp/audit-y").exists(),
+        "no redirection happened",
+    );
+    // Isolation: the status report and a job that tries the network.
+    let status = Request::new("GET", "/api/status")
+        .send(server.port)
+        .unwrap_or_default()
+        .text();
+    for layer in [
+        "\"user_namespace\":true",
+        "\"pid_namespace\":true",
+        "\"network_namespace\":true",
+        "\"no_new_privs\":true",
+        "socket() and io_uring refused",
+        "\"network_allowed\":false",
+    ] {
+        isolation.record(
+            status.contains(layer),
+            format!("/api/status runner: {layer}"),
+        );
+    }
+    if let Some(report) = status.split("\"isolation\":").nth(1) {
+        isolation.evidence.push(format!(
+            "report: {}",
+            report
+                .split("},\"programs")
+                .next()
+                .unwrap_or(report)
+                .chars()
+                .take(400)
+                .collect::<String>()
+        ));
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").ok();
+    let port = listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port())
+        .unwrap_or(9);
+    let script = format!(
+        "import socket\\ntry:\\n    socket.create_connection(('127.0.0.1', {port}), timeout=3); print('CONNECTED')\\nexcept OSError as e:\\n    print('refused', e.errno)"
+    );
+    let (_, id) = start_job(
+        server.port,
+        &token,
+        &format!("{{\"program\": \"python3\", \"args\": [\"-c\", \"{script}\"]}}"),
+    );
+    let job = wait_end(&id);
+    let out = job_output(server.port, &id);
+    isolation.record(
+        out.contains("refused") && !out.contains("CONNECTED"),
+        format!("a job connecting to 127.0.0.1:{port} -> {:?}", out.trim()),
+    );
+    isolation.record(
+        job.contains("\"network_namespace\":true"),
+        "the job's record carries its isolation report",
+    );
+    // Secrets: the Lab's AUDIT_API_KEY, passed and printed in two halves.
+    let script = "import os, sys, time\\nv = os.environ['AUDIT_API_KEY']\\nsys.stdout.write(v[:9]); sys.stdout.flush(); time.sleep(0.4)\\nprint(v[9:])";
+    let (_, id) = start_job(
+        server.port,
+        &token,
+        &format!(
+            "{{\"program\": \"python3\", \"args\": [\"-c\", \"{script}\"], \"env\": [\"AUDIT_API_KEY\"]}}"
+        ),
+    );
+    wait_end(&id);
+    let out = job_output(server.port, &id);
+    secrets.record(
+        out.contains("[REDACTED]") && !out.contains(&ENV_SECRET[..9]),
+        format!("event stream: {:?}", out.trim()),
+    );
+    let mut files = Vec::new();
+    files_under(&data, &mut files);
+    let leaked: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default())
+                .contains(&ENV_SECRET[..9])
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    secrets.record(
+        leaked.is_empty(),
+        format!(
+            "{} files of the runner's data dir (logs, provenance, job records) scanned: {}",
+            files.len(),
+            if leaked.is_empty() {
+                "clean".to_owned()
+            } else {
+                leaked.join(", ")
+            }
+        ),
+    );
+    drop(server);
+    vec![literal, isolation, secrets]
 }
 
 fn gate(item: &str, cmd: &mut Command) -> Check {
@@ -620,7 +842,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     checks.extend(probes::all(&target));
     checks.push(secrets_check(&target, &fixture, &server.stderr));
     checks.push(spawn_check());
-    checks.extend(runner_pending());
+    checks.extend(runner_checks(&lab, &fixture));
     drop(server);
     if Instant::now() > deadline {
         bail!("the probes took over 10 minutes");

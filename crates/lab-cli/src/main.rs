@@ -80,7 +80,8 @@ enum Command {
     /// (no network, writes only to its new run directory under
     /// DATA_DIR/runs/), with redacted logs and provenance
     Run {
-        /// A workflow file (not available in this build yet)
+        /// A workflow file (TOML, under an allowed root): its steps run in
+        /// order in one job
         #[arg(long)]
         workflow: Option<PathBuf>,
         /// Pass this allowlisted environment variable (repeatable)
@@ -92,6 +93,12 @@ enum Command {
         /// Let the job use the network
         #[arg(long)]
         runner_allow_network: bool,
+        /// Allow the workflow's exec hooks (steps with `exec = true`)...
+        #[arg(long)]
+        runner_allow_workflow_exec: bool,
+        /// ...and confirm running them; both are needed
+        #[arg(long)]
+        confirm_exec_hooks: bool,
         /// Program and arguments, after `--`
         #[arg(last = true, value_name = "PROGRAM ARGS")]
         argv: Vec<String>,
@@ -189,12 +196,14 @@ fn open_registry(ctx: &Setup) -> anyhow::Result<lab_registry::Registry> {
 fn runner_config(
     ctx: &Setup,
     allow_network: bool,
+    allow_workflow_exec: bool,
     timeout: u64,
 ) -> anyhow::Result<lab_runner::RunnerConfig> {
     Ok(lab_runner::RunnerConfig {
         programs: ctx.config.runner.programs.clone(),
         env_allow: ctx.config.runner.env_allow.clone(),
         allow_network,
+        allow_workflow_exec,
         limits: lab_runner::Limits::default(),
         helper: std::env::current_exe().context("locating the lab binary")?,
         default_timeout: std::time::Duration::from_secs(timeout),
@@ -204,34 +213,50 @@ fn runner_config(
 /// `lab run -- PROGRAM ARGS`: one job, in the foreground. Returns the exit
 /// code to leave with: the job's, 128+signal, 124 on timeout, 125 when the
 /// sandbox refused.
-fn run_job(
-    ctx: &Setup,
-    argv: Vec<String>,
-    env: Vec<String>,
-    timeout: u64,
-    allow_network: bool,
-) -> anyhow::Result<i32> {
-    let Some((program, args)) = argv.split_first() else {
-        bail!("nothing to run: give the program after `--`, e.g. `lab run -- python3 train.py`");
-    };
+fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
     let registry = open_registry(ctx)?;
-    let (runner, warnings) = lab_runner::Runner::new(runner_config(ctx, allow_network, timeout)?)
-        .context("[runner] in the config file")?;
+    let (runner, warnings) = lab_runner::Runner::new(runner_config(
+        ctx,
+        job.allow_network,
+        job.allow_workflow_exec,
+        job.timeout,
+    )?)
+    .context("[runner] in the config file")?;
     for warning in warnings {
         eprintln!("lab: warning: {warning}");
     }
-    let request = lab_runner::JobRequest {
-        program: program.clone(),
-        args: args.to_vec(),
-        env,
-        timeout_secs: Some(timeout),
+    let timeout = std::time::Duration::from_secs(job.timeout);
+    let (name, steps, passed) = match &job.workflow {
+        Some(file) => {
+            let file = std::path::absolute(file).context("resolving the workflow path")?;
+            let file = lab_runner::jobs::workflow_under_roots(&registry, &file)?;
+            let (name, steps) = runner.plan_workflow(&file, job.confirm_exec_hooks)?;
+            (
+                if name.is_empty() {
+                    "workflow".to_owned()
+                } else {
+                    name
+                },
+                steps,
+                Vec::new(),
+            )
+        }
+        None => {
+            let Some((program, args)) = job.argv.split_first() else {
+                bail!(
+                    "nothing to run: give the program after `--`, e.g. `lab run -- python3 train.py`"
+                );
+            };
+            let request = lab_runner::JobRequest {
+                program: program.clone(),
+                args: args.to_vec(),
+                env: job.env.clone(),
+                timeout_secs: Some(job.timeout),
+            };
+            let (step, passed, _) = runner.plan(&request)?;
+            (step.argv[0].clone(), vec![step], passed)
+        }
     };
-    let (resolved, _) = runner.validate(&request)?;
-    let name = resolved
-        .path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "job".into());
     let id = lab_registry::RunId::generate(&name)?;
     let run_dir = ctx.data_dir.join("runs").join(id.as_str());
     std::fs::DirBuilder::new()
@@ -262,7 +287,9 @@ fn run_job(
         };
         anyhow::Ok(
             runner
-                .run(&request, &run.root, &report, echo, cancel_rx)
+                .run_steps(
+                    &steps, &passed, timeout, &run.root, &report, echo, cancel_rx,
+                )
                 .await?,
         )
     })?;
@@ -279,6 +306,17 @@ fn run_job(
         lab_runner::Exit::Cancelled => 130,
         lab_runner::Exit::Refused { .. } => 125,
     })
+}
+
+/// What `lab run` was asked.
+struct JobArgs {
+    workflow: Option<PathBuf>,
+    argv: Vec<String>,
+    env: Vec<String>,
+    timeout: u64,
+    allow_network: bool,
+    allow_workflow_exec: bool,
+    confirm_exec_hooks: bool,
 }
 
 /// Says which roots are allowed when an import is refused for that reason.
@@ -336,14 +374,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             env,
             timeout,
             runner_allow_network,
+            runner_allow_workflow_exec,
+            confirm_exec_hooks,
             argv,
         } => {
-            if workflow.is_some() {
-                bail!(
-                    "workflows are not available in this build yet; run one program with `lab run -- PROGRAM ARGS`"
-                );
+            if workflow.is_some() && !argv.is_empty() {
+                bail!("give either --workflow FILE or `-- PROGRAM ARGS`, not both");
             }
-            let code = run_job(&ctx, argv, env, timeout, runner_allow_network)?;
+            let code = run_job(
+                &ctx,
+                JobArgs {
+                    workflow,
+                    argv,
+                    env,
+                    timeout,
+                    allow_network: runner_allow_network,
+                    allow_workflow_exec: runner_allow_workflow_exec,
+                    confirm_exec_hooks,
+                },
+            )?;
             std::process::exit(code);
         }
     }
@@ -486,9 +535,13 @@ fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let jobs = if args.enable_runner {
-        let (runner, warnings) =
-            lab_runner::Runner::new(runner_config(ctx, args.runner_allow_network, 3600)?)
-                .context("[runner] in the config file")?;
+        let (runner, warnings) = lab_runner::Runner::new(runner_config(
+            ctx,
+            args.runner_allow_network,
+            args.runner_allow_workflow_exec,
+            3600,
+        )?)
+        .context("[runner] in the config file")?;
         for warning in warnings {
             eprintln!("lab: warning: {warning}");
         }

@@ -264,7 +264,12 @@ fn a_job_streams_redacted_output_and_resumes_from_last_event_id() {
             "env_not_allowed",
         ),
         (json!({"program": "sh", "shell": true}), "invalid_json"),
-        (json!({"workflow": "/x.toml"}), "workflows_not_available"),
+        (json!({"workflow": "/x.toml"}), "invalid_workflow"),
+        (
+            json!({"workflow": "/etc/passwd", "confirm_exec_hooks": true}),
+            "invalid_workflow",
+        ),
+        (json!({"workflow": "/x.toml", "steps": []}), "invalid_json"),
     ] {
         let (_, reply) = lab.json("POST", "/api/jobs", Some(&body));
         assert_eq!(reply["error"]["code"], code, "{body}");

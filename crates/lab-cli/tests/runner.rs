@@ -310,3 +310,87 @@ fn programs_off_the_allowlist_are_refused_however_spelled() {
         "refused jobs leave no run directory"
     );
 }
+
+#[test]
+fn exec_hooks_run_only_with_the_flag_and_the_confirmation() {
+    let e = env();
+    let root = e.base.join("flows");
+    std::fs::create_dir_all(root.join("sweep")).unwrap();
+    let workflow = root.join("sweep/workflow.toml");
+    std::fs::write(
+        &workflow,
+        "name = \"sweep\"\n[[steps]]\nprogram = \"echo\"\nargs = [\"first\"]\n[[steps]]\nexec = true\nprogram = \"./hook.sh\"\n[[steps]]\nprogram = \"echo\"\nargs = [\"last\"]\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("sweep/hook.sh"), "#!/bin/sh\necho HOOK-RAN\n").unwrap();
+    std::fs::set_permissions(
+        root.join("sweep/hook.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(LAB)
+            .arg("--data-dir")
+            .arg(e.base.join("data"))
+            .arg("--config")
+            .arg(e.base.join("lab.toml"))
+            .arg("--root")
+            .arg(&root)
+            .args(["run", "--workflow", workflow.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for extra in [
+        &[][..],
+        &["--runner-allow-workflow-exec"],
+        &["--confirm-exec-hooks"],
+    ] {
+        let out = run(extra);
+        assert!(!out.status.success(), "{extra:?}");
+        assert!(
+            text(&out.stderr).contains("exec hooks refused"),
+            "{extra:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            !text(&out.stdout).contains("first"),
+            "no step runs before the refusal"
+        );
+        assert!(e.run_dirs().is_empty(), "a refused workflow leaves no run");
+    }
+    let out = run(&["--runner-allow-workflow-exec", "--confirm-exec-hooks"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "first\nHOOK-RAN\nlast\n");
+    let provenance: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(e.run_dirs()[0].join("provenance.json")).unwrap(),
+    )
+    .unwrap();
+    let steps = provenance["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3);
+    assert_eq!(steps[1]["exec_hook"], true);
+    assert_eq!(steps[2]["exit"]["code"], 0);
+    // A workflow outside the allowed roots is refused.
+    let outside = e.base.join("outside.toml");
+    std::fs::copy(&workflow, &outside).unwrap();
+    let out = Command::new(LAB)
+        .arg("--data-dir")
+        .arg(e.base.join("data"))
+        .arg("--config")
+        .arg(e.base.join("lab.toml"))
+        .arg("--root")
+        .arg(&root)
+        .args(["run", "--workflow", outside.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stderr).contains("not a file under an allowed root"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A failing step stops the workflow.
+    std::fs::write(&workflow, "[[steps]]\nprogram = \"sh\"\nargs = [\"-c\", \"exit 3\"]\n[[steps]]\nprogram = \"echo\"\nargs = [\"never\"]\n").unwrap();
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!text(&out.stdout).contains("never"));
+}

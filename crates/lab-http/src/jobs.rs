@@ -54,6 +54,10 @@ impl From<lab_runner::runner::Error> for ApiError {
             }
             E::EnvNotAllowed(_) => ApiError::new(StatusCode::FORBIDDEN, "env_not_allowed", message),
             E::BadArgument(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad_argument", message),
+            E::ExecHooksRefused(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "exec_hooks_refused", message)
+            }
+            E::Workflow(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_workflow", message),
             _ => internal(&message),
         }
     }
@@ -67,10 +71,30 @@ pub(crate) async fn create(
     manager(state)?;
     let body: Value = read_json(state, req, &checked).await?;
     if body.get("workflow").is_some() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "workflows_not_available",
-            "workflows are not available in this build yet; run one program per job",
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct WorkflowJob {
+            workflow: String,
+            #[serde(default)]
+            confirm_exec_hooks: bool,
+        }
+        let job: WorkflowJob = serde_json::from_value(body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("invalid job: {e}"),
+            )
+        })?;
+        let state = Arc::clone(state);
+        let record = blocking(move || {
+            Ok(manager(&state)?
+                .start_workflow(std::path::Path::new(&job.workflow), job.confirm_exec_hooks)?)
+        })
+        .await?;
+        eprintln!("lab: started job {} ({})", record.id, record.program);
+        return Ok(json_response(
+            StatusCode::ACCEPTED,
+            &json!({"id": record.id, "run_id": record.run_id, "job": record}),
         ));
     }
     let request: JobRequest = serde_json::from_value(body).map_err(|e| {

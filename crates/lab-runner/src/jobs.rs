@@ -187,13 +187,59 @@ impl JobManager {
 
     /// Starts a job; returns its record at once (state `running`).
     pub fn start(self: &Arc<Self>, request: JobRequest) -> Result<JobRecord, Error> {
-        let (program, passed) = self.runner.validate(&request)?;
-        let name = program
-            .path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "job".into());
-        let id = RunId::generate(&name)
+        let (step, passed, timeout) = self.runner.plan(&request)?;
+        let name = step.argv[0].clone();
+        self.launch(
+            &name,
+            request.program.clone(),
+            request.args.clone(),
+            vec![step],
+            passed,
+            timeout,
+        )
+    }
+
+    /// Starts a workflow (a file already known to lie under an allowed
+    /// root); refused before any step runs if it has exec hooks that are not
+    /// both allowed and confirmed.
+    pub fn start_workflow(
+        self: &Arc<Self>,
+        file: &Path,
+        confirm_exec_hooks: bool,
+    ) -> Result<JobRecord, Error> {
+        let file = workflow_under_roots(&self.registry, file)?;
+        let (name, steps) = self.runner.plan_workflow(&file, confirm_exec_hooks)?;
+        let label = if name.is_empty() {
+            "workflow".to_owned()
+        } else {
+            format!("workflow {name}")
+        };
+        let id_name = if name.is_empty() {
+            "workflow".to_owned()
+        } else {
+            name
+        };
+        let timeout = self.runner.default_timeout();
+        self.launch(
+            &id_name,
+            label,
+            vec![file.display().to_string()],
+            steps,
+            Vec::new(),
+            timeout,
+        )
+    }
+
+    fn launch(
+        self: &Arc<Self>,
+        id_name: &str,
+        program: String,
+        args: Vec<String>,
+        steps: Vec<crate::runner::StepPlan>,
+        passed: Vec<crate::runner::EnvVar>,
+        timeout: std::time::Duration,
+    ) -> Result<JobRecord, Error> {
+        let id = RunId::generate(id_name)
             .map_err(|e| Error::RunDir(std::io::Error::other(e.to_string())))?;
         let run_dir = self.data_dir.join("runs").join(id.as_str());
         {
@@ -213,12 +259,8 @@ impl JobManager {
             version: RECORD_VERSION,
             id: id.to_string(),
             run_id: run.id.to_string(),
-            program: request.program.clone(),
-            args: request
-                .args
-                .iter()
-                .map(|a| redactor.redact_str(a))
-                .collect(),
+            program,
+            args: args.iter().map(|a| redactor.redact_str(a)).collect(),
             env_names: passed.iter().map(|(k, _)| k.clone()).collect(),
             state: "running".into(),
             exit: Value::Null,
@@ -251,7 +293,7 @@ impl JobManager {
             };
             let outcome = manager
                 .runner
-                .run(&request, &run_dir, &report, sink, cancel_rx)
+                .run_steps(&steps, &passed, timeout, &run_dir, &report, sink, cancel_rx)
                 .await;
             let (state, exit, isolation) = match outcome {
                 Ok(outcome) => {
@@ -322,6 +364,27 @@ impl JobManager {
     pub fn run_dir(&self, id: &str) -> PathBuf {
         self.data_dir.join("runs").join(id)
     }
+}
+
+/// The canonical path of a workflow file, which must be absolute and lie
+/// under an allowed root (compared by component).
+pub fn workflow_under_roots(registry: &Registry, file: &Path) -> Result<PathBuf, Error> {
+    if !file.is_absolute() {
+        return Err(Error::Workflow("the workflow path must be absolute".into()));
+    }
+    let canonical = std::fs::canonicalize(file)
+        .ok()
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            registry
+                .allowed_roots()
+                .iter()
+                .any(|root| p.starts_with(root))
+        })
+        .ok_or_else(|| {
+            Error::Workflow("the workflow file is not a file under an allowed root".into())
+        })?;
+    Ok(canonical)
 }
 
 fn job_id(job: &Job) -> String {

@@ -71,6 +71,10 @@ pub enum Error {
     RunDir(std::io::Error),
     /// The sandbox helper could not be started.
     Spawn(std::io::Error),
+    /// A workflow file is invalid.
+    Workflow(String),
+    /// A workflow has exec hooks and they are not allowed and confirmed.
+    ExecHooksRefused(String),
 }
 
 impl std::fmt::Display for Error {
@@ -84,6 +88,8 @@ impl std::fmt::Display for Error {
             Error::BadArgument(why) => write!(f, "invalid argument: {why}"),
             Error::RunDir(e) => write!(f, "run directory: {e}"),
             Error::Spawn(e) => write!(f, "starting the sandbox: {e}"),
+            Error::Workflow(why) => write!(f, "workflow: {why}"),
+            Error::ExecHooksRefused(why) => write!(f, "exec hooks refused: {why}"),
         }
     }
 }
@@ -111,6 +117,8 @@ pub struct RunnerConfig {
     pub env_allow: Vec<String>,
     /// `--runner-allow-network`.
     pub allow_network: bool,
+    /// `--runner-allow-workflow-exec`.
+    pub allow_workflow_exec: bool,
     /// Resource limits.
     pub limits: Limits,
     /// The `lab` binary, re-executed as `lab __sandbox`.
@@ -291,6 +299,29 @@ impl Runner {
         self.config.allow_network
     }
 
+    /// The timeout of a job that names none.
+    pub fn default_timeout(&self) -> Duration {
+        self.config.default_timeout
+    }
+
+    /// The single step of a plain job request, after validation.
+    pub fn plan(&self, request: &JobRequest) -> Result<(StepPlan, Vec<EnvVar>, Duration), Error> {
+        let (program, passed) = self.validate(request)?;
+        let mut argv = vec![argv0(&program.path)];
+        argv.extend(request.args.iter().cloned());
+        let step = StepPlan {
+            label: request.program.clone(),
+            path: program.path.clone(),
+            argv,
+            exec_hook: false,
+        };
+        let timeout = request
+            .timeout_secs
+            .map(Duration::from_secs)
+            .unwrap_or(self.config.default_timeout);
+        Ok((step, passed, timeout))
+    }
+
     /// The allowlisted program `requested` names, matched by canonical path.
     pub fn resolve(&self, requested: &str) -> Result<&Program, Error> {
         let not_allowed = || Error::ProgramNotAllowed(requested.to_owned());
@@ -332,25 +363,51 @@ impl Runner {
     }
 
     /// Runs `request` in the run directory `run_dir` (which must exist and
-    /// be empty: the caller creates and registers it first), calling `on_output` with every redacted chunk as it is
-    /// written to `stdout.log` / `stderr.log`. `report` is a scratch file
-    /// outside the run directory. Cancelling is sending `true` on `cancel`.
+    /// be empty: the caller creates and registers it first), calling
+    /// `on_output` with every redacted chunk as it is written to
+    /// `stdout.log` / `stderr.log`. `report` is a scratch file outside the
+    /// run directory. Cancelling is sending `true` on `cancel`.
     pub async fn run(
         &self,
         request: &JobRequest,
         run_dir: &Path,
         report: &Path,
+        on_output: impl FnMut(Stream, &[u8]) + Send,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<JobOutcome, Error> {
+        let (step, passed, timeout) = self.plan(request)?;
+        self.run_steps(
+            &[step],
+            &passed,
+            timeout,
+            run_dir,
+            report,
+            on_output,
+            cancel,
+        )
+        .await
+    }
+
+    /// Runs `steps` in order in one run directory, each through the
+    /// sandbox, stopping at the first that does not exit 0. The timeout
+    /// covers the whole job.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_steps(
+        &self,
+        steps: &[StepPlan],
+        passed: &[EnvVar],
+        timeout: Duration,
+        run_dir: &Path,
+        report: &Path,
         mut on_output: impl FnMut(Stream, &[u8]) + Send,
         mut cancel: watch::Receiver<bool>,
     ) -> Result<JobOutcome, Error> {
-        let (program, passed) = self.validate(request)?;
         // Redact the Lab's own secrets and every value passed to the job.
         let lab_secrets = std::env::vars_os()
             .filter(|(k, _)| is_secret_name(&k.to_string_lossy()))
             .map(|(_, v)| v.as_encoded_bytes().to_vec());
         let redactor =
             Redactor::new(lab_secrets.chain(passed.iter().map(|(_, v)| v.as_bytes().to_vec())));
-
         if std::fs::read_dir(run_dir)
             .map_err(Error::RunDir)?
             .next()
@@ -369,8 +426,6 @@ impl Runner {
                 .map_err(Error::RunDir)
         };
         let mut logs = [open_log("stdout.log")?, open_log("stderr.log")?];
-        std::fs::File::create(report).map_err(Error::RunDir)?;
-
         let dir = run_dir.to_string_lossy().into_owned();
         let mut env = vec![
             ("PATH".to_owned(), RUNNER_PATH.to_owned()),
@@ -383,100 +438,104 @@ impl Runner {
             ("TMPDIR".to_owned(), format!("{dir}/tmp")),
         ];
         env.extend(passed.iter().cloned());
-        let argv0 = program
-            .path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut argv = vec![argv0];
-        argv.extend(request.args.iter().cloned());
-        let spec = SandboxSpec {
-            program: program.path.clone(),
-            argv: argv.clone(),
-            env,
-            dir: run_dir.to_path_buf(),
-            report: report.to_path_buf(),
-            network: self.config.allow_network,
-            limits: self.config.limits.clone(),
-        };
         let started = now_secs();
-        let spec_json =
-            serde_json::to_vec(&spec).map_err(|e| Error::Spawn(std::io::Error::other(e)))?;
-        let mut child = crate::spawn::helper(&self.config.helper)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(Error::Spawn)?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(&spec_json).await.map_err(Error::Spawn)?;
-        }
-        let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(16);
-        for (stream, pipe) in [
-            (
-                Stream::Stdout,
-                child
-                    .stdout
-                    .take()
-                    .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            ),
-            (
-                Stream::Stderr,
-                child
-                    .stderr
-                    .take()
-                    .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            ),
-        ] {
-            let Some(mut pipe) = pipe else { continue };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                while let Ok(n) = pipe.read(&mut buf).await {
-                    if n == 0 || tx.send((stream, buf[..n].to_vec())).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        let timeout = request
-            .timeout_secs
-            .map(Duration::from_secs)
-            .unwrap_or(self.config.default_timeout);
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         let mut streams = [redactor.stream(), redactor.stream()];
         let mut out = Vec::new();
-        let mut ended_by: Option<Exit> = None;
-        let mut exited = false;
-        let mut pipes_open = true;
-        while !exited || pipes_open {
-            tokio::select! {
-                chunk = rx.recv(), if pipes_open => match chunk {
-                    Some((stream, bytes)) => {
-                        let i = stream as usize;
-                        out.clear();
-                        streams[i].push(&bytes, &mut out);
-                        if !out.is_empty() {
-                            let _ = logs[i].write_all(&out);
-                            on_output(stream, &out);
+        let mut isolation = Value::Null;
+        let mut exit = Exit::Code(0);
+        let mut step_records = Vec::new();
+        for step in steps {
+            std::fs::File::create(report).map_err(Error::RunDir)?;
+            let spec = SandboxSpec {
+                program: step.path.clone(),
+                argv: step.argv.clone(),
+                env: env.clone(),
+                dir: run_dir.to_path_buf(),
+                report: report.to_path_buf(),
+                network: self.config.allow_network,
+                limits: self.config.limits.clone(),
+            };
+            let spec_json =
+                serde_json::to_vec(&spec).map_err(|e| Error::Spawn(std::io::Error::other(e)))?;
+            let mut child = crate::spawn::helper(&self.config.helper)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(Error::Spawn)?;
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(&spec_json).await.map_err(Error::Spawn)?;
+            }
+            let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(16);
+            let pipes: [(Stream, Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>); 2] = [
+                (
+                    Stream::Stdout,
+                    child.stdout.take().map(|p| Box::new(p) as _),
+                ),
+                (
+                    Stream::Stderr,
+                    child.stderr.take().map(|p| Box::new(p) as _),
+                ),
+            ];
+            for (stream, pipe) in pipes {
+                let Some(mut pipe) = pipe else { continue };
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = pipe.read(&mut buf).await {
+                        if n == 0 || tx.send((stream, buf[..n].to_vec())).await.is_err() {
+                            break;
                         }
                     }
-                    None => pipes_open = false,
-                },
-                _ = child.wait(), if !exited => exited = true,
-                () = &mut deadline, if ended_by.is_none() => {
-                    ended_by = Some(Exit::TimedOut);
-                    kill_all(&mut child, report).await;
-                }
-                changed = cancel.changed(), if ended_by.is_none() => {
-                    if changed.is_err() || *cancel.borrow() {
-                        ended_by = Some(Exit::Cancelled);
+                });
+            }
+            drop(tx);
+            let mut ended_by: Option<Exit> = None;
+            let mut exited = false;
+            let mut pipes_open = true;
+            while !exited || pipes_open {
+                tokio::select! {
+                    chunk = rx.recv(), if pipes_open => match chunk {
+                        Some((stream, bytes)) => {
+                            let i = stream as usize;
+                            out.clear();
+                            streams[i].push(&bytes, &mut out);
+                            if !out.is_empty() {
+                                let _ = logs[i].write_all(&out);
+                                on_output(stream, &out);
+                            }
+                        }
+                        None => pipes_open = false,
+                    },
+                    _ = child.wait(), if !exited => exited = true,
+                    () = &mut deadline, if ended_by.is_none() => {
+                        ended_by = Some(Exit::TimedOut);
                         kill_all(&mut child, report).await;
                     }
+                    changed = cancel.changed(), if ended_by.is_none() => {
+                        if changed.is_err() || *cancel.borrow() {
+                            ended_by = Some(Exit::Cancelled);
+                            kill_all(&mut child, report).await;
+                        }
+                    }
                 }
+            }
+            let (step_isolation, reported) = read_report(report);
+            exit = ended_by.unwrap_or(reported);
+            isolation = step_isolation;
+            step_records.push(json!({
+                "program": step.label,
+                "resolved_path": step.path.display().to_string(),
+                "sha256": sha256_file(&step.path),
+                "argv": step.argv.iter().map(|a| redactor.redact_str(a)).collect::<Vec<_>>(),
+                "exec_hook": step.exec_hook,
+                "exit": exit.to_json(),
+            }));
+            if exit != Exit::Code(0) {
+                break;
             }
         }
         for (i, stream) in streams.into_iter().enumerate() {
@@ -497,21 +556,20 @@ impl Runner {
         for log in &logs {
             let _ = log.sync_all();
         }
-        let (isolation, reported) = read_report(report);
-        let exit = ended_by.unwrap_or(reported);
-        let ended = now_secs();
+        let first = &step_records[0];
         let provenance = json!({
             "version": 1,
             "lab_version": env!("CARGO_PKG_VERSION"),
-            "program": request.program,
-            "resolved_path": program.path.display().to_string(),
-            "sha256": sha256_file(&program.path),
-            "argv": argv.iter().map(|a| redactor.redact_str(a)).collect::<Vec<_>>(),
+            "program": first["program"],
+            "resolved_path": first["resolved_path"],
+            "sha256": first["sha256"],
+            "argv": first["argv"],
+            "steps": step_records,
             "cwd": dir,
             "env_names": passed.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
             "network_allowed": self.config.allow_network,
             "started": started,
-            "ended": ended,
+            "ended": now_secs(),
             "exit": exit.to_json(),
             "isolation": isolation,
         });
@@ -519,6 +577,118 @@ impl Runner {
         let _ = std::fs::remove_file(report);
         Ok(JobOutcome { exit, isolation })
     }
+
+    /// Reads and checks a workflow file (already known to lie under an
+    /// allowed root): every plain step's program is allowlisted; exec hooks
+    /// (`exec = true`, a program relative to the workflow's directory and
+    /// inside it) need both `allow_exec` (the command-line flag) and
+    /// `confirm` (the request). Nothing runs if any check fails.
+    pub fn plan_workflow(
+        &self,
+        file: &Path,
+        confirm: bool,
+    ) -> Result<(String, Vec<StepPlan>), Error> {
+        let allow_exec = self.config.allow_workflow_exec;
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Error::Workflow(format!("cannot read it: {e}")))?;
+        let workflow: Workflow =
+            toml::from_str(&text).map_err(|e| Error::Workflow(e.message().to_owned()))?;
+        if workflow.steps.is_empty() || workflow.steps.len() > 64 {
+            return Err(Error::Workflow("a workflow has 1 to 64 steps".into()));
+        }
+        let base = file.parent().unwrap_or(Path::new("/"));
+        let mut plan = Vec::new();
+        for (i, step) in workflow.steps.iter().enumerate() {
+            for arg in &step.args {
+                if arg.contains('\0') || arg.len() > MAX_ARG {
+                    return Err(Error::BadArgument("NUL or an argument longer than 128 KiB"));
+                }
+            }
+            let path = if step.exec {
+                if !allow_exec {
+                    return Err(Error::ExecHooksRefused(format!(
+                        "step {} is an exec hook ({}); the Lab was not started with --runner-allow-workflow-exec",
+                        i + 1,
+                        step.program
+                    )));
+                }
+                if !confirm {
+                    return Err(Error::ExecHooksRefused(format!(
+                        "step {} is an exec hook ({}); running it must be confirmed (confirm_exec_hooks: true, or --confirm-exec-hooks)",
+                        i + 1,
+                        step.program
+                    )));
+                }
+                let candidate = Path::new(&step.program);
+                if candidate.is_absolute() {
+                    return Err(Error::Workflow(format!(
+                        "step {}: an exec hook names a path relative to the workflow's directory",
+                        i + 1
+                    )));
+                }
+                let canonical = std::fs::canonicalize(base.join(candidate)).map_err(|e| {
+                    Error::Workflow(format!("step {}: {}: {e}", i + 1, step.program))
+                })?;
+                if !canonical.starts_with(base) || !canonical.is_file() {
+                    return Err(Error::Workflow(format!(
+                        "step {}: the exec hook must be a file inside the workflow's directory",
+                        i + 1
+                    )));
+                }
+                canonical
+            } else {
+                self.resolve(&step.program)?.path.clone()
+            };
+            let mut argv = vec![argv0(&path)];
+            argv.extend(step.args.iter().cloned());
+            plan.push(StepPlan {
+                label: step.program.clone(),
+                path,
+                argv,
+                exec_hook: step.exec,
+            });
+        }
+        Ok((workflow.name, plan))
+    }
+}
+
+fn argv0(path: &Path) -> String {
+    path.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// One planned step.
+#[derive(Clone, Debug)]
+pub struct StepPlan {
+    /// The program as written.
+    pub label: String,
+    /// Canonical path to execute.
+    pub path: PathBuf,
+    /// argv, `argv[0]` included.
+    pub argv: Vec<String>,
+    /// Whether this is an exec hook.
+    pub exec_hook: bool,
+}
+
+/// A workflow file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Workflow {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    steps: Vec<WorkflowStep>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkflowStep {
+    program: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    exec: bool,
 }
 
 impl Runner {

@@ -612,12 +612,37 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("lab.toml");
     std::fs::write(&config, "[runner]\nprograms = [\"sh\", \"echo\"]\n").unwrap();
+    let flows = data.path().join("flows");
+    std::fs::create_dir_all(flows.join("wf")).unwrap();
+    std::fs::write(
+        flows.join("wf/workflow.toml"),
+        "name = \"hooked\"\n[[steps]]\nexec = true\nprogram = \"./hook.sh\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        flows.join("wf/hook.sh"),
+        "#!/bin/sh\necho exec hook output\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        flows.join("wf/hook.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let mut child = Command::new(LAB)
         .arg("--data-dir")
         .arg(data.path())
         .arg("--config")
         .arg(&config)
-        .args(["serve", "--bind", "127.0.0.1:0", "--enable-runner"])
+        .arg("--root")
+        .arg(&flows)
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--enable-runner",
+            "--runner-allow-workflow-exec",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -684,12 +709,58 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
         "{done}"
     );
     save_screenshot(&browser, "job.png");
+    // A workflow with an exec hook: a clear warning and an explicit
+    // confirmation before it is sent again with confirm_exec_hooks.
+    browser.goto(&format!("{base}#/jobs"));
+    let flow = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         const start = Date.now();
+         (function waitForm() {{
+           const input = document.getElementById('workflow-path');
+           if (!input) return setTimeout(waitForm, 100);
+           input.value = {path:?};
+           document.getElementById('workflow-submit').click();
+           (function poll() {{
+             const confirm = document.getElementById('exec-confirm');
+             if (confirm) {{
+               const disabledBefore = confirm.disabled;
+               const warning = document.querySelector('#workflow-result .warning').textContent;
+               document.getElementById('exec-understood').click();
+               confirm.click();
+               return (function wait() {{
+                 const log = document.getElementById('job-log');
+                 const state = document.getElementById('job-state');
+                 if (log && state && state.textContent === 'exited') return done({{disabledBefore, warning, log: log.textContent}});
+                 if (Date.now() - start > 15000) return done({{error: 'timeout after confirm'}});
+                 setTimeout(wait, 100);
+               }})();
+             }}
+             if (Date.now() - start > 15000) return done({{error: document.getElementById('workflow-result').textContent}});
+             setTimeout(poll, 100);
+           }})();
+         }})();",
+        path = flows.join("wf/workflow.toml").to_str().unwrap()
+    ));
+    assert!(flow.get("error").is_none(), "{flow}");
+    assert_eq!(flow["disabledBefore"], true, "{flow}");
+    assert!(
+        flow["warning"].as_str().unwrap().contains("exec hooks"),
+        "{flow}"
+    );
+    assert_eq!(flow["log"], "exec hook output\n", "{flow}");
     let csp = browser.run_async("arguments[arguments.length - 1](window.__csp)");
     assert_eq!(csp, json!([]), "CSP violations");
+    // The one expected entry: the network log of the deliberate 403
+    // (exec hooks not yet confirmed) above.
     let errors: Vec<Value> = browser
         .console()
         .into_iter()
         .filter(|e| e["level"] == "SEVERE")
+        .filter(|e| {
+            !e["message"].as_str().is_some_and(|m| {
+                m.contains("/api/jobs - Failed to load resource: the server responded with a status of 403")
+            })
+        })
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:?}");
 }

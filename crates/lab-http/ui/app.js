@@ -410,6 +410,7 @@ async function renderJobs() {
     } finally { submit.disabled = false; }
   });
   parts.push(el('section', { class: 'panel' }, el('h2', {}, 'New run'), runner.programs.length ? form : el('p', {}, 'No programs are allowlisted: add them to [runner] programs in lab.toml.')));
+  parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Run a workflow'), workflowForm(runner)));
   const { jobs } = await api('/api/jobs');
   parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Recent jobs'), jobs.length ? el('table', { id: 'jobs' },
     el('thead', {}, el('tr', {}, el('th', {}, 'job'), el('th', {}, 'program'), el('th', {}, 'state'), el('th', {}, 'started'))),
@@ -419,6 +420,41 @@ async function renderJobs() {
       el('td', {}, stateBadge(j.state)),
       el('td', { class: 'muted' }, date(j.created * 1000)))))) : el('p', { class: 'muted' }, 'No jobs yet.')));
   view.replaceChildren(el('article', { class: 'jobs-view' }, parts));
+}
+
+function workflowForm(runner) {
+  const path = el('input', { id: 'workflow-path', placeholder: '/abs/path/to/workflow.toml (under an allowed root)', autocomplete: 'off' });
+  const result = el('div', { id: 'workflow-result', role: 'status' });
+  const submit = el('button', { type: 'submit', class: 'primary', id: 'workflow-submit' }, 'Start workflow');
+  const start = async (confirm) => {
+    result.replaceChildren();
+    try {
+      const made = await api('/api/jobs', { method: 'POST', json: { workflow: path.value.trim(), confirm_exec_hooks: confirm } });
+      location.hash = `#/jobs/${encodeURIComponent(made.id)}`;
+    } catch (err) {
+      if (err.code === 'exec_hooks_refused' && runner.workflow_exec_allowed && !confirm) {
+        const understood = el('input', { type: 'checkbox', id: 'exec-understood' });
+        const go = el('button', { type: 'button', class: 'danger', id: 'exec-confirm', disabled: true }, 'Run it, exec hooks included');
+        understood.addEventListener('change', () => { go.disabled = !understood.checked; });
+        go.addEventListener('click', () => start(true));
+        result.replaceChildren(el('div', { class: 'warning', role: 'alert' },
+          el('strong', {}, 'This workflow has exec hooks. '),
+          'An exec hook runs a program named by the workflow file itself, not one from the Lab\'s allowlist: whoever wrote the file decides what runs (still inside the sandbox: no network unless allowed, writes only to the run directory). ',
+          el('span', { class: 'mono' }, err.message),
+          el('label', {}, understood, ' I wrote or checked this workflow and want its exec hooks to run'),
+          go));
+      } else {
+        result.replaceChildren(el('p', { class: 'error' }, err.message));
+      }
+    }
+  };
+  const form = el('form', { class: 'job-form', id: 'workflow-form' },
+    el('p', { class: 'muted' }, runner.workflow_exec_allowed
+      ? 'Exec hooks are allowed by the command line; each workflow that has them asks for confirmation.'
+      : 'Exec hooks are off (start the Lab with --runner-allow-workflow-exec to allow them); workflows with exec hooks are refused.'),
+    el('label', {}, 'Workflow file ', path), el('div', { class: 'buttons' }, submit), result);
+  form.addEventListener('submit', (event) => { event.preventDefault(); start(false); });
+  return form;
 }
 
 async function renderJob(id) {

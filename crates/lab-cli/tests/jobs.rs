@@ -172,9 +172,11 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
+/// Whether a process whose command line starts with `marker` is alive
+/// (anchored, so `lab run … sleep N` itself does not count).
 fn survivors(marker: &str) -> bool {
     Command::new("pgrep")
-        .args(["-f", marker])
+        .args(["-f", &format!("^{marker}")])
         .output()
         .unwrap()
         .status

@@ -137,8 +137,13 @@ fn shell_metacharacters_arrive_literally() {
     assert!(!Path::new("/tmp/y").exists());
 }
 
+/// Whether a process whose command line starts with `marker` is alive
+/// (anchored, so `lab run … sleep N` itself does not count).
 fn survivors(marker: &str) -> bool {
-    let out = Command::new("pgrep").args(["-f", marker]).output().unwrap();
+    let out = Command::new("pgrep")
+        .args(["-f", &format!("^{marker}")])
+        .output()
+        .unwrap();
     out.status.success()
 }
 

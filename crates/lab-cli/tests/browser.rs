@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const LAB: &str = env!("CARGO_BIN_EXE_lab");
+mod common;
+
+use common::LAB;
 
 struct Killed(Child);
 
@@ -285,27 +287,17 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
         .status()
         .expect("ffmpeg is required: `cargo xtask test` installs it");
     assert!(made.success());
-    let mut child = Command::new(LAB)
+    let mut command = Command::new(LAB);
+    command
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
         .arg("--root")
         .arg(&fixtures)
         .arg("--root")
         .arg(&extra_root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _server = Killed(child);
-    let base = line
-        .trim()
-        .strip_prefix("lab: listening on ")
-        .unwrap()
-        .to_owned();
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+    let base = server.base.clone();
 
     let browser = Browser::start();
     browser.on_new_document(
@@ -629,7 +621,8 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let mut child = Command::new(LAB)
+    let mut command = Command::new(LAB);
+    command
         .arg("--data-dir")
         .arg(data.path())
         .arg("--config")
@@ -643,20 +636,9 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
             "--enable-runner",
             "--runner-allow-workflow-exec",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _server = Killed(child);
-    let base = line
-        .trim()
-        .strip_prefix("lab: listening on ")
-        .unwrap()
-        .to_owned();
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+    let base = server.base.clone();
     let browser = Browser::start();
     browser.on_new_document(
         "window.__csp = [];

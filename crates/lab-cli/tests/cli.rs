@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const LAB: &str = env!("CARGO_BIN_EXE_lab");
+mod common;
+
+use common::LAB;
 
 struct Env {
     _tmp: tempfile::TempDir,
@@ -58,44 +60,27 @@ fn assert_fails_with(out: &Output, needle: &str) {
     assert!(lines[0].starts_with("lab: error: "), "{err:?}");
 }
 
-struct Server {
-    child: Child,
-    port: u16,
-}
+struct Server(common::Served);
 
 impl Server {
     fn start(env: &Env, args: &[&str]) -> Self {
-        let mut child = env
-            .lab()
-            .arg("serve")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .strip_prefix("lab: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .trim_end();
-        let port = url
-            .strip_prefix("http://127.0.0.1:")
-            .and_then(|rest| rest.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("unexpected url {url:?}"))
-            .parse()
-            .unwrap();
-        Self { child, port }
+        let mut command = env.lab();
+        command.arg("serve").args(args).stderr(Stdio::piped());
+        let served = common::serve(command);
+        assert!(
+            served.base.starts_with("http://127.0.0.1:"),
+            "{}",
+            served.base
+        );
+        Self(served)
     }
 
     fn get(&self, path: &str) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", self.0.port)).unwrap();
         write!(
             s,
             "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-            self.port
+            self.0.port
         )
         .unwrap();
         let mut out = String::new();
@@ -105,7 +90,7 @@ impl Server {
 
     /// Sends `signal` and waits for a clean exit.
     fn stop(mut self, signal: &str) -> String {
-        let pid = self.child.id().to_string();
+        let pid = self.0.child.id().to_string();
         assert!(
             Command::new("kill")
                 .args([signal, &pid])
@@ -115,7 +100,7 @@ impl Server {
         );
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.0.child.try_wait().unwrap() {
                 assert!(status.success(), "exit after {signal}: {status}");
                 break;
             }
@@ -123,7 +108,8 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         let mut err = String::new();
-        self.child
+        self.0
+            .child
             .stderr
             .take()
             .unwrap()
@@ -133,19 +119,12 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn serve_prints_the_real_address_and_stops_gracefully_on_signals() {
     let e = env();
     for signal in ["-TERM", "-INT"] {
         let server = Server::start(&e, &["--bind", "127.0.0.1:0"]);
-        assert_ne!(server.port, 0);
+        assert_ne!(server.0.port, 0);
         let status = server.get("/api/status");
         assert!(status.starts_with("HTTP/1.1 200"), "{status}");
         assert!(
@@ -161,7 +140,7 @@ fn serve_prints_the_real_address_and_stops_gracefully_on_signals() {
 fn serve_binds_loopback_7878_by_default() {
     let e = env();
     let server = Server::start(&e, &[]);
-    assert_eq!(server.port, 7878);
+    assert_eq!(server.0.port, 7878);
     server.stop("-TERM");
 }
 

@@ -5,28 +5,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 #![allow(clippy::disallowed_methods)] // these tests start the binary under test
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const LAB: &str = env!("CARGO_BIN_EXE_lab");
+mod common;
+
+use common::LAB;
 const SECRET: &str = "s3cr3t-job-value-4242";
 
 struct Lab {
-    child: Child,
-    port: u16,
+    served: common::Served,
     token: String,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(data: &PathBuf, args: &[&str]) -> Lab {
@@ -37,7 +31,8 @@ fn start(data: &PathBuf, args: &[&str]) -> Lab {
         "[runner]\nprograms = [\"python3\", \"sh\"]\nenv_allow = [\"MY_API_TOKEN\"]\n",
     )
     .unwrap();
-    let mut child = Command::new(LAB)
+    let mut command = Command::new(LAB);
+    command
         .arg("--data-dir")
         .arg(data)
         .arg("--config")
@@ -45,25 +40,9 @@ fn start(data: &PathBuf, args: &[&str]) -> Lab {
         .args(["serve", "--bind", "127.0.0.1:0"])
         .args(args)
         .env("MY_API_TOKEN", SECRET)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+        .stderr(Stdio::null());
     let mut lab = Lab {
-        child,
-        port,
+        served: common::serve(command),
         token: String::new(),
     };
     let page = lab.request("GET", "/", None, &[]).1;
@@ -80,12 +59,12 @@ impl Lab {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> (u16, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut s = TcpStream::connect(("127.0.0.1", self.served.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let payload = body.map(|b| b.to_string()).unwrap_or_default();
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
-            self.port
+            self.served.port
         );
         if method != "GET" {
             head.push_str(&format!("X-Lab-Token: {}\r\n", self.token));
@@ -337,8 +316,8 @@ fn a_job_running_when_the_lab_dies_is_marked_interrupted() {
             assert!(start.elapsed() < Duration::from_secs(10));
             std::thread::sleep(Duration::from_millis(50));
         }
-        lab.child.kill().unwrap(); // SIGKILL: no chance to clean up
-        lab.child.wait().unwrap();
+        lab.served.child.kill().unwrap(); // SIGKILL: no chance to clean up
+        lab.served.child.wait().unwrap();
         id
     };
     std::thread::sleep(Duration::from_millis(500));

@@ -91,11 +91,7 @@ pub(crate) async fn create(
                 .start_workflow(std::path::Path::new(&job.workflow), job.confirm_exec_hooks)?)
         })
         .await?;
-        eprintln!("lab: started job {} ({})", record.id, record.program);
-        return Ok(json_response(
-            StatusCode::ACCEPTED,
-            &json!({"id": record.id, "run_id": record.run_id, "job": record}),
-        ));
+        return Ok(started(&record));
     }
     let request: JobRequest = serde_json::from_value(body).map_err(|e| {
         ApiError::new(
@@ -106,11 +102,16 @@ pub(crate) async fn create(
     })?;
     let state = Arc::clone(state);
     let record = blocking(move || Ok(manager(&state)?.start(request)?)).await?;
+    Ok(started(&record))
+}
+
+/// 202 with the new job's ids and record.
+fn started(record: &lab_runner::jobs::JobRecord) -> Response<Body> {
     eprintln!("lab: started job {} ({})", record.id, record.program);
-    Ok(json_response(
+    json_response(
         StatusCode::ACCEPTED,
         &json!({"id": record.id, "run_id": record.run_id, "job": record}),
-    ))
+    )
 }
 
 pub(crate) async fn list(state: &Arc<State>) -> Result<Response<Body>> {

@@ -78,13 +78,7 @@ pub(crate) async fn create(
             #[serde(default)]
             confirm_exec_hooks: bool,
         }
-        let job: WorkflowJob = serde_json::from_value(body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("invalid job: {e}"),
-            )
-        })?;
+        let job: WorkflowJob = parse_job(body)?;
         let state = Arc::clone(state);
         let record = blocking(move || {
             Ok(manager(&state)?
@@ -93,16 +87,20 @@ pub(crate) async fn create(
         .await?;
         return Ok(started(&record));
     }
-    let request: JobRequest = serde_json::from_value(body).map_err(|e| {
+    let request: JobRequest = parse_job(body)?;
+    let state = Arc::clone(state);
+    let record = blocking(move || Ok(manager(&state)?.start(request)?)).await?;
+    Ok(started(&record))
+}
+
+fn parse_job<T: serde::de::DeserializeOwned>(body: Value) -> Result<T> {
+    serde_json::from_value(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
             format!("invalid job: {e}"),
         )
-    })?;
-    let state = Arc::clone(state);
-    let record = blocking(move || Ok(manager(&state)?.start(request)?)).await?;
-    Ok(started(&record))
+    })
 }
 
 /// 202 with the new job's ids and record.

@@ -88,15 +88,34 @@ fn network_is_off_unless_allowed() {
     let on = e.run(&["--runner-allow-network", "--", "python3", "-c", &script]);
     assert!(on.status.success(), "{}", text(&on.stderr));
     assert!(text(&on.stdout).contains("connected"));
-    // Name resolution, UDP and the host's Unix sockets are gone too.
+    // Name resolution and UDP are gone too.
     for script in [
         "import socket; socket.getaddrinfo('example.com', 80)",
         "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)",
-        "import socket; socket.socket(socket.AF_UNIX).connect('/run/dbus/system_bus_socket')",
     ] {
         let out = e.run(&["--", "python3", "-c", script]);
         assert!(!out.status.success(), "{script} succeeded");
     }
+    // A pathname Unix socket of the host (think docker.sock): a network
+    // namespace does not stop it; the seccomp filter does.
+    let path = e.base.join("host.sock");
+    let _unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let script = format!(
+        "import socket; socket.socket(socket.AF_UNIX).connect({:?}); print('unix connected')",
+        path.to_str().unwrap()
+    );
+    let off = e.run(&["--", "python3", "-c", &script]);
+    assert!(
+        !off.status.success() && !text(&off.stdout).contains("unix connected"),
+        "{}",
+        text(&off.stderr)
+    );
+    let on = e.run(&["--runner-allow-network", "--", "python3", "-c", &script]);
+    assert!(
+        text(&on.stdout).contains("unix connected"),
+        "the probe can succeed: {}",
+        text(&on.stderr)
+    );
 }
 
 #[test]

@@ -405,3 +405,23 @@ fn exec_hooks_run_only_with_the_flag_and_the_confirmation() {
     assert_eq!(out.status.code(), Some(3));
     assert!(!text(&out.stdout).contains("never"));
 }
+
+#[test]
+fn a_timeout_sends_sigterm_first_then_sigkill() {
+    let e = env();
+    // A job that cleans up on SIGTERM gets to do so...
+    let polite = "import signal, sys, time\ndef bye(*_):\n    print('cleaned up', flush=True); sys.exit(0)\nsignal.signal(signal.SIGTERM, bye)\nprint('working', flush=True)\ntime.sleep(60)";
+    let out = e.run(&["--timeout", "1", "--", "python3", "-c", polite]);
+    assert_eq!(out.status.code(), Some(124));
+    assert_eq!(text(&out.stdout), "working\ncleaned up\n");
+    // ...and one that ignores it is killed after the grace period.
+    let stubborn = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ignoring', flush=True)\ntime.sleep(423.5)";
+    let started = std::time::Instant::now();
+    let out = e.run(&["--timeout", "1", "--", "python3", "-c", stubborn]);
+    assert_eq!(out.status.code(), Some(124));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "killed after the grace period"
+    );
+    assert!(text(&out.stdout).contains("ignoring"));
+}

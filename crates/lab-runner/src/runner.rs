@@ -496,6 +496,10 @@ impl Runner {
             let mut ended_by: Option<Exit> = None;
             let mut exited = false;
             let mut pipes_open = true;
+            // After SIGTERM, the job has GRACE to clean up before SIGKILL.
+            let kill_at = tokio::time::sleep(Duration::from_secs(100 * 365 * 86_400));
+            tokio::pin!(kill_at);
+            let mut terminating = false;
             while !exited || pipes_open {
                 tokio::select! {
                     chunk = rx.recv(), if pipes_open => match chunk {
@@ -513,13 +517,21 @@ impl Runner {
                     _ = child.wait(), if !exited => exited = true,
                     () = &mut deadline, if ended_by.is_none() => {
                         ended_by = Some(Exit::TimedOut);
-                        kill_all(&mut child, report).await;
+                        terminate(report);
+                        kill_at.as_mut().reset(tokio::time::Instant::now() + GRACE);
+                        terminating = true;
                     }
                     changed = cancel.changed(), if ended_by.is_none() => {
                         if changed.is_err() || *cancel.borrow() {
                             ended_by = Some(Exit::Cancelled);
-                            kill_all(&mut child, report).await;
+                            terminate(report);
+                            kill_at.as_mut().reset(tokio::time::Instant::now() + GRACE);
+                            terminating = true;
                         }
+                    }
+                    () = &mut kill_at, if terminating && !exited => {
+                        terminating = false;
+                        kill_all(&mut child, report).await;
                     }
                 }
             }
@@ -742,14 +754,48 @@ impl Runner {
     }
 }
 
+/// How long a job has between SIGTERM and SIGKILL on timeout or cancel.
+pub const GRACE: Duration = Duration::from_secs(3);
+
+fn init_pid(report: &Path) -> Option<i32> {
+    read_report_lines(report)
+        .iter()
+        .find_map(|v| v.get("init_pid").and_then(Value::as_i64))
+        .and_then(|p| i32::try_from(p).ok())
+}
+
+/// SIGTERM to every process in the job's PID namespace but its init (which
+/// would ignore it): found from the host side by comparing
+/// `/proc/PID/ns/pid` with the init's.
+fn terminate(report: &Path) {
+    let Some(init) = init_pid(report) else { return };
+    let Ok(namespace) = std::fs::read_link(format!("/proc/{init}/ns/pid")) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid != init
+            && std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|ns| ns == namespace)
+        {
+            crate::spawn::terminate(pid);
+        }
+    }
+}
+
 /// SIGKILL the helper and the namespace's init: everything the job started
 /// goes with the namespace.
 async fn kill_all(child: &mut tokio::process::Child, report: &Path) {
-    if let Some(init) = read_report_lines(report)
-        .iter()
-        .find_map(|v| v.get("init_pid").and_then(Value::as_i64))
-    {
-        crate::spawn::kill(init as i32);
+    if let Some(init) = init_pid(report) {
+        crate::spawn::kill(init);
     }
     let _ = child.start_kill();
 }

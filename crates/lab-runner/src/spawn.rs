@@ -15,3 +15,8 @@ pub fn helper(lab: &Path) -> tokio::process::Command {
 pub fn kill(pid: i32) {
     let _ = crate::sys::signal(pid, libc::SIGKILL);
 }
+
+/// SIGTERM to `pid` (a process of a job's namespace, asked to finish).
+pub fn terminate(pid: i32) {
+    let _ = crate::sys::signal(pid, libc::SIGTERM);
+}

@@ -23,6 +23,7 @@
 mod decode;
 mod exports;
 mod guard;
+mod io;
 mod jobs;
 mod response;
 mod routes;
@@ -82,6 +83,9 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// How long shutdown waits for open responses to finish.
     pub shutdown_grace: Duration,
+    /// A client that lets a response stall this long (no byte written) is
+    /// disconnected.
+    pub write_stall_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -92,6 +96,7 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(30),
             max_header_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(5),
+            write_stall_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -223,7 +228,8 @@ pub async fn serve(
                 .max_headers(100)
                 .max_buf_size(limits.max_header_bytes.max(8192))
                 .keep_alive(true);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let io = io::WriteTimeout::new(TokioIo::new(stream), limits.write_stall_timeout);
+            let conn = builder.serve_connection(io, service);
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}

@@ -1275,3 +1275,37 @@ async fn exports_are_created_listed_downloaded_and_never_overwritten() {
     }
     lab.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_disconnected() {
+    let limits = lab_http::Limits {
+        write_stall_timeout: Duration::from_millis(800),
+        ..lab_http::Limits::default()
+    };
+    let lab = start_with(limits, Vec::new()).await;
+    let big = lab.base.join("runs/demo/videos/big.mp4");
+    let len: u64 = 256 << 20;
+    std::fs::File::create(&big).unwrap().set_len(len).unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", lab.port)).await.unwrap();
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        lab.artifact("videos/big.mp4"),
+        lab.host()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // Read nothing for a while: the socket buffers fill, the server stalls.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut received)).await;
+    assert!(
+        (received.len() as u64) < len,
+        "the stalled response was cut off ({} of {len} bytes)",
+        received.len()
+    );
+    assert_eq!(
+        lab.get("/api/status").await.status,
+        200,
+        "the server still answers"
+    );
+    lab.stop().await;
+}

@@ -548,6 +548,7 @@ function plainReason(err) {
 async function route() {
   const hash = location.hash || '#/';
   closeJobStream();
+  loadStatus();
   document.querySelectorAll('.nav a').forEach((a) => a.classList.remove('active'));
   try {
     let m;
@@ -555,7 +556,7 @@ async function route() {
       await renderRun(m[1]);
       $('nav-runs').classList.add('active');
     } else if (hash === '#/jobs') {
-      if (!state.status) await loadStatus();
+      await loadStatus();
       await renderJobs();
       $('nav-jobs').classList.add('active');
     } else if ((m = hash.match(/^#\/jobs\/([a-z0-9-]+)$/))) {
@@ -612,5 +613,4 @@ $('import-cancel').addEventListener('click', () => $('import-dialog').close());
 $('import-form').addEventListener('submit', submitImport);
 document.addEventListener('keydown', onKey);
 window.addEventListener('hashchange', route);
-loadStatus();
 route();

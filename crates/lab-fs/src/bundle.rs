@@ -301,8 +301,8 @@ impl ExportsDir {
     /// Opens `path` (created with mode 0700 if missing) with ambient
     /// authority; everything after goes through the handle.
     pub fn open_ambient(path: &Path) -> Result<Self, BundleError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
+        // Private: bundles hold a run's data.
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
             .create(path)
             .map_err(BundleError::Io)?;
         let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())?;

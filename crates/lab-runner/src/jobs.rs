@@ -123,8 +123,13 @@ impl JobManager {
     /// was interrupted by the Lab stopping, and is marked so.
     pub fn open(runner: Runner, registry: Arc<Registry>, data_dir: &Path) -> std::io::Result<Self> {
         let jobs_dir = data_dir.join("jobs");
-        std::fs::create_dir_all(&jobs_dir)?;
-        std::fs::create_dir_all(data_dir.join("runs"))?;
+        for dir in [&jobs_dir, &data_dir.join("runs")] {
+            std::os::unix::fs::DirBuilderExt::mode(
+                std::fs::DirBuilder::new().recursive(true),
+                0o700,
+            )
+            .create(dir)?;
+        }
         let mut records = BTreeMap::new();
         for entry in std::fs::read_dir(&jobs_dir)?.flatten() {
             let path = entry.path();

@@ -6,6 +6,7 @@
 //! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, then
 //!   `test`. This is what `.ci/run` calls.
 //! - `cargo xtask audit [--json]`: the ship gate (see `audit/mod.rs`).
+//! - `cargo xtask fuzz [SECONDS]`: the fuzz targets (nightly, cargo-fuzz).
 //! - `cargo xtask bench`: streams a multi-GiB sparse video to slow and fast
 //!   clients from the release binary and reports the server's RSS.
 #![forbid(unsafe_code)]
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
         Some("audit") => audit::run(&args[1..]),
+        Some("fuzz") => fuzz(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <test [cargo test args…] | ci | audit [--json] [--no-static] | bench [SECONDS]>"
@@ -98,6 +100,28 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     run(cargo()
         .args(["test", "--workspace", "--locked"])
         .args(extra))
+}
+
+/// `cargo xtask fuzz [SECONDS]`: every fuzz target (each asserts an
+/// oracle), SECONDS each (default 60), with the nightly toolchain. A crash
+/// leaves its input under `crates/*/fuzz/artifacts`; make it a regression
+/// test.
+fn fuzz(args: &[String]) -> anyhow::Result<()> {
+    let seconds: u64 = args.first().map(|s| s.parse()).transpose()?.unwrap_or(60);
+    let has_fuzz = Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_fuzz {
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    for (krate, target) in [("lab-stream", "range"), ("lab-fs", "name")] {
+        run(Command::new("cargo")
+            .current_dir(root().join("crates").join(krate))
+            .args(["+nightly", "fuzz", "run", target, "--"])
+            .arg(format!("-max_total_time={seconds}")))?;
+    }
+    Ok(())
 }
 
 /// Resident set size of a process in KiB, from `/proc/PID/status` (0 when

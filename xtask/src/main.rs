@@ -44,7 +44,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test [cargo test args…] | ci | audit [--json] [--no-static] | bench [SECONDS]>"
+                "usage: cargo xtask <test [cargo test args…] | ci | audit [--json] [--no-static] | bench [SECONDS] | fuzz [SECONDS]>"
             );
             return ExitCode::from(2);
         }

@@ -816,6 +816,7 @@ fn read_report(report: &Path) -> (Value, Exit) {
         layer: "sandbox".into(),
         error: "the sandbox ended without reporting".into(),
     };
+    let mut refused = false;
     for line in &lines {
         match line.get("stage").and_then(Value::as_str) {
             Some("namespaces") | Some("job") => {
@@ -828,13 +829,16 @@ fn read_report(report: &Path) -> (Value, Exit) {
                 }
             }
             Some("refused") => {
+                refused = true;
                 exit = Exit::Refused {
                     layer: line["layer"].as_str().unwrap_or("").to_owned(),
                     error: line["error"].as_str().unwrap_or("").to_owned(),
                 };
                 isolation.insert("refused".into(), line.clone());
             }
-            Some("exit") => {
+            // A refusal is final: the exit init records after it (the job
+            // process leaving with REFUSED) does not hide it.
+            Some("exit") if !refused => {
                 exit = match (line["code"].as_i64(), line["signal"].as_i64()) {
                     (Some(c), _) => Exit::Code(c as i32),
                     (_, Some(s)) => Exit::Signal(s as i32),
@@ -844,10 +848,52 @@ fn read_report(report: &Path) -> (Value, Exit) {
             _ => {}
         }
     }
-    if isolation.contains_key("refused") && matches!(exit, Exit::Code(REFUSED)) {
-        isolation.remove("refused");
-    }
     (Value::Object(isolation), exit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(lines: &[&str]) -> (Value, Exit) {
+        let dir =
+            std::env::temp_dir().join(format!("lab-report-{}-{}", std::process::id(), lines.len()));
+        std::fs::write(&dir, lines.join("\n")).unwrap();
+        let parsed = read_report(&dir);
+        std::fs::remove_file(&dir).unwrap();
+        parsed
+    }
+
+    #[test]
+    fn a_refused_layer_stays_the_outcome() {
+        let (isolation, exit) = report(&[
+            r#"{"stage":"namespaces","user_namespace":true}"#,
+            r#"{"stage":"refused","layer":"Landlock","error":"EPERM"}"#,
+            &format!(r#"{{"stage":"exit","code":{REFUSED}}}"#),
+        ]);
+        assert_eq!(
+            exit,
+            Exit::Refused {
+                layer: "Landlock".into(),
+                error: "EPERM".into()
+            }
+        );
+        assert_eq!(isolation["user_namespace"], true);
+        assert_eq!(isolation["refused"]["layer"], "Landlock");
+    }
+
+    #[test]
+    fn exits_and_silence_are_read_as_such() {
+        assert_eq!(report(&[r#"{"stage":"exit","code":3}"#]).1, Exit::Code(3));
+        assert_eq!(
+            report(&[r#"{"stage":"exit","signal":9}"#]).1,
+            Exit::Signal(9)
+        );
+        assert!(
+            matches!(report(&[]).1, Exit::Refused { .. }),
+            "no report is a refusal, never a success"
+        );
+    }
 }
 
 fn sha256_file(path: &Path) -> Option<String> {

@@ -362,35 +362,13 @@ impl Runner {
         Ok((program, passed))
     }
 
-    /// Runs `request` in the run directory `run_dir` (which must exist and
-    /// be empty: the caller creates and registers it first), calling
-    /// `on_output` with every redacted chunk as it is written to
-    /// `stdout.log` / `stderr.log`. `report` is a scratch file outside the
-    /// run directory. Cancelling is sending `true` on `cancel`.
-    pub async fn run(
-        &self,
-        request: &JobRequest,
-        run_dir: &Path,
-        report: &Path,
-        on_output: impl FnMut(Stream, &[u8]) + Send,
-        cancel: watch::Receiver<bool>,
-    ) -> Result<JobOutcome, Error> {
-        let (step, passed, timeout) = self.plan(request)?;
-        self.run_steps(
-            &[step],
-            &passed,
-            timeout,
-            run_dir,
-            report,
-            on_output,
-            cancel,
-        )
-        .await
-    }
-
-    /// Runs `steps` in order in one run directory, each through the
-    /// sandbox, stopping at the first that does not exit 0. The timeout
-    /// covers the whole job.
+    /// Runs `steps` (from [`Runner::plan`] or [`Runner::plan_workflow`]) in
+    /// order in the run directory `run_dir` (which must exist and be empty:
+    /// the caller creates and registers it first), each through the sandbox,
+    /// stopping at the first that does not exit 0. `on_output` gets every
+    /// redacted chunk as it is written to `stdout.log` / `stderr.log`;
+    /// `report` is a scratch file outside the run directory; sending `true`
+    /// on `cancel` cancels. The timeout covers the whole job.
     #[allow(clippy::too_many_arguments)]
     pub async fn run_steps(
         &self,

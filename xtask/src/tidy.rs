@@ -76,6 +76,20 @@ fn every_crate_forbids_unsafe_code_except_the_runner() {
     }
 }
 
+/// The `src/` files of every member (tidy.rs itself aside), with their text.
+fn member_sources() -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for dir in members() {
+        let mut files = Vec::new();
+        rust_files(&dir.join("src"), &mut files);
+        for file in files.into_iter().filter(|f| !f.ends_with("tidy.rs")) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            out.push((file, text));
+        }
+    }
+    out
+}
+
 /// Non-test source: the part of a file before its first `#[cfg(test)]`
 /// (nothing, for a file that is `#![cfg(test)]` as a whole), without
 /// comment lines.
@@ -94,21 +108,13 @@ fn non_test_lines(text: &str) -> Vec<(usize, &str)> {
 #[test]
 fn no_unwrap_outside_tests_without_a_note() {
     let mut offenders = Vec::new();
-    for dir in members() {
-        let mut files = Vec::new();
-        rust_files(&dir.join("src"), &mut files);
-        for file in files {
-            if file.ends_with("tidy.rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&file).unwrap();
-            let all: Vec<&str> = text.lines().collect();
-            for (n, line) in non_test_lines(&text) {
-                if line.contains(".unwrap()") || line.contains(".expect(") {
-                    let context = &all[n.saturating_sub(4)..n];
-                    if !context.iter().any(|l| l.contains("NOTE(unwrap)")) {
-                        offenders.push(format!("{}:{n}: {}", file.display(), line.trim()));
-                    }
+    for (file, text) in member_sources() {
+        let all: Vec<&str> = text.lines().collect();
+        for (n, line) in non_test_lines(&text) {
+            if line.contains(".unwrap()") || line.contains(".expect(") {
+                let context = &all[n.saturating_sub(4)..n];
+                if !context.iter().any(|l| l.contains("NOTE(unwrap)")) {
+                    offenders.push(format!("{}:{n}: {}", file.display(), line.trim()));
                 }
             }
         }
@@ -211,22 +217,14 @@ fn lab_http_never_touches_the_filesystem_directly() {
 #[test]
 fn no_shell_is_ever_invoked() {
     let mut offenders = Vec::new();
-    for dir in members() {
-        let mut files = Vec::new();
-        rust_files(&dir.join("src"), &mut files);
-        for file in files {
-            if file.ends_with("tidy.rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&file).unwrap();
-            for (n, line) in non_test_lines(&text) {
-                // A shell started by name, or any `-c` argument.
-                let shell_started = ["sh", "bash", "dash", "zsh", "/bin/sh", "/bin/bash"]
-                    .iter()
-                    .any(|shell| line.contains(&format!("new(\"{shell}\")")));
-                if shell_started || line.contains("\"-c\"") {
-                    offenders.push(format!("{}:{n}: {}", file.display(), line.trim()));
-                }
+    for (file, text) in member_sources() {
+        for (n, line) in non_test_lines(&text) {
+            // A shell started by name, or any `-c` argument.
+            let shell_started = ["sh", "bash", "dash", "zsh", "/bin/sh", "/bin/bash"]
+                .iter()
+                .any(|shell| line.contains(&format!("new(\"{shell}\")")));
+            if shell_started || line.contains("\"-c\"") {
+                offenders.push(format!("{}:{n}: {}", file.display(), line.trim()));
             }
         }
     }

@@ -339,7 +339,7 @@ fn exec_hooks_run_only_with_the_flag_and_the_confirmation() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let run = |extra: &[&str]| {
+    let run_file = |file: &Path, extra: &[&str]| {
         Command::new(LAB)
             .arg("--data-dir")
             .arg(e.base.join("data"))
@@ -347,11 +347,12 @@ fn exec_hooks_run_only_with_the_flag_and_the_confirmation() {
             .arg(e.base.join("lab.toml"))
             .arg("--root")
             .arg(&root)
-            .args(["run", "--workflow", workflow.to_str().unwrap()])
+            .args(["run", "--workflow", file.to_str().unwrap()])
             .args(extra)
             .output()
             .unwrap()
     };
+    let run = |extra: &[&str]| run_file(&workflow, extra);
     for extra in [
         &[][..],
         &["--runner-allow-workflow-exec"],
@@ -384,16 +385,7 @@ fn exec_hooks_run_only_with_the_flag_and_the_confirmation() {
     // A workflow outside the allowed roots is refused.
     let outside = e.base.join("outside.toml");
     std::fs::copy(&workflow, &outside).unwrap();
-    let out = Command::new(LAB)
-        .arg("--data-dir")
-        .arg(e.base.join("data"))
-        .arg("--config")
-        .arg(e.base.join("lab.toml"))
-        .arg("--root")
-        .arg(&root)
-        .args(["run", "--workflow", outside.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = run_file(&outside, &[]);
     assert!(
         text(&out.stderr).contains("not a file under an allowed root"),
         "{}",

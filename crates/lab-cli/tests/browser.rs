@@ -517,13 +517,8 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     );
     assert!(bad.as_str().unwrap().contains("cannot"), "{bad}");
 
-    // No console error so far (the console log is drained by reading it).
-    let early: Vec<Value> = browser
-        .console()
-        .into_iter()
-        .filter(|e| e["level"] == "SEVERE")
-        .collect();
-    assert!(early.is_empty(), "console errors: {early:?}");
+    // Clean so far, with no exception (the console log is drained by reading it).
+    assert_clean_page(&browser, None);
 
     // 4. Import through the dialog: a refusal in plain words, then success.
     std::fs::create_dir_all(extra_root.join("new-run")).unwrap();

@@ -55,6 +55,20 @@ pub struct RunnerConfig {
     /// Environment variable names jobs may receive.
     #[serde(default)]
     pub env_allow: Vec<String>,
+    /// Directories jobs may read (datasets, projects); a job's working
+    /// directory may lie under one. Relative paths are relative to the file.
+    #[serde(default)]
+    pub read_paths: Vec<PathBuf>,
+    /// Device files passed through to jobs (`*` in the last segment, as in
+    /// `/dev/nvidia*`).
+    #[serde(default)]
+    pub devices: Vec<String>,
+    /// Cap per job log file, bytes (the head and the tail are kept).
+    pub log_max_bytes: Option<u64>,
+    /// Size of a job's private /tmp, bytes.
+    pub tmp_size: Option<u64>,
+    /// Size of a job's private /dev/shm, bytes.
+    pub shm_size: Option<u64>,
 }
 
 impl FileConfig {
@@ -71,7 +85,11 @@ impl FileConfig {
         let mut config =
             Self::parse(&text).with_context(|| format!("config {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for root in &mut config.roots {
+        for root in config
+            .roots
+            .iter_mut()
+            .chain(config.runner.read_paths.iter_mut())
+        {
             if root.is_relative() {
                 *root = base.join(&*root);
             }
@@ -129,7 +147,7 @@ mod tests {
     fn config_files_are_strict() {
         check("", Ok(()));
         check(
-            "bind = \"127.0.0.1:9000\"\nroots = [\"runs\"]\nallowed_hosts = [\"lab.local\"]\n[artifacts]\nallow = [\"extra/*.txt\"]\n[runner]\nprograms = [\"python3\"]\nenv_allow = [\"CUDA_VISIBLE_DEVICES\"]\n",
+            "bind = \"127.0.0.1:9000\"\nroots = [\"runs\"]\nallowed_hosts = [\"lab.local\"]\n[artifacts]\nallow = [\"extra/*.txt\"]\n[runner]\nprograms = [\"python3\"]\nenv_allow = [\"CUDA_VISIBLE_DEVICES\"]\nread_paths = [\"/data\"]\ndevices = [\"/dev/nvidia*\"]\nlog_max_bytes = 1048576\n",
             Ok(()),
         );
         check("bnid = \"x\"", Err("unknown field `bnid`"));

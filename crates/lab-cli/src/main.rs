@@ -199,14 +199,34 @@ fn runner_config(
     allow_workflow_exec: bool,
     timeout: u64,
 ) -> anyhow::Result<lab_runner::RunnerConfig> {
+    let runner = &ctx.config.runner;
+    let defaults = lab_runner::Limits::default();
+    let mut read_paths = Vec::new();
+    for path in &runner.read_paths {
+        read_paths.push(std::fs::canonicalize(path).with_context(|| {
+            format!(
+                "[runner] read_paths entry {} in the config file",
+                path.display()
+            )
+        })?);
+    }
     Ok(lab_runner::RunnerConfig {
-        programs: ctx.config.runner.programs.clone(),
-        env_allow: ctx.config.runner.env_allow.clone(),
+        programs: runner.programs.clone(),
+        env_allow: runner.env_allow.clone(),
         allow_network,
         allow_workflow_exec,
-        limits: lab_runner::Limits::default(),
+        limits: lab_runner::Limits {
+            tmp_size: runner.tmp_size.unwrap_or(defaults.tmp_size),
+            shm_size: runner.shm_size.unwrap_or(defaults.shm_size),
+            ..defaults
+        },
         helper: std::env::current_exe().context("locating the lab binary")?,
         default_timeout: std::time::Duration::from_secs(timeout),
+        read_paths,
+        devices: runner.devices.clone(),
+        log_max_bytes: runner
+            .log_max_bytes
+            .unwrap_or(lab_runner::runner::DEFAULT_LOG_MAX_BYTES),
     })
 }
 
@@ -225,12 +245,17 @@ fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
     for warning in warnings {
         eprintln!("lab: warning: {warning}");
     }
+    runner.kernel_plan()?;
     let timeout = std::time::Duration::from_secs(job.timeout);
-    let (name, steps, passed) = match &job.workflow {
+    let (name, steps, passed, cwd) = match &job.workflow {
         Some(file) => {
             let file = std::path::absolute(file).context("resolving the workflow path")?;
             let file = lab_runner::jobs::workflow_under_roots(&registry, &file)?;
             let (name, steps) = runner.plan_workflow(&file, job.confirm_exec_hooks)?;
+            let cwd = runner.check_cwd(
+                file.parent().unwrap_or(std::path::Path::new("/")),
+                registry.allowed_roots(),
+            )?;
             (
                 if name.is_empty() {
                     "workflow".to_owned()
@@ -239,6 +264,7 @@ fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
                 },
                 steps,
                 Vec::new(),
+                cwd,
             )
         }
         None => {
@@ -252,9 +278,13 @@ fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
                 args: args.to_vec(),
                 env: job.env.clone(),
                 timeout_secs: Some(job.timeout),
+                cwd: None,
             };
             let (step, passed, _) = runner.plan(&request)?;
-            (step.argv[0].clone(), vec![step], passed)
+            // The job starts where `lab run` was invoked (SPEC §3).
+            let here = std::env::current_dir().context("reading the current directory")?;
+            let cwd = runner.check_cwd(&here, registry.allowed_roots())?;
+            (step.argv[0].clone(), vec![step], passed, cwd)
         }
     };
     let id = lab_registry::RunId::generate(&name)?;
@@ -267,7 +297,12 @@ fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
     let jobs = ctx.data_dir.join("jobs");
     std::fs::create_dir_all(&jobs)?;
     let report = jobs.join(format!("{}.report", run.id));
-    eprintln!("lab: job {} in {}", run.id, run.root.display());
+    eprintln!(
+        "lab: job {} in {} (working directory {}, seen through an overlay)",
+        run.id,
+        terminal_safe_str(&run.root.display().to_string()),
+        terminal_safe_str(&cwd.display().to_string())
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -279,16 +314,37 @@ fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
             interrupt.await;
             let _ = cancel_tx.send(true);
         });
-        let echo = |stream: lab_runner::Stream, bytes: &[u8]| {
+        use std::io::IsTerminal;
+        let terminals = [
+            std::io::stdout().is_terminal(),
+            std::io::stderr().is_terminal(),
+        ];
+        let echo = move |stream: lab_runner::Stream, bytes: &[u8]| {
+            // A job's bytes reach a terminal with their control bytes shown,
+            // not obeyed (no OSC 52 clipboard writes, fake links, retitling).
+            let shown = |tty: bool| {
+                if tty {
+                    std::borrow::Cow::Owned(terminal_safe(bytes))
+                } else {
+                    std::borrow::Cow::Borrowed(bytes)
+                }
+            };
             let _ = match stream {
-                lab_runner::Stream::Stdout => std::io::stdout().write_all(bytes),
-                lab_runner::Stream::Stderr => std::io::stderr().write_all(bytes),
+                lab_runner::Stream::Stdout => std::io::stdout().write_all(&shown(terminals[0])),
+                lab_runner::Stream::Stderr => std::io::stderr().write_all(&shown(terminals[1])),
             };
         };
         anyhow::Ok(
             runner
                 .run_steps(
-                    &steps, &passed, timeout, &run.root, &report, echo, cancel_rx,
+                    &steps,
+                    &passed,
+                    Some(&cwd),
+                    timeout,
+                    &run.root,
+                    &report,
+                    echo,
+                    cancel_rx,
                 )
                 .await?,
         )
@@ -296,8 +352,8 @@ fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
     eprintln!(
         "lab: job {} ended: {} (isolation: {})",
         run.id,
-        outcome.exit.to_json(),
-        outcome.isolation
+        terminal_safe_str(&outcome.exit.to_json().to_string()),
+        terminal_safe_str(&outcome.isolation.to_string())
     );
     Ok(match outcome.exit {
         lab_runner::Exit::Code(code) => code,
@@ -306,6 +362,27 @@ fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
         lab_runner::Exit::Cancelled => 130,
         lab_runner::Exit::Refused { .. } => 125,
     })
+}
+
+/// `bytes` with every control byte but newline, tab and carriage return
+/// shown as `\xNN` (ESC, BEL, C1 controls in UTF-8 included), for a
+/// terminal.
+fn terminal_safe(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && !matches!(c, '\n' | '\t' | '\r') {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into_bytes()
+}
+
+/// [`terminal_safe`] for a string the Lab prints (paths a job may have named).
+fn terminal_safe_str(text: &str) -> String {
+    String::from_utf8_lossy(&terminal_safe(text.as_bytes())).into_owned()
 }
 
 /// What `lab run` was asked.
@@ -546,6 +623,23 @@ fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
             eprintln!("lab: warning: {warning}");
         }
         let isolation = runtime.block_on(runner.probe(&ctx.data_dir.join("jobs")));
+        // Fail closed: a kernel without every layer, or a probe the sandbox
+        // refused, leaves the runner unavailable (and says why).
+        runner_status.unavailable = match (runner.kernel_plan(), isolation.get("refused")) {
+            (Err(e), _) => Some(e.to_string()),
+            (Ok(_), Some(refused)) => Some(format!(
+                "the sandbox probe was refused at {}: {}",
+                refused["layer"].as_str().unwrap_or("?"),
+                refused["error"].as_str().unwrap_or("?")
+            )),
+            (Ok(_), None) if isolation.get("error").is_some() => {
+                Some(format!("the sandbox probe failed: {}", isolation["error"]))
+            }
+            _ => None,
+        };
+        if let Some(why) = &runner_status.unavailable {
+            eprintln!("lab: WARNING: runner UNAVAILABLE: {why}");
+        }
         eprintln!(
             "lab: runner enabled; network {}; isolation on this machine: {isolation}",
             if args.runner_allow_network {

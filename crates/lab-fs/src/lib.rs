@@ -38,7 +38,7 @@ use std::time::SystemTime;
 
 use cap_std::fs::{Dir, MetadataExt as _, OpenOptions, OpenOptionsExt as _};
 
-pub use name::{Allowlist, ArtifactName, DEFAULT_ALLOWLIST, MAX_NAME_LEN, Pattern};
+pub use name::{Allowlist, ArtifactName, DEFAULT_ALLOWLIST, JOB_DIR, MAX_NAME_LEN, Pattern};
 
 /// Most entries looked at in one directory when listing artifacts; a run
 /// directory with more is listed partially rather than stalling a request.
@@ -185,6 +185,11 @@ impl RunRoot {
         if !meta.is_file() {
             return Err(Error::NotAFile);
         }
+        // What a job wrote is hostile: a file there with a second name may
+        // be a hard link to something outside the run; it is not served.
+        if name.in_job_dir().is_some() && meta.nlink() > 1 {
+            return Err(Error::NotAFile);
+        }
         let modified = meta.modified().map_err(Error::from_io)?.into_std();
         let inode = meta.ino();
         let len = meta.len();
@@ -202,7 +207,11 @@ impl RunRoot {
     pub fn list_artifacts(&self, allow: &Allowlist) -> Result<Vec<ArtifactInfo>, Error> {
         let mut found = Vec::new();
         self.collect(None, allow, &mut found)?;
-        for dir in allow.dirs() {
+        let job_dirs = allow.dirs().into_iter().map(|d| format!("{JOB_DIR}/{d}"));
+        let mut dirs: Vec<String> = allow.dirs().into_iter().map(str::to_owned).collect();
+        dirs.push(JOB_DIR.to_owned());
+        dirs.extend(job_dirs);
+        for dir in dirs.iter().map(String::as_str) {
             // A missing or escaping directory simply contributes nothing.
             if let Err(e) = self.collect(Some(dir), allow, &mut found) {
                 match e {

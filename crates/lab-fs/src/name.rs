@@ -4,6 +4,10 @@ use crate::Error;
 
 /// Longest artifact name accepted, in bytes.
 pub const MAX_NAME_LEN: usize = 512;
+/// The subdirectory of a runner job's run directory that holds what the job
+/// wrote (everything else in the run is the Lab's own). A name
+/// `job/NAME` is allowlisted when `NAME` is.
+pub const JOB_DIR: &str = "job";
 /// Longest single segment accepted, in bytes (a common `NAME_MAX`).
 const MAX_SEGMENT_LEN: usize = 255;
 
@@ -25,7 +29,12 @@ impl ArtifactName {
             return Err(Error::InvalidName("name is too long"));
         }
         let segments = split_segments(name)?;
-        if segments.len() > 2 {
+        let levels = if segments.first() == Some(&JOB_DIR) {
+            3
+        } else {
+            2
+        };
+        if segments.len() > levels {
             return Err(Error::InvalidName("more than one directory level"));
         }
         Ok(Self(name.to_owned()))
@@ -38,7 +47,14 @@ impl ArtifactName {
 
     /// The directory part, if the name has one.
     pub fn dir(&self) -> Option<&str> {
-        self.0.split_once('/').map(|(dir, _)| dir)
+        self.0.rsplit_once('/').map(|(dir, _)| dir)
+    }
+
+    /// For `job/NAME`, `NAME`: the part a job wrote, named as in any run.
+    pub fn in_job_dir(&self) -> Option<ArtifactName> {
+        let inner = self.0.strip_prefix(JOB_DIR)?.strip_prefix('/')?;
+        let inner = ArtifactName::parse(inner).ok()?;
+        (inner.0.split('/').count() <= 2).then_some(inner)
     }
 
     /// The last segment.
@@ -254,7 +270,8 @@ impl Allowlist {
 
     /// Whether a parsed name is on the allowlist.
     pub fn allows(&self, name: &ArtifactName) -> bool {
-        self.patterns.iter().any(|p| p.matches(name))
+        let matched = |name: &ArtifactName| self.patterns.iter().any(|p| p.matches(name));
+        matched(name) || name.in_job_dir().is_some_and(|inner| matched(&inner))
     }
 
     /// The directories that some pattern reaches into, deduplicated.

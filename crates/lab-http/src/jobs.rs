@@ -58,6 +58,12 @@ impl From<lab_runner::runner::Error> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, "exec_hooks_refused", message)
             }
             E::Workflow(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_workflow", message),
+            E::Cwd(_) => ApiError::new(StatusCode::FORBIDDEN, "cwd_not_allowed", message),
+            E::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "runner_unavailable",
+                message,
+            ),
             _ => internal(&message),
         }
     }
@@ -69,6 +75,13 @@ pub(crate) async fn create(
     checked: Checked,
 ) -> Result<Response<Body>> {
     manager(state)?;
+    if let Some(why) = &state.runner.unavailable {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "runner_unavailable",
+            format!("the runner is unavailable on this machine: {why}"),
+        ));
+    }
     let body: Value = read_json(state, req, &checked).await?;
     if body.get("workflow").is_some() {
         #[derive(serde::Deserialize)]

@@ -66,6 +66,9 @@ pub struct RunnerStatus {
     /// The isolation layers this machine provided when the Lab started (a
     /// probe run through the sandbox), or why it could not.
     pub isolation: serde_json::Value,
+    /// Why jobs cannot run on this machine (a required isolation layer is
+    /// missing), when they cannot; every job is then refused.
+    pub unavailable: Option<String>,
 }
 
 /// Limits that keep hostile clients from exhausting the server.

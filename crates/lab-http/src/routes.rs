@@ -230,6 +230,8 @@ async fn status(state: &Arc<State>) -> Result<Response<Body>> {
                 "programs": state.runner.programs,
                 "env_allow": state.runner.env_allow,
                 "isolation": state.runner.isolation,
+                "available": state.runner.enabled && state.runner.unavailable.is_none(),
+                "unavailable": state.runner.unavailable,
             },
             "counts": { "runs": runs },
             "allowed_roots": roots,

@@ -192,7 +192,13 @@ impl JobManager {
 
     /// Starts a job; returns its record at once (state `running`).
     pub fn start(self: &Arc<Self>, request: JobRequest) -> Result<JobRecord, Error> {
+        self.runner.kernel_plan()?;
         let (step, passed, timeout) = self.runner.plan(&request)?;
+        let cwd = request
+            .cwd
+            .as_deref()
+            .map(|cwd| self.runner.check_cwd(cwd, &self.registry.allowed_roots()))
+            .transpose()?;
         let name = step.argv[0].clone();
         self.launch(
             &name,
@@ -200,6 +206,7 @@ impl JobManager {
             request.args.clone(),
             vec![step],
             passed,
+            cwd,
             timeout,
         )
     }
@@ -212,8 +219,13 @@ impl JobManager {
         file: &Path,
         confirm_exec_hooks: bool,
     ) -> Result<JobRecord, Error> {
+        self.runner.kernel_plan()?;
         let file = workflow_under_roots(&self.registry, file)?;
         let (name, steps) = self.runner.plan_workflow(&file, confirm_exec_hooks)?;
+        let cwd = self.runner.check_cwd(
+            file.parent().unwrap_or(Path::new("/")),
+            &self.registry.allowed_roots(),
+        )?;
         let label = if name.is_empty() {
             "workflow".to_owned()
         } else {
@@ -231,6 +243,7 @@ impl JobManager {
             vec![file.display().to_string()],
             steps,
             Vec::new(),
+            Some(cwd),
             timeout,
         )
     }
@@ -242,6 +255,7 @@ impl JobManager {
         args: Vec<String>,
         steps: Vec<crate::runner::StepPlan>,
         passed: Vec<crate::runner::EnvVar>,
+        cwd: Option<PathBuf>,
         timeout: std::time::Duration,
     ) -> Result<JobRecord, Error> {
         let id = RunId::generate(id_name)
@@ -298,7 +312,16 @@ impl JobManager {
             };
             let outcome = manager
                 .runner
-                .run_steps(&steps, &passed, timeout, &run_dir, &report, sink, cancel_rx)
+                .run_steps(
+                    &steps,
+                    &passed,
+                    cwd.as_deref(),
+                    timeout,
+                    &run_dir,
+                    &report,
+                    sink,
+                    cancel_rx,
+                )
                 .await;
             let (state, exit, isolation) = match outcome {
                 Ok(outcome) => {

@@ -21,7 +21,9 @@
 #![deny(unsafe_code)]
 
 pub mod export;
+pub mod git;
 pub mod jobs;
+pub mod kernel;
 pub mod redact;
 pub mod runner;
 pub mod sandbox;

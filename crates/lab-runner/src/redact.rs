@@ -2,16 +2,37 @@
 //!
 //! Two engines, one output: an Aho-Corasick automaton (leftmost-longest) over
 //! every secret value the Lab knows (from secret-looking environment
-//! variables) and its common encodings (base64 at byte shifts 0/1/2, URL,
-//! JSON), and a regex over well-known key formats (AWS, GitHub, GitLab,
-//! OpenAI/Anthropic, Slack, Google, Hugging Face, Stripe, JWTs, `Bearer`,
-//! `scheme://user:pass@`, `password=…` assignments). Every match becomes
-//! `[REDACTED]`; PEM private-key blocks are redacted line by line until their
-//! END line.
+//! variables, see [`is_secret_name`]) and its common encodings, and a regex
+//! over well-known key formats (AWS, GitHub, GitLab, OpenAI/Anthropic, Slack,
+//! Google, Hugging Face, Stripe, JWTs, `Bearer`, `scheme://user:pass@`,
+//! `password=…` assignments). Every match becomes `[REDACTED]`; PEM
+//! private-key blocks are redacted line by line until their END line.
+//!
+//! The encodings of each value that are matched too:
+//!
+//! - standard base64 (`+`/`/`) and base64url (`-`/`_`), each at byte shifts
+//!   0, 1 and 2, so the value is also found inside a larger base64 blob,
+//!   padded or not (only the characters that depend on the value alone are
+//!   matched; the one or two mixing in neighbouring bytes stay);
+//! - lowercase and uppercase hex;
+//! - percent-encoding (RFC 3986: every byte outside `A-Za-z0-9-._~` as `%XX`),
+//!   with uppercase and with lowercase hex digits;
+//! - a JSON string body (`\"`, `\\`, `\/`, `\u00XX`).
+//!
+//! A value shorter than [`MIN_SECRET_LEN`] is not matched, and an encoding
+//! longer than [`TAIL`] is skipped (the value itself and its shorter
+//! encodings still are), so no match is ever longer than what a stream holds
+//! back.
 //!
 //! [`RedactStream`] keeps the incomplete last line (and, for a very long
 //! line, a tail of [`TAIL`] bytes) so a secret split across reads is still
 //! caught: no byte of a secret is emitted before the whole secret was seen.
+//!
+//! Redaction is a safety net, not a guarantee: a secret the Lab does not
+//! know, one shorter than [`MIN_SECRET_LEN`], or one transformed in any other
+//! way (sliced, reversed, compressed, encrypted, wrapped across lines, mixed
+//! case hex, …) is written as it is. Keeping secrets out of jobs is what
+//! protects them; this only catches the common accidents.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::Regex;
@@ -46,6 +67,12 @@ const PATTERNS: &[&str] = &[
 ];
 
 /// Whether an environment variable name looks like it holds a secret.
+///
+/// Case-insensitive: the name contains one of `KEY`, `TOKEN`, `SECRET`,
+/// `PASSWORD`, `PASSWD`, `PWD`, `CREDENTIAL`, `PRIVATE`, `AUTH`, `SESSION`,
+/// `COOKIE`, `DSN`, `DATABASE_URL`, `CONNECTION_STRING`, or it is `PASS` or
+/// ends in `_PASS`. The shell's `PWD` and `OLDPWD` are working directories,
+/// not passwords, and do not count.
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     const MARKERS: &[&str] = &[
@@ -54,6 +81,7 @@ pub fn is_secret_name(name: &str) -> bool {
         "SECRET",
         "PASSWORD",
         "PASSWD",
+        "PWD",
         "CREDENTIAL",
         "PRIVATE",
         "AUTH",
@@ -63,7 +91,12 @@ pub fn is_secret_name(name: &str) -> bool {
         "DATABASE_URL",
         "CONNECTION_STRING",
     ];
-    MARKERS.iter().any(|m| upper.contains(m))
+    /// Names that contain a marker but are not secrets.
+    const NOT_SECRET: &[&str] = &["PWD", "OLDPWD"];
+    if NOT_SECRET.contains(&upper.as_str()) {
+        return false;
+    }
+    upper == "PASS" || upper.ends_with("_PASS") || MARKERS.iter().any(|m| upper.contains(m))
 }
 
 /// A compiled redactor.
@@ -176,25 +209,26 @@ impl Redactor {
     }
 }
 
-/// The raw value and its common encodings.
+/// Standard base64 alphabet (RFC 4648 §4).
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// URL- and filename-safe base64 alphabet (RFC 4648 §5).
+const BASE64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// The raw value and its common encodings (see the module docs). Some may be
+/// longer than [`TAIL`]; [`Redactor::new`] drops those.
 fn encodings(value: &[u8]) -> Vec<Vec<u8>> {
     let mut out = vec![value.to_vec()];
-    for shift in 0..3 {
-        if let Some(b64) = base64_stable(value, shift) {
-            out.push(b64);
+    for alphabet in [BASE64, BASE64_URL] {
+        for shift in 0..3 {
+            if let Some(b64) = base64_stable(value, shift, alphabet) {
+                out.push(b64);
+            }
         }
     }
-    let url: Vec<u8> = value
-        .iter()
-        .flat_map(|&b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                vec![b]
-            } else {
-                format!("%{b:02X}").into_bytes()
-            }
-        })
-        .collect();
-    out.push(url);
+    out.push(hex(value, b"0123456789abcdef"));
+    out.push(hex(value, b"0123456789ABCDEF"));
+    out.push(percent(value, b"0123456789ABCDEF"));
+    out.push(percent(value, b"0123456789abcdef"));
     let json: Vec<u8> = value
         .iter()
         .flat_map(|&b| match b {
@@ -209,10 +243,36 @@ fn encodings(value: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// The part of base64(`shift` unknown bytes + value + unknown bytes) that
-/// depends only on `value`.
-fn base64_stable(value: &[u8], shift: usize) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Every byte as two hex digits from `digits`.
+fn hex(value: &[u8], digits: &[u8; 16]) -> Vec<u8> {
+    value
+        .iter()
+        .flat_map(|&b| [digits[usize::from(b >> 4)], digits[usize::from(b & 15)]])
+        .collect()
+}
+
+/// RFC 3986 percent-encoding: unreserved bytes as they are, every other
+/// byte as `%` and two hex digits from `digits`.
+fn percent(value: &[u8], digits: &[u8; 16]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len() * 3);
+    for &b in value {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[
+                b'%',
+                digits[usize::from(b >> 4)],
+                digits[usize::from(b & 15)],
+            ]);
+        }
+    }
+    out
+}
+
+/// The part of base64(`shift` unknown bytes + value + unknown bytes), in
+/// `alphabet`, that depends only on `value`. Padding never depends only on
+/// the value, so the result matches padded and unpadded text alike.
+fn base64_stable(value: &[u8], shift: usize, alphabet: &[u8; 64]) -> Option<Vec<u8>> {
     let mut data = vec![0u8; shift];
     data.extend_from_slice(value);
     let mut encoded = Vec::with_capacity(data.len() * 4 / 3 + 4);
@@ -225,7 +285,7 @@ fn base64_stable(value: &[u8], shift: usize) -> Option<Vec<u8>> {
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let chars = chunk.len() + 1;
         for i in 0..chars {
-            encoded.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]);
+            encoded.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize]);
         }
     }
     // Characters mixing prefix bits: none for shift 0, two for 1, three for 2.
@@ -308,4 +368,131 @@ impl RedactStream<'_> {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_markers() {
+        for name in [
+            "OPENAI_API_KEY",
+            "HF_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "DB_PASSWORD",
+            "DB_PASSWD",
+            "DB_PASS",
+            "SMTP_PASS",
+            "smtp_pass",
+            "PASS",
+            "DB_PWD",
+            "MYSQL_PWD",
+            "PWD_HASH",
+            "mysql_pwd",
+            "DATABASE_URL",
+        ] {
+            assert!(is_secret_name(name), "{name} should be secret");
+        }
+    }
+
+    #[test]
+    fn non_secret_names() {
+        for name in [
+            "PWD",
+            "OLDPWD",
+            "pwd",
+            "OldPwd",
+            "PASSTHROUGH_MODE",
+            "BYPASS",
+            "COMPASS",
+            "PASS_THROUGH",
+            "WANDB_MODE",
+            "CUDA_VISIBLE_DEVICES",
+            "LANG",
+            "HOME",
+            "PATH",
+            "SEED",
+            "",
+        ] {
+            assert!(!is_secret_name(name), "{name} should not be secret");
+        }
+    }
+
+    #[test]
+    fn the_shell_working_directory_is_not_redacted() {
+        let r = Redactor::from_env([
+            ("PWD", "/home/alice/project"),
+            ("OLDPWD", "/home/alice"),
+            ("MYSQL_PWD", "my-sql-pw-123"),
+            ("SMTP_PASS", "smtp-pass-456"),
+        ]);
+        assert_eq!(
+            r.redact_str("cd /home/alice/project; my-sql-pw-123 smtp-pass-456"),
+            "cd /home/alice/project; [REDACTED] [REDACTED]"
+        );
+    }
+
+    fn contains_needle(needles: &[Vec<u8>], needle: &[u8]) -> bool {
+        needles.iter().any(|n| n == needle)
+    }
+
+    #[test]
+    fn encodings_cover_hex_percent_and_both_base64_alphabets() {
+        // 0xfb 0xff encode to `+/` in standard base64 and `-_` in base64url.
+        let value = b"a b/\xfb\xff?";
+        let e = encodings(value);
+        assert!(contains_needle(&e, value));
+        assert!(contains_needle(&e, b"6120622ffbff3f"));
+        assert!(contains_needle(&e, b"6120622FFBFF3F"));
+        assert!(contains_needle(&e, b"a%20b%2F%FB%FF%3F"));
+        assert!(contains_needle(&e, b"a%20b%2f%fb%ff%3f"));
+        // base64("a b/\xfb\xff?") = "YSBiL/v/Pw==": the last character
+        // mixes in what follows.
+        assert!(contains_needle(&e, b"YSBiL/v/P"));
+        assert!(contains_needle(&e, b"YSBiL_v_P"));
+        // At every shift, the base64url needle is the standard one with
+        // `+`/`/` mapped to `-`/`_`.
+        for shift in 0..3 {
+            let std = base64_stable(value, shift, BASE64).unwrap();
+            let url = base64_stable(value, shift, BASE64_URL).unwrap();
+            let mapped: Vec<u8> = std
+                .iter()
+                .map(|&c| match c {
+                    b'+' => b'-',
+                    b'/' => b'_',
+                    c => c,
+                })
+                .collect();
+            assert_eq!(url, mapped, "shift {shift}");
+            assert!(contains_needle(&e, &std) && contains_needle(&e, &url));
+        }
+    }
+
+    #[test]
+    fn base64_stable_part_at_each_shift() {
+        // Computed by hand: the stable part is what every base64 of
+        // `shift` bytes + "abcdef" + anything has in common.
+        assert_eq!(base64_stable(b"abcdef", 0, BASE64).unwrap(), b"YWJjZGVm");
+        // "?abcdef" -> "P2FiY2RlZg==": skip "P2", drop the mixed "g".
+        assert_eq!(base64_stable(b"abcdef", 1, BASE64).unwrap(), b"FiY2RlZ");
+        // "??abcdef" -> "Pz9hYmNkZWY=": skip "Pz9", drop the mixed "Y".
+        assert_eq!(base64_stable(b"abcdef", 2, BASE64).unwrap(), b"hYmNkZW");
+    }
+
+    #[test]
+    fn encodings_longer_than_tail_are_skipped() {
+        // Hex doubles the length: a value just over TAIL/2 keeps its raw
+        // and base64 forms but loses hex.
+        let value = vec![b'z'; TAIL / 2 + 10];
+        let r = Redactor::new([&value]);
+        let hex_form = hex(&value, b"0123456789abcdef");
+        assert!(hex_form.len() > TAIL);
+        assert_eq!(r.redact(&value), REDACTED);
+        assert_eq!(r.redact(&hex_form), hex_form, "no needle over TAIL");
+        let b64 = base64_stable(&value, 0, BASE64).unwrap();
+        assert!(b64.len() <= TAIL);
+        assert_ne!(r.redact(&b64), b64);
+    }
 }

@@ -12,11 +12,20 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
+use crate::kernel::{KernelFeatures, Plan};
 use crate::redact::{Redactor, is_secret_name};
-use crate::sandbox::{Limits, SandboxSpec};
+use crate::sandbox::{JOB_HOME, Limits, Overlay, SandboxSpec};
 
 /// The PATH the runner searches for program names, and the one jobs get.
 pub const RUNNER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The run's subdirectory the job writes into (its content); everything
+/// else in the run directory is the Lab's.
+pub const JOB_DIR: &str = lab_fs::JOB_DIR;
+/// overlayfs's work directory inside the run directory (never served: it
+/// starts with a dot), removed when the job ends.
+pub const WORK_DIR: &str = ".work";
+/// Default cap on each log file a job's output fills.
+pub const DEFAULT_LOG_MAX_BYTES: u64 = 64 << 20;
 /// Longest argument accepted.
 pub const MAX_ARG: usize = 128 * 1024;
 /// Most arguments accepted.
@@ -75,6 +84,10 @@ pub enum Error {
     Workflow(String),
     /// A workflow has exec hooks and they are not allowed and confirmed.
     ExecHooksRefused(String),
+    /// The working directory asked for is not allowed.
+    Cwd(String),
+    /// This machine cannot provide every isolation layer: no job runs.
+    Unavailable(String),
 }
 
 impl std::fmt::Display for Error {
@@ -90,6 +103,11 @@ impl std::fmt::Display for Error {
             Error::Spawn(e) => write!(f, "starting the sandbox: {e}"),
             Error::Workflow(why) => write!(f, "workflow: {why}"),
             Error::ExecHooksRefused(why) => write!(f, "exec hooks refused: {why}"),
+            Error::Cwd(why) => write!(f, "working directory: {why}"),
+            Error::Unavailable(why) => write!(
+                f,
+                "the runner is unavailable on this machine (it refuses to run jobs with less isolation): {why}"
+            ),
         }
     }
 }
@@ -104,8 +122,13 @@ pub type EnvVar = (String, String);
 pub struct Program {
     /// As configured.
     pub name: String,
-    /// Canonical absolute path.
+    /// Canonical absolute path (what the allowlist matches).
     pub path: PathBuf,
+    /// The absolute path as configured or found in [`RUNNER_PATH`], which
+    /// is what runs (a venv's `bin/python3` stays that venv's python).
+    pub exec_path: PathBuf,
+    /// What the job may read to run it: the installation(s) it lives in.
+    pub installs: Vec<PathBuf>,
 }
 
 /// Runner settings.
@@ -125,6 +148,14 @@ pub struct RunnerConfig {
     pub helper: PathBuf,
     /// Timeout when a job names none.
     pub default_timeout: Duration,
+    /// `[runner] read_paths`: canonical directories jobs may read (datasets,
+    /// projects), and in which a job's cwd may lie.
+    pub read_paths: Vec<PathBuf>,
+    /// `[runner] devices`: device paths (`*` in the last segment, as in
+    /// `/dev/nvidia*`) passed through to jobs.
+    pub devices: Vec<String>,
+    /// `[runner] log_max_bytes`: cap per log file (head and tail kept).
+    pub log_max_bytes: u64,
 }
 
 /// A job as asked for.
@@ -142,6 +173,10 @@ pub struct JobRequest {
     /// Wall-clock timeout.
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// The job's working directory (absolute; under an allowed root or a
+    /// `[runner] read_paths` entry), seen through an overlay.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
 }
 
 /// How a job ended.
@@ -201,6 +236,8 @@ pub struct Runner {
     programs: Vec<Program>,
     env_allow: Vec<String>,
     config: RunnerConfig,
+    kernel: KernelFeatures,
+    plan: Result<Plan, Vec<String>>,
 }
 
 fn valid_env_name(name: &str) -> bool {
@@ -220,6 +257,11 @@ fn refused_env(name: &str) -> bool {
 /// Resolves a program name in [`RUNNER_PATH`] (never the job's PATH) or an
 /// absolute path, to its canonical path.
 fn resolve_path(requested: &str) -> Option<PathBuf> {
+    resolve_both(requested).map(|(_, canonical)| canonical)
+}
+
+/// The absolute path found for `requested` and its canonical path.
+fn resolve_both(requested: &str) -> Option<(PathBuf, PathBuf)> {
     if requested.is_empty() || requested.contains('\0') {
         return None;
     }
@@ -235,8 +277,50 @@ fn resolve_path(requested: &str) -> Option<PathBuf> {
             .map(|dir| Path::new(dir).join(requested))
             .find(|p| p.is_file())?
     };
-    let canonical = std::fs::canonicalize(candidate).ok()?;
-    canonical.is_file().then_some(canonical)
+    let canonical = std::fs::canonicalize(&candidate).ok()?;
+    canonical.is_file().then_some((candidate, canonical))
+}
+
+/// The directories a program needs to run: for each of its configured and
+/// canonical paths, the nearest ancestor holding `pyvenv.cfg` or
+/// `conda-meta/` (a venv or conda env), else the prefix of a `bin/` outside
+/// the system directories (pyenv, /opt/tool), else the file alone.
+pub fn installs(exec_path: &Path, canonical: &Path) -> Vec<PathBuf> {
+    let system = |p: &Path| crate::sandbox::SYSTEM_DIRS.iter().any(|d| p.starts_with(d));
+    let mut found: Vec<PathBuf> = Vec::new();
+    for path in [exec_path, canonical] {
+        if system(path) {
+            continue;
+        }
+        let env = path
+            .ancestors()
+            .skip(1)
+            .take(6)
+            .find(|dir| dir.join("pyvenv.cfg").is_file() || dir.join("conda-meta").is_dir());
+        let prefix = path
+            .parent()
+            .filter(|bin| bin.file_name().is_some_and(|n| n == "bin"))
+            .and_then(Path::parent)
+            .filter(|prefix| prefix.parent().is_some() && !system(prefix));
+        let dir = env.or(prefix).unwrap_or(path);
+        // Never a home directory or one of its parents.
+        if is_home_or_parent(dir) {
+            found.push(path.to_path_buf());
+        } else {
+            found.push(dir.to_path_buf());
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// Whether `dir` is the user's home directory or one of its parents.
+fn is_home_or_parent(dir: &Path) -> bool {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .and_then(|h| std::fs::canonicalize(h).ok());
+    dir == Path::new("/") || home.is_some_and(|home| home.starts_with(dir))
 }
 
 fn now_secs() -> u64 {
@@ -262,8 +346,12 @@ impl Runner {
                     path.display()
                 ));
             }
+            let (exec_path, _) =
+                resolve_both(name).ok_or_else(|| Error::ProgramNotFound(name.clone()))?;
             programs.push(Program {
                 name: name.clone(),
+                installs: installs(&exec_path, &path),
+                exec_path,
                 path,
             });
         }
@@ -279,14 +367,69 @@ impl Runner {
                 )));
             }
         }
+        let kernel = KernelFeatures::detect();
+        let plan = crate::kernel::decide(&kernel);
         Ok((
             Self {
                 programs,
                 env_allow: config.env_allow.clone(),
                 config,
+                kernel,
+                plan,
             },
             warnings,
         ))
+    }
+
+    /// What the kernel reported.
+    pub fn kernel(&self) -> &KernelFeatures {
+        &self.kernel
+    }
+
+    /// The layers jobs get on this kernel, or [`Error::Unavailable`] naming
+    /// every missing kernel feature.
+    pub fn kernel_plan(&self) -> Result<&Plan, Error> {
+        self.plan
+            .as_ref()
+            .map_err(|missing| Error::Unavailable(missing.join("; ")))
+    }
+
+    /// Checks a job's working directory: absolute, an existing directory,
+    /// under one of `allowed_roots` or a `[runner] read_paths` entry, never
+    /// the home directory or one of its parents, and a path overlayfs can
+    /// take. Returns its canonical path.
+    pub fn check_cwd(&self, cwd: &Path, allowed_roots: &[PathBuf]) -> Result<PathBuf, Error> {
+        let how = "add it (or a parent) to `read_paths` under [runner] in lab.toml, or `lab serve --root` it";
+        if !cwd.is_absolute() {
+            return Err(Error::Cwd(format!("{} is not absolute", cwd.display())));
+        }
+        let canonical = std::fs::canonicalize(cwd)
+            .ok()
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| Error::Cwd(format!("{} is not a directory", cwd.display())))?;
+        if is_home_or_parent(&canonical) {
+            return Err(Error::Cwd(format!(
+                "{} is your home directory or one of its parents; a job would see everything in it. Run from a project directory instead, and {how}",
+                canonical.display()
+            )));
+        }
+        let text = canonical.to_string_lossy();
+        if text.contains([',', ':', '\\', '\n']) {
+            return Err(Error::Cwd(format!(
+                "{text:?} contains a character overlayfs options cannot carry (`,` `:` `\\\\` or a newline)"
+            )));
+        }
+        let allowed = allowed_roots
+            .iter()
+            .chain(self.config.read_paths.iter())
+            .any(|root| canonical.starts_with(root));
+        if !allowed {
+            return Err(Error::Cwd(format!(
+                "{} is not under an allowed root or a [runner] read_paths entry; {how}",
+                canonical.display()
+            )));
+        }
+        Ok(canonical)
     }
 
     /// The allowlisted programs.
@@ -312,6 +455,8 @@ impl Runner {
         let step = StepPlan {
             label: request.program.clone(),
             path: program.path.clone(),
+            exec_path: program.exec_path.clone(),
+            installs: program.installs.clone(),
             argv,
             exec_hook: false,
         };
@@ -363,10 +508,15 @@ impl Runner {
     }
 
     /// Runs `steps` (from [`Runner::plan`] or [`Runner::plan_workflow`]) in
-    /// order in the run directory `run_dir` (which must exist and be empty:
+    /// order for the run directory `run_dir` (which must exist and be empty:
     /// the caller creates and registers it first), each through the sandbox,
-    /// stopping at the first that does not exit 0. `on_output` gets every
-    /// redacted chunk as it is written to `stdout.log` / `stderr.log`;
+    /// stopping at the first that does not exit 0.
+    ///
+    /// The run directory belongs to the Lab: `stdout.log`, `stderr.log` and
+    /// `provenance.json` are written there, where the job has no access.
+    /// The job writes only into `run_dir/job/` ([`JOB_DIR`]) — through the
+    /// overlay on `cwd` (already checked by [`Runner::check_cwd`]) when
+    /// there is one. `on_output` gets every redacted chunk as it is logged;
     /// `report` is a scratch file outside the run directory; sending `true`
     /// on `cancel` cancels. The timeout covers the whole job.
     #[allow(clippy::too_many_arguments)]
@@ -374,18 +524,27 @@ impl Runner {
         &self,
         steps: &[StepPlan],
         passed: &[EnvVar],
+        cwd: Option<&Path>,
         timeout: Duration,
         run_dir: &Path,
         report: &Path,
         mut on_output: impl FnMut(Stream, &[u8]) + Send,
         mut cancel: watch::Receiver<bool>,
     ) -> Result<JobOutcome, Error> {
-        // Redact the Lab's own secrets and every value passed to the job.
+        let plan = self.kernel_plan()?.clone();
+        // Redact the Lab's own secrets and the values of secret-looking
+        // variables passed to the job; other values reach the log as they are.
         let lab_secrets = std::env::vars_os()
             .filter(|(k, _)| is_secret_name(&k.to_string_lossy()))
             .map(|(_, v)| v.as_encoded_bytes().to_vec());
-        let redactor =
-            Redactor::new(lab_secrets.chain(passed.iter().map(|(_, v)| v.as_bytes().to_vec())));
+        let redactor = Redactor::new(
+            lab_secrets.chain(
+                passed
+                    .iter()
+                    .filter(|(k, _)| is_secret_name(k))
+                    .map(|(_, v)| v.as_bytes().to_vec()),
+            ),
+        );
         if std::fs::read_dir(run_dir)
             .map_err(Error::RunDir)?
             .next()
@@ -395,27 +554,35 @@ impl Runner {
                 "the run directory is not empty",
             )));
         }
-        std::fs::create_dir(run_dir.join("tmp")).map_err(Error::RunDir)?;
-        let open_log = |name: &str| {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(run_dir.join(name))
-                .map_err(Error::RunDir)
-        };
-        let mut logs = [open_log("stdout.log")?, open_log("stderr.log")?];
-        let dir = run_dir.to_string_lossy().into_owned();
+        let job_dir = run_dir.join(JOB_DIR);
+        let work_dir = run_dir.join(WORK_DIR);
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            let mut builder = std::fs::DirBuilder::new();
+            builder.mode(0o700);
+            builder.create(&job_dir).map_err(Error::RunDir)?;
+            if cwd.is_some() {
+                builder.create(&work_dir).map_err(Error::RunDir)?;
+            }
+        }
+        let cap = self.config.log_max_bytes;
+        let mut logs = [
+            CappedLog::create(run_dir, "stdout.log", cap)?,
+            CappedLog::create(run_dir, "stderr.log", cap)?,
+        ];
+        let output_dir = cwd.unwrap_or(&job_dir).to_string_lossy().into_owned();
         let mut env = vec![
             ("PATH".to_owned(), RUNNER_PATH.to_owned()),
-            ("HOME".to_owned(), dir.clone()),
+            ("HOME".to_owned(), JOB_HOME.to_owned()),
             (
                 "LANG".to_owned(),
                 std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into()),
             ),
-            ("LAB_OUTPUT_DIR".to_owned(), dir.clone()),
-            ("TMPDIR".to_owned(), format!("{dir}/tmp")),
+            ("LAB_OUTPUT_DIR".to_owned(), output_dir),
+            ("TMPDIR".to_owned(), "/tmp".to_owned()),
         ];
         env.extend(passed.iter().cloned());
+        let devices = expand_devices(&self.config.devices);
         let started = now_secs();
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
@@ -426,14 +593,23 @@ impl Runner {
         let mut step_records = Vec::new();
         for step in steps {
             std::fs::File::create(report).map_err(Error::RunDir)?;
+            let mut read_only = step.installs.clone();
+            read_only.extend(self.config.read_paths.iter().cloned());
             let spec = SandboxSpec {
-                program: step.path.clone(),
+                program: step.exec_path.clone(),
                 argv: step.argv.clone(),
                 env: env.clone(),
-                dir: run_dir.to_path_buf(),
+                job_dir: job_dir.clone(),
+                cwd: cwd.map(|lower| Overlay {
+                    lower: lower.to_path_buf(),
+                    work: work_dir.clone(),
+                }),
+                read_only,
+                devices: devices.clone(),
                 report: report.to_path_buf(),
                 network: self.config.allow_network,
                 limits: self.config.limits.clone(),
+                landlock_abi: plan.landlock_abi,
             };
             let spec_json =
                 serde_json::to_vec(&spec).map_err(|e| Error::Spawn(std::io::Error::other(e)))?;
@@ -486,7 +662,7 @@ impl Runner {
                             out.clear();
                             streams[i].push(&bytes, &mut out);
                             if !out.is_empty() {
-                                let _ = logs[i].write_all(&out);
+                                logs[i].write(&out);
                                 on_output(stream, &out);
                             }
                         }
@@ -495,21 +671,23 @@ impl Runner {
                     _ = child.wait(), if !exited => exited = true,
                     () = &mut deadline, if ended_by.is_none() => {
                         ended_by = Some(Exit::TimedOut);
-                        terminate(report);
+                        crate::spawn::terminate(&child);
                         kill_at.as_mut().reset(tokio::time::Instant::now() + GRACE);
                         terminating = true;
                     }
                     changed = cancel.changed(), if ended_by.is_none() => {
                         if changed.is_err() || *cancel.borrow() {
                             ended_by = Some(Exit::Cancelled);
-                            terminate(report);
+                            crate::spawn::terminate(&child);
                             kill_at.as_mut().reset(tokio::time::Instant::now() + GRACE);
                             terminating = true;
                         }
                     }
                     () = &mut kill_at, if terminating && !exited => {
                         terminating = false;
-                        kill_all(&mut child, report).await;
+                        // The helper dies; init dies with it (PDEATHSIG) and
+                        // takes the whole namespace along.
+                        let _ = child.start_kill();
                     }
                 }
             }
@@ -518,6 +696,7 @@ impl Runner {
             isolation = step_isolation;
             step_records.push(json!({
                 "program": step.label,
+                "path": step.exec_path.display().to_string(),
                 "resolved_path": step.path.display().to_string(),
                 "sha256": sha256_file(&step.path),
                 "argv": step.argv.iter().map(|a| redactor.redact_str(a)).collect::<Vec<_>>(),
@@ -532,7 +711,7 @@ impl Runner {
             out.clear();
             stream.finish(&mut out);
             if !out.is_empty() {
-                let _ = logs[i].write_all(&out);
+                logs[i].write(&out);
                 on_output(
                     if i == 0 {
                         Stream::Stdout
@@ -543,19 +722,25 @@ impl Runner {
                 );
             }
         }
-        for log in &logs {
-            let _ = log.sync_all();
+        for log in logs {
+            log.finish();
+        }
+        if cwd.is_some() {
+            remove_work_dir(&work_dir);
         }
         let first = &step_records[0];
         let provenance = json!({
-            "version": 1,
+            "version": 2,
             "lab_version": env!("CARGO_PKG_VERSION"),
             "program": first["program"],
+            "path": first["path"],
             "resolved_path": first["resolved_path"],
             "sha256": first["sha256"],
             "argv": first["argv"],
             "steps": step_records,
-            "cwd": dir,
+            "cwd": cwd.map(|c| c.display().to_string()),
+            "git": cwd.map(crate::git::describe),
+            "job_dir": JOB_DIR,
             "env_names": passed.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
             "network_allowed": self.config.allow_network,
             "started": started,
@@ -563,7 +748,7 @@ impl Runner {
             "exit": exit.to_json(),
             "isolation": isolation,
         });
-        write_atomically(&run_dir.join("provenance.json"), &provenance).map_err(Error::RunDir)?;
+        write_atomically(run_dir, "provenance.json", &provenance).map_err(Error::RunDir)?;
         let _ = std::fs::remove_file(report);
         Ok(JobOutcome { exit, isolation })
     }
@@ -625,15 +810,23 @@ impl Runner {
                         i + 1
                     )));
                 }
-                canonical
+                (canonical.clone(), canonical, Vec::new())
             } else {
-                self.resolve(&step.program)?.path.clone()
+                let program = self.resolve(&step.program)?;
+                (
+                    program.path.clone(),
+                    program.exec_path.clone(),
+                    program.installs.clone(),
+                )
             };
+            let (path, exec_path, installs) = path;
             let mut argv = vec![argv0(&path)];
             argv.extend(step.args.iter().cloned());
             plan.push(StepPlan {
                 label: step.program.clone(),
                 path,
+                exec_path,
+                installs,
                 argv,
                 exec_hook: step.exec,
             });
@@ -653,8 +846,12 @@ fn argv0(path: &Path) -> String {
 pub struct StepPlan {
     /// The program as written.
     pub label: String,
-    /// Canonical path to execute.
+    /// Canonical path (allowlist match, hash).
     pub path: PathBuf,
+    /// The path executed.
+    pub exec_path: PathBuf,
+    /// Installations the program needs to read.
+    pub installs: Vec<PathBuf>,
     /// argv, `argv[0]` included.
     pub argv: Vec<String>,
     /// Whether this is an exec hook.
@@ -685,7 +882,15 @@ impl Runner {
     /// Runs the sandbox once with a harmless program (this binary's
     /// `--version`) in a scratch directory under `scratch_parent`, and
     /// returns the isolation report: which layers this machine provides.
+    /// Refused at once, naming the missing kernel features, when
+    /// [`Runner::kernel_plan`] says jobs cannot run here.
     pub async fn probe(&self, scratch_parent: &Path) -> Value {
+        let plan = match self.kernel_plan() {
+            Ok(plan) => plan.clone(),
+            Err(e) => {
+                return json!({"refused": {"layer": "kernel", "error": e.to_string()}, "kernel": self.kernel.to_json()});
+            }
+        };
         let dir = scratch_parent.join(format!(".probe-{}", std::process::id()));
         let report = scratch_parent.join(format!(".probe-{}.report", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -694,14 +899,20 @@ impl Runner {
         {
             return json!({"error": e.to_string()});
         }
+        let helper = std::fs::canonicalize(&self.config.helper)
+            .unwrap_or_else(|_| self.config.helper.clone());
         let spec = SandboxSpec {
-            program: self.config.helper.clone(),
+            program: helper.clone(),
             argv: vec!["lab".into(), "--version".into()],
             env: vec![("PATH".into(), RUNNER_PATH.into())],
-            dir: dir.clone(),
+            job_dir: dir.clone(),
+            cwd: None,
+            read_only: vec![helper],
+            devices: Vec::new(),
             report: report.clone(),
             network: self.config.allow_network,
             limits: self.config.limits.clone(),
+            landlock_abi: plan.landlock_abi,
         };
         let result = async {
             let json = serde_json::to_vec(&spec).map_err(std::io::Error::other)?;
@@ -719,15 +930,19 @@ impl Runner {
                 .map_err(|_| std::io::Error::other("the probe timed out"))?
         }
         .await;
-        let (isolation, exit) = read_report(&report);
+        let (mut isolation, exit) = read_report(&report);
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(&report);
         match (result, exit) {
             (Err(e), _) => json!({"error": e.to_string()}),
             (Ok(_), Exit::Refused { layer, error }) => {
-                json!({"refused": {"layer": layer, "error": error}})
+                json!({"refused": {"layer": layer, "error": error}, "kernel": self.kernel.to_json()})
             }
-            (Ok(_), _) => isolation,
+            (Ok(_), _) => {
+                isolation["kernel"] = self.kernel.to_json();
+                isolation["plan"] = plan.to_json();
+                isolation
+            }
         }
     }
 }
@@ -735,47 +950,128 @@ impl Runner {
 /// How long a job has between SIGTERM and SIGKILL on timeout or cancel.
 pub const GRACE: Duration = Duration::from_secs(3);
 
-fn init_pid(report: &Path) -> Option<i32> {
-    read_report_lines(report)
-        .iter()
-        .find_map(|v| v.get("init_pid").and_then(Value::as_i64))
-        .and_then(|p| i32::try_from(p).ok())
+/// A log file of the Lab's (created exclusively in the run directory, where
+/// the job cannot write) holding at most about `cap` bytes of output: the
+/// first half as it arrives, the last half kept in memory and written at the
+/// end after a marker saying how much was left out between.
+struct CappedLog {
+    file: std::fs::File,
+    head_left: u64,
+    tail: std::collections::VecDeque<u8>,
+    tail_cap: usize,
+    omitted: u64,
 }
 
-/// SIGTERM to every process in the job's PID namespace but its init (which
-/// would ignore it): found from the host side by comparing
-/// `/proc/PID/ns/pid` with the init's.
-fn terminate(report: &Path) {
-    let Some(init) = init_pid(report) else { return };
-    let Ok(namespace) = std::fs::read_link(format!("/proc/{init}/ns/pid")) else {
-        return;
-    };
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid != init
-            && std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|ns| ns == namespace)
-        {
-            crate::spawn::terminate(pid);
+impl CappedLog {
+    fn create(dir: &Path, name: &str, cap: u64) -> Result<Self, Error> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(dir.join(name))
+            .map_err(Error::RunDir)?;
+        Ok(Self {
+            file,
+            head_left: cap / 2,
+            tail: std::collections::VecDeque::new(),
+            tail_cap: usize::try_from(cap - cap / 2).unwrap_or(usize::MAX),
+            omitted: 0,
+        })
+    }
+
+    fn write(&mut self, mut bytes: &[u8]) {
+        if self.head_left > 0 {
+            let n = bytes
+                .len()
+                .min(usize::try_from(self.head_left).unwrap_or(usize::MAX));
+            let _ = self.file.write_all(&bytes[..n]);
+            self.head_left -= n as u64;
+            bytes = &bytes[n..];
+        }
+        self.tail.extend(bytes);
+        if self.tail.len() > self.tail_cap {
+            let excess = self.tail.len() - self.tail_cap;
+            self.tail.drain(..excess);
+            self.omitted += excess as u64;
         }
     }
+
+    fn finish(mut self) {
+        if self.omitted > 0 {
+            let _ = write!(
+                self.file,
+                "\n[lab: {} bytes of output omitted here: the log keeps its first and last parts ([runner] log_max_bytes)]\n",
+                self.omitted
+            );
+        }
+        let (a, b) = self.tail.as_slices();
+        let _ = self.file.write_all(a);
+        let _ = self.file.write_all(b);
+        let _ = self.file.sync_all();
+    }
 }
 
-/// SIGKILL the helper and the namespace's init: everything the job started
-/// goes with the namespace.
-async fn kill_all(child: &mut tokio::process::Child, report: &Path) {
-    if let Some(init) = init_pid(report) {
-        crate::spawn::kill(init);
+/// `[runner] devices` entries expanded (`*` in the last segment) to the
+/// device files that exist, canonical; anything that is not a device is left
+/// out.
+pub fn expand_devices(patterns: &[String]) -> Vec<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut found = Vec::new();
+    for pattern in patterns {
+        let path = Path::new(pattern);
+        let candidates: Vec<PathBuf> =
+            match (path.parent(), path.file_name().and_then(|f| f.to_str())) {
+                (Some(dir), Some(file)) if file.contains('*') => {
+                    let (prefix, suffix) = file.split_once('*').unwrap_or((file, ""));
+                    std::fs::read_dir(dir)
+                        .map(|entries| {
+                            entries
+                                .flatten()
+                                .filter(|e| {
+                                    let name = e.file_name();
+                                    let name = name.to_string_lossy();
+                                    name.len() >= prefix.len() + suffix.len()
+                                        && name.starts_with(prefix)
+                                        && name.ends_with(suffix)
+                                })
+                                .map(|e| e.path())
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                }
+                _ => vec![path.to_path_buf()],
+            };
+        for candidate in candidates {
+            let Ok(canonical) = std::fs::canonicalize(&candidate) else {
+                continue;
+            };
+            let is_device = std::fs::metadata(&canonical)
+                .is_ok_and(|m| m.file_type().is_char_device() || m.file_type().is_block_device());
+            if is_device && canonical.starts_with("/dev") {
+                found.push(canonical);
+            }
+        }
     }
-    let _ = child.start_kill();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// Removes overlayfs's work directory (the kernel leaves a mode-000
+/// `work/` in it).
+fn remove_work_dir(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ =
+                    std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o700));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 fn read_report_lines(report: &Path) -> Vec<Value> {
@@ -848,14 +1144,31 @@ impl std::io::Write for HashWriter<'_> {
     }
 }
 
-/// temp file, fsync, rename.
-fn write_atomically(path: &Path, value: &Value) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(&serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+/// Writes `dir/name` atomically: a fresh temp name created exclusively
+/// (never following a link), fsync, rename, fsync of the directory.
+fn write_atomically(dir: &Path, name: &str, value: &Value) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(std::io::Error::other)?;
+    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = dir.join(format!(".{name}.{nonce}.tmp"));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    let written = (|| {
+        file.write_all(&serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, dir.join(name))?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //! reads a [`SandboxSpec`] on stdin and runs the job inside it.
 //!
 //! ```text
-//! helper (host namespaces)      unshare(user [+ net] + pid), identity uid/gid map
-//!  └─ init (pid 1 of a new pid namespace)   dies with the helper (PDEATHSIG)
-//!      └─ job (pid 2)   setsid, rlimits, Landlock, no_new_privs, seccomp, close fds, exec
+//! helper (host namespaces)      unshare(user, mount, pid, ipc [+ net]), identity uid/gid map
+//!  └─ init (pid 1 of a new pid namespace)   dies with the helper (PDEATHSIG);
+//!      │     mounts private /tmp, /dev/shm, /proc and the cwd overlay
+//!      └─ job (pid 2)   setsid, rlimits, no_new_privs, Landlock, seccomp, close fds, exec
 //! ```
 //!
 //! When the job exits, init exits and the kernel kills every process left in
@@ -15,13 +16,13 @@
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, RulesetStatus, path_beneath_rules,
+    ABI, Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::sys;
 
@@ -36,6 +37,11 @@ pub struct Limits {
     pub open_files: u64,
     /// Processes of the job's user inside its namespace (RLIMIT_NPROC).
     pub processes: u64,
+    /// Size of the job's private `/tmp` tmpfs, bytes.
+    pub tmp_size: u64,
+    /// Size of the job's private `/dev/shm` tmpfs, bytes (PyTorch's
+    /// DataLoader workers pass batches through it).
+    pub shm_size: u64,
 }
 
 impl Default for Limits {
@@ -45,28 +51,65 @@ impl Default for Limits {
             file_size: 16 << 30,
             open_files: 1024,
             processes: 512,
+            tmp_size: 4 << 30,
+            shm_size: 8 << 30,
         }
     }
+}
+
+/// The job's view of its working directory: an overlay whose lower layer
+/// is the project (read-only) and whose upper layer is the run's job
+/// directory, so whatever the job writes there lands in the run.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Overlay {
+    /// The project directory (canonical); also where the overlay is mounted.
+    pub lower: PathBuf,
+    /// overlayfs's work directory: on the run directory's filesystem,
+    /// outside the job directory, removed after the job.
+    pub work: PathBuf,
 }
 
 /// What the helper needs to run one job.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SandboxSpec {
-    /// Canonical absolute path of the program.
+    /// The program to execute: the configured absolute path (a venv's
+    /// `bin/python3` stays that venv's python).
     pub program: PathBuf,
     /// argv, `argv[0]` included.
     pub argv: Vec<String>,
     /// The complete environment.
     pub env: Vec<(String, String)>,
-    /// The run directory: the working directory and the only writable place.
-    pub dir: PathBuf,
-    /// Where the layers report (JSON lines), outside `dir`.
+    /// The run's job directory: the only writable place the job keeps (the
+    /// overlay's upper layer when there is a project cwd).
+    pub job_dir: PathBuf,
+    /// The project cwd, seen through an overlay; `None`: the job starts in
+    /// `job_dir`.
+    pub cwd: Option<Overlay>,
+    /// Readable (and executable) beyond the system directories: the
+    /// program's installation, `[runner] read_paths`.
+    pub read_only: Vec<PathBuf>,
+    /// Device files passed through (read, write, ioctl), beyond the harmless
+    /// defaults in [`DEFAULT_DEVICES`].
+    pub devices: Vec<PathBuf>,
+    /// Where the layers report (JSON lines), outside the run directory.
     pub report: PathBuf,
-    /// Whether the job may use the network.
+    /// Whether the job may use IP networking (host network namespace; only
+    /// `AF_INET`/`AF_INET6` sockets).
     pub network: bool,
     /// Resource limits.
     pub limits: Limits,
+    /// The Landlock ABI the rules are written for ([`crate::kernel::decide`]).
+    pub landlock_abi: u32,
 }
+
+/// System directories every job may read and execute from.
+pub const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys", "/proc",
+];
+/// Devices every job gets (read and write).
+pub const DEFAULT_DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"];
+/// The job's `HOME`, on its private `/tmp`.
+pub const JOB_HOME: &str = "/tmp/home";
 
 /// Exit code when the sandbox could not be set up (nothing ran).
 pub const REFUSED: i32 = 125;
@@ -105,12 +148,13 @@ pub fn helper_main() -> ! {
         report.refuse("parent-death signal", e);
     }
     let (uid, gid) = sys::ids();
-    let mut flags = libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWIPC;
+    let mut flags =
+        libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWNS;
     if !spec.network {
         flags |= libc::CLONE_NEWNET;
     }
     if let Err(e) = sys::unshare(flags) {
-        report.refuse("user, pid and network namespaces", e);
+        report.refuse("user, mount, pid and network namespaces", e);
     }
     let maps = [
         ("/proc/self/setgroups", "deny".to_owned()),
@@ -125,6 +169,7 @@ pub fn helper_main() -> ! {
     report.line(json!({
         "stage": "namespaces",
         "user_namespace": true,
+        "mount_namespace": true,
         "pid_namespace": true,
         "network_namespace": !spec.network,
         "uid_inside": uid,
@@ -133,7 +178,14 @@ pub fn helper_main() -> ! {
         Err(e) => report.refuse("fork of the namespace init", e),
         Ok(sys::Forked::Child) => init(&spec, report),
         Ok(sys::Forked::Parent(init_pid)) => {
-            report.line(json!({"stage": "started", "init_pid": init_pid}));
+            // The runner stops a job by signalling this helper (its own
+            // child, whose pid cannot be reused while it is unreaped): a
+            // SIGTERM goes on to init, which passes it to every process of
+            // the namespace; a SIGKILL kills the helper, and init with it.
+            if let Err(e) = sys::forward_sigterm_to(init_pid) {
+                report.line(json!({"stage": "helper", "error": e.to_string()}));
+            }
+            report.line(json!({"stage": "started"}));
             match sys::wait(init_pid) {
                 Ok((_, sys::Ended::Signal(sig))) => {
                     report.line(json!({"stage": "killed", "signal": sig}));
@@ -146,10 +198,169 @@ pub fn helper_main() -> ! {
     }
 }
 
-/// PID 1 of the job's namespace: start the job, reap, report, exit.
+fn cstring(text: &str) -> std::ffi::CString {
+    // Paths come from canonicalised, validated config and NUL-free JSON;
+    // an interior NUL becomes an empty string, which every mount refuses.
+    std::ffi::CString::new(text).unwrap_or_default()
+}
+
+fn cpath(path: &Path) -> std::ffi::CString {
+    cstring(&path.to_string_lossy())
+}
+
+/// Paths the job needs that lie under `/tmp` or `/dev/shm` (a project or
+/// data dir kept in /tmp) would vanish under the private tmpfs: each is
+/// opened first and bind-mounted back at the same path afterwards.
+struct Kept {
+    path: PathBuf,
+    handle: std::fs::File,
+    is_dir: bool,
+}
+
+fn keep(paths: &[&Path], under: &str) -> Result<Vec<Kept>, std::io::Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut kept = Vec::new();
+    for path in paths {
+        if !path.starts_with(under) {
+            continue;
+        }
+        let handle = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+            .open(path)?;
+        let is_dir = handle.metadata()?.is_dir();
+        kept.push(Kept {
+            path: path.to_path_buf(),
+            handle,
+            is_dir,
+        });
+    }
+    // Parents before children, so a child's mount lands on top.
+    kept.sort_by_key(|k| k.path.components().count());
+    Ok(kept)
+}
+
+fn restore(kept: &[Kept]) -> Result<(), std::io::Error> {
+    use std::os::fd::AsRawFd;
+    for k in kept {
+        if k.is_dir {
+            std::fs::create_dir_all(&k.path)?;
+        } else {
+            if let Some(parent) = k.path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::File::create(&k.path)?;
+        }
+        let source = format!("/proc/self/fd/{}", k.handle.as_raw_fd());
+        sys::mount(
+            Some(&cstring(&source)),
+            &cpath(&k.path),
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// The job's mounts, in its own mount namespace (private propagation, so
+/// nothing reaches the host): the overlay on its cwd, private size-capped
+/// `/tmp` and `/dev/shm`, and a `/proc` of its PID namespace only.
+fn mounts(spec: &SandboxSpec) -> Result<Value, (String, std::io::Error)> {
+    let fail = |what: &str| {
+        let what = what.to_owned();
+        move |e| (what, e)
+    };
+    let nosuid_nodev = libc::MS_NOSUID | libc::MS_NODEV;
+    sys::mount(
+        None,
+        &cstring("/"),
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        None,
+    )
+    .map_err(fail("mounts: private propagation"))?;
+    if let Some(overlay) = &spec.cwd {
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={},userxattr",
+            overlay.lower.display(),
+            spec.job_dir.display(),
+            overlay.work.display()
+        );
+        sys::mount(
+            Some(&cstring("overlay")),
+            &cpath(&overlay.lower),
+            Some(&cstring("overlay")),
+            nosuid_nodev,
+            Some(&cstring(&options)),
+        )
+        .map_err(fail("mounts: overlay on the working directory"))?;
+    }
+    let mut needed: Vec<&Path> = spec.read_only.iter().map(PathBuf::as_path).collect();
+    needed.extend(spec.devices.iter().map(PathBuf::as_path));
+    needed.push(
+        spec.cwd
+            .as_ref()
+            .map_or(spec.job_dir.as_path(), |o| o.lower.as_path()),
+    );
+    let kept_tmp = keep(&needed, "/tmp").map_err(fail("mounts: paths under /tmp"))?;
+    sys::mount(
+        Some(&cstring("tmpfs")),
+        &cstring("/tmp"),
+        Some(&cstring("tmpfs")),
+        nosuid_nodev,
+        Some(&cstring(&format!(
+            "size={},mode=1777",
+            spec.limits.tmp_size
+        ))),
+    )
+    .map_err(fail("mounts: private /tmp"))?;
+    std::fs::create_dir(JOB_HOME).map_err(fail("mounts: the job's HOME"))?;
+    restore(&kept_tmp).map_err(fail("mounts: paths under /tmp"))?;
+    let shm = Path::new("/dev/shm").is_dir();
+    if shm {
+        let kept_shm = keep(&needed, "/dev/shm").map_err(fail("mounts: paths under /dev/shm"))?;
+        sys::mount(
+            Some(&cstring("tmpfs")),
+            &cstring("/dev/shm"),
+            Some(&cstring("tmpfs")),
+            nosuid_nodev,
+            Some(&cstring(&format!(
+                "size={},mode=1777",
+                spec.limits.shm_size
+            ))),
+        )
+        .map_err(fail("mounts: private /dev/shm"))?;
+        restore(&kept_shm).map_err(fail("mounts: paths under /dev/shm"))?;
+    }
+    sys::mount(
+        Some(&cstring("proc")),
+        &cstring("/proc"),
+        Some(&cstring("proc")),
+        nosuid_nodev | libc::MS_NOEXEC,
+        None,
+    )
+    .map_err(fail("mounts: /proc of the job's PID namespace"))?;
+    Ok(json!({
+        "tmp": format!("private tmpfs, {} bytes", spec.limits.tmp_size),
+        "dev_shm": if shm { json!(format!("private tmpfs, {} bytes", spec.limits.shm_size)) } else { json!("absent on the host") },
+        "proc": "the job's PID namespace only",
+        "cwd_overlay": spec.cwd.as_ref().map(|o| o.lower.display().to_string()),
+    }))
+}
+
+/// PID 1 of the job's namespace: mount, start the job, reap, report, exit.
 fn init(spec: &SandboxSpec, mut report: Report) -> ! {
     if let Err(e) = sys::die_with_parent(libc::SIGKILL) {
         report.refuse("parent-death signal", e);
+    }
+    // A SIGTERM from the helper reaches every other process of the namespace.
+    if let Err(e) = sys::forward_sigterm_to(-1) {
+        report.refuse("init's SIGTERM handler", e);
+    }
+    match mounts(spec) {
+        Ok(value) => report.line(json!({"stage": "mounts", "mounts": value})),
+        Err((what, e)) => report.refuse(&what, e),
     }
     let job = match sys::fork() {
         Err(e) => report.refuse("fork of the job", e),
@@ -176,7 +387,17 @@ fn init(spec: &SandboxSpec, mut report: Report) -> ! {
     }
 }
 
-fn seccomp_filter() -> Result<seccompiler::BpfProgram, String> {
+/// First syscall number of the x32 ABI on x86_64: the same architecture
+/// token, `nr | 0x4000_0000`. Every such number is refused.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// The seccomp program: non-native syscall numbers (x32; other
+/// architectures are killed by the architecture check), `io_uring`, and
+/// `socket(2)` — for every family, or, with the network allowed, for every
+/// family but `AF_INET`/`AF_INET6` — fail with `EPERM`. `socketpair(2)`
+/// stays available.
+pub fn seccomp_filter(network: bool) -> Result<seccompiler::BpfProgram, String> {
+    use seccompiler::{SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition};
     use std::collections::BTreeMap;
     let arch = if cfg!(target_arch = "x86_64") {
         seccompiler::TargetArch::x86_64
@@ -186,29 +407,144 @@ fn seccomp_filter() -> Result<seccompiler::BpfProgram, String> {
         return Err("unsupported architecture".into());
     };
     let mut rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = BTreeMap::new();
-    // socket(2) for any family fails; socketpair(2) stays available.
     for syscall in [
-        libc::SYS_socket,
         libc::SYS_io_uring_setup,
         libc::SYS_io_uring_enter,
         libc::SYS_io_uring_register,
     ] {
         rules.insert(syscall, Vec::new());
     }
+    let socket = if network {
+        let not = |family: libc::c_int| {
+            SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, family as u64)
+                .map_err(|e| e.to_string())
+        };
+        vec![
+            seccompiler::SeccompRule::new(vec![not(libc::AF_INET)?, not(libc::AF_INET6)?])
+                .map_err(|e| e.to_string())?,
+        ]
+    } else {
+        Vec::new()
+    };
+    rules.insert(libc::SYS_socket, socket);
     let filter = seccompiler::SeccompFilter::new(
         rules,
-        seccompiler::SeccompAction::Allow,
-        seccompiler::SeccompAction::Errno(libc::EPERM as u32),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
         arch,
     )
     .map_err(|e| e.to_string())?;
-    filter
+    let program: seccompiler::BpfProgram = filter
         .try_into()
-        .map_err(|e: seccompiler::BackendError| e.to_string())
+        .map_err(|e: seccompiler::BackendError| e.to_string())?;
+    // Before the compiled program: load the syscall number, and refuse any
+    // at or above the x32 bit. Jumps in the rest are relative, so
+    // prepending leaves them intact.
+    let mut guarded = vec![
+        seccompiler::sock_filter {
+            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0, // offsetof(struct seccomp_data, nr)
+        },
+        seccompiler::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: X32_SYSCALL_BIT,
+        },
+        seccompiler::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        },
+    ];
+    guarded.extend(program);
+    Ok(guarded)
+}
+
+fn abi(version: u32) -> ABI {
+    ABI::from(version.min(crate::kernel::LANDLOCK_MAX_ABI) as i32)
+}
+
+/// Landlock: read and execute the system directories, the program's
+/// installation and `read_only`; read and write the job directory (or the
+/// overlay on its cwd), its private `/tmp` and `/dev/shm`, and the devices.
+/// Every rule is a hard requirement at `spec.landlock_abi`.
+fn landlock(spec: &SandboxSpec) -> Result<Value, String> {
+    let abi = abi(spec.landlock_abi);
+    if spec.landlock_abi < crate::kernel::LANDLOCK_MIN_ABI {
+        return Err(format!("Landlock ABI {} is too old", spec.landlock_abi));
+    }
+    let read = AccessFs::from_read(abi);
+    let all = AccessFs::from_all(abi);
+    let device = AccessFs::from_file(abi) & !AccessFs::Execute;
+    let mut rules: Vec<(PathBuf, landlock::BitFlags<AccessFs>, bool)> = Vec::new();
+    for dir in SYSTEM_DIRS {
+        rules.push((PathBuf::from(dir), read, false));
+    }
+    for path in &spec.read_only {
+        rules.push((path.clone(), read, true));
+    }
+    let work = spec
+        .cwd
+        .as_ref()
+        .map_or(spec.job_dir.clone(), |o| o.lower.clone());
+    rules.push((work, all, true));
+    rules.push((PathBuf::from("/tmp"), all, true));
+    if Path::new("/dev/shm").is_dir() {
+        rules.push((PathBuf::from("/dev/shm"), all, true));
+    }
+    for dev in DEFAULT_DEVICES {
+        rules.push((PathBuf::from(dev), device, false));
+    }
+    for dev in &spec.devices {
+        rules.push((dev.clone(), device, true));
+    }
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(all)
+        .and_then(|r| r.create())
+        .map_err(|e| e.to_string())?;
+    let mut granted = Vec::new();
+    for (path, access, required) in rules {
+        let fd = match PathFd::new(&path) {
+            Ok(fd) => fd,
+            Err(e) if required => return Err(format!("{}: {e}", path.display())),
+            Err(_) => continue,
+        };
+        let is_file = std::fs::metadata(&path).is_ok_and(|m| !m.is_dir());
+        let access = if is_file {
+            access & AccessFs::from_file(abi)
+        } else {
+            access
+        };
+        ruleset = ruleset
+            .add_rule(PathBeneath::new(fd, access))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        granted.push(path.display().to_string());
+    }
+    let status = ruleset.restrict_self().map_err(|e| e.to_string())?;
+    if status.ruleset != RulesetStatus::FullyEnforced {
+        return Err(format!(
+            "the ruleset is {:?}, not fully enforced",
+            status.ruleset
+        ));
+    }
+    Ok(json!({
+        "abi": spec.landlock_abi.min(crate::kernel::LANDLOCK_MAX_ABI),
+        "enforced": "fully",
+        "readable": granted,
+        "writable": [spec.cwd.as_ref().map_or(spec.job_dir.display().to_string(), |o| o.lower.display().to_string()), "/tmp", "/dev/shm"],
+    }))
 }
 
 /// The job process: apply every layer, then exec.
 fn job(spec: &SandboxSpec, mut report: Report) -> ! {
+    if let Err(e) = sys::default_sigterm() {
+        report.refuse("SIGTERM disposition", e);
+    }
     if let Err(e) = sys::new_session() {
         report.refuse("new session", e);
     }
@@ -227,48 +563,22 @@ fn job(spec: &SandboxSpec, mut report: Report) -> ! {
     if let Err(e) = sys::no_new_privs() {
         report.refuse("no_new_privs", e);
     }
-    // Landlock: read and execute everything, write only the run directory.
-    let abi = ABI::V5;
-    let mut writable = vec![spec.dir.clone(), PathBuf::from("/dev/null")];
-    if std::path::Path::new("/dev/shm").is_dir() {
-        writable.push(PathBuf::from("/dev/shm"));
-    }
-    let ruleset = Ruleset::default()
-        .set_compatibility(CompatLevel::BestEffort)
-        .handle_access(AccessFs::from_all(abi))
-        .and_then(|r| {
-            if spec.network {
-                Ok(r)
-            } else {
-                r.handle_access(AccessNet::from_all(abi))
-            }
-        })
-        .and_then(|r| r.create())
-        .and_then(|r| r.add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi))))
-        .and_then(|r| r.add_rules(path_beneath_rules(&writable, AccessFs::from_all(abi))))
-        .and_then(|r| r.restrict_self());
-    let landlock = match ruleset {
-        Ok(status) => match status.ruleset {
-            RulesetStatus::FullyEnforced => "fully enforced",
-            RulesetStatus::PartiallyEnforced => "partially enforced (older kernel ABI)",
-            RulesetStatus::NotEnforced => "not available on this kernel",
-        },
-        Err(e) => report.refuse("Landlock", e),
+    let landlock = match landlock(spec) {
+        Ok(value) => value,
+        Err(e) => report.refuse("Landlock filesystem rules", e),
     };
-    let seccomp = if spec.network {
-        "not applied (network allowed)".to_owned()
-    } else {
-        match seccomp_filter()
-            .and_then(|p| seccompiler::apply_filter(&p).map_err(|e| e.to_string()))
-        {
-            Ok(()) => "socket() and io_uring refused".to_owned(),
-            Err(e) => report.refuse("seccomp socket filter", e),
+    let seccomp = match seccomp_filter(spec.network)
+        .and_then(|p| seccompiler::apply_filter(&p).map_err(|e| e.to_string()))
+    {
+        Ok(()) if spec.network => {
+            "socket() refused for every family but AF_INET/AF_INET6; io_uring and x32 syscalls refused"
         }
+        Ok(()) => "socket() refused for every family; io_uring and x32 syscalls refused",
+        Err(e) => report.refuse("seccomp filter", e),
     };
     report.line(json!({
         "stage": "job",
         "landlock_filesystem": landlock,
-        "landlock_network": if spec.network { "not applied" } else { "TCP bind/connect refused where the kernel supports it (best effort)" },
         "seccomp": seccomp,
         "no_new_privs": true,
         "rlimits": {
@@ -284,6 +594,7 @@ fn job(spec: &SandboxSpec, mut report: Report) -> ! {
         eprintln!("lab sandbox: closing descriptors failed: {e}");
         sys::exit_now(REFUSED);
     }
+    let cwd = spec.cwd.as_ref().map_or(&spec.job_dir, |o| &o.lower);
     // The job itself: argv only, never a shell; this process is replaced.
     #[allow(clippy::disallowed_methods)]
     let mut command = std::process::Command::new(&spec.program);
@@ -292,7 +603,7 @@ fn job(spec: &SandboxSpec, mut report: Report) -> ! {
         .args(spec.argv.iter().skip(1))
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.dir)
+        .current_dir(cwd)
         .stdin(std::process::Stdio::null());
     let error = command.exec();
     eprintln!(

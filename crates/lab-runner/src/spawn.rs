@@ -11,12 +11,12 @@ pub fn helper(lab: &Path) -> tokio::process::Command {
     command
 }
 
-/// SIGKILL to `pid` (a namespace init: it takes its namespace with it).
-pub fn kill(pid: i32) {
-    let _ = crate::sys::signal(pid, libc::SIGKILL);
-}
-
-/// SIGTERM to `pid` (a process of a job's namespace, asked to finish).
-pub fn terminate(pid: i32) {
-    let _ = crate::sys::signal(pid, libc::SIGTERM);
+/// SIGTERM to the sandbox helper, which passes it to the namespace's init,
+/// which passes it to every process of the job. Signalled through the
+/// `Child` (the helper is this process's own unreaped child, so its pid
+/// cannot have been reused); nothing happens once it has been reaped.
+pub fn terminate(helper: &tokio::process::Child) {
+    if let Some(pid) = helper.id().and_then(|p| i32::try_from(p).ok()) {
+        let _ = crate::sys::signal(pid, libc::SIGTERM);
+    }
 }

@@ -134,3 +134,91 @@ pub fn ids() -> (u32, u32) {
     // SAFETY: getuid and getgid cannot fail and take no arguments.
     unsafe { (libc::getuid(), libc::getgid()) }
 }
+
+/// `mount(2)`. `None` passes NULL for that argument.
+pub fn mount(
+    source: Option<&std::ffi::CStr>,
+    target: &std::ffi::CStr,
+    fstype: Option<&std::ffi::CStr>,
+    flags: libc::c_ulong,
+    data: Option<&std::ffi::CStr>,
+) -> io::Result<()> {
+    let ptr = |s: Option<&std::ffi::CStr>| s.map_or(std::ptr::null(), std::ffi::CStr::as_ptr);
+    // SAFETY: every pointer is NULL or a NUL-terminated string that outlives
+    // the call; the kernel copies what it needs.
+    check(unsafe {
+        libc::mount(
+            ptr(source),
+            target.as_ptr(),
+            ptr(fstype),
+            flags,
+            ptr(data).cast(),
+        )
+    })
+    .map(drop)
+}
+
+/// The Landlock ABI version this kernel provides, or why there is none
+/// (`ENOSYS`: not built in; `EOPNOTSUPP`: built in but not enabled at boot).
+pub fn landlock_abi() -> io::Result<u32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a NULL attribute pointer, size 0 and the VERSION flag the
+    // call only returns the ABI version; it reads and writes no memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as u32)
+    }
+}
+
+/// The pid a SIGTERM handler forwards to: `0` means none yet; `-1` means
+/// every process of this PID namespace but the caller (used by its init).
+static FORWARD_TO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward_term(_: libc::c_int) {
+    let target = FORWARD_TO.load(std::sync::atomic::Ordering::SeqCst);
+    if target != 0 {
+        // SAFETY: kill is async-signal-safe and takes integers only.
+        unsafe { libc::kill(target, libc::SIGTERM) };
+    }
+}
+
+/// Makes SIGTERM to this process a SIGTERM to `target` instead (`-1`: every
+/// other process of the caller's PID namespace, when the caller is its init).
+pub fn forward_sigterm_to(target: libc::pid_t) -> io::Result<()> {
+    FORWARD_TO.store(target, std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: an all-zero sigaction is a valid value to fill in; the handler
+    // only reads an atomic and calls kill, both async-signal-safe, and
+    // SA_RESTART keeps waitpid from failing with EINTR.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = forward_term as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        check(libc::sigaction(
+            libc::SIGTERM,
+            &action,
+            std::ptr::null_mut(),
+        ))
+        .map(drop)
+    }
+}
+
+/// Restores SIGTERM's default action (in the job, before it execs).
+pub fn default_sigterm() -> io::Result<()> {
+    // SAFETY: SIG_DFL is always a valid disposition for SIGTERM.
+    let previous = unsafe { libc::signal(libc::SIGTERM, libc::SIG_DFL) };
+    if previous == libc::SIG_ERR {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

@@ -87,21 +87,173 @@ fn secret_values_and_their_encodings_are_redacted() {
     check(&short, "abc abc", "abc abc");
 }
 
+const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 fn base64(data: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    base64_with(data, STD, true)
+}
+
+/// A plain base64 encoder, independent of the library's.
+fn base64_with(data: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut s = String::new();
     for c in data.chunks(3) {
         let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= c.len() {
-                s.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
+                s.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else if pad {
                 s.push('=');
             }
         }
     }
     s
+}
+
+fn hex(data: &[u8], upper: bool) -> String {
+    data.iter()
+        .map(|b| {
+            if upper {
+                format!("{b:02X}")
+            } else {
+                format!("{b:02x}")
+            }
+        })
+        .collect()
+}
+
+/// RFC 3986 percent-encoding of everything but the unreserved characters.
+fn percent(data: &[u8], upper: bool) -> String {
+    data.iter()
+        .map(|&b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else if upper {
+                format!("%{b:02X}")
+            } else {
+                format!("%{b:02x}")
+            }
+        })
+        .collect()
+}
+
+/// Pushes `input` one byte at a time.
+fn byte_by_byte(r: &Redactor, input: &[u8]) -> String {
+    let mut out = Vec::new();
+    let mut s = r.stream();
+    for b in input {
+        s.push(std::slice::from_ref(b), &mut out);
+    }
+    s.finish(&mut out);
+    String::from_utf8(out).unwrap()
+}
+
+/// Checks `input -> expected` whole, streamed one byte at a time, and with
+/// a trailing newline.
+fn check_all_ways(r: &Redactor, input: &str, expected: &str) {
+    check(r, input, expected);
+    assert_eq!(byte_by_byte(r, input.as_bytes()), expected, "{input:?}");
+    assert_eq!(
+        byte_by_byte(r, format!("{input}\n").as_bytes()),
+        format!("{expected}\n"),
+        "{input:?} + newline"
+    );
+}
+
+/// A secret whose base64 has `+` and `/` at every shift (so base64url
+/// differs) and that has bytes percent-encoding must escape.
+const ENC_SECRET: &str = "s3cr3t?>~VALUE/0123456789";
+
+/// base64(`prefix` + `ENC_SECRET` + `suffix`) with the characters that
+/// depend only on the secret replaced by `[REDACTED]`: character `i` covers
+/// bits `6i..6i+6`, the secret bits `8p..8(p+n)`.
+fn expected_base64(prefix: &str, suffix: &str, alphabet: &[u8; 64], pad: bool) -> (String, String) {
+    let data = format!("{prefix}{ENC_SECRET}{suffix}");
+    let blob = base64_with(data.as_bytes(), alphabet, pad);
+    let first = (8 * prefix.len()).div_ceil(6);
+    let last = 8 * (prefix.len() + ENC_SECRET.len()) / 6;
+    let expected = format!("{}[REDACTED]{}", &blob[..first], &blob[last..]);
+    (blob, expected)
+}
+
+#[test]
+fn base64_inside_a_longer_blob_is_redacted_at_every_shift() {
+    let r = Redactor::new([ENC_SECRET]);
+    for prefix in ["", "x", "xx", "xxx", "xxxx", "xxxxx"] {
+        for suffix in ["", "y", "yy", "yyy"] {
+            for pad in [true, false] {
+                let (std_blob, std_expected) = expected_base64(prefix, suffix, STD, pad);
+                let (url_blob, url_expected) = expected_base64(prefix, suffix, URL, pad);
+                assert_ne!(std_blob, url_blob, "the alphabets must differ here");
+                assert!(std_expected.len() < std_blob.len());
+                for (blob, expected) in [(std_blob, std_expected), (url_blob, url_expected)] {
+                    check_all_ways(
+                        &r,
+                        &format!("data: {blob} end"),
+                        &format!("data: {expected} end"),
+                    );
+                }
+            }
+        }
+    }
+    // The textbook case from the brief: base64("xx" + secret + "yy").
+    let blob = base64(format!("xx{ENC_SECRET}yy").as_bytes());
+    let out = byte_by_byte(&r, blob.as_bytes());
+    assert!(out.starts_with("eHh[REDACTED]"), "{blob} -> {out}");
+    assert!(out.len() < "eHh[REDACTED]".len() + 8, "{blob} -> {out}");
+}
+
+#[test]
+fn hex_and_percent_encodings_are_redacted() {
+    let r = Redactor::new([ENC_SECRET]);
+    let forms = [
+        hex(ENC_SECRET.as_bytes(), false),
+        hex(ENC_SECRET.as_bytes(), true),
+        percent(ENC_SECRET.as_bytes(), true),
+        percent(ENC_SECRET.as_bytes(), false),
+    ];
+    assert!(forms[2].contains("%3F%3E~") && forms[3].contains("%3f%3e~"));
+    for form in &forms {
+        assert_ne!(form, ENC_SECRET);
+        check_all_ways(
+            &r,
+            &format!("GET /cb?code={form}&state=1"),
+            "GET /cb?code=[REDACTED]&state=1",
+        );
+        check_all_ways(&r, form, "[REDACTED]");
+    }
+    // The same through the environment, as the runner builds it.
+    let r = Redactor::from_env([("DB_PASS", ENC_SECRET), ("LANG", "C.UTF-8")]);
+    for form in &forms {
+        check_all_ways(&r, &format!("x {form} C.UTF-8"), "x [REDACTED] C.UTF-8");
+    }
+}
+
+#[test]
+fn unregistered_values_are_never_redacted() {
+    let r = Redactor::from_env([
+        ("WANDB_MODE", "offline"),
+        ("PWD", "/home/alice/project"),
+        ("OLDPWD", "/home/alice"),
+        ("MYSQL_PWD", ENC_SECRET),
+    ]);
+    let plain = [
+        "wandb: offline".to_owned(),
+        format!("b64 {}", base64(b"offline")),
+        format!("b64 {}", base64(b"xxofflineyy")),
+        format!("hex {} {}", hex(b"offline", false), hex(b"offline", true)),
+        "cwd /home/alice/project (was /home/alice)".to_owned(),
+        format!("pct {}", percent(b"/home/alice/project", true)),
+    ];
+    for text in &plain {
+        check_all_ways(&r, text, text);
+    }
+    check_all_ways(
+        &r,
+        &format!("offline {ENC_SECRET} offline"),
+        "offline [REDACTED] offline",
+    );
 }
 
 #[test]
@@ -130,7 +282,21 @@ fn names_that_look_secret() {
     ] {
         assert!(is_secret_name(name), "{name}");
     }
-    for name in ["PATH", "HOME", "LANG", "CUDA_VISIBLE_DEVICES", "SEED"] {
+    for name in ["DB_PASS", "SMTP_PASS", "DB_PWD", "MYSQL_PWD"] {
+        assert!(is_secret_name(name), "{name}");
+    }
+    for name in [
+        "PATH",
+        "HOME",
+        "LANG",
+        "CUDA_VISIBLE_DEVICES",
+        "SEED",
+        "WANDB_MODE",
+        "PWD",
+        "OLDPWD",
+        "PASSTHROUGH_MODE",
+        "BYPASS",
+    ] {
         assert!(!is_secret_name(name), "{name}");
     }
     let r = Redactor::from_env([("MY_API_KEY", SECRET), ("HOME", "/home/alice")]);

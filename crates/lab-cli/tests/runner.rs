@@ -16,32 +16,54 @@ const SECRET: &str = "hunter2-secret-value-77";
 struct Env {
     _tmp: tempfile::TempDir,
     base: PathBuf,
+    /// The project `lab run` is invoked from (a `[runner] read_paths` entry).
+    project: PathBuf,
 }
 
 fn env() -> Env {
+    env_with("")
+}
+
+/// A scratch data dir, a fake `HOME` (`base/home`), a project directory and
+/// a config with `extra` appended to its `[runner]` table.
+fn env_with(extra: &str) -> Env {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().canonicalize().unwrap();
+    let project = base.join("home/project");
+    std::fs::create_dir_all(&project).unwrap();
     std::fs::write(
         base.join("lab.toml"),
-        "[runner]\nprograms = [\"echo\", \"python3\", \"sh\", \"cat\"]\nenv_allow = [\"MY_API_TOKEN\", \"SEED\"]\n",
+        format!(
+            "[runner]\nprograms = [\"echo\", \"python3\", \"sh\", \"cat\"]\nenv_allow = [\"MY_API_TOKEN\", \"SEED\", \"WANDB_MODE\"]\nread_paths = [\"home/project\"]\n{extra}"
+        ),
     )
     .unwrap();
-    Env { _tmp: tmp, base }
+    Env {
+        _tmp: tmp,
+        base,
+        project,
+    }
 }
 
 impl Env {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(LAB)
+    /// `lab --data-dir … --config …`, started in the project with the fake
+    /// `HOME`.
+    fn lab(&self) -> Command {
+        let mut command = Command::new(LAB);
+        command
             .arg("--data-dir")
             .arg(self.base.join("data"))
             .arg("--config")
             .arg(self.base.join("lab.toml"))
-            .arg("run")
-            .args(args)
+            .current_dir(&self.project)
+            .env("HOME", self.base.join("home"))
             .env("MY_API_TOKEN", SECRET)
-            .env("SEED", "7")
-            .output()
-            .unwrap()
+            .env("SEED", "7");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.lab().arg("run").args(args).output().unwrap()
     }
 
     /// The run directory of the only (or last) job.
@@ -110,12 +132,55 @@ fn network_is_off_unless_allowed() {
         "{}",
         text(&off.stderr)
     );
+    // With the network flag, only IP sockets: the host's Unix sockets (D-Bus,
+    // X11, ssh-agent, docker) and abstract ones stay out of reach.
     let on = e.run(&["--runner-allow-network", "--", "python3", "-c", &script]);
     assert!(
-        text(&on.stdout).contains("unix connected"),
-        "the probe can succeed: {}",
+        !on.status.success() && !text(&on.stdout).contains("unix connected"),
+        "{}",
         text(&on.stderr)
     );
+    assert!(
+        text(&on.stderr).contains("Operation not permitted"),
+        "{}",
+        text(&on.stderr)
+    );
+    // The same script does connect outside the sandbox: the probe can succeed.
+    let host = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(text(&host.stdout).contains("unix connected"));
+    let abstract_name = format!("lab-test-{}", std::process::id());
+    let _abstract = std::os::unix::net::UnixListener::bind_addr(
+        &<std::os::unix::net::SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(
+            abstract_name.as_bytes(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let script = format!(
+        "import socket; socket.socket(socket.AF_UNIX).connect('\\0{abstract_name}'); print('abstract connected')"
+    );
+    let host = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        text(&host.stdout).contains("abstract connected"),
+        "{}",
+        text(&host.stderr)
+    );
+    for flags in [&[][..], &["--runner-allow-network"]] {
+        let mut args = flags.to_vec();
+        args.extend(["--", "python3", "-c", &script]);
+        let out = e.run(&args);
+        assert!(
+            !out.status.success() && !text(&out.stdout).contains("abstract connected"),
+            "{flags:?}: {}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]
@@ -188,11 +253,8 @@ fn when_the_job_ends_its_background_processes_end_too() {
 fn a_cancelled_job_takes_its_process_tree_with_it() {
     let e = env();
     let marker = "sleep 419.75";
-    let mut child = Command::new(LAB)
-        .arg("--data-dir")
-        .arg(e.base.join("data"))
-        .arg("--config")
-        .arg(e.base.join("lab.toml"))
+    let mut child = e
+        .lab()
         .args([
             "run",
             "--",
@@ -262,15 +324,11 @@ fn a_secret_split_across_writes_never_reaches_the_log() {
 #[test]
 fn the_job_sees_only_its_environment_and_writes_only_its_directory() {
     let e = env();
-    let script = "import os\nprint(sorted(os.environ))\nopen(os.environ['LAB_OUTPUT_DIR'] + '/out.txt', 'w').write('ok')\ntry:\n    open('/tmp/lab-runner-escape.txt', 'w')\n    print('ESCAPED')\nexcept OSError as e:\n    print('refused', e.errno)";
-    let out = Command::new(LAB)
-        .arg("--data-dir")
-        .arg(e.base.join("data"))
-        .arg("--config")
-        .arg(e.base.join("lab.toml"))
+    let script = "import os\nprint(sorted(os.environ))\nopen(os.environ['LAB_OUTPUT_DIR'] + '/out.txt', 'w').write('ok')\ntry:\n    open('/var/tmp/lab-runner-escape.txt', 'w')\n    print('ESCAPED')\nexcept OSError as e:\n    print('refused', e.errno)";
+    let out = e
+        .lab()
         .args(["run", "--env", "SEED", "--", "python3", "-c", script])
         .env("AWS_SECRET_ACCESS_KEY", "should-not-pass")
-        .env("SEED", "7")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -280,8 +338,12 @@ fn the_job_sees_only_its_environment_and_writes_only_its_directory() {
         "{stdout}"
     );
     assert!(stdout.contains("refused 13"), "{stdout}");
-    assert!(e.run_dirs()[0].join("out.txt").exists());
-    assert!(!Path::new("/tmp/lab-runner-escape.txt").exists());
+    assert!(e.run_dirs()[0].join("job/out.txt").exists());
+    assert!(
+        !e.project.join("out.txt").exists(),
+        "the project is untouched"
+    );
+    assert!(!Path::new("/var/tmp/lab-runner-escape.txt").exists());
 }
 
 #[test]
@@ -340,11 +402,7 @@ fn exec_hooks_run_only_with_the_flag_and_the_confirmation() {
     )
     .unwrap();
     let run_file = |file: &Path, extra: &[&str]| {
-        Command::new(LAB)
-            .arg("--data-dir")
-            .arg(e.base.join("data"))
-            .arg("--config")
-            .arg(e.base.join("lab.toml"))
+        e.lab()
             .arg("--root")
             .arg(&root)
             .args(["run", "--workflow", file.to_str().unwrap()])

@@ -24,11 +24,18 @@ struct Lab {
 }
 
 fn start(data: &PathBuf, args: &[&str]) -> Lab {
+    start_with(data, args, "")
+}
+
+/// [`start`] with `extra` appended to the config's `[runner]` table.
+fn start_with(data: &PathBuf, args: &[&str], extra: &str) -> Lab {
     let config = data.join("lab.toml");
     std::fs::create_dir_all(data).unwrap();
     std::fs::write(
         &config,
-        "[runner]\nprograms = [\"python3\", \"sh\"]\nenv_allow = [\"MY_API_TOKEN\"]\n",
+        format!(
+            "[runner]\nprograms = [\"python3\", \"sh\"]\nenv_allow = [\"MY_API_TOKEN\"]\n{extra}"
+        ),
     )
     .unwrap();
     let mut command = Command::new(LAB);
@@ -334,5 +341,139 @@ fn a_job_running_when_the_lab_dies_is_marked_interrupted() {
             .iter()
             .any(|e| e.1 == "stdout" && e.2.contains("before")),
         "{events:?}"
+    );
+}
+
+/// The escape of issue 9: a job plants links, FIFOs and directories at every
+/// name the Lab uses, in its run directory (refused: the job cannot write
+/// there) and in its own job directory (allowed, and harmless: the Lab's
+/// files are elsewhere, and what it reads there goes through lab-fs).
+#[test]
+fn planted_links_fifos_and_directories_change_nothing() {
+    // Outside /tmp (which the job sees as its own private tmpfs), so every
+    // refusal below is the sandbox's, on the real run directory.
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let dataset = base.join("dataset");
+    std::fs::create_dir_all(&dataset).unwrap();
+    let canary = dataset.join("canary.txt");
+    std::fs::write(&canary, "canary\n").unwrap();
+    let data = base.join("data");
+    let lab = start_with(
+        &data,
+        &["--enable-runner"],
+        &format!("read_paths = [{:?}]\n", dataset.to_str().unwrap()),
+    );
+    let script = r#"
+import os, sys
+canary = sys.argv[1]
+out = os.environ["LAB_OUTPUT_DIR"]
+run = os.path.dirname(out)
+names = ["stdout.log", "stderr.log", "provenance.json", "provenance.json.tmp", ".work", "job"]
+planted = []
+for n in names:
+    for kind in ("symlink", "hardlink", "fifo", "dir", "write"):
+        p = os.path.join(run, n + "." + kind if kind != "symlink" else n)
+        try:
+            {"symlink": lambda: os.symlink(canary, p),
+             "hardlink": lambda: os.link(canary, p),
+             "fifo": lambda: os.mkfifo(p),
+             "dir": lambda: os.mkdir(p),
+             "write": lambda: open(os.path.join(run, n), "w").write("forged")}[kind]()
+            planted.append(p)
+        except OSError:
+            pass
+print("planted in the run dir:", planted)
+open(os.path.join(out, "a.txt"), "w").write("mine")
+os.symlink(canary, os.path.join(out, "stdout.log"))
+os.symlink("../stdout.log", os.path.join(out, "stderr.log"))
+os.mkfifo(os.path.join(out, "provenance.json"))
+os.mkfifo(os.path.join(out, "metrics.jsonl"))
+os.mkdir(os.path.join(out, "notes.md"))
+os.link(os.path.join(out, "a.txt"), os.path.join(out, "summary.json"))
+try:
+    os.link(canary, os.path.join(out, "run.json"))
+    print("hard-linked the canary")
+except OSError as e:
+    print("hard link refused", e.errno)
+try:
+    open(os.path.join(out, "stdout.log"), "w").write("overwritten")
+    print("wrote through the link")
+except OSError as e:
+    print("write through the link refused", e.errno)
+print("done")
+"#;
+    let (code, made) = lab.json(
+        "POST",
+        "/api/jobs",
+        Some(&json!({"program": "python3", "args": ["-c", script, canary.to_str().unwrap()]})),
+    );
+    assert_eq!(code, 202, "{made}");
+    let id = made["id"].as_str().unwrap().to_owned();
+    let run_id = made["run_id"].as_str().unwrap().to_owned();
+    let job = lab.wait_state(&id, |s| s != "running");
+    assert_eq!(job["state"], "exited", "{job}");
+    assert_eq!(std::fs::read_to_string(&canary).unwrap(), "canary\n");
+    let (status, stdout) = lab.request(
+        "GET",
+        &format!("/api/runs/{run_id}/artifacts/stdout.log"),
+        None,
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(stdout.contains("planted in the run dir: []"), "{stdout}");
+    assert!(stdout.contains("hard link refused"), "{stdout}");
+    assert!(
+        stdout.contains("write through the link refused"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("done\n"), "{stdout}");
+    let run_dir = data.join("runs").join(&run_id);
+    for name in ["stdout.log", "stderr.log", "provenance.json"] {
+        let meta = std::fs::symlink_metadata(run_dir.join(name)).unwrap();
+        assert!(meta.is_file(), "{name} is the Lab's own regular file");
+    }
+    let (status, provenance) = lab.json(
+        "GET",
+        &format!("/api/runs/{run_id}/artifacts/provenance.json"),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(provenance["exit"]["code"], 0, "{provenance}");
+    // What the job planted in its own directory is never served: not the
+    // link out, the link to the Lab's log, the FIFOs (no hang), the
+    // directory or the hard link.
+    for name in [
+        "stdout.log",
+        "stderr.log",
+        "provenance.json",
+        "metrics.jsonl",
+        "notes.md",
+        "summary.json",
+    ] {
+        let (status, body) = lab.request(
+            "GET",
+            &format!("/api/runs/{run_id}/artifacts/job/{name}"),
+            None,
+            &[],
+        );
+        assert!(status >= 400, "job/{name}: {status} {body}");
+        assert!(
+            !body.contains("canary") && !body.contains("planted"),
+            "{body}"
+        );
+    }
+    let (status, run) = lab.json("GET", &format!("/api/runs/{run_id}"), None);
+    assert_eq!(status, 200, "the Lab stays responsive");
+    let names: Vec<&str> = run["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert!(names.contains(&"stdout.log"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("job/")),
+        "nothing the job planted is listed: {names:?}"
     );
 }

@@ -177,10 +177,16 @@ impl RunRoot {
         options
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
-        let file = self
-            .dir
-            .open_with(name.as_str(), &options)
-            .map_err(Error::from_io)?;
+        // What a job wrote is opened beneath its job directory, so a link
+        // it planted cannot reach even the Lab's own files of the run.
+        let file = match name.in_job_dir() {
+            Some(inner) => self
+                .dir
+                .open_dir(JOB_DIR)
+                .and_then(|job| job.open_with(inner.as_str(), &options)),
+            None => self.dir.open_with(name.as_str(), &options),
+        }
+        .map_err(Error::from_io)?;
         let meta = file.metadata().map_err(Error::from_io)?;
         if !meta.is_file() {
             return Err(Error::NotAFile);

@@ -215,12 +215,15 @@ struct Kept {
     path: PathBuf,
     handle: std::fs::File,
     is_dir: bool,
+    /// Read-only paths are bound back read-only: under the private tmpfs
+    /// they would otherwise inherit its Landlock write rule.
+    writable: bool,
 }
 
-fn keep(paths: &[&Path], under: &str) -> Result<Vec<Kept>, std::io::Error> {
+fn keep(paths: &[(&Path, bool)], under: &str) -> Result<Vec<Kept>, std::io::Error> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut kept = Vec::new();
-    for path in paths {
+    for &(path, writable) in paths {
         if !path.starts_with(under) {
             continue;
         }
@@ -233,6 +236,7 @@ fn keep(paths: &[&Path], under: &str) -> Result<Vec<Kept>, std::io::Error> {
             path: path.to_path_buf(),
             handle,
             is_dir,
+            writable,
         });
     }
     // Parents before children, so a child's mount lands on top.
@@ -259,6 +263,17 @@ fn restore(kept: &[Kept]) -> Result<(), std::io::Error> {
             libc::MS_BIND | libc::MS_REC,
             None,
         )?;
+        if !k.writable {
+            let target = cpath(&k.path);
+            let locked = sys::locked_mount_flags(&target)?;
+            sys::mount(
+                None,
+                &target,
+                None,
+                libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | locked,
+                None,
+            )?;
+        }
     }
     Ok(())
 }
@@ -296,13 +311,18 @@ fn mounts(spec: &SandboxSpec) -> Result<Value, (String, std::io::Error)> {
         )
         .map_err(fail("mounts: overlay on the working directory"))?;
     }
-    let mut needed: Vec<&Path> = spec.read_only.iter().map(PathBuf::as_path).collect();
-    needed.extend(spec.devices.iter().map(PathBuf::as_path));
-    needed.push(
+    let mut needed: Vec<(&Path, bool)> = spec
+        .read_only
+        .iter()
+        .map(|p| (p.as_path(), false))
+        .collect();
+    needed.extend(spec.devices.iter().map(|p| (p.as_path(), true)));
+    needed.push((
         spec.cwd
             .as_ref()
             .map_or(spec.job_dir.as_path(), |o| o.lower.as_path()),
-    );
+        true,
+    ));
     let kept_tmp = keep(&needed, "/tmp").map_err(fail("mounts: paths under /tmp"))?;
     sys::mount(
         Some(&cstring("tmpfs")),

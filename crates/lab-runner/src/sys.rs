@@ -222,3 +222,25 @@ pub fn default_sigterm() -> io::Result<()> {
         Ok(())
     }
 }
+
+/// The `MS_*` flags a bind mount of `path` must keep when remounted inside a
+/// user namespace (the kernel locks nosuid, nodev, noexec and the atime
+/// flags of mounts inherited from the parent namespace).
+pub fn locked_mount_flags(path: &std::ffi::CStr) -> io::Result<libc::c_ulong> {
+    // SAFETY: an all-zero statvfs is a valid buffer for the kernel to fill.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `stat` is valid and writable.
+    check(unsafe { libc::statvfs(path.as_ptr(), &mut stat) })?;
+    let pairs = [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ];
+    Ok(pairs
+        .iter()
+        .filter(|(st, _)| stat.f_flag & st != 0)
+        .fold(0, |flags, (_, ms)| flags | ms))
+}

@@ -284,7 +284,12 @@ fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
             // The job starts where `lab run` was invoked (SPEC §3).
             let here = std::env::current_dir().context("reading the current directory")?;
             let cwd = runner.check_cwd(&here, registry.allowed_roots())?;
-            (step.argv[0].clone(), vec![step], passed, cwd)
+            (
+                lab_runner::runner::step_name(&step),
+                vec![step],
+                passed,
+                cwd,
+            )
         }
     };
     let id = lab_registry::RunId::generate(&name)?;

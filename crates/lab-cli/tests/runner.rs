@@ -475,3 +475,302 @@ fn a_timeout_sends_sigterm_first_then_sigkill() {
     );
     assert!(text(&out.stdout).contains("ignoring"));
 }
+
+/// Runs `script` with `python3 -c` from the project and returns its stdout.
+fn python(e: &Env, extra: &[&str], script: &str) -> String {
+    let mut args = extra.to_vec();
+    args.extend(["--", "python3", "-c", script]);
+    let out = e.run(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+const TRY_READ: &str = "import sys\nfor p in sys.argv[1:]:\n    try:\n        open(p, 'rb').read(1)\n        print('READ', p)\n    except OSError as e:\n        print('DENIED', e.errno, p)\n";
+
+#[test]
+fn reads_are_confined_to_what_the_job_needs() {
+    // Outside /tmp, so the denials are Landlock's on real host paths.
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let home = base.join("home");
+    for (file, content) in [
+        ("home/.ssh/id_ed25519", "PRIVATE KEY"),
+        ("home/.aws/credentials", "aws_secret"),
+        ("home/.netrc", "machine x password y"),
+        ("home/project/train.py", "print('train')"),
+        ("datasets/mnist/train.csv", "1,2,3"),
+    ] {
+        std::fs::create_dir_all(base.join(file).parent().unwrap()).unwrap();
+        std::fs::write(base.join(file), content).unwrap();
+    }
+    // A venv (its python is a link to the system one) with a package.
+    let venv = base.join("venv");
+    let made = Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let site = std::fs::read_dir(venv.join("lib"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("site-packages");
+    std::fs::write(site.join("labprobe.py"), "WHERE = __file__\n").unwrap();
+    let data = base.join("data");
+    std::fs::write(
+        base.join("lab.toml"),
+        format!(
+            "[runner]\nprograms = [{:?}, \"python3\"]\nread_paths = [\"home/project\", \"datasets\"]\n",
+            venv.join("bin/python3").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let lab = |args: &[&str]| {
+        Command::new(LAB)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--config")
+            .arg(base.join("lab.toml"))
+            .current_dir(home.join("project"))
+            .env("HOME", &home)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // A first run, whose files a second job must not see.
+    let first = lab(&["run", "--", "python3", "-c", "print('first run')"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let other_run = std::fs::read_dir(data.join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let secrets = [
+        home.join(".ssh/id_ed25519"),
+        home.join(".aws/credentials"),
+        home.join(".netrc"),
+        data.join("registry.json"),
+        other_run.join("stdout.log"),
+        other_run.join("provenance.json"),
+        std::env::current_exe().unwrap(),
+    ];
+    let readable = [
+        home.join("project/train.py"),
+        base.join("datasets/mnist/train.csv"),
+        PathBuf::from("/etc/passwd"),
+    ];
+    let mut args: Vec<String> = [
+        "run",
+        "--",
+        venv.join("bin/python3").to_str().unwrap(),
+        "-c",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(format!(
+        "{TRY_READ}import labprobe, sys\nprint('venv', sys.prefix, labprobe.WHERE)"
+    ));
+    args.extend(
+        secrets
+            .iter()
+            .chain(&readable)
+            .map(|p| p.display().to_string()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = lab(&args);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for path in &secrets {
+        assert!(
+            stdout.contains(&format!("DENIED 13 {}", path.display())),
+            "{} was readable:\n{stdout}",
+            path.display()
+        );
+    }
+    for path in &readable {
+        assert!(
+            stdout.contains(&format!("READ {}", path.display())),
+            "{} was not readable:\n{stdout}",
+            path.display()
+        );
+    }
+    assert!(
+        stdout.contains(&format!("venv {}", venv.display()))
+            && stdout.contains(&site.join("labprobe.py").display().to_string()),
+        "the venv's python runs with its own site-packages:\n{stdout}"
+    );
+    // /tmp and /dev/shm are the job's own, and gone afterwards.
+    let marker = format!("lab-private-{}", std::process::id());
+    let script = format!(
+        "import os\nfor d in ('/tmp', '/dev/shm'):\n    open(os.path.join(d, '{marker}'), 'w').write('x')\n    print(d, sorted(os.listdir(d)))\nimport shutil\nprint('tmp size', shutil.disk_usage('/tmp').total)"
+    );
+    let out = lab(&["run", "--", "python3", "-c", &script]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("/dev/shm ['{marker}']")),
+        "a private, empty /dev/shm: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("tmp size {}", 4u64 << 30)),
+        "a size-capped /tmp: {stdout}"
+    );
+    for dir in ["/tmp", "/dev/shm"] {
+        assert!(
+            !Path::new(dir).join(&marker).exists(),
+            "{dir} is not private"
+        );
+    }
+}
+
+#[test]
+fn named_devices_pass_through_and_no_others() {
+    let script = "try:\n    f = open('/dev/full', 'wb', buffering=0)\n    f.write(b'x')\nexcept OSError as e:\n    print('errno', e.errno)";
+    let e = env();
+    // Not named: Landlock refuses the open (EACCES).
+    assert_eq!(python(&e, &[], script), "errno 13\n");
+    let e = env_with("devices = [\"/dev/ful*\"]\n");
+    // Named: it opens, and writing to it fails as /dev/full does (ENOSPC).
+    assert_eq!(python(&e, &[], script), "errno 28\n");
+}
+
+#[test]
+fn lab_run_works_in_a_project_and_its_writes_land_in_the_run() {
+    let e = env();
+    std::fs::write(
+        e.project.join("train.py"),
+        "import os, sys\nprint('lr', sys.argv[1:])\nos.makedirs('outputs', exist_ok=True)\nopen('outputs/x.txt', 'w').write('x')\nos.makedirs('lightning_logs/version_0')\nopen('lightning_logs/version_0/metrics.csv', 'w').write('step,loss\\n0,1.0\\n')\nopen('train.py', 'a').write('# edited by the job\\n')\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(e.project.join(".git/refs/heads")).unwrap();
+    std::fs::write(e.project.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    let commit = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+    std::fs::write(
+        e.project.join(".git/refs/heads/main"),
+        format!("{commit}\n"),
+    )
+    .unwrap();
+    let before = std::fs::read_to_string(e.project.join("train.py")).unwrap();
+    let out = e.run(&["--", "python3", "train.py", "--lr", "0.1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "lr ['--lr', '0.1']\n");
+    let run = &e.run_dirs()[0];
+    assert_eq!(
+        std::fs::read_to_string(run.join("job/outputs/x.txt")).unwrap(),
+        "x"
+    );
+    assert!(
+        run.join("job/lightning_logs/version_0/metrics.csv")
+            .is_file()
+    );
+    assert!(
+        run.join("job/train.py").is_file(),
+        "the edited copy is the run's"
+    );
+    assert!(!e.project.join("outputs").exists());
+    assert!(!e.project.join("lightning_logs").exists());
+    assert_eq!(
+        std::fs::read_to_string(e.project.join("train.py")).unwrap(),
+        before,
+        "the project is untouched"
+    );
+    assert!(
+        !run.join(".work").exists(),
+        "overlayfs's work dir is removed"
+    );
+    let provenance: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("provenance.json")).unwrap())
+            .unwrap();
+    assert_eq!(provenance["cwd"], e.project.display().to_string());
+    assert_eq!(provenance["git"]["commit"], commit);
+    assert_eq!(provenance["git"]["branch"], "main");
+}
+
+#[test]
+fn a_cwd_of_home_or_outside_the_allowed_places_is_refused() {
+    let e = env();
+    let home = e.base.join("home");
+    let elsewhere = e.base.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    for (dir, needle) in [
+        (&home, "home directory"),
+        (&e.base, "home directory or one of its parents"),
+        (
+            &elsewhere,
+            "not under an allowed root or a [runner] read_paths entry",
+        ),
+    ] {
+        let out = e
+            .lab()
+            .current_dir(dir)
+            .args(["run", "--", "echo", "hi"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{} was accepted", dir.display());
+        let err = text(&out.stderr);
+        assert!(err.contains(needle), "{}: {err}", dir.display());
+        assert!(err.contains("read_paths"), "says how to allow it: {err}");
+        assert_eq!(
+            err.lines()
+                .filter(|l| !l.starts_with("lab: warning:"))
+                .count(),
+            1,
+            "one line: {err}"
+        );
+    }
+    assert!(e.run_dirs().is_empty(), "no run for a refused job");
+}
+
+#[test]
+fn allowlisted_values_that_are_not_secrets_stay_readable() {
+    let e = env();
+    let out = e
+        .lab()
+        .env("WANDB_MODE", "offline")
+        .args(["run", "--env", "WANDB_MODE", "--", "python3", "-c"])
+        .arg("import os; print('mode', os.environ['WANDB_MODE'], 'offline')")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = std::fs::read_to_string(e.run_dirs()[0].join("stdout.log")).unwrap();
+    assert_eq!(log, "mode offline offline\n");
+}
+
+#[test]
+fn logs_are_capped_keeping_head_and_tail() {
+    let e = env_with("log_max_bytes = 2000\n");
+    let script = "import sys\nprint('HEAD-MARK')\nfor i in range(2000):\n    print('line %05d' % i)\nprint('TAIL-MARK')";
+    let out = e.run(&["--", "python3", "-c", script]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).contains("line 01000"),
+        "the terminal gets it all"
+    );
+    let log = std::fs::read_to_string(e.run_dirs()[0].join("stdout.log")).unwrap();
+    assert!(log.starts_with("HEAD-MARK\n"), "{log}");
+    assert!(log.ends_with("TAIL-MARK\n"), "{log}");
+    assert!(log.contains("bytes of output omitted"), "{log}");
+    assert!(!log.contains("line 01000"), "the middle is left out");
+    assert!(log.len() < 2300, "{} bytes", log.len());
+}
+
+#[test]
+fn seccomp_refuses_x32_syscall_numbers() {
+    let e = env();
+    // getpid through the x32 ABI (nr | 0x40000000): a pid outside, EPERM inside.
+    let script = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.syscall(0x40000000 | 39)\nprint(r, ctypes.get_errno())";
+    let host = Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    // Outside, the kernel answers (a pid, or ENOSYS where x32 is compiled
+    // out); inside, the filter refuses it before the kernel sees it.
+    let host = text(&host.stdout);
+    assert!(!host.ends_with(" 1\n"), "EPERM outside the sandbox: {host}");
+    assert_eq!(python(&e, &[], script), "-1 1\n");
+}

@@ -199,7 +199,7 @@ impl JobManager {
             .as_deref()
             .map(|cwd| self.runner.check_cwd(cwd, &self.registry.allowed_roots()))
             .transpose()?;
-        let name = step.argv[0].clone();
+        let name = crate::runner::step_name(&step);
         self.launch(
             &name,
             request.program.clone(),

@@ -450,7 +450,7 @@ impl Runner {
     /// The single step of a plain job request, after validation.
     pub fn plan(&self, request: &JobRequest) -> Result<(StepPlan, Vec<EnvVar>, Duration), Error> {
         let (program, passed) = self.validate(request)?;
-        let mut argv = vec![argv0(&program.path)];
+        let mut argv = vec![argv0(&program.exec_path)];
         argv.extend(request.args.iter().cloned());
         let step = StepPlan {
             label: request.program.clone(),
@@ -820,7 +820,7 @@ impl Runner {
                 )
             };
             let (path, exec_path, installs) = path;
-            let mut argv = vec![argv0(&path)];
+            let mut argv = vec![argv0(&exec_path)];
             argv.extend(step.args.iter().cloned());
             plan.push(StepPlan {
                 label: step.program.clone(),
@@ -835,10 +835,19 @@ impl Runner {
     }
 }
 
+/// `argv[0]`: the full path that runs, so an interpreter that locates its
+/// installation from `argv[0]` (Python finds a venv's `pyvenv.cfg` so)
+/// finds the right one.
 fn argv0(path: &Path) -> String {
-    path.file_name()
+    path.to_string_lossy().into_owned()
+}
+
+/// A short name for a step, for run ids: the program's file name.
+pub fn step_name(step: &StepPlan) -> String {
+    step.exec_path
+        .file_name()
         .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default()
+        .unwrap_or_else(|| "job".to_owned())
 }
 
 /// One planned step.

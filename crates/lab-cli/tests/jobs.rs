@@ -233,7 +233,11 @@ fn a_job_streams_redacted_output_and_resumes_from_last_event_id() {
     let job = lab.wait_state(&id, |s| s != "running");
     assert_eq!(job["state"], "exited");
     assert_eq!(job["env_names"], json!(["MY_API_TOKEN"]));
-    assert_eq!(job["isolation"]["seccomp"], "socket() and io_uring refused");
+    assert_eq!(
+        job["isolation"]["seccomp"],
+        "socket() refused for every family; io_uring and x32 syscalls refused"
+    );
+    assert_eq!(job["isolation"]["landlock_filesystem"]["enforced"], "fully");
     let log = std::fs::read_to_string(data.join("runs").join(&id).join("stdout.log")).unwrap();
     assert!(!log.contains("s3cr3t"), "{log}");
     for entry in walk(&data) {

@@ -27,10 +27,27 @@ async function loadStatus() {
     $('status').replaceChildren(
       el('span', { class: 'addr', title: 'bound address' }, s.address),
       el('span', { class: 'muted' }, `v${s.version} · ${s.counts.runs} runs`),
-      s.runner.enabled ? badge('runner enabled', 'warn') : badge('runner disabled', 'ok'),
+      s.runner.enabled ? (s.runner.available ? badge('runner enabled', 'warn') : el('span', { class: 'badge bad', title: s.runner.unavailable || '' }, 'runner UNAVAILABLE')) : badge('runner disabled', 'ok'),
       s.runner.network_allowed ? badge('network allowed', 'warn') : badge('network disabled', 'ok'),
     );
   } catch (err) { showError(err); }
+}
+
+// Badges for the isolation layers a report says were in force (the probe's
+// report in /api/status, or a job's own): each comes from the layer itself.
+function isolationBadges(iso) {
+  const badge = (text, kind, title) => el('span', { class: `badge ${kind}`, title: title || '' }, text);
+  if (!iso || typeof iso !== 'object') return [badge('isolation unknown', 'bad')];
+  if (iso.refused) return [badge(`refused: ${iso.refused.layer}`, 'bad', iso.refused.error)];
+  const out = [];
+  out.push(iso.network_namespace ? badge('no network (own namespace)', 'ok') : badge('network: IP sockets only, host namespace', 'warn'));
+  const ll = iso.landlock_filesystem;
+  if (ll && ll.enforced === 'fully') out.push(badge(`Landlock ABI ${ll.abi}: writes only to its job directory, /tmp, /dev/shm`, 'ok', (ll.readable || []).join('\n')));
+  else out.push(badge('Landlock not in force', 'bad'));
+  if (iso.seccomp) out.push(badge('seccomp', 'ok', iso.seccomp));
+  if (iso.mounts) out.push(badge('private /tmp, /dev/shm, /proc', 'ok', JSON.stringify(iso.mounts)));
+  if (iso.pid_namespace) out.push(badge('own PID namespace', 'ok'));
+  return out;
 }
 
 // ---------- runs list ----------
@@ -376,6 +393,14 @@ async function renderJobs() {
     view.replaceChildren(el('article', {}, parts));
     return;
   }
+  if (!runner.available) {
+    parts.push(el('section', { class: 'panel', id: 'runner-unavailable' }, el('h2', {}, 'Runner unavailable'),
+      el('p', {}, 'This machine cannot provide every isolation layer a job needs, so the Lab refuses to run jobs rather than run them with less:'),
+      el('p', { class: 'error' }, runner.unavailable || 'unknown reason'),
+      el('p', { class: 'muted' }, 'See docs/SECURITY.md for the kernel features required.')));
+    view.replaceChildren(el('article', {}, parts));
+    return;
+  }
   const program = el('select', { id: 'job-program', 'aria-label': 'program' }, runner.programs.map((p) => el('option', { value: p }, p)));
   const args = el('textarea', { id: 'job-args', rows: 3, placeholder: 'one argument per line (no shell: $, ;, * stay literal)', spellcheck: 'false' });
   const timeout = el('input', { id: 'job-timeout', type: 'number', min: 1, value: 3600, 'aria-label': 'timeout in seconds' });
@@ -385,7 +410,7 @@ async function renderJobs() {
   const form = el('form', { id: 'job-form', class: 'job-form' },
     el('div', { class: 'badges' },
       runner.network_allowed ? el('span', { class: 'badge warn' }, 'network ALLOWED for jobs') : el('span', { class: 'badge ok' }, 'network disabled'),
-      el('span', { class: 'badge ok' }, 'sandboxed: writes only to its run directory')),
+      ...isolationBadges(runner.isolation)),
     el('label', {}, 'Program ', program),
     el('label', {}, 'Arguments', args),
     envBoxes.length ? el('fieldset', {}, el('legend', {}, 'Environment variables to pass'), envBoxes) : null,
@@ -469,13 +494,19 @@ async function renderJob(id) {
   });
   const out = el('pre', { class: 'log', id: 'job-log' });
   const details = el('div', { class: 'meta-grid' });
-  const fill = () => details.replaceChildren(
-    el('div', { class: 'meta-item' }, el('h3', {}, 'job'), valueTree({ program: job.program, args: job.args, env_names: job.env_names, network_allowed: job.network_allowed, exit: job.exit })),
-    el('div', { class: 'meta-item' }, el('h3', {}, 'isolation in force'), valueTree(job.isolation)));
+  const badges = el('div', { class: 'badges', id: 'job-isolation' });
+  const fill = () => {
+    // The job's own isolation report (none yet while it starts).
+    badges.replaceChildren(...(job.isolation ? isolationBadges(job.isolation) : []));
+    details.replaceChildren(
+      el('div', { class: 'meta-item' }, el('h3', {}, 'job'), valueTree({ program: job.program, args: job.args, env_names: job.env_names, network_allowed: job.network_allowed, exit: job.exit })),
+      el('div', { class: 'meta-item' }, el('h3', {}, 'isolation in force'), valueTree(job.isolation)));
+  };
   fill();
   view.replaceChildren(el('article', { class: 'job-view' },
     el('header', { class: 'run-head' }, el('div', {}, el('h1', {}, job.id), el('p', { class: 'muted mono' }, [job.program, ...job.args].join(' '))),
       el('div', { class: 'actions' }, stateHolder, cancel, el('a', { href: `#/runs/${encodeURIComponent(job.run_id)}` }, 'open run'))),
+    badges,
     el('section', { class: 'panel' }, el('h2', {}, 'Output (redacted, live)'), out),
     el('section', { class: 'panel' }, el('h2', {}, 'Details'), details)));
   closeJobStream();

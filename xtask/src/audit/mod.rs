@@ -560,9 +560,12 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
         "\"user_namespace\":true",
         "\"pid_namespace\":true",
         "\"network_namespace\":true",
+        "\"mount_namespace\":true",
         "\"no_new_privs\":true",
-        "socket() and io_uring refused",
+        "\"enforced\":\"fully\"",
+        "socket() refused for every family; io_uring and x32 syscalls refused",
         "\"network_allowed\":false",
+        "\"available\":true",
     ] {
         isolation.record(
             status.contains(layer),
@@ -604,6 +607,45 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
     isolation.record(
         job.contains("\"network_namespace\":true"),
         "the job's record carries its isolation report",
+    );
+    // Issue 9's escape: links planted where the Lab writes after the job,
+    // and reads of the Lab's own data dir.
+    let victim = fixture.dir.join("audit-victim.txt");
+    let _ = std::fs::write(&victim, "victim\n");
+    let registry = data.join("registry.json");
+    let script = format!(
+        "import os\nrun = os.path.dirname(os.environ['LAB_OUTPUT_DIR'])\nfor n in ('provenance.json.tmp', 'provenance.json', 'stdout.log'):\n    try:\n        os.symlink({victim:?}, os.path.join(run, n)); print('PLANTED', n)\n    except OSError as e:\n        print('refused', n, e.errno)\ntry:\n    open({registry:?}).read(); print('READ the registry')\nexcept OSError as e:\n    print('registry unreadable', e.errno)"
+    );
+    let body = format!(
+        "{{\"program\": \"python3\", \"args\": [\"-c\", {}]}}",
+        json_escape(&script)
+    );
+    let (_, id) = start_job(server.port, &token, &body);
+    let job = wait_end(&id);
+    let out = job_output(server.port, &id);
+    isolation.record(
+        !out.contains("PLANTED") && out.contains("refused provenance.json.tmp"),
+        format!(
+            "a job planting links in its run directory -> {:?}",
+            out.trim()
+        ),
+    );
+    isolation.record(
+        out.contains("registry unreadable") && !out.contains("READ the registry"),
+        "a job reading the Lab's registry is refused",
+    );
+    isolation.record(
+        std::fs::read_to_string(&victim).is_ok_and(|v| v == "victim\n")
+            && job.contains("\"state\":\"exited\""),
+        format!(
+            "the file outside is untouched and the job finished ({})",
+            job.split("\"state\":")
+                .nth(1)
+                .unwrap_or("?")
+                .chars()
+                .take(12)
+                .collect::<String>()
+        ),
     );
     // Secrets: the Lab's AUDIT_API_KEY, passed and printed in two halves.
     let script = "import os, sys, time\\nv = os.environ['AUDIT_API_KEY']\\nsys.stdout.write(v[:9]); sys.stdout.flush(); time.sleep(0.4)\\nprint(v[9:])";
@@ -711,6 +753,9 @@ fn static_gates() -> Vec<Check> {
             .args(["install", "cargo-deny", "--locked"])
             .status();
     }
+    // cargo deny --offline needs every crate of Cargo.lock downloaded, the
+    // other platforms' too; a fresh machine has none of them yet.
+    let _ = cargo().args(["fetch", "--locked"]).status();
     checks.push(gate(
         "cargo deny check bans licenses sources",
         cargo().args(["deny", "--offline", "check", "bans", "licenses", "sources"]),

@@ -466,7 +466,14 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
         literal.record(false, format!("writing the runner config: {e}"));
         return vec![literal, isolation, secrets];
     }
-    let data = fixture.dir.join("runner-data");
+    // The runner's data dir (and the victim file beside it) lie outside
+    // /tmp, which a job sees as its own private tmpfs: every refusal the
+    // probes below see is the sandbox's, on the real paths.
+    let outside = root()
+        .join("target")
+        .join(format!("audit-runner-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&outside);
+    let data = outside.join("data");
     let started = Command::new(lab)
         .arg("--config")
         .arg(&config)
@@ -610,7 +617,7 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
     );
     // Issue 9's escape: links planted where the Lab writes after the job,
     // and reads of the Lab's own data dir.
-    let victim = fixture.dir.join("audit-victim.txt");
+    let victim = outside.join("audit-victim.txt");
     let _ = std::fs::write(&victim, "victim\n");
     let registry = data.join("registry.json");
     let script = format!(
@@ -685,6 +692,7 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
         ),
     );
     drop(server);
+    let _ = std::fs::remove_dir_all(&outside);
     vec![literal, isolation, secrets]
 }
 

@@ -30,6 +30,8 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("ffprobe", "ffmpeg"),
     ("ffmpeg", "ffmpeg"),
     ("mkfifo", "coreutils"),
+    ("pasta", "passt"),
+    ("ip", "iproute2"),
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
 ];

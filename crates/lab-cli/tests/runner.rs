@@ -91,6 +91,75 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// A host outside this machine's loopback: a network namespace joined to
+/// the host by a veth pair, with a listener that greets one client.
+struct PeerHost {
+    name: String,
+    addr: String,
+    port: u16,
+    _listener: std::process::Child,
+}
+
+impl PeerHost {
+    fn start() -> Self {
+        let id = std::process::id();
+        let name = format!("lt{id}");
+        let net = format!("10.{}.{}", 200 + id % 50, (id / 50) % 250);
+        let (host_if, peer_if) = (format!("lt{id}h"), format!("lt{id}p"));
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip")
+                .args(args)
+                .output()
+                .expect("ip (iproute2): `cargo xtask test` installs it");
+            assert!(out.status.success(), "ip {args:?}: {}", text(&out.stderr));
+        };
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        ip(&["netns", "add", &name]);
+        ip(&[
+            "link", "add", &host_if, "type", "veth", "peer", "name", &peer_if,
+        ]);
+        ip(&["link", "set", &peer_if, "netns", &name]);
+        ip(&["addr", "add", &format!("{net}.1/24"), "dev", &host_if]);
+        ip(&["link", "set", &host_if, "up"]);
+        let peer_net = format!("{net}.2/24");
+        ip(&["-n", &name, "addr", "add", &peer_net, "dev", &peer_if]);
+        ip(&["-n", &name, "link", "set", &peer_if, "up"]);
+        let addr = format!("{net}.2");
+        let port = 45000 + (id % 1000) as u16;
+        let listener = Command::new("ip")
+            .args(["netns", "exec", &name, "python3", "-c"])
+            .arg(format!("import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('{addr}', {port}))\ns.listen()\nprint('ready', flush=True)\nc, _ = s.accept()\nc.send(b'hello from outside\\n')\nc.close()"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut listener = listener;
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(listener.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        assert_eq!(ready, "ready\n");
+        PeerHost {
+            name,
+            addr,
+            port,
+            _listener: listener,
+        }
+    }
+}
+
+impl Drop for PeerHost {
+    fn drop(&mut self) {
+        let _ = self._listener.kill();
+        let _ = self._listener.wait();
+        // Deleting the namespace takes its end of the veth pair, and the pair.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
 #[test]
 fn network_is_off_unless_allowed() {
     let e = env();
@@ -107,9 +176,24 @@ fn network_is_off_unless_allowed() {
         text(&off.stderr)
     );
     assert!(!text(&off.stdout).contains("connected"));
-    let on = e.run(&["--runner-allow-network", "--", "python3", "-c", &script]);
+    // With the flag, the job has a network namespace of its own connected
+    // by pasta: a host outside the machine's loopback is reachable, the
+    // host's own loopback services are not.
+    let peer = PeerHost::start();
+    let outside = format!(
+        "import socket\ns = socket.create_connection(('{}', {}), timeout=5)\nprint(s.recv(64).decode())",
+        peer.addr, peer.port
+    );
+    let on = e.run(&["--runner-allow-network", "--", "python3", "-c", &outside]);
     assert!(on.status.success(), "{}", text(&on.stderr));
-    assert!(text(&on.stdout).contains("connected"));
+    assert_eq!(text(&on.stdout).trim(), "hello from outside");
+    let on = e.run(&["--runner-allow-network", "--", "python3", "-c", &script]);
+    assert!(!on.status.success(), "{}", text(&on.stdout));
+    assert!(
+        text(&on.stderr).contains("Connection refused"),
+        "the host's loopback is out of reach: {}",
+        text(&on.stderr)
+    );
     // Name resolution and UDP are gone too.
     for script in [
         "import socket; socket.getaddrinfo('example.com', 80)",

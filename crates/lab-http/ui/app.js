@@ -40,7 +40,8 @@ function isolationBadges(iso) {
   if (!iso || typeof iso !== 'object') return [badge('isolation unknown', 'bad')];
   if (iso.refused) return [badge(`refused: ${iso.refused.layer}`, 'bad', iso.refused.error)];
   const out = [];
-  out.push(iso.network_namespace ? badge('no network (own namespace)', 'ok') : badge('network: IP sockets only, host namespace', 'warn'));
+  if (iso.network) out.push(badge(iso.network_namespace ? 'network: outbound IP via pasta, host loopback unreachable' : 'network: IP sockets in the host namespace', 'warn', iso.network));
+  else out.push(iso.network_namespace ? badge('no network (own namespace)', 'ok') : badge('network isolation unknown', 'bad'));
   const ll = iso.landlock_filesystem;
   if (ll && ll.enforced === 'fully') out.push(badge(`Landlock ABI ${ll.abi}: writes only to its job directory, /tmp, /dev/shm`, 'ok', (ll.readable || []).join('\n')));
   else out.push(badge('Landlock not in force', 'bad'));

@@ -238,6 +238,8 @@ pub struct Runner {
     config: RunnerConfig,
     kernel: KernelFeatures,
     plan: Result<Plan, Vec<String>>,
+    /// `pasta` (Debian's passt), for jobs with the network allowed.
+    pasta: Option<PathBuf>,
 }
 
 fn valid_env_name(name: &str) -> bool {
@@ -369,6 +371,19 @@ impl Runner {
         }
         let kernel = KernelFeatures::detect();
         let plan = crate::kernel::decide(&kernel);
+        let pasta = if config.allow_network {
+            // The path found, not the canonical one: pasta is a link to
+            // passt, which picks its mode by the name it was run as.
+            let found = resolve_both("pasta").map(|(found, _)| found);
+            if found.is_none() {
+                warnings.push(
+                    "--runner-allow-network without pasta (Debian package passt): jobs share the host's network namespace and can reach services on its loopback".to_owned(),
+                );
+            }
+            found
+        } else {
+            None
+        };
         Ok((
             Self {
                 programs,
@@ -376,6 +391,7 @@ impl Runner {
                 config,
                 kernel,
                 plan,
+                pasta,
             },
             warnings,
         ))
@@ -608,21 +624,14 @@ impl Runner {
                 devices: devices.clone(),
                 report: report.to_path_buf(),
                 network: self.config.allow_network,
+                user_mode_network: self.pasta.is_some(),
                 limits: self.config.limits.clone(),
                 landlock_abi: plan.landlock_abi,
             };
-            let spec_json =
-                serde_json::to_vec(&spec).map_err(|e| Error::Spawn(std::io::Error::other(e)))?;
-            let mut child = crate::spawn::helper(&self.config.helper)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
+            let mut child = self
+                .start_sandbox(&spec, Stdio::piped(), Stdio::piped())
+                .await
                 .map_err(Error::Spawn)?;
-            if let Some(mut stdin) = child.stdin.take() {
-                stdin.write_all(&spec_json).await.map_err(Error::Spawn)?;
-            }
             let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(16);
             let pipes: [(Stream, Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>); 2] = [
                 (
@@ -920,20 +929,14 @@ impl Runner {
             devices: Vec::new(),
             report: report.clone(),
             network: self.config.allow_network,
+            user_mode_network: self.pasta.is_some(),
             limits: self.config.limits.clone(),
             landlock_abi: plan.landlock_abi,
         };
         let result = async {
-            let json = serde_json::to_vec(&spec).map_err(std::io::Error::other)?;
-            let mut child = crate::spawn::helper(&self.config.helper)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()?;
-            if let Some(mut stdin) = child.stdin.take() {
-                stdin.write_all(&json).await?;
-            }
+            let mut child = self
+                .start_sandbox(&spec, Stdio::null(), Stdio::null())
+                .await?;
             tokio::time::timeout(Duration::from_secs(10), child.wait())
                 .await
                 .map_err(|_| std::io::Error::other("the probe timed out"))?
@@ -953,6 +956,83 @@ impl Runner {
                 isolation
             }
         }
+    }
+}
+
+impl Runner {
+    /// Starts `lab __sandbox` with `spec` (one JSON line on its stdin). With
+    /// user-mode networking, waits until the helper has made its namespaces,
+    /// connects them with pasta, and sends the go-ahead byte (nothing, so
+    /// the helper refuses the job, when pasta failed).
+    async fn start_sandbox(
+        &self,
+        spec: &SandboxSpec,
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> std::io::Result<tokio::process::Child> {
+        let mut line = serde_json::to_vec(spec).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let mut child = crate::spawn::helper(&self.config.helper)
+            .stdin(Stdio::piped())
+            .stdout(stdout)
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()?;
+        let Some(mut stdin) = child.stdin.take() else {
+            return Ok(child);
+        };
+        stdin.write_all(&line).await?;
+        if let (true, Some(pasta)) = (spec.network && spec.user_mode_network, &self.pasta) {
+            let ready = async {
+                for _ in 0..500 {
+                    let lines = read_report_lines(&spec.report);
+                    let stage = |name: &str| lines.iter().any(|l| l["stage"] == name);
+                    if stage("refused") {
+                        return false;
+                    }
+                    if stage("namespaces") {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                false
+            }
+            .await;
+            let connected = match (ready, child.id()) {
+                (true, Some(pid)) => {
+                    let status = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        crate::spawn::pasta(pasta, pid).kill_on_drop(true).output(),
+                    )
+                    .await;
+                    match status {
+                        Ok(Ok(out)) if out.status.success() => true,
+                        Ok(Ok(out)) => {
+                            let why = String::from_utf8_lossy(&out.stderr);
+                            let why: String = why
+                                .lines()
+                                .filter(|l| !l.starts_with("Failed to send"))
+                                .take(3)
+                                .collect::<Vec<_>>()
+                                .join("; ");
+                            eprintln!("lab: pasta failed ({}): {why}", out.status);
+                            false
+                        }
+                        Ok(Err(e)) => {
+                            eprintln!("lab: cannot start pasta: {e}");
+                            false
+                        }
+                        Err(_) => false,
+                    }
+                }
+                _ => false,
+            };
+            if connected {
+                stdin.write_all(b"1").await?;
+            }
+        }
+        drop(stdin);
+        Ok(child)
     }
 }
 
@@ -1102,7 +1182,7 @@ fn read_report(report: &Path) -> (Value, Exit) {
     let mut refused = false;
     for line in &lines {
         match line.get("stage").and_then(Value::as_str) {
-            Some("namespaces") | Some("job") => {
+            Some("namespaces") | Some("mounts") | Some("network") | Some("job") => {
                 if let Some(map) = line.as_object() {
                     for (k, v) in map {
                         if k != "stage" {

@@ -93,9 +93,15 @@ pub struct SandboxSpec {
     pub devices: Vec<PathBuf>,
     /// Where the layers report (JSON lines), outside the run directory.
     pub report: PathBuf,
-    /// Whether the job may use IP networking (host network namespace; only
-    /// `AF_INET`/`AF_INET6` sockets).
+    /// Whether the job may use IP networking (only `AF_INET`/`AF_INET6`
+    /// sockets, in any case).
     pub network: bool,
+    /// With `network`: the job gets a network namespace of its own which the
+    /// runner connects to the outside with user-mode networking (pasta)
+    /// before the job starts; the helper waits for the runner's go-ahead
+    /// byte on stdin after the spec line. Without it the job shares the
+    /// host's network namespace.
+    pub user_mode_network: bool,
     /// Resource limits.
     pub limits: Limits,
     /// The Landlock ABI the rules are written for ([`crate::kernel::decide`]).
@@ -130,8 +136,11 @@ impl Report {
 
 /// Entry point of `lab __sandbox`. Never returns.
 pub fn helper_main() -> ! {
+    // The spec is one JSON line; with user-mode networking a go-ahead byte
+    // follows once the runner has connected the namespace.
+    let mut stdin = std::io::stdin().lock();
     let mut input = String::new();
-    if std::io::stdin().read_to_string(&mut input).is_err() {
+    if std::io::BufRead::read_line(&mut stdin, &mut input).is_err() {
         sys::exit_now(REFUSED);
     }
     let Ok(spec) = serde_json::from_str::<SandboxSpec>(&input) else {
@@ -150,7 +159,7 @@ pub fn helper_main() -> ! {
     let (uid, gid) = sys::ids();
     let mut flags =
         libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWNS;
-    if !spec.network {
+    if !spec.network || spec.user_mode_network {
         flags |= libc::CLONE_NEWNET;
     }
     if let Err(e) = sys::unshare(flags) {
@@ -171,9 +180,28 @@ pub fn helper_main() -> ! {
         "user_namespace": true,
         "mount_namespace": true,
         "pid_namespace": true,
-        "network_namespace": !spec.network,
+        "network_namespace": !spec.network || spec.user_mode_network,
         "uid_inside": uid,
     }));
+    if spec.network && spec.user_mode_network {
+        let mut go = [0u8; 1];
+        match stdin.read(&mut go) {
+            Ok(1) if go[0] == b'1' => report.line(json!({
+                "stage": "network",
+                "network": "own network namespace, connected by user-mode networking (pasta): outbound IP only; the host's loopback and its own addresses are out of reach",
+            })),
+            _ => report.refuse(
+                "user-mode networking (pasta)",
+                "the runner could not connect the job's network namespace",
+            ),
+        }
+    } else if spec.network {
+        report.line(json!({
+            "stage": "network",
+            "network": "the host's network namespace (pasta not found): IP sockets only, but services on the host's loopback are reachable",
+        }));
+    }
+    drop(stdin);
     match sys::fork() {
         Err(e) => report.refuse("fork of the namespace init", e),
         Ok(sys::Forked::Child) => init(&spec, report),

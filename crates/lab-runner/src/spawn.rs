@@ -20,3 +20,41 @@ pub fn terminate(helper: &tokio::process::Child) {
         let _ = crate::sys::signal(pid, libc::SIGTERM);
     }
 }
+
+/// `pasta` connecting the network namespace of `pid` (a sandbox helper) to
+/// the outside: addresses and routes configured in it (`--config-net`), no
+/// port forwarded either way, and the gateway address *not* mapped to the
+/// host (`--no-map-gw`), so the host's loopback services stay out of reach.
+/// pasta daemonizes once the namespace is ready (its exit status says so)
+/// and leaves when the namespace goes.
+pub fn pasta(pasta: &Path, pid: u32) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(pasta);
+    command
+        .args([
+            "--config-net",
+            "--no-map-gw",
+            "-t",
+            "none",
+            "-u",
+            "none",
+            "-T",
+            "none",
+            "-U",
+            "none",
+            "--quiet",
+        ])
+        .args(if crate::sys::ids().0 == 0 {
+            // As root pasta would drop to `nobody`, which may not enter the
+            // helper's user namespace (owned by root).
+            &["--runas", "0:0"][..]
+        } else {
+            &[][..]
+        })
+        .arg(pid.to_string())
+        .env_clear()
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    command
+}

@@ -245,7 +245,11 @@ fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
     for warning in warnings {
         eprintln!("lab: warning: {warning}");
     }
-    runner.kernel_plan()?;
+    if let Err(e) = runner.kernel_plan() {
+        // Refused like a job whose sandbox could not be set up.
+        eprintln!("lab: error: {e}");
+        return Ok(125);
+    }
     let timeout = std::time::Duration::from_secs(job.timeout);
     let (name, steps, passed, cwd) = match &job.workflow {
         Some(file) => {
@@ -699,4 +703,30 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
         }
         eprintln!("lab: shutting down");
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_bytes_reach_a_terminal_shown_not_obeyed() {
+        // OSC 52 (clipboard write), an OSC 8 hyperlink, a title change, a C1
+        // CSI, BEL, and backspace; newline, tab and carriage return pass.
+        let hostile = b"\x1b]52;c;ZWNobyBwd25lZA==\x07ok\x1b]8;;http://evil/\x1b\\link\x1b]8;;\x1b\\\xc2\x9b2J\x08\ttab\r\n";
+        let shown = String::from_utf8(terminal_safe(hostile)).unwrap();
+        assert!(
+            !shown
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')),
+            "{shown:?}"
+        );
+        assert!(
+            shown.starts_with("\\x1b]52;c;ZWNobyBwd25lZA==\\x07ok"),
+            "{shown:?}"
+        );
+        assert!(shown.contains("\\x9b2J\\x08\ttab\r\n"), "{shown:?}");
+        assert_eq!(terminal_safe(b"plain text\n"), b"plain text\n");
+        assert_eq!(terminal_safe_str("/runs/a\x1b[2Jb"), "/runs/a\\x1b[2Jb");
+    }
 }

@@ -481,3 +481,70 @@ print("done")
         "nothing the job planted is listed: {names:?}"
     );
 }
+
+/// Fail closed, end to end: on a kernel without Landlock (taken away by
+/// LAB_RUNNER_DENY_FEATURES, which can only remove layers) the runner says
+/// it is unavailable, naming what is missing, and refuses every job.
+#[test]
+fn without_a_required_layer_the_runner_is_unavailable_and_refuses_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("lab.toml"), "[runner]\nprograms = [\"sh\"]\n").unwrap();
+    let mut command = Command::new(LAB);
+    command
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--bind", "127.0.0.1:0", "--enable-runner"])
+        .env("LAB_RUNNER_DENY_FEATURES", "landlock,overlay")
+        .stderr(Stdio::piped());
+    let mut lab = Lab {
+        served: common::serve(command),
+        token: String::new(),
+    };
+    let page = lab.request("GET", "/", None, &[]).1;
+    let at = page.find("name=\"lab-token\" content=\"").unwrap() + 26;
+    lab.token = page[at..at + 64].to_owned();
+    let (_, status) = lab.json("GET", "/api/status", None);
+    assert_eq!(status["runner"]["enabled"], true);
+    assert_eq!(status["runner"]["available"], false, "{status}");
+    let why = status["runner"]["unavailable"].as_str().unwrap();
+    assert!(
+        why.contains("Landlock") && why.contains("overlayfs"),
+        "{why}"
+    );
+    let (code, body) = lab.json(
+        "POST",
+        "/api/jobs",
+        Some(&json!({"program": "sh", "args": ["-c", "echo ran"]})),
+    );
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["error"]["code"], "runner_unavailable");
+    assert!(
+        !data.join("runs").exists()
+            || std::fs::read_dir(data.join("runs"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    // `lab run` refuses too, with the reason, and exit 125.
+    let project = tmp.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let out = Command::new(LAB)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--root")
+        .arg(tmp.path())
+        .current_dir(&project)
+        .env("LAB_RUNNER_DENY_FEATURES", "seccomp")
+        .args(["run", "--", "sh", "-c", "echo ran"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("unavailable") && err.contains("seccomp"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ran"));
+}

@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 pub const LANDLOCK_MIN_ABI: u32 = 3;
 /// The newest ABI the sandbox knows how to use (5 adds `IOCTL_DEV`).
 pub const LANDLOCK_MAX_ABI: u32 = 5;
+/// Names kernel features to treat as missing (see
+/// [`KernelFeatures::without`]); for tests of the fail-closed path.
+pub const DENY_FEATURES_ENV: &str = "LAB_RUNNER_DENY_FEATURES";
 /// Unprivileged overlayfs inside a user namespace needs Linux 5.11.
 pub const OVERLAY_MIN_KERNEL: (u32, u32) = (5, 11);
 
@@ -177,13 +180,33 @@ impl KernelFeatures {
                 .is_dir();
         let seccomp = read("/proc/sys/kernel/seccomp/actions_avail")
             .is_some_and(|a| a.split_whitespace().any(|w| w == "errno"));
-        Self {
+        let detected = Self {
             release: parse_release(&release_text),
             landlock,
             user_namespaces,
             overlay,
             seccomp,
+        };
+        detected.without(&std::env::var(DENY_FEATURES_ENV).unwrap_or_default())
+    }
+
+    /// These features with those named in `names` (comma-separated:
+    /// `landlock`, `userns`, `overlay`, `seccomp`) taken away. It can only
+    /// remove layers, so the fail-closed path can be tested end to end on a
+    /// machine that has everything ([`DENY_FEATURES_ENV`]).
+    pub fn without(mut self, names: &str) -> Self {
+        for name in names.split(',').map(str::trim) {
+            match name {
+                "landlock" => self.landlock = Landlock::NotBuilt,
+                "userns" => {
+                    self.user_namespaces = Some("taken away by LAB_RUNNER_DENY_FEATURES".into());
+                }
+                "overlay" => self.overlay = false,
+                "seccomp" => self.seccomp = false,
+                _ => {}
+            }
         }
+        self
     }
 
     /// As JSON, for status.
@@ -307,6 +330,15 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(missing.len(), 4, "{missing:?}");
+    }
+
+    #[test]
+    fn features_can_only_be_taken_away() {
+        let f = full().without("landlock, seccomp,bogus");
+        assert_eq!(f.landlock, Landlock::NotBuilt);
+        assert!(!f.seccomp);
+        assert!(f.overlay && f.user_namespaces.is_none());
+        assert_eq!(full().without(""), full());
     }
 
     #[test]

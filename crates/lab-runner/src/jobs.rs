@@ -197,18 +197,17 @@ impl JobManager {
         let cwd = request
             .cwd
             .as_deref()
-            .map(|cwd| self.runner.check_cwd(cwd, &self.registry.allowed_roots()))
+            .map(|cwd| self.runner.check_cwd(cwd, self.registry.allowed_roots()))
             .transpose()?;
-        let name = crate::runner::step_name(&step);
-        self.launch(
-            &name,
-            request.program.clone(),
-            request.args.clone(),
-            vec![step],
+        self.launch(Launch {
+            id_name: crate::runner::step_name(&step),
+            program: request.program.clone(),
+            args: request.args.clone(),
+            steps: vec![step],
             passed,
             cwd,
             timeout,
-        )
+        })
     }
 
     /// Starts a workflow (a file already known to lie under an allowed
@@ -224,7 +223,7 @@ impl JobManager {
         let (name, steps) = self.runner.plan_workflow(&file, confirm_exec_hooks)?;
         let cwd = self.runner.check_cwd(
             file.parent().unwrap_or(Path::new("/")),
-            &self.registry.allowed_roots(),
+            self.registry.allowed_roots(),
         )?;
         let label = if name.is_empty() {
             "workflow".to_owned()
@@ -237,28 +236,28 @@ impl JobManager {
             name
         };
         let timeout = self.runner.default_timeout();
-        self.launch(
-            &id_name,
-            label,
-            vec![file.display().to_string()],
+        self.launch(Launch {
+            id_name,
+            program: label,
+            args: vec![file.display().to_string()],
             steps,
-            Vec::new(),
-            Some(cwd),
+            passed: Vec::new(),
+            cwd: Some(cwd),
             timeout,
-        )
+        })
     }
 
-    fn launch(
-        self: &Arc<Self>,
-        id_name: &str,
-        program: String,
-        args: Vec<String>,
-        steps: Vec<crate::runner::StepPlan>,
-        passed: Vec<crate::runner::EnvVar>,
-        cwd: Option<PathBuf>,
-        timeout: std::time::Duration,
-    ) -> Result<JobRecord, Error> {
-        let id = RunId::generate(id_name)
+    fn launch(self: &Arc<Self>, launch: Launch) -> Result<JobRecord, Error> {
+        let Launch {
+            id_name,
+            program,
+            args,
+            steps,
+            passed,
+            cwd,
+            timeout,
+        } = launch;
+        let id = RunId::generate(&id_name)
             .map_err(|e| Error::RunDir(std::io::Error::other(e.to_string())))?;
         let run_dir = self.data_dir.join("runs").join(id.as_str());
         {
@@ -392,6 +391,20 @@ impl JobManager {
     pub fn run_dir(&self, id: &str) -> PathBuf {
         self.data_dir.join("runs").join(id)
     }
+}
+
+/// A validated job about to be launched.
+struct Launch {
+    /// Base of the run id.
+    id_name: String,
+    /// Program (or workflow label) as the record shows it.
+    program: String,
+    /// Arguments as the record shows them (redacted when recorded).
+    args: Vec<String>,
+    steps: Vec<crate::runner::StepPlan>,
+    passed: Vec<crate::runner::EnvVar>,
+    cwd: Option<PathBuf>,
+    timeout: std::time::Duration,
 }
 
 /// The canonical path of a workflow file, which must be absolute and lie

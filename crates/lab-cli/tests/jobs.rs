@@ -24,11 +24,12 @@ struct Lab {
 }
 
 fn start(data: &PathBuf, args: &[&str]) -> Lab {
-    start_with(data, args, "")
+    start_with(data, args, "", &[])
 }
 
-/// [`start`] with `extra` appended to the config's `[runner]` table.
-fn start_with(data: &PathBuf, args: &[&str], extra: &str) -> Lab {
+/// [`start`] with `extra` appended to the config's `[runner]` table and
+/// `envs` set for the Lab.
+fn start_with(data: &PathBuf, args: &[&str], extra: &str, envs: &[(&str, &str)]) -> Lab {
     let config = data.join("lab.toml");
     std::fs::create_dir_all(data).unwrap();
     std::fs::write(
@@ -47,6 +48,7 @@ fn start_with(data: &PathBuf, args: &[&str], extra: &str) -> Lab {
         .args(["serve", "--bind", "127.0.0.1:0"])
         .args(args)
         .env("MY_API_TOKEN", SECRET)
+        .envs(envs.iter().copied())
         .stderr(Stdio::null());
     let mut lab = Lab {
         served: common::serve(command),
@@ -367,6 +369,7 @@ fn planted_links_fifos_and_directories_change_nothing() {
         &data,
         &["--enable-runner"],
         &format!("read_paths = [{:?}]\n", dataset.to_str().unwrap()),
+        &[],
     );
     let script = r#"
 import os, sys
@@ -489,22 +492,12 @@ print("done")
 fn without_a_required_layer_the_runner_is_unavailable_and_refuses_jobs() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("lab.toml"), "[runner]\nprograms = [\"sh\"]\n").unwrap();
-    let mut command = Command::new(LAB);
-    command
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["serve", "--bind", "127.0.0.1:0", "--enable-runner"])
-        .env("LAB_RUNNER_DENY_FEATURES", "landlock,overlay")
-        .stderr(Stdio::piped());
-    let mut lab = Lab {
-        served: common::serve(command),
-        token: String::new(),
-    };
-    let page = lab.request("GET", "/", None, &[]).1;
-    let at = page.find("name=\"lab-token\" content=\"").unwrap() + 26;
-    lab.token = page[at..at + 64].to_owned();
+    let lab = start_with(
+        &data,
+        &["--enable-runner"],
+        "",
+        &[("LAB_RUNNER_DENY_FEATURES", "landlock,overlay")],
+    );
     let (_, status) = lab.json("GET", "/api/status", None);
     assert_eq!(status["runner"]["enabled"], true);
     assert_eq!(status["runner"]["available"], false, "{status}");

@@ -306,6 +306,26 @@ fn restore(kept: &[Kept]) -> Result<(), std::io::Error> {
     Ok(())
 }
 
+/// A private tmpfs of `size` bytes on `dir`, with the `needed` paths that
+/// lay under it bound back.
+fn private_tmpfs(
+    needed: &[(&Path, bool)],
+    dir: &str,
+    size: u64,
+) -> Result<(), (String, std::io::Error)> {
+    let fail = |e| (format!("mounts: private {dir}"), e);
+    let kept = keep(needed, dir).map_err(fail)?;
+    sys::mount(
+        Some(&cstring("tmpfs")),
+        &cstring(dir),
+        Some(&cstring("tmpfs")),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some(&cstring(&format!("size={size},mode=1777"))),
+    )
+    .map_err(fail)?;
+    restore(&kept).map_err(fail)
+}
+
 /// The job's mounts, in its own mount namespace (private propagation, so
 /// nothing reaches the host): the overlay on its cwd, private size-capped
 /// `/tmp` and `/dev/shm`, and a `/proc` of its PID namespace only.
@@ -351,35 +371,11 @@ fn mounts(spec: &SandboxSpec) -> Result<Value, (String, std::io::Error)> {
             .map_or(spec.job_dir.as_path(), |o| o.lower.as_path()),
         true,
     ));
-    let kept_tmp = keep(&needed, "/tmp").map_err(fail("mounts: paths under /tmp"))?;
-    sys::mount(
-        Some(&cstring("tmpfs")),
-        &cstring("/tmp"),
-        Some(&cstring("tmpfs")),
-        nosuid_nodev,
-        Some(&cstring(&format!(
-            "size={},mode=1777",
-            spec.limits.tmp_size
-        ))),
-    )
-    .map_err(fail("mounts: private /tmp"))?;
-    std::fs::create_dir(JOB_HOME).map_err(fail("mounts: the job's HOME"))?;
-    restore(&kept_tmp).map_err(fail("mounts: paths under /tmp"))?;
+    private_tmpfs(&needed, "/tmp", spec.limits.tmp_size)?;
+    std::fs::create_dir_all(JOB_HOME).map_err(fail("mounts: the job's HOME"))?;
     let shm = Path::new("/dev/shm").is_dir();
     if shm {
-        let kept_shm = keep(&needed, "/dev/shm").map_err(fail("mounts: paths under /dev/shm"))?;
-        sys::mount(
-            Some(&cstring("tmpfs")),
-            &cstring("/dev/shm"),
-            Some(&cstring("tmpfs")),
-            nosuid_nodev,
-            Some(&cstring(&format!(
-                "size={},mode=1777",
-                spec.limits.shm_size
-            ))),
-        )
-        .map_err(fail("mounts: private /dev/shm"))?;
-        restore(&kept_shm).map_err(fail("mounts: paths under /dev/shm"))?;
+        private_tmpfs(&needed, "/dev/shm", spec.limits.shm_size)?;
     }
     sys::mount(
         Some(&cstring("proc")),

@@ -227,6 +227,9 @@ fn runner_config(
         log_max_bytes: runner
             .log_max_bytes
             .unwrap_or(lab_runner::runner::DEFAULT_LOG_MAX_BYTES),
+        data_dir: std::fs::create_dir_all(&ctx.data_dir)
+            .and_then(|()| std::fs::canonicalize(&ctx.data_dir))
+            .ok(),
     })
 }
 

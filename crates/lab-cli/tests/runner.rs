@@ -187,6 +187,16 @@ fn network_is_off_unless_allowed() {
     let on = e.run(&["--runner-allow-network", "--", "python3", "-c", &outside]);
     assert!(on.status.success(), "{}", text(&on.stderr));
     assert_eq!(text(&on.stdout).trim(), "hello from outside");
+    // pasta ends with the job: none is left behind, orphaned.
+    let orphans = Command::new("pgrep")
+        .args(["-P", "1", "-x", "pasta"])
+        .output()
+        .unwrap();
+    assert!(
+        !orphans.status.success(),
+        "a pasta outlived its job: {}",
+        text(&orphans.stdout)
+    );
     let on = e.run(&["--runner-allow-network", "--", "python3", "-c", &script]);
     assert!(!on.status.success(), "{}", text(&on.stdout));
     assert!(
@@ -857,4 +867,75 @@ fn seccomp_refuses_x32_syscall_numbers() {
     let host = text(&host.stdout);
     assert!(!host.ends_with(" 1\n"), "EPERM outside the sandbox: {host}");
     assert_eq!(python(&e, &[], script), "-1 1\n");
+}
+
+#[test]
+fn a_job_keeps_no_capability_and_cannot_mount_unshare_or_reach_keyrings() {
+    let e = env();
+    // A root job in its user namespace would otherwise hold every
+    // capability there; a detached overlay (fsopen/fsmount) would write past
+    // Landlock, a nested user namespace would give them back.
+    let script = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith('Cap')]
+print('caps', sorted(set(caps)))
+def call(name, nr, *args):
+    r = libc.syscall(nr, *args)
+    print(name, r, ctypes.get_errno())
+call('fsopen', 430, b'overlay', 0)
+call('open_tree', 428, -100, b'/tmp', 1)
+call('mount', 165, b'none', b'/tmp', b'tmpfs', 0, None)
+call('unshare', 272, 0x10000000)
+call('clone', 56, 0x10000000 | 17, 0, 0, 0, 0)
+call('clone3', 435, 0, 0)
+call('keyctl', 250, 0, -3, 0)
+call('add_key', 248, b'user', b'x', b'y', 1, -3)
+open('tool', 'w').write('#!/bin/sh\n')
+os.chmod('tool', 0o6755)
+print('mode', oct(os.stat('tool').st_mode & 0o7777))
+"#;
+    let out = python(&e, &[], script);
+    assert!(out.contains("caps ['0000000000000000']"), "{out}");
+    for call in [
+        "fsopen",
+        "open_tree",
+        "mount",
+        "unshare",
+        "clone",
+        "keyctl",
+        "add_key",
+    ] {
+        assert!(
+            out.contains(&format!("{call} -1 1\n")),
+            "{call} not refused with EPERM: {out}"
+        );
+    }
+    assert!(out.contains("clone3 -1 38\n"), "clone3 is ENOSYS: {out}");
+    assert!(out.contains("mode 0o6755"), "{out}");
+    // The setuid/setgid bits did not survive the job.
+    let tool = e.run_dirs()[0].join("job/tool");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&tool).unwrap().permissions());
+    assert_eq!(mode & 0o7777, 0o755, "{mode:o}");
+}
+
+#[test]
+fn a_cwd_in_the_data_dir_is_refused() {
+    let e = env();
+    let out = e.run(&["--", "echo", "first"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // DATA/runs is an allowed root (jobs run there); still no job may start
+    // in another run, where it could read that run's logs.
+    let other = e.run_dirs()[0].clone();
+    let out = e
+        .lab()
+        .current_dir(&other)
+        .args(["run", "--", "cat", "stdout.log"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("the Lab's data dir"), "{err}");
+    assert!(!text(&out.stdout).contains("first"));
 }

@@ -43,6 +43,8 @@ pub use name::{Allowlist, ArtifactName, DEFAULT_ALLOWLIST, JOB_DIR, MAX_NAME_LEN
 /// Most entries looked at in one directory when listing artifacts; a run
 /// directory with more is listed partially rather than stalling a request.
 pub const MAX_LISTED_ENTRIES: usize = 4096;
+/// Most entries [`RunRoot::clear_setid_bits`] looks at.
+pub const MAX_SETID_WALK: usize = 1_000_000;
 
 /// Why a name could not be resolved or a root could not be opened.
 #[derive(Debug)]
@@ -205,6 +207,46 @@ impl RunRoot {
             modified,
             inode,
         })
+    }
+
+    /// Clears the setuid and setgid bits of every regular file beneath
+    /// `sub` (a runner job's directory, after the job ended), through the
+    /// handle: links are never followed, at most [`MAX_SETID_WALK`] entries
+    /// are looked at. Returns how many files were changed.
+    pub fn clear_setid_bits(&self, sub: &str) -> Result<usize, Error> {
+        use cap_std::fs::PermissionsExt as _;
+        let mut changed = 0;
+        let mut seen = 0;
+        let mut pending = vec![(sub.to_owned(), 0usize)];
+        while let Some((dir, depth)) = pending.pop() {
+            let entries = self.dir.read_dir(&dir).map_err(Error::from_io)?;
+            for entry in entries.flatten() {
+                seen += 1;
+                if seen > MAX_SETID_WALK {
+                    return Ok(changed);
+                }
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                let path = format!("{dir}/{}", entry.file_name().to_string_lossy());
+                if kind.is_dir() && depth < 64 {
+                    pending.push((path, depth + 1));
+                } else if kind.is_file() {
+                    let Ok(meta) = entry.metadata() else { continue };
+                    let mode = meta.permissions().mode();
+                    if mode & 0o6000 != 0 {
+                        self.dir
+                            .set_permissions(
+                                &path,
+                                cap_std::fs::Permissions::from_mode(mode & !0o6000 & 0o777),
+                            )
+                            .map_err(Error::from_io)?;
+                        changed += 1;
+                    }
+                }
+            }
+        }
+        Ok(changed)
     }
 
     /// Lists the allowlisted artifacts present, sorted by name. Every entry is

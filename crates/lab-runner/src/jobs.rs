@@ -109,13 +109,8 @@ fn now() -> u64 {
 }
 
 fn write_record(dir: &Path, record: &JobRecord) -> std::io::Result<()> {
-    use std::io::Write;
-    let path = dir.join(format!("{}.json", record.id));
-    let tmp = dir.join(format!(".{}.json.tmp", record.id));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(&serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, &path)
+    let value = serde_json::to_value(record).map_err(std::io::Error::other)?;
+    crate::runner::write_atomically(dir, &format!("{}.json", record.id), &value)
 }
 
 impl JobManager {

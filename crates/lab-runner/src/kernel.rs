@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 /// out of the writable directories, ABI 3 (`TRUNCATE`) stops truncating a
 /// file the job may only read.
 pub const LANDLOCK_MIN_ABI: u32 = 3;
-/// The newest ABI the sandbox knows how to use (5 adds `IOCTL_DEV`).
-pub const LANDLOCK_MAX_ABI: u32 = 5;
+/// The newest ABI the sandbox knows how to use (5 adds `IOCTL_DEV`, 6
+/// scopes signals and abstract Unix sockets to the job).
+pub const LANDLOCK_MAX_ABI: u32 = 6;
 /// Names kernel features to treat as missing (see
 /// [`KernelFeatures::without`]); for tests of the fail-closed path.
 pub const DENY_FEATURES_ENV: &str = "LAB_RUNNER_DENY_FEATURES";

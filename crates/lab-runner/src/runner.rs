@@ -156,6 +156,10 @@ pub struct RunnerConfig {
     pub devices: Vec<String>,
     /// `[runner] log_max_bytes`: cap per log file (head and tail kept).
     pub log_max_bytes: u64,
+    /// The Lab's data dir (canonical): no job may read it (the registry,
+    /// other runs, exports, job records), so no cwd or `read_paths` entry
+    /// may contain it or lie in it.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// A job as asked for.
@@ -357,6 +361,17 @@ impl Runner {
                 path,
             });
         }
+        if let Some(data) = &config.data_dir {
+            for path in &config.read_paths {
+                if path.starts_with(data) || data.starts_with(path) {
+                    return Err(Error::Cwd(format!(
+                        "[runner] read_paths entry {} holds or lies in the Lab's data dir {}, which no job may read",
+                        path.display(),
+                        data.display()
+                    )));
+                }
+            }
+        }
         for name in &config.env_allow {
             if !valid_env_name(name) {
                 return Err(Error::EnvNotAllowed(format!(
@@ -433,6 +448,15 @@ impl Runner {
         if text.contains([',', ':', '\\', '\n']) {
             return Err(Error::Cwd(format!(
                 "{text:?} contains a character overlayfs options cannot carry (`,` `:` `\\\\` or a newline)"
+            )));
+        }
+        if let Some(data) = &self.config.data_dir
+            && (canonical.starts_with(data) || data.starts_with(&canonical))
+        {
+            return Err(Error::Cwd(format!(
+                "{} holds or lies in the Lab's data dir {}, which no job may read; run from a project directory elsewhere (and add it to `read_paths` under [runner] in lab.toml)",
+                canonical.display(),
+                data.display()
             )));
         }
         let allowed = allowed_roots
@@ -628,7 +652,7 @@ impl Runner {
                 limits: self.config.limits.clone(),
                 landlock_abi: plan.landlock_abi,
             };
-            let mut child = self
+            let (mut child, network) = self
                 .start_sandbox(&spec, Stdio::piped(), Stdio::piped())
                 .await
                 .map_err(Error::Spawn)?;
@@ -700,6 +724,7 @@ impl Runner {
                     }
                 }
             }
+            stop_network(network).await;
             let (step_isolation, reported) = read_report(report);
             exit = ended_by.unwrap_or(reported);
             isolation = step_isolation;
@@ -736,6 +761,14 @@ impl Runner {
         }
         if cwd.is_some() {
             remove_work_dir(&work_dir);
+        }
+        // No setuid or setgid file the job made survives it (the job ran as
+        // the Lab's uid; such a file would run as it).
+        if let Err(e) =
+            lab_fs::RunRoot::open_ambient(&std::fs::canonicalize(run_dir).map_err(Error::RunDir)?)
+                .and_then(|root| root.clear_setid_bits(JOB_DIR))
+        {
+            eprintln!("lab: clearing setuid bits in {}: {e}", run_dir.display());
         }
         let first = &step_records[0];
         let provenance = json!({
@@ -934,12 +967,12 @@ impl Runner {
             landlock_abi: plan.landlock_abi,
         };
         let result = async {
-            let mut child = self
+            let (mut child, network) = self
                 .start_sandbox(&spec, Stdio::null(), Stdio::null())
                 .await?;
-            tokio::time::timeout(Duration::from_secs(10), child.wait())
-                .await
-                .map_err(|_| std::io::Error::other("the probe timed out"))?
+            let waited = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+            stop_network(network).await;
+            waited.map_err(|_| std::io::Error::other("the probe timed out"))?
         }
         .await;
         let (mut isolation, exit) = read_report(&report);
@@ -962,14 +995,15 @@ impl Runner {
 impl Runner {
     /// Starts `lab __sandbox` with `spec` (one JSON line on its stdin). With
     /// user-mode networking, waits until the helper has made its namespaces,
-    /// connects them with pasta, and sends the go-ahead byte (nothing, so
-    /// the helper refuses the job, when pasta failed).
+    /// connects them with pasta (returned: the caller kills it when the job
+    /// ends), and sends the go-ahead byte once the namespace has its default
+    /// route — nothing, so the helper refuses the job, when pasta failed.
     async fn start_sandbox(
         &self,
         spec: &SandboxSpec,
         stdout: Stdio,
         stderr: Stdio,
-    ) -> std::io::Result<tokio::process::Child> {
+    ) -> std::io::Result<(tokio::process::Child, Option<tokio::process::Child>)> {
         let mut line = serde_json::to_vec(spec).map_err(std::io::Error::other)?;
         line.push(b'\n');
         let mut child = crate::spawn::helper(&self.config.helper)
@@ -979,60 +1013,72 @@ impl Runner {
             .kill_on_drop(true)
             .spawn()?;
         let Some(mut stdin) = child.stdin.take() else {
-            return Ok(child);
+            return Ok((child, None));
         };
         stdin.write_all(&line).await?;
+        let mut network = None;
         if let (true, Some(pasta)) = (spec.network && spec.user_mode_network, &self.pasta) {
-            let ready = async {
-                for _ in 0..500 {
-                    let lines = read_report_lines(&spec.report);
-                    let stage = |name: &str| lines.iter().any(|l| l["stage"] == name);
-                    if stage("refused") {
-                        return false;
-                    }
-                    if stage("namespaces") {
-                        return true;
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+            let mut made = false;
+            for _ in 0..500 {
+                let lines = read_report_lines(&spec.report);
+                if lines.iter().any(|l| l["stage"] == "refused") {
+                    break;
                 }
-                false
+                if lines.iter().any(|l| l["stage"] == "namespaces") {
+                    made = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            .await;
-            let connected = match (ready, child.id()) {
-                (true, Some(pid)) => {
-                    let status = tokio::time::timeout(
-                        Duration::from_secs(10),
-                        crate::spawn::pasta(pasta, pid).kill_on_drop(true).output(),
-                    )
-                    .await;
-                    match status {
-                        Ok(Ok(out)) if out.status.success() => true,
-                        Ok(Ok(out)) => {
-                            let why = String::from_utf8_lossy(&out.stderr);
-                            let why: String = why
-                                .lines()
-                                .filter(|l| !l.starts_with("Failed to send"))
-                                .take(3)
-                                .collect::<Vec<_>>()
-                                .join("; ");
-                            eprintln!("lab: pasta failed ({}): {why}", out.status);
-                            false
+            if let (true, Some(pid)) = (made, child.id()) {
+                match crate::spawn::pasta(pasta, pid).spawn() {
+                    Ok(mut started) => {
+                        let mut ready = false;
+                        for _ in 0..500 {
+                            if has_default_route(pid) {
+                                ready = true;
+                                break;
+                            }
+                            if !matches!(started.try_wait(), Ok(None)) {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(10)).await;
                         }
-                        Ok(Err(e)) => {
-                            eprintln!("lab: cannot start pasta: {e}");
-                            false
+                        if ready {
+                            stdin.write_all(b"1").await?;
+                        } else {
+                            eprintln!("lab: pasta could not connect the job's network namespace");
+                            let _ = started.start_kill();
                         }
-                        Err(_) => false,
+                        network = Some(started);
                     }
+                    Err(e) => eprintln!("lab: cannot start pasta: {e}"),
                 }
-                _ => false,
-            };
-            if connected {
-                stdin.write_all(b"1").await?;
             }
         }
         drop(stdin);
-        Ok(child)
+        Ok((child, network))
+    }
+}
+
+/// Whether the network namespace of `pid` has a default route yet (pasta
+/// configures addresses first, routes last).
+fn has_default_route(pid: u32) -> bool {
+    let v4 = std::fs::read_to_string(format!("/proc/{pid}/net/route")).unwrap_or_default();
+    let v6 = std::fs::read_to_string(format!("/proc/{pid}/net/ipv6_route")).unwrap_or_default();
+    v4.lines()
+        .skip(1)
+        .any(|l| l.split_whitespace().nth(1) == Some("00000000"))
+        || v6
+            .lines()
+            .any(|l| l.starts_with("00000000000000000000000000000000 00") && !l.ends_with(" lo"))
+}
+
+/// Ends a job's pasta, if it had one.
+async fn stop_network(network: Option<tokio::process::Child>) {
+    if let Some(mut pasta) = network {
+        let _ = pasta.start_kill();
+        let _ = pasta.wait().await;
     }
 }
 
@@ -1235,7 +1281,7 @@ impl std::io::Write for HashWriter<'_> {
 
 /// Writes `dir/name` atomically: a fresh temp name created exclusively
 /// (never following a link), fsync, rename, fsync of the directory.
-fn write_atomically(dir: &Path, name: &str, value: &Value) -> std::io::Result<()> {
+pub(crate) fn write_atomically(dir: &Path, name: &str, value: &Value) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut nonce = [0u8; 8];
     getrandom::fill(&mut nonce).map_err(std::io::Error::other)?;

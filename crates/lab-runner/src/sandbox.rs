@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use landlock::{
     ABI, Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, RulesetStatus,
+    RulesetCreatedAttr, RulesetStatus, Scope,
 };
 use serde_json::{Value, json};
 
@@ -174,6 +174,9 @@ pub fn helper_main() -> ! {
         if let Err(e) = std::fs::write(file, content) {
             report.refuse("user namespace id maps", e);
         }
+    }
+    if let Err(e) = sys::join_new_session_keyring() {
+        report.refuse("a new session keyring", e);
     }
     report.line(json!({
         "stage": "namespaces",
@@ -431,6 +434,63 @@ fn init(spec: &SandboxSpec, mut report: Report) -> ! {
     }
 }
 
+/// Refused with `EPERM` whatever their arguments: mounting (the old and the
+/// new mount API: a detached overlay would write past Landlock), namespaces,
+/// the kernel keyrings, io_uring, and kernel interfaces a job has no use
+/// for.
+const REFUSED_SYSCALLS: &[i64] = &[
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_fsopen,
+    libc::SYS_fsconfig,
+    libc::SYS_fsmount,
+    libc::SYS_fspick,
+    libc::SYS_open_tree,
+    libc::SYS_move_mount,
+    libc::SYS_mount_setattr,
+    libc::SYS_setns,
+    libc::SYS_unshare,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_userfaultfd,
+];
+
+/// `clone(2)` flags that make a namespace.
+const NAMESPACE_FLAGS: &[libc::c_int] = &[
+    libc::CLONE_NEWNS,
+    libc::CLONE_NEWUSER,
+    libc::CLONE_NEWPID,
+    libc::CLONE_NEWNET,
+    libc::CLONE_NEWIPC,
+    libc::CLONE_NEWUTS,
+    libc::CLONE_NEWCGROUP,
+    0x80, // CLONE_NEWTIME
+];
+
+/// A second filter: `clone3(2)` fails with `ENOSYS`, so C libraries fall
+/// back to `clone(2)`, whose flags the first filter can see.
+fn clone3_filter(arch: seccompiler::TargetArch) -> Result<seccompiler::BpfProgram, String> {
+    let mut rules: std::collections::BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
+        std::collections::BTreeMap::new();
+    rules.insert(libc::SYS_clone3, Vec::new());
+    seccompiler::SeccompFilter::new(
+        rules,
+        seccompiler::SeccompAction::Allow,
+        seccompiler::SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .map_err(|e| e.to_string())?
+    .try_into()
+    .map_err(|e: seccompiler::BackendError| e.to_string())
+}
+
 /// First syscall number of the x32 ABI on x86_64: the same architecture
 /// token, `nr | 0x4000_0000`. Every such number is refused.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
@@ -440,7 +500,7 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 /// `socket(2)` — for every family, or, with the network allowed, for every
 /// family but `AF_INET`/`AF_INET6` — fail with `EPERM`. `socketpair(2)`
 /// stays available.
-pub fn seccomp_filter(network: bool) -> Result<seccompiler::BpfProgram, String> {
+pub fn seccomp_filter(network: bool) -> Result<Vec<seccompiler::BpfProgram>, String> {
     use seccompiler::{SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition};
     use std::collections::BTreeMap;
     let arch = if cfg!(target_arch = "x86_64") {
@@ -451,21 +511,46 @@ pub fn seccomp_filter(network: bool) -> Result<seccompiler::BpfProgram, String> 
         return Err("unsupported architecture".into());
     };
     let mut rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = BTreeMap::new();
-    for syscall in [
-        libc::SYS_io_uring_setup,
-        libc::SYS_io_uring_enter,
-        libc::SYS_io_uring_register,
-    ] {
-        rules.insert(syscall, Vec::new());
+    for syscall in REFUSED_SYSCALLS {
+        rules.insert(*syscall, Vec::new());
     }
+    // clone(2) that would make a namespace (a nested user namespace gives
+    // back every capability inside it).
+    let mut clone = Vec::new();
+    for flag in NAMESPACE_FLAGS {
+        let flag = *flag as u64;
+        clone.push(
+            seccompiler::SeccompRule::new(vec![
+                SeccompCondition::new(
+                    0,
+                    SeccompCmpArgLen::Qword,
+                    SeccompCmpOp::MaskedEq(flag),
+                    flag,
+                )
+                .map_err(|e| e.to_string())?,
+            ])
+            .map_err(|e| e.to_string())?,
+        );
+    }
+    rules.insert(libc::SYS_clone, clone);
     let socket = if network {
         let not = |family: libc::c_int| {
             SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, family as u64)
                 .map_err(|e| e.to_string())
         };
+        // Raw sockets too (the type's low bits; SOCK_NONBLOCK and
+        // SOCK_CLOEXEC above them).
+        let raw = SeccompCondition::new(
+            1,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::MaskedEq(0xf),
+            libc::SOCK_RAW as u64,
+        )
+        .map_err(|e| e.to_string())?;
         vec![
             seccompiler::SeccompRule::new(vec![not(libc::AF_INET)?, not(libc::AF_INET6)?])
                 .map_err(|e| e.to_string())?,
+            seccompiler::SeccompRule::new(vec![raw]).map_err(|e| e.to_string())?,
         ]
     } else {
         Vec::new()
@@ -505,7 +590,7 @@ pub fn seccomp_filter(network: bool) -> Result<seccompiler::BpfProgram, String> 
         },
     ];
     guarded.extend(program);
-    Ok(guarded)
+    Ok(vec![guarded, clone3_filter(arch)?])
 }
 
 fn abi(version: u32) -> ABI {
@@ -546,9 +631,19 @@ fn landlock(spec: &SandboxSpec) -> Result<Value, String> {
     for dev in &spec.devices {
         rules.push((dev.clone(), device, true));
     }
+    let scoped = spec.landlock_abi >= 6;
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(all)
+        .and_then(|r| {
+            if scoped {
+                // An extra beside the PID namespace and seccomp: no signal
+                // or abstract socket reaches outside the job.
+                r.scope(Scope::Signal | Scope::AbstractUnixSocket)
+            } else {
+                Ok(r)
+            }
+        })
         .and_then(|r| r.create())
         .map_err(|e| e.to_string())?;
     let mut granted = Vec::new();
@@ -579,6 +674,7 @@ fn landlock(spec: &SandboxSpec) -> Result<Value, String> {
     Ok(json!({
         "abi": spec.landlock_abi.min(crate::kernel::LANDLOCK_MAX_ABI),
         "enforced": "fully",
+        "scoped": if scoped { json!(["signals", "abstract unix sockets"]) } else { json!([]) },
         "readable": granted,
         "writable": [spec.cwd.as_ref().map_or(spec.job_dir.display().to_string(), |o| o.lower.display().to_string()), "/tmp", "/dev/shm"],
     }))
@@ -607,17 +703,24 @@ fn job(spec: &SandboxSpec, mut report: Report) -> ! {
     if let Err(e) = sys::no_new_privs() {
         report.refuse("no_new_privs", e);
     }
+    if let Err(e) = sys::drop_capabilities() {
+        report.refuse("dropping every capability", e);
+    }
     let landlock = match landlock(spec) {
         Ok(value) => value,
         Err(e) => report.refuse("Landlock filesystem rules", e),
     };
-    let seccomp = match seccomp_filter(spec.network)
-        .and_then(|p| seccompiler::apply_filter(&p).map_err(|e| e.to_string()))
-    {
+    let seccomp = match seccomp_filter(spec.network).and_then(|programs| {
+        programs
+            .iter()
+            .try_for_each(|p| seccompiler::apply_filter(p).map_err(|e| e.to_string()))
+    }) {
         Ok(()) if spec.network => {
-            "socket() refused for every family but AF_INET/AF_INET6; io_uring and x32 syscalls refused"
+            "socket() refused for every family but AF_INET/AF_INET6 and for raw sockets; io_uring, mounts, namespaces, keyrings and x32 syscalls refused"
         }
-        Ok(()) => "socket() refused for every family; io_uring and x32 syscalls refused",
+        Ok(()) => {
+            "socket() refused for every family; io_uring, mounts, namespaces, keyrings and x32 syscalls refused"
+        }
         Err(e) => report.refuse("seccomp filter", e),
     };
     report.line(json!({
@@ -625,6 +728,7 @@ fn job(spec: &SandboxSpec, mut report: Report) -> ! {
         "landlock_filesystem": landlock,
         "seccomp": seccomp,
         "no_new_privs": true,
+        "capabilities": "none (bounding set emptied, securebits locked)",
         "rlimits": {
             "cpu_secs": spec.limits.cpu_secs,
             "file_size": spec.limits.file_size,

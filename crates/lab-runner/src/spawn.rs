@@ -25,8 +25,8 @@ pub fn terminate(helper: &tokio::process::Child) {
 /// the outside: addresses and routes configured in it (`--config-net`), no
 /// port forwarded either way, and the gateway address *not* mapped to the
 /// host (`--no-map-gw`), so the host's loopback services stay out of reach.
-/// pasta daemonizes once the namespace is ready (its exit status says so)
-/// and leaves when the namespace goes.
+/// In the foreground, as the runner's own child, killed when the job ends
+/// (it would outlive the namespace otherwise).
 pub fn pasta(pasta: &Path, pid: u32) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(pasta);
     command
@@ -42,6 +42,7 @@ pub fn pasta(pasta: &Path, pid: u32) -> tokio::process::Command {
             "-U",
             "none",
             "--quiet",
+            "--foreground",
         ])
         .args(if crate::sys::ids().0 == 0 {
             // As root pasta would drop to `nobody`, which may not enter the
@@ -55,6 +56,7 @@ pub fn pasta(pasta: &Path, pid: u32) -> tokio::process::Command {
         .current_dir("/")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
     command
 }

@@ -244,3 +244,84 @@ pub fn locked_mount_flags(path: &std::ffi::CStr) -> io::Result<libc::c_ulong> {
         .filter(|(st, _)| stat.f_flag & st != 0)
         .fold(0, |flags, (_, ms)| flags | ms))
 }
+
+/// Gives up every capability for good, before the job's `exec`: the
+/// ambient set cleared, every capability dropped from the bounding set, the
+/// securebits that stop uid 0 from regaining any on `exec` (or a setuid
+/// fix-up) set and locked, then the effective, permitted and inheritable
+/// sets emptied. A job that is uid 0 inside its user namespace keeps no
+/// capability there (no mounts, no raw sockets, no overlay of its own).
+pub fn drop_capabilities() -> io::Result<()> {
+    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::c_ulong>().ok())
+        .unwrap_or(63);
+    // SAFETY: PR_CAP_AMBIENT_CLEAR_ALL takes integer arguments only.
+    check(unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    })?;
+    for cap in 0..=last {
+        // SAFETY: PR_CAPBSET_DROP takes the capability number as an integer.
+        check(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) })?;
+    }
+    // SECBIT_NOROOT, SECBIT_NO_SETUID_FIXUP, SECBIT_KEEP_CAPS_LOCKED,
+    // SECBIT_NO_CAP_AMBIENT_RAISE, each with its lock bit.
+    const SECURE_BITS: libc::c_ulong = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80;
+    // SAFETY: PR_SET_SECUREBITS takes an integer bit mask.
+    check(unsafe { libc::prctl(libc::PR_SET_SECUREBITS, SECURE_BITS, 0, 0, 0) })?;
+    #[repr(C)]
+    struct CapHeader {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct CapData {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let mut header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: `header` and `data` are valid for the call and laid out as
+    // the kernel's `__user_cap_header_struct` and two
+    // `__user_cap_data_struct`s (version 3).
+    let ret = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Gives this process a new, empty session keyring, so a job cannot reach
+/// the keys of the session the Lab was started in.
+pub fn join_new_session_keyring() -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: with a NULL name the kernel creates an anonymous keyring; no
+    // memory is read or written.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

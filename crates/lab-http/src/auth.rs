@@ -1,0 +1,258 @@
+//! Who is asking (SPEC §5): the access key printed in the login link, the
+//! sessions it buys, and the credential a request carries.
+//!
+//! The key is 256 bits from the OS RNG, base64url, new for every `serve`;
+//! it is accepted only from `Authorization: Bearer KEY` or the body of
+//! `POST /api/session`, never from a query string, and compared in constant
+//! time. A session is another 256 random bits, held in memory only and sent
+//! to the browser as an `HttpOnly; SameSite=Strict; Path=/` cookie whose
+//! name is new for every `serve` too (cookies ignore ports: two Labs on one
+//! host must not overwrite each other's).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, HeaderValue};
+use subtle::ConstantTimeEq;
+
+/// Most sessions kept; the oldest is forgotten beyond this.
+const MAX_SESSIONS: usize = 256;
+
+fn random_base64url() -> std::io::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(base64url(&bytes))
+}
+
+/// Unpadded base64url (RFC 4648 §5).
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// The access key of one `serve`. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct AccessKey(String);
+
+impl AccessKey {
+    /// A new key: 32 bytes from the OS RNG, base64url (43 characters).
+    pub fn generate() -> std::io::Result<Self> {
+        random_base64url().map(Self)
+    }
+
+    /// The key, for the login link (and `--key-file`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Constant-time comparison with what a client sent.
+    pub fn matches(&self, given: &[u8]) -> bool {
+        bool::from(given.ct_eq(self.0.as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessKey([hidden])")
+    }
+}
+
+/// How a request proved who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Credential {
+    /// The session cookie of a browser that logged in with the key.
+    Cookie,
+    /// `Authorization: Bearer KEY` (scripts); not forgeable by a browser.
+    Bearer,
+}
+
+/// Sessions in memory.
+pub(crate) struct Sessions {
+    cookie: String,
+    live: Mutex<VecDeque<String>>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("cookie", &self.cookie)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sessions {
+    pub(crate) fn new() -> std::io::Result<Self> {
+        let mut id = [0u8; 6];
+        getrandom::fill(&mut id).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(Self {
+            cookie: format!("lab_session_{}", base64url(&id)),
+            live: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<String>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new session; returns its `Set-Cookie` value.
+    pub(crate) fn open(&self) -> std::io::Result<HeaderValue> {
+        let id = random_base64url()?;
+        let mut live = self.lock();
+        if live.len() >= MAX_SESSIONS {
+            live.pop_front();
+        }
+        live.push_back(id.clone());
+        HeaderValue::from_str(&format!(
+            "{}={id}; HttpOnly; SameSite=Strict; Path=/",
+            self.cookie
+        ))
+        .map_err(std::io::Error::other)
+    }
+
+    /// Forgets the session `headers` carry; returns the `Set-Cookie` value
+    /// that clears the cookie.
+    pub(crate) fn close(&self, headers: &HeaderMap) -> HeaderValue {
+        if let Some(given) = self.cookie_value(headers) {
+            self.lock()
+                .retain(|id| !bool::from(id.as_bytes().ct_eq(given.as_bytes())));
+        }
+        HeaderValue::from_str(&format!(
+            "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+            self.cookie
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static("lab_session=; Max-Age=0"))
+    }
+
+    fn cookie_value(&self, headers: &HeaderMap) -> Option<String> {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == self.cookie)
+            .map(|(_, value)| value.to_owned())
+    }
+
+    fn valid(&self, given: &str) -> bool {
+        // Every live id is compared, in constant time each.
+        self.lock()
+            .iter()
+            .fold(false, |found, id| found | bool::from(id.as_bytes().ct_eq(given.as_bytes())))
+    }
+}
+
+/// The credential `headers` carry, if any is valid. A malformed or wrong
+/// `Authorization` header is no credential (and never falls back to the
+/// cookie: a client that sends one means it).
+pub(crate) fn authenticate(
+    headers: &HeaderMap,
+    key: &AccessKey,
+    sessions: &Sessions,
+) -> Option<Credential> {
+    let mut auth = headers.get_all(AUTHORIZATION).iter();
+    match (auth.next(), auth.next()) {
+        (Some(value), None) => {
+            let value = value.as_bytes();
+            let (scheme, rest) = value.split_at(value.len().min(7));
+            return (scheme.eq_ignore_ascii_case(b"bearer ") && key.matches(rest))
+                .then_some(Credential::Bearer);
+        }
+        (Some(_), Some(_)) => return None,
+        (None, _) => {}
+    }
+    let session = sessions.cookie_value(headers)?;
+    sessions.valid(&session).then_some(Credential::Cookie)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn base64url_is_rfc_4648() {
+        assert_eq!(base64url(b""), "");
+        assert_eq!(base64url(b"f"), "Zg");
+        assert_eq!(base64url(b"fo"), "Zm8");
+        assert_eq!(base64url(b"foo"), "Zm9v");
+        assert_eq!(base64url(b"foob"), "Zm9vYg");
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+        let key = AccessKey::generate().unwrap();
+        assert_eq!(key.as_str().len(), 43);
+        assert_ne!(key.as_str(), AccessKey::generate().unwrap().as_str());
+        assert_eq!(format!("{key:?}"), "AccessKey([hidden])");
+    }
+
+    #[test]
+    fn bearer_and_cookie_credentials() {
+        let key = AccessKey::generate().unwrap();
+        let sessions = Sessions::new().unwrap();
+        let k = key.as_str();
+        assert_eq!(authenticate(&headers(&[]), &key, &sessions), None);
+        for good in [format!("Bearer {k}"), format!("bearer {k}"), format!("BEARER {k}")] {
+            assert_eq!(
+                authenticate(&headers(&[("authorization", &good)]), &key, &sessions),
+                Some(Credential::Bearer),
+                "{good}"
+            );
+        }
+        for bad in [
+            format!("Bearer {}", &k[..42]),
+            format!("Bearer {k}x"),
+            format!("Basic {k}"),
+            format!("Bearer  {k}"),
+            k.to_owned(),
+            String::new(),
+        ] {
+            assert_eq!(
+                authenticate(&headers(&[("authorization", &bad)]), &key, &sessions),
+                None,
+                "{bad:?}"
+            );
+        }
+        let set = sessions.open().unwrap();
+        let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+        assert!(set.to_str().unwrap().contains("HttpOnly; SameSite=Strict; Path=/"));
+        let with_cookie = headers(&[("cookie", &format!("other=1; {pair}"))]);
+        assert_eq!(
+            authenticate(&with_cookie, &key, &sessions),
+            Some(Credential::Cookie)
+        );
+        // A wrong Authorization header is never rescued by a good cookie.
+        let both = headers(&[("cookie", &pair), ("authorization", "Bearer nope")]);
+        assert_eq!(authenticate(&both, &key, &sessions), None);
+        // The key itself is not a session; a closed session is gone.
+        let (name, _) = pair.split_once('=').unwrap();
+        let forged = headers(&[("cookie", &format!("{name}={k}"))]);
+        assert_eq!(authenticate(&forged, &key, &sessions), None);
+        let cleared = sessions.close(&with_cookie);
+        assert!(cleared.to_str().unwrap().contains("Max-Age=0"));
+        assert_eq!(authenticate(&with_cookie, &key, &sessions), None);
+        // Another Lab's cookie name is not ours.
+        let other = Sessions::new().unwrap();
+        assert_ne!(other.cookie, sessions.cookie);
+    }
+}

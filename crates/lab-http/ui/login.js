@@ -1,0 +1,31 @@
+// The login shell: takes the key from the login link's fragment (which
+// never reaches a server log or a Referer), trades it for the session
+// cookie, removes it from the address bar and history, and loads the app.
+
+const status = document.getElementById('login-status');
+const match = /^#key=([A-Za-z0-9_-]{1,128})$/.exec(location.hash);
+
+function say(text) {
+  status.textContent = text;
+}
+
+if (!match) {
+  say('You are not signed in. Open the link `lab serve` printed (the address with #key=… at its end).');
+} else {
+  // Out of the address bar and history before anything else happens.
+  history.replaceState(null, '', location.pathname + location.search);
+  fetch('/api/session', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ key: match[1] }),
+    credentials: 'same-origin',
+  }).then((response) => {
+    if (response.status === 204) {
+      location.replace('/');
+    } else if (response.status === 401) {
+      say('That link\'s key is not this Lab\'s: the Lab has been restarted since it printed it. Open the link it printed last.');
+    } else {
+      say(`Signing in failed (HTTP ${response.status}).`);
+    }
+  }, () => say('The Lab cannot be reached. Is `lab serve` still running?'));
+}

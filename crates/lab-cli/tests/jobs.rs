@@ -237,7 +237,7 @@ fn a_job_streams_redacted_output_and_resumes_from_last_event_id() {
     assert_eq!(job["env_names"], json!(["MY_API_TOKEN"]));
     assert_eq!(
         job["isolation"]["seccomp"],
-        "socket() refused for every family; io_uring and x32 syscalls refused"
+        "socket() refused for every family; io_uring, mounts, namespaces, keyrings and x32 syscalls refused"
     );
     assert_eq!(job["isolation"]["landlock_filesystem"]["enforced"], "fully");
     let log = std::fs::read_to_string(data.join("runs").join(&id).join("stdout.log")).unwrap();

@@ -569,8 +569,9 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
         "\"network_namespace\":true",
         "\"mount_namespace\":true",
         "\"no_new_privs\":true",
+        "\"capabilities\":\"none",
         "\"enforced\":\"fully\"",
-        "socket() refused for every family; io_uring and x32 syscalls refused",
+        "socket() refused for every family; io_uring, mounts, namespaces, keyrings and x32 syscalls refused",
         "\"network_allowed\":false",
         "\"available\":true",
     ] {

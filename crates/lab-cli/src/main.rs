@@ -7,7 +7,7 @@ mod config;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::fs::DirBuilderExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -107,9 +107,14 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:7878]
+    /// Address to listen on (port 0 picks a free port), or unix:PATH for a
+    /// Unix socket (mode 0600, in a 0700 directory) [default: 127.0.0.1:7878]
     #[arg(long, value_name = "ADDR")]
     bind: Option<String>,
+    /// Also write the access key to PATH (created exclusively, mode 0600,
+    /// removed at shutdown), for scripts
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
     /// Allow a non-loopback --bind (exposes the Lab to the network)
     #[arg(long)]
     allow_external: bool,
@@ -559,16 +564,120 @@ fn import_bundle(
 }
 
 /// Parses `--bind`: an `IP:PORT`, or `localhost:PORT`.
-fn parse_bind(text: &str) -> anyhow::Result<SocketAddr> {
+/// Where `lab serve` listens.
+enum Bind {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+fn parse_bind(text: &str) -> anyhow::Result<Bind> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() {
+            bail!("invalid --bind {text:?}: unix: needs a path, e.g. unix:/run/user/1000/lab/lab.sock");
+        }
+        return Ok(Bind::Unix(
+            std::path::absolute(path).context("resolving the socket path")?,
+        ));
+    }
     if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Ok(addr);
+        return Ok(Bind::Tcp(addr));
     }
     if let Some(port) = text.strip_prefix("localhost:")
         && let Ok(port) = port.parse::<u16>()
     {
-        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+        return Ok(Bind::Tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)));
     }
-    bail!("invalid --bind address {text:?}: expected IP:PORT, e.g. 127.0.0.1:7878")
+    bail!("invalid --bind address {text:?}: expected IP:PORT, e.g. 127.0.0.1:7878, or unix:PATH")
+}
+
+/// This process's effective uid, from procfs (no `unsafe` outside lab-runner).
+fn effective_uid() -> anyhow::Result<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .and_then(|id| id.parse().ok())
+        .context("no Uid line in /proc/self/status")
+}
+
+/// Prepares `path` for a Unix socket (SPEC §3): its directory is created
+/// 0700 if absent, and an existing one must be ours and 0700 (never
+/// chmod-ed); a socket of ours that refuses connections is stale and
+/// removed; anything else at `path` is refused.
+fn prepare_unix_socket(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+    let uid = effective_uid()?;
+    let dir = path.parent().context("the socket path has no directory")?;
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating the socket directory {}", dir.display()))?;
+        }
+        Err(e) => return Err(e).with_context(|| format!("socket directory {}", dir.display())),
+        Ok(meta) => {
+            if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o777 != 0o700 {
+                bail!(
+                    "refusing the socket directory {}: it must be a directory of yours with mode 0700 (it is {}, owner {}, mode {:o}); it is never chmod-ed",
+                    dir.display(),
+                    if meta.is_dir() { "a directory" } else { "not a directory" },
+                    meta.uid(),
+                    meta.permissions().mode() & 0o7777
+                );
+            }
+        }
+    }
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("socket path {}", path.display())),
+        Ok(meta) if meta.file_type().is_socket() && meta.uid() == uid => {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    std::fs::remove_file(path)
+                        .with_context(|| format!("removing the stale socket {}", path.display()))
+                }
+                Ok(_) => bail!("{} is in use by a running server", path.display()),
+                Err(e) => Err(e).with_context(|| format!("probing {}", path.display())),
+            }
+        }
+        Ok(_) => bail!(
+            "refusing to replace {}: it exists and is not a stale socket of yours",
+            path.display()
+        ),
+    }
+}
+
+/// Writes the access key to `path`: created exclusively (never through a
+/// link), mode 0600.
+fn write_key_file(path: &Path, key: &lab_http::AccessKey) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc_o_nofollow())
+        .open(path)
+        .with_context(|| format!("creating the key file {} (it must not exist)", path.display()))?;
+    file.write_all(format!("{}\n", key.as_str()).as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// `O_NOFOLLOW` on Linux.
+const fn libc_o_nofollow() -> i32 {
+    0o400000
+}
+
+/// Connections the server may hold: half the descriptors this process may
+/// open (a streaming response holds a file too), after raising the soft
+/// limit to the hard one.
+fn max_connections() -> usize {
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    usize::try_from(nofile.saturating_sub(128) / 2)
+        .unwrap_or(65_536)
+        .clamp(64, 65_536)
 }
 
 fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
@@ -577,15 +686,20 @@ fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     }
     let bind = match args.bind.as_deref().or(ctx.config.bind.as_deref()) {
         Some(text) => parse_bind(text)?,
-        None => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT),
+        None => Bind::Tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT)),
+    };
+    let tcp = match &bind {
+        Bind::Tcp(addr) => Some(*addr),
+        Bind::Unix(_) => None,
     };
     // The port to suggest forwarding: the chosen one, or the default for 0.
-    let hint_port = if bind.port() == 0 {
-        DEFAULT_PORT
-    } else {
-        bind.port()
+    let hint_port = match tcp {
+        Some(addr) if addr.port() != 0 => addr.port(),
+        _ => DEFAULT_PORT,
     };
-    if !bind.ip().is_loopback() {
+    if let Some(bind) = tcp
+        && !bind.ip().is_loopback()
+    {
         if !args.allow_external {
             bail!(
                 "refusing to listen on non-loopback address {bind} without --allow-external; \
@@ -671,25 +785,68 @@ fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let config = lab_http::Config {
+    let key = lab_http::AccessKey::generate().context("drawing the access key")?;
+    let mut config = lab_http::Config {
         allowed_hosts,
         exports_dir: Some(ctx.data_dir.join("exports")),
         runner: runner_status,
         jobs,
-        ..lab_http::Config::new(registry, allowlist)
+        ..lab_http::Config::new(registry, allowlist, key.clone())
     };
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(bind)
-            .await
-            .with_context(|| format!("cannot listen on {bind}"))?;
-        let local = listener.local_addr()?;
+    config.limits.max_connections = max_connections();
+    if let Bind::Unix(path) = &bind {
+        prepare_unix_socket(path)?;
+    }
+    if let Some(file) = &args.key_file {
+        write_key_file(file, &key)?;
+    }
+    let key_file = args.key_file.clone();
+    let socket = match &bind {
+        Bind::Unix(path) => Some(path.clone()),
+        Bind::Tcp(_) => None,
+    };
+    let served = runtime.block_on(async move {
         let shutdown = shutdown_signal()?;
-        println!("lab: listening on http://{local}/");
+        let (listener, listening, link): (lab_http::Listener, String, String) = match &bind {
+            Bind::Tcp(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?;
+                let local = listener.local_addr()?;
+                (
+                    listener.into(),
+                    format!("http://{local}/"),
+                    format!("http://{local}/#key={}", key.as_str()),
+                )
+            }
+            Bind::Unix(path) => {
+                use std::os::unix::fs::PermissionsExt;
+                let listener = tokio::net::UnixListener::bind(path)
+                    .with_context(|| format!("cannot listen on unix:{}", path.display()))?;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("making {} mode 0600", path.display()))?;
+                (
+                    lab_http::Listener::Unix(listener, path.clone()),
+                    format!("unix:{}", path.display()),
+                    // What a browser opens after `ssh -L 7878:PATH host`.
+                    format!("http://localhost:{DEFAULT_PORT}/#key={}", key.as_str()),
+                )
+            }
+        };
+        println!("lab: listening on {listening}");
+        println!("lab: open {link}");
         std::io::stdout().flush()?;
         lab_http::serve(config, listener, shutdown).await?;
         eprintln!("lab: stopped");
-        Ok(())
-    })
+        anyhow::Ok(())
+    });
+    if let Some(path) = socket {
+        let _ = std::fs::remove_file(path);
+    }
+    if let Some(file) = key_file {
+        let _ = std::fs::remove_file(file);
+    }
+    served
 }
 
 /// Installs the SIGINT and SIGTERM handlers now (before the listening line

@@ -4,6 +4,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN, TRANSFER_ENCODING
 use http::{Method, Request, StatusCode};
 use subtle::ConstantTimeEq;
 
+use crate::auth::Credential;
 use crate::response::ApiError;
 
 /// Largest request body accepted.
@@ -17,6 +18,8 @@ pub const TOKEN_HEADER: &str = "x-lab-token";
 pub struct HostAllowlist {
     /// Exact `host[:port]` values accepted, lower-cased.
     exact: Vec<String>,
+    /// Names accepted with any port (or none), lower-cased.
+    any_port: Vec<String>,
 }
 
 impl HostAllowlist {
@@ -42,13 +45,41 @@ impl HostAllowlist {
         }
         exact.sort();
         exact.dedup();
-        Self { exact }
+        Self {
+            exact,
+            any_port: Vec::new(),
+        }
+    }
+
+    /// On a Unix socket (reached through `ssh -L PORT:PATH`, so the port
+    /// is the client's): `localhost`, `127.0.0.1` and `[::1]` with any port
+    /// or none, and each extra name with any port.
+    pub fn unix(extra: &[String]) -> Self {
+        let mut names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()];
+        names.extend(extra.iter().map(|n| n.to_ascii_lowercase()));
+        Self {
+            exact: Vec::new(),
+            any_port: names,
+        }
     }
 
     /// Whether `host` (a Host header value) names this server.
     pub fn allows(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
-        self.exact.contains(&host)
+        if self.exact.contains(&host) {
+            return true;
+        }
+        let name = match host.rsplit_once(':') {
+            Some((name, port))
+                if !port.is_empty()
+                    && port.bytes().all(|b| b.is_ascii_digit())
+                    && (!name.contains(':') || name.ends_with(']')) =>
+            {
+                name
+            }
+            _ => host.as_str(),
+        };
+        self.any_port.iter().any(|n| n == name)
     }
 }
 
@@ -69,15 +100,27 @@ pub struct Checked {
     /// Whether the request carries a body to read (already checked to be JSON
     /// and within [`MAX_BODY`] by its declared length).
     pub has_body: bool,
+    /// How the request proved who it is; `None` only on the routes open to
+    /// anyone (the login shell, its assets, `POST /api/session`).
+    pub(crate) credential: Option<Credential>,
+}
+
+/// The routes a request without a credential may reach.
+fn is_public(method: &Method, path: &str) -> bool {
+    let read = method == Method::GET || method == Method::HEAD;
+    (read && (path == "/" || path.starts_with("/assets/")))
+        || (method == Method::POST && path == "/api/session")
 }
 
 /// Checks a request before routing. The order is: Host, request target,
-/// Sec-Fetch-Site on `/api/`, then for mutations the token, Origin, and body
-/// type and size.
-pub fn check<B>(
+/// Sec-Fetch-Site on `/api/`, a credential (but on the public routes), then
+/// for mutations the token (when the credential is the cookie), Origin, and
+/// body type and size.
+pub(crate) fn check<B>(
     req: &Request<B>,
     hosts: &HostAllowlist,
     token: &[u8],
+    credential: Option<Credential>,
 ) -> Result<Checked, ApiError> {
     let forbidden = |code, message| ApiError::new(StatusCode::FORBIDDEN, code, message);
     let mut host_values = req.headers().get_all(HOST).iter();
@@ -134,20 +177,31 @@ pub fn check<B>(
         }
     }
     let method = req.method();
-    if method == Method::GET || method == Method::HEAD {
-        return Ok(Checked { has_body: false });
+    // Another user of the machine is not the owner: nothing without the key.
+    if credential.is_none() && !is_public(method, req.uri().path()) {
+        return Err(ApiError::unauthenticated());
     }
-    // A mutation. The token only ever comes from the header, never the query.
-    let mut tokens = req.headers().get_all(TOKEN_HEADER).iter();
-    match (tokens.next(), tokens.next()) {
-        (Some(given), None) if bool::from(given.as_bytes().ct_eq(token)) => {}
-        (None, _) => {
-            return Err(forbidden(
-                "missing_token",
-                "this request needs the X-Lab-Token header",
-            ));
+    if method == Method::GET || method == Method::HEAD {
+        return Ok(Checked {
+            has_body: false,
+            credential,
+        });
+    }
+    // A mutation. A browser's cookie rides along on forged requests too, so
+    // it needs the page's token as well; a Bearer key is not forgeable by a
+    // browser. The token only ever comes from the header, never the query.
+    if credential == Some(Credential::Cookie) {
+        let mut tokens = req.headers().get_all(TOKEN_HEADER).iter();
+        match (tokens.next(), tokens.next()) {
+            (Some(given), None) if bool::from(given.as_bytes().ct_eq(token)) => {}
+            (None, _) => {
+                return Err(forbidden(
+                    "missing_token",
+                    "this request needs the X-Lab-Token header",
+                ));
+            }
+            _ => return Err(forbidden("bad_token", "the X-Lab-Token header is wrong")),
         }
-        _ => return Err(forbidden("bad_token", "the X-Lab-Token header is wrong")),
     }
     if let Some(origin) = req.headers().get(ORIGIN) {
         let expected = format!("http://{host}");
@@ -198,7 +252,10 @@ pub fn check<B>(
             ));
         }
     }
-    Ok(Checked { has_body })
+    Ok(Checked {
+        has_body,
+        credential,
+    })
 }
 
 #[cfg(test)]

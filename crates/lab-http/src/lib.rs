@@ -20,6 +20,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod auth;
 mod decode;
 mod exports;
 mod guard;
@@ -32,7 +33,6 @@ mod ui;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,8 +44,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use lab_fs::Allowlist;
 use lab_registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
+pub use auth::AccessKey;
 pub use guard::{HostAllowlist, MAX_BODY, TOKEN_HEADER};
 pub use response::{SANDBOX_CSP, UI_CSP};
 pub use routes::content_type;
@@ -74,7 +75,9 @@ pub struct RunnerStatus {
 /// Limits that keep hostile clients from exhausting the server.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Connections served at once; further ones wait in the kernel backlog.
+    /// Connections held at once. When full, a new connection sheds the
+    /// oldest one that has not yet sent a complete request head; only when
+    /// every connection is in a request does a new one wait.
     pub max_connections: usize,
     /// Time allowed to receive a request head. hyper starts this clock when
     /// it begins waiting for a head, so it also closes idle keep-alive
@@ -122,12 +125,17 @@ pub struct Config {
     pub exports_dir: Option<std::path::PathBuf>,
     /// The job table when the runner is enabled; `None` refuses every job.
     pub jobs: Option<Arc<lab_runner::jobs::JobManager>>,
+    /// The access key every request must prove (SPEC §5): the caller prints
+    /// it in the login link.
+    pub access_key: AccessKey,
 }
 
 impl Config {
-    /// A configuration with default limits, no extra hosts and the runner off.
-    pub fn new(registry: Arc<Registry>, allowlist: Allowlist) -> Self {
+    /// A configuration with default limits, no extra hosts and the runner
+    /// off, admitting whoever holds `access_key`.
+    pub fn new(registry: Arc<Registry>, allowlist: Allowlist, access_key: AccessKey) -> Self {
         Self {
+            access_key,
             registry,
             allowlist,
             allowed_hosts: Vec::new(),
@@ -146,9 +154,13 @@ pub(crate) struct State {
     pub(crate) hosts: HostAllowlist,
     /// 256 bits from the OS RNG, hex; new for every `serve`, never stored.
     pub(crate) token: String,
+    /// The access key, and the sessions it bought.
+    pub(crate) key: AccessKey,
+    pub(crate) sessions: auth::Sessions,
     pub(crate) runner: RunnerStatus,
     pub(crate) limits: Limits,
-    pub(crate) bound: SocketAddr,
+    /// What `/api/status` shows as the address (`127.0.0.1:PORT`, `unix:PATH`).
+    pub(crate) address: String,
     pub(crate) exports: Option<lab_fs::bundle::ExportsDir>,
     pub(crate) summaries: runs::Summaries,
     pub(crate) jobs: Option<Arc<lab_runner::jobs::JobManager>>,
@@ -164,15 +176,113 @@ fn new_token() -> std::io::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Where the server listens: TCP (loopback, unless the caller allowed
+/// more) or a Unix socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// A TCP listener.
+    Tcp(TcpListener),
+    /// A Unix socket listener, and its path (for the status page).
+    Unix(tokio::net::UnixListener, std::path::PathBuf),
+}
+
+impl From<TcpListener> for Listener {
+    fn from(listener: TcpListener) -> Self {
+        Listener::Tcp(listener)
+    }
+}
+
+/// The connections held: how many, and which have not yet sent a complete
+/// request head (oldest first), so a full server sheds those first.
+#[derive(Default)]
+struct Conns {
+    inner: std::sync::Mutex<ConnsInner>,
+    freed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct ConnsInner {
+    next: u64,
+    open: usize,
+    shedding: usize,
+    waiting: std::collections::BTreeMap<u64, Arc<Slot>>,
+}
+
+#[derive(Default)]
+struct Slot {
+    head_seen: std::sync::atomic::AtomicBool,
+    shed: std::sync::atomic::AtomicBool,
+    kill: tokio::sync::Notify,
+}
+
+impl Conns {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ConnsInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes room for one more connection: `true` at once when there is
+    /// room or a connection without a complete head could be shed.
+    fn try_admit(&self, max: usize) -> Option<(u64, Arc<Slot>)> {
+        let mut inner = self.lock();
+        if inner.open - inner.shedding >= max {
+            let (_, oldest) = inner.waiting.pop_first()?;
+            oldest.shed.store(true, std::sync::atomic::Ordering::SeqCst);
+            oldest.kill.notify_one();
+            inner.shedding += 1;
+        }
+        inner.next += 1;
+        inner.open += 1;
+        let id = inner.next;
+        let slot = Arc::new(Slot::default());
+        inner.waiting.insert(id, Arc::clone(&slot));
+        Some((id, slot))
+    }
+
+    fn head_seen(&self, id: u64, slot: &Slot) {
+        if !slot.head_seen.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.lock().waiting.remove(&id);
+        }
+    }
+
+    fn done(&self, id: u64, slot: &Slot) {
+        let mut inner = self.lock();
+        inner.open -= 1;
+        if slot.shed.load(std::sync::atomic::Ordering::SeqCst) {
+            inner.shedding -= 1;
+        } else {
+            inner.waiting.remove(&id);
+        }
+        drop(inner);
+        self.freed.notify_waiters();
+    }
+
+    fn open(&self) -> usize {
+        self.lock().open
+    }
+}
+
 /// Serves HTTP/1.1 on `listener` until `shutdown` completes, then stops
 /// accepting, asks open connections to finish, and waits up to
 /// [`Limits::shutdown_grace`] for them.
 pub async fn serve(
     config: Config,
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let bound = listener.local_addr()?;
+    let listener = listener.into();
+    let (hosts, address) = match &listener {
+        Listener::Tcp(tcp) => {
+            let bound = tcp.local_addr()?;
+            (
+                HostAllowlist::new(bound.port(), bound, &config.allowed_hosts),
+                bound.to_string(),
+            )
+        }
+        Listener::Unix(_, path) => (
+            HostAllowlist::unix(&config.allowed_hosts),
+            format!("unix:{}", path.display()),
+        ),
+    };
     let exports = config
         .exports_dir
         .as_deref()
@@ -184,76 +294,132 @@ pub async fn serve(
         summaries: runs::Summaries::default(),
         jobs: config.jobs,
         export_filter: lab_runner::export::RedactingFilter::from_process_env(),
-        hosts: HostAllowlist::new(bound.port(), bound, &config.allowed_hosts),
+        hosts,
         registry: config.registry,
         allowlist: config.allowlist,
         token: new_token()?,
+        key: config.access_key,
+        sessions: auth::Sessions::new()?,
         runner: config.runner,
         limits: config.limits,
-        bound,
+        address,
     });
     let max = state.limits.max_connections.max(1);
-    let slots = Arc::new(Semaphore::new(max));
+    let conns = Arc::new(Conns::default());
     let (closing_tx, closing_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
+        let accepted = tokio::select! {
             () = &mut shutdown => break,
-            permit = Arc::clone(&slots).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
+            accepted = accept(&listener) => accepted,
         };
-        let stream = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    eprintln!("lab: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let state = Arc::clone(&state);
-        let mut closing = closing_rx.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let limits = state.limits.clone();
-            let service = service_fn(move |req| handle(Arc::clone(&state), req));
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .max_header_size(limits.max_header_bytes)
-                .max_headers(100)
-                .max_buf_size(limits.max_header_bytes.max(8192))
-                .keep_alive(true);
-            let io = io::WriteTimeout::new(TokioIo::new(stream), limits.write_stall_timeout);
-            let conn = builder.serve_connection(io, service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = closing.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
+        let stream = match accepted {
+            Ok(stream) => stream,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                eprintln!("lab: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
             }
+        };
+        // Room for it: at once, by shedding the oldest connection that has
+        // not sent a complete head; else wait until a connection ends.
+        let admitted = loop {
+            let freed = conns.freed.notified();
+            if let Some(admitted) = conns.try_admit(max) {
+                break Some(admitted);
+            }
+            tokio::select! {
+                () = &mut shutdown => break None,
+                () = freed => {}
+            }
+        };
+        let Some((id, slot)) = admitted else { break };
+        let state = Arc::clone(&state);
+        let closing = closing_rx.clone();
+        let conns = Arc::clone(&conns);
+        tokio::spawn(async move {
+            match stream {
+                Stream::Tcp(tcp) => {
+                    let _ = tcp.set_nodelay(true);
+                    connection(tcp, state, closing, &conns, id, &slot).await;
+                }
+                Stream::Unix(unix) => connection(unix, state, closing, &conns, id, &slot).await,
+            }
+            conns.done(id, &slot);
         });
     }
     let _ = closing_tx.send(true);
     let grace = state.limits.shutdown_grace;
-    let _ = tokio::time::timeout(grace, slots.acquire_many(max as u32)).await;
+    let _ = tokio::time::timeout(grace, async {
+        loop {
+            let freed = conns.freed.notified();
+            if conns.open() == 0 {
+                break;
+            }
+            freed.await;
+        }
+    })
+    .await;
     Ok(())
+}
+
+enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+async fn accept(listener: &Listener) -> std::io::Result<Stream> {
+    match listener {
+        Listener::Tcp(tcp) => tcp.accept().await.map(|(s, _)| Stream::Tcp(s)),
+        Listener::Unix(unix, _) => unix.accept().await.map(|(s, _)| Stream::Unix(s)),
+    }
+}
+
+/// Serves one connection until it ends, the server closes, or it is shed.
+async fn connection<S>(
+    stream: S,
+    state: Arc<State>,
+    mut closing: watch::Receiver<bool>,
+    conns: &Arc<Conns>,
+    id: u64,
+    slot: &Arc<Slot>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = state.limits.clone();
+    let seen = (Arc::clone(conns), Arc::clone(slot));
+    let service = service_fn(move |req| {
+        seen.0.head_seen(id, &seen.1);
+        handle(Arc::clone(&state), req)
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.max_header_bytes)
+        .max_headers(100)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    let io = io::WriteTimeout::new(TokioIo::new(stream), limits.write_stall_timeout);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = slot.kill.notified() => {}
+        _ = closing.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
 ) -> Result<http::Response<response::Body>, Infallible> {
-    let mut response = match guard::check(&req, &state.hosts, state.token.as_bytes()) {
+    let credential = auth::authenticate(req.headers(), &state.key, &state.sessions);
+    let mut response = match guard::check(&req, &state.hosts, state.token.as_bytes(), credential) {
         Ok(checked) => routes::route(&state, req, checked)
             .await
             .unwrap_or_else(response::ApiError::into_response),

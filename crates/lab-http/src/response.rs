@@ -63,6 +63,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
     }
 
+    /// 401 for a request without a valid credential.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "sign in with the link `lab serve` printed (…/#key=…), or send Authorization: Bearer KEY",
+        )
+    }
+
     /// 405 with the methods the route does allow.
     pub fn method_not_allowed(allow: &'static str) -> Response<Body> {
         let mut response = Self::new(
@@ -82,7 +91,14 @@ impl ApiError {
         let body = serde_json::json!({
             "error": { "code": self.code, "message": self.message }
         });
-        json_response(self.status, &body)
+        let mut response = json_response(self.status, &body);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"lab\""),
+            );
+        }
+        response
     }
 }
 

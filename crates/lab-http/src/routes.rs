@@ -17,7 +17,7 @@ use crate::decode::percent_decode;
 use crate::exports;
 use crate::guard::{Checked, MAX_BODY};
 use crate::jobs;
-use crate::response::{ApiError, Body, UI_CSP, empty, full, json_response};
+use crate::response::{ApiError, Body, empty, json_response};
 use crate::runs;
 use crate::ui;
 
@@ -33,7 +33,11 @@ pub(crate) async fn route(
     let is_read = method == Method::GET || method == Method::HEAD;
     if path == "/" {
         return if is_read {
-            Ok(index(state, &method))
+            Ok(match checked.credential {
+                Some(_) => index(state, &method),
+                // No credential: the login shell, holding no token and no data.
+                None => ui::page(ui::LOGIN_HTML.to_owned(), &method),
+            })
         } else {
             Ok(ApiError::method_not_allowed("GET, HEAD"))
         };
@@ -50,6 +54,11 @@ pub(crate) async fn route(
     };
     let segments: Vec<&str> = api.split('/').collect();
     match segments.as_slice() {
+        ["session"] => match method {
+            Method::POST => create_session(state, req, checked).await,
+            Method::DELETE => Ok(delete_session(state, req.headers())),
+            _ => Ok(ApiError::method_not_allowed("POST, DELETE")),
+        },
         ["status"] => match method {
             Method::GET | Method::HEAD => status(state).await,
             _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
@@ -188,24 +197,49 @@ impl From<lab_fs::Error> for ApiError {
 }
 
 fn index(state: &State, method: &Method) -> Response<Body> {
-    let html = ui::index_html(&state.token);
-    let len = html.len();
-    let mut response = Response::new(if method == Method::HEAD {
-        empty()
-    } else {
-        full(html)
-    });
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(UI_CSP),
-    );
+    ui::page(ui::index_html(&state.token), method)
+}
+
+/// `POST /api/session {"key": KEY}`: the access key (compared in constant
+/// time) buys a session cookie; anything else is 401.
+async fn create_session(
+    state: &Arc<State>,
+    req: Request<Incoming>,
+    checked: Checked,
+) -> Result<Response<Body>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Login {
+        key: String,
+    }
+    let login: Login = read_json(state, req, &checked).await?;
+    if !state.key.matches(login.key.as_bytes()) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_key",
+            "this is not this Lab's key; each `lab serve` prints a new link",
+        ));
+    }
+    let cookie = state
+        .sessions
+        .open()
+        .map_err(|e| internal(&format!("opening a session: {e}")))?;
+    let mut response = Response::new(empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `DELETE /api/session`: log out; the cookie is cleared.
+fn delete_session(state: &State, headers: &HeaderMap) -> Response<Body> {
+    let mut response = Response::new(empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, state.sessions.close(headers));
     response
 }
 
@@ -222,7 +256,7 @@ async fn status(state: &Arc<State>) -> Result<Response<Body>> {
         StatusCode::OK,
         &json!({
             "version": env!("CARGO_PKG_VERSION"),
-            "address": state.bound.to_string(),
+            "address": state.address,
             "runner": {
                 "enabled": state.runner.enabled,
                 "network_allowed": state.runner.network_allowed,

@@ -6,6 +6,8 @@ use http::{Method, Response};
 use crate::response::{Body, empty, full};
 
 const INDEX: &str = include_str!("../ui/index.html");
+/// The page for a browser without a credential: no token, no run data.
+pub(crate) const LOGIN_HTML: &str = include_str!("../ui/login.html");
 const TOKEN_SLOT: &str = "{{LAB_TOKEN}}";
 
 /// Static files: name, content type, bytes.
@@ -36,6 +38,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../ui/player.js"),
     ),
     (
+        "login.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/login.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../ui/favicon.svg"),
@@ -46,6 +53,28 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 /// is hex, so it needs no escaping.
 pub(crate) fn index_html(token: &str) -> String {
     INDEX.replace(TOKEN_SLOT, token)
+}
+
+/// An HTML page of the UI: `no-store`, the UI's CSP.
+pub(crate) fn page(html: String, method: &Method) -> Response<Body> {
+    let len = html.len();
+    let mut response = Response::new(if method == Method::HEAD {
+        empty()
+    } else {
+        full(html)
+    });
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::response::UI_CSP),
+    );
+    response
 }
 
 /// A static asset, or `None` for an unknown name.

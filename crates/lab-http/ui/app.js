@@ -2,7 +2,15 @@
 // Plain ES modules, no build step. Nothing a run wrote is ever inserted as
 // HTML: names, notes, logs and provenance are text nodes.
 
-import { $, el, api, artifactText, artifactUrl, size, date, showError, valueTree } from './dom.js';
+import { $, el, api, artifactText, artifactUrl, size, date, showError, valueTree, checkSession } from './dom.js';
+
+// Loaded from a login link while already signed in: the key leaves the
+// address bar and history at once.
+if (location.hash.startsWith('#key=')) history.replaceState(null, '', location.pathname + location.search);
+// Media that fails to load (a 401 after a restart, say) is checked.
+document.addEventListener('error', (event) => {
+  if (event.target instanceof HTMLMediaElement || event.target instanceof HTMLImageElement) checkSession();
+}, true);
 import { parseMetrics, metricsPanel, COLORS } from './chart.js';
 import { player, step, syncGroup } from './player.js';
 
@@ -641,6 +649,10 @@ function onKey(event) {
 }
 
 $('import-open').addEventListener('click', openImport);
+$('signout').addEventListener('click', async () => {
+  try { await api('/api/session', { method: 'DELETE' }); } catch (err) { showError(err); return; }
+  location.replace('/');
+});
 $('import-cancel').addEventListener('click', () => $('import-dialog').close());
 $('import-form').addEventListener('submit', submitImport);
 document.addEventListener('keydown', onKey);

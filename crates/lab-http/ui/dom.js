@@ -45,6 +45,7 @@ export async function api(path, options = {}) {
     body = JSON.stringify(options.json);
   }
   const response = await fetch(path, { method, headers, body, credentials: 'same-origin' });
+  if (response.status === 401) sessionEnded();
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
@@ -85,6 +86,23 @@ export function date(text) {
 }
 
 let toastTimer = null;
+// The session is gone (the Lab restarted: every start makes a new key and
+// forgets every session). Said once, in a banner that stays, instead of
+// requests failing one by one.
+export function sessionEnded() {
+  if (document.getElementById('session-ended')) return;
+  const banner = el('div', { id: 'session-ended', class: 'session-ended', role: 'alert' },
+    el('strong', {}, 'Your session has ended. '),
+    'The Lab was restarted (or you signed out): each start makes a new key. Open the link `lab serve` printed last (lab: open http://…/#key=…).');
+  document.body.prepend(banner);
+}
+
+// A video or image that fails to load may have failed for want of a
+// session: ask the API, which says so with a 401.
+export async function checkSession() {
+  try { await fetch('/api/status', { credentials: 'same-origin' }).then((r) => { if (r.status === 401) sessionEnded(); }); } catch { /* offline */ }
+}
+
 export function showError(err) {
   const box = $('error');
   box.textContent = String((err && err.message) || err);

@@ -573,7 +573,9 @@ enum Bind {
 fn parse_bind(text: &str) -> anyhow::Result<Bind> {
     if let Some(path) = text.strip_prefix("unix:") {
         if path.is_empty() {
-            bail!("invalid --bind {text:?}: unix: needs a path, e.g. unix:/run/user/1000/lab/lab.sock");
+            bail!(
+                "invalid --bind {text:?}: unix: needs a path, e.g. unix:/run/user/1000/lab/lab.sock"
+            );
         }
         return Ok(Bind::Unix(
             std::path::absolute(path).context("resolving the socket path")?,
@@ -585,14 +587,18 @@ fn parse_bind(text: &str) -> anyhow::Result<Bind> {
     if let Some(port) = text.strip_prefix("localhost:")
         && let Ok(port) = port.parse::<u16>()
     {
-        return Ok(Bind::Tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)));
+        return Ok(Bind::Tcp(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+        )));
     }
     bail!("invalid --bind address {text:?}: expected IP:PORT, e.g. 127.0.0.1:7878, or unix:PATH")
 }
 
 /// This process's effective uid, from procfs (no `unsafe` outside lab-runner).
 fn effective_uid() -> anyhow::Result<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))
@@ -622,7 +628,11 @@ fn prepare_unix_socket(path: &Path) -> anyhow::Result<()> {
                 bail!(
                     "refusing the socket directory {}: it must be a directory of yours with mode 0700 (it is {}, owner {}, mode {:o}); it is never chmod-ed",
                     dir.display(),
-                    if meta.is_dir() { "a directory" } else { "not a directory" },
+                    if meta.is_dir() {
+                        "a directory"
+                    } else {
+                        "not a directory"
+                    },
                     meta.uid(),
                     meta.permissions().mode() & 0o7777
                 );
@@ -659,7 +669,12 @@ fn write_key_file(path: &Path, key: &lab_http::AccessKey) -> anyhow::Result<()> 
         .mode(0o600)
         .custom_flags(libc_o_nofollow())
         .open(path)
-        .with_context(|| format!("creating the key file {} (it must not exist)", path.display()))?;
+        .with_context(|| {
+            format!(
+                "creating the key file {} (it must not exist)",
+                path.display()
+            )
+        })?;
     file.write_all(format!("{}\n", key.as_str()).as_bytes())?;
     file.sync_all()?;
     Ok(())
@@ -686,7 +701,10 @@ fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     }
     let bind = match args.bind.as_deref().or(ctx.config.bind.as_deref()) {
         Some(text) => parse_bind(text)?,
-        None => Bind::Tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT)),
+        None => Bind::Tcp(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            DEFAULT_PORT,
+        )),
     };
     let tcp = match &bind {
         Bind::Tcp(addr) => Some(*addr),

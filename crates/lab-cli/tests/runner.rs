@@ -431,7 +431,9 @@ fn the_job_sees_only_its_environment_and_writes_only_its_directory() {
         stdout.starts_with("['HOME', 'LAB_OUTPUT_DIR', 'LANG', 'PATH', 'SEED', 'TMPDIR']"),
         "{stdout}"
     );
-    assert!(stdout.contains("refused 13"), "{stdout}");
+    // EROFS: everything but the job's own directories is mounted read-only
+    // (and Landlock would refuse it with EACCES besides).
+    assert!(stdout.contains("refused 30"), "{stdout}");
     assert!(e.run_dirs()[0].join("job/out.txt").exists());
     assert!(
         !e.project.join("out.txt").exists(),
@@ -938,4 +940,70 @@ fn a_cwd_in_the_data_dir_is_refused() {
     let err = text(&out.stderr);
     assert!(err.contains("the Lab's data dir"), "{err}");
     assert!(!text(&out.stdout).contains("first"));
+}
+
+#[test]
+fn a_job_cannot_change_the_metadata_of_anything_outside() {
+    // Outside /tmp: real host paths. chmod, utimes and xattrs are not
+    // Landlock rights; read-only mounts refuse them.
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let project = base.join("home/project");
+    let dataset = base.join("dataset");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&dataset).unwrap();
+    let canary = dataset.join("canary.bin");
+    std::fs::write(&canary, "x").unwrap();
+    std::fs::write(project.join("train.py"), "print(1)").unwrap();
+    let data = base.join("data");
+    std::fs::write(
+        base.join("lab.toml"),
+        "[runner]\nprograms = [\"python3\"]\nread_paths = [\"home/project\", \"dataset\"]\n",
+    )
+    .unwrap();
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o7777
+    };
+    let before = [mode(&canary), mode(&project.join("train.py"))];
+    std::fs::create_dir_all(&data).unwrap();
+    let data_mode = mode(&data);
+    let script = format!(
+        "import os, sys\nfor p in sys.argv[1:]:\n    for what, call in (('chmod', lambda: os.chmod(p, 0o6777)), ('utime', lambda: os.utime(p, (0, 0))), ('xattr', lambda: os.setxattr(p, 'user.lab', b'1'))):\n        try:\n            call(); print('CHANGED', what, p)\n        except OSError as e:\n            print('refused', what, e.errno, p)\n"
+    );
+    let out = Command::new(LAB)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--config")
+        .arg(base.join("lab.toml"))
+        .current_dir(&project)
+        .env("HOME", base.join("home"))
+        .args(["run", "--", "python3", "-c", &script])
+        .arg(&canary)
+        .arg(project.join("train.py"))
+        .arg(&data)
+        .arg("/etc/hostname")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let changed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("CHANGED"))
+        .collect();
+    assert!(
+        changed.iter().all(|l| l.ends_with("train.py")),
+        "only the job's own copy of a project file may change: {stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("refused chmod 30 {}", canary.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("refused chmod 30 /etc/hostname"),
+        "{stdout}"
+    );
+    // The project's file changed only in the job's copy (the overlay).
+    assert_eq!([mode(&canary), mode(&project.join("train.py"))], before);
+    assert_eq!(mode(&data), data_mode);
 }

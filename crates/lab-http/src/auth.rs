@@ -27,8 +27,7 @@ fn random_base64url() -> std::io::Result<String> {
 
 /// Unpadded base64url (RFC 4648 §5).
 fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let n = chunk
@@ -148,9 +147,9 @@ impl Sessions {
 
     fn valid(&self, given: &str) -> bool {
         // Every live id is compared, in constant time each.
-        self.lock()
-            .iter()
-            .fold(false, |found, id| found | bool::from(id.as_bytes().ct_eq(given.as_bytes())))
+        self.lock().iter().fold(false, |found, id| {
+            found | bool::from(id.as_bytes().ct_eq(given.as_bytes()))
+        })
     }
 }
 
@@ -212,7 +211,11 @@ mod tests {
         let sessions = Sessions::new().unwrap();
         let k = key.as_str();
         assert_eq!(authenticate(&headers(&[]), &key, &sessions), None);
-        for good in [format!("Bearer {k}"), format!("bearer {k}"), format!("BEARER {k}")] {
+        for good in [
+            format!("Bearer {k}"),
+            format!("bearer {k}"),
+            format!("BEARER {k}"),
+        ] {
             assert_eq!(
                 authenticate(&headers(&[("authorization", &good)]), &key, &sessions),
                 Some(Credential::Bearer),
@@ -235,7 +238,11 @@ mod tests {
         }
         let set = sessions.open().unwrap();
         let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
-        assert!(set.to_str().unwrap().contains("HttpOnly; SameSite=Strict; Path=/"));
+        assert!(
+            set.to_str()
+                .unwrap()
+                .contains("HttpOnly; SameSite=Strict; Path=/")
+        );
         let with_cookie = headers(&[("cookie", &format!("other=1; {pair}"))]);
         assert_eq!(
             authenticate(&with_cookie, &key, &sessions),

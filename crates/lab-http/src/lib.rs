@@ -239,7 +239,10 @@ impl Conns {
     }
 
     fn head_seen(&self, id: u64, slot: &Slot) {
-        if !slot.head_seen.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        if !slot
+            .head_seen
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
             self.lock().waiting.remove(&id);
         }
     }

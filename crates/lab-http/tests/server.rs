@@ -15,6 +15,11 @@ use tokio::net::TcpStream;
 struct Lab {
     port: u16,
     token: String,
+    /// The access key, and the session cookie (`name=value`) it bought;
+    /// every request carries the cookie unless it sets its own `Cookie` or
+    /// `Authorization` header.
+    key: String,
+    cookie: String,
     base: PathBuf,
     run_id: String,
     _tmp: tempfile::TempDir,
@@ -63,7 +68,12 @@ async fn start_with(limits: lab_http::Limits, allowed_hosts: Vec<String>) -> Lab
         lab_registry::Registry::open(&base.join("data"), std::slice::from_ref(&runs)).unwrap();
     let run_id = registry.import(&run, Some("demo")).unwrap().id.to_string();
     registry.import(&runs.join("other"), Some("other")).unwrap();
-    let mut config = lab_http::Config::new(Arc::new(registry), lab_fs::Allowlist::default());
+    let key = lab_http::AccessKey::generate().unwrap();
+    let mut config = lab_http::Config::new(
+        Arc::new(registry),
+        lab_fs::Allowlist::default(),
+        key.clone(),
+    );
     config.limits = limits;
     config.exports_dir = Some(base.join("data/exports"));
     config.allowed_hosts = allowed_hosts;
@@ -76,12 +86,30 @@ async fn start_with(limits: lab_http::Limits, allowed_hosts: Vec<String>) -> Lab
     let mut lab = Lab {
         port,
         token: String::new(),
+        key: key.as_str().to_owned(),
+        cookie: String::new(),
         base,
         run_id,
         _tmp: tmp,
         stop: Some(stop),
         task: Some(task),
     };
+    let login = lab
+        .request(
+            "POST",
+            "/api/session",
+            &[("Content-Type", "application/json"), ("Cookie", "")],
+            format!("{{\"key\": \"{}\"}}", lab.key).as_bytes(),
+        )
+        .await;
+    assert_eq!(login.status, 204, "{}", login.text());
+    lab.cookie = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let page = lab.get("/").await;
     let marker = "<meta name=\"lab-token\" content=\"";
     let start = page.text().find(marker).expect("token meta") + marker.len();
@@ -146,6 +174,12 @@ impl Lab {
         let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
         if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
             req.push_str(&format!("Host: {}\r\n", self.host()));
+        }
+        let credentialed = headers.iter().any(|(n, _)| {
+            n.eq_ignore_ascii_case("cookie") || n.eq_ignore_ascii_case("authorization")
+        });
+        if !credentialed && !self.cookie.is_empty() {
+            req.push_str(&format!("Cookie: {}\r\n", self.cookie));
         }
         for (name, value) in headers {
             req.push_str(&format!("{name}: {value}\r\n"));
@@ -475,16 +509,6 @@ async fn mutations_need_the_token_header_and_nothing_else_will_do() {
             "/api/runs",
             "bad_token",
         ),
-        (
-            vec![json, ("Cookie", &cookie)],
-            "/api/runs",
-            "missing_token",
-        ),
-        (
-            vec![json, ("Authorization", &bearer)],
-            "/api/runs",
-            "missing_token",
-        ),
     ];
     for (headers, path, code) in &cases {
         let reply = lab.request("POST", path, headers, body.as_bytes()).await;
@@ -494,6 +518,38 @@ async fn mutations_need_the_token_header_and_nothing_else_will_do() {
             "{headers:?}"
         );
     }
+    // The page token is no credential, as a cookie or a Bearer value: 401.
+    for headers in [
+        vec![json, ("Cookie", cookie.as_str())],
+        vec![json, ("Authorization", bearer.as_str())],
+        vec![json, ("Cookie", ""), ("X-Lab-Token", lab.token.as_str())],
+    ] {
+        let reply = lab
+            .request("POST", "/api/runs", &headers, body.as_bytes())
+            .await;
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (401, "unauthenticated"),
+            "{headers:?}"
+        );
+    }
+    // The access key as Bearer needs no X-Lab-Token: a browser cannot forge it.
+    let key = format!("Bearer {}", lab.key);
+    let reply = lab
+        .request(
+            "POST",
+            "/api/runs",
+            &[json, ("Authorization", &key)],
+            body.as_bytes(),
+        )
+        .await;
+    // (The route answers for itself: that run is registered already.)
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (409, "already_registered"),
+        "{}",
+        reply.text()
+    );
     // A token in the query string is never accepted.
     let in_query = format!("/api/runs?token={}&x-lab-token={}", lab.token, lab.token);
     let reply = lab
@@ -642,8 +698,8 @@ async fn mutation_bodies_must_be_same_origin_json_and_small() {
     }
     // A chunked body over the cap is cut off at 1 MiB.
     let mut chunked = format!(
-        "POST /api/runs HTTP/1.1\r\nHost: {}\r\nX-Lab-Token: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-        lab.host(), lab.token
+        "POST /api/runs HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-Lab-Token: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        lab.host(), lab.cookie, lab.token
     ).into_bytes();
     for _ in 0..20 {
         chunked.extend_from_slice(format!("{:x}\r\n", 100_000).as_bytes());
@@ -1119,12 +1175,15 @@ async fn ffprobe_and_ffmpeg_read_and_seek_the_video_through_range() {
         .join("../../fixtures/runs/cartpole-ppo/output.mp4");
     std::fs::copy(&fixture, lab.base.join("runs/demo/preview.mp4")).unwrap();
     let url = format!("http://{}{}", lab.host(), lab.artifact("preview.mp4"));
+    // A script's credential: the access key as a Bearer header.
+    let auth = format!("Authorization: Bearer {}\r\n", lab.key);
     let probe = tokio::task::spawn_blocking({
         let url = url.clone();
+        let auth = auth.clone();
         move || {
             #[allow(clippy::disallowed_methods)] // a test driving a real Range client
             std::process::Command::new("ffprobe")
-                .args(["-v", "debug", "-show_entries", "format=duration:stream=codec_name", "-of", "compact", &url])
+                .args(["-v", "debug", "-headers", &auth, "-show_entries", "format=duration:stream=codec_name", "-of", "compact", &url])
                 .output()
         }
     })
@@ -1152,6 +1211,8 @@ async fn ffprobe_and_ffmpeg_read_and_seek_the_video_through_range() {
                 "error",
                 "-ss",
                 "3",
+                "-headers",
+                &auth,
                 "-i",
                 &url,
                 "-frames:v",
@@ -1308,4 +1369,240 @@ async fn a_client_that_stops_reading_is_disconnected() {
         "the server still answers"
     );
     lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_credential_only_the_login_shell_answers() {
+    let lab = start().await;
+    let anonymous = [("Cookie", "")];
+    let job_log = "/api/jobs/demo/log".to_owned();
+    let export = "/api/exports/x.tar".to_owned();
+    for (method, path) in [
+        ("GET", "/api/status".to_owned()),
+        ("GET", "/api/runs".to_owned()),
+        ("GET", "/api/runs/demo".to_owned()),
+        ("GET", lab.artifact("output.mp4")),
+        ("HEAD", lab.artifact("output.mp4")),
+        ("GET", "/api/exports".to_owned()),
+        ("GET", export),
+        ("GET", "/api/jobs".to_owned()),
+        ("GET", job_log),
+        ("DELETE", "/api/session".to_owned()),
+        ("DELETE", "/api/runs/demo".to_owned()),
+        ("GET", "/api/nothing-here".to_owned()),
+        ("GET", format!("/api/runs?key={}", lab.key)),
+        (
+            "GET",
+            format!("/api/status?access_key={}&token={}", lab.key, lab.key),
+        ),
+    ] {
+        let reply = lab.request(method, &path, &anonymous, b"").await;
+        assert_eq!(reply.status, 401, "{method} {path}");
+        assert_eq!(
+            reply.header("www-authenticate"),
+            Some("Bearer realm=\"lab\"")
+        );
+        if method != "HEAD" {
+            assert_eq!(reply.code(), "unauthenticated", "{method} {path}");
+            assert!(!reply.text().contains("demo") && !reply.text().contains("Demo"));
+        }
+    }
+    let reply = lab
+        .request(
+            "POST",
+            "/api/runs",
+            &[("Cookie", ""), ("Content-Type", "application/json")],
+            b"{\"path\": \"/\"}",
+        )
+        .await;
+    assert_eq!(reply.status, 401);
+    // The login shell: no token, no run data, and no key in a query works.
+    for path in ["/".to_owned(), format!("/?key={}", lab.key)] {
+        let shell = lab.request("GET", &path, &anonymous, b"").await;
+        assert_eq!(shell.status, 200);
+        let text = shell.text();
+        assert!(text.contains("/assets/login.js"), "{text}");
+        assert!(
+            !text.contains("lab-token") && !text.contains(&lab.token),
+            "{text}"
+        );
+        assert!(!text.contains("Demo run"));
+        assert_eq!(shell.header("cache-control"), Some("no-store"));
+    }
+    let script = lab
+        .request("GET", "/assets/login.js", &anonymous, b"")
+        .await;
+    assert_eq!(script.status, 200);
+    assert!(script.text().contains("history.replaceState"));
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_buys_a_session_cookie_and_logging_out_ends_it() {
+    let lab = start().await;
+    let json = ("Content-Type", "application/json");
+    let anonymous = ("Cookie", "");
+    for (body, status) in [
+        ("{\"key\": \"nope\"}".to_owned(), 401),
+        (format!("{{\"key\": \"{}\"}}", &lab.key[..42]), 401),
+        (format!("{{\"key\": \"{}x\"}}", lab.key), 401),
+        ("{\"token\": \"x\"}".to_owned(), 400),
+        ("not json".to_owned(), 400),
+    ] {
+        let reply = lab
+            .request("POST", "/api/session", &[json, anonymous], body.as_bytes())
+            .await;
+        assert_eq!(reply.status, status, "{body}");
+        assert!(reply.header("set-cookie").is_none(), "{body}");
+    }
+    // Cross-site or foreign-origin logins are refused like any mutation.
+    let body = format!("{{\"key\": \"{}\"}}", lab.key);
+    let foreign = lab
+        .request(
+            "POST",
+            "/api/session",
+            &[json, anonymous, ("Origin", "http://evil.example")],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(foreign.status, 403);
+    let login = lab
+        .request("POST", "/api/session", &[json, anonymous], body.as_bytes())
+        .await;
+    assert_eq!(login.status, 204);
+    let set = login.header("set-cookie").unwrap().to_owned();
+    assert!(
+        set.ends_with("; HttpOnly; SameSite=Strict; Path=/"),
+        "{set}"
+    );
+    assert!(!set.contains(&lab.key), "the cookie is not the key");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let with = |c: &str| [("Cookie", c.to_owned())];
+    let page = lab
+        .request(
+            "GET",
+            "/",
+            &with(&cookie).map(|(k, v)| (k, v))[..]
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+            b"",
+        )
+        .await;
+    assert!(
+        page.text().contains("lab-token"),
+        "an authenticated browser gets the app"
+    );
+    // Log out: the cookie is cleared and the session is gone for good.
+    let out = lab
+        .request(
+            "DELETE",
+            "/api/session",
+            &[("Cookie", &cookie), ("X-Lab-Token", &lab.token)],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, 204);
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let after = lab
+        .request("GET", "/api/runs", &[("Cookie", &cookie)], b"")
+        .await;
+    assert_eq!(after.status, 401);
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_sheds_connections_that_never_sent_a_head() {
+    let limits = lab_http::Limits {
+        max_connections: 16,
+        ..lab_http::Limits::default()
+    };
+    let lab = start_with(limits, Vec::new()).await;
+    let mut idle = Vec::new();
+    for _ in 0..64 {
+        let mut stream = TcpStream::connect(("127.0.0.1", lab.port)).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: 127")
+            .await
+            .unwrap();
+        idle.push(stream);
+    }
+    // Far more half-sent heads than the cap, yet a real client is answered
+    // at once (the header timeout is 15 s; the answer must not wait for it).
+    let started = std::time::Instant::now();
+    let reply = lab.get("/api/status").await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // The oldest of the idle connections were the ones closed.
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(5), idle[0].read(&mut buf))
+        .await
+        .expect("the oldest idle connection was shed")
+        .unwrap_or(0);
+    assert_eq!(closed, 0);
+    drop(idle);
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unix_socket_serves_localhost_names_with_any_port() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("lab.sock");
+    let registry = lab_registry::Registry::open(&tmp.path().join("data"), &[]).unwrap();
+    let key = lab_http::AccessKey::generate().unwrap();
+    let config = lab_http::Config::new(
+        Arc::new(registry),
+        lab_fs::Allowlist::default(),
+        key.clone(),
+    );
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(lab_http::serve(
+        config,
+        lab_http::Listener::Unix(listener, path.clone()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let ask = |host: &str, auth: bool| {
+        let path = path.clone();
+        let head = format!(
+            "GET /api/status HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{}\r\n",
+            if auth {
+                format!("Authorization: Bearer {}\r\n", key.as_str())
+            } else {
+                String::new()
+            }
+        );
+        async move {
+            let mut stream = tokio::net::UnixStream::connect(&path).await.unwrap();
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut buf = Vec::new();
+            stream.read_to_end(&mut buf).await.unwrap();
+            parse(&buf, false)
+        }
+    };
+    for host in [
+        "localhost:7878",
+        "localhost:9999",
+        "127.0.0.1:1234",
+        "[::1]:7878",
+        "localhost",
+    ] {
+        let reply = ask(host, true).await;
+        assert_eq!(reply.status, 200, "{host}");
+        assert!(
+            reply.text().contains("\"address\":\"unix:"),
+            "{}",
+            reply.text()
+        );
+    }
+    assert_eq!(ask("evil.example:7878", true).await.status, 403);
+    assert_eq!(ask("localhost:7878", false).await.status, 401);
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
 }

@@ -362,6 +362,13 @@ fn mounts(spec: &SandboxSpec) -> Result<Value, (String, std::io::Error)> {
         )
         .map_err(fail("mounts: overlay on the working directory"))?;
     }
+    // The job directory as a mount of its own (when it is not the overlay),
+    // so it can stay writable when everything else turns read-only.
+    if spec.cwd.is_none() {
+        let dir = cpath(&spec.job_dir);
+        sys::mount(Some(&dir), &dir, None, libc::MS_BIND, None)
+            .map_err(fail("mounts: the job directory"))?;
+    }
     let mut needed: Vec<(&Path, bool)> = spec
         .read_only
         .iter()
@@ -388,10 +395,29 @@ fn mounts(spec: &SandboxSpec) -> Result<Value, (String, std::io::Error)> {
         None,
     )
     .map_err(fail("mounts: /proc of the job's PID namespace"))?;
+    // Everything read-only, then writable again only where the job writes:
+    // metadata (chmod, chown, utimes, xattrs) is not a Landlock right, and a
+    // read-only mount refuses it (EROFS) on every file outside.
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    sys::mount_setattr(&cstring("/"), true, MOUNT_ATTR_RDONLY, 0)
+        .map_err(fail("mounts: everything read-only"))?;
+    let writable = spec
+        .cwd
+        .as_ref()
+        .map_or(spec.job_dir.as_path(), |o| o.lower.as_path());
+    let mut writable_mounts = vec![cstring("/tmp"), cpath(writable)];
+    if shm {
+        writable_mounts.push(cstring("/dev/shm"));
+    }
+    for path in &writable_mounts {
+        sys::mount_setattr(path, false, 0, MOUNT_ATTR_RDONLY)
+            .map_err(fail("mounts: the job's writable directories"))?;
+    }
     Ok(json!({
         "tmp": format!("private tmpfs, {} bytes", spec.limits.tmp_size),
         "dev_shm": if shm { json!(format!("private tmpfs, {} bytes", spec.limits.shm_size)) } else { json!("absent on the host") },
         "proc": "the job's PID namespace only",
+        "read_only": "every mount but the job's directory, /tmp and /dev/shm",
         "cwd_overlay": spec.cwd.as_ref().map(|o| o.lower.display().to_string()),
     }))
 }

@@ -43,6 +43,9 @@ pub fn pasta(pasta: &Path, pid: u32) -> tokio::process::Command {
             "none",
             "--quiet",
             "--foreground",
+            // IPv6 would reach the host through its link-local address,
+            // which --no-map-gw does not cover.
+            "--ipv4-only",
         ])
         .args(if crate::sys::ids().0 == 0 {
             // As root pasta would drop to `nobody`, which may not enter the
@@ -58,5 +61,6 @@ pub fn pasta(pasta: &Path, pid: u32) -> tokio::process::Command {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
+    crate::sys::die_with_parent_on_exec(&mut command);
     command
 }

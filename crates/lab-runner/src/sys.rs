@@ -325,3 +325,66 @@ pub fn join_new_session_keyring() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `mount_setattr(2)` on `path`: set and clear `MOUNT_ATTR_*` bits, on the
+/// whole subtree when `recursive`.
+pub fn mount_setattr(
+    path: &std::ffi::CStr,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+) -> io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: `path` is NUL-terminated, `attr` is a valid `struct
+    // mount_attr` whose size is passed; both outlive the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            if recursive { AT_RECURSIVE } else { 0 },
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A `pre_exec` hook for a helper process of the runner's own (pasta): it
+/// gets SIGKILL when the runner dies, even by SIGKILL.
+pub fn die_with_parent_on_exec(command: &mut tokio::process::Command) {
+    // SAFETY: the closure runs between fork and exec in the child and calls
+    // only prctl, which is async-signal-safe; it touches no memory of the
+    // parent's.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) < 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

@@ -325,7 +325,34 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
         "window.__csp = [];
          document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
     );
+    // 0. Without the link: the login shell, saying where to find it, and no
+    // run data. With it: signed in, and the key gone from the address bar.
     browser.goto(&base);
+    let shell = wait_for(
+        &browser,
+        "document.getElementById('login-status') && document.getElementById('login-status').textContent.includes('not signed in')",
+        "{text: document.body.textContent, meta: !!document.querySelector('meta[name=lab-token]')}",
+    );
+    assert!(
+        shell["text"].as_str().unwrap_or("").contains("lab serve"),
+        "{shell}"
+    );
+    assert_eq!(shell["meta"], false, "{shell}");
+    assert!(
+        !shell["text"].as_str().unwrap_or("").contains("cartpole"),
+        "{shell}"
+    );
+    browser.goto(&server.link);
+    let signed_in = wait_for(
+        &browser,
+        "document.querySelector('meta[name=lab-token]') && document.querySelectorAll('#runs .card-title').length >= 4",
+        "{href: location.href, history: history.length}",
+    );
+    assert_eq!(
+        signed_in["href"],
+        json!(base),
+        "the key left the address bar: {signed_in}"
+    );
 
     // 1. The runs list, newest first, with the status strip.
     let titles = wait_for(
@@ -600,6 +627,23 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     // No CSP violation and no console error anywhere on the way, but the
     // browser's network log of the deliberate 403 refusal of /etc above.
     assert_clean_page(&browser, Some("/api/runs"));
+
+    // 6. The session dies (as when the Lab restarts): the page says so, once,
+    // instead of failing request by request.
+    let ended = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const token = document.querySelector('meta[name=lab-token]').content;
+         fetch('/api/session', {method: 'DELETE', headers: {'X-Lab-Token': token}})
+           .then(() => { location.hash = '#/compare/'; location.hash = '#/'; })
+           .then(() => setTimeout(() => done({banner: document.getElementById('session-ended') ? document.getElementById('session-ended').textContent : null}), 1500));",
+    );
+    assert!(
+        ended["banner"]
+            .as_str()
+            .unwrap_or("")
+            .contains("session has ended"),
+        "{ended}"
+    );
 }
 
 #[test]
@@ -626,8 +670,10 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     .unwrap();
     let mut command = Command::new(LAB);
     command
+        // The data dir beside the workflows, not around them: no job may
+        // start inside the Lab's data dir.
         .arg("--data-dir")
-        .arg(data.path())
+        .arg(data.path().join("data"))
         .arg("--config")
         .arg(&config)
         .arg("--root")
@@ -646,6 +692,12 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     browser.on_new_document(
         "window.__csp = [];
          document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.goto(&server.link);
+    wait_for(
+        &browser,
+        "document.querySelector('meta[name=lab-token]')",
+        "true",
     );
     browser.goto(&format!("{base}#/jobs"));
     let panel = wait_for(

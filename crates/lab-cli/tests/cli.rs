@@ -79,8 +79,8 @@ impl Server {
         let mut s = TcpStream::connect(("127.0.0.1", self.0.port)).unwrap();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-            self.0.port
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            self.0.port, self.0.key
         )
         .unwrap();
         let mut out = String::new();

@@ -72,8 +72,8 @@ impl Lab {
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let payload = body.map(|b| b.to_string()).unwrap_or_default();
         let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
-            self.served.port
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nAuthorization: Bearer {}\r\n",
+            self.served.port, self.served.key
         );
         if method != "GET" {
             head.push_str(&format!("X-Lab-Token: {}\r\n", self.token));

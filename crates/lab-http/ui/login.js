@@ -3,17 +3,20 @@
 // cookie, removes it from the address bar and history, and loads the app.
 
 const status = document.getElementById('login-status');
-const match = /^#key=([A-Za-z0-9_-]{1,128})$/.exec(location.hash);
 
 function say(text) {
   status.textContent = text;
 }
 
-if (!match) {
-  say('You are not signed in. Open the link `lab serve` printed (the address with #key=… at its end).');
-} else {
+function signIn() {
+  const match = /^#key=([A-Za-z0-9_-]{1,128})$/.exec(location.hash);
+  if (!match) {
+    say('You are not signed in. Open the link `lab serve` printed (the address with #key=… at its end).');
+    return;
+  }
   // Out of the address bar and history before anything else happens.
   history.replaceState(null, '', location.pathname + location.search);
+  say('Signing in…');
   fetch('/api/session', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
@@ -29,3 +32,8 @@ if (!match) {
     }
   }, () => say('The Lab cannot be reached. Is `lab serve` still running?'));
 }
+
+// The link may arrive on this very page (pasted into the address bar): a
+// fragment change, not a new load.
+window.addEventListener('hashchange', signIn);
+signIn();

@@ -17,6 +17,10 @@ pub struct Served {
     pub port: u16,
     /// `http://127.0.0.1:PORT/`.
     pub base: String,
+    /// The access key from the login link (`lab: open …/#key=KEY`).
+    pub key: String,
+    /// The login link itself.
+    pub link: String,
 }
 
 impl Drop for Served {
@@ -27,13 +31,24 @@ impl Drop for Served {
 }
 
 /// Spawns `command` (a `lab … serve --bind 127.0.0.1:…` command; the caller
-/// sets stderr) and returns once it printed `lab: listening on URL`.
+/// sets stderr) and returns once it printed `lab: listening on URL` and the
+/// login link after it.
 pub fn serve(mut command: Command) -> Served {
     let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    out.read_line(&mut line).unwrap();
+    let mut open = String::new();
+    out.read_line(&mut open).unwrap();
+    let link = open
+        .trim()
+        .strip_prefix("lab: open ")
+        .unwrap_or_else(|| panic!("no login link after the listening line: {open:?}"))
+        .to_owned();
+    let key = link
+        .split_once("#key=")
+        .map(|(_, key)| key.to_owned())
+        .unwrap_or_else(|| panic!("no key in {link:?}"));
     let base = line
         .trim()
         .strip_prefix("lab: listening on ")
@@ -45,5 +60,11 @@ pub fn serve(mut command: Command) -> Served {
         .next()
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {base:?}"));
-    Served { child, port, base }
+    Served {
+        child,
+        port,
+        base,
+        key,
+        link,
+    }
 }

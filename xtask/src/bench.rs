@@ -38,7 +38,8 @@ fn request(port: u16, path: &str, extra: &str) -> anyhow::Result<TcpStream> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Connection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{}{extra}Connection: close\r\n\r\n",
+        crate::http::credential_line(port)
     )?;
     Ok(s)
 }
@@ -218,7 +219,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .spawn()
         .context("starting lab")?;
     let mut line = String::new();
-    BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
+    let mut out = BufReader::new(child.stdout.take().context("no stdout")?);
+    out.read_line(&mut line)?;
+    let mut login = String::new();
+    out.read_line(&mut login)?;
+    let key = crate::http::key_of(&login).with_context(|| format!("no login link: {login:?}"))?;
     let port: u16 = line
         .trim()
         .trim_end_matches('/')
@@ -227,6 +232,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .and_then(|p| p.parse().ok())
         .with_context(|| format!("unexpected first line {line:?}"))?;
     let server = Server { child, port };
+    crate::http::remember(port, "Authorization", &format!("Bearer {key}"));
     let runs = get_text(port, "/api/runs")?;
     let id = |name: &str| -> anyhow::Result<String> {
         let at = runs

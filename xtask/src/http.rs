@@ -62,6 +62,60 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// Body; `Content-Length` is added when non-empty.
     pub body: Vec<u8>,
+    /// Sent without the credential remembered for the port.
+    pub anonymous: bool,
+}
+
+/// The credential header remembered per port (a signed-in Lab): added to
+/// every request to that port that carries no `Cookie` or `Authorization`
+/// of its own and is not [`Request::anonymous`].
+static CREDENTIALS: std::sync::Mutex<Vec<(u16, String, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Remembers `name: value` as the credential for `port`.
+pub fn remember(port: u16, name: &str, value: &str) {
+    let mut all = CREDENTIALS.lock().unwrap_or_else(|p| p.into_inner());
+    all.retain(|(p, _, _)| *p != port);
+    all.push((port, name.to_owned(), value.to_owned()));
+}
+
+/// The remembered credential for `port` as a header line (`""` if none),
+/// for clients that write their own request heads.
+pub fn credential_line(port: u16) -> String {
+    remembered(port)
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .unwrap_or_default()
+}
+
+fn remembered(port: u16) -> Option<(String, String)> {
+    CREDENTIALS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(p, _, _)| *p == port)
+        .map(|(_, n, v)| (n.clone(), v.clone()))
+}
+
+/// Signs in with the access key the way a browser does (`POST
+/// /api/session`) and remembers the session cookie for `port`. Returns the
+/// cookie, or `None` when the server gave none.
+pub fn sign_in(port: u16, key: &str) -> Option<String> {
+    let reply = Request::new("POST", "/api/session")
+        .anonymous()
+        .json(&format!("{{\"key\": \"{key}\"}}"))
+        .send(port)
+        .ok()?;
+    let cookie = reply.header("set-cookie")?.split(';').next()?.to_owned();
+    (reply.status == 204).then(|| {
+        remember(port, "Cookie", &cookie);
+        cookie
+    })
+}
+
+/// The key in a login line `lab: open http://…/#key=KEY`.
+pub fn key_of(login_line: &str) -> Option<String> {
+    let (_, key) = login_line.trim().split_once("#key=")?;
+    (!key.is_empty()).then(|| key.to_owned())
 }
 
 impl Request {
@@ -72,7 +126,14 @@ impl Request {
             path: path.to_owned(),
             headers: Vec::new(),
             body: Vec::new(),
+            anonymous: false,
         }
+    }
+
+    /// Without the remembered credential.
+    pub fn anonymous(mut self) -> Self {
+        self.anonymous = true;
+        self
     }
 
     /// Adds a header.
@@ -106,6 +167,15 @@ impl Request {
             .any(|(n, _)| n.eq_ignore_ascii_case("host"))
         {
             head.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+        }
+        let credentialed = self.headers.iter().any(|(n, _)| {
+            n.eq_ignore_ascii_case("cookie") || n.eq_ignore_ascii_case("authorization")
+        });
+        if !self.anonymous
+            && !credentialed
+            && let Some((name, value)) = remembered(port)
+        {
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));

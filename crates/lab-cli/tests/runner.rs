@@ -968,9 +968,7 @@ fn a_job_cannot_change_the_metadata_of_anything_outside() {
     let before = [mode(&canary), mode(&project.join("train.py"))];
     std::fs::create_dir_all(&data).unwrap();
     let data_mode = mode(&data);
-    let script = format!(
-        "import os, sys\nfor p in sys.argv[1:]:\n    for what, call in (('chmod', lambda: os.chmod(p, 0o6777)), ('utime', lambda: os.utime(p, (0, 0))), ('xattr', lambda: os.setxattr(p, 'user.lab', b'1'))):\n        try:\n            call(); print('CHANGED', what, p)\n        except OSError as e:\n            print('refused', what, e.errno, p)\n"
-    );
+    let script = "import os, sys\nfor p in sys.argv[1:]:\n    for what, call in (('chmod', lambda: os.chmod(p, 0o6777)), ('utime', lambda: os.utime(p, (0, 0))), ('xattr', lambda: os.setxattr(p, 'user.lab', b'1'))):\n        try:\n            call(); print('CHANGED', what, p)\n        except OSError as e:\n            print('refused', what, e.errno, p)\n";
     let out = Command::new(LAB)
         .arg("--data-dir")
         .arg(&data)
@@ -978,7 +976,7 @@ fn a_job_cannot_change_the_metadata_of_anything_outside() {
         .arg(base.join("lab.toml"))
         .current_dir(&project)
         .env("HOME", base.join("home"))
-        .args(["run", "--", "python3", "-c", &script])
+        .args(["run", "--", "python3", "-c", script])
         .arg(&canary)
         .arg(project.join("train.py"))
         .arg(&data)

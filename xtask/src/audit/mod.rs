@@ -26,6 +26,8 @@ struct Lab {
     child: Child,
     port: u16,
     stderr: PathBuf,
+    /// The access key from its login link.
+    key: String,
 }
 
 impl Drop for Lab {
@@ -130,7 +132,10 @@ fn start(lab: &Path, fixture: &Fixture, args: &[&str]) -> anyhow::Result<Lab> {
         .stderr(std::fs::File::create(&stderr)?)
         .spawn()?;
     let mut line = String::new();
-    BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
+    let mut out = BufReader::new(child.stdout.take().context("no stdout")?);
+    out.read_line(&mut line)?;
+    let mut login = String::new();
+    out.read_line(&mut login)?;
     let port = line
         .trim()
         .strip_prefix("lab: listening on http://127.0.0.1:")
@@ -142,10 +147,16 @@ fn start(lab: &Path, fixture: &Fixture, args: &[&str]) -> anyhow::Result<Lab> {
                 std::fs::read_to_string(&stderr).unwrap_or_default()
             )
         })?;
+    let key = crate::http::key_of(&login)
+        .with_context(|| format!("no login link after the listening line: {login:?}"))?;
+    // Probes speak as the signed-in browser (the cookie; mutations still
+    // need the page's token), but for those that say they are anonymous.
+    crate::http::sign_in(port, &key).context("signing in with the printed key")?;
     Ok(Lab {
         child,
         port,
         stderr,
+        key,
     })
 }
 
@@ -490,8 +501,11 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
         return vec![literal, isolation, secrets];
     };
     let mut line = String::new();
+    let mut login = String::new();
     if let Some(out) = child.stdout.take() {
-        let _ = BufReader::new(out).read_line(&mut line);
+        let mut out = BufReader::new(out);
+        let _ = out.read_line(&mut line);
+        let _ = out.read_line(&mut login);
     }
     let server = Lab {
         child,
@@ -503,13 +517,16 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
             .and_then(|p| p.parse().ok())
             .unwrap_or(0),
         stderr: PathBuf::new(),
+        key: crate::http::key_of(&login).unwrap_or_default(),
     };
+    let _ = crate::http::sign_in(server.port, &server.key);
     let target = Target {
         port: server.port,
         run: String::new(),
         big_run: String::new(),
         big_len: 0,
         pid: 0,
+        key: Some(server.key.clone()),
     };
     let Some(token) = probes::token(&target) else {
         literal.record(
@@ -874,6 +891,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         big_run: id_of("big")?,
         big_len: BIG_LEN,
         pid: server.child.id(),
+        key: Some(server.key.clone()),
     };
     let escaped = runs.contains("escape-link");
     checks.push(Check {

@@ -30,6 +30,8 @@ pub struct Target {
     pub big_len: u64,
     /// The process whose RSS to watch while streaming.
     pub pid: u32,
+    /// The access key from the login link (`None`: none was printed).
+    pub key: Option<String>,
 }
 
 /// PASS, FAIL, or not applicable yet (said why in the evidence).
@@ -105,6 +107,7 @@ fn leaks(reply: &Reply) -> bool {
 pub fn all(target: &Target) -> Vec<Check> {
     vec![
         loopback_only(target),
+        no_key_no_data(target),
         host_check(target),
         cors(target),
         security_headers(target),
@@ -357,7 +360,8 @@ pub fn token_required(target: &Target) -> Check {
             without.status == 403
                 && wrong_token.status == 403
                 && in_query.status == 403
-                && as_cookie.status == 403,
+                // A token as a cookie is no credential at all.
+                && matches!(as_cookie.status, 401 | 403),
             format!(
                 "{method} {path}: no token -> {}, wrong -> {}, ?token= -> {}, cookie -> {}",
                 without.summary(),
@@ -677,7 +681,8 @@ fn stream_len(port: u16, path: &str) -> u64 {
     let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
     if write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{}Connection: close\r\n\r\n",
+        crate::http::credential_line(port)
     )
     .is_err()
     {
@@ -738,5 +743,101 @@ pub fn runner_off(target: &Target) -> Check {
     } else {
         check.record(false, "no token to try a job with");
     }
+    check
+}
+
+/// Another user of the machine is not the owner: without the key, a local
+/// client reads nothing but the login shell; the key travels only in the
+/// fragment, a Bearer header or the session's body, never a query string.
+pub fn no_key_no_data(target: &Target) -> Check {
+    let mut check = Check::new(
+        "a local client without the key reads nothing (401 everywhere but the login shell)",
+    );
+    let art = artifact(target, "output.mp4");
+    let run = format!("/api/runs/{}", target.run);
+    let mut anonymous_ok = 0;
+    for (method, path) in [
+        ("GET", "/api/status"),
+        ("GET", "/api/runs"),
+        ("GET", run.as_str()),
+        ("GET", art.as_str()),
+        ("GET", "/api/exports"),
+        ("GET", "/api/jobs"),
+        ("GET", "/api/jobs/x/log"),
+    ] {
+        let reply = send(target, &Request::new(method, path).anonymous());
+        let ok = reply.status == 401 && reply.code() == "unauthenticated" && !leaks(&reply);
+        if ok {
+            anonymous_ok += 1;
+        } else {
+            check.record(
+                false,
+                format!(
+                    "{method} {path} without a credential -> {}",
+                    reply.summary()
+                ),
+            );
+        }
+    }
+    check.record(
+        anonymous_ok == 7,
+        format!("{anonymous_ok}/7 API routes answer 401 unauthenticated without a credential"),
+    );
+    let shell = send(target, &Request::new("GET", "/").anonymous());
+    let text = shell.text();
+    check.record(
+        shell.status == 200 && !text.contains("lab-token") && !text.contains(&target.run),
+        format!(
+            "GET / without a credential -> {} login shell, no token, no run data",
+            shell.status
+        ),
+    );
+    let Some(key) = &target.key else {
+        check.record(false, "no access key was printed in a login link");
+        return check;
+    };
+    let in_query = send(
+        target,
+        &Request::new("GET", &format!("/api/runs?key={key}&token={key}")).anonymous(),
+    );
+    check.record(
+        in_query.status == 401,
+        format!("the key in a query string -> {}", in_query.summary()),
+    );
+    let bearer = send(
+        target,
+        &Request::new("GET", "/api/runs").header("Authorization", format!("Bearer {key}")),
+    );
+    check.record(
+        bearer.status == 200,
+        format!("Authorization: Bearer KEY -> {}", bearer.status),
+    );
+    let wrong = send(
+        target,
+        &Request::new("GET", "/api/runs").header("Authorization", format!("Bearer {}x", &key[1..])),
+    );
+    check.record(
+        wrong.status == 401,
+        format!("a wrong Bearer key -> {}", wrong.summary()),
+    );
+    let login = send(
+        target,
+        &Request::new("POST", "/api/session")
+            .anonymous()
+            .json(&format!("{{\"key\": \"{key}\"}}")),
+    );
+    let cookie = login.header("set-cookie").unwrap_or_default().to_owned();
+    check.record(
+        login.status == 204
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Path=/")
+            && !cookie.contains(key.as_str()),
+        format!(
+            "POST /api/session with the key -> {} Set-Cookie: {}",
+            login.status,
+            cookie.split('=').next().unwrap_or("")
+        ),
+    );
     check
 }

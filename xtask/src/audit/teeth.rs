@@ -120,9 +120,10 @@ fn every_probe_fails_against_an_insecure_server() {
         big_run: "big".into(),
         big_len: BIG,
         pid: std::process::id(),
+        key: None,
     };
     let checks = probes::all(&target);
-    assert_eq!(checks.len(), 11);
+    assert_eq!(checks.len(), 12);
     let passed: Vec<String> = checks
         .iter()
         .filter(|c| c.verdict != Verdict::Fail)

@@ -318,25 +318,32 @@ async fn import_run(
     checked: Checked,
 ) -> Result<Response<Body>> {
     let body: ImportBody = read_json(state, req, &checked).await?;
+    if body.path.contains('\0') || body.path.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+            "the path contains a NUL or control character",
+        ));
+    }
     let registry = Arc::clone(&state.registry);
     let run = blocking(move || {
         let path = std::path::PathBuf::from(&body.path);
         registry
             .import(&path, body.id.as_deref())
-            .map_err(|e| {
-                // Whether a path outside every allowed root exists is not the
-                // client's business: answer as if it were simply outside.
-                let outside = !registry.allowed_roots().iter().any(|r| path.starts_with(r));
-                match e {
-                    lab_registry::Error::NotFound | lab_registry::Error::NotADirectory
-                        if outside =>
-                    {
-                        lab_registry::Error::OutsideAllowedRoots
-                    }
-                    other => other,
+            .map_err(|e| match e {
+                // Inside a root but unreadable: the client's own file
+                // permissions, not a server fault.
+                lab_registry::Error::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::PermissionDenied =>
+                {
+                    ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "permission_denied",
+                        "the Lab may not read that directory",
+                    )
                 }
+                other => ApiError::from(other),
             })
-            .map_err(ApiError::from)
     })
     .await?;
     eprintln!("lab: imported run {} from {}", run.id, run.root.display());

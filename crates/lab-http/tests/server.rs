@@ -1606,3 +1606,49 @@ async fn a_unix_socket_serves_localhost_names_with_any_port() {
     let _ = stop.send(());
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_answers_alike_for_every_place_outside_the_roots() {
+    let lab = start().await;
+    let runs = lab.base.join("runs");
+    symlink(lab.base.join("outside"), runs.join("link-out")).unwrap();
+    symlink(lab.base.join("nowhere"), runs.join("link-missing")).unwrap();
+    let outside = [
+        format!("{}/../outside/secret.txt", runs.display()),
+        format!("{}/../outside", runs.display()),
+        format!("{}/../nothing-here", runs.display()),
+        format!("{}/./../../..", runs.display()),
+        "/etc".to_owned(),
+        "/etc/passwd".to_owned(),
+        "/root".to_owned(),
+        "/no/such/place".to_owned(),
+        format!("{}/link-out", runs.display()),
+        format!("{}/link-out/sub", runs.display()),
+        format!("{}/link-missing", runs.display()),
+        format!("{}/link-missing/deeper", runs.display()),
+    ];
+    for path in &outside {
+        let body = serde_json::json!({ "path": path }).to_string();
+        let reply = lab.post_json("/api/runs", &body).await;
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (403, "outside_allowed_roots"),
+            "{path}: {}",
+            reply.text()
+        );
+    }
+    for bad in ["/tmp/a\u{0}b", "\u{0}", "/tmp/x\ny"] {
+        let body = serde_json::json!({ "path": bad }).to_string();
+        let reply = lab.post_json("/api/runs", &body).await;
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (400, "invalid_path"),
+            "{bad:?}"
+        );
+    }
+    // Inside a root, a missing directory is simply not found.
+    let body = serde_json::json!({ "path": runs.join("nope") }).to_string();
+    let reply = lab.post_json("/api/runs", &body).await;
+    assert_eq!(reply.status, 404, "{}", reply.text());
+    lab.stop().await;
+}

@@ -315,6 +315,12 @@ impl Registry {
         if dir.to_str().is_none() {
             return Err(Error::NonUtf8Path);
         }
+        // Whether a place outside every allowed root exists (or can be
+        // read) is none of the asker's business: one answer for all of them,
+        // decided before the filesystem is asked anything about it.
+        if self.leaves_allowed_roots(dir) {
+            return Err(Error::OutsideAllowedRoots);
+        }
         let canonical = std::fs::canonicalize(dir).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound,
             std::io::ErrorKind::NotADirectory => Error::NotFound,
@@ -341,6 +347,51 @@ impl Registry {
             return Err(Error::OutsideAllowedRoots);
         }
         Ok(canonical)
+    }
+}
+
+impl Registry {
+    /// Whether `dir` leads outside every allowed root: lexically (after
+    /// `.` and `..` are resolved as text), or through a symbolic link on the
+    /// way whose target is outside (or cannot be resolved). Only the parts
+    /// of the path inside a root are looked at.
+    pub fn leaves_allowed_roots(&self, dir: &Path) -> bool {
+        use std::path::Component;
+        let mut normal = PathBuf::new();
+        for part in dir.components() {
+            match part {
+                Component::RootDir => normal.push("/"),
+                Component::CurDir | Component::Prefix(_) => {}
+                Component::ParentDir => {
+                    normal.pop();
+                }
+                Component::Normal(name) => normal.push(name),
+            }
+        }
+        let inside = |p: &Path| self.allowed_roots.iter().any(|root| p.starts_with(root));
+        if !inside(&normal) {
+            return true;
+        }
+        // Walk down from the root, component by component; a link on the way
+        // must resolve inside a root.
+        let mut prefix = PathBuf::new();
+        for part in dir.components() {
+            prefix.push(part);
+            if !inside(&prefix) {
+                continue;
+            }
+            match std::fs::symlink_metadata(&prefix) {
+                Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(&prefix) {
+                    Ok(target) if inside(&target) => prefix = target,
+                    _ => return true,
+                },
+                Ok(_) => {}
+                // Not there, or not readable: what lies below is unknown but
+                // no link took it out.
+                Err(_) => return false,
+            }
+        }
+        false
     }
 }
 

@@ -264,6 +264,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         HUGE,
         seconds,
     )?;
+    let idle = measure_idle(&server, 1000)?;
     drop(server);
     let export = measure_export(&tmp)?;
     let _ = std::fs::remove_dir_all(&tmp);
@@ -290,6 +291,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     println!();
     println!(
+        "slowloris: {} connections that never finish their request head: RSS {} KiB before, {} KiB with them open ({:.1} KiB each); a new client's GET /api/status answered in {:.1} ms median, {:.1} ms worst of {} (the server had capped itself at {} connections)",
+        idle.held,
+        idle.rss_before,
+        idle.rss_with,
+        (idle.rss_with.saturating_sub(idle.rss_before)) as f64 / idle.held.max(1) as f64,
+        idle.median_ms,
+        idle.worst_ms,
+        idle.samples,
+        idle.cap
+    );
+    println!();
+    println!(
         "export of a run with a 4 GiB video (`lab export`): peak RSS {} KiB, {:.1} s, bundle {} bytes",
         export.0, export.1, export.2
     );
@@ -297,4 +310,61 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         bail!("no bytes were streamed; the benchmark is broken");
     }
     Ok(())
+}
+
+/// What [`measure_idle`] saw.
+struct Idle {
+    held: usize,
+    rss_before: u64,
+    rss_with: u64,
+    median_ms: f64,
+    worst_ms: f64,
+    samples: usize,
+    cap: String,
+}
+
+/// Holds `count` connections that sent half a request head and never more,
+/// then times fresh requests and reads the server's RSS.
+fn measure_idle(server: &Server, count: usize) -> anyhow::Result<Idle> {
+    // The benchmark client needs the descriptors too.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let pid = server.child.id();
+    let rss_before = crate::rss_kib(pid);
+    let mut held = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut s = TcpStream::connect(("127.0.0.1", server.port))?;
+        s.write_all(b"GET / HTTP/1.1\r\nHost: 127")?;
+        held.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_with = crate::rss_kib(pid);
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let status = get_text(server.port, "/api/status")?;
+        if !status.contains("\"version\"") {
+            bail!("no status answer with {count} idle connections: {status:?}");
+        }
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    let cap = std::fs::read_to_string(format!("/proc/{pid}/limits"))
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .map(|l| l.split_whitespace().nth(3).unwrap_or("?").to_owned())
+        })
+        .map(|n| format!("(RLIMIT_NOFILE {n} - 128) / 2"))
+        .unwrap_or_default();
+    drop(held);
+    Ok(Idle {
+        held: count,
+        rss_before,
+        rss_with,
+        median_ms: times[times.len() / 2],
+        worst_ms: times[times.len() - 1],
+        samples: times.len(),
+        cap,
+    })
 }

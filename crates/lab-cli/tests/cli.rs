@@ -443,3 +443,126 @@ fn a_run_travels_between_data_dirs_as_a_bundle() {
     ]);
     assert_fails_with(&again, "exists already");
 }
+
+#[test]
+fn a_thousand_idle_connections_do_not_lock_out_a_real_client() {
+    // Before: 256 connections held, new ones waited in the backlog until the
+    // 15 s header timeout. Now the cap comes from RLIMIT_NOFILE and a full
+    // server sheds the oldest connection without a complete head.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let env = env();
+    let server = Server::start(&env, &["--bind", "127.0.0.1:0"]);
+    let mut idle = Vec::new();
+    for _ in 0..1000 {
+        let mut s = TcpStream::connect(("127.0.0.1", server.0.port)).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: 127").unwrap();
+        idle.push(s);
+    }
+    let mut s = TcpStream::connect(("127.0.0.1", server.0.port)).unwrap();
+    // Well under the 15 s header timeout that used to free the slots.
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        server.0.port, server.0.key
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    drop(idle);
+    server.stop("-TERM");
+}
+
+#[test]
+fn a_unix_socket_and_a_key_file_for_shared_machines() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = env();
+    let dir = env.base.join("sock");
+    let path = dir.join("lab.sock");
+    let key_file = env.base.join("key");
+    let mut command = env.lab();
+    command
+        .args(["serve", "--bind"])
+        .arg(format!("unix:{}", path.display()))
+        .arg("--key-file")
+        .arg(&key_file)
+        .stderr(Stdio::piped());
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut listening, mut open) = (String::new(), String::new());
+    out.read_line(&mut listening).unwrap();
+    out.read_line(&mut open).unwrap();
+    assert_eq!(
+        listening.trim(),
+        format!("lab: listening on unix:{}", path.display())
+    );
+    assert!(
+        open.starts_with("lab: open http://localhost:7878/#key="),
+        "{open}"
+    );
+    let key = open.trim().rsplit("#key=").next().unwrap().to_owned();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "the socket's directory is made 0700");
+    assert_eq!(mode(&path), 0o600, "the socket is 0600");
+    assert_eq!(mode(&key_file), 0o600);
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap().trim(), key);
+    let ask = |auth: &str| {
+        let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        write!(
+            s,
+            "GET /api/runs HTTP/1.1\r\nHost: localhost:7878\r\n{auth}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        reply
+    };
+    assert!(ask("").starts_with("HTTP/1.1 401"));
+    assert!(ask(&format!("Authorization: Bearer {key}\r\n")).starts_with("HTTP/1.1 200"));
+    // A second server on the same, live socket is refused; SIGTERM removes
+    // the socket and the key file.
+    let second = env
+        .lab()
+        .args(["serve", "--bind"])
+        .arg(format!("unix:{}", path.display()))
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("in use"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    assert!(!path.exists() && !key_file.exists());
+    // A directory that is not 0700 is refused, never chmod-ed.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let loose = env
+        .lab()
+        .args(["serve", "--bind"])
+        .arg(format!("unix:{}", path.display()))
+        .output()
+        .unwrap();
+    assert!(!loose.status.success());
+    assert!(String::from_utf8_lossy(&loose.stderr).contains("0700"));
+    assert_eq!(mode(&dir), 0o755);
+    // Anything but a stale socket at the path is refused.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(&path, "not a socket").unwrap();
+    let file = env
+        .lab()
+        .args(["serve", "--bind"])
+        .arg(format!("unix:{}", path.display()))
+        .output()
+        .unwrap();
+    assert!(!file.status.success());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "not a socket");
+}

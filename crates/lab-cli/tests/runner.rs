@@ -1005,3 +1005,62 @@ fn a_job_cannot_change_the_metadata_of_anything_outside() {
     assert_eq!([mode(&canary), mode(&project.join("train.py"))], before);
     assert_eq!(mode(&data), data_mode);
 }
+
+#[test]
+fn provenance_hashes_the_program_a_later_step_really_runs() {
+    let e = env();
+    let flows = e.base.join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::write(flows.join("hook.sh"), "#!/bin/sh\necho ORIGINAL\n").unwrap();
+    std::fs::set_permissions(
+        flows.join("hook.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // Step 1 rewrites the hook in the job's view of the directory (the
+    // overlay); step 2 then runs the rewritten one.
+    std::fs::write(
+        flows.join("wf.toml"),
+        "[[steps]]\nprogram = \"sh\"\nargs = [\"-c\", \"printf '#!/bin/sh\\\\necho REPLACED\\\\n' > hook.sh\"]\n[[steps]]\nexec = true\nprogram = \"./hook.sh\"\n",
+    )
+    .unwrap();
+    let out = e
+        .lab()
+        .arg("--root")
+        .arg(&flows)
+        .args([
+            "run",
+            "--runner-allow-workflow-exec",
+            "--confirm-exec-hooks",
+            "--workflow",
+        ])
+        .arg(flows.join("wf.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "REPLACED\n");
+    let run = &e.run_dirs()[0];
+    let sha = |p: &Path| {
+        let out = Command::new("sha256sum").arg(p).output().unwrap();
+        text(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let provenance: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("provenance.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        provenance["steps"][1]["sha256"],
+        sha(&run.join("job/hook.sh"))
+    );
+    assert_ne!(
+        provenance["steps"][1]["sha256"],
+        sha(&flows.join("hook.sh"))
+    );
+    assert_eq!(
+        std::fs::read_to_string(flows.join("hook.sh")).unwrap(),
+        "#!/bin/sh\necho ORIGINAL\n"
+    );
+}

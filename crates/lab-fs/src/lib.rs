@@ -209,6 +209,22 @@ impl RunRoot {
         })
     }
 
+    /// Opens `rel` (any relative path, not only an artifact name) beneath
+    /// the root for reading, never following a final link, never blocking,
+    /// regular files only: for the runner to hash what a job left where a
+    /// later step's program lies. Not reachable from any route.
+    pub fn open_regular(&self, rel: &Path) -> Result<std::fs::File, Error> {
+        let mut options = OpenOptions::new();
+        options
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_NOFOLLOW);
+        let file = self.dir.open_with(rel, &options).map_err(Error::from_io)?;
+        if !file.metadata().map_err(Error::from_io)?.is_file() {
+            return Err(Error::NotAFile);
+        }
+        Ok(file.into_std())
+    }
+
     /// Clears the setuid and setgid bits of every regular file beneath
     /// `sub` (a runner job's directory, after the job ended), through the
     /// handle: links are never followed, at most [`MAX_SETID_WALK`] entries

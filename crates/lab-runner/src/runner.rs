@@ -652,6 +652,8 @@ impl Runner {
                 limits: self.config.limits.clone(),
                 landlock_abi: plan.landlock_abi,
             };
+            // Hashed before it runs, as the job will see it.
+            let program_sha256 = program_hash(step, cwd, &job_dir);
             let (mut child, network) = self
                 .start_sandbox(&spec, Stdio::piped(), Stdio::piped())
                 .await
@@ -732,7 +734,7 @@ impl Runner {
                 "program": step.label,
                 "path": step.exec_path.display().to_string(),
                 "resolved_path": step.path.display().to_string(),
-                "sha256": sha256_file(&step.path),
+                "sha256": program_sha256,
                 "argv": step.argv.iter().map(|a| redactor.redact_str(a)).collect::<Vec<_>>(),
                 "exec_hook": step.exec_hook,
                 "exit": exit.to_json(),
@@ -1260,8 +1262,36 @@ fn read_report(report: &Path) -> (Value, Exit) {
     (Value::Object(isolation), exit)
 }
 
+/// The SHA-256 of the program a step runs, as the job sees it: a program
+/// inside the cwd is seen through the overlay, so when an earlier step left
+/// its own copy in the job directory that copy is what runs and what is
+/// hashed (`null` when the job put something there that is not a regular
+/// file: what would run cannot be told).
+fn program_hash(step: &StepPlan, cwd: Option<&Path>, job_dir: &Path) -> Value {
+    if let Some(cwd) = cwd {
+        for path in [&step.exec_path, &step.path] {
+            let Ok(rel) = path.strip_prefix(cwd) else {
+                continue;
+            };
+            let opened = std::fs::canonicalize(job_dir)
+                .map_err(lab_fs::Error::Io)
+                .and_then(|dir| lab_fs::RunRoot::open_ambient(&dir))
+                .and_then(|root| root.open_regular(rel));
+            match opened {
+                Ok(file) => return json!(sha256_reader(file)),
+                Err(lab_fs::Error::NotFound) => {}
+                Err(_) => return Value::Null,
+            }
+        }
+    }
+    json!(sha256_file(&step.path))
+}
+
 fn sha256_file(path: &Path) -> Option<String> {
-    let mut file = std::fs::File::open(path).ok()?;
+    sha256_reader(std::fs::File::open(path).ok()?)
+}
+
+fn sha256_reader(mut file: std::fs::File) -> Option<String> {
     let mut hash = Sha256::new();
     std::io::copy(&mut file, &mut HashWriter(&mut hash)).ok()?;
     Some(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())

@@ -1,8 +1,9 @@
 //! lab-http is the Lab's server: an embeddable library on raw hyper 1.x.
 //!
 //! Every request passes the guard of SPEC §5 before routing (Host allowlist,
-//! `Sec-Fetch-Site`, token header, same Origin, JSON bodies of at most 1 MiB
-//! on mutations), and every response — errors and 404s included — leaves with
+//! `Sec-Fetch-Site`, a credential — the access key as Bearer, or the session
+//! cookie it bought — but on the login shell, the token header on cookie
+//! mutations, same Origin, JSON bodies of at most 1 MiB on mutations), and every response — errors and 404s included — leaves with
 //! the security headers and without any `Access-Control-*` header. Files are
 //! reached only through lab-registry (which run) and lab-fs (which file), and
 //! streamed by lab-stream.
@@ -12,7 +13,9 @@
 //! use std::sync::Arc;
 //! let registry = lab_registry::Registry::open("/tmp/lab-data".as_ref(), &[])
 //!     .map_err(std::io::Error::other)?;
-//! let config = lab_http::Config::new(Arc::new(registry), lab_fs::Allowlist::default());
+//! // The caller prints the key in its login link (`…/#key=KEY`).
+//! let key = lab_http::AccessKey::generate()?;
+//! let config = lab_http::Config::new(Arc::new(registry), lab_fs::Allowlist::default(), key);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let shutdown = async { let _ = tokio::signal::ctrl_c().await; };
 //! lab_http::serve(config, listener, shutdown).await

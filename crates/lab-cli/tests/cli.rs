@@ -554,8 +554,25 @@ fn a_unix_socket_and_a_key_file_for_shared_machines() {
     assert!(!loose.status.success());
     assert!(String::from_utf8_lossy(&loose.stderr).contains("0700"));
     assert_eq!(mode(&dir), 0o755);
-    // Anything but a stale socket at the path is refused.
+    // A socket left by a server that died (SIGKILL) is stale: replaced.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let serve_here = || {
+        let mut command = env.lab();
+        command
+            .args(["serve", "--bind"])
+            .arg(format!("unix:{}", path.display()))
+            .stderr(Stdio::null());
+        common::serve_socket(command)
+    };
+    let mut killed = serve_here();
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    assert!(path.exists(), "a killed server leaves its socket");
+    let mut again = serve_here();
+    let _ = again.kill();
+    let _ = again.wait();
+    // Anything but a stale socket at the path is refused.
+    std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, "not a socket").unwrap();
     let file = env
         .lab()

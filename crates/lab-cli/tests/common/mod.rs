@@ -68,3 +68,14 @@ pub fn serve(mut command: Command) -> Served {
         link,
     }
 }
+
+/// Spawns `command` (a `lab … serve --bind unix:…` command) and returns the
+/// child once it printed its listening line (and the login link).
+pub fn serve_socket(mut command: Command) -> Child {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("lab: listening on unix:"), "{line:?}");
+    child
+}

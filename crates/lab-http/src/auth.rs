@@ -69,18 +69,35 @@ impl std::fmt::Debug for AccessKey {
 }
 
 /// How a request proved who it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Credential {
-    /// The session cookie of a browser that logged in with the key.
-    Cookie,
+    /// The session cookie of a browser that logged in with the key, with
+    /// that session's page token (what its mutations must echo in
+    /// `X-Lab-Token`; it dies with the session).
+    Cookie {
+        /// The session's page token (64 hex digits).
+        token: String,
+    },
     /// `Authorization: Bearer KEY` (scripts); not forgeable by a browser.
     Bearer,
+}
+
+/// A session: its cookie value and its page token.
+struct Session {
+    id: String,
+    token: String,
+}
+
+fn random_hex() -> std::io::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Sessions in memory.
 pub(crate) struct Sessions {
     cookie: String,
-    live: Mutex<VecDeque<String>>,
+    live: Mutex<VecDeque<Session>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -101,18 +118,22 @@ impl Sessions {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Session>> {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A new session; returns its `Set-Cookie` value.
     pub(crate) fn open(&self) -> std::io::Result<HeaderValue> {
         let id = random_base64url()?;
+        let token = random_hex()?;
         let mut live = self.lock();
         if live.len() >= MAX_SESSIONS {
             live.pop_front();
         }
-        live.push_back(id.clone());
+        live.push_back(Session {
+            id: id.clone(),
+            token,
+        });
         HeaderValue::from_str(&format!(
             "{}={id}; HttpOnly; SameSite=Strict; Path=/",
             self.cookie
@@ -125,7 +146,7 @@ impl Sessions {
     pub(crate) fn close(&self, headers: &HeaderMap) -> HeaderValue {
         if let Some(given) = self.cookie_value(headers) {
             self.lock()
-                .retain(|id| !bool::from(id.as_bytes().ct_eq(given.as_bytes())));
+                .retain(|s| !bool::from(s.id.as_bytes().ct_eq(given.as_bytes())));
         }
         HeaderValue::from_str(&format!(
             "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
@@ -145,11 +166,17 @@ impl Sessions {
             .map(|(_, value)| value.to_owned())
     }
 
-    fn valid(&self, given: &str) -> bool {
-        // Every live id is compared, in constant time each.
-        self.lock().iter().fold(false, |found, id| {
-            found | bool::from(id.as_bytes().ct_eq(given.as_bytes()))
-        })
+    /// The page token of the live session `given` names. Every live id is
+    /// compared, in constant time each.
+    fn token_of(&self, given: &str) -> Option<String> {
+        let live = self.lock();
+        let mut found = None;
+        for session in live.iter() {
+            if bool::from(session.id.as_bytes().ct_eq(given.as_bytes())) {
+                found = Some(session.token.clone());
+            }
+        }
+        found
     }
 }
 
@@ -173,7 +200,9 @@ pub(crate) fn authenticate(
         (None, _) => {}
     }
     let session = sessions.cookie_value(headers)?;
-    sessions.valid(&session).then_some(Credential::Cookie)
+    sessions
+        .token_of(&session)
+        .map(|token| Credential::Cookie { token })
 }
 
 #[cfg(test)]
@@ -244,10 +273,25 @@ mod tests {
                 .contains("HttpOnly; SameSite=Strict; Path=/")
         );
         let with_cookie = headers(&[("cookie", &format!("other=1; {pair}"))]);
-        assert_eq!(
-            authenticate(&with_cookie, &key, &sessions),
-            Some(Credential::Cookie)
-        );
+        let Some(Credential::Cookie { token }) = authenticate(&with_cookie, &key, &sessions) else {
+            panic!("the session cookie is a credential");
+        };
+        assert_eq!(token.len(), 64);
+        // Each session has its own page token.
+        let other_set = sessions.open().unwrap();
+        let other_pair = other_set
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let Some(Credential::Cookie { token: other }) =
+            authenticate(&headers(&[("cookie", &other_pair)]), &key, &sessions)
+        else {
+            panic!("a second session");
+        };
+        assert_ne!(token, other);
         // A wrong Authorization header is never rescued by a good cookie.
         let both = headers(&[("cookie", &pair), ("authorization", "Bearer nope")]);
         assert_eq!(authenticate(&both, &key, &sessions), None);

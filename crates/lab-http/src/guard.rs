@@ -119,7 +119,6 @@ fn is_public(method: &Method, path: &str) -> bool {
 pub(crate) fn check<B>(
     req: &Request<B>,
     hosts: &HostAllowlist,
-    token: &[u8],
     credential: Option<Credential>,
 ) -> Result<Checked, ApiError> {
     let forbidden = |code, message| ApiError::new(StatusCode::FORBIDDEN, code, message);
@@ -190,10 +189,10 @@ pub(crate) fn check<B>(
     // A mutation. A browser's cookie rides along on forged requests too, so
     // it needs the page's token as well; a Bearer key is not forgeable by a
     // browser. The token only ever comes from the header, never the query.
-    if credential == Some(Credential::Cookie) {
+    if let Some(Credential::Cookie { token }) = &credential {
         let mut tokens = req.headers().get_all(TOKEN_HEADER).iter();
         match (tokens.next(), tokens.next()) {
-            (Some(given), None) if bool::from(given.as_bytes().ct_eq(token)) => {}
+            (Some(given), None) if bool::from(given.as_bytes().ct_eq(token.as_bytes())) => {}
             (None, _) => {
                 return Err(forbidden(
                     "missing_token",

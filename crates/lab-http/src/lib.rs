@@ -196,7 +196,8 @@ impl From<TcpListener> for Listener {
 }
 
 /// The connections held: how many, and which have not yet sent a complete
-/// request head (oldest first), so a full server sheds those first.
+/// request head with a credential (oldest first), so a full server sheds
+/// those first.
 #[derive(Default)]
 struct Conns {
     inner: std::sync::Mutex<ConnsInner>,
@@ -395,9 +396,16 @@ async fn connection<S>(
 {
     let limits = state.limits.clone();
     let seen = (Arc::clone(conns), Arc::clone(slot));
-    let service = service_fn(move |req| {
-        seen.0.head_seen(id, &seen.1);
-        handle(Arc::clone(&state), req)
+    let service = service_fn(move |req: Request<Incoming>| {
+        let credential = auth::authenticate(req.headers(), &state.key, &state.sessions);
+        // Only a client that proved who it is keeps its connection when the
+        // server is full; one without a credential (which can reach only
+        // the login shell and its assets) stays first in line to be shed,
+        // however many requests it sends.
+        if credential.is_some() {
+            seen.0.head_seen(id, &seen.1);
+        }
+        handle(Arc::clone(&state), req, credential)
     });
     let mut builder = http1::Builder::new();
     builder
@@ -423,9 +431,9 @@ async fn connection<S>(
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
+    credential: Option<auth::Credential>,
 ) -> Result<http::Response<response::Body>, Infallible> {
-    let credential = auth::authenticate(req.headers(), &state.key, &state.sessions);
-    let mut response = match guard::check(&req, &state.hosts, state.token.as_bytes(), credential) {
+    let mut response = match guard::check(&req, &state.hosts, credential) {
         Ok(checked) => routes::route(&state, req, checked)
             .await
             .unwrap_or_else(response::ApiError::into_response),

@@ -33,8 +33,14 @@ pub(crate) async fn route(
     let is_read = method == Method::GET || method == Method::HEAD;
     if path == "/" {
         return if is_read {
-            Ok(match checked.credential {
-                Some(_) => index(state, &method),
+            Ok(match &checked.credential {
+                // A browser's page carries its own session's token; a
+                // script (Bearer) needs none and gets the server's, which
+                // no mutation accepts.
+                Some(crate::auth::Credential::Cookie { token }) => {
+                    ui::page(ui::index_html(token), &method)
+                }
+                Some(crate::auth::Credential::Bearer) => index(state, &method),
                 // No credential: the login shell, holding no token and no data.
                 None => ui::page(ui::LOGIN_HTML.to_owned(), &method),
             })

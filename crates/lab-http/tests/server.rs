@@ -1493,12 +1493,32 @@ async fn the_key_buys_a_session_cookie_and_logging_out_ends_it() {
         page.text().contains("lab-token"),
         "an authenticated browser gets the app"
     );
-    // Log out: the cookie is cleared and the session is gone for good.
+    let marker = "<meta name=\"lab-token\" content=\"";
+    let at = page.text().find(marker).unwrap() + marker.len();
+    let this_token = page.text()[at..at + 64].to_owned();
+    // Each session has its own page token: another session's does not pass.
+    assert_ne!(this_token, lab.token);
+    async fn forget(lab: &Lab, cookie: &str, token: &str) -> Reply {
+        lab.request(
+            "DELETE",
+            "/api/runs/other",
+            &[("Cookie", cookie), ("X-Lab-Token", token)],
+            b"",
+        )
+        .await
+    }
+    assert_eq!(forget(&lab, &cookie, &lab.token).await.code(), "bad_token");
+    assert_eq!(
+        forget(&lab, &lab.cookie, &this_token).await.code(),
+        "bad_token"
+    );
+    // Log out: the cookie is cleared and the session is gone for good, its
+    // token with it.
     let out = lab
         .request(
             "DELETE",
             "/api/session",
-            &[("Cookie", &cookie), ("X-Lab-Token", &lab.token)],
+            &[("Cookie", &cookie), ("X-Lab-Token", &this_token)],
             b"",
         )
         .await;
@@ -1508,6 +1528,7 @@ async fn the_key_buys_a_session_cookie_and_logging_out_ends_it() {
         .request("GET", "/api/runs", &[("Cookie", &cookie)], b"")
         .await;
     assert_eq!(after.status, 401);
+    assert_eq!(forget(&lab, &cookie, &this_token).await.status, 401);
     lab.stop().await;
 }
 
@@ -1545,6 +1566,29 @@ async fn a_full_server_sheds_connections_that_never_sent_a_head() {
         .unwrap_or(0);
     assert_eq!(closed, 0);
     drop(idle);
+    // Connections that do send whole requests, but without a credential
+    // (the login shell's assets), are still first to go: a client without
+    // the key cannot hold the server by keeping connections busy.
+    let mut busy = Vec::new();
+    for _ in 0..64 {
+        let mut stream = TcpStream::connect(("127.0.0.1", lab.port)).await.unwrap();
+        let head = format!(
+            "GET /assets/login.js HTTP/1.1\r\nHost: {}\r\n\r\n",
+            lab.host()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        busy.push(stream);
+    }
+    let started = std::time::Instant::now();
+    let reply = lab.get("/api/status").await;
+    assert_eq!(reply.status, 200);
+    // (Well before the 15 s header timeout would have freed their slots.)
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(busy);
     lab.stop().await;
 }
 

@@ -178,6 +178,21 @@ fn dependency_edges_follow_the_architecture() {
         ),
         ("hyper", &["lab-http"], "only lab-http speaks HTTP"),
         (
+            "aho-corasick",
+            &["lab-redact"],
+            "redaction is one pure crate (the caller passes the secrets in)",
+        ),
+        (
+            "landlock",
+            &["lab-runner"],
+            "only the sandbox sets up Landlock",
+        ),
+        (
+            "seccompiler",
+            &["lab-runner"],
+            "only the sandbox loads seccomp filters",
+        ),
+        (
             "lab-http",
             &["lab-cli"],
             "the server is composed only by the binary",

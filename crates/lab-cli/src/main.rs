@@ -153,6 +153,9 @@ struct Setup {
     data_dir: PathBuf,
     config: FileConfig,
     roots: Vec<PathBuf>,
+    /// The values of the Lab's own secret-looking environment variables,
+    /// read once here and passed to every redactor.
+    lab_secrets: Vec<Vec<u8>>,
 }
 
 fn context(cli: &Cli) -> anyhow::Result<Setup> {
@@ -173,6 +176,7 @@ fn context(cli: &Cli) -> anyhow::Result<Setup> {
         data_dir,
         config,
         roots,
+        lab_secrets: lab_redact::secret_values(std::env::vars_os()),
     })
 }
 
@@ -232,6 +236,7 @@ fn runner_config(
         log_max_bytes: runner
             .log_max_bytes
             .unwrap_or(lab_runner::runner::DEFAULT_LOG_MAX_BYTES),
+        lab_secrets: ctx.lab_secrets.clone(),
         data_dir: std::fs::create_dir_all(&ctx.data_dir)
             .and_then(|()| std::fs::canonicalize(&ctx.data_dir))
             .ok(),
@@ -507,7 +512,8 @@ fn export(ctx: &Setup, id: &str, name: Option<&str>) -> anyhow::Result<()> {
     let exports_path = ctx.data_dir.join("exports");
     let exports = lab_fs::bundle::ExportsDir::open_ambient(&exports_path)?;
     let root = lab_fs::RunRoot::open_ambient(&run.root)?;
-    let filter = lab_runner::export::RedactingFilter::from_process_env();
+    let filter =
+        lab_redact::export::RedactingFilter::new(lab_redact::Redactor::new(&ctx.lab_secrets));
     let info = exports.write_bundle(&name, &root, &allowlist, run.id.as_str(), &filter)?;
     println!(
         "exported {} to {} ({} bytes, {} files)",
@@ -812,6 +818,7 @@ fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
         ..lab_http::Config::new(registry, allowlist, key.clone())
     };
     config.limits.max_connections = max_connections();
+    config.lab_secrets = ctx.lab_secrets.clone();
     if let Bind::Unix(path) = &bind {
         prepare_unix_socket(path)?;
     }

@@ -131,6 +131,10 @@ pub struct Config {
     /// The access key every request must prove (SPEC §5): the caller prints
     /// it in the login link.
     pub access_key: AccessKey,
+    /// The values of the Lab's own secret-looking environment variables
+    /// (`lab_redact::secret_values`), redacted from every bundle; the
+    /// caller reads its environment, the server never does.
+    pub lab_secrets: Vec<Vec<u8>>,
 }
 
 impl Config {
@@ -139,6 +143,7 @@ impl Config {
     pub fn new(registry: Arc<Registry>, allowlist: Allowlist, access_key: AccessKey) -> Self {
         Self {
             access_key,
+            lab_secrets: Vec::new(),
             registry,
             allowlist,
             allowed_hosts: Vec::new(),
@@ -169,7 +174,7 @@ pub(crate) struct State {
     pub(crate) jobs: Option<Arc<lab_runner::jobs::JobManager>>,
     /// Redaction applied to text going into a bundle: the values of the
     /// secret-looking variables in the Lab's own environment, known formats.
-    pub(crate) export_filter: lab_runner::export::RedactingFilter,
+    pub(crate) export_filter: lab_redact::export::RedactingFilter,
 }
 
 /// A fresh session token: 32 bytes from the OS RNG, as 64 hex digits.
@@ -300,7 +305,9 @@ pub async fn serve(
         exports,
         summaries: runs::Summaries::default(),
         jobs: config.jobs,
-        export_filter: lab_runner::export::RedactingFilter::from_process_env(),
+        export_filter: lab_redact::export::RedactingFilter::new(lab_redact::Redactor::new(
+            config.lab_secrets.iter(),
+        )),
         hosts,
         registry: config.registry,
         allowlist: config.allowlist,

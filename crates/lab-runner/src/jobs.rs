@@ -267,7 +267,7 @@ impl JobManager {
             .registry
             .import(&run_dir, Some(id.as_str()))
             .map_err(|e| Error::RunDir(std::io::Error::other(e.to_string())))?;
-        let redactor = crate::redact::Redactor::from_env(std::env::vars_os());
+        let redactor = self.runner.redactor();
         let record = JobRecord {
             version: RECORD_VERSION,
             id: id.to_string(),

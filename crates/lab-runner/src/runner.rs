@@ -13,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 use crate::kernel::{KernelFeatures, Plan};
-use crate::redact::{Redactor, is_secret_name};
 use crate::sandbox::{JOB_HOME, Limits, Overlay, SandboxSpec};
+use lab_redact::{Redactor, is_secret_name};
 
 /// The PATH the runner searches for program names, and the one jobs get.
 pub const RUNNER_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -156,6 +156,10 @@ pub struct RunnerConfig {
     pub devices: Vec<String>,
     /// `[runner] log_max_bytes`: cap per log file (head and tail kept).
     pub log_max_bytes: u64,
+    /// The values of the Lab's own secret-looking environment variables
+    /// ([`lab_redact::secret_values`]), which no log may show; the caller
+    /// reads its environment once.
+    pub lab_secrets: Vec<Vec<u8>>,
     /// The Lab's data dir (canonical): no job may read it (the registry,
     /// other runs, exports, job records), so no cwd or `read_paths` entry
     /// may contain it or lie in it.
@@ -412,6 +416,11 @@ impl Runner {
         ))
     }
 
+    /// A redactor of the Lab's own secrets (and known key formats).
+    pub fn redactor(&self) -> Redactor {
+        Redactor::new(self.config.lab_secrets.iter())
+    }
+
     /// What the kernel reported.
     pub fn kernel(&self) -> &KernelFeatures {
         &self.kernel
@@ -574,9 +583,7 @@ impl Runner {
         let plan = self.kernel_plan()?.clone();
         // Redact the Lab's own secrets and the values of secret-looking
         // variables passed to the job; other values reach the log as they are.
-        let lab_secrets = std::env::vars_os()
-            .filter(|(k, _)| is_secret_name(&k.to_string_lossy()))
-            .map(|(_, v)| v.as_encoded_bytes().to_vec());
+        let lab_secrets = self.config.lab_secrets.iter().cloned();
         let redactor = Redactor::new(
             lab_secrets.chain(
                 passed

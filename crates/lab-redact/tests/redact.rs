@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
-use lab_runner::redact::{MAX_PENDING, Redactor, is_secret_name};
+use lab_redact::{MAX_PENDING, Redactor, is_secret_name};
 use proptest::prelude::*;
 
 const SECRET: &str = "s3cr3t-VALUE-0123456789";
@@ -394,8 +394,8 @@ proptest! {
 mod export_filter {
     use lab_fs::ArtifactName;
     use lab_fs::bundle::ExportFilter;
-    use lab_runner::export::RedactingFilter;
-    use lab_runner::redact::Redactor;
+    use lab_redact::Redactor;
+    use lab_redact::export::RedactingFilter;
 
     fn run(filter: &RedactingFilter, name: &str, input: &[u8]) -> (bool, String) {
         let mut out = Vec::new();

@@ -6,7 +6,7 @@ use lab_fs::ArtifactName;
 use lab_fs::bundle::ExportFilter;
 use serde_json::Value;
 
-use crate::redact::{REDACTED, Redactor, is_secret_name};
+use crate::{REDACTED, Redactor, is_secret_name};
 
 /// Largest provenance.json parsed as JSON; a larger one is redacted as text.
 const MAX_PROVENANCE: u64 = 16 * 1024 * 1024;
@@ -26,11 +26,6 @@ impl RedactingFilter {
     /// A filter using `redactor`.
     pub fn new(redactor: Redactor) -> Self {
         Self { redactor }
-    }
-
-    /// A filter for the secrets in the Lab's own environment.
-    pub fn from_process_env() -> Self {
-        Self::new(Redactor::from_env(std::env::vars_os()))
     }
 
     /// Sanitises a provenance document.

@@ -34,6 +34,10 @@
 //! case hex, …) is written as it is. Keeping secrets out of jobs is what
 //! protects them; this only catches the common accidents.
 
+#![forbid(unsafe_code)]
+
+pub mod export;
+
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::Regex;
 
@@ -99,6 +103,18 @@ pub fn is_secret_name(name: &str) -> bool {
     upper == "PASS" || upper.ends_with("_PASS") || MARKERS.iter().any(|m| upper.contains(m))
 }
 
+/// The values of the secret-looking variables among `vars` (an
+/// environment): what every redactor of the Lab's output must know. The
+/// caller reads its environment once and passes this around.
+pub fn secret_values<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
+    vars: impl IntoIterator<Item = (K, V)>,
+) -> Vec<Vec<u8>> {
+    vars.into_iter()
+        .filter(|(k, _)| is_secret_name(&k.as_ref().to_string_lossy()))
+        .map(|(_, v)| v.as_ref().as_encoded_bytes().to_vec())
+        .collect()
+}
+
 /// A compiled redactor.
 #[derive(Clone, Debug)]
 pub struct Redactor {
@@ -150,12 +166,7 @@ impl Redactor {
     pub fn from_env<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
         vars: impl IntoIterator<Item = (K, V)>,
     ) -> Self {
-        let values: Vec<Vec<u8>> = vars
-            .into_iter()
-            .filter(|(k, _)| is_secret_name(&k.as_ref().to_string_lossy()))
-            .map(|(_, v)| v.as_ref().as_encoded_bytes().to_vec())
-            .collect();
-        Self::new(values)
+        Self::new(secret_values(vars))
     }
 
     /// Byte ranges to redact in `text`, sorted and merged.

@@ -18,6 +18,42 @@ const MAX_LOG_BYTES: usize = 4 * 1024 * 1024;
 /// Job record format version.
 const RECORD_VERSION: u32 = 1;
 
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Started, not ended.
+    Running,
+    /// Exited 0 (every step).
+    Exited,
+    /// A step exited non-zero.
+    Failed,
+    /// A step was killed by a signal.
+    Killed,
+    /// Stopped at its timeout.
+    TimedOut,
+    /// Cancelled.
+    Cancelled,
+    /// The sandbox refused it (a layer could not be set up) or it could not start.
+    Refused,
+    /// The Lab stopped while it ran.
+    Interrupted,
+}
+
+impl JobState {
+    /// The state a finished job's exit puts it in.
+    pub fn of(exit: &Exit) -> Self {
+        match exit {
+            Exit::Code(0) => JobState::Exited,
+            Exit::Code(_) => JobState::Failed,
+            Exit::Signal(_) => JobState::Killed,
+            Exit::TimedOut => JobState::TimedOut,
+            Exit::Cancelled => JobState::Cancelled,
+            Exit::Refused { .. } => JobState::Refused,
+        }
+    }
+}
+
 /// A job's persisted record (`DATA_DIR/jobs/ID.json`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JobRecord {
@@ -35,7 +71,7 @@ pub struct JobRecord {
     pub env_names: Vec<String>,
     /// `running`, `exited`, `failed`, `killed`, `timed_out`, `cancelled`,
     /// `refused` or `interrupted` (the Lab stopped while it ran).
-    pub state: String,
+    pub state: JobState,
     /// Exit details, when ended.
     pub exit: Value,
     /// Isolation layers in force.
@@ -143,8 +179,8 @@ impl JobManager {
             if record.version != RECORD_VERSION {
                 continue;
             }
-            if record.state == "running" {
-                record.state = "interrupted".into();
+            if record.state == JobState::Running {
+                record.state = JobState::Interrupted;
                 record.exit = json!({"interrupted": "the Lab stopped while the job ran"});
                 record.ended = Some(now());
                 write_record(&jobs_dir, &record)?;
@@ -275,7 +311,7 @@ impl JobManager {
             program,
             args: args.iter().map(|a| redactor.redact_str(a)).collect(),
             env_names: passed.iter().map(|(k, _)| k.clone()).collect(),
-            state: "running".into(),
+            state: JobState::Running,
             exit: Value::Null,
             isolation: Value::Null,
             network_allowed: self.runner.network_allowed(),
@@ -318,22 +354,20 @@ impl JobManager {
                 )
                 .await;
             let (state, exit, isolation) = match outcome {
-                Ok(outcome) => {
-                    let state = match &outcome.exit {
-                        Exit::Code(0) => "exited",
-                        Exit::Code(_) => "failed",
-                        Exit::Signal(_) => "killed",
-                        Exit::TimedOut => "timed_out",
-                        Exit::Cancelled => "cancelled",
-                        Exit::Refused { .. } => "refused",
-                    };
-                    (state, outcome.exit.to_json(), outcome.isolation)
-                }
-                Err(e) => ("refused", json!({"error": e.to_string()}), Value::Null),
+                Ok(outcome) => (
+                    JobState::of(&outcome.exit),
+                    outcome.exit.to_json(),
+                    outcome.isolation,
+                ),
+                Err(e) => (
+                    JobState::Refused,
+                    json!({"error": e.to_string()}),
+                    Value::Null,
+                ),
             };
             let finished = {
                 let mut record = lock(&job.record);
-                record.state = state.into();
+                record.state = state;
                 record.exit = exit.clone();
                 record.isolation = isolation;
                 record.ended = Some(now());
@@ -351,7 +385,7 @@ impl JobManager {
     /// Asks a running job to stop. `false` when it is not running here.
     pub fn cancel(&self, id: &str) -> bool {
         match lock(&self.jobs).get(id) {
-            Some(job) if lock(&job.record).state == "running" => {
+            Some(job) if lock(&job.record).state == JobState::Running => {
                 let _ = job.cancel.send(true);
                 true
             }
@@ -445,4 +479,33 @@ fn push(job: &Job, kind: &'static str, text: String) {
         seq
     };
     job.seq.send_replace(seq);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_states_are_the_documented_strings() {
+        for (state, text) in [
+            (JobState::Running, "running"),
+            (JobState::Exited, "exited"),
+            (JobState::Failed, "failed"),
+            (JobState::Killed, "killed"),
+            (JobState::TimedOut, "timed_out"),
+            (JobState::Cancelled, "cancelled"),
+            (JobState::Refused, "refused"),
+            (JobState::Interrupted, "interrupted"),
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), text);
+            assert_eq!(
+                serde_json::from_value::<JobState>(text.into()).unwrap(),
+                state
+            );
+        }
+        assert!(serde_json::from_value::<JobState>("done".into()).is_err());
+        assert_eq!(JobState::of(&Exit::Code(0)), JobState::Exited);
+        assert_eq!(JobState::of(&Exit::Code(2)), JobState::Failed);
+        assert_eq!(JobState::of(&Exit::TimedOut), JobState::TimedOut);
+    }
 }

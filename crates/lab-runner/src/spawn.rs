@@ -6,6 +6,7 @@ use std::path::Path;
 
 /// `LAB __sandbox` with a cleared environment, run from `/`.
 pub fn helper(lab: &Path) -> tokio::process::Command {
+    #[allow(clippy::disallowed_methods)] // this module is where processes are built
     let mut command = tokio::process::Command::new(lab);
     command.arg("__sandbox").env_clear().current_dir("/");
     command
@@ -28,6 +29,7 @@ pub fn terminate(helper: &tokio::process::Child) {
 /// In the foreground, as the runner's own child, killed when the job ends
 /// (it would outlive the namespace otherwise).
 pub fn pasta(pasta: &Path, pid: u32) -> tokio::process::Command {
+    #[allow(clippy::disallowed_methods)] // this module is where processes are built
     let mut command = tokio::process::Command::new(pasta);
     command
         .args([

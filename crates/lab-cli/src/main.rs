@@ -6,7 +6,6 @@ mod config;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -192,11 +191,12 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
 
 /// The registry, with `DATA_DIR/runs` (where jobs run) always an allowed root.
 fn open_registry(ctx: &Setup) -> anyhow::Result<lab_registry::Registry> {
-    let job_runs = ctx.data_dir.join("runs");
-    std::fs::create_dir_all(&job_runs)
-        .with_context(|| format!("creating {}", job_runs.display()))?;
+    let layout = lab_registry::DataDir::new(&ctx.data_dir);
+    layout
+        .ensure()
+        .with_context(|| format!("creating the data dir {}", ctx.data_dir.display()))?;
     let mut roots = ctx.roots.clone();
-    roots.push(job_runs);
+    roots.push(layout.runs());
     Ok(lab_registry::Registry::open(&ctx.data_dir, &roots)?)
 }
 
@@ -309,16 +309,9 @@ fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
             )
         }
     };
-    let id = lab_registry::RunId::generate(&name)?;
-    let run_dir = ctx.data_dir.join("runs").join(id.as_str());
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&run_dir)
-        .with_context(|| format!("creating {}", run_dir.display()))?;
-    let run = registry.import(&run_dir, Some(id.as_str()))?;
-    let jobs = ctx.data_dir.join("jobs");
-    std::fs::create_dir_all(&jobs)?;
-    let report = jobs.join(format!("{}.report", run.id));
+    let layout = lab_registry::DataDir::new(&ctx.data_dir);
+    let run = layout.create_job_run(&registry, &name)?;
+    let report = layout.jobs().join(format!("{}.report", run.id));
     eprintln!(
         "lab: job {} in {} (working directory {}, seen through an overlay)",
         run.id,
@@ -509,7 +502,7 @@ fn export(ctx: &Setup, id: &str, name: Option<&str>) -> anyhow::Result<()> {
             std::time::SystemTime::now(),
         ))?,
     };
-    let exports_path = ctx.data_dir.join("exports");
+    let exports_path = lab_registry::DataDir::new(&ctx.data_dir).exports();
     let exports = lab_fs::bundle::ExportsDir::open_ambient(&exports_path)?;
     let root = lab_fs::RunRoot::open_ambient(&run.root)?;
     let filter =
@@ -772,7 +765,8 @@ fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
         for warning in warnings {
             eprintln!("lab: warning: {warning}");
         }
-        let isolation = runtime.block_on(runner.probe(&ctx.data_dir.join("jobs")));
+        let isolation =
+            runtime.block_on(runner.probe(&lab_registry::DataDir::new(&ctx.data_dir).jobs()));
         // Fail closed: a kernel without every layer, or a probe the sandbox
         // refused, leaves the runner unavailable (and says why).
         runner_status.unavailable = match (runner.kernel_plan(), isolation.get("refused")) {
@@ -812,7 +806,7 @@ fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     let key = lab_http::AccessKey::generate().context("drawing the access key")?;
     let mut config = lab_http::Config {
         allowed_hosts,
-        exports_dir: Some(ctx.data_dir.join("exports")),
+        exports_dir: Some(lab_registry::DataDir::new(&ctx.data_dir).exports()),
         runner: runner_status,
         jobs,
         ..lab_http::Config::new(registry, allowlist, key.clone())

@@ -27,6 +27,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod data_dir;
 mod id;
 mod store;
 
@@ -34,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use data_dir::DataDir;
 pub use id::{MAX_ID_LEN, RunId};
 use store::{FileStamp, Store};
 
@@ -338,12 +340,7 @@ impl Registry {
         if self.allowed_roots.contains(&canonical) {
             return Err(Error::IsAllowedRoot);
         }
-        // Path::starts_with compares whole components.
-        if !self
-            .allowed_roots
-            .iter()
-            .any(|root| canonical.starts_with(root))
-        {
+        if !self.is_under_allowed_root(&canonical) {
             return Err(Error::OutsideAllowedRoots);
         }
         Ok(canonical)
@@ -351,6 +348,14 @@ impl Registry {
 }
 
 impl Registry {
+    /// Whether a canonical path lies under an allowed root (by whole
+    /// components: `runs-evil` is not under `runs`).
+    pub fn is_under_allowed_root(&self, canonical: &Path) -> bool {
+        self.allowed_roots
+            .iter()
+            .any(|root| canonical.starts_with(root))
+    }
+
     /// Whether `dir` leads outside every allowed root: lexically (after
     /// `.` and `..` are resolved as text), or through a symbolic link on the
     /// way whose target is outside (or cannot be resolved). Only the parts

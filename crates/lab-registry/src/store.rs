@@ -1,8 +1,7 @@
 //! The persisted registry: `registry.json`, versioned, replaced atomically
 //! under an exclusive lock.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::OpenOptions;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -126,13 +125,6 @@ impl Store {
     }
 
     fn write(&self, runs: &[RunRecord]) -> Result<(), Error> {
-        let mut random = [0u8; 6];
-        getrandom::fill(&mut random).map_err(|e| Error::Io {
-            context: "reading the OS random number generator",
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        let tmp = self.dir.join(format!(".registry.json.{suffix}.tmp"));
         let body = serde_json::to_vec_pretty(&OnDisk {
             version: VERSION,
             runs: runs.to_vec(),
@@ -141,23 +133,11 @@ impl Store {
             context: "encoding the registry",
             source: std::io::Error::other(e),
         })?;
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(io("creating the registry temp file"))?;
-            file.write_all(&body).map_err(io("writing the registry"))?;
-            file.sync_all().map_err(io("syncing the registry"))?;
-            std::fs::rename(&tmp, &self.file).map_err(io("replacing the registry"))?;
-            File::open(&self.dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io("syncing the data directory"))
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        let name = self
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "registry.json".to_owned());
+        crate::data_dir::write_bytes(&self.dir, &name, &body).map_err(io("replacing the registry"))
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use lab_registry::{Registry, RunId};
+use lab_registry::Registry;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -145,22 +145,16 @@ fn now() -> u64 {
 }
 
 fn write_record(dir: &Path, record: &JobRecord) -> std::io::Result<()> {
-    let value = serde_json::to_value(record).map_err(std::io::Error::other)?;
-    crate::runner::write_atomically(dir, &format!("{}.json", record.id), &value)
+    lab_registry::data_dir::write_json(dir, &format!("{}.json", record.id), record)
 }
 
 impl JobManager {
     /// Loads the job records in `DATA_DIR/jobs`; a job recorded as running
     /// was interrupted by the Lab stopping, and is marked so.
     pub fn open(runner: Runner, registry: Arc<Registry>, data_dir: &Path) -> std::io::Result<Self> {
-        let jobs_dir = data_dir.join("jobs");
-        for dir in [&jobs_dir, &data_dir.join("runs")] {
-            std::os::unix::fs::DirBuilderExt::mode(
-                std::fs::DirBuilder::new().recursive(true),
-                0o700,
-            )
-            .create(dir)?;
-        }
+        let layout = lab_registry::DataDir::new(data_dir);
+        layout.ensure()?;
+        let jobs_dir = layout.jobs();
         let mut records = BTreeMap::new();
         for entry in std::fs::read_dir(&jobs_dir)?.flatten() {
             let path = entry.path();
@@ -288,25 +282,15 @@ impl JobManager {
             cwd,
             timeout,
         } = launch;
-        let id = RunId::generate(&id_name)
-            .map_err(|e| Error::RunDir(std::io::Error::other(e.to_string())))?;
-        let run_dir = self.data_dir.join("runs").join(id.as_str());
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&run_dir)
-                .map_err(Error::RunDir)?;
-        }
         // Registered at once, so the UI can open the run while it runs.
-        let run = self
-            .registry
-            .import(&run_dir, Some(id.as_str()))
+        let run = lab_registry::DataDir::new(&self.data_dir)
+            .create_job_run(&self.registry, &id_name)
             .map_err(|e| Error::RunDir(std::io::Error::other(e.to_string())))?;
+        let run_dir = run.root.clone();
         let redactor = self.runner.redactor();
         let record = JobRecord {
             version: RECORD_VERSION,
-            id: id.to_string(),
+            id: run.id.to_string(),
             run_id: run.id.to_string(),
             program,
             args: args.iter().map(|a| redactor.redact_str(a)).collect(),
@@ -318,7 +302,7 @@ impl JobManager {
             created: now(),
             ended: None,
         };
-        let jobs_dir = self.data_dir.join("jobs");
+        let jobs_dir = lab_registry::DataDir::new(&self.data_dir).jobs();
         write_record(&jobs_dir, &record).map_err(Error::RunDir)?;
         let (seq, _) = watch::channel(0u64);
         let (cancel, cancel_rx) = watch::channel(false);
@@ -418,7 +402,7 @@ impl JobManager {
 
     /// The run directory of a job.
     pub fn run_dir(&self, id: &str) -> PathBuf {
-        self.data_dir.join("runs").join(id)
+        lab_registry::DataDir::new(&self.data_dir).runs().join(id)
     }
 }
 
@@ -445,12 +429,7 @@ pub fn workflow_under_roots(registry: &Registry, file: &Path) -> Result<PathBuf,
     let canonical = std::fs::canonicalize(file)
         .ok()
         .filter(|p| p.is_file())
-        .filter(|p| {
-            registry
-                .allowed_roots()
-                .iter()
-                .any(|root| p.starts_with(root))
-        })
+        .filter(|p| registry.is_under_allowed_root(p))
         .ok_or_else(|| {
             Error::Workflow("the workflow file is not a file under an allowed root".into())
         })?;

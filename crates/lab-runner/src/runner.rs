@@ -799,7 +799,8 @@ impl Runner {
             "exit": exit.to_json(),
             "isolation": isolation,
         });
-        write_atomically(run_dir, "provenance.json", &provenance).map_err(Error::RunDir)?;
+        lab_registry::data_dir::write_json(run_dir, "provenance.json", &provenance)
+            .map_err(Error::RunDir)?;
         let _ = std::fs::remove_file(report);
         Ok(JobOutcome { exit, isolation })
     }
@@ -1314,33 +1315,6 @@ impl std::io::Write for HashWriter<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-/// Writes `dir/name` atomically: a fresh temp name created exclusively
-/// (never following a link), fsync, rename, fsync of the directory.
-pub(crate) fn write_atomically(dir: &Path, name: &str, value: &Value) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce).map_err(std::io::Error::other)?;
-    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = dir.join(format!(".{name}.{nonce}.tmp"));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
-    let written = (|| {
-        file.write_all(&serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, dir.join(name))?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
 }
 
 #[cfg(test)]

@@ -134,7 +134,7 @@ struct ServeArgs {
 fn main() -> ExitCode {
     // The sandbox helper is this binary re-executed; it parses nothing else.
     if std::env::args_os().nth(1).is_some_and(|a| a == "__sandbox") {
-        lab_runner::sandbox::helper_main();
+        lab_sandbox::helper_main();
     }
     let cli = Cli::parse();
     match run(cli) {

@@ -1,7 +1,8 @@
 //! What the kernel provides, and whether that is enough to run a job.
 //!
-//! [`KernelFeatures::detect`] reads what this kernel reports (procfs, the
-//! Landlock ABI version); [`decide`] is a pure function of that report: it
+//! The sandbox helper (`lab __sandbox kernel`, crate lab-sandbox) reads what
+//! this kernel reports (procfs, the Landlock ABI version); [`decide`] is a
+//! pure function of that report: it
 //! says which layers will be enforced, or names every missing kernel feature.
 //! The sandbox helper then sets each layer up as a hard requirement, so a
 //! report that was wrong still ends in a refusal, never in a job run with
@@ -24,7 +25,7 @@ pub const DENY_FEATURES_ENV: &str = "LAB_RUNNER_DENY_FEATURES";
 pub const OVERLAY_MIN_KERNEL: (u32, u32) = (5, 11);
 
 /// Landlock as the kernel reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Landlock {
     /// The kernel was built without Landlock (`ENOSYS`).
     NotBuilt,
@@ -35,7 +36,7 @@ pub enum Landlock {
 }
 
 /// What the kernel reported.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KernelFeatures {
     /// `major.minor` of the running kernel.
     pub release: (u32, u32),
@@ -126,12 +127,6 @@ pub fn decide(features: &KernelFeatures) -> Result<Plan, Vec<String>> {
     }
 }
 
-fn read(path: &str) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_owned())
-}
-
 /// Parses `6.18.44-fc` into `(6, 18)`.
 pub fn parse_release(text: &str) -> (u32, u32) {
     let mut parts = text
@@ -141,54 +136,21 @@ pub fn parse_release(text: &str) -> (u32, u32) {
 }
 
 impl KernelFeatures {
-    /// Reads what this kernel reports.
-    pub fn detect() -> Self {
-        let release_text = read("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let landlock = match crate::sys::landlock_abi() {
-            Ok(abi) => Landlock::Abi(abi),
-            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Landlock::NotEnabled,
-            Err(_) => Landlock::NotBuilt,
-        };
-        let (uid, _) = crate::sys::ids();
-        let user_namespaces = if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0")
-        {
-            Some("disabled (/proc/sys/user/max_user_namespaces is 0)".to_owned())
-        } else if uid != 0
-            && read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0")
-        {
-            Some(
-                "unprivileged user namespaces are disabled (sysctl kernel.unprivileged_userns_clone=0)"
-                    .to_owned(),
-            )
-        } else if uid != 0
-            && read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref()
-                == Some("1")
-        {
-            Some(
-                "AppArmor restricts unprivileged user namespaces (sysctl kernel.apparmor_restrict_unprivileged_userns=1)"
-                    .to_owned(),
-            )
-        } else if !std::path::Path::new("/proc/self/ns/user").exists() {
-            Some("not built into this kernel (CONFIG_USER_NS)".to_owned())
-        } else {
-            None
-        };
-        let overlay =
-            read("/proc/filesystems").is_some_and(|f| {
-                f.lines()
-                    .any(|l| l.split_whitespace().last() == Some("overlay"))
-            }) || std::path::Path::new(&format!("/lib/modules/{release_text}/kernel/fs/overlayfs"))
-                .is_dir();
-        let seccomp = read("/proc/sys/kernel/seccomp/actions_avail")
-            .is_some_and(|a| a.split_whitespace().any(|w| w == "errno"));
-        let detected = Self {
-            release: parse_release(&release_text),
-            landlock,
-            user_namespaces,
-            overlay,
-            seccomp,
-        };
-        detected.without(&std::env::var(DENY_FEATURES_ENV).unwrap_or_default())
+    /// Nothing known: what a helper that could not report leaves.
+    pub fn unknown() -> Self {
+        Self {
+            release: (0, 0),
+            landlock: Landlock::NotBuilt,
+            user_namespaces: Some("unknown".into()),
+            overlay: false,
+            seccomp: false,
+        }
+    }
+
+    /// What the kernel reported (from `lab __sandbox kernel`), with the
+    /// features [`DENY_FEATURES_ENV`] names taken away.
+    pub fn reported(self) -> Self {
+        self.without(&std::env::var(DENY_FEATURES_ENV).unwrap_or_default())
     }
 
     /// These features with those named in `names` (comma-separated:

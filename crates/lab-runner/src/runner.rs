@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 use crate::kernel::{KernelFeatures, Plan};
-use crate::sandbox::{JOB_HOME, Limits, Overlay, SandboxSpec};
+use crate::protocol::{JOB_HOME, Limits, Overlay, PROTOCOL_VERSION, Report, SandboxSpec};
 use lab_redact::{Redactor, is_secret_name};
 
 /// The PATH the runner searches for program names, and the one jobs get.
@@ -296,7 +296,11 @@ fn resolve_both(requested: &str) -> Option<(PathBuf, PathBuf)> {
 /// `conda-meta/` (a venv or conda env), else the prefix of a `bin/` outside
 /// the system directories (pyenv, /opt/tool), else the file alone.
 pub fn installs(exec_path: &Path, canonical: &Path) -> Vec<PathBuf> {
-    let system = |p: &Path| crate::sandbox::SYSTEM_DIRS.iter().any(|d| p.starts_with(d));
+    let system = |p: &Path| {
+        crate::protocol::SYSTEM_DIRS
+            .iter()
+            .any(|d| p.starts_with(d))
+    };
     let mut found: Vec<PathBuf> = Vec::new();
     for path in [exec_path, canonical] {
         if system(path) {
@@ -388,8 +392,21 @@ impl Runner {
                 )));
             }
         }
-        let kernel = KernelFeatures::detect();
-        let plan = crate::kernel::decide(&kernel);
+        // Asked of the helper (which alone makes the Landlock system call);
+        // decided here, by a pure function.
+        let (kernel, plan) = match crate::spawn::kernel_report(&config.helper) {
+            Some(reported) => {
+                let kernel = reported.reported();
+                let plan = crate::kernel::decide(&kernel);
+                (kernel, plan)
+            }
+            None => (
+                KernelFeatures::unknown(),
+                Err(vec![
+                    "the sandbox helper (`lab __sandbox kernel`) could not report what this kernel provides".to_owned(),
+                ]),
+            ),
+        };
         let pasta = if config.allow_network {
             // The path found, not the canonical one: pasta is a link to
             // passt, which picks its mode by the name it was run as.
@@ -643,6 +660,7 @@ impl Runner {
             let mut read_only = step.installs.clone();
             read_only.extend(self.config.read_paths.iter().cloned());
             let spec = SandboxSpec {
+                version: PROTOCOL_VERSION,
                 program: step.exec_path.clone(),
                 argv: step.argv.clone(),
                 env: env.clone(),
@@ -661,7 +679,11 @@ impl Runner {
             };
             // Hashed before it runs, as the job will see it.
             let program_sha256 = program_hash(step, cwd, &job_dir);
-            let (mut child, network) = self
+            let Sandboxed {
+                mut child,
+                mut control,
+                network,
+            } = self
                 .start_sandbox(&spec, Stdio::piped(), Stdio::piped())
                 .await
                 .map_err(Error::Spawn)?;
@@ -713,14 +735,14 @@ impl Runner {
                     _ = child.wait(), if !exited => exited = true,
                     () = &mut deadline, if ended_by.is_none() => {
                         ended_by = Some(Exit::TimedOut);
-                        crate::spawn::terminate(&child);
+                        terminate(&mut control).await;
                         kill_at.as_mut().reset(tokio::time::Instant::now() + GRACE);
                         terminating = true;
                     }
                     changed = cancel.changed(), if ended_by.is_none() => {
                         if changed.is_err() || *cancel.borrow() {
                             ended_by = Some(Exit::Cancelled);
-                            crate::spawn::terminate(&child);
+                            terminate(&mut control).await;
                             kill_at.as_mut().reset(tokio::time::Instant::now() + GRACE);
                             terminating = true;
                         }
@@ -963,6 +985,7 @@ impl Runner {
         let helper = std::fs::canonicalize(&self.config.helper)
             .unwrap_or_else(|_| self.config.helper.clone());
         let spec = SandboxSpec {
+            version: PROTOCOL_VERSION,
             program: helper.clone(),
             argv: vec!["lab".into(), "--version".into()],
             env: vec![("PATH".into(), RUNNER_PATH.into())],
@@ -977,9 +1000,14 @@ impl Runner {
             landlock_abi: plan.landlock_abi,
         };
         let result = async {
-            let (mut child, network) = self
+            let Sandboxed {
+                mut child,
+                control,
+                network,
+            } = self
                 .start_sandbox(&spec, Stdio::null(), Stdio::null())
                 .await?;
+            drop(control);
             let waited = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
             stop_network(network).await;
             waited.map_err(|_| std::io::Error::other("the probe timed out"))?
@@ -1013,7 +1041,7 @@ impl Runner {
         spec: &SandboxSpec,
         stdout: Stdio,
         stderr: Stdio,
-    ) -> std::io::Result<(tokio::process::Child, Option<tokio::process::Child>)> {
+    ) -> std::io::Result<Sandboxed> {
         let mut line = serde_json::to_vec(spec).map_err(std::io::Error::other)?;
         line.push(b'\n');
         let mut child = crate::spawn::helper(&self.config.helper)
@@ -1023,7 +1051,11 @@ impl Runner {
             .kill_on_drop(true)
             .spawn()?;
         let Some(mut stdin) = child.stdin.take() else {
-            return Ok((child, None));
+            return Ok(Sandboxed {
+                child,
+                control: None,
+                network: None,
+            });
         };
         stdin.write_all(&line).await?;
         let mut network = None;
@@ -1031,17 +1063,17 @@ impl Runner {
             let mut made = false;
             for _ in 0..500 {
                 let lines = read_report_lines(&spec.report);
-                if lines.iter().any(|l| l["stage"] == "refused") {
+                if lines.iter().any(|l| matches!(l, Report::Refused { .. })) {
                     break;
                 }
-                if lines.iter().any(|l| l["stage"] == "namespaces") {
+                if lines.iter().any(|l| matches!(l, Report::Namespaces { .. })) {
                     made = true;
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             if let (true, Some(pid)) = (made, child.id()) {
-                match crate::spawn::pasta(pasta, pid).spawn() {
+                match crate::spawn::pasta(&self.config.helper, pasta, pid).spawn() {
                     Ok(mut started) => {
                         let mut ready = false;
                         for _ in 0..500 {
@@ -1055,7 +1087,7 @@ impl Runner {
                             tokio::time::sleep(Duration::from_millis(10)).await;
                         }
                         if ready {
-                            stdin.write_all(b"1").await?;
+                            stdin.write_all(&[crate::protocol::NETWORK_READY]).await?;
                         } else {
                             eprintln!("lab: pasta could not connect the job's network namespace");
                             let _ = started.start_kill();
@@ -1066,8 +1098,30 @@ impl Runner {
                 }
             }
         }
-        drop(stdin);
-        Ok((child, network))
+        // Kept open: the way to ask the helper to terminate the job.
+        Ok(Sandboxed {
+            child,
+            control: Some(stdin),
+            network,
+        })
+    }
+}
+
+/// A started sandbox helper, the pipe to ask it things, and the job's pasta.
+struct Sandboxed {
+    child: tokio::process::Child,
+    control: Option<tokio::process::ChildStdin>,
+    network: Option<tokio::process::Child>,
+}
+
+/// Asks the helper to SIGTERM every process of the job (it passes it to
+/// the namespace's init, which passes it on): over its stdin, never by a
+/// pid that could have been reused.
+async fn terminate(control: &mut Option<tokio::process::ChildStdin>) {
+    if let Some(pipe) = control
+        && pipe.write_all(&[crate::protocol::TERMINATE]).await.is_err()
+    {
+        *control = None;
     }
 }
 
@@ -1219,7 +1273,7 @@ fn remove_work_dir(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-fn read_report_lines(report: &Path) -> Vec<Value> {
+fn read_report_lines(report: &Path) -> Vec<Report> {
     std::fs::read_to_string(report)
         .unwrap_or_default()
         .lines()
@@ -1237,30 +1291,37 @@ fn read_report(report: &Path) -> (Value, Exit) {
     };
     let mut refused = false;
     for line in &lines {
-        match line.get("stage").and_then(Value::as_str) {
-            Some("namespaces") | Some("mounts") | Some("network") | Some("job") => {
-                if let Some(map) = line.as_object() {
+        match line {
+            Report::Namespaces { .. }
+            | Report::Mounts { .. }
+            | Report::Network { .. }
+            | Report::Job { .. } => {
+                // The layer's own fields, as it reported them.
+                if let Ok(Value::Object(map)) = serde_json::to_value(line) {
                     for (k, v) in map {
                         if k != "stage" {
-                            isolation.insert(k.clone(), v.clone());
+                            isolation.insert(k, v);
                         }
                     }
                 }
             }
-            Some("refused") => {
+            Report::Refused { layer, error } => {
                 refused = true;
                 exit = Exit::Refused {
-                    layer: line["layer"].as_str().unwrap_or("").to_owned(),
-                    error: line["error"].as_str().unwrap_or("").to_owned(),
+                    layer: layer.clone(),
+                    error: error.clone(),
                 };
-                isolation.insert("refused".into(), line.clone());
+                isolation.insert(
+                    "refused".into(),
+                    serde_json::to_value(line).unwrap_or(Value::Null),
+                );
             }
             // A refusal is final: the exit init records after it (the job
             // process leaving with REFUSED) does not hide it.
-            Some("exit") if !refused => {
-                exit = match (line["code"].as_i64(), line["signal"].as_i64()) {
-                    (Some(c), _) => Exit::Code(c as i32),
-                    (_, Some(s)) => Exit::Signal(s as i32),
+            Report::Exit { code, signal } if !refused => {
+                exit = match (code, signal) {
+                    (Some(c), _) => Exit::Code(*c),
+                    (_, Some(s)) => Exit::Signal(*s),
                     _ => exit,
                 };
             }
@@ -1320,7 +1381,7 @@ impl std::io::Write for HashWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::REFUSED;
+    use crate::protocol::REFUSED;
 
     fn report(lines: &[&str]) -> (Value, Exit) {
         let dir =

@@ -1,6 +1,7 @@
-//! The one place outside the sandbox's final `exec` where the workspace
-//! builds a process: the `lab __sandbox` helper, argv only, no shell, empty
-//! environment (the job's environment travels in the spec on stdin).
+//! The one place where the workspace builds a process: the sandbox helper
+//! (`lab __sandbox`, argv only, no shell, empty environment — the job's
+//! environment travels in the spec on stdin), and the helper's two other
+//! requests (the kernel report, pasta).
 
 use std::path::Path;
 
@@ -12,57 +13,37 @@ pub fn helper(lab: &Path) -> tokio::process::Command {
     command
 }
 
-/// SIGTERM to the sandbox helper, which passes it to the namespace's init,
-/// which passes it to every process of the job. Signalled through the
-/// `Child` (the helper is this process's own unreaped child, so its pid
-/// cannot have been reused); nothing happens once it has been reaped.
-pub fn terminate(helper: &tokio::process::Child) {
-    if let Some(pid) = helper.id().and_then(|p| i32::try_from(p).ok()) {
-        let _ = crate::sys::signal(pid, libc::SIGTERM);
-    }
-}
-
-/// `pasta` connecting the network namespace of `pid` (a sandbox helper) to
-/// the outside: addresses and routes configured in it (`--config-net`), no
-/// port forwarded either way, and the gateway address *not* mapped to the
-/// host (`--no-map-gw`), so the host's loopback services stay out of reach.
-/// In the foreground, as the runner's own child, killed when the job ends
-/// (it would outlive the namespace otherwise).
-pub fn pasta(pasta: &Path, pid: u32) -> tokio::process::Command {
-    #[allow(clippy::disallowed_methods)] // this module is where processes are built
-    let mut command = tokio::process::Command::new(pasta);
+/// `LAB __sandbox pasta PASTA PID`: pasta connecting the network namespace
+/// of `pid` (a sandbox helper) to the outside, as the runner's own child
+/// with a parent-death signal (set by the helper binary before it execs
+/// pasta), killed when the job ends.
+pub fn pasta(lab: &Path, pasta: &Path, pid: u32) -> tokio::process::Command {
+    let mut command = helper(lab);
     command
-        .args([
-            "--config-net",
-            "--no-map-gw",
-            "-t",
-            "none",
-            "-u",
-            "none",
-            "-T",
-            "none",
-            "-U",
-            "none",
-            "--quiet",
-            "--foreground",
-            // IPv6 would reach the host through its link-local address,
-            // which --no-map-gw does not cover.
-            "--ipv4-only",
-        ])
-        .args(if crate::sys::ids().0 == 0 {
-            // As root pasta would drop to `nobody`, which may not enter the
-            // helper's user namespace (owned by root).
-            &["--runas", "0:0"][..]
-        } else {
-            &[][..]
-        })
+        .arg("pasta")
+        .arg(pasta)
         .arg(pid.to_string())
-        .env_clear()
-        .current_dir("/")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
-    crate::sys::die_with_parent_on_exec(&mut command);
     command
+}
+
+/// What this kernel provides, as `LAB __sandbox kernel` reports it; `None`
+/// when the helper could not say (then every job is refused).
+pub fn kernel_report(lab: &Path) -> Option<crate::kernel::KernelFeatures> {
+    #[allow(clippy::disallowed_methods)] // this module is where processes are built
+    let output = std::process::Command::new(lab)
+        .args(["__sandbox", "kernel"])
+        .env_clear()
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&output.stdout).ok()
 }

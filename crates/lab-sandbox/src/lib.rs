@@ -1,18 +1,27 @@
-//! The sandbox helper: `lab __sandbox`, a fresh single-threaded process that
-//! reads a [`SandboxSpec`] on stdin and runs the job inside it.
+//! lab-sandbox is the sandbox helper, `lab __sandbox`: a fresh process that
+//! reads a [`SandboxSpec`] on stdin (the typed, versioned protocol of
+//! `lab_runner::protocol`) and runs the job inside it. It is the only crate
+//! with `unsafe` (its `sys` module), and the only one that links Landlock and
+//! seccomp; the job supervisor (lab-runner) never links it, it starts it as a
+//! process. `lab __sandbox kernel` reports what the kernel provides;
+//! `lab __sandbox pasta PASTA PID` connects a job's network namespace.
 //!
 //! ```text
 //! helper (host namespaces)      unshare(user, mount, pid, ipc [+ net]), identity uid/gid map
 //!  └─ init (pid 1 of a new pid namespace)   dies with the helper (PDEATHSIG);
 //!      │     mounts private /tmp, /dev/shm, /proc and the cwd overlay
-//!      └─ job (pid 2)   setsid, rlimits, no_new_privs, Landlock, seccomp, close fds, exec
+//!      └─ job (pid 2)   setsid, rlimits, no_new_privs, no capabilities, Landlock, seccomp, close fds, exec
 //! ```
 //!
 //! When the job exits, init exits and the kernel kills every process left in
 //! the namespace — setsid'd grandchildren included. When the runner kills the
-//! helper (timeout, cancel), init receives SIGKILL and the same happens.
+//! helper (timeout, cancel), init receives SIGKILL and the same happens; a
+//! `t` byte on stdin makes the helper SIGTERM init, which passes it to every
+//! process of the namespace first.
 //! Every layer reports to a JSON-lines file outside the run directory; a
 //! required layer that fails stops the job before `exec` (fail closed).
+
+#![deny(unsafe_code)]
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -24,118 +33,100 @@ use landlock::{
 };
 use serde_json::{Value, json};
 
-use crate::sys;
+use lab_runner::kernel::{LANDLOCK_MAX_ABI, LANDLOCK_MIN_ABI};
+use lab_runner::protocol::{
+    DEFAULT_DEVICES, JOB_HOME, NETWORK_READY, PROTOCOL_VERSION, REFUSED, Report as Line,
+    SYSTEM_DIRS, SandboxSpec, TERMINATE,
+};
 
-/// Resource limits for a job.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Limits {
-    /// CPU seconds (RLIMIT_CPU).
-    pub cpu_secs: u64,
-    /// Largest file the job may write, bytes (RLIMIT_FSIZE).
-    pub file_size: u64,
-    /// Open descriptors (RLIMIT_NOFILE).
-    pub open_files: u64,
-    /// Processes of the job's user inside its namespace (RLIMIT_NPROC).
-    pub processes: u64,
-    /// Size of the job's private `/tmp` tmpfs, bytes.
-    pub tmp_size: u64,
-    /// Size of the job's private `/dev/shm` tmpfs, bytes (PyTorch's
-    /// DataLoader workers pass batches through it).
-    pub shm_size: u64,
-}
+pub mod kernel;
+mod sys;
 
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            cpu_secs: 3600,
-            file_size: 16 << 30,
-            open_files: 1024,
-            processes: 512,
-            tmp_size: 4 << 30,
-            shm_size: 8 << 30,
-        }
-    }
-}
-
-/// The job's view of its working directory: an overlay whose lower layer
-/// is the project (read-only) and whose upper layer is the run's job
-/// directory, so whatever the job writes there lands in the run.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct Overlay {
-    /// The project directory (canonical); also where the overlay is mounted.
-    pub lower: PathBuf,
-    /// overlayfs's work directory: on the run directory's filesystem,
-    /// outside the job directory, removed after the job.
-    pub work: PathBuf,
-}
-
-/// What the helper needs to run one job.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct SandboxSpec {
-    /// The program to execute: the configured absolute path (a venv's
-    /// `bin/python3` stays that venv's python).
-    pub program: PathBuf,
-    /// argv, `argv[0]` included.
-    pub argv: Vec<String>,
-    /// The complete environment.
-    pub env: Vec<(String, String)>,
-    /// The run's job directory: the only writable place the job keeps (the
-    /// overlay's upper layer when there is a project cwd).
-    pub job_dir: PathBuf,
-    /// The project cwd, seen through an overlay; `None`: the job starts in
-    /// `job_dir`.
-    pub cwd: Option<Overlay>,
-    /// Readable (and executable) beyond the system directories: the
-    /// program's installation, `[runner] read_paths`.
-    pub read_only: Vec<PathBuf>,
-    /// Device files passed through (read, write, ioctl), beyond the harmless
-    /// defaults in [`DEFAULT_DEVICES`].
-    pub devices: Vec<PathBuf>,
-    /// Where the layers report (JSON lines), outside the run directory.
-    pub report: PathBuf,
-    /// Whether the job may use IP networking (only `AF_INET`/`AF_INET6`
-    /// sockets, in any case).
-    pub network: bool,
-    /// With `network`: the job gets a network namespace of its own which the
-    /// runner connects to the outside with user-mode networking (pasta)
-    /// before the job starts; the helper waits for the runner's go-ahead
-    /// byte on stdin after the spec line. Without it the job shares the
-    /// host's network namespace.
-    pub user_mode_network: bool,
-    /// Resource limits.
-    pub limits: Limits,
-    /// The Landlock ABI the rules are written for ([`crate::kernel::decide`]).
-    pub landlock_abi: u32,
-}
-
-/// System directories every job may read and execute from.
-pub const SYSTEM_DIRS: &[&str] = &[
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys", "/proc",
-];
-/// Devices every job gets (read and write).
-pub const DEFAULT_DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"];
-/// The job's `HOME`, on its private `/tmp`.
-pub const JOB_HOME: &str = "/tmp/home";
-
-/// Exit code when the sandbox could not be set up (nothing ran).
-pub const REFUSED: i32 = 125;
-
+/// Writes the report, one typed [`Line`] per JSON line.
 struct Report(std::fs::File);
 
 impl Report {
-    fn line(&mut self, value: serde_json::Value) {
-        let _ = writeln!(self.0, "{value}");
-        let _ = self.0.flush();
+    fn line(&mut self, line: Line) {
+        if let Ok(text) = serde_json::to_string(&line) {
+            let _ = writeln!(self.0, "{text}");
+            let _ = self.0.flush();
+        }
     }
 
     fn refuse(&mut self, layer: &str, error: impl std::fmt::Display) -> ! {
-        self.line(json!({"stage": "refused", "layer": layer, "error": error.to_string()}));
+        self.line(Line::Refused {
+            layer: layer.to_owned(),
+            error: error.to_string(),
+        });
         sys::exit_now(REFUSED)
     }
 }
 
-/// Entry point of `lab __sandbox`. Never returns.
+/// Entry point of `lab __sandbox [kernel | pasta PASTA PID]`. Never returns.
 pub fn helper_main() -> ! {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
+    match args.first().and_then(|a| a.to_str()) {
+        Some("kernel") => {
+            // What this kernel provides, for the supervisor's decision.
+            let features = kernel::detect();
+            match serde_json::to_string(&features) {
+                Ok(text) => {
+                    println!("{text}");
+                    sys::exit_now(0)
+                }
+                Err(_) => sys::exit_now(1),
+            }
+        }
+        Some("pasta") => pasta(&args[1..]),
+        None => run_job(),
+        Some(_) => {
+            eprintln!("lab __sandbox: unknown request");
+            sys::exit_now(2)
+        }
+    }
+}
+
+/// `lab __sandbox pasta PASTA PID`: pasta connecting the helper `PID`'s
+/// network namespace, with a parent-death signal so it never outlives the
+/// runner (SPEC: no port forwarding, the gateway not mapped to the host,
+/// IPv4 only — IPv6 would reach the host through its link-local address).
+fn pasta(args: &[std::ffi::OsString]) -> ! {
+    let [pasta, pid] = args else {
+        eprintln!("lab __sandbox pasta: expected PASTA PID");
+        sys::exit_now(2)
+    };
+    if sys::die_with_parent(libc::SIGKILL).is_err() {
+        sys::exit_now(1);
+    }
+    #[allow(clippy::disallowed_methods)] // the helper execs pasta, argv only
+    let mut command = std::process::Command::new(pasta);
+    command.args([
+        "--config-net",
+        "--no-map-gw",
+        "-t",
+        "none",
+        "-u",
+        "none",
+        "-T",
+        "none",
+        "-U",
+        "none",
+        "--quiet",
+        "--foreground",
+        "--ipv4-only",
+    ]);
+    if sys::ids().0 == 0 {
+        // As root pasta would drop to `nobody`, which may not enter the
+        // helper's user namespace (owned by root).
+        command.args(["--runas", "0:0"]);
+    }
+    let error = command.arg(pid).env_clear().current_dir("/").exec();
+    eprintln!("lab __sandbox pasta: {error}");
+    sys::exit_now(127)
+}
+
+/// Runs one job: the spec on stdin.
+fn run_job() -> ! {
     // The spec is one JSON line; with user-mode networking a go-ahead byte
     // follows once the runner has connected the namespace.
     let mut stdin = std::io::stdin().lock();
@@ -147,6 +138,13 @@ pub fn helper_main() -> ! {
         eprintln!("lab __sandbox: invalid spec");
         sys::exit_now(REFUSED)
     };
+    if spec.version != PROTOCOL_VERSION {
+        eprintln!(
+            "lab __sandbox: protocol version {} (this helper speaks {PROTOCOL_VERSION})",
+            spec.version
+        );
+        sys::exit_now(REFUSED)
+    }
     let Ok(file) = std::fs::OpenOptions::new().append(true).open(&spec.report) else {
         eprintln!("lab __sandbox: cannot open the report file");
         sys::exit_now(REFUSED)
@@ -178,32 +176,31 @@ pub fn helper_main() -> ! {
     if let Err(e) = sys::join_new_session_keyring() {
         report.refuse("a new session keyring", e);
     }
-    report.line(json!({
-        "stage": "namespaces",
-        "user_namespace": true,
-        "mount_namespace": true,
-        "pid_namespace": true,
-        "network_namespace": !spec.network || spec.user_mode_network,
-        "uid_inside": uid,
-    }));
+    report.line(Line::Namespaces {
+        user_namespace: true,
+        mount_namespace: true,
+        pid_namespace: true,
+        network_namespace: !spec.network || spec.user_mode_network,
+        uid_inside: uid,
+    });
     if spec.network && spec.user_mode_network {
         let mut go = [0u8; 1];
         match stdin.read(&mut go) {
-            Ok(1) if go[0] == b'1' => report.line(json!({
-                "stage": "network",
-                "network": "own network namespace, connected by user-mode networking (pasta): outbound IP only; the host's loopback and its own addresses are out of reach",
-            })),
+            Ok(1) if go[0] == NETWORK_READY => report.line(Line::Network {
+                network: "own network namespace, connected by user-mode networking (pasta): outbound IPv4 only; the host's loopback and its own addresses are out of reach".to_owned(),
+            }),
             _ => report.refuse(
                 "user-mode networking (pasta)",
                 "the runner could not connect the job's network namespace",
             ),
         }
     } else if spec.network {
-        report.line(json!({
-            "stage": "network",
-            "network": "the host's network namespace (pasta not found): IP sockets only, but services on the host's loopback are reachable",
-        }));
+        report.line(Line::Network {
+            network: "the host's network namespace (pasta not found): IP sockets only, but services on the host's loopback are reachable".to_owned(),
+        });
     }
+    // The lock goes before the fork (init must not inherit it held); the
+    // thread below takes stdin up again.
     drop(stdin);
     match sys::fork() {
         Err(e) => report.refuse("fork of the namespace init", e),
@@ -214,15 +211,41 @@ pub fn helper_main() -> ! {
             // SIGTERM goes on to init, which passes it to every process of
             // the namespace; a SIGKILL kills the helper, and init with it.
             if let Err(e) = sys::forward_sigterm_to(init_pid) {
-                report.line(json!({"stage": "helper", "error": e.to_string()}));
+                report.line(Line::Helper {
+                    error: e.to_string(),
+                });
             }
-            report.line(json!({"stage": "started"}));
-            match sys::wait(init_pid) {
-                Ok((_, sys::Ended::Signal(sig))) => {
-                    report.line(json!({"stage": "killed", "signal": sig}));
+            report.line(Line::Started);
+            // Until init ends: wait for it, and read the supervisor's
+            // requests (TERMINATE) from stdin (a process in a new PID
+            // namespace's parent may not start threads: one loop does both).
+            let mut listening = true;
+            loop {
+                match sys::try_wait(init_pid) {
+                    Ok(Some(sys::Ended::Signal(sig))) => {
+                        report.line(Line::Killed { signal: sig });
+                        break;
+                    }
+                    Ok(Some(sys::Ended::Code(_))) => break,
+                    Ok(None) => {}
+                    Err(e) => {
+                        report.line(Line::Helper {
+                            error: e.to_string(),
+                        });
+                        break;
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => report.line(json!({"stage": "helper", "error": e.to_string()})),
+                if listening {
+                    match sys::read_byte_within(0, 100) {
+                        Ok(Some(Some(TERMINATE))) => {
+                            let _ = sys::signal(init_pid, libc::SIGTERM);
+                        }
+                        Ok(Some(None)) | Err(_) => listening = false,
+                        Ok(_) => {}
+                    }
+                } else {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
             }
             sys::exit_now(0)
         }
@@ -432,7 +455,7 @@ fn init(spec: &SandboxSpec, mut report: Report) -> ! {
         report.refuse("init's SIGTERM handler", e);
     }
     match mounts(spec) {
-        Ok(value) => report.line(json!({"stage": "mounts", "mounts": value})),
+        Ok(value) => report.line(Line::Mounts { mounts: value }),
         Err((what, e)) => report.refuse(&what, e),
     }
     let job = match sys::fork() {
@@ -444,8 +467,20 @@ fn init(spec: &SandboxSpec, mut report: Report) -> ! {
         match sys::wait(-1) {
             Ok((pid, ended)) if pid == job => {
                 let (value, code) = match ended {
-                    sys::Ended::Code(code) => (json!({"stage": "exit", "code": code}), code),
-                    sys::Ended::Signal(sig) => (json!({"stage": "exit", "signal": sig}), 128 + sig),
+                    sys::Ended::Code(code) => (
+                        Line::Exit {
+                            code: Some(code),
+                            signal: None,
+                        },
+                        code,
+                    ),
+                    sys::Ended::Signal(sig) => (
+                        Line::Exit {
+                            code: None,
+                            signal: Some(sig),
+                        },
+                        128 + sig,
+                    ),
                 };
                 report.line(value);
                 // Leaving takes every other process in the namespace down.
@@ -453,7 +488,9 @@ fn init(spec: &SandboxSpec, mut report: Report) -> ! {
             }
             Ok(_) => continue,
             Err(e) => {
-                report.line(json!({"stage": "init", "error": e.to_string()}));
+                report.line(Line::Init {
+                    error: e.to_string(),
+                });
                 sys::exit_now(REFUSED)
             }
         }
@@ -620,7 +657,7 @@ pub fn seccomp_filter(network: bool) -> Result<Vec<seccompiler::BpfProgram>, Str
 }
 
 fn abi(version: u32) -> ABI {
-    ABI::from(version.min(crate::kernel::LANDLOCK_MAX_ABI) as i32)
+    ABI::from(version.min(LANDLOCK_MAX_ABI) as i32)
 }
 
 /// Landlock: read and execute the system directories, the program's
@@ -629,7 +666,7 @@ fn abi(version: u32) -> ABI {
 /// Every rule is a hard requirement at `spec.landlock_abi`.
 fn landlock(spec: &SandboxSpec) -> Result<Value, String> {
     let abi = abi(spec.landlock_abi);
-    if spec.landlock_abi < crate::kernel::LANDLOCK_MIN_ABI {
+    if spec.landlock_abi < LANDLOCK_MIN_ABI {
         return Err(format!("Landlock ABI {} is too old", spec.landlock_abi));
     }
     let read = AccessFs::from_read(abi);
@@ -698,7 +735,7 @@ fn landlock(spec: &SandboxSpec) -> Result<Value, String> {
         ));
     }
     Ok(json!({
-        "abi": spec.landlock_abi.min(crate::kernel::LANDLOCK_MAX_ABI),
+        "abi": spec.landlock_abi.min(LANDLOCK_MAX_ABI),
         "enforced": "fully",
         "scoped": if scoped { json!(["signals", "abstract unix sockets"]) } else { json!([]) },
         "readable": granted,
@@ -749,20 +786,19 @@ fn job(spec: &SandboxSpec, mut report: Report) -> ! {
         }
         Err(e) => report.refuse("seccomp filter", e),
     };
-    report.line(json!({
-        "stage": "job",
-        "landlock_filesystem": landlock,
-        "seccomp": seccomp,
-        "no_new_privs": true,
-        "capabilities": "none (bounding set emptied, securebits locked)",
-        "rlimits": {
+    report.line(Line::Job {
+        landlock_filesystem: landlock,
+        seccomp: seccomp.to_owned(),
+        no_new_privs: true,
+        capabilities: "none (bounding set emptied, securebits locked)".to_owned(),
+        rlimits: json!({
             "cpu_secs": spec.limits.cpu_secs,
             "file_size": spec.limits.file_size,
             "open_files": spec.limits.open_files,
             "processes": spec.limits.processes,
             "core": 0,
-        },
-    }));
+        }),
+    });
     drop(report);
     if let Err(e) = sys::close_from(3) {
         eprintln!("lab sandbox: closing descriptors failed: {e}");

@@ -366,25 +366,63 @@ pub fn mount_setattr(
     Ok(())
 }
 
-/// A `pre_exec` hook for a helper process of the runner's own (pasta): it
-/// gets SIGKILL when the runner dies, even by SIGKILL.
-pub fn die_with_parent_on_exec(command: &mut tokio::process::Command) {
-    // SAFETY: the closure runs between fork and exec in the child and calls
-    // only prctl, which is async-signal-safe; it touches no memory of the
-    // parent's.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) < 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
+/// `waitpid(pid, WNOHANG)`: how `pid` ended, or `None` while it runs.
+pub fn try_wait(pid: libc::pid_t) -> io::Result<Option<Ended>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is a valid, writable c_int for the call.
+    let got = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    if got < 0 {
+        let err = io::Error::last_os_error();
+        return if err.kind() == io::ErrorKind::Interrupted {
+            Ok(None)
+        } else {
+            Err(err)
+        };
+    }
+    if got == 0 {
+        return Ok(None);
+    }
+    Ok(if libc::WIFEXITED(status) {
+        Some(Ended::Code(libc::WEXITSTATUS(status)))
+    } else if libc::WIFSIGNALED(status) {
+        Some(Ended::Signal(libc::WTERMSIG(status)))
+    } else {
+        None
+    })
+}
+
+/// One byte from descriptor `fd` if one arrives within `timeout_ms`:
+/// `Ok(Some(None))` at end of file, `Ok(None)` when nothing came. Reads the
+/// descriptor itself (no buffering that could hide a later byte).
+pub fn read_byte_within(
+    fd: libc::c_int,
+    timeout_ms: libc::c_int,
+) -> io::Result<Option<Option<u8>>> {
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `poll` is one valid pollfd for the call.
+    let ready = unsafe { libc::poll(&mut poll, 1, timeout_ms) };
+    if ready < 0 {
+        let err = io::Error::last_os_error();
+        return if err.kind() == io::ErrorKind::Interrupted {
+            Ok(None)
+        } else {
+            Err(err)
+        };
+    }
+    if ready == 0 {
+        return Ok(None);
+    }
+    let mut byte = 0u8;
+    // SAFETY: `byte` is one writable byte; poll said `fd` is readable (or
+    // closed), so the read does not block.
+    let n = unsafe { libc::read(fd, (&mut byte as *mut u8).cast(), 1) };
+    match n {
+        1 => Ok(Some(Some(byte))),
+        0 => Ok(Some(None)),
+        _ => Err(io::Error::last_os_error()),
     }
 }

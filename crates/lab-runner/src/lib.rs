@@ -9,10 +9,16 @@
 //! [`protocol`] with it.
 #![forbid(unsafe_code)]
 
+mod files;
 pub mod git;
+mod helper;
 pub mod jobs;
 pub mod kernel;
+mod plan;
+mod policy;
 pub mod protocol;
+mod provenance;
+mod report;
 pub mod runner;
 mod spawn;
 

@@ -1,0 +1,112 @@
+//! Reading the helper's report: the isolation layers in force and the exit.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::protocol::Report;
+use crate::runner::Exit;
+
+pub(crate) fn read_report_lines(report: &Path) -> Vec<Report> {
+    std::fs::read_to_string(report)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The isolation report and the exit the helper recorded.
+pub(crate) fn read_report(report: &Path) -> (Value, Exit) {
+    let lines = read_report_lines(report);
+    let mut isolation = serde_json::Map::new();
+    let mut exit = Exit::Refused {
+        layer: "sandbox".into(),
+        error: "the sandbox ended without reporting".into(),
+    };
+    let mut refused = false;
+    for line in &lines {
+        match line {
+            Report::Namespaces { .. }
+            | Report::Mounts { .. }
+            | Report::Network { .. }
+            | Report::Job { .. } => {
+                // The layer's own fields, as it reported them.
+                if let Ok(Value::Object(map)) = serde_json::to_value(line) {
+                    for (k, v) in map {
+                        if k != "stage" {
+                            isolation.insert(k, v);
+                        }
+                    }
+                }
+            }
+            Report::Refused { layer, error } => {
+                refused = true;
+                exit = Exit::Refused {
+                    layer: layer.clone(),
+                    error: error.clone(),
+                };
+                isolation.insert(
+                    "refused".into(),
+                    serde_json::to_value(line).unwrap_or(Value::Null),
+                );
+            }
+            // A refusal is final: the exit init records after it (the job
+            // process leaving with REFUSED) does not hide it.
+            Report::Exit { code, signal } if !refused => {
+                exit = match (code, signal) {
+                    (Some(c), _) => Exit::Code(*c),
+                    (_, Some(s)) => Exit::Signal(*s),
+                    _ => exit,
+                };
+            }
+            _ => {}
+        }
+    }
+    (Value::Object(isolation), exit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::REFUSED;
+
+    fn report(lines: &[&str]) -> (Value, Exit) {
+        let dir =
+            std::env::temp_dir().join(format!("lab-report-{}-{}", std::process::id(), lines.len()));
+        std::fs::write(&dir, lines.join("\n")).unwrap();
+        let parsed = read_report(&dir);
+        std::fs::remove_file(&dir).unwrap();
+        parsed
+    }
+
+    #[test]
+    fn a_refused_layer_stays_the_outcome() {
+        let (isolation, exit) = report(&[
+            r#"{"stage":"namespaces","user_namespace":true}"#,
+            r#"{"stage":"refused","layer":"Landlock","error":"EPERM"}"#,
+            &format!(r#"{{"stage":"exit","code":{REFUSED}}}"#),
+        ]);
+        assert_eq!(
+            exit,
+            Exit::Refused {
+                layer: "Landlock".into(),
+                error: "EPERM".into()
+            }
+        );
+        assert_eq!(isolation["user_namespace"], true);
+        assert_eq!(isolation["refused"]["layer"], "Landlock");
+    }
+
+    #[test]
+    fn exits_and_silence_are_read_as_such() {
+        assert_eq!(report(&[r#"{"stage":"exit","code":3}"#]).1, Exit::Code(3));
+        assert_eq!(
+            report(&[r#"{"stage":"exit","signal":9}"#]).1,
+            Exit::Signal(9)
+        );
+        assert!(
+            matches!(report(&[]).1, Exit::Refused { .. }),
+            "no report is a refusal, never a success"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! `lab export` and `lab import-bundle`.
+
+use anyhow::{Context, bail};
+
+use crate::{Setup, explain_import, open_registry};
+
+pub(crate) fn export(ctx: &Setup, id: &str, name: Option<&str>) -> anyhow::Result<()> {
+    let registry = open_registry(ctx)?;
+    let run = registry.get(&lab_registry::RunId::parse(id)?)?;
+    let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
+        .context("[artifacts] allow in the config file")?;
+    let name = match name {
+        Some(name) => lab_fs::bundle::BundleName::parse(name)?,
+        None => lab_fs::bundle::BundleName::parse(&lab_fs::bundle::default_bundle_name(
+            run.id.as_str(),
+            std::time::SystemTime::now(),
+        ))?,
+    };
+    let exports_path = lab_registry::DataDir::new(&ctx.data_dir).exports();
+    let exports = lab_fs::bundle::ExportsDir::open_ambient(&exports_path)?;
+    let root = lab_fs::RunRoot::open_ambient(&run.root)?;
+    let filter =
+        lab_redact::export::RedactingFilter::new(lab_redact::Redactor::new(&ctx.lab_secrets));
+    let info = exports.write_bundle(&name, &root, &allowlist, run.id.as_str(), &filter)?;
+    println!(
+        "exported {} to {} ({} bytes, {} files)",
+        run.id,
+        exports_path.join(info.name.as_str()).display(),
+        info.size,
+        info.manifest.files.len()
+    );
+    Ok(())
+}
+
+pub(crate) fn import_bundle(
+    ctx: &Setup,
+    file: &std::path::Path,
+    into: &std::path::Path,
+) -> anyhow::Result<()> {
+    let registry = open_registry(ctx)?;
+    let into = std::fs::canonicalize(into).with_context(|| format!("--into {}", into.display()))?;
+    if !into.is_dir() {
+        bail!("--into {} is not a directory", into.display());
+    }
+    if !registry
+        .allowed_roots()
+        .iter()
+        .any(|root| into.starts_with(root))
+    {
+        return Err(explain_import(
+            &registry,
+            lab_registry::Error::OutsideAllowedRoots,
+        ));
+    }
+    let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
+        .context("[artifacts] allow in the config file")?;
+    let bundle = std::fs::File::open(file).with_context(|| format!("bundle {}", file.display()))?;
+    let unpacked = lab_fs::bundle::unpack_bundle_ambient(
+        std::io::BufReader::new(bundle),
+        &into,
+        None,
+        &allowlist,
+    )
+    .with_context(|| format!("bundle {}", file.display()))?;
+    let wanted = unpacked.manifest.source_run.as_str();
+    let run = match registry.import(&unpacked.dir, Some(wanted)) {
+        Err(lab_registry::Error::IdTaken(_)) => registry.import(&unpacked.dir, None)?,
+        other => other?,
+    };
+    println!(
+        "imported bundle as {} at {} ({} files verified)",
+        run.id,
+        run.root.display(),
+        unpacked.manifest.files.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! `lab run`: one job in the foreground, and the runner's settings.
+
+use std::io::Write;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use crate::{Setup, open_registry, shutdown_signal};
+
+/// The runner settings: allowlists from the config file, the network switch
+/// from the command line only.
+pub(crate) fn runner_config(
+    ctx: &Setup,
+    allow_network: bool,
+    allow_workflow_exec: bool,
+    timeout: u64,
+) -> anyhow::Result<lab_runner::RunnerConfig> {
+    let runner = &ctx.config.runner;
+    let defaults = lab_runner::Limits::default();
+    let mut read_paths = Vec::new();
+    for path in &runner.read_paths {
+        read_paths.push(std::fs::canonicalize(path).with_context(|| {
+            format!(
+                "[runner] read_paths entry {} in the config file",
+                path.display()
+            )
+        })?);
+    }
+    Ok(lab_runner::RunnerConfig {
+        programs: runner.programs.clone(),
+        env_allow: runner.env_allow.clone(),
+        allow_network,
+        allow_workflow_exec,
+        limits: lab_runner::Limits {
+            tmp_size: runner.tmp_size.unwrap_or(defaults.tmp_size),
+            shm_size: runner.shm_size.unwrap_or(defaults.shm_size),
+            ..defaults
+        },
+        helper: std::env::current_exe().context("locating the lab binary")?,
+        default_timeout: std::time::Duration::from_secs(timeout),
+        read_paths,
+        devices: runner.devices.clone(),
+        log_max_bytes: runner
+            .log_max_bytes
+            .unwrap_or(lab_runner::runner::DEFAULT_LOG_MAX_BYTES),
+        lab_secrets: ctx.lab_secrets.clone(),
+        data_dir: std::fs::create_dir_all(&ctx.data_dir)
+            .and_then(|()| std::fs::canonicalize(&ctx.data_dir))
+            .ok(),
+    })
+}
+
+/// `lab run -- PROGRAM ARGS`: one job, in the foreground. Returns the exit
+/// code to leave with: the job's, 128+signal, 124 on timeout, 125 when the
+/// sandbox refused.
+pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
+    let registry = open_registry(ctx)?;
+    let (runner, warnings) = lab_runner::Runner::new(runner_config(
+        ctx,
+        job.allow_network,
+        job.allow_workflow_exec,
+        job.timeout,
+    )?)
+    .context("[runner] in the config file")?;
+    for warning in warnings {
+        eprintln!("lab: warning: {warning}");
+    }
+    if let Err(e) = runner.kernel_plan() {
+        // Refused like a job whose sandbox could not be set up.
+        eprintln!("lab: error: {e}");
+        return Ok(125);
+    }
+    let timeout = std::time::Duration::from_secs(job.timeout);
+    let (name, steps, passed, cwd) = match &job.workflow {
+        Some(file) => {
+            let file = std::path::absolute(file).context("resolving the workflow path")?;
+            let file = lab_runner::jobs::workflow_under_roots(&registry, &file)?;
+            let (name, steps) = runner.plan_workflow(&file, job.confirm_exec_hooks)?;
+            let cwd = runner.check_cwd(
+                file.parent().unwrap_or(std::path::Path::new("/")),
+                registry.allowed_roots(),
+            )?;
+            (
+                if name.is_empty() {
+                    "workflow".to_owned()
+                } else {
+                    name
+                },
+                steps,
+                Vec::new(),
+                cwd,
+            )
+        }
+        None => {
+            let Some((program, args)) = job.argv.split_first() else {
+                bail!(
+                    "nothing to run: give the program after `--`, e.g. `lab run -- python3 train.py`"
+                );
+            };
+            let request = lab_runner::JobRequest {
+                program: program.clone(),
+                args: args.to_vec(),
+                env: job.env.clone(),
+                timeout_secs: Some(job.timeout),
+                cwd: None,
+            };
+            let (step, passed, _) = runner.plan(&request)?;
+            // The job starts where `lab run` was invoked (SPEC §3).
+            let here = std::env::current_dir().context("reading the current directory")?;
+            let cwd = runner.check_cwd(&here, registry.allowed_roots())?;
+            (
+                lab_runner::runner::step_name(&step),
+                vec![step],
+                passed,
+                cwd,
+            )
+        }
+    };
+    let layout = lab_registry::DataDir::new(&ctx.data_dir);
+    let run = layout.create_job_run(&registry, &name)?;
+    let report = layout.jobs().join(format!("{}.report", run.id));
+    eprintln!(
+        "lab: job {} in {} (working directory {}, seen through an overlay)",
+        run.id,
+        terminal_safe_str(&run.root.display().to_string()),
+        terminal_safe_str(&cwd.display().to_string())
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let outcome = runtime.block_on(async {
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        let interrupt = shutdown_signal()?;
+        tokio::spawn(async move {
+            interrupt.await;
+            let _ = cancel_tx.send(true);
+        });
+        use std::io::IsTerminal;
+        let terminals = [
+            std::io::stdout().is_terminal(),
+            std::io::stderr().is_terminal(),
+        ];
+        let echo = move |stream: lab_runner::Stream, bytes: &[u8]| {
+            // A job's bytes reach a terminal with their control bytes shown,
+            // not obeyed (no OSC 52 clipboard writes, fake links, retitling).
+            let shown = |tty: bool| {
+                if tty {
+                    std::borrow::Cow::Owned(terminal_safe(bytes))
+                } else {
+                    std::borrow::Cow::Borrowed(bytes)
+                }
+            };
+            let _ = match stream {
+                lab_runner::Stream::Stdout => std::io::stdout().write_all(&shown(terminals[0])),
+                lab_runner::Stream::Stderr => std::io::stderr().write_all(&shown(terminals[1])),
+            };
+        };
+        anyhow::Ok(
+            runner
+                .run_steps(
+                    &steps,
+                    &passed,
+                    Some(&cwd),
+                    timeout,
+                    &run.root,
+                    &report,
+                    echo,
+                    cancel_rx,
+                )
+                .await?,
+        )
+    })?;
+    eprintln!(
+        "lab: job {} ended: {} (isolation: {})",
+        run.id,
+        terminal_safe_str(&outcome.exit.to_json().to_string()),
+        terminal_safe_str(&outcome.isolation.to_string())
+    );
+    Ok(match outcome.exit {
+        lab_runner::Exit::Code(code) => code,
+        lab_runner::Exit::Signal(sig) => 128 + sig,
+        lab_runner::Exit::TimedOut => 124,
+        lab_runner::Exit::Cancelled => 130,
+        lab_runner::Exit::Refused { .. } => 125,
+    })
+}
+
+/// `bytes` with every control byte but newline, tab and carriage return
+/// shown as `\xNN` (ESC, BEL, C1 controls in UTF-8 included), for a
+/// terminal.
+pub(crate) fn terminal_safe(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && !matches!(c, '\n' | '\t' | '\r') {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into_bytes()
+}
+
+/// [`terminal_safe`] for a string the Lab prints (paths a job may have named).
+pub(crate) fn terminal_safe_str(text: &str) -> String {
+    String::from_utf8_lossy(&terminal_safe(text.as_bytes())).into_owned()
+}
+
+/// What `lab run` was asked.
+pub(crate) struct JobArgs {
+    pub(crate) workflow: Option<PathBuf>,
+    pub(crate) argv: Vec<String>,
+    pub(crate) env: Vec<String>,
+    pub(crate) timeout: u64,
+    pub(crate) allow_network: bool,
+    pub(crate) allow_workflow_exec: bool,
+    pub(crate) confirm_exec_hooks: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_bytes_reach_a_terminal_shown_not_obeyed() {
+        // OSC 52 (clipboard write), an OSC 8 hyperlink, a title change, a C1
+        // CSI, BEL, and backspace; newline, tab and carriage return pass.
+        let hostile = b"\x1b]52;c;ZWNobyBwd25lZA==\x07ok\x1b]8;;http://evil/\x1b\\link\x1b]8;;\x1b\\\xc2\x9b2J\x08\ttab\r\n";
+        let shown = String::from_utf8(terminal_safe(hostile)).unwrap();
+        assert!(
+            !shown
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r')),
+            "{shown:?}"
+        );
+        assert!(
+            shown.starts_with("\\x1b]52;c;ZWNobyBwd25lZA==\\x07ok"),
+            "{shown:?}"
+        );
+        assert!(shown.contains("\\x9b2J\\x08\ttab\r\n"), "{shown:?}");
+        assert_eq!(terminal_safe(b"plain text\n"), b"plain text\n");
+        assert_eq!(terminal_safe_str("/runs/a\x1b[2Jb"), "/runs/a\\x1b[2Jb");
+    }
+}

@@ -214,6 +214,28 @@ fn dependency_edges_follow_the_architecture() {
 }
 
 #[test]
+fn every_error_code_is_documented() {
+    let source = std::fs::read_to_string(root().join("crates/lab-http/src/response.rs")).unwrap();
+    let api = std::fs::read_to_string(root().join("docs/API.md")).unwrap();
+    // The arms of `Code::as_str`: `Code::Variant => "snake_case",`.
+    let codes: Vec<&str> = source
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Code::"))
+        .filter_map(|l| l.split_once(" => \""))
+        .filter_map(|(_, rest)| rest.split('"').next())
+        .collect();
+    assert!(codes.len() > 40, "found only {} codes", codes.len());
+    let missing: Vec<&&str> = codes
+        .iter()
+        .filter(|c| !api.contains(&format!("`{c}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "error codes missing from docs/API.md: {missing:?}"
+    );
+}
+
+#[test]
 fn lab_http_never_touches_the_filesystem_directly() {
     let mut files = Vec::new();
     rust_files(&root().join("crates/lab-http/src"), &mut files);

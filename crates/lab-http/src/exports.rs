@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::State;
 use crate::guard::Checked;
-use crate::response::{ApiError, Body, json_response};
+use crate::response::{ApiError, Body, Code, json_response};
 use crate::routes::{Result, blocking, file_response, internal, parse_id, read_json};
 
 impl From<BundleError> for ApiError {
@@ -20,17 +20,19 @@ impl From<BundleError> for ApiError {
         match e {
             BundleError::InvalidName(reason) => ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_bundle_name",
+                Code::InvalidBundleName,
                 format!("invalid bundle name: {reason}"),
             ),
             BundleError::AlreadyExists => ApiError::new(
                 StatusCode::CONFLICT,
-                "bundle_exists",
+                Code::BundleExists,
                 "a bundle with this name exists already; choose another name",
             ),
-            BundleError::NotFound => {
-                ApiError::new(StatusCode::NOT_FOUND, "bundle_not_found", "no such bundle")
-            }
+            BundleError::NotFound => ApiError::new(
+                StatusCode::NOT_FOUND,
+                Code::BundleNotFound,
+                "no such bundle",
+            ),
             BundleError::Fs(e) => e.into(),
             other => internal(&other.to_string()),
         }
@@ -48,7 +50,7 @@ fn exports_dir(state: &State) -> Result<&lab_fs::bundle::ExportsDir> {
     state.exports.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
-            "exports_not_configured",
+            Code::ExportsNotConfigured,
             "this server has no exports directory",
         )
     })
@@ -125,7 +127,13 @@ pub(crate) async fn download(
     file: &str,
 ) -> Result<Response<Body>> {
     exports_dir(state)?;
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "bundle_not_found", "no such bundle");
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            Code::BundleNotFound,
+            "no such bundle",
+        )
+    };
     // Bundle names are plain ASCII, so no decoding: anything else is not ours.
     let name = BundleName::parse(file).map_err(|_| not_found())?;
     if name.as_str() != file {

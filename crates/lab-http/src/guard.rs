@@ -5,7 +5,7 @@ use http::{Method, Request, StatusCode};
 use subtle::ConstantTimeEq;
 
 use crate::auth::Credential;
-use crate::response::ApiError;
+use crate::response::{ApiError, Code};
 
 /// Largest request body accepted.
 pub const MAX_BODY: u64 = 1024 * 1024;
@@ -126,21 +126,21 @@ pub(crate) fn check<B>(
     let host = match (host_values.next(), host_values.next()) {
         (Some(host), None) => host.to_str().map_err(|_| {
             forbidden(
-                "host_not_allowed",
+                Code::HostNotAllowed,
                 "the Host header does not name this server",
             )
         })?,
         (None, _) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "missing_host",
+                Code::MissingHost,
                 "a Host header is required",
             ));
         }
         (Some(_), Some(_)) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "duplicate_host",
+                Code::DuplicateHost,
                 "more than one Host header",
             ));
         }
@@ -148,7 +148,7 @@ pub(crate) fn check<B>(
     // DNS rebinding: a foreign name resolving to 127.0.0.1 must not reach us.
     if !hosts.allows(host) {
         return Err(forbidden(
-            "host_not_allowed",
+            Code::HostNotAllowed,
             "the Host header does not name this server",
         ));
     }
@@ -160,7 +160,7 @@ pub(crate) fn check<B>(
     {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "bad_request_target",
+            Code::BadRequestTarget,
             "the request target must be a path",
         ));
     }
@@ -170,7 +170,7 @@ pub(crate) fn check<B>(
         let site = site.as_bytes();
         if site.eq_ignore_ascii_case(b"cross-site") || site.eq_ignore_ascii_case(b"same-site") {
             return Err(forbidden(
-                "cross_site_request",
+                Code::CrossSiteRequest,
                 "requests from other sites are refused",
             ));
         }
@@ -195,18 +195,18 @@ pub(crate) fn check<B>(
             (Some(given), None) if bool::from(given.as_bytes().ct_eq(token.as_bytes())) => {}
             (None, _) => {
                 return Err(forbidden(
-                    "missing_token",
+                    Code::MissingToken,
                     "this request needs the X-Lab-Token header",
                 ));
             }
-            _ => return Err(forbidden("bad_token", "the X-Lab-Token header is wrong")),
+            _ => return Err(forbidden(Code::BadToken, "the X-Lab-Token header is wrong")),
         }
     }
     if let Some(origin) = req.headers().get(ORIGIN) {
         let expected = format!("http://{host}");
         if !origin.as_bytes().eq_ignore_ascii_case(expected.as_bytes()) {
             return Err(forbidden(
-                "origin_not_allowed",
+                Code::OriginNotAllowed,
                 "the Origin header is not this server",
             ));
         }
@@ -220,7 +220,7 @@ pub(crate) fn check<B>(
                 .ok_or_else(|| {
                     ApiError::new(
                         StatusCode::BAD_REQUEST,
-                        "bad_content_length",
+                        Code::BadContentLength,
                         "invalid Content-Length",
                     )
                 })?,
@@ -232,7 +232,7 @@ pub(crate) fn check<B>(
     if length.is_some_and(|n| n > MAX_BODY) {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            Code::BodyTooLarge,
             "request bodies are limited to 1 MiB",
         ));
     }
@@ -246,7 +246,7 @@ pub(crate) fn check<B>(
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                Code::UnsupportedMediaType,
                 "request bodies must be application/json",
             ));
         }

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::State;
 use crate::guard::Checked;
-use crate::response::{ApiError, Body, json_response};
+use crate::response::{ApiError, Body, Code, json_response};
 use crate::routes::{Result, blocking, internal, read_json};
 
 /// The last this much of each log is sent to a viewer of a job that ran
@@ -32,7 +32,7 @@ fn manager(state: &State) -> Result<&Arc<JobManager>> {
     state.jobs.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "runner_disabled",
+            Code::RunnerDisabled,
             "the runner is off; start the Lab with --enable-runner to run jobs",
         )
     })
@@ -41,7 +41,13 @@ fn manager(state: &State) -> Result<&Arc<JobManager>> {
 fn job_id(id: &str) -> Result<String> {
     lab_registry::RunId::parse(id)
         .map(|id| id.to_string())
-        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "unknown_job", "no job with this id"))
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                Code::UnknownJob,
+                "no job with this id",
+            )
+        })
 }
 
 impl From<lab_runner::runner::Error> for ApiError {
@@ -50,18 +56,22 @@ impl From<lab_runner::runner::Error> for ApiError {
         let message = e.to_string();
         match e {
             E::ProgramNotAllowed(_) | E::ProgramNotFound(_) => {
-                ApiError::new(StatusCode::FORBIDDEN, "program_not_allowed", message)
+                ApiError::new(StatusCode::FORBIDDEN, Code::ProgramNotAllowed, message)
             }
-            E::EnvNotAllowed(_) => ApiError::new(StatusCode::FORBIDDEN, "env_not_allowed", message),
-            E::BadArgument(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad_argument", message),
+            E::EnvNotAllowed(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, Code::EnvNotAllowed, message)
+            }
+            E::BadArgument(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BadArgument, message),
             E::ExecHooksRefused(_) => {
-                ApiError::new(StatusCode::FORBIDDEN, "exec_hooks_refused", message)
+                ApiError::new(StatusCode::FORBIDDEN, Code::ExecHooksRefused, message)
             }
-            E::Workflow(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_workflow", message),
-            E::Cwd(_) => ApiError::new(StatusCode::FORBIDDEN, "cwd_not_allowed", message),
+            E::Workflow(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidWorkflow, message)
+            }
+            E::Cwd(_) => ApiError::new(StatusCode::FORBIDDEN, Code::CwdNotAllowed, message),
             E::Unavailable(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "runner_unavailable",
+                Code::RunnerUnavailable,
                 message,
             ),
             _ => internal(&message),
@@ -78,7 +88,7 @@ pub(crate) async fn create(
     if let Some(why) = &state.runner.unavailable {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "runner_unavailable",
+            Code::RunnerUnavailable,
             format!("the runner is unavailable on this machine: {why}"),
         ));
     }
@@ -110,7 +120,7 @@ fn parse_job<T: serde::de::DeserializeOwned>(body: Value) -> Result<T> {
     serde_json::from_value(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_json",
+            Code::InvalidJson,
             format!("invalid job: {e}"),
         )
     })
@@ -133,7 +143,11 @@ pub(crate) async fn list(state: &Arc<State>) -> Result<Response<Body>> {
 pub(crate) async fn show(state: &Arc<State>, id: &str) -> Result<Response<Body>> {
     let id = job_id(id)?;
     let record = manager(state)?.get(&id).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "unknown_job", "no job with this id")
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            Code::UnknownJob,
+            "no job with this id",
+        )
     })?;
     Ok(json_response(StatusCode::OK, &json!(record)))
 }
@@ -144,14 +158,14 @@ pub(crate) async fn cancel(state: &Arc<State>, id: &str) -> Result<Response<Body
     if jobs.get(&id).is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "unknown_job",
+            Code::UnknownJob,
             "no job with this id",
         ));
     }
     if !jobs.cancel(&id) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "job_not_running",
+            Code::JobNotRunning,
             "the job is not running",
         ));
     }
@@ -195,7 +209,11 @@ pub(crate) async fn log(
     let id = job_id(id)?;
     let jobs = Arc::clone(manager(state)?);
     let record = jobs.get(&id).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "unknown_job", "no job with this id")
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            Code::UnknownJob,
+            "no job with this id",
+        )
     })?;
     let last: u64 = headers
         .get("last-event-id")

@@ -32,6 +32,191 @@ pub fn empty() -> Body {
     full(Bytes::new())
 }
 
+/// Every error code the API answers with (`{"error": {"code": …}}`), one
+/// place; docs/API.md lists each (a tidy test checks it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// `already_registered`
+    AlreadyRegistered,
+    /// `artifact_not_allowed`
+    ArtifactNotAllowed,
+    /// `artifact_not_found`
+    ArtifactNotFound,
+    /// `bad_argument`
+    BadArgument,
+    /// `bad_body`
+    BadBody,
+    /// `bad_content_length`
+    BadContentLength,
+    /// `bad_key`
+    BadKey,
+    /// `bad_query`
+    BadQuery,
+    /// `bad_request_target`
+    BadRequestTarget,
+    /// `bad_token`
+    BadToken,
+    /// `body_timeout`
+    BodyTimeout,
+    /// `body_too_large`
+    BodyTooLarge,
+    /// `bundle_exists`
+    BundleExists,
+    /// `bundle_not_found`
+    BundleNotFound,
+    /// `cross_site_request`
+    CrossSiteRequest,
+    /// `cwd_not_allowed`
+    CwdNotAllowed,
+    /// `directory_not_found`
+    DirectoryNotFound,
+    /// `duplicate_host`
+    DuplicateHost,
+    /// `env_not_allowed`
+    EnvNotAllowed,
+    /// `exec_hooks_refused`
+    ExecHooksRefused,
+    /// `exports_not_configured`
+    ExportsNotConfigured,
+    /// `host_not_allowed`
+    HostNotAllowed,
+    /// `id_taken`
+    IdTaken,
+    /// `internal`
+    Internal,
+    /// `invalid_artifact_name`
+    InvalidArtifactName,
+    /// `invalid_bundle_name`
+    InvalidBundleName,
+    /// `invalid_json`
+    InvalidJson,
+    /// `invalid_path`
+    InvalidPath,
+    /// `invalid_run_id`
+    InvalidRunId,
+    /// `invalid_workflow`
+    InvalidWorkflow,
+    /// `is_allowed_root`
+    IsAllowedRoot,
+    /// `job_not_running`
+    JobNotRunning,
+    /// `method_not_allowed`
+    MethodNotAllowed,
+    /// `missing_body`
+    MissingBody,
+    /// `missing_host`
+    MissingHost,
+    /// `missing_token`
+    MissingToken,
+    /// `not_a_directory`
+    NotADirectory,
+    /// `not_a_file`
+    NotAFile,
+    /// `not_found`
+    NotFound,
+    /// `origin_not_allowed`
+    OriginNotAllowed,
+    /// `outside_allowed_roots`
+    OutsideAllowedRoots,
+    /// `path_escapes_run`
+    PathEscapesRun,
+    /// `path_not_absolute`
+    PathNotAbsolute,
+    /// `path_not_utf8`
+    PathNotUtf8,
+    /// `permission_denied`
+    PermissionDenied,
+    /// `precondition_failed`
+    PreconditionFailed,
+    /// `program_not_allowed`
+    ProgramNotAllowed,
+    /// `range_not_satisfiable`
+    RangeNotSatisfiable,
+    /// `registry_full`
+    RegistryFull,
+    /// `run_root_moved`
+    RunRootMoved,
+    /// `run_unavailable`
+    RunUnavailable,
+    /// `runner_disabled`
+    RunnerDisabled,
+    /// `runner_unavailable`
+    RunnerUnavailable,
+    /// `unauthenticated`
+    Unauthenticated,
+    /// `unknown_job`
+    UnknownJob,
+    /// `unknown_run`
+    UnknownRun,
+    /// `unsupported_media_type`
+    UnsupportedMediaType,
+}
+
+impl Code {
+    /// The snake_case string clients see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::AlreadyRegistered => "already_registered",
+            Code::ArtifactNotAllowed => "artifact_not_allowed",
+            Code::ArtifactNotFound => "artifact_not_found",
+            Code::BadArgument => "bad_argument",
+            Code::BadBody => "bad_body",
+            Code::BadContentLength => "bad_content_length",
+            Code::BadKey => "bad_key",
+            Code::BadQuery => "bad_query",
+            Code::BadRequestTarget => "bad_request_target",
+            Code::BadToken => "bad_token",
+            Code::BodyTimeout => "body_timeout",
+            Code::BodyTooLarge => "body_too_large",
+            Code::BundleExists => "bundle_exists",
+            Code::BundleNotFound => "bundle_not_found",
+            Code::CrossSiteRequest => "cross_site_request",
+            Code::CwdNotAllowed => "cwd_not_allowed",
+            Code::DirectoryNotFound => "directory_not_found",
+            Code::DuplicateHost => "duplicate_host",
+            Code::EnvNotAllowed => "env_not_allowed",
+            Code::ExecHooksRefused => "exec_hooks_refused",
+            Code::ExportsNotConfigured => "exports_not_configured",
+            Code::HostNotAllowed => "host_not_allowed",
+            Code::IdTaken => "id_taken",
+            Code::Internal => "internal",
+            Code::InvalidArtifactName => "invalid_artifact_name",
+            Code::InvalidBundleName => "invalid_bundle_name",
+            Code::InvalidJson => "invalid_json",
+            Code::InvalidPath => "invalid_path",
+            Code::InvalidRunId => "invalid_run_id",
+            Code::InvalidWorkflow => "invalid_workflow",
+            Code::IsAllowedRoot => "is_allowed_root",
+            Code::JobNotRunning => "job_not_running",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::MissingBody => "missing_body",
+            Code::MissingHost => "missing_host",
+            Code::MissingToken => "missing_token",
+            Code::NotADirectory => "not_a_directory",
+            Code::NotAFile => "not_a_file",
+            Code::NotFound => "not_found",
+            Code::OriginNotAllowed => "origin_not_allowed",
+            Code::OutsideAllowedRoots => "outside_allowed_roots",
+            Code::PathEscapesRun => "path_escapes_run",
+            Code::PathNotAbsolute => "path_not_absolute",
+            Code::PathNotUtf8 => "path_not_utf8",
+            Code::PermissionDenied => "permission_denied",
+            Code::PreconditionFailed => "precondition_failed",
+            Code::ProgramNotAllowed => "program_not_allowed",
+            Code::RangeNotSatisfiable => "range_not_satisfiable",
+            Code::RegistryFull => "registry_full",
+            Code::RunRootMoved => "run_root_moved",
+            Code::RunUnavailable => "run_unavailable",
+            Code::RunnerDisabled => "runner_disabled",
+            Code::RunnerUnavailable => "runner_unavailable",
+            Code::Unauthenticated => "unauthenticated",
+            Code::UnknownJob => "unknown_job",
+            Code::UnknownRun => "unknown_run",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+        }
+    }
+}
+
 /// An error answer: status, stable snake_case code, and a message that never
 /// holds a path or internal detail.
 #[derive(Debug)]
@@ -39,18 +224,14 @@ pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
     /// Stable machine-readable code.
-    pub code: &'static str,
+    pub code: Code,
     /// Human-readable message.
     pub message: Cow<'static, str>,
 }
 
 impl ApiError {
     /// A new error.
-    pub fn new(
-        status: StatusCode,
-        code: &'static str,
-        message: impl Into<Cow<'static, str>>,
-    ) -> Self {
+    pub fn new(status: StatusCode, code: Code, message: impl Into<Cow<'static, str>>) -> Self {
         Self {
             status,
             code,
@@ -60,14 +241,14 @@ impl ApiError {
 
     /// 404 for a route that does not exist.
     pub fn no_route() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+        Self::new(StatusCode::NOT_FOUND, Code::NotFound, "no such resource")
     }
 
     /// 401 for a request without a valid credential.
     pub fn unauthenticated() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            Code::Unauthenticated,
             "sign in with the link `lab serve` printed (…/#key=…), or send Authorization: Bearer KEY",
         )
     }
@@ -76,7 +257,7 @@ impl ApiError {
     pub fn method_not_allowed(allow: &'static str) -> Response<Body> {
         let mut response = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            Code::MethodNotAllowed,
             format!("this resource allows {allow}"),
         )
         .into_response();
@@ -89,7 +270,7 @@ impl ApiError {
     /// The JSON response.
     pub fn into_response(self) -> Response<Body> {
         let body = serde_json::json!({
-            "error": { "code": self.code, "message": self.message }
+            "error": { "code": self.code.as_str(), "message": self.message }
         });
         let mut response = json_response(self.status, &body);
         if self.status == StatusCode::UNAUTHORIZED {

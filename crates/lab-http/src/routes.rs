@@ -17,7 +17,7 @@ use crate::decode::percent_decode;
 use crate::exports;
 use crate::guard::{Checked, MAX_BODY};
 use crate::jobs;
-use crate::response::{ApiError, Body, empty, json_response};
+use crate::response::{ApiError, Body, Code, empty, json_response};
 use crate::runs;
 use crate::ui;
 
@@ -135,7 +135,7 @@ pub(crate) fn internal(detail: &str) -> ApiError {
     eprintln!("lab: internal error: {detail}");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
+        Code::Internal,
         "internal error; see the server log",
     )
 }
@@ -145,17 +145,17 @@ impl From<lab_registry::Error> for ApiError {
         use lab_registry::Error as E;
         let msg = e.to_string();
         let (status, code) = match &e {
-            E::InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid_run_id"),
-            E::RelativePath => (StatusCode::BAD_REQUEST, "path_not_absolute"),
-            E::NonUtf8Path => (StatusCode::BAD_REQUEST, "path_not_utf8"),
-            E::NotFound => (StatusCode::NOT_FOUND, "directory_not_found"),
-            E::NotADirectory => (StatusCode::BAD_REQUEST, "not_a_directory"),
-            E::OutsideAllowedRoots => (StatusCode::FORBIDDEN, "outside_allowed_roots"),
-            E::IsAllowedRoot => (StatusCode::BAD_REQUEST, "is_allowed_root"),
-            E::AlreadyRegistered(_) => (StatusCode::CONFLICT, "already_registered"),
-            E::IdTaken(_) => (StatusCode::CONFLICT, "id_taken"),
-            E::UnknownRun => (StatusCode::NOT_FOUND, "unknown_run"),
-            E::Full => (StatusCode::CONFLICT, "registry_full"),
+            E::InvalidId(_) => (StatusCode::BAD_REQUEST, Code::InvalidRunId),
+            E::RelativePath => (StatusCode::BAD_REQUEST, Code::PathNotAbsolute),
+            E::NonUtf8Path => (StatusCode::BAD_REQUEST, Code::PathNotUtf8),
+            E::NotFound => (StatusCode::NOT_FOUND, Code::DirectoryNotFound),
+            E::NotADirectory => (StatusCode::BAD_REQUEST, Code::NotADirectory),
+            E::OutsideAllowedRoots => (StatusCode::FORBIDDEN, Code::OutsideAllowedRoots),
+            E::IsAllowedRoot => (StatusCode::BAD_REQUEST, Code::IsAllowedRoot),
+            E::AlreadyRegistered(_) => (StatusCode::CONFLICT, Code::AlreadyRegistered),
+            E::IdTaken(_) => (StatusCode::CONFLICT, Code::IdTaken),
+            E::UnknownRun => (StatusCode::NOT_FOUND, Code::UnknownRun),
+            E::Full => (StatusCode::CONFLICT, Code::RegistryFull),
             _ => return internal(&msg),
         };
         ApiError::new(status, code, msg)
@@ -168,32 +168,32 @@ impl From<lab_fs::Error> for ApiError {
         let (status, code, message) = match &e {
             E::InvalidName(reason) => (
                 StatusCode::BAD_REQUEST,
-                "invalid_artifact_name",
+                Code::InvalidArtifactName,
                 format!("invalid artifact name: {reason}"),
             ),
             E::NotAllowed => (
                 StatusCode::NOT_FOUND,
-                "artifact_not_allowed",
+                Code::ArtifactNotAllowed,
                 "this name is not on the artifact allowlist".to_owned(),
             ),
             E::Escape => (
                 StatusCode::FORBIDDEN,
-                "path_escapes_run",
+                Code::PathEscapesRun,
                 "the artifact resolves outside its run directory".to_owned(),
             ),
             E::NotFound => (
                 StatusCode::NOT_FOUND,
-                "artifact_not_found",
+                Code::ArtifactNotFound,
                 "no such artifact in this run".to_owned(),
             ),
             E::NotAFile => (
                 StatusCode::NOT_FOUND,
-                "not_a_file",
+                Code::NotAFile,
                 "the artifact is not a regular file".to_owned(),
             ),
             E::RootMoved => (
                 StatusCode::CONFLICT,
-                "run_root_moved",
+                Code::RunRootMoved,
                 "the run directory is no longer where it was registered".to_owned(),
             ),
             _ => return internal(&e.to_string()),
@@ -222,7 +222,7 @@ async fn create_session(
     if !state.key.matches(login.key.as_bytes()) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "bad_key",
+            Code::BadKey,
             "this is not this Lab's key; each `lab serve` prints a new link",
         ));
     }
@@ -296,7 +296,7 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     if !checked.has_body {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "missing_body",
+            Code::MissingBody,
             "this request needs a JSON body",
         ));
     }
@@ -305,14 +305,14 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
         .map_err(|_| {
             ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
+                Code::BodyTimeout,
                 "the request body was not received in time",
             )
         })??;
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_json",
+            Code::InvalidJson,
             format!("invalid request body: {e}"),
         )
     })
@@ -327,7 +327,7 @@ async fn import_run(
     if body.path.contains('\0') || body.path.chars().any(char::is_control) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_path",
+            Code::InvalidPath,
             "the path contains a NUL or control character",
         ));
     }
@@ -344,7 +344,7 @@ async fn import_run(
                 {
                     ApiError::new(
                         StatusCode::FORBIDDEN,
-                        "permission_denied",
+                        Code::PermissionDenied,
                         "the Lab may not read that directory",
                     )
                 }
@@ -369,7 +369,7 @@ async fn read_capped(mut body: Incoming) -> Result<Bytes> {
         let frame = frame.map_err(|_| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "bad_body",
+                Code::BadBody,
                 "the request body could not be read",
             )
         })?;
@@ -386,7 +386,7 @@ async fn read_capped(mut body: Incoming) -> Result<Bytes> {
     if seen > MAX_BODY as usize {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            Code::BodyTooLarge,
             "request bodies are limited to 1 MiB",
         ));
     }
@@ -437,7 +437,7 @@ async fn artifact(
     let name = percent_decode(raw_name, false).ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_artifact_name",
+            Code::InvalidArtifactName,
             "invalid artifact name: malformed percent-encoding",
         )
     })?;
@@ -480,7 +480,7 @@ pub(crate) fn file_response(
         Plan::PreconditionFailed => {
             let mut r = ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
+                Code::PreconditionFailed,
                 "a precondition header did not match the artifact",
             )
             .into_response();
@@ -493,7 +493,7 @@ pub(crate) fn file_response(
         Plan::Unsatisfiable => {
             let mut r = ApiError::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,
-                "range_not_satisfiable",
+                Code::RangeNotSatisfiable,
                 "the requested range is outside the artifact",
             )
             .into_response();

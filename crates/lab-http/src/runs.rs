@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::State;
 use crate::decode::query_pairs;
-use crate::response::{ApiError, Body, json_response};
+use crate::response::{ApiError, Body, Code, json_response};
 use crate::routes::{Result, blocking, content_type};
 
 /// Default and largest page size of `GET /api/runs`.
@@ -166,7 +166,8 @@ enum Sort {
 
 /// `GET /api/runs?limit=&cursor=&q=&tag=&has_video=&sort=&order=`.
 pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Response<Body>> {
-    let bad = |message: &'static str| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message);
+    let bad =
+        |message: &'static str| ApiError::new(StatusCode::BAD_REQUEST, Code::BadQuery, message);
     let pairs = query_pairs(query.unwrap_or("")).ok_or_else(|| bad("malformed query string"))?;
     let mut limit = DEFAULT_PAGE;
     let mut offset = 0usize;
@@ -294,7 +295,7 @@ pub(crate) async fn show(state: &Arc<State>, id: RunId) -> Result<Response<Body>
     let Some((artifacts, meta)) = details else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "run_unavailable",
+            Code::RunUnavailable,
             "the run directory cannot be opened (moved or deleted?)",
         ));
     };

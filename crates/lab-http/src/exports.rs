@@ -11,9 +11,11 @@ use lab_fs::bundle::{BundleError, BundleName, default_bundle_name};
 use serde_json::json;
 
 use crate::State;
+use crate::artifacts::file_response;
+use crate::errors::internal;
 use crate::guard::Checked;
+use crate::request::{Result, blocking, parse_id, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
-use crate::routes::{Result, blocking, file_response, internal, parse_id, read_json};
 
 impl From<BundleError> for ApiError {
     fn from(e: BundleError) -> Self {

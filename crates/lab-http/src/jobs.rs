@@ -20,9 +20,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::State;
+use crate::errors::internal;
 use crate::guard::Checked;
+use crate::request::{Result, blocking, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
-use crate::routes::{Result, blocking, internal, read_json};
 
 /// The last this much of each log is sent to a viewer of a job that ran
 /// before the Lab restarted.
@@ -269,12 +270,21 @@ pub(crate) async fn log(
             }
         });
     } else {
-        // A job from before a restart: its (already redacted) log files.
-        let run_dir = jobs.run_dir(&id);
+        // A job from before a restart: its (already redacted) log files,
+        // reached the one way every run is: its record in the registry.
+        let run_id = jobs.get(&id).map(|record| record.run_id).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                Code::UnknownJob,
+                "no job with this id",
+            )
+        })?;
+        let registry = Arc::clone(&state.registry);
         let allow = state.allowlist.clone();
         let events = blocking(move || {
             let mut out = Vec::new();
-            let root = lab_fs::RunRoot::open_ambient(&run_dir)?;
+            let run = registry.get(&lab_registry::RunId::parse(&run_id)?)?;
+            let root = lab_fs::RunRoot::open_ambient(&run.root)?;
             for (n, name) in ["stdout.log", "stderr.log"].iter().enumerate() {
                 let Ok(name) = allow.check(name) else {
                     continue;

@@ -23,15 +23,19 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod artifacts;
 mod auth;
 mod decode;
+mod errors;
 mod exports;
 mod guard;
 mod io;
 mod jobs;
+mod request;
 mod response;
 mod routes;
 mod runs;
+mod session;
 mod ui;
 
 use std::convert::Infallible;
@@ -49,10 +53,10 @@ use lab_registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use artifacts::content_type;
 pub use auth::AccessKey;
 pub use guard::{HostAllowlist, MAX_BODY, TOKEN_HEADER};
 pub use response::{SANDBOX_CSP, UI_CSP};
-pub use routes::content_type;
 
 /// What the runner may do, as `/api/status` reports it.
 #[derive(Clone, Debug, Default)]

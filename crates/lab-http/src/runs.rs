@@ -12,9 +12,10 @@ use lab_registry::{RunId, RunRecord};
 use serde_json::{Value, json};
 
 use crate::State;
+use crate::artifacts::content_type;
 use crate::decode::query_pairs;
+use crate::request::{Result, blocking};
 use crate::response::{ApiError, Body, Code, json_response};
-use crate::routes::{Result, blocking, content_type};
 
 /// Default and largest page size of `GET /api/runs`.
 const DEFAULT_PAGE: usize = 100;

@@ -399,11 +399,6 @@ impl JobManager {
             rx,
         ))
     }
-
-    /// The run directory of a job.
-    pub fn run_dir(&self, id: &str) -> PathBuf {
-        lab_registry::DataDir::new(&self.data_dir).runs().join(id)
-    }
 }
 
 /// A validated job about to be launched.

@@ -1,0 +1,149 @@
+//! Artifacts: opening one through the registry and lab-fs, the type table,
+//! and answering with lab-stream (preconditions, Range, multipart).
+
+use std::sync::Arc;
+
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Method, Response, StatusCode};
+use http_body_util::BodyExt;
+use lab_fs::{ArtifactName, RunRoot};
+use lab_stream::{FileBody, Plan, Validators, evaluate, multipart_segments};
+
+use crate::State;
+use crate::decode::percent_decode;
+use crate::errors::internal;
+use crate::request::{Result, blocking, parse_id};
+use crate::response::{ApiError, Body, Code, empty};
+
+/// The fixed, safe content-type table (SPEC §5). Anything else is an opaque
+/// download; nothing is ever served as HTML, SVG or script.
+pub fn content_type(name: &ArtifactName) -> &'static str {
+    let ext = name
+        .file()
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("mp4") => "video/mp4",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("json") => "application/json",
+        Some("log" | "csv" | "jsonl" | "toml" | "md" | "txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+pub(crate) async fn artifact(
+    state: &Arc<State>,
+    method: &Method,
+    headers: &HeaderMap,
+    id: &str,
+    raw_name: &str,
+) -> Result<Response<Body>> {
+    let id = parse_id(id)?;
+    // Decoded exactly once; what survives (`%`, `#`, `?`, `;`) is ordinary text.
+    let name = percent_decode(raw_name, false).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            Code::InvalidArtifactName,
+            "invalid artifact name: malformed percent-encoding",
+        )
+    })?;
+    let name = state.allowlist.check(&name)?;
+    let registry = Arc::clone(&state.registry);
+    let open_name = name.clone();
+    let artifact = blocking(move || {
+        let run = registry.get(&id)?;
+        Ok(RunRoot::open_ambient(&run.root)?.open_artifact(&open_name)?)
+    })
+    .await?;
+    let kind = content_type(&name);
+    let disposition = (kind == "application/octet-stream").then(|| "attachment".to_owned());
+    file_response(method, headers, artifact, kind, disposition)
+}
+
+/// Answers a GET or HEAD for an open file: preconditions, Range, streaming
+/// (lab-stream decides; this only builds the response).
+pub(crate) fn file_response(
+    method: &Method,
+    headers: &HeaderMap,
+    artifact: lab_fs::Artifact,
+    kind: &str,
+    disposition: Option<String>,
+) -> Result<Response<Body>> {
+    let validators = Validators::new(artifact.len, artifact.modified, artifact.inode);
+    let len = artifact.len;
+    let plan = evaluate(method, headers, &validators);
+    let mut builder = Response::builder()
+        .header(header::ETAG, &validators.etag)
+        .header(header::LAST_MODIFIED, validators.last_modified_header())
+        .header(header::CACHE_CONTROL, "private, no-cache")
+        .header(header::ACCEPT_RANGES, "bytes");
+    if let Some(disposition) = disposition {
+        builder = builder.header(header::CONTENT_DISPOSITION, disposition);
+    }
+    let head = method == Method::HEAD;
+    let response = match plan {
+        Plan::NotModified => builder.status(StatusCode::NOT_MODIFIED).body(empty()),
+        Plan::PreconditionFailed => {
+            let mut r = ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                Code::PreconditionFailed,
+                "a precondition header did not match the artifact",
+            )
+            .into_response();
+            r.headers_mut().insert(
+                header::ETAG,
+                HeaderValue::from_str(&validators.etag).map_err(|_| internal("etag"))?,
+            );
+            return Ok(r);
+        }
+        Plan::Unsatisfiable => {
+            let mut r = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                Code::RangeNotSatisfiable,
+                "the requested range is outside the artifact",
+            )
+            .into_response();
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&lab_stream::unsatisfied_content_range(len))
+                    .map_err(|_| internal("content-range"))?,
+            );
+            return Ok(r);
+        }
+        Plan::Full => builder
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, kind)
+            .header(header::CONTENT_LENGTH, len)
+            .body(if head {
+                empty()
+            } else {
+                FileBody::region(artifact.file, 0, len).boxed()
+            }),
+        Plan::Single(range) => builder
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(header::CONTENT_TYPE, kind)
+            .header(header::CONTENT_RANGE, range.content_range(len))
+            .header(header::CONTENT_LENGTH, range.len())
+            .body(FileBody::region(artifact.file, range.first, range.len()).boxed()),
+        Plan::Multi(ranges) => {
+            let boundary = boundary()?;
+            let (segments, total) = multipart_segments(&ranges, len, kind, &boundary);
+            builder
+                .status(StatusCode::PARTIAL_CONTENT)
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/byteranges; boundary={boundary}"),
+                )
+                .header(header::CONTENT_LENGTH, total)
+                .body(FileBody::new(artifact.file, segments).boxed())
+        }
+    };
+    response.map_err(|_| internal("building an artifact response"))
+}
+
+pub(crate) fn boundary() -> Result<String> {
+    let mut random = [0u8; 12];
+    getrandom::fill(&mut random).map_err(|_| internal("OS random number generator"))?;
+    Ok(random.iter().map(|b| format!("{b:02x}")).collect())
+}

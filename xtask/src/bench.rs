@@ -7,7 +7,7 @@
 //! under test: memory per stream is a fixed buffer, so the peak does not
 //! grow with the file's size.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -218,19 +218,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .stderr(Stdio::null())
         .spawn()
         .context("starting lab")?;
-    let mut line = String::new();
-    let mut out = BufReader::new(child.stdout.take().context("no stdout")?);
-    out.read_line(&mut line)?;
-    let mut login = String::new();
-    out.read_line(&mut login)?;
-    let key = crate::http::key_of(&login).with_context(|| format!("no login link: {login:?}"))?;
-    let port: u16 = line
-        .trim()
-        .trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .with_context(|| format!("unexpected first line {line:?}"))?;
+    let listening = lab_test_support::lab::read_listening(&mut BufReader::new(
+        child.stdout.take().context("no stdout")?,
+    ))
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let (port, key) = (listening.port, listening.key);
     let server = Server { child, port };
     crate::http::remember(port, "Authorization", &format!("Bearer {key}"));
     let runs = get_text(port, "/api/runs")?;

@@ -16,7 +16,7 @@
 
 mod audit;
 mod bench;
-mod http;
+pub use lab_test_support::http;
 #[cfg(test)]
 mod tidy;
 

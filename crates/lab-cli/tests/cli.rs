@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+use lab_test_support::http::{Reply, Request};
+
 use common::LAB;
 
 struct Env {
@@ -75,17 +77,11 @@ impl Server {
         Self(served)
     }
 
-    fn get(&self, path: &str) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.0.port)).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-            self.0.port, self.0.key
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
+    fn get(&self, path: &str) -> Reply {
+        Request::new("GET", path)
+            .header("Authorization", format!("Bearer {}", self.0.key))
+            .send(self.0.port)
+            .unwrap()
     }
 
     /// Sends `signal` and waits for a clean exit.
@@ -125,8 +121,9 @@ fn serve_prints_the_real_address_and_stops_gracefully_on_signals() {
     for signal in ["-TERM", "-INT"] {
         let server = Server::start(&e, &["--bind", "127.0.0.1:0"]);
         assert_ne!(server.0.port, 0);
-        let status = server.get("/api/status");
-        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        let reply = server.get("/api/status");
+        let status = reply.text();
+        assert_eq!(reply.status, 200, "{status}");
         assert!(
             status.contains("\"runs\":2"),
             "both runs imported at start: {status}"
@@ -312,7 +309,7 @@ fn the_cli_works_beside_a_running_server() {
     assert!(out.status.success(), "{}", stderr(&out));
     // The server sees the CLI's import without a restart.
     let page = server.get("/api/runs/three");
-    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert_eq!(page.status, 200, "{}", page.text());
     // Relative paths are resolved against the working directory.
     std::fs::create_dir_all(e.base.join("runs/four")).unwrap();
     let out = e
@@ -326,7 +323,7 @@ fn the_cli_works_beside_a_running_server() {
     assert_eq!(ids.len(), 4, "{ids:?}");
     let out = e.run(&["forget", "three"]);
     assert!(out.status.success());
-    assert!(server.get("/api/runs/three").starts_with("HTTP/1.1 404"));
+    assert_eq!(server.get("/api/runs/three").status, 404);
     assert!(
         e.base.join("runs/three").is_dir(),
         "forget leaves files alone"

@@ -5,8 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 #![allow(clippy::disallowed_methods)] // these tests start the binary under test
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,6 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod common;
+
+use lab_test_support::http::Request;
 
 use common::LAB;
 const SECRET: &str = "s3cr3t-job-value-4242";
@@ -68,41 +68,19 @@ impl Lab {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> (u16, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.served.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let payload = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nAuthorization: Bearer {}\r\n",
-            self.served.port, self.served.key
-        );
+        let mut req = Request::new(method, path)
+            .header("Authorization", format!("Bearer {}", self.served.key));
         if method != "GET" {
-            head.push_str(&format!("X-Lab-Token: {}\r\n", self.token));
+            req = req.header("X-Lab-Token", self.token.clone());
         }
-        if body.is_some() {
-            head.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                payload.len()
-            ));
+        if let Some(body) = body {
+            req = req.json(&body.to_string());
         }
         for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
+            req = req.header(k, *v);
         }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes()).unwrap();
-        s.write_all(payload.as_bytes()).unwrap();
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).unwrap();
-        let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        };
-        (status, body)
+        let reply = req.send(self.served.port).unwrap();
+        (reply.status, reply.text())
     }
 
     fn json(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -145,19 +123,6 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 /// Whether a process whose command line starts with `marker` is alive
@@ -358,7 +323,7 @@ fn a_job_running_when_the_lab_dies_is_marked_interrupted() {
 fn planted_links_fifos_and_directories_change_nothing() {
     // Outside /tmp (which the job sees as its own private tmpfs), so every
     // refusal below is the sandbox's, on the real run directory.
-    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let tmp = common::outside_tmp();
     let base = tmp.path().canonicalize().unwrap();
     let dataset = base.join("dataset");
     std::fs::create_dir_all(&dataset).unwrap();

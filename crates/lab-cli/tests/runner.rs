@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+mod common;
+
 const LAB: &str = env!("CARGO_BIN_EXE_lab");
 const SECRET: &str = "hunter2-secret-value-77";
 
@@ -586,7 +588,7 @@ const TRY_READ: &str = "import sys\nfor p in sys.argv[1:]:\n    try:\n        op
 #[test]
 fn reads_are_confined_to_what_the_job_needs() {
     // Outside /tmp, so the denials are Landlock's on real host paths.
-    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let tmp = common::outside_tmp();
     let base = tmp.path().canonicalize().unwrap();
     let home = base.join("home");
     for (file, content) in [
@@ -946,7 +948,7 @@ fn a_cwd_in_the_data_dir_is_refused() {
 fn a_job_cannot_change_the_metadata_of_anything_outside() {
     // Outside /tmp: real host paths. chmod, utimes and xattrs are not
     // Landlock rights; read-only mounts refuse them.
-    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let tmp = common::outside_tmp();
     let base = tmp.path().canonicalize().unwrap();
     let project = base.join("home/project");
     let dataset = base.join("dataset");

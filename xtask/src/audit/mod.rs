@@ -131,24 +131,16 @@ fn start(lab: &Path, fixture: &Fixture, args: &[&str]) -> anyhow::Result<Lab> {
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&stderr)?)
         .spawn()?;
-    let mut line = String::new();
-    let mut out = BufReader::new(child.stdout.take().context("no stdout")?);
-    out.read_line(&mut line)?;
-    let mut login = String::new();
-    out.read_line(&mut login)?;
-    let port = line
-        .trim()
-        .strip_prefix("lab: listening on http://127.0.0.1:")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .and_then(|p| p.parse().ok())
-        .with_context(|| {
-            format!(
-                "unexpected first line {line:?}; log: {}",
-                std::fs::read_to_string(&stderr).unwrap_or_default()
-            )
-        })?;
-    let key = crate::http::key_of(&login)
-        .with_context(|| format!("no login link after the listening line: {login:?}"))?;
+    let listening = lab_test_support::lab::read_listening(&mut BufReader::new(
+        child.stdout.take().context("no stdout")?,
+    ))
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{e}; log: {}",
+            std::fs::read_to_string(&stderr).unwrap_or_default()
+        )
+    })?;
+    let (port, key) = (listening.port, listening.key);
     // Probes speak as the signed-in browser (the cookie; mutations still
     // need the page's token), but for those that say they are anonymous.
     crate::http::sign_in(port, &key).context("signing in with the printed key")?;
@@ -479,11 +471,11 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
         return vec![literal, isolation, secrets];
     }
     // The runner's data dir (and the victim file beside it) lie outside
-    // /tmp, which a job sees as its own private tmpfs: every refusal the
-    // probes below see is the sandbox's, on the real paths.
-    let outside = root()
-        .join("target")
-        .join(format!("audit-runner-{}", std::process::id()));
+    // /tmp, which a job sees as its own private tmpfs (and so, wherever the
+    // checkout is, in /var/tmp): every refusal the probes below see is the
+    // sandbox's, on the real paths.
+    let outside =
+        PathBuf::from("/var/tmp").join(format!("lab-audit-runner-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&outside);
     let data = outside.join("data");
     let started = Command::new(lab)
@@ -501,24 +493,17 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
         literal.record(false, "could not start lab --enable-runner");
         return vec![literal, isolation, secrets];
     };
-    let mut line = String::new();
-    let mut login = String::new();
-    if let Some(out) = child.stdout.take() {
-        let mut out = BufReader::new(out);
-        let _ = out.read_line(&mut line);
-        let _ = out.read_line(&mut login);
-    }
+    let listening = child
+        .stdout
+        .take()
+        .and_then(|out| lab_test_support::lab::read_listening(&mut BufReader::new(out)).ok());
+    let line = format!("{listening:?}");
+    let (port, key) = listening.map(|l| (l.port, l.key)).unwrap_or_default();
     let server = Lab {
         child,
-        port: line
-            .trim()
-            .trim_end_matches('/')
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0),
+        port,
         stderr: PathBuf::new(),
-        key: crate::http::key_of(&login).unwrap_or_default(),
+        key,
     };
     let _ = crate::http::sign_in(server.port, &server.key);
     let target = Target {

@@ -1,5 +1,6 @@
-//! A small blocking HTTP/1.1 client over raw TCP, for probes and benchmarks:
-//! it sends exactly the bytes it is told to and hides nothing the server did.
+//! A small blocking HTTP/1.1 client over raw TCP, for tests, probes and
+//! benchmarks: it sends exactly the bytes it is told to and hides nothing
+//! the server did; responses are parsed with `httparse`.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -199,22 +200,25 @@ impl Request {
     }
 }
 
+/// Parses one response with `httparse` (a head it cannot parse is status 0).
 fn parse(raw: &[u8], head_only: bool) -> Reply {
-    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+    let mut headers = [httparse::EMPTY_HEADER; 128];
+    let mut response = httparse::Response::new(&mut headers);
+    let Ok(httparse::Status::Complete(head_len)) = response.parse(raw) else {
         return Reply::default();
     };
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+    let status = response.code.unwrap_or(0);
+    let headers: Vec<(String, String)> = response
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).trim().to_owned(),
+            )
+        })
         .collect();
-    let mut body = raw[split + 4..].to_vec();
+    let mut body = raw[head_len..].to_vec();
     if head_only {
         body.clear();
     } else if headers

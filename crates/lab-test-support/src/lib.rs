@@ -1,0 +1,11 @@
+//! What the Lab's tests, benchmarks and audit share (`publish = false`):
+//!
+//! - [`http`]: the one raw, blocking HTTP/1.1 client. It sends exactly the
+//!   bytes it is told to (a hostile client is the point of many tests),
+//!   parses answers with `httparse`, and remembers a credential per port.
+//! - [`lab`]: starting `lab serve` and reading its listening line and the
+//!   login link after it.
+#![forbid(unsafe_code)]
+
+pub mod http;
+pub mod lab;

@@ -531,7 +531,7 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     // A file the browser cannot decode says so instead of a black box.
     let bad = browser.run_async(
         "const done = arguments[arguments.length - 1];
-         fetch('/api/runs?q=bad-codec').then(r => r.json()).then(page => {
+         fetch('/api/runs?q=bad-codec', {headers: {'X-Lab-Binding': localStorage.getItem('lab-binding')}}).then(r => r.json()).then(page => {
            location.hash = '#/runs/' + page.runs[0].id;
            const start = Date.now();
            (function poll() {
@@ -633,7 +633,7 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     let ended = browser.run_async(
         "const done = arguments[arguments.length - 1];
          const token = document.querySelector('meta[name=lab-token]').content;
-         fetch('/api/session', {method: 'DELETE', headers: {'X-Lab-Token': token}})
+         fetch('/api/session', {method: 'DELETE', headers: {'X-Lab-Token': token, 'X-Lab-Binding': localStorage.getItem('lab-binding')}})
            .then(() => { location.hash = '#/compare/'; location.hash = '#/'; })
            .then(() => setTimeout(() => done({banner: document.getElementById('session-ended') ? document.getElementById('session-ended').textContent : null}), 1500));",
     );

@@ -77,16 +77,27 @@ pub(crate) enum Credential {
     Cookie {
         /// The session's page token (64 hex digits).
         token: String,
+        /// The session was opened with a page binding and this request did
+        /// not carry it (`X-Lab-Binding`): the cookie alone, as a browser
+        /// sends it to every port of the host — enough for what an element
+        /// loads (the page, media, downloads, the event stream), nothing
+        /// else.
+        unbound: bool,
     },
     /// `Authorization: Bearer KEY` (scripts); not forgeable by a browser.
     Bearer,
 }
 
-/// A session: its cookie value and its page token.
+/// A session: its cookie value, its page token, and the page binding its
+/// login gave (a secret the UI keeps in its own origin's storage).
 struct Session {
     id: String,
     token: String,
+    binding: Option<String>,
 }
+
+/// The header that carries a session's page binding.
+pub(crate) const BINDING_HEADER: &str = "x-lab-binding";
 
 fn random_hex() -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
@@ -122,8 +133,9 @@ impl Sessions {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new session; returns its `Set-Cookie` value.
-    pub(crate) fn open(&self) -> std::io::Result<HeaderValue> {
+    /// A new session, bound to `binding` when the login gave one; returns
+    /// its `Set-Cookie` value.
+    pub(crate) fn open(&self, binding: Option<String>) -> std::io::Result<HeaderValue> {
         let id = random_base64url()?;
         let token = random_hex()?;
         let mut live = self.lock();
@@ -133,6 +145,7 @@ impl Sessions {
         live.push_back(Session {
             id: id.clone(),
             token,
+            binding,
         });
         HeaderValue::from_str(&format!(
             "{}={id}; HttpOnly; SameSite=Strict; Path=/",
@@ -166,14 +179,14 @@ impl Sessions {
             .map(|(_, value)| value.to_owned())
     }
 
-    /// The page token of the live session `given` names. Every live id is
-    /// compared, in constant time each.
-    fn token_of(&self, given: &str) -> Option<String> {
+    /// The page token and the binding of the live session `given` names.
+    /// Every live id is compared, in constant time each.
+    fn session_of(&self, given: &str) -> Option<(String, Option<String>)> {
         let live = self.lock();
         let mut found = None;
         for session in live.iter() {
             if bool::from(session.id.as_bytes().ct_eq(given.as_bytes())) {
-                found = Some(session.token.clone());
+                found = Some((session.token.clone(), session.binding.clone()));
             }
         }
         found
@@ -200,9 +213,15 @@ pub(crate) fn authenticate(
         (None, _) => {}
     }
     let session = sessions.cookie_value(headers)?;
-    sessions
-        .token_of(&session)
-        .map(|token| Credential::Cookie { token })
+    let (token, binding) = sessions.session_of(&session)?;
+    let unbound = binding.is_some_and(|binding| {
+        let mut given = headers.get_all(BINDING_HEADER).iter();
+        match (given.next(), given.next()) {
+            (Some(value), None) => !bool::from(value.as_bytes().ct_eq(binding.as_bytes())),
+            _ => true,
+        }
+    });
+    Some(Credential::Cookie { token, unbound })
 }
 
 #[cfg(test)]
@@ -265,7 +284,7 @@ mod tests {
                 "{bad:?}"
             );
         }
-        let set = sessions.open().unwrap();
+        let set = sessions.open(None).unwrap();
         let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
         assert!(
             set.to_str()
@@ -273,12 +292,13 @@ mod tests {
                 .contains("HttpOnly; SameSite=Strict; Path=/")
         );
         let with_cookie = headers(&[("cookie", &format!("other=1; {pair}"))]);
-        let Some(Credential::Cookie { token }) = authenticate(&with_cookie, &key, &sessions) else {
+        let Some(Credential::Cookie { token, .. }) = authenticate(&with_cookie, &key, &sessions)
+        else {
             panic!("the session cookie is a credential");
         };
         assert_eq!(token.len(), 64);
         // Each session has its own page token.
-        let other_set = sessions.open().unwrap();
+        let other_set = sessions.open(None).unwrap();
         let other_pair = other_set
             .to_str()
             .unwrap()
@@ -286,7 +306,7 @@ mod tests {
             .next()
             .unwrap()
             .to_owned();
-        let Some(Credential::Cookie { token: other }) =
+        let Some(Credential::Cookie { token: other, .. }) =
             authenticate(&headers(&[("cookie", &other_pair)]), &key, &sessions)
         else {
             panic!("a second session");

@@ -105,6 +105,20 @@ pub struct Checked {
     pub(crate) credential: Option<Credential>,
 }
 
+/// What a page's elements load with the cookie alone (no header can be
+/// added to them): the page, artifacts, bundle downloads, job log streams.
+fn element_load(method: &Method, path: &str) -> bool {
+    let read = method == Method::GET || method == Method::HEAD;
+    let segments: Vec<&str> = path.split('/').collect();
+    read && (path == "/"
+        || matches!(
+            segments.as_slice(),
+            ["", "api", "runs", _, "artifacts", _, ..]
+        )
+        || matches!(segments.as_slice(), ["", "api", "exports", file] if !file.is_empty())
+        || matches!(segments.as_slice(), ["", "api", "jobs", _, "log"]))
+}
+
 /// The routes a request without a credential may reach.
 fn is_public(method: &Method, path: &str) -> bool {
     let read = method == Method::GET || method == Method::HEAD;
@@ -180,6 +194,20 @@ pub(crate) fn check<B>(
     if credential.is_none() && !is_public(method, req.uri().path()) {
         return Err(ApiError::unauthenticated());
     }
+    // A bound session's cookie without its binding (as a browser sends it
+    // to any port of the host, a foreign one's included) reaches only what
+    // an element loads: the page, artifacts, bundle downloads, the event
+    // stream of a job's log.
+    if let Some(Credential::Cookie { unbound: true, .. }) = &credential
+        && !element_load(method, req.uri().path())
+        && !is_public(method, req.uri().path())
+    {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            Code::Unauthenticated,
+            "this session's cookie needs its page's X-Lab-Binding header here",
+        ));
+    }
     if method == Method::GET || method == Method::HEAD {
         return Ok(Checked {
             has_body: false,
@@ -189,7 +217,7 @@ pub(crate) fn check<B>(
     // A mutation. A browser's cookie rides along on forged requests too, so
     // it needs the page's token as well; a Bearer key is not forgeable by a
     // browser. The token only ever comes from the header, never the query.
-    if let Some(Credential::Cookie { token }) = &credential {
+    if let Some(Credential::Cookie { token, .. }) = &credential {
         let mut tokens = req.headers().get_all(TOKEN_HEADER).iter();
         match (tokens.next(), tokens.next()) {
             (Some(given), None) if bool::from(given.as_bytes().ct_eq(token.as_bytes())) => {}

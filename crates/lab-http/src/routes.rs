@@ -32,7 +32,7 @@ pub(crate) async fn route(
                 // A browser's page carries its own session's token; a
                 // script (Bearer) needs none and gets the server's, which
                 // no mutation accepts.
-                Some(crate::auth::Credential::Cookie { token }) => {
+                Some(crate::auth::Credential::Cookie { token, .. }) => {
                     ui::page(ui::index_html(token), &method)
                 }
                 Some(crate::auth::Credential::Bearer) => index(state, &method),

@@ -23,8 +23,26 @@ pub(crate) async fn create_session(
     #[serde(deny_unknown_fields)]
     struct Login {
         key: String,
+        /// A page binding (16 to 128 base64url characters) the UI keeps in
+        /// its origin's storage; a session opened with one lets the cookie
+        /// alone reach only what elements load.
+        #[serde(default)]
+        binding: Option<String>,
     }
     let login: Login = read_json(state, req, &checked).await?;
+    let bad_binding = login.binding.as_ref().is_some_and(|b| {
+        !(16..=128).contains(&b.len())
+            || !b
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    });
+    if bad_binding {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            Code::InvalidJson,
+            "the binding must be 16 to 128 base64url characters",
+        ));
+    }
     if !state.key.matches(login.key.as_bytes()) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -34,7 +52,7 @@ pub(crate) async fn create_session(
     }
     let cookie = state
         .sessions
-        .open()
+        .open(login.binding.clone())
         .map_err(|e| internal(&format!("opening a session: {e}")))?;
     let mut response = Response::new(empty());
     *response.status_mut() = StatusCode::NO_CONTENT;

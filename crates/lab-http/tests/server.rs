@@ -1696,3 +1696,79 @@ async fn import_answers_alike_for_every_place_outside_the_roots() {
     assert_eq!(reply.status, 404, "{}", reply.text());
     lab.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_session_cookie_alone_opens_only_what_elements_load() {
+    // A browser sends the cookie to every port of 127.0.0.1, a foreign
+    // server's included; the page binding (kept in the page's own origin)
+    // is what the API wants besides.
+    let lab = start().await;
+    let binding = "b1nd1ng-0123456789abcdef_XYZ";
+    let body = format!("{{\"key\": \"{}\", \"binding\": \"{binding}\"}}", lab.key);
+    let login = lab
+        .request(
+            "POST",
+            "/api/session",
+            &[("Content-Type", "application/json"), ("Cookie", "")],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(login.status, 204, "{}", login.text());
+    let cookie = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let with = |extra: Option<&'static str>| {
+        let mut h = vec![("Cookie", cookie.clone())];
+        if let Some(b) = extra {
+            h.push(("X-Lab-Binding", b.to_owned()));
+        }
+        h
+    };
+    async fn ask(lab: &Lab, method: &str, path: &str, headers: &[(&str, String)]) -> u16 {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        lab.request(method, path, &h, b"").await.status
+    }
+    // The cookie alone: the page, media, downloads and event streams only.
+    assert_eq!(ask(&lab, "GET", "/", &with(None)).await, 200);
+    assert_eq!(ask(&lab, "GET", "/assets/app.js", &with(None)).await, 200);
+    assert_eq!(
+        ask(&lab, "GET", &lab.artifact("output.mp4"), &with(None)).await,
+        200
+    );
+    assert_eq!(ask(&lab, "GET", "/api/runs", &with(None)).await, 401);
+    assert_eq!(ask(&lab, "GET", "/api/status", &with(None)).await, 401);
+    assert_eq!(
+        ask(
+            &lab,
+            "GET",
+            "/api/runs",
+            &with(Some("wrong-binding-0123456789"))
+        )
+        .await,
+        401
+    );
+    assert_eq!(ask(&lab, "DELETE", "/api/session", &with(None)).await, 401);
+    // With the binding, the API.
+    assert_eq!(
+        ask(&lab, "GET", "/api/runs", &with(Some(binding))).await,
+        200
+    );
+    // Bad bindings are refused at login.
+    for bad in ["short", "has space in it and is long enough"] {
+        let body = format!("{{\"key\": \"{}\", \"binding\": \"{bad}\"}}", lab.key);
+        let reply = lab
+            .request(
+                "POST",
+                "/api/session",
+                &[("Content-Type", "application/json"), ("Cookie", "")],
+                body.as_bytes(),
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{bad}");
+    }
+    lab.stop().await;
+}

@@ -35,8 +35,11 @@ export class ApiError extends Error {
 
 // JSON API call. The token goes in X-Lab-Token on every mutation and
 // nowhere else: never in a URL, a cookie or web storage.
+// The page binding the login stored (see login.js); sent on every API call.
+const binding = localStorage.getItem('lab-binding') || '';
+
 export async function api(path, options = {}) {
-  const headers = { ...(options.headers || {}) };
+  const headers = { ...(options.headers || {}), 'X-Lab-Binding': binding };
   const method = options.method || 'GET';
   if (method !== 'GET' && method !== 'HEAD') headers['X-Lab-Token'] = token;
   let body = options.body;
@@ -100,7 +103,7 @@ export function sessionEnded() {
 // A video or image that fails to load may have failed for want of a
 // session: ask the API, which says so with a 401.
 export async function checkSession() {
-  try { await fetch('/api/status', { credentials: 'same-origin' }).then((r) => { if (r.status === 401) sessionEnded(); }); } catch { /* offline */ }
+  try { await fetch('/api/status', { credentials: 'same-origin', headers: { 'X-Lab-Binding': binding } }).then((r) => { if (r.status === 401) sessionEnded(); }); } catch { /* offline */ }
 }
 
 export function showError(err) {

@@ -17,10 +17,17 @@ function signIn() {
   // Out of the address bar and history before anything else happens.
   history.replaceState(null, '', location.pathname + location.search);
   say('Signing in…');
+  // A page binding: a secret only this origin's pages can read (storage is
+  // per origin, port included), sent with every API call. A browser sends
+  // the session cookie to every port of this host; without the binding the
+  // cookie alone opens only what elements load (media, downloads).
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const binding = btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  localStorage.setItem('lab-binding', binding);
   fetch('/api/session', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ key: match[1] }),
+    body: JSON.stringify({ key: match[1], binding }),
     credentials: 'same-origin',
   }).then((response) => {
     if (response.status === 204) {

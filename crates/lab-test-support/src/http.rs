@@ -31,12 +31,15 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// The body as JSON (`null` when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_default()
+    }
+
     /// `"error"."code"` of a JSON error body.
     pub fn code(&self) -> String {
-        let text = self.text();
-        text.split("\"code\":\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
+        self.json()["error"]["code"]
+            .as_str()
             .unwrap_or_default()
             .to_owned()
     }

@@ -440,13 +440,7 @@ fn start_job(port: u16, token: &str, body: &str) -> (Reply, String) {
         .json(body)
         .send(port)
         .unwrap_or_default();
-    let id = made
-        .text()
-        .split("\"id\":\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap_or_default()
-        .to_owned();
+    let id = made.json()["id"].as_str().unwrap_or_default().to_owned();
     (made, id)
 }
 
@@ -538,13 +532,7 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
     secrets = Check::new("runner: job output is redacted in the log file and the event stream");
     // Metacharacters.
     let args = ["$(id)", "a;b", "`id`", "*", "x > /tmp/audit-y", "$HOME"];
-    let body = format!(
-        "{{\"program\": \"echo\", \"args\": [{}]}}",
-        args.iter()
-            .map(|a| format!("\"{a}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let body = serde_json::json!({"program": "echo", "args": args}).to_string();
     let (made, id) = start_job(server.port, &token, &body);
     literal.record(
         made.status == 202,
@@ -583,18 +571,15 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
             format!("/api/status runner: {layer}"),
         );
     }
-    if let Some(report) = status.split("\"isolation\":").nth(1) {
-        isolation.evidence.push(format!(
-            "report: {}",
-            report
-                .split("},\"programs")
-                .next()
-                .unwrap_or(report)
-                .chars()
-                .take(400)
-                .collect::<String>()
-        ));
-    }
+    let report = serde_json::from_str::<serde_json::Value>(&status).unwrap_or_default();
+    isolation.evidence.push(format!(
+        "report: {}",
+        report["runner"]["isolation"]
+            .to_string()
+            .chars()
+            .take(400)
+            .collect::<String>()
+    ));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").ok();
     let port = listener
         .as_ref()
@@ -607,7 +592,7 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
     let (_, id) = start_job(
         server.port,
         &token,
-        &format!("{{\"program\": \"python3\", \"args\": [\"-c\", \"{script}\"]}}"),
+        &python_job(&script.replace("\\n", "\n"), &[]),
     );
     let job = wait_end(&id);
     let out = job_output(server.port, &id);
@@ -627,10 +612,7 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
     let script = format!(
         "import os\nrun = os.path.dirname(os.environ['LAB_OUTPUT_DIR'])\nfor n in ('provenance.json.tmp', 'provenance.json', 'stdout.log'):\n    try:\n        os.symlink({victim:?}, os.path.join(run, n)); print('PLANTED', n)\n    except OSError as e:\n        print('refused', n, e.errno)\ntry:\n    open({registry:?}).read(); print('READ the registry')\nexcept OSError as e:\n    print('registry unreadable', e.errno)"
     );
-    let body = format!(
-        "{{\"program\": \"python3\", \"args\": [\"-c\", {}]}}",
-        json_escape(&script)
-    );
+    let body = python_job(&script, &[]);
     let (_, id) = start_job(server.port, &token, &body);
     let job = wait_end(&id);
     let out = job_output(server.port, &id);
@@ -650,12 +632,7 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
             && job.contains("\"state\":\"exited\""),
         format!(
             "the file outside is untouched and the job finished ({})",
-            job.split("\"state\":")
-                .nth(1)
-                .unwrap_or("?")
-                .chars()
-                .take(12)
-                .collect::<String>()
+            serde_json::from_str::<serde_json::Value>(&job).unwrap_or_default()["state"]
         ),
     );
     // Secrets: the Lab's AUDIT_API_KEY, passed and printed in two halves.
@@ -663,9 +640,7 @@ fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
     let (_, id) = start_job(
         server.port,
         &token,
-        &format!(
-            "{{\"program\": \"python3\", \"args\": [\"-c\", \"{script}\"], \"env\": [\"AUDIT_API_KEY\"]}}"
-        ),
+        &python_job(&script.replace("\\n", "\n"), &["AUDIT_API_KEY"]),
     );
     wait_end(&id);
     let out = job_output(server.port, &id);
@@ -800,23 +775,18 @@ fn print_table(checks: &[Check]) {
     }
 }
 
-fn json_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// The body of a job running `script` with python3's inline-program flag
+/// (the job's argv; no shell is involved), passing the `env` names.
+fn python_job(script: &str, env: &[&str]) -> String {
+    format!(
+        "{{\"program\": \"python3\", \"args\": [\"-c\", {}], \"env\": {}}}",
+        serde_json::Value::from(script),
+        serde_json::json!(env)
+    )
 }
 
 fn print_json(checks: &[Check]) {
-    let items: Vec<String> = checks
+    let items: Vec<serde_json::Value> = checks
         .iter()
         .map(|c| {
             let verdict = match c.verdict {
@@ -824,19 +794,13 @@ fn print_json(checks: &[Check]) {
                 Verdict::Fail => "fail",
                 Verdict::NotApplicable => "not_applicable",
             };
-            let evidence: Vec<String> = c.evidence.iter().map(|e| json_escape(e)).collect();
-            format!(
-                "{{\"item\":{},\"verdict\":\"{verdict}\",\"evidence\":[{}]}}",
-                json_escape(&c.item),
-                evidence.join(",")
-            )
+            serde_json::json!({"item": c.item, "verdict": verdict, "evidence": c.evidence})
         })
         .collect();
     let failed = checks.iter().filter(|c| c.verdict == Verdict::Fail).count();
     println!(
-        "{{\"passed\":{},\"checks\":[{}]}}",
-        failed == 0,
-        items.join(",")
+        "{}",
+        serde_json::json!({"passed": failed == 0, "checks": items})
     );
 }
 

@@ -719,11 +719,7 @@ pub fn runner_off(target: &Target) -> Check {
             && status.contains("\"workflow_exec_allowed\":false"),
         format!(
             "GET /api/status -> runner {}",
-            status
-                .split("\"runner\":")
-                .nth(1)
-                .and_then(|r| r.split('}').next())
-                .unwrap_or("(absent)")
+            serde_json::from_str::<serde_json::Value>(&status).unwrap_or_default()["runner"]
         ),
     );
     if let Some(token) = token(target) {

@@ -94,14 +94,7 @@ async fn start_with(limits: lab_http::Limits, allowed_hosts: Vec<String>) -> Lab
         stop: Some(stop),
         task: Some(task),
     };
-    let login = lab
-        .request(
-            "POST",
-            "/api/session",
-            &[("Content-Type", "application/json"), ("Cookie", "")],
-            format!("{{\"key\": \"{}\"}}", lab.key).as_bytes(),
-        )
-        .await;
+    let login = lab.sign_in(&format!("{{\"key\": \"{}\"}}", lab.key)).await;
     assert_eq!(login.status, 204, "{}", login.text());
     lab.cookie = login
         .header("set-cookie")
@@ -195,6 +188,17 @@ impl Lab {
         let mut bytes = req.into_bytes();
         bytes.extend_from_slice(body);
         self.raw(&bytes).await
+    }
+
+    /// `POST /api/session` with `body`, without the session cookie.
+    async fn sign_in(&self, body: &str) -> Reply {
+        self.request(
+            "POST",
+            "/api/session",
+            &[("Content-Type", "application/json"), ("Cookie", "")],
+            body.as_bytes(),
+        )
+        .await
     }
 
     async fn get(&self, path: &str) -> Reply {
@@ -1703,14 +1707,7 @@ async fn a_bound_session_cookie_alone_opens_only_what_elements_load() {
     let lab = start().await;
     let binding = "b1nd1ng-0123456789abcdef_XYZ";
     let body = format!("{{\"key\": \"{}\", \"binding\": \"{binding}\"}}", lab.key);
-    let login = lab
-        .request(
-            "POST",
-            "/api/session",
-            &[("Content-Type", "application/json"), ("Cookie", "")],
-            body.as_bytes(),
-        )
-        .await;
+    let login = lab.sign_in(&body).await;
     assert_eq!(login.status, 204, "{}", login.text());
     let cookie = login
         .header("set-cookie")
@@ -1758,14 +1755,7 @@ async fn a_bound_session_cookie_alone_opens_only_what_elements_load() {
     // Bad bindings are refused at login.
     for bad in ["short", "has space in it and is long enough"] {
         let body = format!("{{\"key\": \"{}\", \"binding\": \"{bad}\"}}", lab.key);
-        let reply = lab
-            .request(
-                "POST",
-                "/api/session",
-                &[("Content-Type", "application/json"), ("Cookie", "")],
-                body.as_bytes(),
-            )
-            .await;
+        let reply = lab.sign_in(&body).await;
         assert_eq!(reply.status, 400, "{bad}");
     }
     lab.stop().await;

@@ -253,15 +253,17 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Exports the hostile run through the API, then scans the bundle, the
-/// whole data dir and the server log for secrets and the token.
+/// whole data dir and the server log for secrets, the token and the key.
 fn secrets_check(target: &Target, fixture: &Fixture, log: &Path) -> Check {
-    let mut check =
-        Check::new("no secrets written to store, export or log; token never in a log or on disk");
+    let mut check = Check::new(
+        "no secrets written to store, export or log; token and key never in a log or on disk",
+    );
     let mut expect = |ok: bool, evidence: String| check.record(ok, evidence);
     let Some(token) = probes::token(target) else {
         expect(false, "no token".into());
         return check;
     };
+    let key = target.key.clone().unwrap_or_default();
     let made = Request::new("POST", &format!("/api/runs/{}/export", target.run))
         .header("X-Lab-Token", token.clone())
         .json("{\"name\": \"audit\"}")
@@ -289,10 +291,11 @@ fn secrets_check(target: &Target, fixture: &Fixture, log: &Path) -> Check {
         OUTSIDE_CANARY,
         "AKIAIOSFODNN7EXAMPLE",
         token.as_str(),
+        key.as_str(),
     ];
     let found: Vec<&str> = needles
         .iter()
-        .filter(|n| text.contains(**n))
+        .filter(|n| !n.is_empty() && text.contains(**n))
         .copied()
         .collect();
     expect(
@@ -317,11 +320,17 @@ fn secrets_check(target: &Target, fixture: &Fixture, log: &Path) -> Check {
         let content = std::fs::read(file).unwrap_or_default();
         let content = String::from_utf8_lossy(&content);
         for needle in needles {
-            if content.contains(needle) {
+            if !needle.is_empty() && content.contains(needle) {
                 hits.push(format!(
                     "{} holds {}",
                     file.display(),
-                    if needle == token { "the token" } else { needle }
+                    if needle == token {
+                        "the token"
+                    } else if needle == key {
+                        "the access key"
+                    } else {
+                        needle
+                    }
                 ));
             }
         }
@@ -340,9 +349,11 @@ fn secrets_check(target: &Target, fixture: &Fixture, log: &Path) -> Check {
     );
     let log_text = std::fs::read_to_string(log).unwrap_or_default();
     expect(
-        !log_text.contains(&token) && !log_text.contains(ENV_SECRET),
+        !log_text.contains(&token)
+            && (key.is_empty() || !log_text.contains(&key))
+            && !log_text.contains(ENV_SECRET),
         format!(
-            "server log ({} bytes) holds neither the token nor the env secret",
+            "server log ({} bytes) holds neither the token, the access key nor the env secret",
             log_text.len()
         ),
     );

@@ -554,8 +554,15 @@ impl Runner {
                 limits: self.config.limits.clone(),
                 landlock_abi: plan.landlock_abi,
             };
-            // Hashed before it runs, as the job will see it.
-            let program_sha256 = program_hash(step, cwd, &job_dir);
+            // Hashed before it runs, as the job will see it (file reads: off
+            // the async workers).
+            let program_sha256 = {
+                let (step, cwd, job_dir) =
+                    (step.clone(), cwd.map(Path::to_path_buf), job_dir.clone());
+                tokio::task::spawn_blocking(move || program_hash(&step, cwd.as_deref(), &job_dir))
+                    .await
+                    .unwrap_or(Value::Null)
+            };
             let Sandboxed {
                 mut child,
                 mut control,
@@ -667,15 +674,26 @@ impl Runner {
         for log in logs {
             log.finish();
         }
-        if cwd.is_some() {
-            remove_work_dir(&work_dir);
-        }
-        // No setuid or setgid file the job made survives it (the job ran as
-        // the Lab's uid; such a file would run as it).
-        if let Err(e) =
-            lab_fs::RunRoot::open_ambient(&std::fs::canonicalize(run_dir).map_err(Error::RunDir)?)
-                .and_then(|root| root.clear_setid_bits(JOB_DIR))
-        {
+        // Tidying after the job, off the async workers (a walk of what the
+        // job left): the overlay's work dir goes, and no setuid or setgid
+        // file the job made survives it (the job ran as the Lab's uid; such a
+        // file would run as it).
+        let tidy = {
+            let (run_dir, work_dir, overlay) =
+                (run_dir.to_path_buf(), work_dir.clone(), cwd.is_some());
+            tokio::task::spawn_blocking(move || {
+                if overlay {
+                    remove_work_dir(&work_dir);
+                }
+                std::fs::canonicalize(&run_dir)
+                    .map_err(lab_fs::Error::Io)
+                    .and_then(|dir| lab_fs::RunRoot::open_ambient(&dir))
+                    .and_then(|root| root.clear_setid_bits(JOB_DIR))
+                    .map(drop)
+            })
+            .await
+        };
+        if let Ok(Err(e)) = tidy {
             eprintln!("lab: clearing setuid bits in {}: {e}", run_dir.display());
         }
         let first = &step_records[0];

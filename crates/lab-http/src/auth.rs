@@ -99,12 +99,6 @@ struct Session {
 /// The header that carries a session's page binding.
 pub(crate) const BINDING_HEADER: &str = "x-lab-binding";
 
-fn random_hex() -> std::io::Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// Sessions in memory.
 pub(crate) struct Sessions {
     cookie: String,
@@ -137,7 +131,7 @@ impl Sessions {
     /// its `Set-Cookie` value.
     pub(crate) fn open(&self, binding: Option<String>) -> std::io::Result<HeaderValue> {
         let id = random_base64url()?;
-        let token = random_hex()?;
+        let token = lab_registry::data_dir::random_hex(32)?;
         let mut live = self.lock();
         if live.len() >= MAX_SESSIONS {
             live.pop_front();

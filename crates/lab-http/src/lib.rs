@@ -181,13 +181,6 @@ pub(crate) struct State {
     pub(crate) export_filter: lab_redact::export::RedactingFilter,
 }
 
-/// A fresh session token: 32 bytes from the OS RNG, as 64 hex digits.
-fn new_token() -> std::io::Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// Where the server listens: TCP (loopback, unless the caller allowed
 /// more) or a Unix socket.
 #[derive(Debug)]
@@ -315,7 +308,7 @@ pub async fn serve(
         hosts,
         registry: config.registry,
         allowlist: config.allowlist,
-        token: new_token()?,
+        token: lab_registry::data_dir::random_hex(32)?,
         key: config.access_key,
         sessions: auth::Sessions::new()?,
         runner: config.runner,

@@ -200,9 +200,14 @@ fn run_job() -> ! {
         });
     }
     // The lock goes before the fork (init must not inherit it held); the
-    // thread below takes stdin up again.
+    // loop below reads stdin again, by descriptor.
     drop(stdin);
-    match sys::fork() {
+    // SAFETY: the helper process is single-threaded: `lab __sandbox` is
+    // dispatched before any runtime starts, and the helper starts no thread
+    // (pasta is a process; the loop below polls stdin itself).
+    #[allow(unsafe_code)]
+    let forked = unsafe { sys::fork() };
+    match forked {
         Err(e) => report.refuse("fork of the namespace init", e),
         Ok(sys::Forked::Child) => init(&spec, report),
         Ok(sys::Forked::Parent(init_pid)) => {
@@ -265,7 +270,11 @@ fn init(spec: &SandboxSpec, mut report: Report) -> ! {
         Ok(value) => report.line(Line::Mounts { mounts: value }),
         Err((what, e)) => report.refuse(&what, e),
     }
-    let job = match sys::fork() {
+    // SAFETY: init (pid 1) is single-threaded: it was forked from the
+    // single-threaded helper and starts no thread.
+    #[allow(unsafe_code)]
+    let forked = unsafe { sys::fork() };
+    let job = match forked {
         Err(e) => report.refuse("fork of the job", e),
         Ok(sys::Forked::Child) => job(spec, report),
         Ok(sys::Forked::Parent(pid)) => pid,
@@ -361,7 +370,12 @@ fn job(spec: &SandboxSpec, mut report: Report) -> ! {
         }),
     });
     drop(report);
-    if let Err(e) = sys::close_from(3) {
+    // SAFETY: the job process holds no descriptor above stderr that is used
+    // after this point: the report file was dropped just above, and what
+    // follows is exec.
+    #[allow(unsafe_code)]
+    let closed = unsafe { sys::close_from(3) };
+    if let Err(e) = closed {
         eprintln!("lab sandbox: closing descriptors failed: {e}");
         sys::exit_now(REFUSED);
     }

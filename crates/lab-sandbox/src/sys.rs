@@ -30,10 +30,16 @@ pub enum Forked {
 }
 
 /// `fork(2)`.
-pub fn fork() -> io::Result<Forked> {
-    // SAFETY: the helper process is single-threaded (it never starts a
-    // runtime or a thread), so the child inherits no lock held by another
-    // thread and may go on running ordinary Rust code.
+///
+/// # Safety
+///
+/// The calling process must be single-threaded: the child gets a copy of
+/// this thread alone, and a lock another thread held (the allocator's, a
+/// stdio lock) would stay held forever in it, so the child could not go on
+/// running ordinary Rust code.
+pub unsafe fn fork() -> io::Result<Forked> {
+    // SAFETY: the caller promises a single-threaded process (above); fork
+    // itself takes no arguments.
     let pid = check(unsafe { libc::fork() })?;
     Ok(if pid == 0 {
         Forked::Child
@@ -87,9 +93,15 @@ pub fn set_limit(resource: libc::__rlimit_resource_t, value: u64) -> io::Result<
 }
 
 /// Closes every descriptor from `first` up.
-pub fn close_from(first: u32) -> io::Result<()> {
-    // SAFETY: close_range takes integers only; the caller no longer uses any
-    // descriptor at or above `first`.
+///
+/// # Safety
+///
+/// Nothing in the process may use a descriptor at or above `first` after
+/// the call: an `OwnedFd` or `File` that still held one would close (or
+/// read) whatever descriptor the kernel hands out next under that number.
+pub unsafe fn close_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range takes integers only; the caller promises that no
+    // descriptor at or above `first` is in use (above).
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0u32) };
     if ret < 0 {
         return Err(io::Error::last_os_error());

@@ -213,8 +213,8 @@ fn bad_flags_and_bad_config_get_one_clear_line() {
     );
     assert_fails_with(&config("[artifacts]\nallow = [\".env\"]\n"), "hidden");
     assert_fails_with(
-        &config("[artifacts]\nallow = [\"a/b/c\"]\n"),
-        "more than one directory level",
+        &config("[artifacts]\nallow = [\"a/b/c/d/e\"]\n"),
+        "more than four path segments",
     );
     assert_fails_with(
         &config("roots = [\"/definitely/missing\"]\n"),

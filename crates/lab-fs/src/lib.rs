@@ -4,7 +4,7 @@
 //!
 //! - has a name that parsed as an [`ArtifactName`] (no `..`, no absolute path,
 //!   no empty, dot or dot-prefixed segment, no NUL, control character or
-//!   backslash, at most one directory level) and is on the [`Allowlist`];
+//!   backslash, at most four segments) and is on the [`Allowlist`];
 //! - was resolved by the kernel beneath the run root's directory handle
 //!   (cap-std, `openat2(RESOLVE_BENEATH)` on Linux), so a symlink may be
 //!   followed only while it stays inside the root — a link to `/etc`, to a
@@ -38,7 +38,9 @@ use std::time::SystemTime;
 
 use cap_std::fs::{Dir, MetadataExt as _, OpenOptions, OpenOptionsExt as _};
 
-pub use name::{Allowlist, ArtifactName, DEFAULT_ALLOWLIST, JOB_DIR, MAX_NAME_LEN, Pattern};
+pub use name::{
+    Allowlist, ArtifactName, DEFAULT_ALLOWLIST, JOB_DIR, MAX_LEVELS, MAX_NAME_LEN, Pattern,
+};
 
 /// Most entries looked at in one directory when listing artifacts; a run
 /// directory with more is listed partially rather than stalling a request.
@@ -134,6 +136,26 @@ pub struct ArtifactInfo {
     pub modified: SystemTime,
 }
 
+/// What kind of entry [`RunRoot::list_dir`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// Anything else: a symbolic link, FIFO, socket or device.
+    Other,
+}
+
+/// One entry of a listed directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    /// Its name (one segment).
+    pub name: String,
+    /// Its kind, without following a link.
+    pub kind: EntryKind,
+}
+
 /// A directory handle for one registered run root.
 #[derive(Debug)]
 pub struct RunRoot {
@@ -219,10 +241,46 @@ impl RunRoot {
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_NOFOLLOW);
         let file = self.dir.open_with(rel, &options).map_err(Error::from_io)?;
-        if !file.metadata().map_err(Error::from_io)?.is_file() {
+        let meta = file.metadata().map_err(Error::from_io)?;
+        if !meta.is_file() {
+            return Err(Error::NotAFile);
+        }
+        // As for artifacts: a second name under a job's directory may be a
+        // hard link to something outside the run.
+        if rel.starts_with(JOB_DIR) && meta.nlink() > 1 {
             return Err(Error::NotAFile);
         }
         Ok(file.into_std())
+    }
+
+    /// Lists the directory `rel` beneath the root (`""` for the root
+    /// itself): at most [`MAX_LISTED_ENTRIES`] entries, sorted by name,
+    /// names that are not UTF-8 left out, kinds as the directory says them
+    /// (a symbolic link is [`EntryKind::Other`], never followed). For the
+    /// format readers, which look for their files by name; nothing here is
+    /// served.
+    pub fn list_dir(&self, rel: &str) -> Result<Vec<DirEntry>, Error> {
+        let entries = if rel.is_empty() {
+            self.dir.entries()
+        } else {
+            self.dir.read_dir(rel)
+        }
+        .map_err(Error::from_io)?;
+        let mut out = Vec::new();
+        for entry in entries.take(MAX_LISTED_ENTRIES) {
+            let Ok(entry) = entry else { continue };
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let kind = match entry.file_type() {
+                Ok(t) if t.is_dir() => EntryKind::Dir,
+                Ok(t) if t.is_file() => EntryKind::File,
+                _ => EntryKind::Other,
+            };
+            out.push(DirEntry { name, kind });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 
     /// Clears the setuid and setgid bits of every regular file beneath

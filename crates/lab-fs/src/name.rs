@@ -10,13 +10,17 @@ pub const MAX_NAME_LEN: usize = 512;
 pub const JOB_DIR: &str = "job";
 /// Longest single segment accepted, in bytes (a common `NAME_MAX`).
 const MAX_SEGMENT_LEN: usize = 255;
+/// Most segments in a name or pattern (three directory levels and a file):
+/// enough for the formats' fixed places (W&B's `files/media/videos/X.mp4`).
+pub const MAX_LEVELS: usize = 4;
 
-/// A syntactically safe artifact name: one file, or one directory and one
-/// file, joined by `/`.
+/// A syntactically safe artifact name: a file, under at most three
+/// directory levels, joined by `/`.
 ///
 /// Holding an `ArtifactName` proves the name has no `.` or `..` segment, no
 /// empty segment, no segment starting with `.`, no absolute prefix, no NUL,
-/// control character or backslash, and at most one directory level. It does
+/// control character or backslash, and at most [`MAX_LEVELS`] segments
+/// (one more under [`JOB_DIR`]). It does
 /// **not** prove the name is on an allowlist; see [`Allowlist::check`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ArtifactName(String);
@@ -30,12 +34,12 @@ impl ArtifactName {
         }
         let segments = split_segments(name)?;
         let levels = if segments.first() == Some(&JOB_DIR) {
-            3
+            MAX_LEVELS + 1
         } else {
-            2
+            MAX_LEVELS
         };
         if segments.len() > levels {
-            return Err(Error::InvalidName("more than one directory level"));
+            return Err(Error::InvalidName("more than four path segments"));
         }
         Ok(Self(name.to_owned()))
     }
@@ -54,7 +58,7 @@ impl ArtifactName {
     pub fn in_job_dir(&self) -> Option<ArtifactName> {
         let inner = self.0.strip_prefix(JOB_DIR)?.strip_prefix('/')?;
         let inner = ArtifactName::parse(inner).ok()?;
-        (inner.0.split('/').count() <= 2).then_some(inner)
+        (inner.0.split('/').count() <= MAX_LEVELS).then_some(inner)
     }
 
     /// The last segment.
@@ -131,7 +135,7 @@ enum FilePattern {
 }
 
 impl Pattern {
-    /// Parses an allowlist entry. At most one directory level, `*` only in
+    /// Parses an allowlist entry. At most [`MAX_LEVELS`] segments, `*` only in
     /// the last segment (at most once), no dot-prefixed segment.
     pub fn parse(pattern: &str) -> Result<Self, Error> {
         let invalid = |reason: &'static str| Error::InvalidPattern {
@@ -142,11 +146,13 @@ impl Pattern {
             Error::InvalidName(reason) => invalid(reason),
             other => other,
         })?;
-        let (dir, file) = match segments.as_slice() {
-            [file] => (None, *file),
-            [dir, file] => (Some(*dir), *file),
-            _ => return Err(invalid("more than one directory level")),
-        };
+        if segments.len() > MAX_LEVELS {
+            return Err(invalid("more than four path segments"));
+        }
+        let (file, dirs) = segments.split_last().ok_or_else(|| invalid("empty name"))?;
+        let file = *file;
+        let dir = (!dirs.is_empty()).then(|| dirs.join("/"));
+        let dir = dir.as_deref();
         if dir.is_some_and(|d| d.contains('*')) {
             return Err(invalid("`*` is only allowed in the last segment"));
         }
@@ -339,7 +345,8 @@ mod tests {
             ("out\u{7f}put.mp4", Err("control")),
             ("videos\\a.mp4", Err("backslash")),
             ("..\\output.mp4", Err("hidden")),
-            ("a/b/c.mp4", Err("more than one directory level")),
+            ("a/b/c.mp4", Err("not on the artifact allowlist")),
+            ("a/b/c/d/e.mp4", Err("more than four path segments")),
             ("secret.txt", Err("not on the artifact allowlist")),
             ("videos/a.mkv", Err("not on the artifact allowlist")),
             ("extra/a.txt.gz", Err("not on the artifact allowlist")),
@@ -360,7 +367,9 @@ mod tests {
             ("extra.txt", None),
             ("logs/*.log", None),
             ("*.txt", None),
-            ("a/b/c.txt", Some("more than one directory level")),
+            ("a/b/c.txt", None),
+            ("a/b/c/d/e.txt", Some("more than four path segments")),
+            ("a/*/c.txt", Some("last segment")),
             ("*/x.txt", Some("last segment")),
             (".env", Some("hidden")),
             ("logs/.secret", Some("hidden")),

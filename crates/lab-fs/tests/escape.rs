@@ -248,3 +248,51 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn reader_listing_and_opens_stay_beneath_the_root_and_follow_no_final_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root_dir = base.join("run");
+    std::fs::create_dir_all(root_dir.join("params/nested")).unwrap();
+    std::fs::create_dir_all(root_dir.join("job")).unwrap();
+    std::fs::write(base.join("secret.txt"), "outside").unwrap();
+    std::fs::write(root_dir.join("params/lr"), "0.1").unwrap();
+    symlink(base.join("secret.txt"), root_dir.join("params/leak")).unwrap();
+    symlink(&base, root_dir.join("params/up")).unwrap();
+    std::fs::write(root_dir.join("job/own"), "mine").unwrap();
+    std::fs::hard_link(root_dir.join("job/own"), root_dir.join("job/second")).unwrap();
+    let root = RunRoot::open_ambient(&root_dir).unwrap();
+    let listed: Vec<(String, lab_fs::EntryKind)> = root
+        .list_dir("params")
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name, e.kind))
+        .collect();
+    use lab_fs::EntryKind::{Dir, File, Other};
+    assert_eq!(
+        listed,
+        [
+            ("leak".to_owned(), Other),
+            ("lr".to_owned(), File),
+            ("nested".to_owned(), Dir),
+            ("up".to_owned(), Other),
+        ]
+    );
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut root.open_regular(Path::new("params/lr")).unwrap(),
+        &mut text,
+    )
+    .unwrap();
+    assert_eq!(text, "0.1");
+    assert!(root.open_regular(Path::new("params/leak")).is_err());
+    assert!(
+        root.open_regular(Path::new("params/up/secret.txt"))
+            .is_err()
+    );
+    assert!(root.list_dir("params/up").is_err());
+    assert!(root.list_dir("..").is_err());
+    // A hard-linked file in a job's directory is not opened.
+    assert!(root.open_regular(Path::new("job/own")).is_err());
+}

@@ -1,0 +1,286 @@
+//! Discovery (SPEC §6): which directories under an allowed root are runs,
+//! and of which format. It lists directories only (no file is opened),
+//! never follows a symbolic link, skips dot-directories (a format's own,
+//! `.hydra`, is looked at, not walked), and stops at a bounded depth and
+//! count with a warning.
+
+use std::path::{Path, PathBuf};
+
+use crate::Format;
+use crate::tensorboard::PREFIX;
+
+/// How far discovery goes.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Deepest directory looked at, counted from the root (its children
+    /// are depth 1).
+    pub max_depth: usize,
+    /// Most directories listed in one walk.
+    pub max_dirs: usize,
+    /// Most runs reported by one walk.
+    pub max_runs: usize,
+    /// Most entries read from one directory.
+    pub max_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_depth: 8,
+            max_dirs: 100_000,
+            max_runs: 20_000,
+            max_entries: 10_000,
+        }
+    }
+}
+
+/// A run found by discovery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// Its directory (under the walked root, as the walk reached it).
+    pub dir: PathBuf,
+    /// Its format.
+    pub format: Format,
+}
+
+/// What one walk found.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// Runs, in walk order (breadth first, names sorted).
+    pub runs: Vec<Found>,
+    /// What was skipped or cut short, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// One listed entry: its name and whether it is a plain file or a real
+/// directory (a symbolic link is neither).
+struct Entry {
+    name: String,
+    file: bool,
+    dir: bool,
+}
+
+fn list(dir: &Path, max: usize) -> std::io::Result<(Vec<Entry>, bool)> {
+    let mut out = Vec::new();
+    let mut truncated = false;
+    for entry in std::fs::read_dir(dir)? {
+        if out.len() >= max {
+            truncated = true;
+            break;
+        }
+        let Ok(entry) = entry else { continue };
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        out.push(Entry {
+            name,
+            file: kind.is_file(),
+            dir: kind.is_dir(),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((out, truncated))
+}
+
+/// The files that make a directory a `lab` run.
+const LAB_MARKERS: &[&str] = &["run.toml", "run.json", "metrics.jsonl", "metrics.csv"];
+
+/// The format of the run at `dir`, if it is one; `depth` is its depth
+/// under the allowed root (a direct child holding any allowlisted file is
+/// a `lab` run, as it always was).
+fn classify(dir: &Path, entries: &[Entry], depth: usize) -> Option<Format> {
+    let file = |n: &str| entries.iter().any(|e| e.file && e.name == n);
+    let subdir = |n: &str| entries.iter().any(|e| e.dir && e.name == n);
+    if file("meta.yaml") && (subdir("metrics") || subdir("params") || subdir("tags")) {
+        return Some(Format::Mlflow);
+    }
+    if entries.iter().any(|e| e.file && e.name.starts_with(PREFIX)) {
+        return Some(Format::Tensorboard);
+    }
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let versioned = name
+        .strip_prefix("version_")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if versioned && file("metrics.csv") {
+        return Some(Format::Lightning);
+    }
+    if subdir(".hydra")
+        && std::fs::symlink_metadata(dir.join(".hydra/config.yaml")).is_ok_and(|m| m.is_file())
+    {
+        return Some(Format::Hydra);
+    }
+    if LAB_MARKERS.iter().any(|m| file(m)) {
+        return Some(Format::Lab);
+    }
+    if depth == 1 {
+        let allow = lab_fs::Allowlist::default();
+        let served = entries
+            .iter()
+            .any(|e| e.file && allow.check(&e.name).is_ok())
+            || entries.iter().any(|e| {
+                e.dir
+                    && allow.dirs().contains(&e.name.as_str())
+                    && list(&dir.join(&e.name), 64).is_ok_and(|(inner, _)| {
+                        inner.iter().any(|i| {
+                            i.file && allow.check(&format!("{}/{}", e.name, i.name)).is_ok()
+                        })
+                    })
+            });
+        if served {
+            return Some(Format::Lab);
+        }
+    }
+    None
+}
+
+/// The format of the directory `dir` as a run on its own (for an explicit
+/// import), or `None` when no reader recognises it.
+pub fn detect(dir: &Path) -> Option<Format> {
+    let (entries, _) = list(dir, Limits::default().max_entries).ok()?;
+    classify(dir, &entries, 2)
+}
+
+/// Walks `root` breadth first and reports its runs. Below a run of the
+/// `lab`, `mlflow` or `lightning` format nothing more is looked for (its
+/// subdirectories are its own); below a TensorBoard or Hydra run the walk
+/// goes on (TensorBoard's subdirectories are runs of their own, a Hydra
+/// job's outputs often hold some).
+pub fn discover(root: &Path, limits: &Limits) -> Discovery {
+    let mut found = Discovery::default();
+    let mut queue = std::collections::VecDeque::from([(root.to_path_buf(), 0usize)]);
+    let mut listed = 0usize;
+    while let Some((dir, depth)) = queue.pop_front() {
+        if listed >= limits.max_dirs {
+            found.warnings.push(format!(
+                "{}: stopped after {} directories; runs beyond were not looked for",
+                root.display(),
+                limits.max_dirs
+            ));
+            break;
+        }
+        listed += 1;
+        let (entries, truncated) = match list(&dir, limits.max_entries) {
+            Ok(listing) => listing,
+            Err(e) => {
+                found.warnings.push(format!("{}: {e}", dir.display()));
+                continue;
+            }
+        };
+        if truncated {
+            found.warnings.push(format!(
+                "{}: more than {} entries; the rest were not looked at",
+                dir.display(),
+                limits.max_entries
+            ));
+        }
+        if entries.iter().any(|e| e.file && e.name == "mlflow.db") {
+            found.warnings.push(format!(
+                "{}: an MLflow SQLite store (mlflow.db) is not read yet; its runs are not imported",
+                dir.display()
+            ));
+        }
+        let format = if depth == 0 {
+            None
+        } else {
+            classify(&dir, &entries, depth)
+        };
+        if let Some(format) = format {
+            if found.runs.len() >= limits.max_runs {
+                found.warnings.push(format!(
+                    "{}: stopped at {} runs",
+                    root.display(),
+                    limits.max_runs
+                ));
+                break;
+            }
+            found.runs.push(Found {
+                dir: dir.clone(),
+                format,
+            });
+            if matches!(format, Format::Lab | Format::Mlflow | Format::Lightning) {
+                continue;
+            }
+        }
+        if depth >= limits.max_depth {
+            continue;
+        }
+        for entry in entries {
+            if entry.dir && !entry.name.starts_with('.') {
+                queue.push_back((dir.join(&entry.name), depth + 1));
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_format_is_found_once_and_links_are_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let mk = |rel: &str, files: &[&str]| {
+            let d = root.join(rel);
+            std::fs::create_dir_all(&d).unwrap();
+            for f in files {
+                if let Some(parent) = Path::new(f).parent() {
+                    std::fs::create_dir_all(d.join(parent)).unwrap();
+                }
+                std::fs::write(d.join(f), "x").unwrap();
+            }
+        };
+        mk("tb-ppo-seed1", &["events.out.tfevents.1.host"]);
+        mk("tb-ppo-seed1/1700000000.1", &["events.out.tfevents.2.host"]);
+        mk("mlruns/0", &["meta.yaml"]);
+        mk("mlruns/0/abc", &["meta.yaml", "metrics/loss", "params/lr"]);
+        mk("mlruns/0/def", &["meta.yaml", "tags/mlflow.runName"]);
+        mk("mlruns/.trash/old", &["meta.yaml", "params/lr"]);
+        mk("lightning_logs/version_0", &["metrics.csv", "hparams.yaml"]);
+        mk(
+            "outputs/2026-12-01/10-00-00",
+            &[".hydra/config.yaml", "main.log"],
+        );
+        mk("plain", &["run.toml"]);
+        mk("video-only", &["output.mp4"]);
+        mk("deep/a/b/c/d/e/f/g/h", &["run.toml"]);
+        std::os::unix::fs::symlink(root.join("plain"), root.join("latest-run")).unwrap();
+        let found = discover(&root, &Limits::default());
+        let got: Vec<(String, Format)> = found
+            .runs
+            .iter()
+            .map(|f| {
+                (
+                    f.dir.strip_prefix(&root).unwrap().display().to_string(),
+                    f.format,
+                )
+            })
+            .collect();
+        let mut got = got;
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("lightning_logs/version_0".to_owned(), Format::Lightning),
+                ("mlruns/0/abc".to_owned(), Format::Mlflow),
+                ("mlruns/0/def".to_owned(), Format::Mlflow),
+                ("outputs/2026-12-01/10-00-00".to_owned(), Format::Hydra),
+                ("plain".to_owned(), Format::Lab),
+                ("tb-ppo-seed1".to_owned(), Format::Tensorboard),
+                ("tb-ppo-seed1/1700000000.1".to_owned(), Format::Tensorboard),
+                ("video-only".to_owned(), Format::Lab),
+            ]
+        );
+        // Bounded: a count limit stops the walk with a warning.
+        let small = Limits {
+            max_dirs: 3,
+            ..Limits::default()
+        };
+        let cut = discover(&root, &small);
+        assert!(cut.warnings.iter().any(|w| w.contains("stopped after 3")));
+    }
+}

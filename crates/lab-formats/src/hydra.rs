@@ -1,0 +1,58 @@
+//! Hydra: a job's output directory holds `.hydra/config.yaml` (the
+//! composed config, flattened into params) and `.hydra/overrides.yaml` (a
+//! list of `key=value`, kept as the `hydra.overrides` param). The files
+//! are read beneath the run root and never served.
+
+use lab_fs::RunRoot;
+use serde_json::Value;
+
+use crate::lab::{MAX_META_BYTES, read_small};
+use crate::{RunInfo, flatten};
+
+#[derive(Debug, Default)]
+pub(crate) struct Reader {
+    info: RunInfo,
+}
+
+impl Reader {
+    pub(crate) fn refresh(&mut self, root: &RunRoot) {
+        let mut info = RunInfo::default();
+        match read_small(root, ".hydra/config.yaml", MAX_META_BYTES) {
+            Ok(None) => {}
+            Ok(Some(text)) => match crate::yaml::parse(&text) {
+                Ok(value) => flatten("", &value, &mut info.params),
+                Err(e) => info.errors.push(format!(".hydra/config.yaml: {e}")),
+            },
+            Err(e) => info.errors.push(e),
+        }
+        match read_small(root, ".hydra/overrides.yaml", MAX_META_BYTES) {
+            Ok(None) => {}
+            Ok(Some(text)) => match crate::yaml::parse(&text) {
+                Ok(Value::Array(items)) => {
+                    let list: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                    if !list.is_empty() {
+                        info.params.insert(
+                            "hydra.overrides".to_owned(),
+                            Value::String(crate::text::cap(&list.join(" "))),
+                        );
+                    }
+                }
+                Ok(Value::Null) => {}
+                Ok(_) => info
+                    .errors
+                    .push(".hydra/overrides.yaml: not a list".to_owned()),
+                Err(e) => info.errors.push(format!(".hydra/overrides.yaml: {e}")),
+            },
+            Err(e) => info.errors.push(e),
+        }
+        self.info = info;
+    }
+
+    /// Adds the config's params (the run's own win on a clash) and errors.
+    pub(crate) fn merge_into(&self, info: &mut RunInfo) {
+        for (k, v) in &self.info.params {
+            info.params.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        info.errors.extend(self.info.errors.iter().cloned());
+    }
+}

@@ -1,0 +1,298 @@
+//! The Lab's own format: `run.toml` or `run.json` (name, created, tags,
+//! description, status), `params.json` and `config.toml` (params), and
+//! `metrics.jsonl` (one object per line) or `metrics.csv` (a header, then
+//! rows) for series. Also the metrics files beside a Hydra job.
+
+use std::io::Read;
+use std::path::Path;
+
+use lab_fs::RunRoot;
+use serde_json::Value;
+
+use crate::series::{Point, SeriesSet};
+use crate::tail::{Followed, Sink, Tail, next_line};
+use crate::text::{csv_fields, number};
+use crate::{RunInfo, flatten};
+
+/// Largest metadata or params file parsed.
+pub(crate) const MAX_META_BYTES: u64 = 256 * 1024;
+/// Longest metrics line.
+pub(crate) const MAX_LINE: usize = 1 << 20;
+/// Column or field names taken as the x axis, in order of preference.
+const STEP_KEYS: &[&str] = &["step", "_step", "global_step", "iteration"];
+/// Column or field names taken as wall time.
+const WALL_KEYS: &[&str] = &["wall_time", "time", "timestamp", "_timestamp"];
+
+/// Reads a small file beneath the root as text, capped at `max` bytes
+/// (more is an error, not a silent cut). `Ok(None)` when it is absent.
+pub(crate) fn read_small(root: &RunRoot, rel: &str, max: u64) -> Result<Option<String>, String> {
+    let mut file = match root.open_regular(Path::new(rel)) {
+        Ok(f) => f,
+        Err(lab_fs::Error::NotFound) => return Ok(None),
+        Err(e) => return Err(format!("{rel}: {e}")),
+    };
+    let mut bytes = Vec::new();
+    (&mut file)
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{rel}: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!("{rel}: larger than {max} bytes"));
+    }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| format!("{rel}: not UTF-8"))
+}
+
+/// The lab format's reader.
+#[derive(Debug, Default)]
+pub(crate) struct Reader {
+    meta: RunInfo,
+    jsonl: Metrics,
+    csv: Metrics,
+}
+
+#[derive(Debug, Default)]
+struct Metrics {
+    tail: Tail,
+    sink: LineMetrics,
+    error: Option<String>,
+}
+
+impl Metrics {
+    fn refresh(&mut self, root: &RunRoot, rel: &str) {
+        self.error = None;
+        match self
+            .tail
+            .follow(root, Path::new(rel), MAX_LINE, &mut self.sink)
+        {
+            Ok(Followed::Same | Followed::Appended | Followed::Restarted) => {}
+            Ok(Followed::Missing) => {
+                // Gone (or never there): nothing to show.
+                self.tail = Tail::default();
+                self.sink.restart();
+            }
+            Err(e) => self.error = Some(e),
+        }
+        if let Some(failed) = self.tail.failed() {
+            self.error = Some(failed.to_owned());
+        }
+    }
+}
+
+impl Reader {
+    pub(crate) fn refresh(&mut self, root: &RunRoot) {
+        self.meta = read_meta(root);
+        self.jsonl.sink.kind = Lines::Jsonl;
+        self.csv.sink.kind = Lines::Csv;
+        self.jsonl.refresh(root, "metrics.jsonl");
+        self.csv.refresh(root, "metrics.csv");
+    }
+
+    pub(crate) fn info(&self) -> RunInfo {
+        let mut info = self.meta.clone();
+        info.errors.extend(self.jsonl.error.iter().cloned());
+        info.errors.extend(self.csv.error.iter().cloned());
+        for set in self.sets() {
+            info.errors.extend(set.cap_error());
+        }
+        info
+    }
+
+    pub(crate) fn sets(&self) -> Vec<&SeriesSet> {
+        vec![&self.jsonl.sink.set, &self.csv.sink.set]
+    }
+
+    /// Reads `rel` (a CSV metrics file of another format) as this reader's
+    /// CSV series.
+    pub(crate) fn refresh_csv_only(
+        &mut self,
+        root: &RunRoot,
+        rel: &str,
+        skip: &'static [&'static str],
+    ) {
+        self.csv.sink.kind = Lines::Csv;
+        self.csv.sink.skip = skip;
+        self.csv.refresh(root, rel);
+    }
+
+    /// The CSV series' errors only (for another format's reader).
+    pub(crate) fn csv_errors(&self) -> Vec<String> {
+        let mut errors: Vec<String> = self.csv.error.iter().cloned().collect();
+        errors.extend(self.csv.sink.set.cap_error());
+        errors
+    }
+}
+
+/// The metadata and params files of a lab run.
+fn read_meta(root: &RunRoot) -> RunInfo {
+    let mut info = RunInfo::default();
+    let mut meta = Value::Null;
+    for (rel, is_toml) in [("run.toml", true), ("run.json", false)] {
+        match read_small(root, rel, MAX_META_BYTES) {
+            Ok(None) => continue,
+            Ok(Some(text)) => {
+                let parsed = if is_toml {
+                    toml::from_str::<Value>(&text).map_err(|e| e.to_string())
+                } else {
+                    serde_json::from_str::<Value>(&text).map_err(|e| e.to_string())
+                };
+                match parsed {
+                    Ok(v) => meta = v,
+                    Err(e) => info.errors.push(format!("{rel}: {}", first_line(&e))),
+                }
+            }
+            Err(e) => info.errors.push(e),
+        }
+        break;
+    }
+    let text = |k: &str| meta.get(k).and_then(Value::as_str).map(crate::text::cap);
+    info.name = text("name").or_else(|| text("title"));
+    info.created = text("created");
+    info.description = text("description");
+    info.status = text("status");
+    info.tags = meta
+        .get("tags")
+        .and_then(Value::as_array)
+        .map(|tags| {
+            tags.iter()
+                .filter_map(Value::as_str)
+                .filter(|t| t.len() <= 64)
+                .take(crate::MAX_TAGS)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(params) = meta.get("params") {
+        flatten("", params, &mut info.params);
+    }
+    for (rel, is_toml) in [("params.json", false), ("config.toml", true)] {
+        match read_small(root, rel, MAX_META_BYTES) {
+            Ok(None) => {}
+            Ok(Some(text)) => {
+                let parsed = if is_toml {
+                    toml::from_str::<Value>(&text).map_err(|e| e.to_string())
+                } else {
+                    serde_json::from_str::<Value>(&text).map_err(|e| e.to_string())
+                };
+                match parsed {
+                    Ok(v) => flatten("", &v, &mut info.params),
+                    Err(e) => info.errors.push(format!("{rel}: {}", first_line(&e))),
+                }
+            }
+            Err(e) => info.errors.push(e),
+        }
+    }
+    info
+}
+
+pub(crate) fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    #[default]
+    Jsonl,
+    Csv,
+}
+
+/// Series from text lines: JSON objects or CSV rows.
+#[derive(Debug, Default)]
+pub(crate) struct LineMetrics {
+    kind: Lines,
+    set: SeriesSet,
+    /// Lines read (the x of a row without a step).
+    row: i64,
+    header: Option<Vec<String>>,
+    /// CSV columns that are axes, not metrics.
+    skip: &'static [&'static str],
+}
+
+impl Sink for LineMetrics {
+    fn restart(&mut self) {
+        self.set.clear_all();
+        self.row = 0;
+        self.header = None;
+    }
+
+    fn consume(&mut self, bytes: &[u8]) -> Result<usize, String> {
+        let Some((line, used)) = next_line(bytes) else {
+            return Ok(0);
+        };
+        let line = line.trim();
+        if !line.is_empty() {
+            match self.kind {
+                Lines::Jsonl => self.json_line(line),
+                Lines::Csv => self.csv_line(line),
+            }
+        }
+        Ok(used)
+    }
+}
+
+impl LineMetrics {
+    fn json_line(&mut self, line: &str) {
+        // Python's json writes NaN and Infinity bare; read them as null.
+        let parsed = serde_json::from_str::<Value>(line).or_else(|_| {
+            let fixed = line
+                .replace("-Infinity", "null")
+                .replace("Infinity", "null")
+                .replace("NaN", "null");
+            serde_json::from_str::<Value>(&fixed)
+        });
+        let Ok(Value::Object(map)) = parsed else {
+            self.row += 1;
+            return;
+        };
+        let step = STEP_KEYS
+            .iter()
+            .find_map(|k| map.get(*k).and_then(Value::as_f64))
+            .map_or(self.row, |s| s as i64);
+        let wall = WALL_KEYS
+            .iter()
+            .find_map(|k| map.get(*k).and_then(Value::as_f64))
+            .unwrap_or(f64::NAN);
+        for (key, value) in &map {
+            if STEP_KEYS.contains(&key.as_str()) || WALL_KEYS.contains(&key.as_str()) {
+                continue;
+            }
+            let value = match value {
+                Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+                Value::Null => f64::NAN,
+                _ => continue,
+            };
+            self.set.push(key, Point { step, wall, value });
+        }
+        self.row += 1;
+    }
+
+    fn csv_line(&mut self, line: &str) {
+        let fields = csv_fields(line);
+        let Some(header) = &self.header else {
+            self.header = Some(fields);
+            return;
+        };
+        let cell = |names: &[&str]| {
+            names.iter().find_map(|n| {
+                let i = header.iter().position(|h| h == n)?;
+                number(fields.get(i)?)
+            })
+        };
+        let step = cell(STEP_KEYS).map_or(self.row, |s| s as i64);
+        let wall = cell(WALL_KEYS).unwrap_or(f64::NAN);
+        for (name, raw) in header.iter().zip(&fields) {
+            if STEP_KEYS.contains(&name.as_str())
+                || WALL_KEYS.contains(&name.as_str())
+                || self.skip.contains(&name.as_str())
+            {
+                continue;
+            }
+            // An empty cell: the metric was not logged at this step.
+            if let Some(value) = number(raw) {
+                self.set.push(name, Point { step, wall, value });
+            }
+        }
+        self.row += 1;
+    }
+}

@@ -1,0 +1,325 @@
+//! lab-formats reads the runs researchers already have — `lab`,
+//! TensorBoard, MLflow, Lightning and Hydra — into one model: a
+//! [`RunInfo`] (name, format, flat params, tags, created, status, metric
+//! names with counts and last values, media) and metric [`Series`].
+//!
+//! Every reader
+//!
+//! - opens files only through lab-fs's [`RunRoot`] (beneath the run root,
+//!   no final link followed, regular files only) and never writes;
+//! - is bounded whatever the input: files are read in capped chunks, a line
+//!   or record over its cap is an error of that file, and a run keeps at
+//!   most [`MAX_POINTS_PER_SERIES`] points per series and
+//!   [`MAX_POINTS_PER_RUN`] in all (more is reported, not kept);
+//! - verifies checksums where the format has them (TFRecord's masked
+//!   CRC32C) and treats an incomplete final record as pending;
+//! - follows a run still being written: [`RunReader::refresh`] reads only
+//!   what was appended since the last call (a file that shrank or was
+//!   replaced is read again from the start).
+//!
+//! [`discover`] walks an allowed root to a bounded depth and says which
+//! directories are runs of which format. Nothing here panics on input; an
+//! unreadable part of a run is an error string in [`RunInfo::errors`].
+#![forbid(unsafe_code)]
+
+mod discover;
+mod hydra;
+mod lab;
+mod lightning;
+mod mlflow;
+mod series;
+mod tail;
+mod tensorboard;
+mod text;
+mod yaml;
+
+use std::collections::BTreeMap;
+
+pub use discover::{Discovery, Found, Limits, detect, discover};
+use lab_fs::RunRoot;
+use serde_json::Value;
+pub use series::{Bucketed, Point, Series, XAxis};
+
+/// Most points kept for one series.
+pub const MAX_POINTS_PER_SERIES: usize = 2_000_000;
+/// Most points kept for one run, all series together.
+pub const MAX_POINTS_PER_RUN: usize = 4_000_000;
+/// Most series one run may have.
+pub const MAX_SERIES: usize = 1_000;
+/// Most params kept per run.
+pub const MAX_PARAMS: usize = 2_000;
+/// Most tags kept per run, and the longest tag.
+pub const MAX_TAGS: usize = 64;
+/// Longest text kept for a param or tag value, in bytes.
+pub const MAX_VALUE_LEN: usize = 4096;
+
+/// The formats read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    /// The Lab's own: `run.toml`/`run.json`, `metrics.jsonl`/`metrics.csv`.
+    Lab,
+    /// TensorBoard event files.
+    Tensorboard,
+    /// One run of an MLflow file store.
+    Mlflow,
+    /// A Lightning CSVLogger `version_N` directory.
+    Lightning,
+    /// A Hydra job's output directory.
+    Hydra,
+}
+
+impl Format {
+    /// Every format, most specific first (the precedence of SPEC §6).
+    pub const ALL: [Format; 5] = [
+        Format::Mlflow,
+        Format::Tensorboard,
+        Format::Lightning,
+        Format::Hydra,
+        Format::Lab,
+    ];
+
+    /// The name used in the API and the registry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Lab => "lab",
+            Format::Tensorboard => "tensorboard",
+            Format::Mlflow => "mlflow",
+            Format::Lightning => "lightning",
+            Format::Hydra => "hydra",
+        }
+    }
+
+    /// The format named `name`, if it is one of ours.
+    pub fn parse(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    /// The artifact patterns this format adds to the default allowlist
+    /// (fixed, bounded depth, types from the fixed table).
+    pub fn artifact_patterns(self) -> &'static [&'static str] {
+        match self {
+            Format::Mlflow => &[
+                "artifacts/*.mp4",
+                "artifacts/*.png",
+                "artifacts/*.jpg",
+                "artifacts/*.json",
+                "artifacts/*.txt",
+                "artifacts/*.md",
+                "artifacts/*.csv",
+                "artifacts/*.log",
+                "artifacts/videos/*.mp4",
+                "artifacts/images/*.png",
+            ],
+            Format::Lightning => &["hparams.yaml"],
+            Format::Hydra => &["main.log"],
+            Format::Lab | Format::Tensorboard => &[],
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A metric's name, how many points it has and its last value.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct MetricInfo {
+    /// The series name (a TensorBoard tag, an MLflow key, a CSV column).
+    pub name: String,
+    /// Points kept.
+    pub count: usize,
+    /// The last point's step.
+    pub last_step: Option<i64>,
+    /// The last point's value; `None` for NaN or ±Inf.
+    pub last: Option<f64>,
+}
+
+/// A video or image with the step it belongs to, where the format says.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Media {
+    /// The artifact name it is served under.
+    pub artifact: String,
+    /// `video` or `image`.
+    pub kind: &'static str,
+    /// The step, when the format gives one.
+    pub step: Option<i64>,
+}
+
+/// A text summary (TensorBoard's text plugin).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TextEntry {
+    /// Its tag.
+    pub tag: String,
+    /// Its step.
+    pub step: i64,
+    /// The text (capped at [`MAX_VALUE_LEN`]).
+    pub text: String,
+}
+
+/// What a run is, whatever its format.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct RunInfo {
+    /// Its display name, when the format gives one.
+    pub name: Option<String>,
+    /// Flat params: `a.b.c` keys, values string, number, bool or null.
+    pub params: BTreeMap<String, Value>,
+    /// Tags (labels; MLflow's `key=value` tags are params-like and listed
+    /// here as `key=value`, `mlflow.*` ones left out).
+    pub tags: Vec<String>,
+    /// When it started (ISO 8601, UTC), when known.
+    pub created: Option<String>,
+    /// Its status as the format says it (`FINISHED`, `RUNNING`, …).
+    pub status: Option<String>,
+    /// A free-text description.
+    pub description: Option<String>,
+    /// Metric series, by name.
+    pub metrics: Vec<MetricInfo>,
+    /// Videos and images with steps.
+    pub media: Vec<Media>,
+    /// Text summaries (the last [`MAX_TEXTS`] kept).
+    pub texts: Vec<TextEntry>,
+    /// What could not be read, one line each (a file and why).
+    pub errors: Vec<String>,
+}
+
+/// Most text entries kept per run.
+pub const MAX_TEXTS: usize = 200;
+
+/// Follows one run: what was read so far and where each file was left.
+#[derive(Debug)]
+pub struct RunReader {
+    format: Format,
+    state: State,
+    /// Params a Hydra config beside the run adds.
+    hydra: Option<hydra::Reader>,
+}
+
+#[derive(Debug)]
+enum State {
+    Lab(lab::Reader),
+    Tensorboard(tensorboard::Reader),
+    Mlflow(mlflow::Reader),
+    Lightning(lightning::Reader),
+    Hydra(hydra::Reader, lab::Reader),
+}
+
+impl RunReader {
+    /// A reader for a run of `format`; nothing is read until
+    /// [`RunReader::refresh`].
+    pub fn new(format: Format) -> Self {
+        let state = match format {
+            Format::Lab => State::Lab(lab::Reader::default()),
+            Format::Tensorboard => State::Tensorboard(tensorboard::Reader::default()),
+            Format::Mlflow => State::Mlflow(mlflow::Reader::default()),
+            Format::Lightning => State::Lightning(lightning::Reader::default()),
+            Format::Hydra => State::Hydra(hydra::Reader::default(), lab::Reader::default()),
+        };
+        let hydra = (format != Format::Hydra).then(hydra::Reader::default);
+        Self {
+            format,
+            state,
+            hydra,
+        }
+    }
+
+    /// The run's format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Reads what was added to the run since the last call. Errors of
+    /// single files land in [`RunInfo::errors`]; this never fails as a whole.
+    pub fn refresh(&mut self, root: &RunRoot) {
+        match &mut self.state {
+            State::Lab(r) => r.refresh(root),
+            State::Tensorboard(r) => r.refresh(root),
+            State::Mlflow(r) => r.refresh(root),
+            State::Lightning(r) => r.refresh(root),
+            State::Hydra(h, l) => {
+                h.refresh(root);
+                l.refresh(root);
+            }
+        }
+        if let Some(h) = &mut self.hydra {
+            h.refresh(root);
+        }
+    }
+
+    fn sets(&self) -> Vec<&series::SeriesSet> {
+        match &self.state {
+            State::Lab(r) => r.sets(),
+            State::Tensorboard(r) => r.sets(),
+            State::Mlflow(r) => r.sets(),
+            State::Lightning(r) => r.sets(),
+            State::Hydra(_, l) => l.sets(),
+        }
+    }
+
+    /// What the run is, as read so far.
+    pub fn info(&self) -> RunInfo {
+        let mut info = match &self.state {
+            State::Lab(r) => r.info(),
+            State::Tensorboard(r) => r.info(),
+            State::Mlflow(r) => r.info(),
+            State::Lightning(r) => r.info(),
+            State::Hydra(h, l) => {
+                let mut info = l.info();
+                h.merge_into(&mut info);
+                info
+            }
+        };
+        if let Some(h) = &self.hydra {
+            h.merge_into(&mut info);
+        }
+        info.metrics = self.sets().iter().flat_map(|s| s.summaries()).collect();
+        info.metrics.sort_by(|a, b| a.name.cmp(&b.name));
+        info.metrics.dedup_by(|a, b| a.name == b.name);
+        info
+    }
+
+    /// One metric series by name.
+    pub fn series(&self, name: &str) -> Option<&Series> {
+        self.sets().into_iter().find_map(|s| s.get(name))
+    }
+
+    /// Points held, all series together (for a cache's budget).
+    pub fn points(&self) -> usize {
+        self.sets().iter().map(|s| s.points()).sum()
+    }
+}
+
+/// Flattens a JSON-like tree into `a.b.c` keys (arrays as `a.0`), at most
+/// [`MAX_PARAMS`] entries, text values capped.
+pub(crate) fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
+    fn walk(key: String, value: &Value, out: &mut BTreeMap<String, Value>, depth: usize) {
+        if out.len() >= MAX_PARAMS || depth > 32 {
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if key.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{key}.{k}")
+                    };
+                    walk(key, v, out, depth + 1);
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(format!("{key}.{i}"), v, out, depth + 1);
+                }
+            }
+            Value::String(s) => {
+                out.insert(key, Value::String(text::cap(s)));
+            }
+            other => {
+                out.insert(key, other.clone());
+            }
+        }
+    }
+    walk(prefix.to_owned(), value, out, 0);
+}

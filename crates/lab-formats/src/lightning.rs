@@ -1,0 +1,42 @@
+//! Lightning's CSVLogger: `version_N/metrics.csv` (header `epoch,step,…`,
+//! a row per log call, empty cells where a metric was not logged) and
+//! `hparams.yaml` (flattened into params).
+
+use lab_fs::RunRoot;
+
+use crate::lab::{MAX_META_BYTES, read_small};
+use crate::series::SeriesSet;
+use crate::{RunInfo, flatten};
+
+#[derive(Debug, Default)]
+pub(crate) struct Reader {
+    metrics: crate::lab::Reader,
+    hparams: RunInfo,
+}
+
+impl Reader {
+    pub(crate) fn refresh(&mut self, root: &RunRoot) {
+        self.metrics
+            .refresh_csv_only(root, "metrics.csv", &["epoch"]);
+        let mut hparams = RunInfo::default();
+        match read_small(root, "hparams.yaml", MAX_META_BYTES) {
+            Ok(None) => {}
+            Ok(Some(text)) => match crate::yaml::parse(&text) {
+                Ok(value) => flatten("", &value, &mut hparams.params),
+                Err(e) => hparams.errors.push(format!("hparams.yaml: {e}")),
+            },
+            Err(e) => hparams.errors.push(e),
+        }
+        self.hparams = hparams;
+    }
+
+    pub(crate) fn info(&self) -> RunInfo {
+        let mut info = self.hparams.clone();
+        info.errors.extend(self.metrics.csv_errors());
+        info
+    }
+
+    pub(crate) fn sets(&self) -> Vec<&SeriesSet> {
+        self.metrics.sets()
+    }
+}

@@ -1,0 +1,225 @@
+//! One run of an MLflow file store, `mlruns/<experiment>/<run>/`:
+//! `meta.yaml` (name, status, start time), `params/<key>` (the value as
+//! text), `tags/<key>` (`mlflow.runName` is the display name),
+//! `metrics/<key>` (lines `timestamp_ms value step`); keys with `/` are
+//! nested files. The run's `artifact_uri` is never followed: artifacts are
+//! served from the run's own `artifacts/` only, beneath its root.
+
+use std::path::Path;
+
+use lab_fs::{EntryKind, RunRoot};
+use serde_json::Value;
+
+use crate::lab::{MAX_LINE, read_small};
+use crate::series::{Point, SeriesSet};
+use crate::tail::{Followed, Sink, Tail, next_line};
+use crate::{MAX_PARAMS, MAX_SERIES, RunInfo};
+
+/// Largest `meta.yaml`, param or tag file read.
+const MAX_SMALL: u64 = 64 * 1024;
+/// Deepest nesting of a key (`a/b/c/d`).
+const MAX_KEY_DEPTH: usize = 4;
+
+/// MLflow's `RunStatus` numbers, as `meta.yaml` stores them.
+fn status_name(n: i64) -> &'static str {
+    match n {
+        1 => "RUNNING",
+        2 => "SCHEDULED",
+        3 => "FINISHED",
+        4 => "FAILED",
+        5 => "KILLED",
+        _ => "UNKNOWN",
+    }
+}
+
+/// The keys under `dir` (files, nested through subdirectories), bounded.
+fn keys(root: &RunRoot, dir: &str, limit: usize) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut pending = vec![(String::new(), 0usize)];
+    while let Some((prefix, depth)) = pending.pop() {
+        let rel = if prefix.is_empty() {
+            dir.to_owned()
+        } else {
+            format!("{dir}/{prefix}")
+        };
+        let entries = match root.list_dir(&rel) {
+            Ok(e) => e,
+            Err(lab_fs::Error::NotFound) if prefix.is_empty() => return Ok(out),
+            Err(e) => return Err(format!("{rel}: {e}")),
+        };
+        for entry in entries {
+            if entry.name.starts_with('.') {
+                continue;
+            }
+            let key = if prefix.is_empty() {
+                entry.name.clone()
+            } else {
+                format!("{prefix}/{}", entry.name)
+            };
+            match entry.kind {
+                EntryKind::File if out.len() < limit => out.push(key),
+                EntryKind::Dir if depth + 1 < MAX_KEY_DEPTH => pending.push((key, depth + 1)),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Reader {
+    info: RunInfo,
+    set: SeriesSet,
+    metrics: Vec<(String, Tail)>,
+    errors: Vec<String>,
+}
+
+struct MetricSink<'a> {
+    name: &'a str,
+    set: &'a mut SeriesSet,
+}
+
+impl Sink for MetricSink<'_> {
+    fn restart(&mut self) {
+        self.set.clear(self.name);
+    }
+
+    fn consume(&mut self, bytes: &[u8]) -> Result<usize, String> {
+        let Some((line, used)) = next_line(bytes) else {
+            return Ok(0);
+        };
+        let mut parts = line.split_whitespace();
+        let (Some(ts), Some(value)) = (parts.next(), parts.next()) else {
+            return Ok(used);
+        };
+        let step = parts
+            .next()
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0);
+        let (Ok(ts), Ok(value)) = (ts.parse::<f64>(), value.parse::<f64>()) else {
+            return Ok(used);
+        };
+        self.set.push(
+            self.name,
+            Point {
+                step,
+                wall: ts / 1000.0,
+                value,
+            },
+        );
+        Ok(used)
+    }
+}
+
+impl Reader {
+    pub(crate) fn refresh(&mut self, root: &RunRoot) {
+        self.errors.clear();
+        let mut info = RunInfo::default();
+        match read_small(root, "meta.yaml", MAX_SMALL) {
+            Ok(Some(text)) => match crate::yaml::parse(&text) {
+                Ok(meta) => {
+                    let text = |k: &str| meta.get(k).and_then(Value::as_str).map(crate::text::cap);
+                    info.name = text("run_name").filter(|n| !n.is_empty());
+                    info.status = meta
+                        .get("status")
+                        .and_then(Value::as_i64)
+                        .map(|n| status_name(n).to_owned());
+                    info.created = meta
+                        .get("start_time")
+                        .and_then(Value::as_f64)
+                        .filter(|t| *t > 0.0)
+                        .map(|ms| lab_fs::bundle::iso8601_utc((ms / 1000.0) as u64));
+                    if let Some(exp) = meta.get("experiment_id") {
+                        let exp = exp.as_str().map_or_else(|| exp.to_string(), str::to_owned);
+                        info.tags.push(format!("experiment={exp}"));
+                    }
+                }
+                Err(e) => self.errors.push(format!("meta.yaml: {e}")),
+            },
+            Ok(None) => self.errors.push("meta.yaml: missing".to_owned()),
+            Err(e) => self.errors.push(e),
+        }
+        match keys(root, "params", MAX_PARAMS) {
+            Ok(params) => {
+                for key in params {
+                    match read_small(root, &format!("params/{key}"), MAX_SMALL) {
+                        Ok(Some(v)) => {
+                            info.params.insert(key, Value::String(crate::text::cap(&v)));
+                        }
+                        Ok(None) => {}
+                        Err(e) => self.errors.push(e),
+                    }
+                }
+            }
+            Err(e) => self.errors.push(e),
+        }
+        match keys(root, "tags", MAX_PARAMS) {
+            Ok(tags) => {
+                for key in tags {
+                    let value = match read_small(root, &format!("tags/{key}"), MAX_SMALL) {
+                        Ok(Some(v)) => v,
+                        Ok(None) => continue,
+                        Err(e) => {
+                            self.errors.push(e);
+                            continue;
+                        }
+                    };
+                    match key.as_str() {
+                        "mlflow.runName" => info.name = Some(crate::text::cap(&value)),
+                        "mlflow.note.content" => info.description = Some(crate::text::cap(&value)),
+                        k if k.starts_with("mlflow.") => {}
+                        _ if info.tags.len() < crate::MAX_TAGS => {
+                            info.tags.push(crate::text::cap(&format!("{key}={value}")));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Err(e) => self.errors.push(e),
+        }
+        self.info = info;
+        let names = match keys(root, "metrics", MAX_SERIES) {
+            Ok(n) => n,
+            Err(e) => {
+                self.errors.push(e);
+                return;
+            }
+        };
+        for name in names {
+            if !self.metrics.iter().any(|(n, _)| *n == name) {
+                self.metrics.push((name, Tail::default()));
+            }
+        }
+        let set = &mut self.set;
+        for (name, tail) in &mut self.metrics {
+            let rel = format!("metrics/{name}");
+            let mut sink = MetricSink {
+                name,
+                set: &mut *set,
+            };
+            match tail.follow(root, Path::new(&rel), MAX_LINE, &mut sink) {
+                Ok(Followed::Missing) => {
+                    set.clear(name);
+                    *tail = Tail::default();
+                }
+                Ok(_) => {}
+                Err(e) => self.errors.push(e),
+            }
+            if let Some(failed) = tail.failed() {
+                self.errors.push(failed.to_owned());
+            }
+        }
+    }
+
+    pub(crate) fn info(&self) -> RunInfo {
+        let mut info = self.info.clone();
+        info.errors.extend(self.errors.iter().cloned());
+        info.errors.extend(self.set.cap_error());
+        info
+    }
+
+    pub(crate) fn sets(&self) -> Vec<&SeriesSet> {
+        vec![&self.set]
+    }
+}

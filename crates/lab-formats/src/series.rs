@@ -1,0 +1,250 @@
+//! Metric series, their caps, and downsampling into buckets for charts.
+
+use std::collections::BTreeMap;
+
+use crate::{MAX_POINTS_PER_RUN, MAX_POINTS_PER_SERIES, MAX_SERIES, MetricInfo};
+
+/// One point: its step, wall time (seconds; NaN when unknown) and value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Point {
+    /// The step (x).
+    pub step: i64,
+    /// Wall-clock time in seconds since the epoch (NaN when unknown).
+    pub wall: f64,
+    /// The value (may be NaN or ±Inf).
+    pub value: f64,
+}
+
+/// One series, in the order it was written.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    points: Vec<Point>,
+    /// Points not kept because a cap was reached.
+    pub dropped: u64,
+    /// Bumped on every change: with `len`, what an ETag is made of.
+    pub generation: u64,
+}
+
+impl Series {
+    /// The points kept.
+    pub fn points(&self) -> &[Point] {
+        &self.points
+    }
+
+    /// Downsamples the points whose x lies in `[from, to]` into at most
+    /// `buckets` buckets of equal count, each giving its first x, last y,
+    /// and min and max (exact values when there are no more points than
+    /// buckets). NaN and ±Inf values are `None` and ignored by min and max.
+    pub fn bucketed(
+        &self,
+        buckets: usize,
+        from: Option<f64>,
+        to: Option<f64>,
+        axis: XAxis,
+    ) -> Bucketed {
+        let x_of = |p: &Point| match axis {
+            XAxis::Step => p.step as f64,
+            XAxis::Wall => p.wall,
+        };
+        let inside: Vec<&Point> = self
+            .points
+            .iter()
+            .filter(|p| {
+                let x = x_of(p);
+                from.is_none_or(|f| x >= f) && to.is_none_or(|t| x <= t)
+            })
+            .collect();
+        let buckets = buckets.max(1);
+        let mut out = Bucketed::default();
+        let n = inside.len();
+        if n == 0 {
+            return out;
+        }
+        let groups = n.min(buckets);
+        for g in 0..groups {
+            // Equal-count buckets: [start, end) covers n/groups points.
+            let start = g * n / groups;
+            let end = (g + 1) * n / groups;
+            let slice = &inside[start..end];
+            let (Some(first), Some(last)) = (slice.first(), slice.last()) else {
+                continue;
+            };
+            let finite = slice.iter().map(|p| p.value).filter(|v| v.is_finite());
+            let (min, max) =
+                finite.fold((None, None), |(lo, hi): (Option<f64>, Option<f64>), v| {
+                    (
+                        Some(lo.map_or(v, |l| l.min(v))),
+                        Some(hi.map_or(v, |h| h.max(v))),
+                    )
+                });
+            out.x.push(finite_or_none(x_of(first)));
+            out.y.push(finite_or_none(last.value));
+            out.min.push(min);
+            out.max.push(max);
+        }
+        out.count = n;
+        out
+    }
+}
+
+fn finite_or_none(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+/// Which x a chart uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XAxis {
+    /// The step.
+    Step,
+    /// Wall-clock time.
+    Wall,
+}
+
+/// A downsampled series: parallel arrays, `None` for NaN and ±Inf.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Bucketed {
+    /// Points inside the requested x range.
+    pub count: usize,
+    /// Each bucket's first x.
+    pub x: Vec<Option<f64>>,
+    /// Each bucket's last y.
+    pub y: Vec<Option<f64>>,
+    /// Each bucket's smallest finite y.
+    pub min: Vec<Option<f64>>,
+    /// Each bucket's largest finite y.
+    pub max: Vec<Option<f64>>,
+}
+
+/// The series of one run, by name, with the caps enforced.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SeriesSet {
+    map: BTreeMap<String, Series>,
+    total: usize,
+    /// Points or series refused by a cap.
+    pub(crate) refused: u64,
+}
+
+impl SeriesSet {
+    /// Appends a point to `name`; a point over a cap is counted, not kept.
+    pub(crate) fn push(&mut self, name: &str, point: Point) {
+        if self.total >= MAX_POINTS_PER_RUN {
+            self.refused += 1;
+            return;
+        }
+        if !self.map.contains_key(name) {
+            if self.map.len() >= MAX_SERIES || name.is_empty() || name.len() > 512 {
+                self.refused += 1;
+                return;
+            }
+            self.map.insert(name.to_owned(), Series::default());
+        }
+        let Some(series) = self.map.get_mut(name) else {
+            return;
+        };
+        if series.points.len() >= MAX_POINTS_PER_SERIES {
+            series.dropped += 1;
+            self.refused += 1;
+            return;
+        }
+        series.points.push(point);
+        series.generation += 1;
+        self.total += 1;
+    }
+
+    /// Forgets `name`'s points (its file is read again from the start).
+    pub(crate) fn clear(&mut self, name: &str) {
+        if let Some(series) = self.map.get_mut(name) {
+            self.total -= series.points.len();
+            series.points.clear();
+            series.generation += 1;
+        }
+    }
+
+    /// Forgets everything.
+    pub(crate) fn clear_all(&mut self) {
+        for series in self.map.values_mut() {
+            series.points.clear();
+            series.generation += 1;
+        }
+        self.total = 0;
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&Series> {
+        self.map.get(name)
+    }
+
+    pub(crate) fn points(&self) -> usize {
+        self.total
+    }
+
+    pub(crate) fn summaries(&self) -> Vec<MetricInfo> {
+        self.map
+            .iter()
+            .filter(|(_, s)| !s.points.is_empty())
+            .map(|(name, s)| {
+                let last = s.points.last();
+                MetricInfo {
+                    name: name.clone(),
+                    count: s.points.len(),
+                    last_step: last.map(|p| p.step),
+                    last: last.map(|p| p.value).filter(|v| v.is_finite()),
+                }
+            })
+            .collect()
+    }
+
+    /// A line for [`crate::RunInfo::errors`] when a cap refused points.
+    pub(crate) fn cap_error(&self) -> Option<String> {
+        (self.refused > 0).then(|| {
+            format!(
+                "{} points or series over the caps were not kept ({MAX_POINTS_PER_SERIES} per series, {MAX_POINTS_PER_RUN} per run, {MAX_SERIES} series)",
+                self.refused
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(values: &[f64]) -> Series {
+        let mut set = SeriesSet::default();
+        for (i, v) in values.iter().enumerate() {
+            set.push(
+                "m",
+                Point {
+                    step: i as i64 * 10,
+                    wall: f64::NAN,
+                    value: *v,
+                },
+            );
+        }
+        set.get("m").cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn short_series_are_exact_and_long_ones_keep_extremes() {
+        let s = series(&[1.0, f64::NAN, 3.0]);
+        let b = s.bucketed(10, None, None, XAxis::Step);
+        assert_eq!(b.count, 3);
+        assert_eq!(b.x, [Some(0.0), Some(10.0), Some(20.0)]);
+        assert_eq!(b.y, [Some(1.0), None, Some(3.0)]);
+        assert_eq!(b.min, [Some(1.0), None, Some(3.0)]);
+
+        let mut values = vec![0.0; 1000];
+        values[567] = 99.0;
+        values[123] = -5.0;
+        let s = series(&values);
+        let b = s.bucketed(10, None, None, XAxis::Step);
+        assert_eq!(b.x.len(), 10);
+        assert_eq!(b.x[1], Some(1000.0));
+        assert_eq!(b.max[5], Some(99.0));
+        assert_eq!(b.min[1], Some(-5.0));
+        assert_eq!(b.max.iter().filter(|m| **m == Some(99.0)).count(), 1);
+        // A zoomed range only looks at the points inside.
+        let z = s.bucketed(1000, Some(5600.0), Some(5700.0), XAxis::Step);
+        assert_eq!(z.count, 11);
+        assert_eq!(z.y[7], Some(99.0));
+    }
+}

@@ -1,0 +1,225 @@
+//! Following a file that is still being written: read only what was
+//! appended since last time, keep an incomplete final record pending, and
+//! start over when the file was replaced or shrank.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use lab_fs::RunRoot;
+
+/// Bytes read per chunk.
+const CHUNK: usize = 1 << 20;
+
+/// Where one file was left.
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    /// Bytes of the file read so far (consumed or pending).
+    offset: u64,
+    /// Device and inode of the file read, to notice a replacement.
+    ident: Option<(u64, u64)>,
+    /// Read but not yet consumed: an incomplete final record.
+    pending: Vec<u8>,
+    /// Why the file stopped being read (a bad record); cleared when the
+    /// file is replaced or shrinks.
+    failed: Option<String>,
+}
+
+/// What [`Tail::follow`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Followed {
+    /// Nothing new (or the file failed before; see [`Tail::failed`]).
+    Same,
+    /// The file is not there (any more).
+    Missing,
+    /// New bytes were consumed after what was read before.
+    Appended,
+    /// The file was replaced or shrank: everything derived from it must be
+    /// forgotten; it was read again from the start.
+    Restarted,
+}
+
+impl Tail {
+    /// Why the file is not read further, if it failed.
+    pub(crate) fn failed(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    /// Whether an incomplete final record is waiting for more bytes.
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Reads what was appended to `rel` and hands it to `sink`. At most
+    /// `max_pending` bytes may wait unconsumed: a record larger than that
+    /// is an error of this file.
+    pub(crate) fn follow(
+        &mut self,
+        root: &RunRoot,
+        rel: &Path,
+        max_pending: usize,
+        sink: &mut impl Sink,
+    ) -> Result<Followed, String> {
+        let mut file = match root.open_regular(rel) {
+            Ok(file) => file,
+            Err(lab_fs::Error::NotFound) => return Ok(Followed::Missing),
+            Err(e) => return Err(format!("{}: {e}", rel.display())),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("{}: {e}", rel.display()))?;
+        let ident = Some((meta.dev(), meta.ino()));
+        let mut followed = Followed::Same;
+        if self.ident != ident || meta.len() < self.offset {
+            *self = Tail {
+                ident,
+                ..Tail::default()
+            };
+            sink.restart();
+            followed = Followed::Restarted;
+        }
+        if self.failed.is_some() || meta.len() == self.offset {
+            return Ok(followed);
+        }
+        file.seek(SeekFrom::Start(self.offset))
+            .map_err(|e| format!("{}: {e}", rel.display()))?;
+        // Never read past the length seen now: a file growing while it is
+        // read is picked up by the next call.
+        let mut left = meta.len() - self.offset;
+        let mut chunk = vec![0u8; CHUNK];
+        while left > 0 {
+            let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
+            let n = match file.read(&mut chunk[..want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("{}: {e}", rel.display())),
+            };
+            left -= n as u64;
+            self.offset += n as u64;
+            self.pending.extend_from_slice(&chunk[..n]);
+            let mut start = 0;
+            loop {
+                match sink.consume(&self.pending[start..]) {
+                    Ok(0) => break,
+                    Ok(used) => start += used.min(self.pending.len() - start),
+                    Err(why) => {
+                        self.failed = Some(format!("{}: {why}", rel.display()));
+                        self.pending = Vec::new();
+                        return Ok(if followed == Followed::Same {
+                            Followed::Appended
+                        } else {
+                            followed
+                        });
+                    }
+                }
+                if start == self.pending.len() {
+                    break;
+                }
+            }
+            self.pending.drain(..start);
+            if self.pending.len() > max_pending {
+                self.failed = Some(format!(
+                    "{}: a record is longer than {max_pending} bytes",
+                    rel.display()
+                ));
+                self.pending = Vec::new();
+                break;
+            }
+        }
+        Ok(if followed == Followed::Same {
+            Followed::Appended
+        } else {
+            followed
+        })
+    }
+}
+
+/// Where [`Tail::follow`] delivers a file's bytes.
+pub(crate) trait Sink {
+    /// The file was replaced or shrank: forget what was derived from it
+    /// (called before anything of the new file is consumed).
+    fn restart(&mut self);
+    /// Uses a prefix of `bytes`: returns its length (0: more is needed),
+    /// or an error that stops this file.
+    fn consume(&mut self, bytes: &[u8]) -> Result<usize, String>;
+}
+
+/// The first complete line of `bytes` (without `\n` or `\r\n`) and the
+/// bytes it used; `None` while the line is incomplete.
+pub(crate) fn next_line(bytes: &[u8]) -> Option<(std::borrow::Cow<'_, str>, usize)> {
+    let end = bytes.iter().position(|b| *b == b'\n')?;
+    let raw = &bytes[..end];
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    Some((String::from_utf8_lossy(raw), end + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect {
+        seen: Vec<String>,
+        restarts: usize,
+    }
+
+    impl Sink for Collect {
+        fn restart(&mut self) {
+            self.restarts += 1;
+        }
+        fn consume(&mut self, bytes: &[u8]) -> Result<usize, String> {
+            Ok(next_line(bytes).map_or(0, |(line, used)| {
+                self.seen.push(line.into_owned());
+                used
+            }))
+        }
+    }
+
+    #[test]
+    fn appended_lines_are_read_once_and_a_partial_line_waits() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().canonicalize().unwrap();
+        let file = dir.join("m.jsonl");
+        std::fs::write(&file, "a\nb\npart").unwrap();
+        let root = RunRoot::open_ambient(&dir).unwrap();
+        let mut tail = Tail::default();
+        let mut sink = Collect::default();
+        let rel = Path::new("m.jsonl");
+        let got = tail.follow(&root, rel, 100, &mut sink).unwrap();
+        assert_eq!(got, Followed::Restarted);
+        assert_eq!(sink.seen, ["a", "b"]);
+        assert_eq!(tail.pending(), 4);
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        f.write_all(b"ial\nc\n").unwrap();
+        assert_eq!(
+            tail.follow(&root, rel, 100, &mut sink).unwrap(),
+            Followed::Appended
+        );
+        assert_eq!(sink.seen, ["a", "b", "partial", "c"]);
+        assert_eq!(
+            tail.follow(&root, rel, 100, &mut sink).unwrap(),
+            Followed::Same
+        );
+        // A replaced file starts over.
+        std::fs::write(dir.join("new"), "z\n").unwrap();
+        std::fs::rename(dir.join("new"), &file).unwrap();
+        assert_eq!(
+            tail.follow(&root, rel, 100, &mut sink).unwrap(),
+            Followed::Restarted
+        );
+        assert_eq!(sink.restarts, 2);
+        assert_eq!(sink.seen.last().map(String::as_str), Some("z"));
+        // A line longer than the cap fails the file, not the reader.
+        std::fs::write(dir.join("long"), "x".repeat(500)).unwrap();
+        let mut long = Tail::default();
+        long.follow(&root, Path::new("long"), 100, &mut sink)
+            .unwrap();
+        assert!(long.failed().unwrap().contains("longer than 100"));
+    }
+}

@@ -1,0 +1,426 @@
+//! TensorBoard event files: TFRecord framing (masked CRC32C on the length
+//! and on the payload), each record an `Event` protobuf. Scalars come from
+//! TF1's `simple_value` or TF2 tensors of the scalars plugin; text from the
+//! text plugin; params and status from the hparams plugin's session start
+//! and end. Event files of one directory are read in name order; each is
+//! followed from where it was left.
+
+use std::path::Path;
+
+use lab_fs::{EntryKind, RunRoot};
+use prost::Message;
+use serde_json::Value as Json;
+
+use crate::series::{Point, SeriesSet};
+use crate::tail::{Followed, Sink, Tail};
+use crate::{MAX_TEXTS, RunInfo, TextEntry};
+
+/// Largest record accepted (an image summary is the biggest usual one).
+pub(crate) const MAX_RECORD: usize = 16 << 20;
+/// Most event files read in one run directory.
+const MAX_FILES: usize = 1000;
+/// The prefix of an event file's name.
+pub(crate) const PREFIX: &str = "events.out.tfevents.";
+
+/// TFRecord's CRC mask.
+pub(crate) fn masked_crc(bytes: &[u8]) -> u32 {
+    let crc = crc32c::crc32c(bytes);
+    crc.rotate_right(15).wrapping_add(0xa282_ead8)
+}
+
+/// Splits the first TFRecord off `bytes`: `Ok(None)` while it is
+/// incomplete, the payload and the bytes used when whole and verified.
+pub(crate) fn record(bytes: &[u8]) -> Result<Option<(&[u8], usize)>, String> {
+    let Some(header) = bytes.get(..12) else {
+        return Ok(None);
+    };
+    let (len_bytes, len_crc) = header.split_at(8);
+    let stored = u32::from_le_bytes([len_crc[0], len_crc[1], len_crc[2], len_crc[3]]);
+    if masked_crc(len_bytes) != stored {
+        return Err("a record's length fails its CRC".to_owned());
+    }
+    let len = u64::from_le_bytes([
+        len_bytes[0],
+        len_bytes[1],
+        len_bytes[2],
+        len_bytes[3],
+        len_bytes[4],
+        len_bytes[5],
+        len_bytes[6],
+        len_bytes[7],
+    ]);
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|l| *l <= MAX_RECORD)
+        .ok_or_else(|| format!("a record claims {len} bytes (at most {MAX_RECORD} are read)"))?;
+    let Some(rest) = bytes.get(12..12 + len + 4) else {
+        return Ok(None);
+    };
+    let (payload, crc) = rest.split_at(len);
+    let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    if masked_crc(payload) != stored {
+        return Err("a record fails its CRC".to_owned());
+    }
+    Ok(Some((payload, 12 + len + 4)))
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct Event {
+    #[prost(double, tag = "1")]
+    pub wall_time: f64,
+    #[prost(int64, tag = "2")]
+    pub step: i64,
+    #[prost(string, optional, tag = "3")]
+    pub file_version: Option<String>,
+    #[prost(message, optional, tag = "5")]
+    pub summary: Option<Summary>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct Summary {
+    #[prost(message, repeated, tag = "1")]
+    pub value: Vec<SummaryValue>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct SummaryValue {
+    #[prost(string, tag = "1")]
+    pub tag: String,
+    #[prost(float, optional, tag = "2")]
+    pub simple_value: Option<f32>,
+    #[prost(message, optional, tag = "8")]
+    pub tensor: Option<TensorProto>,
+    #[prost(message, optional, tag = "9")]
+    pub metadata: Option<SummaryMetadata>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct SummaryMetadata {
+    #[prost(message, optional, tag = "1")]
+    pub plugin_data: Option<PluginData>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct PluginData {
+    #[prost(string, tag = "1")]
+    pub plugin_name: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub content: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct TensorProto {
+    #[prost(int32, tag = "1")]
+    pub dtype: i32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub tensor_content: Vec<u8>,
+    #[prost(float, repeated, tag = "5")]
+    pub float_val: Vec<f32>,
+    #[prost(double, repeated, tag = "6")]
+    pub double_val: Vec<f64>,
+    #[prost(int32, repeated, tag = "7")]
+    pub int_val: Vec<i32>,
+    #[prost(bytes = "vec", repeated, tag = "8")]
+    pub string_val: Vec<Vec<u8>>,
+    #[prost(int64, repeated, tag = "10")]
+    pub int64_val: Vec<i64>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct HParamsPluginData {
+    #[prost(message, optional, tag = "3")]
+    pub session_start_info: Option<SessionStartInfo>,
+    #[prost(message, optional, tag = "4")]
+    pub session_end_info: Option<SessionEndInfo>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct SessionStartInfo {
+    #[prost(btree_map = "string, message", tag = "1")]
+    pub hparams: std::collections::BTreeMap<String, ProtoValue>,
+    #[prost(string, tag = "4")]
+    pub group_name: String,
+    #[prost(double, tag = "5")]
+    pub start_time_secs: f64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct SessionEndInfo {
+    #[prost(int32, tag = "1")]
+    pub status: i32,
+}
+
+/// `google.protobuf.Value`, the scalar kinds.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct ProtoValue {
+    #[prost(double, optional, tag = "2")]
+    pub number_value: Option<f64>,
+    #[prost(string, optional, tag = "3")]
+    pub string_value: Option<String>,
+    #[prost(bool, optional, tag = "4")]
+    pub bool_value: Option<bool>,
+}
+
+const DT_FLOAT: i32 = 1;
+const DT_DOUBLE: i32 = 2;
+const DT_INT32: i32 = 3;
+const DT_INT64: i32 = 9;
+const DT_HALF: i32 = 19;
+
+/// The single number a scalar tensor holds.
+fn tensor_scalar(t: &TensorProto) -> Option<f64> {
+    let le = |n: usize| t.tensor_content.get(..n);
+    match t.dtype {
+        DT_FLOAT => t
+            .float_val
+            .first()
+            .map(|v| f64::from(*v))
+            .or_else(|| le(4).map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))),
+        DT_DOUBLE => t.double_val.first().copied().or_else(|| {
+            le(8).map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+        }),
+        DT_INT32 => t.int_val.first().map(|v| f64::from(*v)),
+        DT_INT64 => t.int64_val.first().map(|v| *v as f64),
+        // float16 values are stored in int_val.
+        DT_HALF => t.int_val.first().map(|v| half_to_f64(*v as u16)),
+        _ => None,
+    }
+}
+
+fn half_to_f64(bits: u16) -> f64 {
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = i32::from((bits >> 10) & 0x1f);
+    let frac = f64::from(bits & 0x3ff);
+    match exp {
+        0 => sign * frac * 2f64.powi(-24),
+        31 if frac == 0.0 => sign * f64::INFINITY,
+        31 => f64::NAN,
+        _ => sign * (1.0 + frac / 1024.0) * 2f64.powi(exp - 15),
+    }
+}
+
+/// What the events of a directory say.
+#[derive(Debug, Default)]
+struct Events {
+    set: SeriesSet,
+    info: RunInfo,
+    first_wall: Option<f64>,
+}
+
+impl Events {
+    fn event(&mut self, event: Event) {
+        if self.first_wall.is_none() && event.wall_time.is_finite() && event.wall_time > 0.0 {
+            self.first_wall = Some(event.wall_time);
+        }
+        let Some(summary) = event.summary else {
+            return;
+        };
+        for value in summary.value {
+            let plugin = value.metadata.as_ref().and_then(|m| m.plugin_data.as_ref());
+            let plugin_name = plugin.map_or("", |p| p.plugin_name.as_str());
+            let point = |v: f64| Point {
+                step: event.step,
+                wall: event.wall_time,
+                value: v,
+            };
+            if let Some(v) = value.simple_value {
+                self.set.push(&value.tag, point(f64::from(v)));
+                continue;
+            }
+            match (plugin_name, &value.tensor) {
+                ("hparams", _) => {
+                    if let Some(p) = plugin {
+                        self.hparams(&p.content);
+                    }
+                }
+                ("text", Some(t)) => {
+                    if let Some(text) = t.string_val.first() {
+                        if self.info.texts.len() >= MAX_TEXTS {
+                            self.info.texts.remove(0);
+                        }
+                        self.info.texts.push(TextEntry {
+                            tag: value.tag.clone(),
+                            step: event.step,
+                            text: crate::text::cap(&String::from_utf8_lossy(text)),
+                        });
+                    }
+                }
+                ("scalars" | "", Some(t)) => {
+                    if let Some(v) = tensor_scalar(t) {
+                        self.set.push(&value.tag, point(v));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn hparams(&mut self, content: &[u8]) {
+        let Ok(data) = HParamsPluginData::decode(content) else {
+            self.info
+                .errors
+                .push("an hparams summary does not decode".to_owned());
+            return;
+        };
+        if let Some(start) = data.session_start_info {
+            for (key, value) in start.hparams {
+                let json = if let Some(n) = value.number_value {
+                    serde_json::Number::from_f64(n).map_or(Json::Null, Json::Number)
+                } else if let Some(s) = value.string_value {
+                    Json::String(crate::text::cap(&s))
+                } else if let Some(b) = value.bool_value {
+                    Json::Bool(b)
+                } else {
+                    Json::Null
+                };
+                if self.info.params.len() < crate::MAX_PARAMS {
+                    self.info.params.insert(key, json);
+                }
+            }
+            if start.start_time_secs > 0.0 && start.start_time_secs.is_finite() {
+                self.first_wall = Some(start.start_time_secs);
+            }
+            self.info.status.get_or_insert_with(|| "RUNNING".to_owned());
+        }
+        if let Some(end) = data.session_end_info {
+            self.info.status = Some(
+                match end.status {
+                    1 => "FINISHED",
+                    2 => "FAILED",
+                    3 => "RUNNING",
+                    _ => "UNKNOWN",
+                }
+                .to_owned(),
+            );
+        }
+    }
+}
+
+impl Sink for Events {
+    /// A file that was read before and is now replaced makes the reader
+    /// start the directory over (see `Reader::pass`); a new file's start
+    /// needs nothing forgotten.
+    fn restart(&mut self) {}
+
+    fn consume(&mut self, bytes: &[u8]) -> Result<usize, String> {
+        let Some((payload, used)) = record(bytes)? else {
+            return Ok(0);
+        };
+        let event = Event::decode(payload).map_err(|e| format!("an event does not decode: {e}"))?;
+        self.event(event);
+        Ok(used)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Reader {
+    /// Each event file, where it was left, and whether it is new.
+    files: Vec<(String, Tail, bool)>,
+    events: Events,
+    errors: Vec<String>,
+}
+
+impl Reader {
+    pub(crate) fn refresh(&mut self, root: &RunRoot) {
+        self.errors.clear();
+        let names: Vec<String> = match root.list_dir("") {
+            Ok(entries) => entries
+                .into_iter()
+                .filter(|e| e.kind == EntryKind::File && e.name.starts_with(PREFIX))
+                .map(|e| e.name)
+                .take(MAX_FILES)
+                .collect(),
+            Err(e) => {
+                self.errors.push(format!("listing the run: {e}"));
+                return;
+            }
+        };
+        // Files come and go in name order; a file that vanished, shrank or
+        // was replaced makes the whole directory be read again.
+        let known = self.files.len();
+        if names.len() < known || self.files.iter().zip(&names).any(|((n, ..), m)| n != m) {
+            self.reset();
+        }
+        if !self.pass(root, &names) {
+            self.reset();
+            self.errors.clear();
+            self.pass(root, &names);
+        }
+    }
+
+    /// Follows every file; `false` when one was replaced and everything
+    /// must be read again.
+    fn pass(&mut self, root: &RunRoot, names: &[String]) -> bool {
+        for name in names.iter().skip(self.files.len()) {
+            self.files.push((name.clone(), Tail::default(), true));
+        }
+        for (name, tail, fresh) in &mut self.files {
+            match tail.follow(root, Path::new(name), MAX_RECORD + 16, &mut self.events) {
+                Ok(Followed::Restarted) if !*fresh => return false,
+                Ok(Followed::Missing) => return false,
+                Ok(_) => {}
+                Err(e) => self.errors.push(e),
+            }
+            *fresh = false;
+            if let Some(failed) = tail.failed() {
+                self.errors.push(failed.to_owned());
+            }
+        }
+        true
+    }
+
+    fn reset(&mut self) {
+        self.files.clear();
+        self.events = Events::default();
+    }
+
+    pub(crate) fn info(&self) -> RunInfo {
+        let mut info = self.events.info.clone();
+        info.created = self
+            .events
+            .first_wall
+            .map(|w| lab_fs::bundle::iso8601_utc(w as u64));
+        info.errors.extend(self.errors.iter().cloned());
+        info.errors.extend(self.events.set.cap_error());
+        info
+    }
+
+    pub(crate) fn sets(&self) -> Vec<&SeriesSet> {
+        vec![&self.events.set]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let len = (payload.len() as u64).to_le_bytes();
+        let mut out = len.to_vec();
+        out.extend(masked_crc(&len).to_le_bytes());
+        out.extend(payload);
+        out.extend(masked_crc(payload).to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn framing_checks_lengths_and_crcs() {
+        let rec = frame(b"hello");
+        assert_eq!(record(&rec).unwrap(), Some((&b"hello"[..], rec.len())));
+        assert_eq!(record(&rec[..rec.len() - 1]).unwrap(), None);
+        let mut bad = rec.clone();
+        bad[13] ^= 1;
+        assert!(record(&bad).unwrap_err().contains("fails its CRC"));
+        let mut huge = (1u64 << 63).to_le_bytes().to_vec();
+        huge.extend(masked_crc(&huge).to_le_bytes());
+        assert!(record(&huge).unwrap_err().contains("claims"));
+        assert!(record(&[0u8; 64]).unwrap_err().contains("length fails"));
+    }
+
+    #[test]
+    fn half_floats_decode() {
+        assert_eq!(half_to_f64(0x3c00), 1.0);
+        assert_eq!(half_to_f64(0xc000), -2.0);
+        assert!(half_to_f64(0x7e00).is_nan());
+    }
+}

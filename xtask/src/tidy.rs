@@ -197,6 +197,26 @@ fn dependency_edges_follow_the_architecture() {
             &["lab-cli"],
             "the server is composed only by the binary",
         ),
+        (
+            "prost",
+            &["lab-formats"],
+            "only the format readers decode protobufs",
+        ),
+        (
+            "crc32c",
+            &["lab-formats"],
+            "only the format readers verify TFRecord checksums",
+        ),
+        (
+            "yaml-rust2",
+            &["lab-formats"],
+            "only the format readers parse YAML (bounded, no aliases)",
+        ),
+        (
+            "lab-formats",
+            &["lab-http", "lab-cli"],
+            "the readers are used by the server and its composition only",
+        ),
     ];
     for dir in members() {
         let crate_name = name(&dir);

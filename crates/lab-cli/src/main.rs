@@ -119,17 +119,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { dir, id } => {
             let registry = open_registry(&ctx)?;
             let dir = std::path::absolute(&dir).context("resolving the directory")?;
-            let run = registry
-                .import(&dir, id.as_deref())
-                .map_err(|e| explain_import(&registry, e))?;
-            println!("imported {} from {}", run.id, run.root.display());
+            let runs = lab_http::discovery::import_dir(&registry, &dir, id.as_deref()).map_err(
+                |e| match e {
+                    lab_http::discovery::ImportError::Registry(e) => explain_import(&registry, e),
+                    other => other.into(),
+                },
+            )?;
+            for run in runs {
+                println!(
+                    "imported {} ({}) from {}",
+                    run.id,
+                    lab_http::discovery::format_of(&run),
+                    run.root.display()
+                );
+            }
             Ok(())
         }
         Command::Runs => {
             let registry = open_registry(&ctx)?;
             let mut out = std::io::stdout().lock();
             for run in registry.runs()?.iter() {
-                writeln!(out, "{}\t{}", run.id, run.root.display())?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    run.id,
+                    lab_http::discovery::format_of(run),
+                    run.root.display()
+                )?;
             }
             Ok(())
         }

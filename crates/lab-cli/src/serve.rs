@@ -185,12 +185,24 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
         .context("[artifacts] allow in the config file")?;
     let registry = open_registry(ctx)?;
-    let report = registry.scan_allowed_roots()?;
-    for run in &report.imported {
-        eprintln!("lab: imported {} from {}", run.id, run.root.display());
+    // Later commands on this data dir accept what this server was given.
+    registry
+        .remember_roots(&ctx.roots)
+        .context("remembering the allowed roots")?;
+    let scanned = lab_http::discovery::scan(&registry, &lab_formats::Limits::default())?;
+    for run in &scanned.report.imported {
+        eprintln!(
+            "lab: imported {} run {} from {}",
+            run.format.as_deref().unwrap_or("lab"),
+            run.id,
+            run.root.display()
+        );
     }
-    for (path, why) in &report.skipped {
+    for (path, why) in &scanned.report.skipped {
         eprintln!("lab: skipped {}: {why}", path.display());
+    }
+    for warning in &scanned.warnings {
+        eprintln!("lab: {warning}");
     }
     let mut allowed_hosts = ctx.config.allowed_hosts.clone();
     allowed_hosts.extend(args.allowed_hosts);
@@ -263,6 +275,7 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     };
     config.limits.max_connections = max_connections();
     config.lab_secrets = ctx.lab_secrets.clone();
+    config.discover_every = Some(std::time::Duration::from_secs(5));
     if let Bind::Unix(path) = &bind {
         prepare_unix_socket(path)?;
     }

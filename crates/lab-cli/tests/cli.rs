@@ -28,6 +28,9 @@ fn env() -> Env {
         std::fs::create_dir_all(base.join(d)).unwrap();
     }
     std::fs::write(base.join("runs/one/notes.md"), "hello").unwrap();
+    // A run is a directory a format reader recognises (SPEC §6): an empty
+    // directory is not one.
+    std::fs::write(base.join("runs/two/run.toml"), "name = \"two\"\n").unwrap();
     Env { _tmp: tmp, base }
 }
 

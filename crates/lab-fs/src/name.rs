@@ -250,6 +250,15 @@ impl Allowlist {
         Ok(list)
     }
 
+    /// This allowlist plus `extra` entries.
+    pub fn plus<S: AsRef<str>>(&self, extra: &[S]) -> Result<Self, Error> {
+        let mut list = self.clone();
+        for entry in extra {
+            list.patterns.push(Pattern::parse(entry.as_ref())?);
+        }
+        Ok(list)
+    }
+
     /// An allowlist of exactly these entries (no defaults).
     pub fn only<S: AsRef<str>>(entries: &[S]) -> Result<Self, Error> {
         let patterns = entries

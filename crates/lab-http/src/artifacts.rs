@@ -27,7 +27,9 @@ pub fn content_type(name: &ArtifactName) -> &'static str {
         Some("png") => "image/png",
         Some("jpg" | "jpeg") => "image/jpeg",
         Some("json") => "application/json",
-        Some("log" | "csv" | "jsonl" | "toml" | "md" | "txt") => "text/plain; charset=utf-8",
+        Some("log" | "csv" | "jsonl" | "toml" | "md" | "txt" | "yaml") => {
+            "text/plain; charset=utf-8"
+        }
         _ => "application/octet-stream",
     }
 }
@@ -48,11 +50,17 @@ pub(crate) async fn artifact(
             "invalid artifact name: malformed percent-encoding",
         )
     })?;
-    let name = state.allowlist.check(&name)?;
-    let registry = Arc::clone(&state.registry);
+    // Refused alike for every run when no format's list has it; then the
+    // run's own format decides.
+    let name = state.allowlists.any(&name)?;
     let open_name = name.clone();
+    let state = Arc::clone(state);
     let artifact = blocking(move || {
-        let run = registry.get(&id)?;
+        let run = state.registry.get(&id)?;
+        let format = crate::discovery::format_of(&run);
+        if !state.allowlists.of(format).allows(&open_name) {
+            return Err(lab_fs::Error::NotAllowed.into());
+        }
         Ok(RunRoot::open_ambient(&run.root)?.open_artifact(&open_name)?)
     })
     .await?;

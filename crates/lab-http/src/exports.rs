@@ -83,7 +83,7 @@ pub(crate) async fn create(
         Ok(exports.write_bundle(
             &name,
             &root,
-            &state.allowlist,
+            state.allowlists.of(crate::discovery::format_of(&run)),
             id.as_str(),
             &state.export_filter,
         )?)

@@ -280,7 +280,7 @@ pub(crate) async fn log(
             )
         })?;
         let registry = Arc::clone(&state.registry);
-        let allow = state.allowlist.clone();
+        let allow = state.allowlists.base().clone();
         let events = blocking(move || {
             let mut out = Vec::new();
             let run = registry.get(&lab_registry::RunId::parse(&run_id)?)?;

@@ -26,6 +26,7 @@
 mod artifacts;
 mod auth;
 mod decode;
+pub mod discovery;
 mod errors;
 mod exports;
 mod guard;
@@ -139,6 +140,9 @@ pub struct Config {
     /// (`lab_redact::secret_values`), redacted from every bundle; the
     /// caller reads its environment, the server never does.
     pub lab_secrets: Vec<Vec<u8>>,
+    /// How often the allowed roots are walked for new runs while serving;
+    /// `None`: never (the caller walks them once at start).
+    pub discover_every: Option<Duration>,
 }
 
 impl Config {
@@ -155,6 +159,7 @@ impl Config {
             limits: Limits::default(),
             exports_dir: None,
             jobs: None,
+            discover_every: None,
         }
     }
 }
@@ -162,7 +167,8 @@ impl Config {
 /// Shared per-server state.
 pub(crate) struct State {
     pub(crate) registry: Arc<Registry>,
-    pub(crate) allowlist: Allowlist,
+    /// The artifact allowlist of each format.
+    pub(crate) allowlists: runs::Allowlists,
     pub(crate) hosts: HostAllowlist,
     /// 256 bits from the OS RNG, hex; new for every `serve`, never stored.
     pub(crate) token: String,
@@ -270,6 +276,37 @@ impl Conns {
     }
 }
 
+/// Walks the allowed roots every `every` while serving, so runs that
+/// appear later are registered without a restart (one walk at a time, on
+/// a blocking thread; forgotten runs stay forgotten).
+async fn rediscover(state: Arc<State>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let registry = Arc::clone(&state.registry);
+        let walked = tokio::task::spawn_blocking(move || {
+            discovery::scan(&registry, &lab_formats::Limits::default())
+        })
+        .await;
+        match walked {
+            Ok(Ok(scanned)) => {
+                for run in &scanned.report.imported {
+                    eprintln!(
+                        "lab: found {} run {} at {}",
+                        run.format.as_deref().unwrap_or("lab"),
+                        run.id,
+                        run.root.display()
+                    );
+                }
+            }
+            Ok(Err(e)) => eprintln!("lab: looking for new runs failed: {e}"),
+            Err(_) => eprintln!("lab: looking for new runs failed"),
+        }
+    }
+}
+
 /// Serves HTTP/1.1 on `listener` until `shutdown` completes, then stops
 /// accepting, asks open connections to finish, and waits up to
 /// [`Limits::shutdown_grace`] for them.
@@ -307,7 +344,7 @@ pub async fn serve(
         )),
         hosts,
         registry: config.registry,
-        allowlist: config.allowlist,
+        allowlists: runs::Allowlists::new(config.allowlist),
         token: lab_registry::data_dir::random_hex(32)?,
         key: config.access_key,
         sessions: auth::Sessions::new()?,
@@ -315,6 +352,9 @@ pub async fn serve(
         limits: config.limits,
         address,
     });
+    if let Some(every) = config.discover_every {
+        tokio::spawn(rediscover(Arc::clone(&state), every));
+    }
     let max = state.limits.max_connections.max(1);
     let conns = Arc::new(Conns::default());
     let (closing_tx, closing_rx) = watch::channel(false);

@@ -82,6 +82,8 @@ pub enum Code {
     HostNotAllowed,
     /// `id_taken`
     IdTaken,
+    /// `id_for_many_runs`
+    IdForManyRuns,
     /// `internal`
     Internal,
     /// `invalid_artifact_name`
@@ -148,6 +150,8 @@ pub enum Code {
     UnknownJob,
     /// `unknown_run`
     UnknownRun,
+    /// `unknown_metric`
+    UnknownMetric,
     /// `unsupported_media_type`
     UnsupportedMediaType,
 }
@@ -212,6 +216,8 @@ impl Code {
             Code::Unauthenticated => "unauthenticated",
             Code::UnknownJob => "unknown_job",
             Code::UnknownRun => "unknown_run",
+            Code::UnknownMetric => "unknown_metric",
+            Code::IdForManyRuns => "id_for_many_runs",
             Code::UnsupportedMediaType => "unsupported_media_type",
         }
     }

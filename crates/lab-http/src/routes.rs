@@ -10,12 +10,12 @@ use crate::State;
 use crate::exports;
 use crate::guard::Checked;
 use crate::jobs;
-use crate::response::{ApiError, Body, Code, json_response};
+use crate::response::{ApiError, Body, json_response};
 use crate::runs;
 use crate::ui;
 
 use crate::artifacts::artifact;
-pub(crate) use crate::request::{Result, blocking, parse_id, read_json};
+pub(crate) use crate::request::{Result, blocking, parse_id};
 use crate::session::{create_session, delete_session};
 
 pub(crate) async fn route(
@@ -66,12 +66,12 @@ pub(crate) async fn route(
         },
         ["runs"] => match method {
             Method::GET | Method::HEAD => runs::list(state, req.uri().query()).await,
-            Method::POST => import_run(state, req, checked).await,
+            Method::POST => runs::import(state, req, checked).await,
             _ => Ok(ApiError::method_not_allowed("GET, HEAD, POST")),
         },
         ["runs", id] => match method {
             Method::GET | Method::HEAD => runs::show(state, parse_id(id)?).await,
-            Method::DELETE => forget_run(state, id).await,
+            Method::DELETE => runs::forget(state, id).await,
             _ => Ok(ApiError::method_not_allowed("GET, HEAD, DELETE")),
         },
         ["runs", id, "artifacts", _, ..] => {
@@ -81,6 +81,14 @@ pub(crate) async fn route(
             let prefix = format!("runs/{id}/artifacts/");
             let raw_name = &api[prefix.len()..];
             artifact(state, &method, req.headers(), id, raw_name).await
+        }
+        ["runs", id, "metrics", _, ..] => {
+            if !is_read {
+                return Ok(ApiError::method_not_allowed("GET, HEAD"));
+            }
+            let prefix = format!("runs/{id}/metrics/");
+            let raw_name = &api[prefix.len()..];
+            runs::metric(state, req.headers(), id, raw_name, req.uri().query()).await
         }
         ["runs", id, "export"] => match method {
             Method::POST => exports::create(state, id, req, checked).await,
@@ -147,64 +155,11 @@ async fn status(state: &Arc<State>) -> Result<Response<Body>> {
             },
             "counts": { "runs": runs },
             "allowed_roots": roots,
-            "artifact_allowlist": state.allowlist.patterns().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            "artifact_allowlist": state.allowlists.base().patterns().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            "format_artifacts": lab_formats::Format::ALL
+                .iter()
+                .map(|f| (f.as_str(), f.artifact_patterns()))
+                .collect::<std::collections::BTreeMap<_, _>>(),
         }),
-    ))
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportBody {
-    path: String,
-    #[serde(default)]
-    id: Option<String>,
-}
-
-async fn import_run(
-    state: &Arc<State>,
-    req: Request<Incoming>,
-    checked: Checked,
-) -> Result<Response<Body>> {
-    let body: ImportBody = read_json(state, req, &checked).await?;
-    if body.path.contains('\0') || body.path.chars().any(char::is_control) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            Code::InvalidPath,
-            "the path contains a NUL or control character",
-        ));
-    }
-    let registry = Arc::clone(&state.registry);
-    let run = blocking(move || {
-        let path = std::path::PathBuf::from(&body.path);
-        registry
-            .import(&path, body.id.as_deref())
-            .map_err(|e| match e {
-                // Inside a root but unreadable: the client's own file
-                // permissions, not a server fault.
-                lab_registry::Error::Io { source, .. }
-                    if source.kind() == std::io::ErrorKind::PermissionDenied =>
-                {
-                    ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        Code::PermissionDenied,
-                        "the Lab may not read that directory",
-                    )
-                }
-                other => ApiError::from(other),
-            })
-    })
-    .await?;
-    eprintln!("lab: imported run {} from {}", run.id, run.root.display());
-    Ok(json_response(StatusCode::CREATED, &runs::run_json(&run)))
-}
-
-async fn forget_run(state: &Arc<State>, id: &str) -> Result<Response<Body>> {
-    let id = parse_id(id)?;
-    let registry = Arc::clone(&state.registry);
-    let run = blocking(move || Ok(registry.forget(&id)?)).await?;
-    eprintln!("lab: forgot run {}", run.id);
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "forgotten": runs::run_json(&run) }),
     ))
 }

@@ -1,109 +1,304 @@
-//! Run summaries (title, tags, date, video, thumbnail from a run's own
-//! allowlisted files) and the runs list with filtering, sorting and paging.
+//! Runs: typed summaries from the format readers (lab-formats), the list
+//! with filtering, sorting, extra fields and paging, one run's details,
+//! its metric series downsampled for charts, import and forget.
 
-use std::collections::HashMap;
-use std::io::Read;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::{Response, StatusCode};
+use http::{HeaderMap, Response, StatusCode, header};
+use hyper::body::Incoming;
+use lab_formats::{Format, Media, MetricInfo, RunReader, TextEntry, XAxis};
 use lab_fs::{Allowlist, ArtifactInfo, RunRoot};
 use lab_registry::{RunId, RunRecord};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::State;
 use crate::artifacts::content_type;
-use crate::decode::query_pairs;
-use crate::request::{Result, blocking};
+use crate::decode::{percent_decode, query_pairs};
+use crate::discovery::{ImportError, format_of};
+use crate::guard::Checked;
+use crate::request::{Result, blocking, parse_id, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
 
 /// Default and largest page size of `GET /api/runs`.
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 500;
-/// Largest metadata file (run.toml / run.json) parsed.
-const MAX_META_BYTES: u64 = 64 * 1024;
 /// How long a computed summary is reused before the run is looked at again.
 const SUMMARY_TTL: Duration = Duration::from_secs(5);
-/// Most tags kept per run, and longest tag.
-const MAX_TAGS: usize = 32;
-const MAX_TAG_LEN: usize = 64;
+/// How long a run's reader goes without looking for new data, at most.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+/// Points all cached readers may hold together; the least recently used
+/// are dropped beyond it (and read again when asked for).
+const READER_BUDGET: usize = 8_000_000;
+/// Most readers cached, whatever their size.
+const MAX_READERS: usize = 4096;
+/// Default and largest `points` of a metrics request.
+const DEFAULT_POINTS: usize = 1000;
+const MAX_POINTS: usize = 10_000;
+/// Most `fields` one list request may ask for.
+const MAX_FIELDS: usize = 32;
 
-/// Summaries computed recently, so listing thousands of runs with a filter
-/// does not reopen every run on every keystroke.
-#[derive(Debug, Default)]
-pub(crate) struct Summaries {
-    cache: Mutex<HashMap<RunId, (Instant, Arc<Value>)>>,
+/// Per format, the artifact allowlist: the configured one plus the
+/// format's fixed patterns.
+#[derive(Debug)]
+pub(crate) struct Allowlists {
+    base: Allowlist,
+    by_format: HashMap<Format, Allowlist>,
 }
 
-impl Summaries {
-    /// The summary of `run`, from the cache when fresh. Blocking.
-    fn get(&self, run: &RunRecord, allow: &Allowlist) -> Arc<Value> {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, value)) = cache.get(&run.id)
-            && at.elapsed() < SUMMARY_TTL
-            && value["path"] == run.root.display().to_string()
-        {
-            return Arc::clone(value);
+impl Allowlists {
+    pub(crate) fn new(base: Allowlist) -> Self {
+        let by_format = Format::ALL
+            .into_iter()
+            .map(|f| {
+                // The formats' patterns are constant; one that failed to
+                // parse would leave that format with the base list.
+                let list = base
+                    .plus(f.artifact_patterns())
+                    .unwrap_or_else(|_| base.clone());
+                (f, list)
+            })
+            .collect();
+        Self { base, by_format }
+    }
+
+    /// The configured list, without any format's patterns.
+    pub(crate) fn base(&self) -> &Allowlist {
+        &self.base
+    }
+
+    /// The list for a run of `format`.
+    pub(crate) fn of(&self, format: Format) -> &Allowlist {
+        self.by_format.get(&format).unwrap_or(&self.base)
+    }
+
+    /// Whether any format's list could serve `name` (checked before the
+    /// run is looked up, so a name no run may have is refused alike).
+    pub(crate) fn any(
+        &self,
+        name: &str,
+    ) -> std::result::Result<lab_fs::ArtifactName, lab_fs::Error> {
+        let mut last = lab_fs::Error::NotAllowed;
+        for list in self.by_format.values() {
+            match list.check(name) {
+                Ok(name) => return Ok(name),
+                Err(e) => last = e,
+            }
         }
-        drop(cache);
-        let value = Arc::new(summarize(run, allow).0);
-        cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() > 200_000 {
-            cache.clear();
-        }
-        cache.insert(run.id.clone(), (Instant::now(), Arc::clone(&value)));
-        value
+        Err(last)
     }
 }
 
-/// The basic fields of a run.
-pub(crate) fn run_json(run: &RunRecord) -> Value {
-    json!({
-        "id": run.id,
-        "name": run.dir_name(),
-        "path": run.root.display().to_string(),
-        "imported_at": run.imported_at,
-    })
+/// A run as the list shows it.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct RunSummary {
+    id: RunId,
+    /// The directory's own name.
+    name: String,
+    path: String,
+    imported_at: u64,
+    format: &'static str,
+    available: bool,
+    /// The display name: the format's run name, else the directory's.
+    title: String,
+    tags: Vec<String>,
+    created: String,
+    status: Option<String>,
+    has_video: bool,
+    video: Option<String>,
+    thumbnail: Option<String>,
+    artifact_count: usize,
+    /// How many parts of the run could not be read (details on the run).
+    error_count: usize,
+    #[serde(skip)]
+    params: BTreeMap<String, Value>,
+    #[serde(skip)]
+    last: BTreeMap<String, Option<f64>>,
 }
 
-/// A run's summary and (when its directory opens) its artifacts.
-fn summarize(run: &RunRecord, allow: &Allowlist) -> (Value, Option<(Vec<ArtifactInfo>, Value)>) {
-    let mut value = run_json(run);
-    let opened = RunRoot::open_ambient(&run.root).and_then(|root| {
-        let artifacts = root.list_artifacts(allow)?;
-        let meta = read_meta(&root, allow);
-        Ok((artifacts, meta))
-    });
-    let Ok((artifacts, meta)) = opened else {
-        value["available"] = Value::Bool(false);
-        value["title"] = Value::String(run.dir_name().to_owned());
-        value["tags"] = json!([]);
-        value["created"] = Value::String(lab_fs::bundle::iso8601_utc(run.imported_at));
-        value["has_video"] = Value::Bool(false);
-        return (value, None);
-    };
-    let title = meta
-        .get("name")
-        .or_else(|| meta.get("title"))
-        .and_then(Value::as_str)
-        .unwrap_or(run.dir_name());
-    let tags: Vec<Value> = meta
-        .get("tags")
-        .and_then(Value::as_array)
-        .map(|tags| {
-            tags.iter()
-                .filter_map(Value::as_str)
-                .filter(|t| t.len() <= MAX_TAG_LEN)
-                .take(MAX_TAGS)
-                .map(|t| Value::String(t.to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let created = meta
-        .get("created")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| lab_fs::bundle::iso8601_utc(run.imported_at));
+/// A run with everything `GET /api/runs/{id}` shows.
+#[derive(Debug, Serialize)]
+struct RunDetails {
+    #[serde(flatten)]
+    summary: RunSummary,
+    description: Option<String>,
+    params: BTreeMap<String, Value>,
+    metrics: Vec<MetricInfo>,
+    media: Vec<Media>,
+    texts: Vec<TextEntry>,
+    errors: Vec<String>,
+    artifacts: Vec<Listed>,
+}
+
+#[derive(Debug, Serialize)]
+struct Listed {
+    name: String,
+    size: u64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    modified: u64,
+}
+
+struct Cached {
+    root: std::path::PathBuf,
+    reader: Arc<Mutex<RunReader>>,
+    refreshed: Option<Instant>,
+    used: Instant,
+    points: usize,
+}
+
+/// The readers of recently used runs, and their summaries.
+#[derive(Default)]
+pub(crate) struct Summaries {
+    readers: Mutex<HashMap<RunId, Cached>>,
+    summaries: Mutex<HashMap<RunId, (Instant, Arc<RunSummary>)>>,
+}
+
+impl std::fmt::Debug for Summaries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Summaries")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Summaries {
+    /// The reader of `run`, refreshed when older than `max_age`. Blocking.
+    fn reader(&self, run: &RunRecord, root: &RunRoot, max_age: Duration) -> Arc<Mutex<RunReader>> {
+        let format = format_of(run);
+        let (reader, stale) = {
+            let mut readers = lock(&self.readers);
+            let entry = readers.entry(run.id.clone()).or_insert_with(|| Cached {
+                root: run.root.clone(),
+                reader: Arc::new(Mutex::new(RunReader::new(format))),
+                refreshed: None,
+                used: Instant::now(),
+                points: 0,
+            });
+            if entry.root != run.root || lock(&entry.reader).format() != format {
+                *entry = Cached {
+                    root: run.root.clone(),
+                    reader: Arc::new(Mutex::new(RunReader::new(format))),
+                    refreshed: None,
+                    used: Instant::now(),
+                    points: 0,
+                };
+            }
+            entry.used = Instant::now();
+            let stale = entry.refreshed.is_none_or(|at| at.elapsed() >= max_age);
+            if stale {
+                entry.refreshed = Some(Instant::now());
+            }
+            (Arc::clone(&entry.reader), stale)
+        };
+        if stale {
+            let points = {
+                let mut r = lock(&reader);
+                r.refresh(root);
+                r.points()
+            };
+            let mut readers = lock(&self.readers);
+            if let Some(entry) = readers.get_mut(&run.id) {
+                entry.points = points;
+            }
+            evict(&mut readers, &run.id);
+        }
+        reader
+    }
+
+    /// The summary of `run`, from the cache when fresh. Blocking.
+    fn get(&self, run: &RunRecord, allow: &Allowlists) -> Arc<RunSummary> {
+        if let Some((at, summary)) = lock(&self.summaries).get(&run.id)
+            && at.elapsed() < SUMMARY_TTL
+            && summary.path == run.root.display().to_string()
+        {
+            return Arc::clone(summary);
+        }
+        let summary = Arc::new(match self.details(run, allow) {
+            Ok(details) => details.summary,
+            Err(_) => unavailable(run),
+        });
+        let mut summaries = lock(&self.summaries);
+        if summaries.len() > 200_000 {
+            summaries.clear();
+        }
+        summaries.insert(run.id.clone(), (Instant::now(), Arc::clone(&summary)));
+        summary
+    }
+
+    /// Everything about `run`. Blocking.
+    fn details(
+        &self,
+        run: &RunRecord,
+        allow: &Allowlists,
+    ) -> std::result::Result<RunDetails, lab_fs::Error> {
+        let root = RunRoot::open_ambient(&run.root)?;
+        let format = format_of(run);
+        let artifacts = root.list_artifacts(allow.of(format))?;
+        let reader = self.reader(run, &root, REFRESH_EVERY);
+        let info = lock(&reader).info();
+        Ok(details(run, format, info, &artifacts))
+    }
+}
+
+/// Drops the least recently used readers beyond the budget (never `keep`).
+fn evict(readers: &mut HashMap<RunId, Cached>, keep: &RunId) {
+    let mut total: usize = readers.values().map(|c| c.points).sum();
+    while total > READER_BUDGET || readers.len() > MAX_READERS {
+        let Some(oldest) = readers
+            .iter()
+            .filter(|(id, _)| *id != keep)
+            .min_by_key(|(_, c)| c.used)
+            .map(|(id, _)| id.clone())
+        else {
+            break;
+        };
+        if let Some(gone) = readers.remove(&oldest) {
+            total -= gone.points;
+        }
+    }
+}
+
+fn modified_secs(a: &ArtifactInfo) -> u64 {
+    a.modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// A run whose directory cannot be opened.
+fn unavailable(run: &RunRecord) -> RunSummary {
+    RunSummary {
+        id: run.id.clone(),
+        name: run.dir_name().to_owned(),
+        path: run.root.display().to_string(),
+        imported_at: run.imported_at,
+        format: format_of(run).as_str(),
+        available: false,
+        title: run.dir_name().to_owned(),
+        tags: Vec::new(),
+        created: lab_fs::bundle::iso8601_utc(run.imported_at),
+        status: None,
+        has_video: false,
+        video: None,
+        thumbnail: None,
+        artifact_count: 0,
+        error_count: 0,
+        params: BTreeMap::new(),
+        last: BTreeMap::new(),
+    }
+}
+
+fn details(
+    run: &RunRecord,
+    format: Format,
+    info: lab_formats::RunInfo,
+    artifacts: &[ArtifactInfo],
+) -> RunDetails {
     let video = artifacts
         .iter()
         .find(|a| a.name.as_str().ends_with(".mp4"))
@@ -115,68 +310,162 @@ fn summarize(run: &RunRecord, allow: &Allowlist) -> (Value, Option<(Vec<Artifact
         .or_else(|| {
             artifacts
                 .iter()
-                .find(|a| a.name.as_str().starts_with("images/"))
+                .find(|a| content_type(&a.name).starts_with("image/"))
                 .map(|a| a.name.to_string())
         });
-    value["available"] = Value::Bool(true);
-    value["title"] = Value::String(title.to_owned());
-    value["tags"] = Value::Array(tags);
-    value["created"] = Value::String(created);
-    value["has_video"] = Value::Bool(video.is_some());
-    value["video"] = video.map(Value::String).unwrap_or(Value::Null);
-    value["thumbnail"] = thumbnail.map(Value::String).unwrap_or(Value::Null);
-    value["artifact_count"] = json!(artifacts.len());
-    (value, Some((artifacts, meta)))
-}
-
-/// run.toml, else run.json, parsed into JSON; `null` when absent or invalid.
-fn read_meta(root: &RunRoot, allow: &Allowlist) -> Value {
-    for (name, is_toml) in [("run.toml", true), ("run.json", false)] {
-        let Ok(name) = allow.check(name) else {
-            continue;
-        };
-        let Ok(artifact) = root.open_artifact(&name) else {
-            continue;
-        };
-        let mut text = String::new();
-        if artifact
-            .file
-            .take(MAX_META_BYTES)
-            .read_to_string(&mut text)
-            .is_err()
-        {
-            return Value::Null;
-        }
-        let parsed = if is_toml {
-            toml::from_str::<Value>(&text).ok()
+    let mut media = info.media.clone();
+    for a in artifacts {
+        let kind = content_type(&a.name);
+        let kind = if kind.starts_with("video/") {
+            "video"
+        } else if kind.starts_with("image/") {
+            "image"
         } else {
-            serde_json::from_str::<Value>(&text).ok()
+            continue;
         };
-        return parsed.unwrap_or(Value::Null);
+        if !media.iter().any(|m| m.artifact == a.name.as_str()) {
+            media.push(Media {
+                artifact: a.name.to_string(),
+                kind,
+                step: None,
+            });
+        }
     }
-    Value::Null
+    let summary = RunSummary {
+        id: run.id.clone(),
+        name: run.dir_name().to_owned(),
+        path: run.root.display().to_string(),
+        imported_at: run.imported_at,
+        format: format.as_str(),
+        available: true,
+        title: info
+            .name
+            .clone()
+            .unwrap_or_else(|| run.dir_name().to_owned()),
+        tags: info.tags.clone(),
+        created: info
+            .created
+            .clone()
+            .unwrap_or_else(|| lab_fs::bundle::iso8601_utc(run.imported_at)),
+        status: info.status.clone(),
+        has_video: video.is_some(),
+        video,
+        thumbnail,
+        artifact_count: artifacts.len(),
+        error_count: info.errors.len(),
+        params: info.params.clone(),
+        last: info
+            .metrics
+            .iter()
+            .map(|m| (m.name.clone(), m.last))
+            .collect(),
+    };
+    RunDetails {
+        summary,
+        description: info.description,
+        params: info.params,
+        metrics: info.metrics,
+        media,
+        texts: info.texts,
+        errors: info.errors,
+        artifacts: artifacts
+            .iter()
+            .map(|a| Listed {
+                name: a.name.to_string(),
+                size: a.len,
+                kind: content_type(&a.name),
+                modified: modified_secs(a),
+            })
+            .collect(),
+    }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// The basic fields of a run (what an import or forget answers with).
+pub(crate) fn run_json(run: &RunRecord) -> Value {
+    json!({
+        "id": run.id,
+        "name": run.dir_name(),
+        "path": run.root.display().to_string(),
+        "imported_at": run.imported_at,
+        "format": format_of(run).as_str(),
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Sort {
     Id,
     Name,
     Created,
     Imported,
+    Format,
+    Status,
+    Param(String),
+    Metric(String),
 }
 
-/// `GET /api/runs?limit=&cursor=&q=&tag=&has_video=&sort=&order=`.
+/// A value to sort by: missing ones last, numbers before text.
+#[derive(Clone, Debug, PartialEq, PartialOrd)]
+enum Key {
+    Number(f64),
+    Text(String),
+    Missing,
+}
+
+fn key_of(value: Option<&Value>) -> Key {
+    match value {
+        Some(Value::Number(n)) => n.as_f64().map_or(Key::Missing, Key::Number),
+        Some(Value::Bool(b)) => Key::Number(f64::from(u8::from(*b))),
+        Some(Value::String(s)) => match s.parse::<f64>() {
+            Ok(n) if n.is_finite() => Key::Number(n),
+            _ => Key::Text(s.to_lowercase()),
+        },
+        _ => Key::Missing,
+    }
+}
+
+impl Sort {
+    fn key(&self, s: &RunSummary) -> Key {
+        let text = |t: &str| Key::Text(t.to_lowercase());
+        match self {
+            Sort::Id => text(s.id.as_str()),
+            Sort::Name => text(&s.title),
+            Sort::Created => text(&s.created),
+            Sort::Imported => Key::Number(s.imported_at as f64),
+            Sort::Format => text(s.format),
+            Sort::Status => s.status.as_deref().map_or(Key::Missing, text),
+            Sort::Param(k) => key_of(s.params.get(k)),
+            Sort::Metric(k) => s
+                .last
+                .get(k)
+                .copied()
+                .flatten()
+                .map_or(Key::Missing, Key::Number),
+        }
+    }
+}
+
+/// A requested extra field: `params.KEY` or `metrics.NAME`.
+enum Field {
+    Param(String),
+    Metric(String),
+}
+
+fn bad(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, Code::BadQuery, message)
+}
+
+/// `GET /api/runs?limit=&cursor=&q=&tag=&has_video=&format=&sort=&order=&fields=`.
 pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Response<Body>> {
-    let bad =
-        |message: &'static str| ApiError::new(StatusCode::BAD_REQUEST, Code::BadQuery, message);
     let pairs = query_pairs(query.unwrap_or("")).ok_or_else(|| bad("malformed query string"))?;
     let mut limit = DEFAULT_PAGE;
     let mut offset = 0usize;
     let mut text: Option<String> = None;
     let mut tag: Option<String> = None;
     let mut has_video: Option<bool> = None;
+    let mut format: Option<Format> = None;
     let mut sort = Sort::Id;
     let mut descending = false;
+    let mut fields: Vec<Field> = Vec::new();
     for (key, value) in pairs {
         match key.as_str() {
             "limit" => {
@@ -193,6 +482,11 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
             }
             "q" if !value.is_empty() => text = Some(value.to_lowercase()),
             "tag" if !value.is_empty() => tag = Some(value),
+            "format" if !value.is_empty() => {
+                format = Some(Format::parse(&value).ok_or_else(|| {
+                    bad("format must be lab, tensorboard, mlflow, lightning or hydra")
+                })?);
+            }
             "has_video" => {
                 has_video = Some(match value.as_str() {
                     "true" | "1" => true,
@@ -206,7 +500,20 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
                     "name" => Sort::Name,
                     "created" => Sort::Created,
                     "imported" => Sort::Imported,
-                    _ => return Err(bad("sort must be id, name, created or imported")),
+                    "format" => Sort::Format,
+                    "status" => Sort::Status,
+                    other => match (
+                        other.strip_prefix("params."),
+                        other.strip_prefix("metrics."),
+                    ) {
+                        (Some(k), _) if !k.is_empty() => Sort::Param(k.to_owned()),
+                        (_, Some(k)) if !k.is_empty() => Sort::Metric(k.to_owned()),
+                        _ => {
+                            return Err(bad(
+                                "sort must be id, name, created, imported, format, status, params.KEY or metrics.NAME",
+                            ));
+                        }
+                    },
                 };
             }
             "order" => {
@@ -216,67 +523,109 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
                     _ => return Err(bad("order must be asc or desc")),
                 };
             }
+            "fields" => {
+                for field in value.split(',').filter(|f| !f.is_empty()) {
+                    let parsed = match (
+                        field.strip_prefix("params."),
+                        field.strip_prefix("metrics."),
+                    ) {
+                        (Some(k), _) if !k.is_empty() => Field::Param(k.to_owned()),
+                        (_, Some(k)) if !k.is_empty() => Field::Metric(k.to_owned()),
+                        _ => {
+                            return Err(bad(
+                                "fields are params.KEY or metrics.NAME, comma-separated",
+                            ));
+                        }
+                    };
+                    fields.push(parsed);
+                }
+                if fields.len() > MAX_FIELDS {
+                    return Err(bad("at most 32 fields"));
+                }
+            }
             _ => {}
         }
     }
     let state = Arc::clone(state);
-    let (items, total) = blocking(move || {
+    let (rows, total) = blocking(move || {
         let runs = state.registry.runs()?;
-        // Without a filter or a metadata sort, only the page is summarised.
-        if text.is_none() && tag.is_none() && has_video.is_none() && sort == Sort::Id {
-            let ordered: Vec<&RunRecord> = if descending {
-                runs.iter().rev().collect()
+        let filtered = text.is_some() || tag.is_some() || has_video.is_some() || format.is_some();
+        // Without a filter or a sort that needs the summaries, only the
+        // page is summarised.
+        let rows: Vec<Arc<RunSummary>> = if !filtered && sort == Sort::Id {
+            let ordered: Box<dyn Iterator<Item = &RunRecord>> = if descending {
+                Box::new(runs.iter().rev())
             } else {
-                runs.iter().collect()
+                Box::new(runs.iter())
             };
-            let page = ordered
-                .iter()
+            let page: Vec<Arc<RunSummary>> = ordered
                 .skip(offset)
                 .take(limit)
-                .map(|run| (*state.summaries.get(run, &state.allowlist)).clone())
+                .map(|run| state.summaries.get(run, &state.allowlists))
                 .collect();
             return Ok((page, runs.len()));
-        }
-        let mut rows: Vec<Arc<Value>> = runs
-            .iter()
-            .map(|run| state.summaries.get(run, &state.allowlist))
-            .filter(|s| {
-                let field = |k: &str| s[k].as_str().unwrap_or("").to_lowercase();
-                let tags: Vec<&str> = s["tags"]
-                    .as_array()
-                    .map(|t| t.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                text.as_deref().is_none_or(|q| {
-                    field("id").contains(q)
-                        || field("name").contains(q)
-                        || field("title").contains(q)
-                        || tags.iter().any(|t| t.to_lowercase().contains(q))
-                }) && tag.as_deref().is_none_or(|t| tags.contains(&t))
-                    && has_video.is_none_or(|v| s["has_video"].as_bool() == Some(v))
-            })
-            .collect();
-        let key = |s: &Value, k: &str| s[k].as_str().unwrap_or("").to_lowercase();
-        match sort {
-            Sort::Id => {}
-            Sort::Name => rows.sort_by_cached_key(|s| (key(s, "title"), key(s, "id"))),
-            Sort::Created => rows.sort_by_cached_key(|s| (key(s, "created"), key(s, "id"))),
-            Sort::Imported => {
-                rows.sort_by_cached_key(|s| (s["imported_at"].as_u64().unwrap_or(0), key(s, "id")))
-            }
-        }
-        if descending {
+        } else {
+            runs.iter()
+                .map(|run| state.summaries.get(run, &state.allowlists))
+                .filter(|s| {
+                    let lower = |t: &str| t.to_lowercase();
+                    text.as_deref().is_none_or(|q| {
+                        lower(s.id.as_str()).contains(q)
+                            || lower(&s.name).contains(q)
+                            || lower(&s.title).contains(q)
+                            || s.tags.iter().any(|t| lower(t).contains(q))
+                    }) && tag.as_deref().is_none_or(|t| s.tags.iter().any(|x| x == t))
+                        && has_video.is_none_or(|v| s.has_video == v)
+                        && format.is_none_or(|f| s.format == f.as_str())
+                })
+                .collect()
+        };
+        let mut rows = rows;
+        if sort != Sort::Id {
+            // Missing values last in either order; ties by id.
+            rows.sort_by(|a, b| {
+                let (ka, kb) = (sort.key(a), sort.key(b));
+                let order = match (&ka, &kb) {
+                    (Key::Missing, Key::Missing) => std::cmp::Ordering::Equal,
+                    (Key::Missing, _) => return std::cmp::Ordering::Greater,
+                    (_, Key::Missing) => return std::cmp::Ordering::Less,
+                    _ => ka.partial_cmp(&kb).unwrap_or(std::cmp::Ordering::Equal),
+                };
+                let order = if descending { order.reverse() } else { order };
+                order.then_with(|| a.id.cmp(&b.id))
+            });
+        } else if descending {
             rows.reverse();
         }
         let total = rows.len();
-        let page: Vec<Value> = rows
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|s| (*s).clone())
-            .collect();
+        let page = rows.into_iter().skip(offset).take(limit).collect();
         Ok((page, total))
     })
     .await?;
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(&**s).unwrap_or(Value::Null);
+            if !fields.is_empty() {
+                let mut params = serde_json::Map::new();
+                let mut metrics = serde_json::Map::new();
+                for f in &fields {
+                    match f {
+                        Field::Param(k) => {
+                            params
+                                .insert(k.clone(), s.params.get(k).cloned().unwrap_or(Value::Null));
+                        }
+                        Field::Metric(k) => {
+                            metrics.insert(k.clone(), json!(s.last.get(k).copied().flatten()));
+                        }
+                    }
+                }
+                v["params"] = Value::Object(params);
+                v["metrics"] = Value::Object(metrics);
+            }
+            v
+        })
+        .collect();
     let end = offset + items.len();
     let next = (end < total).then(|| end.to_string());
     Ok(json_response(
@@ -285,33 +634,194 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
     ))
 }
 
-/// `GET /api/runs/{id}`: the summary, metadata and artifacts.
+/// `GET /api/runs/{id}`: the summary, params, metric names, media,
+/// errors and artifacts.
 pub(crate) async fn show(state: &Arc<State>, id: RunId) -> Result<Response<Body>> {
     let state = Arc::clone(state);
-    let (mut body, details) = blocking(move || {
+    let details = blocking(move || {
         let run = state.registry.get(&id)?;
-        Ok(summarize(&run, &state.allowlist))
+        Ok(state.summaries.details(&run, &state.allowlists))
     })
     .await?;
-    let Some((artifacts, meta)) = details else {
-        return Err(ApiError::new(
+    let details = details.map_err(|_| {
+        ApiError::new(
             StatusCode::CONFLICT,
             Code::RunUnavailable,
             "the run directory cannot be opened (moved or deleted?)",
+        )
+    })?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::to_value(&details).unwrap_or(Value::Null),
+    ))
+}
+
+/// `GET /api/runs/{id}/metrics/{name}?points=&from=&to=&x=`: one series
+/// downsampled into buckets (first x, last y, min, max), with an ETag
+/// that changes when the series grows.
+pub(crate) async fn metric(
+    state: &Arc<State>,
+    headers: &HeaderMap,
+    id: &str,
+    raw_name: &str,
+    query: Option<&str>,
+) -> Result<Response<Body>> {
+    let id = parse_id(id)?;
+    let name = percent_decode(raw_name, false)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| bad("the metric name is malformed percent-encoding"))?;
+    let pairs = query_pairs(query.unwrap_or("")).ok_or_else(|| bad("malformed query string"))?;
+    let mut points = DEFAULT_POINTS;
+    let mut from = None;
+    let mut to = None;
+    let mut axis = XAxis::Step;
+    let number = |v: &str, what: &'static str| {
+        v.parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| bad(what))
+    };
+    for (key, value) in pairs {
+        match key.as_str() {
+            "points" => {
+                points = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_POINTS).contains(n))
+                    .ok_or_else(|| bad("points must be a number from 1 to 10000"))?;
+            }
+            "from" if !value.is_empty() => from = Some(number(&value, "from must be a number")?),
+            "to" if !value.is_empty() => to = Some(number(&value, "to must be a number")?),
+            "x" => {
+                axis = match value.as_str() {
+                    "step" => XAxis::Step,
+                    "wall" => XAxis::Wall,
+                    _ => return Err(bad("x must be step or wall")),
+                };
+            }
+            _ => {}
+        }
+    }
+    let state = Arc::clone(state);
+    let lookup = name.clone();
+    let found = blocking(move || {
+        let run = state.registry.get(&id)?;
+        let root = RunRoot::open_ambient(&run.root)?;
+        let reader = state.summaries.reader(&run, &root, REFRESH_EVERY);
+        let reader = lock(&reader);
+        Ok(reader.series(&lookup).map(|series| {
+            let tag = format!(
+                "\"m-{}-{}-{}-{points}-{from:?}-{to:?}-{axis:?}\"",
+                run.id,
+                series.generation,
+                series.points().len()
+            );
+            (tag, series.bucketed(points, from, to, axis))
+        }))
+    })
+    .await?;
+    let Some((etag, buckets)) = found else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            Code::UnknownMetric,
+            "this run has no metric of that name",
         ));
     };
-    let listed: Vec<Value> = artifacts
-        .iter()
-        .map(|a| {
-            json!({
-                "name": a.name.as_str(),
-                "size": a.len,
-                "type": content_type(&a.name),
-                "modified": a.modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default(),
-            })
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if matches {
+        let mut r = Response::new(crate::response::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        json_response(
+            StatusCode::OK,
+            &json!({
+                "name": name,
+                "count": buckets.count,
+                "x": buckets.x,
+                "y": buckets.y,
+                "min": buckets.min,
+                "max": buckets.max,
+            }),
+        )
+    };
+    if let Ok(v) = http::HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(response)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportBody {
+    path: String,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// `POST /api/runs`: import a directory — the run it is, or each run of a
+/// store beneath it. Answers with the first run's fields and `runs`, all.
+pub(crate) async fn import(
+    state: &Arc<State>,
+    req: http::Request<Incoming>,
+    checked: Checked,
+) -> Result<Response<Body>> {
+    let body: ImportBody = read_json(state, req, &checked).await?;
+    if body.path.contains('\0') || body.path.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            Code::InvalidPath,
+            "the path contains a NUL or control character",
+        ));
+    }
+    let registry = Arc::clone(&state.registry);
+    let runs = blocking(move || {
+        let path = std::path::PathBuf::from(&body.path);
+        crate::discovery::import_dir(&registry, &path, body.id.as_deref()).map_err(|e| match e {
+            // Inside a root but unreadable: the client's own file
+            // permissions, not a server fault.
+            ImportError::Registry(lab_registry::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    Code::PermissionDenied,
+                    "the Lab may not read that directory",
+                )
+            }
+            ImportError::Registry(other) => ApiError::from(other),
+            e @ ImportError::IdForMany(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, Code::IdForManyRuns, e.to_string())
+            }
         })
-        .collect();
-    body["artifacts"] = Value::Array(listed);
-    body["meta"] = meta;
-    Ok(json_response(StatusCode::OK, &body))
+    })
+    .await?;
+    for run in &runs {
+        eprintln!("lab: imported run {} from {}", run.id, run.root.display());
+    }
+    let mut body = runs.first().map_or_else(|| json!({}), run_json);
+    body["runs"] = Value::Array(runs.iter().map(run_json).collect());
+    Ok(json_response(StatusCode::CREATED, &body))
+}
+
+/// `DELETE /api/runs/{id}`: forget a run (its files are untouched; the
+/// walk does not bring it back).
+pub(crate) async fn forget(state: &Arc<State>, id: &str) -> Result<Response<Body>> {
+    let id = parse_id(id)?;
+    let registry = Arc::clone(&state.registry);
+    let run = blocking(move || Ok(registry.forget(&id)?)).await?;
+    lock(&state.summaries.readers).remove(&run.id);
+    lock(&state.summaries.summaries).remove(&run.id);
+    eprintln!("lab: forgot run {}", run.id);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "forgotten": run_json(&run) }),
+    ))
 }

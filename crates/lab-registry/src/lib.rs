@@ -137,6 +137,10 @@ pub struct RunRecord {
     pub root: PathBuf,
     /// When it was imported, seconds since the Unix epoch.
     pub imported_at: u64,
+    /// The format its reader is (`lab`, `tensorboard`, …); `None` in
+    /// records written before formats were told apart, read as `lab`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
 }
 
 impl RunRecord {
@@ -149,14 +153,29 @@ impl RunRecord {
     }
 }
 
-/// What a scan of the allowed roots did.
+/// What registering discovered runs did.
 #[derive(Debug, Default)]
 pub struct ScanReport {
     /// Newly registered runs.
     pub imported: Vec<RunRecord>,
-    /// Entries skipped, with the reason (already registered ones are not listed).
+    /// Runs that were registered already (for an explicit import).
+    pub existing: Vec<RunRecord>,
+    /// Entries skipped, with the reason (already registered and forgotten
+    /// ones are not listed).
     pub skipped: Vec<(PathBuf, Error)>,
 }
+
+/// A run directory to register, and its format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Its format's name.
+    pub format: String,
+}
+
+/// Most forgotten roots remembered (the oldest are dropped first).
+pub const MAX_FORGOTTEN: usize = 100_000;
 
 /// The run registry of one data dir.
 #[derive(Debug)]
@@ -176,7 +195,12 @@ impl Registry {
     /// Opens (creating the data dir if needed) the registry in `data_dir`.
     /// Each allowed root is canonicalised; a missing one is an error. A
     /// corrupt registry file is an error naming the file.
+    ///
+    /// Roots remembered in the registry file (see [`Registry::remember_roots`])
+    /// are allowed too, when they still exist.
     pub fn open(data_dir: &Path, allowed_roots: &[PathBuf]) -> Result<Self, Error> {
+        let store = Store::open(data_dir)?;
+        let remembered = store.load()?.roots;
         let mut roots = Vec::with_capacity(allowed_roots.len());
         for root in allowed_roots {
             let canonical = std::fs::canonicalize(root).map_err(|e| Error::BadAllowedRoot {
@@ -199,7 +223,14 @@ impl Registry {
                 roots.push(canonical);
             }
         }
-        let store = Store::open(data_dir)?;
+        for root in remembered {
+            // A remembered root that is gone (or is no longer a real
+            // directory at that path) is simply not allowed any more.
+            let still = std::fs::canonicalize(&root).is_ok_and(|c| c == root && c.is_dir());
+            if still && !roots.contains(&root) {
+                roots.push(root);
+            }
+        }
         let registry = Self {
             store,
             allowed_roots: roots,
@@ -224,7 +255,7 @@ impl Registry {
         let stamp = self.store.stamp()?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.stamp.is_none() || cache.stamp != stamp {
-            let mut runs = self.store.load()?;
+            let mut runs = self.store.load()?.runs;
             runs.sort_by(|a, b| a.id.cmp(&b.id));
             cache.runs = Arc::new(runs);
             cache.stamp = stamp;
@@ -240,73 +271,119 @@ impl Registry {
             .map_err(|_| Error::UnknownRun)
     }
 
-    /// Imports one directory, with `id` or a generated one.
+    /// Imports one directory as a `lab` run, with `id` or a generated one.
     pub fn import(&self, dir: &Path, id: Option<&str>) -> Result<RunRecord, Error> {
+        self.import_as(dir, id, None)
+    }
+
+    /// Imports one directory of `format`, with `id` or a generated one. An
+    /// explicit import brings a forgotten run back.
+    pub fn import_as(
+        &self,
+        dir: &Path,
+        id: Option<&str>,
+        format: Option<&str>,
+    ) -> Result<RunRecord, Error> {
         let id = id.map(RunId::parse).transpose()?;
         let root = self.check_dir(dir)?;
-        self.store.update(|runs| {
-            if let Some(existing) = runs.iter().find(|r| r.root == root) {
+        self.store.update(|contents| {
+            if let Some(existing) = contents.runs.iter().find(|r| r.root == root) {
                 return Err(Error::AlreadyRegistered(existing.id.clone()));
             }
-            let record = new_record(runs, &root, id.clone())?;
-            runs.push(record.clone());
+            let mut record = new_record(&contents.runs, &root, id.clone())?;
+            record.format = format.map(str::to_owned);
+            contents.forgotten.retain(|f| *f != root);
+            contents.runs.push(record.clone());
             Ok(record)
         })
     }
 
-    /// Imports every directory directly under each allowed root that is not
-    /// registered yet, in one locked update. Entries that are not directories
-    /// are ignored; directories that fail the checks (a symlink resolving
-    /// outside the roots, say) are reported in `skipped`.
-    pub fn scan_allowed_roots(&self) -> Result<ScanReport, Error> {
-        let mut candidates = Vec::new();
+    /// Registers discovered runs in one locked update. With `explicit`
+    /// (the user named the directory), forgotten runs come back and runs
+    /// registered already are listed in `existing`; otherwise forgotten
+    /// runs stay forgotten.
+    pub fn register(&self, found: &[Candidate], explicit: bool) -> Result<ScanReport, Error> {
         let mut report = ScanReport::default();
-        for root in &self.allowed_roots {
-            let entries = std::fs::read_dir(root).map_err(|e| Error::Io {
-                context: "listing an allowed root",
-                source: e,
-            })?;
-            let mut names: Vec<PathBuf> =
-                entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-            names.sort();
-            for path in names {
-                let is_hidden = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_none_or(|n| n.starts_with('.'));
-                if is_hidden || !path.is_dir() {
-                    continue;
-                }
-                match self.check_dir(&path) {
-                    Ok(canonical) => candidates.push(canonical),
-                    Err(e) => report.skipped.push((path, e)),
-                }
+        let mut checked = Vec::new();
+        for candidate in found {
+            match self.check_dir(&candidate.dir) {
+                Ok(root) => checked.push((root, candidate.format.clone())),
+                Err(e) => report.skipped.push((candidate.dir.clone(), e)),
             }
         }
-        report.imported = self.store.update(|runs| {
+        let (imported, existing) = self.store.update(|contents| {
             let mut imported = Vec::new();
-            for root in &candidates {
-                if runs.iter().any(|r| &r.root == root) {
+            let mut existing = Vec::new();
+            for (root, format) in &checked {
+                if let Some(known) = contents.runs.iter().find(|r| &r.root == root) {
+                    existing.push(known.clone());
                     continue;
                 }
-                let record = new_record(runs, root, None)?;
-                runs.push(record.clone());
+                if contents.forgotten.contains(root) {
+                    if !explicit {
+                        continue;
+                    }
+                    contents.forgotten.retain(|f| f != root);
+                }
+                let mut record = new_record(&contents.runs, root, None)?;
+                record.format = Some(format.clone());
+                contents.runs.push(record.clone());
                 imported.push(record);
             }
-            Ok(imported)
+            Ok((imported, existing))
         })?;
+        report.imported = imported;
+        if explicit {
+            report.existing = existing;
+        }
         Ok(report)
     }
 
-    /// Forgets a run. Its files are never touched.
+    /// Remembers `roots` (canonicalised) as allowed roots for later
+    /// commands on this data dir.
+    pub fn remember_roots(&self, roots: &[PathBuf]) -> Result<(), Error> {
+        let roots: Vec<PathBuf> = roots
+            .iter()
+            .filter_map(|r| std::fs::canonicalize(r).ok())
+            .collect();
+        let known = self.store.load()?.roots;
+        if roots.iter().all(|r| known.contains(r)) {
+            return Ok(());
+        }
+        self.store.update(|contents| {
+            for root in roots {
+                if !contents.roots.contains(&root) {
+                    contents.roots.push(root);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Forgets a run: discovery will not bring it back. Its files are
+    /// never touched.
     pub fn forget(&self, id: &RunId) -> Result<RunRecord, Error> {
-        self.store.update(|runs| {
-            let index = runs
+        self.store.update(|contents| {
+            let index = contents
+                .runs
                 .iter()
                 .position(|r| &r.id == id)
                 .ok_or(Error::UnknownRun)?;
-            Ok(runs.remove(index))
+            let run = contents.runs.remove(index);
+            if !contents.forgotten.contains(&run.root) {
+                if contents.forgotten.len() >= MAX_FORGOTTEN {
+                    contents.forgotten.remove(0);
+                }
+                contents.forgotten.push(run.root.clone());
+            }
+            Ok(run)
         })
+    }
+
+    /// Canonicalises `dir` and checks it against the allowed roots, as an
+    /// import would: the canonical directory, or why it may not be a run.
+    pub fn resolve(&self, dir: &Path) -> Result<PathBuf, Error> {
+        self.check_dir(dir)
     }
 
     /// Canonicalises `dir` and checks it against the allowed roots.
@@ -423,5 +500,6 @@ fn new_record(runs: &[RunRecord], root: &Path, id: Option<RunId>) -> Result<RunR
         id,
         root: root.to_path_buf(),
         imported_at,
+        format: None,
     })
 }

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, RunRecord};
 
-/// The registry file format version this build reads and writes.
-pub(crate) const VERSION: u32 = 1;
+/// The registry file format version this build writes (it reads 1 too:
+/// version 2 added `forgotten` and `roots`).
+pub(crate) const VERSION: u32 = 2;
 
 /// The persisted form, separate from in-memory types (STYLE.md).
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -16,6 +17,22 @@ pub(crate) const VERSION: u32 = 1;
 struct OnDisk {
     version: u32,
     runs: Vec<RunRecord>,
+    #[serde(default)]
+    forgotten: Vec<PathBuf>,
+    #[serde(default)]
+    roots: Vec<PathBuf>,
+}
+
+/// What the registry file holds.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Contents {
+    /// The registered runs.
+    pub(crate) runs: Vec<RunRecord>,
+    /// Roots of runs that were forgotten: discovery does not bring them
+    /// back (an explicit import does).
+    pub(crate) forgotten: Vec<PathBuf>,
+    /// Allowed roots remembered from `lab serve --root` and the config.
+    pub(crate) roots: Vec<PathBuf>,
 }
 
 /// Identifies one version of the file: a rename makes a new inode.
@@ -72,18 +89,18 @@ impl Store {
         }
     }
 
-    pub(crate) fn load(&self) -> Result<Vec<RunRecord>, Error> {
+    pub(crate) fn load(&self) -> Result<Contents, Error> {
         let corrupt = |reason: String| Error::Corrupt {
             file: self.file.clone(),
             reason,
         };
         let text = match std::fs::read_to_string(&self.file) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::default()),
             Err(e) => return Err(corrupt(e.to_string())),
         };
         let on_disk: OnDisk = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-        if on_disk.version != VERSION {
+        if on_disk.version != VERSION && on_disk.version != 1 {
             return Err(corrupt(format!(
                 "format version {} is not supported (this build reads version {VERSION})",
                 on_disk.version
@@ -98,14 +115,23 @@ impl Store {
                 return Err(corrupt(format!("run id {} appears twice", run.id)));
             }
         }
-        Ok(on_disk.runs)
+        for path in on_disk.forgotten.iter().chain(&on_disk.roots) {
+            if !path.is_absolute() {
+                return Err(corrupt(format!("{} is not absolute", path.display())));
+            }
+        }
+        Ok(Contents {
+            runs: on_disk.runs,
+            forgotten: on_disk.forgotten,
+            roots: on_disk.roots,
+        })
     }
 
     /// Runs `change` on the current runs under the exclusive lock and, if it
     /// succeeds, replaces the file atomically.
     pub(crate) fn update<T>(
         &self,
-        change: impl FnOnce(&mut Vec<RunRecord>) -> Result<T, Error>,
+        change: impl FnOnce(&mut Contents) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let lock = OpenOptions::new()
             .create(true)
@@ -115,19 +141,21 @@ impl Store {
             .open(&self.lock)
             .map_err(io("opening the registry lock"))?;
         lock.lock().map_err(io("locking the registry"))?;
-        let mut runs = self.load()?;
-        let result = change(&mut runs)?;
-        self.write(&runs)?;
+        let mut contents = self.load()?;
+        let result = change(&mut contents)?;
+        self.write(&contents)?;
         // The lock is released when `lock` is dropped (and by the kernel if
         // this process dies).
         drop(lock);
         Ok(result)
     }
 
-    fn write(&self, runs: &[RunRecord]) -> Result<(), Error> {
+    fn write(&self, contents: &Contents) -> Result<(), Error> {
         let body = serde_json::to_vec_pretty(&OnDisk {
             version: VERSION,
-            runs: runs.to_vec(),
+            runs: contents.runs.clone(),
+            forgotten: contents.forgotten.clone(),
+            roots: contents.roots.clone(),
         })
         .map_err(|e| Error::Io {
             context: "encoding the registry",

@@ -182,30 +182,87 @@ fn a_corrupt_registry_is_an_error_naming_the_file() {
 }
 
 #[test]
-fn scanning_imports_run_directories_directly_under_each_root() {
+fn registering_found_runs_checks_each_and_forgotten_ones_stay_forgotten() {
+    use lab_registry::Candidate;
     let e = env();
     let r = e.registry();
-    let report = r.scan_allowed_roots().unwrap();
-    let mut roots: Vec<String> = report
-        .imported
+    let found: Vec<Candidate> = ["a", "b", "c", "link-in", "link-out"]
         .iter()
-        .map(|run| {
-            run.root
-                .strip_prefix(&e.base)
-                .unwrap()
-                .display()
-                .to_string()
+        .map(|d| Candidate {
+            dir: e.root.join(d),
+            format: "lab".to_owned(),
         })
         .collect();
-    roots.sort();
-    // link-in resolves to runs/b, so it is imported once; file.txt and .hidden are ignored.
-    assert_eq!(roots, ["runs/a", "runs/b", "runs/c"]);
+    let report = r.register(&found, false).unwrap();
+    let rel = |runs: &[lab_registry::RunRecord]| {
+        let mut v: Vec<String> = runs
+            .iter()
+            .map(|run| {
+                run.root
+                    .strip_prefix(&e.base)
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    // link-in resolves to runs/b, so it is registered once; link-out leaves the root.
+    assert_eq!(rel(&report.imported), ["runs/a", "runs/b", "runs/c"]);
+    assert!(
+        report
+            .imported
+            .iter()
+            .all(|run| run.format.as_deref() == Some("lab"))
+    );
     let skipped: Vec<&Path> = report.skipped.iter().map(|(p, _)| p.as_path()).collect();
     assert_eq!(skipped, [e.root.join("link-out").as_path()]);
     assert!(matches!(report.skipped[0].1, Error::OutsideAllowedRoots));
-    // A second scan finds nothing new.
-    assert!(r.scan_allowed_roots().unwrap().imported.is_empty());
+    // A second walk finds nothing new.
+    assert!(r.register(&found, false).unwrap().imported.is_empty());
     assert_eq!(r.runs().unwrap().len(), 3);
+    // A forgotten run is not brought back by a walk, even by a new process...
+    let a = r
+        .runs()
+        .unwrap()
+        .iter()
+        .find(|x| x.root.ends_with("runs/a"))
+        .cloned()
+        .unwrap();
+    r.forget(&a.id).unwrap();
+    assert!(r.register(&found, false).unwrap().imported.is_empty());
+    assert!(
+        e.registry()
+            .register(&found, false)
+            .unwrap()
+            .imported
+            .is_empty()
+    );
+    assert_eq!(r.runs().unwrap().len(), 2);
+    // ...only by an explicit import, which also lists what was known.
+    let again = r.register(&found[..2], true).unwrap();
+    assert_eq!(rel(&again.imported), ["runs/a"]);
+    assert_eq!(rel(&again.existing), ["runs/b"]);
+    assert_eq!(r.runs().unwrap().len(), 3);
+}
+
+#[test]
+fn allowed_roots_are_remembered_for_later_commands() {
+    let e = env();
+    let r = e.registry();
+    r.remember_roots(std::slice::from_ref(&e.root)).unwrap();
+    // A later command given no root still accepts a run under it.
+    let later = Registry::open(&e.data, &[]).unwrap();
+    assert_eq!(later.allowed_roots(), std::slice::from_ref(&e.root));
+    later.import(&e.root.join("a"), None).unwrap();
+    // A remembered root that is gone is simply not allowed any more.
+    let gone = e.base.join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    later.remember_roots(std::slice::from_ref(&gone)).unwrap();
+    std::fs::remove_dir(&gone).unwrap();
+    let after = Registry::open(&e.data, &[]).unwrap();
+    assert_eq!(after.allowed_roots(), std::slice::from_ref(&e.root));
 }
 
 #[test]

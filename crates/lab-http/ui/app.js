@@ -11,7 +11,7 @@ if (location.hash.startsWith('#key=')) history.replaceState(null, '', location.p
 document.addEventListener('error', (event) => {
   if (event.target instanceof HTMLMediaElement || event.target instanceof HTMLImageElement) checkSession();
 }, true);
-import { parseMetrics, metricsPanel, COLORS } from './chart.js';
+import { metricsPanel, COLORS } from './chart.js';
 import { player, step, syncGroup } from './player.js';
 
 const view = $('view');
@@ -116,7 +116,10 @@ function card(run, index) {
       el('span', { class: 'card-id' }, run.id)),
     el('div', { class: 'card-meta' },
       el('span', { class: 'muted' }, date(run.created)),
+      el('span', { class: 'badge format' }, run.format),
+      run.status ? el('span', { class: 'badge' }, run.status.toLowerCase()) : null,
       run.has_video ? el('span', { class: 'badge' }, 'video') : null,
+      run.error_count ? el('span', { class: 'badge warn', title: 'parts of this run could not be read' }, `${run.error_count} error${run.error_count > 1 ? 's' : ''}`) : null,
       run.available === false ? el('span', { class: 'badge warn' }, 'unavailable') : null),
     el('div', { class: 'tags' }, (run.tags || []).map((t) => el('button', { type: 'button', class: 'tag', onclick: () => { state.list.tag = t; renderList(true); } }, t))),
     el('label', { class: 'pick' }, checkbox, ' compare'));
@@ -184,7 +187,7 @@ function highlight() {
 
 // ---------- run page ----------
 
-const TEXT_META = ['params.json', 'config.toml', 'summary.json', 'run.toml', 'run.json'];
+const TEXT_META = ['summary.json'];
 
 async function renderRun(id) {
   stopFollow();
@@ -201,7 +204,8 @@ async function renderRun(id) {
       el('h1', { id: 'run-title' }, run.title),
       el('p', { class: 'muted mono', id: 'run-path' }, `${run.id} — ${run.path}`),
       el('div', { class: 'tags' }, (run.tags || []).map((t) => el('span', { class: 'tag' }, t))),
-      el('p', { class: 'muted' }, `created ${date(run.created)} · ${run.artifacts.length} artifacts`)),
+      el('p', { class: 'muted', id: 'run-facts' }, `${run.format} run · created ${date(run.created)}${run.status ? ` · ${run.status.toLowerCase()}` : ''} · ${run.artifacts.length} artifacts · ${run.metrics.length} metrics`),
+      run.description ? el('p', { id: 'run-description' }, run.description) : null),
     el('div', { class: 'actions' }, exportButton, exportResult,
       position >= 0 ? el('span', { class: 'muted' }, `run ${position + 1} of ${state.order.length} (j/k)`) : null));
 
@@ -218,14 +222,32 @@ async function renderRun(id) {
   const media = [];
   if (players.length) media.push(section('Video', el('div', { id: 'videos', class: 'videos' }, players.map((p) => p.node))));
 
-  const metricsName = ['metrics.jsonl', 'metrics.csv'].find((n) => names.has(n));
-  const metricsHolder = el('div', { id: 'metrics' }, el('p', { class: 'muted' }, 'loading metrics…'));
-  if (metricsName) media.push(section(`Metrics (${metricsName})`, metricsHolder));
+  const metricNames = run.metrics.map((m) => m.name);
+  if (metricNames.length) {
+    media.push(section(`Metrics (${metricNames.length})`, el('div', { id: 'metrics' },
+      metricsPanel([{ id: run.id, label: run.title, color: COLORS[0], metrics: metricNames }]))));
+  }
   if (media.length) parts.push(el('div', { class: 'run-grid' }, media));
 
+  if (run.errors.length) {
+    parts.push(section('Could not be read', el('ul', { id: 'run-errors', class: 'errors' }, run.errors.map((e) => el('li', {}, e)))));
+  }
+  const params = Object.entries(run.params);
   const metaHolder = el('div', { class: 'meta-grid' });
-  if (run.meta) metaHolder.append(el('div', { class: 'meta-item' }, el('h3', {}, names.has('run.toml') ? 'run.toml' : 'run.json'), valueTree(run.meta)));
-  parts.push(section('Parameters and metadata', metaHolder));
+  parts.push(section(`Parameters (${params.length})`,
+    params.length ? el('table', { id: 'params', class: 'params' },
+      el('tbody', {}, params.map(([k, v]) => el('tr', {}, el('th', { class: 'mono' }, k), el('td', { class: 'mono' }, v === null ? 'null' : String(v))))))
+      : el('p', { class: 'muted' }, 'No parameters recorded.'),
+    metaHolder));
+  if (run.metrics.length) {
+    parts.push(section('Last values', el('table', { id: 'last-values', class: 'params' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'metric'), el('th', {}, 'last'), el('th', {}, 'step'), el('th', {}, 'points'))),
+      el('tbody', {}, run.metrics.map((m) => el('tr', {}, el('td', { class: 'mono' }, m.name),
+        el('td', { class: 'num' }, m.last === null ? '—' : String(m.last)), el('td', { class: 'num' }, m.last_step ?? ''), el('td', { class: 'num' }, m.count.toLocaleString())))))));
+  }
+  if (run.texts.length) {
+    parts.push(section('Text', el('div', { id: 'texts' }, run.texts.map((t) => el('div', { class: 'meta-item' }, el('h3', {}, `${t.tag} @ step ${t.step}`), el('pre', {}, t.text))))));
+  }
 
   const provHolder = el('div', { id: 'provenance' });
   if (names.has('provenance.json')) parts.push(section('Provenance', provHolder));
@@ -245,12 +267,6 @@ async function renderRun(id) {
   view.replaceChildren(el('article', { class: 'run-view' }, parts));
 
   // Fill the panels.
-  if (metricsName) {
-    artifactText(run.id, metricsName).then(({ text }) => {
-      const parsed = parseMetrics(metricsName, text);
-      metricsHolder.replaceChildren(metricsPanel([{ label: run.title, color: COLORS[0], parsed }]));
-    }).catch((err) => metricsHolder.replaceChildren(el('p', { class: 'error' }, String(err.message))));
-  }
   for (const name of TEXT_META.filter((n) => names.has(n) && !['run.toml', 'run.json'].includes(n))) {
     artifactText(run.id, name).then(({ text }) => {
       let body;
@@ -366,17 +382,9 @@ async function renderCompare(ids) {
   const holder = el('div', { id: 'compare-metrics' }, el('p', { class: 'muted' }, 'loading metrics…'));
   parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Metrics (overlaid)'), holder));
   view.replaceChildren(el('article', { class: 'compare-view' }, parts));
-  const datasets = [];
-  await Promise.all(runs.map(async (r, i) => {
-    const name = ['metrics.jsonl', 'metrics.csv'].find((n) => r.artifacts.some((a) => a.name === n));
-    if (!name) return;
-    try {
-      const { text } = await artifactText(r.id, name);
-      datasets.push({ label: r.title, color: COLORS[i % COLORS.length], parsed: parseMetrics(name, text), order: i });
-    } catch (err) { showError(err); }
-  }));
-  datasets.sort((a, b) => a.order - b.order);
-  holder.replaceChildren(datasets.length ? metricsPanel(datasets) : el('p', { class: 'muted' }, 'None of these runs has metrics.jsonl or metrics.csv.'));
+  const withMetrics = runs.map((r, i) => ({ id: r.id, label: r.title, color: COLORS[i % COLORS.length], metrics: (r.metrics || []).map((m) => m.name) }))
+    .filter((r) => r.metrics.length);
+  holder.replaceChildren(withMetrics.length ? metricsPanel(withMetrics) : el('p', { class: 'muted' }, 'None of these runs has metrics.'));
 }
 
 // ---------- jobs (the sandboxed runner) ----------

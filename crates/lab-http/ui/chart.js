@@ -1,50 +1,28 @@
-// Metrics: parsing metrics.jsonl / metrics.csv, and an SVG line chart with
-// a log scale and hover values. No dependencies.
+// Metrics: series fetched from the metrics API (downsampled on the server
+// into buckets with first x, last y, min and max), and an SVG line chart
+// with a min/max band, a log scale, hover values and drag-to-zoom (a
+// zoom asks the server for the range again, so detail is never lost).
+// No dependencies.
 
-import { el, svg } from './dom.js';
+import { el, svg, api } from './dom.js';
 
-const STEP_KEYS = ['step', 'global_step', 'iteration', 'iter', 'epoch', 'time', 't'];
 export const COLORS = ['#2457c5', '#d9480f', '#2b8a3e', '#862e9c', '#c2255c', '#0b7285'];
+const POINTS = 800;
 
-// Returns { x: 'step', columns: [...numeric metric names], rows: [{...}] }.
-export function parseMetrics(name, text) {
-  let rows = [];
-  if (name.endsWith('.jsonl')) {
-    for (const line of text.split('\n')) {
-      const trimmed = line.trim();
-      if (!trimmed) continue;
-      try {
-        const row = JSON.parse(trimmed);
-        if (row && typeof row === 'object' && !Array.isArray(row)) rows.push(row);
-      } catch { /* a torn last line while a run writes: skip it */ }
-    }
-  } else {
-    const lines = text.split('\n').filter((l) => l.trim());
-    const header = (lines.shift() || '').split(',').map((h) => h.trim());
-    rows = lines.map((line) => {
-      const cells = line.split(',');
-      const row = {};
-      header.forEach((h, i) => { const n = Number(cells[i]); row[h] = cells[i] === undefined || cells[i].trim() === '' || Number.isNaN(n) ? cells[i] : n; });
-      return row;
-    });
-  }
-  const numeric = new Set();
-  for (const row of rows.slice(0, 200)) {
-    for (const [k, v] of Object.entries(row)) if (typeof v === 'number' && Number.isFinite(v)) numeric.add(k);
-  }
-  const x = STEP_KEYS.find((k) => numeric.has(k)) || null;
-  const columns = [...numeric].filter((k) => k !== x);
-  return { x, columns, rows };
-}
-
-export function seriesOf(parsed, metric) {
+// One series of one run, from the API: { points: [[x, y]], band: [[x, min, max]], count }.
+export async function fetchSeries(runId, name, { from, to } = {}) {
+  const q = new URLSearchParams({ points: String(POINTS) });
+  if (from !== undefined) q.set('from', String(from));
+  if (to !== undefined) q.set('to', String(to));
+  const s = await api(`/api/runs/${encodeURIComponent(runId)}/metrics/${encodeURIComponent(name)}?${q}`);
   const points = [];
-  parsed.rows.forEach((row, i) => {
-    const y = row[metric];
-    const xv = parsed.x ? row[parsed.x] : i;
-    if (typeof y === 'number' && Number.isFinite(y) && typeof xv === 'number') points.push([xv, y]);
+  const band = [];
+  s.x.forEach((x, i) => {
+    if (x === null) return;
+    if (s.y[i] !== null) points.push([x, s.y[i]]);
+    if (s.min[i] !== null && s.max[i] !== null) band.push([x, s.min[i], s.max[i]]);
   });
-  return points;
+  return { points, band, count: s.count };
 }
 
 function niceTicks(min, max, count) {
@@ -80,18 +58,21 @@ function logTicks(lo, hi) {
   return ticks;
 }
 
-// series: [{ label, color, points: [[x, y], ...] }]
-export function lineChart(series, { log = false, xLabel = 'step', yLabel = '' } = {}) {
+// series: [{ label, color, points: [[x, y], ...], band: [[x, min, max], ...] }]
+export function lineChart(series, { log = false, xLabel = 'step', yLabel = '', onZoom } = {}) {
   const W = 760, H = 320, L = 64, R = 28, T = 14, B = 40;
   const wrap = el('div', { class: 'chart' });
-  const usable = series.map((s) => ({ ...s, points: log ? s.points.filter(([, y]) => y > 0) : s.points }))
-    .filter((s) => s.points.length);
+  const usable = series.map((s) => ({
+    ...s,
+    points: log ? s.points.filter(([, y]) => y > 0) : s.points,
+    band: (s.band || []).filter(([, lo]) => !log || lo > 0),
+  })).filter((s) => s.points.length);
   if (!usable.length) {
     wrap.append(el('p', { class: 'muted' }, log ? 'No positive values to show on a log scale.' : 'No numeric values for this metric.'));
     return wrap;
   }
   const xs = usable.flatMap((s) => s.points.map((p) => p[0]));
-  const ys = usable.flatMap((s) => s.points.map((p) => p[1]));
+  const ys = usable.flatMap((s) => s.points.map((p) => p[1]).concat(s.band.flatMap((b) => [b[1], b[2]])));
   const ty = (y) => (log ? Math.log10(y) : y);
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
   let [y0, y1] = [Math.min(...ys.map(ty)), Math.max(...ys.map(ty))];
@@ -113,6 +94,13 @@ export function lineChart(series, { log = false, xLabel = 'step', yLabel = '' } 
   grid.append(svg('text', { x: (L + W - R) / 2, y: H - 6, 'text-anchor': 'middle', class: 'axis-label' }, xLabel));
   root.append(grid);
   for (const s of usable) {
+    // Where a bucket holds many points, the band shows its extremes, so a
+    // spike never disappears in the downsampling.
+    if (s.band.some(([, lo, hi]) => hi > lo)) {
+      const upper = s.band.map(([x, , hi], i) => `${i ? 'L' : 'M'}${px(x).toFixed(1)},${py(hi).toFixed(1)}`).join('');
+      const lower = s.band.slice().reverse().map(([x, lo]) => `L${px(x).toFixed(1)},${py(lo).toFixed(1)}`).join('');
+      root.append(svg('path', { d: `${upper}${lower}Z`, fill: s.color, 'fill-opacity': 0.15, stroke: 'none', class: 'band' }));
+    }
     const d = s.points.map(([x, y], i) => `${i ? 'L' : 'M'}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join('');
     root.append(svg('path', { d, fill: 'none', stroke: s.color, 'stroke-width': 1.8, class: 'series' }));
   }
@@ -139,6 +127,32 @@ export function lineChart(series, { log = false, xLabel = 'step', yLabel = '' } 
     tip.style.top = `${event.clientY - box.top + 12}px`;
   });
   root.addEventListener('pointerleave', () => { tip.hidden = true; });
+  if (onZoom) {
+    // Drag across the chart to zoom into that x range.
+    const toX = (event) => {
+      const box = root.getBoundingClientRect();
+      const sx = ((event.clientX - box.left) / box.width) * W;
+      return x0 + ((sx - L) / (W - L - R)) * (x1 - x0);
+    };
+    const sel = svg('rect', { class: 'zoom-sel', y: T, height: H - T - B, x: -10, width: 0 });
+    root.append(sel);
+    let start = null;
+    root.addEventListener('pointerdown', (event) => { start = toX(event); root.setPointerCapture(event.pointerId); });
+    root.addEventListener('pointermove', (event) => {
+      if (start === null) return;
+      const now = toX(event);
+      sel.setAttribute('x', px(Math.min(start, now)));
+      sel.setAttribute('width', Math.abs(px(now) - px(start)));
+    });
+    root.addEventListener('pointerup', (event) => {
+      if (start === null) return;
+      const end = toX(event);
+      const [a, b] = [Math.min(start, end), Math.max(start, end)];
+      start = null;
+      sel.setAttribute('width', 0);
+      if (px(b) - px(a) > 6) onZoom(a, b);
+    });
+  }
   wrap.append(root, tip);
   if (usable.length > 1) {
     wrap.append(el('div', { class: 'legend' }, usable.map((s) => el('span', { class: 'legend-item' }, el('i', { class: 'swatch', 'data-color': s.color }), s.label))));
@@ -147,27 +161,51 @@ export function lineChart(series, { log = false, xLabel = 'step', yLabel = '' } 
   return wrap;
 }
 
-// A metric picker + log toggle + chart, redrawn on change.
-export function metricsPanel(datasets, { initial } = {}) {
-  // datasets: [{ label, color, parsed }]
-  const names = [...new Set(datasets.flatMap((d) => d.parsed.columns))];
+// A metric picker + log toggle + chart, redrawn on change. runs:
+// [{ id, label, color, metrics: [names] }]; each series comes from the
+// metrics API, so a run of a million steps costs what 800 buckets cost.
+export function metricsPanel(runs, { initial } = {}) {
+  const names = [...new Set(runs.flatMap((r) => r.metrics))].sort();
   const panel = el('div', { class: 'metrics' });
   if (!names.length) {
     panel.append(el('p', { class: 'muted' }, 'No numeric metrics found.'));
     return panel;
   }
   const select = el('select', { 'aria-label': 'metric' }, names.map((n) => el('option', { value: n }, n)));
+  // The metric most of the runs share comes first (for a comparison).
+  const shared = (n) => runs.filter((r) => r.metrics.includes(n)).length;
+  select.value = names.reduce((best, n) => (shared(n) > shared(best) ? n : best), names[0]);
   if (initial && names.includes(initial)) select.value = initial;
   const logBox = el('input', { type: 'checkbox' });
+  const reset = el('button', { type: 'button', class: 'zoom-reset', hidden: true }, 'reset zoom');
+  const status = el('span', { class: 'muted' });
   const holder = el('div');
-  const draw = () => {
+  let zoom = {};
+  let generation = 0;
+  const draw = async () => {
     const metric = select.value;
-    const xLabel = datasets.find((d) => d.parsed.x)?.parsed.x || 'row';
-    holder.replaceChildren(lineChart(datasets.map((d) => ({ label: d.label, color: d.color, points: seriesOf(d.parsed, metric) })), { log: logBox.checked, xLabel, yLabel: metric }));
+    const mine = ++generation;
+    reset.hidden = zoom.from === undefined;
+    const series = await Promise.all(runs.filter((r) => r.metrics.includes(metric)).map(async (r) => {
+      try {
+        const s = await fetchSeries(r.id, metric, zoom);
+        return { label: r.label, color: r.color, ...s };
+      } catch (err) {
+        return { label: r.label, color: r.color, points: [], band: [], count: 0, error: err };
+      }
+    }));
+    if (mine !== generation) return;
+    const total = series.reduce((n, s) => n + s.count, 0);
+    status.textContent = `${total.toLocaleString()} points`;
+    holder.replaceChildren(lineChart(series, {
+      log: logBox.checked, xLabel: 'step', yLabel: metric,
+      onZoom: (from, to) => { zoom = { from, to }; draw(); },
+    }));
   };
-  select.addEventListener('change', draw);
+  select.addEventListener('change', () => { zoom = {}; draw(); });
   logBox.addEventListener('change', draw);
-  panel.append(el('div', { class: 'toolbar' }, el('label', {}, 'Metric ', select), el('label', {}, logBox, ' log scale')), holder);
+  reset.addEventListener('click', () => { zoom = {}; draw(); });
+  panel.append(el('div', { class: 'toolbar' }, el('label', {}, 'Metric ', select), el('label', {}, logBox, ' log scale'), reset, status), holder);
   draw();
   return panel;
 }

@@ -34,6 +34,18 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("ip", "iproute2"),
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
+    ("python3", "python3"),
+];
+
+/// The real writers the format tests run (SPEC §6: tests read files the
+/// tools wrote), pinned to the versions the tests were written against.
+const FORMAT_WRITERS: &[&str] = &[
+    "tensorboardX==2.6.5",
+    "tensorboard==2.21.0",
+    "mlflow-skinny==3.17.2",
+    "sqlalchemy==2.1.9",
+    "alembic==1.20.1",
+    "hydra-core==1.3.8",
 ];
 
 fn main() -> ExitCode {
@@ -99,9 +111,63 @@ fn ci() -> anyhow::Result<()> {
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
     ensure_tools(TEST_TOOLS)?;
+    let python = writers_venv()?;
     run(cargo()
         .args(["test", "--workspace", "--locked"])
+        .env("LAB_FORMATS_PYTHON", python)
         .args(extra))
+}
+
+/// A venv under `target/` with the format writers, made once and reused
+/// while the pinned list is unchanged. Returns its python.
+fn writers_venv() -> anyhow::Result<PathBuf> {
+    let venv = root().join("target/formats-venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join("lab-writers.txt");
+    let wanted = FORMAT_WRITERS.join("\n");
+    if python.is_file() && std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
+        return Ok(python);
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    let make = || {
+        Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !make() {
+        // Debian splits venv (with its pip) out of python3.
+        let _ = std::fs::remove_dir_all(&venv);
+        // `Python 3.11.7` -> `3.11`
+        let version = Command::new("python3")
+            .arg("--version")
+            .output()
+            .map(|o| {
+                let text = String::from_utf8_lossy(&o.stdout).into_owned();
+                let number = text.trim().trim_start_matches("Python ").to_owned();
+                number.splitn(3, '.').take(2).collect::<Vec<_>>().join(".")
+            })
+            .unwrap_or_default();
+        install_packages(&["python3-venv", &format!("python{version}-venv")])?;
+        if !make() {
+            bail!(
+                "`python3 -m venv {}` failed even with python3-venv installed",
+                venv.display()
+            );
+        }
+    }
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(FORMAT_WRITERS))?;
+    std::fs::write(&marker, wanted)?;
+    Ok(python)
 }
 
 /// `cargo xtask fuzz [SECONDS]`: every fuzz target (each asserts an
@@ -164,6 +230,13 @@ pub fn ensure_tools(tools: &[(&str, &str)]) -> anyhow::Result<()> {
     if packages.is_empty() {
         return Ok(());
     }
+    install_packages(&packages)?;
+    check_installed(tools)
+}
+
+/// apt-get installs `packages` (as root or through passwordless sudo), or
+/// says exactly what to install when it cannot.
+pub fn install_packages(packages: &[&str]) -> anyhow::Result<()> {
     let is_root = Command::new("id")
         .arg("-u")
         .output()
@@ -192,11 +265,16 @@ pub fn ensure_tools(tools: &[(&str, &str)]) -> anyhow::Result<()> {
         cmd
     };
     let mut install = vec!["install", "-y", "-q", "--no-install-recommends"];
-    install.extend(&packages);
+    install.extend(packages);
     if run(&mut apt(&install)).is_err() {
         run(&mut apt(&["update", "-q"]))?;
         run(&mut apt(&install))?;
     }
+    Ok(())
+}
+
+/// After [`ensure_tools`] installed packages: which tools are still absent.
+fn check_installed(tools: &[(&str, &str)]) -> anyhow::Result<()> {
     let still_missing: Vec<&str> = tools
         .iter()
         .filter(|(tool, _)| !on_path(tool))

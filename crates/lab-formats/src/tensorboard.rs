@@ -265,7 +265,12 @@ impl Events {
         if let Some(start) = data.session_start_info {
             for (key, value) in start.hparams {
                 let json = if let Some(n) = value.number_value {
-                    serde_json::Number::from_f64(n).map_or(Json::Null, Json::Number)
+                    // Python's ints arrive as doubles: 64, not 64.0.
+                    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+                        Json::from(n as i64)
+                    } else {
+                        serde_json::Number::from_f64(n).map_or(Json::Null, Json::Number)
+                    }
                 } else if let Some(s) = value.string_value {
                     Json::String(crate::text::cap(&s))
                 } else if let Some(b) = value.bool_value {

@@ -1,0 +1,695 @@
+//! Runs in the formats people already have, written by the real tools
+//! (tensorboardX and TensorBoard's own summary code, MLflow, Hydra) at test
+//! time, read through the real binary's API. Lightning's CSVLogger layout
+//! is written here (installing torch is too heavy); so are the hostile
+//! inputs, most of them by damaging what the real writers wrote.
+//!
+//! The writers live in a venv `cargo xtask test` makes under `target/`
+//! and names in `LAB_FORMATS_PYTHON`; without it these tests fail saying
+//! so (they never skip).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lab_test_support::http::{Reply, Request};
+use serde_json::Value;
+
+const LAB: &str = env!("CARGO_BIN_EXE_lab");
+
+fn python() -> PathBuf {
+    let python = std::env::var_os("LAB_FORMATS_PYTHON").unwrap_or_else(|| {
+        panic!(
+            "LAB_FORMATS_PYTHON is not set: run the tests with `cargo xtask test`, which makes a venv \
+             with tensorboardX, tensorboard, mlflow-skinny and hydra-core under target/"
+        )
+    });
+    PathBuf::from(python)
+}
+
+fn writer() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/writers/write_runs.py")
+}
+
+/// Runs the real writer `kind` into `root`.
+fn write(kind: &str, root: &Path) {
+    #[allow(clippy::disallowed_methods)] // the test drives the real writers
+    let out = Command::new(python())
+        .arg(writer())
+        .arg(kind)
+        .arg(root)
+        .env("MLFLOW_ALLOW_FILE_STORE", "true")
+        .env("HOME", root.join(".home"))
+        .current_dir(root)
+        .output()
+        .expect("starting python");
+    assert!(
+        out.status.success(),
+        "{kind} writer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Lightning's CSVLogger layout, as `lightning.pytorch.loggers.CSVLogger`
+/// writes it: a row per log call, empty cells for metrics not logged then.
+fn write_lightning(root: &Path) {
+    let dir = root.join("lightning_logs/version_0");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("hparams.yaml"),
+        "lr: 0.02\nhidden:\n- 64\n- 32\noptimizer: adam\n",
+    )
+    .unwrap();
+    let mut csv = String::from("epoch,step,train_loss,val_loss\n");
+    for step in 0..20 {
+        csv.push_str(&format!(
+            "{},{step},{},\n",
+            step / 10,
+            1.0 / f64::from(step + 1)
+        ));
+        if step % 10 == 9 {
+            csv.push_str(&format!(
+                "{},{step},,{}\n",
+                step / 10,
+                f64::from(step) / 100.0
+            ));
+        }
+    }
+    std::fs::write(dir.join("metrics.csv"), csv).unwrap();
+}
+
+struct Lab {
+    _served: lab_test_support::lab::Served,
+    port: u16,
+    key: String,
+    stderr: PathBuf,
+}
+
+fn lab_cmd(data: &Path) -> Command {
+    #[allow(clippy::disallowed_methods)] // the test drives the real binary
+    let mut cmd = Command::new(LAB);
+    cmd.arg("--data-dir").arg(data).stdin(Stdio::null());
+    cmd
+}
+
+fn serve(data: &Path, root: &Path) -> Lab {
+    let stderr = data.with_extension("stderr.log");
+    let mut cmd = lab_cmd(data);
+    cmd.arg("serve")
+        .arg("--root")
+        .arg(root)
+        .args(["--bind", "127.0.0.1:0"])
+        .stderr(std::fs::File::create(&stderr).unwrap());
+    let served = lab_test_support::lab::serve(cmd);
+    Lab {
+        port: served.port,
+        key: served.key.clone(),
+        _served: served,
+        stderr,
+    }
+}
+
+impl Lab {
+    fn get(&self, path: &str) -> Reply {
+        Request::new("GET", path)
+            .header("Authorization", format!("Bearer {}", self.key))
+            .send(self.port)
+            .unwrap()
+    }
+
+    fn json(&self, path: &str) -> Value {
+        let reply = self.get(path);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        reply.json()
+    }
+
+    fn runs(&self) -> Vec<Value> {
+        self.json("/api/runs?limit=500")["runs"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// The run whose path ends with `rel`.
+    fn run_at(&self, rel: &str) -> Value {
+        let runs = self.runs();
+        let found = runs
+            .iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with(rel))
+            .unwrap_or_else(|| panic!("no run at {rel}: {runs:#?}\n{}", self.log()));
+        self.json(&format!("/api/runs/{}", found["id"].as_str().unwrap()))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Polls `path` until `done` holds (the server picks up new data on
+    /// its own; this only waits for it).
+    fn wait_for(&self, what: &str, mut done: impl FnMut(&Lab) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn metric<'a>(run: &'a Value, name: &str) -> &'a Value {
+    run["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no metric {name} in {}", run["metrics"]))
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-6 * b.abs().max(1.0)
+}
+
+#[test]
+fn runs_written_by_the_real_tools_read_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("tensorboard", &root);
+    write("mlflow", &root);
+    write("hydra", &root);
+    write_lightning(&root);
+    let lab = serve(&base.join("data"), &root);
+
+    let runs = lab.runs();
+    let mut formats: Vec<(String, String)> = runs
+        .iter()
+        .map(|r| {
+            let path = r["path"].as_str().unwrap();
+            let rel = path.strip_prefix(root.to_str().unwrap()).unwrap();
+            // The MLflow ids and the hparams timestamp vary; their depth does not.
+            let shape: Vec<&str> = rel
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| if s.len() > 16 { "*" } else { s })
+                .collect();
+            (shape.join("/"), r["format"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    formats.sort();
+    let expect = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        formats,
+        [
+            expect("lightning_logs/version_0", "lightning"),
+            expect("mlruns/*/*", "mlflow"),
+            expect("mlruns/*/*", "mlflow"),
+            expect("outputs/2026-12-01/10-00-00", "hydra"),
+            expect("tb-ppo-seed1", "tensorboard"),
+            expect("tb-ppo-seed1/*", "tensorboard"),
+        ],
+        "{}",
+        lab.log()
+    );
+
+    // TensorBoard: TF1 simple_value and TF2 tensor scalars, text; exact
+    // values at exact steps (float32 as written).
+    let tb = lab.run_at("/tb-ppo-seed1");
+    assert_eq!(tb["errors"], serde_json::json!([]));
+    let loss = metric(&tb, "train/loss");
+    assert_eq!(
+        (loss["count"].as_u64(), loss["last_step"].as_i64()),
+        (Some(50), Some(49))
+    );
+    assert!(close(loss["last"].as_f64().unwrap(), 1.0 / 50.0), "{loss}");
+    let lr = metric(&tb, "train/lr");
+    assert_eq!(lr["count"], 50);
+    assert!(close(lr["last"].as_f64().unwrap(), 0.5f64.powi(49)), "{lr}");
+    assert_eq!(metric(&tb, "eval/return")["count"], 5);
+    assert_eq!(tb["texts"][0]["text"], "hello from tensorboardX");
+    assert_eq!(tb["texts"][0]["step"], 0);
+    let id = tb["id"].as_str().unwrap();
+    let series = lab.json(&format!("/api/runs/{id}/metrics/train%2Floss?points=5"));
+    assert_eq!(series["count"], 50);
+    assert_eq!(
+        series["x"],
+        serde_json::json!([0.0, 10.0, 20.0, 30.0, 40.0])
+    );
+    assert!(close(series["max"][0].as_f64().unwrap(), 1.0));
+    assert!(close(series["min"][0].as_f64().unwrap(), 0.1));
+    assert!(close(series["y"][4].as_f64().unwrap(), 1.0 / 50.0));
+    let exact = lab.json(&format!("/api/runs/{id}/metrics/train%2Floss"));
+    assert_eq!(exact["x"].as_array().unwrap().len(), 50);
+    for (i, y) in exact["y"].as_array().unwrap().iter().enumerate() {
+        assert!(
+            close(y.as_f64().unwrap(), 1.0 / (i as f64 + 1.0)),
+            "step {i}: {y}"
+        );
+    }
+    // add_hparams' own subdirectory: the params and its metric.
+    let hp = runs
+        .iter()
+        .find(|r| {
+            let p = r["path"].as_str().unwrap();
+            p.contains("/tb-ppo-seed1/")
+        })
+        .unwrap();
+    let hp = lab.json(&format!("/api/runs/{}", hp["id"].as_str().unwrap()));
+    assert_eq!(hp["params"]["lr"], 0.001);
+    assert_eq!(hp["params"]["batch"], 64);
+    assert_eq!(hp["params"]["opt"], "adam");
+    assert!(close(
+        metric(&hp, "hparam/score")["last"].as_f64().unwrap(),
+        0.9
+    ));
+
+    // MLflow: each stored run is a run, named, with params, tags, status
+    // and the metric at its steps.
+    let mlflow: Vec<Value> = runs
+        .iter()
+        .filter(|r| r["format"] == "mlflow")
+        .map(|r| lab.json(&format!("/api/runs/{}", r["id"].as_str().unwrap())))
+        .collect();
+    let alpha = mlflow
+        .iter()
+        .find(|r| r["title"] == "alpha")
+        .expect("alpha");
+    let beta = mlflow.iter().find(|r| r["title"] == "beta").expect("beta");
+    assert_eq!(alpha["params"]["lr"], "0.01");
+    assert_eq!(alpha["params"]["layers"], "3");
+    assert_eq!(alpha["status"], "FINISHED");
+    assert_eq!(beta["status"], "FAILED");
+    assert_eq!(beta["params"]["lr"], "0.1");
+    assert!(
+        alpha["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("team=vision"))
+    );
+    let loss = metric(alpha, "loss");
+    assert_eq!(
+        (loss["count"].as_u64(), loss["last_step"].as_i64()),
+        (Some(10), Some(9))
+    );
+    assert!(close(loss["last"].as_f64().unwrap(), 0.1));
+    assert!(
+        alpha["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "artifacts/summary.txt"),
+        "{}",
+        alpha["artifacts"]
+    );
+    let aid = alpha["id"].as_str().unwrap();
+    let text = lab.get(&format!("/api/runs/{aid}/artifacts/artifacts/summary.txt"));
+    assert_eq!(text.text(), "alpha summary\n");
+    // MLflow's own files are read, never served.
+    assert_eq!(
+        lab.get(&format!("/api/runs/{aid}/artifacts/meta.yaml"))
+            .status,
+        404
+    );
+    assert_eq!(
+        lab.get(&format!("/api/runs/{aid}/artifacts/params/lr"))
+            .status,
+        404
+    );
+
+    // Lightning: hparams.yaml flattened; empty cells are "not logged".
+    let pl = lab.run_at("/lightning_logs/version_0");
+    assert_eq!(pl["params"]["lr"], 0.02);
+    assert_eq!(pl["params"]["hidden.1"], 32);
+    assert_eq!(pl["params"]["optimizer"], "adam");
+    assert_eq!(metric(&pl, "train_loss")["count"], 20);
+    let val = metric(&pl, "val_loss");
+    assert_eq!(
+        (val["count"].as_u64(), val["last_step"].as_i64()),
+        (Some(2), Some(19))
+    );
+    assert!(close(val["last"].as_f64().unwrap(), 0.19));
+    assert!(
+        pl["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["name"] != "epoch")
+    );
+
+    // Hydra: the composed config (with the override applied) and the
+    // overrides as params; the job's metrics.jsonl as series.
+    let hy = lab.run_at("/outputs/2026-12-01/10-00-00");
+    assert_eq!(hy["params"]["model.lr"], 0.01);
+    assert_eq!(hy["params"]["model.depth"], 8);
+    assert_eq!(hy["params"]["seed"], 7);
+    assert_eq!(hy["params"]["hydra.overrides"], "model.depth=8");
+    assert_eq!(metric(&hy, "acc")["count"], 5);
+    assert_eq!(metric(&hy, "acc")["last"], 1.0);
+    // .hydra/ is read, never served.
+    let hid = hy["id"].as_str().unwrap();
+    assert_ne!(
+        lab.get(&format!("/api/runs/{hid}/artifacts/.hydra/config.yaml"))
+            .status,
+        200
+    );
+
+    // The list sorts by a metric's last value and a param, and adds fields.
+    let sorted = lab
+        .json("/api/runs?format=mlflow&sort=metrics.loss&order=desc&fields=params.lr,metrics.loss");
+    let titles: Vec<&str> = sorted["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["beta", "alpha"]);
+    assert_eq!(sorted["runs"][1]["params"]["lr"], "0.01");
+    assert!(close(
+        sorted["runs"][1]["metrics"]["loss"].as_f64().unwrap(),
+        0.1
+    ));
+    let by_lr = lab.json("/api/runs?sort=params.lr&limit=2");
+    assert_eq!(
+        by_lr["runs"][0]["format"], "tensorboard",
+        "lr 0.001 first: {by_lr}"
+    );
+}
+
+#[test]
+fn a_run_still_being_written_is_followed_and_new_runs_appear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write_lightning(&root);
+    let lab = serve(&base.join("data"), &root);
+    assert_eq!(lab.runs().len(), 1);
+    // A TensorBoard run that starts after the server, and keeps writing.
+    #[allow(clippy::disallowed_methods)] // the test drives the real writer
+    let mut live = Command::new(python())
+        .arg(writer())
+        .args(["live"])
+        .arg(&root)
+        .current_dir(&root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(live.stdout.take().unwrap());
+    let mut stdin = live.stdin.take().unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let count = |lab: &Lab| -> Option<u64> {
+        let runs = lab.runs();
+        let run = runs.iter().find(|r| r["format"] == "tensorboard")?;
+        let series = lab.get(&format!("/api/runs/{}/metrics/loss", run["id"].as_str()?));
+        (series.status == 200)
+            .then(|| series.json()["count"].as_u64())
+            .flatten()
+    };
+    lab.wait_for("the new run with 10 points", |lab| count(lab) == Some(10));
+    let id = lab
+        .runs()
+        .iter()
+        .find(|r| r["format"] == "tensorboard")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = lab.get(&format!("/api/runs/{id}/metrics/loss"));
+    let etag = first.header("etag").unwrap().to_owned();
+    let again = Request::new("GET", &format!("/api/runs/{id}/metrics/loss"))
+        .header("Authorization", format!("Bearer {}", lab.key))
+        .header("If-None-Match", etag.clone())
+        .send(lab.port)
+        .unwrap();
+    assert_eq!(again.status, 304);
+    writeln!(stdin, "go").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+    lab.wait_for("the appended points", |lab| count(lab) == Some(20));
+    let grown = lab.get(&format!("/api/runs/{id}/metrics/loss"));
+    assert_ne!(
+        grown.header("etag").unwrap(),
+        etag,
+        "the ETag changes when the series grows"
+    );
+    assert_eq!(grown.json()["y"][19], 19.0);
+    writeln!(stdin, "end").unwrap();
+    assert!(live.wait().unwrap().success());
+
+    // A forgotten run stays forgotten while the server keeps walking.
+    let reply = Request::new("DELETE", &format!("/api/runs/{id}"))
+        .header("Authorization", format!("Bearer {}", lab.key))
+        .send(lab.port)
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(lab.runs().iter().all(|r| r["format"] != "tensorboard"));
+
+    // The roots given to serve are remembered: a later `lab import`
+    // without --root accepts a directory under them.
+    let later = root.join("later/version_3");
+    std::fs::create_dir_all(&later).unwrap();
+    std::fs::write(later.join("metrics.csv"), "epoch,step,loss\n0,0,1.5\n").unwrap();
+    let out = lab_cmd(&base.join("data"))
+        .arg("import")
+        .arg(&later)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(lightning)"));
+    let listed = lab_cmd(&base.join("data")).arg("runs").output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("\tlightning\t"), "{listed}");
+}
+
+#[test]
+fn a_million_step_run_charts_from_a_thousand_buckets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let run = base.join("runs/long");
+    std::fs::create_dir_all(&run).unwrap();
+    let mut text = String::with_capacity(40 << 20);
+    for step in 0..1_000_000u32 {
+        let loss = if step == 654_321 {
+            1e6
+        } else {
+            f64::from(step % 1000)
+        };
+        text.push_str(&format!("{{\"step\": {step}, \"loss\": {loss}}}\n"));
+    }
+    std::fs::write(run.join("metrics.jsonl"), text).unwrap();
+    let lab = serve(&base.join("data"), &base.join("runs"));
+    let id = lab.runs()[0]["id"].as_str().unwrap().to_owned();
+    let series = lab.json(&format!("/api/runs/{id}/metrics/loss"));
+    assert_eq!(series["count"], 1_000_000);
+    assert_eq!(series["x"].as_array().unwrap().len(), 1000);
+    assert_eq!(series["x"][1], 1000.0);
+    // The spike survives downsampling, in exactly one bucket.
+    let maxes = series["max"].as_array().unwrap();
+    assert_eq!(maxes.iter().filter(|m| **m == 1e6).count(), 1);
+    assert_eq!(series["max"][654], 1e6);
+    // Zooming asks for the range again, exactly.
+    let zoom = lab.json(&format!(
+        "/api/runs/{id}/metrics/loss?from=654300&to=654340"
+    ));
+    assert_eq!(zoom["count"], 41);
+    assert_eq!(zoom["y"][21], 1e6);
+    assert_eq!(
+        lab.get(&format!("/api/runs/{id}/metrics/loss?points=10001"))
+            .status,
+        400
+    );
+    assert_eq!(
+        lab.get(&format!("/api/runs/{id}/metrics/nope")).code(),
+        "unknown_metric"
+    );
+}
+
+/// A real event file, damaged in each of the ways a hostile or crashed
+/// writer leaves one; every other run of the root still loads.
+#[test]
+fn hostile_inputs_are_errors_of_their_run_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("tensorboard", &root);
+    write("mlflow", &root);
+    let good = root.join("tb-ppo-seed1");
+    let event = std::fs::read_dir(&good)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("events.out.tfevents.")
+        })
+        .unwrap();
+    let bytes = std::fs::read(&event).unwrap();
+    let damaged = |name: &str, content: &[u8]| {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("events.out.tfevents.1.hostile"), content).unwrap();
+    };
+    // Cut in the middle of a record: pending, not an error.
+    damaged("tb-truncated", &bytes[..bytes.len() - 7]);
+    // A payload byte flipped: the record fails its CRC.
+    let mut flipped = bytes.clone();
+    let at = bytes.len() / 2;
+    flipped[at] ^= 0x40;
+    damaged("tb-bad-crc", &flipped);
+    // A length field of 2^63 with a valid length CRC.
+    let len = (1u64 << 63).to_le_bytes();
+    let crc = {
+        let c = crc32c_of(&len);
+        c.rotate_right(15).wrapping_add(0xa282_ead8)
+    };
+    let mut huge = len.to_vec();
+    huge.extend(crc.to_le_bytes());
+    huge.extend([0u8; 64]);
+    damaged("tb-huge-length", &huge);
+    // A 10 GB sparse event file (no disk used).
+    let sparse = root.join("tb-sparse");
+    std::fs::create_dir_all(&sparse).unwrap();
+    std::fs::File::create(sparse.join("events.out.tfevents.2.sparse"))
+        .unwrap()
+        .set_len(10 << 30)
+        .unwrap();
+    // An MLflow run whose meta.yaml is a YAML bomb, and one nested deeply.
+    let mlruns = root.join("mlruns/1");
+    for (name, text) in [
+        ("bomb", bomb()),
+        (
+            "deep",
+            format!("a: {}{}\n", "[".repeat(20_000), "]".repeat(20_000)),
+        ),
+    ] {
+        let run = mlruns.join(name);
+        std::fs::create_dir_all(run.join("params")).unwrap();
+        std::fs::write(run.join("meta.yaml"), text).unwrap();
+        std::fs::write(run.join("params/lr"), "0.5").unwrap();
+    }
+    // A FIFO where a metric file should be: never blocks a reader.
+    let fifo_run = mlruns.join("fifo");
+    std::fs::create_dir_all(fifo_run.join("metrics")).unwrap();
+    std::fs::write(fifo_run.join("meta.yaml"), "run_name: fifo\nstatus: 1\n").unwrap();
+    let made = nix_mkfifo(&fifo_run.join("metrics/loss"));
+    assert!(made, "mkfifo");
+
+    let started = Instant::now();
+    let lab = serve(&base.join("data"), &root);
+    let errors = |rel: &str| lab.run_at(rel)["errors"].clone();
+    assert_eq!(errors("/tb-truncated"), serde_json::json!([]));
+    let truncated = lab.run_at("/tb-truncated");
+    let full = lab.run_at("/tb-ppo-seed1");
+    // Every complete record before the cut is read.
+    let n = |run: &Value| metric(run, "train/loss")["count"].as_u64().unwrap();
+    assert!(n(&truncated) >= 49, "{}", truncated["metrics"]);
+    assert_eq!(n(&full), 50);
+    let text = |rel: &str| errors(rel).to_string();
+    assert!(
+        text("/tb-bad-crc").contains("fails its CRC"),
+        "{}",
+        text("/tb-bad-crc")
+    );
+    assert!(
+        text("/tb-huge-length").contains("claims"),
+        "{}",
+        text("/tb-huge-length")
+    );
+    assert!(
+        text("/tb-sparse").contains("length fails its CRC"),
+        "{}",
+        text("/tb-sparse")
+    );
+    assert!(
+        text("/mlruns/1/bomb").contains("aliases"),
+        "{}",
+        text("/mlruns/1/bomb")
+    );
+    let deep = text("/mlruns/1/deep");
+    assert!(
+        deep.contains("deeper") || deep.contains("recursion"),
+        "{deep}"
+    );
+    // The rest of those runs still shows.
+    assert_eq!(lab.run_at("/mlruns/1/bomb")["params"]["lr"], "0.5");
+    // The FIFO is not a metric file: passed over, never opened.
+    let fifo = lab.run_at("/mlruns/1/fifo");
+    assert_eq!(
+        (
+            fifo["title"].as_str(),
+            fifo["metrics"].as_array().map(Vec::len)
+        ),
+        (Some("fifo"), Some(0))
+    );
+    // The healthy runs are untouched by their neighbours.
+    assert_eq!(full["errors"], serde_json::json!([]));
+    assert!(
+        lab.runs()
+            .iter()
+            .filter(|r| r["format"] == "mlflow")
+            .count()
+            >= 5,
+        "{:#?}",
+        lab.runs()
+    );
+    assert!(started.elapsed() < Duration::from_secs(120), "no hang");
+    // The rest of the truncated record arrives: the run completes.
+    let dir = root.join("tb-truncated");
+    std::fs::write(dir.join("events.out.tfevents.1.hostile"), &bytes).unwrap();
+    lab.wait_for("the completed record", |lab| {
+        n(&lab.run_at("/tb-truncated")) == 50
+    });
+}
+
+/// A "billion laughs" document: nine levels of nine aliases.
+fn bomb() -> String {
+    let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..9 {
+        let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+        text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    text
+}
+
+fn crc32c_of(bytes: &[u8]) -> u32 {
+    // Bitwise CRC-32C (Castagnoli), reflected polynomial 0x82F63B78: an
+    // independent implementation, so the test does not trust the reader's.
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn nix_mkfifo(path: &Path) -> bool {
+    #[allow(clippy::disallowed_methods)] // a FIFO is made by the system tool
+    Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success())
+}

@@ -208,6 +208,11 @@ fn dependency_edges_follow_the_architecture() {
             "only the format readers verify TFRecord checksums",
         ),
         (
+            "rusqlite",
+            &["lab-formats"],
+            "only the MLflow store reader opens SQLite (the one file opened by path)",
+        ),
+        (
             "yaml-rust2",
             &["lab-formats"],
             "only the format readers parse YAML (bounded, no aliases)",

@@ -276,6 +276,7 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     config.limits.max_connections = max_connections();
     config.lab_secrets = ctx.lab_secrets.clone();
     config.discover_every = Some(std::time::Duration::from_secs(5));
+    config.discovery_warnings = scanned.warnings;
     if let Bind::Unix(path) = &bind {
         prepare_unix_socket(path)?;
     }

@@ -693,3 +693,167 @@ fn nix_mkfifo(path: &Path) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// Names, sizes and modification times of everything under `dir`.
+fn snapshot(dir: &Path) -> Vec<(String, u64, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                pending.push(entry.path());
+            }
+            out.push((
+                entry.path().display().to_string(),
+                meta.len(),
+                meta.modified().unwrap(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("mlflow-db", &root);
+    // Beside it, a file that only claims to be a store, and a real SQLite
+    // database of some other program.
+    std::fs::create_dir_all(root.join("bad")).unwrap();
+    std::fs::write(
+        root.join("bad/mlflow.db"),
+        b"this is not SQLite at all".repeat(100),
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("foreign")).unwrap();
+    #[allow(clippy::disallowed_methods)] // a real SQLite file, made by Python's sqlite3
+    let made = Command::new(python())
+        .arg("-c")
+        .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('create table notes(x)'); c.commit()")
+        .arg(root.join("foreign/mlflow.db"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let before = snapshot(&root.join("store"));
+    let lab = serve(&base.join("data"), &root);
+
+    let runs = lab.runs();
+    let store: Vec<Value> = runs
+        .iter()
+        .filter(|r| r["format"] == "mlflow")
+        .map(|r| lab.json(&format!("/api/runs/{}", r["id"].as_str().unwrap())))
+        .collect();
+    assert_eq!(store.len(), 2, "{runs:#?}\n{}", lab.log());
+    let gamma = store.iter().find(|r| r["title"] == "gamma").expect("gamma");
+    let delta = store.iter().find(|r| r["title"] == "delta").expect("delta");
+    assert!(gamma["id"].as_str().unwrap().starts_with("gamma-"));
+    assert!(
+        gamma["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/experiments/store")
+    );
+    assert_eq!(gamma["status"], "FINISHED");
+    assert_eq!(delta["status"], "RUNNING");
+    assert_eq!(gamma["params"]["lr"], "0.3");
+    assert_eq!(gamma["params"]["depth"], "12");
+    assert!(
+        gamma["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("team=audio"))
+    );
+    let loss = metric(gamma, "loss");
+    assert_eq!(
+        (loss["count"].as_u64(), loss["last_step"].as_i64()),
+        (Some(8), Some(7))
+    );
+    assert_eq!(loss["last"], 0.125);
+    // MLflow stores NaN as is_nan: null in the API.
+    assert_eq!(metric(gamma, "acc")["last"], Value::Null);
+    let gid = gamma["id"].as_str().unwrap();
+    let nan = lab.json(&format!("/api/runs/{gid}/metrics/acc"));
+    assert_eq!(nan["y"], serde_json::json!([null]));
+    assert_eq!(metric(delta, "loss")["last"], 3.0);
+    // Its artifacts come from its artifact_uri inside the store.
+    let names: Vec<&str> = gamma["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["artifacts/notes.txt"]);
+    let notes = lab.get(&format!("/api/runs/{gid}/artifacts/artifacts/notes.txt"));
+    assert_eq!(notes.text(), "gamma notes\n");
+    // The database is never served, and never written: the store's
+    // directory is exactly as MLflow left it.
+    assert_eq!(
+        lab.get(&format!("/api/runs/{gid}/artifacts/mlflow.db"))
+            .status,
+        404
+    );
+    assert_eq!(snapshot(&root.join("store")), before);
+    // The broken stores are named in /api/status; the rest of the root loads.
+    let status = lab.json("/api/status");
+    let warnings = status["discovery_warnings"].to_string();
+    assert!(
+        warnings.contains("bad") && warnings.contains("not a database"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("foreign") && warnings.contains("not an MLflow store"),
+        "{warnings}"
+    );
+
+    // A store in WAL mode, written while the Lab reads it.
+    #[allow(clippy::disallowed_methods)] // the test drives the real writer
+    let mut live = Command::new(python())
+        .arg(writer())
+        .arg("mlflow-db-live")
+        .arg(&root)
+        .current_dir(&root)
+        .env("HOME", root.join(".home"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(live.stdout.take().unwrap());
+    let mut stdin = live.stdin.take().unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    assert!(
+        root.join("live-store/mlflow.db-wal").exists(),
+        "the store is in WAL mode"
+    );
+    let count = |lab: &Lab| -> Option<u64> {
+        let runs = lab.runs();
+        let run = runs.iter().find(|r| r["title"] == "epsilon")?;
+        let series = lab.get(&format!("/api/runs/{}/metrics/loss", run["id"].as_str()?));
+        (series.status == 200)
+            .then(|| series.json()["count"].as_u64())
+            .flatten()
+    };
+    lab.wait_for("the WAL store's first half", |lab| count(lab) == Some(10));
+    writeln!(stdin, "go").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+    lab.wait_for("the WAL store's second half", |lab| count(lab) == Some(20));
+    let run = lab
+        .runs()
+        .into_iter()
+        .find(|r| r["title"] == "epsilon")
+        .unwrap();
+    let run = lab.json(&format!("/api/runs/{}", run["id"].as_str().unwrap()));
+    assert_eq!(run["status"], "RUNNING");
+    writeln!(stdin, "end").unwrap();
+    assert!(live.wait().unwrap().success());
+}

@@ -37,10 +37,15 @@ impl Default for Limits {
 /// A run found by discovery.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
-    /// Its directory (under the walked root, as the walk reached it).
+    /// Its directory (under the walked root, as the walk reached it); for
+    /// a store's run, the store's directory.
     pub dir: PathBuf,
     /// Its format.
     pub format: Format,
+    /// For a store's run: its id in the store (an MLflow run id).
+    pub entry: Option<String>,
+    /// The name the format gives it, when known at discovery.
+    pub name: Option<String>,
 }
 
 /// What one walk found.
@@ -176,11 +181,29 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
                 limits.max_entries
             ));
         }
-        if entries.iter().any(|e| e.file && e.name == "mlflow.db") {
-            found.warnings.push(format!(
-                "{}: an MLflow SQLite store (mlflow.db) is not read yet; its runs are not imported",
-                dir.display()
-            ));
+        if entries
+            .iter()
+            .any(|e| e.file && e.name == crate::mlflow_db::DB_NAME)
+        {
+            let listed = lab_fs::RunRoot::open_ambient(&dir)
+                .map_err(|e| e.to_string())
+                .and_then(|root| crate::mlflow_db::list_runs(&root));
+            match listed {
+                Ok(runs) => {
+                    for (id, name) in runs {
+                        if found.runs.len() >= limits.max_runs {
+                            break;
+                        }
+                        found.runs.push(Found {
+                            dir: dir.clone(),
+                            format: Format::Mlflow,
+                            entry: Some(id),
+                            name,
+                        });
+                    }
+                }
+                Err(e) => found.warnings.push(format!("{}: {e}", dir.display())),
+            }
         }
         let format = if depth == 0 {
             None
@@ -199,6 +222,8 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
             found.runs.push(Found {
                 dir: dir.clone(),
                 format,
+                entry: None,
+                name: None,
             });
             if matches!(format, Format::Lab | Format::Mlflow | Format::Lightning) {
                 continue;

@@ -27,6 +27,7 @@ mod hydra;
 mod lab;
 mod lightning;
 mod mlflow;
+mod mlflow_db;
 mod series;
 mod tail;
 mod tensorboard;
@@ -182,6 +183,11 @@ pub struct RunInfo {
     pub texts: Vec<TextEntry>,
     /// What could not be read, one line each (a file and why).
     pub errors: Vec<String>,
+    /// For a store's run, its own directory relative to the store's (its
+    /// artifacts lie in `artifacts/` beneath it, as in a file store); never
+    /// outside the root.
+    #[serde(skip)]
+    pub artifact_dir: Option<String>,
 }
 
 /// Most text entries kept per run.
@@ -201,11 +207,25 @@ enum State {
     Lab(lab::Reader),
     Tensorboard(tensorboard::Reader),
     Mlflow(mlflow::Reader),
+    MlflowDb(mlflow_db::Reader),
     Lightning(lightning::Reader),
     Hydra(hydra::Reader, lab::Reader),
 }
 
 impl RunReader {
+    /// A reader for one stored run (`entry`, its id in the store) of a
+    /// store at the run root, or for the run the root is (`None`).
+    pub fn new_entry(format: Format, entry: Option<&str>) -> Self {
+        match (format, entry) {
+            (Format::Mlflow, Some(run)) => Self {
+                format,
+                state: State::MlflowDb(mlflow_db::Reader::new(run)),
+                hydra: None,
+            },
+            _ => Self::new(format),
+        }
+    }
+
     /// A reader for a run of `format`; nothing is read until
     /// [`RunReader::refresh`].
     pub fn new(format: Format) -> Self {
@@ -236,6 +256,7 @@ impl RunReader {
             State::Lab(r) => r.refresh(root),
             State::Tensorboard(r) => r.refresh(root),
             State::Mlflow(r) => r.refresh(root),
+            State::MlflowDb(r) => r.refresh(root),
             State::Lightning(r) => r.refresh(root),
             State::Hydra(h, l) => {
                 h.refresh(root);
@@ -252,6 +273,7 @@ impl RunReader {
             State::Lab(r) => r.sets(),
             State::Tensorboard(r) => r.sets(),
             State::Mlflow(r) => r.sets(),
+            State::MlflowDb(r) => r.sets(),
             State::Lightning(r) => r.sets(),
             State::Hydra(_, l) => l.sets(),
         }
@@ -263,6 +285,7 @@ impl RunReader {
             State::Lab(r) => r.info(),
             State::Tensorboard(r) => r.info(),
             State::Mlflow(r) => r.info(),
+            State::MlflowDb(r) => r.info(),
             State::Lightning(r) => r.info(),
             State::Hydra(h, l) => {
                 let mut info = l.info();

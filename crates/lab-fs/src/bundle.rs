@@ -234,6 +234,7 @@ fn utc_fields(secs: u64) -> [u64; 6] {
 #[derive(Debug)]
 pub struct ExportsDir {
     dir: Dir,
+    path: std::path::PathBuf,
 }
 
 fn random_hex() -> io::Result<String> {
@@ -306,13 +307,17 @@ impl ExportsDir {
             .create(path)
             .map_err(BundleError::Io)?;
         let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())?;
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Bundles, sorted by name (hidden temporary files are not listed).
     pub fn list(&self) -> Result<Vec<ArtifactInfo>, BundleError> {
         let root = RunRoot {
             dir: self.dir.try_clone()?,
+            path: self.path.clone(),
         };
         Ok(root.list_artifacts(&Allowlist::only(&["*.tar"])?)?)
     }
@@ -321,6 +326,7 @@ impl ExportsDir {
     pub fn open(&self, name: &BundleName) -> Result<crate::Artifact, BundleError> {
         let root = RunRoot {
             dir: self.dir.try_clone()?,
+            path: self.path.clone(),
         };
         let name = ArtifactName::parse(name.as_str())?;
         root.open_artifact(&name).map_err(|e| match e {

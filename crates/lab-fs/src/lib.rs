@@ -136,6 +136,24 @@ pub struct ArtifactInfo {
     pub modified: SystemTime,
 }
 
+/// A database file's path, checked by [`RunRoot::sqlite_path`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbPath {
+    /// The path to hand to SQLite.
+    pub path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl DbPath {
+    /// Whether the path still names the regular file that was checked (no
+    /// link swapped in since): call it after the database is open.
+    pub fn still_same(&self) -> bool {
+        std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| m.is_file() && m.dev() == self.dev && m.ino() == self.ino)
+    }
+}
+
 /// What kind of entry [`RunRoot::list_dir`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryKind {
@@ -160,6 +178,8 @@ pub struct DirEntry {
 #[derive(Debug)]
 pub struct RunRoot {
     dir: Dir,
+    /// The canonical path it was opened at.
+    path: PathBuf,
 }
 
 impl RunRoot {
@@ -174,7 +194,10 @@ impl RunRoot {
             .map_err(Error::from_io)?;
         let proc_path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
         match std::fs::read_link(&proc_path) {
-            Ok(real) if real == canonical => Ok(Self { dir }),
+            Ok(real) if real == canonical => Ok(Self {
+                dir,
+                path: canonical.to_path_buf(),
+            }),
             Ok(_) => Err(Error::RootMoved),
             // Without /proc, fall back to comparing the handle with a fresh
             // stat of the path (device and inode).
@@ -185,7 +208,10 @@ impl RunRoot {
                     && opened.dev() == named.dev()
                     && opened.ino() == named.ino()
                 {
-                    Ok(Self { dir })
+                    Ok(Self {
+                        dir,
+                        path: canonical.to_path_buf(),
+                    })
                 } else {
                     Err(Error::RootMoved)
                 }
@@ -251,6 +277,43 @@ impl RunRoot {
             return Err(Error::NotAFile);
         }
         Ok(file.into_std())
+    }
+
+    /// The canonical path this root was opened at.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory `rel` beneath this root as a root of its own (for a
+    /// store's run whose files lie in a subdirectory of the store): opened
+    /// beneath the handle, never through a link.
+    pub fn open_sub(&self, rel: &str) -> Result<RunRoot, Error> {
+        let dir = self.dir.open_dir(rel).map_err(Error::from_io)?;
+        Ok(RunRoot {
+            dir,
+            path: self.path.join(rel),
+        })
+    }
+
+    /// **The one path lab-fs hands out.** SQLite opens its database by
+    /// path (it also opens the `-wal` and `-shm` files beside it by name),
+    /// so it cannot be given a handle. This checks, beneath the root's
+    /// handle, that `name` (one segment) is a regular file, not a link,
+    /// and returns its path with the identity that was checked; the caller
+    /// opens the database read-only and then calls [`DbPath::still_same`].
+    pub fn sqlite_path(&self, name: &str) -> Result<DbPath, Error> {
+        if name.contains('/') || name.starts_with('.') || name.is_empty() {
+            return Err(Error::InvalidName(
+                "a database is one file directly in the root",
+            ));
+        }
+        let file = self.open_regular(Path::new(name))?;
+        let meta = file.metadata().map_err(Error::Io)?;
+        Ok(DbPath {
+            path: self.path.join(name),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
     }
 
     /// Lists the directory `rel` beneath the root (`""` for the root

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode};
 use http_body_util::BodyExt;
-use lab_fs::{ArtifactName, RunRoot};
+use lab_fs::ArtifactName;
 use lab_stream::{FileBody, Plan, Validators, evaluate, multipart_segments};
 
 use crate::State;
@@ -61,7 +61,11 @@ pub(crate) async fn artifact(
         if !state.allowlists.of(format).allows(&open_name) {
             return Err(lab_fs::Error::NotAllowed.into());
         }
-        Ok(RunRoot::open_ambient(&run.root)?.open_artifact(&open_name)?)
+        let root = state
+            .summaries
+            .artifact_root(&run)?
+            .ok_or(lab_fs::Error::NotFound)?;
+        Ok(root.open_artifact(&open_name)?)
     })
     .await?;
     let kind = content_type(&name);

@@ -24,10 +24,7 @@ pub fn scan(registry: &Registry, limits: &Limits) -> Result<Scanned, lab_registr
     for root in registry.allowed_roots() {
         let found = lab_formats::discover(root, limits);
         warnings.extend(found.warnings);
-        candidates.extend(found.runs.into_iter().map(|f| Candidate {
-            dir: f.dir,
-            format: f.format.as_str().to_owned(),
-        }));
+        candidates.extend(found.runs.into_iter().map(candidate));
     }
     Ok(Scanned {
         report: registry.register(&candidates, false)?,
@@ -93,14 +90,7 @@ pub fn import_dir(
     if id.is_some() {
         return Err(ImportError::IdForMany(found.runs.len()));
     }
-    let candidates: Vec<Candidate> = found
-        .runs
-        .into_iter()
-        .map(|f| Candidate {
-            dir: f.dir,
-            format: f.format.as_str().to_owned(),
-        })
-        .collect();
+    let candidates: Vec<Candidate> = found.runs.into_iter().map(candidate).collect();
     let report = registry.register(&candidates, true)?;
     if let Some((_, e)) = report.skipped.into_iter().next()
         && report.imported.is_empty()
@@ -111,6 +101,15 @@ pub fn import_dir(
     let mut runs = report.imported;
     runs.extend(report.existing);
     Ok(runs)
+}
+
+fn candidate(f: lab_formats::Found) -> Candidate {
+    Candidate {
+        dir: f.dir,
+        format: f.format.as_str().to_owned(),
+        entry: f.entry,
+        name: f.name,
+    }
 }
 
 /// The format of a registered run (`lab` for records from before formats).

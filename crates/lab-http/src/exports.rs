@@ -6,7 +6,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use lab_fs::RunRoot;
 use lab_fs::bundle::{BundleError, BundleName, default_bundle_name};
 use serde_json::json;
 
@@ -79,7 +78,11 @@ pub(crate) async fn create(
     let info = blocking(move || {
         let exports = exports_dir(&state)?;
         let run = state.registry.get(&id)?;
-        let root = RunRoot::open_ambient(&run.root)?;
+        // A store's run is bundled from its own artifact directory.
+        let root = state
+            .summaries
+            .artifact_root(&run)?
+            .ok_or(lab_fs::Error::NotFound)?;
         Ok(exports.write_bundle(
             &name,
             &root,

@@ -143,6 +143,9 @@ pub struct Config {
     /// How often the allowed roots are walked for new runs while serving;
     /// `None`: never (the caller walks them once at start).
     pub discover_every: Option<Duration>,
+    /// What the caller's walk at start could not read (shown in
+    /// `/api/status` until the next walk).
+    pub discovery_warnings: Vec<String>,
 }
 
 impl Config {
@@ -160,6 +163,7 @@ impl Config {
             exports_dir: None,
             jobs: None,
             discover_every: None,
+            discovery_warnings: Vec::new(),
         }
     }
 }
@@ -169,6 +173,8 @@ pub(crate) struct State {
     pub(crate) registry: Arc<Registry>,
     /// The artifact allowlist of each format.
     pub(crate) allowlists: runs::Allowlists,
+    /// What the last walk of the allowed roots could not read or cut short.
+    pub(crate) discovery_warnings: std::sync::Mutex<Vec<String>>,
     pub(crate) hosts: HostAllowlist,
     /// 256 bits from the OS RNG, hex; new for every `serve`, never stored.
     pub(crate) token: String,
@@ -276,6 +282,16 @@ impl Conns {
     }
 }
 
+/// At most 100 warnings, the rest counted.
+fn cap_warnings(mut warnings: Vec<String>) -> Vec<String> {
+    if warnings.len() > 100 {
+        let more = warnings.len() - 99;
+        warnings.truncate(99);
+        warnings.push(format!("… and {more} more"));
+    }
+    warnings
+}
+
 /// Walks the allowed roots every `every` while serving, so runs that
 /// appear later are registered without a restart (one walk at a time, on
 /// a blocking thread; forgotten runs stay forgotten).
@@ -292,6 +308,10 @@ async fn rediscover(state: Arc<State>, every: Duration) {
         .await;
         match walked {
             Ok(Ok(scanned)) => {
+                *state
+                    .discovery_warnings
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = cap_warnings(scanned.warnings);
                 for run in &scanned.report.imported {
                     eprintln!(
                         "lab: found {} run {} at {}",
@@ -345,6 +365,7 @@ pub async fn serve(
         hosts,
         registry: config.registry,
         allowlists: runs::Allowlists::new(config.allowlist),
+        discovery_warnings: std::sync::Mutex::new(cap_warnings(config.discovery_warnings)),
         token: lab_registry::data_dir::random_hex(32)?,
         key: config.access_key,
         sessions: auth::Sessions::new()?,

@@ -154,6 +154,7 @@ async fn status(state: &Arc<State>) -> Result<Response<Body>> {
                 "unavailable": state.runner.unavailable,
             },
             "counts": { "runs": runs },
+            "discovery_warnings": *state.discovery_warnings.lock().unwrap_or_else(|p| p.into_inner()),
             "allowed_roots": roots,
             "artifact_allowlist": state.allowlists.base().patterns().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
             "format_artifacts": lab_formats::Format::ALL

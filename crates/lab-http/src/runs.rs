@@ -174,7 +174,10 @@ impl Summaries {
             let mut readers = lock(&self.readers);
             let entry = readers.entry(run.id.clone()).or_insert_with(|| Cached {
                 root: run.root.clone(),
-                reader: Arc::new(Mutex::new(RunReader::new(format))),
+                reader: Arc::new(Mutex::new(RunReader::new_entry(
+                    format,
+                    run.entry.as_deref(),
+                ))),
                 refreshed: None,
                 used: Instant::now(),
                 points: 0,
@@ -182,7 +185,10 @@ impl Summaries {
             if entry.root != run.root || lock(&entry.reader).format() != format {
                 *entry = Cached {
                     root: run.root.clone(),
-                    reader: Arc::new(Mutex::new(RunReader::new(format))),
+                    reader: Arc::new(Mutex::new(RunReader::new_entry(
+                        format,
+                        run.entry.as_deref(),
+                    ))),
                     refreshed: None,
                     used: Instant::now(),
                     points: 0,
@@ -238,11 +244,38 @@ impl Summaries {
     ) -> std::result::Result<RunDetails, lab_fs::Error> {
         let root = RunRoot::open_ambient(&run.root)?;
         let format = format_of(run);
-        let artifacts = root.list_artifacts(allow.of(format))?;
         let reader = self.reader(run, &root, REFRESH_EVERY);
         let info = lock(&reader).info();
+        let artifacts = match artifact_root(run, root, &info) {
+            Some(root) => root.list_artifacts(allow.of(format))?,
+            None => Vec::new(),
+        };
         Ok(details(run, format, info, &artifacts))
     }
+
+    /// The root `run`'s artifacts are served from. Blocking.
+    pub(crate) fn artifact_root(
+        &self,
+        run: &RunRecord,
+    ) -> std::result::Result<Option<RunRoot>, lab_fs::Error> {
+        let root = RunRoot::open_ambient(&run.root)?;
+        if run.entry.is_none() {
+            return Ok(Some(root));
+        }
+        let reader = self.reader(run, &root, REFRESH_EVERY);
+        let info = lock(&reader).info();
+        Ok(artifact_root(run, root, &info))
+    }
+}
+
+/// A run's own directory serves its artifacts; a store's run serves the
+/// directory its store names for it, only when that lies inside the store
+/// (lab-formats never reports one outside), else none.
+fn artifact_root(run: &RunRecord, root: RunRoot, info: &lab_formats::RunInfo) -> Option<RunRoot> {
+    if run.entry.is_none() {
+        return Some(root);
+    }
+    root.open_sub(info.artifact_dir.as_deref()?).ok()
 }
 
 /// Drops the least recently used readers beyond the budget (never `keep`).

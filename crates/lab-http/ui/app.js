@@ -17,7 +17,7 @@ import { player, step, syncGroup } from './player.js';
 const view = $('view');
 const state = {
   status: null,
-  list: { q: '', tag: '', video: false, sort: 'created:desc', runs: [], cursor: null, total: 0 },
+  list: { q: '', tag: '', video: false, format: '', sort: 'created:desc', runs: [], cursor: null, total: 0 },
   selected: new Set(),
   order: [],        // run ids in the order last listed (for j/k on a run page)
   focus: 0,         // focused card on the list
@@ -67,6 +67,7 @@ function listQuery(cursor) {
   if (state.list.q) p.set('q', state.list.q);
   if (state.list.tag) p.set('tag', state.list.tag);
   if (state.list.video) p.set('has_video', 'true');
+  if (state.list.format) p.set('format', state.list.format);
   if (cursor) p.set('cursor', cursor);
   return `/api/runs?${p}`;
 }
@@ -147,6 +148,10 @@ async function renderList(reset = true) {
     [['created:desc', 'newest first'], ['created:asc', 'oldest first'], ['name:asc', 'name A–Z'], ['name:desc', 'name Z–A'], ['imported:desc', 'recently imported']]
       .map(([v, t]) => el('option', { value: v, selected: v === state.list.sort }, t)));
   sort.addEventListener('change', () => { state.list.sort = sort.value; renderList(true); });
+  const format = el('select', { id: 'format', 'aria-label': 'format' },
+    [['', 'all formats'], ['lab', 'lab'], ['tensorboard', 'TensorBoard'], ['mlflow', 'MLflow'], ['lightning', 'Lightning'], ['hydra', 'Hydra']]
+      .map(([v, t]) => el('option', { value: v, selected: v === state.list.format }, t)));
+  format.addEventListener('change', () => { state.list.format = format.value; renderList(true); });
   const video = el('input', { type: 'checkbox', id: 'has-video', checked: state.list.video });
   video.addEventListener('change', () => { state.list.video = video.checked; renderList(true); });
   const compare = el('button', { type: 'button', id: 'compare-selected', class: 'primary' });
@@ -171,12 +176,23 @@ async function renderList(reset = true) {
   const count = el('span', { class: 'muted', id: 'run-count' }, `${state.list.runs.length} of ${state.list.total} runs`);
   view.replaceChildren(
     el('section', { class: 'list-view' },
-      el('div', { class: 'toolbar' }, search, el('label', {}, 'Sort ', sort), el('label', {}, video, ' has video'), tagChip, count, el('span', { class: 'grow' }), compare),
+      el('div', { class: 'toolbar' }, search, el('label', {}, 'Sort ', sort), format, el('label', {}, video, ' has video'), tagChip, count, el('span', { class: 'grow' }), compare),
+      warnings(),
       state.list.runs.length ? list : el('p', { class: 'empty' }, state.list.q || state.list.tag ? 'No run matches.' : 'No runs yet. Use “Import…” or start the Lab with --root DIR.'),
       more));
   updateCompareButton();
   state.focus = Math.min(state.focus, Math.max(0, state.list.runs.length - 1));
   highlight();
+}
+
+// What the last walk of the roots could not read (a broken mlflow.db, a
+// directory cut short), from /api/status.
+function warnings() {
+  const list = (state.status && state.status.discovery_warnings) || [];
+  if (!list.length) return null;
+  return el('details', { class: 'panel warnings', id: 'discovery-warnings' },
+    el('summary', {}, `${list.length} place${list.length > 1 ? 's' : ''} under the roots could not be read`),
+    el('ul', { class: 'errors' }, list.map((w) => el('li', {}, w))));
 }
 
 function highlight() {

@@ -141,6 +141,31 @@ pub struct RunRecord {
     /// records written before formats were told apart, read as `lab`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// For one run of a store (`root` is the store's directory): its id in
+    /// the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+}
+
+impl RunRecord {
+    /// What identifies the run's data: its root and, in a store, its entry.
+    pub fn key(&self) -> RunKey {
+        RunKey {
+            root: self.root.clone(),
+            entry: self.entry.clone(),
+        }
+    }
+}
+
+/// A run's root and, for a store's run, its id in the store.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunKey {
+    /// The canonical root.
+    pub root: PathBuf,
+    /// The store entry, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
 }
 
 impl RunRecord {
@@ -168,10 +193,14 @@ pub struct ScanReport {
 /// A run directory to register, and its format.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Candidate {
-    /// The directory.
+    /// The directory (a store's directory for a store's run).
     pub dir: PathBuf,
     /// Its format's name.
     pub format: String,
+    /// For a store's run: its id in the store.
+    pub entry: Option<String>,
+    /// A name to make the id from (else the directory's name).
+    pub name: Option<String>,
 }
 
 /// Most forgotten roots remembered (the oldest are dropped first).
@@ -287,12 +316,18 @@ impl Registry {
         let id = id.map(RunId::parse).transpose()?;
         let root = self.check_dir(dir)?;
         self.store.update(|contents| {
-            if let Some(existing) = contents.runs.iter().find(|r| r.root == root) {
+            if let Some(existing) = contents
+                .runs
+                .iter()
+                .find(|r| r.root == root && r.entry.is_none())
+            {
                 return Err(Error::AlreadyRegistered(existing.id.clone()));
             }
-            let mut record = new_record(&contents.runs, &root, id.clone())?;
+            let mut record = new_record(&contents.runs, &root, id.clone(), None)?;
             record.format = format.map(str::to_owned);
-            contents.forgotten.retain(|f| *f != root);
+            contents
+                .forgotten
+                .retain(|f| !(f.root == root && f.entry.is_none()));
             contents.runs.push(record.clone());
             Ok(record)
         })
@@ -307,26 +342,31 @@ impl Registry {
         let mut checked = Vec::new();
         for candidate in found {
             match self.check_dir(&candidate.dir) {
-                Ok(root) => checked.push((root, candidate.format.clone())),
+                Ok(root) => checked.push((root, candidate)),
                 Err(e) => report.skipped.push((candidate.dir.clone(), e)),
             }
         }
         let (imported, existing) = self.store.update(|contents| {
             let mut imported = Vec::new();
             let mut existing = Vec::new();
-            for (root, format) in &checked {
-                if let Some(known) = contents.runs.iter().find(|r| &r.root == root) {
+            for (root, candidate) in &checked {
+                let key = RunKey {
+                    root: root.clone(),
+                    entry: candidate.entry.clone(),
+                };
+                if let Some(known) = contents.runs.iter().find(|r| r.key() == key) {
                     existing.push(known.clone());
                     continue;
                 }
-                if contents.forgotten.contains(root) {
+                if contents.forgotten.contains(&key) {
                     if !explicit {
                         continue;
                     }
-                    contents.forgotten.retain(|f| f != root);
+                    contents.forgotten.retain(|f| *f != key);
                 }
-                let mut record = new_record(&contents.runs, root, None)?;
-                record.format = Some(format.clone());
+                let mut record = new_record(&contents.runs, root, None, candidate.name.as_deref())?;
+                record.format = Some(candidate.format.clone());
+                record.entry = candidate.entry.clone();
                 contents.runs.push(record.clone());
                 imported.push(record);
             }
@@ -370,11 +410,11 @@ impl Registry {
                 .position(|r| &r.id == id)
                 .ok_or(Error::UnknownRun)?;
             let run = contents.runs.remove(index);
-            if !contents.forgotten.contains(&run.root) {
+            if !contents.forgotten.contains(&run.key()) {
                 if contents.forgotten.len() >= MAX_FORGOTTEN {
                     contents.forgotten.remove(0);
                 }
-                contents.forgotten.push(run.root.clone());
+                contents.forgotten.push(run.key());
             }
             Ok(run)
         })
@@ -477,7 +517,12 @@ impl Registry {
     }
 }
 
-fn new_record(runs: &[RunRecord], root: &Path, id: Option<RunId>) -> Result<RunRecord, Error> {
+fn new_record(
+    runs: &[RunRecord],
+    root: &Path,
+    id: Option<RunId>,
+    name: Option<&str>,
+) -> Result<RunRecord, Error> {
     if runs.len() >= MAX_RUNS {
         return Err(Error::Full);
     }
@@ -485,7 +530,10 @@ fn new_record(runs: &[RunRecord], root: &Path, id: Option<RunId>) -> Result<RunR
         Some(id) if runs.iter().any(|r| r.id == id) => return Err(Error::IdTaken(id)),
         Some(id) => id,
         None => loop {
-            let name = root.file_name().and_then(|n| n.to_str()).unwrap_or("run");
+            let name = name
+                .filter(|n| !n.is_empty())
+                .or_else(|| root.file_name().and_then(|n| n.to_str()))
+                .unwrap_or("run");
             let candidate = RunId::generate(name)?;
             if !runs.iter().any(|r| r.id == candidate) {
                 break candidate;
@@ -501,5 +549,6 @@ fn new_record(runs: &[RunRecord], root: &Path, id: Option<RunId>) -> Result<RunR
         root: root.to_path_buf(),
         imported_at,
         format: None,
+        entry: None,
     })
 }

@@ -5,7 +5,7 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::{Error, RunRecord};
+use crate::{Error, RunKey, RunRecord};
 
 /// The registry file format version this build writes (it reads 1 too:
 /// version 2 added `forgotten` and `roots`).
@@ -18,7 +18,7 @@ struct OnDisk {
     version: u32,
     runs: Vec<RunRecord>,
     #[serde(default)]
-    forgotten: Vec<PathBuf>,
+    forgotten: Vec<RunKey>,
     #[serde(default)]
     roots: Vec<PathBuf>,
 }
@@ -28,9 +28,9 @@ struct OnDisk {
 pub(crate) struct Contents {
     /// The registered runs.
     pub(crate) runs: Vec<RunRecord>,
-    /// Roots of runs that were forgotten: discovery does not bring them
-    /// back (an explicit import does).
-    pub(crate) forgotten: Vec<PathBuf>,
+    /// Runs that were forgotten: discovery does not bring them back (an
+    /// explicit import does).
+    pub(crate) forgotten: Vec<RunKey>,
     /// Allowed roots remembered from `lab serve --root` and the config.
     pub(crate) roots: Vec<PathBuf>,
 }
@@ -115,7 +115,12 @@ impl Store {
                 return Err(corrupt(format!("run id {} appears twice", run.id)));
             }
         }
-        for path in on_disk.forgotten.iter().chain(&on_disk.roots) {
+        for path in on_disk
+            .forgotten
+            .iter()
+            .map(|k| &k.root)
+            .chain(&on_disk.roots)
+        {
             if !path.is_absolute() {
                 return Err(corrupt(format!("{} is not absolute", path.display())));
             }

@@ -191,6 +191,8 @@ fn registering_found_runs_checks_each_and_forgotten_ones_stay_forgotten() {
         .map(|d| Candidate {
             dir: e.root.join(d),
             format: "lab".to_owned(),
+            entry: None,
+            name: None,
         })
         .collect();
     let report = r.register(&found, false).unwrap();

@@ -18,10 +18,9 @@ pub(crate) fn export(ctx: &Setup, id: &str, name: Option<&str>) -> anyhow::Resul
     };
     let exports_path = lab_registry::DataDir::new(&ctx.data_dir).exports();
     let exports = lab_fs::bundle::ExportsDir::open_ambient(&exports_path)?;
-    let root = lab_fs::RunRoot::open_ambient(&run.root)?;
     let filter =
         lab_redact::export::RedactingFilter::new(lab_redact::Redactor::new(&ctx.lab_secrets));
-    let info = exports.write_bundle(&name, &root, &allowlist, run.id.as_str(), &filter)?;
+    let info = lab_http::export_run(&exports, &name, &run, &allowlist, &filter)?;
     println!(
         "exported {} to {} ({} bytes, {} files)",
         run.id,
@@ -42,18 +41,16 @@ pub(crate) fn import_bundle(
     if !into.is_dir() {
         bail!("--into {} is not a directory", into.display());
     }
-    if !registry
-        .allowed_roots()
-        .iter()
-        .any(|root| into.starts_with(root))
-    {
+    if !registry.is_under_allowed_root(&into) {
         return Err(explain_import(
             &registry,
             lab_registry::Error::OutsideAllowedRoots,
         ));
     }
+    // The bundle becomes a `lab` run: what that format serves.
     let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
-        .context("[artifacts] allow in the config file")?;
+        .context("[artifacts] allow in the config file")?
+        .plus(lab_formats::Format::Lab.artifact_patterns())?;
     let bundle = std::fs::File::open(file).with_context(|| format!("bundle {}", file.display()))?;
     let unpacked = lab_fs::bundle::unpack_bundle_ambient(
         std::io::BufReader::new(bundle),

@@ -379,6 +379,60 @@ fn runs_written_by_the_real_tools_read_exactly() {
         by_lr["runs"][0]["format"], "tensorboard",
         "lr 0.001 first: {by_lr}"
     );
+
+    // A bundle carries a run of any format in the Lab's own form: the
+    // TensorBoard runs and an MLflow run reimport with their params and
+    // every point of their series.
+    for (source, metric_name) in [(&hp, "hparam/score"), (&tb, "train/loss"), (alpha, "loss")] {
+        let id = source["id"].as_str().unwrap();
+        let made = Request::new("POST", &format!("/api/runs/{id}/export"))
+            .header("Authorization", format!("Bearer {}", lab.key))
+            .json("{}")
+            .send(lab.port)
+            .unwrap();
+        assert_eq!(made.status, 201, "{}", made.text());
+        let file = made.json()["file"].as_str().unwrap().to_owned();
+        let into = base.join("reimported");
+        std::fs::create_dir_all(&into).unwrap();
+        let out = lab_cmd(&base.join("data"))
+            .arg("--root")
+            .arg(&base)
+            .arg("import-bundle")
+            .arg(base.join("data/exports").join(&file))
+            .arg("--into")
+            .arg(&into)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let new_id = text
+            .strip_prefix("imported bundle as ")
+            .and_then(|t| t.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no new id in {text:?}"))
+            .to_owned();
+        let copy = lab.json(&format!("/api/runs/{new_id}"));
+        assert_eq!(copy["format"], "lab", "{copy}");
+        assert_eq!(
+            copy["params"], source["params"],
+            "params survive the bundle"
+        );
+        let series = |run: &str| {
+            let s = lab.json(&format!(
+                "/api/runs/{run}/metrics/{}?points=10000",
+                metric_name.replace('/', "%2F")
+            ));
+            (s["count"].clone(), s["x"].clone(), s["y"].clone())
+        };
+        assert_eq!(
+            series(id),
+            series(&new_id),
+            "{metric_name} survives the bundle"
+        );
+    }
 }
 
 #[test]

@@ -99,7 +99,9 @@ impl Format {
     /// (fixed, bounded depth, types from the fixed table).
     pub fn artifact_patterns(self) -> &'static [&'static str] {
         match self {
-            Format::Mlflow => &[
+            // A bundle of an MLflow run reimports as a `lab` run with its
+            // `artifacts/`: the Lab's own format serves them too.
+            Format::Mlflow | Format::Lab => &[
                 "artifacts/*.mp4",
                 "artifacts/*.png",
                 "artifacts/*.jpg",
@@ -113,7 +115,7 @@ impl Format {
             ],
             Format::Lightning => &["hparams.yaml"],
             Format::Hydra => &["main.log"],
-            Format::Lab | Format::Tensorboard => &[],
+            Format::Tensorboard => &[],
         }
     }
 }
@@ -345,4 +347,53 @@ pub(crate) fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Va
         }
     }
     walk(prefix.to_owned(), value, out, 0);
+}
+
+/// A run of any format in the Lab's own form, for a bundle that reimports
+/// whole: `run.json` (name, source format, created, status, description,
+/// tags, params) unless `has("run.toml")` or `has("run.json")`, and
+/// `metrics.jsonl` (one line per point: `step`, `wall_time` when known,
+/// and the metric; NaN and ±Inf as null) unless the run already has
+/// `metrics.jsonl` or `metrics.csv`.
+pub fn lab_form(reader: &RunReader, has: impl Fn(&str) -> bool) -> Vec<(String, Vec<u8>)> {
+    let info = reader.info();
+    let mut out = Vec::new();
+    if !has("run.toml") && !has("run.json") {
+        let meta = serde_json::json!({
+            "name": info.name,
+            "source_format": reader.format().as_str(),
+            "created": info.created,
+            "status": info.status,
+            "description": info.description,
+            "tags": info.tags,
+            "params": info.params,
+        });
+        let mut bytes = serde_json::to_vec_pretty(&meta).unwrap_or_default();
+        bytes.push(b'\n');
+        out.push(("run.json".to_owned(), bytes));
+    }
+    if !has("metrics.jsonl") && !has("metrics.csv") && !info.metrics.is_empty() {
+        let mut bytes = Vec::new();
+        for metric in &info.metrics {
+            let Some(series) = reader.series(&metric.name) else {
+                continue;
+            };
+            for p in series.points() {
+                let mut line = serde_json::Map::new();
+                line.insert("step".to_owned(), Value::from(p.step));
+                if p.wall.is_finite() {
+                    line.insert("wall_time".to_owned(), Value::from(p.wall));
+                }
+                line.insert(
+                    metric.name.clone(),
+                    serde_json::Number::from_f64(p.value).map_or(Value::Null, Value::Number),
+                );
+                if serde_json::to_writer(&mut bytes, &line).is_ok() {
+                    bytes.push(b'\n');
+                }
+            }
+        }
+        out.push(("metrics.jsonl".to_owned(), bytes));
+    }
+    out
 }

@@ -335,7 +335,10 @@ impl ExportsDir {
         })
     }
 
-    /// Writes a bundle of `root`'s allowlisted artifacts as `name`.
+    /// Writes a bundle of `root`'s allowlisted artifacts as `name`, plus
+    /// `extra` generated files (a run of another format in the Lab's own
+    /// form: `run.json`, `metrics.jsonl`) where the run has no artifact of
+    /// that name; they pass the same filter.
     pub fn write_bundle(
         &self,
         name: &BundleName,
@@ -343,12 +346,13 @@ impl ExportsDir {
         allow: &Allowlist,
         source_run: &str,
         filter: &dyn ExportFilter,
+        extra: &[(ArtifactName, Vec<u8>)],
     ) -> Result<BundleInfo, BundleError> {
         if self.dir.symlink_metadata(name.as_str()).is_ok() {
             return Err(BundleError::AlreadyExists);
         }
         let tmp = format!(".{}.{}.tmp", name.as_str(), random_hex()?);
-        let result = self.write_tmp(&tmp, root, allow, source_run, filter);
+        let result = self.write_tmp(&tmp, root, allow, source_run, filter, extra);
         let outcome = result.and_then(|(manifest, size)| {
             // `link` fails if the final name exists: never an overwrite.
             match self.dir.hard_link(&tmp, &self.dir, name.as_str()) {
@@ -379,6 +383,7 @@ impl ExportsDir {
         allow: &Allowlist,
         source_run: &str,
         filter: &dyn ExportFilter,
+        extra: &[(ArtifactName, Vec<u8>)],
     ) -> Result<(Manifest, u64), BundleError> {
         let file = self.dir.open_with(
             tmp,
@@ -386,7 +391,49 @@ impl ExportsDir {
         )?;
         let mut builder = tar::Builder::new(io::BufWriter::with_capacity(256 * 1024, file));
         let mut files = Vec::new();
-        for info in root.list_artifacts(allow)? {
+        let listed = root.list_artifacts(allow)?;
+        for (extra_name, bytes) in extra {
+            if listed.iter().any(|a| a.name == *extra_name) {
+                continue;
+            }
+            let scratch_name = format!(".scratch.{}.tmp", random_hex()?);
+            let mut scratch = self.dir.open_with(
+                &scratch_name,
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600),
+            )?;
+            let _ = self.dir.remove_file(&scratch_name);
+            {
+                let mut out = io::BufWriter::new(&mut scratch);
+                if !filter.filter(extra_name, &mut bytes.as_slice(), &mut out)? {
+                    out.write_all(bytes)?;
+                }
+                out.flush()?;
+            }
+            let size = scratch.seek(io::SeekFrom::End(0))?;
+            scratch.rewind()?;
+            let mut reader = Hashing {
+                inner: Exact {
+                    inner: (&scratch).take(size),
+                    left: size,
+                },
+                hash: Sha256::new(),
+            };
+            builder.append_data(
+                &mut header(size, SystemTime::now()),
+                extra_name.as_str(),
+                &mut reader,
+            )?;
+            files.push(ManifestFile {
+                name: extra_name.as_str().to_owned(),
+                size,
+                sha256: hex(&reader.hash.finalize()),
+            });
+        }
+        for info in listed {
             let artifact = root.open_artifact(&info.name)?;
             let name = info.name.as_str();
             // Let the filter transform the artifact into a scratch file, so

@@ -105,7 +105,7 @@ fn a_bundle_holds_exactly_the_allowlisted_artifacts_and_a_manifest() {
     let root = RunRoot::open_ambient(&e.run).unwrap();
     let name = BundleName::parse("demo").unwrap();
     let info = exports
-        .write_bundle(&name, &root, &Allowlist::default(), "demo", &NoFilter)
+        .write_bundle(&name, &root, &Allowlist::default(), "demo", &NoFilter, &[])
         .unwrap();
     let path = e.base.join("data/exports/demo.tar");
     assert_eq!(std::fs::metadata(&path).unwrap().len(), info.size);
@@ -169,6 +169,7 @@ fn an_existing_bundle_is_never_overwritten() {
             &Allowlist::default(),
             "demo",
             &NoFilter,
+            &[],
         )
         .unwrap_err();
     assert!(matches!(err, BundleError::AlreadyExists), "{err:?}");
@@ -191,6 +192,7 @@ fn export_then_unpack_gives_identical_artifacts() {
             &Allowlist::default(),
             "demo",
             &NoFilter,
+            &[],
         )
         .unwrap();
     let target = e.base.join("elsewhere");

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use lab_fs::bundle::{BundleError, BundleName, default_bundle_name};
+use lab_fs::bundle::{BundleError, BundleName, ExportsDir, default_bundle_name};
 use serde_json::json;
 
 use crate::State;
@@ -78,16 +78,11 @@ pub(crate) async fn create(
     let info = blocking(move || {
         let exports = exports_dir(&state)?;
         let run = state.registry.get(&id)?;
-        // A store's run is bundled from its own artifact directory.
-        let root = state
-            .summaries
-            .artifact_root(&run)?
-            .ok_or(lab_fs::Error::NotFound)?;
-        Ok(exports.write_bundle(
+        Ok(export_run(
+            exports,
             &name,
-            &root,
-            state.allowlists.of(crate::discovery::format_of(&run)),
-            id.as_str(),
+            &run,
+            state.allowlists.base(),
             &state.export_filter,
         )?)
     })
@@ -154,4 +149,37 @@ pub(crate) async fn download(
         "application/x-tar",
         Some(format!("attachment; filename=\"{}\"", name.as_str())),
     )
+}
+
+/// Bundles `run` as `name` into `exports`: its allowlisted artifacts (a
+/// store's run: from its own artifact directory) and, for a run of another
+/// format, its params and series in the Lab's own form (`run.json`,
+/// `metrics.jsonl`), so the bundle reimports whole. Blocking. The server's
+/// route and `lab export` both call this.
+pub fn export_run(
+    exports: &ExportsDir,
+    name: &BundleName,
+    run: &lab_registry::RunRecord,
+    allowlist: &lab_fs::Allowlist,
+    filter: &dyn lab_fs::bundle::ExportFilter,
+) -> std::result::Result<lab_fs::bundle::BundleInfo, lab_fs::bundle::BundleError> {
+    let format = crate::discovery::format_of(run);
+    let allow = allowlist.plus(format.artifact_patterns())?;
+    let root = lab_fs::RunRoot::open_ambient(&run.root)?;
+    let mut reader = lab_formats::RunReader::new_entry(format, run.entry.as_deref());
+    reader.refresh(&root);
+    let source = match &run.entry {
+        None => root,
+        Some(_) => {
+            let dir = reader.info().artifact_dir.ok_or(lab_fs::Error::NotFound)?;
+            root.open_sub(&dir)?
+        }
+    };
+    let present = source.list_artifacts(&allow)?;
+    let extra: Vec<(lab_fs::ArtifactName, Vec<u8>)> =
+        lab_formats::lab_form(&reader, |n| present.iter().any(|a| a.name.as_str() == n))
+            .into_iter()
+            .filter_map(|(n, bytes)| Some((lab_fs::ArtifactName::parse(&n).ok()?, bytes)))
+            .collect();
+    exports.write_bundle(name, &source, &allow, run.id.as_str(), filter, &extra)
 }

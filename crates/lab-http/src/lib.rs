@@ -29,6 +29,7 @@ mod decode;
 pub mod discovery;
 mod errors;
 mod exports;
+pub use exports::export_run;
 mod guard;
 mod io;
 mod jobs;

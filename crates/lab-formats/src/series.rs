@@ -223,6 +223,33 @@ mod tests {
         set.get("m").cloned().unwrap_or_default()
     }
 
+    proptest::proptest! {
+        /// Buckets cover every point in range once: counts add up, each
+        /// bucket's min <= its last y <= its max, extremes are kept, and x
+        /// never goes back.
+        #[test]
+        fn buckets_account_for_every_point(
+            values in proptest::collection::vec(-1e6f64..1e6, 0..3000),
+            buckets in 1usize..200,
+        ) {
+            let s = series(&values);
+            let b = s.bucketed(buckets, None, None, XAxis::Step);
+            proptest::prop_assert_eq!(b.count, values.len());
+            proptest::prop_assert_eq!(b.x.len(), values.len().min(buckets));
+            for i in 0..b.x.len() {
+                let (lo, hi, y) = (b.min[i].unwrap(), b.max[i].unwrap(), b.y[i].unwrap());
+                proptest::prop_assert!(lo <= y && y <= hi);
+                if i > 0 {
+                    proptest::prop_assert!(b.x[i] > b.x[i - 1]);
+                }
+            }
+            if let Some(top) = values.iter().copied().reduce(f64::max) {
+                let kept = b.max.iter().flatten().copied().reduce(f64::max);
+                proptest::prop_assert_eq!(kept, Some(top));
+            }
+        }
+    }
+
     #[test]
     fn short_series_are_exact_and_long_ones_keep_extremes() {
         let s = series(&[1.0, f64::NAN, 3.0]);

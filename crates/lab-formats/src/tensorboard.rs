@@ -423,6 +423,18 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_protobufs_are_refused_not_recursed() {
+        // Field 15 as a start-group, 100 000 deep: unknown, so prost skips
+        // it — and its recursion limit refuses it long before the stack.
+        let nested = vec![0x7bu8; 100_000];
+        assert!(Event::decode(nested.as_slice()).is_err());
+        // Framed as a record of an event file, it is an error of that file.
+        let mut events = Events::default();
+        let err = events.consume(&frame(&nested)).unwrap_err();
+        assert!(err.contains("does not decode"), "{err}");
+    }
+
+    #[test]
     fn half_floats_decode() {
         assert_eq!(half_to_f64(0x3c00), 1.0);
         assert_eq!(half_to_f64(0xc000), -2.0);

@@ -120,7 +120,7 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
 
 /// A venv under `target/` with the format writers, made once and reused
 /// while the pinned list is unchanged. Returns its python.
-fn writers_venv() -> anyhow::Result<PathBuf> {
+pub(crate) fn writers_venv() -> anyhow::Result<PathBuf> {
     let venv = root().join("target/formats-venv");
     let python = venv.join("bin/python");
     let marker = venv.join("lab-writers.txt");
@@ -183,7 +183,13 @@ fn fuzz(args: &[String]) -> anyhow::Result<()> {
     if !has_fuzz {
         run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
     }
-    for (krate, target) in [("lab-stream", "range"), ("lab-fs", "name")] {
+    for (krate, target) in [
+        ("lab-stream", "range"),
+        ("lab-fs", "name"),
+        ("lab-formats", "tfrecord"),
+        ("lab-formats", "yaml"),
+        ("lab-formats", "lines"),
+    ] {
         run(Command::new("cargo")
             .current_dir(root().join("crates").join(krate))
             .args(["+nightly", "fuzz", "run", target, "--"])

@@ -10,240 +10,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 #![allow(clippy::disallowed_methods)] // starts the binary, chromedriver
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
+use lab_test_support::browser::{Browser, wait_for};
 use serde_json::{Value, json};
 
 mod common;
 
 use common::LAB;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One HTTP/1.1 request with a JSON body; returns the parsed JSON answer.
-fn http_json(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-        payload.len()
-    )
-    .unwrap();
-    // chromedriver keeps connections open: read the head, then exactly the body.
-    let mut reader = BufReader::new(s);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        head.push_str(&line.to_ascii_lowercase());
-    }
-    let body = if let Some(len) = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .map(|n| n.trim().parse::<usize>().unwrap())
-    {
-        let mut buf = vec![0u8; len];
-        reader.read_exact(&mut buf).unwrap();
-        String::from_utf8(buf).unwrap()
-    } else {
-        let mut rest = String::new();
-        reader.read_to_string(&mut rest).unwrap();
-        if head.contains("transfer-encoding: chunked") {
-            dechunk(&rest)
-        } else {
-            rest
-        }
-    };
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = body.split_once("\r\n").unwrap();
-        let size = usize::from_str_radix(size.trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.push_str(&rest[..size]);
-        body = &rest[size + 2..];
-    }
-}
-
-struct Browser {
-    port: u16,
-    session: String,
-    _driver: Killed,
-}
-
-impl Browser {
-    fn start() -> Self {
-        let port = free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver is required: `cargo xtask test` installs chromium-driver");
-        let driver = Killed(driver);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let profile = tempfile::tempdir().unwrap().keep();
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:loggingPrefs": {"browser": "ALL"},
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--autoplay-policy=no-user-gesture-required",
-                    "--window-size=1280,900", "--hide-scrollbars", "--force-color-profile=srgb",
-                    format!("--user-data-dir={}", profile.display()),
-                ]
-            }
-        }}});
-        let created = http_json(port, "POST", "/session", Some(&caps));
-        let session = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {created}"))
-            .to_owned();
-        Self {
-            port,
-            session,
-            _driver: driver,
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let reply = http_json(
-            self.port,
-            method,
-            &format!("/session/{}{path}", self.session),
-            body.as_ref(),
-        );
-        // A WebDriver error carries a stack trace besides its error code.
-        if reply["value"].get("error").is_some() && reply["value"].get("stacktrace").is_some() {
-            panic!("{method} {path}: {reply}");
-        }
-        reply["value"].clone()
-    }
-
-    fn goto(&self, url: &str) {
-        self.call("POST", "/url", Some(json!({"url": url})));
-    }
-
-    /// Runs async script; the last argument is the callback.
-    fn run_async(&self, script: &str) -> Value {
-        self.call(
-            "POST",
-            "/execute/async",
-            Some(json!({"script": script, "args": []})),
-        )
-    }
-
-    /// Runs `source` in every new document before the page's own scripts
-    /// (DevTools protocol; the page's CSP does not apply to it).
-    fn on_new_document(&self, source: &str) {
-        self.call(
-            "POST",
-            "/goog/cdp/execute",
-            Some(json!({"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source": source}})),
-        );
-    }
-
-    /// A PNG of the viewport.
-    fn screenshot(&self) -> Vec<u8> {
-        let encoded = self.call("GET", "/screenshot", None);
-        base64_decode(encoded.as_str().unwrap())
-    }
-
-    fn console(&self) -> Vec<Value> {
-        self.call("POST", "/se/log", Some(json!({"type": "browser"})))
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = http_json(
-            self.port,
-            "DELETE",
-            &format!("/session/{}", self.session),
-            None,
-        );
-    }
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => panic!("not base64: {c}"),
-    };
-    let bytes: Vec<u8> = text
-        .bytes()
-        .filter(|b| *b != b'=' && !b.is_ascii_whitespace())
-        .collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, c)| n | (u32::from(value(*c)) << (18 - 6 * i)));
-        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-    }
-    out
-}
-
-/// Waits (in the page) until `condition` (a JS expression) is truthy, then
-/// returns `result` (a JS expression); or `{"timeout": …}` after 15 s.
-fn wait_for(browser: &Browser, condition: &str, result: &str) -> Value {
-    browser.run_async(&format!(
-        "const done = arguments[arguments.length - 1];
-         const start = Date.now();
-         (function poll() {{
-           let ok = false;
-           try {{ ok = ({condition}); }} catch (e) {{}}
-           if (ok) return done({result});
-           if (Date.now() - start > 15000) return done({{timeout: {condition:?}}});
-           setTimeout(poll, 100);
-         }})();"
-    ))
-}
 
 /// No CSP violation was recorded and the console holds no error, except the
 /// browser's own network-log line for a deliberate 403 from `expected_403`.
@@ -788,4 +563,134 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     // Clean, but for the network log of the deliberate 403 (exec hooks not
     // yet confirmed) above.
     assert_clean_page(&browser, Some("/api/jobs"));
+}
+
+/// Each format's run page, on runs the real tools wrote: the title, the
+/// params table, a chart drawn from the metrics API and no console error;
+/// one screenshot per format (`LAB_UPDATE_SCREENSHOTS=1` copies them into
+/// docs/screenshots).
+#[test]
+fn each_formats_run_page_shows_params_and_charts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    for kind in ["tensorboard", "mlflow", "mlflow-db", "hydra"] {
+        common::write(kind, &root);
+    }
+    common::write_lightning(&root);
+    let mut command = Command::new(LAB);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(base.join("data"))
+        .arg("--root")
+        .arg(&root)
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+    let runs = lab_test_support::http::Request::new("GET", "/api/runs")
+        .header("Authorization", format!("Bearer {}", server.key))
+        .send(server.port)
+        .unwrap()
+        .json();
+    let pick = |format: &str, path_has: &str| -> String {
+        runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["format"] == format && r["path"].as_str().unwrap().ends_with(path_has))
+            .unwrap_or_else(|| panic!("no {format} run: {runs}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let browser = Browser::start();
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.goto(&server.link);
+    wait_for(&browser, "document.querySelector('#runs .card')", "true");
+    browser.resize(1280, 1700);
+    // (format, where, a param or a section the page must show, screenshot)
+    for (format, path_has, shows, shot) in [
+        (
+            "tensorboard",
+            "/tb-ppo-seed1",
+            "#texts",
+            "format-tensorboard.png",
+        ),
+        ("mlflow", "mlruns", "layers", "format-mlflow.png"),
+        ("mlflow", "/store", "depth", "format-mlflow-db.png"),
+        ("lightning", "version_0", "hidden.1", "format-lightning.png"),
+        ("hydra", "10-00-00", "model.depth", "format-hydra.png"),
+    ] {
+        // MLflow: alpha and gamma, the runs with params, metrics and artifacts.
+        let id = match path_has {
+            "mlruns" | "/store" => {
+                let title = if path_has == "mlruns" {
+                    "alpha"
+                } else {
+                    "gamma"
+                };
+                runs["runs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r["title"] == title)
+                    .unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            }
+            _ => pick(format, path_has),
+        };
+        browser.goto(&format!("{}#/runs/{id}", server.base));
+        let ready = format!(
+            "(document.getElementById('run-path') || {{}}).textContent?.startsWith({id:?}) && document.querySelector('#metrics svg path.series')"
+        );
+        let page = wait_for(
+            &browser,
+            &ready,
+            "{facts: document.getElementById('run-facts').textContent,
+              params: [...document.querySelectorAll('#params th')].map(t => t.textContent),
+              texts: !!document.querySelector('#texts'),
+              series: document.querySelectorAll('#metrics svg path.series').length}",
+        );
+        assert!(page.get("timeout").is_none(), "{format}: {page}");
+        assert!(
+            page["facts"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{format} run")),
+            "{page}"
+        );
+        let shown = if shows == "#texts" {
+            page["texts"] == true
+        } else {
+            page["params"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == shows)
+        };
+        assert!(shown, "{format}: {shows} in {page}");
+        assert!(page["series"].as_u64().unwrap() >= 1, "{page}");
+        assert_clean_page(&browser, None);
+        save_screenshot(&browser, shot);
+    }
+    // The list filters by format.
+    browser.goto(&server.base);
+    let listed = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const start = Date.now();
+         (function poll() {
+           const select = document.getElementById('format');
+           if (!select) return setTimeout(poll, 100);
+           if (select.value !== 'lightning') { select.value = 'lightning'; select.dispatchEvent(new Event('change')); }
+           const cards = [...document.querySelectorAll('#runs .card')];
+           if ((cards.length !== 1 || !document.getElementById('format') || document.getElementById('format').value !== 'lightning') && Date.now() - start < 15000) return setTimeout(poll, 100);
+           done(cards.map(c => c.querySelector('.badge.format').textContent));
+         })();",
+    );
+    assert_eq!(listed, json!(["lightning"]), "{listed}");
 }

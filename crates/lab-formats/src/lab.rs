@@ -186,6 +186,22 @@ fn read_meta(root: &RunRoot) -> RunInfo {
     info
 }
 
+/// For the fuzz target: `text` through the line reader, all at once.
+pub(crate) fn fuzz_lines(text: &[u8], csv: bool) -> usize {
+    let mut sink = LineMetrics {
+        kind: if csv { Lines::Csv } else { Lines::Jsonl },
+        ..LineMetrics::default()
+    };
+    let mut rest = text;
+    while let Ok(used) = sink.consume(rest) {
+        if used == 0 {
+            break;
+        }
+        rest = &rest[used..];
+    }
+    sink.set.points()
+}
+
 pub(crate) fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }

@@ -114,7 +114,8 @@ impl Format {
                 "artifacts/images/*.png",
             ],
             Format::Lightning => &["hparams.yaml"],
-            Format::Hydra => &["main.log"],
+            // Hydra logs to `<job name>.log` in the output directory.
+            Format::Hydra => &["*.log"],
             Format::Tensorboard => &[],
         }
     }
@@ -396,4 +397,52 @@ pub fn lab_form(reader: &RunReader, has: impl Fn(&str) -> bool) -> Vec<(String, 
         out.push(("metrics.jsonl".to_owned(), bytes));
     }
     out
+}
+
+/// Entry points for the fuzz targets (`crates/lab-formats/fuzz`): the
+/// readers' pure parts, on bytes instead of files. Not an API.
+#[doc(hidden)]
+pub mod fuzz {
+    use crate::tail::Sink;
+
+    /// Splits the first TFRecord off `bytes`: `Ok(Some((payload, used)))`,
+    /// `Ok(None)` while incomplete, or why it is refused.
+    pub fn tfrecord(bytes: &[u8]) -> Result<Option<(&[u8], usize)>, String> {
+        crate::tensorboard::record(bytes)
+    }
+
+    /// The masked CRC32C TFRecord uses.
+    pub fn masked_crc(bytes: &[u8]) -> u32 {
+        crate::tensorboard::masked_crc(bytes)
+    }
+
+    /// Feeds `bytes` to the event-file reader as a file's content arriving
+    /// in `chunk`-sized pieces; returns the points read, or the error that
+    /// stopped the file.
+    pub fn events(bytes: &[u8], chunk: usize) -> Result<usize, String> {
+        let mut events = crate::tensorboard::Events::default();
+        let mut pending: Vec<u8> = Vec::new();
+        for piece in bytes.chunks(chunk.max(1)) {
+            pending.extend_from_slice(piece);
+            loop {
+                let used = events.consume(&pending)?;
+                if used == 0 {
+                    break;
+                }
+                pending.drain(..used);
+            }
+        }
+        Ok(events.points())
+    }
+
+    /// Parses YAML the way every reader does.
+    pub fn yaml(text: &str) -> Result<serde_json::Value, String> {
+        crate::yaml::parse(text)
+    }
+
+    /// Feeds `text` to the metrics-line reader (`csv`: as metrics.csv,
+    /// else metrics.jsonl); returns the points read.
+    pub fn lines(text: &[u8], csv: bool) -> usize {
+        crate::lab::fuzz_lines(text, csv)
+    }
 }

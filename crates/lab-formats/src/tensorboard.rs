@@ -201,13 +201,18 @@ fn half_to_f64(bits: u16) -> f64 {
 
 /// What the events of a directory say.
 #[derive(Debug, Default)]
-struct Events {
+pub(crate) struct Events {
     set: SeriesSet,
     info: RunInfo,
     first_wall: Option<f64>,
 }
 
 impl Events {
+    /// Points read so far.
+    pub(crate) fn points(&self) -> usize {
+        self.set.points()
+    }
+
     fn event(&mut self, event: Event) {
         if self.first_wall.is_none() && event.wall_time.is_finite() && event.wall_time > 0.0 {
             self.first_wall = Some(event.wall_time);

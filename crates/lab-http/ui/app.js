@@ -238,7 +238,9 @@ async function renderRun(id) {
   const media = [];
   if (players.length) media.push(section('Video', el('div', { id: 'videos', class: 'videos' }, players.map((p) => p.node))));
 
-  const metricNames = run.metrics.map((m) => m.name);
+  // Metrics with a finite last value first: the chart opens on one that draws.
+  const byValue = (ms) => ms.slice().sort((a, b) => (a.last === null) - (b.last === null) || a.name.localeCompare(b.name)).map((m) => m.name);
+  const metricNames = byValue(run.metrics);
   if (metricNames.length) {
     media.push(section(`Metrics (${metricNames.length})`, el('div', { id: 'metrics' },
       metricsPanel([{ id: run.id, label: run.title, color: COLORS[0], metrics: metricNames }]))));
@@ -259,7 +261,7 @@ async function renderRun(id) {
     parts.push(section('Last values', el('table', { id: 'last-values', class: 'params' },
       el('thead', {}, el('tr', {}, el('th', {}, 'metric'), el('th', {}, 'last'), el('th', {}, 'step'), el('th', {}, 'points'))),
       el('tbody', {}, run.metrics.map((m) => el('tr', {}, el('td', { class: 'mono' }, m.name),
-        el('td', { class: 'num' }, m.last === null ? '—' : String(m.last)), el('td', { class: 'num' }, m.last_step ?? ''), el('td', { class: 'num' }, m.count.toLocaleString())))))));
+        el('td', { class: 'num', title: m.last === null ? 'NaN or ±Inf' : String(m.last) }, m.last === null ? '—' : String(Number(m.last.toPrecision(7)))), el('td', { class: 'num' }, m.last_step ?? ''), el('td', { class: 'num' }, m.count.toLocaleString())))))));
   }
   if (run.texts.length) {
     parts.push(section('Text', el('div', { id: 'texts' }, run.texts.map((t) => el('div', { class: 'meta-item' }, el('h3', {}, `${t.tag} @ step ${t.step}`), el('pre', {}, t.text))))));
@@ -398,7 +400,7 @@ async function renderCompare(ids) {
   const holder = el('div', { id: 'compare-metrics' }, el('p', { class: 'muted' }, 'loading metrics…'));
   parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Metrics (overlaid)'), holder));
   view.replaceChildren(el('article', { class: 'compare-view' }, parts));
-  const withMetrics = runs.map((r, i) => ({ id: r.id, label: r.title, color: COLORS[i % COLORS.length], metrics: (r.metrics || []).map((m) => m.name) }))
+  const withMetrics = runs.map((r, i) => ({ id: r.id, label: r.title, color: COLORS[i % COLORS.length], metrics: (r.metrics || []).slice().sort((a, b) => (a.last === null) - (b.last === null) || a.name.localeCompare(b.name)).map((m) => m.name) }))
     .filter((r) => r.metrics.length);
   holder.replaceChildren(withMetrics.length ? metricsPanel(withMetrics) : el('p', { class: 'muted' }, 'None of these runs has metrics.'));
 }

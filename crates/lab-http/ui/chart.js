@@ -101,6 +101,11 @@ export function lineChart(series, { log = false, xLabel = 'step', yLabel = '', o
       const lower = s.band.slice().reverse().map(([x, lo]) => `L${px(x).toFixed(1)},${py(lo).toFixed(1)}`).join('');
       root.append(svg('path', { d: `${upper}${lower}Z`, fill: s.color, 'fill-opacity': 0.15, stroke: 'none', class: 'band' }));
     }
+    // A lone point is a dot (a path of one point draws nothing).
+    if (s.points.length === 1) {
+      const [x, y] = s.points[0];
+      root.append(svg('circle', { cx: px(x), cy: py(y), r: 4, fill: s.color, class: 'series-point' }));
+    }
     const d = s.points.map(([x, y], i) => `${i ? 'L' : 'M'}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join('');
     root.append(svg('path', { d, fill: 'none', stroke: s.color, 'stroke-width': 1.8, class: 'series' }));
   }
@@ -165,7 +170,8 @@ export function lineChart(series, { log = false, xLabel = 'step', yLabel = '', o
 // [{ id, label, color, metrics: [names] }]; each series comes from the
 // metrics API, so a run of a million steps costs what 800 buckets cost.
 export function metricsPanel(runs, { initial } = {}) {
-  const names = [...new Set(runs.flatMap((r) => r.metrics))].sort();
+  // In the order given (metrics with values first), each name once.
+  const names = [...new Set(runs.flatMap((r) => r.metrics))];
   const panel = el('div', { class: 'metrics' });
   if (!names.length) {
     panel.append(el('p', { class: 'muted' }, 'No numeric metrics found.'));

@@ -192,8 +192,19 @@ impl Request {
         bytes.extend_from_slice(&self.body);
         // The server may answer and close before reading everything.
         let _ = stream.write_all(&bytes);
+        // Until the server closes, or the response is whole (a server such
+        // as chromedriver may keep the connection open regardless).
         let mut raw = Vec::new();
-        let _ = stream.read_to_end(&mut raw);
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+            if complete(&raw, self.method == "HEAD") {
+                break;
+            }
+        }
         Ok(parse(&raw, self.method == "HEAD"))
     }
 
@@ -201,6 +212,51 @@ impl Request {
     pub fn send(&self, port: u16) -> std::io::Result<Reply> {
         self.send_to(IpAddr::from([127, 0, 0, 1]), port)
     }
+}
+
+/// Whether `raw` holds a whole response: its head, and then the body its
+/// `Content-Length` says or a chunked body's last chunk (a body without
+/// either ends when the server closes).
+fn complete(raw: &[u8], head_only: bool) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; 128];
+    let mut response = httparse::Response::new(&mut headers);
+    let Ok(httparse::Status::Complete(head_len)) = response.parse(raw) else {
+        return false;
+    };
+    if head_only || matches!(response.code, Some(204 | 304)) {
+        return true;
+    }
+    let header = |name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).trim().to_owned())
+    };
+    if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        return raw.len() >= head_len + len;
+    }
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        // Walk the chunks: whole once the zero-size chunk and its CRLF are in.
+        let mut data = &raw[head_len..];
+        while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+            let Some(size) = std::str::from_utf8(&data[..end]).ok().and_then(|s| {
+                usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok()
+            }) else {
+                return false;
+            };
+            if size == 0 {
+                return data[end + 2..].starts_with(b"\r\n");
+            }
+            let next = end + 2 + size + 2;
+            if data.len() < next {
+                return false;
+            }
+            data = &data[next..];
+        }
+        return false;
+    }
+    false
 }
 
 /// Parses one response with `httparse` (a head it cannot parse is status 0).

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 use std::io::BufReader;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 #[allow(unused_imports)] // not every test binary names the type
@@ -31,4 +32,67 @@ pub fn outside_tmp() -> tempfile::TempDir {
         .prefix("lab-test-")
         .tempdir_in("/var/tmp")
         .expect("a scratch directory in /var/tmp")
+}
+
+/// The writers' venv python (`cargo xtask test` makes it).
+pub fn python() -> PathBuf {
+    let python = std::env::var_os("LAB_FORMATS_PYTHON").unwrap_or_else(|| {
+        panic!(
+            "LAB_FORMATS_PYTHON is not set: run the tests with `cargo xtask test`, which makes a venv \
+             with tensorboardX, tensorboard, mlflow-skinny and hydra-core under target/"
+        )
+    });
+    PathBuf::from(python)
+}
+
+/// The real-writer script.
+pub fn writer() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/writers/write_runs.py")
+}
+
+/// Runs the real writer `kind` into `root`.
+pub fn write(kind: &str, root: &Path) {
+    #[allow(clippy::disallowed_methods)] // the test drives the real writers
+    let out = Command::new(python())
+        .arg(writer())
+        .arg(kind)
+        .arg(root)
+        .env("MLFLOW_ALLOW_FILE_STORE", "true")
+        .env("HOME", root.join(".home"))
+        .current_dir(root)
+        .output()
+        .expect("starting python");
+    assert!(
+        out.status.success(),
+        "{kind} writer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Lightning's CSVLogger layout, as `lightning.pytorch.loggers.CSVLogger`
+/// writes it: a row per log call, empty cells for metrics not logged then.
+pub fn write_lightning(root: &Path) {
+    let dir = root.join("lightning_logs/version_0");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("hparams.yaml"),
+        "lr: 0.02\nhidden:\n- 64\n- 32\noptimizer: adam\n",
+    )
+    .unwrap();
+    let mut csv = String::from("epoch,step,train_loss,val_loss\n");
+    for step in 0..20 {
+        csv.push_str(&format!(
+            "{},{step},{},\n",
+            step / 10,
+            1.0 / f64::from(step + 1)
+        ));
+        if step % 10 == 9 {
+            csv.push_str(&format!(
+                "{},{step},,{}\n",
+                step / 10,
+                f64::from(step) / 100.0
+            ));
+        }
+    }
+    std::fs::write(dir.join("metrics.csv"), csv).unwrap();
 }

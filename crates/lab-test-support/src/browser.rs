@@ -4,6 +4,8 @@
 //! xtask test` installs them); it panics, never skips, without them.
 
 #![allow(clippy::disallowed_methods)] // starts chromedriver
+// Test support: a failure is a panic with the reason (tests never skip).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};

@@ -433,17 +433,20 @@ fn measure_formats() -> anyhow::Result<()> {
         // The event file only (its add_hparams subdirectory is a run of its own).
         copy_tree(&tb_run, &runs.join(format!("tb/run-{i}")), false)?;
         copy_tree(&mlflow_run, &runs.join(format!("mlruns/1/{i:032x}")), true)?;
-        let pl = runs.join(format!("lightning_logs/version_{i}"));
-        std::fs::create_dir_all(&pl)?;
-        std::fs::write(pl.join("metrics.csv"), &metrics_csv)?;
-        std::fs::write(
-            pl.join("hparams.yaml"),
-            format!("lr: {}\n", f64::from(i) / 1000.0),
-        )?;
-        let lab = runs.join(format!("lab/run-{i}"));
-        std::fs::create_dir_all(&lab)?;
-        std::fs::write(lab.join("run.toml"), format!("name = \"run {i}\"\n"))?;
-        std::fs::write(lab.join("metrics.jsonl"), &metrics_jsonl)?;
+        lab_test_support::fixture::Tree::new(&runs)
+            .file(
+                &format!("lightning_logs/version_{i}/metrics.csv"),
+                &metrics_csv,
+            )
+            .file(
+                &format!("lightning_logs/version_{i}/hparams.yaml"),
+                format!("lr: {}\n", f64::from(i) / 1000.0),
+            )
+            .file(
+                &format!("lab/run-{i}/run.toml"),
+                format!("name = \"run {i}\"\n"),
+            )
+            .file(&format!("lab/run-{i}/metrics.jsonl"), &metrics_jsonl);
     }
     let started = Instant::now();
     let mut child = Command::new(root().join("target/release/lab"))

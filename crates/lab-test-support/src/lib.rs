@@ -5,10 +5,12 @@
 //!   parses answers with `httparse`, and remembers a credential per port.
 //! - [`lab`]: starting `lab serve` and reading its listening line and the
 //!   login link after it.
+//! - [`fixture`]: building run directories (files, links, sparse files).
 //! - [`browser`]: headless Chromium through chromedriver (WebDriver over
 //!   [`http`]), for the browser tests and screenshots.
 #![forbid(unsafe_code)]
 
 pub mod browser;
+pub mod fixture;
 pub mod http;
 pub mod lab;

@@ -1,9 +1,8 @@
 //! The audit's fixture: hostile runs made at run time in a temp dir.
 
-use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 
-use anyhow::Context;
+use lab_test_support::fixture::Tree;
 
 use super::probes::{DECOY_CANARY, ENV_SECRET, OUTSIDE_CANARY};
 use crate::root;
@@ -28,33 +27,27 @@ impl Drop for Fixture {
 pub(super) fn fixture() -> anyhow::Result<Fixture> {
     let dir = std::env::temp_dir().join(format!("lab-audit-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let runs = dir.join("runs");
-    let good = runs.join("good");
-    let outside = dir.join("outside");
-    for d in [
-        good.join("videos"),
-        good.join(".git"),
-        runs.join("sibling"),
-        runs.join("big"),
-        outside.clone(),
-    ] {
-        std::fs::create_dir_all(&d)?;
-    }
-    std::fs::copy(
-        root().join("fixtures/runs/cartpole-ppo/output.mp4"),
-        good.join("output.mp4"),
-    )
-    .context("copying the fixture video")?;
-    std::fs::write(good.join("metrics.jsonl"), "{\"step\": 1, \"loss\": 0.5}\n")?;
-    std::fs::write(good.join("notes.md"), "# audit run\n")?;
-    std::fs::write(
-        good.join("stdout.log"),
-        format!("using key {ENV_SECRET}\naws AKIAIOSFODNN7EXAMPLE\n"),
-    )?;
-    std::fs::write(
-        good.join("provenance.json"),
-        format!("{{\"program\": \"train\", \"env\": {{\"AUDIT_API_KEY\": \"{ENV_SECRET}\"}}}}\n"),
-    )?;
+    let t = Tree::new(&dir);
+    let outside = t.path("outside");
+    t.dir("runs/good/videos")
+        .dir("runs/good/.git")
+        .dir("outside")
+        .copy(
+            "runs/good/output.mp4",
+            root().join("fixtures/runs/cartpole-ppo/output.mp4"),
+        )
+        .file("runs/good/metrics.jsonl", "{\"step\": 1, \"loss\": 0.5}\n")
+        .file("runs/good/notes.md", "# audit run\n")
+        .file(
+            "runs/good/stdout.log",
+            format!("using key {ENV_SECRET}\naws AKIAIOSFODNN7EXAMPLE\n"),
+        )
+        .file(
+            "runs/good/provenance.json",
+            format!(
+                "{{\"program\": \"train\", \"env\": {{\"AUDIT_API_KEY\": \"{ENV_SECRET}\"}}}}\n"
+            ),
+        );
     for decoy in [
         ".env",
         "secret.txt",
@@ -62,25 +55,25 @@ pub(super) fn fixture() -> anyhow::Result<Fixture> {
         "videos/.hidden.mp4",
         "notes.html",
     ] {
-        std::fs::write(
-            good.join(decoy),
+        t.file(
+            &format!("runs/good/{decoy}"),
             format!("{DECOY_CANARY} OPENAI_API_KEY={ENV_SECRET}\n"),
-        )?;
+        );
     }
-    std::fs::write(
-        runs.join("sibling/summary.json"),
+    t.file(
+        "runs/sibling/summary.json",
         format!("{{\"x\": \"{DECOY_CANARY}\"}}"),
-    )?;
-    std::fs::write(outside.join("secret.txt"), OUTSIDE_CANARY)?;
-    symlink(outside.join("secret.txt"), good.join("params.json"))?;
-    symlink("../sibling/summary.json", good.join("summary.json"))?;
-    symlink("/etc/passwd", good.join("stderr.log"))?;
-    symlink(&outside, good.join("outside-link"))?;
-    symlink(&outside, runs.join("escape-link"))?;
-    std::fs::File::create(runs.join("big/output.mp4"))?.set_len(BIG_LEN)?;
+    )
+    .file("outside/secret.txt", OUTSIDE_CANARY)
+    .link("runs/good/params.json", outside.join("secret.txt"))
+    .link("runs/good/summary.json", "../sibling/summary.json")
+    .link("runs/good/stderr.log", "/etc/passwd")
+    .link("runs/good/outside-link", &outside)
+    .link("runs/escape-link", &outside)
+    .sparse("runs/big/output.mp4", BIG_LEN);
     Ok(Fixture {
         data: dir.join("data"),
+        runs: dir.join("runs"),
         dir,
-        runs,
     })
 }

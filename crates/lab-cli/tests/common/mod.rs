@@ -72,13 +72,6 @@ pub fn write(kind: &str, root: &Path) {
 /// Lightning's CSVLogger layout, as `lightning.pytorch.loggers.CSVLogger`
 /// writes it: a row per log call, empty cells for metrics not logged then.
 pub fn write_lightning(root: &Path) {
-    let dir = root.join("lightning_logs/version_0");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("hparams.yaml"),
-        "lr: 0.02\nhidden:\n- 64\n- 32\noptimizer: adam\n",
-    )
-    .unwrap();
     let mut csv = String::from("epoch,step,train_loss,val_loss\n");
     for step in 0..20 {
         csv.push_str(&format!(
@@ -94,5 +87,10 @@ pub fn write_lightning(root: &Path) {
             ));
         }
     }
-    std::fs::write(dir.join("metrics.csv"), csv).unwrap();
+    lab_test_support::fixture::Tree::new(root.join("lightning_logs/version_0"))
+        .file(
+            "hparams.yaml",
+            "lr: 0.02\nhidden:\n- 64\n- 32\noptimizer: adam\n",
+        )
+        .file("metrics.csv", csv);
 }

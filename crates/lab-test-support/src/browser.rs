@@ -4,8 +4,6 @@
 //! xtask test` installs them); it panics, never skips, without them.
 
 #![allow(clippy::disallowed_methods)] // starts chromedriver
-// Test support: a failure is a panic with the reason (tests never skip).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -27,9 +25,8 @@ impl Drop for Killed {
 /// A loopback port free right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
         .port()
 }
 
@@ -64,14 +61,20 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver is required: `cargo xtask test` installs chromium-driver");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "chromedriver is required (`cargo xtask test` installs chromium-driver): {e}"
+                )
+            });
         let driver = Killed(driver);
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let profile = tempfile::tempdir().unwrap().keep();
+        let profile = tempfile::tempdir()
+            .unwrap_or_else(|e| panic!("a browser profile directory: {e}"))
+            .keep();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:loggingPrefs": {"browser": "ALL"},
@@ -151,7 +154,11 @@ impl Browser {
     /// A PNG of the viewport.
     pub fn screenshot(&self) -> Vec<u8> {
         let encoded = self.call("GET", "/screenshot", None);
-        base64_decode(encoded.as_str().unwrap())
+        base64_decode(
+            encoded
+                .as_str()
+                .unwrap_or_else(|| panic!("a screenshot is base64 text: {encoded}")),
+        )
     }
 
     /// The browser console's entries since the last call.

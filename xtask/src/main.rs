@@ -46,6 +46,7 @@ const FORMAT_WRITERS: &[&str] = &[
     "sqlalchemy==2.1.9",
     "alembic==1.20.1",
     "hydra-core==1.3.8",
+    "wandb==0.31.0",
 ];
 
 fn main() -> ExitCode {

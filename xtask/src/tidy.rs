@@ -208,6 +208,11 @@ fn dependency_edges_follow_the_architecture() {
             "only the format readers verify TFRecord checksums",
         ),
         (
+            "crc32fast",
+            &["lab-formats"],
+            "only the format readers verify W&B record checksums",
+        ),
+        (
             "rusqlite",
             &["lab-formats"],
             "only the MLflow store reader opens SQLite (the one file opened by path)",

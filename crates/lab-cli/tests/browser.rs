@@ -95,7 +95,7 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     let server = common::serve(command);
     let base = server.base.clone();
 
-    let browser = Browser::start();
+    let browser = Browser::start(Command::new("chromedriver"));
     browser.on_new_document(
         "window.__csp = [];
          document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
@@ -463,7 +463,7 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
         .stderr(Stdio::null());
     let server = common::serve(command);
     let base = server.base.clone();
-    let browser = Browser::start();
+    let browser = Browser::start(Command::new("chromedriver"));
     browser.on_new_document(
         "window.__csp = [];
          document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
@@ -603,7 +603,7 @@ fn each_formats_run_page_shows_params_and_charts() {
             .unwrap()
             .to_owned()
     };
-    let browser = Browser::start();
+    let browser = Browser::start(Command::new("chromedriver"));
     browser.on_new_document(
         "window.__csp = [];
          document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",

@@ -853,3 +853,196 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
     writeln!(stdin, "end").unwrap();
     assert!(live.wait().unwrap().success());
 }
+
+#[test]
+fn an_offline_wandb_run_reads_from_its_record_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("wandb", &root);
+    // The log, torn (a crashed writer) and damaged, as runs of their own.
+    let run_dir = std::fs::read_dir(root.join("wandb"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("offline-run-")
+        })
+        .unwrap();
+    let log = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "wandb"))
+        .unwrap();
+    let bytes = std::fs::read(&log).unwrap();
+    for (name, content) in [
+        ("offline-run-torn", bytes[..bytes.len() * 2 / 3].to_vec()),
+        ("offline-run-badcrc", {
+            let mut b = bytes.clone();
+            b[bytes.len() / 2] ^= 0x10;
+            b
+        }),
+    ] {
+        let dir = root.join("wandb").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("run-x.wandb"), content).unwrap();
+    }
+    let lab = serve(&base.join("data"), &root);
+    let runs = lab.runs();
+    let wandb: Vec<&Value> = runs.iter().filter(|r| r["format"] == "wandb").collect();
+    // latest-run is a link to the same run: never followed, never doubled.
+    assert_eq!(wandb.len(), 3, "{runs:#?}");
+    let run = lab.run_at(run_dir.file_name().unwrap().to_str().unwrap());
+    assert_eq!(run["errors"], serde_json::json!([]), "{run}");
+    assert_eq!(run["title"], "wb-alpha");
+    assert_eq!(run["status"], "FINISHED");
+    assert_eq!(run["description"], "offline run");
+    let tags = run["tags"].as_array().unwrap();
+    assert!(
+        tags.contains(&Value::from("rl")) && tags.contains(&Value::from("video")),
+        "{tags:?}"
+    );
+    assert_eq!(run["params"]["lr"], 0.01);
+    assert_eq!(run["params"]["model.depth"], 4);
+    assert_eq!(run["params"]["opt"], "adam");
+    assert_eq!(run["params"]["summary.best"], 0.99);
+    let loss = metric(&run, "loss");
+    assert_eq!(
+        (loss["count"].as_u64(), loss["last_step"].as_i64()),
+        (Some(10), Some(9))
+    );
+    let id = run["id"].as_str().unwrap();
+    let series = lab.json(&format!("/api/runs/{id}/metrics/loss"));
+    for (i, y) in series["y"].as_array().unwrap().iter().enumerate() {
+        assert!(
+            close(y.as_f64().unwrap(), 1.0 / (i as f64 + 1.0)),
+            "step {i}: {y}"
+        );
+    }
+    // Media by step, with the key it was logged under.
+    let media = run["media"].as_array().unwrap();
+    let video = media
+        .iter()
+        .find(|m| m["kind"] == "video")
+        .expect("a video");
+    assert_eq!(
+        (video["key"].as_str(), video["step"].as_i64()),
+        (Some("rollout"), Some(10))
+    );
+    let image = media
+        .iter()
+        .find(|m| m["kind"] == "image")
+        .expect("an image");
+    assert_eq!(
+        (image["key"].as_str(), image["step"].as_i64()),
+        (Some("sample"), Some(11))
+    );
+    // The logged MP4 streams with Range, byte for byte what was logged.
+    let url = format!(
+        "/api/runs/{id}/artifacts/{}",
+        video["artifact"].as_str().unwrap()
+    );
+    let part = Request::new("GET", &url)
+        .header("Authorization", format!("Bearer {}", lab.key))
+        .header("Range", "bytes=100-199")
+        .send(lab.port)
+        .unwrap();
+    assert_eq!(part.status, 206);
+    assert_eq!(part.header("content-type"), Some("video/mp4"));
+    let original = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/runs/cartpole-ppo/output.mp4"),
+    )
+    .unwrap();
+    assert_eq!(part.body, original[100..200]);
+    // The log itself and W&B's debug logs are never served.
+    let log_name = log.file_name().unwrap().to_str().unwrap();
+    assert_eq!(
+        lab.get(&format!("/api/runs/{id}/artifacts/{log_name}"))
+            .status,
+        404
+    );
+    assert_eq!(
+        lab.get(&format!("/api/runs/{id}/artifacts/logs/debug.log"))
+            .status,
+        404
+    );
+    // A torn log reads up to the tear; a damaged one says where it broke.
+    let torn = lab.run_at("/offline-run-torn");
+    assert_eq!(torn["errors"], serde_json::json!([]), "{torn}");
+    assert_eq!(torn["title"], "wb-alpha");
+    assert!(metric(&torn, "loss")["count"].as_u64().unwrap() >= 1);
+    let bad = lab.run_at("/offline-run-badcrc");
+    assert!(bad["errors"].to_string().contains("fails its CRC"), "{bad}");
+}
+
+#[test]
+fn a_wandb_run_in_progress_updates_and_a_crash_leaves_it_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    let lab = serve(&base.join("data"), &root);
+    #[allow(clippy::disallowed_methods)] // the test drives the real writer
+    let mut live = Command::new(python())
+        .arg(writer())
+        .arg("wandb-live")
+        .arg(&root)
+        .current_dir(&root)
+        .env("HOME", root.join(".home"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(live.stdout.take().unwrap());
+    let mut stdin = live.stdin.take().unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let count = |lab: &Lab| -> Option<u64> {
+        let runs = lab.runs();
+        let run = runs.iter().find(|r| r["format"] == "wandb")?;
+        let series = lab.get(&format!("/api/runs/{}/metrics/loss", run["id"].as_str()?));
+        (series.status == 200)
+            .then(|| series.json()["count"].as_u64())
+            .flatten()
+    };
+    // wandb writes its log a 32 KiB block at a time: what the blocks
+    // written so far hold is read, the rest when it is written.
+    lab.wait_for("the W&B run's first blocks", |lab| {
+        count(lab).is_some_and(|n| n > 500)
+    });
+    let first = count(&lab).unwrap();
+    assert!(first <= 1500, "{first}");
+    writeln!(stdin, "go").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+    lab.wait_for("the W&B run's later blocks", |lab| {
+        count(lab).is_some_and(|n| n > first + 1000)
+    });
+    let second = count(&lab).unwrap();
+    writeln!(stdin, "end").unwrap();
+    let _ = live.wait();
+    // The writer died: no exit record, a buffered block lost. The run is
+    // still RUNNING, and every point that reached the disk is there, in
+    // order.
+    std::thread::sleep(Duration::from_millis(1500));
+    let runs = lab.runs();
+    let run = runs.iter().find(|r| r["format"] == "wandb").unwrap();
+    let id = run["id"].as_str().unwrap().to_owned();
+    let run = lab.json(&format!("/api/runs/{id}"));
+    assert_eq!(run["status"], "RUNNING", "{run}");
+    assert_eq!(run["title"], "wb-live");
+    assert_eq!(run["errors"], serde_json::json!([]), "{run}");
+    let n = metric(&run, "loss")["count"].as_u64().unwrap();
+    assert!(n >= second, "{n} < {second}");
+    let series = lab.json(&format!("/api/runs/{id}/metrics/loss?points=10000"));
+    for (i, y) in series["y"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(y.as_f64(), Some(i as f64), "step {i}");
+    }
+}

@@ -102,10 +102,15 @@ fn classify(dir: &Path, entries: &[Entry], depth: usize) -> Option<Format> {
     if file("meta.yaml") && (subdir("metrics") || subdir("params") || subdir("tags")) {
         return Some(Format::Mlflow);
     }
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if (name.starts_with("run-") || name.starts_with("offline-run-"))
+        && (entries.iter().any(|e| e.file && e.name.ends_with(".wandb")) || subdir("files"))
+    {
+        return Some(Format::Wandb);
+    }
     if entries.iter().any(|e| e.file && e.name.starts_with(PREFIX)) {
         return Some(Format::Tensorboard);
     }
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let versioned = name
         .strip_prefix("version_")
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
@@ -225,7 +230,10 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
                 entry: None,
                 name: None,
             });
-            if matches!(format, Format::Lab | Format::Mlflow | Format::Lightning) {
+            if matches!(
+                format,
+                Format::Lab | Format::Mlflow | Format::Lightning | Format::Wandb
+            ) {
                 continue;
             }
         }

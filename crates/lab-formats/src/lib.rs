@@ -32,6 +32,7 @@ mod series;
 mod tail;
 mod tensorboard;
 mod text;
+mod wandb;
 mod yaml;
 
 use std::collections::BTreeMap;
@@ -63,6 +64,8 @@ pub enum Format {
     Tensorboard,
     /// One run of an MLflow file store.
     Mlflow,
+    /// A Weights & Biases run directory (offline or synced).
+    Wandb,
     /// A Lightning CSVLogger `version_N` directory.
     Lightning,
     /// A Hydra job's output directory.
@@ -71,8 +74,9 @@ pub enum Format {
 
 impl Format {
     /// Every format, most specific first (the precedence of SPEC §6).
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Mlflow,
+        Format::Wandb,
         Format::Tensorboard,
         Format::Lightning,
         Format::Hydra,
@@ -85,6 +89,7 @@ impl Format {
             Format::Lab => "lab",
             Format::Tensorboard => "tensorboard",
             Format::Mlflow => "mlflow",
+            Format::Wandb => "wandb",
             Format::Lightning => "lightning",
             Format::Hydra => "hydra",
         }
@@ -112,6 +117,18 @@ impl Format {
                 "artifacts/*.log",
                 "artifacts/videos/*.mp4",
                 "artifacts/images/*.png",
+            ],
+            Format::Wandb => &[
+                "files/media/videos/*.mp4",
+                "files/media/videos/*.webm",
+                "files/media/videos/*.gif",
+                "files/media/images/*.png",
+                "files/media/images/*.jpg",
+                "files/media/images/*.gif",
+                "files/output.log",
+                "files/config.yaml",
+                "files/wandb-summary.json",
+                "files/requirements.txt",
             ],
             Format::Lightning => &["hparams.yaml"],
             // Hydra logs to `<job name>.log` in the output directory.
@@ -149,6 +166,8 @@ pub struct Media {
     pub kind: &'static str,
     /// The step, when the format gives one.
     pub step: Option<i64>,
+    /// The key it was logged under, when the format gives one.
+    pub key: Option<String>,
 }
 
 /// A text summary (TensorBoard's text plugin).
@@ -211,6 +230,7 @@ enum State {
     Tensorboard(tensorboard::Reader),
     Mlflow(mlflow::Reader),
     MlflowDb(mlflow_db::Reader),
+    Wandb(wandb::Reader),
     Lightning(lightning::Reader),
     Hydra(hydra::Reader, lab::Reader),
 }
@@ -236,6 +256,7 @@ impl RunReader {
             Format::Lab => State::Lab(lab::Reader::default()),
             Format::Tensorboard => State::Tensorboard(tensorboard::Reader::default()),
             Format::Mlflow => State::Mlflow(mlflow::Reader::default()),
+            Format::Wandb => State::Wandb(wandb::Reader::default()),
             Format::Lightning => State::Lightning(lightning::Reader::default()),
             Format::Hydra => State::Hydra(hydra::Reader::default(), lab::Reader::default()),
         };
@@ -260,6 +281,7 @@ impl RunReader {
             State::Tensorboard(r) => r.refresh(root),
             State::Mlflow(r) => r.refresh(root),
             State::MlflowDb(r) => r.refresh(root),
+            State::Wandb(r) => r.refresh(root),
             State::Lightning(r) => r.refresh(root),
             State::Hydra(h, l) => {
                 h.refresh(root);
@@ -277,6 +299,7 @@ impl RunReader {
             State::Tensorboard(r) => r.sets(),
             State::Mlflow(r) => r.sets(),
             State::MlflowDb(r) => r.sets(),
+            State::Wandb(r) => r.sets(),
             State::Lightning(r) => r.sets(),
             State::Hydra(_, l) => l.sets(),
         }
@@ -289,6 +312,7 @@ impl RunReader {
             State::Tensorboard(r) => r.info(),
             State::Mlflow(r) => r.info(),
             State::MlflowDb(r) => r.info(),
+            State::Wandb(r) => r.info(),
             State::Lightning(r) => r.info(),
             State::Hydra(h, l) => {
                 let mut info = l.info();

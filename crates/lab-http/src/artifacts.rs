@@ -26,6 +26,8 @@ pub fn content_type(name: &ArtifactName) -> &'static str {
         Some("mp4") => "video/mp4",
         Some("png") => "image/png",
         Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webm") => "video/webm",
         Some("json") => "application/json",
         Some("log" | "csv" | "jsonl" | "toml" | "md" | "txt" | "yaml") => {
             "text/plain; charset=utf-8"

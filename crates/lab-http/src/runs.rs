@@ -361,6 +361,7 @@ fn details(
                 artifact: a.name.to_string(),
                 kind,
                 step: None,
+                key: None,
             });
         }
     }
@@ -517,7 +518,7 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
             "tag" if !value.is_empty() => tag = Some(value),
             "format" if !value.is_empty() => {
                 format = Some(Format::parse(&value).ok_or_else(|| {
-                    bad("format must be lab, tensorboard, mlflow, lightning or hydra")
+                    bad("format must be lab, tensorboard, mlflow, wandb, lightning or hydra")
                 })?);
             }
             "has_video" => {

@@ -1,0 +1,668 @@
+//! Weights & Biases run directories (`wandb/run-*`, `wandb/offline-run-*`).
+//! An offline run may hold only its record log, `run-<id>.wandb`, and
+//! `files/media/…`: config, history and summary live inside that log.
+//!
+//! The log's framing (what wandb's datastore writes): a 7-byte header
+//! (`:W&B`, magic 0xBEE1 little-endian, version 0), then 32 KiB blocks of
+//! records, each `u32 crc`, `u16 length`, `u8 type` (FULL 1, FIRST 2,
+//! MIDDLE 3, LAST 4) and its data; a record never crosses a block (a long
+//! one is split FIRST, MIDDLE…, LAST), fewer than 7 bytes left in a block
+//! are zero padding, and the CRC is zlib's CRC-32 of the type byte followed
+//! by the data. Each whole record is a `Record` protobuf: run, config,
+//! history, summary and exit are read; the rest is skipped.
+//!
+//! An incomplete final record (a training still writing, or a writer that
+//! crashed mid-block) is pending: everything before it is read, and the
+//! rest when it arrives. A complete record that fails its CRC, claims more
+//! than its block holds, or has an unknown type stops this run's log there,
+//! as an error of this run.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use lab_fs::{EntryKind, RunRoot};
+use prost::Message;
+use serde_json::Value;
+
+use crate::lab::{MAX_META_BYTES, read_small};
+use crate::series::{Point, SeriesSet};
+use crate::tail::{Followed, Sink, Tail};
+use crate::{MAX_PARAMS, Media, RunInfo, flatten};
+
+const HEADER: [u8; 7] = [b':', b'W', b'&', b'B', 0xe1, 0xbe, 0];
+const BLOCK: u64 = 32 * 1024;
+const RECORD_HEADER: u64 = 7;
+/// Largest record (all its pieces) accepted.
+const MAX_RECORD: usize = 16 << 20;
+/// Most media entries kept.
+const MAX_MEDIA: usize = 10_000;
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct Record {
+    #[prost(message, optional, tag = "2")]
+    pub history: Option<HistoryRecord>,
+    #[prost(message, optional, tag = "3")]
+    pub summary: Option<ItemsRecord>,
+    #[prost(message, optional, tag = "5")]
+    pub config: Option<ItemsRecord>,
+    #[prost(message, optional, tag = "17")]
+    pub run: Option<RunRecord>,
+    #[prost(message, optional, tag = "18")]
+    pub exit: Option<ExitRecord>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct HistoryRecord {
+    #[prost(message, repeated, tag = "1")]
+    pub item: Vec<Item>,
+    #[prost(message, optional, tag = "2")]
+    pub step: Option<HistoryStep>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct HistoryStep {
+    #[prost(int64, tag = "1")]
+    pub num: i64,
+}
+
+/// `HistoryItem`, `ConfigItem` and `SummaryItem` share these fields.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct Item {
+    #[prost(string, tag = "1")]
+    pub key: String,
+    #[prost(string, repeated, tag = "2")]
+    pub nested_key: Vec<String>,
+    #[prost(bool, optional, tag = "4")]
+    pub boolean: Option<bool>,
+    #[prost(sint64, optional, tag = "5")]
+    pub integer: Option<i64>,
+    #[prost(double, optional, tag = "6")]
+    pub number: Option<f64>,
+    #[prost(string, optional, tag = "7")]
+    pub text: Option<String>,
+    #[prost(string, tag = "16")]
+    pub value_json: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct ItemsRecord {
+    #[prost(message, repeated, tag = "1")]
+    pub update: Vec<Item>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct RunRecord {
+    #[prost(string, tag = "1")]
+    pub run_id: String,
+    #[prost(string, tag = "3")]
+    pub project: String,
+    #[prost(message, optional, tag = "4")]
+    pub config: Option<ItemsRecord>,
+    #[prost(string, tag = "8")]
+    pub display_name: String,
+    #[prost(string, tag = "9")]
+    pub notes: String,
+    #[prost(string, repeated, tag = "10")]
+    pub tags: Vec<String>,
+    #[prost(message, optional, tag = "17")]
+    pub start_time: Option<Timestamp>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct Timestamp {
+    #[prost(int64, tag = "1")]
+    pub seconds: i64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct ExitRecord {
+    #[prost(int32, tag = "1")]
+    pub exit_code: i32,
+}
+
+/// zlib's CRC-32 of `type` then `data`.
+pub(crate) fn record_crc(kind: u8, data: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&[kind]);
+    h.update(data);
+    h.finalize()
+}
+
+impl Item {
+    /// The item's dotted key (`nested_key` joined, else `key`).
+    fn name(&self) -> String {
+        if self.nested_key.is_empty() {
+            self.key.clone()
+        } else {
+            self.nested_key.join(".")
+        }
+    }
+
+    /// The item's value as JSON.
+    fn value(&self) -> Value {
+        if !self.value_json.is_empty() {
+            return serde_json::from_str(&self.value_json)
+                .or_else(|_| {
+                    serde_json::from_str(
+                        &self
+                            .value_json
+                            .replace("-Infinity", "null")
+                            .replace("Infinity", "null")
+                            .replace("NaN", "null"),
+                    )
+                })
+                .unwrap_or(Value::Null);
+        }
+        if let Some(b) = self.boolean {
+            Value::Bool(b)
+        } else if let Some(i) = self.integer {
+            Value::from(i)
+        } else if let Some(n) = self.number {
+            serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
+        } else if let Some(t) = &self.text {
+            Value::String(t.clone())
+        } else {
+            Value::Null
+        }
+    }
+}
+
+/// What the log says so far.
+#[derive(Debug, Default)]
+pub(crate) struct Log {
+    /// Bytes of the file consumed (its header included).
+    pos: u64,
+    header: bool,
+    /// A record split over blocks, until its LAST piece.
+    partial: Option<Vec<u8>>,
+    pub(crate) set: SeriesSet,
+    pub(crate) info: RunInfo,
+    config: BTreeMap<String, Value>,
+    summary: BTreeMap<String, Value>,
+    media: Vec<Media>,
+}
+
+impl Log {
+    fn record(&mut self, data: &[u8]) -> Result<(), String> {
+        let record = Record::decode(data).map_err(|e| format!("a record does not decode: {e}"))?;
+        if let Some(run) = record.run {
+            if !run.display_name.is_empty() {
+                self.info.name = Some(crate::text::cap(&run.display_name));
+            }
+            if !run.notes.is_empty() {
+                self.info.description = Some(crate::text::cap(&run.notes));
+            }
+            self.info.tags = run
+                .tags
+                .iter()
+                .take(crate::MAX_TAGS)
+                .map(|t| crate::text::cap(t))
+                .collect();
+            if !run.project.is_empty() {
+                self.info
+                    .tags
+                    .push(format!("project={}", crate::text::cap(&run.project)));
+            }
+            if let Some(t) = run.start_time.filter(|t| t.seconds > 0) {
+                self.info.created = Some(lab_fs::bundle::iso8601_utc(t.seconds as u64));
+            }
+            self.info.status.get_or_insert_with(|| "RUNNING".to_owned());
+            if let Some(config) = run.config {
+                self.config_items(&config.update);
+            }
+        }
+        if let Some(config) = record.config {
+            self.config_items(&config.update);
+        }
+        if let Some(summary) = record.summary {
+            for item in summary.update {
+                let name = item.name();
+                if !name.starts_with('_') && self.summary.len() < MAX_PARAMS {
+                    self.summary.insert(name, item.value());
+                }
+            }
+        }
+        if let Some(history) = record.history {
+            self.history(&history);
+        }
+        if let Some(exit) = record.exit {
+            self.info.status = Some(
+                if exit.exit_code == 0 {
+                    "FINISHED"
+                } else {
+                    "FAILED"
+                }
+                .to_owned(),
+            );
+        }
+        Ok(())
+    }
+
+    fn config_items(&mut self, items: &[Item]) {
+        for item in items {
+            let name = item.name();
+            if name.starts_with("_wandb") || self.config.len() >= MAX_PARAMS {
+                continue;
+            }
+            self.config.insert(name, item.value());
+        }
+    }
+
+    fn history(&mut self, history: &HistoryRecord) {
+        let mut row: BTreeMap<String, Value> = BTreeMap::new();
+        for item in &history.item {
+            row.insert(item.name(), item.value());
+        }
+        let step = row
+            .get("_step")
+            .and_then(Value::as_i64)
+            .or_else(|| history.step.as_ref().map(|s| s.num))
+            .unwrap_or(0);
+        let wall = row
+            .get("_timestamp")
+            .and_then(Value::as_f64)
+            .unwrap_or(f64::NAN);
+        // Media: `KEY._type` says what `KEY.path` (under files/) is.
+        for (name, value) in &row {
+            let Some(key) = name.strip_suffix("._type") else {
+                continue;
+            };
+            let kind = match value.as_str() {
+                Some("video-file") => "video",
+                Some("image-file") => "image",
+                _ => continue,
+            };
+            let Some(path) = row.get(&format!("{key}.path")).and_then(Value::as_str) else {
+                continue;
+            };
+            if self.media.len() < MAX_MEDIA && !path.contains("..") {
+                self.media.push(Media {
+                    artifact: format!("files/{path}"),
+                    kind,
+                    step: Some(step),
+                    key: Some(key.to_owned()),
+                });
+            }
+        }
+        // A media object's fields (size, width, sha256…) are no metrics.
+        let objects = typed_prefixes(row.keys());
+        for (name, value) in &row {
+            if name.starts_with('_') || objects.iter().any(|p| name.starts_with(p.as_str())) {
+                continue;
+            }
+            let value = match value {
+                Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+                Value::Bool(b) => f64::from(u8::from(*b)),
+                Value::Null => f64::NAN,
+                _ => continue,
+            };
+            self.set.push(name, Point { step, wall, value });
+        }
+    }
+}
+
+impl Sink for Log {
+    fn restart(&mut self) {
+        *self = Log::default();
+    }
+
+    fn consume(&mut self, bytes: &[u8]) -> Result<usize, String> {
+        if !self.header {
+            let Some(head) = bytes.get(..HEADER.len()) else {
+                return Ok(0);
+            };
+            if head != HEADER {
+                return Err("not a W&B run log (bad header)".to_owned());
+            }
+            self.header = true;
+            self.pos = HEADER.len() as u64;
+            return Ok(HEADER.len());
+        }
+        let left = BLOCK - self.pos % BLOCK;
+        if left < RECORD_HEADER {
+            let Some(pad) = bytes.get(..left as usize) else {
+                return Ok(0);
+            };
+            if pad.iter().any(|b| *b != 0) {
+                return Err(format!("bad block padding at offset {}", self.pos));
+            }
+            self.pos += left;
+            return Ok(left as usize);
+        }
+        let Some(head) = bytes.get(..RECORD_HEADER as usize) else {
+            return Ok(0);
+        };
+        let crc = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let len = u64::from(u16::from_le_bytes([head[4], head[5]]));
+        let kind = head[6];
+        if !(1..=4).contains(&kind) {
+            return Err(format!("record type {kind} at offset {}", self.pos));
+        }
+        if RECORD_HEADER + len > left {
+            return Err(format!(
+                "a record at offset {} claims {len} bytes, past its block",
+                self.pos
+            ));
+        }
+        let total = (RECORD_HEADER + len) as usize;
+        let Some(data) = bytes.get(RECORD_HEADER as usize..total) else {
+            return Ok(0);
+        };
+        if record_crc(kind, data) != crc {
+            return Err(format!("a record at offset {} fails its CRC", self.pos));
+        }
+        self.pos += total as u64;
+        match (kind, self.partial.take()) {
+            (1, None) => self.record(data)?,
+            (2, None) => self.partial = Some(data.to_vec()),
+            (3 | 4, Some(mut partial)) => {
+                partial.extend_from_slice(data);
+                if partial.len() > MAX_RECORD {
+                    return Err(format!("a record longer than {MAX_RECORD} bytes"));
+                }
+                if kind == 4 {
+                    self.record(&partial)?;
+                } else {
+                    self.partial = Some(partial);
+                }
+            }
+            (k, _) => {
+                return Err(format!(
+                    "record piece of type {k} out of order at offset {}",
+                    self.pos - total as u64
+                ));
+            }
+        }
+        Ok(total)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Reader {
+    log_name: Option<String>,
+    tail: Tail,
+    log: Log,
+    files: RunInfo,
+    errors: Vec<String>,
+}
+
+/// `KEY.` for every `KEY._type` among `names`: the fields of a logged
+/// object (a video, an image, a table).
+fn typed_prefixes<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    names
+        .filter_map(|n| n.strip_suffix("._type"))
+        .map(|k| format!("{k}."))
+        .collect()
+}
+
+/// `<key>_<step>_<hash>.<ext>` (W&B's media file names): the step.
+fn step_in_name(name: &str) -> Option<(String, i64)> {
+    let stem = name.rsplit_once('.')?.0;
+    let mut parts = stem.rsplitn(3, '_');
+    let _hash = parts.next()?;
+    let step = parts.next()?.parse().ok()?;
+    let key = parts.next()?;
+    Some((key.to_owned(), step))
+}
+
+impl Reader {
+    pub(crate) fn refresh(&mut self, root: &RunRoot) {
+        self.errors.clear();
+        let entries = match root.list_dir("") {
+            Ok(e) => e,
+            Err(e) => {
+                self.errors.push(format!("listing the run: {e}"));
+                return;
+            }
+        };
+        let log = entries
+            .iter()
+            .find(|e| e.kind == EntryKind::File && e.name.ends_with(".wandb"))
+            .map(|e| e.name.clone());
+        if log != self.log_name {
+            self.tail = Tail::default();
+            self.log = Log::default();
+            self.log_name = log;
+        }
+        if let Some(name) = &self.log_name {
+            match self
+                .tail
+                .follow(root, Path::new(name), MAX_RECORD + 64, &mut self.log)
+            {
+                Ok(Followed::Missing) => {
+                    self.tail = Tail::default();
+                    self.log = Log::default();
+                }
+                Ok(_) => {}
+                Err(e) => self.errors.push(e),
+            }
+            if let Some(failed) = self.tail.failed() {
+                self.errors.push(failed.to_owned());
+            }
+        }
+        // What a synced run (or one that wrote them) has as files.
+        let mut files = RunInfo::default();
+        match read_small(root, "files/config.yaml", MAX_META_BYTES) {
+            Ok(Some(text)) => match crate::yaml::parse(&text) {
+                Ok(Value::Object(map)) => {
+                    for (k, v) in map {
+                        if k.starts_with("_wandb") {
+                            continue;
+                        }
+                        // Synced configs wrap each value: {value: …, desc: …}.
+                        let v = v.get("value").cloned().unwrap_or(v);
+                        flatten(&k, &v, &mut files.params);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => files.errors.push(format!("files/config.yaml: {e}")),
+            },
+            Ok(None) => {}
+            Err(e) => files.errors.push(e),
+        }
+        match read_small(root, "files/wandb-summary.json", MAX_META_BYTES) {
+            Ok(Some(text)) => match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Object(map)) => {
+                    for (k, v) in map {
+                        if !k.starts_with('_') && v.is_number() {
+                            files.params.insert(format!("summary.{k}"), v);
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => files.errors.push(format!("files/wandb-summary.json: {e}")),
+            },
+            Ok(None) => {}
+            Err(e) => files.errors.push(e),
+        }
+        for (dir, kind) in [
+            ("files/media/videos", "video"),
+            ("files/media/images", "image"),
+        ] {
+            let Ok(listed) = root.list_dir(dir) else {
+                continue;
+            };
+            for entry in listed.into_iter().filter(|e| e.kind == EntryKind::File) {
+                let parsed = step_in_name(&entry.name);
+                files.media.push(Media {
+                    artifact: format!("{dir}/{}", entry.name),
+                    kind,
+                    step: parsed.as_ref().map(|(_, s)| *s),
+                    key: parsed.map(|(k, _)| k),
+                });
+            }
+        }
+        self.files = files;
+    }
+
+    pub(crate) fn info(&self) -> RunInfo {
+        let mut info = self.log.info.clone();
+        for (k, v) in &self.log.config {
+            flatten(k, v, &mut info.params);
+        }
+        for (k, v) in &self.files.params {
+            info.params.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        let objects = typed_prefixes(self.log.summary.keys());
+        for (k, v) in &self.log.summary {
+            if objects.iter().any(|p| k.starts_with(p.as_str())) {
+                continue;
+            }
+            if v.is_number() || v.is_boolean() || v.is_string() {
+                info.params
+                    .entry(format!("summary.{k}"))
+                    .or_insert_with(|| v.clone());
+            }
+        }
+        // Media the log names with their history step win over what the
+        // file names say.
+        info.media = self.log.media.clone();
+        for m in &self.files.media {
+            if !info.media.iter().any(|l| l.artifact == m.artifact) {
+                info.media.push(m.clone());
+            }
+        }
+        info.media
+            .sort_by(|a, b| (a.step, &a.artifact).cmp(&(b.step, &b.artifact)));
+        info.errors.extend(self.errors.iter().cloned());
+        info.errors.extend(self.files.errors.iter().cloned());
+        info.errors.extend(self.log.set.cap_error());
+        info
+    }
+
+    pub(crate) fn sets(&self) -> Vec<&SeriesSet> {
+        vec![&self.log.set]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames `records` the way wandb's datastore does.
+    fn log(records: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = HEADER.to_vec();
+        for data in records {
+            let mut rest = data.as_slice();
+            let mut first = true;
+            loop {
+                let left = (BLOCK - out.len() as u64 % BLOCK) as usize;
+                if left < 7 {
+                    out.extend(vec![0u8; left]);
+                    continue;
+                }
+                let room = left - 7;
+                let (piece, more) = rest.split_at(rest.len().min(room));
+                let kind = match (first, more.is_empty()) {
+                    (true, true) => 1,
+                    (true, false) => 2,
+                    (false, false) => 3,
+                    (false, true) => 4,
+                };
+                out.extend(record_crc(kind, piece).to_le_bytes());
+                out.extend((piece.len() as u16).to_le_bytes());
+                out.push(kind);
+                out.extend(piece);
+                rest = more;
+                first = false;
+                if rest.is_empty() {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    fn feed(bytes: &[u8]) -> Result<Log, String> {
+        let mut log = Log::default();
+        let mut at = 0;
+        while at < bytes.len() {
+            let used = log.consume(&bytes[at..])?;
+            if used == 0 {
+                break;
+            }
+            at += used;
+        }
+        Ok(log)
+    }
+
+    fn history(step: i64, loss: f64) -> Vec<u8> {
+        let item = |k: &str, v: String| Item {
+            nested_key: vec![k.to_owned()],
+            value_json: v,
+            ..Item::default()
+        };
+        Record {
+            history: Some(HistoryRecord {
+                item: vec![
+                    item("_step", step.to_string()),
+                    item("loss", loss.to_string()),
+                ],
+                step: None,
+            }),
+            ..Record::default()
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn records_split_over_blocks_and_hostile_bytes() {
+        // Enough records to cross several blocks, and one long one.
+        let mut records: Vec<Vec<u8>> = (0..3000)
+            .map(|s| history(s, 1.0 / (s as f64 + 1.0)))
+            .collect();
+        let long = Record {
+            config: Some(ItemsRecord {
+                update: vec![Item {
+                    key: "big".to_owned(),
+                    value_json: format!("\"{}\"", "x".repeat(100_000)),
+                    ..Item::default()
+                }],
+            }),
+            ..Record::default()
+        };
+        records.insert(10, long.encode_to_vec());
+        let bytes = log(&records);
+        assert!(bytes.len() > 3 * BLOCK as usize);
+        let read = feed(&bytes).unwrap();
+        let loss = read.set.get("loss").unwrap();
+        assert_eq!(loss.points().len(), 3000);
+        assert_eq!(loss.points()[2999].step, 2999);
+        assert!(read.config.contains_key("big"));
+        // Torn: readable up to the tear, the rest pending.
+        let torn = feed(&bytes[..bytes.len() - 5]).unwrap();
+        assert_eq!(torn.set.get("loss").unwrap().points().len(), 2999);
+        // A flipped byte, an unknown type, a length past the block, zeros.
+        let mut bad = bytes.clone();
+        bad[40] ^= 1;
+        assert!(feed(&bad).unwrap_err().contains("CRC"));
+        let mut typed = bytes.clone();
+        typed[7 + 6] = 9;
+        assert!(feed(&typed).unwrap_err().contains("record type 9"));
+        let mut long_len = bytes.clone();
+        long_len[7 + 4] = 0xff;
+        long_len[7 + 5] = 0xff;
+        assert!(feed(&long_len).unwrap_err().contains("past its block"));
+        assert!(
+            feed(&vec![0u8; 10 << 20])
+                .unwrap_err()
+                .contains("bad header")
+        );
+        let mut zeros = HEADER.to_vec();
+        zeros.extend(vec![0u8; 1 << 20]);
+        assert!(feed(&zeros).unwrap_err().contains("record type 0"));
+    }
+
+    #[test]
+    fn media_names_give_key_and_step() {
+        assert_eq!(
+            step_in_name("rollout_9_36fe4e9b86ee5fb80a09.mp4"),
+            Some(("rollout".to_owned(), 9))
+        );
+        assert_eq!(
+            step_in_name("eval_video_120_abc.mp4"),
+            Some(("eval_video".to_owned(), 120))
+        );
+        assert_eq!(step_in_name("notes.txt"), None);
+    }
+}

@@ -190,6 +190,7 @@ fn fuzz(args: &[String]) -> anyhow::Result<()> {
         ("lab-formats", "tfrecord"),
         ("lab-formats", "yaml"),
         ("lab-formats", "lines"),
+        ("lab-formats", "wandb"),
     ] {
         run(Command::new("cargo")
             .current_dir(root().join("crates").join(krate))

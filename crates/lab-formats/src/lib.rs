@@ -459,6 +459,29 @@ pub mod fuzz {
         Ok(events.points())
     }
 
+    /// Feeds `bytes` to the W&B record-log reader in `chunk`-sized pieces;
+    /// returns the points read, or the error that stopped the log.
+    pub fn wandb(bytes: &[u8], chunk: usize) -> Result<usize, String> {
+        let mut log = crate::wandb::Log::default();
+        let mut pending: Vec<u8> = Vec::new();
+        for piece in bytes.chunks(chunk.max(1)) {
+            pending.extend_from_slice(piece);
+            loop {
+                let used = log.consume(&pending)?;
+                if used == 0 {
+                    break;
+                }
+                pending.drain(..used);
+            }
+        }
+        Ok(log.set.points())
+    }
+
+    /// The CRC a W&B log record of `kind` with `data` carries.
+    pub fn wandb_crc(kind: u8, data: &[u8]) -> u32 {
+        crate::wandb::record_crc(kind, data)
+    }
+
     /// Parses YAML the way every reader does.
     pub fn yaml(text: &str) -> Result<serde_json::Value, String> {
         crate::yaml::parse(text)

@@ -575,7 +575,7 @@ fn each_formats_run_page_shows_params_and_charts() {
     let base = tmp.path().canonicalize().unwrap();
     let root = base.join("experiments");
     std::fs::create_dir_all(root.join(".home")).unwrap();
-    for kind in ["tensorboard", "mlflow", "mlflow-db", "hydra"] {
+    for kind in ["tensorboard", "mlflow", "mlflow-db", "hydra", "wandb"] {
         common::write(kind, &root);
     }
     common::write_lightning(&root);
@@ -623,14 +623,15 @@ fn each_formats_run_page_shows_params_and_charts() {
         ("mlflow", "/store", "depth", "format-mlflow-db.png"),
         ("lightning", "version_0", "hidden.1", "format-lightning.png"),
         ("hydra", "10-00-00", "model.depth", "format-hydra.png"),
+        ("wandb", "wb-alpha", "model.depth", "format-wandb.png"),
     ] {
         // MLflow: alpha and gamma, the runs with params, metrics and artifacts.
         let id = match path_has {
-            "mlruns" | "/store" => {
-                let title = if path_has == "mlruns" {
-                    "alpha"
-                } else {
-                    "gamma"
+            "mlruns" | "/store" | "wb-alpha" => {
+                let title = match path_has {
+                    "mlruns" => "alpha",
+                    "/store" => "gamma",
+                    other => other,
                 };
                 runs["runs"]
                     .as_array()
@@ -644,6 +645,9 @@ fn each_formats_run_page_shows_params_and_charts() {
             }
             _ => pick(format, path_has),
         };
+        // A whole page load each time (a fragment-only change would keep
+        // the previous page's scripts and media running under the waits).
+        browser.goto("about:blank");
         browser.goto(&format!("{}#/runs/{id}", server.base));
         let ready = format!(
             "(document.getElementById('run-path') || {{}}).textContent?.startsWith({id:?}) && document.querySelector('#metrics svg path.series')"
@@ -674,6 +678,20 @@ fn each_formats_run_page_shows_params_and_charts() {
                 .any(|p| p == shows)
         };
         assert!(shown, "{format}: {shows} in {page}");
+        if format == "wandb" {
+            // Media by step: the logged video and image at their steps.
+            let media = wait_for(
+                &browser,
+                "document.querySelector('#media-by-step video') && document.querySelector('#media-by-step img') && document.querySelector('#media-by-step img').complete && document.querySelector('#media-by-step video').readyState >= 1",
+                "[...document.querySelectorAll('#media-by-step .media-key')].map(k => k.dataset.key + ' ' + k.querySelector('.toolbar').textContent)",
+            );
+            assert!(media.get("timeout").is_none(), "{media}");
+            let text = media.to_string();
+            assert!(
+                text.contains("rollout step 10") && text.contains("sample step 11"),
+                "{text}"
+            );
+        }
         assert!(page["series"].as_u64().unwrap() >= 1, "{page}");
         assert_clean_page(&browser, None);
         save_screenshot(&browser, shot);
@@ -685,7 +703,7 @@ fn each_formats_run_page_shows_params_and_charts() {
          const start = Date.now();
          (function poll() {
            const select = document.getElementById('format');
-           if (!select) return setTimeout(poll, 100);
+           if (!select) return Date.now() - start < 15000 ? setTimeout(poll, 100) : done({timeout: document.body.innerText.slice(0, 300)});
            if (select.value !== 'lightning') { select.value = 'lightning'; select.dispatchEvent(new Event('change')); }
            const cards = [...document.querySelectorAll('#runs .card')];
            if ((cards.length !== 1 || !document.getElementById('format') || document.getElementById('format').value !== 'lightning') && Date.now() - start < 15000) return setTimeout(poll, 100);

@@ -225,7 +225,9 @@ async function renderRun(id) {
     el('div', { class: 'actions' }, exportButton, exportResult,
       position >= 0 ? el('span', { class: 'muted' }, `run ${position + 1} of ${state.order.length} (j/k)`) : null));
 
-  const videos = run.artifacts.filter((a) => a.type === 'video/mp4');
+  // Videos logged by step are shown under "Media by step" instead.
+  const stepped = new Set((run.media || []).filter((m) => m.step !== null && m.step !== undefined).map((m) => m.artifact));
+  const videos = run.artifacts.filter((a) => a.type.startsWith('video/') && !stepped.has(a.name));
   const players = videos.map((a) => player(artifactUrl(run.id, a.name), a.name));
   const first = players[0] && players[0].video;
   state.media = first ? {
@@ -237,6 +239,8 @@ async function renderRun(id) {
   const parts = [header];
   const media = [];
   if (players.length) media.push(section('Video', el('div', { id: 'videos', class: 'videos' }, players.map((p) => p.node))));
+  const byStep = mediaByStep(run);
+  if (byStep) media.push(section('Media by step', byStep));
 
   // Metrics with a finite last value first: the chart opens on one that draws.
   const byValue = (ms) => ms.slice().sort((a, b) => (a.last === null) - (b.last === null) || a.name.localeCompare(b.name)).map((m) => m.name);
@@ -303,6 +307,40 @@ async function renderRun(id) {
     artifactText(run.id, 'notes.md').then(({ text }) => notesHolder.replaceChildren(...markdownish(text))).catch(showError);
   }
   for (const name of logNames) logs.append(logPanel(run.id, name));
+}
+
+// Media the format logged under a key at a step (W&B's wandb.Video and
+// wandb.Image): per key, a slider over its steps and the media at the step
+// chosen. Null when the run has none with a step.
+function mediaByStep(run) {
+  const keyed = (run.media || []).filter((m) => m.step !== null && m.step !== undefined);
+  if (!keyed.length) return null;
+  const groups = new Map();
+  for (const m of keyed) {
+    const key = m.key || m.artifact;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(m);
+  }
+  const holder = el('div', { id: 'media-by-step', class: 'media-steps' });
+  for (const [key, items] of groups) {
+    items.sort((a, b) => a.step - b.step);
+    const label = el('span', { class: 'muted mono' });
+    const view = el('div', { class: 'media-view' });
+    const slider = el('input', { type: 'range', min: 0, max: items.length - 1, value: items.length - 1, 'aria-label': `${key} step` });
+    const show = () => {
+      const m = items[Number(slider.value)];
+      label.textContent = `step ${m.step} · ${m.artifact.split('/').pop()}`;
+      const url = artifactUrl(run.id, m.artifact);
+      view.replaceChildren(m.kind === 'video'
+        ? player(url, m.artifact).node
+        : el('img', { src: url, alt: `${key} at step ${m.step}`, class: 'media-image' }));
+    };
+    slider.addEventListener('input', show);
+    holder.append(el('div', { class: 'media-key', 'data-key': key },
+      el('h3', {}, key), el('div', { class: 'toolbar' }, items.length > 1 ? slider : null, label), view));
+    show();
+  }
+  return holder;
 }
 
 // Headings, lists, code fences and paragraphs, as text nodes only.

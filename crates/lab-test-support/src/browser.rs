@@ -112,7 +112,12 @@ impl Browser {
         );
         // A WebDriver error carries a stack trace besides its error code.
         if reply["value"].get("error").is_some() && reply["value"].get("stacktrace").is_some() {
-            panic!("{method} {path}: {reply}");
+            let sent = body.map(|b| b.to_string()).unwrap_or_default();
+            let sent: String = sent.chars().take(600).collect();
+            panic!(
+                "{method} {path}: {}: {} (sent {sent})",
+                reply["value"]["error"], reply["value"]["message"]
+            );
         }
         reply["value"].clone()
     }

@@ -279,6 +279,15 @@ mod tests {
             &[".hydra/config.yaml", "main.log"],
         );
         mk("plain", &["run.toml"]);
+        mk(
+            "wandb/offline-run-20261201_000000-abc",
+            &["run-abc.wandb", "files/media/videos/v_1_h.mp4"],
+        );
+        std::os::unix::fs::symlink(
+            root.join("wandb/offline-run-20261201_000000-abc"),
+            root.join("wandb/latest-run"),
+        )
+        .unwrap();
         mk("video-only", &["output.mp4"]);
         mk("deep/a/b/c/d/e/f/g/h", &["run.toml"]);
         std::os::unix::fs::symlink(root.join("plain"), root.join("latest-run")).unwrap();
@@ -306,6 +315,10 @@ mod tests {
                 ("tb-ppo-seed1".to_owned(), Format::Tensorboard),
                 ("tb-ppo-seed1/1700000000.1".to_owned(), Format::Tensorboard),
                 ("video-only".to_owned(), Format::Lab),
+                (
+                    "wandb/offline-run-20261201_000000-abc".to_owned(),
+                    Format::Wandb
+                ),
             ]
         );
         // Bounded: a count limit stops the walk with a warning.

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode};
 use http_body_util::BodyExt;
-use lab_fs::ArtifactName;
+use std::collections::HashMap;
+
+use lab_formats::Format;
+use lab_fs::{Allowlist, ArtifactName};
 use lab_stream::{FileBody, Plan, Validators, evaluate, multipart_segments};
 
 use crate::State;
@@ -65,6 +68,7 @@ pub(crate) async fn artifact(
         }
         let root = state
             .summaries
+            .readers
             .artifact_root(&run)?
             .ok_or(lab_fs::Error::NotFound)?;
         Ok(root.open_artifact(&open_name)?)
@@ -160,4 +164,55 @@ pub(crate) fn boundary() -> Result<String> {
     let mut random = [0u8; 12];
     getrandom::fill(&mut random).map_err(|_| internal("OS random number generator"))?;
     Ok(random.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Per format, the artifact allowlist: the configured one plus the
+/// format's fixed patterns.
+#[derive(Debug)]
+pub(crate) struct Allowlists {
+    base: Allowlist,
+    by_format: HashMap<Format, Allowlist>,
+}
+
+impl Allowlists {
+    pub(crate) fn new(base: Allowlist) -> Self {
+        let by_format = Format::ALL
+            .into_iter()
+            .map(|f| {
+                // The formats' patterns are constant; one that failed to
+                // parse would leave that format with the base list.
+                let list = base
+                    .plus(f.artifact_patterns())
+                    .unwrap_or_else(|_| base.clone());
+                (f, list)
+            })
+            .collect();
+        Self { base, by_format }
+    }
+
+    /// The configured list, without any format's patterns.
+    pub(crate) fn base(&self) -> &Allowlist {
+        &self.base
+    }
+
+    /// The list for a run of `format`.
+    pub(crate) fn of(&self, format: Format) -> &Allowlist {
+        self.by_format.get(&format).unwrap_or(&self.base)
+    }
+
+    /// Whether any format's list could serve `name` (checked before the
+    /// run is looked up, so a name no run may have is refused alike).
+    pub(crate) fn any(
+        &self,
+        name: &str,
+    ) -> std::result::Result<lab_fs::ArtifactName, lab_fs::Error> {
+        let mut last = lab_fs::Error::NotAllowed;
+        for list in self.by_format.values() {
+            match list.check(name) {
+                Ok(name) => return Ok(name),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
 }

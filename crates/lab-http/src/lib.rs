@@ -33,6 +33,8 @@ pub use exports::export_run;
 mod guard;
 mod io;
 mod jobs;
+mod metrics;
+mod readers;
 mod request;
 mod response;
 mod routes;
@@ -173,7 +175,7 @@ impl Config {
 pub(crate) struct State {
     pub(crate) registry: Arc<Registry>,
     /// The artifact allowlist of each format.
-    pub(crate) allowlists: runs::Allowlists,
+    pub(crate) allowlists: artifacts::Allowlists,
     /// What the last walk of the allowed roots could not read or cut short.
     pub(crate) discovery_warnings: std::sync::Mutex<Vec<String>>,
     pub(crate) hosts: HostAllowlist,
@@ -365,7 +367,7 @@ pub async fn serve(
         )),
         hosts,
         registry: config.registry,
-        allowlists: runs::Allowlists::new(config.allowlist),
+        allowlists: artifacts::Allowlists::new(config.allowlist),
         discovery_warnings: std::sync::Mutex::new(cap_warnings(config.discovery_warnings)),
         token: lab_registry::data_dir::random_hex(32)?,
         key: config.access_key,

@@ -88,7 +88,7 @@ pub(crate) async fn route(
             }
             let prefix = format!("runs/{id}/metrics/");
             let raw_name = &api[prefix.len()..];
-            runs::metric(state, req.headers(), id, raw_name, req.uri().query()).await
+            crate::metrics::metric(state, req.headers(), id, raw_name, req.uri().query()).await
         }
         ["runs", id, "export"] => match method {
             Method::POST => exports::create(state, id, req, checked).await,

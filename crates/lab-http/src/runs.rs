@@ -6,19 +6,21 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, Response, StatusCode, header};
+use http::{Response, StatusCode};
 use hyper::body::Incoming;
-use lab_formats::{Format, Media, MetricInfo, RunReader, TextEntry, XAxis};
-use lab_fs::{Allowlist, ArtifactInfo, RunRoot};
+use lab_formats::{Format, Media, MetricInfo, TextEntry};
+use lab_fs::{ArtifactInfo, RunRoot};
 use lab_registry::{RunId, RunRecord};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::State;
+use crate::artifacts::Allowlists;
 use crate::artifacts::content_type;
-use crate::decode::{percent_decode, query_pairs};
+use crate::decode::query_pairs;
 use crate::discovery::{ImportError, format_of};
 use crate::guard::Checked;
+use crate::readers::{REFRESH_EVERY, Readers, artifact_root, lock};
 use crate::request::{Result, blocking, parse_id, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
 
@@ -27,69 +29,8 @@ const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 500;
 /// How long a computed summary is reused before the run is looked at again.
 const SUMMARY_TTL: Duration = Duration::from_secs(5);
-/// How long a run's reader goes without looking for new data, at most.
-const REFRESH_EVERY: Duration = Duration::from_secs(1);
-/// Points all cached readers may hold together; the least recently used
-/// are dropped beyond it (and read again when asked for).
-const READER_BUDGET: usize = 8_000_000;
-/// Most readers cached, whatever their size.
-const MAX_READERS: usize = 4096;
-/// Default and largest `points` of a metrics request.
-const DEFAULT_POINTS: usize = 1000;
-const MAX_POINTS: usize = 10_000;
 /// Most `fields` one list request may ask for.
 const MAX_FIELDS: usize = 32;
-
-/// Per format, the artifact allowlist: the configured one plus the
-/// format's fixed patterns.
-#[derive(Debug)]
-pub(crate) struct Allowlists {
-    base: Allowlist,
-    by_format: HashMap<Format, Allowlist>,
-}
-
-impl Allowlists {
-    pub(crate) fn new(base: Allowlist) -> Self {
-        let by_format = Format::ALL
-            .into_iter()
-            .map(|f| {
-                // The formats' patterns are constant; one that failed to
-                // parse would leave that format with the base list.
-                let list = base
-                    .plus(f.artifact_patterns())
-                    .unwrap_or_else(|_| base.clone());
-                (f, list)
-            })
-            .collect();
-        Self { base, by_format }
-    }
-
-    /// The configured list, without any format's patterns.
-    pub(crate) fn base(&self) -> &Allowlist {
-        &self.base
-    }
-
-    /// The list for a run of `format`.
-    pub(crate) fn of(&self, format: Format) -> &Allowlist {
-        self.by_format.get(&format).unwrap_or(&self.base)
-    }
-
-    /// Whether any format's list could serve `name` (checked before the
-    /// run is looked up, so a name no run may have is refused alike).
-    pub(crate) fn any(
-        &self,
-        name: &str,
-    ) -> std::result::Result<lab_fs::ArtifactName, lab_fs::Error> {
-        let mut last = lab_fs::Error::NotAllowed;
-        for list in self.by_format.values() {
-            match list.check(name) {
-                Ok(name) => return Ok(name),
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
-    }
-}
 
 /// A run as the list shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -141,18 +82,11 @@ struct Listed {
     modified: u64,
 }
 
-struct Cached {
-    root: std::path::PathBuf,
-    reader: Arc<Mutex<RunReader>>,
-    refreshed: Option<Instant>,
-    used: Instant,
-    points: usize,
-}
-
 /// The readers of recently used runs, and their summaries.
 #[derive(Default)]
 pub(crate) struct Summaries {
-    readers: Mutex<HashMap<RunId, Cached>>,
+    /// The format readers of recently used runs.
+    pub(crate) readers: Readers,
     summaries: Mutex<HashMap<RunId, (Instant, Arc<RunSummary>)>>,
 }
 
@@ -162,60 +96,7 @@ impl std::fmt::Debug for Summaries {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Summaries {
-    /// The reader of `run`, refreshed when older than `max_age`. Blocking.
-    fn reader(&self, run: &RunRecord, root: &RunRoot, max_age: Duration) -> Arc<Mutex<RunReader>> {
-        let format = format_of(run);
-        let (reader, stale) = {
-            let mut readers = lock(&self.readers);
-            let entry = readers.entry(run.id.clone()).or_insert_with(|| Cached {
-                root: run.root.clone(),
-                reader: Arc::new(Mutex::new(RunReader::new_entry(
-                    format,
-                    run.entry.as_deref(),
-                ))),
-                refreshed: None,
-                used: Instant::now(),
-                points: 0,
-            });
-            if entry.root != run.root || lock(&entry.reader).format() != format {
-                *entry = Cached {
-                    root: run.root.clone(),
-                    reader: Arc::new(Mutex::new(RunReader::new_entry(
-                        format,
-                        run.entry.as_deref(),
-                    ))),
-                    refreshed: None,
-                    used: Instant::now(),
-                    points: 0,
-                };
-            }
-            entry.used = Instant::now();
-            let stale = entry.refreshed.is_none_or(|at| at.elapsed() >= max_age);
-            if stale {
-                entry.refreshed = Some(Instant::now());
-            }
-            (Arc::clone(&entry.reader), stale)
-        };
-        if stale {
-            let points = {
-                let mut r = lock(&reader);
-                r.refresh(root);
-                r.points()
-            };
-            let mut readers = lock(&self.readers);
-            if let Some(entry) = readers.get_mut(&run.id) {
-                entry.points = points;
-            }
-            evict(&mut readers, &run.id);
-        }
-        reader
-    }
-
     /// The summary of `run`, from the cache when fresh. Blocking.
     fn get(&self, run: &RunRecord, allow: &Allowlists) -> Arc<RunSummary> {
         if let Some((at, summary)) = lock(&self.summaries).get(&run.id)
@@ -244,55 +125,13 @@ impl Summaries {
     ) -> std::result::Result<RunDetails, lab_fs::Error> {
         let root = RunRoot::open_ambient(&run.root)?;
         let format = format_of(run);
-        let reader = self.reader(run, &root, REFRESH_EVERY);
+        let reader = self.readers.reader(run, &root, REFRESH_EVERY);
         let info = lock(&reader).info();
         let artifacts = match artifact_root(run, root, &info) {
             Some(root) => root.list_artifacts(allow.of(format))?,
             None => Vec::new(),
         };
         Ok(details(run, format, info, &artifacts))
-    }
-
-    /// The root `run`'s artifacts are served from. Blocking.
-    pub(crate) fn artifact_root(
-        &self,
-        run: &RunRecord,
-    ) -> std::result::Result<Option<RunRoot>, lab_fs::Error> {
-        let root = RunRoot::open_ambient(&run.root)?;
-        if run.entry.is_none() {
-            return Ok(Some(root));
-        }
-        let reader = self.reader(run, &root, REFRESH_EVERY);
-        let info = lock(&reader).info();
-        Ok(artifact_root(run, root, &info))
-    }
-}
-
-/// A run's own directory serves its artifacts; a store's run serves the
-/// directory its store names for it, only when that lies inside the store
-/// (lab-formats never reports one outside), else none.
-fn artifact_root(run: &RunRecord, root: RunRoot, info: &lab_formats::RunInfo) -> Option<RunRoot> {
-    if run.entry.is_none() {
-        return Some(root);
-    }
-    root.open_sub(info.artifact_dir.as_deref()?).ok()
-}
-
-/// Drops the least recently used readers beyond the budget (never `keep`).
-fn evict(readers: &mut HashMap<RunId, Cached>, keep: &RunId) {
-    let mut total: usize = readers.values().map(|c| c.points).sum();
-    while total > READER_BUDGET || readers.len() > MAX_READERS {
-        let Some(oldest) = readers
-            .iter()
-            .filter(|(id, _)| *id != keep)
-            .min_by_key(|(_, c)| c.used)
-            .map(|(id, _)| id.clone())
-        else {
-            break;
-        };
-        if let Some(gone) = readers.remove(&oldest) {
-            total -= gone.points;
-        }
     }
 }
 
@@ -484,7 +323,7 @@ enum Field {
     Metric(String),
 }
 
-fn bad(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
+pub(crate) fn bad(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, Code::BadQuery, message)
 }
 
@@ -690,108 +529,6 @@ pub(crate) async fn show(state: &Arc<State>, id: RunId) -> Result<Response<Body>
     ))
 }
 
-/// `GET /api/runs/{id}/metrics/{name}?points=&from=&to=&x=`: one series
-/// downsampled into buckets (first x, last y, min, max), with an ETag
-/// that changes when the series grows.
-pub(crate) async fn metric(
-    state: &Arc<State>,
-    headers: &HeaderMap,
-    id: &str,
-    raw_name: &str,
-    query: Option<&str>,
-) -> Result<Response<Body>> {
-    let id = parse_id(id)?;
-    let name = percent_decode(raw_name, false)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| bad("the metric name is malformed percent-encoding"))?;
-    let pairs = query_pairs(query.unwrap_or("")).ok_or_else(|| bad("malformed query string"))?;
-    let mut points = DEFAULT_POINTS;
-    let mut from = None;
-    let mut to = None;
-    let mut axis = XAxis::Step;
-    let number = |v: &str, what: &'static str| {
-        v.parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite())
-            .ok_or_else(|| bad(what))
-    };
-    for (key, value) in pairs {
-        match key.as_str() {
-            "points" => {
-                points = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_POINTS).contains(n))
-                    .ok_or_else(|| bad("points must be a number from 1 to 10000"))?;
-            }
-            "from" if !value.is_empty() => from = Some(number(&value, "from must be a number")?),
-            "to" if !value.is_empty() => to = Some(number(&value, "to must be a number")?),
-            "x" => {
-                axis = match value.as_str() {
-                    "step" => XAxis::Step,
-                    "wall" => XAxis::Wall,
-                    _ => return Err(bad("x must be step or wall")),
-                };
-            }
-            _ => {}
-        }
-    }
-    let state = Arc::clone(state);
-    let lookup = name.clone();
-    let found = blocking(move || {
-        let run = state.registry.get(&id)?;
-        let root = RunRoot::open_ambient(&run.root)?;
-        let reader = state.summaries.reader(&run, &root, REFRESH_EVERY);
-        let reader = lock(&reader);
-        Ok(reader.series(&lookup).map(|series| {
-            let tag = format!(
-                "\"m-{}-{}-{}-{points}-{from:?}-{to:?}-{axis:?}\"",
-                run.id,
-                series.generation,
-                series.points().len()
-            );
-            (tag, series.bucketed(points, from, to, axis))
-        }))
-    })
-    .await?;
-    let Some((etag, buckets)) = found else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            Code::UnknownMetric,
-            "this run has no metric of that name",
-        ));
-    };
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut response = if matches {
-        let mut r = Response::new(crate::response::empty());
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
-        r
-    } else {
-        json_response(
-            StatusCode::OK,
-            &json!({
-                "name": name,
-                "count": buckets.count,
-                "x": buckets.x,
-                "y": buckets.y,
-                "min": buckets.min,
-                "max": buckets.max,
-            }),
-        )
-    };
-    if let Ok(v) = http::HeaderValue::from_str(&etag) {
-        response.headers_mut().insert(header::ETAG, v);
-    }
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        http::HeaderValue::from_static("private, no-cache"),
-    );
-    Ok(response)
-}
-
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ImportBody {
@@ -851,7 +588,7 @@ pub(crate) async fn forget(state: &Arc<State>, id: &str) -> Result<Response<Body
     let id = parse_id(id)?;
     let registry = Arc::clone(&state.registry);
     let run = blocking(move || Ok(registry.forget(&id)?)).await?;
-    lock(&state.summaries.readers).remove(&run.id);
+    state.summaries.readers.forget(&run.id);
     lock(&state.summaries.summaries).remove(&run.id);
     eprintln!("lab: forgot run {}", run.id);
     Ok(json_response(

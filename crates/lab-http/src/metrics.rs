@@ -1,0 +1,121 @@
+//! `GET /api/runs/{id}/metrics/{name}`: one series, downsampled.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, Response, StatusCode, header};
+use lab_formats::XAxis;
+use lab_fs::RunRoot;
+use serde_json::json;
+
+use crate::State;
+use crate::decode::{percent_decode, query_pairs};
+use crate::readers::{REFRESH_EVERY, lock};
+use crate::request::{Result, blocking, parse_id};
+use crate::response::{ApiError, Body, Code, json_response};
+use crate::runs::bad;
+
+/// Default and largest `points` of a metrics request.
+const DEFAULT_POINTS: usize = 1000;
+const MAX_POINTS: usize = 10_000;
+
+/// `GET /api/runs/{id}/metrics/{name}?points=&from=&to=&x=`: one series
+/// downsampled into buckets (first x, last y, min, max), with an ETag
+/// that changes when the series grows.
+pub(crate) async fn metric(
+    state: &Arc<State>,
+    headers: &HeaderMap,
+    id: &str,
+    raw_name: &str,
+    query: Option<&str>,
+) -> Result<Response<Body>> {
+    let id = parse_id(id)?;
+    let name = percent_decode(raw_name, false)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| bad("the metric name is malformed percent-encoding"))?;
+    let pairs = query_pairs(query.unwrap_or("")).ok_or_else(|| bad("malformed query string"))?;
+    let mut points = DEFAULT_POINTS;
+    let mut from = None;
+    let mut to = None;
+    let mut axis = XAxis::Step;
+    let number = |v: &str, what: &'static str| {
+        v.parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| bad(what))
+    };
+    for (key, value) in pairs {
+        match key.as_str() {
+            "points" => {
+                points = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_POINTS).contains(n))
+                    .ok_or_else(|| bad("points must be a number from 1 to 10000"))?;
+            }
+            "from" if !value.is_empty() => from = Some(number(&value, "from must be a number")?),
+            "to" if !value.is_empty() => to = Some(number(&value, "to must be a number")?),
+            "x" => {
+                axis = match value.as_str() {
+                    "step" => XAxis::Step,
+                    "wall" => XAxis::Wall,
+                    _ => return Err(bad("x must be step or wall")),
+                };
+            }
+            _ => {}
+        }
+    }
+    let state = Arc::clone(state);
+    let lookup = name.clone();
+    let found = blocking(move || {
+        let run = state.registry.get(&id)?;
+        let root = RunRoot::open_ambient(&run.root)?;
+        let reader = state.summaries.readers.reader(&run, &root, REFRESH_EVERY);
+        let reader = lock(&reader);
+        Ok(reader.series(&lookup).map(|series| {
+            let tag = format!(
+                "\"m-{}-{}-{}-{points}-{from:?}-{to:?}-{axis:?}\"",
+                run.id,
+                series.generation,
+                series.points().len()
+            );
+            (tag, series.bucketed(points, from, to, axis))
+        }))
+    })
+    .await?;
+    let Some((etag, buckets)) = found else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            Code::UnknownMetric,
+            "this run has no metric of that name",
+        ));
+    };
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if matches {
+        let mut r = Response::new(crate::response::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        json_response(
+            StatusCode::OK,
+            &json!({
+                "name": name,
+                "count": buckets.count,
+                "x": buckets.x,
+                "y": buckets.y,
+                "min": buckets.min,
+                "max": buckets.max,
+            }),
+        )
+    };
+    if let Ok(v) = http::HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(response)
+}

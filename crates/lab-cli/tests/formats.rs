@@ -175,6 +175,38 @@ fn runs_written_by_the_real_tools_read_exactly() {
     assert!(close(lr["last"].as_f64().unwrap(), 0.5f64.powi(49)), "{lr}");
     assert_eq!(metric(&tb, "eval/return")["count"], 5);
     assert_eq!(tb["texts"][0]["text"], "hello from tensorboardX");
+    // Images by step, PNG bytes read again from their records and checked.
+    let images: Vec<&Value> = tb["media"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["key"] == "frames/sample")
+        .collect();
+    let steps: Vec<i64> = images.iter().map(|m| m["step"].as_i64().unwrap()).collect();
+    assert_eq!(steps, [0, 5], "{}", tb["media"]);
+    for m in &images {
+        let png = lab.get(m["url"].as_str().unwrap());
+        assert_eq!(png.status, 200, "{}", png.text());
+        assert_eq!(png.header("content-type"), Some("image/png"));
+        assert!(png.body.starts_with(b"\x89PNG\r\n\x1a\n"));
+        // IHDR: width 12, height 8, as logged.
+        let be = |at: usize| u32::from_be_bytes(png.body[at..at + 4].try_into().unwrap());
+        assert_eq!((be(16), be(20)), (12, 8));
+    }
+    let url = images[0]["url"].as_str().unwrap();
+    let (base_url, _) = url.rsplit_once('/').unwrap();
+    let (file_url, offset) = base_url.rsplit_once('/').unwrap();
+    for wrong in [
+        format!("{file_url}/{}/0", offset.parse::<u64>().unwrap() + 1),
+        format!("{file_url}/{offset}/7"),
+        format!(
+            "/api/runs/{}/images/..%2F..%2Fetc%2Fpasswd/0/0",
+            tb["id"].as_str().unwrap()
+        ),
+    ] {
+        let reply = lab.get(&wrong);
+        assert_eq!(reply.code(), "image_not_found", "{wrong}: {}", reply.text());
+    }
     assert_eq!(tb["texts"][0]["step"], 0);
     let id = tb["id"].as_str().unwrap();
     let series = lab.json(&format!("/api/runs/{id}/metrics/train%2Floss?points=5"));

@@ -41,6 +41,7 @@ pub use discover::{Discovery, Found, Limits, detect, discover};
 use lab_fs::RunRoot;
 use serde_json::Value;
 pub use series::{Bucketed, Point, Series, XAxis};
+pub use tensorboard::image as tensorboard_image;
 
 /// Most points kept for one series.
 pub const MAX_POINTS_PER_SERIES: usize = 2_000_000;
@@ -168,6 +169,13 @@ pub struct Media {
     pub step: Option<i64>,
     /// The key it was logged under, when the format gives one.
     pub key: Option<String>,
+    /// Inside a run's data rather than a file of its own (a TensorBoard
+    /// image: `artifact` is then `FILE/OFFSET/N`, not an artifact name).
+    #[serde(skip)]
+    pub embedded: bool,
+    /// Where the API serves it, when not as an artifact (set by the server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// A text summary (TensorBoard's text plugin).

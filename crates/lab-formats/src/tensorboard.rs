@@ -88,11 +88,27 @@ pub(crate) struct SummaryValue {
     pub tag: String,
     #[prost(float, optional, tag = "2")]
     pub simple_value: Option<f32>,
+    #[prost(message, optional, tag = "4")]
+    pub image: Option<Image>,
     #[prost(message, optional, tag = "8")]
     pub tensor: Option<TensorProto>,
     #[prost(message, optional, tag = "9")]
     pub metadata: Option<SummaryMetadata>,
 }
+
+/// `Summary.Image`: the encoded image (PNG, as TensorBoard writes it).
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct Image {
+    #[prost(int32, tag = "1")]
+    pub height: i32,
+    #[prost(int32, tag = "2")]
+    pub width: i32,
+    #[prost(bytes = "vec", tag = "4")]
+    pub encoded_image_string: Vec<u8>,
+}
+
+/// PNG's signature.
+pub(crate) const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
 
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct SummaryMetadata {
@@ -205,7 +221,13 @@ pub(crate) struct Events {
     set: SeriesSet,
     info: RunInfo,
     first_wall: Option<f64>,
+    /// The file being read (its name) and the offset of the next record.
+    file: String,
+    pos: u64,
 }
+
+/// Most images listed per run.
+const MAX_IMAGES: usize = 10_000;
 
 impl Events {
     /// Points read so far.
@@ -220,7 +242,24 @@ impl Events {
         let Some(summary) = event.summary else {
             return;
         };
-        for value in summary.value {
+        for (n, value) in summary.value.iter().enumerate() {
+            if let Some(image) = &value.image {
+                // Listed by where it lies (file, record offset, value
+                // index); the bytes are read again, and checked, when asked
+                // for.
+                if image.encoded_image_string.starts_with(PNG) && self.info.media.len() < MAX_IMAGES
+                {
+                    self.info.media.push(crate::Media {
+                        artifact: format!("{}/{}/{n}", self.file, self.pos),
+                        kind: "image",
+                        step: Some(event.step),
+                        key: Some(crate::text::cap(&value.tag)),
+                        embedded: true,
+                        url: None,
+                    });
+                }
+                continue;
+            }
             let plugin = value.metadata.as_ref().and_then(|m| m.plugin_data.as_ref());
             let plugin_name = plugin.map_or("", |p| p.plugin_name.as_str());
             let point = |v: f64| Point {
@@ -318,6 +357,7 @@ impl Sink for Events {
         };
         let event = Event::decode(payload).map_err(|e| format!("an event does not decode: {e}"))?;
         self.event(event);
+        self.pos += used as u64;
         Ok(used)
     }
 }
@@ -326,6 +366,8 @@ impl Sink for Events {
 pub(crate) struct Reader {
     /// Each event file, where it was left, and whether it is new.
     files: Vec<(String, Tail, bool)>,
+    /// Each file's offset of the next whole record.
+    offsets: std::collections::HashMap<String, u64>,
     events: Events,
     errors: Vec<String>,
 }
@@ -365,7 +407,16 @@ impl Reader {
             self.files.push((name.clone(), Tail::default(), true));
         }
         for (name, tail, fresh) in &mut self.files {
-            match tail.follow(root, Path::new(name), MAX_RECORD + 16, &mut self.events) {
+            // Offsets of this file's records: from its start when it is new.
+            if *fresh {
+                self.events.pos = 0;
+            } else {
+                self.events.pos = self.offsets.get(name.as_str()).copied().unwrap_or_default();
+            }
+            self.events.file = name.clone();
+            let followed = tail.follow(root, Path::new(name), MAX_RECORD + 16, &mut self.events);
+            self.offsets.insert(name.clone(), self.events.pos);
+            match followed {
                 Ok(Followed::Restarted) if !*fresh => return false,
                 Ok(Followed::Missing) => return false,
                 Ok(_) => {}
@@ -381,6 +432,7 @@ impl Reader {
 
     fn reset(&mut self) {
         self.files.clear();
+        self.offsets.clear();
         self.events = Events::default();
     }
 
@@ -398,6 +450,43 @@ impl Reader {
     pub(crate) fn sets(&self) -> Vec<&SeriesSet> {
         vec![&self.events.set]
     }
+}
+
+/// The PNG bytes of image value `n` of the record at `offset` of the event
+/// file `file` (one segment, `events.out.tfevents.*`) beneath `root`: the
+/// record is read again, its CRCs checked, the event decoded, and only bytes
+/// that are a PNG are returned.
+pub fn image(root: &RunRoot, file: &str, offset: u64, n: usize) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    if !file.starts_with(PREFIX) || file.contains('/') {
+        return Err("not an event file".to_owned());
+    }
+    let mut f = root
+        .open_regular(Path::new(file))
+        .map_err(|e| e.to_string())?;
+    f.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
+    let mut head = [0u8; 12];
+    f.read_exact(&mut head).map_err(|e| e.to_string())?;
+    // The length is checked (CRC, cap) before anything is allocated.
+    record(&head)?;
+    let len = u64::from_le_bytes([
+        head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7],
+    ]) as usize;
+    let mut whole = head.to_vec();
+    whole.resize(12 + len + 4, 0);
+    f.read_exact(&mut whole[12..]).map_err(|e| e.to_string())?;
+    let (payload, _) = record(&whole)?.ok_or("a truncated record")?;
+    let event = Event::decode(payload).map_err(|e| e.to_string())?;
+    let bytes = event
+        .summary
+        .and_then(|s| s.value.into_iter().nth(n))
+        .and_then(|v| v.image)
+        .map(|i| i.encoded_image_string)
+        .ok_or("no image there")?;
+    if !bytes.starts_with(PNG) {
+        return Err("not a PNG".to_owned());
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -281,6 +281,8 @@ impl Log {
                     kind,
                     step: Some(step),
                     key: Some(key.to_owned()),
+                    embedded: false,
+                    url: None,
                 });
             }
         }
@@ -489,6 +491,8 @@ impl Reader {
                     kind,
                     step: parsed.as_ref().map(|(_, s)| *s),
                     key: parsed.map(|(k, _)| k),
+                    embedded: false,
+                    url: None,
                 });
             }
         }

@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use std::collections::HashMap;
 
 use lab_formats::Format;
-use lab_fs::{Allowlist, ArtifactName};
+use lab_fs::{Allowlist, ArtifactName, RunRoot};
 use lab_stream::{FileBody, Plan, Validators, evaluate, multipart_segments};
 
 use crate::State;
@@ -215,4 +215,56 @@ impl Allowlists {
         }
         Err(last)
     }
+}
+
+/// `GET /api/runs/{id}/images/{file}/{offset}/{n}`: a TensorBoard image,
+/// read again from its record in the event file (CRCs checked, the event
+/// decoded) and served only if it is a PNG, as `image/png`.
+pub(crate) async fn tensorboard_image(
+    state: &Arc<State>,
+    method: &Method,
+    id: &str,
+    file: &str,
+    offset: &str,
+    n: &str,
+) -> Result<Response<Body>> {
+    let id = parse_id(id)?;
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            Code::ImageNotFound,
+            "no TensorBoard image there",
+        )
+    };
+    let file = percent_decode(file, false).ok_or_else(not_found)?;
+    let offset: u64 = offset.parse().map_err(|_| not_found())?;
+    let n: usize = n.parse().map_err(|_| not_found())?;
+    let state = Arc::clone(state);
+    let png = blocking(move || {
+        let run = state.registry.get(&id)?;
+        if crate::discovery::format_of(&run) != Format::Tensorboard {
+            return Ok(None);
+        }
+        let root = RunRoot::open_ambient(&run.root)?;
+        Ok(lab_formats::tensorboard_image(&root, &file, offset, n).ok())
+    })
+    .await?
+    .ok_or_else(not_found)?;
+    let len = png.len();
+    let mut response = Response::new(if *method == Method::HEAD {
+        crate::response::empty()
+    } else {
+        crate::response::full(png)
+    });
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("image/png"),
+    );
+    headers.insert(header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    headers.insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("private, max-age=60"),
+    );
+    Ok(response)
 }

@@ -106,14 +106,15 @@ pub struct Checked {
 }
 
 /// What a page's elements load with the cookie alone (no header can be
-/// added to them): the page, artifacts, bundle downloads, job log streams.
+/// added to them): the page, artifacts, TensorBoard images, bundle
+/// downloads, job log streams.
 fn element_load(method: &Method, path: &str) -> bool {
     let read = method == Method::GET || method == Method::HEAD;
     let segments: Vec<&str> = path.split('/').collect();
     read && (path == "/"
         || matches!(
             segments.as_slice(),
-            ["", "api", "runs", _, "artifacts", _, ..]
+            ["", "api", "runs", _, "artifacts", _, ..] | ["", "api", "runs", _, "images", _, _, _]
         )
         || matches!(segments.as_slice(), ["", "api", "exports", file] if !file.is_empty())
         || matches!(segments.as_slice(), ["", "api", "jobs", _, "log"]))

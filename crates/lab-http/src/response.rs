@@ -152,6 +152,8 @@ pub enum Code {
     UnknownRun,
     /// `unknown_metric`
     UnknownMetric,
+    /// `image_not_found`
+    ImageNotFound,
     /// `unsupported_media_type`
     UnsupportedMediaType,
 }
@@ -217,6 +219,7 @@ impl Code {
             Code::UnknownJob => "unknown_job",
             Code::UnknownRun => "unknown_run",
             Code::UnknownMetric => "unknown_metric",
+            Code::ImageNotFound => "image_not_found",
             Code::IdForManyRuns => "id_for_many_runs",
             Code::UnsupportedMediaType => "unsupported_media_type",
         }

@@ -90,6 +90,12 @@ pub(crate) async fn route(
             let raw_name = &api[prefix.len()..];
             crate::metrics::metric(state, req.headers(), id, raw_name, req.uri().query()).await
         }
+        ["runs", id, "images", file, offset, n] => match method {
+            Method::GET | Method::HEAD => {
+                crate::artifacts::tensorboard_image(state, &method, id, file, offset, n).await
+            }
+            _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
+        },
         ["runs", id, "export"] => match method {
             Method::POST => exports::create(state, id, req, checked).await,
             _ => Ok(ApiError::method_not_allowed("POST")),

@@ -186,6 +186,19 @@ fn details(
                 .map(|a| a.name.to_string())
         });
     let mut media = info.media.clone();
+    for m in media.iter_mut().filter(|m| m.embedded) {
+        let encoded: String = m
+            .artifact
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                    char::from(b).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        m.url = Some(format!("/api/runs/{}/images/{encoded}", run.id));
+    }
     for a in artifacts {
         let kind = content_type(&a.name);
         let kind = if kind.starts_with("video/") {
@@ -201,6 +214,8 @@ fn details(
                 kind,
                 step: None,
                 key: None,
+                embedded: false,
+                url: None,
             });
         }
     }

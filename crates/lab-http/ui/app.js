@@ -330,7 +330,7 @@ function mediaByStep(run) {
     const show = () => {
       const m = items[Number(slider.value)];
       label.textContent = `step ${m.step} · ${m.artifact.split('/').pop()}`;
-      const url = artifactUrl(run.id, m.artifact);
+      const url = m.url || artifactUrl(run.id, m.artifact);
       view.replaceChildren(m.kind === 'video'
         ? player(url, m.artifact).node
         : el('img', { src: url, alt: `${key} at step ${m.step}`, class: 'media-image' }));

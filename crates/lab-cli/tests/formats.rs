@@ -1009,6 +1009,45 @@ fn an_offline_wandb_run_reads_from_its_record_log() {
     assert!(metric(&torn, "loss")["count"].as_u64().unwrap() >= 1);
     let bad = lab.run_at("/offline-run-badcrc");
     assert!(bad["errors"].to_string().contains("fails its CRC"), "{bad}");
+    // Exported and imported elsewhere: the same params, series and media.
+    let made = Request::new("POST", &format!("/api/runs/{id}/export"))
+        .header("Authorization", format!("Bearer {}", lab.key))
+        .json("{}")
+        .send(lab.port)
+        .unwrap();
+    assert_eq!(made.status, 201, "{}", made.text());
+    let file = made.json()["file"].as_str().unwrap().to_owned();
+    let into = base.join("reimported");
+    std::fs::create_dir_all(&into).unwrap();
+    let out = lab_cmd(&base.join("data"))
+        .arg("--root")
+        .arg(&base)
+        .arg("import-bundle")
+        .arg(base.join("data/exports").join(&file))
+        .arg("--into")
+        .arg(&into)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let copy_id = text
+        .strip_prefix("imported bundle as ")
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let copy = lab.json(&format!("/api/runs/{copy_id}"));
+    assert_eq!(copy["params"], run["params"]);
+    let again = lab.json(&format!("/api/runs/{copy_id}/metrics/loss"));
+    assert_eq!((&again["x"], &again["y"]), (&series["x"], &series["y"]));
+    let copied = lab.get(&format!(
+        "/api/runs/{copy_id}/artifacts/{}",
+        video["artifact"].as_str().unwrap()
+    ));
+    assert_eq!(copied.body, original);
 }
 
 #[test]

@@ -105,32 +105,12 @@ impl Format {
     /// (fixed, bounded depth, types from the fixed table).
     pub fn artifact_patterns(self) -> &'static [&'static str] {
         match self {
-            // A bundle of an MLflow run reimports as a `lab` run with its
-            // `artifacts/`: the Lab's own format serves them too.
-            Format::Mlflow | Format::Lab => &[
-                "artifacts/*.mp4",
-                "artifacts/*.png",
-                "artifacts/*.jpg",
-                "artifacts/*.json",
-                "artifacts/*.txt",
-                "artifacts/*.md",
-                "artifacts/*.csv",
-                "artifacts/*.log",
-                "artifacts/videos/*.mp4",
-                "artifacts/images/*.png",
-            ],
-            Format::Wandb => &[
-                "files/media/videos/*.mp4",
-                "files/media/videos/*.webm",
-                "files/media/videos/*.gif",
-                "files/media/images/*.png",
-                "files/media/images/*.jpg",
-                "files/media/images/*.gif",
-                "files/output.log",
-                "files/config.yaml",
-                "files/wandb-summary.json",
-                "files/requirements.txt",
-            ],
+            Format::Mlflow => &MLFLOW_ARTIFACTS,
+            // A bundle of an MLflow or W&B run reimports as a `lab` run
+            // with its `artifacts/` or `files/`: the Lab's own format
+            // serves both.
+            Format::Lab => &LAB_ARTIFACTS,
+            Format::Wandb => &WANDB_ARTIFACTS,
             Format::Lightning => &["hparams.yaml"],
             // Hydra logs to `<job name>.log` in the output directory.
             Format::Hydra => &["*.log"],
@@ -138,6 +118,55 @@ impl Format {
         }
     }
 }
+
+const MLFLOW_ARTIFACTS: [&str; 10] = [
+    "artifacts/*.mp4",
+    "artifacts/*.png",
+    "artifacts/*.jpg",
+    "artifacts/*.json",
+    "artifacts/*.txt",
+    "artifacts/*.md",
+    "artifacts/*.csv",
+    "artifacts/*.log",
+    "artifacts/videos/*.mp4",
+    "artifacts/images/*.png",
+];
+
+const WANDB_ARTIFACTS: [&str; 10] = [
+    "files/media/videos/*.mp4",
+    "files/media/videos/*.webm",
+    "files/media/videos/*.gif",
+    "files/media/images/*.png",
+    "files/media/images/*.jpg",
+    "files/media/images/*.gif",
+    "files/output.log",
+    "files/config.yaml",
+    "files/wandb-summary.json",
+    "files/requirements.txt",
+];
+
+const LAB_ARTIFACTS: [&str; 20] = [
+    MLFLOW_ARTIFACTS[0],
+    MLFLOW_ARTIFACTS[1],
+    MLFLOW_ARTIFACTS[2],
+    MLFLOW_ARTIFACTS[3],
+    MLFLOW_ARTIFACTS[4],
+    MLFLOW_ARTIFACTS[5],
+    MLFLOW_ARTIFACTS[6],
+    MLFLOW_ARTIFACTS[7],
+    MLFLOW_ARTIFACTS[8],
+    MLFLOW_ARTIFACTS[9],
+    WANDB_ARTIFACTS[0],
+    WANDB_ARTIFACTS[1],
+    WANDB_ARTIFACTS[2],
+    WANDB_ARTIFACTS[3],
+    WANDB_ARTIFACTS[4],
+    WANDB_ARTIFACTS[5],
+    WANDB_ARTIFACTS[6],
+    WANDB_ARTIFACTS[7],
+    WANDB_ARTIFACTS[8],
+    WANDB_ARTIFACTS[9],
+];
 
 impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

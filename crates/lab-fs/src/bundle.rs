@@ -629,10 +629,12 @@ fn unpack_into(bundle: impl Read, stage: &Dir, allow: &Allowlist) -> Result<Mani
         if seen.contains_key(&name) {
             return Err(BundleError::Refused(format!("{shown:?} appears twice")));
         }
+        // Its directories (up to three levels), beneath the staging handle;
+        // only regular files are ever unpacked, so none of them is a link.
         if let Some(dir) = artifact.dir()
             && stage.symlink_metadata(dir).is_err()
         {
-            stage.create_dir(dir)?;
+            stage.create_dir_all(dir)?;
         }
         let mut out = stage.open_with(
             artifact.as_str(),

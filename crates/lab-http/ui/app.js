@@ -329,7 +329,7 @@ function mediaByStep(run) {
     const slider = el('input', { type: 'range', min: 0, max: items.length - 1, value: items.length - 1, 'aria-label': `${key} step` });
     const show = () => {
       const m = items[Number(slider.value)];
-      label.textContent = `step ${m.step} · ${m.artifact.split('/').pop()}`;
+      label.textContent = m.url ? `step ${m.step}` : `step ${m.step} · ${m.artifact.split('/').pop()}`;
       const url = m.url || artifactUrl(run.id, m.artifact);
       view.replaceChildren(m.kind === 'video'
         ? player(url, m.artifact).node

@@ -923,6 +923,22 @@ fn an_offline_wandb_run_reads_from_its_record_log() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("run-x.wandb"), content).unwrap();
     }
+    // WebM and GIF media beside the MP4 (made by ffmpeg, named as W&B names
+    // its media: KEY_STEP_HASH.ext).
+    for (name, args) in [
+        ("clip_12_0a1b.webm", &["-c:v", "libvpx", "-b:v", "200k"][..]),
+        ("anim_13_2c3d.gif", &[][..]),
+    ] {
+        #[allow(clippy::disallowed_methods)] // ffmpeg makes the media files
+        let made = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg("testsrc2=duration=1:size=64x48:rate=5")
+            .args(args)
+            .arg(run_dir.join("files/media/videos").join(name))
+            .status()
+            .expect("ffmpeg is required: `cargo xtask test` installs it");
+        assert!(made.success(), "{name}");
+    }
     let lab = serve(&base.join("data"), &root);
     let runs = lab.runs();
     let wandb: Vec<&Value> = runs.iter().filter(|r| r["format"] == "wandb").collect();
@@ -976,7 +992,7 @@ fn an_offline_wandb_run_reads_from_its_record_log() {
     // The logged MP4 streams with Range, byte for byte what was logged.
     let url = format!(
         "/api/runs/{id}/artifacts/{}",
-        video["artifact"].as_str().unwrap()
+        video["name"].as_str().unwrap()
     );
     let part = Request::new("GET", &url)
         .header("Authorization", format!("Bearer {}", lab.key))
@@ -990,6 +1006,28 @@ fn an_offline_wandb_run_reads_from_its_record_log() {
     )
     .unwrap();
     assert_eq!(part.body, original[100..200]);
+    // WebM and GIF play like any artifact, with their fixed types.
+    for (key, step, kind) in [("clip", 12, "video/webm"), ("anim", 13, "image/gif")] {
+        let m = media
+            .iter()
+            .find(|m| m["key"] == key)
+            .unwrap_or_else(|| panic!("no {key} in {media:?}"));
+        assert_eq!(m["step"], step);
+        let part = Request::new(
+            "GET",
+            &format!("/api/runs/{id}/artifacts/{}", m["name"].as_str().unwrap()),
+        )
+        .header("Authorization", format!("Bearer {}", lab.key))
+        .header("Range", "bytes=0-5")
+        .send(lab.port)
+        .unwrap();
+        assert_eq!(
+            (part.status, part.header("content-type")),
+            (206, Some(kind)),
+            "{key}"
+        );
+        assert_eq!(part.body.len(), 6);
+    }
     // The log itself and W&B's debug logs are never served.
     let log_name = log.file_name().unwrap().to_str().unwrap();
     assert_eq!(
@@ -1045,7 +1083,7 @@ fn an_offline_wandb_run_reads_from_its_record_log() {
     assert_eq!((&again["x"], &again["y"]), (&series["x"], &series["y"]));
     let copied = lab.get(&format!(
         "/api/runs/{copy_id}/artifacts/{}",
-        video["artifact"].as_str().unwrap()
+        video["name"].as_str().unwrap()
     ));
     assert_eq!(copied.body, original);
 }

@@ -190,7 +190,8 @@ pub struct MetricInfo {
 /// A video or image with the step it belongs to, where the format says.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Media {
-    /// The artifact name it is served under.
+    /// The artifact name it is served under (`name` in the API).
+    #[serde(rename = "name")]
     pub artifact: String,
     /// `video` or `image`.
     pub kind: &'static str,

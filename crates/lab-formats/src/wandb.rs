@@ -486,6 +486,12 @@ impl Reader {
             };
             for entry in listed.into_iter().filter(|e| e.kind == EntryKind::File) {
                 let parsed = step_in_name(&entry.name);
+                // A GIF is shown as an image wherever W&B filed it.
+                let kind = if entry.name.ends_with(".gif") {
+                    "image"
+                } else {
+                    kind
+                };
                 files.media.push(Media {
                     artifact: format!("{dir}/{}", entry.name),
                     kind,

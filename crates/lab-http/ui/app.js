@@ -226,7 +226,7 @@ async function renderRun(id) {
       position >= 0 ? el('span', { class: 'muted' }, `run ${position + 1} of ${state.order.length} (j/k)`) : null));
 
   // Videos logged by step are shown under "Media by step" instead.
-  const stepped = new Set((run.media || []).filter((m) => m.step !== null && m.step !== undefined).map((m) => m.artifact));
+  const stepped = new Set((run.media || []).filter((m) => m.step !== null && m.step !== undefined).map((m) => m.name));
   const videos = run.artifacts.filter((a) => a.type.startsWith('video/') && !stepped.has(a.name));
   const players = videos.map((a) => player(artifactUrl(run.id, a.name), a.name));
   const first = players[0] && players[0].video;
@@ -317,7 +317,7 @@ function mediaByStep(run) {
   if (!keyed.length) return null;
   const groups = new Map();
   for (const m of keyed) {
-    const key = m.key || m.artifact;
+    const key = m.key || m.name;
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(m);
   }
@@ -329,10 +329,10 @@ function mediaByStep(run) {
     const slider = el('input', { type: 'range', min: 0, max: items.length - 1, value: items.length - 1, 'aria-label': `${key} step` });
     const show = () => {
       const m = items[Number(slider.value)];
-      label.textContent = m.url ? `step ${m.step}` : `step ${m.step} · ${m.artifact.split('/').pop()}`;
-      const url = m.url || artifactUrl(run.id, m.artifact);
+      label.textContent = m.url ? `step ${m.step}` : `step ${m.step} · ${m.name.split('/').pop()}`;
+      const url = m.url || artifactUrl(run.id, m.name);
       view.replaceChildren(m.kind === 'video'
-        ? player(url, m.artifact).node
+        ? player(url, m.name).node
         : el('img', { src: url, alt: `${key} at step ${m.step}`, class: 'media-image' }));
     };
     slider.addEventListener('input', show);

@@ -364,7 +364,7 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
          (function poll() {{
            const title = document.getElementById('run-title');
            if (title && title.textContent === 'Imported via dialog') return done({{hash: location.hash, open: document.getElementById('import-dialog').open}});
-           if (Date.now() - start > 10000) return done({{error: document.getElementById('import-error').textContent}});
+           if (Date.now() - start > 25000) return done({{error: document.getElementById('import-error').textContent}});
            setTimeout(poll, 100);
          }})();",
         path = path.to_str().unwrap()

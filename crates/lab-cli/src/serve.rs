@@ -195,14 +195,18 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
             "lab: imported {} run {} from {}",
             run.format.as_deref().unwrap_or("lab"),
             run.id,
-            run.root.display()
+            lab_http::log_safe(run.root.display())
         );
     }
     for (path, why) in &scanned.report.skipped {
-        eprintln!("lab: skipped {}: {why}", path.display());
+        eprintln!(
+            "lab: skipped {}: {}",
+            lab_http::log_safe(path.display()),
+            lab_http::log_safe(why)
+        );
     }
     for warning in &scanned.warnings {
-        eprintln!("lab: {warning}");
+        eprintln!("lab: {}", lab_http::log_safe(warning));
     }
     let mut allowed_hosts = ctx.config.allowed_hosts.clone();
     allowed_hosts.extend(args.allowed_hosts);

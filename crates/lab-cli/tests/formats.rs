@@ -809,6 +809,21 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
     let nan = lab.json(&format!("/api/runs/{gid}/metrics/acc"));
     assert_eq!(nan["y"], serde_json::json!([null]));
     assert_eq!(metric(delta, "loss")["last"], 3.0);
+    // delta logged no artifact (its artifact directory does not exist): its
+    // bundle holds its params and series alone.
+    let did = delta["id"].as_str().unwrap();
+    let made = Request::new("POST", &format!("/api/runs/{did}/export"))
+        .header("Authorization", format!("Bearer {}", lab.key))
+        .json("{}")
+        .send(lab.port)
+        .unwrap();
+    assert_eq!(made.status, 201, "{}", made.text());
+    assert_eq!(
+        made.json()["files"],
+        2,
+        "run.json and metrics.jsonl: {}",
+        made.text()
+    );
     // Its artifacts come from its artifact_uri inside the store.
     let names: Vec<&str> = gamma["artifacts"]
         .as_array()
@@ -884,6 +899,19 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
     assert_eq!(run["status"], "RUNNING");
     writeln!(stdin, "end").unwrap();
     assert!(live.wait().unwrap().success());
+    // The writer is gone and its -wal and -shm with it (SQLite's clean
+    // close): reading the WAL store now must not create them again.
+    let store = root.join("live-store");
+    assert!(!store.join("mlflow.db-wal").exists() && !store.join("mlflow.db-shm").exists());
+    let closed = snapshot(&store);
+    let id = run["id"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(1200));
+        let again = lab.json(&format!("/api/runs/{id}"));
+        assert_eq!(again["errors"], serde_json::json!([]), "{again}");
+        assert_eq!(metric(&again, "loss")["count"], 20);
+    }
+    assert_eq!(snapshot(&store), closed, "nothing written into the store");
 }
 
 #[test]

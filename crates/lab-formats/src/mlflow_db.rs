@@ -35,10 +35,41 @@ fn open(root: &lab_fs::RunRoot) -> Result<Connection, String> {
     let db = root
         .sqlite_path(DB_NAME)
         .map_err(|e| format!("{DB_NAME}: {e}"))?;
-    let conn = Connection::open_with_flags(
-        &db.path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
+    // A WAL store is read through its -wal and -shm files. SQLite would
+    // create them (a write into the store) when they are missing, even
+    // read-only: a WAL store without a -wal file (closed cleanly, all of it
+    // in the main file) is opened immutable, which creates nothing; one
+    // with a -wal but no -shm is not opened at all.
+    let mut head = [0u8; 20];
+    let wal_mode = root
+        .open_regular(std::path::Path::new(DB_NAME))
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head).map_err(lab_fs::Error::Io))
+        .is_ok_and(|()| head[18] == 2 && head[19] == 2);
+    let names: Vec<String> = root
+        .list_dir("")
+        .map_err(|e| format!("{DB_NAME}: {e}"))?
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    let has = |suffix: &str| names.iter().any(|n| *n == format!("{DB_NAME}{suffix}"));
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if wal_mode && !has("-wal") {
+        let path = db
+            .path
+            .to_str()
+            .ok_or(format!("{DB_NAME}: the path is not UTF-8"))?;
+        let escaped = path.replace('%', "%25").replace('?', "%3f").replace('#', "%23");
+        Connection::open_with_flags(
+            format!("file:{escaped}?immutable=1"),
+            flags | OpenFlags::SQLITE_OPEN_URI,
+        )
+    } else if wal_mode && !has("-shm") {
+        return Err(format!(
+            "{DB_NAME}: a WAL store with a -wal file but no -shm file is not opened (reading it would create one)"
+        ));
+    } else {
+        Connection::open_with_flags(&db.path, flags)
+    }
     .map_err(|e| format!("{DB_NAME}: {e}"))?;
     if !db.still_same() {
         return Err(format!("{DB_NAME}: replaced while it was opened"));
@@ -254,7 +285,10 @@ fn inside(root: &lab_fs::RunRoot, uri: &str) -> Option<String> {
     let mut parts = Vec::new();
     for part in rel.components() {
         match part {
-            std::path::Component::Normal(p) => parts.push(p.to_str()?),
+            // Dot-directories never, as for every artifact name.
+            std::path::Component::Normal(p) if !p.to_str()?.starts_with('.') => {
+                parts.push(p.to_str()?);
+            }
             _ => return None,
         }
     }

@@ -36,6 +36,11 @@ const RECORD_HEADER: u64 = 7;
 const MAX_RECORD: usize = 16 << 20;
 /// Most media entries kept.
 const MAX_MEDIA: usize = 10_000;
+/// Largest config or summary value kept (its JSON text); a larger one is
+/// kept as a note of its size.
+const MAX_VALUE_JSON: usize = 64 * 1024;
+/// Most bytes of config and summary values kept per run.
+const MAX_KEPT_JSON: usize = 4 << 20;
 
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct Record {
@@ -179,6 +184,8 @@ pub(crate) struct Log {
     pub(crate) info: RunInfo,
     config: BTreeMap<String, Value>,
     summary: BTreeMap<String, Value>,
+    /// Bytes of value JSON kept in `config` and `summary`.
+    kept_json: usize,
     media: Vec<Media>,
 }
 
@@ -218,7 +225,8 @@ impl Log {
             for item in summary.update {
                 let name = item.name();
                 if !name.starts_with('_') && self.summary.len() < MAX_PARAMS {
-                    self.summary.insert(name, item.value());
+                    let value = self.bounded(&item);
+                    self.summary.insert(name, value);
                 }
             }
         }
@@ -244,8 +252,20 @@ impl Log {
             if name.starts_with("_wandb") || self.config.len() >= MAX_PARAMS {
                 continue;
             }
-            self.config.insert(name, item.value());
+            let value = self.bounded(item);
+            self.config.insert(name, value);
         }
+    }
+
+    /// An item's value if its JSON is small and the run's budget allows,
+    /// else a note of its size (memory stays bounded whatever the log says).
+    fn bounded(&mut self, item: &Item) -> Value {
+        let len = item.value_json.len();
+        if len > MAX_VALUE_JSON || self.kept_json + len > MAX_KEPT_JSON {
+            return Value::String(format!("(a value of {len} bytes, not kept)"));
+        }
+        self.kept_json += len;
+        item.value()
     }
 
     fn history(&mut self, history: &HistoryRecord) {
@@ -289,7 +309,7 @@ impl Log {
         // A media object's fields (size, width, sha256…) are no metrics.
         let objects = typed_prefixes(row.keys());
         for (name, value) in &row {
-            if name.starts_with('_') || objects.iter().any(|p| name.starts_with(p.as_str())) {
+            if name.starts_with('_') || in_object(&objects, name) {
                 continue;
             }
             let value = match value {
@@ -388,13 +408,19 @@ pub(crate) struct Reader {
     errors: Vec<String>,
 }
 
-/// `KEY.` for every `KEY._type` among `names`: the fields of a logged
-/// object (a video, an image, a table).
-fn typed_prefixes<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
-    names
-        .filter_map(|n| n.strip_suffix("._type"))
-        .map(|k| format!("{k}."))
-        .collect()
+/// `KEY` for every `KEY._type` among `names`: the logged objects (a video,
+/// an image, a table) whose fields are no values of their own.
+fn typed_prefixes<'a>(
+    names: impl Iterator<Item = &'a String>,
+) -> std::collections::HashSet<&'a str> {
+    names.filter_map(|n| n.strip_suffix("._type")).collect()
+}
+
+/// Whether `name` is a field of one of `objects` (`KEY.…` for a `KEY` in
+/// the set): one lookup per dot in the name, whatever the set's size.
+fn in_object(objects: &std::collections::HashSet<&str>, name: &str) -> bool {
+    name.match_indices('.')
+        .any(|(at, _)| objects.contains(&name[..at]))
 }
 
 /// `<key>_<step>_<hash>.<ext>` (W&B's media file names): the step.
@@ -515,7 +541,7 @@ impl Reader {
         }
         let objects = typed_prefixes(self.log.summary.keys());
         for (k, v) in &self.log.summary {
-            if objects.iter().any(|p| k.starts_with(p.as_str())) {
+            if in_object(&objects, k) {
                 continue;
             }
             if v.is_number() || v.is_boolean() || v.is_string() {
@@ -661,6 +687,48 @@ mod tests {
         let mut zeros = HEADER.to_vec();
         zeros.extend(vec![0u8; 1 << 20]);
         assert!(feed(&zeros).unwrap_err().contains("record type 0"));
+    }
+
+    #[test]
+    fn many_typed_items_and_huge_values_stay_cheap() {
+        // 200 000 items, half of them `KEY._type`: linear, not quadratic.
+        let mut items = Vec::new();
+        for i in 0..100_000 {
+            items.push(Item {
+                key: format!("k{i}._type"),
+                value_json: "\"x\"".to_owned(),
+                ..Item::default()
+            });
+            items.push(Item {
+                key: format!("m{i}"),
+                value_json: "1".to_owned(),
+                ..Item::default()
+            });
+        }
+        let record = Record {
+            history: Some(HistoryRecord {
+                item: items,
+                step: None,
+            }),
+            ..Record::default()
+        };
+        let read = feed(&log(&[record.encode_to_vec()])).unwrap();
+        // The k*._type fields are no series; the m* are, up to the cap.
+        assert_eq!(read.set.points(), crate::MAX_SERIES);
+        assert!(read.set.get("k0._type").is_none());
+        // A config value of 1 MB is kept as a note of its size.
+        let big = Record {
+            config: Some(ItemsRecord {
+                update: vec![Item {
+                    key: "blob".to_owned(),
+                    value_json: format!("[{}0]", "0,".repeat(500_000)),
+                    ..Item::default()
+                }],
+            }),
+            ..Record::default()
+        };
+        let read = feed(&log(&[big.encode_to_vec()])).unwrap();
+        assert!(read.config["blob"].as_str().unwrap().contains("not kept"));
     }
 
     #[test]

@@ -168,18 +168,22 @@ pub fn export_run(
     let root = lab_fs::RunRoot::open_ambient(&run.root)?;
     let mut reader = lab_formats::RunReader::new_entry(format, run.entry.as_deref());
     reader.refresh(&root);
-    let source = match &run.entry {
-        None => root,
-        Some(_) => {
-            let dir = reader.info().artifact_dir.ok_or(lab_fs::Error::NotFound)?;
-            root.open_sub(&dir)?
-        }
+    // A store's run bundles its own artifact directory; when its store
+    // names none inside the store (or one that leaves it), the bundle holds
+    // its params and series alone.
+    let nothing = lab_fs::Allowlist::only::<&str>(&[])?;
+    let (source, allow) = match &run.entry {
+        None => (root, &allow),
+        Some(_) => match reader.info().artifact_dir.map(|d| root.open_sub(&d)) {
+            Some(Ok(dir)) => (dir, &allow),
+            _ => (root, &nothing),
+        },
     };
-    let present = source.list_artifacts(&allow)?;
+    let present = source.list_artifacts(allow)?;
     let extra: Vec<(lab_fs::ArtifactName, Vec<u8>)> =
         lab_formats::lab_form(&reader, |n| present.iter().any(|a| a.name.as_str() == n))
             .into_iter()
             .filter_map(|(n, bytes)| Some((lab_fs::ArtifactName::parse(&n).ok()?, bytes)))
             .collect();
-    exports.write_bundle(name, &source, &allow, run.id.as_str(), filter, &extra)
+    exports.write_bundle(name, &source, allow, run.id.as_str(), filter, &extra)
 }

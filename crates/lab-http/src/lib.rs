@@ -285,6 +285,22 @@ impl Conns {
     }
 }
 
+/// `text` for a log line: control characters (a newline, an escape
+/// sequence in a directory's name) written as `\u{…}`, so what a run's
+/// names hold can neither forge a line nor drive the terminal.
+pub fn log_safe(text: impl std::fmt::Display) -> String {
+    text.to_string()
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// At most 100 warnings, the rest counted.
 fn cap_warnings(mut warnings: Vec<String>) -> Vec<String> {
     if warnings.len() > 100 {
@@ -320,7 +336,7 @@ async fn rediscover(state: Arc<State>, every: Duration) {
                         "lab: found {} run {} at {}",
                         run.format.as_deref().unwrap_or("lab"),
                         run.id,
-                        run.root.display()
+                        log_safe(run.root.display())
                     );
                 }
             }
@@ -509,4 +525,16 @@ async fn handle(
     };
     response::secure(response.headers_mut());
     Ok(response)
+}
+
+#[cfg(test)]
+mod log_tests {
+    #[test]
+    fn names_cannot_forge_log_lines() {
+        assert_eq!(
+            super::log_safe("/runs/evil\nname\x1b[31m"),
+            "/runs/evil\\u{a}name\\u{1b}[31m"
+        );
+        assert_eq!(super::log_safe("/runs/plain é"), "/runs/plain é");
+    }
 }

@@ -23,6 +23,8 @@ const MAX_READERS: usize = 4096;
 
 struct Cached {
     root: std::path::PathBuf,
+    format: lab_formats::Format,
+    entry: Option<String>,
     reader: Arc<Mutex<RunReader>>,
     refreshed: Option<Instant>,
     used: Instant,
@@ -56,8 +58,10 @@ impl Readers {
         let format = format_of(run);
         let (reader, stale) = {
             let mut readers = lock(&self.map);
-            let entry = readers.entry(run.id.clone()).or_insert_with(|| Cached {
+            let fresh = || Cached {
                 root: run.root.clone(),
+                format,
+                entry: run.entry.clone(),
                 reader: Arc::new(Mutex::new(RunReader::new_entry(
                     format,
                     run.entry.as_deref(),
@@ -65,18 +69,12 @@ impl Readers {
                 refreshed: None,
                 used: Instant::now(),
                 points: 0,
-            });
-            if entry.root != run.root || lock(&entry.reader).format() != format {
-                *entry = Cached {
-                    root: run.root.clone(),
-                    reader: Arc::new(Mutex::new(RunReader::new_entry(
-                        format,
-                        run.entry.as_deref(),
-                    ))),
-                    refreshed: None,
-                    used: Instant::now(),
-                    points: 0,
-                };
+            };
+            let entry = readers.entry(run.id.clone()).or_insert_with(fresh);
+            // Compared without taking the reader's own lock: a reader busy
+            // refreshing never holds up the others.
+            if entry.root != run.root || entry.format != format || entry.entry != run.entry {
+                *entry = fresh();
             }
             entry.used = Instant::now();
             let stale = entry.refreshed.is_none_or(|at| at.elapsed() >= max_age);

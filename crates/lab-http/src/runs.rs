@@ -590,7 +590,11 @@ pub(crate) async fn import(
     })
     .await?;
     for run in &runs {
-        eprintln!("lab: imported run {} from {}", run.id, run.root.display());
+        eprintln!(
+            "lab: imported run {} from {}",
+            run.id,
+            crate::log_safe(run.root.display())
+        );
     }
     let mut body = runs.first().map_or_else(|| json!({}), run_json);
     body["runs"] = Value::Array(runs.iter().map(run_json).collect());

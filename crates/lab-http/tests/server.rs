@@ -1389,6 +1389,11 @@ async fn without_a_credential_only_the_login_shell_answers() {
         ("GET", "/api/runs/demo".to_owned()),
         ("GET", lab.artifact("output.mp4")),
         ("HEAD", lab.artifact("output.mp4")),
+        ("GET", "/api/runs/demo/metrics/loss".to_owned()),
+        (
+            "GET",
+            "/api/runs/demo/images/events.out.tfevents.1.x/0/0".to_owned(),
+        ),
         ("GET", "/api/exports".to_owned()),
         ("GET", export),
         ("GET", "/api/jobs".to_owned()),

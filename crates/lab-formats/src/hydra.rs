@@ -6,7 +6,7 @@
 use lab_fs::RunRoot;
 use serde_json::Value;
 
-use crate::lab::{MAX_META_BYTES, read_small};
+use crate::lab::{MAX_META_BYTES, read_parsed};
 use crate::{RunInfo, flatten};
 
 #[derive(Debug, Default)]
@@ -17,32 +17,25 @@ pub(crate) struct Reader {
 impl Reader {
     pub(crate) fn refresh(&mut self, root: &RunRoot) {
         let mut info = RunInfo::default();
-        match read_small(root, ".hydra/config.yaml", MAX_META_BYTES) {
+        match read_parsed(root, ".hydra/config.yaml", MAX_META_BYTES) {
             Ok(None) => {}
-            Ok(Some(text)) => match crate::yaml::parse(&text) {
-                Ok(value) => flatten("", &value, &mut info.params),
-                Err(e) => info.errors.push(format!(".hydra/config.yaml: {e}")),
-            },
+            Ok(Some(value)) => flatten("", &value, &mut info.params),
             Err(e) => info.errors.push(e),
         }
-        match read_small(root, ".hydra/overrides.yaml", MAX_META_BYTES) {
-            Ok(None) => {}
-            Ok(Some(text)) => match crate::yaml::parse(&text) {
-                Ok(Value::Array(items)) => {
-                    let list: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-                    if !list.is_empty() {
-                        info.params.insert(
-                            "hydra.overrides".to_owned(),
-                            Value::String(crate::text::cap(&list.join(" "))),
-                        );
-                    }
+        match read_parsed(root, ".hydra/overrides.yaml", MAX_META_BYTES) {
+            Ok(None) | Ok(Some(Value::Null)) => {}
+            Ok(Some(Value::Array(items))) => {
+                let list: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                if !list.is_empty() {
+                    info.params.insert(
+                        "hydra.overrides".to_owned(),
+                        Value::String(crate::text::cap(&list.join(" "))),
+                    );
                 }
-                Ok(Value::Null) => {}
-                Ok(_) => info
-                    .errors
-                    .push(".hydra/overrides.yaml: not a list".to_owned()),
-                Err(e) => info.errors.push(format!(".hydra/overrides.yaml: {e}")),
-            },
+            }
+            Ok(Some(_)) => info
+                .errors
+                .push(".hydra/overrides.yaml: not a list".to_owned()),
             Err(e) => info.errors.push(e),
         }
         self.info = info;

@@ -44,6 +44,25 @@ pub(crate) fn read_small(root: &RunRoot, rel: &str, max: u64) -> Result<Option<S
         .map_err(|_| format!("{rel}: not UTF-8"))
 }
 
+/// A small metadata file beneath the root, parsed by its extension
+/// (`.toml`, `.json`, else YAML) into JSON: `Ok(None)` when it is absent,
+/// an error naming the file when it is too large or does not parse.
+pub(crate) fn read_parsed(root: &RunRoot, rel: &str, max: u64) -> Result<Option<Value>, String> {
+    let Some(text) = read_small(root, rel, max)? else {
+        return Ok(None);
+    };
+    let parsed = if rel.ends_with(".toml") {
+        toml::from_str::<Value>(&text).map_err(|e| e.to_string())
+    } else if rel.ends_with(".json") {
+        serde_json::from_str::<Value>(&text).map_err(|e| e.to_string())
+    } else {
+        crate::yaml::parse(&text)
+    };
+    parsed
+        .map(Some)
+        .map_err(|e| format!("{rel}: {}", first_line(&e)))
+}
+
 /// The lab format's reader.
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
@@ -128,20 +147,10 @@ impl Reader {
 fn read_meta(root: &RunRoot) -> RunInfo {
     let mut info = RunInfo::default();
     let mut meta = Value::Null;
-    for (rel, is_toml) in [("run.toml", true), ("run.json", false)] {
-        match read_small(root, rel, MAX_META_BYTES) {
+    for rel in ["run.toml", "run.json"] {
+        match read_parsed(root, rel, MAX_META_BYTES) {
             Ok(None) => continue,
-            Ok(Some(text)) => {
-                let parsed = if is_toml {
-                    toml::from_str::<Value>(&text).map_err(|e| e.to_string())
-                } else {
-                    serde_json::from_str::<Value>(&text).map_err(|e| e.to_string())
-                };
-                match parsed {
-                    Ok(v) => meta = v,
-                    Err(e) => info.errors.push(format!("{rel}: {}", first_line(&e))),
-                }
-            }
+            Ok(Some(v)) => meta = v,
             Err(e) => info.errors.push(e),
         }
         break;
@@ -166,20 +175,10 @@ fn read_meta(root: &RunRoot) -> RunInfo {
     if let Some(params) = meta.get("params") {
         flatten("", params, &mut info.params);
     }
-    for (rel, is_toml) in [("params.json", false), ("config.toml", true)] {
-        match read_small(root, rel, MAX_META_BYTES) {
+    for rel in ["params.json", "config.toml"] {
+        match read_parsed(root, rel, MAX_META_BYTES) {
             Ok(None) => {}
-            Ok(Some(text)) => {
-                let parsed = if is_toml {
-                    toml::from_str::<Value>(&text).map_err(|e| e.to_string())
-                } else {
-                    serde_json::from_str::<Value>(&text).map_err(|e| e.to_string())
-                };
-                match parsed {
-                    Ok(v) => flatten("", &v, &mut info.params),
-                    Err(e) => info.errors.push(format!("{rel}: {}", first_line(&e))),
-                }
-            }
+            Ok(Some(v)) => flatten("", &v, &mut info.params),
             Err(e) => info.errors.push(e),
         }
     }

@@ -4,7 +4,7 @@
 
 use lab_fs::RunRoot;
 
-use crate::lab::{MAX_META_BYTES, read_small};
+use crate::lab::{MAX_META_BYTES, read_parsed};
 use crate::series::SeriesSet;
 use crate::{RunInfo, flatten};
 
@@ -19,12 +19,9 @@ impl Reader {
         self.metrics
             .refresh_csv_only(root, "metrics.csv", &["epoch"]);
         let mut hparams = RunInfo::default();
-        match read_small(root, "hparams.yaml", MAX_META_BYTES) {
+        match read_parsed(root, "hparams.yaml", MAX_META_BYTES) {
             Ok(None) => {}
-            Ok(Some(text)) => match crate::yaml::parse(&text) {
-                Ok(value) => flatten("", &value, &mut hparams.params),
-                Err(e) => hparams.errors.push(format!("hparams.yaml: {e}")),
-            },
+            Ok(Some(value)) => flatten("", &value, &mut hparams.params),
             Err(e) => hparams.errors.push(e),
         }
         self.hparams = hparams;

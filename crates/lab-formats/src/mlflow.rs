@@ -32,6 +32,21 @@ fn status_name(n: i64) -> &'static str {
     }
 }
 
+/// What an MLflow tag says of a run (file store and SQLite store alike):
+/// `mlflow.runName` is its name, `mlflow.note.content` its description,
+/// other `mlflow.*` tags are MLflow's own, the rest are `key=value` tags.
+pub(crate) fn apply_tag(info: &mut RunInfo, key: &str, value: &str) {
+    match key {
+        "mlflow.runName" => info.name = Some(crate::text::cap(value)),
+        "mlflow.note.content" => info.description = Some(crate::text::cap(value)),
+        k if k.starts_with("mlflow.") => {}
+        _ if info.tags.len() < crate::MAX_TAGS => {
+            info.tags.push(crate::text::cap(&format!("{key}={value}")));
+        }
+        _ => {}
+    }
+}
+
 /// The keys under `dir` (files, nested through subdirectories), bounded.
 fn keys(root: &RunRoot, dir: &str, limit: usize) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
@@ -165,15 +180,7 @@ impl Reader {
                             continue;
                         }
                     };
-                    match key.as_str() {
-                        "mlflow.runName" => info.name = Some(crate::text::cap(&value)),
-                        "mlflow.note.content" => info.description = Some(crate::text::cap(&value)),
-                        k if k.starts_with("mlflow.") => {}
-                        _ if info.tags.len() < crate::MAX_TAGS => {
-                            info.tags.push(crate::text::cap(&format!("{key}={value}")));
-                        }
-                        _ => {}
-                    }
+                    apply_tag(&mut info, &key, &value);
                 }
             }
             Err(e) => self.errors.push(e),

@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags, params};
 use serde_json::Value;
 
 use crate::series::{Point, SeriesSet};
-use crate::{MAX_PARAMS, MAX_TAGS, RunInfo};
+use crate::{MAX_PARAMS, RunInfo};
 
 /// The database's file name.
 pub(crate) const DB_NAME: &str = "mlflow.db";
@@ -122,6 +122,27 @@ pub(crate) fn list_runs(root: &lab_fs::RunRoot) -> Result<Vec<(String, Option<St
     Ok(out)
 }
 
+/// The `key, value` rows of `table` (`params` or `tags`) for `run`, by key,
+/// at most [`MAX_PARAMS`].
+fn key_values(
+    tx: &rusqlite::Transaction<'_>,
+    table: &'static str,
+    run: &str,
+) -> Result<Vec<(String, Option<String>)>, String> {
+    let err = |e: rusqlite::Error| format!("{DB_NAME}: {e}");
+    let mut stmt = tx
+        .prepare(&format!(
+            "SELECT key, value FROM {table} WHERE run_uuid = ?1 ORDER BY key LIMIT ?2"
+        ))
+        .map_err(err)?;
+    let rows = stmt
+        .query_map(params![run, MAX_PARAMS as i64], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+        })
+        .map_err(err)?;
+    rows.map(|r| r.map_err(err)).collect()
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
     run: String,
@@ -182,43 +203,16 @@ impl Reader {
         if let Some(exp) = run.4 {
             info.tags.push(format!("experiment={exp}"));
         }
+        for (k, v) in key_values(&tx, "params", &self.run)? {
+            info.params.insert(
+                crate::text::cap(&k),
+                v.map_or(Value::Null, |v| Value::String(crate::text::cap(&v))),
+            );
+        }
+        for (k, v) in key_values(&tx, "tags", &self.run)? {
+            crate::mlflow::apply_tag(&mut info, &k, &v.unwrap_or_default());
+        }
         {
-            let mut stmt = tx
-                .prepare("SELECT key, value FROM params WHERE run_uuid = ?1 ORDER BY key LIMIT ?2")
-                .map_err(err)?;
-            let rows = stmt
-                .query_map(params![self.run, MAX_PARAMS as i64], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-                })
-                .map_err(err)?;
-            for row in rows {
-                let (k, v) = row.map_err(err)?;
-                info.params.insert(
-                    crate::text::cap(&k),
-                    v.map_or(Value::Null, |v| Value::String(crate::text::cap(&v))),
-                );
-            }
-            let mut stmt = tx
-                .prepare("SELECT key, value FROM tags WHERE run_uuid = ?1 ORDER BY key LIMIT ?2")
-                .map_err(err)?;
-            let rows = stmt
-                .query_map(params![self.run, MAX_PARAMS as i64], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-                })
-                .map_err(err)?;
-            for row in rows {
-                let (k, v) = row.map_err(err)?;
-                let v = v.unwrap_or_default();
-                match k.as_str() {
-                    "mlflow.runName" => info.name = Some(crate::text::cap(&v)),
-                    "mlflow.note.content" => info.description = Some(crate::text::cap(&v)),
-                    k if k.starts_with("mlflow.") => {}
-                    _ if info.tags.len() < MAX_TAGS => {
-                        info.tags.push(crate::text::cap(&format!("{k}={v}")));
-                    }
-                    _ => {}
-                }
-            }
             let mut stmt = tx
                 .prepare(
                     "SELECT rowid, key, value, timestamp, step, is_nan FROM metrics \

@@ -24,7 +24,7 @@ use lab_fs::{EntryKind, RunRoot};
 use prost::Message;
 use serde_json::Value;
 
-use crate::lab::{MAX_META_BYTES, read_small};
+use crate::lab::{MAX_META_BYTES, read_parsed};
 use crate::series::{Point, SeriesSet};
 use crate::tail::{Followed, Sink, Tail};
 use crate::{MAX_PARAMS, Media, RunInfo, flatten};
@@ -470,37 +470,29 @@ impl Reader {
         }
         // What a synced run (or one that wrote them) has as files.
         let mut files = RunInfo::default();
-        match read_small(root, "files/config.yaml", MAX_META_BYTES) {
-            Ok(Some(text)) => match crate::yaml::parse(&text) {
-                Ok(Value::Object(map)) => {
-                    for (k, v) in map {
-                        if k.starts_with("_wandb") {
-                            continue;
-                        }
-                        // Synced configs wrap each value: {value: …, desc: …}.
-                        let v = v.get("value").cloned().unwrap_or(v);
-                        flatten(&k, &v, &mut files.params);
+        match read_parsed(root, "files/config.yaml", MAX_META_BYTES) {
+            Ok(Some(Value::Object(map))) => {
+                for (k, v) in map {
+                    if k.starts_with("_wandb") {
+                        continue;
                     }
+                    // Synced configs wrap each value: {value: …, desc: …}.
+                    let v = v.get("value").cloned().unwrap_or(v);
+                    flatten(&k, &v, &mut files.params);
                 }
-                Ok(_) => {}
-                Err(e) => files.errors.push(format!("files/config.yaml: {e}")),
-            },
-            Ok(None) => {}
+            }
+            Ok(_) => {}
             Err(e) => files.errors.push(e),
         }
-        match read_small(root, "files/wandb-summary.json", MAX_META_BYTES) {
-            Ok(Some(text)) => match serde_json::from_str::<Value>(&text) {
-                Ok(Value::Object(map)) => {
-                    for (k, v) in map {
-                        if !k.starts_with('_') && v.is_number() {
-                            files.params.insert(format!("summary.{k}"), v);
-                        }
+        match read_parsed(root, "files/wandb-summary.json", MAX_META_BYTES) {
+            Ok(Some(Value::Object(map))) => {
+                for (k, v) in map {
+                    if !k.starts_with('_') && v.is_number() {
+                        files.params.insert(format!("summary.{k}"), v);
                     }
                 }
-                Ok(_) => {}
-                Err(e) => files.errors.push(format!("files/wandb-summary.json: {e}")),
-            },
-            Ok(None) => {}
+            }
+            Ok(_) => {}
             Err(e) => files.errors.push(e),
         }
         for (dir, kind) in [

@@ -376,6 +376,22 @@ impl ExportsDir {
         outcome
     }
 
+    /// An anonymous scratch file in the exports directory: created
+    /// exclusively under a random hidden name, then unlinked at once.
+    fn scratch(&self) -> Result<cap_std::fs::File, BundleError> {
+        let name = format!(".scratch.{}.tmp", random_hex()?);
+        let file = self.dir.open_with(
+            &name,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600),
+        )?;
+        let _ = self.dir.remove_file(&name);
+        Ok(file)
+    }
+
     fn write_tmp(
         &self,
         tmp: &str,
@@ -396,16 +412,7 @@ impl ExportsDir {
             if listed.iter().any(|a| a.name == *extra_name) {
                 continue;
             }
-            let scratch_name = format!(".scratch.{}.tmp", random_hex()?);
-            let mut scratch = self.dir.open_with(
-                &scratch_name,
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600),
-            )?;
-            let _ = self.dir.remove_file(&scratch_name);
+            let mut scratch = self.scratch()?;
             {
                 let mut out = io::BufWriter::new(&mut scratch);
                 if !filter.filter(extra_name, &mut bytes.as_slice(), &mut out)? {
@@ -438,16 +445,7 @@ impl ExportsDir {
             let name = info.name.as_str();
             // Let the filter transform the artifact into a scratch file, so
             // its final size is known before the tar header is written.
-            let scratch_name = format!(".scratch.{}.tmp", random_hex()?);
-            let mut scratch = self.dir.open_with(
-                &scratch_name,
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600),
-            )?;
-            let _ = self.dir.remove_file(&scratch_name);
+            let mut scratch = self.scratch()?;
             let mut input = Exact {
                 inner: (&artifact.file).take(artifact.len),
                 left: artifact.len,

@@ -223,6 +223,11 @@ fn dependency_edges_follow_the_architecture() {
             "only the format readers parse YAML (bounded, no aliases)",
         ),
         (
+            "rustix",
+            &["lab-fs", "lab-stream"],
+            "only lab-fs opens files under a run root (its no-wait fast path) and only FileBody reads them",
+        ),
+        (
             "lab-formats",
             &["lab-http", "lab-cli"],
             "the readers are used by the server and its composition only",

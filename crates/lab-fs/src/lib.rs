@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use cap_std::fs::{Dir, MetadataExt as _, OpenOptions, OpenOptionsExt as _};
+use rustix::fs::{OFlags, ResolveFlags};
 
 pub use name::{
     Allowlist, ArtifactName, DEFAULT_ALLOWLIST, JOB_DIR, MAX_LEVELS, MAX_NAME_LEN, Pattern,
@@ -174,6 +175,44 @@ pub struct DirEntry {
     pub kind: EntryKind,
 }
 
+/// The checks every opened artifact passes: a regular file, and under a
+/// job's directory one with a single name.
+fn checked_artifact(file: std::fs::File, name: &ArtifactName) -> Result<Artifact, Error> {
+    let meta = file.metadata().map_err(Error::from_io)?;
+    if !meta.is_file() {
+        return Err(Error::NotAFile);
+    }
+    // What a job wrote is hostile: a file there with a second name may
+    // be a hard link to something outside the run; it is not served.
+    if name.in_job_dir().is_some() && meta.nlink() > 1 {
+        return Err(Error::NotAFile);
+    }
+    Ok(Artifact {
+        modified: meta.modified().map_err(Error::from_io)?,
+        inode: meta.ino(),
+        len: meta.len(),
+        file,
+    })
+}
+
+/// `openat2(start, path, O_RDONLY | O_CLOEXEC | extra, RESOLVE_BENEATH |
+/// RESOLVE_NO_MAGICLINKS | RESOLVE_CACHED)`: `None` on any failure (see
+/// [`RunRoot::open_artifact_cached`]).
+fn open_cached(
+    start: &impl std::os::fd::AsFd,
+    path: &str,
+    extra: OFlags,
+) -> Option<std::os::fd::OwnedFd> {
+    rustix::fs::openat2(
+        start,
+        path,
+        OFlags::RDONLY | OFlags::CLOEXEC | extra,
+        rustix::fs::Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS | ResolveFlags::CACHED,
+    )
+    .ok()
+}
+
 /// A directory handle for one registered run root.
 #[derive(Debug)]
 pub struct RunRoot {
@@ -192,6 +231,45 @@ impl RunRoot {
     pub fn open_ambient(canonical: &Path) -> Result<Self, Error> {
         let dir = Dir::open_ambient_dir(canonical, cap_std::ambient_authority())
             .map_err(Error::from_io)?;
+        Self::verified(dir, canonical)
+    }
+
+    /// [`RunRoot::open_ambient`] for a caller on an async worker: the path
+    /// is resolved with `RESOLVE_CACHED` (answered from the kernel's lookup
+    /// cache or refused at once), then checked the same way. `None` when it
+    /// cannot answer so, or the check fails: the caller goes to
+    /// [`RunRoot::open_ambient`] on a blocking thread for the answer of
+    /// record.
+    pub fn open_ambient_cached(canonical: &Path) -> Option<Self> {
+        let fd = rustix::fs::openat2(
+            rustix::fs::CWD,
+            canonical,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOCTTY,
+            rustix::fs::Mode::empty(),
+            ResolveFlags::CACHED,
+        )
+        .ok()?;
+        let dir = Dir::from_std_file(std::fs::File::from(fd));
+        Self::verified(dir, canonical).ok()
+    }
+
+    /// Whether the root's path still names the directory this handle holds
+    /// (same device and inode, the last component not a link): the
+    /// identity check of a handle kept open between requests, two cheap
+    /// calls instead of a fresh open and a `/proc` lookup. The handle keeps
+    /// its directory alive, so its inode cannot be reused by another; a
+    /// directory moved away, replaced, or swapped for a link fails it.
+    pub fn still_here(&self) -> bool {
+        let Ok(held) = self.dir.dir_metadata() else {
+            return false;
+        };
+        std::fs::symlink_metadata(&self.path).is_ok_and(|named| {
+            named.file_type().is_dir() && named.dev() == held.dev() && named.ino() == held.ino()
+        })
+    }
+
+    /// `dir`, opened at `canonical`, if its real path is exactly that.
+    fn verified(dir: Dir, canonical: &Path) -> Result<Self, Error> {
         let proc_path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
         match std::fs::read_link(&proc_path) {
             Ok(real) if real == canonical => Ok(Self {
@@ -237,24 +315,30 @@ impl RunRoot {
             None => self.dir.open_with(name.as_str(), &options),
         }
         .map_err(Error::from_io)?;
-        let meta = file.metadata().map_err(Error::from_io)?;
-        if !meta.is_file() {
-            return Err(Error::NotAFile);
-        }
-        // What a job wrote is hostile: a file there with a second name may
-        // be a hard link to something outside the run; it is not served.
-        if name.in_job_dir().is_some() && meta.nlink() > 1 {
-            return Err(Error::NotAFile);
-        }
-        let modified = meta.modified().map_err(Error::from_io)?.into_std();
-        let inode = meta.ino();
-        let len = meta.len();
-        Ok(Artifact {
-            file: file.into_std(),
-            len,
-            modified,
-            inode,
-        })
+        checked_artifact(file.into_std(), name)
+    }
+
+    /// [`RunRoot::open_artifact`] for a caller on an async worker, which
+    /// must not wait on a disk: the same kernel resolution beneath the
+    /// root's handle (`openat2` with `RESOLVE_BENEATH |
+    /// RESOLVE_NO_MAGICLINKS`, cap-std's flags), plus `RESOLVE_CACHED`, so
+    /// the kernel answers from its lookup cache or refuses at once.
+    ///
+    /// `None` when this path cannot answer — a component not in the cache,
+    /// a kernel without `openat2` or `RESOLVE_CACHED`, or any failure to
+    /// resolve, a missing file included — and the caller goes to
+    /// [`RunRoot::open_artifact`] on a blocking thread, which gives the
+    /// answer (and the error) of record. `Some` once a file was opened: it
+    /// passed the same checks as [`RunRoot::open_artifact`].
+    pub fn open_artifact_cached(&self, name: &ArtifactName) -> Option<Result<Artifact, Error>> {
+        let file = match name.in_job_dir() {
+            Some(inner) => {
+                let job = open_cached(&self.dir, JOB_DIR, OFlags::DIRECTORY)?;
+                open_cached(&job, inner.as_str(), OFlags::NONBLOCK | OFlags::NOCTTY)?
+            }
+            None => open_cached(&self.dir, name.as_str(), OFlags::NONBLOCK | OFlags::NOCTTY)?,
+        };
+        Some(checked_artifact(std::fs::File::from(file), name))
     }
 
     /// Opens `rel` (any relative path, not only an artifact name) beneath

@@ -141,7 +141,81 @@ fn escape_table() {
     ];
     for (name, expected) in table {
         check(&root, &allow, name, *expected);
+        check_cached(&root, &allow, name, *expected);
     }
+}
+
+/// The no-wait open (`RESOLVE_CACHED`) agrees with the blocking one: when
+/// it answers, it answers the same; after the blocking open warmed the
+/// kernel's cache, it answers for every file that opens.
+fn check_cached(root: &RunRoot, allow: &Allowlist, name: &str, expected: Expect) {
+    let Ok(parsed) = allow.check(name) else {
+        return;
+    };
+    let result = root
+        .open_artifact_cached(&parsed)
+        .map(|r| r.map(|a| std::io::read_to_string(&a.file).unwrap()));
+    match (&expected, &result) {
+        (Expect::Content(want), Some(Ok(got))) if got == want => {}
+        (Expect::Content(_), _) => {
+            panic!("{name:?}: a warm no-wait open must succeed, got {result:?}")
+        }
+        // It may always decline; the blocking path then answers.
+        (_, None) => {}
+        (Expect::NotAFile, Some(Err(Error::NotAFile))) => {}
+        _ => panic!("{name:?}: expected {expected:?} or no answer, got {result:?}"),
+    }
+}
+
+#[test]
+fn a_job_directory_hard_link_is_refused_by_the_no_wait_open_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let run = base.join("run");
+    std::fs::create_dir_all(run.join("job")).unwrap();
+    std::fs::write(base.join("secret.txt"), "outside").unwrap();
+    std::fs::hard_link(base.join("secret.txt"), run.join("job/output.mp4")).unwrap();
+    std::fs::write(run.join("job/video.mp4"), "own").unwrap();
+    symlink("../../secret.txt", run.join("job/preview.mp4")).unwrap();
+    let root = RunRoot::open_ambient(&run).unwrap();
+    let allow = Allowlist::default().plus(&["job/*.mp4"]).unwrap();
+    for name in ["job/output.mp4", "job/video.mp4", "job/preview.mp4"] {
+        let _ = root.open_artifact(&allow.check(name).unwrap());
+    }
+    let cached = |name: &str| root.open_artifact_cached(&allow.check(name).unwrap());
+    assert!(matches!(
+        cached("job/output.mp4"),
+        Some(Err(Error::NotAFile))
+    ));
+    assert!(cached("job/preview.mp4").is_none());
+    let own = cached("job/video.mp4").unwrap().unwrap();
+    assert_eq!(std::io::read_to_string(&own.file).unwrap(), "own");
+}
+
+#[test]
+fn a_held_root_notices_it_was_moved_replaced_or_swapped_for_a_link() {
+    let l = layout();
+    let parent = l.root.parent().unwrap().to_path_buf();
+    let held = RunRoot::open_ambient_cached(&l.root).expect("a warm root opens without waiting");
+    assert!(held.still_here());
+    // Moved away, and a new directory made at its path.
+    std::fs::rename(&l.root, parent.join("run-moved")).unwrap();
+    assert!(!held.still_here());
+    std::fs::create_dir(&l.root).unwrap();
+    assert!(!held.still_here());
+    let fresh = RunRoot::open_ambient(&l.root).unwrap();
+    assert!(fresh.still_here());
+    // Swapped for a link to the directory it was: the path no longer names
+    // a directory, and a fresh open is refused as moved.
+    std::fs::remove_dir(&l.root).unwrap();
+    symlink(parent.join("run-moved"), &l.root).unwrap();
+    assert!(!fresh.still_here());
+    assert!(!held.still_here());
+    assert!(RunRoot::open_ambient_cached(&l.root).is_none());
+    assert!(matches!(
+        RunRoot::open_ambient(&l.root),
+        Err(Error::RootMoved)
+    ));
 }
 
 #[test]
@@ -238,10 +312,18 @@ proptest! {
             let root = RunRoot::open_ambient(&l.root).unwrap();
             if let Ok(parsed) = allow.check(&name) {
                 prop_assert!(allow.allows(&parsed));
-                if let Ok(artifact) = root.open_artifact(&parsed) {
+                let slow = root.open_artifact(&parsed);
+                if let Ok(artifact) = &slow {
                     let real = real_path(&artifact.file);
                     prop_assert!(is_under(&real, &l.root), "{name:?} opened {real:?}");
                     prop_assert!(artifact.file.metadata().unwrap().is_file());
+                }
+                // The no-wait open, when it opens something, opens the
+                // same file the blocking one did.
+                if let Some(Ok(fast)) = root.open_artifact_cached(&parsed) {
+                    let real = real_path(&fast.file);
+                    prop_assert!(is_under(&real, &l.root), "{name:?} opened {real:?}");
+                    prop_assert_eq!(slow.map(|a| a.inode).ok(), Some(fast.inode));
                 }
             }
             Ok(())

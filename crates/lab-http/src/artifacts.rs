@@ -58,25 +58,56 @@ pub(crate) async fn artifact(
     // Refused alike for every run when no format's list has it; then the
     // run's own format decides.
     let name = state.allowlists.any(&name)?;
-    let open_name = name.clone();
-    let state = Arc::clone(state);
-    let artifact = blocking(move || {
-        let run = state.registry.get(&id)?;
-        let format = crate::discovery::format_of(&run);
-        if !state.allowlists.of(format).allows(&open_name) {
-            return Err(lab_fs::Error::NotAllowed.into());
+    let artifact = match open_cached(state, &id, &name) {
+        Some(artifact) => artifact?,
+        None => {
+            let open_name = name.clone();
+            let state = Arc::clone(state);
+            blocking(move || {
+                let run = state.registry.get(&id)?;
+                let format = crate::discovery::format_of(&run);
+                if !state.allowlists.of(format).allows(&open_name) {
+                    return Err(lab_fs::Error::NotAllowed.into());
+                }
+                let root = state
+                    .summaries
+                    .readers
+                    .artifact_root(&run)?
+                    .ok_or(lab_fs::Error::NotFound)?;
+                Ok(root.open_artifact(&open_name)?)
+            })
+            .await?
         }
-        let root = state
-            .summaries
-            .readers
-            .artifact_root(&run)?
-            .ok_or(lab_fs::Error::NotFound)?;
-        Ok(root.open_artifact(&open_name)?)
-    })
-    .await?;
+    };
     let kind = content_type(&name);
     let disposition = (kind == "application/octet-stream").then(|| "attachment".to_owned());
     file_response(method, headers, artifact, kind, disposition)
+}
+
+/// The artifact opened here on the async worker when nothing has to wait
+/// on a disk: a run whose files lie in its own directory, its root handle
+/// kept (checked against its path) or opened from the kernel's lookup
+/// cache, the name resolved beneath it from that cache (lab-fs's
+/// `*_cached` opens, the same checks as the blocking path). `None`: the blocking
+/// path answers (and gives every error of record).
+fn open_cached(
+    state: &State,
+    id: &lab_registry::RunId,
+    name: &ArtifactName,
+) -> Option<Result<lab_fs::Artifact>> {
+    let run = state.registry.get(id).ok()?;
+    if run.entry.is_some() {
+        return None;
+    }
+    if !state
+        .allowlists
+        .of(crate::discovery::format_of(&run))
+        .allows(name)
+    {
+        return Some(Err(lab_fs::Error::NotAllowed.into()));
+    }
+    let root = state.roots.cached(&run)?;
+    Some(root.open_artifact_cached(name)?.map_err(Into::into))
 }
 
 /// Answers a GET or HEAD for an open file: preconditions, Range, streaming

@@ -73,17 +73,48 @@ impl FileBody {
         Self::new(file, vec![Segment::File { offset, len }])
     }
 
-    /// Starts reading the next chunk of the front segment, if it is a file
-    /// region and nothing is in flight.
-    fn start_read(&mut self) {
+    /// The next read: where, and how many bytes (at most [`CHUNK_SIZE`]),
+    /// if the front segment is a file region and nothing is in flight.
+    fn next_read(&self) -> Option<(u64, usize)> {
         if self.inflight.is_some() {
-            return;
+            return None;
         }
-        if let Some(Segment::File { offset, len }) = self.segments.front()
-            && *len > 0
-        {
-            let n = (*len).min(CHUNK_SIZE as u64) as usize;
-            let offset = *offset;
+        match self.segments.front() {
+            Some(Segment::File { offset, len }) if *len > 0 => {
+                Some((*offset, (*len).min(CHUNK_SIZE as u64) as usize))
+            }
+            _ => None,
+        }
+    }
+
+    /// Reads the next chunk here and now if the page cache holds it
+    /// (`preadv2(RWF_NOWAIT)`, which never waits on a disk): `None` when
+    /// it does not, or the kernel cannot say, and the read must go to the
+    /// blocking pool. A short read is a chunk of its own.
+    fn read_cached(&self, offset: u64, n: usize) -> Option<Bytes> {
+        let mut buf = vec![0u8; n];
+        let read = rustix::io::preadv2(
+            &*self.file,
+            &mut [io::IoSliceMut::new(&mut buf)],
+            offset,
+            rustix::io::ReadWriteFlags::NOWAIT,
+        );
+        match read {
+            // End of file early (truncated under us?): the blocking read
+            // decides, and aborts the response rather than send short
+            // content.
+            Ok(0) | Err(_) => None,
+            Ok(got) => {
+                buf.truncate(got);
+                Some(Bytes::from(buf))
+            }
+        }
+    }
+
+    /// Starts reading the next chunk of the front segment on the blocking
+    /// pool, if it is a file region and nothing is in flight.
+    fn start_read(&mut self) {
+        if let Some((offset, n)) = self.next_read() {
             let file = Arc::clone(&self.file);
             self.inflight = Some(tokio::task::spawn_blocking(move || {
                 let mut buf = vec![0u8; n];
@@ -127,7 +158,7 @@ impl Body for FileBody {
                     Err(join) => return Poll::Ready(Some(Err(io::Error::other(join)))),
                 };
                 this.advance(chunk.len() as u64);
-                // One read ahead of the socket.
+                // The disk was slow once: keep one read ahead of the socket.
                 this.start_read();
                 return Poll::Ready(Some(Ok(Frame::data(chunk))));
             }
@@ -136,14 +167,22 @@ impl Body for FileBody {
                 Some(Segment::Bytes(_)) => {
                     if let Some(Segment::Bytes(bytes)) = this.segments.pop_front() {
                         this.remaining -= bytes.len() as u64;
-                        this.start_read();
                         return Poll::Ready(Some(Ok(Frame::data(bytes))));
                     }
                 }
                 Some(Segment::File { len: 0, .. }) => {
                     this.segments.pop_front();
                 }
-                Some(Segment::File { .. }) => this.start_read(),
+                Some(Segment::File { offset, len }) => {
+                    let (offset, n) = (*offset, (*len).min(CHUNK_SIZE as u64) as usize);
+                    match this.read_cached(offset, n) {
+                        Some(chunk) => {
+                            this.advance(chunk.len() as u64);
+                            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+                        }
+                        None => this.start_read(),
+                    }
+                }
             }
         }
     }

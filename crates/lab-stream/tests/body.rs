@@ -92,3 +92,35 @@ async fn a_file_truncated_while_streaming_ends_in_an_error_not_short_content() {
     let err = collect(body).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
 }
+
+/// A file that is not in the page cache is read on the blocking pool (the
+/// no-wait read declines) and still streams exactly its bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_out_of_the_page_cache_streams_through_the_blocking_pool() {
+    // Beside the build, not in /tmp, which may be a tmpfs (always cached).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = dir.path().join("cold.bin");
+    let data: Vec<u8> = (0..2 * CHUNK_SIZE + 7)
+        .map(|i| (i * 7 % 253) as u8)
+        .collect();
+    std::fs::write(&path, &data).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    file.sync_all().unwrap();
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    let mut probe = [0u8; 16];
+    let cold = rustix::io::preadv2(
+        &file,
+        &mut [std::io::IoSliceMut::new(&mut probe)],
+        CHUNK_SIZE as u64,
+        rustix::io::ReadWriteFlags::NOWAIT,
+    );
+    assert_eq!(
+        cold.err(),
+        Some(rustix::io::Errno::AGAIN),
+        "the file should have left the page cache"
+    );
+    let len = data.len() as u64;
+    let (got, largest) = collect(FileBody::region(file, 0, len)).await.unwrap();
+    assert_eq!(got, data);
+    assert!(largest <= CHUNK_SIZE);
+}

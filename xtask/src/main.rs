@@ -7,8 +7,9 @@
 //!   `test`. This is what `.ci/run` calls.
 //! - `cargo xtask audit [--json]`: the ship gate (see `audit/mod.rs`).
 //! - `cargo xtask fuzz [SECONDS]`: the fuzz targets (nightly, cargo-fuzz).
-//! - `cargo xtask bench`: streams a multi-GiB sparse video to slow and fast
-//!   clients from the release binary and reports the server's RSS.
+//! - `cargo xtask bench [serve|memory|formats] [SECONDS]`: the release
+//!   binary against nginx (the default), memory per stream, discovery and
+//!   listing at scale (see `bench/mod.rs`).
 #![forbid(unsafe_code)]
 // xtask drives cargo, apt-get and the lab binary: it is the one other place
 // (with lab-runner) that starts processes.
@@ -59,7 +60,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test [cargo test args…] | ci | audit [--json] [--no-static] | bench [SECONDS] | fuzz [SECONDS]>"
+                "usage: cargo xtask <test [cargo test args…] | ci | audit [--json] [--no-static] | bench [serve|memory|formats] [SECONDS] | fuzz [SECONDS]>"
             );
             return ExitCode::from(2);
         }

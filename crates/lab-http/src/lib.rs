@@ -399,6 +399,10 @@ pub async fn serve(
     if let Some(every) = config.discover_every {
         tokio::spawn(rediscover(Arc::clone(&state), every));
     }
+    // Every run summarised once, off the request path, so the first list
+    // that filters or sorts them all does not wait for them to be read.
+    let warming = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || runs::Summaries::warm(&warming));
     let max = state.limits.max_connections.max(1);
     let conns = Arc::new(Conns::default());
     let (closing_tx, closing_rx) = watch::channel(false);
@@ -445,6 +449,10 @@ pub async fn serve(
         });
     }
     let _ = closing_tx.send(true);
+    state
+        .summaries
+        .stopping
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let grace = state.limits.shutdown_grace;
     let _ = tokio::time::timeout(grace, async {
         loop {

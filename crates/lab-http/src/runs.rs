@@ -57,6 +57,25 @@ pub(crate) struct RunSummary {
     params: BTreeMap<String, Value>,
     #[serde(skip)]
     last: BTreeMap<String, Option<f64>>,
+    /// The id, name, title and tags, lower-cased once, for `?q=`.
+    #[serde(skip)]
+    searched: Box<[String]>,
+}
+
+impl RunSummary {
+    /// Whether `q` (lower-cased) is in the id, name, title or a tag.
+    fn matches(&self, q: &str) -> bool {
+        self.searched.iter().any(|field| field.contains(q))
+    }
+}
+
+/// The fields `?q=` looks in, lower-cased.
+fn searched(id: &RunId, name: &str, title: &str, tags: &[String]) -> Box<[String]> {
+    [id.as_str(), name, title]
+        .into_iter()
+        .chain(tags.iter().map(String::as_str))
+        .map(str::to_lowercase)
+        .collect()
 }
 
 /// A run with everything `GET /api/runs/{id}` shows.
@@ -83,12 +102,27 @@ struct Listed {
 }
 
 /// The readers of recently used runs, and their summaries.
+///
+/// A list is answered from the summaries already computed, whatever their
+/// age; those older than [`SUMMARY_TTL`] are computed again after the
+/// answer, on a blocking thread, one pass at a time (at most
+/// [`REFRESH_BATCH`] runs a pass), so a list of 100,000 runs never waits
+/// for 100,000 runs to be read. A run never summarised is summarised on
+/// the spot; `lab serve` summarises every run once in the background at
+/// start ([`Summaries::warm`]).
 #[derive(Default)]
 pub(crate) struct Summaries {
     /// The format readers of recently used runs.
     pub(crate) readers: Readers,
     summaries: Mutex<HashMap<RunId, (Instant, Arc<RunSummary>)>>,
+    /// A refresh pass is running.
+    refreshing: std::sync::atomic::AtomicBool,
+    /// The server is shutting down: background passes stop.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
+
+/// Most summaries one background pass computes again.
+const REFRESH_BATCH: usize = 5_000;
 
 impl std::fmt::Debug for Summaries {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -97,14 +131,39 @@ impl std::fmt::Debug for Summaries {
 }
 
 impl Summaries {
-    /// The summary of `run`, from the cache when fresh. Blocking.
-    fn get(&self, run: &RunRecord, allow: &Allowlists) -> Arc<RunSummary> {
-        if let Some((at, summary)) = lock(&self.summaries).get(&run.id)
-            && at.elapsed() < SUMMARY_TTL
-            && summary.path == run.root.display().to_string()
-        {
-            return Arc::clone(summary);
+    /// The summaries of `runs` for a list: each the one computed already,
+    /// if it is of this root (noting in `stale` a run whose summary is
+    /// older than [`SUMMARY_TTL`]), else computed now. One lock for the
+    /// lookups. Blocking.
+    fn listed<'a>(
+        &self,
+        runs: impl Iterator<Item = &'a RunRecord>,
+        allow: &Allowlists,
+        stale: &mut Vec<RunRecord>,
+    ) -> Vec<Arc<RunSummary>> {
+        let mut found: Vec<(&RunRecord, Option<Arc<RunSummary>>)> = {
+            let summaries = lock(&self.summaries);
+            runs.map(|run| match summaries.get(&run.id) {
+                Some((at, summary)) if run.root.to_str() == Some(summary.path.as_str()) => {
+                    if at.elapsed() >= SUMMARY_TTL && stale.len() < REFRESH_BATCH {
+                        stale.push(run.clone());
+                    }
+                    (run, Some(Arc::clone(summary)))
+                }
+                _ => (run, None),
+            })
+            .collect()
+        };
+        for (run, summary) in &mut found {
+            if summary.is_none() {
+                *summary = Some(self.compute(run, allow));
+            }
         }
+        found.into_iter().filter_map(|(_, s)| s).collect()
+    }
+
+    /// Computes `run`'s summary and keeps it. Blocking.
+    fn compute(&self, run: &RunRecord, allow: &Allowlists) -> Arc<RunSummary> {
         let summary = Arc::new(match self.details(run, allow) {
             Ok(details) => details.summary,
             Err(_) => unavailable(run),
@@ -115,6 +174,46 @@ impl Summaries {
         }
         summaries.insert(run.id.clone(), (Instant::now(), Arc::clone(&summary)));
         summary
+    }
+
+    /// Computes `stale` again on a blocking thread, unless a pass is
+    /// running already.
+    fn refresh(state: &Arc<State>, stale: Vec<RunRecord>) {
+        use std::sync::atomic::Ordering;
+        if stale.is_empty() || state.summaries.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let state = Arc::clone(state);
+        tokio::task::spawn_blocking(move || {
+            for run in &stale {
+                if state.summaries.stopping.load(Ordering::Relaxed) {
+                    break;
+                }
+                state.summaries.compute(run, &state.allowlists);
+            }
+            state.summaries.refreshing.store(false, Ordering::Release);
+        });
+    }
+
+    /// Summarises every registered run not summarised yet (at start, in the
+    /// background, so the first filtered list finds them). Blocking.
+    pub(crate) fn warm(state: &State) {
+        let Ok(runs) = state.registry.runs() else {
+            return;
+        };
+        for run in runs.iter() {
+            if state
+                .summaries
+                .stopping
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                return;
+            }
+            let known = lock(&state.summaries.summaries).contains_key(&run.id);
+            if !known {
+                state.summaries.compute(run, &state.allowlists);
+            }
+        }
     }
 
     /// Everything about `run`. Blocking.
@@ -162,6 +261,7 @@ fn unavailable(run: &RunRecord) -> RunSummary {
         error_count: 0,
         params: BTreeMap::new(),
         last: BTreeMap::new(),
+        searched: searched(&run.id, run.dir_name(), run.dir_name(), &[]),
     }
 }
 
@@ -219,17 +319,19 @@ fn details(
             });
         }
     }
+    let title = info
+        .name
+        .clone()
+        .unwrap_or_else(|| run.dir_name().to_owned());
     let summary = RunSummary {
+        searched: searched(&run.id, run.dir_name(), &title, &info.tags),
         id: run.id.clone(),
         name: run.dir_name().to_owned(),
         path: run.root.display().to_string(),
         imported_at: run.imported_at,
         format: format.as_str(),
         available: true,
-        title: info
-            .name
-            .clone()
-            .unwrap_or_else(|| run.dir_name().to_owned()),
+        title,
         tags: info.tags.clone(),
         created: info
             .created
@@ -434,62 +536,80 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
             _ => {}
         }
     }
-    let state = Arc::clone(state);
-    let (rows, total) = blocking(move || {
+    let shared = Arc::clone(state);
+    let (rows, total, stale) = blocking(move || {
+        let state = shared;
         let runs = state.registry.runs()?;
+        let mut stale = Vec::new();
         let filtered = text.is_some() || tag.is_some() || has_video.is_some() || format.is_some();
         // Without a filter or a sort that needs the summaries, only the
         // page is summarised.
-        let rows: Vec<Arc<RunSummary>> = if !filtered && sort == Sort::Id {
+        if !filtered && sort == Sort::Id {
             let ordered: Box<dyn Iterator<Item = &RunRecord>> = if descending {
                 Box::new(runs.iter().rev())
             } else {
                 Box::new(runs.iter())
             };
-            let page: Vec<Arc<RunSummary>> = ordered
-                .skip(offset)
-                .take(limit)
-                .map(|run| state.summaries.get(run, &state.allowlists))
-                .collect();
-            return Ok((page, runs.len()));
+            let page = state.summaries.listed(
+                ordered.skip(offset).take(limit),
+                &state.allowlists,
+                &mut stale,
+            );
+            return Ok((page, runs.len(), stale));
+        }
+        let rows: Vec<Arc<RunSummary>> = state
+            .summaries
+            .listed(runs.iter(), &state.allowlists, &mut stale)
+            .into_iter()
+            .filter(|s| {
+                text.as_deref().is_none_or(|q| s.matches(q))
+                    && tag.as_deref().is_none_or(|t| s.tags.iter().any(|x| x == t))
+                    && has_video.is_none_or(|v| s.has_video == v)
+                    && format.is_none_or(|f| s.format == f.as_str())
+            })
+            .collect();
+        let total = rows.len();
+        let wanted = offset.saturating_add(limit).min(total);
+        let page: Vec<Arc<RunSummary>> = if sort == Sort::Id {
+            // The registry is sorted by id already.
+            let ordered: Box<dyn Iterator<Item = Arc<RunSummary>>> = if descending {
+                Box::new(rows.into_iter().rev())
+            } else {
+                Box::new(rows.into_iter())
+            };
+            ordered.skip(offset).take(limit).collect()
         } else {
-            runs.iter()
-                .map(|run| state.summaries.get(run, &state.allowlists))
-                .filter(|s| {
-                    let lower = |t: &str| t.to_lowercase();
-                    text.as_deref().is_none_or(|q| {
-                        lower(s.id.as_str()).contains(q)
-                            || lower(&s.name).contains(q)
-                            || lower(&s.title).contains(q)
-                            || s.tags.iter().any(|t| lower(t).contains(q))
-                    }) && tag.as_deref().is_none_or(|t| s.tags.iter().any(|x| x == t))
-                        && has_video.is_none_or(|v| s.has_video == v)
-                        && format.is_none_or(|f| s.format == f.as_str())
-                })
-                .collect()
-        };
-        let mut rows = rows;
-        if sort != Sort::Id {
-            // Missing values last in either order; ties by id.
-            rows.sort_by(|a, b| {
-                let (ka, kb) = (sort.key(a), sort.key(b));
-                let order = match (&ka, &kb) {
+            // Each key computed once; only the rows up to the page's end
+            // are put in order.
+            let mut keyed: Vec<(Key, Arc<RunSummary>)> =
+                rows.into_iter().map(|s| (sort.key(&s), s)).collect();
+            let order = |a: &(Key, Arc<RunSummary>), b: &(Key, Arc<RunSummary>)| {
+                // Missing values last in either order; ties by id.
+                let by_key = match (&a.0, &b.0) {
                     (Key::Missing, Key::Missing) => std::cmp::Ordering::Equal,
                     (Key::Missing, _) => return std::cmp::Ordering::Greater,
                     (_, Key::Missing) => return std::cmp::Ordering::Less,
-                    _ => ka.partial_cmp(&kb).unwrap_or(std::cmp::Ordering::Equal),
+                    (ka, kb) => ka.partial_cmp(kb).unwrap_or(std::cmp::Ordering::Equal),
                 };
-                let order = if descending { order.reverse() } else { order };
-                order.then_with(|| a.id.cmp(&b.id))
-            });
-        } else if descending {
-            rows.reverse();
-        }
-        let total = rows.len();
-        let page = rows.into_iter().skip(offset).take(limit).collect();
-        Ok((page, total))
+                let by_key = if descending { by_key.reverse() } else { by_key };
+                by_key.then_with(|| a.1.id.cmp(&b.1.id))
+            };
+            if wanted > 0 && wanted < keyed.len() {
+                keyed.select_nth_unstable_by(wanted - 1, order);
+                keyed.truncate(wanted);
+            }
+            keyed.sort_unstable_by(order);
+            keyed
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|(_, s)| s)
+                .collect()
+        };
+        Ok((page, total, stale))
     })
     .await?;
+    Summaries::refresh(state, stale);
     let items: Vec<Value> = rows
         .iter()
         .map(|s| {

@@ -1767,3 +1767,66 @@ async fn a_bound_session_cookie_alone_opens_only_what_elements_load() {
     }
     lab.stop().await;
 }
+
+/// Sorted lists page the same whatever the page size: only the rows up to
+/// a page's end are put in order, and a key missing from a run sorts last
+/// in either order, ties broken by id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sorted_pages_concatenate_to_the_whole_sorted_list() {
+    let lab = start().await;
+    let mut expected: Vec<(Option<u32>, String)> =
+        vec![(None, "demo".into()), (None, "other".into())];
+    for i in 0..40u32 {
+        let id = format!("s{i:02}");
+        let dir = lab.base.join("runs").join(&id);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Every fifth run has no lr; the others repeat values (ties).
+        let lr = (i % 5 != 0).then_some((i * 7) % 11);
+        if let Some(lr) = lr {
+            std::fs::write(dir.join("params.json"), format!("{{\"lr\": {lr}}}")).unwrap();
+        }
+        let body = serde_json::json!({ "path": dir, "id": id }).to_string();
+        assert_eq!(lab.post_json("/api/runs", &body).await.status, 201);
+        expected.push((lr, id));
+    }
+    let ids_of = |page: &serde_json::Value| -> Vec<String> {
+        page["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for descending in [false, true] {
+        let mut want = expected.clone();
+        want.sort_by(|a, b| match (a.0, b.0) {
+            (None, None) => a.1.cmp(&b.1),
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (Some(x), Some(y)) => {
+                let by = if descending { y.cmp(&x) } else { x.cmp(&y) };
+                by.then_with(|| a.1.cmp(&b.1))
+            }
+        });
+        let want: Vec<String> = want.into_iter().map(|(_, id)| id).collect();
+        let order = if descending { "desc" } else { "asc" };
+        for size in [1usize, 7, 42, 500] {
+            let mut got = Vec::new();
+            let mut cursor = String::new();
+            loop {
+                let reply = lab
+                    .get(&format!(
+                        "/api/runs?sort=params.lr&order={order}&limit={size}&cursor={cursor}"
+                    ))
+                    .await;
+                let page: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+                got.extend(ids_of(&page));
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = next.to_owned(),
+                    None => break,
+                }
+            }
+            assert_eq!(got, want, "order {order}, pages of {size}");
+        }
+    }
+}

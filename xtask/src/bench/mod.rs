@@ -1,6 +1,13 @@
-//! `cargo xtask bench`: memory per stream, measured from outside.
+//! `cargo xtask bench`: figures measured from outside the release binary.
 //!
-//! Starts the release `lab` binary on a temp data dir holding a 4 GiB
+//! - `bench [serve] [SECONDS]`: the Lab against nginx on the same files
+//!   (`serve.rs`), written into docs/BENCHMARKS.md;
+//! - `bench memory [SECONDS]`: memory per stream, below;
+//! - `bench formats`: discovering and listing 1,000 runs of every format;
+//! - `bench scale [RUNS]`: the registry and the list at 10,000 and RUNS
+//!   runs, and a 1,000,000-step history (`scale.rs`).
+//!
+//! `bench memory` starts the release `lab` binary on a temp data dir holding a 4 GiB
 //! sparse `output.mp4` and a 4 KiB one, then streams each to fast, slow and
 //! random-range clients at once while sampling the server's RSS from
 //! `/proc/PID/status`, then does the same with a 64 GiB file. The claim
@@ -195,12 +202,121 @@ fn measure_export(tmp: &std::path::Path) -> anyhow::Result<(u64, f64, u64)> {
     Ok((peak, started.elapsed().as_secs_f64(), size))
 }
 
+mod scale;
+mod serve;
+
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    if args.first().map(String::as_str) == Some("formats") {
-        crate::run(cargo().args(["build", "--release", "--locked", "-p", "lab-cli"]))?;
-        return measure_formats();
+    let mode = args.first().map(String::as_str);
+    let seconds = |at: usize, default: u64| -> anyhow::Result<u64> {
+        Ok(args
+            .get(at)
+            .map(|s| s.parse())
+            .transpose()?
+            .unwrap_or(default))
+    };
+    match mode {
+        Some("formats") => {
+            crate::run(cargo().args(["build", "--release", "--locked", "-p", "lab-cli"]))?;
+            measure_formats()
+        }
+        Some("memory") => memory(seconds(1, 15)?),
+        Some("scale") => {
+            crate::run(cargo().args(["build", "--release", "--locked", "-p", "lab-cli"]))?;
+            let runs = args
+                .get(1)
+                .map(|s| s.parse())
+                .transpose()?
+                .unwrap_or(100_000);
+            let table = scale::run(runs)?;
+            println!("{table}");
+            write_section(
+                "scale",
+                &format!(
+                    "{}\n{table}\nMethod: `cargo xtask bench scale {runs}`.\n",
+                    machine()
+                ),
+            )
+        }
+        Some("serve") => serve_table(seconds(1, 5)?),
+        None => serve_table(5),
+        Some(n) if n.parse::<u64>().is_ok() => serve_table(seconds(0, 5)?),
+        Some(other) => bail!(
+            "unknown bench {other:?}: serve [SECONDS], memory [SECONDS], formats, scale [RUNS]"
+        ),
     }
-    let seconds: u64 = args.first().map(|s| s.parse()).transpose()?.unwrap_or(15);
+}
+
+/// The nginx comparison, printed and written into docs/BENCHMARKS.md.
+fn serve_table(seconds: u64) -> anyhow::Result<()> {
+    crate::run(cargo().args(["build", "--release", "--locked", "-p", "lab-cli"]))?;
+    // A build to compare with, side by side in the same run (say, the
+    // last release): LAB_BENCH_BEFORE=/path/to/lab.
+    let before = std::env::var_os("LAB_BENCH_BEFORE").map(std::path::PathBuf::from);
+    let table = serve::run(seconds, before.as_deref())?;
+    println!("{table}");
+    let section = format!(
+        "{}\n{table}\nMethod: `cargo xtask bench serve {seconds}` — wrk -t2, {seconds} s per measurement, \
+         {} rounds alternating which server goes first, the median round shown.\n",
+        machine(),
+        3
+    );
+    write_section("serve", &section)
+}
+
+/// The machine and tools, for the record beside a table.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let output = |cmd: &str, arg: &str| {
+        Command::new(cmd)
+            .arg(arg)
+            .output()
+            .map(|o| {
+                let text = [o.stdout, o.stderr].concat();
+                String::from_utf8_lossy(&text)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            })
+            .unwrap_or_default()
+    };
+    format!(
+        "Measured {} on {cores} cores ({cpu}), Linux {}; {}; {}.\n",
+        output("date", "-u").trim(),
+        output("uname", "-r"),
+        output("nginx", "-v"),
+        output("wrk", "-v").split(" [").next().unwrap_or("wrk"),
+    )
+}
+
+/// Replaces the text between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`
+/// in docs/BENCHMARKS.md (appending the markers at the end if absent).
+fn write_section(name: &str, body: &str) -> anyhow::Result<()> {
+    let path = root().join("docs/BENCHMARKS.md");
+    let doc = std::fs::read_to_string(&path)?;
+    let (open, close) = (
+        format!("<!-- bench:{name} -->"),
+        format!("<!-- /bench:{name} -->"),
+    );
+    let updated = match (doc.find(&open), doc.find(&close)) {
+        (Some(a), Some(b)) if a < b => format!("{}{open}\n{body}{}", &doc[..a], &doc[b..]),
+        _ => format!("{doc}\n{open}\n{body}{close}\n"),
+    };
+    std::fs::write(&path, updated)?;
+    eprintln!("updated docs/BENCHMARKS.md ({name})");
+    Ok(())
+}
+
+fn memory(seconds: u64) -> anyhow::Result<()> {
     crate::run(cargo().args(["build", "--release", "--locked", "-p", "lab-cli"]))?;
     let tmp = std::env::temp_dir().join(format!("lab-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -262,7 +378,6 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     drop(server);
     let export = measure_export(&tmp)?;
     let _ = std::fs::remove_dir_all(&tmp);
-    measure_formats()?;
     println!(
         "streaming memory (RSS of the lab process, KiB), {seconds} s per file, 4 fast + 8 slow + 4 stalled + 2 seeking clients"
     );

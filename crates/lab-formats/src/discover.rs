@@ -25,11 +25,15 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
+        // Room for a root holding the registry's 100,000 runs side by
+        // side (and as many directories again inside stores), still a
+        // bound on a hostile tree: listing is names only, about 6 MB at
+        // the most entries.
         Self {
             max_depth: 8,
-            max_dirs: 100_000,
-            max_runs: 20_000,
-            max_entries: 10_000,
+            max_dirs: 250_000,
+            max_runs: 100_000,
+            max_entries: 200_000,
         }
     }
 }

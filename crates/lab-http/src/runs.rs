@@ -53,29 +53,58 @@ pub(crate) struct RunSummary {
     artifact_count: usize,
     /// How many parts of the run could not be read (details on the run).
     error_count: usize,
+    /// Params and last metric values, sorted by name: slices, not maps (a
+    /// summary is kept for every run; 100,000 of them must stay small).
     #[serde(skip)]
-    params: BTreeMap<String, Value>,
+    params: Box<[(Box<str>, Value)]>,
     #[serde(skip)]
-    last: BTreeMap<String, Option<f64>>,
-    /// The id, name, title and tags, lower-cased once, for `?q=`.
+    last: Box<[(Box<str>, Option<f64>)]>,
+    /// The id, name, title and tags, lower-cased once and joined by NULs,
+    /// for `?q=`.
     #[serde(skip)]
-    searched: Box<[String]>,
+    searched: Box<str>,
 }
 
 impl RunSummary {
-    /// Whether `q` (lower-cased) is in the id, name, title or a tag.
+    /// Whether `q` (lower-cased) is in the id, name, title or a tag. A
+    /// `q` without a NUL lies within one field exactly when it lies
+    /// within one NUL-separated piece; one with a NUL is looked for in
+    /// the fields themselves.
     fn matches(&self, q: &str) -> bool {
-        self.searched.iter().any(|field| field.contains(q))
+        if q.contains('\0') {
+            let lower = |t: &str| t.to_lowercase();
+            return [self.id.as_str(), &self.name, &self.title]
+                .into_iter()
+                .chain(self.tags.iter().map(String::as_str))
+                .any(|field| lower(field).contains(q));
+        }
+        self.searched.split('\0').any(|piece| piece.contains(q))
+    }
+
+    fn param(&self, key: &str) -> Option<&Value> {
+        lookup(&self.params, key)
+    }
+
+    fn last(&self, metric: &str) -> Option<f64> {
+        lookup(&self.last, metric).copied().flatten()
     }
 }
 
-/// The fields `?q=` looks in, lower-cased.
-fn searched(id: &RunId, name: &str, title: &str, tags: &[String]) -> Box<[String]> {
-    [id.as_str(), name, title]
+/// The value of `key` in a slice sorted by key.
+fn lookup<'a, T>(sorted: &'a [(Box<str>, T)], key: &str) -> Option<&'a T> {
+    sorted
+        .binary_search_by(|(k, _)| (**k).cmp(key))
+        .ok()
+        .map(|i| &sorted[i].1)
+}
+
+/// The fields `?q=` looks in, lower-cased, joined by NULs.
+fn searched(id: &RunId, name: &str, title: &str, tags: &[String]) -> Box<str> {
+    let fields: Vec<&str> = [id.as_str(), name, title]
         .into_iter()
         .chain(tags.iter().map(String::as_str))
-        .map(str::to_lowercase)
-        .collect()
+        .collect();
+    fields.join("\0").to_lowercase().into_boxed_str()
 }
 
 /// A run with everything `GET /api/runs/{id}` shows.
@@ -259,8 +288,8 @@ fn unavailable(run: &RunRecord) -> RunSummary {
         thumbnail: None,
         artifact_count: 0,
         error_count: 0,
-        params: BTreeMap::new(),
-        last: BTreeMap::new(),
+        params: Box::default(),
+        last: Box::default(),
         searched: searched(&run.id, run.dir_name(), run.dir_name(), &[]),
     }
 }
@@ -343,11 +372,20 @@ fn details(
         thumbnail,
         artifact_count: artifacts.len(),
         error_count: info.errors.len(),
-        params: info.params.clone(),
+        // A BTreeMap iterates in key order: the slice is sorted.
+        params: info
+            .params
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), v.clone()))
+            .collect(),
         last: info
             .metrics
             .iter()
-            .map(|m| (m.name.clone(), m.last))
+            .map(|m| (m.name.as_str(), m.last))
+            // Sorted by name, the last of a repeated name kept.
+            .collect::<BTreeMap<&str, Option<f64>>>()
+            .into_iter()
+            .map(|(name, last)| (name.into(), last))
             .collect(),
     };
     RunDetails {
@@ -423,13 +461,8 @@ impl Sort {
             Sort::Imported => Key::Number(s.imported_at as f64),
             Sort::Format => text(s.format),
             Sort::Status => s.status.as_deref().map_or(Key::Missing, text),
-            Sort::Param(k) => key_of(s.params.get(k)),
-            Sort::Metric(k) => s
-                .last
-                .get(k)
-                .copied()
-                .flatten()
-                .map_or(Key::Missing, Key::Number),
+            Sort::Param(k) => key_of(s.param(k)),
+            Sort::Metric(k) => s.last(k).map_or(Key::Missing, Key::Number),
         }
     }
 }
@@ -620,11 +653,10 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
                 for f in &fields {
                     match f {
                         Field::Param(k) => {
-                            params
-                                .insert(k.clone(), s.params.get(k).cloned().unwrap_or(Value::Null));
+                            params.insert(k.clone(), s.param(k).cloned().unwrap_or(Value::Null));
                         }
                         Field::Metric(k) => {
-                            metrics.insert(k.clone(), json!(s.last.get(k).copied().flatten()));
+                            metrics.insert(k.clone(), json!(s.last(k)));
                         }
                     }
                 }

@@ -1056,6 +1056,8 @@ async fn runs_list_paginates_and_filters() {
     for (query, expected) in [
         ("q=OTH", vec!["other"]),
         ("q=demo%20RUN", vec!["demo"]),
+        // Across two fields is no match (the id and the name here).
+        ("q=demo%00demo", vec![]),
         ("q=x", vec!["demo"]),
         ("tag=x", vec!["demo"]),
         ("tag=X", vec![]),

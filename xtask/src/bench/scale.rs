@@ -70,6 +70,7 @@ fn make_runs(runs: &Path, count: usize) -> anyhow::Result<()> {
 struct Server {
     child: Killed,
     port: u16,
+    link: String,
     started_s: f64,
 }
 
@@ -97,6 +98,7 @@ fn start(data: &Path, runs: &Path) -> anyhow::Result<Server> {
     Ok(Server {
         child: Killed(child),
         port: listening.port,
+        link: listening.link,
         started_s,
     })
 }
@@ -233,6 +235,15 @@ fn history(tmp: &Path) -> anyhow::Result<String> {
         f.flush()?;
     }
     let file_len = std::fs::metadata(run.join("metrics.jsonl"))?.len();
+    // The first chart in headless Chromium, on a server just started.
+    crate::ensure_tools(&[
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
+    ])?;
+    let first_chart_ms = {
+        let server = start(&tmp.join("data-browser"), &runs)?;
+        first_chart(&server)?
+    };
     let server = start(&tmp.join("data-history"), &runs)?;
     let pid = server.child.0.id();
     let port = server.port;
@@ -262,10 +273,49 @@ fn history(tmp: &Path) -> anyhow::Result<String> {
          (`/api/runs/ID/metrics/loss`, 1,000 buckets) answers {bytes} bytes, {:.0} ms the first \
          time (the whole file read), {warm:.1} ms warm; after 1,000 more steps were appended \
          ({} bytes), the next chart request took {:.1} ms and the server read {read} bytes for it; \
-         server RSS {rss:.1} MiB.\n",
+         server RSS {rss:.1} MiB. In headless Chromium, on a server started just before, the run \
+         page drew its first chart {first_chart_ms:.0} ms after it was asked for (the browser \
+         already signed in).\n",
         file_len as f64 / 1e6,
         first_s * 1e3,
         appended.len(),
         follow_s * 1e3,
     ))
+}
+
+/// Signs a headless Chromium in, opens the run page and returns the
+/// milliseconds from asking for it to the first chart line drawn.
+fn first_chart(server: &Server) -> anyhow::Result<f64> {
+    use lab_test_support::browser::{Browser, wait_for};
+    let listed = crate::http::Request::new("GET", "/api/runs")
+        .send(server.port)?
+        .json();
+    let id = listed["runs"][0]["id"]
+        .as_str()
+        .context("no run")?
+        .to_owned();
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.goto(&server.link);
+    let signed_in = wait_for(
+        &browser,
+        "document.querySelector('meta[name=lab-token]') && document.querySelector('#runs .card-title')",
+        "true",
+    );
+    if signed_in != serde_json::json!(true) {
+        bail!("the browser did not sign in: {signed_in}");
+    }
+    let drawn = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         const asked = performance.now();
+         const seen = () => document.querySelector('.chart-svg path.series');
+         const observer = new MutationObserver(() => {{
+           if (seen()) {{ observer.disconnect(); done(performance.now() - asked); }}
+         }});
+         observer.observe(document.body, {{ childList: true, subtree: true }});
+         setTimeout(() => {{ observer.disconnect(); done(null); }}, 20000);
+         location.hash = '#/runs/{id}';"
+    ));
+    drawn
+        .as_f64()
+        .with_context(|| format!("no chart was drawn within 20 s: {drawn}"))
 }

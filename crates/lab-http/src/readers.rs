@@ -27,14 +27,45 @@ struct Cached {
     entry: Option<String>,
     reader: Arc<Mutex<RunReader>>,
     refreshed: Option<Instant>,
-    used: Instant,
+    /// When it was last used, as a tick of [`Table::tick`].
+    used: u64,
     points: usize,
+}
+
+/// The cached readers, least recently used first in `lru`, and the
+/// points they hold together: an eviction is a pop, not a scan.
+#[derive(Default)]
+struct Table {
+    runs: HashMap<RunId, Cached>,
+    lru: std::collections::BTreeMap<u64, RunId>,
+    tick: u64,
+    points: usize,
+}
+
+impl Table {
+    /// Marks `id` used now.
+    fn touch(&mut self, id: &RunId) {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some(entry) = self.runs.get_mut(id) {
+            self.lru.remove(&entry.used);
+            entry.used = tick;
+            self.lru.insert(tick, id.clone());
+        }
+    }
+
+    fn remove(&mut self, id: &RunId) {
+        if let Some(gone) = self.runs.remove(id) {
+            self.lru.remove(&gone.used);
+            self.points -= gone.points;
+        }
+    }
 }
 
 /// The cache.
 #[derive(Default)]
 pub(crate) struct Readers {
-    map: Mutex<HashMap<RunId, Cached>>,
+    map: Mutex<Table>,
 }
 
 impl std::fmt::Debug for Readers {
@@ -67,16 +98,21 @@ impl Readers {
                     run.entry.as_deref(),
                 ))),
                 refreshed: None,
-                used: Instant::now(),
+                used: 0,
                 points: 0,
             };
-            let entry = readers.entry(run.id.clone()).or_insert_with(fresh);
             // Compared without taking the reader's own lock: a reader busy
             // refreshing never holds up the others.
-            if entry.root != run.root || entry.format != format || entry.entry != run.entry {
-                *entry = fresh();
+            let same = readers.runs.get(&run.id).is_some_and(|entry| {
+                entry.root == run.root && entry.format == format && entry.entry == run.entry
+            });
+            if !same {
+                readers.remove(&run.id);
+                readers.runs.insert(run.id.clone(), fresh());
             }
-            entry.used = Instant::now();
+            readers.touch(&run.id);
+            // Present: inserted above if it was not.
+            let entry = readers.runs.entry(run.id.clone()).or_insert_with(fresh);
             let stale = entry.refreshed.is_none_or(|at| at.elapsed() >= max_age);
             if stale {
                 entry.refreshed = Some(Instant::now());
@@ -90,8 +126,9 @@ impl Readers {
                 r.points()
             };
             let mut readers = lock(&self.map);
-            if let Some(entry) = readers.get_mut(&run.id) {
-                entry.points = points;
+            if let Some(entry) = readers.runs.get_mut(&run.id) {
+                let old = std::mem::replace(&mut entry.points, points);
+                readers.points = readers.points - old + points;
             }
             evict(&mut readers, &run.id);
         }
@@ -133,19 +170,59 @@ pub(crate) fn artifact_root(
 }
 
 /// Drops the least recently used readers beyond the budget (never `keep`).
-fn evict(readers: &mut HashMap<RunId, Cached>, keep: &RunId) {
-    let mut total: usize = readers.values().map(|c| c.points).sum();
-    while total > READER_BUDGET || readers.len() > MAX_READERS {
-        let Some(oldest) = readers
-            .iter()
-            .filter(|(id, _)| *id != keep)
-            .min_by_key(|(_, c)| c.used)
-            .map(|(id, _)| id.clone())
-        else {
-            break;
-        };
-        if let Some(gone) = readers.remove(&oldest) {
-            total -= gone.points;
+fn evict(readers: &mut Table, keep: &RunId) {
+    while readers.points > READER_BUDGET || readers.runs.len() > MAX_READERS {
+        let oldest = readers.lru.values().find(|id| *id != keep).cloned();
+        let Some(oldest) = oldest else { break };
+        readers.remove(&oldest);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic
+mod tests {
+    use super::*;
+
+    fn cached() -> Cached {
+        Cached {
+            root: "/r".into(),
+            format: lab_formats::Format::Lab,
+            entry: None,
+            reader: Arc::new(Mutex::new(RunReader::new_entry(
+                lab_formats::Format::Lab,
+                None,
+            ))),
+            refreshed: None,
+            used: 0,
+            points: 0,
         }
+    }
+
+    #[test]
+    fn eviction_drops_the_least_recently_used_but_never_the_one_in_use() {
+        let id = |i: usize| RunId::parse(&format!("r{i}")).unwrap();
+        let mut table = Table::default();
+        for i in 0..MAX_READERS + 2 {
+            table.runs.insert(id(i), cached());
+            table.touch(&id(i));
+        }
+        // r0 used again: r1 and r2 are now the oldest; r1 is the one
+        // being read and stays.
+        table.touch(&id(0));
+        evict(&mut table, &id(1));
+        assert_eq!(table.runs.len(), MAX_READERS);
+        assert_eq!(table.lru.len(), MAX_READERS);
+        assert!(table.runs.contains_key(&id(0)));
+        assert!(table.runs.contains_key(&id(1)));
+        assert!(!table.runs.contains_key(&id(2)));
+        assert!(!table.runs.contains_key(&id(3)));
+        // Points over the budget drop readers too, and the total follows.
+        if let Some(big) = table.runs.get_mut(&id(4)) {
+            big.points = READER_BUDGET + 1;
+        }
+        table.points = READER_BUDGET + 1;
+        evict(&mut table, &id(1));
+        assert_eq!(table.points, 0);
+        assert!(!table.runs.contains_key(&id(4)));
     }
 }

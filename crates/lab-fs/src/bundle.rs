@@ -315,19 +315,13 @@ impl ExportsDir {
 
     /// Bundles, sorted by name (hidden temporary files are not listed).
     pub fn list(&self) -> Result<Vec<ArtifactInfo>, BundleError> {
-        let root = RunRoot {
-            dir: self.dir.try_clone()?,
-            path: self.path.clone(),
-        };
+        let root = RunRoot::new(self.dir.try_clone()?, self.path.clone());
         Ok(root.list_artifacts(&Allowlist::only(&["*.tar"])?)?)
     }
 
     /// Opens a bundle for reading.
     pub fn open(&self, name: &BundleName) -> Result<crate::Artifact, BundleError> {
-        let root = RunRoot {
-            dir: self.dir.try_clone()?,
-            path: self.path.clone(),
-        };
+        let root = RunRoot::new(self.dir.try_clone()?, self.path.clone());
         let name = ArtifactName::parse(name.as_str())?;
         root.open_artifact(&name).map_err(|e| match e {
             Error::NotFound => BundleError::NotFound,

@@ -219,9 +219,19 @@ pub struct RunRoot {
     dir: Dir,
     /// The canonical path it was opened at.
     path: PathBuf,
+    /// The device and inode of `dir`, read once by [`RunRoot::still_here`].
+    held: std::sync::OnceLock<(u64, u64)>,
 }
 
 impl RunRoot {
+    fn new(dir: Dir, path: PathBuf) -> Self {
+        Self {
+            dir,
+            path,
+            held: std::sync::OnceLock::new(),
+        }
+    }
+
     /// Opens `canonical` with the process's ambient authority and checks that
     /// the opened directory's real path is exactly `canonical`, so a root
     /// whose path was swapped for a symlink after registration is refused.
@@ -260,22 +270,22 @@ impl RunRoot {
     /// its directory alive, so its inode cannot be reused by another; a
     /// directory moved away, replaced, or swapped for a link fails it.
     pub fn still_here(&self) -> bool {
-        let Ok(held) = self.dir.dir_metadata() else {
-            return false;
+        let held = match self.held.get() {
+            Some(held) => *held,
+            None => match self.dir.dir_metadata() {
+                Ok(m) => *self.held.get_or_init(|| (m.dev(), m.ino())),
+                Err(_) => return false,
+            },
         };
-        std::fs::symlink_metadata(&self.path).is_ok_and(|named| {
-            named.file_type().is_dir() && named.dev() == held.dev() && named.ino() == held.ino()
-        })
+        std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|named| named.file_type().is_dir() && (named.dev(), named.ino()) == held)
     }
 
     /// `dir`, opened at `canonical`, if its real path is exactly that.
     fn verified(dir: Dir, canonical: &Path) -> Result<Self, Error> {
         let proc_path = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
         match std::fs::read_link(&proc_path) {
-            Ok(real) if real == canonical => Ok(Self {
-                dir,
-                path: canonical.to_path_buf(),
-            }),
+            Ok(real) if real == canonical => Ok(Self::new(dir, canonical.to_path_buf())),
             Ok(_) => Err(Error::RootMoved),
             // Without /proc, fall back to comparing the handle with a fresh
             // stat of the path (device and inode).
@@ -286,10 +296,7 @@ impl RunRoot {
                     && opened.dev() == named.dev()
                     && opened.ino() == named.ino()
                 {
-                    Ok(Self {
-                        dir,
-                        path: canonical.to_path_buf(),
-                    })
+                    Ok(Self::new(dir, canonical.to_path_buf()))
                 } else {
                     Err(Error::RootMoved)
                 }
@@ -373,10 +380,7 @@ impl RunRoot {
     /// beneath the handle, never through a link.
     pub fn open_sub(&self, rel: &str) -> Result<RunRoot, Error> {
         let dir = self.dir.open_dir(rel).map_err(Error::from_io)?;
-        Ok(RunRoot {
-            dir,
-            path: self.path.join(rel),
-        })
+        Ok(RunRoot::new(dir, self.path.join(rel)))
     }
 
     /// **The one path lab-fs hands out.** SQLite opens its database by

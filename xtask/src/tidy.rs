@@ -209,8 +209,8 @@ fn dependency_edges_follow_the_architecture() {
         ),
         (
             "crc32fast",
-            &["lab-formats"],
-            "only the format readers verify W&B record checksums",
+            &["lab-formats", "lab-registry"],
+            "only the format readers (W&B record checksums) and the registry (its journal's line checksums) use CRC-32",
         ),
         (
             "rusqlite",

@@ -208,6 +208,9 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     for warning in &scanned.warnings {
         eprintln!("lab: {}", lab_http::log_safe(warning));
     }
+    for warning in registry.warnings() {
+        eprintln!("lab: warning: {}", lab_http::log_safe(warning));
+    }
     let mut allowed_hosts = ctx.config.allowed_hosts.clone();
     allowed_hosts.extend(args.allowed_hosts);
     let registry = Arc::new(registry);

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! DATA_DIR/
-//!   registry.json     the run registry (lab-registry)
+//!   registry.json     the run registry's snapshot (lab-registry)
+//!   registry.log      the changes since the snapshot, appended
+//!   registry.lock     taken by every change to the registry
 //!   runs/ID/          each runner job's run directory (0700)
 //!   jobs/ID.json      job records, and the sandbox's scratch reports
 //!   exports/NAME.tar  bundles
@@ -12,6 +14,9 @@
 //! temp name created exclusively (never through a link), fsync, rename,
 //! fsync of the directory — so a crash or a concurrent CLI leaves the old
 //! file or the new one, never a mix, and no fixed temp name can be planted.
+//! The one file changed in place is the registry's journal, which is only
+//! appended to, under the registry's lock, one checksummed line at a time
+//! (see the registry's store).
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -20,7 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::{Error, Registry, RunId, RunRecord};
 
 /// `O_NOFOLLOW` on Linux (libc is not a dependency of this crate).
-const O_NOFOLLOW: i32 = 0o400000;
+pub(crate) const O_NOFOLLOW: i32 = 0o400000;
 
 /// The data directory and its layout.
 #[derive(Clone, Debug, PartialEq, Eq)]

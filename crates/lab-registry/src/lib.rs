@@ -7,12 +7,17 @@
 //!   never by string prefix (`/data/runs-evil` is not under `/data/runs`);
 //! - is stored exactly as the canonical path that was checked.
 //!
-//! The registry file (`registry.json` in the data dir) is versioned, replaced
-//! atomically (temp file, fsync, rename, fsync of the directory) and changed
-//! only under an exclusive lock on `registry.lock`, so a `lab import` running
-//! beside a server loses nothing; a reader notices a new file by its inode
-//! and reloads. A registry that cannot be parsed is an error naming the file,
-//! never silently emptied. Forgetting a run never touches its files.
+//! The registry is kept in the data dir as a versioned snapshot,
+//! `registry.json`, replaced atomically (temp file, fsync, rename, fsync of
+//! the directory), and a journal of the changes since, `registry.log`, one
+//! checksummed line per update, appended and synced; both change only under
+//! an exclusive lock on `registry.lock`, so a `lab import` running beside a
+//! server loses nothing, and an update costs the same at 100 runs or
+//! 100,000. A reader keeps the registry in memory and reads only what was
+//! appended since (one `stat` when nothing was). A torn last entry left by a
+//! crash is dropped and reported ([`Registry::warnings`]); a registry that
+//! cannot be parsed otherwise is an error naming the file, never silently
+//! emptied. Forgetting a run never touches its files.
 //!
 //! ```
 //! # fn main() -> Result<(), lab_registry::Error> {
@@ -29,15 +34,18 @@
 
 pub mod data_dir;
 mod id;
+mod journal;
+mod state;
 mod store;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use data_dir::DataDir;
 pub use id::{MAX_ID_LEN, RunId};
-use store::{FileStamp, Store};
+use state::Batch;
+use store::{Cache, Store};
 
 /// Most runs one registry holds.
 pub const MAX_RUNS: usize = 100_000;
@@ -158,7 +166,7 @@ impl RunRecord {
 }
 
 /// A run's root and, for a store's run, its id in the store.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunKey {
     /// The canonical root.
@@ -211,13 +219,10 @@ pub const MAX_FORGOTTEN: usize = 100_000;
 pub struct Registry {
     store: Store,
     allowed_roots: Vec<PathBuf>,
+    /// The registry as last read. An update holds it from when it has the
+    /// file lock to the end, so that it starts from it and leaves it
+    /// current.
     cache: Mutex<Cache>,
-}
-
-#[derive(Debug, Default)]
-struct Cache {
-    stamp: Option<FileStamp>,
-    runs: Arc<Vec<RunRecord>>,
 }
 
 impl Registry {
@@ -229,7 +234,8 @@ impl Registry {
     /// are allowed too, when they still exist.
     pub fn open(data_dir: &Path, allowed_roots: &[PathBuf]) -> Result<Self, Error> {
         let store = Store::open(data_dir)?;
-        let remembered = store.load()?.roots;
+        let mut cache = Cache::default();
+        let remembered = store.refresh(&mut cache)?.state.roots().to_vec();
         let mut roots = Vec::with_capacity(allowed_roots.len());
         for root in allowed_roots {
             let canonical = std::fs::canonicalize(root).map_err(|e| Error::BadAllowedRoot {
@@ -260,13 +266,11 @@ impl Registry {
                 roots.push(root);
             }
         }
-        let registry = Self {
+        Ok(Self {
             store,
             allowed_roots: roots,
-            cache: Mutex::new(Cache::default()),
-        };
-        registry.runs()?;
-        Ok(registry)
+            cache: Mutex::new(cache),
+        })
     }
 
     /// The canonical allowed roots.
@@ -274,30 +278,39 @@ impl Registry {
         &self.allowed_roots
     }
 
-    /// The registry file's path.
+    /// The registry file's path (its snapshot; the journal of changes
+    /// since is `registry.log` beside it).
     pub fn file(&self) -> &Path {
         self.store.file()
     }
 
-    /// All runs, sorted by id. Reloads when another process replaced the file.
+    /// What reading the registry noticed and repaired or skipped, such as
+    /// a torn last journal entry left by a crash, for the caller to show.
+    pub fn warnings(&self) -> Vec<String> {
+        self.cache().warnings().to_vec()
+    }
+
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// All runs, sorted by id. Reads what other processes changed since
+    /// the last call (one `stat` when nothing did).
     pub fn runs(&self) -> Result<Arc<Vec<RunRecord>>, Error> {
-        let stamp = self.store.stamp()?;
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.stamp.is_none() || cache.stamp != stamp {
-            let mut runs = self.store.load()?.runs;
-            runs.sort_by(|a, b| a.id.cmp(&b.id));
-            cache.runs = Arc::new(runs);
-            cache.stamp = stamp;
-        }
-        Ok(Arc::clone(&cache.runs))
+        let mut cache = self.cache();
+        Ok(Arc::clone(self.store.refresh(&mut cache)?.state.runs()))
     }
 
     /// One run by id.
     pub fn get(&self, id: &RunId) -> Result<RunRecord, Error> {
-        let runs = self.runs()?;
-        runs.binary_search_by(|r| r.id.cmp(id))
-            .map(|i| runs[i].clone())
-            .map_err(|_| Error::UnknownRun)
+        let mut cache = self.cache();
+        let loaded = self.store.refresh(&mut cache)?;
+        loaded.state.get(id).cloned().ok_or(Error::UnknownRun)
+    }
+
+    /// Runs `change` in one locked update (see `Store::update`).
+    fn update<T>(&self, change: impl FnOnce(&mut Batch) -> Result<T, Error>) -> Result<T, Error> {
+        self.store.update(&self.cache, change)
     }
 
     /// Imports one directory as a `lab` run, with `id` or a generated one.
@@ -315,20 +328,17 @@ impl Registry {
     ) -> Result<RunRecord, Error> {
         let id = id.map(RunId::parse).transpose()?;
         let root = self.check_dir(dir)?;
-        self.store.update(|contents| {
-            if let Some(existing) = contents
-                .runs
-                .iter()
-                .find(|r| r.root == root && r.entry.is_none())
-            {
+        self.update(|batch| {
+            let key = RunKey {
+                root: root.clone(),
+                entry: None,
+            };
+            if let Some(existing) = batch.by_key(&key) {
                 return Err(Error::AlreadyRegistered(existing.id.clone()));
             }
-            let mut record = new_record(&contents.runs, &root, id.clone(), None)?;
+            let mut record = new_record(batch, &root, id, None)?;
             record.format = format.map(str::to_owned);
-            contents
-                .forgotten
-                .retain(|f| !(f.root == root && f.entry.is_none()));
-            contents.runs.push(record.clone());
+            batch.add(record.clone());
             Ok(record)
         })
     }
@@ -337,45 +347,90 @@ impl Registry {
     /// (the user named the directory), forgotten runs come back and runs
     /// registered already are listed in `existing`; otherwise forgotten
     /// runs stay forgotten.
+    ///
+    /// A candidate whose directory and entry are a registered run's is not
+    /// checked again: its root was checked when it was registered, and it
+    /// is only reported, never registered anew.
     pub fn register(&self, found: &[Candidate], explicit: bool) -> Result<ScanReport, Error> {
         let mut report = ScanReport::default();
-        let mut checked = Vec::new();
-        for candidate in found {
-            match self.check_dir(&candidate.dir) {
-                Ok(root) => checked.push((root, candidate)),
-                Err(e) => report.skipped.push((candidate.dir.clone(), e)),
+        let known: Vec<bool> = {
+            let mut cache = self.cache();
+            let state = &self.store.refresh(&mut cache)?.state;
+            found
+                .iter()
+                .map(|c| {
+                    state.has_key(&RunKey {
+                        root: c.dir.clone(),
+                        entry: c.entry.clone(),
+                    })
+                })
+                .collect()
+        };
+        let unknown: Vec<&Path> = found
+            .iter()
+            .zip(&known)
+            .filter(|(_, known)| !**known)
+            .map(|(c, _)| c.dir.as_path())
+            .collect();
+        let mut results = self.check_dirs(&unknown).into_iter();
+        let mut checked = Vec::with_capacity(found.len());
+        for (candidate, known) in found.iter().zip(known) {
+            if known {
+                checked.push((candidate.dir.clone(), candidate, Checked::Before));
+                continue;
+            }
+            match results.next() {
+                Some(Ok(root)) => checked.push((root, candidate, Checked::Now)),
+                Some(Err(e)) => report.skipped.push((candidate.dir.clone(), e)),
+                None => {}
             }
         }
-        let (imported, existing) = self.store.update(|contents| {
+        let (imported, existing, skipped) = self.update(|batch| {
             let mut imported = Vec::new();
             let mut existing = Vec::new();
-            for (root, candidate) in &checked {
-                let key = RunKey {
-                    root: root.clone(),
+            let mut skipped = Vec::new();
+            for (root, candidate, checked) in checked {
+                let mut key = RunKey {
+                    root,
                     entry: candidate.entry.clone(),
                 };
-                if let Some(known) = contents.runs.iter().find(|r| r.key() == key) {
-                    existing.push(known.clone());
+                if let Some(known) = batch.by_key(&key) {
+                    if explicit {
+                        existing.push(known.clone());
+                    }
                     continue;
                 }
-                if contents.forgotten.contains(&key) {
-                    if !explicit {
+                if checked == Checked::Before {
+                    // Registered when we looked, gone now (another process
+                    // forgot it): check it as the new candidate it is.
+                    match self.check_dir(&candidate.dir) {
+                        Ok(root) => key.root = root,
+                        Err(e) => {
+                            skipped.push((candidate.dir.clone(), e));
+                            continue;
+                        }
+                    }
+                    if let Some(known) = batch.by_key(&key) {
+                        if explicit {
+                            existing.push(known.clone());
+                        }
                         continue;
                     }
-                    contents.forgotten.retain(|f| *f != key);
                 }
-                let mut record = new_record(&contents.runs, root, None, candidate.name.as_deref())?;
+                if batch.is_forgotten(&key) && !explicit {
+                    continue;
+                }
+                let mut record = new_record(batch, &key.root, None, candidate.name.as_deref())?;
                 record.format = Some(candidate.format.clone());
-                record.entry = candidate.entry.clone();
-                contents.runs.push(record.clone());
+                record.entry = key.entry;
+                batch.add(record.clone());
                 imported.push(record);
             }
-            Ok((imported, existing))
+            Ok((imported, existing, skipped))
         })?;
         report.imported = imported;
-        if explicit {
-            report.existing = existing;
-        }
+        report.existing = existing;
+        report.skipped.extend(skipped);
         Ok(report)
     }
 
@@ -386,16 +441,15 @@ impl Registry {
             .iter()
             .filter_map(|r| std::fs::canonicalize(r).ok())
             .collect();
-        let known = self.store.load()?.roots;
-        if roots.iter().all(|r| known.contains(r)) {
-            return Ok(());
-        }
-        self.store.update(|contents| {
-            for root in roots {
-                if !contents.roots.contains(&root) {
-                    contents.roots.push(root);
-                }
+        {
+            let mut cache = self.cache();
+            let known = self.store.refresh(&mut cache)?.state.roots();
+            if roots.iter().all(|r| known.contains(r)) {
+                return Ok(());
             }
+        }
+        self.update(|batch| {
+            batch.add_roots(roots);
             Ok(())
         })
     }
@@ -403,27 +457,52 @@ impl Registry {
     /// Forgets a run: discovery will not bring it back. Its files are
     /// never touched.
     pub fn forget(&self, id: &RunId) -> Result<RunRecord, Error> {
-        self.store.update(|contents| {
-            let index = contents
-                .runs
-                .iter()
-                .position(|r| &r.id == id)
-                .ok_or(Error::UnknownRun)?;
-            let run = contents.runs.remove(index);
-            if !contents.forgotten.contains(&run.key()) {
-                if contents.forgotten.len() >= MAX_FORGOTTEN {
-                    contents.forgotten.remove(0);
-                }
-                contents.forgotten.push(run.key());
-            }
-            Ok(run)
-        })
+        self.update(|batch| batch.forget(id).ok_or(Error::UnknownRun))
     }
 
     /// Canonicalises `dir` and checks it against the allowed roots, as an
     /// import would: the canonical directory, or why it may not be a run.
     pub fn resolve(&self, dir: &Path) -> Result<PathBuf, Error> {
         self.check_dir(dir)
+    }
+
+    /// [`Registry::check_dir`] for each of `dirs`, in order, on a few
+    /// threads when there are thousands (a first start-up finds them all
+    /// new; each check is a few system calls).
+    fn check_dirs(&self, dirs: &[&Path]) -> Vec<Result<PathBuf, Error>> {
+        const PER_THREAD: usize = 4096;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8)
+            .min(dirs.len().div_ceil(PER_THREAD));
+        let serial = |part: &[&Path]| part.iter().map(|d| self.check_dir(d)).collect::<Vec<_>>();
+        if threads <= 1 {
+            return serial(dirs);
+        }
+        std::thread::scope(|scope| {
+            let parts = dirs.chunks(dirs.len().div_ceil(threads));
+            let spawned: Vec<_> = parts
+                .map(|part| {
+                    let handle = std::thread::Builder::new()
+                        .name("lab-registry-check".into())
+                        .spawn_scoped(scope, move || serial(part));
+                    (part, handle)
+                })
+                .collect();
+            let mut results = Vec::with_capacity(dirs.len());
+            for (part, handle) in spawned {
+                match handle {
+                    Ok(handle) => results.extend(
+                        handle
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    ),
+                    // No thread to be had: check this part here.
+                    Err(_) => results.extend(serial(part)),
+                }
+            }
+            results
+        })
     }
 
     /// Canonicalises `dir` and checks it against the allowed roots.
@@ -437,9 +516,26 @@ impl Registry {
         // Whether a place outside every allowed root exists (or can be
         // read) is none of the asker's business: one answer for all of them,
         // decided before the filesystem is asked anything about it.
-        if self.leaves_allowed_roots(dir) {
+        let canonical = match self.walk(dir) {
+            Walk::Leaves => return Err(Error::OutsideAllowedRoots),
+            // Every component below the (canonical) root was looked at and
+            // none is a link, nor `.` or `..`, and the last is a directory:
+            // the path is its own real path, as `canonicalize` would say
+            // with a readlink per component and a stat more.
+            Walk::Plain => dir.components().collect(),
+            Walk::Other => self.canonicalize(dir)?,
+        };
+        if self.allowed_roots.contains(&canonical) {
+            return Err(Error::IsAllowedRoot);
+        }
+        if !self.is_under_allowed_root(&canonical) {
             return Err(Error::OutsideAllowedRoots);
         }
+        Ok(canonical)
+    }
+
+    /// The real path of `dir`, which must be a directory.
+    fn canonicalize(&self, dir: &Path) -> Result<PathBuf, Error> {
         let canonical = std::fs::canonicalize(dir).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound,
             std::io::ErrorKind::NotADirectory => Error::NotFound,
@@ -453,12 +549,6 @@ impl Registry {
         }
         if !canonical.is_dir() {
             return Err(Error::NotADirectory);
-        }
-        if self.allowed_roots.contains(&canonical) {
-            return Err(Error::IsAllowedRoot);
-        }
-        if !self.is_under_allowed_root(&canonical) {
-            return Err(Error::OutsideAllowedRoots);
         }
         Ok(canonical)
     }
@@ -478,6 +568,12 @@ impl Registry {
     /// way whose target is outside (or cannot be resolved). Only the parts
     /// of the path inside a root are looked at.
     pub fn leaves_allowed_roots(&self, dir: &Path) -> bool {
+        matches!(self.walk(dir), Walk::Leaves)
+    }
+
+    /// The walk behind [`Registry::leaves_allowed_roots`], which also
+    /// tells whether `dir` is plainly a directory under a root.
+    fn walk(&self, dir: &Path) -> Walk {
         use std::path::Component;
         let mut normal = PathBuf::new();
         for part in dir.components() {
@@ -492,42 +588,76 @@ impl Registry {
         }
         let inside = |p: &Path| self.allowed_roots.iter().any(|root| p.starts_with(root));
         if !inside(&normal) {
-            return true;
+            return Walk::Leaves;
         }
         // Walk down from the root, component by component; a link on the way
         // must resolve inside a root.
         let mut prefix = PathBuf::new();
+        let mut plain = true;
+        let mut last_is_dir = false;
         for part in dir.components() {
+            plain &= matches!(part, Component::RootDir | Component::Normal(_));
             prefix.push(part);
             if !inside(&prefix) {
                 continue;
             }
             match std::fs::symlink_metadata(&prefix) {
-                Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(&prefix) {
-                    Ok(target) if inside(&target) => prefix = target,
-                    _ => return true,
-                },
-                Ok(_) => {}
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    plain = false;
+                    match std::fs::canonicalize(&prefix) {
+                        Ok(target) if inside(&target) => prefix = target,
+                        _ => return Walk::Leaves,
+                    }
+                }
+                Ok(meta) => last_is_dir = meta.is_dir(),
                 // Not there, or not readable: what lies below is unknown but
                 // no link took it out.
-                Err(_) => return false,
+                Err(_) => return Walk::Other,
             }
         }
-        false
+        // The allowed roots are canonical, so a path of plain names that
+        // reaches one has real components up to it, and the walk looked at
+        // every one after it (each is inside), the last one included.
+        if plain && last_is_dir {
+            Walk::Plain
+        } else {
+            Walk::Other
+        }
     }
 }
 
+/// What walking a path down from its allowed root found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Walk {
+    /// It leads outside every allowed root.
+    Leaves,
+    /// Only plain names (no `.`, `..` or links) down to a directory: the
+    /// path is canonical already.
+    Plain,
+    /// It stays inside, but only `canonicalize` can say where it leads.
+    Other,
+}
+
+/// How a candidate's root was checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Checked {
+    /// When it was registered (it was registered when `register` looked).
+    Before,
+    /// By this `register`.
+    Now,
+}
+
 fn new_record(
-    runs: &[RunRecord],
+    batch: &Batch,
     root: &Path,
     id: Option<RunId>,
     name: Option<&str>,
 ) -> Result<RunRecord, Error> {
-    if runs.len() >= MAX_RUNS {
+    if batch.len() >= MAX_RUNS {
         return Err(Error::Full);
     }
     let id = match id {
-        Some(id) if runs.iter().any(|r| r.id == id) => return Err(Error::IdTaken(id)),
+        Some(id) if batch.has_id(&id) => return Err(Error::IdTaken(id)),
         Some(id) => id,
         None => loop {
             let name = name
@@ -535,7 +665,7 @@ fn new_record(
                 .or_else(|| root.file_name().and_then(|n| n.to_str()))
                 .unwrap_or("run");
             let candidate = RunId::generate(name)?;
-            if !runs.iter().any(|r| r.id == candidate) {
+            if !batch.has_id(&candidate) {
                 break candidate;
             }
         },

@@ -22,6 +22,8 @@ fn env() -> Env {
         "runs/a",
         "runs/b",
         "runs/c/nested",
+        "runs/c/deep",
+        "runs/d",
         "runs-evil/x",
         "outside/y",
     ] {
@@ -32,6 +34,7 @@ fn env() -> Env {
     std::fs::create_dir(root.join(".hidden")).unwrap();
     symlink(base.join("outside/y"), root.join("link-out")).unwrap();
     symlink(root.join("b"), root.join("link-in")).unwrap();
+    symlink(root.join("c"), root.join("link-c")).unwrap();
     Env {
         data: base.join("data"),
         _tmp: tmp,
@@ -79,6 +82,13 @@ fn import_only_accepts_real_paths_under_an_allowed_root() {
         (e.root.join("c/nested"), Expect::Ok("runs/c/nested")),
         // Stored canonical: `..` and inner links resolved before checking.
         (e.root.join("c/../b"), Expect::Ok("runs/b")),
+        // A link on the way to a run inside the root is resolved.
+        (e.root.join("link-c/deep"), Expect::Ok("runs/c/deep")),
+        // Stored as its components: no trailing or doubled slashes.
+        (
+            PathBuf::from(format!("{}//d/", e.root.display())),
+            Expect::Ok("runs/d"),
+        ),
         // A string-prefix sibling is not under the root (Jupyter CVE-2026-35397).
         (e.base.join("runs-evil/x"), Expect::Outside),
         (e.root.join("../runs-evil/x"), Expect::Outside),
@@ -98,11 +108,13 @@ fn import_only_accepts_real_paths_under_an_allowed_root() {
         check(&e, &path, expected);
     }
     // A link inside the root to a run inside the root is stored as its target.
-    let linked = e.registry().import(&e.root.join("link-in"), None);
-    assert!(
-        matches!(linked, Err(Error::AlreadyRegistered(_))),
-        "{linked:?}"
-    );
+    for linked in ["link-in", "link-c/nested", "link-c/../d", "c/./nested/"] {
+        let again = e.registry().import(&e.root.join(linked), None);
+        assert!(
+            matches!(again, Err(Error::AlreadyRegistered(_))),
+            "{linked}: {again:?}"
+        );
+    }
 }
 
 #[test]
@@ -312,4 +324,444 @@ fn concurrent_importers_lose_nothing() {
         leftovers.is_empty(),
         "temp files left behind: {leftovers:?}"
     );
+}
+
+// The store: snapshot, journal, torn tails, compaction, generations.
+
+fn journal(e: &Env) -> PathBuf {
+    e.data.join("registry.log")
+}
+
+/// The journal's lines, each checked whole: a newline at its end and a
+/// checksum that holds.
+fn whole_journal_lines(e: &Env) -> Vec<String> {
+    let text = std::fs::read_to_string(journal(e)).unwrap();
+    assert!(text.ends_with('\n'), "{text:?}");
+    text.lines()
+        .map(|line| {
+            let (crc, json) = line.split_at(8);
+            let json = json.strip_prefix(' ').unwrap();
+            assert_eq!(
+                u32::from_str_radix(crc, 16).unwrap(),
+                crc32fast::hash(json.as_bytes()),
+                "{line}"
+            );
+            json.to_owned()
+        })
+        .collect()
+}
+
+/// The generation the snapshot names for its journal.
+fn snapshot_generation(e: &Env) -> u64 {
+    let text = std::fs::read_to_string(e.data.join("registry.json")).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["journal"].as_u64().unwrap()
+}
+
+fn candidates(dirs: &[PathBuf]) -> Vec<lab_registry::Candidate> {
+    dirs.iter()
+        .map(|d| lab_registry::Candidate {
+            dir: d.clone(),
+            format: "lab".to_owned(),
+            entry: None,
+            name: None,
+        })
+        .collect()
+}
+
+fn make_dirs(e: &Env, under: &str, n: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let d = e.root.join(format!("{under}/{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            d
+        })
+        .collect()
+}
+
+fn roots_of(r: &Registry) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = r.runs().unwrap().iter().map(|x| x.root.clone()).collect();
+    roots.sort();
+    roots
+}
+
+#[test]
+fn a_torn_last_entry_is_dropped_reported_and_repaired_by_the_next_change() {
+    type Tear = fn(&mut Vec<u8>, usize);
+    let tears: [(&str, Tear); 5] = [
+        ("the newline lost", |b, _| {
+            b.pop();
+        }),
+        ("cut in the middle", |b, start| {
+            b.truncate(start + (b.len() - start) / 2)
+        }),
+        ("cut after the checksum", |b, start| b.truncate(start + 9)),
+        ("a byte of its text damaged", |b, _| {
+            let at = b.len() - 4;
+            b[at] ^= 0x20;
+        }),
+        ("its blocks left as zeros", |b, start| {
+            for byte in &mut b[start..] {
+                *byte = 0;
+            }
+        }),
+    ];
+    for (how, tear) in tears {
+        let e = env();
+        let r = e.registry();
+        let a = r.import(&e.root.join("a"), None).unwrap();
+        let b = r.import(&e.root.join("b"), None).unwrap();
+        let c = r.import(&e.root.join("c"), None).unwrap();
+        let mut bytes = std::fs::read(journal(&e)).unwrap();
+        let last = bytes[..bytes.len() - 1]
+            .iter()
+            .rposition(|&x| x == b'\n')
+            .unwrap()
+            + 1;
+        tear(&mut bytes, last);
+        std::fs::write(journal(&e), &bytes).unwrap();
+
+        let reader = e.registry();
+        let mut ids: Vec<_> = reader
+            .runs()
+            .unwrap()
+            .iter()
+            .map(|x| x.id.clone())
+            .collect();
+        ids.sort();
+        let mut expected = vec![a.id.clone(), b.id.clone()];
+        expected.sort();
+        assert_eq!(ids, expected, "{how}");
+        assert!(matches!(reader.get(&c.id), Err(Error::UnknownRun)), "{how}");
+        let warnings = reader.warnings();
+        assert_eq!(warnings.len(), 1, "{how}: {warnings:?}");
+        assert!(
+            warnings[0].contains(journal(&e).to_str().unwrap()),
+            "{how}: {warnings:?}"
+        );
+        // Reading again reports nothing new and leaves the file alone.
+        reader.runs().unwrap();
+        assert_eq!(reader.warnings().len(), 1, "{how}");
+        assert_eq!(std::fs::read(journal(&e)).unwrap(), bytes, "{how}");
+
+        // The next change cuts the torn tail off before appending.
+        let d = r.import(&e.root.join("c/nested"), None).unwrap();
+        let lines = whole_journal_lines(&e);
+        // The header, b's line and d's (a is in the snapshot).
+        assert_eq!(lines.len(), 3, "{how}: {lines:?}");
+        let fresh = e.registry();
+        assert!(fresh.warnings().is_empty(), "{how}: {:?}", fresh.warnings());
+        assert_eq!(fresh.runs().unwrap().len(), 3, "{how}");
+        assert_eq!(fresh.get(&d.id).unwrap(), d, "{how}");
+        assert_eq!(reader.get(&d.id).unwrap(), d, "{how}");
+        assert!(matches!(fresh.get(&c.id), Err(Error::UnknownRun)), "{how}");
+    }
+}
+
+#[test]
+fn a_bad_entry_before_good_ones_is_an_error_naming_the_journal() {
+    let e = env();
+    let r = e.registry();
+    for dir in ["a", "b", "c"] {
+        r.import(&e.root.join(dir), None).unwrap();
+    }
+    let text = std::fs::read_to_string(journal(&e)).unwrap();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let damaged = [
+        // The first entry's checksum.
+        format!(
+            "{}{}{}",
+            lines[0],
+            lines[1].replacen(&lines[1][..1], "x", 1),
+            lines[2]
+        ),
+        // The first entry's text (its root's name).
+        format!(
+            "{}{}{}",
+            lines[0],
+            lines[1].replacen("runs/b", "runs/q", 1),
+            lines[2]
+        ),
+        // The first entry cut short, the next one after it.
+        format!("{}{}{}", lines[0], &lines[1][..20], lines[2]),
+    ];
+    for bad in damaged {
+        std::fs::write(journal(&e), &bad).unwrap();
+        let err = Registry::open(&e.data, std::slice::from_ref(&e.root)).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains(journal(&e).to_str().unwrap()),
+            "{err}"
+        );
+        // Nothing is written over it.
+        assert_eq!(std::fs::read_to_string(journal(&e)).unwrap(), bad);
+    }
+}
+
+#[test]
+fn an_entry_being_appended_is_not_reported_by_a_reader_without_the_lock() {
+    let e = env();
+    let r = e.registry();
+    let a = r.import(&e.root.join("a"), None).unwrap();
+    r.import(&e.root.join("b"), None).unwrap();
+    // Stand in for a writer in the middle of its append: the lock held,
+    // half a line written.
+    let mut bytes = std::fs::read(journal(&e)).unwrap();
+    let whole = bytes.len();
+    let last = bytes[..whole - 1]
+        .iter()
+        .rposition(|&x| x == b'\n')
+        .unwrap()
+        + 1;
+    bytes.truncate(last + (whole - last) / 2);
+    let lock = std::fs::File::create(e.data.join("registry.lock")).unwrap();
+    lock.lock().unwrap();
+    std::fs::write(journal(&e), &bytes).unwrap();
+    let reader = e.registry();
+    assert_eq!(
+        reader
+            .runs()
+            .unwrap()
+            .iter()
+            .map(|x| &x.id)
+            .collect::<Vec<_>>(),
+        [&a.id]
+    );
+    assert!(reader.warnings().is_empty(), "{:?}", reader.warnings());
+    // Once no writer holds the lock, the same bytes are a torn tail.
+    drop(lock);
+    assert_eq!(reader.runs().unwrap().len(), 1);
+    assert_eq!(reader.warnings().len(), 1, "{:?}", reader.warnings());
+}
+
+#[test]
+fn compaction_keeps_everything_and_other_instances_follow_it() {
+    let e = env();
+    let writer = e.registry();
+    let reader = e.registry();
+    let dirs = make_dirs(&e, "many", 2600);
+    let first = snapshot_generation_or_zero(&e);
+    let mut forgotten = Vec::new();
+    for (n, batch) in dirs.chunks(200).enumerate() {
+        let report = writer.register(&candidates(batch), false).unwrap();
+        assert_eq!(report.imported.len(), batch.len());
+        // A forget and an import between the batches, so that every kind
+        // of change crosses a compaction.
+        let gone = report.imported[0].clone();
+        writer.forget(&gone.id).unwrap();
+        forgotten.push(gone.root);
+        let extra = e.root.join(format!("extra/{n}"));
+        std::fs::create_dir_all(&extra).unwrap();
+        writer.import(&extra, None).unwrap();
+        assert_eq!(roots_of(&reader), roots_of(&writer), "after batch {n}");
+    }
+    // 13 batches of 200 changes, 13 forgets and 13 imports: at least two
+    // compactions.
+    assert!(
+        snapshot_generation(&e) >= first + 2,
+        "{}",
+        snapshot_generation(&e)
+    );
+    let fresh = e.registry();
+    assert_eq!(roots_of(&fresh), roots_of(&writer));
+    assert_eq!(fresh.runs().unwrap().len(), 2600 - 13 + 13);
+    for gone in &forgotten {
+        assert!(!roots_of(&fresh).contains(gone));
+    }
+    // Forgotten runs stay forgotten across compactions.
+    let again = fresh.register(&candidates(&dirs), false).unwrap();
+    assert!(again.imported.is_empty());
+    let explicit = fresh.register(&candidates(&dirs), true).unwrap();
+    assert_eq!(explicit.imported.len(), 13);
+    assert_eq!(explicit.existing.len(), 2600 - 13);
+    assert_eq!(reader.runs().unwrap().len(), 2600 + 13);
+}
+
+fn snapshot_generation_or_zero(e: &Env) -> u64 {
+    if e.data.join("registry.json").exists() {
+        snapshot_generation(e)
+    } else {
+        0
+    }
+}
+
+#[test]
+fn concurrent_importers_lose_nothing_across_compactions() {
+    let e = env();
+    let threads = 4;
+    let per_thread: Vec<Vec<PathBuf>> = (0..threads)
+        .map(|t| make_dirs(&e, &format!("t{t}"), 620))
+        .collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // A reader in its own instance, as a server beside the importers:
+        // it never fails and never sees a run disappear.
+        let reader = s.spawn(|| {
+            let r = Registry::open(&e.data, std::slice::from_ref(&e.root)).unwrap();
+            let mut seen = 0;
+            let mut reads = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let now = r.runs().unwrap().len();
+                assert!(now >= seen, "{now} < {seen}");
+                assert!(r.warnings().is_empty(), "{:?}", r.warnings());
+                seen = now;
+                reads += 1;
+            }
+            reads
+        });
+        let writers: Vec<_> = per_thread
+            .iter()
+            .map(|dirs| {
+                s.spawn(|| {
+                    let r = Registry::open(&e.data, std::slice::from_ref(&e.root)).unwrap();
+                    // Batches that add up past the compaction threshold, and
+                    // single imports between them.
+                    let (singles, batches) = dirs.split_at(20);
+                    for (chunk, single) in batches.chunks(150).zip(singles.chunks(5)) {
+                        r.register(&candidates(chunk), false).unwrap();
+                        for d in single {
+                            r.import(d, None).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(reader.join().unwrap() > 0);
+    });
+    let r = e.registry();
+    assert_eq!(r.runs().unwrap().len(), threads * 620);
+    let roots = roots_of(&r);
+    for d in per_thread.iter().flatten() {
+        assert!(roots.binary_search(d).is_ok(), "{d:?} lost");
+    }
+    assert!(snapshot_generation(&e) >= 2, "no compaction happened");
+    let leftovers: Vec<_> = std::fs::read_dir(&e.data)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_new_snapshot_beside_the_old_journal_is_read_once_without_duplicates() {
+    // A crash between a compaction's two renames leaves the new snapshot
+    // (which holds the old journal's changes) and the old journal.
+    let e = env();
+    let r = e.registry();
+    for dir in ["a", "b", "c"] {
+        r.import(&e.root.join(dir), None).unwrap();
+    }
+    let old_journal = std::fs::read(journal(&e)).unwrap();
+    let before = snapshot_generation(&e);
+    let dirs = make_dirs(&e, "many", 1100);
+    r.register(&candidates(&dirs), false).unwrap();
+    assert_eq!(snapshot_generation(&e), before + 1, "no compaction");
+    let reader = e.registry();
+    assert_eq!(reader.runs().unwrap().len(), 1103);
+    // Put the old journal back, as the crash would have left it.
+    let tmp = e.data.join("old-journal");
+    std::fs::write(&tmp, &old_journal).unwrap();
+    std::fs::rename(&tmp, journal(&e)).unwrap();
+
+    for instance in [&reader, &e.registry()] {
+        let runs = instance.runs().unwrap();
+        assert_eq!(runs.len(), 1103);
+        let mut roots: Vec<_> = runs.iter().map(|x| &x.root).collect();
+        roots.dedup();
+        assert_eq!(roots.len(), 1103);
+        assert!(instance.warnings().is_empty(), "{:?}", instance.warnings());
+    }
+    // The next writer replaces the stale journal.
+    let extra = r.import(&e.root.join("c/nested"), None).unwrap();
+    assert_eq!(snapshot_generation(&e), before + 2);
+    let lines = whole_journal_lines(&e);
+    assert!(
+        lines[0].contains(&format!("\"generation\":{}", before + 2)),
+        "{lines:?}"
+    );
+    assert_eq!(reader.get(&extra.id).unwrap(), extra);
+    assert_eq!(e.registry().runs().unwrap().len(), 1104);
+}
+
+#[test]
+fn a_registry_from_before_the_journal_loads_and_its_first_change_starts_one() {
+    let e = env();
+    std::fs::create_dir(&e.data).unwrap();
+    let a = e.root.join("a");
+    for (old, stray_journal) in [
+        (
+            format!(
+                r#"{{"version": 1, "runs": [{{"id": "old", "root": {a:?}, "imported_at": 5}}]}}"#
+            ),
+            false,
+        ),
+        (
+            format!(
+                r#"{{"version": 2, "runs": [{{"id": "old", "root": {a:?}, "imported_at": 5}}], "forgotten": [], "roots": []}}"#
+            ),
+            true,
+        ),
+    ] {
+        let _ = std::fs::remove_file(journal(&e));
+        std::fs::write(e.data.join("registry.json"), &old).unwrap();
+        if stray_journal {
+            // A journal beside a file that names none is not its journal.
+            let header = r#"{"journal":{"version":1,"generation":1}}"#;
+            let line = format!("{:08x} {header}\n", crc32fast::hash(header.as_bytes()));
+            std::fs::write(journal(&e), line).unwrap();
+        }
+        let r = e.registry();
+        let runs = r.runs().unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].id.as_str(), "old");
+        assert_eq!(runs[0].root, a);
+        let b = r.import(&e.root.join("b"), None).unwrap();
+        assert!(snapshot_generation(&e) >= 1);
+        assert_eq!(whole_journal_lines(&e).len(), 1);
+        let fresh = e.registry();
+        assert_eq!(fresh.runs().unwrap().len(), 2);
+        assert_eq!(fresh.get(&b.id).unwrap(), b);
+    }
+}
+
+#[test]
+fn registering_thousands_of_runs_imports_them_all_then_finds_them_all() {
+    // Creating the directories is most of this test's time; 20,000 took
+    // seconds just for that.
+    let e = env();
+    let dirs = make_dirs(&e, "many", 5_000);
+    let r = e.registry();
+    let report = r.register(&candidates(&dirs), false).unwrap();
+    assert_eq!(report.imported.len(), 5_000);
+    assert!(report.skipped.is_empty());
+    let again = e.registry().register(&candidates(&dirs), true).unwrap();
+    assert!(again.imported.is_empty());
+    assert_eq!(again.existing.len(), 5_000);
+    assert_eq!(e.registry().runs().unwrap().len(), 5_000);
+    assert_eq!(r.runs().unwrap().len(), 5_000);
+}
+
+#[test]
+fn a_registered_run_is_not_checked_again_by_a_walk() {
+    // Its root was checked when it was registered; a walk that finds it
+    // again only reports it, whatever became of the directory.
+    let e = env();
+    let r = e.registry();
+    let found = candidates(&[e.root.join("b")]);
+    let run = r.register(&found, false).unwrap().imported.remove(0);
+    std::fs::remove_dir(e.root.join("b")).unwrap();
+    let again = r.register(&found, true).unwrap();
+    assert!(again.skipped.is_empty(), "{:?}", again.skipped);
+    assert_eq!(again.existing, [run]);
+    // An unknown directory is still checked.
+    let missing = r
+        .register(&candidates(&[e.root.join("missing")]), true)
+        .unwrap();
+    assert!(matches!(missing.skipped[..], [(_, Error::NotFound)]));
 }

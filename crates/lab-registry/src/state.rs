@@ -1,0 +1,363 @@
+//! The registry in memory, indexed, and the one way it changes: a
+//! [`Batch`] of [`Change`]s, the same whether a locked update makes them or a
+//! reader replays them from the journal.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::journal::Change;
+use crate::{MAX_FORGOTTEN, RunId, RunKey, RunRecord};
+
+/// The registered runs, forgotten keys and remembered roots.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// Sorted by id, shared with callers of `Registry::runs`.
+    runs: Arc<Vec<RunRecord>>,
+    /// Every run's key, to its id.
+    keys: HashMap<RunKey, RunId>,
+    forgotten: Forgotten,
+    roots: Vec<PathBuf>,
+}
+
+/// Forgotten keys, oldest first, with an index (the oldest are dropped
+/// past [`MAX_FORGOTTEN`]).
+#[derive(Debug, Default)]
+struct Forgotten {
+    order: BTreeMap<u64, RunKey>,
+    seq: HashMap<RunKey, u64>,
+    next: u64,
+}
+
+impl Forgotten {
+    fn contains(&self, key: &RunKey) -> bool {
+        !self.seq.is_empty() && self.seq.contains_key(key)
+    }
+
+    fn push(&mut self, key: RunKey) {
+        if self.seq.contains_key(&key) {
+            return;
+        }
+        if self.seq.len() >= MAX_FORGOTTEN
+            && let Some((_, oldest)) = self.order.pop_first()
+        {
+            self.seq.remove(&oldest);
+        }
+        self.seq.insert(key.clone(), self.next);
+        self.order.insert(self.next, key);
+        self.next += 1;
+    }
+
+    fn remove(&mut self, key: &RunKey) {
+        // Most registries forget nothing: spare the hashing.
+        if self.seq.is_empty() {
+            return;
+        }
+        if let Some(seq) = self.seq.remove(key) {
+            self.order.remove(&seq);
+        }
+    }
+}
+
+impl State {
+    /// The state a snapshot holds. Runs must have distinct ids (the
+    /// snapshot's loader checks); of runs sharing a key, the first is the
+    /// one found by key, as a linear search found it before.
+    pub(crate) fn new(runs: Vec<RunRecord>, forgotten: Vec<RunKey>, roots: Vec<PathBuf>) -> Self {
+        let mut keys = HashMap::with_capacity(runs.len());
+        for run in &runs {
+            keys.entry(run.key()).or_insert_with(|| run.id.clone());
+        }
+        let mut runs = runs;
+        runs.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut state = Self {
+            runs: Arc::new(runs),
+            keys,
+            forgotten: Forgotten::default(),
+            roots,
+        };
+        for key in forgotten {
+            state.forgotten.push(key);
+        }
+        state
+    }
+
+    /// The runs, sorted by id.
+    pub(crate) fn runs(&self) -> &Arc<Vec<RunRecord>> {
+        &self.runs
+    }
+
+    /// One run by id.
+    pub(crate) fn get(&self, id: &RunId) -> Option<&RunRecord> {
+        self.runs
+            .binary_search_by(|r| r.id.cmp(id))
+            .ok()
+            .map(|i| &self.runs[i])
+    }
+
+    /// Whether `key` is a registered run's.
+    pub(crate) fn has_key(&self, key: &RunKey) -> bool {
+        self.keys.contains_key(key)
+    }
+
+    /// The remembered allowed roots.
+    pub(crate) fn roots(&self) -> &[PathBuf] {
+        &self.roots
+    }
+
+    /// Forgotten keys, oldest first.
+    pub(crate) fn forgotten(&self) -> impl Iterator<Item = &RunKey> {
+        self.forgotten.order.values()
+    }
+}
+
+/// Changes to a [`State`], checked one by one, recorded in order, and
+/// merged into the sorted runs once at [`Batch::finish`] (so a batch of `k`
+/// additions costs `O(n + k log k)`, not `O(n k)`).
+///
+/// Keys, forgotten keys and roots change at once, each change recorded as
+/// it is made; the sorted runs only at `finish`. A batch dropped unfinished
+/// after a change leaves the state inconsistent: the caller throws the
+/// state away instead (see `Store::update`).
+#[derive(Debug)]
+pub(crate) struct Batch<'a> {
+    state: &'a mut State,
+    added: HashMap<RunId, RunRecord>,
+    /// Ids of runs in `state.runs` that are gone.
+    removed: HashSet<RunId>,
+    changes: Vec<Change>,
+}
+
+impl<'a> Batch<'a> {
+    pub(crate) fn new(state: &'a mut State) -> Self {
+        Self {
+            state,
+            added: HashMap::new(),
+            removed: HashSet::new(),
+            changes: Vec::new(),
+        }
+    }
+
+    /// Whether anything was changed yet.
+    pub(crate) fn changed(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// How many runs there are.
+    pub(crate) fn len(&self) -> usize {
+        self.state.runs.len() - self.removed.len() + self.added.len()
+    }
+
+    /// Whether a run has this id.
+    pub(crate) fn has_id(&self, id: &RunId) -> bool {
+        self.added.contains_key(id) || (!self.removed.contains(id) && self.state.get(id).is_some())
+    }
+
+    /// The run with this key.
+    pub(crate) fn by_key(&self, key: &RunKey) -> Option<&RunRecord> {
+        let id = self.state.keys.get(key)?;
+        self.by_id(id)
+    }
+
+    fn by_id(&self, id: &RunId) -> Option<&RunRecord> {
+        if let Some(run) = self.added.get(id) {
+            return Some(run);
+        }
+        if self.removed.contains(id) {
+            return None;
+        }
+        self.state.get(id)
+    }
+
+    /// Whether this key was forgotten.
+    pub(crate) fn is_forgotten(&self, key: &RunKey) -> bool {
+        self.state.forgotten.contains(key)
+    }
+
+    /// Registers `run`, whose id and key the caller checked are free. Its
+    /// key is no longer forgotten.
+    pub(crate) fn add(&mut self, run: RunRecord) {
+        self.changes.push(Change::Add(run.clone()));
+        self.insert(run);
+    }
+
+    fn insert(&mut self, run: RunRecord) {
+        let key = run.key();
+        self.state.forgotten.remove(&key);
+        self.state.keys.insert(key, run.id.clone());
+        self.added.insert(run.id.clone(), run);
+    }
+
+    /// Forgets the run `id`, remembering its key as forgotten.
+    pub(crate) fn forget(&mut self, id: &RunId) -> Option<RunRecord> {
+        let run = match self.added.remove(id) {
+            Some(run) => run,
+            None => {
+                let run = self.by_id(id)?.clone();
+                self.removed.insert(id.clone());
+                run
+            }
+        };
+        let key = run.key();
+        if self.state.keys.get(&key) == Some(id) {
+            self.state.keys.remove(&key);
+        }
+        self.state.forgotten.push(key);
+        self.changes.push(Change::Forget { id: id.clone() });
+        Some(run)
+    }
+
+    /// Remembers those of `roots` not remembered yet.
+    pub(crate) fn add_roots(&mut self, roots: Vec<PathBuf>) {
+        let mut new = Vec::new();
+        for root in roots {
+            if !self.state.roots.contains(&root) && !new.contains(&root) {
+                new.push(root);
+            }
+        }
+        if !new.is_empty() {
+            self.state.roots.extend(new.iter().cloned());
+            self.changes.push(Change::Roots(new));
+        }
+    }
+
+    /// Replays one change read from the journal, checking that it fits:
+    /// why not, if it does not.
+    pub(crate) fn apply(&mut self, change: Change) -> Result<(), String> {
+        match change {
+            Change::Add(run) => {
+                if !run.root.is_absolute() {
+                    return Err(format!("run {} has a relative root", run.id));
+                }
+                if self.has_id(&run.id) {
+                    return Err(format!("run id {} appears twice", run.id));
+                }
+                if self.by_key(&run.key()).is_some() {
+                    return Err(format!(
+                        "run {} has the root of another run ({})",
+                        run.id,
+                        run.root.display()
+                    ));
+                }
+                self.add(run);
+            }
+            Change::Forget { id } => {
+                if self.forget(&id).is_none() {
+                    return Err(format!("forgets {id}, which is not registered"));
+                }
+            }
+            Change::Roots(roots) => {
+                if let Some(relative) = roots.iter().find(|r| !r.is_absolute()) {
+                    return Err(format!("{} is not absolute", relative.display()));
+                }
+                self.add_roots(roots);
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges the changes into the sorted runs; the changes made, in order.
+    pub(crate) fn finish(self) -> Vec<Change> {
+        if !self.removed.is_empty() || !self.added.is_empty() {
+            let runs = Arc::make_mut(&mut self.state.runs);
+            if !self.removed.is_empty() {
+                // Where the removed runs are, found by id, then one pass
+                // that keeps the rest (no hashing of every run's id).
+                let mut gone: Vec<usize> = self
+                    .removed
+                    .iter()
+                    .filter_map(|id| runs.binary_search_by(|r| r.id.cmp(id)).ok())
+                    .collect();
+                gone.sort_unstable();
+                let mut gone = gone.into_iter().peekable();
+                let mut index = 0;
+                runs.retain(|_| {
+                    let keep = gone.next_if_eq(&index).is_none();
+                    index += 1;
+                    keep
+                });
+            }
+            if !self.added.is_empty() {
+                let mut added: Vec<RunRecord> = self.added.into_values().collect();
+                added.sort_by(|a, b| a.id.cmp(&b.id));
+                runs.extend(added);
+                // Two sorted runs: the stable sort finds them and merges,
+                // in linear time.
+                runs.sort_by(|a, b| a.id.cmp(&b.id));
+            }
+        }
+        self.changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests may panic
+
+    use super::*;
+
+    fn run(id: &str, root: &str) -> RunRecord {
+        RunRecord {
+            id: RunId::parse(id).unwrap(),
+            root: PathBuf::from(root),
+            imported_at: 0,
+            format: None,
+            entry: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_sees_its_own_changes_and_merges_them_sorted() {
+        let mut state = State::new(vec![run("b", "/r/b"), run("a", "/r/a")], vec![], vec![]);
+        let mut batch = Batch::new(&mut state);
+        batch.add(run("c", "/r/c"));
+        assert!(batch.has_id(&RunId::parse("c").unwrap()));
+        assert_eq!(batch.len(), 3);
+        batch.forget(&RunId::parse("a").unwrap()).unwrap();
+        batch.forget(&RunId::parse("c").unwrap()).unwrap();
+        assert_eq!(batch.len(), 1);
+        assert!(batch.is_forgotten(&run("c", "/r/c").key()));
+        // The same id again, for another root, after it was forgotten.
+        batch.add(run("a", "/r/a2"));
+        batch.add(run("0", "/r/0"));
+        let changes = batch.finish();
+        assert_eq!(changes.len(), 5);
+        let ids: Vec<&str> = state.runs().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["0", "a", "b"]);
+        assert_eq!(
+            state.get(&RunId::parse("a").unwrap()).unwrap().root,
+            PathBuf::from("/r/a2")
+        );
+        assert!(!state.has_key(&run("a", "/r/a").key()));
+        assert!(state.has_key(&run("a", "/r/a2").key()));
+    }
+
+    #[test]
+    fn replayed_changes_that_do_not_fit_are_refused() {
+        let mut state = State::new(vec![run("a", "/r/a")], vec![], vec![]);
+        let mut batch = Batch::new(&mut state);
+        for change in [
+            Change::Add(run("a", "/r/other")),
+            Change::Add(run("b", "/r/a")),
+            Change::Add(run("c", "relative")),
+            Change::Forget {
+                id: RunId::parse("zz").unwrap(),
+            },
+            Change::Roots(vec![PathBuf::from("relative")]),
+        ] {
+            assert!(batch.apply(change.clone()).is_err(), "{change:?}");
+        }
+    }
+
+    #[test]
+    fn the_oldest_forgotten_keys_are_dropped_first() {
+        let mut forgotten = Forgotten::default();
+        for i in 0..MAX_FORGOTTEN + 2 {
+            forgotten.push(run("a", &format!("/r/{i}")).key());
+        }
+        assert_eq!(forgotten.seq.len(), MAX_FORGOTTEN);
+        assert!(!forgotten.contains(&run("a", "/r/0").key()));
+        assert!(!forgotten.contains(&run("a", "/r/1").key()));
+        assert!(forgotten.contains(&run("a", "/r/2").key()));
+    }
+}

@@ -295,7 +295,11 @@ fn no_shell_is_ever_invoked() {
             let shell_started = ["sh", "bash", "dash", "zsh", "/bin/sh", "/bin/bash"]
                 .iter()
                 .any(|shell| line.contains(&format!("new(\"{shell}\")")));
-            if shell_started || line.contains("\"-c\"") {
+            // nginx's configuration flag in the benchmark, named once.
+            let nginx_flag = line
+                .trim_start()
+                .starts_with("const NGINX_CONF_FLAG: &str = \"-c\";");
+            if shell_started || (line.contains("\"-c\"") && !nginx_flag) {
                 offenders.push(format!("{}:{n}: {}", file.display(), line.trim()));
             }
         }

@@ -652,6 +652,7 @@ fn reads_are_confined_to_what_the_job_needs() {
         home.join(".aws/credentials"),
         home.join(".netrc"),
         data.join("registry.json"),
+        data.join("registry.log"),
         other_run.join("stdout.log"),
         other_run.join("provenance.json"),
         std::env::current_exe().unwrap(),

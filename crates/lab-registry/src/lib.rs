@@ -475,7 +475,14 @@ impl Registry {
             .map_or(1, |n| n.get())
             .min(8)
             .min(dirs.len().div_ceil(PER_THREAD));
-        let serial = |part: &[&Path]| part.iter().map(|d| self.check_dir(d)).collect::<Vec<_>>();
+        // Once for the batch: whether each allowed root is still its own
+        // real path (what lets a plain path skip `canonicalize`).
+        let roots_real = self.roots_still_real();
+        let serial = |part: &[&Path]| {
+            part.iter()
+                .map(|d| self.check_dir_given(d, roots_real))
+                .collect::<Vec<_>>()
+        };
         if threads <= 1 {
             return serial(dirs);
         }
@@ -507,6 +514,23 @@ impl Registry {
 
     /// Canonicalises `dir` and checks it against the allowed roots.
     fn check_dir(&self, dir: &Path) -> Result<PathBuf, Error> {
+        self.check_dir_given(dir, self.roots_still_real())
+    }
+
+    /// Whether every allowed root still resolves to itself: no component
+    /// above one was swapped for a link since the Lab started. The walk
+    /// looks only at the components below a root (with `lstat`, which
+    /// follows links on the way), so a plain path below a root is its own
+    /// real path only when the root is.
+    fn roots_still_real(&self) -> bool {
+        self.allowed_roots
+            .iter()
+            .all(|root| std::fs::canonicalize(root).is_ok_and(|real| real == *root))
+    }
+
+    /// [`Registry::check_dir`], told whether the allowed roots are still
+    /// real (see [`Registry::roots_still_real`]).
+    fn check_dir_given(&self, dir: &Path, roots_real: bool) -> Result<PathBuf, Error> {
         if !dir.is_absolute() {
             return Err(Error::RelativePath);
         }
@@ -522,8 +546,8 @@ impl Registry {
             // none is a link, nor `.` or `..`, and the last is a directory:
             // the path is its own real path, as `canonicalize` would say
             // with a readlink per component and a stat more.
-            Walk::Plain => dir.components().collect(),
-            Walk::Other => self.canonicalize(dir)?,
+            Walk::Plain if roots_real => dir.components().collect(),
+            Walk::Plain | Walk::Other => self.canonicalize(dir)?,
         };
         if self.allowed_roots.contains(&canonical) {
             return Err(Error::IsAllowedRoot);

@@ -765,3 +765,44 @@ fn a_registered_run_is_not_checked_again_by_a_walk() {
         .unwrap();
     assert!(matches!(missing.skipped[..], [(_, Error::NotFound)]));
 }
+
+/// A directory above an allowed root swapped for a link after the Lab
+/// started: a plain path below the root no longer names a place under it,
+/// and neither a single import nor a batch takes the shortcut past
+/// `canonicalize` that a plain path otherwise gets.
+#[test]
+fn a_root_whose_parent_became_a_link_admits_nothing_outside() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("parent/runs");
+    std::fs::create_dir_all(root.join("run")).unwrap();
+    let registry = Registry::open(&base.join("data"), std::slice::from_ref(&root)).unwrap();
+    std::fs::rename(base.join("parent"), base.join("moved")).unwrap();
+    std::fs::create_dir_all(base.join("elsewhere/runs/run")).unwrap();
+    std::fs::create_dir_all(base.join("elsewhere/runs/other")).unwrap();
+    symlink(base.join("elsewhere"), base.join("parent")).unwrap();
+    assert!(matches!(
+        registry.import(&root.join("run"), None),
+        Err(Error::OutsideAllowedRoots)
+    ));
+    // Enough candidates for the checks to run on several threads.
+    let mut found = Vec::new();
+    for i in 0..5000 {
+        let dir = base.join(format!("elsewhere/runs/r{i}"));
+        std::fs::create_dir(&dir).unwrap();
+        found.push(lab_registry::Candidate {
+            dir: root.join(format!("r{i}")),
+            format: "lab".into(),
+            entry: None,
+            name: None,
+        });
+    }
+    let report = registry.register(&found, false).unwrap();
+    assert!(
+        report.imported.is_empty(),
+        "{} imported",
+        report.imported.len()
+    );
+    assert_eq!(report.skipped.len(), found.len());
+    assert!(registry.runs().unwrap().is_empty());
+}

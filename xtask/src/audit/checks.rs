@@ -475,8 +475,9 @@ pub(super) fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
     let victim = outside.join("audit-victim.txt");
     let _ = std::fs::write(&victim, "victim\n");
     let registry = data.join("registry.json");
+    let journal = data.join("registry.log");
     let script = format!(
-        "import os\nrun = os.path.dirname(os.environ['LAB_OUTPUT_DIR'])\nfor n in ('provenance.json.tmp', 'provenance.json', 'stdout.log'):\n    try:\n        os.symlink({victim:?}, os.path.join(run, n)); print('PLANTED', n)\n    except OSError as e:\n        print('refused', n, e.errno)\ntry:\n    open({registry:?}).read(); print('READ the registry')\nexcept OSError as e:\n    print('registry unreadable', e.errno)"
+        "import os\nrun = os.path.dirname(os.environ['LAB_OUTPUT_DIR'])\nfor n in ('provenance.json.tmp', 'provenance.json', 'stdout.log'):\n    try:\n        os.symlink({victim:?}, os.path.join(run, n)); print('PLANTED', n)\n    except OSError as e:\n        print('refused', n, e.errno)\nfor f in ({registry:?}, {journal:?}):\n    try:\n        open(f).read(); print('READ the registry')\n    except OSError as e:\n        print('registry unreadable', e.errno)"
     );
     let body = python_job(&script, &[]);
     let (_, id) = start_job(server.port, &token, &body);

@@ -25,14 +25,14 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        // Room for a root holding the registry's 100,000 runs side by
-        // side (and as many directories again inside stores), still a
-        // bound on a hostile tree: listing is names only, about 6 MB at
-        // the most entries.
+        // Room for a root holding as many runs side by side as the
+        // registry takes (200,000), and as many directories again inside
+        // stores; still a bound on a hostile tree: listing is names only,
+        // about 6 MB at the most entries.
         Self {
             max_depth: 8,
-            max_dirs: 250_000,
-            max_runs: 100_000,
+            max_dirs: 400_000,
+            max_runs: 200_000,
             max_entries: 200_000,
         }
     }

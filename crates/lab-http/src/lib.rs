@@ -318,16 +318,19 @@ fn cap_warnings(mut warnings: Vec<String>) -> Vec<String> {
 /// appear later are registered without a restart (one walk at a time, on
 /// a blocking thread; forgotten runs stay forgotten).
 async fn rediscover(state: Arc<State>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
+    // The pause after a walk is `every`, or 20 times what the walk took if
+    // that is longer: walking a root of 100,000 runs takes about a second,
+    // and discovery keeps to a twentieth of one core however many there are.
+    let mut pause = every;
     loop {
-        tick.tick().await;
+        tokio::time::sleep(pause).await;
         let registry = Arc::clone(&state.registry);
+        let started = std::time::Instant::now();
         let walked = tokio::task::spawn_blocking(move || {
             discovery::scan(&registry, &lab_formats::Limits::default())
         })
         .await;
+        pause = every.max(started.elapsed() * 20);
         match walked {
             Ok(Ok(scanned)) => {
                 *state
@@ -399,10 +402,11 @@ pub async fn serve(
     if let Some(every) = config.discover_every {
         tokio::spawn(rediscover(Arc::clone(&state), every));
     }
-    // Every run summarised once, off the request path, so the first list
-    // that filters or sorts them all does not wait for them to be read.
-    let warming = Arc::clone(&state);
-    tokio::task::spawn_blocking(move || runs::Summaries::warm(&warming));
+    // Every run summarised off the request path (at once at start, then
+    // again at a bounded rate), so a list that filters or sorts them all
+    // never waits for them to be read.
+    let summarising = Arc::downgrade(&state);
+    tokio::task::spawn_blocking(move || runs::Summaries::keep_fresh(summarising));
     let max = state.limits.max_connections.max(1);
     let conns = Arc::new(Conns::default());
     let (closing_tx, closing_rx) = watch::channel(false);

@@ -19,7 +19,7 @@ pub(crate) const REFRESH_EVERY: Duration = Duration::from_secs(1);
 /// are dropped beyond it (and read again when asked for).
 const READER_BUDGET: usize = 8_000_000;
 /// Most readers cached, whatever their size.
-const MAX_READERS: usize = 4096;
+const MAX_READERS: usize = 1024;
 
 struct Cached {
     root: std::path::PathBuf,

@@ -67,9 +67,9 @@ pub(crate) struct RunSummary {
 
 impl RunSummary {
     /// Whether `q` (lower-cased) is in the id, name, title or a tag. A
-    /// `q` without a NUL lies within one field exactly when it lies
-    /// within one NUL-separated piece; one with a NUL is looked for in
-    /// the fields themselves.
+    /// `q` without a NUL that occurs in the joined string lies within one
+    /// field (an occurrence across fields would hold the NUL between
+    /// them); one with a NUL is looked for in the fields themselves.
     fn matches(&self, q: &str) -> bool {
         if q.contains('\0') {
             let lower = |t: &str| t.to_lowercase();
@@ -78,7 +78,16 @@ impl RunSummary {
                 .chain(self.tags.iter().map(String::as_str))
                 .any(|field| lower(field).contains(q));
         }
-        self.searched.split('\0').any(|piece| piece.contains(q))
+        self.searched.contains(q)
+    }
+
+    /// [`RunSummary::matches`] with `q`'s searcher built once for a whole
+    /// list (`q` lower-cased).
+    fn matches_with(&self, q: &str, finder: &memchr::memmem::Finder<'_>) -> bool {
+        if q.contains('\0') {
+            return self.matches(q);
+        }
+        finder.find(self.searched.as_bytes()).is_some()
     }
 
     fn param(&self, key: &str) -> Option<&Value> {
@@ -133,25 +142,26 @@ struct Listed {
 /// The readers of recently used runs, and their summaries.
 ///
 /// A list is answered from the summaries already computed, whatever their
-/// age; those older than [`SUMMARY_TTL`] are computed again after the
-/// answer, on a blocking thread, one pass at a time (at most
-/// [`REFRESH_BATCH`] runs a pass), so a list of 100,000 runs never waits
-/// for 100,000 runs to be read. A run never summarised is summarised on
-/// the spot; `lab serve` summarises every run once in the background at
-/// start ([`Summaries::warm`]).
+/// age: it never waits for runs to be read, but for a run never summarised.
+/// One background task ([`Summaries::keep_fresh`]) summarises every run at
+/// start, as fast as it can, then goes round the registry again and again,
+/// computing each summary older than [`SUMMARY_TTL`] again at no more than
+/// [`REFRESH_RATE`] runs a second: with 1,000 runs a list is at most 5 s
+/// behind its runs, with 100,000 at most about 100 s, for a bounded share
+/// of one core either way. Recomputing is incremental where the run's
+/// reader is still cached (only appended bytes are read).
 #[derive(Default)]
 pub(crate) struct Summaries {
     /// The format readers of recently used runs.
     pub(crate) readers: Readers,
     summaries: Mutex<HashMap<RunId, (Instant, Arc<RunSummary>)>>,
-    /// A refresh pass is running.
-    refreshing: std::sync::atomic::AtomicBool,
     /// The server is shutting down: background passes stop.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
 
-/// Most summaries one background pass computes again.
-const REFRESH_BATCH: usize = 5_000;
+/// Most summaries computed again per second once every run was
+/// summarised.
+const REFRESH_RATE: usize = 1_000;
 
 impl std::fmt::Debug for Summaries {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -161,22 +171,17 @@ impl std::fmt::Debug for Summaries {
 
 impl Summaries {
     /// The summaries of `runs` for a list: each the one computed already,
-    /// if it is of this root (noting in `stale` a run whose summary is
-    /// older than [`SUMMARY_TTL`]), else computed now. One lock for the
-    /// lookups. Blocking.
+    /// if it is of this root, else computed now. One lock for the lookups.
+    /// Blocking.
     fn listed<'a>(
         &self,
         runs: impl Iterator<Item = &'a RunRecord>,
         allow: &Allowlists,
-        stale: &mut Vec<RunRecord>,
     ) -> Vec<Arc<RunSummary>> {
         let mut found: Vec<(&RunRecord, Option<Arc<RunSummary>>)> = {
             let summaries = lock(&self.summaries);
             runs.map(|run| match summaries.get(&run.id) {
-                Some((at, summary)) if run.root.to_str() == Some(summary.path.as_str()) => {
-                    if at.elapsed() >= SUMMARY_TTL && stale.len() < REFRESH_BATCH {
-                        stale.push(run.clone());
-                    }
+                Some((_, summary)) if run.root.to_str() == Some(summary.path.as_str()) => {
                     (run, Some(Arc::clone(summary)))
                 }
                 _ => (run, None),
@@ -205,42 +210,58 @@ impl Summaries {
         summary
     }
 
-    /// Computes `stale` again on a blocking thread, unless a pass is
-    /// running already.
-    fn refresh(state: &Arc<State>, stale: Vec<RunRecord>) {
-        use std::sync::atomic::Ordering;
-        if stale.is_empty() || state.summaries.refreshing.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let state = Arc::clone(state);
-        tokio::task::spawn_blocking(move || {
-            for run in &stale {
-                if state.summaries.stopping.load(Ordering::Relaxed) {
-                    break;
-                }
-                state.summaries.compute(run, &state.allowlists);
-            }
-            state.summaries.refreshing.store(false, Ordering::Release);
-        });
+    /// Whether `run` needs summarising: never summarised, of another
+    /// root, or older than [`SUMMARY_TTL`].
+    fn due(&self, run: &RunRecord) -> bool {
+        lock(&self.summaries)
+            .get(&run.id)
+            .is_none_or(|(at, summary)| {
+                run.root.to_str() != Some(summary.path.as_str()) || at.elapsed() >= SUMMARY_TTL
+            })
     }
 
-    /// Summarises every registered run not summarised yet (at start, in the
-    /// background, so the first filtered list finds them). Blocking.
-    pub(crate) fn warm(state: &State) {
-        let Ok(runs) = state.registry.runs() else {
-            return;
+    /// The background task: summarises every run (at start, unthrottled),
+    /// then keeps going round, computing due summaries at no more than
+    /// [`REFRESH_RATE`] a second, until the server stops or is gone (it
+    /// holds the state only for one summary at a time). Blocking.
+    pub(crate) fn keep_fresh(state: std::sync::Weak<State>) {
+        use std::sync::atomic::Ordering;
+        let live = || {
+            state
+                .upgrade()
+                .filter(|s| !s.summaries.stopping.load(Ordering::Relaxed))
         };
-        for run in runs.iter() {
-            if state
-                .summaries
-                .stopping
-                .load(std::sync::atomic::Ordering::Relaxed)
-            {
+        let mut first = true;
+        loop {
+            let Some(runs) = live().and_then(|s| s.registry.runs().ok()) else {
                 return;
-            }
-            let known = lock(&state.summaries.summaries).contains_key(&run.id);
-            if !known {
+            };
+            let mut done = 0usize;
+            let mut window = Instant::now();
+            for run in runs.iter() {
+                let Some(state) = live() else { return };
+                if !state.summaries.due(run) {
+                    continue;
+                }
                 state.summaries.compute(run, &state.allowlists);
+                drop(state);
+                done += 1;
+                if !first && done.is_multiple_of(REFRESH_RATE / 10) {
+                    // A tenth of the rate per tenth of a second.
+                    if let Some(rest) = Duration::from_millis(100).checked_sub(window.elapsed()) {
+                        std::thread::sleep(rest);
+                    }
+                    window = Instant::now();
+                }
+            }
+            first = false;
+            // Round again after a pause: a short registry waits for its
+            // summaries to come due rather than spinning.
+            for _ in 0..10 {
+                if live().is_none() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
         }
     }
@@ -433,27 +454,37 @@ enum Sort {
 
 /// A value to sort by: missing ones last, numbers before text.
 #[derive(Clone, Debug, PartialEq, PartialOrd)]
-enum Key {
+enum Key<'a> {
     Number(f64),
-    Text(String),
+    Text(std::borrow::Cow<'a, str>),
     Missing,
 }
 
-fn key_of(value: Option<&Value>) -> Key {
+/// `t` lower-cased for sorting, borrowed when it is lower-case ASCII
+/// already (no allocation per row for the usual names and dates).
+fn lower(t: &str) -> Key<'_> {
+    if t.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        Key::Text(std::borrow::Cow::Borrowed(t))
+    } else {
+        Key::Text(std::borrow::Cow::Owned(t.to_lowercase()))
+    }
+}
+
+fn key_of(value: Option<&Value>) -> Key<'_> {
     match value {
         Some(Value::Number(n)) => n.as_f64().map_or(Key::Missing, Key::Number),
         Some(Value::Bool(b)) => Key::Number(f64::from(u8::from(*b))),
         Some(Value::String(s)) => match s.parse::<f64>() {
             Ok(n) if n.is_finite() => Key::Number(n),
-            _ => Key::Text(s.to_lowercase()),
+            _ => lower(s),
         },
         _ => Key::Missing,
     }
 }
 
 impl Sort {
-    fn key(&self, s: &RunSummary) -> Key {
-        let text = |t: &str| Key::Text(t.to_lowercase());
+    fn key<'a>(&self, s: &'a RunSummary) -> Key<'a> {
+        let text = lower;
         match self {
             Sort::Id => text(s.id.as_str()),
             Sort::Name => text(&s.title),
@@ -570,10 +601,9 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
         }
     }
     let shared = Arc::clone(state);
-    let (rows, total, stale) = blocking(move || {
+    let (rows, total) = blocking(move || {
         let state = shared;
         let runs = state.registry.runs()?;
-        let mut stale = Vec::new();
         let filtered = text.is_some() || tag.is_some() || has_video.is_some() || format.is_some();
         // Without a filter or a sort that needs the summaries, only the
         // page is summarised.
@@ -583,19 +613,18 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
             } else {
                 Box::new(runs.iter())
             };
-            let page = state.summaries.listed(
-                ordered.skip(offset).take(limit),
-                &state.allowlists,
-                &mut stale,
-            );
-            return Ok((page, runs.len(), stale));
+            let page = state
+                .summaries
+                .listed(ordered.skip(offset).take(limit), &state.allowlists);
+            return Ok((page, runs.len()));
         }
+        let finder = memchr::memmem::Finder::new(text.as_deref().unwrap_or("").as_bytes());
         let rows: Vec<Arc<RunSummary>> = state
             .summaries
-            .listed(runs.iter(), &state.allowlists, &mut stale)
+            .listed(runs.iter(), &state.allowlists)
             .into_iter()
             .filter(|s| {
-                text.as_deref().is_none_or(|q| s.matches(q))
+                text.as_deref().is_none_or(|q| s.matches_with(q, &finder))
                     && tag.as_deref().is_none_or(|t| s.tags.iter().any(|x| x == t))
                     && has_video.is_none_or(|v| s.has_video == v)
                     && format.is_none_or(|f| s.format == f.as_str())
@@ -614,9 +643,9 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
         } else {
             // Each key computed once; only the rows up to the page's end
             // are put in order.
-            let mut keyed: Vec<(Key, Arc<RunSummary>)> =
-                rows.into_iter().map(|s| (sort.key(&s), s)).collect();
-            let order = |a: &(Key, Arc<RunSummary>), b: &(Key, Arc<RunSummary>)| {
+            let mut keyed: Vec<(Key, &Arc<RunSummary>)> =
+                rows.iter().map(|s| (sort.key(s), s)).collect();
+            let order = |a: &(Key, &Arc<RunSummary>), b: &(Key, &Arc<RunSummary>)| {
                 // Missing values last in either order; ties by id.
                 let by_key = match (&a.0, &b.0) {
                     (Key::Missing, Key::Missing) => std::cmp::Ordering::Equal,
@@ -636,13 +665,12 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
                 .into_iter()
                 .skip(offset)
                 .take(limit)
-                .map(|(_, s)| s)
+                .map(|(_, s)| Arc::clone(s))
                 .collect()
         };
-        Ok((page, total, stale))
+        Ok((page, total))
     })
     .await?;
-    Summaries::refresh(state, stale);
     let items: Vec<Value> = rows
         .iter()
         .map(|s| {

@@ -48,7 +48,7 @@ use state::Batch;
 use store::{Cache, Store};
 
 /// Most runs one registry holds.
-pub const MAX_RUNS: usize = 100_000;
+pub const MAX_RUNS: usize = 200_000;
 
 /// Why a registry operation failed.
 #[derive(Debug)]

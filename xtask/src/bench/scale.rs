@@ -271,7 +271,7 @@ fn history(tmp: &Path) -> anyhow::Result<String> {
     Ok(format!(
         "A run with a {:.0} MB `metrics.jsonl` (1,000,000 steps, 4 metrics): the chart request \
          (`/api/runs/ID/metrics/loss`, 1,000 buckets) answers {bytes} bytes, {:.0} ms the first \
-         time (the whole file read), {warm:.1} ms warm; after 1,000 more steps were appended \
+         time after start (the series was read when the run was summarised at start), {warm:.1} ms warm; after 1,000 more steps were appended \
          ({} bytes), the next chart request took {:.1} ms and the server read {read} bytes for it; \
          server RSS {rss:.1} MiB. In headless Chromium, on a server started just before, the run \
          page drew its first chart {first_chart_ms:.0} ms after it was asked for (the browser \

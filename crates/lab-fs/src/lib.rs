@@ -219,17 +219,11 @@ pub struct RunRoot {
     dir: Dir,
     /// The canonical path it was opened at.
     path: PathBuf,
-    /// The device and inode of `dir`, read once by [`RunRoot::still_here`].
-    held: std::sync::OnceLock<(u64, u64)>,
 }
 
 impl RunRoot {
     fn new(dir: Dir, path: PathBuf) -> Self {
-        Self {
-            dir,
-            path,
-            held: std::sync::OnceLock::new(),
-        }
+        Self { dir, path }
     }
 
     /// Opens `canonical` with the process's ambient authority and checks that
@@ -244,41 +238,29 @@ impl RunRoot {
         Self::verified(dir, canonical)
     }
 
-    /// [`RunRoot::open_ambient`] for a caller on an async worker: the path
-    /// is resolved with `RESOLVE_CACHED` (answered from the kernel's lookup
-    /// cache or refused at once), then checked the same way. `None` when it
-    /// cannot answer so, or the check fails: the caller goes to
-    /// [`RunRoot::open_ambient`] on a blocking thread for the answer of
-    /// record.
+    /// [`RunRoot::open_ambient`] for a caller on an async worker, in one
+    /// call: `openat2(canonical, RESOLVE_NO_SYMLINKS | RESOLVE_CACHED)`.
+    /// No link at any component (magic links included) means the opened
+    /// directory's real path is `canonical` itself — the check
+    /// `open_ambient` makes through `/proc`, made by the kernel during the
+    /// resolution — and `RESOLVE_CACHED` means the kernel answers from its
+    /// lookup cache or refuses at once. `None` on any failure (a link on
+    /// the way, a component not cached, a kernel without `openat2`): the
+    /// caller goes to [`RunRoot::open_ambient`] on a blocking thread for
+    /// the answer of record.
     pub fn open_ambient_cached(canonical: &Path) -> Option<Self> {
         let fd = rustix::fs::openat2(
             rustix::fs::CWD,
             canonical,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOCTTY,
             rustix::fs::Mode::empty(),
-            ResolveFlags::CACHED,
+            ResolveFlags::NO_SYMLINKS | ResolveFlags::CACHED,
         )
         .ok()?;
-        let dir = Dir::from_std_file(std::fs::File::from(fd));
-        Self::verified(dir, canonical).ok()
-    }
-
-    /// Whether the root's path still names the directory this handle holds
-    /// (same device and inode, the last component not a link): the
-    /// identity check of a handle kept open between requests, two cheap
-    /// calls instead of a fresh open and a `/proc` lookup. The handle keeps
-    /// its directory alive, so its inode cannot be reused by another; a
-    /// directory moved away, replaced, or swapped for a link fails it.
-    pub fn still_here(&self) -> bool {
-        let held = match self.held.get() {
-            Some(held) => *held,
-            None => match self.dir.dir_metadata() {
-                Ok(m) => *self.held.get_or_init(|| (m.dev(), m.ino())),
-                Err(_) => return false,
-            },
-        };
-        std::fs::symlink_metadata(&self.path)
-            .is_ok_and(|named| named.file_type().is_dir() && (named.dev(), named.ino()) == held)
+        Some(Self::new(
+            Dir::from_std_file(std::fs::File::from(fd)),
+            canonical.to_path_buf(),
+        ))
     }
 
     /// `dir`, opened at `canonical`, if its real path is exactly that.

@@ -193,29 +193,33 @@ fn a_job_directory_hard_link_is_refused_by_the_no_wait_open_too() {
 }
 
 #[test]
-fn a_held_root_notices_it_was_moved_replaced_or_swapped_for_a_link() {
+fn the_no_wait_root_open_refuses_a_root_moved_or_swapped_for_a_link() {
     let l = layout();
     let parent = l.root.parent().unwrap().to_path_buf();
-    let held = RunRoot::open_ambient_cached(&l.root).expect("a warm root opens without waiting");
-    assert!(held.still_here());
-    // Moved away, and a new directory made at its path.
+    assert!(
+        RunRoot::open_ambient_cached(&l.root).is_some(),
+        "a warm root opens without waiting"
+    );
+    // Moved away: nothing there.
     std::fs::rename(&l.root, parent.join("run-moved")).unwrap();
-    assert!(!held.still_here());
-    std::fs::create_dir(&l.root).unwrap();
-    assert!(!held.still_here());
-    let fresh = RunRoot::open_ambient(&l.root).unwrap();
-    assert!(fresh.still_here());
-    // Swapped for a link to the directory it was: the path no longer names
-    // a directory, and a fresh open is refused as moved.
-    std::fs::remove_dir(&l.root).unwrap();
+    assert!(RunRoot::open_ambient_cached(&l.root).is_none());
+    // Swapped for a link to the directory it was: refused, by both opens.
     symlink(parent.join("run-moved"), &l.root).unwrap();
-    assert!(!fresh.still_here());
-    assert!(!held.still_here());
     assert!(RunRoot::open_ambient_cached(&l.root).is_none());
     assert!(matches!(
         RunRoot::open_ambient(&l.root),
         Err(Error::RootMoved)
     ));
+    // A new directory at the path is what the path names now, for both.
+    std::fs::remove_file(&l.root).unwrap();
+    std::fs::create_dir(&l.root).unwrap();
+    std::fs::write(l.root.join("output.mp4"), b"new").unwrap();
+    let _ = RunRoot::open_ambient(&l.root).unwrap();
+    let fresh = RunRoot::open_ambient_cached(&l.root).unwrap();
+    let name = Allowlist::default().check("output.mp4").unwrap();
+    let _ = fresh.open_artifact(&name).unwrap();
+    let opened = fresh.open_artifact_cached(&name).unwrap().unwrap();
+    assert_eq!(std::io::read_to_string(&opened.file).unwrap(), "new");
 }
 
 #[test]
@@ -377,4 +381,20 @@ fn reader_listing_and_opens_stay_beneath_the_root_and_follow_no_final_link() {
     assert!(root.list_dir("..").is_err());
     // A hard-linked file in a job's directory is not opened.
     assert!(root.open_regular(Path::new("job/own")).is_err());
+}
+
+#[test]
+fn the_no_wait_root_open_refuses_a_parent_swapped_for_a_link_to_where_it_went() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let run = base.join("parent/runs/run");
+    std::fs::create_dir_all(&run).unwrap();
+    assert!(RunRoot::open_ambient_cached(&run).is_some());
+    // The same directory is still reachable by the registered path, but
+    // only through a link: its real path is elsewhere now.
+    std::fs::rename(base.join("parent"), base.join("moved")).unwrap();
+    symlink(base.join("moved"), base.join("parent")).unwrap();
+    assert!(run.is_dir());
+    assert!(RunRoot::open_ambient_cached(&run).is_none());
+    assert!(matches!(RunRoot::open_ambient(&run), Err(Error::RootMoved)));
 }

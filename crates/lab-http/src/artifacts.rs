@@ -85,10 +85,10 @@ pub(crate) async fn artifact(
 }
 
 /// The artifact opened here on the async worker when nothing has to wait
-/// on a disk: a run whose files lie in its own directory, its root handle
-/// kept (checked against its path) or opened from the kernel's lookup
-/// cache, the name resolved beneath it from that cache (lab-fs's
-/// `*_cached` opens, the same checks as the blocking path). `None`: the blocking
+/// on a disk: a run whose files lie in its own directory, its root opened
+/// through no link from the kernel's lookup cache, the name resolved
+/// beneath it from that cache (lab-fs's `*_cached` opens, the same checks
+/// as the blocking path). `None`: the blocking
 /// path answers (and gives every error of record).
 fn open_cached(
     state: &State,
@@ -106,7 +106,7 @@ fn open_cached(
     {
         return Some(Err(lab_fs::Error::NotAllowed.into()));
     }
-    let root = state.roots.cached(&run)?;
+    let root = RunRoot::open_ambient_cached(&run.root)?;
     Some(root.open_artifact_cached(name)?.map_err(Into::into))
 }
 

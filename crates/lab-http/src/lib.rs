@@ -37,7 +37,6 @@ mod metrics;
 mod readers;
 mod request;
 mod response;
-mod roots;
 mod routes;
 mod runs;
 mod session;
@@ -191,8 +190,6 @@ pub(crate) struct State {
     pub(crate) address: String,
     pub(crate) exports: Option<lab_fs::bundle::ExportsDir>,
     pub(crate) summaries: runs::Summaries,
-    /// Root handles kept between artifact requests.
-    pub(crate) roots: roots::Roots,
     pub(crate) jobs: Option<Arc<lab_runner::jobs::JobManager>>,
     /// Redaction applied to text going into a bundle: the values of the
     /// secret-looking variables in the Lab's own environment, known formats.
@@ -383,7 +380,6 @@ pub async fn serve(
     let state = Arc::new(State {
         exports,
         summaries: runs::Summaries::default(),
-        roots: roots::Roots::default(),
         jobs: config.jobs,
         export_filter: lab_redact::export::RedactingFilter::new(lab_redact::Redactor::new(
             config.lab_secrets.iter(),

@@ -788,7 +788,6 @@ pub(crate) async fn forget(state: &Arc<State>, id: &str) -> Result<Response<Body
     let registry = Arc::clone(&state.registry);
     let run = blocking(move || Ok(registry.forget(&id)?)).await?;
     state.summaries.readers.forget(&run.id);
-    state.roots.forget(&run.id);
     lock(&state.summaries.summaries).remove(&run.id);
     eprintln!("lab: forgot run {}", run.id);
     Ok(json_response(

@@ -223,15 +223,20 @@ impl Store {
     /// shared, when no writer holds it.
     pub(crate) fn refresh<'c>(&self, cache: &'c mut Cache) -> Result<&'c Loaded, Error> {
         if let Refreshed::Unsure = self.refresh_as(cache, Held::Nothing)? {
-            // Read-only is enough for `flock`; a lock file that cannot be
-            // opened is as good as one held: nothing is decided.
-            if let Ok(lock) = File::open(&self.lock)
-                && lock.try_lock_shared().is_ok()
-            {
+            // Read-only is enough for `flock`. Only a writer holding the
+            // lock defers the judgement (what it writes is not ours to judge
+            // yet: stop at the last whole line). A lock file that is missing
+            // or cannot be opened has no writer behind it (writers create
+            // it before they append): the ending is decided now, so a bad
+            // line is an error, never a silently shorter registry.
+            // The shared lock, when taken, is held until the judgement is
+            // made (`lock` lives to the end of this block).
+            let lock = File::open(&self.lock).ok();
+            let busy = lock.as_ref().is_some_and(|l| l.try_lock_shared().is_err());
+            if !busy {
                 self.refresh_as(cache, Held::Lock)?;
             }
-            // Otherwise a writer is at work: what it writes is not ours to
-            // judge yet; stop at the last whole line.
+            drop(lock);
         }
         Self::loaded(cache)
     }

@@ -497,6 +497,19 @@ fn a_bad_entry_before_good_ones_is_an_error_naming_the_journal() {
         // Nothing is written over it.
         assert_eq!(std::fs::read_to_string(journal(&e)).unwrap(), bad);
     }
+    // Without the lock file no writer can be at work: the bad line is
+    // judged, not taken for an append in progress (which would silently
+    // drop what follows it, a later forget included).
+    std::fs::remove_file(e.data.join("registry.lock")).unwrap();
+    let bad = format!(
+        "{}{}{}",
+        lines[0],
+        lines[1].replacen(&lines[1][..1], "x", 1),
+        lines[2]
+    );
+    std::fs::write(journal(&e), &bad).unwrap();
+    let err = Registry::open(&e.data, std::slice::from_ref(&e.root)).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
 }
 
 #[test]

@@ -192,6 +192,7 @@ fn fuzz(args: &[String]) -> anyhow::Result<()> {
         ("lab-formats", "yaml"),
         ("lab-formats", "lines"),
         ("lab-formats", "wandb"),
+        ("lab-registry", "load"),
     ] {
         run(Command::new("cargo")
             .current_dir(root().join("crates").join(krate))

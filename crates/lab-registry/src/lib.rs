@@ -33,6 +33,8 @@
 #![forbid(unsafe_code)]
 
 pub mod data_dir;
+#[doc(hidden)]
+pub mod fuzz;
 mod id;
 mod journal;
 mod state;

@@ -819,3 +819,119 @@ fn a_root_whose_parent_became_a_link_admits_nothing_outside() {
     assert_eq!(report.skipped.len(), found.len());
     assert!(registry.runs().unwrap().is_empty());
 }
+
+/// A real registry's files (a snapshot after a compaction and a journal
+/// of imports and forgets since), written by the registry itself.
+fn real_registry_files() -> (Vec<u8>, Vec<u8>) {
+    let e = env();
+    let r = e.registry();
+    let dirs = make_dirs(&e, "many", 1100);
+    r.register(&candidates(&dirs), false).unwrap();
+    for dir in ["a", "b", "d"] {
+        r.import(&e.root.join(dir), None).unwrap();
+    }
+    let b = r
+        .runs()
+        .unwrap()
+        .iter()
+        .find(|run| run.root.ends_with("runs/b"))
+        .map(|run| run.id.clone())
+        .unwrap();
+    r.forget(&b).unwrap();
+    let snapshot = std::fs::read(e.data.join("registry.json")).unwrap();
+    let journal = std::fs::read(journal(&e)).unwrap();
+    assert!(
+        !snapshot.is_empty() && journal.len() > 100,
+        "both files written"
+    );
+    (snapshot, journal)
+}
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    Flip(usize, u8),
+    Cut(usize),
+    Insert(usize, Vec<u8>),
+    DuplicateLine(usize),
+}
+
+fn mutate(bytes: &[u8], how: &Mutation) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let at = |i: usize| {
+        if out.is_empty() {
+            0
+        } else {
+            i % (out.len() + 1)
+        }
+    };
+    match how {
+        Mutation::Flip(i, x) if !out.is_empty() => {
+            let i = i % out.len();
+            out[i] ^= x | 1;
+        }
+        Mutation::Flip(..) => {}
+        Mutation::Cut(i) => out.truncate(at(*i)),
+        Mutation::Insert(i, junk) => {
+            let i = at(*i);
+            out.splice(i..i, junk.iter().copied());
+        }
+        Mutation::DuplicateLine(n) => {
+            let lines: Vec<&[u8]> = bytes.split_inclusive(|b| *b == b'\n').collect();
+            if !lines.is_empty() {
+                let line = lines[n % lines.len()].to_vec();
+                out.extend_from_slice(&line);
+            }
+        }
+    }
+    out
+}
+
+fn mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (any::<usize>(), any::<u8>()).prop_map(|(i, x)| Mutation::Flip(i, x)),
+        any::<usize>().prop_map(Mutation::Cut),
+        (
+            any::<usize>(),
+            proptest::collection::vec(
+                prop_oneof![Just(b'\n'), Just(b'{'), Just(b'"'), Just(b' '), any::<u8>()],
+                0..40
+            )
+        )
+            .prop_map(|(i, junk)| Mutation::Insert(i, junk)),
+        any::<usize>().prop_map(Mutation::DuplicateLine),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, ..Default::default() })]
+
+    /// Damaged anywhere — a flipped byte, a cut, junk inserted, a line
+    /// repeated — a real registry's snapshot and journal load into an
+    /// error or a whole registry (`lab_registry::fuzz::check_load`: unique
+    /// sorted ids, absolute roots, a second instance agreeing), never a
+    /// panic. The same oracle is the `load` fuzz target's.
+    #[test]
+    fn damaged_registry_files_give_an_error_or_a_whole_registry(
+        snapshot_damage in proptest::option::of(mutation()),
+        journal_damage in proptest::option::of(mutation()),
+    ) {
+        thread_local!(static FILES: (Vec<u8>, Vec<u8>) = real_registry_files());
+        let (snapshot, journal) = FILES.with(|f| f.clone());
+        let snapshot = snapshot_damage.map_or(snapshot.clone(), |m| mutate(&snapshot, &m));
+        let journal = journal_damage.map_or(journal.clone(), |m| mutate(&journal, &m));
+        lab_registry::fuzz::check_load(&snapshot, &journal);
+    }
+}
+
+#[test]
+fn the_load_oracle_sees_an_undamaged_registry_whole() {
+    let (snapshot, journal) = real_registry_files();
+    // Undamaged, it opens (the oracle's checks run, not just its early exit).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("registry.json"), &snapshot).unwrap();
+    std::fs::write(dir.path().join("registry.log"), &journal).unwrap();
+    let r = Registry::open(dir.path(), &[]).unwrap();
+    assert_eq!(r.runs().unwrap().len(), 1100 + 3 - 1);
+    lab_registry::fuzz::check_load(&snapshot, &journal);
+}

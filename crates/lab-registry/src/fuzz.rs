@@ -1,0 +1,65 @@
+//! The registry's load as a fuzzing and property-testing oracle (issue
+//! "every boundary fuzzed"): any bytes as `registry.json` and
+//! `registry.log` open into a registry or an error — never a panic — and
+//! a registry that opens is whole: ids unique and sorted, every root
+//! absolute, and a second instance on the same files sees exactly the
+//! same runs (nothing depends on what happened to be read first).
+//! Used by `fuzz/fuzz_targets/load.rs` and the registry tests; not part of
+//! the API.
+#![allow(clippy::expect_used)] // an oracle: a failed expectation is the finding
+
+use std::path::PathBuf;
+
+use crate::Registry;
+
+/// Opens a scratch data dir holding `snapshot` and `journal` (an empty
+/// slice: the file is absent) and checks the oracle; panics when it
+/// fails. The scratch dir is removed afterwards.
+#[doc(hidden)]
+pub fn check_load(snapshot: &[u8], journal: &[u8]) {
+    let dir = scratch();
+    std::fs::create_dir_all(&dir).expect("a scratch data dir");
+    if !snapshot.is_empty() {
+        std::fs::write(dir.join("registry.json"), snapshot).expect("writing the snapshot");
+    }
+    if !journal.is_empty() {
+        std::fs::write(dir.join("registry.log"), journal).expect("writing the journal");
+    }
+    let outcome = std::panic::catch_unwind(|| oracle(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn oracle(dir: &std::path::Path) {
+    let Ok(first) = Registry::open(dir, &[]) else {
+        return;
+    };
+    let runs = first.runs().expect("a registry that opened lists its runs");
+    for pair in runs.windows(2) {
+        assert!(pair[0].id < pair[1].id, "ids unique and sorted");
+    }
+    for run in runs.iter() {
+        assert!(
+            run.root.is_absolute(),
+            "a relative root loaded: {:?}",
+            run.root
+        );
+        assert_eq!(first.get(&run.id).ok().as_ref(), Some(run));
+    }
+    let again = Registry::open(dir, &[]).expect("a registry that opened once opens again");
+    assert_eq!(
+        *again.runs().expect("listed again"),
+        *runs,
+        "a second instance sees the same runs"
+    );
+}
+
+/// A fresh directory name under the system temp dir.
+fn scratch() -> PathBuf {
+    let mut random = [0u8; 8];
+    let _ = getrandom::fill(&mut random);
+    let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    std::env::temp_dir().join(format!("lab-registry-load-{}-{name}", std::process::id()))
+}

@@ -6,7 +6,6 @@
 //! same runs (nothing depends on what happened to be read first).
 //! Used by `fuzz/fuzz_targets/load.rs` and the registry tests; not part of
 //! the API.
-#![allow(clippy::expect_used)] // an oracle: a failed expectation is the finding
 
 use std::path::PathBuf;
 
@@ -18,12 +17,14 @@ use crate::Registry;
 #[doc(hidden)]
 pub fn check_load(snapshot: &[u8], journal: &[u8]) {
     let dir = scratch();
-    std::fs::create_dir_all(&dir).expect("a scratch data dir");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("a scratch data dir: {e}"));
     if !snapshot.is_empty() {
-        std::fs::write(dir.join("registry.json"), snapshot).expect("writing the snapshot");
+        std::fs::write(dir.join("registry.json"), snapshot)
+            .unwrap_or_else(|e| panic!("writing the snapshot: {e}"));
     }
     if !journal.is_empty() {
-        std::fs::write(dir.join("registry.log"), journal).expect("writing the journal");
+        std::fs::write(dir.join("registry.log"), journal)
+            .unwrap_or_else(|e| panic!("writing the journal: {e}"));
     }
     let outcome = std::panic::catch_unwind(|| oracle(&dir));
     let _ = std::fs::remove_dir_all(&dir);
@@ -36,7 +37,9 @@ fn oracle(dir: &std::path::Path) {
     let Ok(first) = Registry::open(dir, &[]) else {
         return;
     };
-    let runs = first.runs().expect("a registry that opened lists its runs");
+    let runs = first
+        .runs()
+        .unwrap_or_else(|e| panic!("a registry that opened lists its runs: {e}"));
     for pair in runs.windows(2) {
         assert!(pair[0].id < pair[1].id, "ids unique and sorted");
     }
@@ -48,9 +51,10 @@ fn oracle(dir: &std::path::Path) {
         );
         assert_eq!(first.get(&run.id).ok().as_ref(), Some(run));
     }
-    let again = Registry::open(dir, &[]).expect("a registry that opened once opens again");
+    let again = Registry::open(dir, &[])
+        .unwrap_or_else(|e| panic!("a registry that opened once opens again: {e}"));
     assert_eq!(
-        *again.runs().expect("listed again"),
+        *again.runs().unwrap_or_else(|e| panic!("listed again: {e}")),
         *runs,
         "a second instance sees the same runs"
     );

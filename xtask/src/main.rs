@@ -188,6 +188,7 @@ fn fuzz(args: &[String]) -> anyhow::Result<()> {
     for (krate, target) in [
         ("lab-stream", "range"),
         ("lab-fs", "name"),
+        ("lab-fs", "unpack"),
         ("lab-formats", "tfrecord"),
         ("lab-formats", "yaml"),
         ("lab-formats", "lines"),

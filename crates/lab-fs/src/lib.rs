@@ -28,6 +28,8 @@
 #![forbid(unsafe_code)]
 
 pub mod bundle;
+#[doc(hidden)]
+pub mod fuzz;
 mod name;
 
 use std::io;

@@ -473,3 +473,96 @@ fn hostile_bundles_are_refused_with_nothing_written() {
         "fine"
     );
 }
+
+/// Tars built entry by entry from the pieces hostile bundles are made of —
+/// traversal, absolute and dot names, links, FIFOs, directories, names off
+/// the allowlist, a manifest that matches, lies or is missing — unpack into
+/// a whole run or nothing (`lab_fs::fuzz::check_unpack`, the `unpack` fuzz
+/// target's oracle): never a file outside, never a half-unpacked run.
+mod hostile_tars {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"notes.md".to_vec()),
+            Just(b"output.mp4".to_vec()),
+            Just(b"videos/a.mp4".to_vec()),
+            Just(b"images/x.png".to_vec()),
+            Just(b"../notes.md".to_vec()),
+            Just(b"videos/../../outside/canary.md".to_vec()),
+            Just(b"/tmp/evil.md".to_vec()),
+            Just(b"./notes.md".to_vec()),
+            Just(b".env".to_vec()),
+            Just(b"videos".to_vec()),
+            Just(b"MANIFEST.json".to_vec()),
+            Just(b"secret.txt".to_vec()),
+            "[a-z./]{1,12}".prop_map(String::into_bytes),
+        ]
+    }
+
+    fn kind() -> impl Strategy<Value = tar::EntryType> {
+        use tar::EntryType as T;
+        prop_oneof![
+            4 => Just(T::Regular),
+            1 => Just(T::Symlink),
+            1 => Just(T::Link),
+            1 => Just(T::Directory),
+            1 => Just(T::Fifo),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 150, ..ProptestConfig::default() })]
+
+        #[test]
+        fn hostile_tars_unpack_whole_or_not_at_all(
+            entries in proptest::collection::vec(
+                (name(), kind(), proptest::collection::vec(any::<u8>(), 0..64)),
+                0..6
+            ),
+            manifest in 0u8..3,
+        ) {
+            let mut tar = Hostile::new();
+            for (name, kind, data) in &entries {
+                tar = if *kind == tar::EntryType::Regular {
+                    match std::str::from_utf8(name) {
+                        // Listed in the manifest (when there is one).
+                        Ok(text) => tar.file(text, data),
+                        Err(_) => tar.raw(name, *kind, data, None),
+                    }
+                } else {
+                    let link: &[u8] = b"../outside/canary.md";
+                    tar.raw(name, *kind, &[], Some(link))
+                };
+            }
+            let tar = match manifest {
+                // A manifest naming every regular file, with its sums.
+                0 => tar.manifest(),
+                // One that lies: an extra file it never holds.
+                1 => {
+                    let lying = serde_json::json!({
+                        "format": "lab-bundle", "version": 1, "lab_version": "0",
+                        "source_run": "x", "created": 0,
+                        "files": [{"name": "notes.md", "size": 16, "sha256": "00".repeat(32)}],
+                    })
+                    .to_string();
+                    tar.raw(MANIFEST.as_bytes(), tar::EntryType::Regular, lying.as_bytes(), None)
+                }
+                // None at all.
+                _ => tar,
+            };
+            lab_fs::fuzz::check_unpack(&tar.finish());
+        }
+
+        #[test]
+        fn a_good_bundle_unpacks(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let tar = Hostile::new()
+                .file("notes.md", &data)
+                .file("videos/a.mp4", b"v")
+                .manifest()
+                .finish();
+            prop_assert!(lab_fs::fuzz::check_unpack(&tar), "a good bundle unpacks");
+        }
+    }
+}

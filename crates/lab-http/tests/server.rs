@@ -1832,3 +1832,150 @@ async fn sorted_pages_concatenate_to_the_whole_sorted_list() {
         }
     }
 }
+
+/// Random requests — method, target, Host, credential, token, Origin,
+/// Sec-Fetch-Site — against one server: the guard's promises hold for
+/// every one (SPEC §5), and none of them changes the registry.
+#[test]
+fn the_guard_holds_for_any_mix_of_request_parts() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let lab = runtime.block_on(start());
+    const METHODS: &[&str] = &["GET", "HEAD", "POST", "DELETE", "PUT", "OPTIONS"];
+    const PATHS: &[&str] = &[
+        "/",
+        "/api/status",
+        "/api/runs",
+        "/api/runs/demo",
+        "/api/runs/demo/artifacts/output.mp4",
+        "/api/runs/demo/metrics/loss",
+        "/api/runs/nope",
+        "/api/exports",
+        "/api/jobs",
+    ];
+    let parts = (
+        0..METHODS.len(),
+        0..PATHS.len(),
+        0..4usize, // Host: ours, foreign, ours with another port, none
+        0..5usize, // credential: none, good Bearer, bad Bearer, good cookie, bad cookie
+        0..3usize, // token: none, good, bad
+        0..3usize, // Origin: none, ours, foreign
+        0..3usize, // Sec-Fetch-Site: none, same-origin, cross-site
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 300,
+        ..Config::default()
+    });
+    let result = runner.run(&parts, |(m, p, host, cred, token, origin, site)| {
+        let (method, path) = (METHODS[m], PATHS[p]);
+        // Nothing here may change the registry, even when allowed: a
+        // DELETE names no run that exists, an import no directory.
+        let path = if method == "DELETE" {
+            "/api/runs/nope"
+        } else {
+            path
+        };
+        let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+        let ours = lab.host();
+        match host {
+            0 => req.push_str(&format!("Host: {ours}\r\n")),
+            1 => req.push_str("Host: evil.example\r\n"),
+            2 => req.push_str("Host: 127.0.0.1:1\r\n"),
+            _ => {}
+        }
+        match cred {
+            1 => req.push_str(&format!("Authorization: Bearer {}\r\n", lab.key)),
+            2 => req.push_str("Authorization: Bearer not-the-key\r\n"),
+            3 => req.push_str(&format!("Cookie: {}\r\n", lab.cookie)),
+            4 => req.push_str("Cookie: lab-session=forged\r\n"),
+            _ => {}
+        }
+        match token {
+            1 => req.push_str(&format!("X-Lab-Token: {}\r\n", lab.token)),
+            2 => req.push_str(&format!("X-Lab-Token: {}\r\n", "0".repeat(64))),
+            _ => {}
+        }
+        match origin {
+            1 => req.push_str(&format!("Origin: http://{ours}\r\n")),
+            2 => req.push_str("Origin: http://evil.example\r\n"),
+            _ => {}
+        }
+        match site {
+            1 => req.push_str("Sec-Fetch-Site: same-origin\r\n"),
+            2 => req.push_str("Sec-Fetch-Site: cross-site\r\n"),
+            _ => {}
+        }
+        let body = br#"{"path": "/definitely/not/here"}"#;
+        if method == "POST" || method == "PUT" {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            ));
+        } else {
+            req.push_str("\r\n");
+        }
+        let mut bytes = req.into_bytes();
+        if method == "POST" || method == "PUT" {
+            bytes.extend_from_slice(body);
+        }
+        let reply = runtime.block_on(lab.raw(&bytes));
+        let what = format!(
+            "{method} {path} host={host} cred={cred} token={token} origin={origin} site={site}"
+        );
+        prop_assert!(
+            reply
+                .headers
+                .iter()
+                .all(|(n, _)| !n.to_ascii_lowercase().starts_with("access-control-")),
+            "{what}: an Access-Control header"
+        );
+        let text = reply.text();
+        let run_data = text.contains("Demo run") || reply.body.len() == 100_000;
+        if host != 0 {
+            prop_assert!(
+                reply.status == 400 || reply.status == 403,
+                "{what}: a foreign or missing Host answered {}",
+                reply.status
+            );
+            prop_assert!(!run_data, "{what}: run data for a foreign Host");
+        }
+        let credentialed = cred == 1 || cred == 3;
+        if !credentialed && path.starts_with("/api/") {
+            prop_assert!(
+                reply.status >= 400,
+                "{what}: answered {} without a credential",
+                reply.status
+            );
+        }
+        if !credentialed {
+            prop_assert!(!run_data, "{what}: run data without a credential");
+        }
+        let mutation = !matches!(method, "GET" | "HEAD" | "OPTIONS");
+        if cred == 3 && mutation && token != 1 {
+            prop_assert!(
+                reply.status >= 400,
+                "{what}: a cookie mutation without the token answered {}",
+                reply.status
+            );
+        }
+        Ok(())
+    });
+    // The registry is as it was.
+    let listed = runtime.block_on(lab.request(
+        "GET",
+        "/api/runs",
+        &[("Authorization", &format!("Bearer {}", lab.key))],
+        b"",
+    ));
+    let listed: serde_json::Value = serde_json::from_slice(&listed.body).unwrap();
+    runtime.block_on(lab.stop());
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    assert_eq!(listed["total"], 2, "{listed}");
+}

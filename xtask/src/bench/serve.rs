@@ -286,7 +286,34 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-fn start_nginx(tmp: &Path, runs: &Path, port: u16) -> anyhow::Result<Killed> {
+/// nginx, stopped through its master on drop (`nginx -s stop`: the
+/// workers exit with it; killing the master alone would orphan them).
+struct Nginx {
+    child: Child,
+    prefix: std::path::PathBuf,
+    conf: std::path::PathBuf,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let stopped = Command::new("nginx")
+            .arg("-p")
+            .arg(&self.prefix)
+            .arg(NGINX_CONF_FLAG)
+            .arg(&self.conf)
+            .args(["-s", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn start_nginx(tmp: &Path, runs: &Path, port: u16) -> anyhow::Result<Nginx> {
     let prefix = tmp.join("nginx");
     std::fs::create_dir_all(prefix.join("logs"))?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -328,6 +355,12 @@ fn start_nginx(tmp: &Path, runs: &Path, port: u16) -> anyhow::Result<Killed> {
         .stderr(Stdio::null())
         .spawn()
         .context("starting nginx")?;
+    // Stopped on every way out from here.
+    let nginx = Nginx {
+        child,
+        prefix: prefix.clone(),
+        conf: conf_path,
+    };
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if started.elapsed() > Duration::from_secs(10) {
@@ -336,7 +369,7 @@ fn start_nginx(tmp: &Path, runs: &Path, port: u16) -> anyhow::Result<Killed> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(Killed(child))
+    Ok(nginx)
 }
 
 /// One request on a fresh connection must answer 200 with the file.

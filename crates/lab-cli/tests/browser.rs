@@ -378,6 +378,26 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
         "{imported}"
     );
     assert_eq!(imported["open"], false);
+    // Importing it again (or after the Lab's own walk found it first)
+    // opens the run rather than failing.
+    let again = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         location.hash = '#/';
+         setTimeout(() => {{
+           document.getElementById('import-open').click();
+           document.getElementById('import-path').value = {path:?};
+           document.getElementById('import-submit').click();
+           const start = Date.now();
+           (function poll() {{
+             const title = document.getElementById('run-title');
+             if (title && title.textContent === 'Imported via dialog' && !document.getElementById('import-dialog').open) return done({{hash: location.hash}});
+             if (Date.now() - start > 25000) return done({{error: document.getElementById('import-error').textContent}});
+             setTimeout(poll, 100);
+           }})();
+         }}, 300);",
+        path = path.to_str().unwrap()
+    ));
+    assert_eq!(again["hash"], imported["hash"], "{again}");
 
     // 5. Keyboard: j/k move between runs from a run page.
     browser.goto(&base);

@@ -621,15 +621,41 @@ async function submitImport(event) {
   button.disabled = true;
   $('import-error').textContent = '';
   try {
-    const run = await api('/api/runs', { method: 'POST', json: id ? { path, id } : { path } });
+    // Already registered (found by the Lab's walk of the roots, or
+    // imported before): open it. An id asks for a new import.
+    const known = id ? null : await runAt(path);
+    const run = known || await api('/api/runs', { method: 'POST', json: id ? { path, id } : { path } });
     $('import-dialog').close();
     $('import-form').reset();
     loadStatus();
     location.hash = `#/runs/${encodeURIComponent(run.id)}`;
   } catch (err) {
-    $('import-error').textContent = plainReason(err);
+    // Found by the Lab's own walk of the roots (or imported before): open
+    // it rather than call the import a failure.
+    const existing = err.code === 'already_registered' ? await runAt(path) : null;
+    if (existing) {
+      $('import-dialog').close();
+      $('import-form').reset();
+      location.hash = `#/runs/${encodeURIComponent(existing.id)}`;
+    } else {
+      $('import-error').textContent = plainReason(err);
+    }
   } finally {
     button.disabled = false;
+  }
+}
+
+// The registered run whose directory is `path` (as typed, or without a
+// trailing slash), looked up by its last component; null when not found.
+async function runAt(path) {
+  const trimmed = path.replace(/\/+$/, '');
+  const name = trimmed.split('/').pop();
+  if (!name) return null;
+  try {
+    const page = await api(`/api/runs?q=${encodeURIComponent(name)}&limit=500`);
+    return page.runs.find((r) => r.path === trimmed) || null;
+  } catch (_) {
+    return null;
   }
 }
 

@@ -205,6 +205,44 @@ fn measure_export(tmp: &std::path::Path) -> anyhow::Result<(u64, f64, u64)> {
 mod scale;
 mod serve;
 
+/// Starts `binary serve` on a free loopback port over `data` and `root`,
+/// reads its listening line, and remembers its key for `crate::http`.
+fn launch(
+    binary: &std::path::Path,
+    data: &std::path::Path,
+    root: &std::path::Path,
+) -> anyhow::Result<(Child, lab_test_support::lab::Listening)> {
+    let mut child = Command::new(binary)
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .arg("--root")
+        .arg(root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let listening = lab_test_support::lab::read_listening(&mut BufReader::new(
+        child.stdout.take().context("no stdout")?,
+    ))
+    .map_err(|e| anyhow::anyhow!(e))?;
+    crate::http::remember(
+        listening.port,
+        "Authorization",
+        &format!("Bearer {}", listening.key),
+    );
+    Ok((child, listening))
+}
+
+/// The id of the run named `name` in a `GET /api/runs` answer.
+fn run_id(list: &serde_json::Value, name: &str) -> anyhow::Result<String> {
+    list["runs"]
+        .as_array()
+        .and_then(|runs| runs.iter().find(|r| r["name"] == name))
+        .and_then(|r| r["id"].as_str())
+        .map(str::to_owned)
+        .with_context(|| format!("run {name} missing"))
+}
+
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mode = args.first().map(String::as_str);
     let seconds = |at: usize, default: u64| -> anyhow::Result<u64> {
@@ -329,33 +367,17 @@ fn memory(seconds: u64) -> anyhow::Result<()> {
         let f = std::fs::File::create(tmp.join(dir).join("output.mp4"))?;
         f.set_len(len)?;
     }
-    let mut child = Command::new(root().join("target/release/lab"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(tmp.join("data"))
-        .arg("--root")
-        .arg(tmp.join("runs"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting lab")?;
-    let listening = lab_test_support::lab::read_listening(&mut BufReader::new(
-        child.stdout.take().context("no stdout")?,
-    ))
-    .map_err(|e| anyhow::anyhow!(e))?;
-    let (port, key) = (listening.port, listening.key);
+    let (child, listening) = launch(
+        &root().join("target/release/lab"),
+        &tmp.join("data"),
+        &tmp.join("runs"),
+    )?;
+    let port = listening.port;
     let server = Server { child, port };
-    crate::http::remember(port, "Authorization", &format!("Bearer {key}"));
     let runs = crate::http::Request::new("GET", "/api/runs")
         .send(port)?
         .json();
-    let id = |name: &str| -> anyhow::Result<String> {
-        runs["runs"]
-            .as_array()
-            .and_then(|runs| runs.iter().find(|r| r["name"] == name))
-            .and_then(|r| r["id"].as_str())
-            .map(str::to_owned)
-            .with_context(|| format!("run {name} missing"))
-    };
+    let id = |name: &str| run_id(&runs, name);
     let small = measure(
         &server,
         &format!("/api/runs/{}/artifacts/output.mp4", id("small")?),

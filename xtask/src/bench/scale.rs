@@ -12,23 +12,17 @@
 //! series (bytes, first and warm), and following it while it grows
 //! (bytes the server read for the update, from `/proc/PID/io`).
 
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use lab_test_support::browser::Killed;
+
+use super::launch;
 use crate::root;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn lab() -> std::path::PathBuf {
     root().join("target/release/lab")
@@ -76,25 +70,8 @@ struct Server {
 
 fn start(data: &Path, runs: &Path) -> anyhow::Result<Server> {
     let started = Instant::now();
-    let mut child = Command::new(lab())
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .arg("--root")
-        .arg(runs)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting lab")?;
-    let listening = lab_test_support::lab::read_listening(&mut BufReader::new(
-        child.stdout.take().context("no stdout")?,
-    ))
-    .map_err(|e| anyhow::anyhow!(e))?;
+    let (child, listening) = launch(&lab(), data, runs)?;
     let started_s = started.elapsed().as_secs_f64();
-    crate::http::remember(
-        listening.port,
-        "Authorization",
-        &format!("Bearer {}", listening.key),
-    );
     Ok(Server {
         child: Killed(child),
         port: listening.port,

@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use lab_test_support::browser::Killed;
+
+use super::{launch, run_id};
 use crate::root;
 
 const SMALL: usize = 64 << 10;
@@ -29,15 +32,6 @@ const ROUNDS: usize = 3;
 /// nginx's flag naming its configuration file (no shell is involved; the
 /// tidy test that refuses `-c` arguments allows this one line).
 const NGINX_CONF_FLAG: &str = "-c";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One server under test: where it listens and what a request needs.
 struct Target {
@@ -230,33 +224,13 @@ fn start_lab(
     data: &Path,
     runs: &Path,
 ) -> anyhow::Result<(Target, Killed)> {
-    let mut lab = Command::new(binary)
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .arg("--root")
-        .arg(runs)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let listening = lab_test_support::lab::read_listening(&mut std::io::BufReader::new(
-        lab.stdout.take().context("no stdout")?,
-    ))
-    .map_err(|e| anyhow::anyhow!(e))?;
+    let (lab, listening) = launch(binary, data, runs)?;
     let child = Killed(lab);
     let port = listening.port;
-    crate::http::remember(port, "Authorization", &format!("Bearer {}", listening.key));
     let list = crate::http::Request::new("GET", "/api/runs")
         .send(port)?
         .json();
-    let id = |run: &str| -> anyhow::Result<String> {
-        list["runs"]
-            .as_array()
-            .and_then(|runs| runs.iter().find(|r| r["name"] == run))
-            .and_then(|r| r["id"].as_str())
-            .map(str::to_owned)
-            .with_context(|| format!("run {run} missing"))
-    };
+    let id = |run: &str| run_id(&list, run);
     let target = Target {
         name,
         port,

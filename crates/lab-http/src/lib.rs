@@ -29,6 +29,8 @@ mod decode;
 pub mod discovery;
 mod errors;
 mod exports;
+#[doc(hidden)]
+pub mod fuzz;
 pub use exports::export_run;
 mod guard;
 mod io;
@@ -509,6 +511,9 @@ async fn connection<S>(
         .header_read_timeout(limits.header_read_timeout)
         .max_header_size(limits.max_header_bytes)
         .max_headers(100)
+        // A client that shuts its write side after its request (`nc -N`,
+        // scripts, the guard's fuzz harness) still gets the answer.
+        .half_close(true)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
     let io = io::WriteTimeout::new(TokioIo::new(stream), limits.write_stall_timeout);

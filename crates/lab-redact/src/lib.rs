@@ -37,6 +37,8 @@
 #![forbid(unsafe_code)]
 
 pub mod export;
+#[doc(hidden)]
+pub mod fuzz;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::Regex;

@@ -456,3 +456,27 @@ mod export_filter {
         assert_eq!(out, "not json [REDACTED]");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// The fuzz target's oracle (`lab_redact::fuzz::check_redaction`) on
+    /// generated inputs: a secret, its encodings woven into text, any split
+    /// into reads.
+    #[test]
+    fn any_secret_in_any_encoding_and_any_reads_is_redacted(
+        data in proptest::collection::vec(any::<u8>(), 0..600),
+    ) {
+        lab_redact::fuzz::check_redaction(&data);
+    }
+}
+
+/// The fuzz target's seeds and every input it ever failed on.
+#[test]
+fn committed_fuzz_inputs_hold() {
+    for (_, bytes) in
+        lab_test_support::fuzz::committed_inputs(env!("CARGO_MANIFEST_DIR").as_ref(), "redact")
+    {
+        lab_redact::fuzz::check_redaction(&bytes);
+    }
+}

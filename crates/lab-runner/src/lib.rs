@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 
 mod files;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod git;
 mod helper;
 pub mod jobs;

@@ -6,11 +6,13 @@
 //! - [`lab`]: starting `lab serve` and reading its listening line and the
 //!   login link after it.
 //! - [`fixture`]: building run directories (files, links, sparse files).
+//! - [`fuzz`]: the seeds and findings a fuzz target keeps in the repository.
 //! - [`browser`]: headless Chromium through chromedriver (WebDriver over
 //!   [`http`]), for the browser tests and screenshots.
 #![forbid(unsafe_code)]
 
 pub mod browser;
 pub mod fixture;
+pub mod fuzz;
 pub mod http;
 pub mod lab;

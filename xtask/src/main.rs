@@ -6,7 +6,8 @@
 //! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, then
 //!   `test`. This is what `.ci/run` calls.
 //! - `cargo xtask audit [--json]`: the ship gate (see `audit/mod.rs`).
-//! - `cargo xtask fuzz [SECONDS]`: the fuzz targets (nightly, cargo-fuzz).
+//! - `cargo xtask fuzz [--seconds N] [TARGET…]`: the fuzz targets (nightly,
+//!   cargo-fuzz; see `fuzz.rs`).
 //! - `cargo xtask bench [serve|memory|formats] [SECONDS]`: the release
 //!   binary against nginx (the default), memory per stream, discovery and
 //!   listing at scale (see `bench/mod.rs`).
@@ -17,6 +18,7 @@
 
 mod audit;
 mod bench;
+mod fuzz;
 pub use lab_test_support::http;
 #[cfg(test)]
 mod tidy;
@@ -57,10 +59,10 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
         Some("audit") => audit::run(&args[1..]),
-        Some("fuzz") => fuzz(&args[1..]),
+        Some("fuzz") => fuzz::run_all(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test [cargo test args…] | ci | audit [--json] [--no-static] | bench [serve|memory|formats] [SECONDS] | fuzz [SECONDS]>"
+                "usage: cargo xtask <test [cargo test args…] | ci | audit [--json] [--no-static] | bench [serve|memory|formats] [SECONDS] | fuzz [--seconds N] [TARGET…]>"
             );
             return ExitCode::from(2);
         }
@@ -170,37 +172,6 @@ pub(crate) fn writers_venv() -> anyhow::Result<PathBuf> {
         .args(FORMAT_WRITERS))?;
     std::fs::write(&marker, wanted)?;
     Ok(python)
-}
-
-/// `cargo xtask fuzz [SECONDS]`: every fuzz target (each asserts an
-/// oracle), SECONDS each (default 60), with the nightly toolchain. A crash
-/// leaves its input under `crates/*/fuzz/artifacts`; make it a regression
-/// test.
-fn fuzz(args: &[String]) -> anyhow::Result<()> {
-    let seconds: u64 = args.first().map(|s| s.parse()).transpose()?.unwrap_or(60);
-    let has_fuzz = Command::new("cargo")
-        .args(["+nightly", "fuzz", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_fuzz {
-        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
-    }
-    for (krate, target) in [
-        ("lab-stream", "range"),
-        ("lab-fs", "name"),
-        ("lab-fs", "unpack"),
-        ("lab-formats", "tfrecord"),
-        ("lab-formats", "yaml"),
-        ("lab-formats", "lines"),
-        ("lab-formats", "wandb"),
-        ("lab-registry", "load"),
-    ] {
-        run(Command::new("cargo")
-            .current_dir(root().join("crates").join(krate))
-            .args(["+nightly", "fuzz", "run", target, "--"])
-            .arg(format!("-max_total_time={seconds}")))?;
-    }
-    Ok(())
 }
 
 /// Resident set size of a process in KiB, from `/proc/PID/status` (0 when

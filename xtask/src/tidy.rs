@@ -315,3 +315,36 @@ fn no_shell_is_ever_invoked() {
         offenders.join("\n")
     );
 }
+
+#[test]
+fn every_fuzz_target_is_run_and_has_seeds() {
+    let mut found = Vec::new();
+    for dir in members() {
+        let fuzz = dir.join("fuzz");
+        let Ok(text) = std::fs::read_to_string(fuzz.join("Cargo.toml")) else {
+            continue;
+        };
+        let manifest: toml::Table = text.parse().unwrap();
+        let krate = name(&dir);
+        for bin in manifest["bin"].as_array().unwrap() {
+            let target = bin["name"].as_str().unwrap().to_owned();
+            let seeds = fuzz.join("seeds").join(&target);
+            assert!(
+                std::fs::read_dir(&seeds).is_ok_and(|mut d| d.next().is_some()),
+                "{krate}'s fuzz target {target} has no seeds under {}",
+                seeds.display()
+            );
+            found.push((krate.clone(), target));
+        }
+    }
+    let mut listed: Vec<(String, String)> = crate::fuzz::TARGETS
+        .iter()
+        .map(|(c, t, _)| ((*c).to_owned(), (*t).to_owned()))
+        .collect();
+    found.sort();
+    listed.sort();
+    assert_eq!(
+        found, listed,
+        "cargo xtask fuzz runs exactly the targets there are"
+    );
+}

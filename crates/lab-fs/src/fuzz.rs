@@ -135,3 +135,216 @@ fn scratch(what: &str) -> PathBuf {
     let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
     std::env::temp_dir().join(format!("lab-fs-{what}-{}-{name}", std::process::id()))
 }
+
+/// One step of a plan that builds a hostile run directory.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// A regular file.
+    File(usize),
+    /// A directory.
+    Dir(usize),
+    /// A symbolic link at a place, to a target (inside, outside, `..`).
+    Link(usize, usize),
+    /// A hard link at a place to the outside secret.
+    HardLink(usize),
+    /// A FIFO.
+    Fifo(usize),
+    /// A place renamed to another.
+    Rename(usize, usize),
+    /// A directory swapped for a link to the outside.
+    SwapDir(usize),
+}
+
+/// Where steps act, under the run root.
+pub const PLACES: &[&str] = &[
+    "output.mp4",
+    "video.mp4",
+    "notes.md",
+    "videos",
+    "videos/a.mp4",
+    "images",
+    "images/x.png",
+    "job",
+    "job/output.mp4",
+    "job/videos",
+    "job/videos/b.mp4",
+    "metrics.jsonl",
+];
+
+/// Where links point.
+pub const TARGETS: &[&str] = &[
+    "output.mp4",
+    "../output.mp4",
+    "videos",
+    "../secret.txt",
+    "../../secret.txt",
+    "/etc/passwd",
+    "job",
+    ".",
+    "..",
+    "../sibling",
+];
+
+/// A plan from bytes, three per step (kind, place, target or second place).
+pub fn plan(data: &[u8]) -> Vec<Step> {
+    data.chunks(3)
+        .take(24)
+        .map(|c| {
+            let at = |i: usize| usize::from(*c.get(i).unwrap_or(&0));
+            let (place, other) = (at(1) % PLACES.len(), at(2));
+            match at(0) % 7 {
+                0 => Step::File(place),
+                1 => Step::Dir(place),
+                2 => Step::Link(place, other % TARGETS.len()),
+                3 => Step::HardLink(place),
+                4 => Step::Fifo(place),
+                5 => Step::Rename(place, other % PLACES.len()),
+                _ => Step::SwapDir(place),
+            }
+        })
+        .collect()
+}
+
+fn apply(base: &Path, root: &Path, step: &Step) {
+    use std::os::unix::fs::symlink;
+    // Steps may fail (a parent missing, a place taken): the plan goes on.
+    let at = |i: usize| root.join(PLACES[i]);
+    let _ = match step {
+        // Non-blocking: writing where a FIFO was planted must not wait for
+        // a reader (it fails instead).
+        Step::File(p) => {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+                .open(at(*p))
+                .and_then(|mut f| f.write_all(PLACES[*p].as_bytes()))
+        }
+        Step::Dir(p) => std::fs::create_dir_all(at(*p)),
+        Step::Link(p, t) => symlink(TARGETS[*t], at(*p)),
+        Step::HardLink(p) => std::fs::hard_link(base.join("secret.txt"), at(*p)),
+        Step::Fifo(p) => rustix::fs::mknodat(
+            rustix::fs::CWD,
+            at(*p),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+            0,
+        )
+        .map_err(std::io::Error::from),
+        Step::Rename(a, b) => std::fs::rename(at(*a), at(*b)),
+        Step::SwapDir(p) => {
+            std::fs::remove_dir_all(at(*p)).and_then(|()| symlink(base.join("sibling"), at(*p)))
+        }
+    };
+}
+
+/// Builds a run directory by `plan` (from [`plan`]) beside an outside
+/// secret and a sibling run, then opens every place through both opens
+/// (blocking and no-wait) and checks: whatever either answers with is a
+/// regular file whose real path is strictly under the root, its name
+/// allowlisted, single-linked under `job/`, never the sibling's content,
+/// never the outside secret but through a hard link the run's owner made
+/// outside `job/` (served by policy, docs/SECURITY.md); and the two opens
+/// agree on the inode. Panics when the oracle fails; returns how many
+/// files were opened.
+pub fn check_plan(plan: &[Step]) -> usize {
+    use std::os::unix::fs::MetadataExt as _;
+    use std::os::unix::io::AsRawFd as _;
+    let base = scratch("plan");
+    let root = base.join("run");
+    for dir in [&root, &base.join("sibling")] {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("scratch: {e}"));
+    }
+    std::fs::write(base.join("secret.txt"), "SECRET").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(base.join("sibling/output.mp4"), "SIBLING").unwrap_or_else(|e| panic!("{e}"));
+    let outcome = std::panic::catch_unwind(|| {
+        let base = base.canonicalize().unwrap_or_else(|e| panic!("{e}"));
+        let root = base.join("run");
+        for step in plan {
+            apply(&base, &root, step);
+        }
+        let allow = Allowlist::default()
+            .plus(&["job/*.mp4", "job/videos/*.mp4"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let opened_root =
+            crate::RunRoot::open_ambient(&root).unwrap_or_else(|e| panic!("the root: {e}"));
+        let hard_linked_here = plan
+            .iter()
+            .any(|s| matches!(s, Step::HardLink(_) | Step::Rename(..)));
+        let mut opened = 0;
+        for place in PLACES {
+            let Ok(name) = allow.check(place) else {
+                continue;
+            };
+            let slow = opened_root.open_artifact(&name);
+            let fast = opened_root.open_artifact_cached(&name);
+            for artifact in slow.iter().chain(fast.iter().flatten()) {
+                opened += 1;
+                let real =
+                    std::fs::read_link(format!("/proc/self/fd/{}", artifact.file.as_raw_fd()))
+                        .unwrap_or_else(|e| panic!("{e}"));
+                assert!(
+                    real.starts_with(&root) && real != root,
+                    "{place:?} opened {real:?} after {plan:?}"
+                );
+                let meta = artifact.file.metadata().unwrap_or_else(|e| panic!("{e}"));
+                assert!(meta.is_file(), "{place:?} is not a regular file");
+                if place.starts_with("job/") {
+                    assert_eq!(meta.nlink(), 1, "{place:?} has another name");
+                }
+                let text = std::io::read_to_string(&artifact.file).unwrap_or_default();
+                assert!(text != "SIBLING", "{place:?} read {text:?} after {plan:?}");
+                if place.starts_with("job/") || !hard_linked_here {
+                    assert!(text != "SECRET", "{place:?} read {text:?} after {plan:?}");
+                }
+            }
+            if let (Ok(slow), Some(Ok(fast))) = (&slow, &fast) {
+                assert_eq!(slow.inode, fast.inode, "{place:?}: the opens disagree");
+            }
+        }
+        opened
+    });
+    let _ = std::fs::remove_dir_all(&base);
+    outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// An artifact name (the input as UTF-8, lossily): a name that parses is
+/// never repaired and has at most four segments (five under `job/`), none
+/// empty, `.`/`..` or dot-prefixed, with no control character or backslash;
+/// and a name the default allowlist accepts matches one of its patterns,
+/// itself or (under `job/`, which mirrors a run's top level) without `job/`.
+/// Panics when the oracle fails; returns whether the allowlist accepted it.
+pub fn check_name(data: &[u8]) -> bool {
+    let name = String::from_utf8_lossy(data);
+    if let Ok(parsed) = crate::ArtifactName::parse(&name) {
+        assert_eq!(parsed.as_str(), name, "never repaired");
+        let segments: Vec<&str> = name.split('/').collect();
+        let most = if segments[0] == crate::JOB_DIR { 5 } else { 4 };
+        assert!(segments.len() <= most, "{name:?}: too deep");
+        for segment in segments {
+            assert!(!segment.is_empty() && !segment.starts_with('.'), "{name:?}");
+            assert!(
+                !segment.chars().any(|c| c.is_control() || c == '\\'),
+                "{name:?}"
+            );
+        }
+    }
+    let allow = Allowlist::default();
+    match allow.check(&name) {
+        Ok(parsed) => {
+            let matched = |n: &crate::ArtifactName| allow.patterns().iter().any(|p| p.matches(n));
+            let inner = name
+                .strip_prefix("job/")
+                .and_then(|inner| crate::ArtifactName::parse(inner).ok());
+            assert!(
+                matched(&parsed) || inner.as_ref().is_some_and(matched),
+                "{name:?} accepted by no pattern"
+            );
+            true
+        }
+        Err(_) => false,
+    }
+}

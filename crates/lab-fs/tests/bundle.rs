@@ -566,3 +566,14 @@ mod hostile_tars {
         }
     }
 }
+
+/// The `unpack` fuzz target's seeds and every input it ever failed on.
+#[test]
+fn committed_unpack_inputs_hold() {
+    let unpacked: Vec<bool> =
+        lab_test_support::fuzz::committed_inputs(env!("CARGO_MANIFEST_DIR").as_ref(), "unpack")
+            .iter()
+            .map(|(_, bytes)| lab_fs::fuzz::check_unpack(bytes))
+            .collect();
+    assert_eq!(unpacked, [true, false, false, false], "the good seed only");
+}

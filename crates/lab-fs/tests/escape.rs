@@ -399,100 +399,6 @@ fn the_no_wait_root_open_refuses_a_parent_swapped_for_a_link_to_where_it_went() 
     assert!(matches!(RunRoot::open_ambient(&run), Err(Error::RootMoved)));
 }
 
-/// One step of a plan that builds a hostile run directory.
-#[derive(Clone, Debug)]
-enum Step {
-    /// A regular file.
-    File(usize),
-    /// A directory.
-    Dir(usize),
-    /// A symbolic link at a place, to a target (inside, outside, `..`).
-    Link(usize, usize),
-    /// A hard link at a place to the outside secret.
-    HardLink(usize),
-    /// A FIFO.
-    Fifo(usize),
-    /// A place renamed to another.
-    Rename(usize, usize),
-    /// A directory swapped for a link to the outside.
-    SwapDir(usize),
-}
-
-/// Where steps act, under the run root.
-const PLACES: &[&str] = &[
-    "output.mp4",
-    "video.mp4",
-    "notes.md",
-    "videos",
-    "videos/a.mp4",
-    "images",
-    "images/x.png",
-    "job",
-    "job/output.mp4",
-    "job/videos",
-    "job/videos/b.mp4",
-    "metrics.jsonl",
-];
-
-/// Where links point.
-const TARGETS: &[&str] = &[
-    "output.mp4",
-    "../output.mp4",
-    "videos",
-    "../secret.txt",
-    "../../secret.txt",
-    "/etc/passwd",
-    "job",
-    ".",
-    "..",
-    "../sibling",
-];
-
-fn step() -> impl Strategy<Value = Step> {
-    let place = 0..PLACES.len();
-    prop_oneof![
-        place.clone().prop_map(Step::File),
-        place.clone().prop_map(Step::Dir),
-        (place.clone(), 0..TARGETS.len()).prop_map(|(p, t)| Step::Link(p, t)),
-        place.clone().prop_map(Step::HardLink),
-        place.clone().prop_map(Step::Fifo),
-        (place.clone(), place.clone()).prop_map(|(a, b)| Step::Rename(a, b)),
-        place.prop_map(Step::SwapDir),
-    ]
-}
-
-fn apply(base: &Path, root: &Path, step: &Step) {
-    // Steps may fail (a parent missing, a place taken): the plan goes on.
-    let at = |i: usize| root.join(PLACES[i]);
-    let _ = match step {
-        // Non-blocking: writing where a FIFO was planted must not wait for
-        // a reader (it fails instead).
-        Step::File(p) => {
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(at(*p))
-                .and_then(|mut f| f.write_all(PLACES[*p].as_bytes()))
-        }
-        Step::Dir(p) => std::fs::create_dir_all(at(*p)),
-        Step::Link(p, t) => symlink(TARGETS[*t], at(*p)),
-        Step::HardLink(p) => std::fs::hard_link(base.join("secret.txt"), at(*p)),
-        Step::Fifo(p) => {
-            #[allow(clippy::disallowed_methods)] // a test fixture, not a job
-            let made = std::process::Command::new("mkfifo").arg(at(*p)).status();
-            made.map(|_| ())
-        }
-        Step::Rename(a, b) => std::fs::rename(at(*a), at(*b)),
-        Step::SwapDir(p) => {
-            std::fs::remove_dir_all(at(*p)).and_then(|()| symlink(base.join("sibling"), at(*p)))
-        }
-    };
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
@@ -500,51 +406,38 @@ proptest! {
     /// FIFOs, renames and directory swaps built the run: every name either
     /// open answers for is a regular file whose real path is strictly
     /// under the root, its name allowlisted, with a single link under
-    /// `job/`; and the two opens never disagree on what they opened.
+    /// `job/`; and the two opens never disagree on what they opened
+    /// (`lab_fs::fuzz::check_plan`, the fuzz target `resolve`'s oracle).
     #[test]
     fn any_plan_of_links_and_swaps_opens_only_files_under_the_root(
-        plan in proptest::collection::vec(step(), 0..12),
+        plan in proptest::collection::vec(any::<u8>(), 0..36),
     ) {
-        let tmp = tempfile::tempdir().unwrap();
-        let base = tmp.path().canonicalize().unwrap();
-        let root = base.join("run");
-        std::fs::create_dir_all(&root).unwrap();
-        std::fs::create_dir_all(base.join("sibling")).unwrap();
-        std::fs::write(base.join("secret.txt"), "SECRET").unwrap();
-        std::fs::write(base.join("sibling/output.mp4"), "SIBLING").unwrap();
-        for step in &plan {
-            apply(&base, &root, step);
-        }
-        let allow = Allowlist::default().plus(&["job/*.mp4", "job/videos/*.mp4"]).unwrap();
-        let opened_root = RunRoot::open_ambient(&root).unwrap();
-        for place in PLACES {
-            let Ok(name) = allow.check(place) else { continue };
-            let slow = opened_root.open_artifact(&name);
-            let fast = opened_root.open_artifact_cached(&name);
-            for artifact in slow.iter().chain(fast.iter().flatten()) {
-                let real = real_path(&artifact.file);
-                prop_assert!(is_under(&real, &root), "{place:?} opened {real:?} after {plan:?}");
-                let meta = artifact.file.metadata().unwrap();
-                prop_assert!(meta.is_file(), "{place:?} is not a regular file");
-                if place.starts_with("job/") {
-                    use std::os::unix::fs::MetadataExt as _;
-                    prop_assert_eq!(meta.nlink(), 1, "{:?} has another name", place);
-                }
-                // No link reaches outside content; a hard link does only
-                // where the run's owner put one outside `job/` (served, by
-                // policy: docs/SECURITY.md), never under `job/`.
-                let text = std::io::read_to_string(&artifact.file).unwrap_or_default();
-                prop_assert!(text != "SIBLING", "{place:?} read {text:?}");
-                let hard_linked_here = plan
-                    .iter()
-                    .any(|s| matches!(s, Step::HardLink(_) | Step::Rename(..)));
-                if place.starts_with("job/") || !hard_linked_here {
-                    prop_assert!(text != "SECRET", "{place:?} read {text:?} after {plan:?}");
-                }
-            }
-            if let (Ok(slow), Some(Ok(fast))) = (&slow, &fast) {
-                prop_assert_eq!(slow.inode, fast.inode, "{:?}: the opens disagree", place);
-            }
-        }
+        lab_fs::fuzz::check_plan(&lab_fs::fuzz::plan(&plan));
     }
+}
+
+/// The fuzz target's seeds and every input it ever failed on.
+#[test]
+fn committed_resolve_inputs_hold() {
+    let mut opened = 0;
+    for (_, bytes) in
+        lab_test_support::fuzz::committed_inputs(env!("CARGO_MANIFEST_DIR").as_ref(), "resolve")
+    {
+        opened += lab_fs::fuzz::check_plan(&lab_fs::fuzz::plan(&bytes));
+    }
+    assert!(opened > 0, "no seed opens a file");
+}
+
+/// The `name` fuzz target's seeds and every input it ever failed on.
+#[test]
+fn committed_name_inputs_hold() {
+    let accepted: Vec<bool> =
+        lab_test_support::fuzz::committed_inputs(env!("CARGO_MANIFEST_DIR").as_ref(), "name")
+            .iter()
+            .map(|(_, bytes)| lab_fs::fuzz::check_name(bytes))
+            .collect();
+    assert!(
+        accepted.contains(&true) && accepted.contains(&false),
+        "{accepted:?}"
+    );
 }

@@ -13,9 +13,10 @@ use crate::Registry;
 
 /// Opens a scratch data dir holding `snapshot` and `journal` (an empty
 /// slice: the file is absent) and checks the oracle; panics when it
-/// fails. The scratch dir is removed afterwards.
+/// fails. The scratch dir is removed afterwards. Returns how many runs
+/// loaded (`None`: an error).
 #[doc(hidden)]
-pub fn check_load(snapshot: &[u8], journal: &[u8]) {
+pub fn check_load(snapshot: &[u8], journal: &[u8]) -> Option<usize> {
     let dir = scratch();
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("a scratch data dir: {e}"));
     if !snapshot.is_empty() {
@@ -28,15 +29,21 @@ pub fn check_load(snapshot: &[u8], journal: &[u8]) {
     }
     let outcome = std::panic::catch_unwind(|| oracle(&dir));
     let _ = std::fs::remove_dir_all(&dir);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
+    outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// The fuzz target's entry: the input split at its first NUL, snapshot
+/// before, journal after.
+#[doc(hidden)]
+pub fn check_load_bytes(data: &[u8]) -> Option<usize> {
+    match data.iter().position(|b| *b == 0) {
+        Some(at) => check_load(&data[..at], &data[at + 1..]),
+        None => check_load(data, &[]),
     }
 }
 
-fn oracle(dir: &std::path::Path) {
-    let Ok(first) = Registry::open(dir, &[]) else {
-        return;
-    };
+fn oracle(dir: &std::path::Path) -> Option<usize> {
+    let first = Registry::open(dir, &[]).ok()?;
     let runs = first
         .runs()
         .unwrap_or_else(|e| panic!("a registry that opened lists its runs: {e}"));
@@ -58,6 +65,7 @@ fn oracle(dir: &std::path::Path) {
         *runs,
         "a second instance sees the same runs"
     );
+    Some(runs.len())
 }
 
 /// A fresh directory name under the system temp dir.

@@ -935,3 +935,15 @@ fn the_load_oracle_sees_an_undamaged_registry_whole() {
     assert_eq!(r.runs().unwrap().len(), 1100 + 3 - 1);
     lab_registry::fuzz::check_load(&snapshot, &journal);
 }
+
+/// The `load` fuzz target's seeds (real registry files) and every input
+/// it ever failed on.
+#[test]
+fn committed_load_inputs_hold() {
+    let loaded: Vec<Option<usize>> =
+        lab_test_support::fuzz::committed_inputs(env!("CARGO_MANIFEST_DIR").as_ref(), "load")
+            .iter()
+            .map(|(_, bytes)| lab_registry::fuzz::check_load_bytes(bytes))
+            .collect();
+    assert_eq!(loaded, [Some(1), Some(2), Some(0)], "the seeds load whole");
+}

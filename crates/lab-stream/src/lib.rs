@@ -23,6 +23,8 @@
 
 mod body;
 mod conditional;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod range;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -363,3 +363,32 @@ proptest! {
         }
     }
 }
+
+/// The fuzz target's oracle (`lab_stream::fuzz::check_range`) on every
+/// committed seed and finding, and on generated headers.
+#[test]
+fn committed_range_inputs_hold() {
+    let parsed: Vec<_> =
+        lab_test_support::fuzz::committed_inputs(env!("CARGO_MANIFEST_DIR").as_ref(), "range")
+            .iter()
+            .map(|(_, bytes)| lab_stream::fuzz::check_range(bytes))
+            .collect();
+    assert!(
+        parsed
+            .iter()
+            .any(|p| matches!(p, lab_stream::RangeRequest::Satisfiable(_))),
+        "{parsed:?}"
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_range_oracle_holds_for_generated_headers(
+        len in proptest::prelude::any::<u64>(),
+        header in "(bytes|items)=(-?[0-9]{0,6}-?[0-9]{0,6},?){0,5}",
+    ) {
+        let mut data = len.to_le_bytes().to_vec();
+        data.extend_from_slice(header.as_bytes());
+        lab_stream::fuzz::check_range(&data);
+    }
+}

@@ -7,9 +7,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let (snapshot, journal) = match data.iter().position(|b| *b == 0) {
-        Some(at) => (&data[..at], &data[at + 1..]),
-        None => (data, &[][..]),
-    };
-    lab_registry::fuzz::check_load(snapshot, journal);
+    let _ = lab_registry::fuzz::check_load_bytes(data);
 });

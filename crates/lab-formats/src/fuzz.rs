@@ -1,0 +1,256 @@
+//! The format readers' oracles, for the fuzz targets
+//! (`crates/lab-formats/fuzz`) and the property tests: the readers' pure
+//! parts on bytes instead of files. Each `check_*` takes the raw fuzz input,
+//! panics when the oracle fails, and says what it read. Not an API.
+
+use crate::tail::Sink;
+
+/// Largest TFRecord payload handed out.
+const MAX_RECORD: usize = 16 << 20;
+
+/// Splits the first TFRecord off `bytes`: `Ok(Some((payload, used)))`,
+/// `Ok(None)` while incomplete, or why it is refused.
+pub fn tfrecord(bytes: &[u8]) -> Result<Option<(&[u8], usize)>, String> {
+    crate::tensorboard::record(bytes)
+}
+
+/// The masked CRC32C TFRecord uses.
+pub fn masked_crc(bytes: &[u8]) -> u32 {
+    crate::tensorboard::masked_crc(bytes)
+}
+
+/// Feeds `bytes` to the event-file reader as a file's content arriving
+/// in `chunk`-sized pieces; returns the points read, or the error that
+/// stopped the file.
+pub fn events(bytes: &[u8], chunk: usize) -> Result<usize, String> {
+    let mut events = crate::tensorboard::Events::default();
+    let mut pending: Vec<u8> = Vec::new();
+    for piece in bytes.chunks(chunk.max(1)) {
+        pending.extend_from_slice(piece);
+        loop {
+            let used = events.consume(&pending)?;
+            if used == 0 {
+                break;
+            }
+            pending.drain(..used);
+        }
+    }
+    Ok(events.points())
+}
+
+/// Feeds `bytes` to the W&B record-log reader in `chunk`-sized pieces;
+/// returns the points read, or the error that stopped the log.
+pub fn wandb(bytes: &[u8], chunk: usize) -> Result<usize, String> {
+    let mut log = crate::wandb::Log::default();
+    let mut pending: Vec<u8> = Vec::new();
+    for piece in bytes.chunks(chunk.max(1)) {
+        pending.extend_from_slice(piece);
+        loop {
+            let used = log.consume(&pending)?;
+            if used == 0 {
+                break;
+            }
+            pending.drain(..used);
+        }
+    }
+    Ok(log.set.points())
+}
+
+/// The CRC a W&B log record of `kind` with `data` carries.
+pub fn wandb_crc(kind: u8, data: &[u8]) -> u32 {
+    crate::wandb::record_crc(kind, data)
+}
+
+/// Parses YAML the way every reader does.
+pub fn yaml(text: &str) -> Result<serde_json::Value, String> {
+    crate::yaml::parse(text)
+}
+
+/// Feeds `text` to the metrics-line reader (`csv`: as metrics.csv,
+/// else metrics.jsonl); returns the points read.
+pub fn lines(text: &[u8], csv: bool) -> usize {
+    crate::lab::fuzz_lines(text, csv)
+}
+
+/// TFRecord framing and the event reader. The first byte is a chunk size,
+/// the rest the file. A record is handed out only when its length is within
+/// the cap, it lies wholly inside the input and both CRCs match
+/// (recomputed here); "incomplete" only when the input really is shorter
+/// than the record; the event reader, fed the same bytes in any chunking,
+/// reads the same points or stops with the same error. Returns the points.
+pub fn check_tfrecord(data: &[u8]) -> Result<usize, String> {
+    let (chunk, bytes) = data.split_first().map_or((0, data), |(c, b)| (*c, b));
+    match tfrecord(bytes) {
+        Ok(Some((payload, used))) => {
+            assert!(payload.len() <= MAX_RECORD);
+            assert_eq!(used, payload.len() + 16);
+            assert!(used <= bytes.len());
+            let len = &bytes[..8];
+            let crc = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+            assert_eq!(masked_crc(len), crc);
+            let t = &bytes[12 + payload.len()..used];
+            assert_eq!(
+                masked_crc(payload),
+                u32::from_le_bytes([t[0], t[1], t[2], t[3]])
+            );
+            let mut length = [0u8; 8];
+            length.copy_from_slice(len);
+            assert_eq!(u64::from_le_bytes(length), payload.len() as u64);
+        }
+        Ok(None) => {
+            if bytes.len() >= 12 {
+                let mut length = [0u8; 8];
+                length.copy_from_slice(&bytes[..8]);
+                let len = u64::from_le_bytes(length);
+                assert!((bytes.len() as u64) < 16u64.saturating_add(len));
+            }
+        }
+        Err(_) => {}
+    }
+    let whole = events(bytes, bytes.len().max(1));
+    let pieces = events(bytes, usize::from(chunk) + 1);
+    assert_eq!(whole, pieces, "chunking changes nothing");
+    whole
+}
+
+/// W&B's `.wandb` header, which every input is put behind.
+const WANDB_HEADER: [u8; 7] = [b':', b'W', b'&', b'B', 0xe1, 0xbe, 0];
+
+/// The W&B record-log reader. The first byte is a chunk size, the second
+/// says whether to make the first record's CRC right (so the fuzzer
+/// reaches the record decoding), the rest follows W&B's header. It never
+/// panics, reads the same whatever the chunking, and accepts nothing after
+/// a header that is not W&B's. Returns the points.
+pub fn check_wandb(data: &[u8]) -> Result<usize, String> {
+    let chunk = data.first().copied().unwrap_or(0);
+    let fix = data.get(1).is_some_and(|b| b & 1 == 1);
+    let mut bytes = WANDB_HEADER.to_vec();
+    bytes.extend_from_slice(data.get(2..).unwrap_or(&[]));
+    if fix && bytes.len() >= 14 {
+        let len = usize::from(u16::from_le_bytes([bytes[11], bytes[12]]));
+        let kind = bytes[13];
+        if let Some(record) = bytes.get(14..14 + len) {
+            let crc = wandb_crc(kind, record);
+            bytes[7..11].copy_from_slice(&crc.to_le_bytes());
+        }
+    }
+    let whole = wandb(&bytes, bytes.len());
+    let pieces = wandb(&bytes, usize::from(chunk) + 1);
+    assert_eq!(whole, pieces, "chunking changes nothing");
+    let mut other = bytes.clone();
+    other[0] ^= 0xff;
+    assert!(wandb(&other, 64).is_err(), "a foreign header was read");
+    whole
+}
+
+fn depth(v: &serde_json::Value) -> usize {
+    let mut most = 0;
+    let mut stack = vec![(v, 0usize)];
+    while let Some((v, d)) = stack.pop() {
+        most = most.max(d);
+        match v {
+            serde_json::Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            serde_json::Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    most
+}
+
+/// YAML as every reader parses it (the input as UTF-8, lossily): never a
+/// panic; a document without `*` never fails for aliases; what parses is
+/// nested at most 64 levels; a document that uses an alias is refused,
+/// never expanded.
+pub fn check_yaml(data: &[u8]) -> Result<serde_json::Value, String> {
+    let text = String::from_utf8_lossy(data);
+    let parsed = yaml(&text);
+    match &parsed {
+        Ok(value) => assert!(depth(value) <= 64, "nested {} deep", depth(value)),
+        Err(e) if !text.contains('*') => assert!(!e.contains("aliases"), "{e}"),
+        Err(_) => {}
+    }
+    parsed
+}
+
+/// The metrics-line readers (first byte odd: as metrics.csv, else
+/// metrics.jsonl): never a panic, never more points than there are numbers
+/// and words in the input. Returns the points.
+pub fn check_lines(data: &[u8]) -> usize {
+    let (csv, text) = data
+        .split_first()
+        .map_or((false, data), |(c, t)| (c & 1 == 1, t));
+    let points = lines(text, csv);
+    let digits = text.iter().filter(|b| b.is_ascii_digit()).count();
+    let words = text
+        .split(|b| !b.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .count();
+    assert!(
+        points <= digits + words,
+        "{points} points from {} bytes",
+        text.len()
+    );
+    points
+}
+
+/// An MLflow metric file (`timestamp_ms value step` lines; the first byte
+/// is a chunk size): the same points whatever the chunking, at most one a
+/// line, and every point written back as a line reads back the same (step
+/// and value exactly, NaN as NaN; the time within rounding). Returns the
+/// points.
+pub fn check_mlflow(data: &[u8]) -> usize {
+    let (chunk, bytes) = data.split_first().map_or((0, data), |(c, b)| (*c, b));
+    let whole = crate::mlflow::fuzz_metric(bytes, bytes.len());
+    let pieces = crate::mlflow::fuzz_metric(bytes, usize::from(chunk) + 1);
+    let same = |a: &[crate::series::Point], b: &[crate::series::Point]| {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| {
+                x.step == y.step
+                    && x.value.to_bits() == y.value.to_bits()
+                    && x.wall.to_bits() == y.wall.to_bits()
+            })
+    };
+    assert!(same(&whole, &pieces), "chunking changed the points");
+    let lines = bytes.iter().filter(|b| **b == b'\n').count() + 1;
+    assert!(
+        whole.len() <= lines,
+        "{} points from {lines} lines",
+        whole.len()
+    );
+    let written: String = whole
+        .iter()
+        .map(|p| format!("{} {} {}\n", p.wall * 1000.0, p.value, p.step))
+        .collect();
+    let again = crate::mlflow::fuzz_metric(written.as_bytes(), written.len());
+    assert_eq!(again.len(), whole.len(), "written back: {written:?}");
+    for (a, b) in whole.iter().zip(&again) {
+        assert_eq!(a.step, b.step);
+        assert!(
+            a.value.to_bits() == b.value.to_bits() || (a.value.is_nan() && b.value.is_nan()),
+            "{} read back as {}",
+            a.value,
+            b.value
+        );
+        let close = a.wall == b.wall
+            || (a.wall.is_nan() && b.wall.is_nan())
+            || (a.wall - b.wall).abs() <= a.wall.abs() * 1e-12;
+        assert!(close, "time {} read back as {}", a.wall, b.wall);
+    }
+    whole.len()
+}
+
+/// One CSV line (the input up to its first line break, as UTF-8 lossily):
+/// its fields, written back with every field quoted, split into the same
+/// fields. Returns the fields.
+pub fn check_csv(data: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(data);
+    let line = text.split(['\n', '\r']).next().unwrap_or("");
+    let fields = crate::text::csv_fields(line);
+    let written: Vec<String> = fields
+        .iter()
+        .map(|f| format!("\"{}\"", f.replace('"', "\"\"")))
+        .collect();
+    let again = crate::text::csv_fields(&written.join(","));
+    assert_eq!(again, fields, "{line:?} written back as {written:?}");
+    fields
+}

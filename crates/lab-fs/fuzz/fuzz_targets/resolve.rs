@@ -1,0 +1,13 @@
+//! Oracle (in `lab_fs::fuzz::check_plan`): whatever plan of files,
+//! directories, links in and out, hard links, FIFOs, renames and directory
+//! swaps built the run (three bytes a step), both opens answer only with
+//! regular files strictly under the root, allowlisted, single-linked under
+//! `job/`, never another run's or an outside file's content, and agree on
+//! the inode.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    lab_fs::fuzz::check_plan(&lab_fs::fuzz::plan(data));
+});

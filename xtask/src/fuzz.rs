@@ -171,8 +171,9 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
                 } else if let Some(n) = after(&line, "stat::number_of_executed_units:") {
                     runs = Some(n);
                 }
-                // Keep the end of the log readable: status lines are many.
-                if !line.starts_with('#') || line.contains("DONE") || line.contains("INITED") {
+                // Keep the log readable: status and new-function lines are many.
+                let chatter = line.starts_with('#') || line.starts_with('\t');
+                if !chatter || line.contains("DONE") || line.contains("INITED") {
                     eprintln!("{line}");
                 }
             }

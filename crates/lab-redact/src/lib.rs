@@ -156,10 +156,17 @@ impl Redactor {
                 .build(&needles)
                 .ok()
         };
-        let pattern = format!("(?-u:{})", PATTERNS.join("|"));
-        // NOTE(unwrap): PATTERNS is a constant covered by
-        // `known_formats_are_redacted`; an error here is a programming error.
-        let patterns = Regex::new(&pattern).unwrap_or_else(|e| panic!("redaction patterns: {e}"));
+        // Compiled once per process (tens of milliseconds); a clone shares it.
+        static COMPILED: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+        let patterns = COMPILED
+            .get_or_init(|| {
+                let pattern = format!("(?-u:{})", PATTERNS.join("|"));
+                // NOTE(unwrap): PATTERNS is a constant covered by
+                // `known_formats_are_redacted`; an error here is a
+                // programming error.
+                Regex::new(&pattern).unwrap_or_else(|e| panic!("redaction patterns: {e}"))
+            })
+            .clone();
         Self { values, patterns }
     }
 

@@ -181,7 +181,7 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
            if (!v || v.readyState < 2 || !document.querySelector('#metrics svg path.series')) return setTimeout(poll, 100);
            const ready = v.readyState, duration = v.duration;
            v.addEventListener('seeked', () => done({ready, duration, time: v.currentTime, src: v.currentSrc,
-             series: document.querySelectorAll('#metrics svg path.series').length,
+             series: document.querySelector('#metrics .metric-panel').querySelectorAll('svg path.series').length,
              provenance: document.querySelector('#provenance dl') ? document.querySelector('#provenance dl').textContent : '',
              log: (document.querySelector('pre.log') || {}).textContent || ''}), {once: true});
            v.currentTime = 3.0;
@@ -221,13 +221,17 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
          s.dispatchEvent(new PointerEvent('pointermove', {clientX: b.left + b.width / 2, clientY: b.top + b.height / 2, bubbles: true}));
          setTimeout(() => done(document.querySelector('#metrics .tip').textContent), 50);",
     );
-    assert!(hover.as_str().unwrap().contains("@ step"), "{hover}");
+    // The tip names the x and each run's value there.
+    assert!(
+        hover.as_str().unwrap().starts_with("step ") && hover.as_str().unwrap().contains("cartpole-ppo: "),
+        "{hover}"
+    );
     // The log scale keeps the chart drawn.
     let log = browser.run_async(
         "const done = arguments[arguments.length - 1];
-         const box = document.querySelector('#metrics input[type=checkbox]');
+         const box = document.querySelector('#metrics input.log-scale');
          box.click();
-         setTimeout(() => done(document.querySelectorAll('#metrics svg path.series').length), 50);",
+         setTimeout(() => done(document.querySelector('#metrics .metric-panel').querySelectorAll('svg path.series').length), 50);",
     );
     assert_eq!(log, json!(1));
     save_screenshot(&browser, "run-page.png");
@@ -278,7 +282,7 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
            window.labCompare.play().then(() => setTimeout(() => {
              const times = vs.map(v => v.currentTime);
              const paused = vs.map(v => v.paused);
-             done({times, paused, series: document.querySelectorAll('#compare-metrics svg path.series').length});
+             done({times, paused, series: document.querySelector('#compare-metrics .metric-panel').querySelectorAll('svg path.series').length});
            }, 1200));
          })();",
     );
@@ -549,6 +553,57 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
         "{done}"
     );
     save_screenshot(&browser, "job.png");
+    // Run again: the run the job made offers it, and the New run form
+    // comes back filled in from the job's record (program, arguments,
+    // timeout), editable, with the same network badge.
+    let job_id = done["hash"].as_str().unwrap().trim_start_matches("#/jobs/").to_owned();
+    browser.goto("about:blank");
+    browser.goto(&format!("{base}#/runs/{job_id}"));
+    let again = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const start = Date.now();
+         (function poll() {
+           const link = document.getElementById('run-again');
+           if (link && !location.hash.includes('again=')) { link.click(); return setTimeout(poll, 100); }
+           const note = document.getElementById('again-note');
+           if (note && note.textContent) return done({
+             hash: location.hash, note: note.textContent, heading: document.querySelector('#new-run h2').textContent,
+             program: document.getElementById('job-program').value, args: document.getElementById('job-args').value,
+             timeout: document.getElementById('job-timeout').value, cwd: document.getElementById('job-cwd').value,
+             badges: document.querySelector('.job-form .badges').textContent});
+           if (Date.now() - start > 15000) return done({stuck: document.getElementById('view').innerText.slice(0, 300)});
+           setTimeout(poll, 100);
+         })();",
+    );
+    assert!(again.get("stuck").is_none(), "{again}");
+    assert_eq!(again["hash"], format!("#/jobs?again={job_id}"), "{again}");
+    assert_eq!(again["heading"], "Run again", "{again}");
+    assert_eq!(again["program"], "sh", "{again}");
+    assert_eq!(
+        again["args"], "-c\necho hello from the sandbox; sleep 0.5; echo \"$1 literally\"\nsh\n$(id);*",
+        "{again}"
+    );
+    assert_eq!(again["timeout"], "3600", "{again}");
+    assert_eq!(again["cwd"], "", "{again}");
+    assert!(again["note"].as_str().unwrap().contains(&job_id), "{again}");
+    assert!(again["badges"].as_str().unwrap().contains("network disabled"), "{again}");
+    save_screenshot(&browser, "run-again.png");
+    // Edited and started, it runs as a new job.
+    let rerun = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         document.getElementById('job-args').value = '-c\\necho again';
+         document.getElementById('job-submit').click();
+         const start = Date.now();
+         (function poll() {
+           const state = document.getElementById('job-state');
+           const log = document.getElementById('job-log');
+           if (state && state.textContent === 'exited' && log.textContent.includes('again')) return done({log: log.textContent, hash: location.hash});
+           if (Date.now() - start > 15000) return done({timeout: document.getElementById('view').innerText.slice(0, 300)});
+           setTimeout(poll, 100);
+         })();",
+    );
+    assert_eq!(rerun["log"], "again\n", "{rerun}");
+    assert_ne!(rerun["hash"], done["hash"], "a new job: {rerun}");
     // A workflow with an exec hook: a clear warning and an explicit
     // confirmation before it is sent again with confirm_exec_hooks.
     browser.goto(&format!("{base}#/jobs"));
@@ -711,12 +766,14 @@ fn each_formats_run_page_shows_params_and_charts() {
             let media = wait_for(
                 &browser,
                 "document.querySelector('#media-by-step video') && document.querySelector('#media-by-step img') && document.querySelector('#media-by-step img').complete && document.querySelector('#media-by-step video').readyState >= 1",
-                "[...document.querySelectorAll('#media-by-step .media-key')].map(k => k.dataset.key + ' ' + k.querySelector('.toolbar').textContent)",
+                "[...document.querySelectorAll('#media-by-step .scrub-tile')].map(k => k.dataset.key + ' ' + k.querySelector('.scrub-caption').textContent)",
             );
             assert!(media.get("timeout").is_none(), "{media}");
+            // One scrubber for both keys, at the last step (11): each key
+            // shows its item at the greatest step at or below it.
             let text = media.to_string();
             assert!(
-                text.contains("rollout step 10") && text.contains("sample step 11"),
+                text.contains("rollout @ step 10") && text.contains("sample @ step 11"),
                 "{text}"
             );
         }
@@ -739,4 +796,317 @@ fn each_formats_run_page_shows_params_and_charts() {
          })();",
     );
     assert_eq!(listed, json!(["lightning"]), "{listed}");
+}
+
+/// Issue 16's views on runs the real tools wrote, beside 10,000 plain
+/// runs: the runs table (column choice and sort, remembered; only the rows
+/// in view in the DOM), twenty MLflow runs overlaid with smoothing and
+/// their params diffed, one step scrubber changing the frame of two
+/// tensorboardX runs at once (keys and a chart click), and a run still
+/// being written gaining points without a reload. Screenshots of each.
+#[test]
+fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    common::write("sweep", &root);
+    common::write("tb-media", &root);
+    // 10,000 plain runs: the table must stay a screenful of rows.
+    let bulk = base.join("bulk");
+    for i in 0..10_000 {
+        let dir = bulk.join(format!("bulk-{i:05}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("run.toml"), format!("name = \"bulk-{i:05}\"\n[params]\nlr = {}\n", f64::from(i) / 1e5)).unwrap();
+    }
+    // A run still being written: tensorboardX, 10 points now, 10 more when
+    // told.
+    #[allow(clippy::disallowed_methods)] // the test drives the real writer
+    let mut live = Command::new(common::python())
+        .arg(common::writer())
+        .args(["live"])
+        .arg(&root)
+        .current_dir(&root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut live_out = std::io::BufReader::new(live.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut live_out, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let mut command = Command::new(LAB);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(base.join("data"))
+        .arg("--root")
+        .arg(&root)
+        .arg("--root")
+        .arg(&bulk)
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+    let runs = lab_test_support::http::Request::new("GET", "/api/runs?limit=500&format=tensorboard")
+        .header("Authorization", format!("Bearer {}", server.key))
+        .send(server.port)
+        .unwrap()
+        .json();
+    let id_of = |suffix: &str| -> String {
+        runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no run {suffix}: {runs}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.goto(&server.link);
+    wait_for(&browser, "document.querySelector('#runs .card')", "true");
+
+    // 1. The table: 10,000+ runs, a screenful of rows in the DOM; choose
+    // the columns lr and loss, sort by lr (descending), and find both
+    // remembered after a reload.
+    let table = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         document.getElementById('view-table').click();
+         const start = Date.now();
+         (function poll() {
+           const rows = document.querySelectorAll('#runs-table .tbody .trow:not(.loading)');
+           if (!rows.length || !document.querySelector('#columns')) return Date.now() - start < 15000 ? setTimeout(poll, 100) : done({timeout: document.body.innerText.slice(0, 400)});
+           done({rendered: rows.length, total: Number(document.getElementById('runs-table').getAttribute('aria-rowcount'))});
+         })();",
+    );
+    assert!(table.get("timeout").is_none(), "{table}");
+    assert!(table["total"].as_u64().unwrap() >= 10_022, "{table}");
+    assert!(table["rendered"].as_u64().unwrap() < 100, "only the rows in view: {table}");
+    // Scrolled to the end, the last rows arrive (pages asked for on the way).
+    let end = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const s = document.getElementById('runs-table');
+         s.scrollTop = s.scrollHeight;
+         const start = Date.now();
+         (function poll() {
+           const last = [...document.querySelectorAll('#runs-table .tbody .trow:not(.loading)')].map(r => Number(r.dataset.index));
+           if (last.includes(Number(s.getAttribute('aria-rowcount')) - 1)) return done({rendered: document.querySelectorAll('#runs-table .tbody .trow').length});
+           if (Date.now() - start > 15000) return done({timeout: last.slice(-3)});
+           setTimeout(poll, 100);
+         })();",
+    );
+    assert!(end.get("timeout").is_none(), "{end}");
+    assert!(end["rendered"].as_u64().unwrap() < 100, "{end}");
+    let sorted = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const start = Date.now();
+         const choose = (want) => {
+           for (const box of document.querySelectorAll('#columns input[type=checkbox]')) {
+             if (box.checked !== want.includes(box.value)) { box.click(); return true; }
+           }
+           return false;
+         };
+         (function poll() {
+           if (Date.now() - start > 20000) return done({timeout: document.querySelector('#runs-table .thead').textContent});
+           // One change at a time: each redraws the table.
+           if (choose(['params.lr', 'metrics.loss'])) return setTimeout(poll, 300);
+           const lr = document.querySelector('#runs-table .thead [data-key=\"params.lr\"]');
+           if (!lr || !document.querySelector('#runs-table .thead [data-key=\"metrics.loss\"]')) return setTimeout(poll, 100);
+           if (!lr.classList.contains('sorted')) { lr.click(); return setTimeout(poll, 300); }
+           const heads = [...document.querySelectorAll('#runs-table .thead .th')].map(h => h.dataset.key);
+           const cells = [...document.querySelectorAll('#runs-table .tbody .trow:not(.loading)')].slice(0, 5).map(r => r.querySelector('.td.param').textContent);
+           if (!cells.length) return setTimeout(poll, 100);
+           done({heads, cells, sort: document.getElementById('sort').value});
+         })();",
+    );
+    assert!(sorted.get("timeout").is_none(), "{sorted}");
+    assert_eq!(sorted["sort"], "params.lr:desc", "{sorted}");
+    assert!(
+        sorted["heads"].as_array().unwrap().iter().any(|h| h == "params.lr"),
+        "{sorted}"
+    );
+    // The sweep's lr runs 0.001…0.02; the plain runs' below 0.1 but the
+    // largest of all is bulk-09999's 0.09999.
+    assert_eq!(sorted["cells"][0], "0.09999", "{sorted}");
+    save_screenshot(&browser, "runs-table.png");
+    browser.goto("about:blank");
+    browser.goto(&server.base);
+    let remembered = wait_for(
+        &browser,
+        "document.querySelector('#runs-table .thead [data-key=\"params.lr\"]')",
+        "{view: !!document.getElementById('runs-table'), heads: [...document.querySelectorAll('#runs-table .thead .th')].map(h => h.dataset.key).filter(k => k.includes('.'))}",
+    );
+    assert_eq!(
+        remembered,
+        json!({"view": true, "heads": ["params.lr", "metrics.loss"]}),
+        "the view and the columns are remembered"
+    );
+    // No token, key or run data in storage: preferences only.
+    let stored = browser.run_async(
+        "arguments[arguments.length - 1](Object.keys(localStorage).map(k => k + '=' + localStorage.getItem(k)))",
+    );
+    for entry in stored.as_array().unwrap() {
+        let entry = entry.as_str().unwrap();
+        assert!(
+            entry.starts_with("lab-pref-") || entry.starts_with("lab-binding="),
+            "{entry}"
+        );
+        assert!(!entry.contains(&server.key), "{entry}");
+    }
+
+    // 2. Twenty MLflow runs selected in the table, overlaid, smoothed.
+    let compare = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const format = document.getElementById('format');
+         format.value = 'mlflow'; format.dispatchEvent(new Event('change'));
+         const start = Date.now();
+         (function poll() {
+           if (Date.now() - start > 30000) return done({timeout: document.getElementById('view').innerText.slice(0, 300)});
+           const boxes = [...document.querySelectorAll('#runs-table .tbody .trow:not(.loading) .pick input')];
+           if (!location.hash.startsWith('#/compare/')) {
+             if (document.getElementById('format').value !== 'mlflow' || boxes.length !== 20) return setTimeout(poll, 100);
+             boxes.forEach(b => { if (!b.checked) b.click(); });
+             document.getElementById('compare-selected').click();
+             return setTimeout(poll, 100);
+           }
+           const panel = document.querySelector('#compare-metrics .metric-panel');
+           if (!panel || panel.querySelectorAll('svg path.series').length < 20) return setTimeout(poll, 100);
+           const smooth = document.querySelector('#compare-metrics input.smoothing');
+           if (smooth.value !== '0.6') { smooth.value = '0.6'; smooth.dispatchEvent(new Event('input')); return setTimeout(poll, 100); }
+           const chart = panel.querySelector('.chart').chart;
+           done({
+             button: document.getElementById('compare-selected') ? null : 'gone',
+             smoothed: panel.querySelectorAll('svg path.series.smoothed').length,
+             raw: panel.querySelectorAll('svg path.series.raw').length,
+             rawOpacity: panel.querySelector('svg path.series.raw').getAttribute('stroke-opacity'),
+             chart,
+             diff: [...document.querySelectorAll('#params-diff tbody tr')].map(r => r.dataset.key),
+             diffCount: document.getElementById('params-diff-count').textContent,
+           });
+         })();",
+    );
+    assert!(compare.get("timeout").is_none(), "{compare}");
+    assert_eq!(compare["smoothed"], 20, "{compare}");
+    assert_eq!(compare["raw"], 20, "{compare}");
+    assert_eq!(compare["rawOpacity"], "0.25", "{compare}");
+    assert_eq!(compare["chart"]["smoothing"], 0.6, "{compare}");
+    assert!(
+        compare["chart"]["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["points"] == 30),
+        "every run's 30 steps: {compare}"
+    );
+    // lr and batch differ between the runs; opt does not.
+    assert_eq!(compare["diff"], json!(["batch", "lr"]), "{compare}");
+    assert!(compare["diffCount"].as_str().unwrap().starts_with("2 of 3"), "{compare}");
+    // Hover: every run's value at that step.
+    let hover = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const s = document.querySelector('#compare-metrics svg');
+         const b = s.getBoundingClientRect();
+         s.dispatchEvent(new PointerEvent('pointermove', {clientX: b.left + b.width / 2, clientY: b.top + b.height / 2, bubbles: true}));
+         setTimeout(() => done(document.querySelector('#compare-metrics .tip').querySelectorAll('.tip-row').length), 50);",
+    );
+    assert_eq!(hover, 20, "{hover}");
+    let all = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         document.getElementById('params-all').click();
+         setTimeout(() => done(document.querySelectorAll('#params-diff tbody tr').length), 50);",
+    );
+    assert_eq!(all, 3, "show all");
+    assert_clean_page(&browser, None);
+    save_screenshot(&browser, "compare-20-runs.png");
+
+    // 3. One scrubber for two runs' images by step: media-a logged at 0
+    // and 20, media-b at 0, 10 and 20.
+    let (a, b) = (id_of("/tb-media-a"), id_of("/tb-media-b"));
+    browser.goto("about:blank");
+    browser.goto(&format!("{}#/compare/{a},{b}", server.base));
+    let frames = "Object.fromEntries([...document.querySelectorAll('#step-scrubber .scrub-tile')].map(t => [t.dataset.run, {step: t.dataset.step, src: (t.querySelector('img') || {}).src, done: !!(t.querySelector('img') && t.querySelector('img').complete && t.querySelector('img').naturalWidth)}]))";
+    let at_end = wait_for(
+        &browser,
+        &format!("document.querySelectorAll('#step-scrubber .scrub-tile img').length === 2 && Object.values({frames}).every(f => f.done)"),
+        &format!("{{label: document.querySelector('.scrubber-step').textContent, frames: {frames}}}"),
+    );
+    assert!(at_end.get("timeout").is_none(), "{at_end}");
+    assert_eq!(at_end["label"], "step 20", "{at_end}");
+    assert_eq!(at_end["frames"][&a]["step"], "20", "{at_end}");
+    assert_eq!(at_end["frames"][&b]["step"], "20", "{at_end}");
+    // Keys: `,` steps back to 10 — b has a frame there, a shows its 0.
+    let stepped = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         document.dispatchEvent(new KeyboardEvent('keydown', {{key: ',', bubbles: true}}));
+         setTimeout(() => done({{label: document.querySelector('.scrubber-step').textContent, frames: {frames}}}), 200);"
+    ));
+    assert_eq!(stepped["label"], "step 10", "{stepped}");
+    assert_eq!(stepped["frames"][&a]["step"], "0", "{stepped}");
+    assert_eq!(stepped["frames"][&b]["step"], "10", "{stepped}");
+    assert_ne!(stepped["frames"][&b]["src"], at_end["frames"][&b]["src"], "{stepped}");
+    assert_ne!(stepped["frames"][&a]["src"], at_end["frames"][&a]["src"], "{stepped}");
+    save_screenshot(&browser, "media-by-step.png");
+    // A click on the chart at the far right moves the scrubber to 20.
+    let picked = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         const start = Date.now();
+         (function poll() {{
+           const s = document.querySelector('#compare-metrics svg');
+           if (!s) return Date.now() - start < 15000 ? setTimeout(poll, 100) : done({{timeout: true}});
+           const b = s.getBoundingClientRect();
+           const at = {{clientX: b.right - 2, clientY: b.top + b.height / 2, bubbles: true, pointerId: 1}};
+           s.dispatchEvent(new PointerEvent('pointerdown', at));
+           s.dispatchEvent(new PointerEvent('pointerup', at));
+           setTimeout(() => done({{label: document.querySelector('.scrubber-step').textContent, frames: {frames}}}), 200);
+         }})();"
+    ));
+    assert_eq!(picked["label"], "step 20", "{picked}");
+    assert_eq!(picked["frames"][&a]["step"], "20", "{picked}");
+    assert_clean_page(&browser, None);
+
+    // 4. The live run gains its next 10 points without a reload.
+    let id = id_of("/tb-live");
+    browser.goto("about:blank");
+    browser.goto(&format!("{}#/runs/{id}", server.base));
+    let before = wait_for(
+        &browser,
+        "document.querySelector('#metrics .chart') && document.querySelector('#metrics .chart').chart",
+        "(window.__same = 'this document', {points: document.querySelector('#metrics .chart').chart.series[0].points, live: !!document.querySelector('#metrics .badge.live')})",
+    );
+    assert_eq!(before, json!({"points": 10, "live": true}), "{before}");
+    use std::io::Write as _;
+    writeln!(live.stdin.as_mut().unwrap()).unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut live_out, &mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+    let after = wait_for(
+        &browser,
+        "document.querySelector('#metrics .chart').chart.series[0].points === 20",
+        "{same: window.__same, points: document.querySelector('#metrics .chart').chart.series[0].points}",
+    );
+    assert_eq!(after, json!({"same": "this document", "points": 20}), "{after}");
+    writeln!(live.stdin.as_mut().unwrap()).unwrap();
+    let _ = live.wait();
+    assert_clean_page(&browser, None);
+    save_screenshot(&browser, "live-run.png");
+
+    // 5. The same views on a 4K screen and in dark mode.
+    browser.call(
+        "POST",
+        "/goog/cdp/execute",
+        Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}})),
+    );
+    let dark = browser.run_async(
+        "arguments[arguments.length - 1](getComputedStyle(document.body).backgroundColor)",
+    );
+    assert_eq!(dark, "rgb(18, 20, 23)", "dark mode follows the system");
+    save_screenshot(&browser, "live-run-dark.png");
+    browser.resize(3840, 2160);
+    browser.goto("about:blank");
+    browser.goto(&format!("{}#/compare/{a},{b}", server.base));
+    wait_for(&browser, "document.querySelectorAll('#step-scrubber .scrub-tile img').length === 2 && document.querySelector('#compare-metrics svg')", "true");
+    save_screenshot(&browser, "compare-4k-dark.png");
 }

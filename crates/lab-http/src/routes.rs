@@ -60,6 +60,10 @@ pub(crate) async fn route(
             Method::DELETE => Ok(delete_session(state, req.headers())),
             _ => Ok(ApiError::method_not_allowed("POST, DELETE")),
         },
+        ["columns"] => match method {
+            Method::GET | Method::HEAD => runs::columns(state).await,
+            _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
+        },
         ["status"] => match method {
             Method::GET | Method::HEAD => status(state).await,
             _ => Ok(ApiError::method_not_allowed("GET, HEAD")),

@@ -702,6 +702,44 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
     ))
 }
 
+/// Most names `GET /api/columns` gives of each kind.
+const MAX_COLUMNS: usize = 1_000;
+
+/// `GET /api/columns`: the param keys and metric names the runs have
+/// (from the summaries), each with how many runs have it, most common
+/// first, at most [`MAX_COLUMNS`] of each: what a runs table can show.
+pub(crate) async fn columns(state: &Arc<State>) -> Result<Response<Body>> {
+    let shared = Arc::clone(state);
+    let (params, metrics) = blocking(move || {
+        let state = shared;
+        let runs = state.registry.runs()?;
+        let mut params: HashMap<Box<str>, usize> = HashMap::new();
+        let mut metrics: HashMap<Box<str>, usize> = HashMap::new();
+        for s in state.summaries.listed(runs.iter(), &state.allowlists) {
+            for (k, _) in s.params.iter() {
+                *params.entry(k.clone()).or_default() += 1;
+            }
+            for (k, _) in s.last.iter() {
+                *metrics.entry(k.clone()).or_default() += 1;
+            }
+        }
+        let ranked = |counts: HashMap<Box<str>, usize>, name: &str| -> Vec<Value> {
+            let mut all: Vec<(Box<str>, usize)> = counts.into_iter().collect();
+            all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            all.truncate(MAX_COLUMNS);
+            all.into_iter()
+                .map(|(k, n)| json!({ name: &*k, "runs": n }))
+                .collect()
+        };
+        Ok((ranked(params, "key"), ranked(metrics, "name")))
+    })
+    .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "params": params, "metrics": metrics }),
+    ))
+}
+
 /// `GET /api/runs/{id}`: the summary, params, metric names, media,
 /// errors and artifacts.
 pub(crate) async fn show(state: &Arc<State>, id: RunId) -> Result<Response<Body>> {

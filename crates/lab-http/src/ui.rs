@@ -38,6 +38,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../ui/player.js"),
     ),
     (
+        "media.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/media.js"),
+    ),
+    (
+        "table.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/table.js"),
+    ),
+    (
         "login.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../ui/login.js"),

@@ -2,7 +2,7 @@
 // Plain ES modules, no build step. Nothing a run wrote is ever inserted as
 // HTML: names, notes, logs and provenance are text nodes.
 
-import { $, el, api, artifactText, artifactUrl, size, date, showError, valueTree, checkSession } from './dom.js';
+import { $, el, api, artifactText, artifactFrom, artifactUrl, size, date, showError, valueTree, checkSession, pref, setPref } from './dom.js';
 
 // Loaded from a login link while already signed in: the key leaves the
 // address bar and history at once.
@@ -11,8 +11,13 @@ if (location.hash.startsWith('#key=')) history.replaceState(null, '', location.p
 document.addEventListener('error', (event) => {
   if (event.target instanceof HTMLMediaElement || event.target instanceof HTMLImageElement) checkSession();
 }, true);
-import { metricsPanel, COLORS } from './chart.js';
+import { metricPanels, COLORS } from './chart.js';
 import { player, step, syncGroup } from './player.js';
+import { stepScrubber } from './media.js';
+import { runsTable, columnPicker, chosenColumns } from './table.js';
+
+/// Most runs compared at once.
+const MAX_COMPARE = 20;
 
 const view = $('view');
 const state = {
@@ -22,7 +27,10 @@ const state = {
   order: [],        // run ids in the order last listed (for j/k on a run page)
   focus: 0,         // focused card on the list
   media: null,      // what space/arrows/[ ] act on: { toggle, seek, step, time }
-  followTimer: null,
+  scrubber: null,   // what , and . step: the media step scrubber on the page
+  followTimers: new Set(), // the log panels following their files
+  view: pref('list-view', 'cards'), // cards or table, remembered
+  columns: null,    // the available columns (/api/columns), once asked
 };
 
 // ---------- status strip ----------
@@ -61,9 +69,11 @@ function isolationBadges(iso) {
 
 // ---------- runs list ----------
 
-function listQuery(cursor) {
-  const [sort, order] = state.list.sort.split(':');
-  const p = new URLSearchParams({ limit: '100', sort, order });
+function listQuery(cursor, { limit = 100, fields = [] } = {}) {
+  const at = state.list.sort.lastIndexOf(':');
+  const [sort, order] = [state.list.sort.slice(0, at), state.list.sort.slice(at + 1)];
+  const p = new URLSearchParams({ limit: String(limit), sort, order });
+  if (fields.length) p.set('fields', fields.join(','));
   if (state.list.q) p.set('q', state.list.q);
   if (state.list.tag) p.set('tag', state.list.tag);
   if (state.list.video) p.set('has_video', 'true');
@@ -131,8 +141,8 @@ function updateCompareButton() {
   const button = $('compare-selected');
   if (!button) return;
   const n = state.selected.size;
-  button.disabled = n < 2 || n > 4;
-  button.textContent = n ? `Compare ${n} selected` : 'Compare (select 2–4)';
+  button.disabled = n < 2 || n > MAX_COMPARE;
+  button.textContent = n > MAX_COMPARE ? `${n} selected: compare takes ${MAX_COMPARE} at most` : n ? `Compare ${n} selected` : `Compare (select 2–${MAX_COMPARE})`;
 }
 
 async function renderList(reset = true) {
@@ -144,9 +154,11 @@ async function renderList(reset = true) {
     clearTimeout(debounce);
     debounce = setTimeout(() => { state.list.q = search.value.trim(); renderList(true).then(() => { const f = $('filter'); f.focus(); f.setSelectionRange(f.value.length, f.value.length); }); }, 200);
   });
+  const sorts = [['created:desc', 'newest first'], ['created:asc', 'oldest first'], ['name:asc', 'name A–Z'], ['name:desc', 'name Z–A'], ['imported:desc', 'recently imported']];
+  // A sort chosen by a table column shows as itself.
+  if (!sorts.some(([v]) => v === state.list.sort)) sorts.push([state.list.sort, state.list.sort.replace(/:(asc|desc)$/, (_, o) => (o === 'asc' ? ' ▲' : ' ▼'))]);
   const sort = el('select', { id: 'sort', 'aria-label': 'sort' },
-    [['created:desc', 'newest first'], ['created:asc', 'oldest first'], ['name:asc', 'name A–Z'], ['name:desc', 'name Z–A'], ['imported:desc', 'recently imported']]
-      .map(([v, t]) => el('option', { value: v, selected: v === state.list.sort }, t)));
+    sorts.map(([v, t]) => el('option', { value: v, selected: v === state.list.sort }, t)));
   sort.addEventListener('change', () => { state.list.sort = sort.value; renderList(true); });
   const format = el('select', { id: 'format', 'aria-label': 'format' },
     [['', 'all formats'], ['lab', 'lab'], ['tensorboard', 'TensorBoard'], ['mlflow', 'MLflow'], ['lightning', 'Lightning'], ['hydra', 'Hydra']]
@@ -159,9 +171,20 @@ async function renderList(reset = true) {
   const tagChip = state.list.tag
     ? el('button', { type: 'button', class: 'tag active', title: 'clear tag filter', onclick: () => { state.list.tag = ''; renderList(true); } }, `tag: ${state.list.tag} ✕`)
     : null;
+  const viewToggle = el('div', { class: 'segmented', role: 'group', 'aria-label': 'list view' },
+    ['cards', 'table'].map((v) => {
+      const b = el('button', { type: 'button', id: `view-${v}`, 'aria-pressed': String(state.view === v), class: state.view === v ? 'on' : '' }, v === 'cards' ? 'Cards' : 'Table');
+      b.addEventListener('click', () => { if (state.view !== v) { state.view = v; setPref('list-view', v); renderList(true); } });
+      return b;
+    }));
+  if (state.view === 'table') {
+    await renderTable({ search, sort, format, video, compare, tagChip, viewToggle });
+    return;
+  }
+  let failed = null;
   try {
     if (reset) await fetchRuns(true);
-  } catch (err) { showError(err); }
+  } catch (err) { failed = err; showError(err); }
   const list = el('ul', { id: 'runs', class: 'cards' }, state.list.runs.map(card));
   const more = el('button', { type: 'button', id: 'more', hidden: !state.list.cursor }, 'Load more');
   more.addEventListener('click', async () => {
@@ -176,13 +199,63 @@ async function renderList(reset = true) {
   const count = el('span', { class: 'muted', id: 'run-count' }, `${state.list.runs.length} of ${state.list.total} runs`);
   view.replaceChildren(
     el('section', { class: 'list-view' },
-      el('div', { class: 'toolbar' }, search, el('label', {}, 'Sort ', sort), format, el('label', {}, video, ' has video'), tagChip, count, el('span', { class: 'grow' }), compare),
+      el('div', { class: 'toolbar' }, viewToggle, search, el('label', {}, 'Sort ', sort), format, el('label', {}, video, ' has video'), tagChip, count, el('span', { class: 'grow' }), compare),
       warnings(),
-      state.list.runs.length ? list : el('p', { class: 'empty' }, state.list.q || state.list.tag ? 'No run matches.' : 'No runs yet. Use “Import…” or start the Lab with --root DIR.'),
+      state.list.runs.length ? list : emptyList(failed),
       more));
   updateCompareButton();
   state.focus = Math.min(state.focus, Math.max(0, state.list.runs.length - 1));
   highlight();
+}
+
+// What an empty list says: why, and what to do.
+function emptyList(failed) {
+  if (failed) return el('p', { class: 'empty error' }, `The runs could not be listed: ${failed.message}. Reload the page; if it persists, see the terminal running lab serve.`);
+  if (state.list.q || state.list.tag || state.list.format || state.list.video) return el('p', { class: 'empty' }, 'No run matches these filters. Clear the search box, the tag or the format to see every run.');
+  return el('p', { class: 'empty' }, 'No runs yet. Use “Import…”, or start the Lab with --root DIR pointing at your experiments.');
+}
+
+// The table view: the toolbar of the list, a column picker, and the
+// virtual table over every run that matches.
+async function renderTable({ search, sort, format, video, compare, tagChip, viewToggle }) {
+  const holder = el('div', { class: 'table-holder' }, el('p', { class: 'muted' }, 'Loading runs…'));
+  const count = el('span', { class: 'muted', id: 'run-count' });
+  const picker = el('span', { id: 'column-picker' });
+  view.replaceChildren(el('section', { class: 'list-view' },
+    el('div', { class: 'toolbar' }, viewToggle, search, el('label', {}, 'Sort ', sort), format, el('label', {}, video, ' has video'), tagChip, picker, count, el('span', { class: 'grow' }), compare),
+    warnings(), holder));
+  updateCompareButton();
+  try {
+    if (!state.columns) state.columns = await api('/api/columns');
+    const draw = async (columns) => {
+      const first = await api(listQuery(null, { limit: 500, fields: columns }));
+      state.list.total = first.total;
+      state.order = first.runs.map((r) => r.id);
+      count.textContent = `${first.total.toLocaleString()} runs`;
+      if (!first.total) { holder.replaceChildren(emptyList(null)); return; }
+      holder.replaceChildren(runsTable({
+        query: (offset, limit) => listQuery(String(offset), { limit, fields: columns }),
+        columns,
+        total: first.total,
+        first: first.runs,
+        sort: state.list.sort,
+        onSort: (key) => {
+          const at = state.list.sort.lastIndexOf(':');
+          const [was, order] = [state.list.sort.slice(0, at), state.list.sort.slice(at + 1)];
+          state.list.sort = `${key}:${was === key && order === 'asc' ? 'desc' : was === key ? 'asc' : key === 'name' ? 'asc' : 'desc'}`;
+          renderList(true);
+        },
+        selected: state.selected,
+        onSelect: updateCompareButton,
+      }));
+    };
+    const columns = chosenColumns(state.columns);
+    picker.replaceChildren(columnPicker(state.columns, columns, (next) => draw(next).catch(showError)));
+    await draw(columns);
+  } catch (err) {
+    showError(err);
+    holder.replaceChildren(emptyList(err));
+  }
 }
 
 // What the last walk of the roots could not read (a broken mlflow.db, a
@@ -207,7 +280,11 @@ const TEXT_META = ['summary.json'];
 
 async function renderRun(id) {
   stopFollow();
+  state.scrubber = null;
   const run = await api(`/api/runs/${encodeURIComponent(id)}`);
+  // A run the runner made: its job record (in the data dir) says how.
+  const runner = state.status && state.status.runner;
+  const job = runner && runner.enabled ? await api(`/api/jobs/${encodeURIComponent(run.id)}`).catch(() => null) : null;
   const names = new Set(run.artifacts.map((a) => a.name));
   const section = (title, ...body) => el('section', { class: 'panel' }, el('h2', {}, title), ...body);
 
@@ -222,7 +299,9 @@ async function renderRun(id) {
       el('div', { class: 'tags' }, (run.tags || []).map((t) => el('span', { class: 'tag' }, t))),
       el('p', { class: 'muted', id: 'run-facts' }, `${run.format} run · created ${date(run.created)}${run.status ? ` · ${run.status.toLowerCase()}` : ''} · ${run.artifacts.length} artifacts · ${run.metrics.length} metrics`),
       run.description ? el('p', { id: 'run-description' }, run.description) : null),
-    el('div', { class: 'actions' }, exportButton, exportResult,
+    el('div', { class: 'actions' },
+      job ? el('a', { class: 'button', id: 'run-again', href: `#/jobs?again=${encodeURIComponent(job.id)}`, title: 'a New run form filled in from this job' }, 'Run again') : null,
+      exportButton, exportResult,
       position >= 0 ? el('span', { class: 'muted' }, `run ${position + 1} of ${state.order.length} (j/k)`) : null));
 
   // Videos logged by step are shown under "Media by step" instead.
@@ -239,17 +318,25 @@ async function renderRun(id) {
   const parts = [header];
   const media = [];
   if (players.length) media.push(section('Video', el('div', { id: 'videos', class: 'videos' }, players.map((p) => p.node))));
-  const byStep = mediaByStep(run);
-  if (byStep) media.push(section('Media by step', byStep));
-
-  // Metrics with a finite last value first: the chart opens on one that draws.
-  const byValue = (ms) => ms.slice().sort((a, b) => (a.last === null) - (b.last === null) || a.name.localeCompare(b.name)).map((m) => m.name);
-  const metricNames = byValue(run.metrics);
-  if (metricNames.length) {
-    media.push(section(`Metrics (${metricNames.length})`, el('div', { id: 'metrics' },
-      metricsPanel([{ id: run.id, label: run.title, color: COLORS[0], metrics: metricNames }]))));
+  const byStep = stepScrubber([run]);
+  if (byStep) {
+    state.scrubber = byStep.scrubber;
+    media.push(section('Media by step', el('div', { id: 'media-by-step' }, byStep)));
   }
   if (media.length) parts.push(el('div', { class: 'run-grid' }, media));
+
+  // Metrics with a finite last value first: the panels open on ones that draw.
+  const metricNames = byValue(run.metrics);
+  // The charts of a run page always follow the files (a run being written
+  // gains points; an unchanged series costs a 304); its logs follow when
+  // the run looks live.
+  const live = isLive(run, job);
+  if (metricNames.length) {
+    parts.push(section(`Metrics (${metricNames.length})`, el('div', { id: 'metrics' },
+      metricPanels([{ id: run.id, label: run.title, color: COLORS[0], metrics: metricNames }], { live: true, onPick: (x) => state.scrubber && state.scrubber.seek(x) }))));
+  } else {
+    parts.push(section('Metrics', el('p', { class: 'muted' }, live ? 'No metrics yet: this run is still being written, and its charts appear when it logs some (reload to see new metric names).' : 'This run has no numeric metrics the Lab can read.')));
+  }
 
   if (run.errors.length) {
     parts.push(section('Could not be read', el('ul', { id: 'run-errors', class: 'errors' }, run.errors.map((e) => el('li', {}, e)))));
@@ -306,41 +393,19 @@ async function renderRun(id) {
   if (names.has('notes.md')) {
     artifactText(run.id, 'notes.md').then(({ text }) => notesHolder.replaceChildren(...markdownish(text))).catch(showError);
   }
-  for (const name of logNames) logs.append(logPanel(run.id, name));
+  for (const name of logNames) logs.append(logPanel(run.id, name, live));
 }
 
-// Media the format logged under a key at a step (W&B's wandb.Video and
-// wandb.Image): per key, a slider over its steps and the media at the step
-// chosen. Null when the run has none with a step.
-function mediaByStep(run) {
-  const keyed = (run.media || []).filter((m) => m.step !== null && m.step !== undefined);
-  if (!keyed.length) return null;
-  const groups = new Map();
-  for (const m of keyed) {
-    const key = m.key || m.name;
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(m);
-  }
-  const holder = el('div', { id: 'media-by-step', class: 'media-steps' });
-  for (const [key, items] of groups) {
-    items.sort((a, b) => a.step - b.step);
-    const label = el('span', { class: 'muted mono' });
-    const view = el('div', { class: 'media-view' });
-    const slider = el('input', { type: 'range', min: 0, max: items.length - 1, value: items.length - 1, 'aria-label': `${key} step` });
-    const show = () => {
-      const m = items[Number(slider.value)];
-      label.textContent = m.url ? `step ${m.step}` : `step ${m.step} · ${m.name.split('/').pop()}`;
-      const url = m.url || artifactUrl(run.id, m.name);
-      view.replaceChildren(m.kind === 'video'
-        ? player(url, m.name).node
-        : el('img', { src: url, alt: `${key} at step ${m.step}`, class: 'media-image' }));
-    };
-    slider.addEventListener('input', show);
-    holder.append(el('div', { class: 'media-key', 'data-key': key },
-      el('h3', {}, key), el('div', { class: 'toolbar' }, items.length > 1 ? slider : null, label), view));
-    show();
-  }
-  return holder;
+// Metric names with a finite last value first, then by name.
+const byValue = (ms) => ms.slice().sort((a, b) => (a.last === null) - (b.last === null) || a.name.localeCompare(b.name)).map((m) => m.name);
+
+// Whether a run is likely still being written: its format or job says it
+// runs, or a file of it changed in the last two minutes.
+function isLive(run, job) {
+  if (job && job.state === 'running') return true;
+  if (run.status && run.status.toUpperCase() === 'RUNNING') return true;
+  const newest = Math.max(0, ...run.artifacts.map((a) => a.modified || 0));
+  return Date.now() / 1000 - newest < 120;
 }
 
 // Headings, lists, code fences and paragraphs, as text nodes only.
@@ -369,29 +434,49 @@ function markdownish(text) {
 
 const TAIL_BYTES = 64 * 1024;
 
-function logPanel(runId, name) {
+function logPanel(runId, name, live) {
   const pre = el('pre', { class: 'log', 'data-log': name });
   const info = el('span', { class: 'muted' });
-  const follow = el('input', { type: 'checkbox' });
+  const follow = el('input', { type: 'checkbox', checked: live });
+  let total = 0;
+  const atBottom = () => pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+  // The last 64 KiB, then (following) only what was appended since, by
+  // Range from the size last seen: a growing log costs its new bytes.
   const load = async () => {
     try {
-      const { text, partial, total } = await artifactText(runId, name, TAIL_BYTES);
-      const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      const { text, partial, total: now } = await artifactText(runId, name, TAIL_BYTES);
+      const bottom = atBottom();
       pre.textContent = partial ? text.slice(text.indexOf('\n') + 1) : text;
+      total = now;
       info.textContent = partial ? `last ${size(TAIL_BYTES)} of ${size(total)}` : size(total);
-      if (atBottom || follow.checked) pre.scrollTop = pre.scrollHeight;
+      if (bottom || follow.checked) pre.scrollTop = pre.scrollHeight;
     } catch (err) { info.textContent = String(err.message); }
   };
-  follow.addEventListener('change', () => {
-    stopFollow();
-    if (follow.checked) state.followTimer = setInterval(load, 2000);
-  });
-  load();
+  const more = async () => {
+    try {
+      const got = await artifactFrom(runId, name, total);
+      if (got.shrunk) { await load(); return; }
+      if (!got.text) return;
+      const bottom = atBottom();
+      pre.append(got.text);
+      total = got.total;
+      info.textContent = `${size(total)} (following)`;
+      if (bottom || follow.checked) pre.scrollTop = pre.scrollHeight;
+    } catch (err) { info.textContent = String(err.message); }
+  };
+  let timer = null;
+  const start = () => {
+    if (timer) { clearInterval(timer); state.followTimers.delete(timer); timer = null; }
+    if (follow.checked) { timer = setInterval(more, 2000); state.followTimers.add(timer); }
+  };
+  follow.addEventListener('change', start);
+  load().then(start);
   return el('div', { class: 'log-panel' }, el('div', { class: 'toolbar' }, el('h3', {}, name), info, el('label', {}, follow, ' follow')), pre);
 }
 
 function stopFollow() {
-  if (state.followTimer) { clearInterval(state.followTimer); state.followTimer = null; }
+  for (const timer of state.followTimers) clearInterval(timer);
+  state.followTimers.clear();
 }
 
 async function exportRun(id, button, out) {
@@ -413,17 +498,25 @@ async function exportRun(id, button, out) {
 
 async function renderCompare(ids) {
   stopFollow();
+  state.scrubber = null;
   if (ids.length < 2) {
     state.media = null;
     view.replaceChildren(el('section', { class: 'panel' }, el('h1', {}, 'Compare runs'),
-      el('p', {}, 'Select two to four runs on the runs list (the “compare” boxes), then press “Compare”.')));
+      el('p', {}, `Select two to ${MAX_COMPARE} runs on the runs list (the “compare” boxes on cards, or the first column of the table), then press “Compare”.`)));
     return;
   }
-  const runs = await Promise.all(ids.slice(0, 4).map((id) => api(`/api/runs/${encodeURIComponent(id)}`)));
-  const withVideo = runs.filter((r) => r.video);
-  const players = withVideo.map((r) => player(artifactUrl(r.id, r.video), `${r.title} — ${r.video}`, { frameButtons: false }));
+  view.replaceChildren(el('p', { class: 'muted' }, `Loading ${Math.min(ids.length, MAX_COMPARE)} runs…`));
+  const settled = await Promise.allSettled(ids.slice(0, MAX_COMPARE).map((id) => api(`/api/runs/${encodeURIComponent(id)}`)));
+  const runs = settled.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+  const missing = ids.slice(0, MAX_COMPARE).filter((_, i) => settled[i].status !== 'fulfilled');
+  const color = new Map(runs.map((r, i) => [r.id, COLORS[i % COLORS.length]]));
   const parts = [el('h1', {}, `Compare ${runs.length} runs`),
-    el('p', { class: 'muted' }, runs.map((r) => r.title).join(' · '))];
+    el('div', { class: 'legend compare-legend' }, runs.map((r) => el('a', { class: 'legend-item', href: `#/runs/${encodeURIComponent(r.id)}` }, el('i', { class: 'swatch', 'data-color': color.get(r.id) }), r.title)))];
+  if (ids.length > MAX_COMPARE) parts.push(el('p', { class: 'warning' }, `Only the first ${MAX_COMPARE} of the ${ids.length} runs asked for are compared.`));
+  if (missing.length) parts.push(el('p', { class: 'error' }, `Could not load ${missing.join(', ')} (forgotten, or its directory is gone).`));
+  // Videos side by side, kept in sync (the first four with one).
+  const withVideo = runs.filter((r) => r.video).slice(0, 4);
+  const players = withVideo.map((r) => player(artifactUrl(r.id, r.video), `${r.title} — ${r.video}`, { frameButtons: false }));
   if (players.length >= 2) {
     players.forEach((p) => { p.video.controls = false; });
     const group = syncGroup(players.map((p) => p.video));
@@ -433,14 +526,51 @@ async function renderCompare(ids) {
       el('div', { id: 'compare-videos', class: `videos cols-${players.length}` }, players.map((p) => p.node))));
   } else {
     state.media = null;
-    parts.push(el('p', { class: 'muted' }, 'Fewer than two of these runs have a video.'));
   }
-  const holder = el('div', { id: 'compare-metrics' }, el('p', { class: 'muted' }, 'loading metrics…'));
+  // Media logged by step: one scrubber for every run.
+  const scrub = stepScrubber(runs, { chooseKey: true });
+  if (scrub) {
+    state.scrubber = scrub.scrubber;
+    parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Media by step'),
+      el('p', { class: 'muted' }, 'Each run shows what it logged at the greatest step at or before the scrubber. Keys , and . step; a click on a chart moves the scrubber there.'), scrub));
+  }
+  const holder = el('div', { id: 'compare-metrics' });
   parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Metrics (overlaid)'), holder));
+  parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Parameters'), paramsDiff(runs, color)));
+  if (!players.length && !scrub) parts.push(el('p', { class: 'muted' }, 'None of these runs has a video or media logged by step.'));
   view.replaceChildren(el('article', { class: 'compare-view' }, parts));
-  const withMetrics = runs.map((r, i) => ({ id: r.id, label: r.title, color: COLORS[i % COLORS.length], metrics: (r.metrics || []).slice().sort((a, b) => (a.last === null) - (b.last === null) || a.name.localeCompare(b.name)).map((m) => m.name) }))
+  view.querySelectorAll('.compare-legend .swatch').forEach((sw) => { sw.style.background = sw.dataset.color; });
+  const withMetrics = runs.map((r) => ({ id: r.id, label: r.title, color: color.get(r.id), metrics: byValue(r.metrics || []) }))
     .filter((r) => r.metrics.length);
-  holder.replaceChildren(withMetrics.length ? metricsPanel(withMetrics) : el('p', { class: 'muted' }, 'None of these runs has metrics.'));
+  const live = runs.some((r) => isLive(r, null));
+  holder.replaceChildren(withMetrics.length
+    ? metricPanels(withMetrics, { live, count: 2, onPick: (x) => state.scrubber && state.scrubber.seek(x) })
+    : el('p', { class: 'muted' }, 'None of these runs has metrics.'));
+}
+
+// The params of the runs side by side: by default only those that differ
+// (a param one run lacks differs), with a toggle for all.
+function paramsDiff(runs, color) {
+  const keys = [...new Set(runs.flatMap((r) => Object.keys(r.params || {})))].sort();
+  if (!keys.length) return el('p', { class: 'muted' }, 'None of these runs recorded parameters.');
+  const shown = (v) => (v === undefined ? '—' : v === null ? 'null' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const differs = (k) => new Set(runs.map((r) => JSON.stringify((r.params || {})[k] ?? null) + (k in (r.params || {})))).size > 1;
+  const diff = keys.filter(differs);
+  const all = el('input', { type: 'checkbox', id: 'params-all' });
+  const table = el('div', { class: 'params-diff-holder' });
+  const fill = () => {
+    const rows = all.checked ? keys : diff;
+    table.replaceChildren(rows.length ? el('table', { id: 'params-diff', class: 'params' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'param'), runs.map((r) => el('th', { title: r.id }, el('i', { class: 'swatch', 'data-color': color.get(r.id) }), ' ', r.title)))),
+      el('tbody', {}, rows.map((k) => el('tr', { class: differs(k) ? 'differs' : 'same', 'data-key': k }, el('th', { class: 'mono' }, k),
+        runs.map((r) => el('td', { class: 'mono' }, shown((r.params || {})[k]))))))) : el('p', { class: 'muted' }, `All ${keys.length} params are the same in every run.`));
+    table.querySelectorAll('.swatch').forEach((sw) => { sw.style.background = sw.dataset.color; });
+  };
+  all.addEventListener('change', fill);
+  fill();
+  return el('div', {}, el('div', { class: 'toolbar' },
+    el('span', { class: 'muted', id: 'params-diff-count' }, `${diff.length} of ${keys.length} params differ`),
+    el('label', {}, all, ' show all')), table);
 }
 
 // ---------- jobs (the sandboxed runner) ----------
@@ -455,9 +585,10 @@ function stateBadge(stateName) {
   return el('span', { class: `badge ${kind}` }, stateName);
 }
 
-async function renderJobs() {
+async function renderJobs(againId) {
   stopFollow();
   state.media = null;
+  state.scrubber = null;
   const runner = state.status ? state.status.runner : null;
   const parts = [el('h1', {}, 'Jobs')];
   if (!runner || !runner.enabled) {
@@ -477,6 +608,7 @@ async function renderJobs() {
   const program = el('select', { id: 'job-program', 'aria-label': 'program' }, runner.programs.map((p) => el('option', { value: p }, p)));
   const args = el('textarea', { id: 'job-args', rows: 3, placeholder: 'one argument per line (no shell: $, ;, * stay literal)', spellcheck: 'false' });
   const timeout = el('input', { id: 'job-timeout', type: 'number', min: 1, value: 3600, 'aria-label': 'timeout in seconds' });
+  const cwd = el('input', { id: 'job-cwd', placeholder: 'optional: /abs/project (under an allowed root or [runner] read_paths; seen through an overlay)', autocomplete: 'off' });
   const envBoxes = runner.env_allow.map((name) => el('label', { class: 'env' }, el('input', { type: 'checkbox', value: name }), ' ', name));
   const result = el('p', { id: 'job-result', role: 'status' });
   const submit = el('button', { type: 'submit', class: 'primary', id: 'job-submit', disabled: !runner.programs.length }, 'Start run');
@@ -487,6 +619,7 @@ async function renderJobs() {
     el('label', {}, 'Program ', program),
     el('label', {}, 'Arguments', args),
     envBoxes.length ? el('fieldset', {}, el('legend', {}, 'Environment variables to pass'), envBoxes) : null,
+    el('label', {}, 'Working directory ', cwd),
     el('label', {}, 'Timeout (s) ', timeout),
     el('div', { class: 'buttons' }, submit), result);
   form.addEventListener('submit', async (event) => {
@@ -501,14 +634,44 @@ async function renderJobs() {
         args: lines,
         env: envBoxes.map((l) => l.querySelector('input')).filter((i) => i.checked).map((i) => i.value),
         timeout_secs: Number(timeout.value) || undefined,
+        cwd: cwd.value.trim() || undefined,
       } });
       location.hash = `#/jobs/${encodeURIComponent(made.id)}`;
     } catch (err) {
       result.replaceChildren(el('span', { class: 'error' }, err.message));
     } finally { submit.disabled = false; }
   });
-  parts.push(el('section', { class: 'panel' }, el('h2', {}, 'New run'), runner.programs.length ? form : el('p', {}, 'No programs are allowlisted: add them to [runner] programs in lab.toml.')));
-  parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Run a workflow'), workflowForm(runner)));
+  // "Run again": the form filled in from the job's record in the data dir
+  // (never from files in its run directory, which the job could forge).
+  const again = againId ? await api(`/api/jobs/${encodeURIComponent(againId)}`).catch((err) => ({ failed: err })) : null;
+  const againNote = el('div', { id: 'again-note', role: 'status' });
+  const workflow = workflowForm(runner);
+  if (again && again.failed) {
+    againNote.append(el('p', { class: 'error' }, `Job ${againId} cannot be run again: ${again.failed.message}`));
+  } else if (again) {
+    const r = again.relaunch || {};
+    const notes = [el('strong', {}, `Filled in from job ${again.id}. `), 'Check it before you start: it runs in the sandbox like any job.'];
+    if (r.workflow) {
+      workflow.querySelector('#workflow-path').value = r.workflow;
+      notes.push(' It was a workflow: its file is read again when it starts, and exec hooks ask for confirmation again.');
+    } else {
+      if (runner.programs.includes(again.program)) program.value = again.program;
+      else notes.push(el('span', { class: 'error' }, ` Its program ${again.program} is no longer on [runner] programs.`));
+      args.value = again.args.join('\n');
+      for (const box of envBoxes.map((l) => l.querySelector('input'))) box.checked = again.env_names.includes(box.value);
+      const gone = again.env_names.filter((n) => !runner.env_allow.includes(n));
+      if (gone.length) notes.push(el('span', { class: 'error' }, ` Not on [runner] env_allow any more: ${gone.join(', ')}.`));
+      if (r.timeout_secs) timeout.value = r.timeout_secs;
+      if (r.cwd) cwd.value = r.cwd;
+      if (again.args.some((a) => a.includes('[REDACTED]')) || (r.cwd || '').includes('[REDACTED]')) {
+        notes.push(el('span', { class: 'error' }, ' Some of it was redacted in the record ([REDACTED]): type those values again.'));
+      }
+    }
+    if (!r.timeout_secs && !r.workflow) notes.push(' (A record from before relaunch existed: the working directory and timeout were not kept.)');
+    againNote.append(el('div', { class: 'warning' }, notes));
+  }
+  parts.push(el('section', { class: 'panel', id: 'new-run' }, el('h2', {}, again && !again.failed ? 'Run again' : 'New run'), againNote, runner.programs.length ? form : el('p', {}, 'No programs are allowlisted: add them to [runner] programs in lab.toml.')));
+  parts.push(el('section', { class: 'panel', id: 'workflow-panel' }, el('h2', {}, 'Run a workflow'), workflow));
   const { jobs } = await api('/api/jobs');
   parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Recent jobs'), jobs.length ? el('table', { id: 'jobs' },
     el('thead', {}, el('tr', {}, el('th', {}, 'job'), el('th', {}, 'program'), el('th', {}, 'state'), el('th', {}, 'started'))),
@@ -678,6 +841,7 @@ function plainReason(err) {
 async function route() {
   const hash = location.hash || '#/';
   closeJobStream();
+  state.scrubber = null;
   loadStatus();
   document.querySelectorAll('.nav a').forEach((a) => a.classList.remove('active'));
   try {
@@ -685,9 +849,9 @@ async function route() {
     if ((m = hash.match(/^#\/runs\/([a-z0-9-]+)$/))) {
       await renderRun(m[1]);
       $('nav-runs').classList.add('active');
-    } else if (hash === '#/jobs') {
+    } else if ((m = hash.match(/^#\/jobs(?:\?again=([a-z0-9-]+))?$/))) {
       await loadStatus();
-      await renderJobs();
+      await renderJobs(m[1]);
       $('nav-jobs').classList.add('active');
     } else if ((m = hash.match(/^#\/jobs\/([a-z0-9-]+)$/))) {
       await renderJob(m[1]);
@@ -718,6 +882,8 @@ function onKey(event) {
     case 'ArrowRight': if (m) { event.preventDefault(); m.seek(5); } break;
     case '[': if (m) m.step(-1); break;
     case ']': if (m) m.step(1); break;
+    case ',': if (state.scrubber) { event.preventDefault(); state.scrubber.step(-1); } break;
+    case '.': if (state.scrubber) { event.preventDefault(); state.scrubber.step(1); } break;
     case 'j': case 'k': {
       const d = event.key === 'j' ? 1 : -1;
       if (onList) {

@@ -59,6 +59,53 @@ export async function api(path, options = {}) {
   return data;
 }
 
+// A GET that may answer 304: sends If-None-Match with the ETag of what the
+// caller holds, and returns { status, etag, data } (data null on a 304).
+// What polling a live run costs: a 304 moves no body.
+export async function apiConditional(path, etag) {
+  const headers = { 'X-Lab-Binding': binding };
+  if (etag) headers['If-None-Match'] = etag;
+  const response = await fetch(path, { headers, credentials: 'same-origin', cache: 'no-store' });
+  if (response.status === 401) sessionEnded();
+  if (response.status === 304) return { status: 304, etag, data: null };
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!response.ok) {
+    const err = data && data.error ? data.error : { code: 'http_' + response.status, message: response.statusText };
+    throw new ApiError(response.status, err.code, err.message);
+  }
+  return { status: response.status, etag: response.headers.get('ETag'), data };
+}
+
+// The bytes of an artifact from `offset` on (Range), for following a log
+// that grows: { text, total } with the file's size now; `text` is empty
+// when nothing was appended; `shrunk` when the file is shorter than
+// `offset` (rewritten: read its tail again).
+export async function artifactFrom(runId, name, offset) {
+  const response = await fetch(artifactUrl(runId, name), { headers: { Range: `bytes=${offset}-` }, cache: 'no-store' });
+  if (response.status === 416) {
+    const total = Number((response.headers.get('Content-Range') || '').split('/')[1] || 0);
+    return { text: '', total, shrunk: total < offset };
+  }
+  if (response.status !== 206 && !response.ok) throw new ApiError(response.status, 'artifact', `${name}: ${response.status}`);
+  const text = await response.text();
+  return { text, total: totalFrom(response), shrunk: false };
+}
+
+// What the user chose to keep between visits (views, columns, chart
+// settings): preferences only, never a token, key or run data.
+export function pref(name, fallback) {
+  try {
+    const v = localStorage.getItem(`lab-pref-${name}`);
+    return v === null ? fallback : JSON.parse(v);
+  } catch { return fallback; }
+}
+
+export function setPref(name, value) {
+  try { localStorage.setItem(`lab-pref-${name}`, JSON.stringify(value)); } catch { /* storage full or off */ }
+}
+
 // Text of an artifact, optionally only its last `tail` bytes (Range).
 export async function artifactText(runId, name, tail) {
   const headers = tail ? { Range: `bytes=-${tail}` } : {};

@@ -82,6 +82,26 @@ pub struct JobRecord {
     pub created: u64,
     /// Seconds since the epoch, when ended.
     pub ended: Option<u64>,
+    /// What "Run again" fills its form with, beside `program`, `args` and
+    /// `env_names`: the working directory and timeout asked for, or the
+    /// workflow file. Absent in records written before relaunch existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relaunch: Option<Relaunch>,
+}
+
+/// How a job was asked for, for running it again (the record in the data
+/// dir is the source: never files in the run directory, which the job
+/// could forge).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Relaunch {
+    /// The working directory requested (`None`: the job's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// The timeout in force, in seconds.
+    pub timeout_secs: u64,
+    /// For a workflow: its file (its steps are read from it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
 }
 
 /// One output event for live viewers.
@@ -224,6 +244,11 @@ impl JobManager {
             .as_deref()
             .map(|cwd| self.runner.check_cwd(cwd, self.registry.allowed_roots()))
             .transpose()?;
+        let relaunch = Relaunch {
+            cwd: request.cwd.as_ref().map(|c| c.display().to_string()),
+            timeout_secs: timeout.as_secs(),
+            workflow: None,
+        };
         self.launch(Launch {
             id_name: crate::runner::step_name(&step),
             program: request.program.clone(),
@@ -232,6 +257,7 @@ impl JobManager {
             passed,
             cwd,
             timeout,
+            relaunch,
         })
     }
 
@@ -261,6 +287,11 @@ impl JobManager {
             name
         };
         let timeout = self.runner.default_timeout();
+        let relaunch = Relaunch {
+            cwd: None,
+            timeout_secs: timeout.as_secs(),
+            workflow: Some(file.display().to_string()),
+        };
         self.launch(Launch {
             id_name,
             program: label,
@@ -269,6 +300,7 @@ impl JobManager {
             passed: Vec::new(),
             cwd: Some(cwd),
             timeout,
+            relaunch,
         })
     }
 
@@ -281,6 +313,7 @@ impl JobManager {
             passed,
             cwd,
             timeout,
+            relaunch,
         } = launch;
         // Registered at once, so the UI can open the run while it runs.
         let run = lab_registry::DataDir::new(&self.data_dir)
@@ -301,6 +334,10 @@ impl JobManager {
             network_allowed: self.runner.network_allowed(),
             created: now(),
             ended: None,
+            relaunch: Some(Relaunch {
+                cwd: relaunch.cwd.map(|c| redactor.redact_str(&c)),
+                ..relaunch
+            }),
         };
         let jobs_dir = lab_registry::DataDir::new(&self.data_dir).jobs();
         write_record(&jobs_dir, &record).map_err(Error::RunDir)?;
@@ -413,6 +450,7 @@ struct Launch {
     passed: Vec<crate::runner::EnvVar>,
     cwd: Option<PathBuf>,
     timeout: std::time::Duration,
+    relaunch: Relaunch,
 }
 
 /// The canonical path of a workflow file, which must be absolute and lie

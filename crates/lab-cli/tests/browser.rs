@@ -223,7 +223,8 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     );
     // The tip names the x and each run's value there.
     assert!(
-        hover.as_str().unwrap().starts_with("step ") && hover.as_str().unwrap().contains("cartpole-ppo: "),
+        hover.as_str().unwrap().starts_with("step ")
+            && hover.as_str().unwrap().contains("cartpole-ppo: "),
         "{hover}"
     );
     // The log scale keeps the chart drawn.
@@ -556,7 +557,11 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     // Run again: the run the job made offers it, and the New run form
     // comes back filled in from the job's record (program, arguments,
     // timeout), editable, with the same network badge.
-    let job_id = done["hash"].as_str().unwrap().trim_start_matches("#/jobs/").to_owned();
+    let job_id = done["hash"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("#/jobs/")
+        .to_owned();
     browser.goto("about:blank");
     browser.goto(&format!("{base}#/runs/{job_id}"));
     let again = browser.run_async(
@@ -580,13 +585,20 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     assert_eq!(again["heading"], "Run again", "{again}");
     assert_eq!(again["program"], "sh", "{again}");
     assert_eq!(
-        again["args"], "-c\necho hello from the sandbox; sleep 0.5; echo \"$1 literally\"\nsh\n$(id);*",
+        again["args"],
+        "-c\necho hello from the sandbox; sleep 0.5; echo \"$1 literally\"\nsh\n$(id);*",
         "{again}"
     );
     assert_eq!(again["timeout"], "3600", "{again}");
     assert_eq!(again["cwd"], "", "{again}");
     assert!(again["note"].as_str().unwrap().contains(&job_id), "{again}");
-    assert!(again["badges"].as_str().unwrap().contains("network disabled"), "{again}");
+    assert!(
+        again["badges"]
+            .as_str()
+            .unwrap()
+            .contains("network disabled"),
+        "{again}"
+    );
     save_screenshot(&browser, "run-again.png");
     // Edited and started, it runs as a new job.
     let rerun = browser.run_async(
@@ -817,7 +829,14 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     for i in 0..10_000 {
         let dir = bulk.join(format!("bulk-{i:05}"));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("run.toml"), format!("name = \"bulk-{i:05}\"\n[params]\nlr = {}\n", f64::from(i) / 1e5)).unwrap();
+        std::fs::write(
+            dir.join("run.toml"),
+            format!(
+                "name = \"bulk-{i:05}\"\n[params]\nlr = {}\n",
+                f64::from(i) / 1e5
+            ),
+        )
+        .unwrap();
     }
     // A run still being written: tensorboardX, 10 points now, 10 more when
     // told.
@@ -845,11 +864,12 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
         .arg(&bulk)
         .stderr(Stdio::null());
     let server = common::serve(command);
-    let runs = lab_test_support::http::Request::new("GET", "/api/runs?limit=500&format=tensorboard")
-        .header("Authorization", format!("Bearer {}", server.key))
-        .send(server.port)
-        .unwrap()
-        .json();
+    let runs =
+        lab_test_support::http::Request::new("GET", "/api/runs?limit=500&format=tensorboard")
+            .header("Authorization", format!("Bearer {}", server.key))
+            .send(server.port)
+            .unwrap()
+            .json();
     let id_of = |suffix: &str| -> String {
         runs["runs"]
             .as_array()
@@ -866,6 +886,7 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
         "window.__csp = [];
          document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
     );
+    browser.resize(1280, 800);
     browser.goto(&server.link);
     wait_for(&browser, "document.querySelector('#runs .card')", "true");
 
@@ -884,7 +905,10 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     );
     assert!(table.get("timeout").is_none(), "{table}");
     assert!(table["total"].as_u64().unwrap() >= 10_022, "{table}");
-    assert!(table["rendered"].as_u64().unwrap() < 100, "only the rows in view: {table}");
+    assert!(
+        table["rendered"].as_u64().unwrap() < 100,
+        "only the rows in view: {table}"
+    );
     // Scrolled to the end, the last rows arrive (pages asked for on the way).
     let end = browser.run_async(
         "const done = arguments[arguments.length - 1];
@@ -925,7 +949,11 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     assert!(sorted.get("timeout").is_none(), "{sorted}");
     assert_eq!(sorted["sort"], "params.lr:desc", "{sorted}");
     assert!(
-        sorted["heads"].as_array().unwrap().iter().any(|h| h == "params.lr"),
+        sorted["heads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h == "params.lr"),
         "{sorted}"
     );
     // The sweep's lr runs 0.001…0.02; the plain runs' below 0.1 but the
@@ -964,12 +992,16 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
          format.value = 'mlflow'; format.dispatchEvent(new Event('change'));
          const start = Date.now();
          (function poll() {
-           if (Date.now() - start > 30000) return done({timeout: document.getElementById('view').innerText.slice(0, 300)});
+           if (Date.now() - start > 25000) return done({timeout: document.getElementById('view').innerText.slice(0, 300), hash: location.hash, boxes: document.querySelectorAll('#runs-table .tbody .trow .pick input').length});
            const boxes = [...document.querySelectorAll('#runs-table .tbody .trow:not(.loading) .pick input')];
            if (!location.hash.startsWith('#/compare/')) {
-             if (document.getElementById('format').value !== 'mlflow' || boxes.length !== 20) return setTimeout(poll, 100);
+             const table = document.getElementById('runs-table');
+             if (document.getElementById('format').value !== 'mlflow' || !table || table.getAttribute('aria-rowcount') !== '20' || !boxes.length) return setTimeout(poll, 100);
+             // Tick what is in view, scroll on, until all twenty are.
              boxes.forEach(b => { if (!b.checked) b.click(); });
-             document.getElementById('compare-selected').click();
+             const button = document.getElementById('compare-selected');
+             if (button.textContent !== 'Compare 20 selected') { table.scrollTop += 200; return setTimeout(poll, 100); }
+             button.click();
              return setTimeout(poll, 100);
            }
            const panel = document.querySelector('#compare-metrics .metric-panel');
@@ -1003,7 +1035,10 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     );
     // lr and batch differ between the runs; opt does not.
     assert_eq!(compare["diff"], json!(["batch", "lr"]), "{compare}");
-    assert!(compare["diffCount"].as_str().unwrap().starts_with("2 of 3"), "{compare}");
+    assert!(
+        compare["diffCount"].as_str().unwrap().starts_with("2 of 3"),
+        "{compare}"
+    );
     // Hover: every run's value at that step.
     let hover = browser.run_async(
         "const done = arguments[arguments.length - 1];
@@ -1030,8 +1065,12 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     let frames = "Object.fromEntries([...document.querySelectorAll('#step-scrubber .scrub-tile')].map(t => [t.dataset.run, {step: t.dataset.step, src: (t.querySelector('img') || {}).src, done: !!(t.querySelector('img') && t.querySelector('img').complete && t.querySelector('img').naturalWidth)}]))";
     let at_end = wait_for(
         &browser,
-        &format!("document.querySelectorAll('#step-scrubber .scrub-tile img').length === 2 && Object.values({frames}).every(f => f.done)"),
-        &format!("{{label: document.querySelector('.scrubber-step').textContent, frames: {frames}}}"),
+        &format!(
+            "document.querySelectorAll('#step-scrubber .scrub-tile img').length === 2 && Object.values({frames}).every(f => f.done)"
+        ),
+        &format!(
+            "{{label: document.querySelector('.scrubber-step').textContent, frames: {frames}}}"
+        ),
     );
     assert!(at_end.get("timeout").is_none(), "{at_end}");
     assert_eq!(at_end["label"], "step 20", "{at_end}");
@@ -1046,8 +1085,14 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     assert_eq!(stepped["label"], "step 10", "{stepped}");
     assert_eq!(stepped["frames"][&a]["step"], "0", "{stepped}");
     assert_eq!(stepped["frames"][&b]["step"], "10", "{stepped}");
-    assert_ne!(stepped["frames"][&b]["src"], at_end["frames"][&b]["src"], "{stepped}");
-    assert_ne!(stepped["frames"][&a]["src"], at_end["frames"][&a]["src"], "{stepped}");
+    assert_ne!(
+        stepped["frames"][&b]["src"], at_end["frames"][&b]["src"],
+        "{stepped}"
+    );
+    assert_ne!(
+        stepped["frames"][&a]["src"], at_end["frames"][&a]["src"],
+        "{stepped}"
+    );
     save_screenshot(&browser, "media-by-step.png");
     // A click on the chart at the far right moves the scrubber to 20.
     let picked = browser.run_async(&format!(
@@ -1087,11 +1132,44 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
         "document.querySelector('#metrics .chart').chart.series[0].points === 20",
         "{same: window.__same, points: document.querySelector('#metrics .chart').chart.series[0].points}",
     );
-    assert_eq!(after, json!({"same": "this document", "points": 20}), "{after}");
+    assert_eq!(
+        after,
+        json!({"same": "this document", "points": 20}),
+        "{after}"
+    );
     writeln!(live.stdin.as_mut().unwrap()).unwrap();
     let _ = live.wait();
     assert_clean_page(&browser, None);
     save_screenshot(&browser, "live-run.png");
+    // x by time since the run's first point: the same 20 points.
+    let relative = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const x = document.querySelector('#metrics select.x-axis');
+         x.value = 'relative'; x.dispatchEvent(new Event('change'));
+         const start = Date.now();
+         (function poll() {
+           const c = document.querySelector('#metrics .chart');
+           if (c && c.chart && c.chart.axis === 'relative') return done({points: c.chart.series[0].points, label: c.querySelector('.axis-label').textContent});
+           if (Date.now() - start > 15000) return done({stuck: true});
+           setTimeout(poll, 100);
+         })();",
+    );
+    assert_eq!(
+        relative,
+        json!({"points": 20, "label": "time since start"}),
+        "{relative}"
+    );
+    // A run id nobody registered: a page that says so and where to go.
+    browser.goto(&format!("{}#/runs/no-such-run", server.base));
+    let missing = wait_for(
+        &browser,
+        "document.querySelector('.failure')",
+        "document.querySelector('.failure').textContent",
+    );
+    assert!(
+        missing.as_str().unwrap().contains("No run with this id"),
+        "{missing}"
+    );
 
     // 5. The same views on a 4K screen and in dark mode.
     browser.call(
@@ -1107,6 +1185,10 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     browser.resize(3840, 2160);
     browser.goto("about:blank");
     browser.goto(&format!("{}#/compare/{a},{b}", server.base));
-    wait_for(&browser, "document.querySelectorAll('#step-scrubber .scrub-tile img').length === 2 && document.querySelector('#compare-metrics svg')", "true");
+    wait_for(
+        &browser,
+        "document.querySelectorAll('#step-scrubber .scrub-tile img').length === 2 && document.querySelector('#compare-metrics svg')",
+        "true",
+    );
     save_screenshot(&browser, "compare-4k-dark.png");
 }

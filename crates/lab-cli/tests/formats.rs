@@ -1188,3 +1188,69 @@ fn a_wandb_run_in_progress_updates_and_a_crash_leaves_it_readable() {
         assert_eq!(y.as_f64(), Some(i as f64), "step {i}");
     }
 }
+
+/// `GET /api/columns` on a 20-run MLflow sweep the real tool wrote: every
+/// param key and metric name with how many runs have it; and the list
+/// sorted by one of them with the columns as `fields`, which is what the
+/// runs table asks for.
+#[test]
+fn the_columns_of_a_sweep_are_listed_and_sortable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("sweep", &root);
+    let lab = serve(&base.join("data"), &root);
+    let columns = lab.json("/api/columns");
+    let names = |kind: &str, field: &str| -> Vec<(String, u64)> {
+        columns[kind]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c[field].as_str().unwrap().to_owned(),
+                    c["runs"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        names("params", "key"),
+        [
+            ("batch".to_owned(), 20),
+            ("lr".to_owned(), 20),
+            ("opt".to_owned(), 20)
+        ],
+        "{columns}"
+    );
+    assert_eq!(
+        names("metrics", "name"),
+        [("acc".to_owned(), 20), ("loss".to_owned(), 20)],
+        "{columns}"
+    );
+    let page =
+        lab.json("/api/runs?sort=params.lr&order=desc&limit=3&fields=params.lr,metrics.loss");
+    let rows: Vec<(String, f64, f64)> = page["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let lr = &r["params"]["lr"];
+            // MLflow stores params as text.
+            let lr = lr
+                .as_f64()
+                .unwrap_or_else(|| lr.as_str().unwrap().parse().unwrap());
+            (
+                r["title"].as_str().unwrap().to_owned(),
+                lr,
+                r["metrics"]["loss"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(page["total"], 20);
+    assert_eq!(rows[0].0, "sweep-19", "{page}");
+    assert!(close(rows[0].1, 0.02) && close(rows[1].1, 0.019), "{page}");
+    // loss at the last step (29) of run 19: (1 + 1.9) / 30.
+    assert!(close(rows[0].2, 2.9 / 30.0), "{page}");
+}

@@ -200,6 +200,9 @@ fn a_job_streams_redacted_output_and_resumes_from_last_event_id() {
     let job = lab.wait_state(&id, |s| s != "running");
     assert_eq!(job["state"], "exited");
     assert_eq!(job["env_names"], json!(["MY_API_TOKEN"]));
+    // What "Run again" fills its form with, from this record: the default
+    // timeout in force, no working directory asked for.
+    assert_eq!(job["relaunch"], json!({"timeout_secs": 3600}), "{job}");
     assert_eq!(
         job["isolation"]["seccomp"],
         "socket() refused for every family; io_uring, mounts, namespaces, keyrings and x32 syscalls refused"

@@ -323,7 +323,6 @@ async function renderRun(id) {
     state.scrubber = byStep.scrubber;
     media.push(section('Media by step', el('div', { id: 'media-by-step' }, byStep)));
   }
-  if (media.length) parts.push(el('div', { class: 'run-grid' }, media));
 
   // Metrics with a finite last value first: the panels open on ones that draw.
   const metricNames = byValue(run.metrics);
@@ -331,12 +330,14 @@ async function renderRun(id) {
   // gains points; an unchanged series costs a 304); its logs follow when
   // the run looks live.
   const live = isLive(run, job);
-  if (metricNames.length) {
-    parts.push(section(`Metrics (${metricNames.length})`, el('div', { id: 'metrics' },
-      metricPanels([{ id: run.id, label: run.title, color: COLORS[0], metrics: metricNames }], { live: true, onPick: (x) => state.scrubber && state.scrubber.seek(x) }))));
-  } else {
-    parts.push(section('Metrics', el('p', { class: 'muted' }, live ? 'No metrics yet: this run is still being written, and its charts appear when it logs some (reload to see new metric names).' : 'This run has no numeric metrics the Lab can read.')));
-  }
+  const metrics = metricNames.length
+    ? section(`Metrics (${metricNames.length})`, el('div', { id: 'metrics' },
+      metricPanels([{ id: run.id, label: run.title, color: COLORS[0], metrics: metricNames }], { live: true, count: media.length ? 2 : 4, onPick: (x) => state.scrubber && state.scrubber.seek(x) })))
+    : section('Metrics', el('p', { class: 'muted' }, live ? 'No metrics yet: this run is still being written, and its charts appear when it logs some (reload to see new metric names).' : 'This run has no numeric metrics the Lab can read.'));
+  // Beside the media when there are some, so both are in view; else the
+  // panels take the width.
+  if (media.length) parts.push(el('div', { class: 'run-grid' }, media, metrics));
+  else parts.push(metrics);
 
   if (run.errors.length) {
     parts.push(section('Could not be read', el('ul', { id: 'run-errors', class: 'errors' }, run.errors.map((e) => el('li', {}, e)))));
@@ -844,6 +845,8 @@ async function route() {
   state.scrubber = null;
   loadStatus();
   document.querySelectorAll('.nav a').forEach((a) => a.classList.remove('active'));
+  // Said at once; the view replaces it when it has what it needs.
+  if (!hash.match(/^#\/?$/)) view.replaceChildren(el('p', { class: 'muted loading', role: 'status' }, 'Loading…'));
   try {
     let m;
     if ((m = hash.match(/^#\/runs\/([a-z0-9-]+)$/))) {
@@ -866,8 +869,19 @@ async function route() {
     view.focus({ preventScroll: true });
   } catch (err) {
     showError(err);
-    view.replaceChildren(el('p', { class: 'error' }, String(err.message)));
+    view.replaceChildren(failure(err, hash));
   }
+}
+
+// What a view that could not be shown says, and what to do about it.
+function failure(err, hash) {
+  const back = el('a', { href: '#/' }, 'Back to the runs list');
+  let what = `Could not show this page: ${err.message}.`;
+  if (err.status === 404 && hash.startsWith('#/runs/')) what = 'No run with this id is registered: it may have been forgotten, or the Lab restarted with other roots.';
+  else if (err.status === 404 && hash.startsWith('#/jobs/')) what = 'No job with this id: its record is not in this data dir.';
+  else if (err.status === 401) what = 'Your session has ended: open the link `lab serve` printed last.';
+  else if (err.status === undefined) what = `Could not reach the Lab (${err.message}): is lab serve still running?`;
+  return el('section', { class: 'panel failure' }, el('h1', {}, 'Nothing to show'), el('p', { class: 'error' }, what), el('p', {}, back));
 }
 
 function onKey(event) {

@@ -188,8 +188,10 @@ export function lineChart(series, { log = false, axis = 'step', yLabel = '', smo
       dots[i].setAttribute('cy', py(shown[1]));
       return { s, shown, raw };
     }).sort((a, b) => b.shown[1] - a.shown[1]);
-    cursor.setAttribute('x1', px(x)); cursor.setAttribute('x2', px(x));
-    tip.replaceChildren(el('div', { class: 'tip-head' }, `${xLabel} ${xFmt(x)}`),
+    // The x of the point nearest the pointer (a step is a whole step).
+    const at = rows.reduce((best, r) => (Math.abs(r.shown[0] - x) < Math.abs(best - x) ? r.shown[0] : best), rows[0].shown[0]);
+    cursor.setAttribute('x1', px(at)); cursor.setAttribute('x2', px(at));
+    tip.replaceChildren(el('div', { class: 'tip-head' }, `${xLabel} ${xFmt(at)}`),
       ...rows.map(({ s, shown, raw }) => el('div', { class: 'tip-row' }, el('i', { class: 'swatch', 'data-color': s.color }),
         `${s.label}: ${fmt(shown[1])}${smoothing ? ` (raw ${fmt(raw[1])})` : ''}`)));
     tip.querySelectorAll('.swatch').forEach((sw) => { sw.style.background = sw.dataset.color; });
@@ -226,7 +228,8 @@ export function lineChart(series, { log = false, axis = 'step', yLabel = '', smo
     if (moved < 4) { if (onPick) onPick(end); } else if (onZoom && px(b) - px(a) > 6) onZoom(a, b);
   });
   wrap.append(root, tip);
-  if (usable.length > 1) {
+  // Many runs (a comparison) have their legend above the panels.
+  if (usable.length > 1 && usable.length <= 6) {
     wrap.append(el('div', { class: 'legend' }, usable.map((s) => el('span', { class: 'legend-item' }, el('i', { class: 'swatch', 'data-color': s.color }), s.label))));
     wrap.querySelectorAll('.legend .swatch').forEach((sw) => { sw.style.background = sw.dataset.color; });
   }

@@ -121,7 +121,9 @@ pub fn secret_values<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
 #[derive(Clone, Debug)]
 pub struct Redactor {
     values: Option<AhoCorasick>,
-    patterns: Regex,
+    /// One compiled regex per process, shared (with its warm match caches)
+    /// by every redactor.
+    patterns: &'static Regex,
 }
 
 impl Default for Redactor {
@@ -156,17 +158,15 @@ impl Redactor {
                 .build(&needles)
                 .ok()
         };
-        // Compiled once per process (tens of milliseconds); a clone shares it.
+        // Compiled once per process (tens of milliseconds) and shared.
         static COMPILED: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-        let patterns = COMPILED
-            .get_or_init(|| {
-                let pattern = format!("(?-u:{})", PATTERNS.join("|"));
-                // NOTE(unwrap): PATTERNS is a constant covered by
-                // `known_formats_are_redacted`; an error here is a
-                // programming error.
-                Regex::new(&pattern).unwrap_or_else(|e| panic!("redaction patterns: {e}"))
-            })
-            .clone();
+        let patterns = COMPILED.get_or_init(|| {
+            let pattern = format!("(?-u:{})", PATTERNS.join("|"));
+            // NOTE(unwrap): PATTERNS is a constant covered by
+            // `known_formats_are_redacted`; an error here is a
+            // programming error.
+            Regex::new(&pattern).unwrap_or_else(|e| panic!("redaction patterns: {e}"))
+        });
         Self { values, patterns }
     }
 

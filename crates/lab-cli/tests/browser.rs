@@ -810,6 +810,24 @@ fn each_formats_run_page_shows_params_and_charts() {
     assert_eq!(listed, json!(["lightning"]), "{listed}");
 }
 
+/// The id of the run whose path ends with `suffix`, of any format.
+fn id_of_any(server: &common::Served, suffix: &str) -> String {
+    let runs = lab_test_support::http::Request::new("GET", "/api/runs?limit=500&q=logging")
+        .header("Authorization", format!("Bearer {}", server.key))
+        .send(server.port)
+        .unwrap()
+        .json();
+    runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"].as_str().unwrap().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no run {suffix}: {runs}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Issue 16's views on runs the real tools wrote, beside 10,000 plain
 /// runs: the runs table (column choice and sort, remembered; only the rows
 /// in view in the DOM), twenty MLflow runs overlaid with smoothing and
@@ -824,6 +842,10 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     std::fs::create_dir_all(root.join(".home")).unwrap();
     common::write("sweep", &root);
     common::write("tb-media", &root);
+    // A run whose log is still being written (the Lab's own format).
+    std::fs::create_dir_all(root.join("logging")).unwrap();
+    std::fs::write(root.join("logging/run.toml"), "name = \"logging\"\n").unwrap();
+    std::fs::write(root.join("logging/stdout.log"), "line 1\n").unwrap();
     // 10,000 plain runs: the table must stay a screenful of rows.
     let bulk = base.join("bulk");
     for i in 0..10_000 {
@@ -1159,6 +1181,31 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
         json!({"points": 20, "label": "time since start"}),
         "{relative}"
     );
+    // A log being written is followed: only the appended bytes are asked
+    // for, and they appear without a reload.
+    let logging = id_of_any(&server, "/logging");
+    browser.goto("about:blank");
+    browser.goto(&format!("{}#/runs/{logging}", server.base));
+    let first = wait_for(
+        &browser,
+        "(document.querySelector('pre.log') || {}).textContent === 'line 1\\n'",
+        "(window.__same = 'log document', document.querySelector('.log-panel input[type=checkbox]').checked)",
+    );
+    assert_eq!(first, true, "a fresh log is followed: {first}");
+    {
+        use std::io::Write as _;
+        let mut log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(root.join("logging/stdout.log"))
+            .unwrap();
+        log.write_all(b"line 2\n").unwrap();
+    }
+    let grown = wait_for(
+        &browser,
+        "document.querySelector('pre.log').textContent === 'line 1\\nline 2\\n'",
+        "window.__same",
+    );
+    assert_eq!(grown, "log document", "{grown}");
     // A run id nobody registered: a page that says so and where to go.
     browser.goto(&format!("{}#/runs/no-such-run", server.base));
     let missing = wait_for(

@@ -111,7 +111,11 @@ export async function artifactText(runId, name, tail) {
   const headers = tail ? { Range: `bytes=-${tail}` } : {};
   const response = await fetch(artifactUrl(runId, name), { headers });
   if (!response.ok && response.status !== 206) throw new ApiError(response.status, 'artifact', `${name}: ${response.status}`);
-  return { text: await response.text(), partial: response.status === 206, total: totalFrom(response) };
+  // A suffix range of a file shorter than it is the whole file (206 from
+  // byte 0): only a range starting later cut a line.
+  const from = /^bytes (\d+)-/.exec(response.headers.get('Content-Range') || '');
+  const partial = response.status === 206 && !!from && Number(from[1]) > 0;
+  return { text: await response.text(), partial, total: totalFrom(response) };
 }
 
 function totalFrom(response) {

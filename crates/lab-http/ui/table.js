@@ -148,9 +148,14 @@ export function runsTable({ query, columns, total, first, sort, onSort, selected
     const nodes = [];
     for (let i = from; i < to; i++) {
       const run = rows.get(i);
-      nodes.push(run ? rowNode(i, run) : Object.assign(el('div', { class: 'trow loading', 'data-index': i }, el('span', { class: 'td muted' }, 'loading…')), {}));
+      if (run) {
+        nodes.push(rowNode(i, run));
+      } else {
+        const waiting = el('div', { class: 'trow loading', 'data-index': i }, el('span', { class: 'td muted' }, 'loading…'));
+        waiting.style.top = `${i * ROW}px`;
+        nodes.push(waiting);
+      }
     }
-    nodes.forEach((n) => { if (!n.style.top) n.style.top = `${Number(n.dataset.index) * ROW}px`; });
     body.replaceChildren(...nodes);
   };
   scroller.addEventListener('scroll', () => requestAnimationFrame(paint), { passive: true });

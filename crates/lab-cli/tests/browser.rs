@@ -616,6 +616,44 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     );
     assert_eq!(rerun["log"], "again\n", "{rerun}");
     assert_ne!(rerun["hash"], done["hash"], "a new job: {rerun}");
+    // An argument with line breaks (a script), made through the API: run
+    // again unedited, it goes as recorded, not split into lines.
+    let made = lab_test_support::http::Request::new("POST", "/api/jobs")
+        .header("Authorization", format!("Bearer {}", server.key))
+        .body(
+            "application/json",
+            json!({"program": "sh", "args": ["-c", "echo first\necho second"]})
+                .to_string()
+                .as_bytes(),
+        )
+        .send(server.port)
+        .unwrap()
+        .json();
+    let script_job = made["id"].as_str().unwrap().to_owned();
+    browser.goto("about:blank");
+    browser.goto(&format!("{base}#/jobs?again={script_job}"));
+    let kept = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const start = Date.now();
+         (function poll() {
+           if (!location.hash.startsWith('#/jobs/')) {
+             const note = document.getElementById('again-note');
+             if (!note || !note.textContent) return Date.now() - start < 15000 ? setTimeout(poll, 100) : done({stuck: document.getElementById('view').innerText.slice(0, 400)});
+             if (!window.__clicked) { window.__clicked = note.textContent; document.getElementById('job-submit').click(); }
+             return setTimeout(poll, 100);
+           }
+           const log = document.getElementById('job-log');
+           const state = document.getElementById('job-state');
+           if (log && state && state.textContent === 'exited') return done({note: window.__clicked, log: log.textContent});
+           if (Date.now() - start > 15000) return done({stuck: document.getElementById('view').innerText.slice(0, 300)});
+           setTimeout(poll, 100);
+         })();",
+    );
+    assert!(
+        kept["note"].as_str().unwrap_or("").contains("line breaks"),
+        "{kept}"
+    );
+    assert_eq!(kept["log"], "first\nsecond\n", "{kept}");
     // A workflow with an exec hook: a clear warning and an explicit
     // confirmation before it is sent again with confirm_exec_hooks.
     browser.goto(&format!("{base}#/jobs"));

@@ -55,6 +55,10 @@ pub const MAX_PARAMS: usize = 2_000;
 pub const MAX_TAGS: usize = 64;
 /// Longest text kept for a param or tag value, in bytes.
 pub const MAX_VALUE_LEN: usize = 4096;
+/// Longest param key kept, in bytes (flattened: `a.b.0`). A longer one is
+/// dropped, and never descended into: a 120 KB key over a 2,000-item array
+/// would otherwise become 240 MB of keys.
+pub const MAX_KEY_LEN: usize = 512;
 
 /// The formats read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -361,6 +365,8 @@ impl RunReader {
         if let Some(h) = &self.hydra {
             h.merge_into(&mut info);
         }
+        // Whatever a reader inserted, no key longer than the cap leaves it.
+        info.params.retain(|k, _| k.len() <= MAX_KEY_LEN);
         info.metrics = self.sets().iter().flat_map(|s| s.summaries()).collect();
         info.metrics.sort_by(|a, b| a.name.cmp(&b.name));
         info.metrics.dedup_by(|a, b| a.name == b.name);
@@ -382,7 +388,7 @@ impl RunReader {
 /// [`MAX_PARAMS`] entries, text values capped.
 pub(crate) fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
     fn walk(key: String, value: &Value, out: &mut BTreeMap<String, Value>, depth: usize) {
-        if out.len() >= MAX_PARAMS || depth > 32 {
+        if out.len() >= MAX_PARAMS || depth > 32 || key.len() > MAX_KEY_LEN {
             return;
         }
         match value {
@@ -464,3 +470,29 @@ pub fn lab_form(reader: &RunReader, has: impl Fn(&str) -> bool) -> Vec<(String, 
 /// The fuzz targets' oracles (`crates/lab-formats/fuzz`). Not an API.
 #[doc(hidden)]
 pub mod fuzz;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A long key over a long array (one small file) is dropped whole,
+    /// never expanded into thousands of long keys; keys within the cap
+    /// are kept, nested ones included.
+    #[test]
+    fn params_with_keys_over_the_cap_are_dropped_not_expanded() {
+        let long = "K".repeat(120_000);
+        let items: Vec<Value> = (0..2000).map(Value::from).collect();
+        let value = serde_json::json!({ long.clone(): items, "lr": 0.1, "model": { "depth": 4 } });
+        let mut out = BTreeMap::new();
+        flatten("", &value, &mut out);
+        assert_eq!(
+            out.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["lr", "model.depth"]
+        );
+        // Just under the cap: kept.
+        let edge = "k".repeat(MAX_KEY_LEN - 2);
+        let mut out = BTreeMap::new();
+        flatten("", &serde_json::json!({ edge.clone(): [1] }), &mut out);
+        assert_eq!(out.keys().next().map(String::len), Some(MAX_KEY_LEN));
+    }
+}

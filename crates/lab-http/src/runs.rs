@@ -155,6 +155,9 @@ pub(crate) struct Summaries {
     /// The format readers of recently used runs.
     pub(crate) readers: Readers,
     summaries: Mutex<HashMap<RunId, (Instant, Arc<RunSummary>)>>,
+    /// The last `GET /api/columns` answer and when it was counted. Held
+    /// while counting, so requests at once wait for one count.
+    columns: Mutex<Option<(Instant, Arc<Value>)>>,
     /// The server is shutting down: background passes stop.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
 }
@@ -704,14 +707,24 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
 
 /// Most names `GET /api/columns` gives of each kind.
 const MAX_COLUMNS: usize = 1_000;
+/// How long a count of the columns is answered again.
+const COLUMNS_TTL: Duration = Duration::from_secs(10);
 
 /// `GET /api/columns`: the param keys and metric names the runs have
 /// (from the summaries), each with how many runs have it, most common
 /// first, at most [`MAX_COLUMNS`] of each: what a runs table can show.
+/// Counted at most once per [`COLUMNS_TTL`] (the count walks every
+/// summary), and once for requests that arrive together.
 pub(crate) async fn columns(state: &Arc<State>) -> Result<Response<Body>> {
     let shared = Arc::clone(state);
-    let (params, metrics) = blocking(move || {
+    let body = blocking(move || {
         let state = shared;
+        let mut cached = lock(&state.summaries.columns);
+        if let Some((at, body)) = cached.as_ref()
+            && at.elapsed() < COLUMNS_TTL
+        {
+            return Ok(Arc::clone(body));
+        }
         let runs = state.registry.runs()?;
         let mut params: HashMap<Box<str>, usize> = HashMap::new();
         let mut metrics: HashMap<Box<str>, usize> = HashMap::new();
@@ -731,13 +744,14 @@ pub(crate) async fn columns(state: &Arc<State>) -> Result<Response<Body>> {
                 .map(|(k, n)| json!({ name: &*k, "runs": n }))
                 .collect()
         };
-        Ok((ranked(params, "key"), ranked(metrics, "name")))
+        let body = Arc::new(
+            json!({ "params": ranked(params, "key"), "metrics": ranked(metrics, "name") }),
+        );
+        *cached = Some((Instant::now(), Arc::clone(&body)));
+        Ok(body)
     })
     .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "params": params, "metrics": metrics }),
-    ))
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 /// `GET /api/runs/{id}`: the summary, params, metric names, media,

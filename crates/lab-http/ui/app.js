@@ -612,6 +612,8 @@ async function renderJobs(againId) {
   const cwd = el('input', { id: 'job-cwd', placeholder: 'optional: /abs/project (under an allowed root or [runner] read_paths; seen through an overlay)', autocomplete: 'off' });
   const envBoxes = runner.env_allow.map((name) => el('label', { class: 'env' }, el('input', { type: 'checkbox', value: name }), ' ', name));
   const result = el('p', { id: 'job-result', role: 'status' });
+  // Arguments of a job run again that one-per-line cannot carry.
+  let recorded = null;
   const submit = el('button', { type: 'submit', class: 'primary', id: 'job-submit', disabled: !runner.programs.length }, 'Start run');
   const form = el('form', { id: 'job-form', class: 'job-form' },
     el('div', { class: 'badges' },
@@ -628,8 +630,9 @@ async function renderJobs(againId) {
     submit.disabled = true;
     result.textContent = '';
     try {
-      const lines = args.value.split('\n');
+      let lines = args.value.split('\n');
       if (lines.length && lines[lines.length - 1] === '') lines.pop();
+      if (recorded && args.value === recorded.text) lines = recorded.args;
       const made = await api('/api/jobs', { method: 'POST', json: {
         program: program.value,
         args: lines,
@@ -659,6 +662,12 @@ async function renderJobs(againId) {
       if (runner.programs.includes(again.program)) program.value = again.program;
       else notes.push(el('span', { class: 'error' }, ` Its program ${again.program} is no longer on [runner] programs.`));
       args.value = again.args.join('\n');
+      // One argument per line cannot hold an argument with a line break:
+      // such arguments go as recorded unless the box is edited.
+      if (again.args.some((a) => a.includes('\n'))) {
+        recorded = { text: args.value, args: again.args };
+        notes.push(' An argument holds line breaks: the arguments are sent exactly as recorded unless you edit them.');
+      }
       for (const box of envBoxes.map((l) => l.querySelector('input'))) box.checked = again.env_names.includes(box.value);
       const gone = again.env_names.filter((n) => !runner.env_allow.includes(n));
       if (gone.length) notes.push(el('span', { class: 'error' }, ` Not on [runner] env_allow any more: ${gone.join(', ')}.`));

@@ -27,14 +27,18 @@ const cellValue = (v) => {
   return String(v);
 };
 
+// Whether a name can be a column: `fields=` is comma-separated, so a key
+// holding a comma cannot be asked for.
+const askable = (name) => !name.includes(',');
+
 // The columns the user chose (`params.KEY`, `metrics.NAME`), remembered.
 export function chosenColumns(available) {
   const saved = pref('columns', null);
-  if (Array.isArray(saved)) return saved.filter((c) => typeof c === 'string').slice(0, 32);
+  if (Array.isArray(saved)) return saved.filter((c) => typeof c === 'string' && askable(c)).slice(0, 32);
   // First visit: the three commonest params and two commonest metrics.
   return [
-    ...available.params.slice(0, 3).map((p) => `params.${p.key}`),
-    ...available.metrics.slice(0, 2).map((m) => `metrics.${m.name}`),
+    ...available.params.filter((p) => askable(p.key)).slice(0, 3).map((p) => `params.${p.key}`),
+    ...available.metrics.filter((m) => askable(m.name)).slice(0, 2).map((m) => `metrics.${m.name}`),
   ];
 }
 
@@ -57,8 +61,8 @@ export function columnPicker(available, columns, onChange) {
       return el('label', { class: 'column-choice' }, box, ' ', label, el('span', { class: 'muted' }, ` ${runs}`));
     };
     const groups = [
-      ['Params', available.params.map((p) => [`params.${p.key}`, p.key, p.runs])],
-      ['Metrics (last value)', available.metrics.map((m) => [`metrics.${m.name}`, m.name, m.runs])],
+      ['Params', available.params.filter((p) => askable(p.key)).map((p) => [`params.${p.key}`, p.key, p.runs])],
+      ['Metrics (last value)', available.metrics.filter((m) => askable(m.name)).map((m) => [`metrics.${m.name}`, m.name, m.runs])],
     ];
     list.replaceChildren(...groups.map(([title, items]) => {
       const shown = items.filter(([, label]) => !q || label.toLowerCase().includes(q)).slice(0, 200);

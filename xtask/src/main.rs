@@ -4,7 +4,8 @@
 //!   client tests, chromium and chromium-driver for the browser test) and
 //!   runs the whole test suite.
 //! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, then
-//!   `test`. This is what `.ci/run` calls.
+//!   `test`: the first steps of `.ci/run` (which then runs the audit and
+//!   the fuzz smoke run).
 //! - `cargo xtask audit [--json]`: the ship gate (see `audit/mod.rs`).
 //! - `cargo xtask fuzz [--seconds N] [TARGET…]`: the fuzz targets (nightly,
 //!   cargo-fuzz; see `fuzz.rs`).

@@ -49,6 +49,18 @@ fn assert_clean_page(browser: &Browser, expected_403: Option<&str>) {
     assert!(errors.is_empty(), "console errors: {errors:?}");
 }
 
+/// Moves the pointer to the middle of the first chart under `holder` and
+/// returns its tip: `{text, rows}` (a row per run).
+fn hover_middle(browser: &Browser, holder: &str) -> Value {
+    browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         const s = document.querySelector('{holder} svg');
+         const b = s.getBoundingClientRect();
+         s.dispatchEvent(new PointerEvent('pointermove', {{clientX: b.left + b.width / 2, clientY: b.top + b.height / 2, bubbles: true}}));
+         setTimeout(() => {{ const tip = document.querySelector('{holder} .tip'); done({{text: tip.textContent, rows: tip.querySelectorAll('.tip-row').length}}); }}, 50);"
+    ))
+}
+
 fn save_screenshot(browser: &Browser, name: &str) {
     let png = browser.screenshot();
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
@@ -214,13 +226,7 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
         "log tail: {run}"
     );
     // Hover values on the chart.
-    let hover = browser.run_async(
-        "const done = arguments[arguments.length - 1];
-         const s = document.querySelector('#metrics svg');
-         const b = s.getBoundingClientRect();
-         s.dispatchEvent(new PointerEvent('pointermove', {clientX: b.left + b.width / 2, clientY: b.top + b.height / 2, bubbles: true}));
-         setTimeout(() => done(document.querySelector('#metrics .tip').textContent), 50);",
-    );
+    let hover = hover_middle(&browser, "#metrics")["text"].clone();
     // The tip names the x and each run's value there.
     assert!(
         hover.as_str().unwrap().starts_with("step ")
@@ -848,9 +854,10 @@ fn each_formats_run_page_shows_params_and_charts() {
     assert_eq!(listed, json!(["lightning"]), "{listed}");
 }
 
-/// The id of the run whose path ends with `suffix`, of any format.
-fn id_of_any(server: &common::Served, suffix: &str) -> String {
-    let runs = lab_test_support::http::Request::new("GET", "/api/runs?limit=500&q=logging")
+/// The id of the run whose path ends with `suffix`, among those the list
+/// gives for `query` (`format=…`, `q=…`).
+fn run_id(server: &common::Served, query: &str, suffix: &str) -> String {
+    let runs = lab_test_support::http::Request::new("GET", &format!("/api/runs?limit=500&{query}"))
         .header("Authorization", format!("Bearer {}", server.key))
         .send(server.port)
         .unwrap()
@@ -924,23 +931,7 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
         .arg(&bulk)
         .stderr(Stdio::null());
     let server = common::serve(command);
-    let runs =
-        lab_test_support::http::Request::new("GET", "/api/runs?limit=500&format=tensorboard")
-            .header("Authorization", format!("Bearer {}", server.key))
-            .send(server.port)
-            .unwrap()
-            .json();
-    let id_of = |suffix: &str| -> String {
-        runs["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["path"].as_str().unwrap().ends_with(suffix))
-            .unwrap_or_else(|| panic!("no run {suffix}: {runs}"))["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let id_of = |suffix: &str| run_id(&server, "format=tensorboard", suffix);
     let browser = Browser::start(Command::new("chromedriver"));
     browser.on_new_document(
         "window.__csp = [];
@@ -1100,14 +1091,8 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
         "{compare}"
     );
     // Hover: every run's value at that step.
-    let hover = browser.run_async(
-        "const done = arguments[arguments.length - 1];
-         const s = document.querySelector('#compare-metrics svg');
-         const b = s.getBoundingClientRect();
-         s.dispatchEvent(new PointerEvent('pointermove', {clientX: b.left + b.width / 2, clientY: b.top + b.height / 2, bubbles: true}));
-         setTimeout(() => done(document.querySelector('#compare-metrics .tip').querySelectorAll('.tip-row').length), 50);",
-    );
-    assert_eq!(hover, 20, "{hover}");
+    let hover = hover_middle(&browser, "#compare-metrics");
+    assert_eq!(hover["rows"], 20, "{hover}");
     let all = browser.run_async(
         "const done = arguments[arguments.length - 1];
          document.getElementById('params-all').click();
@@ -1221,7 +1206,7 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     );
     // A log being written is followed: only the appended bytes are asked
     // for, and they appear without a reload.
-    let logging = id_of_any(&server, "/logging");
+    let logging = run_id(&server, "q=logging", "/logging");
     browser.goto("about:blank");
     browser.goto(&format!("{}#/runs/{logging}", server.base));
     let first = wait_for(

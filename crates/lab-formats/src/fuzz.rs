@@ -19,22 +19,30 @@ pub fn masked_crc(bytes: &[u8]) -> u32 {
     crate::tensorboard::masked_crc(bytes)
 }
 
-/// Feeds `bytes` to the event-file reader as a file's content arriving
-/// in `chunk`-sized pieces; returns the points read, or the error that
-/// stopped the file.
-pub fn events(bytes: &[u8], chunk: usize) -> Result<usize, String> {
-    let mut events = crate::tensorboard::Events::default();
+/// Feeds `bytes` to `sink` as a file's content arriving in `chunk`-sized
+/// pieces, as the tail reader does: each piece appended to what is
+/// pending, then consumed as far as the sink takes it. The error that
+/// stopped it, if any.
+pub(crate) fn feed(sink: &mut impl Sink, bytes: &[u8], chunk: usize) -> Result<(), String> {
     let mut pending: Vec<u8> = Vec::new();
     for piece in bytes.chunks(chunk.max(1)) {
         pending.extend_from_slice(piece);
         loop {
-            let used = events.consume(&pending)?;
+            let used = sink.consume(&pending)?;
             if used == 0 {
                 break;
             }
             pending.drain(..used);
         }
     }
+    Ok(())
+}
+
+/// Feeds `bytes` to the event-file reader in `chunk`-sized pieces; returns
+/// the points read, or the error that stopped the file.
+pub fn events(bytes: &[u8], chunk: usize) -> Result<usize, String> {
+    let mut events = crate::tensorboard::Events::default();
+    feed(&mut events, bytes, chunk)?;
     Ok(events.points())
 }
 
@@ -42,17 +50,7 @@ pub fn events(bytes: &[u8], chunk: usize) -> Result<usize, String> {
 /// returns the points read, or the error that stopped the log.
 pub fn wandb(bytes: &[u8], chunk: usize) -> Result<usize, String> {
     let mut log = crate::wandb::Log::default();
-    let mut pending: Vec<u8> = Vec::new();
-    for piece in bytes.chunks(chunk.max(1)) {
-        pending.extend_from_slice(piece);
-        loop {
-            let used = log.consume(&pending)?;
-            if used == 0 {
-                break;
-            }
-            pending.drain(..used);
-        }
-    }
+    feed(&mut log, bytes, chunk)?;
     Ok(log.set.points())
 }
 

@@ -63,6 +63,7 @@ const PATHS: &[&str] = &[
     "/api/status",
     "/api/runs",
     "/api/runs?q=m&sort=name",
+    "/api/columns",
     "/api/runs/{RUN}",
     "/api/runs/{RUN}/artifacts/notes.md",
     "/api/runs/{RUN}/artifacts/%6eotes.md",

@@ -1388,6 +1388,7 @@ async fn without_a_credential_only_the_login_shell_answers() {
     for (method, path) in [
         ("GET", "/api/status".to_owned()),
         ("GET", "/api/runs".to_owned()),
+        ("GET", "/api/columns".to_owned()),
         ("GET", "/api/runs/demo".to_owned()),
         ("GET", lab.artifact("output.mp4")),
         ("HEAD", lab.artifact("output.mp4")),
@@ -1745,6 +1746,7 @@ async fn a_bound_session_cookie_alone_opens_only_what_elements_load() {
     );
     assert_eq!(ask(&lab, "GET", "/api/runs", &with(None)).await, 401);
     assert_eq!(ask(&lab, "GET", "/api/status", &with(None)).await, 401);
+    assert_eq!(ask(&lab, "GET", "/api/columns", &with(None)).await, 401);
     assert_eq!(
         ask(
             &lab,

@@ -369,6 +369,5 @@ export function metricPanels(runs, { live = false, onPick, count = 4 } = {}) {
       panels.forEach((p) => p.refresh());
     }, LIVE_MS);
   }
-  root.panels = panels;
   return root;
 }

@@ -47,7 +47,12 @@ export async function api(path, options = {}) {
     headers['Content-Type'] = 'application/json';
     body = JSON.stringify(options.json);
   }
-  const response = await fetch(path, { method, headers, body, credentials: 'same-origin' });
+  return jsonOf(await fetch(path, { method, headers, body, credentials: 'same-origin' }));
+}
+
+// The JSON of an API answer, or its error (the API's own `error`, else the
+// status) thrown as an ApiError; a 401 says the session ended.
+async function jsonOf(response) {
   if (response.status === 401) sessionEnded();
   const text = await response.text();
   let data = null;
@@ -66,15 +71,8 @@ export async function apiConditional(path, etag) {
   const headers = { 'X-Lab-Binding': binding };
   if (etag) headers['If-None-Match'] = etag;
   const response = await fetch(path, { headers, credentials: 'same-origin', cache: 'no-store' });
-  if (response.status === 401) sessionEnded();
   if (response.status === 304) return { status: 304, etag, data: null };
-  const text = await response.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
-  if (!response.ok) {
-    const err = data && data.error ? data.error : { code: 'http_' + response.status, message: response.statusText };
-    throw new ApiError(response.status, err.code, err.message);
-  }
+  const data = await jsonOf(response);
   return { status: response.status, etag: response.headers.get('ETag'), data };
 }
 

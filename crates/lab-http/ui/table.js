@@ -146,7 +146,7 @@ export function runsTable({ query, columns, total, first, sort, onSort, selected
     for (let page = Math.floor(from / PAGE); page <= Math.floor(Math.max(from, to - 1) / PAGE); page++) {
       if (!asked.has(page)) fetchPage(page);
     }
-    const key = `${from}-${to}-${[...rows.keys()].length}`;
+    const key = `${from}-${to}-${rows.size}`;
     if (key === painted) return;
     painted = key;
     const nodes = [];
@@ -166,6 +166,5 @@ export function runsTable({ query, columns, total, first, sort, onSort, selected
   // Painted once attached (the height is known then).
   requestAnimationFrame(paint);
   const node = el('div', { class: 'runs-table' }, scroller, status);
-  node.table = { rendered: () => body.children.length, rows: () => rows.size, paint };
   return node;
 }

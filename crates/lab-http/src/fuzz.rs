@@ -315,9 +315,6 @@ impl GuardHarness {
         let sent = self.fill(template);
         let before = self.state();
         let reply = self.send(&sent);
-        if std::env::var_os("LAB_GUARD_DEBUG").is_some() {
-            eprintln!("{}", String::from_utf8_lossy(&reply));
-        }
         let after = self.state();
         let has = |needle: &[u8]| memchr::memmem::find(&sent, needle).is_some();
         let lower: Vec<u8> = sent.to_ascii_lowercase();

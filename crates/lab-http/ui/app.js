@@ -283,6 +283,8 @@ async function renderRun(id) {
   state.scrubber = null;
   const run = await api(`/api/runs/${encodeURIComponent(id)}`);
   // A run the runner made: its job record (in the data dir) says how.
+  // (Opened straight from a link, the status may not be in yet.)
+  if (!state.status) await loadStatus();
   const runner = state.status && state.status.runner;
   const job = runner && runner.enabled ? await api(`/api/jobs/${encodeURIComponent(run.id)}`).catch(() => null) : null;
   const names = new Set(run.artifacts.map((a) => a.name));

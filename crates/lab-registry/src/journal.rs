@@ -53,6 +53,8 @@ pub(crate) enum Change {
     },
     /// Allowed roots were remembered (only ones not known before).
     Roots(Vec<PathBuf>),
+    /// Remembered roots were forgotten (`lab forget-root`).
+    ForgetRoots(Vec<PathBuf>),
 }
 
 /// The line for `line`, checksum and newline included.

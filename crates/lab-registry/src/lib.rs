@@ -85,6 +85,18 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The data dir is, contains or lies under an allowed root: the walk
+    /// would read the Lab's own files (job output, the registry) as runs.
+    DataDirOverlapsRoot {
+        /// The data dir.
+        data_dir: PathBuf,
+        /// The allowed root.
+        root: PathBuf,
+        /// How they overlap.
+        relation: Overlap,
+    },
+    /// `forget-root` named a directory that is not a remembered root.
+    UnknownRoot(PathBuf),
     /// The registry file exists but cannot be understood.
     Corrupt {
         /// The registry file.
@@ -122,6 +134,24 @@ impl std::fmt::Display for Error {
             Error::BadAllowedRoot { root, reason } => {
                 write!(f, "allowed root {}: {reason}", root.display())
             }
+            Error::DataDirOverlapsRoot {
+                data_dir,
+                root,
+                relation,
+            } => write!(
+                f,
+                "the data dir {} {} the allowed root {}, so the Lab would read its own files as runs; \
+                 use a --data-dir outside it, or run `lab forget-root {}` if it is a remembered root",
+                data_dir.display(),
+                relation.as_str(),
+                root.display(),
+                root.display()
+            ),
+            Error::UnknownRoot(root) => write!(
+                f,
+                "{} is not a remembered root (roots given with --root or in lab.toml are not remembered by this command; drop them there)",
+                root.display()
+            ),
             Error::Corrupt { file, reason } => {
                 write!(
                     f,
@@ -132,6 +162,87 @@ impl std::fmt::Display for Error {
             Error::Io { context, source } => write!(f, "{context}: {source}"),
         }
     }
+}
+
+/// How a data dir and an allowed root overlap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overlap {
+    /// They are the same directory.
+    Is,
+    /// The root lies inside the data dir.
+    Contains,
+    /// The data dir lies inside the root.
+    LiesUnder,
+}
+
+impl Overlap {
+    fn as_str(self) -> &'static str {
+        match self {
+            Overlap::Is => "is",
+            Overlap::Contains => "contains",
+            Overlap::LiesUnder => "lies under",
+        }
+    }
+}
+
+/// `path` made absolute and resolved as far as it exists: the real path
+/// of its longest existing ancestor, the rest appended as written (a data
+/// dir that is not made yet is still compared where it will be).
+pub fn canonical_as_far_as_exists(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return out;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
+}
+
+/// Whether `data_dir` and `root` (both canonical, as far as they exist)
+/// overlap, by whole components. The data dir's own `runs/` (where jobs
+/// run, always an allowed root) and what lies in it are not an overlap.
+pub fn overlap(data_dir: &Path, root: &Path) -> Option<Overlap> {
+    if root.starts_with(DataDir::new(data_dir).runs()) {
+        return None;
+    }
+    if data_dir == root {
+        Some(Overlap::Is)
+    } else if root.starts_with(data_dir) {
+        Some(Overlap::Contains)
+    } else if data_dir.starts_with(root) {
+        Some(Overlap::LiesUnder)
+    } else {
+        None
+    }
+}
+
+/// Refuses a data dir that is, contains or lies under one of `roots`
+/// (SPEC §3): the first such root, as [`Error::DataDirOverlapsRoot`].
+pub fn check_data_dir_apart(data_dir: &Path, roots: &[PathBuf]) -> Result<(), Error> {
+    let data_dir = canonical_as_far_as_exists(data_dir);
+    for root in roots {
+        let canonical = canonical_as_far_as_exists(root);
+        if let Some(relation) = overlap(&data_dir, &canonical) {
+            return Err(Error::DataDirOverlapsRoot {
+                data_dir,
+                root: canonical,
+                relation,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The I/O cause is part of the message, so `source` stays empty (an error
@@ -454,6 +565,37 @@ impl Registry {
             batch.add_roots(roots);
             Ok(())
         })
+    }
+
+    /// Forgets the remembered root `dir` (given as written; compared by its
+    /// real path when it still exists): later commands no longer allow it
+    /// unless it is given again. Its runs stay registered.
+    pub fn forget_root(&self, dir: &Path) -> Result<PathBuf, Error> {
+        let absolute = std::path::absolute(dir).map_err(|source| Error::Io {
+            context: "resolving the root",
+            source,
+        })?;
+        let canonical = std::fs::canonicalize(&absolute).unwrap_or_else(|_| absolute.clone());
+        let mut forgotten = None;
+        self.update(|batch| {
+            let known = batch.roots().to_vec();
+            let Some(root) = known
+                .into_iter()
+                .find(|r| *r == canonical || *r == absolute)
+            else {
+                return Err(Error::UnknownRoot(absolute.clone()));
+            };
+            batch.forget_roots(vec![root.clone()]);
+            forgotten = Some(root);
+            Ok(())
+        })?;
+        forgotten.ok_or(Error::UnknownRoot(absolute))
+    }
+
+    /// The roots remembered in the registry (given to `lab serve` once).
+    pub fn remembered_roots(&self) -> Result<Vec<PathBuf>, Error> {
+        let mut cache = self.cache();
+        Ok(self.store.refresh(&mut cache)?.state.roots().to_vec())
     }
 
     /// Forgets a run: discovery will not bring it back. Its files are

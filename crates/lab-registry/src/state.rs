@@ -207,6 +207,11 @@ impl<'a> Batch<'a> {
         Some(run)
     }
 
+    /// The remembered roots, as changed so far.
+    pub(crate) fn roots(&self) -> &[PathBuf] {
+        &self.state.roots
+    }
+
     /// Remembers those of `roots` not remembered yet.
     pub(crate) fn add_roots(&mut self, roots: Vec<PathBuf>) {
         let mut new = Vec::new();
@@ -218,6 +223,18 @@ impl<'a> Batch<'a> {
         if !new.is_empty() {
             self.state.roots.extend(new.iter().cloned());
             self.changes.push(Change::Roots(new));
+        }
+    }
+
+    /// Forgets those of `roots` that are remembered.
+    pub(crate) fn forget_roots(&mut self, roots: Vec<PathBuf>) {
+        let gone: Vec<PathBuf> = roots
+            .into_iter()
+            .filter(|r| self.state.roots.contains(r))
+            .collect();
+        if !gone.is_empty() {
+            self.state.roots.retain(|r| !gone.contains(r));
+            self.changes.push(Change::ForgetRoots(gone));
         }
     }
 
@@ -252,6 +269,7 @@ impl<'a> Batch<'a> {
                 }
                 self.add_roots(roots);
             }
+            Change::ForgetRoots(roots) => self.forget_roots(roots),
         }
         Ok(())
     }

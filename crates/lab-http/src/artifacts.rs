@@ -15,7 +15,7 @@ use lab_stream::{FileBody, Plan, Validators, evaluate, multipart_segments};
 use crate::State;
 use crate::decode::percent_decode;
 use crate::errors::internal;
-use crate::request::{Result, blocking, parse_id};
+use crate::request::{Result, gated, parse_id};
 use crate::response::{ApiError, Body, Code, empty};
 
 /// The fixed, safe content-type table (SPEC §5). Anything else is an opaque
@@ -62,8 +62,10 @@ pub(crate) async fn artifact(
         Some(artifact) => artifact?,
         None => {
             let open_name = name.clone();
-            let state = Arc::clone(state);
-            blocking(move || {
+            let shared = Arc::clone(state);
+            let gate_id = id.clone();
+            gated(state, &gate_id, move || {
+                let state = shared;
                 let run = state.registry.get(&id)?;
                 let format = crate::discovery::format_of(&run);
                 if !state.allowlists.of(format).allows(&open_name) {
@@ -270,8 +272,10 @@ pub(crate) async fn tensorboard_image(
     let file = percent_decode(file, false).ok_or_else(not_found)?;
     let offset: u64 = offset.parse().map_err(|_| not_found())?;
     let n: usize = n.parse().map_err(|_| not_found())?;
-    let state = Arc::clone(state);
-    let png = blocking(move || {
+    let shared = Arc::clone(state);
+    let gate_id = id.clone();
+    let png = gated(state, &gate_id, move || {
+        let state = shared;
         let run = state.registry.get(&id)?;
         if crate::discovery::format_of(&run) != Format::Tensorboard {
             return Ok(None);

@@ -31,6 +31,7 @@ mod errors;
 mod exports;
 #[doc(hidden)]
 pub mod fuzz;
+mod gate;
 pub use exports::export_run;
 mod guard;
 mod io;
@@ -145,7 +146,9 @@ pub struct Config {
     /// (`lab_redact::secret_values`), redacted from every bundle; the
     /// caller reads its environment, the server never does.
     pub lab_secrets: Vec<Vec<u8>>,
-    /// How often the allowed roots are walked for new runs while serving;
+    /// How often the allowed roots are walked for new runs while serving,
+    /// the first walk starting as the server does (after the caller has
+    /// printed its listening line; lists wait for that walk up to 5 s);
     /// `None`: never (the caller walks them once at start).
     pub discover_every: Option<Duration>,
     /// What the caller's walk at start could not read (shown in
@@ -177,9 +180,12 @@ impl Config {
 pub(crate) struct State {
     pub(crate) registry: Arc<Registry>,
     /// The artifact allowlist of each format.
-    pub(crate) allowlists: artifacts::Allowlists,
+    pub(crate) allowlists: Arc<artifacts::Allowlists>,
     /// What the last walk of the allowed roots could not read or cut short.
     pub(crate) discovery_warnings: std::sync::Mutex<Vec<String>>,
+    /// The walk of the allowed roots: whether the first one is done, and
+    /// whether one is in flight.
+    pub(crate) walks: Walks,
     pub(crate) hosts: HostAllowlist,
     /// 256 bits from the OS RNG, hex; new for every `serve`, never stored.
     pub(crate) token: String,
@@ -313,42 +319,139 @@ fn cap_warnings(mut warnings: Vec<String>) -> Vec<String> {
     warnings
 }
 
-/// Walks the allowed roots every `every` while serving, so runs that
-/// appear later are registered without a restart (one walk at a time, on
-/// a blocking thread; forgotten runs stay forgotten).
-async fn rediscover(state: Arc<State>, every: Duration) {
-    // The pause after a walk is `every`, or 20 times what the walk took if
-    // that is longer: walking a root of 100,000 runs takes about a second,
-    // and discovery keeps to a twentieth of one core however many there are.
-    let mut pause = every;
-    loop {
-        tokio::time::sleep(pause).await;
-        let registry = Arc::clone(&state.registry);
-        let started = std::time::Instant::now();
-        let walked = tokio::task::spawn_blocking(move || {
-            discovery::scan(&registry, &lab_formats::Limits::default())
-        })
-        .await;
-        pause = every.max(started.elapsed() * 20);
-        match walked {
-            Ok(Ok(scanned)) => {
-                *state
-                    .discovery_warnings
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = cap_warnings(scanned.warnings);
-                for run in &scanned.report.imported {
-                    eprintln!(
-                        "lab: found {} run {} at {}",
-                        run.format.as_deref().unwrap_or("lab"),
-                        run.id,
-                        log_safe(run.root.display())
-                    );
-                }
-            }
-            Ok(Err(e)) => eprintln!("lab: looking for new runs failed: {e}"),
-            Err(_) => eprintln!("lab: looking for new runs failed"),
+/// The walks of the allowed roots.
+#[derive(Debug)]
+pub(crate) struct Walks {
+    /// `true` once the first walk returned (at once when there is none).
+    first: watch::Sender<bool>,
+    /// A walk is in flight, since this instant.
+    walking: std::sync::Mutex<Option<std::time::Instant>>,
+    /// How long the last walk took.
+    last: std::sync::Mutex<Duration>,
+}
+
+impl Walks {
+    fn new(walking_at_start: bool) -> Self {
+        Self {
+            first: watch::channel(!walking_at_start).0,
+            walking: std::sync::Mutex::new(None),
+            last: std::sync::Mutex::new(Duration::ZERO),
         }
     }
+
+    /// Waits for the first walk to return, at most `limit`: a list asked
+    /// for right after the server started shows what the walk finds, and
+    /// one asked for during a stuck walk is answered anyway.
+    pub(crate) async fn first_done(&self, limit: Duration) {
+        let mut first = self.first.subscribe();
+        let _ = tokio::time::timeout(limit, first.wait_for(|done| *done)).await;
+    }
+
+    /// Whether a walk has been in flight longer than the gate's limit.
+    pub(crate) fn stuck_for(&self) -> Option<Duration> {
+        let walking = *self.walking.lock().unwrap_or_else(|p| p.into_inner());
+        walking
+            .map(|since| since.elapsed())
+            .filter(|d| *d >= gate::STUCK_AFTER)
+    }
+}
+
+/// Walks the allowed roots now and then every `every` while serving, so
+/// runs that appear later are registered without a restart (one walk at a
+/// time, on a blocking thread; forgotten runs stay forgotten). The loop
+/// never awaits a walk: one that does not return (a hung mount) is
+/// reported, and no other starts until it does.
+async fn rediscover(state: Arc<State>, every: Duration) {
+    let mut reported_stuck = false;
+    loop {
+        let started = {
+            let mut walking = state
+                .walks
+                .walking
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            match *walking {
+                Some(_) => None,
+                None => {
+                    let now = std::time::Instant::now();
+                    *walking = Some(now);
+                    Some(now)
+                }
+            }
+        };
+        if let Some(started) = started {
+            reported_stuck = false;
+            tokio::spawn(walk_once(Arc::clone(&state), started));
+        } else if let Some(stuck) = state.walks.stuck_for()
+            && !reported_stuck
+        {
+            reported_stuck = true;
+            let warning = format!(
+                "the walk of the allowed roots has not returned for {} s (a hung mount?); no new walk starts until it does",
+                stuck.as_secs()
+            );
+            eprintln!("lab: warning: {warning}");
+            state
+                .discovery_warnings
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(warning);
+        }
+        // The pause between walks is `every`, or 20 times what the last
+        // walk took if that is longer: walking a root of 100,000 runs takes
+        // about a second, and discovery keeps to a twentieth of one core
+        // however many there are.
+        let last = *state.walks.last.lock().unwrap_or_else(|p| p.into_inner());
+        tokio::time::sleep(every.max(last * 20)).await;
+    }
+}
+
+/// One walk of the allowed roots, on a blocking thread.
+async fn walk_once(state: Arc<State>, started: std::time::Instant) {
+    let registry = Arc::clone(&state.registry);
+    let first = !*state.walks.first.borrow();
+    let walked = tokio::task::spawn_blocking(move || {
+        discovery::scan(&registry, &lab_formats::Limits::default())
+    })
+    .await;
+    *state.walks.last.lock().unwrap_or_else(|p| p.into_inner()) = started.elapsed();
+    match walked {
+        Ok(Ok(scanned)) => {
+            for run in &scanned.report.imported {
+                eprintln!(
+                    "lab: {} {} run {} at {}",
+                    if first { "imported" } else { "found" },
+                    run.format.as_deref().unwrap_or("lab"),
+                    run.id,
+                    log_safe(run.root.display())
+                );
+            }
+            if first {
+                for (path, why) in &scanned.report.skipped {
+                    eprintln!(
+                        "lab: skipped {}: {}",
+                        log_safe(path.display()),
+                        log_safe(why)
+                    );
+                }
+                for warning in &scanned.warnings {
+                    eprintln!("lab: {}", log_safe(warning));
+                }
+            }
+            *state
+                .discovery_warnings
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = cap_warnings(scanned.warnings);
+        }
+        Ok(Err(e)) => eprintln!("lab: looking for new runs failed: {e}"),
+        Err(_) => eprintln!("lab: looking for new runs failed"),
+    }
+    *state
+        .walks
+        .walking
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = None;
+    state.walks.first.send_replace(true);
 }
 
 /// Serves HTTP/1.1 on `listener` until `shutdown` completes, then stops
@@ -388,8 +491,9 @@ pub async fn serve(
         )),
         hosts,
         registry: config.registry,
-        allowlists: artifacts::Allowlists::new(config.allowlist),
+        allowlists: Arc::new(artifacts::Allowlists::new(config.allowlist)),
         discovery_warnings: std::sync::Mutex::new(cap_warnings(config.discovery_warnings)),
+        walks: Walks::new(config.discover_every.is_some()),
         token: lab_registry::data_dir::random_hex(32)?,
         key: config.access_key,
         sessions: auth::Sessions::new()?,

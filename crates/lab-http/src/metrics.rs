@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::State;
 use crate::decode::{percent_decode, query_pairs};
 use crate::readers::{REFRESH_EVERY, lock};
-use crate::request::{Result, blocking, parse_id};
+use crate::request::{Result, gated, parse_id};
 use crate::response::{ApiError, Body, Code, json_response};
 use crate::runs::bad;
 
@@ -64,9 +64,11 @@ pub(crate) async fn metric(
             _ => {}
         }
     }
-    let state = Arc::clone(state);
+    let shared = Arc::clone(state);
     let lookup = name.clone();
-    let found = blocking(move || {
+    let gate_id = id.clone();
+    let found = gated(state, &gate_id, move || {
+        let state = shared;
         let run = state.registry.get(&id)?;
         let root = RunRoot::open_ambient(&run.root)?;
         let reader = state.summaries.readers.reader(&run, &root, REFRESH_EVERY);

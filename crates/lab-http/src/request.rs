@@ -24,6 +24,22 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|_| internal("a worker task failed"))?
 }
 
+/// Runs blocking work that reads run `id`'s files through the run gate:
+/// after any read of it in flight, never while one is stuck (then 503
+/// `run_unavailable` at once, without a thread).
+pub(crate) async fn gated<T: Send + 'static>(
+    state: &State,
+    id: &RunId,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    state
+        .summaries
+        .gate
+        .read(id, work)
+        .await
+        .map_err(crate::runs::stuck_error)?
+}
+
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     state: &State,
     req: Request<Incoming>,

@@ -1,6 +1,7 @@
 //! Routing and the handlers of SPEC §4.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -54,6 +55,16 @@ pub(crate) async fn route(
         return Err(ApiError::no_route());
     };
     let segments: Vec<&str> = api.split('/').collect();
+    // Right after the server started, what names runs waits for the first
+    // walk of the allowed roots (a stuck walk for at most the gate's limit;
+    // the status page, which says how the walk goes, for under a second).
+    match segments.first() {
+        Some(&("runs" | "columns" | "exports" | "jobs")) => {
+            state.walks.first_done(crate::gate::STUCK_AFTER).await;
+        }
+        Some(&"status") => state.walks.first_done(Duration::from_millis(750)).await,
+        _ => {}
+    }
     match segments.as_slice() {
         ["session"] => match method {
             Method::POST => create_session(state, req, checked).await,
@@ -165,6 +176,7 @@ async fn status(state: &Arc<State>) -> Result<Response<Body>> {
             },
             "counts": { "runs": runs },
             "discovery_warnings": *state.discovery_warnings.lock().unwrap_or_else(|p| p.into_inner()),
+            "discovery_stuck_secs": state.walks.stuck_for().map(|d| d.as_secs()),
             "allowed_roots": roots,
             "artifact_allowlist": state.allowlists.base().patterns().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
             "format_artifacts": lab_formats::Format::ALL

@@ -19,6 +19,7 @@ use crate::artifacts::Allowlists;
 use crate::artifacts::content_type;
 use crate::decode::query_pairs;
 use crate::discovery::{ImportError, format_of};
+use crate::gate::Gate;
 use crate::guard::Checked;
 use crate::readers::{REFRESH_EVERY, Readers, artifact_root, lock};
 use crate::request::{Result, blocking, parse_id, read_json};
@@ -42,6 +43,9 @@ pub(crate) struct RunSummary {
     imported_at: u64,
     format: &'static str,
     available: bool,
+    /// Why `available` is false: its directory cannot be opened, or a read
+    /// of its files is stuck.
+    unavailable_reason: Option<String>,
     /// The display name: the format's run name, else the directory's.
     title: String,
     tags: Vec<String>,
@@ -153,7 +157,9 @@ struct Listed {
 #[derive(Default)]
 pub(crate) struct Summaries {
     /// The format readers of recently used runs.
-    pub(crate) readers: Readers,
+    pub(crate) readers: Arc<Readers>,
+    /// The reads of runs in flight: one per run, none of a stuck one.
+    pub(crate) gate: Gate,
     summaries: Mutex<HashMap<RunId, (Instant, Arc<RunSummary>)>>,
     /// The last `GET /api/columns` answer and when it was counted. Held
     /// while counting, so requests at once wait for one count.
@@ -179,7 +185,7 @@ impl Summaries {
     fn listed<'a>(
         &self,
         runs: impl Iterator<Item = &'a RunRecord>,
-        allow: &Allowlists,
+        allow: &Arc<Allowlists>,
     ) -> Vec<Arc<RunSummary>> {
         let mut found: Vec<(&RunRecord, Option<Arc<RunSummary>>)> = {
             let summaries = lock(&self.summaries);
@@ -199,11 +205,19 @@ impl Summaries {
         found.into_iter().filter_map(|(_, s)| s).collect()
     }
 
-    /// Computes `run`'s summary and keeps it. Blocking.
-    fn compute(&self, run: &RunRecord, allow: &Allowlists) -> Arc<RunSummary> {
-        let summary = Arc::new(match self.details(run, allow) {
-            Ok(details) => details.summary,
-            Err(_) => unavailable(run),
+    /// Computes `run`'s summary and keeps it: through the gate, so a run
+    /// whose read is stuck is summarised as unavailable at once. Blocking.
+    fn compute(&self, run: &RunRecord, allow: &Arc<Allowlists>) -> Arc<RunSummary> {
+        let readers = Arc::clone(&self.readers);
+        let allow = Arc::clone(allow);
+        let owned = run.clone();
+        let read = self
+            .gate
+            .read_sync(&run.id, move || read_details(&readers, &owned, &allow));
+        let summary = Arc::new(match read {
+            Ok(Ok(details)) => details.summary,
+            Ok(Err(e)) => unavailable(run, cannot_open(&e)),
+            Err(stuck) => unavailable(run, stuck.reason()),
         });
         let mut summaries = lock(&self.summaries);
         if summaries.len() > 200_000 {
@@ -268,22 +282,32 @@ impl Summaries {
             }
         }
     }
+}
 
-    /// Everything about `run`. Blocking.
-    fn details(
-        &self,
-        run: &RunRecord,
-        allow: &Allowlists,
-    ) -> std::result::Result<RunDetails, lab_fs::Error> {
-        let root = RunRoot::open_ambient(&run.root)?;
-        let format = format_of(run);
-        let reader = self.readers.reader(run, &root, REFRESH_EVERY);
-        let info = lock(&reader).info();
-        let artifacts = match artifact_root(run, root, &info) {
-            Some(root) => root.list_artifacts(allow.of(format))?,
-            None => Vec::new(),
-        };
-        Ok(details(run, format, info, &artifacts))
+/// Everything about `run`. Blocking: call it through the [`Gate`].
+fn read_details(
+    readers: &Readers,
+    run: &RunRecord,
+    allow: &Allowlists,
+) -> std::result::Result<RunDetails, lab_fs::Error> {
+    let root = RunRoot::open_ambient(&run.root)?;
+    let format = format_of(run);
+    let reader = readers.reader(run, &root, REFRESH_EVERY);
+    let info = lock(&reader).info();
+    let artifacts = match artifact_root(run, root, &info) {
+        Some(root) => root.list_artifacts(allow.of(format))?,
+        None => Vec::new(),
+    };
+    Ok(details(run, format, info, &artifacts))
+}
+
+/// Why a run whose directory cannot be opened is unavailable (its kind,
+/// never a path).
+fn cannot_open(e: &lab_fs::Error) -> String {
+    match e {
+        lab_fs::Error::NotFound => "its directory is gone (moved or deleted?)".to_owned(),
+        lab_fs::Error::RootMoved => "its directory was moved or replaced".to_owned(),
+        _ => "its directory cannot be opened".to_owned(),
     }
 }
 
@@ -294,8 +318,8 @@ fn modified_secs(a: &ArtifactInfo) -> u64 {
         .unwrap_or_default()
 }
 
-/// A run whose directory cannot be opened.
-fn unavailable(run: &RunRecord) -> RunSummary {
+/// A run that cannot be read now, and why.
+fn unavailable(run: &RunRecord, reason: String) -> RunSummary {
     RunSummary {
         id: run.id.clone(),
         name: run.dir_name().to_owned(),
@@ -303,6 +327,7 @@ fn unavailable(run: &RunRecord) -> RunSummary {
         imported_at: run.imported_at,
         format: format_of(run).as_str(),
         available: false,
+        unavailable_reason: Some(reason),
         title: run.dir_name().to_owned(),
         tags: Vec::new(),
         created: lab_fs::bundle::iso8601_utc(run.imported_at),
@@ -384,6 +409,7 @@ fn details(
         imported_at: run.imported_at,
         format: format.as_str(),
         available: true,
+        unavailable_reason: None,
         title,
         tags: info.tags.clone(),
         created: info
@@ -757,23 +783,31 @@ pub(crate) async fn columns(state: &Arc<State>) -> Result<Response<Body>> {
 /// `GET /api/runs/{id}`: the summary, params, metric names, media,
 /// errors and artifacts.
 pub(crate) async fn show(state: &Arc<State>, id: RunId) -> Result<Response<Body>> {
-    let state = Arc::clone(state);
-    let details = blocking(move || {
-        let run = state.registry.get(&id)?;
-        Ok(state.summaries.details(&run, &state.allowlists))
-    })
-    .await?;
-    let details = details.map_err(|_| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            Code::RunUnavailable,
-            "the run directory cannot be opened (moved or deleted?)",
-        )
-    })?;
+    let registry = Arc::clone(&state.registry);
+    let run = blocking(move || Ok(registry.get(&id)?)).await?;
+    let readers = Arc::clone(&state.summaries.readers);
+    let allow = Arc::clone(&state.allowlists);
+    let owned = run.clone();
+    let details = state
+        .summaries
+        .gate
+        .read(&run.id, move || read_details(&readers, &owned, &allow))
+        .await
+        .map_err(|stuck| stuck_error(stuck))?
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, Code::RunUnavailable, cannot_open(&e)))?;
     Ok(json_response(
         StatusCode::OK,
         &serde_json::to_value(&details).unwrap_or(Value::Null),
     ))
+}
+
+/// The answer to a request for a run whose read is stuck.
+pub(crate) fn stuck_error(stuck: crate::gate::Stuck) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Code::RunUnavailable,
+        format!("the run cannot be read now: {}", stuck.reason()),
+    )
 }
 
 #[derive(serde::Deserialize)]

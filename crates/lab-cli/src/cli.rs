@@ -43,6 +43,12 @@ pub(crate) enum Command {
         /// The run id
         id: String,
     },
+    /// Forget a remembered allowed root (one a `lab serve --root` remembered
+    /// for later commands); its runs stay registered, its files untouched
+    ForgetRoot {
+        /// The root, as it was given
+        dir: PathBuf,
+    },
     /// Export a run as a bundle (a tar of its allowlisted artifacts, redacted,
     /// with a checksummed MANIFEST.json) into DATA_DIR/exports
     Export {

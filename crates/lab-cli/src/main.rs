@@ -54,6 +54,10 @@ fn context(cli: &Cli) -> anyhow::Result<Setup> {
         Some(dir) => dir.clone(),
         None => default_data_dir()?,
     };
+    // A relative --data-dir means its absolute form: the runner and the
+    // sandbox see the same directory whatever their working directory.
+    let data_dir = std::path::absolute(&data_dir)
+        .with_context(|| format!("resolving the data dir {}", data_dir.display()))?;
     if data_dir.exists() && !data_dir.is_dir() {
         bail!("data dir {} is not a directory", data_dir.display());
     }
@@ -81,8 +85,19 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
     }
 }
 
-/// The registry, with `DATA_DIR/runs` (where jobs run) always an allowed root.
+/// The registry, with `DATA_DIR/runs` (where jobs run) always an allowed
+/// root. A data dir that is, contains or lies under an allowed root (given
+/// now or remembered) is refused before anything is created.
 pub(crate) fn open_registry(ctx: &Setup) -> anyhow::Result<lab_registry::Registry> {
+    lab_registry::check_data_dir_apart(&ctx.data_dir, &ctx.roots)?;
+    let registry = open_registry_unchecked(ctx)?;
+    lab_registry::check_data_dir_apart(&ctx.data_dir, registry.allowed_roots())?;
+    Ok(registry)
+}
+
+/// [`open_registry`] without the data-dir check: for `lab forget-root`,
+/// which is how a remembered root that overlaps the data dir is removed.
+fn open_registry_unchecked(ctx: &Setup) -> anyhow::Result<lab_registry::Registry> {
     let layout = lab_registry::DataDir::new(&ctx.data_dir);
     layout
         .ensure()
@@ -156,6 +171,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "forgot {} (its files at {} are untouched)",
                 run.id,
                 run.root.display()
+            );
+            Ok(())
+        }
+        Command::ForgetRoot { dir } => {
+            let registry = open_registry_unchecked(&ctx)?;
+            let root = registry.forget_root(&dir)?;
+            println!(
+                "forgot the root {} (its runs stay registered; its files are untouched)",
+                root.display()
             );
             Ok(())
         }

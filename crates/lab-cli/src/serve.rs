@@ -189,25 +189,8 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     registry
         .remember_roots(&ctx.roots)
         .context("remembering the allowed roots")?;
-    let scanned = lab_http::discovery::scan(&registry, &lab_formats::Limits::default())?;
-    for run in &scanned.report.imported {
-        eprintln!(
-            "lab: imported {} run {} from {}",
-            run.format.as_deref().unwrap_or("lab"),
-            run.id,
-            lab_http::log_safe(run.root.display())
-        );
-    }
-    for (path, why) in &scanned.report.skipped {
-        eprintln!(
-            "lab: skipped {}: {}",
-            lab_http::log_safe(path.display()),
-            lab_http::log_safe(why)
-        );
-    }
-    for warning in &scanned.warnings {
-        eprintln!("lab: {}", lab_http::log_safe(warning));
-    }
+    // The roots are walked by the server once it listens (the listening
+    // line comes first, whatever a root holds), then every 5 s.
     for warning in registry.warnings() {
         eprintln!("lab: warning: {}", lab_http::log_safe(warning));
     }
@@ -283,7 +266,10 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     config.limits.max_connections = max_connections();
     config.lab_secrets = ctx.lab_secrets.clone();
     config.discover_every = Some(std::time::Duration::from_secs(5));
-    config.discovery_warnings = scanned.warnings;
+    // SIGTERM stops the Lab within 5 s: 3 s for open responses, then the
+    // runtime is left behind (a read stuck on a hung file keeps its thread,
+    // never the process).
+    config.limits.shutdown_grace = std::time::Duration::from_secs(3);
     if let Bind::Unix(path) = &bind {
         prepare_unix_socket(path)?;
     }
@@ -330,6 +316,7 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("lab: stopped");
         anyhow::Ok(())
     });
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     if let Some(path) = socket {
         let _ = std::fs::remove_file(path);
     }

@@ -1,0 +1,473 @@
+//! Nothing a run's files hold can hang the Lab (issue 22, SPEC §4 and §6):
+//! a FIFO planted at an SQLite store's file or side files, as root and as
+//! an unprivileged user; the data dir kept apart from the allowed roots;
+//! `lab forget-root`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+#![allow(clippy::disallowed_methods)] // these tests start the binary under test
+
+use std::io::{BufReader, Read};
+use std::os::unix::fs::{PermissionsExt, chown};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+mod common;
+
+use lab_test_support::http::{Reply, Request};
+
+use common::LAB;
+
+/// The uid and gid an unprivileged Lab runs as (Debian's `nobody`).
+const NOBODY: u32 = 65534;
+
+/// A `lab serve` started by this test, killed when dropped; its stderr is
+/// collected on a thread.
+struct Lab {
+    child: Child,
+    port: u16,
+    key: String,
+    log: mpsc::Receiver<String>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Lab {
+    /// Starts `command` and waits (at most 20 s, never forever) for its
+    /// listening line.
+    fn start(mut command: Command) -> Lab {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let listening = lab_test_support::lab::read_listening(&mut BufReader::new(stdout));
+            let _ = tx.send(listening);
+        });
+        let (log_tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            let _ = log_tx.send(text);
+        });
+        let listening = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(listening) => listening.unwrap(),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("lab serve printed no listening line within 20 s");
+            }
+        };
+        Lab {
+            child,
+            port: listening.port,
+            key: listening.key,
+            log,
+        }
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        Request::new("GET", path)
+            .header("Authorization", format!("Bearer {}", self.key))
+            .send(self.port)
+            .unwrap()
+    }
+
+    fn json(&self, path: &str) -> serde_json::Value {
+        let reply = self.get(path);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        reply.json()
+    }
+
+    /// The runs listed, by path.
+    fn run_at(&self, dir: &Path) -> Option<serde_json::Value> {
+        let list = self.json("/api/runs?limit=500");
+        list["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["path"].as_str() == dir.to_str())
+            .cloned()
+    }
+
+    /// Waits (at most 30 s) for a run at `dir` to be listed.
+    fn wait_for_run(&self, dir: &Path) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(run) = self.run_at(dir) {
+                return run;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no run at {} was discovered",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The process's thread count.
+    fn threads(&self) -> usize {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap()
+    }
+
+    /// Sends SIGTERM and waits at most 5 s for the process to exit: its
+    /// stderr.
+    fn terminate_within_five_seconds(mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lab serve did not exit within 5 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.log
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_default()
+    }
+}
+
+/// A scratch tree: `root/` (the allowed root) and `data/` (the data dir),
+/// readable by `owner`.
+struct Scratch {
+    _tmp: tempfile::TempDir,
+    base: PathBuf,
+}
+
+impl Scratch {
+    fn new(owner: Option<u32>) -> Scratch {
+        let tmp = common::outside_tmp();
+        let base = tmp.path().canonicalize().unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for d in ["root", "data"] {
+            std::fs::create_dir(base.join(d)).unwrap();
+            if let Some(uid) = owner {
+                chown(base.join(d), Some(uid), Some(uid)).unwrap();
+            }
+        }
+        Scratch { _tmp: tmp, base }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.base.join("root")
+    }
+
+    fn lab(&self, user: Option<u32>) -> Command {
+        let mut cmd = Command::new(LAB);
+        cmd.arg("--data-dir")
+            .arg(self.base.join("data"))
+            .env_remove("XDG_DATA_HOME")
+            .env("HOME", self.base.join("data"));
+        if let Some(uid) = user {
+            cmd.uid(uid).gid(uid);
+        }
+        cmd
+    }
+}
+
+/// An MLflow SQLite store at `dir/mlflow.db` in WAL mode, with one run and
+/// a metric, written by Python's sqlite3 (the tables and columns the
+/// reader asks for, as MLflow's schema has them).
+fn mlflow_store(dir: &Path, owner: Option<u32>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let script = r#"
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("pragma journal_mode=wal")
+c.executescript('''
+create table experiments(experiment_id integer primary key, name text);
+create table runs(run_uuid text primary key, name text, status text, start_time integer,
+  end_time integer, artifact_uri text, experiment_id integer, lifecycle_stage text);
+create table params(key text, value text, run_uuid text);
+create table tags(key text, value text, run_uuid text);
+create table metrics(key text, value real, timestamp integer, step integer, is_nan boolean, run_uuid text);
+insert into experiments values (0, 'Default');
+insert into runs values ('r1', 'sqlite-run', 'FINISHED', 1700000000000, 1700000001000, 'mlflow-artifacts:/0/r1', 0, 'active');
+insert into params values ('lr', '0.1', 'r1');
+insert into metrics values ('loss', 0.5, 1700000000000, 0, 0, 'r1');
+''')
+c.commit()
+c.close()
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir.join("mlflow.db"))
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Some(uid) = owner {
+        chown(dir, Some(uid), Some(uid)).unwrap();
+    }
+}
+
+/// Replaces (or makes) `path` with a FIFO anyone may open; no process
+/// ever writes into it, so a blocking open of it never returns.
+fn plant_fifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let out = Command::new("mkfifo")
+        .arg("-m")
+        .arg("0666")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+const SIDE_NAMES: [&str; 4] = [
+    "mlflow.db",
+    "mlflow.db-journal",
+    "mlflow.db-wal",
+    "mlflow.db-shm",
+];
+
+/// The whole scenario of the finding, as `user` (root when `None`).
+fn fifos_beside_sqlite_stores_never_hang(user: Option<u32>) {
+    let scratch = Scratch::new(user);
+    let root = scratch.root();
+    let stores: Vec<PathBuf> = SIDE_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, _)| root.join(format!("store-{i}")))
+        .collect();
+    for store in &stores {
+        mlflow_store(store, user);
+    }
+    let mut cmd = scratch.lab(user);
+    cmd.args(["serve", "--bind", "127.0.0.1:0", "--root"])
+        .arg(&root);
+    let lab = Lab::start(cmd);
+    // Each store's run is discovered and read whole first...
+    let ids: Vec<String> = stores
+        .iter()
+        .map(|store| {
+            let run = lab.wait_for_run(store);
+            assert_eq!(run["title"], "sqlite-run", "{run}");
+            run["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    // ...then a FIFO is planted at one of its four names, as another user
+    // of the machine would while the Lab runs.
+    for (store, name) in stores.iter().zip(SIDE_NAMES) {
+        plant_fifo(&store.join(name));
+    }
+    // 600 requests to those runs: each answered, none parks a thread.
+    for i in 0..600 {
+        let id = &ids[i % ids.len()];
+        let path = if i % 2 == 0 {
+            format!("/api/runs/{id}")
+        } else {
+            format!("/api/runs/{id}/metrics/loss")
+        };
+        let reply = lab.get(&path);
+        assert!(
+            [200, 404, 409, 503].contains(&reply.status),
+            "{path}: {}",
+            reply.summary()
+        );
+    }
+    let threads = lab.threads();
+    assert!(threads < 64, "{threads} threads after 600 requests");
+    // Each run says what is wrong with it (the name, not a hang).
+    for (id, name) in ids.iter().zip(SIDE_NAMES) {
+        let run = lab.get(&format!("/api/runs/{id}"));
+        let text = run.text();
+        assert!(
+            text.contains(name) || text.contains("\"available\":false"),
+            "{name}: {text}"
+        );
+    }
+    let asked = Instant::now();
+    let status = lab.get("/api/status");
+    assert_eq!(status.status, 200);
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "/api/status took {:?}",
+        asked.elapsed()
+    );
+    // A run added later is discovered.
+    let later = root.join("later");
+    std::fs::create_dir(&later).unwrap();
+    std::fs::write(later.join("run.toml"), "name = \"later\"\n").unwrap();
+    lab.wait_for_run(&later);
+    let log = lab.terminate_within_five_seconds();
+    assert!(log.contains("lab: stopped"), "{log}");
+}
+
+#[test]
+fn fifos_at_an_sqlite_stores_four_names_never_hang_a_root_lab() {
+    fifos_beside_sqlite_stores_never_hang(None);
+}
+
+#[test]
+fn fifos_at_an_sqlite_stores_four_names_never_hang_an_unprivileged_lab() {
+    fifos_beside_sqlite_stores_never_hang(Some(NOBODY));
+}
+
+#[test]
+fn a_fifo_store_planted_before_start_never_delays_the_listening_line() {
+    let scratch = Scratch::new(None);
+    let root = scratch.root();
+    for (i, name) in SIDE_NAMES.iter().enumerate() {
+        let store = root.join(format!("store-{i}"));
+        mlflow_store(&store, None);
+        plant_fifo(&store.join(name));
+    }
+    std::fs::create_dir(root.join("plain")).unwrap();
+    std::fs::write(root.join("plain/run.toml"), "name = \"plain\"\n").unwrap();
+    let mut cmd = scratch.lab(None);
+    cmd.args(["serve", "--bind", "127.0.0.1:0", "--root"])
+        .arg(&root);
+    let lab = Lab::start(cmd);
+    lab.wait_for_run(&root.join("plain"));
+    let status = lab.json("/api/status");
+    assert!(status["discovery_stuck_secs"].is_null(), "{status}");
+    lab.terminate_within_five_seconds();
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// One `lab: error:` line naming `needle`, and a failure exit.
+fn refused_with(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "expected a refusal: {out:?}");
+    let err = stderr(out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("lab: error:") && err.contains(needle),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_data_dir_overlapping_an_allowed_root_is_refused_at_start() {
+    let scratch = Scratch::new(None);
+    let root = scratch.root();
+    let inside = root.join("lab-data");
+    // Under the root, the root itself, and holding the root: each refused
+    // with one line naming the root and the fix, before anything is made.
+    for (data_dir, relation) in [
+        (inside.clone(), "lies under"),
+        (root.clone(), "is"),
+        (scratch.base.clone(), "contains"),
+    ] {
+        let out = run(Command::new(LAB)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["serve", "--bind", "127.0.0.1:0", "--root"])
+            .arg(&root)
+            .env("HOME", &scratch.base));
+        refused_with(&out, relation);
+        let err = stderr(&out);
+        assert!(err.contains(root.to_str().unwrap()), "{err}");
+        assert!(err.contains("lab forget-root"), "{err}");
+    }
+    assert!(!inside.exists(), "the refused data dir was created");
+    // The data dir's own runs/ is an allowed root and no overlap.
+    let data = scratch.base.join("data");
+    let out = run(Command::new(LAB)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("runs")
+        .env("HOME", &scratch.base));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_remembered_root_over_the_data_dir_is_refused_until_forgotten() {
+    let scratch = Scratch::new(None);
+    let outer = scratch.base.join("outer");
+    std::fs::create_dir(&outer).unwrap();
+    std::fs::create_dir(outer.join("run-a")).unwrap();
+    std::fs::write(outer.join("run-a/run.toml"), "name = \"a\"\n").unwrap();
+    let data = outer.join("data");
+    // An older Lab remembered `outer` while its data dir lay elsewhere;
+    // the same registry is now used from inside `outer` (moved there).
+    let old_data = scratch.base.join("data");
+    let mut serve = scratch.lab(None);
+    serve
+        .args(["serve", "--bind", "127.0.0.1:0", "--root"])
+        .arg(&outer);
+    let lab = Lab::start(serve);
+    lab.wait_for_run(&outer.join("run-a"));
+    lab.terminate_within_five_seconds();
+    std::fs::rename(&old_data, &data).unwrap();
+    let lab_at = |args: &[&str]| {
+        run(Command::new(LAB)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .env("HOME", &scratch.base))
+    };
+    refused_with(&lab_at(&["runs"]), "lies under");
+    let forgot = lab_at(&["forget-root", outer.to_str().unwrap()]);
+    assert!(forgot.status.success(), "{}", stderr(&forgot));
+    assert!(String::from_utf8_lossy(&forgot.stdout).contains("forgot the root"));
+    let listed = lab_at(&["runs"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    // Forgetting it again names the problem.
+    refused_with(
+        &lab_at(&["forget-root", outer.to_str().unwrap()]),
+        "not a remembered root",
+    );
+}
+
+#[test]
+fn a_relative_data_dir_means_its_absolute_form() {
+    let scratch = Scratch::new(None);
+    std::fs::create_dir(scratch.root().join("one")).unwrap();
+    std::fs::write(scratch.root().join("one/run.toml"), "name = \"one\"\n").unwrap();
+    let imported = run(Command::new(LAB)
+        .current_dir(&scratch.base)
+        .args(["--data-dir", "data", "--root", "root", "import", "root/one"])
+        .env("HOME", &scratch.base));
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    // The same registry, named absolutely from elsewhere.
+    let listed = run(Command::new(LAB)
+        .current_dir("/")
+        .arg("--data-dir")
+        .arg(scratch.base.join("data"))
+        .arg("runs")
+        .env("HOME", &scratch.base));
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("/root/one"),
+        "{listed:?}"
+    );
+}

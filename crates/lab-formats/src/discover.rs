@@ -21,7 +21,16 @@ pub struct Limits {
     pub max_runs: usize,
     /// Most entries read from one directory.
     pub max_entries: usize,
+    /// Largest SQLite database (and largest `-wal`, `-journal` or `-shm`
+    /// beside it) a store is read from, in bytes: `[formats]
+    /// sqlite_max_bytes`, default [`DEFAULT_SQLITE_MAX_BYTES`] (512 MiB).
+    /// Each read copies the database and its `-wal` into a private
+    /// snapshot, so this bounds the disk and time one store may take.
+    pub sqlite_max_bytes: u64,
 }
+
+/// The default of [`Limits::sqlite_max_bytes`]: 512 MiB.
+pub const DEFAULT_SQLITE_MAX_BYTES: u64 = 512 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -34,6 +43,7 @@ impl Default for Limits {
             max_dirs: 400_000,
             max_runs: 200_000,
             max_entries: 200_000,
+            sqlite_max_bytes: DEFAULT_SQLITE_MAX_BYTES,
         }
     }
 }
@@ -196,7 +206,7 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
         {
             let listed = lab_fs::RunRoot::open_ambient(&dir)
                 .map_err(|e| e.to_string())
-                .and_then(|root| crate::mlflow_db::list_runs(&root));
+                .and_then(|root| crate::mlflow_db::list_runs(&root, limits.sqlite_max_bytes));
             match listed {
                 Ok(runs) => {
                     for (id, name) in runs {

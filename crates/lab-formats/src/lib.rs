@@ -37,7 +37,7 @@ mod yaml;
 
 use std::collections::BTreeMap;
 
-pub use discover::{Discovery, Found, Limits, detect, discover};
+pub use discover::{DEFAULT_SQLITE_MAX_BYTES, Discovery, Found, Limits, detect, discover};
 use lab_fs::RunRoot;
 use serde_json::Value;
 pub use series::{Bucketed, Point, Series, XAxis};
@@ -279,12 +279,19 @@ enum State {
 
 impl RunReader {
     /// A reader for one stored run (`entry`, its id in the store) of a
-    /// store at the run root, or for the run the root is (`None`).
+    /// store at the run root, or for the run the root is (`None`), with
+    /// the default [`Limits`].
     pub fn new_entry(format: Format, entry: Option<&str>) -> Self {
+        Self::new_entry_with(format, entry, &Limits::default())
+    }
+
+    /// [`RunReader::new_entry`] under `limits` (of which a reader uses
+    /// [`Limits::sqlite_max_bytes`], for an MLflow SQLite store).
+    pub fn new_entry_with(format: Format, entry: Option<&str>, limits: &Limits) -> Self {
         match (format, entry) {
             (Format::Mlflow, Some(run)) => Self {
                 format,
-                state: State::MlflowDb(mlflow_db::Reader::new(run)),
+                state: State::MlflowDb(mlflow_db::Reader::new(run, limits.sqlite_max_bytes)),
                 hydra: None,
             },
             _ => Self::new(format),

@@ -4,17 +4,24 @@
 //! is its root, and its artifacts are served from its `artifact_uri` only
 //! where that lies inside the store's directory.
 //!
-//! The database is checked by lab-fs (a regular file beneath the root, no
-//! link) and then opened **by path**, read-only — SQLite needs the path to
-//! find the `-wal` and `-shm` files of a store being written. That is the
-//! one exception to "lab-fs opens every file", named in
-//! `lab_fs::RunRoot::sqlite_path`. Each refresh is one read transaction (a
-//! consistent snapshot while a training process writes, WAL included), with
-//! `query_only`, defensive mode and untrusted schema (a hostile file's
-//! views and triggers cannot call functions), and reads at most
+//! SQLite is never handed a path inside a run root (it would open the
+//! `-journal`, `-wal` and `-shm` files beside it by name, follow a link,
+//! block on a FIFO, create files). lab-fs checks `mlflow.db` and its side
+//! files beneath the root's handle and copies the database and its `-wal`
+//! into a private 0700 directory (`lab_fs::RunRoot::snapshot_sqlite`);
+//! SQLite opens only that copy (read-write, as it is ours: it replays the
+//! copied WAL there). A reader keeps its snapshot and copies again only
+//! when the database's or the `-wal`'s identity (inode, size, mtime)
+//! changed; readers of the same store share an unchanged snapshot. Each
+//! refresh is one read transaction, with `query_only`, defensive mode and
+//! untrusted schema, triggers and views off (a hostile file's views and
+//! triggers cannot call functions), and reads at most
 //! [`ROWS_PER_REFRESH`] new metric rows (by rowid, so nothing is read
 //! twice).
 
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use lab_fs::SqliteSnapshot;
 use rusqlite::{Connection, OpenFlags, params};
 use serde_json::Value;
 
@@ -27,53 +34,63 @@ pub(crate) const DB_NAME: &str = "mlflow.db";
 const ROWS_PER_REFRESH: i64 = 500_000;
 /// Most runs one store lists.
 const MAX_RUNS: i64 = 20_000;
-/// How long a read waits for a writer's lock.
+/// How long a read waits on a lock of the private copy (held by another
+/// reader of the same snapshot, checkpointing its copied WAL).
 const BUSY_MS: u64 = 2000;
 
-/// Opens the store at the root read-only and checks it is an MLflow store.
-fn open(root: &lab_fs::RunRoot) -> Result<Connection, String> {
-    let db = root
-        .sqlite_path(DB_NAME)
+/// Snapshots alive in this process, so that the readers of the runs of
+/// one store (each run is a reader) share one copy of an unchanged store
+/// instead of holding one each. Entries die with their last holder.
+static SHARED: Mutex<Vec<Weak<SqliteSnapshot>>> = Mutex::new(Vec::new());
+
+/// An error of lab-fs about the store, naming the file.
+fn describe(e: lab_fs::Error) -> String {
+    match e {
+        // It names the file already (`mlflow.db-wal: not a regular file`).
+        lab_fs::Error::Sqlite { .. } => e.to_string(),
+        other => format!("{DB_NAME}: {other}"),
+    }
+}
+
+/// A snapshot of the store at `root` as it is now: `held` when nothing
+/// changed since it was taken, else one another reader holds of the same
+/// state, else a fresh copy.
+fn snapshot_of(
+    root: &lab_fs::RunRoot,
+    max_bytes: u64,
+    held: Option<&Arc<SqliteSnapshot>>,
+) -> Result<Arc<SqliteSnapshot>, String> {
+    let now = root.sqlite_identity(DB_NAME, max_bytes).map_err(describe)?;
+    if let Some(held) = held.filter(|h| h.identity() == now) {
+        return Ok(Arc::clone(held));
+    }
+    let shared = |list: &mut Vec<Weak<SqliteSnapshot>>| {
+        list.retain(|w| w.strong_count() > 0);
+        list.iter()
+            .filter_map(Weak::upgrade)
+            .find(|s| s.identity() == now)
+    };
+    if let Some(found) = shared(&mut SHARED.lock().unwrap_or_else(PoisonError::into_inner)) {
+        return Ok(found);
+    }
+    // Copied without the lock held: two readers racing copy twice, and
+    // no store waits on another's copy.
+    let fresh = Arc::new(root.snapshot_sqlite(DB_NAME, max_bytes).map_err(describe)?);
+    SHARED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Arc::downgrade(&fresh));
+    Ok(fresh)
+}
+
+/// Opens the private copy and checks it is an MLflow store. Read-write,
+/// because the copy is ours: SQLite replays a copied `-wal` into it and
+/// keeps its `-shm` beside it; `query_only` keeps this connection from
+/// writing anything else.
+fn open(snapshot: &SqliteSnapshot) -> Result<Connection, String> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(snapshot.path(), flags)
         .map_err(|e| format!("{DB_NAME}: {e}"))?;
-    // A WAL store is read through its -wal and -shm files. SQLite would
-    // create them (a write into the store) when they are missing, even
-    // read-only: a WAL store without a -wal file (closed cleanly, all of it
-    // in the main file) is opened immutable, which creates nothing; one
-    // with a -wal but no -shm is not opened at all.
-    let mut head = [0u8; 20];
-    let wal_mode = root
-        .open_regular(std::path::Path::new(DB_NAME))
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head).map_err(lab_fs::Error::Io))
-        .is_ok_and(|()| head[18] == 2 && head[19] == 2);
-    let names: Vec<String> = root
-        .list_dir("")
-        .map_err(|e| format!("{DB_NAME}: {e}"))?
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
-    let has = |suffix: &str| names.iter().any(|n| *n == format!("{DB_NAME}{suffix}"));
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = if wal_mode && !has("-wal") {
-        let path = db
-            .path
-            .to_str()
-            .ok_or(format!("{DB_NAME}: the path is not UTF-8"))?;
-        let escaped = path.replace('%', "%25").replace('?', "%3f").replace('#', "%23");
-        Connection::open_with_flags(
-            format!("file:{escaped}?immutable=1"),
-            flags | OpenFlags::SQLITE_OPEN_URI,
-        )
-    } else if wal_mode && !has("-shm") {
-        return Err(format!(
-            "{DB_NAME}: a WAL store with a -wal file but no -shm file is not opened (reading it would create one)"
-        ));
-    } else {
-        Connection::open_with_flags(&db.path, flags)
-    }
-    .map_err(|e| format!("{DB_NAME}: {e}"))?;
-    if !db.still_same() {
-        return Err(format!("{DB_NAME}: replaced while it was opened"));
-    }
     let setup = || -> rusqlite::Result<()> {
         use rusqlite::config::DbConfig;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
@@ -102,8 +119,12 @@ fn open(root: &lab_fs::RunRoot) -> Result<Connection, String> {
 }
 
 /// The runs of the store at `root`: (run id, name), deleted ones left out.
-pub(crate) fn list_runs(root: &lab_fs::RunRoot) -> Result<Vec<(String, Option<String>)>, String> {
-    let conn = open(root)?;
+pub(crate) fn list_runs(
+    root: &lab_fs::RunRoot,
+    max_bytes: u64,
+) -> Result<Vec<(String, Option<String>)>, String> {
+    let snapshot = snapshot_of(root, max_bytes, None)?;
+    let conn = open(&snapshot)?;
     let mut stmt = conn
         .prepare(
             "SELECT run_uuid, name FROM runs WHERE lifecycle_stage IS NOT 'deleted' \
@@ -150,12 +171,17 @@ pub(crate) struct Reader {
     set: SeriesSet,
     last_rowid: i64,
     error: Option<String>,
+    /// The cap on each file copied (`Limits::sqlite_max_bytes`).
+    max_bytes: u64,
+    /// The private copy read last, kept until the store changes.
+    snapshot: Option<Arc<SqliteSnapshot>>,
 }
 
 impl Reader {
-    pub(crate) fn new(run: &str) -> Self {
+    pub(crate) fn new(run: &str, max_bytes: u64) -> Self {
         Self {
             run: run.to_owned(),
+            max_bytes,
             ..Self::default()
         }
     }
@@ -165,7 +191,11 @@ impl Reader {
     }
 
     fn read(&mut self, root: &lab_fs::RunRoot) -> Result<(), String> {
-        let mut conn = open(root)?;
+        let snapshot = snapshot_of(root, self.max_bytes, self.snapshot.as_ref());
+        // A store that can no longer be snapshotted keeps no copy either.
+        self.snapshot = snapshot.as_ref().ok().cloned();
+        let snapshot = snapshot?;
+        let mut conn = open(&snapshot)?;
         let err = |e: rusqlite::Error| format!("{DB_NAME}: {e}");
         // One snapshot for everything read now.
         let tx = conn.transaction().map_err(err)?;
@@ -290,4 +320,278 @@ fn inside(root: &lab_fs::RunRoot, uri: &str) -> Option<String> {
         return None;
     }
     Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt as _;
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::{Format, Limits, RunReader};
+
+    /// MLflow's tables, as far as the reader looks at them.
+    const SCHEMA: &str = "
+        CREATE TABLE runs (run_uuid TEXT PRIMARY KEY, name TEXT, status TEXT,
+            start_time INTEGER, artifact_uri TEXT, experiment_id INTEGER,
+            lifecycle_stage TEXT);
+        CREATE TABLE params (key TEXT, value TEXT, run_uuid TEXT);
+        CREATE TABLE tags (key TEXT, value TEXT, run_uuid TEXT);
+        CREATE TABLE metrics (key TEXT, value REAL, timestamp INTEGER,
+            step INTEGER, is_nan BOOLEAN, run_uuid TEXT);
+        INSERT INTO runs VALUES ('r1', 'alpha', 'RUNNING', 1700000000000, '',
+            0, 'active');
+        INSERT INTO params VALUES ('lr', '0.1', 'r1');";
+
+    /// A temp dir holding a store directory `store/` and a canary beside it.
+    struct Scratch {
+        _tmp: tempfile::TempDir,
+        base: PathBuf,
+        store: PathBuf,
+    }
+
+    fn scratch() -> Scratch {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().canonicalize().unwrap();
+        let store = base.join("store");
+        std::fs::create_dir(&store).unwrap();
+        std::fs::write(base.join("canary"), b"canary").unwrap();
+        Scratch {
+            _tmp: tmp,
+            base,
+            store,
+        }
+    }
+
+    /// A writer holding the store open in WAL mode with checkpoints off:
+    /// everything it wrote is in `mlflow.db-wal` alone until it closes.
+    fn wal_writer(store: &Path) -> Connection {
+        let conn = Connection::open(store.join(DB_NAME)).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn
+    }
+
+    fn log(conn: &Connection, steps: std::ops::Range<i64>) {
+        for step in steps {
+            conn.execute(
+                "INSERT INTO metrics VALUES ('loss', ?1, 1700000000000, ?2, 0, 'r1')",
+                params![1.0 / (step + 1) as f64, step],
+            )
+            .unwrap();
+        }
+    }
+
+    /// Every entry of `dir`, links not followed: name, kind, size, mode,
+    /// inode and modification time.
+    fn listing(dir: &Path) -> String {
+        let mut out: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let m = std::fs::symlink_metadata(e.path()).unwrap();
+                format!(
+                    "{:?} {:?} {} {:o} {} {}.{}",
+                    e.file_name(),
+                    m.file_type(),
+                    m.len(),
+                    m.mode(),
+                    m.ino(),
+                    m.mtime(),
+                    m.mtime_nsec()
+                )
+            })
+            .collect();
+        out.sort();
+        out.join("\n")
+    }
+
+    fn loss_count(reader: &Reader) -> usize {
+        reader.set.get("loss").map_or(0, |s| s.points().len())
+    }
+
+    #[test]
+    fn a_wal_store_is_read_whole_from_a_snapshot_including_rows_only_in_the_wal() {
+        let scratch = scratch();
+        let writer = wal_writer(&scratch.store);
+        log(&writer, 0..5);
+        // Nothing of it in the database file yet: the tables are in the
+        // -wal alone.
+        let alone = scratch.base.join("alone.db");
+        std::fs::copy(scratch.store.join(DB_NAME), &alone).unwrap();
+        let tables: i64 = Connection::open(&alone)
+            .unwrap()
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0);
+        assert!(
+            std::fs::metadata(scratch.store.join("mlflow.db-wal"))
+                .unwrap()
+                .len()
+                > 0
+        );
+
+        let before = listing(&scratch.store);
+        let found = crate::discover(&scratch.base, &Limits::default());
+        let ids: Vec<_> = found.runs.iter().map(|f| f.entry.as_deref()).collect();
+        assert_eq!(ids, [Some("r1")], "{:?}", found.warnings);
+        let root = lab_fs::RunRoot::open_ambient(&scratch.store).unwrap();
+        let mut reader = RunReader::new_entry(Format::Mlflow, Some("r1"));
+        reader.refresh(&root);
+        let info = reader.info();
+        assert_eq!(info.errors, Vec::<String>::new());
+        assert_eq!(info.name.as_deref(), Some("alpha"));
+        assert_eq!(info.params["lr"], "0.1");
+        assert_eq!(reader.series("loss").map(|s| s.points().len()), Some(5));
+        assert_eq!(
+            listing(&scratch.store),
+            before,
+            "nothing written in the store"
+        );
+        drop(writer);
+    }
+
+    #[test]
+    fn a_growing_store_is_copied_again_when_it_changes_and_not_when_unchanged() {
+        let scratch = scratch();
+        let writer = wal_writer(&scratch.store);
+        log(&writer, 0..3);
+        let root = lab_fs::RunRoot::open_ambient(&scratch.store).unwrap();
+        let mut reader = Reader::new("r1", crate::DEFAULT_SQLITE_MAX_BYTES);
+        reader.refresh(&root);
+        assert_eq!((reader.error.clone(), loss_count(&reader)), (None, 3));
+        let first = Arc::clone(reader.snapshot.as_ref().unwrap());
+
+        // Unchanged: the same snapshot, not a new copy.
+        reader.refresh(&root);
+        assert!(Arc::ptr_eq(reader.snapshot.as_ref().unwrap(), &first));
+        // Another reader of the same store shares it.
+        let mut other = Reader::new("r1", crate::DEFAULT_SQLITE_MAX_BYTES);
+        other.refresh(&root);
+        assert!(Arc::ptr_eq(other.snapshot.as_ref().unwrap(), &first));
+
+        // Grown: copied again, and the new rows read once.
+        log(&writer, 3..7);
+        reader.refresh(&root);
+        let second = Arc::clone(reader.snapshot.as_ref().unwrap());
+        assert!(!Arc::ptr_eq(&second, &first));
+        assert_ne!(second.identity(), first.identity());
+        assert_eq!((reader.error.clone(), loss_count(&reader)), (None, 7));
+        reader.refresh(&root);
+        assert!(Arc::ptr_eq(reader.snapshot.as_ref().unwrap(), &second));
+        assert_eq!(loss_count(&reader), 7);
+
+        // Checkpointed and closed by the writer: still all of it.
+        drop(writer);
+        reader.refresh(&root);
+        assert_eq!((reader.error.clone(), loss_count(&reader)), (None, 7));
+    }
+
+    /// What is planted at a name of the store.
+    #[derive(Clone, Copy, Debug)]
+    enum Plant {
+        Fifo,
+        /// A symbolic link to the canary beside the store.
+        Link,
+        /// A second name of the canary.
+        HardLink,
+        /// A file over the cap of [`check`]'s limits.
+        Oversize,
+    }
+
+    const CAP: u64 = 64 * 1024;
+
+    /// A store with one run, `what` planted at `name`: the run's reader
+    /// and discovery each report `expected` for that store within 5 s,
+    /// a healthy store beside it is read, and the canary is unchanged.
+    fn check(name: &str, what: Plant, expected: &str) {
+        let scratch = scratch();
+        let conn = Connection::open(scratch.store.join(DB_NAME)).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        drop(conn);
+        let healthy = scratch.base.join("healthy");
+        std::fs::create_dir(&healthy).unwrap();
+        std::fs::copy(scratch.store.join(DB_NAME), healthy.join(DB_NAME)).unwrap();
+        let at = scratch.store.join(name);
+        let _ = std::fs::remove_file(&at);
+        match what {
+            Plant::Fifo => {
+                #[allow(clippy::disallowed_methods)] // a test fixture, not a job
+                let made = std::process::Command::new("mkfifo")
+                    .arg(&at)
+                    .status()
+                    .unwrap();
+                assert!(made.success(), "mkfifo must be available");
+            }
+            Plant::Link => std::os::unix::fs::symlink(scratch.base.join("canary"), &at).unwrap(),
+            Plant::HardLink => std::fs::hard_link(scratch.base.join("canary"), &at).unwrap(),
+            Plant::Oversize => std::fs::write(&at, vec![0u8; CAP as usize + 1]).unwrap(),
+        }
+        let before = listing(&scratch.store);
+        let limits = Limits {
+            sqlite_max_bytes: CAP,
+            ..Limits::default()
+        };
+        let (base, store) = (scratch.base.clone(), scratch.store.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let root = lab_fs::RunRoot::open_ambient(&store).unwrap();
+            let mut reader = RunReader::new_entry_with(Format::Mlflow, Some("r1"), &limits);
+            reader.refresh(&root);
+            let _ = tx.send((reader.info().errors, crate::discover(&base, &limits)));
+        });
+        let (errors, found) = rx
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("{name} as {what:?}: the read blocked"));
+        assert_eq!(errors, [expected], "{name} as {what:?}");
+        let runs: Vec<_> = found.runs.iter().map(|f| f.dir.clone()).collect();
+        assert_eq!(runs, [healthy], "{name} as {what:?}");
+        // Discovery lists directories only: a database that is not a
+        // regular file is no store at all; any other refusal is a warning.
+        let no_store = name == DB_NAME && matches!(what, Plant::Fifo | Plant::Link);
+        assert_eq!(
+            found.warnings.iter().any(|w| w.contains(expected)),
+            !no_store,
+            "{name} as {what:?}: {:?}",
+            found.warnings
+        );
+        assert_eq!(listing(&scratch.store), before, "{name} as {what:?}");
+        assert_eq!(
+            std::fs::read(scratch.base.join("canary")).unwrap(),
+            b"canary"
+        );
+    }
+
+    #[test]
+    fn a_fifo_link_or_oversize_file_at_any_name_of_a_store_is_an_error_of_that_store_alone() {
+        for name in [
+            DB_NAME,
+            "mlflow.db-journal",
+            "mlflow.db-wal",
+            "mlflow.db-shm",
+        ] {
+            let table = [
+                (Plant::Fifo, format!("{name}: not a regular file")),
+                (
+                    Plant::Link,
+                    format!("{name}: a symbolic link, never followed"),
+                ),
+                (Plant::HardLink, format!("{name}: more than one hard link")),
+                (
+                    Plant::Oversize,
+                    format!("{name}: larger than the cap of {CAP} bytes"),
+                ),
+            ];
+            for (what, expected) in table {
+                check(name, what, &expected);
+            }
+        }
+    }
 }

@@ -31,6 +31,7 @@ pub mod bundle;
 #[doc(hidden)]
 pub mod fuzz;
 mod name;
+mod sqlite;
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -44,6 +45,7 @@ use rustix::fs::{OFlags, ResolveFlags};
 pub use name::{
     Allowlist, ArtifactName, DEFAULT_ALLOWLIST, JOB_DIR, MAX_LEVELS, MAX_NAME_LEN, Pattern,
 };
+pub use sqlite::{FileIdentity, SQLITE_SIDE_FILES, SqliteIdentity, SqliteRefusal, SqliteSnapshot};
 
 /// Most entries looked at in one directory when listing artifacts; a run
 /// directory with more is listed partially rather than stalling a request.
@@ -75,6 +77,14 @@ pub enum Error {
     /// The run root's real path is no longer the one that was registered
     /// (a component was replaced by a symlink, or it was moved).
     RootMoved,
+    /// A SQLite database or one of its side files is not one a snapshot
+    /// is taken of (see [`RunRoot::snapshot_sqlite`]).
+    Sqlite {
+        /// The file's name (`mlflow.db`, `mlflow.db-wal`, …).
+        file: String,
+        /// Why it was refused.
+        refusal: SqliteRefusal,
+    },
     /// Any other I/O failure.
     Io(io::Error),
 }
@@ -91,6 +101,7 @@ impl std::fmt::Display for Error {
             Error::NotFound => f.write_str("no such artifact"),
             Error::NotAFile => f.write_str("artifact is not a regular file"),
             Error::RootMoved => f.write_str("run root no longer resolves to its registered path"),
+            Error::Sqlite { file, refusal } => write!(f, "{file}: {refusal}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
         }
     }
@@ -137,24 +148,6 @@ pub struct ArtifactInfo {
     pub len: u64,
     /// Modification time.
     pub modified: SystemTime,
-}
-
-/// A database file's path, checked by [`RunRoot::sqlite_path`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DbPath {
-    /// The path to hand to SQLite.
-    pub path: PathBuf,
-    dev: u64,
-    ino: u64,
-}
-
-impl DbPath {
-    /// Whether the path still names the regular file that was checked (no
-    /// link swapped in since): call it after the database is open.
-    pub fn still_same(&self) -> bool {
-        std::fs::symlink_metadata(&self.path)
-            .is_ok_and(|m| m.is_file() && m.dev() == self.dev && m.ino() == self.ino)
-    }
 }
 
 /// What kind of entry [`RunRoot::list_dir`] found.
@@ -365,27 +358,6 @@ impl RunRoot {
     pub fn open_sub(&self, rel: &str) -> Result<RunRoot, Error> {
         let dir = self.dir.open_dir(rel).map_err(Error::from_io)?;
         Ok(RunRoot::new(dir, self.path.join(rel)))
-    }
-
-    /// **The one path lab-fs hands out.** SQLite opens its database by
-    /// path (it also opens the `-wal` and `-shm` files beside it by name),
-    /// so it cannot be given a handle. This checks, beneath the root's
-    /// handle, that `name` (one segment) is a regular file, not a link,
-    /// and returns its path with the identity that was checked; the caller
-    /// opens the database read-only and then calls [`DbPath::still_same`].
-    pub fn sqlite_path(&self, name: &str) -> Result<DbPath, Error> {
-        if name.contains('/') || name.starts_with('.') || name.is_empty() {
-            return Err(Error::InvalidName(
-                "a database is one file directly in the root",
-            ));
-        }
-        let file = self.open_regular(Path::new(name))?;
-        let meta = file.metadata().map_err(Error::Io)?;
-        Ok(DbPath {
-            path: self.path.join(name),
-            dev: meta.dev(),
-            ino: meta.ino(),
-        })
     }
 
     /// Lists the directory `rel` beneath the root (`""` for the root

@@ -34,6 +34,18 @@ pub struct FileConfig {
     /// Runner settings (the runner itself is not in this build yet).
     #[serde(default)]
     pub runner: RunnerConfig,
+    /// Format readers' bounds.
+    #[serde(default)]
+    pub formats: FormatsConfig,
+}
+
+/// `[formats]`
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormatsConfig {
+    /// Largest SQLite store (and `-wal`) read, bytes; each read copies it
+    /// into a private snapshot [default: 512 MiB].
+    pub sqlite_max_bytes: Option<u64>,
 }
 
 /// `[artifacts]`

@@ -20,7 +20,14 @@ pub(crate) fn export(ctx: &Setup, id: &str, name: Option<&str>) -> anyhow::Resul
     let exports = lab_fs::bundle::ExportsDir::open_ambient(&exports_path)?;
     let filter =
         lab_redact::export::RedactingFilter::new(lab_redact::Redactor::new(&ctx.lab_secrets));
-    let info = lab_http::export_run(&exports, &name, &run, &allowlist, &filter)?;
+    let info = lab_http::export_run(
+        &exports,
+        &name,
+        &run,
+        &allowlist,
+        &filter,
+        &ctx.format_limits(),
+    )?;
     println!(
         "exported {} to {} ({} bytes, {} files)",
         run.id,

@@ -75,6 +75,17 @@ fn context(cli: &Cli) -> anyhow::Result<Setup> {
     })
 }
 
+impl Setup {
+    /// The format readers' bounds, `[formats]` in the config.
+    pub(crate) fn format_limits(&self) -> lab_formats::Limits {
+        let mut limits = lab_formats::Limits::default();
+        if let Some(max) = self.config.formats.sqlite_max_bytes {
+            limits.sqlite_max_bytes = max;
+        }
+        limits
+    }
+}
+
 fn default_data_dir() -> anyhow::Result<PathBuf> {
     if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(xdg).join("lab"));
@@ -134,12 +145,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { dir, id } => {
             let registry = open_registry(&ctx)?;
             let dir = std::path::absolute(&dir).context("resolving the directory")?;
-            let runs = lab_http::discovery::import_dir(&registry, &dir, id.as_deref()).map_err(
-                |e| match e {
-                    lab_http::discovery::ImportError::Registry(e) => explain_import(&registry, e),
-                    other => other.into(),
-                },
-            )?;
+            let runs = lab_http::discovery::import_dir(
+                &registry,
+                &dir,
+                id.as_deref(),
+                &ctx.format_limits(),
+            )
+            .map_err(|e| match e {
+                lab_http::discovery::ImportError::Registry(e) => explain_import(&registry, e),
+                other => other.into(),
+            })?;
             for run in runs {
                 println!(
                     "imported {} ({}) from {}",

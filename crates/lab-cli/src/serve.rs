@@ -266,6 +266,7 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     config.limits.max_connections = max_connections();
     config.lab_secrets = ctx.lab_secrets.clone();
     config.discover_every = Some(std::time::Duration::from_secs(5));
+    config.formats = ctx.format_limits();
     // SIGTERM stops the Lab within 5 s: 3 s for open responses, then the
     // runtime is left behind (a read stuck on a hung file keeps its thread,
     // never the process).

@@ -69,6 +69,7 @@ pub fn import_dir(
     registry: &Registry,
     dir: &Path,
     id: Option<&str>,
+    limits: &Limits,
 ) -> Result<Vec<RunRecord>, ImportError> {
     // Checked against the allowed roots before anything is listed.
     let canonical = registry.resolve(dir)?;
@@ -79,7 +80,7 @@ pub fn import_dir(
             Some(format.as_str()),
         )?]);
     }
-    let found = lab_formats::discover(&canonical, &Limits::default());
+    let found = lab_formats::discover(&canonical, limits);
     if found.runs.is_empty() {
         return Ok(vec![registry.import_as(
             &canonical,

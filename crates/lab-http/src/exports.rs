@@ -13,7 +13,7 @@ use crate::State;
 use crate::artifacts::file_response;
 use crate::errors::internal;
 use crate::guard::Checked;
-use crate::request::{Result, blocking, parse_id, read_json};
+use crate::request::{Result, blocking, gated, parse_id, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
 
 impl From<BundleError> for ApiError {
@@ -74,8 +74,10 @@ pub(crate) async fn create(
         Some(name) => BundleName::parse(&name)?,
         None => BundleName::parse(&default_bundle_name(id.as_str(), SystemTime::now()))?,
     };
-    let state = Arc::clone(state);
-    let info = blocking(move || {
+    let shared = Arc::clone(state);
+    let gate_id = id.clone();
+    let info = gated(state, &gate_id, move || {
+        let state = shared;
         let exports = exports_dir(&state)?;
         let run = state.registry.get(&id)?;
         Ok(export_run(
@@ -84,6 +86,7 @@ pub(crate) async fn create(
             &run,
             state.allowlists.base(),
             &state.export_filter,
+            &state.formats,
         )?)
     })
     .await?;
@@ -162,11 +165,12 @@ pub fn export_run(
     run: &lab_registry::RunRecord,
     allowlist: &lab_fs::Allowlist,
     filter: &dyn lab_fs::bundle::ExportFilter,
+    limits: &lab_formats::Limits,
 ) -> std::result::Result<lab_fs::bundle::BundleInfo, lab_fs::bundle::BundleError> {
     let format = crate::discovery::format_of(run);
     let allow = allowlist.plus(format.artifact_patterns())?;
     let root = lab_fs::RunRoot::open_ambient(&run.root)?;
-    let mut reader = lab_formats::RunReader::new_entry(format, run.entry.as_deref());
+    let mut reader = lab_formats::RunReader::new_entry_with(format, run.entry.as_deref(), limits);
     reader.refresh(&root);
     // A store's run bundles its own artifact directory; when its store
     // names none inside the store (or one that leaves it), the bundle holds

@@ -154,6 +154,8 @@ pub struct Config {
     /// What the caller's walk at start could not read (shown in
     /// `/api/status` until the next walk).
     pub discovery_warnings: Vec<String>,
+    /// The format readers' and the walk's bounds (`[formats]`).
+    pub formats: lab_formats::Limits,
 }
 
 impl Config {
@@ -172,6 +174,7 @@ impl Config {
             jobs: None,
             discover_every: None,
             discovery_warnings: Vec::new(),
+            formats: lab_formats::Limits::default(),
         }
     }
 }
@@ -186,6 +189,8 @@ pub(crate) struct State {
     /// The walk of the allowed roots: whether the first one is done, and
     /// whether one is in flight.
     pub(crate) walks: Walks,
+    /// The format readers' and the walk's bounds.
+    pub(crate) formats: lab_formats::Limits,
     pub(crate) hosts: HostAllowlist,
     /// 256 bits from the OS RNG, hex; new for every `serve`, never stored.
     pub(crate) token: String,
@@ -410,10 +415,8 @@ async fn rediscover(state: Arc<State>, every: Duration) {
 async fn walk_once(state: Arc<State>, started: std::time::Instant) {
     let registry = Arc::clone(&state.registry);
     let first = !*state.walks.first.borrow();
-    let walked = tokio::task::spawn_blocking(move || {
-        discovery::scan(&registry, &lab_formats::Limits::default())
-    })
-    .await;
+    let limits = state.formats;
+    let walked = tokio::task::spawn_blocking(move || discovery::scan(&registry, &limits)).await;
     *state.walks.last.lock().unwrap_or_else(|p| p.into_inner()) = started.elapsed();
     match walked {
         Ok(Ok(scanned)) => {
@@ -484,7 +487,7 @@ pub async fn serve(
         .map_err(|e| std::io::Error::other(format!("exports directory: {e}")))?;
     let state = Arc::new(State {
         exports,
-        summaries: runs::Summaries::default(),
+        summaries: runs::Summaries::new(config.formats),
         jobs: config.jobs,
         export_filter: lab_redact::export::RedactingFilter::new(lab_redact::Redactor::new(
             config.lab_secrets.iter(),
@@ -494,6 +497,7 @@ pub async fn serve(
         allowlists: Arc::new(artifacts::Allowlists::new(config.allowlist)),
         discovery_warnings: std::sync::Mutex::new(cap_warnings(config.discovery_warnings)),
         walks: Walks::new(config.discover_every.is_some()),
+        formats: config.formats,
         token: lab_registry::data_dir::random_hex(32)?,
         key: config.access_key,
         sessions: auth::Sessions::new()?,

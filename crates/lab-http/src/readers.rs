@@ -66,6 +66,8 @@ impl Table {
 #[derive(Default)]
 pub(crate) struct Readers {
     map: Mutex<Table>,
+    /// What each new reader is bounded by.
+    limits: lab_formats::Limits,
 }
 
 impl std::fmt::Debug for Readers {
@@ -79,6 +81,14 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Readers {
+    /// An empty cache whose readers are bounded by `limits`.
+    pub(crate) fn new(limits: lab_formats::Limits) -> Self {
+        Self {
+            map: Mutex::default(),
+            limits,
+        }
+    }
+
     /// The reader of `run`, refreshed when older than `max_age`. Blocking.
     pub(crate) fn reader(
         &self,
@@ -93,9 +103,10 @@ impl Readers {
                 root: run.root.clone(),
                 format,
                 entry: run.entry.clone(),
-                reader: Arc::new(Mutex::new(RunReader::new_entry(
+                reader: Arc::new(Mutex::new(RunReader::new_entry_with(
                     format,
                     run.entry.as_deref(),
+                    &self.limits,
                 ))),
                 refreshed: None,
                 used: 0,

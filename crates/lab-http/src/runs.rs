@@ -179,6 +179,14 @@ impl std::fmt::Debug for Summaries {
 }
 
 impl Summaries {
+    /// No summaries yet; readers made under `limits`.
+    pub(crate) fn new(limits: lab_formats::Limits) -> Self {
+        Self {
+            readers: Arc::new(Readers::new(limits)),
+            ..Self::default()
+        }
+    }
+
     /// The summaries of `runs` for a list: each the one computed already,
     /// if it is of this root, else computed now. One lock for the lookups.
     /// Blocking.
@@ -834,23 +842,26 @@ pub(crate) async fn import(
         ));
     }
     let registry = Arc::clone(&state.registry);
+    let limits = state.formats;
     let runs = blocking(move || {
         let path = std::path::PathBuf::from(&body.path);
-        crate::discovery::import_dir(&registry, &path, body.id.as_deref()).map_err(|e| match e {
-            // Inside a root but unreadable: the client's own file
-            // permissions, not a server fault.
-            ImportError::Registry(lab_registry::Error::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::PermissionDenied =>
-            {
-                ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    Code::PermissionDenied,
-                    "the Lab may not read that directory",
-                )
-            }
-            ImportError::Registry(other) => ApiError::from(other),
-            e @ ImportError::IdForMany(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, Code::IdForManyRuns, e.to_string())
+        crate::discovery::import_dir(&registry, &path, body.id.as_deref(), &limits).map_err(|e| {
+            match e {
+                // Inside a root but unreadable: the client's own file
+                // permissions, not a server fault.
+                ImportError::Registry(lab_registry::Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::PermissionDenied =>
+                {
+                    ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        Code::PermissionDenied,
+                        "the Lab may not read that directory",
+                    )
+                }
+                ImportError::Registry(other) => ApiError::from(other),
+                e @ ImportError::IdForMany(_) => {
+                    ApiError::new(StatusCode::BAD_REQUEST, Code::IdForManyRuns, e.to_string())
+                }
             }
         })
     })

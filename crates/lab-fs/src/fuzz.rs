@@ -139,7 +139,7 @@ fn scratch(what: &str) -> PathBuf {
 /// One step of a plan that builds a hostile run directory.
 #[derive(Clone, Debug)]
 pub enum Step {
-    /// A regular file.
+    /// A regular file, new (whatever was at the place is unlinked first).
     File(usize),
     /// A directory.
     Dir(usize),
@@ -151,7 +151,7 @@ pub enum Step {
     Fifo(usize),
     /// A place renamed to another.
     Rename(usize, usize),
-    /// A directory swapped for a link to the outside.
+    /// A directory swapped for a link to the sibling run.
     SwapDir(usize),
 }
 
@@ -171,19 +171,31 @@ pub const PLACES: &[&str] = &[
     "metrics.jsonl",
 ];
 
-/// Where links point.
+/// Where links point. A target starting with `/` is absolute *within the
+/// scratch directory*: `/outside/canary` is planted as
+/// `<scratch>/outside/canary`, never a file of the machine (a link to
+/// `/etc/passwd` here once had `/etc/passwd` overwritten, run as root).
+/// `..` appears only as leading segments, at most two: the run root sits
+/// two levels below the scratch directory, so every relative target, from
+/// wherever under the root a link ends up, stays inside the scratch
+/// directory ([`check_plan`] asserts it of every link).
 pub const TARGETS: &[&str] = &[
     "output.mp4",
     "../output.mp4",
     "videos",
     "../secret.txt",
     "../../secret.txt",
-    "/etc/passwd",
+    "/outside/canary",
     "job",
     ".",
     "..",
     "../sibling",
 ];
+
+/// What the canary outside the root (`<scratch>/outside/canary`, the
+/// target of the absolute links) holds, before and after every plan.
+pub const CANARY: &[u8] =
+    b"CANARY: outside the run root; any change is a harness or resolver bug\n";
 
 /// A plan from bytes, three per step (kind, place, target or second place).
 pub fn plan(data: &[u8]) -> Vec<Step> {
@@ -205,72 +217,246 @@ pub fn plan(data: &[u8]) -> Vec<Step> {
         .collect()
 }
 
-fn apply(base: &Path, root: &Path, step: &Step) {
-    use std::os::unix::fs::symlink;
-    // Steps may fail (a parent missing, a place taken): the plan goes on.
-    let at = |i: usize| root.join(PLACES[i]);
-    let _ = match step {
-        // Non-blocking: writing where a FIFO was planted must not wait for
-        // a reader (it fails instead).
-        Step::File(p) => {
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-                .open(at(*p))
-                .and_then(|mut f| f.write_all(PLACES[*p].as_bytes()))
+/// The scratch directory of one plan, laid out as
+///
+/// ```text
+/// <scratch>/outside/canary            CANARY (the absolute links' target)
+/// <scratch>/secret.txt                SECRET (`../../secret.txt` from the top)
+/// <scratch>/parent/secret.txt         SECRET (`../secret.txt`; hard-linked)
+/// <scratch>/parent/sibling/output.mp4 SIBLING (`../sibling`, swapped dirs)
+/// <scratch>/parent/run/               the run root
+/// ```
+///
+/// The plan acts as the run's owner: only beneath the root, through a
+/// `cap_std` handle of it (a path that leads out of the root, by `..` or
+/// a link, is refused), never following a link at the place it writes.
+struct PlanScratch {
+    base: PathBuf,
+    root: PathBuf,
+    root_dir: cap_std::fs::Dir,
+    parent_dir: cap_std::fs::Dir,
+}
+
+impl PlanScratch {
+    fn new(base: &Path) -> Self {
+        let fail = |e: std::io::Error| -> ! { panic!("scratch {}: {e}", base.display()) };
+        for dir in ["outside", "parent/run", "parent/sibling"] {
+            std::fs::create_dir_all(base.join(dir)).unwrap_or_else(|e| fail(e));
         }
-        Step::Dir(p) => std::fs::create_dir_all(at(*p)),
-        Step::Link(p, t) => symlink(TARGETS[*t], at(*p)),
-        Step::HardLink(p) => std::fs::hard_link(base.join("secret.txt"), at(*p)),
-        Step::Fifo(p) => rustix::fs::mknodat(
-            rustix::fs::CWD,
-            at(*p),
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
-            0,
-        )
-        .map_err(std::io::Error::from),
-        Step::Rename(a, b) => std::fs::rename(at(*a), at(*b)),
-        Step::SwapDir(p) => {
-            std::fs::remove_dir_all(at(*p)).and_then(|()| symlink(base.join("sibling"), at(*p)))
+        for (file, text) in [
+            ("outside/canary", CANARY),
+            ("secret.txt", b"SECRET".as_slice()),
+            ("parent/secret.txt", b"SECRET"),
+            ("parent/sibling/output.mp4", b"SIBLING"),
+        ] {
+            std::fs::write(base.join(file), text).unwrap_or_else(|e| fail(e));
         }
-    };
+        let base = base.canonicalize().unwrap_or_else(|e| fail(e));
+        let open = |dir: &Path| {
+            cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())
+                .unwrap_or_else(|e| fail(e))
+        };
+        let root = base.join("parent/run");
+        PlanScratch {
+            root_dir: open(&root),
+            parent_dir: open(&base.join("parent")),
+            root,
+            base,
+        }
+    }
+
+    /// The directory holding `place` (opened beneath the root) and its
+    /// last segment.
+    fn parent_of<'a>(&self, place: &'a str) -> std::io::Result<(cap_std::fs::Dir, &'a str)> {
+        match place.rsplit_once('/') {
+            Some((dir, name)) => Ok((self.root_dir.open_dir(dir)?, name)),
+            None => Ok((self.root_dir.try_clone()?, place)),
+        }
+    }
+
+    /// A link target as planted: `/x` is `<scratch>/x`.
+    fn target(&self, target: &str) -> PathBuf {
+        match target.strip_prefix('/') {
+            Some(within) => self.base.join(within),
+            None => PathBuf::from(target),
+        }
+    }
+
+    fn apply(&self, step: &Step) -> std::io::Result<()> {
+        use cap_std::fs::OpenOptionsExt as _;
+        use std::io::Write as _;
+        let place = |i: usize| PLACES[i];
+        match step {
+            // Whatever is at the place (a link, a hard link to the secret,
+            // a FIFO) is unlinked, never written through; the new file is
+            // created exclusively and the open follows no link.
+            Step::File(p) => {
+                let (dir, name) = self.parent_of(place(*p))?;
+                match dir.remove_file(name) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+                let mut options = cap_std::fs::OpenOptions::new();
+                options
+                    .write(true)
+                    .create_new(true)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+                dir.open_with(name, &options)?
+                    .write_all(place(*p).as_bytes())
+            }
+            Step::Dir(p) => self.root_dir.create_dir_all(place(*p)),
+            Step::Link(p, t) => {
+                let (dir, name) = self.parent_of(place(*p))?;
+                Ok(rustix::fs::symlinkat(self.target(TARGETS[*t]), &dir, name)?)
+            }
+            Step::HardLink(p) => {
+                let (dir, name) = self.parent_of(place(*p))?;
+                self.parent_dir.hard_link("secret.txt", &dir, name)
+            }
+            Step::Fifo(p) => {
+                let (dir, name) = self.parent_of(place(*p))?;
+                Ok(rustix::fs::mknodat(
+                    &dir,
+                    name,
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+                    0,
+                )?)
+            }
+            Step::Rename(a, b) => self.root_dir.rename(place(*a), &self.root_dir, place(*b)),
+            Step::SwapDir(p) => {
+                self.root_dir.remove_dir_all(place(*p))?;
+                let (dir, name) = self.parent_of(place(*p))?;
+                Ok(rustix::fs::symlinkat(
+                    self.base.join("parent/sibling"),
+                    &dir,
+                    name,
+                )?)
+            }
+        }
+    }
+
+    /// Everything in the scratch directory outside the root: each entry
+    /// (links not followed) with a file's bytes or a link's target.
+    fn outside_root(&self) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut todo = vec![PathBuf::new()];
+        while let Some(rel) = todo.pop() {
+            let Ok(entries) = std::fs::read_dir(self.base.join(&rel)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let rel = rel.join(entry.file_name());
+                let path = self.base.join(&rel);
+                if path == self.root {
+                    continue;
+                }
+                let what = match std::fs::symlink_metadata(&path) {
+                    Ok(meta) if meta.is_dir() => {
+                        todo.push(rel.clone());
+                        b"dir".to_vec()
+                    }
+                    Ok(meta) if meta.is_file() => std::fs::read(&path).unwrap_or_default(),
+                    Ok(meta) if meta.is_symlink() => {
+                        let target = std::fs::read_link(&path).unwrap_or_default();
+                        [
+                            b"link to ".as_slice(),
+                            target.as_os_str().as_encoded_bytes(),
+                        ]
+                        .concat()
+                    }
+                    _ => b"other".to_vec(),
+                };
+                out.push((rel.to_string_lossy().into_owned(), what));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Asserts that every link under the root leads into the scratch
+    /// directory: read where it physically is (no link followed to find
+    /// it), its target lexically, `..` only leading.
+    fn assert_links_stay_inside(&self, plan: &[Step]) {
+        use std::path::Component;
+        let mut todo = vec![self.root.clone()];
+        while let Some(dir) = todo.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    todo.push(path);
+                    continue;
+                }
+                if !meta.is_symlink() {
+                    continue;
+                }
+                let target = std::fs::read_link(&path).unwrap_or_else(|e| panic!("{e}"));
+                let mut resolved = if target.is_absolute() {
+                    PathBuf::from("/")
+                } else {
+                    dir.clone()
+                };
+                let mut named = false;
+                for part in target.components() {
+                    match part {
+                        Component::ParentDir => {
+                            assert!(!named, "{target:?}: `..` after a name");
+                            resolved.pop();
+                        }
+                        Component::Normal(name) => {
+                            named = true;
+                            resolved.push(name);
+                        }
+                        Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+                    }
+                }
+                assert!(
+                    resolved.starts_with(&self.base),
+                    "{} -> {target:?} leads out of the scratch directory after {plan:?}",
+                    path.display()
+                );
+            }
+        }
+    }
 }
 
 /// Builds a run directory by `plan` (from [`plan`]) beside an outside
-/// secret and a sibling run, then opens every place through both opens
-/// (blocking and no-wait) and checks: whatever either answers with is a
-/// regular file whose real path is strictly under the root, its name
-/// allowlisted, single-linked under `job/`, never the sibling's content,
-/// never the outside secret but through a hard link the run's owner made
-/// outside `job/` (served by policy, docs/SECURITY.md); and the two opens
-/// agree on the inode. Panics when the oracle fails; returns how many
-/// files were opened.
+/// secret, a canary and a sibling run ([`PlanScratch`]), acting only
+/// beneath the root and never writing through a link, then opens every
+/// place through both opens (blocking and no-wait) and checks: whatever
+/// either answers with is a regular file whose real path is strictly
+/// under the root, its name allowlisted, single-linked under `job/`, never
+/// the sibling's content, never the outside secret but through a hard link
+/// the run's owner made outside `job/` (served by policy,
+/// docs/SECURITY.md); the two opens agree on the inode; every link the
+/// plan left leads into the scratch directory; and nothing outside the
+/// root changed, the canary byte for byte. Panics when the oracle fails;
+/// returns how many files were opened.
 pub fn check_plan(plan: &[Step]) -> usize {
     use std::os::unix::fs::MetadataExt as _;
     use std::os::unix::io::AsRawFd as _;
     let base = scratch("plan");
-    let root = base.join("run");
-    for dir in [&root, &base.join("sibling")] {
-        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("scratch: {e}"));
-    }
-    std::fs::write(base.join("secret.txt"), "SECRET").unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(base.join("sibling/output.mp4"), "SIBLING").unwrap_or_else(|e| panic!("{e}"));
     let outcome = std::panic::catch_unwind(|| {
-        let base = base.canonicalize().unwrap_or_else(|e| panic!("{e}"));
-        let root = base.join("run");
+        let scratch = PlanScratch::new(&base);
+        let root = &scratch.root;
+        let before = scratch.outside_root();
         for step in plan {
-            apply(&base, &root, step);
+            // Steps may fail (a parent missing, a place taken, a path out
+            // of the root): the plan goes on.
+            let _ = scratch.apply(step);
         }
+        scratch.assert_links_stay_inside(plan);
         let allow = Allowlist::default()
             .plus(&["job/*.mp4", "job/videos/*.mp4"])
             .unwrap_or_else(|e| panic!("{e}"));
         let opened_root =
-            crate::RunRoot::open_ambient(&root).unwrap_or_else(|e| panic!("the root: {e}"));
+            crate::RunRoot::open_ambient(root).unwrap_or_else(|e| panic!("the root: {e}"));
         let hard_linked_here = plan
             .iter()
             .any(|s| matches!(s, Step::HardLink(_) | Step::Rename(..)));
@@ -287,7 +473,7 @@ pub fn check_plan(plan: &[Step]) -> usize {
                     std::fs::read_link(format!("/proc/self/fd/{}", artifact.file.as_raw_fd()))
                         .unwrap_or_else(|e| panic!("{e}"));
                 assert!(
-                    real.starts_with(&root) && real != root,
+                    real.starts_with(root) && real != *root,
                     "{place:?} opened {real:?} after {plan:?}"
                 );
                 let meta = artifact.file.metadata().unwrap_or_else(|e| panic!("{e}"));
@@ -297,6 +483,10 @@ pub fn check_plan(plan: &[Step]) -> usize {
                 }
                 let text = std::io::read_to_string(&artifact.file).unwrap_or_default();
                 assert!(text != "SIBLING", "{place:?} read {text:?} after {plan:?}");
+                assert!(
+                    text.as_bytes() != CANARY,
+                    "{place:?} read the canary after {plan:?}"
+                );
                 if place.starts_with("job/") || !hard_linked_here {
                     assert!(text != "SECRET", "{place:?} read {text:?} after {plan:?}");
                 }
@@ -305,6 +495,18 @@ pub fn check_plan(plan: &[Step]) -> usize {
                 assert_eq!(slow.inode, fast.inode, "{place:?}: the opens disagree");
             }
         }
+        assert_eq!(
+            std::fs::read(scratch.base.join("outside/canary"))
+                .ok()
+                .as_deref(),
+            Some(CANARY),
+            "the canary changed after {plan:?}"
+        );
+        assert_eq!(
+            scratch.outside_root(),
+            before,
+            "something outside the root changed after {plan:?}"
+        );
         opened
     });
     let _ = std::fs::remove_dir_all(&base);

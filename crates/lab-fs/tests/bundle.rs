@@ -37,9 +37,12 @@ fn env() -> Env {
     std::fs::write(run.join(".git/config"), "decoy").unwrap();
     std::fs::write(run.join("videos/.hidden.mp4"), "decoy").unwrap();
     std::fs::write(base.join("outside/secret.json"), "decoy").unwrap();
+    std::fs::write(base.join("outside/canary"), "decoy canary").unwrap();
     symlink(base.join("outside/secret.json"), run.join("params.json")).unwrap();
     symlink("../../outside/secret.json", run.join("summary.json")).unwrap();
-    symlink("/etc/passwd", run.join("stderr.log")).unwrap();
+    // Absolute links lead only into the temp directory (never a file of
+    // the machine, which a test run as root could harm).
+    symlink(base.join("outside/canary"), run.join("stderr.log")).unwrap();
     let ok = std::process::Command::new("mkfifo")
         .arg(run.join("stdout.log"))
         .status()
@@ -311,6 +314,12 @@ fn hostile_bundles_are_refused_with_nothing_written() {
     let base = tmp.path().canonicalize().unwrap();
     let parent = base.join("parent/root");
     std::fs::create_dir_all(&parent).unwrap();
+    std::fs::create_dir_all(base.join("outside")).unwrap();
+    std::fs::write(base.join("outside/canary"), "canary").unwrap();
+    // Links in the bundles lead to the canary, never a file of the machine.
+    let canary = base.join("outside/canary");
+    let canary = canary.as_os_str().as_encoded_bytes();
+    assert!(canary.len() < 100, "a tar link name holds 100 bytes");
     let ok = Hostile::new().file("notes.md", b"fine");
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
@@ -337,14 +346,14 @@ fn hostile_bundles_are_refused_with_nothing_written() {
         (
             "symlink",
             Hostile::new()
-                .raw(b"notes.md", T::Symlink, b"", Some(b"/etc/passwd"))
+                .raw(b"notes.md", T::Symlink, b"", Some(canary))
                 .manifest()
                 .finish(),
         ),
         (
             "hard link",
             Hostile::new()
-                .raw(b"notes.md", T::Link, b"", Some(b"/etc/passwd"))
+                .raw(b"notes.md", T::Link, b"", Some(canary))
                 .manifest()
                 .finish(),
         ),
@@ -458,6 +467,11 @@ fn hostile_bundles_are_refused_with_nothing_written() {
             "{what}: wrote outside"
         );
         assert!(!Path::new("/tmp/evil.md").exists(), "{what}");
+        assert_eq!(
+            std::fs::read_to_string(base.join("outside/canary")).unwrap(),
+            "canary",
+            "{what}"
+        );
     }
     // The same builder makes an acceptable bundle, so the refusals above are real.
     let good = ok.manifest().finish();
@@ -490,14 +504,17 @@ mod hostile_tars {
             Just(b"videos/a.mp4".to_vec()),
             Just(b"images/x.png".to_vec()),
             Just(b"../notes.md".to_vec()),
-            Just(b"videos/../../outside/canary.md".to_vec()),
+            Just(b"videos/../../../outside/canary.md".to_vec()),
             Just(b"/tmp/evil.md".to_vec()),
             Just(b"./notes.md".to_vec()),
             Just(b".env".to_vec()),
             Just(b"videos".to_vec()),
             Just(b"MANIFEST.json".to_vec()),
             Just(b"secret.txt".to_vec()),
-            "[a-z./]{1,12}".prop_map(String::into_bytes),
+            // A letter first: in 12 characters, however it traverses, a
+            // name stays in the oracle's scratch directory, where a write
+            // is seen (the names above start with `.`, `..` and `/`).
+            "[a-z][a-z./]{0,11}".prop_map(String::into_bytes),
         ]
     }
 
@@ -532,7 +549,8 @@ mod hostile_tars {
                         Err(_) => tar.raw(name, *kind, data, None),
                     }
                 } else {
-                    let link: &[u8] = b"../outside/canary.md";
+                    // From the run's top level: the oracle's canary.
+                    let link: &[u8] = b"../../outside/canary.md";
                     tar.raw(name, *kind, &[], Some(link))
                 };
             }
@@ -553,6 +571,7 @@ mod hostile_tars {
                 _ => tar,
             };
             lab_fs::fuzz::check_unpack(&tar.finish());
+            prop_assert!(!Path::new("/tmp/evil.md").exists(), "an absolute name was written");
         }
 
         #[test]

@@ -11,8 +11,12 @@ use std::path::{Path, PathBuf};
 use lab_fs::{Allowlist, Error, RunRoot};
 use proptest::prelude::*;
 
-/// A parent directory holding a run root `run/`, a sibling run `sibling/`
-/// and a secret file beside them.
+/// A parent directory holding a run root `run/`, a sibling run `sibling/`,
+/// a secret file beside them and `outside/canary`, what the root's
+/// absolute link points at (inside the temp directory: never a file of the
+/// machine, which a test run as root could harm).
+const CANARY: &str = "canary: outside the root";
+
 struct Layout {
     _tmp: tempfile::TempDir,
     root: PathBuf,
@@ -27,6 +31,8 @@ fn layout() -> Layout {
     std::fs::create_dir_all(root.join("images")).unwrap();
     std::fs::create_dir_all(&sibling).unwrap();
     std::fs::write(base.join("secret.txt"), "outside").unwrap();
+    std::fs::create_dir(base.join("outside")).unwrap();
+    std::fs::write(base.join("outside/canary"), CANARY).unwrap();
     std::fs::write(sibling.join("notes.md"), "sibling notes").unwrap();
     std::fs::write(root.join("output.mp4"), b"0123456789").unwrap();
     std::fs::write(root.join("videos/a.mp4"), b"video a").unwrap();
@@ -37,7 +43,7 @@ fn layout() -> Layout {
     symlink("../output.mp4", root.join("videos/b.mp4")).unwrap();
     symlink("real-notes.txt", root.join("stdout.log")).unwrap();
     // Links that leave the root.
-    symlink("/etc/passwd", root.join("notes.md")).unwrap();
+    symlink(base.join("outside/canary"), root.join("notes.md")).unwrap();
     symlink("../secret.txt", root.join("stderr.log")).unwrap();
     symlink(sibling.join("notes.md"), root.join("summary.json")).unwrap();
     symlink("../sibling/notes.md", root.join("params.json")).unwrap();
@@ -143,6 +149,8 @@ fn escape_table() {
         check(&root, &allow, name, *expected);
         check_cached(&root, &allow, name, *expected);
     }
+    let outside = l.root.parent().unwrap().join("outside/canary");
+    assert_eq!(std::fs::read_to_string(outside).unwrap(), CANARY);
 }
 
 /// The no-wait open (`RESOLVE_CACHED`) agrees with the blocking one: when
@@ -406,8 +414,11 @@ proptest! {
     /// FIFOs, renames and directory swaps built the run: every name either
     /// open answers for is a regular file whose real path is strictly
     /// under the root, its name allowlisted, with a single link under
-    /// `job/`; and the two opens never disagree on what they opened
-    /// (`lab_fs::fuzz::check_plan`, the fuzz target `resolve`'s oracle).
+    /// `job/`; the two opens never disagree on what they opened; every link
+    /// planted leads into the scratch directory and the canary outside the
+    /// root is byte-equal after (`lab_fs::fuzz::check_plan`, the fuzz
+    /// target `resolve`'s oracle). The plan acts only beneath the root and
+    /// never writes through a link: safe run as root.
     #[test]
     fn any_plan_of_links_and_swaps_opens_only_files_under_the_root(
         plan in proptest::collection::vec(any::<u8>(), 0..36),

@@ -262,8 +262,8 @@ fn runs_written_by_the_real_tools_read_exactly() {
     let beta = mlflow.iter().find(|r| r["title"] == "beta").expect("beta");
     assert_eq!(alpha["params"]["lr"], "0.01");
     assert_eq!(alpha["params"]["layers"], "3");
-    assert_eq!(alpha["status"], "FINISHED");
-    assert_eq!(beta["status"], "FAILED");
+    assert_eq!(alpha["status"], "finished");
+    assert_eq!(beta["status"], "failed");
     assert_eq!(beta["params"]["lr"], "0.1");
     assert!(
         alpha["tags"]
@@ -792,8 +792,8 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
             .unwrap()
             .ends_with("/experiments/store")
     );
-    assert_eq!(gamma["status"], "FINISHED");
-    assert_eq!(delta["status"], "RUNNING");
+    assert_eq!(gamma["status"], "finished");
+    assert_eq!(delta["status"], "running");
     assert_eq!(gamma["params"]["lr"], "0.3");
     assert_eq!(gamma["params"]["depth"], "12");
     assert!(
@@ -901,7 +901,7 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
         .find(|r| r["title"] == "epsilon")
         .unwrap();
     let run = lab.json(&format!("/api/runs/{}", run["id"].as_str().unwrap()));
-    assert_eq!(run["status"], "RUNNING");
+    assert_eq!(run["status"], "running");
     writeln!(stdin, "end").unwrap();
     assert!(live.wait().unwrap().success());
     // The writer is gone and its -wal and -shm with it (SQLite's clean
@@ -980,7 +980,7 @@ fn an_offline_wandb_run_reads_from_its_record_log() {
     let run = lab.run_at(run_dir.file_name().unwrap().to_str().unwrap());
     assert_eq!(run["errors"], serde_json::json!([]), "{run}");
     assert_eq!(run["title"], "wb-alpha");
-    assert_eq!(run["status"], "FINISHED");
+    assert_eq!(run["status"], "finished");
     assert_eq!(run["description"], "offline run");
     let tags = run["tags"].as_array().unwrap();
     assert!(
@@ -1178,7 +1178,7 @@ fn a_wandb_run_in_progress_updates_and_a_crash_leaves_it_readable() {
     let run = runs.iter().find(|r| r["format"] == "wandb").unwrap();
     let id = run["id"].as_str().unwrap().to_owned();
     let run = lab.json(&format!("/api/runs/{id}"));
-    assert_eq!(run["status"], "RUNNING", "{run}");
+    assert_eq!(run["status"], "running", "{run}");
     assert_eq!(run["title"], "wb-live");
     assert_eq!(run["errors"], serde_json::json!([]), "{run}");
     let n = metric(&run, "loss")["count"].as_u64().unwrap();

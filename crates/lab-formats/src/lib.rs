@@ -29,6 +29,7 @@ mod lightning;
 mod mlflow;
 mod mlflow_db;
 mod series;
+mod status;
 mod tail;
 mod tensorboard;
 mod text;
@@ -41,6 +42,7 @@ pub use discover::{DEFAULT_SQLITE_MAX_BYTES, Discovery, Found, Limits, detect, d
 use lab_fs::RunRoot;
 use serde_json::Value;
 pub use series::{Bucketed, Point, Series, XAxis};
+pub use status::RunStatus;
 pub use tensorboard::image as tensorboard_image;
 
 /// Most points kept for one series.
@@ -235,7 +237,9 @@ pub struct RunInfo {
     pub tags: Vec<String>,
     /// When it started (ISO 8601, UTC), when known.
     pub created: Option<String>,
-    /// Its status as the format says it (`FINISHED`, `RUNNING`, …).
+    /// Its status, one of [`RunStatus`]'s words once [`RunReader::info`]
+    /// has mapped it (readers set the format's own word, which is then
+    /// kept as the tag `status_raw=…`).
     pub status: Option<String>,
     /// A free-text description.
     pub description: Option<String>,
@@ -372,6 +376,17 @@ impl RunReader {
         if let Some(h) = &self.hydra {
             h.merge_into(&mut info);
         }
+        // One vocabulary (SPEC §4): the format's own word kept as a tag.
+        let raw = info.status.take();
+        let status = raw
+            .as_deref()
+            .map_or(RunStatus::Unknown, RunStatus::from_raw);
+        if let Some(raw) = raw
+            && info.tags.len() < MAX_TAGS
+        {
+            info.tags.push(format!("status_raw={}", text::cap(&raw)));
+        }
+        info.status = Some(status.as_str().to_owned());
         // Whatever a reader inserted, no key longer than the cap leaves it.
         info.params.retain(|k, _| k.len() <= MAX_KEY_LEN);
         info.metrics = self.sets().iter().flat_map(|s| s.summaries()).collect();

@@ -215,7 +215,7 @@ fn dependency_edges_follow_the_architecture() {
         (
             "rusqlite",
             &["lab-formats"],
-            "only the MLflow store reader opens SQLite (the one file opened by path)",
+            "only the MLflow store reader opens SQLite (a private snapshot lab-fs made, never a path in a root)",
         ),
         (
             "yaml-rust2",

@@ -3,9 +3,15 @@
 //! - `cargo xtask test`: installs what the tests need (ffmpeg for the Range
 //!   client tests, chromium and chromium-driver for the browser test) and
 //!   runs the whole test suite.
+//! - `cargo xtask deps`: only the installing part of `test` (apt-get, the
+//!   format writers' venv under `target/`). `.ci/run` runs it first, then
+//!   everything else in a mount namespace where `/etc`, `/usr` and the
+//!   other system directories are read-only (a harness bug then fails a
+//!   test instead of changing the machine); `test` inside finds nothing to
+//!   install.
 //! - `cargo xtask ci`: `cargo fmt --check`, clippy with `-D warnings`, then
-//!   `test`: the first steps of `.ci/run` (which then runs the audit and
-//!   the fuzz smoke run).
+//!   `test`: the steps `.ci/run` runs before the audit and the fuzz smoke
+//!   run (without its read-only namespace).
 //! - `cargo xtask audit [--json]`: the ship gate (see `audit/mod.rs`).
 //! - `cargo xtask fuzz [--seconds N] [TARGET…]`: the fuzz targets (nightly,
 //!   cargo-fuzz; see `fuzz.rs`).
@@ -57,13 +63,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
+        Some("deps") => deps().map(|_| ()),
         Some("ci") => ci(),
         Some("bench") => bench::run(&args[1..]),
         Some("audit") => audit::run(&args[1..]),
         Some("fuzz") => fuzz::run_all(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test [cargo test args…] | ci | audit [--json] [--no-static] | bench [serve|memory|formats] [SECONDS] | fuzz [--seconds N] [TARGET…]>"
+                "usage: cargo xtask <test [cargo test args…] | deps | ci | audit [--json] [--no-static] | bench [serve|memory|formats] [SECONDS] | fuzz [--seconds N] [TARGET…]>"
             );
             return ExitCode::from(2);
         }
@@ -114,9 +121,17 @@ fn ci() -> anyhow::Result<()> {
     test(&[])
 }
 
-fn test(extra: &[String]) -> anyhow::Result<()> {
+/// Installs what the tests need (the tools by apt-get, as root or through
+/// passwordless sudo; the writers' venv under `target/`) and returns the
+/// venv's python. Nothing after this writes outside `target/`, the temp
+/// directory and `~/.cargo`.
+fn deps() -> anyhow::Result<PathBuf> {
     ensure_tools(TEST_TOOLS)?;
-    let python = writers_venv()?;
+    writers_venv()
+}
+
+fn test(extra: &[String]) -> anyhow::Result<()> {
+    let python = deps()?;
     run(cargo()
         .args(["test", "--workspace", "--locked"])
         .env("LAB_FORMATS_PYTHON", python)

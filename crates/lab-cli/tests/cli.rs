@@ -162,31 +162,33 @@ fn a_non_loopback_bind_needs_allow_external() {
         .output()
         .unwrap();
     assert_fails_with(&out, "--allow-external");
-    // With the flag it starts, loudly.
-    let mut child = e
-        .lab()
-        .args(["serve", "--bind", "0.0.0.0:0", "--allow-external"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // With the flag it starts, loudly: on every interface, so for as
+    // short as it takes to read one line, and killed whatever fails.
+    let mut child = common::Killed(
+        e.lab()
+            .args(["serve", "--bind", "0.0.0.0:0", "--allow-external"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let read = BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line);
+    child.0.kill().unwrap();
+    read.unwrap();
     assert!(
         line.starts_with("lab: listening on http://0.0.0.0:"),
         "{line}"
     );
-    child.kill().unwrap();
     let mut err = String::new();
     child
+        .0
         .stderr
         .take()
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    child.wait().unwrap();
+    child.0.wait().unwrap();
     assert!(err.contains("WARNING"), "{err}");
 }
 
@@ -488,8 +490,8 @@ fn a_unix_socket_and_a_key_file_for_shared_machines() {
         .arg("--key-file")
         .arg(&key_file)
         .stderr(Stdio::piped());
-    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut child = common::Killed(command.stdout(Stdio::piped()).spawn().unwrap());
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
     let (mut listening, mut open) = (String::new(), String::new());
     out.read_line(&mut listening).unwrap();
     out.read_line(&mut open).unwrap();
@@ -536,12 +538,12 @@ fn a_unix_socket_and_a_key_file_for_shared_machines() {
     );
     assert!(
         Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &child.0.id().to_string()])
             .status()
             .unwrap()
             .success()
     );
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
     assert!(!path.exists() && !key_file.exists());
     // A directory that is not 0700 is refused, never chmod-ed.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -565,12 +567,10 @@ fn a_unix_socket_and_a_key_file_for_shared_machines() {
         common::serve_socket(command)
     };
     let mut killed = serve_here();
-    killed.kill().unwrap();
-    killed.wait().unwrap();
+    killed.0.kill().unwrap();
+    killed.0.wait().unwrap();
     assert!(path.exists(), "a killed server leaves its socket");
-    let mut again = serve_here();
-    let _ = again.kill();
-    let _ = again.wait();
+    drop(serve_here());
     // Anything but a stale socket at the path is refused.
     std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, "not a socket").unwrap();

@@ -425,17 +425,20 @@ fn a_run_still_being_written_is_followed_and_new_runs_appear() {
     assert_eq!(lab.runs().len(), 1);
     // A TensorBoard run that starts after the server, and keeps writing.
     #[allow(clippy::disallowed_methods)] // the test drives the real writer
-    let mut live = Command::new(python())
-        .arg(writer())
-        .args(["live"])
-        .arg(&root)
-        .current_dir(&root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(live.stdout.take().unwrap());
-    let mut stdin = live.stdin.take().unwrap();
+    let mut live = common::Killed(
+        Command::new(python())
+            .arg(writer())
+            .args(["live"])
+            .arg(&root)
+            .current_dir(&root)
+            .env("HOME", root.join(".home"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(live.0.stdout.take().unwrap());
+    let mut stdin = live.0.stdin.take().unwrap();
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
@@ -477,7 +480,7 @@ fn a_run_still_being_written_is_followed_and_new_runs_appear() {
     );
     assert_eq!(grown.json()["y"][19], 19.0);
     writeln!(stdin, "end").unwrap();
-    assert!(live.wait().unwrap().success());
+    assert!(live.0.wait().unwrap().success());
 
     // A forgotten run stays forgotten while the server keeps walking.
     let reply = Request::new("DELETE", &format!("/api/runs/{id}"))
@@ -861,19 +864,21 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
 
     // A store in WAL mode, written while the Lab reads it.
     #[allow(clippy::disallowed_methods)] // the test drives the real writer
-    let mut live = Command::new(python())
-        .arg(writer())
-        .arg("mlflow-db-live")
-        .arg(&root)
-        .current_dir(&root)
-        .env("HOME", root.join(".home"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(live.stdout.take().unwrap());
-    let mut stdin = live.stdin.take().unwrap();
+    let mut live = common::Killed(
+        Command::new(python())
+            .arg(writer())
+            .arg("mlflow-db-live")
+            .arg(&root)
+            .current_dir(&root)
+            .env("HOME", root.join(".home"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(live.0.stdout.take().unwrap());
+    let mut stdin = live.0.stdin.take().unwrap();
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
@@ -903,7 +908,7 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
     let run = lab.json(&format!("/api/runs/{}", run["id"].as_str().unwrap()));
     assert_eq!(run["status"], "running");
     writeln!(stdin, "end").unwrap();
-    assert!(live.wait().unwrap().success());
+    assert!(live.0.wait().unwrap().success());
     // The writer is gone and its -wal and -shm with it (SQLite's clean
     // close): reading the WAL store now must not create them again.
     let store = root.join("live-store");
@@ -1129,19 +1134,21 @@ fn a_wandb_run_in_progress_updates_and_a_crash_leaves_it_readable() {
     std::fs::create_dir_all(root.join(".home")).unwrap();
     let lab = serve(&base.join("data"), &root);
     #[allow(clippy::disallowed_methods)] // the test drives the real writer
-    let mut live = Command::new(python())
-        .arg(writer())
-        .arg("wandb-live")
-        .arg(&root)
-        .current_dir(&root)
-        .env("HOME", root.join(".home"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(live.stdout.take().unwrap());
-    let mut stdin = live.stdin.take().unwrap();
+    let mut live = common::Killed(
+        Command::new(python())
+            .arg(writer())
+            .arg("wandb-live")
+            .arg(&root)
+            .current_dir(&root)
+            .env("HOME", root.join(".home"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(live.0.stdout.take().unwrap());
+    let mut stdin = live.0.stdin.take().unwrap();
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
@@ -1169,7 +1176,7 @@ fn a_wandb_run_in_progress_updates_and_a_crash_leaves_it_readable() {
     });
     let second = count(&lab).unwrap();
     writeln!(stdin, "end").unwrap();
-    let _ = live.wait();
+    let _ = live.0.wait();
     // The writer died: no exit record, a buffered block lost. The run is
     // still RUNNING, and every point that reached the disk is there, in
     // order.

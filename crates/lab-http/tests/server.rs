@@ -31,6 +31,8 @@ struct Lab {
 type Headers<'a> = Vec<(&'a str, &'a str)>;
 
 const SECRET: &str = "TOP-SECRET-CONTENT-do-not-serve";
+/// What `outside/passwd` holds: `root:x:` as `/etc/passwd` starts.
+const PASSWD: &str = "root:x:0:0:canary:/root:/bin/sh\n";
 
 async fn start_with(limits: lab_http::Limits, allowed_hosts: Vec<String>) -> Lab {
     let tmp = tempfile::tempdir().unwrap();
@@ -59,10 +61,13 @@ async fn start_with(limits: lab_http::Limits, allowed_hosts: Vec<String>) -> Lab
     std::fs::write(run.join(".env"), SECRET).unwrap();
     std::fs::write(run.join("secret.txt"), SECRET).unwrap();
     std::fs::write(base.join("outside/secret.txt"), SECRET).unwrap();
+    // A stand-in for /etc/passwd: links lead only into the temp directory,
+    // never to a file of the machine (a test run as root could harm it).
+    std::fs::write(base.join("outside/passwd"), PASSWD).unwrap();
     std::fs::write(runs.join("other/summary.json"), SECRET).unwrap();
     symlink(base.join("outside/secret.txt"), run.join("params.json")).unwrap();
     symlink("../other/summary.json", run.join("summary.json")).unwrap();
-    symlink("/etc/passwd", run.join("stderr.log")).unwrap();
+    symlink(base.join("outside/passwd"), run.join("stderr.log")).unwrap();
     symlink("output.mp4", run.join("video.mp4")).unwrap();
     let registry =
         lab_registry::Registry::open(&base.join("data"), std::slice::from_ref(&runs)).unwrap();
@@ -841,7 +846,7 @@ async fn only_allowlisted_artifacts_inside_the_run_are_served() {
         assert!(!reply.text().contains(SECRET), "{name} leaked the secret");
         assert!(
             !reply.text().contains("root:x:"),
-            "{name} leaked /etc/passwd"
+            "{name} leaked /etc/passwd or its stand-in"
         );
         assert!(
             !reply.text().contains(lab.base.to_str().unwrap()),

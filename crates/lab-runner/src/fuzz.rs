@@ -10,6 +10,9 @@
 //! The scratch directory holds `wf/` (the workflow's directory: `hook.sh`,
 //! `sub/inner.sh`, a directory `dir/`, a link `escape` to `../outside/evil.sh`,
 //! a link `inside` to `hook.sh`, a looping link `loop`) and `outside/evil.sh`.
+//! Every link stays inside the scratch directory; nothing is run (the
+//! runners only plan), and the one file written, `wf/workflow.toml`, is
+//! created anew each time, never through a link.
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -129,8 +132,22 @@ impl RunnerHarness {
     /// not allowed and confirmed or does not lie inside `wf/`. Returns
     /// whether it was accepted.
     pub fn check_workflow(&self, toml: &[u8], allow_exec: bool, confirm: bool) -> bool {
+        use std::io::Write as _;
         let file = self.workflows.join("workflow.toml");
-        made("workflow", std::fs::write(&file, toml));
+        // Never written through a link: the last one unlinked, a new file
+        // created exclusively (`O_EXCL` follows no link).
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("workflow: {e}"),
+            _ => {}
+        }
+        made(
+            "workflow",
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&file)
+                .and_then(|mut f| f.write_all(toml)),
+        );
         let runner = if allow_exec { &self.exec } else { &self.plain };
         let Ok((_, steps)) = runner.plan_workflow(&file, confirm) else {
             return false;

@@ -4,21 +4,12 @@
 //! xtask test` installs them); it panics, never skips, without them.
 
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-/// A child process killed and reaped when dropped.
-#[derive(Debug)]
-pub struct Killed(pub Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub use crate::lab::Killed;
 
 /// A loopback port free right now.
 pub fn free_port() -> u16 {
@@ -48,6 +39,9 @@ pub struct Browser {
     port: u16,
     session: String,
     _driver: Killed,
+    /// Chromium's profile (its only writes), removed after the driver
+    /// (fields drop in order).
+    _profile: tempfile::TempDir,
 }
 
 impl Browser {
@@ -72,9 +66,8 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let profile = tempfile::tempdir()
-            .unwrap_or_else(|e| panic!("a browser profile directory: {e}"))
-            .keep();
+        let profile =
+            tempfile::tempdir().unwrap_or_else(|e| panic!("a browser profile directory: {e}"));
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:loggingPrefs": {"browser": "ALL"},
@@ -86,7 +79,7 @@ impl Browser {
                     "--disable-component-update", "--disable-sync",
                     "--autoplay-policy=no-user-gesture-required",
                     "--window-size=1280,900", "--hide-scrollbars", "--force-color-profile=srgb",
-                    format!("--user-data-dir={}", profile.display()),
+                    format!("--user-data-dir={}", profile.path().display()),
                 ]
             }
         }}});
@@ -99,6 +92,7 @@ impl Browser {
             port,
             session,
             _driver: driver,
+            _profile: profile,
         }
     }
 

@@ -1,10 +1,18 @@
 //! Building run directories for tests, the bench and the audit: files,
 //! directories, links and sparse files under one root, each parent made as
 //! needed. A failure panics with the path (test support never skips).
+//!
+//! Safe run as root: the tree never writes through a link. A path is taken
+//! segment by segment from the root, each existing segment a real
+//! directory (a link, `..` or an absolute path on the way panics); what is
+//! at the last segment is unlinked, never truncated, and the new file is
+//! created exclusively. Links may point anywhere (a test plants them for
+//! the code under test to refuse) — nothing here follows one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // panics name the path
 
-use std::path::{Path, PathBuf};
+use std::io::Write as _;
+use std::path::{Component, Path, PathBuf};
 
 /// A directory tree being built under `root`.
 #[derive(Debug, Clone)]
@@ -30,49 +38,96 @@ impl Tree {
         self.root.join(rel)
     }
 
-    fn parent_of(&self, rel: &str) -> PathBuf {
-        let path = self.path(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{}: {e}", parent.display()));
+    /// `root/rel`, every directory on the way made or checked real (never
+    /// a link): the last segment is left as it is.
+    fn beneath(&self, rel: &str) -> PathBuf {
+        let mut path = self.root.clone();
+        let mut segments = Path::new(rel).components().peekable();
+        while let Some(segment) = segments.next() {
+            let Component::Normal(name) = segment else {
+                panic!("{rel:?}: a fixture path is relative, without `.` or `..`");
+            };
+            path.push(name);
+            if segments.peek().is_some() {
+                match std::fs::symlink_metadata(&path) {
+                    Ok(meta) if meta.is_dir() => {}
+                    Ok(_) => panic!(
+                        "{}: not a directory (a fixture never writes through a link)",
+                        path.display()
+                    ),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        std::fs::create_dir(&path)
+                            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    }
+                    Err(e) => panic!("{}: {e}", path.display()),
+                }
+            }
         }
         path
     }
 
-    /// Writes `content` at `rel`.
+    /// A new regular file at `rel`: whatever was there (a file, a link) is
+    /// unlinked first; the file is created exclusively (`O_EXCL`: a link
+    /// there is never followed).
+    fn create(&self, rel: &str) -> (PathBuf, std::fs::File) {
+        let path = self.beneath(rel);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                panic!("{}: {e}", path.display())
+            }
+            _ => {}
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        (path, file)
+    }
+
+    /// Writes `content` at `rel` (a new file: see [`Tree`]).
     pub fn file(&self, rel: &str, content: impl AsRef<[u8]>) -> &Self {
-        let path = self.parent_of(rel);
-        std::fs::write(&path, content).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (path, mut file) = self.create(rel);
+        file.write_all(content.as_ref())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         self
     }
 
     /// Makes the directory `rel`.
     pub fn dir(&self, rel: &str) -> &Self {
-        let path = self.path(rel);
-        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let path = self.beneath(rel);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => panic!("{}: not a directory", path.display()),
+            Err(_) => {
+                std::fs::create_dir(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            }
+        }
         self
     }
 
-    /// A symbolic link at `rel` pointing at `target` (as given).
+    /// A symbolic link at `rel` pointing at `target` (as given, never
+    /// followed here).
     pub fn link(&self, rel: &str, target: impl AsRef<Path>) -> &Self {
-        let path = self.parent_of(rel);
+        let path = self.beneath(rel);
         std::os::unix::fs::symlink(target.as_ref(), &path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         self
     }
 
-    /// A sparse file of `len` bytes at `rel` (no disk used).
+    /// A sparse file of `len` bytes at `rel` (no disk used; a new file).
     pub fn sparse(&self, rel: &str, len: u64) -> &Self {
-        let path = self.parent_of(rel);
-        std::fs::File::create(&path)
-            .and_then(|f| f.set_len(len))
+        let (path, file) = self.create(rel);
+        file.set_len(len)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         self
     }
 
-    /// Copies the file `from` to `rel`.
+    /// Copies the file `from` to `rel` (a new file).
     pub fn copy(&self, rel: &str, from: impl AsRef<Path>) -> &Self {
-        let path = self.parent_of(rel);
-        std::fs::copy(from.as_ref(), &path)
+        let (path, mut file) = self.create(rel);
+        std::fs::File::open(from.as_ref())
+            .and_then(|mut source| std::io::copy(&mut source, &mut file))
             .unwrap_or_else(|e| panic!("{} -> {}: {e}", from.as_ref().display(), path.display()));
         self
     }
@@ -86,22 +141,66 @@ mod tests {
     fn a_tree_holds_what_was_built() {
         let tmp = tempfile::tempdir().unwrap();
         let t = Tree::new(tmp.path().join("runs"));
+        let outside = tmp.path().join("outside");
         t.file("a/run.toml", "name = 'a'\n")
             .dir("b/videos")
-            .link("a/out", "/etc")
+            .link("a/out", &outside)
             .sparse("b/big.mp4", 1 << 30);
         assert_eq!(
             std::fs::read_to_string(t.path("a/run.toml")).unwrap(),
             "name = 'a'\n"
         );
         assert!(t.path("b/videos").is_dir());
-        assert_eq!(
-            std::fs::read_link(t.path("a/out")).unwrap(),
-            Path::new("/etc")
-        );
+        assert_eq!(std::fs::read_link(t.path("a/out")).unwrap(), outside);
         assert_eq!(
             std::fs::metadata(t.path("b/big.mp4")).unwrap().len(),
             1 << 30
         );
+    }
+
+    /// Issue 22: a fixture that writes at a link, or beneath one, leaves
+    /// what the link points at alone.
+    #[test]
+    fn writes_never_go_through_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("canary"), "canary").unwrap();
+        let t = Tree::new(tmp.path().join("runs"));
+        t.link("stderr.log", outside.join("canary"))
+            .link("up", &outside)
+            .link("dangling", outside.join("made-through-a-link"));
+        // At a link: the link is replaced by the file.
+        t.file("stderr.log", "mine").sparse("dangling", 8);
+        assert_eq!(
+            std::fs::read_to_string(t.path("stderr.log")).unwrap(),
+            "mine"
+        );
+        assert!(
+            std::fs::symlink_metadata(t.path("dangling"))
+                .unwrap()
+                .is_file()
+        );
+        // Beneath a link, or out by `..` or an absolute path: refused.
+        for rel in ["up/canary", "up/new", "../outside/canary", "/tmp/x"] {
+            let refused = std::panic::catch_unwind(|| {
+                t.file(rel, "through");
+            });
+            assert!(refused.is_err(), "{rel} was written");
+        }
+        let refused = std::panic::catch_unwind(|| {
+            t.dir("up/sub");
+        });
+        assert!(refused.is_err(), "a directory made beneath a link");
+        assert_eq!(
+            std::fs::read_to_string(outside.join("canary")).unwrap(),
+            "canary"
+        );
+        let mut left: Vec<String> = std::fs::read_dir(&outside)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["canary"], "nothing made outside");
     }
 }

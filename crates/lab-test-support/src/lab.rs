@@ -26,6 +26,18 @@ impl Drop for Served {
     }
 }
 
+/// A child process killed and reaped when dropped: a server a test
+/// started never outlives it, whatever assertion failed first.
+#[derive(Debug)]
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The first two lines of `lab serve`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listening {

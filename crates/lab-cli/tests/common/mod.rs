@@ -5,20 +5,21 @@
 
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 #[allow(unused_imports)] // not every test binary names the type
-pub use lab_test_support::lab::{Served, serve};
+pub use lab_test_support::lab::{Killed, Served, serve};
 
 /// The binary under test.
 pub const LAB: &str = env!("CARGO_BIN_EXE_lab");
 
 /// Spawns `command` (a `lab … serve --bind unix:…` command) and returns the
-/// child once it printed its listening line (and the login link).
-pub fn serve_socket(mut command: Command) -> Child {
-    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+/// child, killed when dropped, once it printed its listening line (and
+/// the login link).
+pub fn serve_socket(mut command: Command) -> Killed {
+    let mut child = Killed(command.stdout(Stdio::piped()).spawn().unwrap());
     let listening =
-        lab_test_support::lab::read_listening(&mut BufReader::new(child.stdout.take().unwrap()))
+        lab_test_support::lab::read_listening(&mut BufReader::new(child.0.stdout.take().unwrap()))
             .unwrap();
     assert!(listening.base.starts_with("unix:"), "{listening:?}");
     child

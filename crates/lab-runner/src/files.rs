@@ -1,10 +1,32 @@
 //! Files the runner keeps or tidies: the capped logs, the devices a job
-//! gets, overlayfs's work directory.
+//! gets, overlayfs's work directory; and the one open of a file outside any
+//! run root that provenance reads with.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::runner::Error;
+
+/// Opens `path` (an absolute path outside any run root: ambient authority)
+/// for reading the way every provenance read does (SPEC §5 Runner): never
+/// through a final symlink (`O_NOFOLLOW`), never waiting on a FIFO or a
+/// device (`O_NONBLOCK`), and only a regular file (checked on the opened
+/// descriptor, so a swap after the check cannot matter). Call it off the
+/// async workers.
+pub(crate) fn open_regular_nofollow(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
 
 /// A log file of the Lab's (created exclusively in the run directory, where
 /// the job cannot write) holding at most about `cap` bytes of output: the

@@ -1,4 +1,6 @@
 //! What provenance records of a program: its SHA-256, as the job sees it.
+//! Read with a non-blocking, no-follow open of a regular file (SPEC §5),
+//! off the async workers (the caller's `spawn_blocking`).
 
 use std::path::Path;
 
@@ -11,7 +13,8 @@ use crate::plan::StepPlan;
 /// inside the cwd is seen through the overlay, so when an earlier step left
 /// its own copy in the job directory that copy is what runs and what is
 /// hashed (`null` when the job put something there that is not a regular
-/// file: what would run cannot be told).
+/// file: what would run cannot be told). Blocking: call it off the async
+/// workers.
 pub(crate) fn program_hash(step: &StepPlan, cwd: Option<&Path>, job_dir: &Path) -> Value {
     if let Some(cwd) = cwd {
         for path in [&step.exec_path, &step.path] {
@@ -32,8 +35,10 @@ pub(crate) fn program_hash(step: &StepPlan, cwd: Option<&Path>, job_dir: &Path) 
     json!(sha256_file(&step.path))
 }
 
+/// The SHA-256 of the regular file at `path` (canonical: a link at its end
+/// is not followed; a FIFO or device is not read).
 pub(crate) fn sha256_file(path: &Path) -> Option<String> {
-    sha256_reader(std::fs::File::open(path).ok()?)
+    sha256_reader(crate::files::open_regular_nofollow(path).ok()?)
 }
 
 pub(crate) fn sha256_reader(mut file: std::fs::File) -> Option<String> {

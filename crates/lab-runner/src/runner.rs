@@ -696,6 +696,17 @@ impl Runner {
         if let Ok(Err(e)) = tidy {
             eprintln!("lab: clearing setuid bits in {}: {e}", run_dir.display());
         }
+        // Read from `.git` off the async workers: a hostile `.git` (a FIFO,
+        // a slow mount) may stall the read, never the server.
+        let git = match cwd {
+            Some(cwd) => {
+                let cwd = cwd.to_path_buf();
+                tokio::task::spawn_blocking(move || crate::git::describe(&cwd))
+                    .await
+                    .unwrap_or(Value::Null)
+            }
+            None => Value::Null,
+        };
         let first = &step_records[0];
         let provenance = json!({
             "version": 2,
@@ -707,7 +718,7 @@ impl Runner {
             "argv": first["argv"],
             "steps": step_records,
             "cwd": cwd.map(|c| c.display().to_string()),
-            "git": cwd.map(crate::git::describe),
+            "git": git,
             "job_dir": JOB_DIR,
             "env_names": passed.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
             "network_allowed": self.config.allow_network,

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use lab_runner::{Exit, JobState};
 
 use crate::{Setup, open_registry, shutdown_signal};
 
@@ -51,9 +52,28 @@ pub(crate) fn runner_config(
     })
 }
 
+/// The exit code `lab run` leaves with for a job that ended in `state`
+/// (SPEC §3): 0 finished, the job's code if failed, 124 timeout, 130
+/// cancelled, 137 oom or killed, 2 refused, 1 node_fail or interrupted.
+pub(crate) fn exit_code(state: JobState, exit: &Exit) -> i32 {
+    match state {
+        JobState::Finished => 0,
+        JobState::Failed => match exit {
+            Exit::Code(code) if (1..=255).contains(code) => *code,
+            _ => 1,
+        },
+        JobState::Timeout => 124,
+        JobState::Cancelled => 130,
+        JobState::Oom | JobState::Killed => 137,
+        JobState::Refused => 2,
+        JobState::NodeFail | JobState::Interrupted | JobState::Queued | JobState::Running => 1,
+    }
+}
+
 /// `lab run -- PROGRAM ARGS`: one job, in the foreground. Returns the exit
-/// code to leave with: the job's, 128+signal, 124 on timeout, 125 when the
-/// sandbox refused.
+/// code to leave with ([`exit_code`]); a job refused before it starts (the
+/// program, a variable, the cwd, the workflow, this kernel) is one line
+/// `lab: refused: WHY` and 2.
 pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
     let registry = open_registry(ctx)?;
     let (runner, warnings) = lab_runner::Runner::new(runner_config(
@@ -66,16 +86,126 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
     for warning in warnings {
         eprintln!("lab: warning: {warning}");
     }
-    if let Err(e) = runner.kernel_plan() {
-        // Refused like a job whose sandbox could not be set up.
-        eprintln!("lab: error: {e}");
-        return Ok(125);
-    }
+    let planned = runner
+        .kernel_plan()
+        .map_err(anyhow::Error::from)
+        .and_then(|_| plan_job(&runner, &registry, &job));
+    let (name, steps, passed, cwd) = match planned {
+        Ok(planned) => planned,
+        Err(e) => match e.downcast_ref::<lab_runner::runner::Error>() {
+            Some(refusal) => {
+                eprintln!("lab: refused: {refusal}");
+                return Ok(exit_code(JobState::Refused, &Exit::Code(1)));
+            }
+            None => return Err(e),
+        },
+    };
     let timeout = std::time::Duration::from_secs(job.timeout);
-    let (name, steps, passed, cwd) = match &job.workflow {
+    let layout = lab_registry::DataDir::new(&ctx.data_dir);
+    let run = layout.create_job_run(&registry, &name)?;
+    let report = layout.jobs().join(format!("{}.report", run.id));
+    let run_dir = terminal_safe_str(&run.root.display().to_string());
+    eprintln!(
+        "lab: job {} in {run_dir} (working directory {}, seen through an overlay)",
+        run.id,
+        terminal_safe_str(&cwd.display().to_string())
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let started = std::time::Instant::now();
+    let outcome = runtime.block_on(async {
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        let interrupt = shutdown_signal()?;
+        tokio::spawn(async move {
+            interrupt.await;
+            let _ = cancel_tx.send(true);
+        });
+        use std::io::IsTerminal;
+        let terminals = [
+            std::io::stdout().is_terminal(),
+            std::io::stderr().is_terminal(),
+        ];
+        let echo = move |stream: lab_runner::Stream, bytes: &[u8]| {
+            // A job's bytes reach a terminal with their control bytes shown,
+            // not obeyed (no OSC 52 clipboard writes, fake links, retitling).
+            let shown = |tty: bool| {
+                if tty {
+                    std::borrow::Cow::Owned(terminal_safe(bytes))
+                } else {
+                    std::borrow::Cow::Borrowed(bytes)
+                }
+            };
+            let _ = match stream {
+                lab_runner::Stream::Stdout => std::io::stdout().write_all(&shown(terminals[0])),
+                lab_runner::Stream::Stderr => std::io::stderr().write_all(&shown(terminals[1])),
+            };
+        };
+        anyhow::Ok(
+            runner
+                .run_steps(
+                    &steps,
+                    &passed,
+                    Some(&cwd),
+                    timeout,
+                    &run.root,
+                    &report,
+                    echo,
+                    cancel_rx,
+                )
+                .await,
+        )
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    let (state, exit) = match outcome {
+        Ok(outcome) => {
+            eprintln!(
+                "lab: job {} isolation: {}",
+                run.id,
+                terminal_safe_str(&outcome.isolation.to_string())
+            );
+            (JobState::of(&outcome.exit), Some(outcome.exit))
+        }
+        // As the jobs API records it: a job that could not start is refused.
+        Err(e) => {
+            eprintln!("lab: job {} could not start: {e}", run.id);
+            (JobState::Refused, None)
+        }
+    };
+    let detail = match &exit {
+        Some(Exit::Code(code)) => format!(" (exit {code})"),
+        Some(Exit::Signal(signal)) => format!(" (signal {signal})"),
+        Some(Exit::Refused { layer, error }) => {
+            terminal_safe_str(&format!(" (the sandbox refused at {layer}: {error})"))
+        }
+        Some(Exit::TimedOut | Exit::Cancelled) | None => String::new(),
+    };
+    eprintln!(
+        "lab: {} {state}{detail} in {seconds:.1} s — {run_dir}",
+        run.id
+    );
+    Ok(exit_code(state, exit.as_ref().unwrap_or(&Exit::Code(1))))
+}
+
+/// What a job request or workflow plans to: its name, steps, variables and
+/// canonical cwd. A refusal is a `lab_runner::runner::Error` inside the
+/// `anyhow::Error`.
+#[allow(clippy::type_complexity)]
+fn plan_job(
+    runner: &lab_runner::Runner,
+    registry: &lab_registry::Registry,
+    job: &JobArgs,
+) -> anyhow::Result<(
+    String,
+    Vec<lab_runner::runner::StepPlan>,
+    Vec<lab_runner::runner::EnvVar>,
+    PathBuf,
+)> {
+    Ok(match &job.workflow {
         Some(file) => {
             let file = std::path::absolute(file).context("resolving the workflow path")?;
-            let file = lab_runner::jobs::workflow_under_roots(&registry, &file)?;
+            let file = lab_runner::jobs::workflow_under_roots(registry, &file)?;
             let (name, steps) = runner.plan_workflow(&file, job.confirm_exec_hooks)?;
             let cwd = runner.check_cwd(
                 file.parent().unwrap_or(std::path::Path::new("/")),
@@ -116,74 +246,6 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
                 cwd,
             )
         }
-    };
-    let layout = lab_registry::DataDir::new(&ctx.data_dir);
-    let run = layout.create_job_run(&registry, &name)?;
-    let report = layout.jobs().join(format!("{}.report", run.id));
-    eprintln!(
-        "lab: job {} in {} (working directory {}, seen through an overlay)",
-        run.id,
-        terminal_safe_str(&run.root.display().to_string()),
-        terminal_safe_str(&cwd.display().to_string())
-    );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let outcome = runtime.block_on(async {
-        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-        let interrupt = shutdown_signal()?;
-        tokio::spawn(async move {
-            interrupt.await;
-            let _ = cancel_tx.send(true);
-        });
-        use std::io::IsTerminal;
-        let terminals = [
-            std::io::stdout().is_terminal(),
-            std::io::stderr().is_terminal(),
-        ];
-        let echo = move |stream: lab_runner::Stream, bytes: &[u8]| {
-            // A job's bytes reach a terminal with their control bytes shown,
-            // not obeyed (no OSC 52 clipboard writes, fake links, retitling).
-            let shown = |tty: bool| {
-                if tty {
-                    std::borrow::Cow::Owned(terminal_safe(bytes))
-                } else {
-                    std::borrow::Cow::Borrowed(bytes)
-                }
-            };
-            let _ = match stream {
-                lab_runner::Stream::Stdout => std::io::stdout().write_all(&shown(terminals[0])),
-                lab_runner::Stream::Stderr => std::io::stderr().write_all(&shown(terminals[1])),
-            };
-        };
-        anyhow::Ok(
-            runner
-                .run_steps(
-                    &steps,
-                    &passed,
-                    Some(&cwd),
-                    timeout,
-                    &run.root,
-                    &report,
-                    echo,
-                    cancel_rx,
-                )
-                .await?,
-        )
-    })?;
-    eprintln!(
-        "lab: job {} ended: {} (isolation: {})",
-        run.id,
-        terminal_safe_str(&outcome.exit.to_json().to_string()),
-        terminal_safe_str(&outcome.isolation.to_string())
-    );
-    Ok(match outcome.exit {
-        lab_runner::Exit::Code(code) => code,
-        lab_runner::Exit::Signal(sig) => 128 + sig,
-        lab_runner::Exit::TimedOut => 124,
-        lab_runner::Exit::Cancelled => 130,
-        lab_runner::Exit::Refused { .. } => 125,
     })
 }
 
@@ -222,6 +284,34 @@ pub(crate) struct JobArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lab_run_exit_codes_follow_the_job_state() {
+        for (state, exit, code) in [
+            (JobState::Finished, Exit::Code(0), 0),
+            (JobState::Failed, Exit::Code(3), 3),
+            (JobState::Failed, Exit::Code(255), 255),
+            (JobState::Failed, Exit::Code(256), 1),
+            (JobState::Failed, Exit::Code(-1), 1),
+            (JobState::Timeout, Exit::TimedOut, 124),
+            (JobState::Cancelled, Exit::Cancelled, 130),
+            (JobState::Killed, Exit::Signal(9), 137),
+            (JobState::Killed, Exit::Signal(15), 137),
+            (JobState::Oom, Exit::Signal(9), 137),
+            (
+                JobState::Refused,
+                Exit::Refused {
+                    layer: "seccomp".into(),
+                    error: "x".into(),
+                },
+                2,
+            ),
+            (JobState::NodeFail, Exit::Code(0), 1),
+            (JobState::Interrupted, Exit::Code(0), 1),
+        ] {
+            assert_eq!(exit_code(state, &exit), code, "{state} {exit:?}");
+        }
+    }
 
     #[test]
     fn control_bytes_reach_a_terminal_shown_not_obeyed() {

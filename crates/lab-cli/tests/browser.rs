@@ -536,7 +536,7 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
          (function poll() {
            const state = document.getElementById('job-state');
            const log = document.getElementById('job-log');
-           if (state && state.textContent === 'exited' && log.textContent.includes('literally'))
+           if (state && state.textContent === 'finished' && log.textContent.includes('literally'))
              return done({log: log.textContent, hash: location.hash, cancel: document.getElementById('job-cancel').disabled,
                           isolation: document.querySelector('.job-view').textContent.includes('user_namespace'), details: document.querySelector('.job-view').textContent});
            if (Date.now() - start > 15000) return done({error: 'timeout', text: document.getElementById('view').textContent});
@@ -615,7 +615,7 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
          (function poll() {
            const state = document.getElementById('job-state');
            const log = document.getElementById('job-log');
-           if (state && state.textContent === 'exited' && log.textContent.includes('again')) return done({log: log.textContent, hash: location.hash});
+           if (state && state.textContent === 'finished' && log.textContent.includes('again')) return done({log: log.textContent, hash: location.hash});
            if (Date.now() - start > 15000) return done({timeout: document.getElementById('view').innerText.slice(0, 300)});
            setTimeout(poll, 100);
          })();",
@@ -650,7 +650,7 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
            }
            const log = document.getElementById('job-log');
            const state = document.getElementById('job-state');
-           if (log && state && state.textContent === 'exited') return done({note: window.__clicked, log: log.textContent});
+           if (log && state && state.textContent === 'finished') return done({note: window.__clicked, log: log.textContent});
            if (Date.now() - start > 15000) return done({stuck: document.getElementById('view').innerText.slice(0, 300)});
            setTimeout(poll, 100);
          })();",
@@ -681,7 +681,7 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
                return (function wait() {{
                  const log = document.getElementById('job-log');
                  const state = document.getElementById('job-state');
-                 if (log && state && state.textContent === 'exited') return done({{disabledBefore, warning, log: log.textContent}});
+                 if (log && state && state.textContent === 'finished') return done({{disabledBefore, warning, log: log.textContent}});
                  if (Date.now() - start > 15000) return done({{error: 'timeout after confirm'}});
                  setTimeout(wait, 100);
                }})();

@@ -198,7 +198,7 @@ fn a_job_streams_redacted_output_and_resumes_from_last_event_id() {
     let resumed = lab.events(&id, Some(&events[1].0));
     assert_eq!(resumed.first().unwrap().0, events[2].0);
     let job = lab.wait_state(&id, |s| s != "running");
-    assert_eq!(job["state"], "exited");
+    assert_eq!(job["state"], "finished");
     assert_eq!(job["env_names"], json!(["MY_API_TOKEN"]));
     // What "Run again" fills its form with, from this record: the default
     // timeout in force, no working directory asked for.
@@ -387,7 +387,7 @@ print("done")
     let id = made["id"].as_str().unwrap().to_owned();
     let run_id = made["run_id"].as_str().unwrap().to_owned();
     let job = lab.wait_state(&id, |s| s != "running");
-    assert_eq!(job["state"], "exited", "{job}");
+    assert_eq!(job["state"], "finished", "{job}");
     assert_eq!(std::fs::read_to_string(&canary).unwrap(), "canary\n");
     let (status, stdout) = lab.request(
         "GET",
@@ -488,23 +488,27 @@ fn without_a_required_layer_the_runner_is_unavailable_and_refuses_jobs() {
                 .next()
                 .is_none()
     );
-    // `lab run` refuses too, with the reason, and exit 125.
+    // `lab run` refuses too, with the reason, and exit 2 (refused, SPEC §3).
     let project = tmp.path().join("project");
     std::fs::create_dir_all(&project).unwrap();
     let out = Command::new(LAB)
         .arg("--data-dir")
         .arg(&data)
         .arg("--root")
-        .arg(tmp.path())
+        .arg(&project)
         .current_dir(&project)
         .env("LAB_RUNNER_DENY_FEATURES", "seccomp")
         .args(["run", "--", "sh", "-c", "echo ran"])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("unavailable") && err.contains("seccomp"),
+        err.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("lab: refused: "))
+            && err.contains("unavailable")
+            && err.contains("seccomp"),
         "{err}"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("ran"));

@@ -1072,3 +1072,62 @@ fn provenance_hashes_the_program_a_later_step_really_runs() {
         "#!/bin/sh\necho ORIGINAL\n"
     );
 }
+
+/// The last line `lab run` writes (SPEC §3): `lab: ID STATE… in N s — DIR`.
+fn last_line(out: &Output) -> String {
+    text(&out.stderr).lines().last().unwrap_or("").to_owned()
+}
+
+#[test]
+fn the_last_line_and_exit_code_follow_the_job_state() {
+    let e = env();
+    for (args, code, state) in [
+        (&["--", "echo", "hi"][..], 0, "finished (exit 0)"),
+        (&["--", "sh", "-c", "exit 3"][..], 3, "failed (exit 3)"),
+        (
+            &["--", "sh", "-c", "kill -9 $$"][..],
+            137,
+            "killed (signal 9)",
+        ),
+        (
+            &["--timeout", "1", "--", "sh", "-c", "sleep 30"][..],
+            124,
+            "timeout",
+        ),
+    ] {
+        let before = e.run_dirs();
+        let out = e.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let dir = e
+            .run_dirs()
+            .into_iter()
+            .find(|d| !before.contains(d))
+            .unwrap();
+        let id = dir.file_name().unwrap().to_str().unwrap();
+        let line = last_line(&out);
+        let prefix = format!("lab: {id} {state} in ");
+        let suffix = format!(" s — {}", dir.display());
+        assert!(
+            line.starts_with(&prefix) && line.ends_with(&suffix),
+            "{args:?}: {line:?}"
+        );
+        let seconds = &line[prefix.len()..line.len() - suffix.len()];
+        assert!(seconds.parse::<f64>().is_ok(), "{line:?}");
+    }
+    // Refused before it starts: one line, exit 2, no run.
+    let before = e.run_dirs();
+    let out = e.run(&["--env", "LD_PRELOAD", "--", "echo", "hi"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        last_line(&out).starts_with("lab: refused: "),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(e.run_dirs(), before);
+}
+

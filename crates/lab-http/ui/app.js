@@ -583,8 +583,9 @@ function closeJobStream() {
   if (jobStream) { jobStream.close(); jobStream = null; }
 }
 
+// Job states (SPEC §4); `error` is a job record the Lab could not read.
 function stateBadge(stateName) {
-  const kind = stateName === 'exited' ? 'ok' : stateName === 'running' ? '' : 'warn';
+  const kind = stateName === 'finished' ? 'ok' : stateName === 'running' || stateName === 'queued' ? '' : 'warn';
   return el('span', { class: `badge ${kind}` }, stateName);
 }
 
@@ -688,8 +689,8 @@ async function renderJobs(againId) {
   parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Recent jobs'), jobs.length ? el('table', { id: 'jobs' },
     el('thead', {}, el('tr', {}, el('th', {}, 'job'), el('th', {}, 'program'), el('th', {}, 'state'), el('th', {}, 'started'))),
     el('tbody', {}, jobs.map((j) => el('tr', {},
-      el('td', {}, el('a', { href: `#/jobs/${encodeURIComponent(j.id)}` }, j.id)),
-      el('td', { class: 'mono' }, [j.program, ...j.args].join(' ')),
+      el('td', {}, j.state === 'error' ? j.id : el('a', { href: `#/jobs/${encodeURIComponent(j.id)}` }, j.id)),
+      j.state === 'error' ? el('td', { class: 'error' }, j.error) : el('td', { class: 'mono' }, [j.program, ...j.args].join(' ')),
       el('td', {}, stateBadge(j.state)),
       el('td', { class: 'muted' }, date(j.created * 1000)))))) : el('p', { class: 'muted' }, 'No jobs yet.')));
   view.replaceChildren(el('article', { class: 'jobs-view' }, parts));

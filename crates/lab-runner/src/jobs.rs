@@ -15,43 +15,128 @@ use crate::runner::{Error, Exit, JobRequest, Runner, Stream};
 /// Output kept in memory per job for live viewers; older events are dropped
 /// (the log files keep everything).
 const MAX_LOG_BYTES: usize = 4 * 1024 * 1024;
-/// Job record format version.
-const RECORD_VERSION: u32 = 1;
+/// Job record format version: 2 has the SPEC §4 states, `backend`,
+/// `exec_path` and `owner`. Version 1 is read too ([`JobRecord::parse`]).
+pub const RECORD_VERSION: u32 = 2;
 
-/// Where a job is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Where a job is in its life (SPEC §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
+    /// Waiting for a backend to start it (a Slurm queue).
+    Queued,
     /// Started, not ended.
     Running,
-    /// Exited 0 (every step).
-    Exited,
-    /// A step exited non-zero.
+    /// Every step exited 0.
+    Finished,
+    /// A step exited non-zero (its code is in the record's `exit`).
     Failed,
     /// A step was killed by a signal.
     Killed,
     /// Stopped at its timeout.
-    TimedOut,
+    Timeout,
     /// Cancelled.
     Cancelled,
-    /// The sandbox refused it (a layer could not be set up) or it could not start.
+    /// Killed for using more memory than its limit. Not produced yet: it
+    /// needs the per-job cgroup (SPEC §5 Limits).
+    Oom,
+    /// The node it ran on failed (a cluster backend).
+    NodeFail,
+    /// The sandbox refused it (a layer could not be set up), or it could not start.
     Refused,
     /// The Lab stopped while it ran.
     Interrupted,
 }
 
 impl JobState {
+    /// Every state, in SPEC §4's order.
+    pub const ALL: [JobState; 11] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Finished,
+        JobState::Failed,
+        JobState::Killed,
+        JobState::Timeout,
+        JobState::Cancelled,
+        JobState::Oom,
+        JobState::NodeFail,
+        JobState::Refused,
+        JobState::Interrupted,
+    ];
+
     /// The state a finished job's exit puts it in.
     pub fn of(exit: &Exit) -> Self {
         match exit {
-            Exit::Code(0) => JobState::Exited,
+            Exit::Code(0) => JobState::Finished,
             Exit::Code(_) => JobState::Failed,
             Exit::Signal(_) => JobState::Killed,
-            Exit::TimedOut => JobState::TimedOut,
+            Exit::TimedOut => JobState::Timeout,
             Exit::Cancelled => JobState::Cancelled,
             Exit::Refused { .. } => JobState::Refused,
         }
     }
+
+    /// The word records, the API and `lab run` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Finished => "finished",
+            JobState::Failed => "failed",
+            JobState::Killed => "killed",
+            JobState::Timeout => "timeout",
+            JobState::Cancelled => "cancelled",
+            JobState::Oom => "oom",
+            JobState::NodeFail => "node_fail",
+            JobState::Refused => "refused",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+
+    /// Whether the job has ended (nothing more will change but the record).
+    pub fn is_final(self) -> bool {
+        !matches!(self, JobState::Queued | JobState::Running)
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The run status (SPEC §4: `running`, `finished`, `failed`, `crashed`,
+/// `killed`, `unknown`) of a job's run, from its job's state; the caller
+/// keeps the job state beside it as tag `status_raw`.
+pub fn run_status_of(state: JobState) -> &'static str {
+    match state {
+        JobState::Queued | JobState::Running => "running",
+        JobState::Finished => "finished",
+        JobState::Failed | JobState::Refused => "failed",
+        JobState::Killed | JobState::Timeout | JobState::Cancelled | JobState::Oom => "killed",
+        JobState::NodeFail => "crashed",
+        JobState::Interrupted => "unknown",
+    }
+}
+
+/// Who a job ran as.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobOwner {
+    /// The Lab's effective uid, which the job ran as.
+    pub uid: u32,
+}
+
+impl JobOwner {
+    /// This process's effective user.
+    pub fn current() -> Self {
+        Self {
+            uid: rustix::process::geteuid().as_raw(),
+        }
+    }
+}
+
+fn local_backend() -> String {
+    "local".to_owned()
 }
 
 /// A job's persisted record (`DATA_DIR/jobs/ID.json`).
@@ -69,8 +154,8 @@ pub struct JobRecord {
     pub args: Vec<String>,
     /// Environment variable names passed (never values).
     pub env_names: Vec<String>,
-    /// `running`, `exited`, `failed`, `killed`, `timed_out`, `cancelled`,
-    /// `refused` or `interrupted` (the Lab stopped while it ran).
+    /// Where it is in its life (a version-1 record's `exited` reads as
+    /// `finished`, `timed_out` as `timeout`).
     pub state: JobState,
     /// Exit details, when ended.
     pub exit: Value,
@@ -87,6 +172,103 @@ pub struct JobRecord {
     /// workflow file. Absent in records written before relaunch existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relaunch: Option<Relaunch>,
+    /// Where it runs: `local` (the default; version-1 records are local).
+    #[serde(default = "local_backend")]
+    pub backend: String,
+    /// The path executed, as found (a venv's `bin/python3`); `None` for a
+    /// workflow (its steps are read from its file) and version-1 records.
+    #[serde(default)]
+    pub exec_path: Option<String>,
+    /// Who it ran as; `None` in version-1 records.
+    #[serde(default)]
+    pub owner: Option<JobOwner>,
+}
+
+impl JobRecord {
+    /// Reads a record as a file holds it: version 2 as it is, version 1
+    /// with its state words mapped (`exited` → `finished`, `timed_out` →
+    /// `timeout`) and `backend` `local`; any other version, or text that is
+    /// not a record, is an error saying so.
+    pub fn parse(text: &str) -> Result<JobRecord, String> {
+        let mut value: Value =
+            serde_json::from_str(text).map_err(|e| format!("not a job record: {e}"))?;
+        let version = value.get("version").and_then(Value::as_u64);
+        match version {
+            Some(2) => {}
+            Some(1) => {
+                if let Some(state) = value.get_mut("state") {
+                    let renamed = match state.as_str() {
+                        Some("exited") => Some("finished"),
+                        Some("timed_out") => Some("timeout"),
+                        _ => None,
+                    };
+                    if let Some(renamed) = renamed {
+                        *state = Value::from(renamed);
+                    }
+                }
+                value["version"] = Value::from(RECORD_VERSION);
+            }
+            Some(other) => {
+                return Err(format!(
+                    "a job record of version {other}, which this Lab (version {RECORD_VERSION}) cannot read"
+                ));
+            }
+            None => return Err("not a job record: no version".to_owned()),
+        }
+        serde_json::from_value(value).map_err(|e| format!("not a job record: {e}"))
+    }
+}
+
+/// One entry of the job list: a job's record, or a record file that could
+/// not be read (listed, never skipped).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum JobEntry {
+    /// A job's record.
+    Record(Box<JobRecord>),
+    /// A record file this Lab cannot read.
+    Unreadable(UnreadableRecord),
+}
+
+impl JobEntry {
+    /// The job id (for an unreadable record, its file's name).
+    pub fn id(&self) -> &str {
+        match self {
+            JobEntry::Record(r) => &r.id,
+            JobEntry::Unreadable(u) => &u.id,
+        }
+    }
+
+    /// Seconds since the epoch it was created (for an unreadable record,
+    /// when its file last changed).
+    pub fn created(&self) -> u64 {
+        match self {
+            JobEntry::Record(r) => r.created,
+            JobEntry::Unreadable(u) => u.created,
+        }
+    }
+
+    /// The record, when it could be read.
+    pub fn record(&self) -> Option<&JobRecord> {
+        match self {
+            JobEntry::Record(r) => Some(r.as_ref()),
+            JobEntry::Unreadable(_) => None,
+        }
+    }
+}
+
+/// A record file in `DATA_DIR/jobs` that could not be read: listed with
+/// `state` `error` and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UnreadableRecord {
+    /// The file's name without `.json`.
+    pub id: String,
+    /// Always `error`.
+    pub state: &'static str,
+    /// Why it could not be read.
+    pub error: String,
+    /// When the file last changed, in seconds since the epoch.
+    pub created: u64,
 }
 
 /// How a job was asked for, for running it again (the record in the data
@@ -151,6 +333,7 @@ pub struct JobManager {
     data_dir: PathBuf,
     jobs: Mutex<BTreeMap<String, Arc<Job>>>,
     records: Mutex<BTreeMap<String, JobRecord>>,
+    unreadable: Vec<UnreadableRecord>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -169,31 +352,56 @@ fn write_record(dir: &Path, record: &JobRecord) -> std::io::Result<()> {
 }
 
 impl JobManager {
-    /// Loads the job records in `DATA_DIR/jobs`; a job recorded as running
-    /// was interrupted by the Lab stopping, and is marked so.
+    /// Loads the job records in `DATA_DIR/jobs` (version 1 read as
+    /// version 2); a job recorded as running was interrupted by the Lab
+    /// stopping, and is marked so (and written as version 2). A record
+    /// that cannot be read is kept as an [`UnreadableRecord`] and listed.
     pub fn open(runner: Runner, registry: Arc<Registry>, data_dir: &Path) -> std::io::Result<Self> {
         let layout = lab_registry::DataDir::new(data_dir);
         layout.ensure()?;
         let jobs_dir = layout.jobs();
         let mut records = BTreeMap::new();
+        let mut unreadable = Vec::new();
         for entry in std::fs::read_dir(&jobs_dir)?.flatten() {
             let path = entry.path();
-            if path.extension().is_none_or(|e| e != "json")
-                || entry.file_name().to_string_lossy().starts_with('.')
-            {
-                continue;
-            }
-            let Ok(text) = std::fs::read_to_string(&path) else {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // The writer's temporary files and the helper's reports are
+            // not records.
+            let Some(id) = name.strip_suffix(".json") else {
                 continue;
             };
-            let Ok(mut record) = serde_json::from_str::<JobRecord>(&text) else {
-                eprintln!("lab: ignoring unreadable job record {}", path.display());
-                continue;
-            };
-            if record.version != RECORD_VERSION {
+            if name.starts_with('.') {
                 continue;
             }
-            if record.state == JobState::Running {
+            let meta = entry.metadata();
+            let created = meta
+                .as_ref()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let read = if meta.is_ok_and(|m| m.is_file()) {
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read the job record: {e}"))
+                    .and_then(|text| JobRecord::parse(&text))
+            } else {
+                Err("the job record is not a regular file".to_owned())
+            };
+            let mut record = match read {
+                Ok(record) => record,
+                Err(error) => {
+                    eprintln!("lab: job record {}: {error}", path.display());
+                    unreadable.push(UnreadableRecord {
+                        id: id.to_owned(),
+                        state: "error",
+                        error,
+                        created,
+                    });
+                    continue;
+                }
+            };
+            if record.state == JobState::Running || record.state == JobState::Queued {
                 record.state = JobState::Interrupted;
                 record.exit = json!({"interrupted": "the Lab stopped while the job ran"});
                 record.ended = Some(now());
@@ -207,6 +415,7 @@ impl JobManager {
             data_dir: data_dir.to_path_buf(),
             jobs: Mutex::new(BTreeMap::new()),
             records: Mutex::new(records),
+            unreadable,
         })
     }
 
@@ -215,15 +424,24 @@ impl JobManager {
         &self.runner
     }
 
-    /// Every job, newest first.
-    pub fn list(&self) -> Vec<JobRecord> {
-        let mut all: Vec<JobRecord> = lock(&self.records).values().cloned().collect();
+    /// Every job, newest first, with the record files that could not be
+    /// read among them.
+    pub fn list(&self) -> Vec<JobEntry> {
+        let mut records = lock(&self.records).clone();
         for job in lock(&self.jobs).values() {
             let record = lock(&job.record).clone();
-            all.retain(|r| r.id != record.id);
-            all.push(record);
+            records.insert(record.id.clone(), record);
         }
-        all.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+        let mut all: Vec<JobEntry> = records
+            .into_values()
+            .map(|r| JobEntry::Record(Box::new(r)))
+            .collect();
+        all.extend(self.unreadable.iter().cloned().map(JobEntry::Unreadable));
+        all.sort_by(|a, b| {
+            b.created()
+                .cmp(&a.created())
+                .then_with(|| b.id().cmp(a.id()))
+        });
         all
     }
 
@@ -251,6 +469,7 @@ impl JobManager {
         };
         self.launch(Launch {
             id_name: crate::runner::step_name(&step),
+            exec_path: Some(step.exec_path.display().to_string()),
             program: request.program.clone(),
             args: request.args.clone(),
             steps: vec![step],
@@ -294,6 +513,7 @@ impl JobManager {
         };
         self.launch(Launch {
             id_name,
+            exec_path: None,
             program: label,
             args: vec![file.display().to_string()],
             steps,
@@ -307,6 +527,7 @@ impl JobManager {
     fn launch(self: &Arc<Self>, launch: Launch) -> Result<JobRecord, Error> {
         let Launch {
             id_name,
+            exec_path,
             program,
             args,
             steps,
@@ -338,6 +559,9 @@ impl JobManager {
                 cwd: relaunch.cwd.map(|c| redactor.redact_str(&c)),
                 ..relaunch
             }),
+            backend: local_backend(),
+            exec_path: exec_path.map(|p| redactor.redact_str(&p)),
+            owner: Some(JobOwner::current()),
         };
         let jobs_dir = lab_registry::DataDir::new(&self.data_dir).jobs();
         write_record(&jobs_dir, &record).map_err(Error::RunDir)?;
@@ -442,6 +666,8 @@ impl JobManager {
 struct Launch {
     /// Base of the run id.
     id_name: String,
+    /// The path executed (a plain job's program as found).
+    exec_path: Option<String>,
     /// Program (or workflow label) as the record shows it.
     program: String,
     /// Arguments as the record shows them (redacted when recorded).
@@ -499,25 +725,87 @@ mod tests {
 
     #[test]
     fn job_states_are_the_documented_strings() {
-        for (state, text) in [
-            (JobState::Running, "running"),
-            (JobState::Exited, "exited"),
-            (JobState::Failed, "failed"),
-            (JobState::Killed, "killed"),
-            (JobState::TimedOut, "timed_out"),
-            (JobState::Cancelled, "cancelled"),
-            (JobState::Refused, "refused"),
-            (JobState::Interrupted, "interrupted"),
-        ] {
+        let words = [
+            "queued",
+            "running",
+            "finished",
+            "failed",
+            "killed",
+            "timeout",
+            "cancelled",
+            "oom",
+            "node_fail",
+            "refused",
+            "interrupted",
+        ];
+        for (state, text) in JobState::ALL.into_iter().zip(words) {
+            assert_eq!(state.as_str(), text);
             assert_eq!(serde_json::to_value(state).unwrap(), text);
             assert_eq!(
                 serde_json::from_value::<JobState>(text.into()).unwrap(),
                 state
             );
         }
-        assert!(serde_json::from_value::<JobState>("done".into()).is_err());
-        assert_eq!(JobState::of(&Exit::Code(0)), JobState::Exited);
-        assert_eq!(JobState::of(&Exit::Code(2)), JobState::Failed);
-        assert_eq!(JobState::of(&Exit::TimedOut), JobState::TimedOut);
+        // Version 1's words are read only through a version-1 record.
+        for old in ["exited", "timed_out", "done"] {
+            assert!(serde_json::from_value::<JobState>(old.into()).is_err());
+        }
+    }
+
+    #[test]
+    fn an_exit_maps_to_its_state() {
+        for (exit, state) in [
+            (Exit::Code(0), JobState::Finished),
+            (Exit::Code(2), JobState::Failed),
+            (Exit::Code(-1), JobState::Failed),
+            (Exit::Signal(9), JobState::Killed),
+            (Exit::TimedOut, JobState::Timeout),
+            (Exit::Cancelled, JobState::Cancelled),
+            (
+                Exit::Refused {
+                    layer: "seccomp".into(),
+                    error: "x".into(),
+                },
+                JobState::Refused,
+            ),
+        ] {
+            assert_eq!(JobState::of(&exit), state, "{exit:?}");
+        }
+    }
+
+    #[test]
+    fn a_jobs_run_status_follows_its_state() {
+        for (state, status) in [
+            (JobState::Queued, "running"),
+            (JobState::Running, "running"),
+            (JobState::Finished, "finished"),
+            (JobState::Failed, "failed"),
+            (JobState::Refused, "failed"),
+            (JobState::Killed, "killed"),
+            (JobState::Timeout, "killed"),
+            (JobState::Cancelled, "killed"),
+            (JobState::Oom, "killed"),
+            (JobState::NodeFail, "crashed"),
+            (JobState::Interrupted, "unknown"),
+        ] {
+            assert_eq!(run_status_of(state), status, "{state}");
+        }
+    }
+
+    #[test]
+    fn records_of_other_versions_or_shapes_are_errors_not_records() {
+        for (text, says) in [
+            ("{", "not a job record"),
+            ("[]", "no version"),
+            (r#"{"version": 3, "id": "x"}"#, "version 3"),
+            (r#"{"version": 2, "id": "x"}"#, "not a job record"),
+            (
+                r#"{"version": 2, "id": "x", "run_id": "x", "program": "p", "args": [], "env_names": [], "state": "exited", "exit": null, "isolation": null, "network_allowed": false, "created": 1, "ended": null}"#,
+                "unknown variant `exited`",
+            ),
+        ] {
+            let error = JobRecord::parse(text).unwrap_err();
+            assert!(error.contains(says), "{text}: {error}");
+        }
     }
 }

@@ -496,7 +496,7 @@ pub(super) fn runner_checks(lab: &Path, fixture: &Fixture) -> Vec<Check> {
     );
     isolation.record(
         std::fs::read_to_string(&victim).is_ok_and(|v| v == "victim\n")
-            && job.contains("\"state\":\"exited\""),
+            && job.contains("\"state\":\"finished\""),
         format!(
             "the file outside is untouched and the job finished ({})",
             serde_json::from_str::<serde_json::Value>(&job).unwrap_or_default()["state"]

@@ -44,6 +44,8 @@ pub(crate) struct Setup {
     data_dir: PathBuf,
     config: FileConfig,
     roots: Vec<PathBuf>,
+    /// The config file in force (given or the default), which no job may read.
+    config_file: PathBuf,
     /// The values of the Lab's own secret-looking environment variables,
     /// read once here and passed to every redactor.
     lab_secrets: Vec<Vec<u8>>,
@@ -68,6 +70,10 @@ fn context(cli: &Cli) -> anyhow::Result<Setup> {
     let mut roots = cli.roots.clone();
     roots.extend(config.roots.iter().cloned());
     Ok(Setup {
+        config_file: cli
+            .config
+            .clone()
+            .unwrap_or_else(|| data_dir.join("lab.toml")),
         data_dir,
         config,
         roots,

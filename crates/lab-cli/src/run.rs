@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use lab_runner::{Exit, JobState};
@@ -10,12 +10,14 @@ use lab_runner::{Exit, JobState};
 use crate::{Setup, open_registry, shutdown_signal};
 
 /// The runner settings: allowlists from the config file, the network switch
-/// from the command line only.
+/// from the command line only; the Lab's files no job may read (the data
+/// dir, the config file, `lab serve --key-file`).
 pub(crate) fn runner_config(
     ctx: &Setup,
     allow_network: bool,
     allow_workflow_exec: bool,
     timeout: u64,
+    key_file: Option<&Path>,
 ) -> anyhow::Result<lab_runner::RunnerConfig> {
     let runner = &ctx.config.runner;
     let defaults = lab_runner::Limits::default();
@@ -49,6 +51,8 @@ pub(crate) fn runner_config(
         data_dir: std::fs::create_dir_all(&ctx.data_dir)
             .and_then(|()| std::fs::canonicalize(&ctx.data_dir))
             .ok(),
+        config_file: Some(ctx.config_file.clone()),
+        key_file: key_file.map(Path::to_path_buf),
     })
 }
 
@@ -72,8 +76,8 @@ pub(crate) fn exit_code(state: JobState, exit: &Exit) -> i32 {
 
 /// `lab run -- PROGRAM ARGS`: one job, in the foreground. Returns the exit
 /// code to leave with ([`exit_code`]); a job refused before it starts (the
-/// program, a variable, the cwd, the workflow, this kernel) is one line
-/// `lab: refused: WHY` and 2.
+/// program, its installation, a variable, the cwd, the workflow, this
+/// kernel) is one line `lab: refused: WHY` and 2.
 pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
     let registry = open_registry(ctx)?;
     let (runner, warnings) = lab_runner::Runner::new(runner_config(
@@ -81,6 +85,7 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
         job.allow_network,
         job.allow_workflow_exec,
         job.timeout,
+        None,
     )?)
     .context("[runner] in the config file")?;
     for warning in warnings {

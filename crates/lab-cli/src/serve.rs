@@ -212,6 +212,7 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
             args.runner_allow_network,
             args.runner_allow_workflow_exec,
             3600,
+            args.key_file.as_deref(),
         )?)
         .context("[runner] in the config file")?;
         for warning in warnings {

@@ -1131,3 +1131,112 @@ fn the_last_line_and_exit_code_follow_the_job_state() {
     assert_eq!(e.run_dirs(), before);
 }
 
+#[test]
+fn a_program_in_home_local_bin_never_gets_the_data_dir() {
+    // Outside /tmp, so the denials are Landlock's on real host paths. HOME
+    // is the scratch home, and the data dir its default, ~/.local/share/lab.
+    let tmp = common::outside_tmp();
+    let base = tmp.path().canonicalize().unwrap();
+    let home = base.join("home");
+    let project = home.join("project");
+    let data = home.join(".local/share/lab");
+    let local_bin = home.join(".local/bin");
+    // A program copied into ~/.local/bin, and a pipx-style one: a link in
+    // ~/.local/bin to the program in its own venv.
+    let venv = home.join(".local/share/pipx/venvs/tool");
+    for dir in [&project, &local_bin, &venv.join("bin")] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let cat = std::fs::canonicalize("/bin/cat").unwrap();
+    std::fs::copy(&cat, local_bin.join("lab-cat")).unwrap();
+    std::fs::copy(&cat, venv.join("bin/tool")).unwrap();
+    std::fs::write(venv.join("pyvenv.cfg"), "home = /usr/bin\n").unwrap();
+    std::os::unix::fs::symlink(venv.join("bin/tool"), local_bin.join("tool")).unwrap();
+    std::fs::write(
+        base.join("lab.toml"),
+        format!(
+            "[runner]\nprograms = [{:?}, {:?}, \"python3\"]\nread_paths = [{:?}]\n",
+            local_bin.join("lab-cat").to_str().unwrap(),
+            local_bin.join("tool").to_str().unwrap(),
+            project.to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let lab = |args: &[&str]| {
+        Command::new(LAB)
+            .arg("--config")
+            .arg(base.join("lab.toml"))
+            .current_dir(&project)
+            .env("HOME", &home)
+            .env_remove("XDG_DATA_HOME")
+            .arg("run")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // A first run, in the default data dir under this HOME.
+    let first = lab(&["--", "python3", "-c", "print('first run')"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let runs = || -> Vec<PathBuf> {
+        let mut runs: Vec<PathBuf> = std::fs::read_dir(data.join("runs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        runs.sort();
+        runs
+    };
+    let other_run = runs()[0].clone();
+    let other_log = other_run.join("stdout.log");
+    assert_eq!(std::fs::read_to_string(&other_log).unwrap(), "first run\n");
+
+    // ~/.local/bin/lab-cat's installation would be ~/.local, which holds
+    // the data dir: refused, saying why and what to do, and nothing runs.
+    let out = lab(&["--", local_bin.join("lab-cat").to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        last_line(&out).starts_with(
+            "lab: refused: ~/.local/bin/lab-cat's installation ~/.local would expose ~/.local/share/lab (the Lab's data dir); allowlist the program's real installation (a venv) or copy it to /usr/local/bin"
+        ),
+        "{err}"
+    );
+    assert!(text(&out.stdout).is_empty());
+    assert_eq!(runs().len(), 1, "no run for a refused job");
+
+    // The pipx-style tool is granted its venv alone: it runs, and cannot
+    // read another run's log or the job records.
+    let out = lab(&[
+        "--",
+        local_bin.join("tool").to_str().unwrap(),
+        other_log.to_str().unwrap(),
+        data.join("jobs").to_str().unwrap(),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "cat failed: {err}");
+    assert!(
+        !text(&out.stdout).contains("first run"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(err.contains("Permission denied"), "{err}");
+    let run = runs().into_iter().find(|r| *r != other_run).unwrap();
+    let provenance: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("provenance.json")).unwrap())
+            .unwrap();
+    let readable: Vec<&str> = provenance["isolation"]["landlock_filesystem"]["readable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(readable.contains(&venv.to_str().unwrap()), "{readable:?}");
+    for path in &readable {
+        let path = Path::new(path);
+        assert!(
+            !data.starts_with(path) && !path.starts_with(&data),
+            "{} exposes the data dir: {readable:?}",
+            path.display()
+        );
+        assert_ne!(path, home.join(".local"), "{readable:?}");
+    }
+}

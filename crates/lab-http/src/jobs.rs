@@ -70,6 +70,11 @@ impl From<lab_runner::runner::Error> for ApiError {
                 ApiError::new(StatusCode::BAD_REQUEST, Code::InvalidWorkflow, message)
             }
             E::Cwd(_) => ApiError::new(StatusCode::FORBIDDEN, Code::CwdNotAllowed, message),
+            // The program is allowlisted, but its installation cannot be
+            // granted without exposing what no job may read.
+            E::Installation(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, Code::ProgramNotAllowed, message)
+            }
             E::Unavailable(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Code::RunnerUnavailable,

@@ -79,6 +79,8 @@ impl RunnerHarness {
                 log_max_bytes: crate::policy::DEFAULT_LOG_MAX_BYTES,
                 lab_secrets: Vec::new(),
                 data_dir: None,
+                config_file: None,
+                key_file: None,
             };
             Runner::new(config)
                 .unwrap_or_else(|e| panic!("runner: {e}"))

@@ -26,4 +26,4 @@ mod spawn;
 
 pub use jobs::{JobState, run_status_of};
 pub use protocol::Limits;
-pub use runner::{Exit, JobOutcome, JobRequest, Program, Runner, RunnerConfig, Stream};
+pub use runner::{Exit, JobOutcome, JobRequest, Program, Protected, Runner, RunnerConfig, Stream};

@@ -93,11 +93,232 @@ pub(crate) fn resolve_both(requested: &str) -> Option<(PathBuf, PathBuf)> {
     canonical.is_file().then_some((candidate, canonical))
 }
 
+/// What a granted directory is for. The rules differ in one point only: an
+/// installation (found by the Lab, not chosen by the user) may not hold or
+/// be one of the home's dot-directories unless it is the program's own
+/// installation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// A program's installation (venv, conda env, toolchain, prefix).
+    Installation,
+    /// A `[runner] read_paths` entry.
+    ReadPath,
+    /// A job's working directory.
+    Cwd,
+}
+
+/// Why a directory cannot be granted: the protected path it is, holds or
+/// lies in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exposure {
+    /// The protected path.
+    pub exposed: PathBuf,
+    /// What that is: one of the `Protected::*` labels.
+    pub what: &'static str,
+}
+
+/// What no grant may expose (SPEC §5 Runner): the user's home directory
+/// and its parents, the Lab's own files (data dir, config file, key file),
+/// and — for an installation — the home's dot-directories and dotfiles.
+/// Every grant a job gets (installations, `read_paths`, the cwd) is checked
+/// by [`Protected::exposure`], the one containment check.
+#[derive(Clone, Debug, Default)]
+pub struct Protected {
+    /// The home directory, as given and canonical.
+    homes: Vec<PathBuf>,
+    /// The home's dot entries (`~/.ssh`, `~/.cargo`, `~/.netrc`), as named
+    /// under the home and canonical, and whether each is a directory.
+    dot_entries: Vec<(PathBuf, bool)>,
+    /// The Lab's own files, canonical, with their labels.
+    lab_files: Vec<(PathBuf, &'static str)>,
+}
+
+impl Protected {
+    /// The label of the home directory.
+    pub const HOME: &'static str = "your home directory";
+    /// The label of the data dir.
+    pub const DATA_DIR: &'static str = "the Lab's data dir";
+    /// The label of the config file.
+    pub const CONFIG_FILE: &'static str = "the Lab's config file";
+    /// The label of the key file.
+    pub const KEY_FILE: &'static str = "the Lab's key file";
+    /// The label of a home dot-directory.
+    pub const DOT_DIR: &'static str = "a home dot-directory";
+    /// The label of a home dotfile.
+    pub const DOTFILE: &'static str = "a home dotfile";
+
+    /// The protected set for `home` and the Lab's files (each made absolute
+    /// and canonical where it exists; a key file not yet written counts by
+    /// its canonical directory). Reads the home's entries once.
+    pub fn new(
+        home: Option<&Path>,
+        data_dir: Option<&Path>,
+        config_file: Option<&Path>,
+        key_file: Option<&Path>,
+    ) -> Self {
+        let mut homes = Vec::new();
+        let mut dot_entries = Vec::new();
+        if let Some(home) = home.filter(|h| h.is_absolute()) {
+            homes.push(home.to_path_buf());
+            if let Ok(canonical) = std::fs::canonicalize(home) {
+                homes.push(canonical);
+            }
+            homes.dedup();
+            for entry in std::fs::read_dir(home).into_iter().flatten().flatten() {
+                if !entry.file_name().as_encoded_bytes().starts_with(b".") {
+                    continue;
+                }
+                let named = home.join(entry.file_name());
+                let is_dir = named.is_dir();
+                if let Ok(canonical) = std::fs::canonicalize(&named)
+                    && canonical != named
+                {
+                    dot_entries.push((canonical, is_dir));
+                }
+                dot_entries.push((named, is_dir));
+            }
+        }
+        let lab_files = [
+            (data_dir, Self::DATA_DIR),
+            (config_file, Self::CONFIG_FILE),
+            (key_file, Self::KEY_FILE),
+        ]
+        .into_iter()
+        .filter_map(|(path, what)| Some((normal(path?)?, what)))
+        .collect();
+        Self {
+            homes,
+            dot_entries,
+            lab_files,
+        }
+    }
+
+    /// [`Protected::new`] with the home directory `HOME` names.
+    pub fn from_env(
+        data_dir: Option<&Path>,
+        config_file: Option<&Path>,
+        key_file: Option<&Path>,
+    ) -> Self {
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from);
+        Self::new(home.as_deref(), data_dir, config_file, key_file)
+    }
+
+    /// What granting `dir` (a directory, or a program file granted alone)
+    /// for `grant` would expose, or `None` when it may be granted: it is
+    /// never `/`, the home directory or one of its parents; it never holds,
+    /// is or lies in the data dir, the config file or the key file; an
+    /// installation never holds or is a home dot-directory or dotfile
+    /// unless that dot-directory is itself the installation (a venv with
+    /// `pyvenv.cfg`, a conda prefix with `conda-meta/`). Both `dir` and its
+    /// canonical path are checked.
+    pub fn exposure(&self, dir: &Path, grant: Grant) -> Option<Exposure> {
+        let canonical = std::fs::canonicalize(dir).ok();
+        let forms: Vec<&Path> = std::iter::once(dir)
+            .chain(canonical.as_deref().filter(|c| *c != dir))
+            .collect();
+        for form in &forms {
+            if form.parent().is_none() || self.homes.iter().any(|h| h.starts_with(form)) {
+                return Some(Exposure {
+                    exposed: self
+                        .homes
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| form.to_path_buf()),
+                    what: Self::HOME,
+                });
+            }
+        }
+        for form in &forms {
+            for (file, what) in &self.lab_files {
+                if file.starts_with(form) || form.starts_with(file) {
+                    return Some(Exposure {
+                        exposed: file.clone(),
+                        what,
+                    });
+                }
+            }
+        }
+        if grant != Grant::Installation {
+            return None;
+        }
+        for form in &forms {
+            for (entry, is_dir) in &self.dot_entries {
+                let own_installation = entry == form && is_installation(form);
+                if entry.starts_with(form) && !own_installation {
+                    return Some(Exposure {
+                        exposed: entry.clone(),
+                        what: if *is_dir {
+                            Self::DOT_DIR
+                        } else {
+                            Self::DOTFILE
+                        },
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether `dir` is `/`, the home directory or one of its parents.
+    pub(crate) fn is_home_or_parent(&self, dir: &Path) -> bool {
+        dir.parent().is_none() || self.homes.iter().any(|h| h.starts_with(dir))
+    }
+
+    /// `path` for a message, `~/…` when it lies in the home directory.
+    pub fn shown(&self, path: &Path) -> String {
+        for home in &self.homes {
+            if let Ok(rest) = path.strip_prefix(home) {
+                return if rest.as_os_str().is_empty() {
+                    "~".to_owned()
+                } else {
+                    format!("~/{}", rest.display())
+                };
+            }
+        }
+        path.display().to_string()
+    }
+}
+
+/// `path` absolute and canonical; one that does not exist yet (a key file
+/// about to be written) by its canonical directory.
+fn normal(path: &Path) -> Option<PathBuf> {
+    let path = std::path::absolute(path).ok()?;
+    if let Ok(canonical) = std::fs::canonicalize(&path) {
+        return Some(canonical);
+    }
+    match (path.parent().map(std::fs::canonicalize), path.file_name()) {
+        (Some(Ok(dir)), Some(name)) => Some(dir.join(name)),
+        _ => Some(path),
+    }
+}
+
+/// Whether `dir` is an installation by its own marker: a venv
+/// (`pyvenv.cfg`) or a conda prefix (`conda-meta/`).
+fn is_installation(dir: &Path) -> bool {
+    dir.join("pyvenv.cfg").is_file() || dir.join("conda-meta").is_dir()
+}
+
 /// The directories a program needs to run: for each of its configured and
 /// canonical paths, the nearest ancestor holding `pyvenv.cfg` or
 /// `conda-meta/` (a venv or conda env), else the prefix of a `bin/` outside
-/// the system directories (pyenv, /opt/tool), else the file alone.
-pub fn installs(exec_path: &Path, canonical: &Path) -> Vec<PathBuf> {
+/// the system directories (a toolchain such as `~/.rustup/toolchains/X` or
+/// `~/.pyenv/versions/X`, `/opt/tool`), else — when that would be the home
+/// directory or a parent — the file alone.
+///
+/// Each is checked by [`Protected::exposure`]: a program whose installation
+/// would expose the data dir, the config or key file, or a home
+/// dot-directory (`~/.local/bin/x` → `~/.local`, `~/.cargo/bin/x` →
+/// `~/.cargo`) is refused, with why and what to allowlist instead. A
+/// configured path that is only a link to the program elsewhere (pipx's
+/// `~/.local/bin/tool`) needs no grant of its own when its bare prefix is
+/// refused: what runs is granted through the canonical path.
+pub fn installs(
+    exec_path: &Path,
+    canonical: &Path,
+    protected: &Protected,
+) -> Result<Vec<PathBuf>, String> {
     let system = |p: &Path| {
         crate::protocol::SYSTEM_DIRS
             .iter()
@@ -112,29 +333,370 @@ pub fn installs(exec_path: &Path, canonical: &Path) -> Vec<PathBuf> {
             .ancestors()
             .skip(1)
             .take(6)
-            .find(|dir| dir.join("pyvenv.cfg").is_file() || dir.join("conda-meta").is_dir());
+            .find(|dir| is_installation(dir));
         let prefix = path
             .parent()
             .filter(|bin| bin.file_name().is_some_and(|n| n == "bin"))
             .and_then(Path::parent)
             .filter(|prefix| prefix.parent().is_some() && !system(prefix));
-        let dir = env.or(prefix).unwrap_or(path);
-        // Never a home directory or one of its parents.
-        if is_home_or_parent(dir) {
-            found.push(path.to_path_buf());
-        } else {
-            found.push(dir.to_path_buf());
+        let dir = env
+            .or(prefix)
+            .filter(|dir| !protected.is_home_or_parent(dir))
+            .unwrap_or(path);
+        match protected.exposure(dir, Grant::Installation) {
+            None => found.push(dir.to_path_buf()),
+            Some(_) if path == exec_path && exec_path != canonical && env.is_none() => {}
+            Some(Exposure { exposed, what }) => {
+                return Err(format!(
+                    "{}'s installation {} would expose {} ({what}); allowlist the program's real installation (a venv) or copy it to /usr/local/bin",
+                    protected.shown(path),
+                    protected.shown(dir),
+                    protected.shown(&exposed),
+                ));
+            }
         }
     }
     found.sort();
     found.dedup();
-    found
+    Ok(found)
 }
 
-/// Whether `dir` is the user's home directory or one of its parents.
-pub(crate) fn is_home_or_parent(dir: &Path) -> bool {
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .and_then(|h| std::fs::canonicalize(h).ok());
-    dir == Path::new("/") || home.is_some_and(|home| home.starts_with(dir))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch tree acting as `HOME` (`T/home`) and the rest of a
+    /// machine (`T/opt`, `T/data`), made of directories, files and links
+    /// under `T`.
+    struct Machine {
+        _tmp: tempfile::TempDir,
+        root: PathBuf,
+    }
+
+    impl Machine {
+        fn new(layout: &[&str]) -> Self {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path().canonicalize().unwrap();
+            std::fs::create_dir_all(root.join("home")).unwrap();
+            for entry in layout {
+                // `dir/`, `file`, or `link -> target` (target relative to T).
+                if let Some((link, target)) = entry.split_once(" -> ") {
+                    let link = root.join(link);
+                    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+                    std::os::unix::fs::symlink(root.join(target), link).unwrap();
+                } else if let Some(dir) = entry.strip_suffix('/') {
+                    std::fs::create_dir_all(root.join(dir)).unwrap();
+                } else {
+                    let file = root.join(entry);
+                    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                    std::fs::write(file, "x").unwrap();
+                }
+            }
+            Self { _tmp: tmp, root }
+        }
+
+        fn path(&self, rel: &str) -> PathBuf {
+            self.root.join(rel)
+        }
+    }
+
+    /// What the Lab protects, relative to T: data dir, config, key file.
+    struct Lab<'a> {
+        data: &'a str,
+        config: &'a str,
+        key: &'a str,
+    }
+
+    const DEFAULT_LAB: Lab<'static> = Lab {
+        data: "home/.local/share/lab",
+        config: "home/.local/share/lab/lab.toml",
+        key: "home/.lab-key",
+    };
+
+    /// The one caller of `installs` here: a program at `exec` (relative to
+    /// T) in the machine `layout`, for the Lab's files `lab`, is granted
+    /// `granted` (relative to T) or refused with a message containing each
+    /// of `refused`.
+    fn check(layout: &[&str], lab: &Lab, exec: &str, expected: Result<&[&str], &[&str]>) {
+        let m = Machine::new(layout);
+        let protected = Protected::new(
+            Some(&m.path("home")),
+            Some(&m.path(lab.data)),
+            Some(&m.path(lab.config)),
+            Some(&m.path(lab.key)),
+        );
+        let exec_path = m.path(exec);
+        let canonical = exec_path.canonicalize().unwrap();
+        let got = installs(&exec_path, &canonical, &protected);
+        match (got, expected) {
+            (Ok(dirs), Ok(want)) => {
+                let want: Vec<PathBuf> = want.iter().map(|w| m.path(w)).collect();
+                assert_eq!(dirs, want, "{exec}");
+            }
+            (Err(why), Err(needles)) => {
+                for needle in needles {
+                    assert!(why.contains(needle), "{exec}: {why:?} lacks {needle:?}");
+                }
+                assert!(
+                    why.contains("allowlist the program's real installation"),
+                    "{why}"
+                );
+            }
+            (got, want) => panic!("{exec}: got {got:?}, expected {want:?}"),
+        }
+    }
+
+    #[test]
+    fn installations_that_would_expose_the_labs_files_or_dot_directories_are_refused() {
+        let local_bin = ["home/.local/bin/foo", "home/.local/share/lab/registry.json"];
+        // ~/.local/bin/foo's prefix ~/.local holds the data dir.
+        check(
+            &local_bin,
+            &DEFAULT_LAB,
+            "home/.local/bin/foo",
+            Err(&[
+                "~/.local/bin/foo's installation ~/.local would expose ~/.local/share/lab (the Lab's data dir)",
+                "copy it to /usr/local/bin",
+            ]),
+        );
+        // The data dir elsewhere: ~/.local is a home dot-directory still.
+        let elsewhere = Lab {
+            data: "data",
+            config: "data/lab.toml",
+            key: "keys/key",
+        };
+        check(
+            &local_bin,
+            &elsewhere,
+            "home/.local/bin/foo",
+            Err(&["~/.local (a home dot-directory)"]),
+        );
+        // ~/.cargo/bin/tool: ~/.cargo holds credentials.toml.
+        check(
+            &["home/.cargo/bin/tool", "home/.cargo/credentials.toml"],
+            &elsewhere,
+            "home/.cargo/bin/tool",
+            Err(&["installation ~/.cargo would expose ~/.cargo (a home dot-directory)"]),
+        );
+        // A program in ~/.pyenv/bin (pyenv itself) would need all of ~/.pyenv.
+        check(
+            &[
+                "home/.pyenv/bin/pyenv",
+                "home/.pyenv/versions/3.12/bin/python3",
+            ],
+            &DEFAULT_LAB,
+            "home/.pyenv/bin/pyenv",
+            Err(&["~/.pyenv (a home dot-directory)"]),
+        );
+        // A prefix outside home holding the key file or the config.
+        check(
+            &["opt/tool/bin/tool", "opt/tool/etc/key"],
+            &Lab {
+                key: "opt/tool/etc/key",
+                ..elsewhere
+            },
+            "opt/tool/bin/tool",
+            Err(&["(the Lab's key file)"]),
+        );
+        check(
+            &["opt/tool/bin/tool", "opt/tool/etc/lab.toml"],
+            &Lab {
+                config: "opt/tool/etc/lab.toml",
+                ..elsewhere
+            },
+            "opt/tool/bin/tool",
+            Err(&["(the Lab's config file)"]),
+        );
+        // A key file not written yet counts by its path.
+        check(
+            &["opt/tool/bin/tool", "opt/tool/run/"],
+            &Lab {
+                key: "opt/tool/run/lab.key",
+                ..elsewhere
+            },
+            "opt/tool/bin/tool",
+            Err(&["(the Lab's key file)"]),
+        );
+        // A venv holding the data dir, and a program inside the data dir.
+        check(
+            &["venv/pyvenv.cfg", "venv/bin/python3", "venv/state/"],
+            &Lab {
+                data: "venv/state",
+                ..elsewhere
+            },
+            "venv/bin/python3",
+            Err(&["(the Lab's data dir)"]),
+        );
+        check(
+            &[
+                "data/runs/r/job/.venv/pyvenv.cfg",
+                "data/runs/r/job/.venv/bin/python3",
+            ],
+            &elsewhere,
+            "data/runs/r/job/.venv/bin/python3",
+            Err(&["(the Lab's data dir)"]),
+        );
+        // A home dot-directory that is a link elsewhere is still one.
+        check(
+            &["store/cargo/bin/tool", "home/.cargo -> store/cargo"],
+            &elsewhere,
+            "home/.cargo/bin/tool",
+            Err(&["(a home dot-directory)"]),
+        );
+        check(
+            &[
+                "store/bin/tool",
+                "store/secrets/",
+                "home/.aws -> store/secrets",
+            ],
+            &elsewhere,
+            "store/bin/tool",
+            Err(&["store/secrets (a home dot-directory)"]),
+        );
+    }
+
+    #[test]
+    fn a_programs_own_installation_is_granted_whole_and_nothing_more() {
+        let lab = DEFAULT_LAB;
+        // A venv in a home dot-directory of its own.
+        check(
+            &["home/.venv/pyvenv.cfg", "home/.venv/bin/python3"],
+            &lab,
+            "home/.venv/bin/python3",
+            Ok(&["home/.venv"]),
+        );
+        // A conda prefix in a home dot-directory, and an env inside it.
+        check(
+            &[
+                "home/.miniconda3/conda-meta/",
+                "home/.miniconda3/bin/python",
+            ],
+            &lab,
+            "home/.miniconda3/bin/python",
+            Ok(&["home/.miniconda3"]),
+        );
+        check(
+            &[
+                "home/miniconda3/conda-meta/",
+                "home/miniconda3/envs/x/conda-meta/",
+                "home/miniconda3/envs/x/bin/python",
+            ],
+            &lab,
+            "home/miniconda3/envs/x/bin/python",
+            Ok(&["home/miniconda3/envs/x"]),
+        );
+        // Toolchains inside dot-directories: only the toolchain.
+        check(
+            &["home/.pyenv/versions/3.12/bin/python3.12"],
+            &lab,
+            "home/.pyenv/versions/3.12/bin/python3.12",
+            Ok(&["home/.pyenv/versions/3.12"]),
+        );
+        check(
+            &["home/.rustup/toolchains/stable/bin/cargo"],
+            &lab,
+            "home/.rustup/toolchains/stable/bin/cargo",
+            Ok(&["home/.rustup/toolchains/stable"]),
+        );
+        // A project's venv whose python links to another interpreter: the
+        // venv and the interpreter's own installation.
+        check(
+            &[
+                "home/proj/.venv/pyvenv.cfg",
+                "home/.pyenv/versions/3.12/bin/python3.12",
+                "home/proj/.venv/bin/python3 -> home/.pyenv/versions/3.12/bin/python3.12",
+            ],
+            &lab,
+            "home/proj/.venv/bin/python3",
+            Ok(&["home/.pyenv/versions/3.12", "home/proj/.venv"]),
+        );
+        // pipx: ~/.local/bin/tool links into its venv; the venv only, never
+        // ~/.local.
+        check(
+            &[
+                "home/.local/share/pipx/venvs/tool/pyvenv.cfg",
+                "home/.local/share/pipx/venvs/tool/bin/tool",
+                "home/.local/bin/tool -> home/.local/share/pipx/venvs/tool/bin/tool",
+                "home/.local/share/lab/registry.json",
+            ],
+            &lab,
+            "home/.local/bin/tool",
+            Ok(&["home/.local/share/pipx/venvs/tool"]),
+        );
+        // A prefix outside home; a bin/ in home itself: the file alone.
+        check(
+            &["opt/tool/bin/tool"],
+            &lab,
+            "opt/tool/bin/tool",
+            Ok(&["opt/tool"]),
+        );
+        check(
+            &["home/bin/tool"],
+            &lab,
+            "home/bin/tool",
+            Ok(&["home/bin/tool"]),
+        );
+        // Not in a bin/ (a pyenv shim): the file alone, never its directory.
+        check(
+            &["home/.pyenv/shims/python"],
+            &lab,
+            "home/.pyenv/shims/python",
+            Ok(&["home/.pyenv/shims/python"]),
+        );
+        check(&["home/tool"], &lab, "home/tool", Ok(&["home/tool"]));
+    }
+
+    /// `check` for cwd and `read_paths` grants: what `Protected::exposure`
+    /// says of `dir` (relative to T), as (exposed, what).
+    fn exposure(dir: &str, grant: Grant) -> Option<(String, &'static str)> {
+        let m = Machine::new(&[
+            "home/project/",
+            "home/.ssh/",
+            "data/runs/r/",
+            "etc/lab.toml",
+        ]);
+        let protected = Protected::new(
+            Some(&m.path("home")),
+            Some(&m.path("data")),
+            Some(&m.path("etc/lab.toml")),
+            Some(&m.path("keys/key")),
+        );
+        protected.exposure(&m.path(dir), grant).map(|e| {
+            let shown = protected.shown(&e.exposed);
+            let shown = match e.exposed.strip_prefix(&m.root) {
+                Ok(rel) if !shown.starts_with('~') => rel.display().to_string(),
+                _ => shown,
+            };
+            (shown, e.what)
+        })
+    }
+
+    #[test]
+    fn cwds_and_read_paths_go_through_the_same_check() {
+        for grant in [Grant::Cwd, Grant::ReadPath, Grant::Installation] {
+            for (dir, expected) in [
+                ("home/project", None),
+                ("home", Some(("~", Protected::HOME))),
+                ("", Some(("~", Protected::HOME))),
+                ("data", Some(("data", Protected::DATA_DIR))),
+                ("data/runs/r", Some(("data", Protected::DATA_DIR))),
+                ("etc", Some(("etc/lab.toml", Protected::CONFIG_FILE))),
+            ] {
+                let got = exposure(dir, grant);
+                let got = got.as_ref().map(|(s, w)| (s.as_str(), *w));
+                assert_eq!(got, expected, "{dir} for {grant:?}");
+            }
+        }
+        assert_eq!(
+            exposure("/", Grant::Cwd).map(|e| e.1),
+            Some(Protected::HOME)
+        );
+        // Dot-directories bind installations only: a user-chosen cwd or
+        // read_paths entry inside one is the user's choice.
+        assert_eq!(exposure("home/.ssh", Grant::Cwd), None);
+        assert_eq!(
+            exposure("home/.ssh", Grant::Installation),
+            Some(("~/.ssh".to_owned(), Protected::DOT_DIR))
+        );
+    }
 }

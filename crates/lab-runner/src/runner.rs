@@ -18,11 +18,10 @@ use crate::kernel::{KernelFeatures, Plan};
 pub use crate::plan::{StepPlan, step_name};
 use crate::plan::{Workflow, argv0};
 pub use crate::policy::{
-    DEFAULT_LOG_MAX_BYTES, JOB_DIR, MAX_ARG, MAX_ARGS, RUNNER_PATH, WORK_DIR, installs,
+    DEFAULT_LOG_MAX_BYTES, Exposure, Grant, JOB_DIR, MAX_ARG, MAX_ARGS, Protected, RUNNER_PATH,
+    WORK_DIR, installs,
 };
-use crate::policy::{
-    TRAMPOLINES, is_home_or_parent, refused_env, resolve_both, resolve_path, valid_env_name,
-};
+use crate::policy::{TRAMPOLINES, refused_env, resolve_both, resolve_path, valid_env_name};
 use crate::protocol::{JOB_HOME, Limits, Overlay, PROTOCOL_VERSION, SandboxSpec};
 use crate::provenance::program_hash;
 use crate::report::read_report;
@@ -52,6 +51,10 @@ pub enum Error {
     Cwd(String),
     /// This machine cannot provide every isolation layer: no job runs.
     Unavailable(String),
+    /// The program's installation cannot be granted without exposing what
+    /// no job may read (the data dir, the config or key file, a home
+    /// dot-directory): says why and what to allowlist instead.
+    Installation(String),
 }
 
 impl std::fmt::Display for Error {
@@ -72,11 +75,27 @@ impl std::fmt::Display for Error {
                 f,
                 "the runner is unavailable on this machine (it refuses to run jobs with less isolation): {why}"
             ),
+            Error::Installation(why) => f.write_str(why),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// Why a directory cannot be granted, after its path in a message: "is your
+/// home directory or one of its parents; …" or "holds or lies in the Lab's
+/// data dir /x, which no job may read".
+fn refusal(protected: &Protected, exposure: &Exposure) -> String {
+    if exposure.what == Protected::HOME {
+        "is your home directory or one of its parents; a job would see everything in it".to_owned()
+    } else {
+        format!(
+            "holds or lies in {} {}, which no job may read",
+            exposure.what,
+            protected.shown(&exposure.exposed)
+        )
+    }
+}
 
 /// A variable passed to a job: name and value.
 pub type EnvVar = (String, String);
@@ -91,8 +110,10 @@ pub struct Program {
     /// The absolute path as configured or found in [`RUNNER_PATH`], which
     /// is what runs (a venv's `bin/python3` stays that venv's python).
     pub exec_path: PathBuf,
-    /// What the job may read to run it: the installation(s) it lives in.
-    pub installs: Vec<PathBuf>,
+    /// What the job may read to run it: the installation(s) it lives in;
+    /// or, when one cannot be granted safely, why (jobs running it are
+    /// refused with [`Error::Installation`]).
+    pub installs: Result<Vec<PathBuf>, String>,
 }
 
 /// Runner settings.
@@ -125,9 +146,13 @@ pub struct RunnerConfig {
     /// reads its environment once.
     pub lab_secrets: Vec<Vec<u8>>,
     /// The Lab's data dir (canonical): no job may read it (the registry,
-    /// other runs, exports, job records), so no cwd or `read_paths` entry
-    /// may contain it or lie in it.
+    /// other runs, exports, job records), so no installation, cwd or
+    /// `read_paths` entry may hold it or lie in it.
     pub data_dir: Option<PathBuf>,
+    /// The config file in force (`--config`), protected as the data dir is.
+    pub config_file: Option<PathBuf>,
+    /// `lab serve --key-file`, protected as the data dir is.
+    pub key_file: Option<PathBuf>,
 }
 
 /// A job as asked for.
@@ -212,6 +237,8 @@ pub struct Runner {
     plan: Result<Plan, Vec<String>>,
     /// `pasta` (Debian's passt), for jobs with the network allowed.
     pub(crate) pasta: Option<PathBuf>,
+    /// What no grant may expose.
+    protected: Protected,
 }
 
 fn now_secs() -> u64 {
@@ -227,6 +254,11 @@ impl Runner {
     pub fn new(config: RunnerConfig) -> Result<(Self, Vec<String>), Error> {
         let mut programs = Vec::new();
         let mut warnings = Vec::new();
+        let protected = Protected::from_env(
+            config.data_dir.as_deref(),
+            config.config_file.as_deref(),
+            config.key_file.as_deref(),
+        );
         for name in &config.programs {
             let path = resolve_path(name).ok_or_else(|| Error::ProgramNotFound(name.clone()))?;
             let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
@@ -239,22 +271,26 @@ impl Runner {
             }
             let (exec_path, _) =
                 resolve_both(name).ok_or_else(|| Error::ProgramNotFound(name.clone()))?;
+            let installs = installs(&exec_path, &path, &protected);
+            if let Err(why) = &installs {
+                warnings.push(format!(
+                    "[runner] programs entry {name:?} is refused to every job: {why}"
+                ));
+            }
             programs.push(Program {
                 name: name.clone(),
-                installs: installs(&exec_path, &path),
+                installs,
                 exec_path,
                 path,
             });
         }
-        if let Some(data) = &config.data_dir {
-            for path in &config.read_paths {
-                if path.starts_with(data) || data.starts_with(path) {
-                    return Err(Error::Cwd(format!(
-                        "[runner] read_paths entry {} holds or lies in the Lab's data dir {}, which no job may read",
-                        path.display(),
-                        data.display()
-                    )));
-                }
+        for path in &config.read_paths {
+            if let Some(exposure) = protected.exposure(path, Grant::ReadPath) {
+                return Err(Error::Cwd(format!(
+                    "[runner] read_paths entry {} {}",
+                    path.display(),
+                    refusal(&protected, &exposure)
+                )));
             }
         }
         for name in &config.env_allow {
@@ -305,6 +341,7 @@ impl Runner {
                 kernel,
                 plan,
                 pasta,
+                protected,
             },
             warnings,
         ))
@@ -341,25 +378,22 @@ impl Runner {
             .ok()
             .filter(|p| p.is_dir())
             .ok_or_else(|| Error::Cwd(format!("{} is not a directory", cwd.display())))?;
-        if is_home_or_parent(&canonical) {
+        if let Some(exposure) = self.protected.exposure(&canonical, Grant::Cwd) {
+            let advice = if exposure.what == Protected::HOME {
+                format!("Run from a project directory instead, and {how}")
+            } else {
+                "run from a project directory elsewhere (and add it to `read_paths` under [runner] in lab.toml)".to_owned()
+            };
             return Err(Error::Cwd(format!(
-                "{} is your home directory or one of its parents; a job would see everything in it. Run from a project directory instead, and {how}",
-                canonical.display()
+                "{} {}; {advice}",
+                canonical.display(),
+                refusal(&self.protected, &exposure),
             )));
         }
         let text = canonical.to_string_lossy();
         if text.contains([',', ':', '\\', '\n']) {
             return Err(Error::Cwd(format!(
                 "{text:?} contains a character overlayfs options cannot carry (`,` `:` `\\\\` or a newline)"
-            )));
-        }
-        if let Some(data) = &self.config.data_dir
-            && (canonical.starts_with(data) || data.starts_with(&canonical))
-        {
-            return Err(Error::Cwd(format!(
-                "{} holds or lies in the Lab's data dir {}, which no job may read; run from a project directory elsewhere (and add it to `read_paths` under [runner] in lab.toml)",
-                canonical.display(),
-                data.display()
             )));
         }
         let allowed = allowed_roots
@@ -373,6 +407,12 @@ impl Runner {
             )));
         }
         Ok(canonical)
+    }
+
+    /// What no grant may expose (the home, the Lab's files, the home's
+    /// dot-directories).
+    pub fn protected(&self) -> &Protected {
+        &self.protected
     }
 
     /// The allowlisted programs.
@@ -399,7 +439,7 @@ impl Runner {
             label: request.program.clone(),
             path: program.path.clone(),
             exec_path: program.exec_path.clone(),
-            installs: program.installs.clone(),
+            installs: program.installs.clone().map_err(Error::Installation)?,
             argv,
             exec_hook: false,
         };
@@ -796,7 +836,7 @@ impl Runner {
                 (
                     program.path.clone(),
                     program.exec_path.clone(),
-                    program.installs.clone(),
+                    program.installs.clone().map_err(Error::Installation)?,
                 )
             };
             let (path, exec_path, installs) = path;

@@ -33,6 +33,8 @@ fn manager(data: &Path) -> JobManager {
         log_max_bytes: lab_runner::runner::DEFAULT_LOG_MAX_BYTES,
         lab_secrets: Vec::new(),
         data_dir: Some(data.to_path_buf()),
+        config_file: None,
+        key_file: None,
     };
     let (runner, _) = Runner::new(config).unwrap();
     let registry = Arc::new(lab_registry::Registry::open(data, &[]).unwrap());

@@ -125,6 +125,23 @@ impl Lab {
     }
 }
 
+/// The run of job `id` shows `status`, with the job's `state` as its tag
+/// `status_raw`.
+fn assert_run_status(lab: &Lab, id: &str, status: &str, state: &str) {
+    let (code, run) = lab.json("GET", &format!("/api/runs/{id}"), None);
+    assert_eq!(code, 200, "{run}");
+    assert_eq!(run["status"], status, "{run}");
+    let raw = format!("status_raw={state}");
+    assert!(
+        run["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == &json!(raw)),
+        "{run}"
+    );
+}
+
 /// Whether a process whose command line starts with `marker` is alive
 /// (anchored, so `lab run … sleep N` itself does not count).
 fn survivors(marker: &str) -> bool {
@@ -199,6 +216,8 @@ fn a_job_streams_redacted_output_and_resumes_from_last_event_id() {
     assert_eq!(resumed.first().unwrap().0, events[2].0);
     let job = lab.wait_state(&id, |s| s != "running");
     assert_eq!(job["state"], "finished");
+    // Its run's status is its job's state, mapped (SPEC §4), the state kept.
+    assert_run_status(&lab, &id, "finished", "finished");
     assert_eq!(job["env_names"], json!(["MY_API_TOKEN"]));
     // What "Run again" fills its form with, from this record: the default
     // timeout in force, no working directory asked for.
@@ -275,6 +294,7 @@ fn cancel_ends_the_job_and_everything_it_started() {
     );
     let job = lab.wait_state(&id, |s| s != "running");
     assert_eq!(job["state"], "cancelled");
+    assert_run_status(&lab, &id, "killed", "cancelled");
     std::thread::sleep(Duration::from_millis(300));
     assert!(!survivors(marker), "a process survived the cancel");
 }

@@ -487,7 +487,7 @@ pub async fn serve(
         .map_err(|e| std::io::Error::other(format!("exports directory: {e}")))?;
     let state = Arc::new(State {
         exports,
-        summaries: runs::Summaries::new(config.formats),
+        summaries: runs::Summaries::new(config.formats, config.jobs.clone()),
         jobs: config.jobs,
         export_filter: lab_redact::export::RedactingFilter::new(lab_redact::Redactor::new(
             config.lab_secrets.iter(),

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use lab_formats::{Format, Media, MetricInfo, TextEntry};
 use lab_fs::{ArtifactInfo, RunRoot};
 use lab_registry::{RunId, RunRecord};
+use lab_runner::JobState;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -160,6 +161,9 @@ pub(crate) struct Summaries {
     pub(crate) readers: Arc<Readers>,
     /// The reads of runs in flight: one per run, none of a stuck one.
     pub(crate) gate: Gate,
+    /// The job table, when the runner is on: a job's run shows its job's
+    /// state as its status.
+    jobs: Option<Arc<lab_runner::jobs::JobManager>>,
     summaries: Mutex<HashMap<RunId, (Instant, Arc<RunSummary>)>>,
     /// The last `GET /api/columns` answer and when it was counted. Held
     /// while counting, so requests at once wait for one count.
@@ -179,12 +183,24 @@ impl std::fmt::Debug for Summaries {
 }
 
 impl Summaries {
-    /// No summaries yet; readers made under `limits`.
-    pub(crate) fn new(limits: lab_formats::Limits) -> Self {
+    /// No summaries yet; readers made under `limits`; job runs' states
+    /// from `jobs`.
+    pub(crate) fn new(
+        limits: lab_formats::Limits,
+        jobs: Option<Arc<lab_runner::jobs::JobManager>>,
+    ) -> Self {
         Self {
             readers: Arc::new(Readers::new(limits)),
+            jobs,
             ..Self::default()
         }
+    }
+
+    /// The state of the job whose run `run` is, if it is one (a job's run
+    /// has its job's id).
+    pub(crate) fn job_state(&self, run: &RunId) -> Option<JobState> {
+        let record = self.jobs.as_ref()?.get(run.as_str())?;
+        (record.run_id == run.as_str()).then_some(record.state)
     }
 
     /// The summaries of `runs` for a list: each the one computed already,
@@ -219,9 +235,10 @@ impl Summaries {
         let readers = Arc::clone(&self.readers);
         let allow = Arc::clone(allow);
         let owned = run.clone();
+        let job = self.job_state(&run.id);
         let read = self
             .gate
-            .read_sync(&run.id, move || read_details(&readers, &owned, &allow));
+            .read_sync(&run.id, move || read_details(&readers, &owned, &allow, job));
         let summary = Arc::new(match read {
             Ok(Ok(details)) => details.summary,
             Ok(Err(e)) => unavailable(run, cannot_open(&e)),
@@ -297,11 +314,19 @@ fn read_details(
     readers: &Readers,
     run: &RunRecord,
     allow: &Allowlists,
+    job: Option<JobState>,
 ) -> std::result::Result<RunDetails, lab_fs::Error> {
     let root = RunRoot::open_ambient(&run.root)?;
     let format = format_of(run);
     let reader = readers.reader(run, &root, REFRESH_EVERY);
-    let info = lock(&reader).info();
+    let mut info = lock(&reader).info();
+    if let Some(state) = job {
+        // A job's run: its status is its job's (SPEC §4), whatever the
+        // job wrote; the job state is the raw value kept beside it.
+        info.tags.retain(|t| !t.starts_with("status_raw="));
+        info.tags.push(format!("status_raw={state}"));
+        info.status = Some(lab_runner::run_status_of(state).to_owned());
+    }
     let artifacts = match artifact_root(run, root, &info) {
         Some(root) => root.list_artifacts(allow.of(format))?,
         None => Vec::new(),
@@ -796,10 +821,11 @@ pub(crate) async fn show(state: &Arc<State>, id: RunId) -> Result<Response<Body>
     let readers = Arc::clone(&state.summaries.readers);
     let allow = Arc::clone(&state.allowlists);
     let owned = run.clone();
+    let job = state.summaries.job_state(&run.id);
     let details = state
         .summaries
         .gate
-        .read(&run.id, move || read_details(&readers, &owned, &allow))
+        .read(&run.id, move || read_details(&readers, &owned, &allow, job))
         .await
         .map_err(|stuck| stuck_error(stuck))?
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, Code::RunUnavailable, cannot_open(&e)))?;

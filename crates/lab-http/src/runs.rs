@@ -827,7 +827,7 @@ pub(crate) async fn show(state: &Arc<State>, id: RunId) -> Result<Response<Body>
         .gate
         .read(&run.id, move || read_details(&readers, &owned, &allow, job))
         .await
-        .map_err(|stuck| stuck_error(stuck))?
+        .map_err(stuck_error)?
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, Code::RunUnavailable, cannot_open(&e)))?;
     Ok(json_response(
         StatusCode::OK,

@@ -250,9 +250,14 @@ fn bad_flags_and_bad_config_get_one_clear_line() {
     assert_fails_with(&e.run(&["forget", "BAD/ID"]), "invalid run id");
     assert_fails_with(&e.run(&["forget", "nope"]), "no run with this id");
     assert_fails_with(&e.run(&["export", "nope"]), "no run with this id");
-    assert_fails_with(
-        &e.run(&["run", "--", "true"]),
-        "not on the [runner] programs allowlist",
+    // A job refused before it starts: one `lab: refused:` line, exit 2.
+    let refused = e.run(&["run", "--", "true"]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let err = stderr(&refused);
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(
+        err.starts_with("lab: refused: ") && err.contains("not on the [runner] programs allowlist"),
+        "{err:?}"
     );
     assert_fails_with(&e.run(&["run"]), "nothing to run");
     let import_outside = e.run(&["import", e.base.join("elsewhere/x").to_str().unwrap()]);

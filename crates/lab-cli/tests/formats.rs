@@ -374,8 +374,9 @@ fn runs_written_by_the_real_tools_read_exactly() {
         let into = base.join("reimported");
         std::fs::create_dir_all(&into).unwrap();
         let out = lab_cmd(&base.join("data"))
+            // The data dir must lie outside every allowed root.
             .arg("--root")
-            .arg(&base)
+            .arg(&into)
             .arg("import-bundle")
             .arg(base.join("data/exports").join(&file))
             .arg("--into")
@@ -1096,8 +1097,9 @@ fn an_offline_wandb_run_reads_from_its_record_log() {
     let into = base.join("reimported");
     std::fs::create_dir_all(&into).unwrap();
     let out = lab_cmd(&base.join("data"))
+        // The data dir must lie outside every allowed root.
         .arg("--root")
-        .arg(&base)
+        .arg(&into)
         .arg("import-bundle")
         .arg(base.join("data/exports").join(&file))
         .arg("--into")

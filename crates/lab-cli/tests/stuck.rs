@@ -476,3 +476,35 @@ fn a_relative_data_dir_means_its_absolute_form() {
         "{listed:?}"
     );
 }
+
+#[test]
+fn a_job_started_with_a_relative_data_dir_runs_and_lands_in_its_absolute_form() {
+    let scratch = Scratch::new(None);
+    let project = scratch.base.join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(
+        scratch.base.join("lab.toml"),
+        format!(
+            "[runner]\nprograms = [\"echo\"]\nread_paths = [{:?}]\n",
+            project.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    // Before, the runner was handed `../reldata/runs/…` and the job ended
+    // "without reporting" (or `lab run` said the path must be absolute).
+    let out = run(Command::new(LAB)
+        .current_dir(&project)
+        .args(["--data-dir", "../reldata", "--config"])
+        .arg(scratch.base.join("lab.toml"))
+        .args(["run", "--", "echo", "hello"])
+        .env("HOME", &scratch.base));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    let last = err.lines().last().unwrap();
+    let runs = scratch.base.join("reldata/runs");
+    assert!(
+        last.contains(" finished (exit 0) ") && last.contains(runs.to_str().unwrap()),
+        "{err}"
+    );
+}

@@ -192,15 +192,16 @@ impl Scratch {
     }
 }
 
-/// An MLflow SQLite store at `dir/mlflow.db` in WAL mode, with one run and
-/// a metric, written by Python's sqlite3 (the tables and columns the
-/// reader asks for, as MLflow's schema has them).
-fn mlflow_store(dir: &Path, owner: Option<u32>) {
+/// An MLflow SQLite store at `dir/mlflow.db` (in WAL mode, or in the
+/// rollback-journal mode whose `-journal` SQLite looks for by name before
+/// every read), with one run and a metric, written by Python's sqlite3 (the
+/// tables and columns the reader asks for, as MLflow's schema has them).
+fn mlflow_store(dir: &Path, owner: Option<u32>, wal: bool) {
     std::fs::create_dir_all(dir).unwrap();
     let script = r#"
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
-c.execute("pragma journal_mode=wal")
+c.execute("pragma journal_mode=" + sys.argv[2])
 c.executescript('''
 create table experiments(experiment_id integer primary key, name text);
 create table runs(run_uuid text primary key, name text, status text, start_time integer,
@@ -220,6 +221,7 @@ c.close()
         .arg("-c")
         .arg(script)
         .arg(dir.join("mlflow.db"))
+        .arg(if wal { "wal" } else { "delete" })
         .output()
         .expect("python3");
     assert!(
@@ -261,8 +263,8 @@ fn fifos_beside_sqlite_stores_never_hang(user: Option<u32>) {
         .enumerate()
         .map(|(i, _)| root.join(format!("store-{i}")))
         .collect();
-    for store in &stores {
-        mlflow_store(store, user);
+    for (store, name) in stores.iter().zip(SIDE_NAMES) {
+        mlflow_store(store, user, !name.ends_with("-journal"));
     }
     let mut cmd = scratch.lab(user);
     cmd.args(["serve", "--bind", "127.0.0.1:0", "--root"])
@@ -346,7 +348,7 @@ fn a_fifo_store_planted_before_start_never_delays_the_listening_line() {
     let root = scratch.root();
     for (i, name) in SIDE_NAMES.iter().enumerate() {
         let store = root.join(format!("store-{i}"));
-        mlflow_store(&store, None);
+        mlflow_store(&store, None, !name.ends_with("-journal"));
         plant_fifo(&store.join(name));
     }
     std::fs::create_dir(root.join("plain")).unwrap();

@@ -65,9 +65,12 @@ pub(super) fn fixture() -> anyhow::Result<Fixture> {
         format!("{{\"x\": \"{DECOY_CANARY}\"}}"),
     )
     .file("outside/secret.txt", OUTSIDE_CANARY)
+    // A stand-in for /etc/passwd: the audit runs as root, and a link it
+    // plants never leads at a system file.
+    .file("outside/passwd", "root:x:0:0:root:/root:/bin/sh\n")
     .link("runs/good/params.json", outside.join("secret.txt"))
     .link("runs/good/summary.json", "../sibling/summary.json")
-    .link("runs/good/stderr.log", "/etc/passwd")
+    .link("runs/good/stderr.log", outside.join("passwd"))
     .link("runs/good/outside-link", &outside)
     .link("runs/escape-link", &outside)
     .sparse("runs/big/output.mp4", BIG_LEN);

@@ -30,6 +30,38 @@ struct Lab {
     stderr: PathBuf,
 }
 
+/// Starts the real writer `kind` live in `root` (its stderr dropped): it
+/// says `ready`, then writes as it is told on stdin. Killed when dropped.
+fn live_writer(
+    kind: &str,
+    root: &Path,
+) -> (
+    common::Killed,
+    BufReader<std::process::ChildStdout>,
+    std::process::ChildStdin,
+) {
+    #[allow(clippy::disallowed_methods)] // the test drives the real writer
+    let mut live = common::Killed(
+        Command::new(python())
+            .arg(writer())
+            .arg(kind)
+            .arg(root)
+            .current_dir(root)
+            .env("HOME", root.join(".home"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(live.0.stdout.take().unwrap());
+    let stdin = live.0.stdin.take().unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    (live, out, stdin)
+}
+
 fn lab_cmd(data: &Path) -> Command {
     #[allow(clippy::disallowed_methods)] // the test drives the real binary
     let mut cmd = Command::new(LAB);
@@ -425,24 +457,8 @@ fn a_run_still_being_written_is_followed_and_new_runs_appear() {
     let lab = serve(&base.join("data"), &root);
     assert_eq!(lab.runs().len(), 1);
     // A TensorBoard run that starts after the server, and keeps writing.
-    #[allow(clippy::disallowed_methods)] // the test drives the real writer
-    let mut live = common::Killed(
-        Command::new(python())
-            .arg(writer())
-            .args(["live"])
-            .arg(&root)
-            .current_dir(&root)
-            .env("HOME", root.join(".home"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut out = BufReader::new(live.0.stdout.take().unwrap());
-    let mut stdin = live.0.stdin.take().unwrap();
+    let (mut live, mut out, mut stdin) = live_writer("live", &root);
     let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready");
     let count = |lab: &Lab| -> Option<u64> {
         let runs = lab.runs();
         let run = runs.iter().find(|r| r["format"] == "tensorboard")?;
@@ -864,25 +880,8 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
     );
 
     // A store in WAL mode, written while the Lab reads it.
-    #[allow(clippy::disallowed_methods)] // the test drives the real writer
-    let mut live = common::Killed(
-        Command::new(python())
-            .arg(writer())
-            .arg("mlflow-db-live")
-            .arg(&root)
-            .current_dir(&root)
-            .env("HOME", root.join(".home"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut out = BufReader::new(live.0.stdout.take().unwrap());
-    let mut stdin = live.0.stdin.take().unwrap();
+    let (mut live, mut out, mut stdin) = live_writer("mlflow-db-live", &root);
     let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready");
     assert!(
         root.join("live-store/mlflow.db-wal").exists(),
         "the store is in WAL mode"
@@ -1135,25 +1134,8 @@ fn a_wandb_run_in_progress_updates_and_a_crash_leaves_it_readable() {
     let root = base.join("experiments");
     std::fs::create_dir_all(root.join(".home")).unwrap();
     let lab = serve(&base.join("data"), &root);
-    #[allow(clippy::disallowed_methods)] // the test drives the real writer
-    let mut live = common::Killed(
-        Command::new(python())
-            .arg(writer())
-            .arg("wandb-live")
-            .arg(&root)
-            .current_dir(&root)
-            .env("HOME", root.join(".home"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut out = BufReader::new(live.0.stdout.take().unwrap());
-    let mut stdin = live.0.stdin.take().unwrap();
+    let (mut live, mut out, mut stdin) = live_writer("wandb-live", &root);
     let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready");
     let count = |lab: &Lab| -> Option<u64> {
         let runs = lab.runs();
         let run = runs.iter().find(|r| r["format"] == "wandb")?;

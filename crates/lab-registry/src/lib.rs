@@ -185,29 +185,32 @@ impl Overlap {
     }
 }
 
-/// `path` made absolute and resolved as far as it exists: the real path
-/// of its longest existing ancestor, the rest appended as written (a data
-/// dir that is not made yet is still compared where it will be).
+/// `path` made absolute and resolved as far as it exists: component by
+/// component, each one that exists replaced by its real path (links
+/// followed), the rest taken as written with `..` removing the component
+/// before it (a component that does not exist is no link). So a data dir
+/// that is not made yet is compared where it will be, and
+/// `/x/missing/../root/data` is `/x/root/data`.
 pub fn canonical_as_far_as_exists(path: &Path) -> PathBuf {
+    use std::path::Component;
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut existing = absolute.as_path();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(real) = std::fs::canonicalize(existing) {
-            let mut out = real;
-            for part in rest.iter().rev() {
-                out.push(part);
+    let mut resolved = PathBuf::from("/");
+    for part in absolute.components() {
+        match part {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                resolved.pop();
             }
-            return out;
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_owned());
-                existing = parent;
+            Component::Normal(name) => {
+                let next = resolved.join(name);
+                resolved = match std::fs::canonicalize(&next) {
+                    Ok(real) => real,
+                    Err(_) => next,
+                };
             }
-            _ => return absolute,
         }
     }
+    resolved
 }
 
 /// Whether `data_dir` and `root` (both canonical, as far as they exist)
@@ -849,4 +852,51 @@ fn new_record(
         format: None,
         entry: None,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic
+mod data_dir_tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_is_compared_where_it_will_be_whatever_the_path_says() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().canonicalize().unwrap();
+        std::fs::create_dir_all(base.join("root/real")).unwrap();
+        std::os::unix::fs::symlink(base.join("root/real"), base.join("alias")).unwrap();
+        for (given, expected) in [
+            // Not made yet: where it will be.
+            (base.join("root/new/data"), base.join("root/new/data")),
+            // `..` after a missing component.
+            (base.join("nx/../root/data"), base.join("root/data")),
+            (
+                base.join("nx/more/../../root/./data"),
+                base.join("root/data"),
+            ),
+            // A link on the way is followed.
+            (base.join("alias/data"), base.join("root/real/data")),
+            (base.join("alias/../x"), base.join("root/x")),
+        ] {
+            assert_eq!(canonical_as_far_as_exists(&given), expected, "{given:?}");
+        }
+        let roots = [base.join("root")];
+        for data_dir in [
+            base.join("nx/../root/labdata"),
+            base.join("alias/data"),
+            base.join("root"),
+        ] {
+            assert!(
+                matches!(
+                    check_data_dir_apart(&data_dir, &roots),
+                    Err(Error::DataDirOverlapsRoot { .. })
+                ),
+                "{data_dir:?}"
+            );
+        }
+        // The data dir's own runs/ is no overlap; a sibling is none either.
+        let data = base.join("data");
+        assert!(check_data_dir_apart(&data, &[data.join("runs")]).is_ok());
+        assert!(check_data_dir_apart(&base.join("rootx"), &roots).is_ok());
+    }
 }

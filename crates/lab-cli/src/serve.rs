@@ -108,6 +108,48 @@ pub(crate) fn prepare_unix_socket(path: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// The system directories every job reads (lab-sandbox grants them).
+const JOB_READABLE_SYSTEM_DIRS: [&str; 7] =
+    ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/opt"];
+
+/// Refuses a `--key-file` where a job could read it: under an allowed root
+/// or a `[runner] read_paths` entry (where a `lab run` job's working
+/// directory may be, and the job reads its cwd), or in a system directory
+/// every job reads.
+pub(crate) fn check_key_file_place(
+    path: &Path,
+    roots: &[PathBuf],
+    read_paths: &[PathBuf],
+) -> anyhow::Result<()> {
+    let real = lab_registry::canonical_as_far_as_exists(path);
+    let places = roots
+        .iter()
+        .map(|r| (r.clone(), "the allowed root"))
+        .chain(read_paths.iter().map(|r| {
+            (
+                lab_registry::canonical_as_far_as_exists(r),
+                "the [runner] read_paths entry",
+            )
+        }))
+        .chain(JOB_READABLE_SYSTEM_DIRS.iter().map(|d| {
+            (
+                lab_registry::canonical_as_far_as_exists(Path::new(d)),
+                "the system directory",
+            )
+        }));
+    for (place, what) in places {
+        if real.starts_with(&place) {
+            bail!(
+                "refusing the key file {}: it lies under {what} {}, where a job could read it; \
+                 put it outside every --root and [runner] read_paths (e.g. in $XDG_RUNTIME_DIR)",
+                path.display(),
+                place.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Writes the access key to `path`: created exclusively (never through a
 /// link), mode 0600.
 pub(crate) fn write_key_file(path: &Path, key: &lab_http::AccessKey) -> anyhow::Result<()> {
@@ -276,6 +318,11 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
         prepare_unix_socket(path)?;
     }
     if let Some(file) = &args.key_file {
+        check_key_file_place(
+            file,
+            config.registry.allowed_roots(),
+            &ctx.config.runner.read_paths,
+        )?;
         write_key_file(file, &key)?;
     }
     let key_file = args.key_file.clone();

@@ -510,3 +510,45 @@ fn a_job_started_with_a_relative_data_dir_runs_and_lands_in_its_absolute_form() 
         "{err}"
     );
 }
+
+#[test]
+fn a_key_file_where_a_job_could_read_it_is_refused() {
+    let scratch = Scratch::new(None);
+    let project = scratch.base.join("project");
+    std::fs::create_dir(&project).unwrap();
+    let config = scratch.base.join("lab.toml");
+    std::fs::write(
+        &config,
+        format!("[runner]\nread_paths = [{:?}]\n", project.to_str().unwrap()),
+    )
+    .unwrap();
+    let serve_with_key = |key: &Path| {
+        let mut cmd = scratch.lab(None);
+        cmd.arg("--config")
+            .arg(&config)
+            .args(["serve", "--bind", "127.0.0.1:0", "--root"])
+            .arg(scratch.root())
+            .arg("--key-file")
+            .arg(key);
+        cmd
+    };
+    // Where a `lab run` job's working directory may be: refused, nothing
+    // written.
+    for (key, place) in [
+        (scratch.root().join("lab.key"), "the allowed root"),
+        (project.join("sub/../lab.key"), "read_paths"),
+    ] {
+        let out = run(&mut serve_with_key(&key));
+        refused_with(&out, place);
+        assert!(!project.join("lab.key").exists() && !scratch.root().join("lab.key").exists());
+    }
+    // Beside them, out of every job's reach: written, and gone at exit.
+    let key = scratch.base.join("lab.key");
+    let lab = Lab::start(serve_with_key(&key));
+    assert_eq!(
+        std::fs::read_to_string(&key).unwrap().trim(),
+        lab.key.as_str()
+    );
+    lab.terminate_within_five_seconds();
+    assert!(!key.exists());
+}

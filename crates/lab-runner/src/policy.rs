@@ -202,7 +202,17 @@ impl Protected {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .map(PathBuf::from);
-        Self::new(home.as_deref(), data_dir, config_file, key_file)
+        let mut protected = Self::new(home.as_deref(), data_dir, config_file, key_file);
+        // `$HOME` is the caller's to set: the account's home directory (from
+        // the password database) is protected too, whatever it says.
+        if let Some(account) = account_home(rustix::process::geteuid().as_raw())
+            && home.as_deref() != Some(account.as_path())
+        {
+            let other = Self::new(Some(&account), None, None, None);
+            protected.homes.extend(other.homes);
+            protected.dot_entries.extend(other.dot_entries);
+        }
+        protected
     }
 
     /// What granting `dir` (a directory, or a program file granted alone)
@@ -698,5 +708,52 @@ mod tests {
             exposure("home/.ssh", Grant::Installation),
             Some(("~/.ssh".to_owned(), Protected::DOT_DIR))
         );
+    }
+}
+
+/// The home directory of the account `uid` in `/etc/passwd` (a system
+/// file, read whole up to 4 MiB), when it has one that is absolute.
+fn account_home(uid: u32) -> Option<PathBuf> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open("/etc/passwd")
+        .ok()?
+        .take(4 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    home_in_passwd(&text, uid)
+}
+
+/// `uid`'s home directory in the text of a password file.
+fn home_in_passwd(text: &str, uid: u32) -> Option<PathBuf> {
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 7 && fields[2].parse() == Ok(uid) && fields[5].starts_with('/'))
+            .then(|| PathBuf::from(fields[5]))
+    })
+}
+
+#[cfg(test)]
+mod account_tests {
+    #[test]
+    fn the_accounts_home_is_read_from_the_password_file() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                      daemon:x:1:1::/usr/sbin:/usr/sbin/nologin\n\
+                      me:x:1000:1000:Me,,,:/home/me:/bin/sh\n\
+                      odd:x:1001:1001::relative:/bin/sh\n\
+                      short:x:1002\n";
+        for (uid, home) in [
+            (0, Some("/root")),
+            (1000, Some("/home/me")),
+            (1001, None),
+            (1002, None),
+            (4242, None),
+        ] {
+            assert_eq!(
+                super::home_in_passwd(passwd, uid),
+                home.map(std::path::PathBuf::from),
+                "{uid}"
+            );
+        }
     }
 }

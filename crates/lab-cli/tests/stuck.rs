@@ -552,3 +552,57 @@ fn a_key_file_where_a_job_could_read_it_is_refused() {
     lab.terminate_within_five_seconds();
     assert!(!key.exists());
 }
+
+#[test]
+fn a_fifo_or_huge_workflow_file_is_refused_without_waiting() {
+    let scratch = Scratch::new(None);
+    let project = scratch.root().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(
+        scratch.base.join("lab.toml"),
+        "[runner]\nprograms = [\"echo\"]\n",
+    )
+    .unwrap();
+    plant_fifo(&project.join("fifo.toml"));
+    let huge = project.join("huge.toml");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    for (file, why) in [("fifo.toml", "workflow"), ("huge.toml", "at most 1 MiB")] {
+        let mut cmd = scratch.lab(None);
+        cmd.current_dir(&project)
+            .arg("--config")
+            .arg(scratch.base.join("lab.toml"))
+            .arg("--root")
+            .arg(scratch.root())
+            .args(["run", "--workflow"])
+            .arg(project.join(file))
+            .stdin(Stdio::null());
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("lab run --workflow {file} did not return");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(2), "{file}: {err}");
+        assert!(err.contains(why), "{file}: {err}");
+    }
+}

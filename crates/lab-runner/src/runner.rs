@@ -27,6 +27,9 @@ use crate::provenance::program_hash;
 use crate::report::read_report;
 use lab_redact::{Redactor, is_secret_name};
 
+/// Largest workflow file read.
+const MAX_WORKFLOW_BYTES: u64 = 1 << 20;
+
 /// Why a job was refused or failed to start.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -784,8 +787,18 @@ impl Runner {
         confirm: bool,
     ) -> Result<(String, Vec<StepPlan>), Error> {
         let allow_exec = self.config.allow_workflow_exec;
-        let text = std::fs::read_to_string(file)
+        // A regular file, opened without following a final link or waiting
+        // on a FIFO swapped in, and at most 1 MiB read.
+        let mut text = String::new();
+        crate::files::open_regular_nofollow(file)
+            .and_then(|f| {
+                use std::io::Read;
+                f.take(MAX_WORKFLOW_BYTES + 1).read_to_string(&mut text)
+            })
             .map_err(|e| Error::Workflow(format!("cannot read it: {e}")))?;
+        if text.len() as u64 > MAX_WORKFLOW_BYTES {
+            return Err(Error::Workflow("a workflow file is at most 1 MiB".into()));
+        }
         let workflow: Workflow =
             toml::from_str(&text).map_err(|e| Error::Workflow(e.message().to_owned()))?;
         if workflow.steps.is_empty() || workflow.steps.len() > 64 {

@@ -131,7 +131,7 @@ function card(run, index) {
       run.status ? el('span', { class: 'badge' }, run.status.toLowerCase()) : null,
       run.has_video ? el('span', { class: 'badge' }, 'video') : null,
       run.error_count ? el('span', { class: 'badge warn', title: 'parts of this run could not be read' }, `${run.error_count} error${run.error_count > 1 ? 's' : ''}`) : null,
-      run.available === false ? el('span', { class: 'badge warn' }, 'unavailable') : null),
+      run.available === false ? el('span', { class: 'badge warn', title: run.unavailable_reason || '' }, 'unavailable') : null),
     el('div', { class: 'tags' }, (run.tags || []).map((t) => el('button', { type: 'button', class: 'tag', onclick: () => { state.list.tag = t; renderList(true); } }, t))),
     el('label', { class: 'pick' }, checkbox, ' compare'));
   return item;

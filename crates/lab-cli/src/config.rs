@@ -46,6 +46,10 @@ pub struct FormatsConfig {
     /// Largest SQLite store (and `-wal`) read, bytes; each read copies it
     /// into a private snapshot [default: 512 MiB].
     pub sqlite_max_bytes: Option<u64>,
+    /// Most bytes the SQLite snapshots alive at once hold together; a
+    /// store whose copy would pass it is an error of that store until
+    /// there is room [default: 2 GiB].
+    pub sqlite_snapshot_budget_bytes: Option<u64>,
 }
 
 /// `[artifacts]`

@@ -88,6 +88,9 @@ impl Setup {
         if let Some(max) = self.config.formats.sqlite_max_bytes {
             limits.sqlite_max_bytes = max;
         }
+        if let Some(budget) = self.config.formats.sqlite_snapshot_budget_bytes {
+            limits.sqlite_snapshot_budget = budget;
+        }
         limits
     }
 }
@@ -104,11 +107,22 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
 
 /// The registry, with `DATA_DIR/runs` (where jobs run) always an allowed
 /// root. A data dir that is, contains or lies under an allowed root (given
-/// now or remembered) is refused before anything is created.
+/// now or remembered) is refused before anything is created. Every command
+/// that reads runs comes here, so this is also where the SQLite snapshots
+/// of this process are placed: `DATA_DIR/snapshots`, outside every allowed
+/// root (never in `TMPDIR`, which may lie inside one), its leftovers of
+/// killed Labs removed.
 pub(crate) fn open_registry(ctx: &Setup) -> anyhow::Result<lab_registry::Registry> {
     lab_registry::check_data_dir_apart(&ctx.data_dir, &ctx.roots)?;
     let registry = open_registry_unchecked(ctx)?;
     lab_registry::check_data_dir_apart(&ctx.data_dir, registry.allowed_roots())?;
+    let snapshots = ctx.data_dir.join("snapshots");
+    lab_fs::use_snapshot_dir(&snapshots).with_context(|| {
+        format!(
+            "preparing the SQLite snapshot directory {}",
+            snapshots.display()
+        )
+    })?;
     Ok(registry)
 }
 

@@ -606,3 +606,80 @@ fn a_fifo_or_huge_workflow_file_is_refused_without_waiting() {
         assert!(err.contains(why), "{file}: {err}");
     }
 }
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn sqlite_snapshots_live_in_the_data_dir_never_in_a_tmpdir_inside_the_root_and_leftovers_are_swept()
+{
+    let scratch = Scratch::new(None);
+    let root = scratch.root();
+    let store = root.join("store");
+    mlflow_store(&store, None, true);
+    // TMPDIR inside the allowed root, as on a cluster (TMPDIR=/scratch/$USER/tmp,
+    // --root /scratch/$USER).
+    let tmpdir = root.join("tmp");
+    std::fs::create_dir(&tmpdir).unwrap();
+    // What a Lab killed while it copied left behind: a copy of the store
+    // in a snapshot directory of a process that is gone.
+    let snapshots = scratch.base.join("data/snapshots");
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let leftover = snapshots.join(format!("lab-sqlite-{dead}-leftover"));
+    std::fs::create_dir_all(&leftover).unwrap();
+    std::fs::copy(store.join("mlflow.db"), leftover.join("mlflow.db")).unwrap();
+
+    let mut cmd = scratch.lab(None);
+    cmd.env("TMPDIR", &tmpdir)
+        .args(["serve", "--bind", "127.0.0.1:0", "--root"])
+        .arg(&root);
+    let lab = Lab::start(cmd);
+    let found = lab.wait_for_run(&store);
+    let id = found["id"].as_str().unwrap().to_owned();
+    let read = lab.json(&format!("/api/runs/{id}"));
+    assert_eq!(read["errors"], serde_json::json!([]), "{read}");
+    assert_eq!(read["title"], "sqlite-run", "{read}");
+    // The leftover is gone; the copy the run's reader holds lies in the
+    // data dir, 0700, named for this process; nothing is in TMPDIR.
+    assert!(!leftover.exists(), "{:?}", names(&snapshots));
+    let ours = format!("lab-sqlite-{}-", lab.child.id());
+    let held = names(&snapshots);
+    assert!(
+        !held.is_empty() && held.iter().all(|n| n.starts_with(&ours)),
+        "{held:?}"
+    );
+    let mode = std::fs::metadata(&snapshots).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o700, "{mode:o}");
+    assert_eq!(names(&tmpdir), Vec::<String>::new());
+    // A walk after that (the one that finds a run added now) imports no
+    // snapshot: the store's run is the only MLflow run.
+    let later = root.join("later");
+    std::fs::create_dir(&later).unwrap();
+    std::fs::write(later.join("run.toml"), "name = \"later\"\n").unwrap();
+    lab.wait_for_run(&later);
+    let list = lab.json("/api/runs?limit=500");
+    let mlflow: Vec<&str> = list["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["format"] == "mlflow")
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(mlflow, [store.to_str().unwrap()], "{list}");
+    let log = lab.terminate_within_five_seconds();
+    assert!(log.contains("lab: stopped"), "{log}");
+    // The next command that reads runs finds no copy of a Lab that is gone.
+    let listed = run(scratch.lab(None).arg("runs"));
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert_eq!(names(&snapshots), Vec::<String>::new());
+    assert_eq!(names(&tmpdir), Vec::<String>::new());
+}

@@ -27,10 +27,24 @@ pub struct Limits {
     /// Each read copies the database and its `-wal` into a private
     /// snapshot, so this bounds the disk and time one store may take.
     pub sqlite_max_bytes: u64,
+    /// Most bytes the SQLite snapshots alive in the process hold together
+    /// (`[formats] sqlite_snapshot_budget_bytes`, default
+    /// [`DEFAULT_SQLITE_SNAPSHOT_BUDGET`], 2 GiB): a store whose copy would
+    /// pass it is an error of that store ("read again later"), never
+    /// waited for.
+    pub sqlite_snapshot_budget: u64,
+    /// Least time between two copies of one store (default 5 s): a store
+    /// that changed since its snapshot was taken less than this ago is
+    /// read from that snapshot, a few seconds stale, so a store touched
+    /// in a loop is copied at most once per interval.
+    pub sqlite_recopy_interval: std::time::Duration,
 }
 
 /// The default of [`Limits::sqlite_max_bytes`]: 512 MiB.
 pub const DEFAULT_SQLITE_MAX_BYTES: u64 = 512 * 1024 * 1024;
+
+/// The default of [`Limits::sqlite_snapshot_budget`]: 2 GiB.
+pub const DEFAULT_SQLITE_SNAPSHOT_BUDGET: u64 = 2 * 1024 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -44,6 +58,8 @@ impl Default for Limits {
             max_runs: 200_000,
             max_entries: 200_000,
             sqlite_max_bytes: DEFAULT_SQLITE_MAX_BYTES,
+            sqlite_snapshot_budget: DEFAULT_SQLITE_SNAPSHOT_BUDGET,
+            sqlite_recopy_interval: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -206,7 +222,7 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
         {
             let listed = lab_fs::RunRoot::open_ambient(&dir)
                 .map_err(|e| e.to_string())
-                .and_then(|root| crate::mlflow_db::list_runs(&root, limits.sqlite_max_bytes));
+                .and_then(|root| crate::mlflow_db::list_runs(&root, limits));
             match listed {
                 Ok(runs) => {
                     for (id, name) in runs {

@@ -38,7 +38,10 @@ mod yaml;
 
 use std::collections::BTreeMap;
 
-pub use discover::{DEFAULT_SQLITE_MAX_BYTES, Discovery, Found, Limits, detect, discover};
+pub use discover::{
+    DEFAULT_SQLITE_MAX_BYTES, DEFAULT_SQLITE_SNAPSHOT_BUDGET, Discovery, Found, Limits, detect,
+    discover,
+};
 use lab_fs::RunRoot;
 use serde_json::Value;
 pub use series::{Bucketed, Point, Series, XAxis};
@@ -290,12 +293,12 @@ impl RunReader {
     }
 
     /// [`RunReader::new_entry`] under `limits` (of which a reader uses
-    /// [`Limits::sqlite_max_bytes`], for an MLflow SQLite store).
+    /// the `sqlite_*` ones, for an MLflow SQLite store).
     pub fn new_entry_with(format: Format, entry: Option<&str>, limits: &Limits) -> Self {
         match (format, entry) {
             (Format::Mlflow, Some(run)) => Self {
                 format,
-                state: State::MlflowDb(mlflow_db::Reader::new(run, limits.sqlite_max_bytes)),
+                state: State::MlflowDb(mlflow_db::Reader::new(run, limits)),
                 hydra: None,
             },
             _ => Self::new(format),

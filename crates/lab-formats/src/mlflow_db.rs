@@ -12,21 +12,31 @@
 //! SQLite opens only that copy (read-write, as it is ours: it replays the
 //! copied WAL there). A reader keeps its snapshot and copies again only
 //! when the database's or the `-wal`'s identity (inode, size, mtime)
-//! changed; readers of the same store share an unchanged snapshot. Each
-//! refresh is one read transaction, with `query_only`, defensive mode and
+//! changed, and not before [`Limits::sqlite_recopy_interval`] (5 s) since
+//! the copy it reads: what it shows may be that many seconds stale, and a
+//! store changed in a loop is copied at most once per interval. Readers of
+//! the same store share an unchanged snapshot, or one younger than the
+//! interval. The snapshots alive together hold at most
+//! [`Limits::sqlite_snapshot_budget`] (2 GiB); a store past it is an error
+//! of that store until there is room. A copy SQLite rejects (not a
+//! database, not an MLflow store, corrupt) is dropped at once, so it holds
+//! no space, and the store is not copied again until it changes (or the
+//! interval passed). Each refresh is one read transaction, with `query_only`, defensive mode and
 //! untrusted schema, triggers and views off (a hostile file's views and
 //! triggers cannot call functions), and reads at most
 //! [`ROWS_PER_REFRESH`] new metric rows (by rowid, so nothing is read
 //! twice).
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Instant;
 
-use lab_fs::SqliteSnapshot;
+use lab_fs::{SqliteIdentity, SqliteSnapshot};
 use rusqlite::{Connection, OpenFlags, params};
 use serde_json::Value;
 
 use crate::series::{Point, SeriesSet};
-use crate::{MAX_PARAMS, RunInfo};
+use crate::{Limits, MAX_PARAMS, RunInfo};
 
 /// The database's file name.
 pub(crate) const DB_NAME: &str = "mlflow.db";
@@ -37,11 +47,38 @@ const MAX_RUNS: i64 = 20_000;
 /// How long a read waits on a lock of the private copy (held by another
 /// reader of the same snapshot, checkpointing its copied WAL).
 const BUSY_MS: u64 = 2000;
+/// Most stores whose rejected copy is remembered.
+const MAX_REJECTED: usize = 1024;
+
+/// A snapshot alive in this process, and the store (its directory) it is
+/// a copy of.
+struct Shared {
+    store: PathBuf,
+    snapshot: Weak<SqliteSnapshot>,
+}
 
 /// Snapshots alive in this process, so that the readers of the runs of
 /// one store (each run is a reader) share one copy of an unchanged store
-/// instead of holding one each. Entries die with their last holder.
-static SHARED: Mutex<Vec<Weak<SqliteSnapshot>>> = Mutex::new(Vec::new());
+/// (or a young one) instead of holding one each. Entries die with their
+/// last holder.
+static SHARED: Mutex<Vec<Shared>> = Mutex::new(Vec::new());
+
+/// A copy of a store that SQLite rejected, and why.
+struct Rejected {
+    store: PathBuf,
+    /// The store as it was copied.
+    identity: SqliteIdentity,
+    /// When the copy was taken: the rejection stands whatever the store
+    /// became for the re-copy interval after it, then for as long as the
+    /// store is unchanged.
+    taken: Instant,
+    error: String,
+}
+
+/// Stores whose last copy SQLite rejected (not a database, not an MLflow
+/// store, corrupt), so that a rejected store is not copied again at every
+/// look.
+static REJECTED: Mutex<Vec<Rejected>> = Mutex::new(Vec::new());
 
 /// An error of lab-fs about the store, naming the file.
 fn describe(e: lab_fs::Error) -> String {
@@ -54,66 +91,146 @@ fn describe(e: lab_fs::Error) -> String {
 
 /// A snapshot of the store at `root` as it is now: `held` when nothing
 /// changed since it was taken, else one another reader holds of the same
-/// state, else a fresh copy.
+/// state, else `held` or another reader's of the same store when it was
+/// taken less than [`Limits::sqlite_recopy_interval`] ago (a few seconds
+/// stale), else a fresh copy (within [`Limits::sqlite_snapshot_budget`]).
+/// A store whose copy SQLite rejected is that error again, without a
+/// copy, while it is unchanged or the rejection is younger than the
+/// interval.
 fn snapshot_of(
     root: &lab_fs::RunRoot,
-    max_bytes: u64,
+    limits: &Limits,
     held: Option<&Arc<SqliteSnapshot>>,
 ) -> Result<Arc<SqliteSnapshot>, String> {
+    let max_bytes = limits.sqlite_max_bytes;
     let now = root.sqlite_identity(DB_NAME, max_bytes).map_err(describe)?;
     if let Some(held) = held.filter(|h| h.identity() == now) {
         return Ok(Arc::clone(held));
     }
-    let shared = |list: &mut Vec<Weak<SqliteSnapshot>>| {
-        list.retain(|w| w.strong_count() > 0);
-        list.iter()
-            .filter_map(Weak::upgrade)
-            .find(|s| s.identity() == now)
-    };
-    if let Some(found) = shared(&mut SHARED.lock().unwrap_or_else(PoisonError::into_inner)) {
-        return Ok(found);
+    let store = root.path();
+    {
+        let mut rejected = REJECTED.lock().unwrap_or_else(PoisonError::into_inner);
+        // A rejection of this store that no longer stands goes.
+        rejected.retain(|r| {
+            r.store != store
+                || r.identity == now
+                || r.taken.elapsed() < limits.sqlite_recopy_interval
+        });
+        if let Some(r) = rejected.iter().find(|r| r.store == store) {
+            return Err(r.error.clone());
+        }
+    }
+    let young = |s: &SqliteSnapshot| s.taken().elapsed() < limits.sqlite_recopy_interval;
+    {
+        let mut list = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        list.retain(|s| s.snapshot.strong_count() > 0);
+        let alive = || list.iter().filter_map(|s| Some((s, s.snapshot.upgrade()?)));
+        if let Some((_, found)) = alive().find(|(_, s)| s.identity() == now) {
+            return Ok(found);
+        }
+        if let Some(held) = held.filter(|h| young(h)) {
+            return Ok(Arc::clone(held));
+        }
+        if let Some((_, found)) = alive()
+            .filter(|(entry, s)| entry.store == store && young(s))
+            .max_by_key(|(_, s)| s.taken())
+        {
+            return Ok(found);
+        }
     }
     // Copied without the lock held: two readers racing copy twice, and
     // no store waits on another's copy.
-    let fresh = Arc::new(root.snapshot_sqlite(DB_NAME, max_bytes).map_err(describe)?);
+    let fresh = Arc::new(
+        root.snapshot_sqlite(DB_NAME, max_bytes, limits.sqlite_snapshot_budget)
+            .map_err(describe)?,
+    );
     SHARED
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .push(Arc::downgrade(&fresh));
+        .push(Shared {
+            store: store.to_path_buf(),
+            snapshot: Arc::downgrade(&fresh),
+        });
     Ok(fresh)
+}
+
+/// Why SQLite failed to read a copy: the text shown, and whether the copy
+/// itself is rejected (not a database, not an MLflow store — its tables or
+/// columns are not MLflow's —, corrupt) rather than a passing failure or
+/// one of a row.
+#[derive(Debug)]
+struct Failure {
+    error: String,
+    rejects: bool,
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        let rejects = matches!(
+            e.sqlite_error_code(),
+            // `Unknown` is SQLITE_ERROR: here, a table or column missing.
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt | ErrorCode::Unknown)
+        );
+        Failure {
+            error: format!("{DB_NAME}: {e}"),
+            rejects,
+        }
+    }
+}
+
+/// Records that SQLite rejected `snapshot` of the store at `root`, which
+/// its caller then drops (so the copy holds no space): the store is not
+/// copied again while the rejection stands (see [`snapshot_of`]).
+fn reject(root: &lab_fs::RunRoot, snapshot: &SqliteSnapshot, error: &str) {
+    let mut rejected = REJECTED.lock().unwrap_or_else(PoisonError::into_inner);
+    rejected.retain(|r| r.store != root.path());
+    if rejected.len() >= MAX_REJECTED {
+        rejected.remove(0);
+    }
+    rejected.push(Rejected {
+        store: root.path().to_path_buf(),
+        identity: snapshot.identity(),
+        taken: snapshot.taken(),
+        error: error.to_owned(),
+    });
 }
 
 /// Opens the private copy and checks it is an MLflow store. Read-write,
 /// because the copy is ours: SQLite replays a copied `-wal` into it and
 /// keeps its `-shm` beside it; `query_only` keeps this connection from
 /// writing anything else.
-fn open(snapshot: &SqliteSnapshot) -> Result<Connection, String> {
+fn open(snapshot: &SqliteSnapshot) -> Result<Connection, Failure> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(snapshot.path(), flags)
-        .map_err(|e| format!("{DB_NAME}: {e}"))?;
-    let setup = || -> rusqlite::Result<()> {
-        use rusqlite::config::DbConfig;
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)?;
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false)?;
-        conn.busy_timeout(std::time::Duration::from_millis(BUSY_MS))?;
-        conn.pragma_update(None, "query_only", true)?;
-        Ok(())
-    };
-    setup().map_err(|e| format!("{DB_NAME}: {e}"))?;
-    let tables: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
-             AND name IN ('runs', 'params', 'tags', 'metrics')",
-            [],
-            |row| row.get(0),
-        )
-        .map_err(|e| format!("{DB_NAME}: {e}"))?;
+    let conn = Connection::open_with_flags(snapshot.path(), flags)?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA,
+        false,
+    )?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER,
+        false,
+    )?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW,
+        false,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_MS))?;
+    conn.pragma_update(None, "query_only", true)?;
+    let tables: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
+         AND name IN ('runs', 'params', 'tags', 'metrics')",
+        [],
+        |row| row.get(0),
+    )?;
     if tables != 4 {
-        return Err(format!(
-            "{DB_NAME}: not an MLflow store (no runs, params, tags and metrics tables)"
-        ));
+        return Err(Failure {
+            error: format!(
+                "{DB_NAME}: not an MLflow store (no runs, params, tags and metrics tables)"
+            ),
+            rejects: true,
+        });
     }
     Ok(conn)
 }
@@ -121,24 +238,29 @@ fn open(snapshot: &SqliteSnapshot) -> Result<Connection, String> {
 /// The runs of the store at `root`: (run id, name), deleted ones left out.
 pub(crate) fn list_runs(
     root: &lab_fs::RunRoot,
-    max_bytes: u64,
+    limits: &Limits,
 ) -> Result<Vec<(String, Option<String>)>, String> {
-    let snapshot = snapshot_of(root, max_bytes, None)?;
-    let conn = open(&snapshot)?;
-    let mut stmt = conn
-        .prepare(
-            "SELECT run_uuid, name FROM runs WHERE lifecycle_stage IS NOT 'deleted' \
-             ORDER BY start_time, run_uuid LIMIT ?1",
-        )
-        .map_err(|e| format!("{DB_NAME}: {e}"))?;
-    let rows = stmt
-        .query_map([MAX_RUNS], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-        })
-        .map_err(|e| format!("{DB_NAME}: {e}"))?;
+    let snapshot = snapshot_of(root, limits, None)?;
+    runs_in(&snapshot).map_err(|failure| {
+        if failure.rejects {
+            reject(root, &snapshot, &failure.error);
+        }
+        failure.error
+    })
+}
+
+fn runs_in(snapshot: &SqliteSnapshot) -> Result<Vec<(String, Option<String>)>, Failure> {
+    let conn = open(snapshot)?;
+    let mut stmt = conn.prepare(
+        "SELECT run_uuid, name FROM runs WHERE lifecycle_stage IS NOT 'deleted' \
+         ORDER BY start_time, run_uuid LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([MAX_RUNS], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
-        out.push(row.map_err(|e| format!("{DB_NAME}: {e}"))?);
+        out.push(row?);
     }
     Ok(out)
 }
@@ -149,19 +271,14 @@ fn key_values(
     tx: &rusqlite::Transaction<'_>,
     table: &'static str,
     run: &str,
-) -> Result<Vec<(String, Option<String>)>, String> {
-    let err = |e: rusqlite::Error| format!("{DB_NAME}: {e}");
-    let mut stmt = tx
-        .prepare(&format!(
-            "SELECT key, value FROM {table} WHERE run_uuid = ?1 ORDER BY key LIMIT ?2"
-        ))
-        .map_err(err)?;
-    let rows = stmt
-        .query_map(params![run, MAX_PARAMS as i64], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-        })
-        .map_err(err)?;
-    rows.map(|r| r.map_err(err)).collect()
+) -> rusqlite::Result<Vec<(String, Option<String>)>> {
+    let mut stmt = tx.prepare(&format!(
+        "SELECT key, value FROM {table} WHERE run_uuid = ?1 ORDER BY key LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![run, MAX_PARAMS as i64], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+    })?;
+    rows.collect()
 }
 
 #[derive(Debug, Default)]
@@ -171,17 +288,17 @@ pub(crate) struct Reader {
     set: SeriesSet,
     last_rowid: i64,
     error: Option<String>,
-    /// The cap on each file copied (`Limits::sqlite_max_bytes`).
-    max_bytes: u64,
+    /// The `sqlite_*` bounds of [`Limits`].
+    limits: Limits,
     /// The private copy read last, kept until the store changes.
     snapshot: Option<Arc<SqliteSnapshot>>,
 }
 
 impl Reader {
-    pub(crate) fn new(run: &str, max_bytes: u64) -> Self {
+    pub(crate) fn new(run: &str, limits: &Limits) -> Self {
         Self {
             run: run.to_owned(),
-            max_bytes,
+            limits: *limits,
             ..Self::default()
         }
     }
@@ -191,14 +308,33 @@ impl Reader {
     }
 
     fn read(&mut self, root: &lab_fs::RunRoot) -> Result<(), String> {
-        let snapshot = snapshot_of(root, self.max_bytes, self.snapshot.as_ref());
+        let snapshot = snapshot_of(root, &self.limits, self.snapshot.as_ref());
         // A store that can no longer be snapshotted keeps no copy either.
         self.snapshot = snapshot.as_ref().ok().cloned();
         let snapshot = snapshot?;
-        let mut conn = open(&snapshot)?;
-        let err = |e: rusqlite::Error| format!("{DB_NAME}: {e}");
+        match self.read_from(root, &snapshot) {
+            Ok(()) => Ok(()),
+            Err(failure) => {
+                if failure.rejects {
+                    // A copy SQLite rejects holds no space: dropped now
+                    // (with the last reader sharing it), not copied again
+                    // until the store changes.
+                    self.snapshot = None;
+                    reject(root, &snapshot, &failure.error);
+                }
+                Err(failure.error)
+            }
+        }
+    }
+
+    fn read_from(
+        &mut self,
+        root: &lab_fs::RunRoot,
+        snapshot: &SqliteSnapshot,
+    ) -> Result<(), Failure> {
+        let mut conn = open(snapshot)?;
         // One snapshot for everything read now.
-        let tx = conn.transaction().map_err(err)?;
+        let tx = conn.transaction()?;
         let run = tx
             .query_row(
                 "SELECT name, status, start_time, artifact_uri, experiment_id FROM runs \
@@ -215,10 +351,11 @@ impl Reader {
                 },
             )
             .map_err(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => {
-                    format!("{DB_NAME}: the run {} is no longer in the store", self.run)
-                }
-                other => err(other),
+                rusqlite::Error::QueryReturnedNoRows => Failure {
+                    error: format!("{DB_NAME}: the run {} is no longer in the store", self.run),
+                    rejects: false,
+                },
+                other => Failure::from(other),
             })?;
         let mut info = RunInfo {
             name: run.0.map(|n| crate::text::cap(&n)),
@@ -243,29 +380,25 @@ impl Reader {
             crate::mlflow::apply_tag(&mut info, &k, &v.unwrap_or_default());
         }
         {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT rowid, key, value, timestamp, step, is_nan FROM metrics \
-                     WHERE run_uuid = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3",
-                )
-                .map_err(err)?;
-            let rows = stmt
-                .query_map(
-                    params![self.run, self.last_rowid, ROWS_PER_REFRESH],
-                    |row| {
-                        Ok((
-                            row.get::<_, i64>(0)?,
-                            row.get::<_, String>(1)?,
-                            row.get::<_, f64>(2)?,
-                            row.get::<_, i64>(3)?,
-                            row.get::<_, i64>(4)?,
-                            row.get::<_, Option<bool>>(5)?,
-                        ))
-                    },
-                )
-                .map_err(err)?;
+            let mut stmt = tx.prepare(
+                "SELECT rowid, key, value, timestamp, step, is_nan FROM metrics \
+                 WHERE run_uuid = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![self.run, self.last_rowid, ROWS_PER_REFRESH],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, f64>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, i64>(4)?,
+                        row.get::<_, Option<bool>>(5)?,
+                    ))
+                },
+            )?;
             for row in rows {
-                let (rowid, key, value, ts, step, is_nan) = row.map_err(err)?;
+                let (rowid, key, value, ts, step, is_nan) = row?;
                 self.last_rowid = rowid;
                 let value = if is_nan == Some(true) {
                     f64::NAN
@@ -282,7 +415,7 @@ impl Reader {
                 );
             }
         }
-        tx.finish().map_err(err)?;
+        tx.finish()?;
         self.info = info;
         Ok(())
     }
@@ -458,13 +591,24 @@ mod tests {
         drop(writer);
     }
 
+    /// Limits whose re-copy interval is `interval`.
+    fn recopy_after(interval: Duration) -> Limits {
+        Limits {
+            sqlite_recopy_interval: interval,
+            ..Limits::default()
+        }
+    }
+
+    /// An hour: nothing in a test is copied again for being old.
+    const LONG: Duration = Duration::from_secs(3600);
+
     #[test]
     fn a_growing_store_is_copied_again_when_it_changes_and_not_when_unchanged() {
         let scratch = scratch();
         let writer = wal_writer(&scratch.store);
         log(&writer, 0..3);
         let root = lab_fs::RunRoot::open_ambient(&scratch.store).unwrap();
-        let mut reader = Reader::new("r1", crate::DEFAULT_SQLITE_MAX_BYTES);
+        let mut reader = Reader::new("r1", &recopy_after(LONG));
         reader.refresh(&root);
         assert_eq!((reader.error.clone(), loss_count(&reader)), (None, 3));
         let first = Arc::clone(reader.snapshot.as_ref().unwrap());
@@ -473,12 +617,28 @@ mod tests {
         reader.refresh(&root);
         assert!(Arc::ptr_eq(reader.snapshot.as_ref().unwrap(), &first));
         // Another reader of the same store shares it.
-        let mut other = Reader::new("r1", crate::DEFAULT_SQLITE_MAX_BYTES);
+        let mut other = Reader::new("r1", &recopy_after(LONG));
         other.refresh(&root);
         assert!(Arc::ptr_eq(other.snapshot.as_ref().unwrap(), &first));
 
-        // Grown: copied again, and the new rows read once.
+        // Grown, but the snapshot is younger than the interval: read from
+        // it still (a few seconds stale), by this reader and a new one.
         log(&writer, 3..7);
+        assert_ne!(
+            root.sqlite_identity(DB_NAME, crate::DEFAULT_SQLITE_MAX_BYTES)
+                .unwrap(),
+            first.identity()
+        );
+        reader.refresh(&root);
+        assert!(Arc::ptr_eq(reader.snapshot.as_ref().unwrap(), &first));
+        assert_eq!((reader.error.clone(), loss_count(&reader)), (None, 3));
+        let mut late = Reader::new("r1", &recopy_after(LONG));
+        late.refresh(&root);
+        assert!(Arc::ptr_eq(late.snapshot.as_ref().unwrap(), &first));
+
+        // Grown and the interval passed: copied again, and the new rows
+        // read once.
+        reader.limits = recopy_after(Duration::ZERO);
         reader.refresh(&root);
         let second = Arc::clone(reader.snapshot.as_ref().unwrap());
         assert!(!Arc::ptr_eq(&second, &first));
@@ -487,11 +647,124 @@ mod tests {
         reader.refresh(&root);
         assert!(Arc::ptr_eq(reader.snapshot.as_ref().unwrap(), &second));
         assert_eq!(loss_count(&reader), 7);
+        // A reader of the same store whose copy is old shares the new one.
+        other.limits = recopy_after(Duration::ZERO);
+        other.refresh(&root);
+        assert!(Arc::ptr_eq(other.snapshot.as_ref().unwrap(), &second));
 
         // Checkpointed and closed by the writer: still all of it.
         drop(writer);
         reader.refresh(&root);
         assert_eq!((reader.error.clone(), loss_count(&reader)), (None, 7));
+    }
+
+    /// A step of [`a_copy_sqlite_rejects_holds_no_space_and_is_not_copied_again_until_the_store_changes`].
+    #[derive(Clone, Copy, Debug)]
+    enum Change {
+        /// The file's bytes replaced by a real store's, in place, its
+        /// length and mtime as they were: the same identity.
+        Repaired,
+        /// Its mtime moved on: a new identity.
+        Touched,
+        Nothing,
+    }
+
+    #[test]
+    fn a_copy_sqlite_rejects_holds_no_space_and_is_not_copied_again_until_the_store_changes() {
+        let scratch = scratch();
+        let db = scratch.store.join(DB_NAME);
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        drop(conn);
+        let good = std::fs::read(&db).unwrap();
+        // The same length, but not SQLite's header.
+        let mut bad = good.clone();
+        bad[..16].copy_from_slice(b"not SQLite at al");
+        std::fs::write(&db, &bad).unwrap();
+        let mtime = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let set_mtime = |t| {
+            std::fs::File::options()
+                .write(true)
+                .open(&db)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        };
+        set_mtime(mtime);
+        let root = lab_fs::RunRoot::open_ambient(&scratch.store).unwrap();
+        let not_a_db = "mlflow.db: file is not a database";
+        let table = [
+            // Rejected: the copy is dropped at once.
+            (Change::Nothing, LONG, Some(not_a_db)),
+            // Unchanged (as the Lab sees it): not copied again, whatever
+            // the interval, so the repair is not seen.
+            (Change::Repaired, Duration::ZERO, Some(not_a_db)),
+            // Changed, but the rejection is younger than the interval.
+            (Change::Touched, LONG, Some(not_a_db)),
+            // Changed and the interval passed: copied again, and read.
+            (Change::Nothing, Duration::ZERO, None),
+        ];
+        let mut reader = Reader::new("r1", &Limits::default());
+        for (i, (change, interval, expected)) in table.into_iter().enumerate() {
+            match change {
+                Change::Repaired => {
+                    std::fs::write(&db, &good).unwrap();
+                    set_mtime(mtime);
+                }
+                Change::Touched => set_mtime(mtime + Duration::from_secs(1)),
+                Change::Nothing => {}
+            }
+            reader.limits = recopy_after(interval);
+            reader.refresh(&root);
+            assert_eq!(reader.error.as_deref(), expected, "step {i}: {change:?}");
+            let store_copies = SHARED
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|s| s.store == scratch.store && s.snapshot.strong_count() > 0)
+                .count();
+            assert_eq!(
+                (reader.snapshot.is_some(), store_copies),
+                if expected.is_none() {
+                    (true, 1)
+                } else {
+                    (false, 0)
+                },
+                "step {i}: {change:?}"
+            );
+        }
+        // Discovery lists it now too.
+        let found = crate::discover(&scratch.base, &Limits::default());
+        let ids: Vec<_> = found.runs.iter().map(|f| f.entry.as_deref()).collect();
+        assert_eq!(ids, [Some("r1")], "{:?}", found.warnings);
+    }
+
+    #[test]
+    fn a_store_larger_than_the_snapshot_space_is_an_error_of_that_store_and_is_not_copied() {
+        let scratch = scratch();
+        let conn = Connection::open(scratch.store.join(DB_NAME)).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        drop(conn);
+        let limits = Limits {
+            sqlite_snapshot_budget: 1024,
+            ..Limits::default()
+        };
+        let root = lab_fs::RunRoot::open_ambient(&scratch.store).unwrap();
+        let mut reader = RunReader::new_entry_with(Format::Mlflow, Some("r1"), &limits);
+        reader.refresh(&root);
+        assert_eq!(
+            reader.info().errors,
+            ["mlflow.db: with its -wal, larger than the Lab's SQLite snapshot space (1 KiB)"]
+        );
+        let found = crate::discover(&scratch.base, &limits);
+        assert!(found.runs.is_empty());
+        assert_eq!(
+            found.warnings,
+            [format!(
+                "{}: mlflow.db: with its -wal, larger than the Lab's SQLite snapshot space (1 KiB)",
+                scratch.store.display()
+            )]
+        );
     }
 
     /// What is planted at a name of the store.

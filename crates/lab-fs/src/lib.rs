@@ -45,7 +45,10 @@ use rustix::fs::{OFlags, ResolveFlags};
 pub use name::{
     Allowlist, ArtifactName, DEFAULT_ALLOWLIST, JOB_DIR, MAX_LEVELS, MAX_NAME_LEN, Pattern,
 };
-pub use sqlite::{FileIdentity, SQLITE_SIDE_FILES, SqliteIdentity, SqliteRefusal, SqliteSnapshot};
+pub use sqlite::{
+    FileIdentity, SQLITE_SIDE_FILES, SqliteIdentity, SqliteRefusal, SqliteSnapshot,
+    snapshot_bytes_in_use, snapshot_dir, use_snapshot_dir,
+};
 
 /// Most entries looked at in one directory when listing artifacts; a run
 /// directory with more is listed partially rather than stalling a request.

@@ -2,7 +2,8 @@
 //! database and each side file are checked beneath the root's handle, a
 //! FIFO, link, hard link, directory or oversize file at any of the four
 //! names is refused without blocking, and nothing is created or written in
-//! the run root. Every link planted here points at a canary inside the
+//! the run root. The snapshots alive at once hold at most a budget of
+//! bytes together. Every link planted here points at a canary inside the
 //! test's own temp dir, and the canary is checked afterwards.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
@@ -18,6 +19,9 @@ const CANARY: &[u8] = b"canary: must never change";
 /// The cap used here: the store's own files are smaller, an oversize one
 /// larger.
 const MAX: u64 = 1024;
+/// The snapshot space used where the budget is not what is tested: room
+/// for every snapshot these tests hold at once.
+const SPACE: u64 = 1 << 30;
 
 /// A temp dir holding a run root `run/` with a small `mlflow.db` and a
 /// canary file beside the root.
@@ -118,7 +122,7 @@ fn check(name: &str, what: Plant, expected: SqliteRefusal) {
     let root = RunRoot::open_ambient(&store.root).unwrap();
     let (identity, snapshot) = within_5s(move || {
         let identity = root.sqlite_identity(DB, MAX).map(|_| ());
-        let snapshot = root.snapshot_sqlite(DB, MAX).map(|_| ());
+        let snapshot = root.snapshot_sqlite(DB, MAX, SPACE).map(|_| ());
         (identity, snapshot)
     });
     for got in [identity, snapshot] {
@@ -170,6 +174,15 @@ fn refusals_read_as_the_file_and_the_reason() {
             SqliteRefusal::TooLarge(5),
             "mlflow.db-wal: larger than the cap of 5 bytes",
         ),
+        (
+            SqliteRefusal::SpaceInUse(2 << 30),
+            "mlflow.db-wal: the Lab's SQLite snapshot space (2 GiB) is in use by other stores; \
+             read again later",
+        ),
+        (
+            SqliteRefusal::LargerThanSpace(300 << 20),
+            "mlflow.db-wal: with its -wal, larger than the Lab's SQLite snapshot space (300 MiB)",
+        ),
     ];
     for (refusal, expected) in table {
         let e = Error::Sqlite {
@@ -192,12 +205,15 @@ fn a_database_is_one_plain_name_directly_in_the_root() {
         "a\0b",
     ] {
         assert!(
-            matches!(root.snapshot_sqlite(name, MAX), Err(Error::InvalidName(_))),
+            matches!(
+                root.snapshot_sqlite(name, MAX, SPACE),
+                Err(Error::InvalidName(_))
+            ),
             "{name:?}"
         );
     }
     assert!(matches!(
-        root.snapshot_sqlite("absent.db", MAX),
+        root.snapshot_sqlite("absent.db", MAX, SPACE),
         Err(Error::NotFound)
     ));
 }
@@ -210,7 +226,7 @@ fn a_snapshot_is_a_private_copy_of_the_database_and_its_wal_and_nothing_else() {
     std::fs::write(store.root.join("mlflow.db-journal"), b"").unwrap();
     let before = listing(&store.root);
     let root = RunRoot::open_ambient(&store.root).unwrap();
-    let snapshot = root.snapshot_sqlite(DB, MAX).unwrap();
+    let snapshot = root.snapshot_sqlite(DB, MAX, SPACE).unwrap();
 
     let private = snapshot.path().parent().unwrap().to_path_buf();
     assert!(!private.starts_with(&store.base), "{}", private.display());
@@ -258,4 +274,113 @@ fn the_identity_changes_when_the_database_or_its_wal_changes_and_only_then() {
     assert_ne!(root.sqlite_identity(DB, MAX).unwrap(), with_wal);
     std::fs::write(store.root.join(DB), vec![8u8; 200]).unwrap();
     assert_ne!(root.sqlite_identity(DB, MAX).unwrap().db, first.db);
+}
+
+/// One step of [`the_budget_refuses_a_snapshot_past_it_and_admits_it_again_once_another_is_dropped`]:
+/// take a snapshot of store `i` (kept), or drop the one of store `i`.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Take(usize),
+    Drop(usize),
+}
+
+/// What a step gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Taken,
+    InUse,
+    LargerThanSpace,
+    Dropped,
+}
+
+#[test]
+fn the_budget_refuses_a_snapshot_past_it_and_admits_it_again_once_another_is_dropped() {
+    // Stores of 1 MiB (the last one 1 MiB and a 2 MiB -wal) under a
+    // budget of 2.5 MiB: two fit, a third does not, whatever the other
+    // tests of this binary hold meanwhile (a few KiB).
+    const MIB: u64 = 1 << 20;
+    const BUDGET: u64 = 5 * MIB / 2;
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let roots: Vec<RunRoot> = (0..4)
+        .map(|i| {
+            let dir = base.join(format!("store-{i}"));
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join(DB), vec![i as u8; MIB as usize]).unwrap();
+            if i == 3 {
+                std::fs::write(dir.join("mlflow.db-wal"), vec![3u8; 2 * MIB as usize]).unwrap();
+            }
+            RunRoot::open_ambient(&dir).unwrap()
+        })
+        .collect();
+    let table = [
+        (Step::Take(0), Outcome::Taken),
+        (Step::Take(1), Outcome::Taken),
+        (Step::Take(2), Outcome::InUse),
+        (Step::Drop(0), Outcome::Dropped),
+        (Step::Take(2), Outcome::Taken),
+        (Step::Take(0), Outcome::InUse),
+        (Step::Drop(1), Outcome::Dropped),
+        (Step::Drop(2), Outcome::Dropped),
+        (Step::Take(3), Outcome::LargerThanSpace),
+        (Step::Take(0), Outcome::Taken),
+    ];
+    let mut held: Vec<Option<lab_fs::SqliteSnapshot>> = (0..4).map(|_| None).collect();
+    for (n, (step, expected)) in table.into_iter().enumerate() {
+        let got = match step {
+            Step::Drop(i) => {
+                let snapshot = held[i].take().unwrap();
+                let private = snapshot.path().parent().unwrap().to_path_buf();
+                drop(snapshot);
+                assert!(!private.exists(), "step {n}");
+                Outcome::Dropped
+            }
+            Step::Take(i) => match roots[i].snapshot_sqlite(DB, 4 * MIB, BUDGET) {
+                Ok(snapshot) => {
+                    assert_eq!(snapshot.bytes(), MIB, "step {n}");
+                    held[i] = Some(snapshot);
+                    Outcome::Taken
+                }
+                Err(e @ Error::Sqlite { .. }) => {
+                    let text = e.to_string();
+                    match e {
+                        Error::Sqlite {
+                            refusal: SqliteRefusal::SpaceInUse(b),
+                            ..
+                        } if b == BUDGET => {
+                            assert_eq!(
+                                text,
+                                "mlflow.db: the Lab's SQLite snapshot space (2560 KiB) is in use \
+                                 by other stores; read again later"
+                            );
+                            Outcome::InUse
+                        }
+                        Error::Sqlite {
+                            refusal: SqliteRefusal::LargerThanSpace(b),
+                            ..
+                        } if b == BUDGET => Outcome::LargerThanSpace,
+                        other => panic!("step {n}: {other:?}"),
+                    }
+                }
+                Err(other) => panic!("step {n}: {other:?}"),
+            },
+        };
+        assert_eq!(got, expected, "step {n}: {step:?}");
+    }
+    // A refusal left no directory behind: only the held snapshot is there.
+    let private = held[0].as_ref().unwrap().path().parent().unwrap();
+    let place = private.parent().unwrap();
+    let ours = format!("lab-sqlite-{}-", std::process::id());
+    assert!(
+        private
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with(&ours),
+        "{}",
+        private.display()
+    );
+    assert_eq!(place, lab_fs::snapshot_dir());
+    assert!(lab_fs::snapshot_bytes_in_use() >= MIB);
 }

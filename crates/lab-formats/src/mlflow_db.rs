@@ -796,12 +796,7 @@ mod tests {
         let _ = std::fs::remove_file(&at);
         match what {
             Plant::Fifo => {
-                #[allow(clippy::disallowed_methods)] // a test fixture, not a job
-                let made = std::process::Command::new("mkfifo")
-                    .arg(&at)
-                    .status()
-                    .unwrap();
-                assert!(made.success(), "mkfifo must be available");
+                lab_fs::fuzz::make_fifo(&at).unwrap();
             }
             Plant::Link => std::os::unix::fs::symlink(scratch.base.join("canary"), &at).unwrap(),
             Plant::HardLink => std::fs::hard_link(scratch.base.join("canary"), &at).unwrap(),

@@ -550,3 +550,16 @@ pub fn check_name(data: &[u8]) -> bool {
         Err(_) => false,
     }
 }
+
+/// Makes a FIFO at `path` (mode 0600) for a test or harness, without a
+/// process (no `mkfifo` to spawn outside lab-runner).
+pub fn make_fifo(path: &std::path::Path) -> std::io::Result<()> {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .map_err(std::io::Error::from)
+}

@@ -598,13 +598,11 @@ mod tests {
         *PLACE.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
-    /// A process that has exited and been reaped: its pid is not alive.
+    /// A pid no process can have: above the largest `pid_max` Linux
+    /// allows (2^22).
     fn dead_pid() -> u32 {
-        #[allow(clippy::disallowed_methods)] // a test fixture, not a job
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        assert!(!alive(pid), "pid {pid} was reused already");
+        let pid = (1 << 22) + 1;
+        assert!(!alive(pid));
         pid
     }
 
@@ -784,12 +782,7 @@ mod tests {
         let run = base.join("run");
         std::fs::create_dir(&run).unwrap();
         std::fs::write(base.join("canary"), b"canary").unwrap();
-        #[allow(clippy::disallowed_methods)] // a test fixture, not a job
-        let made = std::process::Command::new("mkfifo")
-            .arg(run.join("fifo"))
-            .status()
-            .unwrap();
-        assert!(made.success(), "mkfifo must be available");
+        crate::fuzz::make_fifo(&run.join("fifo")).unwrap();
         std::os::unix::fs::symlink(base.join("canary"), run.join("link")).unwrap();
         std::fs::hard_link(base.join("canary"), run.join("second-name")).unwrap();
         std::fs::create_dir(run.join("dir")).unwrap();

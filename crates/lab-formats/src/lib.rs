@@ -254,6 +254,11 @@ pub struct RunInfo {
     pub texts: Vec<TextEntry>,
     /// What could not be read, one line each (a file and why).
     pub errors: Vec<String>,
+    /// Why the run as a whole cannot be read now (its store refused a
+    /// snapshot, cannot be opened, no longer holds it), when it cannot:
+    /// what was read before is still shown, and the run is unavailable.
+    #[serde(skip)]
+    pub unavailable: Option<String>,
     /// For a store's run, its own directory relative to the store's (its
     /// artifacts lie in `artifacts/` beneath it, as in a file store); never
     /// outside the root.

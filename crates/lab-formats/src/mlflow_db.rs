@@ -423,6 +423,7 @@ impl Reader {
     pub(crate) fn info(&self) -> RunInfo {
         let mut info = self.info.clone();
         info.errors.extend(self.error.iter().cloned());
+        info.unavailable.clone_from(&self.error);
         info.errors.extend(self.set.cap_error());
         info
     }

@@ -441,8 +441,8 @@ fn details(
         path: run.root.display().to_string(),
         imported_at: run.imported_at,
         format: format.as_str(),
-        available: true,
-        unavailable_reason: None,
+        available: info.unavailable.is_none(),
+        unavailable_reason: info.unavailable.clone(),
         title,
         tags: info.tags.clone(),
         created: info

@@ -225,7 +225,7 @@ fn dependency_edges_follow_the_architecture() {
         (
             "rustix",
             &["lab-fs", "lab-stream", "lab-runner"],
-            "only lab-fs opens files under a run root (its no-wait fast path), only FileBody reads them, and lab-runner asks only for its effective uid (provenance's owner check, job records' owner)",
+            "only lab-fs opens files under a run root (its no-wait fast path), only FileBody reads them, and lab-runner (like lab-fs's snapshot sweep) asks only for its effective uid (provenance's owner check, job records' owner)",
         ),
         (
             "lab-formats",

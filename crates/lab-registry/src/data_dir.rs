@@ -8,6 +8,8 @@
 //!   runs/ID/          each runner job's run directory (0700)
 //!   jobs/ID.json      job records, and the sandbox's scratch reports
 //!   exports/NAME.tar  bundles
+//!   snapshots/        private copies of SQLite stores (lab-fs, 0700;
+//!                     leftovers of dead processes swept at start)
 //! ```
 //!
 //! Every JSON file the Lab writes there goes through [`write_json`]: a fresh

@@ -333,6 +333,8 @@ pub(crate) struct Walks {
     walking: std::sync::Mutex<Option<std::time::Instant>>,
     /// How long the last walk took.
     last: std::sync::Mutex<Duration>,
+    /// When the server started.
+    born: std::time::Instant,
 }
 
 impl Walks {
@@ -341,15 +343,21 @@ impl Walks {
             first: watch::channel(!walking_at_start).0,
             walking: std::sync::Mutex::new(None),
             last: std::sync::Mutex::new(Duration::ZERO),
+            born: std::time::Instant::now(),
         }
     }
 
-    /// Waits for the first walk to return, at most `limit`: a list asked
-    /// for right after the server started shows what the walk finds, and
-    /// one asked for during a stuck walk is answered anyway.
+    /// Waits for the first walk to return, until at most `limit` after the
+    /// server started: a list asked for right after the start shows what
+    /// the walk finds; once that time has passed (a stuck first walk),
+    /// nothing waits for it any more.
     pub(crate) async fn first_done(&self, limit: Duration) {
+        let left = limit.saturating_sub(self.born.elapsed());
+        if left.is_zero() {
+            return;
+        }
         let mut first = self.first.subscribe();
-        let _ = tokio::time::timeout(limit, first.wait_for(|done| *done)).await;
+        let _ = tokio::time::timeout(left, first.wait_for(|done| *done)).await;
     }
 
     /// Whether a walk has been in flight longer than the gate's limit.
@@ -661,5 +669,45 @@ mod log_tests {
             "/runs/evil\\u{a}name\\u{1b}[31m"
         );
         assert_eq!(super::log_safe("/runs/plain é"), "/runs/plain é");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic
+mod walk_tests {
+    use super::*;
+
+    /// Whether `first_done(limit)` returns within `within`.
+    async fn returns(walks: &Walks, limit: Duration, within: Duration) -> bool {
+        tokio::time::timeout(within, walks.first_done(limit))
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn nothing_waits_for_a_stuck_first_walk_once_its_time_after_the_start_has_passed() {
+        // A first walk still running, the server just started: a request
+        // waits for it (not past the limit).
+        let walks = Walks::new(true);
+        assert!(!returns(&walks, Duration::from_secs(60), Duration::from_millis(100)).await);
+        assert!(returns(&walks, Duration::from_millis(50), Duration::from_secs(5)).await);
+        // Started long ago and the walk is still stuck: no wait at all.
+        let old = Walks {
+            born: std::time::Instant::now() - Duration::from_secs(10),
+            ..Walks::new(true)
+        };
+        assert!(returns(&old, Duration::from_secs(5), Duration::from_millis(20)).await);
+        // Once the walk returned, nothing waits either.
+        walks.first.send_replace(true);
+        assert!(returns(&walks, Duration::from_secs(60), Duration::from_millis(20)).await);
+        // No walk at all (an embedder that walks itself): never waits.
+        assert!(
+            returns(
+                &Walks::new(false),
+                Duration::from_secs(60),
+                Duration::from_millis(20)
+            )
+            .await
+        );
     }
 }

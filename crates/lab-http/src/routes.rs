@@ -56,10 +56,11 @@ pub(crate) async fn route(
     };
     let segments: Vec<&str> = api.split('/').collect();
     // Right after the server started, what names runs waits for the first
-    // walk of the allowed roots (a stuck walk for at most the gate's limit;
-    // the status page, which says how the walk goes, for under a second).
+    // walk of the allowed roots (no longer than the gate's limit after the
+    // start; the status page, which says how the walk goes, no longer than
+    // 0.75 s after it).
     match segments.first() {
-        Some(&("runs" | "columns" | "exports" | "jobs")) => {
+        Some(&("runs" | "columns" | "exports")) => {
             state.walks.first_done(crate::gate::STUCK_AFTER).await;
         }
         Some(&"status") => state.walks.first_done(Duration::from_millis(750)).await,

@@ -29,7 +29,10 @@ fn main() -> ExitCode {
         lab_sandbox::helper_main();
     }
     let cli = Cli::parse();
-    match run(cli) {
+    let outcome = run(cli);
+    // The SQLite snapshots this process kept go with it.
+    lab_formats::release_snapshots();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let chain: Vec<String> = e.chain().map(ToString::to_string).collect();

@@ -685,3 +685,46 @@ fn sqlite_snapshots_live_in_the_data_dir_never_in_a_tmpdir_inside_the_root_and_l
     assert_eq!(names(&snapshots), Vec::<String>::new());
     assert_eq!(names(&tmpdir), Vec::<String>::new());
 }
+
+#[test]
+fn stores_that_fill_the_snapshot_space_never_lock_the_others_out() {
+    let scratch = Scratch::new(None);
+    let root = scratch.root();
+    let (a, b) = (root.join("store-a"), root.join("store-b"));
+    mlflow_store(&a, None, false);
+    mlflow_store(&b, None, false);
+    let size = |d: &Path| std::fs::metadata(d.join("mlflow.db")).unwrap().len();
+    // Room for one store's copy, not both.
+    let budget = size(&a).max(size(&b)) * 3 / 2;
+    let config = scratch.base.join("lab.toml");
+    std::fs::write(
+        &config,
+        format!("[formats]\nsqlite_snapshot_budget_bytes = {budget}\n"),
+    )
+    .unwrap();
+    let mut cmd = scratch.lab(None);
+    cmd.arg("--config")
+        .arg(&config)
+        .args(["serve", "--bind", "127.0.0.1:0", "--root"])
+        .arg(&root);
+    let lab = Lab::start(cmd);
+    let (run_a, run_b) = (lab.wait_for_run(&a), lab.wait_for_run(&b));
+    // Each run read on its own, again and again: each is read whole every
+    // time (a copy no read holds is let go for the other), never "in use
+    // by other stores" for good.
+    for _ in 0..5 {
+        for run in [&run_a, &run_b] {
+            let id = run["id"].as_str().unwrap();
+            let details = lab.json(&format!("/api/runs/{id}"));
+            assert_eq!(details["available"], true, "{details}");
+            assert_eq!(details["params"]["lr"], "0.1", "{details}");
+        }
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    lab.terminate_within_five_seconds();
+    // Nothing of the snapshots is left once the Lab exited.
+    let left: Vec<_> = std::fs::read_dir(scratch.base.join("data/snapshots"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -43,6 +43,7 @@ pub use discover::{
     discover,
 };
 use lab_fs::RunRoot;
+pub use mlflow_db::release_snapshots;
 use serde_json::Value;
 pub use series::{Bucketed, Point, Series, XAxis};
 pub use status::RunStatus;

@@ -50,18 +50,40 @@ const BUSY_MS: u64 = 2000;
 /// Most stores whose rejected copy is remembered.
 const MAX_REJECTED: usize = 1024;
 
-/// A snapshot alive in this process, and the store (its directory) it is
-/// a copy of.
+/// A snapshot kept in this process, the store (its directory) it is a
+/// copy of, and when a reader last asked for it.
 struct Shared {
     store: PathBuf,
-    snapshot: Weak<SqliteSnapshot>,
+    snapshot: Arc<SqliteSnapshot>,
+    used: Instant,
 }
 
-/// Snapshots alive in this process, so that the readers of the runs of
-/// one store (each run is a reader) share one copy of an unchanged store
-/// (or a young one) instead of holding one each. Entries die with their
-/// last holder.
+/// The snapshots this process keeps: the one owner of every copy between
+/// reads (readers hold a `Weak` and an `Arc` only while they read), so the
+/// readers of the runs of one store share one copy of an unchanged store
+/// (or a young one), and a copy nobody reads can always be let go: one
+/// unused for [`IDLE_RELEASE`], one a newer copy of its store replaces,
+/// and — when a copy is refused for space — every one no read holds now.
+/// So no set of stores can keep the snapshot space from the others, and a
+/// store's own old copy never counts against its new one.
 static SHARED: Mutex<Vec<Shared>> = Mutex::new(Vec::new());
+
+/// How long a snapshot no reader asked for is kept.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Lets go of every kept snapshot (their directories are removed as the
+/// last reads holding them end): for a process about to exit.
+pub fn release_snapshots() {
+    SHARED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clear();
+}
+
+/// Whether only the keeper holds `s` (no read has it now).
+fn unread(s: &Shared) -> bool {
+    Arc::strong_count(&s.snapshot) == 1
+}
 
 /// A copy of a store that SQLite rejected, and why.
 struct Rejected {
@@ -100,14 +122,19 @@ fn describe(e: lab_fs::Error) -> String {
 fn snapshot_of(
     root: &lab_fs::RunRoot,
     limits: &Limits,
-    held: Option<&Arc<SqliteSnapshot>>,
+    held: Option<Arc<SqliteSnapshot>>,
 ) -> Result<Arc<SqliteSnapshot>, String> {
     let max_bytes = limits.sqlite_max_bytes;
     let now = root.sqlite_identity(DB_NAME, max_bytes).map_err(describe)?;
-    if let Some(held) = held.filter(|h| h.identity() == now) {
+    let store = root.path();
+    if let Some(held) = held.as_ref().filter(|h| h.identity() == now) {
+        touch_in(
+            &mut SHARED.lock().unwrap_or_else(PoisonError::into_inner),
+            store,
+            held,
+        );
         return Ok(Arc::clone(held));
     }
-    let store = root.path();
     {
         let mut rejected = REJECTED.lock().unwrap_or_else(PoisonError::into_inner);
         // A rejection of this store that no longer stands goes.
@@ -123,35 +150,73 @@ fn snapshot_of(
     let young = |s: &SqliteSnapshot| s.taken().elapsed() < limits.sqlite_recopy_interval;
     {
         let mut list = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
-        list.retain(|s| s.snapshot.strong_count() > 0);
-        let alive = || list.iter().filter_map(|s| Some((s, s.snapshot.upgrade()?)));
-        if let Some((_, found)) = alive().find(|(_, s)| s.identity() == now) {
-            return Ok(found);
-        }
-        if let Some(held) = held.filter(|h| young(h)) {
+        list.retain(|s| !(unread(s) && s.used.elapsed() >= IDLE_RELEASE));
+        // The same state, else (held young) the held one, else a young
+        // one of the same store.
+        let same = list.iter().position(|s| s.snapshot.identity() == now);
+        if same.is_none()
+            && let Some(held) = held.as_ref().filter(|h| young(h))
+        {
+            touch_in(&mut list, store, held);
             return Ok(Arc::clone(held));
         }
-        if let Some((_, found)) = alive()
-            .filter(|(entry, s)| entry.store == store && young(s))
-            .max_by_key(|(_, s)| s.taken())
-        {
-            return Ok(found);
+        let found = same.or_else(|| {
+            list.iter()
+                .enumerate()
+                .filter(|(_, s)| s.store == store && young(&s.snapshot))
+                .max_by_key(|(_, s)| s.snapshot.taken())
+                .map(|(i, _)| i)
+        });
+        if let Some(i) = found {
+            list[i].used = Instant::now();
+            return Ok(Arc::clone(&list[i].snapshot));
         }
+        // A new copy is taken: this store's older ones that no read holds
+        // go first, so they never count against it.
+        drop(held);
+        list.retain(|s| !(s.store == store && unread(s)));
     }
     // Copied without the lock held: two readers racing copy twice, and
     // no store waits on another's copy.
-    let fresh = Arc::new(
-        root.snapshot_sqlite(DB_NAME, max_bytes, limits.sqlite_snapshot_budget)
-            .map_err(describe)?,
-    );
+    let copy = || root.snapshot_sqlite(DB_NAME, max_bytes, limits.sqlite_snapshot_budget);
+    let fresh = match copy() {
+        Err(lab_fs::Error::Sqlite {
+            refusal: lab_fs::SqliteRefusal::SpaceInUse(_),
+            ..
+        }) => {
+            // Out of space: let go of every kept copy no read holds now,
+            // and try once more.
+            SHARED
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|s| !unread(s));
+            copy()
+        }
+        other => other,
+    };
+    let fresh = Arc::new(fresh.map_err(describe)?);
     SHARED
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(Shared {
             store: store.to_path_buf(),
-            snapshot: Arc::downgrade(&fresh),
+            snapshot: Arc::clone(&fresh),
+            used: Instant::now(),
         });
     Ok(fresh)
+}
+
+/// Marks `snapshot` of `store` used now, keeping it again if it was let
+/// go while a read held it.
+fn touch_in(list: &mut Vec<Shared>, store: &std::path::Path, snapshot: &Arc<SqliteSnapshot>) {
+    match list.iter_mut().find(|s| Arc::ptr_eq(&s.snapshot, snapshot)) {
+        Some(entry) => entry.used = Instant::now(),
+        None => list.push(Shared {
+            store: store.to_path_buf(),
+            snapshot: Arc::clone(snapshot),
+            used: Instant::now(),
+        }),
+    }
 }
 
 /// Why SQLite failed to read a copy: the text shown, and whether the copy
@@ -179,10 +244,14 @@ impl From<rusqlite::Error> for Failure {
     }
 }
 
-/// Records that SQLite rejected `snapshot` of the store at `root`, which
-/// its caller then drops (so the copy holds no space): the store is not
+/// Records that SQLite rejected `snapshot` of the store at `root`, and
+/// lets go of it (with its caller's drop the copy holds no space): the store is not
 /// copied again while the rejection stands (see [`snapshot_of`]).
 fn reject(root: &lab_fs::RunRoot, snapshot: &SqliteSnapshot, error: &str) {
+    SHARED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|s| !std::ptr::eq(&*s.snapshot, snapshot));
     let mut rejected = REJECTED.lock().unwrap_or_else(PoisonError::into_inner);
     rejected.retain(|r| r.store != root.path());
     if rejected.len() >= MAX_REJECTED {
@@ -290,8 +359,9 @@ pub(crate) struct Reader {
     error: Option<String>,
     /// The `sqlite_*` bounds of [`Limits`].
     limits: Limits,
-    /// The private copy read last, kept until the store changes.
-    snapshot: Option<Arc<SqliteSnapshot>>,
+    /// The private copy read last (kept by [`SHARED`] until the store
+    /// changes, it idles or its space is needed).
+    snapshot: Option<Weak<SqliteSnapshot>>,
 }
 
 impl Reader {
@@ -308,10 +378,10 @@ impl Reader {
     }
 
     fn read(&mut self, root: &lab_fs::RunRoot) -> Result<(), String> {
-        let snapshot = snapshot_of(root, &self.limits, self.snapshot.as_ref());
+        let held = self.snapshot.take().and_then(|w| w.upgrade());
         // A store that can no longer be snapshotted keeps no copy either.
-        self.snapshot = snapshot.as_ref().ok().cloned();
-        let snapshot = snapshot?;
+        let snapshot = snapshot_of(root, &self.limits, held)?;
+        self.snapshot = Some(Arc::downgrade(&snapshot));
         match self.read_from(root, &snapshot) {
             Ok(()) => Ok(()),
             Err(failure) => {
@@ -465,6 +535,11 @@ mod tests {
     use rusqlite::Connection;
 
     use super::*;
+
+    /// The snapshot `reader` read last, as kept.
+    fn held(reader: &Reader) -> Arc<SqliteSnapshot> {
+        reader.snapshot.as_ref().and_then(Weak::upgrade).unwrap()
+    }
     use crate::{Format, Limits, RunReader};
 
     /// MLflow's tables, as far as the reader looks at them.
@@ -612,15 +687,15 @@ mod tests {
         let mut reader = Reader::new("r1", &recopy_after(LONG));
         reader.refresh(&root);
         assert_eq!((reader.error.clone(), loss_count(&reader)), (None, 3));
-        let first = Arc::clone(reader.snapshot.as_ref().unwrap());
+        let first = held(&reader);
 
         // Unchanged: the same snapshot, not a new copy.
         reader.refresh(&root);
-        assert!(Arc::ptr_eq(reader.snapshot.as_ref().unwrap(), &first));
+        assert!(Arc::ptr_eq(&held(&reader), &first));
         // Another reader of the same store shares it.
         let mut other = Reader::new("r1", &recopy_after(LONG));
         other.refresh(&root);
-        assert!(Arc::ptr_eq(other.snapshot.as_ref().unwrap(), &first));
+        assert!(Arc::ptr_eq(&held(&other), &first));
 
         // Grown, but the snapshot is younger than the interval: read from
         // it still (a few seconds stale), by this reader and a new one.
@@ -631,27 +706,27 @@ mod tests {
             first.identity()
         );
         reader.refresh(&root);
-        assert!(Arc::ptr_eq(reader.snapshot.as_ref().unwrap(), &first));
+        assert!(Arc::ptr_eq(&held(&reader), &first));
         assert_eq!((reader.error.clone(), loss_count(&reader)), (None, 3));
         let mut late = Reader::new("r1", &recopy_after(LONG));
         late.refresh(&root);
-        assert!(Arc::ptr_eq(late.snapshot.as_ref().unwrap(), &first));
+        assert!(Arc::ptr_eq(&held(&late), &first));
 
         // Grown and the interval passed: copied again, and the new rows
         // read once.
         reader.limits = recopy_after(Duration::ZERO);
         reader.refresh(&root);
-        let second = Arc::clone(reader.snapshot.as_ref().unwrap());
+        let second = held(&reader);
         assert!(!Arc::ptr_eq(&second, &first));
         assert_ne!(second.identity(), first.identity());
         assert_eq!((reader.error.clone(), loss_count(&reader)), (None, 7));
         reader.refresh(&root);
-        assert!(Arc::ptr_eq(reader.snapshot.as_ref().unwrap(), &second));
+        assert!(Arc::ptr_eq(&held(&reader), &second));
         assert_eq!(loss_count(&reader), 7);
         // A reader of the same store whose copy is old shares the new one.
         other.limits = recopy_after(Duration::ZERO);
         other.refresh(&root);
-        assert!(Arc::ptr_eq(other.snapshot.as_ref().unwrap(), &second));
+        assert!(Arc::ptr_eq(&held(&other), &second));
 
         // Checkpointed and closed by the writer: still all of it.
         drop(writer);
@@ -722,10 +797,13 @@ mod tests {
                 .lock()
                 .unwrap()
                 .iter()
-                .filter(|s| s.store == scratch.store && s.snapshot.strong_count() > 0)
+                .filter(|s| s.store == scratch.store)
                 .count();
             assert_eq!(
-                (reader.snapshot.is_some(), store_copies),
+                (
+                    reader.snapshot.as_ref().and_then(Weak::upgrade).is_some(),
+                    store_copies
+                ),
                 if expected.is_none() {
                     (true, 1)
                 } else {

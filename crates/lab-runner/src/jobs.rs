@@ -119,6 +119,25 @@ pub fn run_status_of(state: JobState) -> &'static str {
     }
 }
 
+/// Largest job record read.
+const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// The text of the job record at `path`: a regular file opened without
+/// following a link or waiting on a FIFO, at most [`MAX_RECORD_BYTES`].
+fn read_record_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    crate::files::open_regular_nofollow(path)
+        .and_then(|f| f.take(MAX_RECORD_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| format!("cannot read the job record: {e}"))?;
+    if text.len() as u64 > MAX_RECORD_BYTES {
+        return Err(format!(
+            "the job record is larger than {MAX_RECORD_BYTES} bytes"
+        ));
+    }
+    Ok(text)
+}
+
 /// Who a job ran as.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JobOwner {
@@ -381,13 +400,23 @@ impl JobManager {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs())
                 .unwrap_or_default();
+            // A regular file (no link followed, no FIFO waited on), at most
+            // MAX_RECORD_BYTES, whose id is its file's name.
             let read = if meta.is_ok_and(|m| m.is_file()) {
-                std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read the job record: {e}"))
-                    .and_then(|text| JobRecord::parse(&text))
+                read_record_file(&path).and_then(|text| JobRecord::parse(&text))
             } else {
                 Err("the job record is not a regular file".to_owned())
-            };
+            }
+            .and_then(|record| {
+                if record.id != id || lab_registry::RunId::parse(&record.id).is_err() {
+                    Err(format!(
+                        "the job record's id {:?} is not its file's name",
+                        record.id.chars().take(80).collect::<String>()
+                    ))
+                } else {
+                    Ok(record)
+                }
+            });
             let mut record = match read {
                 Ok(record) => record,
                 Err(error) => {
@@ -405,7 +434,14 @@ impl JobManager {
                 record.state = JobState::Interrupted;
                 record.exit = json!({"interrupted": "the Lab stopped while the job ran"});
                 record.ended = Some(now());
-                write_record(&jobs_dir, &record)?;
+                // A record that cannot be rewritten is still listed, as
+                // interrupted; it never stops the Lab from starting.
+                if let Err(e) = write_record(&jobs_dir, &record) {
+                    eprintln!(
+                        "lab: warning: job record {}: cannot mark it interrupted: {e}",
+                        path.display()
+                    );
+                }
             }
             records.insert(record.id.clone(), record);
         }

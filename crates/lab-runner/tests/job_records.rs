@@ -171,3 +171,68 @@ fn an_error_entry_says_state_error_and_why() {
     assert!(value["created"].as_u64().unwrap() > 0);
     assert!(entry.record().is_none());
 }
+
+#[test]
+fn hostile_record_files_are_errors_and_never_stop_the_lab_or_write_elsewhere() {
+    let record = |id: &str| {
+        format!(
+            "{{\"version\": 1, \"id\": {id:?}, \"run_id\": \"x\", \"program\": \"p\", \"args\": [], \"env_names\": [], \"state\": \"running\", \"exit\": null, \"isolation\": null, \"network_allowed\": false, \"created\": 1, \"ended\": null}}"
+        )
+    };
+    let (tmp, data) = data_dir_with(&[
+        // An id that climbs out of the jobs directory, and one that is
+        // another record's: rewriting either would write elsewhere.
+        ("evil.json", &record("../../evil")),
+        ("mismatch.json", &record("other")),
+    ]);
+    let jobs = data.join("jobs");
+    // A FIFO (nothing ever writes it), a link to a canary, and a file past
+    // the cap (sparse: no disk).
+    lab_fs::fuzz::make_fifo(&jobs.join("fifo.json")).unwrap();
+    let canary = tmp.path().join("canary.json");
+    std::fs::write(&canary, record("canary")).unwrap();
+    std::os::unix::fs::symlink(&canary, jobs.join("canary.json")).unwrap();
+    std::fs::File::create(jobs.join("huge.json"))
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let opened = data.clone();
+    std::thread::spawn(move || {
+        let listed: Vec<(String, String)> = manager(&opened)
+            .list()
+            .iter()
+            .filter_map(|entry| match entry {
+                JobEntry::Unreadable(bad) => Some((bad.id.clone(), bad.error.clone())),
+                JobEntry::Record(_) => None,
+            })
+            .collect();
+        let _ = tx.send(listed);
+    });
+    let mut errors = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("opening the job records hung");
+    errors.sort();
+    let says: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|(id, e)| (id.as_str(), e.as_str()))
+        .collect();
+    for (id, needle) in [
+        ("canary", "not a regular file"),
+        ("evil", "is not its file's name"),
+        ("fifo", "not a regular file"),
+        ("huge", "larger than"),
+        ("mismatch", "is not its file's name"),
+    ] {
+        assert!(
+            says.iter().any(|(i, e)| *i == id && e.contains(needle)),
+            "{id}: {says:?}"
+        );
+    }
+    // Nothing was written for them: not beside the data dir, not as
+    // another record, not through the link.
+    assert!(!tmp.path().join("evil.json").exists());
+    assert!(!data.join("evil.json").exists());
+    assert!(!jobs.join("other.json").exists());
+    assert_eq!(std::fs::read_to_string(&canary).unwrap(), record("canary"));
+}

@@ -77,8 +77,18 @@ pub(crate) async fn create(
     // Not through the run gate: a bundle of a 3 GiB video legitimately
     // takes longer than the gate's 5 s, and its reads are lab-fs's
     // non-blocking opens of regular files and a private SQLite snapshot.
+    // One export of a run at a time: each holds a blocking thread for as
+    // long as its bundle takes.
+    if !crate::readers::lock(&state.exporting).insert(id.clone()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            Code::ExportInProgress,
+            "an export of this run is being written; try again when it is done",
+        ));
+    }
     let state = Arc::clone(state);
     let info = blocking(move || {
+        let _done = Exporting(&state, id.clone());
         let exports = exports_dir(&state)?;
         let run = state.registry.get(&id)?;
         Ok(export_run(
@@ -191,4 +201,14 @@ pub fn export_run(
             .filter_map(|(n, bytes)| Some((lab_fs::ArtifactName::parse(&n).ok()?, bytes)))
             .collect();
     exports.write_bundle(name, &source, allow, run.id.as_str(), filter, &extra)
+}
+
+/// Marks the export of a run done when dropped (written, failed or
+/// panicked).
+struct Exporting<'a>(&'a State, lab_registry::RunId);
+
+impl Drop for Exporting<'_> {
+    fn drop(&mut self) {
+        crate::readers::lock(&self.0.exporting).remove(&self.1);
+    }
 }

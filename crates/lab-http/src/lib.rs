@@ -191,6 +191,8 @@ pub(crate) struct State {
     pub(crate) walks: Walks,
     /// The format readers' and the walk's bounds.
     pub(crate) formats: lab_formats::Limits,
+    /// The runs an export is being written of: one at a time per run.
+    pub(crate) exporting: std::sync::Mutex<std::collections::HashSet<lab_registry::RunId>>,
     pub(crate) hosts: HostAllowlist,
     /// 256 bits from the OS RNG, hex; new for every `serve`, never stored.
     pub(crate) token: String,
@@ -506,6 +508,7 @@ pub async fn serve(
         discovery_warnings: std::sync::Mutex::new(cap_warnings(config.discovery_warnings)),
         walks: Walks::new(config.discover_every.is_some()),
         formats: config.formats,
+        exporting: std::sync::Mutex::default(),
         token: lab_registry::data_dir::random_hex(32)?,
         key: config.access_key,
         sessions: auth::Sessions::new()?,

@@ -140,6 +140,8 @@ pub enum Code {
     RunRootMoved,
     /// `run_unavailable`
     RunUnavailable,
+    /// `export_in_progress`
+    ExportInProgress,
     /// `runner_disabled`
     RunnerDisabled,
     /// `runner_unavailable`
@@ -213,6 +215,7 @@ impl Code {
             Code::RegistryFull => "registry_full",
             Code::RunRootMoved => "run_root_moved",
             Code::RunUnavailable => "run_unavailable",
+            Code::ExportInProgress => "export_in_progress",
             Code::RunnerDisabled => "runner_disabled",
             Code::RunnerUnavailable => "runner_unavailable",
             Code::Unauthenticated => "unauthenticated",

@@ -108,10 +108,6 @@ pub(crate) fn prepare_unix_socket(path: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// The system directories every job reads (lab-sandbox grants them).
-const JOB_READABLE_SYSTEM_DIRS: [&str; 7] =
-    ["/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/opt"];
-
 /// Refuses a `--key-file` where a job could read it: under an allowed root
 /// or a `[runner] read_paths` entry (where a `lab run` job's working
 /// directory may be, and the job reads its cwd), or in a system directory
@@ -131,7 +127,7 @@ pub(crate) fn check_key_file_place(
                 "the [runner] read_paths entry",
             )
         }))
-        .chain(JOB_READABLE_SYSTEM_DIRS.iter().map(|d| {
+        .chain(lab_runner::protocol::SYSTEM_DIRS.iter().map(|d| {
             (
                 lab_registry::canonical_as_far_as_exists(Path::new(d)),
                 "the system directory",

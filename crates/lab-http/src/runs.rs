@@ -23,7 +23,7 @@ use crate::discovery::{ImportError, format_of};
 use crate::gate::Gate;
 use crate::guard::Checked;
 use crate::readers::{REFRESH_EVERY, Readers, artifact_root, lock};
-use crate::request::{Result, blocking, parse_id, read_json};
+use crate::request::{Result, blocking, gated, parse_id, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
 
 /// Default and largest page size of `GET /api/runs`.
@@ -203,6 +203,20 @@ impl Summaries {
         (record.run_id == run.as_str()).then_some(record.state)
     }
 
+    /// The blocking read of everything about `run`, to run through the
+    /// [`Gate`].
+    fn details_of(
+        &self,
+        run: &RunRecord,
+        allow: &Arc<Allowlists>,
+    ) -> impl FnOnce() -> std::result::Result<RunDetails, lab_fs::Error> + Send + 'static {
+        let readers = Arc::clone(&self.readers);
+        let allow = Arc::clone(allow);
+        let job = self.job_state(&run.id);
+        let run = run.clone();
+        move || read_details(&readers, &run, &allow, job)
+    }
+
     /// The summaries of `runs` for a list: each the one computed already,
     /// if it is of this root, else computed now. One lock for the lookups.
     /// Blocking.
@@ -232,13 +246,7 @@ impl Summaries {
     /// Computes `run`'s summary and keeps it: through the gate, so a run
     /// whose read is stuck is summarised as unavailable at once. Blocking.
     fn compute(&self, run: &RunRecord, allow: &Arc<Allowlists>) -> Arc<RunSummary> {
-        let readers = Arc::clone(&self.readers);
-        let allow = Arc::clone(allow);
-        let owned = run.clone();
-        let job = self.job_state(&run.id);
-        let read = self
-            .gate
-            .read_sync(&run.id, move || read_details(&readers, &owned, &allow, job));
+        let read = self.gate.read_sync(&run.id, self.details_of(run, allow));
         let summary = Arc::new(match read {
             Ok(Ok(details)) => details.summary,
             Ok(Err(e)) => unavailable(run, cannot_open(&e)),
@@ -818,17 +826,12 @@ pub(crate) async fn columns(state: &Arc<State>) -> Result<Response<Body>> {
 pub(crate) async fn show(state: &Arc<State>, id: RunId) -> Result<Response<Body>> {
     let registry = Arc::clone(&state.registry);
     let run = blocking(move || Ok(registry.get(&id)?)).await?;
-    let readers = Arc::clone(&state.summaries.readers);
-    let allow = Arc::clone(&state.allowlists);
-    let owned = run.clone();
-    let job = state.summaries.job_state(&run.id);
-    let details = state
-        .summaries
-        .gate
-        .read(&run.id, move || read_details(&readers, &owned, &allow, job))
-        .await
-        .map_err(stuck_error)?
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, Code::RunUnavailable, cannot_open(&e)))?;
+    let read = state.summaries.details_of(&run, &state.allowlists);
+    let details = gated(state, &run.id, move || {
+        read()
+            .map_err(|e| ApiError::new(StatusCode::CONFLICT, Code::RunUnavailable, cannot_open(&e)))
+    })
+    .await?;
     Ok(json_response(
         StatusCode::OK,
         &serde_json::to_value(&details).unwrap_or(Value::Null),

@@ -595,12 +595,6 @@ impl Registry {
         forgotten.ok_or(Error::UnknownRoot(absolute))
     }
 
-    /// The roots remembered in the registry (given to `lab serve` once).
-    pub fn remembered_roots(&self) -> Result<Vec<PathBuf>, Error> {
-        let mut cache = self.cache();
-        Ok(self.store.refresh(&mut cache)?.state.roots().to_vec())
-    }
-
     /// Forgets a run: discovery will not bring it back. Its files are
     /// never touched.
     pub fn forget(&self, id: &RunId) -> Result<RunRecord, Error> {

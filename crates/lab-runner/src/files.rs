@@ -28,6 +28,18 @@ pub(crate) fn open_regular_nofollow(path: &Path) -> std::io::Result<std::fs::Fil
     Ok(file)
 }
 
+/// The text of the regular file at `path` (opened as
+/// [`open_regular_nofollow`] does), or `None` when it holds more than `max`
+/// bytes (at most `max + 1` are read).
+pub(crate) fn read_regular_capped(path: &Path, max: u64) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    let mut text = String::new();
+    open_regular_nofollow(path)?
+        .take(max + 1)
+        .read_to_string(&mut text)?;
+    Ok((text.len() as u64 <= max).then_some(text))
+}
+
 /// A log file of the Lab's (created exclusively in the run directory, where
 /// the job cannot write) holding at most about `cap` bytes of output: the
 /// first half as it arrives, the last half kept in memory and written at the

@@ -146,14 +146,7 @@ mod tests {
     }
 
     fn fifo(path: &Path) {
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            path,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
+        lab_fs::fuzz::make_fifo(path).unwrap();
     }
 
     /// `describe(dir)` on a thread: it must answer within 5 s.

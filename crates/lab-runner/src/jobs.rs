@@ -92,11 +92,6 @@ impl JobState {
             JobState::Interrupted => "interrupted",
         }
     }
-
-    /// Whether the job has ended (nothing more will change but the record).
-    pub fn is_final(self) -> bool {
-        !matches!(self, JobState::Queued | JobState::Running)
-    }
 }
 
 impl std::fmt::Display for JobState {
@@ -125,17 +120,9 @@ const MAX_RECORD_BYTES: u64 = 1 << 20;
 /// The text of the job record at `path`: a regular file opened without
 /// following a link or waiting on a FIFO, at most [`MAX_RECORD_BYTES`].
 fn read_record_file(path: &Path) -> Result<String, String> {
-    use std::io::Read;
-    let mut text = String::new();
-    crate::files::open_regular_nofollow(path)
-        .and_then(|f| f.take(MAX_RECORD_BYTES + 1).read_to_string(&mut text))
-        .map_err(|e| format!("cannot read the job record: {e}"))?;
-    if text.len() as u64 > MAX_RECORD_BYTES {
-        return Err(format!(
-            "the job record is larger than {MAX_RECORD_BYTES} bytes"
-        ));
-    }
-    Ok(text)
+    crate::files::read_regular_capped(path, MAX_RECORD_BYTES)
+        .map_err(|e| format!("cannot read the job record: {e}"))?
+        .ok_or_else(|| format!("the job record is larger than {MAX_RECORD_BYTES} bytes"))
 }
 
 /// Who a job ran as.

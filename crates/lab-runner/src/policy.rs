@@ -229,7 +229,7 @@ impl Protected {
             .chain(canonical.as_deref().filter(|c| *c != dir))
             .collect();
         for form in &forms {
-            if form.parent().is_none() || self.homes.iter().any(|h| h.starts_with(form)) {
+            if self.is_home_or_parent(form) {
                 return Some(Exposure {
                     exposed: self
                         .homes

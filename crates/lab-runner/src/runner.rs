@@ -412,12 +412,6 @@ impl Runner {
         Ok(canonical)
     }
 
-    /// What no grant may expose (the home, the Lab's files, the home's
-    /// dot-directories).
-    pub fn protected(&self) -> &Protected {
-        &self.protected
-    }
-
     /// The allowlisted programs.
     pub fn programs(&self) -> &[Program] {
         &self.programs
@@ -789,16 +783,9 @@ impl Runner {
         let allow_exec = self.config.allow_workflow_exec;
         // A regular file, opened without following a final link or waiting
         // on a FIFO swapped in, and at most 1 MiB read.
-        let mut text = String::new();
-        crate::files::open_regular_nofollow(file)
-            .and_then(|f| {
-                use std::io::Read;
-                f.take(MAX_WORKFLOW_BYTES + 1).read_to_string(&mut text)
-            })
-            .map_err(|e| Error::Workflow(format!("cannot read it: {e}")))?;
-        if text.len() as u64 > MAX_WORKFLOW_BYTES {
-            return Err(Error::Workflow("a workflow file is at most 1 MiB".into()));
-        }
+        let text = crate::files::read_regular_capped(file, MAX_WORKFLOW_BYTES)
+            .map_err(|e| Error::Workflow(format!("cannot read it: {e}")))?
+            .ok_or_else(|| Error::Workflow("a workflow file is at most 1 MiB".into()))?;
         let workflow: Workflow =
             toml::from_str(&text).map_err(|e| Error::Workflow(e.message().to_owned()))?;
         if workflow.steps.is_empty() || workflow.steps.len() > 64 {

@@ -385,6 +385,14 @@ fn opened_identity(
         meta.len(),
         max_bytes,
     )?;
+    identity_of(&meta)
+}
+
+/// What `fstat` says of an open file now, unchecked: after a copy, to tell
+/// whether the file changed meanwhile (a WAL the last writer removed has
+/// no link left, and is still the file that was copied).
+fn identity_of(meta: &std::fs::Metadata) -> Result<FileIdentity, Error> {
+    use std::os::unix::fs::MetadataExt as _;
     Ok(FileIdentity {
         dev: meta.dev(),
         ino: meta.ino(),
@@ -536,10 +544,11 @@ impl RunRoot {
             // checkpoint, mostly; a WAL only appended to is harmless, its
             // torn tail fails SQLite's frame checksums). Copy again, a few
             // times.
+            let now = |file: &std::fs::File| identity_of(&file.metadata().map_err(Error::Io)?);
             let after = SqliteIdentity {
-                db: opened_identity(name, &db, max_bytes)?,
+                db: now(&db)?,
                 wal: match &wal {
-                    Some((wal, _)) => Some(opened_identity(&wal_name, wal, max_bytes)?),
+                    Some((wal, _)) => Some(now(wal)?),
                     None => None,
                 },
             };

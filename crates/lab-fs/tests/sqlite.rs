@@ -61,14 +61,7 @@ fn plant(store: &Store, name: &str, what: Plant) {
     let at = store.root.join(name);
     let _ = std::fs::remove_file(&at);
     match what {
-        Plant::Fifo => {
-            #[allow(clippy::disallowed_methods)] // a test fixture, not a job
-            let made = std::process::Command::new("mkfifo")
-                .arg(&at)
-                .status()
-                .unwrap();
-            assert!(made.success(), "mkfifo must be available");
-        }
+        Plant::Fifo => lab_fs::fuzz::make_fifo(&at).unwrap(),
         Plant::Link => symlink(store.base.join("canary"), &at).unwrap(),
         Plant::HardLink => std::fs::hard_link(store.base.join("canary"), &at).unwrap(),
         Plant::Dir => std::fs::create_dir(&at).unwrap(),

@@ -333,13 +333,21 @@ fn read_details(
         // job wrote; the job state is the raw value kept beside it.
         info.tags.retain(|t| !t.starts_with("status_raw="));
         info.tags.push(format!("status_raw={state}"));
-        info.status = Some(lab_runner::run_status_of(state).to_owned());
+        info.status = Some(job_run_status(state).to_owned());
     }
     let artifacts = match artifact_root(run, root, &info) {
         Some(root) => root.list_artifacts(allow.of(format))?,
         None => Vec::new(),
     };
     Ok(details(run, format, info, &artifacts))
+}
+
+/// The status of a job's run (SPEC §4): the job state's word in the one
+/// run-status vocabulary (`queued`, `running` → running; `failed`,
+/// `refused` → failed; `killed`, `timeout`, `cancelled`, `oom` → killed;
+/// `node_fail` → crashed; `interrupted` → unknown).
+fn job_run_status(state: JobState) -> &'static str {
+    lab_formats::RunStatus::from_raw(state.as_str()).as_str()
 }
 
 /// Why a run whose directory cannot be opened is unavailable (its kind,
@@ -920,4 +928,28 @@ pub(crate) async fn forget(state: &Arc<State>, id: &str) -> Result<Response<Body
         StatusCode::OK,
         &json!({ "forgotten": run_json(&run) }),
     ))
+}
+
+#[cfg(test)]
+mod job_status_tests {
+    use lab_runner::JobState;
+
+    #[test]
+    fn a_jobs_run_status_follows_its_state() {
+        for (state, status) in [
+            (JobState::Queued, "running"),
+            (JobState::Running, "running"),
+            (JobState::Finished, "finished"),
+            (JobState::Failed, "failed"),
+            (JobState::Refused, "failed"),
+            (JobState::Killed, "killed"),
+            (JobState::Timeout, "killed"),
+            (JobState::Cancelled, "killed"),
+            (JobState::Oom, "killed"),
+            (JobState::NodeFail, "crashed"),
+            (JobState::Interrupted, "unknown"),
+        ] {
+            assert_eq!(super::job_run_status(state), status, "{state}");
+        }
+    }
 }

@@ -100,20 +100,6 @@ impl std::fmt::Display for JobState {
     }
 }
 
-/// The run status (SPEC §4: `running`, `finished`, `failed`, `crashed`,
-/// `killed`, `unknown`) of a job's run, from its job's state; the caller
-/// keeps the job state beside it as tag `status_raw`.
-pub fn run_status_of(state: JobState) -> &'static str {
-    match state {
-        JobState::Queued | JobState::Running => "running",
-        JobState::Finished => "finished",
-        JobState::Failed | JobState::Refused => "failed",
-        JobState::Killed | JobState::Timeout | JobState::Cancelled | JobState::Oom => "killed",
-        JobState::NodeFail => "crashed",
-        JobState::Interrupted => "unknown",
-    }
-}
-
 /// Largest job record read.
 const MAX_RECORD_BYTES: u64 = 1 << 20;
 
@@ -793,25 +779,6 @@ mod tests {
             ),
         ] {
             assert_eq!(JobState::of(&exit), state, "{exit:?}");
-        }
-    }
-
-    #[test]
-    fn a_jobs_run_status_follows_its_state() {
-        for (state, status) in [
-            (JobState::Queued, "running"),
-            (JobState::Running, "running"),
-            (JobState::Finished, "finished"),
-            (JobState::Failed, "failed"),
-            (JobState::Refused, "failed"),
-            (JobState::Killed, "killed"),
-            (JobState::Timeout, "killed"),
-            (JobState::Cancelled, "killed"),
-            (JobState::Oom, "killed"),
-            (JobState::NodeFail, "crashed"),
-            (JobState::Interrupted, "unknown"),
-        ] {
-            assert_eq!(run_status_of(state), status, "{state}");
         }
     }
 

@@ -24,6 +24,6 @@ mod report;
 pub mod runner;
 mod spawn;
 
-pub use jobs::{JobState, run_status_of};
+pub use jobs::JobState;
 pub use protocol::Limits;
 pub use runner::{Exit, JobOutcome, JobRequest, Program, Protected, Runner, RunnerConfig, Stream};

@@ -40,10 +40,6 @@ const COPY_ATTEMPTS: usize = 3;
 /// The start of each snapshot directory's name: `lab-sqlite-<pid>-<random>`.
 const DIR_PREFIX: &str = "lab-sqlite-";
 
-/// Deepest directory level [`use_snapshot_dir`]'s sweep goes into a
-/// leftover snapshot directory (which holds files only).
-const SWEEP_DEPTH: usize = 4;
-
 /// Where snapshots are made: [`use_snapshot_dir`]'s place, or the
 /// system's temporary directory while none is set.
 static PLACE: Mutex<Option<PathBuf>> = Mutex::new(None);
@@ -152,31 +148,11 @@ fn sweep(place: &Dir) {
         };
         // A link (or anything but a directory) is left alone.
         if entry.file_type().is_ok_and(|t| t.is_dir()) && !alive(pid) {
-            let _ = remove_tree(place, &name, SWEEP_DEPTH);
+            // cap-std's removal opens each level beneath its parent's
+            // handle without following a link, and removes links as links.
+            let _ = place.remove_dir_all(&name);
         }
     }
-}
-
-/// Removes the directory `name` beneath `parent` and everything in it:
-/// each directory opened `O_NOFOLLOW` beneath its parent's handle, links
-/// removed as links, at most `depth` levels down.
-fn remove_tree(parent: &Dir, name: &std::ffi::OsStr, depth: usize) -> io::Result<()> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(parent, name, flags, Mode::empty())?;
-    let dir = Dir::from_std_file(std::fs::File::from(fd));
-    for entry in dir.entries()? {
-        let entry = entry?;
-        let child = entry.file_name();
-        if entry.file_type()?.is_dir() {
-            if depth == 0 {
-                return Err(io::Error::other("too deep"));
-            }
-            remove_tree(&dir, &child, depth - 1)?;
-        } else {
-            dir.remove_file(&child)?;
-        }
-    }
-    parent.remove_dir(name)
 }
 
 /// Bytes of the process's snapshot space held by one snapshot, given back

@@ -51,6 +51,11 @@ async function loadStatus() {
 
 // Badges for the isolation layers a report says were in force (the probe's
 // report in /api/status, or a job's own): each comes from the layer itself.
+// A run's status as shown: one of the API's words, `unknown` left unsaid.
+function shownStatus(run) {
+  return run.status && run.status !== 'unknown' ? run.status : null;
+}
+
 function isolationBadges(iso) {
   const badge = (text, kind, title) => el('span', { class: `badge ${kind}`, title: title || '' }, text);
   if (!iso || typeof iso !== 'object') return [badge('isolation unknown', 'bad')];
@@ -128,7 +133,7 @@ function card(run, index) {
     el('div', { class: 'card-meta' },
       el('span', { class: 'muted' }, date(run.created)),
       el('span', { class: 'badge format' }, run.format),
-      run.status ? el('span', { class: 'badge' }, run.status.toLowerCase()) : null,
+      shownStatus(run) ? el('span', { class: 'badge' }, shownStatus(run)) : null,
       run.has_video ? el('span', { class: 'badge' }, 'video') : null,
       run.error_count ? el('span', { class: 'badge warn', title: 'parts of this run could not be read' }, `${run.error_count} error${run.error_count > 1 ? 's' : ''}`) : null,
       run.available === false ? el('span', { class: 'badge warn', title: run.unavailable_reason || '' }, 'unavailable') : null),
@@ -299,7 +304,7 @@ async function renderRun(id) {
       el('h1', { id: 'run-title' }, run.title),
       el('p', { class: 'muted mono', id: 'run-path' }, `${run.id} — ${run.path}`),
       el('div', { class: 'tags' }, (run.tags || []).map((t) => el('span', { class: 'tag' }, t))),
-      el('p', { class: 'muted', id: 'run-facts' }, `${run.format} run · created ${date(run.created)}${run.status ? ` · ${run.status.toLowerCase()}` : ''} · ${run.artifacts.length} artifacts · ${run.metrics.length} metrics`),
+      el('p', { class: 'muted', id: 'run-facts' }, `${run.format} run · created ${date(run.created)}${shownStatus(run) ? ` · ${shownStatus(run)}` : ''} · ${run.artifacts.length} artifacts · ${run.metrics.length} metrics`),
       run.description ? el('p', { id: 'run-description' }, run.description) : null),
     el('div', { class: 'actions' },
       job ? el('a', { class: 'button', id: 'run-again', href: `#/jobs?again=${encodeURIComponent(job.id)}`, title: 'a New run form filled in from this job' }, 'Run again') : null,
@@ -406,7 +411,7 @@ const byValue = (ms) => ms.slice().sort((a, b) => (a.last === null) - (b.last ==
 // runs, or a file of it changed in the last two minutes.
 function isLive(run, job) {
   if (job && job.state === 'running') return true;
-  if (run.status && run.status.toUpperCase() === 'RUNNING') return true;
+  if (run.status === 'running') return true;
   const newest = Math.max(0, ...run.artifacts.map((a) => a.modified || 0));
   return Date.now() / 1000 - newest < 120;
 }

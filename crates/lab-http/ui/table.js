@@ -15,7 +15,7 @@ const PAGE = 500;
 const FIXED = [
   ['name', 'name', (r) => el('a', { href: `#/runs/${encodeURIComponent(r.id)}`, class: 'row-title', title: r.id }, r.title)],
   ['format', 'format', (r) => el('span', { class: 'badge format' }, r.format)],
-  ['status', 'status', (r) => (r.status ? r.status.toLowerCase() : '')],
+  ['status', 'status', (r) => (r.status && r.status !== 'unknown' ? r.status : '')],
   ['created', 'created', (r) => el('span', { class: 'muted' }, date(r.created))],
   [null, 'tags', (r) => (r.tags || []).join(', ')],
 ];

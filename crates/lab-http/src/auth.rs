@@ -11,10 +11,13 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderValue};
 use subtle::ConstantTimeEq;
+
+use crate::signed::SignKey;
 
 /// Most sessions kept; the oldest is forgotten beyond this.
 const MAX_SESSIONS: usize = 256;
@@ -26,7 +29,7 @@ fn random_base64url() -> std::io::Result<String> {
 }
 
 /// Unpadded base64url (RFC 4648 §5).
-fn base64url(bytes: &[u8]) -> String {
+pub(crate) fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -73,27 +76,43 @@ impl std::fmt::Debug for AccessKey {
 pub(crate) enum Credential {
     /// The session cookie of a browser that logged in with the key, with
     /// that session's page token (what its mutations must echo in
-    /// `X-Lab-Token`; it dies with the session).
+    /// `X-Lab-Token`; it dies with the session) and signing key.
     Cookie {
         /// The session's page token (64 hex digits).
         token: String,
-        /// The session was opened with a page binding and this request did
-        /// not carry it (`X-Lab-Binding`): the cookie alone, as a browser
-        /// sends it to every port of the host — enough for what an element
-        /// loads (the page, media, downloads, the event stream), nothing
-        /// else.
-        unbound: bool,
+        /// The session's key for element URLs ([`crate::signed`]).
+        key: SignKey,
+        /// The request carried the session's page binding
+        /// (`X-Lab-Binding`). Without it the cookie is what a browser
+        /// sends to every port of the host, a foreign one's included:
+        /// alone it reads nothing; with a valid URL signature, an element
+        /// route.
+        bound: bool,
     },
     /// `Authorization: Bearer KEY` (scripts); not forgeable by a browser.
     Bearer,
 }
 
-/// A session: its cookie value, its page token, and the page binding its
-/// login gave (a secret the UI keeps in its own origin's storage).
+impl Credential {
+    /// Proved by a secret no browser sends on its own: the key, or the
+    /// cookie together with its page's binding.
+    pub(crate) fn is_full(&self) -> bool {
+        matches!(
+            self,
+            Credential::Bearer | Credential::Cookie { bound: true, .. }
+        )
+    }
+}
+
+/// A session: its cookie value, its page token, the page binding its login
+/// gave (a secret the UI keeps in its own origin's storage), its key for
+/// element URLs, and when its page last used it.
 struct Session {
     id: String,
     token: String,
-    binding: Option<String>,
+    binding: String,
+    key: SignKey,
+    used: Instant,
 }
 
 /// The header that carries a session's page binding.
@@ -102,6 +121,9 @@ pub(crate) const BINDING_HEADER: &str = "x-lab-binding";
 /// Sessions in memory.
 pub(crate) struct Sessions {
     cookie: String,
+    /// A session ends this long after its page last used it (a request
+    /// with its binding).
+    pub(crate) lifetime: Duration,
     live: Mutex<VecDeque<Session>>,
 }
 
@@ -109,16 +131,18 @@ impl std::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sessions")
             .field("cookie", &self.cookie)
+            .field("lifetime", &self.lifetime)
             .finish_non_exhaustive()
     }
 }
 
 impl Sessions {
-    pub(crate) fn new() -> std::io::Result<Self> {
+    pub(crate) fn new(lifetime: Duration) -> std::io::Result<Self> {
         let mut id = [0u8; 6];
         getrandom::fill(&mut id).map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(Self {
             cookie: format!("lab_session_{}", base64url(&id)),
+            lifetime,
             live: Mutex::new(VecDeque::new()),
         })
     }
@@ -127,12 +151,14 @@ impl Sessions {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new session, bound to `binding` when the login gave one; returns
-    /// its `Set-Cookie` value.
-    pub(crate) fn open(&self, binding: Option<String>) -> std::io::Result<HeaderValue> {
+    /// A new session bound to `binding`; returns its `Set-Cookie` value.
+    pub(crate) fn open(&self, binding: String) -> std::io::Result<HeaderValue> {
         let id = random_base64url()?;
         let token = lab_registry::data_dir::random_hex(32)?;
+        let key = SignKey::generate()?;
         let mut live = self.lock();
+        let lifetime = self.lifetime;
+        live.retain(|s| s.used.elapsed() <= lifetime);
         if live.len() >= MAX_SESSIONS {
             live.pop_front();
         }
@@ -140,6 +166,8 @@ impl Sessions {
             id: id.clone(),
             token,
             binding,
+            key,
+            used: Instant::now(),
         });
         HeaderValue::from_str(&format!(
             "{}={id}; HttpOnly; SameSite=Strict; Path=/",
@@ -173,14 +201,28 @@ impl Sessions {
             .map(|(_, value)| value.to_owned())
     }
 
-    /// The page token and the binding of the live session `given` names.
-    /// Every live id is compared, in constant time each.
-    fn session_of(&self, given: &str) -> Option<(String, Option<String>)> {
-        let live = self.lock();
+    /// The credential of the live session `given` names, bound when
+    /// `binding` is its page's binding (which also renews it). Every live
+    /// id is compared, in constant time each; a session its page has not
+    /// used for a lifetime is over.
+    fn session_of(&self, given: &str, binding: Option<&[u8]>) -> Option<Credential> {
+        let mut live = self.lock();
+        let lifetime = self.lifetime;
         let mut found = None;
-        for session in live.iter() {
-            if bool::from(session.id.as_bytes().ct_eq(given.as_bytes())) {
-                found = Some((session.token.clone(), session.binding.clone()));
+        for session in live.iter_mut() {
+            if bool::from(session.id.as_bytes().ct_eq(given.as_bytes()))
+                && session.used.elapsed() <= lifetime
+            {
+                let bound =
+                    binding.is_some_and(|b| bool::from(b.ct_eq(session.binding.as_bytes())));
+                if bound {
+                    session.used = Instant::now();
+                }
+                found = Some(Credential::Cookie {
+                    token: session.token.clone(),
+                    key: session.key.clone(),
+                    bound,
+                });
             }
         }
         found
@@ -207,15 +249,13 @@ pub(crate) fn authenticate(
         (None, _) => {}
     }
     let session = sessions.cookie_value(headers)?;
-    let (token, binding) = sessions.session_of(&session)?;
-    let unbound = binding.is_some_and(|binding| {
-        let mut given = headers.get_all(BINDING_HEADER).iter();
-        match (given.next(), given.next()) {
-            (Some(value), None) => !bool::from(value.as_bytes().ct_eq(binding.as_bytes())),
-            _ => true,
-        }
-    });
-    Some(Credential::Cookie { token, unbound })
+    let mut given = headers.get_all(BINDING_HEADER).iter();
+    // One binding header, or none counts.
+    let binding = match (given.next(), given.next()) {
+        (Some(value), None) => Some(value.as_bytes()),
+        _ => None,
+    };
+    sessions.session_of(&session, binding)
 }
 
 #[cfg(test)]
@@ -232,6 +272,8 @@ mod tests {
         }
         map
     }
+
+    const BINDING: &str = "b1nd1ng-0123456789abcdef";
 
     #[test]
     fn base64url_is_rfc_4648() {
@@ -250,7 +292,7 @@ mod tests {
     #[test]
     fn bearer_and_cookie_credentials() {
         let key = AccessKey::generate().unwrap();
-        let sessions = Sessions::new().unwrap();
+        let sessions = Sessions::new(Duration::from_secs(12 * 3600)).unwrap();
         let k = key.as_str();
         assert_eq!(authenticate(&headers(&[]), &key, &sessions), None);
         for good in [
@@ -278,7 +320,7 @@ mod tests {
                 "{bad:?}"
             );
         }
-        let set = sessions.open(None).unwrap();
+        let set = sessions.open(BINDING.into()).unwrap();
         let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
         assert!(
             set.to_str()
@@ -292,7 +334,7 @@ mod tests {
         };
         assert_eq!(token.len(), 64);
         // Each session has its own page token.
-        let other_set = sessions.open(None).unwrap();
+        let other_set = sessions.open(BINDING.into()).unwrap();
         let other_pair = other_set
             .to_str()
             .unwrap()
@@ -317,7 +359,47 @@ mod tests {
         assert!(cleared.to_str().unwrap().contains("Max-Age=0"));
         assert_eq!(authenticate(&with_cookie, &key, &sessions), None);
         // Another Lab's cookie name is not ours.
-        let other = Sessions::new().unwrap();
+        let other = Sessions::new(Duration::from_secs(12 * 3600)).unwrap();
         assert_ne!(other.cookie, sessions.cookie);
+    }
+
+    #[test]
+    fn a_cookie_is_bound_only_with_its_own_binding_and_ends_with_its_lifetime() {
+        let key = AccessKey::generate().unwrap();
+        let sessions = Sessions::new(Duration::from_millis(300)).unwrap();
+        let pair = |set: HeaderValue| set.to_str().unwrap().split(';').next().unwrap().to_owned();
+        let mine = pair(sessions.open(BINDING.into()).unwrap());
+        let theirs = pair(sessions.open("another-binding-0123456789".into()).unwrap());
+        let bound = |cookie: &str, binding: &[&str]| {
+            let mut h = vec![("cookie", cookie)];
+            h.extend(binding.iter().map(|b| (BINDING_HEADER, *b)));
+            match authenticate(&headers(&h), &key, &sessions) {
+                Some(Credential::Cookie { bound, .. }) => Some(bound),
+                _ => None,
+            }
+        };
+        assert_eq!(bound(&mine, &[BINDING]), Some(true));
+        assert_eq!(bound(&mine, &[]), Some(false));
+        assert_eq!(bound(&mine, &["another-binding-0123456789"]), Some(false));
+        assert_eq!(bound(&mine, &[&BINDING[1..]]), Some(false));
+        assert_eq!(bound(&mine, &[BINDING, BINDING]), Some(false));
+        assert_eq!(bound(&theirs, &[BINDING]), Some(false));
+        // Each session signs with its own key.
+        let key_of =
+            |cookie: &str| match authenticate(&headers(&[("cookie", cookie)]), &key, &sessions) {
+                Some(Credential::Cookie { key, .. }) => key,
+                other => panic!("{other:?}"),
+            };
+        assert_ne!(key_of(&mine), key_of(&theirs));
+        // Used with its binding, a session lives on; the cookie alone does
+        // not renew it.
+        for _ in 0..4 {
+            std::thread::sleep(Duration::from_millis(100));
+            assert_eq!(bound(&mine, &[BINDING]), Some(true));
+            let _ = bound(&theirs, &[]);
+        }
+        assert_eq!(bound(&theirs, &[]), None, "unused for its lifetime: over");
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(bound(&mine, &[BINDING]), None);
     }
 }

@@ -38,6 +38,22 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
+/// Percent-encodes a path the way the server emits it in a URL: unreserved
+/// characters (RFC 3986 §2.3) and `/` as they are, every other byte as
+/// `%XX` (upper-case). [`percent_decode`] gives the input back.
+pub fn percent_encode_path(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for b in input.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(char::from(b));
+            }
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
 /// `application/x-www-form-urlencoded` pairs of a query string.
 pub fn query_pairs(query: &str) -> Option<Vec<(String, String)>> {
     query
@@ -77,5 +93,30 @@ mod tests {
             );
         }
         assert_eq!(percent_decode("a+b", true).as_deref(), Some("a b"));
+    }
+
+    #[test]
+    fn encoding_a_path_keeps_only_unreserved_bytes_and_slashes() {
+        for (input, expected) in [
+            ("videos/a b.mp4", "videos/a%20b.mp4"),
+            ("images/50%_done.png", "images/50%25_done.png"),
+            ("a+b?c#d&e=f", "a%2Bb%3Fc%23d%26e%3Df"),
+            ("é", "%C3%A9"),
+            ("x.tar", "x.tar"),
+        ] {
+            assert_eq!(percent_encode_path(input), expected, "{input}");
+        }
+    }
+
+    proptest::proptest! {
+        /// For every string, decoding its encoded path gives it back, and
+        /// the encoding holds no byte a URL would need to escape.
+        #[test]
+        fn an_encoded_path_decodes_to_itself(input in "\\PC*") {
+            let encoded = percent_encode_path(&input);
+            let decoded = percent_decode(&encoded, false);
+            proptest::prop_assert_eq!(decoded.as_deref(), Some(input.as_str()));
+            proptest::prop_assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~/%".contains(&b)));
+        }
     }
 }

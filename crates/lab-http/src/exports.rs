@@ -15,6 +15,7 @@ use crate::errors::internal;
 use crate::guard::Checked;
 use crate::request::{Result, blocking, parse_id, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
+use crate::signed::{Urls, export_path};
 
 impl From<BundleError> for ApiError {
     fn from(e: BundleError) -> Self {
@@ -65,6 +66,7 @@ pub(crate) async fn create(
 ) -> Result<Response<Body>> {
     let id = parse_id(id)?;
     exports_dir(state)?;
+    let urls = checked.urls.clone();
     let body: ExportBody = if checked.has_body {
         read_json(state, req, &checked).await?
     } else {
@@ -111,13 +113,14 @@ pub(crate) async fn create(
         StatusCode::CREATED,
         &json!({
             "file": info.name.as_str(),
+            "url": urls.url(&export_path(info.name.as_str())),
             "size": info.size,
             "files": info.manifest.files.len(),
         }),
     ))
 }
 
-pub(crate) async fn list(state: &Arc<State>) -> Result<Response<Body>> {
+pub(crate) async fn list(state: &Arc<State>, urls: &Urls) -> Result<Response<Body>> {
     exports_dir(state)?;
     let state = Arc::clone(state);
     let bundles = blocking(move || Ok(exports_dir(&state)?.list()?)).await?;
@@ -126,6 +129,7 @@ pub(crate) async fn list(state: &Arc<State>) -> Result<Response<Body>> {
         .map(|b| {
             json!({
                 "file": b.name.as_str(),
+                "url": urls.url(&export_path(b.name.as_str())),
                 "size": b.len,
                 "modified": b.modified.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default(),
             })

@@ -5,7 +5,9 @@
 //! sent whatever bytes the input holds, and the answer is judged. Not an API.
 //!
 //! An input is a template: `{KEY}` becomes the access key, `{COOKIE}` the
-//! session cookie (`name=value`), `{TOKEN}` that session's page token,
+//! session cookie (`name=value`), `{BINDING}` its page binding, `{TOKEN}`
+//! that session's page token, `{NOTES}` the signed URL (path and query) the
+//! API gave that session for the run's `notes.md`,
 //! `{HOST}` this server's `127.0.0.1:PORT`, `{RUN}` the run's id, `{DIR}` a
 //! directory under the allowed root that may be imported, and `{LEN}` the
 //! length of what follows the next blank line up to the next `{/}` (which
@@ -15,10 +17,11 @@
 //! - no response carries an `Access-Control-*` header;
 //! - bytes that name none of this server's Host values get only refusals
 //!   (a status of 400 or more), and never run data;
-//! - bytes without the key or the session cookie never get run data (the
-//!   marker), whatever the route;
-//! - bytes without the key, or without the cookie and the token together,
-//!   never change the registry or the exports directory;
+//! - bytes without the key, or without the session cookie together with
+//!   its binding or a URL signature the API gave it, never get run data
+//!   (the marker), whatever the route;
+//! - bytes without the key, or without the cookie, its binding and the
+//!   token together, never change the registry or the exports directory;
 //! - the server answers (or closes) within 10 s, and keeps serving.
 //!
 //! A change the input was allowed to make is undone before the next one.
@@ -37,7 +40,11 @@ pub struct GuardHarness {
     key: String,
     /// `name=value`.
     cookie: String,
+    binding: String,
     token: String,
+    /// The signed URL of the run's `notes.md`, and its signature.
+    notes: String,
+    signature: String,
     marker: String,
     run_id: String,
     base: PathBuf,
@@ -123,6 +130,10 @@ impl GuardHarness {
         );
         config.exports_dir = Some(exports.clone());
         config.limits.header_read_timeout = Duration::from_secs(2);
+        // Generated inputs fail their credentials by the hundred a second:
+        // the server-wide lockout (tested on its own) would answer most of
+        // them 429 before the guard's other checks could be reached.
+        config.limits.max_failures_per_second = u32::MAX;
         let listener =
             std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
         let port = listener
@@ -152,7 +163,10 @@ impl GuardHarness {
             port,
             key: key.as_str().to_owned(),
             cookie: String::new(),
+            binding: random_hex(),
             token: String::new(),
+            notes: String::new(),
+            signature: String::new(),
             marker,
             run_id,
             base,
@@ -191,9 +205,13 @@ impl GuardHarness {
         reply
     }
 
-    /// Signs in with the key and reads the page's token.
+    /// Signs in with the key and a binding, reads the page's token and the
+    /// signed URL of the run's notes.
     fn sign_in(&mut self) {
-        let body = format!("{{\"key\": \"{}\"}}", self.key);
+        let body = format!(
+            "{{\"key\": \"{}\", \"binding\": \"{}\"}}",
+            self.key, self.binding
+        );
         let login = self.send(
             format!(
                 "POST /api/session HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -228,15 +246,41 @@ impl GuardHarness {
             .unwrap_or_else(|| panic!("no token in the page: {page}"))
             + slot.len();
         self.token = page[at..at + 64].to_owned();
+        let run = self.send(
+            format!(
+                "GET /api/runs/{} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-Lab-Binding: {}\r\nConnection: close\r\n\r\n",
+                self.run_id,
+                self.host(),
+                self.cookie,
+                self.binding
+            )
+            .as_bytes(),
+        );
+        let run = String::from_utf8_lossy(&run);
+        let body = run.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        self.notes = json["artifacts"]
+            .as_array()
+            .and_then(|all| all.iter().find(|a| a["name"] == "notes.md"))
+            .and_then(|a| a["url"].as_str())
+            .unwrap_or_else(|| panic!("no signed URL for notes.md: {run}"))
+            .to_owned();
+        self.signature = self
+            .notes
+            .split_once("sig=")
+            .map(|(_, sig)| sig.to_owned())
+            .unwrap_or_else(|| panic!("an unsigned URL: {}", self.notes));
     }
 
     /// The template with its placeholders filled in.
     pub fn fill(&self, template: &[u8]) -> Vec<u8> {
         let dir = self.runs.join("importable");
         let host = self.host();
-        let values: [(&[u8], &[u8]); 6] = [
+        let values: [(&[u8], &[u8]); 8] = [
             (b"{KEY}", self.key.as_bytes()),
             (b"{COOKIE}", self.cookie.as_bytes()),
+            (b"{BINDING}", self.binding.as_bytes()),
+            (b"{NOTES}", self.notes.as_bytes()),
             (b"{TOKEN}", self.token.as_bytes()),
             (b"{HOST}", host.as_bytes()),
             (b"{RUN}", self.run_id.as_bytes()),
@@ -333,6 +377,8 @@ impl GuardHarness {
         let keyed = has(self.key.as_bytes());
         let cookied = !session.is_empty() && has(session.as_bytes());
         let tokened = has(self.token.as_bytes());
+        let bound = has(self.binding.as_bytes());
+        let signed = has(self.signature.as_bytes());
         let outcome = Outcome {
             statuses: statuses(&reply),
             run_data: memchr::memmem::find(&reply, self.marker.as_bytes()).is_some(),
@@ -357,17 +403,17 @@ impl GuardHarness {
                 shown()
             );
         }
-        if !keyed && !cookied {
+        if !keyed && !(cookied && (bound || signed)) {
             assert!(
                 !outcome.run_data,
-                "run data without a credential: {:?}",
+                "run data without the key, or the cookie with its binding or a signature: {:?}",
                 shown()
             );
         }
         if outcome.changed {
             assert!(
-                keyed || (cookied && tokened),
-                "a change without the key or the cookie and its token: {:?} → {:?} by {:?}",
+                keyed || (cookied && bound && tokened),
+                "a change without the key or the cookie, its binding and its token: {:?} → {:?} by {:?}",
                 before,
                 after,
                 shown()

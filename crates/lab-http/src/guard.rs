@@ -6,6 +6,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::Credential;
 use crate::response::{ApiError, Code};
+use crate::signed::{self, Unsigned, Urls};
 
 /// Largest request body accepted.
 pub const MAX_BODY: u64 = 1024 * 1024;
@@ -103,21 +104,27 @@ pub struct Checked {
     /// How the request proved who it is; `None` only on the routes open to
     /// anyone (the login shell, its assets, `POST /api/session`).
     pub(crate) credential: Option<Credential>,
+    /// How the URLs in the answer are written: signed with the session's
+    /// key when the request carried its page binding, plain for `Bearer`
+    /// (and for answers no URL goes into).
+    pub(crate) urls: Urls,
 }
 
-/// What a page's elements load with the cookie alone (no header can be
-/// added to them): the page, artifacts, TensorBoard images, bundle
+/// What a page's elements load without headers, so with the cookie and a
+/// URL signature ([`signed`]) only: artifacts, TensorBoard images, bundle
 /// downloads, job log streams.
 fn element_load(method: &Method, path: &str) -> bool {
     let read = method == Method::GET || method == Method::HEAD;
     let segments: Vec<&str> = path.split('/').collect();
-    read && (path == "/"
-        || matches!(
-            segments.as_slice(),
-            ["", "api", "runs", _, "artifacts", _, ..] | ["", "api", "runs", _, "images", _, _, _]
-        )
-        || matches!(segments.as_slice(), ["", "api", "exports", file] if !file.is_empty())
-        || matches!(segments.as_slice(), ["", "api", "jobs", _, "log"]))
+    read && match segments.as_slice() {
+        ["", "api", "runs", run, "artifacts", name, ..] => !run.is_empty() && !name.is_empty(),
+        ["", "api", "runs", run, "images", file, offset, n] => {
+            ![run, file, offset, n].iter().any(|s| s.is_empty())
+        }
+        ["", "api", "exports", file] => !file.is_empty(),
+        ["", "api", "jobs", job, "log"] => !job.is_empty(),
+        _ => false,
+    }
 }
 
 /// The routes a request without a credential may reach.
@@ -127,15 +134,32 @@ fn is_public(method: &Method, path: &str) -> bool {
         || (method == Method::POST && path == "/api/session")
 }
 
+/// What the guard needs to know about the server beyond the request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Context<'a> {
+    /// Which Host header values name this server.
+    pub(crate) hosts: &'a HostAllowlist,
+    /// Failed credentials went over the server-wide rate: every request
+    /// that needs one but carries no full one is refused with 429.
+    pub(crate) locked: bool,
+    /// How long a session lives (what a URL signature may reach).
+    pub(crate) lifetime: std::time::Duration,
+    /// Unix seconds, now.
+    pub(crate) now: u64,
+}
+
 /// Checks a request before routing. The order is: Host, request target,
-/// Sec-Fetch-Site on `/api/`, a credential (but on the public routes), then
+/// Sec-Fetch-Site on `/api/`, the server-wide lockout after too many failed
+/// credentials, a credential (but on the public routes) — the cookie alone
+/// only with a valid URL signature, and only on an element route — then
 /// for mutations the token (when the credential is the cookie), Origin, and
 /// body type and size.
 pub(crate) fn check<B>(
     req: &Request<B>,
-    hosts: &HostAllowlist,
+    context: Context<'_>,
     credential: Option<Credential>,
 ) -> Result<Checked, ApiError> {
+    let hosts = context.hosts;
     let forbidden = |code, message| ApiError::new(StatusCode::FORBIDDEN, code, message);
     let mut host_values = req.headers().get_all(HOST).iter();
     let host = match (host_values.next(), host_values.next()) {
@@ -191,28 +215,71 @@ pub(crate) fn check<B>(
         }
     }
     let method = req.method();
-    // Another user of the machine is not the owner: nothing without the key.
-    if credential.is_none() && !is_public(method, req.uri().path()) {
-        return Err(ApiError::unauthenticated());
-    }
-    // A bound session's cookie without its binding (as a browser sends it
-    // to any port of the host, a foreign one's included) reaches only what
-    // an element loads: the page, artifacts, bundle downloads, the event
-    // stream of a job's log.
-    if let Some(Credential::Cookie { unbound: true, .. }) = &credential
-        && !element_load(method, req.uri().path())
-        && !is_public(method, req.uri().path())
+    let path = req.uri().path();
+    let public = is_public(method, path);
+    // Too many failed credentials server-wide: what needs one (a login
+    // included) waits a second, before anything is looked up — but for a
+    // request proved by a secret no browser sends on its own (the key, or
+    // the cookie with its page's binding), so the owner's page and scripts
+    // work on while someone guesses.
+    let signs_in = method == Method::POST && path == "/api/session";
+    if context.locked
+        && (!public || signs_in)
+        && !credential.as_ref().is_some_and(Credential::is_full)
     {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            Code::Unauthenticated,
-            "this session's cookie needs its page's X-Lab-Binding header here",
+            StatusCode::TOO_MANY_REQUESTS,
+            Code::RateLimited,
+            "too many failed credentials; try again in a second",
         ));
+    }
+    // Another user of the machine is not the owner: nothing without the key.
+    if credential.is_none() && !public {
+        return Err(ApiError::unauthenticated());
+    }
+    // The cookie alone is what a browser sends to any port of the host, a
+    // foreign one's included: it reads nothing, whatever ids it knows, but
+    // what an element loads by a URL the API signed for its session.
+    let mut urls = Urls::Plain;
+    match &credential {
+        Some(Credential::Cookie {
+            bound: false, key, ..
+        }) if !public => {
+            if !element_load(method, path) {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    Code::Unauthenticated,
+                    "this session's cookie needs its page's X-Lab-Binding header here",
+                ));
+            }
+            match signed::verify(key, path, req.uri().query(), context.now, context.lifetime) {
+                Ok(()) => {}
+                Err(Unsigned::Absent) => {
+                    return Err(ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        Code::Unauthenticated,
+                        "this URL needs the signature the API gave it (?exp=…&sig=…) or its page's X-Lab-Binding header",
+                    ));
+                }
+                Err(Unsigned::Bad) => {
+                    return Err(ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        Code::BadSignature,
+                        "this URL's signature does not hold (expired, for another path, or another session's): ask the API for the URL again",
+                    ));
+                }
+            }
+        }
+        Some(Credential::Cookie {
+            bound: true, key, ..
+        }) => urls = Urls::signed(key.clone(), context.now, context.lifetime),
+        _ => {}
     }
     if method == Method::GET || method == Method::HEAD {
         return Ok(Checked {
             has_body: false,
             credential,
+            urls,
         });
     }
     // A mutation. A browser's cookie rides along on forged requests too, so
@@ -283,6 +350,7 @@ pub(crate) fn check<B>(
     Ok(Checked {
         has_body,
         credential,
+        urls,
     })
 }
 
@@ -321,5 +389,91 @@ mod tests {
         ] {
             assert!(!hosts.allows(bad), "{bad}");
         }
+    }
+
+    /// Whether `path` (with `query`) passes the guard for the cookie
+    /// alone of a session whose key is `key`, and with what code if not.
+    fn cookie_alone(
+        method: &str,
+        target: &str,
+        key: &crate::signed::SignKey,
+    ) -> Result<(), String> {
+        let bound: std::net::SocketAddr = "127.0.0.1:7878".parse().unwrap();
+        let hosts = HostAllowlist::new(7878, bound, &[]);
+        let req = Request::builder()
+            .method(method)
+            .uri(target)
+            .header(HOST, "127.0.0.1:7878")
+            .body(())
+            .unwrap();
+        let context = Context {
+            hosts: &hosts,
+            locked: false,
+            lifetime: std::time::Duration::from_secs(3600),
+            now: crate::signed::unix_now(),
+        };
+        let credential = Credential::Cookie {
+            token: "t".repeat(64),
+            key: key.clone(),
+            bound: false,
+        };
+        check(&req, context, Some(credential))
+            .map(|_| ())
+            .map_err(|e| e.code.as_str().to_owned())
+    }
+
+    #[test]
+    fn a_signature_is_a_credential_only_on_the_route_it_signs_and_only_for_reads() {
+        let key = crate::signed::SignKey::generate().unwrap();
+        let urls = Urls::signed(
+            key.clone(),
+            crate::signed::unix_now(),
+            std::time::Duration::from_secs(3600),
+        );
+        let signed = |path: &str| urls.url(path);
+        // Element routes open with their own signature.
+        for path in [
+            "/api/runs/demo/artifacts/notes.md",
+            "/api/runs/demo/artifacts/videos/a%20b.mp4",
+            "/api/runs/demo/images/events.out.tfevents.1/0/1",
+            "/api/exports/demo.tar",
+            "/api/jobs/demo-1/log",
+        ] {
+            assert_eq!(cookie_alone("GET", &signed(path), &key), Ok(()), "{path}");
+            assert_eq!(cookie_alone("HEAD", &signed(path), &key), Ok(()), "{path}");
+            assert_eq!(
+                cookie_alone("GET", path, &key),
+                Err("unauthenticated".into()),
+                "{path}"
+            );
+            // Not for a mutation, even signed for that very path.
+            assert_eq!(
+                cookie_alone("DELETE", &signed(path), &key),
+                Err("unauthenticated".into()),
+                "{path}"
+            );
+        }
+        // JSON routes never take a signature, however valid for their path.
+        for path in [
+            "/api/runs",
+            "/api/runs/demo",
+            "/api/status",
+            "/api/exports",
+            "/api/jobs",
+            "/api/jobs/demo-1",
+            "/api/runs/demo/metrics/loss",
+            "/api/columns",
+            "/api/runs/demo/artifacts/",
+            "/api/exports/",
+        ] {
+            assert_eq!(
+                cookie_alone("GET", &signed(path), &key),
+                Err("unauthenticated".into()),
+                "{path}"
+            );
+        }
+        // The page and its assets need no signature.
+        assert_eq!(cookie_alone("GET", "/", &key), Ok(()));
+        assert_eq!(cookie_alone("GET", "/assets/app.js", &key), Ok(()));
     }
 }

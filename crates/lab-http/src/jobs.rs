@@ -24,6 +24,7 @@ use crate::errors::internal;
 use crate::guard::Checked;
 use crate::request::{Result, blocking, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
+use crate::signed::{Urls, job_log_path};
 
 /// The last this much of each log is sent to a viewer of a job that ran
 /// before the Lab restarted.
@@ -98,6 +99,7 @@ pub(crate) async fn create(
             format!("the runner is unavailable on this machine: {why}"),
         ));
     }
+    let urls = checked.urls.clone();
     let body: Value = read_json(state, req, &checked).await?;
     if body.get("workflow").is_some() {
         #[derive(serde::Deserialize)]
@@ -114,12 +116,12 @@ pub(crate) async fn create(
                 .start_workflow(std::path::Path::new(&job.workflow), job.confirm_exec_hooks)?)
         })
         .await?;
-        return Ok(started(&record));
+        return Ok(started(&record, &urls));
     }
     let request: JobRequest = parse_job(body)?;
     let state = Arc::clone(state);
     let record = blocking(move || Ok(manager(&state)?.start(request)?)).await?;
-    Ok(started(&record))
+    Ok(started(&record, &urls))
 }
 
 fn parse_job<T: serde::de::DeserializeOwned>(body: Value) -> Result<T> {
@@ -132,21 +134,44 @@ fn parse_job<T: serde::de::DeserializeOwned>(body: Value) -> Result<T> {
     })
 }
 
-/// 202 with the new job's ids and record.
-fn started(record: &lab_runner::jobs::JobRecord) -> Response<Body> {
+/// 202 with the new job's ids, the URL of its log stream, and its record.
+fn started(record: &lab_runner::jobs::JobRecord, urls: &Urls) -> Response<Body> {
     eprintln!("lab: started job {} ({})", record.id, record.program);
     json_response(
         StatusCode::ACCEPTED,
-        &json!({"id": record.id, "run_id": record.run_id, "job": record}),
+        &json!({
+            "id": record.id,
+            "run_id": record.run_id,
+            "log_url": urls.url(&job_log_path(&record.id)),
+            "job": record,
+        }),
     )
 }
 
-pub(crate) async fn list(state: &Arc<State>) -> Result<Response<Body>> {
-    let jobs = manager(state)?.list();
+/// `GET /api/jobs`: every job, each readable one with `log_url`.
+pub(crate) async fn list(state: &Arc<State>, urls: &Urls) -> Result<Response<Body>> {
+    let jobs: Vec<Value> = manager(state)?
+        .list()
+        .into_iter()
+        .map(|entry| {
+            let log_url = match &entry {
+                lab_runner::jobs::JobEntry::Record(record) => {
+                    Some(urls.url(&job_log_path(&record.id)))
+                }
+                lab_runner::jobs::JobEntry::Unreadable(_) => None,
+            };
+            let mut value = json!(entry);
+            if let (Some(url), Value::Object(object)) = (log_url, &mut value) {
+                object.insert("log_url".into(), Value::String(url));
+            }
+            value
+        })
+        .collect();
     Ok(json_response(StatusCode::OK, &json!({ "jobs": jobs })))
 }
 
-pub(crate) async fn show(state: &Arc<State>, id: &str) -> Result<Response<Body>> {
+/// `GET /api/jobs/{id}`: the record, with `log_url`.
+pub(crate) async fn show(state: &Arc<State>, id: &str, urls: &Urls) -> Result<Response<Body>> {
     let id = job_id(id)?;
     let record = manager(state)?.get(&id).ok_or_else(|| {
         ApiError::new(
@@ -155,7 +180,14 @@ pub(crate) async fn show(state: &Arc<State>, id: &str) -> Result<Response<Body>>
             "no job with this id",
         )
     })?;
-    Ok(json_response(StatusCode::OK, &json!(record)))
+    let mut value = json!(record);
+    if let Value::Object(object) = &mut value {
+        object.insert(
+            "log_url".into(),
+            Value::String(urls.url(&job_log_path(&record.id))),
+        );
+    }
+    Ok(json_response(StatusCode::OK, &value))
 }
 
 pub(crate) async fn cancel(state: &Arc<State>, id: &str) -> Result<Response<Body>> {

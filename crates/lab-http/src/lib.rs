@@ -43,6 +43,7 @@ mod response;
 mod routes;
 mod runs;
 mod session;
+mod signed;
 mod ui;
 
 use std::convert::Infallible;
@@ -106,6 +107,17 @@ pub struct Limits {
     /// A client that lets a response stall this long (no byte written) is
     /// disconnected.
     pub write_stall_timeout: Duration,
+    /// A session ends this long after its page last used it; the URLs it
+    /// signs expire within it (SPEC §4: 12 h by default, so a long video
+    /// can still seek).
+    pub session_lifetime: Duration,
+    /// Failed credentials (answers 401 or 429) one connection may collect;
+    /// the answer to the last is sent with `Connection: close`.
+    pub max_failures_per_connection: u32,
+    /// Failed credentials the whole server takes in one second; over this,
+    /// every request that needs a credential and carries no full one (the
+    /// key, or the cookie with its binding) is answered 429 for a second.
+    pub max_failures_per_second: u32,
 }
 
 impl Default for Limits {
@@ -117,6 +129,9 @@ impl Default for Limits {
             max_header_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(5),
             write_stall_timeout: Duration::from_secs(60),
+            session_lifetime: Duration::from_secs(12 * 3600),
+            max_failures_per_connection: 10,
+            max_failures_per_second: 100,
         }
     }
 }
@@ -199,6 +214,8 @@ pub(crate) struct State {
     /// The access key, and the sessions it bought.
     pub(crate) key: AccessKey,
     pub(crate) sessions: auth::Sessions,
+    /// Failed credentials, server-wide.
+    pub(crate) failures: Failures,
     pub(crate) runner: RunnerStatus,
     pub(crate) limits: Limits,
     /// What `/api/status` shows as the address (`127.0.0.1:PORT`, `unix:PATH`).
@@ -467,6 +484,52 @@ async fn walk_once(state: Arc<State>, started: std::time::Instant) {
     state.walks.first.send_replace(true);
 }
 
+/// Failed credentials across the server (SPEC §5): more than the limit
+/// within one second locks out for the next second.
+#[derive(Debug, Default)]
+pub(crate) struct Failures {
+    inner: std::sync::Mutex<FailureWindow>,
+}
+
+#[derive(Debug, Default)]
+struct FailureWindow {
+    /// When the current one-second window began, and its count.
+    start: Option<std::time::Instant>,
+    count: u32,
+    locked_until: Option<std::time::Instant>,
+}
+
+impl Failures {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FailureWindow> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one failure; over `per_second` in this second locks for the
+    /// next one.
+    pub(crate) fn record(&self, per_second: u32) {
+        let now = std::time::Instant::now();
+        let mut window = self.lock();
+        if window
+            .start
+            .is_none_or(|start| now.duration_since(start) >= Duration::from_secs(1))
+        {
+            window.start = Some(now);
+            window.count = 0;
+        }
+        window.count = window.count.saturating_add(1);
+        if window.count > per_second {
+            window.locked_until = Some(now + Duration::from_secs(1));
+        }
+    }
+
+    /// Whether failures are over the rate now.
+    pub(crate) fn locked(&self) -> bool {
+        self.lock()
+            .locked_until
+            .is_some_and(|until| std::time::Instant::now() < until)
+    }
+}
+
 /// Serves HTTP/1.1 on `listener` until `shutdown` completes, then stops
 /// accepting, asks open connections to finish, and waits up to
 /// [`Limits::shutdown_grace`] for them.
@@ -511,7 +574,8 @@ pub async fn serve(
         exporting: std::sync::Mutex::default(),
         token: lab_registry::data_dir::random_hex(32)?,
         key: config.access_key,
-        sessions: auth::Sessions::new()?,
+        sessions: auth::Sessions::new(config.limits.session_lifetime)?,
+        failures: Failures::default(),
         runner: config.runner,
         limits: config.limits,
         address,
@@ -613,6 +677,7 @@ async fn connection<S>(
 {
     let limits = state.limits.clone();
     let seen = (Arc::clone(conns), Arc::clone(slot));
+    let failed_here = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let service = service_fn(move |req: Request<Incoming>| {
         let credential = auth::authenticate(req.headers(), &state.key, &state.sessions);
         // Only a client that proved who it is keeps its connection when the
@@ -622,7 +687,28 @@ async fn connection<S>(
         if credential.is_some() {
             seen.0.head_seen(id, &seen.1);
         }
-        handle(Arc::clone(&state), req, credential)
+        let state = Arc::clone(&state);
+        let failed_here = Arc::clone(&failed_here);
+        async move {
+            let mut response = handle(Arc::clone(&state), req, credential).await?;
+            // A failed credential (401, or 429 while failures are over the
+            // rate) counts for the whole server and for this connection,
+            // which is closed after its last allowed one.
+            let status = response.status();
+            if status == http::StatusCode::UNAUTHORIZED
+                || status == http::StatusCode::TOO_MANY_REQUESTS
+            {
+                state.failures.record(state.limits.max_failures_per_second);
+                let here = failed_here.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if here >= state.limits.max_failures_per_connection {
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
+            }
+            Ok::<_, Infallible>(response)
+        }
     });
     let mut builder = http1::Builder::new();
     builder
@@ -653,7 +739,13 @@ async fn handle(
     req: Request<Incoming>,
     credential: Option<auth::Credential>,
 ) -> Result<http::Response<response::Body>, Infallible> {
-    let mut response = match guard::check(&req, &state.hosts, credential) {
+    let context = guard::Context {
+        hosts: &state.hosts,
+        locked: state.failures.locked(),
+        lifetime: state.sessions.lifetime,
+        now: signed::unix_now(),
+    };
+    let mut response = match guard::check(&req, context, credential) {
         Ok(checked) => routes::route(&state, req, checked)
             .await
             .unwrap_or_else(response::ApiError::into_response),

@@ -52,10 +52,14 @@ pub enum Code {
     BadKey,
     /// `bad_query`
     BadQuery,
+    /// `bad_signature`
+    BadSignature,
     /// `bad_request_target`
     BadRequestTarget,
     /// `bad_token`
     BadToken,
+    /// `binding_required`
+    BindingRequired,
     /// `body_timeout`
     BodyTimeout,
     /// `body_too_large`
@@ -134,6 +138,8 @@ pub enum Code {
     ProgramNotAllowed,
     /// `range_not_satisfiable`
     RangeNotSatisfiable,
+    /// `rate_limited`
+    RateLimited,
     /// `registry_full`
     RegistryFull,
     /// `run_root_moved`
@@ -172,8 +178,10 @@ impl Code {
             Code::BadContentLength => "bad_content_length",
             Code::BadKey => "bad_key",
             Code::BadQuery => "bad_query",
+            Code::BadSignature => "bad_signature",
             Code::BadRequestTarget => "bad_request_target",
             Code::BadToken => "bad_token",
+            Code::BindingRequired => "binding_required",
             Code::BodyTimeout => "body_timeout",
             Code::BodyTooLarge => "body_too_large",
             Code::BundleExists => "bundle_exists",
@@ -212,6 +220,7 @@ impl Code {
             Code::PreconditionFailed => "precondition_failed",
             Code::ProgramNotAllowed => "program_not_allowed",
             Code::RangeNotSatisfiable => "range_not_satisfiable",
+            Code::RateLimited => "rate_limited",
             Code::RegistryFull => "registry_full",
             Code::RunRootMoved => "run_root_moved",
             Code::RunUnavailable => "run_unavailable",
@@ -290,6 +299,11 @@ impl ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"lab\""),
             );
+        }
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }

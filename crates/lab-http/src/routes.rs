@@ -81,12 +81,12 @@ pub(crate) async fn route(
             _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
         },
         ["runs"] => match method {
-            Method::GET | Method::HEAD => runs::list(state, req.uri().query()).await,
+            Method::GET | Method::HEAD => runs::list(state, req.uri().query(), &checked.urls).await,
             Method::POST => runs::import(state, req, checked).await,
             _ => Ok(ApiError::method_not_allowed("GET, HEAD, POST")),
         },
         ["runs", id] => match method {
-            Method::GET | Method::HEAD => runs::show(state, parse_id(id)?).await,
+            Method::GET | Method::HEAD => runs::show(state, parse_id(id)?, &checked.urls).await,
             Method::DELETE => runs::forget(state, id).await,
             _ => Ok(ApiError::method_not_allowed("GET, HEAD, DELETE")),
         },
@@ -117,7 +117,7 @@ pub(crate) async fn route(
             _ => Ok(ApiError::method_not_allowed("POST")),
         },
         ["exports"] => match method {
-            Method::GET | Method::HEAD => exports::list(state).await,
+            Method::GET | Method::HEAD => exports::list(state, &checked.urls).await,
             _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
         },
         ["exports", file] => match method {
@@ -127,12 +127,12 @@ pub(crate) async fn route(
             _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
         },
         ["jobs"] => match method {
-            Method::GET | Method::HEAD => jobs::list(state).await,
+            Method::GET | Method::HEAD => jobs::list(state, &checked.urls).await,
             Method::POST => jobs::create(state, req, checked).await,
             _ => Ok(ApiError::method_not_allowed("GET, HEAD, POST")),
         },
         ["jobs", id] => match method {
-            Method::GET | Method::HEAD => jobs::show(state, id).await,
+            Method::GET | Method::HEAD => jobs::show(state, id, &checked.urls).await,
             _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
         },
         ["jobs", id, "log"] => match method {

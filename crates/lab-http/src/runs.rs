@@ -25,6 +25,7 @@ use crate::guard::Checked;
 use crate::readers::{REFRESH_EVERY, Readers, artifact_root, lock};
 use crate::request::{Result, blocking, gated, parse_id, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
+use crate::signed::Urls;
 
 /// Default and largest page size of `GET /api/runs`.
 const DEFAULT_PAGE: usize = 100;
@@ -414,17 +415,7 @@ fn details(
         });
     let mut media = info.media.clone();
     for m in media.iter_mut().filter(|m| m.embedded) {
-        let encoded: String = m
-            .artifact
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                    char::from(b).to_string()
-                }
-                other => format!("%{other:02X}"),
-            })
-            .collect();
-        m.url = Some(format!("/api/runs/{}/images/{encoded}", run.id));
+        m.url = Some(crate::signed::image_path(run.id.as_str(), &m.artifact));
     }
     for a in artifacts {
         let kind = content_type(&a.name);
@@ -504,6 +495,43 @@ fn details(
                 modified: modified_secs(a),
             })
             .collect(),
+    }
+}
+
+/// Adds the URLs a page's elements load to a run's JSON (a summary or the
+/// details), written by `urls`: `video_url` and `thumbnail_url` beside
+/// `video` and `thumbnail`, `url` on each artifact, and on each media item
+/// (an artifact's, or a TensorBoard image's own).
+pub(crate) fn add_urls(value: &mut Value, run: &str, urls: &Urls) {
+    let Value::Object(object) = value else {
+        return;
+    };
+    for (field, url_field) in [("video", "video_url"), ("thumbnail", "thumbnail_url")] {
+        if let Some(name) = object.get(field).and_then(Value::as_str) {
+            let url = urls.url(&crate::signed::artifact_path(run, name));
+            object.insert(url_field.to_owned(), Value::String(url));
+        }
+    }
+    if let Some(Value::Array(artifacts)) = object.get_mut("artifacts") {
+        for artifact in artifacts {
+            if let Some(name) = artifact.get("name").and_then(Value::as_str) {
+                let url = urls.url(&crate::signed::artifact_path(run, name));
+                artifact["url"] = Value::String(url);
+            }
+        }
+    }
+    if let Some(Value::Array(media)) = object.get_mut("media") {
+        for item in media {
+            let path = match (
+                item.get("url").and_then(Value::as_str),
+                item.get("name").and_then(Value::as_str),
+            ) {
+                (Some(own), _) => own.to_owned(),
+                (None, Some(name)) => crate::signed::artifact_path(run, name),
+                (None, None) => continue,
+            };
+            item["url"] = Value::String(urls.url(&path));
+        }
     }
 }
 
@@ -587,7 +615,11 @@ pub(crate) fn bad(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiErro
 }
 
 /// `GET /api/runs?limit=&cursor=&q=&tag=&has_video=&format=&sort=&order=&fields=`.
-pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Response<Body>> {
+pub(crate) async fn list(
+    state: &Arc<State>,
+    query: Option<&str>,
+    urls: &Urls,
+) -> Result<Response<Body>> {
     let pairs = query_pairs(query.unwrap_or("")).ok_or_else(|| bad("malformed query string"))?;
     let mut limit = DEFAULT_PAGE;
     let mut offset = 0usize;
@@ -753,6 +785,7 @@ pub(crate) async fn list(state: &Arc<State>, query: Option<&str>) -> Result<Resp
         .iter()
         .map(|s| {
             let mut v = serde_json::to_value(&**s).unwrap_or(Value::Null);
+            add_urls(&mut v, s.id.as_str(), urls);
             if !fields.is_empty() {
                 let mut params = serde_json::Map::new();
                 let mut metrics = serde_json::Map::new();
@@ -831,7 +864,7 @@ pub(crate) async fn columns(state: &Arc<State>) -> Result<Response<Body>> {
 
 /// `GET /api/runs/{id}`: the summary, params, metric names, media,
 /// errors and artifacts.
-pub(crate) async fn show(state: &Arc<State>, id: RunId) -> Result<Response<Body>> {
+pub(crate) async fn show(state: &Arc<State>, id: RunId, urls: &Urls) -> Result<Response<Body>> {
     let registry = Arc::clone(&state.registry);
     let run = blocking(move || Ok(registry.get(&id)?)).await?;
     let read = state.summaries.details_of(&run, &state.allowlists);
@@ -840,10 +873,9 @@ pub(crate) async fn show(state: &Arc<State>, id: RunId) -> Result<Response<Body>
             .map_err(|e| ApiError::new(StatusCode::CONFLICT, Code::RunUnavailable, cannot_open(&e)))
     })
     .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &serde_json::to_value(&details).unwrap_or(Value::Null),
-    ))
+    let mut body = serde_json::to_value(&details).unwrap_or(Value::Null);
+    add_urls(&mut body, run.id.as_str(), urls);
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 /// The answer to a request for a run whose read is stuck.

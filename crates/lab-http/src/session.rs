@@ -12,8 +12,11 @@ use crate::guard::Checked;
 use crate::request::{Result, read_json};
 use crate::response::{ApiError, Body, Code, empty};
 
-/// `POST /api/session {"key": KEY}`: the access key (compared in constant
-/// time) buys a session cookie; anything else is 401.
+/// `POST /api/session {"key": KEY, "binding": B}`: the access key
+/// (compared in constant time) buys a session cookie bound to the page
+/// binding B; a wrong key is 401, a login without a binding 400
+/// `binding_required` (a session on the cookie alone would be one any
+/// other port of the host is sent).
 pub(crate) async fn create_session(
     state: &Arc<State>,
     req: Request<Incoming>,
@@ -24,25 +27,11 @@ pub(crate) async fn create_session(
     struct Login {
         key: String,
         /// A page binding (16 to 128 base64url characters) the UI keeps in
-        /// its origin's storage; a session opened with one lets the cookie
-        /// alone reach only what elements load.
+        /// its origin's storage and sends as `X-Lab-Binding`.
         #[serde(default)]
         binding: Option<String>,
     }
     let login: Login = read_json(state, req, &checked).await?;
-    let bad_binding = login.binding.as_ref().is_some_and(|b| {
-        !(16..=128).contains(&b.len())
-            || !b
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-    });
-    if bad_binding {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            Code::InvalidJson,
-            "the binding must be 16 to 128 base64url characters",
-        ));
-    }
     if !state.key.matches(login.key.as_bytes()) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -50,9 +39,27 @@ pub(crate) async fn create_session(
             "this is not this Lab's key; each `lab serve` prints a new link",
         ));
     }
+    let Some(binding) = login.binding else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            Code::BindingRequired,
+            "a session needs a page binding: {\"key\": KEY, \"binding\": 16 to 128 base64url characters the page keeps}; scripts send Authorization: Bearer KEY instead",
+        ));
+    };
+    let well_formed = (16..=128).contains(&binding.len())
+        && binding
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+    if !well_formed {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            Code::BindingRequired,
+            "the binding must be 16 to 128 base64url characters",
+        ));
+    }
     let cookie = state
         .sessions
-        .open(login.binding.clone())
+        .open(binding)
         .map_err(|e| internal(&format!("opening a session: {e}")))?;
     let mut response = Response::new(empty());
     *response.status_mut() = StatusCode::NO_CONTENT;

@@ -19,21 +19,42 @@ fn the_oracle_sees_what_a_credential_buys() {
     let anon = lab.check(b"GET /api/runs/{RUN} HTTP/1.1\r\nHost: {HOST}\r\n\r\n");
     assert_eq!(anon.statuses, vec![401]);
     assert!(!anon.run_data);
-    // Pipelined: both answered.
+    // Pipelined: both answered. The cookie alone reads nothing, not even
+    // an artifact whose path it knows; with its page's binding, both.
     let two = lab.check(
         b"GET /api/runs HTTP/1.1\r\nHost: {HOST}\r\nCookie: {COOKIE}\r\n\r\nGET /api/runs/{RUN}/artifacts/notes.md HTTP/1.1\r\nHost: {HOST}\r\nCookie: {COOKIE}\r\n\r\n",
     );
+    assert_eq!(two.statuses, vec![401, 401]);
+    assert!(!two.run_data);
+    let two = lab.check(
+        b"GET /api/runs HTTP/1.1\r\nHost: {HOST}\r\nCookie: {COOKIE}\r\nX-Lab-Binding: {BINDING}\r\n\r\nGET /api/runs/{RUN}/artifacts/notes.md HTTP/1.1\r\nHost: {HOST}\r\nCookie: {COOKIE}\r\nX-Lab-Binding: {BINDING}\r\n\r\n",
+    );
     assert_eq!(two.statuses, vec![200, 200]);
     assert!(two.run_data);
-    // A mutation with the cookie and its token changes the registry (and
-    // is undone); without the token it is refused and changes nothing.
-    let forget = b"DELETE /api/runs/{RUN} HTTP/1.1\r\nHost: {HOST}\r\nCookie: {COOKIE}\r\nX-Lab-Token: {TOKEN}\r\n\r\n";
+    // The signed URL the API gave the page: the cookie alone opens it, and
+    // nothing opens it without the cookie.
+    let signed = lab.check(b"GET {NOTES} HTTP/1.1\r\nHost: {HOST}\r\nCookie: {COOKIE}\r\n\r\n");
+    assert_eq!(signed.statuses, vec![200]);
+    assert!(signed.run_data);
+    let unsigned = lab.check(b"GET {NOTES} HTTP/1.1\r\nHost: {HOST}\r\n\r\n");
+    assert_eq!(unsigned.statuses, vec![401]);
+    assert!(!unsigned.run_data);
+    // A mutation with the cookie, its binding and its token changes the
+    // registry (and is undone); without the token, or without the
+    // binding, it is refused and changes nothing.
+    let forget = b"DELETE /api/runs/{RUN} HTTP/1.1\r\nHost: {HOST}\r\nCookie: {COOKIE}\r\nX-Lab-Binding: {BINDING}\r\nX-Lab-Token: {TOKEN}\r\n\r\n";
     let done = lab.check(forget);
     assert!(done.changed, "{done:?}");
-    let refused =
-        lab.check(b"DELETE /api/runs/{RUN} HTTP/1.1\r\nHost: {HOST}\r\nCookie: {COOKIE}\r\n\r\n");
+    let refused = lab.check(
+        b"DELETE /api/runs/{RUN} HTTP/1.1\r\nHost: {HOST}\r\nCookie: {COOKIE}\r\nX-Lab-Binding: {BINDING}\r\n\r\n",
+    );
     assert_eq!(refused.statuses, vec![403]);
     assert!(!refused.changed);
+    let unbound = lab.check(
+        b"DELETE /api/runs/{RUN} HTTP/1.1\r\nHost: {HOST}\r\nCookie: {COOKIE}\r\nX-Lab-Token: {TOKEN}\r\n\r\n",
+    );
+    assert_eq!(unbound.statuses, vec![401]);
+    assert!(!unbound.changed);
     // The run came back under a new id, which {RUN} now names.
     let again = lab.check(forget);
     assert!(again.changed, "{again:?}");
@@ -77,6 +98,9 @@ const PATHS: &[&str] = &[
     "http://{HOST}/api/runs",
     "*",
     "/api/runs/{RUN}?key={KEY}",
+    "{NOTES}",
+    "{NOTES}",
+    "{NOTES}x",
 ];
 const HOSTS: &[&str] = &[
     "Host: {HOST}",
@@ -96,7 +120,10 @@ const CREDENTIALS: &[&str] = &[
     "Authorization: Bearer {KEY}",
     "Cookie: {COOKIE}",
     "Cookie: {COOKIE}",
-    "Cookie: {COOKIE}",
+    "Cookie: {COOKIE}\r\nX-Lab-Binding: {BINDING}",
+    "Cookie: {COOKIE}\r\nX-Lab-Binding: {BINDING}",
+    "Cookie: {COOKIE}\r\nX-Lab-Binding: {BINDING}x",
+    "X-Lab-Binding: {BINDING}",
     "Authorization: Bearer {KEY}x",
     "Authorization: bearer {KEY}",
     "Authorization: Basic {KEY}",

@@ -15,11 +15,13 @@ use tokio::net::TcpStream;
 struct Lab {
     port: u16,
     token: String,
-    /// The access key, and the session cookie (`name=value`) it bought;
-    /// every request carries the cookie unless it sets its own `Cookie` or
-    /// `Authorization` header.
+    /// The access key, the session cookie (`name=value`) it bought and
+    /// the page binding it was bought with; every request carries the
+    /// cookie and the binding (as the UI's `api()` does) unless it sets
+    /// its own `Cookie` or `Authorization` header.
     key: String,
     cookie: String,
+    binding: String,
     base: PathBuf,
     run_id: String,
     _tmp: tempfile::TempDir,
@@ -31,6 +33,8 @@ struct Lab {
 type Headers<'a> = Vec<(&'a str, &'a str)>;
 
 const SECRET: &str = "TOP-SECRET-CONTENT-do-not-serve";
+/// The page binding the test client signs in with.
+const BINDING: &str = "test-page-binding-0123456789_abcdef";
 /// What `outside/passwd` holds: `root:x:` as `/etc/passwd` starts.
 const PASSWD: &str = "root:x:0:0:canary:/root:/bin/sh\n";
 
@@ -93,13 +97,19 @@ async fn start_with(limits: lab_http::Limits, allowed_hosts: Vec<String>) -> Lab
         token: String::new(),
         key: key.as_str().to_owned(),
         cookie: String::new(),
+        binding: BINDING.to_owned(),
         base,
         run_id,
         _tmp: tmp,
         stop: Some(stop),
         task: Some(task),
     };
-    let login = lab.sign_in(&format!("{{\"key\": \"{}\"}}", lab.key)).await;
+    let login = lab
+        .sign_in(&format!(
+            "{{\"key\": \"{}\", \"binding\": \"{BINDING}\"}}",
+            lab.key
+        ))
+        .await;
     assert_eq!(login.status, 204, "{}", login.text());
     lab.cookie = login
         .header("set-cookie")
@@ -177,7 +187,10 @@ impl Lab {
             n.eq_ignore_ascii_case("cookie") || n.eq_ignore_ascii_case("authorization")
         });
         if !credentialed && !self.cookie.is_empty() {
-            req.push_str(&format!("Cookie: {}\r\n", self.cookie));
+            req.push_str(&format!(
+                "Cookie: {}\r\nX-Lab-Binding: {}\r\n",
+                self.cookie, self.binding
+            ));
         }
         for (name, value) in headers {
             req.push_str(&format!("{name}: {value}\r\n"));
@@ -707,8 +720,8 @@ async fn mutation_bodies_must_be_same_origin_json_and_small() {
     }
     // A chunked body over the cap is cut off at 1 MiB.
     let mut chunked = format!(
-        "POST /api/runs HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-Lab-Token: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-        lab.host(), lab.cookie, lab.token
+        "POST /api/runs HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nX-Lab-Binding: {}\r\nX-Lab-Token: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        lab.host(), lab.cookie, lab.binding, lab.token
     ).into_bytes();
     for _ in 0..20 {
         chunked.extend_from_slice(format!("{:x}\r\n", 100_000).as_bytes());
@@ -1462,9 +1475,22 @@ async fn the_key_buys_a_session_cookie_and_logging_out_ends_it() {
     let json = ("Content-Type", "application/json");
     let anonymous = ("Cookie", "");
     for (body, status) in [
-        ("{\"key\": \"nope\"}".to_owned(), 401),
-        (format!("{{\"key\": \"{}\"}}", &lab.key[..42]), 401),
-        (format!("{{\"key\": \"{}x\"}}", lab.key), 401),
+        (
+            format!("{{\"key\": \"nope\", \"binding\": \"{BINDING}\"}}"),
+            401,
+        ),
+        (
+            format!(
+                "{{\"key\": \"{}\", \"binding\": \"{BINDING}\"}}",
+                &lab.key[..42]
+            ),
+            401,
+        ),
+        (
+            format!("{{\"key\": \"{}x\", \"binding\": \"{BINDING}\"}}", lab.key),
+            401,
+        ),
+        (format!("{{\"key\": \"{}\"}}", lab.key), 400),
         ("{\"token\": \"x\"}".to_owned(), 400),
         ("not json".to_owned(), 400),
     ] {
@@ -1475,7 +1501,8 @@ async fn the_key_buys_a_session_cookie_and_logging_out_ends_it() {
         assert!(reply.header("set-cookie").is_none(), "{body}");
     }
     // Cross-site or foreign-origin logins are refused like any mutation.
-    let body = format!("{{\"key\": \"{}\"}}", lab.key);
+    let binding = "second-session-binding-0123456789";
+    let body = format!("{{\"key\": \"{}\", \"binding\": \"{binding}\"}}", lab.key);
     let foreign = lab
         .request(
             "POST",
@@ -1517,18 +1544,25 @@ async fn the_key_buys_a_session_cookie_and_logging_out_ends_it() {
     let this_token = page.text()[at..at + 64].to_owned();
     // Each session has its own page token: another session's does not pass.
     assert_ne!(this_token, lab.token);
-    async fn forget(lab: &Lab, cookie: &str, token: &str) -> Reply {
+    async fn forget(lab: &Lab, cookie: &str, binding: &str, token: &str) -> Reply {
         lab.request(
             "DELETE",
             "/api/runs/other",
-            &[("Cookie", cookie), ("X-Lab-Token", token)],
+            &[
+                ("Cookie", cookie),
+                ("X-Lab-Binding", binding),
+                ("X-Lab-Token", token),
+            ],
             b"",
         )
         .await
     }
-    assert_eq!(forget(&lab, &cookie, &lab.token).await.code(), "bad_token");
     assert_eq!(
-        forget(&lab, &lab.cookie, &this_token).await.code(),
+        forget(&lab, &cookie, binding, &lab.token).await.code(),
+        "bad_token"
+    );
+    assert_eq!(
+        forget(&lab, &lab.cookie, BINDING, &this_token).await.code(),
         "bad_token"
     );
     // Log out: the cookie is cleared and the session is gone for good, its
@@ -1537,17 +1571,29 @@ async fn the_key_buys_a_session_cookie_and_logging_out_ends_it() {
         .request(
             "DELETE",
             "/api/session",
-            &[("Cookie", &cookie), ("X-Lab-Token", &this_token)],
+            &[
+                ("Cookie", &cookie),
+                ("X-Lab-Binding", binding),
+                ("X-Lab-Token", &this_token),
+            ],
             b"",
         )
         .await;
     assert_eq!(out.status, 204);
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
     let after = lab
-        .request("GET", "/api/runs", &[("Cookie", &cookie)], b"")
+        .request(
+            "GET",
+            "/api/runs",
+            &[("Cookie", &cookie), ("X-Lab-Binding", binding)],
+            b"",
+        )
         .await;
     assert_eq!(after.status, 401);
-    assert_eq!(forget(&lab, &cookie, &this_token).await.status, 401);
+    assert_eq!(
+        forget(&lab, &cookie, binding, &this_token).await.status,
+        401
+    );
     lab.stop().await;
 }
 
@@ -1714,67 +1760,418 @@ async fn import_answers_alike_for_every_place_outside_the_roots() {
     lab.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bound_session_cookie_alone_opens_only_what_elements_load() {
-    // A browser sends the cookie to every port of 127.0.0.1, a foreign
-    // server's included; the page binding (kept in the page's own origin)
-    // is what the API wants besides.
-    let lab = start().await;
-    let binding = "b1nd1ng-0123456789abcdef_XYZ";
+/// The cookie (name=value) a sign-in with `binding` bought.
+async fn session_with(lab: &Lab, binding: &str) -> String {
     let body = format!("{{\"key\": \"{}\", \"binding\": \"{binding}\"}}", lab.key);
     let login = lab.sign_in(&body).await;
     assert_eq!(login.status, 204, "{}", login.text());
-    let cookie = login
+    login
         .header("set-cookie")
         .unwrap()
         .split(';')
         .next()
         .unwrap()
-        .to_owned();
-    let with = |extra: Option<&'static str>| {
-        let mut h = vec![("Cookie", cookie.clone())];
-        if let Some(b) = extra {
-            h.push(("X-Lab-Binding", b.to_owned()));
-        }
-        h
-    };
-    async fn ask(lab: &Lab, method: &str, path: &str, headers: &[(&str, String)]) -> u16 {
-        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        lab.request(method, path, &h, b"").await.status
+        .to_owned()
+}
+
+/// `GET` (or `method`) of `path` with exactly these credential headers.
+async fn as_(lab: &Lab, method: &str, path: &str, cookie: &str, binding: Option<&str>) -> Reply {
+    let mut headers = vec![("Cookie", cookie)];
+    if let Some(binding) = binding {
+        headers.push(("X-Lab-Binding", binding));
     }
-    // The cookie alone: the page, media, downloads and event streams only.
-    assert_eq!(ask(&lab, "GET", "/", &with(None)).await, 200);
-    assert_eq!(ask(&lab, "GET", "/assets/app.js", &with(None)).await, 200);
-    assert_eq!(
-        ask(&lab, "GET", &lab.artifact("output.mp4"), &with(None)).await,
-        200
-    );
-    assert_eq!(ask(&lab, "GET", "/api/runs", &with(None)).await, 401);
-    assert_eq!(ask(&lab, "GET", "/api/status", &with(None)).await, 401);
-    assert_eq!(ask(&lab, "GET", "/api/columns", &with(None)).await, 401);
-    assert_eq!(
-        ask(
-            &lab,
-            "GET",
-            "/api/runs",
-            &with(Some("wrong-binding-0123456789"))
+    lab.request(method, path, &headers, b"").await
+}
+
+/// The `url` of `name` in the run's artifact list, as the API gave it to
+/// the page (cookie and binding).
+async fn signed_artifact_url(lab: &Lab, cookie: &str, binding: &str, name: &str) -> String {
+    let run = as_(lab, "GET", "/api/runs/demo", cookie, Some(binding)).await;
+    assert_eq!(run.status, 200, "{}", run.text());
+    let json: serde_json::Value = serde_json::from_slice(&run.body).unwrap();
+    json["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .and_then(|a| a["url"].as_str())
+        .unwrap_or_else(|| panic!("no url for {name}: {json}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_session_cookie_reads_nothing() {
+    // A browser sends the cookie to every port of 127.0.0.1, a foreign
+    // server's included. The replay: sign in as the UI does, then send
+    // only the cookie, knowing every id.
+    let lab = start().await;
+    let binding = "b1nd1ng-0123456789abcdef_XYZ";
+    let cookie = session_with(&lab, binding).await;
+    let export = lab
+        .request(
+            "POST",
+            "/api/runs/demo/export",
+            &[
+                ("Cookie", &cookie),
+                ("X-Lab-Binding", binding),
+                ("X-Lab-Token", &page_token(&lab, &cookie).await),
+                ("Content-Type", "application/json"),
+            ],
+            b"{\"name\": \"stolen\"}",
         )
-        .await,
-        401
+        .await;
+    assert_eq!(export.status, 201, "{}", export.text());
+    let export: serde_json::Value = serde_json::from_slice(&export.body).unwrap();
+    let bundle_url = export["url"].as_str().unwrap().to_owned();
+    assert!(
+        bundle_url.starts_with("/api/exports/stolen.tar?exp="),
+        "{bundle_url}"
     );
-    assert_eq!(ask(&lab, "DELETE", "/api/session", &with(None)).await, 401);
-    // With the binding, the API.
+    // The cookie alone: the page and its assets, nothing else.
+    assert_eq!(as_(&lab, "GET", "/", &cookie, None).await.status, 200);
     assert_eq!(
-        ask(&lab, "GET", "/api/runs", &with(Some(binding))).await,
+        as_(&lab, "GET", "/assets/app.js", &cookie, None)
+            .await
+            .status,
         200
     );
-    // Bad bindings are refused at login.
-    for bad in ["short", "has space in it and is long enough"] {
+    for (method, path) in [
+        ("GET", lab.artifact("notes.md")),
+        ("HEAD", lab.artifact("output.mp4")),
+        ("GET", lab.artifact("output.mp4")),
+        ("GET", "/api/exports/stolen.tar".to_owned()),
+        ("GET", "/api/jobs/demo-0123456789ab/log".to_owned()),
+        (
+            "GET",
+            "/api/runs/demo/images/events.out.tfevents.1.x/0/1".to_owned(),
+        ),
+        ("GET", "/api/runs".to_owned()),
+        ("GET", "/api/runs/demo".to_owned()),
+        ("GET", "/api/status".to_owned()),
+        ("GET", "/api/exports".to_owned()),
+        ("GET", "/api/runs/demo/metrics/loss".to_owned()),
+        ("DELETE", "/api/session".to_owned()),
+    ] {
+        let reply = as_(&lab, method, &path, &cookie, None).await;
+        assert_eq!(reply.status, 401, "{method} {path}: {}", reply.text());
+        if method != "HEAD" {
+            assert_eq!(reply.code(), "unauthenticated", "{method} {path}");
+            assert!(!reply.text().contains("<script>") && !reply.text().contains("Demo run"));
+        }
+        // Another page's binding is no binding.
+        let foreign = as_(
+            &lab,
+            method,
+            &path,
+            &cookie,
+            Some("another-binding-0123456789"),
+        )
+        .await;
+        assert_eq!(foreign.status, 401, "{method} {path} with a wrong binding");
+    }
+    // The page (cookie and binding) is given signed URLs, which open their
+    // element with the cookie alone: a video seeks, a bundle downloads.
+    let notes = signed_artifact_url(&lab, &cookie, binding, "notes.md").await;
+    let video = signed_artifact_url(&lab, &cookie, binding, "output.mp4").await;
+    let spaced = signed_artifact_url(&lab, &cookie, binding, "videos/a b.mp4").await;
+    assert!(
+        spaced.starts_with("/api/runs/demo/artifacts/videos/a%20b.mp4?exp="),
+        "{spaced}"
+    );
+    for url in [&notes, &video, &spaced, &bundle_url] {
+        let reply = as_(&lab, "GET", url, &cookie, None).await;
+        assert_eq!(reply.status, 200, "{url}: {}", reply.text());
+    }
+    assert_eq!(
+        as_(&lab, "GET", &notes, &cookie, None).await.text(),
+        "<script>alert(1)</script>"
+    );
+    let ranged = lab
+        .request(
+            "GET",
+            &video,
+            &[("Cookie", &cookie), ("Range", "bytes=1000-1009")],
+            b"",
+        )
+        .await;
+    assert_eq!(ranged.status, 206);
+    assert_eq!(ranged.body.len(), 10);
+    assert_eq!(as_(&lab, "HEAD", &video, &cookie, None).await.status, 200);
+    let list = as_(&lab, "GET", "/api/runs", &cookie, Some(binding)).await;
+    let list: serde_json::Value = serde_json::from_slice(&list.body).unwrap();
+    let row = list["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "demo")
+        .unwrap()
+        .clone();
+    let video_url = row["video_url"].as_str().unwrap();
+    assert!(video_url.contains("&sig="), "{row}");
+    assert_eq!(as_(&lab, "GET", video_url, &cookie, None).await.status, 200);
+    // A signature opens its own path and no other, and only as written.
+    let (_, query) = notes.split_once('?').unwrap();
+    let (exp, sig) = query
+        .strip_prefix("exp=")
+        .unwrap()
+        .split_once("&sig=")
+        .unwrap();
+    let exp: u64 = exp.parse().unwrap();
+    for forged in [
+        format!("{}?{query}", lab.artifact("output.mp4")),
+        format!("/api/runs/other/artifacts/notes.md?{query}"),
+        format!("/api/exports/stolen.tar?{query}"),
+        format!("/api/jobs/demo/log?{query}"),
+        format!("{}?exp={}&sig={sig}", lab.artifact("notes.md"), exp + 1),
+        format!(
+            "{}?exp={exp}&sig={}",
+            lab.artifact("notes.md"),
+            sig.to_ascii_lowercase()
+        ),
+        format!("{}?{query}&x=1", lab.artifact("notes.md")),
+        format!("{}?exp={exp}", lab.artifact("notes.md")),
+    ] {
+        let reply = as_(&lab, "GET", &forged, &cookie, None).await;
+        assert_eq!(reply.status, 401, "{forged}");
+        assert_eq!(reply.code(), "bad_signature", "{forged}");
+    }
+    // A signature is no credential on a JSON route.
+    let json_route = as_(
+        &lab,
+        "GET",
+        &format!("/api/runs/demo?{query}"),
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(json_route.status, 401);
+    // Another session's cookie does not carry this one's signature, nor
+    // does no cookie at all.
+    let other_binding = "other-b1nd1ng-0123456789abcdef";
+    let other = session_with(&lab, other_binding).await;
+    let reply = as_(&lab, "GET", &notes, &other, None).await;
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (401, "bad_signature")
+    );
+    let theirs = signed_artifact_url(&lab, &other, other_binding, "notes.md").await;
+    assert_ne!(theirs, notes);
+    let reply = as_(&lab, "GET", &theirs, &cookie, None).await;
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (401, "bad_signature")
+    );
+    let reply = lab.request("GET", &notes, &[("Cookie", "")], b"").await;
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (401, "unauthenticated")
+    );
+    // Logging out kills the session's signatures with it.
+    let out = lab
+        .request(
+            "DELETE",
+            "/api/session",
+            &[
+                ("Cookie", &other),
+                ("X-Lab-Binding", other_binding),
+                ("X-Lab-Token", &page_token(&lab, &other).await),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(out.status, 204);
+    assert_eq!(as_(&lab, "GET", &theirs, &other, None).await.status, 401);
+    // A script with the key needs no signature, and is given plain URLs.
+    let bearer = format!("Bearer {}", lab.key);
+    let plain = lab
+        .request("GET", "/api/runs/demo", &[("Authorization", &bearer)], b"")
+        .await;
+    let plain: serde_json::Value = serde_json::from_slice(&plain.body).unwrap();
+    let url = plain["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "notes.md")
+        .unwrap()["url"]
+        .clone();
+    assert_eq!(url, "/api/runs/demo/artifacts/notes.md");
+    let by_key = lab
+        .request(
+            "GET",
+            &lab.artifact("notes.md"),
+            &[("Authorization", &bearer)],
+            b"",
+        )
+        .await;
+    assert_eq!(by_key.status, 200);
+    // A session needs a binding, well formed.
+    let no_binding = lab.sign_in(&format!("{{\"key\": \"{}\"}}", lab.key)).await;
+    assert_eq!(
+        (no_binding.status, no_binding.code().as_str()),
+        (400, "binding_required")
+    );
+    assert!(no_binding.header("set-cookie").is_none());
+    for bad in [
+        "short",
+        "has space in it and is long enough",
+        &"x".repeat(129),
+    ] {
         let body = format!("{{\"key\": \"{}\", \"binding\": \"{bad}\"}}", lab.key);
         let reply = lab.sign_in(&body).await;
-        assert_eq!(reply.status, 400, "{bad}");
+        assert_eq!(
+            (reply.status, reply.code().as_str()),
+            (400, "binding_required"),
+            "{bad}"
+        );
     }
     lab.stop().await;
+}
+
+/// The page token of the session `cookie` names.
+async fn page_token(lab: &Lab, cookie: &str) -> String {
+    let page = as_(lab, "GET", "/", cookie, None).await;
+    let marker = "<meta name=\"lab-token\" content=\"";
+    let at = page.text().find(marker).expect("token meta") + marker.len();
+    page.text()[at..at + 64].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_expires_while_its_session_lives_on() {
+    let lab = start_with(
+        lab_http::Limits {
+            session_lifetime: Duration::from_secs(2),
+            ..lab_http::Limits::default()
+        },
+        Vec::new(),
+    )
+    .await;
+    let url = signed_artifact_url(&lab, &lab.cookie, &lab.binding, "notes.md").await;
+    assert_eq!(as_(&lab, "GET", &url, &lab.cookie, None).await.status, 200);
+    // The page keeps its session alive; the URL's exp passes.
+    for _ in 0..7 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            lab.get("/api/status").await.status,
+            200,
+            "the session lives on"
+        );
+    }
+    let reply = as_(&lab, "GET", &url, &lab.cookie, None).await;
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (401, "bad_signature")
+    );
+    // A fresh URL works again.
+    let fresh = signed_artifact_url(&lab, &lab.cookie, &lab.binding, "notes.md").await;
+    assert_ne!(fresh, url);
+    assert_eq!(
+        as_(&lab, "GET", &fresh, &lab.cookie, None).await.status,
+        200
+    );
+    // The cookie alone does not keep a session alive.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        as_(&lab, "GET", &fresh, &lab.cookie, None).await.status,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let reply = as_(&lab, "GET", "/api/runs", &lab.cookie, Some(&lab.binding)).await;
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (401, "unauthenticated")
+    );
+    lab.stop().await;
+}
+
+/// Sends `count` copies of `request` down one connection and returns what
+/// came back before the server closed it.
+async fn pipelined(port: u16, request: String, count: usize) -> Vec<u8> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let _ = stream.write_all(request.repeat(count).as_bytes()).await;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut buf))
+        .await
+        .expect("the server closed the connection")
+        .unwrap();
+    buf
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_credentials_close_the_connection_and_then_lock_out_for_a_second() {
+    let lab = start().await;
+    let url = signed_artifact_url(&lab, &lab.cookie, &lab.binding, "notes.md").await;
+    let guess = format!(
+        "GET /api/runs/demo/artifacts/notes.md HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\n\r\n",
+        lab.host(),
+        lab.cookie
+    );
+    // Ten failures on one connection close it: the tenth answer says so,
+    // and nothing after it is answered.
+    let answers =
+        String::from_utf8_lossy(&pipelined(lab.port, guess.clone(), 15).await).into_owned();
+    assert_eq!(answers.matches("HTTP/1.1 401").count(), 10, "{answers}");
+    assert_eq!(answers.matches("connection: close").count(), 1, "{answers}");
+    // Over 100 failures in a second, server-wide: what needs a credential
+    // and has no full one waits a second, the login included; the page
+    // (cookie and binding) and scripts (the key) go on.
+    let mut floods = Vec::new();
+    for _ in 0..11 {
+        floods.push(pipelined(lab.port, guess.clone(), 10));
+    }
+    let floods = futures_join(floods).await;
+    let failed: usize = floods
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).matches("HTTP/1.1 4").count())
+        .sum();
+    assert_eq!(failed, 110);
+    let locked = as_(&lab, "GET", &url, &lab.cookie, None).await;
+    assert_eq!(
+        (locked.status, locked.code().as_str()),
+        (429, "rate_limited"),
+        "{}",
+        locked.text()
+    );
+    assert_eq!(locked.header("retry-after"), Some("1"));
+    let anonymous = lab
+        .request("GET", "/api/runs", &[("Cookie", "")], b"")
+        .await;
+    assert_eq!(anonymous.status, 429);
+    let login = lab
+        .sign_in(&format!(
+            "{{\"key\": \"{}\", \"binding\": \"{BINDING}\"}}",
+            lab.key
+        ))
+        .await;
+    assert_eq!(login.status, 429, "no key is tried while locked");
+    assert_eq!(lab.get("/api/runs").await.status, 200, "the page goes on");
+    let bearer = format!("Bearer {}", lab.key);
+    assert_eq!(
+        lab.request("GET", "/api/runs", &[("Authorization", &bearer)], b"")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        lab.get("/").await.status,
+        200,
+        "the login shell is no credential check"
+    );
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(as_(&lab, "GET", &url, &lab.cookie, None).await.status, 200);
+    lab.stop().await;
+}
+
+/// Runs the futures at once.
+async fn futures_join<F: std::future::Future + Send + 'static>(all: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = all.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }
 
 /// Sorted lists page the same whatever the page size: only the rows up to

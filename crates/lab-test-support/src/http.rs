@@ -70,49 +70,83 @@ pub struct Request {
     pub anonymous: bool,
 }
 
-/// The credential header remembered per port (a signed-in Lab): added to
+/// The credential headers remembered per port (a signed-in Lab): added to
 /// every request to that port that carries no `Cookie` or `Authorization`
 /// of its own and is not [`Request::anonymous`].
-static CREDENTIALS: std::sync::Mutex<Vec<(u16, String, String)>> =
-    std::sync::Mutex::new(Vec::new());
+type Remembered = (u16, Vec<(String, String)>);
+static CREDENTIALS: std::sync::Mutex<Vec<Remembered>> = std::sync::Mutex::new(Vec::new());
 
 /// Remembers `name: value` as the credential for `port`.
 pub fn remember(port: u16, name: &str, value: &str) {
-    let mut all = CREDENTIALS.lock().unwrap_or_else(|p| p.into_inner());
-    all.retain(|(p, _, _)| *p != port);
-    all.push((port, name.to_owned(), value.to_owned()));
+    remember_all(port, &[(name, value)]);
 }
 
-/// The remembered credential for `port` as a header line (`""` if none),
+/// Remembers these headers together as the credential for `port`.
+pub fn remember_all(port: u16, headers: &[(&str, &str)]) {
+    let mut all = CREDENTIALS.lock().unwrap_or_else(|p| p.into_inner());
+    all.retain(|(p, _)| *p != port);
+    all.push((
+        port,
+        headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
+    ));
+}
+
+/// The remembered credential for `port` as header lines (`""` if none),
 /// for clients that write their own request heads.
 pub fn credential_line(port: u16) -> String {
     remembered(port)
+        .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
-        .unwrap_or_default()
+        .collect()
 }
 
-fn remembered(port: u16) -> Option<(String, String)> {
+fn remembered(port: u16) -> Vec<(String, String)> {
     CREDENTIALS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .iter()
-        .find(|(p, _, _)| *p == port)
-        .map(|(_, n, v)| (n.clone(), v.clone()))
+        .find(|(p, _)| *p == port)
+        .map(|(_, headers)| headers.clone())
+        .unwrap_or_default()
+}
+
+/// A page binding as the UI makes one: 32 base64url characters from the
+/// OS RNG (through a fresh std hasher's random keys).
+pub fn new_binding() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    while out.len() < 32 {
+        let mut n = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        for _ in 0..10 {
+            out.push(char::from(ALPHABET[(n & 63) as usize]));
+            n >>= 6;
+        }
+    }
+    out.truncate(32);
+    out
 }
 
 /// Signs in with the access key the way a browser does (`POST
-/// /api/session`) and remembers the session cookie for `port`. Returns the
-/// cookie, or `None` when the server gave none.
-pub fn sign_in(port: u16, key: &str) -> Option<String> {
+/// /api/session` with a new page binding) and remembers the session
+/// cookie and the binding (`X-Lab-Binding`) for `port`. Returns the
+/// cookie and the binding, or `None` when the server gave no cookie.
+pub fn sign_in(port: u16, key: &str) -> Option<(String, String)> {
+    let binding = new_binding();
     let reply = Request::new("POST", "/api/session")
         .anonymous()
-        .json(&format!("{{\"key\": \"{key}\"}}"))
+        .json(&format!("{{\"key\": \"{key}\", \"binding\": \"{binding}\"}}"))
         .send(port)
         .ok()?;
     let cookie = reply.header("set-cookie")?.split(';').next()?.to_owned();
     (reply.status == 204).then(|| {
-        remember(port, "Cookie", &cookie);
-        cookie
+        remember_all(port, &[("Cookie", &cookie), ("X-Lab-Binding", &binding)]);
+        (cookie, binding)
     })
 }
 
@@ -175,11 +209,10 @@ impl Request {
         let credentialed = self.headers.iter().any(|(n, _)| {
             n.eq_ignore_ascii_case("cookie") || n.eq_ignore_ascii_case("authorization")
         });
-        if !self.anonymous
-            && !credentialed
-            && let Some((name, value)) = remembered(port)
-        {
-            head.push_str(&format!("{name}: {value}\r\n"));
+        if !self.anonymous && !credentialed {
+            for (name, value) in remembered(port) {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
         }
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));

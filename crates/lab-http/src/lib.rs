@@ -682,22 +682,34 @@ async fn connection<S>(
         let credential = auth::authenticate(req.headers(), &state.key, &state.sessions);
         // Only a client that proved who it is keeps its connection when the
         // server is full; one without a credential (which can reach only
-        // the login shell and its assets) stays first in line to be shed,
+        // the login shell and its assets), or with a cookie alone that did
+        // not open a signed element URL, stays first in line to be shed,
         // however many requests it sends.
-        if credential.is_some() {
+        let full = credential.as_ref().is_some_and(auth::Credential::is_full);
+        let path = req.uri().path();
+        let cookie_alone = credential.is_some()
+            && !full
+            && path != "/"
+            && !path.starts_with("/assets/")
+            && path != "/api/session";
+        if full {
             seen.0.head_seen(id, &seen.1);
         }
         let state = Arc::clone(&state);
         let failed_here = Arc::clone(&failed_here);
+        let seen = (Arc::clone(&seen.0), Arc::clone(&seen.1));
         async move {
             let mut response = handle(Arc::clone(&state), req, credential).await?;
             // A failed credential (401, or 429 while failures are over the
             // rate) counts for the whole server and for this connection,
             // which is closed after its last allowed one.
             let status = response.status();
-            if status == http::StatusCode::UNAUTHORIZED
-                || status == http::StatusCode::TOO_MANY_REQUESTS
-            {
+            let failed = status == http::StatusCode::UNAUTHORIZED
+                || status == http::StatusCode::TOO_MANY_REQUESTS;
+            if cookie_alone && !failed {
+                seen.0.head_seen(id, &seen.1);
+            }
+            if failed {
                 state.failures.record(state.limits.max_failures_per_second);
                 let here = failed_here.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if here >= state.limits.max_failures_per_connection {

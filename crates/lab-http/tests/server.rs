@@ -1652,6 +1652,22 @@ async fn a_full_server_sheds_connections_that_never_sent_a_head() {
     }
     answered_before_the_header_timeout(&lab).await;
     drop(busy);
+    // Nor can a stolen cookie alone (the page, a JSON route refused): its
+    // connections stay first to go too.
+    let mut stolen = Vec::new();
+    for i in 0..64 {
+        let mut stream = TcpStream::connect(("127.0.0.1", lab.port)).await.unwrap();
+        let target = if i % 2 == 0 { "/" } else { "/api/runs" };
+        let head = format!(
+            "GET {target} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\n\r\n",
+            lab.host(),
+            lab.cookie
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stolen.push(stream);
+    }
+    answered_before_the_header_timeout(&lab).await;
+    drop(stolen);
     lab.stop().await;
 }
 

@@ -1,8 +1,12 @@
 // Lab UI: runs list, run page, compare, import, status strip, keyboard.
 // Plain ES modules, no build step. Nothing a run wrote is ever inserted as
-// HTML: names, notes, logs and provenance are text nodes.
+// HTML: names, notes, logs and provenance are text nodes. Every URL an
+// element loads (a video, an image, a download, a job's log stream) is one
+// the API gave (`url`, `video_url`, `thumbnail_url`, `log_url`: signed for
+// this session, SPEC §4); none is built here, and without one the element
+// is not shown.
 
-import { $, el, api, artifactText, artifactFrom, artifactUrl, size, date, showError, valueTree, checkSession, pref, setPref } from './dom.js';
+import { $, el, api, artifactText, artifactFrom, size, date, showError, valueTree, checkSession, pref, setPref } from './dom.js';
 
 // Loaded from a login link while already signed in: the key leaves the
 // address bar and history at once.
@@ -97,13 +101,13 @@ async function fetchRuns(reset) {
 }
 
 function thumb(run) {
-  if (run.thumbnail) return el('img', { src: artifactUrl(run.id, run.thumbnail), alt: '', loading: 'lazy', class: 'thumb' });
-  if (run.video) {
+  if (run.thumbnail_url) return el('img', { src: run.thumbnail_url, alt: '', loading: 'lazy', class: 'thumb' });
+  if (run.video_url) {
     // First frame: only metadata and the first frame are fetched, by Range.
     const v = el('video', { muted: true, preload: 'metadata', class: 'thumb', 'aria-hidden': 'true' });
     v.muted = true;
     lazyVideos.observe(v);
-    v.dataset.src = `${artifactUrl(run.id, run.video)}#t=0.1`;
+    v.dataset.src = `${run.video_url}#t=0.1`;
     return v;
   }
   return el('div', { class: 'thumb none' }, 'no media');
@@ -292,7 +296,8 @@ async function renderRun(id) {
   if (!state.status) await loadStatus();
   const runner = state.status && state.status.runner;
   const job = runner && runner.enabled ? await api(`/api/jobs/${encodeURIComponent(run.id)}`).catch(() => null) : null;
-  const names = new Set(run.artifacts.map((a) => a.name));
+  // The artifacts by name, each with the URL the API gave for it.
+  const artifacts = new Map(run.artifacts.map((a) => [a.name, a]));
   const section = (title, ...body) => el('section', { class: 'panel' }, el('h2', {}, title), ...body);
 
   const exportResult = el('span', { id: 'export-result', role: 'status' });
@@ -313,8 +318,8 @@ async function renderRun(id) {
 
   // Videos logged by step are shown under "Media by step" instead.
   const stepped = new Set((run.media || []).filter((m) => m.step !== null && m.step !== undefined).map((m) => m.name));
-  const videos = run.artifacts.filter((a) => a.type.startsWith('video/') && !stepped.has(a.name));
-  const players = videos.map((a) => player(artifactUrl(run.id, a.name), a.name));
+  const videos = run.artifacts.filter((a) => a.type.startsWith('video/') && a.url && !stepped.has(a.name));
+  const players = videos.map((a) => player(a.url, a.name));
   const first = players[0] && players[0].video;
   state.media = first ? {
     toggle: () => (first.paused ? first.play() : first.pause()),
@@ -367,25 +372,25 @@ async function renderRun(id) {
   }
 
   const provHolder = el('div', { id: 'provenance' });
-  if (names.has('provenance.json')) parts.push(section('Provenance', provHolder));
+  if (artifacts.has('provenance.json')) parts.push(section('Provenance', provHolder));
 
   const notesHolder = el('div', { class: 'notes' });
-  if (names.has('notes.md')) parts.push(section('Notes', notesHolder));
+  if (artifacts.has('notes.md')) parts.push(section('Notes', notesHolder));
 
-  const logNames = ['stdout.log', 'stderr.log'].filter((n) => names.has(n));
+  const logNames = ['stdout.log', 'stderr.log'].filter((n) => artifacts.has(n));
   const logs = el('div', { class: 'logs' });
   if (logNames.length) parts.push(section('Logs', logs));
 
   parts.push(section('Artifacts', el('table', { id: 'artifacts' },
     el('thead', {}, el('tr', {}, el('th', {}, 'name'), el('th', {}, 'size'), el('th', {}, 'type'))),
     el('tbody', {}, run.artifacts.map((a) => el('tr', {},
-      el('td', {}, el('a', { href: artifactUrl(run.id, a.name), download: a.name.split('/').pop() }, a.name)),
+      el('td', {}, a.url ? el('a', { href: a.url, download: a.name.split('/').pop() }, a.name) : a.name),
       el('td', { class: 'num' }, size(a.size)), el('td', { class: 'muted' }, a.type)))))));
   view.replaceChildren(el('article', { class: 'run-view' }, parts));
 
   // Fill the panels.
-  for (const name of TEXT_META.filter((n) => names.has(n) && !['run.toml', 'run.json'].includes(n))) {
-    artifactText(run.id, name).then(({ text }) => {
+  for (const name of TEXT_META.filter((n) => artifacts.has(n) && !['run.toml', 'run.json'].includes(n))) {
+    artifactText(artifacts.get(name)).then(({ text }) => {
       let body;
       if (name.endsWith('.json')) {
         try { body = valueTree(JSON.parse(text)); } catch { body = el('pre', {}, text); }
@@ -393,15 +398,15 @@ async function renderRun(id) {
       metaHolder.append(el('div', { class: 'meta-item' }, el('h3', {}, name), body));
     }).catch(showError);
   }
-  if (names.has('provenance.json')) {
-    artifactText(run.id, 'provenance.json').then(({ text }) => {
+  if (artifacts.has('provenance.json')) {
+    artifactText(artifacts.get('provenance.json')).then(({ text }) => {
       try { provHolder.replaceChildren(valueTree(JSON.parse(text))); } catch { provHolder.replaceChildren(el('pre', {}, text)); }
     }).catch(showError);
   }
-  if (names.has('notes.md')) {
-    artifactText(run.id, 'notes.md').then(({ text }) => notesHolder.replaceChildren(...markdownish(text))).catch(showError);
+  if (artifacts.has('notes.md')) {
+    artifactText(artifacts.get('notes.md')).then(({ text }) => notesHolder.replaceChildren(...markdownish(text))).catch(showError);
   }
-  for (const name of logNames) logs.append(logPanel(run.id, name, live));
+  for (const name of logNames) logs.append(logPanel(artifacts.get(name), live));
 }
 
 // Metric names with a finite last value first, then by name.
@@ -442,7 +447,9 @@ function markdownish(text) {
 
 const TAIL_BYTES = 64 * 1024;
 
-function logPanel(runId, name, live) {
+// `artifact`: the log's entry in the run's `artifacts` (name and url).
+function logPanel(artifact, live) {
+  const name = artifact.name;
   const pre = el('pre', { class: 'log', 'data-log': name });
   const info = el('span', { class: 'muted' });
   const follow = el('input', { type: 'checkbox', checked: live });
@@ -452,7 +459,7 @@ function logPanel(runId, name, live) {
   // Range from the size last seen: a growing log costs its new bytes.
   const load = async () => {
     try {
-      const { text, partial, total: now } = await artifactText(runId, name, TAIL_BYTES);
+      const { text, partial, total: now } = await artifactText(artifact, TAIL_BYTES);
       const bottom = atBottom();
       pre.textContent = partial ? text.slice(text.indexOf('\n') + 1) : text;
       total = now;
@@ -462,7 +469,7 @@ function logPanel(runId, name, live) {
   };
   const more = async () => {
     try {
-      const got = await artifactFrom(runId, name, total);
+      const got = await artifactFrom(artifact, total);
       if (got.shrunk) { await load(); return; }
       if (!got.text) return;
       const bottom = atBottom();
@@ -493,7 +500,7 @@ async function exportRun(id, button, out) {
   try {
     const made = await api(`/api/runs/${encodeURIComponent(id)}/export`, { method: 'POST', json: {} });
     out.replaceChildren('bundle ready: ',
-      el('a', { href: `/api/exports/${encodeURIComponent(made.file)}`, download: made.file }, made.file),
+      made.url ? el('a', { href: made.url, download: made.file }, made.file) : made.file,
       ` (${size(made.size)}, ${made.files} files, secrets redacted)`);
   } catch (err) {
     out.replaceChildren(el('span', { class: 'error' }, `export failed: ${err.message}`));
@@ -523,8 +530,8 @@ async function renderCompare(ids) {
   if (ids.length > MAX_COMPARE) parts.push(el('p', { class: 'warning' }, `Only the first ${MAX_COMPARE} of the ${ids.length} runs asked for are compared.`));
   if (missing.length) parts.push(el('p', { class: 'error' }, `Could not load ${missing.join(', ')} (forgotten, or its directory is gone).`));
   // Videos side by side, kept in sync (the first four with one).
-  const withVideo = runs.filter((r) => r.video).slice(0, 4);
-  const players = withVideo.map((r) => player(artifactUrl(r.id, r.video), `${r.title} — ${r.video}`, { frameButtons: false }));
+  const withVideo = runs.filter((r) => r.video_url).slice(0, 4);
+  const players = withVideo.map((r) => player(r.video_url, `${r.title} — ${r.video}`, { frameButtons: false }));
   if (players.length >= 2) {
     players.forEach((p) => { p.video.controls = false; });
     const group = syncGroup(players.map((p) => p.video));
@@ -764,7 +771,11 @@ async function renderJob(id) {
     el('section', { class: 'panel' }, el('h2', {}, 'Output (redacted, live)'), out),
     el('section', { class: 'panel' }, el('h2', {}, 'Details'), details)));
   closeJobStream();
-  const source = new EventSource(`/api/jobs/${encodeURIComponent(id)}/log`);
+  if (!job.log_url) {
+    out.append(el('span', { class: 'muted' }, '[the API gave no URL for this job\'s log]\n'));
+    return;
+  }
+  const source = new EventSource(job.log_url);
   jobStream = source;
   const append = (kind) => (event) => {
     const atBottom = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;

@@ -47,7 +47,23 @@ export async function api(path, options = {}) {
     headers['Content-Type'] = 'application/json';
     body = JSON.stringify(options.json);
   }
-  return jsonOf(await fetch(path, { method, headers, body, credentials: 'same-origin' }));
+  return jsonOf(await send(path, { method, headers, body, credentials: 'same-origin' }));
+}
+
+// Most times a request refused with 429 is sent again.
+const RETRIES_AFTER_429 = 2;
+
+// fetch(), but a 429 (failed credentials over the server-wide rate, SPEC
+// §4: refused before anything is done, so even a mutation may be sent
+// again) is retried after its Retry-After seconds, at most twice.
+async function send(path, init) {
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(path, init);
+    if (response.status !== 429 || attempt >= RETRIES_AFTER_429) return response;
+    const seconds = Number(response.headers.get('Retry-After'));
+    const wait = Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 10) : 1;
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+  }
 }
 
 // The JSON of an API answer, or its error (the API's own `error`, else the
@@ -70,7 +86,7 @@ async function jsonOf(response) {
 export async function apiConditional(path, etag) {
   const headers = { 'X-Lab-Binding': binding };
   if (etag) headers['If-None-Match'] = etag;
-  const response = await fetch(path, { headers, credentials: 'same-origin', cache: 'no-store' });
+  const response = await send(path, { headers, credentials: 'same-origin', cache: 'no-store' });
   if (response.status === 304) return { status: 304, etag, data: null };
   const data = await jsonOf(response);
   return { status: response.status, etag: response.headers.get('ETag'), data };
@@ -79,16 +95,27 @@ export async function apiConditional(path, etag) {
 // The bytes of an artifact from `offset` on (Range), for following a log
 // that grows: { text, total } with the file's size now; `text` is empty
 // when nothing was appended; `shrunk` when the file is shorter than
-// `offset` (rewritten: read its tail again).
-export async function artifactFrom(runId, name, offset) {
-  const response = await fetch(artifactUrl(runId, name), { headers: { Range: `bytes=${offset}-` }, cache: 'no-store' });
+// `offset` (rewritten: read its tail again). `artifact` is an entry of a
+// run's `artifacts` as the API gave it: its `url` is the only way to it.
+export async function artifactFrom(artifact, offset) {
+  const response = await artifactFetch(artifact, { Range: `bytes=${offset}-` }, 'no-store');
   if (response.status === 416) {
     const total = Number((response.headers.get('Content-Range') || '').split('/')[1] || 0);
     return { text: '', total, shrunk: total < offset };
   }
-  if (response.status !== 206 && !response.ok) throw new ApiError(response.status, 'artifact', `${name}: ${response.status}`);
+  if (response.status !== 206 && !response.ok) throw new ApiError(response.status, 'artifact', `${artifact.name}: ${response.status}`);
   const text = await response.text();
   return { text, total: totalFrom(response), shrunk: false };
+}
+
+// A fetch of an artifact by the URL the API gave for it (never one built
+// here). It carries the binding as api() does, so a page open longer than
+// the URL's signature lasts still reads what it follows.
+function artifactFetch(artifact, headers, cache) {
+  if (!artifact || !artifact.url) {
+    return Promise.reject(new ApiError(0, 'no_url', `${artifact ? artifact.name : 'artifact'}: the API gave no URL for it`));
+  }
+  return send(artifact.url, { headers: { ...headers, 'X-Lab-Binding': binding }, credentials: 'same-origin', cache });
 }
 
 // What the user chose to keep between visits (views, columns, chart
@@ -104,11 +131,11 @@ export function setPref(name, value) {
   try { localStorage.setItem(`lab-pref-${name}`, JSON.stringify(value)); } catch { /* storage full or off */ }
 }
 
-// Text of an artifact, optionally only its last `tail` bytes (Range).
-export async function artifactText(runId, name, tail) {
-  const headers = tail ? { Range: `bytes=-${tail}` } : {};
-  const response = await fetch(artifactUrl(runId, name), { headers });
-  if (!response.ok && response.status !== 206) throw new ApiError(response.status, 'artifact', `${name}: ${response.status}`);
+// Text of an artifact (an entry of a run's `artifacts`, with its `url`),
+// optionally only its last `tail` bytes (Range).
+export async function artifactText(artifact, tail) {
+  const response = await artifactFetch(artifact, tail ? { Range: `bytes=-${tail}` } : {});
+  if (!response.ok && response.status !== 206) throw new ApiError(response.status, 'artifact', `${artifact.name}: ${response.status}`);
   // A suffix range of a file shorter than it is the whole file (206 from
   // byte 0): only a range starting later cut a line.
   const from = /^bytes (\d+)-/.exec(response.headers.get('Content-Range') || '');
@@ -121,9 +148,6 @@ function totalFrom(response) {
   if (range && range.includes('/')) return Number(range.split('/')[1]);
   return Number(response.headers.get('Content-Length') || 0);
 }
-
-export const artifactUrl = (id, name) =>
-  `/api/runs/${encodeURIComponent(id)}/artifacts/${name.split('/').map(encodeURIComponent).join('/')}`;
 
 export function size(n) {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

@@ -20,18 +20,32 @@ function signIn() {
   // A page binding: a secret only this origin's pages can read (storage is
   // per origin, port included), sent with every API call. A browser sends
   // the session cookie to every port of this host; without the binding the
-  // cookie alone opens only what elements load (media, downloads).
+  // cookie alone opens only what elements load by the URLs the API signed
+  // for this session (media, downloads, log streams).
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   const binding = btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
   localStorage.setItem('lab-binding', binding);
+  post(match[1], binding, 0);
+}
+
+// Posts the key and binding. A 429 (failed credentials over the Lab's
+// server-wide rate, SPEC §4) is tried again after its Retry-After seconds,
+// at most twice.
+function post(key, binding, attempt) {
   fetch('/api/session', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ key: match[1], binding }),
+    body: JSON.stringify({ key, binding }),
     credentials: 'same-origin',
   }).then((response) => {
     if (response.status === 204) {
       location.replace('/');
+    } else if (response.status === 429 && attempt < 2) {
+      const seconds = Number(response.headers.get('Retry-After'));
+      say('Too many failed sign-ins on this Lab just now (someone may be guessing keys); trying again…');
+      setTimeout(() => post(key, binding, attempt + 1), (Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 10) : 1) * 1000);
+    } else if (response.status === 429) {
+      say('Too many failed sign-ins on this Lab just now (someone may be guessing keys). Open the link again in a moment.');
     } else if (response.status === 401) {
       say('That link\'s key is not this Lab\'s: the Lab has been restarted since it printed it. Open the link it printed last.');
     } else {

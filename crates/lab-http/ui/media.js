@@ -3,9 +3,11 @@
 // run and key the item with the greatest step at or below the scrubber.
 // The same on a run page (every key of one run) and on compare (one key,
 // every run). Keyboard: the slider's own arrows, and `,` / `.` anywhere on
-// the page (through `state.scrubber` in app.js).
+// the page (through `state.scrubber` in app.js). Each item is shown by the
+// `url` the API gave it (an artifact's, or a TensorBoard image's own); an
+// item without one is named, not shown.
 
-import { el, artifactUrl } from './dom.js';
+import { el } from './dom.js';
 import { player } from './player.js';
 
 const stepped = (run) => (run.media || []).filter((m) => m.step !== null && m.step !== undefined);
@@ -73,11 +75,13 @@ export function stepScrubber(runs, { keys: only, chooseKey = false } = {}) {
         cell.caption.textContent = '';
         continue;
       }
-      const url = m.url || artifactUrl(cell.run.id, m.name);
-      cell.view.replaceChildren(m.kind === 'video'
-        ? player(url, m.name, { frameButtons: false }).node
-        : el('img', { src: url, alt: `${cell.key} at step ${m.step}`, class: 'media-image' }));
-      cell.caption.textContent = `${cell.key} @ step ${m.step}${m.url ? '' : ` · ${m.name.split('/').pop()}`}`;
+      if (!m.url) cell.view.replaceChildren(el('div', { class: 'scrub-none muted' }, `${m.name.split('/').pop()}: the API gave no URL for it`));
+      else if (m.kind === 'video') cell.view.replaceChildren(player(m.url, m.name, { frameButtons: false }).node);
+      else cell.view.replaceChildren(el('img', { src: m.url, alt: `${cell.key} at step ${m.step}`, class: 'media-image' }));
+      // A file of the run is named; an image inside a TensorBoard event
+      // file (no artifact of that name) has no name worth showing.
+      const file = (cell.run.artifacts || []).some((a) => a.name === m.name);
+      cell.caption.textContent = `${cell.key} @ step ${m.step}${file ? ` · ${m.name.split('/').pop()}` : ''}`;
       cell.view.parentElement.dataset.step = String(m.step);
     }
   };

@@ -1,7 +1,8 @@
-// Video players: the <video> points at the artifact URL (the browser
-// streams and seeks with Range; the file is never fetched into a blob), a
-// clear message when the browser cannot decode it, and a group that keeps
-// several videos in step for comparison.
+// Video players: the <video> points at the URL the API gave for the file
+// (signed for this session; the browser streams and seeks it with Range,
+// and the file is never fetched into a blob), a clear message when the
+// browser cannot decode it, and a group that keeps several videos in step
+// for comparison.
 
 import { el } from './dom.js';
 

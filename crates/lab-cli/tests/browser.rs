@@ -1,8 +1,9 @@
 //! The real binary in a real browser: headless Chromium, driven through
 //! chromedriver's WebDriver protocol (plain JSON over HTTP, no client crate),
 //! loads the UI on the fixture runs, opens the run with the video, and checks
-//! that `<video>` plays and seeks the (not fast-started) MP4 through its
-//! artifact URL with no CSP violation and no console error.
+//! that `<video>` plays and seeks the (not fast-started) MP4 through the
+//! signed artifact URL the API gave, with no CSP violation and no console
+//! error.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`; `cargo xtask test`
 //! installs them. The test fails, never skips, when they are absent.
@@ -59,6 +60,53 @@ fn hover_middle(browser: &Browser, holder: &str) -> Value {
          s.dispatchEvent(new PointerEvent('pointermove', {{clientX: b.left + b.width / 2, clientY: b.top + b.height / 2, bubbles: true}}));
          setTimeout(() => {{ const tip = document.querySelector('{holder} .tip'); done({{text: tip.textContent, rows: tip.querySelectorAll('.tip-row').length}}); }}, 50);"
     ))
+}
+
+/// Every URL in `urls` (a JSON list of what elements' `src` and `href`
+/// say, as the page wrote them) is one the API signed for the session
+/// (SPEC §4): a path of the Lab's with `?exp=…&sig=…`, nothing else in
+/// its query.
+fn assert_signed(urls: &Value, what: &str) {
+    let urls = urls
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: not a list: {urls}"));
+    assert!(!urls.is_empty(), "{what}: no URL to check");
+    for url in urls {
+        let url = url.as_str().unwrap_or_else(|| panic!("{what}: {url}"));
+        let (path, query) = url
+            .split_once('?')
+            .unwrap_or_else(|| panic!("{what}: unsigned {url}"));
+        assert!(path.starts_with("/api/"), "{what}: {url}");
+        let query = query.split('#').next().unwrap_or_default();
+        let names: Vec<&str> = query
+            .split('&')
+            .map(|pair| pair.split('=').next().unwrap_or_default())
+            .collect();
+        assert_eq!(names, ["exp", "sig"], "{what}: {url}");
+        assert!(
+            query
+                .split('&')
+                .all(|pair| pair.split_once('=').is_some_and(|(_, v)| !v.is_empty())),
+            "{what}: {url}"
+        );
+    }
+}
+
+/// The status of a GET of `url` (its first 16 bytes) with the browser's
+/// own cookies and nothing else: no binding header, no key. What a page
+/// of another port on this host could make the browser send.
+fn status_with_cookie_alone(server: &common::Served, browser: &Browser, url: &str) -> u16 {
+    let cookie = browser.cookie_header();
+    assert!(
+        cookie.contains('='),
+        "the browser holds the session cookie: {cookie}"
+    );
+    lab_test_support::http::Request::new("GET", url)
+        .header("Cookie", cookie)
+        .header("Range", "bytes=0-15")
+        .send(server.port)
+        .unwrap()
+        .status
 }
 
 fn save_screenshot(browser: &Browser, name: &str) {
@@ -173,13 +221,16 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     let thumbs = wait_for(
         &browser,
         "[...document.querySelectorAll('#runs img.thumb')].some(i => i.complete && i.naturalWidth > 0)",
-        "document.querySelectorAll('#runs .thumb').length",
+        "{count: document.querySelectorAll('#runs .thumb').length,
+          urls: [...document.querySelectorAll('#runs img.thumb, #runs video.thumb')].map(e => e.getAttribute('src') || e.dataset.src)}",
     );
     assert_eq!(
-        thumbs,
+        thumbs["count"],
         json!(4),
         "a thumbnail, first frame or placeholder per run: {thumbs}"
     );
+    // Thumbnails and first frames load by the URLs the API signed.
+    assert_signed(&thumbs["urls"], "thumbnails");
     save_screenshot(&browser, "runs-list.png");
 
     // 2. A run page: the video plays and seeks through Range; the chart renders.
@@ -192,7 +243,10 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
            if (Date.now() - start > 20000) return done({error: 'timeout', state: v ? v.readyState : null});
            if (!v || v.readyState < 2 || !document.querySelector('#metrics svg path.series')) return setTimeout(poll, 100);
            const ready = v.readyState, duration = v.duration;
-           v.addEventListener('seeked', () => done({ready, duration, time: v.currentTime, src: v.currentSrc,
+           v.addEventListener('seeked', () => done({ready, duration, time: v.currentTime, src: v.getAttribute('src'),
+             videos: [...document.querySelectorAll('#view video')].map(e => e.getAttribute('src')),
+             images: [...document.querySelectorAll('#view img')].map(e => e.getAttribute('src')),
+             downloads: [...document.querySelectorAll('#view a[download]')].map(e => e.getAttribute('href')),
              series: document.querySelector('#metrics .metric-panel').querySelectorAll('svg path.series').length,
              provenance: document.querySelector('#provenance dl') ? document.querySelector('#provenance dl').textContent : '',
              log: (document.querySelector('pre.log') || {}).textContent || ''}), {once: true});
@@ -206,12 +260,41 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
         "{run}"
     );
     assert!(run["time"].as_f64().unwrap() >= 2.9, "seeked: {run}");
+    // The video seeked (above) through the URL the API signed for this
+    // session; so do the page's other media and its download links.
+    let src = run["src"].as_str().unwrap();
     assert!(
-        run["src"]
-            .as_str()
+        src.split('?')
+            .next()
             .unwrap()
             .ends_with("/artifacts/output.mp4"),
         "{run}"
+    );
+    assert_signed(&json!([src]), "the video");
+    assert_signed(&run["videos"], "the page's videos");
+    assert_signed(&run["downloads"], "the artifacts' download links");
+    if !run["images"].as_array().unwrap().is_empty() {
+        assert_signed(&run["images"], "the page's images");
+    }
+    // The browser's session cookie alone reads the file by its signed
+    // URL, and nothing by the same path unsigned or with another
+    // signature.
+    assert_eq!(
+        status_with_cookie_alone(&server, &browser, src),
+        206,
+        "{src}"
+    );
+    let (path, query) = src.split_once('?').unwrap();
+    assert_eq!(
+        status_with_cookie_alone(&server, &browser, path),
+        401,
+        "{path}"
+    );
+    let forged = format!("{path}?{}", query.replace("sig=", "sig=A"));
+    assert_eq!(
+        status_with_cookie_alone(&server, &browser, &forged),
+        401,
+        "{forged}"
     );
     assert_eq!(run["series"], 1, "{run}");
     let provenance = run["provenance"].as_str().unwrap();
@@ -255,7 +338,14 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
          })();",
     );
     assert!(exported.get("error").is_none(), "{exported}");
-    let href = exported["href"].as_str().unwrap();
+    let signed_href = exported["href"].as_str().unwrap();
+    assert_signed(&json!([signed_href]), "the bundle's download link");
+    assert_eq!(
+        status_with_cookie_alone(&server, &browser, signed_href),
+        206,
+        "{exported}"
+    );
+    let href = signed_href.split('?').next().unwrap();
     assert!(
         href.starts_with("/api/exports/cartpole-ppo-") && href.ends_with(".tar"),
         "{exported}"
@@ -289,7 +379,7 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
            window.labCompare.play().then(() => setTimeout(() => {
              const times = vs.map(v => v.currentTime);
              const paused = vs.map(v => v.paused);
-             done({times, paused, series: document.querySelector('#compare-metrics .metric-panel').querySelectorAll('svg path.series').length});
+             done({times, paused, srcs: vs.map(v => v.getAttribute('src')), series: document.querySelector('#compare-metrics .metric-panel').querySelectorAll('svg path.series').length});
            }, 1200));
          })();",
     );
@@ -304,6 +394,8 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     assert!((times[0] - times[1]).abs() < 0.15, "in sync: {compare}");
     assert_eq!(compare["paused"], json!([false, false]), "{compare}");
     assert_eq!(compare["series"], json!(2), "metrics overlaid: {compare}");
+    // The players take their runs' `video_url`.
+    assert_signed(&compare["srcs"], "the compared videos");
     save_screenshot(&browser, "compare.png");
     let stepped = browser.run_async(
         "const done = arguments[arguments.length - 1];
@@ -503,9 +595,15 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     let server = common::serve(command);
     let base = server.base.clone();
     let browser = Browser::start(Command::new("chromedriver"));
+    // Which URLs the page opens event streams on (an EventSource sends no
+    // header of the page's: only its URL's signature lets it read).
     browser.on_new_document(
         "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+         window.__streams = [];
+         window.EventSource = class extends window.EventSource {
+           constructor(url, options) { super(url, options); window.__streams.push(String(url)); }
+         };",
     );
     browser.goto(&server.link);
     wait_for(
@@ -537,7 +635,7 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
            const state = document.getElementById('job-state');
            const log = document.getElementById('job-log');
            if (state && state.textContent === 'finished' && log.textContent.includes('literally'))
-             return done({log: log.textContent, hash: location.hash, cancel: document.getElementById('job-cancel').disabled,
+             return done({log: log.textContent, hash: location.hash, cancel: document.getElementById('job-cancel').disabled, streams: window.__streams,
                           isolation: document.querySelector('.job-view').textContent.includes('user_namespace'), details: document.querySelector('.job-view').textContent});
            if (Date.now() - start > 15000) return done({error: 'timeout', text: document.getElementById('view').textContent});
            setTimeout(poll, 100);
@@ -554,6 +652,18 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
         "{done}"
     );
     assert_eq!(done["cancel"], true);
+    // The log streamed by the job's `log_url`, signed.
+    assert_signed(&done["streams"], "the job's log stream");
+    assert!(
+        done["streams"][0]
+            .as_str()
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap()
+            .ends_with("/log"),
+        "{done}"
+    );
     assert_eq!(done["isolation"], true, "{done}");
     assert!(
         !done["details"].as_str().unwrap().contains("[object"),
@@ -822,9 +932,12 @@ fn each_formats_run_page_shows_params_and_charts() {
             let media = wait_for(
                 &browser,
                 "document.querySelector('#media-by-step video') && document.querySelector('#media-by-step img') && document.querySelector('#media-by-step img').complete && document.querySelector('#media-by-step video').readyState >= 1",
-                "[...document.querySelectorAll('#media-by-step .scrub-tile')].map(k => k.dataset.key + ' ' + k.querySelector('.scrub-caption').textContent)",
+                "{captions: [...document.querySelectorAll('#media-by-step .scrub-tile')].map(k => k.dataset.key + ' ' + k.querySelector('.scrub-caption').textContent),
+                  srcs: [...document.querySelectorAll('#media-by-step video, #media-by-step img')].map(e => e.getAttribute('src'))}",
             );
             assert!(media.get("timeout").is_none(), "{media}");
+            assert_signed(&media["srcs"], "W&B media by step");
+            let media = &media["captions"];
             // One scrubber for both keys, at the last step (11): each key
             // shows its item at the greatest step at or below it.
             let text = media.to_string();
@@ -1121,6 +1234,16 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     assert_eq!(at_end["label"], "step 20", "{at_end}");
     assert_eq!(at_end["frames"][&a]["step"], "20", "{at_end}");
     assert_eq!(at_end["frames"][&b]["step"], "20", "{at_end}");
+    // TensorBoard images load by the signed URLs the API gave (`media[].url`).
+    let srcs: Vec<String> = [&a, &b]
+        .iter()
+        .map(|id| {
+            let src = at_end["frames"][id.as_str()]["src"].as_str().unwrap();
+            let at = src.find("/api/").unwrap_or_else(|| panic!("{at_end}"));
+            src[at..].to_owned()
+        })
+        .collect();
+    assert_signed(&json!(srcs), "the scrubber's images");
     // Keys: `,` steps back to 10 — b has a frame there, a shows its 0.
     let stepped = browser.run_async(&format!(
         "const done = arguments[arguments.length - 1];
@@ -1261,4 +1384,111 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
         "true",
     );
     save_screenshot(&browser, "compare-4k-dark.png");
+}
+
+/// Failed credentials over the server-wide rate are answered 429 for a
+/// second (SPEC §4). The owner's login link still signs in (the login page
+/// tries again after `Retry-After`), and the page's API calls try a 429
+/// again after its `Retry-After`, at most twice.
+#[test]
+fn a_429_is_tried_again_after_its_retry_after() {
+    let data = tempfile::tempdir().unwrap();
+    let mut command = Command::new(LAB);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.goto(&server.base);
+    wait_for(
+        &browser,
+        "document.getElementById('login-status') && document.getElementById('login-status').textContent.includes('not signed in')",
+        "true",
+    );
+    // Someone guesses keys: over 100 failures in a second lock the Lab.
+    let guess = || {
+        lab_test_support::http::Request::new("GET", "/api/status")
+            .anonymous()
+            .header("Authorization", "Bearer not-the-key")
+            .send(server.port)
+            .unwrap()
+    };
+    // Four guessers, each until the Lab answers 429 (a slow machine may
+    // need more than a second's worth of guesses to pass the rate).
+    let seen = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..2000 {
+                    if seen.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                    if guess().status == 429 {
+                        seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let locked = guess();
+    assert_eq!(locked.status, 429, "{}", locked.summary());
+    assert_eq!(
+        locked.header("retry-after"),
+        Some("1"),
+        "{}",
+        locked.summary()
+    );
+    // The login link, opened now, signs in all the same.
+    browser.goto(&server.link);
+    let signed_in = wait_for(
+        &browser,
+        "document.querySelector('meta[name=lab-token]')",
+        "location.href",
+    );
+    assert_eq!(signed_in, json!(server.base), "{signed_in}");
+    // What the console holds is at most the login's 429 (while the Lab
+    // was still locked when the page posted the key; it usually is).
+    for entry in browser.console() {
+        let message = entry["message"].as_str().unwrap_or_default();
+        assert!(
+            entry["level"] != "SEVERE"
+                || message.ends_with("/api/session - Failed to load resource: the server responded with a status of 429 (Too Many Requests)"),
+            "{entry}"
+        );
+    }
+    // api(): a 429 is sent again after Retry-After (two of them cost two
+    // seconds), a third is the caller's error.
+    let retried = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         import('/assets/dom.js').then(async ({ api }) => {
+           const real = window.fetch;
+           const refuse = (n) => {
+             let left = n;
+             window.fetch = (...args) => left-- > 0
+               ? Promise.resolve(new Response(JSON.stringify({error: {code: 'rate_limited', message: 'slow down'}}),
+                   {status: 429, headers: {'Retry-After': '1', 'Content-Type': 'application/json'}}))
+               : real(...args);
+           };
+           refuse(2);
+           let start = Date.now();
+           const answered = await api('/api/status').then((s) => typeof s.version, (e) => e.code);
+           const twice = Date.now() - start;
+           refuse(3);
+           start = Date.now();
+           const refused = await api('/api/status').then(() => 'answered', (e) => `${e.status} ${e.code}`);
+           const thrice = Date.now() - start;
+           window.fetch = real;
+           done({answered, twice, refused, thrice});
+         }, (e) => done({error: String(e)}));",
+    );
+    assert!(retried.get("error").is_none(), "{retried}");
+    assert_eq!(retried["answered"], "string", "{retried}");
+    assert!(retried["twice"].as_u64().unwrap() >= 2000, "{retried}");
+    assert_eq!(retried["refused"], "429 rate_limited", "{retried}");
+    let thrice = retried["thrice"].as_u64().unwrap();
+    assert!(
+        (2000..2900).contains(&thrice),
+        "at most two retries: {retried}"
+    );
 }

@@ -160,6 +160,28 @@ impl Browser {
         )
     }
 
+    /// The cookies the browser holds for the current page, `HttpOnly`
+    /// ones included, as a `Cookie` header value (`name=value; …`): what
+    /// the browser itself sends with an element's request.
+    pub fn cookie_header(&self) -> String {
+        self.call("GET", "/cookie", None)
+            .as_array()
+            .map(|cookies| {
+                cookies
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}={}",
+                            c["name"].as_str().unwrap_or_default(),
+                            c["value"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
+    }
+
     /// The browser console's entries since the last call.
     pub fn console(&self) -> Vec<Value> {
         self.call("POST", "/se/log", Some(json!({"type": "browser"})))

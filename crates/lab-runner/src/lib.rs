@@ -9,6 +9,7 @@
 //! [`protocol`] with it.
 #![forbid(unsafe_code)]
 
+pub mod cgroup;
 mod files;
 #[doc(hidden)]
 pub mod fuzz;

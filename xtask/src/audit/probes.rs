@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::http::{Reply, Request};
+use crate::http::{Reply, Request, new_binding};
 use crate::rss_kib;
 
 /// Text planted outside every run root; it must never come back.
@@ -84,7 +84,12 @@ fn send(target: &Target, request: &Request) -> Reply {
 
 /// The session token from the page's `<meta name="lab-token">`.
 pub fn token(target: &Target) -> Option<String> {
-    let page = send(target, &Request::new("GET", "/")).text();
+    page_token(target, Request::new("GET", "/"))
+}
+
+/// The token in the page that `page` (a `GET /` with some credential) gets.
+fn page_token(target: &Target, page: Request) -> Option<String> {
+    let page = send(target, &page).text();
     let marker = "name=\"lab-token\" content=\"";
     let start = page.find(marker)? + marker.len();
     let token: String = page[start..].chars().take_while(|c| *c != '"').collect();
@@ -108,6 +113,7 @@ pub fn all(target: &Target) -> Vec<Check> {
     vec![
         loopback_only(target),
         no_key_no_data(target),
+        stolen_cookie(target),
         host_check(target),
         cors(target),
         security_headers(target),
@@ -118,6 +124,7 @@ pub fn all(target: &Target) -> Vec<Check> {
         range(target),
         memory_flat(target),
         runner_off(target),
+        failures_rate_limited(target),
     ]
 }
 
@@ -816,12 +823,25 @@ pub fn no_key_no_data(target: &Target) -> Check {
         wrong.status == 401,
         format!("a wrong Bearer key -> {}", wrong.summary()),
     );
-    let login = send(
-        target,
-        &Request::new("POST", "/api/session")
-            .anonymous()
-            .json(&format!("{{\"key\": \"{key}\"}}")),
+    let wrong_login = login(target, &format!("{}x", &key[1..]), Some(&new_binding()));
+    check.record(
+        wrong_login.status == 401 && wrong_login.header("set-cookie").is_none(),
+        format!(
+            "POST /api/session with a wrong key -> {}",
+            wrong_login.summary()
+        ),
     );
+    let unbound = login(target, key, None);
+    check.record(
+        unbound.status == 400
+            && unbound.code() == "binding_required"
+            && unbound.header("set-cookie").is_none(),
+        format!(
+            "POST /api/session with the key but no page binding -> {}, no cookie",
+            unbound.summary()
+        ),
+    );
+    let login = login(target, key, Some(&new_binding()));
     let cookie = login.header("set-cookie").unwrap_or_default().to_owned();
     check.record(
         login.status == 204
@@ -830,9 +850,548 @@ pub fn no_key_no_data(target: &Target) -> Check {
             && cookie.contains("Path=/")
             && !cookie.contains(key.as_str()),
         format!(
-            "POST /api/session with the key -> {} Set-Cookie: {}",
+            "POST /api/session with the key and a page binding -> {} Set-Cookie: {}",
             login.status,
             cookie.split('=').next().unwrap_or("")
+        ),
+    );
+    check
+}
+
+/// `POST /api/session` as the UI sends it: the key and (but for the probes
+/// that leave it out) a page binding.
+fn login(target: &Target, key: &str, binding: Option<&str>) -> Reply {
+    let body = match binding {
+        Some(binding) => serde_json::json!({"key": key, "binding": binding}),
+        None => serde_json::json!({"key": key}),
+    };
+    send(
+        target,
+        &Request::new("POST", "/api/session")
+            .anonymous()
+            .json(&body.to_string()),
+    )
+}
+
+/// The query (`exp=…&sig=…`) of a signed URL, and its `exp`.
+fn signature_of(url: &str) -> Option<(String, u64)> {
+    let (_, query) = url.split_once('?')?;
+    let exp = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("exp="))?
+        .parse()
+        .ok()?;
+    query.contains("sig=").then(|| (query.to_owned(), exp))
+}
+
+/// A browser sends the session cookie to every port of the host, a foreign
+/// server's included: so the cookie alone (without the page's
+/// `X-Lab-Binding`) reads nothing, whatever ids it knows, but an element by
+/// a URL the API signed for its own session, for that path, until `exp`.
+pub fn stolen_cookie(target: &Target) -> Check {
+    let mut check = Check::new(
+        "a stolen session cookie reads nothing (without its page's binding or a signed URL)",
+    );
+    let key = target.key.clone().unwrap_or_default();
+    let run = format!("/api/runs/{}", target.run);
+    let notes = artifact(target, "notes.md");
+    let video = artifact(target, "output.mp4");
+    // Sign in as the UI does: the key and a page binding.
+    let binding = new_binding();
+    let signed_in = login(target, &key, Some(&binding));
+    let cookie = signed_in
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned);
+    check.record(
+        signed_in.status == 204 && cookie.is_some(),
+        format!(
+            "POST /api/session with the key and a binding -> {}{}",
+            signed_in.summary(),
+            if cookie.is_some() {
+                " and a cookie"
+            } else {
+                ", no cookie"
+            }
+        ),
+    );
+    // Without a session the rest still runs on a cookie the server never
+    // issued: what answers it is as telling.
+    let cookie = cookie.unwrap_or_else(|| "lab-session=stolen".to_owned());
+    let alone =
+        |method: &str, path: &str| Request::new(method, path).header("Cookie", cookie.clone());
+    let full =
+        |method: &str, path: &str| alone(method, path).header("X-Lab-Binding", binding.clone());
+    let bearer =
+        |path: &str| Request::new("GET", path).header("Authorization", format!("Bearer {key}"));
+    // With the full credential: a bundle to steal, and signed URLs.
+    let token = page_token(target, full("GET", "/")).unwrap_or_default();
+    let made = send(
+        target,
+        &full("POST", &format!("{run}/export"))
+            .header("X-Lab-Token", token.clone())
+            .json("{\"name\": \"audit-stolen-cookie\"}"),
+    );
+    let file = made.json()["file"]
+        .as_str()
+        .unwrap_or("audit-stolen-cookie.tar")
+        .to_owned();
+    let bundle = format!("/api/exports/{file}");
+    let bundle_url = made.json()["url"].as_str().unwrap_or_default().to_owned();
+    check.record(
+        made.status == 201 && signature_of(&bundle_url).is_some(),
+        format!(
+            "POST {run}/export with cookie + binding + token -> {} {file}, url signed: {}",
+            made.summary(),
+            signature_of(&bundle_url).is_some()
+        ),
+    );
+    // The cookie alone: 401 on every route, before any lookup (the same
+    // 401 for an id that exists and one that does not).
+    let reads_nothing = |reply: &Reply| {
+        let text = reply.text();
+        reply.status == 401
+            && !leaks(reply)
+            && !text.contains("# audit run")
+            && !text.contains(&target.run)
+            && !text.contains("ustar")
+    };
+    let made_up_job = "0123456789abcdef";
+    let cookie_alone: Vec<(&str, String)> = vec![
+        ("GET", notes.clone()),
+        ("GET", video.clone()),
+        ("HEAD", video.clone()),
+        ("GET", bundle.clone()),
+        ("GET", format!("/api/jobs/{made_up_job}/log")),
+        ("GET", "/api/jobs/x/log".to_owned()),
+        ("GET", format!("{run}/images/x/0/1")),
+        ("GET", "/api/runs".to_owned()),
+        ("GET", run.clone()),
+        ("GET", "/api/exports".to_owned()),
+        ("GET", "/api/jobs".to_owned()),
+        ("GET", "/api/status".to_owned()),
+    ];
+    let mut refused = Vec::new();
+    for (method, path) in &cookie_alone {
+        let reply = send(target, &alone(method, path));
+        if reads_nothing(&reply) && (*method == "HEAD" || reply.code() == "unauthenticated") {
+            refused.push(format!("{method} {path}"));
+        } else {
+            check.record(
+                false,
+                format!(
+                    "{method} {path} with the cookie alone -> {} ({} bytes){}",
+                    reply.summary(),
+                    reply.body.len(),
+                    if leaks(&reply) {
+                        " LEAKED a canary"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+    }
+    check.record(
+        refused.len() == cookie_alone.len(),
+        format!(
+            "{}/{} requests with the cookie alone -> 401 unauthenticated, nothing leaked: {}",
+            refused.len(),
+            cookie_alone.len(),
+            refused.join(", ")
+        ),
+    );
+    // The same paths with the key: what a lookup says (not 401).
+    let looked_up = [
+        format!("/api/jobs/{made_up_job}/log"),
+        format!("{run}/images/x/0/1"),
+    ]
+    .map(|path| format!("{path} -> {}", send(target, &bearer(&path)).summary()));
+    check.record(
+        true,
+        format!("the same with the key (Bearer): {}", looked_up.join(", ")),
+    );
+    // Nor does it write, even with the page's token (which the page shown
+    // to the cookie alone holds).
+    let alone_token = page_token(target, alone("GET", "/")).unwrap_or_default();
+    let export = send(
+        target,
+        &alone("POST", &format!("{run}/export"))
+            .header("X-Lab-Token", alone_token)
+            .json("{\"name\": \"audit-stolen-write\"}"),
+    );
+    check.record(
+        export.status == 401,
+        format!(
+            "POST {run}/export with the cookie alone and the page's token -> {}",
+            export.summary()
+        ),
+    );
+    // With the binding, the API hands out signed URLs; with the key, plain
+    // paths.
+    let listed = send(target, &full("GET", "/api/runs"));
+    let row_video = listed.json()["runs"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["id"] == target.run.as_str()))
+        .and_then(|r| r["video_url"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    check.record(
+        listed.status == 200 && signature_of(&row_video).is_some(),
+        format!(
+            "GET /api/runs with cookie + binding -> {}, the run's video_url signed: {}",
+            listed.summary(),
+            signature_of(&row_video).is_some()
+        ),
+    );
+    let details = send(target, &full("GET", &run));
+    let url_of = |reply: &Reply, name: &str| {
+        reply.json()["artifacts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == name))
+            .and_then(|x| x["url"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let notes_url = url_of(&details, "notes.md");
+    let signature = signature_of(&notes_url);
+    check.record(
+        details.status == 200 && notes_url.starts_with(&notes) && signature.is_some(),
+        format!(
+            "GET {run} with cookie + binding -> {}, notes.md url {}",
+            details.summary(),
+            notes_url.split("&sig=").next().unwrap_or("none")
+        ),
+    );
+    let plain = url_of(&send(target, &bearer(&run)), "notes.md");
+    check.record(
+        plain == notes,
+        format!("GET {run} with the key (Bearer) -> notes.md url {plain:?}, unsigned"),
+    );
+    let Some((query, exp)) = signature else {
+        check.record(false, "no signed URL to try");
+        return check;
+    };
+    // The signed URL opens its element with the cookie alone.
+    let opened = send(target, &alone("GET", &notes_url));
+    check.record(
+        opened.status == 200 && opened.body == b"# audit run\n",
+        format!(
+            "GET the signed notes.md url with the cookie alone -> {} ({} bytes, the file)",
+            opened.summary(),
+            opened.body.len()
+        ),
+    );
+    let bundled = send(target, &alone("GET", &bundle_url));
+    check.record(
+        bundled.status == 200 && !bundled.body.is_empty(),
+        format!(
+            "GET the signed bundle url with the cookie alone -> {} ({} bytes)",
+            bundled.summary(),
+            bundled.body.len()
+        ),
+    );
+    let video_url = url_of(&details, "output.mp4");
+    let seek = send(
+        target,
+        &alone("GET", &video_url).header("Range", "bytes=0-99"),
+    );
+    check.record(
+        seek.status == 206 && seek.body.len() == 100,
+        format!(
+            "GET the signed output.mp4 url with the cookie alone, Range: bytes=0-99 -> {}",
+            seek.summary()
+        ),
+    );
+    // But for nothing else: another path, another exp, another session,
+    // no session.
+    let bad = |reply: &Reply| reply.status == 401 && reply.code() == "bad_signature";
+    let elsewhere = send(target, &alone("GET", &format!("{video}?{query}")));
+    check.record(
+        bad(&elsewhere) && elsewhere.body.len() < 1024,
+        format!(
+            "notes.md's signature on output.mp4 with the cookie -> {}",
+            elsewhere.summary()
+        ),
+    );
+    let tampered = notes_url.replace(
+        &format!("exp={exp}"),
+        &format!("exp={}", exp.saturating_sub(1)),
+    );
+    let reply = send(target, &alone("GET", &tampered));
+    check.record(
+        bad(&reply),
+        format!(
+            "the signed url with exp {exp} -> {} -> {}",
+            exp - 1,
+            reply.summary()
+        ),
+    );
+    let second = login(target, &key, Some(&new_binding()));
+    let other_cookie = second
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or("lab-session=other")
+        .to_owned();
+    let reply = send(
+        target,
+        &Request::new("GET", &notes_url).header("Cookie", other_cookie),
+    );
+    check.record(
+        second.status == 204 && bad(&reply),
+        format!(
+            "the signed url with another session's cookie -> {}",
+            reply.summary()
+        ),
+    );
+    let reply = send(target, &Request::new("GET", &notes_url).anonymous());
+    check.record(
+        reply.status == 401 && reply.code() == "unauthenticated",
+        format!("the signed url without a cookie -> {}", reply.summary()),
+    );
+    // The key dies with the session.
+    let out = send(
+        target,
+        &full("DELETE", "/api/session").header("X-Lab-Token", token),
+    );
+    let after = send(target, &alone("GET", &notes_url));
+    check.record(
+        out.status == 204 && after.status == 401,
+        format!(
+            "DELETE /api/session -> {}; then the signed url with its cookie -> {}",
+            out.summary(),
+            after.summary()
+        ),
+    );
+    let unbound = login(target, &key, None);
+    check.record(
+        unbound.status == 400
+            && unbound.code() == "binding_required"
+            && unbound.header("set-cookie").is_none(),
+        format!(
+            "POST /api/session without a binding -> {}",
+            unbound.summary()
+        ),
+    );
+    check
+}
+
+/// The whole responses at the start of `raw`: each a head and the body its
+/// `Content-Length` says (a response without one ends the list).
+fn responses(raw: &[u8]) -> Vec<Reply> {
+    let mut out = Vec::new();
+    let mut rest = raw;
+    while let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&rest[..end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let Some(len) = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+        else {
+            break;
+        };
+        let start = end + 4;
+        if rest.len() < start + len {
+            break;
+        }
+        out.push(Reply {
+            status,
+            headers,
+            body: rest[start..start + len].to_vec(),
+        });
+        rest = &rest[start + len..];
+    }
+    out
+}
+
+/// Reads from `stream` until `count` whole responses are in, the server
+/// closes, or the read times out.
+fn read_responses(stream: &mut std::net::TcpStream, count: usize) -> Vec<Reply> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let got = responses(&raw);
+        if got.len() >= count {
+            return got;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return got,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A request with a wrong key, as raw bytes, on a kept-alive connection.
+fn wrong_key_request(port: u16, close: bool) -> String {
+    format!(
+        "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {}\r\n{}\r\n",
+        "w".repeat(43),
+        if close { "Connection: close\r\n" } else { "" }
+    )
+}
+
+/// Sends `count` failed credentials at once (pipelined) on one new
+/// connection and reads their answers; returns them and the connection.
+fn failures_on_one_connection(
+    port: u16,
+    count: usize,
+) -> (Vec<Reply>, Option<std::net::TcpStream>) {
+    use std::io::Write;
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (Vec::new(), None);
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let requests = wrong_key_request(port, false).repeat(count);
+    if stream.write_all(requests.as_bytes()).is_err() {
+        return (Vec::new(), None);
+    }
+    (read_responses(&mut stream, count), Some(stream))
+}
+
+/// Failed credentials are rate-limited: a connection is closed after its
+/// tenth, and over 100 a second server-wide everything that needs a
+/// credential and carries no full one (the key, or the cookie with its
+/// binding) is answered 429 for a second, while the owner works on.
+pub fn failures_rate_limited(target: &Target) -> Check {
+    use std::io::Write;
+    const PER_CONNECTION: usize = 10;
+    const PER_SECOND: usize = 100;
+    let mut check = Check::new(
+        "failed credentials are rate-limited (10 close a connection; over 100/s -> 429)",
+    );
+    // Whatever failures earlier probes left in the server's current
+    // one-second window are gone after it.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (answers, stream) = failures_on_one_connection(target.port, PER_CONNECTION);
+    let closing: Vec<usize> = answers
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.header("connection")
+                .is_some_and(|c| c.eq_ignore_ascii_case("close"))
+        })
+        .map(|(i, _)| i + 1)
+        .collect();
+    check.record(
+        answers.len() == PER_CONNECTION
+            && answers.iter().all(|r| r.status == 401)
+            && closing == [PER_CONNECTION],
+        format!(
+            "{PER_CONNECTION} wrong keys pipelined on one connection -> {} answers ({}), Connection: close on answer {closing:?}",
+            answers.len(),
+            answers
+                .iter()
+                .map(|r| r.status.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+    );
+    // One more on the same connection: the server has closed it.
+    let eleventh = stream.map(|mut stream| {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+        let _ = stream.write_all(wrong_key_request(target.port, true).as_bytes());
+        read_responses(&mut stream, 1)
+    });
+    let answered = eleventh.as_ref().is_none_or(|r| !r.is_empty());
+    check.record(
+        !answered,
+        format!(
+            "an 11th request on that connection -> {}",
+            match &eleventh {
+                Some(r) if r.is_empty() => "no answer (closed)".to_owned(),
+                Some(r) => format!("answered {}", r[0].summary()),
+                None => "no connection".to_owned(),
+            }
+        ),
+    );
+    // Server-wide: well over the rate, at once, from several connections
+    // (each closed after its tenth).
+    std::thread::sleep(Duration::from_millis(1100));
+    let started = Instant::now();
+    let burst: Vec<Reply> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..5)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..3)
+                        .flat_map(|_| failures_on_one_connection(target.port, PER_CONNECTION).0)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    let took = started.elapsed();
+    let count = |status: u16| burst.iter().filter(|r| r.status == status).count();
+    check.record(
+        burst.len() > PER_SECOND && count(401) + count(429) == burst.len() && count(429) > 0,
+        format!(
+            "{} wrong keys on 15 connections in {:.2} s -> {} × 401, {} × 429",
+            burst.len(),
+            took.as_secs_f64(),
+            count(401),
+            count(429)
+        ),
+    );
+    // Locked: no credential, a wrong one, and a login with the right key
+    // all wait; the key and the cookie with its binding work on.
+    let key = target.key.clone().unwrap_or_default();
+    let anonymous = send(target, &Request::new("GET", "/api/runs").anonymous());
+    check.record(
+        anonymous.status == 429
+            && anonymous.code() == "rate_limited"
+            && anonymous.header("retry-after") == Some("1")
+            && !leaks(&anonymous),
+        format!(
+            "then GET /api/runs without a credential -> {} Retry-After: {}",
+            anonymous.summary(),
+            anonymous.header("retry-after").unwrap_or("-")
+        ),
+    );
+    let signing_in = login(target, &key, Some(&new_binding()));
+    check.record(
+        signing_in.status == 429 && signing_in.header("set-cookie").is_none(),
+        format!(
+            "POST /api/session with the right key -> {}",
+            signing_in.summary()
+        ),
+    );
+    let owner = send(target, &Request::new("GET", "/api/runs"));
+    let script = send(
+        target,
+        &Request::new("GET", "/api/runs").header("Authorization", format!("Bearer {key}")),
+    );
+    check.record(
+        owner.status == 200 && script.status == 200,
+        format!(
+            "GET /api/runs with cookie + binding -> {}, with the key -> {}",
+            owner.summary(),
+            script.summary()
+        ),
+    );
+    // A second on (from the last failure), it is over.
+    std::thread::sleep(Duration::from_millis(2100));
+    let anonymous = send(target, &Request::new("GET", "/api/runs").anonymous());
+    let signing_in = login(target, &key, Some(&new_binding()));
+    check.record(
+        anonymous.status == 401 && signing_in.status == 204,
+        format!(
+            "2 s later: GET /api/runs without a credential -> {}, POST /api/session with the key -> {}",
+            anonymous.summary(),
+            signing_in.summary()
         ),
     );
     check

@@ -123,7 +123,7 @@ fn every_probe_fails_against_an_insecure_server() {
         key: None,
     };
     let checks = probes::all(&target);
-    assert_eq!(checks.len(), 12);
+    assert_eq!(checks.len(), 14);
     let passed: Vec<String> = checks
         .iter()
         .filter(|c| c.verdict != Verdict::Fail)

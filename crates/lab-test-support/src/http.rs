@@ -140,7 +140,9 @@ pub fn sign_in(port: u16, key: &str) -> Option<(String, String)> {
     let binding = new_binding();
     let reply = Request::new("POST", "/api/session")
         .anonymous()
-        .json(&format!("{{\"key\": \"{key}\", \"binding\": \"{binding}\"}}"))
+        .json(&format!(
+            "{{\"key\": \"{key}\", \"binding\": \"{binding}\"}}"
+        ))
         .send(port)
         .ok()?;
     let cookie = reply.header("set-cookie")?.split(';').next()?.to_owned();

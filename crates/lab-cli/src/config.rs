@@ -85,6 +85,12 @@ pub struct RunnerConfig {
     pub tmp_size: Option<u64>,
     /// Size of a job's private /dev/shm, bytes.
     pub shm_size: Option<u64>,
+    /// Memory a job may use, bytes (a cgroup per job).
+    pub memory_max: Option<u64>,
+    /// Processes and threads a job may have at once (a cgroup per job).
+    pub pids_max: Option<u64>,
+    /// CPUs a job may use, a number (0.5: half a core; a cgroup per job).
+    pub cpu_max: Option<f64>,
 }
 
 impl FileConfig {

@@ -53,6 +53,11 @@ pub(crate) fn runner_config(
             .ok(),
         config_file: Some(ctx.config_file.clone()),
         key_file: key_file.map(Path::to_path_buf),
+        cgroup: lab_runner::cgroup::Wanted {
+            memory_max: runner.memory_max,
+            pids_max: runner.pids_max,
+            cpu_max: runner.cpu_max,
+        },
     })
 }
 
@@ -184,6 +189,7 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
         Some(Exit::Refused { layer, error }) => {
             terminal_safe_str(&format!(" (the sandbox refused at {layer}: {error})"))
         }
+        Some(Exit::Oom) => " (the OOM killer ended it at [runner] memory_max)".to_owned(),
         Some(Exit::TimedOut | Exit::Cancelled) | None => String::new(),
     };
     eprintln!(

@@ -287,6 +287,7 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
         runner_status.network_allowed = args.runner_allow_network;
         runner_status.workflow_exec_allowed = args.runner_allow_workflow_exec;
         runner_status.isolation = isolation;
+        runner_status.limits = runner.limits_status();
         let manager =
             lab_runner::jobs::JobManager::open(runner, Arc::clone(&registry), &ctx.data_dir)
                 .context("opening the job records")?;

@@ -85,6 +85,9 @@ pub struct RunnerStatus {
     /// Why jobs cannot run on this machine (a required isolation layer is
     /// missing), when they cannot; every job is then refused.
     pub unavailable: Option<String>,
+    /// The configured job limits and how this machine applies them
+    /// (`lab_runner::Runner::limits_status`).
+    pub limits: serde_json::Value,
 }
 
 /// Limits that keep hostile clients from exhausting the server.

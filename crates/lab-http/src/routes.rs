@@ -174,6 +174,7 @@ async fn status(state: &Arc<State>) -> Result<Response<Body>> {
                 "isolation": state.runner.isolation,
                 "available": state.runner.enabled && state.runner.unavailable.is_none(),
                 "unavailable": state.runner.unavailable,
+                "limits": state.runner.limits,
             },
             "counts": { "runs": runs },
             "discovery_warnings": *state.discovery_warnings.lock().unwrap_or_else(|p| p.into_inner()),

@@ -81,6 +81,7 @@ impl RunnerHarness {
                 data_dir: None,
                 config_file: None,
                 key_file: None,
+                cgroup: crate::cgroup::Wanted::default(),
             };
             Runner::new(config)
                 .unwrap_or_else(|e| panic!("runner: {e}"))

@@ -34,6 +34,21 @@ impl Runner {
         {
             return json!({"error": e.to_string()});
         }
+        // The limits too: a cgroup made and joined as a job's would be.
+        let cgroup = match self.cgroups().map(|choice| {
+            let name = format!("probe-{}", std::process::id());
+            crate::cgroup::JobCgroup::create(choice, &name, &self.config.cgroup)
+        }) {
+            Ok(Ok(group)) => group,
+            Ok(Err(e)) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                let _ = std::fs::remove_file(&report);
+                return json!({"refused": {"layer": "cgroup limits", "error": e.to_string()}, "kernel": self.kernel.to_json()});
+            }
+            Err(e) => {
+                return json!({"refused": {"layer": "cgroup limits", "error": e.to_string()}, "kernel": self.kernel.to_json()});
+            }
+        };
         let helper = std::fs::canonicalize(&self.config.helper)
             .unwrap_or_else(|_| self.config.helper.clone());
         let spec = SandboxSpec {
@@ -50,6 +65,10 @@ impl Runner {
             user_mode_network: self.pasta.is_some(),
             limits: self.config.limits.clone(),
             landlock_abi: plan.landlock_abi,
+            cgroup_procs: cgroup
+                .as_ref()
+                .map(crate::cgroup::JobCgroup::procs_files)
+                .unwrap_or_default(),
         };
         let result = async {
             let Sandboxed {
@@ -74,6 +93,9 @@ impl Runner {
                 json!({"refused": {"layer": layer, "error": error}, "kernel": self.kernel.to_json()})
             }
             (Ok(_), _) => {
+                isolation["limits"] = cgroup
+                    .as_ref()
+                    .map_or(Value::Null, |g| g.applied().clone());
                 isolation["kernel"] = self.kernel.to_json();
                 isolation["plan"] = plan.to_json();
                 isolation

@@ -72,6 +72,7 @@ impl JobState {
             Exit::Signal(_) => JobState::Killed,
             Exit::TimedOut => JobState::Timeout,
             Exit::Cancelled => JobState::Cancelled,
+            Exit::Oom => JobState::Oom,
             Exit::Refused { .. } => JobState::Refused,
         }
     }
@@ -770,6 +771,7 @@ mod tests {
             (Exit::Signal(9), JobState::Killed),
             (Exit::TimedOut, JobState::Timeout),
             (Exit::Cancelled, JobState::Cancelled),
+            (Exit::Oom, JobState::Oom),
             (
                 Exit::Refused {
                     layer: "seccomp".into(),

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 /// The protocol version a [`SandboxSpec`] carries; the helper refuses any
 /// other.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The byte that asks the helper to terminate the job's processes.
 pub const TERMINATE: u8 = b't';
@@ -107,6 +107,11 @@ pub struct SandboxSpec {
     pub limits: Limits,
     /// The Landlock ABI the rules are written for ([`crate::kernel::decide`]).
     pub landlock_abi: u32,
+    /// The job cgroup's `cgroup.procs` files (one per hierarchy; none when
+    /// no limit is configured): the helper writes its pid to each before
+    /// it makes its namespaces, so every process of the job is bound.
+    #[serde(default)]
+    pub cgroup_procs: Vec<PathBuf>,
 }
 
 /// System directories every job may read and execute from.
@@ -147,6 +152,11 @@ pub enum Report {
     Network {
         /// In words.
         network: String,
+    },
+    /// The helper joined the job's cgroup(s).
+    Cgroup {
+        /// How many hierarchies it joined.
+        joined: usize,
     },
     /// The namespace's init was started.
     Started,

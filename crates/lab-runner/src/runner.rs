@@ -58,6 +58,10 @@ pub enum Error {
     /// no job may read (the data dir, the config or key file, a home
     /// dot-directory): says why and what to allowlist instead.
     Installation(String),
+    /// A configured limit (`memory_max`, `pids_max`, `cpu_max`) cannot be
+    /// applied on this machine, or its cgroup could not be made: the job
+    /// is refused rather than run unbounded.
+    Limits(String),
 }
 
 impl std::fmt::Display for Error {
@@ -79,6 +83,10 @@ impl std::fmt::Display for Error {
                 "the runner is unavailable on this machine (it refuses to run jobs with less isolation): {why}"
             ),
             Error::Installation(why) => f.write_str(why),
+            Error::Limits(why) => write!(
+                f,
+                "a configured job limit cannot be applied (the job is refused rather than run without it): {why}"
+            ),
         }
     }
 }
@@ -156,6 +164,10 @@ pub struct RunnerConfig {
     pub config_file: Option<PathBuf>,
     /// `lab serve --key-file`, protected as the data dir is.
     pub key_file: Option<PathBuf>,
+    /// `[runner] memory_max`, `pids_max`, `cpu_max`: bound through a
+    /// cgroup per job ([`crate::cgroup`]); a job is refused when one
+    /// cannot be applied.
+    pub cgroup: crate::cgroup::Wanted,
 }
 
 /// A job as asked for.
@@ -190,6 +202,9 @@ pub enum Exit {
     TimedOut,
     /// Cancelled, with everything it started.
     Cancelled,
+    /// The OOM killer struck in the job's memory cgroup (`memory_max`),
+    /// however the job then ended.
+    Oom,
     /// The sandbox refused to run it: a required layer failed.
     Refused {
         /// The layer.
@@ -207,6 +222,7 @@ impl Exit {
             Exit::Signal(s) => json!({"signal": s}),
             Exit::TimedOut => json!({"timed_out": true}),
             Exit::Cancelled => json!({"cancelled": true}),
+            Exit::Oom => json!({"oom": true}),
             Exit::Refused { layer, error } => json!({"refused": {"layer": layer, "error": error}}),
         }
     }
@@ -240,6 +256,9 @@ pub struct Runner {
     plan: Result<Plan, Vec<String>>,
     /// `pasta` (Debian's passt), for jobs with the network allowed.
     pub(crate) pasta: Option<PathBuf>,
+    /// Where each job's cgroup is made for the configured limits, or why
+    /// they cannot be applied here.
+    cgroups: Result<crate::cgroup::Choice, String>,
     /// What no grant may expose.
     protected: Protected,
 }
@@ -323,19 +342,39 @@ impl Runner {
                 ]),
             ),
         };
+        let (kernel, mut plan) = (kernel, plan);
         let pasta = if config.allow_network {
             // The path found, not the canonical one: pasta is a link to
             // passt, which picks its mode by the name it was run as.
             let found = resolve_both("pasta").map(|(found, _)| found);
             if found.is_none() {
-                warnings.push(
-                    "--runner-allow-network without pasta (Debian package passt): jobs share the host's network namespace and can reach services on its loopback".to_owned(),
-                );
+                // Fail closed: a job never shares the host's network
+                // namespace (its loopback services would be in reach).
+                let why = "--runner-allow-network needs user-mode networking, and pasta (Debian package passt) is not on [runner] path: no job runs rather than share the host's network namespace".to_owned();
+                match &mut plan {
+                    Ok(_) => plan = Err(vec![why]),
+                    Err(missing) => missing.push(why),
+                }
             }
             found
         } else {
             None
         };
+        config.cgroup.validate().map_err(Error::Limits)?;
+        let cgroups = crate::cgroup::choose(
+            &crate::cgroup::read_layout(),
+            rustix::process::geteuid().is_root(),
+            &config.cgroup,
+        );
+        // Every job carries the configured limits: where they cannot be
+        // applied, no job runs (and the status says why).
+        if let Err(why) = &cgroups {
+            let why = format!("job limits: {why}");
+            match &mut plan {
+                Ok(_) => plan = Err(vec![why]),
+                Err(missing) => missing.push(why),
+            }
+        }
         Ok((
             Self {
                 programs,
@@ -344,6 +383,7 @@ impl Runner {
                 kernel,
                 plan,
                 pasta,
+                cgroups,
                 protected,
             },
             warnings,
@@ -358,6 +398,29 @@ impl Runner {
     /// What the kernel reported.
     pub fn kernel(&self) -> &KernelFeatures {
         &self.kernel
+    }
+
+    /// Where jobs' cgroups go for the configured limits (`Nothing` when
+    /// none is configured), or [`Error::Limits`] saying why they cannot be
+    /// applied on this machine.
+    pub fn cgroups(&self) -> Result<&crate::cgroup::Choice, Error> {
+        self.cgroups.as_ref().map_err(|why| Error::Limits(why.clone()))
+    }
+
+    /// The configured limits, and how this machine applies them, for
+    /// `/api/status`: `{"configured": {…}, "cgroup": "v1"|"v2"|"none",
+    /// "unavailable": why|null}`.
+    pub fn limits_status(&self) -> Value {
+        let wanted = &self.config.cgroup;
+        json!({
+            "configured": {
+                "memory_max": wanted.memory_max,
+                "pids_max": wanted.pids_max,
+                "cpu_max": wanted.cpu_max,
+            },
+            "cgroup": self.cgroups.as_ref().map_or("none", |c| c.version()),
+            "unavailable": self.cgroups.as_ref().err(),
+        })
     }
 
     /// The layers jobs get on this kernel, or [`Error::Unavailable`] naming
@@ -569,6 +632,23 @@ impl Runner {
         let mut isolation = Value::Null;
         let mut exit = Exit::Code(0);
         let mut step_records = Vec::new();
+        // The job's cgroup, for every step: made before the first starts,
+        // removed after the last (its processes are gone by then).
+        let cgroup = {
+            let choice = self.cgroups()?.clone();
+            let wanted = self.config.cgroup;
+            let name = lab_registry::data_dir::random_hex(8).map_err(Error::Spawn)?;
+            tokio::task::spawn_blocking(move || {
+                crate::cgroup::JobCgroup::create(&choice, &name, &wanted)
+            })
+            .await
+            .map_err(|e| Error::Limits(e.to_string()))?
+            .map_err(|e| Error::Limits(e.to_string()))?
+        };
+        let cgroup_procs = cgroup
+            .as_ref()
+            .map(crate::cgroup::JobCgroup::procs_files)
+            .unwrap_or_default();
         for step in steps {
             std::fs::File::create(report).map_err(Error::RunDir)?;
             let mut read_only = step.installs.clone();
@@ -590,6 +670,7 @@ impl Runner {
                 user_mode_network: self.pasta.is_some(),
                 limits: self.config.limits.clone(),
                 landlock_abi: plan.landlock_abi,
+                cgroup_procs: cgroup_procs.clone(),
             };
             // Hashed before it runs, as the job will see it (file reads: off
             // the async workers).
@@ -677,8 +758,24 @@ impl Runner {
                 }
             }
             stop_network(network).await;
-            let (step_isolation, reported) = read_report(report);
+            let (mut step_isolation, reported) = read_report(report);
             exit = ended_by.unwrap_or(reported);
+            // The OOM killer struck: that is how the job ended, whatever
+            // its exit status says.
+            if let Some(group) = &cgroup
+                && group.oom_killed()
+                && !matches!(exit, Exit::Refused { .. })
+            {
+                exit = Exit::Oom;
+            }
+            if let Value::Object(layers) = &mut step_isolation {
+                layers.insert(
+                    "limits".into(),
+                    cgroup
+                        .as_ref()
+                        .map_or(Value::Null, |g| g.applied().clone()),
+                );
+            }
             isolation = step_isolation;
             step_records.push(json!({
                 "program": step.label,
@@ -710,6 +807,9 @@ impl Runner {
         }
         for log in logs {
             log.finish();
+        }
+        if let Some(group) = cgroup {
+            let _ = tokio::task::spawn_blocking(move || group.remove()).await;
         }
         // Tidying after the job, off the async workers (a walk of what the
         // job left): the overlay's work dir goes, and no setuid or setgid

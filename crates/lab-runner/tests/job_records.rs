@@ -35,6 +35,7 @@ fn manager(data: &Path) -> JobManager {
         data_dir: Some(data.to_path_buf()),
         config_file: None,
         key_file: None,
+        cgroup: lab_runner::cgroup::Wanted::default(),
     };
     let (runner, _) = Runner::new(config).unwrap();
     let registry = Arc::new(lab_registry::Registry::open(data, &[]).unwrap());

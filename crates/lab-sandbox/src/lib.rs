@@ -125,6 +125,17 @@ fn pasta(args: &[std::ffi::OsString]) -> ! {
     sys::exit_now(127)
 }
 
+/// Writes this process's pid to a cgroup's `cgroup.procs` (never through
+/// a link), which moves it into that cgroup.
+fn join_cgroup(procs: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(procs)?;
+    file.write_all(std::process::id().to_string().as_bytes())
+}
+
 /// Runs one job: the spec on stdin.
 fn run_job() -> ! {
     // The spec is one JSON line; with user-mode networking a go-ahead byte
@@ -154,12 +165,34 @@ fn run_job() -> ! {
     if let Err(e) = sys::die_with_parent(libc::SIGKILL) {
         report.refuse("parent-death signal", e);
     }
-    let (uid, gid) = sys::ids();
-    let mut flags =
-        libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWNS;
-    if !spec.network || spec.user_mode_network {
-        flags |= libc::CLONE_NEWNET;
+    // The job's limits: this process joins the job's cgroup in each
+    // hierarchy before anything else, so init and every process of the job
+    // are bound (and before the user namespace, where the cgroup files
+    // would no longer be ours to write).
+    for procs in &spec.cgroup_procs {
+        if let Err(e) = join_cgroup(procs) {
+            report.refuse("cgroup limits", format!("joining {}: {e}", procs.display()));
+        }
     }
+    if !spec.cgroup_procs.is_empty() {
+        report.line(Line::Cgroup {
+            joined: spec.cgroup_procs.len(),
+        });
+    }
+    // Never the host's network namespace: a job with the network has one
+    // of its own, connected by user-mode networking, or does not run.
+    if spec.network && !spec.user_mode_network {
+        report.refuse(
+            "user-mode networking (pasta)",
+            "the network is allowed but no user-mode networking was set up; the job does not share the host's network namespace",
+        );
+    }
+    let (uid, gid) = sys::ids();
+    let flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWNET;
     if let Err(e) = sys::unshare(flags) {
         report.refuse("user, mount, pid and network namespaces", e);
     }
@@ -180,7 +213,7 @@ fn run_job() -> ! {
         user_namespace: true,
         mount_namespace: true,
         pid_namespace: true,
-        network_namespace: !spec.network || spec.user_mode_network,
+        network_namespace: true,
         uid_inside: uid,
     });
     if spec.network && spec.user_mode_network {
@@ -194,10 +227,6 @@ fn run_job() -> ! {
                 "the runner could not connect the job's network namespace",
             ),
         }
-    } else if spec.network {
-        report.line(Line::Network {
-            network: "the host's network namespace (pasta not found): IP sockets only, but services on the host's loopback are reachable".to_owned(),
-        });
     }
     // The lock goes before the fork (init must not inherit it held); the
     // loop below reads stdin again, by descriptor.

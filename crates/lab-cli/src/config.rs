@@ -68,6 +68,9 @@ pub struct RunnerConfig {
     /// Programs jobs may run.
     #[serde(default)]
     pub programs: Vec<String>,
+    /// Where program names (and pasta) are looked up, and the jobs' PATH:
+    /// absolute directories joined by `:`.
+    pub path: Option<String>,
     /// Environment variable names jobs may receive.
     #[serde(default)]
     pub env_allow: Vec<String>,

@@ -30,7 +30,22 @@ pub(crate) fn runner_config(
             )
         })?);
     }
+    let path = match &runner.path {
+        Some(path) => {
+            if path.is_empty()
+                || path.contains('\0')
+                || path.split(':').any(|dir| !dir.starts_with('/'))
+            {
+                anyhow::bail!(
+                    "[runner] path in the config file: absolute directories joined by ':' (e.g. \"/opt/py/bin:/usr/bin:/bin\")"
+                );
+            }
+            path.clone()
+        }
+        None => lab_runner::runner::RUNNER_PATH.to_owned(),
+    };
     Ok(lab_runner::RunnerConfig {
+        path,
         programs: runner.programs.clone(),
         env_allow: runner.env_allow.clone(),
         allow_network,

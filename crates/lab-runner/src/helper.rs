@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::protocol::{PROTOCOL_VERSION, Report, SandboxSpec};
 use crate::report::{read_report, read_report_lines};
-use crate::runner::{Exit, RUNNER_PATH, Runner};
+use crate::runner::{Exit, Runner};
 
 impl Runner {
     /// Runs the sandbox once with a harmless program (this binary's
@@ -55,7 +55,7 @@ impl Runner {
             version: PROTOCOL_VERSION,
             program: helper.clone(),
             argv: vec!["lab".into(), "--version".into()],
-            env: vec![("PATH".into(), RUNNER_PATH.into())],
+            env: vec![("PATH".into(), self.config.path.clone())],
             job_dir: dir.clone(),
             cwd: None,
             read_only: vec![helper],

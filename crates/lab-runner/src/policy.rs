@@ -66,14 +66,16 @@ pub(crate) fn refused_env(name: &str) -> bool {
         || name.to_ascii_uppercase().ends_with("_PROXY")
 }
 
-/// Resolves a program name in [`RUNNER_PATH`] (never the job's PATH) or an
-/// absolute path, to its canonical path.
-pub(crate) fn resolve_path(requested: &str) -> Option<PathBuf> {
-    resolve_both(requested).map(|(_, canonical)| canonical)
+/// Resolves a program name in `search` (`[runner] path`, by default
+/// [`RUNNER_PATH`]; never the job's or the Lab's PATH) or an absolute path,
+/// to its canonical path.
+pub(crate) fn resolve_path(requested: &str, search: &str) -> Option<PathBuf> {
+    resolve_both(requested, search).map(|(_, canonical)| canonical)
 }
 
-/// The absolute path found for `requested` and its canonical path.
-pub(crate) fn resolve_both(requested: &str) -> Option<(PathBuf, PathBuf)> {
+/// The absolute path found for `requested` in `search` and its canonical
+/// path.
+pub(crate) fn resolve_both(requested: &str, search: &str) -> Option<(PathBuf, PathBuf)> {
     if requested.is_empty() || requested.contains('\0') {
         return None;
     }
@@ -84,8 +86,9 @@ pub(crate) fn resolve_both(requested: &str) -> Option<(PathBuf, PathBuf)> {
         }
         path.to_path_buf()
     } else {
-        RUNNER_PATH
+        search
             .split(':')
+            .filter(|dir| dir.starts_with('/'))
             .map(|dir| Path::new(dir).join(requested))
             .find(|p| p.is_file())?
     };

@@ -130,8 +130,12 @@ pub struct Program {
 /// Runner settings.
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
-    /// `[runner] programs`: names (searched in [`RUNNER_PATH`]) or absolute paths.
+    /// `[runner] programs`: names (searched in `path`) or absolute paths.
     pub programs: Vec<String>,
+    /// `[runner] path`: where program names (and pasta) are looked up, and
+    /// the job's `PATH`; [`RUNNER_PATH`] unless configured, never the Lab's
+    /// own environment.
+    pub path: String,
     /// `[runner] env_allow`: variable names a job may ask for.
     pub env_allow: Vec<String>,
     /// `--runner-allow-network`.
@@ -282,7 +286,7 @@ impl Runner {
             config.key_file.as_deref(),
         );
         for name in &config.programs {
-            let path = resolve_path(name).ok_or_else(|| Error::ProgramNotFound(name.clone()))?;
+            let path = resolve_path(name, &config.path).ok_or_else(|| Error::ProgramNotFound(name.clone()))?;
             let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
             let base = file.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
             if TRAMPOLINES.contains(&file) || TRAMPOLINES.contains(&base) {
@@ -292,7 +296,7 @@ impl Runner {
                 ));
             }
             let (exec_path, _) =
-                resolve_both(name).ok_or_else(|| Error::ProgramNotFound(name.clone()))?;
+                resolve_both(name, &config.path).ok_or_else(|| Error::ProgramNotFound(name.clone()))?;
             let installs = installs(&exec_path, &path, &protected);
             if let Err(why) = &installs {
                 warnings.push(format!(
@@ -346,7 +350,7 @@ impl Runner {
         let pasta = if config.allow_network {
             // The path found, not the canonical one: pasta is a link to
             // passt, which picks its mode by the name it was run as.
-            let found = resolve_both("pasta").map(|(found, _)| found);
+            let found = resolve_both("pasta", &config.path).map(|(found, _)| found);
             if found.is_none() {
                 // Fail closed: a job never shares the host's network
                 // namespace (its loopback services would be in reach).
@@ -513,7 +517,7 @@ impl Runner {
     /// The allowlisted program `requested` names, matched by canonical path.
     pub fn resolve(&self, requested: &str) -> Result<&Program, Error> {
         let not_allowed = || Error::ProgramNotAllowed(requested.to_owned());
-        let path = resolve_path(requested).ok_or_else(not_allowed)?;
+        let path = resolve_path(requested, &self.config.path).ok_or_else(not_allowed)?;
         self.programs
             .iter()
             .find(|p| p.path == path)
@@ -613,7 +617,7 @@ impl Runner {
         ];
         let output_dir = cwd.unwrap_or(&job_dir).to_string_lossy().into_owned();
         let mut env = vec![
-            ("PATH".to_owned(), RUNNER_PATH.to_owned()),
+            ("PATH".to_owned(), self.config.path.clone()),
             ("HOME".to_owned(), JOB_HOME.to_owned()),
             (
                 "LANG".to_owned(),
@@ -637,7 +641,14 @@ impl Runner {
         let cgroup = {
             let choice = self.cgroups()?.clone();
             let wanted = self.config.cgroup;
-            let name = lab_registry::data_dir::random_hex(8).map_err(Error::Spawn)?;
+            // Named after the run (`lab-job-<run id>`), so what is left of
+            // a job can be told apart.
+            let name = match run_dir.file_name().and_then(|n| n.to_str()) {
+                Some(n) if n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => {
+                    n.to_owned()
+                }
+                _ => lab_registry::data_dir::random_hex(8).map_err(Error::Spawn)?,
+            };
             tokio::task::spawn_blocking(move || {
                 crate::cgroup::JobCgroup::create(&choice, &name, &wanted)
             })

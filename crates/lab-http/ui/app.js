@@ -73,6 +73,17 @@ function isolationBadges(iso) {
   if (iso.seccomp) out.push(badge('seccomp', 'ok', iso.seccomp));
   if (iso.mounts) out.push(badge('private /tmp, /dev/shm, /proc', 'ok', JSON.stringify(iso.mounts)));
   if (iso.pid_namespace) out.push(badge('own PID namespace', 'ok'));
+  // The cgroup limits as the kernel holds them; null: none configured.
+  const lim = iso.limits;
+  if (lim && typeof lim === 'object') {
+    const parts = [];
+    if (lim.memory_max != null) parts.push(`memory ${size(lim.memory_max)}`);
+    if (lim.pids_max != null) parts.push(`${lim.pids_max} processes`);
+    if (lim.cpu_max != null) parts.push(`${lim.cpu_max} CPU`);
+    out.push(badge(`limits (cgroup ${lim.version}): ${parts.join(', ')}`, 'ok', JSON.stringify(lim)));
+  } else if (lim === null) {
+    out.push(badge('no memory, process or CPU limit', '', 'set [runner] memory_max, pids_max, cpu_max in lab.toml'));
+  }
   return out;
 }
 
@@ -598,7 +609,8 @@ function closeJobStream() {
 // Job states (SPEC §4); `error` is a job record the Lab could not read.
 function stateBadge(stateName) {
   const kind = stateName === 'finished' ? 'ok' : stateName === 'running' || stateName === 'queued' ? '' : 'warn';
-  return el('span', { class: `badge ${kind}` }, stateName);
+  const title = stateName === 'oom' ? 'the OOM killer ended it: it used more memory than [runner] memory_max' : '';
+  return el('span', { class: `badge ${kind}`, title }, stateName);
 }
 
 async function renderJobs(againId) {

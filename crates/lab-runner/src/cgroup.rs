@@ -28,6 +28,10 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, CWD, Mode, OFlags};
 use serde_json::{Value, json};
 
+/// On cgroup v2, the leaf the Lab moves itself into so that its own cgroup
+/// may enable controllers for its jobs' cgroups.
+const LAB_LEAF: &str = "lab-server";
+
 /// The period `cpu_max` is measured over, microseconds (the kernel's
 /// default CFS period).
 const CPU_PERIOD_US: u64 = 100_000;
@@ -129,6 +133,10 @@ pub struct V2Hierarchy {
     /// What `cgroup.controllers` of that cgroup lists (empty on machines
     /// that mount every controller in v1).
     pub controllers: Vec<String>,
+    /// The cgroup is the Lab's user's to manage (delegated to it, as
+    /// systemd does for a unit or scope with `Delegate=yes`: the directory
+    /// and its `cgroup.procs` and `cgroup.subtree_control` are the user's).
+    pub delegated: bool,
 }
 
 /// What the machine offers.
@@ -192,9 +200,9 @@ pub fn choose(layout: &Layout, root: bool, wanted: &Wanted) -> Result<Choice, St
             .filter(|c| !v2.controllers.iter().any(|n| n == c.as_str()))
             .collect();
         if missing.is_empty() {
-            if !root {
+            if !root && !v2.delegated {
                 return Err(format!(
-                    "limits ({}) on cgroup v2 need a cgroup delegated to the Lab's user; as a user the Lab cannot make one yet (run it as root, or in a unit with Delegate=yes as root)",
+                    "limits ({}) on cgroup v2 need a cgroup delegated to the Lab's user: start it with `systemd-run --user --scope -p Delegate=yes lab serve …` (or run it as root)",
                     names(&needed)
                 ));
             }
@@ -238,11 +246,12 @@ pub fn choose(layout: &Layout, root: bool, wanted: &Wanted) -> Result<Choice, St
 
 /// Parses `/proc/self/mountinfo` and `/proc/self/cgroup` into the
 /// hierarchies they name; `v2_controllers` reads `cgroup.controllers` of
-/// the Lab's v2 cgroup (given its directory).
+/// the Lab's v2 cgroup (given its directory) and whether that cgroup is
+/// delegated to the Lab's user.
 pub fn parse_layout(
     mountinfo: &str,
     own: &str,
-    v2_controllers: impl Fn(&Path) -> Option<String>,
+    v2_controllers: impl Fn(&Path) -> Option<(String, bool)>,
 ) -> Layout {
     // hierarchy id : controllers : path
     let mut own_v2 = None;
@@ -288,10 +297,17 @@ pub fn parse_layout(
                 let Some(dir) = within(&mountpoint, &root, path) else {
                     continue;
                 };
-                let controllers = v2_controllers(&dir)
-                    .map(|c| c.split_whitespace().map(str::to_owned).collect())
-                    .unwrap_or_default();
-                layout.v2 = Some(V2Hierarchy { dir, controllers });
+                let (controllers, delegated) = match v2_controllers(&dir) {
+                    Some((c, delegated)) => {
+                        (c.split_whitespace().map(str::to_owned).collect(), delegated)
+                    }
+                    None => (Vec::new(), false),
+                };
+                layout.v2 = Some(V2Hierarchy {
+                    dir,
+                    controllers,
+                    delegated,
+                });
             }
             "cgroup" => {
                 let controllers: Vec<String> = superoptions
@@ -382,8 +398,14 @@ fn unescape(field: &str) -> String {
 pub fn read_layout() -> Layout {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let euid = rustix::process::geteuid().as_raw();
     parse_layout(&mountinfo, &own, |dir| {
-        std::fs::read_to_string(dir.join("cgroup.controllers")).ok()
+        use std::os::unix::fs::MetadataExt;
+        let controllers = std::fs::read_to_string(dir.join("cgroup.controllers")).ok()?;
+        let ours =
+            |name: &str| std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.uid() == euid);
+        let delegated = ours("") && ours("cgroup.procs") && ours("cgroup.subtree_control");
+        Some((controllers, delegated))
     })
 }
 
@@ -549,11 +571,27 @@ impl JobCgroup {
             .map(|c| format!("+{c}"))
             .collect::<Vec<_>>()
             .join(" ");
-        write_control(parent, "cgroup.subtree_control", &line).map_err(|e| {
+        let enable = || write_control(parent, "cgroup.subtree_control", &line);
+        let enabled = match enable() {
+            // cgroup v2 enables controllers for the children only of a
+            // cgroup without processes of its own: the Lab moves itself
+            // into a leaf beside its jobs (`lab-server`), then enables.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                match rustix::fs::mkdirat(parent, LAB_LEAF, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let leaf = open_dir_beneath(parent, LAB_LEAF)?;
+                write_control(&leaf, "cgroup.procs", &std::process::id().to_string())?;
+                enable()
+            }
+            other => other,
+        };
+        enabled.map_err(|e| {
             std::io::Error::new(
                 e.kind(),
                 format!(
-                    "enabling {} for the children of {} (a cgroup that holds processes itself cannot; run the Lab in a cgroup of its own): {e}",
+                    "enabling {} for the children of {} (a cgroup that still holds other processes cannot; start the Lab in a cgroup of its own): {e}",
                     missing.join(", "),
                     path.display()
                 ),
@@ -781,7 +819,7 @@ mod tests {
     const MIXED_OWN: &str = "3:cpu,cpuacct:/user.slice\n4:memory:/user.slice\n";
 
     fn layout(mountinfo: &str, own: &str, v2: Option<&str>) -> Layout {
-        parse_layout(mountinfo, own, |_| v2.map(str::to_owned))
+        parse_layout(mountinfo, own, |_| v2.map(|c| (c.to_owned(), false)))
     }
 
     const ALL: Wanted = Wanted {
@@ -808,6 +846,7 @@ mod tests {
             Some(V2Hierarchy {
                 dir: "/sys/fs/cgroup/unified".into(),
                 controllers: vec![],
+                delegated: false,
             })
         );
         let dirs: Vec<(String, PathBuf)> = v1
@@ -835,6 +874,7 @@ mod tests {
                 controllers: ["cpuset", "cpu", "io", "memory", "pids"]
                     .map(String::from)
                     .to_vec(),
+                delegated: false,
             })
         );
         assert!(v2.v1.is_empty());
@@ -899,7 +939,28 @@ mod tests {
                 controllers: vec![Controller::Memory, Controller::Pids, Controller::Cpu],
             }),
         );
-        check(&v2, false, ALL, Err("delegated"));
+        check(
+            &v2,
+            false,
+            ALL,
+            Err("systemd-run --user --scope -p Delegate=yes"),
+        );
+        // A user's Lab in a delegated scope (systemd-run --user --scope -p
+        // Delegate=yes): its own cgroup.
+        let mut delegated = v2.clone();
+        if let Some(h) = delegated.v2.as_mut() {
+            h.delegated = true;
+            h.dir = "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/run-r1.scope".into();
+        }
+        check(
+            &delegated,
+            false,
+            ALL,
+            Ok(Choice::V2 {
+                parent: "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/run-r1.scope".into(),
+                controllers: vec![Controller::Memory, Controller::Pids, Controller::Cpu],
+            }),
+        );
         // v2 without a controller, and no v1 to fall back on.
         check(&v2_no_pids, true, ALL, Err("no cgroup controller for pids"));
         check(

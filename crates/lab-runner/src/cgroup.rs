@@ -104,7 +104,7 @@ impl Wanted {
         }
         if self
             .cpu_max
-            .is_some_and(|c| !c.is_finite() || c < 0.01 || c > 1_000_000.0)
+            .is_some_and(|c| !c.is_finite() || !(0.01..=1_000_000.0).contains(&c))
         {
             return Err(
                 "[runner] cpu_max is a number of CPUs (e.g. 0.5 or 4) and must be at least 0.01"
@@ -761,6 +761,7 @@ fn is_cgroupfs(dir: &OwnedFd) -> bool {
     const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
     rustix::fs::fstatfs(dir).is_ok_and(|s| {
+        #[allow(clippy::unnecessary_cast)] // the field is i64 on x86_64, not everywhere
         let kind = s.f_type as i64;
         kind == CGROUP_SUPER_MAGIC || kind == CGROUP2_SUPER_MAGIC
     })

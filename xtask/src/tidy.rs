@@ -270,6 +270,41 @@ fn every_error_code_is_documented() {
     );
 }
 
+/// Element URLs (artifacts, TensorBoard images, bundle downloads, job log
+/// streams) are signed by the server for one session: the UI takes each
+/// from the API's `url` fields and never writes such a path itself.
+#[test]
+fn the_ui_builds_no_element_url() {
+    let ui = root().join("crates/lab-http/ui");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&ui).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "js") {
+            continue;
+        }
+        checked += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            for built in [
+                "/artifacts/",
+                "/images/",
+                "/exports/",
+                "/log`",
+                "/log'",
+                "/log\"",
+            ] {
+                assert!(
+                    !line.contains(built),
+                    "{}:{}: builds an element URL ({built}); take it from the API's url field: {line}",
+                    path.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+    assert!(checked >= 5, "found only {checked} UI scripts");
+}
+
 #[test]
 fn lab_http_never_touches_the_filesystem_directly() {
     let mut files = Vec::new();

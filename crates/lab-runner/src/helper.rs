@@ -93,9 +93,7 @@ impl Runner {
                 json!({"refused": {"layer": layer, "error": error}, "kernel": self.kernel.to_json()})
             }
             (Ok(_), _) => {
-                isolation["limits"] = cgroup
-                    .as_ref()
-                    .map_or(Value::Null, |g| g.applied().clone());
+                isolation["limits"] = cgroup.as_ref().map_or(Value::Null, |g| g.applied().clone());
                 isolation["kernel"] = self.kernel.to_json();
                 isolation["plan"] = plan.to_json();
                 isolation

@@ -286,7 +286,8 @@ impl Runner {
             config.key_file.as_deref(),
         );
         for name in &config.programs {
-            let path = resolve_path(name, &config.path).ok_or_else(|| Error::ProgramNotFound(name.clone()))?;
+            let path = resolve_path(name, &config.path)
+                .ok_or_else(|| Error::ProgramNotFound(name.clone()))?;
             let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("");
             let base = file.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
             if TRAMPOLINES.contains(&file) || TRAMPOLINES.contains(&base) {
@@ -295,8 +296,8 @@ impl Runner {
                     path.display()
                 ));
             }
-            let (exec_path, _) =
-                resolve_both(name, &config.path).ok_or_else(|| Error::ProgramNotFound(name.clone()))?;
+            let (exec_path, _) = resolve_both(name, &config.path)
+                .ok_or_else(|| Error::ProgramNotFound(name.clone()))?;
             let installs = installs(&exec_path, &path, &protected);
             if let Err(why) = &installs {
                 warnings.push(format!(
@@ -408,7 +409,9 @@ impl Runner {
     /// none is configured), or [`Error::Limits`] saying why they cannot be
     /// applied on this machine.
     pub fn cgroups(&self) -> Result<&crate::cgroup::Choice, Error> {
-        self.cgroups.as_ref().map_err(|why| Error::Limits(why.clone()))
+        self.cgroups
+            .as_ref()
+            .map_err(|why| Error::Limits(why.clone()))
     }
 
     /// The configured limits, and how this machine applies them, for
@@ -782,9 +785,7 @@ impl Runner {
             if let Value::Object(layers) = &mut step_isolation {
                 layers.insert(
                     "limits".into(),
-                    cgroup
-                        .as_ref()
-                        .map_or(Value::Null, |g| g.applied().clone()),
+                    cgroup.as_ref().map_or(Value::Null, |g| g.applied().clone()),
                 );
             }
             isolation = step_isolation;

@@ -179,7 +179,7 @@ impl Sessions {
     /// Forgets the session `headers` carry; returns the `Set-Cookie` value
     /// that clears the cookie.
     pub(crate) fn close(&self, headers: &HeaderMap) -> HeaderValue {
-        if let Some(given) = self.cookie_value(headers) {
+        for given in self.cookie_values(headers) {
             self.lock()
                 .retain(|s| !bool::from(s.id.as_bytes().ct_eq(given.as_bytes())));
         }
@@ -190,15 +190,21 @@ impl Sessions {
         .unwrap_or_else(|_| HeaderValue::from_static("lab_session=; Max-Age=0"))
     }
 
-    fn cookie_value(&self, headers: &HeaderMap) -> Option<String> {
+    /// Every value sent under this Lab's cookie name, at most 16: a page
+    /// on another port of the host can plant a cookie of the same name
+    /// (cookies ignore ports), which a browser may send before the real
+    /// one.
+    fn cookie_values(&self, headers: &HeaderMap) -> Vec<String> {
         headers
             .get_all(COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.cookie)
+            .filter(|(name, _)| *name == self.cookie)
             .map(|(_, value)| value.to_owned())
+            .take(16)
+            .collect()
     }
 
     /// The credential of the live session `given` names, bound when
@@ -248,14 +254,23 @@ pub(crate) fn authenticate(
         (Some(_), Some(_)) => return None,
         (None, _) => {}
     }
-    let session = sessions.cookie_value(headers)?;
     let mut given = headers.get_all(BINDING_HEADER).iter();
     // One binding header, or none counts.
     let binding = match (given.next(), given.next()) {
         (Some(value), None) => Some(value.as_bytes()),
         _ => None,
     };
-    sessions.session_of(&session, binding)
+    // Of every value under the cookie's name (a planted one among them),
+    // the live session bound by this binding, else the first live one.
+    let mut found = None;
+    for value in sessions.cookie_values(headers) {
+        match sessions.session_of(&value, binding) {
+            Some(bound @ Credential::Cookie { bound: true, .. }) => return Some(bound),
+            Some(other) if found.is_none() => found = Some(other),
+            _ => {}
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -384,6 +399,13 @@ mod tests {
         assert_eq!(bound(&mine, &[&BINDING[1..]]), Some(false));
         assert_eq!(bound(&mine, &[BINDING, BINDING]), Some(false));
         assert_eq!(bound(&theirs, &[BINDING]), Some(false));
+        // A planted cookie of the same name, sent first, changes nothing;
+        // of two live sessions the binding picks its own.
+        let (name, _) = mine.split_once('=').unwrap();
+        let planted = format!("{name}=junk; {mine}");
+        assert_eq!(bound(&planted, &[BINDING]), Some(true));
+        assert_eq!(bound(&format!("{theirs}; {mine}"), &[BINDING]), Some(true));
+        assert_eq!(bound(&format!("{name}=junk"), &[BINDING]), None);
         // Each session signs with its own key.
         let key_of =
             |cookie: &str| match authenticate(&headers(&[("cookie", cookie)]), &key, &sessions) {

@@ -108,6 +108,9 @@ pub struct Checked {
     /// key when the request carried its page binding, plain for `Bearer`
     /// (and for answers no URL goes into).
     pub(crate) urls: Urls,
+    /// The cookie alone, with a URL signature its session's key made for
+    /// this path: an element load of the owner's page.
+    pub(crate) signed: bool,
 }
 
 /// What a page's elements load without headers, so with the cookie and a
@@ -222,9 +225,32 @@ pub(crate) fn check<B>(
     // request proved by a secret no browser sends on its own (the key, or
     // the cookie with its page's binding), so the owner's page and scripts
     // work on while someone guesses.
+    // A cookie alone on an element route: its URL signature, checked (in
+    // constant time, before anything is looked up) ahead of the lockout,
+    // which a valid one passes — no one guesses a 256-bit MAC.
+    let signature = match &credential {
+        Some(Credential::Cookie {
+            bound: false, key, ..
+        }) if !public && element_load(method, path) => Some(signed::verify(
+            key,
+            path,
+            req.uri().query(),
+            context.now,
+            context.lifetime,
+        )),
+        _ => None,
+    };
+    let signed = signature == Some(Ok(()));
+    // Too many failed credentials server-wide: what needs one (a login
+    // included) waits a second, before anything is looked up — but for a
+    // request proved by a secret no browser sends on its own (the key, or
+    // the cookie with its page's binding) or by a valid URL signature, so
+    // the owner's page, its elements and scripts work on while someone
+    // guesses.
     let signs_in = method == Method::POST && path == "/api/session";
     if context.locked
         && (!public || signs_in)
+        && !signed
         && !credential.as_ref().is_some_and(Credential::is_full)
     {
         return Err(ApiError::new(
@@ -242,34 +268,30 @@ pub(crate) fn check<B>(
     // what an element loads by a URL the API signed for its session.
     let mut urls = Urls::Plain;
     match &credential {
-        Some(Credential::Cookie {
-            bound: false, key, ..
-        }) if !public => {
-            if !element_load(method, path) {
+        Some(Credential::Cookie { bound: false, .. }) if !public => match signature {
+            Some(Ok(())) => {}
+            None => {
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     Code::Unauthenticated,
                     "this session's cookie needs its page's X-Lab-Binding header here",
                 ));
             }
-            match signed::verify(key, path, req.uri().query(), context.now, context.lifetime) {
-                Ok(()) => {}
-                Err(Unsigned::Absent) => {
-                    return Err(ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        Code::Unauthenticated,
-                        "this URL needs the signature the API gave it (?exp=…&sig=…) or its page's X-Lab-Binding header",
-                    ));
-                }
-                Err(Unsigned::Bad) => {
-                    return Err(ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        Code::BadSignature,
-                        "this URL's signature does not hold (expired, for another path, or another session's): ask the API for the URL again",
-                    ));
-                }
+            Some(Err(Unsigned::Absent)) => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    Code::Unauthenticated,
+                    "this URL needs the signature the API gave it (?exp=…&sig=…) or its page's X-Lab-Binding header",
+                ));
             }
-        }
+            Some(Err(Unsigned::Bad)) => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    Code::BadSignature,
+                    "this URL's signature does not hold (expired, for another path, or another session's): ask the API for the URL again",
+                ));
+            }
+        },
         Some(Credential::Cookie {
             bound: true, key, ..
         }) => urls = Urls::signed(key.clone(), context.now, context.lifetime),
@@ -280,6 +302,7 @@ pub(crate) fn check<B>(
             has_body: false,
             credential,
             urls,
+            signed,
         });
     }
     // A mutation. A browser's cookie rides along on forged requests too, so
@@ -351,6 +374,7 @@ pub(crate) fn check<B>(
         has_body,
         credential,
         urls,
+        signed,
     })
 }
 

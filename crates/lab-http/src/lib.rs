@@ -689,29 +689,25 @@ async fn connection<S>(
         // not open a signed element URL, stays first in line to be shed,
         // however many requests it sends.
         let full = credential.as_ref().is_some_and(auth::Credential::is_full);
-        let path = req.uri().path();
-        let cookie_alone = credential.is_some()
-            && !full
-            && path != "/"
-            && !path.starts_with("/assets/")
-            && path != "/api/session";
         if full {
             seen.0.head_seen(id, &seen.1);
         }
         let state = Arc::clone(&state);
         let failed_here = Arc::clone(&failed_here);
+        // The cookie alone keeps its connection only for an element load
+        // whose URL signature the guard verified (marked before the
+        // handler runs, so a long stream is not shed); an answer's status
+        // says nothing about that (a 403 for a foreign Host is no proof).
         let seen = (Arc::clone(&seen.0), Arc::clone(&seen.1));
+        let mark = move || seen.0.head_seen(id, &seen.1);
         async move {
-            let mut response = handle(Arc::clone(&state), req, credential).await?;
+            let mut response = handle(Arc::clone(&state), req, credential, mark).await?;
             // A failed credential (401, or 429 while failures are over the
             // rate) counts for the whole server and for this connection,
             // which is closed after its last allowed one.
             let status = response.status();
             let failed = status == http::StatusCode::UNAUTHORIZED
                 || status == http::StatusCode::TOO_MANY_REQUESTS;
-            if cookie_alone && !failed {
-                seen.0.head_seen(id, &seen.1);
-            }
             if failed {
                 state.failures.record(state.limits.max_failures_per_second);
                 let here = failed_here.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -753,6 +749,7 @@ async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
     credential: Option<auth::Credential>,
+    signed_load: impl FnOnce(),
 ) -> Result<http::Response<response::Body>, Infallible> {
     let context = guard::Context {
         hosts: &state.hosts,
@@ -761,9 +758,14 @@ async fn handle(
         now: signed::unix_now(),
     };
     let mut response = match guard::check(&req, context, credential) {
-        Ok(checked) => routes::route(&state, req, checked)
-            .await
-            .unwrap_or_else(response::ApiError::into_response),
+        Ok(checked) => {
+            if checked.signed {
+                signed_load();
+            }
+            routes::route(&state, req, checked)
+                .await
+                .unwrap_or_else(response::ApiError::into_response)
+        }
         Err(refused) => refused.into_response(),
     };
     response::secure(response.headers_mut());

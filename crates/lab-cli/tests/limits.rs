@@ -129,6 +129,21 @@ fn a_job_past_memory_max_ends_oom_and_lab_run_says_so() {
     assert!(leftover_job_cgroups(&e.base.join("data")).is_empty());
 }
 
+/// Memory charged by a tiny process (tmpfs pages in `/dev/shm`) would make
+/// the sandbox helper the largest process in the job's cgroup: the job's
+/// own processes are the OOM killer's first choice, and whatever it kills
+/// the job ends `oom`, never `refused` (it ran).
+#[test]
+fn memory_charged_to_tmpfs_ends_oom_not_refused() {
+    let e = env_with("memory_max = 67108864");
+    let script = "import os\nprint('started', flush=True)\nos.execv('/bin/dd', ['dd', 'if=/dev/zero', 'of=/dev/shm/f', 'bs=64k'])\n";
+    let out = e.python(&[], script);
+    let stderr = text(&out.stderr);
+    assert!(text(&out.stdout).contains("started"));
+    assert_eq!(out.status.code(), Some(137), "{stderr}");
+    assert!(stderr.contains(" oom (the OOM killer"), "{stderr}");
+}
+
 #[test]
 fn a_fork_loop_stops_at_pids_max_and_the_job_cannot_raise_its_limits() {
     let e = env_with("pids_max = 16");
@@ -238,6 +253,46 @@ fn the_network_without_pasta_refuses_the_job() {
     assert_eq!(on.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("pasta"), "{stderr}");
     assert!(!text(&on.stdout).contains("ran"));
+}
+
+/// pasta runs outside the sandbox: one found where another user could
+/// replace it is never run, and the runner says why.
+#[test]
+fn a_pasta_others_could_replace_is_never_run() {
+    let e = env_with("path = \"BIN:/usr/bin:/bin\"");
+    // World-writable, as a shared bin directory might be.
+    let bin = e.base.join("shared-bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let canary = e.base.join("planted-pasta-ran");
+    std::fs::write(
+        bin.join("pasta"),
+        format!(
+            "#!/bin/sh\ntouch {}\nexec /usr/bin/pasta \"$@\"\n",
+            canary.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        bin.join("pasta"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(e.base.join("lab.toml")).unwrap();
+    std::fs::write(
+        e.base.join("lab.toml"),
+        config.replace("BIN", bin.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = e.python(&["--runner-allow-network"], "print('ran')");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("could be replaced by another user"),
+        "{stderr}"
+    );
+    assert!(!canary.exists(), "the planted pasta ran");
+    assert!(!text(&out.stdout).contains("ran"));
 }
 
 /// The API: a job past `memory_max` is recorded `oom` (its run `killed`,

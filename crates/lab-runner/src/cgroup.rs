@@ -99,8 +99,8 @@ impl Wanted {
                 "[runner] memory_max is in bytes and must be at least 1048576 (1 MiB)".into(),
             );
         }
-        if self.pids_max == Some(0) {
-            return Err("[runner] pids_max must be at least 1".into());
+        if self.pids_max.is_some_and(|p| p < 4) {
+            return Err("[runner] pids_max must be at least 4: it counts the sandbox's own helper and init (and pasta with the network) too".into());
         }
         if self
             .cpu_max
@@ -489,6 +489,17 @@ impl JobCgroup {
     /// `wanted` limits into it; any failure removes what was made and is
     /// the job's refusal.
     pub fn create(choice: &Choice, job: &str, wanted: &Wanted) -> std::io::Result<Option<Self>> {
+        Self::create_in(choice, job, wanted, true)
+    }
+
+    /// [`JobCgroup::create`]; `real` requires each parent to be on a
+    /// cgroup filesystem (tests pass `false` for a fake one in a temp dir).
+    fn create_in(
+        choice: &Choice,
+        job: &str,
+        wanted: &Wanted,
+        real: bool,
+    ) -> std::io::Result<Option<Self>> {
         if !job
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -524,6 +535,12 @@ impl JobCgroup {
                     format!("opening the cgroup {}: {e}", parent_path.display()),
                 )
             })?;
+            if real && !is_cgroupfs(&parent) {
+                return Err(std::io::Error::other(format!(
+                    "{} is not on a cgroup filesystem",
+                    parent_path.display()
+                )));
+            }
             if group.v2 {
                 group.enable_v2(&parent, &parent_path, &controllers)?;
             }
@@ -637,6 +654,17 @@ impl JobCgroup {
                 return Err(std::io::Error::other(format!(
                     "{limit} holds {held} after writing {bytes}"
                 )));
+            }
+            // v1: a parent's `oom_kill_disable` would freeze the job at
+            // the limit instead of ending it.
+            if !self.v2 && exists_beneath(&made.dir, "memory.oom_control") {
+                write_control(&made.dir, "memory.oom_control", "0")?;
+                let state = read_control(&made.dir, "memory.oom_control")?;
+                if counter(&state, "oom_kill_disable") != 0 {
+                    return Err(std::io::Error::other(
+                        "memory.oom_control keeps the OOM killer disabled",
+                    ));
+                }
             }
             applied.insert("memory_max".into(), json!(held));
         }
@@ -1022,7 +1050,9 @@ mod tests {
             parent: v2_parent.clone(),
             controllers: vec![Controller::Memory, Controller::Pids, Controller::Cpu],
         };
-        let group = JobCgroup::create(&choice, "abc-1", &ALL).unwrap().unwrap();
+        let group = JobCgroup::create_in(&choice, "abc-1", &ALL, false)
+            .unwrap()
+            .unwrap();
         let job = v2_parent.join("lab-job-abc-1");
         let read = |p: &Path| std::fs::read_to_string(p).unwrap();
         assert_eq!(
@@ -1061,7 +1091,9 @@ mod tests {
                 (Controller::Cpu, cpu.clone()),
             ],
         };
-        let group = JobCgroup::create(&choice, "j2", &ALL).unwrap().unwrap();
+        let group = JobCgroup::create_in(&choice, "j2", &ALL, false)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             read(&memory.join("lab-job-j2/memory.limit_in_bytes")),
             (1u64 << 30).to_string()
@@ -1103,26 +1135,32 @@ mod tests {
         };
         // A job id that is not a plain name.
         for bad in ["", "../x", "a/b", "a b"] {
-            assert!(JobCgroup::create(&choice, bad, &pids).is_err(), "{bad:?}");
+            assert!(
+                JobCgroup::create_in(&choice, bad, &pids, false).is_err(),
+                "{bad:?}"
+            );
         }
         // A leftover of the same name (never reused): refused, untouched.
         std::fs::create_dir(parent.join("lab-job-taken")).unwrap();
-        assert!(JobCgroup::create(&choice, "taken", &pids).is_err());
+        assert!(JobCgroup::create_in(&choice, "taken", &pids, false).is_err());
         // A link planted where the job's cgroup goes: refused, and the
         // canary it points at is never written.
         std::os::unix::fs::symlink(tmp.path(), parent.join("lab-job-linked")).unwrap();
-        assert!(JobCgroup::create(&choice, "linked", &pids).is_err());
+        assert!(JobCgroup::create_in(&choice, "linked", &pids, false).is_err());
         assert_eq!(std::fs::read_to_string(&canary).unwrap(), "canary");
         assert!(!tmp.path().join("pids.max").exists());
         // A parent that does not exist.
         let gone = Choice::V1 {
             parents: vec![(Controller::Pids, tmp.path().join("nowhere"))],
         };
-        let e = JobCgroup::create(&gone, "j", &pids).unwrap_err();
+        let e = JobCgroup::create_in(&gone, "j", &pids, false).unwrap_err();
         assert!(e.to_string().contains("nowhere"), "{e}");
+        // A parent that is not a cgroup filesystem, for real.
+        let e = JobCgroup::create(&choice, "real", &pids).unwrap_err();
+        assert!(e.to_string().contains("not on a cgroup filesystem"), "{e}");
         // Nothing chosen: no cgroup.
         assert!(
-            JobCgroup::create(&Choice::Nothing, "j", &pids)
+            JobCgroup::create_in(&Choice::Nothing, "j", &pids, false)
                 .unwrap()
                 .is_none()
         );

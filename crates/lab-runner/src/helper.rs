@@ -23,7 +23,7 @@ impl Runner {
         let plan = match self.kernel_plan() {
             Ok(plan) => plan.clone(),
             Err(e) => {
-                return json!({"refused": {"layer": "kernel", "error": e.to_string()}, "kernel": self.kernel.to_json()});
+                return json!({"refused": {"layer": "kernel and configuration", "error": e.to_string()}, "kernel": self.kernel.to_json()});
             }
         };
         let dir = scratch_parent.join(format!(".probe-{}", std::process::id()));
@@ -36,7 +36,10 @@ impl Runner {
         }
         // The limits too: a cgroup made and joined as a job's would be.
         let cgroup = match self.cgroups().map(|choice| {
-            let name = format!("probe-{}", std::process::id());
+            // Random too: a leftover of an earlier Lab with the same pid
+            // must not make this one's probe fail.
+            let suffix = lab_registry::data_dir::random_hex(4).unwrap_or_default();
+            let name = format!("probe-{}-{suffix}", std::process::id());
             crate::cgroup::JobCgroup::create(choice, &name, &self.config.cgroup)
         }) {
             Ok(Ok(group)) => group,
@@ -145,7 +148,9 @@ impl Runner {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             if let (true, Some(pid)) = (made, child.id()) {
-                match crate::spawn::pasta(&self.config.helper, pasta, pid).spawn() {
+                match crate::spawn::pasta(&self.config.helper, pasta, pid, &spec.cgroup_procs)
+                    .spawn()
+                {
                     Ok(mut started) => {
                         let mut ready = false;
                         for _ in 0..500 {

@@ -96,6 +96,31 @@ pub(crate) fn resolve_both(requested: &str, search: &str) -> Option<(PathBuf, Pa
     canonical.is_file().then_some((candidate, canonical))
 }
 
+/// Why someone other than root or the Lab's user could replace `path` (a
+/// program the Lab runs outside the sandbox, such as pasta): the file, or
+/// a directory on its way from `/`, owned by another user or writable by
+/// group or others (a sticky `/tmp` included); `None` when no one could.
+pub(crate) fn replaceable_by_others(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let euid = rustix::process::geteuid().as_raw();
+    let mut at = Some(path);
+    while let Some(here) = at {
+        match std::fs::symlink_metadata(here) {
+            Ok(meta) => {
+                if meta.uid() != 0 && meta.uid() != euid {
+                    return Some(format!("{} belongs to uid {}", here.display(), meta.uid()));
+                }
+                if !meta.file_type().is_symlink() && meta.mode() & 0o022 != 0 {
+                    return Some(format!("{} is writable by group or others", here.display()));
+                }
+            }
+            Err(e) => return Some(format!("{}: {e}", here.display())),
+        }
+        at = here.parent();
+    }
+    None
+}
+
 /// What a granted directory is for. The rules differ in one point only: an
 /// installation (found by the Lab, not chosen by the user) may not hold or
 /// be one of the home's dot-directories unless it is the program's own
@@ -376,6 +401,22 @@ pub fn installs(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_program_others_could_replace_is_named() {
+        // The system's own: root's all the way up.
+        assert_eq!(replaceable_by_others(Path::new("/usr/bin")), None);
+        // Anything under a sticky, world-writable /var/tmp is not.
+        let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+        let file = tmp.path().join("pasta");
+        std::fs::write(&file, "#!/bin/sh\n").unwrap();
+        let why = replaceable_by_others(&file).unwrap();
+        assert!(
+            why.contains("/var/tmp is writable by group or others"),
+            "{why}"
+        );
+        assert!(replaceable_by_others(&tmp.path().join("missing")).is_some());
+    }
+
     use super::*;
 
     /// A scratch tree acting as `HOME` (`T/home`) and the rest of a

@@ -100,8 +100,8 @@ pub struct SandboxSpec {
     /// With `network`: the job gets a network namespace of its own which the
     /// runner connects to the outside with user-mode networking (pasta)
     /// before the job starts; the helper waits for the runner's go-ahead
-    /// byte on stdin after the spec line. Without it the job shares the
-    /// host's network namespace.
+    /// byte on stdin after the spec line. Without it a job with `network`
+    /// is refused: it never shares the host's network namespace.
     pub user_mode_network: bool,
     /// Resource limits.
     pub limits: Limits,

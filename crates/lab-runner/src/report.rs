@@ -24,6 +24,8 @@ pub(crate) fn read_report(report: &Path) -> (Value, Exit) {
         error: "the sandbox ended without reporting".into(),
     };
     let mut refused = false;
+    let mut started = false;
+    let mut ended = false;
     for line in &lines {
         match line {
             Report::Namespaces { .. }
@@ -53,14 +55,26 @@ pub(crate) fn read_report(report: &Path) -> (Value, Exit) {
             // A refusal is final: the exit init records after it (the job
             // process leaving with REFUSED) does not hide it.
             Report::Exit { code, signal } if !refused => {
+                ended = true;
                 exit = match (code, signal) {
                     (Some(c), _) => Exit::Code(*c),
                     (_, Some(s)) => Exit::Signal(*s),
                     _ => exit,
                 };
             }
+            Report::Killed { signal } if !refused => {
+                ended = true;
+                exit = Exit::Signal(*signal);
+            }
+            Report::Started => started = true,
             _ => {}
         }
+    }
+    // Started, then silence: the helper itself was killed (by the OOM
+    // killer in the job's cgroup, or SIGKILL) and the job with it. The job
+    // ran: that is no refusal.
+    if started && !refused && !ended {
+        exit = Exit::Signal(9);
     }
     (Value::Object(isolation), exit)
 }
@@ -108,5 +122,24 @@ mod tests {
             matches!(report(&[]).1, Exit::Refused { .. }),
             "no report is a refusal, never a success"
         );
+        // The job started, then the helper fell silent (killed, by the OOM
+        // killer in the job's cgroup or SIGKILL): killed, not refused — it
+        // ran, and may have changed things.
+        assert_eq!(
+            report(&[r#"{"stage":"namespaces"}"#, r#"{"stage":"started"}"#]).1,
+            Exit::Signal(9)
+        );
+        assert_eq!(
+            report(&[r#"{"stage":"started"}"#, r#"{"stage":"killed","signal":9}"#]).1,
+            Exit::Signal(9)
+        );
+        assert!(matches!(
+            report(&[
+                r#"{"stage":"started"}"#,
+                r#"{"stage":"refused","layer":"mounts","error":"x"}"#
+            ])
+            .1,
+            Exit::Refused { .. }
+        ));
     }
 }

@@ -351,7 +351,25 @@ impl Runner {
         let pasta = if config.allow_network {
             // The path found, not the canonical one: pasta is a link to
             // passt, which picks its mode by the name it was run as.
-            let found = resolve_both("pasta", &config.path).map(|(found, _)| found);
+            let found = resolve_both("pasta", &config.path);
+            // pasta runs outside the sandbox (as root, for a root Lab):
+            // where another user could swap it, it is not run at all.
+            if let Some((found, canonical)) = &found {
+                let untrusted = [found.as_path(), canonical.as_path()]
+                    .into_iter()
+                    .find_map(crate::policy::replaceable_by_others);
+                if let Some(why) = untrusted {
+                    let why = format!(
+                        "--runner-allow-network: pasta at {} could be replaced by another user ({why}); install it where only root can write (Debian's passt puts it in /usr/bin)",
+                        found.display()
+                    );
+                    match &mut plan {
+                        Ok(_) => plan = Err(vec![why]),
+                        Err(missing) => missing.push(why),
+                    }
+                }
+            }
+            let found = found.map(|(found, _)| found);
             if found.is_none() {
                 // Fail closed: a job never shares the host's network
                 // namespace (its loopback services would be in reach).
@@ -773,10 +791,12 @@ impl Runner {
             }
             stop_network(network).await;
             let (mut step_isolation, reported) = read_report(report);
-            exit = ended_by.unwrap_or(reported);
+            exit = ended_by.clone().unwrap_or(reported);
             // The OOM killer struck: that is how the job ended, whatever
             // its exit status says.
+            // A timeout or a cancel the Lab started stays what it was.
             if let Some(group) = &cgroup
+                && ended_by.is_none()
                 && group.oom_killed()
                 && !matches!(exit, Exit::Refused { .. })
             {

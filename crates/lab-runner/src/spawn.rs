@@ -13,16 +13,22 @@ pub fn helper(lab: &Path) -> tokio::process::Command {
     command
 }
 
-/// `LAB __sandbox pasta PASTA PID`: pasta connecting the network namespace
+/// `LAB __sandbox pasta PASTA PID [CGROUP_PROCS…]`: pasta connecting the network namespace
 /// of `pid` (a sandbox helper) to the outside, as the runner's own child
 /// with a parent-death signal (set by the helper binary before it execs
 /// pasta), killed when the job ends.
-pub fn pasta(lab: &Path, pasta: &Path, pid: u32) -> tokio::process::Command {
+pub fn pasta(
+    lab: &Path,
+    pasta: &Path,
+    pid: u32,
+    cgroup_procs: &[std::path::PathBuf],
+) -> tokio::process::Command {
     let mut command = helper(lab);
     command
         .arg("pasta")
         .arg(pasta)
         .arg(pid.to_string())
+        .args(cgroup_procs)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

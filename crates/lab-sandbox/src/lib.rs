@@ -86,17 +86,25 @@ pub fn helper_main() -> ! {
     }
 }
 
-/// `lab __sandbox pasta PASTA PID`: pasta connecting the helper `PID`'s
-/// network namespace, with a parent-death signal so it never outlives the
-/// runner (SPEC: no port forwarding, the gateway not mapped to the host,
-/// IPv4 only — IPv6 would reach the host through its link-local address).
+/// `lab __sandbox pasta PASTA PID [CGROUP_PROCS…]`: pasta connecting the
+/// helper `PID`'s network namespace, with a parent-death signal so it never
+/// outlives the runner (SPEC: no port forwarding, the gateway not mapped to
+/// the host, IPv4 only — IPv6 would reach the host through its link-local
+/// address), in the job's cgroups (what it spends for the job counts
+/// against the job's limits).
 fn pasta(args: &[std::ffi::OsString]) -> ! {
-    let [pasta, pid] = args else {
-        eprintln!("lab __sandbox pasta: expected PASTA PID");
+    let [pasta, pid, cgroups @ ..] = args else {
+        eprintln!("lab __sandbox pasta: expected PASTA PID [CGROUP_PROCS…]");
         sys::exit_now(2)
     };
     if sys::die_with_parent(libc::SIGKILL).is_err() {
         sys::exit_now(1);
+    }
+    for procs in cgroups {
+        if let Err(e) = join_cgroup(std::path::Path::new(procs)) {
+            eprintln!("lab __sandbox pasta: joining the job's cgroup: {e}");
+            sys::exit_now(1);
+        }
     }
     #[allow(clippy::disallowed_methods)] // the helper execs pasta, argv only
     let mut command = std::process::Command::new(pasta);
@@ -290,6 +298,12 @@ fn run_job() -> ! {
 fn init(spec: &SandboxSpec, mut report: Report) -> ! {
     if let Err(e) = sys::die_with_parent(libc::SIGKILL) {
         report.refuse("parent-death signal", e);
+    }
+    // The job's processes (init, and the job, which inherits it and may not
+    // lower it) are the OOM killer's first choice, before the helper that
+    // reports how the job ended and anything of the host.
+    if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "1000") {
+        report.refuse("the job's OOM score", e);
     }
     // A SIGTERM from the helper reaches every other process of the namespace.
     if let Err(e) = sys::forward_sigterm_to(-1) {

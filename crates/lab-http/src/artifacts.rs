@@ -277,10 +277,13 @@ pub(crate) async fn tensorboard_image(
     let png = gated(state, &gate_id, move || {
         let state = shared;
         let run = state.registry.get(&id)?;
-        if crate::discovery::format_of(&run) != Format::Tensorboard {
+        let root = RunRoot::open_ambient(&run.root)?;
+        // A job's run: the events the job wrote.
+        let (content, _, format, _) = state.summaries.readers.content(&run, &root);
+        if format != Format::Tensorboard {
             return Ok(None);
         }
-        let root = RunRoot::open_ambient(&run.root)?;
+        let root = content.unwrap_or(root);
         Ok(lab_formats::tensorboard_image(&root, &file, offset, n).ok())
     })
     .await?

@@ -157,6 +157,10 @@ pub struct Config {
     pub exports_dir: Option<std::path::PathBuf>,
     /// The job table when the runner is enabled; `None` refuses every job.
     pub jobs: Option<Arc<lab_runner::jobs::JobManager>>,
+    /// `DATA_DIR/runs` (canonical): a run directly in it is a job's run,
+    /// whose params, metrics and media are what the job wrote in its
+    /// `job/` (SPEC §5); `None`: no run is read so.
+    pub job_runs: Option<std::path::PathBuf>,
     /// The access key every request must prove (SPEC §5): the caller prints
     /// it in the login link.
     pub access_key: AccessKey,
@@ -190,6 +194,7 @@ impl Config {
             limits: Limits::default(),
             exports_dir: None,
             jobs: None,
+            job_runs: None,
             discover_every: None,
             discovery_warnings: Vec::new(),
             formats: lab_formats::Limits::default(),
@@ -563,7 +568,11 @@ pub async fn serve(
         .map_err(|e| std::io::Error::other(format!("exports directory: {e}")))?;
     let state = Arc::new(State {
         exports,
-        summaries: runs::Summaries::new(config.formats, config.jobs.clone()),
+        summaries: runs::Summaries::new(
+            config.formats,
+            config.jobs.clone(),
+            config.job_runs.clone(),
+        ),
         jobs: config.jobs,
         export_filter: lab_redact::export::RedactingFilter::new(lab_redact::Redactor::new(
             config.lab_secrets.iter(),

@@ -62,12 +62,92 @@ impl Table {
     }
 }
 
+/// Where a job's run reads what the job wrote (beneath its `job/`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct JobSource {
+    /// The directory beneath the run's own: `job`, or a run inside it.
+    pub(crate) sub: String,
+    /// Its format.
+    pub(crate) format: lab_formats::Format,
+    /// For a store's run: its id in the store.
+    pub(crate) entry: Option<String>,
+}
+
+/// How long what a job wrote is taken as the same kind of run before it
+/// is looked at again (a job may start writing TensorBoard events late).
+const JOB_SOURCE_TTL: Duration = Duration::from_secs(5);
+
+/// The files that make a job's directory a run in the Lab's own format
+/// (SPEC §5: its params and metrics are the job run's).
+const LAB_FILES: &[&str] = &[
+    "run.toml",
+    "run.json",
+    "params.json",
+    "metrics.jsonl",
+    "metrics.csv",
+];
+
+/// What the job wrote beneath `job` (the run's `job/`, a path only to list
+/// names; no file is opened by it): its own top level when it holds the
+/// Lab's run files, else the one run of another format found beneath it,
+/// else its top level. A bounded walk (a hostile job may write a million
+/// files or a deep tree): a few thousand directories, six deep.
+pub(crate) fn detect_job_source(job: &std::path::Path) -> JobSource {
+    use lab_formats::Format;
+    let top = JobSource {
+        sub: "job".to_owned(),
+        format: Format::Lab,
+        entry: None,
+    };
+    let lab_files = std::fs::read_dir(job).is_ok_and(|entries| {
+        entries.take(10_000).filter_map(Result::ok).any(|e| {
+            e.file_type().is_ok_and(|t| t.is_file())
+                && e.file_name()
+                    .to_str()
+                    .is_some_and(|n| LAB_FILES.contains(&n))
+        })
+    });
+    if lab_files {
+        return top;
+    }
+    if let Some(format) = lab_formats::detect(job) {
+        return JobSource { format, ..top };
+    }
+    let limits = lab_formats::Limits {
+        max_depth: 6,
+        max_dirs: 4_000,
+        max_runs: 2,
+        max_entries: 10_000,
+        ..lab_formats::Limits::default()
+    };
+    let found = lab_formats::discover(job, &limits);
+    match found.runs.as_slice() {
+        [one] => {
+            let rel = one.dir.strip_prefix(job).ok().and_then(|r| r.to_str());
+            match rel {
+                Some(rel) if !rel.is_empty() => JobSource {
+                    sub: format!("job/{rel}"),
+                    format: one.format,
+                    entry: one.entry.clone(),
+                },
+                _ => top,
+            }
+        }
+        _ => top,
+    }
+}
+
 /// The cache.
 #[derive(Default)]
 pub(crate) struct Readers {
     map: Mutex<Table>,
     /// What each new reader is bounded by.
     limits: lab_formats::Limits,
+    /// `DATA_DIR/runs`: a run directly in it is a job's run, whose data
+    /// is what the job wrote in its `job/`.
+    job_runs: Option<std::path::PathBuf>,
+    /// Each job run's source, and when it was looked at.
+    sources: Mutex<HashMap<RunId, (Instant, JobSource)>>,
 }
 
 impl std::fmt::Debug for Readers {
@@ -81,12 +161,66 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Readers {
-    /// An empty cache whose readers are bounded by `limits`.
-    pub(crate) fn new(limits: lab_formats::Limits) -> Self {
+    /// An empty cache whose readers are bounded by `limits`; runs directly
+    /// in `job_runs` are jobs' runs.
+    pub(crate) fn new(limits: lab_formats::Limits, job_runs: Option<std::path::PathBuf>) -> Self {
         Self {
             map: Mutex::default(),
             limits,
+            job_runs,
+            sources: Mutex::default(),
         }
+    }
+
+    /// Where a job's run reads what its job wrote; `None` for any other
+    /// run (or a job's run without a `job/`). Blocking.
+    pub(crate) fn job_source(&self, run: &RunRecord) -> Option<JobSource> {
+        let jobs = self.job_runs.as_deref()?;
+        if run.entry.is_some() || run.root.parent() != Some(jobs) {
+            return None;
+        }
+        if let Some((at, source)) = lock(&self.sources).get(&run.id)
+            && at.elapsed() < JOB_SOURCE_TTL
+        {
+            return Some(source.clone());
+        }
+        let job = run.root.join("job");
+        if !std::fs::symlink_metadata(&job).is_ok_and(|m| m.is_dir()) {
+            return None;
+        }
+        let source = detect_job_source(&job);
+        let mut sources = lock(&self.sources);
+        if sources.len() > 100_000 {
+            sources.clear();
+        }
+        sources.insert(run.id.clone(), (Instant::now(), source.clone()));
+        Some(source)
+    }
+
+    /// The root a run's data is read from, and its format and store entry:
+    /// its own directory, or for a job's run what the job wrote (opened
+    /// beneath the run's root, never through a link out). Blocking.
+    pub(crate) fn content(
+        &self,
+        run: &RunRecord,
+        root: &RunRoot,
+    ) -> (
+        Option<RunRoot>,
+        std::path::PathBuf,
+        lab_formats::Format,
+        Option<String>,
+    ) {
+        if let Some(source) = self.job_source(run)
+            && let Ok(sub) = root.open_sub(&source.sub)
+        {
+            return (
+                Some(sub),
+                run.root.join(&source.sub),
+                source.format,
+                source.entry,
+            );
+        }
+        (None, run.root.clone(), format_of(run), run.entry.clone())
     }
 
     /// The reader of `run`, refreshed when older than `max_age`. Blocking.
@@ -96,16 +230,17 @@ impl Readers {
         root: &RunRoot,
         max_age: Duration,
     ) -> Arc<Mutex<RunReader>> {
-        let format = format_of(run);
+        let (content, key, format, entry) = self.content(run, root);
+        let root = content.as_ref().unwrap_or(root);
         let (reader, stale) = {
             let mut readers = lock(&self.map);
             let fresh = || Cached {
-                root: run.root.clone(),
+                root: key.clone(),
                 format,
-                entry: run.entry.clone(),
+                entry: entry.clone(),
                 reader: Arc::new(Mutex::new(RunReader::new_entry_with(
                     format,
-                    run.entry.as_deref(),
+                    entry.as_deref(),
                     &self.limits,
                 ))),
                 refreshed: None,
@@ -114,8 +249,8 @@ impl Readers {
             };
             // Compared without taking the reader's own lock: a reader busy
             // refreshing never holds up the others.
-            let same = readers.runs.get(&run.id).is_some_and(|entry| {
-                entry.root == run.root && entry.format == format && entry.entry == run.entry
+            let same = readers.runs.get(&run.id).is_some_and(|cached| {
+                cached.root == key && cached.format == format && cached.entry == entry
             });
             if !same {
                 readers.remove(&run.id);

@@ -189,9 +189,10 @@ impl Summaries {
     pub(crate) fn new(
         limits: lab_formats::Limits,
         jobs: Option<Arc<lab_runner::jobs::JobManager>>,
+        job_runs: Option<std::path::PathBuf>,
     ) -> Self {
         Self {
-            readers: Arc::new(Readers::new(limits)),
+            readers: Arc::new(Readers::new(limits, job_runs)),
             jobs,
             ..Self::default()
         }
@@ -328,7 +329,10 @@ fn read_details(
     let root = RunRoot::open_ambient(&run.root)?;
     let format = format_of(run);
     let reader = readers.reader(run, &root, REFRESH_EVERY);
-    let mut info = lock(&reader).info();
+    let (mut info, shown) = {
+        let reader = lock(&reader);
+        (reader.info(), reader.format())
+    };
     if let Some(state) = job {
         // A job's run: its status is its job's (SPEC §4), whatever the
         // job wrote; the job state is the raw value kept beside it.
@@ -336,11 +340,13 @@ fn read_details(
         info.tags.push(format!("status_raw={state}"));
         info.status = Some(job_run_status(state).to_owned());
     }
+    // A job's run serves the Lab's own files of it (logs, provenance) from
+    // its directory; what the job wrote is read, not served, here.
     let artifacts = match artifact_root(run, root, &info) {
         Some(root) => root.list_artifacts(allow.of(format))?,
         None => Vec::new(),
     };
-    Ok(details(run, format, info, &artifacts))
+    Ok(details(run, shown, info, &artifacts))
 }
 
 /// The status of a job's run (SPEC §4): the job state's word in the one

@@ -28,6 +28,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../ui/dom.js"),
     ),
     (
+        "argv.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/argv.js"),
+    ),
+    (
         "chart.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../ui/chart.js"),

@@ -1,0 +1,204 @@
+//! A job's output is its run's data (SPEC §5): what a job wrote in its
+//! `job/` — the Lab's run files at its top, or the one run of another
+//! format beneath it — is what its run shows; read as hostile (links out,
+//! FIFOs, huge and deep trees cost bounded time and leak nothing).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+#![allow(clippy::disallowed_methods)] // these tests start the binary under test
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+
+use common::LAB;
+use lab_test_support::http::Request;
+
+/// A data dir, a project (the jobs' cwd) and a config allowing `program`.
+struct Env {
+    _tmp: tempfile::TempDir,
+    base: PathBuf,
+    project: PathBuf,
+}
+
+fn env(program: &Path) -> Env {
+    let tmp = common::outside_tmp();
+    let base = tmp.path().canonicalize().unwrap();
+    let project = base.join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        base.join("lab.toml"),
+        format!(
+            "[runner]\nprograms = [{:?}]\nread_paths = [\"project\"]\n",
+            program.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    Env {
+        _tmp: tmp,
+        base,
+        project,
+    }
+}
+
+impl Env {
+    fn lab(&self) -> Command {
+        let mut command = Command::new(LAB);
+        command
+            .arg("--data-dir")
+            .arg(self.base.join("data"))
+            .arg("--config")
+            .arg(self.base.join("lab.toml"))
+            .current_dir(&self.project)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// `lab run -- PROGRAM ARGS…`; the run's id.
+    fn run(&self, program: &Path, args: &[&str]) -> String {
+        let out = self
+            .lab()
+            .arg("run")
+            .arg("--")
+            .arg(program)
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        let last = stderr.lines().last().unwrap();
+        last.strip_prefix("lab: ")
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{stderr}"))
+            .to_owned()
+    }
+
+    /// `lab serve`, and a GET with its key.
+    fn serve(&self) -> (common::Served, impl Fn(&str) -> (u16, Value, Duration)) {
+        let mut command = self.lab();
+        command
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stderr(Stdio::null());
+        let served = common::serve(command);
+        let (port, key) = (served.port, served.key.clone());
+        let get = move |path: &str| {
+            let started = Instant::now();
+            let reply = Request::new("GET", path)
+                .header("Authorization", format!("Bearer {key}"))
+                .send(port)
+                .unwrap();
+            (
+                reply.status,
+                serde_json::from_slice(&reply.body).unwrap_or(Value::Null),
+                started.elapsed(),
+            )
+        };
+        (served, get)
+    }
+}
+
+const TRAIN: &str = "import json, os, sys\nout = os.environ['LAB_OUTPUT_DIR']\nlr = float(sys.argv[2])\njson.dump({'lr': lr, 'model': 'mlp'}, open(os.path.join(out, 'params.json'), 'w'))\nwith open(os.path.join(out, 'metrics.jsonl'), 'w') as f:\n    for step in range(5):\n        f.write(json.dumps({'step': step, 'loss': lr / (step + 1)}) + '\\n')\n";
+
+#[test]
+fn a_jobs_lab_files_are_its_runs_params_and_metrics() {
+    let python = PathBuf::from("/usr/bin/python3");
+    let e = env(&python);
+    std::fs::write(e.project.join("train.py"), TRAIN).unwrap();
+    let first = e.run(&python, &["train.py", "--lr", "0.1"]);
+    let second = e.run(&python, &["train.py", "--lr", "0.3"]);
+    // Nothing landed in the project: the writes are the runs'.
+    assert!(!e.project.join("metrics.jsonl").exists());
+    let (_served, get) = e.serve();
+    for (id, lr) in [(&first, 0.1), (&second, 0.3)] {
+        let (status, run, _) = get(&format!("/api/runs/{id}"));
+        assert_eq!(status, 200, "{run}");
+        assert_eq!(run["params"]["lr"], lr, "{run}");
+        assert_eq!(run["params"]["model"], "mlp", "{run}");
+        let loss = run["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "loss")
+            .unwrap_or_else(|| panic!("{run}"));
+        assert_eq!(loss["count"], 5, "{run}");
+        let (_, series, _) = get(&format!("/api/runs/{id}/metrics/loss"));
+        assert_eq!(series["y"][0], lr, "{series}");
+        // The Lab's own files of the job are still there, where the job
+        // could not write.
+        let names: Vec<&str> = run["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"provenance.json") && names.contains(&"stdout.log"),
+            "{names:?}"
+        );
+    }
+    // Both in the list with their params: what compare and the table read.
+    let (_, list, _) = get("/api/runs?fields=params.lr,metrics.loss");
+    let lrs: Vec<f64> = list["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["params"]["lr"].as_f64())
+        .collect();
+    assert_eq!(lrs.len(), 2, "{list}");
+}
+
+#[test]
+fn a_jobs_one_tensorboard_run_is_its_run() {
+    let python = common::python();
+    let e = env(&python);
+    let script = "import os\nfrom tensorboardX import SummaryWriter\nw = SummaryWriter(os.path.join(os.environ['LAB_OUTPUT_DIR'], 'runs', 'tb'))\nfor step in range(7):\n    w.add_scalar('train/loss', 1.0 / (step + 1), step)\nw.close()\n";
+    std::fs::write(e.project.join("tb.py"), script).unwrap();
+    let id = e.run(&python, &["tb.py"]);
+    let (_served, get) = e.serve();
+    let (status, run, _) = get(&format!("/api/runs/{id}"));
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["id"], id.as_str(), "the job's run keeps its id");
+    assert_eq!(run["format"], "tensorboard", "{run}");
+    let loss = run["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "train/loss")
+        .unwrap_or_else(|| panic!("{run}"));
+    assert_eq!(loss["count"], 7, "{run}");
+}
+
+/// Everything a hostile job can leave in `job/` at once: a link to a file
+/// outside at every Lab name, a FIFO, a sparse 1 GiB params file, a
+/// 200-deep tree and 50,000 files. The run answers in bounded time, shows
+/// nothing from outside, and the Lab serves on.
+#[test]
+fn a_hostile_job_dir_costs_bounded_time_and_leaks_nothing() {
+    let python = PathBuf::from("/usr/bin/python3");
+    let e = env(&python);
+    let canary = e.base.join("canary.json");
+    std::fs::write(&canary, "{\"leaked\": \"CANARY-job-runs-5c1e\"}").unwrap();
+    let script = format!(
+        "import os\nout = os.environ['LAB_OUTPUT_DIR']\nos.symlink({canary:?}, os.path.join(out, 'params.json'))\nos.symlink({canary:?}, os.path.join(out, 'run.json'))\nos.mkfifo(os.path.join(out, 'metrics.jsonl'))\nwith open(os.path.join(out, 'metrics.csv'), 'w') as f:\n    f.truncate(1 << 30)\nd = os.path.join(out, 'deep')\nfor i in range(200):\n    d = os.path.join(d, 'd')\nos.makedirs(d)\nmany = os.path.join(out, 'many')\nos.mkdir(many)\nfor i in range(50000):\n    open(os.path.join(many, str(i)), 'w').close()\nprint('planted')\n",
+        canary = canary.to_str().unwrap()
+    );
+    std::fs::write(e.project.join("hostile.py"), script).unwrap();
+    let id = e.run(&python, &["hostile.py"]);
+    let (_served, get) = e.serve();
+    let (status, run, took) = get(&format!("/api/runs/{id}"));
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(matches!(status, 200 | 409 | 503), "{status} {run}");
+    let text = run.to_string();
+    assert!(!text.contains("CANARY-job-runs"), "{text}");
+    let (status, list, took) = get("/api/runs");
+    assert_eq!(status, 200);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(!list.to_string().contains("CANARY-job-runs"));
+    assert_eq!(
+        std::fs::read_to_string(&canary).unwrap(),
+        "{\"leaked\": \"CANARY-job-runs-5c1e\"}"
+    );
+}

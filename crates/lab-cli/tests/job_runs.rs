@@ -117,6 +117,16 @@ fn a_jobs_lab_files_are_its_runs_params_and_metrics() {
         assert_eq!(status, 200, "{run}");
         assert_eq!(run["params"]["lr"], lr, "{run}");
         assert_eq!(run["params"]["model"], "mlp", "{run}");
+        // Its status is its job's, from the Lab's own provenance.
+        assert_eq!(run["status"], "finished", "{run}");
+        assert!(
+            run["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == "status_raw=finished"),
+            "{run}"
+        );
         let loss = run["metrics"]
             .as_array()
             .unwrap()

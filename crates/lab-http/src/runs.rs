@@ -328,6 +328,9 @@ fn read_details(
 ) -> std::result::Result<RunDetails, lab_fs::Error> {
     let root = RunRoot::open_ambient(&run.root)?;
     let format = format_of(run);
+    // A job's run without a record here (a `lab run` job): the state its
+    // provenance records once it ended.
+    let job = job.or_else(|| readers.job_source(run).and_then(|_| recorded_state(&root)));
     let reader = readers.reader(run, &root, REFRESH_EVERY);
     let (mut info, shown) = {
         let reader = lock(&reader);
@@ -347,6 +350,18 @@ fn read_details(
         None => Vec::new(),
     };
     Ok(details(run, shown, info, &artifacts))
+}
+
+/// The state a job's run's `provenance.json` (the Lab's own file, where
+/// the job cannot write) records, or `None` while it records none.
+fn recorded_state(root: &RunRoot) -> Option<JobState> {
+    use std::io::Read;
+    let name = lab_fs::ArtifactName::parse("provenance.json").ok()?;
+    let artifact = root.open_artifact(&name).ok()?;
+    let mut text = Vec::new();
+    artifact.file.take(4 << 20).read_to_end(&mut text).ok()?;
+    let provenance: Value = serde_json::from_slice(&text).ok()?;
+    JobState::of_recorded_exit(&provenance["exit"])
 }
 
 /// The status of a job's run (SPEC §4): the job state's word in the one

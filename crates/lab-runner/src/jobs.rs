@@ -77,6 +77,33 @@ impl JobState {
         }
     }
 
+    /// The state an exit as provenance records it (`Exit::to_json`) puts
+    /// a job in: `{"code": 0}` finished, `{"code": N}` failed, `{"signal"}`
+    /// killed, `{"timed_out"}`, `{"cancelled"}`, `{"oom"}`, `{"refused"}`;
+    /// `None` for anything else.
+    pub fn of_recorded_exit(exit: &serde_json::Value) -> Option<Self> {
+        let object = exit.as_object()?;
+        Some(if let Some(code) = object.get("code") {
+            if code.as_i64()? == 0 {
+                JobState::Finished
+            } else {
+                JobState::Failed
+            }
+        } else if object.contains_key("signal") {
+            JobState::Killed
+        } else if object.contains_key("timed_out") {
+            JobState::Timeout
+        } else if object.contains_key("cancelled") {
+            JobState::Cancelled
+        } else if object.contains_key("oom") {
+            JobState::Oom
+        } else if object.contains_key("refused") {
+            JobState::Refused
+        } else {
+            return None;
+        })
+    }
+
     /// The word records, the API and `lab run` use.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -782,6 +809,34 @@ mod tests {
         ] {
             assert_eq!(JobState::of(&exit), state, "{exit:?}");
         }
+    }
+
+    #[test]
+    fn a_recorded_exit_gives_the_state_its_exit_did() {
+        for exit in [
+            Exit::Code(0),
+            Exit::Code(3),
+            Exit::Signal(9),
+            Exit::TimedOut,
+            Exit::Cancelled,
+            Exit::Oom,
+            Exit::Refused {
+                layer: "x".into(),
+                error: "y".into(),
+            },
+        ] {
+            assert_eq!(
+                JobState::of_recorded_exit(&exit.to_json()),
+                Some(JobState::of(&exit)),
+                "{exit:?}"
+            );
+        }
+        assert_eq!(JobState::of_recorded_exit(&serde_json::json!({})), None);
+        assert_eq!(JobState::of_recorded_exit(&serde_json::json!("x")), None);
+        assert_eq!(
+            JobState::of_recorded_exit(&serde_json::json!({"code": "0"})),
+            None
+        );
     }
 
     #[test]

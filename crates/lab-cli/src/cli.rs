@@ -91,7 +91,12 @@ pub(crate) enum Command {
         /// ...and confirm running them; both are needed
         #[arg(long)]
         confirm_exec_hooks: bool,
-        /// Program and arguments, after `--`
+        /// Also print the isolation layers in force when the job ends
+        #[arg(long, short)]
+        verbose: bool,
+        /// Program and arguments, after `--`; PROGRAM is looked up in your
+        /// PATH (an activated venv first) and its real path must be on
+        /// [runner] programs
         #[arg(last = true, value_name = "PROGRAM ARGS")]
         argv: Vec<String>,
     },

@@ -230,6 +230,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runner_allow_network,
             runner_allow_workflow_exec,
             confirm_exec_hooks,
+            verbose,
             argv,
         } => {
             if workflow.is_some() && !argv.is_empty() {
@@ -245,6 +246,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     allow_network: runner_allow_network,
                     allow_workflow_exec: runner_allow_workflow_exec,
                     confirm_exec_hooks,
+                    verbose,
                 },
             )?;
             std::process::exit(code);

@@ -119,7 +119,7 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
         Ok(planned) => planned,
         Err(e) => match e.downcast_ref::<lab_runner::runner::Error>() {
             Some(refusal) => {
-                eprintln!("lab: refused: {refusal}");
+                eprintln!("lab: refused: {}", terminal_safe_str(&refusal.to_string()));
                 return Ok(exit_code(JobState::Refused, &Exit::Code(1)));
             }
             None => return Err(e),
@@ -185,11 +185,13 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
     let seconds = started.elapsed().as_secs_f64();
     let (state, exit) = match outcome {
         Ok(outcome) => {
-            eprintln!(
-                "lab: job {} isolation: {}",
-                run.id,
-                terminal_safe_str(&outcome.isolation.to_string())
-            );
+            if job.verbose {
+                eprintln!(
+                    "lab: job {} isolation: {}",
+                    run.id,
+                    terminal_safe_str(&outcome.isolation.to_string())
+                );
+            }
             (JobState::of(&outcome.exit), Some(outcome.exit))
         }
         // As the jobs API records it: a job that could not start is refused.
@@ -254,16 +256,35 @@ fn plan_job(
                     "nothing to run: give the program after `--`, e.g. `lab run -- python3 train.py`"
                 );
             };
+            // The job starts where `lab run` was invoked (SPEC §3).
+            let here = std::env::current_dir().context("reading the current directory")?;
+            // A relative path (`.venv/bin/python`) means what it means to
+            // the caller's shell: from here.
+            let program = if program.contains('/') && !program.starts_with('/') {
+                here.join(program).to_string_lossy().into_owned()
+            } else {
+                program.clone()
+            };
             let request = lab_runner::JobRequest {
-                program: program.clone(),
+                program,
                 args: args.to_vec(),
                 env: job.env.clone(),
                 timeout_secs: Some(job.timeout),
                 cwd: None,
             };
-            let (step, passed, _) = runner.plan(&request)?;
-            // The job starts where `lab run` was invoked (SPEC §3).
-            let here = std::env::current_dir().context("reading the current directory")?;
+            // PROGRAM as the caller's shell finds it (an activated venv or
+            // conda env first), allowed by its canonical path, run by the
+            // path found (SPEC §3).
+            let caller_path = std::env::var("PATH").ok();
+            let found = runner.resolve_for_caller(&request.program, caller_path.as_deref())?;
+            for shim in found.passed_over() {
+                eprintln!(
+                    "lab: note: passing over {} (a version manager's shim, which picks the real program at run time from files the sandbox does not show); running {}",
+                    terminal_safe_str(&shim.display().to_string()),
+                    terminal_safe_str(&found.program().exec_path.display().to_string()),
+                );
+            }
+            let (step, passed, _) = runner.plan_found(&request, &found)?;
             let cwd = runner.check_cwd(&here, registry.allowed_roots())?;
             (
                 lab_runner::runner::step_name(&step),
@@ -305,6 +326,8 @@ pub(crate) struct JobArgs {
     pub(crate) allow_network: bool,
     pub(crate) allow_workflow_exec: bool,
     pub(crate) confirm_exec_hooks: bool,
+    /// `--verbose`: also print the isolation layers in force.
+    pub(crate) verbose: bool,
 }
 
 #[cfg(test)]

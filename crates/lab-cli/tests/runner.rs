@@ -1,6 +1,6 @@
 //! `lab run`: the sandboxed runner through the real binary. Network, shell
 //! metacharacters, process-tree teardown, split secrets, provenance, the
-//! program allowlist.
+//! program allowlist, programs found in the caller's PATH (a venv's).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 #![allow(clippy::disallowed_methods)] // these tests start the binary under test
@@ -14,6 +14,8 @@ mod common;
 
 const LAB: &str = env!("CARGO_BIN_EXE_lab");
 const SECRET: &str = "hunter2-secret-value-77";
+/// `[runner] path`'s default, and the PATH `lab run` is started with here.
+const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 struct Env {
     _tmp: tempfile::TempDir,
@@ -59,6 +61,9 @@ impl Env {
             .arg(self.base.join("lab.toml"))
             .current_dir(&self.project)
             .env("HOME", self.base.join("home"))
+            // The caller's PATH, where `lab run` finds PROGRAM: the system's
+            // alone, whatever this test's own (a pyenv shim, a venv) holds.
+            .env("PATH", SYSTEM_PATH)
             .env("MY_API_TOKEN", SECRET)
             .env("SEED", "7");
         command
@@ -1235,5 +1240,190 @@ fn a_program_in_home_local_bin_never_gets_the_data_dir() {
             path.display()
         );
         assert_ne!(path, home.join(".local"), "{readable:?}");
+    }
+}
+
+/// A venv made by `/usr/bin/python3` at `dir` (`--copies`: its python a
+/// copy, not a link to the system one).
+fn make_venv(dir: &Path, copies: bool) {
+    let mut make = Command::new("/usr/bin/python3");
+    make.args(["-m", "venv", "--without-pip"]);
+    if copies {
+        make.arg("--copies");
+    }
+    let made = make.arg(dir).output().unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+}
+
+/// `lab run` with the caller's PATH `path`.
+fn run_with_path(e: &Env, path: &str, args: &[&str]) -> Output {
+    e.lab()
+        .env("PATH", path)
+        .arg("run")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Prints the job's python, the python a subprocess started by name gets,
+/// and the job's PATH.
+const WHICH_PYTHON: &str = "import os, subprocess, sys\nprint('prefix', sys.prefix)\nprint('executable', sys.executable)\nfor name in ('python3', 'python'):\n    try:\n        out = subprocess.run([name, '-c', 'import sys; print(sys.prefix)'], capture_output=True, text=True).stdout.strip()\n    except FileNotFoundError:\n        out = 'not found'\n    print('child', name, out)\nprint('PATH', os.environ['PATH'])\n";
+
+#[test]
+fn lab_run_finds_the_program_in_the_callers_path_and_the_job_stays_in_its_venv() {
+    // The allowlist names `python3` (resolved in [runner] path: the system
+    // interpreter). The project's venv was made from it, so its
+    // bin/python3 has the same canonical path and is allowed; it runs by
+    // the path found, as that venv's python.
+    let e = env();
+    let venv = e.project.join(".venv");
+    make_venv(&venv, false);
+    let canonical = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    assert_eq!(
+        std::fs::canonicalize(venv.join("bin/python3")).unwrap(),
+        canonical
+    );
+    let activated = format!("{}:{SYSTEM_PATH}", venv.join("bin").display());
+    let out = run_with_path(&e, &activated, &["--", "python3", "-c", WHICH_PYTHON]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let venv_bin = venv.join("bin");
+    assert_eq!(
+        stdout,
+        format!(
+            "prefix {v}\nexecutable {v}/bin/python3\nchild python3 {v}\nchild python {v}\nPATH {}:{SYSTEM_PATH}\n",
+            venv_bin.display(),
+            v = venv.display(),
+        )
+    );
+    // Provenance keeps both: the path found (what ran) and the canonical
+    // path (what the allowlist matched).
+    let run = e.run_dirs().pop().unwrap();
+    let provenance: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("provenance.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        provenance["path"],
+        venv.join("bin/python3").display().to_string()
+    );
+    assert_eq!(provenance["resolved_path"], canonical.display().to_string());
+    assert_eq!(provenance["steps"][0]["path"], provenance["path"]);
+
+    // A relative path means what it means to the caller's shell.
+    let out = run_with_path(
+        &e,
+        SYSTEM_PATH,
+        &[
+            "--",
+            ".venv/bin/python3",
+            "-c",
+            "import sys; print(sys.prefix)",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{}\n", venv.display()));
+
+    // Without the venv in the caller's PATH: the system's python, and the
+    // job's PATH is [runner] path alone.
+    let out = run_with_path(&e, SYSTEM_PATH, &["--", "python3", "-c", WHICH_PYTHON]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.starts_with("prefix /usr\n"), "{stdout}");
+    assert!(
+        stdout.ends_with(&format!("PATH {SYSTEM_PATH}\n")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_program_found_in_the_callers_path_but_not_allowlisted_is_refused_with_the_line_to_add() {
+    // A venv whose python is a copy: its canonical path is its own, on no
+    // allowlist.
+    let e = env();
+    let venv = e.project.join("copied");
+    make_venv(&venv, true);
+    let python = venv.join("bin/python3");
+    let activated = format!("{}:{SYSTEM_PATH}", venv.join("bin").display());
+    let script = "import sys; print(sys.prefix)";
+    let out = run_with_path(&e, &activated, &["--", "python3", "-c", script]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let line = format!(
+        "programs = [\"echo\", \"python3\", \"sh\", \"cat\", \"{}\"]",
+        python.display()
+    );
+    assert_eq!(
+        last_line(&out),
+        format!(
+            "lab: refused: program \"python3\" is {} in your PATH, which is not on the [runner] programs allowlist; add its path to [runner] programs in {}: {line}",
+            python.display(),
+            e.base.join("lab.toml").display(),
+        ),
+    );
+    assert!(text(&out.stdout).is_empty());
+    assert!(e.run_dirs().is_empty(), "a refused job leaves no run");
+    // Not a fallback to [runner] path's python3 either: nothing ran. With
+    // the line pasted into lab.toml, the same command runs that venv's
+    // python.
+    let config = std::fs::read_to_string(e.base.join("lab.toml")).unwrap();
+    let old = config.lines().find(|l| l.starts_with("programs")).unwrap();
+    std::fs::write(e.base.join("lab.toml"), config.replace(old, &line)).unwrap();
+    let out = run_with_path(&e, &activated, &["--", "python3", "-c", script]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{}\n", venv.display()));
+}
+
+#[test]
+fn a_version_managers_shim_in_the_callers_path_is_passed_over_saying_so() {
+    // A pyenv-style shim first in PATH: a script that would pick the real
+    // program from ~/.pyenv at run time. The next python3 in PATH runs.
+    let e = env();
+    let shims = e.base.join("pyenv/shims");
+    std::fs::create_dir_all(&shims).unwrap();
+    std::fs::write(shims.join("python3"), "#!/bin/sh\necho SHIM-RAN\nexit 99\n").unwrap();
+    std::fs::set_permissions(
+        shims.join("python3"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!("{}:{SYSTEM_PATH}", shims.display());
+    let out = run_with_path(&e, &path, &["--", "python3", "-c", "print('real')"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(text(&out.stdout), "real\n");
+    assert!(
+        err.contains(&format!(
+            "lab: note: passing over {} (a version manager's shim",
+            shims.join("python3").display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_isolation_line_is_printed_only_with_verbose() {
+    let e = env();
+    for (flags, shown) in [
+        (&[][..], false),
+        (&["--verbose"][..], true),
+        (&["-v"][..], true),
+    ] {
+        let mut args = flags.to_vec();
+        args.extend(["--", "echo", "hi"]);
+        let out = e.run(&args);
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert_eq!(text(&out.stdout), "hi\n");
+        let isolation = err
+            .lines()
+            .find(|l| l.starts_with("lab: job ") && l.contains(" isolation: {"));
+        assert_eq!(isolation.is_some(), shown, "{flags:?}: {err}");
+        if let Some(line) = isolation {
+            let json = &line[line.find('{').unwrap()..];
+            let layers: serde_json::Value = serde_json::from_str(json).unwrap();
+            assert_eq!(layers["user_namespace"], true, "{line}");
+        }
+        // The summary is the last line either way.
+        assert!(last_line(&out).contains(" finished (exit 0) in "), "{err}");
     }
 }

@@ -96,6 +96,100 @@ pub(crate) fn resolve_both(requested: &str, search: &str) -> Option<(PathBuf, Pa
     canonical.is_file().then_some((candidate, canonical))
 }
 
+/// What a search of the caller's `PATH` found for `lab run` (SPEC §3).
+#[derive(Debug, Default)]
+pub(crate) struct CallerFind {
+    /// The path found, as the caller's shell would run it, and its
+    /// canonical path; `None` when no directory of the `PATH` holds it.
+    pub(crate) found: Option<(PathBuf, PathBuf)>,
+    /// Version managers' shims passed over on the way (`~/.pyenv/shims/
+    /// python3`): scripts that pick the real program at run time, from
+    /// files no job is granted, so they never run in the sandbox.
+    pub(crate) shims: Vec<PathBuf>,
+}
+
+/// Looks `requested` up as the caller's shell would: an absolute path as
+/// it is, a name in each absolute directory of `caller_path` in order, the
+/// first executable file there. A version manager's shim (a file in a
+/// directory named `shims`: pyenv, rbenv, asdf, mise) whose canonical path
+/// is not `allowed` is passed over, and the search goes on.
+pub(crate) fn find_in_caller_path(
+    requested: &str,
+    caller_path: &str,
+    allowed: impl Fn(&Path) -> bool,
+) -> CallerFind {
+    let mut find = CallerFind::default();
+    if requested.contains('/') {
+        find.found = resolve_both(requested, "");
+        return find;
+    }
+    if requested.is_empty() || requested.contains('\0') {
+        return find;
+    }
+    for dir in caller_path.split(':').filter(|dir| dir.starts_with('/')) {
+        let candidate = Path::new(dir).join(requested);
+        if !is_executable_file(&candidate) {
+            continue;
+        }
+        let Ok(canonical) = std::fs::canonicalize(&candidate) else {
+            continue;
+        };
+        let in_shims = candidate
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|d| d == "shims");
+        if in_shims && !allowed(&canonical) {
+            find.shims.push(candidate);
+            continue;
+        }
+        find.found = Some((candidate, canonical));
+        break;
+    }
+    find
+}
+
+/// Whether `path` is (or links to) a regular file with an execute bit.
+fn is_executable_file(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The job's `PATH` (SPEC §5 Runner): the directory its program was found
+/// in, when that lies inside one of the installations granted to it (a
+/// venv's or conda env's `bin/`, a toolchain's), so that a `python` the job
+/// starts by name is that installation's; then `runner_path`. A directory
+/// a `PATH` cannot carry (not UTF-8, or holding `:`) is left out.
+pub(crate) fn job_path(exec_path: &Path, installs: &[PathBuf], runner_path: &str) -> String {
+    let own = exec_path
+        .parent()
+        .filter(|dir| dir.is_absolute() && installs.iter().any(|i| dir.starts_with(i)))
+        .and_then(Path::to_str)
+        .filter(|dir| !dir.contains(':'));
+    match own {
+        Some(dir) => format!("{dir}:{runner_path}"),
+        None => runner_path.to_owned(),
+    }
+}
+
+/// `text` as a TOML basic string (quoted, with `\\`, `\"` and control
+/// characters escaped), for a line the user pastes into `lab.toml`.
+pub(crate) fn toml_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Why someone other than root or the Lab's user could replace `path` (a
 /// program the Lab runs outside the sandbox, such as pasta): the file, or
 /// a directory on its way from `/`, owned by another user or writable by
@@ -798,6 +892,221 @@ mod account_tests {
                 home.map(std::path::PathBuf::from),
                 "{uid}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod caller_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A scratch tree of directories and files (`name` executable, `name!`
+    /// not) under T.
+    fn tree(files: &[&str]) -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        for file in files {
+            let (name, mode) = match file.strip_suffix('!') {
+                Some(name) => (name, 0o644),
+                None => (*file, 0o755),
+            };
+            let path = root.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        (tmp, root)
+    }
+
+    /// The one caller of `find_in_caller_path` here: `requested` looked up
+    /// in `path` (directories relative to T joined by `:`, `/…` as is),
+    /// with `allowed` (relative to T) allowlisted, finds `found` and passes
+    /// over `shims`.
+    fn check(
+        files: &[&str],
+        requested: &str,
+        path: &str,
+        allowed: &[&str],
+        found: Option<&str>,
+        shims: &[&str],
+    ) {
+        let (_tmp, root) = tree(files);
+        let at = |rel: &str| {
+            if rel.starts_with('/') {
+                PathBuf::from(rel)
+            } else {
+                root.join(rel)
+            }
+        };
+        let search: Vec<String> = path
+            .split(':')
+            .map(|d| {
+                if d.is_empty() || d.starts_with('/') || d.starts_with('.') {
+                    d.to_owned()
+                } else {
+                    at(d).display().to_string()
+                }
+            })
+            .collect();
+        let allowed: Vec<PathBuf> = allowed.iter().map(|a| at(a)).collect();
+        let requested = match requested.strip_prefix("T/") {
+            Some(rel) => at(rel).display().to_string(),
+            None => requested.to_owned(),
+        };
+        let find = find_in_caller_path(&requested, &search.join(":"), |c| {
+            allowed.iter().any(|a| a == c)
+        });
+        assert_eq!(
+            find.found.as_ref().map(|(f, _)| f.clone()),
+            found.map(at),
+            "{requested} in {path}"
+        );
+        if let Some((found, canonical)) = &find.found {
+            assert_eq!(*canonical, found.canonicalize().unwrap());
+        }
+        let want: Vec<PathBuf> = shims.iter().map(|s| at(s)).collect();
+        assert_eq!(find.shims, want, "{requested} in {path}");
+    }
+
+    #[test]
+    fn the_callers_path_is_searched_as_a_shell_would() {
+        let files = [
+            "venv/bin/python3",
+            "other/bin/python3",
+            "noexec/python3!",
+            "pyenv/shims/python3",
+            "asdf/shims/python3",
+        ];
+        // The first directory holding it wins: an activated venv first.
+        check(
+            &files,
+            "python3",
+            "venv/bin:other/bin",
+            &[],
+            Some("venv/bin/python3"),
+            &[],
+        );
+        // A file without an execute bit is not a program to a shell.
+        check(
+            &files,
+            "python3",
+            "noexec:other/bin",
+            &[],
+            Some("other/bin/python3"),
+            &[],
+        );
+        // Relative and empty entries (the current directory) are never
+        // searched.
+        check(
+            &files,
+            "python3",
+            ".::venv/bin",
+            &[],
+            Some("venv/bin/python3"),
+            &[],
+        );
+        // Shims are passed over, every one, unless allowlisted themselves.
+        check(
+            &files,
+            "python3",
+            "pyenv/shims:asdf/shims:other/bin",
+            &[],
+            Some("other/bin/python3"),
+            &["pyenv/shims/python3", "asdf/shims/python3"],
+        );
+        check(
+            &files,
+            "python3",
+            "pyenv/shims:other/bin",
+            &["pyenv/shims/python3"],
+            Some("pyenv/shims/python3"),
+            &[],
+        );
+        // Nowhere: nothing found (the caller falls back to [runner] path).
+        check(
+            &files,
+            "python3",
+            "pyenv/shims",
+            &[],
+            None,
+            &["pyenv/shims/python3"],
+        );
+        check(&files, "python4", "venv/bin:other/bin", &[], None, &[]);
+        check(&files, "", "venv/bin", &[], None, &[]);
+        check(&files, "python3\0", "venv/bin", &[], None, &[]);
+        // An absolute path is taken as it is, whatever the PATH; a
+        // relative one with a slash is the caller's to make absolute.
+        check(
+            &files,
+            "T/other/bin/python3",
+            "venv/bin",
+            &[],
+            Some("other/bin/python3"),
+            &[],
+        );
+        check(&files, "bin/python3", "venv", &[], None, &[]);
+        check(&files, "T/missing/python3", "venv/bin", &[], None, &[]);
+    }
+
+    #[test]
+    fn the_jobs_path_starts_with_its_programs_own_directory_inside_its_installation() {
+        let runner = "/usr/bin:/bin";
+        for (exec, installs, expected) in [
+            // A venv's python: its bin/ first.
+            (
+                "/p/.venv/bin/python3",
+                &["/p/.venv"][..],
+                "/p/.venv/bin:/usr/bin:/bin",
+            ),
+            // A toolchain's.
+            (
+                "/opt/tool/bin/tool",
+                &["/opt/tool"][..],
+                "/opt/tool/bin:/usr/bin:/bin",
+            ),
+            // A system program has no installation of its own.
+            ("/usr/bin/python3", &[][..], runner),
+            // A file granted alone: its directory is not granted.
+            ("/home/me/bin/tool", &["/home/me/bin/tool"][..], runner),
+            // A link into an installation elsewhere: the directory found
+            // is not inside it.
+            (
+                "/home/me/.local/bin/tool",
+                &["/home/me/pipx/venvs/tool"][..],
+                runner,
+            ),
+            // A directory a PATH cannot carry.
+            ("/p:q/.venv/bin/python3", &["/p:q/.venv"][..], runner),
+        ] {
+            let installs: Vec<PathBuf> = installs.iter().map(PathBuf::from).collect();
+            assert_eq!(
+                job_path(Path::new(exec), &installs, runner),
+                expected,
+                "{exec}"
+            );
+        }
+    }
+
+    /// For every string, the quoted form parses back (as TOML) to the same
+    /// string.
+    #[test]
+    fn a_toml_string_reads_back_as_itself() {
+        for text in [
+            "python3",
+            "/home/me/proj/.venv/bin/python3",
+            "with \"quotes\" and \\backslashes\\",
+            "tab\tnewline\ncr\rnul\0esc\x1bdel\x7fc1\u{9b}",
+            "ünïcödé ✓",
+            "",
+        ] {
+            let line = format!("programs = [{}]\n", toml_string(text));
+            #[derive(serde::Deserialize)]
+            struct Line {
+                programs: Vec<String>,
+            }
+            let parsed: Line = toml::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+            assert_eq!(parsed.programs, [text], "{line:?}");
         }
     }
 }

@@ -21,7 +21,10 @@ pub use crate::policy::{
     DEFAULT_LOG_MAX_BYTES, Exposure, Grant, JOB_DIR, MAX_ARG, MAX_ARGS, Protected, RUNNER_PATH,
     WORK_DIR, installs,
 };
-use crate::policy::{TRAMPOLINES, refused_env, resolve_both, resolve_path, valid_env_name};
+use crate::policy::{
+    TRAMPOLINES, find_in_caller_path, job_path, refused_env, resolve_both, resolve_path,
+    toml_string, valid_env_name,
+};
 use crate::protocol::{JOB_HOME, Limits, Overlay, PROTOCOL_VERSION, SandboxSpec};
 use crate::provenance::program_hash;
 use crate::report::read_report;
@@ -36,6 +39,20 @@ const MAX_WORKFLOW_BYTES: u64 = 1 << 20;
 pub enum Error {
     /// The program is not on the `[runner] programs` allowlist.
     ProgramNotAllowed(String),
+    /// `lab run` found the program in the caller's `PATH`, and its
+    /// canonical path is not on the allowlist: says the line that would
+    /// allow it.
+    FoundNotAllowed {
+        /// As asked for.
+        program: String,
+        /// Where it was found.
+        found: PathBuf,
+        /// Its canonical path.
+        canonical: PathBuf,
+        /// What to change: `add its path to [runner] programs in FILE:
+        /// programs = [...]`.
+        fix: String,
+    },
     /// A configured program cannot be found or resolved.
     ProgramNotFound(String),
     /// An environment variable name is invalid, refused or not allowlisted.
@@ -69,6 +86,21 @@ impl std::fmt::Display for Error {
         match self {
             Error::ProgramNotAllowed(p) => {
                 write!(f, "program {p:?} is not on the [runner] programs allowlist")
+            }
+            Error::FoundNotAllowed {
+                program,
+                found,
+                canonical,
+                fix,
+            } => {
+                write!(f, "program {program:?} is {} in your PATH", found.display())?;
+                if canonical != found {
+                    write!(f, " (really {})", canonical.display())?;
+                }
+                write!(
+                    f,
+                    ", which is not on the [runner] programs allowlist; {fix}"
+                )
             }
             Error::ProgramNotFound(p) => write!(f, "program {p:?} cannot be found"),
             Error::EnvNotAllowed(why) => write!(f, "environment: {why}"),
@@ -118,8 +150,9 @@ pub struct Program {
     pub name: String,
     /// Canonical absolute path (what the allowlist matches).
     pub path: PathBuf,
-    /// The absolute path as configured or found in [`RUNNER_PATH`], which
-    /// is what runs (a venv's `bin/python3` stays that venv's python).
+    /// The absolute path as configured or found — in `[runner] path` for
+    /// the API, in the caller's `PATH` for `lab run` — which is what runs
+    /// (a venv's `bin/python3` stays that venv's python).
     pub exec_path: PathBuf,
     /// What the job may read to run it: the installation(s) it lives in;
     /// or, when one cannot be granted safely, why (jobs running it are
@@ -127,14 +160,38 @@ pub struct Program {
     pub installs: Result<Vec<PathBuf>, String>,
 }
 
+/// An allowlisted program as `lab run` found it in the caller's `PATH`
+/// ([`Runner::resolve_for_caller`]); holding one is the proof it is allowed.
+#[derive(Clone, Debug)]
+pub struct FoundProgram {
+    program: Program,
+    passed_over: Vec<PathBuf>,
+}
+
+impl FoundProgram {
+    /// The program: its canonical path, the path found (what runs), and
+    /// the installations that path needs.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Version managers' shims found first in the caller's `PATH` and
+    /// passed over (`~/.pyenv/shims/python3`): they pick the real program
+    /// at run time from files no job is granted.
+    pub fn passed_over(&self) -> &[PathBuf] {
+        &self.passed_over
+    }
+}
+
 /// Runner settings.
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
     /// `[runner] programs`: names (searched in `path`) or absolute paths.
     pub programs: Vec<String>,
-    /// `[runner] path`: where program names (and pasta) are looked up, and
-    /// the job's `PATH`; [`RUNNER_PATH`] unless configured, never the Lab's
-    /// own environment.
+    /// `[runner] path`: where `[runner] programs` names, the API's program
+    /// names and pasta are looked up, and the job's `PATH` (after its
+    /// program's own directory when that lies in its installation);
+    /// [`RUNNER_PATH`] unless configured, never the Lab's own environment.
     pub path: String,
     /// `[runner] env_allow`: variable names a job may ask for.
     pub env_allow: Vec<String>,
@@ -515,9 +572,31 @@ impl Runner {
         self.config.default_timeout
     }
 
-    /// The single step of a plain job request, after validation.
+    /// The single step of a plain job request (the API's: its program
+    /// resolved in `[runner] path`), after validation.
     pub fn plan(&self, request: &JobRequest) -> Result<(StepPlan, Vec<EnvVar>, Duration), Error> {
         let (program, passed) = self.validate(request)?;
+        self.step(request, program, passed)
+    }
+
+    /// The single step of `lab run`'s job request, whose program was found
+    /// by [`Runner::resolve_for_caller`] (and runs by the path found there),
+    /// after validation of its arguments and variables.
+    pub fn plan_found(
+        &self,
+        request: &JobRequest,
+        found: &FoundProgram,
+    ) -> Result<(StepPlan, Vec<EnvVar>, Duration), Error> {
+        let passed = self.check_args_and_env(request)?;
+        self.step(request, &found.program, passed)
+    }
+
+    fn step(
+        &self,
+        request: &JobRequest,
+        program: &Program,
+        passed: Vec<EnvVar>,
+    ) -> Result<(StepPlan, Vec<EnvVar>, Duration), Error> {
         let mut argv = vec![argv0(&program.exec_path)];
         argv.extend(request.args.iter().cloned());
         let step = StepPlan {
@@ -535,7 +614,9 @@ impl Runner {
         Ok((step, passed, timeout))
     }
 
-    /// The allowlisted program `requested` names, matched by canonical path.
+    /// The allowlisted program `requested` names in `[runner] path` (or by
+    /// an absolute path), matched by canonical path: the API's programs
+    /// and workflow steps.
     pub fn resolve(&self, requested: &str) -> Result<&Program, Error> {
         let not_allowed = || Error::ProgramNotAllowed(requested.to_owned());
         let path = resolve_path(requested, &self.config.path).ok_or_else(not_allowed)?;
@@ -545,11 +626,89 @@ impl Runner {
             .ok_or_else(not_allowed)
     }
 
+    /// `lab run`'s program (SPEC §3): `requested` as the caller's shell
+    /// finds it in `caller_path` (an activated venv or conda env first; a
+    /// version manager's shim passed over, see [`FoundProgram::passed_over`]),
+    /// allowed when its canonical path is on the allowlist, and run by the
+    /// path found, with the installation that path needs. A name found
+    /// nowhere in `caller_path` is looked up as [`Runner::resolve`] does.
+    ///
+    /// A program found but not allowlisted is [`Error::FoundNotAllowed`],
+    /// with the `programs = [...]` line that would allow it; one whose
+    /// installation cannot be granted is [`Error::Installation`].
+    pub fn resolve_for_caller(
+        &self,
+        requested: &str,
+        caller_path: Option<&str>,
+    ) -> Result<FoundProgram, Error> {
+        let allowed = |canonical: &Path| self.programs.iter().any(|p| p.path == canonical);
+        let find = find_in_caller_path(requested, caller_path.unwrap_or(""), allowed);
+        let passed_over = find.shims;
+        let Some((found, canonical)) = find.found else {
+            let program = self.resolve(requested)?.clone();
+            return Ok(FoundProgram {
+                program,
+                passed_over,
+            });
+        };
+        let installs = installs(&found, &canonical, &self.protected);
+        if !allowed(&canonical) {
+            if let Err(why) = installs {
+                return Err(Error::Installation(why));
+            }
+            return Err(Error::FoundNotAllowed {
+                program: requested.to_owned(),
+                fix: self.allowlist_fix(&found),
+                found,
+                canonical,
+            });
+        }
+        Ok(FoundProgram {
+            program: Program {
+                name: requested.to_owned(),
+                path: canonical,
+                exec_path: found,
+                installs,
+            },
+            passed_over,
+        })
+    }
+
+    /// The change to the config that allows the program at `found`: the
+    /// configured `programs` plus its path, as a TOML line.
+    fn allowlist_fix(&self, found: &Path) -> String {
+        let file = match &self.config.config_file {
+            Some(file) => std::path::absolute(file)
+                .unwrap_or_else(|_| file.clone())
+                .display()
+                .to_string(),
+            None => "lab.toml".to_owned(),
+        };
+        let entries: Vec<String> = self
+            .config
+            .programs
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once(found.to_string_lossy().as_ref()))
+            .map(toml_string)
+            .collect();
+        format!(
+            "add its path to [runner] programs in {file}: programs = [{}]",
+            entries.join(", ")
+        )
+    }
+
     /// Checks a request without running it: the program is allowlisted, the
     /// arguments are sane, every variable is allowlisted. Returns the program
     /// and the variables to pass (those set in the Lab's environment).
     pub fn validate(&self, request: &JobRequest) -> Result<(&Program, Vec<EnvVar>), Error> {
         let program = self.resolve(&request.program)?;
+        Ok((program, self.check_args_and_env(request)?))
+    }
+
+    /// The arguments are sane and every variable is allowlisted; returns
+    /// the variables to pass (those set in the Lab's environment).
+    fn check_args_and_env(&self, request: &JobRequest) -> Result<Vec<EnvVar>, Error> {
         if request.args.len() > MAX_ARGS {
             return Err(Error::BadArgument("too many arguments"));
         }
@@ -572,7 +731,7 @@ impl Runner {
                 passed.push((name.clone(), value.to_string_lossy().into_owned()));
             }
         }
-        Ok((program, passed))
+        Ok(passed)
     }
 
     /// Runs `steps` (from [`Runner::plan`] or [`Runner::plan_workflow`]) in
@@ -637,8 +796,9 @@ impl Runner {
             CappedLog::create(run_dir, "stderr.log", cap)?,
         ];
         let output_dir = cwd.unwrap_or(&job_dir).to_string_lossy().into_owned();
+        // `PATH` comes first, per step (its program's own directory, then
+        // `[runner] path`).
         let mut env = vec![
-            ("PATH".to_owned(), self.config.path.clone()),
             ("HOME".to_owned(), JOB_HOME.to_owned()),
             (
                 "LANG".to_owned(),
@@ -685,11 +845,15 @@ impl Runner {
             std::fs::File::create(report).map_err(Error::RunDir)?;
             let mut read_only = step.installs.clone();
             read_only.extend(self.config.read_paths.iter().cloned());
+            let path = job_path(&step.exec_path, &step.installs, &self.config.path);
+            let step_env = std::iter::once(("PATH".to_owned(), path))
+                .chain(env.iter().cloned())
+                .collect();
             let spec = SandboxSpec {
                 version: PROTOCOL_VERSION,
                 program: step.exec_path.clone(),
                 argv: step.argv.clone(),
-                env: env.clone(),
+                env: step_env,
                 job_dir: job_dir.clone(),
                 cwd: cwd.map(|lower| Overlay {
                     lower: lower.to_path_buf(),

@@ -628,7 +628,7 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     let done = browser.run_async(
         "const done = arguments[arguments.length - 1];
          document.getElementById('job-program').value = 'sh';
-         document.getElementById('job-args').value = '-c\\necho hello from the sandbox; sleep 0.5; echo \"$1 literally\"\\nsh\\n$(id);*';
+         document.getElementById('job-args').value = `-c 'echo hello from the sandbox; sleep 0.5; echo \"$1 literally\"' sh '$(id);*'`;
          document.getElementById('job-submit').click();
          const start = Date.now();
          (function poll() {
@@ -702,7 +702,7 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     assert_eq!(again["program"], "sh", "{again}");
     assert_eq!(
         again["args"],
-        "-c\necho hello from the sandbox; sleep 0.5; echo \"$1 literally\"\nsh\n$(id);*",
+        "-c 'echo hello from the sandbox; sleep 0.5; echo \"$1 literally\"' sh '$(id);*'",
         "{again}"
     );
     assert_eq!(again["timeout"], "3600", "{again}");
@@ -719,7 +719,7 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     // Edited and started, it runs as a new job.
     let rerun = browser.run_async(
         "const done = arguments[arguments.length - 1];
-         document.getElementById('job-args').value = '-c\\necho again';
+         document.getElementById('job-args').value = \"-c 'echo again'\";
          document.getElementById('job-submit').click();
          const start = Date.now();
          (function poll() {
@@ -733,7 +733,7 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     assert_eq!(rerun["log"], "again\n", "{rerun}");
     assert_ne!(rerun["hash"], done["hash"], "a new job: {rerun}");
     // An argument with line breaks (a script), made through the API: run
-    // again unedited, it goes as recorded, not split into lines.
+    // again, it is one quoted argument across lines, and goes as recorded.
     let made = lab_test_support::http::Request::new("POST", "/api/jobs")
         .header("Authorization", format!("Bearer {}", server.key))
         .body(
@@ -755,7 +755,7 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
            if (!location.hash.startsWith('#/jobs/')) {
              const note = document.getElementById('again-note');
              if (!note || !note.textContent) return Date.now() - start < 15000 ? setTimeout(poll, 100) : done({stuck: document.getElementById('view').innerText.slice(0, 400)});
-             if (!window.__clicked) { window.__clicked = note.textContent; document.getElementById('job-submit').click(); }
+             if (!window.__clicked) { window.__clicked = document.getElementById('job-args').value; document.getElementById('job-submit').click(); }
              return setTimeout(poll, 100);
            }
            const log = document.getElementById('job-log');
@@ -765,10 +765,7 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
            setTimeout(poll, 100);
          })();",
     );
-    assert!(
-        kept["note"].as_str().unwrap_or("").contains("line breaks"),
-        "{kept}"
-    );
+    assert_eq!(kept["note"], "-c 'echo first\necho second'", "{kept}");
     assert_eq!(kept["log"], "first\nsecond\n", "{kept}");
     // A workflow with an exec hook: a clear warning and an explicit
     // confirmation before it is sent again with confirm_exec_hooks.
@@ -812,6 +809,433 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     // Clean, but for the network log of the deliberate 403 (exec hooks not
     // yet confirmed) above.
     assert_clean_page(&browser, Some("/api/jobs"));
+}
+
+/// Parses `line` with the UI's argv.js in `browser`, for each line: a list
+/// of `{argv}` or `{error, at}`.
+fn parse_in_page(browser: &Browser, lines: &[&str]) -> Vec<Value> {
+    let parsed = browser.run_async_with(
+        "const done = arguments[arguments.length - 1];
+         import('/assets/argv.js').then((m) => done(arguments[0].map((line) => m.parseArgv(line))), (e) => done({failed: String(e)}));",
+        &[json!(lines)],
+    );
+    parsed
+        .as_array()
+        .unwrap_or_else(|| panic!("argv.js did not load: {parsed}"))
+        .clone()
+}
+
+/// What dash (`/bin/sh`, a POSIX shell) makes of `line` as the arguments
+/// of a command: the oracle for lines with no character a shell would
+/// expand or treat as an operator.
+fn shell_words(line: &str) -> Vec<String> {
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("printf '%s\\001' START {line}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sh on {line:?}: {out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut words: Vec<String> = text.split('\u{1}').map(str::to_owned).collect();
+    assert_eq!(words.remove(0), "START", "{line:?}");
+    assert_eq!(words.pop().as_deref(), Some(""), "{line:?}");
+    words
+}
+
+/// argv.js's parser on its table of cases, in the real browser: each
+/// line, its argv or the position of its error; where a line holds
+/// nothing a shell would expand, a real POSIX shell agrees.
+#[test]
+fn the_command_line_parser_follows_posix_quoting_and_expands_nothing() {
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    let (server, base) = runner_server(&["sh"]);
+    browser.goto(&server.link);
+    wait_for(
+        &browser,
+        "document.querySelector('meta[name=lab-token]')",
+        "true",
+    );
+    browser.goto(&format!("{base}#/jobs"));
+    wait_for(&browser, "document.getElementById('job-args')", "true");
+    // (line, Ok(argv) or Err(UTF-16 index of the error))
+    let cases: &[(&str, Result<&[&str], usize>)] = &[
+        ("", Ok(&[])),
+        ("   \t \n ", Ok(&[])),
+        ("train.py --lr 0.3", Ok(&["train.py", "--lr", "0.3"])),
+        ("  a   b  ", Ok(&["a", "b"])),
+        ("a\tb\nc", Ok(&["a", "b", "c"])),
+        ("--lr '0.3 x'", Ok(&["--lr", "0.3 x"])),
+        (r#""a\"b""#, Ok(&["a\"b"])),
+        (r"c\ d", Ok(&["c d"])),
+        ("'' \"\"", Ok(&["", ""])),
+        ("a '' b", Ok(&["a", "", "b"])),
+        ("''''", Ok(&[""])),
+        (r"'it'\''s'", Ok(&["it's"])),
+        (r#""it's""#, Ok(&["it's"])),
+        (r#"'say "hi"'"#, Ok(&["say \"hi\""])),
+        (r"'a\b'", Ok(&["a\\b"])),
+        (r"'a\'", Ok(&["a\\"])),
+        (r#""\$ \` \\ \" \a \n""#, Ok(&["$ ` \\ \" \\a \\n"])),
+        (r"\a\b\\", Ok(&["ab\\"])),
+        (r"\'", Ok(&["'"])),
+        (r#"\""#, Ok(&["\""])),
+        (r#"a"b c"'d e'f"#, Ok(&["ab cd ef"])),
+        ("a\\\nb", Ok(&["ab"])),
+        ("\"a\\\nb\"", Ok(&["ab"])),
+        ("\"a\nb\"", Ok(&["a\nb"])),
+        ("'a\nb'", Ok(&["a\nb"])),
+        ("\\\n", Ok(&[])),
+        ("é '日本 語' 😀", Ok(&["é", "日本 語", "😀"])),
+        ("a\u{a0}b", Ok(&["a\u{a0}b"])),
+        // No expansion, no operators, no comments: no shell runs.
+        ("$HOME", Ok(&["$HOME"])),
+        (
+            "\"$HOME\" '$HOME' ${X:-y} $(id) `id`",
+            Ok(&["$HOME", "$HOME", "${X:-y}", "$(id)", "`id`"]),
+        ),
+        ("*.py ~ ~/x ?", Ok(&["*.py", "~", "~/x", "?"])),
+        (
+            "a;b c|d && e > f < g 2>&1 &",
+            Ok(&["a;b", "c|d", "&&", "e", ">", "f", "<", "g", "2>&1", "&"]),
+        ),
+        ("x # not a comment", Ok(&["x", "#", "not", "a", "comment"])),
+        ("{a,b} (x) !", Ok(&["{a,b}", "(x)", "!"])),
+        ("A=1 b", Ok(&["A=1", "b"])),
+        // Errors: where the unterminated quote opened, or the last backslash.
+        ("'abc", Err(0)),
+        ("x \"abc", Err(2)),
+        ("ok 'it'''s'", Err(10)),
+        (r#""a\""#, Err(0)),
+        ("é 'x", Err(2)),
+        ("😀 \"x", Err(3)),
+        (r"abc\", Err(3)),
+        (r"'a' \", Err(4)),
+    ];
+    let lines: Vec<&str> = cases.iter().map(|(line, _)| *line).collect();
+    let parsed = parse_in_page(&browser, &lines);
+    assert_eq!(parsed.len(), cases.len());
+    // What a shell expands or reads as an operator, and a newline (which
+    // ends a shell command, and is a blank here).
+    let special = |c: char| "$`*?[~#;|&<>(){}!\n".contains(c);
+    for ((line, expected), got) in cases.iter().zip(&parsed) {
+        match expected {
+            Ok(argv) => {
+                assert_eq!(got, &json!({ "argv": argv }), "{line:?}");
+                if !line.contains(special) {
+                    assert_eq!(shell_words(line), *argv, "sh disagrees on {line:?}");
+                }
+            }
+            Err(at) => {
+                assert_eq!(got["at"], json!(at), "{line:?}: {got}");
+                assert!(got["argv"].is_null(), "{line:?}: {got}");
+                assert!(!got["error"].as_str().unwrap().is_empty(), "{line:?}");
+            }
+        }
+    }
+    // The round trip: for tricky argvs (empty words, quotes, backslashes,
+    // line breaks, blanks, shell characters, unicode), quoteArgv's line
+    // parses back to the same argv, and means the same argv to dash.
+    let pieces = [
+        "", "a", "Z9", " ", "  ", "\t", "\n", "'", "''", "\"", "\\", "\\\\", "\\'", "'\\''", "$",
+        "$HOME", "`", "*", "~", "#", ";", "|", "&&", "-", "--lr=0.3", "%", "@", ",", ":", "é",
+        "日本", "😀", "\u{a0}", "\u{200b}", "e\u{301}", "\r",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let mut argvs: Vec<Vec<String>> = vec![
+        vec![],
+        vec![String::new()],
+        vec![String::new(), String::new()],
+        vec!["-c".into(), "print('it''s')".into(), "a b".into()],
+        vec!["it's \"q\" \\ $HOME\n\ttab".into()],
+    ];
+    for _ in 0..400 {
+        let mut argv = Vec::new();
+        for _ in 0..next(5) {
+            let mut word = String::new();
+            for _ in 0..next(5) {
+                word.push_str(pieces[next(pieces.len())]);
+            }
+            argv.push(word);
+        }
+        argvs.push(argv);
+    }
+    let round = browser.run_async_with(
+        "const done = arguments[arguments.length - 1];
+         import('/assets/argv.js').then((m) => done(arguments[0].map((argv) => {
+           const line = m.quoteArgv(argv);
+           return {line, back: m.parseArgv(line)};
+         })), (e) => done({failed: String(e)}));",
+        &[json!(argvs)],
+    );
+    let round = round.as_array().unwrap_or_else(|| panic!("{round}"));
+    for (argv, got) in argvs.iter().zip(round) {
+        let line = got["line"].as_str().unwrap();
+        assert_eq!(
+            got["back"],
+            json!({ "argv": argv }),
+            "{argv:?} quoted as {line:?}"
+        );
+        assert_eq!(&shell_words(line), argv, "sh reads {line:?} otherwise");
+    }
+    // Bare where nothing needs quoting, in single quotes where anything does.
+    let quoted = browser.run_async_with(
+        "const done = arguments[arguments.length - 1];
+         import('/assets/argv.js').then((m) => done(m.quoteArgv(arguments[0])));",
+        &[json!([
+            "train.py", "--lr=0.3", "a b", "", "it's", "$HOME", "é"
+        ])],
+    );
+    assert_eq!(quoted, r#"train.py --lr=0.3 'a b' '' 'it'\''s' '$HOME' é"#);
+    assert_clean_page(&browser, None);
+}
+
+/// A Lab with the runner on for `programs` and a fresh data dir: the
+/// server (its data dir held with it) and its base URL.
+fn runner_server(programs: &[&str]) -> (RunnerServer, String) {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("lab.toml");
+    std::fs::write(&config, format!("[runner]\nprograms = {programs:?}\n")).unwrap();
+    let root = data.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let mut command = Command::new(LAB);
+    command
+        .arg("--data-dir")
+        .arg(data.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--root")
+        .arg(&root)
+        .args(["serve", "--bind", "127.0.0.1:0", "--enable-runner"])
+        .stderr(Stdio::null());
+    let served = common::serve(command);
+    let base = served.base.clone();
+    (
+        RunnerServer {
+            served,
+            _data: data,
+        },
+        base,
+    )
+}
+
+/// A served Lab and the data dir it lives in (dropped after the server).
+struct RunnerServer {
+    served: common::Served,
+    _data: tempfile::TempDir,
+}
+
+impl std::ops::Deref for RunnerServer {
+    type Target = common::Served;
+    fn deref(&self) -> &common::Served {
+        &self.served
+    }
+}
+
+/// `GET path` with the key, as JSON.
+fn api_get(server: &common::Served, path: &str) -> Value {
+    lab_test_support::http::Request::new("GET", path)
+        .header("Authorization", format!("Bearer {}", server.key))
+        .send(server.port)
+        .unwrap()
+        .json()
+}
+
+/// The New run form takes a command line: typed key by key, it shows the
+/// argv it makes as the user types; an unterminated quote is an error in
+/// the form and starts nothing; Run again fills it with a line quoted from
+/// the recorded argv, which, unedited, starts a job with exactly that argv.
+#[test]
+fn the_new_run_form_splits_a_command_line_like_a_shell_and_runs_again_exactly() {
+    let (server, base) = runner_server(&["sh", "echo"]);
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.goto(&server.link);
+    wait_for(
+        &browser,
+        "document.querySelector('meta[name=lab-token]')",
+        "true",
+    );
+    browser.goto(&format!("{base}#/jobs"));
+    let help = wait_for(
+        &browser,
+        "document.getElementById('job-args')",
+        "document.getElementById('job-args-help').textContent",
+    );
+    assert!(
+        help.as_str().unwrap().contains("No shell ever runs"),
+        "{help}"
+    );
+    let chips = "[...document.querySelectorAll('#job-argv li code')].map((c) => c.textContent)";
+    // Typed as a user would: the argv follows each key.
+    browser.type_into("#job-args", "train.py --lr '0.3");
+    let partial = wait_for(
+        &browser,
+        "document.getElementById('job-argv-error')",
+        &format!(
+            "{{error: document.getElementById('job-argv-error').textContent, chips: {chips}}}"
+        ),
+    );
+    assert!(
+        partial["error"]
+            .as_str()
+            .unwrap()
+            .contains("unterminated single quote"),
+        "{partial}"
+    );
+    assert_eq!(partial["chips"], json!([]), "{partial}");
+    browser.type_into("#job-args", r#" x' "a\"b" c\ d '' $HOME"#);
+    let typed = wait_for(
+        &browser,
+        "!document.getElementById('job-argv-error') && document.querySelectorAll('#job-argv li').length === 7",
+        &format!(
+            "{{chips: {chips}, line: document.getElementById('job-args').value, summary: document.getElementById('job-argv-summary').textContent}}"
+        ),
+    );
+    assert_eq!(
+        typed["line"], r#"train.py --lr '0.3 x' "a\"b" c\ d '' $HOME"#,
+        "{typed}"
+    );
+    assert_eq!(
+        typed["chips"],
+        json!(["train.py", "--lr", "0.3 x", "a\"b", "c d", "", "$HOME"]),
+        "{typed}"
+    );
+    assert_eq!(typed["summary"], "sh gets 7 arguments:", "{typed}");
+    save_screenshot(&browser, "new-run-argv.png");
+    // A pasted line that starts with the program's own name says so.
+    browser.clear("#job-args");
+    browser.type_into("#job-args", "sh -c 'echo x'");
+    let twice = wait_for(
+        &browser,
+        "document.getElementById('job-argv-program-twice')",
+        chips,
+    );
+    assert_eq!(twice, json!(["sh", "-c", "echo x"]), "{twice}");
+    // An unterminated quote: shown in the form, and Start starts nothing.
+    browser.clear("#job-args");
+    browser.type_into("#job-args", r#"-c "echo started"#);
+    let refused = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         document.getElementById('job-submit').click();
+         setTimeout(() => done({
+           hash: location.hash,
+           shown: (document.getElementById('job-argv-error') || {}).textContent,
+           result: document.getElementById('job-result').textContent,
+           focused: document.activeElement.id,
+           at: document.getElementById('job-args').selectionStart,
+         }), 1000);",
+    );
+    assert_eq!(refused["hash"], "#/jobs", "{refused}");
+    assert!(
+        refused["shown"]
+            .as_str()
+            .unwrap()
+            .contains("unterminated double quote"),
+        "{refused}"
+    );
+    assert!(
+        refused["result"]
+            .as_str()
+            .unwrap()
+            .contains("Nothing was started"),
+        "{refused}"
+    );
+    assert_eq!(refused["focused"], "job-args", "{refused}");
+    assert_eq!(refused["at"], 3, "{refused}");
+    let jobs = api_get(&server, "/api/jobs");
+    assert_eq!(jobs["jobs"], json!([]), "{jobs}");
+    // Run again of a job whose arguments hold quotes, blanks, an empty
+    // word and a backslash: the line reads back as exactly that argv,
+    // and unedited it starts a job whose record has exactly that argv.
+    let recorded = json!([
+        "-c",
+        "printf '<%s>' \"$@\"; echo \" it's\"",
+        "zero",
+        "a  b",
+        "",
+        "it's \"quoted\" \\ end",
+        "print('it''s')"
+    ]);
+    let made = lab_test_support::http::Request::new("POST", "/api/jobs")
+        .header("Authorization", format!("Bearer {}", server.key))
+        .body(
+            "application/json",
+            json!({"program": "sh", "args": recorded})
+                .to_string()
+                .as_bytes(),
+        )
+        .send(server.port)
+        .unwrap()
+        .json();
+    let first = made["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{made}"))
+        .to_owned();
+    browser.goto("about:blank");
+    browser.goto(&format!("{base}#/jobs?again={first}"));
+    let filled = wait_for(
+        &browser,
+        "document.getElementById('again-note') && document.getElementById('again-note').textContent",
+        &format!(
+            "{{line: document.getElementById('job-args').value, program: document.getElementById('job-program').value, chips: {chips}}}"
+        ),
+    );
+    let line = filled["line"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{filled}"));
+    assert_eq!(
+        line,
+        r#"-c 'printf '\''<%s>'\'' "$@"; echo " it'\''s"' zero 'a  b' '' 'it'\''s "quoted" \ end' 'print('\''it'\'''\''s'\'')'"#,
+        "{filled}"
+    );
+    assert_eq!(filled["program"], "sh", "{filled}");
+    assert_eq!(filled["chips"], recorded, "{filled}");
+    assert_eq!(
+        parse_in_page(&browser, &[line]),
+        [json!({ "argv": recorded })]
+    );
+    let started = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         document.getElementById('job-submit').click();
+         const start = Date.now();
+         (function poll() {
+           const state = document.getElementById('job-state');
+           const log = document.getElementById('job-log');
+           if (location.hash.startsWith('#/jobs/') && state && state.textContent === 'finished' && log.textContent.includes(\" it's\\n\"))
+             return done({hash: location.hash, log: log.textContent, head: document.querySelector('.job-view .run-head p').textContent});
+           if (Date.now() - start > 15000) return done({stuck: document.getElementById('view').innerText.slice(0, 400)});
+           setTimeout(poll, 100);
+         })();",
+    );
+    assert!(started.get("stuck").is_none(), "{started}");
+    let second = started["hash"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("#/jobs/");
+    assert_ne!(second, first, "{started}");
+    let record = api_get(&server, &format!("/api/jobs/{second}"));
+    assert_eq!(record["program"], "sh", "{record}");
+    assert_eq!(record["args"], recorded, "{record}");
+    assert_eq!(
+        started["log"], "<a  b><><it's \"quoted\" \\ end><print('it''s')> it's\n",
+        "{started}"
+    );
+    // The job's page shows its command quoted the same way.
+    assert_eq!(started["head"], format!("sh {line}"), "{started}");
+    assert_clean_page(&browser, None);
 }
 
 /// Each format's run page, on runs the real tools wrote: the title, the

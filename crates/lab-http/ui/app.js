@@ -19,6 +19,7 @@ import { metricPanels, COLORS } from './chart.js';
 import { player, step, syncGroup } from './player.js';
 import { stepScrubber } from './media.js';
 import { runsTable, columnPicker, chosenColumns } from './table.js';
+import { parseArgv, quoteArgv } from './argv.js';
 
 /// Most runs compared at once.
 const MAX_COMPARE = 20;
@@ -634,35 +635,74 @@ async function renderJobs(againId) {
     return;
   }
   const program = el('select', { id: 'job-program', 'aria-label': 'program' }, runner.programs.map((p) => el('option', { value: p }, p)));
-  const args = el('textarea', { id: 'job-args', rows: 3, placeholder: 'one argument per line (no shell: $, ;, * stay literal)', spellcheck: 'false' });
+  // The arguments as one command line, split with POSIX shell quoting
+  // (argv.js) and shown as the argv they make before anything starts.
+  const args = el('textarea', { id: 'job-args', rows: 3, placeholder: "train.py --lr 0.3 --name 'first try'", spellcheck: 'false', autocomplete: 'off', 'aria-describedby': 'job-args-help' });
+  const argsHelp = el('p', { id: 'job-args-help', class: 'muted' },
+    'The arguments after the program, as a command line: split on spaces, tabs and line breaks; ', el('code', {}, "'…'"), ', ', el('code', {}, '"…"'),
+    ' and ', el('code', {}, '\\'), ' quote as in a POSIX shell. No shell ever runs: ',
+    el('code', {}, '$VAR'), ', ', el('code', {}, '*'), ', ', el('code', {}, '~'), ', ', el('code', {}, ';'), ', ', el('code', {}, '|'), ' and ', el('code', {}, '&&'),
+    ' are passed on as they are, never expanded.');
+  const argvSummary = el('p', { id: 'job-argv-summary', class: 'muted' });
+  const argvList = el('ol', { id: 'job-argv', class: 'tags', 'aria-label': 'the arguments the job gets' });
+  argvList.style.listStyle = 'none'; // each chip carries its number
   const timeout = el('input', { id: 'job-timeout', type: 'number', min: 1, value: 3600, 'aria-label': 'timeout in seconds' });
   const cwd = el('input', { id: 'job-cwd', placeholder: 'optional: /abs/project (under an allowed root or [runner] read_paths; seen through an overlay)', autocomplete: 'off' });
   const envBoxes = runner.env_allow.map((name) => el('label', { class: 'env' }, el('input', { type: 'checkbox', value: name }), ' ', name));
   const result = el('p', { id: 'job-result', role: 'status' });
-  // Arguments of a job run again that one-per-line cannot carry.
+  // Run again: the recorded argv and the line it was quoted into; the
+  // argv goes exactly as recorded while the line is left as it was.
   let recorded = null;
+  const argvNow = () => (recorded && args.value === recorded.text ? { argv: recorded.args } : parseArgv(args.value));
+  const preview = () => {
+    const parsed = argvNow();
+    if (parsed.error) {
+      argvList.replaceChildren();
+      argvSummary.replaceChildren(el('span', { class: 'error', id: 'job-argv-error' }, `Cannot start: ${parsed.error}.`));
+      return;
+    }
+    const { argv } = parsed;
+    const n = argv.length;
+    argvSummary.replaceChildren(el('code', {}, program.value), n ? ` gets ${n} argument${n === 1 ? '' : 's'}:` : ' gets no arguments.');
+    if (n && argv[0] === program.value) {
+      argvSummary.append(el('strong', { id: 'job-argv-program-twice' }, ' (the first is the program\'s own name: the program is chosen above, so leave it out unless you mean it)'));
+    }
+    argvList.replaceChildren(...argv.map((word, i) => {
+      const code = el('code', {}, word);
+      // Line breaks and runs of blanks as they are (CSSOM, allowed by the CSP).
+      code.style.whiteSpace = 'pre-wrap';
+      return el('li', { class: 'tag', title: `argument ${i + 1}` }, el('span', { class: 'muted' }, `${i + 1} `), code,
+        word === '' ? el('span', { class: 'muted' }, '(empty)') : null);
+    }));
+  };
+  args.addEventListener('input', preview);
+  program.addEventListener('change', preview);
   const submit = el('button', { type: 'submit', class: 'primary', id: 'job-submit', disabled: !runner.programs.length }, 'Start run');
   const form = el('form', { id: 'job-form', class: 'job-form' },
     el('div', { class: 'badges' },
       runner.network_allowed ? el('span', { class: 'badge warn' }, 'network ALLOWED for jobs') : el('span', { class: 'badge ok' }, 'network disabled'),
       ...isolationBadges(runner.isolation)),
     el('label', {}, 'Program ', program),
-    el('label', {}, 'Arguments', args),
+    el('label', {}, 'Arguments', args), argsHelp, argvSummary, argvList,
     envBoxes.length ? el('fieldset', {}, el('legend', {}, 'Environment variables to pass'), envBoxes) : null,
     el('label', {}, 'Working directory ', cwd),
     el('label', {}, 'Timeout (s) ', timeout),
     el('div', { class: 'buttons' }, submit), result);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
+    const parsed = argvNow();
+    if (parsed.error) {
+      result.replaceChildren(el('span', { class: 'error' }, `Nothing was started: ${parsed.error}.`));
+      args.focus();
+      args.setSelectionRange(parsed.at, parsed.at + 1);
+      return;
+    }
     submit.disabled = true;
     result.textContent = '';
     try {
-      let lines = args.value.split('\n');
-      if (lines.length && lines[lines.length - 1] === '') lines.pop();
-      if (recorded && args.value === recorded.text) lines = recorded.args;
       const made = await api('/api/jobs', { method: 'POST', json: {
         program: program.value,
-        args: lines,
+        args: parsed.argv,
         env: envBoxes.map((l) => l.querySelector('input')).filter((i) => i.checked).map((i) => i.value),
         timeout_secs: Number(timeout.value) || undefined,
         cwd: cwd.value.trim() || undefined,
@@ -688,13 +728,10 @@ async function renderJobs(againId) {
     } else {
       if (runner.programs.includes(again.program)) program.value = again.program;
       else notes.push(el('span', { class: 'error' }, ` Its program ${again.program} is no longer on [runner] programs.`));
-      args.value = again.args.join('\n');
-      // One argument per line cannot hold an argument with a line break:
-      // such arguments go as recorded unless the box is edited.
-      if (again.args.some((a) => a.includes('\n'))) {
-        recorded = { text: args.value, args: again.args };
-        notes.push(' An argument holds line breaks: the arguments are sent exactly as recorded unless you edit them.');
-      }
+      // Quoted so that the line reads back as the recorded argv; left
+      // unedited, the recorded argv itself is sent.
+      args.value = quoteArgv(again.args);
+      recorded = { text: args.value, args: again.args };
       for (const box of envBoxes.map((l) => l.querySelector('input'))) box.checked = again.env_names.includes(box.value);
       const gone = again.env_names.filter((n) => !runner.env_allow.includes(n));
       if (gone.length) notes.push(el('span', { class: 'error' }, ` Not on [runner] env_allow any more: ${gone.join(', ')}.`));
@@ -707,6 +744,7 @@ async function renderJobs(againId) {
     if (!r.timeout_secs && !r.workflow) notes.push(' (A record from before relaunch existed: the working directory and timeout were not kept.)');
     againNote.append(el('div', { class: 'warning' }, notes));
   }
+  preview();
   parts.push(el('section', { class: 'panel', id: 'new-run' }, el('h2', {}, again && !again.failed ? 'Run again' : 'New run'), againNote, runner.programs.length ? form : el('p', {}, 'No programs are allowlisted: add them to [runner] programs in lab.toml.')));
   parts.push(el('section', { class: 'panel', id: 'workflow-panel' }, el('h2', {}, 'Run a workflow'), workflow));
   const { jobs } = await api('/api/jobs');
@@ -714,7 +752,7 @@ async function renderJobs(againId) {
     el('thead', {}, el('tr', {}, el('th', {}, 'job'), el('th', {}, 'program'), el('th', {}, 'state'), el('th', {}, 'started'))),
     el('tbody', {}, jobs.map((j) => el('tr', {},
       el('td', {}, j.state === 'error' ? j.id : el('a', { href: `#/jobs/${encodeURIComponent(j.id)}` }, j.id)),
-      j.state === 'error' ? el('td', { class: 'error' }, j.error) : el('td', { class: 'mono' }, [j.program, ...j.args].join(' ')),
+      j.state === 'error' ? el('td', { class: 'error' }, j.error) : el('td', { class: 'mono' }, quoteArgv([j.program, ...j.args])),
       el('td', {}, stateBadge(j.state)),
       el('td', { class: 'muted' }, date(j.created * 1000)))))) : el('p', { class: 'muted' }, 'No jobs yet.')));
   view.replaceChildren(el('article', { class: 'jobs-view' }, parts));
@@ -777,7 +815,7 @@ async function renderJob(id) {
   };
   fill();
   view.replaceChildren(el('article', { class: 'job-view' },
-    el('header', { class: 'run-head' }, el('div', {}, el('h1', {}, job.id), el('p', { class: 'muted mono' }, [job.program, ...job.args].join(' '))),
+    el('header', { class: 'run-head' }, el('div', {}, el('h1', {}, job.id), el('p', { class: 'muted mono' }, quoteArgv([job.program, ...job.args]))),
       el('div', { class: 'actions' }, stateHolder, cancel, el('a', { href: `#/runs/${encodeURIComponent(job.run_id)}` }, 'open run'))),
     badges,
     el('section', { class: 'panel' }, el('h2', {}, 'Output (redacted, live)'), out),

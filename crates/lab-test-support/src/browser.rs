@@ -33,6 +33,10 @@ fn http_json(port: u16, method: &str, path: &str, body: Option<&Value>) -> Value
         .unwrap_or_else(|e| panic!("{method} {path}: {e}: {}", reply.text()))
 }
 
+/// The key of a WebDriver element reference (W3C WebDriver, "web element
+/// identifier").
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
 /// Headless Chromium through chromedriver: one WebDriver session.
 #[derive(Debug)]
 pub struct Browser {
@@ -138,6 +142,48 @@ impl Browser {
             "/execute/async",
             Some(json!({"script": script, "args": []})),
         )
+    }
+
+    /// Runs async script with `args` (JSON values, no quoting into the
+    /// script) before the callback, which is the last argument.
+    pub fn run_async_with(&self, script: &str, args: &[Value]) -> Value {
+        self.call(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// The WebDriver id of the first element `css` selects.
+    fn element(&self, css: &str) -> String {
+        let found = self.call(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        found[ELEMENT_KEY]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_owned()
+    }
+
+    /// Types `text` into the element `css` selects, key by key as a user
+    /// would (WebDriver's Element Send Keys: each character fires the
+    /// page's key and input events; `\n` is Enter).
+    pub fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        );
+    }
+
+    /// Empties the editable element `css` selects (WebDriver's Element
+    /// Clear).
+    pub fn clear(&self, css: &str) {
+        let id = self.element(css);
+        self.call("POST", &format!("/element/{id}/clear"), Some(json!({})));
     }
 
     /// Runs `source` in every new document before the page's own scripts

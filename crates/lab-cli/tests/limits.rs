@@ -62,7 +62,7 @@ impl Env {
 
     fn python(&self, flags: &[&str], script: &str) -> Output {
         self.lab()
-            .arg("run")
+            .args(["run", "--verbose"])
             .args(flags)
             .args(["--", "python3", "-c", script])
             .output()

@@ -57,7 +57,7 @@ impl From<lab_runner::runner::Error> for ApiError {
         use lab_runner::runner::Error as E;
         let message = e.to_string();
         match e {
-            E::ProgramNotAllowed(_) | E::ProgramNotFound(_) => {
+            E::ProgramNotAllowed(_) | E::ProgramNotFound(_) | E::FoundNotAllowed { .. } => {
                 ApiError::new(StatusCode::FORBIDDEN, Code::ProgramNotAllowed, message)
             }
             E::EnvNotAllowed(_) => {
@@ -76,7 +76,9 @@ impl From<lab_runner::runner::Error> for ApiError {
             E::Installation(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, Code::ProgramNotAllowed, message)
             }
-            E::Unavailable(_) => ApiError::new(
+            // A configured limit this job could not get: refused, never
+            // run without it.
+            E::Unavailable(_) | E::Limits(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Code::RunnerUnavailable,
                 message,

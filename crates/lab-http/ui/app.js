@@ -429,6 +429,8 @@ const byValue = (ms) => ms.slice().sort((a, b) => (a.last === null) - (b.last ==
 function isLive(run, job) {
   if (job && job.state === 'running') return true;
   if (run.status === 'running') return true;
+  // A run whose format or job says it ended is not being written.
+  if (['finished', 'failed', 'crashed', 'killed'].includes(run.status)) return false;
   const newest = Math.max(0, ...run.artifacts.map((a) => a.modified || 0));
   return Date.now() / 1000 - newest < 120;
 }

@@ -127,8 +127,53 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
     };
     let timeout = std::time::Duration::from_secs(job.timeout);
     let layout = lab_registry::DataDir::new(&ctx.data_dir);
+    layout.ensure().context("preparing the data dir")?;
     let run = layout.create_job_run(&registry, &name)?;
     let report = layout.jobs().join(format!("{}.report", run.id));
+    // The same record a job of the server has (SPEC §3): the server's
+    // Jobs page lists it while it runs, owned by this process.
+    let (program, args, exec_path, workflow) = match &job.workflow {
+        Some(file) => (
+            format!("workflow {name}"),
+            vec![
+                std::path::absolute(file)
+                    .unwrap_or_else(|_| file.clone())
+                    .display()
+                    .to_string(),
+            ],
+            None,
+            Some(
+                std::path::absolute(file)
+                    .unwrap_or_else(|_| file.clone())
+                    .display()
+                    .to_string(),
+            ),
+        ),
+        None => (
+            job.argv.first().cloned().unwrap_or_default(),
+            job.argv.iter().skip(1).cloned().collect(),
+            steps.first().map(|s| s.exec_path.display().to_string()),
+            None,
+        ),
+    };
+    let mut record = lab_runner::jobs::JobRecord::starting(
+        run.id.as_str(),
+        program,
+        &args,
+        passed.iter().map(|(k, _)| k.clone()).collect(),
+        runner.network_allowed(),
+        lab_runner::jobs::Relaunch {
+            cwd: workflow.is_none().then(|| cwd.display().to_string()),
+            timeout_secs: job.timeout,
+            workflow,
+        },
+        exec_path,
+        lab_runner::jobs::JobOwner::this_process(),
+        &runner.redactor(),
+    );
+    record
+        .save(&ctx.data_dir)
+        .context("writing the job record")?;
     let run_dir = terminal_safe_str(&run.root.display().to_string());
     eprintln!(
         "lab: job {} in {run_dir} (working directory {}, seen through an overlay)",
@@ -183,6 +228,10 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
         )
     })?;
     let seconds = started.elapsed().as_secs_f64();
+    record.ended(&outcome);
+    if let Err(e) = record.save(&ctx.data_dir) {
+        eprintln!("lab: cannot record job {}: {e}", run.id);
+    }
     let (state, exit) = match outcome {
         Ok(outcome) => {
             if job.verbose {

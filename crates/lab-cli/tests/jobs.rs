@@ -533,3 +533,96 @@ fn without_a_required_layer_the_runner_is_unavailable_and_refuses_jobs() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("ran"));
 }
+
+/// `lab run` writes the same job record as the API: a running server lists
+/// its job within 2 s, owned by that process (a cancel from the server is
+/// 409 `not_owner`), with its state when it ends; a `lab run` killed
+/// mid-job leaves a record the server reads as `interrupted`.
+#[test]
+fn a_lab_run_job_is_on_the_servers_jobs_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let lab = start(&data, &["--enable-runner"]);
+    let project = tmp.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let config = data.join("lab.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "[runner]\n",
+            &format!("[runner]\nread_paths = [{:?}]\n", project.to_str().unwrap()),
+        ),
+    )
+    .unwrap();
+    let lab_run = |script: &str| {
+        Command::new(LAB)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--config")
+            .arg(&config)
+            .current_dir(&project)
+            .env("PATH", "/usr/bin:/bin")
+            .args(["run", "--", "python3", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = lab_run("import time; print('working', flush=True); time.sleep(3)");
+    let started = Instant::now();
+    let job = loop {
+        let (_, list) = lab.json("GET", "/api/jobs", None);
+        if let Some(job) = list["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["state"] == "running")
+        {
+            break job.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2) + Duration::from_millis(1500),
+            "a lab run job is not listed: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(job["owner"]["pid"], child.id(), "{job}");
+    assert_eq!(job["program"], "python3", "{job}");
+    assert!(
+        job["exec_path"].as_str().unwrap().ends_with("python3"),
+        "{job}"
+    );
+    let id = job["id"].as_str().unwrap().to_owned();
+    let (code, refused) = lab.json("POST", &format!("/api/jobs/{id}/cancel"), None);
+    assert_eq!(
+        (code, refused["error"]["code"].as_str()),
+        (409, Some("not_owner")),
+        "{refused}"
+    );
+    assert!(child.wait().unwrap().success());
+    let ended = lab.wait_state(&id, |s| s != "running");
+    assert_eq!(ended["state"], "finished", "{ended}");
+    assert_run_status(&lab, &id, "finished", "finished");
+    // Killed mid-job: nobody runs it any more.
+    let mut child = lab_run("import time; time.sleep(30)");
+    let started = Instant::now();
+    let id = loop {
+        let (_, list) = lab.json("GET", "/api/jobs", None);
+        if let Some(job) = list["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["state"] == "running")
+        {
+            break job["id"].as_str().unwrap().to_owned();
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{list}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let ended = lab.wait_state(&id, |s| s != "running");
+    assert_eq!(ended["state"], "interrupted", "{ended}");
+}

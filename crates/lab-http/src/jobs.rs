@@ -203,6 +203,20 @@ pub(crate) async fn cancel(state: &Arc<State>, id: &str) -> Result<Response<Body
         ));
     }
     if !jobs.cancel(&id) {
+        // Running, but in another process (`lab run`): that process owns
+        // it; the server does not signal processes it did not start.
+        if let Some(record) = jobs.get(&id)
+            && record.state == lab_runner::JobState::Running
+            && let Some(pid) = record.owner.as_ref().and_then(|o| o.pid)
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                Code::NotOwner,
+                format!(
+                    "this job runs in `lab run` (pid {pid}), not in this server: stop it there (Ctrl-C)"
+                ),
+            ));
+        }
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             Code::JobNotRunning,

@@ -120,6 +120,8 @@ pub enum Code {
     NotAFile,
     /// `not_found`
     NotFound,
+    /// `not_owner`
+    NotOwner,
     /// `origin_not_allowed`
     OriginNotAllowed,
     /// `outside_allowed_roots`
@@ -211,6 +213,7 @@ impl Code {
             Code::NotADirectory => "not_a_directory",
             Code::NotAFile => "not_a_file",
             Code::NotFound => "not_found",
+            Code::NotOwner => "not_owner",
             Code::OriginNotAllowed => "origin_not_allowed",
             Code::OutsideAllowedRoots => "outside_allowed_roots",
             Code::PathEscapesRun => "path_escapes_run",

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use lab_registry::Registry;
 use serde_json::{Value, json};
@@ -139,20 +140,60 @@ fn read_record_file(path: &Path) -> Result<String, String> {
         .ok_or_else(|| format!("the job record is larger than {MAX_RECORD_BYTES} bytes"))
 }
 
-/// Who a job ran as.
+/// Who a job ran as, and which process runs it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JobOwner {
     /// The Lab's effective uid, which the job ran as.
     pub uid: u32,
+    /// A `lab run` process running the job in the foreground: its pid…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// …and its start time (clock ticks after boot, `/proc/PID/stat`'s
+    /// 22nd field), so that a reused pid is not taken for it. `None` for
+    /// a job of the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u64>,
 }
 
 impl JobOwner {
-    /// This process's effective user.
+    /// This process's effective user (a job of the server).
     pub fn current() -> Self {
         Self {
             uid: rustix::process::geteuid().as_raw(),
+            pid: None,
+            started: None,
         }
     }
+
+    /// This process, running a job in the foreground (`lab run`).
+    pub fn this_process() -> Self {
+        let pid = std::process::id();
+        Self {
+            pid: Some(pid),
+            started: process_start(pid),
+            ..Self::current()
+        }
+    }
+
+    /// Whether the process that runs the job is still there: for a
+    /// foreground job, a process with its pid and start time; a job of the
+    /// server is run by no process once the server that started it is gone.
+    pub fn is_alive(&self) -> bool {
+        match (self.pid, self.started) {
+            (Some(pid), Some(started)) => process_start(pid) == Some(started),
+            _ => false,
+        }
+    }
+}
+
+/// The start time of process `pid` (clock ticks after boot), from
+/// `/proc/PID/stat` (the fields after the command, which may hold spaces
+/// and parentheses, so counted from the last `)`).
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // rest: " S ppid …": field 3 is the first; start time is field 22.
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 fn local_backend() -> String {
@@ -205,6 +246,77 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
+    /// The record of a job starting now in run `run_id`, by `owner`:
+    /// `running`, its arguments and relaunch redacted by `redactor`. The
+    /// one constructor the server's jobs and `lab run` share.
+    #[allow(clippy::too_many_arguments)]
+    pub fn starting(
+        run_id: &str,
+        program: String,
+        args: &[String],
+        env_names: Vec<String>,
+        network_allowed: bool,
+        relaunch: Relaunch,
+        exec_path: Option<String>,
+        owner: JobOwner,
+        redactor: &lab_redact::Redactor,
+    ) -> Self {
+        JobRecord {
+            version: RECORD_VERSION,
+            id: run_id.to_owned(),
+            run_id: run_id.to_owned(),
+            program,
+            args: args.iter().map(|a| redactor.redact_str(a)).collect(),
+            env_names,
+            state: JobState::Running,
+            exit: Value::Null,
+            isolation: Value::Null,
+            network_allowed,
+            created: now(),
+            ended: None,
+            relaunch: Some(Relaunch {
+                cwd: relaunch.cwd.map(|c| redactor.redact_str(&c)),
+                ..relaunch
+            }),
+            backend: local_backend(),
+            exec_path: exec_path.map(|p| redactor.redact_str(&p)),
+            owner: Some(owner),
+        }
+    }
+
+    /// The record once the job ended with `outcome` (or could not start).
+    pub fn ended(&mut self, outcome: &Result<crate::runner::JobOutcome, Error>) {
+        let (state, exit, isolation) = match outcome {
+            Ok(outcome) => (
+                JobState::of(&outcome.exit),
+                outcome.exit.to_json(),
+                outcome.isolation.clone(),
+            ),
+            Err(e) => (
+                JobState::Refused,
+                json!({"error": e.to_string()}),
+                Value::Null,
+            ),
+        };
+        self.state = state;
+        self.exit = exit;
+        self.isolation = isolation;
+        self.ended = Some(now());
+    }
+
+    /// Writes the record into `DATA_DIR/jobs` (atomically), where the
+    /// server's job list reads it.
+    pub fn save(&self, data_dir: &Path) -> std::io::Result<()> {
+        write_record(&lab_registry::DataDir::new(data_dir).jobs(), self)
+    }
+
+    /// Whether this record says the job runs but no process runs it any
+    /// more (the server or `lab run` that ran it stopped).
+    fn orphaned(&self) -> bool {
+        matches!(self.state, JobState::Running | JobState::Queued)
+            && !self.owner.as_ref().is_some_and(JobOwner::is_alive)
+    }
+
     /// Reads a record as a file holds it: version 2 as it is, version 1
     /// with its state words mapped (`exited` → `finished`, `timed_out` →
     /// `timeout`) and `backend` `local`; any other version, or text that is
@@ -353,7 +465,9 @@ pub struct JobManager {
     data_dir: PathBuf,
     jobs: Mutex<BTreeMap<String, Arc<Job>>>,
     records: Mutex<BTreeMap<String, JobRecord>>,
-    unreadable: Vec<UnreadableRecord>,
+    unreadable: Mutex<Vec<UnreadableRecord>>,
+    /// When the records were last read from the data dir.
+    loaded: Mutex<Instant>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -371,6 +485,88 @@ fn write_record(dir: &Path, record: &JobRecord) -> std::io::Result<()> {
     lab_registry::data_dir::write_json(dir, &format!("{}.json", record.id), record)
 }
 
+/// How often the records are read again for jobs started by other
+/// processes (`lab run`).
+const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The job records in `jobs_dir` (version 1 read as version 2), but those
+/// in `skip` (jobs this process runs, whose records it holds): a record
+/// that says its job runs while no process runs it (the server or `lab
+/// run` that ran it stopped) is marked interrupted (and written so). A
+/// record that cannot be read is kept as an [`UnreadableRecord`].
+#[allow(clippy::type_complexity)]
+fn load_records<T>(
+    jobs_dir: &Path,
+    skip: &BTreeMap<String, T>,
+) -> std::io::Result<(BTreeMap<String, JobRecord>, Vec<UnreadableRecord>)> {
+    let mut records = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    for entry in std::fs::read_dir(jobs_dir)?.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // The writer's temporary files and the helper's reports are
+        // not records.
+        let Some(id) = name.strip_suffix(".json") else {
+            continue;
+        };
+        if name.starts_with('.') || skip.contains_key(id) {
+            continue;
+        }
+        let meta = entry.metadata();
+        let created = meta
+            .as_ref()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        // A regular file (no link followed, no FIFO waited on), at most
+        // MAX_RECORD_BYTES, whose id is its file's name.
+        let read = if meta.is_ok_and(|m| m.is_file()) {
+            read_record_file(&path).and_then(|text| JobRecord::parse(&text))
+        } else {
+            Err("the job record is not a regular file".to_owned())
+        }
+        .and_then(|record| {
+            if record.id != id || lab_registry::RunId::parse(&record.id).is_err() {
+                Err(format!(
+                    "the job record's id {:?} is not its file's name",
+                    record.id.chars().take(80).collect::<String>()
+                ))
+            } else {
+                Ok(record)
+            }
+        });
+        let mut record = match read {
+            Ok(record) => record,
+            Err(error) => {
+                unreadable.push(UnreadableRecord {
+                    id: id.to_owned(),
+                    state: "error",
+                    error,
+                    created,
+                });
+                continue;
+            }
+        };
+        if record.orphaned() {
+            record.state = JobState::Interrupted;
+            record.exit = json!({"interrupted": "the Lab stopped while the job ran"});
+            record.ended = Some(now());
+            // A record that cannot be rewritten is still listed, as
+            // interrupted; it never stops the Lab from starting.
+            if let Err(e) = write_record(jobs_dir, &record) {
+                eprintln!(
+                    "lab: warning: job record {}: cannot mark it interrupted: {e}",
+                    path.display()
+                );
+            }
+        }
+        records.insert(record.id.clone(), record);
+    }
+    Ok((records, unreadable))
+}
+
 impl JobManager {
     /// Loads the job records in `DATA_DIR/jobs` (version 1 read as
     /// version 2); a job recorded as running was interrupted by the Lab
@@ -379,81 +575,35 @@ impl JobManager {
     pub fn open(runner: Runner, registry: Arc<Registry>, data_dir: &Path) -> std::io::Result<Self> {
         let layout = lab_registry::DataDir::new(data_dir);
         layout.ensure()?;
-        let jobs_dir = layout.jobs();
-        let mut records = BTreeMap::new();
-        let mut unreadable = Vec::new();
-        for entry in std::fs::read_dir(&jobs_dir)?.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            // The writer's temporary files and the helper's reports are
-            // not records.
-            let Some(id) = name.strip_suffix(".json") else {
-                continue;
-            };
-            if name.starts_with('.') {
-                continue;
-            }
-            let meta = entry.metadata();
-            let created = meta
-                .as_ref()
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            // A regular file (no link followed, no FIFO waited on), at most
-            // MAX_RECORD_BYTES, whose id is its file's name.
-            let read = if meta.is_ok_and(|m| m.is_file()) {
-                read_record_file(&path).and_then(|text| JobRecord::parse(&text))
-            } else {
-                Err("the job record is not a regular file".to_owned())
-            }
-            .and_then(|record| {
-                if record.id != id || lab_registry::RunId::parse(&record.id).is_err() {
-                    Err(format!(
-                        "the job record's id {:?} is not its file's name",
-                        record.id.chars().take(80).collect::<String>()
-                    ))
-                } else {
-                    Ok(record)
-                }
-            });
-            let mut record = match read {
-                Ok(record) => record,
-                Err(error) => {
-                    eprintln!("lab: job record {}: {error}", path.display());
-                    unreadable.push(UnreadableRecord {
-                        id: id.to_owned(),
-                        state: "error",
-                        error,
-                        created,
-                    });
-                    continue;
-                }
-            };
-            if record.state == JobState::Running || record.state == JobState::Queued {
-                record.state = JobState::Interrupted;
-                record.exit = json!({"interrupted": "the Lab stopped while the job ran"});
-                record.ended = Some(now());
-                // A record that cannot be rewritten is still listed, as
-                // interrupted; it never stops the Lab from starting.
-                if let Err(e) = write_record(&jobs_dir, &record) {
-                    eprintln!(
-                        "lab: warning: job record {}: cannot mark it interrupted: {e}",
-                        path.display()
-                    );
-                }
-            }
-            records.insert(record.id.clone(), record);
-        }
+        let (records, unreadable) = load_records(&layout.jobs(), &BTreeMap::<String, ()>::new())?;
         Ok(Self {
             runner,
             registry,
             data_dir: data_dir.to_path_buf(),
             jobs: Mutex::new(BTreeMap::new()),
             records: Mutex::new(records),
-            unreadable,
+            unreadable: Mutex::new(unreadable),
+            loaded: Mutex::new(Instant::now()),
         })
+    }
+
+    /// Reads the records again, at most once a second: jobs `lab run`
+    /// started since (each its own process, writing the same records)
+    /// appear, and end, here too. Blocking (a directory of small files).
+    fn reload(&self) {
+        {
+            let mut loaded = lock(&self.loaded);
+            if loaded.elapsed() < RELOAD_EVERY {
+                return;
+            }
+            *loaded = Instant::now();
+        }
+        let jobs_dir = lab_registry::DataDir::new(&self.data_dir).jobs();
+        let live: BTreeMap<String, ()> = lock(&self.jobs).keys().map(|k| (k.clone(), ())).collect();
+        if let Ok((records, unreadable)) = load_records(&jobs_dir, &live) {
+            *lock(&self.records) = records;
+            *lock(&self.unreadable) = unreadable;
+        }
     }
 
     /// The runner.
@@ -464,6 +614,7 @@ impl JobManager {
     /// Every job, newest first, with the record files that could not be
     /// read among them.
     pub fn list(&self) -> Vec<JobEntry> {
+        self.reload();
         let mut records = lock(&self.records).clone();
         for job in lock(&self.jobs).values() {
             let record = lock(&job.record).clone();
@@ -473,7 +624,12 @@ impl JobManager {
             .into_values()
             .map(|r| JobEntry::Record(Box::new(r)))
             .collect();
-        all.extend(self.unreadable.iter().cloned().map(JobEntry::Unreadable));
+        all.extend(
+            lock(&self.unreadable)
+                .iter()
+                .cloned()
+                .map(JobEntry::Unreadable),
+        );
         all.sort_by(|a, b| {
             b.created()
                 .cmp(&a.created())
@@ -487,6 +643,7 @@ impl JobManager {
         if let Some(job) = lock(&self.jobs).get(id) {
             return Some(lock(&job.record).clone());
         }
+        self.reload();
         lock(&self.records).get(id).cloned()
     }
 
@@ -578,28 +735,17 @@ impl JobManager {
             .create_job_run(&self.registry, &id_name)
             .map_err(|e| Error::RunDir(std::io::Error::other(e.to_string())))?;
         let run_dir = run.root.clone();
-        let redactor = self.runner.redactor();
-        let record = JobRecord {
-            version: RECORD_VERSION,
-            id: run.id.to_string(),
-            run_id: run.id.to_string(),
+        let record = JobRecord::starting(
+            run.id.as_str(),
             program,
-            args: args.iter().map(|a| redactor.redact_str(a)).collect(),
-            env_names: passed.iter().map(|(k, _)| k.clone()).collect(),
-            state: JobState::Running,
-            exit: Value::Null,
-            isolation: Value::Null,
-            network_allowed: self.runner.network_allowed(),
-            created: now(),
-            ended: None,
-            relaunch: Some(Relaunch {
-                cwd: relaunch.cwd.map(|c| redactor.redact_str(&c)),
-                ..relaunch
-            }),
-            backend: local_backend(),
-            exec_path: exec_path.map(|p| redactor.redact_str(&p)),
-            owner: Some(JobOwner::current()),
-        };
+            &args,
+            passed.iter().map(|(k, _)| k.clone()).collect(),
+            self.runner.network_allowed(),
+            relaunch,
+            exec_path,
+            JobOwner::current(),
+            &self.runner.redactor(),
+        );
         let jobs_dir = lab_registry::DataDir::new(&self.data_dir).jobs();
         write_record(&jobs_dir, &record).map_err(Error::RunDir)?;
         let (seq, _) = watch::channel(0u64);
@@ -635,26 +781,12 @@ impl JobManager {
                     cancel_rx,
                 )
                 .await;
-            let (state, exit, isolation) = match outcome {
-                Ok(outcome) => (
-                    JobState::of(&outcome.exit),
-                    outcome.exit.to_json(),
-                    outcome.isolation,
-                ),
-                Err(e) => (
-                    JobState::Refused,
-                    json!({"error": e.to_string()}),
-                    Value::Null,
-                ),
-            };
             let finished = {
                 let mut record = lock(&job.record);
-                record.state = state;
-                record.exit = exit.clone();
-                record.isolation = isolation;
-                record.ended = Some(now());
+                record.ended(&outcome);
                 record.clone()
             };
+            let exit = finished.exit.clone();
             if let Err(e) = write_record(&jobs_dir, &finished) {
                 eprintln!("lab: cannot record job {}: {e}", finished.id);
             }

@@ -634,9 +634,12 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
          (function poll() {
            const state = document.getElementById('job-state');
            const log = document.getElementById('job-log');
-           if (state && state.textContent === 'finished' && log.textContent.includes('literally'))
+           const iso = document.getElementById('job-isolation');
+           if (state && state.textContent === 'finished' && log.textContent.includes('literally') && iso && iso.tagName === 'DETAILS')
              return done({log: log.textContent, hash: location.hash, cancel: document.getElementById('job-cancel').disabled, streams: window.__streams,
-                          isolation: document.querySelector('.job-view').textContent.includes('user_namespace'), details: document.querySelector('.job-view').textContent});
+                          isolation: document.querySelector('.job-view').textContent.includes('user_namespace'), details: document.querySelector('.job-view').textContent,
+                          jobIsolation: {open: iso.open, summary: iso.querySelector('summary').textContent},
+                          facts: document.getElementById('job-facts').innerText});
            if (Date.now() - start > 15000) return done({error: 'timeout', text: document.getElementById('view').textContent});
            setTimeout(poll, 100);
          })();",
@@ -669,6 +672,19 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
         !done["details"].as_str().unwrap().contains("[object"),
         "{done}"
     );
+    // The job page says its isolation in one line, closed by default, and
+    // its facts in words.
+    assert_eq!(done["jobIsolation"]["open"], false, "{done}");
+    let line = done["jobIsolation"]["summary"].as_str().unwrap();
+    assert!(
+        line.starts_with("sandboxed: own namespaces, Landlock ABI ")
+            && line.contains("seccomp, no network"),
+        "{done}"
+    );
+    let job_facts = done["facts"].as_str().unwrap();
+    for said in ["exited with code 0", "network\noff", "'$(id);*'"] {
+        assert!(job_facts.contains(said), "{said:?} in {done}");
+    }
     save_screenshot(&browser, "job.png");
     // Run again: the run the job made offers it, and the New run form
     // comes back filled in from the job's record (program, arguments,
@@ -680,6 +696,7 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
         .to_owned();
     browser.goto("about:blank");
     browser.goto(&format!("{base}#/runs/{job_id}"));
+    assert_provenance_shown(&server, &browser, &job_id);
     let again = browser.run_async(
         "const done = arguments[arguments.length - 1];
          const start = Date.now();
@@ -809,6 +826,131 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     // Clean, but for the network log of the deliberate 403 (exec hooks not
     // yet confirmed) above.
     assert_clean_page(&browser, Some("/api/jobs"));
+}
+
+/// Whether `text` reads as a local ISO 8601 time with its offset, as the
+/// run page writes one: `2026-12-07 05:45:01 +01:00`.
+fn is_local_iso_time(text: &str) -> bool {
+    let shape = "dddd-dd-dd dd:dd:dd sdd:dd";
+    text.len() == shape.len()
+        && text.chars().zip(shape.chars()).all(|(c, s)| match s {
+            'd' => c.is_ascii_digit(),
+            's' => c == '+' || c == '-',
+            _ => c == s,
+        })
+}
+
+/// The run page of job run `run_id` (open in `browser`) shows its
+/// provenance for people, read from the Lab's own `provenance.json`: start
+/// and end as local ISO times, the duration, the program as found with
+/// its canonical path and digest, the command quoted, the exit in words,
+/// no git work tree; the isolation report in one line whose full report
+/// is closed until opened, then shows Landlock's ABI.
+fn assert_provenance_shown(server: &common::Served, browser: &Browser, run_id: &str) {
+    let run = api_get(server, &format!("/api/runs/{run_id}"));
+    assert!(
+        run["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "provenance.json"),
+        "{run}"
+    );
+    let recorded = api_get(
+        server,
+        &format!("/api/runs/{run_id}/artifacts/provenance.json"),
+    );
+    let shown = wait_for(
+        browser,
+        "document.getElementById('provenance-facts') && document.getElementById('provenance-isolation')",
+        "(() => {
+           const facts = document.getElementById('provenance-facts');
+           const iso = document.getElementById('provenance-isolation');
+           const tree = iso.querySelector('dl.tree');
+           const closed = {open: iso.open, rendered: tree.checkVisibility(), visible: iso.innerText, text: facts.innerText};
+           iso.querySelector('summary').click();
+           const abi = [...tree.querySelectorAll('dt')].find((dt) => dt.textContent === 'abi');
+           const times = [...facts.querySelectorAll('time')];
+           return {closed, open: iso.open, rendered: tree.checkVisibility(),
+                   summary: iso.querySelector('summary').textContent, visible: iso.innerText,
+                   abi: abi && abi.checkVisibility() ? abi.nextElementSibling.innerText : null,
+                   times: times.map((t) => ({text: t.textContent, unix: Date.parse(t.getAttribute('datetime')) / 1000})),
+                   duration: (facts.querySelector('.duration') || {}).textContent};
+         })()",
+    );
+    assert!(shown.get("timeout").is_none(), "{shown}");
+    let text = shown["closed"]["text"].as_str().unwrap();
+    // Started and ended: local ISO times that are the recorded instants.
+    let times = shown["times"].as_array().unwrap();
+    assert_eq!(times.len(), 2, "{shown}");
+    for (time, key) in times.iter().zip(["started", "ended"]) {
+        assert!(is_local_iso_time(time["text"].as_str().unwrap()), "{shown}");
+        assert_eq!(time["unix"], recorded[key], "{key}: {shown}");
+    }
+    assert!(
+        !text.contains(&recorded["started"].to_string()),
+        "no raw Unix time: {shown}"
+    );
+    let seconds = recorded["ended"].as_u64().unwrap() - recorded["started"].as_u64().unwrap();
+    let duration = if seconds == 0 {
+        "under 1 s".to_owned()
+    } else {
+        format!("{seconds} s")
+    };
+    assert_eq!(shown["duration"], duration.as_str(), "{shown}");
+    // The program as found, its canonical path, a short digest.
+    let path = recorded["path"].as_str().unwrap();
+    let resolved = recorded["resolved_path"].as_str().unwrap();
+    let sha256 = recorded["sha256"].as_str().unwrap();
+    assert!(path.starts_with('/'), "{recorded}");
+    assert!(text.contains(path) && text.contains(resolved), "{shown}");
+    assert!(
+        text.contains(&format!("sha256 {}…", &sha256[..12])),
+        "{shown}"
+    );
+    assert!(!text.contains(sha256), "the digest shortened: {shown}");
+    for said in [
+        "'$(id);*'",
+        "exited with code 0",
+        "not a git work tree",
+        "network\noff",
+        "limits\nnone",
+    ] {
+        assert!(text.contains(said), "{said:?} in {shown}");
+    }
+    assert!(
+        !text.contains("[object") && !text.contains("null"),
+        "{shown}"
+    );
+    // The isolation report: one line, closed; opened, the full report
+    // shows Landlock's ABI.
+    let abi = recorded["isolation"]["landlock_filesystem"]["abi"].to_string();
+    assert!(
+        shown["summary"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Landlock ABI {abi}")),
+        "{shown}"
+    );
+    assert_eq!(shown["closed"]["open"], false, "{shown}");
+    assert_eq!(shown["closed"]["rendered"], false, "{shown}");
+    assert!(
+        !shown["closed"]["visible"]
+            .as_str()
+            .unwrap()
+            .contains("landlock_filesystem"),
+        "{shown}"
+    );
+    assert_eq!(shown["open"], true, "{shown}");
+    assert_eq!(shown["rendered"], true, "{shown}");
+    assert!(
+        shown["visible"]
+            .as_str()
+            .unwrap()
+            .contains("landlock_filesystem"),
+        "{shown}"
+    );
+    assert_eq!(shown["abi"], abi.as_str(), "{shown}");
 }
 
 /// Parses `line` with the UI's argv.js in `browser`, for each line: a list

@@ -198,11 +198,11 @@ impl Summaries {
         }
     }
 
-    /// The state of the job whose run `run` is, if it is one (a job's run
-    /// has its job's id).
-    pub(crate) fn job_state(&self, run: &RunId) -> Option<JobState> {
+    /// The record of the job whose run `run` is, if it is one (a job's
+    /// run has its job's id).
+    fn job_record(&self, run: &RunId) -> Option<lab_runner::jobs::JobRecord> {
         let record = self.jobs.as_ref()?.get(run.as_str())?;
-        (record.run_id == run.as_str()).then_some(record.state)
+        (record.run_id == run.as_str()).then_some(record)
     }
 
     /// The blocking read of everything about `run`, to run through the
@@ -214,7 +214,7 @@ impl Summaries {
     ) -> impl FnOnce() -> std::result::Result<RunDetails, lab_fs::Error> + Send + 'static {
         let readers = Arc::clone(&self.readers);
         let allow = Arc::clone(allow);
-        let job = self.job_state(&run.id);
+        let job = self.job_record(&run.id);
         let run = run.clone();
         move || read_details(&readers, &run, &allow, job)
     }
@@ -324,18 +324,47 @@ fn read_details(
     readers: &Readers,
     run: &RunRecord,
     allow: &Allowlists,
-    job: Option<JobState>,
+    record: Option<lab_runner::jobs::JobRecord>,
 ) -> std::result::Result<RunDetails, lab_fs::Error> {
     let root = RunRoot::open_ambient(&run.root)?;
     let format = format_of(run);
-    // A job's run without a record here (a `lab run` job): the state its
-    // provenance records once it ended.
-    let job = job.or_else(|| readers.job_source(run).and_then(|_| recorded_state(&root)));
+    // A job's run: its job's state and command, from its record, else
+    // (a record this server has not read) from the Lab's provenance once
+    // the job ended.
+    let provenance = if record.is_none() && readers.job_source(run).is_some() {
+        read_provenance(&root)
+    } else {
+        None
+    };
+    let job = record.as_ref().map(|r| r.state).or_else(|| {
+        provenance
+            .as_ref()
+            .and_then(|p| JobState::of_recorded_exit(&p["exit"]))
+    });
+    let command = match (&record, &provenance) {
+        (Some(r), _) => Some(
+            std::iter::once(r.program.clone())
+                .chain(r.args.iter().cloned())
+                .collect::<Vec<_>>(),
+        ),
+        (None, Some(p)) => p["argv"].as_array().map(|argv| {
+            argv.iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect()
+        }),
+        _ => None,
+    };
     let reader = readers.reader(run, &root, REFRESH_EVERY);
     let (mut info, shown) = {
         let reader = lock(&reader);
         (reader.info(), reader.format())
     };
+    // A job's run is titled by its command unless what it wrote names it.
+    if info.name.is_none()
+        && let Some(words) = command.filter(|w| !w.is_empty())
+    {
+        info.name = Some(shell_words(&words));
+    }
     if let Some(state) = job {
         // A job's run: its status is its job's (SPEC §4), whatever the
         // job wrote; the job state is the raw value kept beside it.
@@ -352,16 +381,41 @@ fn read_details(
     Ok(details(run, shown, info, &artifacts))
 }
 
-/// The state a job's run's `provenance.json` (the Lab's own file, where
-/// the job cannot write) records, or `None` while it records none.
-fn recorded_state(root: &RunRoot) -> Option<JobState> {
+/// A job's run's `provenance.json` (the Lab's own file, where the job
+/// cannot write), at most 4 MiB; `None` while it has none.
+fn read_provenance(root: &RunRoot) -> Option<Value> {
     use std::io::Read;
     let name = lab_fs::ArtifactName::parse("provenance.json").ok()?;
     let artifact = root.open_artifact(&name).ok()?;
     let mut text = Vec::new();
     artifact.file.take(4 << 20).read_to_end(&mut text).ok()?;
-    let provenance: Value = serde_json::from_slice(&text).ok()?;
-    JobState::of_recorded_exit(&provenance["exit"])
+    serde_json::from_slice(&text).ok()
+}
+
+/// `words` as a POSIX shell would read them back: a word of letters,
+/// digits and `_@%+=:,./-` as it is, any other in single quotes (`'\''`
+/// for a quote inside), as the UI's `quoteArgv` writes them. Long titles
+/// are cut at 200 characters.
+fn shell_words(words: &[String]) -> String {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| {
+            let plain = !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
+            if plain {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect();
+    let line = quoted.join(" ");
+    if line.chars().count() > 200 {
+        line.chars().take(199).chain(std::iter::once('…')).collect()
+    } else {
+        line
+    }
 }
 
 /// The status of a job's run (SPEC §4): the job state's word in the one
@@ -986,6 +1040,22 @@ pub(crate) async fn forget(state: &Arc<State>, id: &str) -> Result<Response<Body
 #[cfg(test)]
 mod job_status_tests {
     use lab_runner::JobState;
+
+    #[test]
+    fn a_command_is_quoted_as_a_shell_reads_it_back() {
+        let words =
+            |w: &[&str]| super::shell_words(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            words(&["python3", "train.py", "--lr", "0.1"]),
+            "python3 train.py --lr 0.1"
+        );
+        assert_eq!(
+            words(&["sh", "-c", "echo $HOME; id"]),
+            "sh -c 'echo $HOME; id'"
+        );
+        assert_eq!(words(&["a b", "", "it's"]), "'a b' '' 'it'\\''s'");
+        assert_eq!(words(&["x".repeat(300).as_str()]).chars().count(), 200);
+    }
 
     #[test]
     fn a_jobs_run_status_follows_its_state() {

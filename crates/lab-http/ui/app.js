@@ -21,6 +21,13 @@ import { stepScrubber } from './media.js';
 import { runsTable, columnPicker, chosenColumns } from './table.js';
 import { parseArgv, quoteArgv } from './argv.js';
 
+// The run statuses (SPEC §4) that say a run ended.
+const ENDED = ['finished', 'failed', 'crashed', 'killed'];
+
+// The raw status word a run's format or job gave (`status_raw=…`), shown
+// beside the status rather than as a tag.
+const rawStatus = (run) => ((run.tags || []).find((t) => t.startsWith('status_raw=')) || '').slice('status_raw='.length);
+
 /// Most runs compared at once.
 const MAX_COMPARE = 20;
 
@@ -541,8 +548,8 @@ async function renderRun(id) {
     el('div', {},
       el('h1', { id: 'run-title' }, run.title),
       el('p', { class: 'muted mono', id: 'run-path' }, `${run.id} — ${run.path}`),
-      el('div', { class: 'tags' }, (run.tags || []).map((t) => el('span', { class: 'tag' }, t))),
-      el('p', { class: 'muted', id: 'run-facts' }, `${run.format} run · created ${date(run.created)}${shownStatus(run) ? ` · ${shownStatus(run)}` : ''} · ${run.artifacts.length} artifacts · ${run.metrics.length} metrics`),
+      el('div', { class: 'tags' }, (run.tags || []).filter((t) => !t.startsWith('status_raw=')).map((t) => el('span', { class: 'tag' }, t))),
+      el('p', { class: 'muted', id: 'run-facts' }, `${run.format} run · created ${date(run.created)}${shownStatus(run) ? ` · ${shownStatus(run)}${rawStatus(run) && rawStatus(run) !== shownStatus(run) ? ` (${rawStatus(run)})` : ''}` : ''} · ${run.artifacts.length} artifacts · ${run.metrics.length} metrics`),
       run.description ? el('p', { id: 'run-description' }, run.description) : null),
     el('div', { class: 'actions' },
       job ? el('a', { class: 'button', id: 'run-again', href: `#/jobs?again=${encodeURIComponent(job.id)}`, title: 'a New run form filled in from this job' }, 'Run again') : null,
@@ -577,7 +584,7 @@ async function renderRun(id) {
   const live = isLive(run, job);
   const metrics = metricNames.length
     ? section(`Metrics (${metricNames.length})`, el('div', { id: 'metrics' },
-      metricPanels([{ id: run.id, label: run.title, color: COLORS[0], metrics: metricNames }], { live: true, count: media.length ? 2 : 4, onPick: (x) => state.scrubber && state.scrubber.seek(x) })))
+      metricPanels([{ id: run.id, label: run.title, color: COLORS[0], metrics: metricNames }], { live: !ENDED.includes(run.status), count: media.length ? 2 : 4, onPick: (x) => state.scrubber && state.scrubber.seek(x) })))
     : section('Metrics', el('p', { class: 'muted' }, live ? 'No metrics yet: this run is still being written, and its charts appear when it logs some (reload to see new metric names).' : 'This run has no numeric metrics the Lab can read.'));
   // Beside the media when there are some, so both are in view; else the
   // panels take the width.
@@ -660,7 +667,7 @@ function isLive(run, job) {
   if (job && job.state === 'running') return true;
   if (run.status === 'running') return true;
   // A run whose format or job says it ended is not being written.
-  if (['finished', 'failed', 'crashed', 'killed'].includes(run.status)) return false;
+  if (ENDED.includes(run.status)) return false;
   const newest = Math.max(0, ...run.artifacts.map((a) => a.modified || 0));
   return Date.now() / 1000 - newest < 120;
 }

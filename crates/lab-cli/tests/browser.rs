@@ -716,7 +716,9 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
     assert!(again.get("stuck").is_none(), "{again}");
     assert_eq!(again["hash"], format!("#/jobs?again={job_id}"), "{again}");
     assert_eq!(again["heading"], "Run again", "{again}");
-    assert_eq!(again["program"], "sh", "{again}");
+    // The path it ran by, as recorded (the server checks it again).
+    let ran_by = api_get(&server, &format!("/api/jobs/{job_id}"))["exec_path"].clone();
+    assert_eq!(again["program"], ran_by, "{again}");
     assert_eq!(
         again["args"],
         "-c 'echo hello from the sandbox; sleep 0.5; echo \"$1 literally\"' sh '$(id);*'",
@@ -1343,7 +1345,12 @@ fn the_new_run_form_splits_a_command_line_like_a_shell_and_runs_again_exactly() 
         r#"-c 'printf '\''<%s>'\'' "$@"; echo " it'\''s"' zero 'a  b' '' 'it'\''s "quoted" \ end' 'print('\''it'\'''\''s'\'')'"#,
         "{filled}"
     );
-    assert_eq!(filled["program"], "sh", "{filled}");
+    let ran_by = api_get(&server, &format!("/api/jobs/{first}"))["exec_path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(ran_by.ends_with("/sh"), "{ran_by}");
+    assert_eq!(filled["program"], ran_by.as_str(), "{filled}");
     assert_eq!(filled["chips"], recorded, "{filled}");
     assert_eq!(
         parse_in_page(&browser, &[line]),
@@ -1369,14 +1376,15 @@ fn the_new_run_form_splits_a_command_line_like_a_shell_and_runs_again_exactly() 
         .trim_start_matches("#/jobs/");
     assert_ne!(second, first, "{started}");
     let record = api_get(&server, &format!("/api/jobs/{second}"));
-    assert_eq!(record["program"], "sh", "{record}");
+    assert_eq!(record["program"], ran_by.as_str(), "{record}");
+    assert_eq!(record["exec_path"], ran_by.as_str(), "{record}");
     assert_eq!(record["args"], recorded, "{record}");
     assert_eq!(
         started["log"], "<a  b><><it's \"quoted\" \\ end><print('it''s')> it's\n",
         "{started}"
     );
     // The job's page shows its command quoted the same way.
-    assert_eq!(started["head"], format!("sh {line}"), "{started}");
+    assert_eq!(started["head"], format!("{ran_by} {line}"), "{started}");
     assert_clean_page(&browser, None);
 }
 

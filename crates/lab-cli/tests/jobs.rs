@@ -626,3 +626,55 @@ fn a_lab_run_job_is_on_the_servers_jobs_page() {
     let ended = lab.wait_state(&id, |s| s != "running");
     assert_eq!(ended["state"], "interrupted", "{ended}");
 }
+
+/// Run again sends the recorded `exec_path`: an absolute program is
+/// allowed by its canonical path and runs by that path, so a venv's python
+/// stays the venv's; one whose canonical path is off the allowlist is
+/// refused.
+#[test]
+fn an_absolute_program_runs_by_its_path_when_its_canonical_path_is_allowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let lab = start(&data, &["--enable-runner"]);
+    let outside = common::outside_tmp();
+    let venv = outside.path().canonicalize().unwrap().join("venv");
+    let made = Command::new("/usr/bin/python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let python = venv.join("bin/python3");
+    let (code, made) = lab.json(
+        "POST",
+        "/api/jobs",
+        Some(
+            &json!({"program": python, "args": ["-c", "import sys; print('prefix', sys.prefix)"]}),
+        ),
+    );
+    assert_eq!(code, 202, "{made}");
+    let id = made["id"].as_str().unwrap().to_owned();
+    let job = lab.wait_state(&id, |s| s != "running");
+    assert_eq!(job["state"], "finished", "{job}");
+    assert_eq!(job["exec_path"], python.to_str().unwrap(), "{job}");
+    let out: String = lab
+        .events(&id, None)
+        .into_iter()
+        .filter(|(_, kind, _)| kind == "stdout")
+        .map(|(_, _, text)| text)
+        .collect();
+    assert!(
+        out.contains(&format!("prefix {}", venv.display())),
+        "the venv's python ran as the venv's: {out}"
+    );
+    let (code, refused) = lab.json(
+        "POST",
+        "/api/jobs",
+        Some(&json!({"program": "/usr/bin/env", "args": ["id"]})),
+    );
+    assert_eq!(
+        (code, refused["error"]["code"].as_str()),
+        (403, Some("program_not_allowed")),
+        "{refused}"
+    );
+}

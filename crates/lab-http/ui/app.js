@@ -965,7 +965,12 @@ async function renderJobs(againId) {
       workflow.querySelector('#workflow-path').value = r.workflow;
       notes.push(' It was a workflow: its file is read again when it starts, and exec hooks ask for confirmation again.');
     } else {
-      if (runner.programs.includes(again.program)) program.value = again.program;
+      // The path it ran by (a venv's bin/python3 stays that venv's python):
+      // the server checks it against the allowlist again.
+      if (again.exec_path && again.exec_path.startsWith('/')) {
+        program.append(el('option', { value: again.exec_path }, `${again.program} (${again.exec_path}, as it ran)`));
+        program.value = again.exec_path;
+      } else if (runner.programs.includes(again.program)) program.value = again.program;
       else notes.push(el('span', { class: 'error' }, ` Its program ${again.program} is no longer on [runner] programs.`));
       // Quoted so that the line reads back as the recorded argv; left
       // unedited, the recorded argv itself is sent.

@@ -650,7 +650,15 @@ impl JobManager {
     /// Starts a job; returns its record at once (state `running`).
     pub fn start(self: &Arc<Self>, request: JobRequest) -> Result<JobRecord, Error> {
         self.runner.kernel_plan()?;
-        let (step, passed, timeout) = self.runner.plan(&request)?;
+        // An absolute path (Run again's recorded `exec_path`): allowed by
+        // its canonical path and run by that path, as `lab run` runs what
+        // it found; a name resolves in `[runner] path`.
+        let (step, passed, timeout) = if request.program.starts_with('/') {
+            let found = self.runner.resolve_for_caller(&request.program, None)?;
+            self.runner.plan_found(&request, &found)?
+        } else {
+            self.runner.plan(&request)?
+        };
         let cwd = request
             .cwd
             .as_deref()

@@ -46,13 +46,22 @@ pub struct Browser {
     /// Chromium's profile (its only writes), removed after the driver
     /// (fields drop in order).
     _profile: tempfile::TempDir,
+    /// One browser at a time in a test binary: two chromedrivers started
+    /// together can be handed the same free port (one then talks to the
+    /// other's sessions), and two Chromiums on two cores starve each
+    /// other's timeouts. Released last.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
+
+/// Whose turn it is to drive a browser.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Browser {
     /// Starts `chromedriver` (the caller's command for it: test support
     /// builds no process of its own) on a free port, and a headless
     /// Chromium session (1280×900).
     pub fn start(mut chromedriver: Command) -> Self {
+        let turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
         let port = free_port();
         let driver = chromedriver
             .arg(format!("--port={port}"))
@@ -97,6 +106,7 @@ impl Browser {
             session,
             _driver: driver,
             _profile: profile,
+            _turn: turn,
         }
     }
 

@@ -218,3 +218,43 @@ fn a_hostile_job_dir_costs_bounded_time_and_leaks_nothing() {
         "{\"leaked\": \"CANARY-job-runs-5c1e\"}"
     );
 }
+
+/// The Lab's files at `job/`'s top are the job's run; the TensorBoard runs
+/// beneath are runs of their own, each with the job's run as `parent`,
+/// listed on the job's run.
+#[test]
+fn runs_a_job_wrote_beside_its_own_files_are_its_children() {
+    let python = common::python();
+    let e = env(&python);
+    let script = "import json, os\nfrom tensorboardX import SummaryWriter\nout = os.environ['LAB_OUTPUT_DIR']\njson.dump({'lr': 0.2}, open(os.path.join(out, 'params.json'), 'w'))\nopen(os.path.join(out, 'metrics.jsonl'), 'w').write(json.dumps({'step': 0, 'loss': 1.0}) + '\\n')\nfor name in ['train', 'eval']:\n    w = SummaryWriter(os.path.join(out, 'tb', name))\n    for step in range(4):\n        w.add_scalar(name + '/acc', step / 4, step)\n    w.close()\n";
+    std::fs::write(e.project.join("both.py"), script).unwrap();
+    let id = e.run(&python, &["both.py"]);
+    let (_served, get) = e.serve();
+    let started = Instant::now();
+    let run = loop {
+        let (status, run, _) = get(&format!("/api/runs/{id}"));
+        assert_eq!(status, 200, "{run}");
+        if run["children"].as_array().is_some_and(|c| c.len() == 2) {
+            break run;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{run}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(run["format"], "lab", "{run}");
+    assert_eq!(run["params"]["lr"], 0.2, "{run}");
+    assert_eq!(run["parent"], Value::Null, "{run}");
+    for child in run["children"].as_array().unwrap() {
+        let child_id = child["id"].as_str().unwrap();
+        let (status, child_run, _) = get(&format!("/api/runs/{child_id}"));
+        assert_eq!(status, 200, "{child_run}");
+        assert_eq!(child_run["parent"], id.as_str(), "{child_run}");
+        assert_eq!(child_run["format"], "tensorboard", "{child_run}");
+        let acc = child_run["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"].as_str().unwrap().ends_with("/acc"))
+            .unwrap_or_else(|| panic!("{child_run}"));
+        assert_eq!(acc["count"], 4, "{child_run}");
+    }
+}

@@ -572,6 +572,7 @@ pub async fn serve(
             config.formats,
             config.jobs.clone(),
             config.job_runs.clone(),
+            Arc::clone(&config.registry),
         ),
         jobs: config.jobs,
         export_filter: lab_redact::export::RedactingFilter::new(lab_redact::Redactor::new(

@@ -71,6 +71,10 @@ pub(crate) struct JobSource {
     pub(crate) format: lab_formats::Format,
     /// For a store's run: its id in the store.
     pub(crate) entry: Option<String>,
+    /// The other runs found beneath `job/` (when the job's run is its top:
+    /// the Lab's files, or several runs), each its own run whose parent is
+    /// the job's run.
+    pub(crate) children: Vec<lab_formats::Found>,
 }
 
 /// How long what a job wrote is taken as the same kind of run before it
@@ -98,6 +102,7 @@ pub(crate) fn detect_job_source(job: &std::path::Path) -> JobSource {
         sub: "job".to_owned(),
         format: Format::Lab,
         entry: None,
+        children: Vec::new(),
     };
     let lab_files = std::fs::read_dir(job).is_ok_and(|entries| {
         entries.take(10_000).filter_map(Result::ok).any(|e| {
@@ -107,35 +112,45 @@ pub(crate) fn detect_job_source(job: &std::path::Path) -> JobSource {
                     .is_some_and(|n| LAB_FILES.contains(&n))
         })
     });
-    if lab_files {
-        return top;
-    }
-    if let Some(format) = lab_formats::detect(job) {
+    if !lab_files && let Some(format) = lab_formats::detect(job) {
         return JobSource { format, ..top };
     }
     let limits = lab_formats::Limits {
         max_depth: 6,
         max_dirs: 4_000,
-        max_runs: 2,
+        max_runs: MAX_CHILDREN + 1,
         max_entries: 10_000,
         ..lab_formats::Limits::default()
     };
-    let found = lab_formats::discover(job, &limits);
-    match found.runs.as_slice() {
-        [one] => {
+    // Runs beneath `job/` (not `job/` itself: its top is the job's run).
+    let found: Vec<lab_formats::Found> = lab_formats::discover(job, &limits)
+        .runs
+        .into_iter()
+        .filter(|f| f.dir != job)
+        .collect();
+    match found.as_slice() {
+        // The one run the job wrote is its run (same id).
+        [one] if !lab_files => {
             let rel = one.dir.strip_prefix(job).ok().and_then(|r| r.to_str());
             match rel {
                 Some(rel) if !rel.is_empty() => JobSource {
                     sub: format!("job/{rel}"),
                     format: one.format,
                     entry: one.entry.clone(),
+                    children: Vec::new(),
                 },
                 _ => top,
             }
         }
-        _ => top,
+        _ => JobSource {
+            children: found.into_iter().take(MAX_CHILDREN).collect(),
+            ..top
+        },
     }
 }
+
+/// Most runs of a job registered beneath its run.
+const MAX_CHILDREN: usize = 256;
 
 /// The cache.
 #[derive(Default)]
@@ -146,8 +161,9 @@ pub(crate) struct Readers {
     /// `DATA_DIR/runs`: a run directly in it is a job's run, whose data
     /// is what the job wrote in its `job/`.
     job_runs: Option<std::path::PathBuf>,
-    /// Each job run's source, and when it was looked at.
-    sources: Mutex<HashMap<RunId, (Instant, JobSource)>>,
+    /// Each job run's source, when it was looked at, and whether its
+    /// children were handed out for registering since.
+    sources: Mutex<HashMap<RunId, (Instant, JobSource, bool)>>,
 }
 
 impl std::fmt::Debug for Readers {
@@ -172,6 +188,17 @@ impl Readers {
         }
     }
 
+    /// The job's run whose `job/` holds `run`, if it is such a run (a run
+    /// the job wrote, registered beneath its job's run).
+    pub(crate) fn parent_of(&self, run: &RunRecord) -> Option<RunId> {
+        let jobs = self.job_runs.as_deref()?;
+        let rest = run.root.strip_prefix(jobs).ok()?;
+        let mut parts = rest.components();
+        let parent = parts.next()?.as_os_str().to_str()?;
+        let job = parts.next()?.as_os_str();
+        (job == "job").then(|| RunId::parse(parent).ok()).flatten()
+    }
+
     /// Where a job's run reads what its job wrote; `None` for any other
     /// run (or a job's run without a `job/`). Blocking.
     pub(crate) fn job_source(&self, run: &RunRecord) -> Option<JobSource> {
@@ -179,7 +206,7 @@ impl Readers {
         if run.entry.is_some() || run.root.parent() != Some(jobs) {
             return None;
         }
-        if let Some((at, source)) = lock(&self.sources).get(&run.id)
+        if let Some((at, source, _)) = lock(&self.sources).get(&run.id)
             && at.elapsed() < JOB_SOURCE_TTL
         {
             return Some(source.clone());
@@ -193,8 +220,22 @@ impl Readers {
         if sources.len() > 100_000 {
             sources.clear();
         }
-        sources.insert(run.id.clone(), (Instant::now(), source.clone()));
+        sources.insert(run.id.clone(), (Instant::now(), source.clone(), false));
         Some(source)
+    }
+
+    /// The runs a job wrote beneath its run's `job/` that were found since
+    /// they were last asked for (each look at the job's files hands them
+    /// out once), to register with the job's run as their parent.
+    pub(crate) fn new_children(&self, run: &RunRecord) -> Vec<lab_formats::Found> {
+        self.job_source(run);
+        match lock(&self.sources).get_mut(&run.id) {
+            Some((_, source, handed)) if !*handed => {
+                *handed = true;
+                source.children.clone()
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// The root a run's data is read from, and its format and store entry:

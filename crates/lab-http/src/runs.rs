@@ -59,6 +59,8 @@ pub(crate) struct RunSummary {
     artifact_count: usize,
     /// How many parts of the run could not be read (details on the run).
     error_count: usize,
+    /// The job's run whose job wrote this run (beneath its `job/`).
+    parent: Option<RunId>,
     /// Params and last metric values, sorted by name: slices, not maps (a
     /// summary is kept for every run; 100,000 of them must stay small).
     #[serde(skip)]
@@ -165,6 +167,8 @@ pub(crate) struct Summaries {
     /// The job table, when the runner is on: a job's run shows its job's
     /// state as its status.
     jobs: Option<Arc<lab_runner::jobs::JobManager>>,
+    /// Where the runs a job wrote beneath its run are registered.
+    registry: Option<Arc<lab_registry::Registry>>,
     summaries: Mutex<HashMap<RunId, (Instant, Arc<RunSummary>)>>,
     /// The last `GET /api/columns` answer and when it was counted. Held
     /// while counting, so requests at once wait for one count.
@@ -190,8 +194,10 @@ impl Summaries {
         limits: lab_formats::Limits,
         jobs: Option<Arc<lab_runner::jobs::JobManager>>,
         job_runs: Option<std::path::PathBuf>,
+        registry: Arc<lab_registry::Registry>,
     ) -> Self {
         Self {
+            registry: Some(registry),
             readers: Arc::new(Readers::new(limits, job_runs)),
             jobs,
             ..Self::default()
@@ -216,7 +222,30 @@ impl Summaries {
         let allow = Arc::clone(allow);
         let job = self.job_record(&run.id);
         let run = run.clone();
-        move || read_details(&readers, &run, &allow, job)
+        let registry = self.registry.clone();
+        move || {
+            // The runs the job wrote beneath its run: each registered as a
+            // run of its own (walked and checked as any run under an
+            // allowed root: DATA_DIR/runs is one), its parent this run.
+            if let Some(registry) = registry {
+                let children = readers.new_children(&run);
+                if !children.is_empty() {
+                    let candidates: Vec<lab_registry::Candidate> = children
+                        .into_iter()
+                        .map(|f| lab_registry::Candidate {
+                            dir: f.dir,
+                            format: f.format.as_str().to_owned(),
+                            entry: f.entry,
+                            name: f.name,
+                        })
+                        .collect();
+                    if let Err(e) = registry.register(&candidates, false) {
+                        eprintln!("lab: registering the runs job {} wrote: {e}", run.id);
+                    }
+                }
+            }
+            read_details(&readers, &run, &allow, job)
+        }
     }
 
     /// The summaries of `runs` for a list: each the one computed already,
@@ -378,7 +407,9 @@ fn read_details(
         Some(root) => root.list_artifacts(allow.of(format))?,
         None => Vec::new(),
     };
-    Ok(details(run, shown, info, &artifacts))
+    let mut details = details(run, shown, info, &artifacts);
+    details.summary.parent = readers.parent_of(run);
+    Ok(details)
 }
 
 /// A job's run's `provenance.json` (the Lab's own file, where the job
@@ -462,6 +493,7 @@ fn unavailable(run: &RunRecord, reason: String) -> RunSummary {
         thumbnail: None,
         artifact_count: 0,
         error_count: 0,
+        parent: None,
         params: Box::default(),
         last: Box::default(),
         searched: searched(&run.id, run.dir_name(), run.dir_name(), &[]),
@@ -537,6 +569,7 @@ fn details(
         thumbnail,
         artifact_count: artifacts.len(),
         error_count: info.errors.len(),
+        parent: None,
         // A BTreeMap iterates in key order: the slice is sorted.
         params: info
             .params
@@ -950,6 +983,27 @@ pub(crate) async fn show(state: &Arc<State>, id: RunId, urls: &Urls) -> Result<R
     .await?;
     let mut body = serde_json::to_value(&details).unwrap_or(Value::Null);
     add_urls(&mut body, run.id.as_str(), urls);
+    // The runs this run's job wrote beneath it, each a run of its own.
+    let shared = Arc::clone(state);
+    let parent = run.id.clone();
+    let children = blocking(move || {
+        let state = shared;
+        let runs = state.registry.runs()?;
+        let summaries = lock(&state.summaries.summaries);
+        Ok(runs
+            .iter()
+            .filter(|r| state.summaries.readers.parent_of(r).as_ref() == Some(&parent))
+            .take(1_000)
+            .map(|r| {
+                let title = summaries
+                    .get(&r.id)
+                    .map_or_else(|| r.dir_name().to_owned(), |(_, s)| s.title.clone());
+                json!({"id": r.id, "title": title, "format": format_of(r).as_str()})
+            })
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    body["children"] = Value::Array(children);
     Ok(json_response(StatusCode::OK, &body))
 }
 

@@ -550,7 +550,11 @@ async function renderRun(id) {
       el('p', { class: 'muted mono', id: 'run-path' }, `${run.id} — ${run.path}`),
       el('div', { class: 'tags' }, (run.tags || []).filter((t) => !t.startsWith('status_raw=')).map((t) => el('span', { class: 'tag' }, t))),
       el('p', { class: 'muted', id: 'run-facts' }, `${run.format} run · created ${date(run.created)}${shownStatus(run) ? ` · ${shownStatus(run)}${rawStatus(run) && rawStatus(run) !== shownStatus(run) ? ` (${rawStatus(run)})` : ''}` : ''} · ${run.artifacts.length} artifacts · ${run.metrics.length} metrics`),
-      run.description ? el('p', { id: 'run-description' }, run.description) : null),
+      run.description ? el('p', { id: 'run-description' }, run.description) : null,
+      // A run a job wrote beneath its job's run, and the runs a job wrote.
+      run.parent ? el('p', { class: 'muted', id: 'run-parent' }, 'Written by the job of run ', el('a', { href: `#/runs/${encodeURIComponent(run.parent)}` }, run.parent)) : null,
+      (run.children || []).length ? el('p', { id: 'run-children' }, `Runs its job wrote (${run.children.length}): `,
+        ...run.children.flatMap((c, i) => [i ? ', ' : '', el('a', { href: `#/runs/${encodeURIComponent(c.id)}`, title: `${c.format} run ${c.id}` }, c.title)])) : null),
     el('div', { class: 'actions' },
       job ? el('a', { class: 'button', id: 'run-again', href: `#/jobs?again=${encodeURIComponent(job.id)}`, title: 'a New run form filled in from this job' }, 'Run again') : null,
       exportButton, exportResult,

@@ -7,56 +7,29 @@
 #![allow(clippy::disallowed_methods)] // these tests start the binary under test
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod common;
 
-use common::LAB;
 use lab_test_support::http::Request;
 
-/// A data dir, a project (the jobs' cwd) and a config allowing `program`.
-struct Env {
-    _tmp: tempfile::TempDir,
-    base: PathBuf,
-    project: PathBuf,
-}
+type Env = common::JobEnv;
 
 fn env(program: &Path) -> Env {
-    let tmp = common::outside_tmp();
-    let base = tmp.path().canonicalize().unwrap();
-    let project = base.join("project");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(
-        base.join("lab.toml"),
-        format!(
-            "[runner]\nprograms = [{:?}]\nread_paths = [\"project\"]\n",
-            program.to_str().unwrap()
-        ),
-    )
-    .unwrap();
-    Env {
-        _tmp: tmp,
-        base,
-        project,
-    }
+    common::JobEnv::new(&format!("programs = [{:?}]", program.to_str().unwrap()))
 }
 
-impl Env {
-    fn lab(&self) -> Command {
-        let mut command = Command::new(LAB);
-        command
-            .arg("--data-dir")
-            .arg(self.base.join("data"))
-            .arg("--config")
-            .arg(self.base.join("lab.toml"))
-            .current_dir(&self.project)
-            .stdin(Stdio::null());
-        command
-    }
+/// What these tests do with a scratch Lab.
+trait Jobs {
+    fn run(&self, program: &Path, args: &[&str]) -> String;
+    #[allow(clippy::type_complexity)]
+    fn serve(&self) -> (common::Served, Box<dyn Fn(&str) -> (u16, Value, Duration)>);
+}
 
+impl Jobs for Env {
     /// `lab run -- PROGRAM ARGS…`; the run's id.
     fn run(&self, program: &Path, args: &[&str]) -> String {
         let out = self
@@ -77,14 +50,14 @@ impl Env {
     }
 
     /// `lab serve`, and a GET with its key.
-    fn serve(&self) -> (common::Served, impl Fn(&str) -> (u16, Value, Duration)) {
+    fn serve(&self) -> (common::Served, Box<dyn Fn(&str) -> (u16, Value, Duration)>) {
         let mut command = self.lab();
         command
             .args(["serve", "--bind", "127.0.0.1:0"])
             .stderr(Stdio::null());
         let served = common::serve(command);
         let (port, key) = (served.port, served.key.clone());
-        let get = move |path: &str| {
+        let get = Box::new(move |path: &str| {
             let started = Instant::now();
             let reply = Request::new("GET", path)
                 .header("Authorization", format!("Bearer {key}"))
@@ -95,7 +68,7 @@ impl Env {
                 serde_json::from_slice(&reply.body).unwrap_or(Value::Null),
                 started.elapsed(),
             )
-        };
+        });
         (served, get)
     }
 }

@@ -10,56 +10,30 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 mod common;
 
-use common::LAB;
 use lab_test_support::http::Request;
 
 /// The uid and gid an unprivileged Lab runs as (Debian's `nobody`).
 const NOBODY: u32 = 65534;
 
-/// A scratch data dir and project, with `extra` in the config's `[runner]`.
-struct Env {
-    _tmp: tempfile::TempDir,
-    base: PathBuf,
-    project: PathBuf,
-}
+type Env = common::JobEnv;
 
 fn env_with(extra: &str) -> Env {
-    let tmp = common::outside_tmp();
-    let base = tmp.path().canonicalize().unwrap();
-    let project = base.join("project");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(
-        base.join("lab.toml"),
-        format!("[runner]\nprograms = [\"python3\"]\nread_paths = [\"project\"]\n{extra}\n"),
-    )
-    .unwrap();
-    Env {
-        _tmp: tmp,
-        base,
-        project,
-    }
+    common::JobEnv::new(&format!("programs = [\"python3\"]\n{extra}"))
 }
 
-impl Env {
-    fn lab(&self) -> Command {
-        let mut command = Command::new(LAB);
-        command
-            .arg("--data-dir")
-            .arg(self.base.join("data"))
-            .arg("--config")
-            .arg(self.base.join("lab.toml"))
-            .current_dir(&self.project)
-            .stdin(Stdio::null());
-        command
-    }
+/// `lab run --verbose FLAGS -- python3 -c SCRIPT` in the project.
+trait RunPython {
+    fn python(&self, flags: &[&str], script: &str) -> Output;
+}
 
+impl RunPython for Env {
     fn python(&self, flags: &[&str], script: &str) -> Output {
         self.lab()
             .args(["run", "--verbose"])

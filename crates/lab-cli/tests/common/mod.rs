@@ -95,3 +95,48 @@ pub fn write_lightning(root: &Path) {
         )
         .file("metrics.csv", csv);
 }
+
+/// A scratch data dir and project outside `/tmp` (jobs get a private
+/// one), and a config whose `[runner]` table is `runner` plus
+/// `read_paths = ["project"]`: where `lab run` jobs are run from.
+pub struct JobEnv {
+    _tmp: tempfile::TempDir,
+    /// The scratch directory (canonical): `data/`, `lab.toml`, `project/`.
+    pub base: PathBuf,
+    /// The jobs' working directory.
+    pub project: PathBuf,
+}
+
+impl JobEnv {
+    /// The scratch directory, with `runner` in the config's `[runner]`.
+    pub fn new(runner: &str) -> Self {
+        let tmp = outside_tmp();
+        let base = tmp.path().canonicalize().unwrap();
+        let project = base.join("project");
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::write(
+            base.join("lab.toml"),
+            format!("[runner]\nread_paths = [\"project\"]\n{runner}\n"),
+        )
+        .unwrap();
+        Self {
+            _tmp: tmp,
+            base,
+            project,
+        }
+    }
+
+    /// `lab --data-dir BASE/data --config BASE/lab.toml`, in the project.
+    pub fn lab(&self) -> Command {
+        #[allow(clippy::disallowed_methods)] // the tests start the binary under test
+        let mut command = Command::new(LAB);
+        command
+            .arg("--data-dir")
+            .arg(self.base.join("data"))
+            .arg("--config")
+            .arg(self.base.join("lab.toml"))
+            .current_dir(&self.project)
+            .stdin(Stdio::null());
+        command
+    }
+}

@@ -605,6 +605,19 @@ fn a_lab_run_job_is_on_the_servers_jobs_page() {
         (409, Some("not_owner")),
         "{refused}"
     );
+    // Its log, followed from its files as the job writes them, to its end.
+    let events = lab.events(&id, None);
+    assert!(
+        events
+            .iter()
+            .any(|(_, kind, text)| kind == "stdout" && text.contains("working")),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.last().map(|e| e.1.as_str()),
+        Some("end"),
+        "{events:?}"
+    );
     assert!(child.wait().unwrap().success());
     let ended = lab.wait_state(&id, |s| s != "running");
     assert_eq!(ended["state"], "finished", "{ended}");

@@ -229,6 +229,50 @@ pub(crate) async fn cancel(state: &Arc<State>, id: &str) -> Result<Response<Body
     ))
 }
 
+/// What the log files of run `run_id` gained past `from` (`None`: start at
+/// their last [`TAIL_AFTER_RESTART`] bytes), and the offsets reached; at
+/// most 1 MiB a file a call. Blocking.
+#[allow(clippy::type_complexity)]
+fn read_grown(
+    registry: &lab_registry::Registry,
+    allow: &lab_fs::Allowlist,
+    run_id: &str,
+    from: [Option<u64>; 2],
+) -> (Vec<(&'static str, String)>, [Option<u64>; 2]) {
+    let mut chunks = Vec::new();
+    let mut reached = from;
+    let Ok(run) = lab_registry::RunId::parse(run_id).and_then(|id| registry.get(&id)) else {
+        return (chunks, reached);
+    };
+    let Ok(root) = lab_fs::RunRoot::open_ambient(&run.root) else {
+        return (chunks, reached);
+    };
+    for (n, (name, kind)) in [("stdout.log", "stdout"), ("stderr.log", "stderr")]
+        .into_iter()
+        .enumerate()
+    {
+        let Ok(name) = allow.check(name) else { continue };
+        let Ok(artifact) = root.open_artifact(&name) else {
+            continue;
+        };
+        let start = from[n].unwrap_or_else(|| artifact.len.saturating_sub(TAIL_AFTER_RESTART));
+        // A file that shrank (it is the Lab's own, capped head and tail):
+        // read on from its end.
+        let start = start.min(artifact.len);
+        let mut file = artifact.file;
+        if std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start)).is_err() {
+            continue;
+        }
+        let mut text = Vec::new();
+        file.take(TAIL_AFTER_RESTART).read_to_end(&mut text).ok();
+        reached[n] = Some(start + text.len() as u64);
+        if !text.is_empty() {
+            chunks.push((kind, String::from_utf8_lossy(&text).into_owned()));
+        }
+    }
+    (chunks, reached)
+}
+
 /// A body fed by a channel: the SSE stream.
 struct ChannelBody(mpsc::Receiver<Bytes>);
 
@@ -320,6 +364,50 @@ pub(crate) async fn log(
                         }
                     }
                 }
+            }
+        });
+    } else if record.state == lab_runner::JobState::Running {
+        // A job another process runs (`lab run`): its log files, followed
+        // as they grow (from their last 1 MiB), until its record ends.
+        let registry = Arc::clone(&state.registry);
+        let allow = state.allowlists.base().clone();
+        let run_id = record.run_id.clone();
+        tokio::spawn(async move {
+            let mut offsets: [Option<u64>; 2] = [None, None];
+            let mut seq = last;
+            let mut quiet = 0u32;
+            loop {
+                let ended = jobs
+                    .get(&id)
+                    .filter(|r| r.state != lab_runner::JobState::Running);
+                let (registry, allow, run_id, from) =
+                    (Arc::clone(&registry), allow.clone(), run_id.clone(), offsets);
+                let read = blocking(move || Ok(read_grown(&registry, &allow, &run_id, from))).await;
+                let Ok((chunks, now)) = read else { break };
+                offsets = now;
+                for (kind, text) in chunks {
+                    seq += 1;
+                    if tx.send(event(Some(seq), kind, &text)).await.is_err() {
+                        return;
+                    }
+                    quiet = 0;
+                }
+                if let Some(ended) = ended {
+                    let _ = tx
+                        .send(event(Some(seq + 1), "end", &ended.exit.to_string()))
+                        .await;
+                    return;
+                }
+                quiet += 1;
+                if quiet % 30 == 0
+                    && tx
+                        .send(Bytes::from_static(b": keep-alive\n\n"))
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
     } else {

@@ -399,7 +399,7 @@ pub(crate) async fn log(
                     return;
                 }
                 quiet += 1;
-                if quiet % 30 == 0
+                if quiet.is_multiple_of(30)
                     && tx
                         .send(Bytes::from_static(b": keep-alive\n\n"))
                         .await

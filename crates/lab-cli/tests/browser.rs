@@ -2066,3 +2066,523 @@ fn a_429_is_tried_again_after_its_retry_after() {
         "at most two retries: {retried}"
     );
 }
+
+/// The research loop's `train.py`: `--lr` in, `params.json` and a few
+/// steps of `loss` in `metrics.jsonl`, and TensorBoard scalars
+/// (`train/loss`) by tensorboardX in `tb/`, all under `$LAB_OUTPUT_DIR`.
+const RESEARCH_TRAIN: &str = "\
+import argparse, json, os
+from tensorboardX import SummaryWriter
+parser = argparse.ArgumentParser()
+parser.add_argument('--lr', type=float, required=True)
+lr = parser.parse_args().lr
+out = os.environ['LAB_OUTPUT_DIR']
+with open(os.path.join(out, 'params.json'), 'w') as f:
+    json.dump({'lr': lr}, f)
+writer = SummaryWriter(os.path.join(out, 'tb'))
+with open(os.path.join(out, 'metrics.jsonl'), 'w') as f:
+    for step in range(6):
+        loss = 1.0 / (1.0 + lr * (step + 1))
+        f.write(json.dumps({'step': step, 'loss': loss}) + '\\n')
+        writer.add_scalar('train/loss', loss, step)
+writer.close()
+print('trained with lr', lr)
+";
+
+/// What a run page (open in `browser`) shows once its params and a chart
+/// are in (and its children, when `children` says there are some): the
+/// facts line, the params, each metric panel's metric and the series it
+/// drew, the runs its job wrote. Bounded: `{"timeout": …}` after 30 s.
+fn run_page_shows(browser: &Browser, base: &str, id: &str, children: bool) -> Value {
+    browser.goto("about:blank");
+    browser.goto(&format!("{base}#/runs/{id}"));
+    let shown = lab_test_support::browser::wait_for_within(
+        browser,
+        30,
+        &format!(
+            "document.getElementById('run-facts') && document.querySelector('#params tr')
+             && document.querySelector('#metrics path.series[data-label]')
+             && ({children} ? !!document.querySelector('#run-children a') : true)"
+        ),
+        "{title: document.getElementById('run-title').textContent,
+          facts: document.getElementById('run-facts').textContent,
+          params: Object.fromEntries([...document.querySelectorAll('#params tr')].map((r) => [r.querySelector('th').textContent, r.querySelector('td').textContent])),
+          panels: [...document.querySelectorAll('#metrics .metric-panel')].map((p) => ({
+            metric: p.querySelector('select.panel-metric').value,
+            labels: [...p.querySelectorAll('path.series[data-label]')].map((s) => s.dataset.label),
+            drawn: ((p.querySelector('.chart') || {}).chart || {series: []}).series})),
+          children: [...document.querySelectorAll('#run-children a')].map((a) => ({href: a.getAttribute('href'), text: a.textContent})),
+          childrenLine: (document.getElementById('run-children') || {}).textContent || null,
+          parent: (document.querySelector('#run-parent a') || {}).textContent || null}",
+    );
+    assert!(shown.get("timeout").is_none(), "run page {id}: {shown}");
+    shown
+}
+
+/// Issue 25's headline: the research loop end to end, in a real browser.
+/// `lab run -- python3 train.py --lr 0.1` from a project with a venv's
+/// python first in `PATH` (allowed by its canonical path, run by the path
+/// found, so tensorboardX imports; refused with the line to add when the
+/// allowlist lacks it); then `lab serve --enable-runner` on the same data
+/// dir: the Jobs page lists that job, its run's Run again is prefilled
+/// from the record (the venv's python as it ran), edited to `--lr 0.3`
+/// and started; both runs show `finished`, their lr, a `loss` chart and
+/// the TensorBoard run their job wrote (with `train/loss`) as a child;
+/// compared, the params table shows 0.1 against 0.3 and the loss chart
+/// draws both; the Jobs page lists both jobs.
+#[test]
+fn the_research_loop_runs_reruns_and_compares_two_jobs() {
+    use std::time::{Duration, Instant};
+
+    let python = std::path::absolute(common::python()).unwrap();
+    let venv_bin = python.parent().unwrap().to_owned();
+    let found = venv_bin.join("python3");
+    let interpreter = std::fs::canonicalize(&python).unwrap();
+    assert_ne!(found, interpreter, "the venv's python3 is a link");
+    let tmp = common::outside_tmp();
+    let base_dir = tmp.path().canonicalize().unwrap();
+    let project = base_dir.join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("train.py"), RESEARCH_TRAIN).unwrap();
+    let toml = |programs: &[&str]| {
+        format!(
+            "[runner]\nprograms = {programs:?}\nread_paths = [{:?}]\n",
+            project.to_str().unwrap()
+        )
+    };
+    let config = base_dir.join("lab.toml");
+    std::fs::write(&config, toml(&[interpreter.to_str().unwrap()])).unwrap();
+    let data = base_dir.join("data");
+    let caller_path = format!("{}:/usr/bin:/bin", venv_bin.to_str().unwrap());
+    let lab_run = |config: &std::path::Path, data: &std::path::Path, lr: &str| {
+        Command::new(LAB)
+            .arg("--data-dir")
+            .arg(data)
+            .arg("--config")
+            .arg(config)
+            .args(["run", "--", "python3", "train.py", "--lr", lr])
+            .current_dir(&project)
+            .env("PATH", &caller_path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+
+    // 1–2. `lab run` from the project: finished, exit 0.
+    let out = lab_run(&config, &data, "0.1");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("trained with lr 0.1") || stderr.contains("trained with lr 0.1"),
+        "the job's output streamed: {stdout} {stderr}"
+    );
+    let last = stderr.lines().last().unwrap_or_default();
+    let first_job = last
+        .strip_prefix("lab: ")
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{stderr}"))
+        .to_owned();
+    assert!(
+        last.contains(&format!("{first_job} finished (exit 0) in ")),
+        "{stderr}"
+    );
+    // With an allowlist that lacks it: refused (2), with the line to add.
+    let refusing = base_dir.join("refusing.toml");
+    std::fs::write(&refusing, toml(&["/usr/bin/true"])).unwrap();
+    let out = lab_run(&refusing, &base_dir.join("data-refused"), "0.1");
+    let refused = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{refused}");
+    let line = format!(
+        "programs = [\"/usr/bin/true\", {:?}]",
+        found.to_str().unwrap()
+    );
+    assert!(
+        refused.lines().any(|l| l.trim_end().ends_with(&line)),
+        "{line:?} in {refused}"
+    );
+
+    // 3. The Lab on the same data dir and config.
+    let mut command = Command::new(LAB);
+    command
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--bind", "127.0.0.1:0", "--enable-runner"])
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+    let base = server.base.clone();
+    let first_record = api_get(&server, &format!("/api/jobs/{first_job}"));
+    assert_eq!(first_record["state"], "finished", "{first_record}");
+    assert_eq!(
+        first_record["exec_path"],
+        found.to_str().unwrap(),
+        "run by the path found: {first_record}"
+    );
+    let first_run = first_record["run_id"].as_str().unwrap().to_owned();
+
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.goto(&server.link);
+    wait_for(
+        &browser,
+        "document.querySelector('meta[name=lab-token]')",
+        "true",
+    );
+    let jobs_rows = "[...document.querySelectorAll('#jobs tbody tr')].map((r) => ({id: r.cells[0].textContent, command: r.cells[1].textContent, state: r.cells[2].textContent}))";
+    browser.goto(&format!("{base}#/jobs"));
+    let listed = wait_for(
+        &browser,
+        "document.querySelector('#jobs tbody tr')",
+        jobs_rows,
+    );
+    let listed_rows = listed
+        .as_array()
+        .unwrap_or_else(|| panic!("the Jobs page lists the job: {listed}"));
+    assert_eq!(listed_rows.len(), 1, "{listed}");
+    assert_eq!(listed_rows[0]["id"], first_job.as_str(), "{listed}");
+    assert_eq!(listed_rows[0]["state"], "finished", "{listed}");
+    assert!(
+        listed_rows[0]["command"]
+            .as_str()
+            .unwrap()
+            .ends_with("python3 train.py --lr 0.1"),
+        "{listed}"
+    );
+    // Open it: its job page, then its run, whose Run again fills the form.
+    let opened = browser.run_async_with(
+        "const [id, done] = arguments;
+         document.querySelector(`#jobs a[href=\"#/jobs/${id}\"]`).click();
+         const start = Date.now();
+         (function poll() {
+           const state = document.getElementById('job-state');
+           const open = [...document.querySelectorAll('.job-view a')].find((a) => a.textContent === 'open run');
+           if (state && state.textContent === 'finished' && open) {
+             const facts = {hash: location.hash, head: document.querySelector('.job-view .run-head p').textContent,
+                            runAgainOnJobPage: !!document.getElementById('run-again'), openRun: open.getAttribute('href')};
+             open.click();
+             return done(facts);
+           }
+           if (Date.now() - start > 15000) return done({stuck: document.getElementById('view').innerText.slice(0, 400)});
+           setTimeout(poll, 100);
+         })();",
+        &[json!(first_job)],
+    );
+    assert!(opened.get("stuck").is_none(), "{opened}");
+    assert_eq!(opened["hash"], format!("#/jobs/{first_job}"), "{opened}");
+    assert_eq!(opened["openRun"], format!("#/runs/{first_run}"), "{opened}");
+    let again = wait_for(
+        &browser,
+        "document.getElementById('run-again') || (document.getElementById('again-note') && document.getElementById('again-note').textContent)",
+        "(() => { const link = document.getElementById('run-again'); if (link) link.click(); return true; })()",
+    );
+    assert_eq!(again, json!(true), "the run page offers Run again: {again}");
+    let filled = wait_for(
+        &browser,
+        "document.getElementById('again-note') && document.getElementById('again-note').textContent",
+        "{hash: location.hash, heading: document.querySelector('#new-run h2').textContent,
+          program: document.getElementById('job-program').value,
+          option: document.getElementById('job-program').selectedOptions[0].textContent,
+          args: document.getElementById('job-args').value, cwd: document.getElementById('job-cwd').value}",
+    );
+    assert!(filled.get("timeout").is_none(), "{filled}");
+    assert_eq!(
+        filled["hash"],
+        format!("#/jobs?again={first_job}"),
+        "{filled}"
+    );
+    assert_eq!(filled["heading"], "Run again", "{filled}");
+    assert_eq!(filled["program"], found.to_str().unwrap(), "{filled}");
+    assert!(
+        filled["option"].as_str().unwrap().contains("as it ran"),
+        "{filled}"
+    );
+    assert_eq!(filled["args"], "train.py --lr 0.1", "{filled}");
+    assert_eq!(filled["cwd"], project.to_str().unwrap(), "{filled}");
+    // The arguments line edited as a user would, and started.
+    browser.clear("#job-args");
+    browser.type_into("#job-args", "train.py --lr 0.3");
+    let chips = wait_for(
+        &browser,
+        "document.querySelectorAll('#job-argv li code').length === 3 && document.getElementById('job-args').value === 'train.py --lr 0.3'",
+        "[...document.querySelectorAll('#job-argv li code')].map((c) => c.textContent)",
+    );
+    assert_eq!(chips, json!(["train.py", "--lr", "0.3"]), "{chips}");
+    browser.run_async(
+        "document.getElementById('job-submit').click(); arguments[arguments.length - 1](true);",
+    );
+    let rerun = lab_test_support::browser::wait_for_within(
+        &browser,
+        60,
+        "location.hash.startsWith('#/jobs/') && document.getElementById('job-state') && ['finished', 'failed', 'killed', 'timeout', 'oom', 'refused', 'cancelled'].includes(document.getElementById('job-state').textContent)",
+        "{hash: location.hash, state: document.getElementById('job-state').textContent, log: document.getElementById('job-log').textContent}",
+    );
+    assert!(rerun.get("timeout").is_none(), "{rerun}");
+    assert_eq!(rerun["state"], "finished", "{rerun}");
+    let second_job = rerun["hash"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("#/jobs/")
+        .to_owned();
+    assert_ne!(second_job, first_job, "{rerun}");
+    assert!(
+        rerun["log"]
+            .as_str()
+            .unwrap()
+            .contains("trained with lr 0.3"),
+        "{rerun}"
+    );
+    let second_record = api_get(&server, &format!("/api/jobs/{second_job}"));
+    assert_eq!(second_record["state"], "finished", "{second_record}");
+    assert_eq!(
+        second_record["exec_path"],
+        found.to_str().unwrap(),
+        "{second_record}"
+    );
+    assert_eq!(
+        second_record["args"],
+        json!(["train.py", "--lr", "0.3"]),
+        "{second_record}"
+    );
+    let second_run = second_record["run_id"].as_str().unwrap().to_owned();
+
+    // 4. Both runs: finished, their lr, a loss chart, and the TensorBoard
+    // run their job wrote as a child with `train/loss`.
+    let mut child_ids = Vec::new();
+    for (run_id, lr) in [(&first_run, "0.1"), (&second_run, "0.3")] {
+        let started = Instant::now();
+        let run = loop {
+            let run = api_get(&server, &format!("/api/runs/{run_id}"));
+            if run["status"] == "finished"
+                && run["children"].as_array().is_some_and(|c| !c.is_empty())
+            {
+                break run;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "{run}");
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        assert_eq!(run["format"], "lab", "{run}");
+        assert_eq!(run["params"]["lr"], lr.parse::<f64>().unwrap(), "{run}");
+        let loss = run["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "loss")
+            .unwrap_or_else(|| panic!("{run}"));
+        assert_eq!(loss["count"], 6, "{run}");
+        let children = run["children"].as_array().unwrap();
+        assert_eq!(children.len(), 1, "the one TensorBoard run: {run}");
+        let child_id = children[0]["id"].as_str().unwrap().to_owned();
+        child_ids.push(child_id.clone());
+        assert_eq!(children[0]["format"], "tensorboard", "{run}");
+        let child = api_get(&server, &format!("/api/runs/{child_id}"));
+        assert_eq!(child["parent"], run_id.as_str(), "{child}");
+        let scalars = child["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "train/loss")
+            .unwrap_or_else(|| panic!("{child}"));
+        assert_eq!(scalars["count"], 6, "{child}");
+
+        let shown = run_page_shows(&browser, &base, run_id, true);
+        let facts = shown["facts"].as_str().unwrap();
+        assert!(facts.contains(" · finished"), "{shown}");
+        assert_eq!(shown["params"], json!({ "lr": lr }), "{shown}");
+        let panel = shown["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["metric"] == "loss")
+            .unwrap_or_else(|| panic!("a loss chart: {shown}"));
+        assert_eq!(panel["drawn"].as_array().unwrap().len(), 1, "{shown}");
+        assert_eq!(panel["drawn"][0]["points"], 6, "{shown}");
+        assert!(
+            shown["childrenLine"]
+                .as_str()
+                .unwrap()
+                .starts_with("Runs its job wrote (1): "),
+            "{shown}"
+        );
+        assert_eq!(
+            shown["children"],
+            json!([{"href": format!("#/runs/{child_id}"), "text": child["title"]}]),
+            "{shown}"
+        );
+        // The child's page: written by this job's run, with its scalars.
+        let child_shown = {
+            browser.goto("about:blank");
+            browser.goto(&format!("{base}#/runs/{child_id}"));
+            lab_test_support::browser::wait_for_within(
+                &browser,
+                30,
+                "document.querySelector('#run-parent a') && document.querySelector('#metrics path.series[data-label]')",
+                "{parent: document.querySelector('#run-parent a').getAttribute('href'),
+                  panels: [...document.querySelectorAll('#metrics .metric-panel')].map((p) => ({
+                    metric: p.querySelector('select.panel-metric').value,
+                    drawn: ((p.querySelector('.chart') || {}).chart || {series: []}).series}))}",
+            )
+        };
+        assert!(child_shown.get("timeout").is_none(), "{child_shown}");
+        assert_eq!(
+            child_shown["parent"],
+            format!("#/runs/{run_id}"),
+            "{child_shown}"
+        );
+        assert!(
+            child_shown["panels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| { p["metric"] == "train/loss" && p["drawn"][0]["points"] == 6 }),
+            "{child_shown}"
+        );
+    }
+
+    // 5. Compare the two job runs: lr 0.1 against 0.3, two loss curves.
+    browser.goto("about:blank");
+    browser.resize(1280, 1300);
+    browser.goto(&format!("{base}#/compare/{first_run},{second_run}"));
+    let compared = lab_test_support::browser::wait_for_within(
+        &browser,
+        30,
+        "document.querySelector('#params-diff tbody tr')
+         && [...document.querySelectorAll('#compare-metrics .metric-panel')].some((p) => p.querySelector('select.panel-metric').value === 'loss'
+              && new Set([...p.querySelectorAll('path.series[data-label]')].map((s) => s.dataset.label)).size === 2)",
+        "{heading: document.querySelector('.compare-view h1').textContent,
+          legend: [...document.querySelectorAll('.compare-legend a')].map((a) => ({href: a.getAttribute('href'), text: a.textContent})),
+          columns: [...document.querySelectorAll('#params-diff thead th')].map((th) => ({title: th.getAttribute('title'), text: th.textContent})),
+          rows: [...document.querySelectorAll('#params-diff tbody tr')].map((r) => ({key: r.dataset.key, differs: r.classList.contains('differs'), cells: [...r.querySelectorAll('td')].map((td) => td.textContent)})),
+          count: document.getElementById('params-diff-count').textContent,
+          loss: [...document.querySelectorAll('#compare-metrics .metric-panel')].filter((p) => p.querySelector('select.panel-metric').value === 'loss').map((p) => ({
+            labels: [...p.querySelectorAll('path.series[data-label]')].map((s) => s.dataset.label),
+            strokes: [...new Set([...p.querySelectorAll('path.series[data-label]')].map((s) => s.getAttribute('stroke')))],
+            drawn: ((p.querySelector('.chart') || {}).chart || {series: []}).series}))[0]}",
+    );
+    assert!(compared.get("timeout").is_none(), "{compared}");
+    assert_eq!(compared["heading"], "Compare 2 runs", "{compared}");
+    assert_eq!(
+        compared["legend"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["href"].clone())
+            .collect::<Vec<_>>(),
+        [
+            json!(format!("#/runs/{first_run}")),
+            json!(format!("#/runs/{second_run}"))
+        ],
+        "{compared}"
+    );
+    let titles: Vec<&str> = compared["legend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_ne!(titles[0], titles[1], "{compared}");
+    assert!(
+        titles[0].ends_with("train.py --lr 0.1") && titles[1].ends_with("train.py --lr 0.3"),
+        "{compared}"
+    );
+    let columns: Vec<Value> = compared["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["title"].clone())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            Value::Null,
+            json!(first_run.as_str()),
+            json!(second_run.as_str())
+        ],
+        "{compared}"
+    );
+    assert_eq!(
+        compared["rows"],
+        json!([{"key": "lr", "differs": true, "cells": ["0.1", "0.3"]}]),
+        "{compared}"
+    );
+    assert_eq!(compared["count"], "1 of 1 params differ", "{compared}");
+    let loss = &compared["loss"];
+    let mut labels: Vec<&str> = loss["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    labels.dedup();
+    assert_eq!(labels, titles, "one loss curve per run: {compared}");
+    assert_eq!(
+        loss["strokes"].as_array().unwrap().len(),
+        2,
+        "in two colours: {compared}"
+    );
+    let drawn: Vec<(Value, Value)> = loss["drawn"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["label"].clone(), s["points"].clone()))
+        .collect();
+    assert_eq!(
+        drawn,
+        [(json!(titles[0]), json!(6)), (json!(titles[1]), json!(6))],
+        "{compared}"
+    );
+    save_screenshot(&browser, "research-loop.png");
+    browser.resize(1280, 900);
+
+    // 6. Both jobs on the Jobs page, finished.
+    browser.goto("about:blank");
+    browser.goto(&format!("{base}#/jobs"));
+    let both = wait_for(
+        &browser,
+        "document.querySelectorAll('#jobs tbody tr').length >= 2",
+        jobs_rows,
+    );
+    let mut rows: Vec<(String, String)> = both
+        .as_array()
+        .unwrap_or_else(|| panic!("{both}"))
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    rows.sort();
+    let mut expected = vec![
+        (first_job.clone(), "finished".to_owned()),
+        (second_job.clone(), "finished".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(rows, expected, "{both}");
+    // No CSP violation, and no console error but one the product still
+    // makes (reported with issue 25, to tighten when fixed): with the
+    // runner on, a run page asks for `/api/jobs/{run id}` whatever the
+    // run, so each TensorBoard child's page logs that request's 404.
+    let csp = browser.run_async("arguments[arguments.length - 1](window.__csp)");
+    assert_eq!(csp, json!([]), "CSP violations");
+    let errors: Vec<Value> = browser
+        .console()
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .filter(|e| {
+            !e["message"].as_str().is_some_and(|m| {
+                child_ids.iter().any(|child| {
+                    m.ends_with(&format!(
+                        "/api/jobs/{child} - Failed to load resource: the server responded with a status of 404 (Not Found)"
+                    ))
+                })
+            })
+        })
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}

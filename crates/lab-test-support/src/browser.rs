@@ -286,6 +286,17 @@ pub fn base64_decode(text: &str) -> Vec<u8> {
 /// Waits (in the page) until `condition` (a JS expression) is truthy, then
 /// returns `result` (a JS expression); or `{"timeout": …}` after 15 s.
 pub fn wait_for(browser: &Browser, condition: &str, result: &str) -> Value {
+    wait_for_within(browser, 15, condition, result)
+}
+
+/// [`wait_for`] with its own bound: `{"timeout": …}` after `seconds`
+/// (for what takes a job's run, not a page's render). A bound past
+/// WebDriver's default script timeout (30 s) raises it to cover the wait.
+pub fn wait_for_within(browser: &Browser, seconds: u64, condition: &str, result: &str) -> Value {
+    let millis = seconds * 1000;
+    if millis + 5_000 > 30_000 {
+        browser.call("POST", "/timeouts", Some(json!({"script": millis + 5_000})));
+    }
     browser.run_async(&format!(
         "const done = arguments[arguments.length - 1];
          const start = Date.now();
@@ -293,7 +304,7 @@ pub fn wait_for(browser: &Browser, condition: &str, result: &str) -> Value {
            let ok = false;
            try {{ ok = ({condition}); }} catch (e) {{}}
            if (ok) return done({result});
-           if (Date.now() - start > 15000) return done({{timeout: {condition:?}}});
+           if (Date.now() - start > {millis}) return done({{timeout: {condition:?}}});
            setTimeout(poll, 100);
          }})();"
     ))

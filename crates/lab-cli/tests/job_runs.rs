@@ -93,7 +93,7 @@ fn a_jobs_lab_files_are_its_runs_params_and_metrics() {
         // Titled by its command (what a legend tells apart).
         assert_eq!(
             run["title"],
-            format!("/usr/bin/python3 train.py --lr {lr}"),
+            format!("python3 train.py --lr {lr}"),
             "{run}"
         );
         // Its status is its job's, from the Lab's own provenance.

@@ -61,6 +61,8 @@ pub(crate) struct RunSummary {
     error_count: usize,
     /// The job's run whose job wrote this run (beneath its `job/`).
     parent: Option<RunId>,
+    /// For a job's run: its job's id (`GET /api/jobs/{job}`).
+    job: Option<String>,
     /// Params and last metric values, sorted by name: slices, not maps (a
     /// summary is kept for every run; 100,000 of them must stay small).
     #[serde(skip)]
@@ -388,10 +390,18 @@ fn read_details(
         let reader = lock(&reader);
         (reader.info(), reader.format())
     };
-    // A job's run is titled by its command unless what it wrote names it.
+    // A job's run is titled by its command (the program by its file name:
+    // `python3`, however it was found or asked for) unless what it wrote
+    // names it.
     if info.name.is_none()
-        && let Some(words) = command.filter(|w| !w.is_empty())
+        && let Some(mut words) = command.filter(|w| !w.is_empty())
     {
+        if let Some(name) = std::path::Path::new(&words[0])
+            .file_name()
+            .and_then(|n| n.to_str())
+        {
+            words[0] = name.to_owned();
+        }
         info.name = Some(shell_words(&words));
     }
     if let Some(state) = job {
@@ -407,8 +417,11 @@ fn read_details(
         Some(root) => root.list_artifacts(allow.of(format))?,
         None => Vec::new(),
     };
+    let is_job = record.is_some() || readers.job_source(run).is_some();
     let mut details = details(run, shown, info, &artifacts);
     details.summary.parent = readers.parent_of(run);
+    // A job's id is its run's.
+    details.summary.job = is_job.then(|| run.id.to_string());
     Ok(details)
 }
 
@@ -494,6 +507,7 @@ fn unavailable(run: &RunRecord, reason: String) -> RunSummary {
         artifact_count: 0,
         error_count: 0,
         parent: None,
+        job: None,
         params: Box::default(),
         last: Box::default(),
         searched: searched(&run.id, run.dir_name(), run.dir_name(), &[]),
@@ -570,6 +584,7 @@ fn details(
         artifact_count: artifacts.len(),
         error_count: info.errors.len(),
         parent: None,
+        job: None,
         // A BTreeMap iterates in key order: the slice is sorted.
         params: info
             .params

@@ -535,7 +535,8 @@ async function renderRun(id) {
   // (Opened straight from a link, the status may not be in yet.)
   if (!state.status) await loadStatus();
   const runner = state.status && state.status.runner;
-  const job = runner && runner.enabled ? await api(`/api/jobs/${encodeURIComponent(run.id)}`).catch(() => null) : null;
+  // Only a job's run has a job (its `job` is the job's id).
+  const job = runner && runner.enabled && run.job ? await api(`/api/jobs/${encodeURIComponent(run.job)}`).catch(() => null) : null;
   // The artifacts by name, each with the URL the API gave for it.
   const artifacts = new Map(run.artifacts.map((a) => [a.name, a]));
   const section = (title, ...body) => el('section', { class: 'panel' }, el('h2', {}, title), ...body);
@@ -1063,7 +1064,9 @@ async function renderJob(id) {
   fill();
   view.replaceChildren(el('article', { class: 'job-view' },
     el('header', { class: 'run-head' }, el('div', {}, el('h1', {}, job.id), el('p', { class: 'muted mono' }, quoteArgv([job.program, ...job.args]))),
-      el('div', { class: 'actions' }, stateHolder, cancel, el('a', { href: `#/runs/${encodeURIComponent(job.run_id)}` }, 'open run'))),
+      el('div', { class: 'actions' }, stateHolder, cancel,
+        el('a', { class: 'button', id: 'job-run-again', href: `#/jobs?again=${encodeURIComponent(job.id)}`, title: 'a New run form filled in from this job' }, 'Run again'),
+        el('a', { href: `#/runs/${encodeURIComponent(job.run_id)}` }, 'open run'))),
     isolation,
     el('section', { class: 'panel' }, el('h2', {}, 'Output (redacted, live)'), out),
     el('section', { class: 'panel' }, el('h2', {}, 'Details'), details)));

@@ -282,22 +282,13 @@ fn plan_job(
     Ok(match &job.workflow {
         Some(file) => {
             let file = std::path::absolute(file).context("resolving the workflow path")?;
-            let file = lab_runner::jobs::workflow_under_roots(registry, &file)?;
-            let (name, steps) = runner.plan_workflow(&file, job.confirm_exec_hooks)?;
-            let cwd = runner.check_cwd(
-                file.parent().unwrap_or(std::path::Path::new("/")),
-                registry.allowed_roots(),
+            let planned = lab_runner::jobs::plan_workflow_job(
+                runner,
+                registry,
+                &file,
+                job.confirm_exec_hooks,
             )?;
-            (
-                if name.is_empty() {
-                    "workflow".to_owned()
-                } else {
-                    name
-                },
-                steps,
-                Vec::new(),
-                cwd,
-            )
+            (planned.name, planned.steps, Vec::new(), planned.cwd)
         }
         None => {
             let Some((program, args)) = job.argv.split_first() else {

@@ -260,17 +260,16 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
             runtime.block_on(runner.probe(&lab_registry::DataDir::new(&ctx.data_dir).jobs()));
         // Fail closed: a kernel without every layer, or a probe the sandbox
         // refused, leaves the runner unavailable (and says why).
-        runner_status.unavailable = match (runner.kernel_plan(), isolation.get("refused")) {
+        runner_status.unavailable = match (runner.kernel_plan(), &isolation.refused) {
             (Err(e), _) => Some(e.to_string()),
             (Ok(_), Some(refused)) => Some(format!(
                 "the sandbox probe was refused at {}: {}",
-                refused["layer"].as_str().unwrap_or("?"),
-                refused["error"].as_str().unwrap_or("?")
+                refused.layer, refused.error
             )),
-            (Ok(_), None) if isolation.get("error").is_some() => {
-                Some(format!("the sandbox probe failed: {}", isolation["error"]))
-            }
-            _ => None,
+            (Ok(_), None) => isolation
+                .error
+                .as_ref()
+                .map(|error| format!("the sandbox probe failed: {error}")),
         };
         if let Some(why) = &runner_status.unavailable {
             eprintln!("lab: WARNING: runner UNAVAILABLE: {why}");
@@ -286,7 +285,7 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
         runner_status.enabled = true;
         runner_status.network_allowed = args.runner_allow_network;
         runner_status.workflow_exec_allowed = args.runner_allow_workflow_exec;
-        runner_status.isolation = isolation;
+        runner_status.isolation = Some(isolation);
         runner_status.limits = runner.limits_status();
         let manager =
             lab_runner::jobs::JobManager::open(runner, Arc::clone(&registry), &ctx.data_dir)

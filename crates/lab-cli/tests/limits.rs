@@ -86,7 +86,7 @@ fn a_job_past_memory_max_ends_oom_and_lab_run_says_so() {
     assert!(!text(&out.stdout).contains("never bound"));
     // The isolation report says which limits held, as the kernel holds them.
     assert!(
-        stderr.contains("\"limits\":{\"memory_max\":67108864,\"version\":\"v1\"}"),
+        stderr.contains("\"limits\":{\"version\":\"v1\",\"memory_max\":67108864}"),
         "{stderr}"
     );
     let dirs: Vec<PathBuf> = std::fs::read_dir(e.base.join("data/runs"))

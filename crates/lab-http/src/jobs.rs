@@ -251,7 +251,9 @@ fn read_grown(
         .into_iter()
         .enumerate()
     {
-        let Ok(name) = allow.check(name) else { continue };
+        let Ok(name) = allow.check(name) else {
+            continue;
+        };
         let Ok(artifact) = root.open_artifact(&name) else {
             continue;
         };
@@ -380,8 +382,12 @@ pub(crate) async fn log(
                 let ended = jobs
                     .get(&id)
                     .filter(|r| r.state != lab_runner::JobState::Running);
-                let (registry, allow, run_id, from) =
-                    (Arc::clone(&registry), allow.clone(), run_id.clone(), offsets);
+                let (registry, allow, run_id, from) = (
+                    Arc::clone(&registry),
+                    allow.clone(),
+                    run_id.clone(),
+                    offsets,
+                );
                 let read = blocking(move || Ok(read_grown(&registry, &allow, &run_id, from))).await;
                 let Ok((chunks, now)) = read else { break };
                 offsets = now;
@@ -394,7 +400,11 @@ pub(crate) async fn log(
                 }
                 if let Some(ended) = ended {
                     let _ = tx
-                        .send(event(Some(seq + 1), "end", &ended.exit.to_string()))
+                        .send(event(
+                            Some(seq + 1),
+                            "end",
+                            &ended.exit.unwrap_or_default().to_string(),
+                        ))
                         .await;
                     return;
                 }
@@ -452,7 +462,11 @@ pub(crate) async fn log(
                 let _ = tx.try_send(event(Some(seq), kind, &text));
             }
         }
-        let _ = tx.try_send(event(Some(3), "end", &record.exit.to_string()));
+        let _ = tx.try_send(event(
+            Some(3),
+            "end",
+            &record.exit.clone().unwrap_or_default().to_string(),
+        ));
     }
     let mut response = Response::new(ChannelBody(rx).boxed());
     let h = response.headers_mut();

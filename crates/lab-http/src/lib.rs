@@ -81,7 +81,7 @@ pub struct RunnerStatus {
     pub env_allow: Vec<String>,
     /// The isolation layers this machine provided when the Lab started (a
     /// probe run through the sandbox), or why it could not.
-    pub isolation: serde_json::Value,
+    pub isolation: Option<lab_runner::record::Isolation>,
     /// Why jobs cannot run on this machine (a required isolation layer is
     /// missing), when they cannot; every job is then refused.
     pub unavailable: Option<String>,

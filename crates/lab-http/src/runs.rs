@@ -370,7 +370,7 @@ fn read_details(
     let job = record.as_ref().map(|r| r.state).or_else(|| {
         provenance
             .as_ref()
-            .and_then(|p| JobState::of_recorded_exit(&p["exit"]))
+            .and_then(|p| JobState::of_recorded_exit(&p.exit))
     });
     let command = match (&record, &provenance) {
         (Some(r), _) => Some(
@@ -378,11 +378,7 @@ fn read_details(
                 .chain(r.args.iter().cloned())
                 .collect::<Vec<_>>(),
         ),
-        (None, Some(p)) => p["argv"].as_array().map(|argv| {
-            argv.iter()
-                .filter_map(|a| a.as_str().map(str::to_owned))
-                .collect()
-        }),
+        (None, Some(p)) => Some(p.argv.clone()),
         _ => None,
     };
     let reader = readers.reader(run, &root, REFRESH_EVERY);
@@ -426,14 +422,15 @@ fn read_details(
 }
 
 /// A job's run's `provenance.json` (the Lab's own file, where the job
-/// cannot write), at most 4 MiB; `None` while it has none.
-fn read_provenance(root: &RunRoot) -> Option<Value> {
+/// cannot write), at most 4 MiB, as this Lab writes it; `None` while it
+/// has none (or one of another version).
+fn read_provenance(root: &RunRoot) -> Option<lab_runner::record::Provenance> {
     use std::io::Read;
     let name = lab_fs::ArtifactName::parse("provenance.json").ok()?;
     let artifact = root.open_artifact(&name).ok()?;
     let mut text = Vec::new();
     artifact.file.take(4 << 20).read_to_end(&mut text).ok()?;
-    serde_json::from_slice(&text).ok()
+    lab_runner::record::Provenance::parse(&text)
 }
 
 /// `words` as a POSIX shell would read them back: a word of letters,

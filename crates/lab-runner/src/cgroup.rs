@@ -26,7 +26,6 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, CWD, Mode, OFlags};
-use serde_json::{Value, json};
 
 /// On cgroup v2, the leaf the Lab moves itself into so that its own cgroup
 /// may enable controllers for its jobs' cgroups.
@@ -427,7 +426,7 @@ pub struct JobCgroup {
     v2: bool,
     made: Vec<Made>,
     /// What the kernel holds, read back after writing.
-    applied: Value,
+    applied: crate::record::AppliedLimits,
     oom_at_start: u64,
 }
 
@@ -511,7 +510,7 @@ impl JobCgroup {
         let mut group = JobCgroup {
             v2: matches!(choice, Choice::V2 { .. }),
             made: Vec::new(),
-            applied: Value::Null,
+            applied: crate::record::AppliedLimits::default(),
             oom_at_start: 0,
         };
         let places: Vec<(PathBuf, Vec<Controller>)> = match choice {
@@ -623,8 +622,10 @@ impl JobCgroup {
     }
 
     fn write_limits(&mut self, wanted: &Wanted) -> std::io::Result<()> {
-        let mut applied = serde_json::Map::new();
-        applied.insert("version".into(), json!(if self.v2 { "v2" } else { "v1" }));
+        let mut applied = crate::record::AppliedLimits {
+            version: if self.v2 { "v2" } else { "v1" }.to_owned(),
+            ..crate::record::AppliedLimits::default()
+        };
         let missing = |c: Controller| std::io::Error::other(format!("no {} cgroup", c.as_str()));
         if let Some(bytes) = wanted.memory_max {
             let made = self
@@ -666,7 +667,7 @@ impl JobCgroup {
                     ));
                 }
             }
-            applied.insert("memory_max".into(), json!(held));
+            applied.memory_max = Some(held);
         }
         if let Some(count) = wanted.pids_max {
             let made = self
@@ -680,7 +681,7 @@ impl JobCgroup {
                     held.trim()
                 )));
             }
-            applied.insert("pids_max".into(), json!(count));
+            applied.pids_max = Some(count);
         }
         if let Some(cpus) = wanted.cpu_max {
             let made = self
@@ -708,9 +709,9 @@ impl JobCgroup {
                     )));
                 }
             }
-            applied.insert("cpu_max".into(), json!(quota as f64 / CPU_PERIOD_US as f64));
+            applied.cpu_max = Some(quota as f64 / CPU_PERIOD_US as f64);
         }
-        self.applied = Value::Object(applied);
+        self.applied = applied;
         Ok(())
     }
 
@@ -724,7 +725,7 @@ impl JobCgroup {
 
     /// The limits the kernel holds, as the isolation report shows them:
     /// `{"version", "memory_max", "pids_max", "cpu_max"}`.
-    pub fn applied(&self) -> &Value {
+    pub fn applied(&self) -> &crate::record::AppliedLimits {
         &self.applied
     }
 
@@ -1064,8 +1065,8 @@ mod tests {
         assert_eq!(read(&job.join("cpu.max")), "50000 100000");
         assert_eq!(group.procs_files(), vec![job.join("cgroup.procs")]);
         assert_eq!(
-            group.applied(),
-            &json!({"version": "v2", "memory_max": 1u64 << 30, "pids_max": 64, "cpu_max": 0.5})
+            serde_json::to_value(group.applied()).unwrap(),
+            serde_json::json!({"version": "v2", "memory_max": 1u64 << 30, "pids_max": 64, "cpu_max": 0.5})
         );
         assert!(!group.oom_killed());
         std::fs::write(

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::protocol::{PROTOCOL_VERSION, Report, SandboxSpec};
+use crate::record::Isolation;
 use crate::report::{read_report, read_report_lines};
 use crate::runner::{Exit, Runner};
 
@@ -19,12 +19,18 @@ impl Runner {
     /// returns the isolation report: which layers this machine provides.
     /// Refused at once, naming the missing kernel features, when
     /// [`Runner::kernel_plan`] says jobs cannot run here.
-    pub async fn probe(&self, scratch_parent: &Path) -> Value {
+    pub async fn probe(&self, scratch_parent: &Path) -> Isolation {
+        let refused = |layer: &str, error: String| Isolation {
+            kernel: Some(self.kernel.to_json()),
+            ..Isolation::refused(layer, error)
+        };
+        let failed = |error: String| Isolation {
+            error: Some(error),
+            ..Isolation::default()
+        };
         let plan = match self.kernel_plan() {
             Ok(plan) => plan.clone(),
-            Err(e) => {
-                return json!({"refused": {"layer": "kernel and configuration", "error": e.to_string()}, "kernel": self.kernel.to_json()});
-            }
+            Err(e) => return refused("kernel and configuration", e.to_string()),
         };
         let dir = scratch_parent.join(format!(".probe-{}", std::process::id()));
         let report = scratch_parent.join(format!(".probe-{}.report", std::process::id()));
@@ -32,7 +38,7 @@ impl Runner {
         if let Err(e) =
             std::fs::create_dir_all(&dir).and_then(|()| std::fs::File::create(&report).map(drop))
         {
-            return json!({"error": e.to_string()});
+            return failed(e.to_string());
         }
         // The limits too: a cgroup made and joined as a job's would be.
         let cgroup = match self.cgroups().map(|choice| {
@@ -46,10 +52,10 @@ impl Runner {
             Ok(Err(e)) => {
                 let _ = std::fs::remove_dir_all(&dir);
                 let _ = std::fs::remove_file(&report);
-                return json!({"refused": {"layer": "cgroup limits", "error": e.to_string()}, "kernel": self.kernel.to_json()});
+                return refused("cgroup limits", e.to_string());
             }
             Err(e) => {
-                return json!({"refused": {"layer": "cgroup limits", "error": e.to_string()}, "kernel": self.kernel.to_json()});
+                return refused("cgroup limits", e.to_string());
             }
         };
         let helper = std::fs::canonicalize(&self.config.helper)
@@ -91,14 +97,12 @@ impl Runner {
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(&report);
         match (result, exit) {
-            (Err(e), _) => json!({"error": e.to_string()}),
-            (Ok(_), Exit::Refused { layer, error }) => {
-                json!({"refused": {"layer": layer, "error": error}, "kernel": self.kernel.to_json()})
-            }
+            (Err(e), _) => failed(e.to_string()),
+            (Ok(_), Exit::Refused { layer, error }) => refused(&layer, error),
             (Ok(_), _) => {
-                isolation["limits"] = cgroup.as_ref().map_or(Value::Null, |g| g.applied().clone());
-                isolation["kernel"] = self.kernel.to_json();
-                isolation["plan"] = plan.to_json();
+                isolation.limits = cgroup.as_ref().map(|g| g.applied().clone());
+                isolation.kernel = Some(self.kernel.to_json());
+                isolation.plan = Some(plan.to_json());
                 isolation
             }
         }

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use lab_registry::Registry;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::record::{ExitRecord, Isolation};
 use crate::runner::{Error, Exit, JobRequest, Runner, Stream};
 
 /// Output kept in memory per job for live viewers; older events are dropped
@@ -78,30 +79,38 @@ impl JobState {
         }
     }
 
-    /// The state an exit as provenance records it (`Exit::to_json`) puts
-    /// a job in: `{"code": 0}` finished, `{"code": N}` failed, `{"signal"}`
-    /// killed, `{"timed_out"}`, `{"cancelled"}`, `{"oom"}`, `{"refused"}`;
-    /// `None` for anything else.
-    pub fn of_recorded_exit(exit: &serde_json::Value) -> Option<Self> {
-        let object = exit.as_object()?;
-        Some(if let Some(code) = object.get("code") {
-            if code.as_i64()? == 0 {
-                JobState::Finished
-            } else {
-                JobState::Failed
+    /// The state an exit as a record or provenance keeps it puts a job
+    /// in: `{"code": 0}` finished, `{"code": N}` failed, `{"signal"}`
+    /// killed, `{"timed_out"}`, `{"cancelled"}`, `{"oom"}`, `{"refused"}`
+    /// and `{"error"}` (it could not start) refused, `{"interrupted"}`;
+    /// `None` for an empty one.
+    pub fn of_recorded_exit(exit: &ExitRecord) -> Option<Self> {
+        Some(match exit {
+            ExitRecord { code: Some(0), .. } => JobState::Finished,
+            ExitRecord { code: Some(_), .. } => JobState::Failed,
+            ExitRecord {
+                signal: Some(_), ..
+            } => JobState::Killed,
+            ExitRecord {
+                timed_out: Some(true),
+                ..
+            } => JobState::Timeout,
+            ExitRecord {
+                cancelled: Some(true),
+                ..
+            } => JobState::Cancelled,
+            ExitRecord {
+                oom: Some(true), ..
+            } => JobState::Oom,
+            ExitRecord {
+                refused: Some(_), ..
             }
-        } else if object.contains_key("signal") {
-            JobState::Killed
-        } else if object.contains_key("timed_out") {
-            JobState::Timeout
-        } else if object.contains_key("cancelled") {
-            JobState::Cancelled
-        } else if object.contains_key("oom") {
-            JobState::Oom
-        } else if object.contains_key("refused") {
-            JobState::Refused
-        } else {
-            return None;
+            | ExitRecord { error: Some(_), .. } => JobState::Refused,
+            ExitRecord {
+                interrupted: Some(_),
+                ..
+            } => JobState::Interrupted,
+            _ => return None,
         })
     }
 
@@ -218,10 +227,10 @@ pub struct JobRecord {
     /// Where it is in its life (a version-1 record's `exited` reads as
     /// `finished`, `timed_out` as `timeout`).
     pub state: JobState,
-    /// Exit details, when ended.
-    pub exit: Value,
-    /// Isolation layers in force.
-    pub isolation: Value,
+    /// Exit details, when ended (null while it runs).
+    pub exit: Option<ExitRecord>,
+    /// Isolation layers in force (null until the job started).
+    pub isolation: Option<Isolation>,
     /// Whether it had the network.
     pub network_allowed: bool,
     /// Seconds since the epoch.
@@ -269,8 +278,8 @@ impl JobRecord {
             args: args.iter().map(|a| redactor.redact_str(a)).collect(),
             env_names,
             state: JobState::Running,
-            exit: Value::Null,
-            isolation: Value::Null,
+            exit: None,
+            isolation: None,
             network_allowed,
             created: now(),
             ended: None,
@@ -289,17 +298,20 @@ impl JobRecord {
         let (state, exit, isolation) = match outcome {
             Ok(outcome) => (
                 JobState::of(&outcome.exit),
-                outcome.exit.to_json(),
-                outcome.isolation.clone(),
+                ExitRecord::from(&outcome.exit),
+                Some(outcome.isolation.clone()),
             ),
             Err(e) => (
                 JobState::Refused,
-                json!({"error": e.to_string()}),
-                Value::Null,
+                ExitRecord {
+                    error: Some(e.to_string()),
+                    ..ExitRecord::default()
+                },
+                None,
             ),
         };
         self.state = state;
-        self.exit = exit;
+        self.exit = Some(exit);
         self.isolation = isolation;
         self.ended = Some(now());
     }
@@ -551,7 +563,10 @@ fn load_records<T>(
         };
         if record.orphaned() {
             record.state = JobState::Interrupted;
-            record.exit = json!({"interrupted": "the Lab stopped while the job ran"});
+            record.exit = Some(ExitRecord {
+                interrupted: Some("the Lab stopped while the job ran".to_owned()),
+                ..ExitRecord::default()
+            });
             record.ended = Some(now());
             // A record that cannot be rewritten is still listed, as
             // interrupted; it never stops the Lab from starting.
@@ -691,22 +706,14 @@ impl JobManager {
         confirm_exec_hooks: bool,
     ) -> Result<JobRecord, Error> {
         self.runner.kernel_plan()?;
-        let file = workflow_under_roots(&self.registry, file)?;
-        let (name, steps) = self.runner.plan_workflow(&file, confirm_exec_hooks)?;
-        let cwd = self.runner.check_cwd(
-            file.parent().unwrap_or(Path::new("/")),
-            self.registry.allowed_roots(),
-        )?;
-        let label = if name.is_empty() {
+        let planned = plan_workflow_job(&self.runner, &self.registry, file, confirm_exec_hooks)?;
+        let (file, steps, cwd) = (planned.file, planned.steps, planned.cwd);
+        let label = if planned.name == "workflow" {
             "workflow".to_owned()
         } else {
-            format!("workflow {name}")
+            format!("workflow {}", planned.name)
         };
-        let id_name = if name.is_empty() {
-            "workflow".to_owned()
-        } else {
-            name
-        };
+        let id_name = planned.name;
         let timeout = self.runner.default_timeout();
         let relaunch = Relaunch {
             cwd: None,
@@ -794,7 +801,7 @@ impl JobManager {
                 record.ended(&outcome);
                 record.clone()
             };
-            let exit = finished.exit.clone();
+            let exit = finished.exit.clone().unwrap_or_default();
             if let Err(e) = write_record(&jobs_dir, &finished) {
                 eprintln!("lab: cannot record job {}: {e}", finished.id);
             }
@@ -854,6 +861,46 @@ struct Launch {
     cwd: Option<PathBuf>,
     timeout: std::time::Duration,
     relaunch: Relaunch,
+}
+
+/// A workflow job planned: its name (`workflow` when the file names none),
+/// its canonical file, its steps and its working directory (the file's).
+#[derive(Debug)]
+pub struct WorkflowJob {
+    /// The workflow's name, or `workflow`.
+    pub name: String,
+    /// The workflow file, canonical.
+    pub file: PathBuf,
+    /// Its steps.
+    pub steps: Vec<crate::runner::StepPlan>,
+    /// Its directory, checked as a job's cwd.
+    pub cwd: PathBuf,
+}
+
+/// Plans the workflow in `file` (absolute, under an allowed root) as one
+/// job: the one way the server's jobs and `lab run --workflow` do.
+pub fn plan_workflow_job(
+    runner: &Runner,
+    registry: &Registry,
+    file: &Path,
+    confirm_exec_hooks: bool,
+) -> Result<WorkflowJob, Error> {
+    let file = workflow_under_roots(registry, file)?;
+    let (name, steps) = runner.plan_workflow(&file, confirm_exec_hooks)?;
+    let cwd = runner.check_cwd(
+        file.parent().unwrap_or(Path::new("/")),
+        registry.allowed_roots(),
+    )?;
+    Ok(WorkflowJob {
+        name: if name.is_empty() {
+            "workflow".to_owned()
+        } else {
+            name
+        },
+        file,
+        steps,
+        cwd,
+    })
 }
 
 /// The canonical path of a workflow file, which must be absolute and lie
@@ -966,17 +1013,14 @@ mod tests {
             },
         ] {
             assert_eq!(
-                JobState::of_recorded_exit(&exit.to_json()),
+                JobState::of_recorded_exit(&ExitRecord::from(&exit)),
                 Some(JobState::of(&exit)),
                 "{exit:?}"
             );
         }
-        assert_eq!(JobState::of_recorded_exit(&serde_json::json!({})), None);
-        assert_eq!(JobState::of_recorded_exit(&serde_json::json!("x")), None);
-        assert_eq!(
-            JobState::of_recorded_exit(&serde_json::json!({"code": "0"})),
-            None
-        );
+        assert_eq!(JobState::of_recorded_exit(&ExitRecord::default()), None);
+        // A record whose exit is not one of these shapes is not read.
+        assert!(serde_json::from_str::<ExitRecord>(r#"{"code": "0"}"#).is_err());
     }
 
     #[test]

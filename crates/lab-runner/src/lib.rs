@@ -21,6 +21,7 @@ mod plan;
 mod policy;
 pub mod protocol;
 mod provenance;
+pub mod record;
 mod report;
 pub mod runner;
 mod spawn;

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::plan::StepPlan;
@@ -15,7 +14,7 @@ use crate::plan::StepPlan;
 /// hashed (`null` when the job put something there that is not a regular
 /// file: what would run cannot be told). Blocking: call it off the async
 /// workers.
-pub(crate) fn program_hash(step: &StepPlan, cwd: Option<&Path>, job_dir: &Path) -> Value {
+pub(crate) fn program_hash(step: &StepPlan, cwd: Option<&Path>, job_dir: &Path) -> Option<String> {
     if let Some(cwd) = cwd {
         for path in [&step.exec_path, &step.path] {
             let Ok(rel) = path.strip_prefix(cwd) else {
@@ -26,13 +25,13 @@ pub(crate) fn program_hash(step: &StepPlan, cwd: Option<&Path>, job_dir: &Path) 
                 .and_then(|dir| lab_fs::RunRoot::open_ambient(&dir))
                 .and_then(|root| root.open_regular(rel));
             match opened {
-                Ok(file) => return json!(sha256_reader(file)),
+                Ok(file) => return sha256_reader(file),
                 Err(lab_fs::Error::NotFound) => {}
-                Err(_) => return Value::Null,
+                Err(_) => return None,
             }
         }
     }
-    json!(sha256_file(&step.path))
+    sha256_file(&step.path)
 }
 
 /// The SHA-256 of the regular file at `path` (canonical: a link at its end

@@ -2,9 +2,8 @@
 
 use std::path::Path;
 
-use serde_json::Value;
-
 use crate::protocol::Report;
+use crate::record::{Isolation, Refusal};
 use crate::runner::Exit;
 
 pub(crate) fn read_report_lines(report: &Path) -> Vec<Report> {
@@ -15,10 +14,11 @@ pub(crate) fn read_report_lines(report: &Path) -> Vec<Report> {
         .collect()
 }
 
-/// The isolation report and the exit the helper recorded.
-pub(crate) fn read_report(report: &Path) -> (Value, Exit) {
+/// The isolation report and the exit the helper recorded: each layer's
+/// typed line folded into one [`Isolation`].
+pub(crate) fn read_report(report: &Path) -> (Isolation, Exit) {
     let lines = read_report_lines(report);
-    let mut isolation = serde_json::Map::new();
+    let mut isolation = Isolation::default();
     let mut exit = Exit::Refused {
         layer: "sandbox".into(),
         error: "the sandbox ended without reporting".into(),
@@ -26,45 +26,57 @@ pub(crate) fn read_report(report: &Path) -> (Value, Exit) {
     let mut refused = false;
     let mut started = false;
     let mut ended = false;
-    for line in &lines {
+    for line in lines {
         match line {
-            Report::Namespaces { .. }
-            | Report::Mounts { .. }
-            | Report::Network { .. }
-            | Report::Job { .. } => {
-                // The layer's own fields, as it reported them.
-                if let Ok(Value::Object(map)) = serde_json::to_value(line) {
-                    for (k, v) in map {
-                        if k != "stage" {
-                            isolation.insert(k, v);
-                        }
-                    }
-                }
+            Report::Namespaces {
+                user_namespace,
+                mount_namespace,
+                pid_namespace,
+                network_namespace,
+                uid_inside,
+            } => {
+                isolation.user_namespace = Some(user_namespace);
+                isolation.mount_namespace = Some(mount_namespace);
+                isolation.pid_namespace = Some(pid_namespace);
+                isolation.network_namespace = Some(network_namespace);
+                isolation.uid_inside = Some(uid_inside);
+            }
+            Report::Network { network } => isolation.network = Some(network),
+            Report::Mounts { mounts } => isolation.mounts = Some(mounts),
+            Report::Job {
+                landlock_filesystem,
+                seccomp,
+                no_new_privs,
+                capabilities,
+                rlimits,
+            } => {
+                isolation.landlock_filesystem = Some(landlock_filesystem);
+                isolation.seccomp = Some(seccomp);
+                isolation.no_new_privs = Some(no_new_privs);
+                isolation.capabilities = Some(capabilities);
+                isolation.rlimits = Some(rlimits);
             }
             Report::Refused { layer, error } => {
                 refused = true;
-                exit = Exit::Refused {
+                isolation.refused = Some(Refusal {
                     layer: layer.clone(),
                     error: error.clone(),
-                };
-                isolation.insert(
-                    "refused".into(),
-                    serde_json::to_value(line).unwrap_or(Value::Null),
-                );
+                });
+                exit = Exit::Refused { layer, error };
             }
             // A refusal is final: the exit init records after it (the job
             // process leaving with REFUSED) does not hide it.
             Report::Exit { code, signal } if !refused => {
                 ended = true;
                 exit = match (code, signal) {
-                    (Some(c), _) => Exit::Code(*c),
-                    (_, Some(s)) => Exit::Signal(*s),
+                    (Some(c), _) => Exit::Code(c),
+                    (_, Some(s)) => Exit::Signal(s),
                     _ => exit,
                 };
             }
             Report::Killed { signal } if !refused => {
                 ended = true;
-                exit = Exit::Signal(*signal);
+                exit = Exit::Signal(signal);
             }
             Report::Started => started = true,
             _ => {}
@@ -76,7 +88,7 @@ pub(crate) fn read_report(report: &Path) -> (Value, Exit) {
     if started && !refused && !ended {
         exit = Exit::Signal(9);
     }
-    (Value::Object(isolation), exit)
+    (isolation, exit)
 }
 
 #[cfg(test)]
@@ -84,7 +96,7 @@ mod tests {
     use super::*;
     use crate::protocol::REFUSED;
 
-    fn report(lines: &[&str]) -> (Value, Exit) {
+    fn report(lines: &[&str]) -> (Isolation, Exit) {
         let dir =
             std::env::temp_dir().join(format!("lab-report-{}-{}", std::process::id(), lines.len()));
         std::fs::write(&dir, lines.join("\n")).unwrap();
@@ -107,8 +119,8 @@ mod tests {
                 error: "EPERM".into()
             }
         );
-        assert_eq!(isolation["user_namespace"], true);
-        assert_eq!(isolation["refused"]["layer"], "Landlock");
+        assert_eq!(isolation.user_namespace, Some(true));
+        assert_eq!(isolation.refused.unwrap().layer, "Landlock");
     }
 
     #[test]

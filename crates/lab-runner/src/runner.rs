@@ -27,6 +27,7 @@ use crate::policy::{
 };
 use crate::protocol::{JOB_HOME, Limits, Overlay, PROTOCOL_VERSION, SandboxSpec};
 use crate::provenance::program_hash;
+use crate::record::{ExitRecord, Isolation, PROVENANCE_VERSION, Provenance, StepRecord};
 use crate::report::read_report;
 use lab_redact::{Redactor, is_secret_name};
 
@@ -275,27 +276,13 @@ pub enum Exit {
     },
 }
 
-impl Exit {
-    /// As JSON for provenance and job records.
-    pub fn to_json(&self) -> Value {
-        match self {
-            Exit::Code(c) => json!({"code": c}),
-            Exit::Signal(s) => json!({"signal": s}),
-            Exit::TimedOut => json!({"timed_out": true}),
-            Exit::Cancelled => json!({"cancelled": true}),
-            Exit::Oom => json!({"oom": true}),
-            Exit::Refused { layer, error } => json!({"refused": {"layer": layer, "error": error}}),
-        }
-    }
-}
-
 /// What a finished job reports.
 #[derive(Clone, Debug)]
 pub struct JobOutcome {
     /// How it ended.
     pub exit: Exit,
     /// The isolation layers that were in force (from the helper's report).
-    pub isolation: Value,
+    pub isolation: Isolation,
 }
 
 /// Which output stream a chunk came from.
@@ -814,7 +801,7 @@ impl Runner {
         tokio::pin!(deadline);
         let mut streams = [redactor.stream(), redactor.stream()];
         let mut out = Vec::new();
-        let mut isolation = Value::Null;
+        let mut isolation = Isolation::default();
         let mut exit = Exit::Code(0);
         let mut step_records = Vec::new();
         // The job's cgroup, for every step: made before the first starts,
@@ -875,7 +862,7 @@ impl Runner {
                     (step.clone(), cwd.map(Path::to_path_buf), job_dir.clone());
                 tokio::task::spawn_blocking(move || program_hash(&step, cwd.as_deref(), &job_dir))
                     .await
-                    .unwrap_or(Value::Null)
+                    .unwrap_or(None)
             };
             let Sandboxed {
                 mut child,
@@ -966,22 +953,17 @@ impl Runner {
             {
                 exit = Exit::Oom;
             }
-            if let Value::Object(layers) = &mut step_isolation {
-                layers.insert(
-                    "limits".into(),
-                    cgroup.as_ref().map_or(Value::Null, |g| g.applied().clone()),
-                );
-            }
+            step_isolation.limits = cgroup.as_ref().map(|g| g.applied().clone());
             isolation = step_isolation;
-            step_records.push(json!({
-                "program": step.label,
-                "path": step.exec_path.display().to_string(),
-                "resolved_path": step.path.display().to_string(),
-                "sha256": program_sha256,
-                "argv": step.argv.iter().map(|a| redactor.redact_str(a)).collect::<Vec<_>>(),
-                "exec_hook": step.exec_hook,
-                "exit": exit.to_json(),
-            }));
+            step_records.push(StepRecord {
+                program: step.label.clone(),
+                path: step.exec_path.display().to_string(),
+                resolved_path: step.path.display().to_string(),
+                sha256: program_sha256,
+                argv: step.argv.iter().map(|a| redactor.redact_str(a)).collect(),
+                exec_hook: step.exec_hook,
+                exit: ExitRecord::from(&exit),
+            });
             if exit != Exit::Code(0) {
                 break;
             }
@@ -1040,26 +1022,26 @@ impl Runner {
             }
             None => Value::Null,
         };
-        let first = &step_records[0];
-        let provenance = json!({
-            "version": 2,
-            "lab_version": env!("CARGO_PKG_VERSION"),
-            "program": first["program"],
-            "path": first["path"],
-            "resolved_path": first["resolved_path"],
-            "sha256": first["sha256"],
-            "argv": first["argv"],
-            "steps": step_records,
-            "cwd": cwd.map(|c| c.display().to_string()),
-            "git": git,
-            "job_dir": JOB_DIR,
-            "env_names": passed.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
-            "network_allowed": self.config.allow_network,
-            "started": started,
-            "ended": now_secs(),
-            "exit": exit.to_json(),
-            "isolation": isolation,
-        });
+        let first = step_records[0].clone();
+        let provenance = Provenance {
+            version: PROVENANCE_VERSION,
+            lab_version: env!("CARGO_PKG_VERSION").to_owned(),
+            program: first.program,
+            path: first.path,
+            resolved_path: first.resolved_path,
+            sha256: first.sha256,
+            argv: first.argv,
+            steps: step_records,
+            cwd: cwd.map(|c| c.display().to_string()),
+            git,
+            job_dir: JOB_DIR.to_owned(),
+            env_names: passed.iter().map(|(k, _)| k.clone()).collect(),
+            network_allowed: self.config.allow_network,
+            started,
+            ended: now_secs(),
+            exit: ExitRecord::from(&exit),
+            isolation: isolation.clone(),
+        };
         lab_registry::data_dir::write_json(run_dir, "provenance.json", &provenance)
             .map_err(Error::RunDir)?;
         let _ = std::fs::remove_file(report);

@@ -24,6 +24,7 @@
 
 mod discover;
 mod hydra;
+pub mod job;
 mod lab;
 mod lightning;
 mod mlflow;

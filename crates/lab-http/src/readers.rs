@@ -62,95 +62,9 @@ impl Table {
     }
 }
 
-/// Where a job's run reads what the job wrote (beneath its `job/`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct JobSource {
-    /// The directory beneath the run's own: `job`, or a run inside it.
-    pub(crate) sub: String,
-    /// Its format.
-    pub(crate) format: lab_formats::Format,
-    /// For a store's run: its id in the store.
-    pub(crate) entry: Option<String>,
-    /// The other runs found beneath `job/` (when the job's run is its top:
-    /// the Lab's files, or several runs), each its own run whose parent is
-    /// the job's run.
-    pub(crate) children: Vec<lab_formats::Found>,
-}
-
 /// How long what a job wrote is taken as the same kind of run before it
 /// is looked at again (a job may start writing TensorBoard events late).
 const JOB_SOURCE_TTL: Duration = Duration::from_secs(5);
-
-/// The files that make a job's directory a run in the Lab's own format
-/// (SPEC §5: its params and metrics are the job run's).
-const LAB_FILES: &[&str] = &[
-    "run.toml",
-    "run.json",
-    "params.json",
-    "metrics.jsonl",
-    "metrics.csv",
-];
-
-/// What the job wrote beneath `job` (the run's `job/`, a path only to list
-/// names; no file is opened by it): its own top level when it holds the
-/// Lab's run files, else the one run of another format found beneath it,
-/// else its top level. A bounded walk (a hostile job may write a million
-/// files or a deep tree): a few thousand directories, six deep.
-pub(crate) fn detect_job_source(job: &std::path::Path) -> JobSource {
-    use lab_formats::Format;
-    let top = JobSource {
-        sub: "job".to_owned(),
-        format: Format::Lab,
-        entry: None,
-        children: Vec::new(),
-    };
-    let lab_files = std::fs::read_dir(job).is_ok_and(|entries| {
-        entries.take(10_000).filter_map(Result::ok).any(|e| {
-            e.file_type().is_ok_and(|t| t.is_file())
-                && e.file_name()
-                    .to_str()
-                    .is_some_and(|n| LAB_FILES.contains(&n))
-        })
-    });
-    if !lab_files && let Some(format) = lab_formats::detect(job) {
-        return JobSource { format, ..top };
-    }
-    let limits = lab_formats::Limits {
-        max_depth: 6,
-        max_dirs: 4_000,
-        max_runs: MAX_CHILDREN + 1,
-        max_entries: 10_000,
-        ..lab_formats::Limits::default()
-    };
-    // Runs beneath `job/` (not `job/` itself: its top is the job's run).
-    let found: Vec<lab_formats::Found> = lab_formats::discover(job, &limits)
-        .runs
-        .into_iter()
-        .filter(|f| f.dir != job)
-        .collect();
-    match found.as_slice() {
-        // The one run the job wrote is its run (same id).
-        [one] if !lab_files => {
-            let rel = one.dir.strip_prefix(job).ok().and_then(|r| r.to_str());
-            match rel {
-                Some(rel) if !rel.is_empty() => JobSource {
-                    sub: format!("job/{rel}"),
-                    format: one.format,
-                    entry: one.entry.clone(),
-                    children: Vec::new(),
-                },
-                _ => top,
-            }
-        }
-        _ => JobSource {
-            children: found.into_iter().take(MAX_CHILDREN).collect(),
-            ..top
-        },
-    }
-}
-
-/// Most runs of a job registered beneath its run.
-const MAX_CHILDREN: usize = 256;
 
 /// The cache.
 #[derive(Default)]
@@ -163,7 +77,7 @@ pub(crate) struct Readers {
     job_runs: Option<std::path::PathBuf>,
     /// Each job run's source, when it was looked at, and whether its
     /// children were handed out for registering since.
-    sources: Mutex<HashMap<RunId, (Instant, JobSource, bool)>>,
+    sources: Mutex<HashMap<RunId, (Instant, lab_formats::job::JobSource, bool)>>,
 }
 
 impl std::fmt::Debug for Readers {
@@ -201,7 +115,7 @@ impl Readers {
 
     /// Where a job's run reads what its job wrote; `None` for any other
     /// run (or a job's run without a `job/`). Blocking.
-    pub(crate) fn job_source(&self, run: &RunRecord) -> Option<JobSource> {
+    pub(crate) fn job_source(&self, run: &RunRecord) -> Option<lab_formats::job::JobSource> {
         let jobs = self.job_runs.as_deref()?;
         if run.entry.is_some() || run.root.parent() != Some(jobs) {
             return None;
@@ -211,11 +125,7 @@ impl Readers {
         {
             return Some(source.clone());
         }
-        let job = run.root.join("job");
-        if !std::fs::symlink_metadata(&job).is_ok_and(|m| m.is_dir()) {
-            return None;
-        }
-        let source = detect_job_source(&job);
+        let source = lab_formats::job::detect_job_source(&run.root.join("job"))?;
         let mut sources = lock(&self.sources);
         if sources.len() > 100_000 {
             sources.clear();

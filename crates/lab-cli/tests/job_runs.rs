@@ -227,3 +227,39 @@ fn runs_a_job_wrote_beside_its_own_files_are_its_children() {
         assert_eq!(acc["count"], 4, "{child_run}");
     }
 }
+
+/// A job's run takes its status from its job (its record, read even by a
+/// server without the runner), never from what the job wrote: a job that
+/// writes `status = "finished"` while it runs shows `running`.
+#[test]
+fn a_job_cannot_set_its_own_runs_status() {
+    let python = PathBuf::from("/usr/bin/python3");
+    let e = env(&python);
+    let script = "import os, time\nopen(os.path.join(os.environ['LAB_OUTPUT_DIR'], 'run.toml'), 'w').write('status = \"finished\"\\n')\nprint('written', flush=True)\ntime.sleep(6)\n";
+    std::fs::write(e.project.join("forge.py"), script).unwrap();
+    let mut child = e
+        .lab()
+        .args(["run", "--", "/usr/bin/python3", "forge.py"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (_served, get) = e.serve();
+    let started = Instant::now();
+    let run = loop {
+        let (_, list, _) = get("/api/runs");
+        if let Some(run) = list["runs"].as_array().and_then(|r| r.first()).cloned()
+            && run["tags"].is_array()
+        {
+            let id = run["id"].as_str().unwrap().to_owned();
+            let (_, run, _) = get(&format!("/api/runs/{id}"));
+            if run["artifacts"].is_array() {
+                break run;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{list}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(run["status"], "running", "{run}");
+    assert!(child.wait().unwrap().success());
+}

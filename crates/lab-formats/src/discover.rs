@@ -21,6 +21,8 @@ pub struct Limits {
     pub max_runs: usize,
     /// Most entries read from one directory.
     pub max_entries: usize,
+    /// Most entries read in one walk, all directories together.
+    pub max_total_entries: usize,
     /// Largest SQLite database (and largest `-wal`, `-journal` or `-shm`
     /// beside it) a store is read from, in bytes: `[formats]
     /// sqlite_max_bytes`, default [`DEFAULT_SQLITE_MAX_BYTES`] (512 MiB).
@@ -57,6 +59,7 @@ impl Default for Limits {
             max_dirs: 400_000,
             max_runs: 200_000,
             max_entries: 200_000,
+            max_total_entries: usize::MAX,
             sqlite_max_bytes: DEFAULT_SQLITE_MAX_BYTES,
             sqlite_snapshot_budget: DEFAULT_SQLITE_SNAPSHOT_BUDGET,
             sqlite_recopy_interval: std::time::Duration::from_secs(5),
@@ -192,7 +195,16 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
     let mut found = Discovery::default();
     let mut queue = std::collections::VecDeque::from([(root.to_path_buf(), 0usize)]);
     let mut listed = 0usize;
+    let mut entries_read = 0usize;
     while let Some((dir, depth)) = queue.pop_front() {
+        if entries_read >= limits.max_total_entries {
+            found.warnings.push(format!(
+                "{}: stopped after {} entries; runs beyond were not looked for",
+                root.display(),
+                limits.max_total_entries
+            ));
+            break;
+        }
         if listed >= limits.max_dirs {
             found.warnings.push(format!(
                 "{}: stopped after {} directories; runs beyond were not looked for",
@@ -202,13 +214,17 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
             break;
         }
         listed += 1;
-        let (entries, truncated) = match list(&dir, limits.max_entries) {
+        let room = limits
+            .max_entries
+            .min(limits.max_total_entries - entries_read);
+        let (entries, truncated) = match list(&dir, room) {
             Ok(listing) => listing,
             Err(e) => {
                 found.warnings.push(format!("{}: {e}", dir.display()));
                 continue;
             }
         };
+        entries_read += entries.len();
         if truncated {
             found.warnings.push(format!(
                 "{}: more than {} entries; the rest were not looked at",

@@ -63,18 +63,25 @@ fn detect(job: &Path) -> JobSource {
     if !lab_files && let Some(format) = crate::detect(job) {
         return JobSource { format, ..top };
     }
+    // One budget for the whole walk: a wide tree costs what a narrow one
+    // does (a job may write millions of names).
     let limits = crate::Limits {
         max_depth: 6,
-        max_dirs: 4_000,
+        max_dirs: 2_000,
         max_runs: MAX_CHILDREN + 1,
         max_entries: 10_000,
+        max_total_entries: MAX_ENTRIES,
         ..crate::Limits::default()
     };
-    // Runs beneath `job/` (not `job/` itself: its top is the job's run).
+    // Runs beneath `job/` (not `job/` itself, whose top is the job's run,
+    // but a store at its top: each of the store's runs); only directories
+    // that are where the walk found them, not through a link swapped in
+    // meanwhile.
     let found: Vec<crate::Found> = crate::discover(job, &limits)
         .runs
         .into_iter()
-        .filter(|f| f.dir != job)
+        .filter(|f| f.dir != job || f.entry.is_some())
+        .filter(|f| std::fs::canonicalize(&f.dir).is_ok_and(|real| real == f.dir))
         .collect();
     match found.as_slice() {
         // The one run the job wrote is its run (same id).
@@ -96,6 +103,10 @@ fn detect(job: &Path) -> JobSource {
         },
     }
 }
+
+/// Most names one look at what a job wrote reads, all directories
+/// together.
+pub const MAX_ENTRIES: usize = 100_000;
 
 /// Most runs of a job reported beneath its run.
 pub const MAX_CHILDREN: usize = 256;

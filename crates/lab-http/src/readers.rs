@@ -78,6 +78,9 @@ pub(crate) struct Readers {
     /// Each job run's source, when it was looked at, and whether its
     /// children were handed out for registering since.
     sources: Mutex<HashMap<RunId, (Instant, lab_formats::job::JobSource, bool)>>,
+    /// The job runs whose job ended: looked at once more after that, then
+    /// never again (what an ended job wrote does not change).
+    settled: Mutex<std::collections::HashSet<RunId>>,
 }
 
 impl std::fmt::Debug for Readers {
@@ -99,7 +102,13 @@ impl Readers {
             limits,
             job_runs,
             sources: Mutex::default(),
+            settled: Mutex::default(),
         }
+    }
+
+    /// The data dir whose `runs/` holds the jobs' runs.
+    pub(crate) fn data_dir(&self) -> Option<&std::path::Path> {
+        self.job_runs.as_deref()?.parent()
     }
 
     /// The job's run whose `job/` holds `run`, if it is such a run (a run
@@ -120,8 +129,9 @@ impl Readers {
         if run.entry.is_some() || run.root.parent() != Some(jobs) {
             return None;
         }
+        let settled = lock(&self.settled).contains(&run.id);
         if let Some((at, source, _)) = lock(&self.sources).get(&run.id)
-            && at.elapsed() < JOB_SOURCE_TTL
+            && (settled || at.elapsed() < JOB_SOURCE_TTL)
         {
             return Some(source.clone());
         }
@@ -132,6 +142,19 @@ impl Readers {
         }
         sources.insert(run.id.clone(), (Instant::now(), source.clone(), false));
         Some(source)
+    }
+
+    /// Marks `run`'s job ended: what it wrote is looked at once more, then
+    /// kept (a walk of a job's files is not repeated every few seconds for
+    /// every job that ever ran).
+    pub(crate) fn settle(&self, run: &RunId) {
+        let mut settled = lock(&self.settled);
+        if settled.len() > 100_000 {
+            settled.clear();
+        }
+        if settled.insert(run.clone()) {
+            lock(&self.sources).remove(run);
+        }
     }
 
     /// The runs a job wrote beneath its run's `job/` that were found since

@@ -209,7 +209,11 @@ impl Summaries {
     /// The record of the job whose run `run` is, if it is one (a job's
     /// run has its job's id).
     fn job_record(&self, run: &RunId) -> Option<lab_runner::jobs::JobRecord> {
-        let record = self.jobs.as_ref()?.get(run.as_str())?;
+        let record = match &self.jobs {
+            Some(jobs) => jobs.get(run.as_str())?,
+            // Without the runner: the record in the data dir, read only.
+            None => lab_runner::jobs::read_record(self.readers.data_dir()?, run.as_str())?,
+        };
         (record.run_id == run.as_str()).then_some(record)
     }
 
@@ -232,8 +236,17 @@ impl Summaries {
             if let Some(registry) = registry {
                 let children = readers.new_children(&run);
                 if !children.is_empty() {
+                    // At most MAX_CHILDREN over the job run's life, however
+                    // many its job keeps making.
+                    let known = registry.runs().map_or(usize::MAX, |runs| {
+                        runs.iter()
+                            .filter(|r| readers.parent_of(r).as_ref() == Some(&run.id))
+                            .count()
+                    });
+                    let room = lab_formats::job::MAX_CHILDREN.saturating_sub(known);
                     let candidates: Vec<lab_registry::Candidate> = children
                         .into_iter()
+                        .take(room)
                         .map(|f| lab_registry::Candidate {
                             dir: f.dir,
                             format: f.format.as_str().to_owned(),
@@ -241,7 +254,10 @@ impl Summaries {
                             name: f.name,
                         })
                         .collect();
-                    if let Err(e) = registry.register(&candidates, false) {
+                    let beneath = run.root.join("job");
+                    if !candidates.is_empty()
+                        && let Err(e) = registry.register_beneath(&beneath, &candidates)
+                    {
                         eprintln!("lab: registering the runs job {} wrote: {e}", run.id);
                     }
                 }
@@ -372,6 +388,10 @@ fn read_details(
             .as_ref()
             .and_then(|p| JobState::of_recorded_exit(&p.exit))
     });
+    // An ended job's files are looked at once more, then kept.
+    if job.is_some_and(|s| !matches!(s, JobState::Running | JobState::Queued)) {
+        readers.settle(&run.id);
+    }
     let command = match (&record, &provenance) {
         (Some(r), _) => Some(
             std::iter::once(r.program.clone())
@@ -399,6 +419,12 @@ fn read_details(
             words[0] = name.to_owned();
         }
         info.name = Some(shell_words(&words));
+    }
+    // A job's run whose state is not known (its record unread, no
+    // provenance yet): its status is not what the job wrote either.
+    if job.is_none() && (record.is_some() || readers.job_source(run).is_some()) {
+        info.tags.retain(|t| !t.starts_with("status_raw="));
+        info.status = Some(lab_formats::RunStatus::Unknown.as_str().to_owned());
     }
     if let Some(state) = job {
         // A job's run: its status is its job's (SPEC §4), whatever the

@@ -550,6 +550,34 @@ impl Registry {
         Ok(report)
     }
 
+    /// Registers runs found beneath `beneath` (a job's run's `job/`) as
+    /// [`Registry::register`] does, but only those whose directory is,
+    /// checked now, exactly where it was found and beneath `beneath`: a
+    /// directory swapped for a link after the walk listed it (pointing at
+    /// another run, say) is skipped, never registered where the link leads.
+    pub fn register_beneath(
+        &self,
+        beneath: &Path,
+        found: &[Candidate],
+    ) -> Result<ScanReport, Error> {
+        let mut report = ScanReport::default();
+        let mut plain = Vec::new();
+        for candidate in found {
+            match self.check_dir(&candidate.dir) {
+                Ok(real) if real == candidate.dir && real.starts_with(beneath) => {
+                    plain.push(candidate.clone());
+                }
+                Ok(_) => report
+                    .skipped
+                    .push((candidate.dir.clone(), Error::OutsideAllowedRoots)),
+                Err(e) => report.skipped.push((candidate.dir.clone(), e)),
+            }
+        }
+        let mut registered = self.register(&plain, false)?;
+        registered.skipped.extend(report.skipped);
+        Ok(registered)
+    }
+
     /// Remembers `roots` (canonicalised) as allowed roots for later
     /// commands on this data dir.
     pub fn remember_roots(&self, roots: &[PathBuf]) -> Result<(), Error> {

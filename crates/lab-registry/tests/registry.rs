@@ -947,3 +947,44 @@ fn committed_load_inputs_hold() {
             .collect();
     assert_eq!(loaded, [Some(1), Some(2), Some(0)], "the seeds load whole");
 }
+
+/// Runs found beneath a job's `job/` are registered only where the walk
+/// found them: one whose directory became a link (to another run, say) or
+/// lies outside the directory named is skipped, never registered where
+/// the link leads.
+#[test]
+fn runs_found_beneath_a_directory_register_only_where_they_are() {
+    let e = env();
+    let registry = Registry::open(&e.data, std::slice::from_ref(&e.root)).unwrap();
+    let beneath = e.root.join("c");
+    let candidate = |dir: PathBuf| lab_registry::Candidate {
+        dir,
+        format: "lab".into(),
+        entry: None,
+        name: None,
+    };
+    // `c/swapped` is a link to `b` (another run's directory), as a job
+    // could make it between the walk and the registration.
+    symlink(e.root.join("b"), beneath.join("swapped")).unwrap();
+    let report = registry
+        .register_beneath(
+            &beneath,
+            &[
+                candidate(beneath.join("nested")),
+                candidate(beneath.join("swapped")),
+                candidate(e.root.join("d")),
+            ],
+        )
+        .unwrap();
+    let imported: Vec<PathBuf> = report.imported.iter().map(|r| r.root.clone()).collect();
+    assert_eq!(imported, vec![beneath.join("nested")], "{report:?}");
+    assert_eq!(report.skipped.len(), 2, "{report:?}");
+    assert!(
+        registry
+            .runs()
+            .unwrap()
+            .iter()
+            .all(|r| r.root != e.root.join("b")),
+        "the link's target was not registered"
+    );
+}

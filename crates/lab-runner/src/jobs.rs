@@ -497,6 +497,25 @@ fn write_record(dir: &Path, record: &JobRecord) -> std::io::Result<()> {
     lab_registry::data_dir::write_json(dir, &format!("{}.json", record.id), record)
 }
 
+/// The record of job `id` in `data_dir` (for a server without the
+/// runner, which keeps no job table): read as the job table reads it (a
+/// regular file, capped, its id its name), one whose owner is gone shown
+/// as `interrupted` (the file is not changed); `None` when there is none.
+pub fn read_record(data_dir: &Path, id: &str) -> Option<JobRecord> {
+    lab_registry::RunId::parse(id).ok()?;
+    let path = lab_registry::DataDir::new(data_dir)
+        .jobs()
+        .join(format!("{id}.json"));
+    let mut record = read_record_file(&path)
+        .and_then(|text| JobRecord::parse(&text))
+        .ok()
+        .filter(|r| r.id == id)?;
+    if record.orphaned() {
+        record.state = JobState::Interrupted;
+    }
+    Some(record)
+}
+
 /// How often the records are read again for jobs started by other
 /// processes (`lab run`).
 const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -510,6 +529,7 @@ const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 fn load_records<T>(
     jobs_dir: &Path,
     skip: &BTreeMap<String, T>,
+    persist: bool,
 ) -> std::io::Result<(BTreeMap<String, JobRecord>, Vec<UnreadableRecord>)> {
     let mut records = BTreeMap::new();
     let mut unreadable = Vec::new();
@@ -562,6 +582,12 @@ fn load_records<T>(
             }
         };
         if record.orphaned() {
+            // Another process's record (a `lab run`'s, by pid) is never
+            // rewritten here: it is shown interrupted, and its owner, if
+            // only this server cannot see it (another pid namespace),
+            // still writes how it ended. A job of a server that stopped is
+            // marked so on disk once, when the next server opens the table.
+            let others = record.owner.as_ref().is_some_and(|o| o.pid.is_some());
             record.state = JobState::Interrupted;
             record.exit = Some(ExitRecord {
                 interrupted: Some("the Lab stopped while the job ran".to_owned()),
@@ -570,7 +596,10 @@ fn load_records<T>(
             record.ended = Some(now());
             // A record that cannot be rewritten is still listed, as
             // interrupted; it never stops the Lab from starting.
-            if let Err(e) = write_record(jobs_dir, &record) {
+            if persist
+                && !others
+                && let Err(e) = write_record(jobs_dir, &record)
+            {
                 eprintln!(
                     "lab: warning: job record {}: cannot mark it interrupted: {e}",
                     path.display()
@@ -590,7 +619,8 @@ impl JobManager {
     pub fn open(runner: Runner, registry: Arc<Registry>, data_dir: &Path) -> std::io::Result<Self> {
         let layout = lab_registry::DataDir::new(data_dir);
         layout.ensure()?;
-        let (records, unreadable) = load_records(&layout.jobs(), &BTreeMap::<String, ()>::new())?;
+        let (records, unreadable) =
+            load_records(&layout.jobs(), &BTreeMap::<String, ()>::new(), true)?;
         Ok(Self {
             runner,
             registry,
@@ -615,7 +645,7 @@ impl JobManager {
         }
         let jobs_dir = lab_registry::DataDir::new(&self.data_dir).jobs();
         let live: BTreeMap<String, ()> = lock(&self.jobs).keys().map(|k| (k.clone(), ())).collect();
-        if let Ok((records, unreadable)) = load_records(&jobs_dir, &live) {
+        if let Ok((records, unreadable)) = load_records(&jobs_dir, &live, false) {
             *lock(&self.records) = records;
             *lock(&self.unreadable) = unreadable;
         }
@@ -762,7 +792,6 @@ impl JobManager {
             &self.runner.redactor(),
         );
         let jobs_dir = lab_registry::DataDir::new(&self.data_dir).jobs();
-        write_record(&jobs_dir, &record).map_err(Error::RunDir)?;
         let (seq, _) = watch::channel(0u64);
         let (cancel, cancel_rx) = watch::channel(false);
         let job = Arc::new(Job {
@@ -771,7 +800,13 @@ impl JobManager {
             seq,
             cancel,
         });
+        // In the table before its record is on disk: a reload meanwhile
+        // never takes the record for an orphan's.
         lock(&self.jobs).insert(record.id.clone(), Arc::clone(&job));
+        if let Err(e) = write_record(&jobs_dir, &record) {
+            lock(&self.jobs).remove(&record.id);
+            return Err(Error::RunDir(e));
+        }
         let manager = Arc::clone(self);
         tokio::spawn(async move {
             let report = jobs_dir.join(format!("{}.report", job_id(&job)));

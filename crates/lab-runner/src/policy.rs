@@ -204,7 +204,11 @@ pub(crate) fn replaceable_by_others(path: &Path) -> Option<String> {
                 if meta.uid() != 0 && meta.uid() != euid {
                     return Some(format!("{} belongs to uid {}", here.display(), meta.uid()));
                 }
-                if !meta.file_type().is_symlink() && meta.mode() & 0o022 != 0 {
+                // A sticky directory (`/tmp`) lets others add entries but
+                // not rename or remove ours: the next component's owner,
+                // checked in its turn, is what counts.
+                let sticky = meta.is_dir() && meta.mode() & 0o1000 != 0;
+                if !meta.file_type().is_symlink() && !sticky && meta.mode() & 0o022 != 0 {
                     return Some(format!("{} is writable by group or others", here.display()));
                 }
             }
@@ -499,13 +503,20 @@ mod tests {
     fn a_program_others_could_replace_is_named() {
         // The system's own: root's all the way up.
         assert_eq!(replaceable_by_others(Path::new("/usr/bin")), None);
-        // Anything under a sticky, world-writable /var/tmp is not.
+        // Ours under the sticky /var/tmp: others cannot rename it.
         let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
         let file = tmp.path().join("pasta");
         std::fs::write(&file, "#!/bin/sh\n").unwrap();
-        let why = replaceable_by_others(&file).unwrap();
+        assert_eq!(replaceable_by_others(&file), None);
+        // In a directory anyone may write (not sticky): anyone may swap it.
+        let shared = tmp.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        std::fs::write(shared.join("pasta"), "#!/bin/sh\n").unwrap();
+        let why = replaceable_by_others(&shared.join("pasta")).unwrap();
         assert!(
-            why.contains("/var/tmp is writable by group or others"),
+            why.contains("shared is writable by group or others"),
             "{why}"
         );
         assert!(replaceable_by_others(&tmp.path().join("missing")).is_some());

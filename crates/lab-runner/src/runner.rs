@@ -638,6 +638,18 @@ impl Runner {
                 passed_over,
             });
         };
+        // Allowed by its canonical path but run by the path found: where
+        // another user could swap what that path leads to between the
+        // check and the run, it is not run at all.
+        if let Some(why) = [found.as_path(), canonical.as_path()]
+            .into_iter()
+            .find_map(crate::policy::replaceable_by_others)
+        {
+            return Err(Error::Installation(format!(
+                "{} could be replaced by another user between its check and its run ({why}); keep the program where only you or root can write",
+                found.display()
+            )));
+        }
         let installs = installs(&found, &canonical, &self.protected);
         if !allowed(&canonical) {
             if let Err(why) = installs {

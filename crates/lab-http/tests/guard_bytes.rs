@@ -122,6 +122,9 @@ const CREDENTIALS: &[&str] = &[
     "Cookie: {COOKIE}",
     "Cookie: {COOKIE}\r\nX-Lab-Binding: {BINDING}",
     "Cookie: {COOKIE}\r\nX-Lab-Binding: {BINDING}",
+    "Cookie: {COOKIE}\r\nX-Lab-Binding: {BINDING}",
+    "Authorization: Bearer {KEY}",
+    "Authorization: Bearer {KEY}",
     "Cookie: {COOKIE}\r\nX-Lab-Binding: {BINDING}x",
     "X-Lab-Binding: {BINDING}",
     "Authorization: Bearer {KEY}x",
@@ -202,7 +205,7 @@ fn the_guard_holds_for_generated_raw_requests() {
         proptest::option::weighted(0.3, (any::<prop::sample::Index>(), any::<u8>(), 0..3u8)),
     );
     let mut runner = TestRunner::new(Config {
-        cases: 400,
+        cases: 1500,
         source_file: Some(file!()),
         ..Config::default()
     });
@@ -230,7 +233,7 @@ fn the_guard_holds_for_generated_raw_requests() {
     }
     // The generator reaches the interesting answers, not only refusals.
     let seen = seen.get();
-    eprintln!("run data, changes, successes over 400: {seen:?}");
+    eprintln!("run data, changes, successes over 1500: {seen:?}");
     assert!(
         seen.iter().all(|n| *n > 0),
         "run data, changes, successes: {seen:?}"

@@ -156,8 +156,9 @@ fn a_jobs_one_tensorboard_run_is_its_run() {
     assert_eq!(loss["count"], 7, "{run}");
 }
 
-/// Everything a hostile job can leave in `job/` at once: a link to a file
-/// outside at every Lab name, a FIFO, a sparse 1 GiB params file, a
+/// Everything a hostile job can leave in `job/` at once: links to a file
+/// outside and FIFOs at the Lab's names (a FIFO at every one of them, and
+/// at a TensorBoard event file, in runs beneath), a sparse 1 GiB file, a
 /// 200-deep tree and 50,000 files. The run answers in bounded time, shows
 /// nothing from outside, and the Lab serves on.
 #[test]
@@ -167,7 +168,7 @@ fn a_hostile_job_dir_costs_bounded_time_and_leaks_nothing() {
     let canary = e.base.join("canary.json");
     std::fs::write(&canary, "{\"leaked\": \"CANARY-job-runs-5c1e\"}").unwrap();
     let script = format!(
-        "import os\nout = os.environ['LAB_OUTPUT_DIR']\nos.symlink({canary:?}, os.path.join(out, 'params.json'))\nos.symlink({canary:?}, os.path.join(out, 'run.json'))\nos.mkfifo(os.path.join(out, 'metrics.jsonl'))\nwith open(os.path.join(out, 'metrics.csv'), 'w') as f:\n    f.truncate(1 << 30)\nd = os.path.join(out, 'deep')\nfor i in range(200):\n    d = os.path.join(d, 'd')\nos.makedirs(d)\nmany = os.path.join(out, 'many')\nos.mkdir(many)\nfor i in range(50000):\n    open(os.path.join(many, str(i)), 'w').close()\nprint('planted')\n",
+        "import os\nout = os.environ['LAB_OUTPUT_DIR']\nos.symlink({canary:?}, os.path.join(out, 'params.json'))\nos.symlink({canary:?}, os.path.join(out, 'run.json'))\nos.mkfifo(os.path.join(out, 'metrics.jsonl'))\nos.mkfifo(os.path.join(out, 'run.toml'))\nfor sub, names in [('fifos', ['run.toml', 'run.json', 'params.json', 'metrics.jsonl', 'metrics.csv']), ('tb', ['events.out.tfevents.1.x'])]:\n    os.mkdir(os.path.join(out, sub))\n    for name in names:\n        os.mkfifo(os.path.join(out, sub, name))\nwith open(os.path.join(out, 'metrics.csv'), 'w') as f:\n    f.truncate(1 << 30)\nd = os.path.join(out, 'deep')\nfor i in range(200):\n    d = os.path.join(d, 'd')\nos.makedirs(d)\nmany = os.path.join(out, 'many')\nos.mkdir(many)\nfor i in range(50000):\n    open(os.path.join(many, str(i)), 'w').close()\nprint('planted')\n",
         canary = canary.to_str().unwrap()
     );
     std::fs::write(e.project.join("hostile.py"), script).unwrap();
@@ -178,6 +179,14 @@ fn a_hostile_job_dir_costs_bounded_time_and_leaks_nothing() {
     assert!(matches!(status, 200 | 409 | 503), "{status} {run}");
     let text = run.to_string();
     assert!(!text.contains("CANARY-job-runs"), "{text}");
+    // The runs beneath (FIFOs at every name) answer in bounded time too.
+    let (_, run, _) = get(&format!("/api/runs/{id}"));
+    for child in run["children"].as_array().into_iter().flatten() {
+        let (status, child_run, took) =
+            get(&format!("/api/runs/{}", child["id"].as_str().unwrap()));
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        assert!(matches!(status, 200 | 409 | 503), "{status} {child_run}");
+    }
     let (status, list, took) = get("/api/runs");
     assert_eq!(status, 200);
     assert!(took < Duration::from_secs(10), "{took:?}");

@@ -106,6 +106,15 @@ impl Readers {
         }
     }
 
+    /// Whether `run` is a job's run: a directory directly in `DATA_DIR/runs`.
+    pub(crate) fn is_job_run(&self, run: &RunRecord) -> bool {
+        run.entry.is_none()
+            && self
+                .job_runs
+                .as_deref()
+                .is_some_and(|jobs| run.root.parent() == Some(jobs))
+    }
+
     /// The data dir whose `runs/` holds the jobs' runs.
     pub(crate) fn data_dir(&self) -> Option<&std::path::Path> {
         self.job_runs.as_deref()?.parent()
@@ -125,8 +134,7 @@ impl Readers {
     /// Where a job's run reads what its job wrote; `None` for any other
     /// run (or a job's run without a `job/`). Blocking.
     pub(crate) fn job_source(&self, run: &RunRecord) -> Option<lab_formats::job::JobSource> {
-        let jobs = self.job_runs.as_deref()?;
-        if run.entry.is_some() || run.root.parent() != Some(jobs) {
+        if !self.is_job_run(run) {
             return None;
         }
         let settled = lock(&self.settled).contains(&run.id);

@@ -208,13 +208,18 @@ impl Summaries {
 
     /// The record of the job whose run `run` is, if it is one (a job's
     /// run has its job's id).
-    fn job_record(&self, run: &RunId) -> Option<lab_runner::jobs::JobRecord> {
+    fn job_record(&self, run: &RunRecord) -> Option<lab_runner::jobs::JobRecord> {
+        let id = run.id.as_str();
         let record = match &self.jobs {
-            Some(jobs) => jobs.get(run.as_str())?,
-            // Without the runner: the record in the data dir, read only.
-            None => lab_runner::jobs::read_record(self.readers.data_dir()?, run.as_str())?,
+            Some(jobs) => jobs.get(id)?,
+            // Without the runner: the record in the data dir, read only —
+            // for a job's run alone (no file is looked for for any other).
+            None if self.readers.is_job_run(run) => {
+                lab_runner::jobs::read_record(self.readers.data_dir()?, id)?
+            }
+            None => return None,
         };
-        (record.run_id == run.as_str()).then_some(record)
+        (record.run_id == id).then_some(record)
     }
 
     /// The blocking read of everything about `run`, to run through the
@@ -226,7 +231,7 @@ impl Summaries {
     ) -> impl FnOnce() -> std::result::Result<RunDetails, lab_fs::Error> + Send + 'static {
         let readers = Arc::clone(&self.readers);
         let allow = Arc::clone(allow);
-        let job = self.job_record(&run.id);
+        let job = self.job_record(run);
         let run = run.clone();
         let registry = self.registry.clone();
         move || {

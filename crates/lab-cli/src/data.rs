@@ -6,7 +6,7 @@ use crate::{Setup, explain_import, open_registry};
 
 pub(crate) fn export(ctx: &Setup, id: &str, name: Option<&str>) -> anyhow::Result<()> {
     let registry = open_registry(ctx)?;
-    let run = registry.get(&lab_registry::RunId::parse(id)?)?;
+    let run = lab_core::Run::new(registry.get(&lab_registry::RunId::parse(id)?)?);
     let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
         .context("[artifacts] allow in the config file")?;
     let name = match name {
@@ -20,7 +20,7 @@ pub(crate) fn export(ctx: &Setup, id: &str, name: Option<&str>) -> anyhow::Resul
     let exports = lab_fs::bundle::ExportsDir::open_ambient(&exports_path)?;
     let filter =
         lab_redact::export::RedactingFilter::new(lab_redact::Redactor::new(&ctx.lab_secrets));
-    let info = lab_http::export_run(
+    let info = lab_core::export_run(
         &exports,
         &name,
         &run,
@@ -57,7 +57,7 @@ pub(crate) fn import_bundle(
     // The bundle becomes a `lab` run: what that format serves.
     let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
         .context("[artifacts] allow in the config file")?
-        .plus(lab_formats::Format::Lab.artifact_patterns())?;
+        .plus(lab_core::formats::Format::Lab.artifact_patterns())?;
     let bundle = std::fs::File::open(file).with_context(|| format!("bundle {}", file.display()))?;
     let unpacked = lab_fs::bundle::unpack_bundle_ambient(
         std::io::BufReader::new(bundle),

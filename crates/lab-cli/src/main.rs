@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = run(cli);
     // The SQLite snapshots this process kept go with it.
-    lab_formats::release_snapshots();
+    lab_core::formats::release_snapshots();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -86,8 +86,8 @@ fn context(cli: &Cli) -> anyhow::Result<Setup> {
 
 impl Setup {
     /// The format readers' bounds, `[formats]` in the config.
-    pub(crate) fn format_limits(&self) -> lab_formats::Limits {
-        let mut limits = lab_formats::Limits::default();
+    pub(crate) fn format_limits(&self) -> lab_core::formats::Limits {
+        let mut limits = lab_core::formats::Limits::default();
         if let Some(max) = self.config.formats.sqlite_max_bytes {
             limits.sqlite_max_bytes = max;
         }
@@ -168,21 +168,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { dir, id } => {
             let registry = open_registry(&ctx)?;
             let dir = std::path::absolute(&dir).context("resolving the directory")?;
-            let runs = lab_http::discovery::import_dir(
+            let runs = lab_core::discovery::import_dir(
                 &registry,
                 &dir,
                 id.as_deref(),
                 &ctx.format_limits(),
             )
             .map_err(|e| match e {
-                lab_http::discovery::ImportError::Registry(e) => explain_import(&registry, e),
+                lab_core::discovery::ImportError::Registry(e) => explain_import(&registry, e),
                 other => other.into(),
             })?;
             for run in runs {
                 println!(
                     "imported {} ({}) from {}",
                     run.id,
-                    lab_http::discovery::format_of(&run),
+                    run.format,
                     run.root.display()
                 );
             }
@@ -196,7 +196,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     out,
                     "{}\t{}\t{}",
                     run.id,
-                    lab_http::discovery::format_of(run),
+                    lab_core::Run::format_of(run),
                     run.root.display()
                 )?;
             }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use lab_runner::{Exit, JobState};
+use lab_core::runner::{Exit, JobState};
 
 use crate::{Setup, open_registry, shutdown_signal};
 
@@ -18,9 +18,9 @@ pub(crate) fn runner_config(
     allow_workflow_exec: bool,
     timeout: u64,
     key_file: Option<&Path>,
-) -> anyhow::Result<lab_runner::RunnerConfig> {
+) -> anyhow::Result<lab_core::runner::RunnerConfig> {
     let runner = &ctx.config.runner;
-    let defaults = lab_runner::Limits::default();
+    let defaults = lab_core::runner::Limits::default();
     let mut read_paths = Vec::new();
     for path in &runner.read_paths {
         read_paths.push(std::fs::canonicalize(path).with_context(|| {
@@ -42,15 +42,15 @@ pub(crate) fn runner_config(
             }
             path.clone()
         }
-        None => lab_runner::runner::RUNNER_PATH.to_owned(),
+        None => lab_core::runner::runner::RUNNER_PATH.to_owned(),
     };
-    Ok(lab_runner::RunnerConfig {
+    Ok(lab_core::runner::RunnerConfig {
         path,
         programs: runner.programs.clone(),
         env_allow: runner.env_allow.clone(),
         allow_network,
         allow_workflow_exec,
-        limits: lab_runner::Limits {
+        limits: lab_core::runner::Limits {
             tmp_size: runner.tmp_size.unwrap_or(defaults.tmp_size),
             shm_size: runner.shm_size.unwrap_or(defaults.shm_size),
             ..defaults
@@ -61,14 +61,14 @@ pub(crate) fn runner_config(
         devices: runner.devices.clone(),
         log_max_bytes: runner
             .log_max_bytes
-            .unwrap_or(lab_runner::runner::DEFAULT_LOG_MAX_BYTES),
+            .unwrap_or(lab_core::runner::runner::DEFAULT_LOG_MAX_BYTES),
         lab_secrets: ctx.lab_secrets.clone(),
         data_dir: std::fs::create_dir_all(&ctx.data_dir)
             .and_then(|()| std::fs::canonicalize(&ctx.data_dir))
             .ok(),
         config_file: Some(ctx.config_file.clone()),
         key_file: key_file.map(Path::to_path_buf),
-        cgroup: lab_runner::cgroup::Wanted {
+        cgroup: lab_core::runner::cgroup::Wanted {
             memory_max: runner.memory_max,
             pids_max: runner.pids_max,
             cpu_max: runner.cpu_max,
@@ -100,7 +100,7 @@ pub(crate) fn exit_code(state: JobState, exit: &Exit) -> i32 {
 /// kernel) is one line `lab: refused: WHY` and 2.
 pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
     let registry = open_registry(ctx)?;
-    let (runner, warnings) = lab_runner::Runner::new(runner_config(
+    let (runner, warnings) = lab_core::runner::Runner::new(runner_config(
         ctx,
         job.allow_network,
         job.allow_workflow_exec,
@@ -117,7 +117,7 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
         .and_then(|_| plan_job(&runner, &registry, &job));
     let (name, steps, passed, cwd) = match planned {
         Ok(planned) => planned,
-        Err(e) => match e.downcast_ref::<lab_runner::runner::Error>() {
+        Err(e) => match e.downcast_ref::<lab_core::runner::runner::Error>() {
             Some(refusal) => {
                 eprintln!("lab: refused: {}", terminal_safe_str(&refusal.to_string()));
                 return Ok(exit_code(JobState::Refused, &Exit::Code(1)));
@@ -156,19 +156,19 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
             None,
         ),
     };
-    let mut record = lab_runner::jobs::JobRecord::starting(
+    let mut record = lab_core::runner::jobs::JobRecord::starting(
         run.id.as_str(),
         program,
         &args,
         passed.iter().map(|(k, _)| k.clone()).collect(),
         runner.network_allowed(),
-        lab_runner::jobs::Relaunch {
+        lab_core::runner::jobs::Relaunch {
             cwd: workflow.is_none().then(|| cwd.display().to_string()),
             timeout_secs: job.timeout,
             workflow,
         },
         exec_path,
-        lab_runner::jobs::JobOwner::this_process(),
+        lab_core::runner::jobs::JobOwner::this_process(),
         &runner.redactor(),
     );
     record
@@ -197,7 +197,7 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
             std::io::stdout().is_terminal(),
             std::io::stderr().is_terminal(),
         ];
-        let echo = move |stream: lab_runner::Stream, bytes: &[u8]| {
+        let echo = move |stream: lab_core::runner::Stream, bytes: &[u8]| {
             // A job's bytes reach a terminal with their control bytes shown,
             // not obeyed (no OSC 52 clipboard writes, fake links, retitling).
             let shown = |tty: bool| {
@@ -208,8 +208,12 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
                 }
             };
             let _ = match stream {
-                lab_runner::Stream::Stdout => std::io::stdout().write_all(&shown(terminals[0])),
-                lab_runner::Stream::Stderr => std::io::stderr().write_all(&shown(terminals[1])),
+                lab_core::runner::Stream::Stdout => {
+                    std::io::stdout().write_all(&shown(terminals[0]))
+                }
+                lab_core::runner::Stream::Stderr => {
+                    std::io::stderr().write_all(&shown(terminals[1]))
+                }
             };
         };
         anyhow::Ok(
@@ -266,23 +270,23 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
 }
 
 /// What a job request or workflow plans to: its name, steps, variables and
-/// canonical cwd. A refusal is a `lab_runner::runner::Error` inside the
+/// canonical cwd. A refusal is a `lab_core::runner::runner::Error` inside the
 /// `anyhow::Error`.
 #[allow(clippy::type_complexity)]
 fn plan_job(
-    runner: &lab_runner::Runner,
+    runner: &lab_core::runner::Runner,
     registry: &lab_registry::Registry,
     job: &JobArgs,
 ) -> anyhow::Result<(
     String,
-    Vec<lab_runner::runner::StepPlan>,
-    Vec<lab_runner::runner::EnvVar>,
+    Vec<lab_core::runner::runner::StepPlan>,
+    Vec<lab_core::runner::runner::EnvVar>,
     PathBuf,
 )> {
     Ok(match &job.workflow {
         Some(file) => {
             let file = std::path::absolute(file).context("resolving the workflow path")?;
-            let planned = lab_runner::jobs::plan_workflow_job(
+            let planned = lab_core::runner::jobs::plan_workflow_job(
                 runner,
                 registry,
                 &file,
@@ -305,7 +309,7 @@ fn plan_job(
             } else {
                 program.clone()
             };
-            let request = lab_runner::JobRequest {
+            let request = lab_core::runner::JobRequest {
                 program,
                 args: args.to_vec(),
                 env: job.env.clone(),
@@ -327,7 +331,7 @@ fn plan_job(
             let (step, passed, _) = runner.plan_found(&request, &found)?;
             let cwd = runner.check_cwd(&here, registry.allowed_roots())?;
             (
-                lab_runner::runner::step_name(&step),
+                lab_core::runner::runner::step_name(&step),
                 vec![step],
                 passed,
                 cwd,

@@ -127,7 +127,7 @@ pub(crate) fn check_key_file_place(
                 "the [runner] read_paths entry",
             )
         }))
-        .chain(lab_runner::protocol::SYSTEM_DIRS.iter().map(|d| {
+        .chain(lab_core::runner::protocol::SYSTEM_DIRS.iter().map(|d| {
             (
                 lab_registry::canonical_as_far_as_exists(Path::new(d)),
                 "the system directory",
@@ -230,7 +230,7 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     // The roots are walked by the server once it listens (the listening
     // line comes first, whatever a root holds), then every 5 s.
     for warning in registry.warnings() {
-        eprintln!("lab: warning: {}", lab_http::log_safe(warning));
+        eprintln!("lab: warning: {}", lab_core::discovery::log_safe(warning));
     }
     let mut allowed_hosts = ctx.config.allowed_hosts.clone();
     allowed_hosts.extend(args.allowed_hosts);
@@ -239,13 +239,13 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let mut runner_status = lab_http::RunnerStatus {
+    let mut runner_status = lab_core::RunnerStatus {
         programs: ctx.config.runner.programs.clone(),
         env_allow: ctx.config.runner.env_allow.clone(),
         ..Default::default()
     };
     let jobs = if args.enable_runner {
-        let (runner, warnings) = lab_runner::Runner::new(runner_config(
+        let (runner, warnings) = lab_core::runner::Runner::new(runner_config(
             ctx,
             args.runner_allow_network,
             args.runner_allow_workflow_exec,
@@ -288,7 +288,7 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
         runner_status.isolation = Some(isolation);
         runner_status.limits = runner.limits_status();
         let manager =
-            lab_runner::jobs::JobManager::open(runner, Arc::clone(&registry), &ctx.data_dir)
+            lab_core::runner::jobs::JobManager::open(runner, Arc::clone(&registry), &ctx.data_dir)
                 .context("opening the job records")?;
         Some(Arc::new(manager))
     } else {

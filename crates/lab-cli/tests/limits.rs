@@ -51,7 +51,7 @@ fn text(bytes: &[u8]) -> String {
 /// The directories of this process's own cgroups in each v1 hierarchy it
 /// is in (where the Lab, its child, makes its jobs' cgroups).
 fn own_cgroup_dirs() -> Vec<PathBuf> {
-    let layout = lab_runner::cgroup::read_layout();
+    let layout = lab_core::runner::cgroup::read_layout();
     layout.v1.iter().map(|h| h.dir.clone()).collect()
 }
 

@@ -1,15 +1,13 @@
-//! Artifacts: opening one through the registry and lab-fs, the type table,
-//! and answering with lab-stream (preconditions, Range, multipart).
+//! Artifacts: opened by lab-core (which run, which file), answered with
+//! lab-stream (preconditions, Range, multipart).
 
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode};
 use http_body_util::BodyExt;
-use std::collections::HashMap;
 
-use lab_formats::Format;
-use lab_fs::{Allowlist, ArtifactName, RunRoot};
+use lab_core::content_type;
 use lab_stream::{FileBody, Plan, Validators, evaluate, multipart_segments};
 
 use crate::State;
@@ -17,27 +15,6 @@ use crate::decode::percent_decode;
 use crate::errors::internal;
 use crate::request::{Result, gated, parse_id};
 use crate::response::{ApiError, Body, Code, empty};
-
-/// The fixed, safe content-type table (SPEC §5). Anything else is an opaque
-/// download; nothing is ever served as HTML, SVG or script.
-pub fn content_type(name: &ArtifactName) -> &'static str {
-    let ext = name
-        .file()
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase());
-    match ext.as_deref() {
-        Some("mp4") => "video/mp4",
-        Some("png") => "image/png",
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("gif") => "image/gif",
-        Some("webm") => "video/webm",
-        Some("json") => "application/json",
-        Some("log" | "csv" | "jsonl" | "toml" | "md" | "txt" | "yaml") => {
-            "text/plain; charset=utf-8"
-        }
-        _ => "application/octet-stream",
-    }
-}
 
 pub(crate) async fn artifact(
     state: &Arc<State>,
@@ -57,26 +34,17 @@ pub(crate) async fn artifact(
     })?;
     // Refused alike for every run when no format's list has it; then the
     // run's own format decides.
-    let name = state.allowlists.any(&name)?;
-    let artifact = match open_cached(state, &id, &name) {
+    let name = state.lab.allowlists().any(&name)?;
+    // At once on this worker where no disk has to be waited on; else on a
+    // blocking thread through the run's gate.
+    let artifact = match state.lab.open_artifact_cached(&id, &name) {
         Some(artifact) => artifact?,
         None => {
             let open_name = name.clone();
-            let shared = Arc::clone(state);
+            let lab = Arc::clone(&state.lab);
             let gate_id = id.clone();
             gated(state, &gate_id, move || {
-                let state = shared;
-                let run = state.registry.get(&id)?;
-                let format = crate::discovery::format_of(&run);
-                if !state.allowlists.of(format).allows(&open_name) {
-                    return Err(lab_fs::Error::NotAllowed.into());
-                }
-                let root = state
-                    .summaries
-                    .readers
-                    .artifact_root(&run)?
-                    .ok_or(lab_fs::Error::NotFound)?;
-                Ok(root.open_artifact(&open_name)?)
+                Ok(lab.open_artifact(&id, &open_name)?)
             })
             .await?
         }
@@ -84,32 +52,6 @@ pub(crate) async fn artifact(
     let kind = content_type(&name);
     let disposition = (kind == "application/octet-stream").then(|| "attachment".to_owned());
     file_response(method, headers, artifact, kind, disposition)
-}
-
-/// The artifact opened here on the async worker when nothing has to wait
-/// on a disk: a run whose files lie in its own directory, its root opened
-/// through no link from the kernel's lookup cache, the name resolved
-/// beneath it from that cache (lab-fs's `*_cached` opens, the same checks
-/// as the blocking path). `None`: the blocking
-/// path answers (and gives every error of record).
-fn open_cached(
-    state: &State,
-    id: &lab_registry::RunId,
-    name: &ArtifactName,
-) -> Option<Result<lab_fs::Artifact>> {
-    let run = state.registry.get(id).ok()?;
-    if run.entry.is_some() {
-        return None;
-    }
-    if !state
-        .allowlists
-        .of(crate::discovery::format_of(&run))
-        .allows(name)
-    {
-        return Some(Err(lab_fs::Error::NotAllowed.into()));
-    }
-    let root = RunRoot::open_ambient_cached(&run.root)?;
-    Some(root.open_artifact_cached(name)?.map_err(Into::into))
 }
 
 /// Answers a GET or HEAD for an open file: preconditions, Range, streaming
@@ -199,57 +141,6 @@ pub(crate) fn boundary() -> Result<String> {
     Ok(random.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Per format, the artifact allowlist: the configured one plus the
-/// format's fixed patterns.
-#[derive(Debug)]
-pub(crate) struct Allowlists {
-    base: Allowlist,
-    by_format: HashMap<Format, Allowlist>,
-}
-
-impl Allowlists {
-    pub(crate) fn new(base: Allowlist) -> Self {
-        let by_format = Format::ALL
-            .into_iter()
-            .map(|f| {
-                // The formats' patterns are constant; one that failed to
-                // parse would leave that format with the base list.
-                let list = base
-                    .plus(f.artifact_patterns())
-                    .unwrap_or_else(|_| base.clone());
-                (f, list)
-            })
-            .collect();
-        Self { base, by_format }
-    }
-
-    /// The configured list, without any format's patterns.
-    pub(crate) fn base(&self) -> &Allowlist {
-        &self.base
-    }
-
-    /// The list for a run of `format`.
-    pub(crate) fn of(&self, format: Format) -> &Allowlist {
-        self.by_format.get(&format).unwrap_or(&self.base)
-    }
-
-    /// Whether any format's list could serve `name` (checked before the
-    /// run is looked up, so a name no run may have is refused alike).
-    pub(crate) fn any(
-        &self,
-        name: &str,
-    ) -> std::result::Result<lab_fs::ArtifactName, lab_fs::Error> {
-        let mut last = lab_fs::Error::NotAllowed;
-        for list in self.by_format.values() {
-            match list.check(name) {
-                Ok(name) => return Ok(name),
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
-    }
-}
-
 /// `GET /api/runs/{id}/images/{file}/{offset}/{n}`: a TensorBoard image,
 /// read again from its record in the event file (CRCs checked, the event
 /// decoded) and served only if it is a PNG, as `image/png`.
@@ -272,19 +163,10 @@ pub(crate) async fn tensorboard_image(
     let file = percent_decode(file, false).ok_or_else(not_found)?;
     let offset: u64 = offset.parse().map_err(|_| not_found())?;
     let n: usize = n.parse().map_err(|_| not_found())?;
-    let shared = Arc::clone(state);
+    let lab = Arc::clone(&state.lab);
     let gate_id = id.clone();
     let png = gated(state, &gate_id, move || {
-        let state = shared;
-        let run = state.registry.get(&id)?;
-        let root = RunRoot::open_ambient(&run.root)?;
-        // A job's run: the events the job wrote.
-        let (content, _, format, _) = state.summaries.readers.content(&run, &root);
-        if format != Format::Tensorboard {
-            return Ok(None);
-        }
-        let root = content.unwrap_or(root);
-        Ok(lab_formats::tensorboard_image(&root, &file, offset, n).ok())
+        Ok(lab.tensorboard_image(&id, &file, offset, n)?)
     })
     .await?
     .ok_or_else(not_found)?;

@@ -75,3 +75,16 @@ impl From<lab_fs::Error> for ApiError {
         ApiError::new(status, code, message)
     }
 }
+
+impl From<lab_core::Error> for ApiError {
+    fn from(e: lab_core::Error) -> Self {
+        match e {
+            lab_core::Error::Registry(e) => e.into(),
+            lab_core::Error::Fs(e) => e.into(),
+            lab_core::Error::RunUnavailable(why) => {
+                ApiError::new(StatusCode::CONFLICT, Code::RunUnavailable, why)
+            }
+            lab_core::Error::Exports(e) => internal(&format!("exports directory: {e}")),
+        }
+    }
+}

@@ -14,8 +14,8 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body as HttpBody, Frame};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use lab_runner::JobRequest;
-use lab_runner::jobs::JobManager;
+use lab_core::runner::JobRequest;
+use lab_core::runner::jobs::JobManager;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -31,7 +31,7 @@ use crate::signed::{Urls, job_log_path};
 const TAIL_AFTER_RESTART: u64 = 1024 * 1024;
 
 fn manager(state: &State) -> Result<&Arc<JobManager>> {
-    state.jobs.as_ref().ok_or_else(|| {
+    state.lab.jobs().ok_or_else(|| {
         ApiError::new(
             StatusCode::FORBIDDEN,
             Code::RunnerDisabled,
@@ -52,9 +52,9 @@ fn job_id(id: &str) -> Result<String> {
         })
 }
 
-impl From<lab_runner::runner::Error> for ApiError {
-    fn from(e: lab_runner::runner::Error) -> Self {
-        use lab_runner::runner::Error as E;
+impl From<lab_core::runner::runner::Error> for ApiError {
+    fn from(e: lab_core::runner::runner::Error) -> Self {
+        use lab_core::runner::runner::Error as E;
         let message = e.to_string();
         match e {
             E::ProgramNotAllowed(_) | E::ProgramNotFound(_) | E::FoundNotAllowed { .. } => {
@@ -94,7 +94,7 @@ pub(crate) async fn create(
     checked: Checked,
 ) -> Result<Response<Body>> {
     manager(state)?;
-    if let Some(why) = &state.runner.unavailable {
+    if let Some(why) = &state.lab.runner().unavailable {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             Code::RunnerUnavailable,
@@ -137,7 +137,7 @@ fn parse_job<T: serde::de::DeserializeOwned>(body: Value) -> Result<T> {
 }
 
 /// 202 with the new job's ids, the URL of its log stream, and its record.
-fn started(record: &lab_runner::jobs::JobRecord, urls: &Urls) -> Response<Body> {
+fn started(record: &lab_core::runner::jobs::JobRecord, urls: &Urls) -> Response<Body> {
     eprintln!("lab: started job {} ({})", record.id, record.program);
     json_response(
         StatusCode::ACCEPTED,
@@ -157,10 +157,10 @@ pub(crate) async fn list(state: &Arc<State>, urls: &Urls) -> Result<Response<Bod
         .into_iter()
         .map(|entry| {
             let log_url = match &entry {
-                lab_runner::jobs::JobEntry::Record(record) => {
+                lab_core::runner::jobs::JobEntry::Record(record) => {
                     Some(urls.url(&job_log_path(&record.id)))
                 }
-                lab_runner::jobs::JobEntry::Unreadable(_) => None,
+                lab_core::runner::jobs::JobEntry::Unreadable(_) => None,
             };
             let mut value = json!(entry);
             if let (Some(url), Value::Object(object)) = (log_url, &mut value) {
@@ -206,7 +206,7 @@ pub(crate) async fn cancel(state: &Arc<State>, id: &str) -> Result<Response<Body
         // Running, but in another process (`lab run`): that process owns
         // it; the server does not signal processes it did not start.
         if let Some(record) = jobs.get(&id)
-            && record.state == lab_runner::JobState::Running
+            && record.state == lab_core::runner::JobState::Running
             && let Some(pid) = record.owner.as_ref().and_then(|o| o.pid)
         {
             return Err(ApiError::new(
@@ -368,11 +368,11 @@ pub(crate) async fn log(
                 }
             }
         });
-    } else if record.state == lab_runner::JobState::Running {
+    } else if record.state == lab_core::runner::JobState::Running {
         // A job another process runs (`lab run`): its log files, followed
         // as they grow (from their last 1 MiB), until its record ends.
-        let registry = Arc::clone(&state.registry);
-        let allow = state.allowlists.base().clone();
+        let registry = Arc::clone(state.lab.registry());
+        let allow = state.lab.allowlists().base().clone();
         let run_id = record.run_id.clone();
         tokio::spawn(async move {
             let mut offsets: [Option<u64>; 2] = [None, None];
@@ -381,7 +381,7 @@ pub(crate) async fn log(
             loop {
                 let ended = jobs
                     .get(&id)
-                    .filter(|r| r.state != lab_runner::JobState::Running);
+                    .filter(|r| r.state != lab_core::runner::JobState::Running);
                 let (registry, allow, run_id, from) = (
                     Arc::clone(&registry),
                     allow.clone(),
@@ -430,8 +430,8 @@ pub(crate) async fn log(
                 "no job with this id",
             )
         })?;
-        let registry = Arc::clone(&state.registry);
-        let allow = state.allowlists.base().clone();
+        let registry = Arc::clone(state.lab.registry());
+        let allow = state.lab.allowlists().base().clone();
         let events = blocking(move || {
             let mut out = Vec::new();
             let run = registry.get(&lab_registry::RunId::parse(&run_id)?)?;

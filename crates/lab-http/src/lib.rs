@@ -26,18 +26,14 @@
 mod artifacts;
 mod auth;
 mod decode;
-pub mod discovery;
 mod errors;
 mod exports;
 #[doc(hidden)]
 pub mod fuzz;
-mod gate;
-pub use exports::export_run;
 mod guard;
 mod io;
 mod jobs;
 mod metrics;
-mod readers;
 mod request;
 mod response;
 mod routes;
@@ -56,39 +52,17 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use lab_core::Lab;
 use lab_fs::Allowlist;
 use lab_registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use artifacts::content_type;
 pub use auth::AccessKey;
 pub use guard::{HostAllowlist, MAX_BODY, TOKEN_HEADER};
+pub use lab_core::discovery::log_safe;
+pub use lab_core::{RunnerStatus, content_type};
 pub use response::{SANDBOX_CSP, UI_CSP};
-
-/// What the runner may do, as `/api/status` reports it.
-#[derive(Clone, Debug, Default)]
-pub struct RunnerStatus {
-    /// Jobs may be started.
-    pub enabled: bool,
-    /// Jobs may use the network.
-    pub network_allowed: bool,
-    /// Workflow exec hooks may run (with confirmation).
-    pub workflow_exec_allowed: bool,
-    /// Allowlisted program names.
-    pub programs: Vec<String>,
-    /// Allowlisted environment variable names.
-    pub env_allow: Vec<String>,
-    /// The isolation layers this machine provided when the Lab started (a
-    /// probe run through the sandbox), or why it could not.
-    pub isolation: Option<lab_runner::record::Isolation>,
-    /// Why jobs cannot run on this machine (a required isolation layer is
-    /// missing), when they cannot; every job is then refused.
-    pub unavailable: Option<String>,
-    /// The configured job limits and how this machine applies them
-    /// (`lab_runner::Runner::limits_status`).
-    pub limits: serde_json::Value,
-}
 
 /// Limits that keep hostile clients from exhausting the server.
 #[derive(Clone, Debug)]
@@ -156,7 +130,7 @@ pub struct Config {
     /// export routes off.
     pub exports_dir: Option<std::path::PathBuf>,
     /// The job table when the runner is enabled; `None` refuses every job.
-    pub jobs: Option<Arc<lab_runner::jobs::JobManager>>,
+    pub jobs: Option<Arc<lab_core::runner::jobs::JobManager>>,
     /// `DATA_DIR/runs` (canonical): a run directly in it is a job's run,
     /// whose params, metrics and media are what the job wrote in its
     /// `job/` (SPEC §5); `None`: no run is read so.
@@ -177,7 +151,7 @@ pub struct Config {
     /// `/api/status` until the next walk).
     pub discovery_warnings: Vec<String>,
     /// The format readers' and the walk's bounds (`[formats]`).
-    pub formats: lab_formats::Limits,
+    pub formats: lab_core::formats::Limits,
 }
 
 impl Config {
@@ -197,25 +171,15 @@ impl Config {
             job_runs: None,
             discover_every: None,
             discovery_warnings: Vec::new(),
-            formats: lab_formats::Limits::default(),
+            formats: lab_core::formats::Limits::default(),
         }
     }
 }
 
 /// Shared per-server state.
 pub(crate) struct State {
-    pub(crate) registry: Arc<Registry>,
-    /// The artifact allowlist of each format.
-    pub(crate) allowlists: Arc<artifacts::Allowlists>,
-    /// What the last walk of the allowed roots could not read or cut short.
-    pub(crate) discovery_warnings: std::sync::Mutex<Vec<String>>,
-    /// The walk of the allowed roots: whether the first one is done, and
-    /// whether one is in flight.
-    pub(crate) walks: Walks,
-    /// The format readers' and the walk's bounds.
-    pub(crate) formats: lab_formats::Limits,
-    /// The runs an export is being written of: one at a time per run.
-    pub(crate) exporting: std::sync::Mutex<std::collections::HashSet<lab_registry::RunId>>,
+    /// The application: runs, formats, jobs.
+    pub(crate) lab: Arc<Lab>,
     pub(crate) hosts: HostAllowlist,
     /// 256 bits from the OS RNG, hex; new for every `serve`, never stored.
     pub(crate) token: String,
@@ -224,16 +188,9 @@ pub(crate) struct State {
     pub(crate) sessions: auth::Sessions,
     /// Failed credentials, server-wide.
     pub(crate) failures: Failures,
-    pub(crate) runner: RunnerStatus,
     pub(crate) limits: Limits,
     /// What `/api/status` shows as the address (`127.0.0.1:PORT`, `unix:PATH`).
     pub(crate) address: String,
-    pub(crate) exports: Option<lab_fs::bundle::ExportsDir>,
-    pub(crate) summaries: runs::Summaries,
-    pub(crate) jobs: Option<Arc<lab_runner::jobs::JobManager>>,
-    /// Redaction applied to text going into a bundle: the values of the
-    /// secret-looking variables in the Lab's own environment, known formats.
-    pub(crate) export_filter: lab_redact::export::RedactingFilter,
 }
 
 /// Where the server listens: TCP (loopback, unless the caller allowed
@@ -325,173 +282,6 @@ impl Conns {
     }
 }
 
-/// `text` for a log line: control characters (a newline, an escape
-/// sequence in a directory's name) written as `\u{…}`, so what a run's
-/// names hold can neither forge a line nor drive the terminal.
-pub fn log_safe(text: impl std::fmt::Display) -> String {
-    text.to_string()
-        .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-/// At most 100 warnings, the rest counted.
-fn cap_warnings(mut warnings: Vec<String>) -> Vec<String> {
-    if warnings.len() > 100 {
-        let more = warnings.len() - 99;
-        warnings.truncate(99);
-        warnings.push(format!("… and {more} more"));
-    }
-    warnings
-}
-
-/// The walks of the allowed roots.
-#[derive(Debug)]
-pub(crate) struct Walks {
-    /// `true` once the first walk returned (at once when there is none).
-    first: watch::Sender<bool>,
-    /// A walk is in flight, since this instant.
-    walking: std::sync::Mutex<Option<std::time::Instant>>,
-    /// How long the last walk took.
-    last: std::sync::Mutex<Duration>,
-    /// When the server started.
-    born: std::time::Instant,
-}
-
-impl Walks {
-    fn new(walking_at_start: bool) -> Self {
-        Self {
-            first: watch::channel(!walking_at_start).0,
-            walking: std::sync::Mutex::new(None),
-            last: std::sync::Mutex::new(Duration::ZERO),
-            born: std::time::Instant::now(),
-        }
-    }
-
-    /// Waits for the first walk to return, until at most `limit` after the
-    /// server started: a list asked for right after the start shows what
-    /// the walk finds; once that time has passed (a stuck first walk),
-    /// nothing waits for it any more.
-    pub(crate) async fn first_done(&self, limit: Duration) {
-        let left = limit.saturating_sub(self.born.elapsed());
-        if left.is_zero() {
-            return;
-        }
-        let mut first = self.first.subscribe();
-        let _ = tokio::time::timeout(left, first.wait_for(|done| *done)).await;
-    }
-
-    /// Whether a walk has been in flight longer than the gate's limit.
-    pub(crate) fn stuck_for(&self) -> Option<Duration> {
-        let walking = *self.walking.lock().unwrap_or_else(|p| p.into_inner());
-        walking
-            .map(|since| since.elapsed())
-            .filter(|d| *d >= gate::STUCK_AFTER)
-    }
-}
-
-/// Walks the allowed roots now and then every `every` while serving, so
-/// runs that appear later are registered without a restart (one walk at a
-/// time, on a blocking thread; forgotten runs stay forgotten). The loop
-/// never awaits a walk: one that does not return (a hung mount) is
-/// reported, and no other starts until it does.
-async fn rediscover(state: Arc<State>, every: Duration) {
-    let mut reported_stuck = false;
-    loop {
-        let started = {
-            let mut walking = state
-                .walks
-                .walking
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            match *walking {
-                Some(_) => None,
-                None => {
-                    let now = std::time::Instant::now();
-                    *walking = Some(now);
-                    Some(now)
-                }
-            }
-        };
-        if let Some(started) = started {
-            reported_stuck = false;
-            tokio::spawn(walk_once(Arc::clone(&state), started));
-        } else if let Some(stuck) = state.walks.stuck_for()
-            && !reported_stuck
-        {
-            reported_stuck = true;
-            let warning = format!(
-                "the walk of the allowed roots has not returned for {} s (a hung mount?); no new walk starts until it does",
-                stuck.as_secs()
-            );
-            eprintln!("lab: warning: {warning}");
-            state
-                .discovery_warnings
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(warning);
-        }
-        // The pause between walks is `every`, or 20 times what the last
-        // walk took if that is longer: walking a root of 100,000 runs takes
-        // about a second, and discovery keeps to a twentieth of one core
-        // however many there are.
-        let last = *state.walks.last.lock().unwrap_or_else(|p| p.into_inner());
-        tokio::time::sleep(every.max(last * 20)).await;
-    }
-}
-
-/// One walk of the allowed roots, on a blocking thread.
-async fn walk_once(state: Arc<State>, started: std::time::Instant) {
-    let registry = Arc::clone(&state.registry);
-    let first = !*state.walks.first.borrow();
-    let limits = state.formats;
-    let walked = tokio::task::spawn_blocking(move || discovery::scan(&registry, &limits)).await;
-    *state.walks.last.lock().unwrap_or_else(|p| p.into_inner()) = started.elapsed();
-    match walked {
-        Ok(Ok(scanned)) => {
-            for run in &scanned.report.imported {
-                eprintln!(
-                    "lab: {} {} run {} at {}",
-                    if first { "imported" } else { "found" },
-                    run.format.as_deref().unwrap_or("lab"),
-                    run.id,
-                    log_safe(run.root.display())
-                );
-            }
-            if first {
-                for (path, why) in &scanned.report.skipped {
-                    eprintln!(
-                        "lab: skipped {}: {}",
-                        log_safe(path.display()),
-                        log_safe(why)
-                    );
-                }
-                for warning in &scanned.warnings {
-                    eprintln!("lab: {}", log_safe(warning));
-                }
-            }
-            *state
-                .discovery_warnings
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = cap_warnings(scanned.warnings);
-        }
-        Ok(Err(e)) => eprintln!("lab: looking for new runs failed: {e}"),
-        Err(_) => eprintln!("lab: looking for new runs failed"),
-    }
-    *state
-        .walks
-        .walking
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = None;
-    state.walks.first.send_replace(true);
-}
-
 /// Failed credentials across the server (SPEC §5): more than the limit
 /// within one second locks out for the next second.
 #[derive(Debug, Default)]
@@ -560,47 +350,38 @@ pub async fn serve(
             format!("unix:{}", path.display()),
         ),
     };
-    let exports = config
-        .exports_dir
-        .as_deref()
-        .map(lab_fs::bundle::ExportsDir::open_ambient)
-        .transpose()
-        .map_err(|e| std::io::Error::other(format!("exports directory: {e}")))?;
-    let state = Arc::new(State {
-        exports,
-        summaries: runs::Summaries::new(
-            config.formats,
-            config.jobs.clone(),
-            config.job_runs.clone(),
-            Arc::clone(&config.registry),
-        ),
-        jobs: config.jobs,
-        export_filter: lab_redact::export::RedactingFilter::new(lab_redact::Redactor::new(
-            config.lab_secrets.iter(),
-        )),
-        hosts,
+    let lab = Lab::new(lab_core::LabConfig {
         registry: config.registry,
-        allowlists: Arc::new(artifacts::Allowlists::new(config.allowlist)),
-        discovery_warnings: std::sync::Mutex::new(cap_warnings(config.discovery_warnings)),
-        walks: Walks::new(config.discover_every.is_some()),
+        allowlist: config.allowlist,
+        runner: config.runner,
+        exports_dir: config.exports_dir,
+        jobs: config.jobs,
+        job_runs: config.job_runs,
+        lab_secrets: config.lab_secrets,
+        discovery_warnings: config.discovery_warnings,
+        walking: config.discover_every.is_some(),
         formats: config.formats,
-        exporting: std::sync::Mutex::default(),
+    })
+    .map_err(std::io::Error::other)?;
+    let lab = Arc::new(lab);
+    let state = Arc::new(State {
+        lab: Arc::clone(&lab),
+        hosts,
         token: lab_registry::data_dir::random_hex(32)?,
         key: config.access_key,
         sessions: auth::Sessions::new(config.limits.session_lifetime)?,
         failures: Failures::default(),
-        runner: config.runner,
         limits: config.limits,
         address,
     });
     if let Some(every) = config.discover_every {
-        tokio::spawn(rediscover(Arc::clone(&state), every));
+        tokio::spawn(Arc::clone(&lab).keep_discovering(every));
     }
     // Every run summarised off the request path (at once at start, then
     // again at a bounded rate), so a list that filters or sorts them all
     // never waits for them to be read.
-    let summarising = Arc::downgrade(&state);
-    tokio::task::spawn_blocking(move || runs::Summaries::keep_fresh(summarising));
+    let summarising = Arc::downgrade(&lab);
+    tokio::task::spawn_blocking(move || Lab::keep_fresh(summarising));
     let max = state.limits.max_connections.max(1);
     let conns = Arc::new(Conns::default());
     let (closing_tx, closing_rx) = watch::channel(false);
@@ -647,10 +428,7 @@ pub async fn serve(
         });
     }
     let _ = closing_tx.send(true);
-    state
-        .summaries
-        .stopping
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    state.lab.stop();
     let grace = state.limits.shutdown_grace;
     let _ = tokio::time::timeout(grace, async {
         loop {
@@ -780,56 +558,4 @@ async fn handle(
     };
     response::secure(response.headers_mut());
     Ok(response)
-}
-
-#[cfg(test)]
-mod log_tests {
-    #[test]
-    fn names_cannot_forge_log_lines() {
-        assert_eq!(
-            super::log_safe("/runs/evil\nname\x1b[31m"),
-            "/runs/evil\\u{a}name\\u{1b}[31m"
-        );
-        assert_eq!(super::log_safe("/runs/plain é"), "/runs/plain é");
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests may panic
-mod walk_tests {
-    use super::*;
-
-    /// Whether `first_done(limit)` returns within `within`.
-    async fn returns(walks: &Walks, limit: Duration, within: Duration) -> bool {
-        tokio::time::timeout(within, walks.first_done(limit))
-            .await
-            .is_ok()
-    }
-
-    #[tokio::test]
-    async fn nothing_waits_for_a_stuck_first_walk_once_its_time_after_the_start_has_passed() {
-        // A first walk still running, the server just started: a request
-        // waits for it (not past the limit).
-        let walks = Walks::new(true);
-        assert!(!returns(&walks, Duration::from_secs(60), Duration::from_millis(100)).await);
-        assert!(returns(&walks, Duration::from_millis(50), Duration::from_secs(5)).await);
-        // Started long ago and the walk is still stuck: no wait at all.
-        let old = Walks {
-            born: std::time::Instant::now() - Duration::from_secs(10),
-            ..Walks::new(true)
-        };
-        assert!(returns(&old, Duration::from_secs(5), Duration::from_millis(20)).await);
-        // Once the walk returned, nothing waits either.
-        walks.first.send_replace(true);
-        assert!(returns(&walks, Duration::from_secs(60), Duration::from_millis(20)).await);
-        // No walk at all (an embedder that walks itself): never waits.
-        assert!(
-            returns(
-                &Walks::new(false),
-                Duration::from_secs(60),
-                Duration::from_millis(20)
-            )
-            .await
-        );
-    }
 }

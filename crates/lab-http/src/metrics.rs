@@ -3,13 +3,12 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, Response, StatusCode, header};
-use lab_formats::XAxis;
-use lab_fs::RunRoot;
+use lab_core::formats::XAxis;
+use lab_core::series::SeriesQuery;
 use serde_json::json;
 
 use crate::State;
 use crate::decode::{percent_decode, query_pairs};
-use crate::readers::{REFRESH_EVERY, lock};
 use crate::request::{Result, gated, parse_id};
 use crate::response::{ApiError, Body, Code, json_response};
 use crate::runs::bad;
@@ -64,25 +63,20 @@ pub(crate) async fn metric(
             _ => {}
         }
     }
-    let shared = Arc::clone(state);
+    let lab = Arc::clone(&state.lab);
     let lookup = name.clone();
     let gate_id = id.clone();
-    let found = gated(state, &gate_id, move || {
-        let state = shared;
-        let run = state.registry.get(&id)?;
-        let root = RunRoot::open_ambient(&run.root)?;
-        let reader = state.summaries.readers.reader(&run, &root, REFRESH_EVERY);
-        let reader = lock(&reader);
-        Ok(reader.series(&lookup).map(|series| {
-            let tag = format!(
-                "\"m-{}-{}-{}-{points}-{from:?}-{to:?}-{axis:?}\"",
-                run.id,
-                series.generation,
-                series.points().len()
-            );
-            (tag, series.bucketed(points, from, to, axis))
-        }))
-    })
+    let query = SeriesQuery {
+        points,
+        from,
+        to,
+        axis,
+    };
+    let found = gated(
+        state,
+        &gate_id,
+        move || Ok(lab.series(&id, &lookup, query)?),
+    )
     .await?;
     let Some((etag, buckets)) = found else {
         return Err(ApiError::new(

@@ -33,8 +33,8 @@ pub(crate) async fn gated<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
     state
-        .summaries
-        .gate
+        .lab
+        .gate()
         .read(id, work)
         .await
         .map_err(crate::runs::stuck_error)?

@@ -61,9 +61,19 @@ pub(crate) async fn route(
     // 0.75 s after it).
     match segments.first() {
         Some(&("runs" | "columns" | "exports")) => {
-            state.walks.first_done(crate::gate::STUCK_AFTER).await;
+            state
+                .lab
+                .walks()
+                .first_done(lab_core::gate::STUCK_AFTER)
+                .await;
         }
-        Some(&"status") => state.walks.first_done(Duration::from_millis(750)).await,
+        Some(&"status") => {
+            state
+                .lab
+                .walks()
+                .first_done(Duration::from_millis(750))
+                .await
+        }
         _ => {}
     }
     match segments.as_slice() {
@@ -152,10 +162,11 @@ fn index(state: &State, method: &Method) -> Response<Body> {
 }
 
 async fn status(state: &Arc<State>) -> Result<Response<Body>> {
-    let registry = Arc::clone(&state.registry);
+    let registry = Arc::clone(state.lab.registry());
     let runs = blocking(move || Ok(registry.runs()?.len())).await?;
     let roots: Vec<String> = state
-        .registry
+        .lab
+        .registry()
         .allowed_roots()
         .iter()
         .map(|p| p.display().to_string())
@@ -166,22 +177,22 @@ async fn status(state: &Arc<State>) -> Result<Response<Body>> {
             "version": env!("CARGO_PKG_VERSION"),
             "address": state.address,
             "runner": {
-                "enabled": state.runner.enabled,
-                "network_allowed": state.runner.network_allowed,
-                "workflow_exec_allowed": state.runner.workflow_exec_allowed,
-                "programs": state.runner.programs,
-                "env_allow": state.runner.env_allow,
-                "isolation": state.runner.isolation,
-                "available": state.runner.enabled && state.runner.unavailable.is_none(),
-                "unavailable": state.runner.unavailable,
-                "limits": state.runner.limits,
+                "enabled": state.lab.runner().enabled,
+                "network_allowed": state.lab.runner().network_allowed,
+                "workflow_exec_allowed": state.lab.runner().workflow_exec_allowed,
+                "programs": state.lab.runner().programs,
+                "env_allow": state.lab.runner().env_allow,
+                "isolation": state.lab.runner().isolation,
+                "available": state.lab.runner().enabled && state.lab.runner().unavailable.is_none(),
+                "unavailable": state.lab.runner().unavailable,
+                "limits": state.lab.runner().limits,
             },
             "counts": { "runs": runs },
-            "discovery_warnings": *state.discovery_warnings.lock().unwrap_or_else(|p| p.into_inner()),
-            "discovery_stuck_secs": state.walks.stuck_for().map(|d| d.as_secs()),
+            "discovery_warnings": state.lab.discovery_warnings(),
+            "discovery_stuck_secs": state.lab.walks().stuck_for().map(|d| d.as_secs()),
             "allowed_roots": roots,
-            "artifact_allowlist": state.allowlists.base().patterns().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-            "format_artifacts": lab_formats::Format::ALL
+            "artifact_allowlist": state.lab.allowlists().base().patterns().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            "format_artifacts": lab_core::formats::Format::ALL
                 .iter()
                 .map(|f| (f.as_str(), f.artifact_patterns()))
                 .collect::<std::collections::BTreeMap<_, _>>(),

@@ -19,18 +19,18 @@ use lab_registry::RunId;
 use tokio::sync::Notify;
 
 /// How long a read may take before its run is stuck.
-pub(crate) const STUCK_AFTER: Duration = Duration::from_secs(5);
+pub const STUCK_AFTER: Duration = Duration::from_secs(5);
 
 /// A read of the run did not return in time; none was started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Stuck {
+pub struct Stuck {
     /// How long the read in flight has been running.
-    pub(crate) for_secs: u64,
+    pub for_secs: u64,
 }
 
 impl Stuck {
     /// The reason a run is unavailable, for its summary and errors.
-    pub(crate) fn reason(self) -> String {
+    pub fn reason(self) -> String {
         format!(
             "a read of its files has not returned for {} s (a FIFO, a hung mount?); it is not read again until that read returns",
             self.for_secs.max(STUCK_AFTER.as_secs())
@@ -58,7 +58,7 @@ type Flights = Arc<Mutex<HashMap<RunId, Arc<Flight>>>>;
 
 /// The reads in flight, by run.
 #[derive(Default)]
-pub(crate) struct Gate {
+pub struct Gate {
     flights: Flights,
     limit: Option<Duration>,
 }
@@ -80,7 +80,7 @@ struct Landing {
 impl Drop for Landing {
     fn drop(&mut self) {
         {
-            let mut flights = crate::readers::lock(&self.flights);
+            let mut flights = crate::lock(&self.flights);
             if flights
                 .get(&self.id)
                 .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
@@ -89,7 +89,7 @@ impl Drop for Landing {
             }
         }
         self.flight.done.store(true, Ordering::Release);
-        *crate::readers::lock(&self.flight.finished) = true;
+        *crate::lock(&self.flight.finished) = true;
         self.flight.finished_cv.notify_all();
         self.flight.notify.notify_waiters();
     }
@@ -116,7 +116,7 @@ impl Gate {
     }
 
     fn turn(&self, id: &RunId) -> Turn {
-        let mut flights = crate::readers::lock(&self.flights);
+        let mut flights = crate::lock(&self.flights);
         if let Some(flight) = flights.get(id) {
             return Turn::Theirs(Arc::clone(flight));
         }
@@ -138,14 +138,14 @@ impl Gate {
     /// Whether a read of `id` has been in flight longer than the limit.
     #[cfg(test)]
     pub(crate) fn stuck(&self, id: &RunId) -> Option<Stuck> {
-        let flights = crate::readers::lock(&self.flights);
+        let flights = crate::lock(&self.flights);
         let flight = flights.get(id)?;
         (flight.started.elapsed() >= self.limit()).then(|| flight.stuck())
     }
 
     /// Runs `work` (blocking) for run `id` on a blocking thread, after any
     /// read of it in flight, and waits for it at most the limit.
-    pub(crate) async fn read<T: Send + 'static>(
+    pub async fn read<T: Send + 'static>(
         &self,
         id: &RunId,
         work: impl FnOnce() -> T + Send + 'static,
@@ -237,7 +237,7 @@ impl Gate {
                     let Some(left) = limit.checked_sub(flight.started.elapsed()) else {
                         return Err(flight.stuck());
                     };
-                    let finished = crate::readers::lock(&flight.finished);
+                    let finished = crate::lock(&flight.finished);
                     let (finished, _) = flight
                         .finished_cv
                         .wait_timeout_while(finished, left, |done| !*done)
@@ -323,7 +323,7 @@ mod tests {
             let run = run.clone();
             tokio::spawn(async move { gate.read(&run, work).await })
         };
-        while crate::readers::lock(&gate.flights).is_empty() {
+        while crate::lock(&gate.flights).is_empty() {
             tokio::task::yield_now().await;
         }
         let ran = Arc::new(AtomicBool::new(false));
@@ -357,7 +357,7 @@ mod tests {
         assert!(before.elapsed() < Duration::from_secs(5));
         release(&valve);
         for _ in 0..500 {
-            if gate.stuck(&run).is_none() && crate::readers::lock(&gate.flights).is_empty() {
+            if gate.stuck(&run).is_none() && crate::lock(&gate.flights).is_empty() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));

@@ -11,7 +11,8 @@ use lab_formats::RunReader;
 use lab_fs::RunRoot;
 use lab_registry::{RunId, RunRecord};
 
-use crate::discovery::format_of;
+use crate::Run;
+pub(crate) use crate::lock;
 
 /// How long a run's reader goes without looking for new data, at most.
 pub(crate) const REFRESH_EVERY: Duration = Duration::from_secs(1);
@@ -87,10 +88,6 @@ impl std::fmt::Debug for Readers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Readers")
     }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Readers {
@@ -184,7 +181,7 @@ impl Readers {
     /// beneath the run's root, never through a link out). Blocking.
     pub(crate) fn content(
         &self,
-        run: &RunRecord,
+        run: &Run,
         root: &RunRoot,
     ) -> (
         Option<RunRoot>,
@@ -202,13 +199,13 @@ impl Readers {
                 source.entry,
             );
         }
-        (None, run.root.clone(), format_of(run), run.entry.clone())
+        (None, run.root.clone(), run.format, run.entry.clone())
     }
 
     /// The reader of `run`, refreshed when older than `max_age`. Blocking.
     pub(crate) fn reader(
         &self,
-        run: &RunRecord,
+        run: &Run,
         root: &RunRoot,
         max_age: Duration,
     ) -> Arc<Mutex<RunReader>> {
@@ -266,7 +263,7 @@ impl Readers {
     /// The root `run`'s artifacts are served from. Blocking.
     pub(crate) fn artifact_root(
         &self,
-        run: &RunRecord,
+        run: &Run,
     ) -> std::result::Result<Option<RunRoot>, lab_fs::Error> {
         let root = RunRoot::open_ambient(&run.root)?;
         if run.entry.is_none() {

@@ -1,0 +1,136 @@
+//! Bundles: writing one of a run (the server's route and `lab export`
+//! alike), one export of a run at a time, and the bundles written.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use lab_fs::bundle::{BundleError, BundleInfo, BundleName, ExportsDir, default_bundle_name};
+use lab_registry::RunId;
+
+use crate::{Lab, Run, lock};
+
+/// Why an export failed.
+#[derive(Debug)]
+pub enum ExportError {
+    /// This Lab has no exports directory.
+    NotConfigured,
+    /// An export of this run is being written.
+    InProgress,
+    /// The run is not known.
+    Registry(lab_registry::Error),
+    /// The bundle could not be written (or its name is taken or invalid).
+    Bundle(BundleError),
+}
+
+impl From<BundleError> for ExportError {
+    fn from(e: BundleError) -> Self {
+        ExportError::Bundle(e)
+    }
+}
+
+impl From<lab_registry::Error> for ExportError {
+    fn from(e: lab_registry::Error) -> Self {
+        ExportError::Registry(e)
+    }
+}
+
+impl std::fmt::Display for ExportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExportError::NotConfigured => f.write_str("this Lab has no exports directory"),
+            ExportError::InProgress => {
+                f.write_str("an export of this run is being written; try again when it is done")
+            }
+            ExportError::Registry(e) => e.fmt(f),
+            ExportError::Bundle(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+impl Lab {
+    /// The exports directory, when this Lab has one.
+    pub fn exports(&self) -> Result<&ExportsDir, ExportError> {
+        self.exports.as_ref().ok_or(ExportError::NotConfigured)
+    }
+
+    /// Bundles run `id` as `name` (default: the run's id and the time).
+    /// Not through the run gate: a bundle of a 3 GiB video legitimately
+    /// takes longer than the gate's 5 s, and its reads are lab-fs's
+    /// non-blocking opens of regular files and a private SQLite snapshot.
+    /// One export of a run at a time: each holds a blocking thread for as
+    /// long as its bundle takes. Blocking.
+    pub fn export(
+        self: &Arc<Self>,
+        id: &RunId,
+        name: Option<&str>,
+    ) -> Result<BundleInfo, ExportError> {
+        let exports = self.exports()?;
+        let name = match name {
+            Some(name) => BundleName::parse(name)?,
+            None => BundleName::parse(&default_bundle_name(id.as_str(), SystemTime::now()))?,
+        };
+        if !lock(&self.exporting).insert(id.clone()) {
+            return Err(ExportError::InProgress);
+        }
+        let _done = Exporting(self, id.clone());
+        let run = Run::new(self.registry.get(id)?);
+        Ok(export_run(
+            exports,
+            &name,
+            &run,
+            self.allowlists.base(),
+            &self.export_filter,
+            &self.formats,
+        )?)
+    }
+}
+
+/// Bundles `run` as `name` into `exports`: its allowlisted artifacts (a
+/// store's run: from its own artifact directory) and, for a run of another
+/// format, its params and series in the Lab's own form (`run.json`,
+/// `metrics.jsonl`), so the bundle reimports whole. Blocking. The server's
+/// route and `lab export` both call this.
+pub fn export_run(
+    exports: &ExportsDir,
+    name: &BundleName,
+    run: &Run,
+    allowlist: &lab_fs::Allowlist,
+    filter: &dyn lab_fs::bundle::ExportFilter,
+    limits: &lab_formats::Limits,
+) -> Result<BundleInfo, BundleError> {
+    let format = run.format;
+    let allow = allowlist.plus(format.artifact_patterns())?;
+    let root = lab_fs::RunRoot::open_ambient(&run.root)?;
+    let mut reader = lab_formats::RunReader::new_entry_with(format, run.entry.as_deref(), limits);
+    reader.refresh(&root);
+    // A store's run bundles its own artifact directory; when its store
+    // names none inside the store (or one that leaves it), the bundle holds
+    // its params and series alone.
+    let nothing = lab_fs::Allowlist::only::<&str>(&[])?;
+    let (source, allow) = match &run.entry {
+        None => (root, &allow),
+        Some(_) => match reader.info().artifact_dir.map(|d| root.open_sub(&d)) {
+            Some(Ok(dir)) => (dir, &allow),
+            _ => (root, &nothing),
+        },
+    };
+    let present = source.list_artifacts(allow)?;
+    let extra: Vec<(lab_fs::ArtifactName, Vec<u8>)> =
+        lab_formats::lab_form(&reader, |n| present.iter().any(|a| a.name.as_str() == n))
+            .into_iter()
+            .filter_map(|(n, bytes)| Some((lab_fs::ArtifactName::parse(&n).ok()?, bytes)))
+            .collect();
+    exports.write_bundle(name, &source, allow, run.id.as_str(), filter, &extra)
+}
+
+/// Marks the export of a run done when dropped (written, failed or
+/// panicked).
+struct Exporting<'a>(&'a Lab, RunId);
+
+impl Drop for Exporting<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.exporting).remove(&self.1);
+    }
+}

@@ -1,0 +1,691 @@
+//! Runs as lists show them: typed summaries from the format readers
+//! (lab-formats), kept fresh in the background; the list with filtering,
+//! sorting, extra fields and paging; one run's details; the param and
+//! metric columns the runs have.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lab_formats::{Format, Media, MetricInfo, TextEntry};
+use lab_fs::{ArtifactInfo, RunRoot};
+use lab_registry::RunId;
+use lab_runner::JobState;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::artifacts::content_type;
+use crate::gate::Gate;
+use crate::readers::{REFRESH_EVERY, Readers, artifact_root};
+use crate::{Error, Lab, Run, lock};
+
+/// How long a computed summary is reused before the run is looked at again.
+const SUMMARY_TTL: Duration = Duration::from_secs(5);
+
+/// A run as the list shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    /// Its id.
+    pub id: RunId,
+    /// The directory's own name.
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) imported_at: u64,
+    pub(crate) format: &'static str,
+    pub(crate) available: bool,
+    /// Why `available` is false: its directory cannot be opened, or a read
+    /// of its files is stuck.
+    pub(crate) unavailable_reason: Option<String>,
+    /// The display name: the format's run name, else the directory's.
+    pub(crate) title: String,
+    pub(crate) tags: Vec<String>,
+    pub(crate) created: String,
+    pub(crate) status: Option<String>,
+    pub(crate) has_video: bool,
+    pub(crate) video: Option<String>,
+    pub(crate) thumbnail: Option<String>,
+    pub(crate) artifact_count: usize,
+    /// How many parts of the run could not be read (details on the run).
+    pub(crate) error_count: usize,
+    /// The job's run whose job wrote this run (beneath its `job/`).
+    pub(crate) parent: Option<RunId>,
+    /// For a job's run: its job's id (`GET /api/jobs/{job}`).
+    pub(crate) job: Option<String>,
+    /// Params and last metric values, sorted by name: slices, not maps (a
+    /// summary is kept for every run; 100,000 of them must stay small).
+    #[serde(skip)]
+    pub(crate) params: Box<[(Box<str>, Value)]>,
+    #[serde(skip)]
+    pub(crate) last: Box<[(Box<str>, Option<f64>)]>,
+    /// The id, name, title and tags, lower-cased once and joined by NULs,
+    /// for `?q=`.
+    #[serde(skip)]
+    pub(crate) searched: Box<str>,
+}
+
+impl RunSummary {
+    /// Whether `q` (lower-cased) is in the id, name, title or a tag. A
+    /// `q` without a NUL that occurs in the joined string lies within one
+    /// field (an occurrence across fields would hold the NUL between
+    /// them); one with a NUL is looked for in the fields themselves.
+    fn matches(&self, q: &str) -> bool {
+        if q.contains('\0') {
+            let lower = |t: &str| t.to_lowercase();
+            return [self.id.as_str(), &self.name, &self.title]
+                .into_iter()
+                .chain(self.tags.iter().map(String::as_str))
+                .any(|field| lower(field).contains(q));
+        }
+        self.searched.contains(q)
+    }
+
+    /// [`RunSummary::matches`] with `q`'s searcher built once for a whole
+    /// list (`q` lower-cased).
+    pub(crate) fn matches_with(&self, q: &str, finder: &memchr::memmem::Finder<'_>) -> bool {
+        if q.contains('\0') {
+            return self.matches(q);
+        }
+        finder.find(self.searched.as_bytes()).is_some()
+    }
+
+    /// The value of param `key`.
+    pub fn param(&self, key: &str) -> Option<&Value> {
+        lookup(&self.params, key)
+    }
+
+    /// The last value of `metric`.
+    pub fn last(&self, metric: &str) -> Option<f64> {
+        lookup(&self.last, metric).copied().flatten()
+    }
+}
+
+/// The value of `key` in a slice sorted by key.
+fn lookup<'a, T>(sorted: &'a [(Box<str>, T)], key: &str) -> Option<&'a T> {
+    sorted
+        .binary_search_by(|(k, _)| (**k).cmp(key))
+        .ok()
+        .map(|i| &sorted[i].1)
+}
+
+/// The fields `?q=` looks in, lower-cased, joined by NULs.
+fn searched(id: &RunId, name: &str, title: &str, tags: &[String]) -> Box<str> {
+    let fields: Vec<&str> = [id.as_str(), name, title]
+        .into_iter()
+        .chain(tags.iter().map(String::as_str))
+        .collect();
+    fields.join("\0").to_lowercase().into_boxed_str()
+}
+
+/// A run with everything `GET /api/runs/{id}` shows.
+#[derive(Debug, Serialize)]
+pub struct RunDetails {
+    /// What the list shows of it.
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    description: Option<String>,
+    params: BTreeMap<String, Value>,
+    metrics: Vec<MetricInfo>,
+    /// Its videos and images (an embedded image's `url` is the face's to
+    /// set).
+    pub media: Vec<Media>,
+    texts: Vec<TextEntry>,
+    errors: Vec<String>,
+    artifacts: Vec<Listed>,
+}
+
+/// An artifact as a run's details list it.
+#[derive(Debug, Serialize)]
+pub struct Listed {
+    name: String,
+    size: u64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    modified: u64,
+}
+
+/// The summaries of every run, and the reads of runs in flight.
+///
+/// A list is answered from the summaries already computed, whatever their
+/// age: it never waits for runs to be read, but for a run never summarised.
+/// One background task ([`Lab::keep_fresh`]) summarises every run at
+/// start, as fast as it can, then goes round the registry again and again,
+/// computing each summary older than [`SUMMARY_TTL`] again at no more than
+/// [`REFRESH_RATE`] runs a second: with 1,000 runs a list is at most 5 s
+/// behind its runs, with 100,000 at most about 100 s, for a bounded share
+/// of one core either way. Recomputing is incremental where the run's
+/// reader is still cached (only appended bytes are read).
+#[derive(Default)]
+pub(crate) struct Summaries {
+    /// The reads of runs in flight: one per run, none of a stuck one.
+    pub(crate) gate: Gate,
+    pub(crate) summaries: Mutex<HashMap<RunId, (Instant, Arc<RunSummary>)>>,
+    /// The last count of the columns and when it was counted. Held while
+    /// counting, so requests at once wait for one count.
+    pub(crate) columns: Mutex<Option<(Instant, Arc<Value>)>>,
+    /// The Lab is stopping: background passes stop.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
+}
+
+/// Most summaries computed again per second once every run was
+/// summarised.
+const REFRESH_RATE: usize = 1_000;
+
+impl std::fmt::Debug for Summaries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Summaries")
+    }
+}
+
+impl Summaries {
+    /// Drops `id`'s summary (a forgotten run).
+    pub(crate) fn forget(&self, id: &RunId) {
+        lock(&self.summaries).remove(id);
+    }
+
+    /// Whether `run` needs summarising: never summarised, of another
+    /// root, or older than [`SUMMARY_TTL`].
+    fn due(&self, run: &Run) -> bool {
+        lock(&self.summaries)
+            .get(&run.id)
+            .is_none_or(|(at, summary)| {
+                run.root.to_str() != Some(summary.path.as_str()) || at.elapsed() >= SUMMARY_TTL
+            })
+    }
+}
+
+impl Lab {
+    /// The record of the job whose run `run` is, if it is one (a job's
+    /// run has its job's id).
+    fn job_record(&self, run: &Run) -> Option<lab_runner::jobs::JobRecord> {
+        let id = run.id.as_str();
+        let record = match &self.jobs {
+            Some(jobs) => jobs.get(id)?,
+            // Without the runner: the record in the data dir, read only —
+            // for a job's run alone (no file is looked for for any other).
+            None if self.readers.is_job_run(run) => {
+                lab_runner::jobs::read_record(self.readers.data_dir()?, id)?
+            }
+            None => return None,
+        };
+        (record.run_id == id).then_some(record)
+    }
+
+    /// The blocking read of everything about `run`, to run through the
+    /// [`Gate`].
+    pub fn details_of(
+        self: &Arc<Self>,
+        run: &Run,
+    ) -> impl FnOnce() -> Result<RunDetails, lab_fs::Error> + Send + 'static {
+        let lab = Arc::clone(self);
+        let job = self.job_record(run);
+        let run = run.clone();
+        move || {
+            lab.register_children(&run);
+            read_details(&lab, &run, job)
+        }
+    }
+
+    /// The runs the job wrote beneath its run: each registered as a run of
+    /// its own (walked and checked as any run under an allowed root:
+    /// DATA_DIR/runs is one), its parent this run. Blocking.
+    fn register_children(&self, run: &Run) {
+        let children = self.readers.new_children(run);
+        if children.is_empty() {
+            return;
+        }
+        // At most MAX_CHILDREN over the job run's life, however many its
+        // job keeps making.
+        let known = self.registry.runs().map_or(usize::MAX, |runs| {
+            runs.iter()
+                .filter(|r| self.readers.parent_of(r).as_ref() == Some(&run.id))
+                .count()
+        });
+        let room = lab_formats::job::MAX_CHILDREN.saturating_sub(known);
+        let candidates: Vec<lab_registry::Candidate> = children
+            .into_iter()
+            .take(room)
+            .map(crate::discovery::candidate)
+            .collect();
+        let beneath = run.root.join("job");
+        if !candidates.is_empty()
+            && let Err(e) = self.registry.register_beneath(&beneath, &candidates)
+        {
+            eprintln!("lab: registering the runs job {} wrote: {e}", run.id);
+        }
+    }
+
+    /// The summaries of `runs` for a list: each the one computed already,
+    /// if it is of this root, else computed now. One lock for the lookups.
+    /// Blocking.
+    pub(crate) fn listed<'a>(
+        self: &Arc<Self>,
+        runs: impl Iterator<Item = &'a Run>,
+    ) -> Vec<Arc<RunSummary>> {
+        let mut found: Vec<(&Run, Option<Arc<RunSummary>>)> = {
+            let summaries = lock(&self.summaries.summaries);
+            runs.map(|run| match summaries.get(&run.id) {
+                Some((_, summary)) if run.root.to_str() == Some(summary.path.as_str()) => {
+                    (run, Some(Arc::clone(summary)))
+                }
+                _ => (run, None),
+            })
+            .collect()
+        };
+        for (run, summary) in &mut found {
+            if summary.is_none() {
+                *summary = Some(self.compute(run));
+            }
+        }
+        found.into_iter().filter_map(|(_, s)| s).collect()
+    }
+
+    /// Computes `run`'s summary and keeps it: through the gate, so a run
+    /// whose read is stuck is summarised as unavailable at once. Blocking.
+    fn compute(self: &Arc<Self>, run: &Run) -> Arc<RunSummary> {
+        let read = self.summaries.gate.read_sync(&run.id, self.details_of(run));
+        let summary = Arc::new(match read {
+            Ok(Ok(details)) => details.summary,
+            Ok(Err(e)) => unavailable(run, cannot_open(&e)),
+            Err(stuck) => unavailable(run, stuck.reason()),
+        });
+        let mut summaries = lock(&self.summaries.summaries);
+        if summaries.len() > 200_000 {
+            summaries.clear();
+        }
+        summaries.insert(run.id.clone(), (Instant::now(), Arc::clone(&summary)));
+        summary
+    }
+
+    /// The background task: summarises every run (at start, unthrottled),
+    /// then keeps going round, computing due summaries at no more than
+    /// [`REFRESH_RATE`] a second, until the Lab stops or is gone (it holds
+    /// the Lab only for one summary at a time). Blocking.
+    pub fn keep_fresh(lab: std::sync::Weak<Lab>) {
+        let live = || lab.upgrade().filter(|l| !l.stopping());
+        let mut first = true;
+        loop {
+            let Some(runs) = live().and_then(|l| l.runs().ok()) else {
+                return;
+            };
+            let mut done = 0usize;
+            let mut window = Instant::now();
+            for run in runs.iter() {
+                let Some(lab) = live() else { return };
+                if !lab.summaries.due(run) {
+                    continue;
+                }
+                lab.compute(run);
+                drop(lab);
+                done += 1;
+                if !first && done.is_multiple_of(REFRESH_RATE / 10) {
+                    // A tenth of the rate per tenth of a second.
+                    if let Some(rest) = Duration::from_millis(100).checked_sub(window.elapsed()) {
+                        std::thread::sleep(rest);
+                    }
+                    window = Instant::now();
+                }
+            }
+            first = false;
+            // Round again after a pause: a short registry waits for its
+            // summaries to come due rather than spinning.
+            for _ in 0..10 {
+                if live().is_none() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Everything about `run`. Blocking: call it through the [`Gate`].
+fn read_details(
+    lab: &Lab,
+    run: &Run,
+    record: Option<lab_runner::jobs::JobRecord>,
+) -> std::result::Result<RunDetails, lab_fs::Error> {
+    let readers: &Readers = &lab.readers;
+    let allow = &lab.allowlists;
+    let root = RunRoot::open_ambient(&run.root)?;
+    let format = run.format;
+    // A job's run: its job's state and command, from its record, else
+    // (a record this server has not read) from the Lab's provenance once
+    // the job ended.
+    let provenance = if record.is_none() && readers.job_source(run).is_some() {
+        read_provenance(&root)
+    } else {
+        None
+    };
+    let job = record.as_ref().map(|r| r.state).or_else(|| {
+        provenance
+            .as_ref()
+            .and_then(|p| JobState::of_recorded_exit(&p.exit))
+    });
+    // An ended job's files are looked at once more, then kept.
+    if job.is_some_and(|s| !matches!(s, JobState::Running | JobState::Queued)) {
+        readers.settle(&run.id);
+    }
+    let command = match (&record, &provenance) {
+        (Some(r), _) => Some(
+            std::iter::once(r.program.clone())
+                .chain(r.args.iter().cloned())
+                .collect::<Vec<_>>(),
+        ),
+        (None, Some(p)) => Some(p.argv.clone()),
+        _ => None,
+    };
+    let reader = readers.reader(run, &root, REFRESH_EVERY);
+    let (mut info, shown) = {
+        let reader = lock(&reader);
+        (reader.info(), reader.format())
+    };
+    // A job's run is titled by its command (the program by its file name:
+    // `python3`, however it was found or asked for) unless what it wrote
+    // names it.
+    if info.name.is_none()
+        && let Some(mut words) = command.filter(|w| !w.is_empty())
+    {
+        if let Some(name) = std::path::Path::new(&words[0])
+            .file_name()
+            .and_then(|n| n.to_str())
+        {
+            words[0] = name.to_owned();
+        }
+        info.name = Some(shell_words(&words));
+    }
+    // A job's run whose state is not known (its record unread, no
+    // provenance yet): its status is not what the job wrote either.
+    if job.is_none() && (record.is_some() || readers.job_source(run).is_some()) {
+        info.tags.retain(|t| !t.starts_with("status_raw="));
+        info.status = Some(lab_formats::RunStatus::Unknown.as_str().to_owned());
+    }
+    if let Some(state) = job {
+        // A job's run: its status is its job's (SPEC §4), whatever the
+        // job wrote; the job state is the raw value kept beside it.
+        info.tags.retain(|t| !t.starts_with("status_raw="));
+        info.tags.push(format!("status_raw={state}"));
+        info.status = Some(job_run_status(state).to_owned());
+    }
+    // A job's run serves the Lab's own files of it (logs, provenance) from
+    // its directory; what the job wrote is read, not served, here.
+    let artifacts = match artifact_root(run, root, &info) {
+        Some(root) => root.list_artifacts(allow.of(format))?,
+        None => Vec::new(),
+    };
+    let is_job = record.is_some() || readers.job_source(run).is_some();
+    let mut details = details(run, shown, info, &artifacts);
+    details.summary.parent = readers.parent_of(run);
+    // A job's id is its run's.
+    details.summary.job = is_job.then(|| run.id.to_string());
+    Ok(details)
+}
+
+/// A job's run's `provenance.json` (the Lab's own file, where the job
+/// cannot write), at most 4 MiB, as this Lab writes it; `None` while it
+/// has none (or one of another version).
+fn read_provenance(root: &RunRoot) -> Option<lab_runner::record::Provenance> {
+    use std::io::Read;
+    let name = lab_fs::ArtifactName::parse("provenance.json").ok()?;
+    let artifact = root.open_artifact(&name).ok()?;
+    let mut text = Vec::new();
+    artifact.file.take(4 << 20).read_to_end(&mut text).ok()?;
+    lab_runner::record::Provenance::parse(&text)
+}
+
+/// `words` as a POSIX shell would read them back: a word of letters,
+/// digits and `_@%+=:,./-` as it is, any other in single quotes (`'\''`
+/// for a quote inside), as the UI's `quoteArgv` writes them. Long titles
+/// are cut at 200 characters.
+fn shell_words(words: &[String]) -> String {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| {
+            let plain = !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
+            if plain {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect();
+    let line = quoted.join(" ");
+    if line.chars().count() > 200 {
+        line.chars().take(199).chain(std::iter::once('…')).collect()
+    } else {
+        line
+    }
+}
+
+/// The status of a job's run (SPEC §4): the job state's word in the one
+/// run-status vocabulary (`queued`, `running` → running; `failed`,
+/// `refused` → failed; `killed`, `timeout`, `cancelled`, `oom` → killed;
+/// `node_fail` → crashed; `interrupted` → unknown).
+fn job_run_status(state: JobState) -> &'static str {
+    lab_formats::RunStatus::from_raw(state.as_str()).as_str()
+}
+
+/// Why a run whose directory cannot be opened is unavailable (its kind,
+/// never a path).
+fn cannot_open(e: &lab_fs::Error) -> String {
+    match e {
+        lab_fs::Error::NotFound => "its directory is gone (moved or deleted?)".to_owned(),
+        lab_fs::Error::RootMoved => "its directory was moved or replaced".to_owned(),
+        _ => "its directory cannot be opened".to_owned(),
+    }
+}
+
+fn modified_secs(a: &ArtifactInfo) -> u64 {
+    a.modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// A run that cannot be read now, and why.
+fn unavailable(run: &Run, reason: String) -> RunSummary {
+    RunSummary {
+        id: run.id.clone(),
+        name: run.dir_name().to_owned(),
+        path: run.root.display().to_string(),
+        imported_at: run.imported_at,
+        format: run.format.as_str(),
+        available: false,
+        unavailable_reason: Some(reason),
+        title: run.dir_name().to_owned(),
+        tags: Vec::new(),
+        created: lab_fs::bundle::iso8601_utc(run.imported_at),
+        status: None,
+        has_video: false,
+        video: None,
+        thumbnail: None,
+        artifact_count: 0,
+        error_count: 0,
+        parent: None,
+        job: None,
+        params: Box::default(),
+        last: Box::default(),
+        searched: searched(&run.id, run.dir_name(), run.dir_name(), &[]),
+    }
+}
+
+fn details(
+    run: &Run,
+    format: Format,
+    info: lab_formats::RunInfo,
+    artifacts: &[ArtifactInfo],
+) -> RunDetails {
+    let video = artifacts
+        .iter()
+        .find(|a| a.name.as_str().ends_with(".mp4"))
+        .map(|a| a.name.to_string());
+    let thumbnail = ["thumbnail.png", "thumbnail.jpg", "preview.png"]
+        .iter()
+        .find(|t| artifacts.iter().any(|a| a.name.as_str() == **t))
+        .map(|t| (*t).to_owned())
+        .or_else(|| {
+            artifacts
+                .iter()
+                .find(|a| content_type(&a.name).starts_with("image/"))
+                .map(|a| a.name.to_string())
+        });
+    // An embedded image's `url` is the face's to set.
+    let mut media = info.media.clone();
+    for a in artifacts {
+        let kind = content_type(&a.name);
+        let kind = if kind.starts_with("video/") {
+            "video"
+        } else if kind.starts_with("image/") {
+            "image"
+        } else {
+            continue;
+        };
+        if !media.iter().any(|m| m.artifact == a.name.as_str()) {
+            media.push(Media {
+                artifact: a.name.to_string(),
+                kind,
+                step: None,
+                key: None,
+                embedded: false,
+                url: None,
+            });
+        }
+    }
+    let title = info
+        .name
+        .clone()
+        .unwrap_or_else(|| run.dir_name().to_owned());
+    let summary = RunSummary {
+        searched: searched(&run.id, run.dir_name(), &title, &info.tags),
+        id: run.id.clone(),
+        name: run.dir_name().to_owned(),
+        path: run.root.display().to_string(),
+        imported_at: run.imported_at,
+        format: format.as_str(),
+        available: info.unavailable.is_none(),
+        unavailable_reason: info.unavailable.clone(),
+        title,
+        tags: info.tags.clone(),
+        created: info
+            .created
+            .clone()
+            .unwrap_or_else(|| lab_fs::bundle::iso8601_utc(run.imported_at)),
+        status: info.status.clone(),
+        has_video: video.is_some(),
+        video,
+        thumbnail,
+        artifact_count: artifacts.len(),
+        error_count: info.errors.len(),
+        parent: None,
+        job: None,
+        // A BTreeMap iterates in key order: the slice is sorted.
+        params: info
+            .params
+            .iter()
+            .map(|(k, v)| (k.as_str().into(), v.clone()))
+            .collect(),
+        last: info
+            .metrics
+            .iter()
+            .map(|m| (m.name.as_str(), m.last))
+            // Sorted by name, the last of a repeated name kept.
+            .collect::<BTreeMap<&str, Option<f64>>>()
+            .into_iter()
+            .map(|(name, last)| (name.into(), last))
+            .collect(),
+    };
+    RunDetails {
+        summary,
+        description: info.description,
+        params: info.params,
+        metrics: info.metrics,
+        media,
+        texts: info.texts,
+        errors: info.errors,
+        artifacts: artifacts
+            .iter()
+            .map(|a| Listed {
+                name: a.name.to_string(),
+                size: a.len,
+                kind: content_type(&a.name),
+                modified: modified_secs(a),
+            })
+            .collect(),
+    }
+}
+
+impl Lab {
+    /// The runs `parent`'s job wrote beneath it, each a run of its own (at
+    /// most 1,000): id, title and format. Blocking.
+    pub fn children(&self, parent: &RunId) -> Result<Vec<Child>, Error> {
+        let runs = self.runs()?;
+        let summaries = lock(&self.summaries.summaries);
+        Ok(runs
+            .iter()
+            .filter(|r| self.readers.parent_of(r).as_ref() == Some(parent))
+            .take(1_000)
+            .map(|r| Child {
+                id: r.id.clone(),
+                title: summaries
+                    .get(&r.id)
+                    .map_or_else(|| r.dir_name().to_owned(), |(_, s)| s.title.clone()),
+                format: r.format.as_str(),
+            })
+            .collect())
+    }
+}
+
+/// A run a job wrote beneath its job's run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Child {
+    /// Its id.
+    pub id: RunId,
+    /// Its title.
+    pub title: String,
+    /// Its format.
+    pub format: &'static str,
+}
+
+/// Why a run whose directory cannot be opened is unavailable (its kind,
+/// never a path).
+pub fn unavailable_reason(e: &lab_fs::Error) -> String {
+    cannot_open(e)
+}
+
+#[cfg(test)]
+mod job_status_tests {
+    use lab_runner::JobState;
+
+    #[test]
+    fn a_command_is_quoted_as_a_shell_reads_it_back() {
+        let words =
+            |w: &[&str]| super::shell_words(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            words(&["python3", "train.py", "--lr", "0.1"]),
+            "python3 train.py --lr 0.1"
+        );
+        assert_eq!(words(&["echo", "$HOME; id"]), "echo '$HOME; id'");
+        assert_eq!(words(&["a b", "", "it's"]), "'a b' '' 'it'\\''s'");
+        assert_eq!(words(&["x".repeat(300).as_str()]).chars().count(), 200);
+    }
+
+    #[test]
+    fn a_jobs_run_status_follows_its_state() {
+        for (state, status) in [
+            (JobState::Queued, "running"),
+            (JobState::Running, "running"),
+            (JobState::Finished, "finished"),
+            (JobState::Failed, "failed"),
+            (JobState::Refused, "failed"),
+            (JobState::Killed, "killed"),
+            (JobState::Timeout, "killed"),
+            (JobState::Cancelled, "killed"),
+            (JobState::Oom, "killed"),
+            (JobState::NodeFail, "crashed"),
+            (JobState::Interrupted, "unknown"),
+        ] {
+            assert_eq!(super::job_run_status(state), status, "{state}");
+        }
+    }
+}

@@ -380,7 +380,7 @@ impl Runner {
         // decided here, by a pure function.
         let (kernel, plan) = match crate::spawn::kernel_report(&config.helper) {
             Some(reported) => {
-                let kernel = reported.reported();
+                let kernel = crate::kernel::reported(reported);
                 let plan = crate::kernel::decide(&kernel);
                 (kernel, plan)
             }

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
+use crate::exit::Exit;
 use crate::protocol::{PROTOCOL_VERSION, Report, SandboxSpec};
 use crate::record::Isolation;
 use crate::report::{read_report, read_report_lines};
-use crate::runner::{Exit, Runner};
+use crate::runner::Runner;
 
 impl Runner {
     /// Runs the sandbox once with a harmless program (this binary's

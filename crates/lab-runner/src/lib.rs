@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 
 pub mod cgroup;
+mod error;
+mod exit;
 mod files;
 #[doc(hidden)]
 pub mod fuzz;

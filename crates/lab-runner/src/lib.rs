@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod kernel;
 mod plan;
 mod policy;
+mod probe;
 pub mod protocol;
 mod provenance;
 pub mod record;

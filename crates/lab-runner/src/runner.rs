@@ -15,7 +15,7 @@ pub use crate::exit::Exit;
 pub use crate::files::expand_devices;
 use crate::files::{CappedLog, remove_work_dir};
 pub use crate::helper::GRACE;
-use crate::helper::{Sandboxed, stop_network, terminate};
+use crate::helper::{Sandboxed, start_sandbox, stop_network, terminate};
 use crate::kernel::{KernelFeatures, Plan};
 pub use crate::plan::{StepPlan, step_name};
 use crate::plan::{Workflow, argv0};
@@ -767,10 +767,15 @@ impl Runner {
                 mut child,
                 mut control,
                 network,
-            } = self
-                .start_sandbox(&spec, Stdio::piped(), Stdio::piped())
-                .await
-                .map_err(Error::Spawn)?;
+            } = start_sandbox(
+                &self.config.helper,
+                self.pasta.as_deref(),
+                &spec,
+                Stdio::piped(),
+                Stdio::piped(),
+            )
+            .await
+            .map_err(Error::Spawn)?;
             let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(16);
             let pipes: [(Stream, Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>); 2] = [
                 (

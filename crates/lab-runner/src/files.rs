@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::runner::Error;
+use crate::error::Error;
 
 /// Opens `path` (an absolute path outside any run root: ambient authority)
 /// for reading the way every provenance read does (SPEC §5 Runner): never

@@ -11,8 +11,10 @@ use lab_registry::Registry;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::error::Error;
+use crate::exit::Exit;
 use crate::record::{ExitRecord, Isolation};
-use crate::runner::{Error, Exit, JobRequest, Runner, Stream};
+use crate::runner::{JobRequest, Runner, Stream};
 
 /// Output kept in memory per job for live viewers; older events are dropped
 /// (the log files keep everything).

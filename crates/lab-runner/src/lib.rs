@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 
 pub mod cgroup;
+mod error;
+mod exit;
 mod files;
 #[doc(hidden)]
 pub mod fuzz;
@@ -19,6 +21,7 @@ pub mod jobs;
 pub mod kernel;
 mod plan;
 mod policy;
+mod probe;
 pub mod protocol;
 mod provenance;
 pub mod record;

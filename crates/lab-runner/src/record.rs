@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::runner::Exit;
+use crate::exit::Exit;
 
 /// A layer the sandbox could not set up, so nothing ran.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

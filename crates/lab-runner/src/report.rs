@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
+use crate::exit::Exit;
 use crate::protocol::Report;
 use crate::record::{Isolation, Refusal};
-use crate::runner::Exit;
 
 pub(crate) fn read_report_lines(report: &Path) -> Vec<Report> {
     std::fs::read_to_string(report)

@@ -10,10 +10,12 @@ use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
+pub use crate::error::Error;
+pub use crate::exit::Exit;
 pub use crate::files::expand_devices;
 use crate::files::{CappedLog, remove_work_dir};
 pub use crate::helper::GRACE;
-use crate::helper::{Sandboxed, stop_network, terminate};
+use crate::helper::{Sandboxed, start_sandbox, stop_network, terminate};
 use crate::kernel::{KernelFeatures, Plan};
 pub use crate::plan::{StepPlan, step_name};
 use crate::plan::{Workflow, argv0};
@@ -33,98 +35,6 @@ use lab_redact::{Redactor, is_secret_name};
 
 /// Largest workflow file read.
 const MAX_WORKFLOW_BYTES: u64 = 1 << 20;
-
-/// Why a job was refused or failed to start.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Error {
-    /// The program is not on the `[runner] programs` allowlist.
-    ProgramNotAllowed(String),
-    /// `lab run` found the program in the caller's `PATH`, and its
-    /// canonical path is not on the allowlist: says the line that would
-    /// allow it.
-    FoundNotAllowed {
-        /// As asked for.
-        program: String,
-        /// Where it was found.
-        found: PathBuf,
-        /// Its canonical path.
-        canonical: PathBuf,
-        /// What to change: `add its path to [runner] programs in FILE:
-        /// programs = [...]`.
-        fix: String,
-    },
-    /// A configured program cannot be found or resolved.
-    ProgramNotFound(String),
-    /// An environment variable name is invalid, refused or not allowlisted.
-    EnvNotAllowed(String),
-    /// An argument is invalid (NUL, too long, too many).
-    BadArgument(&'static str),
-    /// The run directory could not be made or written.
-    RunDir(std::io::Error),
-    /// The sandbox helper could not be started.
-    Spawn(std::io::Error),
-    /// A workflow file is invalid.
-    Workflow(String),
-    /// A workflow has exec hooks and they are not allowed and confirmed.
-    ExecHooksRefused(String),
-    /// The working directory asked for is not allowed.
-    Cwd(String),
-    /// This machine cannot provide every isolation layer: no job runs.
-    Unavailable(String),
-    /// The program's installation cannot be granted without exposing what
-    /// no job may read (the data dir, the config or key file, a home
-    /// dot-directory): says why and what to allowlist instead.
-    Installation(String),
-    /// A configured limit (`memory_max`, `pids_max`, `cpu_max`) cannot be
-    /// applied on this machine, or its cgroup could not be made: the job
-    /// is refused rather than run unbounded.
-    Limits(String),
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::ProgramNotAllowed(p) => {
-                write!(f, "program {p:?} is not on the [runner] programs allowlist")
-            }
-            Error::FoundNotAllowed {
-                program,
-                found,
-                canonical,
-                fix,
-            } => {
-                write!(f, "program {program:?} is {} in your PATH", found.display())?;
-                if canonical != found {
-                    write!(f, " (really {})", canonical.display())?;
-                }
-                write!(
-                    f,
-                    ", which is not on the [runner] programs allowlist; {fix}"
-                )
-            }
-            Error::ProgramNotFound(p) => write!(f, "program {p:?} cannot be found"),
-            Error::EnvNotAllowed(why) => write!(f, "environment: {why}"),
-            Error::BadArgument(why) => write!(f, "invalid argument: {why}"),
-            Error::RunDir(e) => write!(f, "run directory: {e}"),
-            Error::Spawn(e) => write!(f, "starting the sandbox: {e}"),
-            Error::Workflow(why) => write!(f, "workflow: {why}"),
-            Error::ExecHooksRefused(why) => write!(f, "exec hooks refused: {why}"),
-            Error::Cwd(why) => write!(f, "working directory: {why}"),
-            Error::Unavailable(why) => write!(
-                f,
-                "the runner is unavailable on this machine (it refuses to run jobs with less isolation): {why}"
-            ),
-            Error::Installation(why) => f.write_str(why),
-            Error::Limits(why) => write!(
-                f,
-                "a configured job limit cannot be applied (the job is refused rather than run without it): {why}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// Why a directory cannot be granted, after its path in a message: "is your
 /// home directory or one of its parents; …" or "holds or lies in the Lab's
@@ -253,29 +163,6 @@ pub struct JobRequest {
     pub cwd: Option<PathBuf>,
 }
 
-/// How a job ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// Exited with a code.
-    Code(i32),
-    /// Killed by a signal.
-    Signal(i32),
-    /// Killed at the timeout, with everything it started.
-    TimedOut,
-    /// Cancelled, with everything it started.
-    Cancelled,
-    /// The OOM killer struck in the job's memory cgroup (`memory_max`),
-    /// however the job then ended.
-    Oom,
-    /// The sandbox refused to run it: a required layer failed.
-    Refused {
-        /// The layer.
-        layer: String,
-        /// Why.
-        error: String,
-    },
-}
-
 /// What a finished job reports.
 #[derive(Clone, Debug)]
 pub struct JobOutcome {
@@ -380,7 +267,7 @@ impl Runner {
         // decided here, by a pure function.
         let (kernel, plan) = match crate::spawn::kernel_report(&config.helper) {
             Some(reported) => {
-                let kernel = reported.reported();
+                let kernel = crate::kernel::reported(reported);
                 let plan = crate::kernel::decide(&kernel);
                 (kernel, plan)
             }
@@ -880,10 +767,15 @@ impl Runner {
                 mut child,
                 mut control,
                 network,
-            } = self
-                .start_sandbox(&spec, Stdio::piped(), Stdio::piped())
-                .await
-                .map_err(Error::Spawn)?;
+            } = start_sandbox(
+                &self.config.helper,
+                self.pasta.as_deref(),
+                &spec,
+                Stdio::piped(),
+                Stdio::piped(),
+            )
+            .await
+            .map_err(Error::Spawn)?;
             let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(16);
             let pipes: [(Stream, Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>); 2] = [
                 (

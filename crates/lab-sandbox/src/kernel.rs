@@ -1,8 +1,8 @@
 //! What this kernel provides, read from procfs and the Landlock ABI query
 //! (a system call: hence here, beside the other `unsafe`). The decision on
-//! it is `lab_runner::kernel::decide`, a pure function.
+//! it is `lab_protocol::kernel::decide`, a pure function.
 
-use lab_runner::kernel::{KernelFeatures, Landlock, parse_release};
+use lab_protocol::kernel::{KernelFeatures, Landlock, parse_release};
 
 fn read(path: &str) -> Option<String> {
     std::fs::read_to_string(path)

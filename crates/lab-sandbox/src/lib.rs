@@ -1,9 +1,10 @@
 //! lab-sandbox is the sandbox helper, `lab __sandbox`: a fresh process that
 //! reads a [`SandboxSpec`] on stdin (the typed, versioned protocol of
-//! `lab_runner::protocol`) and runs the job inside it. It is the only crate
+//! crate lab-protocol) and runs the job inside it. It is the only crate
 //! with `unsafe` (its `sys` module), and the only one that links Landlock and
 //! seccomp; the job supervisor (lab-runner) never links it, it starts it as a
-//! process. `lab __sandbox kernel` reports what the kernel provides;
+//! process, and it never links the supervisor: of our crates it depends on
+//! lab-protocol alone (serde types, no I/O). `lab __sandbox kernel` reports what the kernel provides;
 //! `lab __sandbox pasta PASTA PID` connects a job's network namespace.
 //!
 //! ```text
@@ -28,7 +29,7 @@ use std::os::unix::process::CommandExt;
 
 use serde_json::json;
 
-use lab_runner::protocol::{
+use lab_protocol::{
     NETWORK_READY, PROTOCOL_VERSION, REFUSED, Report as Line, SandboxSpec, TERMINATE,
 };
 

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lab_runner::protocol::{JOB_HOME, SandboxSpec};
+use lab_protocol::{JOB_HOME, SandboxSpec};
 use serde_json::{Value, json};
 
 use crate::sys;

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use lab_runner::kernel::{LANDLOCK_MAX_ABI, LANDLOCK_MIN_ABI};
-use lab_runner::protocol::{DEFAULT_DEVICES, SYSTEM_DIRS, SandboxSpec};
+use lab_protocol::kernel::{LANDLOCK_MAX_ABI, LANDLOCK_MIN_ABI};
+use lab_protocol::{DEFAULT_DEVICES, SYSTEM_DIRS, SandboxSpec};
 use landlock::{
     ABI, Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
     RulesetCreatedAttr, RulesetStatus, Scope,

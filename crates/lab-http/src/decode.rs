@@ -1,4 +1,4 @@
-//! Percent-decoding, exactly once.
+//! Percent-decoding, exactly once; percent- and base64url-encoding.
 
 /// Decodes `%XX` escapes once. `+` is kept as is (paths) unless
 /// `plus_as_space` (query strings). A malformed escape or a result that is
@@ -64,6 +64,22 @@ pub fn query_pairs(query: &str) -> Option<Vec<(String, String)>> {
             Some((percent_decode(key, true)?, percent_decode(value, true)?))
         })
         .collect()
+}
+
+/// Unpadded base64url (RFC 4648 §5).
+pub(crate) fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -88,3 +88,12 @@ impl From<lab_core::Error> for ApiError {
         }
     }
 }
+
+/// The answer to a request for a run whose read is stuck.
+pub(crate) fn stuck_error(stuck: lab_core::gate::Stuck) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Code::RunUnavailable,
+        format!("the run cannot be read now: {}", stuck.reason()),
+    )
+}

@@ -37,7 +37,7 @@ pub(crate) async fn gated<T: Send + 'static>(
         .gate()
         .read(id, work)
         .await
-        .map_err(crate::runs::stuck_error)?
+        .map_err(crate::errors::stuck_error)?
 }
 
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(

@@ -241,15 +241,6 @@ pub(crate) async fn show(state: &Arc<State>, id: RunId, urls: &Urls) -> Result<R
     Ok(json_response(StatusCode::OK, &body))
 }
 
-/// The answer to a request for a run whose read is stuck.
-pub(crate) fn stuck_error(stuck: lab_core::gate::Stuck) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        Code::RunUnavailable,
-        format!("the run cannot be read now: {}", stuck.reason()),
-    )
-}
-
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ImportBody {

@@ -20,8 +20,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::auth::base64url;
-use crate::decode::percent_encode_path;
+use crate::decode::{base64url, percent_encode_path};
 
 /// A session's signing key: 256 bits from the OS RNG, in memory only. Its
 /// `Debug` never shows it.

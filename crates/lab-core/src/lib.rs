@@ -16,6 +16,7 @@ pub mod artifacts;
 pub mod discovery;
 mod exports;
 pub mod gate;
+pub mod jobs;
 pub mod list;
 mod readers;
 pub mod series;

@@ -2,7 +2,6 @@
 //! `GET /api/jobs/{id}/log` (server-sent events, resumable with
 //! `Last-Event-ID`), `POST /api/jobs/{id}/cancel`.
 
-use std::io::Read;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,6 +13,7 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body as HttpBody, Frame};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use lab_core::jobs::JobError;
 use lab_core::runner::JobRequest;
 use lab_core::runner::jobs::JobManager;
 use serde_json::{Value, json};
@@ -26,18 +26,30 @@ use crate::request::{Result, blocking, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
 use crate::signed::{Urls, job_log_path};
 
-/// The last this much of each log is sent to a viewer of a job that ran
-/// before the Lab restarted.
-const TAIL_AFTER_RESTART: u64 = 1024 * 1024;
-
 fn manager(state: &State) -> Result<&Arc<JobManager>> {
-    state.lab.jobs().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            Code::RunnerDisabled,
-            "the runner is off; start the Lab with --enable-runner to run jobs",
-        )
-    })
+    Ok(state.lab.job_manager()?)
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        let message = e.to_string();
+        match e {
+            JobError::Disabled => {
+                ApiError::new(StatusCode::FORBIDDEN, Code::RunnerDisabled, message)
+            }
+            JobError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Code::RunnerUnavailable,
+                message,
+            ),
+            JobError::Unknown => ApiError::new(StatusCode::NOT_FOUND, Code::UnknownJob, message),
+            JobError::NotOwner(_) => ApiError::new(StatusCode::CONFLICT, Code::NotOwner, message),
+            JobError::NotRunning => {
+                ApiError::new(StatusCode::CONFLICT, Code::JobNotRunning, message)
+            }
+            JobError::Runner(e) => e.into(),
+        }
+    }
 }
 
 fn job_id(id: &str) -> Result<String> {
@@ -95,11 +107,7 @@ pub(crate) async fn create(
 ) -> Result<Response<Body>> {
     manager(state)?;
     if let Some(why) = &state.lab.runner().unavailable {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Code::RunnerUnavailable,
-            format!("the runner is unavailable on this machine: {why}"),
-        ));
+        return Err(JobError::Unavailable(why.clone()).into());
     }
     let urls = checked.urls.clone();
     let body: Value = read_json(state, req, &checked).await?;
@@ -112,17 +120,16 @@ pub(crate) async fn create(
             confirm_exec_hooks: bool,
         }
         let job: WorkflowJob = parse_job(body)?;
-        let state = Arc::clone(state);
+        let lab = Arc::clone(&state.lab);
         let record = blocking(move || {
-            Ok(manager(&state)?
-                .start_workflow(std::path::Path::new(&job.workflow), job.confirm_exec_hooks)?)
+            Ok(lab.start_workflow(std::path::Path::new(&job.workflow), job.confirm_exec_hooks)?)
         })
         .await?;
         return Ok(started(&record, &urls));
     }
     let request: JobRequest = parse_job(body)?;
-    let state = Arc::clone(state);
-    let record = blocking(move || Ok(manager(&state)?.start(request)?)).await?;
+    let lab = Arc::clone(&state.lab);
+    let record = blocking(move || Ok(lab.start_job(request)?)).await?;
     Ok(started(&record, &urls))
 }
 
@@ -194,85 +201,11 @@ pub(crate) async fn show(state: &Arc<State>, id: &str, urls: &Urls) -> Result<Re
 
 pub(crate) async fn cancel(state: &Arc<State>, id: &str) -> Result<Response<Body>> {
     let id = job_id(id)?;
-    let jobs = manager(state)?;
-    if jobs.get(&id).is_none() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            Code::UnknownJob,
-            "no job with this id",
-        ));
-    }
-    if !jobs.cancel(&id) {
-        // Running, but in another process (`lab run`): that process owns
-        // it; the server does not signal processes it did not start.
-        if let Some(record) = jobs.get(&id)
-            && record.state == lab_core::runner::JobState::Running
-            && let Some(pid) = record.owner.as_ref().and_then(|o| o.pid)
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                Code::NotOwner,
-                format!(
-                    "this job runs in `lab run` (pid {pid}), not in this server: stop it there (Ctrl-C)"
-                ),
-            ));
-        }
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            Code::JobNotRunning,
-            "the job is not running",
-        ));
-    }
+    state.lab.cancel_job(&id)?;
     Ok(json_response(
         StatusCode::ACCEPTED,
         &json!({"id": id, "cancelling": true}),
     ))
-}
-
-/// What the log files of run `run_id` gained past `from` (`None`: start at
-/// their last [`TAIL_AFTER_RESTART`] bytes), and the offsets reached; at
-/// most 1 MiB a file a call. Blocking.
-#[allow(clippy::type_complexity)]
-fn read_grown(
-    registry: &lab_registry::Registry,
-    allow: &lab_fs::Allowlist,
-    run_id: &str,
-    from: [Option<u64>; 2],
-) -> (Vec<(&'static str, String)>, [Option<u64>; 2]) {
-    let mut chunks = Vec::new();
-    let mut reached = from;
-    let Ok(run) = lab_registry::RunId::parse(run_id).and_then(|id| registry.get(&id)) else {
-        return (chunks, reached);
-    };
-    let Ok(root) = lab_fs::RunRoot::open_ambient(&run.root) else {
-        return (chunks, reached);
-    };
-    for (n, (name, kind)) in [("stdout.log", "stdout"), ("stderr.log", "stderr")]
-        .into_iter()
-        .enumerate()
-    {
-        let Ok(name) = allow.check(name) else {
-            continue;
-        };
-        let Ok(artifact) = root.open_artifact(&name) else {
-            continue;
-        };
-        let start = from[n].unwrap_or_else(|| artifact.len.saturating_sub(TAIL_AFTER_RESTART));
-        // A file that shrank (it is the Lab's own, capped head and tail):
-        // read on from its end.
-        let start = start.min(artifact.len);
-        let mut file = artifact.file;
-        if std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start)).is_err() {
-            continue;
-        }
-        let mut text = Vec::new();
-        file.take(TAIL_AFTER_RESTART).read_to_end(&mut text).ok();
-        reached[n] = Some(start + text.len() as u64);
-        if !text.is_empty() {
-            chunks.push((kind, String::from_utf8_lossy(&text).into_owned()));
-        }
-    }
-    (chunks, reached)
 }
 
 /// A body fed by a channel: the SSE stream.
@@ -371,8 +304,7 @@ pub(crate) async fn log(
     } else if record.state == lab_core::runner::JobState::Running {
         // A job another process runs (`lab run`): its log files, followed
         // as they grow (from their last 1 MiB), until its record ends.
-        let registry = Arc::clone(state.lab.registry());
-        let allow = state.lab.allowlists().base().clone();
+        let lab = Arc::clone(&state.lab);
         let run_id = record.run_id.clone();
         tokio::spawn(async move {
             let mut offsets: [Option<u64>; 2] = [None, None];
@@ -382,13 +314,8 @@ pub(crate) async fn log(
                 let ended = jobs
                     .get(&id)
                     .filter(|r| r.state != lab_core::runner::JobState::Running);
-                let (registry, allow, run_id, from) = (
-                    Arc::clone(&registry),
-                    allow.clone(),
-                    run_id.clone(),
-                    offsets,
-                );
-                let read = blocking(move || Ok(read_grown(&registry, &allow, &run_id, from))).await;
+                let (lab, run_id, from) = (Arc::clone(&lab), run_id.clone(), offsets);
+                let read = blocking(move || Ok(lab.job_log_grown(&run_id, from))).await;
                 let Ok((chunks, now)) = read else { break };
                 offsets = now;
                 for (kind, text) in chunks {
@@ -430,34 +357,11 @@ pub(crate) async fn log(
                 "no job with this id",
             )
         })?;
-        let registry = Arc::clone(state.lab.registry());
-        let allow = state.lab.allowlists().base().clone();
-        let events = blocking(move || {
-            let mut out = Vec::new();
-            let run = registry.get(&lab_registry::RunId::parse(&run_id)?)?;
-            let root = lab_fs::RunRoot::open_ambient(&run.root)?;
-            for (n, name) in ["stdout.log", "stderr.log"].iter().enumerate() {
-                let Ok(name) = allow.check(name) else {
-                    continue;
-                };
-                let Ok(artifact) = root.open_artifact(&name) else {
-                    continue;
-                };
-                let skip = artifact.len.saturating_sub(TAIL_AFTER_RESTART);
-                let mut text = Vec::new();
-                let mut file = artifact.file;
-                std::io::copy(&mut (&mut file).take(skip), &mut std::io::sink()).ok();
-                file.take(TAIL_AFTER_RESTART).read_to_end(&mut text).ok();
-                out.push((
-                    n as u64 + 1,
-                    if n == 0 { "stdout" } else { "stderr" },
-                    String::from_utf8_lossy(&text).into_owned(),
-                ));
-            }
-            Ok(out)
-        })
-        .await?;
-        for (seq, kind, text) in events {
+        let lab = Arc::clone(&state.lab);
+        let events = blocking(move || Ok(lab.job_log_tail(&run_id)?)).await?;
+        for (kind, text) in events {
+            // The same ids whichever files are there: stdout 1, stderr 2.
+            let seq = if kind == "stdout" { 1 } else { 2 };
             if seq > last {
                 let _ = tx.try_send(event(Some(seq), kind, &text));
             }

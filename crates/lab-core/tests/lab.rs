@@ -1,0 +1,176 @@
+//! The application driven directly, without a socket: discovery, the list
+//! (filter, sort, page), details, a series, an artifact, an export, forget.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+use std::sync::Arc;
+
+use lab_core::list::{ListQuery, Sort};
+use lab_core::series::SeriesQuery;
+use lab_core::{Lab, LabConfig};
+use lab_registry::{Registry, RunId};
+use lab_test_support::fixture::Tree;
+
+struct Setup {
+    _scratch: tempfile::TempDir,
+    lab: Arc<Lab>,
+}
+
+/// Three `lab` runs under one allowed root: `alpha` (lr 0.1, a video),
+/// `beta` (lr 0.3), `gamma` (lr 0.2, no loss).
+fn setup() -> Setup {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().join("runs");
+    let tree = Tree::new(&root);
+    tree.file("alpha/params.json", r#"{"lr": 0.1, "optimizer": "adam"}"#)
+        .file(
+            "alpha/metrics.jsonl",
+            "{\"step\": 0, \"loss\": 2.0}\n{\"step\": 1, \"loss\": 1.5}\n{\"step\": 2, \"loss\": 0.5}\n",
+        )
+        .file("alpha/videos/clip.mp4", b"\x00\x00\x00\x18ftypmp42")
+        .file("beta/params.json", r#"{"lr": 0.3, "optimizer": "sgd"}"#)
+        .file("beta/metrics.jsonl", "{\"step\": 0, \"loss\": 3.0}\n{\"step\": 1, \"loss\": 0.9}\n")
+        .file("gamma/params.json", r#"{"lr": 0.2}"#)
+        .file("gamma/metrics.jsonl", "{\"step\": 0, \"acc\": 0.5}\n");
+    let data = scratch.path().join("data");
+    lab_registry::DataDir::new(&data).ensure().unwrap();
+    let registry = Registry::open(&data, std::slice::from_ref(&root)).unwrap();
+    let scanned = lab_core::discovery::scan(&registry, &Default::default()).unwrap();
+    assert_eq!(scanned.report.imported.len(), 3, "{:?}", scanned.report);
+    let mut config = LabConfig::new(Arc::new(registry), lab_fs::Allowlist::default());
+    config.exports_dir = Some(data.join("exports"));
+    Setup {
+        _scratch: scratch,
+        lab: Arc::new(Lab::new(config).unwrap()),
+    }
+}
+
+fn titles(lab: &Arc<Lab>, query: &ListQuery) -> (Vec<String>, usize) {
+    let page = lab.list(query).unwrap();
+    let titles = page
+        .rows
+        .iter()
+        .map(|s| {
+            serde_json::to_value(&**s).unwrap()["title"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    (titles, page.total)
+}
+
+#[test]
+fn the_list_filters_sorts_and_pages() {
+    // Held whole: the scratch directory lives as long as the test.
+    let setup = setup();
+    let lab = &setup.lab;
+    let all = ListQuery::default();
+    assert_eq!(titles(lab, &all).1, 3);
+    // Sorted by a param, largest first.
+    let by_lr = ListQuery {
+        sort: Sort::Param("lr".into()),
+        descending: true,
+        ..ListQuery::default()
+    };
+    assert_eq!(titles(lab, &by_lr).0, ["beta", "gamma", "alpha"]);
+    // By a metric's last value: a run without it comes last either way.
+    let by_loss = ListQuery {
+        sort: Sort::Metric("loss".into()),
+        ..ListQuery::default()
+    };
+    assert_eq!(titles(lab, &by_loss).0, ["alpha", "beta", "gamma"]);
+    let by_loss_desc = ListQuery {
+        descending: true,
+        ..by_loss.clone()
+    };
+    assert_eq!(titles(lab, &by_loss_desc).0, ["beta", "alpha", "gamma"]);
+    // A page of one, the second.
+    let page = ListQuery {
+        limit: 1,
+        offset: 1,
+        ..by_lr.clone()
+    };
+    assert_eq!(titles(lab, &page), (vec!["gamma".to_owned()], 3));
+    // Filters: text, video.
+    let text = ListQuery {
+        text: Some("alp".into()),
+        ..ListQuery::default()
+    };
+    assert_eq!(titles(lab, &text), (vec!["alpha".to_owned()], 1));
+    let no_video = ListQuery {
+        has_video: Some(false),
+        ..ListQuery::default()
+    };
+    assert_eq!(titles(lab, &no_video).0, ["beta", "gamma"]);
+    let other_format = ListQuery {
+        format: Some(lab_core::formats::Format::Tensorboard),
+        ..ListQuery::default()
+    };
+    assert_eq!(titles(lab, &other_format), (vec![], 0));
+    // The columns the runs have, most common first.
+    let columns = lab.columns().unwrap();
+    assert_eq!(columns["params"][0]["key"], "lr");
+    assert_eq!(columns["params"][0]["runs"], 3);
+    assert!(
+        columns["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "loss" && m["runs"] == 2)
+    );
+}
+
+fn id_of(lab: &Arc<Lab>, title: &str) -> RunId {
+    lab.runs()
+        .unwrap()
+        .iter()
+        .find(|r| r.dir_name() == title)
+        .unwrap()
+        .id
+        .clone()
+}
+
+#[test]
+fn details_a_series_an_artifact_an_export_and_forget() {
+    // Held whole: the scratch directory lives as long as the test.
+    let setup = setup();
+    let lab = &setup.lab;
+    let alpha = lab.run(&id_of(lab, "alpha")).unwrap();
+    assert_eq!(alpha.format, lab_core::formats::Format::Lab);
+    let details = lab.details_of(&alpha)().unwrap();
+    let json = serde_json::to_value(&details).unwrap();
+    assert_eq!(json["params"]["optimizer"], "adam");
+    assert_eq!(json["video"], "videos/clip.mp4");
+    assert_eq!(json["has_video"], true);
+    // The series, bucketed; an unknown one is None.
+    let query = SeriesQuery {
+        points: 2,
+        from: None,
+        to: None,
+        axis: lab_core::formats::XAxis::Step,
+    };
+    let (tag, buckets) = lab.series(&alpha.id, "loss", query).unwrap().unwrap();
+    assert!(tag.starts_with("\"m-"));
+    assert_eq!(buckets.count, 3);
+    assert!(lab.series(&alpha.id, "nope", query).unwrap().is_none());
+    // An artifact: allowed and opened; a name the list refuses is refused.
+    let name = lab.allowlists().any("videos/clip.mp4").unwrap();
+    assert_eq!(lab.open_artifact(&alpha.id, &name).unwrap().len, 12);
+    assert!(lab.allowlists().any("../params.json").is_err());
+    // An export: a bundle in the exports directory; a second of the same
+    // name is refused.
+    let info = lab.export(&alpha.id, Some("alpha.tar")).unwrap();
+    assert!(info.size > 0);
+    assert!(matches!(
+        lab.export(&alpha.id, Some("alpha.tar")),
+        Err(lab_core::ExportError::Bundle(_))
+    ));
+    // Forget: gone from the list, the files untouched.
+    let gone = lab.forget(&alpha.id).unwrap();
+    assert!(gone.root.join("params.json").exists());
+    assert_eq!(lab.list(&ListQuery::default()).unwrap().total, 2);
+    assert!(matches!(
+        lab.run(&alpha.id),
+        Err(lab_core::Error::Registry(_))
+    ));
+}

@@ -129,6 +129,21 @@ pub(crate) fn open_registry(ctx: &Setup) -> anyhow::Result<lab_registry::Registr
     Ok(registry)
 }
 
+/// The application over this data dir, for the commands that do not serve:
+/// the registry ([`open_registry`]), the configured allowlist, the exports
+/// directory, the Lab's secrets to redact from bundles, the readers'
+/// bounds. Nothing runs in the background.
+pub(crate) fn open_lab(ctx: &Setup) -> anyhow::Result<lab_core::Lab> {
+    let registry = open_registry(ctx)?;
+    let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
+        .context("[artifacts] allow in the config file")?;
+    let mut config = lab_core::LabConfig::new(std::sync::Arc::new(registry), allowlist);
+    config.exports_dir = Some(lab_registry::DataDir::new(&ctx.data_dir).exports());
+    config.lab_secrets = ctx.lab_secrets.clone();
+    config.formats = ctx.format_limits();
+    Ok(lab_core::Lab::new(config)?)
+}
+
 /// [`open_registry`] without the data-dir check: for `lab forget-root`,
 /// which is how a remembered root that overlaps the data dir is removed.
 fn open_registry_unchecked(ctx: &Setup) -> anyhow::Result<lab_registry::Registry> {
@@ -166,16 +181,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(&ctx, args),
         Command::Import { dir, id } => {
-            let registry = open_registry(&ctx)?;
+            let lab = open_lab(&ctx)?;
             let dir = std::path::absolute(&dir).context("resolving the directory")?;
-            let runs = lab_core::discovery::import_dir(
-                &registry,
-                &dir,
-                id.as_deref(),
-                &ctx.format_limits(),
-            )
-            .map_err(|e| match e {
-                lab_core::discovery::ImportError::Registry(e) => explain_import(&registry, e),
+            let runs = lab.import(&dir, id.as_deref()).map_err(|e| match e {
+                lab_core::discovery::ImportError::Registry(e) => explain_import(lab.registry(), e),
                 other => other.into(),
             })?;
             for run in runs {
@@ -189,22 +198,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Runs => {
-            let registry = open_registry(&ctx)?;
+            let lab = open_lab(&ctx)?;
             let mut out = std::io::stdout().lock();
-            for run in registry.runs()?.iter() {
-                writeln!(
-                    out,
-                    "{}\t{}\t{}",
-                    run.id,
-                    lab_core::Run::format_of(run),
-                    run.root.display()
-                )?;
+            for run in lab.runs()?.iter() {
+                writeln!(out, "{}\t{}\t{}", run.id, run.format, run.root.display())?;
             }
             Ok(())
         }
         Command::Forget { id } => {
-            let registry = open_registry(&ctx)?;
-            let run = registry.forget(&lab_registry::RunId::parse(&id)?)?;
+            let lab = open_lab(&ctx)?;
+            let run = lab.forget(&lab_registry::RunId::parse(&id)?)?;
             println!(
                 "forgot {} (its files at {} are untouched)",
                 run.id,

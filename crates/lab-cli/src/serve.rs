@@ -256,37 +256,29 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
         for warning in warnings {
             eprintln!("lab: warning: {warning}");
         }
-        let isolation =
-            runtime.block_on(runner.probe(&lab_registry::DataDir::new(&ctx.data_dir).jobs()));
-        // Fail closed: a kernel without every layer, or a probe the sandbox
-        // refused, leaves the runner unavailable (and says why).
-        runner_status.unavailable = match (runner.kernel_plan(), &isolation.refused) {
-            (Err(e), _) => Some(e.to_string()),
-            (Ok(_), Some(refused)) => Some(format!(
-                "the sandbox probe was refused at {}: {}",
-                refused.layer, refused.error
-            )),
-            (Ok(_), None) => isolation
-                .error
-                .as_ref()
-                .map(|error| format!("the sandbox probe failed: {error}")),
+        runner_status = lab_core::RunnerStatus {
+            programs: runner_status.programs,
+            env_allow: runner_status.env_allow,
+            ..runtime.block_on(lab_core::RunnerStatus::probe(
+                &runner,
+                &lab_registry::DataDir::new(&ctx.data_dir).jobs(),
+                args.runner_allow_network,
+                args.runner_allow_workflow_exec,
+            ))
         };
         if let Some(why) = &runner_status.unavailable {
             eprintln!("lab: WARNING: runner UNAVAILABLE: {why}");
         }
-        eprintln!(
-            "lab: runner enabled; network {}; isolation on this machine: {isolation}",
-            if args.runner_allow_network {
-                "ALLOWED"
-            } else {
-                "disabled"
-            }
-        );
-        runner_status.enabled = true;
-        runner_status.network_allowed = args.runner_allow_network;
-        runner_status.workflow_exec_allowed = args.runner_allow_workflow_exec;
-        runner_status.isolation = Some(isolation);
-        runner_status.limits = runner.limits_status();
+        if let Some(isolation) = &runner_status.isolation {
+            eprintln!(
+                "lab: runner enabled; network {}; isolation on this machine: {isolation}",
+                if args.runner_allow_network {
+                    "ALLOWED"
+                } else {
+                    "disabled"
+                }
+            );
+        }
         let manager =
             lab_core::runner::jobs::JobManager::open(runner, Arc::clone(&registry), &ctx.data_dir)
                 .context("opening the job records")?;

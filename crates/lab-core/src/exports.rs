@@ -134,3 +134,61 @@ impl Drop for Exporting<'_> {
         lock(&self.0.exporting).remove(&self.1);
     }
 }
+
+/// Why a bundle could not be imported.
+#[derive(Debug)]
+pub enum BundleImportError {
+    /// `into` is not a directory under an allowed root.
+    Into(lab_registry::Error),
+    /// The bundle is not a valid one (or could not be unpacked).
+    Bundle(BundleError),
+    /// The registry refused the unpacked run.
+    Registry(lab_registry::Error),
+}
+
+impl std::fmt::Display for BundleImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BundleImportError::Into(e) | BundleImportError::Registry(e) => e.fmt(f),
+            BundleImportError::Bundle(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for BundleImportError {}
+
+impl Lab {
+    /// Unpacks `bundle` (its manifest and every file's hash checked, only
+    /// what a `lab` run serves) into a new directory in `into`, which must
+    /// lie under an allowed root, and registers it — under the id it was
+    /// exported with when that is free. Returns the run and how many files
+    /// were verified. Blocking.
+    pub fn import_bundle(
+        &self,
+        bundle: impl std::io::Read,
+        into: &std::path::Path,
+    ) -> Result<(Run, usize), BundleImportError> {
+        let into = std::fs::canonicalize(into).map_err(|source| {
+            BundleImportError::Into(lab_registry::Error::Io {
+                context: "the directory to import into",
+                source,
+            })
+        })?;
+        if !into.is_dir() || !self.registry.is_under_allowed_root(&into) {
+            return Err(BundleImportError::Into(
+                lab_registry::Error::OutsideAllowedRoots,
+            ));
+        }
+        // The bundle becomes a `lab` run: what that format serves.
+        let allowlist = self.allowlists.of(lab_formats::Format::Lab);
+        let unpacked = lab_fs::bundle::unpack_bundle_ambient(bundle, &into, None, allowlist)
+            .map_err(BundleImportError::Bundle)?;
+        let wanted = unpacked.manifest.source_run.as_str();
+        let run = match self.registry.import(&unpacked.dir, Some(wanted)) {
+            Err(lab_registry::Error::IdTaken(_)) => self.registry.import(&unpacked.dir, None),
+            other => other,
+        }
+        .map_err(BundleImportError::Registry)?;
+        Ok((Run::new(run), unpacked.manifest.files.len()))
+    }
+}

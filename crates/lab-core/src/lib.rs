@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use artifacts::{Allowlists, content_type};
-pub use exports::{ExportError, export_run};
+pub use exports::{BundleImportError, ExportError, export_run};
 pub use lab_formats as formats;
 use lab_registry::{Registry, RunId, RunRecord};
 pub use lab_runner as runner;
@@ -89,6 +89,42 @@ pub struct RunnerStatus {
     /// The configured job limits and how this machine applies them
     /// (`lab_runner::Runner::limits_status`).
     pub limits: serde_json::Value,
+}
+
+impl RunnerStatus {
+    /// An enabled runner's status: the sandbox probed once on this machine
+    /// (a job that only reports its isolation, its records in `jobs_dir`).
+    /// Fail closed: a kernel without every layer, or a probe the sandbox
+    /// refused or that failed, leaves the runner unavailable, saying why.
+    pub async fn probe(
+        runner: &lab_runner::Runner,
+        jobs_dir: &std::path::Path,
+        network_allowed: bool,
+        workflow_exec_allowed: bool,
+    ) -> Self {
+        let isolation = runner.probe(jobs_dir).await;
+        let unavailable = match (runner.kernel_plan(), &isolation.refused) {
+            (Err(e), _) => Some(e.to_string()),
+            (Ok(_), Some(refused)) => Some(format!(
+                "the sandbox probe was refused at {}: {}",
+                refused.layer, refused.error
+            )),
+            (Ok(_), None) => isolation
+                .error
+                .as_ref()
+                .map(|error| format!("the sandbox probe failed: {error}")),
+        };
+        Self {
+            enabled: true,
+            network_allowed,
+            workflow_exec_allowed,
+            programs: Vec::new(),
+            env_allow: Vec::new(),
+            isolation: Some(isolation),
+            unavailable,
+            limits: runner.limits_status(),
+        }
+    }
 }
 
 /// Everything the application needs.

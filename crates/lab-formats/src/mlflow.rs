@@ -144,7 +144,7 @@ impl Reader {
                         .get("start_time")
                         .and_then(Value::as_f64)
                         .filter(|t| *t > 0.0)
-                        .map(|ms| lab_fs::bundle::iso8601_utc((ms / 1000.0) as u64));
+                        .map(|ms| crate::text::iso8601_utc((ms / 1000.0) as u64));
                     if let Some(exp) = meta.get("experiment_id") {
                         let exp = exp.as_str().map_or_else(|| exp.to_string(), str::to_owned);
                         info.tags.push(format!("experiment={exp}"));
@@ -239,7 +239,7 @@ pub(crate) fn fuzz_metric(bytes: &[u8], chunk: usize) -> Vec<Point> {
         name: "m",
         set: &mut set,
     };
-    let _ = crate::fuzz::feed(&mut sink, bytes, chunk);
+    let _ = crate::tail::feed(&mut sink, bytes, chunk);
     set.get("m")
         .map(|s| s.points().to_vec())
         .unwrap_or_default()

@@ -433,7 +433,7 @@ impl Reader {
             created: run
                 .2
                 .filter(|t| *t > 0)
-                .map(|ms| lab_fs::bundle::iso8601_utc((ms / 1000) as u64)),
+                .map(|ms| crate::text::iso8601_utc((ms / 1000) as u64)),
             artifact_dir: run.3.as_deref().and_then(|uri| inside(root, uri)),
             ..RunInfo::default()
         };

@@ -146,6 +146,25 @@ pub(crate) trait Sink {
     fn consume(&mut self, bytes: &[u8]) -> Result<usize, String>;
 }
 
+/// Feeds `bytes` to `sink` as a file's content arriving in `chunk`-sized
+/// pieces, as the tail reader does: each piece appended to what is
+/// pending, then consumed as far as the sink takes it. The error that
+/// stopped it, if any.
+pub(crate) fn feed(sink: &mut impl Sink, bytes: &[u8], chunk: usize) -> Result<(), String> {
+    let mut pending: Vec<u8> = Vec::new();
+    for piece in bytes.chunks(chunk.max(1)) {
+        pending.extend_from_slice(piece);
+        loop {
+            let used = sink.consume(&pending)?;
+            if used == 0 {
+                break;
+            }
+            pending.drain(..used);
+        }
+    }
+    Ok(())
+}
+
 /// The first complete line of `bytes` (without `\n` or `\r\n`) and the
 /// bytes it used; `None` while the line is incomplete.
 pub(crate) fn next_line(bytes: &[u8]) -> Option<(std::borrow::Cow<'_, str>, usize)> {

@@ -441,7 +441,7 @@ impl Reader {
         info.created = self
             .events
             .first_wall
-            .map(|w| lab_fs::bundle::iso8601_utc(w as u64));
+            .map(|w| crate::text::iso8601_utc(w as u64));
         info.errors.extend(self.errors.iter().cloned());
         info.errors.extend(self.events.set.cap_error());
         info

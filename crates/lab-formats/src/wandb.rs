@@ -211,7 +211,7 @@ impl Log {
                     .push(format!("project={}", crate::text::cap(&run.project)));
             }
             if let Some(t) = run.start_time.filter(|t| t.seconds > 0) {
-                self.info.created = Some(lab_fs::bundle::iso8601_utc(t.seconds as u64));
+                self.info.created = Some(crate::text::iso8601_utc(t.seconds as u64));
             }
             self.info.status.get_or_insert_with(|| "RUNNING".to_owned());
             if let Some(config) = run.config {

@@ -27,10 +27,12 @@ mod hydra;
 pub mod job;
 mod lab;
 mod lightning;
+pub mod local;
 mod mlflow;
 mod mlflow_db;
 mod series;
 mod status;
+pub mod storage;
 mod tail;
 mod tensorboard;
 mod text;
@@ -44,10 +46,15 @@ pub use discover::{
     discover,
 };
 use lab_fs::RunRoot;
+pub use local::LocalStorage;
 pub use mlflow_db::release_snapshots;
 use serde_json::Value;
 pub use series::{Bucketed, Point, Series, XAxis};
 pub use status::RunStatus;
+pub use storage::{
+    CopyLimits, Entry, EntryKind, Page, PageToken, PrivateCopy, RangeReader, Stat, Storage,
+    StorageError, Version,
+};
 pub use tensorboard::image as tensorboard_image;
 
 /// Most points kept for one series.

@@ -274,20 +274,27 @@ pub(crate) async fn tensorboard_image(
     let n: usize = n.parse().map_err(|_| not_found())?;
     let shared = Arc::clone(state);
     let gate_id = id.clone();
-    let png = gated(state, &gate_id, move || {
-        let state = shared;
-        let run = state.registry.get(&id)?;
-        let root = RunRoot::open_ambient(&run.root)?;
-        // A job's run: the events the job wrote.
-        let (content, _, format, _) = state.summaries.readers.content(&run, &root);
-        if format != Format::Tensorboard {
-            return Ok(None);
-        }
-        let root = content.unwrap_or(root);
-        Ok(lab_formats::tensorboard_image(&root, &file, offset, n).ok())
-    })
-    .await?
-    .ok_or_else(not_found)?;
+    let png =
+        gated(state, &gate_id, move || {
+            let state = shared;
+            let run = state.registry.get(&id)?;
+            let root = RunRoot::open_ambient(&run.root)?;
+            // A job's run: the events the job wrote.
+            let (content, _, format, _) = state.summaries.readers.content(&run, &root);
+            if format != Format::Tensorboard {
+                return Ok(None);
+            }
+            let root = content.unwrap_or(root);
+            Ok(lab_formats::tensorboard_image(
+                &lab_formats::LocalStorage::new(&root),
+                &file,
+                offset,
+                n,
+            )
+            .ok())
+        })
+        .await?
+        .ok_or_else(not_found)?;
     let len = png.len();
     let mut response = Response::new(if *method == Method::HEAD {
         crate::response::empty()

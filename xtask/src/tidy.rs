@@ -525,3 +525,128 @@ fn every_fuzz_target_is_run_and_has_seeds() {
         "cargo xtask fuzz runs exactly the targets there are"
     );
 }
+
+/// lab-formats files that may name lab-fs or `std::fs` outside their tests,
+/// and why. Every reader reads through `storage::Storage`; these are not
+/// readers.
+const FORMATS_FS_ALLOWED: &[(&str, &str)] = &[
+    (
+        "local.rs",
+        "the local Storage itself: it reads through lab-fs, and nothing else does",
+    ),
+    (
+        "discover.rs",
+        "discovery walks an allowed root by path, listing names only (up to 200,000 \
+         a directory, where a Storage listing stops at 4,096); it opens a store's \
+         runs through LocalStorage",
+    ),
+    (
+        "job.rs",
+        "finds which run a job's directory holds by the same walk as discovery",
+    ),
+];
+
+/// What in `line` reaches files other than through a Storage, if anything.
+fn filesystem_use(line: &str) -> Option<&'static str> {
+    const NEEDLES: &[&str] = &[
+        "lab_fs",
+        "std::fs",
+        "std::os::unix::fs",
+        "std::os::fd",
+        "cap_std",
+        "File::open",
+        "OpenOptions",
+        "read_dir",
+        "symlink_metadata",
+        "canonicalize",
+    ];
+    if let Some(needle) = NEEDLES.iter().find(|n| line.contains(**n)) {
+        return Some(needle);
+    }
+    // `fs::…` through any other path or alias (`use std::{fs, io}`).
+    let bytes = line.as_bytes();
+    let aliased = line.match_indices("fs::").any(|(at, _)| {
+        at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_')
+    });
+    let grouped = line.contains("use std::{")
+        && line
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|word| word == "fs");
+    (aliased || grouped).then_some("fs::")
+}
+
+/// The lines of a lab-formats source file that are not its test module:
+/// everything before a `#[cfg(test)]` that opens a `mod` (test modules end
+/// their files), comments included — strict: a doc naming `lab_fs::` is
+/// a reader that still thinks in paths.
+fn outside_test_module(text: &str) -> Vec<(usize, &str)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let opens_tests = line.trim_start().starts_with("#[cfg(test)]")
+            && lines[i + 1..]
+                .iter()
+                .map(|l| l.trim_start())
+                .find(|l| !l.starts_with("#["))
+                .is_some_and(|l| l.starts_with("mod ") || l.starts_with("pub(crate) mod "));
+        if opens_tests || line.trim_start().starts_with("#![cfg(test)]") {
+            break;
+        }
+        out.push((i + 1, *line));
+    }
+    out
+}
+
+#[test]
+fn format_readers_read_only_through_the_storage_seam() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates/lab-formats/src"), &mut files);
+    assert!(files.len() >= 10, "found only {} files", files.len());
+    let mut offenders = Vec::new();
+    for file in files {
+        let allowed = FORMATS_FS_ALLOWED
+            .iter()
+            .any(|(name, _)| file.file_name().is_some_and(|f| f == *name));
+        if allowed {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in outside_test_module(&text) {
+            if let Some(what) = filesystem_use(line) {
+                offenders.push(format!("{}:{n}: `{what}`: {}", file.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "lab-formats readers reach files only through `storage::Storage` \
+         (LocalStorage in local.rs is the one that calls lab-fs):\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn the_storage_seam_check_sees_what_it_must() {
+    for line in [
+        "use lab_fs::RunRoot;",
+        "    let f = std::fs::read(p)?;",
+        "use std::{fs, io};",
+        "    fs::read_to_string(p)",
+        "use std::os::unix::fs::MetadataExt;",
+        "    root.open_regular(Path::new(rel)).map_err(|e: lab_fs::Error| e)",
+        "    let dir = cap_std::fs::Dir::open_ambient_dir(p, a);",
+    ] {
+        assert!(filesystem_use(line).is_some(), "{line}");
+    }
+    for line in [
+        "use crate::storage::{Storage, StorageError};",
+        "    storage.read_range(name, 0, 12, Some(&version))",
+        "    let refs = offsets::read(x);",
+        "    // lab-fs, named with its hyphen, in prose",
+    ] {
+        assert_eq!(filesystem_use(line), None, "{line}");
+    }
+    let text = "use a;\n#[cfg(test)]\npub(crate) fn helper() {}\nuse std::fs;\n#[cfg(test)]\n#[allow(x)]\nmod tests {\n    use std::fs;\n}\n";
+    let kept: Vec<usize> = outside_test_module(text).iter().map(|(n, _)| *n).collect();
+    assert_eq!(kept, [1, 2, 3, 4]);
+}

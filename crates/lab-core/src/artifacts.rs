@@ -142,6 +142,9 @@ impl Lab {
             return Ok(None);
         }
         let root = content.unwrap_or(root);
-        Ok(lab_formats::tensorboard_image(&root, file, offset, n).ok())
+        Ok(
+            lab_formats::tensorboard_image(&lab_formats::LocalStorage::new(&root), file, offset, n)
+                .ok(),
+        )
     }
 }

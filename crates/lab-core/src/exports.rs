@@ -104,7 +104,7 @@ pub fn export_run(
     let allow = allowlist.plus(format.artifact_patterns())?;
     let root = lab_fs::RunRoot::open_ambient(&run.root)?;
     let mut reader = lab_formats::RunReader::new_entry_with(format, run.entry.as_deref(), limits);
-    reader.refresh(&root);
+    reader.refresh(&lab_formats::LocalStorage::new(&root));
     // A store's run bundles its own artifact directory; when its store
     // names none inside the store (or one that leaves it), the bundle holds
     // its params and series alone.

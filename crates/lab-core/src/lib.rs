@@ -22,6 +22,17 @@ mod readers;
 pub mod series;
 pub mod summaries;
 
+/// The storage seam every format reader reads through (`list`, `stat`,
+/// `read_range` pinned to a version, `copy_to_private_file` for SQLite
+/// stores): the trait is lab-formats' input, defined beside the readers;
+/// the Lab chooses the storage of each run. Locally that is
+/// [`LocalStorage`](storage::LocalStorage) over lab-fs (beneath-handle
+/// opens, no link out, single-linked under `job/`, `O_NONBLOCK`).
+pub mod storage {
+    pub use lab_formats::LocalStorage;
+    pub use lab_formats::storage::*;
+}
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

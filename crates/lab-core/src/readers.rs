@@ -247,7 +247,7 @@ impl Readers {
         if stale {
             let points = {
                 let mut r = lock(&reader);
-                r.refresh(root);
+                r.refresh(&lab_formats::LocalStorage::new(root));
                 r.points()
             };
             let mut readers = lock(&self.map);

@@ -236,9 +236,9 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
             .iter()
             .any(|e| e.file && e.name == crate::mlflow_db::DB_NAME)
         {
-            let listed = lab_fs::RunRoot::open_ambient(&dir)
+            let listed = crate::local::LocalStorage::open_ambient(&dir)
                 .map_err(|e| e.to_string())
-                .and_then(|root| crate::mlflow_db::list_runs(&root, limits));
+                .and_then(|storage| crate::mlflow_db::list_runs(&storage, limits));
             match listed {
                 Ok(runs) => {
                     for (id, name) in runs {

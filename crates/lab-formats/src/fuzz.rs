@@ -3,7 +3,7 @@
 //! parts on bytes instead of files. Each `check_*` takes the raw fuzz input,
 //! panics when the oracle fails, and says what it read. Not an API.
 
-use crate::tail::Sink;
+use crate::tail::feed;
 
 /// Largest TFRecord payload handed out.
 const MAX_RECORD: usize = 16 << 20;
@@ -17,25 +17,6 @@ pub fn tfrecord(bytes: &[u8]) -> Result<Option<(&[u8], usize)>, String> {
 /// The masked CRC32C TFRecord uses.
 pub fn masked_crc(bytes: &[u8]) -> u32 {
     crate::tensorboard::masked_crc(bytes)
-}
-
-/// Feeds `bytes` to `sink` as a file's content arriving in `chunk`-sized
-/// pieces, as the tail reader does: each piece appended to what is
-/// pending, then consumed as far as the sink takes it. The error that
-/// stopped it, if any.
-pub(crate) fn feed(sink: &mut impl Sink, bytes: &[u8], chunk: usize) -> Result<(), String> {
-    let mut pending: Vec<u8> = Vec::new();
-    for piece in bytes.chunks(chunk.max(1)) {
-        pending.extend_from_slice(piece);
-        loop {
-            let used = sink.consume(&pending)?;
-            if used == 0 {
-                break;
-            }
-            pending.drain(..used);
-        }
-    }
-    Ok(())
 }
 
 /// Feeds `bytes` to the event-file reader in `chunk`-sized pieces; returns

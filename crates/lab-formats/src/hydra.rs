@@ -3,10 +3,10 @@
 //! list of `key=value`, kept as the `hydra.overrides` param). The files
 //! are read beneath the run root and never served.
 
-use lab_fs::RunRoot;
 use serde_json::Value;
 
 use crate::lab::{MAX_META_BYTES, read_parsed};
+use crate::storage::Storage;
 use crate::{RunInfo, flatten};
 
 #[derive(Debug, Default)]
@@ -15,14 +15,14 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn refresh(&mut self, root: &RunRoot) {
+    pub(crate) fn refresh(&mut self, storage: &dyn Storage) {
         let mut info = RunInfo::default();
-        match read_parsed(root, ".hydra/config.yaml", MAX_META_BYTES) {
+        match read_parsed(storage, ".hydra/config.yaml", MAX_META_BYTES) {
             Ok(None) => {}
             Ok(Some(value)) => flatten("", &value, &mut info.params),
             Err(e) => info.errors.push(e),
         }
-        match read_parsed(root, ".hydra/overrides.yaml", MAX_META_BYTES) {
+        match read_parsed(storage, ".hydra/overrides.yaml", MAX_META_BYTES) {
             Ok(None) | Ok(Some(Value::Null)) => {}
             Ok(Some(Value::Array(items))) => {
                 let list: Vec<&str> = items.iter().filter_map(Value::as_str).collect();

@@ -3,13 +3,10 @@
 //! `metrics.jsonl` (one object per line) or `metrics.csv` (a header, then
 //! rows) for series. Also the metrics files beside a Hydra job.
 
-use std::io::Read;
-use std::path::Path;
-
-use lab_fs::RunRoot;
 use serde_json::Value;
 
 use crate::series::{Point, SeriesSet};
+use crate::storage::{Storage, StorageError};
 use crate::tail::{Followed, Sink, Tail, next_line};
 use crate::text::{csv_fields, number};
 use crate::{RunInfo, flatten};
@@ -25,17 +22,18 @@ const WALL_KEYS: &[&str] = &["wall_time", "time", "timestamp", "_timestamp"];
 
 /// Reads a small file beneath the root as text, capped at `max` bytes
 /// (more is an error, not a silent cut). `Ok(None)` when it is absent.
-pub(crate) fn read_small(root: &RunRoot, rel: &str, max: u64) -> Result<Option<String>, String> {
-    let mut file = match root.open_regular(Path::new(rel)) {
-        Ok(f) => f,
-        Err(lab_fs::Error::NotFound) => return Ok(None),
+pub(crate) fn read_small(
+    storage: &dyn Storage,
+    rel: &str,
+    max: u64,
+) -> Result<Option<String>, String> {
+    // One byte past the cap tells a file over it from one at it.
+    let want = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
+    let bytes = match storage.read_range(rel, 0, want, None) {
+        Ok(bytes) => bytes,
+        Err(StorageError::NotFound) => return Ok(None),
         Err(e) => return Err(format!("{rel}: {e}")),
     };
-    let mut bytes = Vec::new();
-    (&mut file)
-        .take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{rel}: {e}"))?;
     if bytes.len() as u64 > max {
         return Err(format!("{rel}: larger than {max} bytes"));
     }
@@ -47,8 +45,12 @@ pub(crate) fn read_small(root: &RunRoot, rel: &str, max: u64) -> Result<Option<S
 /// A small metadata file beneath the root, parsed by its extension
 /// (`.toml`, `.json`, else YAML) into JSON: `Ok(None)` when it is absent,
 /// an error naming the file when it is too large or does not parse.
-pub(crate) fn read_parsed(root: &RunRoot, rel: &str, max: u64) -> Result<Option<Value>, String> {
-    let Some(text) = read_small(root, rel, max)? else {
+pub(crate) fn read_parsed(
+    storage: &dyn Storage,
+    rel: &str,
+    max: u64,
+) -> Result<Option<Value>, String> {
+    let Some(text) = read_small(storage, rel, max)? else {
         return Ok(None);
     };
     let parsed = if rel.ends_with(".toml") {
@@ -79,12 +81,9 @@ struct Metrics {
 }
 
 impl Metrics {
-    fn refresh(&mut self, root: &RunRoot, rel: &str) {
+    fn refresh(&mut self, storage: &dyn Storage, rel: &str) {
         self.error = None;
-        match self
-            .tail
-            .follow(root, Path::new(rel), MAX_LINE, &mut self.sink)
-        {
+        match self.tail.follow(storage, rel, MAX_LINE, &mut self.sink) {
             Ok(Followed::Same | Followed::Appended | Followed::Restarted) => {}
             Ok(Followed::Missing) => {
                 // Gone (or never there): nothing to show.
@@ -100,12 +99,12 @@ impl Metrics {
 }
 
 impl Reader {
-    pub(crate) fn refresh(&mut self, root: &RunRoot) {
-        self.meta = read_meta(root);
+    pub(crate) fn refresh(&mut self, storage: &dyn Storage) {
+        self.meta = read_meta(storage);
         self.jsonl.sink.kind = Lines::Jsonl;
         self.csv.sink.kind = Lines::Csv;
-        self.jsonl.refresh(root, "metrics.jsonl");
-        self.csv.refresh(root, "metrics.csv");
+        self.jsonl.refresh(storage, "metrics.jsonl");
+        self.csv.refresh(storage, "metrics.csv");
     }
 
     pub(crate) fn info(&self) -> RunInfo {
@@ -126,13 +125,13 @@ impl Reader {
     /// CSV series.
     pub(crate) fn refresh_csv_only(
         &mut self,
-        root: &RunRoot,
+        storage: &dyn Storage,
         rel: &str,
         skip: &'static [&'static str],
     ) {
         self.csv.sink.kind = Lines::Csv;
         self.csv.sink.skip = skip;
-        self.csv.refresh(root, rel);
+        self.csv.refresh(storage, rel);
     }
 
     /// The CSV series' errors only (for another format's reader).
@@ -144,11 +143,11 @@ impl Reader {
 }
 
 /// The metadata and params files of a lab run.
-fn read_meta(root: &RunRoot) -> RunInfo {
+fn read_meta(storage: &dyn Storage) -> RunInfo {
     let mut info = RunInfo::default();
     let mut meta = Value::Null;
     for rel in ["run.toml", "run.json"] {
-        match read_parsed(root, rel, MAX_META_BYTES) {
+        match read_parsed(storage, rel, MAX_META_BYTES) {
             Ok(None) => continue,
             Ok(Some(v)) => meta = v,
             Err(e) => info.errors.push(e),
@@ -176,7 +175,7 @@ fn read_meta(root: &RunRoot) -> RunInfo {
         flatten("", params, &mut info.params);
     }
     for rel in ["params.json", "config.toml"] {
-        match read_parsed(root, rel, MAX_META_BYTES) {
+        match read_parsed(storage, rel, MAX_META_BYTES) {
             Ok(None) => {}
             Ok(Some(v)) => flatten("", &v, &mut info.params),
             Err(e) => info.errors.push(e),

@@ -5,8 +5,11 @@
 //!
 //! Every reader
 //!
-//! - opens files only through lab-fs's [`RunRoot`] (beneath the run root,
-//!   no final link followed, regular files only) and never writes;
+//! - reads only through the storage seam, a [`Storage`] (names, byte
+//!   ranges pinned to a version, private copies for SQLite), never a path,
+//!   and never writes; locally that is [`LocalStorage`] over lab-fs
+//!   (beneath the run root, no final link followed, non-blocking, regular
+//!   files only);
 //! - is bounded whatever the input: files are read in capped chunks, a line
 //!   or record over its cap is an error of that file, and a run keeps at
 //!   most [`MAX_POINTS_PER_SERIES`] points per series and
@@ -27,10 +30,12 @@ mod hydra;
 pub mod job;
 mod lab;
 mod lightning;
+pub mod local;
 mod mlflow;
 mod mlflow_db;
 mod series;
 mod status;
+pub mod storage;
 mod tail;
 mod tensorboard;
 mod text;
@@ -43,11 +48,15 @@ pub use discover::{
     DEFAULT_SQLITE_MAX_BYTES, DEFAULT_SQLITE_SNAPSHOT_BUDGET, Discovery, Found, Limits, detect,
     discover,
 };
-use lab_fs::RunRoot;
+pub use local::LocalStorage;
 pub use mlflow_db::release_snapshots;
 use serde_json::Value;
 pub use series::{Bucketed, Point, Series, XAxis};
 pub use status::RunStatus;
+pub use storage::{
+    CopyLimits, Entry, EntryKind, Page, PageToken, PrivateCopy, RangeReader, Stat, Storage,
+    StorageError, Version,
+};
 pub use tensorboard::image as tensorboard_image;
 
 /// Most points kept for one series.
@@ -338,21 +347,21 @@ impl RunReader {
 
     /// Reads what was added to the run since the last call. Errors of
     /// single files land in [`RunInfo::errors`]; this never fails as a whole.
-    pub fn refresh(&mut self, root: &RunRoot) {
+    pub fn refresh(&mut self, storage: &dyn Storage) {
         match &mut self.state {
-            State::Lab(r) => r.refresh(root),
-            State::Tensorboard(r) => r.refresh(root),
-            State::Mlflow(r) => r.refresh(root),
-            State::MlflowDb(r) => r.refresh(root),
-            State::Wandb(r) => r.refresh(root),
-            State::Lightning(r) => r.refresh(root),
+            State::Lab(r) => r.refresh(storage),
+            State::Tensorboard(r) => r.refresh(storage),
+            State::Mlflow(r) => r.refresh(storage),
+            State::MlflowDb(r) => r.refresh(storage),
+            State::Wandb(r) => r.refresh(storage),
+            State::Lightning(r) => r.refresh(storage),
             State::Hydra(h, l) => {
-                h.refresh(root);
-                l.refresh(root);
+                h.refresh(storage);
+                l.refresh(storage);
             }
         }
         if let Some(h) = &mut self.hydra {
-            h.refresh(root);
+            h.refresh(storage);
         }
     }
 
@@ -506,6 +515,38 @@ pub mod fuzz;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader needs nothing but the storage seam: a run held in memory
+    /// (no path anywhere) reads as it would from disk, and follows what
+    /// is added, whatever the storage's versions say.
+    #[test]
+    fn a_run_reads_through_any_storage() {
+        let memory = storage::tests::Memory::default();
+        memory.put(
+            "run.json",
+            br#"{"name": "in memory", "params": {"lr": 0.1}}"#,
+        );
+        memory.put(
+            "metrics.jsonl",
+            b"{\"step\": 0, \"loss\": 1.0}\n{\"step\": 1, \"lo",
+        );
+        memory.put(".hydra/config.yaml", b"seed: 7\n");
+        let mut reader = RunReader::new(Format::Lab);
+        reader.refresh(&memory);
+        let info = reader.info();
+        assert_eq!(info.errors, Vec::<String>::new());
+        assert_eq!(info.name.as_deref(), Some("in memory"));
+        assert_eq!(info.params["lr"], 0.1);
+        assert_eq!(info.params["seed"], 7);
+        assert_eq!(reader.series("loss").map(|s| s.points().len()), Some(1));
+        // The object is replaced (a new version) with more lines.
+        memory.put(
+            "metrics.jsonl",
+            b"{\"step\": 0, \"loss\": 1.0}\n{\"step\": 1, \"loss\": 0.5}\n",
+        );
+        reader.refresh(&memory);
+        assert_eq!(reader.series("loss").map(|s| s.points().len()), Some(2));
+    }
 
     /// A long key over a long array (one small file) is dropped whole,
     /// never expanded into thousands of long keys; keys within the cap

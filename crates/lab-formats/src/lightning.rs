@@ -2,10 +2,9 @@
 //! a row per log call, empty cells where a metric was not logged) and
 //! `hparams.yaml` (flattened into params).
 
-use lab_fs::RunRoot;
-
 use crate::lab::{MAX_META_BYTES, read_parsed};
 use crate::series::SeriesSet;
+use crate::storage::Storage;
 use crate::{RunInfo, flatten};
 
 #[derive(Debug, Default)]
@@ -15,11 +14,11 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn refresh(&mut self, root: &RunRoot) {
+    pub(crate) fn refresh(&mut self, storage: &dyn Storage) {
         self.metrics
-            .refresh_csv_only(root, "metrics.csv", &["epoch"]);
+            .refresh_csv_only(storage, "metrics.csv", &["epoch"]);
         let mut hparams = RunInfo::default();
-        match read_parsed(root, "hparams.yaml", MAX_META_BYTES) {
+        match read_parsed(storage, "hparams.yaml", MAX_META_BYTES) {
             Ok(None) => {}
             Ok(Some(value)) => flatten("", &value, &mut hparams.params),
             Err(e) => hparams.errors.push(e),

@@ -5,13 +5,11 @@
 //! nested files. The run's `artifact_uri` is never followed: artifacts are
 //! served from the run's own `artifacts/` only, beneath its root.
 
-use std::path::Path;
-
-use lab_fs::{EntryKind, RunRoot};
 use serde_json::Value;
 
 use crate::lab::{MAX_LINE, read_small};
 use crate::series::{Point, SeriesSet};
+use crate::storage::{EntryKind, Storage, StorageError, list_all};
 use crate::tail::{Followed, Sink, Tail, next_line};
 use crate::{MAX_PARAMS, MAX_SERIES, RunInfo};
 
@@ -48,7 +46,7 @@ pub(crate) fn apply_tag(info: &mut RunInfo, key: &str, value: &str) {
 }
 
 /// The keys under `dir` (files, nested through subdirectories), bounded.
-fn keys(root: &RunRoot, dir: &str, limit: usize) -> Result<Vec<String>, String> {
+fn keys(storage: &dyn Storage, dir: &str, limit: usize) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut pending = vec![(String::new(), 0usize)];
     while let Some((prefix, depth)) = pending.pop() {
@@ -57,9 +55,9 @@ fn keys(root: &RunRoot, dir: &str, limit: usize) -> Result<Vec<String>, String> 
         } else {
             format!("{dir}/{prefix}")
         };
-        let entries = match root.list_dir(&rel) {
+        let entries = match list_all(storage, &rel) {
             Ok(e) => e,
-            Err(lab_fs::Error::NotFound) if prefix.is_empty() => return Ok(out),
+            Err(StorageError::NotFound) if prefix.is_empty() => return Ok(out),
             Err(e) => return Err(format!("{rel}: {e}")),
         };
         for entry in entries {
@@ -128,10 +126,10 @@ impl Sink for MetricSink<'_> {
 }
 
 impl Reader {
-    pub(crate) fn refresh(&mut self, root: &RunRoot) {
+    pub(crate) fn refresh(&mut self, storage: &dyn Storage) {
         self.errors.clear();
         let mut info = RunInfo::default();
-        match read_small(root, "meta.yaml", MAX_SMALL) {
+        match read_small(storage, "meta.yaml", MAX_SMALL) {
             Ok(Some(text)) => match crate::yaml::parse(&text) {
                 Ok(meta) => {
                     let text = |k: &str| meta.get(k).and_then(Value::as_str).map(crate::text::cap);
@@ -144,7 +142,7 @@ impl Reader {
                         .get("start_time")
                         .and_then(Value::as_f64)
                         .filter(|t| *t > 0.0)
-                        .map(|ms| lab_fs::bundle::iso8601_utc((ms / 1000.0) as u64));
+                        .map(|ms| crate::text::iso8601_utc((ms / 1000.0) as u64));
                     if let Some(exp) = meta.get("experiment_id") {
                         let exp = exp.as_str().map_or_else(|| exp.to_string(), str::to_owned);
                         info.tags.push(format!("experiment={exp}"));
@@ -155,10 +153,10 @@ impl Reader {
             Ok(None) => self.errors.push("meta.yaml: missing".to_owned()),
             Err(e) => self.errors.push(e),
         }
-        match keys(root, "params", MAX_PARAMS) {
+        match keys(storage, "params", MAX_PARAMS) {
             Ok(params) => {
                 for key in params {
-                    match read_small(root, &format!("params/{key}"), MAX_SMALL) {
+                    match read_small(storage, &format!("params/{key}"), MAX_SMALL) {
                         Ok(Some(v)) => {
                             info.params.insert(key, Value::String(crate::text::cap(&v)));
                         }
@@ -169,10 +167,10 @@ impl Reader {
             }
             Err(e) => self.errors.push(e),
         }
-        match keys(root, "tags", MAX_PARAMS) {
+        match keys(storage, "tags", MAX_PARAMS) {
             Ok(tags) => {
                 for key in tags {
-                    let value = match read_small(root, &format!("tags/{key}"), MAX_SMALL) {
+                    let value = match read_small(storage, &format!("tags/{key}"), MAX_SMALL) {
                         Ok(Some(v)) => v,
                         Ok(None) => continue,
                         Err(e) => {
@@ -186,7 +184,7 @@ impl Reader {
             Err(e) => self.errors.push(e),
         }
         self.info = info;
-        let names = match keys(root, "metrics", MAX_SERIES) {
+        let names = match keys(storage, "metrics", MAX_SERIES) {
             Ok(n) => n,
             Err(e) => {
                 self.errors.push(e);
@@ -205,7 +203,7 @@ impl Reader {
                 name,
                 set: &mut *set,
             };
-            match tail.follow(root, Path::new(&rel), MAX_LINE, &mut sink) {
+            match tail.follow(storage, &rel, MAX_LINE, &mut sink) {
                 Ok(Followed::Missing) => {
                     set.clear(name);
                     *tail = Tail::default();
@@ -239,7 +237,7 @@ pub(crate) fn fuzz_metric(bytes: &[u8], chunk: usize) -> Vec<Point> {
         name: "m",
         set: &mut set,
     };
-    let _ = crate::fuzz::feed(&mut sink, bytes, chunk);
+    let _ = crate::tail::feed(&mut sink, bytes, chunk);
     set.get("m")
         .map(|s| s.points().to_vec())
         .unwrap_or_default()

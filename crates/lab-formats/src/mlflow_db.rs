@@ -6,10 +6,10 @@
 //!
 //! SQLite is never handed a path inside a run root (it would open the
 //! `-journal`, `-wal` and `-shm` files beside it by name, follow a link,
-//! block on a FIFO, create files). lab-fs checks `mlflow.db` and its side
-//! files beneath the root's handle and copies the database and its `-wal`
-//! into a private 0700 directory (`lab_fs::RunRoot::snapshot_sqlite`);
-//! SQLite opens only that copy (read-write, as it is ours: it replays the
+//! block on a FIFO, create files). The storage checks `mlflow.db` and its
+//! side files (locally: beneath the root's handle) and copies the database
+//! and its `-wal` into a private 0700 directory
+//! ([`Storage::copy_to_private_file`]); SQLite opens only that copy (read-write, as it is ours: it replays the
 //! copied WAL there). A reader keeps its snapshot and copies again only
 //! when the database's or the `-wal`'s identity (inode, size, mtime)
 //! changed, and not before [`Limits::sqlite_recopy_interval`] (5 s) since
@@ -27,15 +27,14 @@
 //! [`ROWS_PER_REFRESH`] new metric rows (by rowid, so nothing is read
 //! twice).
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Instant;
 
-use lab_fs::{SqliteIdentity, SqliteSnapshot};
 use rusqlite::{Connection, OpenFlags, params};
 use serde_json::Value;
 
 use crate::series::{Point, SeriesSet};
+use crate::storage::{CopyLimits, PrivateCopy, Storage, StorageError, Version};
 use crate::{Limits, MAX_PARAMS, RunInfo};
 
 /// The database's file name.
@@ -53,8 +52,9 @@ const MAX_REJECTED: usize = 1024;
 /// A snapshot kept in this process, the store (its directory) it is a
 /// copy of, and when a reader last asked for it.
 struct Shared {
-    store: PathBuf,
-    snapshot: Arc<SqliteSnapshot>,
+    /// The store's [`Storage::origin`].
+    store: String,
+    snapshot: Arc<PrivateCopy>,
     used: Instant,
 }
 
@@ -87,9 +87,9 @@ fn unread(s: &Shared) -> bool {
 
 /// A copy of a store that SQLite rejected, and why.
 struct Rejected {
-    store: PathBuf,
+    store: String,
     /// The store as it was copied.
-    identity: SqliteIdentity,
+    identity: Version,
     /// When the copy was taken: the rejection stands whatever the store
     /// became for the re-copy interval after it, then for as long as the
     /// store is unchanged.
@@ -102,16 +102,16 @@ struct Rejected {
 /// look.
 static REJECTED: Mutex<Vec<Rejected>> = Mutex::new(Vec::new());
 
-/// An error of lab-fs about the store, naming the file.
-fn describe(e: lab_fs::Error) -> String {
+/// An error of the storage about the store, naming the file.
+fn describe(e: StorageError) -> String {
     match e {
         // It names the file already (`mlflow.db-wal: not a regular file`).
-        lab_fs::Error::Sqlite { .. } => e.to_string(),
+        StorageError::Refused { .. } | StorageError::SpaceInUse { .. } => e.to_string(),
         other => format!("{DB_NAME}: {other}"),
     }
 }
 
-/// A snapshot of the store at `root` as it is now: `held` when nothing
+/// A snapshot of the store in `storage` as it is now: `held` when nothing
 /// changed since it was taken, else one another reader holds of the same
 /// state, else `held` or another reader's of the same store when it was
 /// taken less than [`Limits::sqlite_recopy_interval`] ago (a few seconds
@@ -120,14 +120,16 @@ fn describe(e: lab_fs::Error) -> String {
 /// copy, while it is unchanged or the rejection is younger than the
 /// interval.
 fn snapshot_of(
-    root: &lab_fs::RunRoot,
+    storage: &dyn Storage,
     limits: &Limits,
-    held: Option<Arc<SqliteSnapshot>>,
-) -> Result<Arc<SqliteSnapshot>, String> {
+    held: Option<Arc<PrivateCopy>>,
+) -> Result<Arc<PrivateCopy>, String> {
     let max_bytes = limits.sqlite_max_bytes;
-    let now = root.sqlite_identity(DB_NAME, max_bytes).map_err(describe)?;
-    let store = root.path();
-    if let Some(held) = held.as_ref().filter(|h| h.identity() == now) {
+    let now = storage
+        .private_copy_version(DB_NAME, max_bytes)
+        .map_err(describe)?;
+    let store = storage.origin();
+    if let Some(held) = held.as_ref().filter(|h| *h.version() == now) {
         touch_in(
             &mut SHARED.lock().unwrap_or_else(PoisonError::into_inner),
             store,
@@ -147,13 +149,13 @@ fn snapshot_of(
             return Err(r.error.clone());
         }
     }
-    let young = |s: &SqliteSnapshot| s.taken().elapsed() < limits.sqlite_recopy_interval;
+    let young = |s: &PrivateCopy| s.taken().elapsed() < limits.sqlite_recopy_interval;
     {
         let mut list = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
         list.retain(|s| !(unread(s) && s.used.elapsed() >= IDLE_RELEASE));
         // The same state, else (held young) the held one, else a young
         // one of the same store.
-        let same = list.iter().position(|s| s.snapshot.identity() == now);
+        let same = list.iter().position(|s| *s.snapshot.version() == now);
         if same.is_none()
             && let Some(held) = held.as_ref().filter(|h| young(h))
         {
@@ -178,12 +180,15 @@ fn snapshot_of(
     }
     // Copied without the lock held: two readers racing copy twice, and
     // no store waits on another's copy.
-    let copy = || root.snapshot_sqlite(DB_NAME, max_bytes, limits.sqlite_snapshot_budget);
+    let copy = || {
+        let limits = CopyLimits {
+            max_bytes,
+            budget: limits.sqlite_snapshot_budget,
+        };
+        storage.copy_to_private_file(DB_NAME, limits)
+    };
     let fresh = match copy() {
-        Err(lab_fs::Error::Sqlite {
-            refusal: lab_fs::SqliteRefusal::SpaceInUse(_),
-            ..
-        }) => {
+        Err(StorageError::SpaceInUse { .. }) => {
             // Out of space: let go of every kept copy no read holds now,
             // and try once more.
             SHARED
@@ -199,7 +204,7 @@ fn snapshot_of(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(Shared {
-            store: store.to_path_buf(),
+            store: store.to_owned(),
             snapshot: Arc::clone(&fresh),
             used: Instant::now(),
         });
@@ -208,11 +213,11 @@ fn snapshot_of(
 
 /// Marks `snapshot` of `store` used now, keeping it again if it was let
 /// go while a read held it.
-fn touch_in(list: &mut Vec<Shared>, store: &std::path::Path, snapshot: &Arc<SqliteSnapshot>) {
+fn touch_in(list: &mut Vec<Shared>, store: &str, snapshot: &Arc<PrivateCopy>) {
     match list.iter_mut().find(|s| Arc::ptr_eq(&s.snapshot, snapshot)) {
         Some(entry) => entry.used = Instant::now(),
         None => list.push(Shared {
-            store: store.to_path_buf(),
+            store: store.to_owned(),
             snapshot: Arc::clone(snapshot),
             used: Instant::now(),
         }),
@@ -244,22 +249,22 @@ impl From<rusqlite::Error> for Failure {
     }
 }
 
-/// Records that SQLite rejected `snapshot` of the store at `root`, and
+/// Records that SQLite rejected `snapshot` of the store in `storage`, and
 /// lets go of it (with its caller's drop the copy holds no space): the store is not
 /// copied again while the rejection stands (see [`snapshot_of`]).
-fn reject(root: &lab_fs::RunRoot, snapshot: &SqliteSnapshot, error: &str) {
+fn reject(storage: &dyn Storage, snapshot: &PrivateCopy, error: &str) {
     SHARED
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .retain(|s| !std::ptr::eq(&*s.snapshot, snapshot));
     let mut rejected = REJECTED.lock().unwrap_or_else(PoisonError::into_inner);
-    rejected.retain(|r| r.store != root.path());
+    rejected.retain(|r| r.store != storage.origin());
     if rejected.len() >= MAX_REJECTED {
         rejected.remove(0);
     }
     rejected.push(Rejected {
-        store: root.path().to_path_buf(),
-        identity: snapshot.identity(),
+        store: storage.origin().to_owned(),
+        identity: snapshot.version().clone(),
         taken: snapshot.taken(),
         error: error.to_owned(),
     });
@@ -269,7 +274,7 @@ fn reject(root: &lab_fs::RunRoot, snapshot: &SqliteSnapshot, error: &str) {
 /// because the copy is ours: SQLite replays a copied `-wal` into it and
 /// keeps its `-shm` beside it; `query_only` keeps this connection from
 /// writing anything else.
-fn open(snapshot: &SqliteSnapshot) -> Result<Connection, Failure> {
+fn open(snapshot: &PrivateCopy) -> Result<Connection, Failure> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(snapshot.path(), flags)?;
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
@@ -304,21 +309,22 @@ fn open(snapshot: &SqliteSnapshot) -> Result<Connection, Failure> {
     Ok(conn)
 }
 
-/// The runs of the store at `root`: (run id, name), deleted ones left out.
+/// The runs of the store in `storage`: (run id, name), deleted ones left
+/// out.
 pub(crate) fn list_runs(
-    root: &lab_fs::RunRoot,
+    storage: &dyn Storage,
     limits: &Limits,
 ) -> Result<Vec<(String, Option<String>)>, String> {
-    let snapshot = snapshot_of(root, limits, None)?;
+    let snapshot = snapshot_of(storage, limits, None)?;
     runs_in(&snapshot).map_err(|failure| {
         if failure.rejects {
-            reject(root, &snapshot, &failure.error);
+            reject(storage, &snapshot, &failure.error);
         }
         failure.error
     })
 }
 
-fn runs_in(snapshot: &SqliteSnapshot) -> Result<Vec<(String, Option<String>)>, Failure> {
+fn runs_in(snapshot: &PrivateCopy) -> Result<Vec<(String, Option<String>)>, Failure> {
     let conn = open(snapshot)?;
     let mut stmt = conn.prepare(
         "SELECT run_uuid, name FROM runs WHERE lifecycle_stage IS NOT 'deleted' \
@@ -361,7 +367,7 @@ pub(crate) struct Reader {
     limits: Limits,
     /// The private copy read last (kept by [`SHARED`] until the store
     /// changes, it idles or its space is needed).
-    snapshot: Option<Weak<SqliteSnapshot>>,
+    snapshot: Option<Weak<PrivateCopy>>,
 }
 
 impl Reader {
@@ -373,16 +379,16 @@ impl Reader {
         }
     }
 
-    pub(crate) fn refresh(&mut self, root: &lab_fs::RunRoot) {
-        self.error = self.read(root).err();
+    pub(crate) fn refresh(&mut self, storage: &dyn Storage) {
+        self.error = self.read(storage).err();
     }
 
-    fn read(&mut self, root: &lab_fs::RunRoot) -> Result<(), String> {
+    fn read(&mut self, storage: &dyn Storage) -> Result<(), String> {
         let held = self.snapshot.take().and_then(|w| w.upgrade());
         // A store that can no longer be snapshotted keeps no copy either.
-        let snapshot = snapshot_of(root, &self.limits, held)?;
+        let snapshot = snapshot_of(storage, &self.limits, held)?;
         self.snapshot = Some(Arc::downgrade(&snapshot));
-        match self.read_from(root, &snapshot) {
+        match self.read_from(storage, &snapshot) {
             Ok(()) => Ok(()),
             Err(failure) => {
                 if failure.rejects {
@@ -390,18 +396,14 @@ impl Reader {
                     // (with the last reader sharing it), not copied again
                     // until the store changes.
                     self.snapshot = None;
-                    reject(root, &snapshot, &failure.error);
+                    reject(storage, &snapshot, &failure.error);
                 }
                 Err(failure.error)
             }
         }
     }
 
-    fn read_from(
-        &mut self,
-        root: &lab_fs::RunRoot,
-        snapshot: &SqliteSnapshot,
-    ) -> Result<(), Failure> {
+    fn read_from(&mut self, storage: &dyn Storage, snapshot: &PrivateCopy) -> Result<(), Failure> {
         let mut conn = open(snapshot)?;
         // One snapshot for everything read now.
         let tx = conn.transaction()?;
@@ -433,8 +435,8 @@ impl Reader {
             created: run
                 .2
                 .filter(|t| *t > 0)
-                .map(|ms| lab_fs::bundle::iso8601_utc((ms / 1000) as u64)),
-            artifact_dir: run.3.as_deref().and_then(|uri| inside(root, uri)),
+                .map(|ms| crate::text::iso8601_utc((ms / 1000) as u64)),
+            artifact_dir: run.3.as_deref().and_then(|uri| inside(storage, uri)),
             ..RunInfo::default()
         };
         if let Some(exp) = run.4 {
@@ -504,12 +506,13 @@ impl Reader {
 }
 
 /// The run's directory for an `artifact_uri` (a path or a `file://` URI
-/// ending in `artifacts`) below the store's directory, if it lies there;
-/// never anything outside.
-fn inside(root: &lab_fs::RunRoot, uri: &str) -> Option<String> {
+/// ending in `artifacts`) below the store's directory (the storage's
+/// origin), if it lies there; never anything outside. The location is only
+/// compared, never opened.
+fn inside(storage: &dyn Storage, uri: &str) -> Option<String> {
     let path = uri.strip_prefix("file://").unwrap_or(uri);
     let path = std::path::Path::new(path);
-    let rel = path.strip_prefix(root.path()).ok()?;
+    let rel = path.strip_prefix(storage.origin()).ok()?;
     let mut parts = Vec::new();
     for part in rel.components() {
         match part {
@@ -537,7 +540,7 @@ mod tests {
     use super::*;
 
     /// The snapshot `reader` read last, as kept.
-    fn held(reader: &Reader) -> Arc<SqliteSnapshot> {
+    fn held(reader: &Reader) -> Arc<PrivateCopy> {
         reader.snapshot.as_ref().and_then(Weak::upgrade).unwrap()
     }
     use crate::{Format, Limits, RunReader};
@@ -651,7 +654,8 @@ mod tests {
         let found = crate::discover(&scratch.base, &Limits::default());
         let ids: Vec<_> = found.runs.iter().map(|f| f.entry.as_deref()).collect();
         assert_eq!(ids, [Some("r1")], "{:?}", found.warnings);
-        let root = lab_fs::RunRoot::open_ambient(&scratch.store).unwrap();
+        let root =
+            crate::LocalStorage::owning(lab_fs::RunRoot::open_ambient(&scratch.store).unwrap());
         let mut reader = RunReader::new_entry(Format::Mlflow, Some("r1"));
         reader.refresh(&root);
         let info = reader.info();
@@ -683,7 +687,8 @@ mod tests {
         let scratch = scratch();
         let writer = wal_writer(&scratch.store);
         log(&writer, 0..3);
-        let root = lab_fs::RunRoot::open_ambient(&scratch.store).unwrap();
+        let root =
+            crate::LocalStorage::owning(lab_fs::RunRoot::open_ambient(&scratch.store).unwrap());
         let mut reader = Reader::new("r1", &recopy_after(LONG));
         reader.refresh(&root);
         assert_eq!((reader.error.clone(), loss_count(&reader)), (None, 3));
@@ -701,9 +706,10 @@ mod tests {
         // it still (a few seconds stale), by this reader and a new one.
         log(&writer, 3..7);
         assert_ne!(
-            root.sqlite_identity(DB_NAME, crate::DEFAULT_SQLITE_MAX_BYTES)
+            &root
+                .private_copy_version(DB_NAME, crate::DEFAULT_SQLITE_MAX_BYTES)
                 .unwrap(),
-            first.identity()
+            first.version()
         );
         reader.refresh(&root);
         assert!(Arc::ptr_eq(&held(&reader), &first));
@@ -718,7 +724,7 @@ mod tests {
         reader.refresh(&root);
         let second = held(&reader);
         assert!(!Arc::ptr_eq(&second, &first));
-        assert_ne!(second.identity(), first.identity());
+        assert_ne!(second.version(), first.version());
         assert_eq!((reader.error.clone(), loss_count(&reader)), (None, 7));
         reader.refresh(&root);
         assert!(Arc::ptr_eq(&held(&reader), &second));
@@ -767,7 +773,8 @@ mod tests {
                 .unwrap();
         };
         set_mtime(mtime);
-        let root = lab_fs::RunRoot::open_ambient(&scratch.store).unwrap();
+        let root =
+            crate::LocalStorage::owning(lab_fs::RunRoot::open_ambient(&scratch.store).unwrap());
         let not_a_db = "mlflow.db: file is not a database";
         let table = [
             // Rejected: the copy is dropped at once.
@@ -797,7 +804,7 @@ mod tests {
                 .lock()
                 .unwrap()
                 .iter()
-                .filter(|s| s.store == scratch.store)
+                .filter(|s| Some(s.store.as_str()) == scratch.store.to_str())
                 .count();
             assert_eq!(
                 (
@@ -828,7 +835,8 @@ mod tests {
             sqlite_snapshot_budget: 1024,
             ..Limits::default()
         };
-        let root = lab_fs::RunRoot::open_ambient(&scratch.store).unwrap();
+        let root =
+            crate::LocalStorage::owning(lab_fs::RunRoot::open_ambient(&scratch.store).unwrap());
         let mut reader = RunReader::new_entry_with(Format::Mlflow, Some("r1"), &limits);
         reader.refresh(&root);
         assert_eq!(
@@ -889,7 +897,7 @@ mod tests {
         let (base, store) = (scratch.base.clone(), scratch.store.clone());
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let root = lab_fs::RunRoot::open_ambient(&store).unwrap();
+            let root = crate::LocalStorage::owning(lab_fs::RunRoot::open_ambient(&store).unwrap());
             let mut reader = RunReader::new_entry_with(Format::Mlflow, Some("r1"), &limits);
             reader.refresh(&root);
             let _ = tx.send((reader.info().errors, crate::discover(&base, &limits)));

@@ -2,22 +2,18 @@
 //! appended since last time, keep an incomplete final record pending, and
 //! start over when the file was replaced or shrank.
 
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::io::BufRead as _;
 
-use lab_fs::RunRoot;
-
-/// Bytes read per chunk.
-const CHUNK: usize = 1 << 20;
+use crate::storage::{RangeReader, Storage, StorageError, Version};
 
 /// Where one file was left.
 #[derive(Debug, Default)]
 pub(crate) struct Tail {
     /// Bytes of the file read so far (consumed or pending).
     offset: u64,
-    /// Device and inode of the file read, to notice a replacement.
-    ident: Option<(u64, u64)>,
+    /// The version of the file read (locally its device and inode), to
+    /// notice a replacement.
+    version: Option<Version>,
     /// Read but not yet consumed: an incomplete final record.
     pending: Vec<u8>,
     /// Why the file stopped being read (a bad record); cleared when the
@@ -51,61 +47,58 @@ impl Tail {
         self.pending.len()
     }
 
-    /// Reads what was appended to `rel` and hands it to `sink`. At most
+    /// Reads what was appended to `name` and hands it to `sink`. At most
     /// `max_pending` bytes may wait unconsumed: a record larger than that
     /// is an error of this file.
     pub(crate) fn follow(
         &mut self,
-        root: &RunRoot,
-        rel: &Path,
+        storage: &dyn Storage,
+        name: &str,
         max_pending: usize,
         sink: &mut impl Sink,
     ) -> Result<Followed, String> {
-        let mut file = match root.open_regular(rel) {
-            Ok(file) => file,
-            Err(lab_fs::Error::NotFound) => return Ok(Followed::Missing),
-            Err(e) => return Err(format!("{}: {e}", rel.display())),
+        let stat = match storage.stat(name) {
+            Ok(stat) => stat,
+            Err(StorageError::NotFound) => return Ok(Followed::Missing),
+            Err(e) => return Err(format!("{name}: {e}")),
         };
-        let meta = file
-            .metadata()
-            .map_err(|e| format!("{}: {e}", rel.display()))?;
-        let ident = Some((meta.dev(), meta.ino()));
         let mut followed = Followed::Same;
-        if self.ident != ident || meta.len() < self.offset {
+        if self.version.as_ref() != Some(&stat.version) || stat.len < self.offset {
             *self = Tail {
-                ident,
+                version: Some(stat.version.clone()),
                 ..Tail::default()
             };
             sink.restart();
             followed = Followed::Restarted;
         }
-        if self.failed.is_some() || meta.len() == self.offset {
+        if self.failed.is_some() || stat.len == self.offset {
             return Ok(followed);
         }
-        file.seek(SeekFrom::Start(self.offset))
-            .map_err(|e| format!("{}: {e}", rel.display()))?;
         // Never read past the length seen now: a file growing while it is
-        // read is picked up by the next call.
-        let mut left = meta.len() - self.offset;
-        let mut chunk = vec![0u8; CHUNK];
-        while left > 0 {
-            let want = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
-            let n = match file.read(&mut chunk[..want]) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(format!("{}: {e}", rel.display())),
+        // read is picked up by the next call. Every range is of the
+        // version seen: a file replaced meanwhile stops this pass, and the
+        // next one starts it over.
+        let mut file = RangeReader::new(storage, name, Some(stat.version), self.offset, stat.len);
+        loop {
+            let chunk = match file.fill_buf() {
+                Ok([]) => break,
+                Ok(chunk) => chunk,
+                Err(e) if matches!(StorageError::from_read(&e), Some(StorageError::Changed)) => {
+                    break;
+                }
+                Err(e) => return Err(format!("{name}: {e}")),
             };
-            left -= n as u64;
+            let n = chunk.len();
             self.offset += n as u64;
-            self.pending.extend_from_slice(&chunk[..n]);
+            self.pending.extend_from_slice(chunk);
+            file.consume(n);
             let mut start = 0;
             loop {
                 match sink.consume(&self.pending[start..]) {
                     Ok(0) => break,
                     Ok(used) => start += used.min(self.pending.len() - start),
                     Err(why) => {
-                        self.failed = Some(format!("{}: {why}", rel.display()));
+                        self.failed = Some(format!("{name}: {why}"));
                         self.pending = Vec::new();
                         return Ok(if followed == Followed::Same {
                             Followed::Appended
@@ -121,8 +114,7 @@ impl Tail {
             self.pending.drain(..start);
             if self.pending.len() > max_pending {
                 self.failed = Some(format!(
-                    "{}: a record is longer than {max_pending} bytes",
-                    rel.display()
+                    "{name}: a record is longer than {max_pending} bytes"
                 ));
                 self.pending = Vec::new();
                 break;
@@ -144,6 +136,25 @@ pub(crate) trait Sink {
     /// Uses a prefix of `bytes`: returns its length (0: more is needed),
     /// or an error that stops this file.
     fn consume(&mut self, bytes: &[u8]) -> Result<usize, String>;
+}
+
+/// Feeds `bytes` to `sink` as a file's content arriving in `chunk`-sized
+/// pieces, as the tail reader does: each piece appended to what is
+/// pending, then consumed as far as the sink takes it. The error that
+/// stopped it, if any.
+pub(crate) fn feed(sink: &mut impl Sink, bytes: &[u8], chunk: usize) -> Result<(), String> {
+    let mut pending: Vec<u8> = Vec::new();
+    for piece in bytes.chunks(chunk.max(1)) {
+        pending.extend_from_slice(piece);
+        loop {
+            let used = sink.consume(&pending)?;
+            if used == 0 {
+                break;
+            }
+            pending.drain(..used);
+        }
+    }
+    Ok(())
 }
 
 /// The first complete line of `bytes` (without `\n` or `\r\n`) and the
@@ -183,11 +194,12 @@ mod tests {
         let dir = tmp.path().canonicalize().unwrap();
         let file = dir.join("m.jsonl");
         std::fs::write(&file, "a\nb\npart").unwrap();
-        let root = RunRoot::open_ambient(&dir).unwrap();
+        let root = lab_fs::RunRoot::open_ambient(&dir).unwrap();
+        let storage = crate::LocalStorage::new(&root);
         let mut tail = Tail::default();
         let mut sink = Collect::default();
-        let rel = Path::new("m.jsonl");
-        let got = tail.follow(&root, rel, 100, &mut sink).unwrap();
+        let rel = "m.jsonl";
+        let got = tail.follow(&storage, rel, 100, &mut sink).unwrap();
         assert_eq!(got, Followed::Restarted);
         assert_eq!(sink.seen, ["a", "b"]);
         assert_eq!(tail.pending(), 4);
@@ -198,19 +210,19 @@ mod tests {
             .unwrap();
         f.write_all(b"ial\nc\n").unwrap();
         assert_eq!(
-            tail.follow(&root, rel, 100, &mut sink).unwrap(),
+            tail.follow(&storage, rel, 100, &mut sink).unwrap(),
             Followed::Appended
         );
         assert_eq!(sink.seen, ["a", "b", "partial", "c"]);
         assert_eq!(
-            tail.follow(&root, rel, 100, &mut sink).unwrap(),
+            tail.follow(&storage, rel, 100, &mut sink).unwrap(),
             Followed::Same
         );
         // A replaced file starts over.
         std::fs::write(dir.join("new"), "z\n").unwrap();
         std::fs::rename(dir.join("new"), &file).unwrap();
         assert_eq!(
-            tail.follow(&root, rel, 100, &mut sink).unwrap(),
+            tail.follow(&storage, rel, 100, &mut sink).unwrap(),
             Followed::Restarted
         );
         assert_eq!(sink.restarts, 2);
@@ -218,8 +230,7 @@ mod tests {
         // A line longer than the cap fails the file, not the reader.
         std::fs::write(dir.join("long"), "x".repeat(500)).unwrap();
         let mut long = Tail::default();
-        long.follow(&root, Path::new("long"), 100, &mut sink)
-            .unwrap();
+        long.follow(&storage, "long", 100, &mut sink).unwrap();
         assert!(long.failed().unwrap().contains("longer than 100"));
     }
 }

@@ -5,13 +5,11 @@
 //! and end. Event files of one directory are read in name order; each is
 //! followed from where it was left.
 
-use std::path::Path;
-
-use lab_fs::{EntryKind, RunRoot};
 use prost::Message;
 use serde_json::Value as Json;
 
 use crate::series::{Point, SeriesSet};
+use crate::storage::{EntryKind, Storage, list_all};
 use crate::tail::{Followed, Sink, Tail};
 use crate::{MAX_TEXTS, RunInfo, TextEntry};
 
@@ -373,9 +371,9 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn refresh(&mut self, root: &RunRoot) {
+    pub(crate) fn refresh(&mut self, storage: &dyn Storage) {
         self.errors.clear();
-        let names: Vec<String> = match root.list_dir("") {
+        let names: Vec<String> = match list_all(storage, "") {
             Ok(entries) => entries
                 .into_iter()
                 .filter(|e| e.kind == EntryKind::File && e.name.starts_with(PREFIX))
@@ -393,16 +391,16 @@ impl Reader {
         if names.len() < known || self.files.iter().zip(&names).any(|((n, ..), m)| n != m) {
             self.reset();
         }
-        if !self.pass(root, &names) {
+        if !self.pass(storage, &names) {
             self.reset();
             self.errors.clear();
-            self.pass(root, &names);
+            self.pass(storage, &names);
         }
     }
 
     /// Follows every file; `false` when one was replaced and everything
     /// must be read again.
-    fn pass(&mut self, root: &RunRoot, names: &[String]) -> bool {
+    fn pass(&mut self, storage: &dyn Storage, names: &[String]) -> bool {
         for name in names.iter().skip(self.files.len()) {
             self.files.push((name.clone(), Tail::default(), true));
         }
@@ -414,7 +412,7 @@ impl Reader {
                 self.events.pos = self.offsets.get(name.as_str()).copied().unwrap_or_default();
             }
             self.events.file = name.clone();
-            let followed = tail.follow(root, Path::new(name), MAX_RECORD + 16, &mut self.events);
+            let followed = tail.follow(storage, name, MAX_RECORD + 16, &mut self.events);
             self.offsets.insert(name.clone(), self.events.pos);
             match followed {
                 Ok(Followed::Restarted) if !*fresh => return false,
@@ -441,7 +439,7 @@ impl Reader {
         info.created = self
             .events
             .first_wall
-            .map(|w| lab_fs::bundle::iso8601_utc(w as u64));
+            .map(|w| crate::text::iso8601_utc(w as u64));
         info.errors.extend(self.errors.iter().cloned());
         info.errors.extend(self.events.set.cap_error());
         info
@@ -453,28 +451,29 @@ impl Reader {
 }
 
 /// The PNG bytes of image value `n` of the record at `offset` of the event
-/// file `file` (one segment, `events.out.tfevents.*`) beneath `root`: the
-/// record is read again, its CRCs checked, the event decoded, and only bytes
-/// that are a PNG are returned.
-pub fn image(root: &RunRoot, file: &str, offset: u64, n: usize) -> Result<Vec<u8>, String> {
-    use std::io::{Read, Seek, SeekFrom};
+/// file `file` (one segment, `events.out.tfevents.*`) of `storage`: the
+/// record is read again (both ranges of the version first seen), its CRCs
+/// checked, the event decoded, and only bytes that are a PNG are returned.
+pub fn image(storage: &dyn Storage, file: &str, offset: u64, n: usize) -> Result<Vec<u8>, String> {
     if !file.starts_with(PREFIX) || file.contains('/') {
         return Err("not an event file".to_owned());
     }
-    let mut f = root
-        .open_regular(Path::new(file))
+    let version = storage.stat(file).map_err(|e| e.to_string())?.version;
+    let mut whole = storage
+        .read_range(file, offset, 12, Some(&version))
         .map_err(|e| e.to_string())?;
-    f.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
-    let mut head = [0u8; 12];
-    f.read_exact(&mut head).map_err(|e| e.to_string())?;
+    let Ok(head) = <[u8; 12]>::try_from(whole.as_slice()) else {
+        return Err("a truncated record".to_owned());
+    };
     // The length is checked (CRC, cap) before anything is allocated.
     record(&head)?;
     let len = u64::from_le_bytes([
         head[0], head[1], head[2], head[3], head[4], head[5], head[6], head[7],
     ]) as usize;
-    let mut whole = head.to_vec();
-    whole.resize(12 + len + 4, 0);
-    f.read_exact(&mut whole[12..]).map_err(|e| e.to_string())?;
+    let rest = storage
+        .read_range(file, offset.saturating_add(12), len + 4, Some(&version))
+        .map_err(|e| e.to_string())?;
+    whole.extend_from_slice(&rest);
     let (payload, _) = record(&whole)?.ok_or("a truncated record")?;
     let event = Event::decode(payload).map_err(|e| e.to_string())?;
     let bytes = event

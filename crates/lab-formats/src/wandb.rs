@@ -17,15 +17,13 @@
 //! than its block holds, or has an unknown type stops this run's log there,
 //! as an error of this run.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
-use lab_fs::{EntryKind, RunRoot};
 use prost::Message;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 use crate::lab::{MAX_META_BYTES, read_parsed};
 use crate::series::{Point, SeriesSet};
+use crate::storage::{EntryKind, Storage, list_all};
 use crate::tail::{Followed, Sink, Tail};
 use crate::{MAX_PARAMS, Media, RunInfo, flatten};
 
@@ -211,7 +209,7 @@ impl Log {
                     .push(format!("project={}", crate::text::cap(&run.project)));
             }
             if let Some(t) = run.start_time.filter(|t| t.seconds > 0) {
-                self.info.created = Some(lab_fs::bundle::iso8601_utc(t.seconds as u64));
+                self.info.created = Some(crate::text::iso8601_utc(t.seconds as u64));
             }
             self.info.status.get_or_insert_with(|| "RUNNING".to_owned());
             if let Some(config) = run.config {
@@ -434,9 +432,9 @@ fn step_in_name(name: &str) -> Option<(String, i64)> {
 }
 
 impl Reader {
-    pub(crate) fn refresh(&mut self, root: &RunRoot) {
+    pub(crate) fn refresh(&mut self, storage: &dyn Storage) {
         self.errors.clear();
-        let entries = match root.list_dir("") {
+        let entries = match list_all(storage, "") {
             Ok(e) => e,
             Err(e) => {
                 self.errors.push(format!("listing the run: {e}"));
@@ -455,7 +453,7 @@ impl Reader {
         if let Some(name) = &self.log_name {
             match self
                 .tail
-                .follow(root, Path::new(name), MAX_RECORD + 64, &mut self.log)
+                .follow(storage, name, MAX_RECORD + 64, &mut self.log)
             {
                 Ok(Followed::Missing) => {
                     self.tail = Tail::default();
@@ -470,7 +468,7 @@ impl Reader {
         }
         // What a synced run (or one that wrote them) has as files.
         let mut files = RunInfo::default();
-        match read_parsed(root, "files/config.yaml", MAX_META_BYTES) {
+        match read_parsed(storage, "files/config.yaml", MAX_META_BYTES) {
             Ok(Some(Value::Object(map))) => {
                 for (k, v) in map {
                     if k.starts_with("_wandb") {
@@ -484,7 +482,7 @@ impl Reader {
             Ok(_) => {}
             Err(e) => files.errors.push(e),
         }
-        match read_parsed(root, "files/wandb-summary.json", MAX_META_BYTES) {
+        match read_parsed(storage, "files/wandb-summary.json", MAX_META_BYTES) {
             Ok(Some(Value::Object(map))) => {
                 for (k, v) in map {
                     if !k.starts_with('_') && v.is_number() {
@@ -499,7 +497,7 @@ impl Reader {
             ("files/media/videos", "video"),
             ("files/media/images", "image"),
         ] {
-            let Ok(listed) = root.list_dir(dir) else {
+            let Ok(listed) = list_all(storage, dir) else {
                 continue;
             };
             for entry in listed.into_iter().filter(|e| e.kind == EntryKind::File) {

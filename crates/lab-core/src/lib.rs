@@ -16,6 +16,7 @@ pub mod artifacts;
 pub mod discovery;
 mod exports;
 pub mod gate;
+mod job_runs;
 pub mod jobs;
 pub mod list;
 mod readers;
@@ -40,6 +41,7 @@ use std::time::Duration;
 
 pub use artifacts::{Allowlists, content_type};
 pub use exports::{BundleImportError, ExportError, export_run};
+pub use job_runs::Child;
 pub use lab_formats as formats;
 use lab_registry::{Registry, RunId, RunRecord};
 pub use lab_runner as runner;

@@ -10,14 +10,13 @@ use std::time::{Duration, Instant};
 use lab_formats::{Format, Media, MetricInfo, TextEntry};
 use lab_fs::{ArtifactInfo, RunRoot};
 use lab_registry::RunId;
-use lab_runner::JobState;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::artifacts::content_type;
 use crate::gate::Gate;
 use crate::readers::{REFRESH_EVERY, Readers, artifact_root};
-use crate::{Error, Lab, Run, lock};
+use crate::{Lab, Run, lock};
 
 /// How long a computed summary is reused before the run is looked at again.
 const SUMMARY_TTL: Duration = Duration::from_secs(5);
@@ -194,22 +193,6 @@ impl Summaries {
 }
 
 impl Lab {
-    /// The record of the job whose run `run` is, if it is one (a job's
-    /// run has its job's id).
-    fn job_record(&self, run: &Run) -> Option<lab_runner::jobs::JobRecord> {
-        let id = run.id.as_str();
-        let record = match &self.jobs {
-            Some(jobs) => jobs.get(id)?,
-            // Without the runner: the record in the data dir, read only —
-            // for a job's run alone (no file is looked for for any other).
-            None if self.readers.is_job_run(run) => {
-                lab_runner::jobs::read_record(self.readers.data_dir()?, id)?
-            }
-            None => return None,
-        };
-        (record.run_id == id).then_some(record)
-    }
-
     /// The blocking read of everything about `run`, to run through the
     /// [`Gate`].
     pub fn details_of(
@@ -222,35 +205,6 @@ impl Lab {
         move || {
             lab.register_children(&run);
             read_details(&lab, &run, job)
-        }
-    }
-
-    /// The runs the job wrote beneath its run: each registered as a run of
-    /// its own (walked and checked as any run under an allowed root:
-    /// DATA_DIR/runs is one), its parent this run. Blocking.
-    fn register_children(&self, run: &Run) {
-        let children = self.readers.new_children(run);
-        if children.is_empty() {
-            return;
-        }
-        // At most MAX_CHILDREN over the job run's life, however many its
-        // job keeps making.
-        let known = self.registry.runs().map_or(usize::MAX, |runs| {
-            runs.iter()
-                .filter(|r| self.readers.parent_of(r).as_ref() == Some(&run.id))
-                .count()
-        });
-        let room = lab_formats::job::MAX_CHILDREN.saturating_sub(known);
-        let candidates: Vec<lab_registry::Candidate> = children
-            .into_iter()
-            .take(room)
-            .map(crate::discovery::candidate)
-            .collect();
-        let beneath = run.root.join("job");
-        if !candidates.is_empty()
-            && let Err(e) = self.registry.register_beneath(&beneath, &candidates)
-        {
-            eprintln!("lab: registering the runs job {} wrote: {e}", run.id);
         }
     }
 
@@ -348,122 +302,24 @@ fn read_details(
     let allow = &lab.allowlists;
     let root = RunRoot::open_ambient(&run.root)?;
     let format = run.format;
-    // A job's run: its job's state and command, from its record, else
-    // (a record this server has not read) from the Lab's provenance once
-    // the job ended.
-    let provenance = if record.is_none() && readers.job_source(run).is_some() {
-        read_provenance(&root)
-    } else {
-        None
-    };
-    let job = record.as_ref().map(|r| r.state).or_else(|| {
-        provenance
-            .as_ref()
-            .and_then(|p| JobState::of_recorded_exit(&p.exit))
-    });
-    // An ended job's files are looked at once more, then kept.
-    if job.is_some_and(|s| !matches!(s, JobState::Running | JobState::Queued)) {
-        readers.settle(&run.id);
-    }
-    let command = match (&record, &provenance) {
-        (Some(r), _) => Some(
-            std::iter::once(r.program.clone())
-                .chain(r.args.iter().cloned())
-                .collect::<Vec<_>>(),
-        ),
-        (None, Some(p)) => Some(p.argv.clone()),
-        _ => None,
-    };
+    let job = lab.job_view(run, &root, record);
     let reader = readers.reader(run, &root, REFRESH_EVERY);
     let (mut info, shown) = {
         let reader = lock(&reader);
         (reader.info(), reader.format())
     };
-    // A job's run is titled by its command (the program by its file name:
-    // `python3`, however it was found or asked for) unless what it wrote
-    // names it.
-    if info.name.is_none()
-        && let Some(mut words) = command.filter(|w| !w.is_empty())
-    {
-        if let Some(name) = std::path::Path::new(&words[0])
-            .file_name()
-            .and_then(|n| n.to_str())
-        {
-            words[0] = name.to_owned();
-        }
-        info.name = Some(shell_words(&words));
-    }
-    // A job's run whose state is not known (its record unread, no
-    // provenance yet): its status is not what the job wrote either.
-    if job.is_none() && (record.is_some() || readers.job_source(run).is_some()) {
-        info.tags.retain(|t| !t.starts_with("status_raw="));
-        info.status = Some(lab_formats::RunStatus::Unknown.as_str().to_owned());
-    }
-    if let Some(state) = job {
-        // A job's run: its status is its job's (SPEC §4), whatever the
-        // job wrote; the job state is the raw value kept beside it.
-        info.tags.retain(|t| !t.starts_with("status_raw="));
-        info.tags.push(format!("status_raw={state}"));
-        info.status = Some(job_run_status(state).to_owned());
-    }
+    job.show(&mut info);
     // A job's run serves the Lab's own files of it (logs, provenance) from
     // its directory; what the job wrote is read, not served, here.
     let artifacts = match artifact_root(run, root, &info) {
         Some(root) => root.list_artifacts(allow.of(format))?,
         None => Vec::new(),
     };
-    let is_job = record.is_some() || readers.job_source(run).is_some();
     let mut details = details(run, shown, info, &artifacts);
     details.summary.parent = readers.parent_of(run);
     // A job's id is its run's.
-    details.summary.job = is_job.then(|| run.id.to_string());
+    details.summary.job = job.is_job.then(|| run.id.to_string());
     Ok(details)
-}
-
-/// A job's run's `provenance.json` (the Lab's own file, where the job
-/// cannot write), at most 4 MiB, as this Lab writes it; `None` while it
-/// has none (or one of another version).
-fn read_provenance(root: &RunRoot) -> Option<lab_runner::record::Provenance> {
-    use std::io::Read;
-    let name = lab_fs::ArtifactName::parse("provenance.json").ok()?;
-    let artifact = root.open_artifact(&name).ok()?;
-    let mut text = Vec::new();
-    artifact.file.take(4 << 20).read_to_end(&mut text).ok()?;
-    lab_runner::record::Provenance::parse(&text)
-}
-
-/// `words` as a POSIX shell would read them back: a word of letters,
-/// digits and `_@%+=:,./-` as it is, any other in single quotes (`'\''`
-/// for a quote inside), as the UI's `quoteArgv` writes them. Long titles
-/// are cut at 200 characters.
-fn shell_words(words: &[String]) -> String {
-    let quoted: Vec<String> = words
-        .iter()
-        .map(|w| {
-            let plain = !w.is_empty()
-                && w.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c));
-            if plain {
-                w.clone()
-            } else {
-                format!("'{}'", w.replace('\'', "'\\''"))
-            }
-        })
-        .collect();
-    let line = quoted.join(" ");
-    if line.chars().count() > 200 {
-        line.chars().take(199).chain(std::iter::once('…')).collect()
-    } else {
-        line
-    }
-}
-
-/// The status of a job's run (SPEC §4): the job state's word in the one
-/// run-status vocabulary (`queued`, `running` → running; `failed`,
-/// `refused` → failed; `killed`, `timeout`, `cancelled`, `oom` → killed;
-/// `node_fail` → crashed; `interrupted` → unknown).
-fn job_run_status(state: JobState) -> &'static str {
-    lab_formats::RunStatus::from_raw(state.as_str()).as_str()
 }
 
 /// Why a run whose directory cannot be opened is unavailable (its kind,
@@ -615,77 +471,8 @@ fn details(
     }
 }
 
-impl Lab {
-    /// The runs `parent`'s job wrote beneath it, each a run of its own (at
-    /// most 1,000): id, title and format. Blocking.
-    pub fn children(&self, parent: &RunId) -> Result<Vec<Child>, Error> {
-        let runs = self.runs()?;
-        let summaries = lock(&self.summaries.summaries);
-        Ok(runs
-            .iter()
-            .filter(|r| self.readers.parent_of(r).as_ref() == Some(parent))
-            .take(1_000)
-            .map(|r| Child {
-                id: r.id.clone(),
-                title: summaries
-                    .get(&r.id)
-                    .map_or_else(|| r.dir_name().to_owned(), |(_, s)| s.title.clone()),
-                format: r.format.as_str(),
-            })
-            .collect())
-    }
-}
-
-/// A run a job wrote beneath its job's run.
-#[derive(Clone, Debug, Serialize)]
-pub struct Child {
-    /// Its id.
-    pub id: RunId,
-    /// Its title.
-    pub title: String,
-    /// Its format.
-    pub format: &'static str,
-}
-
 /// Why a run whose directory cannot be opened is unavailable (its kind,
 /// never a path).
 pub fn unavailable_reason(e: &lab_fs::Error) -> String {
     cannot_open(e)
-}
-
-#[cfg(test)]
-mod job_status_tests {
-    use lab_runner::JobState;
-
-    #[test]
-    fn a_command_is_quoted_as_a_shell_reads_it_back() {
-        let words =
-            |w: &[&str]| super::shell_words(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(
-            words(&["python3", "train.py", "--lr", "0.1"]),
-            "python3 train.py --lr 0.1"
-        );
-        assert_eq!(words(&["echo", "$HOME; id"]), "echo '$HOME; id'");
-        assert_eq!(words(&["a b", "", "it's"]), "'a b' '' 'it'\\''s'");
-        assert_eq!(words(&["x".repeat(300).as_str()]).chars().count(), 200);
-    }
-
-    #[test]
-    fn a_jobs_run_status_follows_its_state() {
-        for (state, status) in [
-            (JobState::Queued, "running"),
-            (JobState::Running, "running"),
-            (JobState::Finished, "finished"),
-            (JobState::Failed, "failed"),
-            (JobState::Refused, "failed"),
-            (JobState::Killed, "killed"),
-            (JobState::Timeout, "killed"),
-            (JobState::Cancelled, "killed"),
-            (JobState::Oom, "killed"),
-            (JobState::NodeFail, "crashed"),
-            (JobState::Interrupted, "unknown"),
-        ] {
-            assert_eq!(super::job_run_status(state), status, "{state}");
-        }
-    }
 }

@@ -36,6 +36,9 @@ pub(crate) fn import_bundle(
                 anyhow::anyhow!("--into {}: {source}", into.display())
             }
             lab_core::BundleImportError::Into(e) => explain_import(lab.registry(), e),
+            lab_core::BundleImportError::NotADirectory(path) => {
+                anyhow::anyhow!("--into {} is not a directory", path.display())
+            }
             lab_core::BundleImportError::Bundle(e) => {
                 anyhow::Error::from(e).context(format!("bundle {}", file.display()))
             }

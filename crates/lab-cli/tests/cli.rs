@@ -627,3 +627,19 @@ fn only_export_needs_the_exports_directory() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_fails_with(&e.run(&["export", "one"]), "hidden");
 }
+
+/// `--into` naming a file (under an allowed root) is refused as what it
+/// is, not as a directory outside the roots.
+#[test]
+fn import_bundle_into_a_file_says_it_is_not_a_directory() {
+    let e = env();
+    let file = e.base.join("runs/one/notes.md");
+    let out = e.run(&[
+        "import-bundle",
+        file.to_str().unwrap(),
+        "--into",
+        file.to_str().unwrap(),
+    ]);
+    assert_fails_with(&out, "is not a directory");
+    assert_eq!(std::fs::read(&file).unwrap(), b"hello");
+}

@@ -2,10 +2,10 @@
 
 use anyhow::Context;
 
-use crate::{Setup, explain_import, open_lab};
+use crate::{Setup, explain_import, open_lab_for_bundles};
 
 pub(crate) fn export(ctx: &Setup, id: &str, name: Option<&str>) -> anyhow::Result<()> {
-    let lab = std::sync::Arc::new(open_lab(ctx)?);
+    let lab = std::sync::Arc::new(open_lab_for_bundles(ctx, true)?);
     let id = lab_registry::RunId::parse(id)?;
     let info = lab.export(&id, name).map_err(|e| match e {
         lab_core::ExportError::Registry(e) => anyhow::Error::from(e),
@@ -27,7 +27,7 @@ pub(crate) fn import_bundle(
     file: &std::path::Path,
     into: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let lab = open_lab(ctx)?;
+    let lab = open_lab_for_bundles(ctx, false)?;
     let bundle = std::fs::File::open(file).with_context(|| format!("bundle {}", file.display()))?;
     let (run, files) = lab
         .import_bundle(std::io::BufReader::new(bundle), into)
@@ -36,6 +36,9 @@ pub(crate) fn import_bundle(
                 anyhow::anyhow!("--into {}: {source}", into.display())
             }
             lab_core::BundleImportError::Into(e) => explain_import(lab.registry(), e),
+            lab_core::BundleImportError::NotADirectory(path) => {
+                anyhow::anyhow!("--into {} is not a directory", path.display())
+            }
             lab_core::BundleImportError::Bundle(e) => {
                 anyhow::Error::from(e).context(format!("bundle {}", file.display()))
             }

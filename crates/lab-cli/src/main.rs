@@ -129,17 +129,33 @@ pub(crate) fn open_registry(ctx: &Setup) -> anyhow::Result<lab_registry::Registr
     Ok(registry)
 }
 
-/// The application over this data dir, for the commands that do not serve:
-/// the registry ([`open_registry`]), the configured allowlist, the exports
-/// directory, the Lab's secrets to redact from bundles, the readers'
-/// bounds. Nothing runs in the background.
+/// The application over this data dir, for the commands that do not serve
+/// and write or read no bundle (`import`, `runs`, `forget`): the registry
+/// ([`open_registry`]) and the readers' bounds. Neither the exports
+/// directory nor the configured artifact allowlist is opened or parsed, as
+/// before these commands went through a Lab: they never needed either, and
+/// neither one's trouble stops them. Nothing runs in the background.
 pub(crate) fn open_lab(ctx: &Setup) -> anyhow::Result<lab_core::Lab> {
+    let registry = open_registry(ctx)?;
+    let mut config =
+        lab_core::LabConfig::new(std::sync::Arc::new(registry), lab_fs::Allowlist::default());
+    config.formats = ctx.format_limits();
+    Ok(lab_core::Lab::new(config)?)
+}
+
+/// [`open_lab`] for `export` and `import-bundle`: with the configured
+/// allowlist (what a bundle may hold) and, for `export` (`exports`), the
+/// exports directory (created if missing) and the Lab's secrets to redact
+/// from bundles.
+pub(crate) fn open_lab_for_bundles(ctx: &Setup, exports: bool) -> anyhow::Result<lab_core::Lab> {
     let registry = open_registry(ctx)?;
     let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
         .context("[artifacts] allow in the config file")?;
     let mut config = lab_core::LabConfig::new(std::sync::Arc::new(registry), allowlist);
-    config.exports_dir = Some(lab_registry::DataDir::new(&ctx.data_dir).exports());
-    config.lab_secrets = ctx.lab_secrets.clone();
+    if exports {
+        config.exports_dir = Some(lab_registry::DataDir::new(&ctx.data_dir).exports());
+        config.lab_secrets = ctx.lab_secrets.clone();
+    }
     config.formats = ctx.format_limits();
     Ok(lab_core::Lab::new(config)?)
 }

@@ -588,3 +588,58 @@ fn a_unix_socket_and_a_key_file_for_shared_machines() {
     assert!(!file.status.success());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "not a socket");
 }
+
+/// Only `lab export` writes bundles: the commands that only read or change
+/// the registry neither create `DATA_DIR/exports` nor fail when it cannot
+/// be opened (here a regular file, which stays as it was).
+#[test]
+fn only_export_needs_the_exports_directory() {
+    let e = env();
+    let one = e.base.join("runs/one");
+    let out = e.run(&["import", one.to_str().unwrap(), "--id", "one"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = e.run(&["runs"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let exports = e.base.join("data/exports");
+    assert!(
+        !exports.exists(),
+        "`lab import` and `lab runs` made {exports:?}"
+    );
+    std::fs::write(&exports, b"canary").unwrap();
+    let two = e.base.join("runs/two");
+    for args in [
+        &["runs"][..],
+        &["import", two.to_str().unwrap(), "--id", "two"],
+        &["forget", "two"],
+    ] {
+        let out = e.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    assert_fails_with(&e.run(&["export", "one"]), "exports directory");
+    assert_eq!(std::fs::read(&exports).unwrap(), b"canary");
+    // Nor do they parse the artifact allowlist, which only bundles use.
+    std::fs::write(
+        e.base.join("data/lab.toml"),
+        "[artifacts]\nallow = [\".env\"]\n",
+    )
+    .unwrap();
+    let out = e.run(&["runs"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_fails_with(&e.run(&["export", "one"]), "hidden");
+}
+
+/// `--into` naming a file (under an allowed root) is refused as what it
+/// is, not as a directory outside the roots.
+#[test]
+fn import_bundle_into_a_file_says_it_is_not_a_directory() {
+    let e = env();
+    let file = e.base.join("runs/one/notes.md");
+    let out = e.run(&[
+        "import-bundle",
+        file.to_str().unwrap(),
+        "--into",
+        file.to_str().unwrap(),
+    ]);
+    assert_fails_with(&out, "is not a directory");
+    assert_eq!(std::fs::read(&file).unwrap(), b"hello");
+}

@@ -138,8 +138,10 @@ impl Drop for Exporting<'_> {
 /// Why a bundle could not be imported.
 #[derive(Debug)]
 pub enum BundleImportError {
-    /// `into` is not a directory under an allowed root.
+    /// `into` could not be resolved, or lies outside the allowed roots.
     Into(lab_registry::Error),
+    /// `into` (resolved: this path) is not a directory.
+    NotADirectory(std::path::PathBuf),
     /// The bundle is not a valid one (or could not be unpacked).
     Bundle(BundleError),
     /// The registry refused the unpacked run.
@@ -150,6 +152,9 @@ impl std::fmt::Display for BundleImportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BundleImportError::Into(e) | BundleImportError::Registry(e) => e.fmt(f),
+            BundleImportError::NotADirectory(path) => {
+                write!(f, "{} is not a directory", path.display())
+            }
             BundleImportError::Bundle(e) => e.fmt(f),
         }
     }
@@ -174,7 +179,10 @@ impl Lab {
                 source,
             })
         })?;
-        if !into.is_dir() || !self.registry.is_under_allowed_root(&into) {
+        if !into.is_dir() {
+            return Err(BundleImportError::NotADirectory(into));
+        }
+        if !self.registry.is_under_allowed_root(&into) {
             return Err(BundleImportError::Into(
                 lab_registry::Error::OutsideAllowedRoots,
             ));

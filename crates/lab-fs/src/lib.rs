@@ -175,14 +175,18 @@ pub struct DirEntry {
 
 /// The checks every opened artifact passes: a regular file, and under a
 /// job's directory one with a single name.
-fn checked_artifact(file: std::fs::File, name: &ArtifactName) -> Result<Artifact, Error> {
+fn checked_artifact(
+    file: std::fs::File,
+    name: &ArtifactName,
+    in_job: bool,
+) -> Result<Artifact, Error> {
     let meta = file.metadata().map_err(Error::from_io)?;
     if !meta.is_file() {
         return Err(Error::NotAFile);
     }
     // What a job wrote is hostile: a file there with a second name may
     // be a hard link to something outside the run; it is not served.
-    if name.in_job_dir().is_some() && meta.nlink() > 1 {
+    if (in_job || name.in_job_dir().is_some()) && meta.nlink() > 1 {
         return Err(Error::NotAFile);
     }
     Ok(Artifact {
@@ -217,11 +221,19 @@ pub struct RunRoot {
     dir: Dir,
     /// The canonical path it was opened at.
     path: PathBuf,
+    /// It is a job's directory (`job/`) or lies beneath one, opened with
+    /// [`RunRoot::open_sub`]: every file opened through it must have a
+    /// single name, as every file under `job/` of a run's root must.
+    in_job: bool,
 }
 
 impl RunRoot {
     fn new(dir: Dir, path: PathBuf) -> Self {
-        Self { dir, path }
+        Self {
+            dir,
+            path,
+            in_job: false,
+        }
     }
 
     /// Opens `canonical` with the process's ambient authority and checks that
@@ -302,7 +314,7 @@ impl RunRoot {
             None => self.dir.open_with(name.as_str(), &options),
         }
         .map_err(Error::from_io)?;
-        checked_artifact(file.into_std(), name)
+        checked_artifact(file.into_std(), name, self.in_job)
     }
 
     /// [`RunRoot::open_artifact`] for a caller on an async worker, which
@@ -325,7 +337,11 @@ impl RunRoot {
             }
             None => open_cached(&self.dir, name.as_str(), OFlags::NONBLOCK | OFlags::NOCTTY)?,
         };
-        Some(checked_artifact(std::fs::File::from(file), name))
+        Some(checked_artifact(
+            std::fs::File::from(file),
+            name,
+            self.in_job,
+        ))
     }
 
     /// Opens `rel` (any relative path, not only an artifact name) beneath
@@ -344,7 +360,7 @@ impl RunRoot {
         }
         // As for artifacts: a second name under a job's directory may be a
         // hard link to something outside the run.
-        if rel.starts_with(JOB_DIR) && meta.nlink() > 1 {
+        if (self.in_job || rel.starts_with(JOB_DIR)) && meta.nlink() > 1 {
             return Err(Error::NotAFile);
         }
         Ok(file.into_std())
@@ -360,7 +376,12 @@ impl RunRoot {
     /// beneath the handle, never through a link.
     pub fn open_sub(&self, rel: &str) -> Result<RunRoot, Error> {
         let dir = self.dir.open_dir(rel).map_err(Error::from_io)?;
-        Ok(RunRoot::new(dir, self.path.join(rel)))
+        // A job's directory stays one beneath: its files single-linked.
+        let in_job = self.in_job || Path::new(rel).starts_with(JOB_DIR);
+        Ok(RunRoot {
+            in_job,
+            ..RunRoot::new(dir, self.path.join(rel))
+        })
     }
 
     /// Lists the directory `rel` beneath the root (`""` for the root

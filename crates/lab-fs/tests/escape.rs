@@ -200,6 +200,66 @@ fn a_job_directory_hard_link_is_refused_by_the_no_wait_open_too() {
     assert_eq!(std::io::read_to_string(&own.file).unwrap(), "own");
 }
 
+/// A job's directory opened as a root of its own (a job's run reads what
+/// its job wrote from there) keeps the single-name rule, however deep.
+#[test]
+fn a_job_directory_opened_as_a_root_still_refuses_hard_links() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let run = base.join("run");
+    std::fs::create_dir_all(run.join("job/events")).unwrap();
+    std::fs::write(base.join("secret.txt"), "outside").unwrap();
+    std::fs::hard_link(base.join("secret.txt"), run.join("job/stolen.txt")).unwrap();
+    std::fs::hard_link(base.join("secret.txt"), run.join("job/events/stolen.txt")).unwrap();
+    std::fs::hard_link(base.join("secret.txt"), run.join("job/output.mp4")).unwrap();
+    std::fs::write(run.join("job/own.txt"), "own").unwrap();
+    std::fs::write(run.join("job/events/own.txt"), "own").unwrap();
+    let root = RunRoot::open_ambient(&run).unwrap();
+    let job = root.open_sub("job").unwrap();
+    let events = job.open_sub("events").unwrap();
+    let direct = root.open_sub("job/events").unwrap();
+    for (at, name) in [
+        (&job, "stolen.txt"),
+        (&events, "stolen.txt"),
+        (&direct, "stolen.txt"),
+    ] {
+        assert!(
+            matches!(at.open_regular(Path::new(name)), Err(Error::NotAFile)),
+            "{}/{name}",
+            at.path().display()
+        );
+    }
+    for (at, name) in [
+        (&job, "own.txt"),
+        (&events, "own.txt"),
+        (&direct, "own.txt"),
+    ] {
+        let own = at.open_regular(Path::new(name)).unwrap();
+        assert_eq!(std::io::read_to_string(own).unwrap(), "own");
+    }
+    // Served names too, blocking and no-wait alike.
+    let allow = Allowlist::default();
+    let name = allow.check("output.mp4").unwrap();
+    assert!(matches!(job.open_artifact(&name), Err(Error::NotAFile)));
+    assert!(matches!(
+        job.open_artifact_cached(&name),
+        Some(Err(Error::NotAFile)) | None
+    ));
+    // A directory beside `job/` is not held to it.
+    std::fs::create_dir(run.join("store")).unwrap();
+    std::fs::hard_link(run.join("job/own.txt"), run.join("store/twice.txt")).unwrap();
+    assert!(
+        root.open_sub("store")
+            .unwrap()
+            .open_regular(Path::new("twice.txt"))
+            .is_ok()
+    );
+    assert_eq!(
+        std::fs::read_to_string(base.join("secret.txt")).unwrap(),
+        "outside"
+    );
+}
+
 #[test]
 fn the_no_wait_root_open_refuses_a_root_moved_or_swapped_for_a_link() {
     let l = layout();

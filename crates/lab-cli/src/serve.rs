@@ -3,22 +3,17 @@
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+
+use lab_http::Bind;
 
 use crate::cli::ServeArgs;
 use crate::run::runner_config;
 use crate::{DEFAULT_PORT, Setup, open_registry, shutdown_signal};
 
-/// Parses `--bind`: an `IP:PORT`, or `localhost:PORT`.
-/// Where `lab serve` listens.
-pub(crate) enum Bind {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-}
-
+/// Parses `--bind`: an `IP:PORT`, `localhost:PORT`, or `unix:PATH`.
 pub(crate) fn parse_bind(text: &str) -> anyhow::Result<Bind> {
     if let Some(path) = text.strip_prefix("unix:") {
         if path.is_empty() {
@@ -42,134 +37,6 @@ pub(crate) fn parse_bind(text: &str) -> anyhow::Result<Bind> {
         )));
     }
     bail!("invalid --bind address {text:?}: expected IP:PORT, e.g. 127.0.0.1:7878, or unix:PATH")
-}
-
-/// This process's effective uid, from procfs (no `unsafe` outside lab-runner).
-pub(crate) fn effective_uid() -> anyhow::Result<u32> {
-    let status =
-        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .and_then(|id| id.parse().ok())
-        .context("no Uid line in /proc/self/status")
-}
-
-/// Prepares `path` for a Unix socket (SPEC §3): its directory is created
-/// 0700 if absent, and an existing one must be ours and 0700 (never
-/// chmod-ed); a socket of ours that refuses connections is stale and
-/// removed; anything else at `path` is refused.
-pub(crate) fn prepare_unix_socket(path: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
-    let uid = effective_uid()?;
-    let dir = path.parent().context("the socket path has no directory")?;
-    match std::fs::symlink_metadata(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(dir)
-                .with_context(|| format!("creating the socket directory {}", dir.display()))?;
-        }
-        Err(e) => return Err(e).with_context(|| format!("socket directory {}", dir.display())),
-        Ok(meta) => {
-            if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o777 != 0o700 {
-                bail!(
-                    "refusing the socket directory {}: it must be a directory of yours with mode 0700 (it is {}, owner {}, mode {:o}); it is never chmod-ed",
-                    dir.display(),
-                    if meta.is_dir() {
-                        "a directory"
-                    } else {
-                        "not a directory"
-                    },
-                    meta.uid(),
-                    meta.permissions().mode() & 0o7777
-                );
-            }
-        }
-    }
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("socket path {}", path.display())),
-        Ok(meta) if meta.file_type().is_socket() && meta.uid() == uid => {
-            match std::os::unix::net::UnixStream::connect(path) {
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                    std::fs::remove_file(path)
-                        .with_context(|| format!("removing the stale socket {}", path.display()))
-                }
-                Ok(_) => bail!("{} is in use by a running server", path.display()),
-                Err(e) => Err(e).with_context(|| format!("probing {}", path.display())),
-            }
-        }
-        Ok(_) => bail!(
-            "refusing to replace {}: it exists and is not a stale socket of yours",
-            path.display()
-        ),
-    }
-}
-
-/// Refuses a `--key-file` where a job could read it: under an allowed root
-/// or a `[runner] read_paths` entry (where a `lab run` job's working
-/// directory may be, and the job reads its cwd), or in a system directory
-/// every job reads.
-pub(crate) fn check_key_file_place(
-    path: &Path,
-    roots: &[PathBuf],
-    read_paths: &[PathBuf],
-) -> anyhow::Result<()> {
-    let real = lab_registry::canonical_as_far_as_exists(path);
-    let places = roots
-        .iter()
-        .map(|r| (r.clone(), "the allowed root"))
-        .chain(read_paths.iter().map(|r| {
-            (
-                lab_registry::canonical_as_far_as_exists(r),
-                "the [runner] read_paths entry",
-            )
-        }))
-        .chain(lab_core::runner::protocol::SYSTEM_DIRS.iter().map(|d| {
-            (
-                lab_registry::canonical_as_far_as_exists(Path::new(d)),
-                "the system directory",
-            )
-        }));
-    for (place, what) in places {
-        if real.starts_with(&place) {
-            bail!(
-                "refusing the key file {}: it lies under {what} {}, where a job could read it; \
-                 put it outside every --root and [runner] read_paths (e.g. in $XDG_RUNTIME_DIR)",
-                path.display(),
-                place.display()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Writes the access key to `path`: created exclusively (never through a
-/// link), mode 0600.
-pub(crate) fn write_key_file(path: &Path, key: &lab_http::AccessKey) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc_o_nofollow())
-        .open(path)
-        .with_context(|| {
-            format!(
-                "creating the key file {} (it must not exist)",
-                path.display()
-            )
-        })?;
-    file.write_all(format!("{}\n", key.as_str()).as_bytes())?;
-    file.sync_all()?;
-    Ok(())
-}
-
-/// `O_NOFOLLOW` on Linux.
-pub(crate) const fn libc_o_nofollow() -> i32 {
-    0o400000
 }
 
 /// Connections the server may hold: half the descriptors this process may
@@ -306,63 +173,29 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     // runtime is left behind (a read stuck on a hung file keeps its thread,
     // never the process).
     config.limits.shutdown_grace = std::time::Duration::from_secs(3);
-    if let Bind::Unix(path) = &bind {
-        prepare_unix_socket(path)?;
-    }
+    config.allow_external = args.allow_external;
+    let mut builder = lab_http::Builder::new(config);
     if let Some(file) = &args.key_file {
-        check_key_file_place(
-            file,
-            config.registry.allowed_roots(),
-            &ctx.config.runner.read_paths,
-        )?;
-        write_key_file(file, &key)?;
+        builder = builder.key_file(file);
+        for place in &ctx.config.runner.read_paths {
+            builder = builder.key_file_away_from(place, "the [runner] read_paths entry");
+        }
     }
-    let key_file = args.key_file.clone();
-    let socket = match &bind {
-        Bind::Unix(path) => Some(path.clone()),
-        Bind::Tcp(_) => None,
-    };
     let served = runtime.block_on(async move {
         let shutdown = shutdown_signal()?;
-        let (listener, listening, link): (lab_http::Listener, String, String) = match &bind {
-            Bind::Tcp(addr) => {
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen on {addr}"))?;
-                let local = listener.local_addr()?;
-                (
-                    listener.into(),
-                    format!("http://{local}/"),
-                    format!("http://{local}/#key={}", key.as_str()),
-                )
+        let bound = builder.bind(&bind).await.map_err(|e| match e {
+            lab_http::ListenError::Io { context, source } => {
+                anyhow::Error::from(source).context(context)
             }
-            Bind::Unix(path) => {
-                use std::os::unix::fs::PermissionsExt;
-                let listener = tokio::net::UnixListener::bind(path)
-                    .with_context(|| format!("cannot listen on unix:{}", path.display()))?;
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                    .with_context(|| format!("making {} mode 0600", path.display()))?;
-                (
-                    lab_http::Listener::Unix(listener, path.clone()),
-                    format!("unix:{}", path.display()),
-                    // What a browser opens after `ssh -L 7878:PATH host`.
-                    format!("http://localhost:{DEFAULT_PORT}/#key={}", key.as_str()),
-                )
-            }
-        };
-        println!("lab: listening on {listening}");
-        println!("lab: open {link}");
+            other => other.into(),
+        })?;
+        println!("lab: listening on {}", bound.listening());
+        println!("lab: open {}", bound.login_link());
         std::io::stdout().flush()?;
-        lab_http::serve(config, listener, shutdown).await?;
+        bound.serve(shutdown).await?;
         eprintln!("lab: stopped");
         anyhow::Ok(())
     });
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
-    if let Some(path) = socket {
-        let _ = std::fs::remove_file(path);
-    }
-    if let Some(file) = key_file {
-        let _ = std::fs::remove_file(file);
-    }
     served
 }

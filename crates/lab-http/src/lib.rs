@@ -33,11 +33,13 @@ pub mod fuzz;
 mod guard;
 mod io;
 mod jobs;
+mod listen;
 mod metrics;
 mod request;
 mod response;
 mod routes;
 mod runs;
+mod server;
 mod session;
 mod signed;
 mod ui;
@@ -62,7 +64,9 @@ pub use auth::AccessKey;
 pub use guard::{HostAllowlist, MAX_BODY, TOKEN_HEADER};
 pub use lab_core::discovery::log_safe;
 pub use lab_core::{RunnerStatus, content_type};
+pub use listen::{Bind, ListenError, prepare_unix_socket};
 pub use response::{SANDBOX_CSP, UI_CSP};
+pub use server::{Bound, Builder};
 
 /// Limits that keep hostile clients from exhausting the server.
 #[derive(Clone, Debug)]
@@ -122,6 +126,10 @@ pub struct Config {
     pub allowlist: Allowlist,
     /// Extra Host header values to accept (`--allowed-host`).
     pub allowed_hosts: Vec<String>,
+    /// Serve a TCP listener that is not loopback. Off by default: such a
+    /// listener is refused (SPEC §3); only an explicit choice turns this
+    /// on (the binary: `--allow-external`).
+    pub allow_external: bool,
     /// Runner switches, for `/api/status`.
     pub runner: RunnerStatus,
     /// Resource limits.
@@ -164,6 +172,7 @@ impl Config {
             registry,
             allowlist,
             allowed_hosts: Vec::new(),
+            allow_external: false,
             runner: RunnerStatus::default(),
             limits: Limits::default(),
             exports_dir: None,
@@ -337,18 +346,24 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let listener = listener.into();
+    // What the binary refuses, refused here too: an embedder's listener
+    // gets the same rules (SPEC §3).
     let (hosts, address) = match &listener {
         Listener::Tcp(tcp) => {
             let bound = tcp.local_addr()?;
+            listen::check_tcp(bound, config.allow_external)?;
             (
                 HostAllowlist::new(bound.port(), bound, &config.allowed_hosts),
                 bound.to_string(),
             )
         }
-        Listener::Unix(_, path) => (
-            HostAllowlist::unix(&config.allowed_hosts),
-            format!("unix:{}", path.display()),
-        ),
+        Listener::Unix(_, path) => {
+            listen::secure_unix_socket(path)?;
+            (
+                HostAllowlist::unix(&config.allowed_hosts),
+                format!("unix:{}", path.display()),
+            )
+        }
     };
     let lab = Lab::new(lab_core::LabConfig {
         registry: config.registry,

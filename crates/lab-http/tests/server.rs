@@ -1679,15 +1679,34 @@ async fn a_full_server_sheds_connections_that_never_sent_a_head() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unix_socket_serves_localhost_names_with_any_port() {
+    use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("lab.sock");
     let registry = lab_registry::Registry::open(&tmp.path().join("data"), &[]).unwrap();
+    let registry = Arc::new(registry);
     let key = lab_http::AccessKey::generate().unwrap();
-    let config = lab_http::Config::new(
-        Arc::new(registry),
-        lab_fs::Allowlist::default(),
-        key.clone(),
-    );
+    let config = || {
+        lab_http::Config::new(
+            Arc::clone(&registry),
+            lab_fs::Allowlist::default(),
+            key.clone(),
+        )
+    };
+    // A socket in a directory others may enter is refused by the library
+    // itself (SPEC §3), as `lab serve --bind unix:` refuses it.
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let refused = lab_http::serve(
+        config(),
+        lab_http::Listener::Unix(listener, path.clone()),
+        async {},
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("mode 0700"), "{refused}");
+    std::fs::remove_file(&path).unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let config = config();
     let listener = tokio::net::UnixListener::bind(&path).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(lab_http::serve(
@@ -2407,4 +2426,45 @@ fn the_guard_holds_for_any_mix_of_request_parts() {
         panic!("{e}");
     }
     assert_eq!(listed["total"], 2, "{listed}");
+}
+
+/// What the binary refuses, the library refuses: a listener that is not
+/// loopback, through the builder and through `serve` alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_is_not_loopback_is_refused_by_the_library() {
+    let scratch = tempfile::tempdir().unwrap();
+    let config = || {
+        let registry = lab_registry::Registry::open(scratch.path(), &[]).unwrap();
+        lab_http::Config::new(
+            Arc::new(registry),
+            lab_fs::Allowlist::default(),
+            lab_http::AccessKey::generate().unwrap(),
+        )
+    };
+    {
+        let everywhere = lab_http::Bind::Tcp("0.0.0.0:0".parse().unwrap());
+        let refused = lab_http::Builder::new(config()).bind(&everywhere).await;
+        assert!(
+            matches!(refused, Err(lab_http::ListenError::External(_))),
+            "{refused:?}"
+        );
+        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let served = lab_http::serve(config(), listener, async {}).await;
+        assert_eq!(
+            served.unwrap_err().kind(),
+            std::io::ErrorKind::PermissionDenied
+        );
+        // Allowed explicitly, it binds.
+        let mut allowed = config();
+        allowed.allow_external = true;
+        let bound = lab_http::Builder::new(allowed)
+            .bind(&everywhere)
+            .await
+            .unwrap();
+        assert!(bound.local_addr().unwrap().ip().is_unspecified());
+        // Loopback needs nothing.
+        let local = lab_http::Bind::Tcp("127.0.0.1:0".parse().unwrap());
+        let bound = lab_http::Builder::new(config()).bind(&local).await.unwrap();
+        assert!(bound.login_link().contains("/#key="));
+    }
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use lab_core::ExportError;
 use lab_fs::bundle::{BundleError, BundleName};
 use serde_json::json;
@@ -14,7 +13,7 @@ use crate::State;
 use crate::artifacts::file_response;
 use crate::errors::internal;
 use crate::guard::Checked;
-use crate::request::{Result, blocking, parse_id, read_json};
+use crate::request::{ReqBody, Result, blocking, parse_id, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
 use crate::signed::{Urls, export_path};
 
@@ -79,7 +78,7 @@ fn exports_dir(state: &State) -> Result<&lab_fs::bundle::ExportsDir> {
 pub(crate) async fn create(
     state: &Arc<State>,
     id: &str,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     checked: Checked,
 ) -> Result<Response<Body>> {
     let id = parse_id(id)?;

@@ -64,6 +64,19 @@ impl HostAllowlist {
         }
     }
 
+    /// Exactly `names`, lower-cased: a `name:port` matches with that port
+    /// alone, a bare name only without a port (a mounted Lab, which cannot
+    /// see its listener, is told the names it is served under).
+    pub fn only(names: &[String]) -> Self {
+        let mut exact: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        exact.sort();
+        exact.dedup();
+        Self {
+            exact,
+            any_port: Vec::new(),
+        }
+    }
+
     /// Whether `host` (a Host header value) names this server.
     pub fn allows(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();

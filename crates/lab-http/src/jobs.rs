@@ -12,7 +12,6 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body as HttpBody, Frame};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use lab_core::jobs::JobError;
 use lab_core::runner::JobRequest;
 use lab_core::runner::jobs::JobManager;
@@ -22,7 +21,7 @@ use tokio::sync::mpsc;
 use crate::State;
 use crate::errors::internal;
 use crate::guard::Checked;
-use crate::request::{Result, blocking, read_json};
+use crate::request::{ReqBody, Result, blocking, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
 use crate::signed::{Urls, job_log_path};
 
@@ -102,7 +101,7 @@ impl From<lab_core::runner::runner::Error> for ApiError {
 
 pub(crate) async fn create(
     state: &Arc<State>,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     checked: Checked,
 ) -> Result<Response<Body>> {
     manager(state)?;

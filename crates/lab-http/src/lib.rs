@@ -35,6 +35,7 @@ mod io;
 mod jobs;
 mod listen;
 mod metrics;
+mod mount;
 mod request;
 mod response;
 mod routes;
@@ -65,7 +66,8 @@ pub use guard::{HostAllowlist, MAX_BODY, TOKEN_HEADER};
 pub use lab_core::discovery::log_safe;
 pub use lab_core::{RunnerStatus, content_type};
 pub use listen::{Bind, ListenError, prepare_unix_socket};
-pub use response::{SANDBOX_CSP, UI_CSP};
+pub use mount::LabService;
+pub use response::{Body, SANDBOX_CSP, UI_CSP};
 pub use server::{Bound, Builder};
 
 /// Limits that keep hostile clients from exhausting the server.
@@ -200,6 +202,9 @@ pub(crate) struct State {
     pub(crate) limits: Limits,
     /// What `/api/status` shows as the address (`127.0.0.1:PORT`, `unix:PATH`).
     pub(crate) address: String,
+    /// Where the host mounted the Lab (`""`: at the root of its own
+    /// origin): before every URL the Lab hands out, and the cookie's path.
+    pub(crate) prefix: String,
 }
 
 /// Where the server listens: TCP (loopback, unless the caller allowed
@@ -365,38 +370,7 @@ pub async fn serve(
             )
         }
     };
-    let lab = Lab::new(lab_core::LabConfig {
-        registry: config.registry,
-        allowlist: config.allowlist,
-        runner: config.runner,
-        exports_dir: config.exports_dir,
-        jobs: config.jobs,
-        job_runs: config.job_runs,
-        lab_secrets: config.lab_secrets,
-        discovery_warnings: config.discovery_warnings,
-        walking: config.discover_every.is_some(),
-        formats: config.formats,
-    })
-    .map_err(std::io::Error::other)?;
-    let lab = Arc::new(lab);
-    let state = Arc::new(State {
-        lab: Arc::clone(&lab),
-        hosts,
-        token: lab_registry::data_dir::random_hex(32)?,
-        key: config.access_key,
-        sessions: auth::Sessions::new(config.limits.session_lifetime)?,
-        failures: Failures::default(),
-        limits: config.limits,
-        address,
-    });
-    if let Some(every) = config.discover_every {
-        tokio::spawn(Arc::clone(&lab).keep_discovering(every));
-    }
-    // Every run summarised off the request path (at once at start, then
-    // again at a bounded rate), so a list that filters or sorts them all
-    // never waits for them to be read.
-    let summarising = Arc::downgrade(&lab);
-    tokio::task::spawn_blocking(move || Lab::keep_fresh(summarising));
+    let state = start(config, hosts, address, String::new())?;
     let max = state.limits.max_connections.max(1);
     let conns = Arc::new(Conns::default());
     let (closing_tx, closing_rx) = watch::channel(false);
@@ -458,6 +432,52 @@ pub async fn serve(
     Ok(())
 }
 
+/// The state of a server (or a mounted service) over `config`, its Lab's
+/// background work started: the walks of the allowed roots (when asked
+/// for) and the summariser. Needs a tokio runtime.
+fn start(
+    config: Config,
+    hosts: HostAllowlist,
+    address: String,
+    prefix: String,
+) -> std::io::Result<Arc<State>> {
+    let discover_every = config.discover_every;
+    let lab = Lab::new(lab_core::LabConfig {
+        registry: config.registry,
+        allowlist: config.allowlist,
+        runner: config.runner,
+        exports_dir: config.exports_dir,
+        jobs: config.jobs,
+        job_runs: config.job_runs,
+        lab_secrets: config.lab_secrets,
+        discovery_warnings: config.discovery_warnings,
+        walking: discover_every.is_some(),
+        formats: config.formats,
+    })
+    .map_err(std::io::Error::other)?;
+    let lab = Arc::new(lab);
+    let state = Arc::new(State {
+        lab: Arc::clone(&lab),
+        hosts,
+        token: lab_registry::data_dir::random_hex(32)?,
+        key: config.access_key,
+        sessions: auth::Sessions::new(config.limits.session_lifetime)?,
+        failures: Failures::default(),
+        limits: config.limits,
+        address,
+        prefix,
+    });
+    if let Some(every) = discover_every {
+        tokio::spawn(Arc::clone(&lab).keep_discovering(every));
+    }
+    // Every run summarised off the request path (at once at start, then
+    // again at a bounded rate), so a list that filters or sorts them all
+    // never waits for them to be read.
+    let summarising = Arc::downgrade(&lab);
+    tokio::task::spawn_blocking(move || Lab::keep_fresh(summarising));
+    Ok(state)
+}
+
 enum Stream {
     Tcp(tokio::net::TcpStream),
     Unix(tokio::net::UnixStream),
@@ -485,6 +505,7 @@ async fn connection<S>(
     let seen = (Arc::clone(conns), Arc::clone(slot));
     let failed_here = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let service = service_fn(move |req: Request<Incoming>| {
+        let req = request::boxed(req);
         let credential = auth::authenticate(req.headers(), &state.key, &state.sessions);
         // Only a client that proved who it is keeps its connection when the
         // server is full; one without a credential (which can reach only
@@ -550,7 +571,7 @@ async fn connection<S>(
 
 async fn handle(
     state: Arc<State>,
-    req: Request<Incoming>,
+    req: Request<request::ReqBody>,
     credential: Option<auth::Credential>,
     signed_load: impl FnOnce(),
 ) -> Result<http::Response<response::Body>, Infallible> {
@@ -561,10 +582,11 @@ async fn handle(
         now: signed::unix_now(),
     };
     let mut response = match guard::check(&req, context, credential) {
-        Ok(checked) => {
+        Ok(mut checked) => {
             if checked.signed {
                 signed_load();
             }
+            checked.urls = checked.urls.under(&state.prefix);
             routes::route(&state, req, checked)
                 .await
                 .unwrap_or_else(response::ApiError::into_response)

@@ -4,7 +4,6 @@
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use lab_registry::RunId;
 
 use crate::State;
@@ -14,6 +13,29 @@ use crate::response::{ApiError, Code};
 
 /// What every handler returns.
 pub(crate) type Result<T> = std::result::Result<T, ApiError>;
+
+/// An error of a request body, whoever made the body.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request body as the handlers take it: hyper's own (`serve`) or the
+/// host's (the mounted service), boxed once at the entry.
+pub(crate) type ReqBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// `req` with its body boxed as [`ReqBody`]: each data frame's bytes
+/// taken as they are.
+pub(crate) fn boxed<B>(req: Request<B>) -> Request<ReqBody>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    use bytes::Buf;
+    req.map(|body| {
+        body.map_frame(|frame| frame.map_data(|mut data| data.copy_to_bytes(data.remaining())))
+            .map_err(Into::into)
+            .boxed_unsync()
+    })
+}
 
 /// Runs blocking filesystem work off the async workers.
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -42,7 +64,7 @@ pub(crate) async fn gated<T: Send + 'static>(
 
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     state: &State,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     checked: &Checked,
 ) -> Result<T> {
     if !checked.has_body {
@@ -76,7 +98,7 @@ pub(crate) const MAX_DRAIN: usize = 8 * MAX_BODY as usize;
 
 /// Collects a body of at most [`MAX_BODY`] bytes. A larger one is drained
 /// (up to [`MAX_DRAIN`]) and refused with 413.
-pub(crate) async fn read_capped(mut body: Incoming) -> Result<Bytes> {
+pub(crate) async fn read_capped(mut body: ReqBody) -> Result<Bytes> {
     let mut collected = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::State;
@@ -16,12 +15,12 @@ use crate::runs;
 use crate::ui;
 
 use crate::artifacts::artifact;
-pub(crate) use crate::request::{Result, blocking, parse_id};
+pub(crate) use crate::request::{ReqBody, Result, blocking, parse_id};
 use crate::session::{create_session, delete_session};
 
 pub(crate) async fn route(
     state: &Arc<State>,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     checked: Checked,
 ) -> Result<Response<Body>> {
     let path = req.uri().path().to_owned();
@@ -34,11 +33,11 @@ pub(crate) async fn route(
                 // script (Bearer) needs none and gets the server's, which
                 // no mutation accepts.
                 Some(crate::auth::Credential::Cookie { token, .. }) => {
-                    ui::page(ui::index_html(token), &method)
+                    ui::page(ui::index_html(token, &state.prefix), &method)
                 }
                 Some(crate::auth::Credential::Bearer) => index(state, &method),
                 // No credential: the login shell, holding no token and no data.
-                None => ui::page(ui::LOGIN_HTML.to_owned(), &method),
+                None => ui::page(ui::login_html(&state.prefix), &method),
             })
         } else {
             Ok(ApiError::method_not_allowed("GET, HEAD"))
@@ -158,7 +157,7 @@ pub(crate) async fn route(
 }
 
 fn index(state: &State, method: &Method) -> Response<Body> {
-    ui::page(ui::index_html(&state.token), method)
+    ui::page(ui::index_html(&state.token, &state.prefix), method)
 }
 
 async fn status(state: &Arc<State>) -> Result<Response<Body>> {

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use http::{Response, StatusCode};
-use hyper::body::Incoming;
 use lab_core::Run;
 use lab_core::discovery::ImportError;
 use lab_core::discovery::log_safe;
@@ -17,7 +16,7 @@ use serde_json::{Value, json};
 use crate::State;
 use crate::decode::query_pairs;
 use crate::guard::Checked;
-use crate::request::{Result, blocking, gated, parse_id, read_json};
+use crate::request::{ReqBody, Result, blocking, gated, parse_id, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
 use crate::signed::Urls;
 
@@ -253,7 +252,7 @@ struct ImportBody {
 /// store beneath it. Answers with the first run's fields and `runs`, all.
 pub(crate) async fn import(
     state: &Arc<State>,
-    req: http::Request<Incoming>,
+    req: http::Request<ReqBody>,
     checked: Checked,
 ) -> Result<Response<Body>> {
     let body: ImportBody = read_json(state, req, &checked).await?;

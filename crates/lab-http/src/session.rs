@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode};
-use hyper::body::Incoming;
 
 use crate::State;
 use crate::errors::internal;
 use crate::guard::Checked;
-use crate::request::{Result, read_json};
+use crate::request::{ReqBody, Result, read_json};
 use crate::response::{ApiError, Body, Code, empty};
 
 /// `POST /api/session {"key": KEY, "binding": B}`: the access key
@@ -19,7 +18,7 @@ use crate::response::{ApiError, Body, Code, empty};
 /// other port of the host is sent).
 pub(crate) async fn create_session(
     state: &Arc<State>,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     checked: Checked,
 ) -> Result<Response<Body>> {
     #[derive(serde::Deserialize)]

@@ -85,6 +85,13 @@ pub(crate) enum Urls {
     },
     /// As they are.
     Plain,
+    /// Under a mounted Lab's prefix ([`Urls::under`]).
+    Mounted {
+        /// How the path itself is written.
+        inner: Box<Urls>,
+        /// The prefix the host mounts the Lab under.
+        prefix: String,
+    },
 }
 
 impl Urls {
@@ -111,6 +118,21 @@ impl Urls {
                 format!("{path}?exp={exp}&sig={}", key.sign(path, *exp))
             }
             Urls::Plain => path.to_owned(),
+            Urls::Mounted { inner, prefix } => format!("{prefix}{}", inner.url(path)),
+        }
+    }
+
+    /// These URLs for a Lab mounted under `prefix` (`""`: as they are):
+    /// the signature stays over the path the Lab itself sees (the host
+    /// strips the prefix before it hands a request on), the URL the
+    /// browser follows starts with the prefix.
+    pub(crate) fn under(self, prefix: &str) -> Self {
+        if prefix.is_empty() {
+            return self;
+        }
+        Urls::Mounted {
+            inner: Box::new(self),
+            prefix: prefix.to_owned(),
         }
     }
 }

@@ -7,8 +7,11 @@ use crate::response::{Body, empty, full};
 
 const INDEX: &str = include_str!("../ui/index.html");
 /// The page for a browser without a credential: no token, no run data.
-pub(crate) const LOGIN_HTML: &str = include_str!("../ui/login.html");
+const LOGIN_HTML: &str = include_str!("../ui/login.html");
 const TOKEN_SLOT: &str = "{{LAB_TOKEN}}";
+/// Where the host mounted the Lab (`""` at the root of its own origin):
+/// in `<meta name="lab-prefix">` and before every asset's path.
+const PREFIX_SLOT: &str = "{{LAB_PREFIX}}";
 
 /// Static files: name, content type, bytes.
 const ASSETS: &[(&str, &str, &[u8])] = &[
@@ -66,8 +69,17 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 
 /// The page with the session token in `<meta name="lab-token">`. The token
 /// is hex, so it needs no escaping.
-pub(crate) fn index_html(token: &str) -> String {
-    INDEX.replace(TOKEN_SLOT, token)
+pub(crate) fn index_html(token: &str, prefix: &str) -> String {
+    INDEX
+        .replace(TOKEN_SLOT, token)
+        .replace(PREFIX_SLOT, prefix)
+}
+
+/// The login shell, for a Lab mounted under `prefix`. A prefix is
+/// `/`-separated segments of letters, digits, `-` and `_` (checked when the
+/// Lab is mounted), so it needs no escaping.
+pub(crate) fn login_html(prefix: &str) -> String {
+    LOGIN_HTML.replace(PREFIX_SLOT, prefix)
 }
 
 /// An HTML page of the UI: `no-store`, the UI's CSP.

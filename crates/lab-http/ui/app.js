@@ -6,7 +6,7 @@
 // this session, SPEC §4); none is built here, and without one the element
 // is not shown.
 
-import { $, el, api, artifactText, artifactFrom, size, date, showError, valueTree, checkSession, pref, setPref } from './dom.js';
+import { $, el, api, base, artifactText, artifactFrom, size, date, showError, valueTree, checkSession, pref, setPref } from './dom.js';
 
 // Loaded from a login link while already signed in: the key leaves the
 // address bar and history at once.
@@ -1249,7 +1249,7 @@ function onKey(event) {
 $('import-open').addEventListener('click', openImport);
 $('signout').addEventListener('click', async () => {
   try { await api('/api/session', { method: 'DELETE' }); } catch (err) { showError(err); return; }
-  location.replace('/');
+  location.replace(`${base}/`);
 });
 $('import-cancel').addEventListener('click', () => $('import-dialog').close());
 $('import-form').addEventListener('submit', submitImport);

@@ -2,6 +2,12 @@
 // nodes (append of strings), never as HTML.
 
 const token = document.querySelector('meta[name="lab-token"]').content;
+// Where the host mounted the Lab (`/lab`), or '' at the root of its own
+// origin. API paths the UI writes (`/api/…`) are sent beneath it; the URLs
+// the API hands out carry it already.
+export const base = document.querySelector('meta[name="lab-prefix"]').content;
+// The page binding's storage key.
+export const BINDING_KEY = 'lab-binding';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -36,7 +42,7 @@ export class ApiError extends Error {
 // JSON API call. The token goes in X-Lab-Token on every mutation and
 // nowhere else: never in a URL, a cookie or web storage.
 // The page binding the login stored (see login.js); sent on every API call.
-const binding = localStorage.getItem('lab-binding') || '';
+const binding = localStorage.getItem(BINDING_KEY) || '';
 
 export async function api(path, options = {}) {
   const headers = { ...(options.headers || {}), 'X-Lab-Binding': binding };
@@ -57,8 +63,9 @@ const RETRIES_AFTER_429 = 2;
 // §4: refused before anything is done, so even a mutation may be sent
 // again) is retried after its Retry-After seconds, at most twice.
 async function send(path, init) {
+  const url = path.startsWith('/api/') ? base + path : path;
   for (let attempt = 0; ; attempt++) {
-    const response = await fetch(path, init);
+    const response = await fetch(url, init);
     if (response.status !== 429 || attempt >= RETRIES_AFTER_429) return response;
     const seconds = Number(response.headers.get('Retry-After'));
     const wait = Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 10) : 1;
@@ -176,7 +183,7 @@ export function sessionEnded() {
 // A video or image that fails to load may have failed for want of a
 // session: ask the API, which says so with a 401.
 export async function checkSession() {
-  try { await fetch('/api/status', { credentials: 'same-origin', headers: { 'X-Lab-Binding': binding } }).then((r) => { if (r.status === 401) sessionEnded(); }); } catch { /* offline */ }
+  try { await fetch(`${base}/api/status`, { credentials: 'same-origin', headers: { 'X-Lab-Binding': binding } }).then((r) => { if (r.status === 401) sessionEnded(); }); } catch { /* offline */ }
 }
 
 export function showError(err) {

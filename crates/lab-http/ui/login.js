@@ -3,6 +3,10 @@
 // cookie, removes it from the address bar and history, and loads the app.
 
 const status = document.getElementById('login-status');
+// Where the host mounted the Lab ('' at the root of its own origin), and
+// the binding's storage key (as dom.js reads it).
+const base = document.querySelector('meta[name="lab-prefix"]').content;
+const BINDING_KEY = 'lab-binding';
 
 function say(text) {
   status.textContent = text;
@@ -24,7 +28,7 @@ function signIn() {
   // for this session (media, downloads, log streams).
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   const binding = btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  localStorage.setItem('lab-binding', binding);
+  localStorage.setItem(BINDING_KEY, binding);
   post(match[1], binding, 0);
 }
 
@@ -32,14 +36,14 @@ function signIn() {
 // server-wide rate, SPEC §4) is tried again after its Retry-After seconds,
 // at most twice.
 function post(key, binding, attempt) {
-  fetch('/api/session', {
+  fetch(`${base}/api/session`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ key, binding }),
     credentials: 'same-origin',
   }).then((response) => {
     if (response.status === 204) {
-      location.replace('/');
+      location.replace(`${base}/`);
     } else if (response.status === 429 && attempt < 2) {
       const seconds = Number(response.headers.get('Retry-After'));
       say('Too many failed sign-ins on this Lab just now (someone may be guessing keys); trying again…');

@@ -106,6 +106,9 @@ pub(crate) const BINDING_HEADER: &str = "x-lab-binding";
 /// Sessions in memory.
 pub(crate) struct Sessions {
     cookie: String,
+    /// The cookie's `Path`: `/`, or a mounted Lab's prefix with a final
+    /// `/`, so the host's own routes are never sent it.
+    path: String,
     /// A session ends this long after its page last used it (a request
     /// with its binding).
     pub(crate) lifetime: Duration,
@@ -122,11 +125,19 @@ impl std::fmt::Debug for Sessions {
 }
 
 impl Sessions {
+    #[cfg(test)]
     pub(crate) fn new(lifetime: Duration) -> std::io::Result<Self> {
+        Self::under(lifetime, "")
+    }
+
+    /// Sessions whose cookie is sent only beneath `prefix` (`""`: the
+    /// whole origin).
+    pub(crate) fn under(lifetime: Duration, prefix: &str) -> std::io::Result<Self> {
         let mut id = [0u8; 6];
         getrandom::fill(&mut id).map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(Self {
             cookie: format!("lab_session_{}", base64url(&id)),
+            path: format!("{prefix}/"),
             lifetime,
             live: Mutex::new(VecDeque::new()),
         })
@@ -155,8 +166,8 @@ impl Sessions {
             used: Instant::now(),
         });
         HeaderValue::from_str(&format!(
-            "{}={id}; HttpOnly; SameSite=Strict; Path=/",
-            self.cookie
+            "{}={id}; HttpOnly; SameSite=Strict; Path={}",
+            self.cookie, self.path
         ))
         .map_err(std::io::Error::other)
     }
@@ -169,8 +180,8 @@ impl Sessions {
                 .retain(|s| !bool::from(s.id.as_bytes().ct_eq(given.as_bytes())));
         }
         HeaderValue::from_str(&format!(
-            "{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
-            self.cookie
+            "{}=; HttpOnly; SameSite=Strict; Path={}; Max-Age=0",
+            self.cookie, self.path
         ))
         .unwrap_or_else(|_| HeaderValue::from_static("lab_session=; Max-Age=0"))
     }

@@ -461,7 +461,7 @@ fn start(
         hosts,
         token: lab_registry::data_dir::random_hex(32)?,
         key: config.access_key,
-        sessions: auth::Sessions::new(config.limits.session_lifetime)?,
+        sessions: auth::Sessions::under(config.limits.session_lifetime, &prefix)?,
         failures: Failures::default(),
         limits: config.limits,
         address,

@@ -2,13 +2,16 @@
 //! `/lab/` beside its own routes, and the library's own refusals hold for
 //! an embedder that never went through the binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+#![allow(clippy::disallowed_methods)] // starts chromedriver
 
 #[allow(dead_code)] // the test drives `host`, not the example's `main`
 #[path = "../examples/mount.rs"]
 mod example;
 
+use std::process::Command;
 use std::sync::Arc;
 
+use lab_test_support::browser::{Browser, wait_for};
 use lab_test_support::fixture::Tree;
 use lab_test_support::http::{Request, new_binding};
 
@@ -108,7 +111,7 @@ fn the_mounted_lab_keeps_its_guard_beside_the_hosts_routes() {
     assert_eq!(part.status, 206, "{}", part.summary());
     assert_eq!(part.text(), "4567");
     assert_eq!(part.header("content-range"), Some("bytes 4-7/16"));
-    // Signing in beneath the prefix.
+    // Signing in: the cookie is scoped to the prefix.
     let binding = new_binding();
     let login = Request::new("POST", "/lab/api/session")
         .anonymous()
@@ -119,11 +122,52 @@ fn the_mounted_lab_keeps_its_guard_beside_the_hosts_routes() {
         .send(h.port)
         .unwrap();
     assert_eq!(login.status, 204, "{}", login.summary());
-    assert!(login.header("set-cookie").is_some());
+    let cookie = login.header("set-cookie").unwrap();
+    assert!(cookie.contains("; Path=/lab/"), "{cookie}");
     // The security headers on the Lab's answers, none on the host's.
     assert!(
         get("/lab/api/runs")
             .header("content-security-policy")
             .is_some()
+    );
+}
+
+/// A browser signed in to the mounted Lab never sends its cookie to the
+/// host's own routes, and keeps the page binding under a key of the
+/// prefix's.
+#[test]
+fn a_host_route_never_receives_the_labs_cookie() {
+    let h = host();
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.goto(&format!("http://127.0.0.1:{}/lab/#key={}", h.port, h.key));
+    // Signed in: the app shows the run.
+    wait_for(
+        &browser,
+        "document.querySelector('meta[name=\"lab-token\"]') && document.body.innerText.includes('demo')",
+        "true",
+    );
+    let stored = browser.run_async(
+        "const done = arguments[0]; done([localStorage.getItem('lab-binding:/lab') !== null, localStorage.getItem('lab-binding')]);",
+    );
+    assert_eq!(
+        stored,
+        serde_json::json!([true, null]),
+        "the binding's key is the prefix's"
+    );
+    browser.goto(&format!("http://127.0.0.1:{}/hello", h.port));
+    let seen = browser.run_async("arguments[0](document.body.innerText)");
+    let seen = seen.as_str().unwrap();
+    assert!(seen.starts_with("hello from the host"), "{seen}");
+    assert!(
+        !seen.contains("lab_session"),
+        "the host's route was sent the Lab's cookie: {seen}"
+    );
+    // The Lab's own routes still get it: the page under the prefix is the
+    // signed-in one.
+    browser.goto(&format!("http://127.0.0.1:{}/lab/", h.port));
+    wait_for(
+        &browser,
+        "document.querySelector('meta[name=\"lab-token\"]') !== null",
+        "true",
     );
 }

@@ -6,8 +6,9 @@ const token = document.querySelector('meta[name="lab-token"]').content;
 // origin. API paths the UI writes (`/api/…`) are sent beneath it; the URLs
 // the API hands out carry it already.
 export const base = document.querySelector('meta[name="lab-prefix"]').content;
-// The page binding's storage key.
-export const BINDING_KEY = 'lab-binding';
+// The page binding's storage key, namespaced by the prefix: two Labs on one
+// origin keep their bindings apart.
+export const BINDING_KEY = base ? `lab-binding:${base}` : 'lab-binding';
 
 export const $ = (id) => document.getElementById(id);
 

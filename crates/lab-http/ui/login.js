@@ -4,9 +4,9 @@
 
 const status = document.getElementById('login-status');
 // Where the host mounted the Lab ('' at the root of its own origin), and
-// the binding's storage key (as dom.js reads it).
+// the binding's storage key namespaced by it (as dom.js reads it).
 const base = document.querySelector('meta[name="lab-prefix"]').content;
-const BINDING_KEY = 'lab-binding';
+const BINDING_KEY = base ? `lab-binding:${base}` : 'lab-binding';
 
 function say(text) {
   status.textContent = text;

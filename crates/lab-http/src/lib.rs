@@ -36,6 +36,7 @@ mod jobs;
 mod metrics;
 mod request;
 mod response;
+mod route;
 mod routes;
 mod runs;
 mod session;

@@ -34,6 +34,7 @@ mod guard;
 mod io;
 mod jobs;
 mod metrics;
+mod query;
 mod request;
 mod response;
 mod route;

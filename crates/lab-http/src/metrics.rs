@@ -43,11 +43,8 @@ pub(crate) async fn metric(
             "this run has no metric of that name",
         ));
     };
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut response = if matches {
+    // RFC 9110 §13.1.2: weak comparison, so `W/"…"` matches too.
+    let mut response = if lab_stream::if_none_match(headers, &etag) {
         let mut r = Response::new(crate::response::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r

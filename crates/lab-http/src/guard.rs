@@ -6,6 +6,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::Credential;
 use crate::response::{ApiError, Code};
+use crate::route::{API, Resource, Route};
 use crate::signed::{self, Unsigned, Urls};
 
 /// Largest request body accepted.
@@ -126,30 +127,6 @@ pub struct Checked {
     pub(crate) signed: bool,
 }
 
-/// What a page's elements load without headers, so with the cookie and a
-/// URL signature ([`signed`]) only: artifacts, TensorBoard images, bundle
-/// downloads, job log streams.
-fn element_load(method: &Method, path: &str) -> bool {
-    let read = method == Method::GET || method == Method::HEAD;
-    let segments: Vec<&str> = path.split('/').collect();
-    read && match segments.as_slice() {
-        ["", "api", "runs", run, "artifacts", name, ..] => !run.is_empty() && !name.is_empty(),
-        ["", "api", "runs", run, "images", file, offset, n] => {
-            ![run, file, offset, n].iter().any(|s| s.is_empty())
-        }
-        ["", "api", "exports", file] => !file.is_empty(),
-        ["", "api", "jobs", job, "log"] => !job.is_empty(),
-        _ => false,
-    }
-}
-
-/// The routes a request without a credential may reach.
-fn is_public(method: &Method, path: &str) -> bool {
-    let read = method == Method::GET || method == Method::HEAD;
-    (read && (path == "/" || path.starts_with("/assets/")))
-        || (method == Method::POST && path == "/api/session")
-}
-
 /// What the guard needs to know about the server beyond the request.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Context<'a> {
@@ -219,7 +196,7 @@ pub(crate) fn check<B>(
             "the request target must be a path",
         ));
     }
-    if req.uri().path().starts_with("/api/")
+    if req.uri().path().starts_with(API)
         && let Some(site) = req.headers().get("sec-fetch-site")
     {
         let site = site.as_bytes();
@@ -232,7 +209,13 @@ pub(crate) fn check<B>(
     }
     let method = req.method();
     let path = req.uri().path();
-    let public = is_public(method, path);
+    let read = method == Method::GET || method == Method::HEAD;
+    let resource = Resource::parse(path);
+    let route = resource.and_then(|r| r.route(method));
+    let public = route.is_ok_and(Route::is_public);
+    // What a page's elements load without headers, so with the cookie and
+    // a URL signature ([`signed`]) only.
+    let element = read && resource.is_ok_and(Resource::is_element);
     // Too many failed credentials server-wide: what needs one (a login
     // included) waits a second, before anything is looked up — but for a
     // request proved by a secret no browser sends on its own (the key, or
@@ -244,7 +227,7 @@ pub(crate) fn check<B>(
     let signature = match &credential {
         Some(Credential::Cookie {
             bound: false, key, ..
-        }) if !public && element_load(method, path) => Some(signed::verify(
+        }) if !public && element => Some(signed::verify(
             key,
             path,
             req.uri().query(),
@@ -260,7 +243,7 @@ pub(crate) fn check<B>(
     // the cookie with its page's binding) or by a valid URL signature, so
     // the owner's page, its elements and scripts work on while someone
     // guesses.
-    let signs_in = method == Method::POST && path == "/api/session";
+    let signs_in = route == Ok(Route::SignIn);
     if context.locked
         && (!public || signs_in)
         && !signed
@@ -310,7 +293,7 @@ pub(crate) fn check<B>(
         }) => urls = Urls::signed(key.clone(), context.now, context.lifetime),
         _ => {}
     }
-    if method == Method::GET || method == Method::HEAD {
+    if read {
         return Ok(Checked {
             has_body: false,
             credential,

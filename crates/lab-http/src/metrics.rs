@@ -3,19 +3,14 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, Response, StatusCode, header};
-use lab_core::formats::XAxis;
-use lab_core::series::SeriesQuery;
 use serde_json::json;
 
 use crate::State;
-use crate::decode::{percent_decode, query_pairs};
+use crate::decode::percent_decode;
+use crate::query::parse_metric_query;
 use crate::request::{Result, gated, parse_id};
 use crate::response::{ApiError, Body, Code, json_response};
 use crate::runs::bad;
-
-/// Default and largest `points` of a metrics request.
-const DEFAULT_POINTS: usize = 1000;
-const MAX_POINTS: usize = 10_000;
 
 /// `GET /api/runs/{id}/metrics/{name}?points=&from=&to=&x=`: one series
 /// downsampled into buckets (first x, last y, min, max), with an ETag
@@ -31,47 +26,10 @@ pub(crate) async fn metric(
     let name = percent_decode(raw_name, false)
         .filter(|n| !n.is_empty())
         .ok_or_else(|| bad("the metric name is malformed percent-encoding"))?;
-    let pairs = query_pairs(query.unwrap_or("")).ok_or_else(|| bad("malformed query string"))?;
-    let mut points = DEFAULT_POINTS;
-    let mut from = None;
-    let mut to = None;
-    let mut axis = XAxis::Step;
-    let number = |v: &str, what: &'static str| {
-        v.parse::<f64>()
-            .ok()
-            .filter(|n| n.is_finite())
-            .ok_or_else(|| bad(what))
-    };
-    for (key, value) in pairs {
-        match key.as_str() {
-            "points" => {
-                points = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_POINTS).contains(n))
-                    .ok_or_else(|| bad("points must be a number from 1 to 10000"))?;
-            }
-            "from" if !value.is_empty() => from = Some(number(&value, "from must be a number")?),
-            "to" if !value.is_empty() => to = Some(number(&value, "to must be a number")?),
-            "x" => {
-                axis = match value.as_str() {
-                    "step" => XAxis::Step,
-                    "wall" => XAxis::Wall,
-                    _ => return Err(bad("x must be step or wall")),
-                };
-            }
-            _ => {}
-        }
-    }
+    let query = parse_metric_query(query.unwrap_or(""))?;
     let lab = Arc::clone(&state.lab);
     let lookup = name.clone();
     let gate_id = id.clone();
-    let query = SeriesQuery {
-        points,
-        from,
-        to,
-        axis,
-    };
     let found = gated(
         state,
         &gate_id,
@@ -85,11 +43,8 @@ pub(crate) async fn metric(
             "this run has no metric of that name",
         ));
     };
-    let matches = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut response = if matches {
+    // RFC 9110 §13.1.2: weak comparison, so `W/"…"` matches too.
+    let mut response = if lab_stream::if_none_match(headers, &etag) {
         let mut r = Response::new(crate::response::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r

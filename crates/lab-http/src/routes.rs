@@ -1,16 +1,15 @@
 //! Routing and the handlers of SPEC §4.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use http::{Method, Request, Response, StatusCode};
 use serde_json::json;
+use std::sync::Arc;
 
 use crate::State;
 use crate::exports;
 use crate::guard::Checked;
 use crate::jobs;
 use crate::response::{ApiError, Body, json_response};
+use crate::route::{Resource, Route, RouteError};
 use crate::runs;
 use crate::ui;
 
@@ -25,134 +24,70 @@ pub(crate) async fn route(
 ) -> Result<Response<Body>> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let is_read = method == Method::GET || method == Method::HEAD;
-    if path == "/" {
-        return if is_read {
-            Ok(match &checked.credential {
-                // A browser's page carries its own session's token; a
-                // script (Bearer) needs none and gets the server's, which
-                // no mutation accepts.
-                Some(crate::auth::Credential::Cookie { token, .. }) => {
-                    ui::page(ui::index_html(token, &state.prefix), &method)
-                }
-                Some(crate::auth::Credential::Bearer) => index(state, &method),
-                // No credential: the login shell, holding no token and no data.
-                None => ui::page(ui::login_html(&state.prefix), &method),
-            })
-        } else {
-            Ok(ApiError::method_not_allowed("GET, HEAD"))
-        };
-    }
-    if let Some(asset) = path.strip_prefix("/assets/") {
-        return if is_read {
-            ui::asset(asset, &method).ok_or_else(ApiError::no_route)
-        } else {
-            Ok(ApiError::method_not_allowed("GET, HEAD"))
-        };
-    }
-    let Some(api) = path.strip_prefix("/api/") else {
-        return Err(ApiError::no_route());
+    let resource = match Resource::parse(&path) {
+        Ok(resource) => resource,
+        Err(refused) => return refuse(refused),
     };
-    let segments: Vec<&str> = api.split('/').collect();
     // Right after the server started, what names runs waits for the first
     // walk of the allowed roots (no longer than the gate's limit after the
     // start; the status page, which says how the walk goes, no longer than
     // 0.75 s after it).
-    match segments.first() {
-        Some(&("runs" | "columns" | "exports")) => {
-            state
-                .lab
-                .walks()
-                .first_done(lab_core::gate::STUCK_AFTER)
-                .await;
-        }
-        Some(&"status") => {
-            state
-                .lab
-                .walks()
-                .first_done(Duration::from_millis(750))
-                .await
-        }
-        _ => {}
+    if let Some(wait) = resource.first_walk_wait() {
+        state.lab.walks().first_done(wait).await;
     }
-    match segments.as_slice() {
-        ["session"] => match method {
-            Method::POST => create_session(state, req, checked).await,
-            Method::DELETE => Ok(delete_session(state, req.headers())),
-            _ => Ok(ApiError::method_not_allowed("POST, DELETE")),
-        },
-        ["columns"] => match method {
-            Method::GET | Method::HEAD => runs::columns(state).await,
-            _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
-        },
-        ["status"] => match method {
-            Method::GET | Method::HEAD => status(state).await,
-            _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
-        },
-        ["runs"] => match method {
-            Method::GET | Method::HEAD => runs::list(state, req.uri().query(), &checked.urls).await,
-            Method::POST => runs::import(state, req, checked).await,
-            _ => Ok(ApiError::method_not_allowed("GET, HEAD, POST")),
-        },
-        ["runs", id] => match method {
-            Method::GET | Method::HEAD => runs::show(state, parse_id(id)?, &checked.urls).await,
-            Method::DELETE => runs::forget(state, id).await,
-            _ => Ok(ApiError::method_not_allowed("GET, HEAD, DELETE")),
-        },
-        ["runs", id, "artifacts", _, ..] => {
-            if !is_read {
-                return Ok(ApiError::method_not_allowed("GET, HEAD"));
+    let route = match resource.route(&method) {
+        Ok(route) => route,
+        Err(refused) => return refuse(refused),
+    };
+    match route {
+        Route::Page => Ok(match &checked.credential {
+            // A browser's page carries its own session's token; a script
+            // (Bearer) needs none and gets the server's, which no mutation
+            // accepts.
+            Some(crate::auth::Credential::Cookie { token, .. }) => {
+                ui::page(ui::index_html(token, &state.prefix), &method)
             }
-            let prefix = format!("runs/{id}/artifacts/");
-            let raw_name = &api[prefix.len()..];
-            artifact(state, &method, req.headers(), id, raw_name).await
+            Some(crate::auth::Credential::Bearer) => index(state, &method),
+            // No credential: the login shell, holding no token and no data.
+            None => ui::page(ui::login_html(&state.prefix), &method),
+        }),
+        Route::Asset { name } => ui::asset(name, &method).ok_or_else(ApiError::no_route),
+        Route::SignIn => create_session(state, req, checked).await,
+        Route::SignOut => Ok(delete_session(state, req.headers())),
+        Route::Columns => runs::columns(state).await,
+        Route::Status => status(state).await,
+        Route::ListRuns => runs::list(state, req.uri().query(), &checked.urls).await,
+        Route::ImportRun => runs::import(state, req, checked).await,
+        Route::ShowRun { run } => runs::show(state, parse_id(run)?, &checked.urls).await,
+        Route::ForgetRun { run } => runs::forget(state, run).await,
+        Route::Artifact { run, raw_name } => {
+            artifact(state, &method, req.headers(), run, raw_name).await
         }
-        ["runs", id, "metrics", _, ..] => {
-            if !is_read {
-                return Ok(ApiError::method_not_allowed("GET, HEAD"));
-            }
-            let prefix = format!("runs/{id}/metrics/");
-            let raw_name = &api[prefix.len()..];
-            crate::metrics::metric(state, req.headers(), id, raw_name, req.uri().query()).await
+        Route::Metric { run, raw_name } => {
+            crate::metrics::metric(state, req.headers(), run, raw_name, req.uri().query()).await
         }
-        ["runs", id, "images", file, offset, n] => match method {
-            Method::GET | Method::HEAD => {
-                crate::artifacts::tensorboard_image(state, &method, id, file, offset, n).await
-            }
-            _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
-        },
-        ["runs", id, "export"] => match method {
-            Method::POST => exports::create(state, id, req, checked).await,
-            _ => Ok(ApiError::method_not_allowed("POST")),
-        },
-        ["exports"] => match method {
-            Method::GET | Method::HEAD => exports::list(state, &checked.urls).await,
-            _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
-        },
-        ["exports", file] => match method {
-            Method::GET | Method::HEAD => {
-                exports::download(state, &method, req.headers(), file).await
-            }
-            _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
-        },
-        ["jobs"] => match method {
-            Method::GET | Method::HEAD => jobs::list(state, &checked.urls).await,
-            Method::POST => jobs::create(state, req, checked).await,
-            _ => Ok(ApiError::method_not_allowed("GET, HEAD, POST")),
-        },
-        ["jobs", id] => match method {
-            Method::GET | Method::HEAD => jobs::show(state, id, &checked.urls).await,
-            _ => Ok(ApiError::method_not_allowed("GET, HEAD")),
-        },
-        ["jobs", id, "log"] => match method {
-            Method::GET => jobs::log(state, req.headers(), id).await,
-            _ => Ok(ApiError::method_not_allowed("GET")),
-        },
-        ["jobs", id, "cancel"] => match method {
-            Method::POST => jobs::cancel(state, id).await,
-            _ => Ok(ApiError::method_not_allowed("POST")),
-        },
-        _ => Err(ApiError::no_route()),
+        Route::Image {
+            run,
+            file,
+            offset,
+            n,
+        } => crate::artifacts::tensorboard_image(state, &method, run, file, offset, n).await,
+        Route::ExportRun { run } => exports::create(state, run, req, checked).await,
+        Route::ListExports => exports::list(state, &checked.urls).await,
+        Route::Bundle { file } => exports::download(state, &method, req.headers(), file).await,
+        Route::ListJobs => jobs::list(state, &checked.urls).await,
+        Route::StartJob => jobs::create(state, req, checked).await,
+        Route::ShowJob { job } => jobs::show(state, job, &checked.urls).await,
+        Route::JobLog { job } => jobs::log(state, req.headers(), job).await,
+        Route::CancelJob { job } => jobs::cancel(state, job).await,
+    }
+}
+
+/// 404 `not_found`, or 405 `method_not_allowed` with `Allow`.
+fn refuse(refused: RouteError) -> Result<Response<Body>> {
+    match refused {
+        RouteError::NotFound => Err(ApiError::no_route()),
+        RouteError::MethodNotAllowed { allow } => Ok(ApiError::method_not_allowed(allow)),
     }
 }
 

@@ -8,14 +8,12 @@ use http::{Response, StatusCode};
 use lab_core::Run;
 use lab_core::discovery::ImportError;
 use lab_core::discovery::log_safe;
-use lab_core::formats::Format;
-use lab_core::list::{ListQuery, MAX_FIELDS, MAX_PAGE, Sort};
 use lab_registry::RunId;
 use serde_json::{Value, json};
 
 use crate::State;
-use crate::decode::query_pairs;
 use crate::guard::Checked;
+use crate::query::{Field, QueryError, parse_list_query};
 use crate::request::{ReqBody, Result, blocking, gated, parse_id, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
 use crate::signed::Urls;
@@ -68,14 +66,14 @@ pub(crate) fn run_json(run: &Run) -> Value {
     })
 }
 
-/// A requested extra field: `params.KEY` or `metrics.NAME`.
-enum Field {
-    Param(String),
-    Metric(String),
-}
-
 pub(crate) fn bad(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, Code::BadQuery, message)
+}
+
+impl From<QueryError> for ApiError {
+    fn from(QueryError(message): QueryError) -> Self {
+        bad(message)
+    }
 }
 
 /// `GET /api/runs?limit=&cursor=&q=&tag=&has_video=&format=&sort=&order=&fields=`.
@@ -84,89 +82,7 @@ pub(crate) async fn list(
     query: Option<&str>,
     urls: &Urls,
 ) -> Result<Response<Body>> {
-    let pairs = query_pairs(query.unwrap_or("")).ok_or_else(|| bad("malformed query string"))?;
-    let mut wanted = ListQuery::default();
-    let mut fields: Vec<Field> = Vec::new();
-    for (key, value) in pairs {
-        match key.as_str() {
-            "limit" => {
-                wanted.limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| bad("limit must be a number from 1 to 500"))?;
-            }
-            "cursor" if !value.is_empty() => {
-                wanted.offset = value
-                    .parse::<usize>()
-                    .map_err(|_| bad("cursor must be a next_cursor from a previous page"))?;
-            }
-            "q" if !value.is_empty() => wanted.text = Some(value.to_lowercase()),
-            "tag" if !value.is_empty() => wanted.tag = Some(value),
-            "format" if !value.is_empty() => {
-                wanted.format = Some(Format::parse(&value).ok_or_else(|| {
-                    bad("format must be lab, tensorboard, mlflow, wandb, lightning or hydra")
-                })?);
-            }
-            "has_video" => {
-                wanted.has_video = Some(match value.as_str() {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => return Err(bad("has_video must be true or false")),
-                });
-            }
-            "sort" => {
-                wanted.sort = match value.as_str() {
-                    "id" => Sort::Id,
-                    "name" => Sort::Name,
-                    "created" => Sort::Created,
-                    "imported" => Sort::Imported,
-                    "format" => Sort::Format,
-                    "status" => Sort::Status,
-                    other => match (
-                        other.strip_prefix("params."),
-                        other.strip_prefix("metrics."),
-                    ) {
-                        (Some(k), _) if !k.is_empty() => Sort::Param(k.to_owned()),
-                        (_, Some(k)) if !k.is_empty() => Sort::Metric(k.to_owned()),
-                        _ => {
-                            return Err(bad(
-                                "sort must be id, name, created, imported, format, status, params.KEY or metrics.NAME",
-                            ));
-                        }
-                    },
-                };
-            }
-            "order" => {
-                wanted.descending = match value.as_str() {
-                    "asc" => false,
-                    "desc" => true,
-                    _ => return Err(bad("order must be asc or desc")),
-                };
-            }
-            "fields" => {
-                for field in value.split(',').filter(|f| !f.is_empty()) {
-                    let parsed = match (
-                        field.strip_prefix("params."),
-                        field.strip_prefix("metrics."),
-                    ) {
-                        (Some(k), _) if !k.is_empty() => Field::Param(k.to_owned()),
-                        (_, Some(k)) if !k.is_empty() => Field::Metric(k.to_owned()),
-                        _ => {
-                            return Err(bad(
-                                "fields are params.KEY or metrics.NAME, comma-separated",
-                            ));
-                        }
-                    };
-                    fields.push(parsed);
-                }
-                if fields.len() > MAX_FIELDS {
-                    return Err(bad("at most 32 fields"));
-                }
-            }
-            _ => {}
-        }
-    }
+    let (wanted, fields) = parse_list_query(query.unwrap_or(""))?;
     let lab = Arc::clone(&state.lab);
     let offset = wanted.offset;
     let page = blocking(move || Ok(lab.list(&wanted)?)).await?;

@@ -1044,6 +1044,52 @@ async fn ranges_and_preconditions_over_the_wire() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metric_is_not_modified_for_its_tag_weak_or_strong() {
+    let lab = start().await;
+    let run = lab.base.join("runs/curves");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(
+        run.join("metrics.jsonl"),
+        "{\"step\": 0, \"loss\": 1.0}\n{\"step\": 1, \"loss\": 0.5}\n",
+    )
+    .unwrap();
+    let body = serde_json::json!({ "path": run.display().to_string(), "id": "curves" });
+    let imported = lab.post_json("/api/runs", &body.to_string()).await;
+    assert_eq!(imported.status, 201, "{}", imported.text());
+    let url = "/api/runs/curves/metrics/loss";
+    let full = lab.get(url).await;
+    assert_eq!(full.status, 200, "{}", full.text());
+    let etag = full.header("etag").unwrap().to_owned();
+    assert!(etag.starts_with("\"m-"), "{etag}");
+    // RFC 9110 §13.1.2: If-None-Match compares weakly.
+    let weak = format!("W/{etag}");
+    let listed = format!("\"other\", {weak}");
+    for (inm, status) in [
+        (etag.as_str(), 304),
+        (weak.as_str(), 304),
+        (listed.as_str(), 304),
+        ("*", 304),
+        ("\"other\"", 200),
+        ("W/\"other\"", 200),
+    ] {
+        let r = lab
+            .request("GET", url, &[("If-None-Match", inm)], b"")
+            .await;
+        assert_eq!(r.status, status, "{inm}");
+        assert_eq!(r.header("etag"), Some(etag.as_str()), "{inm}");
+        assert_eq!(
+            r.header("cache-control"),
+            Some("private, no-cache"),
+            "{inm}"
+        );
+        if status == 304 {
+            assert!(r.body.is_empty(), "{inm}");
+        }
+    }
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_list_paginates_and_filters() {
     let lab = start().await;
     let page_of =

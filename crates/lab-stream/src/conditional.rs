@@ -21,8 +21,8 @@ pub(crate) fn preconditions(method: &Method, headers: &HeaderMap, v: &Validators
     }
     let safe = method == Method::GET || method == Method::HEAD;
     // Step 3: If-None-Match, else step 4: If-Modified-Since (GET/HEAD only).
-    if let Some(list) = joined(headers, &IF_NONE_MATCH) {
-        if tag_list_matches(&list, &v.etag, Compare::Weak) {
+    if headers.contains_key(IF_NONE_MATCH) {
+        if if_none_match(headers, &v.etag) {
             return Some(if safe {
                 Plan::NotModified
             } else {
@@ -36,6 +36,13 @@ pub(crate) fn preconditions(method: &Method, headers: &HeaderMap, v: &Validators
         return Some(Plan::NotModified);
     }
     None
+}
+
+/// §13.1.2: whether the `If-None-Match` of `headers` (every instance,
+/// joined) matches `etag` (strong, quoted) by weak comparison: `*`, or a
+/// listed tag with the same opaque-tag, `W/` or not. Absent: `false`.
+pub(crate) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    joined(headers, &IF_NONE_MATCH).is_some_and(|list| tag_list_matches(&list, etag, Compare::Weak))
 }
 
 /// §13.1.5: an entity-tag matches only by strong comparison (a weak tag never

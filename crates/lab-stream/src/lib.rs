@@ -123,6 +123,26 @@ pub fn evaluate(method: &Method, headers: &HeaderMap, v: &Validators) -> Plan {
     }
 }
 
+/// Whether a representation whose entity-tag is `etag` (strong, quoted)
+/// matches the request's `If-None-Match`, by the weak comparison RFC 9110
+/// §13.1.2 prescribes: `*`, or any listed tag with the same opaque-tag,
+/// `W/` or not. Every instance of the header counts; a malformed list
+/// matches nothing, and no header, `false`. For a response that is not a
+/// file (so has no [`Validators`]) but has a tag of its own: a match is a
+/// 304 for GET and HEAD.
+///
+/// ```
+/// use http::{HeaderMap, header::IF_NONE_MATCH};
+///
+/// let mut h = HeaderMap::new();
+/// h.insert(IF_NONE_MATCH, r#""a", W/"m-1""#.parse().unwrap());
+/// assert!(lab_stream::if_none_match(&h, "\"m-1\""));
+/// assert!(!lab_stream::if_none_match(&h, "\"m-2\""));
+/// ```
+pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    conditional::if_none_match(headers, etag)
+}
+
 /// `Content-Range` for a 416 (RFC 9110 §15.5.17).
 pub fn unsatisfied_content_range(len: u64) -> String {
     format!("bytes */{len}")

@@ -5,9 +5,10 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use http::header::IF_NONE_MATCH;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use lab_stream::range::{self, MAX_PARTS};
-use lab_stream::{ByteRange, Plan, RangeRequest, Validators, evaluate};
+use lab_stream::{ByteRange, Plan, RangeRequest, Validators, evaluate, if_none_match};
 use proptest::prelude::*;
 
 const LEN: u64 = 10_000;
@@ -276,6 +277,48 @@ fn preconditions_in_rfc_order() {
         &[("if-modified-since", AFTER)],
         NotModified,
     );
+}
+
+/// `If-None-Match` instances (each `{etag}` replaced by the tag) against
+/// the tag, alone: what a response with a tag but no file asks.
+fn check_if_none_match(values: &[&str], expected: bool) {
+    let etag = "\"m-3-1-2\"";
+    let mut map = HeaderMap::new();
+    for value in values {
+        map.append(
+            IF_NONE_MATCH,
+            HeaderValue::from_str(&value.replace("{etag}", etag)).unwrap(),
+        );
+    }
+    assert_eq!(if_none_match(&map, etag), expected, "{values:?}");
+}
+
+#[test]
+fn if_none_match_compares_weakly() {
+    let cases: &[(&[&str], bool)] = &[
+        // §13.1.2: weak comparison, so the tag matches with or without W/.
+        (&["{etag}"], true),
+        (&["W/{etag}"], true),
+        (&["*"], true),
+        (&[" * "], true),
+        (&["\"a\", W/{etag}"], true),
+        (&["\"a\",W/{etag} , \"b\""], true),
+        (&["\"a\"", "W/{etag}"], true),
+        (&[], false),
+        (&[""], false),
+        (&["\"a\", \"b\""], false),
+        (&["W/\"m-3-1\""], false),
+        (&["m-3-1-2"], false),
+        (&["w/{etag}"], false),
+        (&["\"m-3-1-2"], false),
+        (&["*, {etag}"], false),
+        // A malformed list matches nothing past the malformation.
+        (&["garbage, {etag}"], false),
+        (&["{etag} garbage"], true),
+    ];
+    for (values, expected) in cases {
+        check_if_none_match(values, *expected);
+    }
 }
 
 #[test]

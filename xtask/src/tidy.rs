@@ -189,8 +189,10 @@ fn the_core_and_the_leaves_stay_below_the_faces() {
                 "lab-runner",
                 "lab-fs",
                 "lab-core",
+                "tracing",
+                "tracing-subscriber",
             ],
-            "the privileged helper depends only on leaves",
+            "the privileged helper depends only on leaves (it writes its own stderr, see `say`)",
         ),
         (
             "lab-redact",
@@ -293,6 +295,11 @@ fn dependency_edges_follow_the_architecture() {
             "only lab-fs opens files under a run root",
         ),
         ("clap", &["lab-cli"], "only lab-cli knows the command line"),
+        (
+            "tracing-subscriber",
+            &["lab-cli"],
+            "libraries emit `tracing` events; only the binary (or an embedder) installs a subscriber",
+        ),
         (
             "anyhow",
             &["lab-cli", "xtask"],
@@ -577,7 +584,7 @@ fn filesystem_use(line: &str) -> Option<&'static str> {
     (aliased || grouped).then_some("fs::")
 }
 
-/// The lines of a lab-formats source file that are not its test module:
+/// The lines of a source file that are not its test module:
 /// everything before a `#[cfg(test)]` that opens a `mod` (test modules end
 /// their files), comments included — strict: a doc naming `lab_fs::` is
 /// a reader that still thinks in paths.
@@ -651,4 +658,97 @@ fn the_storage_seam_check_sees_what_it_must() {
     let text = "use a;\n#[cfg(test)]\npub(crate) fn helper() {}\nuse std::fs;\n#[cfg(test)]\n#[allow(x)]\nmod tests {\n    use std::fs;\n}\n";
     let kept: Vec<usize> = outside_test_module(text).iter().map(|(n, _)| *n).collect();
     assert_eq!(kept, [1, 2, 3, 4]);
+}
+
+/// Members that may write to stdout and stderr themselves: the binary (its
+/// output is its interface; it installs the `tracing` subscriber the
+/// libraries log through) and xtask.
+const MAY_PRINT: &[&str] = &["lab-cli", "xtask"];
+
+/// Library files that may write their own stderr or stdout (never with a
+/// print macro), and why.
+const STDIO_ALLOWED: &[(&str, &str)] = &[(
+    "lab-sandbox/src/lib.rs",
+    "the sandbox helper (`lab __sandbox`) is its own process: its stderr is the job's (the runner \
+     reads it into the job's stderr.log), its stdout the kernel report the runner reads; it has \
+     no subscriber and starts no thread (see `say`)",
+)];
+
+/// What in `line` prints or writes to the process's own stdio, if anything.
+fn printing(line: &str) -> Option<&'static str> {
+    const MACROS: &[&str] = &["println!", "eprintln!", "print!", "eprint!", "dbg!"];
+    const STREAMS: &[&str] = &["stdout()", "stderr()"];
+    let bytes = line.as_bytes();
+    let starts_word =
+        |at: usize| at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
+    MACROS
+        .iter()
+        .chain(STREAMS)
+        .find(|needle| line.match_indices(**needle).any(|(at, _)| starts_word(at)))
+        .copied()
+}
+
+#[test]
+fn libraries_log_through_tracing_and_never_print() {
+    let mut checked = 0;
+    let mut offenders = Vec::new();
+    for dir in members() {
+        if MAY_PRINT.contains(&name(&dir).as_str()) {
+            continue;
+        }
+        let mut files = Vec::new();
+        rust_files(&dir.join("src"), &mut files);
+        for file in files {
+            checked += 1;
+            let stdio_allowed = STDIO_ALLOWED.iter().any(|(path, _)| file.ends_with(path));
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (n, line) in outside_test_module(&text) {
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                match printing(line) {
+                    Some(stream) if stream.ends_with("()") && stdio_allowed => {}
+                    Some(what) => {
+                        offenders.push(format!(
+                            "{}:{n}: `{what}`: {}",
+                            file.display(),
+                            line.trim()
+                        ));
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    assert!(checked >= 50, "found only {checked} library files");
+    assert!(
+        offenders.is_empty(),
+        "library crates log through `tracing::{{info, warn, error}}` (lab-cli installs the \
+         subscriber that writes `lab: MESSAGE`), never print:\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn the_printing_check_sees_what_it_must() {
+    for line in [
+        "    eprintln!(\"lab: warning: {w}\");",
+        "println!(\"{text}\")",
+        "        print!(\"x\");",
+        "    eprint!(\"x\")",
+        "    let x = dbg!(y);",
+        "    let _ = writeln!(std::io::stderr(), \"x\");",
+        "    let mut out = io::stdout().lock();",
+    ] {
+        assert!(printing(line).is_some(), "{line}");
+    }
+    for line in [
+        "    tracing::warn!(\"warning: {w}\");",
+        "    writeln!(self.0, \"{text}\")",
+        "        .stderr(Stdio::piped())",
+        "    let stderr = child.stderr.take();",
+        "    my_println!(\"x\")",
+    ] {
+        assert_eq!(printing(line), None, "{line}");
+    }
 }

@@ -5,6 +5,7 @@
 mod cli;
 mod config;
 mod data;
+mod log;
 mod run;
 mod serve;
 
@@ -28,6 +29,9 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "__sandbox") {
         lab_sandbox::helper_main();
     }
+    // After the helper's dispatch: the helper logs nothing through tracing
+    // (see lab-sandbox), and no subscriber state is carried into it.
+    log::init();
     let cli = Cli::parse();
     let outcome = run(cli);
     // The SQLite snapshots this process kept go with it.

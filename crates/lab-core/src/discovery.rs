@@ -210,7 +210,7 @@ impl Lab {
                     "the walk of the allowed roots has not returned for {} s (a hung mount?); no new walk starts until it does",
                     stuck.as_secs()
                 );
-                eprintln!("lab: warning: {warning}");
+                tracing::warn!("warning: {warning}");
                 lock(&self.discovery_warnings).push(warning);
             }
             // The pause between walks is `every`, or 20 times what the last
@@ -232,8 +232,8 @@ impl Lab {
         match walked {
             Ok(Ok(scanned)) => {
                 for run in &scanned.report.imported {
-                    eprintln!(
-                        "lab: {} {} run {} at {}",
+                    tracing::info!(
+                        "{} {} run {} at {}",
                         if first { "imported" } else { "found" },
                         run.format.as_deref().unwrap_or("lab"),
                         run.id,
@@ -242,20 +242,16 @@ impl Lab {
                 }
                 if first {
                     for (path, why) in &scanned.report.skipped {
-                        eprintln!(
-                            "lab: skipped {}: {}",
-                            log_safe(path.display()),
-                            log_safe(why)
-                        );
+                        tracing::info!("skipped {}: {}", log_safe(path.display()), log_safe(why));
                     }
                     for warning in &scanned.warnings {
-                        eprintln!("lab: {}", log_safe(warning));
+                        tracing::warn!("{}", log_safe(warning));
                     }
                 }
                 *lock(&self.discovery_warnings) = cap_warnings(scanned.warnings);
             }
-            Ok(Err(e)) => eprintln!("lab: looking for new runs failed: {e}"),
-            Err(_) => eprintln!("lab: looking for new runs failed"),
+            Ok(Err(e)) => tracing::error!("looking for new runs failed: {e}"),
+            Err(_) => tracing::error!("looking for new runs failed"),
         }
         *lock(&self.walks.walking) = None;
         self.walks.first.send_replace(true);

@@ -132,7 +132,7 @@ impl Lab {
         if !candidates.is_empty()
             && let Err(e) = self.registry.register_beneath(&beneath, &candidates)
         {
-            eprintln!("lab: registering the runs job {} wrote: {e}", run.id);
+            tracing::warn!("registering the runs job {} wrote: {e}", run.id);
         }
     }
 

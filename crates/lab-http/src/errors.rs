@@ -6,7 +6,7 @@ use http::StatusCode;
 use crate::response::{ApiError, Code};
 
 pub(crate) fn internal(detail: &str) -> ApiError {
-    eprintln!("lab: internal error: {detail}");
+    tracing::error!("internal error: {detail}");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         Code::Internal,

@@ -91,8 +91,8 @@ pub(crate) async fn create(
     };
     let lab = Arc::clone(&state.lab);
     let info = blocking(move || Ok(lab.export(&id, body.name.as_deref())?)).await?;
-    eprintln!(
-        "lab: exported {} to {} ({} bytes)",
+    tracing::info!(
+        "exported {} to {} ({} bytes)",
         info.manifest.source_run,
         info.name.as_str(),
         info.size

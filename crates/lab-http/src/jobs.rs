@@ -144,7 +144,7 @@ fn parse_job<T: serde::de::DeserializeOwned>(body: Value) -> Result<T> {
 
 /// 202 with the new job's ids, the URL of its log stream, and its record.
 fn started(record: &lab_core::runner::jobs::JobRecord, urls: &Urls) -> Response<Body> {
-    eprintln!("lab: started job {} ({})", record.id, record.program);
+    tracing::info!("started job {} ({})", record.id, record.program);
     json_response(
         StatusCode::ACCEPTED,
         &json!({

@@ -386,7 +386,7 @@ pub async fn serve(
             Ok(stream) => stream,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
-                eprintln!("lab: accept failed: {e}");
+                tracing::warn!("accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }

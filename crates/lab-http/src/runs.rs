@@ -204,8 +204,8 @@ pub(crate) async fn import(
     })
     .await?;
     for run in &runs {
-        eprintln!(
-            "lab: imported run {} from {}",
+        tracing::info!(
+            "imported run {} from {}",
             run.id,
             log_safe(run.root.display())
         );
@@ -221,7 +221,7 @@ pub(crate) async fn forget(state: &Arc<State>, id: &str) -> Result<Response<Body
     let id = parse_id(id)?;
     let lab = Arc::clone(&state.lab);
     let run = blocking(move || Ok(lab.forget(&id)?)).await?;
-    eprintln!("lab: forgot run {}", run.id);
+    tracing::info!("forgot run {}", run.id);
     Ok(json_response(
         StatusCode::OK,
         &json!({ "forgotten": run_json(&run) }),

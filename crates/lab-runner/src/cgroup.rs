@@ -771,7 +771,7 @@ impl JobCgroup {
                         std::thread::sleep(std::time::Duration::from_millis(20));
                     }
                     Err(e) => {
-                        eprintln!("lab: removing the cgroup {}: {e}", made.path.display());
+                        tracing::warn!("removing the cgroup {}: {e}", made.path.display());
                     }
                 }
             }

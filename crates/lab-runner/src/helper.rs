@@ -70,12 +70,12 @@ pub(crate) async fn start_sandbox(
                     if ready {
                         stdin.write_all(&[crate::protocol::NETWORK_READY]).await?;
                     } else {
-                        eprintln!("lab: pasta could not connect the job's network namespace");
+                        tracing::warn!("pasta could not connect the job's network namespace");
                         let _ = started.start_kill();
                     }
                     network = Some(started);
                 }
-                Err(e) => eprintln!("lab: cannot start pasta: {e}"),
+                Err(e) => tracing::warn!("cannot start pasta: {e}"),
             }
         }
     }

@@ -602,8 +602,8 @@ fn load_records<T>(
                 && !others
                 && let Err(e) = write_record(jobs_dir, &record)
             {
-                eprintln!(
-                    "lab: warning: job record {}: cannot mark it interrupted: {e}",
+                tracing::warn!(
+                    "warning: job record {}: cannot mark it interrupted: {e}",
                     path.display()
                 );
             }
@@ -840,7 +840,7 @@ impl JobManager {
             };
             let exit = finished.exit.clone().unwrap_or_default();
             if let Err(e) = write_record(&jobs_dir, &finished) {
-                eprintln!("lab: cannot record job {}: {e}", finished.id);
+                tracing::error!("cannot record job {}: {e}", finished.id);
             }
             lock(&manager.records).insert(finished.id.clone(), finished);
             push(&job, "end", exit.to_string());

@@ -913,7 +913,7 @@ impl Runner {
             .await
         };
         if let Ok(Err(e)) = tidy {
-            eprintln!("lab: clearing setuid bits in {}: {e}", run_dir.display());
+            tracing::warn!("clearing setuid bits in {}: {e}", run_dir.display());
         }
         // Read from `.git` off the async workers: a hostile `.git` (a FIFO,
         // a slow mount) may stall the read, never the server.

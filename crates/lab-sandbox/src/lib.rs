@@ -63,6 +63,19 @@ impl Report {
     }
 }
 
+/// The helper's one way to say something: a line on its own stderr, written
+/// directly, never through `tracing`. That stderr is the job's: the runner
+/// reads the helper's stderr pipe as the job's stderr (redacted, into
+/// `stderr.log` and the live log; for `kernel` and `pasta` it is
+/// `/dev/null`), so what goes wrong before the job's `exec` is read where
+/// the job's own errors are. The `lab` binary installs its subscriber only
+/// after dispatching `__sandbox`, and none is installed here: the helper
+/// keeps no global state and starts no thread (after it made a PID
+/// namespace it may not), and links only small leaves.
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// Entry point of `lab __sandbox [kernel | pasta PASTA PID]`. Never returns.
 pub fn helper_main() -> ! {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
@@ -72,8 +85,11 @@ pub fn helper_main() -> ! {
             let features = kernel::detect();
             match serde_json::to_string(&features) {
                 Ok(text) => {
-                    println!("{text}");
-                    sys::exit_now(0)
+                    // The answer on stdout, which the runner reads; flushed
+                    // before `exit_now`, which skips Rust's own exit.
+                    let mut stdout = std::io::stdout().lock();
+                    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+                    sys::exit_now(if written.is_ok() { 0 } else { 1 })
                 }
                 Err(_) => sys::exit_now(1),
             }
@@ -81,7 +97,7 @@ pub fn helper_main() -> ! {
         Some("pasta") => pasta(&args[1..]),
         None => run_job(),
         Some(_) => {
-            eprintln!("lab __sandbox: unknown request");
+            say(format_args!("lab __sandbox: unknown request"));
             sys::exit_now(2)
         }
     }
@@ -95,7 +111,9 @@ pub fn helper_main() -> ! {
 /// against the job's limits).
 fn pasta(args: &[std::ffi::OsString]) -> ! {
     let [pasta, pid, cgroups @ ..] = args else {
-        eprintln!("lab __sandbox pasta: expected PASTA PID [CGROUP_PROCS…]");
+        say(format_args!(
+            "lab __sandbox pasta: expected PASTA PID [CGROUP_PROCS…]"
+        ));
         sys::exit_now(2)
     };
     if sys::die_with_parent(libc::SIGKILL).is_err() {
@@ -103,7 +121,9 @@ fn pasta(args: &[std::ffi::OsString]) -> ! {
     }
     for procs in cgroups {
         if let Err(e) = join_cgroup(std::path::Path::new(procs)) {
-            eprintln!("lab __sandbox pasta: joining the job's cgroup: {e}");
+            say(format_args!(
+                "lab __sandbox pasta: joining the job's cgroup: {e}"
+            ));
             sys::exit_now(1);
         }
     }
@@ -130,7 +150,7 @@ fn pasta(args: &[std::ffi::OsString]) -> ! {
         command.args(["--runas", "0:0"]);
     }
     let error = command.arg(pid).env_clear().current_dir("/").exec();
-    eprintln!("lab __sandbox pasta: {error}");
+    say(format_args!("lab __sandbox pasta: {error}"));
     sys::exit_now(127)
 }
 
@@ -155,18 +175,18 @@ fn run_job() -> ! {
         sys::exit_now(REFUSED);
     }
     let Ok(spec) = serde_json::from_str::<SandboxSpec>(&input) else {
-        eprintln!("lab __sandbox: invalid spec");
+        say(format_args!("lab __sandbox: invalid spec"));
         sys::exit_now(REFUSED)
     };
     if spec.version != PROTOCOL_VERSION {
-        eprintln!(
+        say(format_args!(
             "lab __sandbox: protocol version {} (this helper speaks {PROTOCOL_VERSION})",
             spec.version
-        );
+        ));
         sys::exit_now(REFUSED)
     }
     let Ok(file) = std::fs::OpenOptions::new().append(true).open(&spec.report) else {
-        eprintln!("lab __sandbox: cannot open the report file");
+        say(format_args!("lab __sandbox: cannot open the report file"));
         sys::exit_now(REFUSED)
     };
     let mut report = Report(file);
@@ -420,7 +440,7 @@ fn job(spec: &SandboxSpec, mut report: Report) -> ! {
     #[allow(unsafe_code)]
     let closed = unsafe { sys::close_from(3) };
     if let Err(e) = closed {
-        eprintln!("lab sandbox: closing descriptors failed: {e}");
+        say(format_args!("lab sandbox: closing descriptors failed: {e}"));
         sys::exit_now(REFUSED);
     }
     let cwd = spec.cwd.as_ref().map_or(&spec.job_dir, |o| &o.lower);
@@ -435,9 +455,9 @@ fn job(spec: &SandboxSpec, mut report: Report) -> ! {
         .current_dir(cwd)
         .stdin(std::process::Stdio::null());
     let error = command.exec();
-    eprintln!(
+    say(format_args!(
         "lab sandbox: cannot execute {}: {error}",
         spec.program.display()
-    );
+    ));
     sys::exit_now(127)
 }

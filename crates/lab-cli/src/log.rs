@@ -1,0 +1,57 @@
+//! Where the libraries' `tracing` events go: stderr, one line each, read as
+//! `lab: MESSAGE` — the lines the Lab has always written (`lab: imported
+//! tensorboard run X at PATH`, `lab: warning: …`), which people, tests and
+//! the audit match. No timestamps, levels, targets or colours: the level is
+//! in the words of the message where it matters (`warning:`).
+//!
+//! `RUST_LOG` narrows what is shown with `tracing-subscriber`'s `Targets`
+//! syntax (`warn`, `lab_core=warn,info`; no regex); unset or unreadable, every
+//! event at `info` and above is shown.
+
+use std::fmt;
+
+use tracing::{Event, Subscriber};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Installs the process-wide subscriber. Writes happen on the thread that
+/// logs, one `write` per line; no thread is started.
+pub(crate) fn init() {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+    let lines = tracing_subscriber::fmt::layer()
+        .event_format(LabLine)
+        .with_writer(std::io::stderr);
+    // Only fails if a subscriber is already installed, which would then be
+    // the one in force.
+    let _ = tracing_subscriber::registry()
+        .with(lines)
+        .with(filter)
+        .try_init();
+}
+
+/// `lab: {message}`, then any other fields as `name=value`.
+struct LabLine;
+
+impl<S, N> FormatEvent<S, N> for LabLine
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        writer.write_str("lab: ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}

@@ -4,9 +4,16 @@
 //! `Sec-Fetch-Site`, a credential — the access key as Bearer, or the session
 //! cookie it bought — but on the login shell, the token header on cookie
 //! mutations, same Origin, JSON bodies of at most 1 MiB on mutations), and every response — errors and 404s included — leaves with
-//! the security headers and without any `Access-Control-*` header. Files are
-//! reached only through lab-registry (which run) and lab-fs (which file), and
-//! streamed by lab-stream.
+//! the security headers and without any `Access-Control-*` header. Runs,
+//! files and jobs come from a [`lab_core::Lab`]; files are streamed by
+//! lab-stream.
+//!
+//! Three ways in, with the same rules inside the library: [`Builder`] (binds
+//! TCP or a Unix socket, refusing what `lab serve` refuses, writes the
+//! optional key file), [`serve`] (a listener you made; a non-loopback one
+//! is refused unless [`Config::allow_external`]), and [`LabService`] (a
+//! `tower_service::Service` to mount under a prefix in a host application;
+//! see `examples/mount.rs`).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {

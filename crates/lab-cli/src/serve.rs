@@ -187,6 +187,14 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
             lab_http::ListenError::Io { context, source } => {
                 anyhow::Error::from(source).context(context)
             }
+            // The binary's own words for the fix: its flag, not the
+            // library's "allowed root".
+            lab_http::ListenError::KeyFilePlace { file, place, what } => anyhow::anyhow!(
+                "refusing the key file {}: it lies under {what} {}, where a job could read it; \
+                 put it outside every --root and [runner] read_paths (e.g. in $XDG_RUNTIME_DIR)",
+                file.display(),
+                place.display()
+            ),
             other => other.into(),
         })?;
         println!("lab: listening on {}", bound.listening());

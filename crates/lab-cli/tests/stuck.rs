@@ -542,6 +542,11 @@ fn a_key_file_where_a_job_could_read_it_is_refused() {
     ] {
         let out = run(&mut serve_with_key(&key));
         refused_with(&out, place);
+        // The fix, in the command line's words (as before the builder).
+        refused_with(
+            &out,
+            "put it outside every --root and [runner] read_paths (e.g. in $XDG_RUNTIME_DIR)",
+        );
         assert!(!project.join("lab.key").exists() && !scratch.root().join("lab.key").exists());
     }
     // Beside them, out of every job's reach: written, and gone at exit.

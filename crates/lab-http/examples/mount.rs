@@ -51,6 +51,11 @@ async fn route(
     req: Request<Incoming>,
     mut lab: lab_http::LabService,
 ) -> Result<Response<lab_http::Body>, Infallible> {
+    // Only origin-form targets (`/path?query`): an absolute-form one
+    // (`GET http://elsewhere/lab/…`) would lose its authority below.
+    if req.uri().authority().is_some() {
+        return Ok(text(StatusCode::BAD_REQUEST, "origin-form targets only"));
+    }
     let path = req.uri().path().to_owned();
     if path == PREFIX {
         let mut moved = text(StatusCode::PERMANENT_REDIRECT, "");

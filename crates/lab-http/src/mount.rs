@@ -10,6 +10,11 @@
 //! prefix back into every URL it hands out, scopes its cookie to it
 //! (`Path=PREFIX/`) and namespaces the page binding's storage key by it.
 //!
+//! The host serves HTTP/1.1 on `http://` origins: the guard wants the Host
+//! header and an `Origin` of `http://HOST` on mutations, so behind HTTP/2
+//! (no Host header) or HTTPS every request, or every mutation, is refused —
+//! closed, not open.
+//!
 //! Scripts on the host's origin are trusted with Lab data: a page the host
 //! serves beside the Lab can call the Lab's API with the Lab's cookie as
 //! any page of that origin can. Serve the Lab on a port of its own
@@ -77,10 +82,15 @@ impl LabService {
     /// say `/lab`). Starts the Lab's background work: call it inside a
     /// tokio runtime.
     pub fn new(config: Config, hosts: &[String], prefix: &str) -> std::io::Result<Self> {
-        if hosts.is_empty() {
+        let named = |h: &String| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'@' && b != b',')
+        };
+        if hosts.is_empty() || !hosts.iter().all(named) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                "a mounted Lab needs the Host names it is served under (a service cannot see its listener)",
+                "a mounted Lab needs the Host names it is served under (a service cannot see its listener): each a non-empty name[:port]",
             ));
         }
         if !valid_prefix(prefix) {
@@ -139,6 +149,34 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_service_needs_real_host_names() {
+        let scratch = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+        let _entered = runtime.enter();
+        let config = || {
+            let registry =
+                lab_registry::Registry::open(scratch.path(), &[]).unwrap_or_else(|e| panic!("{e}"));
+            crate::Config::new(
+                std::sync::Arc::new(registry),
+                lab_fs::Allowlist::default(),
+                crate::AccessKey::generate().unwrap_or_else(|e| panic!("{e}")),
+            )
+        };
+        for hosts in [
+            vec![],
+            vec![String::new()],
+            vec!["lab host".to_owned()],
+            vec!["a,b".to_owned()],
+        ] {
+            assert!(
+                super::LabService::new(config(), &hosts, "/lab").is_err(),
+                "{hosts:?}"
+            );
+        }
+        assert!(super::LabService::new(config(), &["127.0.0.1:8080".to_owned()], "/lab").is_ok());
+    }
+
     #[test]
     fn prefixes_are_plain_segments() {
         for good in ["", "/lab", "/tools/lab-2", "/a_b"] {

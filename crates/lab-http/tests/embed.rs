@@ -88,6 +88,12 @@ fn the_mounted_lab_keeps_its_guard_beside_the_hosts_routes() {
         .send(h.port)
         .unwrap();
     assert!(matches!(foreign.status, 400 | 403), "{}", foreign.summary());
+    // The host hands on origin-form targets only.
+    let absolute = Request::new("GET", "http://evil.example/lab/api/runs")
+        .header("Authorization", format!("Bearer {}", h.key))
+        .send(h.port)
+        .unwrap();
+    assert_eq!(absolute.status, 400, "{}", absolute.summary());
     // The key as Bearer: the run, with URLs beneath the prefix.
     let bearer = |path: &str| {
         Request::new("GET", path)

@@ -2,13 +2,19 @@
 
 use anyhow::Context;
 
-use crate::{Setup, explain_import, open_lab_for_bundles};
+use crate::{
+    Setup, data_dir_exists, explain_import, explain_run_id, open_lab_for_bundles, parse_run_id,
+};
 
 pub(crate) fn export(ctx: &Setup, id: &str, name: Option<&str>) -> anyhow::Result<()> {
+    let typed = id;
+    let id = parse_run_id(typed)?;
+    if !data_dir_exists(ctx) {
+        return Err(explain_run_id(lab_registry::Error::UnknownRun, typed));
+    }
     let lab = std::sync::Arc::new(open_lab_for_bundles(ctx, true)?);
-    let id = lab_registry::RunId::parse(id)?;
     let info = lab.export(&id, name).map_err(|e| match e {
-        lab_core::ExportError::Registry(e) => anyhow::Error::from(e),
+        lab_core::ExportError::Registry(e) => explain_run_id(e, typed),
         other => anyhow::Error::from(other),
     })?;
     let exports_path = lab_registry::DataDir::new(&ctx.data_dir).exports();
@@ -35,7 +41,10 @@ pub(crate) fn import_bundle(
             lab_core::BundleImportError::Into(lab_registry::Error::Io { source, .. }) => {
                 anyhow::anyhow!("--into {}: {source}", into.display())
             }
-            lab_core::BundleImportError::Into(e) => explain_import(lab.registry(), e),
+            lab_core::BundleImportError::Into(e) => {
+                explain_import(lab.registry(), e, "import-bundle")
+                    .context(format!("--into {}", into.display()))
+            }
             lab_core::BundleImportError::NotADirectory(path) => {
                 anyhow::anyhow!("--into {} is not a directory", path.display())
             }

@@ -7,10 +7,10 @@ mod config;
 mod data;
 mod log;
 mod run;
+mod runs;
 mod serve;
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -58,7 +58,27 @@ pub(crate) struct Setup {
     lab_secrets: Vec<Vec<u8>>,
 }
 
-fn context(cli: &Cli) -> anyhow::Result<Setup> {
+/// The `--root`s the command was given: its own, and those written before
+/// it (`lab --root R serve`, as older scripts do). A command that has no
+/// use for a root refuses one rather than ignore it.
+fn command_roots(cli: &mut Cli) -> anyhow::Result<Vec<PathBuf>> {
+    let before = std::mem::take(&mut cli.roots);
+    let name = cli.command.name();
+    match cli.command.roots_mut() {
+        Some(roots) => {
+            let mut all = before;
+            all.append(roots);
+            Ok(all)
+        }
+        None if before.is_empty() => Ok(Vec::new()),
+        None => bail!(
+            "--root means nothing to `lab {name}` (it works on the runs already registered); \
+             give --root to `lab serve`, `lab import`, `lab import-bundle` or `lab run`"
+        ),
+    }
+}
+
+fn context(cli: &Cli, given_roots: Vec<PathBuf>) -> anyhow::Result<Setup> {
     let data_dir = match &cli.data_dir {
         Some(dir) => dir.clone(),
         None => default_data_dir()?,
@@ -74,7 +94,7 @@ fn context(cli: &Cli) -> anyhow::Result<Setup> {
         Some(file) => FileConfig::load(file, true)?,
         None => FileConfig::load(&data_dir.join("lab.toml"), false)?,
     };
-    let mut roots = cli.roots.clone();
+    let mut roots = given_roots;
     roots.extend(config.roots.iter().cloned());
     Ok(Setup {
         config_file: cli
@@ -120,8 +140,15 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
 /// root (never in `TMPDIR`, which may lie inside one), its leftovers of
 /// killed Labs removed.
 pub(crate) fn open_registry(ctx: &Setup) -> anyhow::Result<lab_registry::Registry> {
+    open_registry_with(ctx, true)
+}
+
+/// [`open_registry`], creating the data dir's layout or not (`create`:
+/// for a command that only reads, the data dir exists already; see
+/// [`open_lab_to_read`]).
+fn open_registry_with(ctx: &Setup, create: bool) -> anyhow::Result<lab_registry::Registry> {
     lab_registry::check_data_dir_apart(&ctx.data_dir, &ctx.roots)?;
-    let registry = open_registry_unchecked(ctx)?;
+    let registry = open_registry_unchecked(ctx, create)?;
     lab_registry::check_data_dir_apart(&ctx.data_dir, registry.allowed_roots())?;
     let snapshots = ctx.data_dir.join("snapshots");
     lab_fs::use_snapshot_dir(&snapshots).with_context(|| {
@@ -140,11 +167,35 @@ pub(crate) fn open_registry(ctx: &Setup) -> anyhow::Result<lab_registry::Registr
 /// before these commands went through a Lab: they never needed either, and
 /// neither one's trouble stops them. Nothing runs in the background.
 pub(crate) fn open_lab(ctx: &Setup) -> anyhow::Result<lab_core::Lab> {
-    let registry = open_registry(ctx)?;
+    lab_with(ctx, open_registry(ctx)?)
+}
+
+fn lab_with(ctx: &Setup, registry: lab_registry::Registry) -> anyhow::Result<lab_core::Lab> {
     let mut config =
         lab_core::LabConfig::new(std::sync::Arc::new(registry), lab_fs::Allowlist::default());
     config.formats = ctx.format_limits();
+    // Jobs' runs (`lab run`'s too) read what their job wrote, as the
+    // server reads them: `lab runs` shows what `/api/runs` shows.
+    config.job_runs = std::fs::canonicalize(&ctx.data_dir)
+        .ok()
+        .map(|dir| lab_registry::DataDir::new(&dir).runs());
     Ok(lab_core::Lab::new(config)?)
+}
+
+/// Whether the data dir is there. Reading never creates it: a command
+/// that only reads (or looks a run up) finds nothing in one that is not.
+pub(crate) fn data_dir_exists(ctx: &Setup) -> bool {
+    ctx.data_dir.is_dir()
+}
+
+/// [`open_lab`] for a command that only reads (`runs`): `None` when the
+/// data dir does not exist, which is left so; in one that does, nothing
+/// of the layout is created (`runs/` is an allowed root only if present).
+pub(crate) fn open_lab_to_read(ctx: &Setup) -> anyhow::Result<Option<lab_core::Lab>> {
+    if !data_dir_exists(ctx) {
+        return Ok(None);
+    }
+    lab_with(ctx, open_registry_with(ctx, false)?).map(Some)
 }
 
 /// [`open_lab`] for `export` and `import-bundle`: with the configured
@@ -166,20 +217,29 @@ pub(crate) fn open_lab_for_bundles(ctx: &Setup, exports: bool) -> anyhow::Result
 
 /// [`open_registry`] without the data-dir check: for `lab forget-root`,
 /// which is how a remembered root that overlaps the data dir is removed.
-fn open_registry_unchecked(ctx: &Setup) -> anyhow::Result<lab_registry::Registry> {
+/// `create`: make the data dir and its layout if absent; else only an
+/// existing `runs/` is allowed.
+fn open_registry_unchecked(ctx: &Setup, create: bool) -> anyhow::Result<lab_registry::Registry> {
     let layout = lab_registry::DataDir::new(&ctx.data_dir);
-    layout
-        .ensure()
-        .with_context(|| format!("creating the data dir {}", ctx.data_dir.display()))?;
+    if create {
+        layout
+            .ensure()
+            .with_context(|| format!("creating the data dir {}", ctx.data_dir.display()))?;
+    }
     let mut roots = ctx.roots.clone();
-    roots.push(layout.runs());
+    if create || layout.runs().is_dir() {
+        roots.push(layout.runs());
+    }
     Ok(lab_registry::Registry::open(&ctx.data_dir, &roots)?)
 }
 
-/// Says which roots are allowed when an import is refused for that reason.
+/// Says which roots are allowed when an import is refused for that reason,
+/// and how to allow another (`command`: the `lab` command that takes
+/// `--root`).
 pub(crate) fn explain_import(
     registry: &lab_registry::Registry,
     e: lab_registry::Error,
+    command: &str,
 ) -> anyhow::Error {
     if !matches!(e, lab_registry::Error::OutsideAllowedRoots) {
         return e.into();
@@ -190,22 +250,75 @@ pub(crate) fn explain_import(
         .map(|r| r.display().to_string())
         .collect();
     if roots.is_empty() {
-        anyhow::anyhow!("{e}: no root is allowed yet; pass --root DIR or set roots in lab.toml")
+        anyhow::anyhow!(
+            "{e}: no root is allowed yet; pass `lab {command} --root DIR` with a directory \
+             above it, or set roots in lab.toml"
+        )
     } else {
-        anyhow::anyhow!("{e} (allowed roots: {})", roots.join(", "))
+        anyhow::anyhow!(
+            "{e} (allowed roots: {}); to allow another, pass `lab {command} --root DIR` \
+             (`lab serve --root DIR` remembers it)",
+            roots.join(", ")
+        )
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = context(&cli)?;
+/// "No run with this id", naming the id and where the ids are listed.
+pub(crate) fn explain_run_id(e: lab_registry::Error, id: &str) -> anyhow::Error {
+    match e {
+        lab_registry::Error::UnknownRun => {
+            anyhow::anyhow!("no run with this id: {id} (see `lab runs` for the ids)")
+        }
+        other => other.into(),
+    }
+}
+
+/// A run id as typed, parsed; a bad one is named.
+pub(crate) fn parse_run_id(id: &str) -> anyhow::Result<lab_registry::RunId> {
+    lab_registry::RunId::parse(id).map_err(|e| match e {
+        lab_registry::Error::InvalidId(why) => {
+            anyhow::anyhow!("invalid run id {id:?}: {why} (see `lab runs` for the ids)")
+        }
+        other => other.into(),
+    })
+}
+
+/// The directory `lab import` was given, made absolute; one that does not
+/// exist is said so, with the path looked at.
+fn import_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    let absolute = std::path::absolute(dir)
+        .with_context(|| format!("resolving the directory {}", dir.display()))?;
+    match std::fs::symlink_metadata(&absolute) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if absolute == dir {
+                bail!("cannot import {}: it does not exist", dir.display())
+            }
+            bail!(
+                "cannot import {}: {} does not exist",
+                dir.display(),
+                absolute.display()
+            )
+        }
+        _ => Ok(absolute),
+    }
+}
+
+fn run(mut cli: Cli) -> anyhow::Result<()> {
+    let roots = command_roots(&mut cli)?;
+    let ctx = context(&cli, roots)?;
     match cli.command {
         Command::Serve(args) => serve(&ctx, args),
-        Command::Import { dir, id } => {
+        Command::Import { dir, id, roots: _ } => {
+            let dir = import_dir(&dir)?;
             let lab = open_lab(&ctx)?;
-            let dir = std::path::absolute(&dir).context("resolving the directory")?;
             let runs = lab.import(&dir, id.as_deref()).map_err(|e| match e {
-                lab_core::discovery::ImportError::Registry(e) => explain_import(lab.registry(), e),
-                other => other.into(),
+                lab_core::discovery::ImportError::Registry(e) => {
+                    explain_import(lab.registry(), e, "import")
+                        .context(format!("cannot import {}", dir.display()))
+                }
+                other => {
+                    anyhow::Error::from(other).context(format!("cannot import {}", dir.display()))
+                }
             })?;
             for run in runs {
                 println!(
@@ -217,17 +330,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Runs => {
-            let lab = open_lab(&ctx)?;
-            let mut out = std::io::stdout().lock();
-            for run in lab.runs()?.iter() {
-                writeln!(out, "{}\t{}\t{}", run.id, run.format, run.root.display())?;
-            }
-            Ok(())
-        }
+        Command::Runs { json } => runs::runs(&ctx, json),
         Command::Forget { id } => {
+            let parsed = parse_run_id(&id)?;
+            if !data_dir_exists(&ctx) {
+                return Err(explain_run_id(lab_registry::Error::UnknownRun, &id));
+            }
             let lab = open_lab(&ctx)?;
-            let run = lab.forget(&lab_registry::RunId::parse(&id)?)?;
+            let run = lab.forget(&parsed).map_err(|e| match e {
+                lab_core::Error::Registry(e) => explain_run_id(e, &id),
+                other => other.into(),
+            })?;
             println!(
                 "forgot {} (its files at {} are untouched)",
                 run.id,
@@ -236,7 +349,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ForgetRoot { dir } => {
-            let registry = open_registry_unchecked(&ctx)?;
+            if !data_dir_exists(&ctx) {
+                return Err(lab_registry::Error::UnknownRoot(std::path::absolute(&dir)?).into());
+            }
+            let registry = open_registry_unchecked(&ctx, true)?;
             let root = registry.forget_root(&dir)?;
             println!(
                 "forgot the root {} (its runs stay registered; its files are untouched)",
@@ -245,7 +361,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export { id, name } => export(&ctx, &id, name.as_deref()),
-        Command::ImportBundle { file, into } => import_bundle(&ctx, &file, &into),
+        Command::ImportBundle { file, into, .. } => import_bundle(&ctx, &file, &into),
         Command::Run {
             workflow,
             env,
@@ -255,6 +371,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             confirm_exec_hooks,
             verbose,
             argv,
+            roots: _,
         } => {
             if workflow.is_some() && !argv.is_empty() {
                 bail!("give either --workflow FILE or `-- PROGRAM ARGS`, not both");

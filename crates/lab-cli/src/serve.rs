@@ -184,6 +184,14 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     let served = runtime.block_on(async move {
         let shutdown = shutdown_signal()?;
         let bound = builder.bind(&bind).await.map_err(|e| match e {
+            lab_http::ListenError::Io { context, source }
+                if tcp.is_some() && source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                anyhow::anyhow!(
+                    "{context}: the port is in use; another Lab may be running there (its \
+                     `lab: open` line has the link), or pass --bind 127.0.0.1:0 to pick a free port"
+                )
+            }
             lab_http::ListenError::Io { context, source } => {
                 anyhow::Error::from(source).context(context)
             }

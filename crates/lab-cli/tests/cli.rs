@@ -34,20 +34,37 @@ fn env() -> Env {
     Env { _tmp: tmp, base }
 }
 
+/// The commands that take `--root` (SPEC §3); the others refuse it.
+const ROOTED: [&str; 4] = ["serve", "import", "import-bundle", "run"];
+
 impl Env {
+    /// `lab --data-dir DATA`: no root (a command that takes one is given
+    /// it by [`Env::run`], or after its name).
     fn lab(&self) -> Command {
         let mut cmd = Command::new(LAB);
         cmd.arg("--data-dir")
             .arg(self.base.join("data"))
-            .arg("--root")
-            .arg(self.base.join("runs"))
             .env_remove("XDG_DATA_HOME")
             .env("HOME", &self.base);
         cmd
     }
 
+    fn runs_root(&self) -> PathBuf {
+        self.base.join("runs")
+    }
+
+    /// `lab ARGS`, with `--root BASE/runs` after the command's name for
+    /// the commands that take one.
     fn run(&self, args: &[&str]) -> Output {
-        self.lab().args(args).output().unwrap()
+        let mut cmd = self.lab();
+        if let [name, rest @ ..] = args
+            && ROOTED.contains(name)
+        {
+            cmd.arg(name).arg("--root").arg(self.runs_root()).args(rest);
+        } else {
+            cmd.args(args);
+        }
+        cmd.output().unwrap()
     }
 }
 
@@ -70,7 +87,12 @@ struct Server(common::Served);
 impl Server {
     fn start(env: &Env, args: &[&str]) -> Self {
         let mut command = env.lab();
-        command.arg("serve").args(args).stderr(Stdio::piped());
+        command
+            .arg("serve")
+            .arg("--root")
+            .arg(env.runs_root())
+            .args(args)
+            .stderr(Stdio::piped());
         let served = common::serve(command);
         assert!(
             served.base.starts_with("http://127.0.0.1:"),
@@ -298,10 +320,27 @@ fn every_command_has_help() {
     }
 }
 
+/// The ids `lab runs` lists (the first column, under the header).
 fn run_ids(out: &Output) -> Vec<String> {
+    assert!(out.status.success(), "{}", stderr(out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["ID", "NAME", "EXPERIMENT", "FORMAT", "STATUS", "CREATED"],
+        "{text}"
+    );
+    lines
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect()
+}
+
+/// The entries `lab runs --json` prints, one a line.
+fn run_entries(out: &Output) -> Vec<serde_json::Value> {
+    assert!(out.status.success(), "{}", stderr(out));
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| l.split('\t').next().unwrap().to_owned())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
         .collect()
 }
 
@@ -328,6 +367,7 @@ fn the_cli_works_beside_a_running_server() {
         .args(["import", "four"])
         .output()
         .unwrap();
+    // (No --root: `lab serve --root` remembered it.)
     assert!(out.status.success(), "{}", stderr(&out));
     let ids = run_ids(&e.run(&["runs"]));
     assert_eq!(ids.len(), 4, "{ids:?}");
@@ -356,6 +396,8 @@ fn concurrent_cli_imports_lose_nothing() {
         .map(|d| {
             e.lab()
                 .arg("import")
+                .arg("--root")
+                .arg(e.runs_root())
                 .arg(d)
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -367,14 +409,15 @@ fn concurrent_cli_imports_lose_nothing() {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
     }
-    let listed = String::from_utf8_lossy(&e.run(&["runs"]).stdout).into_owned();
+    let listed = run_entries(&e.run(&["runs", "--json"]));
     for d in &dirs {
         assert!(
-            listed.contains(d.to_str().unwrap()),
-            "{d:?} lost:\n{listed}"
+            listed.iter().any(|r| r["path"] == d.to_str().unwrap()),
+            "{d:?} lost:\n{listed:?}"
         );
     }
-    assert_eq!(listed.lines().count(), 12);
+    assert_eq!(listed.len(), 12);
+    assert_eq!(run_ids(&e.run(&["runs"])).len(), 12);
     assert!(Path::new(&e.base.join("data/registry.json")).exists());
 }
 
@@ -407,14 +450,14 @@ fn a_run_travels_between_data_dirs_as_a_bundle() {
     let other_base = other.path().canonicalize().unwrap();
     std::fs::create_dir_all(other_base.join("imported")).unwrap();
     let lab2 = |args: &[&str]| {
-        Command::new(LAB)
-            .arg("--data-dir")
+        let mut cmd = Command::new(LAB);
+        cmd.arg("--data-dir")
             .arg(other_base.join("data"))
-            .arg("--root")
-            .arg(other_base.join("imported"))
-            .args(args)
-            .output()
-            .unwrap()
+            .args(args);
+        if args[0] == "import-bundle" {
+            cmd.arg("--root").arg(other_base.join("imported"));
+        }
+        cmd.output().unwrap()
     };
     let outside = lab2(&[
         "import-bundle",
@@ -439,8 +482,7 @@ fn a_run_travels_between_data_dirs_as_a_bundle() {
         );
     }
     assert!(!into.join("one/.env").exists());
-    let listed = String::from_utf8_lossy(&lab2(&["runs"]).stdout).into_owned();
-    assert!(listed.starts_with("one\t"), "{listed}");
+    assert_eq!(run_ids(&lab2(&["runs"])), ["one"]);
     // Importing the same bundle again: the directory exists, nothing changes.
     let again = lab2(&[
         "import-bundle",
@@ -642,4 +684,265 @@ fn import_bundle_into_a_file_says_it_is_not_a_directory() {
     ]);
     assert_fails_with(&out, "is not a directory");
     assert_eq!(std::fs::read(&file).unwrap(), b"hello");
+}
+
+/// `lab runs`: a header, then a row per run with its title, status and
+/// creation time, in columns; `--json` the entries `GET /api/runs` lists,
+/// without the URLs a browser session signs.
+#[test]
+fn lab_runs_lists_titles_status_and_dates_under_a_header() {
+    let e = env();
+    std::fs::create_dir_all(e.base.join("runs/three")).unwrap();
+    std::fs::write(
+        e.base.join("runs/three/run.toml"),
+        "name = \"a much longer title, with spaces\"\nstatus = \"finished\"\ncreated = \"2026-03-04T05:06:07Z\"\n",
+    )
+    .unwrap();
+    for (dir, id) in [("two", "two"), ("three", "three")] {
+        let out = e.run(&[
+            "import",
+            e.base.join("runs").join(dir).to_str().unwrap(),
+            "--id",
+            id,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = e.run(&["runs"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("ID "), "{text}");
+    assert_eq!(run_ids(&out), ["three", "two"]);
+    let three = lines[1];
+    for cell in [
+        "a much longer title, with spaces",
+        "lab",
+        "finished",
+        "2026-03-04T05:06:07Z",
+    ] {
+        assert!(three.contains(cell), "{cell:?} not in {three:?}");
+    }
+    // Every header's left edge is its column's, in every row.
+    let column = |line: &str, word: &str| line.find(word).unwrap();
+    for (header, cell) in [
+        ("NAME", "a much longer title"),
+        ("FORMAT", "lab"),
+        ("STATUS", "finished"),
+        ("CREATED", "2026-03-04"),
+    ] {
+        assert_eq!(
+            column(lines[0], header),
+            column(three, cell),
+            "{header}:\n{text}"
+        );
+    }
+    assert_eq!(
+        column(lines[0], "FORMAT"),
+        column(lines[2], "lab"),
+        "{text}"
+    );
+    // --json: one entry a line, as the API lists them, less the URLs.
+    let entries = run_entries(&e.run(&["runs", "--json"]));
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["id"], "three");
+    assert_eq!(entries[0]["title"], "a much longer title, with spaces");
+    assert_eq!(entries[0]["status"], "finished");
+    assert_eq!(entries[0]["created"], "2026-03-04T05:06:07Z");
+    // The same entries as the API's, field for field (the server walks
+    // the root at start: runs/one too).
+    let server = Server::start(&e, &["--bind", "127.0.0.1:0"]);
+    let api = server.get("/api/runs").json();
+    let listed = api["runs"].as_array().unwrap();
+    let entries = run_entries(&e.run(&["runs", "--json"]));
+    assert_eq!(listed.len(), 3, "{api}");
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    for (cli, api) in entries.iter().zip(listed) {
+        let mut api = api.clone();
+        for url in ["video_url", "thumbnail_url"] {
+            api.as_object_mut().unwrap().remove(url);
+        }
+        let (cli, api) = (cli.as_object().unwrap(), api.as_object().unwrap());
+        assert_eq!(
+            cli.keys().collect::<Vec<_>>(),
+            api.keys().collect::<Vec<_>>(),
+            "the same fields"
+        );
+        for key in ["id", "title", "format", "status", "created", "path", "name"] {
+            assert_eq!(cli[key], api[key], "{key}");
+        }
+    }
+    server.stop("-TERM");
+}
+
+/// Reading never creates the data dir: `lab runs` on one that does not
+/// exist prints the header alone (nothing with `--json`), exits 0 and
+/// leaves it absent; looking a run up there says there is none.
+#[test]
+fn reading_never_creates_the_data_dir() {
+    let e = env();
+    let data = e.base.join("data");
+    let out = e.run(&["runs"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["ID", "NAME", "EXPERIMENT", "FORMAT", "STATUS", "CREATED"]
+    );
+    assert!(!data.exists(), "`lab runs` made {data:?}");
+    let out = e.run(&["runs", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(!data.exists(), "`lab runs --json` made {data:?}");
+    for args in [&["forget", "nope"][..], &["export", "nope"]] {
+        assert_fails_with(&e.run(args), "no run with this id: nope");
+        assert!(!data.exists(), "{args:?} made {data:?}");
+    }
+    assert_fails_with(
+        &e.run(&["forget-root", e.runs_root().to_str().unwrap()]),
+        "not a remembered root",
+    );
+    assert!(!data.exists(), "`lab forget-root` made {data:?}");
+}
+
+/// `lab --help` says what the Lab is for; every command's help has
+/// examples; a mistyped command gets a suggestion.
+#[test]
+fn help_says_what_the_lab_is_for_with_examples() {
+    let help = |args: &[&str]| {
+        let out = Command::new(LAB).args(args).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{args:?} --help");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let top = help(&[]);
+    assert!(!top.contains("thin composition"), "{top}");
+    assert!(top.contains("experiment runs"), "{top}");
+    for cmd in [
+        &[][..],
+        &["serve"],
+        &["import"],
+        &["runs"],
+        &["forget"],
+        &["forget-root"],
+        &["export"],
+        &["import-bundle"],
+        &["run"],
+    ] {
+        let text = help(cmd);
+        let name = cmd.first().unwrap_or(&"");
+        assert!(text.contains("Examples:\n"), "{cmd:?}:\n{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(&format!("lab {name}"))
+                    || l.contains(&format!("&& lab {name}"))),
+            "{cmd:?} has no example of itself:\n{text}"
+        );
+    }
+    let runs = help(&["runs"])
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        runs.contains("ID NAME EXPERIMENT FORMAT STATUS CREATED"),
+        "{runs}"
+    );
+    assert!(runs.contains("EXPERIMENT stays empty"), "{runs}");
+    assert!(runs.contains("without the signed URLs"), "{runs}");
+    let typo = Command::new(LAB).arg("serv").output().unwrap();
+    assert_eq!(typo.status.code(), Some(2));
+    let err = stderr(&typo);
+    assert!(err.contains("'serve'"), "{err}");
+}
+
+/// Errors name the id or path they are about, and where to look.
+#[test]
+fn errors_name_the_id_or_path_and_point_to_runs_or_root() {
+    let e = env();
+    for cmd in ["forget", "export"] {
+        let out = e.run(&[cmd, "nope"]);
+        assert_fails_with(&out, "no run with this id: nope");
+        assert_fails_with(&out, "see `lab runs`");
+    }
+    let bad = e.run(&["forget", "BAD/ID"]);
+    assert_fails_with(&bad, "invalid run id \"BAD/ID\"");
+    // A relative path that does not exist: said so, resolved.
+    let missing = e
+        .lab()
+        .current_dir(&e.base)
+        .args(["import", "relative/missing"])
+        .output()
+        .unwrap();
+    let resolved = e.base.join("relative/missing");
+    assert_fails_with(&missing, "does not exist");
+    assert_fails_with(&missing, resolved.to_str().unwrap());
+    assert!(!stderr(&missing).contains("allowed root"), "{missing:?}");
+    // A directory outside the roots: named, with the fix.
+    let outside = e.base.join("elsewhere/x");
+    let out = e.run(&["import", outside.to_str().unwrap()]);
+    assert_fails_with(&out, "not under an allowed root");
+    assert_fails_with(&out, outside.to_str().unwrap());
+    assert_fails_with(&out, "--root DIR");
+}
+
+/// A port in use: another Lab may be running there; port 0 is offered.
+#[test]
+fn a_port_in_use_suggests_another_lab_and_a_free_port() {
+    let e = env();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    let out = e.run(&["serve", "--bind", &bind]);
+    assert_fails_with(&out, &format!("cannot listen on {bind}"));
+    assert_fails_with(&out, "another Lab may be running there");
+    assert_fails_with(&out, "--bind 127.0.0.1:0");
+    drop(taken);
+}
+
+/// `--root` only where it means something, with help that says how deep
+/// the walk goes; written before the command it still reaches the
+/// commands that take it.
+#[test]
+fn root_only_where_it_means_something() {
+    let e = env();
+    let root = e.runs_root();
+    for cmd in ["runs", "forget", "forget-root", "export"] {
+        let out = Command::new(LAB).args([cmd, "--help"]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("--root <DIR>"), "{cmd}:\n{text}");
+    }
+    let out = e
+        .lab()
+        .args(["runs", "--root", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(stderr(&out).contains("--root"), "{out:?}");
+    let before = e
+        .lab()
+        .args(["--root", root.to_str().unwrap(), "forget", "x"])
+        .output()
+        .unwrap();
+    assert_fails_with(&before, "--root means nothing to `lab forget`");
+    let serve = Command::new(LAB)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&serve.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(!text.contains("directly under"), "{text}");
+    assert!(text.contains("walked up to 8 directories deep"), "{text}");
+    // Before the command, as older scripts write it.
+    let out = e
+        .lab()
+        .arg("--root")
+        .arg(&root)
+        .arg("import")
+        .arg(root.join("two"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(run_ids(&e.run(&["runs"])).len(), 1);
 }

@@ -524,9 +524,12 @@ fn a_run_still_being_written_is_followed_and_new_runs_appear() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("(lightning)"));
-    let listed = lab_cmd(&base.join("data")).arg("runs").output().unwrap();
+    let listed = lab_cmd(&base.join("data"))
+        .args(["runs", "--json"])
+        .output()
+        .unwrap();
     let listed = String::from_utf8_lossy(&listed.stdout);
-    assert!(listed.contains("\tlightning\t"), "{listed}");
+    assert!(listed.contains("\"format\":\"lightning\""), "{listed}");
 }
 
 #[test]

@@ -472,11 +472,11 @@ fn a_relative_data_dir_means_its_absolute_form() {
         .current_dir("/")
         .arg("--data-dir")
         .arg(scratch.base.join("data"))
-        .arg("runs")
+        .args(["runs", "--json"])
         .env("HOME", &scratch.base));
     assert!(listed.status.success(), "{}", stderr(&listed));
     assert!(
-        String::from_utf8_lossy(&listed.stdout).contains("/root/one"),
+        String::from_utf8_lossy(&listed.stdout).contains("/root/one\""),
         "{listed:?}"
     );
 }

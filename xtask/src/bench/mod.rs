@@ -169,15 +169,15 @@ fn measure_export(tmp: &std::path::Path) -> anyhow::Result<(u64, f64, u64)> {
     let runs = Command::new(&lab)
         .arg("--data-dir")
         .arg(tmp.join("data"))
-        .arg("runs")
+        .args(["runs", "--json"])
         .output()?;
     let listing = String::from_utf8_lossy(&runs.stdout).into_owned();
     let id = listing
         .lines()
-        .find(|l| l.ends_with("/runs/big"))
-        .and_then(|l| l.split('\t').next())
-        .context("big run not registered")?
-        .to_owned();
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/runs/big")))
+        .and_then(|r| r["id"].as_str().map(str::to_owned))
+        .context("big run not registered")?;
     let mut child = Command::new(&lab)
         .arg("--data-dir")
         .arg(tmp.join("data"))

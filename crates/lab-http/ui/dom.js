@@ -105,14 +105,21 @@ export async function apiConditional(path, etag) {
 // when nothing was appended; `shrunk` when the file is shorter than
 // `offset` (rewritten: read its tail again). `artifact` is an entry of a
 // run's `artifacts` as the API gave it: its `url` is the only way to it.
+// The range starts one byte early, so a log that did not grow answers 206
+// with that byte (dropped here) rather than 416: a page following a
+// finished run's log makes no failed request.
 export async function artifactFrom(artifact, offset) {
-  const response = await artifactFetch(artifact, { Range: `bytes=${offset}-` }, 'no-store');
+  const from = Math.max(0, offset - 1);
+  const headers = offset > 0 ? { Range: `bytes=${from}-` } : {};
+  const response = await artifactFetch(artifact, headers, 'no-store');
   if (response.status === 416) {
     const total = Number((response.headers.get('Content-Range') || '').split('/')[1] || 0);
     return { text: '', total, shrunk: total < offset };
   }
   if (response.status !== 206 && !response.ok) throw new ApiError(response.status, 'artifact', `${artifact.name}: ${response.status}`);
-  const text = await response.text();
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const skip = response.status === 206 ? offset - from : 0;
+  const text = new TextDecoder().decode(bytes.subarray(Math.min(skip, bytes.length)));
   return { text, total: totalFrom(response), shrunk: false };
 }
 

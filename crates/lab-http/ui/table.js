@@ -3,22 +3,37 @@
 // selected for compare. Only the rows in view are in the DOM, and pages of
 // the list are asked for as they come into view, so 10,000 runs cost what
 // a screenful costs.
+//
+// One column template for the header and every row: the widths (in px,
+// each column resizable and remembered) make one `grid-template-columns`
+// string, set once on the table as `--columns`, which the header and
+// every row take from it (app.css). No track depends on a cell's content,
+// so every cell's left edge is its header's whatever the titles and tags.
+// The name column sticks to the left edge when the table scrolls sideways.
 
 import { el, api, date, pref, setPref } from './dom.js';
 import { fmt } from './chart.js';
 
 const ROW = 34;
 const PAGE = 500;
+// The checkbox column's width; it and the name column stick on the left.
+const PICK = 36;
+const MIN_WIDTH = 48;
+const MAX_WIDTH = 1200;
+// Step of a resize handle's arrow keys.
+const KEY_STEP = 16;
 
 // Fixed columns: key (as `sort=` names it, or null when the server cannot
-// sort by it), header, cell.
+// sort by it; the key of its remembered width is `id`), header, default
+// width, cell text (the cell's full text, shown on hover), cell.
 const FIXED = [
-  ['name', 'name', (r) => el('a', { href: `#/runs/${encodeURIComponent(r.id)}`, class: 'row-title', title: r.id }, r.title)],
-  ['format', 'format', (r) => el('span', { class: 'badge format' }, r.format)],
-  ['status', 'status', (r) => (r.status && r.status !== 'unknown' ? r.status : '')],
-  ['created', 'created', (r) => el('span', { class: 'muted' }, date(r.created))],
-  [null, 'tags', (r) => (r.tags || []).join(', ')],
+  { id: 'name', key: 'name', head: 'name', width: 280, text: (r) => r.title, cell: (r) => el('a', { href: `#/runs/${encodeURIComponent(r.id)}`, class: 'row-title' }, r.title) },
+  { id: 'format', key: 'format', head: 'format', width: 110, text: (r) => r.format, cell: (r) => el('span', { class: 'badge format' }, r.format) },
+  { id: 'status', key: 'status', head: 'status', width: 90, text: (r) => (r.status && r.status !== 'unknown' ? r.status : ''), cell: null },
+  { id: 'created', key: 'created', head: 'created', width: 160, text: (r) => date(r.created), cell: (r) => el('span', { class: 'muted' }, date(r.created)) },
+  { id: 'tags', key: null, head: 'tags', width: 200, text: (r) => (r.tags || []).join(', '), cell: null },
 ];
+const EXTRA_WIDTH = 120;
 
 const cellValue = (v) => {
   if (v === null || v === undefined) return '';
@@ -75,52 +90,142 @@ export function columnPicker(available, columns, onChange) {
   return el('details', { class: 'columns', id: 'columns' }, el('summary', {}, 'Columns…'), el('div', { class: 'column-pop' }, filter, list));
 }
 
+// The widths the user gave columns by dragging their handles, by column
+// id (`name`, `params.lr`), remembered.
+function savedWidths() {
+  const saved = pref('column-widths', null);
+  const widths = new Map();
+  if (saved && typeof saved === 'object' && !Array.isArray(saved)) {
+    for (const [id, w] of Object.entries(saved)) {
+      if (typeof w === 'number' && Number.isFinite(w)) widths.set(id, Math.min(MAX_WIDTH, Math.max(MIN_WIDTH, Math.round(w))));
+    }
+  }
+  return widths;
+}
+
 // The table. `query(offset, limit)` gives the list URL for a page with the
 // filters and sort in force; `sort` is `key:order`; `onSort(key)`;
 // `selected` (a Set of ids) and `onSelect()` for compare.
 export function runsTable({ query, columns, total, first, sort, onSort, selected, onSelect }) {
   const [sortKey, sortOrder] = [sort.slice(0, sort.lastIndexOf(':')), sort.slice(sort.lastIndexOf(':') + 1)];
-  const extra = columns.map((c) => [c, c.replace(/^(params|metrics)\./, ''), c.startsWith('metrics.') ? 'metric' : 'param']);
-  const all = [...FIXED.map(([key, head]) => [key, head, 'fixed']), ...extra];
-  const template = `2.2rem minmax(12rem, 2fr) 7rem 6rem 9rem minmax(6rem, 1fr) ${extra.map(() => 'minmax(6rem, 1fr)').join(' ')}`;
+  const extra = columns.map((c) => {
+    const kind = c.startsWith('metrics.') ? 'metric' : 'param';
+    const name = c.slice(c.indexOf('.') + 1);
+    const value = (r) => (kind === 'metric' ? (r.metrics || {})[name] : (r.params || {})[name]);
+    return { id: c, key: c, head: name, width: EXTRA_WIDTH, kind, text: (r) => cellValue(value(r)), cell: null };
+  });
+  const all = [...FIXED.map((c) => ({ ...c, kind: 'fixed' })), ...extra];
+  const remembered = savedWidths();
+  // A narrow window gets a narrower name column by default: it stays in
+  // view while the others scroll past it.
+  const nameWidth = Math.round(Math.min(280, Math.max(180, window.innerWidth / 4)));
+  for (const c of all) if (c.id === 'name') c.width = nameWidth;
+  const widths = all.map((c) => remembered.get(c.id) ?? c.width);
+
+  const scroller = el('div', {
+    class: 'table-scroll', id: 'runs-table', role: 'grid', 'aria-rowcount': total + 1,
+    'aria-colcount': all.length + 1, 'aria-readonly': 'true', tabindex: 0,
+  });
+  // The one column template: the pick column, each column's width, and a
+  // filler taking what is left of a wide screen (no cell sits in it).
+  const layout = () => {
+    scroller.style.setProperty('--columns', `${PICK}px ${widths.map((w) => `${w}px`).join(' ')} minmax(0, 1fr)`);
+    scroller.style.setProperty('--table-width', `${PICK + widths.reduce((a, b) => a + b, 0)}px`);
+    scroller.style.setProperty('--pick-width', `${PICK}px`);
+  };
+  layout();
+  const remember = () => {
+    const saved = savedWidths();
+    all.forEach((c, j) => { if (widths[j] === c.width) saved.delete(c.id); else saved.set(c.id, widths[j]); });
+    setPref('column-widths', Object.fromEntries(saved));
+  };
+
+  // A handle on a header's right edge: drag it (or focus it and press the
+  // arrow keys) to size the column; the width is remembered on release.
+  const handle = (j) => {
+    const c = all[j];
+    const grip = el('span', {
+      class: 'col-resize', role: 'separator', tabindex: 0, 'aria-orientation': 'vertical',
+      'aria-label': `resize column ${c.head}`, 'aria-valuemin': MIN_WIDTH, 'aria-valuemax': MAX_WIDTH, 'aria-valuenow': widths[j],
+      title: 'drag to resize',
+    });
+    const set = (w) => {
+      widths[j] = Math.min(MAX_WIDTH, Math.max(MIN_WIDTH, Math.round(w)));
+      grip.setAttribute('aria-valuenow', widths[j]);
+      layout();
+    };
+    let from = null;
+    grip.addEventListener('pointerdown', (e) => {
+      if (e.button !== 0) return;
+      e.preventDefault();
+      e.stopPropagation();
+      from = { x: e.clientX, width: widths[j] };
+      grip.setPointerCapture(e.pointerId);
+      grip.classList.add('dragging');
+    });
+    grip.addEventListener('pointermove', (e) => { if (from) set(from.width + e.clientX - from.x); });
+    const end = () => {
+      if (!from) return;
+      from = null;
+      grip.classList.remove('dragging');
+      remember();
+    };
+    grip.addEventListener('pointerup', end);
+    grip.addEventListener('pointercancel', end);
+    grip.addEventListener('click', (e) => e.stopPropagation());
+    grip.addEventListener('dblclick', () => { set(c.width); remember(); });
+    grip.addEventListener('keydown', (e) => {
+      const step = { ArrowLeft: -KEY_STEP, ArrowRight: KEY_STEP }[e.key];
+      if (!step) return;
+      e.preventDefault();
+      set(widths[j] + step);
+      remember();
+    });
+    return grip;
+  };
+
+  const header = el('div', { class: 'trow thead', role: 'row', 'aria-rowindex': 1 },
+    el('div', { class: 'hcell pick sticky', role: 'columnheader', 'aria-colindex': 1 }, el('span', { class: 'visually-hidden' }, 'select')),
+    all.map((c, j) => {
+      const sorted = c.key && c.key === sortKey;
+      const label = el(c.key ? 'button' : 'span', {
+        type: c.key ? 'button' : undefined,
+        class: `th ${c.kind}${sorted ? ` sorted ${sortOrder}` : ''}`,
+        'data-key': c.key || '',
+        title: c.key ? `sort by ${c.head}` : c.head,
+      }, c.head, sorted ? (sortOrder === 'asc' ? ' ▲' : ' ▼') : '');
+      if (c.key) label.addEventListener('click', () => onSort(c.key));
+      return el('div', {
+        class: `hcell ${c.kind}${c.id === 'name' ? ' name sticky' : ''}`,
+        role: 'columnheader',
+        'aria-colindex': j + 2,
+        'aria-sort': sorted ? (sortOrder === 'asc' ? 'ascending' : 'descending') : undefined,
+      }, label, handle(j));
+    }));
+  const body = el('div', { class: 'tbody', role: 'rowgroup' });
+  body.style.height = `${total * ROW}px`;
+  scroller.append(header, body);
+
   const rows = new Map(); // index -> run
   first.forEach((r, i) => rows.set(i, r));
   const asked = new Set([0]);
-  const header = el('div', { class: 'trow thead', role: 'row' },
-    el('span', { role: 'columnheader' }),
-    all.map(([key, head, kind]) => {
-      const sorted = key && key === sortKey;
-      const cell = el(key ? 'button' : 'span', {
-        type: key ? 'button' : undefined,
-        class: `th ${kind}${sorted ? ` sorted ${sortOrder}` : ''}`,
-        role: 'columnheader',
-        'data-key': key || '',
-        title: key ? `sort by ${head}` : undefined,
-        'aria-sort': sorted ? (sortOrder === 'asc' ? 'ascending' : 'descending') : undefined,
-      }, head, sorted ? (sortOrder === 'asc' ? ' ▲' : ' ▼') : '');
-      if (key) cell.addEventListener('click', () => onSort(key));
-      return cell;
-    }));
-  header.style.gridTemplateColumns = template;
-  const body = el('div', { class: 'tbody', role: 'rowgroup' });
-  body.style.height = `${total * ROW}px`;
-  const scroller = el('div', { class: 'table-scroll', id: 'runs-table', role: 'table', 'aria-rowcount': total, tabindex: 0 }, header, body);
   const rowNode = (i, run) => {
     const box = el('input', { type: 'checkbox', 'aria-label': `select ${run.title} for comparison`, checked: selected.has(run.id) });
     box.addEventListener('change', () => {
       if (box.checked) selected.add(run.id); else selected.delete(run.id);
       onSelect();
     });
-    const values = extra.map(([key, , kind]) => {
-      const name = key.slice(key.indexOf('.') + 1);
-      const v = kind === 'metric' ? (run.metrics || {})[name] : (run.params || {})[name];
-      return el('span', { class: `td ${kind}`, title: cellValue(v) }, cellValue(v));
+    const cells = all.map((c) => {
+      const text = c.text(run);
+      return el('div', {
+        class: `td ${c.kind}${c.id === 'name' ? ' name sticky' : ''}`,
+        role: 'gridcell',
+        title: text || undefined,
+      }, c.cell ? c.cell(run) : text);
     });
-    const node = el('div', { class: 'trow', role: 'row', 'data-id': run.id, 'data-index': i },
-      el('span', { class: 'td pick' }, box),
-      FIXED.map(([, , cell]) => el('span', { class: 'td' }, cell(run))),
-      values);
-    node.style.gridTemplateColumns = template;
+    const node = el('div', { class: 'trow', role: 'row', 'aria-rowindex': i + 2, 'data-id': run.id, 'data-index': i },
+      el('div', { class: 'td pick sticky', role: 'gridcell' }, box),
+      cells);
     node.style.top = `${i * ROW}px`;
     return node;
   };
@@ -155,7 +260,8 @@ export function runsTable({ query, columns, total, first, sort, onSort, selected
       if (run) {
         nodes.push(rowNode(i, run));
       } else {
-        const waiting = el('div', { class: 'trow loading', 'data-index': i }, el('span', { class: 'td muted' }, 'loading…'));
+        const waiting = el('div', { class: 'trow loading', role: 'row', 'aria-rowindex': i + 2, 'data-index': i },
+          el('div', { class: 'td muted', role: 'gridcell' }, 'loading…'));
         waiting.style.top = `${i * ROW}px`;
         nodes.push(waiting);
       }

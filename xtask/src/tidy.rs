@@ -454,6 +454,75 @@ fn the_ui_builds_no_element_url() {
     assert!(checked >= 5, "found only {checked} UI scripts");
 }
 
+/// The names in `ui.rs`'s `assets![…]` list.
+fn served_assets(ui_rs: &str) -> Vec<String> {
+    let start = ui_rs
+        .find("assets![")
+        .expect("ui.rs lists its assets in assets![…]");
+    let list = &ui_rs[start + "assets![".len()..];
+    let list = &list[..list.find(']').expect("the assets list ends")];
+    list.split(',')
+        .map(|item| item.trim().trim_matches('"').to_string())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// The files in `ui/` that must be served: all but the HTML templates.
+fn ui_files(ui: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(ui)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".html"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// What differs between the files and the list: files not served, and
+/// names served that are not files.
+fn asset_drift(files: &[String], served: &[String]) -> (Vec<String>, Vec<String>) {
+    let unserved = files
+        .iter()
+        .filter(|f| !served.contains(f))
+        .cloned()
+        .collect();
+    let missing = served
+        .iter()
+        .filter(|s| !files.contains(s))
+        .cloned()
+        .collect();
+    (unserved, missing)
+}
+
+#[test]
+fn every_ui_file_is_served() {
+    let ui = root().join("crates/lab-http/ui");
+    let ui_rs = std::fs::read_to_string(root().join("crates/lab-http/src/ui.rs")).unwrap();
+    let served = served_assets(&ui_rs);
+    let files = ui_files(&ui);
+    assert!(files.len() >= 10, "found only {files:?} in ui/");
+    let (unserved, missing) = asset_drift(&files, &served);
+    assert!(
+        unserved.is_empty(),
+        "files in crates/lab-http/ui/ not in ui.rs's assets![…]: {unserved:?}"
+    );
+    assert!(
+        missing.is_empty(),
+        "ui.rs's assets![…] names files not in crates/lab-http/ui/: {missing:?}"
+    );
+}
+
+#[test]
+fn the_asset_check_sees_a_file_left_out_and_a_name_with_no_file() {
+    let ui_rs = "const ASSETS: X = assets![\n    \"app.js\",\n    \"gone.js\",\n];\n";
+    let served = served_assets(ui_rs);
+    assert_eq!(served, ["app.js", "gone.js"]);
+    let files = ["app.js".to_string(), "new.js".to_string()];
+    let (unserved, missing) = asset_drift(&files, &served);
+    assert_eq!(unserved, ["new.js"]);
+    assert_eq!(missing, ["gone.js"]);
+}
+
 #[test]
 fn lab_http_never_touches_the_filesystem_directly() {
     let mut files = Vec::new();

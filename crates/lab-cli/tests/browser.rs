@@ -1432,6 +1432,17 @@ fn each_formats_run_page_shows_params_and_charts() {
          document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
     );
     browser.goto(&server.link);
+    // Runs with no media: the list opens as the table; cards, chosen, are
+    // remembered (the format filter below lists cards).
+    let opened = wait_for(
+        &browser,
+        "document.querySelector('.segmented .on')",
+        "document.querySelector('.segmented .on').id",
+    );
+    assert_eq!(opened, json!("view-table"));
+    browser.run_async(
+        "document.getElementById('view-cards').click(); arguments[arguments.length - 1](true)",
+    );
     wait_for(&browser, "document.querySelector('#runs .card')", "true");
     browser.resize(1280, 1700);
     // (format, where, a param or a section the page must show, screenshot)
@@ -1626,7 +1637,13 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     );
     browser.resize(1280, 800);
     browser.goto(&server.link);
-    wait_for(&browser, "document.querySelector('#runs .card')", "true");
+    // 10,000 runs without media: the list opens as the table.
+    let opened = wait_for(
+        &browser,
+        "document.querySelector('.segmented .on')",
+        "document.querySelector('.segmented .on').id",
+    );
+    assert_eq!(opened, json!("view-table"));
 
     // 1. The table: 10,000+ runs, a screenful of rows in the DOM; choose
     // the columns lr and loss, sort by lr (descending), and find both
@@ -1867,9 +1884,11 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     let before = wait_for(
         &browser,
         "document.querySelector('#metrics .chart') && document.querySelector('#metrics .chart').chart",
-        "(window.__same = 'this document', {points: document.querySelector('#metrics .chart').chart.series[0].points, live: !!document.querySelector('#metrics .badge.live')})",
+        "(window.__same = 'this document', {points: document.querySelector('#metrics .chart').chart.series[0].points, live: !document.querySelector('#metrics .badge.live').hidden})",
     );
-    assert_eq!(before, json!({"points": 10, "live": true}), "{before}");
+    // Not seen growing yet (its format says nothing of its status): no
+    // "live" badge.
+    assert_eq!(before, json!({"points": 10, "live": false}), "{before}");
     use std::io::Write as _;
     writeln!(live.stdin.as_mut().unwrap()).unwrap();
     line.clear();
@@ -1878,11 +1897,12 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     let after = wait_for(
         &browser,
         "document.querySelector('#metrics .chart').chart.series[0].points === 20",
-        "{same: window.__same, points: document.querySelector('#metrics .chart').chart.series[0].points}",
+        "{same: window.__same, points: document.querySelector('#metrics .chart').chart.series[0].points, live: !document.querySelector('#metrics .badge.live').hidden}",
     );
+    // Seen growing: the badge says so.
     assert_eq!(
         after,
-        json!({"same": "this document", "points": 20}),
+        json!({"same": "this document", "points": 20, "live": true}),
         "{after}"
     );
     writeln!(live.stdin.as_mut().unwrap()).unwrap();
@@ -2882,4 +2902,193 @@ fn the_runs_table_lines_every_cell_up_under_its_header() {
     assert_eq!(kept, widened["width"], "the width is remembered");
     assert_cells_under_headers(&geometry(&browser), "800×600, after a reload");
     assert_clean_page(&browser, None);
+}
+
+/// The resources the page asked for that answered 4xx or 5xx (fetches
+/// included), by the Resource Timing API: none may be left on any view.
+fn failed_requests(browser: &Browser) -> Value {
+    browser.run_async(
+        "arguments[arguments.length - 1](performance.getEntriesByType('resource')
+           .filter(e => e.responseStatus >= 400).map(e => e.responseStatus + ' ' + e.name))",
+    )
+}
+
+/// Every view in turn (the runs table and cards, a run page following its
+/// logs, compare, jobs, the Import dialog, the keys' help) at 800×600:
+/// no console error, no CSP violation, no failed request. Metric-only runs
+/// open as the table, and the user's choice of cards is remembered; the
+/// format filter offers the server's formats (W&B among them); the header
+/// keeps one line; a toast and a dialog go with the view that opened them.
+#[test]
+fn every_view_is_clean_and_owns_its_toasts_and_dialogs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    common::write("wandb", &root);
+    for name in ["logging-a", "logging-b"] {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("run.toml"),
+            format!("name = \"{name}\"\n[params]\nlr = 0.1\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("metrics.jsonl"),
+            "{\"step\": 0, \"loss\": 1.0}\n{\"step\": 1, \"loss\": 0.5}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("stdout.log"), "line 1\nline 2\n").unwrap();
+    }
+    let mut command = Command::new(LAB);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(base.join("data"))
+        .arg("--root")
+        .arg(&root)
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+    let a = run_id(&server, "format=lab", "/logging-a");
+    let b = run_id(&server, "format=lab", "/logging-b");
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.resize(800, 600);
+    browser.goto(&server.link);
+    let clean = |what: &str| {
+        assert_clean_page(&browser, None);
+        assert_eq!(failed_requests(&browser), json!([]), "{what}");
+    };
+
+    // 1. No run has media: the list opens as the table.
+    let opened = wait_for(
+        &browser,
+        "document.querySelector('.segmented .on') && document.querySelector('#format option:nth-child(2)')",
+        "document.querySelector('.segmented .on').id",
+    );
+    assert_eq!(opened, json!("view-table"));
+    // The format filter is the server's list.
+    let status = api_get(&server, "/api/status");
+    let labels: Vec<Value> = status["formats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["label"].clone())
+        .collect();
+    assert!(labels.contains(&json!("W&B")), "{status}");
+    let offered = browser.run_async(
+        "arguments[arguments.length - 1]([...document.querySelectorAll('#format option')].slice(1).map(o => o.textContent))",
+    );
+    assert_eq!(offered, Value::Array(labels));
+    // The header keeps one line at 800 px: every item on the same middle
+    // line, nothing past the right edge, "Sign out" one line of text.
+    let header = browser.run_async(
+        "const h = document.querySelector('.topbar');
+         const mids = [...h.children].filter(c => c.getClientRects().length).map(c => { const r = c.getBoundingClientRect(); return (r.top + r.bottom) / 2; });
+         const words = document.createRange();
+         words.selectNodeContents(document.getElementById('signout'));
+         arguments[arguments.length - 1]({
+           spread: Math.round(Math.max(...mids) - Math.min(...mids)),
+           height: Math.round(h.getBoundingClientRect().height),
+           overflow: h.scrollWidth - h.clientWidth,
+           signout_lines: words.getClientRects().length,
+           signout_right: Math.round(document.getElementById('signout').getBoundingClientRect().right),
+         });",
+    );
+    assert!(header["spread"].as_i64().unwrap() <= 2, "{header}");
+    assert!(header["height"].as_i64().unwrap() <= 56, "{header}");
+    assert_eq!(header["overflow"], json!(0), "{header}");
+    assert_eq!(header["signout_lines"], json!(1), "{header}");
+    assert!(header["signout_right"].as_i64().unwrap() <= 800, "{header}");
+    save_screenshot(&browser, "header-800.png");
+    clean("the runs table");
+    // Cards, chosen, are remembered over a reload.
+    browser.run_async(
+        "document.getElementById('view-cards').click(); arguments[arguments.length - 1](true)",
+    );
+    wait_for(&browser, "document.querySelector('#runs .card')", "true");
+    browser.goto("about:blank");
+    browser.goto(&server.base);
+    let chosen = wait_for(
+        &browser,
+        "document.querySelector('.segmented .on')",
+        "document.querySelector('.segmented .on').id",
+    );
+    assert_eq!(chosen, json!("view-cards"));
+    wait_for(&browser, "document.querySelector('#runs .card')", "true");
+    clean("the runs cards");
+
+    // 2. A run page following its log (a fresh file: the page follows it,
+    // asking from the size last seen), then a toast shown on it: leaving
+    // the page puts the toast away.
+    browser.goto(&format!("{}#/runs/{a}", server.base));
+    wait_for(
+        &browser,
+        "document.querySelector('[data-log=\"stdout.log\"]') && document.querySelector('[data-log=\"stdout.log\"]').textContent.includes('line 2')",
+        "true",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    clean("a run page with a log");
+    let toast = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         import(document.querySelector('script[type=module]').src.replace('app.js', 'dom.js')).then((dom) => {
+           dom.showError(new Error('a failure on this page'));
+           const shown = !document.getElementById('error').hidden;
+           location.hash = '#/compare/';
+           setTimeout(() => done({shown, after: !document.getElementById('error').hidden}), 300);
+         });",
+    );
+    assert_eq!(toast, json!({"shown": true, "after": false}), "{toast}");
+
+    // 3. The keys' help is made from the keys table; the Import dialog and
+    // the help close when the view is left.
+    let help = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         document.dispatchEvent(new KeyboardEvent('keydown', {key: '?'}));
+         const d = document.getElementById('keys-help');
+         done({open: d.open, keys: [...d.querySelectorAll('kbd')].map(k => k.textContent)});",
+    );
+    assert_eq!(help["open"], json!(true), "{help}");
+    assert_eq!(
+        help["keys"],
+        json!([
+            "Space", "←", "→", "[", "]", ",", ".", "j", "k", "Enter", "?"
+        ]),
+        "{help}"
+    );
+    let dialogs = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         document.getElementById('keys-help').close();
+         document.getElementById('import-open').click();
+         const open = document.getElementById('import-dialog').open;
+         location.hash = '#/compare/{a},{b}';
+         const start = Date.now();
+         (function poll() {{
+           if (!document.querySelector('.compare-view') && Date.now() - start < 15000) return setTimeout(poll, 100);
+           done({{open, after: document.getElementById('import-dialog').open, compared: document.querySelectorAll('.compare-legend .legend-item').length}});
+         }})();"
+    ));
+    assert_eq!(
+        dialogs,
+        json!({"open": true, "after": false, "compared": 2}),
+        "{dialogs}"
+    );
+    wait_for(
+        &browser,
+        "document.querySelector('#compare-metrics .chart')",
+        "true",
+    );
+    clean("compare");
+
+    // 4. Jobs, with the runner disabled.
+    browser.run_async("location.hash = '#/jobs'; arguments[arguments.length - 1](true)");
+    wait_for(
+        &browser,
+        "document.getElementById('view').textContent.includes('The runner is disabled')",
+        "true",
+    );
+    clean("jobs");
 }

@@ -116,6 +116,19 @@ impl Format {
         }
     }
 
+    /// The format's name as people write it (`TensorBoard`, `W&B`): what
+    /// the UI's format filter shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::Lab => "Lab",
+            Format::Tensorboard => "TensorBoard",
+            Format::Mlflow => "MLflow",
+            Format::Wandb => "W&B",
+            Format::Lightning => "Lightning",
+            Format::Hydra => "Hydra",
+        }
+    }
+
     /// The format named `name`, if it is one of ours.
     pub fn parse(name: &str) -> Option<Format> {
         Format::ALL.into_iter().find(|f| f.as_str() == name)

@@ -126,6 +126,14 @@ async fn status(state: &Arc<State>) -> Result<Response<Body>> {
             "discovery_stuck_secs": state.lab.walks().stuck_for().map(|d| d.as_secs()),
             "allowed_roots": roots,
             "artifact_allowlist": state.lab.allowlists().base().patterns().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            "formats": lab_core::formats::Format::ALL
+                .iter()
+                .map(|f| json!({"id": f.as_str(), "label": f.label()}))
+                .collect::<Vec<_>>(),
+            "limits": {
+                "runs_page": lab_core::list::MAX_PAGE,
+                "fields": lab_core::list::MAX_FIELDS,
+            },
             "format_artifacts": lab_core::formats::Format::ALL
                 .iter()
                 .map(|f| (f.as_str(), f.artifact_patterns()))

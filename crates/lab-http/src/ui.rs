@@ -13,59 +13,48 @@ const TOKEN_SLOT: &str = "{{LAB_TOKEN}}";
 /// in `<meta name="lab-prefix">` and before every asset's path.
 const PREFIX_SLOT: &str = "{{LAB_PREFIX}}";
 
-/// Static files: name, content type, bytes.
-const ASSETS: &[(&str, &str, &[u8])] = &[
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../ui/app.js"),
-    ),
-    (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../ui/app.css"),
-    ),
-    (
-        "dom.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../ui/dom.js"),
-    ),
-    (
-        "argv.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../ui/argv.js"),
-    ),
-    (
-        "chart.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../ui/chart.js"),
-    ),
-    (
-        "player.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../ui/player.js"),
-    ),
-    (
-        "media.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../ui/media.js"),
-    ),
-    (
-        "table.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../ui/table.js"),
-    ),
-    (
-        "login.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../ui/login.js"),
-    ),
-    (
-        "favicon.svg",
-        "image/svg+xml",
-        include_bytes!("../ui/favicon.svg"),
-    ),
+/// The static files, by name: each is `ui/NAME`, compiled in. The list is
+/// the only way to a file (a request names one of these or gets a 404,
+/// never a path), and the tidy test `every_ui_file_is_served` checks it
+/// against `ui/` (the HTML pages are templates, not assets).
+macro_rules! assets {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_bytes!(concat!("../ui/", $name)))),*]
+    };
+}
+
+const ASSETS: &[(&str, &[u8])] = assets![
+    "app.js",
+    "app.css",
+    "argv.js",
+    "chart.js",
+    "dom.js",
+    "facts.js",
+    "favicon.svg",
+    "keys.js",
+    "login.js",
+    "media.js",
+    "page.js",
+    "player.js",
+    "store.js",
+    "table.js",
+    "view-compare.js",
+    "view-import.js",
+    "view-job.js",
+    "view-jobs.js",
+    "view-run.js",
+    "view-runs.js",
 ];
+
+/// The content type of an asset, by its extension.
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    }
+}
 
 /// The page with the session token in `<meta name="lab-token">`. The token
 /// is hex, so it needs no escaping.
@@ -106,7 +95,8 @@ pub(crate) fn page(html: String, method: &Method) -> Response<Body> {
 
 /// A static asset, or `None` for an unknown name.
 pub(crate) fn asset(name: &str, method: &Method) -> Option<Response<Body>> {
-    let (_, kind, bytes) = ASSETS.iter().find(|(n, _, _)| *n == name)?;
+    let (name, bytes) = ASSETS.iter().find(|(n, _)| *n == name)?;
+    let kind = content_type(name);
     let mut response = Response::new(if method == Method::HEAD {
         empty()
     } else {

@@ -241,7 +241,7 @@ export function lineChart(series, { log = false, axis = 'step', yLabel = '', smo
 // One metric of several runs, drawn with the grid's shared settings.
 // runs: [{ id, label, color, metrics: [names] }]; settings: { smoothing,
 // axis, log }. Returns { node, draw, refresh, stop }.
-function metricPanel(runs, names, metric, settings, { onPick, onRemove, live }) {
+function metricPanel(runs, names, metric, settings, { onPick, onRemove, live, onGrow }) {
   const select = el('select', { 'aria-label': 'metric', class: 'panel-metric' }, names.map((n) => el('option', { value: n, selected: n === metric }, n)));
   const reset = el('button', { type: 'button', class: 'zoom-reset', hidden: true }, 'reset zoom');
   const remove = onRemove ? el('button', { type: 'button', class: 'panel-remove', title: 'remove this panel', 'aria-label': 'remove panel' }, '✕') : null;
@@ -272,6 +272,8 @@ function metricPanel(runs, names, metric, settings, { onPick, onRemove, live }) 
       try {
         const s = await fetchSeries(r.id, metric, query(r.id), conditional && held ? held.etag : undefined);
         if (s === null) return [r.id, held];
+        // Asked again and answered with more than was held: seen growing.
+        if (conditional && held && !held.error && onGrow) onGrow();
         changed = true;
         return [r.id, s];
       } catch (err) {
@@ -316,8 +318,10 @@ function metricPanel(runs, names, metric, settings, { onPick, onRemove, live }) 
 // runs: [{ id, label, color, metrics: [names] }]. With `live`, every panel
 // asks again every few seconds (If-None-Match: an unchanged series is a
 // 304) while it is on the page and the page is visible. `onPick(step)`:
-// a click on a chart (x by step).
-export function metricPanels(runs, { live = false, onPick, count = 4 } = {}) {
+// a click on a chart (x by step). The green "live" badge says a run is
+// being written: shown from the start when `growing` (a run says it is
+// running), else once a series asked for again has grown.
+export function metricPanels(runs, { live = false, growing = false, onPick, count = 4 } = {}) {
   // In the order given (metrics with values first), each name once; the
   // metrics most of the runs share first.
   const names = [...new Set(runs.flatMap((r) => r.metrics))];
@@ -347,7 +351,7 @@ export function metricPanels(runs, { live = false, onPick, count = 4 } = {}) {
     node.remove();
   };
   const addPanel = (metric) => {
-    const p = metricPanel(runs, names, metric, settings, { onPick, onRemove: remove, live });
+    const p = metricPanel(runs, names, metric, settings, { onPick, onRemove: remove, live, onGrow: () => { if (liveNote) liveNote.hidden = false; } });
     panels.push(p);
     grid.append(p.node);
   };
@@ -355,8 +359,8 @@ export function metricPanels(runs, { live = false, onPick, count = 4 } = {}) {
     const used = new Set(panels.map((p) => p.metric()));
     addPanel(ranked.find((n) => !used.has(n)) || ranked[0]);
   });
+  const liveNote = live ? el('span', { class: 'badge live', hidden: !growing, title: 'this run is being written: its charts ask the server again every few seconds' }, 'live') : null;
   ranked.slice(0, Math.max(1, Math.min(count, ranked.length))).forEach(addPanel);
-  const liveNote = live ? el('span', { class: 'badge live', title: 'charts ask the server again every few seconds; unchanged series cost nothing' }, 'live') : null;
   root.append(el('div', { class: 'toolbar panel-settings' },
     el('label', {}, 'Smoothing ', smooth, ' ', smoothValue),
     el('label', {}, 'x ', axis),

@@ -202,6 +202,12 @@ export function showError(err) {
   toastTimer = setTimeout(() => { box.hidden = true; }, 8000);
 }
 
+// The toast put away (its view was left).
+export function hideError() {
+  clearTimeout(toastTimer);
+  $('error').hidden = true;
+}
+
 // A JSON value as a readable definition list / nested lists (text only).
 export function valueTree(value, depth = 0) {
   if (value === null || typeof value !== 'object') {

@@ -196,6 +196,11 @@ impl Storage for LocalStorage<'_> {
         Ok(Stat {
             len: meta.len(),
             version: file_version(&meta),
+            modified: meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
         })
     }
 

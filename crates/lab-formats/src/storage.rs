@@ -163,6 +163,10 @@ pub struct Stat {
     pub len: u64,
     /// Which object it is.
     pub version: Version,
+    /// When it was last written, Unix seconds, when the storage says
+    /// (a file's mtime; an object's last-modified): for a run whose format
+    /// records no time of its own. Never a version: it may go back.
+    pub modified: Option<u64>,
 }
 
 /// The bounds of one private copy.
@@ -491,6 +495,7 @@ pub(crate) mod tests {
             Ok(Stat {
                 len: bytes.len() as u64,
                 version: Version::new(version.to_string()),
+                modified: None,
             })
         }
 

@@ -86,7 +86,7 @@ function card(run, index) {
   const item = el('li', { class: 'card', 'data-id': run.id, 'data-index': index },
     el('a', { href: `#/runs/${encodeURIComponent(run.id)}`, class: 'card-link' },
       thumb(run),
-      el('span', { class: 'card-title' }, run.title),
+      el('span', { class: 'card-title', title: run.title }, run.title),
       el('span', { class: 'card-id' }, run.id)),
     el('div', { class: 'card-meta' },
       el('span', { class: 'muted' }, date(run.created)),

@@ -404,7 +404,18 @@ pub(crate) struct Reader {
     log: Log,
     files: RunInfo,
     errors: Vec<String>,
+    /// When the record log was last written (Unix seconds), if the storage
+    /// says: a log without an exit record that has been silent for
+    /// [`SILENT_AFTER`] is a crashed run's.
+    log_written: Option<u64>,
 }
+
+/// How long a W&B run's record log may be silent, without an exit record,
+/// before the run is taken as crashed — what W&B itself calls a run whose
+/// process stopped its heartbeats without `finish()` (killed, out of
+/// memory, preempted). A live run's wandb process writes system metrics
+/// into the log every few seconds.
+const SILENT_AFTER: u64 = 15 * 60;
 
 /// `KEY` for every `KEY._type` among `names`: the logged objects (a video,
 /// an image, a table) whose fields are no values of their own.
@@ -465,6 +476,7 @@ impl Reader {
             if let Some(failed) = self.tail.failed() {
                 self.errors.push(failed.to_owned());
             }
+            self.log_written = storage.stat(name).ok().and_then(|stat| stat.modified);
         }
         // What a synced run (or one that wrote them) has as files.
         let mut files = RunInfo::default();
@@ -523,6 +535,19 @@ impl Reader {
 
     pub(crate) fn info(&self) -> RunInfo {
         let mut info = self.log.info.clone();
+        // No exit record, and the log silent long since: crashed, as W&B
+        // says of a run whose heartbeats stopped (a killed process writes
+        // no exit record).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if info.status.as_deref() == Some("RUNNING")
+            && self
+                .log_written
+                .is_some_and(|at| now.saturating_sub(at) >= SILENT_AFTER)
+        {
+            info.status = Some("CRASHED".to_owned());
+        }
         for (k, v) in &self.log.config {
             flatten(k, v, &mut info.params);
         }
@@ -629,6 +654,57 @@ mod tests {
             ..Record::default()
         }
         .encode_to_vec()
+    }
+
+    /// A run record (no exit record follows it).
+    fn started() -> Vec<u8> {
+        Record {
+            run: Some(RunRecord {
+                run_id: "abc".into(),
+                project: "p".into(),
+                ..RunRecord::default()
+            }),
+            ..Record::default()
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn a_run_without_an_exit_record_whose_log_went_silent_crashed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().canonicalize().unwrap().join("offline-run-1");
+        std::fs::create_dir(&run).unwrap();
+        let file = run.join("run-abc.wandb");
+        std::fs::write(&file, log(&[started(), history(0, 1.0)])).unwrap();
+        let status = || {
+            let root = lab_fs::RunRoot::open_ambient(&run).unwrap();
+            let mut reader = Reader::default();
+            reader.refresh(&crate::LocalStorage::new(&root));
+            reader.info().status
+        };
+        // Just written: still running.
+        assert_eq!(status().as_deref(), Some("RUNNING"));
+        // Silent for an hour without an exit record: crashed.
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let set = |at| {
+            std::fs::File::options()
+                .write(true)
+                .open(&file)
+                .unwrap()
+                .set_modified(at)
+                .unwrap()
+        };
+        set(hour_ago);
+        assert_eq!(status().as_deref(), Some("CRASHED"));
+        // With its exit record, what it says, however old.
+        let exit = Record {
+            exit: Some(ExitRecord { exit_code: 1 }),
+            ..Record::default()
+        }
+        .encode_to_vec();
+        std::fs::write(&file, log(&[started(), history(0, 1.0), exit])).unwrap();
+        set(hour_ago);
+        assert_eq!(status().as_deref(), Some("FAILED"));
     }
 
     #[test]

@@ -29,6 +29,12 @@ export function pageLimit() {
   return (store.status && store.status.limits && store.status.limits.runs_page) || 100;
 }
 
+// The most extra fields (`fields=`) one list may ask for (`/api/status`
+// `limits`).
+export function fieldLimit() {
+  return (store.status && store.status.limits && store.status.limits.fields) || 8;
+}
+
 // /api/status into the store and the status strip. Throws what api()
 // throws; the caller says it where it belongs.
 export async function loadStatus() {

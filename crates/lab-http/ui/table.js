@@ -13,9 +13,9 @@
 
 import { el, api, date, pref, setPref } from './dom.js';
 import { fmt } from './chart.js';
+import { pageLimit, fieldLimit } from './store.js';
 
 const ROW = 34;
-const PAGE = 500;
 // The checkbox column's width; it and the name column stick on the left.
 const PICK = 36;
 const MIN_WIDTH = 48;
@@ -49,7 +49,7 @@ const askable = (name) => !name.includes(',');
 // The columns the user chose (`params.KEY`, `metrics.NAME`), remembered.
 export function chosenColumns(available) {
   const saved = pref('columns', null);
-  if (Array.isArray(saved)) return saved.filter((c) => typeof c === 'string' && askable(c)).slice(0, 32);
+  if (Array.isArray(saved)) return saved.filter((c) => typeof c === 'string' && askable(c)).slice(0, fieldLimit());
   // First visit: the three commonest params and two commonest metrics.
   return [
     ...available.params.filter((p) => askable(p.key)).slice(0, 3).map((p) => `params.${p.key}`),
@@ -107,6 +107,9 @@ function savedWidths() {
 // filters and sort in force; `sort` is `key:order`; `onSort(key)`;
 // `selected` (a Set of ids) and `onSelect()` for compare.
 export function runsTable({ query, columns, total, first, sort, onSort, selected, onSelect }) {
+  // The server's page (`/api/status` `limits`): the list's first page was
+  // asked with the same limit, so page n holds rows n*PAGE onwards.
+  const PAGE = pageLimit();
   const [sortKey, sortOrder] = [sort.slice(0, sort.lastIndexOf(':')), sort.slice(sort.lastIndexOf(':') + 1)];
   const extra = columns.map((c) => {
     const kind = c.startsWith('metrics.') ? 'metric' : 'param';

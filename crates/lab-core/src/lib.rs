@@ -15,6 +15,7 @@
 pub mod artifacts;
 pub mod discovery;
 mod exports;
+pub mod filter;
 pub mod gate;
 mod job_runs;
 pub mod jobs;

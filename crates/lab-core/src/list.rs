@@ -102,6 +102,8 @@ pub struct ListQuery {
     pub has_video: Option<bool>,
     /// Only runs of this format.
     pub format: Option<Format>,
+    /// A filter expression every run listed passes (`?filter=`).
+    pub filter: Option<crate::filter::Filter>,
     /// The order.
     pub sort: Sort,
     /// Largest first.
@@ -117,6 +119,7 @@ impl Default for ListQuery {
             tag: None,
             has_video: None,
             format: None,
+            filter: None,
             sort: Sort::Id,
             descending: false,
         }
@@ -148,11 +151,16 @@ impl Lab {
             ref tag,
             has_video,
             format,
+            ref filter,
             ref sort,
             descending,
         } = *query;
         let runs = self.runs()?;
-        let filtered = text.is_some() || tag.is_some() || has_video.is_some() || format.is_some();
+        let filtered = text.is_some()
+            || tag.is_some()
+            || has_video.is_some()
+            || format.is_some()
+            || filter.is_some();
         if !filtered && *sort == Sort::Id {
             let ordered: Box<dyn Iterator<Item = &Run>> = if descending {
                 Box::new(runs.iter().rev())
@@ -174,6 +182,7 @@ impl Lab {
                     && tag.as_deref().is_none_or(|t| s.tags.iter().any(|x| x == t))
                     && has_video.is_none_or(|v| s.has_video == v)
                     && format.is_none_or(|f| s.format == f.as_str())
+                    && filter.as_ref().is_none_or(|f| f.matches(s))
             })
             .collect();
         let total = rows.len();

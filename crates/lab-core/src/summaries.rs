@@ -96,6 +96,58 @@ impl RunSummary {
     pub fn last(&self, metric: &str) -> Option<f64> {
         lookup(&self.last, metric).copied().flatten()
     }
+
+    /// The value of tag `key`: `VALUE` of the first tag `key=VALUE`, or
+    /// `""` for a tag `key` alone.
+    pub fn tag_value(&self, key: &str) -> Option<&str> {
+        self.tags.iter().find_map(|t| {
+            if t == key {
+                Some("")
+            } else {
+                t.strip_prefix(key)?.strip_prefix('=')
+            }
+        })
+    }
+
+    /// A fixed summary (for the filter's tests and fuzz oracle): run
+    /// `sample`, title `Sample`, tags `baseline` and `team=vision`, params
+    /// `lr` 0.1, `model.lr` "0.01", `opt` "adam", metrics `loss` 0.5 and
+    /// `acc` none.
+    pub(crate) fn sample() -> RunSummary {
+        let id = match RunId::parse("sample") {
+            Ok(id) => id,
+            Err(e) => panic!("a fixed id: {e}"),
+        };
+        let tags = vec!["baseline".to_owned(), "team=vision".to_owned()];
+        RunSummary {
+            searched: searched(&id, "sample", "Sample", &tags),
+            id,
+            name: "sample".to_owned(),
+            path: "/runs/sample".to_owned(),
+            imported_at: 0,
+            format: "lab",
+            available: true,
+            unavailable_reason: None,
+            title: "Sample".to_owned(),
+            tags,
+            created: "2026-01-02T03:04:05Z".to_owned(),
+            status: Some("finished".to_owned()),
+            has_video: false,
+            video: None,
+            thumbnail: None,
+            artifact_count: 0,
+            error_count: 0,
+            parent: None,
+            job: None,
+            params: vec![
+                ("lr".into(), serde_json::json!(0.1)),
+                ("model.lr".into(), serde_json::json!("0.01")),
+                ("opt".into(), serde_json::json!("adam")),
+            ]
+            .into_boxed_slice(),
+            last: vec![("acc".into(), None), ("loss".into(), Some(0.5))].into_boxed_slice(),
+        }
+    }
 }
 
 /// The value of `key` in a slice sorted by key.

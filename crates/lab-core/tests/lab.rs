@@ -60,6 +60,33 @@ fn titles(lab: &Arc<Lab>, query: &ListQuery) -> (Vec<String>, usize) {
 }
 
 #[test]
+fn the_list_takes_a_filter_expression() {
+    let setup = setup();
+    let lab = &setup.lab;
+    let filtered = |expr: &str| {
+        let query = ListQuery {
+            filter: Some(lab_core::filter::Filter::parse(expr).unwrap()),
+            ..ListQuery::default()
+        };
+        titles(lab, &query).0
+    };
+    assert_eq!(filtered("params.lr > 0.15 and metrics.loss < 1"), ["beta"]);
+    assert_eq!(
+        filtered("params.optimizer = 'adam' or name = \"gamma\""),
+        ["alpha", "gamma"]
+    );
+    assert_eq!(filtered("params.lr IN (0.1, 0.2)"), ["alpha", "gamma"]);
+    assert_eq!(filtered("name ILIKE 'B%'"), ["beta"]);
+    assert_eq!(filtered("not metrics.loss < 1"), ["gamma"]);
+    assert_eq!(
+        filtered("format = 'lab' and created > '2000-01-01T00:00:00Z'").len(),
+        3
+    );
+    let error = lab_core::filter::Filter::parse("params.lr > and").unwrap_err();
+    assert_eq!(error.position, 12, "{error}");
+}
+
+#[test]
 fn the_list_filters_sorts_and_pages() {
     // Held whole: the scratch directory lives as long as the test.
     let setup = setup();

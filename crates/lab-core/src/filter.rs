@@ -190,7 +190,7 @@ impl Parser {
         }
     }
 
-    fn expect(&mut self, c: char, what: &str) -> Result<(), FilterError> {
+    fn want(&mut self, c: char, what: &str) -> Result<(), FilterError> {
         self.skip_space();
         if self.peek() == Some(c) {
             self.at += 1;
@@ -245,7 +245,7 @@ impl Parser {
             self.deeper(start)?;
             self.at += 1;
             let inner = self.or()?;
-            self.expect(')', "')'")?;
+            self.want(')', "')'")?;
             self.depth -= 1;
             return Ok(inner);
         }
@@ -291,7 +291,7 @@ impl Parser {
             }
         }
         if self.keyword("in") {
-            self.expect('(', "'(' after IN")?;
+            self.want('(', "'(' after IN")?;
             let mut items = Vec::new();
             loop {
                 self.skip_space();

@@ -10,6 +10,7 @@
 //! limit=50&sort=metrics.loss&order=desc&fields=params.lr,metrics.loss
 //! ```
 
+use lab_core::filter::{Filter, FilterError};
 use lab_core::formats::{Format, XAxis};
 use lab_core::list::{ListQuery, MAX_FIELDS, MAX_PAGE, Sort};
 use lab_core::series::SeriesQuery;
@@ -33,9 +34,37 @@ pub(crate) enum Field {
 const DEFAULT_POINTS: usize = 1000;
 const MAX_POINTS: usize = 10_000;
 
-/// `GET /api/runs?limit=&cursor=&q=&tag=&has_video=&format=&sort=&order=&fields=`:
+/// `GET /api/runs?limit=&cursor=&q=&tag=&has_video=&format=&filter=&sort=&order=&fields=`:
 /// which runs, in which order, which page, and which extra fields.
-pub(crate) fn parse_list_query(query: &str) -> Result<(ListQuery, Vec<Field>), QueryError> {
+pub(crate) fn parse_list_query(query: &str) -> Result<(ListQuery, Vec<Field>), ListError> {
+    let (mut wanted, fields, filter) = parse_list_pairs(query)?;
+    if let Some(expr) = filter {
+        wanted.filter = Some(Filter::parse(&expr).map_err(ListError::Filter)?);
+    }
+    Ok((wanted, fields))
+}
+
+/// A list query refused: a malformed query (400 `bad_query`) or filter
+/// expression (400 `bad_filter`, with the character position).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ListError {
+    /// Any other key's value.
+    Query(QueryError),
+    /// `filter=`.
+    Filter(FilterError),
+}
+
+impl From<QueryError> for ListError {
+    fn from(e: QueryError) -> Self {
+        ListError::Query(e)
+    }
+}
+
+/// [`parse_list_query`] but for the filter, given back unparsed (a
+/// refusal of another key wins over the filter's).
+#[allow(clippy::type_complexity)]
+fn parse_list_pairs(query: &str) -> Result<(ListQuery, Vec<Field>, Option<String>), QueryError> {
+    let mut filter = None;
     let pairs = query_pairs(query).ok_or(QueryError("malformed query string"))?;
     let mut wanted = ListQuery::default();
     let mut fields: Vec<Field> = Vec::new();
@@ -53,6 +82,7 @@ pub(crate) fn parse_list_query(query: &str) -> Result<(ListQuery, Vec<Field>), Q
                     .parse::<usize>()
                     .map_err(|_| QueryError("cursor must be a next_cursor from a previous page"))?;
             }
+            "filter" if !value.is_empty() => filter = Some(value),
             "q" if !value.is_empty() => wanted.text = Some(value.to_lowercase()),
             "tag" if !value.is_empty() => wanted.tag = Some(value),
             "format" if !value.is_empty() => {
@@ -119,7 +149,7 @@ pub(crate) fn parse_list_query(query: &str) -> Result<(ListQuery, Vec<Field>), Q
             _ => {}
         }
     }
-    Ok((wanted, fields))
+    Ok((wanted, fields, filter))
 }
 
 /// `GET /api/runs/{id}/metrics/{name}?points=&from=&to=&x=`: how many
@@ -173,7 +203,10 @@ mod tests {
 
     /// The list query of `query`, or its error's message.
     fn check_list(query: &str, expected: Listed<'_>) {
-        let parsed = parse_list_query(query).map_err(|QueryError(message)| message);
+        let parsed = parse_list_query(query).map_err(|e| match e {
+            ListError::Query(QueryError(message)) => message,
+            ListError::Filter(_) => "bad filter",
+        });
         assert_eq!(parsed, expected, "{query:?}");
     }
 
@@ -354,9 +387,23 @@ mod tests {
                         format: Some(Format::Lab),
                         sort: Sort::Metric("loss".into()),
                         descending: true,
+                        filter: None,
                     },
                     vec![],
                 )),
+            ),
+            (
+                "filter=status%20%3D%20%27finished%27",
+                Ok((
+                    with(&|q| q.filter = Some(Filter::parse("status = 'finished'").unwrap())),
+                    vec![],
+                )),
+            ),
+            ("filter=", Ok((default(), vec![]))),
+            ("filter=status%20%3D", Err("bad filter")),
+            (
+                "filter=status%20%3D&limit=0",
+                Err("limit must be a number from 1 to 500"),
             ),
         ];
         for (query, expected) in table {

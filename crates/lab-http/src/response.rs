@@ -48,6 +48,8 @@ pub enum Code {
     BadBody,
     /// `bad_content_length`
     BadContentLength,
+    /// `bad_filter`
+    BadFilter,
     /// `bad_key`
     BadKey,
     /// `bad_query`
@@ -178,6 +180,7 @@ impl Code {
             Code::BadArgument => "bad_argument",
             Code::BadBody => "bad_body",
             Code::BadContentLength => "bad_content_length",
+            Code::BadFilter => "bad_filter",
             Code::BadKey => "bad_key",
             Code::BadQuery => "bad_query",
             Code::BadSignature => "bad_signature",

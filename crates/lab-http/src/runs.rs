@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::State;
 use crate::guard::Checked;
-use crate::query::{Field, QueryError, parse_list_query};
+use crate::query::{Field, ListError, QueryError, parse_list_query};
 use crate::request::{ReqBody, Result, blocking, gated, parse_id, read_json};
 use crate::response::{ApiError, Body, Code, json_response};
 use crate::signed::Urls;
@@ -70,13 +70,26 @@ pub(crate) fn bad(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiErro
     ApiError::new(StatusCode::BAD_REQUEST, Code::BadQuery, message)
 }
 
+impl From<ListError> for ApiError {
+    fn from(e: ListError) -> Self {
+        match e {
+            ListError::Query(q) => q.into(),
+            ListError::Filter(f) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Code::BadFilter,
+                format!("bad filter: {} at character {}", f.message, f.position),
+            ),
+        }
+    }
+}
+
 impl From<QueryError> for ApiError {
     fn from(QueryError(message): QueryError) -> Self {
         bad(message)
     }
 }
 
-/// `GET /api/runs?limit=&cursor=&q=&tag=&has_video=&format=&sort=&order=&fields=`.
+/// `GET /api/runs?limit=&cursor=&q=&tag=&has_video=&format=&filter=&sort=&order=&fields=`.
 pub(crate) async fn list(
     state: &Arc<State>,
     query: Option<&str>,

@@ -1130,6 +1130,14 @@ async fn runs_list_paginates_and_filters() {
         ("sort=name&order=desc", vec!["other", "demo"]),
         ("sort=imported", vec!["demo", "other"]),
         ("sort=id&order=desc&limit=1", vec!["other"]),
+        // A filter expression (issue 29).
+        ("filter=name%20ILIKE%20%27demo%25%27", vec!["demo"]),
+        ("filter=tags.x%20%3D%20%27%27", vec!["demo"]),
+        ("filter=not%20tags.x%20%3D%20%27%27", vec!["other"]),
+        (
+            "filter=status%20IN%20(%27nope%27)%20or%20name%20%3D%20%27other%27",
+            vec!["other"],
+        ),
     ] {
         let page = page_of(lab.get(&format!("/api/runs?{query}")).await);
         assert_eq!(ids(&page), expected, "{query}");
@@ -1152,6 +1160,12 @@ async fn runs_list_paginates_and_filters() {
             "{bad}"
         );
     }
+    // A filter that does not parse: 400 bad_filter, naming the position.
+    let reply = lab.get("/api/runs?filter=status%20%3D%3D%201").await;
+    assert_eq!((reply.status, reply.code().as_str()), (400, "bad_filter"));
+    let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("at character 8"), "{message}");
     let status: serde_json::Value =
         serde_json::from_slice(&lab.get("/api/status").await.body).unwrap();
     assert_eq!(status["runner"]["enabled"], false);

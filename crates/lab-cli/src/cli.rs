@@ -124,6 +124,11 @@ Examples:
         /// `thumbnail_url`), which belong to a browser session
         #[arg(long)]
         json: bool,
+        /// Only the runs this expression holds for, e.g.
+        /// `params.lr > 0.1 and metrics.loss < 1` (the language of
+        /// `GET /api/runs?filter=`; docs/API.md). A syntax error exits 2
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
     },
     /// Forget a run (its files are never touched)
     #[command(after_help = "\

@@ -330,7 +330,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Runs { json } => runs::runs(&ctx, json),
+        Command::Runs { json, filter } => runs::runs(&ctx, json, filter.as_deref()),
         Command::Forget { id } => {
             let parsed = parse_run_id(&id)?;
             if !data_dir_exists(&ctx) {

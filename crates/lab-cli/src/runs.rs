@@ -15,10 +15,19 @@ pub(crate) const HEADER: [&str; 6] = ["ID", "NAME", "EXPERIMENT", "FORMAT", "STA
 /// Widest NAME shown; a longer title is cut with `…` (`--json` has it whole).
 const MAX_NAME: usize = 60;
 
-pub(crate) fn runs(ctx: &Setup, json: bool) -> anyhow::Result<()> {
+pub(crate) fn runs(ctx: &Setup, json: bool, filter: Option<&str>) -> anyhow::Result<()> {
+    let filter = match filter.map(lab_core::filter::Filter::parse).transpose() {
+        Ok(filter) => filter,
+        Err(e) => {
+            // A usage error: the message, the expression, a caret under
+            // the character, exit 2 (as clap's own).
+            eprintln!("{}", caret(filter.unwrap_or_default(), &e));
+            std::process::exit(2);
+        }
+    };
     // Reading never creates the data dir: none means no runs.
     let entries = match open_lab_to_read(ctx)? {
-        Some(lab) => entries(&Arc::new(lab))?,
+        Some(lab) => entries(&Arc::new(lab), filter)?,
         None => Vec::new(),
     };
     let mut out = std::io::stdout().lock();
@@ -37,10 +46,14 @@ pub(crate) fn runs(ctx: &Setup, json: bool) -> anyhow::Result<()> {
 
 /// Every run's `/api/runs` entry (without URLs: those are signed for a
 /// browser session), by id.
-fn entries(lab: &Arc<lab_core::Lab>) -> anyhow::Result<Vec<Value>> {
+fn entries(
+    lab: &Arc<lab_core::Lab>,
+    filter: Option<lab_core::filter::Filter>,
+) -> anyhow::Result<Vec<Value>> {
     let mut all = Vec::new();
     let mut query = lab_core::list::ListQuery {
         limit: lab_core::list::MAX_PAGE,
+        filter,
         ..Default::default()
     };
     loop {
@@ -54,6 +67,28 @@ fn entries(lab: &Arc<lab_core::Lab>) -> anyhow::Result<Vec<Value>> {
             return Ok(all);
         }
     }
+}
+
+/// A filter's syntax error shown under its expression:
+///
+/// ```text
+/// lab: error: bad filter: expected a value at character 8
+///   status =
+///           ^
+/// ```
+fn caret(expr: &str, e: &lab_core::filter::FilterError) -> String {
+    // One column a character; tabs and newlines shown as spaces so the
+    // caret stays under its character.
+    let shown: String = expr
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!(
+        "lab: error: bad filter: {} at character {}\n  {shown}\n  {}^",
+        e.message,
+        e.position,
+        " ".repeat(e.position)
+    )
 }
 
 /// One entry's cells, in [`HEADER`]'s order.

@@ -345,6 +345,35 @@ fn run_entries(out: &Output) -> Vec<serde_json::Value> {
 }
 
 #[test]
+fn runs_are_listed_through_a_filter() {
+    let e = env();
+    for (dir, lr) in [("a", 0.1), ("b", 0.3)] {
+        let path = e.base.join("runs").join(dir);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join("params.json"), format!("{{\"lr\": {lr}}}")).unwrap();
+        let out = e.run(&["import", path.to_str().unwrap(), "--id", dir]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(
+        run_ids(&e.run(&["runs", "--filter", "params.lr > 0.15"])),
+        ["b"]
+    );
+    assert_eq!(
+        run_ids(&e.run(&["runs", "--filter", "params.lr < 1 AND name ILIKE 'A'"])),
+        ["a"]
+    );
+    let listed = run_entries(&e.run(&["runs", "--json", "--filter", "params.lr IN (0.1, 0.3)"]));
+    assert_eq!(listed.len(), 2);
+    // A syntax error: the message, the expression, a caret under it; 2.
+    let out = e.run(&["runs", "--filter", "params.lr >> 1"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        stderr(&out),
+        "lab: error: bad filter: expected a value (a quoted string or a number) at character 11\n  params.lr >> 1\n             ^\n"
+    );
+}
+
+#[test]
 fn the_cli_works_beside_a_running_server() {
     let e = env();
     let server = Server::start(&e, &["--bind", "127.0.0.1:0"]);

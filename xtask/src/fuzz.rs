@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, &str, Option<&str>)] = &[
     ("lab-formats", "lines", None),
     ("lab-formats", "mlflow", None),
     ("lab-formats", "csv", None),
+    ("lab-core", "filter", None),
 ];
 
 /// A fresh `cargo` (rustup's proxy, so `+nightly` works), without the

@@ -934,6 +934,19 @@ mod tests {
         assert!(wrong.is_empty(), "{wrong:#?}");
     }
 
+    /// The fuzz target's seeds parse, and hold for the oracle.
+    #[test]
+    fn the_fuzz_seeds_parse() {
+        for seed in [
+            include_str!("../fuzz/seeds/filter/seed-1"),
+            include_str!("../fuzz/seeds/filter/seed-2"),
+            include_str!("../fuzz/seeds/filter/seed-3"),
+        ] {
+            assert!(Filter::parse(seed).is_ok(), "{seed}");
+            fuzz_check(seed.as_bytes());
+        }
+    }
+
     #[test]
     fn like_has_no_blow_up() {
         let text = "a".repeat(4000);

@@ -255,8 +255,17 @@ pub struct TextEntry {
 /// What a run is, whatever its format.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct RunInfo {
-    /// Its display name, when the format gives one.
+    /// Its display name, when the format gives one (the summary's
+    /// `name_raw`).
     pub name: Option<String>,
+    /// A name that says what the run varied, where its files say it: a
+    /// Hydra job's overrides (`lr=0.1,optimizer=adam`), a TensorBoard
+    /// hparams trial's hparams. The summary's `name` prefers it.
+    pub title: Option<String>,
+    /// The group the run's own files put it in (an MLflow experiment, a
+    /// W&B project, `run.toml`'s `experiment`); groups that are where a
+    /// run lies (a logdir's parent, a Hydra sweep) are the core's to add.
+    pub experiment: Option<Group>,
     /// Flat params: `a.b.c` keys, values string, number, bool or null.
     pub params: BTreeMap<String, Value>,
     /// Tags (labels; MLflow's `key=value` tags are params-like and listed
@@ -288,6 +297,17 @@ pub struct RunInfo {
     /// outside the root.
     #[serde(skip)]
     pub artifact_dir: Option<String>,
+}
+
+/// A group of runs as a run's files name it (SPEC §4 `experiment`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Group {
+    /// Where the group is: beneath the run's storage's origin
+    /// (`ORIGIN#KEY`, an MLflow store's experiment), or a name the format
+    /// treats as one namespace (a W&B project, a `run.toml` experiment).
+    pub location: String,
+    /// Its name as the researcher wrote it.
+    pub name: String,
 }
 
 /// Most text entries kept per run.

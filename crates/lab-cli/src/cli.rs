@@ -105,9 +105,12 @@ Examples:
     #[command(
         long_about = "\
 List registered runs, one a line under a header: ID NAME EXPERIMENT FORMAT \
-STATUS CREATED, in columns, by id. NAME is the run's title, STATUS its state \
-(running, finished, failed, crashed, killed, unknown), CREATED when it began. \
-EXPERIMENT stays empty until runs carry their experiment (a later release). \
+STATUS CREATED, in columns, by id. NAME says what the run varied (a Hydra \
+job's overrides, a TensorBoard trial's hparams, a job's command), else its \
+format's run name; EXPERIMENT is the group its format puts it in (an MLflow \
+experiment, a W&B project, a Hydra sweep, a logdir), empty where none; STATUS \
+its state (running, finished, failed, crashed, killed, unknown), CREATED when \
+it began. \
 A run whose files cannot be read now is listed too (`available` false in --json).
 
 Reading never creates the data dir: on one that does not exist, the header \

@@ -94,14 +94,13 @@ fn caret(expr: &str, e: &lab_core::filter::FilterError) -> String {
 /// One entry's cells, in [`HEADER`]'s order.
 fn row(entry: &Value) -> [String; 6] {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(cell).unwrap_or_default();
-    let mut name = text(entry.get("title"));
+    let mut name = text(entry.get("name"));
     if name.chars().count() > MAX_NAME {
         name = name.chars().take(MAX_NAME - 1).chain(['…']).collect();
     }
     [
         text(entry.get("id")),
         name,
-        // Filled once summaries carry `experiment` ({"id", "name"}).
         text(entry.get("experiment").and_then(|e| e.get("name"))),
         text(entry.get("format")),
         text(entry.get("status")),
@@ -158,10 +157,13 @@ mod tests {
     fn columns_line_up_and_titles_stay_on_one_line() {
         let rows = vec![
             row(&serde_json::json!({
-                "id": "a-1", "title": "long title\n\u{1b}[31mred", "format": "mlflow",
+                "id": "a-1", "name": "long title\n\u{1b}[31mred", "format": "mlflow",
+                "experiment": {"id": "mlflow:/m/1", "name": "demo"},
                 "status": "finished", "created": "2026-01-02T03:04:05Z"
             })),
-            row(&serde_json::json!({"id": "bb-22", "title": "t", "format": "lab"})),
+            row(
+                &serde_json::json!({"id": "bb-22", "name": "t", "format": "lab", "experiment": null}),
+            ),
         ];
         let mut out = Vec::new();
         write_table(&mut out, &rows).unwrap_or_else(|e| panic!("{e}"));
@@ -173,12 +175,13 @@ mod tests {
         assert_eq!(at(lines[0], "FORMAT"), at(lines[1], "mlflow"), "{text}");
         assert_eq!(at(lines[0], "FORMAT"), at(lines[2], "lab"), "{text}");
         assert_eq!(at(lines[0], "STATUS"), at(lines[1], "finished"), "{text}");
+        assert_eq!(at(lines[0], "EXPERIMENT"), at(lines[1], "demo"), "{text}");
     }
 
     #[test]
     fn long_titles_are_cut() {
         let title = "x".repeat(200);
-        let cells = row(&serde_json::json!({"id": "a", "title": title}));
+        let cells = row(&serde_json::json!({"id": "a", "name": title}));
         assert_eq!(cells[1].chars().count(), MAX_NAME);
         assert!(cells[1].ends_with('…'));
     }

@@ -1471,7 +1471,7 @@ fn each_formats_run_page_shows_params_and_charts() {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .find(|r| r["title"] == title)
+                    .find(|r| r["name"] == title)
                     .unwrap()["id"]
                     .as_str()
                     .unwrap()
@@ -2436,7 +2436,7 @@ fn the_research_loop_runs_reruns_and_compares_two_jobs() {
         );
         assert_eq!(
             shown["children"],
-            json!([{"href": format!("#/runs/{child_id}"), "text": child["title"]}]),
+            json!([{"href": format!("#/runs/{child_id}"), "text": child["name"]}]),
             "{shown}"
         );
         // The child's page: written by this job's run, with its scalars.
@@ -2519,7 +2519,7 @@ fn the_research_loop_runs_reruns_and_compares_two_jobs() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["title"].clone())
+        .map(|c| c["name"].clone())
         .collect();
     assert_eq!(
         columns,

@@ -775,7 +775,7 @@ fn lab_runs_lists_titles_status_and_dates_under_a_header() {
     let entries = run_entries(&e.run(&["runs", "--json"]));
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0]["id"], "three");
-    assert_eq!(entries[0]["title"], "a much longer title, with spaces");
+    assert_eq!(entries[0]["name"], "a much longer title, with spaces");
     assert_eq!(entries[0]["status"], "finished");
     assert_eq!(entries[0]["created"], "2026-03-04T05:06:07Z");
     // The same entries as the API's, field for field (the server walks
@@ -797,7 +797,16 @@ fn lab_runs_lists_titles_status_and_dates_under_a_header() {
             api.keys().collect::<Vec<_>>(),
             "the same fields"
         );
-        for key in ["id", "title", "format", "status", "created", "path", "name"] {
+        for key in [
+            "id",
+            "name",
+            "name_raw",
+            "experiment",
+            "format",
+            "status",
+            "created",
+            "path",
+        ] {
             assert_eq!(cli[key], api[key], "{key}");
         }
     }

@@ -287,11 +287,8 @@ fn runs_written_by_the_real_tools_read_exactly() {
         .filter(|r| r["format"] == "mlflow")
         .map(|r| lab.json(&format!("/api/runs/{}", r["id"].as_str().unwrap())))
         .collect();
-    let alpha = mlflow
-        .iter()
-        .find(|r| r["title"] == "alpha")
-        .expect("alpha");
-    let beta = mlflow.iter().find(|r| r["title"] == "beta").expect("beta");
+    let alpha = mlflow.iter().find(|r| r["name"] == "alpha").expect("alpha");
+    let beta = mlflow.iter().find(|r| r["name"] == "beta").expect("beta");
     assert_eq!(alpha["params"]["lr"], "0.01");
     assert_eq!(alpha["params"]["layers"], "3");
     assert_eq!(alpha["status"], "finished");
@@ -377,7 +374,7 @@ fn runs_written_by_the_real_tools_read_exactly() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["title"].as_str().unwrap())
+        .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(titles, ["beta", "alpha"]);
     assert_eq!(sorted["runs"][1]["params"]["lr"], "0.01");
@@ -690,7 +687,7 @@ fn hostile_inputs_are_errors_of_their_run_alone() {
     let fifo = lab.run_at("/mlruns/1/fifo");
     assert_eq!(
         (
-            fifo["title"].as_str(),
+            fifo["name"].as_str(),
             fifo["metrics"].as_array().map(Vec::len)
         ),
         (Some("fifo"), Some(0))
@@ -806,8 +803,8 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
         .map(|r| lab.json(&format!("/api/runs/{}", r["id"].as_str().unwrap())))
         .collect();
     assert_eq!(store.len(), 2, "{runs:#?}\n{}", lab.log());
-    let gamma = store.iter().find(|r| r["title"] == "gamma").expect("gamma");
-    let delta = store.iter().find(|r| r["title"] == "delta").expect("delta");
+    let gamma = store.iter().find(|r| r["name"] == "gamma").expect("gamma");
+    let delta = store.iter().find(|r| r["name"] == "delta").expect("delta");
     assert!(gamma["id"].as_str().unwrap().starts_with("gamma-"));
     assert!(
         gamma["path"]
@@ -891,7 +888,7 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
     );
     let count = |lab: &Lab| -> Option<u64> {
         let runs = lab.runs();
-        let run = runs.iter().find(|r| r["title"] == "epsilon")?;
+        let run = runs.iter().find(|r| r["name"] == "epsilon")?;
         let series = lab.get(&format!("/api/runs/{}/metrics/loss", run["id"].as_str()?));
         (series.status == 200)
             .then(|| series.json()["count"].as_u64())
@@ -906,7 +903,7 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
     let run = lab
         .runs()
         .into_iter()
-        .find(|r| r["title"] == "epsilon")
+        .find(|r| r["name"] == "epsilon")
         .unwrap();
     let run = lab.json(&format!("/api/runs/{}", run["id"].as_str().unwrap()));
     assert_eq!(run["status"], "running");
@@ -987,7 +984,7 @@ fn an_offline_wandb_run_reads_from_its_record_log() {
     assert_eq!(wandb.len(), 3, "{runs:#?}");
     let run = lab.run_at(run_dir.file_name().unwrap().to_str().unwrap());
     assert_eq!(run["errors"], serde_json::json!([]), "{run}");
-    assert_eq!(run["title"], "wb-alpha");
+    assert_eq!(run["name"], "wb-alpha");
     assert_eq!(run["status"], "finished");
     assert_eq!(run["description"], "offline run");
     let tags = run["tags"].as_array().unwrap();
@@ -1084,7 +1081,7 @@ fn an_offline_wandb_run_reads_from_its_record_log() {
     // A torn log reads up to the tear; a damaged one says where it broke.
     let torn = lab.run_at("/offline-run-torn");
     assert_eq!(torn["errors"], serde_json::json!([]), "{torn}");
-    assert_eq!(torn["title"], "wb-alpha");
+    assert_eq!(torn["name"], "wb-alpha");
     assert!(metric(&torn, "loss")["count"].as_u64().unwrap() >= 1);
     let bad = lab.run_at("/offline-run-badcrc");
     assert!(bad["errors"].to_string().contains("fails its CRC"), "{bad}");
@@ -1173,7 +1170,7 @@ fn a_wandb_run_in_progress_updates_and_a_crash_leaves_it_readable() {
     let id = run["id"].as_str().unwrap().to_owned();
     let run = lab.json(&format!("/api/runs/{id}"));
     assert_eq!(run["status"], "running", "{run}");
-    assert_eq!(run["title"], "wb-live");
+    assert_eq!(run["name"], "wb-live");
     assert_eq!(run["errors"], serde_json::json!([]), "{run}");
     let n = metric(&run, "loss")["count"].as_u64().unwrap();
     assert!(n >= second, "{n} < {second}");
@@ -1236,7 +1233,7 @@ fn the_columns_of_a_sweep_are_listed_and_sortable() {
                 .as_f64()
                 .unwrap_or_else(|| lr.as_str().unwrap().parse().unwrap());
             (
-                r["title"].as_str().unwrap().to_owned(),
+                r["name"].as_str().unwrap().to_owned(),
                 lr,
                 r["metrics"]["loss"].as_f64().unwrap(),
             )

@@ -91,7 +91,7 @@ fn a_jobs_lab_files_are_its_runs_params_and_metrics() {
         assert_eq!(run["params"]["lr"], lr, "{run}");
         assert_eq!(run["params"]["model"], "mlp", "{run}");
         // Titled by its command (what a legend tells apart).
-        assert_eq!(run["title"], format!("python3 train.py --lr {lr}"), "{run}");
+        assert_eq!(run["name"], format!("python3 train.py --lr {lr}"), "{run}");
         // Its status is its job's, from the Lab's own provenance.
         assert_eq!(run["status"], "finished", "{run}");
         assert!(

@@ -275,7 +275,7 @@ fn fifos_beside_sqlite_stores_never_hang(user: Option<u32>) {
         .iter()
         .map(|store| {
             let run = lab.wait_for_run(store);
-            assert_eq!(run["title"], "sqlite-run", "{run}");
+            assert_eq!(run["name"], "sqlite-run", "{run}");
             run["id"].as_str().unwrap().to_owned()
         })
         .collect();
@@ -654,7 +654,7 @@ fn sqlite_snapshots_live_in_the_data_dir_never_in_a_tmpdir_inside_the_root_and_l
     let id = found["id"].as_str().unwrap().to_owned();
     let read = lab.json(&format!("/api/runs/{id}"));
     assert_eq!(read["errors"], serde_json::json!([]), "{read}");
-    assert_eq!(read["title"], "sqlite-run", "{read}");
+    assert_eq!(read["name"], "sqlite-run", "{read}");
     // The leftover is gone; the copy the run's reader holds lies in the
     // data dir, 0700, named for this process; nothing is in TMPDIR.
     assert!(!leftover.exists(), "{:?}", names(&snapshots));

@@ -76,10 +76,16 @@ impl Lab {
         }
         let _done = Exporting(self, id.clone());
         let run = Run::new(self.registry.get(id)?);
+        // The group the list shows it in travels with it.
+        let experiment = self
+            .listed(std::iter::once(&run))
+            .pop()
+            .and_then(|s| s.experiment.clone());
         Ok(export_run(
             exports,
             &name,
             &run,
+            experiment.as_ref().map(|e| e.name.as_str()),
             self.allowlists.base(),
             &self.export_filter,
             &self.formats,
@@ -96,6 +102,7 @@ pub fn export_run(
     exports: &ExportsDir,
     name: &BundleName,
     run: &Run,
+    experiment: Option<&str>,
     allowlist: &lab_fs::Allowlist,
     filter: &dyn lab_fs::bundle::ExportFilter,
     limits: &lab_formats::Limits,
@@ -118,10 +125,12 @@ pub fn export_run(
     };
     let present = source.list_artifacts(allow)?;
     let extra: Vec<(lab_fs::ArtifactName, Vec<u8>)> =
-        lab_formats::lab_form(&reader, |n| present.iter().any(|a| a.name.as_str() == n))
-            .into_iter()
-            .filter_map(|(n, bytes)| Some((lab_fs::ArtifactName::parse(&n).ok()?, bytes)))
-            .collect();
+        lab_formats::lab_form(&reader, experiment, |n| {
+            present.iter().any(|a| a.name.as_str() == n)
+        })
+        .into_iter()
+        .filter_map(|(n, bytes)| Some((lab_fs::ArtifactName::parse(&n).ok()?, bytes)))
+        .collect();
     exports.write_bundle(name, &source, allow, run.id.as_str(), filter, &extra)
 }
 

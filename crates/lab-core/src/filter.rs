@@ -60,11 +60,11 @@ pub enum Field {
     Status,
     /// `format`.
     Format,
-    /// `experiment` (id). Summaries have no experiment yet: always missing.
+    /// `experiment`: the experiment's id (missing where it has none).
     Experiment,
-    /// `experiment_name`. Summaries have no experiment yet: always missing.
+    /// `experiment_name`: the experiment's name.
     ExperimentName,
-    /// `name`: the title.
+    /// `name`: the summary's name (the title that says what varied).
     Name,
     /// `created`.
     Created,
@@ -504,9 +504,9 @@ fn value_of<'a>(field: &Field, run: &'a RunSummary) -> Option<Val<'a>> {
         Field::Tag(k) => Val::Text(Borrowed(run.tag_value(k)?)),
         Field::Status => Val::Text(Borrowed(run.status.as_deref()?)),
         Field::Format => Val::Text(Borrowed(run.format)),
-        // Summaries carry no experiment yet: these keys are missing.
-        Field::Experiment | Field::ExperimentName => return None,
-        Field::Name => Val::Text(Borrowed(&run.title)),
+        Field::Experiment => Val::Text(Borrowed(&run.experiment.as_ref()?.id)),
+        Field::ExperimentName => Val::Text(Borrowed(&run.experiment.as_ref()?.name)),
+        Field::Name => Val::Text(Borrowed(&run.name)),
         Field::Created => Val::Text(Borrowed(&run.created)),
     })
 }
@@ -875,6 +875,8 @@ mod tests {
             ("created = 2026", false),
             ("experiment = 'x'", false),
             ("not experiment_name = 'x'", true),
+            ("experiment = 'lab:vision'", true),
+            ("experiment_name ILIKE 'VIS%'", true),
             ("status = 'x' or params.opt = \"adam\"", true),
             ("not (status = 'x' or params.opt = 'adam')", false),
         ];

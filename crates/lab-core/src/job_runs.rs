@@ -20,16 +20,18 @@ pub(crate) struct JobView {
     state: Option<JobState>,
     /// The job's command, when known.
     command: Option<Vec<String>>,
+    /// The directory it ran in (its project's), when known.
+    pub(crate) cwd: Option<String>,
 }
 
 impl JobView {
     /// Shows the job in `info`: the title its command unless what the job
-    /// wrote names it (the program by its file name: `python3`, however
-    /// it was found or asked for); the status its state's, whatever the
-    /// job wrote (SPEC §4), the state kept beside it as `status_raw`;
-    /// `unknown` while the state is not known.
+    /// wrote says what it varied (the program by its file name:
+    /// `python3`, however it was found or asked for); the status its
+    /// state's, whatever the job wrote (SPEC §4), the state kept beside it
+    /// as `status_raw`; `unknown` while the state is not known.
     pub(crate) fn show(&self, info: &mut RunInfo) {
-        if info.name.is_none()
+        if info.title.is_none()
             && let Some(mut words) = self.command.clone().filter(|w| !w.is_empty())
         {
             if let Some(name) = std::path::Path::new(&words[0])
@@ -38,7 +40,7 @@ impl JobView {
             {
                 words[0] = name.to_owned();
             }
-            info.name = Some(shell_words(&words));
+            info.title = Some(shell_words(&words));
         }
         if self.state.is_none() && self.is_job {
             info.tags.retain(|t| !t.starts_with("status_raw="));
@@ -100,10 +102,16 @@ impl Lab {
             (None, Some(p)) => Some(p.argv.clone()),
             _ => None,
         };
+        let cwd = match (&record, &provenance) {
+            (Some(r), _) => r.relaunch.as_ref().and_then(|r| r.cwd.clone()),
+            (None, Some(p)) => p.cwd.clone(),
+            _ => None,
+        };
         JobView {
             is_job: record.is_some() || reads_a_job,
             state,
             command,
+            cwd,
         }
     }
 
@@ -137,7 +145,7 @@ impl Lab {
     }
 
     /// The runs `parent`'s job wrote beneath it, each a run of its own (at
-    /// most 1,000): id, title and format. Blocking.
+    /// most 1,000): id, name and format. Blocking.
     pub fn children(&self, parent: &RunId) -> Result<Vec<Child>, Error> {
         let runs = self.runs()?;
         let summaries = lock(&self.summaries.summaries);
@@ -147,9 +155,9 @@ impl Lab {
             .take(1_000)
             .map(|r| Child {
                 id: r.id.clone(),
-                title: summaries
+                name: summaries
                     .get(&r.id)
-                    .map_or_else(|| r.dir_name().to_owned(), |(_, s)| s.title.clone()),
+                    .map_or_else(|| r.dir_name().to_owned(), |(_, s)| s.name.clone()),
                 format: r.format.as_str(),
             })
             .collect())
@@ -161,8 +169,8 @@ impl Lab {
 pub struct Child {
     /// Its id.
     pub id: RunId,
-    /// Its title.
-    pub title: String,
+    /// Its name.
+    pub name: String,
     /// Its format.
     pub format: &'static str,
 }

@@ -14,6 +14,7 @@
 
 pub mod artifacts;
 pub mod discovery;
+mod experiments;
 mod exports;
 pub mod filter;
 pub mod gate;
@@ -41,6 +42,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use artifacts::{Allowlists, content_type};
+pub use experiments::{Experiment, ExperimentEntry};
 pub use exports::{BundleImportError, ExportError, export_run};
 pub use job_runs::Child;
 pub use lab_formats as formats;
@@ -238,6 +240,8 @@ pub struct Lab {
     readers: Arc<readers::Readers>,
     /// The summaries of every run, and the reads of runs in flight.
     summaries: summaries::Summaries,
+    /// Experiment names read from directories.
+    experiment_names: experiments::Names,
     jobs: Option<Arc<lab_runner::jobs::JobManager>>,
     runner: RunnerStatus,
     formats: lab_formats::Limits,
@@ -292,6 +296,7 @@ impl Lab {
         Ok(Self {
             readers: Arc::new(readers::Readers::new(config.formats, config.job_runs)),
             summaries: summaries::Summaries::default(),
+            experiment_names: experiments::Names::default(),
             jobs: config.jobs,
             runner: config.runner,
             formats: config.formats,

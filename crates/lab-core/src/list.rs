@@ -25,8 +25,10 @@ pub enum Sort {
     /// The run id (the registry's order).
     #[default]
     Id,
-    /// The title.
+    /// The name (the title that says what the run varied).
     Name,
+    /// The experiment's name (then its id): runs of one group together.
+    Experiment,
     /// When the run was created.
     Created,
     /// When it was imported.
@@ -76,7 +78,11 @@ impl Sort {
         let text = lower;
         match self {
             Sort::Id => text(s.id.as_str()),
-            Sort::Name => text(&s.title),
+            Sort::Name => text(&s.name),
+            Sort::Experiment => s
+                .experiment
+                .as_ref()
+                .map_or(Key::Missing, |e| text(&e.name)),
             Sort::Created => text(&s.created),
             Sort::Imported => Key::Number(s.imported_at as f64),
             Sort::Format => text(s.format),
@@ -102,6 +108,8 @@ pub struct ListQuery {
     pub has_video: Option<bool>,
     /// Only runs of this format.
     pub format: Option<Format>,
+    /// Only runs of the experiment with this id.
+    pub experiment: Option<String>,
     /// A filter expression every run listed passes (`?filter=`).
     pub filter: Option<crate::filter::Filter>,
     /// The order.
@@ -119,6 +127,7 @@ impl Default for ListQuery {
             tag: None,
             has_video: None,
             format: None,
+            experiment: None,
             filter: None,
             sort: Sort::Id,
             descending: false,
@@ -151,6 +160,7 @@ impl Lab {
             ref tag,
             has_video,
             format,
+            ref experiment,
             ref filter,
             ref sort,
             descending,
@@ -160,6 +170,7 @@ impl Lab {
             || tag.is_some()
             || has_video.is_some()
             || format.is_some()
+            || experiment.is_some()
             || filter.is_some();
         if !filtered && *sort == Sort::Id {
             let ordered: Box<dyn Iterator<Item = &Run>> = if descending {
@@ -182,6 +193,9 @@ impl Lab {
                     && tag.as_deref().is_none_or(|t| s.tags.iter().any(|x| x == t))
                     && has_video.is_none_or(|v| s.has_video == v)
                     && format.is_none_or(|f| s.format == f.as_str())
+                    && experiment
+                        .as_deref()
+                        .is_none_or(|id| s.experiment.as_ref().is_some_and(|e| e.id == id))
                     && filter.as_ref().is_none_or(|f| f.matches(s))
             })
             .collect();
@@ -209,6 +223,13 @@ impl Lab {
                     (ka, kb) => ka.partial_cmp(kb).unwrap_or(std::cmp::Ordering::Equal),
                 };
                 let by_key = if descending { by_key.reverse() } else { by_key };
+                // Within one experiment, newest first (`created` is ISO
+                // 8601 UTC: its text orders it); else by id.
+                let by_key = if *sort == Sort::Experiment {
+                    by_key.then_with(|| b.1.created.cmp(&a.1.created))
+                } else {
+                    by_key
+                };
                 by_key.then_with(|| a.1.id.cmp(&b.1.id))
             };
             if wanted > 0 && wanted < keyed.len() {

@@ -112,6 +112,11 @@ impl Readers {
                 .is_some_and(|jobs| run.root.parent() == Some(jobs))
     }
 
+    /// The directory of the jobs' runs (`DATA_DIR/runs`).
+    pub(crate) fn job_runs_dir(&self) -> Option<&std::path::Path> {
+        self.job_runs.as_deref()
+    }
+
     /// The data dir whose `runs/` holds the jobs' runs.
     pub(crate) fn data_dir(&self) -> Option<&std::path::Path> {
         self.job_runs.as_deref()?.parent()

@@ -26,8 +26,14 @@ const SUMMARY_TTL: Duration = Duration::from_secs(5);
 pub struct RunSummary {
     /// Its id.
     pub id: RunId,
-    /// The directory's own name.
+    /// A title that says what the run varied (SPEC §4): a Hydra job's
+    /// overrides, a TensorBoard trial's hparams, a job's command; else the
+    /// format's run name; else the directory's.
     pub(crate) name: String,
+    /// The format's own run name, when it gives one.
+    pub(crate) name_raw: Option<String>,
+    /// The group it is in.
+    pub(crate) experiment: Option<crate::Experiment>,
     pub(crate) path: String,
     pub(crate) imported_at: u64,
     pub(crate) format: &'static str,
@@ -35,8 +41,6 @@ pub struct RunSummary {
     /// Why `available` is false: its directory cannot be opened, or a read
     /// of its files is stuck.
     pub(crate) unavailable_reason: Option<String>,
-    /// The display name: the format's run name, else the directory's.
-    pub(crate) title: String,
     pub(crate) tags: Vec<String>,
     pub(crate) created: String,
     pub(crate) status: Option<String>,
@@ -56,24 +60,21 @@ pub struct RunSummary {
     pub(crate) params: Box<[(Box<str>, Value)]>,
     #[serde(skip)]
     pub(crate) last: Box<[(Box<str>, Option<f64>)]>,
-    /// The id, name, title and tags, lower-cased once and joined by NULs,
-    /// for `?q=`.
+    /// The id, name, raw name, directory name, experiment name and tags,
+    /// lower-cased once and joined by NULs, for `?q=`.
     #[serde(skip)]
     pub(crate) searched: Box<str>,
 }
 
 impl RunSummary {
-    /// Whether `q` (lower-cased) is in the id, name, title or a tag. A
+    /// Whether `q` (lower-cased) is in a field [`searched`] joins. A
     /// `q` without a NUL that occurs in the joined string lies within one
     /// field (an occurrence across fields would hold the NUL between
     /// them); one with a NUL is looked for in the fields themselves.
     fn matches(&self, q: &str) -> bool {
         if q.contains('\0') {
-            let lower = |t: &str| t.to_lowercase();
-            return [self.id.as_str(), &self.name, &self.title]
-                .into_iter()
-                .chain(self.tags.iter().map(String::as_str))
-                .any(|field| lower(field).contains(q));
+            let dir = self.path.rsplit('/').next().unwrap_or_default();
+            return searched_fields(self, dir).any(|field| field.to_lowercase().contains(q));
         }
         self.searched.contains(q)
     }
@@ -120,15 +121,19 @@ impl RunSummary {
         };
         let tags = vec!["baseline".to_owned(), "team=vision".to_owned()];
         RunSummary {
-            searched: searched(&id, "sample", "Sample", &tags),
             id,
-            name: "sample".to_owned(),
+            name: "Sample".to_owned(),
+            name_raw: Some("sample-raw".to_owned()),
+            experiment: Some(crate::Experiment {
+                id: "lab:vision".to_owned(),
+                name: "vision".to_owned(),
+            }),
+            searched: Box::default(),
             path: "/runs/sample".to_owned(),
             imported_at: 0,
             format: "lab",
             available: true,
             unavailable_reason: None,
-            title: "Sample".to_owned(),
             tags,
             created: "2026-01-02T03:04:05Z".to_owned(),
             status: Some("finished".to_owned()),
@@ -147,6 +152,15 @@ impl RunSummary {
             .into_boxed_slice(),
             last: vec![("acc".into(), None), ("loss".into(), Some(0.5))].into_boxed_slice(),
         }
+        .searchable()
+    }
+
+    /// This summary with [`RunSummary::searched`] filled in.
+    fn searchable(mut self) -> Self {
+        let dir = self.path.rsplit('/').next().unwrap_or_default();
+        let fields: Vec<&str> = searched_fields(&self, dir).collect();
+        self.searched = fields.join("\0").to_lowercase().into_boxed_str();
+        self
     }
 }
 
@@ -158,13 +172,19 @@ fn lookup<'a, T>(sorted: &'a [(Box<str>, T)], key: &str) -> Option<&'a T> {
         .map(|i| &sorted[i].1)
 }
 
-/// The fields `?q=` looks in, lower-cased, joined by NULs.
-fn searched(id: &RunId, name: &str, title: &str, tags: &[String]) -> Box<str> {
-    let fields: Vec<&str> = [id.as_str(), name, title]
-        .into_iter()
-        .chain(tags.iter().map(String::as_str))
-        .collect();
-    fields.join("\0").to_lowercase().into_boxed_str()
+/// The fields `?q=` looks in: the id, name, raw name, directory name
+/// (`dir`), experiment name and tags.
+fn searched_fields<'a>(s: &'a RunSummary, dir: &'a str) -> impl Iterator<Item = &'a str> {
+    [
+        Some(s.id.as_str()),
+        Some(s.name.as_str()),
+        s.name_raw.as_deref(),
+        Some(dir),
+        s.experiment.as_ref().map(|e| e.name.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(s.tags.iter().map(String::as_str))
 }
 
 /// A run with everything `GET /api/runs/{id}` shows.
@@ -361,13 +381,14 @@ fn read_details(
         (reader.info(), reader.format())
     };
     job.show(&mut info);
+    let experiment = lab.experiment_of(run, shown, &info, job.cwd.as_deref());
     // A job's run serves the Lab's own files of it (logs, provenance) from
     // its directory; what the job wrote is read, not served, here.
     let artifacts = match artifact_root(run, root, &info) {
         Some(root) => root.list_artifacts(allow.of(format))?,
         None => Vec::new(),
     };
-    let mut details = details(run, shown, info, &artifacts);
+    let mut details = details(run, shown, info, experiment, &artifacts);
     details.summary.parent = readers.parent_of(run);
     // A job's id is its run's.
     details.summary.job = job.is_job.then(|| run.id.to_string());
@@ -396,12 +417,13 @@ fn unavailable(run: &Run, reason: String) -> RunSummary {
     RunSummary {
         id: run.id.clone(),
         name: run.dir_name().to_owned(),
+        name_raw: None,
+        experiment: None,
         path: run.root.display().to_string(),
         imported_at: run.imported_at,
         format: run.format.as_str(),
         available: false,
         unavailable_reason: Some(reason),
-        title: run.dir_name().to_owned(),
         tags: Vec::new(),
         created: lab_fs::bundle::iso8601_utc(run.imported_at),
         status: None,
@@ -414,14 +436,16 @@ fn unavailable(run: &Run, reason: String) -> RunSummary {
         job: None,
         params: Box::default(),
         last: Box::default(),
-        searched: searched(&run.id, run.dir_name(), run.dir_name(), &[]),
+        searched: Box::default(),
     }
+    .searchable()
 }
 
 fn details(
     run: &Run,
     format: Format,
     info: lab_formats::RunInfo,
+    experiment: Option<crate::Experiment>,
     artifacts: &[ArtifactInfo],
 ) -> RunDetails {
     let video = artifacts
@@ -460,20 +484,22 @@ fn details(
             });
         }
     }
-    let title = info
-        .name
+    let name = info
+        .title
         .clone()
+        .or_else(|| info.name.clone())
         .unwrap_or_else(|| run.dir_name().to_owned());
     let summary = RunSummary {
-        searched: searched(&run.id, run.dir_name(), &title, &info.tags),
+        searched: Box::default(),
         id: run.id.clone(),
-        name: run.dir_name().to_owned(),
+        name,
+        name_raw: info.name.clone(),
+        experiment,
         path: run.root.display().to_string(),
         imported_at: run.imported_at,
         format: format.as_str(),
         available: info.unavailable.is_none(),
         unavailable_reason: info.unavailable.clone(),
-        title,
         tags: info.tags.clone(),
         created: info
             .created
@@ -502,7 +528,8 @@ fn details(
             .into_iter()
             .map(|(name, last)| (name.into(), last))
             .collect(),
-    };
+    }
+    .searchable();
     RunDetails {
         summary,
         description: info.description,

@@ -50,7 +50,7 @@ fn titles(lab: &Arc<Lab>, query: &ListQuery) -> (Vec<String>, usize) {
         .rows
         .iter()
         .map(|s| {
-            serde_json::to_value(&**s).unwrap()["title"]
+            serde_json::to_value(&**s).unwrap()["name"]
                 .as_str()
                 .unwrap()
                 .to_owned()

@@ -36,6 +36,8 @@ impl Reader {
             Ok(Some(Value::Array(items))) => {
                 let list: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
                 if !list.is_empty() {
+                    // What the job varied: its name (`lr=0.1,optimizer=adam`).
+                    info.title = Some(crate::text::cap(&list.join(",")));
                     info.params.insert(
                         "hydra.overrides".to_owned(),
                         Value::String(crate::text::cap(&list.join(" "))),
@@ -51,10 +53,14 @@ impl Reader {
     }
 
     /// Adds the config's params (the run's own win on a clash), its time
-    /// when the run has none of its own, and its errors.
+    /// and its overrides as the title when the run has none of its own,
+    /// and its errors.
     pub(crate) fn merge_into(&self, info: &mut RunInfo) {
         if info.created.is_none() {
             info.created.clone_from(&self.info.created);
+        }
+        if info.title.is_none() {
+            info.title.clone_from(&self.info.title);
         }
         for (k, v) in &self.info.params {
             info.params.entry(k.clone()).or_insert_with(|| v.clone());

@@ -159,6 +159,16 @@ fn read_meta(storage: &dyn Storage) -> RunInfo {
     info.created = text("created");
     info.description = text("description");
     info.status = text("status");
+    // `experiment = "NAME"`, or a bundle's `{"name": …}`: one namespace.
+    info.experiment = meta
+        .get("experiment")
+        .and_then(|e| e.as_str().or_else(|| e.get("name")?.as_str()))
+        .map(|e| crate::text::cap(e.trim()))
+        .filter(|e| !e.is_empty() && e.len() <= 200)
+        .map(|name| crate::Group {
+            location: name.clone(),
+            name,
+        });
     info.tags = meta
         .get("tags")
         .and_then(Value::as_array)

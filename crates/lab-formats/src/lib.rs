@@ -49,6 +49,7 @@ pub use discover::{
     discover,
 };
 pub use local::LocalStorage;
+pub use mlflow::experiment_name as mlflow_experiment_name;
 pub use mlflow_db::release_snapshots;
 use serde_json::Value;
 pub use series::{Bucketed, Point, Series, XAxis};
@@ -493,18 +494,24 @@ pub(crate) fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Va
 }
 
 /// A run of any format in the Lab's own form, for a bundle that reimports
-/// whole: `run.json` (name, source format, created, status, description,
-/// tags, params) unless `has("run.toml")` or `has("run.json")`, and
+/// whole: `run.json` (name, source format, `experiment` — the name of
+/// the group the core put it in —, created, status, description, tags,
+/// params) unless `has("run.toml")` or `has("run.json")`, and
 /// `metrics.jsonl` (one line per point: `step`, `wall_time` when known,
 /// and the metric; NaN and ±Inf as null) unless the run already has
 /// `metrics.jsonl` or `metrics.csv`.
-pub fn lab_form(reader: &RunReader, has: impl Fn(&str) -> bool) -> Vec<(String, Vec<u8>)> {
+pub fn lab_form(
+    reader: &RunReader,
+    experiment: Option<&str>,
+    has: impl Fn(&str) -> bool,
+) -> Vec<(String, Vec<u8>)> {
     let info = reader.info();
     let mut out = Vec::new();
     if !has("run.toml") && !has("run.json") {
         let meta = serde_json::json!({
             "name": info.name,
             "source_format": reader.format().as_str(),
+            "experiment": experiment,
             "created": info.created,
             "status": info.status,
             "description": info.description,

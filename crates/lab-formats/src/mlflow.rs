@@ -30,6 +30,17 @@ fn status_name(n: i64) -> &'static str {
     }
 }
 
+/// The name of the MLflow file-store experiment `storage` is (the
+/// directory holding its runs): `meta.yaml`'s `name`, when it has one.
+pub fn experiment_name(storage: &dyn Storage) -> Option<String> {
+    let text = read_small(storage, "meta.yaml", MAX_SMALL).ok()??;
+    let meta = crate::yaml::parse(&text).ok()?;
+    meta.get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .map(crate::text::cap)
+}
+
 /// What an MLflow tag says of a run (file store and SQLite store alike):
 /// `mlflow.runName` is its name, `mlflow.note.content` its description,
 /// other `mlflow.*` tags are MLflow's own, the rest are `key=value` tags.
@@ -145,7 +156,16 @@ impl Reader {
                         .map(|ms| crate::text::iso8601_utc((ms / 1000.0) as u64));
                     if let Some(exp) = meta.get("experiment_id") {
                         let exp = exp.as_str().map_or_else(|| exp.to_string(), str::to_owned);
-                        info.tags.push(format!("experiment={exp}"));
+                        // The experiment is the run's parent directory;
+                        // its name is in that directory's `meta.yaml`,
+                        // beyond this run's storage: the core reads it
+                        // (`experiment_name`), the id stands in till then.
+                        if let Some((parent, _)) = storage.origin().rsplit_once('/') {
+                            info.experiment = Some(crate::Group {
+                                location: if parent.is_empty() { "/" } else { parent }.to_owned(),
+                                name: crate::text::cap(&exp),
+                            });
+                        }
                     }
                 }
                 Err(e) => self.errors.push(format!("meta.yaml: {e}")),

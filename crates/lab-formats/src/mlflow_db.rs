@@ -440,7 +440,22 @@ impl Reader {
             ..RunInfo::default()
         };
         if let Some(exp) = run.4 {
-            info.tags.push(format!("experiment={exp}"));
+            // The experiment's name from its table; an old or odd store
+            // without one shows its id.
+            let name = tx
+                .query_row(
+                    "SELECT name FROM experiments WHERE experiment_id = ?1",
+                    [exp],
+                    |row| row.get::<_, Option<String>>(0),
+                )
+                .ok()
+                .flatten()
+                .filter(|n| !n.is_empty())
+                .map_or_else(|| exp.to_string(), |n| crate::text::cap(&n));
+            info.experiment = Some(crate::Group {
+                location: format!("{}#{exp}", storage.origin()),
+                name,
+            });
         }
         for (k, v) in key_values(&tx, "params", &self.run)? {
             info.params.insert(

@@ -204,9 +204,13 @@ impl Log {
                 .map(|t| crate::text::cap(t))
                 .collect();
             if !run.project.is_empty() {
-                self.info
-                    .tags
-                    .push(format!("project={}", crate::text::cap(&run.project)));
+                // A W&B project is one namespace (of its entity), wherever
+                // its runs' directories lie.
+                let project = crate::text::cap(&run.project);
+                self.info.experiment = Some(crate::Group {
+                    location: project.clone(),
+                    name: project,
+                });
             }
             if let Some(t) = run.start_time.filter(|t| t.seconds > 0) {
                 self.info.created = Some(crate::text::iso8601_utc(t.seconds as u64));

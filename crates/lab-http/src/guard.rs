@@ -483,6 +483,7 @@ mod tests {
             "/api/jobs/demo-1",
             "/api/runs/demo/metrics/loss",
             "/api/columns",
+            "/api/experiments",
             "/api/runs/demo/artifacts/",
             "/api/exports/",
         ] {

@@ -85,6 +85,7 @@ fn parse_list_pairs(query: &str) -> Result<(ListQuery, Vec<Field>, Option<String
             "filter" if !value.is_empty() => filter = Some(value),
             "q" if !value.is_empty() => wanted.text = Some(value.to_lowercase()),
             "tag" if !value.is_empty() => wanted.tag = Some(value),
+            "experiment" if !value.is_empty() => wanted.experiment = Some(value),
             "format" if !value.is_empty() => {
                 wanted.format = Some(Format::parse(&value).ok_or(QueryError(
                     "format must be lab, tensorboard, mlflow, wandb, lightning or hydra",
@@ -105,6 +106,7 @@ fn parse_list_pairs(query: &str) -> Result<(ListQuery, Vec<Field>, Option<String
                     "imported" => Sort::Imported,
                     "format" => Sort::Format,
                     "status" => Sort::Status,
+                    "experiment" => Sort::Experiment,
                     other => match (
                         other.strip_prefix("params."),
                         other.strip_prefix("metrics."),
@@ -113,7 +115,7 @@ fn parse_list_pairs(query: &str) -> Result<(ListQuery, Vec<Field>, Option<String
                         (_, Some(k)) if !k.is_empty() => Sort::Metric(k.to_owned()),
                         _ => {
                             return Err(QueryError(
-                                "sort must be id, name, created, imported, format, status, params.KEY or metrics.NAME",
+                                "sort must be id, name, created, imported, format, status, experiment, params.KEY or metrics.NAME",
                             ));
                         }
                     },
@@ -269,6 +271,11 @@ mod tests {
                 Ok((with(&|q| q.tag = Some("Best Run".into())), vec![])),
             ),
             ("tag=", Ok((default(), vec![]))),
+            (
+                "experiment=mlflow%3A%2Fm%2F1",
+                Ok((with(&|q| q.experiment = Some("mlflow:/m/1".into())), vec![])),
+            ),
+            ("experiment=", Ok((default(), vec![]))),
             // format
             (
                 "format=tensorboard",
@@ -316,6 +323,10 @@ mod tests {
                 "sort=status",
                 Ok((with(&|q| q.sort = Sort::Status), vec![])),
             ),
+            (
+                "sort=experiment",
+                Ok((with(&|q| q.sort = Sort::Experiment), vec![])),
+            ),
             ("sort=id", Ok((default(), vec![]))),
             (
                 "sort=params.lr",
@@ -331,13 +342,13 @@ mod tests {
             (
                 "sort=params.",
                 Err(
-                    "sort must be id, name, created, imported, format, status, params.KEY or metrics.NAME",
+                    "sort must be id, name, created, imported, format, status, experiment, params.KEY or metrics.NAME",
                 ),
             ),
             (
                 "sort=",
                 Err(
-                    "sort must be id, name, created, imported, format, status, params.KEY or metrics.NAME",
+                    "sort must be id, name, created, imported, format, status, experiment, params.KEY or metrics.NAME",
                 ),
             ),
             ("order=desc", Ok((with(&|q| q.descending = true), vec![]))),

@@ -37,6 +37,8 @@ pub(crate) enum Resource<'a> {
     Session,
     /// `/api/columns`.
     Columns,
+    /// `/api/experiments`.
+    Experiments,
     /// `/api/status`.
     Status,
     /// `/api/runs`.
@@ -83,6 +85,8 @@ pub(crate) enum Route<'a> {
     SignOut,
     /// `GET|HEAD /api/columns`.
     Columns,
+    /// `GET|HEAD /api/experiments`.
+    Experiments,
     /// `GET|HEAD /api/status`.
     Status,
     /// `GET|HEAD /api/runs`.
@@ -155,6 +159,7 @@ impl<'a> Resource<'a> {
         Ok(match segments.as_slice() {
             ["session"] => Resource::Session,
             ["columns"] => Resource::Columns,
+            ["experiments"] => Resource::Experiments,
             ["status"] => Resource::Status,
             ["runs"] => Resource::Runs,
             ["runs", run] => Resource::Run { run },
@@ -194,6 +199,7 @@ impl<'a> Resource<'a> {
             Resource::Session if *method == Method::DELETE => Ok(Route::SignOut),
             Resource::Session => refuse("POST, DELETE"),
             Resource::Columns if read => Ok(Route::Columns),
+            Resource::Experiments if read => Ok(Route::Experiments),
             Resource::Status if read => Ok(Route::Status),
             Resource::Runs if read => Ok(Route::ListRuns),
             Resource::Runs if *method == Method::POST => Ok(Route::ImportRun),
@@ -229,6 +235,7 @@ impl<'a> Resource<'a> {
             Resource::Page
             | Resource::Asset { .. }
             | Resource::Columns
+            | Resource::Experiments
             | Resource::Status
             | Resource::Artifact { .. }
             | Resource::Metric { .. }
@@ -274,6 +281,7 @@ impl<'a> Resource<'a> {
             | Resource::Image { .. }
             | Resource::Export { .. }
             | Resource::Columns
+            | Resource::Experiments
             | Resource::Exports
             | Resource::Bundle { .. } => Some(lab_core::gate::STUCK_AFTER),
             Resource::Status => Some(Duration::from_millis(750)),
@@ -345,6 +353,10 @@ mod tests {
             ("GET", "/api/columns", Ok(Route::Columns)),
             ("HEAD", "/api/columns", Ok(Route::Columns)),
             ("POST", "/api/columns", refused("GET, HEAD")),
+            ("GET", "/api/experiments", Ok(Route::Experiments)),
+            ("HEAD", "/api/experiments", Ok(Route::Experiments)),
+            ("DELETE", "/api/experiments", refused("GET, HEAD")),
+            ("GET", "/api/experiments/x", Err(RouteError::NotFound)),
             ("GET", "/api/status", Ok(Route::Status)),
             ("DELETE", "/api/status", refused("GET, HEAD")),
             ("GET", "/api/status/", NOT_FOUND),

@@ -55,6 +55,7 @@ pub(crate) async fn route(
         Route::SignIn => create_session(state, req, checked).await,
         Route::SignOut => Ok(delete_session(state, req.headers())),
         Route::Columns => runs::columns(state).await,
+        Route::Experiments => runs::experiments(state, req.uri().query()).await,
         Route::Status => status(state).await,
         Route::ListRuns => runs::list(state, req.uri().query(), &checked.urls).await,
         Route::ImportRun => runs::import(state, req, checked).await,

@@ -140,6 +140,19 @@ pub(crate) async fn columns(state: &Arc<State>) -> Result<Response<Body>> {
     Ok(json_response(StatusCode::OK, &body))
 }
 
+/// `GET /api/experiments`: every experiment of the runs the list's query
+/// (`?q=`, `?filter=`, `?format=`, …; its paging aside) holds, with how
+/// many runs each has and when its newest was created.
+pub(crate) async fn experiments(state: &Arc<State>, query: Option<&str>) -> Result<Response<Body>> {
+    let (wanted, _) = parse_list_query(query.unwrap_or(""))?;
+    let lab = Arc::clone(&state.lab);
+    let list = blocking(move || Ok(lab.experiments(&wanted)?)).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::to_value(list).unwrap_or(Value::Null),
+    ))
+}
+
 /// `GET /api/runs/{id}`: the summary, params, metric names, media,
 /// errors and artifacts.
 pub(crate) async fn show(state: &Arc<State>, id: RunId, urls: &Urls) -> Result<Response<Body>> {

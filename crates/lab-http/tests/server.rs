@@ -905,7 +905,7 @@ async fn only_allowlisted_artifacts_inside_the_run_are_served() {
             "videos/a b.mp4"
         ]
     );
-    assert_eq!(run["title"], "Demo run");
+    assert_eq!(run["name"], "Demo run");
     assert_eq!(run["format"], "lab");
     lab.stop().await;
 }
@@ -1111,7 +1111,7 @@ async fn runs_list_paginates_and_filters() {
     assert!(page["next_cursor"].is_null());
     // Summaries come from the run's own run.toml.
     let page = page_of(lab.get("/api/runs").await);
-    assert_eq!(page["runs"][0]["title"], "Demo run");
+    assert_eq!(page["runs"][0]["name"], "Demo run");
     assert_eq!(page["runs"][0]["tags"], serde_json::json!(["x"]));
     assert_eq!(page["runs"][0]["has_video"], true);
     assert_eq!(page["runs"][0]["video"], "output.mp4");

@@ -57,7 +57,7 @@ export function stepScrubber(runs, { keys: only, chooseKey = false } = {}) {
         const caption = el('figcaption', { class: 'muted scrub-caption' });
         const view = el('div', { class: 'scrub-view' });
         const tile = el('figure', { class: 'scrub-tile', 'data-run': run.id, 'data-key': key },
-          el('div', { class: 'scrub-title' }, runs.length > 1 ? run.title : key), view, caption);
+          el('div', { class: 'scrub-title' }, runs.length > 1 ? run.name : key), view, caption);
         tiles.append(tile);
         cells.push({ run, key, items, view, caption, shown: undefined });
       }

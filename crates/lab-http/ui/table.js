@@ -27,7 +27,7 @@ const KEY_STEP = 16;
 // sort by it; the key of its remembered width is `id`), header, default
 // width, cell text (the cell's full text, shown on hover), cell.
 const FIXED = [
-  { id: 'name', key: 'name', head: 'name', width: 280, text: (r) => r.title, cell: (r) => el('a', { href: `#/runs/${encodeURIComponent(r.id)}`, class: 'row-title' }, r.title) },
+  { id: 'name', key: 'name', head: 'name', width: 280, text: (r) => r.name, cell: (r) => el('a', { href: `#/runs/${encodeURIComponent(r.id)}`, class: 'row-title' }, r.name) },
   { id: 'format', key: 'format', head: 'format', width: 110, text: (r) => r.format, cell: (r) => el('span', { class: 'badge format' }, r.format) },
   { id: 'status', key: 'status', head: 'status', width: 90, text: (r) => (r.status && r.status !== 'unknown' ? r.status : ''), cell: null },
   { id: 'created', key: 'created', head: 'created', width: 160, text: (r) => date(r.created), cell: (r) => el('span', { class: 'muted' }, date(r.created)) },
@@ -213,7 +213,7 @@ export function runsTable({ query, columns, total, first, sort, onSort, selected
   first.forEach((r, i) => rows.set(i, r));
   const asked = new Set([0]);
   const rowNode = (i, run) => {
-    const box = el('input', { type: 'checkbox', 'aria-label': `select ${run.title} for comparison`, checked: selected.has(run.id) });
+    const box = el('input', { type: 'checkbox', 'aria-label': `select ${run.name} for comparison`, checked: selected.has(run.id) });
     box.addEventListener('change', () => {
       if (box.checked) selected.add(run.id); else selected.delete(run.id);
       onSelect();

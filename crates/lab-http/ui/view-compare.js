@@ -34,12 +34,12 @@ async function renderCompare(ids) {
   const missing = ids.slice(0, MAX_COMPARE).filter((_, i) => settled[i].status !== 'fulfilled');
   const color = new Map(runs.map((r, i) => [r.id, COLORS[i % COLORS.length]]));
   const parts = [el('h1', {}, `Compare ${runs.length} runs`),
-    el('div', { class: 'legend compare-legend' }, runs.map((r) => el('a', { class: 'legend-item', href: `#/runs/${encodeURIComponent(r.id)}` }, el('i', { class: 'swatch', 'data-color': color.get(r.id) }), r.title)))];
+    el('div', { class: 'legend compare-legend' }, runs.map((r) => el('a', { class: 'legend-item', href: `#/runs/${encodeURIComponent(r.id)}` }, el('i', { class: 'swatch', 'data-color': color.get(r.id) }), r.name)))];
   if (ids.length > MAX_COMPARE) parts.push(el('p', { class: 'warning' }, `Only the first ${MAX_COMPARE} of the ${ids.length} runs asked for are compared.`));
   if (missing.length) parts.push(el('p', { class: 'error' }, `Could not load ${missing.join(', ')} (forgotten, or its directory is gone).`));
   // Videos side by side, kept in sync (the first four with one).
   const withVideo = runs.filter((r) => r.video_url).slice(0, 4);
-  const players = withVideo.map((r) => player(r.video_url, `${r.title} — ${r.video}`, { frameButtons: false }));
+  const players = withVideo.map((r) => player(r.video_url, `${r.name} — ${r.video}`, { frameButtons: false }));
   if (players.length >= 2) {
     players.forEach((p) => { p.video.controls = false; });
     const group = syncGroup(players.map((p) => p.video));
@@ -61,7 +61,7 @@ async function renderCompare(ids) {
   if (!players.length && !scrub) parts.push(el('p', { class: 'muted' }, 'None of these runs has a video or media logged by step.'));
   view.replaceChildren(el('article', { class: 'compare-view' }, parts));
   view.querySelectorAll('.compare-legend .swatch').forEach((sw) => { sw.style.background = sw.dataset.color; });
-  const withMetrics = runs.map((r) => ({ id: r.id, label: r.title, color: color.get(r.id), metrics: byValue(r.metrics || []) }))
+  const withMetrics = runs.map((r) => ({ id: r.id, label: r.name, color: color.get(r.id), metrics: byValue(r.metrics || []) }))
     .filter((r) => r.metrics.length);
   const live = runs.some((r) => isLive(r, null));
   holder.replaceChildren(withMetrics.length
@@ -82,7 +82,7 @@ function paramsDiff(runs, color) {
   const fill = () => {
     const rows = all.checked ? keys : diff;
     table.replaceChildren(rows.length ? el('table', { id: 'params-diff', class: 'params' },
-      el('thead', {}, el('tr', {}, el('th', {}, 'param'), runs.map((r) => el('th', { title: r.id }, el('i', { class: 'swatch', 'data-color': color.get(r.id) }), ' ', r.title)))),
+      el('thead', {}, el('tr', {}, el('th', {}, 'param'), runs.map((r) => el('th', { title: r.id }, el('i', { class: 'swatch', 'data-color': color.get(r.id) }), ' ', r.name)))),
       el('tbody', {}, rows.map((k) => el('tr', { class: differs(k) ? 'differs' : 'same', 'data-key': k }, el('th', { class: 'mono' }, k),
         runs.map((r) => el('td', { class: 'mono' }, shown((r.params || {})[k]))))))) : el('p', { class: 'muted' }, `All ${keys.length} params are the same in every run.`));
     table.querySelectorAll('.swatch').forEach((sw) => { sw.style.background = sw.dataset.color; });

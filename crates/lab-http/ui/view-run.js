@@ -49,7 +49,7 @@ async function renderRun(id) {
   const position = store.order.indexOf(run.id);
   const header = el('header', { class: 'run-head' },
     el('div', {},
-      el('h1', { id: 'run-title' }, run.title),
+      el('h1', { id: 'run-title' }, run.name),
       el('p', { class: 'muted mono', id: 'run-path' }, `${run.id} — ${run.path}`),
       el('div', { class: 'tags' }, (run.tags || []).filter((t) => !t.startsWith('status_raw=')).map((t) => el('span', { class: 'tag' }, t))),
       el('p', { class: 'muted', id: 'run-facts' }, `${run.format} run · created ${date(run.created)}${shownStatus(run) ? ` · ${shownStatus(run)}${rawStatus(run) && rawStatus(run) !== shownStatus(run) ? ` (${rawStatus(run)})` : ''}` : ''} · ${run.artifacts.length} artifacts · ${run.metrics.length} metrics`),
@@ -57,7 +57,7 @@ async function renderRun(id) {
       // A run a job wrote beneath its job's run, and the runs a job wrote.
       run.parent ? el('p', { class: 'muted', id: 'run-parent' }, 'Written by the job of run ', el('a', { href: `#/runs/${encodeURIComponent(run.parent)}` }, run.parent)) : null,
       (run.children || []).length ? el('p', { id: 'run-children' }, `Runs its job wrote (${run.children.length}): `,
-        ...run.children.flatMap((c, i) => [i ? ', ' : '', el('a', { href: `#/runs/${encodeURIComponent(c.id)}`, title: `${c.format} run ${c.id}` }, c.title)])) : null),
+        ...run.children.flatMap((c, i) => [i ? ', ' : '', el('a', { href: `#/runs/${encodeURIComponent(c.id)}`, title: `${c.format} run ${c.id}` }, c.name)])) : null),
     el('div', { class: 'actions' },
       job ? el('a', { class: 'button', id: 'run-again', href: `#/jobs?again=${encodeURIComponent(job.id)}`, title: 'a New run form filled in from this job' }, 'Run again') : null,
       exportButton, exportResult,
@@ -91,7 +91,7 @@ async function renderRun(id) {
   const live = isLive(run, job);
   const metrics = metricNames.length
     ? section(`Metrics (${metricNames.length})`, el('div', { id: 'metrics' },
-      metricPanels([{ id: run.id, label: run.title, color: COLORS[0], metrics: metricNames }], { live: !ENDED.includes(run.status), growing: run.status === 'running' || (!!job && job.state === 'running'), count: media.length ? 2 : 4, onPick: (x) => page.scrubber && page.scrubber.seek(x) })))
+      metricPanels([{ id: run.id, label: run.name, color: COLORS[0], metrics: metricNames }], { live: !ENDED.includes(run.status), growing: run.status === 'running' || (!!job && job.state === 'running'), count: media.length ? 2 : 4, onPick: (x) => page.scrubber && page.scrubber.seek(x) })))
     : section('Metrics', el('p', { class: 'muted' }, live ? 'No metrics yet: this run is still being written, and its charts appear when it logs some (reload to see new metric names).' : 'This run has no numeric metrics the Lab can read.'));
   // Beside the media when there are some, so both are in view; else the
   // panels take the width.

@@ -78,7 +78,7 @@ const lazyVideos = new IntersectionObserver((entries) => {
 }, { rootMargin: '200px' });
 
 function card(run, index) {
-  const checkbox = el('input', { type: 'checkbox', 'aria-label': `select ${run.title} for comparison`, checked: store.selected.has(run.id) });
+  const checkbox = el('input', { type: 'checkbox', 'aria-label': `select ${run.name} for comparison`, checked: store.selected.has(run.id) });
   checkbox.addEventListener('change', () => {
     if (checkbox.checked) store.selected.add(run.id); else store.selected.delete(run.id);
     updateCompareButton();
@@ -86,7 +86,7 @@ function card(run, index) {
   const item = el('li', { class: 'card', 'data-id': run.id, 'data-index': index },
     el('a', { href: `#/runs/${encodeURIComponent(run.id)}`, class: 'card-link' },
       thumb(run),
-      el('span', { class: 'card-title', title: run.title }, run.title),
+      el('span', { class: 'card-title', title: run.name }, run.name),
       el('span', { class: 'card-id' }, run.id)),
     el('div', { class: 'card-meta' },
       el('span', { class: 'muted' }, date(run.created)),

@@ -885,7 +885,10 @@ fn help_says_what_the_lab_is_for_with_examples() {
         runs.contains("ID NAME EXPERIMENT FORMAT STATUS CREATED"),
         "{runs}"
     );
-    assert!(runs.contains("EXPERIMENT stays empty"), "{runs}");
+    assert!(
+        runs.contains("EXPERIMENT is the group its format puts it in"),
+        "{runs}"
+    );
     assert!(runs.contains("without the signed URLs"), "{runs}");
     let typo = Command::new(LAB).arg("serv").output().unwrap();
     assert_eq!(typo.status.code(), Some(2));

@@ -1245,3 +1245,210 @@ fn the_columns_of_a_sweep_are_listed_and_sortable() {
     // loss at the last step (29) of run 19: (1 + 1.9) / 30.
     assert!(close(rows[0].2, 2.9 / 30.0), "{page}");
 }
+
+/// The names of the runs `lab` lists for `query`, sorted.
+fn names_for(lab: &Lab, query: &str) -> Vec<String> {
+    let page = lab.json(&format!("/api/runs?limit=500&{query}"));
+    let mut names: Vec<String> = page["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A number as the API gives a param: a JSON number, or MLflow's text.
+fn number(v: &Value) -> Option<f64> {
+    v.as_f64().or_else(|| v.as_str()?.parse().ok())
+}
+
+/// MLflow runs in two experiments group by experiment name; a Hydra
+/// multirun groups as one sweep and its jobs are named by their overrides;
+/// a lone Hydra job is in no experiment; the filter language picks runs by
+/// value, exactly the runs the values say.
+#[test]
+fn experiments_group_runs_names_say_what_varied_and_filters_pick_by_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("mlflow", &root);
+    write("sweep", &root);
+    write("hydra-multirun", &root);
+    write("hydra", &root);
+    let lab = serve(&base.join("data"), &root);
+
+    let experiments = lab.json("/api/experiments");
+    let groups: Vec<(String, String, u64)> = experiments
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                e["format"].as_str().unwrap().to_owned(),
+                e["runs"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("2026-12-02/11-00-00".to_owned(), "hydra".to_owned(), 4),
+            ("demo".to_owned(), "mlflow".to_owned(), 2),
+            ("sweep".to_owned(), "mlflow".to_owned(), 20),
+        ],
+        "{experiments:#}\n{}",
+        lab.log()
+    );
+    let id_of = |name: &str| {
+        experiments
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Ids are format + location: the sweep's directory, the experiment's.
+    let sweep_dir = root.join("multirun/2026-12-02/11-00-00");
+    assert_eq!(
+        id_of("2026-12-02/11-00-00"),
+        format!("hydra:{}", sweep_dir.display())
+    );
+    assert!(id_of("demo").starts_with(&format!("mlflow:{}/", root.join("mlruns").display())));
+    assert_ne!(id_of("demo"), id_of("sweep"));
+    for e in experiments.as_array().unwrap() {
+        assert!(e["last_created"].as_str().unwrap().starts_with("20"), "{e}");
+    }
+
+    // The sweep's jobs, named by what each varied; their own name none.
+    let hydra_id = id_of("2026-12-02/11-00-00");
+    let query = format!("experiment={}", pct(&hydra_id));
+    assert_eq!(
+        names_for(&lab, &query),
+        [
+            "lr=0.01,optimizer=adam",
+            "lr=0.01,optimizer=sgd",
+            "lr=0.1,optimizer=adam",
+            "lr=0.1,optimizer=sgd"
+        ]
+    );
+    let job = lab.run_at("/multirun/2026-12-02/11-00-00/2");
+    assert_eq!(job["name"], "lr=0.1,optimizer=adam", "{job}");
+    assert_eq!(job["name_raw"], Value::Null);
+    assert_eq!(job["experiment"]["id"], hydra_id.as_str());
+    assert_eq!(job["params"]["optimizer"], "adam");
+    // A lone job: its override names it, no experiment.
+    let lone = lab.run_at("/outputs/2026-12-01/10-00-00");
+    assert_eq!(lone["name"], "model.depth=8");
+    assert_eq!(lone["experiment"], Value::Null);
+    // MLflow: the run's own name, and its experiment's.
+    let alpha = lab
+        .runs()
+        .into_iter()
+        .find(|r| r["name"] == "alpha")
+        .unwrap();
+    assert_eq!(alpha["name_raw"], "alpha");
+    assert_eq!(alpha["experiment"]["name"], "demo");
+    assert!(
+        !alpha["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t.as_str().unwrap().starts_with("experiment=")),
+        "{alpha}"
+    );
+    // Grouped: sorted by experiment, a group's runs together.
+    let grouped = lab.json("/api/runs?limit=500&sort=experiment");
+    let order: Vec<Value> = grouped["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["experiment"]["name"].clone())
+        .collect();
+    let mut runs_of: Vec<Value> = order.clone();
+    runs_of.dedup();
+    assert_eq!(
+        runs_of,
+        [
+            Value::from("2026-12-02/11-00-00"),
+            Value::from("demo"),
+            Value::from("sweep"),
+            Value::Null
+        ],
+        "{order:?}"
+    );
+
+    // The filter language, checked against the values themselves.
+    let all = lab.json("/api/runs?limit=500&fields=params.lr,params.optimizer,metrics.loss");
+    let all = all["runs"].as_array().unwrap();
+    let expect = |pick: &dyn Fn(&Value) -> bool| -> Vec<String> {
+        let mut names: Vec<String> = all
+            .iter()
+            .filter(|r| pick(r))
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let lr = |r: &Value| number(&r["params"]["lr"]);
+    let loss = |r: &Value| r["metrics"]["loss"].as_f64();
+    let by_value =
+        expect(&|r| lr(r).is_some_and(|lr| lr > 0.005) && loss(r).is_some_and(|loss| loss < 0.5));
+    assert_eq!(by_value.len(), 16, "{by_value:?}");
+    assert_eq!(
+        names_for(
+            &lab,
+            "filter=params.lr%20%3E%200.005%20and%20metrics.loss%20%3C%200.5"
+        ),
+        by_value
+    );
+    let either = expect(&|r| r["params"]["optimizer"] == "adam" || r["name"] == "beta");
+    assert_eq!(either.len(), 3, "{either:?}");
+    assert_eq!(
+        names_for(
+            &lab,
+            &format!(
+                "filter={}",
+                pct("params.optimizer = \"adam\" or name = 'beta'")
+            )
+        ),
+        either
+    );
+    let listed = expect(&|r| lr(r).is_some_and(|lr| lr == 0.01 || lr == 0.1));
+    assert_eq!(listed.len(), 7, "{listed:?}");
+    assert_eq!(
+        names_for(&lab, &format!("filter={}", pct("params.lr IN (0.01, 0.1)"))),
+        listed
+    );
+    assert_eq!(
+        names_for(
+            &lab,
+            &format!("filter={}", pct("experiment_name ILIKE 'SW%'"))
+        )
+        .len(),
+        20
+    );
+    let bad = lab.get(&format!("/api/runs?filter={}", pct("params.lr > and")));
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.code(), "bad_filter");
+    assert!(bad.text().contains("character 12"), "{}", bad.text());
+}
+
+/// `text` percent-encoded for a query value.
+fn pct(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod discover;
+mod hparams;
 mod hydra;
 pub mod job;
 mod lab;
@@ -33,6 +34,7 @@ mod lightning;
 pub mod local;
 mod mlflow;
 mod mlflow_db;
+mod protowire;
 mod series;
 mod status;
 pub mod storage;

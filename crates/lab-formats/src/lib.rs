@@ -41,6 +41,7 @@ pub mod storage;
 mod tail;
 mod tensorboard;
 mod text;
+mod trials;
 mod wandb;
 mod yaml;
 

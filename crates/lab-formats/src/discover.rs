@@ -1,8 +1,12 @@
 //! Discovery (SPEC §6): which directories under an allowed root are runs,
-//! and of which format. It lists directories only (no file is opened),
-//! never follows a symbolic link, skips dot-directories (a format's own,
-//! `.hydra`, is looked at, not walked), and stops at a bounded depth and
-//! count with a warning.
+//! and of which format. It lists directories, opening no file but an
+//! `mlflow.db` store's (through its private copy) and, beneath a
+//! TensorBoard run, the small event files of a sub-directory that may be an
+//! `add_hparams` trial folded into the run (`trials::Folding`: at most 64
+//! KiB per sub-directory, through the storage seam); it never follows a
+//! symbolic link, skips dot-directories (a format's own, `.hydra`, is
+//! looked at, not walked), and stops at a bounded depth and count with a
+//! warning.
 
 use std::path::{Path, PathBuf};
 
@@ -179,6 +183,26 @@ fn classify(dir: &Path, entries: &[Entry], depth: usize) -> Option<Format> {
     None
 }
 
+/// The sub-directories of the TensorBoard run at `dir` that are hparams
+/// trials folded into it: the reader's own rule, through a local storage
+/// of `dir` (none when `dir` cannot be opened as one).
+fn folded_trials(dir: &Path, entries: &[Entry]) -> Vec<String> {
+    let dirs: Vec<String> = entries
+        .iter()
+        .filter(|e| e.dir)
+        .map(|e| e.name.clone())
+        .collect();
+    if dirs.is_empty() {
+        return Vec::new();
+    }
+    let Ok(storage) = crate::local::LocalStorage::open_ambient(dir) else {
+        return Vec::new();
+    };
+    let mut folding = crate::trials::Folding::default();
+    folding.refresh(&storage, &dirs);
+    folding.folded().to_vec()
+}
+
 /// The format of the directory `dir` as a run on its own (for an explicit
 /// import), or `None` when no reader recognises it.
 pub fn detect(dir: &Path) -> Option<Format> {
@@ -190,7 +214,9 @@ pub fn detect(dir: &Path) -> Option<Format> {
 /// `lab`, `mlflow` or `lightning` format nothing more is looked for (its
 /// subdirectories are its own); below a TensorBoard or Hydra run the walk
 /// goes on (TensorBoard's subdirectories are runs of their own, a Hydra
-/// job's outputs often hold some).
+/// job's outputs often hold some) — except into the `add_hparams` trials
+/// folded into a TensorBoard run, which are that run's (see
+/// `trials::Folding` for the rule).
 pub fn discover(root: &Path, limits: &Limits) -> Discovery {
     let mut found = Discovery::default();
     let mut queue = std::collections::VecDeque::from([(root.to_path_buf(), 0usize)]);
@@ -286,8 +312,13 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
         if depth >= limits.max_depth {
             continue;
         }
+        let folded = if format == Some(Format::Tensorboard) {
+            folded_trials(&dir, &entries)
+        } else {
+            Vec::new()
+        };
         for entry in entries {
-            if entry.dir && !entry.name.starts_with('.') {
+            if entry.dir && !entry.name.starts_with('.') && !folded.contains(&entry.name) {
                 queue.push_back((dir.join(&entry.name), depth + 1));
             }
         }

@@ -89,7 +89,43 @@ pub fn check_tfrecord(data: &[u8]) -> Result<usize, String> {
     let whole = events(bytes, bytes.len().max(1));
     let pieces = events(bytes, usize::from(chunk) + 1);
     assert_eq!(whole, pieces, "chunking changes nothing");
+    // The same bytes as an hparams summary's content.
+    let _ = check_hparams(bytes);
     whole
+}
+
+/// TensorBoard's hparams plugin data (`HParamsPluginData`), decoded by
+/// hand: never a panic; what decodes is within the caps (at most
+/// `MAX_PARAMS` hparams, keys of at most `MAX_KEY_LEN` bytes, strings of
+/// at most `MAX_VALUE_LEN`, nesting at most 4 deep) with a title of at
+/// most 200 bytes; and its hparams, written back as a session start, read
+/// back the same. Returns how many hparams it read.
+pub fn check_hparams(data: &[u8]) -> Result<usize, String> {
+    use crate::hparams::{HValue, MAX_DEPTH, MAX_TITLE, Trial, decode, depth, encode_start};
+    let decoded = decode(data)?;
+    let hparams = decoded.hparams.clone();
+    assert!(hparams.len() <= crate::MAX_PARAMS);
+    for (key, value) in &hparams {
+        assert!(
+            key.len() <= crate::MAX_KEY_LEN,
+            "a key of {} bytes",
+            key.len()
+        );
+        match value {
+            HValue::Text(s) => assert!(s.len() <= crate::MAX_VALUE_LEN),
+            HValue::Nested(json) => assert!(depth(json) <= MAX_DEPTH, "{json}"),
+            _ => {}
+        }
+    }
+    let again = decode(&encode_start(&hparams)).map_err(|e| format!("written back: {e}"));
+    // Debug, so that a NaN equals itself.
+    let again = again.map(|d| format!("{:?}", d.hparams));
+    assert_eq!(again, Ok(format!("{hparams:?}")), "written back");
+    let mut trial = Trial::default();
+    trial.absorb(decoded);
+    let title = trial.title().unwrap_or_default();
+    assert!(title.len() <= MAX_TITLE, "a title of {} bytes", title.len());
+    Ok(hparams.len())
 }
 
 /// W&B's `.wandb` header, which every input is put behind.

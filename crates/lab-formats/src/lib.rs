@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod discover;
+mod hparams;
 mod hydra;
 pub mod job;
 mod lab;
@@ -33,12 +34,14 @@ mod lightning;
 pub mod local;
 mod mlflow;
 mod mlflow_db;
+mod protowire;
 mod series;
 mod status;
 pub mod storage;
 mod tail;
 mod tensorboard;
 mod text;
+mod trials;
 mod wandb;
 mod yaml;
 

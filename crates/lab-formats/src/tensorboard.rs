@@ -1,16 +1,19 @@
 //! TensorBoard event files: TFRecord framing (masked CRC32C on the length
 //! and on the payload), each record an `Event` protobuf. Scalars come from
 //! TF1's `simple_value` or TF2 tensors of the scalars plugin; text from the
-//! text plugin; params and status from the hparams plugin's session start
-//! and end. Event files of one directory are read in name order; each is
-//! followed from where it was left.
+//! text plugin; params, title and status from the hparams plugin's session
+//! start and end (`hparams.rs`), and params, title and metrics from the
+//! hparams trials `add_hparams` wrote beneath the run (folded into it: see
+//! `trials::Folding`). Event files of one directory are read in name
+//! order; each is followed from where it was left.
 
 use prost::Message;
-use serde_json::Value as Json;
 
+use crate::hparams::Trial;
 use crate::series::{Point, SeriesSet};
 use crate::storage::{EntryKind, Storage, list_all};
 use crate::tail::{Followed, Sink, Tail};
+use crate::trials::Folding;
 use crate::{MAX_TEXTS, RunInfo, TextEntry};
 
 /// Largest record accepted (an image summary is the biggest usual one).
@@ -140,41 +143,6 @@ pub(crate) struct TensorProto {
     pub int64_val: Vec<i64>,
 }
 
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct HParamsPluginData {
-    #[prost(message, optional, tag = "3")]
-    pub session_start_info: Option<SessionStartInfo>,
-    #[prost(message, optional, tag = "4")]
-    pub session_end_info: Option<SessionEndInfo>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct SessionStartInfo {
-    #[prost(btree_map = "string, message", tag = "1")]
-    pub hparams: std::collections::BTreeMap<String, ProtoValue>,
-    #[prost(string, tag = "4")]
-    pub group_name: String,
-    #[prost(double, tag = "5")]
-    pub start_time_secs: f64,
-}
-
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct SessionEndInfo {
-    #[prost(int32, tag = "1")]
-    pub status: i32,
-}
-
-/// `google.protobuf.Value`, the scalar kinds.
-#[derive(Clone, PartialEq, Message)]
-pub(crate) struct ProtoValue {
-    #[prost(double, optional, tag = "2")]
-    pub number_value: Option<f64>,
-    #[prost(string, optional, tag = "3")]
-    pub string_value: Option<String>,
-    #[prost(bool, optional, tag = "4")]
-    pub bool_value: Option<bool>,
-}
-
 const DT_FLOAT: i32 = 1;
 const DT_DOUBLE: i32 = 2;
 const DT_INT32: i32 = 3;
@@ -182,7 +150,7 @@ const DT_INT64: i32 = 9;
 const DT_HALF: i32 = 19;
 
 /// The single number a scalar tensor holds.
-fn tensor_scalar(t: &TensorProto) -> Option<f64> {
+pub(crate) fn tensor_scalar(t: &TensorProto) -> Option<f64> {
     let le = |n: usize| t.tensor_content.get(..n);
     match t.dtype {
         DT_FLOAT => t
@@ -218,6 +186,9 @@ fn half_to_f64(bits: u16) -> f64 {
 pub(crate) struct Events {
     set: SeriesSet,
     info: RunInfo,
+    /// The hparams of the run's own session start (TensorBoard's
+    /// `hp.hparams`).
+    trial: Trial,
     first_wall: Option<f64>,
     /// The file being read (its name) and the offset of the next record.
     file: String,
@@ -298,40 +269,26 @@ impl Events {
     }
 
     fn hparams(&mut self, content: &[u8]) {
-        let Ok(data) = HParamsPluginData::decode(content) else {
-            self.info
-                .errors
-                .push("an hparams summary does not decode".to_owned());
-            return;
-        };
-        if let Some(start) = data.session_start_info {
-            for (key, value) in start.hparams {
-                let json = if let Some(n) = value.number_value {
-                    // Python's ints arrive as doubles: 64, not 64.0.
-                    if n.fract() == 0.0 && n.abs() < 9.0e15 {
-                        Json::from(n as i64)
-                    } else {
-                        serde_json::Number::from_f64(n).map_or(Json::Null, Json::Number)
-                    }
-                } else if let Some(s) = value.string_value {
-                    Json::String(crate::text::cap(&s))
-                } else if let Some(b) = value.bool_value {
-                    Json::Bool(b)
-                } else {
-                    Json::Null
-                };
-                if self.info.params.len() < crate::MAX_PARAMS {
-                    self.info.params.insert(key, json);
+        let data = match crate::hparams::decode(content) {
+            Ok(data) => data,
+            Err(why) => {
+                if self.info.errors.len() < MAX_ERRORS {
+                    self.info
+                        .errors
+                        .push(format!("an hparams summary does not decode: {why}"));
                 }
+                return;
             }
-            if start.start_time_secs > 0.0 && start.start_time_secs.is_finite() {
-                self.first_wall = Some(start.start_time_secs);
+        };
+        if data.started {
+            if let Some(secs) = data.start_time {
+                self.first_wall = Some(secs);
             }
             self.info.status.get_or_insert_with(|| "RUNNING".to_owned());
         }
-        if let Some(end) = data.session_end_info {
+        if let Some(status) = data.end_status {
             self.info.status = Some(
-                match end.status {
+                match status {
                     1 => "FINISHED",
                     2 => "FAILED",
                     3 => "RUNNING",
@@ -340,8 +297,13 @@ impl Events {
                 .to_owned(),
             );
         }
+        self.trial.absorb(data);
     }
 }
+
+/// Most errors one run's events add (a file of bad hparams summaries
+/// says so once per summary, up to this).
+const MAX_ERRORS: usize = 100;
 
 impl Sink for Events {
     /// A file that was read before and is now replaced makes the reader
@@ -368,23 +330,32 @@ pub(crate) struct Reader {
     offsets: std::collections::HashMap<String, u64>,
     events: Events,
     errors: Vec<String>,
+    /// The hparams trials beneath the run, folded into it.
+    folding: Folding,
 }
 
 impl Reader {
     pub(crate) fn refresh(&mut self, storage: &dyn Storage) {
         self.errors.clear();
-        let names: Vec<String> = match list_all(storage, "") {
-            Ok(entries) => entries
-                .into_iter()
-                .filter(|e| e.kind == EntryKind::File && e.name.starts_with(PREFIX))
-                .map(|e| e.name)
-                .take(MAX_FILES)
-                .collect(),
+        let entries = match list_all(storage, "") {
+            Ok(entries) => entries,
             Err(e) => {
                 self.errors.push(format!("listing the run: {e}"));
                 return;
             }
         };
+        let dirs: Vec<String> = entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Dir)
+            .map(|e| e.name.clone())
+            .collect();
+        self.folding.refresh(storage, &dirs);
+        let names: Vec<String> = entries
+            .into_iter()
+            .filter(|e| e.kind == EntryKind::File && e.name.starts_with(PREFIX))
+            .map(|e| e.name)
+            .take(MAX_FILES)
+            .collect();
         // Files come and go in name order; a file that vanished, shrank or
         // was replaced makes the whole directory be read again.
         let known = self.files.len();
@@ -442,11 +413,25 @@ impl Reader {
             .map(|w| crate::text::iso8601_utc(w as u64));
         info.errors.extend(self.errors.iter().cloned());
         info.errors.extend(self.events.set.cap_error());
+        // The run's own session start first, then the trials folded in.
+        let own = &self.events.trial;
+        let folded = self.folding.trial();
+        own.params_into(&mut info.params);
+        folded.params_into(&mut info.params);
+        info.title = own.title().or_else(|| folded.title());
+        if own.cut || folded.cut {
+            info.errors.push(format!(
+                "hparams past the caps ({} hparams, keys of {} bytes, {} levels) were left out",
+                crate::MAX_PARAMS,
+                crate::MAX_KEY_LEN,
+                crate::hparams::MAX_DEPTH
+            ));
+        }
         info
     }
 
     pub(crate) fn sets(&self) -> Vec<&SeriesSet> {
-        vec![&self.events.set]
+        vec![&self.events.set, self.folding.set()]
     }
 }
 

@@ -20,6 +20,10 @@ fn committed_fuzz_inputs_hold_and_the_seeds_reach_the_readers() {
         .map(|b| fuzz::check_tfrecord(b))
         .collect();
     assert_eq!(tf[0], Ok(1), "the seed's one scalar");
+    // tensorboardX's add_hparams trial (its metric's one scalar), and its
+    // session start's content alone: five hparams.
+    assert_eq!(tf[3], Ok(1), "the trial's one metric");
+    assert_eq!(fuzz::check_hparams(&committed("tfrecord")[4]), Ok(5));
     for bytes in committed("wandb") {
         let _ = fuzz::check_wandb(&bytes);
     }
@@ -54,6 +58,24 @@ proptest! {
     #[test]
     fn tfrecord_and_events(data in proptest::collection::vec(any::<u8>(), 0..200)) {
         let _ = fuzz::check_tfrecord(&data);
+    }
+
+    /// Hparams plugin data: random bytes, and tensorboardX's session start
+    /// with bytes flipped and cut.
+    #[test]
+    fn hparams_plugin_data(
+        data in proptest::collection::vec(any::<u8>(), 0..200),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        cut in any::<usize>(),
+    ) {
+        let _ = fuzz::check_hparams(&data);
+        let mut seed = committed("tfrecord")[4].clone();
+        for (at, byte) in flips {
+            let at = at % seed.len();
+            seed[at] ^= byte;
+        }
+        seed.truncate(cut % (seed.len() + 1));
+        let _ = fuzz::check_hparams(&seed);
     }
 
     #[test]

@@ -567,7 +567,7 @@ fn measure_formats() -> anyhow::Result<()> {
         metrics_csv.push_str(&format!("0,{step},{}\n", 1.0 / f64::from(step + 1)));
     }
     for i in 0..250 {
-        // The event file only (its add_hparams subdirectory is a run of its own).
+        // The event file only (not its add_hparams subdirectory, which is folded into it).
         copy_tree(&tb_run, &runs.join(format!("tb/run-{i}")), false)?;
         copy_tree(&mlflow_run, &runs.join(format!("mlruns/1/{i:032x}")), true)?;
         lab_test_support::fixture::Tree::new(&runs)

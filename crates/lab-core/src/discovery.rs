@@ -22,14 +22,32 @@ pub struct Scanned {
 }
 
 /// Walks every allowed root (bounded, no links followed) and registers the
-/// runs not registered yet; forgotten runs stay forgotten.
+/// runs not registered yet; forgotten runs stay forgotten. A run registered
+/// before its directory was known to be a TensorBoard hparams trial (now
+/// part of the run above it) is forgotten.
 pub fn scan(registry: &Registry, limits: &Limits) -> Result<Scanned, lab_registry::Error> {
     let mut candidates = Vec::new();
     let mut warnings = Vec::new();
+    let mut folded = Vec::new();
     for root in registry.allowed_roots() {
         let found = lab_formats::discover(root, limits);
         warnings.extend(found.warnings);
+        folded.extend(found.folded);
         candidates.extend(found.runs.into_iter().map(candidate));
+    }
+    if !folded.is_empty() {
+        let runs = registry.runs()?;
+        for run in runs.iter().filter(|r| {
+            r.entry.is_none()
+                && r.format.as_deref() == Some(Format::Tensorboard.as_str())
+                && folded.contains(&r.root)
+        }) {
+            registry.forget(&run.id)?;
+            tracing::info!(
+                "{} is an hparams trial of the run above it now: its params are that run's",
+                run.id
+            );
+        }
     }
     Ok(Scanned {
         report: registry.register(&candidates, false)?,

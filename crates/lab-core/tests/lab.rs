@@ -201,3 +201,59 @@ fn details_a_series_an_artifact_an_export_and_forget() {
         Err(lab_core::Error::Registry(_))
     ));
 }
+
+/// A data dir from before hparams trials were folded holds the trial as a
+/// run of its own: the next walk forgets it (its params are its parent's
+/// now), and the parent shows them beside its curves.
+#[test]
+fn an_hparams_trial_registered_before_the_folding_is_let_go() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().canonicalize().unwrap().join("runs");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../lab-formats/tests/data/tb-hparams");
+    // The tensorboardX fixture, copied file by file into scratch.
+    let tree = Tree::new(&root);
+    let mut stack = vec![fixture.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("tfevents"))
+            {
+                let rel = path.strip_prefix(&fixture).unwrap();
+                tree.file(
+                    &format!("tb/{}", rel.display()),
+                    std::fs::read(&path).unwrap(),
+                );
+            }
+        }
+    }
+    let trial = std::fs::read_dir(root.join("tb"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("17"))
+        .unwrap();
+    let data = scratch.path().join("data");
+    lab_registry::DataDir::new(&data).ensure().unwrap();
+    let registry = Registry::open(&data, std::slice::from_ref(&root)).unwrap();
+    // What an earlier release registered: the trial as a run.
+    let old = lab_registry::Candidate {
+        dir: trial.clone(),
+        format: "tensorboard".to_owned(),
+        entry: None,
+        name: None,
+    };
+    registry.register(&[old], true).unwrap();
+    assert_eq!(registry.runs().unwrap().len(), 1);
+    lab_core::discovery::scan(&registry, &Default::default()).unwrap();
+    let runs = registry.runs().unwrap();
+    let roots: Vec<&std::path::Path> = runs.iter().map(|r| r.root.as_path()).collect();
+    assert!(!roots.contains(&trial.as_path()), "{roots:?}");
+    assert!(roots.contains(&root.join("tb").as_path()), "{roots:?}");
+    // A second walk does not bring it back.
+    lab_core::discovery::scan(&registry, &Default::default()).unwrap();
+    assert!(!registry.runs().unwrap().iter().any(|r| r.root == trial));
+}

@@ -92,6 +92,10 @@ pub struct Discovery {
     pub runs: Vec<Found>,
     /// What was skipped or cut short, one line each.
     pub warnings: Vec<String>,
+    /// Directories folded into the TensorBoard run above them (hparams
+    /// trials): never runs of their own, so a registry that holds one
+    /// from before the folding may let it go.
+    pub folded: Vec<PathBuf>,
 }
 
 /// One listed entry: its name and whether it is a plain file or a real
@@ -317,6 +321,9 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
         } else {
             Vec::new()
         };
+        found
+            .folded
+            .extend(folded.iter().map(|name| dir.join(name)));
         for entry in entries {
             if entry.dir && !entry.name.starts_with('.') && !folded.contains(&entry.name) {
                 queue.push_back((dir.join(&entry.name), depth + 1));

@@ -17,7 +17,7 @@ Examples:
   lab serve --root ~/experiments          find every run under ~/experiments and open the UI
   lab runs                                list the registered runs
   lab import ~/experiments/new-run        register one more run
-  lab export cartpole-ppo-3f9c2d          bundle a run (redacted, checksummed)
+  lab export cartpole-ppo-3f9c2d41e07b    bundle a run (redacted, checksummed)
   lab serv                                a typo: lab suggests `serve`";
 
 /// Lab: browse, watch, compare and export experiment runs, safely, from a
@@ -136,7 +136,7 @@ Examples:
     /// Forget a run (its files are never touched)
     #[command(after_help = "\
 Examples:
-  lab forget cartpole-ppo-3f9c2d     unregister it (`lab runs` lists the ids)")]
+  lab forget cartpole-ppo-3f9c2d41e07b  unregister it (`lab runs` lists the ids)")]
     Forget {
         /// The run id (see `lab runs`)
         id: String,
@@ -154,8 +154,8 @@ Examples:
     /// with a checksummed MANIFEST.json) into DATA_DIR/exports
     #[command(after_help = "\
 Examples:
-  lab export cartpole-ppo-3f9c2d                  DATA_DIR/exports/cartpole-ppo-3f9c2d-YYYYMMDD-HHMMSS.tar
-  lab export cartpole-ppo-3f9c2d --name for-ana   DATA_DIR/exports/for-ana.tar")]
+  lab export cartpole-ppo-3f9c2d41e07b                  DATA_DIR/exports/cartpole-ppo-3f9c2d41e07b-YYYYMMDD-HHMMSS.tar
+  lab export cartpole-ppo-3f9c2d41e07b --name for-ana   DATA_DIR/exports/for-ana.tar")]
     Export {
         /// The run id (see `lab runs`)
         id: String,

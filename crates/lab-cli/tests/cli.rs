@@ -987,3 +987,57 @@ fn root_only_where_it_means_something() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(run_ids(&e.run(&["runs"])).len(), 1);
 }
+
+#[test]
+fn ids_issued_before_stable_ids_still_name_their_runs() {
+    let e = env();
+    std::fs::write(e.base.join("runs/one/metrics.jsonl"), "{\"loss\": 0.5}\n").unwrap();
+    // A data dir as a version before stable ids left it (`lab serve
+    // --root BASE/runs` remembered the root): random ids, version 2.
+    let runs = e.runs_root();
+    let old = serde_json::json!({"version": 2, "forgotten": [], "roots": [runs], "runs": [
+        {"id": "one-3f9c2d", "root": runs.join("one"), "imported_at": 5, "format": "lab"},
+        {"id": "two-00aa11", "root": runs.join("two"), "imported_at": 5, "format": "lab"},
+    ]});
+    std::fs::create_dir_all(e.base.join("data")).unwrap();
+    std::fs::write(e.base.join("data/registry.json"), old.to_string()).unwrap();
+    let mut ids = run_ids(&e.run(&["runs"]));
+    ids.sort();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    for (id, slug) in ids.iter().zip(["one-", "two-"]) {
+        assert!(id.starts_with(slug) && id.len() == slug.len() + 12, "{id}");
+    }
+    // The same directories get the same ids in a new data dir.
+    let fresh = |args: &[&str]| {
+        Command::new(LAB)
+            .arg("--data-dir")
+            .arg(e.base.join("fresh"))
+            .env_remove("XDG_DATA_HOME")
+            .env("HOME", &e.base)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for dir in ["one", "two"] {
+        let path = runs.join(dir);
+        let out = fresh(&[
+            "import",
+            "--root",
+            runs.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let mut again = run_ids(&fresh(&["runs"]));
+    again.sort();
+    assert_eq!(again, ids);
+    // The old ids still work for export and forget.
+    let out = e.run(&["export", "one-3f9c2d", "--name", "old-id"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(e.base.join("data/exports/old-id.tar").is_file());
+    let out = e.run(&["forget", "one-3f9c2d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(run_ids(&e.run(&["runs"])), [ids[1].clone()]);
+    assert_fails_with(&e.run(&["forget", "one-3f9c2d"]), "one-3f9c2d");
+    assert_fails_with(&e.run(&["forget", &ids[0]]), &ids[0]);
+}

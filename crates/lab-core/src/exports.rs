@@ -67,15 +67,18 @@ impl Lab {
         name: Option<&str>,
     ) -> Result<BundleInfo, ExportError> {
         let exports = self.exports()?;
+        let name = name.map(BundleName::parse).transpose()?;
+        // By its id now, whichever id (or alias) asked: one export of a
+        // run at a time, and its bundle named by its id.
+        let run = Run::new(self.registry.get(id)?);
         let name = match name {
-            Some(name) => BundleName::parse(name)?,
-            None => BundleName::parse(&default_bundle_name(id.as_str(), SystemTime::now()))?,
+            Some(name) => name,
+            None => BundleName::parse(&default_bundle_name(run.id.as_str(), SystemTime::now()))?,
         };
-        if !lock(&self.exporting).insert(id.clone()) {
+        if !lock(&self.exporting).insert(run.id.clone()) {
             return Err(ExportError::InProgress);
         }
-        let _done = Exporting(self, id.clone());
-        let run = Run::new(self.registry.get(id)?);
+        let _done = Exporting(self, run.id.clone());
         // The group the list shows it in travels with it.
         let experiment = self
             .listed(std::iter::once(&run))

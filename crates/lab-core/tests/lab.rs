@@ -257,3 +257,98 @@ fn an_hparams_trial_registered_before_the_folding_is_let_go() {
     lab_core::discovery::scan(&registry, &Default::default()).unwrap();
     assert!(!registry.runs().unwrap().iter().any(|r| r.root == trial));
 }
+
+/// A Lab over `data` with the allowed root `root`, its runs found.
+fn lab_over(data: &std::path::Path, root: &std::path::Path) -> Arc<Lab> {
+    lab_registry::DataDir::new(data).ensure().unwrap();
+    let registry = Registry::open(data, &[root.to_path_buf()]).unwrap();
+    assert!(registry.warnings().is_empty(), "{:?}", registry.warnings());
+    lab_core::discovery::scan(&registry, &Default::default()).unwrap();
+    let mut config = LabConfig::new(Arc::new(registry), lab_fs::Allowlist::default());
+    config.exports_dir = Some(data.join("exports"));
+    Arc::new(Lab::new(config).unwrap())
+}
+
+fn ids(lab: &Arc<Lab>) -> Vec<String> {
+    lab.runs()
+        .unwrap()
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect()
+}
+
+#[test]
+fn the_same_runs_have_the_same_ids_in_two_data_dirs() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().join("runs");
+    Tree::new(&root)
+        .file("alpha/params.json", r#"{"lr": 0.1}"#)
+        .file("beta/params.json", r#"{"lr": 0.3}"#);
+    let first = lab_over(&scratch.path().join("data-1"), &root);
+    let second = lab_over(&scratch.path().join("data-2"), &root);
+    assert_eq!(ids(&first).len(), 2);
+    assert_eq!(ids(&first), ids(&second));
+    // And imported explicitly into a third, the same again.
+    let third_data = scratch.path().join("data-3");
+    lab_registry::DataDir::new(&third_data).ensure().unwrap();
+    let third = Registry::open(&third_data, std::slice::from_ref(&root)).unwrap();
+    let alpha = third.import(&root.join("alpha"), None).unwrap();
+    assert!(ids(&first).contains(&alpha.id.to_string()));
+}
+
+#[test]
+fn a_data_dir_from_before_stable_ids_keeps_its_old_ids_working() {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().join("runs");
+    Tree::new(&root)
+        .file("alpha/params.json", r#"{"lr": 0.1}"#)
+        .file("alpha/metrics.jsonl", "{\"step\": 0, \"loss\": 2.0}\n")
+        .file("beta/params.json", r#"{"lr": 0.3}"#);
+    let root = root.canonicalize().unwrap();
+    // As a version before stable ids left it: random ids, version 2.
+    let data = scratch.path().join("data");
+    lab_registry::DataDir::new(&data).ensure().unwrap();
+    let old = serde_json::json!({"version": 2, "forgotten": [], "roots": [], "runs": [
+        {"id": "alpha-3f9c2d", "root": root.join("alpha"), "imported_at": 5, "format": "lab"},
+        {"id": "beta-00aa11", "root": root.join("beta"), "imported_at": 5, "format": "lab"},
+    ]});
+    std::fs::write(data.join("registry.json"), old.to_string()).unwrap();
+    let lab = lab_over(&data, &root);
+    let old_alpha = RunId::parse("alpha-3f9c2d").unwrap();
+    // Listed once each, under the new ids.
+    let listed = ids(&lab);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(
+        !listed.iter().any(|id| id.ends_with("-3f9c2d")),
+        "{listed:?}"
+    );
+    let rows = lab.list(&ListQuery::default()).unwrap();
+    assert_eq!(rows.total, 2);
+    // The old id finds the run, under its id now, for everything.
+    let alpha = lab.run(&old_alpha).unwrap();
+    assert_ne!(alpha.id, old_alpha);
+    assert!(listed.contains(&alpha.id.to_string()));
+    assert_eq!(alpha.root, root.join("alpha"));
+    let query = SeriesQuery {
+        points: 10,
+        from: None,
+        to: None,
+        axis: lab_core::formats::XAxis::Step,
+    };
+    assert!(lab.series(&old_alpha, "loss", query).unwrap().is_some());
+    let name = lab.allowlists().any("params.json").unwrap();
+    assert!(lab.open_artifact(&old_alpha, &name).is_ok());
+    let bundle = lab.export(&old_alpha, None).unwrap();
+    assert!(
+        bundle.name.as_str().starts_with(alpha.id.as_str()),
+        "{}",
+        bundle.name.as_str()
+    );
+    // Forgotten by its old id: gone under both, and a walk leaves it so.
+    let gone = lab.forget(&old_alpha).unwrap();
+    assert_eq!(gone.id, alpha.id);
+    assert!(lab.run(&old_alpha).is_err());
+    assert!(lab.run(&alpha.id).is_err());
+    let again = lab_over(&data, &root);
+    assert_eq!(ids(&again).len(), 1);
+}

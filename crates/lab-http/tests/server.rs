@@ -39,6 +39,21 @@ const BINDING: &str = "test-page-binding-0123456789_abcdef";
 const PASSWD: &str = "root:x:0:0:canary:/root:/bin/sh\n";
 
 async fn start_with(limits: lab_http::Limits, allowed_hosts: Vec<String>) -> Lab {
+    start_on(limits, allowed_hosts, Ids::Now).await
+}
+
+/// Which ids the runs `demo` and `other` are registered with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ids {
+    /// `demo` and `other`, given on import.
+    Now,
+    /// `demo-3f9c2d` and `other-00aa11`, by a data dir as a version before
+    /// stable ids left it (a version 2 snapshot): `run_id` is `demo`'s
+    /// migrated id.
+    BeforeStableIds,
+}
+
+async fn start_on(limits: lab_http::Limits, allowed_hosts: Vec<String>, ids: Ids) -> Lab {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().canonicalize().unwrap();
     let runs = base.join("runs");
@@ -73,10 +88,27 @@ async fn start_with(limits: lab_http::Limits, allowed_hosts: Vec<String>) -> Lab
     symlink("../other/summary.json", run.join("summary.json")).unwrap();
     symlink(base.join("outside/passwd"), run.join("stderr.log")).unwrap();
     symlink("output.mp4", run.join("video.mp4")).unwrap();
+    if ids == Ids::BeforeStableIds {
+        let old = serde_json::json!({"version": 2, "forgotten": [], "roots": [], "runs": [
+            {"id": "demo-3f9c2d", "root": run, "imported_at": 5, "format": "lab"},
+            {"id": "other-00aa11", "root": runs.join("other"), "imported_at": 5, "format": "lab"},
+        ]});
+        std::fs::create_dir_all(base.join("data")).unwrap();
+        std::fs::write(base.join("data/registry.json"), old.to_string()).unwrap();
+    }
     let registry =
         lab_registry::Registry::open(&base.join("data"), std::slice::from_ref(&runs)).unwrap();
-    let run_id = registry.import(&run, Some("demo")).unwrap().id.to_string();
-    registry.import(&runs.join("other"), Some("other")).unwrap();
+    let run_id = match ids {
+        Ids::Now => {
+            let id = registry.import(&run, Some("demo")).unwrap().id.to_string();
+            registry.import(&runs.join("other"), Some("other")).unwrap();
+            id
+        }
+        Ids::BeforeStableIds => {
+            let old = lab_registry::RunId::parse("demo-3f9c2d").unwrap();
+            registry.get(&old).unwrap().id.to_string()
+        }
+    };
     let key = lab_http::AccessKey::generate().unwrap();
     let mut config = lab_http::Config::new(
         Arc::new(registry),
@@ -2527,4 +2559,60 @@ async fn a_listener_that_is_not_loopback_is_refused_by_the_library() {
         let bound = lab_http::Builder::new(config()).bind(&local).await.unwrap();
         assert!(bound.login_link().contains("/#key="));
     }
+}
+
+#[tokio::test]
+async fn a_run_id_issued_before_stable_ids_still_answers() {
+    let lab = start_on(
+        lab_http::Limits::default(),
+        Vec::new(),
+        Ids::BeforeStableIds,
+    )
+    .await;
+    assert!(lab.run_id.starts_with("demo-") && lab.run_id.len() == "demo-".len() + 12);
+    // The list shows each run once, by its id now.
+    let page: serde_json::Value = serde_json::from_slice(&lab.get("/api/runs").await.body).unwrap();
+    let mut listed: Vec<&str> = page["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    listed.sort();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0], lab.run_id);
+    assert!(listed[1].starts_with("other-") && !listed.contains(&"other-00aa11"));
+    // The old id answers 200 with the run (no redirect), whose id is new.
+    for path in [
+        "/api/runs/demo-3f9c2d",
+        &format!("/api/runs/{}", lab.run_id),
+    ] {
+        let reply = lab.get(path).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        let run: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(run["id"], lab.run_id.as_str(), "{path}");
+    }
+    let video = lab.get("/api/runs/demo-3f9c2d/artifacts/output.mp4").await;
+    assert_eq!(video.status, 200, "{}", video.text());
+    assert_eq!(video.body.len(), 100_000);
+    // Forgotten by the old id: then neither id answers.
+    let token = lab.token.clone();
+    let gone = lab
+        .request(
+            "DELETE",
+            "/api/runs/demo-3f9c2d",
+            &[("X-Lab-Token", &token)],
+            b"",
+        )
+        .await;
+    assert_eq!(gone.status, 200, "{}", gone.text());
+    let gone: serde_json::Value = serde_json::from_slice(&gone.body).unwrap();
+    assert_eq!(gone["forgotten"]["id"], lab.run_id.as_str());
+    for path in [
+        "/api/runs/demo-3f9c2d",
+        &format!("/api/runs/{}", lab.run_id),
+    ] {
+        assert_eq!(lab.get(path).await.status, 404, "{path}");
+    }
+    lab.stop().await;
 }

@@ -2,7 +2,7 @@
 //! "every boundary fuzzed"): any bytes as `registry.json` and
 //! `registry.log` open into a registry or an error — never a panic — and
 //! a registry that opens is whole: ids unique and sorted, every root
-//! absolute, and a second instance on the same files sees exactly the
+//! absolute, every alias finding its run, and a second instance on the same files sees exactly the
 //! same runs (nothing depends on what happened to be read first).
 //! Used by `fuzz/fuzz_targets/load.rs` and the registry tests; not part of
 //! the API.
@@ -57,6 +57,13 @@ fn oracle(dir: &std::path::Path) -> Option<usize> {
             run.root
         );
         assert_eq!(first.get(&run.id).ok().as_ref(), Some(run));
+        for alias in &run.aliases {
+            assert_eq!(
+                first.get(alias).ok().as_ref(),
+                Some(run),
+                "an alias finds its run"
+            );
+        }
     }
     let again = Registry::open(dir, &[])
         .unwrap_or_else(|e| panic!("a registry that opened once opens again: {e}"));

@@ -51,6 +51,14 @@ pub(crate) enum Change {
         /// The run.
         id: RunId,
     },
+    /// A run's id changed (to its stable id, when a registry from before
+    /// stable ids is opened); the old id stays an alias of the run.
+    Rename {
+        /// Its id before.
+        from: RunId,
+        /// Its id now.
+        to: RunId,
+    },
     /// Allowed roots were remembered (only ones not known before).
     Roots(Vec<PathBuf>),
     /// Remembered roots were forgotten (`lab forget-root`).
@@ -216,6 +224,7 @@ mod tests {
             imported_at: 7,
             format: Some("lab".into()),
             entry: None,
+            aliases: Vec::new(),
         })])
     }
 
@@ -259,6 +268,7 @@ mod tests {
             imported_at: 1_700_000_000,
             format: None,
             entry: None,
+            aliases: Vec::new(),
         };
         let id = run.id.clone();
         let lines = [

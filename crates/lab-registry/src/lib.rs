@@ -19,6 +19,13 @@
 //! cannot be parsed otherwise is an error naming the file, never silently
 //! emptied. Forgetting a run never touches its files.
 //!
+//! A run's id is **stable** ([`RunId::stable`], SPEC §4): made from where
+//! the run is, so the same directory has the same id in every data dir.
+//! An id once issued keeps finding its run: a registry from before stable
+//! ids is migrated when opened, each random id kept as an alias of the
+//! run ([`RunRecord::aliases`]) that [`Registry::get`] and
+//! [`Registry::forget`] accept.
+//!
 //! ```
 //! # fn main() -> Result<(), lab_registry::Error> {
 //! # let tmp = tempfile::tempdir().unwrap();
@@ -45,7 +52,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use data_dir::DataDir;
-pub use id::{MAX_ID_LEN, RunId};
+pub use id::{MAX_ID_LEN, MAX_SLUG_LEN, Place, RunId};
 use state::Batch;
 use store::{Cache, Store};
 
@@ -269,6 +276,11 @@ pub struct RunRecord {
     /// the store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<String>,
+    /// Ids the run had before, oldest first, which still find it (a run
+    /// registered before ids were stable keeps its random id here). No
+    /// other run has one of them as an id or an alias.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<RunId>,
 }
 
 impl RunRecord {
@@ -382,11 +394,77 @@ impl Registry {
                 roots.push(root);
             }
         }
-        Ok(Self {
+        let registry = Self {
             store,
             allowed_roots: roots,
             cache: Mutex::new(cache),
-        })
+        };
+        let job_runs = canonical_as_far_as_exists(&DataDir::new(data_dir).runs());
+        if let Err(e) = registry.migrate_ids(&job_runs) {
+            // The registry works as it is (the old ids are its ids); the
+            // next open tries again.
+            registry.cache().warn(format!(
+                "could not give the runs registered with random ids their stable ids: {e}"
+            ));
+        }
+        Ok(registry)
+    }
+
+    /// In a registry written before ids were stable (a snapshot of
+    /// version 2 or older), gives every run registered with a random id (an
+    /// id of the shape `RunId::generate` gave, `SLUG-` and six hex digits,
+    /// on a run that is not a job's run, directly in `job_runs`) its
+    /// stable id, with the same slug; the old id is kept as an alias and
+    /// keeps finding the run. An id of another shape was chosen by someone
+    /// and is kept. One locked update, written as a new snapshot (version
+    /// 3, whether or not a run was renamed): a crash leaves the old
+    /// registry or the migrated one, and a build that knows no aliases
+    /// refuses the data dir instead of losing them. Done once: a second
+    /// open, or another process racing this one, finds version 3 and
+    /// nothing to do. Forgotten runs are not registered, so they stay
+    /// forgotten. Returns how many runs were given a new id.
+    fn migrate_ids(&self, job_runs: &Path) -> Result<usize, Error> {
+        {
+            let mut cache = self.cache();
+            if !self.store.refresh(&mut cache)?.state.before_stable_ids {
+                return Ok(0);
+            }
+        }
+        let stale =
+            |run: &RunRecord| id::has_random_suffix(&run.id) && run.root.parent() != Some(job_runs);
+        let mut left = Vec::new();
+        let renamed = self.update(|batch| {
+            if !batch.before_stable_ids() {
+                // Another process migrated it since.
+                return Ok(0);
+            }
+            let mut old: Vec<RunRecord> = batch.runs().filter(|r| stale(r)).cloned().collect();
+            old.sort_by(|a, b| a.id.cmp(&b.id));
+            let mut renamed = 0;
+            for run in old {
+                let name = id::slug_of(&run.id);
+                match stable_id_in(
+                    &self.allowed_roots,
+                    &run.root,
+                    run.entry.as_deref(),
+                    name,
+                    |id| batch.has_id(id),
+                ) {
+                    Ok(id) => {
+                        batch.rename(&run.id, id);
+                        renamed += 1;
+                    }
+                    Err(e) => left.push(format!("run {} keeps its id: {e}", run.id)),
+                }
+            }
+            batch.compact();
+            Ok(renamed)
+        })?;
+        let mut cache = self.cache();
+        for warning in left {
+            cache.warn(warning);
+        }
+        Ok(renamed)
     }
 
     /// The canonical allowed roots.
@@ -417,7 +495,8 @@ impl Registry {
         Ok(Arc::clone(self.store.refresh(&mut cache)?.state.runs()))
     }
 
-    /// One run by id.
+    /// One run by id, or by an id it had before (see
+    /// [`RunRecord::aliases`]): the record holds its id now.
     pub fn get(&self, id: &RunId) -> Result<RunRecord, Error> {
         let mut cache = self.cache();
         let loaded = self.store.refresh(&mut cache)?;
@@ -429,13 +508,13 @@ impl Registry {
         self.store.update(&self.cache, change)
     }
 
-    /// Imports one directory as a `lab` run, with `id` or a generated one.
+    /// Imports one directory as a `lab` run, with `id` or its stable one.
     pub fn import(&self, dir: &Path, id: Option<&str>) -> Result<RunRecord, Error> {
         self.import_as(dir, id, None)
     }
 
-    /// Imports one directory of `format`, with `id` or a generated one. An
-    /// explicit import brings a forgotten run back.
+    /// Imports one directory of `format`, with `id` or its stable one
+    /// ([`RunId::stable`]). An explicit import brings a forgotten run back.
     pub fn import_as(
         &self,
         dir: &Path,
@@ -452,7 +531,11 @@ impl Registry {
             if let Some(existing) = batch.by_key(&key) {
                 return Err(Error::AlreadyRegistered(existing.id.clone()));
             }
-            let mut record = new_record(batch, &root, id, None)?;
+            let id = match id {
+                Some(id) => id,
+                None => self.stable_id(batch, &root, None, None)?,
+            };
+            let mut record = new_record(batch, &root, id)?;
             record.format = format.map(str::to_owned);
             batch.add(record.clone());
             Ok(record)
@@ -536,7 +619,22 @@ impl Registry {
                 if batch.is_forgotten(&key) && !explicit {
                     continue;
                 }
-                let mut record = new_record(batch, &key.root, None, candidate.name.as_deref())?;
+                if batch.len() >= MAX_RUNS {
+                    return Err(Error::Full);
+                }
+                let id = match self.stable_id(
+                    batch,
+                    &key.root,
+                    key.entry.as_deref(),
+                    candidate.name.as_deref(),
+                ) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        skipped.push((candidate.dir.clone(), e));
+                        continue;
+                    }
+                };
+                let mut record = new_record(batch, &key.root, id)?;
                 record.format = Some(candidate.format.clone());
                 record.entry = key.entry;
                 batch.add(record.clone());
@@ -623,8 +721,8 @@ impl Registry {
         forgotten.ok_or(Error::UnknownRoot(absolute))
     }
 
-    /// Forgets a run: discovery will not bring it back. Its files are
-    /// never touched.
+    /// Forgets a run (by its id or an alias): discovery will not bring it
+    /// back. Its files are never touched.
     pub fn forget(&self, id: &RunId) -> Result<RunRecord, Error> {
         self.update(|batch| batch.forget(id).ok_or(Error::UnknownRun))
     }
@@ -679,6 +777,23 @@ impl Registry {
             }
             results
         })
+    }
+
+    /// The stable id of the run at `dir` (canonical; a store's directory
+    /// for a store's run, with its `entry`), its slug from `name` (else
+    /// the directory's name), free in `batch`.
+    fn stable_id(
+        &self,
+        batch: &Batch,
+        dir: &Path,
+        entry: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<RunId, Error> {
+        let name = name
+            .filter(|n| !n.is_empty())
+            .or_else(|| dir.file_name().and_then(|n| n.to_str()))
+            .unwrap_or("run");
+        stable_id_in(&self.allowed_roots, dir, entry, name, |id| batch.has_id(id))
     }
 
     /// Canonicalises `dir` and checks it against the allowed roots.
@@ -840,29 +955,14 @@ enum Checked {
     Now,
 }
 
-fn new_record(
-    batch: &Batch,
-    root: &Path,
-    id: Option<RunId>,
-    name: Option<&str>,
-) -> Result<RunRecord, Error> {
+/// A record of the run at `root` with id `id`, which must be free.
+fn new_record(batch: &Batch, root: &Path, id: RunId) -> Result<RunRecord, Error> {
     if batch.len() >= MAX_RUNS {
         return Err(Error::Full);
     }
-    let id = match id {
-        Some(id) if batch.has_id(&id) => return Err(Error::IdTaken(id)),
-        Some(id) => id,
-        None => loop {
-            let name = name
-                .filter(|n| !n.is_empty())
-                .or_else(|| root.file_name().and_then(|n| n.to_str()))
-                .unwrap_or("run");
-            let candidate = RunId::generate(name)?;
-            if !batch.has_id(&candidate) {
-                break candidate;
-            }
-        },
-    };
+    if batch.has_id(&id) {
+        return Err(Error::IdTaken(id));
+    }
     let imported_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -873,7 +973,35 @@ fn new_record(
         imported_at,
         format: None,
         entry: None,
+        aliases: Vec::new(),
     })
+}
+
+/// The stable id (SPEC §4, [`RunId::stable`]) of the run at `dir` (a
+/// canonical path; a store's directory, with its `entry`), named `name`:
+/// hashed below the longest of `roots` (canonical) that holds it, else
+/// below `/`. `taken`: whether another run has an id.
+fn stable_id_in(
+    roots: &[PathBuf],
+    dir: &Path,
+    entry: Option<&str>,
+    name: &str,
+    taken: impl Fn(&RunId) -> bool,
+) -> Result<RunId, Error> {
+    let slash = Path::new("/");
+    let root = roots
+        .iter()
+        .map(PathBuf::as_path)
+        .filter(|root| dir.starts_with(root) && dir != *root)
+        .max_by_key(|root| root.as_os_str().len())
+        .unwrap_or(slash);
+    let within = dir.strip_prefix(root).map_err(|_| Error::RelativePath)?;
+    let place = Place {
+        root: root.to_str().ok_or(Error::NonUtf8Path)?,
+        within: within.to_str().ok_or(Error::NonUtf8Path)?,
+        entry,
+    };
+    RunId::stable(name, &place, taken)
 }
 
 #[cfg(test)]

@@ -16,8 +16,13 @@ pub(crate) struct State {
     runs: Arc<Vec<RunRecord>>,
     /// Every run's key, to its id.
     keys: HashMap<RunKey, RunId>,
+    /// Every registered run's earlier ids (`RunRecord::aliases`), to its id.
+    aliases: HashMap<RunId, RunId>,
     forgotten: Forgotten,
     roots: Vec<PathBuf>,
+    /// Whether the snapshot this was read from was written before ids
+    /// were stable (its runs' random ids are still to migrate).
+    pub(crate) before_stable_ids: bool,
 }
 
 /// Forgotten keys, oldest first, with an index (the oldest are dropped
@@ -60,21 +65,29 @@ impl Forgotten {
 }
 
 impl State {
-    /// The state a snapshot holds. Runs must have distinct ids (the
-    /// snapshot's loader checks); of runs sharing a key, the first is the
-    /// one found by key, as a linear search found it before.
+    /// The state a snapshot holds. Runs must have distinct ids and
+    /// aliases (the snapshot's loader checks); of runs sharing a key, the
+    /// first is the one found by key, as a linear search found it before.
     pub(crate) fn new(runs: Vec<RunRecord>, forgotten: Vec<RunKey>, roots: Vec<PathBuf>) -> Self {
         let mut keys = HashMap::with_capacity(runs.len());
+        let mut aliases = HashMap::new();
         for run in &runs {
             keys.entry(run.key()).or_insert_with(|| run.id.clone());
+            for alias in &run.aliases {
+                aliases
+                    .entry(alias.clone())
+                    .or_insert_with(|| run.id.clone());
+            }
         }
         let mut runs = runs;
         runs.sort_by(|a, b| a.id.cmp(&b.id));
         let mut state = Self {
             runs: Arc::new(runs),
             keys,
+            aliases,
             forgotten: Forgotten::default(),
             roots,
+            before_stable_ids: false,
         };
         for key in forgotten {
             state.forgotten.push(key);
@@ -87,8 +100,19 @@ impl State {
         &self.runs
     }
 
-    /// One run by id.
+    /// One run by id, or by an id it had before (an alias).
     pub(crate) fn get(&self, id: &RunId) -> Option<&RunRecord> {
+        self.by_current_id(id).or_else(|| {
+            // Most registries hold no alias: spare the hashing.
+            if self.aliases.is_empty() {
+                return None;
+            }
+            self.by_current_id(self.aliases.get(id)?)
+        })
+    }
+
+    /// One run by its id now.
+    fn by_current_id(&self, id: &RunId) -> Option<&RunRecord> {
         self.runs
             .binary_search_by(|r| r.id.cmp(id))
             .ok()
@@ -126,6 +150,8 @@ pub(crate) struct Batch<'a> {
     /// Ids of runs in `state.runs` that are gone.
     removed: HashSet<RunId>,
     changes: Vec<Change>,
+    /// Whether the changes are to be written as a new snapshot.
+    compact: bool,
 }
 
 impl<'a> Batch<'a> {
@@ -135,6 +161,7 @@ impl<'a> Batch<'a> {
             added: HashMap::new(),
             removed: HashSet::new(),
             changes: Vec::new(),
+            compact: false,
         }
     }
 
@@ -148,9 +175,46 @@ impl<'a> Batch<'a> {
         self.state.runs.len() - self.removed.len() + self.added.len()
     }
 
-    /// Whether a run has this id.
+    /// Whether a run has this id, or had it (an alias): an id once issued
+    /// names no other run while its run is registered.
     pub(crate) fn has_id(&self, id: &RunId) -> bool {
-        self.added.contains_key(id) || (!self.removed.contains(id) && self.state.get(id).is_some())
+        self.added.contains_key(id)
+            || (!self.removed.contains(id) && self.state.by_current_id(id).is_some())
+            || self.state.aliases.contains_key(id)
+    }
+
+    /// The id now of the run that has, or had, `id`.
+    pub(crate) fn resolve(&self, id: &RunId) -> Option<RunId> {
+        if self.by_id(id).is_some() {
+            return Some(id.clone());
+        }
+        let current = self.state.aliases.get(id)?;
+        self.by_id(current).map(|run| run.id.clone())
+    }
+
+    /// The registered runs, as changed so far (in no order).
+    pub(crate) fn runs(&self) -> impl Iterator<Item = &RunRecord> {
+        self.state
+            .runs
+            .iter()
+            .filter(|r| !self.removed.contains(&r.id))
+            .chain(self.added.values())
+    }
+
+    /// Whether the registry was written before ids were stable.
+    pub(crate) fn before_stable_ids(&self) -> bool {
+        self.state.before_stable_ids
+    }
+
+    /// Asks for the changes to be written as a new snapshot, not appended
+    /// to the journal (see `Store::update`).
+    pub(crate) fn compact(&mut self) {
+        self.compact = true;
+    }
+
+    /// Whether [`Batch::compact`] was asked.
+    pub(crate) fn wants_compaction(&self) -> bool {
+        self.compact
     }
 
     /// The run with this key.
@@ -166,7 +230,7 @@ impl<'a> Batch<'a> {
         if self.removed.contains(id) {
             return None;
         }
-        self.state.get(id)
+        self.state.by_current_id(id)
     }
 
     /// Whether this key was forgotten.
@@ -185,11 +249,15 @@ impl<'a> Batch<'a> {
         let key = run.key();
         self.state.forgotten.remove(&key);
         self.state.keys.insert(key, run.id.clone());
+        for alias in &run.aliases {
+            self.state.aliases.insert(alias.clone(), run.id.clone());
+        }
         self.added.insert(run.id.clone(), run);
     }
 
-    /// Forgets the run `id`, remembering its key as forgotten.
-    pub(crate) fn forget(&mut self, id: &RunId) -> Option<RunRecord> {
+    /// Takes the run with id `id` (its id now) out of the runs, its key
+    /// and aliases out of the indexes.
+    fn take(&mut self, id: &RunId) -> Option<RunRecord> {
         let run = match self.added.remove(id) {
             Some(run) => run,
             None => {
@@ -202,8 +270,35 @@ impl<'a> Batch<'a> {
         if self.state.keys.get(&key) == Some(id) {
             self.state.keys.remove(&key);
         }
-        self.state.forgotten.push(key);
-        self.changes.push(Change::Forget { id: id.clone() });
+        for alias in &run.aliases {
+            if self.state.aliases.get(alias) == Some(id) {
+                self.state.aliases.remove(alias);
+            }
+        }
+        Some(run)
+    }
+
+    /// Forgets the run that has (or had) `id`, remembering its key as
+    /// forgotten. Its aliases go with it.
+    pub(crate) fn forget(&mut self, id: &RunId) -> Option<RunRecord> {
+        let id = self.resolve(id)?;
+        let run = self.take(&id)?;
+        self.state.forgotten.push(run.key());
+        self.changes.push(Change::Forget { id });
+        Some(run)
+    }
+
+    /// Gives the run `from` (its id now) the id `to`, which the caller
+    /// checked is free; `from` becomes an alias of it, and resolves still.
+    pub(crate) fn rename(&mut self, from: &RunId, to: RunId) -> Option<RunRecord> {
+        let mut run = self.take(from)?;
+        run.id = to.clone();
+        run.aliases.push(from.clone());
+        self.changes.push(Change::Rename {
+            from: from.clone(),
+            to,
+        });
+        self.insert(run.clone());
         Some(run)
     }
 
@@ -246,8 +341,12 @@ impl<'a> Batch<'a> {
                 if !run.root.is_absolute() {
                     return Err(format!("run {} has a relative root", run.id));
                 }
-                if self.has_id(&run.id) {
-                    return Err(format!("run id {} appears twice", run.id));
+                let mut ids = HashSet::new();
+                if let Some(id) = std::iter::once(&run.id)
+                    .chain(&run.aliases)
+                    .find(|id| !ids.insert(*id) || self.has_id(id))
+                {
+                    return Err(format!("run id {id} appears twice"));
                 }
                 if self.by_key(&run.key()).is_some() {
                     return Err(format!(
@@ -262,6 +361,15 @@ impl<'a> Batch<'a> {
                 if self.forget(&id).is_none() {
                     return Err(format!("forgets {id}, which is not registered"));
                 }
+            }
+            Change::Rename { from, to } => {
+                if self.by_id(&from).is_none() {
+                    return Err(format!("renames {from}, which is not registered"));
+                }
+                if self.has_id(&to) {
+                    return Err(format!("renames {from} to {to}, which is taken"));
+                }
+                self.rename(&from, to);
             }
             Change::Roots(roots) => {
                 if let Some(relative) = roots.iter().find(|r| !r.is_absolute()) {
@@ -321,6 +429,7 @@ mod tests {
             imported_at: 0,
             format: None,
             entry: None,
+            aliases: Vec::new(),
         }
     }
 
@@ -362,6 +471,91 @@ mod tests {
                 id: RunId::parse("zz").unwrap(),
             },
             Change::Roots(vec![PathBuf::from("relative")]),
+        ] {
+            assert!(batch.apply(change.clone()).is_err(), "{change:?}");
+        }
+    }
+
+    #[test]
+    fn a_renamed_run_is_found_by_its_old_id_until_it_is_forgotten() {
+        let id = |s: &str| RunId::parse(s).unwrap();
+        let mut state = State::new(
+            vec![run("a-3f9c2d", "/r/a"), run("b", "/r/b")],
+            vec![],
+            vec![],
+        );
+        let mut batch = Batch::new(&mut state);
+        let renamed = batch.rename(&id("a-3f9c2d"), id("a-stable")).unwrap();
+        assert_eq!(renamed.aliases, [id("a-3f9c2d")]);
+        assert_eq!(batch.resolve(&id("a-3f9c2d")), Some(id("a-stable")));
+        // The old id names no other run.
+        assert!(batch.has_id(&id("a-3f9c2d")));
+        let changes = batch.finish();
+        assert_eq!(
+            changes,
+            [Change::Rename {
+                from: id("a-3f9c2d"),
+                to: id("a-stable")
+            }]
+        );
+        let ids: Vec<&str> = state.runs().iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["a-stable", "b"]);
+        assert_eq!(state.get(&id("a-3f9c2d")).unwrap().id, id("a-stable"));
+        // The same change replayed on the old state gives the same state.
+        let mut replayed = State::new(
+            vec![run("a-3f9c2d", "/r/a"), run("b", "/r/b")],
+            vec![],
+            vec![],
+        );
+        let mut batch = Batch::new(&mut replayed);
+        for change in changes {
+            batch.apply(change).unwrap();
+        }
+        batch.finish();
+        assert_eq!(replayed.runs(), state.runs());
+        // Forgotten by its old id: gone under both, its key forgotten.
+        let mut batch = Batch::new(&mut state);
+        let gone = batch.forget(&id("a-3f9c2d")).unwrap();
+        assert_eq!(gone.id, id("a-stable"));
+        assert!(!batch.has_id(&id("a-3f9c2d")) && !batch.has_id(&id("a-stable")));
+        assert!(batch.is_forgotten(&run("x", "/r/a").key()));
+        assert_eq!(batch.finish(), [Change::Forget { id: id("a-stable") }]);
+        assert!(state.get(&id("a-3f9c2d")).is_none());
+    }
+
+    #[test]
+    fn replayed_renames_and_aliases_that_do_not_fit_are_refused() {
+        let id = |s: &str| RunId::parse(s).unwrap();
+        let mut aliased = run("c", "/r/c");
+        aliased.aliases = vec![id("c-old")];
+        let mut state = State::new(vec![run("a", "/r/a"), aliased], vec![], vec![]);
+        let mut batch = Batch::new(&mut state);
+        let mut twice = run("d", "/r/d");
+        twice.aliases = vec![id("d-old"), id("d-old")];
+        let mut taken = run("e", "/r/e");
+        taken.aliases = vec![id("c-old")];
+        for change in [
+            // Renaming what is not registered, or to an id taken (an id or
+            // an alias).
+            Change::Rename {
+                from: id("zz"),
+                to: id("y"),
+            },
+            Change::Rename {
+                from: id("a"),
+                to: id("c"),
+            },
+            Change::Rename {
+                from: id("a"),
+                to: id("c-old"),
+            },
+            // Renaming by an alias: the journal names ids as they are.
+            Change::Rename {
+                from: id("c-old"),
+                to: id("y"),
+            },
+            Change::Add(twice),
+            Change::Add(taken),
         ] {
             assert!(batch.apply(change.clone()).is_err(), "{change:?}");
         }

@@ -11,7 +11,8 @@
 //!   snapshot's is stale: the snapshot already holds it. It is ignored, and
 //!   the next writer replaces it.
 //! - **Compaction**: when the journal holds more than
-//!   `max(1000, runs / 4)` changes, or is missing or stale, the writer
+//!   `max(1000, runs / 4)` changes, or is missing or stale, or the update
+//!   asks for it (giving old runs their stable ids does), the writer
 //!   writes a new snapshot with the next generation, then puts a new journal
 //!   (just a header) in place by rename. A crash before the snapshot's
 //!   rename leaves the old pair; after it, the new snapshot and the old,
@@ -38,9 +39,17 @@ use crate::journal::{self, Line, Tail};
 use crate::state::{Batch, State};
 use crate::{Error, RunKey, RunRecord};
 
-/// The registry file format version this build writes (it reads 1 too:
-/// version 2 added `forgotten` and `roots`, and later `journal`).
-pub(crate) const VERSION: u32 = 2;
+/// The registry file format version this build writes (it reads 1 and 2
+/// too: version 2 added `forgotten` and `roots`, and later `journal`;
+/// version 3 runs' `aliases`, and ids that are stable). A build that
+/// reads only version 2 refuses a version 3 file by name rather than
+/// lose the aliases.
+pub(crate) const VERSION: u32 = 3;
+
+/// The first version written after ids became stable: a snapshot of an
+/// earlier one holds runs with random ids, to migrate (see
+/// `Registry::migrate_ids`).
+const STABLE_IDS: u32 = 3;
 
 /// Changes a journal holds before it is compacted into the snapshot, at
 /// the least (else a quarter of the runs, so compaction's `O(n)` write is
@@ -143,7 +152,7 @@ impl Cache {
         &self.warnings
     }
 
-    fn warn(&mut self, warning: String) {
+    pub(crate) fn warn(&mut self, warning: String) {
         if !self.warnings.contains(&warning) {
             self.warnings.push(warning);
         }
@@ -321,7 +330,8 @@ impl Store {
         };
         let (on_disk, snapshot) = self.read_snapshot()?;
         let generation = on_disk.journal;
-        let state = State::new(on_disk.runs, on_disk.forgotten, on_disk.roots);
+        let mut state = State::new(on_disk.runs, on_disk.forgotten, on_disk.roots);
+        state.before_stable_ids = on_disk.version < STABLE_IDS;
         let mut loaded = Loaded {
             state,
             newest: generation.unwrap_or(0),
@@ -462,7 +472,7 @@ impl Store {
             })
             .map_err(|e| corrupt(e.to_string()))?;
         let on_disk: OnDisk = serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
-        if on_disk.version != VERSION && on_disk.version != 1 {
+        if !(1..=VERSION).contains(&on_disk.version) {
             return Err(corrupt(format!(
                 "format version {} is not supported (this build reads version {VERSION})",
                 on_disk.version
@@ -473,8 +483,10 @@ impl Store {
             if !run.root.is_absolute() {
                 return Err(corrupt(format!("run {} has a relative root", run.id)));
             }
-            if !ids.insert(&run.id) {
-                return Err(corrupt(format!("run id {} appears twice", run.id)));
+            for id in std::iter::once(&run.id).chain(&run.aliases) {
+                if !ids.insert(id) {
+                    return Err(corrupt(format!("run id {id} appears twice")));
+                }
             }
         }
         for path in on_disk
@@ -543,13 +555,16 @@ impl Store {
             // Refusals (already registered, unknown run) change nothing.
             Err(e) => return (Err(e), batch.changed()),
         };
+        let compact = batch.wants_compaction();
         let changes = batch.finish();
-        if changes.is_empty() {
+        if changes.is_empty() && !compact {
             return (Ok(value), false);
         }
         let limit = COMPACT_AFTER.max(loaded.state.runs().len() / 4);
         let written = match &mut loaded.journal {
-            Some(journal) if journal.current && journal.changes + changes.len() <= limit => {
+            Some(journal)
+                if !compact && journal.current && journal.changes + changes.len() <= limit =>
+            {
                 let count = changes.len();
                 encode(&Line::Update(changes))
                     .and_then(|line| self.append(journal, &line))
@@ -624,6 +639,7 @@ impl Store {
         crate::data_dir::write_bytes(&self.dir, SNAPSHOT_NAME, &body)
             .map_err(io("replacing the registry"))?;
         loaded.newest = generation;
+        loaded.state.before_stable_ids = false;
         loaded.snapshot = std::fs::metadata(&self.file)
             .map(|m| Some(FileStamp::of(&m)))
             .map_err(io("reading the registry"))?;
@@ -704,6 +720,7 @@ mod tests {
             imported_at: 3,
             format: Some("lab".into()),
             entry: Some("e".into()),
+            aliases: vec![crate::RunId::parse("a-3f9c2d").unwrap()],
         };
         let forgotten = run.key();
         let roots = [PathBuf::from("/r")];

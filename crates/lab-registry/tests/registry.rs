@@ -703,7 +703,7 @@ fn a_new_snapshot_beside_the_old_journal_is_read_once_without_duplicates() {
 }
 
 #[test]
-fn a_registry_from_before_the_journal_loads_and_its_first_change_starts_one() {
+fn a_registry_from_before_the_journal_loads_and_its_opening_starts_one() {
     let e = env();
     std::fs::create_dir(&e.data).unwrap();
     let a = e.root.join("a");
@@ -734,9 +734,12 @@ fn a_registry_from_before_the_journal_loads_and_its_first_change_starts_one() {
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].id.as_str(), "old");
         assert_eq!(runs[0].root, a);
-        let b = r.import(&e.root.join("b"), None).unwrap();
+        // Opened by this version, it is written anew (as version 3: its
+        // ids were looked at once), with a journal of its own.
         assert!(snapshot_generation(&e) >= 1);
         assert_eq!(whole_journal_lines(&e).len(), 1);
+        let b = r.import(&e.root.join("b"), None).unwrap();
+        assert_eq!(whole_journal_lines(&e).len(), 2);
         let fresh = e.registry();
         assert_eq!(fresh.runs().unwrap().len(), 2);
         assert_eq!(fresh.get(&b.id).unwrap(), b);
@@ -987,4 +990,311 @@ fn runs_found_beneath_a_directory_register_only_where_they_are() {
             .all(|r| r.root != e.root.join("b")),
         "the link's target was not registered"
     );
+}
+
+// Stable ids (SPEC §4) and the migration of ids issued before them.
+
+/// The first `digits` hex digits of SHA-256 over `bytes`, computed here
+/// from the bytes SPEC §4 names, apart from the registry's code.
+fn sha256_prefix(bytes: &[u8], digits: usize) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..digits]
+        .to_owned()
+}
+
+fn id(text: &str) -> lab_registry::RunId {
+    lab_registry::RunId::parse(text).unwrap()
+}
+
+fn store_run(dir: &Path, entry: &str, name: &str) -> lab_registry::Candidate {
+    lab_registry::Candidate {
+        dir: dir.to_path_buf(),
+        format: "mlflow".to_owned(),
+        entry: Some(entry.to_owned()),
+        name: Some(name.to_owned()),
+    }
+}
+
+#[test]
+fn the_same_directory_has_the_same_id_in_any_data_dir() {
+    let e = env();
+    let store = e.root.join("c");
+    let mut seen = Vec::new();
+    for data in ["data-1", "data-2"] {
+        let r = Registry::open(&e.base.join(data), std::slice::from_ref(&e.root)).unwrap();
+        let a = r.import(&e.root.join("a"), None).unwrap();
+        let walked = r.register(&candidates(&[e.root.join("b")]), false).unwrap();
+        let stored = r
+            .register(&[store_run(&store, "0/abc", "Happy Fox")], false)
+            .unwrap();
+        seen.push((
+            a.id,
+            walked.imported[0].id.clone(),
+            stored.imported[0].id.clone(),
+        ));
+    }
+    assert_eq!(seen[0], seen[1]);
+    let root = e.root.to_str().unwrap();
+    let (a, b, stored) = &seen[0];
+    assert_eq!(
+        a.as_str(),
+        format!("a-{}", sha256_prefix(format!("{root}\0a").as_bytes(), 12))
+    );
+    assert_eq!(
+        b.as_str(),
+        format!("b-{}", sha256_prefix(format!("{root}\0b").as_bytes(), 12))
+    );
+    assert_eq!(
+        stored.as_str(),
+        format!(
+            "happy-fox-{}",
+            sha256_prefix(format!("{root}\0c\x000/abc").as_bytes(), 12)
+        )
+    );
+}
+
+#[test]
+fn a_stable_id_hashes_the_run_below_the_longest_allowed_root_holding_it() {
+    let e = env();
+    let inner = e.root.join("c");
+    let r = Registry::open(&e.data, &[e.root.clone(), inner.clone()]).unwrap();
+    let nested = r.import(&inner.join("nested"), None).unwrap();
+    let inner = inner.to_str().unwrap();
+    assert_eq!(
+        nested.id.as_str(),
+        format!(
+            "nested-{}",
+            sha256_prefix(format!("{inner}\0nested").as_bytes(), 12)
+        )
+    );
+    // An explicit id still wins.
+    let d = r.import(&e.root.join("d"), Some("mine")).unwrap();
+    assert_eq!(d.id.as_str(), "mine");
+}
+
+#[test]
+fn a_run_under_no_allowed_root_is_hashed_by_its_absolute_path() {
+    // A registry opened with no roots (an embedder's, a test's) still
+    // gives the runs it holds stable ids: below `/`.
+    let e = env();
+    std::fs::create_dir(&e.data).unwrap();
+    let a = e.root.join("a");
+    let old = format!(
+        r#"{{"version": 2, "runs": [{{"id": "a-3f9c2d", "root": {a:?}, "imported_at": 5}}]}}"#
+    );
+    std::fs::write(e.data.join("registry.json"), old).unwrap();
+    let r = Registry::open(&e.data, &[]).unwrap();
+    let within = a.to_str().unwrap().trim_start_matches('/');
+    let expected = format!("a-{}", sha256_prefix(format!("/\0{within}").as_bytes(), 12));
+    assert_eq!(r.get(&id("a-3f9c2d")).unwrap().id.as_str(), expected);
+}
+
+/// What `registry.json` holds, parsed.
+fn snapshot(e: &Env) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(e.data.join("registry.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_registry_from_before_stable_ids_migrates_and_old_ids_still_resolve() {
+    let e = env();
+    std::fs::create_dir_all(e.data.join("runs/job-1-0a0b0c")).unwrap();
+    let (a, b, c, d) = (
+        e.root.join("a"),
+        e.root.join("b"),
+        e.root.join("c"),
+        e.root.join("d"),
+    );
+    let job = e.data.join("runs/job-1-0a0b0c").canonicalize().unwrap();
+    // As a version before stable ids wrote it: random ids, an explicit
+    // one, a job's run, a store's run, a forgotten run, and a journal.
+    let old = format!(
+        r#"{{"version": 2, "journal": 1, "roots": [], "forgotten": [{{"root": {d:?}}}], "runs": [
+            {{"id": "a-3f9c2d", "root": {a:?}, "imported_at": 5, "format": "lab"}},
+            {{"id": "mine", "root": {b:?}, "imported_at": 5}},
+            {{"id": "job-1-0a0b0c", "root": {job:?}, "imported_at": 5}},
+            {{"id": "happy-fox-00ff00", "root": {c:?}, "entry": "0/abc", "imported_at": 5, "format": "mlflow"}}
+        ]}}"#
+    );
+    std::fs::create_dir_all(&e.data).unwrap();
+    std::fs::write(e.data.join("registry.json"), old).unwrap();
+    let header = r#"{"journal":{"version":1,"generation":1}}"#;
+    std::fs::write(
+        journal(&e),
+        format!("{:08x} {header}\n", crc32fast::hash(header.as_bytes())),
+    )
+    .unwrap();
+    let roots = [e.root.clone(), e.data.join("runs")];
+    let r = Registry::open(&e.data, &roots).unwrap();
+    assert!(r.warnings().is_empty(), "{:?}", r.warnings());
+    let root = e.root.to_str().unwrap();
+    let new_a = format!("a-{}", sha256_prefix(format!("{root}\0a").as_bytes(), 12));
+    let new_c = format!(
+        "happy-fox-{}",
+        sha256_prefix(format!("{root}\0c\x000/abc").as_bytes(), 12)
+    );
+    let mut listed: Vec<String> = r
+        .runs()
+        .unwrap()
+        .iter()
+        .map(|run| run.id.to_string())
+        .collect();
+    listed.sort();
+    let mut expected = vec![
+        new_a.clone(),
+        new_c.clone(),
+        "job-1-0a0b0c".to_owned(),
+        "mine".to_owned(),
+    ];
+    expected.sort();
+    // Each run once, with its id now; explicit ids and jobs' runs kept.
+    assert_eq!(listed, expected);
+    // The old ids find the runs, whose records hold the new ids.
+    for (old, new) in [("a-3f9c2d", &new_a), ("happy-fox-00ff00", &new_c)] {
+        let run = r.get(&id(old)).unwrap();
+        assert_eq!(run.id.as_str(), new.as_str());
+        assert_eq!(run.aliases, [id(old)]);
+        assert_eq!(r.get(&run.id).unwrap(), run);
+    }
+    // Written as a new snapshot (version 3), the journal started anew.
+    let written = snapshot(&e);
+    assert_eq!(written["version"], 3);
+    assert_eq!(snapshot_generation(&e), 2);
+    assert_eq!(whole_journal_lines(&e).len(), 1);
+    // The forgotten run stays forgotten.
+    assert!(
+        r.register(&candidates(std::slice::from_ref(&d)), false)
+            .unwrap()
+            .imported
+            .is_empty()
+    );
+    // Idempotent: opening again changes nothing, in this process or another.
+    let before = (
+        std::fs::read(e.data.join("registry.json")).unwrap(),
+        std::fs::read(journal(&e)).unwrap(),
+    );
+    let again = Registry::open(&e.data, &roots).unwrap();
+    assert_eq!(*again.runs().unwrap(), *r.runs().unwrap());
+    let other_roots = Registry::open(&e.data, &[]).unwrap();
+    assert_eq!(*other_roots.runs().unwrap(), *r.runs().unwrap());
+    assert_eq!(
+        before,
+        (
+            std::fs::read(e.data.join("registry.json")).unwrap(),
+            std::fs::read(journal(&e)).unwrap(),
+        )
+    );
+    // A walk finds them registered, under their new ids.
+    let walked = r
+        .register(
+            &[
+                candidates(std::slice::from_ref(&a)).remove(0),
+                store_run(&c, "0/abc", "x"),
+            ],
+            true,
+        )
+        .unwrap();
+    assert!(walked.imported.is_empty());
+    assert_eq!(walked.existing.len(), 2);
+    // An old id is taken: no other run may have it.
+    assert!(matches!(
+        r.import(&d, Some("a-3f9c2d")),
+        Err(Error::IdTaken(_))
+    ));
+    // Forgetting by an old id forgets the run; then neither id finds it.
+    let gone = r.forget(&id("a-3f9c2d")).unwrap();
+    assert_eq!(gone.id.as_str(), new_a);
+    for lookup in ["a-3f9c2d", new_a.as_str()] {
+        assert!(matches!(r.get(&id(lookup)), Err(Error::UnknownRun)));
+        assert!(matches!(
+            e.registry().get(&id(lookup)),
+            Err(Error::UnknownRun)
+        ));
+    }
+    assert!(
+        r.register(&candidates(&[a]), false)
+            .unwrap()
+            .imported
+            .is_empty()
+    );
+}
+
+/// A data dir as a version before stable ids left it: a version 2
+/// snapshot of `runs` (`(id, dir below the root)`), no journal.
+fn write_old_registry(e: &Env, runs: &[(&str, &str)]) {
+    let runs: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|(id, dir)| serde_json::json!({"id": id, "root": e.root.join(dir), "imported_at": 5}))
+        .collect();
+    std::fs::create_dir_all(&e.data).unwrap();
+    let old = serde_json::json!({"version": 2, "runs": runs, "forgotten": [], "roots": []});
+    std::fs::write(e.data.join("registry.json"), old.to_string()).unwrap();
+}
+
+#[test]
+fn registries_opening_an_old_one_at_once_migrate_it_once() {
+    let e = env();
+    write_old_registry(&e, &[("a-3f9c2d", "a"), ("b-000000", "b")]);
+    let opened: Vec<Registry> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6).map(|_| scope.spawn(|| e.registry())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let runs = opened[0].runs().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs.iter() {
+        // Renamed once: one alias each, and the stable id.
+        assert_eq!(run.aliases.len(), 1, "{run:?}");
+        assert_eq!(run.id.as_str().rsplit_once('-').unwrap().1.len(), 12);
+    }
+    for r in &opened {
+        assert_eq!(*r.runs().unwrap(), *runs);
+        assert_eq!(r.get(&id("a-3f9c2d")).unwrap().root, e.root.join("a"));
+        assert_eq!(r.get(&id("b-000000")).unwrap().root, e.root.join("b"));
+    }
+}
+
+#[test]
+fn an_explicit_id_of_the_old_shape_given_now_is_kept() {
+    let e = env();
+    write_old_registry(&e, &[]);
+    let r = e.registry();
+    let run = r.import(&e.root.join("a"), Some("a-3f9c2d")).unwrap();
+    assert_eq!(e.registry().get(&run.id).unwrap(), run);
+    assert_eq!(e.registry().runs().unwrap()[0].id.as_str(), "a-3f9c2d");
+}
+
+#[test]
+fn a_crash_between_the_migrated_snapshot_and_its_journal_loses_nothing() {
+    let e = env();
+    // An old registry whose journal (generation 1) holds a run too.
+    write_old_registry(&e, &[("a-3f9c2d", "a")]);
+    let mut snapshot = snapshot(&e);
+    snapshot["journal"] = 1.into();
+    std::fs::write(e.data.join("registry.json"), snapshot.to_string()).unwrap();
+    let line = |json: String| format!("{:08x} {json}\n", crc32fast::hash(json.as_bytes()));
+    let old_journal = [
+        line(r#"{"journal":{"version":1,"generation":1}}"#.to_owned()),
+        line(
+            serde_json::json!({"update": [{"add": {
+                "id": "b-000000", "root": e.root.join("b"), "imported_at": 6
+            }}]})
+            .to_string(),
+        ),
+    ]
+    .concat();
+    std::fs::write(journal(&e), &old_journal).unwrap();
+    let migrated = e.registry().get(&id("a-3f9c2d")).unwrap();
+    let b = e.registry().get(&id("b-000000")).unwrap();
+    assert_ne!(b.id.as_str(), "b-000000");
+    assert_eq!(snapshot_generation(&e), 2);
+    // The journal as it was before the migration's compaction replaced
+    // it: stale now (its generation is not the snapshot's), so ignored.
+    std::fs::write(journal(&e), old_journal).unwrap();
+    let reopened = e.registry();
+    let runs = reopened.runs().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.contains(&migrated) && runs.contains(&b));
+    assert_eq!(reopened.get(&id("a-3f9c2d")).unwrap(), migrated);
 }

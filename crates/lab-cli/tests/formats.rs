@@ -431,6 +431,10 @@ fn runs_written_by_the_real_tools_read_exactly() {
             copy["params"], source["params"],
             "params survive the bundle"
         );
+        // Its name and its experiment's name too.
+        assert_eq!(copy["name"], source["name"], "{copy}");
+        assert!(source["experiment"]["name"].is_string(), "{source}");
+        assert_eq!(copy["experiment"]["name"], source["experiment"]["name"]);
         for metric_name in metric_names {
             let series = |run: &str| {
                 let s = lab.json(&format!(

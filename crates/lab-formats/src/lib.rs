@@ -512,7 +512,9 @@ pub fn lab_form(
     let mut out = Vec::new();
     if !has("run.toml") && !has("run.json") {
         let meta = serde_json::json!({
-            "name": info.name,
+            // What the run is called where it came from: what it varied,
+            // else its own name.
+            "name": info.title.as_ref().or(info.name.as_ref()),
             "source_format": reader.format().as_str(),
             "experiment": experiment,
             "created": info.created,

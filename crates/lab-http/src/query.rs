@@ -387,7 +387,7 @@ mod tests {
                 Err("limit must be a number from 1 to 500"),
             ),
             (
-                "limit=50&sort=metrics.loss&order=desc&q=Mnist&tag=best&has_video=0&format=lab&cursor=100",
+                "limit=50&sort=metrics.loss&order=desc&q=Mnist&tag=best&has_video=0&format=lab&cursor=100&experiment=lab%3Ax",
                 Ok((
                     ListQuery {
                         limit: 50,
@@ -396,6 +396,7 @@ mod tests {
                         tag: Some("best".into()),
                         has_video: Some(false),
                         format: Some(Format::Lab),
+                        experiment: Some("lab:x".into()),
                         sort: Sort::Metric("loss".into()),
                         descending: true,
                         filter: None,

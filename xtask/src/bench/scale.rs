@@ -2,8 +2,9 @@
 //! and RUNS (100,000 by default) `lab`-format runs, and a run whose
 //! `metrics.jsonl` holds 1,000,000 steps of 4 metrics.
 //!
-//! Each run is a directory with a `run.toml` (name, created, tags) and a
-//! `params.json` and a 3-line `metrics.jsonl`, made once and read once so
+//! Each run is a directory with a `run.toml` (name, experiment — ten of
+//! them —, created, tags) and a `params.json` and a 3-line `metrics.jsonl`,
+//! made once and read once so
 //! the page cache is warm. For each size: start-up (spawn to the listening
 //! line: discovery and registration of every run), the first list that
 //! needs every run's summary, the same lists warm, a plain page,
@@ -37,7 +38,8 @@ fn make_runs(runs: &Path, count: usize) -> anyhow::Result<()> {
         std::fs::write(
             dir.join("run.toml"),
             format!(
-                "name = \"sweep {i}\"\ncreated = \"2026-{:02}-{:02}T{:02}:00:00Z\"\ntags = [\"sweep\", \"g{}\"]\n",
+                "name = \"sweep {i}\"\nexperiment = \"sweep-g{}\"\ncreated = \"2026-{:02}-{:02}T{:02}:00:00Z\"\ntags = [\"sweep\", \"g{}\"]\n",
+                i % 10,
                 1 + i % 12,
                 1 + i % 28,
                 i % 24,
@@ -128,7 +130,7 @@ pub fn run(big: usize) -> anyhow::Result<String> {
 
 fn bench(tmp: &Path, big: usize) -> anyhow::Result<String> {
     let mut table = String::from(
-        "| runs | start-up | restart | first sorted list (every summary) | page of 100 | `?q=` | `?sort=name` | `?sort=created` | `?sort=params.lr` | `lab import` of one more | RSS after start / after the lists |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| runs | start-up | restart | first sorted list (every summary) | page of 100 | `?q=` | `?sort=name` | `?sort=created` | `?sort=params.lr` | `?filter=` | `/api/experiments` | `lab import` of one more | RSS after start / after the lists |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for (i, count) in [10_000usize.min(big), big].into_iter().enumerate() {
         let runs = tmp.join(format!("runs-{i}"));
@@ -146,6 +148,12 @@ fn bench(tmp: &Path, big: usize) -> anyhow::Result<String> {
         let by_name = warm_ms(port, "/api/runs?sort=name&limit=100")?;
         let by_created = warm_ms(port, "/api/runs?sort=created&order=desc&limit=100")?;
         let by_param = warm_ms(port, "/api/runs?sort=params.lr&limit=100")?;
+        // `params.lr > 0.005 and metrics.loss < 1`: about a third of them.
+        let filtered = warm_ms(
+            port,
+            "/api/runs?filter=params.lr%20%3E%200.005%20and%20metrics.loss%20%3C%201&limit=100",
+        )?;
+        let experiments = warm_ms(port, "/api/experiments")?;
         let rss_lists = rss_mib(pid);
         // One more run, imported by the CLI while the server runs.
         let extra = runs.join("extra");
@@ -180,7 +188,7 @@ fn bench(tmp: &Path, big: usize) -> anyhow::Result<String> {
         }
         drop(again);
         table.push_str(&format!(
-            "| {count} | {started_s:.2} s | {restart_s:.2} s | {first_s:.2} s | {page:.1} ms | {q:.1} ms | {by_name:.1} ms | {by_created:.1} ms | {by_param:.1} ms | {import_ms:.0} ms | {rss_start:.1} MiB / {rss_lists:.1} MiB |\n"
+            "| {count} | {started_s:.2} s | {restart_s:.2} s | {first_s:.2} s | {page:.1} ms | {q:.1} ms | {by_name:.1} ms | {by_created:.1} ms | {by_param:.1} ms | {filtered:.1} ms | {experiments:.1} ms | {import_ms:.0} ms | {rss_start:.1} MiB / {rss_lists:.1} MiB |\n"
         ));
         let _ = std::fs::remove_dir_all(&runs);
         let _ = std::fs::remove_dir_all(&data);

@@ -92,6 +92,17 @@ fn a_jobs_lab_files_are_its_runs_params_and_metrics() {
         assert_eq!(run["params"]["model"], "mlp", "{run}");
         // Titled by its command (what a legend tells apart).
         assert_eq!(run["name"], format!("python3 train.py --lr {lr}"), "{run}");
+        // Grouped by the project it ran in.
+        let project = e.project.canonicalize().unwrap();
+        assert_eq!(
+            run["experiment"]["id"],
+            format!("lab:{}", project.display()),
+            "{run}"
+        );
+        assert_eq!(
+            run["experiment"]["name"],
+            project.file_name().unwrap().to_str().unwrap()
+        );
         // Its status is its job's, from the Lab's own provenance.
         assert_eq!(run["status"], "finished", "{run}");
         assert!(

@@ -399,6 +399,7 @@ mod tests {
                         sort: Sort::Metric("loss".into()),
                         descending: true,
                         filter: None,
+                        experiment: None,
                     },
                     vec![],
                 )),

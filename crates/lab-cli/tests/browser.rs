@@ -2519,7 +2519,7 @@ fn the_research_loop_runs_reruns_and_compares_two_jobs() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["name"].clone())
+        .map(|c| c["title"].clone())
         .collect();
     assert_eq!(
         columns,
@@ -3091,4 +3091,446 @@ fn every_view_is_clean_and_owns_its_toasts_and_dialogs() {
         "true",
     );
     clean("jobs");
+}
+
+/// The console errors and failed requests of a page that typed a filter
+/// that does not parse: only its 400s from `/api/runs?…filter=` may be
+/// there (the browser logs each as an error).
+fn assert_clean_but_bad_filters(browser: &Browser) {
+    let csp = browser.run_async("arguments[arguments.length - 1](window.__csp)");
+    assert_eq!(csp, json!([]), "CSP violations");
+    let bad_filter =
+        |m: &str| m.contains("/api/runs?") && m.contains("filter=") && m.contains(" 400");
+    let errors: Vec<Value> = browser
+        .console()
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .filter(|e| !e["message"].as_str().is_some_and(bad_filter))
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    let failed: Vec<Value> = failed_requests(browser)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            !r.as_str().is_some_and(|r| {
+                r.starts_with("400 ") && r.contains("/api/runs?") && r.contains("filter=")
+            })
+        })
+        .cloned()
+        .collect();
+    assert!(failed.is_empty(), "failed requests: {failed:?}");
+}
+
+/// The ids of the runs table's rendered rows (every row, when the table
+/// is taller than the list), once it shows `count` runs.
+const TABLE_IDS: &str = "[...document.querySelectorAll('#runs-table .tbody .trow[data-id]')].map((r) => r.dataset.id).sort()";
+
+/// Issue 29 in the browser, on runs the real MLflow writer put in two
+/// experiments (demo: alpha and beta; sweep: twenty runs) beside a run of
+/// no experiment that shares a name with one of them: the search box
+/// takes a filter expression (exactly the runs it holds for listed, the
+/// filter kept in the address over a reload), a filter that does not
+/// parse is said under the box with a caret at its character and the list
+/// stays; grouped by experiment the table has a header row per group
+/// (counts, collapsible from the keyboard, remembered for the session),
+/// one group's box selects it for compare, and compare shows exactly its
+/// runs; runs with one name are told apart by their experiment; a run
+/// page links to its experiment's list. Screenshots of each.
+#[test]
+fn the_list_takes_filters_and_groups_runs_by_experiment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    common::write("mlflow", &root);
+    common::write("sweep", &root);
+    // A run of no experiment named as demo's first run.
+    let plain = root.join("alpha-plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::write(
+        plain.join("run.toml"),
+        "name = \"alpha\"\n[params]\nlr = 0.006\n",
+    )
+    .unwrap();
+    std::fs::write(
+        plain.join("metrics.jsonl"),
+        "{\"step\": 0, \"loss\": 0.9}\n{\"step\": 1, \"loss\": 0.2}\n",
+    )
+    .unwrap();
+    let mut command = Command::new(LAB);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(base.join("data"))
+        .arg("--root")
+        .arg(&root)
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+
+    // What the filter holds for, worked out here from each run's params
+    // and last metrics, and as the server's own filter says.
+    let expression = "params.lr > 0.005 and metrics.loss < 0.5";
+    let all = api_get(&server, "/api/runs?limit=500&fields=params.lr,metrics.loss");
+    let runs = all["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 23, "{all}");
+    let mut expected: Vec<String> = runs
+        .iter()
+        .filter(|r| {
+            let lr = r["params"]["lr"]
+                .as_f64()
+                .or_else(|| r["params"]["lr"].as_str().and_then(|s| s.parse().ok()));
+            lr.is_some_and(|lr| lr > 0.005)
+                && r["metrics"]["loss"].as_f64().is_some_and(|loss| loss < 0.5)
+        })
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    expected.sort();
+    // sweep-05…sweep-19, demo's alpha, the plain alpha.
+    assert_eq!(expected.len(), 17, "{all}");
+    let query = format!(
+        "/api/runs?limit=500&filter={}",
+        expression
+            .replace(' ', "%20")
+            .replace('>', "%3E")
+            .replace('<', "%3C")
+    );
+    let filtered = api_get(&server, &query);
+    let mut by_server: Vec<String> = filtered["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    by_server.sort();
+    assert_eq!(by_server, expected, "{filtered}");
+    let experiment_of = |name: &str| -> Vec<String> {
+        let mut ids: Vec<String> = runs
+            .iter()
+            .filter(|r| r["experiment"]["name"] == name)
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let sweep = experiment_of("sweep");
+    let demo = experiment_of("demo");
+    assert_eq!((sweep.len(), demo.len()), (20, 2), "{all}");
+    let named_alpha = |experiment: Option<&str>| -> String {
+        runs.iter()
+            .find(|r| r["name"] == "alpha" && r["experiment"]["name"].as_str() == experiment)
+            .unwrap_or_else(|| panic!("alpha in {experiment:?}: {all}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (demo_alpha, plain_alpha) = (named_alpha(Some("demo")), named_alpha(None));
+
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.resize(1280, 1000);
+    browser.goto(&server.link);
+    wait_for(&browser, "document.getElementById('view-table')", "true");
+    let opened = wait_for(
+        &browser,
+        "(document.getElementById('view-table').getAttribute('aria-pressed') === 'true' || document.getElementById('view-table').click())
+         && document.querySelectorAll('#runs-table .tbody .trow[data-id]').length === 23",
+        "document.getElementById('run-count').textContent",
+    );
+    assert_eq!(opened, json!("23 runs"), "{opened}");
+    // The experiment column: its name, the id on hover.
+    let column = browser.run_async(&format!(
+        "const row = document.querySelector('#runs-table .trow[data-id=\"{demo_alpha}\"]');
+         const at = [...document.querySelectorAll('#runs-table .thead [role=columnheader]')].findIndex((h) => h.querySelector('[data-key=\"experiment\"]'));
+         const cell = row.children[at];
+         arguments[arguments.length - 1]({{text: cell.textContent, title: cell.getAttribute('title')}});"
+    ));
+    assert_eq!(column["text"], "demo", "{column}");
+    assert!(
+        column["title"].as_str().unwrap().contains("mlflow:"),
+        "the id on hover: {column}"
+    );
+
+    // 1. A filter typed key by key: exactly the runs it holds for.
+    browser.type_into("#filter", expression);
+    let listed = wait_for(
+        &browser,
+        "document.getElementById('run-count').textContent === '17 runs' && document.querySelectorAll('#runs-table .tbody .trow[data-id]').length === 17",
+        &format!(
+            "{{ids: {TABLE_IDS}, hash: location.hash, error: !document.getElementById('filter-error') || document.getElementById('filter-error').hidden}}"
+        ),
+    );
+    assert!(listed.get("timeout").is_none(), "{listed}");
+    assert_eq!(listed["ids"], json!(expected), "{listed}");
+    assert_eq!(listed["error"], json!(true), "no error said: {listed}");
+    let hash = listed["hash"].as_str().unwrap().to_owned();
+    assert!(hash.starts_with("#/?filter="), "{listed}");
+    // The address keeps it: a reload lists the same runs, the box says it.
+    browser.goto("about:blank");
+    browser.goto(&format!("{}{hash}", server.base));
+    let reloaded = wait_for(
+        &browser,
+        "document.querySelectorAll('#runs-table .tbody .trow[data-id]').length === 17",
+        &format!("{{ids: {TABLE_IDS}, box: document.getElementById('filter').value}}"),
+    );
+    assert_eq!(
+        reloaded,
+        json!({"ids": expected, "box": expression}),
+        "{reloaded}"
+    );
+
+    // 2. A filter that does not parse (a string left open): said under
+    // the box, a caret under its character 12; the list stays as it was.
+    // Emptied without an event (no search for "" in between), then typed.
+    browser.run_async(
+        "document.getElementById('filter').value = ''; arguments[arguments.length - 1](true)",
+    );
+    browser.type_into("#filter", "params.lr > 'x");
+    let said = wait_for(
+        &browser,
+        "!document.getElementById('filter-error').hidden",
+        &format!(
+            "{{role: document.getElementById('filter-error').getAttribute('role'),
+          text: document.querySelector('#filter-error p').textContent,
+          caret: document.querySelector('#filter-error pre').textContent,
+          ids: {TABLE_IDS}, hash: location.hash, toast: !document.getElementById('error').hidden}}"
+        ),
+    );
+    assert!(said.get("timeout").is_none(), "{said}");
+    assert_eq!(said["role"], "alert", "{said}");
+    assert!(
+        said["text"].as_str().unwrap().contains("at character 12"),
+        "{said}"
+    );
+    assert_eq!(
+        said["caret"],
+        json!(format!("params.lr > 'x\n{}^", " ".repeat(12))),
+        "{said}"
+    );
+    assert_eq!(said["ids"], json!(expected), "the list stays: {said}");
+    assert_eq!(said["hash"], json!(hash), "{said}");
+    assert_eq!(said["toast"], json!(false), "no toast: {said}");
+    save_screenshot(&browser, "runs-filter-error.png");
+    browser.run_async(
+        "document.querySelector('#filter-help summary').click(); arguments[arguments.length - 1](true)",
+    );
+    save_screenshot(&browser, "runs-filter-syntax.png");
+    browser.run_async(
+        "document.querySelector('#filter-help summary').click(); arguments[arguments.length - 1](true)",
+    );
+    assert_clean_but_bad_filters(&browser);
+
+    // 3. Grouped by experiment: a header row per group, with its count.
+    browser.run_async(
+        "const box = document.getElementById('filter');
+         box.value = ''; box.dispatchEvent(new Event('input'));
+         arguments[arguments.length - 1](true)",
+    );
+    wait_for(
+        &browser,
+        "document.querySelectorAll('#runs-table .tbody .trow[data-id]').length === 23 && document.getElementById('filter-error').hidden",
+        "true",
+    );
+    let grouped = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         document.getElementById('group-by-experiment').click();
+         const start = Date.now();
+         (function poll() {
+           const groups = [...document.querySelectorAll('#runs-table .tbody .trow.group')];
+           if ((groups.length < 3 || document.querySelectorAll('#runs-table .tbody .trow[data-id]').length < 23) && Date.now() - start < 15000) return setTimeout(poll, 100);
+           done({
+             count: document.getElementById('run-count').textContent,
+             rowcount: document.getElementById('runs-table').getAttribute('aria-rowcount'),
+             groups: groups.map((g) => ({
+               name: g.querySelector('.group-toggle').textContent,
+               count: g.querySelector('.group-count').textContent,
+               role: g.getAttribute('role'),
+               expanded: g.getAttribute('aria-expanded'),
+               cells: [...g.children].map((c) => c.getAttribute('role')),
+             })),
+           });
+         })();",
+    );
+    let group = |name: &str, count: &str| json!({"name": format!("▾{name}"), "count": count, "role": "row", "expanded": "true", "cells": ["gridcell", "gridcell"]});
+    assert_eq!(
+        grouped,
+        json!({
+            "count": "23 runs in 3 groups",
+            "rowcount": "27",
+            "groups": [group("demo", "2 runs"), group("sweep", "20 runs"), group("no experiment", "1 run")],
+        }),
+        "{grouped}"
+    );
+    // The runs' rows still line up under the header.
+    let geometry = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         requestAnimationFrame(() => done((() => {{ {} }})()));",
+        TABLE_GEOMETRY.replace(
+            ".tbody [role=row]:not(.loading)",
+            ".tbody [role=row][data-id]"
+        )
+    ));
+    assert_cells_under_headers(&geometry, "grouped by experiment");
+    // Collapsed and expanded from the keyboard (← and → on the group's
+    // button, which keeps the focus); a collapsed group stays so after a
+    // reload, for the session.
+    let keyed = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const toggle = () => document.querySelector('#runs-table .trow.group[data-group^=\"mlflow:\"] .group-toggle');
+         toggle().focus();
+         toggle().dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowLeft', bubbles: true}));
+         setTimeout(() => done({
+           expanded: toggle().closest('.trow').getAttribute('aria-expanded'),
+           focused: document.activeElement === toggle(),
+           rows: document.querySelectorAll('#runs-table .tbody .trow[data-id]').length,
+           rowcount: document.getElementById('runs-table').getAttribute('aria-rowcount'),
+         }), 200);",
+    );
+    assert_eq!(
+        keyed,
+        json!({"expanded": "false", "focused": true, "rows": 21, "rowcount": "25"}),
+        "demo collapsed: {keyed}"
+    );
+    browser.goto("about:blank");
+    browser.goto(&server.base);
+    let kept = wait_for(
+        &browser,
+        "document.querySelectorAll('#runs-table .tbody .trow.group').length === 3 && document.querySelectorAll('#runs-table .tbody .trow[data-id]').length === 21",
+        "[...document.querySelectorAll('#runs-table .tbody .trow.group')].map((g) => g.getAttribute('aria-expanded'))",
+    );
+    assert_eq!(kept, json!(["false", "true", "true"]), "{kept}");
+    let expanded = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const toggle = () => document.querySelector('#runs-table .trow.group .group-toggle');
+         toggle().focus();
+         toggle().dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowRight', bubbles: true}));
+         setTimeout(() => done({expanded: toggle().getAttribute('aria-expanded'), focused: document.activeElement === toggle()}), 200);",
+    );
+    assert_eq!(
+        expanded,
+        json!({"expanded": "true", "focused": true}),
+        "{expanded}"
+    );
+
+    // 4. The sweep's box selects all twenty for compare; compare shows
+    // exactly them.
+    let sweep_box = "[...document.querySelectorAll('#runs-table .trow.group')].find((g) => g.querySelector('.group-toggle').textContent.endsWith('sweep')).querySelector('.group-pick')";
+    let selected = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         {sweep_box}.click();
+         const start = Date.now();
+         (function poll() {{
+           const button = document.getElementById('compare-selected');
+           if (button.disabled && Date.now() - start < 15000) return setTimeout(poll, 100);
+           done({{button: button.textContent, checked: {sweep_box}.checked,
+                 rows: [...document.querySelectorAll('#runs-table .tbody .trow[data-id]')].filter((r) => r.querySelector('.pick input').checked).map((r) => r.dataset.id).sort()}});
+         }})();"
+    ));
+    assert_eq!(
+        selected,
+        json!({"button": "Compare 20 selected", "checked": true, "rows": sweep}),
+        "{selected}"
+    );
+    save_screenshot(&browser, "runs-grouped.png");
+    let compared = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         document.getElementById('compare-selected').click();
+         const start = Date.now();
+         (function poll() {
+           if (!document.querySelector('#compare-metrics .chart') && Date.now() - start < 20000) return setTimeout(poll, 100);
+           done({heading: document.querySelector('.compare-view h1').textContent,
+                 ids: [...document.querySelectorAll('.compare-legend a')].map((a) => decodeURIComponent(a.getAttribute('href').slice('#/runs/'.length))).sort()});
+         })();",
+    );
+    assert_eq!(
+        compared,
+        json!({"heading": "Compare 20 runs", "ids": sweep}),
+        "{compared}"
+    );
+    save_screenshot(&browser, "compare-group.png");
+
+    // The cards in the same groups (each open group's cards asked for),
+    // j/k moving over them in order; then the table again.
+    browser.goto(&server.base);
+    let cards = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const start = Date.now();
+         (function poll() {
+           const cards = document.getElementById('view-cards');
+           if (!cards && Date.now() - start < 15000) return setTimeout(poll, 100);
+           if (cards.getAttribute('aria-pressed') !== 'true') { cards.click(); return setTimeout(poll, 100); }
+           if (document.querySelectorAll('#runs-groups .card').length < 23 && Date.now() - start < 15000) return setTimeout(poll, 100);
+           document.dispatchEvent(new KeyboardEvent('keydown', {key: 'j', bubbles: true}));
+           done({
+             groups: [...document.querySelectorAll('.card-group')].map((g) => [g.querySelector('.group-toggle').textContent, g.querySelector('.group-count').textContent, g.querySelectorAll('.card').length]),
+             focused: [...document.querySelectorAll('#runs-groups .card')].findIndex((c) => c.classList.contains('focused')),
+             experiment: document.querySelector('.card-group .card .card-experiment').textContent,
+           });
+         })();",
+    );
+    assert_eq!(
+        cards,
+        json!({
+            "groups": [["▾demo", "2 runs", 2], ["▾sweep", "20 runs", 20], ["▾no experiment", "1 run", 1]],
+            "focused": 1,
+            "experiment": "demo",
+        }),
+        "{cards}"
+    );
+    save_screenshot(&browser, "runs-grouped-cards.png");
+    browser.run_async(
+        "document.getElementById('view-table').click(); arguments[arguments.length - 1](true)",
+    );
+    wait_for(
+        &browser,
+        "document.querySelectorAll('#runs-table .tbody .trow.group').length === 3",
+        "true",
+    );
+
+    // 5. Two runs named alpha: told apart by experiment (or directory).
+    browser.goto(&format!(
+        "{}#/compare/{demo_alpha},{plain_alpha}",
+        server.base
+    ));
+    let named = wait_for(
+        &browser,
+        "document.querySelector('#params-diff thead th[title]') && document.querySelectorAll('.compare-legend a').length === 2",
+        "{legend: [...document.querySelectorAll('.compare-legend a')].map((a) => a.textContent),
+          heads: [...document.querySelectorAll('#params-diff thead th[title]')].map((th) => th.textContent.trim())}",
+    );
+    assert_eq!(
+        named,
+        json!({"legend": ["alpha · demo", "alpha · alpha-plain"], "heads": ["alpha · demo", "alpha · alpha-plain"]}),
+        "{named}"
+    );
+    save_screenshot(&browser, "compare-same-names.png");
+
+    // 6. A run page names its experiment, a link to that experiment's
+    // runs.
+    browser.goto(&format!("{}#/runs/{demo_alpha}", server.base));
+    let link = wait_for(
+        &browser,
+        "document.querySelector('#run-experiment a')",
+        "{text: document.querySelector('#run-experiment a').textContent, raw: !!document.getElementById('run-name-raw')}",
+    );
+    assert_eq!(link, json!({"text": "demo", "raw": false}), "{link}");
+    let listed = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         document.querySelector('#run-experiment a').click();
+         const start = Date.now();
+         (function poll() {
+           const chip = document.getElementById('experiment-chip');
+           if ((!chip || !chip.textContent.includes('demo') || document.querySelectorAll('#runs-table .tbody .trow[data-id]').length !== 2) && Date.now() - start < 15000) return setTimeout(poll, 100);
+           done({chip: chip && chip.textContent, hash: location.hash.startsWith('#/?experiment=mlflow'),
+                 ids: [...document.querySelectorAll('#runs-table .tbody .trow[data-id]')].map((r) => r.dataset.id).sort()});
+         })();",
+    );
+    assert_eq!(
+        listed,
+        json!({"chip": "experiment: demo ✕", "hash": true, "ids": demo}),
+        "{listed}"
+    );
+    assert_clean_but_bad_filters(&browser);
 }

@@ -400,6 +400,7 @@ mod tests {
                         sort: Sort::Metric("loss".into()),
                         descending: true,
                         filter: None,
+                        experiment: None,
                     },
                     vec![],
                 )),

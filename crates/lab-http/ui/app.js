@@ -28,12 +28,14 @@ document.addEventListener('error', (event) => {
 
 // The router: a hash pattern, the view it shows (its `enter(page,
 // captures)`), the nav link it marks. The first match wins; anything else
-// is the runs list.
+// is the runs list. The list's filters ride in its query (`#/?filter=…`,
+// `#/?experiment=ID`), given to it as its one capture.
 const ROUTES = [
   { path: /^#\/runs\/([a-z0-9-]+)$/, view: run, nav: 'nav-runs' },
   { path: /^#\/jobs(?:\?again=([a-z0-9-]+))?$/, view: jobs, nav: 'nav-jobs' },
   { path: /^#\/jobs\/([a-z0-9-]+)$/, view: job, nav: 'nav-jobs' },
   { path: /^#\/compare\/(.*)$/, view: compare, nav: 'nav-compare' },
+  { path: /^#\/?\?(.*)$/, view: runs, nav: 'nav-runs' },
   { path: /^/, view: runs, nav: 'nav-runs' },
 ];
 

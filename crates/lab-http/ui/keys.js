@@ -5,6 +5,7 @@
 // field or a dialog are left alone, as are those with Ctrl, Alt or Meta.
 
 import { el } from './dom.js';
+import { filterHelp } from './view-runs.js';
 
 // What each action does to a page; true when it did something (the key's
 // default is then prevented).
@@ -52,14 +53,16 @@ export function keyHandler(currentPage) {
   };
 }
 
-// The help: a dialog listing KEYS (closed with Escape, or when the view
-// is left, like every dialog).
+// The help: a dialog listing KEYS, then what the runs list's search box
+// takes (closed with Escape, or when the view is left, like every dialog).
 function toggleHelp() {
   let dialog = document.getElementById('keys-help');
   if (!dialog) {
     dialog = el('dialog', { id: 'keys-help', 'aria-labelledby': 'keys-help-title' },
       el('h2', { id: 'keys-help-title' }, 'Keys'),
       el('table', { class: 'params' }, el('tbody', {}, KEYS.map((k) => el('tr', {}, el('th', {}, el('kbd', {}, k.label)), el('td', {}, k.help))))),
+      el('h3', {}, 'Searching the runs list'),
+      el('div', { class: 'filter-help-text' }, filterHelp()),
       el('form', { method: 'dialog', class: 'buttons' }, el('button', { type: 'submit' }, 'Close')));
     document.body.append(dialog);
   }

@@ -1,14 +1,19 @@
 // What outlives a view: the server's own facts (/api/status, asked again
 // on each navigation and shown in the status strip), the runs list's
-// filters, the runs selected for comparison and the order last listed
-// (j/k on a run page). Everything a view makes for itself (its timers,
+// filters (also in the address: `#/?filter=…`, view-runs.js), whether it
+// is grouped by experiment and which groups are collapsed, the runs
+// selected for comparison and the order last listed (j/k on a run page). Everything a view makes for itself (its timers,
 // streams, media, toasts, dialogs) lives in its `page` (page.js) instead.
 
 import { $, el, api, pref } from './dom.js';
 
+const COLLAPSED_KEY = 'lab-collapsed-experiments';
+
 export const store = {
   status: null,
-  list: { q: '', tag: '', video: false, format: '', sort: 'created:desc', runs: [], cursor: null, total: 0 },
+  // `q` is the search box's text: a filter expression or words to find
+  // (view-runs.js `isFilter` tells which); `experiment` an experiment id.
+  list: { q: '', tag: '', video: false, format: '', experiment: '', sort: 'created:desc', runs: [], cursor: null, total: 0 },
   selected: new Set(),
   order: [],        // run ids in the order last listed (for j/k on a run page)
   focus: 0,         // focused card on the list
@@ -16,7 +21,25 @@ export const store = {
   // then opens as a table when most runs have no media.
   listView: pref('list-view', null),
   columns: null,    // the available columns (/api/columns), once asked
+  // The list grouped by experiment, as the user chose (remembered).
+  grouped: pref('group-by-experiment', false) === true,
+  // The experiment groups collapsed (by id, '' for the runs of none), for
+  // this browser session.
+  collapsed: sessionSet(COLLAPSED_KEY),
 };
+
+// A set of strings kept in sessionStorage: it lasts while the tab does.
+function sessionSet(key) {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(key) || '[]');
+    return new Set(Array.isArray(saved) ? saved.filter((v) => typeof v === 'string') : []);
+  } catch { return new Set(); }
+}
+
+// The collapsed groups kept for the session (after a change).
+export function saveCollapsed() {
+  try { sessionStorage.setItem(COLLAPSED_KEY, JSON.stringify([...store.collapsed])); } catch { /* storage off */ }
+}
 
 // The formats the server reads, as `[id, label]` (`/api/status`
 // `formats`): the format filter offers these and no others.

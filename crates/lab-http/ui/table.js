@@ -10,6 +10,15 @@
 // every row take from it (app.css). No track depends on a cell's content,
 // so every cell's left edge is its header's whatever the titles and tags.
 // The name column sticks to the left edge when the table scrolls sideways.
+//
+// Grouped by experiment, the grid's rows are each group's header row (a
+// row of the grid: its pick cell and one cell spanning the rest, with
+// aria-expanded) followed, unless the group is collapsed, by the group's
+// runs. Each group's runs are asked for by `?experiment=ID` (the runs of
+// no experiment by a filter), a page at a time as they come into view, so
+// a group's rows always arrive together and in the list's own sort,
+// whatever the other groups hold; `sort=experiment` over one paged list
+// could not promise that, as two experiments may share a name.
 
 import { el, api, date, pref, setPref } from './dom.js';
 import { fmt } from './chart.js';
@@ -25,9 +34,11 @@ const KEY_STEP = 16;
 
 // Fixed columns: key (as `sort=` names it, or null when the server cannot
 // sort by it; the key of its remembered width is `id`), header, default
-// width, cell text (the cell's full text, shown on hover), cell.
+// width, cell text (the cell's full text, shown on hover unless `tip`
+// says otherwise), cell.
 const FIXED = [
-  { id: 'name', key: 'name', head: 'name', width: 280, text: (r) => r.name, cell: (r) => el('a', { href: `#/runs/${encodeURIComponent(r.id)}`, class: 'row-title' }, r.name) },
+  { id: 'name', key: 'name', head: 'name', width: 280, text: (r) => r.name, cell: (r) => el('a', { href: `#/runs/${encodeURIComponent(r.id)}`, class: 'row-title', 'data-focus': 'name' }, r.name) },
+  { id: 'experiment', key: 'experiment', head: 'experiment', width: 140, text: (r) => (r.experiment ? r.experiment.name : ''), tip: (r) => (r.experiment ? `${r.experiment.name} (${r.experiment.id})` : 'no experiment'), cell: null },
   { id: 'format', key: 'format', head: 'format', width: 110, text: (r) => r.format, cell: (r) => el('span', { class: 'badge format' }, r.format) },
   { id: 'status', key: 'status', head: 'status', width: 90, text: (r) => (r.status && r.status !== 'unknown' ? r.status : ''), cell: null },
   { id: 'created', key: 'created', head: 'created', width: 160, text: (r) => date(r.created), cell: (r) => el('span', { class: 'muted' }, date(r.created)) },
@@ -105,8 +116,11 @@ function savedWidths() {
 
 // The table. `query(offset, limit)` gives the list URL for a page with the
 // filters and sort in force; `sort` is `key:order`; `onSort(key)`;
-// `selected` (a Set of ids) and `onSelect()` for compare.
-export function runsTable({ query, columns, total, first, sort, onSort, selected, onSelect }) {
+// `selected` (a Set of ids) and `onSelect()` for compare. Grouped, `groups`
+// is a list of `{key, id, name, format, count, query(offset, limit)}` and
+// `collapsed` a Set of the keys collapsed, changed here then told to
+// `onCollapse()`.
+export function runsTable({ query, columns, total, first = [], sort, onSort, selected, onSelect, groups = null, collapsed = new Set(), onCollapse = () => {}, onRows = () => {} }) {
   // The server's page (`/api/status` `limits`): the list's first page was
   // asked with the same limit, so page n holds rows n*PAGE onwards.
   const PAGE = pageLimit();
@@ -206,24 +220,85 @@ export function runsTable({ query, columns, total, first, sort, onSort, selected
       }, label, handle(j));
     }));
   const body = el('div', { class: 'tbody', role: 'rowgroup' });
-  body.style.height = `${total * ROW}px`;
   scroller.append(header, body);
 
-  const rows = new Map(); // index -> run
-  first.forEach((r, i) => rows.set(i, r));
-  const asked = new Set([0]);
+  // The grid's rows in segments: one per group (its header row, then its
+  // runs), or one of every run. A segment's runs by their index in it.
+  const segments = groups
+    ? groups.map((g) => ({ group: g, count: g.count, query: g.query, rows: new Map(), asked: new Map(), ids: null }))
+    : [{ group: null, count: total, query, rows: new Map(first.map((r, i) => [i, r])), asked: new Map([[0, Promise.resolve()]]), ids: null }];
+  // Where each segment starts (its header row `head`, its first run
+  // `start`), and how many rows the grid has, collapsed groups taking one.
+  let rowTotal = 0;
+  const place = () => {
+    let at = 0;
+    for (const s of segments) {
+      s.head = s.group ? at++ : -1;
+      s.start = at;
+      at += s.group && collapsed.has(s.group.key) ? 0 : s.count;
+    }
+    rowTotal = at;
+    scroller.setAttribute('aria-rowcount', rowTotal + 1);
+    body.style.height = `${rowTotal * ROW}px`;
+  };
+  place();
+  // The segment row `i` is in: its header, or its run at `offset`.
+  const locate = (i) => {
+    let [lo, hi] = [0, segments.length - 1];
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      const s = segments[mid];
+      if ((s.group ? s.head : s.start) <= i) lo = mid; else hi = mid - 1;
+    }
+    const s = segments[lo];
+    return i === s.head ? { s, head: true } : { s, offset: i - s.start };
+  };
+  // A page of a segment's runs, asked for once.
+  const loadPage = (s, n) => {
+    if (!s.asked.has(n)) {
+      const asking = api(s.query(n * PAGE, PAGE)).then((got) => {
+        got.runs.forEach((r, j) => s.rows.set(n * PAGE + j, r));
+        onRows(loadedIds());
+      }, (err) => { s.asked.delete(n); throw err; });
+      s.asked.set(n, asking);
+    }
+    return s.asked.get(n);
+  };
+  // The runs loaded, in the grid's order (j/k on a run page follow it).
+  const loadedIds = () => segments.flatMap((s) => [...s.rows.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => r.id));
+  // Every run id of a segment (its pages asked for as needed).
+  const idsOf = async (s) => {
+    if (!s.ids) {
+      const pages = Math.ceil(s.count / PAGE);
+      for (let n = 0; n < pages; n++) await loadPage(s, n);
+      s.ids = [...s.rows.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => r.id);
+    }
+    return s.ids;
+  };
+  // Whether all, some or none of a group's runs are selected (as far as
+  // its loaded runs tell).
+  const groupState = (s) => {
+    const known = s.ids || (s.rows.size === s.count ? [...s.rows.values()].map((r) => r.id) : null);
+    const ids = known || [...s.rows.values()].map((r) => r.id);
+    const chosen = ids.filter((id) => selected.has(id)).length;
+    if (known && ids.length && chosen === ids.length) return 'all';
+    return chosen ? 'some' : 'none';
+  };
+
   const rowNode = (i, run) => {
-    const box = el('input', { type: 'checkbox', 'aria-label': `select ${run.name} for comparison`, checked: selected.has(run.id) });
+    const box = el('input', { type: 'checkbox', 'data-focus': 'pick', 'aria-label': `select ${run.name} for comparison`, checked: selected.has(run.id) });
     box.addEventListener('change', () => {
       if (box.checked) selected.add(run.id); else selected.delete(run.id);
       onSelect();
+      // The group's box says all, some or none.
+      if (groups) paint(true);
     });
     const cells = all.map((c) => {
       const text = c.text(run);
       return el('div', {
         class: `td ${c.kind}${c.id === 'name' ? ' name sticky' : ''}`,
         role: 'gridcell',
-        title: text || undefined,
+        title: (c.tip ? c.tip(run) : text) || undefined,
       }, c.cell ? c.cell(run) : text);
     });
     const node = el('div', { class: 'trow', role: 'row', 'aria-rowindex': i + 2, 'data-id': run.id, 'data-index': i },
@@ -232,34 +307,84 @@ export function runsTable({ query, columns, total, first, sort, onSort, selected
     node.style.top = `${i * ROW}px`;
     return node;
   };
-  const fetchPage = async (page) => {
-    if (asked.has(page)) return;
-    asked.add(page);
-    try {
-      const got = await api(query(page * PAGE, PAGE));
-      got.runs.forEach((r, j) => rows.set(page * PAGE + j, r));
-      paint();
-    } catch (err) {
-      asked.delete(page);
-      status.textContent = `could not load rows: ${err.message}`;
-    }
+  // A group's header row: its box selecting every run of it for compare,
+  // and a button (Enter, Space, or ← and →) collapsing or expanding it.
+  const groupNode = (i, s) => {
+    const g = s.group;
+    const open = !collapsed.has(g.key);
+    const state = groupState(s);
+    const box = el('input', {
+      type: 'checkbox', class: 'group-pick', 'data-focus': 'pick', checked: state === 'all',
+      'aria-label': `select the ${g.count} run${g.count === 1 ? '' : 's'} of ${g.name} for comparison`,
+    });
+    box.indeterminate = state === 'some';
+    box.addEventListener('change', async () => {
+      const on = box.checked;
+      box.disabled = true;
+      try {
+        for (const id of await idsOf(s)) if (on) selected.add(id); else selected.delete(id);
+      } catch (err) {
+        status.textContent = `could not select ${g.name}: ${err.message}`;
+      }
+      onSelect();
+      paint(true);
+    });
+    const setOpen = (want) => {
+      if (want === !collapsed.has(g.key)) return;
+      if (want) collapsed.delete(g.key); else collapsed.add(g.key);
+      onCollapse();
+      place();
+      paint(true);
+    };
+    const toggle = el('button', {
+      type: 'button', class: 'group-toggle', 'data-focus': 'toggle', 'aria-expanded': String(open),
+      title: `${open ? 'collapse' : 'expand'} ${g.id ? `${g.name} (${g.id})` : g.name}`,
+    }, el('span', { class: 'chevron', 'aria-hidden': 'true' }, open ? '▾' : '▸'), g.name);
+    toggle.addEventListener('click', () => setOpen(!open));
+    toggle.addEventListener('keydown', (e) => {
+      const want = { ArrowRight: true, ArrowLeft: false }[e.key];
+      if (want === undefined) return;
+      e.preventDefault();
+      e.stopPropagation();
+      setOpen(want);
+    });
+    const node = el('div', {
+      class: 'trow group', role: 'row', 'aria-rowindex': i + 2, 'aria-expanded': String(open),
+      'data-group': g.key, 'data-index': i,
+    },
+    el('div', { class: 'td pick sticky', role: 'gridcell' }, box),
+    el('div', { class: 'td group-cell', role: 'gridcell', 'aria-colspan': all.length },
+      el('div', { class: 'group-head' },
+        toggle,
+        g.format ? el('span', { class: 'badge format' }, g.format) : null,
+        el('span', { class: 'muted group-count' }, `${g.count.toLocaleString()} run${g.count === 1 ? '' : 's'}`),
+        g.id ? el('span', { class: 'muted mono group-id', title: g.id }, g.id) : null)));
+    node.style.top = `${i * ROW}px`;
+    return node;
+  };
+  const fetchPage = (s, n) => {
+    loadPage(s, n).then(() => paint(true), (err) => { status.textContent = `could not load rows: ${err.message}`; });
   };
   const status = el('p', { class: 'muted table-status', role: 'status' });
   let painted = '';
-  const paint = () => {
+  // The rows in view (and a few around them) into the DOM; `force` after
+  // something changed them (a page arrived, a group collapsed, a box).
+  // Focus inside the rows is kept on the same control of the same row.
+  function paint(force = false) {
     const top = Math.max(0, scroller.scrollTop - ROW);
     const height = scroller.clientHeight || 600;
     const from = Math.max(0, Math.floor(top / ROW) - 5);
-    const to = Math.min(total, Math.ceil((top + height) / ROW) + 5);
-    for (let page = Math.floor(from / PAGE); page <= Math.floor(Math.max(from, to - 1) / PAGE); page++) {
-      if (!asked.has(page)) fetchPage(page);
-    }
-    const key = `${from}-${to}-${rows.size}`;
-    if (key === painted) return;
+    const to = Math.min(rowTotal, Math.ceil((top + height) / ROW) + 5);
+    const key = `${from}-${to}`;
+    if (key === painted && !force) return;
     painted = key;
     const nodes = [];
     for (let i = from; i < to; i++) {
-      const run = rows.get(i);
+      const at = locate(i);
+      if (at.head) { nodes.push(groupNode(i, at.s)); continue; }
+      const n = Math.floor(at.offset / PAGE);
+      if (!at.s.asked.has(n)) fetchPage(at.s, n);
+      const run = at.s.rows.get(at.offset);
       if (run) {
         nodes.push(rowNode(i, run));
       } else {
@@ -269,11 +394,20 @@ export function runsTable({ query, columns, total, first, sort, onSort, selected
         nodes.push(waiting);
       }
     }
+    const active = document.activeElement;
+    const rowKey = (row) => (row.dataset.group !== undefined ? `group:${row.dataset.group}` : `run:${row.dataset.id || ''}`);
+    const kept = active && body.contains(active) && active.dataset.focus
+      ? { row: rowKey(active.closest('.trow')), part: active.dataset.focus } : null;
     body.replaceChildren(...nodes);
-  };
-  scroller.addEventListener('scroll', () => requestAnimationFrame(paint), { passive: true });
+    if (kept) {
+      const row = nodes.find((r) => rowKey(r) === kept.row);
+      const target = row && row.querySelector(`[data-focus="${kept.part}"]`);
+      if (target) target.focus({ preventScroll: true });
+    }
+  }
+  scroller.addEventListener('scroll', () => requestAnimationFrame(() => paint()), { passive: true });
   // Painted once attached (the height is known then).
-  requestAnimationFrame(paint);
+  requestAnimationFrame(() => paint());
   const node = el('div', { class: 'runs-table' }, scroller, status);
   return node;
 }

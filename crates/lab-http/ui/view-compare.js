@@ -1,6 +1,7 @@
 // Compare: up to MAX_COMPARE runs side by side: videos kept in sync,
 // media by step on one scrubber, metrics overlaid, and the parameters
-// that differ.
+// that differ. Runs that share a name are told apart everywhere here by
+// their experiment's name (or their directory's, without one).
 
 import { $, el, api } from './dom.js';
 import { metricPanels, COLORS } from './chart.js';
@@ -20,6 +21,26 @@ export async function enter(current, [list]) {
   await renderCompare(list.split(',').map(decodeURIComponent).filter((s) => /^[a-z0-9][a-z0-9-]{0,63}$/.test(s)));
 }
 
+// The last part of a path (`/a/b/` → `b`).
+const tail = (path) => (path || '').replace(/\/+$/, '').split('/').pop() || path || '';
+
+// Each run's label: its name, and where two runs share one, the name and
+// its experiment's name (its directory's when it has none, or when that
+// is shared too), so no two labels are the same.
+export function compareLabels(runs) {
+  const counted = (label) => {
+    const n = new Map();
+    for (const r of runs) n.set(label(r), (n.get(label(r)) || 0) + 1);
+    return (r) => n.get(label(r)) > 1;
+  };
+  const byName = counted((r) => r.name);
+  const withExperiment = (r) => (byName(r) ? `${r.name} · ${r.experiment ? r.experiment.name : tail(r.path)}` : r.name);
+  const again = counted(withExperiment);
+  const withPath = (r) => (again(r) ? `${r.name} · ${tail(r.path)}` : withExperiment(r));
+  const last = counted(withPath);
+  return new Map(runs.map((r) => [r.id, last(r) ? `${r.name} · ${r.id}` : withPath(r)]));
+}
+
 async function renderCompare(ids) {
   const mine = page;
   if (ids.length < 2) {
@@ -29,12 +50,16 @@ async function renderCompare(ids) {
   }
   view.replaceChildren(el('p', { class: 'muted' }, `Loading ${Math.min(ids.length, MAX_COMPARE)} runs…`));
   const settled = await Promise.allSettled(ids.slice(0, MAX_COMPARE).map((id) => api(`/api/runs/${encodeURIComponent(id)}`)));
-  const runs = settled.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+  // Shown by their labels (compareLabels) in the legend, the charts, the
+  // media and the params.
+  const loaded = settled.filter((r) => r.status === 'fulfilled').map((r) => r.value);
+  const labels = compareLabels(loaded);
+  const runs = loaded.map((r) => ({ ...r, name: labels.get(r.id) }));
   if (mine.left) return;
   const missing = ids.slice(0, MAX_COMPARE).filter((_, i) => settled[i].status !== 'fulfilled');
   const color = new Map(runs.map((r, i) => [r.id, COLORS[i % COLORS.length]]));
   const parts = [el('h1', {}, `Compare ${runs.length} runs`),
-    el('div', { class: 'legend compare-legend' }, runs.map((r) => el('a', { class: 'legend-item', href: `#/runs/${encodeURIComponent(r.id)}` }, el('i', { class: 'swatch', 'data-color': color.get(r.id) }), r.name)))];
+    el('div', { class: 'legend compare-legend' }, runs.map((r) => el('a', { class: 'legend-item', href: `#/runs/${encodeURIComponent(r.id)}`, title: place(r) }, el('i', { class: 'swatch', 'data-color': color.get(r.id) }), r.name)))];
   if (ids.length > MAX_COMPARE) parts.push(el('p', { class: 'warning' }, `Only the first ${MAX_COMPARE} of the ${ids.length} runs asked for are compared.`));
   if (missing.length) parts.push(el('p', { class: 'error' }, `Could not load ${missing.join(', ')} (forgotten, or its directory is gone).`));
   // Videos side by side, kept in sync (the first four with one).
@@ -68,6 +93,9 @@ async function renderCompare(ids) {
     ? metricPanels(withMetrics, { live, growing: runs.some((r) => r.status === 'running'), count: 2, onPick: (x) => page.scrubber && page.scrubber.seek(x) })
     : el('p', { class: 'muted' }, 'None of these runs has metrics.'));
 }
+
+// Where a run is: its id, experiment and path (a legend's tooltip).
+const place = (r) => `${r.id}${r.experiment ? ` · experiment ${r.experiment.name}` : ''} · ${r.path}`;
 
 // The params of the runs side by side: by default only those that differ
 // (a param one run lacks differs), with a toggle for all.

@@ -50,6 +50,12 @@ async function renderRun(id) {
   const header = el('header', { class: 'run-head' },
     el('div', {},
       el('h1', { id: 'run-title' }, run.name),
+      // The format's own name, when the title says something else (the
+      // Hydra overrides, a job's command), and the run's experiment: a
+      // link to the list of its runs.
+      run.name_raw && run.name_raw !== run.name ? el('p', { class: 'muted', id: 'run-name-raw' }, 'run name: ', el('span', { class: 'mono' }, run.name_raw)) : null,
+      run.experiment ? el('p', { id: 'run-experiment' }, 'experiment ',
+        el('a', { href: `#/?${new URLSearchParams({ experiment: run.experiment.id })}`, title: `the runs of ${run.experiment.id}` }, run.experiment.name)) : null,
       el('p', { class: 'muted mono', id: 'run-path' }, `${run.id} — ${run.path}`),
       el('div', { class: 'tags' }, (run.tags || []).filter((t) => !t.startsWith('status_raw=')).map((t) => el('span', { class: 'tag' }, t))),
       el('p', { class: 'muted', id: 'run-facts' }, `${run.format} run · created ${date(run.created)}${shownStatus(run) ? ` · ${shownStatus(run)}${rawStatus(run) && rawStatus(run) !== shownStatus(run) ? ` (${rawStatus(run)})` : ''}` : ''} · ${run.artifacts.length} artifacts · ${run.metrics.length} metrics`),

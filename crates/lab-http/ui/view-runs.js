@@ -1,48 +1,159 @@
 // The runs list: cards (a thumbnail each) or the runs table (table.js),
-// with the filter, sort, format and video filters, tag chips, and runs
+// with the search box (words, or a filter expression), sort, format and
+// video filters, tag and experiment chips, grouping by experiment, and runs
 // selected for comparison. j/k move the focus over the cards, Enter opens
-// the focused run.
+// the focused run. The list's filters are in the address (`#/?filter=…`,
+// `#/?q=…&experiment=ID`): a reload or Back shows the same list.
 
 import { $, el, api, date, setPref } from './dom.js';
 import { runsTable, columnPicker, chosenColumns } from './table.js';
 import { shownStatus } from './facts.js';
-import { store, formats, pageLimit, loadStatus } from './store.js';
+import { store, formats, pageLimit, loadStatus, saveCollapsed } from './store.js';
 import { MAX_COMPARE } from './view-compare.js';
+
+// Whether the search box's text is a filter expression (sent as
+// `filter=`) rather than words to find (`q=`): it holds a comparison
+// (`=`, `!=`, `<`, `>`), `LIKE` or `ILIKE` before a quoted string, or `IN (`.
+// Every expression holds one of these; words people search runs by rarely
+// do.
+export function isFilter(text) {
+  return /[=<>]/.test(text) || /\bi?like\s*['"]/i.test(text) || /\bin\s*\(/i.test(text);
+}
+
+// What the search box takes, said in the list's Syntax pop-over and in
+// the keys' help.
+export function filterHelp() {
+  const code = (t) => el('code', {}, t);
+  return [
+    el('p', {}, 'Words find runs whose name, id or tags hold them. A filter expression picks runs by their fields:'),
+    el('ul', { class: 'filter-examples' },
+      ['params.lr > 0.005 and metrics.loss < 0.5', "status IN ('finished', 'failed')", "name ILIKE 'ppo%'", "experiment_name = 'demo'", "not tags.team = 'vision'"]
+        .map((t) => el('li', {}, code(t)))),
+    el('p', {}, 'Fields: ', code('params.KEY'), ', ', code('metrics.NAME'), ' (last value), ', code('tags.KEY'), ', ', code('status'), ', ',
+      code('format'), ', ', code('experiment'), ' (id), ', code('experiment_name'), ', ', code('name'), ', ', code('created'),
+      '; odd keys in backquotes (', code('params.`model.lr`'), '). Operators: ', code('= != < <= > >='), ', ', code('LIKE'), ', ',
+      code('ILIKE'), ', ', code('IN (…)'), ', with ', code('and'), ', ', code('or'), ', ', code('not'), ' and parentheses. Text with ',
+      code('= < >'), ', ', code("LIKE '"), ' or ', code('IN ('), ' is taken as a filter.'),
+  ];
+}
 
 const view = $('view');
 // The page of the list on screen (page.js).
 let page = null;
 
-export async function enter(current) {
+// `query`: the address's query (`#/?…`), when it has one: the list's
+// filters are then its; without, they are those last used, and the
+// address is made to say them.
+export async function enter(current, [query] = []) {
   page = current;
+  if (query !== undefined) fromAddress(query);
   // The format filter and the page size are the server's: asked first
   // when the list is the first view.
   if (!store.status) await loadStatus();
   if (current.left) return;
+  showInAddress();
   page.actions = {
     move: (d) => {
-      store.focus = Math.max(0, Math.min(store.list.runs.length - 1, store.focus + d));
+      store.focus = Math.max(0, Math.min(cards().length - 1, store.focus + d));
       highlight();
     },
     open: () => {
-      const run = store.list.runs[store.focus];
-      if (run) location.hash = `#/runs/${encodeURIComponent(run.id)}`;
+      const card = cards()[store.focus];
+      if (card) location.hash = `#/runs/${encodeURIComponent(card.dataset.id)}`;
     },
   };
   await renderList(true);
 }
 
-function listQuery(cursor, { limit = 100, fields = [] } = {}) {
+// The list's filters from the address's query; a key it lacks is no
+// filter.
+function fromAddress(query) {
+  const p = new URLSearchParams(query);
+  store.list.q = (p.get('filter') || p.get('q') || '').trim();
+  store.list.tag = p.get('tag') || '';
+  store.list.format = p.get('format') || '';
+  store.list.experiment = p.get('experiment') || '';
+  store.list.video = p.get('has_video') === 'true';
+}
+
+// The address of the list with its filters (`#/` with none).
+function listAddress() {
+  const p = new URLSearchParams();
+  if (store.list.q) p.set(isFilter(store.list.q) ? 'filter' : 'q', store.list.q);
+  if (store.list.experiment) p.set('experiment', store.list.experiment);
+  if (store.list.tag) p.set('tag', store.list.tag);
+  if (store.list.format) p.set('format', store.list.format);
+  if (store.list.video) p.set('has_video', 'true');
+  const query = p.toString();
+  return query ? `#/?${query}` : '#/';
+}
+
+// The address made to say the list's filters, in place (no history
+// entry per keystroke; no hashchange, so the view stays).
+function showInAddress() {
+  const want = listAddress();
+  if ((location.hash || '#/') !== want) history.replaceState(null, '', want);
+}
+
+// The filters in force as a query (for /api/runs and /api/experiments).
+// `experiment`: only that group's runs; `none`: only runs of no
+// experiment (a filter: no `?experiment=` asks for those).
+function filterParams({ experiment = store.list.experiment, none = false } = {}) {
+  const p = new URLSearchParams();
+  const text = store.list.q;
+  let filter = text && isFilter(text) ? text : '';
+  if (none) filter = filter ? `(${filter}) and not experiment LIKE '%'` : "not experiment LIKE '%'";
+  if (filter) p.set('filter', filter);
+  if (text && !isFilter(text)) p.set('q', text);
+  if (store.list.tag) p.set('tag', store.list.tag);
+  if (store.list.video) p.set('has_video', 'true');
+  if (store.list.format) p.set('format', store.list.format);
+  if (experiment) p.set('experiment', experiment);
+  return p;
+}
+
+function listQuery(cursor, { limit = 100, fields = [], experiment, none = false } = {}) {
   const at = store.list.sort.lastIndexOf(':');
   const [sort, order] = [store.list.sort.slice(0, at), store.list.sort.slice(at + 1)];
   const p = new URLSearchParams({ limit: String(limit), sort, order });
   if (fields.length) p.set('fields', fields.join(','));
-  if (store.list.q) p.set('q', store.list.q);
-  if (store.list.tag) p.set('tag', store.list.tag);
-  if (store.list.video) p.set('has_video', 'true');
-  if (store.list.format) p.set('format', store.list.format);
+  for (const [k, v] of filterParams({ experiment, none })) p.set(k, v);
   if (cursor) p.set('cursor', cursor);
   return `/api/runs?${p}`;
+}
+
+// The groups of the list by experiment: each experiment the filters
+// leave (`/api/experiments`, its runs counted there), then the runs of
+// none (what the list's total leaves over). Each group's runs are asked
+// for on their own (`?experiment=ID`), in the list's sort.
+async function experimentGroups(fields = []) {
+  const [experiments, counted] = await Promise.all([
+    api(`/api/experiments?${filterParams()}`),
+    api(listQuery(null, { limit: 1 })),
+  ]);
+  const groups = experiments.map((e) => ({
+    key: e.id, id: e.id, name: e.name, format: e.format, count: e.runs,
+    query: (offset, limit) => listQuery(offset ? String(offset) : null, { limit, fields, experiment: e.id }),
+  }));
+  const rest = counted.total - experiments.reduce((n, e) => n + e.runs, 0);
+  if (rest > 0) {
+    groups.push({
+      key: '', id: '', name: 'no experiment', format: null, count: rest,
+      query: (offset, limit) => listQuery(offset ? String(offset) : null, { limit, fields, none: true }),
+    });
+  }
+  return { groups, total: counted.total };
+}
+
+// Every run id a group holds (its pages asked for in turn).
+async function groupIds(group) {
+  const ids = [];
+  while (ids.length < group.count) {
+    const got = await api(group.query(ids.length, pageLimit()));
+    if (!got.runs.length) break;
+    ids.push(...got.runs.map((r) => r.id));
+  }
+  return ids;
 }
 
 async function fetchRuns(reset) {
@@ -77,16 +188,19 @@ const lazyVideos = new IntersectionObserver((entries) => {
   }
 }, { rootMargin: '200px' });
 
-function card(run, index) {
+// A run's card; `onSelect()` after its compare box changed.
+function card(run, index, onSelect = () => {}) {
   const checkbox = el('input', { type: 'checkbox', 'aria-label': `select ${run.name} for comparison`, checked: store.selected.has(run.id) });
   checkbox.addEventListener('change', () => {
     if (checkbox.checked) store.selected.add(run.id); else store.selected.delete(run.id);
     updateCompareButton();
+    onSelect();
   });
   const item = el('li', { class: 'card', 'data-id': run.id, 'data-index': index },
     el('a', { href: `#/runs/${encodeURIComponent(run.id)}`, class: 'card-link' },
       thumb(run),
       el('span', { class: 'card-title', title: run.name }, run.name),
+      run.experiment ? el('span', { class: 'card-experiment', title: `experiment ${run.experiment.name} (${run.experiment.id})` }, run.experiment.name) : null,
       el('span', { class: 'card-id' }, run.id)),
     el('div', { class: 'card-meta' },
       el('span', { class: 'muted' }, date(run.created)),
@@ -95,7 +209,7 @@ function card(run, index) {
       run.has_video ? el('span', { class: 'badge' }, 'video') : null,
       run.error_count ? el('span', { class: 'badge warn', title: 'parts of this run could not be read' }, `${run.error_count} error${run.error_count > 1 ? 's' : ''}`) : null,
       run.available === false ? el('span', { class: 'badge warn', title: run.unavailable_reason || '' }, 'unavailable') : null),
-    el('div', { class: 'tags' }, (run.tags || []).map((t) => el('button', { type: 'button', class: 'tag', onclick: () => { store.list.tag = t; renderList(true); } }, t))),
+    el('div', { class: 'tags' }, (run.tags || []).map((t) => el('button', { type: 'button', class: 'tag', onclick: () => { store.list.tag = t; relist(); } }, t))),
     el('label', { class: 'pick' }, checkbox, ' compare'));
   return item;
 }
@@ -108,14 +222,62 @@ function updateCompareButton() {
   button.textContent = n > MAX_COMPARE ? `${n} selected: compare takes ${MAX_COMPARE} at most` : n ? `Compare ${n} selected` : `Compare (select 2–${MAX_COMPARE})`;
 }
 
+// The list again, its filters changed: the address says them.
+function relist() {
+  showInAddress();
+  return renderList(true);
+}
+
+// The search box's text put in force: a filter expression is first
+// asked of the server, and one that does not parse is said under the box
+// (the list shown stays as it was); anything else lists anew.
+async function searchFor(text, box, said) {
+  const mine = page;
+  if (text && isFilter(text)) {
+    try {
+      await api(`/api/runs?${new URLSearchParams({ limit: '1', filter: text })}`);
+    } catch (err) {
+      if (mine.left || box.value.trim() !== text) return;
+      if (err.code === 'bad_filter') sayFilterError(said, text, err);
+      else page.showError(err);
+      return;
+    }
+    if (mine.left || box.value.trim() !== text) return;
+  }
+  store.list.q = text;
+  await relist();
+  const f = $('filter');
+  if (f && !mine.left) { f.focus(); f.setSelectionRange(f.value.length, f.value.length); }
+}
+
+// A filter that does not parse, under the search box: the server's
+// message, and the expression with a caret under the character it names.
+function sayFilterError(said, text, err) {
+  const at = /at character (\d+)\s*$/.exec(err.message || '');
+  const message = (err.message || '').replace(/^bad filter:\s*/, '');
+  const chars = Array.from(text);
+  said.replaceChildren(
+    el('p', {}, el('strong', {}, 'This filter does not parse: '), message, '. The list below is still the last one that did.'),
+    at ? el('pre', { class: 'filter-caret', 'aria-hidden': 'true' }, chars.join(''), '\n', ' '.repeat(Math.min(Number(at[1]), chars.length)), '^') : null);
+  said.hidden = false;
+}
+
 async function renderList(reset = true) {
-  const search = el('input', { type: 'search', id: 'filter', placeholder: 'filter by name, id or tag', value: store.list.q, 'aria-label': 'filter runs' });
+  const search = el('input', {
+    type: 'search', id: 'filter', value: store.list.q, 'aria-label': 'search or filter runs', 'aria-describedby': 'filter-error',
+    placeholder: 'name, id, tag — or params.lr > 0.01', spellcheck: 'false', autocomplete: 'off',
+  });
+  // Where a filter that does not parse is said (role alert: announced).
+  const said = el('div', { id: 'filter-error', class: 'filter-error', role: 'alert', hidden: true });
   let debounce = null;
   search.addEventListener('input', () => {
     clearTimeout(debounce);
-    debounce = setTimeout(() => { if (page.left) return; store.list.q = search.value.trim(); renderList(true).then(() => { const f = $('filter'); f.focus(); f.setSelectionRange(f.value.length, f.value.length); }); }, 200);
+    debounce = setTimeout(() => { if (!page.left) searchFor(search.value.trim(), search, said); }, 250);
   });
-  const sorts = [['created:desc', 'newest first'], ['created:asc', 'oldest first'], ['name:asc', 'name A–Z'], ['name:desc', 'name Z–A'], ['imported:desc', 'recently imported']];
+  const help = el('details', { class: 'columns filter-help', id: 'filter-help' },
+    el('summary', { title: 'what the search box takes' }, 'Syntax'),
+    el('div', { class: 'column-pop filter-pop' }, filterHelp()));
+  const sorts = [['created:desc', 'newest first'], ['created:asc', 'oldest first'], ['name:asc', 'name A–Z'], ['name:desc', 'name Z–A'], ['experiment:asc', 'by experiment'], ['imported:desc', 'recently imported']];
   // A sort chosen by a table column shows as itself.
   if (!sorts.some(([v]) => v === store.list.sort)) sorts.push([store.list.sort, store.list.sort.replace(/:(asc|desc)$/, (_, o) => (o === 'asc' ? ' ▲' : ' ▼'))]);
   const sort = el('select', { id: 'sort', 'aria-label': 'sort' },
@@ -124,16 +286,29 @@ async function renderList(reset = true) {
   const format = el('select', { id: 'format', 'aria-label': 'format' },
     [['', 'all formats'], ...formats()]
       .map(([v, t]) => el('option', { value: v, selected: v === store.list.format }, t)));
-  format.addEventListener('change', () => { store.list.format = format.value; renderList(true); });
+  format.addEventListener('change', () => { store.list.format = format.value; relist(); });
   const video = el('input', { type: 'checkbox', id: 'has-video', checked: store.list.video });
-  video.addEventListener('change', () => { store.list.video = video.checked; renderList(true); });
+  video.addEventListener('change', () => { store.list.video = video.checked; relist(); });
+  const grouping = el('input', { type: 'checkbox', id: 'group-by-experiment', checked: store.grouped });
+  grouping.addEventListener('change', () => { store.grouped = grouping.checked; setPref('group-by-experiment', store.grouped); renderList(true); });
   const compare = el('button', { type: 'button', id: 'compare-selected', class: 'primary' });
   compare.addEventListener('click', () => { location.hash = `#/compare/${[...store.selected].map(encodeURIComponent).join(',')}`; });
   const tagChip = store.list.tag
-    ? el('button', { type: 'button', class: 'tag active', title: 'clear tag filter', onclick: () => { store.list.tag = ''; renderList(true); } }, `tag: ${store.list.tag} ✕`)
+    ? el('button', { type: 'button', class: 'tag active', title: 'clear tag filter', onclick: () => { store.list.tag = ''; relist(); } }, `tag: ${store.list.tag} ✕`)
+    : null;
+  // Only one experiment's runs (a run page's link): its name, once known.
+  const experimentChip = store.list.experiment
+    ? el('button', { type: 'button', class: 'tag active', id: 'experiment-chip', title: `only experiment ${store.list.experiment}: click to see every run`, onclick: () => { store.list.experiment = ''; relist(); } },
+      `experiment: ${store.list.experiment} ✕`)
     : null;
   const mine = page;
   let failed = null;
+  // A listing that failed: a filter that does not parse is said under
+  // the box, anything else in a toast.
+  const fail = (err) => {
+    failed = err;
+    if (err.code === 'bad_filter') sayFilterError(said, store.list.q, err); else page.showError(err);
+  };
   // Not chosen yet: a table once most runs have no media (decided once,
   // on the first runs listed), else cards.
   if (!store.listView && !store.autoView) {
@@ -142,7 +317,7 @@ async function renderList(reset = true) {
       reset = false;
       const withMedia = store.list.runs.filter((r) => r.has_video || r.thumbnail_url).length;
       store.autoView = withMedia * 2 >= store.list.runs.length ? 'cards' : 'table';
-    } catch (err) { failed = err; page.showError(err); }
+    } catch (err) { fail(err); }
     if (mine.left) return;
   }
   const shown = store.listView || store.autoView || 'cards';
@@ -152,15 +327,26 @@ async function renderList(reset = true) {
       b.addEventListener('click', () => { if (shown !== v) { store.listView = v; setPref('list-view', v); renderList(true); } });
       return b;
     }));
+  const count = el('span', { class: 'muted', id: 'run-count' });
+  const picker = shown === 'table' ? el('span', { id: 'column-picker' }) : null;
+  const toolbar = el('div', { class: 'toolbar' }, viewToggle, search, help, el('label', {}, 'Sort ', sort), format,
+    el('label', {}, video, ' has video'), el('label', {}, grouping, ' group by experiment'), tagChip, experimentChip, picker, count,
+    el('span', { class: 'grow' }), compare);
+  const parts = { toolbar, said, count, picker, fail };
+  if (store.list.experiment) nameExperimentChip(experimentChip);
   if (shown === 'table') {
-    await renderTable({ search, sort, format, video, compare, tagChip, viewToggle });
+    await renderTable(parts);
+    return;
+  }
+  if (store.grouped) {
+    await renderGroupedCards(parts);
     return;
   }
   try {
     if (reset) await fetchRuns(true);
-  } catch (err) { failed = err; page.showError(err); }
+  } catch (err) { fail(err); }
   if (mine.left) return;
-  const list = el('ul', { id: 'runs', class: 'cards' }, store.list.runs.map(card));
+  const list = el('ul', { id: 'runs', class: 'cards' }, store.list.runs.map((r, i) => card(r, i)));
   const more = el('button', { type: 'button', id: 'more', hidden: !store.list.cursor }, 'Load more');
   more.addEventListener('click', async () => {
     try {
@@ -171,11 +357,9 @@ async function renderList(reset = true) {
       count.textContent = `${store.list.runs.length} of ${store.list.total} runs`;
     } catch (err) { page.showError(err); }
   });
-  const count = el('span', { class: 'muted', id: 'run-count' }, `${store.list.runs.length} of ${store.list.total} runs`);
+  count.textContent = `${store.list.runs.length} of ${store.list.total} runs`;
   view.replaceChildren(
-    el('section', { class: 'list-view' },
-      el('div', { class: 'toolbar' }, viewToggle, search, el('label', {}, 'Sort ', sort), format, el('label', {}, video, ' has video'), tagChip, count, el('span', { class: 'grow' }), compare),
-      warnings(),
+    el('section', { class: 'list-view' }, toolbar, said, warnings(),
       store.list.runs.length ? list : emptyList(failed),
       more));
   updateCompareButton();
@@ -183,27 +367,147 @@ async function renderList(reset = true) {
   highlight();
 }
 
+// The experiment chip says the experiment's name (its id stays the
+// chip's title), once /api/experiments gives it.
+async function nameExperimentChip(chip) {
+  try {
+    const found = await api(`/api/experiments?${new URLSearchParams({ experiment: store.list.experiment })}`);
+    const e = found.find((x) => x.id === store.list.experiment);
+    if (e) chip.textContent = `experiment: ${e.name} ✕`;
+  } catch { /* the id it shows says enough */ }
+}
+
+// The cards in groups, one per experiment: a header (collapse, select
+// the group for compare, its format and count), then its cards, the
+// first page asked for when the group is open, more on demand.
+async function renderGroupedCards({ toolbar, said, count, fail }) {
+  const mine = page;
+  const holder = el('div', { id: 'runs-groups', class: 'card-groups' }, el('p', { class: 'muted' }, 'Loading runs…'));
+  view.replaceChildren(el('section', { class: 'list-view' }, toolbar, said, warnings(), holder));
+  updateCompareButton();
+  let found;
+  try {
+    found = await experimentGroups();
+  } catch (err) {
+    if (mine.left) return;
+    fail(err);
+    holder.replaceChildren(emptyList(err));
+    return;
+  }
+  if (mine.left) return;
+  const { groups, total } = found;
+  store.list.total = total;
+  count.textContent = `${total.toLocaleString()} runs in ${groups.length} group${groups.length === 1 ? '' : 's'}`;
+  if (!total) { holder.replaceChildren(emptyList(null)); return; }
+  holder.replaceChildren(...groups.map((g, n) => groupSection(g, n)));
+  store.focus = Math.min(store.focus, Math.max(0, cards().length - 1));
+  highlight();
+}
+
+// One experiment's group of cards.
+function groupSection(g, n) {
+  const mine = page;
+  const runs = [];
+  let ids = null; // every id of the group, once asked (its box)
+  const list = el('ul', { class: 'cards', id: `group-runs-${n}` });
+  const more = el('button', { type: 'button', class: 'group-more', hidden: true }, 'Load more');
+  const box = el('input', { type: 'checkbox', class: 'group-pick', 'aria-label': `select the ${g.count} run${g.count === 1 ? '' : 's'} of ${g.name} for comparison` });
+  // The box says whether all, some or none of the group are selected.
+  const refresh = () => {
+    const known = ids || (runs.length === g.count ? runs.map((r) => r.id) : null);
+    const chosen = (known || runs.map((r) => r.id)).filter((id) => store.selected.has(id)).length;
+    box.checked = !!known && chosen === known.length && chosen > 0;
+    box.indeterminate = !box.checked && chosen > 0;
+  };
+  const load = async () => {
+    try {
+      const got = await api(g.query(runs.length, 100));
+      if (mine.left) return;
+      const start = runs.length;
+      runs.push(...got.runs);
+      list.append(...got.runs.map((r, i) => card(r, start + i, refresh)));
+      more.hidden = runs.length >= g.count || !got.runs.length;
+      store.order = cards().map((c) => c.dataset.id);
+      refresh();
+    } catch (err) { page.showError(err); }
+  };
+  more.addEventListener('click', load);
+  box.addEventListener('change', async () => {
+    const on = box.checked;
+    box.disabled = true;
+    try {
+      ids = ids || await groupIds(g);
+      for (const id of ids) if (on) store.selected.add(id); else store.selected.delete(id);
+    } catch (err) { page.showError(err); }
+    box.disabled = false;
+    for (const c of list.querySelectorAll('.card')) c.querySelector('.pick input').checked = store.selected.has(c.dataset.id);
+    updateCompareButton();
+    refresh();
+  });
+  const open = () => !store.collapsed.has(g.key);
+  const toggle = el('button', { type: 'button', class: 'group-toggle', 'aria-controls': list.id, title: g.id ? `${g.name} (${g.id})` : g.name });
+  const show = () => {
+    toggle.setAttribute('aria-expanded', String(open()));
+    toggle.replaceChildren(el('span', { class: 'chevron', 'aria-hidden': 'true' }, open() ? '▾' : '▸'), g.name);
+    list.hidden = !open();
+    if (!open()) more.hidden = true;
+    else if (!runs.length) load();
+    else more.hidden = runs.length >= g.count;
+  };
+  toggle.addEventListener('click', () => {
+    if (open()) store.collapsed.add(g.key); else store.collapsed.delete(g.key);
+    saveCollapsed();
+    show();
+  });
+  show();
+  return el('section', { class: 'card-group', 'data-group': g.key },
+    el('div', { class: 'group-head' },
+      box, toggle,
+      g.format ? el('span', { class: 'badge format' }, g.format) : null,
+      el('span', { class: 'muted group-count' }, `${g.count.toLocaleString()} run${g.count === 1 ? '' : 's'}`),
+      g.id ? el('span', { class: 'muted mono group-id', title: g.id }, g.id) : null),
+    list, more);
+}
+
 // What an empty list says: why, and what to do.
 function emptyList(failed) {
+  if (failed && failed.code === 'bad_filter') return el('p', { class: 'empty' }, 'No runs listed: the filter above does not parse.');
   if (failed) return el('p', { class: 'empty error' }, `The runs could not be listed: ${failed.message}. Reload the page; if it persists, see the terminal running lab serve.`);
-  if (store.list.q || store.list.tag || store.list.format || store.list.video) return el('p', { class: 'empty' }, 'No run matches these filters. Clear the search box, the tag or the format to see every run.');
+  if (store.list.q || store.list.tag || store.list.format || store.list.video || store.list.experiment) return el('p', { class: 'empty' }, 'No run matches these filters. Clear the search box, the tag, the experiment or the format to see every run.');
   return el('p', { class: 'empty' }, 'No runs yet. Use “Import…”, or start the Lab with --root DIR pointing at your experiments.');
 }
 
 // The table view: the toolbar of the list, a column picker, and the
-// virtual table over every run that matches.
-async function renderTable({ search, sort, format, video, compare, tagChip, viewToggle }) {
+// virtual table over every run that matches (in groups, when grouped).
+async function renderTable({ toolbar, said, count, picker, fail }) {
   const holder = el('div', { class: 'table-holder' }, el('p', { class: 'muted' }, 'Loading runs…'));
-  const count = el('span', { class: 'muted', id: 'run-count' });
-  const picker = el('span', { id: 'column-picker' });
-  view.replaceChildren(el('section', { class: 'list-view' },
-    el('div', { class: 'toolbar' }, viewToggle, search, el('label', {}, 'Sort ', sort), format, el('label', {}, video, ' has video'), tagChip, picker, count, el('span', { class: 'grow' }), compare),
-    warnings(), holder));
+  view.replaceChildren(el('section', { class: 'list-view' }, toolbar, said, warnings(), holder));
   updateCompareButton();
   const mine = page;
+  const onSort = (key) => {
+    const at = store.list.sort.lastIndexOf(':');
+    const [was, order] = [store.list.sort.slice(0, at), store.list.sort.slice(at + 1)];
+    store.list.sort = `${key}:${was === key && order === 'asc' ? 'desc' : was === key ? 'asc' : key === 'name' || key === 'experiment' ? 'asc' : 'desc'}`;
+    renderList(true);
+  };
   try {
     if (!store.columns) store.columns = await api('/api/columns');
     const draw = async (columns) => {
+      if (store.grouped) {
+        const { groups, total } = await experimentGroups(columns);
+        if (mine.left) return;
+        store.list.total = total;
+        count.textContent = `${total.toLocaleString()} runs in ${groups.length} group${groups.length === 1 ? '' : 's'}`;
+        if (!total) { holder.replaceChildren(emptyList(null)); return; }
+        store.order = [];
+        holder.replaceChildren(runsTable({
+          columns, total, groups, sort: store.list.sort, onSort,
+          selected: store.selected, onSelect: updateCompareButton,
+          collapsed: store.collapsed, onCollapse: saveCollapsed,
+          onRows: (ids) => { store.order = ids; },
+        }));
+        return;
+      }
       const first = await api(listQuery(null, { limit: pageLimit(), fields: columns }));
       if (mine.left) return;
       store.list.total = first.total;
@@ -216,21 +520,18 @@ async function renderTable({ search, sort, format, video, compare, tagChip, view
         total: first.total,
         first: first.runs,
         sort: store.list.sort,
-        onSort: (key) => {
-          const at = store.list.sort.lastIndexOf(':');
-          const [was, order] = [store.list.sort.slice(0, at), store.list.sort.slice(at + 1)];
-          store.list.sort = `${key}:${was === key && order === 'asc' ? 'desc' : was === key ? 'asc' : key === 'name' ? 'asc' : 'desc'}`;
-          renderList(true);
-        },
+        onSort,
         selected: store.selected,
         onSelect: updateCompareButton,
+        onRows: (ids) => { store.order = ids; },
       }));
     };
     const columns = chosenColumns(store.columns);
-    picker.replaceChildren(columnPicker(store.columns, columns, (next) => draw(next).catch(page.showError)));
+    picker.replaceChildren(columnPicker(store.columns, columns, (next) => draw(next).catch(fail)));
     await draw(columns);
   } catch (err) {
-    page.showError(err);
+    if (mine.left) return;
+    fail(err);
     holder.replaceChildren(emptyList(err));
   }
 }
@@ -245,8 +546,13 @@ function warnings() {
     el('ul', { class: 'errors' }, list.map((w) => el('li', {}, w))));
 }
 
+// The cards on screen, in order (in groups too).
+function cards() {
+  return [...view.querySelectorAll('.card')];
+}
+
 function highlight() {
   document.querySelectorAll('.card.focused').forEach((c) => c.classList.remove('focused'));
-  const c = document.querySelector(`.card[data-index="${store.focus}"]`);
+  const c = cards()[store.focus];
   if (c) { c.classList.add('focused'); c.scrollIntoView({ block: 'nearest' }); }
 }

@@ -3322,6 +3322,40 @@ fn the_list_takes_filters_and_groups_runs_by_experiment() {
     );
     assert_clean_but_bad_filters(&browser);
 
+    // 2b. Words with `=` that do not start as an expression does (a tag, a
+    // Hydra job's name) are searched for, not refused as a filter.
+    let tagged = api_get(&server, "/api/runs?q=team%3Dvision&limit=500");
+    let tagged: Vec<String> = tagged["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!tagged.is_empty(), "the demo's alpha has the tag");
+    browser.run_async(
+        "document.getElementById('filter').value = ''; arguments[arguments.length - 1](true)",
+    );
+    browser.type_into("#filter", "team=vision");
+    let words = wait_for(
+        &browser,
+        &format!(
+            "document.getElementById('filter-error').hidden && location.hash.includes('q=') && document.querySelectorAll('#runs-table .tbody .trow[data-id]').length === {}",
+            tagged.len()
+        ),
+        &format!("{{ids: {TABLE_IDS}, hash: location.hash}}"),
+    );
+    assert!(words.get("timeout").is_none(), "{words}");
+    let mut shown: Vec<String> = words["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    shown.sort();
+    let mut tagged = tagged;
+    tagged.sort();
+    assert_eq!(shown, tagged, "{words}");
+
     // 3. Grouped by experiment: a header row per group, with its count.
     browser.run_async(
         "const box = document.getElementById('filter');

@@ -64,8 +64,11 @@ pub(crate) const NAME_TTL: Duration = Duration::from_secs(30);
 /// directory is a sweep), by directory, with when they were read.
 #[derive(Debug, Default)]
 pub(crate) struct Names {
-    read: Mutex<HashMap<(Format, String), (Instant, Option<String>)>>,
+    read: Mutex<HashMap<(Format, String), Read>>,
 }
+
+/// A name read (or that there was none), and when.
+type Read = (Instant, Option<String>);
 
 impl Names {
     /// The name `read` finds for `dir`, read again when older than

@@ -400,7 +400,6 @@ mod tests {
                         sort: Sort::Metric("loss".into()),
                         descending: true,
                         filter: None,
-                        experiment: None,
                     },
                     vec![],
                 )),

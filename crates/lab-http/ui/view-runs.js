@@ -12,12 +12,17 @@ import { store, formats, pageLimit, loadStatus, saveCollapsed } from './store.js
 import { MAX_COMPARE } from './view-compare.js';
 
 // Whether the search box's text is a filter expression (sent as
-// `filter=`) rather than words to find (`q=`): it holds a comparison
-// (`=`, `!=`, `<`, `>`), `LIKE` or `ILIKE` before a quoted string, or `IN (`.
-// Every expression holds one of these; words people search runs by rarely
-// do.
+// `filter=`) rather than words to find (`q=`): it starts as an expression
+// does — a field (`params.`, `metrics.`, `tags.`, `status`, `format`,
+// `experiment`, `experiment_name`, `name`, `created`), `not` or `(` — and
+// holds a comparison (`=`, `!=`, `<`, `>`), `LIKE` or `ILIKE` before a
+// quoted string, or `IN (`. Every expression does both; a run's own name
+// pasted in (a Hydra job's `lr=0.1,optimizer=adam`, a tag `team=vision`)
+// starts with neither, so it is searched for as words.
 export function isFilter(text) {
-  return /[=<>]/.test(text) || /\bi?like\s*['"]/i.test(text) || /\bin\s*\(/i.test(text);
+  const starts = /^\s*(\(|not\b|(params|metrics|tags)\.|(status|format|experiment|experiment_name|name|created)\b)/i.test(text);
+  const compares = /[=<>]/.test(text) || /\bi?like\s*['"]/i.test(text) || /\bin\s*\(/i.test(text);
+  return starts && compares;
 }
 
 // What the search box takes, said in the list's Syntax pop-over and in
@@ -32,8 +37,9 @@ export function filterHelp() {
     el('p', {}, 'Fields: ', code('params.KEY'), ', ', code('metrics.NAME'), ' (last value), ', code('tags.KEY'), ', ', code('status'), ', ',
       code('format'), ', ', code('experiment'), ' (id), ', code('experiment_name'), ', ', code('name'), ', ', code('created'),
       '; odd keys in backquotes (', code('params.`model.lr`'), '). Operators: ', code('= != < <= > >='), ', ', code('LIKE'), ', ',
-      code('ILIKE'), ', ', code('IN (…)'), ', with ', code('and'), ', ', code('or'), ', ', code('not'), ' and parentheses. Text with ',
-      code('= < >'), ', ', code("LIKE '"), ' or ', code('IN ('), ' is taken as a filter.'),
+      code('ILIKE'), ', ', code('IN (…)'), ', with ', code('and'), ', ', code('or'), ', ', code('not'), ' and parentheses. Text that starts with a field, ',
+      code('not'), ' or ', code('('), ' and holds ', code('= < >'), ', ', code("LIKE '"), ' or ', code('IN ('), ' is taken as a filter; anything else is searched for as words (so ',
+      code('lr=0.1,optimizer=adam'), ' finds the Hydra job of that name).'),
   ];
 }
 

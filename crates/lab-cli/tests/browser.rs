@@ -3568,3 +3568,124 @@ fn the_list_takes_filters_and_groups_runs_by_experiment() {
     );
     assert_clean_but_bad_filters(&browser);
 }
+
+/// Markdown a run wrote (its description, a text summary) is rendered from
+/// a safe subset into nodes: a table of cases, then 3,000 generated inputs
+/// of Markdown and HTML fragments, none of which makes an element or an
+/// attribute outside the subset or a link that is not `http(s)`; inputs
+/// built to make a naive parser backtrack or nest forever render.
+#[test]
+fn markdown_renders_a_safe_subset_into_nodes_never_html() {
+    let base = tempfile::tempdir().unwrap();
+    let base = base.path().canonicalize().unwrap();
+    let root = base.join("runs");
+    let dir = root.join("noted");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("run.toml"),
+        "name = \"noted\"\ndescription = \"\"\"\n# Notes\nTried **lr 0.1**: see [the paper](https://example.org/p) and [this](javascript:alert(1)).\n\n<img src=x onerror=alert(1)>\n\"\"\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("metrics.jsonl"), "{\"step\": 0, \"loss\": 1.0}\n").unwrap();
+    let mut command = Command::new(LAB);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(base.join("data"))
+        .arg("--root")
+        .arg(&root)
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+    let id = run_id(&server, "format=lab", "/noted");
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.goto(&server.link);
+    browser.goto(&format!("{}#/runs/{id}", server.base));
+    let shown = wait_for(
+        &browser,
+        "document.querySelector('#run-description .markdown h1')",
+        "{html: document.querySelector('#run-description .markdown').innerHTML, imgs: document.querySelectorAll('#run-description img').length}",
+    );
+    assert_eq!(
+        shown["html"],
+        "<h1>Notes</h1><p>Tried <strong>lr 0.1</strong>: see <a href=\"https://example.org/p\" rel=\"noopener noreferrer\" target=\"_blank\">the paper</a> and [this](javascript:alert(1)).</p><p>&lt;img src=x onerror=alert(1)&gt;</p>",
+        "{shown}"
+    );
+    assert_eq!(shown["imgs"], 0);
+    let cases = json!([
+        ["# Title", "<h1>Title</h1>"],
+        ["## C# ##", "<h2>C#</h2>"],
+        ["#hashtag", "<p>#hashtag</p>"],
+        [
+            "Some *em* and **strong** and `co*de*`",
+            "<p>Some <em>em</em> and <strong>strong</strong> and <code>co*de*</code></p>"
+        ],
+        [
+            "snake_case_name and 2*3*4",
+            "<p>snake_case_name and 2<em>3</em>4</p>"
+        ],
+        [
+            "[ok](https://example.org/a) [bad](javascript:alert(1)) [data](data:text/html,x)",
+            "<p><a href=\"https://example.org/a\" rel=\"noopener noreferrer\" target=\"_blank\">ok</a> [bad](javascript:alert(1)) [data](data:text/html,x)</p>"
+        ],
+        [
+            "<script>alert(1)</script>",
+            "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+        ],
+        ["- a\n- b *c*", "<ul><li>a</li><li>b <em>c</em></li></ul>"],
+        ["3. x\n4. y", "<ol start=\"3\"><li>x</li><li>y</li></ol>"],
+        [
+            "| a | b |\n|---|:-:|\n| 1 | `2|` |\n| 3 |",
+            "<table><thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>1</td><td>`2</td></tr><tr><td>3</td><td></td></tr></tbody></table>"
+        ],
+        [
+            "```\n<b>x</b>\n```",
+            "<pre><code>&lt;b&gt;x&lt;/b&gt;</code></pre>"
+        ],
+        ["one\ntwo\n\nthree", "<p>one two</p><p>three</p>"],
+        ["\\*not em\\*", "<p>*not em*</p>"]
+    ]);
+    let checked = browser.run_async_with(
+        "const [cases, done] = [arguments[0], arguments[arguments.length - 1]];
+         import('/assets/markdown.js').then((m) => {
+           const wrong = cases.map(([input, want]) => ({ input, want, got: m.renderMarkdown(input).innerHTML }))
+             .filter((c) => c.got !== c.want);
+           let seed = 2029;
+           const rand = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+           const tokens = ['*', '**', '_', '__', '`', '```', '~~~', '#', '# ', '[', ']', '(', ')', '](', 'https://x.org/', 'http://a', 'javascript:alert(1)',
+             'data:text/html,<b>', '<script>', '</script>', '<img src=x onerror=alert(1)>', '<a href=\"javascript:x\">', '|', '---', '|-|', '- ', '1. ',
+             '\\n', '\\n\\n', ' ', '  ', 'a', 'b', '\"', \"'\", '&amp;', '>', '<', '\\\\', 'onclick=', 'style=', '\\u0000', '\\u202e'];
+           const bad = [];
+           for (let n = 0; n < 3000 && bad.length < 5; n += 1) {
+             let input = '';
+             const len = Math.floor(rand() * 40);
+             for (let k = 0; k < len; k += 1) input += tokens[Math.floor(rand() * tokens.length)];
+             const out = m.renderMarkdown(input);
+             for (const e of [out, ...out.querySelectorAll('*')]) {
+               const tag = e.tagName.toLowerCase();
+               if (!m.ALLOWED.tags.includes(tag) || e.namespaceURI !== 'http://www.w3.org/1999/xhtml') bad.push({ input, tag });
+               for (const a of e.attributes) {
+                 const ok = (e === out && a.name === 'class' && a.value === 'markdown') || (m.ALLOWED.attributes[tag] || []).includes(a.name);
+                 if (!ok) bad.push({ input, tag, attr: a.name });
+               }
+               if (tag === 'a' && (!/^https?:\\/\\/[^\\s]+$/i.test(e.getAttribute('href') || '') || e.getAttribute('rel') !== 'noopener noreferrer')) {
+                 bad.push({ input, href: e.getAttribute('href'), rel: e.getAttribute('rel') });
+               }
+             }
+           }
+           const hostile = ['*'.repeat(70000), '['.repeat(30000) + '](', '`'.repeat(65536), '# ' + ' '.repeat(65000) + 'x',
+             '**a'.repeat(20000), '_'.repeat(70000), '[a](' + 'b'.repeat(60000), '|'.repeat(5000) + '\\n|---|', '- '.repeat(30000)];
+           // Each returns (a hang would time the script out), its blocks made.
+           const rendered = hostile.map((s) => m.renderMarkdown(s).childElementCount > 0);
+           done({ wrong, bad, rendered });
+         }, (e) => done({ error: String(e) }));",
+        &[cases],
+    );
+    assert_eq!(checked["error"], Value::Null, "{checked}");
+    assert_eq!(checked["wrong"], json!([]), "{checked:#}");
+    assert_eq!(checked["bad"], json!([]), "{checked:#}");
+    assert_eq!(checked["rendered"], json!(vec![true; 9]), "{checked}");
+    assert_clean_page(&browser, None);
+}

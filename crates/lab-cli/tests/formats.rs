@@ -822,6 +822,12 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
     );
     assert_eq!(gamma["status"], "finished");
     assert_eq!(delta["status"], "running");
+    // The store's experiment, named from its table, the same for both.
+    let store_dir = gamma["path"].as_str().unwrap();
+    assert_eq!(gamma["experiment"]["name"], "dbdemo", "{gamma}");
+    let id = gamma["experiment"]["id"].as_str().unwrap();
+    assert!(id.starts_with(&format!("mlflow:{store_dir}#")), "{id}");
+    assert_eq!(delta["experiment"], gamma["experiment"]);
     assert_eq!(gamma["params"]["lr"], "0.3");
     assert_eq!(gamma["params"]["depth"], "12");
     assert!(
@@ -993,6 +999,11 @@ fn an_offline_wandb_run_reads_from_its_record_log() {
     let run = lab.run_at(run_dir.file_name().unwrap().to_str().unwrap());
     assert_eq!(run["errors"], serde_json::json!([]), "{run}");
     assert_eq!(run["name"], "wb-alpha");
+    // Its W&B project is its experiment (one namespace, wherever it lies).
+    assert_eq!(
+        run["experiment"],
+        serde_json::json!({"id": "wandb:demo", "name": "demo"})
+    );
     assert_eq!(run["status"], "finished");
     assert_eq!(run["description"], "offline run");
     let tags = run["tags"].as_array().unwrap();

@@ -474,10 +474,11 @@ pub fn image(storage: &dyn Storage, file: &str, offset: u64, n: usize) -> Result
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn frame(payload: &[u8]) -> Vec<u8> {
+    /// `payload` as one TFRecord: length, its CRC, the payload, its CRC.
+    pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
         let len = (payload.len() as u64).to_le_bytes();
         let mut out = len.to_vec();
         out.extend(masked_crc(&len).to_le_bytes());

@@ -320,9 +320,7 @@ mod tests {
     use super::*;
     use crate::hparams::{HValue, encode_start};
     use crate::storage::tests::Memory;
-    use crate::tensorboard::{
-        Event, PluginData, Summary, SummaryMetadata, SummaryValue, masked_crc,
-    };
+    use crate::tensorboard::{Event, PluginData, Summary, SummaryMetadata, SummaryValue};
     use crate::{Format, LocalStorage, RunReader};
 
     /// The fixture tensorboardX 2.6.5 wrote (`tests/data/write_tb_hparams.py`),
@@ -455,14 +453,7 @@ mod tests {
         assert_eq!(runs(&root).len(), 4);
     }
 
-    fn frame(payload: &[u8]) -> Vec<u8> {
-        let len = (payload.len() as u64).to_le_bytes();
-        let mut out = len.to_vec();
-        out.extend(masked_crc(&len).to_le_bytes());
-        out.extend(payload);
-        out.extend(masked_crc(payload).to_le_bytes());
-        out
-    }
+    use crate::tensorboard::tests::frame;
 
     fn hparams_value(content: &[u8]) -> SummaryValue {
         SummaryValue {

@@ -33,6 +33,7 @@ const ASSETS: &[(&str, &[u8])] = assets![
     "favicon.svg",
     "keys.js",
     "login.js",
+    "markdown.js",
     "media.js",
     "page.js",
     "player.js",

@@ -10,6 +10,7 @@ import { stepScrubber } from './media.js';
 import { ENDED, rawStatus, shownStatus, provenanceView, jobFacts, byValue, isLive } from './facts.js';
 import { store, loadStatus } from './store.js';
 import { keyHint } from './keys.js';
+import { renderMarkdown } from './markdown.js';
 
 const view = $('view');
 // The page of the run on screen (page.js).
@@ -59,7 +60,7 @@ async function renderRun(id) {
       el('p', { class: 'muted mono', id: 'run-path' }, `${run.id} — ${run.path}`),
       el('div', { class: 'tags' }, (run.tags || []).filter((t) => !t.startsWith('status_raw=')).map((t) => el('span', { class: 'tag' }, t))),
       el('p', { class: 'muted', id: 'run-facts' }, `${run.format} run · created ${date(run.created)}${shownStatus(run) ? ` · ${shownStatus(run)}${rawStatus(run) && rawStatus(run) !== shownStatus(run) ? ` (${rawStatus(run)})` : ''}` : ''} · ${run.artifacts.length} artifacts · ${run.metrics.length} metrics`),
-      run.description ? el('p', { id: 'run-description' }, run.description) : null,
+      run.description ? el('div', { id: 'run-description' }, renderMarkdown(run.description)) : null,
       // A run a job wrote beneath its job's run, and the runs a job wrote.
       run.parent ? el('p', { class: 'muted', id: 'run-parent' }, 'Written by the job of run ', el('a', { href: `#/runs/${encodeURIComponent(run.parent)}` }, run.parent)) : null,
       (run.children || []).length ? el('p', { id: 'run-children' }, `Runs its job wrote (${run.children.length}): `,
@@ -121,7 +122,7 @@ async function renderRun(id) {
         el('td', { class: 'num', title: m.last === null ? 'NaN or ±Inf' : String(m.last) }, m.last === null ? '—' : String(Number(m.last.toPrecision(7)))), el('td', { class: 'num' }, m.last_step ?? ''), el('td', { class: 'num' }, m.count.toLocaleString())))))));
   }
   if (run.texts.length) {
-    parts.push(section('Text', el('div', { id: 'texts' }, run.texts.map((t) => el('div', { class: 'meta-item' }, el('h3', {}, `${t.tag} @ step ${t.step}`), el('pre', {}, t.text))))));
+    parts.push(section('Text', el('div', { id: 'texts' }, run.texts.map((t) => el('div', { class: 'meta-item' }, el('h3', {}, `${t.tag} @ step ${t.step}`), renderMarkdown(t.text))))));
   }
 
   // How the run was made: the Lab's provenance.json (written when its job

@@ -271,7 +271,7 @@ fn history(tmp: &Path) -> anyhow::Result<String> {
 /// Signs a headless Chromium in, opens the run page and returns the
 /// milliseconds from asking for it to the first chart line drawn.
 fn first_chart(server: &Server) -> anyhow::Result<f64> {
-    use lab_test_support::browser::{Browser, wait_for};
+    use lab_test_support::browser::{Browser, wait_for_within};
     let listed = crate::http::Request::new("GET", "/api/runs")
         .send(server.port)?
         .json();
@@ -281,9 +281,12 @@ fn first_chart(server: &Server) -> anyhow::Result<f64> {
         .to_owned();
     let browser = Browser::start(Command::new("chromedriver"));
     browser.goto(&server.link);
-    let signed_in = wait_for(
+    // The list waits for the run's first summary, which reads its whole
+    // history: up to a minute on a busy machine.
+    let signed_in = wait_for_within(
         &browser,
-        "document.querySelector('meta[name=lab-token]') && document.querySelector('#runs .card-title')",
+        60,
+        "document.querySelector('meta[name=lab-token]') && document.querySelector('a[href^=\"#/runs/\"]')",
         "true",
     );
     if signed_in != serde_json::json!(true) {

@@ -13,8 +13,11 @@
 //! - a runner job's project directory, the one it ran in
 //!   (`lab:/abs/project`);
 //! - where the run lies: a TensorBoard or Lightning logdir's parent
-//!   (`tensorboard:/abs/logs`), a Hydra multirun's sweep directory, the
-//!   parent holding `multirun.yaml` (`hydra:/abs/multirun/DAY/TIME`);
+//!   (`tensorboard:/abs/logs`), a Ray Tune experiment directory, the
+//!   parent of a Hugging Face, Keras, Stable-Baselines3 or DVCLive run,
+//!   an Ultralytics `<task>/<project>`, a Hydra multirun's sweep
+//!   directory, the parent holding `multirun.yaml`
+//!   (`hydra:/abs/multirun/DAY/TIME`);
 //! - else none.
 //!
 //! Only a directory within an allowed root is ever read for a name (an
@@ -135,10 +138,33 @@ impl Lab {
         }
         let parent = run.root.parent()?.to_str()?;
         match format {
-            Format::Tensorboard | Format::Lightning => Some(Experiment {
+            // The directory holding the run: a logdir, a Ray Tune
+            // experiment, the parent of an output directory.
+            Format::Tensorboard
+            | Format::Lightning
+            | Format::Raytune
+            | Format::Huggingface
+            | Format::Keras
+            | Format::Sb3
+            | Format::Dvclive => Some(Experiment {
                 id: format!("{format}:{parent}"),
                 name: file_name(parent).to_owned(),
             }),
+            // `runs/<task>/[<project>/]<name>`: `<task>/<project>`, or
+            // `<task>` where the parent is the task's directory itself.
+            Format::Ultralytics => {
+                let mut up = Path::new(parent).iter().rev();
+                let last = up.next()?.to_str()?;
+                let above = up.next().and_then(|p| p.to_str());
+                let name = match above {
+                    Some(task) if task != "runs" => format!("{task}/{last}"),
+                    _ => last.to_owned(),
+                };
+                Some(Experiment {
+                    id: format!("{format}:{parent}"),
+                    name,
+                })
+            }
             Format::Hydra => {
                 let dir = self.readable(parent)?;
                 self.experiment_names

@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::Format;
+use crate::storage::Storage;
 use crate::tensorboard::PREFIX;
 
 /// How far discovery goes.
@@ -138,53 +139,130 @@ const LAB_MARKERS: &[&str] = &["run.toml", "run.json", "metrics.jsonl", "metrics
 /// under the allowed root (a direct child holding any allowlisted file is
 /// a `lab` run, as it always was).
 fn classify(dir: &Path, entries: &[Entry], depth: usize) -> Option<Format> {
-    let file = |n: &str| entries.iter().any(|e| e.file && e.name == n);
-    let subdir = |n: &str| entries.iter().any(|e| e.dir && e.name == n);
-    if file("meta.yaml") && (subdir("metrics") || subdir("params") || subdir("tags")) {
-        return Some(Format::Mlflow);
+    let listing = Listing {
+        dir,
+        name: dir.file_name().and_then(|n| n.to_str()).unwrap_or(""),
+        entries,
+        depth,
+        storage: std::cell::OnceCell::new(),
+    };
+    Format::ALL
+        .into_iter()
+        .find(|format| recognises(*format, &listing))
+}
+
+/// What a reader looks at to tell whether a directory is its run: the
+/// directory's name and entries (names and kinds, listed once), and the
+/// first bytes of a file in it (through the storage seam: no link
+/// followed, non-blocking, regular files only).
+pub(crate) struct Listing<'a> {
+    dir: &'a Path,
+    /// The directory's own name.
+    pub(crate) name: &'a str,
+    entries: &'a [Entry],
+    /// How deep below the allowed root it lies (the root is 0).
+    pub(crate) depth: usize,
+    #[allow(dead_code)] // for the readers that look inside files (issue 31)
+    storage: std::cell::OnceCell<Option<crate::local::LocalStorage<'static>>>,
+}
+
+#[allow(dead_code)] // some are for the readers issue 31 adds
+impl Listing<'_> {
+    /// Whether it holds a regular file `name`.
+    pub(crate) fn file(&self, name: &str) -> bool {
+        self.entries.iter().any(|e| e.file && e.name == name)
     }
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if (name.starts_with("run-") || name.starts_with("offline-run-"))
-        && (entries.iter().any(|e| e.file && e.name.ends_with(".wandb")) || subdir("files"))
-    {
-        return Some(Format::Wandb);
+
+    /// Whether it holds a real directory `name` (a link is not one).
+    pub(crate) fn subdir(&self, name: &str) -> bool {
+        self.entries.iter().any(|e| e.dir && e.name == name)
     }
-    if entries.iter().any(|e| e.file && e.name.starts_with(PREFIX)) {
-        return Some(Format::Tensorboard);
-    }
-    let versioned = name
-        .strip_prefix("version_")
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    if versioned && file("metrics.csv") {
-        return Some(Format::Lightning);
-    }
-    if subdir(".hydra")
-        && std::fs::symlink_metadata(dir.join(".hydra/config.yaml")).is_ok_and(|m| m.is_file())
-    {
-        return Some(Format::Hydra);
-    }
-    if LAB_MARKERS.iter().any(|m| file(m)) {
-        return Some(Format::Lab);
-    }
-    if depth == 1 {
-        let allow = lab_fs::Allowlist::default();
-        let served = entries
+
+    /// The names of its regular files.
+    pub(crate) fn files(&self) -> impl Iterator<Item = &str> {
+        self.entries
             .iter()
-            .any(|e| e.file && allow.check(&e.name).is_ok())
-            || entries.iter().any(|e| {
-                e.dir
-                    && allow.dirs().contains(&e.name.as_str())
-                    && list(&dir.join(&e.name), 64).is_ok_and(|(inner, _)| {
-                        inner.iter().any(|i| {
-                            i.file && allow.check(&format!("{}/{}", e.name, i.name)).is_ok()
-                        })
-                    })
-            });
-        if served {
-            return Some(Format::Lab);
-        }
+            .filter(|e| e.file)
+            .map(|e| e.name.as_str())
     }
-    None
+
+    /// The names of its real directories.
+    pub(crate) fn subdirs(&self) -> impl Iterator<Item = &str> {
+        self.entries
+            .iter()
+            .filter(|e| e.dir)
+            .map(|e| e.name.as_str())
+    }
+
+    /// The directory itself as a storage, opened once (none when it
+    /// cannot be opened as a root).
+    pub(crate) fn storage(&self) -> Option<&dyn Storage> {
+        self.storage
+            .get_or_init(|| crate::local::LocalStorage::open_ambient(self.dir).ok())
+            .as_ref()
+            .map(|s| s as &dyn Storage)
+    }
+
+    /// At most `max` bytes from the start of the file `name` beneath it
+    /// (`name` may hold `/`): none when it is absent or not a regular file.
+    pub(crate) fn head(&self, name: &str, max: usize) -> Option<Vec<u8>> {
+        self.storage()?.read_range(name, 0, max, None).ok()
+    }
+}
+
+/// Whether `format`'s reader takes the directory `l` shows as its run.
+fn recognises(format: Format, l: &Listing<'_>) -> bool {
+    match format {
+        Format::Mlflow => {
+            l.file("meta.yaml") && (l.subdir("metrics") || l.subdir("params") || l.subdir("tags"))
+        }
+        Format::Wandb => {
+            (l.name.starts_with("run-") || l.name.starts_with("offline-run-"))
+                && (l.files().any(|f| f.ends_with(".wandb")) || l.subdir("files"))
+        }
+        Format::Tensorboard => l.files().any(|f| f.starts_with(PREFIX)),
+        Format::Lightning => {
+            let versioned = l
+                .name
+                .strip_prefix("version_")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            versioned && l.file("metrics.csv")
+        }
+        Format::Hydra => {
+            l.subdir(".hydra")
+                && std::fs::symlink_metadata(l.dir.join(".hydra/config.yaml"))
+                    .is_ok_and(|m| m.is_file())
+        }
+        Format::Lab => {
+            if LAB_MARKERS.iter().any(|m| l.file(m)) {
+                return true;
+            }
+            if l.depth != 1 {
+                return false;
+            }
+            let allow = lab_fs::Allowlist::default();
+            l.entries
+                .iter()
+                .any(|e| e.file && allow.check(&e.name).is_ok())
+                || l.entries.iter().any(|e| {
+                    e.dir
+                        && allow.dirs().contains(&e.name.as_str())
+                        && list(&l.dir.join(&e.name), 64).is_ok_and(|(inner, _)| {
+                            inner.iter().any(|i| {
+                                i.file && allow.check(&format!("{}/{}", e.name, i.name)).is_ok()
+                            })
+                        })
+                })
+        }
+        Format::Huggingface => crate::huggingface::recognises(l),
+        Format::Ultralytics => crate::ultralytics::recognises(l),
+        Format::Keras => crate::keras::recognises(l),
+        Format::Sb3 => crate::sb3::recognises(l),
+        Format::Raytune => crate::raytune::recognises(l),
+        Format::Dvclive => crate::dvclive::recognises(l),
+        Format::Trackio => crate::trackio::recognises(l),
+        Format::Sacred => crate::sacred::recognises(l),
+    }
 }
 
 /// The sub-directories of the TensorBoard run at `dir` that are hparams

@@ -26,22 +26,30 @@
 #![forbid(unsafe_code)]
 
 mod discover;
+mod dvclive;
 mod hparams;
+mod huggingface;
 mod hydra;
 pub mod job;
+mod keras;
 mod lab;
 mod lightning;
 pub mod local;
 mod mlflow;
 mod mlflow_db;
 mod protowire;
+mod raytune;
+mod sacred;
+mod sb3;
 mod series;
 mod status;
 pub mod storage;
 mod tail;
 mod tensorboard;
 mod text;
+mod trackio;
 mod trials;
+mod ultralytics;
 mod wandb;
 mod yaml;
 
@@ -95,15 +103,40 @@ pub enum Format {
     Lightning,
     /// A Hydra job's output directory.
     Hydra,
+    /// A Hugging Face Trainer output directory (`trainer_state.json`).
+    Huggingface,
+    /// An Ultralytics run (`args.yaml` + `results.csv`).
+    Ultralytics,
+    /// A Keras `CSVLogger` file's directory.
+    Keras,
+    /// A Stable-Baselines3 log directory (`progress.csv`, `monitor.csv`).
+    Sb3,
+    /// A Ray Tune trial directory (`result.json`, `params.json`).
+    Raytune,
+    /// A DVCLive run (the directory holding `dvclive/`).
+    Dvclive,
+    /// One run of a Trackio project database.
+    Trackio,
+    /// A Sacred `FileStorageObserver` run directory.
+    Sacred,
 }
 
 impl Format {
-    /// Every format, most specific first (the precedence of SPEC §6).
-    pub const ALL: [Format; 6] = [
+    /// Every format, most specific first (the precedence of SPEC §6):
+    /// where several readers match one directory, the first wins.
+    pub const ALL: [Format; 14] = [
         Format::Mlflow,
         Format::Wandb,
-        Format::Tensorboard,
+        Format::Trackio,
+        Format::Sacred,
+        Format::Raytune,
+        Format::Huggingface,
+        Format::Ultralytics,
+        Format::Dvclive,
+        Format::Sb3,
         Format::Lightning,
+        Format::Tensorboard,
+        Format::Keras,
         Format::Hydra,
         Format::Lab,
     ];
@@ -117,6 +150,14 @@ impl Format {
             Format::Wandb => "wandb",
             Format::Lightning => "lightning",
             Format::Hydra => "hydra",
+            Format::Huggingface => "huggingface",
+            Format::Ultralytics => "ultralytics",
+            Format::Keras => "keras",
+            Format::Sb3 => "sb3",
+            Format::Raytune => "raytune",
+            Format::Dvclive => "dvclive",
+            Format::Trackio => "trackio",
+            Format::Sacred => "sacred",
         }
     }
 
@@ -130,6 +171,14 @@ impl Format {
             Format::Wandb => "W&B",
             Format::Lightning => "Lightning",
             Format::Hydra => "Hydra",
+            Format::Huggingface => "Hugging Face",
+            Format::Ultralytics => "Ultralytics",
+            Format::Keras => "Keras",
+            Format::Sb3 => "Stable-Baselines3",
+            Format::Raytune => "Ray Tune",
+            Format::Dvclive => "DVCLive",
+            Format::Trackio => "Trackio",
+            Format::Sacred => "Sacred",
         }
     }
 
@@ -152,6 +201,14 @@ impl Format {
             // Hydra logs to `<job name>.log` in the output directory.
             Format::Hydra => &["*.log"],
             Format::Tensorboard => &[],
+            Format::Huggingface => huggingface::ARTIFACTS,
+            Format::Ultralytics => ultralytics::ARTIFACTS,
+            Format::Keras => keras::ARTIFACTS,
+            Format::Sb3 => sb3::ARTIFACTS,
+            Format::Raytune => raytune::ARTIFACTS,
+            Format::Dvclive => dvclive::ARTIFACTS,
+            Format::Trackio => trackio::ARTIFACTS,
+            Format::Sacred => sacred::ARTIFACTS,
         }
     }
 }
@@ -335,6 +392,14 @@ enum State {
     Wandb(wandb::Reader),
     Lightning(lightning::Reader),
     Hydra(hydra::Reader, lab::Reader),
+    Huggingface(huggingface::Reader),
+    Ultralytics(ultralytics::Reader),
+    Keras(keras::Reader),
+    Sb3(sb3::Reader),
+    Raytune(raytune::Reader),
+    Dvclive(dvclive::Reader),
+    Trackio(trackio::Reader),
+    Sacred(sacred::Reader),
 }
 
 impl RunReader {
@@ -354,6 +419,11 @@ impl RunReader {
                 state: State::MlflowDb(mlflow_db::Reader::new(run, limits)),
                 hydra: None,
             },
+            (Format::Trackio, Some(run)) => Self {
+                format,
+                state: State::Trackio(trackio::Reader::new(run, limits)),
+                hydra: None,
+            },
             _ => Self::new(format),
         }
     }
@@ -368,6 +438,16 @@ impl RunReader {
             Format::Wandb => State::Wandb(wandb::Reader::default()),
             Format::Lightning => State::Lightning(lightning::Reader::default()),
             Format::Hydra => State::Hydra(hydra::Reader::default(), lab::Reader::default()),
+            Format::Huggingface => State::Huggingface(huggingface::Reader::default()),
+            Format::Ultralytics => State::Ultralytics(ultralytics::Reader::default()),
+            Format::Keras => State::Keras(keras::Reader::default()),
+            Format::Sb3 => State::Sb3(sb3::Reader::default()),
+            Format::Raytune => State::Raytune(raytune::Reader::default()),
+            Format::Dvclive => State::Dvclive(dvclive::Reader::default()),
+            // A Trackio run is an entry of its project's database; without
+            // one there is nothing to read.
+            Format::Trackio => State::Trackio(trackio::Reader::new("", &Limits::default())),
+            Format::Sacred => State::Sacred(sacred::Reader::default()),
         };
         let hydra = (format != Format::Hydra).then(hydra::Reader::default);
         Self {
@@ -396,6 +476,14 @@ impl RunReader {
                 h.refresh(storage);
                 l.refresh(storage);
             }
+            State::Huggingface(r) => r.refresh(storage),
+            State::Ultralytics(r) => r.refresh(storage),
+            State::Keras(r) => r.refresh(storage),
+            State::Sb3(r) => r.refresh(storage),
+            State::Raytune(r) => r.refresh(storage),
+            State::Dvclive(r) => r.refresh(storage),
+            State::Trackio(r) => r.refresh(storage),
+            State::Sacred(r) => r.refresh(storage),
         }
         if let Some(h) = &mut self.hydra {
             h.refresh(storage);
@@ -411,6 +499,14 @@ impl RunReader {
             State::Wandb(r) => r.sets(),
             State::Lightning(r) => r.sets(),
             State::Hydra(_, l) => l.sets(),
+            State::Huggingface(r) => r.sets(),
+            State::Ultralytics(r) => r.sets(),
+            State::Keras(r) => r.sets(),
+            State::Sb3(r) => r.sets(),
+            State::Raytune(r) => r.sets(),
+            State::Dvclive(r) => r.sets(),
+            State::Trackio(r) => r.sets(),
+            State::Sacred(r) => r.sets(),
         }
     }
 
@@ -428,6 +524,14 @@ impl RunReader {
                 h.merge_into(&mut info);
                 info
             }
+            State::Huggingface(r) => r.info(),
+            State::Ultralytics(r) => r.info(),
+            State::Keras(r) => r.info(),
+            State::Sb3(r) => r.info(),
+            State::Raytune(r) => r.info(),
+            State::Dvclive(r) => r.info(),
+            State::Trackio(r) => r.info(),
+            State::Sacred(r) => r.info(),
         };
         if let Some(h) = &self.hydra {
             h.merge_into(&mut info);

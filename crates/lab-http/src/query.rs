@@ -88,7 +88,7 @@ fn parse_list_pairs(query: &str) -> Result<(ListQuery, Vec<Field>, Option<String
             "experiment" if !value.is_empty() => wanted.experiment = Some(value),
             "format" if !value.is_empty() => {
                 wanted.format = Some(Format::parse(&value).ok_or(QueryError(
-                    "format must be lab, tensorboard, mlflow, wandb, lightning or hydra",
+                    "format must be one of mlflow, wandb, trackio, sacred, raytune, huggingface, ultralytics, dvclive, sb3, lightning, tensorboard, keras, hydra, lab",
                 ))?);
             }
             "has_video" => {
@@ -284,7 +284,7 @@ mod tests {
             ("format=", Ok((default(), vec![]))),
             (
                 "format=TensorBoard",
-                Err("format must be lab, tensorboard, mlflow, wandb, lightning or hydra"),
+                Err("format must be one of mlflow, wandb, trackio, sacred, raytune, huggingface, ultralytics, dvclive, sb3, lightning, tensorboard, keras, hydra, lab"),
             ),
             // has_video
             (

@@ -3689,3 +3689,272 @@ fn markdown_renders_a_safe_subset_into_nodes_never_html() {
     assert_eq!(checked["rendered"], json!(vec![true; 9]), "{checked}");
     assert_clean_page(&browser, None);
 }
+
+/// Issue 30 (a): every metric of a run the real W&B writer wrote is on its
+/// page: charts in sections by prefix (`train/`, `val/`, then the rest as
+/// "other"), `train/loss` among them, and `final_score` (logged once) as a
+/// number in the "summary". A section closed stays closed on the next
+/// visit to a run of that experiment, and its charts are not asked for
+/// while it is closed.
+#[test]
+fn every_metric_of_a_wandb_run_is_on_its_page_in_sections_and_single_values_are_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    common::write("wandb-metrics", &root);
+    let mut command = Command::new(LAB);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(base.join("data"))
+        .arg("--root")
+        .arg(&root)
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+    let id = run_id(&server, "format=wandb", "");
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.resize(1280, 1400);
+    browser.goto(&server.link);
+    browser.goto(&format!("{}#/runs/{id}", server.base));
+    // Every charted section's charts drawn (all in view at this size).
+    let charted = "[...document.querySelectorAll('#metrics .metric-panel')].map((p) => ({
+        section: p.closest('.metric-section').dataset.section,
+        metric: p.querySelector('select.panel-metric').value,
+        points: ((p.querySelector('.chart') || {}).chart || {series: [{}]}).series[0].points}))";
+    let page = wait_for(
+        &browser,
+        "document.querySelectorAll('#metrics .metric-panel').length && [...document.querySelectorAll('#metrics .metric-panel')].every((p) => p.querySelector('.chart'))",
+        &format!(
+            "{{sections: [...document.querySelectorAll('#metrics .metric-section')].map((s) => ({{section: s.dataset.section,
+                 title: s.querySelector('.section-toggle').textContent,
+                 expanded: s.querySelector('.section-toggle').getAttribute('aria-expanded'),
+                 controls: !!document.getElementById(s.querySelector('.section-toggle').getAttribute('aria-controls'))}})),
+              summary: [...document.querySelectorAll('#metrics .summary-value')].map((v) => [v.querySelector('dt').textContent, v.querySelector('dd').textContent]),
+              panels: {charted},
+              labels: [...document.querySelectorAll('#metrics svg.chart-svg')].map((s) => s.getAttribute('aria-label'))}}"
+        ),
+    );
+    assert!(page.get("timeout").is_none(), "{page}");
+    let sections: Vec<&str> = page["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["section"].as_str().unwrap())
+        .collect();
+    assert_eq!(sections, ["summary", "train/", "val/", "other"], "{page}");
+    for s in page["sections"].as_array().unwrap() {
+        assert_eq!(s["expanded"], "true", "{page}");
+        assert_eq!(s["controls"], true, "{page}");
+    }
+    assert_eq!(page["summary"], json!([["final_score", "0.875"]]), "{page}");
+    let mut panels: Vec<(String, String, String)> = page["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["section"].as_str().unwrap().to_owned(),
+                p["metric"].as_str().unwrap().to_owned(),
+                p["points"].to_string(),
+            )
+        })
+        .collect();
+    panels.sort();
+    let expected: Vec<(String, String, String)> = [
+        ("other", "epoch"),
+        ("train/", "train/acc"),
+        ("train/", "train/loss"),
+        ("val/", "val/acc"),
+        ("val/", "val/loss"),
+    ]
+    .iter()
+    .map(|(s, m)| ((*s).to_owned(), (*m).to_owned(), "50".to_owned()))
+    .collect();
+    assert_eq!(panels, expected, "{page}");
+    assert!(
+        page["labels"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("train/loss by step")),
+        "{page}"
+    );
+    assert_clean_page(&browser, None);
+    assert_eq!(failed_requests(&browser), json!([]));
+    save_screenshot(&browser, "wandb-metric-sections.png");
+
+    // Closing `val/` hides its charts; the next visit keeps it closed
+    // and asks for none of its series.
+    let closed = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const toggle = document.querySelector('.metric-section[data-section=\"val/\"] .section-toggle');
+         toggle.click();
+         done({expanded: toggle.getAttribute('aria-expanded'), hidden: document.getElementById(toggle.getAttribute('aria-controls')).hidden});",
+    );
+    assert_eq!(
+        closed,
+        json!({"expanded": "false", "hidden": true}),
+        "{closed}"
+    );
+    browser.goto("about:blank");
+    browser.goto(&format!("{}#/runs/{id}", server.base));
+    let again = wait_for(
+        &browser,
+        "document.querySelector('.metric-section[data-section=\"train/\"] .chart') && document.querySelector('.metric-section[data-section=\"other\"] .chart')",
+        "{val: document.querySelector('.metric-section[data-section=\"val/\"] .section-toggle').getAttribute('aria-expanded'),
+           train: document.querySelector('.metric-section[data-section=\"train/\"] .section-toggle').getAttribute('aria-expanded')}",
+    );
+    assert_eq!(again, json!({"val": "false", "train": "true"}), "{again}");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let asked = browser.run_async(
+        "arguments[arguments.length - 1](performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/metrics/')).map((n) => decodeURIComponent(n.split('/metrics/')[1].split('?')[0])).sort())",
+    );
+    assert_eq!(
+        asked,
+        json!(["epoch", "train/acc", "train/loss"]),
+        "only the open sections' series are asked for: {asked}"
+    );
+    // Opened again, its charts load.
+    let opened = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         document.querySelector('.metric-section[data-section=\"val/\"] .section-toggle').click();
+         const start = Date.now();
+         (function poll() {
+           const charts = document.querySelectorAll('.metric-section[data-section=\"val/\"] .chart');
+           if (charts.length < 2 && Date.now() - start < 15000) return setTimeout(poll, 100);
+           done([...charts].map((c) => c.chart.series[0].points));
+         })();",
+    );
+    assert_eq!(opened, json!([50, 50]), "{opened}");
+    assert_clean_page(&browser, None);
+    assert_eq!(failed_requests(&browser), json!([]));
+}
+
+/// Issue 30 (b, c): a 200,000-step run with one 10.0 at step 123,456 (the
+/// rest near 1 / (1 + step / 1000)): smoothed at 0.9, the y axis still
+/// reaches 10 and the spike's bucket is drawn as a stroke up to 10; the
+/// hover over it names the exact step of the spike and its value, asked of
+/// the server for that bucket alone.
+#[test]
+fn a_spike_in_a_200k_step_run_stays_in_view_smoothed_and_its_hover_names_the_exact_step() {
+    use std::fmt::Write as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    let dir = root.join("spiky");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("run.toml"), "name = \"spiky\"\n").unwrap();
+    let mut lines = String::with_capacity(200_000 * 40);
+    for step in 0..200_000u64 {
+        let noise = ((step * 7919) % 1000) as f64 / 1000.0 * 0.02 - 0.01;
+        let loss = if step == 123_456 {
+            10.0
+        } else {
+            1.0 / (1.0 + step as f64 / 1000.0) + noise
+        };
+        writeln!(lines, "{{\"step\": {step}, \"loss\": {loss}}}").unwrap();
+    }
+    std::fs::write(dir.join("metrics.jsonl"), lines).unwrap();
+    let mut command = Command::new(LAB);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(base.join("data"))
+        .arg("--root")
+        .arg(&root)
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+    let id = run_id(&server, "format=lab", "/spiky");
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.resize(1280, 1000);
+    browser.goto(&server.link);
+    browser.goto(&format!("{}#/runs/{id}", server.base));
+    let drawn = wait_for(
+        &browser,
+        "document.querySelector('#metrics .chart') && document.querySelector('#metrics .chart').chart",
+        "document.querySelector('#metrics .chart').chart.series[0].points",
+    );
+    assert_eq!(drawn, json!(800), "800 buckets of the 200,000 points");
+    // Smoothing 0.9, then what the chart drew: its y range, and the
+    // stroke drawn at the spike's bucket, measured in the SVG.
+    let smoothed = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const smooth = document.querySelector('#metrics input.smoothing');
+         smooth.value = '0.9'; smooth.dispatchEvent(new Event('input'));
+         const start = Date.now();
+         (function poll() {
+           const c = document.querySelector('#metrics .chart');
+           if ((!c || c.chart.smoothing !== 0.9) && Date.now() - start < 15000) return setTimeout(poll, 100);
+           const { y, plot } = c.chart;
+           const py = (v) => plot.top + (1 - (v - y[0]) / (y[1] - y[0])) * (plot.bottom - plot.top);
+           const svg = c.querySelector('svg');
+           const scale = svg.getBoundingClientRect().height / plot.height;
+           const spikes = [...svg.querySelectorAll('line.extreme')].map((l) => ({
+             x: Number(l.dataset.x), max: Number(l.dataset.max),
+             top: Number(l.getAttribute('y1')), bottom: Number(l.getAttribute('y2')),
+             width: Number(l.getAttribute('stroke-width')), height: l.getBoundingClientRect().height / scale,
+           }));
+           done({ smoothed: !!svg.querySelector('path.series.smoothed'), envelope: !!svg.querySelector('path.envelope'),
+                  yMax: y[1], at10: py(10), plotTop: plot.top, plotHeight: plot.bottom - plot.top, spikes });
+         })();",
+    );
+    assert_eq!(smoothed["smoothed"], true, "{smoothed}");
+    assert_eq!(smoothed["envelope"], true, "{smoothed}");
+    assert!(smoothed["yMax"].as_f64().unwrap() >= 10.0, "{smoothed}");
+    let spikes = smoothed["spikes"].as_array().unwrap();
+    assert_eq!(spikes.len(), 1, "one bucket stands out: {smoothed}");
+    let spike = &spikes[0];
+    let x = spike["x"].as_f64().unwrap();
+    assert!(
+        x <= 123_456.0 && 123_456.0 - x < 250.0,
+        "the spike's bucket: {smoothed}"
+    );
+    assert_eq!(spike["max"], 10.0, "{smoothed}");
+    let at10 = smoothed["at10"].as_f64().unwrap();
+    assert!(
+        (spike["top"].as_f64().unwrap() - at10).abs() < 2.0,
+        "the stroke reaches 10: {smoothed}"
+    );
+    assert!(spike["width"].as_f64().unwrap() >= 1.5, "{smoothed}");
+    assert!(
+        spike["height"].as_f64().unwrap() > 0.8 * smoothed["plotHeight"].as_f64().unwrap(),
+        "drawn from near 0 to 10: {smoothed}"
+    );
+    save_screenshot(&browser, "spike-smoothed.png");
+
+    // The hover over the spike: the exact step and its value.
+    let hover = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const c = document.querySelector('#metrics .chart');
+         const { x, plot } = c.chart;
+         const svg = c.querySelector('svg');
+         const box = svg.getBoundingClientRect();
+         const sx = plot.left + ((123456 - x[0]) / (x[1] - x[0])) * (plot.right - plot.left);
+         const at = {clientX: box.left + sx * box.width / plot.width, clientY: box.top + box.height / 2, bubbles: true};
+         svg.dispatchEvent(new PointerEvent('pointermove', at));
+         const start = Date.now();
+         (function poll() {
+           const tip = c.querySelector('.tip');
+           if (!tip.textContent.includes('123,456') && Date.now() - start < 15000) return setTimeout(poll, 100);
+           const t = tip.getBoundingClientRect();
+           done({text: tip.textContent, hidden: tip.hidden, inside: t.left >= 0 && t.right <= window.innerWidth});
+         })();",
+    );
+    let text = hover["text"].as_str().unwrap();
+    assert!(
+        text.contains("max 10 at step 123,456"),
+        "the spike's step and value: {hover}"
+    );
+    assert!(text.starts_with("step 123,250"), "{hover}");
+    assert_eq!(hover["hidden"], false, "{hover}");
+    assert_eq!(hover["inside"], true, "{hover}");
+    save_screenshot(&browser, "spike-hover.png");
+    assert_clean_page(&browser, None);
+    assert_eq!(failed_requests(&browser), json!([]));
+}

@@ -284,7 +284,9 @@ mod tests {
             ("format=", Ok((default(), vec![]))),
             (
                 "format=TensorBoard",
-                Err("format must be one of mlflow, wandb, trackio, sacred, raytune, huggingface, ultralytics, dvclive, sb3, lightning, tensorboard, keras, hydra, lab"),
+                Err(
+                    "format must be one of mlflow, wandb, trackio, sacred, raytune, huggingface, ultralytics, dvclive, sb3, lightning, tensorboard, keras, hydra, lab",
+                ),
             ),
             // has_video
             (

@@ -1,13 +1,14 @@
-// A run's page: its video and media by step, metric panels, parameters,
+// A run's page: its video and media by step, every metric (charts in
+// sections by prefix, single values as numbers), parameters,
 // last values, texts, provenance, notes, logs (following while they grow)
 // and artifacts, with an export button. j/k open the next or previous run
 // of the list last shown.
 
 import { $, el, api, artifactText, artifactFrom, size, date, valueTree } from './dom.js';
-import { metricPanels, COLORS } from './chart.js';
+import { metricSections } from './chart.js';
 import { player, step } from './player.js';
 import { stepScrubber } from './media.js';
-import { ENDED, rawStatus, shownStatus, provenanceView, jobFacts, byValue, isLive } from './facts.js';
+import { ENDED, rawStatus, shownStatus, provenanceView, jobFacts, isLive } from './facts.js';
 import { store, loadStatus } from './store.js';
 import { keyHint } from './keys.js';
 import { renderMarkdown } from './markdown.js';
@@ -90,15 +91,21 @@ async function renderRun(id) {
     media.push(section('Media by step', el('div', { id: 'media-by-step' }, byStep)));
   }
 
-  // Metrics with a finite last value first: the panels open on ones that draw.
-  const metricNames = byValue(run.metrics);
+  // Every metric: single values as numbers, the rest charted in sections
+  // by prefix, the sections closed remembered per experiment (else per run).
+  const metricCount = run.metrics.length;
   // The charts of a run page always follow the files (a run being written
   // gains points; an unchanged series costs a 304); its logs follow when
   // the run looks live.
   const live = isLive(run, job);
-  const metrics = metricNames.length
-    ? section(`Metrics (${metricNames.length})`, el('div', { id: 'metrics' },
-      metricPanels([{ id: run.id, label: run.name, color: COLORS[0], metrics: metricNames }], { live: !ENDED.includes(run.status), growing: run.status === 'running' || (!!job && job.state === 'running'), count: media.length ? 2 : 4, onPick: (x) => page.scrubber && page.scrubber.seek(x) })))
+  const metrics = metricCount
+    ? section(`Metrics (${metricCount})`, el('div', { id: 'metrics' },
+      metricSections(run, {
+        live: !ENDED.includes(run.status),
+        growing: run.status === 'running' || (!!job && job.state === 'running'),
+        onPick: (x) => page.scrubber && page.scrubber.seek(x),
+        memory: run.experiment ? `experiment:${run.experiment.id}` : `run:${run.id}`,
+      })))
     : section('Metrics', el('p', { class: 'muted' }, live ? 'No metrics yet: this run is still being written, and its charts appear when it logs some (reload to see new metric names).' : 'This run has no numeric metrics the Lab can read.'));
   // Beside the media when there are some, so both are in view; else the
   // panels take the width.

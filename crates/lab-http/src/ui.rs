@@ -35,6 +35,7 @@ const ASSETS: &[(&str, &[u8])] = assets![
     "login.js",
     "media.js",
     "page.js",
+    "parcoords.js",
     "player.js",
     "store.js",
     "table.js",
@@ -42,6 +43,7 @@ const ASSETS: &[(&str, &[u8])] = assets![
     "view-import.js",
     "view-job.js",
     "view-jobs.js",
+    "view-plot.js",
     "view-run.js",
     "view-runs.js",
 ];

@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use lab_test_support::browser::{Browser, wait_for};
+use lab_test_support::browser::{Browser, wait_for, wait_for_within};
 use serde_json::{Value, json};
 
 mod common;
@@ -3924,4 +3924,203 @@ fn parallel_coordinates_brush_a_sweep_into_the_compare_selection() {
         json!([]),
         "a run opened from the plot"
     );
+}
+
+/// Issue 30's scale: an experiment of 2,500 runs draws its first 2,000
+/// (asked for in four pages of 500 with `fields=`), a learning rate over
+/// four decades offers a log scale, a categorical param is an ordinal
+/// axis with its missing values at a "missing" tick, and a brush dragged
+/// over 2,000 lines redraws within a frame or two.
+#[test]
+fn parallel_coordinates_draw_two_thousand_runs_smoothly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    for i in 0..2500_u32 {
+        let dir = root.join(format!("big-{i:04}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lr = 10f64.powf(-5.0 + 4.0 * f64::from(i) / 2500.0);
+        // Every fifth run has no optimiser.
+        let opt = ["", "adam", "sgd", "rmsprop", "adamw"][(i % 5) as usize];
+        let opt = if opt.is_empty() {
+            String::new()
+        } else {
+            format!("opt = \"{opt}\"\n")
+        };
+        std::fs::write(
+            dir.join("run.toml"),
+            format!(
+                "name = \"big-{i:04}\"\nexperiment = \"big\"\n[params]\nlr = {lr}\ndepth = {}\n{opt}",
+                2 + i % 7
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("metrics.jsonl"),
+            format!(
+                "{{\"step\": 0, \"loss\": 2.0}}\n{{\"step\": 1, \"loss\": {}}}\n",
+                1.0 / (1.0 + f64::from(i % 97))
+            ),
+        )
+        .unwrap();
+    }
+    let mut command = Command::new(LAB);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(base.join("data"))
+        .arg("--root")
+        .arg(&root)
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+    let experiments = api_get(&server, "/api/experiments");
+    let big = experiments
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "big")
+        .unwrap_or_else(|| panic!("{experiments}"));
+    assert_eq!(big["runs"], json!(2500), "{experiments}");
+    let id = big["id"]
+        .as_str()
+        .unwrap()
+        .replace(':', "%3A")
+        .replace('/', "%2F");
+
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.resize(1280, 1000);
+    browser.goto(&server.link);
+    browser.goto(&format!("{}#/plot?experiment={id}", server.base));
+    let chosen = wait_for_within(
+        &browser,
+        30,
+        "document.getElementById('pc-summary') && document.getElementById('pc-summary').textContent.startsWith('2,000 runs')",
+        "true",
+    );
+    assert_eq!(chosen, json!(true), "{chosen}");
+    let chosen = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const want = ['params.lr', 'params.opt', 'params.depth'];
+         let cleared = false;
+         const start = Date.now();
+         (function poll() {
+           if (Date.now() - start > 30000) return done({timeout: document.getElementById('pc-summary').textContent});
+           const details = document.getElementById('pc-axes');
+           const boxes = [...details.querySelectorAll('input[type=checkbox]')];
+           const order = [...document.querySelectorAll('#pc-plot .pc-axis.param')].map((a) => a.dataset.field);
+           if (order.join() !== want.join()) {
+             if (!cleared) {
+               const on = boxes.find((b) => b.checked);
+               if (on) { on.click(); return setTimeout(poll, 500); }
+               cleared = true;
+             }
+             const next = want.map((f) => boxes.find((b) => b.value === f)).find((b) => !b.checked);
+             if (next) { next.click(); return setTimeout(poll, 500); }
+             return setTimeout(poll, 100);
+           }
+           const metric = document.getElementById('pc-metric');
+           if (metric.value !== 'loss') { metric.value = 'loss'; metric.dispatchEvent(new Event('change')); return setTimeout(poll, 500); }
+           if (document.querySelectorAll('#pc-plot .pc-axis').length !== 4 || !document.getElementById('pc-summary').textContent.startsWith('2,000')) return setTimeout(poll, 100);
+           performance.clearResourceTimings();
+           // The log scale for lr: asks for nothing again.
+           document.querySelector('.pc-log input[data-field=\"params.lr\"]').click();
+           const axes = [...document.querySelectorAll('#pc-plot .pc-axis')];
+           done({
+             summary: document.getElementById('pc-summary').textContent,
+             scales: axes.map((a) => a.dataset.scale),
+             missing: [...document.querySelectorAll('#pc-plot .pc-missing text')].map((t) => t.textContent),
+             opt: [...axes[1].querySelectorAll('.pc-tick:not(.pc-missing) text')].map((t) => t.textContent),
+             asked: performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/runs?')).length,
+           });
+         })();",
+    );
+    assert!(chosen.get("timeout").is_none(), "{chosen}");
+    assert!(
+        chosen["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("2,000 runs (the first 2,000 of 2,500)"),
+        "{chosen}"
+    );
+    assert_eq!(
+        chosen["scales"],
+        json!(["log", "ordinal", "linear", "linear"]),
+        "{chosen}"
+    );
+    assert_eq!(chosen["missing"], json!(["missing (400)"]), "{chosen}");
+    assert_eq!(
+        chosen["opt"],
+        json!(["adam", "adamw", "rmsprop", "sgd"]),
+        "{chosen}"
+    );
+    assert_eq!(chosen["asked"], json!(0), "{chosen}");
+    // The values of one choice: four pages of 500.
+    let pages = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         performance.clearResourceTimings();
+         const metric = document.getElementById('pc-metric');
+         metric.value = ''; metric.dispatchEvent(new Event('change'));
+         const start = Date.now();
+         (function poll() {
+           if (document.querySelectorAll('#pc-plot .pc-axis').length !== 3 && Date.now() - start < 20000) return setTimeout(poll, 100);
+           const runs = performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/runs?'));
+           done({pages: runs.length, limits: runs.map((e) => new URL(e.name).searchParams.get('limit')),
+                 fields: [...new Set(runs.map((e) => new URL(e.name).searchParams.get('fields')))]});
+         })();",
+    );
+    assert_eq!(
+        pages,
+        json!({"pages": 4, "limits": ["500", "500", "500", "500"], "fields": ["params.lr,params.opt,params.depth"]}),
+        "{pages}"
+    );
+    browser.run_async(
+        "const metric = document.getElementById('pc-metric'); metric.value = 'loss'; metric.dispatchEvent(new Event('change')); arguments[arguments.length - 1](true)",
+    );
+    wait_for(
+        &browser,
+        "document.querySelectorAll('#pc-plot .pc-axis').length === 4 && document.getElementById('pc-summary').textContent.startsWith('2,000')",
+        "true",
+    );
+    // A brush dragged down the depth axis, a frame per move.
+    let drag = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         {PC_AT}
+         const hit = document.querySelector('#pc-plot .pc-hit[data-field=\"params.depth\"]');
+         const event = (type, p) => new PointerEvent(type, {{clientX: p.x, clientY: p.y, button: 0, buttons: 1, pointerId: 1, isPrimary: true, pointerType: 'mouse', bubbles: true}});
+         const from = at('params.depth', 8.5);
+         hit.dispatchEvent(event('pointerdown', from));
+         const frames = [];
+         let k = 0;
+         let last = performance.now();
+         (function move() {{
+           const now = performance.now();
+           if (k) frames.push(now - last);
+           last = now;
+           if (k++ === 20) {{
+             document.dispatchEvent(event('pointerup', at('params.depth', 4.5)));
+             frames.sort((a, b) => a - b);
+             return done({{median: frames[10], worst: frames[frames.length - 1], button: document.getElementById('pc-select').textContent}});
+           }}
+           document.dispatchEvent(event('pointermove', at('params.depth', 8.5 - k * 0.2)));
+           requestAnimationFrame(move);
+         }})();"
+    ));
+    eprintln!("a brush over 2,000 lines: frames {drag}");
+    assert!(drag["median"].as_f64().unwrap() < 50.0, "{drag}");
+    // depth 5…8 of 2…8: 4 of 7 values, 1,143 runs or so: more than
+    // compare takes, and said so.
+    assert!(
+        drag["button"]
+            .as_str()
+            .unwrap()
+            .ends_with("brushed: compare takes 20 at most, narrow the brushes"),
+        "{drag}"
+    );
+    save_screenshot(&browser, "parcoords-2000.png");
+    assert_clean_page(&browser, None);
+    assert_eq!(failed_requests(&browser), json!([]), "2,000 runs");
 }

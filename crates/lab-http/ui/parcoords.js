@@ -467,7 +467,7 @@ export function parcoordsPanel({ key, available, load, firstChoice, cap, onLeave
     const cut = total > rows.length ? ` (the first ${rows.length.toLocaleString()} of ${total.toLocaleString()})` : '';
     const ranges = axes.filter((a) => brushes.has(a.field)).map((a) => rangeText(a, brushes.get(a.field)));
     const missing = axes.some((a) => a.missing) ? ' Runs without a value sit at the “missing” tick under the axis; the scatter leaves them out.' : '';
-    summary.textContent = `${rows.length.toLocaleString()} runs${cut}` + (brushes.size ? `, ${brushedCount} brushed: ${ranges.join(' and ')}.` : '.') + missing;
+    summary.textContent = `${rows.length.toLocaleString()} runs${cut}` + (brushes.size ? `, ${brushedCount.toLocaleString()} brushed: ${ranges.join(' and ')}.` : '.') + missing;
     sayButtons();
     fillTable();
   };
@@ -476,7 +476,7 @@ export function parcoordsPanel({ key, available, load, firstChoice, cap, onLeave
     select.disabled = !brushes.size || !brushedCount || brushedCount > cap;
     select.textContent = !brushes.size ? 'Brush an axis to pick runs'
       : !brushedCount ? 'No run in the brushed ranges'
-        : brushedCount > cap ? `${brushedCount} brushed: compare takes ${cap} at most, narrow the brushes`
+        : brushedCount > cap ? `${brushedCount.toLocaleString()} brushed: compare takes ${cap} at most, narrow the brushes`
           : `Select these ${brushedCount} runs`;
   };
 
@@ -680,7 +680,7 @@ export function parcoordsPanel({ key, available, load, firstChoice, cap, onLeave
     svg('line', { class: 'pc-axis-line', x1: left, x2: width - right, y1: bottom, y2: bottom }),
     svg('text', { class: 'pc-name param', x: left + (width - left - right) / 2, y: SCATTER_HEIGHT - 6, 'text-anchor': 'middle' }, `${xa.name}${xa.scale === 'log' ? ' (log)' : ''}`),
     svg('text', { class: 'pc-name metric', x: 12, y: top + (bottom - top) / 2, 'text-anchor': 'middle', transform: `rotate(-90 12 ${top + (bottom - top) / 2})` }, `${ya.name}${ya.scale === 'log' ? ' (log)' : ''}`),
-    svg('g', { class: 'pc-dots' }, dots));
+    svg('g', { class: `pc-dots${rows.length > 500 ? ' pc-dense' : ''}` }, dots));
     chart.addEventListener('click', (e) => {
       const dot = e.target.closest && e.target.closest('.pc-pt');
       if (dot) location.hash = `#/runs/${encodeURIComponent(dot.dataset.id)}`;

@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use lab_test_support::browser::{Browser, wait_for};
+use lab_test_support::browser::{Browser, wait_for, wait_for_within};
 use serde_json::{Value, json};
 
 mod common;
@@ -3957,4 +3957,560 @@ fn a_spike_in_a_200k_step_run_stays_in_view_smoothed_and_its_hover_names_the_exa
     save_screenshot(&browser, "spike-hover.png");
     assert_clean_page(&browser, None);
     assert_eq!(failed_requests(&browser), json!([]));
+}
+
+/// Where (in client pixels) a value sits on a parallel-coordinates axis:
+/// a JS function `at(field, value)` → `{x, y}`, from the axis's own data
+/// attributes (its x, its top and bottom, its numeric range).
+const PC_AT: &str = "const at = (field, value) => {
+   const a = document.querySelector(`#pc-plot .pc-axis[data-field=\"${field}\"]`);
+   const r = document.querySelector('#pc-plot .pc-overlay').getBoundingClientRect();
+   const [x, top, bottom, min, max] = ['x', 'top', 'bottom', 'min', 'max'].map((k) => Number(a.dataset[k]));
+   return {x: r.left + x, y: r.top + bottom - ((value - min) / (max - min)) * (bottom - top)};
+ };";
+
+/// Issue 30's parallel coordinates on the runs MLflow wrote (the 20-run
+/// sweep: lr = 0.001 × (i + 1), kept by MLflow as text; batch 32 or 64;
+/// loss): opened from the sweep's group header, axes lr, batch and loss
+/// chosen, a drag on the lr axis brushes exactly the runs with lr in
+/// [0.005, 0.0105] (worked out here from the API's values), the scatter
+/// marks the same runs, "Select these 6 runs" makes them the compare
+/// selection and compare shows exactly them; a hover names a line and a
+/// click on it opens its run. No console error, no failed request.
+#[test]
+fn parallel_coordinates_brush_a_sweep_into_the_compare_selection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    common::write("sweep", &root);
+    let mut command = Command::new(LAB);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(base.join("data"))
+        .arg("--root")
+        .arg(&root)
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+
+    // The brushed set, worked out from the API's values.
+    let all = api_get(
+        &server,
+        "/api/runs?limit=500&fields=params.lr,params.batch,metrics.loss",
+    );
+    let runs = all["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 20, "{all}");
+    let lr_of = |r: &Value| -> f64 {
+        let lr = &r["params"]["lr"];
+        lr.as_f64()
+            .or_else(|| lr.as_str().and_then(|s| s.parse().ok()))
+            .unwrap_or_else(|| panic!("lr of {r}"))
+    };
+    let in_range: Vec<&Value> = runs
+        .iter()
+        .filter(|r| (0.005..=0.0105).contains(&lr_of(r)))
+        .collect();
+    let mut expected: Vec<String> = in_range
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    expected.sort();
+    let mut names: Vec<&str> = in_range
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "sweep-04", "sweep-05", "sweep-06", "sweep-07", "sweep-08", "sweep-09"
+        ],
+        "{all}"
+    );
+    let experiment = runs[0]["experiment"]["id"].as_str().unwrap().to_owned();
+    let sweep_12 = runs.iter().find(|r| r["name"] == "sweep-12").unwrap();
+    let (id_12, lr_12) = (sweep_12["id"].as_str().unwrap().to_owned(), lr_of(sweep_12));
+    let batch_12 = sweep_12["params"]["batch"]
+        .as_str()
+        .and_then(|s| s.parse::<f64>().ok())
+        .or_else(|| sweep_12["params"]["batch"].as_f64())
+        .unwrap();
+
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.resize(1280, 1000);
+    browser.goto(&server.link);
+
+    // 1. From the grouped list: the sweep's group header links to its
+    // parallel coordinates.
+    let link = wait_for(
+        &browser,
+        "document.getElementById('group-by-experiment') && (document.getElementById('group-by-experiment').checked || document.getElementById('group-by-experiment').click())
+         && document.querySelector('.group-plot')",
+        "document.querySelector('.group-plot').getAttribute('href')",
+    );
+    assert_eq!(
+        link,
+        json!(format!(
+            "#/plot?experiment={}",
+            experiment.replace(':', "%3A").replace('/', "%2F")
+        )),
+        "{link}"
+    );
+    browser.run_async(
+        "document.querySelector('.group-plot').click(); arguments[arguments.length - 1](true)",
+    );
+    let opened = wait_for(
+        &browser,
+        "document.querySelector('#pc-plot .pc-axis') && document.getElementById('pc-summary').textContent.startsWith('20 runs')",
+        "{heading: document.querySelector('.plot-view h1').textContent, label: document.getElementById('pc-plot').getAttribute('aria-label'),
+          controls: [...document.querySelectorAll('.pc-controls select')].map((s) => s.closest('label').textContent.split(' (')[0])}",
+    );
+    assert!(opened.get("timeout").is_none(), "{opened}");
+    assert!(
+        opened["heading"]
+            .as_str()
+            .unwrap()
+            .starts_with("Experiment sweep"),
+        "{opened}"
+    );
+    assert!(
+        opened["label"]
+            .as_str()
+            .unwrap()
+            .starts_with("Parallel coordinates of 20 runs"),
+        "{opened}"
+    );
+    assert_eq!(
+        opened["controls"],
+        json!(["Metric axis", "Scatter x", "Scatter y"]),
+        "labelled controls: {opened}"
+    );
+
+    // 2. The axes lr, batch and the metric loss, chosen one change at a
+    // time (each asks for the values again).
+    let chosen = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const want = ['params.lr', 'params.batch'];
+         let cleared = false;
+         const start = Date.now();
+         (function poll() {
+           if (Date.now() - start > 20000) return done({timeout: document.getElementById('pc-summary').textContent, boxes: [...document.querySelectorAll('#pc-axes input[type=checkbox]')].map((b) => b.value + ':' + b.checked), metric: document.getElementById('pc-metric').value, axes: [...document.querySelectorAll('#pc-plot .pc-axis')].map((a) => a.dataset.field)});
+           const details = document.getElementById('pc-axes');
+           details.open = true;
+           // Every box cleared, then lr and batch checked in that order
+           // (the axes' order is the order of checking).
+           const boxes = [...details.querySelectorAll('input[type=checkbox]')];
+           const order = [...document.querySelectorAll('#pc-plot .pc-axis.param')].map((a) => a.dataset.field);
+           if (order.join() !== want.join()) {
+             if (!cleared) {
+               const on = boxes.find((b) => b.checked);
+               if (on) { on.click(); return setTimeout(poll, 300); }
+               cleared = true;
+             }
+             const next = want.map((f) => boxes.find((b) => b.value === f)).find((b) => !b.checked);
+             if (next) { next.click(); return setTimeout(poll, 300); }
+             return setTimeout(poll, 100);
+           }
+           // The metric axis loss; the scatter loss against lr.
+           for (const [id, value] of [['pc-metric', 'loss'], ['pc-x', 'lr'], ['pc-y', 'loss']]) {
+             const box = document.getElementById(id);
+             if (box.value !== value) { box.value = value; box.dispatchEvent(new Event('change')); return setTimeout(poll, 300); }
+           }
+           const axes = [...document.querySelectorAll('#pc-plot .pc-axis')].map((a) => a.dataset.field);
+           if (axes.join() !== 'params.lr,params.batch,metrics.loss') return setTimeout(poll, 100);
+           details.open = false;
+           if (!document.querySelector('#pc-scatter h3') || document.querySelector('#pc-scatter h3').textContent !== 'loss against lr') return setTimeout(poll, 100);
+           done({axes, scales: [...document.querySelectorAll('#pc-plot .pc-axis')].map((a) => a.dataset.scale),
+                 points: document.querySelectorAll('#pc-scatter .pc-pt').length,
+                 legend: document.getElementById('pc-legend').textContent});
+         })();",
+    );
+    assert_eq!(
+        chosen["axes"],
+        json!(["params.lr", "params.batch", "metrics.loss"]),
+        "{chosen}"
+    );
+    // lr arrives as text ("0.005") and is still a number axis.
+    assert_eq!(
+        chosen["scales"],
+        json!(["linear", "linear", "linear"]),
+        "{chosen}"
+    );
+    assert!(
+        chosen["legend"].as_str().unwrap().contains("colour: loss"),
+        "{chosen}"
+    );
+    assert_eq!(chosen["points"], json!(20), "{chosen}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    save_screenshot(&browser, "parcoords-experiment.png");
+
+    // 3. A drag down the lr axis from 0.0105 to just under 0.005: exactly
+    // the runs with lr in [0.005, 0.0105] are brushed.
+    let brushed = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         {PC_AT}
+         const [from, to] = [at('params.lr', 0.0105), at('params.lr', 0.0047)];
+         const hit = document.querySelector('#pc-plot .pc-hit[data-field=\"params.lr\"]');
+         const event = (type, p) => new PointerEvent(type, {{clientX: p.x, clientY: p.y, button: 0, buttons: 1, pointerId: 1, isPrimary: true, pointerType: 'mouse', bubbles: true}});
+         hit.dispatchEvent(event('pointerdown', from));
+         document.dispatchEvent(event('pointermove', {{x: from.x, y: (from.y + to.y) / 2}}));
+         document.dispatchEvent(event('pointermove', to));
+         document.dispatchEvent(event('pointerup', to));
+         document.querySelector('#pc-data summary').click();
+         const start = Date.now();
+         (function poll() {{
+           if (!document.getElementById('pc-table') && Date.now() - start < 5000) return setTimeout(poll, 50);
+           done({{
+           button: document.getElementById('pc-select').textContent,
+           summary: document.getElementById('pc-summary').textContent,
+           table: [...document.querySelectorAll('#pc-table tbody tr.brushed')].map((r) => r.dataset.id).sort(),
+           rows: document.querySelectorAll('#pc-table tbody tr').length,
+           scatter: [...document.querySelectorAll('#pc-scatter .pc-pt.brushed')].map((c) => c.dataset.id).sort(),
+           faint: document.querySelectorAll('#pc-scatter .pc-pt.faint').length,
+           brush: !!document.querySelector('#pc-plot .pc-brush[data-field=\"params.lr\"]'),
+         }});
+         }})();"
+    ));
+    // The range said in lr's own units (as far as a pixel tells).
+    let summary = brushed["summary"].as_str().unwrap().to_owned();
+    assert!(
+        summary.starts_with("20 runs, 6 brushed: lr 0.004") && summary.contains("–0.010"),
+        "{brushed}"
+    );
+    assert_eq!(
+        brushed,
+        json!({
+            "button": "Select these 6 runs",
+            "summary": summary,
+            "table": expected,
+            "rows": 20,
+            "scatter": expected,
+            "faint": 14,
+            "brush": true,
+        }),
+        "{brushed}"
+    );
+    browser.run_async(
+        "document.querySelector('#pc-data summary').click(); window.scrollTo(0, 0); arguments[arguments.length - 1](true)",
+    );
+    save_screenshot(&browser, "parcoords-brushed.png");
+    browser.run_async(
+        "document.getElementById('pc-scatter').scrollIntoView({block: 'center'}); arguments[arguments.length - 1](true)",
+    );
+    save_screenshot(&browser, "parcoords-scatter.png");
+    assert_clean_page(&browser, None);
+    assert_eq!(failed_requests(&browser), json!([]), "the plot");
+
+    // 4. Escape clears the brushes; brushed again, "Select these 6 runs"
+    // makes them the selection and compare shows exactly them.
+    let cleared = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const plot = document.getElementById('pc-plot');
+         plot.focus();
+         plot.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true}));
+         done({button: document.getElementById('pc-select').textContent, disabled: document.getElementById('pc-select').disabled,
+               brushes: document.querySelectorAll('#pc-plot .pc-brush').length});",
+    );
+    assert_eq!(
+        cleared,
+        json!({"button": "Brush an axis to pick runs", "disabled": true, "brushes": 0}),
+        "{cleared}"
+    );
+    let compared = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         {PC_AT}
+         const [from, to] = [at('params.lr', 0.0047), at('params.lr', 0.0105)];
+         const hit = document.querySelector('#pc-plot .pc-hit[data-field=\"params.lr\"]');
+         const event = (type, p) => new PointerEvent(type, {{clientX: p.x, clientY: p.y, button: 0, buttons: 1, pointerId: 1, isPrimary: true, pointerType: 'mouse', bubbles: true}});
+         hit.dispatchEvent(event('pointerdown', from));
+         document.dispatchEvent(event('pointermove', to));
+         document.dispatchEvent(event('pointerup', to));
+         document.getElementById('pc-select').click();
+         document.getElementById('pc-compare').click();
+         const start = Date.now();
+         (function poll() {{
+           if (!document.querySelector('.compare-view #pc-plot .pc-axis') && Date.now() - start < 20000) return setTimeout(poll, 100);
+           done({{heading: document.querySelector('.compare-view h1').textContent,
+                 ids: [...document.querySelectorAll('.compare-legend a')].map((a) => decodeURIComponent(a.getAttribute('href').slice('#/runs/'.length))).sort(),
+                 plotted: document.getElementById('pc-summary').textContent}});
+         }})();"
+    ));
+    assert_eq!(compared["heading"], json!("Compare 6 runs"), "{compared}");
+    assert_eq!(compared["ids"], json!(expected), "{compared}");
+    assert!(
+        compared["plotted"].as_str().unwrap().starts_with("6 runs"),
+        "compare's own parallel coordinates: {compared}"
+    );
+    wait_for(
+        &browser,
+        "document.querySelector('#compare-metrics .chart')",
+        "true",
+    );
+    browser.run_async(
+        "document.getElementById('parcoords').scrollIntoView(); arguments[arguments.length - 1](true)",
+    );
+    save_screenshot(&browser, "parcoords-compare.png");
+    assert_clean_page(&browser, None);
+    assert_eq!(failed_requests(&browser), json!([]), "compare");
+
+    // 5. Back on the experiment's plot (the axes remembered): a hover names
+    // sweep-12's line, a click on it opens the run.
+    browser.goto(&format!(
+        "{}#/plot?experiment={}",
+        server.base,
+        experiment.replace(':', "%3A").replace('/', "%2F")
+    ));
+    let remembered = wait_for(
+        &browser,
+        "document.querySelectorAll('#pc-plot .pc-axis').length === 3 && document.getElementById('pc-summary').textContent.startsWith('20 runs')",
+        "[...document.querySelectorAll('#pc-plot .pc-axis')].map((a) => a.dataset.field)",
+    );
+    assert_eq!(
+        remembered,
+        json!(["params.lr", "params.batch", "metrics.loss"]),
+        "{remembered}"
+    );
+    // sweep-12's line a quarter of the way from the lr axis to batch's.
+    let on_line = format!(
+        "{PC_AT}
+         const [a, b] = [at('params.lr', {lr_12}), at('params.batch', {batch_12})];
+         const p = {{x: a.x + (b.x - a.x) / 4, y: a.y + (b.y - a.y) / 4}};
+         const target = document.elementFromPoint(p.x, p.y);"
+    );
+    let hover = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         {on_line}
+         target.dispatchEvent(new PointerEvent('pointermove', {{clientX: p.x, clientY: p.y, pointerType: 'mouse', bubbles: true}}));
+         requestAnimationFrame(() => requestAnimationFrame(() => {{
+           const tip = document.querySelector('#pc-plot .tip');
+           done({{shown: !tip.hidden, text: tip.textContent, line: !!document.querySelector('#pc-plot .pc-hover').getAttribute('d')}});
+         }}));"
+    ));
+    assert_eq!(hover["shown"], json!(true), "{hover}");
+    assert_eq!(hover["line"], json!(true), "{hover}");
+    assert!(
+        hover["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("sweep-12lr: 0.013batch: 64loss:"),
+        "{hover}"
+    );
+    save_screenshot(&browser, "parcoords-hover.png");
+    let clicked = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         {on_line}
+         target.dispatchEvent(new MouseEvent('click', {{clientX: p.x, clientY: p.y, bubbles: true}}));
+         done(location.hash);"
+    ));
+    assert_eq!(clicked, json!(format!("#/runs/{id_12}")), "{clicked}");
+    wait_for(&browser, "document.querySelector('.run-head h1')", "true");
+    assert_clean_page(&browser, None);
+    assert_eq!(
+        failed_requests(&browser),
+        json!([]),
+        "a run opened from the plot"
+    );
+}
+
+/// Issue 30's scale: an experiment of 2,500 runs draws its first 2,000
+/// (asked for in four pages of 500 with `fields=`), a learning rate over
+/// four decades offers a log scale, a categorical param is an ordinal
+/// axis with its missing values at a "missing" tick, and a brush dragged
+/// over 2,000 lines redraws within a frame or two.
+#[test]
+fn parallel_coordinates_draw_two_thousand_runs_smoothly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    for i in 0..2500_u32 {
+        let dir = root.join(format!("big-{i:04}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lr = 10f64.powf(-5.0 + 4.0 * f64::from(i) / 2500.0);
+        // Every fifth run has no optimiser.
+        let opt = ["", "adam", "sgd", "rmsprop", "adamw"][(i % 5) as usize];
+        let opt = if opt.is_empty() {
+            String::new()
+        } else {
+            format!("opt = \"{opt}\"\n")
+        };
+        std::fs::write(
+            dir.join("run.toml"),
+            format!(
+                "name = \"big-{i:04}\"\nexperiment = \"big\"\n[params]\nlr = {lr}\ndepth = {}\n{opt}",
+                2 + i % 7
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("metrics.jsonl"),
+            format!(
+                "{{\"step\": 0, \"loss\": 2.0}}\n{{\"step\": 1, \"loss\": {}}}\n",
+                1.0 / (1.0 + f64::from(i % 97))
+            ),
+        )
+        .unwrap();
+    }
+    let mut command = Command::new(LAB);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(base.join("data"))
+        .arg("--root")
+        .arg(&root)
+        .stderr(Stdio::null());
+    let server = common::serve(command);
+    let experiments = api_get(&server, "/api/experiments");
+    let big = experiments
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "big")
+        .unwrap_or_else(|| panic!("{experiments}"));
+    assert_eq!(big["runs"], json!(2500), "{experiments}");
+    let id = big["id"]
+        .as_str()
+        .unwrap()
+        .replace(':', "%3A")
+        .replace('/', "%2F");
+
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser.resize(1280, 1000);
+    browser.goto(&server.link);
+    browser.goto(&format!("{}#/plot?experiment={id}", server.base));
+    let chosen = wait_for_within(
+        &browser,
+        30,
+        "document.getElementById('pc-summary') && document.getElementById('pc-summary').textContent.startsWith('2,000 runs')",
+        "true",
+    );
+    assert_eq!(chosen, json!(true), "{chosen}");
+    let chosen = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const want = ['params.lr', 'params.opt', 'params.depth'];
+         let cleared = false;
+         const start = Date.now();
+         (function poll() {
+           if (Date.now() - start > 30000) return done({timeout: document.getElementById('pc-summary').textContent});
+           const details = document.getElementById('pc-axes');
+           const boxes = [...details.querySelectorAll('input[type=checkbox]')];
+           const order = [...document.querySelectorAll('#pc-plot .pc-axis.param')].map((a) => a.dataset.field);
+           if (order.join() !== want.join()) {
+             if (!cleared) {
+               const on = boxes.find((b) => b.checked);
+               if (on) { on.click(); return setTimeout(poll, 500); }
+               cleared = true;
+             }
+             const next = want.map((f) => boxes.find((b) => b.value === f)).find((b) => !b.checked);
+             if (next) { next.click(); return setTimeout(poll, 500); }
+             return setTimeout(poll, 100);
+           }
+           const metric = document.getElementById('pc-metric');
+           if (metric.value !== 'loss') { metric.value = 'loss'; metric.dispatchEvent(new Event('change')); return setTimeout(poll, 500); }
+           if (document.querySelectorAll('#pc-plot .pc-axis').length !== 4 || !document.getElementById('pc-summary').textContent.startsWith('2,000')) return setTimeout(poll, 100);
+           performance.clearResourceTimings();
+           // The log scale for lr: asks for nothing again.
+           document.querySelector('.pc-log input[data-field=\"params.lr\"]').click();
+           const axes = [...document.querySelectorAll('#pc-plot .pc-axis')];
+           done({
+             summary: document.getElementById('pc-summary').textContent,
+             scales: axes.map((a) => a.dataset.scale),
+             missing: [...document.querySelectorAll('#pc-plot .pc-missing text')].map((t) => t.textContent),
+             opt: [...axes[1].querySelectorAll('.pc-tick:not(.pc-missing) text')].map((t) => t.textContent),
+             asked: performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/runs?')).length,
+           });
+         })();",
+    );
+    assert!(chosen.get("timeout").is_none(), "{chosen}");
+    assert!(
+        chosen["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("2,000 runs (the first 2,000 of 2,500)"),
+        "{chosen}"
+    );
+    assert_eq!(
+        chosen["scales"],
+        json!(["log", "ordinal", "linear", "linear"]),
+        "{chosen}"
+    );
+    assert_eq!(chosen["missing"], json!(["missing (400)"]), "{chosen}");
+    assert_eq!(
+        chosen["opt"],
+        json!(["adam", "adamw", "rmsprop", "sgd"]),
+        "{chosen}"
+    );
+    assert_eq!(chosen["asked"], json!(0), "{chosen}");
+    // The values of one choice: four pages of 500.
+    let pages = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         performance.clearResourceTimings();
+         const metric = document.getElementById('pc-metric');
+         metric.value = ''; metric.dispatchEvent(new Event('change'));
+         const start = Date.now();
+         (function poll() {
+           if (document.querySelectorAll('#pc-plot .pc-axis').length !== 3 && Date.now() - start < 20000) return setTimeout(poll, 100);
+           const runs = performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/runs?'));
+           done({pages: runs.length, limits: runs.map((e) => new URL(e.name).searchParams.get('limit')),
+                 fields: [...new Set(runs.map((e) => new URL(e.name).searchParams.get('fields')))]});
+         })();",
+    );
+    assert_eq!(
+        pages,
+        json!({"pages": 4, "limits": ["500", "500", "500", "500"], "fields": ["params.lr,params.opt,params.depth"]}),
+        "{pages}"
+    );
+    browser.run_async(
+        "const metric = document.getElementById('pc-metric'); metric.value = 'loss'; metric.dispatchEvent(new Event('change')); arguments[arguments.length - 1](true)",
+    );
+    wait_for(
+        &browser,
+        "document.querySelectorAll('#pc-plot .pc-axis').length === 4 && document.getElementById('pc-summary').textContent.startsWith('2,000')",
+        "true",
+    );
+    // A brush dragged down the depth axis, a frame per move.
+    let drag = browser.run_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         {PC_AT}
+         const hit = document.querySelector('#pc-plot .pc-hit[data-field=\"params.depth\"]');
+         const event = (type, p) => new PointerEvent(type, {{clientX: p.x, clientY: p.y, button: 0, buttons: 1, pointerId: 1, isPrimary: true, pointerType: 'mouse', bubbles: true}});
+         const from = at('params.depth', 8.5);
+         hit.dispatchEvent(event('pointerdown', from));
+         const frames = [];
+         let k = 0;
+         let last = performance.now();
+         (function move() {{
+           const now = performance.now();
+           if (k) frames.push(now - last);
+           last = now;
+           if (k++ === 20) {{
+             document.dispatchEvent(event('pointerup', at('params.depth', 4.5)));
+             frames.sort((a, b) => a - b);
+             return done({{median: frames[10], worst: frames[frames.length - 1], button: document.getElementById('pc-select').textContent}});
+           }}
+           document.dispatchEvent(event('pointermove', at('params.depth', 8.5 - k * 0.2)));
+           requestAnimationFrame(move);
+         }})();"
+    ));
+    eprintln!("a brush over 2,000 lines: frames {drag}");
+    assert!(drag["median"].as_f64().unwrap() < 50.0, "{drag}");
+    // depth 5…8 of 2…8: 4 of 7 values, 1,143 runs or so: more than
+    // compare takes, and said so.
+    assert!(
+        drag["button"]
+            .as_str()
+            .unwrap()
+            .ends_with("brushed: compare takes 20 at most, narrow the brushes"),
+        "{drag}"
+    );
+    save_screenshot(&browser, "parcoords-2000.png");
+    assert_clean_page(&browser, None);
+    assert_eq!(failed_requests(&browser), json!([]), "2,000 runs");
 }

@@ -36,6 +36,7 @@ const ASSETS: &[(&str, &[u8])] = assets![
     "markdown.js",
     "media.js",
     "page.js",
+    "parcoords.js",
     "player.js",
     "store.js",
     "table.js",
@@ -43,6 +44,7 @@ const ASSETS: &[(&str, &[u8])] = assets![
     "view-import.js",
     "view-job.js",
     "view-jobs.js",
+    "view-plot.js",
     "view-run.js",
     "view-runs.js",
 ];

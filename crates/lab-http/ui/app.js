@@ -15,6 +15,7 @@ import { wireImport } from './view-import.js';
 import * as runs from './view-runs.js';
 import * as run from './view-run.js';
 import * as compare from './view-compare.js';
+import * as plot from './view-plot.js';
 import * as jobs from './view-jobs.js';
 import * as job from './view-job.js';
 
@@ -35,6 +36,7 @@ const ROUTES = [
   { path: /^#\/jobs(?:\?again=([a-z0-9-]+))?$/, view: jobs, nav: 'nav-jobs' },
   { path: /^#\/jobs\/([a-z0-9-]+)$/, view: job, nav: 'nav-jobs' },
   { path: /^#\/compare\/(.*)$/, view: compare, nav: 'nav-compare' },
+  { path: /^#\/plot(?:\?(.*))?$/, view: plot, nav: 'nav-runs' },
   { path: /^#\/?\?(.*)$/, view: runs, nav: 'nav-runs' },
   { path: /^/, view: runs, nav: 'nav-runs' },
 ];

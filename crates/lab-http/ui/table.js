@@ -53,6 +53,13 @@ const cellValue = (v) => {
   return String(v);
 };
 
+// A link to an experiment's parallel coordinates (view-plot.js), for a
+// group that is an experiment.
+export function plotLink(g) {
+  if (!g.id) return null;
+  return el('a', { class: 'group-plot', href: `#/plot?${new URLSearchParams({ experiment: g.id })}`, 'data-focus': 'plot', title: `parallel coordinates of the runs of ${g.name}` }, 'Parallel coordinates');
+}
+
 // Whether a name can be a column: `fields=` is comma-separated, so a key
 // holding a comma cannot be asked for.
 const askable = (name) => !name.includes(',');
@@ -358,6 +365,7 @@ export function runsTable({ query, columns, total, first = [], sort, onSort, sel
         toggle,
         g.format ? el('span', { class: 'badge format' }, g.format) : null,
         el('span', { class: 'muted group-count' }, `${g.count.toLocaleString()} run${g.count === 1 ? '' : 's'}`),
+        plotLink(g),
         g.id ? el('span', { class: 'muted mono group-id', title: g.id }, g.id) : null)));
     node.style.top = `${i * ROW}px`;
     return node;

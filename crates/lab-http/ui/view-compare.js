@@ -8,6 +8,7 @@ import { metricPanels, COLORS } from './chart.js';
 import { player, syncGroup } from './player.js';
 import { stepScrubber } from './media.js';
 import { byValue, isLive } from './facts.js';
+import { parcoordsPanel, defaultChoice } from './parcoords.js';
 
 /// Most runs compared at once.
 export const MAX_COMPARE = 20;
@@ -83,6 +84,7 @@ async function renderCompare(ids) {
   const holder = el('div', { id: 'compare-metrics' });
   parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Metrics (overlaid)'), holder));
   parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Parameters'), paramsDiff(runs, color)));
+  parts.push(selectionPlot(runs));
   if (!players.length && !scrub) parts.push(el('p', { class: 'muted' }, 'None of these runs has a video or media logged by step.'));
   view.replaceChildren(el('article', { class: 'compare-view' }, parts));
   view.querySelectorAll('.compare-legend .swatch').forEach((sw) => { sw.style.background = sw.dataset.color; });
@@ -120,4 +122,30 @@ function paramsDiff(runs, color) {
   return el('div', {}, el('div', { class: 'toolbar' },
     el('span', { class: 'muted', id: 'params-diff-count' }, `${diff.length} of ${keys.length} params differ`),
     el('label', {}, all, ' show all')), table);
+}
+
+// Parallel coordinates of the runs compared (parcoords.js): the axes
+// offered are the params and metrics these runs have (each with how many
+// of them have it), their values those already loaded; the choice is
+// remembered for every selection under one key.
+function selectionPlot(runs) {
+  const rows = runs.map((r) => ({
+    id: r.id, name: r.name, params: r.params || {},
+    metrics: Object.fromEntries((r.metrics || []).map((m) => [m.name, m.last])),
+  }));
+  const counted = (lists) => {
+    const n = new Map();
+    for (const list of lists) for (const k of list) n.set(k, (n.get(k) || 0) + 1);
+    return [...n.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  };
+  const available = {
+    params: counted(rows.map((r) => Object.keys(r.params))).map(([key, n]) => ({ key, runs: n })),
+    metrics: counted(rows.map((r) => Object.keys(r.metrics))).map(([name, n]) => ({ name, runs: n })),
+  };
+  return parcoordsPanel({
+    key: 'selection', available, cap: MAX_COMPARE, onLeave: (fn) => page.onLeave(fn),
+    load: async () => ({ rows, total: rows.length }),
+    firstChoice: async () => defaultChoice(rows, available),
+    title: 'Parallel coordinates of these runs',
+  });
 }

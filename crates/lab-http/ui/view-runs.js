@@ -6,7 +6,7 @@
 // `#/?q=…&experiment=ID`): a reload or Back shows the same list.
 
 import { $, el, api, date, setPref } from './dom.js';
-import { runsTable, columnPicker, chosenColumns } from './table.js';
+import { runsTable, columnPicker, chosenColumns, plotLink } from './table.js';
 import { shownStatus } from './facts.js';
 import { store, formats, pageLimit, loadStatus, saveCollapsed } from './store.js';
 import { MAX_COMPARE } from './view-compare.js';
@@ -471,6 +471,7 @@ function groupSection(g, n) {
       box, toggle,
       g.format ? el('span', { class: 'badge format' }, g.format) : null,
       el('span', { class: 'muted group-count' }, `${g.count.toLocaleString()} run${g.count === 1 ? '' : 's'}`),
+      plotLink(g),
       g.id ? el('span', { class: 'muted mono group-id', title: g.id }, g.id) : null),
     list, more);
 }

@@ -57,7 +57,18 @@ const FORMAT_WRITERS: &[&str] = &[
     "alembic==1.20.1",
     "hydra-core==1.3.8",
     "wandb==0.31.0",
+    "transformers==5.25.0",
+    "dvclive==3.49.1",
+    "sacred==0.8.7",
+    "trackio==0.43.0",
+    "ray[tune]==2.60.0",
 ];
+
+/// How the writers are installed: wheels only (no build step runs a
+/// package's code at install time), but for hydra-core's pinned
+/// `antlr4-python3-runtime==4.9.*`, published as a pure-Python source
+/// archive alone.
+const PIP_BINARY_RULES: &[&str] = &["--only-binary=:all:", "--no-binary=antlr4-python3-runtime"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -144,7 +155,7 @@ pub(crate) fn writers_venv() -> anyhow::Result<PathBuf> {
     let venv = root().join("target/formats-venv");
     let python = venv.join("bin/python");
     let marker = venv.join("lab-writers.txt");
-    let wanted = FORMAT_WRITERS.join("\n");
+    let wanted = [PIP_BINARY_RULES, FORMAT_WRITERS].concat().join("\n");
     if python.is_file() && std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted) {
         return Ok(python);
     }
@@ -185,6 +196,7 @@ pub(crate) fn writers_venv() -> anyhow::Result<PathBuf> {
             "--quiet",
             "--disable-pip-version-check",
         ])
+        .args(PIP_BINARY_RULES)
         .args(FORMAT_WRITERS))?;
     std::fs::write(&marker, wanted)?;
     Ok(python)

@@ -327,12 +327,28 @@ fn machine() -> String {
             })
             .unwrap_or_default()
     };
+    // The peers' versions where they are installed (the serve bench
+    // installs them; the others do not need them).
+    let peers: Vec<String> = [
+        output("nginx", "-v"),
+        output("wrk", "-v")
+            .split(" [")
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    ]
+    .into_iter()
+    .filter(|v| !v.is_empty())
+    .collect();
+    let peers = if peers.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", peers.join("; "))
+    };
     format!(
-        "Measured {} on {cores} cores ({cpu}), Linux {}; {}; {}.\n",
+        "Measured {} on {cores} cores ({cpu}), Linux {}{peers}.\n",
         output("date", "-u").trim(),
         output("uname", "-r"),
-        output("nginx", "-v"),
-        output("wrk", "-v").split(" [").next().unwrap_or("wrk"),
     )
 }
 

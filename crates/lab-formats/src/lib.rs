@@ -25,6 +25,7 @@
 //! unreadable part of a run is an error string in [`RunInfo::errors`].
 #![forbid(unsafe_code)]
 
+mod csvlog;
 mod discover;
 mod dvclive;
 mod hparams;

@@ -415,16 +415,24 @@ impl<'de> serde::Deserialize<'de> for Row {
                 f.write_str("a log_history row (an object)")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
-                let mut cells = Vec::new();
+                // A key written twice keeps its last value, as Python's
+                // json reads it.
+                let mut cells: Vec<(String, Option<f64>)> = Vec::new();
+                let mut at: std::collections::HashMap<String, usize> =
+                    std::collections::HashMap::new();
                 while let Some(key) = map.next_key::<String>()? {
                     let Cell(value) = map.next_value()?;
-                    if let Some(value) = value
-                        && cells.len() < crate::MAX_SERIES
-                    {
+                    if let Some(i) = at.get(&key) {
+                        cells[*i].1 = value;
+                    } else if cells.len() < crate::MAX_SERIES {
+                        at.insert(key.clone(), cells.len());
                         cells.push((key, value));
                     }
                 }
-                Ok(Row(cells))
+                Ok(Row(cells
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k, v?)))
+                    .collect()))
             }
         }
         d.deserialize_map(RowVisitor)
@@ -605,5 +613,85 @@ mod tests {
         assert_eq!(checkpoint_number("checkpoint-"), None);
         assert_eq!(checkpoint_number("checkpoint-5a"), None);
         assert_eq!(checkpoint_number("checkpoint-+5"), None);
+    }
+}
+
+#[cfg(test)]
+mod reading {
+    use super::*;
+
+    fn state(steps: &[i64], last: bool) -> String {
+        let mut rows: Vec<String> = steps
+            .iter()
+            .map(|s| {
+                format!(
+                    r#"{{"loss": {}, "learning_rate": 0.001, "epoch": 0.5, "step": {s}}}"#,
+                    1.0 / (*s as f64 + 1.0)
+                )
+            })
+            .collect();
+        if last {
+            rows.push(r#"{"train_runtime": 1.5, "train_loss": 0.4, "total_flos": 10.0, "epoch": 1.0, "step": 4}"#.to_owned());
+        }
+        format!(
+            r#"{{"log_history": [{}], "global_step": {}, "max_steps": 4, "best_model_checkpoint": "memory:/checkpoint-2", "trial_params": {{"lr": 0.1, "opt": "adam"}}}}"#,
+            rows.join(","),
+            steps.last().copied().unwrap_or(0)
+        )
+    }
+
+    /// While training, the newest checkpoint's state is the run's; once
+    /// `save_state()` wrote the output dir's own, that one.
+    #[test]
+    fn the_newest_checkpoint_stands_in_until_the_run_saves_its_state() {
+        let memory = crate::storage::tests::Memory::default();
+        memory.put(
+            "checkpoint-2/trainer_state.json",
+            state(&[1, 2], false).as_bytes(),
+        );
+        memory.put("checkpoint-10/trainer_state.json", b"{");
+        memory.put("training_args.bin", b"\x80\x04 never opened");
+        memory.put(
+            "training_args.json",
+            br#"{"output_dir": "out", "run_name": "tiny", "learning_rate": 0.001, "seed": 7}"#,
+        );
+        let mut reader = Reader::default();
+        reader.refresh(&memory);
+        // checkpoint-10's state is cut short: an error, and nothing of it.
+        let info = reader.info();
+        assert!(
+            info.errors
+                .iter()
+                .any(|e| e.contains("checkpoint-10/trainer_state.json")),
+            "{:?}",
+            info.errors
+        );
+        memory.put(
+            "checkpoint-10/trainer_state.json",
+            state(&[1, 2, 3], false).as_bytes(),
+        );
+        reader.refresh(&memory);
+        let info = reader.info();
+        assert_eq!(info.errors, Vec::<String>::new());
+        assert_eq!(reader.sets()[0].get("loss").unwrap().points().len(), 3);
+        assert_eq!(info.name.as_deref(), Some("tiny"));
+        assert_eq!(info.params["seed"], 7);
+        assert_eq!(info.params["state.global_step"], 3);
+        assert_eq!(info.params["state.trial_params.opt"], "adam");
+        assert_eq!(info.title.as_deref(), Some("lr=0.1,opt=adam"));
+        // The best checkpoint lies under the storage's origin.
+        assert_eq!(info.params["state.best_model_checkpoint"], "checkpoint-2");
+        assert_eq!(info.status, None, "no time is known in memory");
+        memory.put("trainer_state.json", state(&[1, 2, 3, 4], true).as_bytes());
+        reader.refresh(&memory);
+        let info = reader.info();
+        assert_eq!(info.status.as_deref(), Some("finished"));
+        let loss = reader.sets()[0].get("loss").unwrap();
+        assert_eq!(loss.points().len(), 4);
+        assert_eq!(
+            reader.sets()[0].get("train_runtime").unwrap().points()[0].step,
+            4
+        );
+        assert!(reader.sets()[0].get("epoch").is_none());
     }
 }

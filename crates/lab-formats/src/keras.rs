@@ -181,3 +181,53 @@ mod tests {
         assert!(!header_is_keras(&h("step,epoch,loss")));
     }
 }
+
+#[cfg(test)]
+mod reading {
+    use super::*;
+
+    /// `fit` again with `append=False` truncates and rewrites the log
+    /// under the same inode: read again from the start, not on from the
+    /// old offset.
+    #[test]
+    fn a_log_truncated_and_written_again_is_read_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().canonicalize().unwrap();
+        let file = dir.join("training.log");
+        std::fs::write(&file, "epoch,loss\n0,0.5\n1,0.25\n").unwrap();
+        let root = lab_fs::RunRoot::open_ambient(&dir).unwrap();
+        let storage = crate::LocalStorage::new(&root);
+        let mut reader = Reader::default();
+        reader.refresh(&storage);
+        let loss = |r: &Reader| -> Vec<(i64, f64)> {
+            r.sets()[0]
+                .get("loss")
+                .map(|s| s.points().iter().map(|p| (p.step, p.value)).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(loss(&reader), [(0, 0.5), (1, 0.25)]);
+        // Truncated and written again in place, longer than before.
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&file)
+            .unwrap();
+        f.write_all(b"epoch,loss\n0,0.75\n1,0.5\n2,0.125\n")
+            .unwrap();
+        drop(f);
+        reader.refresh(&storage);
+        assert_eq!(loss(&reader), [(0, 0.75), (1, 0.5), (2, 0.125)]);
+        // Appended (append=True, a second fit from initial_epoch=3).
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .unwrap();
+        f.write_all(b"3,NA\n4,0.0625\n").unwrap();
+        drop(f);
+        reader.refresh(&storage);
+        assert_eq!(loss(&reader).last(), Some(&(4, 0.0625)));
+        assert_eq!(loss(&reader).len(), 4);
+        assert_eq!(reader.info().errors, Vec::<String>::new());
+    }
+}

@@ -128,18 +128,26 @@ impl Reader {
     pub(crate) fn refresh(&mut self, storage: &dyn Storage) {
         self.errors.clear();
         self.progress.refresh(storage, PROGRESS);
-        let names: Vec<String> = match list_all(storage, "") {
-            Ok(entries) => entries
-                .into_iter()
-                .filter(|e| e.kind == EntryKind::File && is_monitor(&e.name))
-                .map(|e| e.name)
-                .take(MAX_MONITORS)
-                .collect(),
+        let entries = match list_all(storage, "") {
+            Ok(entries) => entries,
             Err(e) => {
                 self.errors.push(format!("the run's directory: {e}"));
                 return;
             }
         };
+        // A link, FIFO or device at a monitor file's name is never opened.
+        for e in &entries {
+            if e.kind == EntryKind::Other && is_monitor(&e.name) {
+                let why = crate::storage::StorageError::NotAFile;
+                self.errors.push(format!("{}: {why}", e.name));
+            }
+        }
+        let names: Vec<String> = entries
+            .into_iter()
+            .filter(|e| e.kind == EntryKind::File && is_monitor(&e.name))
+            .map(|e| e.name)
+            .take(MAX_MONITORS)
+            .collect();
         self.monitors.retain(|(name, _)| names.contains(name));
         for name in names {
             if !self.monitors.iter().any(|(n, _)| *n == name) {
@@ -200,5 +208,92 @@ impl Reader {
         }
         info.created = start.map(|t| crate::text::iso8601_utc(t as u64));
         info
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn points(reader: &Reader, name: &str) -> Vec<(i64, f64)> {
+        reader
+            .sets()
+            .iter()
+            .find_map(|s| s.get(name))
+            .map(|s| s.points().iter().map(|p| (p.step, p.value)).collect())
+            .unwrap_or_default()
+    }
+
+    /// SB3's CSVOutputFormat rewrites progress.csv in place (same inode)
+    /// when a key first appears: the reader reads it again, not on from
+    /// its old offset.
+    #[test]
+    fn progress_rewritten_in_place_with_a_new_key_is_read_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().canonicalize().unwrap();
+        let file = dir.join(PROGRESS);
+        std::fs::write(
+            &file,
+            "time/total_timesteps,rollout/ep_rew_mean\n64,1.5\n128,2.5\n",
+        )
+        .unwrap();
+        let root = lab_fs::RunRoot::open_ambient(&dir).unwrap();
+        let storage = crate::LocalStorage::new(&root);
+        let mut reader = Reader::default();
+        reader.refresh(&storage);
+        assert_eq!(
+            points(&reader, "rollout/ep_rew_mean"),
+            [(64, 1.5), (128, 2.5)]
+        );
+        // What the writer does: seek(0), a longer header, old rows padded.
+        use std::io::{Seek, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.write_all(
+            b"time/total_timesteps,rollout/ep_rew_mean,train/value_loss\n64,1.5,\n128,2.5,\n192,3.5,0.25\n",
+        )
+        .unwrap();
+        drop(f);
+        reader.refresh(&storage);
+        assert_eq!(
+            points(&reader, "rollout/ep_rew_mean"),
+            [(64, 1.5), (128, 2.5), (192, 3.5)]
+        );
+        assert_eq!(points(&reader, "train/value_loss"), [(192, 0.25)]);
+        assert_eq!(reader.info().errors, Vec::<String>::new());
+    }
+
+    #[test]
+    fn monitor_files_give_episodes_from_their_start_time() {
+        let memory = crate::storage::tests::Memory::default();
+        let monitor = "#{\"t_start\": 1700000000.5, \"env_id\": \"CartPole-v1\"}\nr,l,t\n9.0,9,0.25\n12.5,12,0.5\n";
+        memory.put("monitor.csv", monitor.as_bytes());
+        memory.put(
+            "1.monitor.csv",
+            b"#{\"t_start\": 1700000100.0, \"env_id\": \"CartPole-v1\"}\nr,l,t\n3.0,3,1.0\n",
+        );
+        let mut reader = Reader::default();
+        reader.refresh(&memory);
+        assert_eq!(points(&reader, "episode/reward"), [(0, 9.0), (1, 12.5)]);
+        assert_eq!(points(&reader, "episode/length"), [(0, 9.0), (1, 12.0)]);
+        assert_eq!(points(&reader, "1/episode/reward"), [(0, 3.0)]);
+        let walls: Vec<f64> = reader
+            .sets()
+            .iter()
+            .find_map(|s| s.get("episode/reward"))
+            .unwrap()
+            .points()
+            .iter()
+            .map(|p| p.wall)
+            .collect();
+        assert_eq!(walls, [1_700_000_000.75, 1_700_000_001.0]);
+        let info = reader.info();
+        assert_eq!(info.created.as_deref(), Some("2023-11-14T22:13:20Z"));
+        assert_eq!(info.params["env_id"], "CartPole-v1");
+        assert_eq!(info.errors, Vec::<String>::new());
+        // More episodes arrive.
+        memory.put("monitor.csv", format!("{monitor}7.0,7,0.75\n").as_bytes());
+        reader.refresh(&memory);
+        assert_eq!(points(&reader, "episode/reward").len(), 3);
     }
 }

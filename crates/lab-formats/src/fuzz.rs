@@ -392,9 +392,12 @@ impl crate::Storage for Files {
     }
 }
 
-/// Every point of every series of `reader`, by name (values by their
-/// bits, so NaN equals NaN).
-fn all_points(reader: &crate::RunReader) -> Vec<(String, Vec<(i64, u64, u64)>)> {
+/// Series by name, each point as its step and the bits of its value and
+/// wall time (so NaN equals NaN).
+type Points = Vec<(String, Vec<(i64, u64, u64)>)>;
+
+/// Every point of every series of `reader`.
+fn all_points(reader: &crate::RunReader) -> Points {
     reader
         .info()
         .metrics
@@ -422,11 +425,7 @@ fn read_both_ways(
     name: &str,
     file: &[u8],
     chunk: usize,
-) -> (
-    Vec<(String, Vec<(i64, u64, u64)>)>,
-    Vec<(String, Vec<(i64, u64, u64)>)>,
-    crate::RunInfo,
-) {
+) -> (Points, Points, crate::RunInfo) {
     let whole = Files::default();
     whole.put(name, file);
     let mut reader = crate::RunReader::new(format);

@@ -543,9 +543,12 @@ fn parse_state(bytes: &[u8]) -> Result<Parsed, serde_json::Error> {
     Ok(parsed)
 }
 
-/// For the fuzz oracle: the series a state's bytes give (name ↦ points
-/// as step and value), or why they do not parse.
-pub(crate) fn fuzz_state(bytes: &[u8]) -> Result<(Vec<(String, Vec<(i64, f64)>)>, usize), String> {
+/// Series by name, each point as its step and value.
+pub(crate) type StatePoints = Vec<(String, Vec<(i64, f64)>)>;
+
+/// For the fuzz oracle: the series a state's bytes give and how many
+/// params, or why they do not parse.
+pub(crate) fn fuzz_state(bytes: &[u8]) -> Result<(StatePoints, usize), String> {
     let parsed = parse_state(bytes).map_err(|e| e.to_string())?;
     let series = parsed
         .set

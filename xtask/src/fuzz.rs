@@ -37,6 +37,9 @@ pub const TARGETS: &[(&str, &str, Option<&str>)] = &[
     ("lab-formats", "lines", None),
     ("lab-formats", "mlflow", None),
     ("lab-formats", "csv", None),
+    ("lab-formats", "huggingface", None),
+    ("lab-formats", "keras", None),
+    ("lab-formats", "sb3", None),
     ("lab-core", "filter", None),
 ];
 

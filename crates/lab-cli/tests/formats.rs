@@ -1471,3 +1471,557 @@ fn pct(text: &str) -> String {
         })
         .collect()
 }
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of a file's modification time.
+fn mtime_iso(path: &Path) -> String {
+    let secs = std::fs::metadata(path)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    lab_fs::bundle::iso8601_utc(secs)
+}
+
+/// A metric's (count, last_step, last) as the run lists it.
+fn summary(run: &Value, name: &str) -> (u64, i64, Option<f64>) {
+    let m = metric(run, name);
+    (
+        m["count"].as_u64().unwrap(),
+        m["last_step"].as_i64().unwrap(),
+        m["last"].as_f64(),
+    )
+}
+
+fn assert_summary(run: &Value, name: &str, count: u64, last_step: i64, last: f64) {
+    let (c, s, l) = summary(run, name);
+    assert_eq!((c, s), (count, last_step), "{name}: {}", metric(run, name));
+    assert!(close(l.unwrap(), last), "{name}: {l:?} for {last}");
+}
+
+fn has_metric(run: &Value, name: &str) -> bool {
+    run["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["name"] == name)
+}
+
+/// Hugging Face (transformers' real TrainerState and TrainingArguments),
+/// Keras' CSVLogger and SB3's logger and Monitor layouts (written as their
+/// sources show): each run found once, of its format, read exactly.
+#[test]
+fn trainer_keras_and_sb3_runs_read_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("huggingface", &root);
+    write("keras", &root);
+    write("sb3", &root);
+    let lab = serve(&base.join("data"), &root);
+    let mut found: Vec<(String, String)> = lab
+        .runs()
+        .iter()
+        .map(|r| {
+            let path = r["path"].as_str().unwrap();
+            let rel = path.strip_prefix(root.to_str().unwrap()).unwrap();
+            (rel.to_owned(), r["format"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    found.sort();
+    let expect = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    // The checkpoints and the TensorBoard callback's runs/ are the
+    // output dir's, never runs of their own.
+    assert_eq!(
+        found,
+        [
+            expect("/hf-out", "huggingface"),
+            expect("/keras-fit", "keras"),
+            expect("/keras-semicolon", "keras"),
+            expect("/sb3-ppo", "sb3"),
+        ],
+        "{}",
+        lab.log()
+    );
+
+    // Hugging Face: log_history rows by step, the final row's values at
+    // the last step; training_args.json and the state as params.
+    let hf = lab.run_at("/hf-out");
+    assert_eq!(hf["errors"], serde_json::json!([]));
+    assert_eq!(hf["name"], "tiny-bert");
+    assert_eq!(hf["status"], "finished");
+    assert_summary(&hf, "loss", 8, 8, 0.125);
+    assert_summary(&hf, "grad_norm", 8, 8, 0.8);
+    assert_summary(&hf, "learning_rate", 8, 8, 0.0002);
+    assert_summary(&hf, "eval_loss", 2, 8, 0.25);
+    assert_summary(&hf, "eval_accuracy", 2, 8, 1.0);
+    assert_summary(&hf, "eval_runtime", 2, 8, 0.5);
+    assert_summary(&hf, "train_runtime", 1, 8, 12.5);
+    assert_summary(&hf, "train_loss", 1, 8, 0.25);
+    assert_summary(&hf, "total_flos", 1, 8, 1234.0);
+    assert_summary(&hf, "train_steps_per_second", 1, 8, 0.64);
+    assert!(!has_metric(&hf, "epoch") && !has_metric(&hf, "step"));
+    assert_eq!(
+        hf["metrics"].as_array().unwrap().len(),
+        13,
+        "{}",
+        hf["metrics"]
+    );
+    let id = hf["id"].as_str().unwrap();
+    let norm = lab.json(&format!("/api/runs/{id}/metrics/grad_norm"));
+    assert_eq!(
+        norm["x"],
+        serde_json::json!([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    );
+    // Step 3's NaN is a point without a value.
+    assert_eq!(norm["y"][2], Value::Null);
+    assert!(close(norm["y"][3].as_f64().unwrap(), 0.4));
+    let p = &hf["params"];
+    assert_eq!(p["learning_rate"], 0.001);
+    assert_eq!(p["per_device_train_batch_size"], 16);
+    assert_eq!(p["seed"], 7);
+    assert_eq!(p["run_name"], "tiny-bert");
+    assert_eq!(p["state.global_step"], 8);
+    assert_eq!(p["state.max_steps"], 8);
+    assert_eq!(p["state.epoch"], 2.0);
+    assert_eq!(p["state.best_metric"], 0.25);
+    assert_eq!(p["state.best_global_step"], 8);
+    assert_eq!(p["state.best_model_checkpoint"], "checkpoint-8");
+    let hf_dir = root.join("hf-out");
+    let created = [
+        mtime_iso(&hf_dir.join("training_args.json")),
+        mtime_iso(&hf_dir.join("checkpoint-4/trainer_state.json")),
+        mtime_iso(&hf_dir.join("trainer_state.json")),
+    ]
+    .into_iter()
+    .min()
+    .unwrap();
+    assert_eq!(hf["created"], created.as_str());
+    let experiments = format!("{}", root.display());
+    assert_eq!(
+        hf["experiment"],
+        serde_json::json!({"id": format!("huggingface:{experiments}"), "name": "experiments"})
+    );
+    let state = lab.get(&format!("/api/runs/{id}/artifacts/trainer_state.json"));
+    assert_eq!(state.status, 200);
+    assert_eq!(state.header("content-type"), Some("application/json"));
+
+    // Keras: series by epoch; NA is a gap; a column all NA is no series;
+    // a list cell is not a number; `;` as the separator.
+    let fit = lab.run_at("/keras-fit");
+    assert_eq!(fit["errors"], serde_json::json!([]));
+    assert_summary(&fit, "loss", 10, 9, 0.1);
+    assert_summary(&fit, "accuracy", 10, 9, 0.9);
+    assert_summary(&fit, "val_loss", 5, 9, 0.05);
+    assert!(!has_metric(&fit, "val_accuracy") && !has_metric(&fit, "epoch"));
+    assert_eq!(fit["status"], "unknown");
+    assert_eq!(fit["params"], serde_json::json!({}));
+    assert_eq!(
+        fit["experiment"],
+        serde_json::json!({"id": format!("keras:{experiments}"), "name": "experiments"})
+    );
+    let fid = fit["id"].as_str().unwrap();
+    let val = lab.json(&format!("/api/runs/{fid}/metrics/val_loss"));
+    assert_eq!(val["x"], serde_json::json!([1.0, 3.0, 5.0, 7.0, 9.0]));
+    let log = lab.get(&format!("/api/runs/{fid}/artifacts/training.log"));
+    assert_eq!(log.status, 200);
+    assert_eq!(
+        log.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    // csv.excel's line ends, as CSVLogger's DictWriter writes them.
+    assert!(
+        log.text()
+            .starts_with("epoch,accuracy,loss,val_loss,val_accuracy\r\n")
+    );
+    let semi = lab.run_at("/keras-semicolon");
+    assert_eq!(semi["errors"], serde_json::json!([]));
+    assert_summary(&semi, "loss", 4, 3, 0.125);
+    assert_eq!(
+        semi["metrics"].as_array().unwrap().len(),
+        1,
+        "{}",
+        semi["metrics"]
+    );
+
+    // SB3: progress.csv by total timesteps (the late key's rows after the
+    // rewrite), monitor.csv's episodes from t_start.
+    let ppo = lab.run_at("/sb3-ppo");
+    assert_eq!(ppo["errors"], serde_json::json!([]));
+    assert_summary(&ppo, "rollout/ep_rew_mean", 5, 10240, 50.0);
+    assert_summary(&ppo, "time/fps", 5, 10240, 100.0);
+    assert_summary(&ppo, "train/value_loss", 4, 10240, 0.2);
+    assert!(!has_metric(&ppo, "time/total_timesteps"));
+    assert_summary(&ppo, "episode/reward", 20, 19, 29.0);
+    assert_summary(&ppo, "episode/length", 20, 19, 29.0);
+    assert_eq!(
+        ppo["metrics"].as_array().unwrap().len(),
+        5,
+        "{}",
+        ppo["metrics"]
+    );
+    assert_eq!(ppo["created"], "2026-01-01T00:00:00Z");
+    assert_eq!(ppo["params"], serde_json::json!({"env_id": "CartPole-v1"}));
+    assert_eq!(ppo["status"], "unknown");
+    assert_eq!(
+        ppo["experiment"],
+        serde_json::json!({"id": format!("sb3:{experiments}"), "name": "experiments"})
+    );
+    let pid = ppo["id"].as_str().unwrap();
+    let rew = lab.json(&format!("/api/runs/{pid}/metrics/rollout%2Fep_rew_mean"));
+    assert_eq!(
+        rew["x"],
+        serde_json::json!([2048.0, 4096.0, 6144.0, 8192.0, 10240.0])
+    );
+    assert_eq!(rew["y"], serde_json::json!([10.0, 20.0, 30.0, 40.0, 50.0]));
+    let progress = lab.get(&format!("/api/runs/{pid}/artifacts/progress.csv"));
+    assert_eq!(
+        progress.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+
+    // Each exports as a bundle that reimports whole.
+    for (source, metric_name) in [(&hf, "loss"), (&fit, "val_loss"), (&ppo, "episode/reward")] {
+        let id = source["id"].as_str().unwrap();
+        let new_id = export_and_reimport(&lab, &base, id);
+        let copy = lab.json(&format!("/api/runs/{new_id}"));
+        // The export's redaction takes a `*_token` param's value out
+        // (TrainingArguments writes `hub_token` as "<HUB_TOKEN>").
+        let without_token = |run: &Value| {
+            let mut params = run["params"].clone();
+            params.as_object_mut().unwrap().remove("hub_token");
+            params
+        };
+        assert_eq!(
+            without_token(&copy),
+            without_token(source),
+            "params survive the bundle"
+        );
+        // A run whose files name it keeps the name (a Keras or SB3 run
+        // is named by its directory, which the bundle's is not).
+        if source["name_raw"].is_string() {
+            assert_eq!(copy["name"], source["name"]);
+        }
+        assert_eq!(copy["status"], source["status"]);
+        assert_eq!(copy["created"], source["created"]);
+        let series = |run: &str| {
+            let s = lab.json(&format!(
+                "/api/runs/{run}/metrics/{}?points=10000",
+                metric_name.replace('/', "%2F")
+            ));
+            (s["count"].clone(), s["x"].clone(), s["y"].clone())
+        };
+        assert_eq!(
+            series(id),
+            series(&new_id),
+            "{metric_name} survives the bundle"
+        );
+    }
+}
+
+/// Exports run `id` as a bundle and imports it into `base/reimported`;
+/// the new run's id.
+fn export_and_reimport(lab: &Lab, base: &Path, id: &str) -> String {
+    let made = Request::new("POST", &format!("/api/runs/{id}/export"))
+        .header("Authorization", format!("Bearer {}", lab.key))
+        .json("{}")
+        .send(lab.port)
+        .unwrap();
+    assert_eq!(made.status, 201, "{}", made.text());
+    let file = made.json()["file"].as_str().unwrap().to_owned();
+    let into = base.join("reimported");
+    std::fs::create_dir_all(&into).unwrap();
+    let out = lab_cmd(&base.join("data"))
+        .arg("--root")
+        .arg(&into)
+        .arg("import-bundle")
+        .arg(base.join("data/exports").join(&file))
+        .arg("--into")
+        .arg(&into)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.strip_prefix("imported bundle as ")
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no new id in {text:?}"))
+        .to_owned()
+}
+
+/// A Trainer still training (only its checkpoints so far) and an SB3 run
+/// still logging (progress.csv rewritten in place when a key appears)
+/// are followed as they are written.
+#[test]
+fn a_trainer_and_an_sb3_run_are_followed_while_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    let (_hf, mut hf_out, mut hf_in) = live_writer("huggingface-live", &root);
+    let (_sb3, mut sb3_out, mut sb3_in) = live_writer("sb3-live", &root);
+    let lab = serve(&base.join("data"), &root);
+    let hf = lab.run_at("/hf-live");
+    assert_eq!(hf["format"], "huggingface");
+    assert_eq!(hf["errors"], serde_json::json!([]));
+    // checkpoint-4's state: four train rows and one evaluation, written
+    // just now.
+    assert_summary(&hf, "loss", 4, 4, 0.25);
+    assert_summary(&hf, "eval_loss", 1, 4, 0.5);
+    assert_eq!(hf["status"], "running");
+    let sb3 = lab.run_at("/sb3-live");
+    assert_summary(&sb3, "rollout/ep_rew_mean", 1, 2048, 10.0);
+    assert!(!has_metric(&sb3, "train/value_loss"));
+    assert_summary(&sb3, "episode/reward", 5, 4, 14.0);
+    for (stdin, stdout) in [(&mut hf_in, &mut hf_out), (&mut sb3_in, &mut sb3_out)] {
+        writeln!(stdin).unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "done");
+    }
+    lab.wait_for("the trainer's end and the SB3 dumps", |lab| {
+        let hf = lab.run_at("/hf-live");
+        let sb3 = lab.run_at("/sb3-live");
+        hf["status"] == "finished"
+            && has_metric(&sb3, "train/value_loss")
+            && summary(&sb3, "episode/reward").0 == 10
+            && summary(&sb3, "rollout/ep_rew_mean").0 == 4
+    });
+    let hf = lab.run_at("/hf-live");
+    assert_summary(&hf, "loss", 8, 8, 0.125);
+    assert_summary(&hf, "train_runtime", 1, 8, 12.5);
+    assert_eq!(hf["errors"], serde_json::json!([]));
+    let sb3 = lab.run_at("/sb3-live");
+    assert_eq!(sb3["errors"], serde_json::json!([]));
+    assert_summary(&sb3, "rollout/ep_rew_mean", 4, 8192, 40.0);
+    assert_summary(&sb3, "train/value_loss", 3, 8192, 0.25);
+    assert_summary(&sb3, "episode/reward", 10, 9, 19.0);
+    let id = sb3["id"].as_str().unwrap();
+    let rew = lab.json(&format!("/api/runs/{id}/metrics/rollout%2Fep_rew_mean"));
+    assert_eq!(rew["y"], serde_json::json!([10.0, 20.0, 30.0, 40.0]));
+    assert!(
+        lab.runs()
+            .iter()
+            .all(|r| !r["path"].as_str().unwrap().contains("/hf-live/")),
+        "no checkpoint or runs/ dir is a run"
+    );
+    writeln!(hf_in).unwrap();
+    writeln!(sb3_in).unwrap();
+}
+
+/// A FIFO, a link or an oversize file at each name these readers open,
+/// a row longer than the line cap and rows that are not UTF-8: errors of
+/// their run alone, never a hang, the rest of each run still read.
+#[test]
+fn hostile_trainer_keras_and_sb3_files_are_errors_of_their_run_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("huggingface", &root);
+    write("keras", &root);
+    write("sb3", &root);
+    let outside = base.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(
+        outside.join("secret.json"),
+        r#"{"log_history": [{"loss": 42, "step": 1}]}"#,
+    )
+    .unwrap();
+    let copy = |from: &str, to: &str| {
+        let (from, to) = (root.join(from), root.join(to));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from, to).unwrap();
+    };
+    // HF: a FIFO at training_args.json; a link at trainer_state.json (the
+    // checkpoint stands in); a 40 MB trainer_state.json (sparse); one
+    // that is not JSON.
+    copy(
+        "hf-out/trainer_state.json",
+        "hf-fifo-args/trainer_state.json",
+    );
+    assert!(nix_mkfifo(&root.join("hf-fifo-args/training_args.json")));
+    copy(
+        "hf-out/checkpoint-4/trainer_state.json",
+        "hf-link/checkpoint-4/trainer_state.json",
+    );
+    std::os::unix::fs::symlink(
+        outside.join("secret.json"),
+        root.join("hf-link/trainer_state.json"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("hf-huge")).unwrap();
+    std::fs::File::create(root.join("hf-huge/trainer_state.json"))
+        .unwrap()
+        .set_len(40 << 20)
+        .unwrap();
+    std::fs::create_dir_all(root.join("hf-garbage")).unwrap();
+    std::fs::write(
+        root.join("hf-garbage/trainer_state.json"),
+        b"{\"log_history\": [\xff\xfe]}",
+    )
+    .unwrap();
+    // Keras: a row of 2 MB, rows not UTF-8.
+    let mut long = std::fs::read(root.join("keras-fit/training.log")).unwrap();
+    long.extend(b"10,");
+    long.extend(vec![b'9'; 2 << 20]);
+    long.extend(b"\n");
+    std::fs::create_dir_all(root.join("keras-long")).unwrap();
+    std::fs::write(root.join("keras-long/training.log"), long).unwrap();
+    std::fs::create_dir_all(root.join("keras-utf8")).unwrap();
+    std::fs::write(
+        root.join("keras-utf8/log.csv"),
+        b"epoch,loss\n0,0.5\n1,\xff\xfe\n2,0.25\n",
+    )
+    .unwrap();
+    // SB3: a FIFO at progress.csv beside a good monitor; a link at a
+    // monitor file beside a good progress.csv.
+    copy("sb3-ppo/monitor.csv", "sb3-fifo/monitor.csv");
+    assert!(nix_mkfifo(&root.join("sb3-fifo/progress.csv")));
+    copy("sb3-ppo/progress.csv", "sb3-link/progress.csv");
+    std::os::unix::fs::symlink(
+        root.join("sb3-ppo/monitor.csv"),
+        root.join("sb3-link/1.monitor.csv"),
+    )
+    .unwrap();
+
+    let started = Instant::now();
+    let lab = serve(&base.join("data"), &root);
+    let errors = |rel: &str| lab.run_at(rel)["errors"].to_string();
+    let fifo = lab.run_at("/hf-fifo-args");
+    assert!(
+        errors("/hf-fifo-args").contains("training_args.json"),
+        "{}",
+        fifo["errors"]
+    );
+    assert_summary(&fifo, "loss", 8, 8, 0.125);
+    let link = lab.run_at("/hf-link");
+    assert!(
+        errors("/hf-link").contains("trainer_state.json: artifact is not a regular file"),
+        "{}",
+        link["errors"]
+    );
+    // The link is never followed: the checkpoint's 4 steps, not the
+    // outside file's loss 42.
+    assert_summary(&link, "loss", 4, 4, 0.25);
+    assert!(
+        errors("/hf-huge").contains("larger than"),
+        "{}",
+        errors("/hf-huge")
+    );
+    assert!(
+        errors("/hf-garbage").contains("trainer_state.json: "),
+        "{}",
+        errors("/hf-garbage")
+    );
+    assert_eq!(lab.run_at("/hf-garbage")["metrics"], serde_json::json!([]));
+    let long = lab.run_at("/keras-long");
+    assert!(
+        errors("/keras-long").contains("longer than"),
+        "{}",
+        long["errors"]
+    );
+    assert_summary(&long, "loss", 10, 9, 0.1);
+    let utf8 = lab.run_at("/keras-utf8");
+    assert!(
+        errors("/keras-utf8").contains("1 rows could not be read"),
+        "{}",
+        utf8["errors"]
+    );
+    assert_summary(&utf8, "loss", 2, 2, 0.25);
+    let sfifo = lab.run_at("/sb3-fifo");
+    assert!(
+        errors("/sb3-fifo").contains("progress.csv"),
+        "{}",
+        sfifo["errors"]
+    );
+    assert_summary(&sfifo, "episode/reward", 20, 19, 29.0);
+    let slink = lab.run_at("/sb3-link");
+    assert!(
+        errors("/sb3-link").contains("1.monitor.csv"),
+        "{}",
+        slink["errors"]
+    );
+    assert_summary(&slink, "rollout/ep_rew_mean", 5, 10240, 50.0);
+    assert!(!has_metric(&slink, "1/episode/reward"));
+    // The healthy neighbours are untouched.
+    for rel in ["/hf-out", "/keras-fit", "/sb3-ppo"] {
+        assert_eq!(lab.run_at(rel)["errors"], serde_json::json!([]), "{rel}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(120), "no hang");
+}
+
+/// Pickles (a Trainer's training_args.bin, params.pkl, weights/*.pt, a
+/// Lab run's model.pkl) whose unpickling would create a canary file: after
+/// discovery, serving every run and exporting each as a bundle, the canary
+/// never appears, and no pickle is served or bundled.
+#[test]
+fn pickles_are_never_loaded_served_or_bundled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("huggingface", &root);
+    write("keras", &root);
+    write("sb3", &root);
+    write("pickles", &root);
+    let canary = base.join("pickle-canary");
+    // The writer unpickled one copy (for pickle-proof): the pickles are live.
+    assert!(
+        base.join("pickle-proof").exists(),
+        "the pickles would open their canary"
+    );
+    let lab = serve(&base.join("data"), &root);
+    for (rel, pickles) in [
+        (
+            "/hf-out",
+            &["training_args.bin", "checkpoint-4/training_args.bin"][..],
+        ),
+        ("/sb3-ppo", &["params.pkl"][..]),
+        ("/keras-fit", &["weights/best.pt"][..]),
+        ("/lab-pickled", &["model.pkl"][..]),
+    ] {
+        let run = lab.run_at(rel);
+        let id = run["id"].as_str().unwrap().to_owned();
+        let names: Vec<&str> = run["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap())
+            .collect();
+        for pickle in pickles {
+            assert!(!names.contains(pickle), "{rel}: {names:?}");
+            let reply = lab.get(&format!("/api/runs/{id}/artifacts/{pickle}"));
+            assert_ne!(reply.status, 200, "{rel}/{pickle} served");
+        }
+        let made = Request::new("POST", &format!("/api/runs/{id}/export"))
+            .header("Authorization", format!("Bearer {}", lab.key))
+            .json("{}")
+            .send(lab.port)
+            .unwrap();
+        assert_eq!(made.status, 201, "{}", made.text());
+        let file = made.json()["file"].as_str().unwrap().to_owned();
+        let bundle = std::fs::read(base.join("data/exports").join(&file)).unwrap();
+        let needle = b"pickle-canary";
+        assert!(
+            !bundle.windows(needle.len()).any(|w| w == needle),
+            "{rel}: a pickle in the bundle"
+        );
+        assert!(!canary.exists(), "{rel}: something unpickled");
+    }
+    // Every run listed and read again, the series asked for.
+    for run in lab.runs() {
+        let id = run["id"].as_str().unwrap();
+        let full = lab.json(&format!("/api/runs/{id}"));
+        for m in full["metrics"].as_array().unwrap() {
+            let name = m["name"].as_str().unwrap().replace('/', "%2F");
+            lab.json(&format!("/api/runs/{id}/metrics/{name}"));
+        }
+    }
+    assert!(!canary.exists(), "something unpickled");
+}

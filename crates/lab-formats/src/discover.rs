@@ -293,8 +293,9 @@ pub fn detect(dir: &Path) -> Option<Format> {
 }
 
 /// Walks `root` breadth first and reports its runs. Below a run of the
-/// `lab`, `mlflow` or `lightning` format nothing more is looked for (its
-/// subdirectories are its own); below a TensorBoard or Hydra run the walk
+/// `lab`, `mlflow`, `wandb`, `lightning` or `huggingface` format nothing
+/// more is looked for (its subdirectories are its own: a Trainer output
+/// dir's `checkpoint-N/` and `runs/`); below a TensorBoard or Hydra run the walk
 /// goes on (TensorBoard's subdirectories are runs of their own, a Hydra
 /// job's outputs often hold some) — except into the `add_hparams` trials
 /// folded into a TensorBoard run, which are that run's (see
@@ -384,9 +385,15 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
                 entry: None,
                 name: None,
             });
+            // A Hugging Face output dir's `checkpoint-N/` copies and the
+            // event files under its `runs/` are the run's own.
             if matches!(
                 format,
-                Format::Lab | Format::Mlflow | Format::Lightning | Format::Wandb
+                Format::Lab
+                    | Format::Mlflow
+                    | Format::Lightning
+                    | Format::Wandb
+                    | Format::Huggingface
             ) {
                 continue;
             }
@@ -490,5 +497,139 @@ mod tests {
         };
         let cut = discover(&root, &small);
         assert!(cut.warnings.iter().any(|w| w.contains("stopped after 3")));
+    }
+
+    /// Where two formats could claim one directory, SPEC §6's precedence
+    /// and each reader's own rule decide; a Trainer output dir's
+    /// checkpoints and event files are its own.
+    #[test]
+    fn overlapping_formats_are_one_run_of_the_right_format() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let mk = |rel: &str, files: &[(&str, &str)]| {
+            let d = root.join(rel);
+            std::fs::create_dir_all(&d).unwrap();
+            for (f, text) in files {
+                if let Some(parent) = Path::new(f).parent() {
+                    std::fs::create_dir_all(d.join(parent)).unwrap();
+                }
+                std::fs::write(d.join(f), text).unwrap();
+            }
+        };
+        let state = r#"{"log_history": [], "global_step": 0}"#;
+        let keras = "epoch,loss,val_loss\n0,0.5,0.6\n";
+        let progress = "time/total_timesteps,rollout/ep_rew_mean\n64,1.5\n";
+        let monitor =
+            "#{\"t_start\": 1700000000.5, \"env_id\": \"CartPole-v1\"}\nr,l,t\n9.0,9,0.1\n";
+        // HF: checkpoints and `runs/` event files belong to the output dir.
+        mk(
+            "hf-out",
+            &[
+                ("trainer_state.json", state),
+                ("checkpoint-2/trainer_state.json", state),
+                ("checkpoint-2/training_args.bin", "pickle"),
+                ("runs/Dec01_10-00-00_host/events.out.tfevents.1.host", "x"),
+            ],
+        );
+        // Stopped before save_state(): the checkpoints make it a run.
+        mk(
+            "hf-ckpt-only",
+            &[
+                ("checkpoint-2/trainer_state.json", state),
+                ("checkpoint-4/trainer_state.json", state),
+            ],
+        );
+        // A Keras header in a Lightning version_N, or in the Lab's own
+        // metrics.csv, is theirs.
+        mk(
+            "lightning_logs/version_0",
+            &[("metrics.csv", keras), ("training.log", keras)],
+        );
+        mk("lab-run", &[("metrics.csv", keras)]);
+        mk(
+            "lab-run-toml",
+            &[("run.toml", "name = 'x'"), ("history.csv", keras)],
+        );
+        // An Ultralytics run's results.csv is never Keras'.
+        mk(
+            "runs/detect/train",
+            &[
+                ("args.yaml", "epochs: 3\n"),
+                ("results.csv", "epoch,time,train/box_loss\n1,2.5,0.9\n"),
+            ],
+        );
+        // Keras by header, whatever the name and separator.
+        mk(
+            "keras-semicolon",
+            &[("training.log", "epoch;acc;loss\n0;0.5;1\n")],
+        );
+        mk(
+            "keras-named",
+            &[("my_log.csv", keras), ("notes.log", "hello\n")],
+        );
+        mk(
+            "not-keras",
+            &[("train.log", "INFO started\n"), ("data.csv", "a,b\n")],
+        );
+        // SB3: progress.csv beside event files and a monitor; a monitor
+        // alone; an `epoch,…` progress.csv is neither SB3's nor Keras'.
+        mk(
+            "sb3-ppo",
+            &[
+                ("progress.csv", progress),
+                ("monitor.csv", monitor),
+                ("events.out.tfevents.1.host", "x"),
+            ],
+        );
+        mk(
+            "sb3-monitors",
+            &[("0.monitor.csv", monitor), ("1.monitor.csv", monitor)],
+        );
+        mk("progress-epoch", &[("progress.csv", keras)]);
+        // A Hydra job whose script wrote a Keras log: Keras (the Hydra
+        // config's params are merged into it by the reader).
+        mk(
+            "outputs/2026-12-01/10-00-00",
+            &[(".hydra/config.yaml", "lr: 0.1\n"), ("training.log", keras)],
+        );
+        let found = discover(&root, &Limits::default());
+        let mut got: Vec<(String, Format)> = found
+            .runs
+            .iter()
+            .map(|f| {
+                (
+                    f.dir.strip_prefix(&root).unwrap().display().to_string(),
+                    f.format,
+                )
+            })
+            .collect();
+        got.sort();
+        let mut expected = vec![
+            ("hf-ckpt-only", Format::Huggingface),
+            ("hf-out", Format::Huggingface),
+            ("keras-named", Format::Keras),
+            ("keras-semicolon", Format::Keras),
+            ("lab-run", Format::Lab),
+            ("lab-run-toml", Format::Lab),
+            ("lightning_logs/version_0", Format::Lightning),
+            ("outputs/2026-12-01/10-00-00", Format::Keras),
+            ("sb3-monitors", Format::Sb3),
+            ("sb3-ppo", Format::Sb3),
+        ];
+        // The Ultralytics run is that reader's (once it recognises one),
+        // never Keras'.
+        let ultralytics = got.iter().find(|(d, _)| d == "runs/detect/train").cloned();
+        if let Some((_, format)) = &ultralytics {
+            assert_eq!(*format, Format::Ultralytics);
+            expected.push(("runs/detect/train", Format::Ultralytics));
+        }
+        let mut expected: Vec<(String, Format)> = expected
+            .into_iter()
+            .map(|(d, f)| (d.to_owned(), f))
+            .collect();
+        expected.sort();
+        assert_eq!(got, expected);
+        assert_eq!(detect(&root.join("hf-out/checkpoint-2")), None);
+        assert_eq!(detect(&root.join("progress-epoch")), None);
     }
 }

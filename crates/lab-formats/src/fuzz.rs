@@ -269,3 +269,313 @@ pub fn check_csv(data: &[u8]) -> Vec<String> {
     assert_eq!(again, fields, "{line:?} written back as {written:?}");
     fields
 }
+
+/// Files in memory for the readers' oracles: a name's version stays while
+/// its bytes only grow (a file appended to, as on a local disk) and
+/// changes when they are replaced.
+#[derive(Debug, Default)]
+struct Files {
+    objects: std::sync::Mutex<std::collections::BTreeMap<String, (u64, Vec<u8>)>>,
+}
+
+impl Files {
+    fn put(&self, name: &str, bytes: &[u8]) {
+        let Ok(mut objects) = self.objects.lock() else {
+            return;
+        };
+        let version = match objects.get(name) {
+            Some((v, old)) if bytes.starts_with(old) => *v,
+            Some((v, _)) => v + 1,
+            None => 0,
+        };
+        objects.insert(name.to_owned(), (version, bytes.to_vec()));
+    }
+}
+
+impl crate::Storage for Files {
+    fn origin(&self) -> &str {
+        "/fuzz/run"
+    }
+
+    fn list(
+        &self,
+        prefix: &str,
+        _page: Option<&crate::PageToken>,
+    ) -> Result<crate::Page, crate::StorageError> {
+        let objects = self
+            .objects
+            .lock()
+            .map_err(|_| crate::StorageError::NotFound)?;
+        let start = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        let mut entries: Vec<crate::Entry> = Vec::new();
+        for (key, (_, bytes)) in objects.iter() {
+            let Some(rest) = key.strip_prefix(&start) else {
+                continue;
+            };
+            let entry = match rest.split_once('/') {
+                Some((dir, _)) => crate::Entry {
+                    name: dir.to_owned(),
+                    kind: crate::EntryKind::Dir,
+                    len: None,
+                },
+                None => crate::Entry {
+                    name: rest.to_owned(),
+                    kind: crate::EntryKind::File,
+                    len: Some(bytes.len() as u64),
+                },
+            };
+            if entries.last() != Some(&entry) {
+                entries.push(entry);
+            }
+        }
+        Ok(crate::Page {
+            entries,
+            next: None,
+        })
+    }
+
+    fn stat(&self, name: &str) -> Result<crate::Stat, crate::StorageError> {
+        crate::storage::check_name(name)?;
+        let objects = self
+            .objects
+            .lock()
+            .map_err(|_| crate::StorageError::NotFound)?;
+        let (version, bytes) = objects.get(name).ok_or(crate::StorageError::NotFound)?;
+        Ok(crate::Stat {
+            len: bytes.len() as u64,
+            version: crate::Version::new(version.to_string()),
+            modified: None,
+        })
+    }
+
+    fn read_range(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+        version: Option<&crate::Version>,
+    ) -> Result<Vec<u8>, crate::StorageError> {
+        let stat = self.stat(name)?;
+        if version.is_some_and(|v| *v != stat.version) {
+            return Err(crate::StorageError::Changed);
+        }
+        let objects = self
+            .objects
+            .lock()
+            .map_err(|_| crate::StorageError::NotFound)?;
+        let bytes = &objects.get(name).ok_or(crate::StorageError::NotFound)?.1;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let end = start.saturating_add(len).min(bytes.len());
+        Ok(bytes[start..end].to_vec())
+    }
+
+    fn private_copy_version(
+        &self,
+        _name: &str,
+        _max_bytes: u64,
+    ) -> Result<crate::Version, crate::StorageError> {
+        Err(crate::StorageError::NotFound)
+    }
+
+    fn copy_to_private_file(
+        &self,
+        _name: &str,
+        _limits: crate::CopyLimits,
+    ) -> Result<crate::PrivateCopy, crate::StorageError> {
+        Err(crate::StorageError::NotFound)
+    }
+}
+
+/// Series by name, each point as its step and the bits of its value and
+/// wall time (so NaN equals NaN).
+type Points = Vec<(String, Vec<(i64, u64, u64)>)>;
+
+/// Every point of every series of `reader`.
+fn all_points(reader: &crate::RunReader) -> Points {
+    reader
+        .info()
+        .metrics
+        .iter()
+        .map(|m| {
+            let points = reader
+                .series(&m.name)
+                .map(|s| {
+                    s.points()
+                        .iter()
+                        .map(|p| (p.step, p.value.to_bits(), p.wall.to_bits()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (m.name.clone(), points)
+        })
+        .collect()
+}
+
+/// `file` of a run of `format` read through the reader, once whole and
+/// once appended in `chunk`-byte pieces with a refresh after each: the
+/// points of each, and the errors of the whole read.
+fn read_both_ways(
+    format: crate::Format,
+    name: &str,
+    file: &[u8],
+    chunk: usize,
+) -> (Points, Points, crate::RunInfo) {
+    let whole = Files::default();
+    whole.put(name, file);
+    let mut reader = crate::RunReader::new(format);
+    reader.refresh(&whole);
+    let info = reader.info();
+    let at_once = all_points(&reader);
+    let growing = Files::default();
+    let mut reader = crate::RunReader::new(format);
+    let mut end = 0;
+    loop {
+        end = (end + chunk.max(1)).min(file.len());
+        growing.put(name, &file[..end]);
+        reader.refresh(&growing);
+        if end == file.len() {
+            break;
+        }
+    }
+    (at_once, all_points(&reader), info)
+}
+
+/// Cells a CSV text can hold at most: one per separator or line break,
+/// plus one.
+fn most_cells(text: &[u8]) -> usize {
+    text.iter()
+        .filter(|b| matches!(b, b',' | b';' | b'\t' | b'\n'))
+        .count()
+        + 1
+}
+
+/// A Keras CSVLogger file (the first byte a chunk size, the rest the
+/// file): read whole or as it grows in any chunking, the same points;
+/// never more points than cells; every series a header column other
+/// than `epoch`, and an error of the run only where the file gives one
+/// (never a panic). Returns the points.
+pub fn check_keras(data: &[u8]) -> usize {
+    let (chunk, file) = data.split_first().map_or((0, data), |(c, b)| (*c, b));
+    let (whole, pieces, info) = read_both_ways(
+        crate::Format::Keras,
+        "training.log",
+        file,
+        usize::from(chunk) + 1,
+    );
+    let whole_names: Vec<&String> = whole.iter().map(|(n, _)| n).collect();
+    if info.errors.is_empty() {
+        assert_eq!(whole, pieces, "chunking changes nothing");
+    } else {
+        assert_eq!(
+            whole_names,
+            pieces.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            "chunking changes no series"
+        );
+    }
+    let points: usize = whole.iter().map(|(_, p)| p.len()).sum();
+    assert!(points <= most_cells(file), "{points} points");
+    let text = String::from_utf8_lossy(file);
+    let header = text.lines().next().unwrap_or("");
+    let columns: Vec<String> = [',', ';', '\t']
+        .into_iter()
+        .flat_map(|sep| crate::csvlog::split(header, sep))
+        .collect();
+    for name in whole_names {
+        assert!(
+            name != "epoch" && columns.contains(name),
+            "{name:?} is no column"
+        );
+    }
+    points
+}
+
+/// Stable-Baselines3 logs (the first byte a chunk size, the second odd
+/// for `monitor.csv`, else `progress.csv`; the rest the file): read
+/// whole or as it grows, the same points; never more points than cells;
+/// a monitor's series are `episode/…`. Returns the points.
+pub fn check_sb3(data: &[u8]) -> usize {
+    let chunk = data.first().copied().unwrap_or(0);
+    let monitor = data.get(1).is_some_and(|b| b & 1 == 1);
+    let file = data.get(2..).unwrap_or(&[]);
+    let name = if monitor {
+        "monitor.csv"
+    } else {
+        "progress.csv"
+    };
+    let (whole, pieces, info) =
+        read_both_ways(crate::Format::Sb3, name, file, usize::from(chunk) + 1);
+    if info.errors.is_empty() {
+        assert_eq!(whole, pieces, "chunking changes nothing");
+    }
+    let points: usize = whole.iter().map(|(_, p)| p.len()).sum();
+    assert!(points <= most_cells(file), "{points} points");
+    if monitor {
+        assert!(
+            whole.iter().all(|(n, _)| n.starts_with("episode/")),
+            "{whole:?}"
+        );
+    }
+    points
+}
+
+/// A Trainer's `trainer_state.json` (any bytes): never a panic; bytes that
+/// are JSON read the same after Python's NaN/Infinity are turned into
+/// strings (valid JSON has none outside strings); where the state parses,
+/// each series has exactly the numbers its `log_history` rows hold under
+/// that key (counted here from the JSON itself), read through the reader
+/// from an in-memory run as from the bytes. Returns the points.
+pub fn check_huggingface(data: &[u8]) -> usize {
+    use serde_json::Value;
+    if let Ok(direct) = serde_json::from_slice::<Value>(data) {
+        let turned = serde_json::from_slice::<Value>(&crate::huggingface::python_json(data));
+        assert_eq!(turned.ok(), Some(direct), "valid JSON changed");
+    }
+    let files = Files::default();
+    files.put("trainer_state.json", data);
+    let mut reader = crate::RunReader::new(crate::Format::Huggingface);
+    reader.refresh(&files);
+    let read = all_points(&reader);
+    let info = reader.info();
+    assert!(info.params.len() <= crate::MAX_PARAMS);
+    let Ok((series, _)) = crate::huggingface::fuzz_state(data) else {
+        assert!(read.is_empty(), "points from a state that does not parse");
+        return 0;
+    };
+    let from_bytes: Vec<(String, usize)> =
+        series.iter().map(|(n, p)| (n.clone(), p.len())).collect();
+    let through_reader: Vec<(String, usize)> =
+        read.iter().map(|(n, p)| (n.clone(), p.len())).collect();
+    assert_eq!(
+        from_bytes, through_reader,
+        "the reader reads what the bytes hold"
+    );
+    let json = serde_json::from_slice::<Value>(&crate::huggingface::python_json(data));
+    if let Ok(Value::Object(state)) = json
+        && let Some(Value::Array(rows)) = state.get("log_history")
+    {
+        let mut counted = std::collections::BTreeMap::<String, usize>::new();
+        for row in rows {
+            let Value::Object(row) = row else { continue };
+            for (key, value) in row {
+                let number = value.is_number()
+                    || matches!(value.as_str(), Some("NaN" | "Infinity" | "-Infinity"));
+                // The caps on a series' name (empty, over 512 bytes).
+                let named = !key.is_empty() && key.len() <= 512;
+                if number && named && key != "step" && key != "epoch" {
+                    *counted.entry(key.clone()).or_default() += 1;
+                }
+            }
+        }
+        if counted.len() <= crate::MAX_SERIES {
+            let counted: Vec<(String, usize)> = counted.into_iter().collect();
+            assert_eq!(from_bytes, counted, "each row's numbers, once");
+        }
+    }
+    from_bytes.iter().map(|(_, n)| n).sum()
+}

@@ -25,6 +25,7 @@
 //! unreadable part of a run is an error string in [`RunInfo::errors`].
 #![forbid(unsafe_code)]
 
+mod csvlog;
 mod discover;
 mod dvclive;
 mod hparams;
@@ -194,8 +195,9 @@ impl Format {
             Format::Mlflow => &MLFLOW_ARTIFACTS,
             // A bundle of an MLflow or W&B run reimports as a `lab` run
             // with its `artifacts/` or `files/`: the Lab's own format
-            // serves both.
-            Format::Lab => &LAB_ARTIFACTS,
+            // serves both, and what the newer formats serve (a bundle of
+            // any run reimports whole).
+            Format::Lab => lab_artifacts(),
             Format::Wandb => &WANDB_ARTIFACTS,
             Format::Lightning => &["hparams.yaml"],
             // Hydra logs to `<job name>.log` in the output directory.
@@ -261,6 +263,33 @@ const LAB_ARTIFACTS: [&str; 20] = [
     WANDB_ARTIFACTS[8],
     WANDB_ARTIFACTS[9],
 ];
+
+/// The Lab format's patterns: [`LAB_ARTIFACTS`] and those of the formats
+/// whose runs' bundles reimport as `lab` runs with their artifacts, each
+/// once.
+fn lab_artifacts() -> &'static [&'static str] {
+    static ALL: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+        let mut all: Vec<&'static str> = LAB_ARTIFACTS.to_vec();
+        for format in Format::ALL {
+            let own = match format {
+                Format::Lab
+                | Format::Mlflow
+                | Format::Wandb
+                | Format::Tensorboard
+                | Format::Lightning
+                | Format::Hydra => continue,
+                other => other.artifact_patterns(),
+            };
+            for pattern in own {
+                if !all.contains(pattern) {
+                    all.push(pattern);
+                }
+            }
+        }
+        all
+    });
+    &ALL
+}
 
 impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

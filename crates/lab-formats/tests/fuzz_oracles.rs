@@ -50,6 +50,27 @@ fn committed_fuzz_inputs_hold_and_the_seeds_reach_the_readers() {
         csv[0],
         ["epoch", "step", "val/loss", "a \"quoted\" name", ""]
     );
+    // transformers' TrainerState at checkpoint-4: 4 train rows of 3
+    // numbers (a NaN grad_norm among them) and one evaluation of 5.
+    let hf: Vec<_> = committed("huggingface")
+        .iter()
+        .map(|b| fuzz::check_huggingface(b))
+        .collect();
+    assert_eq!(hf[0], 4 * 3 + 5);
+    // Keras' CSVLogger: 10 epochs of loss and accuracy, val_loss on 5;
+    // the `;` log's loss on 4 epochs (its list column is no number).
+    let keras: Vec<_> = committed("keras")
+        .iter()
+        .map(|b| fuzz::check_keras(b))
+        .collect();
+    assert_eq!(keras[..2], [25, 4]);
+    // SB3: 5 dumps of 3 series (value_loss from the second); 6 episodes
+    // of reward and length.
+    let sb3: Vec<_> = committed("sb3")
+        .iter()
+        .map(|b| fuzz::check_sb3(b))
+        .collect();
+    assert_eq!(sb3[..2], [14, 12]);
 }
 
 proptest! {
@@ -105,5 +126,41 @@ proptest! {
     #[test]
     fn csv_lines(text in "[a-z\", ]{0,40}") {
         fuzz::check_csv(text.as_bytes());
+    }
+
+    /// Trainer states: random bytes, and transformers' real state with
+    /// bytes flipped and cut.
+    #[test]
+    fn trainer_states(
+        data in proptest::collection::vec(any::<u8>(), 0..200),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        cut in any::<usize>(),
+    ) {
+        fuzz::check_huggingface(&data);
+        let mut seed = committed("huggingface")[0].clone();
+        for (at, byte) in flips {
+            let at = at % seed.len();
+            seed[at] ^= byte;
+        }
+        seed.truncate(cut % (seed.len() + 1));
+        fuzz::check_huggingface(&seed);
+    }
+
+    #[test]
+    fn keras_logs(chunk in any::<u8>(), text in "(epoch|loss|acc|NA|nan|[0-9.e-]{1,6}|\"|,|;|\t| |\n){0,60}") {
+        let mut data = vec![chunk];
+        data.extend_from_slice(text.as_bytes());
+        fuzz::check_keras(&data);
+    }
+
+    #[test]
+    fn sb3_logs(
+        chunk in any::<u8>(),
+        monitor in any::<bool>(),
+        text in "(#\\{\"t_start\": 1\\}|r|l|t|rollout/a|time/total_timesteps|[0-9.e-]{1,6}|\"|,|\n){0,60}",
+    ) {
+        let mut data = vec![chunk, u8::from(monitor)];
+        data.extend_from_slice(text.as_bytes());
+        fuzz::check_sb3(&data);
     }
 }

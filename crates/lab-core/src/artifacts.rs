@@ -101,6 +101,11 @@ impl Lab {
             return Some(Err(lab_fs::Error::NotAllowed.into()));
         }
         let root = RunRoot::open_ambient_cached(&run.root)?;
+        let root = if self.in_jobs(&run.root) {
+            root.within_job()
+        } else {
+            root
+        };
         Some(root.open_artifact_cached(name)?.map_err(Into::into))
     }
 
@@ -135,7 +140,7 @@ impl Lab {
         n: usize,
     ) -> Result<Option<Vec<u8>>, Error> {
         let run = self.run(id)?;
-        let root = RunRoot::open_ambient(&run.root)?;
+        let root = crate::open_root(&run.root, self.readers.job_runs_dir())?;
         // A job's run: the events the job wrote.
         let (content, _, format, _) = self.readers.content(&run, &root);
         if format != Format::Tensorboard {

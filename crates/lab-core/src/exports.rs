@@ -88,6 +88,7 @@ impl Lab {
             exports,
             &name,
             &run,
+            self.readers.job_runs_dir(),
             experiment.as_ref().map(|e| e.name.as_str()),
             self.allowlists.base(),
             &self.export_filter,
@@ -105,6 +106,7 @@ pub fn export_run(
     exports: &ExportsDir,
     name: &BundleName,
     run: &Run,
+    job_runs: Option<&std::path::Path>,
     experiment: Option<&str>,
     allowlist: &lab_fs::Allowlist,
     filter: &dyn lab_fs::bundle::ExportFilter,
@@ -112,7 +114,7 @@ pub fn export_run(
 ) -> Result<BundleInfo, BundleError> {
     let format = run.format;
     let allow = allowlist.plus(format.artifact_patterns())?;
-    let root = lab_fs::RunRoot::open_ambient(&run.root)?;
+    let root = crate::open_root(&run.root, job_runs)?;
     let mut reader = lab_formats::RunReader::new_entry_with(format, run.entry.as_deref(), limits);
     reader.refresh(&lab_formats::LocalStorage::new(&root));
     // A store's run bundles its own artifact directory; when its store

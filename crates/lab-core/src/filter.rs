@@ -27,9 +27,9 @@
 //! comparison false (and `not` of it true).
 //!
 //! Bounds: [`MAX_LEN`] bytes of expression, [`MAX_DEPTH`] nested `not`s and
-//! parentheses, [`MAX_TERMS`] predicates, [`MAX_IN`] items in an `IN` list;
-//! `LIKE` patterns are matched by an iterative two-pointer matcher
-//! (linear backtracking at worst, no recursion).
+//! parentheses, [`MAX_TERMS`] predicates, [`MAX_IN`] items in an `IN` list,
+//! [`MAX_PATTERN`] characters of a `LIKE` pattern, matched in time linear
+//! in the text (see [`like`]), without recursion.
 
 use std::fmt;
 
@@ -45,6 +45,8 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_TERMS: usize = 256;
 /// Most items in one `IN` list.
 pub const MAX_IN: usize = 1024;
+/// Longest `LIKE` pattern, in characters.
+pub const MAX_PATTERN: usize = 256;
 
 /// What a predicate looks at.
 #[derive(Clone, Debug, PartialEq)]
@@ -273,7 +275,10 @@ impl Parser {
         };
         if let Some((op, len)) = op {
             self.at += len;
+            self.skip_space();
+            let at = self.at;
             let value = self.literal()?;
+            check_time(&field, &value, at)?;
             return Ok(Filter::Compare(field, op, value));
         }
         for (kw, fold) in [("like", false), ("ilike", true)] {
@@ -281,6 +286,10 @@ impl Parser {
                 self.skip_space();
                 let at = self.at;
                 return match self.literal()? {
+                    Literal::Text(pattern) if pattern.chars().count() > MAX_PATTERN => err(
+                        at,
+                        format!("a LIKE pattern longer than {MAX_PATTERN} characters"),
+                    ),
                     Literal::Text(pattern) => Ok(Filter::Like {
                         field,
                         pattern,
@@ -298,7 +307,10 @@ impl Parser {
                 if items.len() == MAX_IN {
                     return err(self.at, format!("more than {MAX_IN} items in IN"));
                 }
-                items.push(self.literal()?);
+                let at = self.at;
+                let item = self.literal()?;
+                check_time(&field, &item, at)?;
+                items.push(item);
                 self.skip_space();
                 match self.peek() {
                     Some(',') => self.at += 1,
@@ -511,6 +523,90 @@ fn value_of<'a>(field: &Field, run: &'a RunSummary) -> Option<Val<'a>> {
     })
 }
 
+/// A `created` comparison's text must be an ISO 8601 UTC time, whole or
+/// cut short from the right (`2026`, `2026-01`, `2026-01-02`,
+/// `2026-01-02T03:04`, `2026-01-02T03:04:05`, with `.fff` and `Z`), with
+/// real dates and times: a byte-wise comparison with anything else would
+/// quietly mean nothing.
+fn check_time(field: &Field, value: &Literal, at: usize) -> Result<(), FilterError> {
+    match (field, value) {
+        (Field::Created, Literal::Text(text)) if !is_time(text) => err(
+            at,
+            "created compares with an ISO 8601 UTC time such as '2026-01-02T03:04:05Z' (or its start, '2026-01')",
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `text` is an ISO 8601 UTC time or a start of one (see
+/// [`check_time`]).
+fn is_time(text: &str) -> bool {
+    let text = text.strip_suffix('Z').unwrap_or(text);
+    let (date, time) = match text.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (text, None),
+    };
+    let num = |s: &str, len: usize| -> Option<u32> {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let mut parts = date.split('-');
+    let Some(year) = parts.next().and_then(|y| num(y, 4)) else {
+        return false;
+    };
+    let month = parts.next().map(|m| num(m, 2));
+    let day = parts.next().map(|d| num(d, 2));
+    if parts.next().is_some() {
+        return false;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    match (month, day) {
+        (None, None) => return time.is_none(),
+        (Some(Some(m @ 1..=12)), None) => {
+            let _ = m;
+            return time.is_none();
+        }
+        (Some(Some(m @ 1..=12)), Some(Some(d))) => {
+            let days = match m {
+                2 if leap => 29,
+                2 => 28,
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            };
+            if d == 0 || d > days {
+                return false;
+            }
+        }
+        _ => return false,
+    }
+    let Some(time) = time else {
+        return true;
+    };
+    let (clock, fraction) = match time.split_once('.') {
+        Some((c, f)) => (c, Some(f)),
+        None => (time, None),
+    };
+    if fraction.is_some_and(|f| f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit())) {
+        return false;
+    }
+    let fields: Vec<&str> = clock.split(':').collect();
+    let ok = match fields.as_slice() {
+        [h, m] => {
+            fraction.is_none()
+                && num(h, 2).is_some_and(|h| h < 24)
+                && num(m, 2).is_some_and(|m| m < 60)
+        }
+        [h, m, sec] => {
+            num(h, 2).is_some_and(|h| h < 24)
+                && num(m, 2).is_some_and(|m| m < 60)
+                && num(sec, 2).is_some_and(|s| s <= 60)
+        }
+        _ => false,
+    };
+    ok
+}
+
 fn as_number(text: &str) -> Option<f64> {
     text.trim()
         .parse::<f64>()
@@ -552,36 +648,77 @@ fn compare(field: &Field, value: &Val<'_>, op: Op, lit: &Literal) -> bool {
     }
 }
 
-/// SQL `LIKE`: `%` any run of characters, `_` one; iterative, with one
-/// backtrack point (the last `%`), so O(text × pattern) at worst.
+/// SQL `LIKE`: `%` any run of characters, `_` one. The pattern's parts
+/// between `%`s are found in order, each at its leftmost place (which is
+/// where a match can always put it): the first anchored at the start, the
+/// last at the end, the others searched for by bit-parallel matching
+/// (Shift-And, `_` matching any character), so a match costs
+/// O(text × ⌈part / 64⌉) whatever the pattern — at most
+/// [`MAX_PATTERN`] characters, so O(text × 4).
 pub fn like(text: &str, pattern: &str, fold: bool) -> bool {
-    let t: Vec<char> = text.chars().collect();
-    let p: Vec<char> = pattern.chars().collect();
-    let eq = |a: char, b: char| {
-        if fold {
-            a.eq_ignore_ascii_case(&b)
-        } else {
-            a == b
-        }
+    let norm = |c: char| if fold { c.to_ascii_lowercase() } else { c };
+    let t: Vec<char> = text.chars().map(norm).collect();
+    let parts: Vec<Vec<char>> = pattern
+        .split('%')
+        .map(|part| part.chars().map(norm).collect())
+        .collect();
+    let fits = |part: &[char], at: usize| {
+        at + part.len() <= t.len() && part.iter().zip(&t[at..]).all(|(p, c)| *p == '_' || p == c)
     };
-    let (mut ti, mut pi) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == '%' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && (p[pi] == '_' || eq(p[pi], t[ti])) {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+    let (first, rest) = match parts.split_first() {
+        Some(split) => split,
+        None => return t.is_empty(),
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        // No `%`: the whole text, character for character.
+        return t.len() == first.len() && fits(first, 0);
+    };
+    if first.len() + last.len() > t.len() || !fits(first, 0) || !fits(last, t.len() - last.len()) {
+        return false;
+    }
+    let end = t.len() - last.len();
+    let mut at = first.len();
+    for part in middle.iter().filter(|p| !p.is_empty()) {
+        match leftmost(part, &t[at..end]) {
+            Some(found) => at += found + part.len(),
+            None => return false,
         }
     }
-    p[pi..].iter().all(|c| *c == '%')
+    true
+}
+
+/// Where `part` (`_` any character) first lies whole in `text`: Shift-And
+/// over 64-bit words, one step per character of `text`.
+fn leftmost(part: &[char], text: &[char]) -> Option<usize> {
+    let words = part.len().div_ceil(64);
+    // Any character matches where the part has `_`; a character the part
+    // names matches there too.
+    let mut any = vec![0u64; words];
+    for (i, p) in part.iter().enumerate() {
+        if *p == '_' {
+            any[i / 64] |= 1 << (i % 64);
+        }
+    }
+    let mut masks: std::collections::HashMap<char, Vec<u64>> = std::collections::HashMap::new();
+    for (i, p) in part.iter().enumerate().filter(|(_, p)| **p != '_') {
+        masks.entry(*p).or_insert_with(|| any.clone())[i / 64] |= 1 << (i % 64);
+    }
+    let top = (part.len() - 1) % 64;
+    let mut state = vec![0u64; words];
+    for (i, c) in text.iter().enumerate() {
+        let m = masks.get(c).unwrap_or(&any);
+        // state = ((state << 1) | 1) & m, across the words.
+        let mut carry = 1u64;
+        for (word, m) in state.iter_mut().zip(m) {
+            let next = (*word << 1) | carry;
+            carry = *word >> 63;
+            *word = next & m;
+        }
+        if (state[words - 1] >> top) & 1 == 1 {
+            return Some(i + 1 - part.len());
+        }
+    }
+    None
 }
 
 impl fmt::Display for Op {
@@ -873,6 +1010,10 @@ mod tests {
             ("created > '2026-01-01T00:00:00Z'", true),
             ("created < '2026-01-02T03:04:05Z'", false),
             ("created = 2026", false),
+            ("created >= '2026'", true),
+            ("created < '2026-01-03'", true),
+            ("created < '2026-01-02'", false),
+            ("created IN ('2026-01-02T03:04:05Z', '2025')", true),
             ("experiment = 'x'", false),
             ("not experiment_name = 'x'", true),
             ("experiment = 'lab:vision'", true),
@@ -893,6 +1034,7 @@ mod tests {
         let many = vec!["name=''"; 257].join(" or ");
         let list = format!("status IN ({})", vec!["1"; 1025].join(","));
         let long = format!("name = '{}'", "x".repeat(4096));
+        let wide = format!("name LIKE 'x' or name LIKE '{}'", "%".repeat(257));
         let cases: Vec<(&str, usize)> = vec![
             ("", 0),
             ("   ", 3),
@@ -901,6 +1043,12 @@ mod tests {
             ("status = ", 9),
             ("status == 'a'", 8),
             ("bogus = 1", 0),
+            ("created > '2020-02-30T25:61:61+99:99'", 10),
+            ("created > '2021-02-29'", 10),
+            ("created < '2026-13'", 10),
+            ("created IN ('2026', 'soon')", 20),
+            ("created > '2026-01-02T24:00:00Z'", 10),
+            (&wide, 27),
             ("params = 1", 6),
             ("params. = 1", 7),
             ("params.`` = 1", 7),
@@ -954,17 +1102,63 @@ mod tests {
         let text = "a".repeat(4000);
         let pattern = format!("{}b", "%a".repeat(1000));
         assert!(!like(&text, &pattern, false));
+        // The attack's case: one long part that almost matches everywhere.
+        let part = format!("%{}b%", "a".repeat(254));
+        assert!(!like(&text, &part, false));
+        let near = format!("{}b{}", "a".repeat(3000), "a".repeat(999));
+        assert!(like(&near, &part, false));
         assert!(like("abc", "a%c", false));
         assert!(like("", "%", false));
         assert!(!like("", "_", false));
         assert!(like("xAy", "%a%", true));
     }
 
+    /// `LIKE` by dynamic programming over text × pattern: the oracle.
+    fn like_oracle(text: &str, pattern: &str, fold: bool) -> bool {
+        let norm = |c: char| if fold { c.to_ascii_lowercase() } else { c };
+        let t: Vec<char> = text.chars().map(norm).collect();
+        let p: Vec<char> = pattern.chars().map(norm).collect();
+        // m[i][j]: t[..i] matches p[..j].
+        let mut m = vec![vec![false; p.len() + 1]; t.len() + 1];
+        m[0][0] = true;
+        for j in 1..=p.len() {
+            m[0][j] = m[0][j - 1] && p[j - 1] == '%';
+        }
+        for i in 1..=t.len() {
+            for j in 1..=p.len() {
+                m[i][j] = match p[j - 1] {
+                    '%' => m[i][j - 1] || m[i - 1][j],
+                    '_' => m[i - 1][j - 1],
+                    c => m[i - 1][j - 1] && c == t[i - 1],
+                };
+            }
+        }
+        m[t.len()][p.len()]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The segment matcher agrees with the oracle, parts longer than a
+        /// 64-bit word included.
+        #[test]
+        fn like_agrees_with_its_oracle(
+            text in "[abA]{0,140}",
+            pattern in "[abA_%]{0,12}",
+            long in "[ab_]{60,70}",
+            fold in any::<bool>(),
+        ) {
+            prop_assert_eq!(like(&text, &pattern, fold), like_oracle(&text, &pattern, fold));
+            let wide = format!("%{long}%");
+            prop_assert_eq!(like(&text, &wide, fold), like_oracle(&text, &wide, fold));
+            let inside = format!("{text}{}{text}", long.replace('_', "b"));
+            prop_assert_eq!(like(&inside, &wide, fold), like_oracle(&inside, &wide, fold));
+        }
+    }
+
     fn field() -> impl Strategy<Value = String> {
         prop_oneof![
             Just("status".to_owned()),
             Just("name".to_owned()),
-            Just("created".to_owned()),
             Just("format".to_owned()),
             Just("experiment".to_owned()),
             "(params|metrics|tags)\\.[a-z_/-]{1,5}",
@@ -989,9 +1183,24 @@ mod tests {
             .prop_map(|(f, o, l)| format!("{f} {o} {l}"))
     }
 
+    /// A time `created` takes: whole, or a start of one.
+    fn time() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "'20[0-9]{2}'",
+            "'20[0-9]{2}-(0[1-9]|1[0-2])'",
+            "'20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])'",
+            "'20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z'",
+            "-?[0-9]{1,4}",
+        ]
+    }
+
     fn expr() -> impl Strategy<Value = String> {
         let leaf = prop_oneof![
             predicate(),
+            (prop_oneof!["=", "!=", "<", "<=", ">", ">="], time())
+                .prop_map(|(o, t)| format!("created {o} {t}")),
+            proptest::collection::vec(time(), 1..4)
+                .prop_map(|t| format!("created IN ({})", t.join(", "))),
             (field(), prop_oneof!["LIKE", "ilike"], "'[a-z%_]*'")
                 .prop_map(|(f, k, s)| format!("{f} {k} {s}")),
             (field(), proptest::collection::vec(literal(), 1..4))

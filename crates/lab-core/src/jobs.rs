@@ -128,7 +128,7 @@ impl Lab {
         else {
             return (chunks, reached);
         };
-        let Ok(root) = lab_fs::RunRoot::open_ambient(&run.root) else {
+        let Ok(root) = crate::open_root(&run.root, self.readers.job_runs_dir()) else {
             return (chunks, reached);
         };
         for (n, (name, kind)) in [("stdout.log", "stdout"), ("stderr.log", "stderr")]
@@ -166,7 +166,7 @@ impl Lab {
         let allow = self.allowlists.base();
         let mut out = Vec::new();
         let run = self.registry.get(&lab_registry::RunId::parse(run_id)?)?;
-        let root = lab_fs::RunRoot::open_ambient(&run.root)?;
+        let root = crate::open_root(&run.root, self.readers.job_runs_dir())?;
         for (n, name) in ["stdout.log", "stderr.log"].iter().enumerate() {
             let Ok(name) = allow.check(name) else {
                 continue;

@@ -270,7 +270,7 @@ impl Readers {
         &self,
         run: &Run,
     ) -> std::result::Result<Option<RunRoot>, lab_fs::Error> {
-        let root = RunRoot::open_ambient(&run.root)?;
+        let root = crate::open_root(&run.root, self.job_runs.as_deref())?;
         if run.entry.is_none() {
             return Ok(Some(root));
         }

@@ -1,7 +1,6 @@
 //! One metric series of a run, downsampled for a chart.
 
 use lab_formats::{Bucketed, XAxis};
-use lab_fs::RunRoot;
 use lab_registry::RunId;
 
 use crate::readers::REFRESH_EVERY;
@@ -38,7 +37,7 @@ impl Lab {
             axis,
         } = query;
         let run = self.run(id)?;
-        let root = RunRoot::open_ambient(&run.root)?;
+        let root = crate::open_root(&run.root, self.readers.job_runs_dir())?;
         let reader = self.readers.reader(&run, &root, REFRESH_EVERY);
         let reader = lock(&reader);
         Ok(reader.series(name).map(|series| {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lab_formats::{Format, Media, MetricInfo, TextEntry};
-use lab_fs::{ArtifactInfo, RunRoot};
+use lab_fs::ArtifactInfo;
 use lab_registry::RunId;
 use serde::Serialize;
 use serde_json::Value;
@@ -372,7 +372,7 @@ fn read_details(
 ) -> std::result::Result<RunDetails, lab_fs::Error> {
     let readers: &Readers = &lab.readers;
     let allow = &lab.allowlists;
-    let root = RunRoot::open_ambient(&run.root)?;
+    let root = crate::open_root(&run.root, lab.readers.job_runs_dir())?;
     let format = run.format;
     let job = lab.job_view(run, &root, record);
     let reader = readers.reader(run, &root, REFRESH_EVERY);

@@ -352,3 +352,52 @@ fn a_data_dir_from_before_stable_ids_keeps_its_old_ids_working() {
     let again = lab_over(&data, &root);
     assert_eq!(ids(&again).len(), 1);
 }
+
+/// A run a job wrote beneath its job's run (registered as a run of its
+/// own) is read under the job's single-link rule: a file there with a
+/// second name — a hard link, which could lead outside — is neither served
+/// nor read, by either open, while the same file with one name is.
+#[test]
+fn a_run_a_job_wrote_serves_no_hard_link() {
+    let scratch = tempfile::tempdir().unwrap();
+    let base = scratch.path().canonicalize().unwrap();
+    let data = base.join("data");
+    lab_registry::DataDir::new(&data).ensure().unwrap();
+    let child = data.join("runs/job-1/job/child");
+    let tree = Tree::new(&child);
+    tree.file("metrics.jsonl", "{\"step\": 0, \"loss\": 1.0}\n")
+        .file("notes.md", "mine\n");
+    // The canary lies outside every run; the job's file is a second name
+    // of it.
+    std::fs::write(base.join("canary.txt"), "CANARY\n").unwrap();
+    std::fs::hard_link(base.join("canary.txt"), child.join("summary.json")).unwrap();
+    // The jobs' runs are an allowed root, as the server makes them.
+    let registry = Registry::open(&data, &[data.join("runs")]).unwrap();
+    let found = lab_registry::Candidate {
+        dir: child.clone(),
+        format: "lab".to_owned(),
+        entry: None,
+        name: None,
+    };
+    // As the Lab registers what a job wrote (`Lab::register_children`).
+    let report = registry
+        .register_beneath(&data.join("runs/job-1/job"), &[found])
+        .unwrap();
+    assert_eq!(report.imported.len(), 1, "{report:?}");
+    let id = registry.runs().unwrap()[0].id.clone();
+    let mut config = LabConfig::new(Arc::new(registry), lab_fs::Allowlist::default());
+    config.job_runs = Some(data.join("runs"));
+    let lab = Arc::new(Lab::new(config).unwrap());
+    let allow = lab.allowlists();
+    let mine = allow.any("notes.md").unwrap();
+    let linked = allow.any("summary.json").unwrap();
+    assert_eq!(lab.open_artifact(&id, &mine).unwrap().len, 5);
+    assert!(lab.open_artifact(&id, &linked).is_err());
+    if let Some(cached) = lab.open_artifact_cached(&id, &linked) {
+        assert!(cached.is_err());
+    }
+    assert_eq!(
+        std::fs::read_to_string(base.join("canary.txt")).unwrap(),
+        "CANARY\n"
+    );
+}

@@ -37,7 +37,9 @@ pub(crate) const MAX_CHILDREN: usize = 256;
 /// 2. every record of them is whole, passes its CRCs and decodes, and every
 ///    summary value in them is either an hparams-plugin summary that
 ///    decodes, or a scalar whose tag an experiment read *before it* in `D`
-///    names as a metric (`add_hparams`' `metric_dict`);
+///    names as a metric (`add_hparams`' `metric_dict`), each such tag
+///    written at most once per session start read before it (a metric
+///    logged step after step is a curve, whatever names it);
 /// 3. and at least one of them is a session start with at least one hparam.
 ///
 /// The trials of `P` are **folded** into `P` (not runs of their own; their
@@ -50,7 +52,8 @@ pub(crate) const MAX_CHILDREN: usize = 256;
 ///
 /// A real nested run with curves is never a trial: `add_scalars`' and
 /// `add_custom_scalars`' sub-runs hold scalars with no experiment naming
-/// them (rule 2); a run with images, text, histograms or a graph fails
+/// them, and a run that wrote `hparams()` into its own directory before
+/// its curves logs its metric more than once per session start (rule 2); a run with images, text, histograms or a graph fails
 /// rule 2 or 3; a run grown past 64 KiB fails rule 1. The rule is the same
 /// for discovery and for `P`'s reader (both call [`Folding::refresh`]),
 /// and what it reads is bounded: at most 256 listings, 8 stats and 64 KiB
@@ -89,6 +92,9 @@ type Listed = (String, Version, u64);
 struct Found {
     trial: Trial,
     points: Vec<(String, Point)>,
+    /// Session starts read: `add_hparams` writes each metric once per
+    /// call, after its start.
+    starts: usize,
 }
 
 /// Why a sub-directory is not a trial now.
@@ -235,6 +241,7 @@ fn peek(storage: &dyn Storage, dir: &str, files: &[Listed]) -> Result<Found, Not
     let mut found = Found {
         trial: Trial::default(),
         points: Vec::new(),
+        starts: 0,
     };
     for (name, version, len) in files {
         let path = format!("{dir}/{name}");
@@ -284,7 +291,9 @@ fn scan(bytes: &[u8], found: &mut Found) -> Result<usize, ()> {
                 return Err(());
             }
             if let (Some(p), "hparams") = (plugin, plugin_name) {
-                found.trial.absorb(decode(&p.content).map_err(|_| ())?);
+                let data = decode(&p.content).map_err(|_| ())?;
+                found.starts += usize::from(data.started);
+                found.trial.absorb(data);
                 continue;
             }
             let scalar = match (value.simple_value, plugin_name, &value.tensor) {
@@ -294,6 +303,13 @@ fn scan(bytes: &[u8], found: &mut Found) -> Result<usize, ()> {
             };
             match scalar {
                 Some(v) if found.trial.names_metric(&value.tag) => {
+                    // A metric written more often than `add_hparams` was
+                    // called is a curve: a run of its own logged its
+                    // hparams into its directory (rule 2).
+                    let written = found.points.iter().filter(|(t, _)| *t == value.tag).count();
+                    if written >= found.starts {
+                        return Err(());
+                    }
                     if found.points.len() < MAX_SERIES {
                         let point = Point {
                             step: event.step,
@@ -551,6 +567,20 @@ mod tests {
             Some("hparam/score"),
         );
         assert_eq!(folds(&other, None), no);
+        // A run that wrote `hparams()` into its own directory, then its
+        // curve of the metric the experiment names: not a trial.
+        let curve: Vec<SummaryValue> = std::iter::once(hparams_value(&start))
+            .chain((0..3u8).map(|i| scalar_value("hparam/score", f32::from(i))))
+            .collect();
+        assert_eq!(folds(&events(&curve, Some("hparam/score")), None), no);
+        // Two calls of add_hparams, each writing the metric once: a trial.
+        let twice = [
+            hparams_value(&start),
+            scalar_value("hparam/score", 0.5),
+            hparams_value(&start),
+            scalar_value("hparam/score", 0.6),
+        ];
+        assert_eq!(folds(&events(&twice, Some("hparam/score")), None), ["sub"]);
         // A metric before the experiment that names it.
         let early = [scalar_value("hparam/score", 0.5), hparams_value(&start)];
         let mut bytes = events(&early[..1], None);

@@ -371,6 +371,15 @@ impl RunRoot {
         &self.path
     }
 
+    /// This root, its files a job's: a file with a second name (a hard
+    /// link, which may lead outside the run) is refused beneath it, as
+    /// beneath `job/`. For a run a job wrote (registered beneath its job's
+    /// run) and for anything else read inside the jobs' runs.
+    pub fn within_job(mut self) -> Self {
+        self.in_job = true;
+        self
+    }
+
     /// The directory `rel` beneath this root as a root of its own (for a
     /// store's run whose files lie in a subdirectory of the store): opened
     /// beneath the handle, never through a link.

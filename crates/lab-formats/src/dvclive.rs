@@ -278,6 +278,10 @@ impl Reader {
                         }
                     }
                     EntryKind::Dir if depth < MAX_NAME_DEPTH => pending.push((key, depth + 1)),
+                    // A link or FIFO where a plot should be: never opened.
+                    EntryKind::Other if key.ends_with(".tsv") => self
+                        .errors
+                        .push(format!("{base}/{key}: {}", StorageError::NotAFile)),
                     _ => {}
                 }
             }

@@ -37,6 +37,9 @@ pub const TARGETS: &[(&str, &str, Option<&str>)] = &[
     ("lab-formats", "lines", None),
     ("lab-formats", "mlflow", None),
     ("lab-formats", "csv", None),
+    ("lab-formats", "ultralytics", None),
+    ("lab-formats", "raytune", None),
+    ("lab-formats", "dvclive", None),
     ("lab-core", "filter", None),
 ];
 

@@ -1,7 +1,8 @@
 //! Runs in the formats people already have, written by the real tools
 //! (tensorboardX and TensorBoard's own summary code, MLflow, Hydra) at test
 //! time, read through the real binary's API. Lightning's CSVLogger layout
-//! is written here (installing torch is too heavy); so are the hostile
+//! is written here (installing torch is too heavy), and Ultralytics' by
+//! `write_runs.py` as its trainer lays it out; so are the hostile
 //! inputs, most of them by damaging what the real writers wrote.
 //!
 //! The writers live in a venv `cargo xtask test` makes under `target/`

@@ -27,7 +27,7 @@ use crate::series::{Point, SeriesSet};
 use crate::storage::{EntryKind, Storage, StorageError, list_all};
 use crate::tail::{Followed, Sink, Tail, next_line};
 use crate::text::number;
-use crate::ultralytics::{RUNNING_WITHIN, images, now_secs};
+use crate::ultralytics::{RUNNING_WITHIN, created_at, images, now_secs};
 use crate::{MAX_KEY_LEN, MAX_SERIES, Media, RunInfo, flatten};
 
 /// The artifacts this format adds to the default allowlist: the images
@@ -168,7 +168,7 @@ impl Reader {
                     .stat(&params)
                     .ok()
                     .and_then(|s| s.modified)
-                    .map(crate::text::iso8601_utc);
+                    .and_then(created_at);
             }
             Err(e) => meta.errors.push(e),
         }

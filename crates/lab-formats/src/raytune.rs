@@ -31,7 +31,7 @@ use crate::lab::{MAX_LINE, MAX_META_BYTES, read_parsed};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{Storage, StorageError};
 use crate::tail::{Followed, Sink, Tail, next_line};
-use crate::ultralytics::{FollowedCsv, RUNNING_WITHIN, StepCsv, now_secs};
+use crate::ultralytics::{FollowedCsv, RUNNING_WITHIN, StepCsv, created_at, now_secs};
 use crate::{MAX_KEY_LEN, RunInfo, flatten};
 
 /// The artifacts this format adds to the default allowlist (Ray's own
@@ -293,7 +293,7 @@ impl Reader {
             .results
             .started
             .filter(|t| t.is_finite() && *t >= 0.0)
-            .map(|t| crate::text::iso8601_utc(t.round() as u64));
+            .and_then(|t| created_at(t.round() as u64));
         info.status = if self.failed {
             Some("ERROR".to_owned())
         } else if self.results.done {

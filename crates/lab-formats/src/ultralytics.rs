@@ -62,6 +62,16 @@ pub(crate) fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The last second of the year 9999: a later time is no ISO 8601 date
+/// of four-digit years, and no run's.
+const LAST_SECOND: u64 = 253_402_300_799;
+
+/// `secs` after the Unix epoch as ISO 8601 UTC, when it is a time a run
+/// may have been created at (up to the year 9999).
+pub(crate) fn created_at(secs: u64) -> Option<String> {
+    (secs <= LAST_SECOND).then(|| crate::text::iso8601_utc(secs))
+}
+
 /// Rows of a CSV file with a header, as series by the number in one
 /// column (`epoch`, Ray's `training_iteration`): every other column whose
 /// cell is a number is a point of the series named by its (trimmed)
@@ -261,7 +271,7 @@ impl Reader {
                     .map(crate::text::cap);
                 self.epochs = value.get("epochs").and_then(Value::as_i64);
                 args.created = match storage.stat("args.yaml") {
-                    Ok(stat) => stat.modified.map(crate::text::iso8601_utc),
+                    Ok(stat) => stat.modified.and_then(created_at),
                     Err(StorageError::NotFound) => None,
                     Err(e) => {
                         args.errors.push(format!("args.yaml: {e}"));

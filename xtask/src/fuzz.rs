@@ -40,6 +40,9 @@ pub const TARGETS: &[(&str, &str, Option<&str>)] = &[
     ("lab-formats", "huggingface", None),
     ("lab-formats", "keras", None),
     ("lab-formats", "sb3", None),
+    ("lab-formats", "ultralytics", None),
+    ("lab-formats", "raytune", None),
+    ("lab-formats", "dvclive", None),
     ("lab-core", "filter", None),
 ];
 

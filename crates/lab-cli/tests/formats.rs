@@ -1,7 +1,8 @@
 //! Runs in the formats people already have, written by the real tools
 //! (tensorboardX and TensorBoard's own summary code, MLflow, Hydra) at test
 //! time, read through the real binary's API. Lightning's CSVLogger layout
-//! is written here (installing torch is too heavy); so are the hostile
+//! is written here (installing torch is too heavy), and Ultralytics' by
+//! `write_runs.py` as its trainer lays it out; so are the hostile
 //! inputs, most of them by damaging what the real writers wrote.
 //!
 //! The writers live in a venv `cargo xtask test` makes under `target/`
@@ -2024,4 +2025,535 @@ fn pickles_are_never_loaded_served_or_bundled() {
         }
     }
     assert!(!canary.exists(), "something unpickled");
+}
+
+/// Sets `path`'s modification time to `secs` after the Unix epoch.
+fn set_mtime(path: &Path, secs: u64) {
+    std::fs::File::options()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+        .unwrap();
+}
+
+/// A copy of the directory `from` at `to` (files only, recursively).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The run's media entry whose artifact name is `name`, fetched: its
+/// content type and bytes.
+fn media_bytes(lab: &Lab, run: &Value, name: &str) -> (String, Vec<u8>) {
+    let media = run["media"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no media {name} in {}", run["media"]));
+    assert_eq!(media["kind"], "image", "{media}");
+    let url = media["url"].as_str().unwrap_or_else(|| panic!("{media}"));
+    let reply = lab.get(url);
+    assert_eq!(reply.status, 200, "{name}: {}", reply.text());
+    (
+        reply.header("content-type").unwrap_or("").to_owned(),
+        reply.body.clone(),
+    )
+}
+
+/// What a hostile variant of a run is made of.
+enum Hostile {
+    Fifo,
+    /// A link to the canary outside the root.
+    Link,
+    Bytes(Vec<u8>),
+}
+
+/// A copy of the run `good` at `at` with `file` replaced by `what`.
+fn hostile_copy(good: &Path, at: &Path, file: &str, what: Hostile, canary: &Path) {
+    copy_dir(good, at);
+    let target = at.join(file);
+    let _ = std::fs::remove_file(&target);
+    match what {
+        Hostile::Fifo => assert!(nix_mkfifo(&target), "mkfifo"),
+        Hostile::Link => std::os::unix::fs::symlink(canary, &target).unwrap(),
+        Hostile::Bytes(bytes) => std::fs::write(&target, bytes).unwrap(),
+    }
+}
+
+/// A CANARY file outside the root, for the links of hostile runs.
+fn canary(base: &Path) -> PathBuf {
+    let canary = base.join("canary.txt");
+    std::fs::write(&canary, "CANARY-OUTSIDE-THE-ROOT\n").unwrap();
+    canary
+}
+
+/// A header, then a row of more than the 1 MiB line cap.
+fn huge_row(header: &str) -> Vec<u8> {
+    let mut bytes = format!("{header}\n").into_bytes();
+    bytes.extend(std::iter::repeat_n(b'7', 2 << 20));
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Every hostile variant is a run whose errors say `why`, none shows the
+/// canary, and the healthy run `good` has no errors.
+fn hostile_runs_hold(lab: &Lab, good: &str, cases: &[(&str, &str)]) {
+    assert_eq!(lab.run_at(good)["errors"], serde_json::json!([]));
+    for (rel, why) in cases {
+        let run = lab.run_at(rel);
+        let errors = run["errors"].to_string();
+        assert!(errors.contains(why), "{rel}: {errors} lacks {why:?}");
+        assert!(!run.to_string().contains("CANARY"), "{rel}: {run}");
+    }
+}
+
+/// Ultralytics' layout, as its trainer writes it (the writer needs torch:
+/// `write_runs.py ultralytics` lays it out as `ultralytics/engine/
+/// trainer.py` `save_metrics` and `BaseTrainer.__init__`, and
+/// `ultralytics/cfg/__init__.py` `get_save_dir` show), read exactly; the
+/// older padded `results.csv` too; a row appended is followed; hostile
+/// variants are errors of their run alone.
+#[test]
+fn ultralytics_runs_read_exactly_as_its_trainer_writes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("ultralytics", &root);
+    let good = root.join("runs/detect/train");
+    set_mtime(&good.join("args.yaml"), 1_700_000_000);
+    let canary = canary(&base);
+    let hostile = root.join("runs/hostile");
+    for (name, file, what) in [
+        ("fifo", "results.csv", Hostile::Fifo),
+        ("link", "results.csv", Hostile::Link),
+        (
+            "huge",
+            "results.csv",
+            Hostile::Bytes(huge_row("epoch,time,loss")),
+        ),
+        (
+            "badutf",
+            "args.yaml",
+            Hostile::Bytes(b"task: detect\nmode: train\nname: \xff\xfe\n".to_vec()),
+        ),
+    ] {
+        hostile_copy(&good, &hostile.join(name), file, what, &canary);
+    }
+    let lab = serve(&base.join("data"), &root);
+    let runs = lab.runs();
+    let formats: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|r| {
+            let path = r["path"].as_str().unwrap();
+            (
+                path.strip_prefix(root.to_str().unwrap()).unwrap(),
+                r["format"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut formats = formats;
+    formats.sort();
+    assert_eq!(
+        formats,
+        [
+            ("/runs/detect/proj/train2", "ultralytics"),
+            ("/runs/detect/train", "ultralytics"),
+            ("/runs/hostile/badutf", "ultralytics"),
+            ("/runs/hostile/fifo", "ultralytics"),
+            ("/runs/hostile/huge", "ultralytics"),
+            ("/runs/hostile/link", "ultralytics"),
+        ],
+        "{}",
+        lab.log()
+    );
+
+    let run = lab.run_at("/runs/detect/train");
+    assert_eq!(run["errors"], serde_json::json!([]), "{run}");
+    assert_eq!(run["name"], "train");
+    assert_eq!(run["params"]["epochs"], 3);
+    assert_eq!(run["params"]["lr0"], 0.01);
+    assert_eq!(run["params"]["optimizer"], "auto");
+    // A path in args.yaml is text, never opened.
+    assert_eq!(run["params"]["data"], "/etc/passwd");
+    assert_eq!(run["status"], "finished");
+    assert_eq!(run["created"], "2023-11-14T22:13:20Z");
+    assert_eq!(
+        run["experiment"],
+        serde_json::json!({
+            "id": format!("ultralytics:{}", root.join("runs/detect").display()),
+            "name": "detect"
+        })
+    );
+    for (name, last) in [
+        ("train/box_loss", 0.75),
+        ("metrics/mAP50(B)", 0.375),
+        ("lr/pg0", 0.0025),
+        ("time", 4.5),
+    ] {
+        let m = metric(&run, name);
+        assert_eq!(
+            (
+                m["count"].as_u64(),
+                m["last_step"].as_i64(),
+                m["last"].as_f64()
+            ),
+            (Some(3), Some(3), Some(last)),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        run["metrics"].as_array().unwrap().len(),
+        4,
+        "{}",
+        run["metrics"]
+    );
+    let id = run["id"].as_str().unwrap();
+    let series = lab.json(&format!("/api/runs/{id}/metrics/metrics%2FmAP50(B)"));
+    assert_eq!(series["x"], serde_json::json!([1.0, 2.0, 3.0]));
+    assert_eq!(series["y"], serde_json::json!([0.125, 0.25, 0.375]));
+    // Plots and batches are media, served with their types; the weights
+    // never are.
+    let (kind, png) = media_bytes(&lab, &run, "results.png");
+    assert_eq!(kind, "image/png");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let (kind, jpg) = media_bytes(&lab, &run, "train_batch0.jpg");
+    assert_eq!(kind, "image/jpeg");
+    assert!(jpg.starts_with(b"\xff\xd8\xff"));
+    assert_eq!(
+        lab.get(&format!("/api/runs/{id}/artifacts/weights/last.pt"))
+            .status,
+        404
+    );
+
+    // Ultralytics 8.0's padded header and values, under a project.
+    let old = lab.run_at("/runs/detect/proj/train2");
+    assert_eq!(old["errors"], serde_json::json!([]), "{old}");
+    assert_eq!(old["experiment"]["name"], "detect/proj");
+    let m = metric(&old, "train/box_loss");
+    assert_eq!(
+        (
+            m["count"].as_u64(),
+            m["last_step"].as_i64(),
+            m["last"].as_f64()
+        ),
+        (Some(2), Some(2), Some(1.0))
+    );
+    // Two of five epochs, written just now.
+    assert_eq!(old["status"], "running");
+
+    hostile_runs_hold(
+        &lab,
+        "/runs/detect/train",
+        &[
+            (
+                "/runs/hostile/fifo",
+                "results.csv: artifact is not a regular file",
+            ),
+            ("/runs/hostile/link", "results.csv"),
+            ("/runs/hostile/huge", "longer than"),
+            ("/runs/hostile/badutf", "args.yaml: not UTF-8"),
+        ],
+    );
+
+    // The next epoch is appended: followed.
+    let mut csv = std::fs::OpenOptions::new()
+        .append(true)
+        .open(good.join("results.csv"))
+        .unwrap();
+    csv.write_all(b"4,6,0.5,0.5,0.00125\n").unwrap();
+    lab.wait_for("the fourth epoch", |lab| {
+        metric(&lab.run_at("/runs/detect/train"), "train/box_loss")["count"] == 4
+    });
+}
+
+/// The trial directories of a Ray Tune experiment, each found by ISO
+/// order.
+fn ray_trials(root: &Path) -> Vec<PathBuf> {
+    let exp = root.join("ray_results/exp");
+    let mut trials: Vec<PathBuf> = std::fs::read_dir(&exp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("result.json").is_file())
+        .collect();
+    trials.sort();
+    trials
+}
+
+/// A real Ray Tune experiment (two trials of three iterations, written
+/// by `ray.tune.Tuner` at test time) reads exactly: params, every series,
+/// name and title, created, status and the experiment; its event files
+/// are the trials', never TensorBoard runs; a result appended is
+/// followed; hostile variants are errors of their trial alone.
+#[test]
+fn ray_tune_trials_written_by_ray_read_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    let started = Instant::now();
+    write("raytune", &root);
+    eprintln!("ray tune wrote its trials in {:?}", started.elapsed());
+    let trials = ray_trials(&root);
+    assert_eq!(trials.len(), 2, "{trials:?}");
+    let canary = canary(&base);
+    let exp = root.join("ray_results/exp");
+    let result_name = |i: usize| format!("trainable_x_0000{i}_{i}_lr=9_2026-12-07_11-25-56");
+    let finished = exp.join(result_name(5));
+    copy_dir(&trials[0], &finished);
+    {
+        let mut result = std::fs::read_to_string(finished.join("result.json")).unwrap();
+        let last = result
+            .lines()
+            .last()
+            .unwrap()
+            .replace("\"done\": false", "\"done\": true");
+        result.push_str(&last);
+        result.push('\n');
+        std::fs::write(finished.join("result.json"), result).unwrap();
+    }
+    for (i, file, what) in [
+        (
+            6,
+            "error.txt",
+            Hostile::Bytes(b"Traceback: boom\n".to_vec()),
+        ),
+        (7, "result.json", Hostile::Link),
+        (8, "result.json", Hostile::Bytes(huge_row("{\"loss\": 1}"))),
+        (
+            9,
+            "params.json",
+            Hostile::Bytes(b"{\"lr\": \"\xff\"}".to_vec()),
+        ),
+        (4, "error.txt", Hostile::Fifo),
+    ] {
+        hostile_copy(&trials[0], &exp.join(result_name(i)), file, what, &canary);
+    }
+    let lab = serve(&base.join("data"), &root);
+    let runs = lab.runs();
+    assert!(
+        runs.iter().all(|r| r["format"] == "raytune"),
+        "no event file of a trial is a run of its own: {runs:#?}"
+    );
+    assert_eq!(runs.len(), 2 + 6, "{runs:#?}");
+
+    for (trial, lr) in trials.iter().zip([0.1f64, 0.2]) {
+        let dir = trial.file_name().unwrap().to_str().unwrap();
+        let run = lab.run_at(dir);
+        assert_eq!(run["errors"], serde_json::json!([]), "{run}");
+        let first: Value = serde_json::from_str(
+            std::fs::read_to_string(trial.join("result.json"))
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap(),
+        )
+        .unwrap();
+        let id = first["trial_id"].as_str().unwrap();
+        assert_eq!(run["name_raw"], format!("trainable_{id}"));
+        // What the trial varied, as Ray names its directory.
+        assert_eq!(run["name"], format!("lr={lr:.4}"));
+        assert_eq!(run["params"]["lr"], lr);
+        assert_eq!(run["params"]["opt.name"], "adam");
+        let begun = first["timestamp"].as_f64().unwrap() - first["time_total_s"].as_f64().unwrap();
+        assert_eq!(
+            run["created"],
+            lab_fs::bundle::iso8601_utc(begun.round() as u64)
+        );
+        // Written just now, and Ray's function trainables never say done.
+        assert_eq!(run["status"], "running");
+        assert_eq!(
+            run["experiment"],
+            serde_json::json!({"id": format!("raytune:{}", exp.display()), "name": "exp"})
+        );
+        let loss = metric(&run, "loss");
+        assert_eq!(
+            (
+                loss["count"].as_u64(),
+                loss["last_step"].as_i64(),
+                loss["last"].as_f64()
+            ),
+            (Some(3), Some(3), Some(lr / 3.0))
+        );
+        let acc = metric(&run, "nested/acc");
+        assert_eq!(
+            (acc["count"].as_u64(), acc["last"].as_f64()),
+            (Some(3), Some(0.5))
+        );
+        assert_eq!(metric(&run, "time_total_s")["count"], 3);
+        let rid = run["id"].as_str().unwrap();
+        let series = lab.json(&format!("/api/runs/{rid}/metrics/loss"));
+        assert_eq!(series["x"], serde_json::json!([1.0, 2.0, 3.0]));
+        assert_eq!(series["y"], serde_json::json!([lr, lr / 2.0, lr / 3.0]));
+        // Ray's bookkeeping is not a metric.
+        for name in ["pid", "timestamp", "training_iteration", "done"] {
+            assert!(
+                run["metrics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|m| m["name"] != name),
+                "{name}"
+            );
+        }
+    }
+    let done = lab.run_at(&result_name(5));
+    assert_eq!(
+        (done["status"].as_str(), done["errors"].clone()),
+        (Some("finished"), serde_json::json!([]))
+    );
+    assert!(
+        done["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("status_raw=TERMINATED"))
+    );
+    assert_eq!(lab.run_at(&result_name(6))["status"], "failed");
+    hostile_runs_hold(
+        &lab,
+        trials[1].file_name().unwrap().to_str().unwrap(),
+        &[
+            (&result_name(7), "result.json"),
+            (&result_name(8), "longer than"),
+            (&result_name(9), "params.json: not UTF-8"),
+            (&result_name(4), "error.txt: artifact is not a regular file"),
+        ],
+    );
+
+    // Another result is appended: followed.
+    let dir = trials[0].file_name().unwrap().to_str().unwrap().to_owned();
+    let mut result = std::fs::OpenOptions::new()
+        .append(true)
+        .open(trials[0].join("result.json"))
+        .unwrap();
+    result
+        .write_all(b"{\"loss\": 0.01, \"training_iteration\": 4, \"timestamp\": 1796642800, \"done\": true}\n")
+        .unwrap();
+    lab.wait_for("the fourth result", |lab| {
+        let run = lab.run_at(&dir);
+        metric(&run, "loss")["count"] == 4 && run["status"] == "finished"
+    });
+}
+
+/// A run written by DVCLive's own `Live` reads exactly: params, the
+/// plots' series (`train/loss` from a subdirectory), a value only in the
+/// summary, the image served; a live writer's steps are followed; hostile
+/// variants are errors of their run alone.
+#[test]
+fn dvclive_runs_read_exactly_and_a_live_one_is_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("dvclive", &root);
+    let good = root.join("dvc-project");
+    set_mtime(&good.join("dvclive/params.yaml"), 1_700_000_000);
+    let canary = canary(&base);
+    for (name, file, what) in [
+        ("dvc-fifo", "dvclive/metrics.json", Hostile::Fifo),
+        ("dvc-link", "dvclive/plots/metrics/acc.tsv", Hostile::Link),
+        (
+            "dvc-huge",
+            "dvclive/plots/metrics/acc.tsv",
+            Hostile::Bytes(huge_row("step\tacc")),
+        ),
+        (
+            "dvc-badutf",
+            "dvclive/params.yaml",
+            Hostile::Bytes(b"lr: \xff\n".to_vec()),
+        ),
+    ] {
+        hostile_copy(&good, &root.join(name), file, what, &canary);
+    }
+    let lab = serve(&base.join("data"), &root);
+    let (_live, mut out, mut stdin) = live_writer("dvclive-live", &root);
+    let runs = lab.runs();
+    assert!(runs.iter().all(|r| r["format"] == "dvclive"), "{runs:#?}");
+
+    let run = lab.run_at("/dvc-project");
+    assert_eq!(run["errors"], serde_json::json!([]), "{run}");
+    assert_eq!(run["params"]["lr"], 0.01);
+    assert_eq!(run["params"]["model.depth"], 4);
+    assert_eq!(run["params"]["model.name"], "mlp");
+    assert_eq!(run["created"], "2023-11-14T22:13:20Z");
+    assert_eq!(run["status"], "running");
+    assert_eq!(
+        run["experiment"],
+        serde_json::json!({"id": format!("dvclive:{}", root.display()), "name": "experiments"})
+    );
+    for (name, count, last) in [
+        ("train/loss", 10, 0.1),
+        ("acc", 10, 0.9),
+        ("best/f1", 1, 0.75),
+    ] {
+        let m = metric(&run, name);
+        assert_eq!(
+            (
+                m["count"].as_u64(),
+                m["last_step"].as_i64(),
+                m["last"].as_f64()
+            ),
+            (Some(count), Some(9), Some(last)),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        run["metrics"].as_array().unwrap().len(),
+        3,
+        "{}",
+        run["metrics"]
+    );
+    let id = run["id"].as_str().unwrap();
+    let series = lab.json(&format!("/api/runs/{id}/metrics/train%2Floss"));
+    assert_eq!(series["count"], 10);
+    for (i, y) in series["y"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(y.as_f64(), Some(1.0 / (i as f64 + 1.0)), "step {i}");
+    }
+    let (kind, png) = media_bytes(&lab, &run, "dvclive/plots/images/final.png");
+    assert_eq!(kind, "image/png");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+
+    hostile_runs_hold(
+        &lab,
+        "/dvc-project",
+        &[
+            ("/dvc-fifo", "metrics.json: artifact is not a regular file"),
+            ("/dvc-link", "acc.tsv: artifact is not a regular file"),
+            ("/dvc-huge", "longer than"),
+            ("/dvc-badutf", "params.yaml: not UTF-8"),
+        ],
+    );
+
+    // The live writer's first five steps, then all ten.
+    let count = |lab: &Lab| {
+        lab.runs()
+            .iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with("/dvc-live"))
+            .map(|r| lab.json(&format!("/api/runs/{}", r["id"].as_str().unwrap())))
+            .map_or(0, |run| {
+                run["metrics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["name"] == "train/loss")
+                    .map_or(0, |m| m["count"].as_u64().unwrap())
+            })
+    };
+    lab.wait_for("the first five steps", |lab| count(lab) == 5);
+    writeln!(stdin).unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+    lab.wait_for("all ten steps", |lab| count(lab) == 10);
+    writeln!(stdin).unwrap();
 }

@@ -293,9 +293,11 @@ pub fn detect(dir: &Path) -> Option<Format> {
 }
 
 /// Walks `root` breadth first and reports its runs. Below a run of the
-/// `lab`, `mlflow`, `wandb`, `lightning` or `huggingface` format nothing
-/// more is looked for (its subdirectories are its own: a Trainer output
-/// dir's `checkpoint-N/` and `runs/`); below a TensorBoard or Hydra run the walk
+/// `lab`, `mlflow`, `wandb`, `lightning`, `huggingface`, `raytune`,
+/// `ultralytics` or `dvclive` format nothing more is looked for (its
+/// subdirectories are its own: a Trainer output dir's `checkpoint-N/` and
+/// `runs/`, a Ray trial's or an Ultralytics run's event files and weights,
+/// `dvclive/`); below a TensorBoard or Hydra run the walk
 /// goes on (TensorBoard's subdirectories are runs of their own, a Hydra
 /// job's outputs often hold some) — except into the `add_hparams` trials
 /// folded into a TensorBoard run, which are that run's (see
@@ -386,7 +388,9 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
                 name: None,
             });
             // A Hugging Face output dir's `checkpoint-N/` copies and the
-            // event files under its `runs/` are the run's own.
+            // event files under its `runs/` are the run's own; so are a
+            // Ray trial's, an Ultralytics run's or a DVCLive run's
+            // subdirectories, event files included (SPEC §6).
             if matches!(
                 format,
                 Format::Lab
@@ -394,6 +398,9 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
                     | Format::Lightning
                     | Format::Wandb
                     | Format::Huggingface
+                    | Format::Raytune
+                    | Format::Ultralytics
+                    | Format::Dvclive
             ) {
                 continue;
             }
@@ -631,5 +638,137 @@ mod tests {
         assert_eq!(got, expected);
         assert_eq!(detect(&root.join("hf-out/checkpoint-2")), None);
         assert_eq!(detect(&root.join("progress-epoch")), None);
+    }
+
+    /// Where the readers of Ray Tune, Ultralytics and DVCLive overlap with
+    /// others, precedence and the stopped descent decide (SPEC §6): event
+    /// files in a Ray trial or an Ultralytics run are that run's, never a
+    /// TensorBoard run of their own; an Ultralytics `results.csv` (an
+    /// `epoch` header a Keras sniffer would take) is Ultralytics'; a Ray
+    /// experiment directory is no run; a `dvclive/` directory is its
+    /// parent's run, or the run itself right beneath the root.
+    #[test]
+    fn ray_trials_ultralytics_and_dvclive_runs_take_what_lies_in_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let mk = |rel: &str, files: &[(&str, &str)]| {
+            let d = root.join(rel);
+            std::fs::create_dir_all(&d).unwrap();
+            for (f, text) in files {
+                if let Some(parent) = Path::new(f).parent() {
+                    std::fs::create_dir_all(d.join(parent)).unwrap();
+                }
+                std::fs::write(d.join(f), text).unwrap();
+            }
+        };
+        let trial = "ray/exp/trainable_a1_00000_0_lr=0.1_2026-12-07_11-25-56";
+        mk(
+            "ray/exp",
+            &[
+                ("experiment_state-2026-12-07_11-25-56.json", "{}"),
+                ("tuner.pkl", "x"),
+                ("basic-variant-state-2026-12-07_11-25-56.json", "{}"),
+            ],
+        );
+        mk(
+            trial,
+            &[
+                ("params.json", "{\"lr\": 0.1}"),
+                ("params.pkl", "x"),
+                ("result.json", "{\"trial_id\": \"a1_00000\"}\n"),
+                ("progress.csv", "loss,training_iteration\n"),
+                ("events.out.tfevents.1.host", "x"),
+                ("checkpoint_000000/events.out.tfevents.2.host", "x"),
+                ("checkpoint_000000/metrics.csv", "step,loss\n"),
+            ],
+        );
+        // A Ray trial without its pickle, known by its result's trial id.
+        mk(
+            "ray/exp/trainable_a1_00001_1_lr=0.2_2026-12-07_11-25-56",
+            &[
+                ("params.json", "{\"lr\": 0.2}"),
+                ("result.json", "{\"loss\": 1, \"trial_id\": \"a1_00001\"}\n"),
+            ],
+        );
+        // params.json and result.json that are not Ray's: not a trial.
+        mk(
+            "not-ray",
+            &[
+                ("params.json", "{}"),
+                ("result.json", "{\"score\": 1}"),
+                ("run.json", "{}"),
+            ],
+        );
+        let args = "task: detect\nmode: train\nmodel: yolov8n.pt\nepochs: 3\n";
+        mk(
+            "runs/detect/train2",
+            &[
+                ("args.yaml", args),
+                ("results.csv", "epoch,time,train/box_loss\n1,2.5,1.2\n"),
+                ("results.png", "x"),
+                ("events.out.tfevents.3.host", "x"),
+                ("weights/last.pt", "x"),
+                ("weights/events.out.tfevents.4.host", "x"),
+            ],
+        );
+        // Just started: args and weights, no results yet.
+        mk(
+            "runs/segment/proj/exp",
+            &[("args.yaml", args), ("weights/last.pt", "x")],
+        );
+        // An args.yaml that is not Ultralytics': not its run.
+        mk(
+            "other/args-only",
+            &[("args.yaml", "lr: 0.1\n"), ("weights/a.pt", "x")],
+        );
+        mk(
+            "project",
+            &[
+                ("dvc.yaml", "metrics:\n- dvclive/metrics.json\n"),
+                ("dvclive/metrics.json", "{\"acc\": 1}"),
+                ("dvclive/params.yaml", "lr: 0.1\n"),
+                ("dvclive/plots/metrics/acc.tsv", "step\tacc\n"),
+                ("dvclive/metrics.csv", "step,acc\n"),
+            ],
+        );
+        mk(
+            "dvclive",
+            &[("plots/metrics/train/loss.tsv", "step\tloss\n")],
+        );
+        let found = discover(&root, &Limits::default());
+        let mut got: Vec<(String, Format)> = found
+            .runs
+            .iter()
+            .map(|f| {
+                (
+                    f.dir.strip_prefix(&root).unwrap().display().to_string(),
+                    f.format,
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("dvclive".to_owned(), Format::Dvclive),
+                ("not-ray".to_owned(), Format::Lab),
+                ("project".to_owned(), Format::Dvclive),
+                (trial.to_owned(), Format::Raytune),
+                (
+                    "ray/exp/trainable_a1_00001_1_lr=0.2_2026-12-07_11-25-56".to_owned(),
+                    Format::Raytune
+                ),
+                ("runs/detect/train2".to_owned(), Format::Ultralytics),
+                ("runs/segment/proj/exp".to_owned(), Format::Ultralytics),
+            ]
+        );
+        // An explicit import of each says the same.
+        assert_eq!(detect(&root.join(trial)), Some(Format::Raytune));
+        assert_eq!(detect(&root.join("ray/exp")), None);
+        assert_eq!(
+            detect(&root.join("runs/detect/train2")),
+            Some(Format::Ultralytics)
+        );
+        assert_eq!(detect(&root.join("project")), Some(Format::Dvclive));
     }
 }

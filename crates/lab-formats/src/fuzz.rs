@@ -5,6 +5,10 @@
 
 use crate::tail::feed;
 
+mod memory;
+
+pub use memory::MemoryStorage;
+
 /// Largest TFRecord payload handed out.
 const MAX_RECORD: usize = 16 << 20;
 
@@ -578,4 +582,127 @@ pub fn check_huggingface(data: &[u8]) -> usize {
         }
     }
     from_bytes.iter().map(|(_, n)| n).sum()
+}
+
+/// Where the oracles' runs lie: the directory Ray named the trial of the
+/// committed `raytune` seed (a trial's name and title come from it).
+const ORIGIN: &str = "memory:/fuzz/exp/trainable_81caa_00000_0_lr=0.1000_2026-12-07_11-29-47";
+
+/// The files of a run of `format` from fuzz input: the input after its
+/// first byte, split at NUL bytes, is the content of `names` in order (a
+/// name without a part is absent). Read through the whole reader (a
+/// [`crate::RunReader`] over a [`MemoryStorage`]) twice: once whole, once
+/// each file cut where the first byte says, read, then completed by
+/// appending (the same version: a file still being written) and read
+/// again. Both reads end the same (every series point for point, params,
+/// status, errors); nothing panics; what is read is within the caps: at
+/// most `MAX_PARAMS` params, keys of at most `MAX_KEY_LEN` bytes, no
+/// series longer than the files have lines, a status of the six words, a
+/// created time in ISO 8601 UTC, media named by relative names of at most
+/// four segments. Returns what was read.
+fn check_run(format: crate::Format, names: &[&str], data: &[u8]) -> crate::RunInfo {
+    let (cut, rest) = data.split_first().map_or((0, data), |(c, r)| (*c, r));
+    let parts: Vec<&[u8]> = rest.splitn(names.len(), |b| *b == 0).collect();
+    let whole = MemoryStorage::new(ORIGIN);
+    let growing = MemoryStorage::new(ORIGIN);
+    for (name, part) in names.iter().zip(&parts) {
+        whole.put(name, part);
+        let at = usize::from(cut) % (part.len() + 1);
+        growing.put(name, &part[..at]);
+    }
+    let mut once = crate::RunReader::new(format);
+    once.refresh(&whole);
+    let mut twice = crate::RunReader::new(format);
+    twice.refresh(&growing);
+    for (name, part) in names.iter().zip(&parts) {
+        let at = usize::from(cut) % (part.len() + 1);
+        growing.append(name, &part[at..]);
+    }
+    twice.refresh(&growing);
+    let info = once.info();
+    let again = twice.info();
+    // Debug, so that a NaN equals itself.
+    assert_eq!(
+        format!("{info:?}"),
+        format!("{again:?}"),
+        "read in two pieces"
+    );
+    let lines = rest.iter().filter(|b| **b == b'\n').count() + 1;
+    for metric in &info.metrics {
+        let a = once.series(&metric.name).map(|s| s.points().to_vec());
+        let b = twice.series(&metric.name).map(|s| s.points().to_vec());
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{}", metric.name);
+        assert!(
+            metric.count <= lines,
+            "{}: {} points from {lines} lines",
+            metric.name,
+            metric.count
+        );
+        assert!(metric.name.len() <= crate::MAX_KEY_LEN);
+    }
+    assert!(info.metrics.len() <= crate::MAX_SERIES);
+    assert!(info.params.len() <= crate::MAX_PARAMS);
+    assert!(info.params.keys().all(|k| k.len() <= crate::MAX_KEY_LEN));
+    let words = [
+        "running", "finished", "failed", "crashed", "killed", "unknown",
+    ];
+    assert!(
+        words.contains(&info.status.as_deref().unwrap_or("")),
+        "{:?}",
+        info.status
+    );
+    if let Some(created) = &info.created {
+        let b = created.as_bytes();
+        assert!(
+            b.len() == 20 && b[4] == b'-' && b[10] == b'T' && b[19] == b'Z',
+            "created {created:?}"
+        );
+    }
+    for media in &info.media {
+        let name = &media.artifact;
+        assert!(
+            !name.starts_with('/')
+                && name.split('/').count() <= 4
+                && name
+                    .split('/')
+                    .all(|s| !s.is_empty() && s != "." && s != ".."),
+            "media {name:?}"
+        );
+    }
+    info
+}
+
+/// An Ultralytics run (`args.yaml`, `results.csv`; see [`check_run`]).
+pub fn check_ultralytics(data: &[u8]) -> crate::RunInfo {
+    check_run(
+        crate::Format::Ultralytics,
+        &["args.yaml", "results.csv"],
+        data,
+    )
+}
+
+/// A Ray Tune trial (`result.json`, `params.json`, `progress.csv`,
+/// `error.txt`; see [`check_run`]).
+pub fn check_raytune(data: &[u8]) -> crate::RunInfo {
+    check_run(
+        crate::Format::Raytune,
+        &["result.json", "params.json", "progress.csv", "error.txt"],
+        data,
+    )
+}
+
+/// A DVCLive run (`dvclive/plots/metrics/train/loss.tsv`,
+/// `dvclive/plots/metrics/acc.tsv`, `dvclive/metrics.json`,
+/// `dvclive/params.yaml`; see [`check_run`]).
+pub fn check_dvclive(data: &[u8]) -> crate::RunInfo {
+    check_run(
+        crate::Format::Dvclive,
+        &[
+            "dvclive/plots/metrics/train/loss.tsv",
+            "dvclive/plots/metrics/acc.tsv",
+            "dvclive/metrics.json",
+            "dvclive/params.yaml",
+        ],
+        data,
+    )
 }

@@ -37,16 +37,16 @@ impl RunStatus {
 
     /// Maps what a format wrote (case-insensitive, surrounding blanks
     /// ignored): the vocabulary itself, MLflow's `RunStatus` names, the
-    /// words TensorBoard's hparams and W&B readers report, and the common
+    /// words TensorBoard's hparams and W&B readers report, Ray Tune's trial
+    /// states (`TERMINATED`, `ERROR`, `PAUSED`), and the common
     /// synonyms a hand-written `run.toml` uses. Anything else is
     /// [`RunStatus::Unknown`].
     pub fn from_raw(raw: &str) -> RunStatus {
         match raw.trim().to_ascii_lowercase().as_str() {
-            "running" | "scheduled" | "queued" | "pending" | "started" | "in_progress" => {
-                RunStatus::Running
-            }
+            "running" | "scheduled" | "queued" | "pending" | "started" | "in_progress"
+            | "paused" => RunStatus::Running,
             "finished" | "completed" | "complete" | "done" | "success" | "succeeded" | "ok"
-            | "exited" => RunStatus::Finished,
+            | "exited" | "terminated" => RunStatus::Finished,
             "failed" | "failure" | "error" | "errored" | "refused" => RunStatus::Failed,
             "crashed" | "node_fail" | "lost" => RunStatus::Crashed,
             "killed"
@@ -99,6 +99,11 @@ mod tests {
             ("success", Finished),
             ("error", Failed),
             ("canceled", Killed),
+            // Ray Tune's trial states (a paused trial waits to go on).
+            ("TERMINATED", Finished),
+            ("ERROR", Failed),
+            ("PAUSED", Running),
+            ("PENDING", Running),
             // Nothing mappable.
             ("", Unknown),
             ("interrupted", Unknown),

@@ -73,6 +73,49 @@ fn committed_fuzz_inputs_hold_and_the_seeds_reach_the_readers() {
     assert_eq!(sb3[..2], [14, 12]);
 }
 
+/// The seeds are what the real writers wrote (Ray Tune's Tuner,
+/// DVCLive's Live; Ultralytics' layout as its trainer writes it), and the
+/// oracles read them whole: every series, param and status.
+#[test]
+fn the_run_oracles_read_the_writers_seeds_whole() {
+    let metric = |info: &lab_formats::RunInfo, name: &str| {
+        info.metrics
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| (m.count, m.last_step, m.last))
+    };
+    let ul: Vec<_> = committed("ultralytics")
+        .iter()
+        .map(|b| fuzz::check_ultralytics(b))
+        .collect();
+    assert_eq!(ul[0].errors, Vec::<String>::new());
+    assert_eq!(ul[0].status.as_deref(), Some("finished"));
+    assert_eq!(ul[0].params["epochs"], 3);
+    assert_eq!(
+        metric(&ul[0], "metrics/mAP50(B)"),
+        Some((3, Some(3), Some(0.375)))
+    );
+    // Ultralytics 8.0's padded columns.
+    assert_eq!(metric(&ul[1], "lr/pg0"), Some((2, Some(2), Some(0.005))));
+    let ray: Vec<_> = committed("raytune")
+        .iter()
+        .map(|b| fuzz::check_raytune(b))
+        .collect();
+    assert_eq!(ray[0].errors, Vec::<String>::new());
+    assert_eq!(ray[0].params["opt.name"], "adam");
+    assert_eq!(ray[0].title.as_deref(), Some("lr=0.1000"));
+    assert_eq!(metric(&ray[0], "loss"), Some((3, Some(3), Some(0.1 / 3.0))));
+    assert_eq!(metric(&ray[0], "nested/acc"), Some((3, Some(3), Some(0.5))));
+    // Without params.json, the results' config.
+    assert_eq!(ray[1].params["lr"], 0.1);
+    let dvc = fuzz::check_dvclive(&committed("dvclive")[0]);
+    assert_eq!(dvc.errors, Vec::<String>::new());
+    assert_eq!(dvc.params["model.depth"], 4);
+    assert_eq!(metric(&dvc, "train/loss"), Some((10, Some(9), Some(0.1))));
+    assert_eq!(metric(&dvc, "acc"), Some((10, Some(9), Some(0.9))));
+    assert_eq!(metric(&dvc, "best/f1"), Some((1, Some(9), Some(0.75))));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
 
@@ -162,5 +205,29 @@ proptest! {
         let mut data = vec![chunk, u8::from(monitor)];
         data.extend_from_slice(text.as_bytes());
         fuzz::check_sb3(&data);
+    }
+
+    /// A run's files, cut and appended anywhere, read as they read whole
+    /// (random bytes, and the seeds with bytes flipped and cut).
+    #[test]
+    fn run_files_read_alike_whole_and_in_pieces(
+        data in proptest::collection::vec(any::<u8>(), 0..200),
+        which in 0usize..3,
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        cut in any::<usize>(),
+    ) {
+        let (target, check): (&str, fn(&[u8]) -> lab_formats::RunInfo) = [
+            ("ultralytics", fuzz::check_ultralytics as fn(&[u8]) -> lab_formats::RunInfo),
+            ("raytune", fuzz::check_raytune),
+            ("dvclive", fuzz::check_dvclive),
+        ][which];
+        check(&data);
+        let mut seed = committed(target)[0].clone();
+        for (at, byte) in flips {
+            let at = at % seed.len();
+            seed[at] ^= byte;
+        }
+        seed.truncate(cut % (seed.len() + 1));
+        check(&seed);
     }
 }

@@ -84,59 +84,63 @@ impl Lab {
             .listed(std::iter::once(&run))
             .pop()
             .and_then(|s| s.experiment.clone());
-        Ok(export_run(
+        Ok(self.export_run(
             exports,
             &name,
             &run,
-            self.readers.job_runs_dir(),
             experiment.as_ref().map(|e| e.name.as_str()),
-            self.allowlists.base(),
-            &self.export_filter,
-            &self.formats,
         )?)
     }
 }
 
-/// Bundles `run` as `name` into `exports`: its allowlisted artifacts (a
-/// store's run: from its own artifact directory) and, for a run of another
-/// format, its params and series in the Lab's own form (`run.json`,
-/// `metrics.jsonl`), so the bundle reimports whole. Blocking. The server's
-/// route and `lab export` both call this.
-pub fn export_run(
-    exports: &ExportsDir,
-    name: &BundleName,
-    run: &Run,
-    job_runs: Option<&std::path::Path>,
-    experiment: Option<&str>,
-    allowlist: &lab_fs::Allowlist,
-    filter: &dyn lab_fs::bundle::ExportFilter,
-    limits: &lab_formats::Limits,
-) -> Result<BundleInfo, BundleError> {
-    let format = run.format;
-    let allow = allowlist.plus(format.artifact_patterns())?;
-    let root = crate::open_root(&run.root, job_runs)?;
-    let mut reader = lab_formats::RunReader::new_entry_with(format, run.entry.as_deref(), limits);
-    reader.refresh(&lab_formats::LocalStorage::new(&root));
-    // A store's run bundles its own artifact directory; when its store
-    // names none inside the store (or one that leaves it), the bundle holds
-    // its params and series alone.
-    let nothing = lab_fs::Allowlist::only::<&str>(&[])?;
-    let (source, allow) = match &run.entry {
-        None => (root, &allow),
-        Some(_) => match reader.info().artifact_dir.map(|d| root.open_sub(&d)) {
-            Some(Ok(dir)) => (dir, &allow),
-            _ => (root, &nothing),
-        },
-    };
-    let present = source.list_artifacts(allow)?;
-    let extra: Vec<(lab_fs::ArtifactName, Vec<u8>)> =
-        lab_formats::lab_form(&reader, experiment, |n| {
-            present.iter().any(|a| a.name.as_str() == n)
-        })
-        .into_iter()
-        .filter_map(|(n, bytes)| Some((lab_fs::ArtifactName::parse(&n).ok()?, bytes)))
-        .collect();
-    exports.write_bundle(name, &source, allow, run.id.as_str(), filter, &extra)
+impl Lab {
+    /// Bundles `run` as `name` into `exports`: its allowlisted artifacts (a
+    /// store's run: from its own artifact directory) and, for a run of another
+    /// format, its params and series in the Lab's own form (`run.json`,
+    /// `metrics.jsonl`), so the bundle reimports whole. Blocking. The server's
+    /// route and `lab export` both call it through [`Lab::export`]; the run's
+    /// experiment's name goes into its `run.json`.
+    fn export_run(
+        &self,
+        exports: &ExportsDir,
+        name: &BundleName,
+        run: &Run,
+        experiment: Option<&str>,
+    ) -> Result<BundleInfo, BundleError> {
+        let format = run.format;
+        let allow = self.allowlists.base().plus(format.artifact_patterns())?;
+        let root = crate::open_root(&run.root, self.readers.job_runs_dir())?;
+        let mut reader =
+            lab_formats::RunReader::new_entry_with(format, run.entry.as_deref(), &self.formats);
+        reader.refresh(&lab_formats::LocalStorage::new(&root));
+        // A store's run bundles its own artifact directory; when its store
+        // names none inside the store (or one that leaves it), the bundle holds
+        // its params and series alone.
+        let nothing = lab_fs::Allowlist::only::<&str>(&[])?;
+        let (source, allow) = match &run.entry {
+            None => (root, &allow),
+            Some(_) => match reader.info().artifact_dir.map(|d| root.open_sub(&d)) {
+                Some(Ok(dir)) => (dir, &allow),
+                _ => (root, &nothing),
+            },
+        };
+        let present = source.list_artifacts(allow)?;
+        let extra: Vec<(lab_fs::ArtifactName, Vec<u8>)> =
+            lab_formats::lab_form(&reader, experiment, |n| {
+                present.iter().any(|a| a.name.as_str() == n)
+            })
+            .into_iter()
+            .filter_map(|(n, bytes)| Some((lab_fs::ArtifactName::parse(&n).ok()?, bytes)))
+            .collect();
+        exports.write_bundle(
+            name,
+            &source,
+            allow,
+            run.id.as_str(),
+            &self.export_filter,
+            &extra,
+        )
+    }
 }
 
 /// Marks the export of a run done when dropped (written, failed or

@@ -591,7 +591,7 @@ fn is_time(text: &str) -> bool {
         return false;
     }
     let fields: Vec<&str> = clock.split(':').collect();
-    let ok = match fields.as_slice() {
+    match fields.as_slice() {
         [h, m] => {
             fraction.is_none()
                 && num(h, 2).is_some_and(|h| h < 24)
@@ -603,8 +603,7 @@ fn is_time(text: &str) -> bool {
                 && num(sec, 2).is_some_and(|s| s <= 60)
         }
         _ => false,
-    };
-    ok
+    }
 }
 
 fn as_number(text: &str) -> Option<f64> {

@@ -43,7 +43,7 @@ use std::time::Duration;
 
 pub use artifacts::{Allowlists, content_type};
 pub use experiments::{Experiment, ExperimentEntry};
-pub use exports::{BundleImportError, ExportError, export_run};
+pub use exports::{BundleImportError, ExportError};
 pub use job_runs::Child;
 pub use lab_formats as formats;
 use lab_registry::{Registry, RunId, RunRecord};

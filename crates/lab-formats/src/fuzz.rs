@@ -274,127 +274,6 @@ pub fn check_csv(data: &[u8]) -> Vec<String> {
     fields
 }
 
-/// Files in memory for the readers' oracles: a name's version stays while
-/// its bytes only grow (a file appended to, as on a local disk) and
-/// changes when they are replaced.
-#[derive(Debug, Default)]
-struct Files {
-    objects: std::sync::Mutex<std::collections::BTreeMap<String, (u64, Vec<u8>)>>,
-}
-
-impl Files {
-    fn put(&self, name: &str, bytes: &[u8]) {
-        let Ok(mut objects) = self.objects.lock() else {
-            return;
-        };
-        let version = match objects.get(name) {
-            Some((v, old)) if bytes.starts_with(old) => *v,
-            Some((v, _)) => v + 1,
-            None => 0,
-        };
-        objects.insert(name.to_owned(), (version, bytes.to_vec()));
-    }
-}
-
-impl crate::Storage for Files {
-    fn origin(&self) -> &str {
-        "/fuzz/run"
-    }
-
-    fn list(
-        &self,
-        prefix: &str,
-        _page: Option<&crate::PageToken>,
-    ) -> Result<crate::Page, crate::StorageError> {
-        let objects = self
-            .objects
-            .lock()
-            .map_err(|_| crate::StorageError::NotFound)?;
-        let start = if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("{prefix}/")
-        };
-        let mut entries: Vec<crate::Entry> = Vec::new();
-        for (key, (_, bytes)) in objects.iter() {
-            let Some(rest) = key.strip_prefix(&start) else {
-                continue;
-            };
-            let entry = match rest.split_once('/') {
-                Some((dir, _)) => crate::Entry {
-                    name: dir.to_owned(),
-                    kind: crate::EntryKind::Dir,
-                    len: None,
-                },
-                None => crate::Entry {
-                    name: rest.to_owned(),
-                    kind: crate::EntryKind::File,
-                    len: Some(bytes.len() as u64),
-                },
-            };
-            if entries.last() != Some(&entry) {
-                entries.push(entry);
-            }
-        }
-        Ok(crate::Page {
-            entries,
-            next: None,
-        })
-    }
-
-    fn stat(&self, name: &str) -> Result<crate::Stat, crate::StorageError> {
-        crate::storage::check_name(name)?;
-        let objects = self
-            .objects
-            .lock()
-            .map_err(|_| crate::StorageError::NotFound)?;
-        let (version, bytes) = objects.get(name).ok_or(crate::StorageError::NotFound)?;
-        Ok(crate::Stat {
-            len: bytes.len() as u64,
-            version: crate::Version::new(version.to_string()),
-            modified: None,
-        })
-    }
-
-    fn read_range(
-        &self,
-        name: &str,
-        offset: u64,
-        len: usize,
-        version: Option<&crate::Version>,
-    ) -> Result<Vec<u8>, crate::StorageError> {
-        let stat = self.stat(name)?;
-        if version.is_some_and(|v| *v != stat.version) {
-            return Err(crate::StorageError::Changed);
-        }
-        let objects = self
-            .objects
-            .lock()
-            .map_err(|_| crate::StorageError::NotFound)?;
-        let bytes = &objects.get(name).ok_or(crate::StorageError::NotFound)?.1;
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(bytes.len());
-        let end = start.saturating_add(len).min(bytes.len());
-        Ok(bytes[start..end].to_vec())
-    }
-
-    fn private_copy_version(
-        &self,
-        _name: &str,
-        _max_bytes: u64,
-    ) -> Result<crate::Version, crate::StorageError> {
-        Err(crate::StorageError::NotFound)
-    }
-
-    fn copy_to_private_file(
-        &self,
-        _name: &str,
-        _limits: crate::CopyLimits,
-    ) -> Result<crate::PrivateCopy, crate::StorageError> {
-        Err(crate::StorageError::NotFound)
-    }
-}
 
 /// Series by name, each point as its step and the bits of its value and
 /// wall time (so NaN equals NaN).
@@ -430,18 +309,19 @@ fn read_both_ways(
     file: &[u8],
     chunk: usize,
 ) -> (Points, Points, crate::RunInfo) {
-    let whole = Files::default();
+    let whole = memory::MemoryStorage::new("/fuzz/run");
     whole.put(name, file);
     let mut reader = crate::RunReader::new(format);
     reader.refresh(&whole);
     let info = reader.info();
     let at_once = all_points(&reader);
-    let growing = Files::default();
+    let growing = memory::MemoryStorage::new("/fuzz/run");
     let mut reader = crate::RunReader::new(format);
     let mut end = 0;
     loop {
+        let from = end;
         end = (end + chunk.max(1)).min(file.len());
-        growing.put(name, &file[..end]);
+        growing.append(name, &file[from..end]);
         reader.refresh(&growing);
         if end == file.len() {
             break;
@@ -540,7 +420,7 @@ pub fn check_huggingface(data: &[u8]) -> usize {
         let turned = serde_json::from_slice::<Value>(&crate::huggingface::python_json(data));
         assert_eq!(turned.ok(), Some(direct), "valid JSON changed");
     }
-    let files = Files::default();
+    let files = memory::MemoryStorage::new("/fuzz/run");
     files.put("trainer_state.json", data);
     let mut reader = crate::RunReader::new(crate::Format::Huggingface);
     reader.refresh(&files);

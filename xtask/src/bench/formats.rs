@@ -31,9 +31,10 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path, deep: bool) -> anyhow
 
 /// A root of 1,000 mixed runs — 250 each of TensorBoard and MLflow (copies
 /// of runs the real writers made), Lightning and lab — discovered and listed:
-/// the time to start (discovery and registration happen before the
-/// listening line), the first list sorted by a metric (every run read), a
-/// second one (cached), and the server's RSS.
+/// the time to the listening line, the first list sorted by a metric (it
+/// waits for the first walk — discovery and registration — and reads every
+/// run), a second one (cached), and the server's RSS; then the same for
+/// about 1,000 runs of the eight newer formats.
 pub(super) fn measure_formats() -> anyhow::Result<()> {
     let python = crate::writers_venv()?;
     let tmp = std::env::temp_dir().join(format!("lab-bench-formats-{}", std::process::id()));
@@ -95,12 +96,67 @@ pub(super) fn measure_formats() -> anyhow::Result<()> {
             )
             .file(&format!("lab/run-{i}/metrics.jsonl"), &metrics_jsonl);
     }
+    let figures = serve_and_list(&tmp, &runs)?;
+    println!();
+    println!(
+        "formats: a root of {} runs (250 TensorBoard, 250 MLflow file-store, 250 Lightning and 250 lab runs with 1000-point series; the TensorBoard and MLflow runs are copies of what the real writers made): {figures}",
+        figures.total
+    );
+    if figures.total != 1000 {
+        bail!("expected 1000 runs, found {}", figures.total);
+    }
+    let new = measure_new_formats(&python, &tmp)?;
+    println!();
+    println!("{new}");
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+/// What one root of runs costs the release binary.
+struct Figures {
+    total: u64,
+    /// Spawn to the listening line.
+    listening_s: f64,
+    /// The first list sorted by a metric: it waits for the first walk
+    /// (discovery and registration) and reads every run.
+    first_s: f64,
+    second_s: f64,
+    plain_s: f64,
+    rss_idle_kib: u64,
+    rss_read_kib: u64,
+    /// Runs by format, as listed.
+    by_format: std::collections::BTreeMap<String, u64>,
+}
+
+impl std::fmt::Display for Figures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "listening in {:.2} s; the first list sorted by a metric (after the first walk: discovery, registration, every run read) {:.2} s, \
+             again (cached) {:.3} s, a plain page of 100 {:.3} s; RSS {} KiB after start, {} KiB with every run read",
+            self.listening_s,
+            self.first_s,
+            self.second_s,
+            self.plain_s,
+            self.rss_idle_kib,
+            self.rss_read_kib
+        )
+    }
+}
+
+/// Starts the release binary on `runs` (its data dir in `tmp`), lists,
+/// and stops it.
+fn serve_and_list(tmp: &std::path::Path, runs: &std::path::Path) -> anyhow::Result<Figures> {
+    let data = tmp.join(format!(
+        "data-{}",
+        runs.file_name().and_then(|n| n.to_str()).unwrap_or("runs")
+    ));
     let started = Instant::now();
     let mut child = Command::new(root().join("target/release/lab"))
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(tmp.join("data"))
+        .arg(&data)
         .arg("--root")
-        .arg(&runs)
+        .arg(runs)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -109,7 +165,7 @@ pub(super) fn measure_formats() -> anyhow::Result<()> {
         child.stdout.take().context("no stdout")?,
     ))
     .map_err(|e| anyhow::anyhow!(e))?;
-    let discovered = started.elapsed();
+    let listening_s = started.elapsed().as_secs_f64();
     let server = Server {
         child,
         port: listening.port,
@@ -119,33 +175,100 @@ pub(super) fn measure_formats() -> anyhow::Result<()> {
         "Authorization",
         &format!("Bearer {}", listening.key),
     );
-    let rss_idle = rss_kib(server.child.id());
+    let rss_idle_kib = rss_kib(server.child.id());
     let list = |path: &str| -> anyhow::Result<(f64, serde_json::Value)> {
         let t = Instant::now();
         let reply = crate::http::Request::new("GET", path).send(server.port)?;
         Ok((t.elapsed().as_secs_f64(), reply.json()))
     };
-    let (first, page) = list("/api/runs?sort=metrics.loss&limit=500&fields=params.lr")?;
+    let (first_s, page) = list("/api/runs?sort=metrics.loss&limit=500&fields=params.lr")?;
     let total = page["total"].as_u64().unwrap_or(0);
-    let rss_read = rss_kib(server.child.id());
-    let (second, _) = list("/api/runs?sort=metrics.loss&limit=500&fields=params.lr")?;
-    let (plain, _) = list("/api/runs?limit=100")?;
-    drop(server);
-    let _ = std::fs::remove_dir_all(&tmp);
-    println!();
-    println!(
-        "formats: a root of {total} runs (250 TensorBoard, 250 MLflow file-store, 250 Lightning and 250 lab runs with 1000-point series; the TensorBoard and MLflow runs are copies of what the real writers made): \
-         discovered and registered in {:.2} s (start to listening line); first list sorted by a metric (every run read) {:.2} s, \
-         again (cached) {:.3} s, a plain page of 100 {:.3} s; RSS {} KiB after start, {} KiB with every run read",
-        discovered.as_secs_f64(),
-        first,
-        second,
-        plain,
-        rss_idle,
-        rss_read
-    );
-    if total != 1000 {
-        bail!("expected 1000 runs, found {total}");
+    let rss_read_kib = rss_kib(server.child.id());
+    let (second_s, _) = list("/api/runs?sort=metrics.loss&limit=500&fields=params.lr")?;
+    let (plain_s, _) = list("/api/runs?limit=100")?;
+    let mut by_format = std::collections::BTreeMap::new();
+    let mut cursor = String::new();
+    loop {
+        let (_, page) = list(&format!("/api/runs?limit=500&cursor={cursor}"))?;
+        for run in page["runs"].as_array().into_iter().flatten() {
+            let format = run["format"].as_str().unwrap_or("?").to_owned();
+            *by_format.entry(format).or_insert(0) += 1;
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) if !next.is_empty() => cursor = next.to_owned(),
+            _ => break,
+        }
     }
-    Ok(())
+    drop(server);
+    Ok(Figures {
+        total,
+        listening_s,
+        first_s,
+        second_s,
+        plain_s,
+        rss_idle_kib,
+        rss_read_kib,
+        by_format,
+    })
+}
+
+/// The writers of the formats issue 31 added, as `write_runs.py` kinds.
+const NEW_FORMATS: &[&str] = &[
+    "huggingface",
+    "keras",
+    "sb3",
+    "ultralytics",
+    "raytune",
+    "dvclive",
+    "sacred",
+    "trackio",
+];
+
+/// About 1,000 runs of the eight newer formats, an eighth each: what each
+/// real writer (or layout writer) made once, copied as often as it takes.
+fn measure_new_formats(python: &std::path::Path, tmp: &std::path::Path) -> anyhow::Result<String> {
+    let made = tmp.join("made-new");
+    let mut per_kind = Vec::new();
+    for kind in NEW_FORMATS {
+        let dir = made.join(kind);
+        std::fs::create_dir_all(dir.join(".home"))?;
+        crate::run(
+            Command::new(python)
+                .arg(root().join("fixtures/writers/write_runs.py"))
+                .arg(kind)
+                .arg(&dir)
+                .env("HOME", dir.join(".home"))
+                .env("TRACKIO_DIR", dir.join("trackio"))
+                .env("RAY_USAGE_STATS_ENABLED", "0")
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )?;
+        let _ = std::fs::remove_dir_all(dir.join(".home"));
+        // How many runs one copy holds, as the Lab reads it.
+        let one = serve_and_list(tmp, &dir)?;
+        let runs = one.by_format.get(*kind).copied().unwrap_or(0);
+        if runs == 0 {
+            bail!("the {kind} writer made no {kind} run: {:?}", one.by_format);
+        }
+        per_kind.push((*kind, dir, runs));
+    }
+    let root_dir = tmp.join("new");
+    for (kind, dir, runs) in &per_kind {
+        let copies = 125u64.div_ceil(*runs);
+        for i in 0..copies {
+            copy_tree(dir, &root_dir.join(format!("{kind}-{i}")), true)?;
+        }
+    }
+    let figures = serve_and_list(tmp, &root_dir)?;
+    let counts: Vec<String> = figures
+        .by_format
+        .iter()
+        .map(|(f, n)| format!("{n} {f}"))
+        .collect();
+    Ok(format!(
+        "new formats: a root of {} runs ({}; copies of what each writer made once): {figures}",
+        figures.total,
+        counts.join(", ")
+    ))
 }

@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, &str, Option<&str>)] = &[
     ("lab-formats", "lines", None),
     ("lab-formats", "mlflow", None),
     ("lab-formats", "csv", None),
+    ("lab-formats", "sacred", None),
     ("lab-core", "filter", None),
 ];
 

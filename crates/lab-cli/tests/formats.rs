@@ -1471,3 +1471,172 @@ fn pct(text: &str) -> String {
         })
         .collect()
 }
+
+/// The id of the run whose path ends with `rel`.
+fn id_at(lab: &Lab, rel: &str) -> Option<String> {
+    lab.runs()
+        .iter()
+        .find(|r| r["path"].as_str().is_some_and(|p| p.ends_with(rel)))
+        .and_then(|r| r["id"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn sacred_runs_read_exactly_and_a_live_one_is_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("sacred", &root);
+    let runs_dir = root.join("sacred_runs");
+    // Hostile copies of run 1, each a run of its own with one error.
+    std::fs::write(base.join("canary"), b"canary").unwrap();
+    let copy = |name: &str| {
+        let dir = runs_dir.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["run.json", "config.json", "metrics.json", "cout.txt"] {
+            std::fs::copy(runs_dir.join("1").join(f), dir.join(f)).unwrap();
+        }
+        dir
+    };
+    let fifo = copy("h-fifo");
+    std::fs::remove_file(fifo.join("metrics.json")).unwrap();
+    lab_fs::fuzz::make_fifo(&fifo.join("metrics.json")).unwrap();
+    let link = copy("h-link");
+    std::fs::remove_file(link.join("metrics.json")).unwrap();
+    std::os::unix::fs::symlink(base.join("canary"), link.join("metrics.json")).unwrap();
+    let utf8 = copy("h-utf8");
+    std::fs::write(utf8.join("config.json"), b"{\"lr\": \"\xff\xfe\"}").unwrap();
+    let big = copy("h-big");
+    // A metrics.json past the cap (64 MiB), sparse.
+    std::fs::File::options()
+        .write(true)
+        .open(big.join("metrics.json"))
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
+    let lab = serve(&base.join("data"), &root);
+
+    let run_json: Value =
+        serde_json::from_slice(&std::fs::read(runs_dir.join("1/run.json")).unwrap()).unwrap();
+    let start = run_json["start_time"].as_str().unwrap();
+    let one = lab.run_at("sacred_runs/1");
+    assert_eq!(one["format"], "sacred");
+    assert_eq!(one["errors"], serde_json::json!([]), "{one}");
+    assert_eq!(one["status"], "finished");
+    assert!(
+        one["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("status_raw=COMPLETED")),
+        "{one}"
+    );
+    assert_eq!(one["created"], format!("{}Z", &start[..19]));
+    assert_eq!(
+        one["experiment"],
+        serde_json::json!({"id": "sacred:mnist_sweep", "name": "mnist_sweep"})
+    );
+    assert_eq!(
+        one["params"],
+        serde_json::json!({"fail": false, "lr": 0.01, "model.act": "relu", "model.depth": 4, "seed": 7})
+    );
+    let loss = metric(&one, "train.loss");
+    assert_eq!(
+        (&loss["count"], &loss["last_step"], &loss["last"]),
+        (&Value::from(5), &Value::from(4), &Value::from(0.2))
+    );
+    let acc = metric(&one, "acc");
+    assert_eq!(
+        (&acc["count"], &acc["last_step"]),
+        (&Value::from(5), &Value::from(4))
+    );
+    assert!(close(acc["last"].as_f64().unwrap(), 0.04), "{acc}");
+    let id = one["id"].as_str().unwrap();
+    let media = one["media"].as_array().unwrap();
+    assert_eq!(media.len(), 1, "{media:?}");
+    assert_eq!(
+        (&media[0]["name"], &media[0]["kind"]),
+        (&Value::from("plot.png"), &Value::from("image"))
+    );
+    let plot = lab.get(&format!("/api/runs/{id}/artifacts/plot.png"));
+    assert_eq!(
+        (plot.status, plot.header("content-type")),
+        (200, Some("image/png"))
+    );
+    assert_eq!(
+        plot.body,
+        std::fs::read(runs_dir.join("1/plot.png")).unwrap()
+    );
+    let cout = lab.get(&format!("/api/runs/{id}/artifacts/cout.txt"));
+    assert_eq!(
+        cout.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(cout.text().contains("hello from cout"), "{}", cout.text());
+
+    // The failed run says what it changed.
+    let two = lab.run_at("sacred_runs/2");
+    assert_eq!(
+        (&two["status"], &two["name"]),
+        (&Value::from("failed"), &Value::from("fail=true,lr=0.1"))
+    );
+    assert_eq!(two["params"]["lr"], 0.1);
+    assert!(close(metric(&two, "acc")["last"].as_f64().unwrap(), 0.4));
+    assert_eq!(two["experiment"], one["experiment"]);
+    // `_sources/` is no run; every run under sacred_runs/ is Sacred's.
+    let paths: Vec<String> = lab
+        .runs()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!paths.iter().any(|p| p.ends_with("_sources")), "{paths:?}");
+
+    // Each hostile file is an error of its own run, the rest of it read.
+    for (rel, error) in [
+        ("h-fifo", "metrics.json: artifact is not a regular file"),
+        ("h-link", "metrics.json: "),
+        ("h-utf8", "config.json: invalid unicode"),
+        ("h-big", "metrics.json: larger than 67108864 bytes"),
+    ] {
+        let run = lab.run_at(&format!("sacred_runs/{rel}"));
+        assert_eq!(run["format"], "sacred", "{rel}");
+        let errors = run["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{rel}: {errors:?}");
+        assert!(
+            errors[0].as_str().unwrap().starts_with(error),
+            "{rel}: {errors:?}"
+        );
+        assert!(
+            !errors[0].as_str().unwrap().contains("canary"),
+            "{rel}: {errors:?}"
+        );
+        assert_eq!(run["status"], "finished", "{rel}");
+    }
+    assert_eq!(std::fs::read(base.join("canary")).unwrap(), b"canary");
+
+    // A run still being written: its series grow, it runs, then completes.
+    let (mut live, mut out, mut stdin) = live_writer("sacred-live", &root);
+    let count = |lab: &Lab| -> Option<u64> {
+        let id = id_at(lab, "sacred_live/1")?;
+        let run = lab.json(&format!("/api/runs/{id}"));
+        run["metrics"]
+            .as_array()?
+            .iter()
+            .find(|m| m["name"] == "loss")?["count"]
+            .as_u64()
+    };
+    lab.wait_for("the live run's first half", |lab| count(lab) == Some(5));
+    writeln!(stdin, "go").unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+    lab.wait_for("the live run's second half", |lab| count(lab) == Some(10));
+    assert_eq!(lab.run_at("sacred_live/1")["status"], "running");
+    writeln!(stdin, "end").unwrap();
+    assert!(live.0.wait().unwrap().success());
+    lab.wait_for("the live run's end", |lab| {
+        lab.run_at("sacred_live/1")["status"] == "finished"
+    });
+    let live = lab.run_at("sacred_live/1");
+    assert_eq!(metric(&live, "loss")["last"], 0.1);
+    assert_eq!(live["experiment"]["name"], "live_sweep");
+}

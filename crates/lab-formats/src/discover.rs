@@ -386,7 +386,7 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
             });
             if matches!(
                 format,
-                Format::Lab | Format::Mlflow | Format::Lightning | Format::Wandb
+                Format::Lab | Format::Mlflow | Format::Lightning | Format::Wandb | Format::Sacred
             ) {
                 continue;
             }
@@ -490,5 +490,62 @@ mod tests {
         };
         let cut = discover(&root, &small);
         assert!(cut.warnings.iter().any(|w| w.contains("stopped after 3")));
+    }
+
+    /// A Sacred `run.json` (an `experiment` object, `host`, `command`) is
+    /// not a Lab `run.json`: the directory is a Sacred run; a Lab
+    /// `run.json` beside a `config.json` stays a Lab run, and `_sources/`
+    /// beside the runs is none.
+    #[test]
+    fn a_sacred_run_json_is_not_a_lab_run_json() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let sacred = r#"{"command": "main", "experiment": {"name": "e"}, "host": {"hostname": "h"}, "status": "COMPLETED"}"#;
+        for (rel, files) in [
+            (
+                "sacred/1",
+                &[("run.json", sacred), ("config.json", "{}")][..],
+            ),
+            (
+                "sacred/2",
+                &[
+                    ("run.json", sacred),
+                    ("config.json", "{}"),
+                    ("metrics.json", "{}"),
+                ][..],
+            ),
+            ("sacred/_sources", &[("train_0123.py", "print()")][..]),
+            (
+                "lab",
+                &[("run.json", r#"{"name": "mine"}"#), ("config.json", "{}")][..],
+            ),
+            // Without its config.json a Sacred run.json is read as a Lab one.
+            ("half", &[("run.json", sacred)][..]),
+        ] {
+            std::fs::create_dir_all(root.join(rel)).unwrap();
+            for (name, text) in files {
+                std::fs::write(root.join(rel).join(name), text).unwrap();
+            }
+        }
+        let mut got: Vec<(String, Format)> = discover(&root, &Limits::default())
+            .runs
+            .iter()
+            .map(|f| {
+                (
+                    f.dir.strip_prefix(&root).unwrap().display().to_string(),
+                    f.format,
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("half".to_owned(), Format::Lab),
+                ("lab".to_owned(), Format::Lab),
+                ("sacred/1".to_owned(), Format::Sacred),
+                ("sacred/2".to_owned(), Format::Sacred),
+            ]
+        );
     }
 }

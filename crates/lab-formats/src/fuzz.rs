@@ -269,3 +269,202 @@ pub fn check_csv(data: &[u8]) -> Vec<String> {
     assert_eq!(again, fields, "{line:?} written back as {written:?}");
     fields
 }
+
+/// A few files held in memory, each at version 0: what the oracles hand a
+/// reader instead of a directory (nothing else is ever read).
+#[derive(Debug, Default)]
+struct InMemory(std::collections::BTreeMap<String, Vec<u8>>);
+
+impl crate::Storage for InMemory {
+    fn origin(&self) -> &str {
+        "memory:"
+    }
+
+    fn list(
+        &self,
+        prefix: &str,
+        _page: Option<&crate::PageToken>,
+    ) -> Result<crate::Page, crate::StorageError> {
+        let start = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        let mut entries: Vec<crate::Entry> = Vec::new();
+        for (key, bytes) in self.0.range(start.clone()..) {
+            let Some(rest) = key.strip_prefix(&start) else {
+                break;
+            };
+            let entry = match rest.split_once('/') {
+                Some((dir, _)) => crate::Entry {
+                    name: dir.to_owned(),
+                    kind: crate::EntryKind::Dir,
+                    len: None,
+                },
+                None => crate::Entry {
+                    name: rest.to_owned(),
+                    kind: crate::EntryKind::File,
+                    len: Some(bytes.len() as u64),
+                },
+            };
+            if entries.last() != Some(&entry) {
+                entries.push(entry);
+            }
+        }
+        Ok(crate::Page {
+            entries,
+            next: None,
+        })
+    }
+
+    fn stat(&self, name: &str) -> Result<crate::Stat, crate::StorageError> {
+        let bytes = self.0.get(name).ok_or(crate::StorageError::NotFound)?;
+        Ok(crate::Stat {
+            len: bytes.len() as u64,
+            version: crate::Version::new("0"),
+            modified: None,
+        })
+    }
+
+    fn read_range(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+        _version: Option<&crate::Version>,
+    ) -> Result<Vec<u8>, crate::StorageError> {
+        let bytes = self.0.get(name).ok_or(crate::StorageError::NotFound)?;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let end = start.saturating_add(len).min(bytes.len());
+        Ok(bytes[start..end].to_vec())
+    }
+
+    fn private_copy_version(
+        &self,
+        name: &str,
+        _max: u64,
+    ) -> Result<crate::Version, crate::StorageError> {
+        Ok(self.stat(name)?.version)
+    }
+
+    fn copy_to_private_file(
+        &self,
+        _name: &str,
+        _limits: crate::CopyLimits,
+    ) -> Result<crate::PrivateCopy, crate::StorageError> {
+        Err(crate::StorageError::Other(
+            "no private copies in memory".to_owned(),
+        ))
+    }
+}
+
+/// The flat params, status and series of a run `reader` read: within the
+/// caps, the status one of the six words. Returns the points.
+fn check_run(reader: &crate::RunReader) -> usize {
+    let info = reader.info();
+    assert!(info.params.len() <= crate::MAX_PARAMS);
+    assert!(info.params.keys().all(|k| k.len() <= crate::MAX_KEY_LEN));
+    assert!(info.tags.len() <= crate::MAX_TAGS);
+    let status = info.status.as_deref().unwrap_or("");
+    assert!(
+        [
+            "running", "finished", "failed", "crashed", "killed", "unknown"
+        ]
+        .contains(&status),
+        "{status}"
+    );
+    assert!(info.metrics.len() <= crate::MAX_SERIES);
+    reader.points()
+}
+
+/// A Sacred run whose `run.json`, `config.json` and `metrics.json` are all
+/// the input: never a panic, a run within the caps, its status one of the
+/// six words; `metrics.json`'s streaming parse (numbers straight into
+/// points) reads exactly the points a parse into JSON values and the
+/// format's rules read (the last of a repeated name; steps and values side
+/// by side; null NaN; a step that is not a finite number skipped); and
+/// discovery's content test never takes what does not parse as an object
+/// with `experiment` and `host` objects and a `command` for Sacred's when
+/// it is whole. Returns the points.
+pub fn check_sacred(data: &[u8]) -> usize {
+    use serde_json::Value;
+    let files = ["run.json", "config.json", "metrics.json"]
+        .map(|name| (name.to_owned(), data.to_vec()))
+        .into_iter()
+        .collect();
+    let storage = InMemory(files);
+    let mut reader = crate::RunReader::new(crate::Format::Sacred);
+    reader.refresh(&storage);
+    reader.refresh(&storage);
+    let points = check_run(&reader);
+
+    let streamed = crate::sacred::metrics(data);
+    let parsed = crate::sacred::python_json::<Value>(data);
+    // An object of metrics reads, anything else parsed is an error
+    // (`metrics.json: invalid type`). (The streaming parse skips what it
+    // ignores without checking it all: a lone surrogate escape in an
+    // ignored key's value, which a parse into values refuses, passes.)
+    if let Ok(value) = &parsed {
+        assert_eq!(streamed.is_ok(), value.is_object(), "{value}");
+    }
+    if let (Ok(set), Ok(Value::Object(map))) = (streamed, parsed) {
+        let number = |v: &Value| match v {
+            Value::Number(n) => n.as_f64(),
+            Value::Null => Some(f64::NAN),
+            Value::Bool(b) => Some(f64::from(u8::from(*b))),
+            _ => None,
+        };
+        let array = |one: &Value, key: &str| -> Vec<Value> {
+            one.get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let mut expected = 0;
+        for (name, one) in &map {
+            let (steps, values) = (array(one, "steps"), array(one, "values"));
+            let times = array(one, "timestamps");
+            let mut want = Vec::new();
+            for (i, (s, v)) in steps.iter().zip(&values).enumerate() {
+                let (Some(s), Some(v)) = (number(s), number(v)) else {
+                    continue;
+                };
+                if !s.is_finite() {
+                    continue;
+                }
+                let wall = times
+                    .get(i)
+                    .and_then(Value::as_str)
+                    .and_then(crate::text::iso8601_secs)
+                    .unwrap_or(f64::NAN);
+                want.push((s as i64, v.to_bits(), wall.to_bits()));
+            }
+            let got: Vec<_> = set.get(name).map_or_else(Vec::new, |s| {
+                s.points()
+                    .iter()
+                    .map(|p| (p.step, p.value.to_bits(), p.wall.to_bits()))
+                    .collect()
+            });
+            // Within the caps, what is kept is the start of what is wanted.
+            assert!(
+                got.len() <= want.len() && want[..got.len()] == got[..],
+                "{name}"
+            );
+            if set.refused == 0 {
+                assert_eq!(got.len(), want.len(), "{name}");
+            }
+            expected += got.len();
+        }
+        assert_eq!(set.points(), expected);
+    }
+    if crate::sacred::is_sacred_run(data)
+        && let Ok(value) = serde_json::from_slice::<Value>(data)
+    {
+        assert!(value.get("experiment").is_some_and(Value::is_object));
+        assert!(value.get("host").is_some_and(Value::is_object));
+        assert!(value.get("command").is_some());
+    }
+    points
+}

@@ -540,7 +540,7 @@ impl RunReader {
         let raw = info.status.take();
         let status = raw
             .as_deref()
-            .map_or(RunStatus::Unknown, RunStatus::from_raw);
+            .map_or(RunStatus::Unknown, |raw| RunStatus::of(self.format, raw));
         if let Some(raw) = raw
             && info.tags.len() < MAX_TAGS
         {

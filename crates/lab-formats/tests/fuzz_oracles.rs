@@ -52,6 +52,18 @@ fn committed_fuzz_inputs_hold_and_the_seeds_reach_the_readers() {
     );
 }
 
+/// Sacred's files as its FileStorageObserver wrote them (metrics.json,
+/// a failed run's run.json, config.json) reach the reader: two series of
+/// three points, then none.
+#[test]
+fn committed_sacred_inputs_hold() {
+    let points: Vec<usize> = committed("sacred")
+        .iter()
+        .map(|b| fuzz::check_sacred(b))
+        .collect();
+    assert_eq!(points, [6, 0, 0]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
 
@@ -105,5 +117,24 @@ proptest! {
     #[test]
     fn csv_lines(text in "[a-z\", ]{0,40}") {
         fuzz::check_csv(text.as_bytes());
+    }
+
+    /// Sacred's files: random bytes, and the real writer's with bytes
+    /// flipped and cut.
+    #[test]
+    fn sacred_files(
+        data in proptest::collection::vec(any::<u8>(), 0..200),
+        seed in 0usize..3,
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        cut in any::<usize>(),
+    ) {
+        let _ = fuzz::check_sacred(&data);
+        let mut bytes = committed("sacred")[seed].clone();
+        for (at, byte) in flips {
+            let at = at % bytes.len();
+            bytes[at] ^= byte;
+        }
+        bytes.truncate(cut % (bytes.len() + 1));
+        let _ = fuzz::check_sacred(&bytes);
     }
 }

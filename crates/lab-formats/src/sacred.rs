@@ -58,13 +58,28 @@ const MAX_MEDIA: usize = 1_000;
 
 /// Whether the directory `listing` shows is a Sacred run: `run.json`
 /// whose head is Sacred's (an `experiment` object, a `host` object and a
-/// `command`) beside `config.json`.
+/// `command`). Its content decides, not `config.json` beside it: Sacred
+/// writes `run.json` first.
 pub(crate) fn recognises(listing: &Listing<'_>) -> bool {
     listing.file("run.json")
-        && listing.file("config.json")
         && listing
             .head("run.json", HEAD)
             .is_some_and(|head| is_sacred_run(&head))
+}
+
+/// Whether a `run.json` that is not Sacred's (see [`is_sacred_run`]) is
+/// settled enough to make its directory a Lab run: not while it is empty
+/// or cut short below the head's size (a writer — Sacred's rewrites
+/// included — may be in the middle of it; the next walk decides).
+pub(crate) fn settled(listing: &Listing<'_>) -> bool {
+    let Some(head) = listing.head("run.json", HEAD) else {
+        return false;
+    };
+    match serde_json::from_slice::<serde::de::IgnoredAny>(&head) {
+        Ok(_) => true,
+        Err(e) if e.is_eof() => head.len() >= HEAD,
+        Err(_) => !head.is_empty(),
+    }
 }
 
 /// Whether `head` (the first bytes of a `run.json`) is Sacred's: parsed

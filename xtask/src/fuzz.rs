@@ -38,6 +38,7 @@ pub const TARGETS: &[(&str, &str, Option<&str>)] = &[
     ("lab-formats", "mlflow", None),
     ("lab-formats", "csv", None),
     ("lab-formats", "sacred", None),
+    ("lab-formats", "trackio", None),
     ("lab-core", "filter", None),
 ];
 

@@ -194,6 +194,12 @@ fn unrecognised(l: &Listing<'_>) -> Option<&'static str> {
     None
 }
 
+/// Whether `name` parses as lab-fs parses an artifact name (for the
+/// oracles: the one parser, not a copy).
+pub(crate) fn is_artifact_name(name: &str) -> bool {
+    lab_fs::ArtifactName::parse(name).is_ok()
+}
+
 /// A run-like directory discovery could not read, and what it looked like.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unrecognised {
@@ -426,6 +432,34 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
                 Err(e) => found.warnings.push(format!("{}: {e}", dir.display())),
             }
         }
+        // Trackio project databases: each of their runs is a run, and
+        // their `media/` and `inbox/` are theirs, not walked.
+        let projects = crate::trackio::databases(&Listing::new(&dir, &entries, depth));
+        if !projects.is_empty() {
+            match crate::local::LocalStorage::open_ambient(&dir) {
+                Ok(storage) => {
+                    for db in &projects {
+                        match crate::trackio::list_runs(&storage, db, limits) {
+                            Ok(runs) => {
+                                for (run, name) in runs {
+                                    if found.runs.len() >= limits.max_runs {
+                                        break;
+                                    }
+                                    found.runs.push(Found {
+                                        dir: dir.clone(),
+                                        format: Format::Trackio,
+                                        entry: Some(crate::trackio::entry(db, &run)),
+                                        name,
+                                    });
+                                }
+                            }
+                            Err(e) => found.warnings.push(format!("{}: {e}", dir.display())),
+                        }
+                    }
+                }
+                Err(e) => found.warnings.push(format!("{}: {e}", dir.display())),
+            }
+        }
         let format = if depth == 0 {
             None
         } else {
@@ -477,7 +511,13 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
             .folded
             .extend(folded.iter().map(|name| dir.join(name)));
         for entry in entries {
-            if entry.dir && !entry.name.starts_with('.') && !folded.contains(&entry.name) {
+            let trackio_own =
+                !projects.is_empty() && (entry.name == "media" || entry.name == "inbox");
+            if entry.dir
+                && !entry.name.starts_with('.')
+                && !folded.contains(&entry.name)
+                && !trackio_own
+            {
                 queue.push_back((dir.join(&entry.name), depth + 1));
             }
         }
@@ -682,5 +722,66 @@ mod tests {
             Some("ClearML offline sessions (offline/*.zip)")
         );
         assert_eq!(unrecognised_at(&root.join("plain"), 1), None);
+    }
+
+    /// A Trackio project database beside `media/` yields each of its runs
+    /// (keyed by run id), its `media/` is not walked, and `mlflow.db`
+    /// there stays MLflow's; a `.db` without SQLite's header, or away from
+    /// `media/` and a `trackio` directory, is no project.
+    #[test]
+    fn each_run_of_a_trackio_project_is_a_run_and_its_media_is_not_walked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let project = |dir: &Path| {
+            std::fs::create_dir_all(dir).unwrap();
+            let conn = rusqlite::Connection::open(dir.join("vision.db")).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE configs (id INTEGER PRIMARY KEY, run_id TEXT, run_name TEXT,
+                    config TEXT, created_at TEXT);
+                 CREATE TABLE metrics (id INTEGER PRIMARY KEY, run_id TEXT, timestamp TEXT,
+                    run_name TEXT, step INTEGER, metrics TEXT);
+                 INSERT INTO configs VALUES (1, 'id-a', 'alpha', '{}', '2026-01-01T00:00:00');
+                 INSERT INTO metrics VALUES (1, 'id-b', '2026-01-01T00:00:00', 'beta', 0, '{}');",
+            )
+            .unwrap();
+        };
+        project(&root.join("tracked"));
+        std::fs::create_dir_all(root.join("tracked/media/vision/alpha/0")).unwrap();
+        std::fs::write(root.join("tracked/media/vision/alpha/0/run.toml"), "").unwrap();
+        std::fs::write(root.join("tracked/notes.db"), "not SQLite").unwrap();
+        project(&root.join("elsewhere"));
+        let found = discover(&root, &Limits::default());
+        let got: Vec<(String, Format, Option<&str>, Option<&str>)> = found
+            .runs
+            .iter()
+            .map(|f| {
+                (
+                    f.dir.strip_prefix(&root).unwrap().display().to_string(),
+                    f.format,
+                    f.entry.as_deref(),
+                    f.name.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "tracked".to_owned(),
+                    Format::Trackio,
+                    Some("vision.db/id-a"),
+                    Some("alpha")
+                ),
+                (
+                    "tracked".to_owned(),
+                    Format::Trackio,
+                    Some("vision.db/id-b"),
+                    Some("beta")
+                ),
+            ],
+            "{:?}",
+            found.warnings
+        );
+        assert_eq!(found.warnings, Vec::<String>::new());
     }
 }

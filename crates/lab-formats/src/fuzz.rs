@@ -468,3 +468,48 @@ pub fn check_sacred(data: &[u8]) -> usize {
     }
     points
 }
+
+/// One Trackio metrics row (the `metrics` JSON of a row of a project's
+/// database): never a panic; at most one point per number or
+/// `NaN`/`Infinity` text in it; every media path either refused or
+/// served as `STEP/FILE` from `media/PROJECT/RUN` — each part a safe
+/// artifact segment, and the two joined exactly the path the row gave
+/// (nothing repaired, nothing outside the run's media directory).
+/// Returns the points.
+pub fn check_trackio(data: &[u8]) -> usize {
+    use serde_json::Value;
+    let (points, media, dir, _refused) = crate::trackio::fuzz_row(data);
+    let parsed = serde_json::from_slice::<Value>(data).ok();
+    let mut paths = Vec::new();
+    let mut values = 0usize;
+    let mut stack: Vec<&Value> = parsed.iter().collect();
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(map) => {
+                if let Some(path) = map.get("file_path").and_then(Value::as_str) {
+                    paths.push(path.to_owned());
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            Value::Number(_) | Value::String(_) => values += 1,
+            _ => {}
+        }
+    }
+    assert!(points <= values, "{points} points from {values} values");
+    if !media.is_empty() {
+        let dir = dir.as_deref().unwrap_or_default();
+        let parts: Vec<&str> = dir.split('/').collect();
+        assert_eq!(parts.len(), 2, "{dir}");
+        for part in parts {
+            assert!(crate::discover::is_artifact_name(part), "{dir}");
+        }
+    }
+    for name in &media {
+        assert!(crate::discover::is_artifact_name(name), "{name}");
+        assert_eq!(name.split('/').count(), 2, "{name}");
+        let whole = format!("{}/{name}", dir.as_deref().unwrap_or_default());
+        assert!(paths.contains(&whole), "{whole} is not a path the row gave");
+    }
+    points
+}

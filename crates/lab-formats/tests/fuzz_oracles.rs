@@ -64,6 +64,17 @@ fn committed_sacred_inputs_hold() {
     assert_eq!(points, [6, 0, 0]);
 }
 
+/// Rows Trackio 0.43 wrote (numbers and a nested dict; Trackio's "NaN";
+/// an image at step 2) reach the reader.
+#[test]
+fn committed_trackio_inputs_hold() {
+    let points: Vec<usize> = committed("trackio")
+        .iter()
+        .map(|b| fuzz::check_trackio(b))
+        .collect();
+    assert_eq!(points, [3, 1, 0]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
 
@@ -136,5 +147,27 @@ proptest! {
         }
         bytes.truncate(cut % (bytes.len() + 1));
         let _ = fuzz::check_sacred(&bytes);
+    }
+
+    /// Trackio rows: random bytes, a row with a media path of random
+    /// segments, and Trackio's own rows flipped and cut.
+    #[test]
+    fn trackio_rows(
+        data in proptest::collection::vec(any::<u8>(), 0..200),
+        path in "([a-z0-9.]{0,3}|\\.\\.|/){0,6}",
+        seed in 0usize..3,
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        cut in any::<usize>(),
+    ) {
+        let _ = fuzz::check_trackio(&data);
+        let row = serde_json::json!({"img": {"_type": "trackio.image", "file_path": path}});
+        let _ = fuzz::check_trackio(row.to_string().as_bytes());
+        let mut bytes = committed("trackio")[seed].clone();
+        for (at, byte) in flips {
+            let at = at % bytes.len();
+            bytes[at] ^= byte;
+        }
+        bytes.truncate(cut % (bytes.len() + 1));
+        let _ = fuzz::check_trackio(&bytes);
     }
 }

@@ -379,11 +379,14 @@ fn runs_are_listed_through_a_filter() {
 fn the_cli_works_beside_a_running_server() {
     let e = env();
     let server = Server::start(&e, &["--bind", "127.0.0.1:0"]);
-    std::fs::create_dir_all(e.base.join("runs/three")).unwrap();
-    std::fs::write(e.base.join("runs/three/run.json"), "{}").unwrap();
+    // Below the walk's depth (8), so only the CLI's import registers them
+    // (a walk of the root would race it for a run it can see).
+    let deep = e.base.join("runs/d/1/2/3/4/5/6/7");
+    std::fs::create_dir_all(deep.join("three")).unwrap();
+    std::fs::write(deep.join("three/run.json"), "{}").unwrap();
     let out = e.run(&[
         "import",
-        e.base.join("runs/three").to_str().unwrap(),
+        deep.join("three").to_str().unwrap(),
         "--id",
         "three",
     ]);
@@ -392,11 +395,11 @@ fn the_cli_works_beside_a_running_server() {
     let page = server.get("/api/runs/three");
     assert_eq!(page.status, 200, "{}", page.text());
     // Relative paths are resolved against the working directory.
-    std::fs::create_dir_all(e.base.join("runs/four")).unwrap();
-    std::fs::write(e.base.join("runs/four/run.json"), "{}").unwrap();
+    std::fs::create_dir_all(deep.join("four")).unwrap();
+    std::fs::write(deep.join("four/run.json"), "{}").unwrap();
     let out = e
         .lab()
-        .current_dir(e.base.join("runs"))
+        .current_dir(&deep)
         .args(["import", "four"])
         .output()
         .unwrap();
@@ -407,10 +410,7 @@ fn the_cli_works_beside_a_running_server() {
     let out = e.run(&["forget", "three"]);
     assert!(out.status.success());
     assert_eq!(server.get("/api/runs/three").status, 404);
-    assert!(
-        e.base.join("runs/three").is_dir(),
-        "forget leaves files alone"
-    );
+    assert!(deep.join("three").is_dir(), "forget leaves files alone");
     server.stop("-TERM");
 }
 

@@ -840,7 +840,7 @@ async fn import_through_the_api_obeys_the_allowed_roots() {
     let message = reply["error"]["message"].as_str().unwrap().to_owned();
     for looked_for in [
         "TensorBoard (events.out.tfevents.* files)",
-        "Lab (run.toml, run.json, metrics.jsonl or metrics.csv)",
+        "Lab (run.toml, run.json, metrics.jsonl or metrics.csv",
         "Sacred (",
         "Trackio (",
     ] {

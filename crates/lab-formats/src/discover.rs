@@ -725,9 +725,9 @@ mod tests {
     }
 
     /// A Trackio project database beside `media/` yields each of its runs
-    /// (keyed by run id), its `media/` is not walked, and `mlflow.db`
-    /// there stays MLflow's; a `.db` without SQLite's header, or away from
-    /// `media/` and a `trackio` directory, is no project.
+    /// (keyed by run id) and its `media/` is not walked; a `.db` without
+    /// SQLite's header, or away from `media/` and a `trackio` directory,
+    /// is no project.
     #[test]
     fn each_run_of_a_trackio_project_is_a_run_and_its_media_is_not_walked() {
         let tmp = tempfile::tempdir().unwrap();

@@ -43,6 +43,8 @@ pub const TARGETS: &[(&str, &str, Option<&str>)] = &[
     ("lab-formats", "ultralytics", None),
     ("lab-formats", "raytune", None),
     ("lab-formats", "dvclive", None),
+    ("lab-formats", "sacred", None),
+    ("lab-formats", "trackio", None),
     ("lab-core", "filter", None),
 ];
 

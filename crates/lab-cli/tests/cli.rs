@@ -29,7 +29,8 @@ fn env() -> Env {
     }
     std::fs::write(base.join("runs/one/notes.md"), "hello").unwrap();
     // A run is a directory a format reader recognises (SPEC §6): an empty
-    // directory is not one.
+    // directory is not one, nor one holding only notes.
+    std::fs::write(base.join("runs/one/run.toml"), "name = \"one\"\n").unwrap();
     std::fs::write(base.join("runs/two/run.toml"), "name = \"two\"\n").unwrap();
     Env { _tmp: tmp, base }
 }
@@ -351,6 +352,7 @@ fn runs_are_listed_through_a_filter() {
         let path = e.base.join("runs").join(dir);
         std::fs::create_dir_all(&path).unwrap();
         std::fs::write(path.join("params.json"), format!("{{\"lr\": {lr}}}")).unwrap();
+        std::fs::write(path.join("run.json"), "{}").unwrap();
         let out = e.run(&["import", path.to_str().unwrap(), "--id", dir]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
@@ -377,10 +379,14 @@ fn runs_are_listed_through_a_filter() {
 fn the_cli_works_beside_a_running_server() {
     let e = env();
     let server = Server::start(&e, &["--bind", "127.0.0.1:0"]);
-    std::fs::create_dir_all(e.base.join("runs/three")).unwrap();
+    // Below the walk's depth (8), so only the CLI's import registers them
+    // (a walk of the root would race it for a run it can see).
+    let deep = e.base.join("runs/d/1/2/3/4/5/6/7");
+    std::fs::create_dir_all(deep.join("three")).unwrap();
+    std::fs::write(deep.join("three/run.json"), "{}").unwrap();
     let out = e.run(&[
         "import",
-        e.base.join("runs/three").to_str().unwrap(),
+        deep.join("three").to_str().unwrap(),
         "--id",
         "three",
     ]);
@@ -389,10 +395,11 @@ fn the_cli_works_beside_a_running_server() {
     let page = server.get("/api/runs/three");
     assert_eq!(page.status, 200, "{}", page.text());
     // Relative paths are resolved against the working directory.
-    std::fs::create_dir_all(e.base.join("runs/four")).unwrap();
+    std::fs::create_dir_all(deep.join("four")).unwrap();
+    std::fs::write(deep.join("four/run.json"), "{}").unwrap();
     let out = e
         .lab()
-        .current_dir(e.base.join("runs"))
+        .current_dir(&deep)
         .args(["import", "four"])
         .output()
         .unwrap();
@@ -403,10 +410,7 @@ fn the_cli_works_beside_a_running_server() {
     let out = e.run(&["forget", "three"]);
     assert!(out.status.success());
     assert_eq!(server.get("/api/runs/three").status, 404);
-    assert!(
-        e.base.join("runs/three").is_dir(),
-        "forget leaves files alone"
-    );
+    assert!(deep.join("three").is_dir(), "forget leaves files alone");
     server.stop("-TERM");
 }
 
@@ -417,6 +421,7 @@ fn concurrent_cli_imports_lose_nothing() {
         .map(|i| {
             let d = e.base.join(format!("runs/batch-{i}"));
             std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("run.json"), "{}").unwrap();
             d
         })
         .collect();
@@ -1040,4 +1045,77 @@ fn ids_issued_before_stable_ids_still_name_their_runs() {
     assert_eq!(run_ids(&e.run(&["runs"])), [ids[1].clone()]);
     assert_fails_with(&e.run(&["forget", "one-3f9c2d"]), "one-3f9c2d");
     assert_fails_with(&e.run(&["forget", &ids[0]]), &ids[0]);
+}
+
+/// SPEC §6: a directory no reader recognises is never a run. `lab import`
+/// of one fails (exit 1) naming each format and the files it looked for,
+/// and what the directory looks like when it is run-like; nothing is
+/// registered. A served root counts such directories in `/api/status`.
+#[test]
+fn a_directory_with_no_run_is_refused_on_import_and_counted_by_the_walk() {
+    let e = env();
+    let root = e.runs_root();
+    for (rel, file) in [
+        ("video-only", "output.mp4"),
+        ("notes-only", "notes.md"),
+        ("aim-project/.aim", "meta.json"),
+        ("clearml/offline", "0a1b2c3d.zip"),
+    ] {
+        std::fs::create_dir_all(root.join(rel)).unwrap();
+        std::fs::write(root.join(rel).join(file), "x").unwrap();
+    }
+    let out = e.run(&["import", root.join("video-only").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_fails_with(&out, "no run found there");
+    assert_fails_with(&out, "videos, images or logs without run files");
+    for looked_for in [
+        "MLflow (meta.yaml with metrics/, params/ or tags/, or an mlflow.db)",
+        "TensorBoard (events.out.tfevents.* files)",
+        "Sacred (",
+        "Lab (run.toml, run.json, metrics.jsonl or metrics.csv; a Lab job's provenance.json)",
+    ] {
+        assert_fails_with(&out, looked_for);
+    }
+    let aim = e.run(&["import", root.join("aim-project").to_str().unwrap()]);
+    assert_eq!(aim.status.code(), Some(1), "{aim:?}");
+    assert_fails_with(&aim, "an Aim repository (.aim/)");
+    assert!(run_ids(&e.run(&["runs"])).is_empty());
+
+    // Served: the walk registers `one` and `two` and counts what it could
+    // not read (the notes, the video, the Aim repository, the ClearML
+    // sessions), naming the first three.
+    let server = Server::start(&e, &["--bind", "127.0.0.1:0"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status: serde_json::Value = loop {
+        let status: serde_json::Value = server.get("/api/status").json();
+        if status["counts"]["runs"] == 2 && status["unrecognised"]["count"] != 0 {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let unrecognised = &status["unrecognised"];
+    assert_eq!(unrecognised["count"], 4, "{status}");
+    let examples: Vec<(&str, &str)> = unrecognised["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["path"].as_str().unwrap(), x["what"].as_str().unwrap()))
+        .collect();
+    let at = |rel: &str| root.join(rel).display().to_string();
+    assert_eq!(
+        examples,
+        [
+            (at("aim-project").as_str(), "an Aim repository (.aim/)"),
+            (
+                at("notes-only").as_str(),
+                "a directory of videos, images or logs without run files"
+            ),
+            (
+                at("video-only").as_str(),
+                "a directory of videos, images or logs without run files"
+            ),
+        ]
+    );
+    server.stop("-TERM");
 }

@@ -2557,3 +2557,383 @@ fn dvclive_runs_read_exactly_and_a_live_one_is_followed() {
     lab.wait_for("all ten steps", |lab| count(lab) == 10);
     writeln!(stdin).unwrap();
 }
+
+/// The id of the run whose path ends with `rel`.
+fn id_at(lab: &Lab, rel: &str) -> Option<String> {
+    lab.runs()
+        .iter()
+        .find(|r| r["path"].as_str().is_some_and(|p| p.ends_with(rel)))
+        .and_then(|r| r["id"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn sacred_runs_read_exactly_and_a_live_one_is_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("sacred", &root);
+    let runs_dir = root.join("sacred_runs");
+    // Hostile copies of run 1, each a run of its own with one error.
+    std::fs::write(base.join("canary"), b"canary").unwrap();
+    let copy = |name: &str| {
+        let dir = runs_dir.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["run.json", "config.json", "metrics.json", "cout.txt"] {
+            std::fs::copy(runs_dir.join("1").join(f), dir.join(f)).unwrap();
+        }
+        dir
+    };
+    let fifo = copy("h-fifo");
+    std::fs::remove_file(fifo.join("metrics.json")).unwrap();
+    lab_fs::fuzz::make_fifo(&fifo.join("metrics.json")).unwrap();
+    let link = copy("h-link");
+    std::fs::remove_file(link.join("metrics.json")).unwrap();
+    std::os::unix::fs::symlink(base.join("canary"), link.join("metrics.json")).unwrap();
+    let utf8 = copy("h-utf8");
+    std::fs::write(utf8.join("config.json"), b"{\"lr\": \"\xff\xfe\"}").unwrap();
+    let big = copy("h-big");
+    // A metrics.json past the cap (64 MiB), sparse.
+    std::fs::File::options()
+        .write(true)
+        .open(big.join("metrics.json"))
+        .unwrap()
+        .set_len((64 << 20) + 1)
+        .unwrap();
+    let lab = serve(&base.join("data"), &root);
+
+    let run_json: Value =
+        serde_json::from_slice(&std::fs::read(runs_dir.join("1/run.json")).unwrap()).unwrap();
+    let start = run_json["start_time"].as_str().unwrap();
+    let one = lab.run_at("sacred_runs/1");
+    assert_eq!(one["format"], "sacred");
+    assert_eq!(one["errors"], serde_json::json!([]), "{one}");
+    assert_eq!(one["status"], "finished");
+    assert!(
+        one["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("status_raw=COMPLETED")),
+        "{one}"
+    );
+    assert_eq!(one["created"], format!("{}Z", &start[..19]));
+    assert_eq!(
+        one["experiment"],
+        serde_json::json!({"id": "sacred:mnist_sweep", "name": "mnist_sweep"})
+    );
+    assert_eq!(
+        one["params"],
+        serde_json::json!({"fail": false, "lr": 0.01, "model.act": "relu", "model.depth": 4, "seed": 7})
+    );
+    let loss = metric(&one, "train.loss");
+    assert_eq!(
+        (&loss["count"], &loss["last_step"], &loss["last"]),
+        (&Value::from(5), &Value::from(4), &Value::from(0.2))
+    );
+    let acc = metric(&one, "acc");
+    assert_eq!(
+        (&acc["count"], &acc["last_step"]),
+        (&Value::from(5), &Value::from(4))
+    );
+    assert!(close(acc["last"].as_f64().unwrap(), 0.04), "{acc}");
+    let id = one["id"].as_str().unwrap();
+    let media = one["media"].as_array().unwrap();
+    assert_eq!(media.len(), 1, "{media:?}");
+    assert_eq!(
+        (&media[0]["name"], &media[0]["kind"]),
+        (&Value::from("plot.png"), &Value::from("image"))
+    );
+    let plot = lab.get(&format!("/api/runs/{id}/artifacts/plot.png"));
+    assert_eq!(
+        (plot.status, plot.header("content-type")),
+        (200, Some("image/png"))
+    );
+    assert_eq!(
+        plot.body,
+        std::fs::read(runs_dir.join("1/plot.png")).unwrap()
+    );
+    let cout = lab.get(&format!("/api/runs/{id}/artifacts/cout.txt"));
+    assert_eq!(
+        cout.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(cout.text().contains("hello from cout"), "{}", cout.text());
+
+    // The failed run says what it changed.
+    let two = lab.run_at("sacred_runs/2");
+    assert_eq!(
+        (&two["status"], &two["name"]),
+        (&Value::from("failed"), &Value::from("fail=true,lr=0.1"))
+    );
+    assert_eq!(two["params"]["lr"], 0.1);
+    assert!(close(metric(&two, "acc")["last"].as_f64().unwrap(), 0.4));
+    assert_eq!(two["experiment"], one["experiment"]);
+    // `_sources/` is no run; every run under sacred_runs/ is Sacred's.
+    let paths: Vec<String> = lab
+        .runs()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!paths.iter().any(|p| p.ends_with("_sources")), "{paths:?}");
+
+    // Each hostile file is an error of its own run, the rest of it read.
+    for (rel, error) in [
+        ("h-fifo", "metrics.json: artifact is not a regular file"),
+        ("h-link", "metrics.json: "),
+        ("h-utf8", "config.json: invalid unicode"),
+        ("h-big", "metrics.json: larger than 67108864 bytes"),
+    ] {
+        let run = lab.run_at(&format!("sacred_runs/{rel}"));
+        assert_eq!(run["format"], "sacred", "{rel}");
+        let errors = run["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{rel}: {errors:?}");
+        assert!(
+            errors[0].as_str().unwrap().starts_with(error),
+            "{rel}: {errors:?}"
+        );
+        assert!(
+            !errors[0].as_str().unwrap().contains("canary"),
+            "{rel}: {errors:?}"
+        );
+        assert_eq!(run["status"], "finished", "{rel}");
+    }
+    assert_eq!(std::fs::read(base.join("canary")).unwrap(), b"canary");
+
+    // A run still being written: its series grow, it runs, then completes.
+    let (mut live, mut out, mut stdin) = live_writer("sacred-live", &root);
+    let count = |lab: &Lab| -> Option<u64> {
+        let id = id_at(lab, "sacred_live/1")?;
+        let run = lab.json(&format!("/api/runs/{id}"));
+        run["metrics"]
+            .as_array()?
+            .iter()
+            .find(|m| m["name"] == "loss")?["count"]
+            .as_u64()
+    };
+    lab.wait_for("the live run's first half", |lab| count(lab) == Some(5));
+    writeln!(stdin, "go").unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+    lab.wait_for("the live run's second half", |lab| count(lab) == Some(10));
+    assert_eq!(lab.run_at("sacred_live/1")["status"], "running");
+    writeln!(stdin, "end").unwrap();
+    assert!(live.0.wait().unwrap().success());
+    lab.wait_for("the live run's end", |lab| {
+        lab.run_at("sacred_live/1")["status"] == "finished"
+    });
+    let live = lab.run_at("sacred_live/1");
+    assert_eq!(metric(&live, "loss")["last"], 0.1);
+    assert_eq!(live["experiment"]["name"], "live_sweep");
+}
+
+#[test]
+fn trackio_projects_read_exactly_from_a_snapshot_and_a_live_one_is_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("trackio", &root);
+    let store = root.join("trackio");
+    // Hostile neighbours: a project database that is not SQLite, another
+    // program's SQLite database, and a project whose database is a FIFO or
+    // a link (each in a directory of its own beside `media/`).
+    std::fs::write(base.join("canary"), b"canary").unwrap();
+    let beside = |name: &str| {
+        let dir = root.join(name);
+        std::fs::create_dir_all(dir.join("media")).unwrap();
+        dir
+    };
+    let mut not_sqlite = b"SQLite format 3\0".to_vec();
+    not_sqlite.extend(b"but not really".repeat(100));
+    std::fs::write(beside("fake").join("proj.db"), not_sqlite).unwrap();
+    #[allow(clippy::disallowed_methods)] // a real SQLite file of another program
+    let made = Command::new(python())
+        .arg("-c")
+        .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('create table notes(x)'); c.commit()")
+        .arg(beside("foreign").join("notes.db"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // A FIFO or a link at the database's own name: no store there at all
+    // (discovery lists regular files only); at its `-wal`: a warning of
+    // that store alone, the canary never read.
+    lab_fs::fuzz::make_fifo(&beside("fifo-db").join("proj.db")).unwrap();
+    std::os::unix::fs::symlink(store.join("vision.db"), beside("link-db").join("proj.db")).unwrap();
+    for (name, plant) in [("fifo", true), ("link", false)] {
+        let dir = beside(name);
+        std::fs::copy(store.join("vision.db"), dir.join("vision.db")).unwrap();
+        if plant {
+            lab_fs::fuzz::make_fifo(&dir.join("vision.db-wal")).unwrap();
+        } else {
+            std::os::unix::fs::symlink(base.join("canary"), dir.join("vision.db-wal")).unwrap();
+        }
+    }
+    // A media path that leaves the run's media directory, added to a copy
+    // of the project (the real database, one row more).
+    let evil = beside("evil");
+    std::fs::copy(store.join("vision.db"), evil.join("vision.db")).unwrap();
+    #[allow(clippy::disallowed_methods)] // the test damages a real database
+    let damaged = Command::new(python())
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             run=c.execute(\"select run_id from configs where run_name='alpha'\").fetchone()[0]; \
+             c.execute(\"insert into metrics (run_id, timestamp, run_name, step, metrics) values (?, '2026-01-01T00:00:00+00:00', 'alpha', 9, ?)\", \
+               (run, '{\"x\": {\"_type\": \"trackio.image\", \"file_path\": \"../../../canary\"}, \"huge\": 1}')); c.commit()",
+        )
+        .arg(evil.join("vision.db"))
+        .status()
+        .unwrap();
+    assert!(damaged.success());
+    let before = snapshot(&store);
+    let lab = serve(&base.join("data"), &root);
+
+    let runs = lab.runs();
+    let mine: Vec<&Value> = runs
+        .iter()
+        .filter(|r| r["format"] == "trackio" && r["path"].as_str().unwrap().ends_with("/trackio"))
+        .collect();
+    assert_eq!(mine.len(), 2, "{runs:#?}\n{}", lab.log());
+    let find = |name: &str| {
+        let id = mine
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {mine:#?}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        lab.json(&format!("/api/runs/{id}"))
+    };
+    let alpha = find("alpha");
+    let beta = find("beta");
+    assert_eq!(alpha["errors"], serde_json::json!([]), "{alpha}");
+    assert_eq!(
+        alpha["params"],
+        serde_json::json!({"layers.0": 1, "layers.1": 2, "lr": 0.01, "opt.name": "adam"})
+    );
+    let exp = alpha["experiment"].clone();
+    assert_eq!(exp["name"], "vision");
+    assert_eq!(
+        exp["id"],
+        format!("trackio:{}#vision", store.display()),
+        "{exp}"
+    );
+    assert_eq!(beta["experiment"], exp);
+    // Written just now: running (Trackio records no end).
+    assert_eq!(alpha["status"], "running");
+    assert!(alpha["created"].as_str().unwrap().ends_with('Z'), "{alpha}");
+    for (name, count, last_step, last) in [
+        ("loss", 5, 4, Value::from(0.2)),
+        ("acc", 5, 4, Value::from(0.4)),
+        ("train/grad", 5, 4, Value::from(4.0)),
+        ("bad", 1, 4, Value::Null),
+    ] {
+        let m = metric(&alpha, name);
+        assert_eq!(
+            (&m["count"], &m["last_step"], &m["last"]),
+            (&Value::from(count), &Value::from(last_step), &last),
+            "{name}: {m}"
+        );
+    }
+    assert_eq!(metric(&beta, "loss")["last"], 5.0);
+    assert_eq!(beta["params"], serde_json::json!({"lr": 0.1}));
+    let media = alpha["media"].as_array().unwrap();
+    assert_eq!(media.len(), 1, "{media:?}");
+    assert_eq!(
+        (&media[0]["kind"], &media[0]["step"], &media[0]["key"]),
+        (
+            &Value::from("image"),
+            &Value::from(2),
+            &Value::from("sample")
+        )
+    );
+    let name = media[0]["name"].as_str().unwrap();
+    assert!(name.starts_with("2/") && name.ends_with(".png"), "{name}");
+    let id = alpha["id"].as_str().unwrap();
+    let image = lab.get(&format!("/api/runs/{id}/artifacts/{name}"));
+    assert_eq!(
+        (image.status, image.header("content-type")),
+        (200, Some("image/png"))
+    );
+    assert_eq!(
+        image.body,
+        std::fs::read(store.join("media/vision/alpha").join(name)).unwrap()
+    );
+    // The database is never served, nor anything beside the run's media.
+    for other in ["vision.db", "../../vision.db", "2/../../beta"] {
+        assert_ne!(
+            lab.get(&format!("/api/runs/{id}/artifacts/{other}")).status,
+            200
+        );
+    }
+    assert_eq!(snapshot(&store), before, "nothing written in the store");
+
+    // Each hostile neighbour is a warning or an error of its own alone.
+    let warnings = lab.json("/api/status")["discovery_warnings"].to_string();
+    for needle in [
+        "fake: proj.db: file is not a database",
+        "foreign: notes.db: not a Trackio project",
+        "fifo: vision.db-wal: ",
+        "link: vision.db-wal: ",
+    ] {
+        assert!(warnings.contains(needle), "{needle}: {warnings}");
+    }
+    assert!(
+        !warnings.contains("fifo-db") && !warnings.contains("link-db"),
+        "{warnings}"
+    );
+    let paths: Vec<&str> = runs.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    for hostile in [
+        "/fake", "/foreign", "/fifo", "/link", "/fifo-db", "/link-db",
+    ] {
+        assert!(
+            !paths.iter().any(|p| p.ends_with(hostile)),
+            "{hostile}: {paths:?}"
+        );
+    }
+    let evil_alpha = runs
+        .iter()
+        .find(|r| r["name"] == "alpha" && r["path"].as_str().unwrap().ends_with("/evil"))
+        .unwrap();
+    let evil_alpha = lab.json(&format!("/api/runs/{}", evil_alpha["id"].as_str().unwrap()));
+    assert_eq!(
+        evil_alpha["errors"],
+        serde_json::json!([
+            "vision.db: 1 media paths outside the run's media directory were not served"
+        ])
+    );
+    assert_eq!(evil_alpha["media"].as_array().unwrap().len(), 1);
+    assert_eq!(metric(&evil_alpha, "huge")["last"], 1.0);
+    assert_eq!(std::fs::read(base.join("canary")).unwrap(), b"canary");
+
+    // A project being written: new rows appear on refresh.
+    let (mut live, mut out, mut stdin) = live_writer("trackio-live", &root);
+    let count = |lab: &Lab| -> Option<u64> {
+        let runs = lab.runs();
+        let run = runs.iter().find(|r| r["name"] == "gamma")?;
+        let series = lab.get(&format!("/api/runs/{}/metrics/loss", run["id"].as_str()?));
+        (series.status == 200)
+            .then(|| series.json()["count"].as_u64())
+            .flatten()
+    };
+    lab.wait_for("the live project's first half", |lab| count(lab) == Some(5));
+    writeln!(stdin, "go").unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "done");
+    lab.wait_for("the live project's second half", |lab| {
+        count(lab) == Some(10)
+    });
+    writeln!(stdin, "end").unwrap();
+    assert!(live.0.wait().unwrap().success());
+    let gamma = lab
+        .runs()
+        .into_iter()
+        .find(|r| r["name"] == "gamma")
+        .unwrap();
+    let gamma = lab.json(&format!("/api/runs/{}", gamma["id"].as_str().unwrap()));
+    assert_eq!(gamma["experiment"]["name"], "live");
+    assert_eq!(metric(&gamma, "loss")["last"], 0.1);
+    assert_eq!(gamma["params"]["lr"], 0.5);
+}

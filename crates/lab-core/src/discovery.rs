@@ -19,6 +19,28 @@ pub struct Scanned {
     pub report: ScanReport,
     /// What the walk cut short or could not read.
     pub warnings: Vec<String>,
+    /// Run-like directories no reader reads.
+    pub unrecognised: Unrecognised,
+}
+
+/// Run-like directories the walk found but no reader reads (an Aim
+/// repository, ClearML offline sessions, a video without run files):
+/// counted, not read (`/api/status` `unrecognised`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Unrecognised {
+    /// How many, all roots together.
+    pub count: usize,
+    /// The first few, in walk order.
+    pub examples: Vec<UnrecognisedDir>,
+}
+
+/// One run-like directory no reader reads.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UnrecognisedDir {
+    /// The directory (under an allowed root).
+    pub path: String,
+    /// What it looks like (`an Aim repository (.aim/)`).
+    pub what: &'static str,
 }
 
 /// Walks every allowed root (bounded, no links followed) and registers the
@@ -29,9 +51,19 @@ pub fn scan(registry: &Registry, limits: &Limits) -> Result<Scanned, lab_registr
     let mut candidates = Vec::new();
     let mut warnings = Vec::new();
     let mut folded = Vec::new();
+    let mut unrecognised = Unrecognised::default();
     for root in registry.allowed_roots() {
         let found = lab_formats::discover(root, limits);
         warnings.extend(found.warnings);
+        unrecognised.count += found.unrecognised_count;
+        for u in found.unrecognised {
+            if unrecognised.examples.len() < lab_formats::MAX_UNRECOGNISED_EXAMPLES {
+                unrecognised.examples.push(UnrecognisedDir {
+                    path: u.dir.display().to_string(),
+                    what: u.what,
+                });
+            }
+        }
         folded.extend(found.folded);
         candidates.extend(found.runs.into_iter().map(candidate));
     }
@@ -52,6 +84,7 @@ pub fn scan(registry: &Registry, limits: &Limits) -> Result<Scanned, lab_registr
     Ok(Scanned {
         report: registry.register(&candidates, false)?,
         warnings,
+        unrecognised,
     })
 }
 
@@ -62,6 +95,11 @@ pub enum ImportError {
     Registry(lab_registry::Error),
     /// An id was given for a directory holding several runs.
     IdForMany(usize),
+    /// No reader recognises the directory or anything beneath it.
+    NoRunFound {
+        /// What it looks like, when it is run-like (an Aim repository).
+        looks_like: Option<&'static str>,
+    },
 }
 
 impl From<lab_registry::Error> for ImportError {
@@ -78,6 +116,18 @@ impl std::fmt::Display for ImportError {
                 f,
                 "the directory holds {n} runs; an id can only be given for a single run"
             ),
+            ImportError::NoRunFound { looks_like } => {
+                f.write_str("no run found there")?;
+                if let Some(what) = looks_like {
+                    write!(f, " (it looks like {what}, which the Lab does not read)")?;
+                }
+                f.write_str("; looked for, in it and beneath it: ")?;
+                for (i, format) in Format::ALL.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { "; " };
+                    write!(f, "{sep}{} ({})", format.label(), format.looked_for())?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -86,8 +136,9 @@ impl std::error::Error for ImportError {}
 
 /// Imports `dir`: the run it is (in the most specific format that
 /// recognises it), else each run found beneath it (say, every run of an
-/// `mlruns/` store), else the directory as a `lab` run. Returns the runs
-/// registered, new and already known.
+/// `mlruns/` store); a directory with neither is refused
+/// ([`ImportError::NoRunFound`], saying what was looked for). Returns the
+/// runs registered, new and already known.
 pub fn import_dir(
     registry: &Registry,
     dir: &Path,
@@ -105,11 +156,10 @@ pub fn import_dir(
     }
     let found = lab_formats::discover(&canonical, limits);
     if found.runs.is_empty() {
-        return Ok(vec![Run::new(registry.import_as(
-            &canonical,
-            id,
-            Some(Format::Lab.as_str()),
-        )?)]);
+        // SPEC §6: a directory no reader recognises is never a run.
+        let looks_like = lab_formats::unrecognised_at(&canonical, 1)
+            .or_else(|| found.unrecognised.first().map(|u| u.what));
+        return Err(ImportError::NoRunFound { looks_like });
     }
     if id.is_some() {
         return Err(ImportError::IdForMany(found.runs.len()));
@@ -267,6 +317,7 @@ impl Lab {
                     }
                 }
                 *lock(&self.discovery_warnings) = cap_warnings(scanned.warnings);
+                *lock(&self.unrecognised) = scanned.unrecognised;
             }
             Ok(Err(e)) => tracing::error!("looking for new runs failed: {e}"),
             Err(_) => tracing::error!("looking for new runs failed"),

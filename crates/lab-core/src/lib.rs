@@ -253,6 +253,8 @@ pub struct Lab {
     exporting: Mutex<HashSet<RunId>>,
     /// What the last walk of the allowed roots could not read or cut short.
     discovery_warnings: Mutex<Vec<String>>,
+    /// The run-like directories the last walk could not read.
+    unrecognised: Mutex<discovery::Unrecognised>,
     /// The walks of the allowed roots.
     walks: discovery::Walks,
     /// The registry's last list and the same runs typed, so a format is
@@ -331,6 +333,7 @@ impl Lab {
             )),
             exporting: Mutex::default(),
             discovery_warnings: Mutex::new(cap_warnings(config.discovery_warnings)),
+            unrecognised: Mutex::default(),
             walks: discovery::Walks::new(config.walking),
             allowlists: Allowlists::new(config.allowlist),
             typed: Mutex::new((Arc::default(), Arc::default())),
@@ -371,6 +374,11 @@ impl Lab {
     /// What the last walk of the allowed roots could not read.
     pub fn discovery_warnings(&self) -> Vec<String> {
         lock(&self.discovery_warnings).clone()
+    }
+
+    /// The run-like directories the last walk found but no reader reads.
+    pub fn unrecognised(&self) -> discovery::Unrecognised {
+        lock(&self.unrecognised).clone()
     }
 
     /// The walks of the allowed roots.

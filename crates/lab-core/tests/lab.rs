@@ -281,8 +281,11 @@ fn ids(lab: &Arc<Lab>) -> Vec<String> {
 fn the_same_runs_have_the_same_ids_in_two_data_dirs() {
     let scratch = tempfile::tempdir().unwrap();
     let root = scratch.path().join("runs");
+    // A run needs its own files (SPEC §6): params.json alone is none.
     Tree::new(&root)
+        .file("alpha/run.json", "{}")
         .file("alpha/params.json", r#"{"lr": 0.1}"#)
+        .file("beta/run.json", "{}")
         .file("beta/params.json", r#"{"lr": 0.3}"#);
     let first = lab_over(&scratch.path().join("data-1"), &root);
     let second = lab_over(&scratch.path().join("data-2"), &root);

@@ -97,6 +97,11 @@ pub struct Discovery {
     /// trials): never runs of their own, so a registry that holds one
     /// from before the folding may let it go.
     pub folded: Vec<PathBuf>,
+    /// Run-like directories no reader recognises (an Aim repository, a
+    /// video with no run files): how many, counted not read.
+    pub unrecognised_count: usize,
+    /// The first [`MAX_UNRECOGNISED_EXAMPLES`] of them, in walk order.
+    pub unrecognised: Vec<Unrecognised>,
 }
 
 /// One listed entry: its name and whether it is a plain file or a real
@@ -136,20 +141,76 @@ fn list(dir: &Path, max: usize) -> std::io::Result<(Vec<Entry>, bool)> {
 const LAB_MARKERS: &[&str] = &["run.toml", "run.json", "metrics.jsonl", "metrics.csv"];
 
 /// The format of the run at `dir`, if it is one; `depth` is its depth
-/// under the allowed root (a direct child holding any allowlisted file is
-/// a `lab` run, as it always was).
+/// under the allowed root.
 fn classify(dir: &Path, entries: &[Entry], depth: usize) -> Option<Format> {
-    let listing = Listing {
-        dir,
-        name: dir.file_name().and_then(|n| n.to_str()).unwrap_or(""),
-        entries,
-        depth,
-        storage: std::cell::OnceCell::new(),
-    };
+    let listing = Listing::new(dir, entries, depth);
     Format::ALL
         .into_iter()
         .find(|format| recognises(*format, &listing))
 }
+
+/// What a run-like directory that no reader reads looks like: its
+/// marker, by entry names alone (nothing is opened). The set is small and
+/// fixed; such a directory is counted in `/api/status`, never read.
+const UNRECOGNISED: &[(&str, &str)] = &[
+    ("aim", "an Aim repository (.aim/)"),
+    ("clearml", "ClearML offline sessions (offline/*.zip)"),
+    ("comet", "Comet offline archives (.cometml-runs/)"),
+    ("neptune", "a Neptune offline store (.neptune/)"),
+    // A root's direct child (what an older Lab registered as a `lab` run).
+    (
+        "files",
+        "a directory of videos, images or logs without run files",
+    ),
+];
+
+/// Which [`UNRECOGNISED`] marker the directory `l` shows, if any (for a
+/// directory no reader took).
+fn unrecognised(l: &Listing<'_>) -> Option<&'static str> {
+    let what = |kind: &str| {
+        UNRECOGNISED
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, w)| *w)
+    };
+    if l.subdir(".aim") {
+        return what("aim");
+    }
+    if l.name == "offline" && l.files().any(|f| f.ends_with(".zip")) {
+        return what("clearml");
+    }
+    if l.subdir(".cometml-runs") {
+        return what("comet");
+    }
+    if l.subdir(".neptune") {
+        return what("neptune");
+    }
+    if l.depth == 1 {
+        let allow = lab_fs::Allowlist::default();
+        if l.files().any(|f| allow.check(f).is_ok()) {
+            return what("files");
+        }
+    }
+    None
+}
+
+/// Whether `name` parses as lab-fs parses an artifact name (for the
+/// oracles: the one parser, not a copy).
+pub(crate) fn is_artifact_name(name: &str) -> bool {
+    lab_fs::ArtifactName::parse(name).is_ok()
+}
+
+/// A run-like directory discovery could not read, and what it looked like.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unrecognised {
+    /// The directory.
+    pub dir: PathBuf,
+    /// What it looked like (`an Aim repository (.aim/)`).
+    pub what: &'static str,
+}
+
+/// Most unrecognised directories one walk names (the rest are counted).
+pub const MAX_UNRECOGNISED_EXAMPLES: usize = 3;
 
 /// What a reader looks at to tell whether a directory is its run: the
 /// directory's name and entries (names and kinds, listed once), and the
@@ -167,7 +228,17 @@ pub(crate) struct Listing<'a> {
 }
 
 #[allow(dead_code)] // some are for the readers issue 31 adds
-impl Listing<'_> {
+impl<'a> Listing<'a> {
+    fn new(dir: &'a Path, entries: &'a [Entry], depth: usize) -> Self {
+        Listing {
+            dir,
+            name: dir.file_name().and_then(|n| n.to_str()).unwrap_or(""),
+            entries,
+            depth,
+            storage: std::cell::OnceCell::new(),
+        }
+    }
+
     /// Whether it holds a regular file `name`.
     pub(crate) fn file(&self, name: &str) -> bool {
         self.entries.iter().any(|e| e.file && e.name == name)
@@ -233,26 +304,16 @@ fn recognises(format: Format, l: &Listing<'_>) -> bool {
                 && std::fs::symlink_metadata(l.dir.join(".hydra/config.yaml"))
                     .is_ok_and(|m| m.is_file())
         }
+        // Only its own files make a `lab` run: a directory that merely
+        // holds a video is no run (SPEC §6), but counted (`unrecognised`).
+        // A job's run (`DATA_DIR/runs/ID`, lab-runner's layout) is one by
+        // its `provenance.json`, or while it runs by its `job/` and logs.
         Format::Lab => {
-            if LAB_MARKERS.iter().any(|m| l.file(m)) {
-                return true;
-            }
-            if l.depth != 1 {
-                return false;
-            }
-            let allow = lab_fs::Allowlist::default();
-            l.entries
+            LAB_MARKERS
                 .iter()
-                .any(|e| e.file && allow.check(&e.name).is_ok())
-                || l.entries.iter().any(|e| {
-                    e.dir
-                        && allow.dirs().contains(&e.name.as_str())
-                        && list(&l.dir.join(&e.name), 64).is_ok_and(|(inner, _)| {
-                            inner.iter().any(|i| {
-                                i.file && allow.check(&format!("{}/{}", e.name, i.name)).is_ok()
-                            })
-                        })
-                })
+                .any(|m| l.file(m) && (*m != "run.json" || crate::sacred::settled(l)))
+                || l.file("provenance.json")
+                || (l.subdir("job") && (l.file("stdout.log") || l.file("stderr.log")))
         }
         Format::Huggingface => crate::huggingface::recognises(l),
         Format::Ultralytics => crate::ultralytics::recognises(l),
@@ -292,9 +353,16 @@ pub fn detect(dir: &Path) -> Option<Format> {
     classify(dir, &entries, 2)
 }
 
+/// What the directory `dir` looks like when it is run-like but no reader
+/// reads it (an Aim repository…), as discovery would count it at `depth`.
+pub fn unrecognised_at(dir: &Path, depth: usize) -> Option<&'static str> {
+    let (entries, _) = list(dir, Limits::default().max_entries).ok()?;
+    unrecognised(&Listing::new(dir, &entries, depth))
+}
+
 /// Walks `root` breadth first and reports its runs. Below a run of the
 /// `lab`, `mlflow`, `wandb`, `lightning`, `huggingface`, `raytune`,
-/// `ultralytics` or `dvclive` format nothing more is looked for (its
+/// `ultralytics`, `dvclive` or `sacred` format nothing more is looked for (its
 /// subdirectories are its own: a Trainer output dir's `checkpoint-N/` and
 /// `runs/`, a Ray trial's or an Ultralytics run's event files and weights,
 /// `dvclive/`); below a TensorBoard or Hydra run the walk
@@ -367,6 +435,34 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
                 Err(e) => found.warnings.push(format!("{}: {e}", dir.display())),
             }
         }
+        // Trackio project databases: each of their runs is a run, and
+        // their `media/` and `inbox/` are theirs, not walked.
+        let projects = crate::trackio::databases(&Listing::new(&dir, &entries, depth));
+        if !projects.is_empty() {
+            match crate::local::LocalStorage::open_ambient(&dir) {
+                Ok(storage) => {
+                    for db in &projects {
+                        match crate::trackio::list_runs(&storage, db, limits) {
+                            Ok(runs) => {
+                                for (run, name) in runs {
+                                    if found.runs.len() >= limits.max_runs {
+                                        break;
+                                    }
+                                    found.runs.push(Found {
+                                        dir: dir.clone(),
+                                        format: Format::Trackio,
+                                        entry: Some(crate::trackio::entry(db, &run)),
+                                        name,
+                                    });
+                                }
+                            }
+                            Err(e) => found.warnings.push(format!("{}: {e}", dir.display())),
+                        }
+                    }
+                }
+                Err(e) => found.warnings.push(format!("{}: {e}", dir.display())),
+            }
+        }
         let format = if depth == 0 {
             None
         } else {
@@ -401,8 +497,21 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
                     | Format::Raytune
                     | Format::Ultralytics
                     | Format::Dvclive
+                    | Format::Sacred
             ) {
                 continue;
+            }
+        }
+        if format.is_none()
+            && depth > 0
+            && let Some(what) = unrecognised(&Listing::new(&dir, &entries, depth))
+        {
+            found.unrecognised_count += 1;
+            if found.unrecognised.len() < MAX_UNRECOGNISED_EXAMPLES {
+                found.unrecognised.push(Unrecognised {
+                    dir: dir.clone(),
+                    what,
+                });
             }
         }
         if depth >= limits.max_depth {
@@ -417,7 +526,13 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
             .folded
             .extend(folded.iter().map(|name| dir.join(name)));
         for entry in entries {
-            if entry.dir && !entry.name.starts_with('.') && !folded.contains(&entry.name) {
+            let trackio_own =
+                !projects.is_empty() && (entry.name == "media" || entry.name == "inbox");
+            if entry.dir
+                && !entry.name.starts_with('.')
+                && !folded.contains(&entry.name)
+                && !trackio_own
+            {
                 queue.push_back((dir.join(&entry.name), depth + 1));
             }
         }
@@ -490,13 +605,15 @@ mod tests {
                 ("plain".to_owned(), Format::Lab),
                 ("tb-ppo-seed1".to_owned(), Format::Tensorboard),
                 ("tb-ppo-seed1/1700000000.1".to_owned(), Format::Tensorboard),
-                ("video-only".to_owned(), Format::Lab),
                 (
                     "wandb/offline-run-20261201_000000-abc".to_owned(),
                     Format::Wandb
                 ),
             ]
         );
+        // A directory holding only a video is no run: counted.
+        assert_eq!(found.unrecognised_count, 1);
+        assert_eq!(found.unrecognised[0].dir, root.join("video-only"));
         // Bounded: a count limit stops the walk with a warning.
         let small = Limits {
             max_dirs: 3,
@@ -770,5 +887,182 @@ mod tests {
             Some(Format::Ultralytics)
         );
         assert_eq!(detect(&root.join("project")), Some(Format::Dvclive));
+    }
+
+    /// A Sacred `run.json` (an `experiment` object, `host`, `command`) is
+    /// not a Lab `run.json`: the directory is a Sacred run, with or
+    /// without its `config.json` yet; a Lab `run.json` beside a
+    /// `config.json` stays a Lab run; a `run.json` caught empty or cut
+    /// short (being written) is no run until it is whole; `_sources/`
+    /// beside the runs is none.
+    #[test]
+    fn a_sacred_run_json_is_not_a_lab_run_json() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let sacred = r#"{"command": "main", "experiment": {"name": "e"}, "host": {"hostname": "h"}, "status": "COMPLETED"}"#;
+        for (rel, files) in [
+            (
+                "sacred/1",
+                &[("run.json", sacred), ("config.json", "{}")][..],
+            ),
+            (
+                "sacred/2",
+                &[
+                    ("run.json", sacred),
+                    ("config.json", "{}"),
+                    ("metrics.json", "{}"),
+                ][..],
+            ),
+            ("sacred/_sources", &[("train_0123.py", "print()")][..]),
+            (
+                "lab",
+                &[("run.json", r#"{"name": "mine"}"#), ("config.json", "{}")][..],
+            ),
+            // Sacred writes run.json before config.json.
+            ("first", &[("run.json", sacred)][..]),
+            ("empty", &[("run.json", "")][..]),
+            ("cut", &[("run.json", r#"{"name": "mi"#)][..]),
+            ("broken", &[("run.json", "not json")][..]),
+        ] {
+            std::fs::create_dir_all(root.join(rel)).unwrap();
+            for (name, text) in files {
+                std::fs::write(root.join(rel).join(name), text).unwrap();
+            }
+        }
+        let mut got: Vec<(String, Format)> = discover(&root, &Limits::default())
+            .runs
+            .iter()
+            .map(|f| {
+                (
+                    f.dir.strip_prefix(&root).unwrap().display().to_string(),
+                    f.format,
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("broken".to_owned(), Format::Lab),
+                ("first".to_owned(), Format::Sacred),
+                ("lab".to_owned(), Format::Lab),
+                ("sacred/1".to_owned(), Format::Sacred),
+                ("sacred/2".to_owned(), Format::Sacred),
+            ]
+        );
+    }
+
+    /// Run-like directories no reader reads are counted, never runs: one
+    /// of each marker, and a directory holding only a video directly under
+    /// the root (deeper, it is not run-like); the first three are named.
+    #[test]
+    fn run_like_directories_no_reader_reads_are_counted_not_registered() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        for (rel, file) in [
+            ("aim-project/.aim", "meta"),
+            ("clearml/offline", "0123abcd.zip"),
+            ("comet-project/.cometml-runs", "abc.zip"),
+            ("neptune-project/.neptune", "x"),
+            ("video-only", "output.mp4"),
+            ("deeper/video-only", "output.mp4"),
+            ("plain", "notes.txt"),
+        ] {
+            std::fs::create_dir_all(root.join(rel)).unwrap();
+            std::fs::write(root.join(rel).join(file), "x").unwrap();
+        }
+        let found = discover(&root, &Limits::default());
+        assert_eq!(found.runs, []);
+        assert_eq!(found.unrecognised_count, 5);
+        let named: Vec<_> = found
+            .unrecognised
+            .iter()
+            .map(|u| {
+                (
+                    u.dir.strip_prefix(&root).unwrap().display().to_string(),
+                    u.what,
+                )
+            })
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("aim-project".to_owned(), "an Aim repository (.aim/)"),
+                (
+                    "comet-project".to_owned(),
+                    "Comet offline archives (.cometml-runs/)"
+                ),
+                (
+                    "neptune-project".to_owned(),
+                    "a Neptune offline store (.neptune/)"
+                ),
+            ]
+        );
+        assert_eq!(
+            unrecognised_at(&root.join("clearml/offline"), 2),
+            Some("ClearML offline sessions (offline/*.zip)")
+        );
+        assert_eq!(unrecognised_at(&root.join("plain"), 1), None);
+    }
+
+    /// A Trackio project database beside `media/` yields each of its runs
+    /// (keyed by run id) and its `media/` is not walked; a `.db` without
+    /// SQLite's header, or away from `media/` and a `trackio` directory,
+    /// is no project.
+    #[test]
+    fn each_run_of_a_trackio_project_is_a_run_and_its_media_is_not_walked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let project = |dir: &Path| {
+            std::fs::create_dir_all(dir).unwrap();
+            let conn = rusqlite::Connection::open(dir.join("vision.db")).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE configs (id INTEGER PRIMARY KEY, run_id TEXT, run_name TEXT,
+                    config TEXT, created_at TEXT);
+                 CREATE TABLE metrics (id INTEGER PRIMARY KEY, run_id TEXT, timestamp TEXT,
+                    run_name TEXT, step INTEGER, metrics TEXT);
+                 INSERT INTO configs VALUES (1, 'id-a', 'alpha', '{}', '2026-01-01T00:00:00');
+                 INSERT INTO metrics VALUES (1, 'id-b', '2026-01-01T00:00:00', 'beta', 0, '{}');",
+            )
+            .unwrap();
+        };
+        project(&root.join("tracked"));
+        std::fs::create_dir_all(root.join("tracked/media/vision/alpha/0")).unwrap();
+        std::fs::write(root.join("tracked/media/vision/alpha/0/run.toml"), "").unwrap();
+        std::fs::write(root.join("tracked/notes.db"), "not SQLite").unwrap();
+        project(&root.join("elsewhere"));
+        let found = discover(&root, &Limits::default());
+        let got: Vec<(String, Format, Option<&str>, Option<&str>)> = found
+            .runs
+            .iter()
+            .map(|f| {
+                (
+                    f.dir.strip_prefix(&root).unwrap().display().to_string(),
+                    f.format,
+                    f.entry.as_deref(),
+                    f.name.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "tracked".to_owned(),
+                    Format::Trackio,
+                    Some("vision.db/id-a"),
+                    Some("alpha")
+                ),
+                (
+                    "tracked".to_owned(),
+                    Format::Trackio,
+                    Some("vision.db/id-b"),
+                    Some("beta")
+                ),
+            ],
+            "{:?}",
+            found.warnings
+        );
+        assert_eq!(found.warnings, Vec::<String>::new());
     }
 }

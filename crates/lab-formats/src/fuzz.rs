@@ -274,7 +274,6 @@ pub fn check_csv(data: &[u8]) -> Vec<String> {
     fields
 }
 
-
 /// Series by name, each point as its step and the bits of its value and
 /// wall time (so NaN equals NaN).
 type Points = Vec<(String, Vec<(i64, u64, u64)>)>;
@@ -585,4 +584,157 @@ pub fn check_dvclive(data: &[u8]) -> crate::RunInfo {
         ],
         data,
     )
+}
+
+/// The flat params, status and series of a run `reader` read: within the
+/// caps, the status one of the six words. Returns the points.
+fn check_reader(reader: &crate::RunReader) -> usize {
+    let info = reader.info();
+    assert!(info.params.len() <= crate::MAX_PARAMS);
+    assert!(info.params.keys().all(|k| k.len() <= crate::MAX_KEY_LEN));
+    assert!(info.tags.len() <= crate::MAX_TAGS);
+    let status = info.status.as_deref().unwrap_or("");
+    assert!(
+        [
+            "running", "finished", "failed", "crashed", "killed", "unknown"
+        ]
+        .contains(&status),
+        "{status}"
+    );
+    assert!(info.metrics.len() <= crate::MAX_SERIES);
+    reader.points()
+}
+
+/// A Sacred run whose `run.json`, `config.json` and `metrics.json` are all
+/// the input: never a panic, a run within the caps, its status one of the
+/// six words; `metrics.json`'s streaming parse (numbers straight into
+/// points) reads exactly the points a parse into JSON values and the
+/// format's rules read (the last of a repeated name; steps and values side
+/// by side; null NaN; a step that is not a finite number skipped); and
+/// discovery's content test never takes what does not parse as an object
+/// with `experiment` and `host` objects and a `command` for Sacred's when
+/// it is whole. Returns the points.
+pub fn check_sacred(data: &[u8]) -> usize {
+    use serde_json::Value;
+    let storage = memory::MemoryStorage::new("/fuzz/run");
+    for name in ["run.json", "config.json", "metrics.json"] {
+        storage.put(name, data);
+    }
+    let mut reader = crate::RunReader::new(crate::Format::Sacred);
+    reader.refresh(&storage);
+    reader.refresh(&storage);
+    let points = check_reader(&reader);
+
+    let streamed = crate::sacred::metrics(data);
+    let parsed = crate::sacred::python_json::<Value>(data);
+    // An object of metrics reads, anything else parsed is an error
+    // (`metrics.json: invalid type`). (The streaming parse skips what it
+    // ignores without checking it all: a lone surrogate escape in an
+    // ignored key's value, which a parse into values refuses, passes.)
+    if let Ok(value) = &parsed {
+        assert_eq!(streamed.is_ok(), value.is_object(), "{value}");
+    }
+    if let (Ok(set), Ok(Value::Object(map))) = (streamed, parsed) {
+        let number = |v: &Value| match v {
+            Value::Number(n) => n.as_f64(),
+            Value::Null => Some(f64::NAN),
+            Value::Bool(b) => Some(f64::from(u8::from(*b))),
+            _ => None,
+        };
+        let array = |one: &Value, key: &str| -> Vec<Value> {
+            one.get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let mut expected = 0;
+        for (name, one) in &map {
+            let (steps, values) = (array(one, "steps"), array(one, "values"));
+            let times = array(one, "timestamps");
+            let mut want = Vec::new();
+            for (i, (s, v)) in steps.iter().zip(&values).enumerate() {
+                let (Some(s), Some(v)) = (number(s), number(v)) else {
+                    continue;
+                };
+                if !s.is_finite() {
+                    continue;
+                }
+                let wall = times
+                    .get(i)
+                    .and_then(Value::as_str)
+                    .and_then(crate::text::iso8601_secs)
+                    .unwrap_or(f64::NAN);
+                want.push((s as i64, v.to_bits(), wall.to_bits()));
+            }
+            let got: Vec<_> = set.get(name).map_or_else(Vec::new, |s| {
+                s.points()
+                    .iter()
+                    .map(|p| (p.step, p.value.to_bits(), p.wall.to_bits()))
+                    .collect()
+            });
+            // Within the caps, what is kept is the start of what is wanted.
+            assert!(
+                got.len() <= want.len() && want[..got.len()] == got[..],
+                "{name}"
+            );
+            if set.refused == 0 {
+                assert_eq!(got.len(), want.len(), "{name}");
+            }
+            expected += got.len();
+        }
+        assert_eq!(set.points(), expected);
+    }
+    if crate::sacred::is_sacred_run(data)
+        && let Ok(value) = serde_json::from_slice::<Value>(data)
+    {
+        assert!(value.get("experiment").is_some_and(Value::is_object));
+        assert!(value.get("host").is_some_and(Value::is_object));
+        assert!(value.get("command").is_some());
+    }
+    points
+}
+
+/// One Trackio metrics row (the `metrics` JSON of a row of a project's
+/// database): never a panic; at most one point per number or
+/// `NaN`/`Infinity` text in it; every media path either refused or
+/// served as `STEP/FILE` from `media/PROJECT/RUN` — each part a safe
+/// artifact segment, and the two joined exactly the path the row gave
+/// (nothing repaired, nothing outside the run's media directory).
+/// Returns the points.
+pub fn check_trackio(data: &[u8]) -> usize {
+    use serde_json::Value;
+    let (points, media, dir, _refused) = crate::trackio::fuzz_row(data);
+    let parsed = serde_json::from_slice::<Value>(data).ok();
+    let mut paths = Vec::new();
+    let mut values = 0usize;
+    let mut stack: Vec<&Value> = parsed.iter().collect();
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Object(map) => {
+                if let Some(path) = map.get("file_path").and_then(Value::as_str) {
+                    paths.push(path.to_owned());
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            Value::Number(_) | Value::String(_) => values += 1,
+            _ => {}
+        }
+    }
+    assert!(points <= values, "{points} points from {values} values");
+    if !media.is_empty() {
+        let dir = dir.as_deref().unwrap_or_default();
+        let parts: Vec<&str> = dir.split('/').collect();
+        assert_eq!(parts.len(), 2, "{dir}");
+        for part in parts {
+            assert!(crate::discover::is_artifact_name(part), "{dir}");
+        }
+    }
+    for name in &media {
+        assert!(crate::discover::is_artifact_name(name), "{name}");
+        assert_eq!(name.split('/').count(), 2, "{name}");
+        let whole = format!("{}/{name}", dir.as_deref().unwrap_or_default());
+        assert!(paths.contains(&whole), "{whole} is not a path the row gave");
+    }
+    points
 }

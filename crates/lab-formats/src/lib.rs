@@ -57,8 +57,8 @@ mod yaml;
 use std::collections::BTreeMap;
 
 pub use discover::{
-    DEFAULT_SQLITE_MAX_BYTES, DEFAULT_SQLITE_SNAPSHOT_BUDGET, Discovery, Found, Limits, detect,
-    discover,
+    DEFAULT_SQLITE_MAX_BYTES, DEFAULT_SQLITE_SNAPSHOT_BUDGET, Discovery, Found, Limits,
+    MAX_UNRECOGNISED_EXAMPLES, Unrecognised, detect, discover, unrecognised_at,
 };
 pub use local::LocalStorage;
 pub use mlflow::experiment_name as mlflow_experiment_name;
@@ -180,6 +180,29 @@ impl Format {
             Format::Dvclive => "DVCLive",
             Format::Trackio => "Trackio",
             Format::Sacred => "Sacred",
+        }
+    }
+
+    /// What makes a directory a run of this format (SPEC §6's table), as
+    /// an explicit import that found none says what it looked for.
+    pub fn looked_for(self) -> &'static str {
+        match self {
+            Format::Mlflow => "meta.yaml with metrics/, params/ or tags/, or an mlflow.db",
+            Format::Wandb => "a wandb run-* or offline-run-* directory",
+            Format::Trackio => "a Trackio project database (PROJECT.db beside media/)",
+            Format::Sacred => "Sacred's run.json (experiment, host, command) with config.json",
+            Format::Raytune => "result.json with params.json",
+            Format::Huggingface => "trainer_state.json",
+            Format::Ultralytics => "args.yaml with results.csv",
+            Format::Dvclive => "dvclive/ (metrics.json, plots/metrics/)",
+            Format::Sb3 => "progress.csv (rollout/, train/, time/) or monitor.csv",
+            Format::Lightning => "version_N/ with metrics.csv",
+            Format::Tensorboard => "events.out.tfevents.* files",
+            Format::Keras => "a CSV whose header starts with epoch",
+            Format::Hydra => ".hydra/config.yaml",
+            Format::Lab => {
+                "run.toml, run.json, metrics.jsonl or metrics.csv; a Lab job's provenance.json"
+            }
         }
     }
 
@@ -569,7 +592,7 @@ impl RunReader {
         let raw = info.status.take();
         let status = raw
             .as_deref()
-            .map_or(RunStatus::Unknown, RunStatus::from_raw);
+            .map_or(RunStatus::Unknown, |raw| RunStatus::of(self.format, raw));
         if let Some(raw) = raw
             && info.tags.len() < MAX_TAGS
         {

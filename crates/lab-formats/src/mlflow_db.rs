@@ -49,10 +49,10 @@ const BUSY_MS: u64 = 2000;
 /// Most stores whose rejected copy is remembered.
 const MAX_REJECTED: usize = 1024;
 
-/// A snapshot kept in this process, the store (its directory) it is a
-/// copy of, and when a reader last asked for it.
+/// A snapshot kept in this process, the store it is a copy of, and when a
+/// reader last asked for it.
 struct Shared {
-    /// The store's [`Storage::origin`].
+    /// The store: its [`Storage::origin`] and database name ([`key`]).
     store: String,
     snapshot: Arc<PrivateCopy>,
     used: Instant,
@@ -102,12 +102,22 @@ struct Rejected {
 /// look.
 static REJECTED: Mutex<Vec<Rejected>> = Mutex::new(Vec::new());
 
-/// An error of the storage about the store, naming the file.
-fn describe(e: StorageError) -> String {
+/// The store a database `name` in `storage` is: its directory's origin
+/// and the name (a directory may hold several, as Trackio's projects).
+fn key(storage: &dyn Storage, name: &str) -> String {
+    if name == DB_NAME {
+        storage.origin().to_owned()
+    } else {
+        format!("{}/{name}", storage.origin())
+    }
+}
+
+/// An error of the storage about the database `name`, naming the file.
+fn describe(name: &str, e: StorageError) -> String {
     match e {
         // It names the file already (`mlflow.db-wal: not a regular file`).
         StorageError::Refused { .. } | StorageError::SpaceInUse { .. } => e.to_string(),
-        other => format!("{DB_NAME}: {other}"),
+        other => format!("{name}: {other}"),
     }
 }
 
@@ -119,16 +129,18 @@ fn describe(e: StorageError) -> String {
 /// A store whose copy SQLite rejected is that error again, without a
 /// copy, while it is unchanged or the rejection is younger than the
 /// interval.
-fn snapshot_of(
+pub(crate) fn snapshot_of(
     storage: &dyn Storage,
+    name: &str,
     limits: &Limits,
     held: Option<Arc<PrivateCopy>>,
 ) -> Result<Arc<PrivateCopy>, String> {
     let max_bytes = limits.sqlite_max_bytes;
     let now = storage
-        .private_copy_version(DB_NAME, max_bytes)
-        .map_err(describe)?;
-    let store = storage.origin();
+        .private_copy_version(name, max_bytes)
+        .map_err(|e| describe(name, e))?;
+    let store = key(storage, name);
+    let store = store.as_str();
     if let Some(held) = held.as_ref().filter(|h| *h.version() == now) {
         touch_in(
             &mut SHARED.lock().unwrap_or_else(PoisonError::into_inner),
@@ -185,7 +197,7 @@ fn snapshot_of(
             max_bytes,
             budget: limits.sqlite_snapshot_budget,
         };
-        storage.copy_to_private_file(DB_NAME, limits)
+        storage.copy_to_private_file(name, limits)
     };
     let fresh = match copy() {
         Err(StorageError::SpaceInUse { .. }) => {
@@ -199,7 +211,7 @@ fn snapshot_of(
         }
         other => other,
     };
-    let fresh = Arc::new(fresh.map_err(describe)?);
+    let fresh = Arc::new(fresh.map_err(|e| describe(name, e))?);
     SHARED
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -249,49 +261,32 @@ impl From<rusqlite::Error> for Failure {
     }
 }
 
-/// Records that SQLite rejected `snapshot` of the store in `storage`, and
-/// lets go of it (with its caller's drop the copy holds no space): the store is not
-/// copied again while the rejection stands (see [`snapshot_of`]).
-fn reject(storage: &dyn Storage, snapshot: &PrivateCopy, error: &str) {
+/// Records that SQLite rejected `snapshot` of the database `name` in
+/// `storage`, and lets go of it (with its caller's drop the copy holds no
+/// space): the store is not copied again while the rejection stands (see
+/// [`snapshot_of`]).
+pub(crate) fn reject(storage: &dyn Storage, name: &str, snapshot: &PrivateCopy, error: &str) {
+    let store = key(storage, name);
     SHARED
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .retain(|s| !std::ptr::eq(&*s.snapshot, snapshot));
     let mut rejected = REJECTED.lock().unwrap_or_else(PoisonError::into_inner);
-    rejected.retain(|r| r.store != storage.origin());
+    rejected.retain(|r| r.store != store);
     if rejected.len() >= MAX_REJECTED {
         rejected.remove(0);
     }
     rejected.push(Rejected {
-        store: storage.origin().to_owned(),
+        store,
         identity: snapshot.version().clone(),
         taken: snapshot.taken(),
         error: error.to_owned(),
     });
 }
 
-/// Opens the private copy and checks it is an MLflow store. Read-write,
-/// because the copy is ours: SQLite replays a copied `-wal` into it and
-/// keeps its `-shm` beside it; `query_only` keeps this connection from
-/// writing anything else.
+/// Opens the private copy and checks it is an MLflow store.
 fn open(snapshot: &PrivateCopy) -> Result<Connection, Failure> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(snapshot.path(), flags)?;
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
-    conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA,
-        false,
-    )?;
-    conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER,
-        false,
-    )?;
-    conn.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW,
-        false,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_millis(BUSY_MS))?;
-    conn.pragma_update(None, "query_only", true)?;
+    let conn = open_private(snapshot)?;
     let tables: i64 = conn.query_row(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
          AND name IN ('runs', 'params', 'tags', 'metrics')",
@@ -309,16 +304,42 @@ fn open(snapshot: &PrivateCopy) -> Result<Connection, Failure> {
     Ok(conn)
 }
 
+/// Opens a private copy. Read-write, because the copy is ours: SQLite
+/// replays a copied `-wal` into it and keeps its `-shm` beside it;
+/// `query_only` keeps this connection from writing anything else, and
+/// defensive mode, untrusted schema, no triggers and no views keep a
+/// hostile file's schema from calling anything.
+pub(crate) fn open_private(snapshot: &PrivateCopy) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(snapshot.path(), flags)?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA,
+        false,
+    )?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER,
+        false,
+    )?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW,
+        false,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_MS))?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
 /// The runs of the store in `storage`: (run id, name), deleted ones left
 /// out.
 pub(crate) fn list_runs(
     storage: &dyn Storage,
     limits: &Limits,
 ) -> Result<Vec<(String, Option<String>)>, String> {
-    let snapshot = snapshot_of(storage, limits, None)?;
+    let snapshot = snapshot_of(storage, DB_NAME, limits, None)?;
     runs_in(&snapshot).map_err(|failure| {
         if failure.rejects {
-            reject(storage, &snapshot, &failure.error);
+            reject(storage, DB_NAME, &snapshot, &failure.error);
         }
         failure.error
     })
@@ -386,7 +407,7 @@ impl Reader {
     fn read(&mut self, storage: &dyn Storage) -> Result<(), String> {
         let held = self.snapshot.take().and_then(|w| w.upgrade());
         // A store that can no longer be snapshotted keeps no copy either.
-        let snapshot = snapshot_of(storage, &self.limits, held)?;
+        let snapshot = snapshot_of(storage, DB_NAME, &self.limits, held)?;
         self.snapshot = Some(Arc::downgrade(&snapshot));
         match self.read_from(storage, &snapshot) {
             Ok(()) => Ok(()),
@@ -396,7 +417,7 @@ impl Reader {
                     // (with the last reader sharing it), not copied again
                     // until the store changes.
                     self.snapshot = None;
-                    reject(storage, &snapshot, &failure.error);
+                    reject(storage, DB_NAME, &snapshot, &failure.error);
                 }
                 Err(failure.error)
             }

@@ -48,7 +48,9 @@ impl RunStatus {
             "finished" | "completed" | "complete" | "done" | "success" | "succeeded" | "ok"
             | "exited" | "terminated" => RunStatus::Finished,
             "failed" | "failure" | "error" | "errored" | "refused" => RunStatus::Failed,
-            "crashed" | "node_fail" | "lost" => RunStatus::Crashed,
+            // `probably_dead`: Omniboard's word for a Sacred run whose
+            // heartbeat stopped (the Sacred reader says it of one).
+            "crashed" | "node_fail" | "lost" | "probably_dead" => RunStatus::Crashed,
             "killed"
             | "cancelled"
             | "canceled"
@@ -59,6 +61,17 @@ impl RunStatus {
             | "aborted"
             | "interrupted_by_user" => RunStatus::Killed,
             _ => RunStatus::Unknown,
+        }
+    }
+
+    /// Maps a word in `format`'s own vocabulary: [`RunStatus::from_raw`],
+    /// except where a format means something else by a word. Sacred's
+    /// `INTERRUPTED` is a run stopped by a keyboard interrupt (`killed`),
+    /// where a job's `interrupted` says nothing of how it ended.
+    pub fn of(format: crate::Format, raw: &str) -> RunStatus {
+        match (format, raw.trim()) {
+            (crate::Format::Sacred, "INTERRUPTED") => RunStatus::Killed,
+            _ => RunStatus::from_raw(raw),
         }
     }
 }
@@ -108,8 +121,26 @@ mod tests {
             ("", Unknown),
             ("interrupted", Unknown),
             ("🎉", Unknown),
+            // Sacred's words (its own INTERRUPTED below).
+            ("COMPLETED", Finished),
+            ("TIMEOUT", Killed),
+            ("QUEUED", Running),
+            ("PROBABLY_DEAD", Crashed),
         ] {
             check(raw, expected);
+        }
+    }
+
+    #[test]
+    fn a_word_a_format_means_otherwise_maps_for_that_format_alone() {
+        use crate::Format;
+        for (format, raw, expected) in [
+            (Format::Sacred, "INTERRUPTED", Killed),
+            (Format::Sacred, "FAILED", Failed),
+            (Format::Lab, "INTERRUPTED", Unknown),
+            (Format::Lab, "interrupted", Unknown),
+        ] {
+            assert_eq!(RunStatus::of(format, raw), expected, "{format} {raw}");
         }
     }
 

@@ -32,6 +32,87 @@ pub(crate) fn iso8601_utc(secs: u64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
 }
 
+/// Seconds since the Unix epoch for an ISO 8601 date and time as Python
+/// writes them (`2026-12-07T11:25:33.343004`, with `Z` or `+HH:MM` or no
+/// offset, which is taken as UTC; a space for the `T`): `None` for
+/// anything else or a year outside 1970..=9999.
+pub(crate) fn iso8601_secs(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let b = text.as_bytes();
+    if b.len() < 19 || !b[..19].is_ascii() || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let int = |s: &str| -> Option<i64> {
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (date, time) = (&text[..10], &text[11..19]);
+    if date.as_bytes()[4] != b'-' || date.as_bytes()[7] != b'-' {
+        return None;
+    }
+    if time.as_bytes()[2] != b':' || time.as_bytes()[5] != b':' {
+        return None;
+    }
+    let (year, month, day) = (int(&date[..4])?, int(&date[5..7])?, int(&date[8..10])?);
+    let (hour, minute, second) = (int(&time[..2])?, int(&time[3..5])?, int(&time[6..8])?);
+    if !(1970..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &text[19..];
+    let mut fraction = 0.0;
+    if let Some(digits) = rest.strip_prefix('.') {
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        if end == 0 {
+            return None;
+        }
+        fraction = format!("0.{}", &digits[..end.min(9)]).parse().ok()?;
+        rest = &digits[end..];
+    }
+    let offset = match rest {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let hm = &rest[1..];
+            if !hm.is_ascii() {
+                return None;
+            }
+            let (h, m) = match hm.len() {
+                5 if hm.as_bytes()[2] == b':' => (int(&hm[..2])?, int(&hm[3..])?),
+                4 => (int(&hm[..2])?, int(&hm[2..])?),
+                2 => (int(hm)?, 0),
+                _ => return None,
+            };
+            if h > 23 || m > 59 {
+                return None;
+            }
+            sign * (h * 3600 + m * 60)
+        }
+    };
+    // Howard Hinnant's `days_from_civil`.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    Some(secs as f64 + fraction)
+}
+
 /// The fields of one CSV line (RFC 4180 quoting within the line).
 pub(crate) fn csv_fields(line: &str) -> Vec<String> {
     let mut fields = Vec::new();
@@ -90,5 +171,31 @@ mod tests {
         assert_eq!(number(" nan ").map(f64::is_nan), Some(true));
         assert_eq!(number(""), None);
         assert_eq!(cap(&"é".repeat(5000)).len(), 4096);
+    }
+
+    #[test]
+    fn python_dates_read_as_seconds_since_the_epoch() {
+        for (text, expected) in [
+            ("1970-01-01T00:00:00", Some(0.0)),
+            ("2026-12-07T11:25:33.5", Some(1_796_642_733.5)),
+            ("2026-12-07T11:25:33.500000+00:00", Some(1_796_642_733.5)),
+            ("2026-12-07 12:25:33+01:00", Some(1_796_642_733.0)),
+            ("2026-12-07T06:25:33-0500", Some(1_796_642_733.0)),
+            ("2026-12-07T11:25:33Z", Some(1_796_642_733.0)),
+            ("2024-02-29T00:00:00", Some(1_709_164_800.0)),
+            ("2026-13-07T11:25:33", None),
+            ("2026-12-07T11:25", None),
+            ("2026-12-07T11:25:33.", None),
+            ("2026-12-07T11:25:33 junk", None),
+            ("é026-12-07T11:25:33", None),
+            ("2026-12-07T11:25:3é", None),
+            ("2026-12-07T11:25:33+aé", None),
+            ("", None),
+        ] {
+            assert_eq!(iso8601_secs(text), expected, "{text:?}");
+        }
+        // What the writers' seconds become again.
+        let secs = iso8601_secs("2026-12-07T11:25:33.343004").unwrap();
+        assert_eq!(iso8601_utc(secs as u64), "2026-12-07T11:25:33Z");
     }
 }

@@ -116,6 +116,29 @@ fn the_run_oracles_read_the_writers_seeds_whole() {
     assert_eq!(metric(&dvc, "best/f1"), Some((1, Some(9), Some(0.75))));
 }
 
+/// Sacred's files as its FileStorageObserver wrote them (metrics.json,
+/// a failed run's run.json, config.json) reach the reader: two series of
+/// three points, then none.
+#[test]
+fn committed_sacred_inputs_hold() {
+    let points: Vec<usize> = committed("sacred")
+        .iter()
+        .map(|b| fuzz::check_sacred(b))
+        .collect();
+    assert_eq!(points, [6, 0, 0]);
+}
+
+/// Rows Trackio 0.43 wrote (numbers and a nested dict; Trackio's "NaN";
+/// an image at step 2) reach the reader.
+#[test]
+fn committed_trackio_inputs_hold() {
+    let points: Vec<usize> = committed("trackio")
+        .iter()
+        .map(|b| fuzz::check_trackio(b))
+        .collect();
+    assert_eq!(points, [3, 1, 0]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
 
@@ -229,5 +252,46 @@ proptest! {
         }
         seed.truncate(cut % (seed.len() + 1));
         check(&seed);
+    }
+
+    /// Sacred's files: random bytes, and the real writer's with bytes
+    /// flipped and cut.
+    #[test]
+    fn sacred_files(
+        data in proptest::collection::vec(any::<u8>(), 0..200),
+        seed in 0usize..3,
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        cut in any::<usize>(),
+    ) {
+        let _ = fuzz::check_sacred(&data);
+        let mut bytes = committed("sacred")[seed].clone();
+        for (at, byte) in flips {
+            let at = at % bytes.len();
+            bytes[at] ^= byte;
+        }
+        bytes.truncate(cut % (bytes.len() + 1));
+        let _ = fuzz::check_sacred(&bytes);
+    }
+
+    /// Trackio rows: random bytes, a row with a media path of random
+    /// segments, and Trackio's own rows flipped and cut.
+    #[test]
+    fn trackio_rows(
+        data in proptest::collection::vec(any::<u8>(), 0..200),
+        path in "([a-z0-9.]{0,3}|\\.\\.|/){0,6}",
+        seed in 0usize..3,
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        cut in any::<usize>(),
+    ) {
+        let _ = fuzz::check_trackio(&data);
+        let row = serde_json::json!({"img": {"_type": "trackio.image", "file_path": path}});
+        let _ = fuzz::check_trackio(row.to_string().as_bytes());
+        let mut bytes = committed("trackio")[seed].clone();
+        for (at, byte) in flips {
+            let at = at % bytes.len();
+            bytes[at] ^= byte;
+        }
+        bytes.truncate(cut % (bytes.len() + 1));
+        let _ = fuzz::check_trackio(&bytes);
     }
 }

@@ -53,6 +53,14 @@ pub use sqlite::{
 /// Most entries looked at in one directory when listing artifacts; a run
 /// directory with more is listed partially rather than stalling a request.
 pub const MAX_LISTED_ENTRIES: usize = 4096;
+/// Most directories one `*`-segment pattern's directory expands to when
+/// artifacts are listed (a format's step directories).
+pub const MAX_WILD_DIRS: usize = 4096;
+
+/// Whether `name` is a directory name an artifact name may hold.
+fn check_segment_name(name: &str) -> bool {
+    ArtifactName::parse(&format!("{name}/x")).is_ok()
+}
 /// Most entries [`RunRoot::clear_setid_bits`] looks at.
 pub const MAX_SETID_WALK: usize = 1_000_000;
 
@@ -473,6 +481,9 @@ impl RunRoot {
         let mut dirs: Vec<String> = allow.dirs().into_iter().map(str::to_owned).collect();
         dirs.push(JOB_DIR.to_owned());
         dirs.extend(job_dirs);
+        for wild in allow.wild_dirs() {
+            dirs.extend(self.expand(wild));
+        }
         for dir in dirs.iter().map(String::as_str) {
             // A missing or escaping directory simply contributes nothing.
             if let Err(e) = self.collect(Some(dir), allow, &mut found) {
@@ -486,6 +497,57 @@ impl RunRoot {
         found.sort_by(|a, b| a.name.cmp(&b.name));
         found.dedup_by(|a, b| a.name == b.name);
         Ok(found)
+    }
+
+    /// The directories beneath the root a `*`-segment directory (`*`,
+    /// `media/*`) names: each `*` any real directory there whose name is
+    /// a safe segment, at most [`MAX_WILD_DIRS`] in all. What cannot be
+    /// listed contributes nothing; every file found is still opened as
+    /// [`RunRoot::open_artifact`] opens it.
+    fn expand(&self, wild: &str) -> Vec<String> {
+        let mut found: Vec<String> = vec![String::new()];
+        for segment in wild.split('/') {
+            let mut next = Vec::new();
+            for prefix in &found {
+                if segment != "*" {
+                    next.push(if prefix.is_empty() {
+                        segment.to_owned()
+                    } else {
+                        format!("{prefix}/{segment}")
+                    });
+                    continue;
+                }
+                let entries = if prefix.is_empty() {
+                    self.dir.entries()
+                } else {
+                    self.dir.read_dir(prefix)
+                };
+                let Ok(entries) = entries else { continue };
+                for entry in entries.take(MAX_LISTED_ENTRIES) {
+                    let Ok(entry) = entry else { continue };
+                    // The entry itself: a link is not a directory here.
+                    if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        continue;
+                    }
+                    let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                        continue;
+                    };
+                    if check_segment_name(&name) {
+                        next.push(if prefix.is_empty() {
+                            name
+                        } else {
+                            format!("{prefix}/{name}")
+                        });
+                    }
+                    if next.len() >= MAX_WILD_DIRS {
+                        break;
+                    }
+                }
+            }
+            next.truncate(MAX_WILD_DIRS);
+            found = next;
+        }
+        found
     }
 
     fn collect(

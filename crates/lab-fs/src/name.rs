@@ -153,7 +153,9 @@ impl Pattern {
         let file = *file;
         let dir = (!dirs.is_empty()).then(|| dirs.join("/"));
         let dir = dir.as_deref();
-        if dir.is_some_and(|d| d.contains('*')) {
+        // A directory segment is a name, or `*` whole: any one directory
+        // (a format's step directories); never part of a name.
+        if dirs.iter().any(|d| d.contains('*') && *d != "*") {
             return Err(invalid("`*` is only allowed in the last segment"));
         }
         let file = match file.split_once('*') {
@@ -176,14 +178,39 @@ impl Pattern {
         &self.source
     }
 
-    /// The directory this pattern reaches into, if any.
+    /// The directory this pattern reaches into, if any and if it is one
+    /// (no `*` segment: see [`Pattern::wild_dir`]).
     pub fn dir(&self) -> Option<&str> {
-        self.dir.as_deref()
+        self.dir.as_deref().filter(|d| !Self::wild(d))
+    }
+
+    /// The directories this pattern reaches into when some of them are
+    /// `*` (any one directory): `*`, `media/*`, `*/images`.
+    pub fn wild_dir(&self) -> Option<&str> {
+        self.dir.as_deref().filter(|d| Self::wild(d))
+    }
+
+    fn wild(dir: &str) -> bool {
+        dir.split('/').any(|s| s == "*")
     }
 
     /// Whether `name` matches this pattern.
     pub fn matches(&self, name: &ArtifactName) -> bool {
-        if self.dir.as_deref() != name.dir() {
+        let same_dir = match (self.dir.as_deref(), name.dir()) {
+            (None, None) => true,
+            (Some(pattern), Some(dir)) => {
+                let (mut p, mut d) = (pattern.split('/'), dir.split('/'));
+                loop {
+                    match (p.next(), d.next()) {
+                        (None, None) => break true,
+                        (Some(a), Some(b)) if a == "*" || a == b => {}
+                        _ => break false,
+                    }
+                }
+            }
+            _ => false,
+        };
+        if !same_dir {
             return false;
         }
         let file = name.file();
@@ -241,11 +268,20 @@ impl Default for Allowlist {
 }
 
 impl Allowlist {
-    /// The default allowlist plus `extra` entries from configuration.
+    /// The default allowlist plus `extra` entries from configuration
+    /// (whose directories are names: a `*` directory is a format's, never
+    /// the configuration's).
     pub fn with_extra<S: AsRef<str>>(extra: &[S]) -> Result<Self, Error> {
         let mut list = Self::default();
         for entry in extra {
-            list.patterns.push(Pattern::parse(entry.as_ref())?);
+            let pattern = Pattern::parse(entry.as_ref())?;
+            if pattern.wild_dir().is_some() {
+                return Err(Error::InvalidPattern {
+                    pattern: entry.as_ref().to_owned(),
+                    reason: "`*` is only allowed in the last segment",
+                });
+            }
+            list.patterns.push(pattern);
         }
         Ok(list)
     }
@@ -287,6 +323,15 @@ impl Allowlist {
     pub fn allows(&self, name: &ArtifactName) -> bool {
         let matched = |name: &ArtifactName| self.patterns.iter().any(|p| p.matches(name));
         matched(name) || name.in_job_dir().is_some_and(|inner| matched(&inner))
+    }
+
+    /// The `*`-segment directories of some patterns (`*`, `media/*`),
+    /// deduplicated.
+    pub fn wild_dirs(&self) -> Vec<&str> {
+        let mut dirs: Vec<&str> = self.patterns.iter().filter_map(Pattern::wild_dir).collect();
+        dirs.sort_unstable();
+        dirs.dedup();
+        dirs
     }
 
     /// The directories that some pattern reaches into, deduplicated.
@@ -378,8 +423,9 @@ mod tests {
             ("*.txt", None),
             ("a/b/c.txt", None),
             ("a/b/c/d/e.txt", Some("more than four path segments")),
-            ("a/*/c.txt", Some("last segment")),
-            ("*/x.txt", Some("last segment")),
+            ("a/*/c.txt", None),
+            ("*/x.txt", None),
+            ("a*/c.txt", Some("last segment")),
             (".env", Some("hidden")),
             ("logs/.secret", Some("hidden")),
             (".cache/*.txt", Some("hidden")),
@@ -395,6 +441,38 @@ mod tests {
                 (got, _) => panic!("{pattern:?}: unexpected {got:?}"),
             }
         }
+    }
+
+    /// A format's `*` directory matches any one directory, named as any
+    /// segment is (no dot, no empty, not two); the configuration may not
+    /// use one.
+    #[test]
+    fn a_star_directory_matches_exactly_one_directory_and_is_a_formats_alone() {
+        let list = Allowlist::default()
+            .plus(&["*/*.png", "media/*/x.jpg"])
+            .unwrap();
+        for (name, allowed) in [
+            ("12/a.png", true),
+            ("step-3/a b.png", true),
+            ("a.png", false),
+            ("1/2/a.png", false),
+            ("12/a.jpg", false),
+            (".12/a.png", false),
+            ("../a.png", false),
+            ("media/7/x.jpg", true),
+            ("media/7/y.jpg", false),
+            ("media/x.jpg", false),
+            ("other/7/x.jpg", false),
+        ] {
+            assert_eq!(list.check(name).is_ok(), allowed, "{name}");
+        }
+        assert_eq!(list.wild_dirs(), ["*", "media/*"]);
+        assert!(!list.dirs().contains(&"*"));
+        for pattern in ["*/*.png", "a/*/b.txt"] {
+            let e = Allowlist::with_extra(&[pattern]).unwrap_err().to_string();
+            assert!(e.contains("last segment"), "{pattern}: {e}");
+        }
+        assert!(Pattern::parse("a*/b.png").is_err());
     }
 
     #[test]

@@ -113,6 +113,12 @@ impl GuardHarness {
             &format!("{{\"step\": 0, \"{marker}\": 1.5}}\n"),
         );
         write(&base.join("runs/importable/notes.md"), "importable");
+        // Its own run file makes it a run (a directory of notes alone is
+        // none, SPEC §6).
+        write(
+            &base.join("runs/importable/run.toml"),
+            "name = \"importable\"\n",
+        );
         let registry = Registry::open(&base.join("data"), std::slice::from_ref(&runs))
             .unwrap_or_else(|e| panic!("registry: {e}"));
         let run_id = registry

@@ -118,6 +118,8 @@ pub enum Code {
     MissingToken,
     /// `not_a_directory`
     NotADirectory,
+    /// `no_run_found`
+    NoRunFound,
     /// `not_a_file`
     NotAFile,
     /// `not_found`
@@ -214,6 +216,7 @@ impl Code {
             Code::MissingHost => "missing_host",
             Code::MissingToken => "missing_token",
             Code::NotADirectory => "not_a_directory",
+            Code::NoRunFound => "no_run_found",
             Code::NotAFile => "not_a_file",
             Code::NotFound => "not_found",
             Code::NotOwner => "not_owner",

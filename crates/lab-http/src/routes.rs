@@ -124,6 +124,7 @@ async fn status(state: &Arc<State>) -> Result<Response<Body>> {
             },
             "counts": { "runs": runs },
             "discovery_warnings": state.lab.discovery_warnings(),
+            "unrecognised": state.lab.unrecognised(),
             "discovery_stuck_secs": state.lab.walks().stuck_for().map(|d| d.as_secs()),
             "allowed_roots": roots,
             "artifact_allowlist": state.lab.allowlists().base().patterns().iter().map(|p| p.as_str()).collect::<Vec<_>>(),

@@ -225,6 +225,13 @@ pub(crate) async fn import(
                 e @ ImportError::IdForMany(_) => {
                     ApiError::new(StatusCode::BAD_REQUEST, Code::IdForManyRuns, e.to_string())
                 }
+                // The directory is inside a root and readable, but no run
+                // of any format: what was looked for is in the message.
+                e @ ImportError::NoRunFound { .. } => ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Code::NoRunFound,
+                    e.to_string(),
+                ),
             }
         })
     })

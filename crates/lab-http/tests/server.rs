@@ -84,6 +84,8 @@ async fn start_on(limits: lab_http::Limits, allowed_hosts: Vec<String>, ids: Ids
     // never to a file of the machine (a test run as root could harm it).
     std::fs::write(base.join("outside/passwd"), PASSWD).unwrap();
     std::fs::write(runs.join("other/summary.json"), SECRET).unwrap();
+    // Its own run file makes `other` a run (SPEC §6).
+    std::fs::write(runs.join("other/run.json"), "{}").unwrap();
     symlink(base.join("outside/secret.txt"), run.join("params.json")).unwrap();
     symlink("../other/summary.json", run.join("summary.json")).unwrap();
     symlink(base.join("outside/passwd"), run.join("stderr.log")).unwrap();
@@ -827,7 +829,32 @@ async fn import_through_the_api_obeys_the_allowed_roots() {
             reply.text()
         );
     }
+    // A directory holding no run of any format is refused, saying what was
+    // looked for, and is not registered.
     std::fs::create_dir(lab.base.join("runs/new-run")).unwrap();
+    std::fs::write(lab.base.join("runs/new-run/notes.txt"), "notes").unwrap();
+    let body = serde_json::json!({ "path": lab.base.join("runs/new-run") }).to_string();
+    let reply = lab.post_json("/api/runs", &body).await;
+    assert_eq!((reply.status, reply.code().as_str()), (422, "no_run_found"));
+    let reply: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    let message = reply["error"]["message"].as_str().unwrap().to_owned();
+    for looked_for in [
+        "TensorBoard (events.out.tfevents.* files)",
+        "Lab (run.toml, run.json, metrics.jsonl or metrics.csv",
+        "Sacred (",
+        "Trackio (",
+    ] {
+        assert!(message.contains(looked_for), "{message}");
+    }
+    assert!(
+        !message.contains(lab.base.to_str().unwrap()),
+        "no path: {message}"
+    );
+    let list = lab.get("/api/runs?limit=500").await;
+    let list: serde_json::Value = serde_json::from_slice(&list.body).unwrap();
+    assert_eq!(list["total"], 2, "{list}");
+    // With a run file it is one.
+    std::fs::write(lab.base.join("runs/new-run/run.toml"), "name = \"new\"\n").unwrap();
     let body =
         serde_json::json!({ "path": lab.base.join("runs/new-run"), "id": "Bad Id" }).to_string();
     assert_eq!(
@@ -2327,6 +2354,7 @@ async fn sorted_pages_concatenate_to_the_whole_sorted_list() {
         if let Some(lr) = lr {
             std::fs::write(dir.join("params.json"), format!("{{\"lr\": {lr}}}")).unwrap();
         }
+        std::fs::write(dir.join("run.json"), "{}").unwrap();
         let body = serde_json::json!({ "path": dir, "id": id }).to_string();
         assert_eq!(lab.post_json("/api/runs", &body).await.status, 201);
         expected.push((lr, id));

@@ -2937,3 +2937,38 @@ fn trackio_projects_read_exactly_from_a_snapshot_and_a_live_one_is_followed() {
     assert_eq!(metric(&gamma, "loss")["last"], 0.1);
     assert_eq!(gamma["params"]["lr"], 0.5);
 }
+
+/// The bundled fixtures (`fixtures/runs`, what README's first command
+/// serves) hold a run of every format the Lab reads, each read without an
+/// error: a newcomer sees them all.
+#[test]
+fn the_bundled_fixtures_hold_a_run_of_every_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/runs")
+        .canonicalize()
+        .unwrap();
+    let lab = serve(&tmp.path().join("data"), &fixtures);
+    let status = lab.json("/api/status");
+    let mut every: Vec<String> = status["formats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect();
+    every.sort();
+    assert_eq!(every.len(), 14, "{status}");
+    let runs = lab.runs();
+    let mut seen: Vec<String> = runs
+        .iter()
+        .map(|r| r["format"].as_str().unwrap().to_owned())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, every, "{}", lab.log());
+    for run in &runs {
+        assert_eq!(run["error_count"], 0, "{run}");
+        assert_eq!(run["available"], true, "{run}");
+    }
+    assert_eq!(status["unrecognised"]["count"], 0, "{status}");
+}

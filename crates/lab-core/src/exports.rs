@@ -108,7 +108,18 @@ impl Lab {
         experiment: Option<&str>,
     ) -> Result<BundleInfo, BundleError> {
         let format = run.format;
-        let allow = self.allowlists.base().plus(format.artifact_patterns())?;
+        // What the bundle holds is what its `lab` run will serve once
+        // reimported: the source format's patterns the Lab format shares
+        // (a Keras run's `*.csv` logs stay behind; their series travel in
+        // `metrics.jsonl`).
+        let lab = lab_formats::Format::Lab.artifact_patterns();
+        let shared: Vec<&str> = format
+            .artifact_patterns()
+            .iter()
+            .copied()
+            .filter(|p| lab.contains(p))
+            .collect();
+        let allow = self.allowlists.base().plus(&shared)?;
         let root = crate::open_root(&run.root, self.readers.job_runs_dir())?;
         let mut reader =
             lab_formats::RunReader::new_entry_with(format, run.entry.as_deref(), &self.formats);

@@ -287,9 +287,13 @@ const LAB_ARTIFACTS: [&str; 20] = [
     WANDB_ARTIFACTS[9],
 ];
 
-/// The Lab format's patterns: [`LAB_ARTIFACTS`] and those of the formats
-/// whose runs' bundles reimport as `lab` runs with their artifacts, each
-/// once.
+/// The Lab format's patterns: [`LAB_ARTIFACTS`] and those of the newer
+/// formats that name their files or directories (`trainer_state.json`,
+/// `dvclive/plots/images/*.png`), each once — so their runs' bundles
+/// reimport as `lab` runs with those artifacts. A pattern that starts
+/// with a wildcard (`*.csv`, `*.txt`, `*/*.png`: Keras' logs, Sacred's
+/// artifacts, Trackio's media) is its format's alone: folded in, it would
+/// make every Lab run serve any top-level text or CSV file.
 fn lab_artifacts() -> &'static [&'static str] {
     static ALL: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
         let mut all: Vec<&'static str> = LAB_ARTIFACTS.to_vec();
@@ -304,6 +308,13 @@ fn lab_artifacts() -> &'static [&'static str] {
                 other => other.artifact_patterns(),
             };
             for pattern in own {
+                if pattern
+                    .split('/')
+                    .next()
+                    .is_some_and(|first| first.contains('*'))
+                {
+                    continue;
+                }
                 if !all.contains(pattern) {
                     all.push(pattern);
                 }

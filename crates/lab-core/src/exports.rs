@@ -80,16 +80,17 @@ impl Lab {
         }
         let _done = Exporting(self, run.id.clone());
         // The group the list shows it in travels with it.
-        let experiment = self
-            .listed(std::iter::once(&run))
-            .pop()
-            .and_then(|s| s.experiment.clone());
-        Ok(self.export_run(
-            exports,
-            &name,
-            &run,
-            experiment.as_ref().map(|e| e.name.as_str()),
-        )?)
+        // The group the list shows it in, and its created time, travel
+        // with it.
+        let summary = self.listed(std::iter::once(&run)).pop();
+        let shown = lab_formats::Shown {
+            experiment: summary
+                .as_ref()
+                .and_then(|s| s.experiment.as_ref())
+                .map(|e| e.name.as_str()),
+            created: summary.as_ref().map(|s| s.created.as_str()),
+        };
+        Ok(self.export_run(exports, &name, &run, shown)?)
     }
 }
 
@@ -98,14 +99,14 @@ impl Lab {
     /// store's run: from its own artifact directory) and, for a run of another
     /// format, its params and series in the Lab's own form (`run.json`,
     /// `metrics.jsonl`), so the bundle reimports whole. Blocking. The server's
-    /// route and `lab export` both call it through [`Lab::export`]; the run's
-    /// experiment's name goes into its `run.json`.
+    /// route and `lab export` both call it through [`Lab::export`]; what
+    /// the list shows of the run (`shown`) goes into its `run.json`.
     fn export_run(
         &self,
         exports: &ExportsDir,
         name: &BundleName,
         run: &Run,
-        experiment: Option<&str>,
+        shown: lab_formats::Shown<'_>,
     ) -> Result<BundleInfo, BundleError> {
         let format = run.format;
         // What the bundle holds is what its `lab` run will serve once
@@ -137,7 +138,7 @@ impl Lab {
         };
         let present = source.list_artifacts(allow)?;
         let extra: Vec<(lab_fs::ArtifactName, Vec<u8>)> =
-            lab_formats::lab_form(&reader, experiment, |n| {
+            lab_formats::lab_form(&reader, shown, |n| {
                 present.iter().any(|a| a.name.as_str() == n)
             })
             .into_iter()

@@ -663,16 +663,27 @@ pub(crate) fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Va
     walk(prefix.to_owned(), value, out, 0);
 }
 
+/// What the core shows of a run beyond what its reader reads, carried into
+/// its bundle so the reimported run shows the same: the name of the group
+/// it is in, and when it was created (the import time, for a format that
+/// records none).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Shown<'a> {
+    /// Its experiment's name.
+    pub experiment: Option<&'a str>,
+    /// Its `created`, as the list shows it.
+    pub created: Option<&'a str>,
+}
+
 /// A run of any format in the Lab's own form, for a bundle that reimports
-/// whole: `run.json` (name, source format, `experiment` — the name of
-/// the group the core put it in —, created, status, description, tags,
-/// params) unless `has("run.toml")` or `has("run.json")`, and
+/// whole: `run.json` (name, source format, `experiment` and `created` as
+/// the core shows them ([`Shown`]), status, description, tags, params) unless `has("run.toml")` or `has("run.json")`, and
 /// `metrics.jsonl` (one line per point: `step`, `wall_time` when known,
 /// and the metric; NaN and ±Inf as null) unless the run already has
 /// `metrics.jsonl` or `metrics.csv`.
 pub fn lab_form(
     reader: &RunReader,
-    experiment: Option<&str>,
+    shown: Shown<'_>,
     has: impl Fn(&str) -> bool,
 ) -> Vec<(String, Vec<u8>)> {
     let info = reader.info();
@@ -683,8 +694,8 @@ pub fn lab_form(
             // else its own name.
             "name": info.title.as_ref().or(info.name.as_ref()),
             "source_format": reader.format().as_str(),
-            "experiment": experiment,
-            "created": info.created,
+            "experiment": shown.experiment,
+            "created": shown.created.or(info.created.as_deref()),
             "status": info.status,
             "description": info.description,
             "tags": info.tags,

@@ -220,7 +220,13 @@ impl Format {
             // with its `artifacts/` or `files/`: the Lab's own format
             // serves both, and what the newer formats serve (a bundle of
             // any run reimports whole).
-            Format::Lab => lab_artifacts(),
+            // A bundle of any format reimports as a `lab` run with what
+            // this list serves (its params and series in `run.json` and
+            // `metrics.jsonl`); the newer formats' files are theirs alone:
+            // folded in, they made every Lab run serve its `config.json`,
+            // `args.yaml`, `log.txt`… (an attack session found a secret
+            // served that way).
+            Format::Lab => &LAB_ARTIFACTS,
             Format::Wandb => &WANDB_ARTIFACTS,
             Format::Lightning => &["hparams.yaml"],
             // Hydra logs to `<job name>.log` in the output directory.
@@ -286,44 +292,6 @@ const LAB_ARTIFACTS: [&str; 20] = [
     WANDB_ARTIFACTS[8],
     WANDB_ARTIFACTS[9],
 ];
-
-/// The Lab format's patterns: [`LAB_ARTIFACTS`] and those of the newer
-/// formats that name their files or directories (`trainer_state.json`,
-/// `dvclive/plots/images/*.png`), each once — so their runs' bundles
-/// reimport as `lab` runs with those artifacts. A pattern that starts
-/// with a wildcard (`*.csv`, `*.txt`, `*/*.png`: Keras' logs, Sacred's
-/// artifacts, Trackio's media) is its format's alone: folded in, it would
-/// make every Lab run serve any top-level text or CSV file.
-fn lab_artifacts() -> &'static [&'static str] {
-    static ALL: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
-        let mut all: Vec<&'static str> = LAB_ARTIFACTS.to_vec();
-        for format in Format::ALL {
-            let own = match format {
-                Format::Lab
-                | Format::Mlflow
-                | Format::Wandb
-                | Format::Tensorboard
-                | Format::Lightning
-                | Format::Hydra => continue,
-                other => other.artifact_patterns(),
-            };
-            for pattern in own {
-                if pattern
-                    .split('/')
-                    .next()
-                    .is_some_and(|first| first.contains('*'))
-                {
-                    continue;
-                }
-                if !all.contains(pattern) {
-                    all.push(pattern);
-                }
-            }
-        }
-        all
-    });
-    &ALL
-}
 
 impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

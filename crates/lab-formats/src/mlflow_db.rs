@@ -304,14 +304,32 @@ fn open(snapshot: &PrivateCopy) -> Result<Connection, Failure> {
     Ok(conn)
 }
 
+/// The longest string, blob or row SQLite may make or read in a store's
+/// snapshot (a real run's values are far smaller).
+const MAX_SQLITE_VALUE: i32 = 16 << 20;
+/// How long one connection to a snapshot may compute, all its queries
+/// together.
+const SQLITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Opens a private copy. Read-write, because the copy is ours: SQLite
 /// replays a copied `-wal` into it and keeps its `-shm` beside it;
 /// `query_only` keeps this connection from writing anything else, and
 /// defensive mode, untrusted schema, no triggers and no views keep a
-/// hostile file's schema from calling anything.
+/// hostile file's schema from calling anything. A hostile file's schema
+/// can still make SQLite compute (a generated column of
+/// `hex(zeroblob(450000000))`, an attack found: 2 GB and a core for as
+/// long as it had rows): no string or blob may grow past
+/// [`MAX_SQLITE_VALUE`], and everything one connection runs stops after
+/// [`SQLITE_DEADLINE`], an error of that store's read alone.
 pub(crate) fn open_private(snapshot: &PrivateCopy) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(snapshot.path(), flags)?;
+    let mut conn = Connection::open_with_flags(snapshot.path(), flags)?;
+    conn.set_limit(
+        rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH,
+        MAX_SQLITE_VALUE,
+    )?;
+    let opened = std::time::Instant::now();
+    conn.progress_handler(10_000, Some(move || opened.elapsed() > SQLITE_DEADLINE))?;
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA,
@@ -984,5 +1002,46 @@ mod tests {
                 check(name, what, &expected);
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic
+mod bombs {
+    use super::*;
+
+    /// A snapshot whose schema makes SQLite compute: a generated column
+    /// of `hex(zeroblob(450000000))` (an attack's store: 2 GB and a core
+    /// per row before). Reading it is a quick error, every row of it.
+    #[test]
+    fn a_schema_that_makes_sqlite_compute_is_an_error_not_a_burden() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("p.db");
+        {
+            let db = Connection::open(&path).unwrap();
+            db.execute_batch("CREATE TABLE metrics(id INTEGER PRIMARY KEY, m0);")
+                .unwrap();
+            for _ in 0..50 {
+                db.execute("INSERT INTO metrics(m0) VALUES (450000000)", [])
+                    .unwrap();
+            }
+            // Added after the rows, so writing them computed nothing.
+            db.execute_batch("ALTER TABLE metrics ADD COLUMN metrics TEXT AS (hex(zeroblob(m0)));")
+                .unwrap();
+        }
+        let snapshot = PrivateCopy::new(
+            path,
+            crate::Version::new("1"),
+            std::time::Instant::now(),
+            Box::new(()),
+        );
+        let conn = open_private(&snapshot).unwrap();
+        let mut stmt = conn.prepare("SELECT metrics FROM metrics").unwrap();
+        let read: Result<Vec<String>, _> = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .unwrap()
+            .collect();
+        let e = read.unwrap_err().to_string();
+        assert!(e.contains("too big") || e.contains("interrupt"), "{e}");
     }
 }

@@ -73,6 +73,8 @@ pub(super) fn fixture() -> anyhow::Result<Fixture> {
     .link("runs/good/stderr.log", outside.join("passwd"))
     .link("runs/good/outside-link", &outside)
     .link("runs/escape-link", &outside)
+    // A run of its own files (a directory holding only a video is no run).
+    .file("runs/big/run.toml", "name = \"big\"\n")
     .sparse("runs/big/output.mp4", BIG_LEN);
     Ok(Fixture {
         data: dir.join("data"),

@@ -68,6 +68,11 @@ fn bench(tmp: &Path, seconds: u64, before: Option<&Path>) -> anyhow::Result<Stri
     let runs = tmp.join("runs");
     for run in ["small", "big"] {
         std::fs::create_dir_all(runs.join(run))?;
+        // A run of its own files: a directory holding only a video is none.
+        std::fs::write(
+            runs.join(run).join("run.toml"),
+            format!("name = \"{run}\"\n"),
+        )?;
     }
     let pattern: Vec<u8> = (0..SMALL).map(|i| (i * 131 % 251) as u8).collect();
     std::fs::write(runs.join("small/output.mp4"), &pattern)?;

@@ -122,6 +122,19 @@ fn save_screenshot(browser: &Browser, name: &str) {
     }
 }
 
+/// Opens the login `link` and waits until the Lab has loaded signed in (the
+/// login page posts the key, then loads the Lab): a page asked for before
+/// then would be the login shell's.
+fn sign_in(browser: &Browser, link: &str) {
+    browser.goto(link);
+    let signed_in = wait_for(
+        browser,
+        "document.querySelector('meta[name=lab-token]') && document.getElementById('status') && document.getElementById('status').textContent.length > 0",
+        "true",
+    );
+    assert_eq!(signed_in, json!(true), "{signed_in}");
+}
+
 /// Copies the regular files beneath `from` into `to` (created), keeping
 /// their relative paths and mtimes; anything else is skipped.
 fn copy_files(from: &std::path::Path, to: &std::path::Path) {
@@ -3631,7 +3644,7 @@ fn markdown_renders_a_safe_subset_into_nodes_never_html() {
         "window.__csp = [];
          document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
     );
-    browser.goto(&server.link);
+    sign_in(&browser, &server.link);
     browser.goto(&format!("{}#/runs/{id}", server.base));
     let shown = wait_for(
         &browser,
@@ -3752,7 +3765,7 @@ fn every_metric_of_a_wandb_run_is_on_its_page_in_sections_and_single_values_are_
          document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
     );
     browser.resize(1280, 1400);
-    browser.goto(&server.link);
+    sign_in(&browser, &server.link);
     browser.goto(&format!("{}#/runs/{id}", server.base));
     // Every charted section's charts drawn (all in view at this size).
     let charted = "[...document.querySelectorAll('#metrics .metric-panel')].map((p) => ({
@@ -3907,7 +3920,7 @@ fn a_spike_in_a_200k_step_run_stays_in_view_smoothed_and_its_hover_names_the_exa
          document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
     );
     browser.resize(1280, 1000);
-    browser.goto(&server.link);
+    sign_in(&browser, &server.link);
     browser.goto(&format!("{}#/runs/{id}", server.base));
     let drawn = wait_for(
         &browser,
@@ -4417,7 +4430,7 @@ fn parallel_coordinates_draw_two_thousand_runs_smoothly() {
          document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
     );
     browser.resize(1280, 1000);
-    browser.goto(&server.link);
+    sign_in(&browser, &server.link);
     browser.goto(&format!("{}#/plot?experiment={id}", server.base));
     let chosen = wait_for_within(
         &browser,

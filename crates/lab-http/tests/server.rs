@@ -1526,6 +1526,7 @@ async fn without_a_credential_only_the_login_shell_answers() {
         ("GET", "/api/status".to_owned()),
         ("GET", "/api/runs".to_owned()),
         ("GET", "/api/columns".to_owned()),
+        ("GET", "/api/experiments".to_owned()),
         ("GET", "/api/runs/demo".to_owned()),
         ("GET", lab.artifact("output.mp4")),
         ("HEAD", lab.artifact("output.mp4")),
@@ -2010,6 +2011,8 @@ async fn a_stolen_session_cookie_reads_nothing() {
         ("GET", "/api/status".to_owned()),
         ("GET", "/api/exports".to_owned()),
         ("GET", "/api/runs/demo/metrics/loss".to_owned()),
+        ("GET", "/api/columns".to_owned()),
+        ("GET", "/api/experiments".to_owned()),
         ("DELETE", "/api/session".to_owned()),
     ] {
         let reply = as_(&lab, method, &path, &cookie, None).await;

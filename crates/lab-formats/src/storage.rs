@@ -423,117 +423,12 @@ impl Read for RangeReader<'_> {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::collections::BTreeMap;
-    use std::sync::Mutex;
-
     use super::*;
 
     /// Objects in memory, versioned by a counter bumped on every change:
     /// the oracle the local storage is held to, and a second
-    /// implementation that keeps the trait honest.
-    #[derive(Debug, Default)]
-    pub(crate) struct Memory {
-        objects: Mutex<BTreeMap<String, (u64, Vec<u8>)>>,
-        /// Largest range handed back (to see chunking).
-        pub(crate) ranges: Mutex<Vec<usize>>,
-    }
-
-    impl Memory {
-        pub(crate) fn put(&self, name: &str, bytes: &[u8]) {
-            let mut objects = self.objects.lock().unwrap();
-            let version = objects.get(name).map_or(0, |(v, _)| v + 1);
-            objects.insert(name.to_owned(), (version, bytes.to_vec()));
-        }
-    }
-
-    impl Storage for Memory {
-        fn origin(&self) -> &str {
-            "memory:"
-        }
-
-        fn list(&self, prefix: &str, _page: Option<&PageToken>) -> Result<Page, StorageError> {
-            if !prefix.is_empty() {
-                check_name(prefix)?;
-            }
-            let objects = self.objects.lock().unwrap();
-            let start = if prefix.is_empty() {
-                String::new()
-            } else {
-                format!("{prefix}/")
-            };
-            let mut entries: Vec<Entry> = Vec::new();
-            for (key, (_, bytes)) in objects.range(start.clone()..) {
-                let Some(rest) = key.strip_prefix(&start) else {
-                    break;
-                };
-                let entry = match rest.split_once('/') {
-                    Some((dir, _)) => Entry {
-                        name: dir.to_owned(),
-                        kind: EntryKind::Dir,
-                        len: None,
-                    },
-                    None => Entry {
-                        name: rest.to_owned(),
-                        kind: EntryKind::File,
-                        len: Some(bytes.len() as u64),
-                    },
-                };
-                if entries.last() != Some(&entry) {
-                    entries.push(entry);
-                }
-            }
-            Ok(Page {
-                entries,
-                next: None,
-            })
-        }
-
-        fn stat(&self, name: &str) -> Result<Stat, StorageError> {
-            check_name(name)?;
-            let objects = self.objects.lock().unwrap();
-            let (version, bytes) = objects.get(name).ok_or(StorageError::NotFound)?;
-            Ok(Stat {
-                len: bytes.len() as u64,
-                version: Version::new(version.to_string()),
-                modified: None,
-            })
-        }
-
-        fn read_range(
-            &self,
-            name: &str,
-            offset: u64,
-            len: usize,
-            version: Option<&Version>,
-        ) -> Result<Vec<u8>, StorageError> {
-            let stat = self.stat(name)?;
-            if version.is_some_and(|v| *v != stat.version) {
-                return Err(StorageError::Changed);
-            }
-            let objects = self.objects.lock().unwrap();
-            let bytes = &objects.get(name).ok_or(StorageError::NotFound)?.1;
-            let start = usize::try_from(offset)
-                .unwrap_or(usize::MAX)
-                .min(bytes.len());
-            let end = start.saturating_add(len).min(bytes.len());
-            self.ranges.lock().unwrap().push(end - start);
-            Ok(bytes[start..end].to_vec())
-        }
-
-        fn private_copy_version(&self, name: &str, _max: u64) -> Result<Version, StorageError> {
-            Ok(self.stat(name)?.version)
-        }
-
-        fn copy_to_private_file(
-            &self,
-            _name: &str,
-            _limits: CopyLimits,
-        ) -> Result<PrivateCopy, StorageError> {
-            Err(StorageError::Other(
-                "no private copies in memory".to_owned(),
-            ))
-        }
-    }
+    /// implementation that keeps the trait honest (the fuzz oracles' own).
+    pub(crate) type Memory = crate::fuzz::MemoryStorage;
 
     #[test]
     fn names_are_relative_keys_or_refused() {

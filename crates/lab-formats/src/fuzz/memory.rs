@@ -11,11 +11,20 @@ use crate::storage::{
     Version, check_name,
 };
 
-/// Objects in memory.
-#[derive(Debug, Default)]
+/// Objects in memory. Also the storage the crate's unit tests read runs
+/// from (origin `memory:` by default).
+#[derive(Debug)]
 pub struct MemoryStorage {
     objects: Mutex<BTreeMap<String, (u64, Vec<u8>)>>,
     origin: String,
+    /// The length of every range handed back (to see a reader chunk).
+    pub ranges: Mutex<Vec<usize>>,
+}
+
+impl Default for MemoryStorage {
+    fn default() -> Self {
+        Self::new("memory:")
+    }
 }
 
 impl MemoryStorage {
@@ -23,8 +32,9 @@ impl MemoryStorage {
     /// name from its directory's, as a Ray trial does, reads it there).
     pub fn new(origin: &str) -> Self {
         Self {
+            objects: Mutex::default(),
             origin: origin.to_owned(),
-            ..Self::default()
+            ranges: Mutex::default(),
         }
     }
 
@@ -126,6 +136,10 @@ impl Storage for MemoryStorage {
             .unwrap_or(usize::MAX)
             .min(bytes.len());
         let end = start.saturating_add(len).min(bytes.len());
+        self.ranges
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(end - start);
         Ok(bytes[start..end].to_vec())
     }
 

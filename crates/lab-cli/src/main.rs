@@ -120,6 +120,15 @@ impl Setup {
         }
         limits
     }
+
+    /// Where the jobs' runs lie (`DATA_DIR/runs`, canonical): every Lab a
+    /// command opens reads them as the server does, what their job wrote
+    /// under the job's single-link rule.
+    pub(crate) fn job_runs(&self) -> Option<PathBuf> {
+        std::fs::canonicalize(&self.data_dir)
+            .ok()
+            .map(|dir| lab_registry::DataDir::new(&dir).runs())
+    }
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -171,15 +180,26 @@ pub(crate) fn open_lab(ctx: &Setup) -> anyhow::Result<lab_core::Lab> {
 }
 
 fn lab_with(ctx: &Setup, registry: lab_registry::Registry) -> anyhow::Result<lab_core::Lab> {
-    let mut config =
-        lab_core::LabConfig::new(std::sync::Arc::new(registry), lab_fs::Allowlist::default());
+    Ok(lab_core::Lab::new(config_with(
+        ctx,
+        registry,
+        lab_fs::Allowlist::default(),
+    ))?)
+}
+
+/// What every command's Lab shares: the readers' bounds, and the jobs'
+/// runs (`lab run`'s too) read as the server reads them, so `lab runs`
+/// shows what `/api/runs` shows and `lab export` bundles what the server
+/// serves.
+fn config_with(
+    ctx: &Setup,
+    registry: lab_registry::Registry,
+    allowlist: lab_fs::Allowlist,
+) -> lab_core::LabConfig {
+    let mut config = lab_core::LabConfig::new(std::sync::Arc::new(registry), allowlist);
     config.formats = ctx.format_limits();
-    // Jobs' runs (`lab run`'s too) read what their job wrote, as the
-    // server reads them: `lab runs` shows what `/api/runs` shows.
-    config.job_runs = std::fs::canonicalize(&ctx.data_dir)
-        .ok()
-        .map(|dir| lab_registry::DataDir::new(&dir).runs());
-    Ok(lab_core::Lab::new(config)?)
+    config.job_runs = ctx.job_runs();
+    config
 }
 
 /// Whether the data dir is there. Reading never creates it: a command
@@ -206,12 +226,11 @@ pub(crate) fn open_lab_for_bundles(ctx: &Setup, exports: bool) -> anyhow::Result
     let registry = open_registry(ctx)?;
     let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
         .context("[artifacts] allow in the config file")?;
-    let mut config = lab_core::LabConfig::new(std::sync::Arc::new(registry), allowlist);
+    let mut config = config_with(ctx, registry, allowlist);
     if exports {
         config.exports_dir = Some(lab_registry::DataDir::new(&ctx.data_dir).exports());
         config.lab_secrets = ctx.lab_secrets.clone();
     }
-    config.formats = ctx.format_limits();
     Ok(lab_core::Lab::new(config)?)
 }
 

@@ -165,10 +165,7 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     config.lab_secrets = ctx.lab_secrets.clone();
     config.discover_every = Some(std::time::Duration::from_secs(5));
     config.formats = ctx.format_limits();
-    // Jobs' runs (lab run's too) read what their job wrote.
-    config.job_runs = std::fs::canonicalize(&ctx.data_dir)
-        .ok()
-        .map(|dir| lab_registry::DataDir::new(&dir).runs());
+    config.job_runs = ctx.job_runs();
     // SIGTERM stops the Lab within 5 s: 3 s for open responses, then the
     // runtime is left behind (a read stuck on a hung file keeps its thread,
     // never the process).

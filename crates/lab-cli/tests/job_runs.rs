@@ -284,3 +284,60 @@ fn a_job_cannot_set_its_own_runs_status() {
     assert_eq!(run["status"], "running", "{run}");
     assert!(child.wait().unwrap().success());
 }
+
+/// `lab export` of a run a job wrote opens it as the server does, with
+/// the job's single-link rule: a file the job gave a second name is in
+/// neither the served run nor its bundle.
+#[test]
+fn an_exported_run_a_job_wrote_carries_no_hard_linked_file() {
+    let python = PathBuf::from("/usr/bin/python3");
+    let e = env(&python);
+    let script = "import json, os\nout = os.environ['LAB_OUTPUT_DIR']\nopen(os.path.join(out, 'metrics.jsonl'), 'w').write(json.dumps({'step': 0, 'loss': 1.0}) + '\\n')\nchild = os.path.join(out, 'child')\nos.mkdir(child)\nopen(os.path.join(child, 'metrics.jsonl'), 'w').write(json.dumps({'step': 0, 'acc': 0.5}) + '\\n')\nopen(os.path.join(child, 'notes.md'), 'w').write('linked\\n')\nos.link(os.path.join(child, 'notes.md'), os.path.join(child, 'summary.json'))\n";
+    std::fs::write(e.project.join("link.py"), script).unwrap();
+    let id = e.run(&python, &["link.py"]);
+    // The server registers the runs the job wrote.
+    let child = {
+        let (_served, get) = e.serve();
+        let started = Instant::now();
+        loop {
+            let (status, run, _) = get(&format!("/api/runs/{id}"));
+            assert_eq!(status, 200, "{run}");
+            if let Some(child) = run["children"].as_array().and_then(|c| c.first()) {
+                let child = child["id"].as_str().unwrap().to_owned();
+                let (_, shown, _) = get(&format!("/api/runs/{child}"));
+                let names: Vec<&str> = shown["artifacts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|a| a["name"].as_str())
+                    .collect();
+                assert!(!names.contains(&"notes.md"), "{shown}");
+                break child;
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "{run}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    let out = e
+        .lab()
+        .args(["export", &child, "--name", "linked"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle = e.base.join("data/exports/linked.tar");
+    let listed = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(listed.status.success());
+    let names = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(names.contains("metrics.jsonl"), "{names}");
+    for linked in ["notes.md", "summary.json"] {
+        assert!(!names.contains(linked), "{linked} bundled:\n{names}");
+    }
+}

@@ -653,6 +653,40 @@ fn filesystem_use(line: &str) -> Option<&'static str> {
     (aliased || grouped).then_some("fs::")
 }
 
+/// Run directories are opened, outside lab-fs, only by lab-core's
+/// `Readers::open_root` (readers.rs), which marks what a job wrote
+/// `within_job`: any other `RunRoot::open_ambient*` in the faces or the
+/// core would read a job's run without the single-link rule.
+#[test]
+fn run_directories_are_opened_only_through_open_root() {
+    let mut files = Vec::new();
+    for dir in [
+        "crates/lab-core/src",
+        "crates/lab-http/src",
+        "crates/lab-cli/src",
+    ] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    assert!(files.len() >= 20, "found only {} files", files.len());
+    let mut offenders = Vec::new();
+    for file in files {
+        if file.ends_with("lab-core/src/readers.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in non_test_lines(&text) {
+            if line.contains("RunRoot::open_ambient") {
+                offenders.push(format!("{}:{n}: {}", file.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "open a run's directory with lab-core's Readers::open_root:\n{}",
+        offenders.join("\n")
+    );
+}
+
 /// The lines of a source file that are not its test module:
 /// everything before a `#[cfg(test)]` that opens a `mod` (test modules end
 /// their files), comments included — strict: a doc naming `lab_fs::` is

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use lab_formats::Format;
-use lab_fs::{Allowlist, ArtifactName, RunRoot};
+use lab_fs::{Allowlist, ArtifactName};
 use lab_registry::RunId;
 
 use crate::{Error, Lab};
@@ -100,12 +100,7 @@ impl Lab {
         if !self.allowlists.of(run.format).allows(name) {
             return Some(Err(lab_fs::Error::NotAllowed.into()));
         }
-        let root = RunRoot::open_ambient_cached(&run.root)?;
-        let root = if self.in_jobs(&run.root) {
-            root.within_job()
-        } else {
-            root
-        };
+        let root = self.readers.open_root_cached(&run.root)?;
         Some(root.open_artifact_cached(name)?.map_err(Into::into))
     }
 
@@ -140,7 +135,7 @@ impl Lab {
         n: usize,
     ) -> Result<Option<Vec<u8>>, Error> {
         let run = self.run(id)?;
-        let root = crate::open_root(&run.root, self.readers.job_runs_dir())?;
+        let root = self.readers.open_root(&run.root)?;
         // A job's run: the events the job wrote.
         let (content, _, format, _) = self.readers.content(&run, &root);
         if format != Format::Tensorboard {

@@ -122,7 +122,7 @@ impl Lab {
                     .readable(location)
                     .and_then(|dir| {
                         self.experiment_names.get(format, location, || {
-                            let root = crate::open_root(dir, self.readers.job_runs_dir()).ok()?;
+                            let root = self.readers.open_root(dir).ok()?;
                             lab_formats::mlflow_experiment_name(&lab_formats::LocalStorage::new(
                                 &root,
                             ))
@@ -169,7 +169,7 @@ impl Lab {
                 let dir = self.readable(parent)?;
                 self.experiment_names
                     .get(format, parent, || {
-                        let root = crate::open_root(dir, self.readers.job_runs_dir()).ok()?;
+                        let root = self.readers.open_root(dir).ok()?;
                         let sweep = lab_formats::LocalStorage::new(&root);
                         use lab_formats::Storage as _;
                         sweep.stat("multirun.yaml").ok()?;

@@ -121,7 +121,7 @@ impl Lab {
             .filter(|p| lab.contains(p))
             .collect();
         let allow = self.allowlists.base().plus(&shared)?;
-        let root = crate::open_root(&run.root, self.readers.job_runs_dir())?;
+        let root = self.readers.open_root(&run.root)?;
         let mut reader =
             lab_formats::RunReader::new_entry_with(format, run.entry.as_deref(), &self.formats);
         reader.refresh(&lab_formats::LocalStorage::new(&root));

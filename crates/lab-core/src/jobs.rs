@@ -128,7 +128,7 @@ impl Lab {
         else {
             return (chunks, reached);
         };
-        let Ok(root) = crate::open_root(&run.root, self.readers.job_runs_dir()) else {
+        let Ok(root) = self.readers.open_root(&run.root) else {
             return (chunks, reached);
         };
         for (n, (name, kind)) in [("stdout.log", "stdout"), ("stderr.log", "stderr")]
@@ -166,7 +166,7 @@ impl Lab {
         let allow = self.allowlists.base();
         let mut out = Vec::new();
         let run = self.registry.get(&lab_registry::RunId::parse(run_id)?)?;
-        let root = crate::open_root(&run.root, self.readers.job_runs_dir())?;
+        let root = self.readers.open_root(&run.root)?;
         for (n, name) in ["stdout.log", "stderr.log"].iter().enumerate() {
             let Ok(name) = allow.check(name) else {
                 continue;

@@ -272,31 +272,6 @@ impl std::fmt::Debug for Lab {
     }
 }
 
-/// The directory `dir` opened as a root (`RunRoot::open_ambient`: its real
-/// path checked), its files a job's — hard links refused — when it lies in
-/// the jobs' runs `job_runs`: what a job wrote is read under the same
-/// single-link rule wherever it is registered.
-pub(crate) fn open_root(
-    dir: &std::path::Path,
-    job_runs: Option<&std::path::Path>,
-) -> Result<lab_fs::RunRoot, lab_fs::Error> {
-    let root = lab_fs::RunRoot::open_ambient(dir)?;
-    Ok(if job_runs.is_some_and(|jobs| dir.starts_with(jobs)) {
-        root.within_job()
-    } else {
-        root
-    })
-}
-
-impl Lab {
-    /// Whether `dir` lies in the jobs' runs (see [`open_root`]).
-    pub(crate) fn in_jobs(&self, dir: &std::path::Path) -> bool {
-        self.readers
-            .job_runs_dir()
-            .is_some_and(|jobs| dir.starts_with(jobs))
-    }
-}
-
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

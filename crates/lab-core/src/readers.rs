@@ -117,6 +117,33 @@ impl Readers {
         self.job_runs.as_deref()
     }
 
+    /// The directory `dir` opened as a root (`RunRoot::open_ambient`: its
+    /// real path checked), its files a job's — hard links refused — when
+    /// it lies in the jobs' runs: what a job wrote is read under the same
+    /// single-link rule wherever it is registered. The one way lab-core
+    /// opens a run's (or a name's) directory.
+    pub(crate) fn open_root(&self, dir: &std::path::Path) -> Result<RunRoot, lab_fs::Error> {
+        Ok(self.marked(dir, RunRoot::open_ambient(dir)?))
+    }
+
+    /// [`Readers::open_root`] from the kernel's caches alone, `None` when
+    /// that cannot be done (`RunRoot::open_ambient_cached`).
+    pub(crate) fn open_root_cached(&self, dir: &std::path::Path) -> Option<RunRoot> {
+        Some(self.marked(dir, RunRoot::open_ambient_cached(dir)?))
+    }
+
+    fn marked(&self, dir: &std::path::Path, root: RunRoot) -> RunRoot {
+        if self
+            .job_runs
+            .as_deref()
+            .is_some_and(|jobs| dir.starts_with(jobs))
+        {
+            root.within_job()
+        } else {
+            root
+        }
+    }
+
     /// The data dir whose `runs/` holds the jobs' runs.
     pub(crate) fn data_dir(&self) -> Option<&std::path::Path> {
         self.job_runs.as_deref()?.parent()
@@ -270,7 +297,7 @@ impl Readers {
         &self,
         run: &Run,
     ) -> std::result::Result<Option<RunRoot>, lab_fs::Error> {
-        let root = crate::open_root(&run.root, self.job_runs.as_deref())?;
+        let root = self.open_root(&run.root)?;
         if run.entry.is_none() {
             return Ok(Some(root));
         }

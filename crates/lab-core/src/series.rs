@@ -37,7 +37,7 @@ impl Lab {
             axis,
         } = query;
         let run = self.run(id)?;
-        let root = crate::open_root(&run.root, self.readers.job_runs_dir())?;
+        let root = self.readers.open_root(&run.root)?;
         let reader = self.readers.reader(&run, &root, REFRESH_EVERY);
         let reader = lock(&reader);
         Ok(reader.series(name).map(|series| {

@@ -372,7 +372,7 @@ fn read_details(
 ) -> std::result::Result<RunDetails, lab_fs::Error> {
     let readers: &Readers = &lab.readers;
     let allow = &lab.allowlists;
-    let root = crate::open_root(&run.root, lab.readers.job_runs_dir())?;
+    let root = lab.readers.open_root(&run.root)?;
     let format = run.format;
     let job = lab.job_view(run, &root, record);
     let reader = readers.reader(run, &root, REFRESH_EVERY);

@@ -207,9 +207,11 @@ impl Lab {
         self: &std::sync::Arc<Self>,
         query: &ListQuery,
     ) -> Result<Vec<ExperimentEntry>, crate::Error> {
+        // Grouped here: the caller's order would only cost its keys.
         let all = ListQuery {
             limit: usize::MAX,
             offset: 0,
+            sort: crate::list::Sort::Id,
             ..query.clone()
         };
         let page = self.list(&all)?;

@@ -223,10 +223,16 @@ impl Lab {
                     (ka, kb) => ka.partial_cmp(kb).unwrap_or(std::cmp::Ordering::Equal),
                 };
                 let by_key = if descending { by_key.reverse() } else { by_key };
-                // Within one experiment, newest first (`created` is ISO
-                // 8601 UTC: its text orders it); else by id.
+                // Experiments of one name apart (by their id), and within
+                // one, newest first (`created` is ISO 8601 UTC: its text
+                // orders it); else by id.
                 let by_key = if *sort == Sort::Experiment {
-                    by_key.then_with(|| b.1.created.cmp(&a.1.created))
+                    fn group(s: &RunSummary) -> Option<&str> {
+                        s.experiment.as_ref().map(|e| e.id.as_str())
+                    }
+                    by_key
+                        .then_with(|| group(a.1).cmp(&group(b.1)))
+                        .then_with(|| b.1.created.cmp(&a.1.created))
                 } else {
                     by_key
                 };

@@ -404,3 +404,60 @@ fn a_run_a_job_wrote_serves_no_hard_link() {
         "CANARY\n"
     );
 }
+
+/// `sort=experiment` keeps each experiment's runs together even where two
+/// experiments share a name (two sweeps started in the same second, in two
+/// projects): by name, then by id, then newest first.
+#[test]
+fn sorted_by_experiment_two_groups_of_one_name_stay_apart() {
+    let scratch = tempfile::tempdir().unwrap();
+    let base = scratch.path().canonicalize().unwrap();
+    let root = base.join("runs");
+    let tree = Tree::new(&root);
+    for (job, created) in [
+        ("x/2026-01-01/10-00-00/0", "2026-01-03T00:00:00Z"),
+        ("y/2026-01-01/10-00-00/0", "2026-01-02T00:00:00Z"),
+        ("x/2026-01-01/10-00-00/1", "2026-01-01T00:00:00Z"),
+    ] {
+        tree.file(&format!("{job}/.hydra/config.yaml"), "lr: 0.1\n")
+            .file(&format!("{job}/.hydra/overrides.yaml"), "- lr=0.1\n")
+            .file(
+                &format!("{job}/run.json"),
+                format!("{{\"name\": \"{job}\", \"created\": \"{created}\"}}"),
+            );
+    }
+    for sweep in ["x", "y"] {
+        tree.file(
+            &format!("{sweep}/2026-01-01/10-00-00/multirun.yaml"),
+            "hydra: {}\n",
+        );
+    }
+    let data = base.join("data");
+    let lab = lab_over(&data, &root);
+    let page = lab
+        .list(&ListQuery {
+            sort: Sort::Experiment,
+            ..ListQuery::default()
+        })
+        .unwrap();
+    let rows: Vec<(String, String)> = page
+        .rows
+        .iter()
+        .map(|s| {
+            let s = serde_json::to_value(&**s).unwrap();
+            assert_eq!(s["experiment"]["name"], "2026-01-01/10-00-00", "{s}");
+            let id = s["experiment"]["id"].as_str().unwrap().to_owned();
+            (id, s["name_raw"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "x/2026-01-01/10-00-00/0",
+            "x/2026-01-01/10-00-00/1",
+            "y/2026-01-01/10-00-00/0"
+        ],
+        "{rows:?}"
+    );
+}

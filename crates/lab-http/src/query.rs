@@ -34,6 +34,10 @@ pub(crate) enum Field {
 const DEFAULT_POINTS: usize = 1000;
 const MAX_POINTS: usize = 10_000;
 
+/// What `?format=` takes: every [`Format::ALL`], in its order (a unit test
+/// holds the two together).
+const BAD_FORMAT: &str = "format must be one of mlflow, wandb, trackio, sacred, raytune, huggingface, ultralytics, dvclive, sb3, lightning, tensorboard, keras, hydra, lab";
+
 /// `GET /api/runs?limit=&cursor=&q=&tag=&has_video=&format=&filter=&sort=&order=&fields=`:
 /// which runs, in which order, which page, and which extra fields.
 pub(crate) fn parse_list_query(query: &str) -> Result<(ListQuery, Vec<Field>), ListError> {
@@ -87,9 +91,7 @@ fn parse_list_pairs(query: &str) -> Result<(ListQuery, Vec<Field>, Option<String
             "tag" if !value.is_empty() => wanted.tag = Some(value),
             "experiment" if !value.is_empty() => wanted.experiment = Some(value),
             "format" if !value.is_empty() => {
-                wanted.format = Some(Format::parse(&value).ok_or(QueryError(
-                    "format must be one of mlflow, wandb, trackio, sacred, raytune, huggingface, ultralytics, dvclive, sb3, lightning, tensorboard, keras, hydra, lab",
-                ))?);
+                wanted.format = Some(Format::parse(&value).ok_or(QueryError(BAD_FORMAT))?);
             }
             "has_video" => {
                 wanted.has_video = Some(match value.as_str() {
@@ -282,12 +284,7 @@ mod tests {
                 Ok((with(&|q| q.format = Some(Format::Tensorboard)), vec![])),
             ),
             ("format=", Ok((default(), vec![]))),
-            (
-                "format=TensorBoard",
-                Err(
-                    "format must be one of mlflow, wandb, trackio, sacred, raytune, huggingface, ultralytics, dvclive, sb3, lightning, tensorboard, keras, hydra, lab",
-                ),
-            ),
+            ("format=TensorBoard", Err(BAD_FORMAT)),
             // has_video
             (
                 "has_video=true",
@@ -488,5 +485,14 @@ mod tests {
         for (query, expected) in table {
             check_metric(query, *expected);
         }
+    }
+
+    #[test]
+    fn a_bad_format_names_every_format() {
+        let all: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+        assert_eq!(
+            BAD_FORMAT,
+            format!("format must be one of {}", all.join(", "))
+        );
     }
 }

@@ -50,7 +50,7 @@ pub struct UnrecognisedDir {
 pub fn scan(registry: &Registry, limits: &Limits) -> Result<Scanned, lab_registry::Error> {
     let mut candidates = Vec::new();
     let mut warnings = Vec::new();
-    let mut folded = Vec::new();
+    let mut folded = std::collections::HashSet::new();
     let mut unrecognised = Unrecognised::default();
     for root in registry.allowed_roots() {
         let found = lab_formats::discover(root, limits);

@@ -223,11 +223,9 @@ pub(crate) struct Listing<'a> {
     entries: &'a [Entry],
     /// How deep below the allowed root it lies (the root is 0).
     pub(crate) depth: usize,
-    #[allow(dead_code)] // for the readers that look inside files (issue 31)
     storage: std::cell::OnceCell<Option<crate::local::LocalStorage<'static>>>,
 }
 
-#[allow(dead_code)] // some are for the readers issue 31 adds
 impl<'a> Listing<'a> {
     fn new(dir: &'a Path, entries: &'a [Entry], depth: usize) -> Self {
         Listing {
@@ -321,7 +319,9 @@ fn recognises(format: Format, l: &Listing<'_>) -> bool {
         Format::Sb3 => crate::sb3::recognises(l),
         Format::Raytune => crate::raytune::recognises(l),
         Format::Dvclive => crate::dvclive::recognises(l),
-        Format::Trackio => crate::trackio::recognises(l),
+        // A Trackio project is never a directory's run: its runs are
+        // entries of its database (`trackio::databases`).
+        Format::Trackio => false,
         Format::Sacred => crate::sacred::recognises(l),
     }
 }

@@ -105,7 +105,7 @@ pub fn check_tfrecord(data: &[u8]) -> Result<usize, String> {
 /// most 200 bytes; and its hparams, written back as a session start, read
 /// back the same. Returns how many hparams it read.
 pub fn check_hparams(data: &[u8]) -> Result<usize, String> {
-    use crate::hparams::{HValue, MAX_DEPTH, MAX_TITLE, Trial, decode, depth, encode_start};
+    use crate::hparams::{HValue, MAX_DEPTH, MAX_TITLE, Trial, decode, encode_start};
     let decoded = decode(data)?;
     let hparams = decoded.hparams.clone();
     assert!(hparams.len() <= crate::MAX_PARAMS);
@@ -162,7 +162,8 @@ pub fn check_wandb(data: &[u8]) -> Result<usize, String> {
     whole
 }
 
-fn depth(v: &serde_json::Value) -> usize {
+/// The deepest nesting in `v` (a scalar is 0), without recursion.
+pub(crate) fn depth(v: &serde_json::Value) -> usize {
     let mut most = 0;
     let mut stack = vec![(v, 0usize)];
     while let Some((v, d)) = stack.pop() {

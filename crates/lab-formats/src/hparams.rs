@@ -513,21 +513,6 @@ pub(crate) fn encode_start(hparams: &[(String, HValue)]) -> Vec<u8> {
     out
 }
 
-/// The deepest nesting in `json` (a scalar is 0), without recursion.
-pub(crate) fn depth(json: &Json) -> usize {
-    let mut most = 0;
-    let mut stack = vec![(json, 0usize)];
-    while let Some((v, d)) = stack.pop() {
-        most = most.max(d);
-        match v {
-            Json::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
-            Json::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
-            _ => {}
-        }
-    }
-    most
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may panic
 mod tests {
@@ -716,7 +701,7 @@ mod tests {
         let HValue::Nested(json) = &data.hparams[0].1 else {
             panic!("{:?}", data.hparams[0]);
         };
-        assert!(data.cut && depth(json) == MAX_DEPTH, "{json}");
+        assert!(data.cut && crate::fuzz::depth(json) == MAX_DEPTH, "{json}");
         // A list of 100,000 items: the node budget.
         let mut list = Vec::new();
         for _ in 0..100_000 {

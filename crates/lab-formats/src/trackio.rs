@@ -82,12 +82,6 @@ pub(crate) fn databases(listing: &Listing<'_>) -> Vec<String> {
         .collect()
 }
 
-/// A Trackio project is never a directory's run: its runs are entries of
-/// its database (see [`databases`]).
-pub(crate) fn recognises(_listing: &Listing<'_>) -> bool {
-    false
-}
-
 /// Why reading a snapshot failed, and whether the copy itself is rejected
 /// (not a database, not a Trackio project, corrupt).
 struct Failure {

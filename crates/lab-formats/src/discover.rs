@@ -1,12 +1,15 @@
 //! Discovery (SPEC §6): which directories under an allowed root are runs,
-//! and of which format. It lists directories, opening no file but an
-//! `mlflow.db` store's (through its private copy) and, beneath a
-//! TensorBoard run, the small event files of a sub-directory that may be an
-//! `add_hparams` trial folded into the run (`trials::Folding`: at most 64
-//! KiB per sub-directory, through the storage seam); it never follows a
-//! symbolic link, skips dot-directories (a format's own, `.hydra`, is
-//! looked at, not walked), and stops at a bounded depth and count with a
-//! warning.
+//! and of which format. It lists directories and, where names alone do not
+//! decide, reads through the storage seam (one handle per directory, each
+//! file's head at most once per walk): the head of a `run.json`,
+//! `result.json`, `args.yaml`, a CSV log, a `trainer_state.json`, a
+//! Trackio database's header; an `mlflow.db` store's or a Trackio
+//! project's runs through a private copy; and, beneath a TensorBoard run,
+//! the small event files of a sub-directory that may be an `add_hparams`
+//! trial folded into the run (`trials::Folding`: at most 64 KiB per
+//! sub-directory). It never follows a symbolic link, skips dot-directories
+//! (a format's own, `.hydra`, is looked at, not walked), and stops at a
+//! bounded depth and count with a warning.
 
 use std::path::{Path, PathBuf};
 
@@ -140,13 +143,11 @@ fn list(dir: &Path, max: usize) -> std::io::Result<(Vec<Entry>, bool)> {
 /// The files that make a directory a `lab` run.
 const LAB_MARKERS: &[&str] = &["run.toml", "run.json", "metrics.jsonl", "metrics.csv"];
 
-/// The format of the run at `dir`, if it is one; `depth` is its depth
-/// under the allowed root.
-fn classify(dir: &Path, entries: &[Entry], depth: usize) -> Option<Format> {
-    let listing = Listing::new(dir, entries, depth);
+/// The format of the run `listing` shows, if it is one.
+fn classify(listing: &Listing<'_>) -> Option<Format> {
     Format::ALL
         .into_iter()
-        .find(|format| recognises(*format, &listing))
+        .find(|format| recognises(*format, listing))
 }
 
 /// What a run-like directory that no reader reads looks like: its
@@ -223,8 +224,15 @@ pub(crate) struct Listing<'a> {
     entries: &'a [Entry],
     /// How deep below the allowed root it lies (the root is 0).
     pub(crate) depth: usize,
-    storage: std::cell::OnceCell<Option<crate::local::LocalStorage<'static>>>,
+    storage: std::cell::OnceCell<Result<crate::local::LocalStorage<'static>, String>>,
+    /// The heads read so far (name, most bytes, what was read): a file
+    /// two recognisers look at (`run.json`: Sacred's, else the Lab's) is
+    /// read once per walk.
+    heads: std::cell::RefCell<Vec<Head>>,
 }
+
+/// A file's head as [`Listing::head`] read it: name, most bytes, bytes.
+type Head = (String, usize, Option<Vec<u8>>);
 
 impl<'a> Listing<'a> {
     fn new(dir: &'a Path, entries: &'a [Entry], depth: usize) -> Self {
@@ -234,6 +242,7 @@ impl<'a> Listing<'a> {
             entries,
             depth,
             storage: std::cell::OnceCell::new(),
+            heads: std::cell::RefCell::default(),
         }
     }
 
@@ -266,16 +275,35 @@ impl<'a> Listing<'a> {
     /// The directory itself as a storage, opened once (none when it
     /// cannot be opened as a root).
     pub(crate) fn storage(&self) -> Option<&dyn Storage> {
-        self.storage
-            .get_or_init(|| crate::local::LocalStorage::open_ambient(self.dir).ok())
-            .as_ref()
-            .map(|s| s as &dyn Storage)
+        self.opened().ok()
+    }
+
+    /// [`Listing::storage`], or why the directory cannot be opened.
+    fn opened(&self) -> Result<&dyn Storage, String> {
+        match self.storage.get_or_init(|| {
+            crate::local::LocalStorage::open_ambient(self.dir).map_err(|e| e.to_string())
+        }) {
+            Ok(storage) => Ok(storage),
+            Err(e) => Err(e.clone()),
+        }
     }
 
     /// At most `max` bytes from the start of the file `name` beneath it
     /// (`name` may hold `/`): none when it is absent or not a regular file.
     pub(crate) fn head(&self, name: &str, max: usize) -> Option<Vec<u8>> {
-        self.storage()?.read_range(name, 0, max, None).ok()
+        if let Some((_, _, head)) = self
+            .heads
+            .borrow()
+            .iter()
+            .find(|(n, m, _)| n == name && *m == max)
+        {
+            return head.clone();
+        }
+        let head = self.storage()?.read_range(name, 0, max, None).ok();
+        self.heads
+            .borrow_mut()
+            .push((name.to_owned(), max, head.clone()));
+        head
     }
 }
 
@@ -326,23 +354,19 @@ fn recognises(format: Format, l: &Listing<'_>) -> bool {
     }
 }
 
-/// The sub-directories of the TensorBoard run at `dir` that are hparams
-/// trials folded into it: the reader's own rule, through a local storage
-/// of `dir` (none when `dir` cannot be opened as one).
-fn folded_trials(dir: &Path, entries: &[Entry]) -> Vec<String> {
-    let dirs: Vec<String> = entries
-        .iter()
-        .filter(|e| e.dir)
-        .map(|e| e.name.clone())
-        .collect();
+/// The sub-directories of the TensorBoard run `listing` shows that are
+/// hparams trials folded into it: the reader's own rule, through the
+/// listing's storage (none when its directory cannot be opened as one).
+fn folded_trials(listing: &Listing<'_>) -> Vec<String> {
+    let dirs: Vec<String> = listing.subdirs().map(str::to_owned).collect();
     if dirs.is_empty() {
         return Vec::new();
     }
-    let Ok(storage) = crate::local::LocalStorage::open_ambient(dir) else {
+    let Some(storage) = listing.storage() else {
         return Vec::new();
     };
     let mut folding = crate::trials::Folding::default();
-    folding.refresh(&storage, &dirs);
+    folding.refresh(storage, &dirs);
     folding.folded().to_vec()
 }
 
@@ -350,7 +374,7 @@ fn folded_trials(dir: &Path, entries: &[Entry]) -> Vec<String> {
 /// import), or `None` when no reader recognises it.
 pub fn detect(dir: &Path) -> Option<Format> {
     let (entries, _) = list(dir, Limits::default().max_entries).ok()?;
-    classify(dir, &entries, 2)
+    classify(&Listing::new(dir, &entries, 2))
 }
 
 /// What the directory `dir` looks like when it is run-like but no reader
@@ -411,13 +435,13 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
                 limits.max_entries
             ));
         }
-        if entries
-            .iter()
-            .any(|e| e.file && e.name == crate::mlflow_db::DB_NAME)
-        {
-            let listed = crate::local::LocalStorage::open_ambient(&dir)
-                .map_err(|e| e.to_string())
-                .and_then(|storage| crate::mlflow_db::list_runs(&storage, limits));
+        // Every look at the directory goes through one listing: its
+        // handle opened once, a file's head read once.
+        let listing = Listing::new(&dir, &entries, depth);
+        if listing.file(crate::mlflow_db::DB_NAME) {
+            let listed = listing
+                .opened()
+                .and_then(|storage| crate::mlflow_db::list_runs(storage, limits));
             match listed {
                 Ok(runs) => {
                     for (id, name) in runs {
@@ -437,12 +461,12 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
         }
         // Trackio project databases: each of their runs is a run, and
         // their `media/` and `inbox/` are theirs, not walked.
-        let projects = crate::trackio::databases(&Listing::new(&dir, &entries, depth));
+        let projects = crate::trackio::databases(&listing);
         if !projects.is_empty() {
-            match crate::local::LocalStorage::open_ambient(&dir) {
+            match listing.opened() {
                 Ok(storage) => {
                     for db in &projects {
-                        match crate::trackio::list_runs(&storage, db, limits) {
+                        match crate::trackio::list_runs(storage, db, limits) {
                             Ok(runs) => {
                                 for (run, name) in runs {
                                     if found.runs.len() >= limits.max_runs {
@@ -463,11 +487,7 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
                 Err(e) => found.warnings.push(format!("{}: {e}", dir.display())),
             }
         }
-        let format = if depth == 0 {
-            None
-        } else {
-            classify(&dir, &entries, depth)
-        };
+        let format = if depth == 0 { None } else { classify(&listing) };
         if let Some(format) = format {
             if found.runs.len() >= limits.max_runs {
                 found.warnings.push(format!(
@@ -504,7 +524,7 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
         }
         if format.is_none()
             && depth > 0
-            && let Some(what) = unrecognised(&Listing::new(&dir, &entries, depth))
+            && let Some(what) = unrecognised(&listing)
         {
             found.unrecognised_count += 1;
             if found.unrecognised.len() < MAX_UNRECOGNISED_EXAMPLES {
@@ -518,14 +538,14 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
             continue;
         }
         let folded = if format == Some(Format::Tensorboard) {
-            folded_trials(&dir, &entries)
+            folded_trials(&listing)
         } else {
             Vec::new()
         };
         found
             .folded
             .extend(folded.iter().map(|name| dir.join(name)));
-        for entry in entries {
+        for entry in &entries {
             let trackio_own =
                 !projects.is_empty() && (entry.name == "media" || entry.name == "inbox");
             if entry.dir

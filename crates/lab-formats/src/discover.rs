@@ -1085,4 +1085,58 @@ mod tests {
         );
         assert_eq!(found.warnings, Vec::<String>::new());
     }
+
+    /// Every file a recogniser reads the head of, planted as a FIFO and
+    /// as a link to a Sacred-looking canary outside the root: the walk
+    /// returns at once, takes none of them for a run, and the canary is
+    /// as it was.
+    #[test]
+    fn a_fifo_or_a_link_at_any_name_a_recogniser_reads_is_no_run_and_no_hang() {
+        let scratch = tempfile::tempdir().unwrap();
+        let base = scratch.path().canonicalize().unwrap();
+        let root = base.join("root");
+        let canary = base.join("canary.json");
+        let sacred = r#"{"command": "main", "experiment": {"name": "x"}, "host": {"hostname": "h"}, "status": "COMPLETED"}"#;
+        std::fs::write(&canary, sacred).unwrap();
+        // (directory, the sniffed file, regular files beside it)
+        let cases: &[(&str, &str, &[&str])] = &[
+            ("sacred", "run.json", &[]),
+            ("raytune", "result.json", &["params.json"]),
+            ("ultralytics", "args.yaml", &["results.csv"]),
+            ("huggingface", "checkpoint-1/trainer_state.json", &[]),
+            ("dvclive", "dvclive/metrics.json", &[]),
+            ("dvclive-params", "dvclive/params.yaml", &[]),
+            ("sb3", "progress.csv", &[]),
+            ("keras", "log.csv", &[]),
+            ("trackio", "proj.db", &["media/x"]),
+        ];
+        for (dir, sniffed, beside) in cases {
+            for (kind, plant) in [("fifo", true), ("link", false)] {
+                let d = root.join(format!("{dir}-{kind}"));
+                for f in *beside {
+                    let at = d.join(f);
+                    std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+                    std::fs::write(at, "x").unwrap();
+                }
+                let at = d.join(sniffed);
+                std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+                if plant {
+                    lab_fs::fuzz::make_fifo(&at).unwrap();
+                } else {
+                    std::os::unix::fs::symlink(&canary, &at).unwrap();
+                }
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let walked = root.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(discover(&walked, &Limits::default()));
+        });
+        let found = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the walk hung on a planted file");
+        let runs: Vec<_> = found.runs.iter().map(|f| (&f.dir, f.format)).collect();
+        assert!(runs.is_empty(), "{runs:?}");
+        assert_eq!(std::fs::read_to_string(&canary).unwrap(), sacred);
+    }
 }

@@ -614,9 +614,9 @@ const FORMATS_FS_ALLOWED: &[(&str, &str)] = &[
     ),
     (
         "discover.rs",
-        "discovery walks an allowed root by path, listing names only (up to 200,000 \
-         a directory, where a Storage listing stops at 4,096); it opens a store's \
-         runs through LocalStorage",
+        "discovery walks an allowed root by path, listing names (up to 200,000 \
+         a directory, where a Storage listing stops at 4,096); whatever it reads \
+         of a file (a head, a store's runs) it reads through LocalStorage",
     ),
     (
         "job.rs",

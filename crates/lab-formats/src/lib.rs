@@ -1,5 +1,6 @@
-//! lab-formats reads the runs researchers already have — `lab`,
-//! TensorBoard, MLflow, Lightning and Hydra — into one model: a
+//! lab-formats reads the runs researchers already have — the fourteen
+//! formats of [`Format::ALL`], `lab`, TensorBoard, MLflow and W&B among
+//! them — into one model: a
 //! [`RunInfo`] (name, format, flat params, tags, created, status, metric
 //! names with counts and last values, media) and metric [`Series`].
 //!
@@ -218,8 +219,7 @@ impl Format {
             Format::Mlflow => &MLFLOW_ARTIFACTS,
             // A bundle of an MLflow or W&B run reimports as a `lab` run
             // with its `artifacts/` or `files/`: the Lab's own format
-            // serves both, and what the newer formats serve (a bundle of
-            // any run reimports whole).
+            // serves both.
             // A bundle of any format reimports as a `lab` run with what
             // this list serves (its params and series in `run.json` and
             // `metrics.jsonl`); the newer formats' files are theirs alone:

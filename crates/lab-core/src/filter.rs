@@ -111,6 +111,9 @@ pub enum Filter {
         pattern: String,
         /// ASCII case folded.
         fold: bool,
+        /// The pattern made ready once, not for every run it is matched
+        /// against.
+        compiled: Like,
     },
     /// `field IN (a, b, …)`.
     In(Field, Vec<Literal>),
@@ -290,11 +293,7 @@ impl Parser {
                         at,
                         format!("a LIKE pattern longer than {MAX_PATTERN} characters"),
                     ),
-                    Literal::Text(pattern) => Ok(Filter::Like {
-                        field,
-                        pattern,
-                        fold,
-                    }),
+                    Literal::Text(pattern) => Ok(Filter::like(field, pattern, fold)),
                     Literal::Number(_) => err(at, "expected a quoted pattern"),
                 };
             }
@@ -441,6 +440,16 @@ impl Parser {
 }
 
 impl Filter {
+    /// `field LIKE 'pattern'` (`ILIKE` with `fold`).
+    pub fn like(field: Field, pattern: String, fold: bool) -> Filter {
+        Filter::Like {
+            compiled: Like::new(&pattern, fold),
+            field,
+            pattern,
+            fold,
+        }
+    }
+
     /// Parses `expr`, or says where and why not.
     pub fn parse(expr: &str) -> Result<Filter, FilterError> {
         if expr.len() > MAX_LEN {
@@ -474,10 +483,8 @@ impl Filter {
                 value_of(field, run).is_some_and(|v| compare(field, &v, *op, lit))
             }
             Filter::Like {
-                field,
-                pattern,
-                fold,
-            } => value_of(field, run).is_some_and(|v| like(&v.text(), pattern, *fold)),
+                field, compiled, ..
+            } => value_of(field, run).is_some_and(|v| compiled.matches(&v.text())),
             Filter::In(field, items) => value_of(field, run)
                 .is_some_and(|v| items.iter().any(|lit| compare(field, &v, Op::Eq, lit))),
             Filter::Not(inner) => !inner.matches(run),
@@ -647,77 +654,135 @@ fn compare(field: &Field, value: &Val<'_>, op: Op, lit: &Literal) -> bool {
     }
 }
 
-/// SQL `LIKE`: `%` any run of characters, `_` one. The pattern's parts
-/// between `%`s are found in order, each at its leftmost place (which is
-/// where a match can always put it): the first anchored at the start, the
-/// last at the end, the others searched for by bit-parallel matching
-/// (Shift-And, `_` matching any character), so a match costs
-/// O(text × ⌈part / 64⌉) whatever the pattern — at most
-/// [`MAX_PATTERN`] characters, so O(text × 4).
+/// SQL `LIKE`: `%` any run of characters, `_` one (see [`Like`]).
 pub fn like(text: &str, pattern: &str, fold: bool) -> bool {
-    let norm = |c: char| if fold { c.to_ascii_lowercase() } else { c };
-    let t: Vec<char> = text.chars().map(norm).collect();
-    let parts: Vec<Vec<char>> = pattern
-        .split('%')
-        .map(|part| part.chars().map(norm).collect())
-        .collect();
-    let fits = |part: &[char], at: usize| {
-        at + part.len() <= t.len() && part.iter().zip(&t[at..]).all(|(p, c)| *p == '_' || p == c)
-    };
-    let (first, rest) = match parts.split_first() {
-        Some(split) => split,
-        None => return t.is_empty(),
-    };
-    let Some((last, middle)) = rest.split_last() else {
-        // No `%`: the whole text, character for character.
-        return t.len() == first.len() && fits(first, 0);
-    };
-    if first.len() + last.len() > t.len() || !fits(first, 0) || !fits(last, t.len() - last.len()) {
-        return false;
-    }
-    let end = t.len() - last.len();
-    let mut at = first.len();
-    for part in middle.iter().filter(|p| !p.is_empty()) {
-        match leftmost(part, &t[at..end]) {
-            Some(found) => at += found + part.len(),
-            None => return false,
-        }
-    }
-    true
+    Like::new(pattern, fold).matches(text)
 }
 
-/// Where `part` (`_` any character) first lies whole in `text`: Shift-And
-/// over 64-bit words, one step per character of `text`.
-fn leftmost(part: &[char], text: &[char]) -> Option<usize> {
-    let words = part.len().div_ceil(64);
-    // Any character matches where the part has `_`; a character the part
-    // names matches there too.
-    let mut any = vec![0u64; words];
-    for (i, p) in part.iter().enumerate() {
-        if *p == '_' {
-            any[i / 64] |= 1 << (i % 64);
+/// A `LIKE` pattern made ready to match: its parts between `%`s, each
+/// found in order at its leftmost place (which is where a match can always
+/// put it): the first anchored at the start, the last at the end, the
+/// others searched for by bit-parallel matching (Shift-And, `_` matching
+/// any character, the masks built here once), so a match costs
+/// O(text × ⌈part / 64⌉) whatever the pattern — at most [`MAX_PATTERN`]
+/// characters, so O(text × 4).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Like {
+    fold: bool,
+    first: Vec<char>,
+    /// The part after the last `%`; `None` without one.
+    last: Option<Vec<char>>,
+    /// The non-empty parts between the first and the last.
+    middle: Vec<Part>,
+}
+
+/// A middle part and its Shift-And masks.
+#[derive(Clone, Debug, PartialEq)]
+struct Part {
+    len: usize,
+    /// Where the part has `_` (matched by any character).
+    any: Vec<u64>,
+    /// For each character the part names, where it matches (`any` too).
+    masks: std::collections::HashMap<char, Vec<u64>>,
+}
+
+impl Part {
+    fn new(part: &[char]) -> Self {
+        let words = part.len().div_ceil(64);
+        let mut any = vec![0u64; words];
+        for (i, p) in part.iter().enumerate() {
+            if *p == '_' {
+                any[i / 64] |= 1 << (i % 64);
+            }
+        }
+        let mut masks: std::collections::HashMap<char, Vec<u64>> = std::collections::HashMap::new();
+        for (i, p) in part.iter().enumerate().filter(|(_, p)| **p != '_') {
+            masks.entry(*p).or_insert_with(|| any.clone())[i / 64] |= 1 << (i % 64);
+        }
+        Part {
+            len: part.len(),
+            any,
+            masks,
         }
     }
-    let mut masks: std::collections::HashMap<char, Vec<u64>> = std::collections::HashMap::new();
-    for (i, p) in part.iter().enumerate().filter(|(_, p)| **p != '_') {
-        masks.entry(*p).or_insert_with(|| any.clone())[i / 64] |= 1 << (i % 64);
-    }
-    let top = (part.len() - 1) % 64;
-    let mut state = vec![0u64; words];
-    for (i, c) in text.iter().enumerate() {
-        let m = masks.get(c).unwrap_or(&any);
-        // state = ((state << 1) | 1) & m, across the words.
-        let mut carry = 1u64;
-        for (word, m) in state.iter_mut().zip(m) {
-            let next = (*word << 1) | carry;
-            carry = *word >> 63;
-            *word = next & m;
+
+    /// Where the part first lies whole in `text`: Shift-And over 64-bit
+    /// words, one step per character of `text`.
+    fn leftmost(&self, text: &[char]) -> Option<usize> {
+        let words = self.any.len();
+        let top = (self.len - 1) % 64;
+        let mut state = vec![0u64; words];
+        for (i, c) in text.iter().enumerate() {
+            let m = self.masks.get(c).unwrap_or(&self.any);
+            // state = ((state << 1) | 1) & m, across the words.
+            let mut carry = 1u64;
+            for (word, m) in state.iter_mut().zip(m) {
+                let next = (*word << 1) | carry;
+                carry = *word >> 63;
+                *word = next & m;
+            }
+            if (state[words - 1] >> top) & 1 == 1 {
+                return Some(i + 1 - self.len);
+            }
         }
-        if (state[words - 1] >> top) & 1 == 1 {
-            return Some(i + 1 - part.len());
+        None
+    }
+}
+
+impl Like {
+    /// `pattern` made ready (`fold`: ASCII case folded, as `ILIKE`).
+    pub fn new(pattern: &str, fold: bool) -> Self {
+        let norm = |c: char| if fold { c.to_ascii_lowercase() } else { c };
+        let mut parts: Vec<Vec<char>> = pattern
+            .split('%')
+            .map(|part| part.chars().map(norm).collect())
+            .collect();
+        let first = parts.remove(0);
+        let last = parts.pop();
+        Like {
+            fold,
+            first,
+            last,
+            middle: parts
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| Part::new(p))
+                .collect(),
         }
     }
-    None
+
+    /// Whether `text` matches.
+    pub fn matches(&self, text: &str) -> bool {
+        let t: Vec<char> = if self.fold {
+            text.chars().map(|c| c.to_ascii_lowercase()).collect()
+        } else {
+            text.chars().collect()
+        };
+        let fits = |part: &[char], at: usize| {
+            at + part.len() <= t.len()
+                && part.iter().zip(&t[at..]).all(|(p, c)| *p == '_' || p == c)
+        };
+        let first = &self.first;
+        let Some(last) = &self.last else {
+            // No `%`: the whole text, character for character.
+            return t.len() == first.len() && fits(first, 0);
+        };
+        if first.len() + last.len() > t.len()
+            || !fits(first, 0)
+            || !fits(last, t.len() - last.len())
+        {
+            return false;
+        }
+        let end = t.len() - last.len();
+        let mut at = first.len();
+        for part in &self.middle {
+            match part.leftmost(&t[at..end]) {
+                Some(found) => at += found + part.len,
+                None => return false,
+            }
+        }
+        true
+    }
 }
 
 impl fmt::Display for Op {
@@ -799,6 +864,7 @@ impl fmt::Display for Filter {
                 field,
                 pattern,
                 fold,
+                ..
             } => {
                 write!(f, "{field} {} ", if *fold { "ILIKE" } else { "LIKE" })?;
                 write_quoted(f, '\'', pattern)
@@ -900,19 +966,11 @@ mod tests {
             ),
             (
                 "name LIKE 'a%'",
-                Filter::Like {
-                    field: Field::Name,
-                    pattern: "a%".into(),
-                    fold: false,
-                },
+                Filter::like(Field::Name, "a%".into(), false),
             ),
             (
                 "name ilike '_b'",
-                Filter::Like {
-                    field: Field::Name,
-                    pattern: "_b".into(),
-                    fold: true,
-                },
+                Filter::like(Field::Name, "_b".into(), true),
             ),
             (
                 "status IN ('a', 'b')",

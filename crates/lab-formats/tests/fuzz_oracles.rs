@@ -13,6 +13,27 @@ fn committed(target: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The committed input `index` of `target` (read from disk once per test
+/// binary, not once per case) with `flips` xor-ed in and cut at `cut`
+/// (modulo its length).
+fn mutated(target: &str, index: usize, flips: &[(usize, u8)], cut: usize) -> Vec<u8> {
+    type Seeds = std::sync::Mutex<std::collections::HashMap<String, Vec<Vec<u8>>>>;
+    static SEEDS: std::sync::OnceLock<Seeds> = std::sync::OnceLock::new();
+    let mut bytes = SEEDS
+        .get_or_init(Seeds::default)
+        .lock()
+        .unwrap()
+        .entry(target.to_owned())
+        .or_insert_with(|| committed(target))[index]
+        .clone();
+    for (at, byte) in flips {
+        let at = at % bytes.len();
+        bytes[at] ^= byte;
+    }
+    bytes.truncate(cut % (bytes.len() + 1));
+    bytes
+}
+
 #[test]
 fn committed_fuzz_inputs_hold_and_the_seeds_reach_the_readers() {
     let tf: Vec<_> = committed("tfrecord")
@@ -156,12 +177,7 @@ proptest! {
         cut in any::<usize>(),
     ) {
         let _ = fuzz::check_hparams(&data);
-        let mut seed = committed("tfrecord")[4].clone();
-        for (at, byte) in flips {
-            let at = at % seed.len();
-            seed[at] ^= byte;
-        }
-        seed.truncate(cut % (seed.len() + 1));
+        let seed = mutated("tfrecord", 4, &flips, cut);
         let _ = fuzz::check_hparams(&seed);
     }
 
@@ -203,12 +219,7 @@ proptest! {
         cut in any::<usize>(),
     ) {
         fuzz::check_huggingface(&data);
-        let mut seed = committed("huggingface")[0].clone();
-        for (at, byte) in flips {
-            let at = at % seed.len();
-            seed[at] ^= byte;
-        }
-        seed.truncate(cut % (seed.len() + 1));
+        let seed = mutated("huggingface", 0, &flips, cut);
         fuzz::check_huggingface(&seed);
     }
 
@@ -245,12 +256,7 @@ proptest! {
             ("dvclive", fuzz::check_dvclive),
         ][which];
         check(&data);
-        let mut seed = committed(target)[0].clone();
-        for (at, byte) in flips {
-            let at = at % seed.len();
-            seed[at] ^= byte;
-        }
-        seed.truncate(cut % (seed.len() + 1));
+        let seed = mutated(target, 0, &flips, cut);
         check(&seed);
     }
 
@@ -264,12 +270,7 @@ proptest! {
         cut in any::<usize>(),
     ) {
         let _ = fuzz::check_sacred(&data);
-        let mut bytes = committed("sacred")[seed].clone();
-        for (at, byte) in flips {
-            let at = at % bytes.len();
-            bytes[at] ^= byte;
-        }
-        bytes.truncate(cut % (bytes.len() + 1));
+        let bytes = mutated("sacred", seed, &flips, cut);
         let _ = fuzz::check_sacred(&bytes);
     }
 
@@ -286,12 +287,7 @@ proptest! {
         let _ = fuzz::check_trackio(&data);
         let row = serde_json::json!({"img": {"_type": "trackio.image", "file_path": path}});
         let _ = fuzz::check_trackio(row.to_string().as_bytes());
-        let mut bytes = committed("trackio")[seed].clone();
-        for (at, byte) in flips {
-            let at = at % bytes.len();
-            bytes[at] ^= byte;
-        }
-        bytes.truncate(cut % (bytes.len() + 1));
+        let bytes = mutated("trackio", seed, &flips, cut);
         let _ = fuzz::check_trackio(&bytes);
     }
 }

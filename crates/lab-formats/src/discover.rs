@@ -564,19 +564,41 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
 mod tests {
     use super::*;
 
+    /// Writes `files` (name, text) in `root/rel`, directories made.
+    fn plant(root: &Path, rel: &str, files: &[(&str, &str)]) {
+        let d = root.join(rel);
+        std::fs::create_dir_all(&d).unwrap();
+        for (f, text) in files {
+            if let Some(parent) = Path::new(f).parent() {
+                std::fs::create_dir_all(d.join(parent)).unwrap();
+            }
+            std::fs::write(d.join(f), text).unwrap();
+        }
+    }
+
+    /// The runs `found` holds as (directory within `root`, format), sorted.
+    fn runs_of(root: &Path, found: &Discovery) -> Vec<(String, Format)> {
+        let mut got: Vec<(String, Format)> = found
+            .runs
+            .iter()
+            .map(|f| {
+                (
+                    f.dir.strip_prefix(root).unwrap().display().to_string(),
+                    f.format,
+                )
+            })
+            .collect();
+        got.sort();
+        got
+    }
+
     #[test]
     fn each_format_is_found_once_and_links_are_not_followed() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().canonicalize().unwrap();
         let mk = |rel: &str, files: &[&str]| {
-            let d = root.join(rel);
-            std::fs::create_dir_all(&d).unwrap();
-            for f in files {
-                if let Some(parent) = Path::new(f).parent() {
-                    std::fs::create_dir_all(d.join(parent)).unwrap();
-                }
-                std::fs::write(d.join(f), "x").unwrap();
-            }
+            let files: Vec<(&str, &str)> = files.iter().map(|f| (*f, "x")).collect();
+            plant(&root, rel, &files);
         };
         mk("tb-ppo-seed1", &["events.out.tfevents.1.host"]);
         mk("tb-ppo-seed1/1700000000.1", &["events.out.tfevents.2.host"]);
@@ -603,18 +625,7 @@ mod tests {
         mk("deep/a/b/c/d/e/f/g/h", &["run.toml"]);
         std::os::unix::fs::symlink(root.join("plain"), root.join("latest-run")).unwrap();
         let found = discover(&root, &Limits::default());
-        let got: Vec<(String, Format)> = found
-            .runs
-            .iter()
-            .map(|f| {
-                (
-                    f.dir.strip_prefix(&root).unwrap().display().to_string(),
-                    f.format,
-                )
-            })
-            .collect();
-        let mut got = got;
-        got.sort();
+        let got = runs_of(&root, &found);
         assert_eq!(
             got,
             [
@@ -650,16 +661,7 @@ mod tests {
     fn overlapping_formats_are_one_run_of_the_right_format() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().canonicalize().unwrap();
-        let mk = |rel: &str, files: &[(&str, &str)]| {
-            let d = root.join(rel);
-            std::fs::create_dir_all(&d).unwrap();
-            for (f, text) in files {
-                if let Some(parent) = Path::new(f).parent() {
-                    std::fs::create_dir_all(d.join(parent)).unwrap();
-                }
-                std::fs::write(d.join(f), text).unwrap();
-            }
-        };
+        let mk = |rel: &str, files: &[(&str, &str)]| plant(&root, rel, files);
         let state = r#"{"log_history": [], "global_step": 0}"#;
         let keras = "epoch,loss,val_loss\n0,0.5,0.6\n";
         let progress = "time/total_timesteps,rollout/ep_rew_mean\n64,1.5\n";
@@ -698,7 +700,7 @@ mod tests {
         mk(
             "runs/detect/train",
             &[
-                ("args.yaml", "epochs: 3\n"),
+                ("args.yaml", "task: detect\nmode: train\nepochs: 3\n"),
                 ("results.csv", "epoch,time,train/box_loss\n1,2.5,0.9\n"),
             ],
         );
@@ -737,17 +739,7 @@ mod tests {
             &[(".hydra/config.yaml", "lr: 0.1\n"), ("training.log", keras)],
         );
         let found = discover(&root, &Limits::default());
-        let mut got: Vec<(String, Format)> = found
-            .runs
-            .iter()
-            .map(|f| {
-                (
-                    f.dir.strip_prefix(&root).unwrap().display().to_string(),
-                    f.format,
-                )
-            })
-            .collect();
-        got.sort();
+        let got = runs_of(&root, &found);
         let mut expected = vec![
             ("hf-ckpt-only", Format::Huggingface),
             ("hf-out", Format::Huggingface),
@@ -760,13 +752,8 @@ mod tests {
             ("sb3-monitors", Format::Sb3),
             ("sb3-ppo", Format::Sb3),
         ];
-        // The Ultralytics run is that reader's (once it recognises one),
-        // never Keras'.
-        let ultralytics = got.iter().find(|(d, _)| d == "runs/detect/train").cloned();
-        if let Some((_, format)) = &ultralytics {
-            assert_eq!(*format, Format::Ultralytics);
-            expected.push(("runs/detect/train", Format::Ultralytics));
-        }
+        // The Ultralytics run is that reader's, never Keras'.
+        expected.push(("runs/detect/train", Format::Ultralytics));
         let mut expected: Vec<(String, Format)> = expected
             .into_iter()
             .map(|(d, f)| (d.to_owned(), f))
@@ -788,16 +775,7 @@ mod tests {
     fn ray_trials_ultralytics_and_dvclive_runs_take_what_lies_in_them() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().canonicalize().unwrap();
-        let mk = |rel: &str, files: &[(&str, &str)]| {
-            let d = root.join(rel);
-            std::fs::create_dir_all(&d).unwrap();
-            for (f, text) in files {
-                if let Some(parent) = Path::new(f).parent() {
-                    std::fs::create_dir_all(d.join(parent)).unwrap();
-                }
-                std::fs::write(d.join(f), text).unwrap();
-            }
-        };
+        let mk = |rel: &str, files: &[(&str, &str)]| plant(&root, rel, files);
         let trial = "ray/exp/trainable_a1_00000_0_lr=0.1_2026-12-07_11-25-56";
         mk(
             "ray/exp",
@@ -873,17 +851,7 @@ mod tests {
             &[("plots/metrics/train/loss.tsv", "step\tloss\n")],
         );
         let found = discover(&root, &Limits::default());
-        let mut got: Vec<(String, Format)> = found
-            .runs
-            .iter()
-            .map(|f| {
-                (
-                    f.dir.strip_prefix(&root).unwrap().display().to_string(),
-                    f.format,
-                )
-            })
-            .collect();
-        got.sort();
+        let got = runs_of(&root, &found);
         assert_eq!(
             got,
             [
@@ -949,17 +917,7 @@ mod tests {
                 std::fs::write(root.join(rel).join(name), text).unwrap();
             }
         }
-        let mut got: Vec<(String, Format)> = discover(&root, &Limits::default())
-            .runs
-            .iter()
-            .map(|f| {
-                (
-                    f.dir.strip_prefix(&root).unwrap().display().to_string(),
-                    f.format,
-                )
-            })
-            .collect();
-        got.sort();
+        let got = runs_of(&root, &discover(&root, &Limits::default()));
         assert_eq!(
             got,
             [

@@ -56,6 +56,10 @@ pub const MAX_LISTED_ENTRIES: usize = 4096;
 /// Most directories one `*`-segment pattern's directory expands to when
 /// artifacts are listed (a format's step directories).
 pub const MAX_WILD_DIRS: usize = 4096;
+/// Most entries looked at in one listing of a run's artifacts, every
+/// directory together: a run of 4,096 step directories of 4,096 files
+/// each costs this many, not 16 million, each time it is listed.
+pub const MAX_LISTED_TOTAL: usize = 65_536;
 
 /// Whether `name` is a directory name an artifact name may hold.
 fn check_segment_name(name: &str) -> bool {
@@ -476,17 +480,18 @@ impl RunRoot {
     /// shows a name that would then be refused.
     pub fn list_artifacts(&self, allow: &Allowlist) -> Result<Vec<ArtifactInfo>, Error> {
         let mut found = Vec::new();
-        self.collect(None, allow, &mut found)?;
+        let mut budget = MAX_LISTED_TOTAL;
+        self.collect(None, allow, &mut found, &mut budget)?;
         let job_dirs = allow.dirs().into_iter().map(|d| format!("{JOB_DIR}/{d}"));
         let mut dirs: Vec<String> = allow.dirs().into_iter().map(str::to_owned).collect();
         dirs.push(JOB_DIR.to_owned());
         dirs.extend(job_dirs);
         for wild in allow.wild_dirs() {
-            dirs.extend(self.expand(wild));
+            dirs.extend(self.expand(wild, &mut budget));
         }
         for dir in dirs.iter().map(String::as_str) {
             // A missing or escaping directory simply contributes nothing.
-            if let Err(e) = self.collect(Some(dir), allow, &mut found) {
+            if let Err(e) = self.collect(Some(dir), allow, &mut found, &mut budget) {
                 match e {
                     Error::NotFound | Error::Escape | Error::NotAFile => {}
                     Error::Io(ref io) if io.raw_os_error() == Some(libc::ENOTDIR) => {}
@@ -503,8 +508,9 @@ impl RunRoot {
     /// `media/*`) names: each `*` any real directory there whose name is
     /// a safe segment, at most [`MAX_WILD_DIRS`] in all. What cannot be
     /// listed contributes nothing; every file found is still opened as
-    /// [`RunRoot::open_artifact`] opens it.
-    fn expand(&self, wild: &str) -> Vec<String> {
+    /// [`RunRoot::open_artifact`] opens it. Every entry looked at is taken
+    /// from `budget`.
+    fn expand(&self, wild: &str, budget: &mut usize) -> Vec<String> {
         let mut found: Vec<String> = vec![String::new()];
         for segment in wild.split('/') {
             let mut next = Vec::new();
@@ -523,7 +529,8 @@ impl RunRoot {
                     self.dir.read_dir(prefix)
                 };
                 let Ok(entries) = entries else { continue };
-                for entry in entries.take(MAX_LISTED_ENTRIES) {
+                for entry in entries.take(MAX_LISTED_ENTRIES.min(*budget)) {
+                    *budget -= 1;
                     let Ok(entry) = entry else { continue };
                     // The entry itself: a link is not a directory here.
                     if !entry.file_type().is_ok_and(|t| t.is_dir()) {
@@ -550,18 +557,22 @@ impl RunRoot {
         found
     }
 
+    /// Adds the allowlisted artifacts of the root (`None`) or `subdir` to
+    /// `found`, every entry looked at taken from `budget`.
     fn collect(
         &self,
         subdir: Option<&str>,
         allow: &Allowlist,
         found: &mut Vec<ArtifactInfo>,
+        budget: &mut usize,
     ) -> Result<(), Error> {
         let entries = match subdir {
             None => self.dir.entries(),
             Some(dir) => self.dir.read_dir(dir),
         }
         .map_err(Error::from_io)?;
-        for entry in entries.take(MAX_LISTED_ENTRIES) {
+        for entry in entries.take(MAX_LISTED_ENTRIES.min(*budget)) {
+            *budget -= 1;
             let Ok(entry) = entry else { continue };
             let Some(file_name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;

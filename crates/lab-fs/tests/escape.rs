@@ -512,3 +512,44 @@ fn committed_name_inputs_hold() {
         "{accepted:?}"
     );
 }
+
+/// A `*`-segment pattern (`*/*.png`, a format's step directories) lists
+/// the files of every real step directory, never through a link, and the
+/// whole listing looks at no more than `MAX_LISTED_TOTAL` entries however
+/// many directories and files a run holds.
+#[test]
+fn a_wildcard_listing_follows_no_link_and_stops_at_its_budget() {
+    let l = layout();
+    let steps = 17;
+    let per_step = 4_000;
+    assert!(steps * per_step > lab_fs::MAX_LISTED_TOTAL);
+    for s in 0..steps {
+        let dir = l.root.join(format!("{s}"));
+        std::fs::create_dir(&dir).unwrap();
+        for i in 0..per_step {
+            std::fs::write(dir.join(format!("{i}.png")), b"p").unwrap();
+        }
+    }
+    let outside = l.root.parent().unwrap().join("outside");
+    std::fs::write(outside.join("leak.png"), b"secret").unwrap();
+    symlink(&outside, l.root.join("linked")).unwrap();
+    let root = RunRoot::open_ambient(&l.root).unwrap();
+    let allow = Allowlist::default().plus(&["*/*.png"]).unwrap();
+    let listed = root.list_artifacts(&allow).unwrap();
+    let pngs = listed
+        .iter()
+        .filter(|a| a.name.as_str().ends_with(".png"))
+        .count();
+    assert!(pngs > 0);
+    assert!(pngs < lab_fs::MAX_LISTED_TOTAL, "{pngs}");
+    assert!(
+        !listed
+            .iter()
+            .any(|a| a.name.as_str().starts_with("linked/")),
+        "listed through a link"
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.join("canary")).unwrap(),
+        CANARY
+    );
+}

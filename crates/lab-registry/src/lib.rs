@@ -457,6 +457,7 @@ impl Registry {
                     Err(e) => left.push(format!("run {} keeps its id: {e}", run.id)),
                 }
             }
+            batch.migrated();
             batch.compact();
             Ok(renamed)
         })?;

@@ -206,6 +206,12 @@ impl<'a> Batch<'a> {
         self.state.before_stable_ids
     }
 
+    /// Marks the registry migrated to stable ids (written so by the
+    /// compaction the migration asks for).
+    pub(crate) fn migrated(&mut self) {
+        self.state.before_stable_ids = false;
+    }
+
     /// Asks for the changes to be written as a new snapshot, not appended
     /// to the journal (see `Store::update`).
     pub(crate) fn compact(&mut self) {

@@ -51,6 +51,12 @@ pub(crate) const VERSION: u32 = 3;
 /// `Registry::migrate_ids`).
 const STABLE_IDS: u32 = 3;
 
+/// What a snapshot of a registry not yet migrated to stable ids is written
+/// as: its version before them, so that a compaction for another change
+/// (while a migration that failed waits for the next open) never marks it
+/// migrated. It holds no aliases; only the migration makes them.
+const BEFORE_STABLE_IDS: u32 = 2;
+
 /// Changes a journal holds before it is compacted into the snapshot, at
 /// the least (else a quarter of the runs, so compaction's `O(n)` write is
 /// amortised over `n / 4` updates).
@@ -625,7 +631,11 @@ impl Store {
         let generation = loaded.newest + 1;
         let state = &loaded.state;
         let mut body = serde_json::to_vec_pretty(&OnDiskRef {
-            version: VERSION,
+            version: if state.before_stable_ids {
+                BEFORE_STABLE_IDS
+            } else {
+                VERSION
+            },
             runs: state.runs(),
             forgotten: state.forgotten().collect(),
             roots: state.roots(),
@@ -639,7 +649,6 @@ impl Store {
         crate::data_dir::write_bytes(&self.dir, SNAPSHOT_NAME, &body)
             .map_err(io("replacing the registry"))?;
         loaded.newest = generation;
-        loaded.state.before_stable_ids = false;
         loaded.snapshot = std::fs::metadata(&self.file)
             .map(|m| Some(FileStamp::of(&m)))
             .map_err(io("reading the registry"))?;
@@ -743,5 +752,46 @@ mod tests {
             ),
             (VERSION, vec![run], vec![forgotten], roots.to_vec(), Some(9))
         );
+    }
+
+    /// A registry from before stable ids stays one through compactions
+    /// for other changes (a migration that failed is tried again at the
+    /// next open, never skipped); the migration's own compaction writes the
+    /// current version.
+    #[test]
+    fn only_the_migration_marks_an_old_registry_migrated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = serde_json::json!({"version": 2, "runs": [], "forgotten": [], "roots": []});
+        std::fs::write(tmp.path().join(SNAPSHOT_NAME), old.to_string()).unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let cache = Mutex::new(Cache::default());
+        let version = || {
+            let text = std::fs::read(tmp.path().join(SNAPSHOT_NAME)).unwrap();
+            serde_json::from_slice::<OnDisk>(&text).unwrap().version
+        };
+        store
+            .update(&cache, |batch| {
+                batch.compact();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(version(), BEFORE_STABLE_IDS);
+        store
+            .update(&cache, |batch| {
+                assert!(batch.before_stable_ids());
+                batch.migrated();
+                batch.compact();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(version(), VERSION);
+        // Read again from the files: migrated.
+        let fresh = Mutex::new(Cache::default());
+        store
+            .update(&fresh, |batch| {
+                assert!(!batch.before_stable_ids());
+                Ok(())
+            })
+            .unwrap();
     }
 }

@@ -37,6 +37,7 @@ use crate::discover::Listing;
 use crate::lab::{MAX_META_BYTES, read_parsed};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{EntryKind, Stat, Storage, StorageError, check_name, list_all};
+use crate::text::{Bare, python_json};
 use crate::{RunInfo, flatten};
 
 /// The artifacts this format adds to the default allowlist: the Trainer's
@@ -329,46 +330,6 @@ fn beneath_the_run(raw: &str, origin: &str, dirs: &[&str]) -> Option<String> {
     Some(rel.to_owned())
 }
 
-/// Python's `json.dumps` writes NaN and ±Infinity bare (invalid JSON):
-/// outside strings, each becomes a string `"NaN"`, `"Infinity"`,
-/// `"-Infinity"`, which a row's cell reads back as the number.
-pub(crate) fn python_json(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 64);
-    let mut in_string = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            out.push(b);
-            if b == b'\\' {
-                if let Some(next) = bytes.get(i + 1) {
-                    out.push(*next);
-                }
-                i += 2;
-                continue;
-            }
-            in_string = b != b'"';
-            i += 1;
-            continue;
-        }
-        let rest = &bytes[i..];
-        let word = [&b"NaN"[..], b"-Infinity", b"Infinity"]
-            .into_iter()
-            .find(|w| rest.starts_with(w));
-        if let Some(word) = word {
-            out.push(b'"');
-            out.extend_from_slice(word);
-            out.push(b'"');
-            i += word.len();
-            continue;
-        }
-        in_string = b == b'"';
-        out.push(b);
-        i += 1;
-    }
-    out
-}
-
 /// The part of `trainer_state.json` read (the rest is skipped unparsed).
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
@@ -491,7 +452,7 @@ impl<'de> serde::Deserialize<'de> for Cell {
 
 /// Reads a `trainer_state.json`'s bytes.
 fn parse_state(bytes: &[u8]) -> Result<Parsed, serde_json::Error> {
-    let state: State = serde_json::from_slice(&python_json(bytes))?;
+    let state: State = serde_json::from_slice(&python_json(bytes, Bare::Quoted))?;
     let mut parsed = Parsed::default();
     for (index, Row(cells)) in state.log_history.iter().enumerate() {
         let step = cells

@@ -27,6 +27,7 @@ use crate::discover::Listing;
 use crate::lab::{MAX_META_BYTES, first_line};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{Stat, Storage, StorageError};
+use crate::text::from_python_json;
 use crate::{Group, Media, RunInfo, flatten};
 
 /// The artifacts this format adds to the default allowlist: the captured
@@ -181,24 +182,6 @@ impl Whole {
     }
 }
 
-/// Parses Python's JSON (bare `NaN`, `Infinity`, `-Infinity` read as
-/// null when plain JSON fails).
-pub(crate) fn python_json<T: de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
-    serde_json::from_slice(bytes).or_else(|first| {
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            return Err(first);
-        };
-        if !text.contains("NaN") && !text.contains("Infinity") {
-            return Err(first);
-        }
-        let fixed = text
-            .replace("-Infinity", "null")
-            .replace("Infinity", "null")
-            .replace("NaN", "null");
-        serde_json::from_str(&fixed)
-    })
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
     run_json: Whole,
@@ -221,7 +204,7 @@ impl Reader {
                 (self.meta, self.status, self.alive) = (RunInfo::default(), None, None);
             }
             Fresh::Bytes(bytes, stat) => {
-                let parsed = python_json::<Value>(&bytes).map(|run| self.read_run(&run));
+                let parsed = from_python_json::<Value>(&bytes).map(|run| self.read_run(&run));
                 self.run_json.parsed(stat, "run.json", parsed);
             }
         }
@@ -232,7 +215,7 @@ impl Reader {
             Fresh::Keep => {}
             Fresh::Missing => self.params.clear(),
             Fresh::Bytes(bytes, stat) => {
-                let parsed = python_json::<Value>(&bytes).map(|config| {
+                let parsed = from_python_json::<Value>(&bytes).map(|config| {
                     self.params.clear();
                     flatten("", &config, &mut self.params);
                 });
@@ -358,7 +341,7 @@ impl Reader {
 /// missing or odd time is NaN, a null value NaN, any other value skipped).
 /// Numbers are read straight into the points, never held as JSON values.
 pub(crate) fn metrics(bytes: &[u8]) -> Result<SeriesSet, serde_json::Error> {
-    let Metrics(set) = python_json(bytes)?;
+    let Metrics(set) = from_python_json(bytes)?;
     Ok(set)
 }
 
@@ -679,6 +662,25 @@ mod tests {
             .map(|m| (m.artifact.as_str(), m.kind))
             .collect();
         assert_eq!(media, [("plot.png", "image")]);
+    }
+
+    /// A bare NaN reads as null; strings that hold the words stay.
+    #[test]
+    fn a_bare_nan_leaves_strings_naming_it_alone() {
+        let memory = Memory::default();
+        let run = RUN.replace("\"vm\"", "\"NaN-host\"").replace("0.5", "NaN");
+        memory.put("run.json", run.as_bytes());
+        memory.put(
+            "config.json",
+            br#"{"act": "NaN-safe", "lr": NaN, "note": "say \"Infinity\""}"#,
+        );
+        let (_, info) = read(&memory);
+        assert_eq!(info.errors, Vec::<String>::new());
+        assert_eq!(info.params["act"], "NaN-safe");
+        assert_eq!(info.params["note"], "say \"Infinity\"");
+        assert!(info.params["lr"].is_null());
+        assert!(info.tags.contains(&"host=NaN-host".to_owned()));
+        assert!(!info.tags.iter().any(|t| t.starts_with("result=")));
     }
 
     #[test]

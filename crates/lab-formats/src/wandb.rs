@@ -144,16 +144,8 @@ impl Item {
     /// The item's value as JSON.
     fn value(&self) -> Value {
         if !self.value_json.is_empty() {
-            return serde_json::from_str(&self.value_json)
-                .or_else(|_| {
-                    serde_json::from_str(
-                        &self
-                            .value_json
-                            .replace("-Infinity", "null")
-                            .replace("Infinity", "null")
-                            .replace("NaN", "null"),
-                    )
-                })
+            // Python's bare NaN and Infinity read as null.
+            return crate::text::from_python_json(self.value_json.as_bytes())
                 .unwrap_or(Value::Null);
         }
         if let Some(b) = self.boolean {
@@ -593,6 +585,21 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An item's JSON with Python's bare NaN reads it as null, and leaves
+    /// strings that hold the word as written.
+    #[test]
+    fn a_bare_nan_in_an_items_json_leaves_its_strings_alone() {
+        let item = Item {
+            key: "opt".to_owned(),
+            value_json: r#"{"act": "NaN-safe", "lr": NaN, "hi": -Infinity}"#.to_owned(),
+            ..Item::default()
+        };
+        assert_eq!(
+            item.value(),
+            serde_json::json!({"act": "NaN-safe", "lr": null, "hi": null})
+        );
+    }
 
     /// Frames `records` the way wandb's datastore does.
     fn log(records: &[Vec<u8>]) -> Vec<u8> {

@@ -264,12 +264,12 @@ pub fn check_mlflow(data: &[u8]) -> usize {
 pub fn check_csv(data: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(data);
     let line = text.split(['\n', '\r']).next().unwrap_or("");
-    let fields = crate::text::csv_fields(line);
+    let fields = crate::text::csv_fields(line, ',');
     let written: Vec<String> = fields
         .iter()
         .map(|f| format!("\"{}\"", f.replace('"', "\"\"")))
         .collect();
-    let again = crate::text::csv_fields(&written.join(","));
+    let again = crate::text::csv_fields(&written.join(","), ',');
     assert_eq!(again, fields, "{line:?} written back as {written:?}");
     fields
 }
@@ -367,7 +367,7 @@ pub fn check_keras(data: &[u8]) -> usize {
     let header = text.lines().next().unwrap_or("");
     let columns: Vec<String> = [',', ';', '\t']
         .into_iter()
-        .flat_map(|sep| crate::csvlog::split(header, sep))
+        .flat_map(|sep| crate::text::csv_fields(header, sep))
         .collect();
     for name in whole_names {
         assert!(

@@ -286,7 +286,7 @@ impl LineMetrics {
     }
 
     fn csv_line(&mut self, line: &str) {
-        let fields = csv_fields(line);
+        let fields = csv_fields(line, ',');
         let Some(header) = &self.header else {
             self.header = Some(fields);
             return;

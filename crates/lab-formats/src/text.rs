@@ -113,8 +113,10 @@ pub(crate) fn iso8601_secs(text: &str) -> Option<f64> {
     Some(secs as f64 + fraction)
 }
 
-/// The fields of one CSV line (RFC 4180 quoting within the line).
-pub(crate) fn csv_fields(line: &str) -> Vec<String> {
+/// The cells of one CSV line split at `sep`, with RFC 4180 quoting within
+/// the line (what Python's `csv` writes: a cell holding the separator or a
+/// quote is quoted, a quote in it doubled).
+pub(crate) fn csv_fields(line: &str, sep: char) -> Vec<String> {
     let mut fields = Vec::new();
     let mut field = String::new();
     let mut quoted = false;
@@ -127,7 +129,7 @@ pub(crate) fn csv_fields(line: &str) -> Vec<String> {
             }
             ('"', true) => quoted = false,
             ('"', false) if field.is_empty() => quoted = true,
-            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, false) if c == sep => fields.push(std::mem::take(&mut field)),
             (c, _) => field.push(c),
         }
     }
@@ -246,9 +248,14 @@ mod tests {
     #[test]
     fn csv_lines_split_with_quotes() {
         assert_eq!(
-            csv_fields("a,\"b,c\",\"d\"\"e\","),
+            csv_fields("a,\"b,c\",\"d\"\"e\",", ','),
             ["a", "b,c", "d\"e", ""]
         );
+        assert_eq!(
+            csv_fields("a,\"[1, 2]\",\"x\"\"y\",", ','),
+            ["a", "[1, 2]", "x\"y", ""]
+        );
+        assert_eq!(csv_fields("a\tb,c", '\t'), ["a", "b,c"]);
         assert_eq!(number(" nan ").map(f64::is_nan), Some(true));
         assert_eq!(number(""), None);
         assert_eq!(cap(&"é".repeat(5000)).len(), 4096);

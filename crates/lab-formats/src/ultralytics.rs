@@ -107,7 +107,7 @@ impl StepCsv {
     }
 
     fn row(&mut self, line: &str) {
-        let fields: Vec<String> = csv_fields(line)
+        let fields: Vec<String> = csv_fields(line, ',')
             .into_iter()
             .map(|f| f.trim().to_owned())
             .collect();

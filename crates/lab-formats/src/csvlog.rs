@@ -258,11 +258,7 @@ impl CsvFile {
         let mut present = true;
         match self.tail.follow(storage, name, MAX_LINE, &mut self.log) {
             Ok(Followed::Same | Followed::Appended | Followed::Restarted) => {}
-            Ok(Followed::Missing) => {
-                self.tail = Tail::default();
-                self.log.restart();
-                present = false;
-            }
+            Ok(Followed::Missing) => present = false,
             Err(e) => self.error = Some(e),
         }
         if let Some(failed) = self.tail.failed() {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::series::{Point, SeriesSet};
 use crate::storage::{Storage, StorageError};
-use crate::tail::{Followed, Sink, Tail, next_line};
+use crate::tail::{Sink, Tail, next_line};
 use crate::text::{csv_fields, number};
 use crate::{RunInfo, flatten};
 
@@ -83,14 +83,9 @@ struct Metrics {
 impl Metrics {
     fn refresh(&mut self, storage: &dyn Storage, rel: &str) {
         self.error = None;
-        match self.tail.follow(storage, rel, MAX_LINE, &mut self.sink) {
-            Ok(Followed::Same | Followed::Appended | Followed::Restarted) => {}
-            Ok(Followed::Missing) => {
-                // Gone (or never there): nothing to show.
-                self.tail = Tail::default();
-                self.sink.restart();
-            }
-            Err(e) => self.error = Some(e),
+        // Gone (or never there): nothing to show, as the tail forgot it.
+        if let Err(e) = self.tail.follow(storage, rel, MAX_LINE, &mut self.sink) {
+            self.error = Some(e);
         }
         if let Some(failed) = self.tail.failed() {
             self.error = Some(failed.to_owned());

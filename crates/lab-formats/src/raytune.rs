@@ -233,11 +233,7 @@ impl Reader {
             .result
             .follow(storage, "result.json", MAX_LINE, &mut self.results)
         {
-            Ok(Followed::Missing) => {
-                self.result = Tail::default();
-                self.results.restart();
-                self.has_result = false;
-            }
+            Ok(Followed::Missing) => self.has_result = false,
             Ok(_) => {}
             Err(e) => self.result_error = Some(e),
         }

@@ -182,11 +182,7 @@ impl FollowedCsv {
         self.error = None;
         self.written = storage.stat(rel).ok().and_then(|s| s.modified);
         let present = match self.tail.follow(storage, rel, MAX_LINE, &mut self.sink) {
-            Ok(Followed::Missing) => {
-                self.tail = Tail::default();
-                self.sink.restart();
-                false
-            }
+            Ok(Followed::Missing) => false,
             Ok(_) => true,
             Err(e) => {
                 self.error = Some(e);

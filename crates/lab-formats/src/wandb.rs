@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use crate::lab::{MAX_META_BYTES, read_parsed};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{EntryKind, Storage, list_all};
-use crate::tail::{Followed, Sink, Tail};
+use crate::tail::{Sink, Tail};
 use crate::{MAX_PARAMS, Media, RunInfo, flatten};
 
 const HEADER: [u8; 7] = [b':', b'W', b'&', b'B', 0xe1, 0xbe, 0];
@@ -458,16 +458,12 @@ impl Reader {
             self.log_name = log;
         }
         if let Some(name) = &self.log_name {
-            match self
+            // A log gone is forgotten (the log restarted) by the tail.
+            if let Err(e) = self
                 .tail
                 .follow(storage, name, MAX_RECORD + 64, &mut self.log)
             {
-                Ok(Followed::Missing) => {
-                    self.tail = Tail::default();
-                    self.log = Log::default();
-                }
-                Ok(_) => {}
-                Err(e) => self.errors.push(e),
+                self.errors.push(e);
             }
             if let Some(failed) = self.tail.failed() {
                 self.errors.push(failed.to_owned());

@@ -1897,6 +1897,41 @@ fn hostile_trainer_keras_and_sb3_files_are_errors_of_their_run_alone() {
         root.join("sb3-link/1.monitor.csv"),
     )
     .unwrap();
+    // The other way round, each link to the canary: HF's state a FIFO (the
+    // checkpoint stands in), its args a link; a Keras log a FIFO or a link
+    // (no header to read: no run); SB3's progress.csv a link beside a good
+    // monitor, a monitor file a FIFO beside a good progress.csv.
+    let canary = canary(&base);
+    for (good, at, file, what) in [
+        (
+            "hf-out",
+            "hf-fifo-state",
+            "trainer_state.json",
+            Hostile::Fifo,
+        ),
+        (
+            "hf-out",
+            "hf-link-args",
+            "training_args.json",
+            Hostile::Link,
+        ),
+        ("keras-fit", "keras-fifo", "training.log", Hostile::Fifo),
+        ("keras-fit", "keras-link", "training.log", Hostile::Link),
+        (
+            "sb3-ppo",
+            "sb3-link-progress",
+            "progress.csv",
+            Hostile::Link,
+        ),
+        (
+            "sb3-ppo",
+            "sb3-fifo-monitor",
+            "1.monitor.csv",
+            Hostile::Fifo,
+        ),
+    ] {
+        hostile_copy(&root.join(good), &root.join(at), file, what, &canary);
+    }
 
     let started = Instant::now();
     let lab = serve(&base.join("data"), &root);
@@ -1957,6 +1992,34 @@ fn hostile_trainer_keras_and_sb3_files_are_errors_of_their_run_alone() {
     );
     assert_summary(&slink, "rollout/ep_rew_mean", 5, 10240, 50.0);
     assert!(!has_metric(&slink, "1/episode/reward"));
+    hostile_runs_hold(
+        &lab,
+        "/hf-out",
+        &[
+            (
+                "/hf-fifo-state",
+                "trainer_state.json: artifact is not a regular file",
+            ),
+            ("/hf-link-args", "training_args.json"),
+            ("/sb3-link-progress", "progress.csv"),
+            (
+                "/sb3-fifo-monitor",
+                "1.monitor.csv: artifact is not a regular file",
+            ),
+        ],
+    );
+    assert_summary(&lab.run_at("/hf-link-args"), "loss", 8, 8, 0.125);
+    assert_summary(
+        &lab.run_at("/sb3-fifo-monitor"),
+        "rollout/ep_rew_mean",
+        5,
+        10240,
+        50.0,
+    );
+    for rel in ["/keras-fifo", "/keras-link"] {
+        assert_eq!(id_at(&lab, rel), None, "{rel}: a log never read is no run");
+    }
+    canary_untouched(&canary);
     // The healthy neighbours are untouched.
     for rel in ["/hf-out", "/keras-fit", "/sb3-ppo"] {
         assert_eq!(lab.run_at(rel)["errors"], serde_json::json!([]), "{rel}");
@@ -2104,6 +2167,15 @@ fn canary(base: &Path) -> PathBuf {
     canary
 }
 
+/// The canary the links of hostile runs point at still says what
+/// [`canary`] wrote: nothing wrote through a link.
+fn canary_untouched(canary: &Path) {
+    assert_eq!(
+        std::fs::read_to_string(canary).unwrap(),
+        "CANARY-OUTSIDE-THE-ROOT\n"
+    );
+}
+
 /// A header, then a row of more than the 1 MiB line cap.
 fn huge_row(header: &str) -> Vec<u8> {
     let mut bytes = format!("{header}\n").into_bytes();
@@ -2154,6 +2226,8 @@ fn ultralytics_runs_read_exactly_as_its_trainer_writes_them() {
             "args.yaml",
             Hostile::Bytes(b"task: detect\nmode: train\nname: \xff\xfe\n".to_vec()),
         ),
+        ("args-fifo", "args.yaml", Hostile::Fifo),
+        ("args-link", "args.yaml", Hostile::Link),
     ] {
         hostile_copy(&good, &hostile.join(name), file, what, &canary);
     }
@@ -2176,6 +2250,9 @@ fn ultralytics_runs_read_exactly_as_its_trainer_writes_them() {
         [
             ("/runs/detect/proj/train2", "ultralytics"),
             ("/runs/detect/train", "ultralytics"),
+            // args.yaml no regular file: not Ultralytics' (see below).
+            ("/runs/hostile/args-fifo", "keras"),
+            ("/runs/hostile/args-link", "keras"),
             ("/runs/hostile/badutf", "ultralytics"),
             ("/runs/hostile/fifo", "ultralytics"),
             ("/runs/hostile/huge", "ultralytics"),
@@ -2272,6 +2349,15 @@ fn ultralytics_runs_read_exactly_as_its_trainer_writes_them() {
             ("/runs/hostile/badutf", "args.yaml: not UTF-8"),
         ],
     );
+    // A FIFO or a link at args.yaml is never opened, and is no regular
+    // file: the directory is then not an Ultralytics run, and its
+    // results.csv (a header that starts with `epoch`) reads as a Keras log.
+    for rel in ["/runs/hostile/args-fifo", "/runs/hostile/args-link"] {
+        let run = lab.run_at(rel);
+        assert_eq!(run["format"], "keras", "{rel}");
+        assert!(!run.to_string().contains("CANARY"), "{rel}: {run}");
+    }
+    canary_untouched(&canary);
 
     // The next epoch is appended: followed.
     let mut csv = std::fs::OpenOptions::new()
@@ -2343,16 +2429,35 @@ fn ray_tune_trials_written_by_ray_read_exactly() {
             Hostile::Bytes(b"{\"lr\": \"\xff\"}".to_vec()),
         ),
         (4, "error.txt", Hostile::Fifo),
+        (10, "params.json", Hostile::Fifo),
+        (11, "params.json", Hostile::Link),
+        (12, "progress.csv", Hostile::Fifo),
+        (13, "progress.csv", Hostile::Link),
+        (14, "result.json", Hostile::Fifo),
+        (15, "error.txt", Hostile::Link),
     ] {
         hostile_copy(&trials[0], &exp.join(result_name(i)), file, what, &canary);
     }
     let lab = serve(&base.join("data"), &root);
-    let runs = lab.runs();
+    // A trial whose params.json is a FIFO or a link (no regular file) is no
+    // Ray trial: what it holds besides, Ray's event file, is then a
+    // TensorBoard run.
+    let no_params = [result_name(10), result_name(11)];
+    let (runs, no_trials): (Vec<Value>, Vec<Value>) = lab.runs().into_iter().partition(|r| {
+        let path = r["path"].as_str().unwrap();
+        !no_params.iter().any(|n| path.ends_with(n.as_str()))
+    });
     assert!(
         runs.iter().all(|r| r["format"] == "raytune"),
         "no event file of a trial is a run of its own: {runs:#?}"
     );
-    assert_eq!(runs.len(), 2 + 6, "{runs:#?}");
+    assert_eq!(runs.len(), 2 + 10, "{runs:#?}");
+    assert_eq!(no_trials.len(), 2, "{no_trials:#?}");
+    for rel in &no_params {
+        let run = lab.run_at(rel);
+        assert_eq!(run["format"], "tensorboard", "{rel}");
+        assert!(!run.to_string().contains("CANARY"), "{rel}: {run}");
+    }
 
     for (trial, lr) in trials.iter().zip([0.1f64, 0.2]) {
         let dir = trial.file_name().unwrap().to_str().unwrap();
@@ -2434,8 +2539,22 @@ fn ray_tune_trials_written_by_ray_read_exactly() {
             (&result_name(8), "longer than"),
             (&result_name(9), "params.json: not UTF-8"),
             (&result_name(4), "error.txt: artifact is not a regular file"),
+            (
+                &result_name(14),
+                "result.json: artifact is not a regular file",
+            ),
+            (&result_name(15), "error.txt"),
         ],
     );
+    // progress.csv is read only where result.json is absent: a FIFO or a
+    // link there is never opened, and the trial reads whole.
+    for i in [12, 13] {
+        let run = lab.run_at(&result_name(i));
+        assert_eq!(run["errors"], serde_json::json!([]), "{run}");
+        assert_eq!(metric(&run, "loss")["count"], 3, "{run}");
+        assert!(!run.to_string().contains("CANARY"), "{run}");
+    }
+    canary_untouched(&canary);
 
     // Another result is appended: followed.
     let dir = trials[0].file_name().unwrap().to_str().unwrap().to_owned();
@@ -2478,6 +2597,14 @@ fn dvclive_runs_read_exactly_and_a_live_one_is_followed() {
             "dvc-badutf",
             "dvclive/params.yaml",
             Hostile::Bytes(b"lr: \xff\n".to_vec()),
+        ),
+        ("dvc-params-fifo", "dvclive/params.yaml", Hostile::Fifo),
+        ("dvc-params-link", "dvclive/params.yaml", Hostile::Link),
+        ("dvc-metrics-link", "dvclive/metrics.json", Hostile::Link),
+        (
+            "dvc-tsv-fifo",
+            "dvclive/plots/metrics/acc.tsv",
+            Hostile::Fifo,
         ),
     ] {
         hostile_copy(&good, &root.join(name), file, what, &canary);
@@ -2538,8 +2665,16 @@ fn dvclive_runs_read_exactly_and_a_live_one_is_followed() {
             ("/dvc-link", "acc.tsv: artifact is not a regular file"),
             ("/dvc-huge", "longer than"),
             ("/dvc-badutf", "params.yaml: not UTF-8"),
+            (
+                "/dvc-params-fifo",
+                "params.yaml: artifact is not a regular file",
+            ),
+            ("/dvc-params-link", "params.yaml"),
+            ("/dvc-metrics-link", "metrics.json"),
+            ("/dvc-tsv-fifo", "acc.tsv: artifact is not a regular file"),
         ],
     );
+    canary_untouched(&canary);
 
     // The live writer's first five steps, then all ten.
     let count = |lab: &Lab| {
@@ -2597,6 +2732,21 @@ fn sacred_runs_read_exactly_and_a_live_one_is_followed() {
     let link = copy("h-link");
     std::fs::remove_file(link.join("metrics.json")).unwrap();
     std::os::unix::fs::symlink(base.join("canary"), link.join("metrics.json")).unwrap();
+    // run.json and config.json a FIFO or a link to the canary too.
+    for (name, file) in [
+        ("h-run-fifo", "run.json"),
+        ("h-run-link", "run.json"),
+        ("h-cfg-fifo", "config.json"),
+        ("h-cfg-link", "config.json"),
+    ] {
+        let at = copy(name).join(file);
+        std::fs::remove_file(&at).unwrap();
+        if name.ends_with("fifo") {
+            lab_fs::fuzz::make_fifo(&at).unwrap();
+        } else {
+            std::os::unix::fs::symlink(base.join("canary"), &at).unwrap();
+        }
+    }
     let utf8 = copy("h-utf8");
     std::fs::write(utf8.join("config.json"), b"{\"lr\": \"\xff\xfe\"}").unwrap();
     let big = copy("h-big");
@@ -2689,6 +2839,8 @@ fn sacred_runs_read_exactly_and_a_live_one_is_followed() {
         ("h-link", "metrics.json: "),
         ("h-utf8", "config.json: invalid unicode"),
         ("h-big", "metrics.json: larger than 67108864 bytes"),
+        ("h-cfg-fifo", "config.json: artifact is not a regular file"),
+        ("h-cfg-link", "config.json: "),
     ] {
         let run = lab.run_at(&format!("sacred_runs/{rel}"));
         assert_eq!(run["format"], "sacred", "{rel}");
@@ -2703,6 +2855,11 @@ fn sacred_runs_read_exactly_and_a_live_one_is_followed() {
             "{rel}: {errors:?}"
         );
         assert_eq!(run["status"], "finished", "{rel}");
+    }
+    // run.json a FIFO or a link: never read, so nothing says the directory
+    // is Sacred's (nor any other format's): no run.
+    for rel in ["sacred_runs/h-run-fifo", "sacred_runs/h-run-link"] {
+        assert_eq!(id_at(&lab, rel), None, "{rel}");
     }
     assert_eq!(std::fs::read(base.join("canary")).unwrap(), b"canary");
 

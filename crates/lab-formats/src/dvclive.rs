@@ -25,7 +25,7 @@ use crate::discover::Listing;
 use crate::lab::{MAX_LINE, MAX_META_BYTES, read_parsed};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{EntryKind, Storage, StorageError, list_all};
-use crate::tail::{Followed, Sink, Tail, next_line};
+use crate::tail::{Sink, Tail, next_line};
 use crate::text::number;
 use crate::ultralytics::{RUNNING_WITHIN, created_at, images, now_secs};
 use crate::{MAX_KEY_LEN, MAX_SERIES, Media, RunInfo, flatten};
@@ -229,14 +229,9 @@ impl Reader {
                 set: &mut *set,
                 header: &mut file.header,
             };
-            match file.tail.follow(storage, &rel, MAX_LINE, &mut sink) {
-                Ok(Followed::Missing) => {
-                    set.clear(name);
-                    file.tail = Tail::default();
-                    file.header = None;
-                }
-                Ok(_) => {}
-                Err(e) => self.errors.push(e),
+            // A file gone is forgotten (its series cleared) by the tail.
+            if let Err(e) = file.tail.follow(storage, &rel, MAX_LINE, &mut sink) {
+                self.errors.push(e);
             }
             if let Some(failed) = file.tail.failed() {
                 self.errors.push(failed.to_owned());

@@ -265,12 +265,12 @@ pub fn check_mlflow(data: &[u8]) -> usize {
 pub fn check_csv(data: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(data);
     let line = text.split(['\n', '\r']).next().unwrap_or("");
-    let fields = crate::text::csv_fields(line);
+    let fields = crate::text::csv_fields(line, ',');
     let written: Vec<String> = fields
         .iter()
         .map(|f| format!("\"{}\"", f.replace('"', "\"\"")))
         .collect();
-    let again = crate::text::csv_fields(&written.join(","));
+    let again = crate::text::csv_fields(&written.join(","), ',');
     assert_eq!(again, fields, "{line:?} written back as {written:?}");
     fields
 }
@@ -368,7 +368,7 @@ pub fn check_keras(data: &[u8]) -> usize {
     let header = text.lines().next().unwrap_or("");
     let columns: Vec<String> = [',', ';', '\t']
         .into_iter()
-        .flat_map(|sep| crate::csvlog::split(header, sep))
+        .flat_map(|sep| crate::text::csv_fields(header, sep))
         .collect();
     for name in whole_names {
         assert!(
@@ -417,7 +417,10 @@ pub fn check_sb3(data: &[u8]) -> usize {
 pub fn check_huggingface(data: &[u8]) -> usize {
     use serde_json::Value;
     if let Ok(direct) = serde_json::from_slice::<Value>(data) {
-        let turned = serde_json::from_slice::<Value>(&crate::huggingface::python_json(data));
+        let turned = serde_json::from_slice::<Value>(&crate::text::python_json(
+            data,
+            crate::text::Bare::Quoted,
+        ));
         assert_eq!(turned.ok(), Some(direct), "valid JSON changed");
     }
     let files = memory::MemoryStorage::new("/fuzz/run");
@@ -439,7 +442,8 @@ pub fn check_huggingface(data: &[u8]) -> usize {
         from_bytes, through_reader,
         "the reader reads what the bytes hold"
     );
-    let json = serde_json::from_slice::<Value>(&crate::huggingface::python_json(data));
+    let json =
+        serde_json::from_slice::<Value>(&crate::text::python_json(data, crate::text::Bare::Quoted));
     if let Ok(Value::Object(state)) = json
         && let Some(Value::Array(rows)) = state.get("log_history")
     {
@@ -624,7 +628,7 @@ pub fn check_sacred(data: &[u8]) -> usize {
     let points = check_reader(&reader);
 
     let streamed = crate::sacred::metrics(data);
-    let parsed = crate::sacred::python_json::<Value>(data);
+    let parsed = crate::text::from_python_json::<Value>(data);
     // An object of metrics reads, anything else parsed is an error
     // (`metrics.json: invalid type`). (The streaming parse skips what it
     // ignores without checking it all: a lone surrogate escape in an

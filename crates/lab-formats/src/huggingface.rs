@@ -37,6 +37,7 @@ use crate::discover::Listing;
 use crate::lab::{MAX_META_BYTES, read_parsed};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{EntryKind, Stat, Storage, StorageError, check_name, list_all};
+use crate::text::{Bare, python_json};
 use crate::{RunInfo, flatten};
 
 /// The artifacts this format adds to the default allowlist: the Trainer's
@@ -329,51 +330,11 @@ fn beneath_the_run(raw: &str, origin: &str, dirs: &[&str]) -> Option<String> {
     Some(rel.to_owned())
 }
 
-/// Python's `json.dumps` writes NaN and ±Infinity bare (invalid JSON):
-/// outside strings, each becomes a string `"NaN"`, `"Infinity"`,
-/// `"-Infinity"`, which a row's cell reads back as the number.
-pub(crate) fn python_json(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 64);
-    let mut in_string = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            out.push(b);
-            if b == b'\\' {
-                if let Some(next) = bytes.get(i + 1) {
-                    out.push(*next);
-                }
-                i += 2;
-                continue;
-            }
-            in_string = b != b'"';
-            i += 1;
-            continue;
-        }
-        let rest = &bytes[i..];
-        let word = [&b"NaN"[..], b"-Infinity", b"Infinity"]
-            .into_iter()
-            .find(|w| rest.starts_with(w));
-        if let Some(word) = word {
-            out.push(b'"');
-            out.extend_from_slice(word);
-            out.push(b'"');
-            i += word.len();
-            continue;
-        }
-        in_string = b == b'"';
-        out.push(b);
-        i += 1;
-    }
-    out
-}
-
 /// The part of `trainer_state.json` read (the rest is skipped unparsed).
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 struct State {
-    log_history: Vec<Row>,
+    log_history: History,
     best_model_checkpoint: Option<Value>,
     global_step: Option<Value>,
     epoch: Option<Value>,
@@ -400,6 +361,63 @@ impl State {
             ("trial_name", &self.trial_name),
             ("trial_params", &self.trial_params),
         ]
+    }
+}
+
+/// `log_history`, read a row at a time straight into series (never held
+/// whole: a 32 MiB state holds millions of small rows). Each number of a
+/// row but `step` (its x; else the row's index) and `epoch` is a point;
+/// a `train_runtime` says training returned.
+#[derive(Default)]
+struct History {
+    set: SeriesSet,
+    finished: bool,
+}
+
+impl History {
+    fn row(&mut self, index: usize, Row(cells): Row) {
+        let step = cells
+            .iter()
+            .find(|(k, _)| k == "step")
+            .map(|(_, v)| *v)
+            .filter(|v| v.is_finite() && v.abs() < 9.0e18)
+            .map_or(index as i64, |v| v as i64);
+        for (key, value) in &cells {
+            if key == "step" || key == "epoch" {
+                continue;
+            }
+            self.finished |= key == "train_runtime";
+            self.set.push(
+                key,
+                Point {
+                    step,
+                    wall: f64::NAN,
+                    value: *value,
+                },
+            );
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for History {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct HistoryVisitor;
+        impl<'de> Visitor<'de> for HistoryVisitor {
+            type Value = History;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<History, A::Error> {
+                let mut history = History::default();
+                let mut index = 0;
+                while let Some(row) = seq.next_element::<Row>()? {
+                    history.row(index, row);
+                    index += 1;
+                }
+                Ok(history)
+            }
+        }
+        d.deserialize_seq(HistoryVisitor)
     }
 }
 
@@ -491,30 +509,10 @@ impl<'de> serde::Deserialize<'de> for Cell {
 
 /// Reads a `trainer_state.json`'s bytes.
 fn parse_state(bytes: &[u8]) -> Result<Parsed, serde_json::Error> {
-    let state: State = serde_json::from_slice(&python_json(bytes))?;
+    let mut state: State = serde_json::from_slice(&python_json(bytes, Bare::Quoted))?;
     let mut parsed = Parsed::default();
-    for (index, Row(cells)) in state.log_history.iter().enumerate() {
-        let step = cells
-            .iter()
-            .find(|(k, _)| k == "step")
-            .map(|(_, v)| *v)
-            .filter(|v| v.is_finite() && v.abs() < 9.0e18)
-            .map_or(index as i64, |v| v as i64);
-        for (key, value) in cells {
-            if key == "step" || key == "epoch" {
-                continue;
-            }
-            parsed.finished |= key == "train_runtime";
-            parsed.set.push(
-                key,
-                Point {
-                    step,
-                    wall: f64::NAN,
-                    value: *value,
-                },
-            );
-        }
-    }
+    let History { set, finished } = std::mem::take(&mut state.log_history);
+    (parsed.set, parsed.finished) = (set, finished);
     for (key, value) in state.params() {
         let Some(value) = value else { continue };
         flatten(&format!("state.{key}"), value, &mut parsed.params);

@@ -73,7 +73,7 @@ fn pick(names: &[&str], head: impl Fn(&str) -> Option<Vec<u8>>) -> Option<String
         let sep_ok = layout()
             .separators
             .iter()
-            .any(|sep| header_is_keras(&crate::csvlog::split(line, *sep)));
+            .any(|sep| header_is_keras(&crate::text::csv_fields(line, *sep)));
         sep_ok.then(|| name.to_owned())
     })
 }
@@ -173,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_header_is_epoch_then_distinct_names() {
-        let h = |s: &str| crate::csvlog::split(s, ',');
+        let h = |s: &str| crate::text::csv_fields(s, ',');
         assert!(header_is_keras(&h("epoch,loss,val_loss")));
         assert!(!header_is_keras(&h("epoch")));
         assert!(!header_is_keras(&h("epoch,loss,loss")));

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::series::{Point, SeriesSet};
 use crate::storage::{Storage, StorageError};
-use crate::tail::{Followed, Sink, Tail, next_line};
+use crate::tail::{Sink, Tail, next_line};
 use crate::text::{csv_fields, number};
 use crate::{RunInfo, flatten};
 
@@ -83,14 +83,9 @@ struct Metrics {
 impl Metrics {
     fn refresh(&mut self, storage: &dyn Storage, rel: &str) {
         self.error = None;
-        match self.tail.follow(storage, rel, MAX_LINE, &mut self.sink) {
-            Ok(Followed::Same | Followed::Appended | Followed::Restarted) => {}
-            Ok(Followed::Missing) => {
-                // Gone (or never there): nothing to show.
-                self.tail = Tail::default();
-                self.sink.restart();
-            }
-            Err(e) => self.error = Some(e),
+        // Gone (or never there): nothing to show, as the tail forgot it.
+        if let Err(e) = self.tail.follow(storage, rel, MAX_LINE, &mut self.sink) {
+            self.error = Some(e);
         }
         if let Some(failed) = self.tail.failed() {
             self.error = Some(failed.to_owned());
@@ -258,13 +253,7 @@ impl Sink for LineMetrics {
 impl LineMetrics {
     fn json_line(&mut self, line: &str) {
         // Python's json writes NaN and Infinity bare; read them as null.
-        let parsed = serde_json::from_str::<Value>(line).or_else(|_| {
-            let fixed = line
-                .replace("-Infinity", "null")
-                .replace("Infinity", "null")
-                .replace("NaN", "null");
-            serde_json::from_str::<Value>(&fixed)
-        });
+        let parsed = crate::text::from_python_json::<Value>(line.as_bytes());
         let Ok(Value::Object(map)) = parsed else {
             self.row += 1;
             return;
@@ -292,7 +281,7 @@ impl LineMetrics {
     }
 
     fn csv_line(&mut self, line: &str) {
-        let fields = csv_fields(line);
+        let fields = csv_fields(line, ',');
         let Some(header) = &self.header else {
             self.header = Some(fields);
             return;
@@ -318,5 +307,23 @@ impl LineMetrics {
             }
         }
         self.row += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bare NaN reads as NaN, and a key that holds the word keeps it.
+    #[test]
+    fn a_bare_nan_beside_a_key_naming_it_reads_the_key_as_written() {
+        let mut sink = LineMetrics::default();
+        let line = b"{\"step\": 3, \"NaN-rate\": NaN, \"Infinity\": 1.5}\n";
+        assert_eq!(sink.consume(line), Ok(line.len()));
+        let nan = sink.set.get("NaN-rate").unwrap().points();
+        assert_eq!(nan.len(), 1);
+        assert!(nan[0].value.is_nan() && nan[0].step == 3);
+        assert_eq!(sink.set.get("Infinity").unwrap().points()[0].value, 1.5);
+        assert!(sink.set.get("null-rate").is_none());
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::lab::{MAX_LINE, read_small};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{EntryKind, Storage, StorageError, list_all};
-use crate::tail::{Followed, Sink, Tail, next_line};
+use crate::tail::{Sink, Tail, next_line};
 use crate::{MAX_PARAMS, MAX_SERIES, RunInfo};
 
 /// Largest `meta.yaml`, param or tag file read.
@@ -223,13 +223,9 @@ impl Reader {
                 name,
                 set: &mut *set,
             };
-            match tail.follow(storage, &rel, MAX_LINE, &mut sink) {
-                Ok(Followed::Missing) => {
-                    set.clear(name);
-                    *tail = Tail::default();
-                }
-                Ok(_) => {}
-                Err(e) => self.errors.push(e),
+            // A file gone is forgotten (its series cleared) by the tail.
+            if let Err(e) = tail.follow(storage, &rel, MAX_LINE, &mut sink) {
+                self.errors.push(e);
             }
             if let Some(failed) = tail.failed() {
                 self.errors.push(failed.to_owned());

@@ -236,18 +236,19 @@ fn touch_in(list: &mut Vec<Shared>, store: &str, snapshot: &Arc<PrivateCopy>) {
     }
 }
 
-/// Why SQLite failed to read a copy: the text shown, and whether the copy
-/// itself is rejected (not a database, not an MLflow store — its tables or
-/// columns are not MLflow's —, corrupt) rather than a passing failure or
-/// one of a row.
+/// Why SQLite failed to read a copy of a store (MLflow's, a Trackio
+/// project): the text shown, and whether the copy itself is rejected (not
+/// a database, not a store of its format — its tables or columns are not
+/// the format's —, corrupt) rather than a passing failure or one of a row.
 #[derive(Debug)]
-struct Failure {
-    error: String,
-    rejects: bool,
+pub(crate) struct Failure {
+    pub(crate) error: String,
+    pub(crate) rejects: bool,
 }
 
-impl From<rusqlite::Error> for Failure {
-    fn from(e: rusqlite::Error) -> Self {
+impl Failure {
+    /// SQLite's error `e` reading the database `db` (the file's name).
+    pub(crate) fn of(db: &str, e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
         let rejects = matches!(
             e.sqlite_error_code(),
@@ -255,10 +256,43 @@ impl From<rusqlite::Error> for Failure {
             Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt | ErrorCode::Unknown)
         );
         Failure {
-            error: format!("{DB_NAME}: {e}"),
+            error: format!("{db}: {e}"),
             rejects,
         }
     }
+}
+
+/// An error of MLflow's store, always [`DB_NAME`].
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        Failure::of(DB_NAME, e)
+    }
+}
+
+/// Reads the database `name` in `storage` with `read`, from a snapshot
+/// ([`snapshot_of`]; `kept` is the one read last, and becomes this one):
+/// a copy `read` finds SQLite rejects is let go at once ([`reject`]), and
+/// a store that can no longer be snapshotted keeps no copy either.
+pub(crate) fn read_snapshot<T>(
+    storage: &dyn Storage,
+    name: &str,
+    limits: &Limits,
+    kept: &mut Option<Weak<PrivateCopy>>,
+    read: impl FnOnce(&PrivateCopy) -> Result<T, Failure>,
+) -> Result<T, String> {
+    let held = kept.take().and_then(|w| w.upgrade());
+    let snapshot = snapshot_of(storage, name, limits, held)?;
+    *kept = Some(Arc::downgrade(&snapshot));
+    read(&snapshot).map_err(|failure| {
+        if failure.rejects {
+            // A copy SQLite rejects holds no space: dropped now (with the
+            // last reader sharing it), not copied again until the store
+            // changes.
+            *kept = None;
+            reject(storage, name, &snapshot, &failure.error);
+        }
+        failure.error
+    })
 }
 
 /// Records that SQLite rejected `snapshot` of the database `name` in
@@ -354,13 +388,7 @@ pub(crate) fn list_runs(
     storage: &dyn Storage,
     limits: &Limits,
 ) -> Result<Vec<(String, Option<String>)>, String> {
-    let snapshot = snapshot_of(storage, DB_NAME, limits, None)?;
-    runs_in(&snapshot).map_err(|failure| {
-        if failure.rejects {
-            reject(storage, DB_NAME, &snapshot, &failure.error);
-        }
-        failure.error
-    })
+    read_snapshot(storage, DB_NAME, limits, &mut None, runs_in)
 }
 
 fn runs_in(snapshot: &PrivateCopy) -> Result<Vec<(String, Option<String>)>, Failure> {
@@ -423,23 +451,12 @@ impl Reader {
     }
 
     fn read(&mut self, storage: &dyn Storage) -> Result<(), String> {
-        let held = self.snapshot.take().and_then(|w| w.upgrade());
-        // A store that can no longer be snapshotted keeps no copy either.
-        let snapshot = snapshot_of(storage, DB_NAME, &self.limits, held)?;
-        self.snapshot = Some(Arc::downgrade(&snapshot));
-        match self.read_from(storage, &snapshot) {
-            Ok(()) => Ok(()),
-            Err(failure) => {
-                if failure.rejects {
-                    // A copy SQLite rejects holds no space: dropped now
-                    // (with the last reader sharing it), not copied again
-                    // until the store changes.
-                    self.snapshot = None;
-                    reject(storage, DB_NAME, &snapshot, &failure.error);
-                }
-                Err(failure.error)
-            }
-        }
+        let (limits, mut kept) = (self.limits, self.snapshot.take());
+        let read = read_snapshot(storage, DB_NAME, &limits, &mut kept, |snapshot| {
+            self.read_from(storage, snapshot)
+        });
+        self.snapshot = kept;
+        read
     }
 
     fn read_from(&mut self, storage: &dyn Storage, snapshot: &PrivateCopy) -> Result<(), Failure> {

@@ -91,13 +91,7 @@ struct Results {
 impl Results {
     fn line(&mut self, line: &str) {
         // Ray's JSON writes NaN and Infinity bare; read them as null.
-        let parsed = serde_json::from_str::<Value>(line).or_else(|_| {
-            let fixed = line
-                .replace("-Infinity", "null")
-                .replace("Infinity", "null")
-                .replace("NaN", "null");
-            serde_json::from_str::<Value>(&fixed)
-        });
+        let parsed = crate::text::from_python_json::<Value>(line.as_bytes());
         self.rows += 1;
         let Ok(Value::Object(map)) = parsed else {
             return;
@@ -239,11 +233,7 @@ impl Reader {
             .result
             .follow(storage, "result.json", MAX_LINE, &mut self.results)
         {
-            Ok(Followed::Missing) => {
-                self.result = Tail::default();
-                self.results.restart();
-                self.has_result = false;
-            }
+            Ok(Followed::Missing) => self.has_result = false,
             Ok(_) => {}
             Err(e) => self.result_error = Some(e),
         }
@@ -426,6 +416,28 @@ mod tests {
         let info = reader.info();
         assert_eq!(info.status.as_deref(), Some("ERROR"));
         assert_eq!(reader.series_names(), ["loss", "nested/acc"]);
+    }
+
+    /// Strings that hold the words stay as written beside a bare NaN.
+    #[test]
+    fn a_bare_nan_leaves_strings_naming_it_alone() {
+        let memory = Memory::default();
+        memory.put(
+            "result.json",
+            b"{\"loss\": NaN, \"training_iteration\": 1, \"trial_id\": \"NaN_1\", \"config\": {\"act\": \"NaN-safe\", \"lo\": \"-Infinity\"}}\n",
+        );
+        let mut reader = Reader::default();
+        reader.refresh(&memory);
+        let info = reader.info();
+        assert_eq!(info.errors, Vec::<String>::new());
+        assert_eq!(info.params["act"], "NaN-safe");
+        assert_eq!(info.params["lo"], "-Infinity");
+        assert_eq!(reader.results.trial_id.as_deref(), Some("NaN_1"));
+        assert!(
+            reader.results.set.get("loss").unwrap().points()[0]
+                .value
+                .is_nan()
+        );
     }
 
     impl Reader {

@@ -27,6 +27,7 @@ use crate::discover::Listing;
 use crate::lab::{MAX_META_BYTES, first_line};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{Stat, Storage, StorageError};
+use crate::text::from_python_json;
 use crate::{Group, Media, RunInfo, flatten};
 
 /// The artifacts this format adds to the default allowlist: the captured
@@ -181,24 +182,6 @@ impl Whole {
     }
 }
 
-/// Parses Python's JSON (bare `NaN`, `Infinity`, `-Infinity` read as
-/// null when plain JSON fails).
-pub(crate) fn python_json<T: de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
-    serde_json::from_slice(bytes).or_else(|first| {
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            return Err(first);
-        };
-        if !text.contains("NaN") && !text.contains("Infinity") {
-            return Err(first);
-        }
-        let fixed = text
-            .replace("-Infinity", "null")
-            .replace("Infinity", "null")
-            .replace("NaN", "null");
-        serde_json::from_str(&fixed)
-    })
-}
-
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
     run_json: Whole,
@@ -221,7 +204,7 @@ impl Reader {
                 (self.meta, self.status, self.alive) = (RunInfo::default(), None, None);
             }
             Fresh::Bytes(bytes, stat) => {
-                let parsed = python_json::<Value>(&bytes).map(|run| self.read_run(&run));
+                let parsed = from_python_json::<Value>(&bytes).map(|run| self.read_run(&run));
                 self.run_json.parsed(stat, "run.json", parsed);
             }
         }
@@ -232,7 +215,7 @@ impl Reader {
             Fresh::Keep => {}
             Fresh::Missing => self.params.clear(),
             Fresh::Bytes(bytes, stat) => {
-                let parsed = python_json::<Value>(&bytes).map(|config| {
+                let parsed = from_python_json::<Value>(&bytes).map(|config| {
                     self.params.clear();
                     flatten("", &config, &mut self.params);
                 });
@@ -358,7 +341,7 @@ impl Reader {
 /// missing or odd time is NaN, a null value NaN, any other value skipped).
 /// Numbers are read straight into the points, never held as JSON values.
 pub(crate) fn metrics(bytes: &[u8]) -> Result<SeriesSet, serde_json::Error> {
-    let Metrics(set) = python_json(bytes)?;
+    let Metrics(set) = from_python_json(bytes)?;
     Ok(set)
 }
 
@@ -397,6 +380,11 @@ impl<'de> de::Deserialize<'de> for Metrics {
                             },
                         );
                     }
+                    // Pairs past the lists' cap were never stored: each
+                    // is a point refused, as one stored would have been.
+                    let listed = (one.steps.len() as u64 + one.steps_beyond)
+                        .min(one.values.len() as u64 + one.values_beyond);
+                    set.refuse(&name, listed - n as u64);
                 }
                 Ok(Metrics(set))
             }
@@ -406,11 +394,15 @@ impl<'de> de::Deserialize<'de> for Metrics {
 }
 
 /// One metric's arrays: steps and values as numbers (`None` for what is
-/// not one; a null value is NaN), times as seconds (NaN when unreadable).
+/// not one; a null value is NaN), times as seconds (NaN when unreadable);
+/// each at most [`crate::MAX_POINTS_PER_SERIES`] long, with how many
+/// elements past that were skipped unstored.
 #[derive(Default)]
 struct One {
     steps: Vec<Option<f64>>,
+    steps_beyond: u64,
     values: Vec<Option<f64>>,
+    values_beyond: u64,
     timestamps: Vec<f64>,
 }
 
@@ -426,8 +418,12 @@ impl<'de> de::Deserialize<'de> for One {
                 let mut one = One::default();
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
-                        "steps" => one.steps = map.next_value::<Numbers>()?.0,
-                        "values" => one.values = map.next_value::<Numbers>()?.0,
+                        "steps" => {
+                            Numbers(one.steps, one.steps_beyond) = map.next_value()?;
+                        }
+                        "values" => {
+                            Numbers(one.values, one.values_beyond) = map.next_value()?;
+                        }
                         "timestamps" => one.timestamps = map.next_value::<Times>()?.0,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -464,8 +460,9 @@ impl<'de> de::Deserialize<'de> for One {
     }
 }
 
-/// A list of numbers: null is NaN, anything else not a number `None`.
-struct Numbers(Vec<Option<f64>>);
+/// A list of numbers: null is NaN, anything else not a number `None`; at
+/// most [`crate::MAX_POINTS_PER_SERIES`] kept, and how many more there were.
+struct Numbers(Vec<Option<f64>>, u64);
 
 /// One element of [`Numbers`].
 struct Number(Option<f64>);
@@ -509,55 +506,70 @@ impl<'de> de::Deserialize<'de> for Number {
     }
 }
 
-/// A list, or nothing for anything that is not one.
-fn lenient_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+/// A list (nothing for anything that is not one) of at most `max`
+/// elements, and how many more it had: those are skipped, never stored
+/// (a 64 MiB `metrics.json` holds tens of millions of them).
+fn lenient_list<'de, D, T>(d: D, max: usize) -> Result<(Vec<T>, u64), D::Error>
 where
     D: Deserializer<'de>,
     T: de::Deserialize<'de>,
 {
-    struct List<T>(std::marker::PhantomData<T>);
+    struct List<T> {
+        max: usize,
+        item: std::marker::PhantomData<T>,
+    }
     impl<'de, T: de::Deserialize<'de>> Visitor<'de> for List<T> {
-        type Value = Vec<T>;
+        type Value = (Vec<T>, u64);
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a list")
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(Vec<T>, u64), A::Error> {
             let mut out = Vec::new();
-            while let Some(item) = seq.next_element::<T>()? {
+            while out.len() < self.max {
+                let Some(item) = seq.next_element::<T>()? else {
+                    return Ok((out, 0));
+                };
                 out.push(item);
             }
-            Ok(out)
+            let mut beyond = 0;
+            while seq.next_element::<IgnoredAny>()?.is_some() {
+                beyond += 1;
+            }
+            Ok((out, beyond))
         }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<T>, A::Error> {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(Vec<T>, u64), A::Error> {
             while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(Vec::new())
+            Ok((Vec::new(), 0))
         }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Vec<T>, E> {
-            Ok(Vec::new())
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(Vec<T>, u64), E> {
+            Ok((Vec::new(), 0))
         }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Vec<T>, E> {
-            Ok(Vec::new())
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(Vec<T>, u64), E> {
+            Ok((Vec::new(), 0))
         }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Vec<T>, E> {
-            Ok(Vec::new())
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(Vec<T>, u64), E> {
+            Ok((Vec::new(), 0))
         }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Vec<T>, E> {
-            Ok(Vec::new())
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(Vec<T>, u64), E> {
+            Ok((Vec::new(), 0))
         }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Vec<T>, E> {
-            Ok(Vec::new())
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(Vec<T>, u64), E> {
+            Ok((Vec::new(), 0))
         }
-        fn visit_unit<E: de::Error>(self) -> Result<Vec<T>, E> {
-            Ok(Vec::new())
+        fn visit_unit<E: de::Error>(self) -> Result<(Vec<T>, u64), E> {
+            Ok((Vec::new(), 0))
         }
     }
-    d.deserialize_any(List(std::marker::PhantomData))
+    d.deserialize_any(List {
+        max,
+        item: std::marker::PhantomData,
+    })
 }
 
 impl<'de> de::Deserialize<'de> for Numbers {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let items: Vec<Number> = lenient_list(d)?;
-        Ok(Numbers(items.into_iter().map(|n| n.0).collect()))
+        let (items, beyond) = lenient_list::<_, Number>(d, crate::MAX_POINTS_PER_SERIES)?;
+        Ok(Numbers(items.into_iter().map(|n| n.0).collect(), beyond))
     }
 }
 
@@ -608,7 +620,8 @@ impl<'de> de::Deserialize<'de> for Time {
 
 impl<'de> de::Deserialize<'de> for Times {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let items: Vec<Time> = lenient_list(d)?;
+        // Only the times of steps and values kept are ever looked at.
+        let (items, _) = lenient_list::<_, Time>(d, crate::MAX_POINTS_PER_SERIES)?;
         Ok(Times(items.into_iter().map(|t| t.0).collect()))
     }
 }
@@ -679,6 +692,25 @@ mod tests {
             .map(|m| (m.artifact.as_str(), m.kind))
             .collect();
         assert_eq!(media, [("plot.png", "image")]);
+    }
+
+    /// A bare NaN reads as null; strings that hold the words stay.
+    #[test]
+    fn a_bare_nan_leaves_strings_naming_it_alone() {
+        let memory = Memory::default();
+        let run = RUN.replace("\"vm\"", "\"NaN-host\"").replace("0.5", "NaN");
+        memory.put("run.json", run.as_bytes());
+        memory.put(
+            "config.json",
+            br#"{"act": "NaN-safe", "lr": NaN, "note": "say \"Infinity\""}"#,
+        );
+        let (_, info) = read(&memory);
+        assert_eq!(info.errors, Vec::<String>::new());
+        assert_eq!(info.params["act"], "NaN-safe");
+        assert_eq!(info.params["note"], "say \"Infinity\"");
+        assert!(info.params["lr"].is_null());
+        assert!(info.tags.contains(&"host=NaN-host".to_owned()));
+        assert!(!info.tags.iter().any(|t| t.starts_with("result=")));
     }
 
     #[test]
@@ -760,6 +792,47 @@ mod tests {
         assert!(info.errors[0].starts_with("config.json: "));
         assert_eq!(info.status.as_deref(), Some("finished"));
         assert_eq!(reader.series("loss").unwrap().points().len(), 1);
+    }
+
+    /// A list longer than the cap keeps the cap's worth and counts the
+    /// rest without storing it; what is not a list is none.
+    #[test]
+    fn a_list_past_its_cap_is_counted_not_stored() {
+        let list = |text: &str| {
+            let mut d = serde_json::Deserializer::from_str(text);
+            let (items, beyond) = lenient_list::<_, Number>(&mut d, 3).unwrap();
+            let items: Vec<Option<f64>> = items.into_iter().map(|n| n.0).collect();
+            (items, beyond)
+        };
+        assert_eq!(
+            list(r#"[1, null, "x", [4], {"a": 5}, 6, 7]"#).1,
+            4,
+            "what is past the cap is skipped whatever it is"
+        );
+        let (items, beyond) = list(r#"[1, "x", 2.5, [4], {"a": 5}, 6]"#);
+        assert_eq!((items, beyond), (vec![Some(1.0), None, Some(2.5)], 3));
+        assert_eq!(
+            list("[1, 2, 3]"),
+            (vec![Some(1.0), Some(2.0), Some(3.0)], 0)
+        );
+        assert_eq!(list(r#"{"a": [1, 2, 3, 4]}"#), (vec![], 0));
+        // What is skipped must still be JSON.
+        let mut d = serde_json::Deserializer::from_str("[1, 2, 3, 4, ]");
+        assert!(lenient_list::<_, Number>(&mut d, 3).is_err());
+    }
+
+    /// A series longer than the cap: the cap's worth kept, the rest
+    /// counted as refused, as when each was pushed.
+    #[test]
+    fn a_series_past_the_cap_keeps_the_cap_and_reports_the_rest() {
+        let n = crate::MAX_POINTS_PER_SERIES + 5;
+        let zeros = "0,".repeat(n - 1) + "0";
+        let text = format!(r#"{{"loss": {{"steps": [{zeros}], "values": [{zeros}, 1]}}}}"#);
+        let set = metrics(text.as_bytes()).unwrap();
+        let loss = set.get("loss").unwrap();
+        assert_eq!(loss.points().len(), crate::MAX_POINTS_PER_SERIES);
+        assert_eq!((set.refused, loss.dropped), (5, 5));
+        assert!(set.cap_error().unwrap().starts_with("5 points"));
     }
 
     #[test]

@@ -19,10 +19,11 @@
 //!
 //! No hyperparameters are written by SB3 itself, and no status.
 
-use crate::csvlog::{CsvFile, Layout, first_line, split};
+use crate::csvlog::{CsvFile, Layout, first_line};
 use crate::discover::Listing;
 use crate::series::SeriesSet;
 use crate::storage::{EntryKind, Storage, list_all};
+use crate::text::csv_fields;
 use crate::{MAX_PARAMS, RunInfo};
 
 /// The artifacts this format adds to the default allowlist: the logs
@@ -95,7 +96,7 @@ pub(crate) fn recognises(listing: &Listing<'_>) -> bool {
             .head(PROGRESS, HEAD)
             .as_deref()
             .and_then(first_line)
-            .is_some_and(|line| progress_header(&split(line, ',')))
+            .is_some_and(|line| progress_header(&csv_fields(line, ',')))
     {
         return true;
     }

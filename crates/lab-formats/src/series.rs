@@ -151,6 +151,18 @@ impl SeriesSet {
         self.total += 1;
     }
 
+    /// Counts `n` points of `name` refused unseen (a reader that stopped
+    /// storing them past the cap), as [`SeriesSet::push`] counts them.
+    pub(crate) fn refuse(&mut self, name: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if let Some(series) = self.map.get_mut(name) {
+            series.dropped += n;
+        }
+        self.refused += n;
+    }
+
     /// Forgets `name`'s points (its file is read again from the start).
     pub(crate) fn clear(&mut self, name: &str) {
         if let Some(series) = self.map.get_mut(name) {

@@ -26,7 +26,8 @@ pub(crate) struct Tail {
 pub(crate) enum Followed {
     /// Nothing new (or the file failed before; see [`Tail::failed`]).
     Same,
-    /// The file is not there (any more).
+    /// The file is not there (any more): what was read of it is
+    /// forgotten (the tail starts over, the sink was restarted).
     Missing,
     /// New bytes were consumed after what was read before.
     Appended,
@@ -49,7 +50,8 @@ impl Tail {
 
     /// Reads what was appended to `name` and hands it to `sink`. At most
     /// `max_pending` bytes may wait unconsumed: a record larger than that
-    /// is an error of this file.
+    /// is an error of this file. A file not there resets this tail and
+    /// restarts `sink` ([`Followed::Missing`]).
     pub(crate) fn follow(
         &mut self,
         storage: &dyn Storage,
@@ -59,7 +61,12 @@ impl Tail {
     ) -> Result<Followed, String> {
         let stat = match storage.stat(name) {
             Ok(stat) => stat,
-            Err(StorageError::NotFound) => return Ok(Followed::Missing),
+            Err(StorageError::NotFound) => {
+                // Gone (or never there): nothing to show.
+                *self = Tail::default();
+                sink.restart();
+                return Ok(Followed::Missing);
+            }
             Err(e) => return Err(format!("{name}: {e}")),
         };
         let mut followed = Followed::Same;
@@ -232,5 +239,17 @@ mod tests {
         let mut long = Tail::default();
         long.follow(&storage, "long", 100, &mut sink).unwrap();
         assert!(long.failed().unwrap().contains("longer than 100"));
+        // A file gone is forgotten: the tail starts over, the sink restarts.
+        std::fs::write(&file, "z\npart").unwrap();
+        let mut gone = Collect::default();
+        tail.follow(&storage, rel, 100, &mut gone).unwrap();
+        assert_eq!((gone.restarts, tail.pending()), (0, 4));
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(
+            tail.follow(&storage, rel, 100, &mut gone).unwrap(),
+            Followed::Missing
+        );
+        assert_eq!((gone.restarts, tail.pending(), tail.offset), (1, 0, 0));
+        assert!(tail.version.is_none());
     }
 }

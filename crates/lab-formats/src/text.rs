@@ -113,8 +113,10 @@ pub(crate) fn iso8601_secs(text: &str) -> Option<f64> {
     Some(secs as f64 + fraction)
 }
 
-/// The fields of one CSV line (RFC 4180 quoting within the line).
-pub(crate) fn csv_fields(line: &str) -> Vec<String> {
+/// The cells of one CSV line split at `sep`, with RFC 4180 quoting within
+/// the line (what Python's `csv` writes: a cell holding the separator or a
+/// quote is quoted, a quote in it doubled).
+pub(crate) fn csv_fields(line: &str, sep: char) -> Vec<String> {
     let mut fields = Vec::new();
     let mut field = String::new();
     let mut quoted = false;
@@ -127,12 +129,93 @@ pub(crate) fn csv_fields(line: &str) -> Vec<String> {
             }
             ('"', true) => quoted = false,
             ('"', false) if field.is_empty() => quoted = true,
-            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, false) if c == sep => fields.push(std::mem::take(&mut field)),
             (c, _) => field.push(c),
         }
     }
     fields.push(field);
     fields
+}
+
+/// What [`python_json`] turns Python's bare `NaN`, `Infinity` and
+/// `-Infinity` into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bare {
+    /// `null` (a reader that takes null for NaN).
+    Null,
+    /// The word as a string (`"NaN"`, `"Infinity"`, `"-Infinity"`), for a
+    /// reader that reads it back as the number.
+    Quoted,
+}
+
+/// Python's `json.dumps` writes NaN and ±Infinity bare (invalid JSON):
+/// outside strings, each becomes what `bare` says; strings (and so keys)
+/// are never touched, escapes included. Borrowed when there was nothing
+/// to turn.
+pub(crate) fn python_json(bytes: &[u8], bare: Bare) -> std::borrow::Cow<'_, [u8]> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            if b == b'\\' {
+                if let Some(out) = &mut out {
+                    out.extend_from_slice(&bytes[i..(i + 2).min(bytes.len())]);
+                }
+                i += 2;
+                continue;
+            }
+            if let Some(out) = &mut out {
+                out.push(b);
+            }
+            in_string = b != b'"';
+            i += 1;
+            continue;
+        }
+        let rest = &bytes[i..];
+        let word = [&b"NaN"[..], b"-Infinity", b"Infinity"]
+            .into_iter()
+            .find(|w| rest.starts_with(w));
+        if let Some(word) = word {
+            let out = out.get_or_insert_with(|| {
+                let mut out = Vec::with_capacity(bytes.len() + 64);
+                out.extend_from_slice(&bytes[..i]);
+                out
+            });
+            match bare {
+                Bare::Null => out.extend_from_slice(b"null"),
+                Bare::Quoted => {
+                    out.push(b'"');
+                    out.extend_from_slice(word);
+                    out.push(b'"');
+                }
+            }
+            i += word.len();
+            continue;
+        }
+        in_string = b == b'"';
+        if let Some(out) = &mut out {
+            out.push(b);
+        }
+        i += 1;
+    }
+    match out {
+        Some(out) => std::borrow::Cow::Owned(out),
+        None => std::borrow::Cow::Borrowed(bytes),
+    }
+}
+
+/// Parses Python's JSON: plain JSON, else (when it fails) with bare
+/// `NaN`, `Infinity` and `-Infinity` outside strings read as null. The
+/// first error when there were none to turn.
+pub(crate) fn from_python_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(bytes).or_else(|first| match python_json(bytes, Bare::Null) {
+        std::borrow::Cow::Borrowed(_) => Err(first),
+        std::borrow::Cow::Owned(fixed) => serde_json::from_slice(&fixed),
+    })
 }
 
 /// A number as written in a CSV cell or JSON-ish text: `nan`, `inf` and
@@ -165,12 +248,48 @@ mod tests {
     #[test]
     fn csv_lines_split_with_quotes() {
         assert_eq!(
-            csv_fields("a,\"b,c\",\"d\"\"e\","),
+            csv_fields("a,\"b,c\",\"d\"\"e\",", ','),
             ["a", "b,c", "d\"e", ""]
         );
+        assert_eq!(
+            csv_fields("a,\"[1, 2]\",\"x\"\"y\",", ','),
+            ["a", "[1, 2]", "x\"y", ""]
+        );
+        assert_eq!(csv_fields("a\tb,c", '\t'), ["a", "b,c"]);
         assert_eq!(number(" nan ").map(f64::is_nan), Some(true));
         assert_eq!(number(""), None);
         assert_eq!(cap(&"é".repeat(5000)).len(), 4096);
+    }
+
+    /// Bare words outside strings are turned; the same words inside a
+    /// string or a key, escaped quotes included, stay as written.
+    #[test]
+    fn bare_nan_and_infinity_are_turned_and_strings_stay() {
+        let text = br#"{"act": "NaN-safe", "NaN": "\"Infinity\" -Infinity\\", "lr": NaN, "hi": Infinity, "lo": -Infinity}"#;
+        for (bare, lr, hi, lo) in [
+            (Bare::Null, "null", "null", "null"),
+            (Bare::Quoted, "\"NaN\"", "\"Infinity\"", "\"-Infinity\""),
+        ] {
+            let turned = String::from_utf8(python_json(text, bare).into_owned()).unwrap();
+            assert_eq!(
+                turned,
+                format!(
+                    r#"{{"act": "NaN-safe", "NaN": "\"Infinity\" -Infinity\\", "lr": {lr}, "hi": {hi}, "lo": {lo}}}"#
+                )
+            );
+        }
+        let value: serde_json::Value = from_python_json(text).unwrap();
+        assert_eq!(value["act"], "NaN-safe");
+        assert_eq!(value["NaN"], "\"Infinity\" -Infinity\\");
+        assert!(value["lr"].is_null() && value["lo"].is_null());
+        // Nothing to turn: the bytes themselves, and the first error.
+        let plain = br#"{"a": "NaN"}"#;
+        assert!(matches!(
+            python_json(plain, Bare::Null),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let err = from_python_json::<serde_json::Value>(b"{\"a\": x}").unwrap_err();
+        assert_eq!(err.column(), 7);
     }
 
     #[test]

@@ -23,13 +23,13 @@
 //! Trackio records no end of a run: a run whose last row is younger than
 //! [`RECENT_SECS`] is `running`, else `unknown`.
 
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 
 use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use crate::discover::Listing;
-use crate::mlflow_db::{open_private, reject, snapshot_of};
+use crate::mlflow_db::{Failure, open_private, read_snapshot};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{PrivateCopy, Storage};
 use crate::{Group, Limits, Media, RunInfo};
@@ -82,27 +82,6 @@ pub(crate) fn databases(listing: &Listing<'_>) -> Vec<String> {
         .collect()
 }
 
-/// Why reading a snapshot failed, and whether the copy itself is rejected
-/// (not a database, not a Trackio project, corrupt).
-struct Failure {
-    error: String,
-    rejects: bool,
-}
-
-impl Failure {
-    fn of(db: &str, e: rusqlite::Error) -> Self {
-        use rusqlite::ErrorCode;
-        let rejects = matches!(
-            e.sqlite_error_code(),
-            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt | ErrorCode::Unknown)
-        );
-        Failure {
-            error: format!("{db}: {e}"),
-            rejects,
-        }
-    }
-}
-
 /// Opens a snapshot and checks it is a Trackio project; says which column
 /// keys a run (`run_id`, or `run_name` before Trackio 0.24).
 fn open(db: &str, snapshot: &PrivateCopy) -> Result<(Connection, &'static str), Failure> {
@@ -134,12 +113,8 @@ pub(crate) fn list_runs(
     db: &str,
     limits: &Limits,
 ) -> Result<Vec<(String, Option<String>)>, String> {
-    let snapshot = snapshot_of(storage, db, limits, None)?;
-    runs_in(db, &snapshot).map_err(|failure| {
-        if failure.rejects {
-            reject(storage, db, &snapshot, &failure.error);
-        }
-        failure.error
+    read_snapshot(storage, db, limits, &mut None, |snapshot| {
+        runs_in(db, snapshot)
     })
 }
 
@@ -232,19 +207,12 @@ impl Reader {
         if self.db.is_empty() || self.run.is_empty() {
             return Err("not a run of a Trackio project".to_owned());
         }
-        let held = self.snapshot.take().and_then(|w| w.upgrade());
-        let snapshot = snapshot_of(storage, &self.db, &self.limits, held)?;
-        self.snapshot = Some(Arc::downgrade(&snapshot));
-        match self.read_from(storage, &snapshot) {
-            Ok(()) => Ok(()),
-            Err(failure) => {
-                if failure.rejects {
-                    self.snapshot = None;
-                    reject(storage, &self.db, &snapshot, &failure.error);
-                }
-                Err(failure.error)
-            }
-        }
+        let (db, limits, mut kept) = (self.db.clone(), self.limits, self.snapshot.take());
+        let read = read_snapshot(storage, &db, &limits, &mut kept, |snapshot| {
+            self.read_from(storage, snapshot)
+        });
+        self.snapshot = kept;
+        read
     }
 
     fn read_from(&mut self, storage: &dyn Storage, snapshot: &PrivateCopy) -> Result<(), Failure> {

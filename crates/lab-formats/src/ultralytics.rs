@@ -107,7 +107,7 @@ impl StepCsv {
     }
 
     fn row(&mut self, line: &str) {
-        let fields: Vec<String> = csv_fields(line)
+        let fields: Vec<String> = csv_fields(line, ',')
             .into_iter()
             .map(|f| f.trim().to_owned())
             .collect();
@@ -182,11 +182,7 @@ impl FollowedCsv {
         self.error = None;
         self.written = storage.stat(rel).ok().and_then(|s| s.modified);
         let present = match self.tail.follow(storage, rel, MAX_LINE, &mut self.sink) {
-            Ok(Followed::Missing) => {
-                self.tail = Tail::default();
-                self.sink.restart();
-                false
-            }
+            Ok(Followed::Missing) => false,
             Ok(_) => true,
             Err(e) => {
                 self.error = Some(e);

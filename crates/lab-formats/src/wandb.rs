@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use crate::lab::{MAX_META_BYTES, read_parsed};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{EntryKind, Storage, list_all};
-use crate::tail::{Followed, Sink, Tail};
+use crate::tail::{Sink, Tail};
 use crate::{MAX_PARAMS, Media, RunInfo, flatten};
 
 const HEADER: [u8; 7] = [b':', b'W', b'&', b'B', 0xe1, 0xbe, 0];
@@ -144,16 +144,8 @@ impl Item {
     /// The item's value as JSON.
     fn value(&self) -> Value {
         if !self.value_json.is_empty() {
-            return serde_json::from_str(&self.value_json)
-                .or_else(|_| {
-                    serde_json::from_str(
-                        &self
-                            .value_json
-                            .replace("-Infinity", "null")
-                            .replace("Infinity", "null")
-                            .replace("NaN", "null"),
-                    )
-                })
+            // Python's bare NaN and Infinity read as null.
+            return crate::text::from_python_json(self.value_json.as_bytes())
                 .unwrap_or(Value::Null);
         }
         if let Some(b) = self.boolean {
@@ -466,16 +458,12 @@ impl Reader {
             self.log_name = log;
         }
         if let Some(name) = &self.log_name {
-            match self
+            // A log gone is forgotten (the log restarted) by the tail.
+            if let Err(e) = self
                 .tail
                 .follow(storage, name, MAX_RECORD + 64, &mut self.log)
             {
-                Ok(Followed::Missing) => {
-                    self.tail = Tail::default();
-                    self.log = Log::default();
-                }
-                Ok(_) => {}
-                Err(e) => self.errors.push(e),
+                self.errors.push(e);
             }
             if let Some(failed) = self.tail.failed() {
                 self.errors.push(failed.to_owned());
@@ -593,6 +581,21 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An item's JSON with Python's bare NaN reads it as null, and leaves
+    /// strings that hold the word as written.
+    #[test]
+    fn a_bare_nan_in_an_items_json_leaves_its_strings_alone() {
+        let item = Item {
+            key: "opt".to_owned(),
+            value_json: r#"{"act": "NaN-safe", "lr": NaN, "hi": -Infinity}"#.to_owned(),
+            ..Item::default()
+        };
+        assert_eq!(
+            item.value(),
+            serde_json::json!({"act": "NaN-safe", "lr": null, "hi": null})
+        );
+    }
 
     /// Frames `records` the way wandb's datastore does.
     fn log(records: &[Vec<u8>]) -> Vec<u8> {

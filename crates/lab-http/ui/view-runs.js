@@ -6,7 +6,7 @@
 // `#/?q=…&experiment=ID`): a reload or Back shows the same list.
 
 import { $, el, api, date, setPref } from './dom.js';
-import { runsTable, columnPicker, chosenColumns, plotLink } from './table.js';
+import { runsTable, columnPicker, chosenColumns, groupHead, groupState, groupIds } from './table.js';
 import { shownStatus } from './facts.js';
 import { store, formats, pageLimit, loadStatus, saveCollapsed } from './store.js';
 import { MAX_COMPARE } from './view-compare.js';
@@ -150,17 +150,6 @@ async function experimentGroups(fields = [], q = store.list.q) {
     });
   }
   return { groups, total: counted.total };
-}
-
-// Every run id a group holds (its pages asked for in turn).
-async function groupIds(group) {
-  const ids = [];
-  while (ids.length < group.count) {
-    const got = await api(group.query(ids.length, pageLimit()));
-    if (!got.runs.length) break;
-    ids.push(...got.runs.map((r) => r.id));
-  }
-  return ids;
 }
 
 async function fetchRuns(reset) {
@@ -463,10 +452,9 @@ function groupSection(g, n) {
   const box = el('input', { type: 'checkbox', class: 'group-pick', 'aria-label': `select the ${g.count} run${g.count === 1 ? '' : 's'} of ${g.name} for comparison` });
   // The box says whether all, some or none of the group are selected.
   const refresh = () => {
-    const known = ids || (runs.length === g.count ? runs.map((r) => r.id) : null);
-    const chosen = (known || runs.map((r) => r.id)).filter((id) => store.selected.has(id)).length;
-    box.checked = !!known && chosen === known.length && chosen > 0;
-    box.indeterminate = !box.checked && chosen > 0;
+    const state = groupState({ ids, loaded: runs.map((r) => r.id), count: g.count }, store.selected);
+    box.checked = state === 'all';
+    box.indeterminate = state === 'some';
   };
   const load = async () => {
     try {
@@ -485,7 +473,7 @@ function groupSection(g, n) {
     const on = box.checked;
     box.disabled = true;
     try {
-      ids = ids || await groupIds(g);
+      ids = ids || await groupIds(g.count, async (n) => (await api(g.query(n * pageLimit(), pageLimit()))).runs);
       for (const id of ids) if (on) store.selected.add(id); else store.selected.delete(id);
     } catch (err) { page.showError(err); }
     box.disabled = false;
@@ -510,12 +498,7 @@ function groupSection(g, n) {
   });
   show();
   return el('section', { class: 'card-group', 'data-group': g.key },
-    el('div', { class: 'group-head' },
-      box, toggle,
-      g.format ? el('span', { class: 'badge format' }, g.format) : null,
-      el('span', { class: 'muted group-count' }, `${g.count.toLocaleString()} run${g.count === 1 ? '' : 's'}`),
-      plotLink(g),
-      g.id ? el('span', { class: 'muted mono group-id', title: g.id }, g.id) : null),
+    groupHead(g, box, toggle),
     list, more);
 }
 

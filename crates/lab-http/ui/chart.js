@@ -112,7 +112,7 @@ export function ema(points, weight) {
 // About `count` ticks from `min` to `max` at a step of 1, 2 or 5 times a
 // power of ten. Each tick is a whole number of steps (`k * step`), not a
 // sum of steps: a sum drifts, and the tick at zero read -2.78e-17.
-function niceTicks(min, max, count) {
+export function niceTicks(min, max, count) {
   if (min === max) { min -= 1; max += 1; }
   const span = max - min;
   const step0 = Math.pow(10, Math.floor(Math.log10(span / count)));

@@ -396,36 +396,7 @@ fn runs_written_by_the_real_tools_read_exactly() {
         (alpha, &["loss"][..]),
     ] {
         let id = source["id"].as_str().unwrap();
-        let made = Request::new("POST", &format!("/api/runs/{id}/export"))
-            .header("Authorization", format!("Bearer {}", lab.key))
-            .json("{}")
-            .send(lab.port)
-            .unwrap();
-        assert_eq!(made.status, 201, "{}", made.text());
-        let file = made.json()["file"].as_str().unwrap().to_owned();
-        let into = base.join("reimported");
-        std::fs::create_dir_all(&into).unwrap();
-        let out = lab_cmd(&base.join("data"))
-            // The data dir must lie outside every allowed root.
-            .arg("--root")
-            .arg(&into)
-            .arg("import-bundle")
-            .arg(base.join("data/exports").join(&file))
-            .arg("--into")
-            .arg(&into)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let new_id = text
-            .strip_prefix("imported bundle as ")
-            .and_then(|t| t.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no new id in {text:?}"))
-            .to_owned();
+        let new_id = export_and_reimport(&lab, &base, id);
         let copy = lab.json(&format!("/api/runs/{new_id}"));
         assert_eq!(copy["format"], "lab", "{copy}");
         assert_eq!(
@@ -852,18 +823,8 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
     // delta logged no artifact (its artifact directory does not exist): its
     // bundle holds its params and series alone.
     let did = delta["id"].as_str().unwrap();
-    let made = Request::new("POST", &format!("/api/runs/{did}/export"))
-        .header("Authorization", format!("Bearer {}", lab.key))
-        .json("{}")
-        .send(lab.port)
-        .unwrap();
-    assert_eq!(made.status, 201, "{}", made.text());
-    assert_eq!(
-        made.json()["files"],
-        2,
-        "run.json and metrics.jsonl: {}",
-        made.text()
-    );
+    let made = export(&lab, did);
+    assert_eq!(made["files"], 2, "run.json and metrics.jsonl: {made}");
     // Its artifacts come from its artifact_uri inside the store.
     let names: Vec<&str> = gamma["artifacts"]
         .as_array()
@@ -1113,36 +1074,7 @@ fn an_offline_wandb_run_reads_from_its_record_log() {
         "{bad}"
     );
     // Exported and imported elsewhere: the same params, series and media.
-    let made = Request::new("POST", &format!("/api/runs/{id}/export"))
-        .header("Authorization", format!("Bearer {}", lab.key))
-        .json("{}")
-        .send(lab.port)
-        .unwrap();
-    assert_eq!(made.status, 201, "{}", made.text());
-    let file = made.json()["file"].as_str().unwrap().to_owned();
-    let into = base.join("reimported");
-    std::fs::create_dir_all(&into).unwrap();
-    let out = lab_cmd(&base.join("data"))
-        // The data dir must lie outside every allowed root.
-        .arg("--root")
-        .arg(&into)
-        .arg("import-bundle")
-        .arg(base.join("data/exports").join(&file))
-        .arg("--into")
-        .arg(&into)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let copy_id = text
-        .strip_prefix("imported bundle as ")
-        .and_then(|t| t.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let copy_id = export_and_reimport(&lab, &base, id);
     let copy = lab.json(&format!("/api/runs/{copy_id}"));
     assert_eq!(copy["params"], run["params"]);
     let again = lab.json(&format!("/api/runs/{copy_id}/metrics/loss"));
@@ -1729,19 +1661,26 @@ fn trainer_keras_and_sb3_runs_read_exactly() {
     }
 }
 
-/// Exports run `id` as a bundle and imports it into `base/reimported`;
-/// the new run's id.
-fn export_and_reimport(lab: &Lab, base: &Path, id: &str) -> String {
+/// Exports run `id` as a bundle (201 Created); the answer (`file`, the
+/// bundle's name under `data/exports`; `files`, how many it holds).
+fn export(lab: &Lab, id: &str) -> Value {
     let made = Request::new("POST", &format!("/api/runs/{id}/export"))
         .header("Authorization", format!("Bearer {}", lab.key))
         .json("{}")
         .send(lab.port)
         .unwrap();
     assert_eq!(made.status, 201, "{}", made.text());
-    let file = made.json()["file"].as_str().unwrap().to_owned();
+    made.json()
+}
+
+/// Exports run `id` as a bundle and imports it into `base/reimported`;
+/// the new run's id.
+fn export_and_reimport(lab: &Lab, base: &Path, id: &str) -> String {
+    let file = export(lab, id)["file"].as_str().unwrap().to_owned();
     let into = base.join("reimported");
     std::fs::create_dir_all(&into).unwrap();
     let out = lab_cmd(&base.join("data"))
+        // The data dir must lie outside every allowed root.
         .arg("--root")
         .arg(&into)
         .arg("import-bundle")
@@ -2007,13 +1946,7 @@ fn pickles_are_never_loaded_served_or_bundled() {
             let reply = lab.get(&format!("/api/runs/{id}/artifacts/{pickle}"));
             assert_ne!(reply.status, 200, "{rel}/{pickle} served");
         }
-        let made = Request::new("POST", &format!("/api/runs/{id}/export"))
-            .header("Authorization", format!("Bearer {}", lab.key))
-            .json("{}")
-            .send(lab.port)
-            .unwrap();
-        assert_eq!(made.status, 201, "{}", made.text());
-        let file = made.json()["file"].as_str().unwrap().to_owned();
+        let file = export(&lab, &id)["file"].as_str().unwrap().to_owned();
         let bundle = std::fs::read(base.join("data/exports").join(&file)).unwrap();
         let needle = b"pickle-canary";
         assert!(

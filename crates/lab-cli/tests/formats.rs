@@ -1775,11 +1775,8 @@ fn hostile_trainer_keras_and_sb3_files_are_errors_of_their_run_alone() {
     write("sb3", &root);
     let outside = base.join("outside");
     std::fs::create_dir_all(&outside).unwrap();
-    std::fs::write(
-        outside.join("secret.json"),
-        r#"{"log_history": [{"loss": 42, "step": 1}]}"#,
-    )
-    .unwrap();
+    let secret = r#"{"log_history": [{"loss": 42, "step": 1}]}"#;
+    std::fs::write(outside.join("secret.json"), secret).unwrap();
     let copy = |from: &str, to: &str| {
         let (from, to) = (root.join(from), root.join(to));
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -1901,6 +1898,16 @@ fn hostile_trainer_keras_and_sb3_files_are_errors_of_their_run_alone() {
         assert_eq!(lab.run_at(rel)["errors"], serde_json::json!([]), "{rel}");
     }
     assert!(started.elapsed() < Duration::from_secs(120), "no hang");
+    // The outside file the link points at is as it was written.
+    assert!(
+        std::fs::symlink_metadata(outside.join("secret.json"))
+            .unwrap()
+            .is_file()
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.join("secret.json")).unwrap(),
+        secret
+    );
 }
 
 /// Pickles (a Trainer's training_args.bin, params.pkl, weights/*.pt, a
@@ -2030,10 +2037,13 @@ fn hostile_copy(good: &Path, at: &Path, file: &str, what: Hostile, canary: &Path
     }
 }
 
+/// What the canary file holds.
+const CANARY: &str = "CANARY-OUTSIDE-THE-ROOT\n";
+
 /// A CANARY file outside the root, for the links of hostile runs.
 fn canary(base: &Path) -> PathBuf {
     let canary = base.join("canary.txt");
-    std::fs::write(&canary, "CANARY-OUTSIDE-THE-ROOT\n").unwrap();
+    std::fs::write(&canary, CANARY).unwrap();
     canary
 }
 
@@ -2046,8 +2056,9 @@ fn huge_row(header: &str) -> Vec<u8> {
 }
 
 /// Every hostile variant is a run whose errors say `why`, none shows the
-/// canary, and the healthy run `good` has no errors.
-fn hostile_runs_hold(lab: &Lab, good: &str, cases: &[(&str, &str)]) {
+/// canary, the healthy run `good` has no errors, and the file `canary`
+/// is still a file holding what it was written with (`CANARY`).
+fn hostile_runs_hold(lab: &Lab, canary: &Path, good: &str, cases: &[(&str, &str)]) {
     assert_eq!(lab.run_at(good)["errors"], serde_json::json!([]));
     for (rel, why) in cases {
         let run = lab.run_at(rel);
@@ -2055,6 +2066,11 @@ fn hostile_runs_hold(lab: &Lab, good: &str, cases: &[(&str, &str)]) {
         assert!(errors.contains(why), "{rel}: {errors} lacks {why:?}");
         assert!(!run.to_string().contains("CANARY"), "{rel}: {run}");
     }
+    assert!(
+        std::fs::symlink_metadata(canary).unwrap().is_file(),
+        "the canary is a file"
+    );
+    assert_eq!(std::fs::read_to_string(canary).unwrap(), CANARY);
 }
 
 /// Ultralytics' layout, as its trainer writes it (the writer needs torch:
@@ -2194,6 +2210,7 @@ fn ultralytics_runs_read_exactly_as_its_trainer_writes_them() {
 
     hostile_runs_hold(
         &lab,
+        &canary,
         "/runs/detect/train",
         &[
             (
@@ -2361,6 +2378,7 @@ fn ray_tune_trials_written_by_ray_read_exactly() {
     assert_eq!(lab.run_at(&result_name(6))["status"], "failed");
     hostile_runs_hold(
         &lab,
+        &canary,
         trials[1].file_name().unwrap().to_str().unwrap(),
         &[
             (&result_name(7), "result.json"),
@@ -2465,6 +2483,7 @@ fn dvclive_runs_read_exactly_and_a_live_one_is_followed() {
 
     hostile_runs_hold(
         &lab,
+        &canary,
         "/dvc-project",
         &[
             ("/dvc-fifo", "metrics.json: artifact is not a regular file"),

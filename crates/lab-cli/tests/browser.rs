@@ -168,29 +168,6 @@ fn serve_roots(data: &std::path::Path, roots: &[&std::path::Path]) -> common::Se
     common::serve(command)
 }
 
-/// Copies the regular files beneath `from` into `to` (created), keeping
-/// their relative paths and mtimes; anything else is skipped.
-fn copy_files(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let kind = entry.file_type().unwrap();
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_files(&entry.path(), &target);
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target).unwrap();
-            let modified = entry.metadata().unwrap().modified().unwrap();
-            std::fs::File::options()
-                .write(true)
-                .open(&target)
-                .unwrap()
-                .set_modified(modified)
-                .unwrap();
-        }
-    }
-}
-
 #[test]
 fn the_ui_lists_plays_charts_compares_and_imports() {
     // The three Lab-format fixture runs (the other formats' fixtures have
@@ -198,8 +175,9 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/runs");
     let lab_runs = tempfile::tempdir().unwrap();
     let fixtures = lab_runs.path().canonicalize().unwrap();
+    let copies = lab_test_support::fixture::Tree::new(&fixtures);
     for run in ["cartpole-ppo", "diffusion-sweep-a", "lorenz-sim"] {
-        copy_files(&bundled.join(run), &fixtures.join(run));
+        copies.copy_dir(run, bundled.join(run));
     }
     let data = tempfile::tempdir().unwrap();
     let extra = tempfile::tempdir().unwrap();

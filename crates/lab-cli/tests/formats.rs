@@ -1984,20 +1984,6 @@ fn set_mtime(path: &Path, secs: u64) {
         .unwrap();
 }
 
-/// A copy of the directory `from` at `to` (files only, recursively).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// The run's media entry whose artifact name is `name`, fetched: its
 /// content type and bytes.
 fn media_bytes(lab: &Lab, run: &Value, name: &str) -> (String, Vec<u8>) {
@@ -2027,7 +2013,7 @@ enum Hostile {
 
 /// A copy of the run `good` at `at` with `file` replaced by `what`.
 fn hostile_copy(good: &Path, at: &Path, file: &str, what: Hostile, canary: &Path) {
-    copy_dir(good, at);
+    lab_test_support::fixture::Tree::new(at).copy_dir("", good);
     let target = at.join(file);
     let _ = std::fs::remove_file(&target);
     match what {
@@ -2267,7 +2253,7 @@ fn ray_tune_trials_written_by_ray_read_exactly() {
     let exp = root.join("ray_results/exp");
     let result_name = |i: usize| format!("trainable_x_0000{i}_{i}_lr=9_2026-12-07_11-25-56");
     let finished = exp.join(result_name(5));
-    copy_dir(&trials[0], &finished);
+    lab_test_support::fixture::Tree::new(&finished).copy_dir("", &trials[0]);
     {
         let mut result = std::fs::read_to_string(finished.join("result.json")).unwrap();
         let last = result

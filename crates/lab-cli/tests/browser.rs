@@ -135,27 +135,37 @@ fn sign_in(browser: &Browser, link: &str) {
     assert_eq!(signed_in, json!(true), "{signed_in}");
 }
 
-/// Copies the regular files beneath `from` into `to` (created), keeping
-/// their relative paths and mtimes; anything else is skipped.
-fn copy_files(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let kind = entry.file_type().unwrap();
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_files(&entry.path(), &target);
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target).unwrap();
-            let modified = entry.metadata().unwrap().modified().unwrap();
-            std::fs::File::options()
-                .write(true)
-                .open(&target)
-                .unwrap()
-                .set_modified(modified)
-                .unwrap();
-        }
+/// A browser whose pages record every CSP violation in `window.__csp`
+/// (`assert_clean_page` reads it).
+fn csp_browser() -> Browser {
+    let browser = Browser::start(Command::new("chromedriver"));
+    browser.on_new_document(
+        "window.__csp = [];
+         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+    );
+    browser
+}
+
+/// A `csp_browser` of `width` × `height`, signed in to `server`.
+fn signed_in_browser(server: &common::Served, width: u32, height: u32) -> Browser {
+    let browser = csp_browser();
+    browser.resize(width, height);
+    sign_in(&browser, &server.link);
+    browser
+}
+
+/// `lab serve` on a loopback port with the data dir `data` and the roots
+/// `roots`, its log dropped.
+fn serve_roots(data: &std::path::Path, roots: &[&std::path::Path]) -> common::Served {
+    let mut command = Command::new(LAB);
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data);
+    for root in roots {
+        command.arg("--root").arg(root);
     }
+    command.stderr(Stdio::null());
+    common::serve(command)
 }
 
 #[test]
@@ -165,8 +175,9 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
     let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/runs");
     let lab_runs = tempfile::tempdir().unwrap();
     let fixtures = lab_runs.path().canonicalize().unwrap();
+    let copies = lab_test_support::fixture::Tree::new(&fixtures);
     for run in ["cartpole-ppo", "diffusion-sweep-a", "lorenz-sim"] {
-        copy_files(&bundled.join(run), &fixtures.join(run));
+        copies.copy_dir(run, bundled.join(run));
     }
     let data = tempfile::tempdir().unwrap();
     let extra = tempfile::tempdir().unwrap();
@@ -194,23 +205,10 @@ fn the_ui_lists_plays_charts_compares_and_imports() {
         .status()
         .expect("ffmpeg is required: `cargo xtask test` installs it");
     assert!(made.success());
-    let mut command = Command::new(LAB);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .arg("--root")
-        .arg(&fixtures)
-        .arg("--root")
-        .arg(&extra_root)
-        .stderr(Stdio::null());
-    let server = common::serve(command);
+    let server = serve_roots(data.path(), &[&fixtures, &extra_root]);
     let base = server.base.clone();
 
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
+    let browser = csp_browser();
     // 0. Without the link: the login shell, saying where to find it, and no
     // run data. With it: signed in, and the key gone from the address bar.
     browser.goto(&base);
@@ -637,13 +635,11 @@ fn the_new_run_panel_starts_a_sandboxed_job_and_follows_its_log() {
         .stderr(Stdio::null());
     let server = common::serve(command);
     let base = server.base.clone();
-    let browser = Browser::start(Command::new("chromedriver"));
+    let browser = csp_browser();
     // Which URLs the page opens event streams on (an EventSource sends no
     // header of the page's: only its URL's signature lets it read).
     browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
-         window.__streams = [];
+        "window.__streams = [];
          window.EventSource = class extends window.EventSource {
            constructor(url, options) { super(url, options); window.__streams.push(String(url)); }
          };",
@@ -1034,11 +1030,7 @@ fn shell_words(line: &str) -> Vec<String> {
 /// nothing a shell would expand, a real POSIX shell agrees.
 #[test]
 fn the_command_line_parser_follows_posix_quoting_and_expands_nothing() {
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
+    let browser = csp_browser();
     let (server, base) = runner_server(&["sh"]);
     browser.goto(&server.link);
     wait_for(
@@ -1244,11 +1236,7 @@ fn api_get(server: &common::Served, path: &str) -> Value {
 #[test]
 fn the_new_run_form_splits_a_command_line_like_a_shell_and_runs_again_exactly() {
     let (server, base) = runner_server(&["sh", "echo"]);
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
+    let browser = csp_browser();
     browser.goto(&server.link);
     wait_for(
         &browser,
@@ -1445,14 +1433,7 @@ fn each_formats_run_page_shows_params_and_charts() {
         common::write(kind, &root);
     }
     common::write_lightning(&root);
-    let mut command = Command::new(LAB);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(base.join("data"))
-        .arg("--root")
-        .arg(&root)
-        .stderr(Stdio::null());
-    let server = common::serve(command);
+    let server = serve_roots(&base.join("data"), &[&root]);
     let runs = lab_test_support::http::Request::new("GET", "/api/runs")
         .header("Authorization", format!("Bearer {}", server.key))
         .send(server.port)
@@ -1469,11 +1450,7 @@ fn each_formats_run_page_shows_params_and_charts() {
             .unwrap()
             .to_owned()
     };
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
+    let browser = csp_browser();
     browser.goto(&server.link);
     // Runs with no media: the list opens as the table; cards, chosen, are
     // remembered (the format filter below lists cards).
@@ -1662,22 +1639,9 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut live_out, &mut line).unwrap();
     assert_eq!(line.trim(), "ready");
-    let mut command = Command::new(LAB);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(base.join("data"))
-        .arg("--root")
-        .arg(&root)
-        .arg("--root")
-        .arg(&bulk)
-        .stderr(Stdio::null());
-    let server = common::serve(command);
+    let server = serve_roots(&base.join("data"), &[&root, &bulk]);
     let id_of = |suffix: &str| run_id(&server, "format=tensorboard", suffix);
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
+    let browser = csp_browser();
     browser.resize(1280, 800);
     browser.goto(&server.link);
     // 10,000 runs without media: the list opens as the table.
@@ -2036,12 +2000,7 @@ fn the_ui_handles_sweeps_media_by_step_and_live_runs() {
 #[test]
 fn a_429_is_tried_again_after_its_retry_after() {
     let data = tempfile::tempdir().unwrap();
-    let mut command = Command::new(LAB);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .stderr(Stdio::null());
-    let server = common::serve(command);
+    let server = serve_roots(data.path(), &[]);
     let browser = Browser::start(Command::new("chromedriver"));
     browser.goto(&server.base);
     wait_for(
@@ -2291,11 +2250,7 @@ fn the_research_loop_runs_reruns_and_compares_two_jobs() {
     );
     let first_run = first_record["run_id"].as_str().unwrap().to_owned();
 
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
+    let browser = csp_browser();
     browser.goto(&server.link);
     wait_for(
         &browser,
@@ -2782,14 +2737,7 @@ fn the_runs_table_lines_every_cell_up_under_its_header() {
         )
         .unwrap();
     }
-    let mut command = Command::new(LAB);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(base.join("data"))
-        .arg("--root")
-        .arg(&root)
-        .stderr(Stdio::null());
-    let server = common::serve(command);
+    let server = serve_roots(&base.join("data"), &[&root]);
     let listed = api_get(&server, "/api/runs?limit=500");
     let formats: std::collections::BTreeSet<&str> = listed["runs"]
         .as_array()
@@ -2825,11 +2773,7 @@ fn the_runs_table_lines_every_cell_up_under_its_header() {
         "{available}"
     );
 
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
+    let browser = csp_browser();
     browser.resize(1280, 800);
     browser.goto(&server.link);
     wait_for(&browser, "document.getElementById('view-table')", "true");
@@ -2984,21 +2928,10 @@ fn every_view_is_clean_and_owns_its_toasts_and_dialogs() {
         .unwrap();
         std::fs::write(dir.join("stdout.log"), "line 1\nline 2\n").unwrap();
     }
-    let mut command = Command::new(LAB);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(base.join("data"))
-        .arg("--root")
-        .arg(&root)
-        .stderr(Stdio::null());
-    let server = common::serve(command);
+    let server = serve_roots(&base.join("data"), &[&root]);
     let a = run_id(&server, "format=lab", "/logging-a");
     let b = run_id(&server, "format=lab", "/logging-b");
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
+    let browser = csp_browser();
     browser.resize(800, 600);
     browser.goto(&server.link);
     let clean = |what: &str| {
@@ -3201,14 +3134,7 @@ fn the_list_takes_filters_and_groups_runs_by_experiment() {
         "{\"step\": 0, \"loss\": 0.9}\n{\"step\": 1, \"loss\": 0.2}\n",
     )
     .unwrap();
-    let mut command = Command::new(LAB);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(base.join("data"))
-        .arg("--root")
-        .arg(&root)
-        .stderr(Stdio::null());
-    let server = common::serve(command);
+    let server = serve_roots(&base.join("data"), &[&root]);
 
     // What the filter holds for, worked out here from each run's params
     // and last metrics, and as the server's own filter says.
@@ -3268,11 +3194,7 @@ fn the_list_takes_filters_and_groups_runs_by_experiment() {
     };
     let (demo_alpha, plain_alpha) = (named_alpha(Some("demo")), named_alpha(None));
 
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
+    let browser = csp_browser();
     browser.resize(1280, 1000);
     browser.goto(&server.link);
     wait_for(&browser, "document.getElementById('view-table')", "true");
@@ -3630,20 +3552,9 @@ fn markdown_renders_a_safe_subset_into_nodes_never_html() {
     )
     .unwrap();
     std::fs::write(dir.join("metrics.jsonl"), "{\"step\": 0, \"loss\": 1.0}\n").unwrap();
-    let mut command = Command::new(LAB);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(base.join("data"))
-        .arg("--root")
-        .arg(&root)
-        .stderr(Stdio::null());
-    let server = common::serve(command);
+    let server = serve_roots(&base.join("data"), &[&root]);
     let id = run_id(&server, "format=lab", "/noted");
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
+    let browser = csp_browser();
     sign_in(&browser, &server.link);
     browser.goto(&format!("{}#/runs/{id}", server.base));
     let shown = wait_for(
@@ -3750,22 +3661,9 @@ fn every_metric_of_a_wandb_run_is_on_its_page_in_sections_and_single_values_are_
     let root = base.join("experiments");
     std::fs::create_dir_all(root.join(".home")).unwrap();
     common::write("wandb-metrics", &root);
-    let mut command = Command::new(LAB);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(base.join("data"))
-        .arg("--root")
-        .arg(&root)
-        .stderr(Stdio::null());
-    let server = common::serve(command);
+    let server = serve_roots(&base.join("data"), &[&root]);
     let id = run_id(&server, "format=wandb", "");
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
-    browser.resize(1280, 1400);
-    sign_in(&browser, &server.link);
+    let browser = signed_in_browser(&server, 1280, 1400);
     browser.goto(&format!("{}#/runs/{id}", server.base));
     // Every charted section's charts drawn (all in view at this size).
     let charted = "[...document.querySelectorAll('#metrics .metric-panel')].map((p) => ({
@@ -3905,22 +3803,9 @@ fn a_spike_in_a_200k_step_run_stays_in_view_smoothed_and_its_hover_names_the_exa
         writeln!(lines, "{{\"step\": {step}, \"loss\": {loss}}}").unwrap();
     }
     std::fs::write(dir.join("metrics.jsonl"), lines).unwrap();
-    let mut command = Command::new(LAB);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(base.join("data"))
-        .arg("--root")
-        .arg(&root)
-        .stderr(Stdio::null());
-    let server = common::serve(command);
+    let server = serve_roots(&base.join("data"), &[&root]);
     let id = run_id(&server, "format=lab", "/spiky");
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
-    browser.resize(1280, 1000);
-    sign_in(&browser, &server.link);
+    let browser = signed_in_browser(&server, 1280, 1000);
     browser.goto(&format!("{}#/runs/{id}", server.base));
     let drawn = wait_for(
         &browser,
@@ -4031,14 +3916,7 @@ fn parallel_coordinates_brush_a_sweep_into_the_compare_selection() {
     let root = base.join("experiments");
     std::fs::create_dir_all(root.join(".home")).unwrap();
     common::write("sweep", &root);
-    let mut command = Command::new(LAB);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(base.join("data"))
-        .arg("--root")
-        .arg(&root)
-        .stderr(Stdio::null());
-    let server = common::serve(command);
+    let server = serve_roots(&base.join("data"), &[&root]);
 
     // The brushed set, worked out from the API's values.
     let all = api_get(
@@ -4083,11 +3961,7 @@ fn parallel_coordinates_brush_a_sweep_into_the_compare_selection() {
         .or_else(|| sweep_12["params"]["batch"].as_f64())
         .unwrap();
 
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
+    let browser = csp_browser();
     browser.resize(1280, 1000);
     browser.goto(&server.link);
 
@@ -4402,14 +4276,7 @@ fn parallel_coordinates_draw_two_thousand_runs_smoothly() {
         )
         .unwrap();
     }
-    let mut command = Command::new(LAB);
-    command
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(base.join("data"))
-        .arg("--root")
-        .arg(&root)
-        .stderr(Stdio::null());
-    let server = common::serve(command);
+    let server = serve_roots(&base.join("data"), &[&root]);
     let experiments = api_get(&server, "/api/experiments");
     let big = experiments
         .as_array()
@@ -4424,13 +4291,7 @@ fn parallel_coordinates_draw_two_thousand_runs_smoothly() {
         .replace(':', "%3A")
         .replace('/', "%2F");
 
-    let browser = Browser::start(Command::new("chromedriver"));
-    browser.on_new_document(
-        "window.__csp = [];
-         document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
-    );
-    browser.resize(1280, 1000);
-    sign_in(&browser, &server.link);
+    let browser = signed_in_browser(&server, 1280, 1000);
     browser.goto(&format!("{}#/plot?experiment={id}", server.base));
     let chosen = wait_for_within(
         &browser,

@@ -396,36 +396,7 @@ fn runs_written_by_the_real_tools_read_exactly() {
         (alpha, &["loss"][..]),
     ] {
         let id = source["id"].as_str().unwrap();
-        let made = Request::new("POST", &format!("/api/runs/{id}/export"))
-            .header("Authorization", format!("Bearer {}", lab.key))
-            .json("{}")
-            .send(lab.port)
-            .unwrap();
-        assert_eq!(made.status, 201, "{}", made.text());
-        let file = made.json()["file"].as_str().unwrap().to_owned();
-        let into = base.join("reimported");
-        std::fs::create_dir_all(&into).unwrap();
-        let out = lab_cmd(&base.join("data"))
-            // The data dir must lie outside every allowed root.
-            .arg("--root")
-            .arg(&into)
-            .arg("import-bundle")
-            .arg(base.join("data/exports").join(&file))
-            .arg("--into")
-            .arg(&into)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let new_id = text
-            .strip_prefix("imported bundle as ")
-            .and_then(|t| t.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no new id in {text:?}"))
-            .to_owned();
+        let new_id = export_and_reimport(&lab, &base, id);
         let copy = lab.json(&format!("/api/runs/{new_id}"));
         assert_eq!(copy["format"], "lab", "{copy}");
         assert_eq!(
@@ -852,18 +823,8 @@ fn an_mlflow_sqlite_store_is_read_read_only_and_followed_while_written() {
     // delta logged no artifact (its artifact directory does not exist): its
     // bundle holds its params and series alone.
     let did = delta["id"].as_str().unwrap();
-    let made = Request::new("POST", &format!("/api/runs/{did}/export"))
-        .header("Authorization", format!("Bearer {}", lab.key))
-        .json("{}")
-        .send(lab.port)
-        .unwrap();
-    assert_eq!(made.status, 201, "{}", made.text());
-    assert_eq!(
-        made.json()["files"],
-        2,
-        "run.json and metrics.jsonl: {}",
-        made.text()
-    );
+    let made = export(&lab, did);
+    assert_eq!(made["files"], 2, "run.json and metrics.jsonl: {made}");
     // Its artifacts come from its artifact_uri inside the store.
     let names: Vec<&str> = gamma["artifacts"]
         .as_array()
@@ -1113,36 +1074,7 @@ fn an_offline_wandb_run_reads_from_its_record_log() {
         "{bad}"
     );
     // Exported and imported elsewhere: the same params, series and media.
-    let made = Request::new("POST", &format!("/api/runs/{id}/export"))
-        .header("Authorization", format!("Bearer {}", lab.key))
-        .json("{}")
-        .send(lab.port)
-        .unwrap();
-    assert_eq!(made.status, 201, "{}", made.text());
-    let file = made.json()["file"].as_str().unwrap().to_owned();
-    let into = base.join("reimported");
-    std::fs::create_dir_all(&into).unwrap();
-    let out = lab_cmd(&base.join("data"))
-        // The data dir must lie outside every allowed root.
-        .arg("--root")
-        .arg(&into)
-        .arg("import-bundle")
-        .arg(base.join("data/exports").join(&file))
-        .arg("--into")
-        .arg(&into)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let copy_id = text
-        .strip_prefix("imported bundle as ")
-        .and_then(|t| t.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let copy_id = export_and_reimport(&lab, &base, id);
     let copy = lab.json(&format!("/api/runs/{copy_id}"));
     assert_eq!(copy["params"], run["params"]);
     let again = lab.json(&format!("/api/runs/{copy_id}/metrics/loss"));
@@ -1729,19 +1661,26 @@ fn trainer_keras_and_sb3_runs_read_exactly() {
     }
 }
 
-/// Exports run `id` as a bundle and imports it into `base/reimported`;
-/// the new run's id.
-fn export_and_reimport(lab: &Lab, base: &Path, id: &str) -> String {
+/// Exports run `id` as a bundle (201 Created); the answer (`file`, the
+/// bundle's name under `data/exports`; `files`, how many it holds).
+fn export(lab: &Lab, id: &str) -> Value {
     let made = Request::new("POST", &format!("/api/runs/{id}/export"))
         .header("Authorization", format!("Bearer {}", lab.key))
         .json("{}")
         .send(lab.port)
         .unwrap();
     assert_eq!(made.status, 201, "{}", made.text());
-    let file = made.json()["file"].as_str().unwrap().to_owned();
+    made.json()
+}
+
+/// Exports run `id` as a bundle and imports it into `base/reimported`;
+/// the new run's id.
+fn export_and_reimport(lab: &Lab, base: &Path, id: &str) -> String {
+    let file = export(lab, id)["file"].as_str().unwrap().to_owned();
     let into = base.join("reimported");
     std::fs::create_dir_all(&into).unwrap();
     let out = lab_cmd(&base.join("data"))
+        // The data dir must lie outside every allowed root.
         .arg("--root")
         .arg(&into)
         .arg("import-bundle")
@@ -1836,11 +1775,8 @@ fn hostile_trainer_keras_and_sb3_files_are_errors_of_their_run_alone() {
     write("sb3", &root);
     let outside = base.join("outside");
     std::fs::create_dir_all(&outside).unwrap();
-    std::fs::write(
-        outside.join("secret.json"),
-        r#"{"log_history": [{"loss": 42, "step": 1}]}"#,
-    )
-    .unwrap();
+    let secret = r#"{"log_history": [{"loss": 42, "step": 1}]}"#;
+    std::fs::write(outside.join("secret.json"), secret).unwrap();
     let copy = |from: &str, to: &str| {
         let (from, to) = (root.join(from), root.join(to));
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -2025,6 +1961,16 @@ fn hostile_trainer_keras_and_sb3_files_are_errors_of_their_run_alone() {
         assert_eq!(lab.run_at(rel)["errors"], serde_json::json!([]), "{rel}");
     }
     assert!(started.elapsed() < Duration::from_secs(120), "no hang");
+    // The outside file the link points at is as it was written.
+    assert!(
+        std::fs::symlink_metadata(outside.join("secret.json"))
+            .unwrap()
+            .is_file()
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.join("secret.json")).unwrap(),
+        secret
+    );
 }
 
 /// Pickles (a Trainer's training_args.bin, params.pkl, weights/*.pt, a
@@ -2070,13 +2016,7 @@ fn pickles_are_never_loaded_served_or_bundled() {
             let reply = lab.get(&format!("/api/runs/{id}/artifacts/{pickle}"));
             assert_ne!(reply.status, 200, "{rel}/{pickle} served");
         }
-        let made = Request::new("POST", &format!("/api/runs/{id}/export"))
-            .header("Authorization", format!("Bearer {}", lab.key))
-            .json("{}")
-            .send(lab.port)
-            .unwrap();
-        assert_eq!(made.status, 201, "{}", made.text());
-        let file = made.json()["file"].as_str().unwrap().to_owned();
+        let file = export(&lab, &id)["file"].as_str().unwrap().to_owned();
         let bundle = std::fs::read(base.join("data/exports").join(&file)).unwrap();
         let needle = b"pickle-canary";
         assert!(
@@ -2105,20 +2045,6 @@ fn set_mtime(path: &Path, secs: u64) {
         .unwrap()
         .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(secs))
         .unwrap();
-}
-
-/// A copy of the directory `from` at `to` (files only, recursively).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The run's media entry whose artifact name is `name`, fetched: its
@@ -2150,7 +2076,7 @@ enum Hostile {
 
 /// A copy of the run `good` at `at` with `file` replaced by `what`.
 fn hostile_copy(good: &Path, at: &Path, file: &str, what: Hostile, canary: &Path) {
-    copy_dir(good, at);
+    lab_test_support::fixture::Tree::new(at).copy_dir("", good);
     let target = at.join(file);
     let _ = std::fs::remove_file(&target);
     match what {
@@ -2160,10 +2086,13 @@ fn hostile_copy(good: &Path, at: &Path, file: &str, what: Hostile, canary: &Path
     }
 }
 
+/// What the canary file holds.
+const CANARY: &str = "CANARY-OUTSIDE-THE-ROOT\n";
+
 /// A CANARY file outside the root, for the links of hostile runs.
 fn canary(base: &Path) -> PathBuf {
     let canary = base.join("canary.txt");
-    std::fs::write(&canary, "CANARY-OUTSIDE-THE-ROOT\n").unwrap();
+    std::fs::write(&canary, CANARY).unwrap();
     canary
 }
 
@@ -2185,8 +2114,9 @@ fn huge_row(header: &str) -> Vec<u8> {
 }
 
 /// Every hostile variant is a run whose errors say `why`, none shows the
-/// canary, and the healthy run `good` has no errors.
-fn hostile_runs_hold(lab: &Lab, good: &str, cases: &[(&str, &str)]) {
+/// canary, the healthy run `good` has no errors, and the file `canary`
+/// is still a file holding what it was written with (`CANARY`).
+fn hostile_runs_hold(lab: &Lab, canary: &Path, good: &str, cases: &[(&str, &str)]) {
     assert_eq!(lab.run_at(good)["errors"], serde_json::json!([]));
     for (rel, why) in cases {
         let run = lab.run_at(rel);
@@ -2194,6 +2124,11 @@ fn hostile_runs_hold(lab: &Lab, good: &str, cases: &[(&str, &str)]) {
         assert!(errors.contains(why), "{rel}: {errors} lacks {why:?}");
         assert!(!run.to_string().contains("CANARY"), "{rel}: {run}");
     }
+    assert!(
+        std::fs::symlink_metadata(canary).unwrap().is_file(),
+        "the canary is a file"
+    );
+    assert_eq!(std::fs::read_to_string(canary).unwrap(), CANARY);
 }
 
 /// Ultralytics' layout, as its trainer writes it (the writer needs torch:
@@ -2338,6 +2273,7 @@ fn ultralytics_runs_read_exactly_as_its_trainer_writes_them() {
 
     hostile_runs_hold(
         &lab,
+        &canary,
         "/runs/detect/train",
         &[
             (
@@ -2403,7 +2339,7 @@ fn ray_tune_trials_written_by_ray_read_exactly() {
     let exp = root.join("ray_results/exp");
     let result_name = |i: usize| format!("trainable_x_0000{i}_{i}_lr=9_2026-12-07_11-25-56");
     let finished = exp.join(result_name(5));
-    copy_dir(&trials[0], &finished);
+    lab_test_support::fixture::Tree::new(&finished).copy_dir("", &trials[0]);
     {
         let mut result = std::fs::read_to_string(finished.join("result.json")).unwrap();
         let last = result
@@ -2533,6 +2469,7 @@ fn ray_tune_trials_written_by_ray_read_exactly() {
     assert_eq!(lab.run_at(&result_name(6))["status"], "failed");
     hostile_runs_hold(
         &lab,
+        &canary,
         trials[1].file_name().unwrap().to_str().unwrap(),
         &[
             (&result_name(7), "result.json"),
@@ -2659,6 +2596,7 @@ fn dvclive_runs_read_exactly_and_a_live_one_is_followed() {
 
     hostile_runs_hold(
         &lab,
+        &canary,
         "/dvc-project",
         &[
             ("/dvc-fifo", "metrics.json: artifact is not a regular file"),

@@ -109,14 +109,17 @@ export function ema(points, weight) {
   });
 }
 
-function niceTicks(min, max, count) {
+// About `count` ticks from `min` to `max` at a step of 1, 2 or 5 times a
+// power of ten. Each tick is a whole number of steps (`k * step`), not a
+// sum of steps: a sum drifts, and the tick at zero read -2.78e-17.
+export function niceTicks(min, max, count) {
   if (min === max) { min -= 1; max += 1; }
   const span = max - min;
   const step0 = Math.pow(10, Math.floor(Math.log10(span / count)));
   const err = (count * step0) / span;
   const step = step0 * (err <= 0.15 ? 10 : err <= 0.35 ? 5 : err <= 0.75 ? 2 : 1);
   const ticks = [];
-  for (let v = Math.ceil(min / step) * step; v <= max + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
+  for (let k = Math.ceil(min / step); k * step <= max + step * 1e-9; k++) ticks.push(Number((k * step).toPrecision(12)));
   return ticks;
 }
 

@@ -18,6 +18,7 @@
 
 import { el, svg, pref, setPref } from './dom.js';
 import { store } from './store.js';
+import { niceTicks } from './chart.js';
 
 /// Most runs drawn at once.
 export const MAX_RUNS = 2000;
@@ -63,16 +64,6 @@ export function fmtValue(v) {
   return String(Number(v.toPrecision(4)));
 }
 
-function linearTicks(min, max, count) {
-  const span = max - min;
-  const step0 = Math.pow(10, Math.floor(Math.log10(span / count)));
-  const err = (count * step0) / span;
-  const step = step0 * (err <= 0.15 ? 10 : err <= 0.35 ? 5 : err <= 0.75 ? 2 : 1);
-  const ticks = [];
-  for (let k = Math.ceil(min / step); k * step <= max + step * 1e-9; k++) ticks.push(Number((k * step).toPrecision(12)));
-  return ticks;
-}
-
 // The field's value in a row (`params.KEY` or `metrics.NAME`).
 function valueOf(row, field) {
   const at = field.indexOf('.');
@@ -110,7 +101,7 @@ export function makeAxis(field, rows, logWanted = false) {
       ticks = [];
       for (let k = Math.ceil(lo); k <= Math.floor(hi); k++) ticks.push(Math.pow(10, k));
       if (ticks.length < 2) ticks = [min, ...ticks, max];
-    } else ticks = linearTicks(min, max, 5);
+    } else ticks = niceTicks(min, max, 5);
     axis.ticks = ticks.map((v) => ({ t: pos(v), label: fmtValue(v) }));
   } else {
     const categories = [...new Set(present.map(asText))].sort(collator.compare);
@@ -183,6 +174,8 @@ export function parcoordsPanel({ key, available, load, firstChoice, cap, onLeave
   let total = 0;
   let axes = [];
   let metricAxis = null;
+  // The scatter's two axes (none without a param and a metric for it).
+  let scatter = [];
   // Brushes by field: [t0, t1] with t0 <= t1 (0 the axis's bottom).
   const brushes = new Map();
   let mask = new Uint8Array(0);
@@ -245,7 +238,7 @@ export function parcoordsPanel({ key, available, load, firstChoice, cap, onLeave
   const drawControls = () => {
     const paramKeys = available.params.map((p) => p.key).filter((k) => !k.includes(','));
     const metricNames = available.metrics.map((m) => m.name).filter((m) => !m.includes(','));
-    const logs = [...axes, ...scatterAxes()].filter((a, i, all) => a.logable && all.findIndex((b) => b.field === a.field) === i);
+    const logs = [...axes, ...scatter].filter((a, i, all) => a.logable && all.findIndex((b) => b.field === a.field) === i);
     // The param list stays open over a change made in it, the focus on
     // the same box.
     const was = controls.querySelector('#pc-axes');
@@ -306,6 +299,7 @@ export function parcoordsPanel({ key, available, load, firstChoice, cap, onLeave
     const fields = [...choice.params.map((k) => `params.${k}`), ...(choice.metric ? [`metrics.${choice.metric}`] : [])];
     axes = fields.map((f) => makeAxis(f, rows, choice.log.includes(f)));
     metricAxis = choice.metric ? axes[axes.length - 1] : null;
+    scatter = scatterAxes();
     for (const f of [...brushes.keys()]) if (!fields.includes(f)) brushes.delete(f);
     plot.setAttribute('aria-label', `Parallel coordinates of ${rows.length} runs over ${axes.map((a) => a.name).join(', ') || 'no axes'}${metricAxis ? `, coloured by ${metricAxis.name}` : ''}`);
     drawControls();
@@ -547,8 +541,7 @@ export function parcoordsPanel({ key, available, load, firstChoice, cap, onLeave
       ...axes.map((a) => el('div', { class: 'tip-row' }, `${a.name}: ${a.text(i)}`)),
       el('div', { class: 'muted' }, 'click to open'));
     tip.hidden = false;
-    const g2 = geometry();
-    tip.style.left = `${Math.min(px + 14, g2.width - 200)}px`;
+    tip.style.left = `${Math.min(px + 14, g.width - 200)}px`;
     tip.style.top = `${Math.max(0, py - 10)}px`;
     plot.classList.add('pointing');
   };
@@ -639,7 +632,7 @@ export function parcoordsPanel({ key, available, load, firstChoice, cap, onLeave
   let scatterPoints = [];
   const drawScatter = () => {
     scatterPoints = [];
-    const [xa, ya] = scatterAxes();
+    const [xa, ya] = scatter;
     if (!xa || !ya) {
       scatterHolder.replaceChildren(el('p', { class: 'muted' }, 'Choose a param and a metric for the scatter.'));
       return;

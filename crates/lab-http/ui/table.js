@@ -60,6 +60,41 @@ export function plotLink(g) {
   return el('a', { class: 'group-plot', href: `#/plot?${new URLSearchParams({ experiment: g.id })}`, 'data-focus': 'plot', title: `parallel coordinates of the runs of ${g.name}` }, 'Parallel coordinates');
 }
 
+// A group's header (the cards' and the table's): `lead` (its box, its
+// collapse toggle), then its format, its count of runs, its plot link and
+// its id.
+export function groupHead(g, ...lead) {
+  return el('div', { class: 'group-head' },
+    ...lead,
+    g.format ? el('span', { class: 'badge format' }, g.format) : null,
+    el('span', { class: 'muted group-count' }, `${g.count.toLocaleString()} run${g.count === 1 ? '' : 's'}`),
+    plotLink(g),
+    g.id ? el('span', { class: 'muted mono group-id', title: g.id }, g.id) : null);
+}
+
+// Whether `all`, `some` or `none` of a group of `count` runs are
+// selected, as far as its runs known tell: `ids`, every id of the group
+// once asked for (else null), and `loaded`, the ids of its runs loaded
+// (every id, when all are).
+export function groupState({ ids, loaded, count }, selected) {
+  const known = ids || (loaded.length === count ? loaded : null);
+  const chosen = (known || loaded).filter((id) => selected.has(id)).length;
+  if (known && chosen && chosen === known.length) return 'all';
+  return chosen ? 'some' : 'none';
+}
+
+// Every run id of a group of `count` runs, its pages asked for in turn:
+// `page(n)` resolves to the runs of page n (`pageLimit()` runs a page).
+export async function groupIds(count, page) {
+  const ids = [];
+  for (let n = 0; ids.length < count; n++) {
+    const runs = await page(n);
+    if (!runs.length) break;
+    ids.push(...runs.map((r) => r.id));
+  }
+  return ids;
+}
+
 // Whether a name can be a column: `fields=` is comma-separated, so a key
 // holding a comma cannot be asked for.
 const askable = (name) => !name.includes(',');
@@ -273,23 +308,13 @@ export function runsTable({ query, columns, total, first = [], sort, onSort, sel
   };
   // The runs loaded, in the grid's order (j/k on a run page follow it).
   const loadedIds = () => segments.flatMap((s) => [...s.rows.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => r.id));
-  // Every run id of a segment (its pages asked for as needed).
+  // Every run id of a segment (its pages asked for as needed, and kept).
   const idsOf = async (s) => {
     if (!s.ids) {
-      const pages = Math.ceil(s.count / PAGE);
-      for (let n = 0; n < pages; n++) await loadPage(s, n);
-      s.ids = [...s.rows.entries()].sort((a, b) => a[0] - b[0]).map(([, r]) => r.id);
+      const pageRuns = (n) => [...Array(PAGE).keys()].map((j) => s.rows.get(n * PAGE + j)).filter(Boolean);
+      s.ids = await groupIds(s.count, async (n) => { await loadPage(s, n); return pageRuns(n); });
     }
     return s.ids;
-  };
-  // Whether all, some or none of a group's runs are selected (as far as
-  // its loaded runs tell).
-  const groupState = (s) => {
-    const known = s.ids || (s.rows.size === s.count ? [...s.rows.values()].map((r) => r.id) : null);
-    const ids = known || [...s.rows.values()].map((r) => r.id);
-    const chosen = ids.filter((id) => selected.has(id)).length;
-    if (known && ids.length && chosen === ids.length) return 'all';
-    return chosen ? 'some' : 'none';
   };
 
   const rowNode = (i, run) => {
@@ -319,7 +344,7 @@ export function runsTable({ query, columns, total, first = [], sort, onSort, sel
   const groupNode = (i, s) => {
     const g = s.group;
     const open = !collapsed.has(g.key);
-    const state = groupState(s);
+    const state = groupState({ ids: s.ids, loaded: [...s.rows.values()].map((r) => r.id), count: s.count }, selected);
     const box = el('input', {
       type: 'checkbox', class: 'group-pick', 'data-focus': 'pick', checked: state === 'all',
       'aria-label': `select the ${g.count} run${g.count === 1 ? '' : 's'} of ${g.name} for comparison`,
@@ -360,13 +385,7 @@ export function runsTable({ query, columns, total, first = [], sort, onSort, sel
       'data-group': g.key, 'data-index': i,
     },
     el('div', { class: 'td pick sticky', role: 'gridcell' }, box),
-    el('div', { class: 'td group-cell', role: 'gridcell', 'aria-colspan': all.length },
-      el('div', { class: 'group-head' },
-        toggle,
-        g.format ? el('span', { class: 'badge format' }, g.format) : null,
-        el('span', { class: 'muted group-count' }, `${g.count.toLocaleString()} run${g.count === 1 ? '' : 's'}`),
-        plotLink(g),
-        g.id ? el('span', { class: 'muted mono group-id', title: g.id }, g.id) : null)));
+    el('div', { class: 'td group-cell', role: 'gridcell', 'aria-colspan': all.length }, groupHead(g, toggle)));
     node.style.top = `${i * ROW}px`;
     return node;
   };

@@ -6,7 +6,7 @@
 // `#/?q=…&experiment=ID`): a reload or Back shows the same list.
 
 import { $, el, api, date, setPref } from './dom.js';
-import { runsTable, columnPicker, chosenColumns, plotLink } from './table.js';
+import { runsTable, columnPicker, chosenColumns, groupHead, groupState, groupIds } from './table.js';
 import { shownStatus } from './facts.js';
 import { store, formats, pageLimit, loadStatus, saveCollapsed } from './store.js';
 import { MAX_COMPARE } from './view-compare.js';
@@ -102,11 +102,11 @@ function showInAddress() {
 }
 
 // The filters in force as a query (for /api/runs and /api/experiments).
-// `experiment`: only that group's runs; `none`: only runs of no
+// `q`: the search box's text (a search not yet listed asks with its
+// own); `experiment`: only that group's runs; `none`: only runs of no
 // experiment (a filter: no `?experiment=` asks for those).
-function filterParams({ experiment = store.list.experiment, none = false } = {}) {
+function filterParams({ q: text = store.list.q, experiment = store.list.experiment, none = false } = {}) {
   const p = new URLSearchParams();
-  const text = store.list.q;
   let filter = text && isFilter(text) ? text : '';
   if (none) filter = filter ? `(${filter}) and not experiment LIKE '%'` : "not experiment LIKE '%'";
   if (filter) p.set('filter', filter);
@@ -118,12 +118,12 @@ function filterParams({ experiment = store.list.experiment, none = false } = {})
   return p;
 }
 
-function listQuery(cursor, { limit = 100, fields = [], experiment, none = false } = {}) {
+function listQuery(cursor, { q, limit = 100, fields = [], experiment, none = false } = {}) {
   const at = store.list.sort.lastIndexOf(':');
   const [sort, order] = [store.list.sort.slice(0, at), store.list.sort.slice(at + 1)];
   const p = new URLSearchParams({ limit: String(limit), sort, order });
   if (fields.length) p.set('fields', fields.join(','));
-  for (const [k, v] of filterParams({ experiment, none })) p.set(k, v);
+  for (const [k, v] of filterParams({ q, experiment, none })) p.set(k, v);
   if (cursor) p.set('cursor', cursor);
   return `/api/runs?${p}`;
 }
@@ -131,44 +131,58 @@ function listQuery(cursor, { limit = 100, fields = [], experiment, none = false 
 // The groups of the list by experiment: each experiment the filters
 // leave (`/api/experiments`, its runs counted there), then the runs of
 // none (what the list's total leaves over). Each group's runs are asked
-// for on their own (`?experiment=ID`), in the list's sort.
-async function experimentGroups(fields = []) {
+// for on their own (`?experiment=ID`), in the list's sort. `q`: the
+// search box's text they are asked for with.
+async function experimentGroups(fields = [], q = store.list.q) {
   const [experiments, counted] = await Promise.all([
-    api(`/api/experiments?${filterParams()}`),
-    api(listQuery(null, { limit: 1 })),
+    api(`/api/experiments?${filterParams({ q })}`),
+    api(listQuery(null, { q, limit: 1 })),
   ]);
   const groups = experiments.map((e) => ({
     key: e.id, id: e.id, name: e.name, format: e.format, count: e.runs,
-    query: (offset, limit) => listQuery(offset ? String(offset) : null, { limit, fields, experiment: e.id }),
+    query: (offset, limit) => listQuery(offset ? String(offset) : null, { q, limit, fields, experiment: e.id }),
   }));
   const rest = counted.total - experiments.reduce((n, e) => n + e.runs, 0);
   if (rest > 0) {
     groups.push({
       key: '', id: '', name: 'no experiment', format: null, count: rest,
-      query: (offset, limit) => listQuery(offset ? String(offset) : null, { limit, fields, none: true }),
+      query: (offset, limit) => listQuery(offset ? String(offset) : null, { q, limit, fields, none: true }),
     });
   }
   return { groups, total: counted.total };
 }
 
-// Every run id a group holds (its pages asked for in turn).
-async function groupIds(group) {
-  const ids = [];
-  while (ids.length < group.count) {
-    const got = await api(group.query(ids.length, pageLimit()));
-    if (!got.runs.length) break;
-    ids.push(...got.runs.map((r) => r.id));
-  }
-  return ids;
-}
-
 async function fetchRuns(reset) {
   if (reset) { store.list.runs = []; store.list.cursor = null; }
-  const got = await api(listQuery(reset ? null : store.list.cursor));
+  takeRuns(await api(listQuery(reset ? null : store.list.cursor)));
+}
+
+// A page of the list (`/api/runs`' answer) after the runs held, or in
+// their place (`reset`).
+function takeRuns(got, reset = false) {
+  if (reset) store.list.runs = [];
   store.list.runs.push(...got.runs);
   store.list.cursor = got.next_cursor;
   store.list.total = got.total;
   store.order = store.list.runs.map((r) => r.id);
+}
+
+// The first listing the list shows for the search text `q`, in the view
+// it is shown in (the cards' first page, the table's, or the groups),
+// asked for before anything on screen changes: `renderList` takes it as
+// its `first`.
+async function firstListing(q) {
+  const shown = store.listView || store.autoView;
+  if (shown === 'table') {
+    if (!store.columns) store.columns = await api('/api/columns');
+    const columns = chosenColumns(store.columns);
+    if (store.grouped) return { columns, groups: await experimentGroups(columns, q) };
+    return { columns, page: await api(listQuery(null, { q, limit: pageLimit(), fields: columns })) };
+  }
+  if (shown && store.grouped) return { groups: await experimentGroups([], q) };
+  // The cards' first page, which also decides the view when none is
+  // chosen yet (renderList).
+  return { runs: await api(listQuery(null, { q })) };
 }
 
 function thumb(run) {
@@ -228,20 +242,23 @@ function updateCompareButton() {
   button.textContent = n > MAX_COMPARE ? `${n} selected: compare takes ${MAX_COMPARE} at most` : n ? `Compare ${n} selected` : `Compare (select 2–${MAX_COMPARE})`;
 }
 
-// The list again, its filters changed: the address says them.
-function relist() {
+// The list again, its filters changed: the address says them. `first`:
+// its first listing, already asked for (`firstListing`).
+function relist(first = null) {
   showInAddress();
-  return renderList(true);
+  return renderList(true, first);
 }
 
-// The search box's text put in force: a filter expression is first
-// asked of the server, and one that does not parse is said under the box
-// (the list shown stays as it was); anything else lists anew.
+// The search box's text put in force: for a filter expression the
+// list's own first listing is asked for before the list is drawn again,
+// and one that does not parse is said under the box (the list shown
+// stays as it was); anything else lists anew.
 async function searchFor(text, box, said) {
   const mine = page;
+  let first = null;
   if (text && isFilter(text)) {
     try {
-      await api(`/api/runs?${new URLSearchParams({ limit: '1', filter: text })}`);
+      first = await firstListing(text);
     } catch (err) {
       if (mine.left || box.value.trim() !== text) return;
       if (err.code === 'bad_filter') sayFilterError(said, text, err);
@@ -251,7 +268,7 @@ async function searchFor(text, box, said) {
     if (mine.left || box.value.trim() !== text) return;
   }
   store.list.q = text;
-  await relist();
+  await relist(first);
   const f = $('filter');
   if (f && !mine.left) { f.focus(); f.setSelectionRange(f.value.length, f.value.length); }
 }
@@ -268,7 +285,10 @@ function sayFilterError(said, text, err) {
   said.hidden = false;
 }
 
-async function renderList(reset = true) {
+// The list drawn (again). `first`: its first listing when a search
+// already asked for it (`firstListing`); each view takes the part it
+// shows and asks for anything else.
+async function renderList(reset = true, first = null) {
   const search = el('input', {
     type: 'search', id: 'filter', value: store.list.q, 'aria-label': 'search or filter runs', 'aria-describedby': 'filter-error',
     placeholder: 'name, id, tag — or params.lr > 0.01', spellcheck: 'false', autocomplete: 'off',
@@ -319,7 +339,8 @@ async function renderList(reset = true) {
   // on the first runs listed), else cards.
   if (!store.listView && !store.autoView) {
     try {
-      await fetchRuns(true);
+      if (first && first.runs) takeRuns(first.runs, true); else await fetchRuns(true);
+      first = null;
       reset = false;
       const withMedia = store.list.runs.filter((r) => r.has_video || r.thumbnail_url).length;
       store.autoView = withMedia * 2 >= store.list.runs.length ? 'cards' : 'table';
@@ -338,18 +359,21 @@ async function renderList(reset = true) {
   const toolbar = el('div', { class: 'toolbar' }, viewToggle, search, help, el('label', {}, 'Sort ', sort), format,
     el('label', {}, video, ' has video'), el('label', {}, grouping, ' group by experiment'), tagChip, experimentChip, picker, count,
     el('span', { class: 'grow' }), compare);
-  const parts = { toolbar, said, count, picker, fail };
-  if (store.list.experiment) nameExperimentChip(experimentChip);
+  // The experiment chip named: from the groups when the list is grouped
+  // (they were just asked for), else asked.
+  const nameChip = (groups = null) => { if (experimentChip) nameExperimentChip(experimentChip, groups); };
+  const parts = { toolbar, said, count, picker, fail, nameChip };
+  if (!store.grouped) nameChip();
   if (shown === 'table') {
-    await renderTable(parts);
+    await renderTable(parts, first);
     return;
   }
   if (store.grouped) {
-    await renderGroupedCards(parts);
+    await renderGroupedCards(parts, first);
     return;
   }
   try {
-    if (reset) await fetchRuns(true);
+    if (first && first.runs) takeRuns(first.runs, true); else if (reset) await fetchRuns(true);
   } catch (err) { fail(err); }
   if (mine.left) return;
   const list = el('ul', { id: 'runs', class: 'cards' }, store.list.runs.map((r, i) => card(r, i)));
@@ -374,8 +398,11 @@ async function renderList(reset = true) {
 }
 
 // The experiment chip says the experiment's name (its id stays the
-// chip's title), once /api/experiments gives it.
-async function nameExperimentChip(chip) {
+// chip's title): from `groups` (`experimentGroups`) when they hold it,
+// else once /api/experiments gives it.
+async function nameExperimentChip(chip, groups = null) {
+  const held = groups && groups.find((g) => g.id === store.list.experiment);
+  if (held) { chip.textContent = `experiment: ${held.name} ✕`; return; }
   try {
     const found = await api(`/api/experiments?${new URLSearchParams({ experiment: store.list.experiment })}`);
     const e = found.find((x) => x.id === store.list.experiment);
@@ -385,23 +412,28 @@ async function nameExperimentChip(chip) {
 
 // The cards in groups, one per experiment: a header (collapse, select
 // the group for compare, its format and count), then its cards, the
-// first page asked for when the group is open, more on demand.
-async function renderGroupedCards({ toolbar, said, count, fail }) {
+// first page asked for when the group is open, more on demand. `first`:
+// as `renderList` takes it.
+async function renderGroupedCards({ toolbar, said, count, fail, nameChip }, first = null) {
   const mine = page;
   const holder = el('div', { id: 'runs-groups', class: 'card-groups' }, el('p', { class: 'muted' }, 'Loading runs…'));
   view.replaceChildren(el('section', { class: 'list-view' }, toolbar, said, warnings(), holder));
   updateCompareButton();
-  let found;
-  try {
-    found = await experimentGroups();
-  } catch (err) {
-    if (mine.left) return;
-    fail(err);
-    holder.replaceChildren(emptyList(err));
-    return;
+  let found = first && first.groups;
+  if (!found) {
+    try {
+      found = await experimentGroups();
+    } catch (err) {
+      if (mine.left) return;
+      nameChip();
+      fail(err);
+      holder.replaceChildren(emptyList(err));
+      return;
+    }
   }
   if (mine.left) return;
   const { groups, total } = found;
+  nameChip(groups);
   store.list.total = total;
   count.textContent = `${total.toLocaleString()} runs in ${groups.length} group${groups.length === 1 ? '' : 's'}`;
   if (!total) { holder.replaceChildren(emptyList(null)); return; }
@@ -420,10 +452,9 @@ function groupSection(g, n) {
   const box = el('input', { type: 'checkbox', class: 'group-pick', 'aria-label': `select the ${g.count} run${g.count === 1 ? '' : 's'} of ${g.name} for comparison` });
   // The box says whether all, some or none of the group are selected.
   const refresh = () => {
-    const known = ids || (runs.length === g.count ? runs.map((r) => r.id) : null);
-    const chosen = (known || runs.map((r) => r.id)).filter((id) => store.selected.has(id)).length;
-    box.checked = !!known && chosen === known.length && chosen > 0;
-    box.indeterminate = !box.checked && chosen > 0;
+    const state = groupState({ ids, loaded: runs.map((r) => r.id), count: g.count }, store.selected);
+    box.checked = state === 'all';
+    box.indeterminate = state === 'some';
   };
   const load = async () => {
     try {
@@ -442,7 +473,7 @@ function groupSection(g, n) {
     const on = box.checked;
     box.disabled = true;
     try {
-      ids = ids || await groupIds(g);
+      ids = ids || await groupIds(g.count, async (n) => (await api(g.query(n * pageLimit(), pageLimit()))).runs);
       for (const id of ids) if (on) store.selected.add(id); else store.selected.delete(id);
     } catch (err) { page.showError(err); }
     box.disabled = false;
@@ -467,12 +498,7 @@ function groupSection(g, n) {
   });
   show();
   return el('section', { class: 'card-group', 'data-group': g.key },
-    el('div', { class: 'group-head' },
-      box, toggle,
-      g.format ? el('span', { class: 'badge format' }, g.format) : null,
-      el('span', { class: 'muted group-count' }, `${g.count.toLocaleString()} run${g.count === 1 ? '' : 's'}`),
-      plotLink(g),
-      g.id ? el('span', { class: 'muted mono group-id', title: g.id }, g.id) : null),
+    groupHead(g, box, toggle),
     list, more);
 }
 
@@ -486,7 +512,8 @@ function emptyList(failed) {
 
 // The table view: the toolbar of the list, a column picker, and the
 // virtual table over every run that matches (in groups, when grouped).
-async function renderTable({ toolbar, said, count, picker, fail }) {
+// `listing`: as `renderList` takes its `first`.
+async function renderTable({ toolbar, said, count, picker, fail, nameChip }, listing = null) {
   const holder = el('div', { class: 'table-holder' }, el('p', { class: 'muted' }, 'Loading runs…'));
   view.replaceChildren(el('section', { class: 'list-view' }, toolbar, said, warnings(), holder));
   updateCompareButton();
@@ -499,10 +526,12 @@ async function renderTable({ toolbar, said, count, picker, fail }) {
   };
   try {
     if (!store.columns) store.columns = await api('/api/columns');
-    const draw = async (columns) => {
+    // `held`: the first listing for these columns, when held.
+    const draw = async (columns, held = {}) => {
       if (store.grouped) {
-        const { groups, total } = await experimentGroups(columns);
+        const { groups, total } = held.groups || await experimentGroups(columns);
         if (mine.left) return;
+        nameChip(groups);
         store.list.total = total;
         count.textContent = `${total.toLocaleString()} runs in ${groups.length} group${groups.length === 1 ? '' : 's'}`;
         if (!total) { holder.replaceChildren(emptyList(null)); return; }
@@ -515,7 +544,7 @@ async function renderTable({ toolbar, said, count, picker, fail }) {
         }));
         return;
       }
-      const first = await api(listQuery(null, { limit: pageLimit(), fields: columns }));
+      const first = held.page || await api(listQuery(null, { limit: pageLimit(), fields: columns }));
       if (mine.left) return;
       store.list.total = first.total;
       store.order = first.runs.map((r) => r.id);
@@ -535,9 +564,11 @@ async function renderTable({ toolbar, said, count, picker, fail }) {
     };
     const columns = chosenColumns(store.columns);
     picker.replaceChildren(columnPicker(store.columns, columns, (next) => draw(next).catch(fail)));
-    await draw(columns);
+    const same = listing && listing.columns && listing.columns.join(',') === columns.join(',');
+    await draw(columns, same ? listing : {});
   } catch (err) {
     if (mine.left) return;
+    if (store.grouped) nameChip();
     fail(err);
     holder.replaceChildren(emptyList(err));
   }

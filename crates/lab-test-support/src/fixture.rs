@@ -1,6 +1,6 @@
 //! Building run directories for tests, the bench and the audit: files,
-//! directories, links and sparse files under one root, each parent made as
-//! needed. A failure panics with the path (test support never skips).
+//! directories, links, sparse files and copies of files and directories
+//! under one root, each parent made as needed. A failure panics with the path (test support never skips).
 //!
 //! Safe run as root: the tree never writes through a link. A path is taken
 //! segment by segment from the root, each existing segment a real
@@ -131,6 +131,49 @@ impl Tree {
             .unwrap_or_else(|e| panic!("{} -> {}: {e}", from.as_ref().display(), path.display()));
         self
     }
+
+    /// Copies the directory `from` to `rel` (`""`: the root), recursively:
+    /// its directories, and its regular files as new files (see [`Tree`])
+    /// with their modification times. Anything else in `from` (a link, a
+    /// FIFO) is left out, never followed.
+    pub fn copy_dir(&self, rel: &str, from: impl AsRef<Path>) -> &Self {
+        let from = from.as_ref();
+        if !rel.is_empty() {
+            self.dir(rel);
+        }
+        let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        for entry in entries {
+            let entry = entry.unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+            let name = entry.file_name();
+            let name = name.to_str().unwrap_or_else(|| {
+                panic!("{}: a fixture's names are UTF-8", entry.path().display())
+            });
+            let at = if rel.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let kind = entry
+                .file_type()
+                .unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
+            if kind.is_dir() {
+                self.copy_dir(&at, entry.path());
+            } else if kind.is_file() {
+                let modified = entry
+                    .metadata()
+                    .and_then(|meta| meta.modified())
+                    .unwrap_or_else(|e| panic!("{}: {e}", entry.path().display()));
+                let (path, mut file) = self.create(&at);
+                std::fs::File::open(entry.path())
+                    .and_then(|mut source| std::io::copy(&mut source, &mut file))
+                    .and_then(|_| file.set_modified(modified))
+                    .unwrap_or_else(|e| {
+                        panic!("{} -> {}: {e}", entry.path().display(), path.display())
+                    });
+            }
+        }
+        self
+    }
 }
 
 #[cfg(test)]
@@ -155,6 +198,59 @@ mod tests {
         assert_eq!(
             std::fs::metadata(t.path("b/big.mp4")).unwrap().len(),
             1 << 30
+        );
+    }
+
+    #[test]
+    fn a_copied_directory_holds_its_files_and_dirs_and_no_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("canary"), "canary").unwrap();
+        let from = Tree::new(tmp.path().join("from"));
+        from.file("run.toml", "name = 'a'\n")
+            .file("logs/deep/events", "e")
+            .link("out", outside.join("canary"))
+            .link("up", &outside);
+        let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        std::fs::File::options()
+            .write(true)
+            .open(from.path("run.toml"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let to = Tree::new(tmp.path().join("to"));
+        to.copy_dir("", from.root())
+            .copy_dir("again/here", from.root());
+        for base in ["", "again/here/"] {
+            let at = |rel: &str| to.path(&format!("{base}{rel}"));
+            assert_eq!(
+                std::fs::read_to_string(at("run.toml")).unwrap(),
+                "name = 'a'\n"
+            );
+            assert_eq!(
+                std::fs::metadata(at("run.toml"))
+                    .unwrap()
+                    .modified()
+                    .unwrap(),
+                old
+            );
+            assert_eq!(
+                std::fs::read_to_string(at("logs/deep/events")).unwrap(),
+                "e"
+            );
+            assert!(
+                std::fs::symlink_metadata(at("out")).is_err(),
+                "{base}out copied"
+            );
+            assert!(
+                std::fs::symlink_metadata(at("up")).is_err(),
+                "{base}up copied"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(outside.join("canary")).unwrap(),
+            "canary"
         );
     }
 

@@ -2,7 +2,6 @@
 //! what the real writers made, discovered, read and listed by the release
 //! binary; its time and memory.
 
-use std::io::BufReader;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -152,29 +151,12 @@ fn serve_and_list(tmp: &std::path::Path, runs: &std::path::Path) -> anyhow::Resu
         runs.file_name().and_then(|n| n.to_str()).unwrap_or("runs")
     ));
     let started = Instant::now();
-    let mut child = Command::new(root().join("target/release/lab"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .arg("--root")
-        .arg(runs)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting lab")?;
-    let listening = lab_test_support::lab::read_listening(&mut BufReader::new(
-        child.stdout.take().context("no stdout")?,
-    ))
-    .map_err(|e| anyhow::anyhow!(e))?;
+    let (child, listening) = super::launch(&root().join("target/release/lab"), &data, runs)?;
     let listening_s = started.elapsed().as_secs_f64();
     let server = Server {
         child,
         port: listening.port,
     };
-    crate::http::remember(
-        server.port,
-        "Authorization",
-        &format!("Bearer {}", listening.key),
-    );
     let rss_idle_kib = rss_kib(server.child.id());
     let list = |path: &str| -> anyhow::Result<(f64, serde_json::Value)> {
         let t = Instant::now();

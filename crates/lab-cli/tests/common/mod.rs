@@ -40,7 +40,7 @@ pub fn python() -> PathBuf {
     let python = std::env::var_os("LAB_FORMATS_PYTHON").unwrap_or_else(|| {
         panic!(
             "LAB_FORMATS_PYTHON is not set: run the tests with `cargo xtask test`, which makes a venv \
-             with tensorboardX, tensorboard, mlflow-skinny and hydra-core under target/"
+             with every pinned writer (xtask's FORMAT_WRITERS) under target/formats-venv"
         )
     });
     PathBuf::from(python)

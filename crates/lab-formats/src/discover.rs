@@ -225,14 +225,17 @@ pub(crate) struct Listing<'a> {
     /// How deep below the allowed root it lies (the root is 0).
     pub(crate) depth: usize,
     storage: std::cell::OnceCell<Result<crate::local::LocalStorage<'static>, String>>,
-    /// The heads read so far (name, most bytes, what was read): a file
-    /// two recognisers look at (`run.json`: Sacred's, else the Lab's) is
-    /// read once per walk.
+    /// The first heads read (name, most bytes, what was read; at most
+    /// [`MAX_CACHED_HEADS`]): a file two recognisers look at (`run.json`:
+    /// Sacred's, else the Lab's) is read once per walk.
     heads: std::cell::RefCell<Vec<Head>>,
 }
 
 /// A file's head as [`Listing::head`] read it: name, most bytes, bytes.
 type Head = (String, usize, Option<Vec<u8>>);
+
+/// Most heads one [`Listing`] keeps.
+const MAX_CACHED_HEADS: usize = 16;
 
 impl<'a> Listing<'a> {
     fn new(dir: &'a Path, entries: &'a [Entry], depth: usize) -> Self {
@@ -300,9 +303,13 @@ impl<'a> Listing<'a> {
             return head.clone();
         }
         let head = self.storage()?.read_range(name, 0, max, None).ok();
-        self.heads
-            .borrow_mut()
-            .push((name.to_owned(), max, head.clone()));
+        let mut heads = self.heads.borrow_mut();
+        // A few are kept (what two recognisers may both ask for), never
+        // one per file of a directory of thousands (Trackio's `*.db`
+        // sniff): a lookup stays a glance, the memory a few heads.
+        if heads.len() < MAX_CACHED_HEADS {
+            heads.push((name.to_owned(), max, head.clone()));
+        }
         head
     }
 }
@@ -1096,5 +1103,27 @@ mod tests {
         let runs: Vec<_> = found.runs.iter().map(|f| (&f.dir, f.format)).collect();
         assert!(runs.is_empty(), "{runs:?}");
         assert_eq!(std::fs::read_to_string(&canary).unwrap(), sacred);
+    }
+
+    /// A listing keeps the first heads it reads, a few, never one per file
+    /// of a directory that holds thousands; what it keeps it gives again.
+    #[test]
+    fn a_listing_keeps_a_few_heads_not_one_per_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().canonicalize().unwrap();
+        for i in 0..100 {
+            std::fs::write(dir.join(format!("{i:03}.db")), format!("head {i}")).unwrap();
+        }
+        let (entries, _) = list(&dir, 1_000).unwrap();
+        let listing = Listing::new(&dir, &entries, 1);
+        for i in 0..100 {
+            let name = format!("{i:03}.db");
+            let want = format!("head {i}");
+            assert_eq!(listing.head(&name, 6), Some(want.as_bytes()[..6].to_vec()));
+        }
+        assert_eq!(listing.heads.borrow().len(), MAX_CACHED_HEADS);
+        std::fs::write(dir.join("000.db"), "rewritten").unwrap();
+        assert_eq!(listing.head("000.db", 6), Some(b"head 0".to_vec()), "kept");
+        assert_eq!(listing.head("099.db", 6), Some(b"head 9".to_vec()));
     }
 }

@@ -381,7 +381,11 @@ impl<'de> de::Deserialize<'de> for Metrics {
                         );
                     }
                     // Pairs past the lists' cap were never stored: each
-                    // is a point refused, as one stored would have been.
+                    // is counted a point refused, as one stored would have
+                    // been. An approximation past the cap (2,000,000
+                    // elements): such an element that was not a number
+                    // is counted too, and one bad pair within the cap
+                    // leaves a place for none beyond it.
                     let listed = (one.steps.len() as u64 + one.steps_beyond)
                         .min(one.values.len() as u64 + one.values_beyond);
                     set.refuse(&name, listed - n as u64);

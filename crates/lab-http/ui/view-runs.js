@@ -242,6 +242,10 @@ function updateCompareButton() {
   button.textContent = n > MAX_COMPARE ? `${n} selected: compare takes ${MAX_COMPARE} at most` : n ? `Compare ${n} selected` : `Compare (select 2–${MAX_COMPARE})`;
 }
 
+// How many times the list was drawn (`renderList`): a search's first
+// listing asked for before the last drawing is not drawn.
+let drawn = 0;
+
 // The list again, its filters changed: the address says them. `first`:
 // its first listing, already asked for (`firstListing`).
 function relist(first = null) {
@@ -255,6 +259,7 @@ function relist(first = null) {
 // stays as it was); anything else lists anew.
 async function searchFor(text, box, said) {
   const mine = page;
+  const seen = drawn;
   let first = null;
   if (text && isFilter(text)) {
     try {
@@ -266,6 +271,9 @@ async function searchFor(text, box, said) {
       return;
     }
     if (mine.left || box.value.trim() !== text) return;
+    // The list was drawn again meanwhile (another sort, format, chip):
+    // what was asked for is not what the controls say now; list anew.
+    if (drawn !== seen) first = null;
   }
   store.list.q = text;
   await relist(first);
@@ -289,6 +297,7 @@ function sayFilterError(said, text, err) {
 // already asked for it (`firstListing`); each view takes the part it
 // shows and asks for anything else.
 async function renderList(reset = true, first = null) {
+  drawn += 1;
   const search = el('input', {
     type: 'search', id: 'filter', value: store.list.q, 'aria-label': 'search or filter runs', 'aria-describedby': 'filter-error',
     placeholder: 'name, id, tag — or params.lr > 0.01', spellcheck: 'false', autocomplete: 'off',

@@ -9,6 +9,7 @@
 
 use prost::Message;
 
+use crate::histogram::{HistogramPoint, Histograms, check_buckets};
 use crate::hparams::Trial;
 use crate::series::{Point, SeriesSet};
 use crate::storage::{EntryKind, Storage, list_all};
@@ -91,6 +92,8 @@ pub(crate) struct SummaryValue {
     pub simple_value: Option<f32>,
     #[prost(message, optional, tag = "4")]
     pub image: Option<Image>,
+    #[prost(message, optional, tag = "5")]
+    pub histo: Option<HistogramProto>,
     #[prost(message, optional, tag = "8")]
     pub tensor: Option<TensorProto>,
     #[prost(message, optional, tag = "9")]
@@ -106,6 +109,100 @@ pub(crate) struct Image {
     pub width: i32,
     #[prost(bytes = "vec", tag = "4")]
     pub encoded_image_string: Vec<u8>,
+}
+
+/// `HistogramProto`: what tensorboardX's `add_histogram` (and TF1's
+/// `tf.summary.histogram`) write; `sum` and `sum_squares` are not read.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct HistogramProto {
+    #[prost(double, tag = "1")]
+    pub min: f64,
+    #[prost(double, tag = "2")]
+    pub max: f64,
+    #[prost(double, tag = "3")]
+    pub num: f64,
+    #[prost(double, repeated, tag = "6")]
+    pub bucket_limit: Vec<f64>,
+    #[prost(double, repeated, tag = "7")]
+    pub bucket: Vec<f64>,
+}
+
+/// A `HistogramProto` as a point: one with `num` 0 is empty (TensorBoard
+/// draws zeros), one with a `num` but no buckets is all at `max` (as
+/// TensorBoard's compressor makes of it).
+pub(crate) fn histogram_of_proto(
+    h: &HistogramProto,
+    step: i64,
+    wall: f64,
+) -> Result<HistogramPoint, String> {
+    check_buckets(h.bucket.len().max(h.bucket_limit.len()))?;
+    if h.num == 0.0 {
+        return HistogramPoint::new(step, wall, 0.0, 0.0, Vec::new(), Vec::new());
+    }
+    if h.bucket.is_empty() && h.bucket_limit.is_empty() {
+        return HistogramPoint::new(step, wall, h.min, h.max, vec![h.max], vec![0.0]);
+    }
+    HistogramPoint::new(
+        step,
+        wall,
+        h.min,
+        h.max,
+        h.bucket_limit.clone(),
+        h.bucket.clone(),
+    )
+}
+
+/// A TF2 histogram (a tensor of the `histograms` plugin, shape `[k, 3]`:
+/// each bucket's left edge, right edge and count) as a point: `min` the
+/// first left edge, `max` the last right edge; `k` 0 is empty.
+pub(crate) fn histogram_of_tensor(
+    t: &TensorProto,
+    step: i64,
+    wall: f64,
+) -> Result<HistogramPoint, String> {
+    let values: Vec<f64> = match t.dtype {
+        DT_DOUBLE if !t.double_val.is_empty() => {
+            check_buckets(t.double_val.len() / 3)?;
+            t.double_val.clone()
+        }
+        DT_DOUBLE => {
+            check_buckets(t.tensor_content.len() / 24)?;
+            t.tensor_content
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+                .collect()
+        }
+        DT_FLOAT if !t.float_val.is_empty() => {
+            check_buckets(t.float_val.len() / 3)?;
+            t.float_val.iter().map(|v| f64::from(*v)).collect()
+        }
+        DT_FLOAT => {
+            check_buckets(t.tensor_content.len() / 12)?;
+            t.tensor_content
+                .chunks_exact(4)
+                .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                .collect()
+        }
+        other => return Err(format!("a histogram tensor of dtype {other}")),
+    };
+    if values.len() % 3 != 0 {
+        return Err(format!(
+            "a histogram tensor of {} numbers, not rows of three",
+            values.len()
+        ));
+    }
+    let rows: Vec<&[f64]> = values.chunks_exact(3).collect();
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return HistogramPoint::new(step, wall, 0.0, 0.0, Vec::new(), Vec::new());
+    };
+    HistogramPoint::new(
+        step,
+        wall,
+        first[0],
+        last[1],
+        rows.iter().map(|r| r[1]).collect(),
+        rows.iter().map(|r| r[2]).collect(),
+    )
 }
 
 /// PNG's signature.
@@ -185,6 +282,8 @@ fn half_to_f64(bits: u16) -> f64 {
 #[derive(Debug, Default)]
 pub(crate) struct Events {
     set: SeriesSet,
+    /// Histograms (`HistogramProto` values and TF2 histogram tensors).
+    pub(crate) histograms: Histograms,
     info: RunInfo,
     /// The hparams of the run's own session start (TensorBoard's
     /// `hp.hparams`).
@@ -229,6 +328,11 @@ impl Events {
                 }
                 continue;
             }
+            if let Some(h) = &value.histo {
+                let point = histogram_of_proto(h, event.step, event.wall_time);
+                self.histograms.push(&value.tag, point);
+                continue;
+            }
             let plugin = value.metadata.as_ref().and_then(|m| m.plugin_data.as_ref());
             let plugin_name = plugin.map_or("", |p| p.plugin_name.as_str());
             let point = |v: f64| Point {
@@ -257,6 +361,10 @@ impl Events {
                             text: crate::text::cap(&String::from_utf8_lossy(text)),
                         });
                     }
+                }
+                ("histograms", Some(t)) => {
+                    let point = histogram_of_tensor(t, event.step, event.wall_time);
+                    self.histograms.push(&value.tag, point);
                 }
                 ("scalars" | "", Some(t)) => {
                     if let Some(v) = tensor_scalar(t) {
@@ -432,6 +540,10 @@ impl Reader {
 
     pub(crate) fn sets(&self) -> Vec<&SeriesSet> {
         vec![&self.events.set, self.folding.set()]
+    }
+
+    pub(crate) fn histograms(&self) -> &Histograms {
+        &self.events.histograms
     }
 }
 

@@ -21,6 +21,7 @@ use prost::Message;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+use crate::histogram::{HistogramPoint, Histograms, check_buckets};
 use crate::lab::{MAX_META_BYTES, read_parsed};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{EntryKind, Storage, list_all};
@@ -177,6 +178,8 @@ pub(crate) struct Log {
     /// Bytes of value JSON kept in `config` and `summary`.
     kept_json: usize,
     media: Vec<Media>,
+    /// `wandb.Histogram`s logged in history rows.
+    pub(crate) histograms: Histograms,
 }
 
 impl Log {
@@ -298,6 +301,17 @@ impl Log {
                     embedded: false,
                     url: None,
                 });
+            }
+        }
+        // Histograms: `KEY._type` "histogram" with `KEY.values` and
+        // `KEY.bins`.
+        for (name, value) in &row {
+            let Some(key) = name.strip_suffix("._type") else {
+                continue;
+            };
+            if value.as_str() == Some("histogram") {
+                let point = histogram_of_row(&row, key, step, wall);
+                self.histograms.push(key, point);
             }
         }
         // A media object's fields (size, width, sha256…) are no metrics.
@@ -426,6 +440,49 @@ fn typed_prefixes<'a>(
 fn in_object(objects: &std::collections::HashSet<&str>, name: &str) -> bool {
     name.match_indices('.')
         .any(|(at, _)| objects.contains(&name[..at]))
+}
+
+/// The `wandb.Histogram` logged as `key` in a history row (`values`: the
+/// counts, `bins`: their edges, one more) as a point: `min` the first
+/// edge, `max` the last, the others the limits. Counts that add up to 0
+/// make an empty histogram (what TensorBoard makes of a `HistogramProto`
+/// whose `num` is their sum).
+fn histogram_of_row(
+    row: &BTreeMap<String, Value>,
+    key: &str,
+    step: i64,
+    wall: f64,
+) -> Result<HistogramPoint, String> {
+    let array = |field: &str| {
+        row.get(&format!("{key}.{field}"))
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("no {field} list"))
+    };
+    let (values, bins) = (array("values")?, array("bins")?);
+    check_buckets(values.len())?;
+    if bins.len() != values.len() + 1 {
+        return Err(format!(
+            "{} bins for {} values (one more is needed)",
+            bins.len(),
+            values.len()
+        ));
+    }
+    let numbers = |list: &[Value]| -> Result<Vec<f64>, String> {
+        list.iter()
+            .map(|v| {
+                v.as_f64()
+                    .ok_or_else(|| "a bin or value that is not a number".to_owned())
+            })
+            .collect()
+    };
+    let (counts, edges) = (numbers(values)?, numbers(bins)?);
+    let (Some(&min), Some(&max)) = (edges.first(), edges.last()) else {
+        return Err("no bins".to_owned());
+    };
+    if counts.iter().sum::<f64>() == 0.0 {
+        return HistogramPoint::new(step, wall, 0.0, 0.0, Vec::new(), Vec::new());
+    }
+    HistogramPoint::new(step, wall, min, max, edges[1..].to_vec(), counts)
 }
 
 /// `<key>_<step>_<hash>.<ext>` (W&B's media file names): the step.
@@ -575,6 +632,10 @@ impl Reader {
 
     pub(crate) fn sets(&self) -> Vec<&SeriesSet> {
         vec![&self.log.set]
+    }
+
+    pub(crate) fn histograms(&self) -> &Histograms {
+        &self.log.histograms
     }
 }
 

@@ -3072,3 +3072,135 @@ fn the_bundled_fixtures_hold_a_run_of_every_format() {
     }
     assert_eq!(status["unrecognised"]["count"], 0, "{status}");
 }
+
+/// Whether `got` is `want` within 1e-9 relative (absolute near 0).
+fn within_1e9(got: f64, want: f64) -> bool {
+    (got - want).abs() <= 1e-9 * want.abs().max(got.abs()).max(1e-300) || got == want
+}
+
+/// The histogram route's answer for each of `run`'s histograms, by name.
+fn histogram_answers(lab: &Lab, run: &Value) -> Vec<(String, Value)> {
+    let id = run["id"].as_str().unwrap();
+    run["histograms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let name = h["name"].as_str().unwrap().to_owned();
+            let got = lab.json(&format!(
+                "/api/runs/{id}/histograms/{}?points=10000",
+                pct(&name)
+            ));
+            (name, got)
+        })
+        .collect()
+}
+
+/// Histograms written by tensorboardX's `add_histogram` (TensorBoard's
+/// default bins and numpy's "auto"), TensorBoard's own TF2 histogram
+/// summary and `wandb.Histogram` (offline): the histogram route's bands
+/// at every step are what TensorBoard's own `compress_histogram_proto`
+/// (`compress_histogram` for the TF2 tensor) makes of the same histogram,
+/// as the writer computed them (`expected-bands.json`, beside the runs),
+/// within 1e-9 relative; `points` picks steps evenly, the last among them;
+/// a histogram's fields are no metrics; and a bundle of the TensorBoard
+/// run, reimported, answers the same.
+#[test]
+fn histograms_read_as_tensorboards_own_distribution_bands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("histograms", &root);
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(root.join("expected-bands.json")).unwrap()).unwrap();
+    let lab = serve(&base.join("data"), &root);
+    let tb = lab.run_at("/tb-hist");
+    assert_eq!(tb["format"], "tensorboard");
+    let wandb_path = lab
+        .runs()
+        .into_iter()
+        .find(|r| r["format"] == "wandb")
+        .unwrap_or_else(|| panic!("no W&B run\n{}", lab.log()))["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wb = lab.run_at(&wandb_path);
+    for (run, format) in [(&tb, "tensorboard"), (&wb, "wandb")] {
+        assert_eq!(run["errors"], serde_json::json!([]), "{format}");
+        // A histogram's fields (values, bins, _type) are no metrics.
+        let metrics: Vec<&str> = run["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(metrics, ["loss"], "{format}");
+        let want = expected[format].as_object().unwrap();
+        let listed: Vec<&str> = run["histograms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed, want.keys().map(String::as_str).collect::<Vec<_>>());
+        for (name, got) in histogram_answers(&lab, run) {
+            let steps = want[&name].as_array().unwrap();
+            let info = run["histograms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h["name"] == name.as_str())
+                .unwrap();
+            assert_eq!(info["count"], steps.len(), "{format} {name}");
+            assert_eq!(info["last_step"], steps.last().unwrap()["step"]);
+            assert_eq!(got["name"], name.as_str());
+            let points = got["points"].as_array().unwrap();
+            assert_eq!(points.len(), steps.len(), "{format} {name}");
+            for (p, w) in points.iter().zip(steps) {
+                assert_eq!(p["step"], w["step"], "{format} {name}");
+                assert!(p["wall_time"].as_f64().unwrap() > 1.7e9, "{p}");
+                let (got_bands, want_bands) = (
+                    p["bands"].as_array().unwrap(),
+                    w["bands"].as_array().unwrap(),
+                );
+                assert_eq!(got_bands.len(), 9);
+                for (g, e) in got_bands.iter().zip(want_bands) {
+                    let (g, e) = (g.as_f64().unwrap(), e.as_f64().unwrap());
+                    assert!(
+                        within_1e9(g, e),
+                        "{format} {name} step {}: {got_bands:?} != {want_bands:?}",
+                        w["step"]
+                    );
+                }
+            }
+        }
+    }
+    // Three of ten steps (0, 5, …, 45): the first, one between, the last.
+    let id = tb["id"].as_str().unwrap();
+    let three = lab.json(&format!(
+        "/api/runs/{id}/histograms/layer1%2Fweights?points=3"
+    ));
+    let steps: Vec<i64> = three["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["step"].as_i64().unwrap())
+        .collect();
+    assert_eq!(steps, [0, 20, 45]);
+    // The bundle carries the histograms (`histograms.jsonl`): reimported,
+    // the same answers.
+    let copy_id = export_and_reimport(&lab, &base, id);
+    let copy = lab.json(&format!("/api/runs/{copy_id}"));
+    assert_eq!(copy["format"], "lab", "{copy}");
+    assert_eq!(copy["histograms"], tb["histograms"]);
+    assert_eq!(histogram_answers(&lab, &copy), histogram_answers(&lab, &tb));
+    assert!(
+        copy["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "histograms.jsonl"),
+        "{copy}"
+    );
+}

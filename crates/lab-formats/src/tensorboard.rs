@@ -631,4 +631,145 @@ pub(crate) mod tests {
         assert_eq!(half_to_f64(0xc000), -2.0);
         assert!(half_to_f64(0x7e00).is_nan());
     }
+
+    fn histo_value(
+        tag: &str,
+        min: f64,
+        max: f64,
+        limits: Vec<f64>,
+        counts: Vec<f64>,
+    ) -> SummaryValue {
+        SummaryValue {
+            tag: tag.to_owned(),
+            histo: Some(HistogramProto {
+                min,
+                max,
+                num: counts.iter().sum(),
+                bucket_limit: limits,
+                bucket: counts,
+            }),
+            ..SummaryValue::default()
+        }
+    }
+
+    fn feed(events: &mut Events, step: i64, values: Vec<SummaryValue>) -> Result<usize, String> {
+        let event = Event {
+            wall_time: 1.0,
+            step,
+            file_version: None,
+            summary: Some(Summary { value: values }),
+        };
+        events.consume(&frame(&event.encode_to_vec()))
+    }
+
+    /// Hostile histograms are errors of their run, never kept, and never
+    /// stop the good ones beside them: a million buckets given, NaN and
+    /// infinite limits, lengths that differ, negative counts, a TF2
+    /// tensor whose numbers are not rows of three; a packed field claiming
+    /// more than its record holds does not decode (nothing allocated for
+    /// the claim).
+    #[test]
+    fn hostile_histograms_are_errors_not_kept() {
+        let mut events = Events::default();
+        let million = vec![1.0; 1_000_000];
+        let values = vec![
+            histo_value("good", 0.0, 2.0, vec![1.0, 2.0], vec![1.0, 3.0]),
+            histo_value("million", 0.0, 1.0, million.clone(), million),
+            histo_value("nan", 0.0, 1.0, vec![f64::NAN], vec![1.0]),
+            histo_value("inf", 0.0, 1.0, vec![f64::INFINITY], vec![1.0]),
+            histo_value("lengths", 0.0, 1.0, vec![1.0, 2.0], vec![1.0]),
+            histo_value("negative", 0.0, 1.0, vec![1.0], vec![-1.0]),
+            SummaryValue {
+                tag: "tf2".to_owned(),
+                tensor: Some(TensorProto {
+                    dtype: DT_DOUBLE,
+                    double_val: vec![0.0; 7],
+                    ..TensorProto::default()
+                }),
+                metadata: Some(SummaryMetadata {
+                    plugin_data: Some(PluginData {
+                        plugin_name: "histograms".to_owned(),
+                        content: Vec::new(),
+                    }),
+                }),
+                ..SummaryValue::default()
+            },
+        ];
+        assert!(feed(&mut events, 3, values).is_ok());
+        let h = &events.histograms;
+        assert_eq!(
+            h.infos()
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>(),
+            ["good"]
+        );
+        let errors = h.errors().join("\n");
+        for why in [
+            "\"million\": 1000000 buckets (at most 1000",
+            "\"nan\": a bucket limit that is not a finite number",
+            "\"inf\": a bucket limit",
+            "\"lengths\": 2 bucket limits but 1 counts",
+            "\"negative\": a bucket count that is negative",
+            "\"tf2\": a histogram tensor of 7 numbers",
+        ] {
+            assert!(errors.contains(why), "{why} not in {errors}");
+        }
+        // A packed `bucket_limit` claiming 8 MB in a record of a few bytes.
+        let mut histo = vec![0x32u8];
+        histo.extend(encode_varint(8_000_000));
+        histo.extend([0u8; 16]);
+        let mut value = vec![0x0a, 0x01, b'x', 0x2a];
+        value.extend(encode_varint(histo.len() as u64));
+        value.extend(histo);
+        let mut summary = vec![0x0a];
+        summary.extend(encode_varint(value.len() as u64));
+        summary.extend(value);
+        let mut event = vec![0x10, 0x01, 0x2a];
+        event.extend(encode_varint(summary.len() as u64));
+        event.extend(summary);
+        let err = events.consume(&frame(&event)).unwrap_err();
+        assert!(err.contains("does not decode"), "{err}");
+        assert_eq!(events.histograms.infos().len(), 1);
+    }
+
+    fn encode_varint(mut n: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out
+    }
+
+    /// A `HistogramProto` with `num` 0 is empty (bands of zeros), one with
+    /// a `num` and no buckets all at max; a TF2 tensor's rows give min,
+    /// limits and counts.
+    #[test]
+    fn histogram_protos_and_tensors_map_as_tensorboard_reads_them() {
+        let empty = HistogramProto {
+            min: f64::MAX,
+            max: -f64::MAX,
+            ..HistogramProto::default()
+        };
+        let p = histogram_of_proto(&empty, 0, 0.0).unwrap();
+        assert_eq!(p.bands(), [0.0; 9]);
+        let bare = HistogramProto {
+            min: 1.0,
+            max: 5.0,
+            num: 3.0,
+            ..HistogramProto::default()
+        };
+        assert_eq!(histogram_of_proto(&bare, 0, 0.0).unwrap().bands(), [5.0; 9]);
+        let rows: Vec<f64> = vec![1.0, 2.5, 3.0, 2.5, 4.0, 1.0];
+        let tensor = TensorProto {
+            dtype: DT_DOUBLE,
+            tensor_content: rows.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..TensorProto::default()
+        };
+        let p = histogram_of_tensor(&tensor, 7, 1.5).unwrap();
+        assert_eq!((p.step, p.min, p.max), (7, 1.0, 4.0));
+        assert_eq!((p.limits, p.counts), (vec![2.5, 4.0], vec![3.0, 1.0]));
+    }
 }

@@ -877,4 +877,73 @@ mod tests {
         );
         assert_eq!(step_in_name("notes.txt"), None);
     }
+
+    /// A history row logging `wandb.Histogram`s as W&B writes them
+    /// (`KEY._type`, `KEY.values`, `KEY.bins`), each `(key, values, bins)`.
+    fn histogram_row(step: i64, histograms: &[(&str, String, String)]) -> Vec<u8> {
+        let item = |k: &[&str], v: String| Item {
+            nested_key: k.iter().map(|s| (*s).to_owned()).collect(),
+            value_json: v,
+            ..Item::default()
+        };
+        let mut items = vec![item(&["_step"], step.to_string())];
+        for (key, values, bins) in histograms {
+            items.push(item(&[key, "_type"], "\"histogram\"".to_owned()));
+            items.push(item(&[key, "values"], values.clone()));
+            items.push(item(&[key, "bins"], bins.clone()));
+        }
+        Record {
+            history: Some(HistoryRecord {
+                item: items,
+                step: None,
+            }),
+            ..Record::default()
+        }
+        .encode_to_vec()
+    }
+
+    /// A `wandb.Histogram` is a histogram point (min the first bin edge,
+    /// max the last, limits the others, counts the values), none of its
+    /// fields a metric; hostile ones are errors of the run, never kept.
+    #[test]
+    fn wandb_histograms_read_and_hostile_ones_are_errors() {
+        let million = format!("[{}1]", "1,".repeat(999_999));
+        let million_bins = format!("[{}1]", "0,".repeat(1_000_000));
+        let rows = [
+            histogram_row(
+                4,
+                &[
+                    ("good", "[1,3]".into(), "[0,1,2]".into()),
+                    ("million", million, million_bins),
+                    ("short", "[1,2]".into(), "[0,1]".into()),
+                    ("nan", "[1]".into(), "[0,NaN]".into()),
+                    ("negative", "[-1]".into(), "[0,1]".into()),
+                    ("text", "\"x\"".into(), "[0,1]".into()),
+                ],
+            ),
+            histogram_row(5, &[("good", "[0,0]".into(), "[0,1,2]".into())]),
+        ];
+        let read = feed(&log(&rows)).unwrap();
+        assert_eq!(read.set.points(), 0, "no metric from a histogram's fields");
+        let good = read.histograms.get("good").unwrap();
+        assert_eq!(good.len(), 2);
+        assert_eq!((good[0].step, good[0].min, good[0].max), (4, 0.0, 2.0));
+        assert_eq!(
+            (&good[0].limits, &good[0].counts),
+            (&vec![1.0, 2.0], &vec![1.0, 3.0])
+        );
+        // Counts adding up to nothing: an empty histogram.
+        assert_eq!(good[1].bands(), [0.0; 9]);
+        assert_eq!(read.histograms.infos().len(), 1);
+        let errors = read.histograms.errors().join("\n");
+        for why in [
+            "\"million\": 1000000 buckets",
+            "\"short\": 2 bins for 2 values",
+            "\"nan\": a bin or value that is not a number",
+            "\"negative\": a bucket count that is negative",
+            "\"text\": no values list",
+        ] {
+            assert!(errors.contains(why), "{why} not in {errors}");
+        }
+    }
 }

@@ -11,9 +11,10 @@ import { el, svg, api } from './dom.js';
 
 // Steps asked for per histogram (spread over its steps by the server).
 const POINTS = 500;
-const W = 760;
-const H = 240;
-const PAD = { left: 60, right: 14, top: 10, bottom: 26 };
+// The view box: about the width a panel has, so its text reads at 11 px.
+const W = 440;
+const H = 220;
+const PAD = { left: 48, right: 10, top: 10, bottom: 24 };
 const COLOR = '#e8590c';
 // Outer band to inner: the indices of its lower and upper edge in
 // `bands`, and how dark it is drawn.
@@ -81,7 +82,8 @@ function chart(points) {
     grid.append(svg('line', { x1: PAD.left, x2: W - PAD.right, y1: sy(t), y2: sy(t) }),
       svg('text', { x: PAD.left - 6, y: sy(t) + 4, 'text-anchor': 'end' }, short(t)));
   }
-  for (const t of ticks(x0, x1).filter((t) => shown.length > 1 || Number.isInteger(t))) {
+  // Steps are whole numbers: so are their ticks.
+  for (const t of ticks(x0, x1).filter((t) => Number.isInteger(t))) {
     grid.append(svg('text', { x: sx(t), y: H - 8, 'text-anchor': 'middle' }, short(t)));
   }
   const bands = BANDS.map(([lo, hi, opacity], n) => svg('path', {

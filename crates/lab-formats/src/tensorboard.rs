@@ -185,7 +185,7 @@ pub(crate) fn histogram_of_tensor(
         }
         other => return Err(format!("a histogram tensor of dtype {other}")),
     };
-    if values.len() % 3 != 0 {
+    if !values.len().is_multiple_of(3) {
         return Err(format!(
             "a histogram tensor of {} numbers, not rows of three",
             values.len()

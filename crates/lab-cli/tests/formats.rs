@@ -3204,3 +3204,65 @@ fn histograms_read_as_tensorboards_own_distribution_bands() {
         "{copy}"
     );
 }
+
+/// The `tensorboard` and `wandb` fixture writers log a histogram too
+/// (`weights`): each run lists it, and W&B's `[1, 3, 2]` over the bins
+/// `[0, 1, 2, 4]` gives the bands worked out by hand (weights 10000/6,
+/// 40000/6, 10000; each basis point interpolated in its bin).
+#[test]
+fn the_fixture_writers_histograms_are_listed_and_banded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("tensorboard", &root);
+    write("wandb", &root);
+    let lab = serve(&base.join("data"), &root);
+    let tb = lab.run_at("/tb-ppo-seed1");
+    assert_eq!(
+        tb["histograms"],
+        serde_json::json!([{"name": "weights", "count": 2, "last_step": 10}])
+    );
+    let wandb_path = lab
+        .runs()
+        .into_iter()
+        .find(|r| r["format"] == "wandb")
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wb = lab.run_at(&wandb_path);
+    assert_eq!(
+        wb["histograms"],
+        serde_json::json!([{"name": "weights", "count": 1, "last_step": 12}])
+    );
+    assert!(!has_metric(&wb, "weights.values") && !has_metric(&wb, "weights.bins"));
+    let got = lab.json(&format!(
+        "/api/runs/{}/histograms/weights",
+        wb["id"].as_str().unwrap()
+    ));
+    let (w1, w2) = (10_000.0 / 6.0, 40_000.0 / 6.0);
+    let by_hand = |b: f64| {
+        if b < w1 {
+            b / w1
+        } else if b < w2 {
+            1.0 + (b - w1) / (w2 - w1)
+        } else if b < 10_000.0 {
+            2.0 + (b - w2) * 2.0 / (10_000.0 - w2)
+        } else {
+            4.0
+        }
+    };
+    let bands = got["points"][0]["bands"].as_array().unwrap();
+    let basis = [
+        0.0, 668.0, 1587.0, 3085.0, 5000.0, 6915.0, 8413.0, 9332.0, 10000.0,
+    ];
+    for (band, b) in bands.iter().zip(basis) {
+        assert!(
+            within_1e9(band.as_f64().unwrap(), by_hand(b)),
+            "{band} != {} at {b}",
+            by_hand(b)
+        );
+    }
+    assert_eq!(got["points"][0]["step"], 12);
+}

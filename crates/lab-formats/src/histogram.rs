@@ -247,6 +247,11 @@ impl Histograms {
         }
     }
 
+    /// Buckets kept, every point of every tag together.
+    pub(crate) fn buckets(&self) -> usize {
+        self.buckets
+    }
+
     /// The points of `name`, in the order written.
     pub(crate) fn get(&self, name: &str) -> Option<&[HistogramPoint]> {
         self.tags.get(name).map(Vec::as_slice)
@@ -445,6 +450,40 @@ mod tests {
         }
         assert_eq!(h.buckets, MAX_BUCKETS_PER_RUN);
         assert_eq!(h.refused, 3);
+    }
+
+    proptest::proptest! {
+        /// For a histogram whose limits rise within [min, max] and whose
+        /// counts add up to more than nothing, the bands start at min,
+        /// never fall and never leave [min, max] (up to rounding): the
+        /// quantiles of a distribution on [min, max].
+        #[test]
+        fn bands_of_a_histogram_are_its_quantiles(
+            min in -1e6f64..1e6,
+            span in 1e-3f64..1e6,
+            cuts in proptest::collection::vec(0.0f64..1.0, 1..60),
+            counts in proptest::collection::vec(0u32..1000, 60),
+        ) {
+            let max = min + span;
+            let mut cuts = cuts;
+            cuts.sort_by(f64::total_cmp);
+            let mut limits: Vec<f64> = cuts.iter().map(|c| min + c * span).collect();
+            if let Some(last) = limits.last_mut() {
+                *last = max;
+            }
+            let counts: Vec<f64> = counts[..limits.len()].iter().map(|c| f64::from(*c)).collect();
+            proptest::prop_assume!(counts.iter().sum::<f64>() > 0.0);
+            let p = HistogramPoint::new(0, 0.0, min, max, limits, counts).unwrap();
+            let bands = p.bands();
+            let slack = 1e-9 * (min.abs() + max.abs() + 1.0);
+            proptest::prop_assert_eq!(bands[0], min);
+            for pair in bands.windows(2) {
+                proptest::prop_assert!(pair[0] <= pair[1] + slack, "{:?}", bands);
+            }
+            for b in bands {
+                proptest::prop_assert!(b >= min - slack && b <= max + slack, "{:?}", bands);
+            }
+        }
     }
 
     #[test]

@@ -620,9 +620,11 @@ impl RunReader {
         self.sets().into_iter().find_map(|s| s.get(name))
     }
 
-    /// Points held, all series together (for a cache's budget).
+    /// Points held, all series together, a histogram's bucket counted
+    /// as one (for a cache's budget).
     pub fn points(&self) -> usize {
-        self.sets().iter().map(|s| s.points()).sum()
+        let buckets = self.histograms().map_or(0, histogram::Histograms::buckets);
+        self.sets().iter().map(|s| s.points()).sum::<usize>() + buckets
     }
 }
 

@@ -3266,3 +3266,111 @@ fn the_fixture_writers_histograms_are_listed_and_banded() {
     }
     assert_eq!(got["points"][0]["step"], 12);
 }
+
+/// Histograms no reader may keep, written by the real writers (a million
+/// buckets given, NaN and infinite edges, lengths that differ, negative
+/// counts) and a bundle's `histograms.jsonl` with 200,000 buckets on a
+/// line, a bad line and one a megabyte long: each is an error of its run,
+/// named, never kept; the good histogram beside them is served; another
+/// run is untouched.
+#[test]
+fn hostile_histograms_are_errors_of_their_run_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("histograms-hostile", &root);
+    let lab_run = root.join("lab-hostile");
+    std::fs::create_dir_all(&lab_run).unwrap();
+    std::fs::write(lab_run.join("run.json"), "{\"name\": \"lab-hostile\"}").unwrap();
+    let many = vec!["1"; 200_000].join(",");
+    let lines = [
+        "{\"name\": \"ok\", \"step\": 1, \"min\": 0, \"max\": 2, \"limits\": [1, 2], \"counts\": [1, 3]}".to_owned(),
+        format!("{{\"name\": \"many\", \"step\": 1, \"min\": 0, \"max\": 2, \"limits\": [{many}], \"counts\": [{many}]}}"),
+        "{\"name\": \"text\", \"step\": 1, \"min\": 0, \"max\": 2, \"limits\": \"x\", \"counts\": []}".to_owned(),
+    ];
+    std::fs::write(lab_run.join("histograms.jsonl"), lines.join("\n") + "\n").unwrap();
+    let long_run = root.join("lab-long-line");
+    std::fs::create_dir_all(&long_run).unwrap();
+    std::fs::write(long_run.join("run.json"), "{\"name\": \"long\"}").unwrap();
+    std::fs::write(
+        long_run.join("histograms.jsonl"),
+        format!(
+            "{{\"name\": \"w\", \"limits\": [{}]}}\n",
+            "1,".repeat(1 << 20)
+        ),
+    )
+    .unwrap();
+    write("tensorboard", &root);
+    let lab = serve(&base.join("data"), &root);
+    let wandb_path = lab
+        .runs()
+        .into_iter()
+        .find(|r| r["format"] == "wandb")
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "/tb-hostile",
+            &[
+                "\"million\": 1000000 buckets (at most 1000",
+                "\"nan-limit\": a bucket limit that is not a finite number",
+                "\"inf-limit\": a bucket limit that is not a finite number",
+                "\"lengths\": 3 bucket limits but 2 counts",
+                "\"negative\": a bucket count that is negative",
+            ],
+        ),
+        (
+            &wandb_path,
+            &[
+                "\"million\": 1000000 buckets (at most 1000",
+                "\"nan-bin\": a bin or value that is not a number",
+                "\"lengths\": 2 bins for 2 values",
+                "\"negative\": a bucket count that is negative",
+            ],
+        ),
+        (
+            "/lab-hostile",
+            &[
+                "\"many\": 200000 buckets (at most 1000",
+                "histograms.jsonl line 3: invalid type",
+            ],
+        ),
+    ];
+    for (at, reasons) in cases {
+        let run = lab.run_at(at);
+        assert_eq!(
+            run["histograms"],
+            serde_json::json!([{"name": "ok", "count": 1, "last_step": 1}]),
+            "{at}"
+        );
+        let errors: Vec<&str> = run["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        let errors = errors.join("\n");
+        for why in reasons {
+            assert!(errors.contains(why), "{at}: {why} not in {errors}");
+        }
+        let id = run["id"].as_str().unwrap();
+        let ok = lab.json(&format!("/api/runs/{id}/histograms/ok"));
+        assert_eq!(ok["points"].as_array().unwrap().len(), 1, "{at}");
+        let refused = lab.get(&format!("/api/runs/{id}/histograms/negative"));
+        assert_eq!(refused.status, 404, "{at}");
+    }
+    // A line over the cap stops that file, as any Lab file's.
+    let long = lab.run_at("/lab-long-line");
+    assert_eq!(long["histograms"], serde_json::json!([]));
+    assert!(
+        long["errors"].to_string().contains("histograms.jsonl"),
+        "{long}"
+    );
+    // The run beside them is whole.
+    let tb = lab.run_at("/tb-ppo-seed1");
+    assert_eq!(tb["errors"], serde_json::json!([]));
+    assert_eq!(tb["histograms"][0]["count"], 2);
+}

@@ -3072,3 +3072,305 @@ fn the_bundled_fixtures_hold_a_run_of_every_format() {
     }
     assert_eq!(status["unrecognised"]["count"], 0, "{status}");
 }
+
+/// Whether `got` is `want` within 1e-9 relative (absolute near 0).
+fn within_1e9(got: f64, want: f64) -> bool {
+    (got - want).abs() <= 1e-9 * want.abs().max(got.abs()).max(1e-300) || got == want
+}
+
+/// The histogram route's answer for each of `run`'s histograms, by name.
+fn histogram_answers(lab: &Lab, run: &Value) -> Vec<(String, Value)> {
+    let id = run["id"].as_str().unwrap();
+    run["histograms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let name = h["name"].as_str().unwrap().to_owned();
+            let got = lab.json(&format!(
+                "/api/runs/{id}/histograms/{}?points=10000",
+                pct(&name)
+            ));
+            (name, got)
+        })
+        .collect()
+}
+
+/// Histograms written by tensorboardX's `add_histogram` (TensorBoard's
+/// default bins and numpy's "auto"), TensorBoard's own TF2 histogram
+/// summary and `wandb.Histogram` (offline): the histogram route's bands
+/// at every step are what TensorBoard's own `compress_histogram_proto`
+/// (`compress_histogram` for the TF2 tensor) makes of the same histogram,
+/// as the writer computed them (`expected-bands.json`, beside the runs),
+/// within 1e-9 relative; `points` picks steps evenly, the last among them;
+/// a histogram's fields are no metrics; and a bundle of the TensorBoard
+/// run, reimported, answers the same.
+#[test]
+fn histograms_read_as_tensorboards_own_distribution_bands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("histograms", &root);
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(root.join("expected-bands.json")).unwrap()).unwrap();
+    let lab = serve(&base.join("data"), &root);
+    let tb = lab.run_at("/tb-hist");
+    assert_eq!(tb["format"], "tensorboard");
+    let wandb_path = lab
+        .runs()
+        .into_iter()
+        .find(|r| r["format"] == "wandb")
+        .unwrap_or_else(|| panic!("no W&B run\n{}", lab.log()))["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wb = lab.run_at(&wandb_path);
+    for (run, format) in [(&tb, "tensorboard"), (&wb, "wandb")] {
+        assert_eq!(run["errors"], serde_json::json!([]), "{format}");
+        // A histogram's fields (values, bins, _type) are no metrics.
+        let metrics: Vec<&str> = run["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(metrics, ["loss"], "{format}");
+        let want = expected[format].as_object().unwrap();
+        let listed: Vec<&str> = run["histograms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed, want.keys().map(String::as_str).collect::<Vec<_>>());
+        for (name, got) in histogram_answers(&lab, run) {
+            let steps = want[&name].as_array().unwrap();
+            let info = run["histograms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h["name"] == name.as_str())
+                .unwrap();
+            assert_eq!(info["count"], steps.len(), "{format} {name}");
+            assert_eq!(info["last_step"], steps.last().unwrap()["step"]);
+            assert_eq!(got["name"], name.as_str());
+            let points = got["points"].as_array().unwrap();
+            assert_eq!(points.len(), steps.len(), "{format} {name}");
+            for (p, w) in points.iter().zip(steps) {
+                assert_eq!(p["step"], w["step"], "{format} {name}");
+                assert!(p["wall_time"].as_f64().unwrap() > 1.7e9, "{p}");
+                let (got_bands, want_bands) = (
+                    p["bands"].as_array().unwrap(),
+                    w["bands"].as_array().unwrap(),
+                );
+                assert_eq!(got_bands.len(), 9);
+                for (g, e) in got_bands.iter().zip(want_bands) {
+                    let (g, e) = (g.as_f64().unwrap(), e.as_f64().unwrap());
+                    assert!(
+                        within_1e9(g, e),
+                        "{format} {name} step {}: {got_bands:?} != {want_bands:?}",
+                        w["step"]
+                    );
+                }
+            }
+        }
+    }
+    // Three of ten steps (0, 5, …, 45): the first, one between, the last.
+    let id = tb["id"].as_str().unwrap();
+    let three = lab.json(&format!(
+        "/api/runs/{id}/histograms/layer1%2Fweights?points=3"
+    ));
+    let steps: Vec<i64> = three["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["step"].as_i64().unwrap())
+        .collect();
+    assert_eq!(steps, [0, 20, 45]);
+    // The bundle carries the histograms (`histograms.jsonl`): reimported,
+    // the same answers.
+    let copy_id = export_and_reimport(&lab, &base, id);
+    let copy = lab.json(&format!("/api/runs/{copy_id}"));
+    assert_eq!(copy["format"], "lab", "{copy}");
+    assert_eq!(copy["histograms"], tb["histograms"]);
+    assert_eq!(histogram_answers(&lab, &copy), histogram_answers(&lab, &tb));
+    assert!(
+        copy["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "histograms.jsonl"),
+        "{copy}"
+    );
+}
+
+/// The `tensorboard` and `wandb` fixture writers log a histogram too
+/// (`weights`): each run lists it, and W&B's `[1, 3, 2]` over the bins
+/// `[0, 1, 2, 4]` gives the bands worked out by hand (weights 10000/6,
+/// 40000/6, 10000; each basis point interpolated in its bin).
+#[test]
+fn the_fixture_writers_histograms_are_listed_and_banded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("tensorboard", &root);
+    write("wandb", &root);
+    let lab = serve(&base.join("data"), &root);
+    let tb = lab.run_at("/tb-ppo-seed1");
+    assert_eq!(
+        tb["histograms"],
+        serde_json::json!([{"name": "weights", "count": 2, "last_step": 10}])
+    );
+    let wandb_path = lab
+        .runs()
+        .into_iter()
+        .find(|r| r["format"] == "wandb")
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wb = lab.run_at(&wandb_path);
+    assert_eq!(
+        wb["histograms"],
+        serde_json::json!([{"name": "weights", "count": 1, "last_step": 12}])
+    );
+    assert!(!has_metric(&wb, "weights.values") && !has_metric(&wb, "weights.bins"));
+    let got = lab.json(&format!(
+        "/api/runs/{}/histograms/weights",
+        wb["id"].as_str().unwrap()
+    ));
+    let (w1, w2) = (10_000.0 / 6.0, 40_000.0 / 6.0);
+    let by_hand = |b: f64| {
+        if b < w1 {
+            b / w1
+        } else if b < w2 {
+            1.0 + (b - w1) / (w2 - w1)
+        } else if b < 10_000.0 {
+            2.0 + (b - w2) * 2.0 / (10_000.0 - w2)
+        } else {
+            4.0
+        }
+    };
+    let bands = got["points"][0]["bands"].as_array().unwrap();
+    let basis = [
+        0.0, 668.0, 1587.0, 3085.0, 5000.0, 6915.0, 8413.0, 9332.0, 10000.0,
+    ];
+    for (band, b) in bands.iter().zip(basis) {
+        assert!(
+            within_1e9(band.as_f64().unwrap(), by_hand(b)),
+            "{band} != {} at {b}",
+            by_hand(b)
+        );
+    }
+    assert_eq!(got["points"][0]["step"], 12);
+}
+
+/// Histograms no reader may keep, written by the real writers (a million
+/// buckets given, NaN and infinite edges, lengths that differ, negative
+/// counts) and a bundle's `histograms.jsonl` with 200,000 buckets on a
+/// line, a bad line and one a megabyte long: each is an error of its run,
+/// named, never kept; the good histogram beside them is served; another
+/// run is untouched.
+#[test]
+fn hostile_histograms_are_errors_of_their_run_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    write("histograms-hostile", &root);
+    let lab_run = root.join("lab-hostile");
+    std::fs::create_dir_all(&lab_run).unwrap();
+    std::fs::write(lab_run.join("run.json"), "{\"name\": \"lab-hostile\"}").unwrap();
+    let many = vec!["1"; 200_000].join(",");
+    let lines = [
+        "{\"name\": \"ok\", \"step\": 1, \"min\": 0, \"max\": 2, \"limits\": [1, 2], \"counts\": [1, 3]}".to_owned(),
+        format!("{{\"name\": \"many\", \"step\": 1, \"min\": 0, \"max\": 2, \"limits\": [{many}], \"counts\": [{many}]}}"),
+        "{\"name\": \"text\", \"step\": 1, \"min\": 0, \"max\": 2, \"limits\": \"x\", \"counts\": []}".to_owned(),
+    ];
+    std::fs::write(lab_run.join("histograms.jsonl"), lines.join("\n") + "\n").unwrap();
+    let long_run = root.join("lab-long-line");
+    std::fs::create_dir_all(&long_run).unwrap();
+    std::fs::write(long_run.join("run.json"), "{\"name\": \"long\"}").unwrap();
+    std::fs::write(
+        long_run.join("histograms.jsonl"),
+        format!(
+            "{{\"name\": \"w\", \"limits\": [{}]}}\n",
+            "1,".repeat(1 << 20)
+        ),
+    )
+    .unwrap();
+    write("tensorboard", &root);
+    let lab = serve(&base.join("data"), &root);
+    let wandb_path = lab
+        .runs()
+        .into_iter()
+        .find(|r| r["format"] == "wandb")
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "/tb-hostile",
+            &[
+                "\"million\": 1000000 buckets (at most 1000",
+                "\"nan-limit\": a bucket limit that is not a finite number",
+                "\"inf-limit\": a bucket limit that is not a finite number",
+                "\"lengths\": 3 bucket limits but 2 counts",
+                "\"negative\": a bucket count that is negative",
+            ],
+        ),
+        (
+            &wandb_path,
+            &[
+                "\"million\": 1000000 buckets (at most 1000",
+                "\"nan-bin\": a bin or value that is not a number",
+                "\"lengths\": 2 bins for 2 values",
+                "\"negative\": a bucket count that is negative",
+            ],
+        ),
+        (
+            "/lab-hostile",
+            &[
+                "\"many\": 200000 buckets (at most 1000",
+                "histograms.jsonl line 3: invalid type",
+            ],
+        ),
+    ];
+    for (at, reasons) in cases {
+        let run = lab.run_at(at);
+        assert_eq!(
+            run["histograms"],
+            serde_json::json!([{"name": "ok", "count": 1, "last_step": 1}]),
+            "{at}"
+        );
+        let errors: Vec<&str> = run["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        let errors = errors.join("\n");
+        for why in reasons {
+            assert!(errors.contains(why), "{at}: {why} not in {errors}");
+        }
+        let id = run["id"].as_str().unwrap();
+        let ok = lab.json(&format!("/api/runs/{id}/histograms/ok"));
+        assert_eq!(ok["points"].as_array().unwrap().len(), 1, "{at}");
+        let refused = lab.get(&format!("/api/runs/{id}/histograms/negative"));
+        assert_eq!(refused.status, 404, "{at}");
+    }
+    // A line over the cap stops that file, as any Lab file's.
+    let long = lab.run_at("/lab-long-line");
+    assert_eq!(long["histograms"], serde_json::json!([]));
+    assert!(
+        long["errors"].to_string().contains("histograms.jsonl"),
+        "{long}"
+    );
+    // The run beside them is whole.
+    let tb = lab.run_at("/tb-ppo-seed1");
+    assert_eq!(tb["errors"], serde_json::json!([]));
+    assert_eq!(tb["histograms"][0]["count"], 2);
+}

@@ -18,6 +18,7 @@ mod experiments;
 mod exports;
 pub mod filter;
 pub mod gate;
+pub mod histograms;
 mod job_runs;
 pub mod jobs;
 pub mod list;

@@ -202,6 +202,8 @@ pub struct RunDetails {
     texts: Vec<TextEntry>,
     errors: Vec<String>,
     artifacts: Vec<Listed>,
+    /// Its histograms (name, count, last step).
+    histograms: Vec<lab_formats::HistogramInfo>,
 }
 
 /// An artifact as a run's details list it.
@@ -538,6 +540,7 @@ fn details(
         media,
         texts: info.texts,
         errors: info.errors,
+        histograms: info.histograms,
         artifacts: artifacts
             .iter()
             .map(|a| Listed {

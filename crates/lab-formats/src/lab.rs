@@ -1,10 +1,13 @@
 //! The Lab's own format: `run.toml` or `run.json` (name, created, tags,
 //! description, status), `params.json` and `config.toml` (params), and
 //! `metrics.jsonl` (one object per line) or `metrics.csv` (a header, then
-//! rows) for series. Also the metrics files beside a Hydra job.
+//! rows) for series, and `histograms.jsonl` (one histogram point per
+//! line, as a bundle carries them: [`HistogramLine`]). Also the metrics
+//! files beside a Hydra job.
 
 use serde_json::Value;
 
+use crate::histogram::{HistogramPoint, Histograms};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{Storage, StorageError};
 use crate::tail::{Sink, Tail, next_line};
@@ -71,6 +74,72 @@ pub(crate) struct Reader {
     meta: RunInfo,
     jsonl: Metrics,
     csv: Metrics,
+    histograms: HistogramFile,
+}
+
+/// One line of `histograms.jsonl`: a histogram point in TensorBoard's
+/// `HistogramProto` form (`limits` the buckets' right edges).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HistogramLine {
+    pub(crate) name: String,
+    pub(crate) step: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) wall_time: Option<f64>,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) limits: Vec<f64>,
+    pub(crate) counts: Vec<f64>,
+}
+
+/// `histograms.jsonl`, followed as it grows.
+#[derive(Debug, Default)]
+struct HistogramFile {
+    tail: Tail,
+    sink: HistogramLines,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct HistogramLines {
+    histograms: Histograms,
+    line: u64,
+}
+
+impl Sink for HistogramLines {
+    fn restart(&mut self) {
+        *self = HistogramLines::default();
+    }
+
+    fn consume(&mut self, bytes: &[u8]) -> Result<usize, String> {
+        let Some((line, used)) = next_line(bytes) else {
+            return Ok(0);
+        };
+        self.line += 1;
+        let line = line.trim();
+        if line.is_empty() {
+            return Ok(used);
+        }
+        match serde_json::from_str::<HistogramLine>(line) {
+            Ok(h) => {
+                let point = HistogramPoint::new(
+                    h.step,
+                    h.wall_time.unwrap_or(f64::NAN),
+                    h.min,
+                    h.max,
+                    h.limits,
+                    h.counts,
+                );
+                self.histograms.push(&h.name, point);
+            }
+            Err(e) => {
+                let why = first_line(&e.to_string()).to_owned();
+                self.histograms
+                    .bad(format!("histograms.jsonl line {}: {why}", self.line));
+            }
+        }
+        Ok(used)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -100,12 +169,28 @@ impl Reader {
         self.csv.sink.kind = Lines::Csv;
         self.jsonl.refresh(storage, "metrics.jsonl");
         self.csv.refresh(storage, "metrics.csv");
+        let h = &mut self.histograms;
+        h.error = None;
+        if let Err(e) = h
+            .tail
+            .follow(storage, "histograms.jsonl", MAX_LINE, &mut h.sink)
+        {
+            h.error = Some(e);
+        }
+        if let Some(failed) = h.tail.failed() {
+            h.error = Some(failed.to_owned());
+        }
+    }
+
+    pub(crate) fn histograms(&self) -> &Histograms {
+        &self.histograms.sink.histograms
     }
 
     pub(crate) fn info(&self) -> RunInfo {
         let mut info = self.meta.clone();
         info.errors.extend(self.jsonl.error.iter().cloned());
         info.errors.extend(self.csv.error.iter().cloned());
+        info.errors.extend(self.histograms.error.iter().cloned());
         for set in self.sets() {
             info.errors.extend(set.cap_error());
         }

@@ -29,6 +29,7 @@
 mod csvlog;
 mod discover;
 mod dvclive;
+mod histogram;
 mod hparams;
 mod huggingface;
 mod hydra;
@@ -60,6 +61,10 @@ use std::collections::BTreeMap;
 pub use discover::{
     DEFAULT_SQLITE_MAX_BYTES, DEFAULT_SQLITE_SNAPSHOT_BUDGET, Discovery, Found, Limits,
     MAX_UNRECOGNISED_EXAMPLES, Unrecognised, detect, discover, unrecognised_at,
+};
+pub use histogram::{
+    BASIS_POINTS, HistogramInfo, HistogramPoint, MAX_BUCKETS, MAX_BUCKETS_PER_RUN,
+    MAX_HISTOGRAM_POINTS, MAX_HISTOGRAMS, spread as spread_histogram,
 };
 pub use local::LocalStorage;
 pub use mlflow::experiment_name as mlflow_experiment_name;
@@ -270,7 +275,7 @@ const WANDB_ARTIFACTS: [&str; 10] = [
     "files/requirements.txt",
 ];
 
-const LAB_ARTIFACTS: [&str; 20] = [
+const LAB_ARTIFACTS: [&str; 21] = [
     MLFLOW_ARTIFACTS[0],
     MLFLOW_ARTIFACTS[1],
     MLFLOW_ARTIFACTS[2],
@@ -291,6 +296,8 @@ const LAB_ARTIFACTS: [&str; 20] = [
     WANDB_ARTIFACTS[7],
     WANDB_ARTIFACTS[8],
     WANDB_ARTIFACTS[9],
+    // A bundle's histograms (`lab_form`).
+    "histograms.jsonl",
 ];
 
 impl std::fmt::Display for Format {
@@ -389,6 +396,9 @@ pub struct RunInfo {
     /// outside the root.
     #[serde(skip)]
     pub artifact_dir: Option<String>,
+    /// Histogram tags, by name, with their point counts and last steps
+    /// (their points: [`RunReader::histogram`]).
+    pub histograms: Vec<HistogramInfo>,
 }
 
 /// A group of runs as a run's files name it (SPEC §4 `experiment`).
@@ -583,7 +593,26 @@ impl RunReader {
         info.metrics = self.sets().iter().flat_map(|s| s.summaries()).collect();
         info.metrics.sort_by(|a, b| a.name.cmp(&b.name));
         info.metrics.dedup_by(|a, b| a.name == b.name);
+        if let Some(h) = self.histograms() {
+            info.histograms = h.infos();
+            info.errors.extend(h.errors());
+        }
         info
+    }
+
+    fn histograms(&self) -> Option<&histogram::Histograms> {
+        match &self.state {
+            State::Lab(r) => Some(r.histograms()),
+            State::Hydra(_, l) => Some(l.histograms()),
+            State::Tensorboard(r) => Some(r.histograms()),
+            State::Wandb(r) => Some(r.histograms()),
+            _ => None,
+        }
+    }
+
+    /// One histogram tag's points, in the order written.
+    pub fn histogram(&self, name: &str) -> Option<&[HistogramPoint]> {
+        self.histograms().and_then(|h| h.get(name))
     }
 
     /// One metric series by name.
@@ -591,9 +620,11 @@ impl RunReader {
         self.sets().into_iter().find_map(|s| s.get(name))
     }
 
-    /// Points held, all series together (for a cache's budget).
+    /// Points held, all series together, a histogram's bucket counted
+    /// as one (for a cache's budget).
     pub fn points(&self) -> usize {
-        self.sets().iter().map(|s| s.points()).sum()
+        let buckets = self.histograms().map_or(0, histogram::Histograms::buckets);
+        self.sets().iter().map(|s| s.points()).sum::<usize>() + buckets
     }
 }
 
@@ -648,7 +679,9 @@ pub struct Shown<'a> {
 /// the core shows them ([`Shown`]), status, description, tags, params) unless `has("run.toml")` or `has("run.json")`, and
 /// `metrics.jsonl` (one line per point: `step`, `wall_time` when known,
 /// and the metric; NaN and ±Inf as null) unless the run already has
-/// `metrics.jsonl` or `metrics.csv`.
+/// `metrics.jsonl` or `metrics.csv`, and `histograms.jsonl` (one line per
+/// histogram point: `name`, `step`, `wall_time` when known, `min`, `max`,
+/// `limits`, `counts`) for a run with histograms that has none.
 pub fn lab_form(
     reader: &RunReader,
     shown: Shown<'_>,
@@ -695,6 +728,28 @@ pub fn lab_form(
             }
         }
         out.push(("metrics.jsonl".to_owned(), bytes));
+    }
+    if let Some(h) = reader.histograms().filter(|_| !has("histograms.jsonl")) {
+        let mut bytes = Vec::new();
+        for (name, points) in h.iter() {
+            for p in points {
+                let line = lab::HistogramLine {
+                    name: name.clone(),
+                    step: p.step,
+                    wall_time: p.wall.is_finite().then_some(p.wall),
+                    min: p.min,
+                    max: p.max,
+                    limits: p.limits.clone(),
+                    counts: p.counts.clone(),
+                };
+                if serde_json::to_writer(&mut bytes, &line).is_ok() {
+                    bytes.push(b'\n');
+                }
+            }
+        }
+        if !bytes.is_empty() {
+            out.push(("histograms.jsonl".to_owned(), bytes));
+        }
     }
     out
 }

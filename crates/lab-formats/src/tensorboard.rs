@@ -9,6 +9,7 @@
 
 use prost::Message;
 
+use crate::histogram::{HistogramPoint, Histograms, check_buckets};
 use crate::hparams::Trial;
 use crate::series::{Point, SeriesSet};
 use crate::storage::{EntryKind, Storage, list_all};
@@ -91,6 +92,8 @@ pub(crate) struct SummaryValue {
     pub simple_value: Option<f32>,
     #[prost(message, optional, tag = "4")]
     pub image: Option<Image>,
+    #[prost(message, optional, tag = "5")]
+    pub histo: Option<HistogramProto>,
     #[prost(message, optional, tag = "8")]
     pub tensor: Option<TensorProto>,
     #[prost(message, optional, tag = "9")]
@@ -106,6 +109,100 @@ pub(crate) struct Image {
     pub width: i32,
     #[prost(bytes = "vec", tag = "4")]
     pub encoded_image_string: Vec<u8>,
+}
+
+/// `HistogramProto`: what tensorboardX's `add_histogram` (and TF1's
+/// `tf.summary.histogram`) write; `sum` and `sum_squares` are not read.
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct HistogramProto {
+    #[prost(double, tag = "1")]
+    pub min: f64,
+    #[prost(double, tag = "2")]
+    pub max: f64,
+    #[prost(double, tag = "3")]
+    pub num: f64,
+    #[prost(double, repeated, tag = "6")]
+    pub bucket_limit: Vec<f64>,
+    #[prost(double, repeated, tag = "7")]
+    pub bucket: Vec<f64>,
+}
+
+/// A `HistogramProto` as a point: one with `num` 0 is empty (TensorBoard
+/// draws zeros), one with a `num` but no buckets is all at `max` (as
+/// TensorBoard's compressor makes of it).
+pub(crate) fn histogram_of_proto(
+    h: &HistogramProto,
+    step: i64,
+    wall: f64,
+) -> Result<HistogramPoint, String> {
+    check_buckets(h.bucket.len().max(h.bucket_limit.len()))?;
+    if h.num == 0.0 {
+        return HistogramPoint::new(step, wall, 0.0, 0.0, Vec::new(), Vec::new());
+    }
+    if h.bucket.is_empty() && h.bucket_limit.is_empty() {
+        return HistogramPoint::new(step, wall, h.min, h.max, vec![h.max], vec![0.0]);
+    }
+    HistogramPoint::new(
+        step,
+        wall,
+        h.min,
+        h.max,
+        h.bucket_limit.clone(),
+        h.bucket.clone(),
+    )
+}
+
+/// A TF2 histogram (a tensor of the `histograms` plugin, shape `[k, 3]`:
+/// each bucket's left edge, right edge and count) as a point: `min` the
+/// first left edge, `max` the last right edge; `k` 0 is empty.
+pub(crate) fn histogram_of_tensor(
+    t: &TensorProto,
+    step: i64,
+    wall: f64,
+) -> Result<HistogramPoint, String> {
+    let values: Vec<f64> = match t.dtype {
+        DT_DOUBLE if !t.double_val.is_empty() => {
+            check_buckets(t.double_val.len() / 3)?;
+            t.double_val.clone()
+        }
+        DT_DOUBLE => {
+            check_buckets(t.tensor_content.len() / 24)?;
+            t.tensor_content
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+                .collect()
+        }
+        DT_FLOAT if !t.float_val.is_empty() => {
+            check_buckets(t.float_val.len() / 3)?;
+            t.float_val.iter().map(|v| f64::from(*v)).collect()
+        }
+        DT_FLOAT => {
+            check_buckets(t.tensor_content.len() / 12)?;
+            t.tensor_content
+                .chunks_exact(4)
+                .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                .collect()
+        }
+        other => return Err(format!("a histogram tensor of dtype {other}")),
+    };
+    if !values.len().is_multiple_of(3) {
+        return Err(format!(
+            "a histogram tensor of {} numbers, not rows of three",
+            values.len()
+        ));
+    }
+    let rows: Vec<&[f64]> = values.chunks_exact(3).collect();
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return HistogramPoint::new(step, wall, 0.0, 0.0, Vec::new(), Vec::new());
+    };
+    HistogramPoint::new(
+        step,
+        wall,
+        first[0],
+        last[1],
+        rows.iter().map(|r| r[1]).collect(),
+        rows.iter().map(|r| r[2]).collect(),
+    )
 }
 
 /// PNG's signature.
@@ -185,6 +282,8 @@ fn half_to_f64(bits: u16) -> f64 {
 #[derive(Debug, Default)]
 pub(crate) struct Events {
     set: SeriesSet,
+    /// Histograms (`HistogramProto` values and TF2 histogram tensors).
+    pub(crate) histograms: Histograms,
     info: RunInfo,
     /// The hparams of the run's own session start (TensorBoard's
     /// `hp.hparams`).
@@ -229,6 +328,11 @@ impl Events {
                 }
                 continue;
             }
+            if let Some(h) = &value.histo {
+                let point = histogram_of_proto(h, event.step, event.wall_time);
+                self.histograms.push(&value.tag, point);
+                continue;
+            }
             let plugin = value.metadata.as_ref().and_then(|m| m.plugin_data.as_ref());
             let plugin_name = plugin.map_or("", |p| p.plugin_name.as_str());
             let point = |v: f64| Point {
@@ -257,6 +361,10 @@ impl Events {
                             text: crate::text::cap(&String::from_utf8_lossy(text)),
                         });
                     }
+                }
+                ("histograms", Some(t)) => {
+                    let point = histogram_of_tensor(t, event.step, event.wall_time);
+                    self.histograms.push(&value.tag, point);
                 }
                 ("scalars" | "", Some(t)) => {
                     if let Some(v) = tensor_scalar(t) {
@@ -433,6 +541,10 @@ impl Reader {
     pub(crate) fn sets(&self) -> Vec<&SeriesSet> {
         vec![&self.events.set, self.folding.set()]
     }
+
+    pub(crate) fn histograms(&self) -> &Histograms {
+        &self.events.histograms
+    }
 }
 
 /// The PNG bytes of image value `n` of the record at `offset` of the event
@@ -518,5 +630,146 @@ pub(crate) mod tests {
         assert_eq!(half_to_f64(0x3c00), 1.0);
         assert_eq!(half_to_f64(0xc000), -2.0);
         assert!(half_to_f64(0x7e00).is_nan());
+    }
+
+    fn histo_value(
+        tag: &str,
+        min: f64,
+        max: f64,
+        limits: Vec<f64>,
+        counts: Vec<f64>,
+    ) -> SummaryValue {
+        SummaryValue {
+            tag: tag.to_owned(),
+            histo: Some(HistogramProto {
+                min,
+                max,
+                num: counts.iter().sum(),
+                bucket_limit: limits,
+                bucket: counts,
+            }),
+            ..SummaryValue::default()
+        }
+    }
+
+    fn feed(events: &mut Events, step: i64, values: Vec<SummaryValue>) -> Result<usize, String> {
+        let event = Event {
+            wall_time: 1.0,
+            step,
+            file_version: None,
+            summary: Some(Summary { value: values }),
+        };
+        events.consume(&frame(&event.encode_to_vec()))
+    }
+
+    /// Hostile histograms are errors of their run, never kept, and never
+    /// stop the good ones beside them: a million buckets given, NaN and
+    /// infinite limits, lengths that differ, negative counts, a TF2
+    /// tensor whose numbers are not rows of three; a packed field claiming
+    /// more than its record holds does not decode (nothing allocated for
+    /// the claim).
+    #[test]
+    fn hostile_histograms_are_errors_not_kept() {
+        let mut events = Events::default();
+        let million = vec![1.0; 1_000_000];
+        let values = vec![
+            histo_value("good", 0.0, 2.0, vec![1.0, 2.0], vec![1.0, 3.0]),
+            histo_value("million", 0.0, 1.0, million.clone(), million),
+            histo_value("nan", 0.0, 1.0, vec![f64::NAN], vec![1.0]),
+            histo_value("inf", 0.0, 1.0, vec![f64::INFINITY], vec![1.0]),
+            histo_value("lengths", 0.0, 1.0, vec![1.0, 2.0], vec![1.0]),
+            histo_value("negative", 0.0, 1.0, vec![1.0], vec![-1.0]),
+            SummaryValue {
+                tag: "tf2".to_owned(),
+                tensor: Some(TensorProto {
+                    dtype: DT_DOUBLE,
+                    double_val: vec![0.0; 7],
+                    ..TensorProto::default()
+                }),
+                metadata: Some(SummaryMetadata {
+                    plugin_data: Some(PluginData {
+                        plugin_name: "histograms".to_owned(),
+                        content: Vec::new(),
+                    }),
+                }),
+                ..SummaryValue::default()
+            },
+        ];
+        assert!(feed(&mut events, 3, values).is_ok());
+        let h = &events.histograms;
+        assert_eq!(
+            h.infos()
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>(),
+            ["good"]
+        );
+        let errors = h.errors().join("\n");
+        for why in [
+            "\"million\": 1000000 buckets (at most 1000",
+            "\"nan\": a bucket limit that is not a finite number",
+            "\"inf\": a bucket limit",
+            "\"lengths\": 2 bucket limits but 1 counts",
+            "\"negative\": a bucket count that is negative",
+            "\"tf2\": a histogram tensor of 7 numbers",
+        ] {
+            assert!(errors.contains(why), "{why} not in {errors}");
+        }
+        // A packed `bucket_limit` claiming 8 MB in a record of a few bytes.
+        let mut histo = vec![0x32u8];
+        histo.extend(encode_varint(8_000_000));
+        histo.extend([0u8; 16]);
+        let mut value = vec![0x0a, 0x01, b'x', 0x2a];
+        value.extend(encode_varint(histo.len() as u64));
+        value.extend(histo);
+        let mut summary = vec![0x0a];
+        summary.extend(encode_varint(value.len() as u64));
+        summary.extend(value);
+        let mut event = vec![0x10, 0x01, 0x2a];
+        event.extend(encode_varint(summary.len() as u64));
+        event.extend(summary);
+        let err = events.consume(&frame(&event)).unwrap_err();
+        assert!(err.contains("does not decode"), "{err}");
+        assert_eq!(events.histograms.infos().len(), 1);
+    }
+
+    fn encode_varint(mut n: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out
+    }
+
+    /// A `HistogramProto` with `num` 0 is empty (bands of zeros), one with
+    /// a `num` and no buckets all at max; a TF2 tensor's rows give min,
+    /// limits and counts.
+    #[test]
+    fn histogram_protos_and_tensors_map_as_tensorboard_reads_them() {
+        let empty = HistogramProto {
+            min: f64::MAX,
+            max: -f64::MAX,
+            ..HistogramProto::default()
+        };
+        let p = histogram_of_proto(&empty, 0, 0.0).unwrap();
+        assert_eq!(p.bands(), [0.0; 9]);
+        let bare = HistogramProto {
+            min: 1.0,
+            max: 5.0,
+            num: 3.0,
+            ..HistogramProto::default()
+        };
+        assert_eq!(histogram_of_proto(&bare, 0, 0.0).unwrap().bands(), [5.0; 9]);
+        let rows: Vec<f64> = vec![1.0, 2.5, 3.0, 2.5, 4.0, 1.0];
+        let tensor = TensorProto {
+            dtype: DT_DOUBLE,
+            tensor_content: rows.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..TensorProto::default()
+        };
+        let p = histogram_of_tensor(&tensor, 7, 1.5).unwrap();
+        assert_eq!((p.step, p.min, p.max), (7, 1.0, 4.0));
+        assert_eq!((p.limits, p.counts), (vec![2.5, 4.0], vec![3.0, 1.0]));
     }
 }

@@ -21,6 +21,7 @@ use prost::Message;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+use crate::histogram::{HistogramPoint, Histograms, check_buckets};
 use crate::lab::{MAX_META_BYTES, read_parsed};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{EntryKind, Storage, list_all};
@@ -177,6 +178,8 @@ pub(crate) struct Log {
     /// Bytes of value JSON kept in `config` and `summary`.
     kept_json: usize,
     media: Vec<Media>,
+    /// `wandb.Histogram`s logged in history rows.
+    pub(crate) histograms: Histograms,
 }
 
 impl Log {
@@ -298,6 +301,17 @@ impl Log {
                     embedded: false,
                     url: None,
                 });
+            }
+        }
+        // Histograms: `KEY._type` "histogram" with `KEY.values` and
+        // `KEY.bins`.
+        for (name, value) in &row {
+            let Some(key) = name.strip_suffix("._type") else {
+                continue;
+            };
+            if value.as_str() == Some("histogram") {
+                let point = histogram_of_row(&row, key, step, wall);
+                self.histograms.push(key, point);
             }
         }
         // A media object's fields (size, width, sha256…) are no metrics.
@@ -426,6 +440,49 @@ fn typed_prefixes<'a>(
 fn in_object(objects: &std::collections::HashSet<&str>, name: &str) -> bool {
     name.match_indices('.')
         .any(|(at, _)| objects.contains(&name[..at]))
+}
+
+/// The `wandb.Histogram` logged as `key` in a history row (`values`: the
+/// counts, `bins`: their edges, one more) as a point: `min` the first
+/// edge, `max` the last, the others the limits. Counts that add up to 0
+/// make an empty histogram (what TensorBoard makes of a `HistogramProto`
+/// whose `num` is their sum).
+fn histogram_of_row(
+    row: &BTreeMap<String, Value>,
+    key: &str,
+    step: i64,
+    wall: f64,
+) -> Result<HistogramPoint, String> {
+    let array = |field: &str| {
+        row.get(&format!("{key}.{field}"))
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("no {field} list"))
+    };
+    let (values, bins) = (array("values")?, array("bins")?);
+    check_buckets(values.len())?;
+    if bins.len() != values.len() + 1 {
+        return Err(format!(
+            "{} bins for {} values (one more is needed)",
+            bins.len(),
+            values.len()
+        ));
+    }
+    let numbers = |list: &[Value]| -> Result<Vec<f64>, String> {
+        list.iter()
+            .map(|v| {
+                v.as_f64()
+                    .ok_or_else(|| "a bin or value that is not a number".to_owned())
+            })
+            .collect()
+    };
+    let (counts, edges) = (numbers(values)?, numbers(bins)?);
+    let (Some(&min), Some(&max)) = (edges.first(), edges.last()) else {
+        return Err("no bins".to_owned());
+    };
+    if counts.iter().sum::<f64>() == 0.0 {
+        return HistogramPoint::new(step, wall, 0.0, 0.0, Vec::new(), Vec::new());
+    }
+    HistogramPoint::new(step, wall, min, max, edges[1..].to_vec(), counts)
 }
 
 /// `<key>_<step>_<hash>.<ext>` (W&B's media file names): the step.
@@ -575,6 +632,10 @@ impl Reader {
 
     pub(crate) fn sets(&self) -> Vec<&SeriesSet> {
         vec![&self.log.set]
+    }
+
+    pub(crate) fn histograms(&self) -> &Histograms {
+        &self.log.histograms
     }
 }
 
@@ -815,5 +876,74 @@ mod tests {
             Some(("eval_video".to_owned(), 120))
         );
         assert_eq!(step_in_name("notes.txt"), None);
+    }
+
+    /// A history row logging `wandb.Histogram`s as W&B writes them
+    /// (`KEY._type`, `KEY.values`, `KEY.bins`), each `(key, values, bins)`.
+    fn histogram_row(step: i64, histograms: &[(&str, String, String)]) -> Vec<u8> {
+        let item = |k: &[&str], v: String| Item {
+            nested_key: k.iter().map(|s| (*s).to_owned()).collect(),
+            value_json: v,
+            ..Item::default()
+        };
+        let mut items = vec![item(&["_step"], step.to_string())];
+        for (key, values, bins) in histograms {
+            items.push(item(&[key, "_type"], "\"histogram\"".to_owned()));
+            items.push(item(&[key, "values"], values.clone()));
+            items.push(item(&[key, "bins"], bins.clone()));
+        }
+        Record {
+            history: Some(HistoryRecord {
+                item: items,
+                step: None,
+            }),
+            ..Record::default()
+        }
+        .encode_to_vec()
+    }
+
+    /// A `wandb.Histogram` is a histogram point (min the first bin edge,
+    /// max the last, limits the others, counts the values), none of its
+    /// fields a metric; hostile ones are errors of the run, never kept.
+    #[test]
+    fn wandb_histograms_read_and_hostile_ones_are_errors() {
+        let million = format!("[{}1]", "1,".repeat(999_999));
+        let million_bins = format!("[{}1]", "0,".repeat(1_000_000));
+        let rows = [
+            histogram_row(
+                4,
+                &[
+                    ("good", "[1,3]".into(), "[0,1,2]".into()),
+                    ("million", million, million_bins),
+                    ("short", "[1,2]".into(), "[0,1]".into()),
+                    ("nan", "[1]".into(), "[0,NaN]".into()),
+                    ("negative", "[-1]".into(), "[0,1]".into()),
+                    ("text", "\"x\"".into(), "[0,1]".into()),
+                ],
+            ),
+            histogram_row(5, &[("good", "[0,0]".into(), "[0,1,2]".into())]),
+        ];
+        let read = feed(&log(&rows)).unwrap();
+        assert_eq!(read.set.points(), 0, "no metric from a histogram's fields");
+        let good = read.histograms.get("good").unwrap();
+        assert_eq!(good.len(), 2);
+        assert_eq!((good[0].step, good[0].min, good[0].max), (4, 0.0, 2.0));
+        assert_eq!(
+            (&good[0].limits, &good[0].counts),
+            (&vec![1.0, 2.0], &vec![1.0, 3.0])
+        );
+        // Counts adding up to nothing: an empty histogram.
+        assert_eq!(good[1].bands(), [0.0; 9]);
+        assert_eq!(read.histograms.infos().len(), 1);
+        let errors = read.histograms.errors().join("\n");
+        for why in [
+            "\"million\": 1000000 buckets",
+            "\"short\": 2 bins for 2 values",
+            "\"nan\": a bin or value that is not a number",
+            "\"negative\": a bucket count that is negative",
+            "\"text\": no values list",
+        ] {
+            assert!(errors.contains(why), "{why} not in {errors}");
+        }
     }
 }

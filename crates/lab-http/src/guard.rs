@@ -482,6 +482,7 @@ mod tests {
             "/api/jobs",
             "/api/jobs/demo-1",
             "/api/runs/demo/metrics/loss",
+            "/api/runs/demo/histograms/w",
             "/api/columns",
             "/api/experiments",
             "/api/runs/demo/artifacts/",

@@ -38,6 +38,7 @@ mod exports;
 #[doc(hidden)]
 pub mod fuzz;
 mod guard;
+mod histograms;
 mod io;
 mod jobs;
 mod listen;

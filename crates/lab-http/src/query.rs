@@ -198,6 +198,23 @@ pub(crate) fn parse_metric_query(query: &str) -> Result<SeriesQuery, QueryError>
     Ok(wanted)
 }
 
+/// `GET /api/runs/{id}/histograms/{name}?points=`: how many steps at
+/// most (the metric route's default and bounds).
+pub(crate) fn parse_histogram_query(query: &str) -> Result<usize, QueryError> {
+    let pairs = query_pairs(query).ok_or(QueryError("malformed query string"))?;
+    let mut points = DEFAULT_POINTS;
+    for (key, value) in pairs {
+        if key == "points" {
+            points = value
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_POINTS).contains(n))
+                .ok_or(QueryError("points must be a number from 1 to 10000"))?;
+        }
+    }
+    Ok(points)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,5 +511,27 @@ mod tests {
             BAD_FORMAT,
             format!("format must be one of {}", all.join(", "))
         );
+    }
+
+    #[test]
+    fn the_histogram_query_takes_points_within_the_metric_bounds() {
+        let table: &[(&str, Result<usize, &str>)] = &[
+            ("", Ok(DEFAULT_POINTS)),
+            ("points=1", Ok(1)),
+            ("points=10000", Ok(10_000)),
+            ("points=50&x=wall", Ok(50)),
+            ("points=0", Err("points must be a number from 1 to 10000")),
+            (
+                "points=10001",
+                Err("points must be a number from 1 to 10000"),
+            ),
+            ("points=-1", Err("points must be a number from 1 to 10000")),
+            ("points=1e3", Err("points must be a number from 1 to 10000")),
+            ("points=%zz", Err("malformed query string")),
+        ];
+        for (query, expected) in table {
+            let parsed = parse_histogram_query(query).map_err(|QueryError(m)| m);
+            assert_eq!(parsed, *expected, "{query:?}");
+        }
     }
 }

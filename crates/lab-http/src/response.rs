@@ -166,6 +166,8 @@ pub enum Code {
     UnknownRun,
     /// `unknown_metric`
     UnknownMetric,
+    /// `unknown_histogram`
+    UnknownHistogram,
     /// `image_not_found`
     ImageNotFound,
     /// `unsupported_media_type`
@@ -240,6 +242,7 @@ impl Code {
             Code::UnknownJob => "unknown_job",
             Code::UnknownRun => "unknown_run",
             Code::UnknownMetric => "unknown_metric",
+            Code::UnknownHistogram => "unknown_histogram",
             Code::ImageNotFound => "image_not_found",
             Code::IdForManyRuns => "id_for_many_runs",
             Code::UnsupportedMediaType => "unsupported_media_type",

@@ -49,6 +49,8 @@ pub(crate) enum Resource<'a> {
     Artifact { run: &'a str, raw_name: &'a str },
     /// `/api/runs/{run}/metrics/{raw_name}`: the rest of the path.
     Metric { run: &'a str, raw_name: &'a str },
+    /// `/api/runs/{run}/histograms/{raw_name}`: the rest of the path.
+    Histogram { run: &'a str, raw_name: &'a str },
     /// `/api/runs/{run}/images/{file}/{offset}/{n}`.
     Image {
         run: &'a str,
@@ -101,6 +103,8 @@ pub(crate) enum Route<'a> {
     Artifact { run: &'a str, raw_name: &'a str },
     /// `GET|HEAD /api/runs/{run}/metrics/{raw_name}`.
     Metric { run: &'a str, raw_name: &'a str },
+    /// `GET|HEAD /api/runs/{run}/histograms/{raw_name}`.
+    Histogram { run: &'a str, raw_name: &'a str },
     /// `GET|HEAD /api/runs/{run}/images/{file}/{offset}/{n}`.
     Image {
         run: &'a str,
@@ -171,6 +175,10 @@ impl<'a> Resource<'a> {
                 run,
                 raw_name: rest(run, kind),
             },
+            ["runs", run, kind @ "histograms", _, ..] => Resource::Histogram {
+                run,
+                raw_name: rest(run, kind),
+            },
             ["runs", run, "images", file, offset, n] => Resource::Image {
                 run,
                 file,
@@ -209,6 +217,7 @@ impl<'a> Resource<'a> {
             Resource::Run { .. } => refuse("GET, HEAD, DELETE"),
             Resource::Artifact { run, raw_name } if read => Ok(Route::Artifact { run, raw_name }),
             Resource::Metric { run, raw_name } if read => Ok(Route::Metric { run, raw_name }),
+            Resource::Histogram { run, raw_name } if read => Ok(Route::Histogram { run, raw_name }),
             Resource::Image {
                 run,
                 file,
@@ -239,6 +248,7 @@ impl<'a> Resource<'a> {
             | Resource::Status
             | Resource::Artifact { .. }
             | Resource::Metric { .. }
+            | Resource::Histogram { .. }
             | Resource::Image { .. }
             | Resource::Exports
             | Resource::Bundle { .. }
@@ -278,6 +288,7 @@ impl<'a> Resource<'a> {
             | Resource::Run { .. }
             | Resource::Artifact { .. }
             | Resource::Metric { .. }
+            | Resource::Histogram { .. }
             | Resource::Image { .. }
             | Resource::Export { .. }
             | Resource::Columns
@@ -496,6 +507,33 @@ mod tests {
             ),
             ("PUT", "/api/runs/demo/metrics/loss", refused("GET, HEAD")),
             ("GET", "/api/runs/demo/metrics", NOT_FOUND),
+            // Histograms, alike.
+            (
+                "GET",
+                "/api/runs/demo/histograms/layer1%2Fweights",
+                Ok(Route::Histogram {
+                    run: "demo",
+                    raw_name: "layer1%2Fweights",
+                }),
+            ),
+            (
+                "HEAD",
+                "/api/runs/demo/histograms/layer1/weights",
+                Ok(Route::Histogram {
+                    run: "demo",
+                    raw_name: "layer1/weights",
+                }),
+            ),
+            (
+                "GET",
+                "/api/runs/demo/histograms/",
+                Ok(Route::Histogram {
+                    run: "demo",
+                    raw_name: "",
+                }),
+            ),
+            ("POST", "/api/runs/demo/histograms/w", refused("GET, HEAD")),
+            ("GET", "/api/runs/demo/histograms", NOT_FOUND),
             // TensorBoard images: exactly three segments after `images`.
             (
                 "GET",
@@ -640,6 +678,7 @@ mod tests {
             ("GET", "/api/exports/", false),
             ("GET", "/api/jobs//log", false),
             ("GET", "/api/runs/demo/metrics/loss", false),
+            ("GET", "/api/runs/demo/histograms/w", false),
             ("GET", "/api/runs/demo", false),
             ("GET", "/api/runs", false),
             ("GET", "/", false),

@@ -67,6 +67,9 @@ pub(crate) async fn route(
         Route::Metric { run, raw_name } => {
             crate::metrics::metric(state, req.headers(), run, raw_name, req.uri().query()).await
         }
+        Route::Histogram { run, raw_name } => {
+            crate::histograms::histogram(state, run, raw_name, req.uri().query()).await
+        }
         Route::Image {
             run,
             file,

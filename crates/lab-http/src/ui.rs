@@ -31,6 +31,7 @@ const ASSETS: &[(&str, &[u8])] = assets![
     "dom.js",
     "facts.js",
     "favicon.svg",
+    "histogram.js",
     "keys.js",
     "login.js",
     "markdown.js",

@@ -1531,6 +1531,7 @@ async fn without_a_credential_only_the_login_shell_answers() {
         ("GET", lab.artifact("output.mp4")),
         ("HEAD", lab.artifact("output.mp4")),
         ("GET", "/api/runs/demo/metrics/loss".to_owned()),
+        ("GET", "/api/runs/demo/histograms/w".to_owned()),
         (
             "GET",
             "/api/runs/demo/images/events.out.tfevents.1.x/0/0".to_owned(),
@@ -2011,6 +2012,7 @@ async fn a_stolen_session_cookie_reads_nothing() {
         ("GET", "/api/status".to_owned()),
         ("GET", "/api/exports".to_owned()),
         ("GET", "/api/runs/demo/metrics/loss".to_owned()),
+        ("GET", "/api/runs/demo/histograms/w".to_owned()),
         ("GET", "/api/columns".to_owned()),
         ("GET", "/api/experiments".to_owned()),
         ("DELETE", "/api/session".to_owned()),
@@ -2425,6 +2427,7 @@ fn the_guard_holds_for_any_mix_of_request_parts() {
         "/api/runs/demo",
         "/api/runs/demo/artifacts/output.mp4",
         "/api/runs/demo/metrics/loss",
+        "/api/runs/demo/histograms/w",
         "/api/runs/nope",
         "/api/exports",
         "/api/jobs",
@@ -2645,5 +2648,72 @@ async fn a_run_id_issued_before_stable_ids_still_answers() {
     ] {
         assert_eq!(lab.get(path).await.status, 404, "{path}");
     }
+    lab.stop().await;
+}
+
+/// A Lab run's `histograms.jsonl` (what a bundle carries) is listed in the
+/// run's details and served as TensorBoard's bands, at most `points`
+/// steps spread over the steps (the last among them); its bad lines are
+/// errors of the run; an unknown name is 404, a bad `points` 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_histogram_is_served_as_its_quantile_bands() {
+    let lab = start().await;
+    let run = lab.base.join("runs/histos");
+    std::fs::create_dir(&run).unwrap();
+    let mut lines = String::new();
+    for step in [0, 10, 20] {
+        // Four equal buckets over [0, 4]: a uniform distribution, whose
+        // value at basis point b is b / 2500 (2 at 5000: that weight is a
+        // bucket's edge, and numpy's side="right" takes the next bucket).
+        lines.push_str(&format!(
+            "{{\"name\": \"layer/w\", \"step\": {step}, \"wall_time\": 100.5, \"min\": 0, \"max\": 4, \"limits\": [1, 2, 3, 4], \"counts\": [1, 1, 1, 1]}}\n"
+        ));
+    }
+    lines.push_str("{\"name\": \"bad\", \"step\": 1, \"min\": 0, \"max\": 1, \"limits\": [1], \"counts\": [-1]}\n");
+    lines.push_str("{\"name\": \"bad\", \"step\": 2, \"min\": 0, \"max\": 1, \"limits\": [1, 2], \"counts\": [1]}\n");
+    lines.push_str("not json\n");
+    std::fs::write(run.join("histograms.jsonl"), lines).unwrap();
+    std::fs::write(run.join("run.json"), "{\"name\": \"histos\"}").unwrap();
+    let body = serde_json::json!({ "path": run.display().to_string(), "id": "histos" });
+    let imported = lab.post_json("/api/runs", &body.to_string()).await;
+    assert_eq!(imported.status, 201, "{}", imported.text());
+    let detail = lab.get("/api/runs/histos").await;
+    let detail: serde_json::Value = serde_json::from_slice(&detail.body).unwrap();
+    assert_eq!(
+        detail["histograms"],
+        serde_json::json!([{"name": "layer/w", "count": 3, "last_step": 20}])
+    );
+    let errors = detail["errors"].to_string();
+    assert!(errors.contains("negative"), "{errors}");
+    assert!(errors.contains("2 bucket limits but 1 counts"), "{errors}");
+    assert!(errors.contains("histograms.jsonl line 6"), "{errors}");
+    let reply = lab
+        .get("/api/runs/histos/histograms/layer%2Fw?points=2")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let got: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(got["name"], "layer/w");
+    let points = got["points"].as_array().unwrap();
+    let steps: Vec<i64> = points.iter().map(|p| p["step"].as_i64().unwrap()).collect();
+    assert_eq!(steps, [0, 20]);
+    assert_eq!(points[1]["wall_time"], 100.5);
+    let expected = [
+        0.0, 668.0, 1587.0, 3085.0, 5000.0, 6915.0, 8413.0, 9332.0, 10000.0,
+    ]
+    .map(|b: f64| if b == 5000.0 { 2.0 } else { b / 2500.0 });
+    for (band, e) in points[1]["bands"].as_array().unwrap().iter().zip(expected) {
+        assert!((band.as_f64().unwrap() - e).abs() < 1e-12, "{band} != {e}");
+    }
+    let all = lab.get("/api/runs/histos/histograms/layer%2Fw").await;
+    let all: serde_json::Value = serde_json::from_slice(&all.body).unwrap();
+    assert_eq!(all["points"].as_array().unwrap().len(), 3);
+    let unknown = lab.get("/api/runs/histos/histograms/nothing").await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.code(), "unknown_histogram");
+    let bad = lab
+        .get("/api/runs/histos/histograms/layer%2Fw?points=0")
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.code(), "bad_query");
     lab.stop().await;
 }

@@ -12,6 +12,7 @@ import { ENDED, rawStatus, shownStatus, provenanceView, jobFacts, isLive } from 
 import { store, loadStatus } from './store.js';
 import { keyHint } from './keys.js';
 import { renderMarkdown } from './markdown.js';
+import { distributions } from './histogram.js';
 
 const view = $('view');
 // The page of the run on screen (page.js).
@@ -111,6 +112,9 @@ async function renderRun(id) {
   // panels take the width.
   if (media.length) parts.push(el('div', { class: 'run-grid' }, media, metrics));
   else parts.push(metrics);
+  // Histograms, as TensorBoard's distributions (histogram.js).
+  const dist = distributions(run);
+  if (dist) parts.push(section(`Distributions (${run.histograms.length})`, dist));
 
   if (run.errors.length) {
     parts.push(section('Could not be read', el('ul', { id: 'run-errors', class: 'errors' }, run.errors.map((e) => el('li', {}, e)))));

@@ -368,6 +368,69 @@ mod tests {
         assert!(info.media.is_empty());
     }
 
+    fn media(name: &str, key: &str, step: Option<i64>) -> Media {
+        Media {
+            artifact: name.to_owned(),
+            kind: "image",
+            step,
+            key: Some(key.to_owned()),
+            embedded: false,
+            url: None,
+        }
+    }
+
+    /// Only files the source serves and the bundle would not hold are
+    /// carried, and only when their bytes are a PNG, JPEG, GIF, MP4 or
+    /// WebM: a text file named like an image (a secret) is left out, and
+    /// said to be; a name the bundle holds is never taken.
+    #[test]
+    fn only_served_media_whose_magic_says_so_is_carried() {
+        let memory = Memory::default();
+        memory.put("plots/a.png", b"\x89PNG\r\n\x1a\nrest");
+        memory.put("plots/b.jpg", b"\xff\xd8\xffrest");
+        memory.put("plots/secret.png", b"AWS_SECRET=abc");
+        memory.put("plots/unserved.png", b"\x89PNG\r\n\x1a\n");
+        memory.put("images/held.png", b"\x89PNG\r\n\x1a\n");
+        let info = RunInfo {
+            media: vec![
+                media("plots/a.png", "loss curve", Some(3)),
+                media("plots/b.jpg", "batch", None),
+                media("plots/secret.png", "s", Some(1)),
+                media("plots/unserved.png", "u", Some(1)),
+                media("images/held.png", "h", Some(1)),
+            ],
+            ..RunInfo::default()
+        };
+        let has = |n: &str| n == "images/held.png" || n == "images/loss_curve_3_0.png";
+        let serves = |n: &str| n != "plots/unserved.png";
+        let (carried, left_out) = carried_media(&memory, &info, &has, &serves);
+        let names: Vec<(&str, Option<&str>, Option<i64>)> = carried
+            .iter()
+            .map(|(n, _, m)| (n.as_str(), m.key.as_deref(), m.step))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("images/loss_curve_3_1.png", Some("loss curve"), Some(3)),
+                ("images/batch_x_0.jpg", Some("batch"), None),
+            ]
+        );
+        assert_eq!(left_out, 1);
+        let json = media_json(
+            &info,
+            &carried
+                .iter()
+                .map(|(_, _, m)| m.clone())
+                .collect::<Vec<_>>(),
+            left_out,
+            &has,
+        )
+        .unwrap();
+        let doc: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(doc["left_out"], 1);
+        assert_eq!(doc["media"].as_array().unwrap().len(), 3, "{doc}");
+    }
+
     /// Tags become safe file-name parts.
     #[test]
     fn tags_become_safe_names() {

@@ -233,12 +233,12 @@ impl Applied {
     }
 
     fn apply(&mut self, storage: &dyn Storage, doc: &Value) {
-        let allow = crate::Format::Lab.artifact_patterns();
-        let allowlist = lab_fs::Allowlist::default().plus(allow).unwrap_or_default();
         // A name on the Lab's allowlist that is a regular file of the run.
         let present = |entry: &Value| -> Option<String> {
             let name = entry.get("name")?.as_str()?;
-            allowlist.check(name).ok()?;
+            if !crate::local::lab_serves(name) {
+                return None;
+            }
             storage.stat(name).ok()?;
             Some(name.to_owned())
         };

@@ -3156,15 +3156,20 @@ fn round_trip(format_dir: &str) -> Vec<Whole> {
 /// [`round_trip`], where the params `redacted` must come back redacted
 /// (and every other item as it was).
 fn round_trip_redacting(format_dir: &str, redacted: &[&str]) -> Vec<Whole> {
-    let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().canonicalize().unwrap();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures/runs")
         .join(format_dir)
         .canonicalize()
         .unwrap();
+    round_trip_of(&fixtures, format_dir, redacted)
+}
+
+/// [`round_trip_redacting`] of the runs in `fixtures` (copied first).
+fn round_trip_of(fixtures: &Path, format_dir: &str, redacted: &[&str]) -> Vec<Whole> {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
     let root = base.join("runs");
-    lab_test_support::fixture::Tree::new(&root).copy_dir(format_dir, &fixtures);
+    lab_test_support::fixture::Tree::new(&root).copy_dir(format_dir, fixtures);
     let into = base.join("reimported");
     std::fs::create_dir_all(&into).unwrap();
     let data = base.join("data");
@@ -3501,4 +3506,27 @@ fn a_wandb_table_is_listed_with_its_step_and_served_as_json() {
         assert!(!refused.text().contains("CANARY"), "{key}");
     }
     canary_untouched(&canary);
+}
+
+/// A W&B run the real writer wrote now (with a `Table`, which the
+/// committed fixture predates) round-trips whole: its table comes back as
+/// an artifact with its key, its step and its bytes, its media with theirs.
+#[test]
+fn a_wandb_run_with_a_table_round_trips_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let written = tmp.path().canonicalize().unwrap().join("written");
+    std::fs::create_dir_all(written.join(".home")).unwrap();
+    write("wandb", &written);
+    std::fs::remove_dir_all(written.join(".home")).unwrap();
+    let runs = round_trip_of(&written, "wandb", &[]);
+    let tables: Vec<_> = runs.iter().flat_map(|w| w.tables.keys()).collect();
+    assert_eq!(tables, [&(Some("preds".to_owned()), Some(12))], "{runs:#?}");
+    let bytes = runs.iter().flat_map(|w| w.tables.values()).next().unwrap();
+    let table: Value = serde_json::from_slice(bytes).unwrap();
+    assert_eq!(table["data"][1][3], serde_json::json!({"k": [1, 2]}));
+    assert!(
+        runs.iter()
+            .any(|w| w.media.iter().any(|(_, k, s)| k.is_some() && s.is_some())),
+        "{runs:#?}"
+    );
 }

@@ -64,7 +64,7 @@ function render(table, text) {
     ? `first ${MAX_ROWS.toLocaleString('en-US')} of ${rows.length.toLocaleString('en-US')} rows`
     : `${rows.length.toLocaleString('en-US')} row${rows.length === 1 ? '' : 's'}`;
   return el('div', {},
-    el('p', { class: 'muted datatable-count' }, `${columns.length} columns, ${note}`),
+    el('p', { class: 'muted datatable-count' }, `${columns.length} column${columns.length === 1 ? '' : 's'}, ${note}`),
     el('div', { class: 'datatable-scroll' },
       el('table', { class: 'params datatable-table' },
         el('thead', {}, el('tr', {}, columns.map((c) => el('th', { class: 'mono' }, cellText(c))))),

@@ -3085,7 +3085,8 @@ struct Whole {
     created: Value,
     params: Value,
     series: std::collections::BTreeMap<String, (Value, Value)>,
-    media: std::collections::BTreeSet<(String, Option<String>, Option<i64>)>,
+    /// (kind, key, step, a hash of the bytes served at its `url`).
+    media: std::collections::BTreeSet<(String, Option<String>, Option<i64>, u64)>,
     tables: std::collections::BTreeMap<(Option<String>, Option<i64>), Vec<u8>>,
 }
 
@@ -3110,10 +3111,14 @@ fn whole(lab: &Lab, id: &str) -> Whole {
         .unwrap()
         .iter()
         .map(|m| {
+            let url = m["url"].as_str().unwrap();
+            let got = lab.get(url);
+            assert_eq!(got.status, 200, "{url}: {}", got.text());
             (
                 m["kind"].as_str().unwrap().to_owned(),
                 m["key"].as_str().map(str::to_owned),
                 m["step"].as_i64(),
+                fnv(&got.body),
             )
         })
         .collect();
@@ -3230,6 +3235,13 @@ fn round_trip_of(fixtures: &Path, format_dir: &str, redacted: &[&str]) -> Vec<Wh
     compared
 }
 
+/// FNV-1a of `bytes` (to compare media files without holding them).
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// What differs between a run and its reimported copy, one line each.
 fn differences(before: &Whole, after: &Whole, redacted: &[&str]) -> Vec<String> {
     let mut gaps = Vec::new();
@@ -3318,8 +3330,10 @@ fn tensorboard_runs_round_trip_whole() {
     assert!(has_points(&runs));
     // Its embedded images come back as files with their key and step.
     assert!(
-        runs.iter()
-            .any(|w| w.media.iter().any(|(k, _, s)| k == "image" && s.is_some())),
+        runs.iter().any(|w| w
+            .media
+            .iter()
+            .any(|(k, _, s, _)| k == "image" && s.is_some())),
         "{runs:#?}"
     );
 }
@@ -3340,8 +3354,10 @@ fn wandb_runs_round_trip_whole() {
     assert!(has_points(&runs));
     // Media keep their history steps and keys.
     assert!(
-        runs.iter()
-            .any(|w| w.media.iter().any(|(_, k, s)| k.is_some() && s.is_some())),
+        runs.iter().any(|w| w
+            .media
+            .iter()
+            .any(|(_, k, s, _)| k.is_some() && s.is_some())),
         "{runs:#?}"
     );
 }
@@ -3525,8 +3541,10 @@ fn a_wandb_run_with_a_table_round_trips_whole() {
     let table: Value = serde_json::from_slice(bytes).unwrap();
     assert_eq!(table["data"][1][3], serde_json::json!({"k": [1, 2]}));
     assert!(
-        runs.iter()
-            .any(|w| w.media.iter().any(|(_, k, s)| k.is_some() && s.is_some())),
+        runs.iter().any(|w| w
+            .media
+            .iter()
+            .any(|(_, k, s, _)| k.is_some() && s.is_some())),
         "{runs:#?}"
     );
 }

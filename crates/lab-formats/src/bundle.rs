@@ -276,6 +276,18 @@ impl Applied {
                 url: None,
             });
         }
+        // Media its source had that the bundle could not carry: said, as
+        // an error of the reimported run.
+        if let Some(n) = doc
+            .get("left_out")
+            .and_then(Value::as_u64)
+            .filter(|n| *n > 0)
+        {
+            self.error = Some(format!(
+                "{MEDIA_JSON}: {n} media of the source run could not be carried \
+                 into its bundle (unreadable, of another kind, or over a cap)"
+            ));
+        }
         for entry in list("tables") {
             let Some(name) = present(entry) else {
                 continue;
@@ -366,6 +378,11 @@ mod tests {
         let info = applied(&memory);
         assert!(info.errors[0].contains("larger than"), "{:?}", info.errors);
         assert!(info.media.is_empty());
+        // Media the source had that its bundle could not carry: said.
+        memory.put(MEDIA_JSON, br#"{"media": [], "left_out": 2}"#);
+        let info = applied(&memory);
+        assert_eq!(info.errors.len(), 1, "{:?}", info.errors);
+        assert!(info.errors[0].contains("2 media"), "{:?}", info.errors);
     }
 
     fn media(name: &str, key: &str, step: Option<i64>) -> Media {

@@ -4501,3 +4501,118 @@ fn a_runs_histograms_are_drawn_as_distributions() {
     );
     save_screenshot(&browser, "histogram.png");
 }
+
+/// Issue 32: a `wandb.Table` the real writer logged is drawn on its run's
+/// page under "Tables": its columns and rows, every cell as text (a cell
+/// holding `<b>dog</b>` is those characters, not markup; a nested dict as
+/// compact JSON; None empty); a table file that is not JSON, one that is
+/// a FIFO and one over 16 MiB (a link) say why they are not drawn; of
+/// 1,500 rows the first 1,000 are, and the page says so. No console
+/// error, no CSP violation.
+#[test]
+fn a_wandb_table_is_drawn_on_its_run_page_as_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    common::write("wandb", &root);
+    let run_dir = std::fs::read_dir(root.join("wandb"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("offline-run-")
+        })
+        .unwrap();
+    let tables = run_dir.join("files/media/table");
+    std::fs::write(tables.join("bad_2_bbbb.table.json"), "{\"columns\": [").unwrap();
+    // Over the page's 16 MiB: a link, never fetched.
+    std::fs::File::create(tables.join("huge_1_aaaa.table.json"))
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    // 1,500 rows: the first 1,000 drawn, and said so.
+    let rows: Vec<Value> = (0..1500).map(|i| json!([i])).collect();
+    std::fs::write(
+        tables.join("many_5_eeee.table.json"),
+        json!({"columns": ["i"], "data": rows}).to_string(),
+    )
+    .unwrap();
+    let fifo = Command::new("mkfifo")
+        .arg(tables.join("fifo_4_dddd.table.json"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
+    let server = serve_roots(&base.join("data"), &[&root]);
+    let id = run_id(&server, "format=wandb", "");
+    let browser = signed_in_browser(&server, 1280, 1400);
+    browser.goto(&format!("{}#/runs/{id}", server.base));
+    let page = wait_for(
+        &browser,
+        "document.querySelectorAll('#tables .datatable-table').length === 2 && document.querySelectorAll('#tables .datatable-why').length === 3",
+        "(() => { const t = document.querySelector('#tables .datatable[data-name*=\"preds_\"] .datatable-table');
+           const many = document.querySelector('#tables .datatable[data-name*=\"many_\"]');
+           const tables = document.getElementById('tables');
+           window.scrollTo(0, tables.getBoundingClientRect().top + window.scrollY - 120);
+           return {
+             heads: [...document.querySelectorAll('#tables .datatable h3')].map((h) => h.textContent),
+             columns: [...t.querySelectorAll('thead th')].map((c) => c.textContent),
+             rows: [...t.querySelectorAll('tbody tr')].map((r) => [...r.children].map((c) => c.textContent)),
+             count: document.querySelector('#tables .datatable[data-name*=\"preds_\"] .datatable-count').textContent,
+             many: [many.querySelector('.datatable-count').textContent, many.querySelectorAll('tbody tr').length,
+               many.querySelector('tbody tr:last-child td').textContent],
+             huge: [...document.querySelectorAll('#tables .datatable[data-name*=\"huge_\"] .datatable-why a[download]')].length,
+             markup: document.querySelectorAll('#tables b').length,
+             why: [...document.querySelectorAll('#tables .datatable-why')].map((p) => p.textContent),
+           }; })()",
+    );
+    assert!(page.get("timeout").is_none(), "{page}");
+    assert_eq!(
+        page["heads"],
+        json!([
+            "huge @ step 1",
+            "bad @ step 2",
+            "fifo @ step 4",
+            "many @ step 5",
+            "preds @ step 12"
+        ]),
+        "{page}"
+    );
+    assert_eq!(
+        page["columns"],
+        json!(["id", "label", "score", "extra"]),
+        "{page}"
+    );
+    assert_eq!(
+        page["rows"],
+        json!([
+            ["0", "say \"hi\"", "0.5", ""],
+            ["1", "cat", "", "{\"k\":[1,2]}"],
+            ["2", "<b>dog</b>", "0.25", "plain"],
+        ]),
+        "{page}"
+    );
+    assert_eq!(page["count"], "4 columns, 3 rows", "{page}");
+    assert_eq!(page["markup"], 0, "{page}");
+    assert_eq!(
+        page["many"],
+        json!(["1 column, first 1,000 of 1,500 rows", 1000, "999"]),
+        "{page}"
+    );
+    assert_eq!(page["huge"], 1, "{page}");
+    let why: Vec<&str> = page["why"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(why[0].contains("over the 16.0 MiB"), "{page}");
+    assert!(why[1].ends_with("is not JSON."), "{page}");
+    assert!(why[2].contains("not served"), "{page}");
+    assert_clean_page(&browser, None);
+    assert_eq!(failed_requests(&browser), json!([]));
+    save_screenshot(&browser, "wandb-table.png");
+}

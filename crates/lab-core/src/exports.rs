@@ -89,6 +89,7 @@ impl Lab {
                 .and_then(|s| s.experiment.as_ref())
                 .map(|e| e.name.as_str()),
             created: summary.as_ref().map(|s| s.created.as_str()),
+            name: summary.as_ref().map(|s| s.name.as_str()),
         };
         Ok(self.export_run(exports, &name, &run, shown)?)
     }
@@ -137,10 +138,23 @@ impl Lab {
             },
         };
         let present = source.list_artifacts(allow)?;
+        // What the run serves as its own format (media the bundle carries
+        // under names the Lab serves, when the Lab does not serve theirs).
+        let served = if std::ptr::eq(allow, &nothing) {
+            Vec::new()
+        } else {
+            source.list_artifacts(self.allowlists.of(format))?
+        };
         let extra: Vec<(lab_fs::ArtifactName, Vec<u8>)> =
-            lab_formats::lab_form(&reader, shown, |n| {
-                present.iter().any(|a| a.name.as_str() == n)
-            })
+            // A TensorBoard run's embedded images are read again from
+            // its event files, through the storage seam.
+            lab_formats::lab_form(
+                &reader,
+                &lab_formats::LocalStorage::new(&source),
+                shown,
+                |n| present.iter().any(|a| a.name.as_str() == n),
+                |n| served.iter().any(|a| a.name.as_str() == n),
+            )
             .into_iter()
             .filter_map(|(n, bytes)| Some((lab_fs::ArtifactName::parse(&n).ok()?, bytes)))
             .collect();

@@ -204,6 +204,19 @@ pub struct RunDetails {
     artifacts: Vec<Listed>,
     /// Its histograms (name, count, last step).
     histograms: Vec<lab_formats::HistogramInfo>,
+    /// Its tables (a W&B `Table`): each a JSON artifact, with its size
+    /// when it is served (a regular, allowlisted file), else null (the
+    /// face gives a `url` only to those).
+    tables: Vec<TableListed>,
+}
+
+/// A table as a run's details list it.
+#[derive(Debug, Serialize)]
+pub struct TableListed {
+    name: String,
+    key: Option<String>,
+    step: Option<i64>,
+    size: Option<u64>,
 }
 
 /// An artifact as a run's details list it.
@@ -541,6 +554,19 @@ fn details(
         texts: info.texts,
         errors: info.errors,
         histograms: info.histograms,
+        tables: info
+            .tables
+            .into_iter()
+            .map(|t| TableListed {
+                size: artifacts
+                    .iter()
+                    .find(|a| a.name.as_str() == t.artifact)
+                    .map(|a| a.len),
+                name: t.artifact,
+                key: t.key,
+                step: t.step,
+            })
+            .collect(),
         artifacts: artifacts
             .iter()
             .map(|a| Listed {

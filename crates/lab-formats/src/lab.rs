@@ -71,9 +71,11 @@ pub(crate) fn read_parsed(
 /// The lab format's reader.
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
-    meta: RunInfo,
+    meta: Meta,
     jsonl: Metrics,
     csv: Metrics,
+    /// A bundle's `media.json`: its media's and tables' keys and steps.
+    media: crate::bundle::Applied,
     histograms: HistogramFile,
 }
 
@@ -168,7 +170,15 @@ impl Reader {
         self.jsonl.sink.kind = Lines::Jsonl;
         self.csv.sink.kind = Lines::Csv;
         self.jsonl.refresh(storage, "metrics.jsonl");
-        self.csv.refresh(storage, "metrics.csv");
+        // A bundle of another format's run is described by its `run.json`
+        // and `metrics.jsonl` alone (the run's own files of the Lab's
+        // names may travel beside them, as artifacts).
+        if self.meta.bundled {
+            self.csv = Metrics::default();
+        } else {
+            self.csv.refresh(storage, "metrics.csv");
+        }
+        self.media.refresh(storage);
         let h = &mut self.histograms;
         h.error = None;
         if let Err(e) = h
@@ -187,7 +197,8 @@ impl Reader {
     }
 
     pub(crate) fn info(&self) -> RunInfo {
-        let mut info = self.meta.clone();
+        let mut info = self.meta.info.clone();
+        self.media.merge_into(&mut info);
         info.errors.extend(self.jsonl.error.iter().cloned());
         info.errors.extend(self.csv.error.iter().cloned());
         info.errors.extend(self.histograms.error.iter().cloned());
@@ -223,7 +234,7 @@ impl Reader {
 }
 
 /// The metadata and params files of a lab run.
-fn read_meta(storage: &dyn Storage) -> RunInfo {
+fn read_meta(storage: &dyn Storage) -> Meta {
     let mut info = RunInfo::default();
     let mut meta = Value::Null;
     for rel in ["run.toml", "run.json"] {
@@ -264,14 +275,31 @@ fn read_meta(storage: &dyn Storage) -> RunInfo {
     if let Some(params) = meta.get("params") {
         flatten("", params, &mut info.params);
     }
+    // A bundle of another format's run (`source_format` in its
+    // `run.json`): its params are all in `run.json`.
+    let bundled = meta
+        .get("source_format")
+        .and_then(Value::as_str)
+        .is_some_and(|f| f != "lab");
     for rel in ["params.json", "config.toml"] {
+        if bundled {
+            break;
+        }
         match read_parsed(storage, rel, MAX_META_BYTES) {
             Ok(None) => {}
             Ok(Some(v)) => flatten("", &v, &mut info.params),
             Err(e) => info.errors.push(e),
         }
     }
-    info
+    Meta { info, bundled }
+}
+
+/// A Lab run's metadata, and whether it is a bundle of another format's
+/// run.
+#[derive(Debug, Default)]
+struct Meta {
+    info: RunInfo,
+    bundled: bool,
 }
 
 /// For the fuzz target: `text` through the line reader, all at once.
@@ -343,16 +371,19 @@ impl LineMetrics {
             self.row += 1;
             return;
         };
-        let step = STEP_KEYS
-            .iter()
-            .find_map(|k| map.get(*k).and_then(Value::as_f64))
+        // The first axis key present is the axis (a null wall time is an
+        // unknown one); the others are metrics like any (a bundle's
+        // `metrics.jsonl` of a run that logged `time` as a metric).
+        let step_key = STEP_KEYS.iter().find(|k| map.contains_key(**k));
+        let wall_key = WALL_KEYS.iter().find(|k| map.contains_key(**k));
+        let step = step_key
+            .and_then(|k| map.get(*k)?.as_f64())
             .map_or(self.row, |s| s as i64);
-        let wall = WALL_KEYS
-            .iter()
-            .find_map(|k| map.get(*k).and_then(Value::as_f64))
+        let wall = wall_key
+            .and_then(|k| map.get(*k)?.as_f64())
             .unwrap_or(f64::NAN);
         for (key, value) in &map {
-            if STEP_KEYS.contains(&key.as_str()) || WALL_KEYS.contains(&key.as_str()) {
+            if step_key == Some(&key.as_str()) || wall_key == Some(&key.as_str()) {
                 continue;
             }
             let value = match value {
@@ -410,5 +441,21 @@ mod tests {
         assert!(nan[0].value.is_nan() && nan[0].step == 3);
         assert_eq!(sink.set.get("Infinity").unwrap().points()[0].value, 1.5);
         assert!(sink.set.get("null-rate").is_none());
+    }
+
+    /// Every float reads back bit for bit (a bundle's series are its
+    /// source's exactly), and a metric named like an axis that is not the
+    /// line's axis is a metric: `time` beside a null `wall_time`.
+    #[test]
+    fn floats_read_exactly_and_only_the_axes_used_are_skipped() {
+        let mut sink = LineMetrics::default();
+        let line =
+            b"{\"step\": 2, \"wall_time\": null, \"time\": 1.5, \"lr\": 5.684341886080803e-14}\n";
+        assert_eq!(sink.consume(line), Ok(line.len()));
+        let lr = sink.set.get("lr").unwrap().points()[0];
+        assert_eq!(lr.value.to_bits(), 5.684341886080803e-14_f64.to_bits());
+        assert!(lr.wall.is_nan() && lr.step == 2);
+        assert_eq!(sink.set.get("time").unwrap().points()[0].value, 1.5);
+        assert!(sink.set.get("wall_time").is_none() && sink.set.get("step").is_none());
     }
 }

@@ -26,6 +26,7 @@
 //! unreadable part of a run is an error string in [`RunInfo::errors`].
 #![forbid(unsafe_code)]
 
+mod bundle;
 mod csvlog;
 mod discover;
 mod dvclive;
@@ -262,7 +263,7 @@ const MLFLOW_ARTIFACTS: [&str; 10] = [
     "artifacts/images/*.png",
 ];
 
-const WANDB_ARTIFACTS: [&str; 10] = [
+const WANDB_ARTIFACTS: [&str; 11] = [
     "files/media/videos/*.mp4",
     "files/media/videos/*.webm",
     "files/media/videos/*.gif",
@@ -273,9 +274,11 @@ const WANDB_ARTIFACTS: [&str; 10] = [
     "files/config.yaml",
     "files/wandb-summary.json",
     "files/requirements.txt",
+    // A logged `wandb.Table` (served as application/json).
+    "files/media/table/*.table.json",
 ];
 
-const LAB_ARTIFACTS: [&str; 21] = [
+const LAB_ARTIFACTS: [&str; 26] = [
     MLFLOW_ARTIFACTS[0],
     MLFLOW_ARTIFACTS[1],
     MLFLOW_ARTIFACTS[2],
@@ -298,6 +301,13 @@ const LAB_ARTIFACTS: [&str; 21] = [
     WANDB_ARTIFACTS[9],
     // A bundle's histograms (`lab_form`).
     "histograms.jsonl",
+    WANDB_ARTIFACTS[10],
+    // A bundle's key and step of each media file and table it holds,
+    // and the media it carries under names of its own.
+    bundle::MEDIA_JSON,
+    "images/*.jpg",
+    "images/*.gif",
+    "videos/*.webm",
 ];
 
 impl std::fmt::Display for Format {
@@ -338,6 +348,18 @@ pub struct Media {
     /// Where the API serves it, when not as an artifact (set by the server).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+}
+
+/// A table the run logged (a W&B `Table`), served as a JSON artifact.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TableRef {
+    /// The artifact name it is served under (`name` in the API).
+    #[serde(rename = "name")]
+    pub artifact: String,
+    /// The key it was logged under, when the format gives one.
+    pub key: Option<String>,
+    /// The step, when the format gives one.
+    pub step: Option<i64>,
 }
 
 /// A text summary (TensorBoard's text plugin).
@@ -399,6 +421,9 @@ pub struct RunInfo {
     /// Histogram tags, by name, with their point counts and last steps
     /// (their points: [`RunReader::histogram`]).
     pub histograms: Vec<HistogramInfo>,
+    /// Tables the run logged (a W&B `Table`), each a JSON artifact, with
+    /// the key and step it was logged at.
+    pub tables: Vec<TableRef>,
 }
 
 /// A group of runs as a run's files name it (SPEC §4 `experiment`).
@@ -672,6 +697,10 @@ pub struct Shown<'a> {
     pub experiment: Option<&'a str>,
     /// Its `created`, as the list shows it.
     pub created: Option<&'a str>,
+    /// Its `name`, as the list shows it (a title that says what it
+    /// varied, its own name, else its directory's): a reimported run is
+    /// called what its source was.
+    pub name: Option<&'a str>,
 }
 
 /// A run of any format in the Lab's own form, for a bundle that reimports
@@ -679,21 +708,41 @@ pub struct Shown<'a> {
 /// the core shows them ([`Shown`]), status, description, tags, params) unless `has("run.toml")` or `has("run.json")`, and
 /// `metrics.jsonl` (one line per point: `step`, `wall_time` when known,
 /// and the metric; NaN and ±Inf as null) unless the run already has
-/// `metrics.jsonl` or `metrics.csv`, and `histograms.jsonl` (one line per
-/// histogram point: `name`, `step`, `wall_time` when known, `min`, `max`,
-/// `limits`, `counts`) for a run with histograms that has none.
+/// `metrics.jsonl` or `metrics.csv` (for a run of another format, both are
+/// always written: the bundle's replace the run's files of those names,
+/// and the Lab reader reads nothing else of a bundle's); `histograms.jsonl`
+/// (one line per histogram point: `name`, `step`, `wall_time` when known,
+/// `min`, `max`, `limits`, `counts`) for a run with histograms; media the
+/// bundle would not hold otherwise (a TensorBoard run's embedded images,
+/// files the source run serves (`serves`) under names the Lab does not),
+/// read again through `storage`, as `images/<key>_<step>_<n>.png` and the
+/// like; and `media.json`, the key and step of every media file and
+/// table the bundle holds, which the Lab reader applies on reimport.
 pub fn lab_form(
     reader: &RunReader,
+    storage: &dyn Storage,
     shown: Shown<'_>,
     has: impl Fn(&str) -> bool,
+    serves: impl Fn(&str) -> bool,
 ) -> Vec<(String, Vec<u8>)> {
     let info = reader.info();
     let mut out = Vec::new();
-    if !has("run.toml") && !has("run.json") {
+    if !has(bundle::MEDIA_JSON) {
+        let (images, left_out) = bundle::carried_media(storage, &info, &has, &serves);
+        let entries: Vec<Media> = images.iter().map(|(_, _, m)| m.clone()).collect();
+        if let Some(bytes) = bundle::media_json(&info, &entries, left_out, &has) {
+            out.push((bundle::MEDIA_JSON.to_owned(), bytes));
+        }
+        out.extend(images.into_iter().map(|(name, bytes, _)| (name, bytes)));
+    }
+    // A Lab run's own files travel as they are; another format's run is
+    // described by these alone.
+    let lab = reader.format() == Format::Lab;
+    if !lab || (!has("run.toml") && !has("run.json")) {
         let meta = serde_json::json!({
             // What the run is called where it came from: what it varied,
             // else its own name.
-            "name": info.title.as_ref().or(info.name.as_ref()),
+            "name": shown.name.or(info.title.as_deref()).or(info.name.as_deref()),
             "source_format": reader.format().as_str(),
             "experiment": shown.experiment,
             "created": shown.created.or(info.created.as_deref()),
@@ -706,7 +755,7 @@ pub fn lab_form(
         bytes.push(b'\n');
         out.push(("run.json".to_owned(), bytes));
     }
-    if !has("metrics.jsonl") && !has("metrics.csv") && !info.metrics.is_empty() {
+    if !lab || (!has("metrics.jsonl") && !has("metrics.csv") && !info.metrics.is_empty()) {
         let mut bytes = Vec::new();
         for metric in &info.metrics {
             let Some(series) = reader.series(&metric.name) else {
@@ -715,9 +764,12 @@ pub fn lab_form(
             for p in series.points() {
                 let mut line = serde_json::Map::new();
                 line.insert("step".to_owned(), Value::from(p.step));
-                if p.wall.is_finite() {
-                    line.insert("wall_time".to_owned(), Value::from(p.wall));
-                }
+                // Always there (null when unknown), so a metric called
+                // `time` or `timestamp` is never taken for the wall time.
+                line.insert(
+                    "wall_time".to_owned(),
+                    serde_json::Number::from_f64(p.wall).map_or(Value::Null, Value::Number),
+                );
                 line.insert(
                     metric.name.clone(),
                     serde_json::Number::from_f64(p.value).map_or(Value::Null, Value::Number),
@@ -729,7 +781,10 @@ pub fn lab_form(
         }
         out.push(("metrics.jsonl".to_owned(), bytes));
     }
-    if let Some(h) = reader.histograms().filter(|_| !has("histograms.jsonl")) {
+    if let Some(h) = reader
+        .histograms()
+        .filter(|_| !lab || !has("histograms.jsonl"))
+    {
         let mut bytes = Vec::new();
         for (name, points) in h.iter() {
             for p in points {

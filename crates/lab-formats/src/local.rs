@@ -262,6 +262,17 @@ impl Storage for LocalStorage<'_> {
     }
 }
 
+/// Whether the Lab format's allowlist (lab-fs's default list and the Lab's
+/// patterns, [`crate::Format::Lab`]) serves `name`: lab-fs's name rules
+/// (no `..`, dot segment, absolute path, NUL or backslash) and pattern
+/// match, with no I/O. For a bundle's `media.json`, whose names are
+/// applied only to files the Lab serves.
+pub(crate) fn lab_serves(name: &str) -> bool {
+    lab_fs::Allowlist::default()
+        .plus(crate::Format::Lab.artifact_patterns())
+        .is_ok_and(|list| list.check(name).is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Read as _;

@@ -26,7 +26,7 @@ use crate::lab::{MAX_META_BYTES, read_parsed};
 use crate::series::{Point, SeriesSet};
 use crate::storage::{EntryKind, Storage, list_all};
 use crate::tail::{Sink, Tail};
-use crate::{MAX_PARAMS, Media, RunInfo, flatten};
+use crate::{MAX_PARAMS, Media, RunInfo, TableRef, flatten};
 
 const HEADER: [u8; 7] = [b':', b'W', b'&', b'B', 0xe1, 0xbe, 0];
 const BLOCK: u64 = 32 * 1024;
@@ -180,6 +180,7 @@ pub(crate) struct Log {
     media: Vec<Media>,
     /// `wandb.Histogram`s logged in history rows.
     pub(crate) histograms: Histograms,
+    tables: Vec<TableRef>,
 }
 
 impl Log {
@@ -287,11 +288,22 @@ impl Log {
             let kind = match value.as_str() {
                 Some("video-file") => "video",
                 Some("image-file") => "image",
+                Some("table-file") => "table",
                 _ => continue,
             };
             let Some(path) = row.get(&format!("{key}.path")).and_then(Value::as_str) else {
                 continue;
             };
+            if kind == "table" {
+                if self.tables.len() < MAX_MEDIA && !path.contains("..") {
+                    self.tables.push(TableRef {
+                        artifact: format!("files/{path}"),
+                        key: Some(key.to_owned()),
+                        step: Some(step),
+                    });
+                }
+                continue;
+            }
             if self.media.len() < MAX_MEDIA && !path.contains("..") {
                 self.media.push(Media {
                     artifact: format!("files/{path}"),
@@ -485,9 +497,13 @@ fn histogram_of_row(
     HistogramPoint::new(step, wall, min, max, edges[1..].to_vec(), counts)
 }
 
-/// `<key>_<step>_<hash>.<ext>` (W&B's media file names): the step.
+/// `<key>_<step>_<hash>.<ext>` (W&B's media file names; `.table.json`
+/// for a table): the step.
 fn step_in_name(name: &str) -> Option<(String, i64)> {
-    let stem = name.rsplit_once('.')?.0;
+    let stem = match name.strip_suffix(".table.json") {
+        Some(stem) => stem,
+        None => name.rsplit_once('.')?.0,
+    };
     let mut parts = stem.rsplitn(3, '_');
     let _hash = parts.next()?;
     let step = parts.next()?.parse().ok()?;
@@ -579,6 +595,23 @@ impl Reader {
                 });
             }
         }
+        // Tables (`wandb.Table`), by name where the log does not say.
+        if let Ok(listed) = list_all(storage, "files/media/table") {
+            for entry in listed
+                .into_iter()
+                .filter(|e| e.name.ends_with(".table.json"))
+                .take(MAX_MEDIA)
+            {
+                let parsed = step_in_name(&entry.name);
+                // A link, FIFO or directory is listed too: the run page
+                // says why it is not served.
+                files.tables.push(TableRef {
+                    artifact: format!("files/media/table/{}", entry.name),
+                    step: parsed.as_ref().map(|(_, s)| *s),
+                    key: parsed.map(|(k, _)| k),
+                });
+            }
+        }
         self.files = files;
     }
 
@@ -623,6 +656,14 @@ impl Reader {
             }
         }
         info.media
+            .sort_by(|a, b| (a.step, &a.artifact).cmp(&(b.step, &b.artifact)));
+        info.tables = self.log.tables.clone();
+        for t in &self.files.tables {
+            if !info.tables.iter().any(|l| l.artifact == t.artifact) {
+                info.tables.push(t.clone());
+            }
+        }
+        info.tables
             .sort_by(|a, b| (a.step, &a.artifact).cmp(&(b.step, &b.artifact)));
         info.errors.extend(self.errors.iter().cloned());
         info.errors.extend(self.files.errors.iter().cloned());
@@ -876,6 +917,10 @@ mod tests {
             Some(("eval_video".to_owned(), 120))
         );
         assert_eq!(step_in_name("notes.txt"), None);
+        assert_eq!(
+            step_in_name("preds_0_e578403a3239faa8f7b8.table.json"),
+            Some(("preds".to_owned(), 0))
+        );
     }
 
     /// A history row logging `wandb.Histogram`s as W&B writes them

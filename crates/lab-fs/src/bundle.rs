@@ -331,8 +331,8 @@ impl ExportsDir {
 
     /// Writes a bundle of `root`'s allowlisted artifacts as `name`, plus
     /// `extra` generated files (a run of another format in the Lab's own
-    /// form: `run.json`, `metrics.jsonl`) where the run has no artifact of
-    /// that name; they pass the same filter.
+    /// form: `run.json`, `metrics.jsonl`), each replacing an artifact of
+    /// the same name; they pass the same filter.
     pub fn write_bundle(
         &self,
         name: &BundleName,
@@ -402,10 +402,9 @@ impl ExportsDir {
         let mut builder = tar::Builder::new(io::BufWriter::with_capacity(256 * 1024, file));
         let mut files = Vec::new();
         let listed = root.list_artifacts(allow)?;
+        // An extra file replaces an artifact of the same name (a run of
+        // another format's own `run.json` is not the Lab's).
         for (extra_name, bytes) in extra {
-            if listed.iter().any(|a| a.name == *extra_name) {
-                continue;
-            }
             let mut scratch = self.scratch()?;
             {
                 let mut out = io::BufWriter::new(&mut scratch);
@@ -435,6 +434,9 @@ impl ExportsDir {
             });
         }
         for info in listed {
+            if extra.iter().any(|(name, _)| *name == info.name) {
+                continue;
+            }
             let artifact = root.open_artifact(&info.name)?;
             let name = info.name.as_str();
             // Let the filter transform the artifact into a scratch file, so

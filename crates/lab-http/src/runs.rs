@@ -53,6 +53,22 @@ pub(crate) fn add_urls(value: &mut Value, run: &str, urls: &Urls) {
             item["url"] = Value::String(urls.url(&path));
         }
     }
+    // A table is served where it is an artifact the run lists (its size
+    // known); else its `url` is null and the page says why.
+    if let Some(Value::Array(tables)) = object.get_mut("tables") {
+        for table in tables {
+            let url = match (
+                table.get("name").and_then(Value::as_str),
+                table.get("size").and_then(Value::as_u64),
+            ) {
+                (Some(name), Some(_)) => {
+                    Value::String(urls.url(&crate::signed::artifact_path(run, name)))
+                }
+                _ => Value::Null,
+            };
+            table["url"] = url;
+        }
+    }
 }
 
 /// The basic fields of a run (what an import or forget answers with).

@@ -28,6 +28,7 @@ const ASSETS: &[(&str, &[u8])] = assets![
     "app.css",
     "argv.js",
     "chart.js",
+    "datatable.js",
     "dom.js",
     "facts.js",
     "favicon.svg",

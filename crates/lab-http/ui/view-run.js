@@ -13,6 +13,7 @@ import { store, loadStatus } from './store.js';
 import { keyHint } from './keys.js';
 import { renderMarkdown } from './markdown.js';
 import { distributions } from './histogram.js';
+import { tablesView } from './datatable.js';
 
 const view = $('view');
 // The page of the run on screen (page.js).
@@ -135,6 +136,9 @@ async function renderRun(id) {
   if (run.texts.length) {
     parts.push(section('Text', el('div', { id: 'texts' }, run.texts.map((t) => el('div', { class: 'meta-item' }, el('h3', {}, `${t.tag} @ step ${t.step}`), renderMarkdown(t.text))))));
   }
+
+  const tables = tablesView(run.tables);
+  if (tables) parts.push(section(`Tables (${run.tables.length})`, tables));
 
   // How the run was made: the Lab's provenance.json (written when its job
   // ended), else, while a job of the runner's runs, what its record says.

@@ -244,7 +244,10 @@ impl Format {
     }
 }
 
-const MLFLOW_ARTIFACTS: [&str; 10] = [
+/// Beneath `artifacts/`, to the depth every format keeps (at most four
+/// segments: `artifacts/a/b/c.json`): files at its top, in one
+/// subdirectory and in two.
+const MLFLOW_ARTIFACTS: [&str; 26] = [
     "artifacts/*.mp4",
     "artifacts/*.png",
     "artifacts/*.jpg",
@@ -255,6 +258,22 @@ const MLFLOW_ARTIFACTS: [&str; 10] = [
     "artifacts/*.log",
     "artifacts/videos/*.mp4",
     "artifacts/images/*.png",
+    "artifacts/*/*.mp4",
+    "artifacts/*/*.png",
+    "artifacts/*/*.jpg",
+    "artifacts/*/*.json",
+    "artifacts/*/*.txt",
+    "artifacts/*/*.md",
+    "artifacts/*/*.csv",
+    "artifacts/*/*.log",
+    "artifacts/*/*/*.mp4",
+    "artifacts/*/*/*.png",
+    "artifacts/*/*/*.jpg",
+    "artifacts/*/*/*.json",
+    "artifacts/*/*/*.txt",
+    "artifacts/*/*/*.md",
+    "artifacts/*/*/*.csv",
+    "artifacts/*/*/*.log",
 ];
 
 const WANDB_ARTIFACTS: [&str; 10] = [
@@ -270,28 +289,22 @@ const WANDB_ARTIFACTS: [&str; 10] = [
     "files/requirements.txt",
 ];
 
-const LAB_ARTIFACTS: [&str; 20] = [
-    MLFLOW_ARTIFACTS[0],
-    MLFLOW_ARTIFACTS[1],
-    MLFLOW_ARTIFACTS[2],
-    MLFLOW_ARTIFACTS[3],
-    MLFLOW_ARTIFACTS[4],
-    MLFLOW_ARTIFACTS[5],
-    MLFLOW_ARTIFACTS[6],
-    MLFLOW_ARTIFACTS[7],
-    MLFLOW_ARTIFACTS[8],
-    MLFLOW_ARTIFACTS[9],
-    WANDB_ARTIFACTS[0],
-    WANDB_ARTIFACTS[1],
-    WANDB_ARTIFACTS[2],
-    WANDB_ARTIFACTS[3],
-    WANDB_ARTIFACTS[4],
-    WANDB_ARTIFACTS[5],
-    WANDB_ARTIFACTS[6],
-    WANDB_ARTIFACTS[7],
-    WANDB_ARTIFACTS[8],
-    WANDB_ARTIFACTS[9],
-];
+/// Every MLflow pattern, then every W&B one: built by concatenation, so
+/// it cannot drift from either list.
+const LAB_ARTIFACTS: [&str; MLFLOW_ARTIFACTS.len() + WANDB_ARTIFACTS.len()] = {
+    let mut out = [""; MLFLOW_ARTIFACTS.len() + WANDB_ARTIFACTS.len()];
+    let mut i = 0;
+    while i < MLFLOW_ARTIFACTS.len() {
+        out[i] = MLFLOW_ARTIFACTS[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < WANDB_ARTIFACTS.len() {
+        out[i + j] = WANDB_ARTIFACTS[j];
+        j += 1;
+    }
+    out
+};
 
 impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -389,6 +402,28 @@ pub struct RunInfo {
     /// outside the root.
     #[serde(skip)]
     pub artifact_dir: Option<String>,
+    /// When it ended (ISO 8601, UTC), when known (MLflow's `end_time`).
+    pub ended: Option<String>,
+    /// Who ran it, when the format says (MLflow's `mlflow.user` tag or
+    /// `user_id`).
+    pub user: Option<String>,
+    /// What ran it (MLflow's `mlflow.source.name`, with
+    /// `mlflow.source.type` in parentheses when given).
+    pub source: Option<String>,
+    /// The git commit it ran at (MLflow's `mlflow.source.git.commit`).
+    pub git_commit: Option<String>,
+    /// The key of its parent run in the same store (MLflow's
+    /// `mlflow.parentRunId`); the core turns it into the parent's id.
+    pub parent: Option<String>,
+}
+
+impl RunInfo {
+    /// Seconds from `created` to `ended`, when both are known and in order.
+    pub fn duration_secs(&self) -> Option<f64> {
+        let created = text::iso8601_secs(self.created.as_deref()?)?;
+        let ended = text::iso8601_secs(self.ended.as_deref()?)?;
+        (ended >= created).then_some(ended - created)
+    }
 }
 
 /// A group of runs as a run's files name it (SPEC §4 `experiment`).
@@ -645,7 +680,8 @@ pub struct Shown<'a> {
 
 /// A run of any format in the Lab's own form, for a bundle that reimports
 /// whole: `run.json` (name, source format, `experiment` and `created` as
-/// the core shows them ([`Shown`]), status, description, tags, params) unless `has("run.toml")` or `has("run.json")`, and
+/// the core shows them ([`Shown`]), status, description, tags, params,
+/// ended, user, source, git commit) unless `has("run.toml")` or `has("run.json")`, and
 /// `metrics.jsonl` (one line per point: `step`, `wall_time` when known,
 /// and the metric; NaN and ±Inf as null) unless the run already has
 /// `metrics.jsonl` or `metrics.csv`.
@@ -668,6 +704,10 @@ pub fn lab_form(
             "description": info.description,
             "tags": info.tags,
             "params": info.params,
+            "ended": info.ended,
+            "user": info.user,
+            "source": info.source,
+            "git_commit": info.git_commit,
         });
         let mut bytes = serde_json::to_vec_pretty(&meta).unwrap_or_default();
         bytes.push(b'\n');

@@ -168,6 +168,15 @@ async function renderRun(id) {
       el('td', {}, a.url ? el('a', { href: a.url, download: a.name.split('/').pop() }, a.name) : a.name),
       el('td', { class: 'num' }, size(a.size)), el('td', { class: 'muted' }, a.type)))))));
   view.replaceChildren(el('article', { class: 'run-view' }, parts));
+  // The parent's link says its name once the list's summary of it is in
+  // (a cached summary, not a second read of the run).
+  if (run.parent) {
+    api(`/api/runs?${new URLSearchParams({ q: run.parent, limit: 5 })}`).then((found) => {
+      const parent = (found.runs || []).find((r) => r.id === run.parent);
+      const link = document.querySelector('#run-parent a');
+      if (parent && link && !mine.left) { link.textContent = parent.name; link.title = `${parent.format} run ${parent.id}`; }
+    }).catch(() => {});
+  }
 
   // Fill the panels.
   for (const name of TEXT_META.filter((n) => artifacts.has(n) && !['run.toml', 'run.json'].includes(n))) {

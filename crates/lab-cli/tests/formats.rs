@@ -3357,4 +3357,15 @@ fn mlflow_images_by_step_nesting_and_subdirectories_read_exactly_in_both_stores(
         assert!(!reply.text().contains("CANARY"), "{raw}");
     }
     canary_untouched(&canary);
+    // A bundle of either outer run keeps its user, source, commit and
+    // duration (the bundle's `run.json`, read back by the Lab reader).
+    for run in [&outer, &outer_db] {
+        let copy_id = export_and_reimport(&lab, &base, run["id"].as_str().unwrap());
+        let copy = lab.json(&format!("/api/runs/{copy_id}"));
+        assert_eq!(copy["format"], "lab", "{copy}");
+        for field in ["user", "source", "git_commit", "duration_secs", "created"] {
+            assert!(!run[field].is_null(), "{field}: {run}");
+            assert_eq!(copy[field], run[field], "{field}: {copy}");
+        }
+    }
 }

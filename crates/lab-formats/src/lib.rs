@@ -799,4 +799,107 @@ mod tests {
         flatten("", &serde_json::json!({ edge.clone(): [1] }), &mut out);
         assert_eq!(out.keys().next().map(String::len), Some(MAX_KEY_LEN));
     }
+
+    /// An MLflow file-store run's user, source, commit, parent, end and
+    /// `log_image` images (MLflow 3's `+` names and MLflow 2's `%` ones;
+    /// never the `.webp` copies or a name lab-fs would refuse), and a
+    /// bundle's `run.json` giving the same facts back.
+    #[test]
+    fn an_mlflow_run_gives_its_origin_parent_and_images_by_step() {
+        let memory = storage::tests::Memory::default();
+        memory.put(
+            "meta.yaml",
+            b"run_name: outer\nstart_time: 1796653770517\nend_time: 1796653772876\nstatus: 3\nuser_id: meta-user\n",
+        );
+        for (key, value) in [
+            ("mlflow.user", "alice"),
+            ("mlflow.source.name", "train.py"),
+            ("mlflow.source.type", "LOCAL"),
+            ("mlflow.source.git.commit", "0123456789abcdef"),
+            ("mlflow.parentRunId", "9de24516c88a4364"),
+            ("mlflow.loggedImages", "True"),
+            ("team", "vision"),
+        ] {
+            memory.put(&format!("tags/{key}"), value.as_bytes());
+        }
+        for name in [
+            "a~b+step+2+timestamp+1+ab-cd.png",
+            "a~b+step+2+timestamp+1+ab-cd+compressed.webp",
+            "a~b+step+0+timestamp+1+ef.png",
+            "a#b%step%5%timestamp%1%01.png",
+            "%2e%2e.png",
+            "x%step%1%timestamp%1%zz.png",
+            "plain.png",
+        ] {
+            memory.put(&format!("artifacts/images/{name}"), b"png");
+        }
+        let mut reader = RunReader::new(Format::Mlflow);
+        reader.refresh(&memory);
+        let info = reader.info();
+        assert_eq!(info.errors, Vec::<String>::new());
+        assert_eq!(info.user.as_deref(), Some("alice"));
+        assert_eq!(info.source.as_deref(), Some("train.py (LOCAL)"));
+        assert_eq!(info.git_commit.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(info.parent.as_deref(), Some("9de24516c88a4364"));
+        assert_eq!(info.tags, ["team=vision", "status_raw=FINISHED"]);
+        // 1796653770 to 1796653772, in whole seconds.
+        assert_eq!(info.duration_secs(), Some(2.0));
+        let media: Vec<(Option<&str>, Option<i64>, &str)> = info
+            .media
+            .iter()
+            .map(|m| (m.key.as_deref(), m.step, m.artifact.as_str()))
+            .collect();
+        assert_eq!(
+            media,
+            [
+                (
+                    Some("a/b"),
+                    Some(0),
+                    "artifacts/images/a~b+step+0+timestamp+1+ef.png"
+                ),
+                (
+                    Some("a/b"),
+                    Some(2),
+                    "artifacts/images/a~b+step+2+timestamp+1+ab-cd.png"
+                ),
+                (
+                    Some("a/b"),
+                    Some(5),
+                    "artifacts/images/a#b%step%5%timestamp%1%01.png"
+                ),
+            ]
+        );
+        // Without the tag, `meta.yaml`'s `user_id`.
+        let bare = storage::tests::Memory::default();
+        bare.put("meta.yaml", b"user_id: meta-user\nstatus: 1\n");
+        let mut reader = RunReader::new(Format::Mlflow);
+        reader.refresh(&bare);
+        let info = reader.info();
+        assert_eq!(info.user.as_deref(), Some("meta-user"));
+        assert_eq!((info.ended.as_deref(), info.duration_secs()), (None, None));
+
+        let bundle = storage::tests::Memory::default();
+        bundle.put(
+            "run.json",
+            br#"{"name": "b", "created": "2026-12-07T10:00:00Z", "ended": "2026-12-07T10:01:05Z", "user": "alice", "source": "train.py (LOCAL)", "git_commit": "0123456789abcdef"}"#,
+        );
+        let mut reader = RunReader::new(Format::Lab);
+        reader.refresh(&bundle);
+        let info = reader.info();
+        assert_eq!(info.user.as_deref(), Some("alice"));
+        assert_eq!(info.source.as_deref(), Some("train.py (LOCAL)"));
+        assert_eq!(info.git_commit.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(info.duration_secs(), Some(65.0));
+    }
+
+    /// The Lab's own list carries every MLflow pattern, then every W&B one.
+    #[test]
+    fn the_lab_list_is_the_mlflow_and_wandb_lists_whole() {
+        let mut both = MLFLOW_ARTIFACTS.to_vec();
+        both.extend(WANDB_ARTIFACTS);
+        assert_eq!(LAB_ARTIFACTS.to_vec(), both);
+        for pattern in Format::ALL.iter().flat_map(|f| f.artifact_patterns()) {
+            lab_fs::Pattern::parse(pattern).unwrap();
+        }
+    }
 }

@@ -667,7 +667,9 @@ mod tests {
     /// MLflow 3.17 wrote (`+`, `~` for `/`) and MLflow 2 wrote (`%`, `#`).
     #[test]
     fn mlflow_image_names_give_key_and_step() {
-        let table: &[(&str, Option<(&str, i64, bool)>)] = &[
+        /// A file name and what it parses into: key, step, compressed.
+        type Row<'a> = (&'a str, Option<(&'a str, i64, bool)>);
+        let table: &[Row<'_>] = &[
             (
                 "samples~a+step+2+timestamp+1796653770814+37718422-0e0f-4dbb-be66-a992427dba58.png",
                 Some(("samples/a", 2, false)),

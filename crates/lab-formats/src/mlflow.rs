@@ -97,9 +97,11 @@ pub(crate) fn images(storage: &dyn Storage, dir: &str, info: &mut RunInfo) {
         .iter()
         .filter(|e| e.kind == EntryKind::File)
         .filter_map(|e| {
-            let image = lab_fs::mlflow_image_name(&e.name).filter(|i| !i.compressed)?;
+            let image = crate::discover::mlflow_image_name(&e.name).filter(|i| !i.compressed)?;
             let artifact = format!("artifacts/images/{}", e.name);
-            lab_fs::ArtifactName::parse(&artifact).ok()?;
+            if !crate::discover::is_artifact_name(&artifact) {
+                return None;
+            }
             Some(crate::Media {
                 artifact,
                 kind: "image",

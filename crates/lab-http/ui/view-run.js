@@ -30,6 +30,8 @@ export async function enter(current, [id]) {
 }
 
 const TEXT_META = ['summary.json'];
+// Most images without a step shown inline on a run page.
+const STILLS_SHOWN = 120;
 
 async function renderRun(id) {
   const mine = page;
@@ -95,13 +97,15 @@ async function renderRun(id) {
   // Every image without a step (an MLflow `artifacts/*.png`, a Lab
   // `images/*.png`, a Sacred plot) inline, loaded as it scrolls into
   // view; a click opens it whole.
+  // The first STILLS_SHOWN of them; the rest are in Artifacts.
   const stills = (run.media || []).filter((m) => m.kind === 'image' && (m.step === null || m.step === undefined) && m.url);
   if (stills.length) {
     media.push(section(`Images (${stills.length})`, el('div', { id: 'images', class: 'image-grid' },
-      stills.map((m) => el('figure', { class: 'image-tile' },
+      stills.slice(0, STILLS_SHOWN).map((m) => el('figure', { class: 'image-tile' },
         el('a', { href: m.url, target: '_blank', rel: 'noopener', title: `open ${m.name} whole` },
           el('img', { src: m.url, alt: m.name, loading: 'lazy', class: 'media-image' })),
-        el('figcaption', { class: 'muted mono' }, m.name))))));
+        el('figcaption', { class: 'muted mono' }, m.name)))),
+      stills.length > STILLS_SHOWN ? el('p', { class: 'muted' }, `the first ${STILLS_SHOWN} shown; every one is under Artifacts`) : null));
   }
 
   // Every metric: single values as numbers, the rest charted in sections

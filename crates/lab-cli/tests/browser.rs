@@ -4616,3 +4616,145 @@ fn a_wandb_table_is_drawn_on_its_run_page_as_text() {
     assert_eq!(failed_requests(&browser), json!([]));
     save_screenshot(&browser, "wandb-table.png");
 }
+
+/// Issue 32 on runs the real mlflow wrote (`write_runs.py mlflow-nested`):
+/// the outer run's page shows its `log_image` images by step on the
+/// scrubber (key `samples/grid`, steps 0..3, each frame a signed URL that
+/// loads), its plain `plot.png` inline as a lazy thumbnail linking to the
+/// whole image, its user, source, shortened commit (whole in the title)
+/// and duration, and its nested run under "Child runs"; the inner run's
+/// page links back to it as "Parent run". No console error, no CSP
+/// violation. Screenshots `mlflow-images-by-step.png`, `mlflow-nested.png`.
+#[test]
+fn an_mlflow_run_page_shows_images_by_step_and_its_nested_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("experiments");
+    std::fs::create_dir_all(root.join(".home")).unwrap();
+    common::write("mlflow-nested", &root);
+    let facts: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("facts.json")).unwrap()).unwrap();
+    let server = serve_roots(&base.join("data"), &[&root]);
+    let outer_dir = facts["outer"]["run_id"].as_str().unwrap();
+    let inner_dir = facts["inner"]["run_id"].as_str().unwrap();
+    let outer = run_id(&server, "format=mlflow", outer_dir);
+    let inner = run_id(&server, "format=mlflow", inner_dir);
+    let browser = signed_in_browser(&server, 1280, 1000);
+
+    browser.goto(&format!("{}#/runs/{outer}", server.base));
+    let page = wait_for(
+        &browser,
+        "document.querySelectorAll('#media-by-step .scrub-tile img').length === 1 && document.querySelector('#media-by-step img').complete && document.querySelector('#media-by-step img').naturalWidth > 0 && document.querySelector('#images img') && document.querySelector('#run-children')",
+        "{caption: document.querySelector('#media-by-step .scrub-caption').textContent,
+          key: document.querySelector('#media-by-step .scrub-tile').dataset.key,
+          steps: document.querySelector('#step-scrubber input[type=range]').max,
+          srcs: [...document.querySelectorAll('#media-by-step img, #images img')].map(e => e.getAttribute('src')),
+          hrefs: [...document.querySelectorAll('#images a')].map(e => e.getAttribute('href')),
+          lazy: [...document.querySelectorAll('#images img')].map(e => e.getAttribute('loading')),
+          stills: [...document.querySelectorAll('#images figcaption')].map(e => e.textContent),
+          origin: document.querySelector('#run-origin').textContent,
+          commitTitle: document.querySelector('#run-commit').title,
+          children: [...document.querySelectorAll('#run-children a')].map(a => [a.textContent, a.getAttribute('href')]),
+          childrenText: document.querySelector('#run-children').textContent}",
+    );
+    assert!(page.get("timeout").is_none(), "{page}");
+    assert_eq!(page["key"], "samples/grid", "{page}");
+    // Four steps (0..3), the scrubber at the last one.
+    assert_eq!(page["steps"], "3", "{page}");
+    let caption = page["caption"].as_str().unwrap();
+    assert!(
+        caption.starts_with("samples/grid @ step 3 · samples~grid+step+3+"),
+        "{caption}"
+    );
+    assert_signed(&page["srcs"], "MLflow images");
+    assert_signed(&page["hrefs"], "MLflow image links");
+    assert_eq!(page["stills"], json!(["artifacts/plot.png"]), "{page}");
+    assert_eq!(page["lazy"], json!(["lazy"]), "{page}");
+    let commit = facts["outer"]["git_commit"].as_str().unwrap();
+    assert_eq!(page["commitTitle"], commit, "{page}");
+    let origin = page["origin"].as_str().unwrap();
+    for part in [
+        format!("user {}", facts["outer"]["user"].as_str().unwrap()),
+        format!(
+            "source {} ({})",
+            facts["outer"]["source_name"].as_str().unwrap(),
+            facts["outer"]["source_type"].as_str().unwrap()
+        ),
+        format!("commit {}", &commit[..10]),
+        "duration ".to_owned(),
+    ] {
+        assert!(origin.contains(&part), "{part:?} in {origin:?}");
+    }
+    assert!(!origin.contains(commit), "shortened: {origin}");
+    assert!(
+        page["childrenText"]
+            .as_str()
+            .unwrap()
+            .starts_with("Child runs (1)"),
+        "{page}"
+    );
+    assert_eq!(
+        page["children"],
+        json!([["inner", format!("#/runs/{inner}")]]),
+        "{page}"
+    );
+    // Scrubbing back to step 1 shows step 1's image.
+    let scrubbed = browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const s = document.querySelector('#step-scrubber input[type=range]');
+         s.value = '1'; s.dispatchEvent(new Event('input'));
+         const img = document.querySelector('#media-by-step img');
+         const finish = () => done({caption: document.querySelector('#media-by-step .scrub-caption').textContent, loaded: img.naturalWidth > 0 || document.querySelector('#media-by-step img').naturalWidth > 0});
+         const now = document.querySelector('#media-by-step img');
+         if (now.complete) finish(); else now.addEventListener('load', finish);",
+    );
+    assert!(
+        scrubbed["caption"]
+            .as_str()
+            .unwrap()
+            .starts_with("samples/grid @ step 1 · samples~grid+step+1+"),
+        "{scrubbed}"
+    );
+    assert_eq!(scrubbed["loaded"], true, "{scrubbed}");
+    // Back at the last step for the screenshot.
+    browser.run_async(
+        "const done = arguments[arguments.length - 1];
+         const s = document.querySelector('#step-scrubber input[type=range]');
+         s.value = s.max; s.dispatchEvent(new Event('input'));
+         const img = document.querySelector('#media-by-step img');
+         if (img.complete) done(true); else img.addEventListener('load', () => done(true));",
+    );
+    assert_clean_page(&browser, None);
+    save_screenshot(&browser, "mlflow-images-by-step.png");
+
+    // The nested run: its parent linked.
+    browser.goto(&format!("{}#/runs/{inner}", server.base));
+    let child = wait_for(
+        &browser,
+        "document.querySelector('#run-parent a') && document.getElementById('run-title').textContent === 'inner' && document.querySelector('#run-parent a').textContent === 'outer'",
+        "{text: document.querySelector('#run-parent').textContent, href: document.querySelector('#run-parent a').getAttribute('href'), title: document.querySelector('#run-parent a').title, children: !!document.querySelector('#run-children')}",
+    );
+    assert!(child.get("timeout").is_none(), "{child}");
+    assert_eq!(child["text"], "Parent run outer", "{child}");
+    assert_eq!(child["title"], format!("mlflow run {outer}"), "{child}");
+    assert_eq!(child["href"], format!("#/runs/{outer}"), "{child}");
+    assert_eq!(child["children"], false, "{child}");
+    assert_clean_page(&browser, None);
+    // The parent again, its header with the child listed, for the shot.
+    browser.goto(&format!("{}#/runs/{outer}", server.base));
+    let back = wait_for(
+        &browser,
+        "document.querySelector('#run-children a') && document.querySelector('#images img') && document.querySelector('#images img').complete",
+        "true",
+    );
+    assert_eq!(back, json!(true));
+    browser.goto(&format!("{}#/runs/{inner}", server.base));
+    let again = wait_for(
+        &browser,
+        "document.querySelector('#run-parent a') && document.getElementById('run-title').textContent === 'inner' && document.querySelector('#run-parent a').textContent === 'outer'",
+        "true",
+    );
+    assert_eq!(again, json!(true));
+    save_screenshot(&browser, "mlflow-nested.png");
+    assert_clean_page(&browser, None);
+}

@@ -3854,3 +3854,300 @@ fn a_wandb_run_with_a_table_round_trips_whole() {
         "{runs:#?}"
     );
 }
+
+/// The facts `write_runs.py mlflow-nested` / `mlflow-db-nested` took from
+/// MLflow's own client after writing: `outer` and `inner`, each with
+/// `run_id`, `start_time`, `end_time`, `user`, `source_name`,
+/// `source_type`, `git_commit`, `parent`, `artifact_uri`.
+fn mlflow_facts(root: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(root.join("facts.json")).unwrap()).unwrap()
+}
+
+/// Checks one store's outer and inner runs against what MLflow said of
+/// them and what lies in the outer run's `artifacts/` (`artifacts` is that
+/// directory): media by key and step (each served, its bytes the file's),
+/// the plain image as media without a step, artifacts in one and two
+/// subdirectories listed (not deeper), the experiment's name, user,
+/// source, commit, duration, and the nesting both ways.
+fn check_mlflow_nesting(lab: &Lab, outer: &Value, inner: &Value, facts: &Value, artifacts: &Path) {
+    let id = |run: &Value| run["id"].as_str().unwrap().to_owned();
+    for (run, fact) in [(outer, &facts["outer"]), (inner, &facts["inner"])] {
+        assert_eq!(run["format"], "mlflow", "{run}");
+        assert_eq!(run["experiment"]["name"], "nesting", "{run}");
+        let tags = run["tags"].as_array().unwrap();
+        assert!(
+            tags.iter()
+                .all(|t| !t.as_str().unwrap().starts_with("mlflow.")
+                    && !t.as_str().unwrap().starts_with("experiment=")),
+            "{tags:?}"
+        );
+        assert_eq!(run["user"], fact["user"], "{run}");
+        assert_eq!(
+            run["source"].as_str().unwrap(),
+            format!(
+                "{} ({})",
+                fact["source_name"].as_str().unwrap(),
+                fact["source_type"].as_str().unwrap()
+            )
+        );
+        assert_eq!(run["git_commit"], fact["git_commit"], "{run}");
+        let secs = |k: &str| fact[k].as_i64().unwrap() / 1000;
+        assert_eq!(
+            run["duration_secs"].as_f64(),
+            Some((secs("end_time") - secs("start_time")) as f64),
+            "{run}"
+        );
+    }
+    assert_eq!(
+        facts["outer"]["git_commit"],
+        "3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+    );
+    // Nesting: the inner run's parent is the outer run, in its detail and
+    // in the list; the outer run lists it as its child.
+    assert_eq!(facts["inner"]["parent"], facts["outer"]["run_id"]);
+    assert_eq!(
+        inner["parent"].as_str(),
+        Some(id(outer).as_str()),
+        "{inner}"
+    );
+    assert_eq!(outer["parent"], Value::Null, "{outer}");
+    let listed = lab
+        .runs()
+        .into_iter()
+        .find(|r| r["id"] == inner["id"])
+        .unwrap();
+    assert_eq!(listed["parent"], outer["id"], "{listed}");
+    assert_eq!(
+        outer["children"],
+        serde_json::json!([{"id": id(inner), "name": "inner", "format": "mlflow"}]),
+        "{outer}"
+    );
+    assert_eq!(inner["children"], serde_json::json!([]), "{inner}");
+    // Images by step: what lies in `artifacts/images/` (the `.png`s, not
+    // MLflow's compressed `.webp` copies), each with its key and step.
+    let mut on_disk: Vec<(i64, String)> = std::fs::read_dir(artifacts.join("images"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".png") && n.starts_with("samples~grid+step+"))
+        .map(|n| {
+            let step = n.split('+').nth(2).unwrap().parse().unwrap();
+            (step, n)
+        })
+        .collect();
+    on_disk.sort();
+    assert_eq!(
+        on_disk.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+    let media = outer["media"].as_array().unwrap();
+    let stepped: Vec<&Value> = media
+        .iter()
+        .filter(|m| m["step"].is_i64() && m["key"] == "samples/grid")
+        .collect();
+    let got: Vec<(i64, String)> = stepped
+        .iter()
+        .map(|m| {
+            (
+                m["step"].as_i64().unwrap(),
+                m["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(i64, String)> = on_disk
+        .iter()
+        .map(|(s, n)| (*s, format!("artifacts/images/{n}")))
+        .collect();
+    assert_eq!(got, want, "{media:#?}");
+    for m in &stepped {
+        let name = m["name"].as_str().unwrap();
+        assert_eq!(m["kind"], "image");
+        let (kind, bytes) = media_bytes(lab, outer, name);
+        assert_eq!(kind, "image/png");
+        let file = name.strip_prefix("artifacts/").unwrap();
+        assert_eq!(
+            bytes,
+            std::fs::read(artifacts.join(file)).unwrap(),
+            "{name}"
+        );
+    }
+    // The plain image: media without a step, served.
+    let plot = media
+        .iter()
+        .find(|m| m["name"] == "artifacts/plot.png")
+        .unwrap_or_else(|| panic!("{media:#?}"));
+    assert_eq!(plot["step"], Value::Null);
+    let (kind, bytes) = media_bytes(lab, outer, "artifacts/plot.png");
+    assert_eq!(
+        (kind.as_str(), bytes),
+        (
+            "image/png",
+            std::fs::read(artifacts.join("plot.png")).unwrap()
+        )
+    );
+    assert!(
+        media
+            .iter()
+            .all(|m| !m["name"].as_str().unwrap().ends_with(".webp")),
+        "{media:#?}"
+    );
+    // Artifacts in subdirectories, to four path segments.
+    let names: Vec<&str> = outer["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    for (name, listed) in [
+        ("artifacts/config/labels.json", true),
+        ("artifacts/config/deep/more.json", true),
+        ("artifacts/config/a/b/too-deep.json", false),
+    ] {
+        assert_eq!(names.contains(&name), listed, "{name}: {names:?}");
+        assert!(
+            artifacts
+                .join(name.strip_prefix("artifacts/").unwrap())
+                .is_file()
+        );
+    }
+    let labels = outer["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "artifacts/config/labels.json")
+        .unwrap();
+    let reply = lab.get(labels["url"].as_str().unwrap());
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(
+        reply.body,
+        std::fs::read(artifacts.join("config/labels.json")).unwrap()
+    );
+    assert_eq!(outer["errors"], serde_json::json!([]), "{outer}");
+}
+
+/// MLflow `log_image(key=…, step=…)` images by step, a nested run,
+/// `log_dict` into subdirectories and the run's user, source, commit and
+/// duration, as the real mlflow wrote them in a file store and in an
+/// `mlflow.db`, read exactly. Beside them, files planted in the outer
+/// run's `artifacts/images/` under an MLflow 2 name (`%` separators, `#`
+/// for `/`: served by its `%25`-encoded URL, as media of its step) and
+/// under hostile `%` names (`%2e%2e`, `%00`, `%2f`), and a `%` name
+/// elsewhere: never listed, never served, no panic.
+#[test]
+fn mlflow_images_by_step_nesting_and_subdirectories_read_exactly_in_both_stores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().canonicalize().unwrap();
+    let root = base.join("root");
+    let (files, db) = (root.join("files"), root.join("db"));
+    for dir in [&files, &db] {
+        std::fs::create_dir_all(dir.join(".home")).unwrap();
+    }
+    write("mlflow-nested", &files);
+    write("mlflow-db-nested", &db);
+    let (file_facts, db_facts) = (mlflow_facts(&files), mlflow_facts(&db));
+    let dir_of = |facts: &Value, run: &str| {
+        PathBuf::from(
+            facts[run]["artifact_uri"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("file://"),
+        )
+    };
+    let file_artifacts = dir_of(&file_facts, "outer");
+    let db_artifacts = dir_of(&db_facts, "outer");
+    // An MLflow 2 name for the step-0 image, at step 7, and hostile ones.
+    let step0 = std::fs::read_dir(file_artifacts.join("images"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_str().unwrap();
+            n.starts_with("samples~grid+step+0+") && n.ends_with(".png")
+        })
+        .unwrap();
+    let legacy =
+        "samples#grid%step%7%timestamp%1796653770703%93904f9c-f7a9-45fb-8809-dee7ca15adb7.png";
+    std::fs::copy(&step0, file_artifacts.join("images").join(legacy)).unwrap();
+    let canary = canary(&base);
+    for planted in ["%2e%2e", "%2e%2e%2fcanary.png", "a%00.png", "x%2fy.png"] {
+        std::fs::write(file_artifacts.join("images").join(planted), "planted").unwrap();
+    }
+    std::fs::write(file_artifacts.join("a%2e.png"), "planted").unwrap();
+    std::fs::write(file_artifacts.join("config/b%2fc.json"), "{}").unwrap();
+
+    let lab = serve(&base.join("data"), &root);
+    let runs = lab.runs();
+    let detail = |store: &str, name: &str| {
+        let found = runs
+            .iter()
+            .find(|r| {
+                r["format"] == "mlflow"
+                    && r["name"] == name
+                    && r["path"].as_str().unwrap().contains(store)
+            })
+            .unwrap_or_else(|| panic!("no {name} in {store}: {runs:#?}\n{}", lab.log()));
+        lab.json(&format!("/api/runs/{}", found["id"].as_str().unwrap()))
+    };
+    let (outer, inner) = (detail("/files/", "outer"), detail("/files/", "inner"));
+    // The file store's outer run has the MLflow 2 image too: take it out
+    // of the media before the common checks, after checking it.
+    let mut outer_files = outer.clone();
+    let media = outer_files["media"].as_array_mut().unwrap();
+    let at = media
+        .iter()
+        .position(|m| m["name"] == format!("artifacts/images/{legacy}"))
+        .unwrap_or_else(|| panic!("{media:#?}"));
+    let old = media.remove(at);
+    assert_eq!(
+        (old["key"].as_str(), old["step"].as_i64()),
+        (Some("samples/grid"), Some(7))
+    );
+    let url = old["url"].as_str().unwrap();
+    assert!(url.contains("%25step%257%25"), "{url}");
+    let (kind, bytes) = media_bytes(&lab, &outer, old["name"].as_str().unwrap());
+    assert_eq!(
+        (kind.as_str(), bytes),
+        ("image/png", std::fs::read(&step0).unwrap())
+    );
+    check_mlflow_nesting(&lab, &outer_files, &inner, &file_facts, &file_artifacts);
+    let (outer_db, inner_db) = (detail("/db/store", "outer"), detail("/db/store", "inner"));
+    check_mlflow_nesting(&lab, &outer_db, &inner_db, &db_facts, &db_artifacts);
+
+    // The planted names: never listed, never served (every encoding of
+    // them refused), the canary untouched.
+    let listing = outer.to_string();
+    for planted in ["%2e%2e", "%00", "%2f", "a%2e"] {
+        assert!(!listing.contains(planted), "{planted}: {listing}");
+    }
+    let oid = outer["id"].as_str().unwrap();
+    for raw in [
+        "artifacts/images/%252e%252e",
+        "artifacts/images/%252e%252e%252fcanary.png",
+        "artifacts/images/%2e%2e%2fcanary.png",
+        "artifacts/images/a%2500.png",
+        "artifacts/images/x%252fy.png",
+        "artifacts/a%252e.png",
+        "artifacts/config/b%252fc.json",
+        "artifacts/images/..%2f..%2f..%2fcanary.txt",
+    ] {
+        let reply = lab.get(&format!("/api/runs/{oid}/artifacts/{raw}"));
+        assert!(
+            matches!(reply.status, 400 | 403 | 404),
+            "{raw}: {} {}",
+            reply.status,
+            reply.text()
+        );
+        assert!(!reply.text().contains("CANARY"), "{raw}");
+    }
+    canary_untouched(&canary);
+    // A bundle of either outer run keeps its user, source, commit and
+    // duration (the bundle's `run.json`, read back by the Lab reader).
+    for run in [&outer, &outer_db] {
+        let copy_id = export_and_reimport(&lab, &base, run["id"].as_str().unwrap());
+        let copy = lab.json(&format!("/api/runs/{copy_id}"));
+        assert_eq!(copy["format"], "lab", "{copy}");
+        for field in ["user", "source", "git_commit", "duration_secs", "created"] {
+            assert!(!run[field].is_null(), "{field}: {run}");
+            assert_eq!(copy[field], run[field], "{field}: {copy}");
+        }
+    }
+}

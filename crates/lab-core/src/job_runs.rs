@@ -2,7 +2,9 @@
 //! job's state, its title the job's command — and the runs its job wrote
 //! beneath it are registered as runs of their own (its children).
 
-use lab_formats::RunInfo;
+use std::sync::Arc;
+
+use lab_formats::{Format, RunInfo};
 use lab_fs::RunRoot;
 use lab_registry::RunId;
 use lab_runner::JobState;
@@ -144,23 +146,80 @@ impl Lab {
         }
     }
 
-    /// The runs `parent`'s job wrote beneath it, each a run of its own (at
-    /// most 1,000): id, name and format. Blocking.
-    pub fn children(&self, parent: &RunId) -> Result<Vec<Child>, Error> {
+    /// The runs `parent`'s job wrote beneath it, each a run of its own,
+    /// then the runs of its own store that name it their parent (an MLflow
+    /// run's nested runs) (at most 1,000): id, name and format. Blocking.
+    pub fn children(self: &Arc<Self>, parent: &RunId) -> Result<Vec<Child>, Error> {
         let runs = self.runs()?;
-        let summaries = lock(&self.summaries.summaries);
-        Ok(runs
+        let mut out: Vec<Child> = {
+            let summaries = lock(&self.summaries.summaries);
+            runs.iter()
+                .filter(|r| self.readers.parent_of(r).as_ref() == Some(parent))
+                .take(1_000)
+                .map(|r| Child {
+                    id: r.id.clone(),
+                    name: summaries
+                        .get(&r.id)
+                        .map_or_else(|| r.dir_name().to_owned(), |(_, s)| s.name.clone()),
+                    format: r.format.as_str(),
+                })
+                .collect()
+        };
+        let Some(run) = runs.iter().find(|r| r.id == *parent) else {
+            return Ok(out);
+        };
+        // The other runs of its store, summarised (each names its parent).
+        let siblings: Vec<&Run> = runs
             .iter()
-            .filter(|r| self.readers.parent_of(r).as_ref() == Some(parent))
+            .filter(|r| r.id != run.id && same_store(run, r))
             .take(1_000)
-            .map(|r| Child {
-                id: r.id.clone(),
-                name: summaries
-                    .get(&r.id)
-                    .map_or_else(|| r.dir_name().to_owned(), |(_, s)| s.name.clone()),
-                format: r.format.as_str(),
+            .collect();
+        for summary in self.listed(siblings.into_iter()) {
+            if out.len() >= 1_000 {
+                break;
+            }
+            if summary.parent.as_ref() == Some(parent) {
+                out.push(Child {
+                    id: summary.id.clone(),
+                    name: summary.name.clone(),
+                    format: summary.format,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The run of `run`'s own store whose key is `key` (an MLflow run's
+    /// `mlflow.parentRunId`): in a SQLite store the entry `key` of the same
+    /// store; in a file store the directory `key` beside `run`'s. The key
+    /// is only compared, never joined to a path. Blocking.
+    pub(crate) fn store_run(&self, run: &Run, key: &str) -> Option<RunId> {
+        if run.format != Format::Mlflow {
+            return None;
+        }
+        let runs = self.runs().ok()?;
+        runs.iter()
+            .find(|r| {
+                same_store(run, r)
+                    && match &r.entry {
+                        Some(entry) => entry == key,
+                        None => r.root.file_name().and_then(|n| n.to_str()) == Some(key),
+                    }
             })
-            .collect())
+            .map(|r| r.id.clone())
+    }
+}
+
+/// Whether `a` and `b` are runs of one MLflow store: the same SQLite
+/// store, or two run directories of one file-store experiment.
+fn same_store(a: &Run, b: &Run) -> bool {
+    if a.format != Format::Mlflow || b.format != Format::Mlflow {
+        return false;
+    }
+    match (&a.entry, &b.entry) {
+        (Some(_), Some(_)) => a.root == b.root,
+        (None, None) => a.root.parent().is_some() && a.root.parent() == b.root.parent(),
+        _ => false,
     }
 }
 

@@ -54,6 +54,14 @@ pub struct RunSummary {
     pub(crate) parent: Option<RunId>,
     /// For a job's run: its job's id (`GET /api/jobs/{job}`).
     pub(crate) job: Option<String>,
+    /// Who ran it, when its format says (MLflow's user).
+    pub(crate) user: Option<String>,
+    /// What ran it, when its format says (MLflow's source).
+    pub(crate) source: Option<String>,
+    /// The git commit it ran at, when its format says.
+    pub(crate) git_commit: Option<String>,
+    /// Seconds from created to ended, when both are known.
+    pub(crate) duration_secs: Option<f64>,
     /// Params and last metric values, sorted by name: slices, not maps (a
     /// summary is kept for every run; 100,000 of them must stay small).
     #[serde(skip)]
@@ -144,6 +152,10 @@ impl RunSummary {
             error_count: 0,
             parent: None,
             job: None,
+            user: None,
+            source: None,
+            git_commit: None,
+            duration_secs: None,
             params: vec![
                 ("lr".into(), serde_json::json!(0.1)),
                 ("model.lr".into(), serde_json::json!("0.01")),
@@ -403,8 +415,13 @@ fn read_details(
         Some(root) => root.list_artifacts(allow.of(format))?,
         None => Vec::new(),
     };
+    let store_parent = info.parent.clone();
     let mut details = details(run, shown, info, experiment, &artifacts);
-    details.summary.parent = readers.parent_of(run);
+    // The job's run that wrote it, else its parent in its own store (an
+    // MLflow run's `mlflow.parentRunId`).
+    details.summary.parent = readers
+        .parent_of(run)
+        .or_else(|| lab.store_run(run, store_parent.as_deref()?));
     // A job's id is its run's.
     details.summary.job = job.is_job.then(|| run.id.to_string());
     Ok(details)
@@ -449,6 +466,10 @@ fn unavailable(run: &Run, reason: String) -> RunSummary {
         error_count: 0,
         parent: None,
         job: None,
+        user: None,
+        source: None,
+        git_commit: None,
+        duration_secs: None,
         params: Box::default(),
         last: Box::default(),
         searched: Box::default(),
@@ -528,6 +549,10 @@ fn details(
         error_count: info.errors.len(),
         parent: None,
         job: None,
+        user: info.user.clone(),
+        source: info.source.clone(),
+        git_commit: info.git_commit.clone(),
+        duration_secs: info.duration_secs(),
         // A BTreeMap iterates in key order: the slice is sorted.
         params: info
             .params

@@ -196,10 +196,15 @@ fn unrecognised(l: &Listing<'_>) -> Option<&'static str> {
 }
 
 /// Whether `name` parses as lab-fs parses an artifact name (for the
-/// oracles: the one parser, not a copy).
+/// oracles, and for the MLflow reader's images: the one parser, not a
+/// copy).
 pub(crate) fn is_artifact_name(name: &str) -> bool {
     lab_fs::ArtifactName::parse(name).is_ok()
 }
+
+/// MLflow's `log_image` file-name grammar, lab-fs's (the one that holds
+/// SPEC §5's `%` rule), for the MLflow readers: a pure parse, no I/O.
+pub(crate) use lab_fs::mlflow_image_name;
 
 /// A run-like directory discovery could not read, and what it looked like.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -250,6 +250,12 @@ fn read_meta(storage: &dyn Storage) -> Meta {
     info.created = text("created");
     info.description = text("description");
     info.status = text("status");
+    // A bundle's `run.json` keeps when it ended, who and what ran it, and
+    // its commit (an MLflow run's, say).
+    info.ended = text("ended");
+    info.user = text("user");
+    info.source = text("source");
+    info.git_commit = text("git_commit");
     // `experiment = "NAME"`, or a bundle's `{"name": …}`: one namespace.
     info.experiment = meta
         .get("experiment")

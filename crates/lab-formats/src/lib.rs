@@ -250,7 +250,10 @@ impl Format {
     }
 }
 
-const MLFLOW_ARTIFACTS: [&str; 10] = [
+/// Beneath `artifacts/`, to the depth every format keeps (at most four
+/// segments: `artifacts/a/b/c.json`): files at its top, in one
+/// subdirectory and in two.
+const MLFLOW_ARTIFACTS: [&str; 26] = [
     "artifacts/*.mp4",
     "artifacts/*.png",
     "artifacts/*.jpg",
@@ -261,6 +264,22 @@ const MLFLOW_ARTIFACTS: [&str; 10] = [
     "artifacts/*.log",
     "artifacts/videos/*.mp4",
     "artifacts/images/*.png",
+    "artifacts/*/*.mp4",
+    "artifacts/*/*.png",
+    "artifacts/*/*.jpg",
+    "artifacts/*/*.json",
+    "artifacts/*/*.txt",
+    "artifacts/*/*.md",
+    "artifacts/*/*.csv",
+    "artifacts/*/*.log",
+    "artifacts/*/*/*.mp4",
+    "artifacts/*/*/*.png",
+    "artifacts/*/*/*.jpg",
+    "artifacts/*/*/*.json",
+    "artifacts/*/*/*.txt",
+    "artifacts/*/*/*.md",
+    "artifacts/*/*/*.csv",
+    "artifacts/*/*/*.log",
 ];
 
 const WANDB_ARTIFACTS: [&str; 11] = [
@@ -278,37 +297,38 @@ const WANDB_ARTIFACTS: [&str; 11] = [
     "files/media/table/*.table.json",
 ];
 
-const LAB_ARTIFACTS: [&str; 26] = [
-    MLFLOW_ARTIFACTS[0],
-    MLFLOW_ARTIFACTS[1],
-    MLFLOW_ARTIFACTS[2],
-    MLFLOW_ARTIFACTS[3],
-    MLFLOW_ARTIFACTS[4],
-    MLFLOW_ARTIFACTS[5],
-    MLFLOW_ARTIFACTS[6],
-    MLFLOW_ARTIFACTS[7],
-    MLFLOW_ARTIFACTS[8],
-    MLFLOW_ARTIFACTS[9],
-    WANDB_ARTIFACTS[0],
-    WANDB_ARTIFACTS[1],
-    WANDB_ARTIFACTS[2],
-    WANDB_ARTIFACTS[3],
-    WANDB_ARTIFACTS[4],
-    WANDB_ARTIFACTS[5],
-    WANDB_ARTIFACTS[6],
-    WANDB_ARTIFACTS[7],
-    WANDB_ARTIFACTS[8],
-    WANDB_ARTIFACTS[9],
-    // A bundle's histograms (`lab_form`).
+/// What the Lab format serves of its own beyond the default list: a
+/// bundle's histograms, the key and step of each media file and table it
+/// holds, and the media it carries under names of its own.
+const LAB_OWN: [&str; 5] = [
     "histograms.jsonl",
-    WANDB_ARTIFACTS[10],
-    // A bundle's key and step of each media file and table it holds,
-    // and the media it carries under names of its own.
     bundle::MEDIA_JSON,
     "images/*.jpg",
     "images/*.gif",
     "videos/*.webm",
 ];
+
+/// Every MLflow pattern, every W&B one, then the Lab's own: built by
+/// concatenation, so it cannot drift from any of the lists.
+const LAB_ARTIFACTS: [&str; MLFLOW_ARTIFACTS.len() + WANDB_ARTIFACTS.len() + LAB_OWN.len()] = {
+    let mut out = [""; MLFLOW_ARTIFACTS.len() + WANDB_ARTIFACTS.len() + LAB_OWN.len()];
+    let mut i = 0;
+    while i < MLFLOW_ARTIFACTS.len() {
+        out[i] = MLFLOW_ARTIFACTS[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < WANDB_ARTIFACTS.len() {
+        out[i + j] = WANDB_ARTIFACTS[j];
+        j += 1;
+    }
+    let mut k = 0;
+    while k < LAB_OWN.len() {
+        out[i + j + k] = LAB_OWN[k];
+        k += 1;
+    }
+    out
+};
 
 impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -424,6 +444,28 @@ pub struct RunInfo {
     /// Tables the run logged (a W&B `Table`), each a JSON artifact, with
     /// the key and step it was logged at.
     pub tables: Vec<TableRef>,
+    /// When it ended (ISO 8601, UTC), when known (MLflow's `end_time`).
+    pub ended: Option<String>,
+    /// Who ran it, when the format says (MLflow's `mlflow.user` tag or
+    /// `user_id`).
+    pub user: Option<String>,
+    /// What ran it (MLflow's `mlflow.source.name`, with
+    /// `mlflow.source.type` in parentheses when given).
+    pub source: Option<String>,
+    /// The git commit it ran at (MLflow's `mlflow.source.git.commit`).
+    pub git_commit: Option<String>,
+    /// The key of its parent run in the same store (MLflow's
+    /// `mlflow.parentRunId`); the core turns it into the parent's id.
+    pub parent: Option<String>,
+}
+
+impl RunInfo {
+    /// Seconds from `created` to `ended`, when both are known and in order.
+    pub fn duration_secs(&self) -> Option<f64> {
+        let created = text::iso8601_secs(self.created.as_deref()?)?;
+        let ended = text::iso8601_secs(self.ended.as_deref()?)?;
+        (ended >= created).then_some(ended - created)
+    }
 }
 
 /// A group of runs as a run's files name it (SPEC §4 `experiment`).
@@ -705,7 +747,8 @@ pub struct Shown<'a> {
 
 /// A run of any format in the Lab's own form, for a bundle that reimports
 /// whole: `run.json` (name, source format, `experiment` and `created` as
-/// the core shows them ([`Shown`]), status, description, tags, params) unless `has("run.toml")` or `has("run.json")`, and
+/// the core shows them ([`Shown`]), status, description, tags, params,
+/// ended, user, source, git commit) unless `has("run.toml")` or `has("run.json")`, and
 /// `metrics.jsonl` (one line per point: `step`, `wall_time` when known,
 /// and the metric; NaN and ±Inf as null) unless the run already has
 /// `metrics.jsonl` or `metrics.csv` (for a run of another format, both are
@@ -750,6 +793,10 @@ pub fn lab_form(
             "description": info.description,
             "tags": info.tags,
             "params": info.params,
+            "ended": info.ended,
+            "user": info.user,
+            "source": info.source,
+            "git_commit": info.git_commit,
         });
         let mut bytes = serde_json::to_vec_pretty(&meta).unwrap_or_default();
         bytes.push(b'\n');
@@ -868,5 +915,108 @@ mod tests {
         let mut out = BTreeMap::new();
         flatten("", &serde_json::json!({ edge.clone(): [1] }), &mut out);
         assert_eq!(out.keys().next().map(String::len), Some(MAX_KEY_LEN));
+    }
+
+    /// An MLflow file-store run's user, source, commit, parent, end and
+    /// `log_image` images (MLflow 3's `+` names and MLflow 2's `%` ones;
+    /// never the `.webp` copies or a name lab-fs would refuse), and a
+    /// bundle's `run.json` giving the same facts back.
+    #[test]
+    fn an_mlflow_run_gives_its_origin_parent_and_images_by_step() {
+        let memory = storage::tests::Memory::default();
+        memory.put(
+            "meta.yaml",
+            b"run_name: outer\nstart_time: 1796653770517\nend_time: 1796653772876\nstatus: 3\nuser_id: meta-user\n",
+        );
+        for (key, value) in [
+            ("mlflow.user", "alice"),
+            ("mlflow.source.name", "train.py"),
+            ("mlflow.source.type", "LOCAL"),
+            ("mlflow.source.git.commit", "0123456789abcdef"),
+            ("mlflow.parentRunId", "9de24516c88a4364"),
+            ("mlflow.loggedImages", "True"),
+            ("team", "vision"),
+        ] {
+            memory.put(&format!("tags/{key}"), value.as_bytes());
+        }
+        for name in [
+            "a~b+step+2+timestamp+1+ab-cd.png",
+            "a~b+step+2+timestamp+1+ab-cd+compressed.webp",
+            "a~b+step+0+timestamp+1+ef.png",
+            "a#b%step%5%timestamp%1%01.png",
+            "%2e%2e.png",
+            "x%step%1%timestamp%1%zz.png",
+            "plain.png",
+        ] {
+            memory.put(&format!("artifacts/images/{name}"), b"png");
+        }
+        let mut reader = RunReader::new(Format::Mlflow);
+        reader.refresh(&memory);
+        let info = reader.info();
+        assert_eq!(info.errors, Vec::<String>::new());
+        assert_eq!(info.user.as_deref(), Some("alice"));
+        assert_eq!(info.source.as_deref(), Some("train.py (LOCAL)"));
+        assert_eq!(info.git_commit.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(info.parent.as_deref(), Some("9de24516c88a4364"));
+        assert_eq!(info.tags, ["team=vision", "status_raw=FINISHED"]);
+        // 1796653770 to 1796653772, in whole seconds.
+        assert_eq!(info.duration_secs(), Some(2.0));
+        let media: Vec<(Option<&str>, Option<i64>, &str)> = info
+            .media
+            .iter()
+            .map(|m| (m.key.as_deref(), m.step, m.artifact.as_str()))
+            .collect();
+        assert_eq!(
+            media,
+            [
+                (
+                    Some("a/b"),
+                    Some(0),
+                    "artifacts/images/a~b+step+0+timestamp+1+ef.png"
+                ),
+                (
+                    Some("a/b"),
+                    Some(2),
+                    "artifacts/images/a~b+step+2+timestamp+1+ab-cd.png"
+                ),
+                (
+                    Some("a/b"),
+                    Some(5),
+                    "artifacts/images/a#b%step%5%timestamp%1%01.png"
+                ),
+            ]
+        );
+        // Without the tag, `meta.yaml`'s `user_id`.
+        let bare = storage::tests::Memory::default();
+        bare.put("meta.yaml", b"user_id: meta-user\nstatus: 1\n");
+        let mut reader = RunReader::new(Format::Mlflow);
+        reader.refresh(&bare);
+        let info = reader.info();
+        assert_eq!(info.user.as_deref(), Some("meta-user"));
+        assert_eq!((info.ended.as_deref(), info.duration_secs()), (None, None));
+
+        let bundle = storage::tests::Memory::default();
+        bundle.put(
+            "run.json",
+            br#"{"name": "b", "created": "2026-12-07T10:00:00Z", "ended": "2026-12-07T10:01:05Z", "user": "alice", "source": "train.py (LOCAL)", "git_commit": "0123456789abcdef"}"#,
+        );
+        let mut reader = RunReader::new(Format::Lab);
+        reader.refresh(&bundle);
+        let info = reader.info();
+        assert_eq!(info.user.as_deref(), Some("alice"));
+        assert_eq!(info.source.as_deref(), Some("train.py (LOCAL)"));
+        assert_eq!(info.git_commit.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(info.duration_secs(), Some(65.0));
+    }
+
+    /// The Lab's own list carries every MLflow pattern, then every W&B one.
+    #[test]
+    fn the_lab_list_is_the_mlflow_and_wandb_lists_whole() {
+        let mut both = MLFLOW_ARTIFACTS.to_vec();
+        both.extend(WANDB_ARTIFACTS);
+        assert_eq!(LAB_ARTIFACTS.to_vec(), both);
+        for pattern in Format::ALL.iter().flat_map(|f| f.artifact_patterns()) {
+            lab_fs::Pattern::parse(pattern).unwrap();
+        }
     }
 }

@@ -41,19 +41,86 @@ pub fn experiment_name(storage: &dyn Storage) -> Option<String> {
         .map(crate::text::cap)
 }
 
-/// What an MLflow tag says of a run (file store and SQLite store alike):
+/// What MLflow's tags say of a run (file store and SQLite store alike):
 /// `mlflow.runName` is its name, `mlflow.note.content` its description,
+/// `mlflow.user` its user, `mlflow.source.name` (and `.type`) its source,
+/// `mlflow.source.git.commit` its commit, `mlflow.parentRunId` its parent;
 /// other `mlflow.*` tags are MLflow's own, the rest are `key=value` tags.
-pub(crate) fn apply_tag(info: &mut RunInfo, key: &str, value: &str) {
-    match key {
-        "mlflow.runName" => info.name = Some(crate::text::cap(value)),
-        "mlflow.note.content" => info.description = Some(crate::text::cap(value)),
-        k if k.starts_with("mlflow.") => {}
-        _ if info.tags.len() < crate::MAX_TAGS => {
-            info.tags.push(crate::text::cap(&format!("{key}={value}")));
+pub(crate) fn apply_tags<K: AsRef<str>, V: AsRef<str>>(
+    info: &mut RunInfo,
+    tags: impl IntoIterator<Item = (K, V)>,
+) {
+    let (mut source, mut source_type) = (None, None);
+    for (key, value) in tags {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        let text = || Some(crate::text::cap(value.trim())).filter(|v| !v.is_empty());
+        match key {
+            "mlflow.runName" => info.name = Some(crate::text::cap(value)),
+            "mlflow.note.content" => info.description = Some(crate::text::cap(value)),
+            "mlflow.user" => info.user = text().or(info.user.take()),
+            "mlflow.source.name" => source = text(),
+            "mlflow.source.type" => source_type = text(),
+            "mlflow.source.git.commit" => info.git_commit = text(),
+            "mlflow.parentRunId" => info.parent = text(),
+            k if k.starts_with("mlflow.") => {}
+            _ if info.tags.len() < crate::MAX_TAGS => {
+                info.tags.push(crate::text::cap(&format!("{key}={value}")));
+            }
+            _ => {}
         }
-        _ => {}
     }
+    info.source = match (source, source_type) {
+        (Some(name), Some(kind)) => Some(format!("{name} ({kind})")),
+        (name, _) => name,
+    };
+}
+
+/// Most `log_image` images listed per run.
+const MAX_IMAGES: usize = 10_000;
+
+/// The images MLflow's `log_image(key=…, step=…)` wrote beneath
+/// `{dir}artifacts/images/` (`dir` empty for a file store's run, the
+/// run's directory and `/` for a SQLite store's), as media with key and
+/// step; MLflow's compressed `.webp` copies left out. A name lab-fs would
+/// not serve (a planted `%2e%2e`) is never media.
+pub(crate) fn images(storage: &dyn Storage, dir: &str, info: &mut RunInfo) {
+    let rel = format!("{dir}artifacts/images");
+    let entries = match list_all(storage, &rel) {
+        Ok(entries) => entries,
+        Err(StorageError::NotFound) => return,
+        Err(e) => {
+            info.errors.push(format!("artifacts/images: {e}"));
+            return;
+        }
+    };
+    let mut found: Vec<crate::Media> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::File)
+        .filter_map(|e| {
+            let image = crate::discover::mlflow_image_name(&e.name).filter(|i| !i.compressed)?;
+            let artifact = format!("artifacts/images/{}", e.name);
+            if !crate::discover::is_artifact_name(&artifact) {
+                return None;
+            }
+            Some(crate::Media {
+                artifact,
+                kind: "image",
+                step: Some(image.step),
+                key: Some(crate::text::cap(&image.key())),
+                embedded: false,
+                url: None,
+            })
+        })
+        .take(MAX_IMAGES)
+        .collect();
+    found.sort_by(|a, b| (&a.key, a.step, &a.artifact).cmp(&(&b.key, b.step, &b.artifact)));
+    info.media = found;
+}
+
+/// Milliseconds since the epoch as ISO 8601 UTC; `None` for none or 0.
+pub(crate) fn millis(ms: Option<f64>) -> Option<String> {
+    ms.filter(|t| t.is_finite() && *t > 0.0)
+        .map(|ms| crate::text::iso8601_utc((ms / 1000.0) as u64))
 }
 
 /// The keys under `dir` (files, nested through subdirectories), bounded.
@@ -149,11 +216,9 @@ impl Reader {
                         .get("status")
                         .and_then(Value::as_i64)
                         .map(|n| status_name(n).to_owned());
-                    info.created = meta
-                        .get("start_time")
-                        .and_then(Value::as_f64)
-                        .filter(|t| *t > 0.0)
-                        .map(|ms| crate::text::iso8601_utc((ms / 1000.0) as u64));
+                    info.created = millis(meta.get("start_time").and_then(Value::as_f64));
+                    info.ended = millis(meta.get("end_time").and_then(Value::as_f64));
+                    info.user = text("user_id").filter(|u| !u.is_empty());
                     if let Some(exp) = meta.get("experiment_id") {
                         let exp = exp.as_str().map_or_else(|| exp.to_string(), str::to_owned);
                         // The experiment is the run's parent directory;
@@ -188,21 +253,20 @@ impl Reader {
             Err(e) => self.errors.push(e),
         }
         match keys(storage, "tags", MAX_PARAMS) {
-            Ok(tags) => {
-                for key in tags {
-                    let value = match read_small(storage, &format!("tags/{key}"), MAX_SMALL) {
-                        Ok(Some(v)) => v,
-                        Ok(None) => continue,
-                        Err(e) => {
-                            self.errors.push(e);
-                            continue;
-                        }
-                    };
-                    apply_tag(&mut info, &key, &value);
+            Ok(keys) => {
+                let mut tags = Vec::new();
+                for key in keys {
+                    match read_small(storage, &format!("tags/{key}"), MAX_SMALL) {
+                        Ok(Some(v)) => tags.push((key, v)),
+                        Ok(None) => {}
+                        Err(e) => self.errors.push(e),
+                    }
                 }
+                apply_tags(&mut info, tags);
             }
             Err(e) => self.errors.push(e),
         }
+        images(storage, "", &mut info);
         self.info = info;
         let names = match keys(storage, "metrics", MAX_SERIES) {
             Ok(n) => n,

@@ -465,16 +465,20 @@ impl Reader {
         let tx = conn.transaction()?;
         let run = tx
             .query_row(
-                "SELECT name, status, start_time, artifact_uri, experiment_id FROM runs \
-                 WHERE run_uuid = ?1",
+                // `end_time` and `user_id` are read where the store has
+                // them (every MLflow schema does; a store without them is
+                // read as before).
+                "SELECT * FROM runs WHERE run_uuid = ?1",
                 [&self.run],
                 |row| {
                     Ok((
-                        row.get::<_, Option<String>>(0)?,
-                        row.get::<_, Option<String>>(1)?,
-                        row.get::<_, Option<i64>>(2)?,
-                        row.get::<_, Option<String>>(3)?,
-                        row.get::<_, Option<i64>>(4)?,
+                        row.get::<_, Option<String>>("name")?,
+                        row.get::<_, Option<String>>("status")?,
+                        row.get::<_, Option<i64>>("start_time")?,
+                        row.get::<_, Option<String>>("artifact_uri")?,
+                        row.get::<_, Option<i64>>("experiment_id")?,
+                        row.get::<_, Option<i64>>("end_time").ok().flatten(),
+                        row.get::<_, Option<String>>("user_id").ok().flatten(),
                     ))
                 },
             )
@@ -493,6 +497,11 @@ impl Reader {
                 .filter(|t| *t > 0)
                 .map(|ms| crate::text::iso8601_utc((ms / 1000) as u64)),
             artifact_dir: run.3.as_deref().and_then(|uri| inside(storage, uri)),
+            ended: crate::mlflow::millis(run.5.map(|ms| ms as f64)),
+            user: run
+                .6
+                .map(|u| crate::text::cap(u.trim()))
+                .filter(|u| !u.is_empty()),
             ..RunInfo::default()
         };
         if let Some(exp) = run.4 {
@@ -519,9 +528,11 @@ impl Reader {
                 v.map_or(Value::Null, |v| Value::String(crate::text::cap(&v))),
             );
         }
-        for (k, v) in key_values(&tx, "tags", &self.run)? {
-            crate::mlflow::apply_tag(&mut info, &k, &v.unwrap_or_default());
-        }
+        let tags = key_values(&tx, "tags", &self.run)?;
+        crate::mlflow::apply_tags(
+            &mut info,
+            tags.into_iter().map(|(k, v)| (k, v.unwrap_or_default())),
+        );
         {
             let mut stmt = tx.prepare(
                 "SELECT rowid, key, value, timestamp, step, is_nan FROM metrics \
@@ -559,6 +570,9 @@ impl Reader {
             }
         }
         tx.finish()?;
+        if let Some(dir) = info.artifact_dir.clone() {
+            crate::mlflow::images(storage, &format!("{dir}/"), &mut info);
+        }
         self.info = info;
         Ok(())
     }

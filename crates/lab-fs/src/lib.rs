@@ -43,7 +43,8 @@ use cap_std::fs::{Dir, MetadataExt as _, OpenOptions, OpenOptionsExt as _};
 use rustix::fs::{OFlags, ResolveFlags};
 
 pub use name::{
-    Allowlist, ArtifactName, DEFAULT_ALLOWLIST, JOB_DIR, MAX_LEVELS, MAX_NAME_LEN, Pattern,
+    Allowlist, ArtifactName, DEFAULT_ALLOWLIST, JOB_DIR, MAX_LEVELS, MAX_NAME_LEN, MlflowImageName,
+    Pattern, mlflow_image_name,
 };
 pub use sqlite::{
     FileIdentity, SQLITE_SIDE_FILES, SqliteIdentity, SqliteRefusal, SqliteSnapshot,

@@ -85,7 +85,98 @@ fn split_segments(name: &str) -> Result<Vec<&str>, Error> {
     for segment in &segments {
         check_segment(segment)?;
     }
+    // SPEC §5: a literal `%` only in an MLflow `log_image` file name
+    // directly beneath `artifacts/images/` (MLflow before 3 wrote
+    // `KEY%step%N%timestamp%MS%UUID.png`); anywhere else a `%` is the
+    // trace of an encoded form and refused.
+    if name.contains('%') {
+        let legacy_image = match segments.as_slice() {
+            ["artifacts", "images", file] => {
+                mlflow_image_name(file).is_some_and(|image| image.separator == '%')
+            }
+            _ => false,
+        };
+        if !legacy_image {
+            return Err(Error::InvalidName("percent sign"));
+        }
+    }
     Ok(segments)
+}
+
+/// An MLflow `log_image(image, key=…, step=…)` file name, as MLflow
+/// writes it beneath `artifacts/images/`:
+/// `KEY+step+N+timestamp+MS+UUID.png` (MLflow 3, a `/` in the key written
+/// `~`), `KEY%step%N%timestamp%MS%UUID.png` (MLflow 2, `/` written `#`),
+/// each with a `+compressed.webp` (`%compressed.webp`) copy beside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MlflowImageName<'a> {
+    /// The key as MLflow sanitised it (`~` or `#` for each `/`).
+    pub key: &'a str,
+    /// The step.
+    pub step: i64,
+    /// The timestamp, in milliseconds since the epoch.
+    pub timestamp_ms: i64,
+    /// Whether this is MLflow's compressed (`.webp`) copy.
+    pub compressed: bool,
+    /// `+` or `%`.
+    pub separator: char,
+}
+
+impl MlflowImageName<'_> {
+    /// The key as logged: each `~` (or `#`) back to `/`.
+    pub fn key(&self) -> String {
+        self.key.replace(['~', '#'], "/")
+    }
+}
+
+/// Parses `file` (one segment) as an MLflow `log_image` file name; `None`
+/// for anything else. The grammar is exact: a key of the characters MLflow
+/// accepts (letters, digits, `_ - .`, space and the `/` stand-in), decimal
+/// step and timestamp, a UUID of hex digits and dashes, `.png` (or
+/// `compressed` and `.webp`).
+pub fn mlflow_image_name(file: &str) -> Option<MlflowImageName<'_>> {
+    let (stem, ext) = file.rsplit_once('.')?;
+    ['+', '%'].into_iter().find_map(|sep| {
+        let mut fields = stem.split(sep);
+        let key = fields.next()?;
+        let key_ok = !key.is_empty()
+            && key.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ' | '~' | '#')
+            });
+        let number = |s: &str| {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            (!digits.is_empty() && digits.len() <= 19 && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<i64>().ok())
+                .flatten()
+        };
+        if !key_ok || fields.next()? != "step" {
+            return None;
+        }
+        let step = number(fields.next()?)?;
+        if fields.next()? != "timestamp" {
+            return None;
+        }
+        let timestamp_ms = number(fields.next()?)?;
+        let uuid = fields.next()?;
+        if uuid.is_empty()
+            || uuid.len() > 64
+            || !uuid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        {
+            return None;
+        }
+        let compressed = match (fields.next(), ext) {
+            (None, "png") => false,
+            (Some("compressed"), "webp") => true,
+            _ => return None,
+        };
+        fields.next().is_none().then_some(MlflowImageName {
+            key,
+            step,
+            timestamp_ms,
+            compressed,
+            separator: sep,
+        })
+    })
 }
 
 fn check_segment(segment: &str) -> Result<(), Error> {
@@ -375,7 +466,8 @@ mod tests {
         let table: &[(&str, Result<(), &str>)] = &[
             ("output.mp4", Ok(())),
             ("videos/a.mp4", Ok(())),
-            ("videos/a b%2e#?;.mp4", Ok(())),
+            ("videos/a b#?;.mp4", Ok(())),
+            ("videos/a b%2e#?;.mp4", Err("percent sign")),
             ("images/x.png", Ok(())),
             ("extra/notes.txt", Ok(())),
             ("report-1.json", Ok(())),
@@ -405,7 +497,7 @@ mod tests {
             ("videos/a.mkv", Err("not on the artifact allowlist")),
             ("extra/a.txt.gz", Err("not on the artifact allowlist")),
             ("Output.mp4", Err("not on the artifact allowlist")),
-            ("%2e%2e", Err("not on the artifact allowlist")),
+            ("%2e%2e", Err("percent sign")),
             ("output.mp4;", Err("not on the artifact allowlist")),
         ];
         for (name, expected) in table {
@@ -481,5 +573,131 @@ mod tests {
         assert!(list.check("anything.bin").is_ok());
         assert!(list.check(".env").is_err());
         assert!(list.check(".git").is_err());
+    }
+
+    /// SPEC §5: a literal `%` is accepted only in an MLflow `log_image`
+    /// file name directly beneath `artifacts/images/`; every other `%`
+    /// (an encoded dot, separator or NUL, a `%` elsewhere) is refused.
+    #[test]
+    fn a_percent_sign_is_refused_but_in_an_mlflow_image_name_beneath_artifacts_images() {
+        let list = Allowlist::default()
+            .plus(&[
+                "artifacts/images/*.png",
+                "artifacts/*.png",
+                "artifacts/images/*.webp",
+            ])
+            .unwrap();
+        let legacy = "loss#a%step%3%timestamp%1796653770703%93904f9c-f7a9-45fb-8809-dee7ca15adb7";
+        let table: &[(String, Result<(), &str>)] = &[
+            (format!("artifacts/images/{legacy}.png"), Ok(())),
+            (format!("artifacts/images/{legacy}%compressed.webp"), Ok(())),
+            (
+                "artifacts/images/a~b+step+0+timestamp+1+0a-1b.png".to_owned(),
+                Ok(()),
+            ),
+            (format!("artifacts/{legacy}.png"), Err("percent sign")),
+            (
+                format!("artifacts/images/x/{legacy}.png"),
+                Err("percent sign"),
+            ),
+            (
+                format!("job/artifacts/images/{legacy}.png"),
+                Err("percent sign"),
+            ),
+            (format!("images/{legacy}.png"), Err("percent sign")),
+            (
+                "artifacts/images/%2e%2e.png".to_owned(),
+                Err("percent sign"),
+            ),
+            ("artifacts/images/%2e%2e".to_owned(), Err("percent sign")),
+            ("artifacts/images/a%00.png".to_owned(), Err("percent sign")),
+            ("artifacts/images/..%2f..%2fx.png".to_owned(), Err("hidden")),
+            (
+                "artifacts/images/a..%2f..%2fx.png".to_owned(),
+                Err("percent sign"),
+            ),
+            (
+                "artifacts/images/a%2fb%step%1%timestamp%2%ab.png".to_owned(),
+                Err("percent sign"),
+            ),
+            (
+                "artifacts/images/a%step%1%timestamp%2%zz.png".to_owned(),
+                Err("percent sign"),
+            ),
+            (
+                "artifacts/images/a%step%1%timestamp%2%ab.png%".to_owned(),
+                Err("percent sign"),
+            ),
+            (
+                "artifacts/images/a%step%x%timestamp%2%ab.png".to_owned(),
+                Err("percent sign"),
+            ),
+            (
+                "artifacts/images/a%step%1%timestamp%2%ab%more.png".to_owned(),
+                Err("percent sign"),
+            ),
+            (
+                "artifacts/images/a%step%1%timestamp%2%ab.webp".to_owned(),
+                Err("percent sign"),
+            ),
+            (
+                "artifacts/images/%step%1%timestamp%2%ab.png".to_owned(),
+                Err("percent sign"),
+            ),
+            ("artifacts%2fimages/x.png".to_owned(), Err("percent sign")),
+            (
+                "artifacts/images%2f%2e%2e/x.png".to_owned(),
+                Err("percent sign"),
+            ),
+            ("run.json%00".to_owned(), Err("percent sign")),
+        ];
+        for (name, expected) in table {
+            let got = list.check(name).map(|_| ()).map_err(|e| e.to_string());
+            match expected {
+                Ok(()) => assert!(got.is_ok(), "{name:?}: {got:?}"),
+                Err(needle) => {
+                    let msg = got.expect_err(name);
+                    assert!(msg.contains(needle), "{name:?}: {msg:?}");
+                }
+            }
+        }
+    }
+
+    /// The MLflow image grammar, both writers' separators, against names
+    /// MLflow 3.17 wrote (`+`, `~` for `/`) and MLflow 2 wrote (`%`, `#`).
+    #[test]
+    fn mlflow_image_names_give_key_and_step() {
+        /// A file name and what it parses into: key, step, compressed.
+        type Row<'a> = (&'a str, Option<(&'a str, i64, bool)>);
+        let table: &[Row<'_>] = &[
+            (
+                "samples~a+step+2+timestamp+1796653770814+37718422-0e0f-4dbb-be66-a992427dba58.png",
+                Some(("samples/a", 2, false)),
+            ),
+            (
+                "samples~a+step+2+timestamp+1796653770814+37718422-0e0f+compressed.webp",
+                Some(("samples/a", 2, true)),
+            ),
+            ("x#y%step%-1%timestamp%5%ab.png", Some(("x/y", -1, false))),
+            (
+                "my key.v2+step+10+timestamp+5+ab.png",
+                Some(("my key.v2", 10, false)),
+            ),
+            ("a+step+1+timestamp+2+ab.jpg", None),
+            ("a+step+1+timestamp+2+ab+compressed.png", None),
+            ("a+step+1+timestamp+2.png", None),
+            ("a+step+1+timestamp+2+ab+x+compressed.webp", None),
+            ("a+step++timestamp+2+ab.png", None),
+            ("a+step+99999999999999999999+timestamp+2+ab.png", None),
+            ("a%step+1+timestamp+2+ab.png", None),
+            ("a/b+step+1+timestamp+2+ab.png", None),
+            ("plain.png", None),
+        ];
+        for (file, expected) in table {
+            let got = mlflow_image_name(file);
+            let got = got.as_ref().map(|n| (n.key(), n.step, n.compressed));
+            let want = expected.map(|(k, s, c)| (k.to_owned(), s, c));
+            assert_eq!(got, want, "{file}");
+        }
     }
 }

@@ -122,12 +122,14 @@ fn escape_table() {
         ("out\rput.mp4", Invalid),
         (".env", Invalid),
         ("videos/.hidden.mp4", Invalid),
-        // Encoded variants are ordinary characters here (decoding happened
-        // once, in the HTTP layer) and match nothing.
-        ("%2e%2e/secret.txt", NotAllowed),
-        ("%2e%2e", NotAllowed),
+        // Encoded variants are never decoded here (decoding happened
+        // once, in the HTTP layer): a `%` outside an MLflow image name
+        // beneath `artifacts/images/` is refused (SPEC §5).
+        ("%2e%2e/secret.txt", Invalid),
+        ("%2e%2e", Invalid),
         ("..%2fsecret.txt", Invalid),
-        ("a%2f..%2fsecret.txt", NotAllowed),
+        ("a%2f..%2fsecret.txt", Invalid),
+        ("videos/%2e%2e%2fsecret.mp4", Invalid),
         ("real-notes.txt", NotAllowed),
         ("secret.txt", NotAllowed),
         // Symlinks that leave the root, directly, via `..`, into a sibling
@@ -550,6 +552,59 @@ fn a_wildcard_listing_follows_no_link_and_stops_at_its_budget() {
     );
     assert_eq!(
         std::fs::read_to_string(outside.join("canary")).unwrap(),
+        CANARY
+    );
+}
+
+/// SPEC §5's one `%`: an MLflow 2 `log_image` file beneath
+/// `artifacts/images/` opens by its literal name; files planted with
+/// `%2e%2e`, `%2f` or `%00` in their names there, or a `%` name anywhere
+/// else, are refused by name before any open (never decoded into a dot
+/// segment, a separator or a NUL).
+#[test]
+fn only_an_mlflow_image_name_beneath_artifacts_images_may_hold_a_percent_sign() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root_path = tmp.path().join("run");
+    let images = root_path.join("artifacts/images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::write(tmp.path().join("secret.png"), CANARY).unwrap();
+    let legacy = "loss%step%2%timestamp%1796653770703%93904f9c-f7a9.png";
+    std::fs::write(images.join(legacy), "legacy image").unwrap();
+    for planted in ["%2e%2e", "%2e%2e%2fsecret.png", "a%00.png", "x%2fy.png"] {
+        std::fs::write(images.join(planted), "planted").unwrap();
+    }
+    std::fs::write(root_path.join("artifacts/a%2e.png"), "planted").unwrap();
+    let root = RunRoot::open_ambient(&root_path).unwrap();
+    let allow = Allowlist::default()
+        .plus(&["artifacts/images/*.png", "artifacts/*.png"])
+        .unwrap();
+    use Expect::*;
+    let table: &[(String, Expect)] = &[
+        (
+            format!("artifacts/images/{legacy}"),
+            Content("legacy image"),
+        ),
+        ("artifacts/images/%2e%2e".to_owned(), Invalid),
+        ("artifacts/images/%2e%2e%2fsecret.png".to_owned(), Invalid),
+        ("artifacts/images/a%00.png".to_owned(), Invalid),
+        ("artifacts/images/x%2fy.png".to_owned(), Invalid),
+        ("artifacts/a%2e.png".to_owned(), Invalid),
+        (format!("artifacts/{legacy}"), Invalid),
+    ];
+    for (name, expected) in table {
+        check(&root, &allow, name, *expected);
+        check_cached(&root, &allow, name, *expected);
+    }
+    // The listing names only what would be served.
+    let listed: Vec<String> = root
+        .list_artifacts(&allow)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name.to_string())
+        .collect();
+    assert_eq!(listed, [format!("artifacts/images/{legacy}")]);
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("secret.png")).unwrap(),
         CANARY
     );
 }

@@ -124,6 +124,40 @@ mod tests {
         }
     }
 
+    /// SPEC §5: an MLflow 2 `log_image` name (`%` separators) beneath
+    /// `artifacts/images/` is reached by its `%25` URL, decoded once;
+    /// every encoded dot, separator or NUL, at one or two levels of
+    /// encoding, decodes to a name lab-fs refuses, never to another file.
+    #[test]
+    fn only_an_mlflow_image_name_keeps_a_percent_sign_after_decoding_once() {
+        let allow = lab_fs::Allowlist::default()
+            .plus(&["artifacts/images/*.png", "artifacts/*.png"])
+            .unwrap();
+        let image = "artifacts/images/a#b%step%3%timestamp%17%9f-0e.png";
+        let served = |raw: &str| {
+            let name = percent_decode(raw, false)?;
+            allow.check(&name).ok().map(|n| n.as_str().to_owned())
+        };
+        assert_eq!(served(&percent_encode_path(image)).as_deref(), Some(image));
+        assert_eq!(
+            served("artifacts/images/a%23b%25step%253%25timestamp%2517%259f-0e.png").as_deref(),
+            Some(image)
+        );
+        for raw in [
+            "artifacts/images/%2e%2e",
+            "artifacts/images/%252e%252e",
+            "artifacts/images/%2e%2e%2f%2e%2e%2frun.json",
+            "artifacts/images/a%252fb%25step%253%25timestamp%2517%259f.png",
+            "artifacts/images/a%2500.png",
+            "artifacts/images/a%00.png",
+            "artifacts%2fimages%2f..%2fx.png",
+            "artifacts/a%25step%253%25timestamp%2517%259f.png",
+            "artifacts/x%2525.png",
+        ] {
+            assert_eq!(served(raw), None, "{raw}");
+        }
+    }
+
     proptest::proptest! {
         /// For every string, decoding its encoded path gives it back, and
         /// the encoding holds no byte a URL would need to escape.

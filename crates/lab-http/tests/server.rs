@@ -877,7 +877,23 @@ async fn import_through_the_api_obeys_the_allowed_roots() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_allowlisted_artifacts_inside_the_run_are_served() {
     let lab = start().await;
+    // An MLflow 2 `log_image` file (a bundle of an MLflow run keeps it).
+    let images = lab.base.join("runs/demo/artifacts/images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::write(images.join("k%step%1%timestamp%2%ab.png"), b"png").unwrap();
+    std::fs::write(images.join("%2e%2e.png"), SECRET).unwrap();
     let cases: &[(&str, u16)] = &[
+        (
+            "artifacts/images/k%25step%251%25timestamp%252%25ab.png",
+            200,
+        ),
+        ("artifacts/images/%252e%252e.png", 400),
+        ("artifacts/images/%2e%2e.png", 400),
+        (
+            "artifacts/images/k%25step%251%25timestamp%252%25ab.png%2500",
+            400,
+        ),
+        ("artifacts/k%25step%251%25timestamp%252%25ab.png", 400),
         ("output.mp4", 200),
         ("video.mp4", 200),
         ("videos/a%20b.mp4", 200),
@@ -893,9 +909,10 @@ async fn only_allowlisted_artifacts_inside_the_run_are_served() {
         ("../other/summary.json", 400),
         ("..%2fother%2fsummary.json", 400),
         ("%2e%2e/%2e%2e/outside/secret.txt", 400),
-        ("%252e%252e/outside/secret.txt", 404),
-        ("%252e%252e", 404),
-        ("%252e%252e%252foutput.mp4", 404),
+        // A decoded `%` outside an MLflow image name is refused by name.
+        ("%252e%252e/outside/secret.txt", 400),
+        ("%252e%252e", 400),
+        ("%252e%252e%252foutput.mp4", 400),
         ("videos/../../outside/secret.txt", 400),
         ("/etc/passwd", 400),
         ("%2fetc%2fpasswd", 400),
@@ -952,9 +969,11 @@ async fn only_allowlisted_artifacts_inside_the_run_are_served() {
         .iter()
         .map(|a| a["name"].as_str().unwrap())
         .collect();
+    // The MLflow 2 image is listed; the planted `%2e%2e.png` is not.
     assert_eq!(
         names,
         [
+            "artifacts/images/k%step%1%timestamp%2%ab.png",
             "metrics.jsonl",
             "notes.md",
             "output.mp4",

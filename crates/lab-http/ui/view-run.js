@@ -32,6 +32,8 @@ export async function enter(current, [id]) {
 }
 
 const TEXT_META = ['summary.json'];
+// Most images without a step shown inline on a run page.
+const STILLS_SHOWN = 120;
 
 async function renderRun(id) {
   const mine = page;
@@ -63,10 +65,12 @@ async function renderRun(id) {
       el('p', { class: 'muted mono', id: 'run-path' }, `${run.id} — ${run.path}`),
       el('div', { class: 'tags' }, (run.tags || []).filter((t) => !t.startsWith('status_raw=')).map((t) => el('span', { class: 'tag' }, t))),
       el('p', { class: 'muted', id: 'run-facts' }, `${run.format} run · created ${date(run.created)}${shownStatus(run) ? ` · ${shownStatus(run)}${rawStatus(run) && rawStatus(run) !== shownStatus(run) ? ` (${rawStatus(run)})` : ''}` : ''} · ${run.artifacts.length} artifacts · ${run.metrics.length} metrics`),
+      originFacts(run),
       run.description ? el('div', { id: 'run-description' }, renderMarkdown(run.description)) : null,
-      // A run a job wrote beneath its job's run, and the runs a job wrote.
-      run.parent ? el('p', { class: 'muted', id: 'run-parent' }, 'Written by the job of run ', el('a', { href: `#/runs/${encodeURIComponent(run.parent)}` }, run.parent)) : null,
-      (run.children || []).length ? el('p', { id: 'run-children' }, `Runs its job wrote (${run.children.length}): `,
+      // A run a job wrote beneath its job's run, and the runs a job wrote;
+      // an MLflow run's parent and nested runs (its own store's).
+      run.parent ? el('p', { class: 'muted', id: 'run-parent' }, run.format === 'mlflow' ? 'Parent run ' : 'Written by the job of run ', el('a', { href: `#/runs/${encodeURIComponent(run.parent)}` }, run.parent)) : null,
+      (run.children || []).length ? el('p', { id: 'run-children' }, `${run.job ? 'Runs its job wrote' : 'Child runs'} (${run.children.length}): `,
         ...run.children.flatMap((c, i) => [i ? ', ' : '', el('a', { href: `#/runs/${encodeURIComponent(c.id)}`, title: `${c.format} run ${c.id}` }, c.name)])) : null),
     el('div', { class: 'actions' },
       job ? el('a', { class: 'button', id: 'run-again', href: `#/jobs?again=${encodeURIComponent(job.id)}`, title: 'a New run form filled in from this job' }, 'Run again') : null,
@@ -91,6 +95,19 @@ async function renderRun(id) {
   if (byStep) {
     page.scrubber = byStep.scrubber;
     media.push(section('Media by step', el('div', { id: 'media-by-step' }, byStep)));
+  }
+  // Every image without a step (an MLflow `artifacts/*.png`, a Lab
+  // `images/*.png`, a Sacred plot) inline, loaded as it scrolls into
+  // view; a click opens it whole.
+  // The first STILLS_SHOWN of them; the rest are in Artifacts.
+  const stills = (run.media || []).filter((m) => m.kind === 'image' && (m.step === null || m.step === undefined) && m.url);
+  if (stills.length) {
+    media.push(section(`Images (${stills.length})`, el('div', { id: 'images', class: 'image-grid' },
+      stills.slice(0, STILLS_SHOWN).map((m) => el('figure', { class: 'image-tile' },
+        el('a', { href: m.url, target: '_blank', rel: 'noopener', title: `open ${m.name} whole` },
+          el('img', { src: m.url, alt: m.name, loading: 'lazy', class: 'media-image' })),
+        el('figcaption', { class: 'muted mono' }, m.name)))),
+      stills.length > STILLS_SHOWN ? el('p', { class: 'muted' }, `the first ${STILLS_SHOWN} shown; every one is under Artifacts`) : null));
   }
 
   // Every metric: single values as numbers, the rest charted in sections
@@ -163,6 +180,15 @@ async function renderRun(id) {
       el('td', {}, a.url ? el('a', { href: a.url, download: a.name.split('/').pop() }, a.name) : a.name),
       el('td', { class: 'num' }, size(a.size)), el('td', { class: 'muted' }, a.type)))))));
   view.replaceChildren(el('article', { class: 'run-view' }, parts));
+  // The parent's link says its name once the list's summary of it is in
+  // (a cached summary, not a second read of the run).
+  if (run.parent) {
+    api(`/api/runs?${new URLSearchParams({ q: run.parent, limit: 5 })}`).then((found) => {
+      const parent = (found.runs || []).find((r) => r.id === run.parent);
+      const link = document.querySelector('#run-parent a');
+      if (parent && link && !mine.left) { link.textContent = parent.name; link.title = `${parent.format} run ${parent.id}`; }
+    }).catch(() => {});
+  }
 
   // Fill the panels.
   for (const name of TEXT_META.filter((n) => artifacts.has(n) && !['run.toml', 'run.json'].includes(n))) {
@@ -185,6 +211,30 @@ async function renderRun(id) {
     artifactText(artifacts.get('notes.md')).then(({ text }) => notesHolder.replaceChildren(...markdownish(text))).catch(page.showError);
   }
   for (const name of logNames) logs.append(logPanel(artifacts.get(name), live));
+}
+
+// Who and what ran the run, at which commit, for how long (where its
+// format says): one line of facts, the commit shortened (whole in its
+// title).
+function originFacts(run) {
+  const facts = [];
+  if (run.user) facts.push(el('span', { id: 'run-user' }, `user ${run.user}`));
+  if (run.source) facts.push(el('span', { id: 'run-source', class: 'mono' }, `source ${run.source}`));
+  if (run.git_commit) facts.push(el('span', { id: 'run-commit', class: 'mono', title: run.git_commit }, `commit ${run.git_commit.slice(0, 10)}`));
+  if (typeof run.duration_secs === 'number') facts.push(el('span', { id: 'run-duration' }, `duration ${duration(run.duration_secs)}`));
+  if (!facts.length) return null;
+  return el('p', { class: 'muted', id: 'run-origin' }, ...facts.flatMap((f, i) => (i ? [' · ', f] : [f])));
+}
+
+// Seconds as `1h 02m 03s`, `4m 05s`, `6s`.
+function duration(secs) {
+  const s = Math.max(0, Math.round(secs));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const pad = (n) => String(n).padStart(2, '0');
+  if (h) return `${h}h ${pad(m)}m ${pad(s % 60)}s`;
+  if (m) return `${m}m ${pad(s % 60)}s`;
+  return `${s}s`;
 }
 
 // Headings, lists, code fences and paragraphs, as text nodes only.

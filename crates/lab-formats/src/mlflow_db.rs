@@ -496,7 +496,10 @@ impl Reader {
                 .2
                 .filter(|t| *t > 0)
                 .map(|ms| crate::text::iso8601_utc((ms / 1000) as u64)),
-            artifact_dir: run.3.as_deref().and_then(|uri| inside(storage, uri)),
+            artifact_dir: run
+                .3
+                .as_deref()
+                .and_then(|uri| inside(storage, uri, &self.run)),
             ended: crate::mlflow::millis(run.5.map(|ms| ms as f64)),
             user: run
                 .6
@@ -593,11 +596,34 @@ impl Reader {
 /// The run's directory for an `artifact_uri` (a path or a `file://` URI
 /// ending in `artifacts`) below the store's directory (the storage's
 /// origin), if it lies there; never anything outside. The location is only
-/// compared, never opened.
-fn inside(storage: &dyn Storage, uri: &str) -> Option<String> {
+/// compared, never opened. A store moved or copied since it was written
+/// (its URIs name where it was) keeps MLflow's default layout beside it:
+/// a URI ending in `mlruns/<experiment>/<run>/artifacts` (or
+/// `mlartifacts/…`), `<run>` this run's id, a local path, is taken as
+/// that directory beneath the store's.
+fn inside(storage: &dyn Storage, uri: &str, run: &str) -> Option<String> {
     let path = uri.strip_prefix("file://").unwrap_or(uri);
     let path = std::path::Path::new(path);
-    let rel = path.strip_prefix(storage.origin()).ok()?;
+    let Ok(rel) = path.strip_prefix(storage.origin()) else {
+        // A local path only: `s3://`, `mlflow-artifacts:` and the like
+        // name no directory here.
+        if !path.is_absolute() {
+            return None;
+        }
+        let mut tail = path.components().rev().map(|c| c.as_os_str().to_str());
+        let (artifacts, id, experiment, root) =
+            (tail.next()??, tail.next()??, tail.next()??, tail.next()??);
+        let default_layout = artifacts == "artifacts"
+            && id == run
+            && !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && matches!(root, "mlruns" | "mlartifacts")
+            && !experiment.is_empty()
+            && experiment.bytes().all(|b| b.is_ascii_digit());
+        return default_layout.then(|| format!("{root}/{experiment}/{id}"));
+    };
     let mut parts = Vec::new();
     for part in rel.components() {
         match part {
@@ -1074,5 +1100,38 @@ mod bombs {
             .collect();
         let e = read.unwrap_err().to_string();
         assert!(e.contains("too big") || e.contains("interrupt"), "{e}");
+    }
+
+    /// A run's `artifact_uri` below the store gives its directory; a store
+    /// copied elsewhere (its URIs naming where it was written) keeps
+    /// MLflow's default layout, for this run's id only; nothing else
+    /// outside is ever a directory of the run.
+    #[test]
+    fn an_artifact_uri_gives_a_directory_beneath_the_store_only() {
+        let memory = crate::storage::tests::Memory::new("/data/store");
+        let cases = [
+            ("/data/store/mlruns/1/abc/artifacts", Some("mlruns/1/abc")),
+            ("file:///data/store/x/abc/artifacts", Some("x/abc")),
+            (
+                "/elsewhere/store/mlruns/1/abc/artifacts",
+                Some("mlruns/1/abc"),
+            ),
+            (
+                "file:///old/mlartifacts/7/abc/artifacts",
+                Some("mlartifacts/7/abc"),
+            ),
+            ("/elsewhere/store/mlruns/1/other/artifacts", None),
+            ("/elsewhere/store/runs/1/abc/artifacts", None),
+            ("/elsewhere/store/mlruns/x/abc/artifacts", None),
+            ("/elsewhere/store/mlruns/1/abc/files", None),
+            ("/data/store/../etc/abc/artifacts", None),
+            ("/data/store/.hidden/abc/artifacts", None),
+            ("s3://bucket/mlruns/1/abc/artifacts", None),
+            ("mlflow-artifacts:/1/abc/artifacts", None),
+        ];
+        for (uri, want) in cases {
+            assert_eq!(inside(&memory, uri, "abc").as_deref(), want, "{uri}");
+        }
+        assert_eq!(inside(&memory, "/x/mlruns/1/../artifacts", ".."), None);
     }
 }

@@ -3610,6 +3610,12 @@ fn differences(before: &Whole, after: &Whole, redacted: &[&str]) -> Vec<String> 
             after.tables.keys().collect::<Vec<_>>()
         ));
     }
+    if before.histograms != after.histograms {
+        gaps.push(format!(
+            "histograms: {:?} became {:?}",
+            before.histograms, after.histograms
+        ));
+    }
     gaps
 }
 
@@ -3634,6 +3640,7 @@ fn lab_runs_round_trip_whole() {
 fn tensorboard_runs_round_trip_whole() {
     let runs = round_trip("tensorboard");
     assert!(has_points(&runs));
+    assert!(runs.iter().any(|w| !w.histograms.is_empty()), "{runs:#?}");
     // Its embedded images come back as files with their key and step.
     assert!(
         runs.iter().any(|w| w
@@ -3654,10 +3661,30 @@ fn mlflow_sqlite_store_runs_round_trip_whole() {
     assert!(has_points(&round_trip("mlflow-db")));
 }
 
+/// MLflow runs with `log_image` by key and step and a nested run, in a
+/// file store and in an `mlflow.db`: the images come back with their keys
+/// and steps.
+#[test]
+fn mlflow_images_by_step_round_trip_whole_in_both_stores() {
+    for dir in ["mlflow-nested", "mlflow-db-nested"] {
+        let runs = round_trip(dir);
+        assert!(has_points(&runs), "{dir}");
+        assert!(
+            runs.iter().any(|w| w
+                .media
+                .iter()
+                .any(|(k, key, s, _)| k == "image" && key.is_some() && s.is_some())),
+            "{dir}: {runs:#?}"
+        );
+    }
+}
+
 #[test]
 fn wandb_runs_round_trip_whole() {
     let runs = round_trip("wandb");
     assert!(has_points(&runs));
+    assert!(runs.iter().any(|w| !w.histograms.is_empty()), "{runs:#?}");
+    assert!(runs.iter().any(|w| !w.tables.is_empty()), "{runs:#?}");
     // Media keep their history steps and keys.
     assert!(
         runs.iter().any(|w| w

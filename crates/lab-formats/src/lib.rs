@@ -250,10 +250,10 @@ impl Format {
     }
 }
 
-/// Beneath `artifacts/`, to the depth every format keeps (at most four
-/// segments: `artifacts/a/b/c.json`): files at its top, in one
-/// subdirectory and in two.
-const MLFLOW_ARTIFACTS: [&str; 26] = [
+/// MLflow's artifacts at the top of `artifacts/` and its two fixed
+/// directories: what the Lab format serves too (a bundle of an MLflow run
+/// reimports with them).
+const MLFLOW_TOP: [&str; 10] = [
     "artifacts/*.mp4",
     "artifacts/*.png",
     "artifacts/*.jpg",
@@ -264,6 +264,13 @@ const MLFLOW_ARTIFACTS: [&str; 26] = [
     "artifacts/*.log",
     "artifacts/videos/*.mp4",
     "artifacts/images/*.png",
+];
+
+/// MLflow's artifacts one and two directories down (`log_dict(…,
+/// "config/labels.json")`): an MLflow run's alone. In every Lab run —
+/// the catch-all format — they would serve any `artifacts/*/*.json` a
+/// directory holds (an earlier widening of the Lab list served a secret).
+const MLFLOW_DEEP: [&str; 16] = [
     "artifacts/*/*.mp4",
     "artifacts/*/*.png",
     "artifacts/*/*.jpg",
@@ -281,6 +288,11 @@ const MLFLOW_ARTIFACTS: [&str; 26] = [
     "artifacts/*/*/*.csv",
     "artifacts/*/*/*.log",
 ];
+
+/// Beneath `artifacts/`, to the depth every format keeps (at most four
+/// segments: `artifacts/a/b/c.json`): files at its top, in one
+/// subdirectory and in two.
+const MLFLOW_ARTIFACTS: [&str; 26] = concat(&[&MLFLOW_TOP, &MLFLOW_DEEP]);
 
 const WANDB_ARTIFACTS: [&str; 11] = [
     "files/media/videos/*.mp4",
@@ -308,27 +320,29 @@ const LAB_OWN: [&str; 5] = [
     "videos/*.webm",
 ];
 
-/// Every MLflow pattern, every W&B one, then the Lab's own: built by
+/// MLflow's top patterns, every W&B one, then the Lab's own: built by
 /// concatenation, so it cannot drift from any of the lists.
-const LAB_ARTIFACTS: [&str; MLFLOW_ARTIFACTS.len() + WANDB_ARTIFACTS.len() + LAB_OWN.len()] = {
-    let mut out = [""; MLFLOW_ARTIFACTS.len() + WANDB_ARTIFACTS.len() + LAB_OWN.len()];
-    let mut i = 0;
-    while i < MLFLOW_ARTIFACTS.len() {
-        out[i] = MLFLOW_ARTIFACTS[i];
-        i += 1;
+const LAB_ARTIFACTS: [&str; 26] = concat(&[&MLFLOW_TOP, &WANDB_ARTIFACTS, &LAB_OWN]);
+
+/// `lists` one after the other; `N` must be their total length (checked
+/// when the constant is built).
+const fn concat<const N: usize>(lists: &[&[&'static str]]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut n = 0;
+    let mut l = 0;
+    while l < lists.len() {
+        let list = lists[l];
+        let mut i = 0;
+        while i < list.len() {
+            out[n] = list[i];
+            n += 1;
+            i += 1;
+        }
+        l += 1;
     }
-    let mut j = 0;
-    while j < WANDB_ARTIFACTS.len() {
-        out[i + j] = WANDB_ARTIFACTS[j];
-        j += 1;
-    }
-    let mut k = 0;
-    while k < LAB_OWN.len() {
-        out[i + j + k] = LAB_OWN[k];
-        k += 1;
-    }
+    assert!(n == N, "the lists' lengths add up to the array's");
     out
-};
+}
 
 impl std::fmt::Display for Format {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1009,12 +1023,17 @@ mod tests {
         assert_eq!(info.duration_secs(), Some(65.0));
     }
 
-    /// The Lab's own list carries every MLflow pattern, then every W&B one.
+    /// The Lab's own list carries MLflow's top patterns, every W&B one and
+    /// its own, never MLflow's deeper ones (every Lab run would serve any
+    /// `artifacts/*/*.json`).
     #[test]
-    fn the_lab_list_is_the_mlflow_and_wandb_lists_whole() {
-        let mut both = MLFLOW_ARTIFACTS.to_vec();
-        both.extend(WANDB_ARTIFACTS);
-        assert_eq!(LAB_ARTIFACTS.to_vec(), both);
+    fn the_lab_list_is_mlflows_top_wandbs_and_its_own() {
+        let mut all = MLFLOW_TOP.to_vec();
+        all.extend(WANDB_ARTIFACTS);
+        all.extend(LAB_OWN);
+        assert_eq!(LAB_ARTIFACTS.to_vec(), all);
+        assert!(MLFLOW_DEEP.iter().all(|p| !LAB_ARTIFACTS.contains(p)));
+        assert_eq!(MLFLOW_ARTIFACTS[..MLFLOW_TOP.len()], MLFLOW_TOP);
         for pattern in Format::ALL.iter().flat_map(|f| f.artifact_patterns()) {
             lab_fs::Pattern::parse(pattern).unwrap();
         }

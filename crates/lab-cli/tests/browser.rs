@@ -4541,6 +4541,14 @@ fn a_wandb_table_is_drawn_on_its_run_page_as_text() {
         json!({"columns": ["i"], "data": rows}).to_string(),
     )
     .unwrap();
+    // 5,000 columns and a row of 100,000 cells: the first 200 drawn.
+    let wide: Vec<String> = (0..5000).map(|i| format!("c{i}")).collect();
+    let cells: Vec<u32> = (0..100_000).collect();
+    std::fs::write(
+        tables.join("wide_6_ffff.table.json"),
+        json!({"columns": wide, "data": [cells]}).to_string(),
+    )
+    .unwrap();
     let fifo = Command::new("mkfifo")
         .arg(tables.join("fifo_4_dddd.table.json"))
         .status()
@@ -4552,7 +4560,7 @@ fn a_wandb_table_is_drawn_on_its_run_page_as_text() {
     browser.goto(&format!("{}#/runs/{id}", server.base));
     let page = wait_for(
         &browser,
-        "document.querySelectorAll('#tables .datatable-table').length === 2 && document.querySelectorAll('#tables .datatable-why').length === 3",
+        "document.querySelectorAll('#tables .datatable-table').length === 3 && document.querySelectorAll('#tables .datatable-why').length === 3",
         "(() => { const t = document.querySelector('#tables .datatable[data-name*=\"preds_\"] .datatable-table');
            const many = document.querySelector('#tables .datatable[data-name*=\"many_\"]');
            const tables = document.getElementById('tables');
@@ -4565,6 +4573,8 @@ fn a_wandb_table_is_drawn_on_its_run_page_as_text() {
              many: [many.querySelector('.datatable-count').textContent, many.querySelectorAll('tbody tr').length,
                many.querySelector('tbody tr:last-child td').textContent],
              huge: [...document.querySelectorAll('#tables .datatable[data-name*=\"huge_\"] .datatable-why a[download]')].length,
+             wide: (() => { const w = document.querySelector('#tables .datatable[data-name*=\"wide_\"]');
+               return [w.querySelector('.datatable-count').textContent, w.querySelectorAll('thead th').length, w.querySelectorAll('tbody td').length]; })(),
              markup: document.querySelectorAll('#tables b').length,
              why: [...document.querySelectorAll('#tables .datatable-why')].map((p) => p.textContent),
            }; })()",
@@ -4577,6 +4587,7 @@ fn a_wandb_table_is_drawn_on_its_run_page_as_text() {
             "bad @ step 2",
             "fifo @ step 4",
             "many @ step 5",
+            "wide @ step 6",
             "preds @ step 12"
         ]),
         "{page}"
@@ -4603,6 +4614,11 @@ fn a_wandb_table_is_drawn_on_its_run_page_as_text() {
         "{page}"
     );
     assert_eq!(page["huge"], 1, "{page}");
+    assert_eq!(
+        page["wide"],
+        json!(["5000 columns, the first 200 drawn, 1 row", 200, 200]),
+        "{page}"
+    );
     let why: Vec<&str> = page["why"]
         .as_array()
         .unwrap()

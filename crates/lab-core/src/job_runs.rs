@@ -168,17 +168,17 @@ impl Lab {
         let Some(run) = runs.iter().find(|r| r.id == *parent) else {
             return Ok(out);
         };
-        // The other runs of its store, summarised (each names its parent).
-        let siblings: Vec<&Run> = runs
-            .iter()
-            .filter(|r| r.id != run.id && same_store(run, r))
-            .take(1_000)
-            .collect();
-        for summary in self.listed(siblings.into_iter()) {
+        // The other runs of its store that name it their parent, as their
+        // summaries say (kept by the background summariser; a page view
+        // reads no run of the store).
+        let summaries = lock(&self.summaries.summaries);
+        for r in runs.iter().filter(|r| r.id != run.id && same_store(run, r)) {
             if out.len() >= 1_000 {
                 break;
             }
-            if summary.parent.as_ref() == Some(parent) {
+            if let Some((_, summary)) = summaries.get(&r.id)
+                && summary.parent.as_ref() == Some(parent)
+            {
                 out.push(Child {
                     id: summary.id.clone(),
                     name: summary.name.clone(),
@@ -194,19 +194,38 @@ impl Lab {
     /// store; in a file store the directory `key` beside `run`'s. The key
     /// is only compared, never joined to a path. Blocking.
     pub(crate) fn store_run(&self, run: &Run, key: &str) -> Option<RunId> {
-        if run.format != Format::Mlflow {
-            return None;
-        }
-        let runs = self.runs().ok()?;
-        runs.iter()
-            .find(|r| {
-                same_store(run, r)
-                    && match &r.entry {
-                        Some(entry) => entry == key,
-                        None => r.root.file_name().and_then(|n| n.to_str()) == Some(key),
-                    }
-            })
-            .map(|r| r.id.clone())
+        let (store, _) = store_key(run)?;
+        let (_, keys) = self.typed().ok()?;
+        keys.get(&(store, key.to_owned()))
+            .filter(|id| **id != run.id)
+            .cloned()
+    }
+}
+
+/// The MLflow runs by (their store, their key in it): looked up, not
+/// searched, for every nested run summarised.
+pub(crate) type StoreKeys = std::collections::HashMap<(std::path::PathBuf, String), RunId>;
+
+/// Every MLflow run of `runs` by its [`store_key`].
+pub(crate) fn store_keys(runs: &[Run]) -> StoreKeys {
+    runs.iter()
+        .filter_map(|r| Some((store_key(r)?, r.id.clone())))
+        .collect()
+}
+
+/// An MLflow run's store and its key in it: a SQLite store's directory
+/// and the entry; a file-store experiment's directory and the run's
+/// directory name ([`same_store`]'s stores).
+fn store_key(run: &Run) -> Option<(std::path::PathBuf, String)> {
+    if run.format != Format::Mlflow {
+        return None;
+    }
+    match &run.entry {
+        Some(entry) => Some((run.root.clone(), entry.clone())),
+        None => Some((
+            run.root.parent()?.to_path_buf(),
+            run.root.file_name()?.to_str()?.to_owned(),
+        )),
     }
 }
 

@@ -263,9 +263,9 @@ pub struct Lab {
     typed: Mutex<Typed>,
 }
 
-/// The registry's list of runs (compared by pointer) and the same runs
-/// typed.
-type Typed = (Arc<Vec<RunRecord>>, Arc<Vec<Run>>);
+/// The registry's list of runs (compared by pointer), the same runs
+/// typed, and the MLflow runs by their store and key in it.
+type Typed = (Arc<Vec<RunRecord>>, Arc<Vec<Run>>, Arc<job_runs::StoreKeys>);
 
 impl std::fmt::Debug for Lab {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -312,7 +312,7 @@ impl Lab {
             unrecognised: Mutex::default(),
             walks: discovery::Walks::new(config.walking),
             allowlists: Allowlists::new(config.allowlist),
-            typed: Mutex::new((Arc::default(), Arc::default())),
+            typed: Mutex::new((Arc::default(), Arc::default(), Arc::default())),
             registry: config.registry,
         })
     }
@@ -365,13 +365,20 @@ impl Lab {
     /// Every registered run, typed, sorted by id. Blocking (the registry
     /// may read its store).
     pub fn runs(&self) -> Result<Arc<Vec<Run>>, Error> {
+        Ok(self.typed()?.0)
+    }
+
+    /// [`Lab::runs`], and the MLflow runs among them by their store and
+    /// key in it, both built once per change of the registry. Blocking.
+    pub(crate) fn typed(&self) -> Result<(Arc<Vec<Run>>, Arc<job_runs::StoreKeys>), Error> {
         let records = self.registry.runs()?;
         let mut typed = lock(&self.typed);
         if !Arc::ptr_eq(&typed.0, &records) {
             let runs: Vec<Run> = records.iter().cloned().map(Run::new).collect();
-            *typed = (Arc::clone(&records), Arc::new(runs));
+            let keys = job_runs::store_keys(&runs);
+            *typed = (Arc::clone(&records), Arc::new(runs), Arc::new(keys));
         }
-        Ok(Arc::clone(&typed.1))
+        Ok((Arc::clone(&typed.1), Arc::clone(&typed.2)))
     }
 
     /// One run. Blocking.

@@ -55,14 +55,18 @@ pub(crate) fn carried_media(
         if !media.embedded && (has(&media.artifact) || !serves(&media.artifact)) {
             continue;
         }
-        if out.len() >= MAX_IMAGES {
+        // Nothing more is read once the files or bytes carried reach
+        // their caps; a file is read only when its length fits what is
+        // left.
+        let room = MAX_IMAGES_BYTES.saturating_sub(total).min(MAX_IMAGE_BYTES);
+        if out.len() >= MAX_IMAGES || room == 0 {
             left_out += 1;
             continue;
         }
         let bytes = if media.embedded {
             read_embedded(storage, &media.artifact)
         } else {
-            read_file(storage, &media.artifact)
+            read_file(storage, &media.artifact, room)
         };
         let Some((bytes, dir, ext)) = bytes.and_then(|b| {
             let (dir, ext) = kind_of(&b)?;
@@ -116,13 +120,18 @@ fn kind_of(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
     }
 }
 
-/// A media file of the run, if a regular file of at most
-/// [`MAX_IMAGE_BYTES`] (one more is read to tell).
-fn read_file(storage: &dyn Storage, name: &str) -> Option<Vec<u8>> {
+/// A media file of the run, if a regular file of at most `max` bytes: its
+/// length looked at first, then one byte more read than it may hold (a
+/// file that grew in between is left out), pinned to what was looked at.
+fn read_file(storage: &dyn Storage, name: &str, max: usize) -> Option<Vec<u8>> {
+    let stat = storage.stat(name).ok()?;
+    if stat.len > max as u64 {
+        return None;
+    }
     let bytes = storage
-        .read_range(name, 0, MAX_IMAGE_BYTES + 1, None)
+        .read_range(name, 0, max + 1, Some(&stat.version))
         .ok()?;
-    (bytes.len() <= MAX_IMAGE_BYTES).then_some(bytes)
+    (bytes.len() <= max).then_some(bytes)
 }
 
 /// `FILE/OFFSET/N` (an embedded image's artifact) read again.

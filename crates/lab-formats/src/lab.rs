@@ -233,17 +233,33 @@ impl Reader {
     }
 }
 
+/// Whether `meta` is a bundle's `run.json`: one of another format's run
+/// (`source_format` other than `lab`).
+fn is_bundle(meta: &Value) -> bool {
+    meta.get("source_format")
+        .and_then(Value::as_str)
+        .is_some_and(|f| f != "lab")
+}
+
 /// The metadata and params files of a lab run.
 fn read_meta(storage: &dyn Storage) -> Meta {
     let mut info = RunInfo::default();
     let mut meta = Value::Null;
-    for rel in ["run.toml", "run.json"] {
-        match read_parsed(storage, rel, MAX_META_BYTES) {
-            Ok(None) => continue,
-            Ok(Some(v)) => meta = v,
-            Err(e) => info.errors.push(e),
-        }
-        break;
+    // A bundle's `run.json` (a `source_format` other than `lab`) is the
+    // run whatever else travelled with it: a `run.toml` the source run
+    // held is one of its artifacts, never its description.
+    let json = read_parsed(storage, "run.json", MAX_META_BYTES);
+    let chosen = match json {
+        Ok(Some(v)) if is_bundle(&v) => Ok(Some(v)),
+        json => match read_parsed(storage, "run.toml", MAX_META_BYTES) {
+            Ok(None) => json,
+            toml => toml,
+        },
+    };
+    match chosen {
+        Ok(Some(v)) => meta = v,
+        Ok(None) => {}
+        Err(e) => info.errors.push(e),
     }
     let text = |k: &str| meta.get(k).and_then(Value::as_str).map(crate::text::cap);
     info.name = text("name").or_else(|| text("title"));
@@ -283,10 +299,7 @@ fn read_meta(storage: &dyn Storage) -> Meta {
     }
     // A bundle of another format's run (`source_format` in its
     // `run.json`): its params are all in `run.json`.
-    let bundled = meta
-        .get("source_format")
-        .and_then(Value::as_str)
-        .is_some_and(|f| f != "lab");
+    let bundled = is_bundle(&meta);
     for rel in ["params.json", "config.toml"] {
         if bundled {
             break;
@@ -463,5 +476,31 @@ mod tests {
         assert!(lr.wall.is_nan() && lr.step == 2);
         assert_eq!(sink.set.get("time").unwrap().points()[0].value, 1.5);
         assert!(sink.set.get("wall_time").is_none() && sink.set.get("step").is_none());
+    }
+
+    /// A bundle's `run.json` describes the run even when a `run.toml` the
+    /// source run held travelled beside it (an attack: a stray `run.toml`
+    /// in a TensorBoard run renamed and re-parametrised its reimport); a
+    /// Lab run's own `run.toml` still comes before its `run.json`.
+    #[test]
+    fn a_bundles_run_json_wins_over_a_stray_run_toml() {
+        let bundle = crate::storage::tests::Memory::default();
+        bundle.put("run.toml", b"name = \"stray\"\n[params]\nlr = 9\n");
+        bundle.put(
+            "run.json",
+            br#"{"name": "tb", "source_format": "tensorboard", "params": {"lr": 0.1}}"#,
+        );
+        bundle.put("params.json", br#"{"extra": 1}"#);
+        let meta = read_meta(&bundle);
+        assert_eq!(meta.info.name.as_deref(), Some("tb"));
+        assert_eq!(meta.info.params.get("lr"), Some(&Value::from(0.1)));
+        assert!(!meta.info.params.contains_key("extra"));
+        assert!(meta.bundled);
+        let own = crate::storage::tests::Memory::default();
+        own.put("run.toml", b"name = \"mine\"\n");
+        own.put("run.json", br#"{"name": "other"}"#);
+        let meta = read_meta(&own);
+        assert_eq!(meta.info.name.as_deref(), Some("mine"));
+        assert!(!meta.bundled);
     }
 }

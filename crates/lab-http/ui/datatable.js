@@ -4,12 +4,15 @@
 // MAX_ROWS rows; every cell is text (objects as compact JSON), through
 // dom.js's el, which only appends text nodes.
 
-import { el, artifactText, size } from './dom.js';
+import { el, artifactHead, size } from './dom.js';
 
 // Largest table fetched and drawn; a larger one is a link.
 const MAX_BYTES = 16 * 1024 * 1024;
 // Most rows drawn.
 const MAX_ROWS = 1000;
+// Most columns drawn (and cells of a row): a table of one row of
+// millions of cells is no page to build.
+const MAX_COLUMNS = 200;
 // Longest cell text shown (the cell's title holds no more either).
 const MAX_CELL = 2000;
 
@@ -34,7 +37,14 @@ function tableView(table) {
     return node;
   }
   body.append(el('p', { class: 'muted' }, 'Loading…'));
-  artifactText(table).then(({ text }) => body.replaceChildren(render(table, text)))
+  // No more than MAX_BYTES asked for, whatever the file holds now (it may
+  // have grown since it was listed).
+  artifactHead(table, MAX_BYTES)
+    .then(({ text, total }) => {
+      if (total > MAX_BYTES) throw new Error(`it is now over the ${size(MAX_BYTES)} the page draws`);
+      return text;
+    })
+    .then((text) => body.replaceChildren(render(table, text)))
     .catch((e) => body.replaceChildren(el('p', { class: 'muted datatable-why' }, `${table.name} could not be read: ${e.message || e}`)));
   return node;
 }
@@ -60,14 +70,15 @@ function render(table, text) {
     return el('p', { class: 'muted datatable-why' }, `${table.name} is not a table (no "columns" and "data" lists).`);
   }
   const shown = rows.slice(0, MAX_ROWS);
+  const more = columns.length > MAX_COLUMNS ? `, the first ${MAX_COLUMNS} drawn` : '';
   const note = rows.length > MAX_ROWS
     ? `first ${MAX_ROWS.toLocaleString('en-US')} of ${rows.length.toLocaleString('en-US')} rows`
     : `${rows.length.toLocaleString('en-US')} row${rows.length === 1 ? '' : 's'}`;
   return el('div', {},
-    el('p', { class: 'muted datatable-count' }, `${columns.length} column${columns.length === 1 ? '' : 's'}, ${note}`),
+    el('p', { class: 'muted datatable-count' }, `${columns.length} column${columns.length === 1 ? '' : 's'}${more}, ${note}`),
     el('div', { class: 'datatable-scroll' },
       el('table', { class: 'params datatable-table' },
-        el('thead', {}, el('tr', {}, columns.map((c) => el('th', { class: 'mono' }, cellText(c))))),
+        el('thead', {}, el('tr', {}, columns.slice(0, MAX_COLUMNS).map((c) => el('th', { class: 'mono' }, cellText(c))))),
         el('tbody', {}, shown.map((row) => el('tr', {},
-          (Array.isArray(row) ? row : [row]).map((v) => el('td', { class: 'mono' }, cellText(v)))))))));
+          (Array.isArray(row) ? row : [row]).slice(0, MAX_COLUMNS).map((v) => el('td', { class: 'mono' }, cellText(v)))))))));
 }

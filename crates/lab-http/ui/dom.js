@@ -146,6 +146,16 @@ export function setPref(name, value) {
   try { localStorage.setItem(`lab-pref-${name}`, JSON.stringify(value)); } catch { /* storage full or off */ }
 }
 
+// The first `max` bytes of an artifact (Range: never more, whatever the
+// file holds now) as text, with the file's whole length (`total`). An
+// empty file answers 416: no text.
+export async function artifactHead(artifact, max) {
+  const response = await artifactFetch(artifact, { Range: `bytes=0-${max - 1}` });
+  if (response.status === 416) return { text: '', total: 0 };
+  if (!response.ok) throw new ApiError(response.status, 'artifact', `${artifact.name}: ${response.status}`);
+  return { text: await response.text(), total: totalFrom(response) };
+}
+
 // Text of an artifact (an entry of a run's `artifacts`, with its `url`),
 // optionally only its last `tail` bytes (Range).
 export async function artifactText(artifact, tail) {

@@ -399,7 +399,13 @@ impl Reader {
             self.refused_media += 1;
             return;
         };
-        if !parts.iter().all(safe) {
+        // Each part as the rest of the Lab parses a name (lab-fs's one
+        // parser: no `%`, no encoded forms), not merely printable.
+        let artifact = format!("{step_dir}/{file}");
+        if !parts.iter().all(safe)
+            || !parts.iter().all(|p| crate::discover::is_artifact_name(p))
+            || !crate::discover::is_artifact_name(&artifact)
+        {
             self.refused_media += 1;
             return;
         }
@@ -413,7 +419,7 @@ impl Reader {
             None => self.media_dir = Some(dir),
         }
         self.media.push(Media {
-            artifact: format!("{step_dir}/{file}"),
+            artifact,
             kind: if kind == "trackio.video" {
                 "video"
             } else {

@@ -115,6 +115,185 @@ struct Entry {
     dir: bool,
 }
 
+/// What a walk walks: a local directory tree, or any [`Storage`] (an
+/// object store's prefix). Directories are named relative to the tree's
+/// top (`""`), `/`-separated.
+trait Tree {
+    /// The top's own name (a local root's last component).
+    fn root_name(&self) -> &str;
+    /// How a directory is named in warnings and in what the walk found.
+    fn place(&self, rel: &str) -> PathBuf;
+    /// The entries of `rel` (at most `max`; whether there were more).
+    fn list(&self, rel: &str, max: usize) -> Result<(Vec<Entry>, bool), String>;
+    /// The directory `rel` as a storage of its own.
+    fn open(&self, rel: &str) -> Result<Box<dyn Storage + '_>, String>;
+}
+
+/// A local tree: listed by `read_dir` (kinds without following a link),
+/// each directory opened as a [`crate::local::LocalStorage`] (its real
+/// path checked).
+struct LocalTree<'a>(&'a Path);
+
+impl Tree for LocalTree<'_> {
+    fn root_name(&self) -> &str {
+        self.0.file_name().and_then(|n| n.to_str()).unwrap_or("")
+    }
+
+    fn place(&self, rel: &str) -> PathBuf {
+        if rel.is_empty() {
+            self.0.to_path_buf()
+        } else {
+            self.0.join(rel)
+        }
+    }
+
+    fn list(&self, rel: &str, max: usize) -> Result<(Vec<Entry>, bool), String> {
+        list(&self.place(rel), max).map_err(|e| e.to_string())
+    }
+
+    fn open(&self, rel: &str) -> Result<Box<dyn Storage + '_>, String> {
+        crate::local::LocalStorage::open_ambient(&self.place(rel))
+            .map(|s| Box::new(s) as Box<dyn Storage>)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A storage's tree: listed through [`Storage::list`] (every page, at
+/// most [`crate::storage::MAX_LISTED`] entries a directory), each
+/// directory a [`Sub`] storage of it. What it finds is named relative to
+/// the storage (`team/run-1`).
+struct StorageTree<'a>(&'a dyn Storage);
+
+impl Tree for StorageTree<'_> {
+    fn root_name(&self) -> &str {
+        let origin = self.0.origin().trim_end_matches('/');
+        origin.rsplit('/').next().unwrap_or("")
+    }
+
+    fn place(&self, rel: &str) -> PathBuf {
+        PathBuf::from(rel)
+    }
+
+    fn list(&self, rel: &str, max: usize) -> Result<(Vec<Entry>, bool), String> {
+        let mut out = Vec::new();
+        let mut truncated = false;
+        for e in crate::storage::list_all(self.0, rel).map_err(|e| e.to_string())? {
+            if out.len() >= max {
+                truncated = true;
+                break;
+            }
+            out.push(Entry {
+                file: e.kind == crate::storage::EntryKind::File,
+                dir: e.kind == crate::storage::EntryKind::Dir,
+                name: e.name,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok((out, truncated))
+    }
+
+    fn open(&self, rel: &str) -> Result<Box<dyn Storage + '_>, String> {
+        Ok(Box::new(Sub::new(self.0, rel)))
+    }
+}
+
+/// The objects of a storage beneath one of its directories, as a storage
+/// of their own: every name is that directory's `prefix/NAME` in the
+/// storage beneath, which checks it (nothing above the directory can be
+/// named: a name's `..` segment is refused before it is joined).
+#[derive(Debug)]
+pub struct Sub<'a> {
+    inner: &'a dyn Storage,
+    prefix: String,
+    origin: String,
+}
+
+impl<'a> Sub<'a> {
+    /// `inner`'s directory `prefix` (`""`: all of it).
+    pub fn new(inner: &'a dyn Storage, prefix: &str) -> Self {
+        let origin = if prefix.is_empty() {
+            inner.origin().to_owned()
+        } else {
+            format!("{}/{prefix}", inner.origin().trim_end_matches('/'))
+        };
+        Self {
+            inner,
+            prefix: prefix.to_owned(),
+            origin,
+        }
+    }
+
+    /// `name` in the storage beneath, checked first.
+    fn name(&self, name: &str) -> Result<String, crate::storage::StorageError> {
+        if self.prefix.is_empty() {
+            return Ok(name.to_owned());
+        }
+        if name.is_empty() {
+            return Ok(self.prefix.clone());
+        }
+        crate::storage::check_name(name)?;
+        Ok(format!("{}/{name}", self.prefix))
+    }
+}
+
+impl Storage for Sub<'_> {
+    fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    fn list(
+        &self,
+        prefix: &str,
+        page: Option<&crate::storage::PageToken>,
+    ) -> Result<crate::storage::Page, crate::storage::StorageError> {
+        self.inner.list(&self.name(prefix)?, page)
+    }
+
+    fn stat(&self, name: &str) -> Result<crate::storage::Stat, crate::storage::StorageError> {
+        if name.is_empty() {
+            crate::storage::check_name(name)?;
+        }
+        self.inner.stat(&self.name(name)?)
+    }
+
+    fn read_range(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+        version: Option<&crate::storage::Version>,
+    ) -> Result<Vec<u8>, crate::storage::StorageError> {
+        if name.is_empty() {
+            crate::storage::check_name(name)?;
+        }
+        self.inner
+            .read_range(&self.name(name)?, offset, len, version)
+    }
+
+    fn private_copy_version(
+        &self,
+        name: &str,
+        max_bytes: u64,
+    ) -> Result<crate::storage::Version, crate::storage::StorageError> {
+        if name.is_empty() {
+            crate::storage::check_name(name)?;
+        }
+        self.inner
+            .private_copy_version(&self.name(name)?, max_bytes)
+    }
+
+    fn copy_to_private_file(
+        &self,
+        name: &str,
+        limits: crate::storage::CopyLimits,
+    ) -> Result<crate::storage::PrivateCopy, crate::storage::StorageError> {
+        if name.is_empty() {
+            crate::storage::check_name(name)?;
+        }
+        self.inner.copy_to_private_file(&self.name(name)?, limits)
+    }
+}
+
 fn list(dir: &Path, max: usize) -> std::io::Result<(Vec<Entry>, bool)> {
     let mut out = Vec::new();
     let mut truncated = false;
@@ -223,13 +402,15 @@ pub const MAX_UNRECOGNISED_EXAMPLES: usize = 3;
 /// first bytes of a file in it (through the storage seam: no link
 /// followed, non-blocking, regular files only).
 pub(crate) struct Listing<'a> {
-    dir: &'a Path,
+    tree: &'a dyn Tree,
+    /// The directory, relative to the walked root (`""` for the root).
+    rel: &'a str,
     /// The directory's own name.
     pub(crate) name: &'a str,
     entries: &'a [Entry],
     /// How deep below the allowed root it lies (the root is 0).
     pub(crate) depth: usize,
-    storage: std::cell::OnceCell<Result<crate::local::LocalStorage<'static>, String>>,
+    storage: std::cell::OnceCell<Result<Box<dyn Storage + 'a>, String>>,
     /// The first heads read (name, most bytes, what was read; at most
     /// [`MAX_CACHED_HEADS`]): a file two recognisers look at (`run.json`:
     /// Sacred's, else the Lab's) is read once per walk.
@@ -243,10 +424,15 @@ type Head = (String, usize, Option<Vec<u8>>);
 const MAX_CACHED_HEADS: usize = 16;
 
 impl<'a> Listing<'a> {
-    fn new(dir: &'a Path, entries: &'a [Entry], depth: usize) -> Self {
+    fn new(tree: &'a dyn Tree, rel: &'a str, entries: &'a [Entry], depth: usize) -> Self {
         Listing {
-            dir,
-            name: dir.file_name().and_then(|n| n.to_str()).unwrap_or(""),
+            tree,
+            rel,
+            name: match rel.rsplit_once('/') {
+                Some((_, name)) => name,
+                None if rel.is_empty() => tree.root_name(),
+                None => rel,
+            },
             entries,
             depth,
             storage: std::cell::OnceCell::new(),
@@ -288,10 +474,8 @@ impl<'a> Listing<'a> {
 
     /// [`Listing::storage`], or why the directory cannot be opened.
     fn opened(&self) -> Result<&dyn Storage, String> {
-        match self.storage.get_or_init(|| {
-            crate::local::LocalStorage::open_ambient(self.dir).map_err(|e| e.to_string())
-        }) {
-            Ok(storage) => Ok(storage),
+        match self.storage.get_or_init(|| self.tree.open(self.rel)) {
+            Ok(storage) => Ok(storage.as_ref()),
             Err(e) => Err(e.clone()),
         }
     }
@@ -339,8 +523,8 @@ fn recognises(format: Format, l: &Listing<'_>) -> bool {
         }
         Format::Hydra => {
             l.subdir(".hydra")
-                && std::fs::symlink_metadata(l.dir.join(".hydra/config.yaml"))
-                    .is_ok_and(|m| m.is_file())
+                && l.storage()
+                    .is_some_and(|s| s.stat(".hydra/config.yaml").is_ok())
         }
         // Only its own files make a `lab` run: a directory that merely
         // holds a video is no run (SPEC §6), but counted (`unrecognised`).
@@ -386,14 +570,14 @@ fn folded_trials(listing: &Listing<'_>) -> Vec<String> {
 /// import), or `None` when no reader recognises it.
 pub fn detect(dir: &Path) -> Option<Format> {
     let (entries, _) = list(dir, Limits::default().max_entries).ok()?;
-    classify(&Listing::new(dir, &entries, 2))
+    classify(&Listing::new(&LocalTree(dir), "", &entries, 2))
 }
 
 /// What the directory `dir` looks like when it is run-like but no reader
 /// reads it (an Aim repository…), as discovery would count it at `depth`.
 pub fn unrecognised_at(dir: &Path, depth: usize) -> Option<&'static str> {
     let (entries, _) = list(dir, Limits::default().max_entries).ok()?;
-    unrecognised(&Listing::new(dir, &entries, depth))
+    unrecognised(&Listing::new(&LocalTree(dir), "", &entries, depth))
 }
 
 /// Walks `root` breadth first and reports its runs. Below a run of the
@@ -407,11 +591,24 @@ pub fn unrecognised_at(dir: &Path, depth: usize) -> Option<&'static str> {
 /// folded into a TensorBoard run, which are that run's (see
 /// `trials::Folding` for the rule).
 pub fn discover(root: &Path, limits: &Limits) -> Discovery {
+    walk(&LocalTree(root), limits)
+}
+
+/// [`discover`] over a storage (an object store's prefix): the same walk,
+/// the same recognisers, every directory listed through
+/// [`Storage::list`] and read as a [`Sub`] storage. What it finds is named
+/// relative to the storage (`team/run-1`; the top is never a run).
+pub fn discover_storage(storage: &dyn Storage, limits: &Limits) -> Discovery {
+    walk(&StorageTree(storage), limits)
+}
+
+fn walk(tree: &dyn Tree, limits: &Limits) -> Discovery {
+    let root = tree.place("");
     let mut found = Discovery::default();
-    let mut queue = std::collections::VecDeque::from([(root.to_path_buf(), 0usize)]);
+    let mut queue = std::collections::VecDeque::from([(String::new(), 0usize)]);
     let mut listed = 0usize;
     let mut entries_read = 0usize;
-    while let Some((dir, depth)) = queue.pop_front() {
+    while let Some((rel, depth)) = queue.pop_front() {
         if entries_read >= limits.max_total_entries {
             found.warnings.push(format!(
                 "{}: stopped after {} entries; runs beyond were not looked for",
@@ -432,10 +629,11 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
         let room = limits
             .max_entries
             .min(limits.max_total_entries - entries_read);
-        let (entries, truncated) = match list(&dir, room) {
+        let place = tree.place(&rel);
+        let (entries, truncated) = match tree.list(&rel, room) {
             Ok(listing) => listing,
             Err(e) => {
-                found.warnings.push(format!("{}: {e}", dir.display()));
+                found.warnings.push(format!("{}: {e}", place.display()));
                 continue;
             }
         };
@@ -443,13 +641,14 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
         if truncated {
             found.warnings.push(format!(
                 "{}: more than {} entries; the rest were not looked at",
-                dir.display(),
+                place.display(),
                 limits.max_entries
             ));
         }
         // Every look at the directory goes through one listing: its
         // handle opened once, a file's head read once.
-        let listing = Listing::new(&dir, &entries, depth);
+        let listing = Listing::new(tree, &rel, &entries, depth);
+        let dir = place;
         if listing.file(crate::mlflow_db::DB_NAME) {
             let listed = listing
                 .opened()
@@ -565,7 +764,12 @@ pub fn discover(root: &Path, limits: &Limits) -> Discovery {
                 && !folded.contains(&entry.name)
                 && !trackio_own
             {
-                queue.push_back((dir.join(&entry.name), depth + 1));
+                let sub = if rel.is_empty() {
+                    entry.name.clone()
+                } else {
+                    format!("{rel}/{}", entry.name)
+                };
+                queue.push_back((sub, depth + 1));
             }
         }
     }
@@ -664,6 +868,107 @@ mod tests {
         };
         let cut = discover(&root, &small);
         assert!(cut.warnings.iter().any(|w| w.contains("stopped after 3")));
+    }
+
+    /// The tree under `root` as objects (regular files only: a link or a
+    /// FIFO has no object), its origin the root's path.
+    fn mirror(root: &Path) -> crate::fuzz::MemoryStorage {
+        let memory = crate::fuzz::MemoryStorage::new(root.to_str().unwrap());
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let entry = entry.unwrap();
+                let kind = entry.file_type().unwrap();
+                if kind.is_dir() {
+                    stack.push(entry.path());
+                } else if kind.is_file() {
+                    let rel = entry.path().strip_prefix(root).unwrap().to_owned();
+                    memory.put(rel.to_str().unwrap(), &std::fs::read(entry.path()).unwrap());
+                }
+            }
+        }
+        memory
+    }
+
+    /// A walk of the same tree through a storage (as of an object store's
+    /// prefix) finds the same runs, of the same formats, names and
+    /// entries, and counts the same run-like directories.
+    fn storage_walk_agrees(root: &Path) {
+        let local = discover(root, &Limits::default());
+        let memory = mirror(root);
+        let objects = discover_storage(&memory, &Limits::default());
+        let rel = |f: &Found| {
+            (
+                f.dir.strip_prefix(root).unwrap_or(&f.dir).to_owned(),
+                f.format,
+                f.entry.clone(),
+                f.name.clone(),
+            )
+        };
+        let want: Vec<_> = local.runs.iter().map(rel).collect();
+        let got: Vec<_> = objects.runs.iter().map(rel).collect();
+        assert!(!want.is_empty());
+        assert_eq!(got, want);
+        assert_eq!(objects.unrecognised_count, local.unrecognised_count);
+        let folded: Vec<_> = local
+            .folded
+            .iter()
+            .map(|d| d.strip_prefix(root).unwrap().to_owned())
+            .collect();
+        assert_eq!(objects.folded, folded);
+    }
+
+    #[test]
+    fn a_storage_is_walked_as_its_tree_would_be() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let mk = |rel: &str, files: &[&str]| {
+            let files: Vec<(&str, &str)> = files.iter().map(|f| (*f, "x")).collect();
+            plant(&root, rel, &files);
+        };
+        mk("tb-ppo-seed1", &["events.out.tfevents.1.host"]);
+        mk("tb-ppo-seed1/1700000000.1", &["events.out.tfevents.2.host"]);
+        mk("mlruns/0", &["meta.yaml"]);
+        mk("mlruns/0/abc", &["meta.yaml", "metrics/loss", "params/lr"]);
+        mk("mlruns/.trash/old", &["meta.yaml", "params/lr"]);
+        mk("lightning_logs/version_0", &["metrics.csv", "hparams.yaml"]);
+        mk(
+            "outputs/2026-12-01/10-00-00",
+            &[".hydra/config.yaml", "main.log"],
+        );
+        mk("outputs/2026-12-01/11-00-00", &["main.log"]);
+        std::fs::create_dir_all(root.join("outputs/2026-12-01/11-00-00/.hydra")).unwrap();
+        mk("plain", &["run.toml"]);
+        mk("wandb/offline-run-20261201_000000-abc", &["run-abc.wandb"]);
+        mk("video-only", &["output.mp4"]);
+        plant(
+            &root,
+            "sacred/1",
+            &[
+                (
+                    "run.json",
+                    r#"{"status": "COMPLETED", "experiment": {}, "host": {}, "command": "main"}"#,
+                ),
+                ("config.json", "{}"),
+                ("metrics.json", "{}"),
+            ],
+        );
+        storage_walk_agrees(&root);
+        // Relative to a directory of the storage, as a `Sub` of it.
+        let memory = mirror(&root);
+        let sub = Sub::new(&memory, "mlruns");
+        let found = discover_storage(&sub, &Limits::default());
+        let dirs: Vec<_> = found.runs.iter().map(|f| f.dir.clone()).collect();
+        assert_eq!(dirs, [PathBuf::from("0/abc")]);
+        assert!(matches!(
+            sub.read_range("../plain/run.toml", 0, 10, None),
+            Err(crate::storage::StorageError::InvalidName(_))
+        ));
+        assert_eq!(
+            sub.read_range("0/abc/params/lr", 0, 10, None).unwrap(),
+            b"x"
+        );
+        assert_eq!(sub.origin(), format!("{}/mlruns", root.display()));
     }
 
     /// Where two formats could claim one directory, SPEC §6's precedence
@@ -774,6 +1079,7 @@ mod tests {
         assert_eq!(got, expected);
         assert_eq!(detect(&root.join("hf-out/checkpoint-2")), None);
         assert_eq!(detect(&root.join("progress-epoch")), None);
+        storage_walk_agrees(&root);
     }
 
     /// Where the readers of Ray Tune, Ultralytics and DVCLive overlap with
@@ -887,6 +1193,7 @@ mod tests {
             Some(Format::Ultralytics)
         );
         assert_eq!(detect(&root.join("project")), Some(Format::Dvclive));
+        storage_walk_agrees(&root);
     }
 
     /// A Sacred `run.json` (an `experiment` object, `host`, `command`) is
@@ -1120,7 +1427,8 @@ mod tests {
             std::fs::write(dir.join(format!("{i:03}.db")), format!("head {i}")).unwrap();
         }
         let (entries, _) = list(&dir, 1_000).unwrap();
-        let listing = Listing::new(&dir, &entries, 1);
+        let tree = LocalTree(&dir);
+        let listing = Listing::new(&tree, "", &entries, 1);
         for i in 0..100 {
             let name = format!("{i:03}.db");
             let want = format!("head {i}");

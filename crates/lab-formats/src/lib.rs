@@ -61,7 +61,8 @@ use std::collections::BTreeMap;
 
 pub use discover::{
     DEFAULT_SQLITE_MAX_BYTES, DEFAULT_SQLITE_SNAPSHOT_BUDGET, Discovery, Found, Limits,
-    MAX_UNRECOGNISED_EXAMPLES, Unrecognised, detect, discover, unrecognised_at,
+    MAX_UNRECOGNISED_EXAMPLES, Sub, Unrecognised, detect, discover, discover_storage,
+    unrecognised_at,
 };
 pub use histogram::{
     BASIS_POINTS, HistogramInfo, HistogramPoint, MAX_BUCKETS, MAX_BUCKETS_PER_RUN,

@@ -47,7 +47,7 @@ pub use name::{
     Pattern, mlflow_image_name,
 };
 pub use sqlite::{
-    FileIdentity, SQLITE_SIDE_FILES, SqliteIdentity, SqliteRefusal, SqliteSnapshot,
+    FileIdentity, SQLITE_SIDE_FILES, SqliteIdentity, SqliteRefusal, SqliteSnapshot, private_copy,
     snapshot_bytes_in_use, snapshot_dir, use_snapshot_dir,
 };
 

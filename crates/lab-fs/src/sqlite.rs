@@ -541,6 +541,89 @@ impl RunRoot {
     }
 }
 
+/// A private copy of bytes that come from elsewhere (an object store's
+/// object), made as [`RunRoot::snapshot_sqlite`] makes its copies: a new
+/// 0700 directory `lab-sqlite-<pid>-<random>` in the snapshot place, the
+/// file `file_name` (one segment) created in it without following a link,
+/// and `len` bytes of the process's snapshot space taken first (refused
+/// when `len` passes `max_bytes` or the space's `budget`). `fill` writes
+/// the bytes; more than `len` written is refused. Removed when dropped.
+pub fn private_copy(
+    file_name: &str,
+    len: u64,
+    max_bytes: u64,
+    budget: u64,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> io::Result<()>,
+) -> Result<SqliteSnapshot, Error> {
+    if file_name.is_empty() || file_name.contains('/') || file_name.starts_with('.') {
+        return Err(Error::InvalidName("a private copy's name is one segment"));
+    }
+    if len > max_bytes {
+        return Err(refused(file_name, SqliteRefusal::TooLarge(max_bytes)));
+    }
+    if len > budget {
+        return Err(refused(file_name, SqliteRefusal::LargerThanSpace(budget)));
+    }
+    let mut space = Space(0);
+    if !space.take(len, budget) {
+        return Err(refused(file_name, SqliteRefusal::SpaceInUse(budget)));
+    }
+    let taken = Instant::now();
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
+        .rand_bytes(8)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir_in(snapshot_dir())
+        .map_err(Error::Io)?;
+    let private =
+        Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority()).map_err(Error::Io)?;
+    let mut options = OpenOptions::new();
+    options
+        .write(true)
+        .create_new(true)
+        .custom_flags((OFlags::NOFOLLOW | OFlags::CLOEXEC).bits() as i32);
+    let file = private.open_with(file_name, &options).map_err(Error::Io)?;
+    let mut bounded = Bounded {
+        file: file.into_std(),
+        left: len,
+    };
+    fill(&mut bounded).map_err(Error::Io)?;
+    let written = len - bounded.left;
+    space.keep(written);
+    let identity = identity_of(&bounded.file.metadata().map_err(Error::Io)?)?;
+    Ok(SqliteSnapshot {
+        path: dir.path().join(file_name),
+        _dir: dir,
+        space,
+        identity: SqliteIdentity {
+            db: identity,
+            wal: None,
+        },
+        taken,
+    })
+}
+
+/// A file that takes at most `left` more bytes: more is an error.
+struct Bounded {
+    file: std::fs::File,
+    left: u64,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(io::Error::other("more bytes than the object's length"));
+        }
+        let n = self.file.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Copies at most `max_bytes` of `source` (from its start, through the
 /// handle) into a new file `name` beneath `private`; more is
 /// [`SqliteRefusal::TooLarge`] (the file grew past the cap since it was
@@ -740,6 +823,30 @@ mod tests {
         let mode = std::fs::metadata(&canary).unwrap().mode();
         assert_eq!(mode & 0o7777, 0o755);
         assert_eq!(std::fs::read_dir(&canary).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_private_copy_of_outside_bytes_is_bounded_private_and_removed_when_dropped() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let copy = private_copy("mlflow.db", 5, 100, u64::MAX, |w| w.write_all(b"hello")).unwrap();
+        assert_eq!(std::fs::read(copy.path()).unwrap(), b"hello");
+        let dir = copy.path().parent().unwrap().to_path_buf();
+        assert_eq!(
+            std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        drop(copy);
+        assert!(!dir.exists());
+        // More than said, more than the cap, a name that is a path: refused.
+        assert!(private_copy("a.db", 2, 100, u64::MAX, |w| w.write_all(b"abc")).is_err());
+        assert!(matches!(
+            private_copy("a.db", 200, 100, u64::MAX, |_| Ok(())),
+            Err(Error::Sqlite {
+                refusal: SqliteRefusal::TooLarge(100),
+                ..
+            })
+        ));
+        assert!(private_copy("../a.db", 1, 100, u64::MAX, |w| w.write_all(b"a")).is_err());
     }
 
     #[test]

@@ -144,6 +144,9 @@ pub(crate) fn classify(e: &object_store::Error) -> Error {
         .and_then(|s| s.get(..3))
         .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
     {
+        if status.starts_with('3') {
+            return Error::Other("the store answered with a redirect, which the Lab never follows".to_owned());
+        }
         return Error::Other(format!("the store answered HTTP {status}"));
     }
     match e {

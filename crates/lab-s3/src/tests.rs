@@ -354,3 +354,96 @@ fn sync_calls_work_from_inside_another_runtime_without_panicking() {
     });
     assert_eq!(got, Err(Error::Unreachable("connection refused".to_owned())));
 }
+
+/// A loopback listener that counts connections and answers each with a
+/// redirect to `location`.
+fn redirector(location: String) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 301 Moved Permanently\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (port, count)
+}
+
+const CHILD: &str = "LAB_S3_TEST_CHILD";
+
+/// Runs in a child process with every proxy variable set (see below).
+#[test]
+fn child_probe_with_proxy_environment() {
+    let Ok(mode) = std::env::var(CHILD) else { return };
+    let endpoint = std::env::var("LAB_S3_TEST_ENDPOINT").unwrap();
+    if mode == "lab" {
+        let r = Resolved::with_static_keys(&endpoint, "us-east-1", true, KEY_ID, SECRET).unwrap();
+        let store = Store::new(&S3Url::parse("s3://bucket/p").unwrap(), &r, &Settings::default()).unwrap();
+        let err = store.probe().unwrap_err();
+        assert_eq!(
+            err,
+            Error::Other("the store answered with a redirect, which the Lab never follows".to_owned())
+        );
+    } else {
+        // The control: a default reqwest client does use the proxy variables.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _ = rt.block_on(async {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .get(format!("{endpoint}/"))
+                .send()
+                .await
+        });
+    }
+}
+
+#[test]
+fn proxy_variables_are_ignored_and_redirects_are_not_followed() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let (proxy, proxied) = redirector("http://127.0.0.1:9/".to_owned());
+    let (other, redirected_to) = redirector("http://127.0.0.1:9/".to_owned());
+    let (server, served) = redirector(format!("http://127.0.0.1:{other}/bucket?list-type=2"));
+    let run = |mode: &str| {
+        let proxy = format!("http://127.0.0.1:{proxy}");
+        #[allow(clippy::disallowed_methods)] // the test re-runs itself with a hostile environment
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "tests::child_probe_with_proxy_environment", "--nocapture"])
+            .env(CHILD, mode)
+            .env("LAB_S3_TEST_ENDPOINT", format!("http://127.0.0.1:{server}"))
+            .env("HTTP_PROXY", &proxy)
+            .env("http_proxy", &proxy)
+            .env("HTTPS_PROXY", &proxy)
+            .env("ALL_PROXY", &proxy)
+            .env("all_proxy", &proxy)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    use std::sync::atomic::Ordering::SeqCst;
+    run("lab");
+    assert_eq!(proxied.load(SeqCst), 0, "lab-s3 went through the proxy");
+    assert_eq!(served.load(SeqCst), 1, "one request, no retries of a redirect");
+    assert_eq!(redirected_to.load(SeqCst), 0, "lab-s3 followed a redirect");
+    run("control");
+    assert_eq!(proxied.load(SeqCst), 1, "the control did not use the proxy: this test proves nothing");
+}

@@ -334,14 +334,12 @@ for here, dirs, files in os.walk(root):
             let _ = child.kill();
             let _ = child.wait();
         }
-        let [_, master_grpc, _, volume_grpc, filer_grpc, _, _, s3_grpc] = self.ports;
-        for (kind, port) in [
-            ("master", master_grpc),
-            ("volume", volume_grpc),
-            ("filer", filer_grpc),
-            ("s3", s3_grpc),
-        ] {
-            let _ = std::fs::remove_file(format!("/tmp/seaweedfs-{kind}-grpc-{port}.sock"));
+        // The socket is named by one of the role's ports (the filer's by its
+        // HTTP port in 4.48); every candidate of ours is removed.
+        for kind in ["master", "volume", "filer", "s3", "admin"] {
+            for port in self.ports {
+                let _ = std::fs::remove_file(format!("/tmp/seaweedfs-{kind}-grpc-{port}.sock"));
+            }
         }
     }
 }

@@ -313,7 +313,10 @@ fn read_section(
             return Err(config_error(format!("cannot read {}: {e}", path.display())));
         }
         Ok(meta) if meta.len() > MAX_FILE => {
-            return Err(config_error(format!("{} is larger than 1 MiB", path.display())));
+            return Err(config_error(format!(
+                "{} is larger than 1 MiB",
+                path.display()
+            )));
         }
         Ok(_) => std::fs::read_to_string(path)
             .map_err(|e| config_error(format!("cannot read {}: {e}", path.display())))?,
@@ -359,10 +362,10 @@ pub(crate) fn parse_section(
         }
         // Indented lines continue a nested value (`s3 =` sub-sections);
         // they are not keys of the profile.
-        if let Some((key, value)) = line.split_once('=') {
-            if let Some(section) = found.as_mut() {
-                section.insert(key.trim().to_ascii_lowercase(), value.trim().to_owned());
-            }
+        if let Some((key, value)) = line.split_once('=')
+            && let Some(section) = found.as_mut()
+        {
+            section.insert(key.trim().to_ascii_lowercase(), value.trim().to_owned());
         }
     }
     found
@@ -373,12 +376,17 @@ pub(crate) fn parse_section(
 /// userinfo, path, query or fragment. Returns it as `scheme://host[:port]`.
 pub(crate) fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<String, ConfigError> {
     let refuse = |why: &str| config_error(format!("endpoint refused: {why}"));
-    if endpoint.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+    if endpoint
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
         return Err(refuse("a control character, space or backslash"));
     }
     let parsed = url::Url::parse(endpoint).map_err(|_| refuse("not a URL"))?;
     if !parsed.username().is_empty() || parsed.password().is_some() || endpoint.contains('@') {
-        return Err(refuse("user information in the URL (credentials never go in the endpoint)"));
+        return Err(refuse(
+            "user information in the URL (credentials never go in the endpoint)",
+        ));
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(refuse("a query or fragment"));
@@ -391,7 +399,9 @@ pub(crate) fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<String,
         "https" => {}
         "http" => {
             if !allow_http {
-                return Err(refuse("http:// needs `allow_http = true` in [s3] (and a loopback host)"));
+                return Err(refuse(
+                    "http:// needs `allow_http = true` in [s3] (and a loopback host)",
+                ));
             }
             let loopback = match &host {
                 url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
@@ -399,10 +409,16 @@ pub(crate) fn check_endpoint(endpoint: &str, allow_http: bool) -> Result<String,
                 url::Host::Ipv6(ip) => IpAddr::V6(*ip).is_loopback(),
             };
             if !loopback {
-                return Err(refuse("http:// is allowed only to a loopback host (127.0.0.0/8, ::1, localhost)"));
+                return Err(refuse(
+                    "http:// is allowed only to a loopback host (127.0.0.0/8, ::1, localhost)",
+                ));
             }
         }
-        _ => return Err(refuse("the scheme must be https (or http to a loopback host)")),
+        _ => {
+            return Err(refuse(
+                "the scheme must be https (or http to a loopback host)",
+            ));
+        }
     }
     let host = match host {
         url::Host::Domain(d) => d.to_owned(),

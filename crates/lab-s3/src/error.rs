@@ -61,10 +61,10 @@ fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> 
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             return Some(io.kind());
         }
-        if let Some(r) = s.downcast_ref::<reqwest::Error>() {
-            if r.is_timeout() {
-                return Some(std::io::ErrorKind::TimedOut);
-            }
+        if let Some(r) = s.downcast_ref::<reqwest::Error>()
+            && r.is_timeout()
+        {
+            return Some(std::io::ErrorKind::TimedOut);
         }
         source = s.source();
     }
@@ -87,10 +87,14 @@ pub(crate) fn classify(e: &object_store::Error) -> Error {
     let code = s3_code(&text);
     match code {
         Some("NoSuchBucket") => return Error::NoSuchBucket,
-        Some(c @ ("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken")) => {
+        Some(
+            c @ ("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken"),
+        ) => {
             return Error::Denied(format!("wrong credentials (403 {c})"));
         }
-        Some("AccessDenied" | "AllAccessDisabled") => return Error::Denied("access denied".to_owned()),
+        Some("AccessDenied" | "AllAccessDisabled") => {
+            return Error::Denied("access denied".to_owned());
+        }
         Some("PreconditionFailed") => return Error::Changed,
         Some("NoSuchKey") => return Error::NotFound,
         _ => {}
@@ -123,15 +127,35 @@ pub(crate) fn classify(e: &object_store::Error) -> Error {
         ),
         (
             "redirect",
-            Error::Other("the store answered with a redirect, which the Lab never follows".to_owned()),
+            Error::Other(
+                "the store answered with a redirect, which the Lab never follows".to_owned(),
+            ),
         ),
         ("timed out", Error::TimedOut),
-        ("connection refused", Error::Unreachable("connection refused".to_owned())),
-        ("dns error", Error::Unreachable("cannot resolve the endpoint's host".to_owned())),
-        ("certificate", Error::Unreachable("TLS certificate not trusted".to_owned())),
-        ("error sending request", Error::Unreachable("cannot connect".to_owned())),
-        ("connection closed", Error::Unreachable("connection closed".to_owned())),
-        ("connection reset", Error::Unreachable("connection reset".to_owned())),
+        (
+            "connection refused",
+            Error::Unreachable("connection refused".to_owned()),
+        ),
+        (
+            "dns error",
+            Error::Unreachable("cannot resolve the endpoint's host".to_owned()),
+        ),
+        (
+            "certificate",
+            Error::Unreachable("TLS certificate not trusted".to_owned()),
+        ),
+        (
+            "error sending request",
+            Error::Unreachable("cannot connect".to_owned()),
+        ),
+        (
+            "connection closed",
+            Error::Unreachable("connection closed".to_owned()),
+        ),
+        (
+            "connection reset",
+            Error::Unreachable("connection reset".to_owned()),
+        ),
     ];
     for (needle, error) in status {
         if lower.contains(needle) {
@@ -145,12 +169,16 @@ pub(crate) fn classify(e: &object_store::Error) -> Error {
         .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
     {
         if status.starts_with('3') {
-            return Error::Other("the store answered with a redirect, which the Lab never follows".to_owned());
+            return Error::Other(
+                "the store answered with a redirect, which the Lab never follows".to_owned(),
+            );
         }
         return Error::Other(format!("the store answered HTTP {status}"));
     }
     match e {
-        E::InvalidPath { .. } => Error::Other("the store listed a key the Lab cannot read".to_owned()),
+        E::InvalidPath { .. } => {
+            Error::Other("the store listed a key the Lab cannot read".to_owned())
+        }
         _ => Error::Other("the store's answer could not be read".to_owned()),
     }
 }
@@ -161,7 +189,10 @@ mod tests {
 
     #[test]
     fn s3_codes_are_read_from_bodies() {
-        assert_eq!(s3_code("x <Code>NoSuchBucket</Code> y"), Some("NoSuchBucket"));
+        assert_eq!(
+            s3_code("x <Code>NoSuchBucket</Code> y"),
+            Some("NoSuchBucket")
+        );
         assert_eq!(s3_code("<Code>a b</Code>"), None);
         assert_eq!(s3_code("nothing"), None);
     }

@@ -15,8 +15,8 @@ use object_store::client::{HttpClient, HttpConnector};
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path as StorePath;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectMeta,
-    ObjectStore, ObjectStoreExt, RetryConfig,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt,
+    RetryConfig,
 };
 
 use crate::config::{Resolved, Settings};
@@ -117,7 +117,11 @@ impl HttpConnector for Connector {
 /// The builder for one root, from explicit fields only (never `from_env`):
 /// static credentials always (so no instance-metadata, container or web
 /// identity provider is ever made), path-style requests, two retries.
-pub(crate) fn builder(url: &S3Url, resolved: &Resolved, total: Option<Duration>) -> AmazonS3Builder {
+pub(crate) fn builder(
+    url: &S3Url,
+    resolved: &Resolved,
+    total: Option<Duration>,
+) -> AmazonS3Builder {
     let credentials = &resolved.credentials;
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(url.bucket())
@@ -213,7 +217,8 @@ fn object_of(url: &S3Url, meta: ObjectMeta) -> Option<Object> {
 /// The path of a checked relative key.
 fn path_of(url: &S3Url, rel: &str) -> Result<StorePath, Error> {
     check_rel(rel).map_err(Error::InvalidKey)?;
-    StorePath::parse(url.full_key(rel)).map_err(|_| Error::InvalidKey("a key the store client cannot send"))
+    StorePath::parse(url.full_key(rel))
+        .map_err(|_| Error::InvalidKey("a key the store client cannot send"))
 }
 
 impl Store {
@@ -221,9 +226,9 @@ impl Store {
     pub fn new(url: &S3Url, resolved: &Resolved, settings: &Settings) -> Result<Store, Error> {
         let _ = settings;
         let build = |total| {
-            builder(url, resolved, total)
-                .build()
-                .map_err(|e| Error::Other(format!("cannot configure the S3 client: {}", classify(&e))))
+            builder(url, resolved, total).build().map_err(|e| {
+                Error::Other(format!("cannot configure the S3 client: {}", classify(&e)))
+            })
         };
         Ok(Store {
             inner: Arc::new(Inner {
@@ -283,21 +288,20 @@ impl Store {
     /// dropped.
     pub fn list_all(&self, max_keys: usize) -> Result<Listing, Error> {
         let prefix = self.list_prefix("")?;
-        self.paginate(prefix, None, max_keys).map(|(objects, _, truncated)| Listing {
-            objects,
-            truncated,
-        })
+        self.paginate(prefix, None, max_keys)
+            .map(|(objects, _, truncated)| Listing { objects, truncated })
     }
 
     /// One level beneath `rel_prefix` ("" = the root): its objects and the
     /// names of the levels below, at most `max` entries in all.
     pub fn list_dir(&self, rel_prefix: &str, max: usize) -> Result<DirListing, Error> {
         let prefix = self.list_prefix(rel_prefix)?;
-        self.paginate(prefix, Some("/"), max).map(|(files, dirs, truncated)| DirListing {
-            files,
-            dirs,
-            truncated,
-        })
+        self.paginate(prefix, Some("/"), max)
+            .map(|(files, dirs, truncated)| DirListing {
+                files,
+                dirs,
+                truncated,
+            })
     }
 
     fn paginate(
@@ -330,8 +334,9 @@ impl Store {
                     .map_err(|e| classify(&e))?;
                 for meta in page.result.objects {
                     if let Some(object) = object_of(url, meta) {
-                        if delimiter.is_some() && object.key.rsplit_once('/').map(|(d, _)| d)
-                            != prefix_rel(url, prefix.as_deref())
+                        if delimiter.is_some()
+                            && object.key.rsplit_once('/').map(|(d, _)| d)
+                                != prefix_rel(url, prefix.as_deref())
                         {
                             continue;
                         }
@@ -349,7 +354,8 @@ impl Store {
                         Some(parent) => rel.strip_prefix(parent).and_then(|r| r.strip_prefix('/')),
                         None => Some(rel),
                     };
-                    let Some(name) = name.filter(|n| !n.contains('/') && check_rel(n).is_ok()) else {
+                    let Some(name) = name.filter(|n| !n.contains('/') && check_rel(n).is_ok())
+                    else {
                         continue;
                     };
                     if objects.len() + dirs.len() == max {
@@ -370,8 +376,15 @@ impl Store {
         let path = path_of(&self.inner.url, rel)?;
         let store = self.clone();
         wait(REQUEST_TIMEOUT, async move {
-            let meta = store.inner.data.head(&path).await.map_err(|e| classify(&e))?;
-            object_of(&store.inner.url, meta).ok_or(Error::Other("the store answered for another key".to_owned()))
+            let meta = store
+                .inner
+                .data
+                .head(&path)
+                .await
+                .map_err(|e| classify(&e))?;
+            object_of(&store.inner.url, meta).ok_or(Error::Other(
+                "the store answered for another key".to_owned(),
+            ))
         })
     }
 
@@ -379,7 +392,13 @@ impl Store {
     /// it). With `etag`, the request carries `If-Match` and the answer's
     /// ETag must be the same, else [`Error::Changed`]. At most `len` bytes
     /// are ever held.
-    pub fn get_range(&self, rel: &str, offset: u64, len: usize, etag: Option<&str>) -> Result<Vec<u8>, Error> {
+    pub fn get_range(
+        &self,
+        rel: &str,
+        offset: u64,
+        len: usize,
+        etag: Option<&str>,
+    ) -> Result<Vec<u8>, Error> {
         let path = path_of(&self.inner.url, rel)?;
         if len == 0 {
             return Ok(Vec::new());
@@ -396,18 +415,20 @@ impl Store {
             let result = match store.inner.data.get_opts(&path, opts).await {
                 Ok(result) => result,
                 Err(e) => {
-                    let text = e.to_string();
-                    if text.contains("416") {
+                    // Matched on the status line, not a bare "416" (an
+                    // elapsed time in the message could hold those digits).
+                    let text = e.to_string().to_ascii_lowercase();
+                    if text.contains("416 range not satisfiable") {
                         // Past the end (or an empty object): no bytes.
                         return Ok(Vec::new());
                     }
                     return Err(classify(&e));
                 }
             };
-            if let Some(etag) = &etag {
-                if result.meta.e_tag.as_deref() != Some(etag.as_str()) {
-                    return Err(Error::Changed);
-                }
+            if let Some(etag) = &etag
+                && result.meta.e_tag.as_deref() != Some(etag.as_str())
+            {
+                return Err(Error::Changed);
             }
             let mut out = Vec::with_capacity(len.min(1 << 20));
             let mut body = result.into_stream();
@@ -462,7 +483,14 @@ fn prefix_rel<'p>(url: &S3Url, prefix: Option<&'p str>) -> Option<&'p str> {
 
 type Sender = tokio::sync::mpsc::Sender<Result<Bytes, Error>>;
 
-async fn pump(store: &Store, path: &StorePath, start: u64, end: u64, etag: String, tx: &Sender) -> Result<(), Error> {
+async fn pump(
+    store: &Store,
+    path: &StorePath,
+    start: u64,
+    end: u64,
+    etag: String,
+    tx: &Sender,
+) -> Result<(), Error> {
     let opts = GetOptions {
         if_match: Some(etag.clone()),
         range: Some(GetRange::Bounded(start..end)),
@@ -480,10 +508,16 @@ async fn pump(store: &Store, path: &StorePath, start: u64, end: u64, etag: Strin
     let mut body = result.into_stream();
     while remaining > 0 {
         let Some(chunk) = body.next().await else {
-            return Err(Error::Unreachable("the store ended the body early".to_owned()));
+            return Err(Error::Unreachable(
+                "the store ended the body early".to_owned(),
+            ));
         };
         let mut chunk = chunk.map_err(|e| classify(&e))?;
-        chunk.truncate(usize::try_from(remaining).unwrap_or(usize::MAX).min(chunk.len()));
+        chunk.truncate(
+            usize::try_from(remaining)
+                .unwrap_or(usize::MAX)
+                .min(chunk.len()),
+        );
         remaining -= chunk.len() as u64;
         while !chunk.is_empty() {
             let piece = chunk.split_to(chunk.len().min(STREAM_CHUNK));

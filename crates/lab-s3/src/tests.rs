@@ -19,8 +19,16 @@ fn check_endpoint_case(endpoint: &str, allow_http: bool, expected: Option<&str>)
 #[test]
 fn endpoint_rules() {
     for (endpoint, allow_http, expected) in [
-        ("https://s3.us-east-1.amazonaws.com", false, Some("https://s3.us-east-1.amazonaws.com")),
-        ("https://minio.example:9000/", false, Some("https://minio.example:9000")),
+        (
+            "https://s3.us-east-1.amazonaws.com",
+            false,
+            Some("https://s3.us-east-1.amazonaws.com"),
+        ),
+        (
+            "https://minio.example:9000/",
+            false,
+            Some("https://minio.example:9000"),
+        ),
         ("http://127.0.0.1:8333", true, Some("http://127.0.0.1:8333")),
         ("http://127.1.2.3:8333", true, Some("http://127.1.2.3:8333")),
         ("http://localhost", true, Some("http://localhost")),
@@ -69,7 +77,10 @@ fn home(credentials: Option<&str>, config: Option<&str>) -> tempfile::TempDir {
 }
 
 fn resolve(env: &[(&str, &str)], home: &Path, settings: &Settings) -> Result<Resolved, String> {
-    let env: HashMap<String, String> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     Resolved::resolve(settings, &|k| env.get(k).cloned(), Some(home)).map_err(|e| e.to_string())
 }
 
@@ -131,9 +142,17 @@ fn the_credentials_file_comes_before_the_config_file() {
     let home = home(Some(CREDENTIALS), Some(CONFIG));
     let r = resolve(&[], home.path(), &Settings::default()).unwrap();
     assert_eq!(r.source(), CredentialSource::CredentialsFile);
-    assert_eq!(r.secrets(), ["secret-from-credentials-file", "AKIDCREDFILE"]);
+    assert_eq!(
+        r.secrets(),
+        ["secret-from-credentials-file", "AKIDCREDFILE"]
+    );
     // Half the environment's keys is not a credential.
-    let r = resolve(&[("AWS_ACCESS_KEY_ID", "AKIDENV")], home.path(), &Settings::default()).unwrap();
+    let r = resolve(
+        &[("AWS_ACCESS_KEY_ID", "AKIDENV")],
+        home.path(),
+        &Settings::default(),
+    )
+    .unwrap();
     assert_eq!(r.source(), CredentialSource::CredentialsFile);
 }
 
@@ -143,11 +162,20 @@ fn the_config_file_is_used_when_the_credentials_file_has_no_keys() {
     let r = resolve(&[], home.path(), &Settings::default()).unwrap();
     assert_eq!(r.source(), CredentialSource::ConfigFile);
     assert_eq!(r.secrets(), ["secret-from-config-file", "AKIDCONFIG"]);
-    let r = resolve(&[("AWS_PROFILE", "cfgonly")], home.path(), &Settings::default()).unwrap();
+    let r = resolve(
+        &[("AWS_PROFILE", "cfgonly")],
+        home.path(),
+        &Settings::default(),
+    )
+    .unwrap();
     assert_eq!(r.secrets(), ["secret-cfgonly", "AKIDCFGONLY"]);
     // `[cfgonly]` in the config file is not `[profile cfgonly]`.
     let home = home_with_config("[cfgonly]\naws_access_key_id = A\naws_secret_access_key = B\n");
-    let r = resolve(&[("AWS_PROFILE", "cfgonly")], home.path(), &Settings::default());
+    let r = resolve(
+        &[("AWS_PROFILE", "cfgonly")],
+        home.path(),
+        &Settings::default(),
+    );
     assert!(r.unwrap_err().starts_with("no credentials"));
 }
 
@@ -158,7 +186,12 @@ fn home_with_config(config: &str) -> tempfile::TempDir {
 #[test]
 fn aws_profile_picks_the_section() {
     let home = home(Some(CREDENTIALS), Some(CONFIG));
-    let r = resolve(&[("AWS_PROFILE", "work")], home.path(), &Settings::default()).unwrap();
+    let r = resolve(
+        &[("AWS_PROFILE", "work")],
+        home.path(),
+        &Settings::default(),
+    )
+    .unwrap();
     assert_eq!(r.secrets(), ["secret-work", "AKIDWORK"]);
     assert_eq!(r.region(), "eu-west-3");
     assert_eq!(r.endpoint(), "https://s3.eu-west-3.amazonaws.com");
@@ -170,7 +203,10 @@ fn shared_file_locations_are_honoured() {
     let empty = home(None, None);
     let path = elsewhere.path().join(".aws/credentials");
     let r = resolve(
-        &[("AWS_SHARED_CREDENTIALS_FILE", path.to_str().unwrap()), ("AWS_PROFILE", "work")],
+        &[
+            ("AWS_SHARED_CREDENTIALS_FILE", path.to_str().unwrap()),
+            ("AWS_PROFILE", "work"),
+        ],
         empty.path(),
         &Settings::default(),
     )
@@ -178,7 +214,12 @@ fn shared_file_locations_are_honoured() {
     assert_eq!(r.secrets(), ["secret-work", "AKIDWORK"]);
     let config_home = home(None, Some(CONFIG));
     let path = config_home.path().join(".aws/config");
-    let r = resolve(&[("AWS_CONFIG_FILE", path.to_str().unwrap())], empty.path(), &Settings::default()).unwrap();
+    let r = resolve(
+        &[("AWS_CONFIG_FILE", path.to_str().unwrap())],
+        empty.path(),
+        &Settings::default(),
+    )
+    .unwrap();
     assert_eq!(r.source(), CredentialSource::ConfigFile);
 }
 
@@ -186,11 +227,25 @@ fn shared_file_locations_are_honoured() {
 fn credential_process_sso_and_metadata_profiles_are_refused() {
     let home = home(Some(CREDENTIALS), Some(CONFIG));
     for (profile, what) in [
-        ("proc", "profile proc uses credential_process, which the Lab never runs; give static keys"),
-        ("sso", "profile sso uses SSO, which the Lab never runs; give static keys"),
-        ("imds", "profile imds uses credential_source (container or instance metadata), which the Lab never runs; give static keys"),
+        (
+            "proc",
+            "profile proc uses credential_process, which the Lab never runs; give static keys",
+        ),
+        (
+            "sso",
+            "profile sso uses SSO, which the Lab never runs; give static keys",
+        ),
+        (
+            "imds",
+            "profile imds uses credential_source (container or instance metadata), which the Lab never runs; give static keys",
+        ),
     ] {
-        let err = resolve(&[("AWS_PROFILE", profile)], home.path(), &Settings::default()).unwrap_err();
+        let err = resolve(
+            &[("AWS_PROFILE", profile)],
+            home.path(),
+            &Settings::default(),
+        )
+        .unwrap_err();
         assert_eq!(err, what);
     }
 }
@@ -198,7 +253,12 @@ fn credential_process_sso_and_metadata_profiles_are_refused() {
 #[test]
 fn no_credentials_anywhere_is_an_error() {
     let home = home(None, None);
-    let err = resolve(&[("AWS_REGION", "us-west-2")], home.path(), &Settings::default()).unwrap_err();
+    let err = resolve(
+        &[("AWS_REGION", "us-west-2")],
+        home.path(),
+        &Settings::default(),
+    )
+    .unwrap_err();
     assert_eq!(
         err,
         "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or static keys in ~/.aws/credentials"
@@ -218,26 +278,44 @@ fn region_and_endpoint_precedence() {
         ..Settings::default()
     };
     let r = resolve(&keys, home.path(), &settings).unwrap();
-    assert_eq!((r.region(), r.endpoint()), ("ap-south-1", "http://127.0.0.1:8333"));
+    assert_eq!(
+        (r.region(), r.endpoint()),
+        ("ap-south-1", "http://127.0.0.1:8333")
+    );
     let mut env = keys.to_vec();
     env.push(("AWS_DEFAULT_REGION", "us-west-1"));
     env.push(("AWS_ENDPOINT_URL", "http://localhost:1"));
     let r = resolve(&env, home.path(), &settings).unwrap();
-    assert_eq!((r.region(), r.endpoint()), ("us-west-1", "http://localhost:1"));
+    assert_eq!(
+        (r.region(), r.endpoint()),
+        ("us-west-1", "http://localhost:1")
+    );
     env.push(("AWS_REGION", "us-west-2"));
     env.push(("AWS_ENDPOINT_URL_S3", "http://[::1]:2"));
     let r = resolve(&env, home.path(), &settings).unwrap();
     assert_eq!((r.region(), r.endpoint()), ("us-west-2", "http://[::1]:2"));
     let r = resolve(&keys, home.path(), &Settings::default()).unwrap();
-    assert_eq!((r.region(), r.endpoint()), ("us-east-1", "https://s3.us-east-1.amazonaws.com"));
+    assert_eq!(
+        (r.region(), r.endpoint()),
+        ("us-east-1", "https://s3.us-east-1.amazonaws.com")
+    );
     // An http endpoint without allow_http, or off loopback, is refused.
-    let err = resolve(&[keys[0], keys[1], ("AWS_ENDPOINT_URL", "http://10.1.1.1:9000")], home.path(), &settings);
+    let err = resolve(
+        &[
+            keys[0],
+            keys[1],
+            ("AWS_ENDPOINT_URL", "http://10.1.1.1:9000"),
+        ],
+        home.path(),
+        &settings,
+    );
     assert!(err.unwrap_err().contains("loopback"));
 }
 
 #[test]
 fn settings_parse_with_defaults_and_refuse_unknown_keys() {
-    let s: Settings = toml::from_str("endpoint = \"http://127.0.0.1:1\"\nallow_http = true\n").unwrap();
+    let s: Settings =
+        toml::from_str("endpoint = \"http://127.0.0.1:1\"\nallow_http = true\n").unwrap();
     assert_eq!(s.max_keys, 200_000);
     assert_eq!(s.relist_secs, 30);
     assert!(s.allow_http);
@@ -267,7 +345,11 @@ fn secrets_never_appear_in_display_or_debug() {
     .unwrap();
     let url = S3Url::parse("s3://bucket/prefix").unwrap();
     let store = Store::new(&url, &r, &Settings::default()).unwrap();
-    let mut texts = vec![format!("{r:?}"), format!("{store:?}"), format!("{:?}", store.stream("x", 0, 1, "e"))];
+    let mut texts = vec![
+        format!("{r:?}"),
+        format!("{store:?}"),
+        format!("{:?}", store.stream("x", 0, 1, "e")),
+    ];
     let errors = [
         Error::InvalidKey("an empty key"),
         Error::NotFound,
@@ -283,12 +365,21 @@ fn secrets_never_appear_in_display_or_debug() {
         texts.push(format!("{e:?}"));
     }
     // Real failures: nothing listens on port 9.
-    for e in [store.probe().unwrap_err(), store.head("a").unwrap_err(), store.get_range("a", 0, 1, None).unwrap_err()] {
+    for e in [
+        store.probe().unwrap_err(),
+        store.head("a").unwrap_err(),
+        store.get_range("a", 0, 1, None).unwrap_err(),
+    ] {
         texts.push(e.to_string());
         texts.push(format!("{e:?}"));
     }
     let config_errors = [
-        resolve(&[("AWS_ACCESS_KEY_ID", KEY_ID)], home.path(), &Settings::default()).unwrap_err(),
+        resolve(
+            &[("AWS_ACCESS_KEY_ID", KEY_ID)],
+            home.path(),
+            &Settings::default(),
+        )
+        .unwrap_err(),
         crate::config::check_endpoint(&format!("https://{KEY_ID}:{SECRET}@example.com"), false)
             .unwrap_err()
             .to_string(),
@@ -304,14 +395,22 @@ fn secrets_never_appear_in_display_or_debug() {
 
 #[test]
 fn the_client_is_never_pointed_at_instance_metadata() {
-    let r = Resolved::with_static_keys("https://s3.example.com", "us-east-1", false, KEY_ID, SECRET).unwrap();
+    let r =
+        Resolved::with_static_keys("https://s3.example.com", "us-east-1", false, KEY_ID, SECRET)
+            .unwrap();
     let url = S3Url::parse("s3://bucket/prefix").unwrap();
     let b = crate::store::builder(&url, &r, None);
     let value = |k: AmazonS3ConfigKey| b.get_config_value(&k);
     // Static keys are always given: object_store then never builds the
     // instance, container, EKS or web identity providers.
-    assert_eq!(value(AmazonS3ConfigKey::AccessKeyId).as_deref(), Some(KEY_ID));
-    assert_eq!(value(AmazonS3ConfigKey::SecretAccessKey).as_deref(), Some(SECRET));
+    assert_eq!(
+        value(AmazonS3ConfigKey::AccessKeyId).as_deref(),
+        Some(KEY_ID)
+    );
+    assert_eq!(
+        value(AmazonS3ConfigKey::SecretAccessKey).as_deref(),
+        Some(SECRET)
+    );
     for key in [
         AmazonS3ConfigKey::ContainerCredentialsRelativeUri,
         AmazonS3ConfigKey::ContainerCredentialsFullUri,
@@ -319,40 +418,80 @@ fn the_client_is_never_pointed_at_instance_metadata() {
         AmazonS3ConfigKey::WebIdentityTokenFile,
         AmazonS3ConfigKey::RoleArn,
     ] {
-        assert_eq!(value(key.clone()), None, "{key:?}");
+        assert_eq!(value(key), None, "{key:?}");
     }
-    for key in [AmazonS3ConfigKey::MetadataEndpoint, AmazonS3ConfigKey::Endpoint] {
+    for key in [
+        AmazonS3ConfigKey::MetadataEndpoint,
+        AmazonS3ConfigKey::Endpoint,
+    ] {
         assert!(!value(key).unwrap_or_default().contains("169.254"));
     }
-    assert_eq!(value(AmazonS3ConfigKey::Endpoint).as_deref(), Some("https://s3.example.com"));
-    assert_eq!(value(AmazonS3ConfigKey::VirtualHostedStyleRequest).as_deref(), Some("false"));
+    assert_eq!(
+        value(AmazonS3ConfigKey::Endpoint).as_deref(),
+        Some("https://s3.example.com")
+    );
+    assert_eq!(
+        value(AmazonS3ConfigKey::VirtualHostedStyleRequest).as_deref(),
+        Some("false")
+    );
     // No keys, no Resolved: nothing is built, nothing is asked.
     assert!(Resolved::resolve(&Settings::default(), &|_| None, None).is_err());
-    assert!(Resolved::with_static_keys("https://s3.example.com", "us-east-1", false, "", "").is_err());
+    assert!(
+        Resolved::with_static_keys("https://s3.example.com", "us-east-1", false, "", "").is_err()
+    );
 }
 
 #[test]
 fn keys_outside_the_root_are_refused_before_any_request() {
-    let r = Resolved::with_static_keys("http://127.0.0.1:9", "us-east-1", true, KEY_ID, SECRET).unwrap();
-    let store = Store::new(&S3Url::parse("s3://bucket/prefix").unwrap(), &r, &Settings::default()).unwrap();
+    let r = Resolved::with_static_keys("http://127.0.0.1:9", "us-east-1", true, KEY_ID, SECRET)
+        .unwrap();
+    let store = Store::new(
+        &S3Url::parse("s3://bucket/prefix").unwrap(),
+        &r,
+        &Settings::default(),
+    )
+    .unwrap();
     for bad in ["", "/x", "../x", "a/../../x", "a//b", "a/", ".", "a\0b"] {
-        assert!(matches!(store.head(bad), Err(Error::InvalidKey(_))), "{bad:?}");
-        assert!(matches!(store.get_range(bad, 0, 1, None), Err(Error::InvalidKey(_))), "{bad:?}");
+        assert!(
+            matches!(store.head(bad), Err(Error::InvalidKey(_))),
+            "{bad:?}"
+        );
+        assert!(
+            matches!(store.get_range(bad, 0, 1, None), Err(Error::InvalidKey(_))),
+            "{bad:?}"
+        );
         if !bad.is_empty() {
-            assert!(matches!(store.list_dir(bad, 1), Err(Error::InvalidKey(_))), "{bad:?}");
+            assert!(
+                matches!(store.list_dir(bad, 1), Err(Error::InvalidKey(_))),
+                "{bad:?}"
+            );
         }
     }
 }
 
 #[test]
 fn sync_calls_work_from_inside_another_runtime_without_panicking() {
-    let r = Resolved::with_static_keys("http://127.0.0.1:9", "us-east-1", true, KEY_ID, SECRET).unwrap();
-    let store = Store::new(&S3Url::parse("s3://bucket").unwrap(), &r, &Settings::default()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let r = Resolved::with_static_keys("http://127.0.0.1:9", "us-east-1", true, KEY_ID, SECRET)
+        .unwrap();
+    let store = Store::new(
+        &S3Url::parse("s3://bucket").unwrap(),
+        &r,
+        &Settings::default(),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let got = rt.block_on(async move {
-        tokio::task::spawn_blocking(move || store.probe()).await.unwrap()
+        tokio::task::spawn_blocking(move || store.probe())
+            .await
+            .unwrap()
     });
-    assert_eq!(got, Err(Error::Unreachable("connection refused".to_owned())));
+    assert_eq!(
+        got,
+        Err(Error::Unreachable("connection refused".to_owned()))
+    );
 }
 
 /// A loopback listener that counts connections and answers each with a
@@ -383,19 +522,31 @@ const CHILD: &str = "LAB_S3_TEST_CHILD";
 /// Runs in a child process with every proxy variable set (see below).
 #[test]
 fn child_probe_with_proxy_environment() {
-    let Ok(mode) = std::env::var(CHILD) else { return };
+    let Ok(mode) = std::env::var(CHILD) else {
+        return;
+    };
     let endpoint = std::env::var("LAB_S3_TEST_ENDPOINT").unwrap();
     if mode == "lab" {
         let r = Resolved::with_static_keys(&endpoint, "us-east-1", true, KEY_ID, SECRET).unwrap();
-        let store = Store::new(&S3Url::parse("s3://bucket/p").unwrap(), &r, &Settings::default()).unwrap();
+        let store = Store::new(
+            &S3Url::parse("s3://bucket/p").unwrap(),
+            &r,
+            &Settings::default(),
+        )
+        .unwrap();
         let err = store.probe().unwrap_err();
         assert_eq!(
             err,
-            Error::Other("the store answered with a redirect, which the Lab never follows".to_owned())
+            Error::Other(
+                "the store answered with a redirect, which the Lab never follows".to_owned()
+            )
         );
     } else {
         // The control: a default reqwest client does use the proxy variables.
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let _ = rt.block_on(async {
             reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -420,7 +571,11 @@ fn proxy_variables_are_ignored_and_redirects_are_not_followed() {
         let proxy = format!("http://127.0.0.1:{proxy}");
         #[allow(clippy::disallowed_methods)] // the test re-runs itself with a hostile environment
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "tests::child_probe_with_proxy_environment", "--nocapture"])
+            .args([
+                "--exact",
+                "tests::child_probe_with_proxy_environment",
+                "--nocapture",
+            ])
             .env(CHILD, mode)
             .env("LAB_S3_TEST_ENDPOINT", format!("http://127.0.0.1:{server}"))
             .env("HTTP_PROXY", &proxy)
@@ -442,8 +597,16 @@ fn proxy_variables_are_ignored_and_redirects_are_not_followed() {
     use std::sync::atomic::Ordering::SeqCst;
     run("lab");
     assert_eq!(proxied.load(SeqCst), 0, "lab-s3 went through the proxy");
-    assert_eq!(served.load(SeqCst), 1, "one request, no retries of a redirect");
+    assert_eq!(
+        served.load(SeqCst),
+        1,
+        "one request, no retries of a redirect"
+    );
     assert_eq!(redirected_to.load(SeqCst), 0, "lab-s3 followed a redirect");
     run("control");
-    assert_eq!(proxied.load(SeqCst), 1, "the control did not use the proxy: this test proves nothing");
+    assert_eq!(
+        proxied.load(SeqCst),
+        1,
+        "the control did not use the proxy: this test proves nothing"
+    );
 }

@@ -180,7 +180,10 @@ pub(crate) fn check_rel(rel: &str) -> Result<(), &'static str> {
     if rel.chars().any(char::is_control) {
         return Err("a NUL or control character in a key");
     }
-    if rel.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if rel
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return Err("an empty, `.` or `..` segment in a key");
     }
     Ok(())
@@ -272,8 +275,14 @@ mod tests {
 
     #[test]
     fn display_has_no_trailing_slash() {
-        assert_eq!(S3Url::parse("s3://bucket/").unwrap().to_string(), "s3://bucket");
-        assert_eq!(S3Url::parse("s3://bucket/a/b/").unwrap().to_string(), "s3://bucket/a/b");
+        assert_eq!(
+            S3Url::parse("s3://bucket/").unwrap().to_string(),
+            "s3://bucket"
+        );
+        assert_eq!(
+            S3Url::parse("s3://bucket/a/b/").unwrap().to_string(),
+            "s3://bucket/a/b"
+        );
     }
 
     #[test]
@@ -308,7 +317,9 @@ mod tests {
         for good in ["a", "a/b", "a b/c.d", "..a/b..", "%2e%2e"] {
             assert_eq!(check_rel(good), Ok(()), "{good}");
         }
-        for bad in ["", "/a", "a/", "a//b", ".", "..", "a/../b", "./a", "a\0", "a\nb"] {
+        for bad in [
+            "", "/a", "a/", "a//b", ".", "..", "a/../b", "./a", "a\0", "a\nb",
+        ] {
             assert!(check_rel(bad).is_err(), "{bad:?}");
         }
     }

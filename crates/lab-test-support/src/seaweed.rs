@@ -80,11 +80,17 @@ fn random_hex() -> String {
 /// `n` free loopback ports, all bound at once first so they differ.
 fn free_ports<const N: usize>() -> [u16; N] {
     let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("binding a loopback port"))
+        .map(|_| {
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap_or_else(|e| panic!("binding a loopback port: {e}"))
+        })
         .collect();
     let mut ports = [0; N];
     for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener.local_addr().expect("a bound address").port();
+        *port = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("a bound address: {e}"))
+            .port();
     }
     ports
 }
@@ -96,7 +102,8 @@ impl Seaweed {
         let access_key = format!("LABTEST{}", random_hex().to_ascii_uppercase());
         let secret_key = format!("{}{}", random_hex(), random_hex());
         for sub in ["data", "home", "tmp"] {
-            std::fs::create_dir_all(scratch_dir.join(sub)).expect("making the scratch tree");
+            std::fs::create_dir_all(scratch_dir.join(sub))
+                .unwrap_or_else(|e| panic!("making the scratch tree: {e}"));
         }
         let config = serde_json::json!({
             "identities": [{
@@ -105,7 +112,8 @@ impl Seaweed {
                 "actions": ["Admin", "Read", "Write", "List", "Tagging"],
             }]
         });
-        std::fs::write(scratch_dir.join("s3.json"), config.to_string()).expect("writing s3.json");
+        std::fs::write(scratch_dir.join("s3.json"), config.to_string())
+            .unwrap_or_else(|e| panic!("writing s3.json: {e}"));
         let mut seaweed = Seaweed {
             child: None,
             weed: weed(),
@@ -120,7 +128,16 @@ impl Seaweed {
     }
 
     fn args(&self) -> Vec<String> {
-        let [master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc] = self.ports;
+        let [
+            master,
+            master_grpc,
+            volume,
+            volume_grpc,
+            filer,
+            filer_grpc,
+            s3,
+            s3_grpc,
+        ] = self.ports;
         let dir = self.dir.display();
         vec![
             "server".into(),
@@ -159,8 +176,10 @@ impl Seaweed {
             .create(true)
             .append(true)
             .open(self.dir.join("weed.log"))
-            .expect("opening weed.log");
-        let log2 = log.try_clone().expect("cloning the log handle");
+            .unwrap_or_else(|e| panic!("opening weed.log: {e}"));
+        let log2 = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cloning the log handle: {e}"));
         #[allow(clippy::disallowed_methods)] // the test starts a real S3 server
         let mut command = Command::new(&self.weed);
         command
@@ -283,7 +302,9 @@ def client():
 
     /// Uploads `local_file` as `bucket`/`key`.
     pub fn upload(&self, bucket: &str, key: &str, local_file: &Path) {
-        let file = local_file.to_str().expect("a UTF-8 path");
+        let file = local_file
+            .to_str()
+            .unwrap_or_else(|| panic!("not a UTF-8 path"));
         self.boto_or_panic(
             "upload",
             "import sys\nclient().upload_file(sys.argv[4], sys.argv[2], sys.argv[3])\n",
@@ -296,7 +317,7 @@ def client():
         let path = self.dir.join("tmp").join(format!("put-{}", random_hex()));
         std::fs::File::create(&path)
             .and_then(|mut f| f.write_all(bytes))
-            .expect("writing the upload");
+            .unwrap_or_else(|e| panic!("writing the upload: {e}"));
         self.upload(bucket, key, &path);
         let _ = std::fs::remove_file(path);
     }
@@ -304,7 +325,9 @@ def client():
     /// Uploads every file beneath `local_dir` as `prefix/RELATIVE/PATH`
     /// (just `RELATIVE/PATH` when `prefix` is empty).
     pub fn upload_tree(&self, bucket: &str, prefix: &str, local_dir: &Path) {
-        let dir = local_dir.to_str().expect("a UTF-8 path");
+        let dir = local_dir
+            .to_str()
+            .unwrap_or_else(|| panic!("not a UTF-8 path"));
         let script = "\
 import os, sys
 s3 = client()

@@ -225,11 +225,9 @@ impl Resolved {
     /// The secret values (secret key, session token, access key id), for a
     /// caller's redaction list.
     pub fn secrets(&self) -> Vec<String> {
-        let mut out = vec![
-            self.credentials.secret_access_key.clone(),
-            self.credentials.access_key_id.clone(),
-        ];
+        let mut out = vec![self.credentials.secret_access_key.clone()];
         out.extend(self.credentials.session_token.clone());
+        out.push(self.credentials.access_key_id.clone());
         out
     }
 

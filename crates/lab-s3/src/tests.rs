@@ -131,7 +131,7 @@ fn environment_keys_come_first() {
     )
     .unwrap();
     assert_eq!(r.source(), CredentialSource::Environment);
-    assert_eq!(r.secrets(), ["secret-env", "AKIDENV", "token-env"]);
+    assert_eq!(r.secrets(), ["secret-env", "token-env", "AKIDENV"]);
     // The default profile's region and endpoint still apply.
     assert_eq!(r.region(), "eu-central-1");
     assert_eq!(r.endpoint(), "https://config.example:9000");
@@ -609,4 +609,16 @@ fn proxy_variables_are_ignored_and_redirects_are_not_followed() {
         1,
         "the control did not use the proxy: this test proves nothing"
     );
+}
+
+#[test]
+fn a_byte_stream_is_send_unpin_and_static() {
+    fn check<
+        T: futures_core::Stream<Item = Result<bytes::Bytes, Error>> + Send + Unpin + 'static,
+    >() {
+    }
+    check::<crate::ByteStream>();
+    fn clone_send<T: Clone + Send + Sync + 'static>() {}
+    clone_send::<Store>();
+    clone_send::<Error>();
 }

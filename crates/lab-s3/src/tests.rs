@@ -622,3 +622,91 @@ fn a_byte_stream_is_send_unpin_and_static() {
     clone_send::<Store>();
     clone_send::<Error>();
 }
+
+/// A loopback server answering every request with `response` (or, with
+/// `None`, reading and never answering); it records the request heads.
+fn fake_server(response: Option<String>) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            match &response {
+                Some(response) => {
+                    let _ = stream.write_all(response.as_bytes());
+                }
+                None => held.push(stream),
+            }
+        }
+    });
+    (port, heads)
+}
+
+fn store_at(port: u16, root: &str) -> Store {
+    let r = Resolved::with_static_keys(
+        &format!("http://127.0.0.1:{port}"),
+        "us-east-1",
+        true,
+        KEY_ID,
+        SECRET,
+    )
+    .unwrap();
+    Store::new(&S3Url::parse(root).unwrap(), &r, &Settings::default()).unwrap()
+}
+
+#[test]
+fn listed_keys_outside_the_prefix_are_dropped() {
+    let contents: String = ["prefix/ok.txt", "other/x", "prefix2/y", "prefix", "prefixok", "prefix/sub/deep.bin"]
+        .iter()
+        .map(|key| {
+            format!(
+                "<Contents><Key>{key}</Key><LastModified>2024-01-01T00:00:00.000Z</LastModified>\
+                 <ETag>&quot;abc&quot;</ETag><Size>5</Size><StorageClass>STANDARD</StorageClass></Contents>"
+            )
+        })
+        .collect();
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>bucket</Name>\
+         <Prefix>prefix/</Prefix><KeyCount>6</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>\
+         {contents}</ListBucketResult>"
+    );
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (port, heads) = fake_server(Some(response));
+    let listing = store_at(port, "s3://bucket/prefix").list_all(100).unwrap();
+    let keys: Vec<&str> = listing.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["ok.txt", "sub/deep.bin"]);
+    assert_eq!(listing.objects[0].etag.as_deref(), Some("\"abc\""));
+    assert_eq!(listing.objects[0].last_modified, Some(1_704_067_200));
+    let heads = heads.lock().unwrap();
+    assert_eq!(heads.len(), 1);
+    assert!(heads[0].starts_with("GET /bucket?"), "{}", heads[0]);
+    assert!(heads[0].contains("prefix=prefix%2F"), "{}", heads[0]);
+    // Signed with the key id, never carrying the secret.
+    assert!(heads[0].contains(KEY_ID) && !heads[0].contains(SECRET));
+}
+
+#[test]
+fn a_store_that_never_answers_times_the_probe_out_after_10_s() {
+    let (port, _) = fake_server(None);
+    let started = std::time::Instant::now();
+    let err = store_at(port, "s3://bucket/prefix").probe().unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err, Error::TimedOut);
+    assert!(
+        took >= std::time::Duration::from_secs(9) && took < std::time::Duration::from_secs(14),
+        "{took:?}"
+    );
+}

@@ -38,3 +38,5 @@ pub use url::{S3Url, UrlError};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod wire_tests;

@@ -244,10 +244,16 @@ def client():
         config=Config(s3={{'addressing_style': 'path'}}, proxies={{}}, retries={{'max_attempts': 2}}))
 {body}"
         );
+        // A script file rather than `python -c` (no inline programs: tidy's
+        // shell rule), in the scratch tree.
+        let file = self
+            .dir
+            .join("tmp")
+            .join(format!("boto-{}.py", random_hex()));
+        std::fs::write(&file, script).map_err(|e| format!("writing {}: {e}", file.display()))?;
         #[allow(clippy::disallowed_methods)] // the test drives boto3
         let out = Command::new(&self.python)
-            .arg("-c")
-            .arg(script)
+            .arg(&file)
             .arg(self.endpoint())
             .args(args)
             .current_dir(&self.dir)
@@ -262,7 +268,9 @@ def client():
             .env("LAB_TEST_S3_SECRET", &self.secret_key)
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("cannot start {}: {e}", self.python.display()))?;
+            .map_err(|e| format!("cannot start {}: {e}", self.python.display()));
+        let _ = std::fs::remove_file(&file);
+        let out = out?;
         if out.status.success() {
             Ok(())
         } else {

@@ -97,7 +97,8 @@ fn free_ports<const N: usize>() -> [u16; N] {
 
 impl Seaweed {
     /// Starts a server under `scratch_dir` (data, config, logs) and waits,
-    /// up to 90 s, until a signed ListBuckets works.
+    /// up to 90 s, until a signed ListBuckets works (and, on a restart, a
+    /// GET of an object in each bucket).
     pub fn start(scratch_dir: &Path) -> Seaweed {
         let access_key = format!("LABTEST{}", random_hex().to_ascii_uppercase());
         let secret_key = format!("{}{}", random_hex(), random_hex());
@@ -211,7 +212,11 @@ s3 = client()
 deadline = time.time() + float(sys.argv[2])
 while True:
     try:
-        s3.list_buckets()
+        # Ready means data reads too: after a restart the filer lists
+        # before the volume server has registered again (a GET is a 500).
+        for bucket in s3.list_buckets()['Buckets']:
+            for item in s3.list_objects_v2(Bucket=bucket['Name'], MaxKeys=1).get('Contents', []):
+                s3.get_object(Bucket=bucket['Name'], Key=item['Key'], Range='bytes=0-0')['Body'].read()
         break
     except Exception as e:
         if time.time() > deadline:

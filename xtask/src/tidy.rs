@@ -377,6 +377,16 @@ fn dependency_edges_follow_the_architecture() {
             "the application is used by its two faces",
         ),
         (
+            "object_store",
+            &["lab-s3"],
+            "only lab-s3 talks to object storage (static keys, no proxy, no redirects, keys beneath the root)",
+        ),
+        (
+            "reqwest",
+            &["lab-s3"],
+            "the one HTTP client is lab-s3's, built for object_store with no proxy and no redirects",
+        ),
+        (
             "lab-test-support",
             &["xtask"],
             "test helpers are a dev-dependency of the product's crates (xtask, which drives the tests and the audit and never ships, uses them directly)",

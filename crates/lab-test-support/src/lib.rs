@@ -7,6 +7,7 @@
 //!   login link after it.
 //! - [`fixture`]: building run directories (files, links, sparse files).
 //! - [`fuzz`]: the seeds and findings a fuzz target keeps in the repository.
+//! - [`seaweed`]: a real S3 server (SeaweedFS) on loopback, and boto3 to fill it.
 //! - [`browser`]: headless Chromium through chromedriver (WebDriver over
 //!   [`http`]), for the browser tests and screenshots.
 #![forbid(unsafe_code)]
@@ -16,3 +17,4 @@ pub mod fixture;
 pub mod fuzz;
 pub mod http;
 pub mod lab;
+pub mod seaweed;

@@ -37,6 +37,10 @@ pub struct FileConfig {
     /// Format readers' bounds.
     #[serde(default)]
     pub formats: FormatsConfig,
+    /// Object storage (`s3://` roots): endpoint, region, `allow_http`,
+    /// listing bounds — never keys.
+    #[serde(default)]
+    pub s3: lab_core::remote::Settings,
 }
 
 /// `[formats]`
@@ -96,6 +100,11 @@ pub struct RunnerConfig {
     pub cpu_max: Option<f64>,
 }
 
+/// Whether a root as written is an object-storage URL (`s3://…`).
+pub(crate) fn is_s3(root: &Path) -> bool {
+    root.as_os_str().as_encoded_bytes().starts_with(b"s3:")
+}
+
 impl FileConfig {
     /// Loads `path`. A missing file is an error when `required` (it was named
     /// with `--config`), else an empty config.
@@ -115,7 +124,8 @@ impl FileConfig {
             .iter_mut()
             .chain(config.runner.read_paths.iter_mut())
         {
-            if root.is_relative() {
+            // An `s3://` root is a URL, never a path: not joined.
+            if root.is_relative() && !is_s3(root) {
                 *root = base.join(&*root);
             }
         }

@@ -51,6 +51,9 @@ pub(crate) struct Setup {
     data_dir: PathBuf,
     config: FileConfig,
     roots: Vec<PathBuf>,
+    /// The `s3://BUCKET/PREFIX` roots, parsed at the boundary (never
+    /// paths).
+    s3_roots: Vec<lab_core::remote::S3Url>,
     /// The config file in force (given or the default), which no job may read.
     config_file: PathBuf,
     /// The values of the Lab's own secret-looking environment variables,
@@ -96,7 +99,19 @@ fn context(cli: &Cli, given_roots: Vec<PathBuf>) -> anyhow::Result<Setup> {
     };
     let mut roots = given_roots;
     roots.extend(config.roots.iter().cloned());
+    let (s3, roots): (Vec<PathBuf>, Vec<PathBuf>) =
+        roots.into_iter().partition(|r| config::is_s3(r));
+    let mut s3_roots = Vec::new();
+    for root in s3 {
+        let text = root.to_string_lossy();
+        let url = lab_core::remote::S3Url::parse(&text)
+            .map_err(|e| anyhow::anyhow!("--root {text}: {e}"))?;
+        if !s3_roots.contains(&url) {
+            s3_roots.push(url);
+        }
+    }
     Ok(Setup {
+        s3_roots,
         config_file: cli
             .config
             .clone()

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -99,6 +100,7 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     for warning in registry.warnings() {
         eprintln!("lab: warning: {}", lab_core::discovery::log_safe(warning));
     }
+    let (s3, s3_secrets) = s3_roots(ctx)?;
     let mut allowed_hosts = ctx.config.allowed_hosts.clone();
     allowed_hosts.extend(args.allowed_hosts);
     let registry = Arc::new(registry);
@@ -163,6 +165,10 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     };
     config.limits.max_connections = max_connections();
     config.lab_secrets = ctx.lab_secrets.clone();
+    // The store's keys are redacted from every bundle like the Lab's own
+    // secrets.
+    config.lab_secrets.extend(s3_secrets);
+    config.s3 = s3;
     config.discover_every = Some(std::time::Duration::from_secs(5));
     config.formats = ctx.format_limits();
     config.job_runs = ctx.job_runs();
@@ -211,4 +217,44 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     });
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     served
+}
+
+/// The `s3://` roots: credentials and endpoint resolved once (the `AWS_*`
+/// environment, static keys in `~/.aws`, `[s3]` in lab.toml — never a
+/// credential process, SSO or instance metadata), each root's store made
+/// and probed (a List of one key, 10 s at most). A root that fails is one
+/// line `lab: s3://B/P: REASON` and is served unavailable; only when no
+/// root at all is usable does the Lab refuse to start. Also the secret
+/// values, for redaction.
+fn s3_roots(ctx: &crate::Setup) -> anyhow::Result<(Arc<lab_core::remote::S3Roots>, Vec<Vec<u8>>)> {
+    use lab_core::remote::{Resolved, S3Root, S3Roots};
+    if ctx.s3_roots.is_empty() {
+        return Ok((Arc::default(), Vec::new()));
+    }
+    let settings = ctx.config.s3.clone();
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let resolved = Resolved::resolve(&settings, &|k| std::env::var(k).ok(), home.as_deref())
+        .map_err(|e| e.to_string());
+    let secrets = resolved
+        .as_ref()
+        .map(|r| r.secrets().into_iter().map(String::into_bytes).collect())
+        .unwrap_or_default();
+    let mut roots = Vec::new();
+    let mut usable = 0usize;
+    for url in &ctx.s3_roots {
+        let root = S3Root::new(
+            url.clone(),
+            resolved.as_ref().map_err(Clone::clone),
+            &settings,
+        );
+        match root.probe() {
+            Ok(()) => usable += 1,
+            Err(reason) => eprintln!("lab: {url}: {reason}"),
+        }
+        roots.push(Arc::new(root));
+    }
+    if usable == 0 && ctx.roots.is_empty() {
+        bail!("no root is usable: every s3:// root failed (see above)");
+    }
+    Ok((Arc::new(S3Roots::new(roots, settings)), secrets))
 }

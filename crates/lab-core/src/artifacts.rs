@@ -9,6 +9,7 @@ use lab_formats::Format;
 use lab_fs::{Allowlist, ArtifactName};
 use lab_registry::RunId;
 
+use crate::readers::Source;
 use crate::{Error, Lab};
 
 /// The fixed, safe content-type table (SPEC §5). Anything else is an opaque
@@ -116,11 +117,54 @@ impl Lab {
         if !self.allowlists.of(run.format).allows(name) {
             return Err(lab_fs::Error::NotAllowed.into());
         }
-        let root = self
+        match self
             .readers
             .artifact_root(&run)?
-            .ok_or(lab_fs::Error::NotFound)?;
-        Ok(root.open_artifact(name)?)
+            .ok_or(lab_fs::Error::NotFound)?
+        {
+            Source::Local(root) => Ok(root.open_artifact(name)?),
+            Source::Remote(_) => Err(Error::RunUnavailable(
+                "the run is in object storage: its artifacts are streamed".to_owned(),
+            )),
+        }
+    }
+
+    /// Whether run `id` lies in object storage (its artifacts are
+    /// [`Lab::open_remote_artifact`]'s).
+    pub fn is_remote(&self, id: &RunId) -> bool {
+        self.s3.get(id).is_some()
+    }
+
+    /// Run `id`'s artifact `name` in object storage: allowed by its
+    /// format's list, its length and ETag now (a HEAD beneath the run's
+    /// directory), to stream by ranged GETs pinned to that ETag. Blocking:
+    /// call it through the run's gate.
+    pub fn open_remote_artifact(
+        &self,
+        id: &RunId,
+        name: &ArtifactName,
+    ) -> Result<crate::remote::RemoteArtifact, Error> {
+        let run = self.run(id)?;
+        if !self.allowlists.of(run.format).allows(name) {
+            return Err(lab_fs::Error::NotAllowed.into());
+        }
+        if let Some(reason) = run.remote.as_ref().and_then(|r| r.root.unavailable()) {
+            return Err(Error::RunUnavailable(reason));
+        }
+        match self
+            .readers
+            .artifact_root(&run)?
+            .ok_or(lab_fs::Error::NotFound)?
+        {
+            Source::Remote(storage) => storage.artifact(name).map_err(|e| match e {
+                lab_formats::storage::StorageError::NotFound => lab_fs::Error::NotFound.into(),
+                lab_formats::storage::StorageError::InvalidName(why) => {
+                    lab_fs::Error::InvalidName(why).into()
+                }
+                other => Error::RunUnavailable(other.to_string()),
+            }),
+            Source::Local(_) => Err(lab_fs::Error::NotFound.into()),
+        }
     }
 
     /// A TensorBoard image of run `id`, read again from its record in the
@@ -135,16 +179,21 @@ impl Lab {
         n: usize,
     ) -> Result<Option<Vec<u8>>, Error> {
         let run = self.run(id)?;
-        let root = self.readers.open_root(&run.root)?;
+        let source = self.readers.open_source(&run)?;
         // A job's run: the events the job wrote.
-        let (content, _, format, _) = self.readers.content(&run, &root);
+        let (content, format) = match &source {
+            Source::Local(root) => {
+                let (content, _, format, _) = self.readers.content(&run, root);
+                (content.map(Source::Local), format)
+            }
+            Source::Remote(_) => (None, run.format),
+        };
         if format != Format::Tensorboard {
             return Ok(None);
         }
-        let root = content.unwrap_or(root);
-        Ok(
-            lab_formats::tensorboard_image(&lab_formats::LocalStorage::new(&root), file, offset, n)
-                .ok(),
-        )
+        let source = content.unwrap_or(source);
+        Ok(source
+            .with_storage(|storage| lab_formats::tensorboard_image(storage, file, offset, n))
+            .ok())
     }
 }

@@ -295,7 +295,20 @@ impl Lab {
         let registry = Arc::clone(&self.registry);
         let first = !*self.walks.first.borrow();
         let limits = self.formats;
-        let walked = tokio::task::spawn_blocking(move || scan(&registry, &limits)).await;
+        let s3 = Arc::clone(&self.s3);
+        let walked = tokio::task::spawn_blocking(move || {
+            let scanned = scan(&registry, &limits);
+            // The object-storage roots, listed again when due (every
+            // `[s3] relist_secs`): their warnings join the walk's.
+            let remote = (first || s3.due()).then(|| s3.rediscover(&limits));
+            scanned.map(|mut scanned| {
+                if let Some(warnings) = remote {
+                    scanned.warnings.extend(warnings);
+                }
+                scanned
+            })
+        })
+        .await;
         *lock(&self.walks.last) = started.elapsed();
         match walked {
             Ok(Ok(scanned)) => {

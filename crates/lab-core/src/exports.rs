@@ -70,7 +70,16 @@ impl Lab {
         let name = name.map(BundleName::parse).transpose()?;
         // By its id now, whichever id (or alias) asked: one export of a
         // run at a time, and its bundle named by its id.
-        let run = Run::new(self.registry.get(id)?);
+        let run = match self.s3.get(id) {
+            Some(run) => run,
+            None => Run::new(self.registry.get(id)?),
+        };
+        if run.remote.is_some() {
+            return Err(ExportError::Bundle(BundleError::Refused(
+                "a run in object storage is not exported yet: copy it down and export that"
+                    .to_owned(),
+            )));
+        }
         let name = match name {
             Some(name) => name,
             None => BundleName::parse(&default_bundle_name(run.id.as_str(), SystemTime::now()))?,

@@ -32,8 +32,8 @@ impl Lab {
         points: usize,
     ) -> Result<Option<Vec<Bands>>, Error> {
         let run = self.run(id)?;
-        let root = self.readers.open_root(&run.root)?;
-        let reader = self.readers.reader(&run, &root, REFRESH_EVERY);
+        let source = self.readers.open_source(&run)?;
+        let reader = self.readers.reader(&run, &source, REFRESH_EVERY);
         let reader = lock(&reader);
         Ok(reader.histogram(name).map(|all| {
             lab_formats::spread_histogram(all, points)

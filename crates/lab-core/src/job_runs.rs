@@ -78,12 +78,12 @@ impl Lab {
     pub(crate) fn job_view(
         &self,
         run: &Run,
-        root: &RunRoot,
+        root: Option<&RunRoot>,
         record: Option<lab_runner::jobs::JobRecord>,
     ) -> JobView {
         let reads_a_job = self.readers.job_source(run).is_some();
         let provenance = if record.is_none() && reads_a_job {
-            read_provenance(root)
+            root.and_then(read_provenance)
         } else {
             None
         };

@@ -23,6 +23,7 @@ mod job_runs;
 pub mod jobs;
 pub mod list;
 mod readers;
+pub mod remote;
 pub mod series;
 pub mod summaries;
 
@@ -53,17 +54,25 @@ pub use lab_runner as runner;
 /// A registered run: its record and its format, parsed once.
 #[derive(Clone, Debug)]
 pub struct Run {
-    /// What the registry holds of it.
+    /// What the registry holds of it (for a run in object storage, what
+    /// the last listing found: never written to the registry; its `root`
+    /// is its `s3://` URL, which no local open takes).
     pub record: RunRecord,
     /// The format its reader is (`lab` for records from before formats).
     pub format: lab_formats::Format,
+    /// For a run in object storage: its root and directory there.
+    pub remote: Option<Arc<remote::RemoteRun>>,
 }
 
 impl Run {
     /// `record` with its format parsed.
     pub fn new(record: RunRecord) -> Self {
         let format = Self::format_of(&record);
-        Self { record, format }
+        Self {
+            record,
+            format,
+            remote: None,
+        }
     }
 
     /// The format of `record`: the one place a stored format is parsed.
@@ -174,6 +183,8 @@ pub struct LabConfig {
     pub walking: bool,
     /// The format readers' and the walk's bounds (`[formats]`).
     pub formats: lab_formats::Limits,
+    /// The object-storage roots (made and probed by the caller).
+    pub s3: Arc<remote::S3Roots>,
 }
 
 impl LabConfig {
@@ -190,6 +201,7 @@ impl LabConfig {
             discovery_warnings: Vec::new(),
             walking: false,
             formats: lab_formats::Limits::default(),
+            s3: Arc::default(),
         }
     }
 }
@@ -261,11 +273,18 @@ pub struct Lab {
     /// The registry's last list and the same runs typed, so a format is
     /// parsed once per change of the registry.
     typed: Mutex<Typed>,
+    /// The object-storage roots and their runs.
+    s3: Arc<remote::S3Roots>,
 }
 
 /// The registry's list of runs (compared by pointer), the same runs
 /// typed, and the MLflow runs by their store and key in it.
-type Typed = (Arc<Vec<RunRecord>>, Arc<Vec<Run>>, Arc<job_runs::StoreKeys>);
+type Typed = (
+    Arc<Vec<RunRecord>>,
+    Arc<Vec<Run>>,
+    Arc<job_runs::StoreKeys>,
+    Arc<Vec<Run>>,
+);
 
 impl std::fmt::Debug for Lab {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -312,8 +331,14 @@ impl Lab {
             unrecognised: Mutex::default(),
             walks: discovery::Walks::new(config.walking),
             allowlists: Allowlists::new(config.allowlist),
-            typed: Mutex::new((Arc::default(), Arc::default(), Arc::default())),
+            typed: Mutex::new((
+                Arc::default(),
+                Arc::default(),
+                Arc::default(),
+                Arc::default(),
+            )),
             registry: config.registry,
+            s3: config.s3,
         })
     }
 
@@ -372,17 +397,37 @@ impl Lab {
     /// key in it, both built once per change of the registry. Blocking.
     pub(crate) fn typed(&self) -> Result<(Arc<Vec<Run>>, Arc<job_runs::StoreKeys>), Error> {
         let records = self.registry.runs()?;
+        let remote = self.s3.runs();
         let mut typed = lock(&self.typed);
-        if !Arc::ptr_eq(&typed.0, &records) {
-            let runs: Vec<Run> = records.iter().cloned().map(Run::new).collect();
+        if !Arc::ptr_eq(&typed.0, &records) || !Arc::ptr_eq(&typed.3, &remote) {
+            let mut runs: Vec<Run> = records.iter().cloned().map(Run::new).collect();
+            if !remote.is_empty() {
+                runs.extend(remote.iter().cloned());
+                runs.sort_by(|a, b| a.id.cmp(&b.id));
+            }
             let keys = job_runs::store_keys(&runs);
-            *typed = (Arc::clone(&records), Arc::new(runs), Arc::new(keys));
+            *typed = (Arc::clone(&records), Arc::new(runs), Arc::new(keys), remote);
         }
         Ok((Arc::clone(&typed.1), Arc::clone(&typed.2)))
     }
 
+    /// Lists the object-storage roots again and finds their runs (what a
+    /// server's walks do every `[s3] relist_secs`; the command line calls
+    /// it once). The warnings. Blocking.
+    pub fn rediscover_s3(&self) -> Vec<String> {
+        self.s3.rediscover(&self.formats)
+    }
+
+    /// The object-storage roots.
+    pub fn s3_roots(&self) -> &[Arc<remote::S3Root>] {
+        self.s3.roots()
+    }
+
     /// One run. Blocking.
     pub fn run(&self, id: &RunId) -> Result<Run, Error> {
+        if let Some(run) = self.s3.get(id) {
+            return Ok(run);
+        }
         Ok(Run::new(self.registry.get(id)?))
     }
 

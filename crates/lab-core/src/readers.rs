@@ -123,12 +123,29 @@ impl Readers {
     /// single-link rule wherever it is registered. The one way lab-core
     /// opens a run's (or a name's) directory.
     pub(crate) fn open_root(&self, dir: &std::path::Path) -> Result<RunRoot, lab_fs::Error> {
+        // Only an absolute path is a directory (a run in object storage
+        // has its URL there, which names nothing here).
+        if !dir.is_absolute() {
+            return Err(lab_fs::Error::NotFound);
+        }
         Ok(self.marked(dir, RunRoot::open_ambient(dir)?))
+    }
+
+    /// Where `run`'s files are read: its directory opened as a root
+    /// ([`Readers::open_root`]), or its directory in object storage.
+    pub(crate) fn open_source(&self, run: &Run) -> Result<Source, lab_fs::Error> {
+        match &run.remote {
+            Some(remote) => Ok(Source::Remote(remote.root.storage(&remote.dir))),
+            None => Ok(Source::Local(self.open_root(&run.root)?)),
+        }
     }
 
     /// [`Readers::open_root`] from the kernel's caches alone, `None` when
     /// that cannot be done (`RunRoot::open_ambient_cached`).
     pub(crate) fn open_root_cached(&self, dir: &std::path::Path) -> Option<RunRoot> {
+        if !dir.is_absolute() {
+            return None;
+        }
         Some(self.marked(dir, RunRoot::open_ambient_cached(dir)?))
     }
 
@@ -238,11 +255,13 @@ impl Readers {
     pub(crate) fn reader(
         &self,
         run: &Run,
-        root: &RunRoot,
+        source: &Source,
         max_age: Duration,
     ) -> Arc<Mutex<RunReader>> {
-        let (content, key, format, entry) = self.content(run, root);
-        let root = content.as_ref().unwrap_or(root);
+        let (content, key, format, entry) = match source {
+            Source::Local(root) => self.content(run, root),
+            Source::Remote(_) => (None, run.root.clone(), run.format, run.entry.clone()),
+        };
         let (reader, stale) = {
             let mut readers = lock(&self.map);
             let fresh = || Cached {
@@ -279,7 +298,12 @@ impl Readers {
         if stale {
             let points = {
                 let mut r = lock(&reader);
-                r.refresh(&lab_formats::LocalStorage::new(root));
+                match (&content, source) {
+                    (Some(sub), _) | (None, Source::Local(sub)) => {
+                        r.refresh(&lab_formats::LocalStorage::new(sub));
+                    }
+                    (None, Source::Remote(storage)) => r.refresh(storage),
+                }
                 r.points()
             };
             let mut readers = lock(&self.map);
@@ -296,14 +320,14 @@ impl Readers {
     pub(crate) fn artifact_root(
         &self,
         run: &Run,
-    ) -> std::result::Result<Option<RunRoot>, lab_fs::Error> {
-        let root = self.open_root(&run.root)?;
+    ) -> std::result::Result<Option<Source>, lab_fs::Error> {
+        let source = self.open_source(run)?;
         if run.entry.is_none() {
-            return Ok(Some(root));
+            return Ok(Some(source));
         }
-        let reader = self.reader(run, &root, REFRESH_EVERY);
+        let reader = self.reader(run, &source, REFRESH_EVERY);
         let info = lock(&reader).info();
-        Ok(artifact_root(run, root, &info))
+        Ok(artifact_root(run, source, &info))
     }
 
     /// Drops `id`'s reader (a forgotten run).
@@ -317,13 +341,57 @@ impl Readers {
 /// (lab-formats never reports one outside), else none.
 pub(crate) fn artifact_root(
     run: &RunRecord,
-    root: RunRoot,
+    source: Source,
     info: &lab_formats::RunInfo,
-) -> Option<RunRoot> {
+) -> Option<Source> {
     if run.entry.is_none() {
-        return Some(root);
+        return Some(source);
     }
-    root.open_sub(info.artifact_dir.as_deref()?).ok()
+    let dir = info.artifact_dir.as_deref()?;
+    match source {
+        Source::Local(root) => root.open_sub(dir).ok().map(Source::Local),
+        Source::Remote(storage) => storage.sub(dir).ok().map(Source::Remote),
+    }
+}
+
+/// Where a run's files are read from.
+pub(crate) enum Source {
+    /// Its directory (or a store's), opened as a root.
+    Local(RunRoot),
+    /// Its directory in object storage.
+    Remote(crate::remote::S3Storage),
+}
+
+impl Source {
+    /// The directory as a local root, if it is one.
+    pub(crate) fn local(&self) -> Option<&RunRoot> {
+        match self {
+            Source::Local(root) => Some(root),
+            Source::Remote(_) => None,
+        }
+    }
+
+    /// The allowlisted artifacts beneath it.
+    pub(crate) fn list_artifacts(
+        &self,
+        allow: &lab_fs::Allowlist,
+    ) -> Result<Vec<lab_fs::ArtifactInfo>, lab_fs::Error> {
+        match self {
+            Source::Local(root) => root.list_artifacts(allow),
+            Source::Remote(storage) => Ok(storage.list_artifacts(allow)),
+        }
+    }
+
+    /// Runs `f` with the directory as a storage.
+    pub(crate) fn with_storage<R>(
+        &self,
+        f: impl FnOnce(&dyn lab_formats::storage::Storage) -> R,
+    ) -> R {
+        match self {
+            Source::Local(root) => f(&lab_formats::LocalStorage::new(root)),
+            Source::Remote(storage) => f(storage),
+        }
+    }
 }
 
 /// Drops the least recently used readers beyond the budget (never `keep`).

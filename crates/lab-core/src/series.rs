@@ -37,8 +37,8 @@ impl Lab {
             axis,
         } = query;
         let run = self.run(id)?;
-        let root = self.readers.open_root(&run.root)?;
-        let reader = self.readers.reader(&run, &root, REFRESH_EVERY);
+        let source = self.readers.open_source(&run)?;
+        let reader = self.readers.reader(&run, &source, REFRESH_EVERY);
         let reader = lock(&reader);
         Ok(reader.series(name).map(|series| {
             let tag = format!(

@@ -335,11 +335,20 @@ impl Lab {
     /// Computes `run`'s summary and keeps it: through the gate, so a run
     /// whose read is stuck is summarised as unavailable at once. Blocking.
     fn compute(self: &Arc<Self>, run: &Run) -> Arc<RunSummary> {
-        let read = self.summaries.gate.read_sync(&run.id, self.details_of(run));
+        // A run in object storage whose store does not answer: why, at
+        // once (nothing is asked of it).
+        let down = run.remote.as_ref().and_then(|r| r.root.unavailable());
+        let read = match down {
+            Some(reason) => Err(reason),
+            None => Ok(self.summaries.gate.read_sync(&run.id, self.details_of(run))),
+        };
         let summary = Arc::new(match read {
-            Ok(Ok(details)) => details.summary,
-            Ok(Err(e)) => unavailable(run, cannot_open(&e)),
-            Err(stuck) => unavailable(run, stuck.reason()),
+            Err(reason) => unavailable(run, reason),
+            Ok(read) => match read {
+                Ok(Ok(details)) => details.summary,
+                Ok(Err(e)) => unavailable(run, cannot_open(&e)),
+                Err(stuck) => unavailable(run, stuck.reason()),
+            },
         });
         let mut summaries = lock(&self.summaries.summaries);
         if summaries.len() > 200_000 {
@@ -399,10 +408,10 @@ fn read_details(
 ) -> std::result::Result<RunDetails, lab_fs::Error> {
     let readers: &Readers = &lab.readers;
     let allow = &lab.allowlists;
-    let root = lab.readers.open_root(&run.root)?;
+    let source = lab.readers.open_source(run)?;
     let format = run.format;
-    let job = lab.job_view(run, &root, record);
-    let reader = readers.reader(run, &root, REFRESH_EVERY);
+    let job = lab.job_view(run, source.local(), record);
+    let reader = readers.reader(run, &source, REFRESH_EVERY);
     let (mut info, shown) = {
         let reader = lock(&reader);
         (reader.info(), reader.format())
@@ -411,8 +420,8 @@ fn read_details(
     let experiment = lab.experiment_of(run, shown, &info, job.cwd.as_deref());
     // A job's run serves the Lab's own files of it (logs, provenance) from
     // its directory; what the job wrote is read, not served, here.
-    let artifacts = match artifact_root(run, root, &info) {
-        Some(root) => root.list_artifacts(allow.of(format))?,
+    let artifacts = match artifact_root(run, source, &info) {
+        Some(source) => source.list_artifacts(allow.of(format))?,
         None => Vec::new(),
     };
     let store_parent = info.parent.clone();

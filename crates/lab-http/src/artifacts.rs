@@ -8,7 +8,7 @@ use http::{HeaderMap, Method, Response, StatusCode};
 use http_body_util::BodyExt;
 
 use lab_core::content_type;
-use lab_stream::{FileBody, Plan, Validators, evaluate, multipart_segments};
+use lab_stream::{FileBody, Plan, Segment, Validators, evaluate, multipart_segments};
 
 use crate::State;
 use crate::decode::percent_decode;
@@ -35,6 +35,27 @@ pub(crate) async fn artifact(
     // Refused alike for every run when no format's list has it; then the
     // run's own format decides.
     let name = state.lab.allowlists().any(&name)?;
+    let kind = content_type(&name);
+    let disposition = (kind == "application/octet-stream").then(|| "attachment".to_owned());
+    // A run in object storage: its object's length and ETag (a HEAD,
+    // through the gate), then ranged GETs pinned to that ETag.
+    if state.lab.is_remote(&id) {
+        let lab = Arc::clone(&state.lab);
+        let gate_id = id.clone();
+        let remote = gated(state, &gate_id, move || {
+            Ok(lab.open_remote_artifact(&id, &name)?)
+        })
+        .await?;
+        let validators = Validators::new(remote.len, remote.modified, remote.tag());
+        return respond(
+            method,
+            headers,
+            &validators,
+            kind,
+            disposition,
+            |segments| crate::remote_body::RemoteBody::new(remote, segments).boxed(),
+        );
+    }
     // At once on this worker where no disk has to be waited on; else on a
     // blocking thread through the run's gate.
     let artifact = match state.lab.open_artifact_cached(&id, &name) {
@@ -49,8 +70,6 @@ pub(crate) async fn artifact(
             .await?
         }
     };
-    let kind = content_type(&name);
-    let disposition = (kind == "application/octet-stream").then(|| "attachment".to_owned());
     file_response(method, headers, artifact, kind, disposition)
 }
 
@@ -64,8 +83,34 @@ pub(crate) fn file_response(
     disposition: Option<String>,
 ) -> Result<Response<Body>> {
     let validators = Validators::new(artifact.len, artifact.modified, artifact.inode);
-    let len = artifact.len;
-    let plan = evaluate(method, headers, &validators);
+    let file = artifact.file;
+    respond(
+        method,
+        headers,
+        &validators,
+        kind,
+        disposition,
+        |segments| match segments.as_slice() {
+            [Segment::File { offset, len }] => FileBody::region(file, *offset, *len).boxed(),
+            _ => FileBody::new(file, segments).boxed(),
+        },
+    )
+}
+
+/// Answers a GET or HEAD for an artifact of `validators`' length and
+/// version: preconditions, Range (lab-stream decides), the body of the
+/// bytes to send made by `body` from their segments (a file's, or an
+/// object's ranged GETs).
+fn respond(
+    method: &Method,
+    headers: &HeaderMap,
+    validators: &Validators,
+    kind: &str,
+    disposition: Option<String>,
+    body: impl FnOnce(Vec<Segment>) -> Body,
+) -> Result<Response<Body>> {
+    let len = validators.len;
+    let plan = evaluate(method, headers, validators);
     let mut builder = Response::builder()
         .header(header::ETAG, &validators.etag)
         .header(header::LAST_MODIFIED, validators.last_modified_header())
@@ -111,14 +156,17 @@ pub(crate) fn file_response(
             .body(if head {
                 empty()
             } else {
-                FileBody::region(artifact.file, 0, len).boxed()
+                body(vec![Segment::File { offset: 0, len }])
             }),
         Plan::Single(range) => builder
             .status(StatusCode::PARTIAL_CONTENT)
             .header(header::CONTENT_TYPE, kind)
             .header(header::CONTENT_RANGE, range.content_range(len))
             .header(header::CONTENT_LENGTH, range.len())
-            .body(FileBody::region(artifact.file, range.first, range.len()).boxed()),
+            .body(body(vec![Segment::File {
+                offset: range.first,
+                len: range.len(),
+            }])),
         Plan::Multi(ranges) => {
             let boundary = boundary()?;
             let (segments, total) = multipart_segments(&ranges, len, kind, &boundary);
@@ -129,7 +177,7 @@ pub(crate) fn file_response(
                     format!("multipart/byteranges; boundary={boundary}"),
                 )
                 .header(header::CONTENT_LENGTH, total)
-                .body(FileBody::new(artifact.file, segments).boxed())
+                .body(body(segments))
         }
     };
     response.map_err(|_| internal("building an artifact response"))

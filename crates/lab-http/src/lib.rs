@@ -45,6 +45,7 @@ mod listen;
 mod metrics;
 mod mount;
 mod query;
+mod remote_body;
 mod request;
 mod response;
 mod route;
@@ -172,6 +173,9 @@ pub struct Config {
     pub discovery_warnings: Vec<String>,
     /// The format readers' and the walk's bounds (`[formats]`).
     pub formats: lab_core::formats::Limits,
+    /// The object-storage roots (`s3://BUCKET/PREFIX`), made and probed
+    /// by the caller; listed with the walks.
+    pub s3: Arc<lab_core::remote::S3Roots>,
 }
 
 impl Config {
@@ -193,6 +197,7 @@ impl Config {
             discover_every: None,
             discovery_warnings: Vec::new(),
             formats: lab_core::formats::Limits::default(),
+            s3: Arc::default(),
         }
     }
 }
@@ -463,6 +468,7 @@ fn start(
         discovery_warnings: config.discovery_warnings,
         walking: discover_every.is_some(),
         formats: config.formats,
+        s3: config.s3,
     })
     .map_err(std::io::Error::other)?;
     let lab = Arc::new(lab);

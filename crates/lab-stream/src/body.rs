@@ -35,7 +35,9 @@ pub enum Segment {
 }
 
 impl Segment {
-    fn len(&self) -> u64 {
+    /// How many bytes it sends.
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> u64 {
         match self {
             Segment::Bytes(b) => b.len() as u64,
             Segment::File { len, .. } => *len,

@@ -335,8 +335,10 @@ def client():
         let _ = std::fs::remove_file(path);
     }
 
-    /// Uploads every file beneath `local_dir` as `prefix/RELATIVE/PATH`
-    /// (just `RELATIVE/PATH` when `prefix` is empty).
+    /// Uploads every regular file beneath `local_dir` as
+    /// `prefix/RELATIVE/PATH` (just `RELATIVE/PATH` when `prefix` is
+    /// empty): a link, FIFO or socket is no object, and no link is
+    /// followed.
     pub fn upload_tree(&self, bucket: &str, prefix: &str, local_dir: &Path) {
         let dir = local_dir
             .to_str()
@@ -348,6 +350,8 @@ bucket, prefix, root = sys.argv[2], sys.argv[3], sys.argv[4]
 for here, dirs, files in os.walk(root):
     for name in files:
         path = os.path.join(here, name)
+        if os.path.islink(path) or not os.path.isfile(path):
+            continue
         rel = os.path.relpath(path, root).replace(os.sep, '/')
         s3.upload_file(path, bucket, prefix + '/' + rel if prefix else rel)
 ";

@@ -157,8 +157,6 @@ fn comparable(lab: &Lab, run: &Value) -> Value {
         "path",
         "imported_at",
         "created",
-        "artifacts",
-        "media",
         "parent",
         "children",
         "updated",
@@ -166,6 +164,14 @@ fn comparable(lab: &Lab, run: &Value) -> Value {
         "experiment",
     ] {
         obj.remove(volatile);
+    }
+    // Artifacts by name and size (times are the files' or the objects').
+    if let Some(Value::Array(artifacts)) = obj.get_mut("artifacts") {
+        for a in artifacts.iter_mut() {
+            if let Some(a) = a.as_object_mut() {
+                a.retain(|k, _| k == "name" || k == "size");
+            }
+        }
     }
     // A Trainer's `best_model_checkpoint` is the absolute path it was
     // written at: shown only beneath the run's own place (on disk, where
@@ -242,6 +248,30 @@ fn scene() -> Scene {
         weed.put(bucket, key, b"name = \"stolen\"\n");
     }
     weed.put(BUCKET, "team/runs-other/stolen/secret.txt", b"not yours");
+    // MLflow runs whose artifact_uri names a place outside the prefix, or
+    // a server: never read there.
+    let exp = format!("{PREFIX}/mlflow-out/mlruns/7");
+    weed.put(
+        BUCKET,
+        &format!("{exp}/meta.yaml"),
+        b"experiment_id: '7'\nname: out\nlifecycle_stage: active\n",
+    );
+    for (run, uri) in [
+        ("aaaa", "s3://lab/team/runs-other/stolen"),
+        ("bbbb", "http://127.0.0.1:9/stolen"),
+        ("cccc", "mlflow-artifacts:/stolen"),
+    ] {
+        let meta = format!(
+            "artifact_uri: {uri}\nexperiment_id: '7'\nlifecycle_stage: active\nrun_id: {run}\nrun_name: {run}\nstatus: 3\nstart_time: 1796655638111\n"
+        );
+        weed.put(BUCKET, &format!("{exp}/{run}/meta.yaml"), meta.as_bytes());
+        weed.put(BUCKET, &format!("{exp}/{run}/params/lr"), b"0.1");
+        weed.put(
+            BUCKET,
+            &format!("{exp}/{run}/metrics/loss"),
+            b"1796655638116 2.0 0\n",
+        );
+    }
     Scene {
         _tmp: tmp,
         base,
@@ -273,7 +303,7 @@ fn runs_in_object_storage_read_as_they_do_on_disk_and_nothing_outside_the_prefix
     let formats = |runs: &std::collections::BTreeMap<String, Value>| -> Vec<(String, String)> {
         runs.iter()
             .map(|(k, r)| (k.clone(), r["format"].as_str().unwrap().to_owned()))
-            .filter(|(k, _)| !k.starts_with("big#"))
+            .filter(|(k, _)| !k.starts_with("big#") && !k.starts_with("mlflow-out/"))
             .collect()
     };
     assert_eq!(formats(&remote), formats(&local), "{}", lab.log());
@@ -320,7 +350,9 @@ fn runs_in_object_storage_read_as_they_do_on_disk_and_nothing_outside_the_prefix
                         let sub: Vec<String> = a
                             .iter()
                             .filter(|(n, v)| b.get(n.as_str()) != Some(v))
-                            .map(|(n, v)| format!("{n}={v} / {}", b.get(n.as_str()).unwrap_or(&Value::Null)))
+                            .map(|(n, v)| {
+                                format!("{n}={v} / {}", b.get(n.as_str()).unwrap_or(&Value::Null))
+                            })
                             .collect();
                         format!("{k}: {sub:?}")
                     }
@@ -414,6 +446,23 @@ fn runs_in_object_storage_read_as_they_do_on_disk_and_nothing_outside_the_prefix
         String::from_utf8_lossy(&probe.stderr)
     );
 
+    // An MLflow run whose artifact_uri leaves the prefix (or names a
+    // server) is read, its artifacts never from there.
+    for run in ["aaaa", "bbbb", "cccc"] {
+        let found = remote
+            .iter()
+            .find(|(k, _)| k.starts_with("mlflow-out/") && k.ends_with(&format!("#{run}")))
+            .map(|(_, r)| r)
+            .unwrap_or_else(|| panic!("no MLflow run {run}: {:?}", remote.keys()));
+        let run_id = found["id"].as_str().unwrap();
+        let details = lab.json(&format!("/api/runs/{run_id}"));
+        assert_eq!(details["params"]["lr"], "0.1");
+        assert!(!details.to_string().contains("secret.txt"), "{details}");
+        let reply = lab.get(&format!("/api/runs/{run_id}/artifacts/secret.txt"));
+        assert!(matches!(reply.status, 403 | 404), "{}", reply.status);
+        assert!(!reply.text().contains("not yours"));
+    }
+
     // Names that would leave the run or the prefix are refused.
     for name in [
         "..%2Fcartpole-ppo%2Foutput.mp4",
@@ -429,7 +478,51 @@ fn runs_in_object_storage_read_as_they_do_on_disk_and_nothing_outside_the_prefix
         assert!(!reply.text().contains("not yours"));
     }
 
-    // The credentials appear nowhere: not in the log, the status, a run.
+    // A run in the store exports as the same run on disk does: the same
+    // files, the video's bytes the object's.
+    let exported = |run: &Value| -> (Vec<String>, PathBuf) {
+        let mut made = lab
+            .request(&format!("/api/runs/{}/export", run["id"].as_str().unwrap()))
+            .json("{}");
+        made.method = "POST".to_owned();
+        let made = made.send(lab.port).unwrap();
+        assert_eq!(made.status, 201, "{}", made.text());
+        let file = scene
+            .base
+            .join("data/exports")
+            .join(made.json()["file"].as_str().unwrap());
+        #[allow(clippy::disallowed_methods)] // the test lists the tar
+        let listed = Command::new("tar").arg("-tf").arg(&file).output().unwrap();
+        let mut names: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        (names, file)
+    };
+    let local_cartpole = local
+        .iter()
+        .find(|(k, _)| k.starts_with("cartpole-ppo#"))
+        .map(|(_, r)| r)
+        .unwrap();
+    let (names, bundle) = exported(cartpole);
+    let (local_names, _) = exported(local_cartpole);
+    assert_eq!(names, local_names);
+    assert!(names.iter().any(|n| n == "output.mp4"), "{names:?}");
+    #[allow(clippy::disallowed_methods)] // the test reads the tar
+    let video = Command::new("tar")
+        .arg("-xOf")
+        .arg(&bundle)
+        .arg("output.mp4")
+        .output()
+        .unwrap();
+    assert!(video.stdout == std::fs::read(local_root.join("cartpole-ppo/output.mp4")).unwrap());
+    let bundle_bytes = std::fs::read(&bundle).unwrap();
+    let secret = scene.weed.secret_key().as_bytes();
+    assert!(!bundle_bytes.windows(secret.len()).any(|w| w == secret));
+
+    // The credentials appear nowhere: not in the log, the status, a run,
+    // a bundle.
     let said = [
         lab.log(),
         lab.get("/api/status").text(),

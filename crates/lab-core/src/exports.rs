@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use lab_fs::bundle::{BundleError, BundleInfo, BundleName, ExportsDir, default_bundle_name};
 use lab_registry::RunId;
 
+use crate::readers::artifact_root;
 use crate::{Lab, Run, lock};
 
 /// Why an export failed.
@@ -74,12 +75,6 @@ impl Lab {
             Some(run) => run,
             None => Run::new(self.registry.get(id)?),
         };
-        if run.remote.is_some() {
-            return Err(ExportError::Bundle(BundleError::Refused(
-                "a run in object storage is not exported yet: copy it down and export that"
-                    .to_owned(),
-            )));
-        }
         let name = match name {
             Some(name) => name,
             None => BundleName::parse(&default_bundle_name(run.id.as_str(), SystemTime::now()))?,
@@ -131,19 +126,19 @@ impl Lab {
             .filter(|p| lab.contains(p))
             .collect();
         let allow = self.allowlists.base().plus(&shared)?;
-        let root = self.readers.open_root(&run.root)?;
+        let root = self.readers.open_source(run)?;
         let mut reader =
             lab_formats::RunReader::new_entry_with(format, run.entry.as_deref(), &self.formats);
-        reader.refresh(&lab_formats::LocalStorage::new(&root));
+        root.with_storage(|storage| reader.refresh(storage));
         // A store's run bundles its own artifact directory; when its store
         // names none inside the store (or one that leaves it), the bundle holds
         // its params and series alone.
         let nothing = lab_fs::Allowlist::only::<&str>(&[])?;
         let (source, allow) = match &run.entry {
             None => (root, &allow),
-            Some(_) => match reader.info().artifact_dir.map(|d| root.open_sub(&d)) {
-                Some(Ok(dir)) => (dir, &allow),
-                _ => (root, &nothing),
+            Some(_) => match artifact_root(run, root, &reader.info()) {
+                Some(dir) => (dir, &allow),
+                None => (self.readers.open_source(run)?, &nothing),
             },
         };
         let present = source.list_artifacts(allow)?;
@@ -157,13 +152,13 @@ impl Lab {
         let extra: Vec<(lab_fs::ArtifactName, Vec<u8>)> =
             // A TensorBoard run's embedded images are read again from
             // its event files, through the storage seam.
-            lab_formats::lab_form(
+            source.with_storage(|storage| lab_formats::lab_form(
                 &reader,
-                &lab_formats::LocalStorage::new(&source),
+                storage,
                 shown,
                 |n| present.iter().any(|a| a.name.as_str() == n),
                 |n| served.iter().any(|a| a.name.as_str() == n),
-            )
+            ))
             .into_iter()
             .filter_map(|(n, bytes)| Some((lab_fs::ArtifactName::parse(&n).ok()?, bytes)))
             .collect();

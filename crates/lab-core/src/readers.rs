@@ -354,6 +354,25 @@ pub(crate) fn artifact_root(
     }
 }
 
+impl lab_fs::bundle::BundleSource for Source {
+    fn list_artifacts(
+        &self,
+        allow: &lab_fs::Allowlist,
+    ) -> Result<Vec<lab_fs::ArtifactInfo>, lab_fs::Error> {
+        Source::list_artifacts(self, allow)
+    }
+
+    fn open_for_bundle(
+        &self,
+        name: &lab_fs::ArtifactName,
+    ) -> Result<(Box<dyn std::io::Read + '_>, u64, std::time::SystemTime), lab_fs::Error> {
+        match self {
+            Source::Local(root) => root.open_for_bundle(name),
+            Source::Remote(storage) => storage.open_for_bundle(name),
+        }
+    }
+}
+
 /// Where a run's files are read from.
 pub(crate) enum Source {
     /// Its directory (or a store's), opened as a root.

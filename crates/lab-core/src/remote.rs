@@ -289,6 +289,62 @@ impl S3Storage {
     }
 }
 
+impl S3Storage {
+    /// The artifact `name` to put in a bundle: its bytes read by ranged
+    /// GETs pinned to the ETag it has now ([`READ_CHUNK`] at a time), its
+    /// length and time. Blocking.
+    pub(crate) fn open_for_bundle(
+        &self,
+        name: &lab_fs::ArtifactName,
+    ) -> Result<(Box<dyn std::io::Read + '_>, u64, std::time::SystemTime), lab_fs::Error> {
+        let key = name.as_str().to_owned();
+        let stat = self.stat(&key).map_err(|e| match e {
+            StorageError::NotFound => lab_fs::Error::NotFound,
+            other => lab_fs::Error::Io(std::io::Error::other(other.to_string())),
+        })?;
+        let modified = UNIX_EPOCH + Duration::from_secs(stat.modified.unwrap_or(0));
+        let reader = ObjectReader {
+            storage: self,
+            key,
+            version: stat.version,
+            offset: 0,
+            len: stat.len,
+        };
+        // The bundle's writer reads a few KiB at a time: a GET is
+        // [`READ_CHUNK`].
+        let buffered = std::io::BufReader::with_capacity(lab_formats::storage::READ_CHUNK, reader);
+        Ok((Box::new(buffered), stat.len, modified))
+    }
+}
+
+/// An object read from its start by ranged GETs pinned to one version.
+struct ObjectReader<'a> {
+    storage: &'a S3Storage,
+    key: String,
+    version: Version,
+    offset: u64,
+    len: u64,
+}
+
+impl std::io::Read for ObjectReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let want = (self.len - self.offset)
+            .min(out.len() as u64)
+            .min(lab_formats::storage::READ_CHUNK as u64) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let bytes = self
+            .storage
+            .read_range(&self.key, self.offset, want, Some(&self.version))
+            .map_err(std::io::Error::other)?;
+        let n = bytes.len().min(want);
+        out[..n].copy_from_slice(&bytes[..n]);
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
 /// An artifact in object storage, to be streamed by ranged GETs pinned to
 /// its ETag.
 #[derive(Clone)]

@@ -140,6 +140,36 @@ pub trait ExportFilter {
     ) -> io::Result<bool>;
 }
 
+/// Where a bundle's artifacts come from: a run's directory (a
+/// [`RunRoot`]), or another place that lists a run's allowlisted
+/// artifacts and reads one from its start (a run in object storage).
+pub trait BundleSource {
+    /// The allowlisted artifacts.
+    fn list_artifacts(&self, allow: &Allowlist) -> Result<Vec<ArtifactInfo>, Error>;
+
+    /// The artifact `name`'s bytes from its start, its length (exactly
+    /// what is read: fewer is an error) and its modification time.
+    #[allow(clippy::type_complexity)]
+    fn open_for_bundle(
+        &self,
+        name: &ArtifactName,
+    ) -> Result<(Box<dyn Read + '_>, u64, SystemTime), Error>;
+}
+
+impl BundleSource for RunRoot {
+    fn list_artifacts(&self, allow: &Allowlist) -> Result<Vec<ArtifactInfo>, Error> {
+        RunRoot::list_artifacts(self, allow)
+    }
+
+    fn open_for_bundle(
+        &self,
+        name: &ArtifactName,
+    ) -> Result<(Box<dyn Read + '_>, u64, SystemTime), Error> {
+        let artifact = self.open_artifact(name)?;
+        Ok((Box::new(artifact.file), artifact.len, artifact.modified))
+    }
+}
+
 /// Copies everything unchanged.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoFilter;
@@ -336,7 +366,7 @@ impl ExportsDir {
     pub fn write_bundle(
         &self,
         name: &BundleName,
-        root: &RunRoot,
+        root: &dyn BundleSource,
         allow: &Allowlist,
         source_run: &str,
         filter: &dyn ExportFilter,
@@ -389,7 +419,7 @@ impl ExportsDir {
     fn write_tmp(
         &self,
         tmp: &str,
-        root: &RunRoot,
+        root: &dyn BundleSource,
         allow: &Allowlist,
         source_run: &str,
         filter: &dyn ExportFilter,
@@ -437,14 +467,14 @@ impl ExportsDir {
             if extra.iter().any(|(name, _)| *name == info.name) {
                 continue;
             }
-            let artifact = root.open_artifact(&info.name)?;
+            let (file, len, modified) = root.open_for_bundle(&info.name)?;
             let name = info.name.as_str();
             // Let the filter transform the artifact into a scratch file, so
             // its final size is known before the tar header is written.
             let mut scratch = self.scratch()?;
             let mut input = Exact {
-                inner: (&artifact.file).take(artifact.len),
-                left: artifact.len,
+                inner: file.take(len),
+                left: len,
             };
             let filtered = {
                 let mut out = io::BufWriter::new(&mut scratch);
@@ -462,22 +492,21 @@ impl ExportsDir {
                     },
                     hash: Sha256::new(),
                 };
-                builder.append_data(&mut header(size, artifact.modified), name, &mut reader)?;
+                builder.append_data(&mut header(size, modified), name, &mut reader)?;
                 (size, reader.hash.finalize())
             } else {
+                // Read again from its start: the filter may have read.
+                drop(input);
+                let (file, len, modified) = root.open_for_bundle(&info.name)?;
                 let mut reader = Hashing {
                     inner: Exact {
-                        inner: (&artifact.file).take(artifact.len),
-                        left: artifact.len,
+                        inner: file.take(len),
+                        left: len,
                     },
                     hash: Sha256::new(),
                 };
-                builder.append_data(
-                    &mut header(artifact.len, artifact.modified),
-                    name,
-                    &mut reader,
-                )?;
-                (artifact.len, reader.hash.finalize())
+                builder.append_data(&mut header(len, modified), name, &mut reader)?;
+                (len, reader.hash.finalize())
             };
             files.push(ManifestFile {
                 name: name.to_owned(),

@@ -1,7 +1,7 @@
 //! Routing and the handlers of SPEC §4.
 
 use http::{Method, Request, Response, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 use crate::State;
@@ -100,8 +100,19 @@ fn index(state: &State, method: &Method) -> Response<Body> {
 }
 
 async fn status(state: &Arc<State>) -> Result<Response<Body>> {
-    let registry = Arc::clone(state.lab.registry());
-    let runs = blocking(move || Ok(registry.runs()?.len())).await?;
+    let lab = Arc::clone(&state.lab);
+    let runs = blocking(move || Ok(lab.runs()?.len())).await?;
+    // Each object-storage root: whether it answers, and why not (the
+    // store's words: never a key).
+    let s3_roots: Vec<Value> = state
+        .lab
+        .s3_roots()
+        .iter()
+        .map(|root| {
+            let reason = root.unavailable();
+            json!({"url": root.url().to_string(), "available": reason.is_none(), "reason": reason})
+        })
+        .collect();
     let roots: Vec<String> = state
         .lab
         .registry()
@@ -130,6 +141,7 @@ async fn status(state: &Arc<State>) -> Result<Response<Body>> {
             "unrecognised": state.lab.unrecognised(),
             "discovery_stuck_secs": state.lab.walks().stuck_for().map(|d| d.as_secs()),
             "allowed_roots": roots,
+            "s3_roots": s3_roots,
             "artifact_allowlist": state.lab.allowlists().base().patterns().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
             "formats": lab_core::formats::Format::ALL
                 .iter()

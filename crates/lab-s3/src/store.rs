@@ -37,6 +37,9 @@ pub const STREAM_CHUNK: usize = 64 * 1024;
 pub const STREAM_DEPTH: usize = 4;
 /// The most keys one list request asks for (S3's own cap).
 const PAGE: usize = 1000;
+/// Most requests one store has in flight at once, streams included: a
+/// request beyond them waits for one to end (within its own timeout).
+pub const MAX_IN_FLIGHT: usize = 32;
 
 /// The runtime every store's IO runs on, made on first use: two workers,
 /// shared by all stores, so a caller with no runtime (the CLI) or another
@@ -186,6 +189,8 @@ struct Inner {
     data: AmazonS3,
     /// Streams: no whole-request limit, 30 s without a byte.
     streams: AmazonS3,
+    /// [`MAX_IN_FLIGHT`] permits, one held by each request in flight.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// One S3 root's store. Cheap to clone.
@@ -236,8 +241,17 @@ impl Store {
                 endpoint: resolved.endpoint().to_owned(),
                 data: build(Some(REQUEST_TIMEOUT))?,
                 streams: build(None)?,
+                permits: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
             }),
         })
+    }
+
+    /// A request's place among the [`MAX_IN_FLIGHT`]: waited for.
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Other("the store is closed".to_owned()))
     }
 
     /// The root.
@@ -269,6 +283,7 @@ impl Store {
         let store = self.clone();
         let prefix = self.list_prefix("")?;
         wait(PROBE_TIMEOUT, async move {
+            let _permit = store.permit().await?;
             let opts = PaginatedListOptions {
                 max_keys: Some(1),
                 ..Default::default()
@@ -314,6 +329,7 @@ impl Store {
         // Each page is held to 30 s by the client; the whole to 30 s a page.
         let pages = u32::try_from(max / PAGE + 1).unwrap_or(u32::MAX).min(1000);
         wait(REQUEST_TIMEOUT * pages, async move {
+            let _permit = store.permit().await?;
             let url = &store.inner.url;
             let mut objects = Vec::new();
             let mut dirs = Vec::new();
@@ -376,6 +392,7 @@ impl Store {
         let path = path_of(&self.inner.url, rel)?;
         let store = self.clone();
         wait(REQUEST_TIMEOUT, async move {
+            let _permit = store.permit().await?;
             let meta = store
                 .inner
                 .data
@@ -407,6 +424,7 @@ impl Store {
         let etag = etag.map(str::to_owned);
         let store = self.clone();
         wait(REQUEST_TIMEOUT, async move {
+            let _permit = store.permit().await?;
             let opts = GetOptions {
                 if_match: etag.clone(),
                 range: Some(GetRange::Bounded(offset..end)),
@@ -496,6 +514,9 @@ async fn pump(
         range: Some(GetRange::Bounded(start..end)),
         ..Default::default()
     };
+    let _permit = tokio::time::timeout(REQUEST_TIMEOUT, store.permit())
+        .await
+        .map_err(|_| Error::TimedOut)??;
     let result = tokio::time::timeout(REQUEST_TIMEOUT, store.inner.streams.get_opts(path, opts))
         .await
         .map_err(|_| Error::TimedOut)?

@@ -386,6 +386,14 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             if !data_dir_exists(&ctx) {
                 return Err(lab_registry::Error::UnknownRoot(std::path::absolute(&dir)?).into());
             }
+            if config::is_s3(&dir) {
+                let url = dir.to_string_lossy();
+                if !lab_registry::DataDir::new(&ctx.data_dir).forget_s3_root(&url)? {
+                    bail!("{url} is not a remembered root");
+                }
+                println!("forgot the root {url} (its files are untouched)");
+                return Ok(());
+            }
             let registry = open_registry_unchecked(&ctx, true)?;
             let root = registry.forget_root(&dir)?;
             println!(

@@ -227,8 +227,24 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
 /// root at all is usable does the Lab refuse to start. Also the secret
 /// values, for redaction.
 fn s3_roots(ctx: &crate::Setup) -> anyhow::Result<(Arc<lab_core::remote::S3Roots>, Vec<Vec<u8>>)> {
-    use lab_core::remote::{Resolved, S3Root, S3Roots};
-    if ctx.s3_roots.is_empty() {
+    use lab_core::remote::{Resolved, S3Root, S3Roots, S3Url};
+    // Those given, remembered for later servers on this data dir, and
+    // those remembered from before.
+    let data = lab_registry::DataDir::new(&ctx.data_dir);
+    let given: Vec<String> = ctx.s3_roots.iter().map(ToString::to_string).collect();
+    data.remember_s3_roots(&given)
+        .context("remembering the s3:// roots")?;
+    let mut urls = ctx.s3_roots.clone();
+    for text in data.s3_roots().context("the remembered s3:// roots")? {
+        match S3Url::parse(&text) {
+            Ok(url) if !urls.contains(&url) => urls.push(url),
+            Ok(_) => {}
+            Err(e) => eprintln!(
+                "lab: warning: a remembered root {text:?}: {e}; forget it with `lab forget-root`"
+            ),
+        }
+    }
+    if urls.is_empty() {
         return Ok((Arc::default(), Vec::new()));
     }
     let settings = ctx.config.s3.clone();
@@ -241,7 +257,7 @@ fn s3_roots(ctx: &crate::Setup) -> anyhow::Result<(Arc<lab_core::remote::S3Roots
         .unwrap_or_default();
     let mut roots = Vec::new();
     let mut usable = 0usize;
-    for url in &ctx.s3_roots {
+    for url in &urls {
         let root = S3Root::new(
             url.clone(),
             resolved.as_ref().map_err(Clone::clone),

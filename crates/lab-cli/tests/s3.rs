@@ -652,4 +652,32 @@ fn a_store_refusing_or_dying_is_named_and_the_lab_recovers() {
     assert_eq!(again.status, 206);
     assert!(again.body == scene.big[100..200]);
     drop(lab.served);
+
+    // The root is remembered: a later server on the data dir lists it
+    // without being told; once forgotten, it does not.
+    let later = serve(&scene.base, "data", &scene.weed, &[], None);
+    later.wait_for(
+        "the remembered root's runs",
+        Duration::from_secs(60),
+        |lab| lab.runs().iter().any(|r| r["id"] == id.as_str()),
+    );
+    let status = later.json("/api/status");
+    assert_eq!(status["s3_roots"][0]["url"], url.as_str(), "{status}");
+    assert_eq!(status["s3_roots"][0]["available"], true, "{status}");
+    drop(later);
+    #[allow(clippy::disallowed_methods)] // the test drives the real binary
+    let forgot = Command::new(LAB)
+        .arg("--data-dir")
+        .arg(scene.base.join("data"))
+        .args(["forget-root", &url])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        forgot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forgot.stderr)
+    );
+    let remembered = std::fs::read_to_string(scene.base.join("data/s3-roots.json")).unwrap();
+    assert!(!remembered.contains("s3://"), "{remembered}");
 }

@@ -98,6 +98,53 @@ pub fn random_hex(bytes: usize) -> std::io::Result<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The file holding the remembered object-storage roots.
+const S3_ROOTS: &str = "s3-roots.json";
+
+impl DataDir {
+    /// The object-storage roots (`s3://BUCKET/PREFIX`, as their URLs)
+    /// `lab serve` was given before, which later servers on this data dir
+    /// list too until forgotten. A missing file is none; an unreadable or
+    /// corrupt one is an error naming it.
+    pub fn s3_roots(&self) -> std::io::Result<Vec<String>> {
+        let file = self.root().join(S3_ROOTS);
+        match std::fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", file.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Remembers `roots` beside those remembered (written atomically).
+    pub fn remember_s3_roots(&self, roots: &[String]) -> std::io::Result<()> {
+        let mut known = self.s3_roots()?;
+        let before = known.len();
+        for root in roots {
+            if !known.contains(root) {
+                known.push(root.clone());
+            }
+        }
+        if known.len() == before {
+            return Ok(());
+        }
+        self.ensure()?;
+        write_json(self.root(), S3_ROOTS, &known)
+    }
+
+    /// Forgets the remembered root `url`; whether it was remembered.
+    pub fn forget_s3_root(&self, url: &str) -> std::io::Result<bool> {
+        let mut known = self.s3_roots()?;
+        let before = known.len();
+        known.retain(|r| r.trim_end_matches('/') != url.trim_end_matches('/'));
+        if known.len() == before {
+            return Ok(false);
+        }
+        write_json(self.root(), S3_ROOTS, &known)?;
+        Ok(true)
+    }
+}
+
 /// Writes `bytes` to `dir/name` atomically (see the module docs), mode 0600.
 pub fn write_bytes(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.{}.tmp", random_hex(8)?));
@@ -130,6 +177,22 @@ pub fn write_json(dir: &Path, name: &str, value: &impl serde::Serialize) -> std:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_storage_roots_are_remembered_once_and_forgotten() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = DataDir::new(tmp.path());
+        assert!(data.s3_roots().unwrap().is_empty());
+        data.remember_s3_roots(&["s3://a/p".to_owned(), "s3://b".to_owned()])
+            .unwrap();
+        data.remember_s3_roots(&["s3://a/p".to_owned()]).unwrap();
+        assert_eq!(data.s3_roots().unwrap(), ["s3://a/p", "s3://b"]);
+        assert!(data.forget_s3_root("s3://a/p/").unwrap());
+        assert!(!data.forget_s3_root("s3://a/p").unwrap());
+        assert_eq!(data.s3_roots().unwrap(), ["s3://b"]);
+        std::fs::write(tmp.path().join(S3_ROOTS), "not json").unwrap();
+        assert!(data.s3_roots().is_err());
+    }
 
     #[test]
     fn writes_replace_whole_files_and_never_follow_planted_names() {

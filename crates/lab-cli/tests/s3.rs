@@ -161,9 +161,12 @@ fn comparable(lab: &Lab, run: &Value) -> Value {
         "children",
         "updated",
         "tables",
-        "experiment",
     ] {
         obj.remove(volatile);
+    }
+    // An experiment by its name (its id names its place).
+    if let Some(experiment) = obj.get_mut("experiment") {
+        *experiment = experiment["name"].clone();
     }
     // Artifacts by name and size (times are the files' or the objects').
     if let Some(Value::Array(artifacts)) = obj.get_mut("artifacts") {

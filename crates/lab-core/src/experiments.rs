@@ -119,14 +119,9 @@ impl Lab {
             let name = match (format, run.entry.is_none()) {
                 // A file store's experiment names itself in its directory.
                 (Format::Mlflow, true) => self
-                    .readable(location)
-                    .and_then(|dir| {
-                        self.experiment_names.get(format, location, || {
-                            let root = self.readers.open_root(dir).ok()?;
-                            lab_formats::mlflow_experiment_name(&lab_formats::LocalStorage::new(
-                                &root,
-                            ))
-                        })
+                    .experiment_names
+                    .get(format, location, || {
+                        self.in_dir(run, location, lab_formats::mlflow_experiment_name)
                     })
                     .unwrap_or_else(|| name.clone()),
                 _ => name.clone(),
@@ -166,13 +161,9 @@ impl Lab {
                 })
             }
             Format::Hydra => {
-                let dir = self.readable(parent)?;
                 self.experiment_names
                     .get(format, parent, || {
-                        let root = self.readers.open_root(dir).ok()?;
-                        let sweep = lab_formats::LocalStorage::new(&root);
-                        use lab_formats::Storage as _;
-                        sweep.stat("multirun.yaml").ok()?;
+                        self.in_dir(run, parent, |sweep| sweep.stat("multirun.yaml").ok())?;
                         // `multirun/2026-12-07/01-34-35` → its day and time.
                         let mut tail = Path::new(parent).iter().rev().take(2);
                         let (time, day) = (tail.next()?.to_str()?, tail.next()?.to_str()?);
@@ -184,6 +175,25 @@ impl Lab {
                     })
             }
             _ => None,
+        }
+    }
+
+    /// `read` of the directory `dir` as a storage: for a run in object
+    /// storage, a directory beneath its root; else a directory within an
+    /// allowed root, opened as any root is. `None` when it is neither or
+    /// cannot be opened.
+    fn in_dir<R>(
+        &self,
+        run: &Run,
+        dir: &str,
+        read: impl FnOnce(&dyn lab_formats::Storage) -> Option<R>,
+    ) -> Option<R> {
+        match &run.remote {
+            Some(remote) => read(&remote.root.storage(remote.root.within(dir)?)),
+            None => {
+                let root = self.readers.open_root(self.readable(dir)?).ok()?;
+                read(&lab_formats::LocalStorage::new(&root))
+            }
         }
     }
 

@@ -76,6 +76,18 @@ impl S3Root {
         &self.url
     }
 
+    /// The directory `place` (an `s3://` URL) names beneath the root,
+    /// relative to its prefix (`""` for the root itself); `None` when it
+    /// lies elsewhere or is not a clean key.
+    pub(crate) fn within<'a>(&self, place: &'a str) -> Option<&'a str> {
+        if place == self.text {
+            return Some("");
+        }
+        let rel = place.strip_prefix(&self.text)?.strip_prefix('/')?;
+        check_name(rel).ok()?;
+        Some(rel)
+    }
+
     /// Asks the store whether it answers (a List of one key, 10 s at
     /// most) and remembers the answer: `Err(reason)` when it does not.
     /// Blocking.

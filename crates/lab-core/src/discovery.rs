@@ -295,20 +295,17 @@ impl Lab {
         let registry = Arc::clone(&self.registry);
         let first = !*self.walks.first.borrow();
         let limits = self.formats;
+        // The object-storage roots, listed again when due (every `[s3]
+        // relist_secs`) on a thread of their own: a slow store never holds
+        // up the walk of the local roots, and one listing at a time.
         let s3 = Arc::clone(&self.s3);
-        let walked = tokio::task::spawn_blocking(move || {
-            let scanned = scan(&registry, &limits);
-            // The object-storage roots, listed again when due (every
-            // `[s3] relist_secs`): their warnings join the walk's.
-            let remote = (first || s3.due()).then(|| s3.rediscover(&limits));
-            scanned.map(|mut scanned| {
-                if let Some(warnings) = remote {
-                    scanned.warnings.extend(warnings);
-                }
-                scanned
-            })
-        })
-        .await;
+        if (first || s3.due()) && s3.begin_listing() {
+            tokio::task::spawn_blocking(move || {
+                s3.rediscover(&limits);
+                s3.end_listing();
+            });
+        }
+        let walked = tokio::task::spawn_blocking(move || scan(&registry, &limits)).await;
         *lock(&self.walks.last) = started.elapsed();
         match walked {
             Ok(Ok(scanned)) => {

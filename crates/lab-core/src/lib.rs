@@ -374,7 +374,9 @@ impl Lab {
 
     /// What the last walk of the allowed roots could not read.
     pub fn discovery_warnings(&self) -> Vec<String> {
-        lock(&self.discovery_warnings).clone()
+        let mut warnings = lock(&self.discovery_warnings).clone();
+        warnings.extend(self.s3.warnings());
+        cap_warnings(warnings)
     }
 
     /// The run-like directories the last walk found but no reader reads.

@@ -548,6 +548,10 @@ pub struct S3Roots {
     roots: Vec<Arc<S3Root>>,
     settings: Settings,
     runs: Mutex<Found>,
+    /// A listing of the roots is under way.
+    listing: std::sync::atomic::AtomicBool,
+    /// What the last listing could not read or cut short.
+    warnings: Mutex<Vec<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -564,7 +568,26 @@ impl S3Roots {
             roots,
             settings,
             runs: Mutex::default(),
+            listing: std::sync::atomic::AtomicBool::new(false),
+            warnings: Mutex::default(),
         }
+    }
+
+    /// Claims the one listing of the roots that may run at a time;
+    /// `false` when one is under way.
+    pub(crate) fn begin_listing(&self) -> bool {
+        !self.listing.swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Ends the listing [`S3Roots::begin_listing`] claimed.
+    pub(crate) fn end_listing(&self) {
+        self.listing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// What the last listing of the roots could not read or cut short.
+    pub(crate) fn warnings(&self) -> Vec<String> {
+        lock(&self.warnings).clone()
     }
 
     /// The roots.
@@ -657,6 +680,7 @@ impl S3Roots {
             runs: Arc::new(runs),
             by_id,
         };
+        lock(&self.warnings).clone_from(&warnings);
         warnings
     }
 }

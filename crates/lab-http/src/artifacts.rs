@@ -163,10 +163,14 @@ fn respond(
             .header(header::CONTENT_TYPE, kind)
             .header(header::CONTENT_RANGE, range.content_range(len))
             .header(header::CONTENT_LENGTH, range.len())
-            .body(body(vec![Segment::File {
-                offset: range.first,
-                len: range.len(),
-            }])),
+            .body(if head {
+                empty()
+            } else {
+                body(vec![Segment::File {
+                    offset: range.first,
+                    len: range.len(),
+                }])
+            }),
         Plan::Multi(ranges) => {
             let boundary = boundary()?;
             let (segments, total) = multipart_segments(&ranges, len, kind, &boundary);
@@ -177,7 +181,7 @@ fn respond(
                     format!("multipart/byteranges; boundary={boundary}"),
                 )
                 .header(header::CONTENT_LENGTH, total)
-                .body(body(segments))
+                .body(if head { empty() } else { body(segments) })
         }
     };
     response.map_err(|_| internal("building an artifact response"))

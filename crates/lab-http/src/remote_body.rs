@@ -1,7 +1,7 @@
 //! The body of an artifact in object storage: its segments (multipart
 //! framing in memory, byte ranges of the object) sent in order, each range
 //! a ranged GET pinned to the object's ETag (lab-s3's `Store::stream`:
-//! chunks of at most 64 KiB, a few in flight, so a 4 GiB video costs what
+//! chunks of at most 256 KiB, four in flight, so a 4 GiB video costs what
 //! a 4 KiB one does). A GET that fails, or hands back an object of another
 //! ETag, or more or fewer bytes than asked, ends the body with an error:
 //! the connection is closed rather than a response completed with wrong
@@ -30,10 +30,26 @@ pub(crate) struct RemoteBody {
 impl RemoteBody {
     pub(crate) fn new(artifact: RemoteArtifact, segments: Vec<Segment>) -> Self {
         let remaining = segments.iter().map(Segment::len).sum();
+        let mut segments: VecDeque<Segment> = segments.into();
+        // The first range's GET starts now, while the response's head is
+        // written, not when the body is first polled after it.
+        let current = match segments.front() {
+            Some(Segment::File { offset, len }) if *len > 0 => {
+                let (offset, len) = (*offset, *len);
+                segments.pop_front();
+                Some((
+                    artifact
+                        .store
+                        .stream(&artifact.key, offset, offset + len, &artifact.etag),
+                    len,
+                ))
+            }
+            _ => None,
+        };
         Self {
             artifact,
-            segments: segments.into(),
-            current: None,
+            segments,
+            current,
             remaining,
         }
     }

@@ -12,7 +12,7 @@
 //! - The endpoint is https, or http to a loopback host with `allow_http`;
 //!   no proxy (the `*_PROXY` environment is ignored), no redirects.
 //! - Every request is timed (connect 5 s, data 30 s, probe 10 s) and
-//!   retried at most twice; streams hold at most 4 chunks of 64 KiB. IO
+//!   retried at most twice; streams hold at most 4 chunks of 256 KiB. IO
 //!   runs on a runtime lab-s3 owns, so sync callers need none.
 //!
 //! ```no_run

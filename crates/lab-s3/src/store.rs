@@ -32,7 +32,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A stream gives up when no byte arrives for this long.
 const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest chunk a stream yields.
-pub const STREAM_CHUNK: usize = 64 * 1024;
+pub const STREAM_CHUNK: usize = 256 * 1024;
 /// The most chunks a stream holds in flight.
 pub const STREAM_DEPTH: usize = 4;
 /// The most keys one list request asks for (S3's own cap).
@@ -463,7 +463,7 @@ impl Store {
     }
 
     /// Bytes `[start, end)` of `rel` pinned to `etag`, as a stream of chunks
-    /// of at most 64 KiB, at most 4 in flight. The IO runs on lab-s3's own
+    /// of at most 256 KiB, at most 4 in flight. The IO runs on lab-s3's own
     /// runtime, so any runtime (or none) may poll it; dropping it cancels
     /// the request. A changed ETag yields [`Error::Changed`] and ends it.
     pub fn stream(&self, rel: &str, start: u64, end: u64, etag: &str) -> ByteStream {
@@ -527,8 +527,23 @@ async fn pump(
     let expected = result.range.end.min(end).saturating_sub(result.range.start);
     let mut remaining = expected;
     let mut body = result.into_stream();
+    // What arrived and is not sent yet: sent as soon as nothing more is
+    // ready (the first bytes go out at once), else in chunks of
+    // STREAM_CHUNK — one hop through the channel per chunk, not per read
+    // of the socket.
+    let mut held = bytes::BytesMut::new();
     while remaining > 0 {
-        let Some(chunk) = body.next().await else {
+        let next = match futures_util::FutureExt::now_or_never(body.next()) {
+            Some(next) => next,
+            None => {
+                if !held.is_empty() && tx.send(Ok(held.split().freeze())).await.is_err() {
+                    // The reader is gone: dropping the body cancels the request.
+                    return Ok(());
+                }
+                body.next().await
+            }
+        };
+        let Some(chunk) = next else {
             return Err(Error::Unreachable(
                 "the store ended the body early".to_owned(),
             ));
@@ -541,12 +556,15 @@ async fn pump(
         );
         remaining -= chunk.len() as u64;
         while !chunk.is_empty() {
-            let piece = chunk.split_to(chunk.len().min(STREAM_CHUNK));
-            if tx.send(Ok(piece)).await.is_err() {
-                // The reader is gone: dropping the body cancels the request.
+            let room = STREAM_CHUNK - held.len();
+            held.extend_from_slice(&chunk.split_to(chunk.len().min(room)));
+            if held.len() == STREAM_CHUNK && tx.send(Ok(held.split().freeze())).await.is_err() {
                 return Ok(());
             }
         }
+    }
+    if !held.is_empty() {
+        let _ = tx.send(Ok(held.freeze())).await;
     }
     Ok(())
 }

@@ -15,9 +15,10 @@
 //! - `cargo xtask audit [--json]`: the ship gate (see `audit/mod.rs`).
 //! - `cargo xtask fuzz [--seconds N] [TARGET…]`: the fuzz targets (nightly,
 //!   cargo-fuzz; see `fuzz.rs`).
-//! - `cargo xtask bench [serve|memory|formats] [SECONDS]`: the release
-//!   binary against nginx (the default), memory per stream, discovery and
-//!   listing at scale (see `bench/mod.rs`).
+//! - `cargo xtask bench [serve|memory|formats|scale|s3] [SECONDS]`: the
+//!   release binary against nginx (the default), memory per stream,
+//!   discovery and listing at scale, an artifact in object storage against
+//!   lab-s3 straight to the store (see `bench/mod.rs`).
 #![forbid(unsafe_code)]
 // xtask drives cargo, apt-get and the lab binary: it is the one other place
 // (with lab-runner) that starts processes.

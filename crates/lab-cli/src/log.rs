@@ -24,7 +24,7 @@ pub(crate) fn init() {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|directives| directives.parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
+        .unwrap_or_else(default_filter);
     let lines = tracing_subscriber::fmt::layer()
         .event_format(LabLine)
         .with_writer(std::io::stderr);
@@ -34,6 +34,30 @@ pub(crate) fn init() {
         .with(lines)
         .with(filter)
         .try_init();
+}
+
+/// Unless `RUST_LOG` says otherwise: our crates' events from `info`, other
+/// libraries' from `warn`, and none of object_store's (its retry notes name
+/// URLs and upstream text, never written through our own log lines' care).
+fn default_filter() -> Targets {
+    let ours = [
+        "lab",
+        "lab_cli",
+        "lab_core",
+        "lab_formats",
+        "lab_fs",
+        "lab_http",
+        "lab_redact",
+        "lab_registry",
+        "lab_runner",
+        "lab_s3",
+        "lab_stream",
+    ];
+    ours.into_iter()
+        .fold(Targets::new().with_default(LevelFilter::WARN), |t, name| {
+            t.with_target(name, LevelFilter::INFO)
+        })
+        .with_target("object_store", LevelFilter::OFF)
 }
 
 /// `lab: {message}`, then any other fields as `name=value`.

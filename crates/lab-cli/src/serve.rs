@@ -100,7 +100,13 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     for warning in registry.warnings() {
         eprintln!("lab: warning: {}", lab_core::discovery::log_safe(warning));
     }
-    let (s3, s3_secrets) = s3_roots(ctx)?;
+    // The jobs' runs directory is the Lab's own, not a root of runs.
+    let jobs = std::fs::canonicalize(lab_registry::DataDir::new(&ctx.data_dir).runs()).ok();
+    let has_local_root = registry
+        .allowed_roots()
+        .iter()
+        .any(|r| Some(r) != jobs.as_ref());
+    let (s3, s3_secrets) = s3_roots(ctx, has_local_root)?;
     let mut allowed_hosts = ctx.config.allowed_hosts.clone();
     allowed_hosts.extend(args.allowed_hosts);
     let registry = Arc::new(registry);
@@ -226,7 +232,10 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
 /// line `lab: s3://B/P: REASON` and is served unavailable; only when no
 /// root at all is usable does the Lab refuse to start. Also the secret
 /// values, for redaction.
-fn s3_roots(ctx: &crate::Setup) -> anyhow::Result<(Arc<lab_core::remote::S3Roots>, Vec<Vec<u8>>)> {
+fn s3_roots(
+    ctx: &crate::Setup,
+    has_local_root: bool,
+) -> anyhow::Result<(Arc<lab_core::remote::S3Roots>, Vec<Vec<u8>>)> {
     use lab_core::remote::{Resolved, S3Root, S3Roots, S3Url};
     // Those given, remembered for later servers on this data dir, and
     // those remembered from before.
@@ -269,7 +278,8 @@ fn s3_roots(ctx: &crate::Setup) -> anyhow::Result<(Arc<lab_core::remote::S3Roots
         }
         roots.push(Arc::new(root));
     }
-    if usable == 0 && ctx.roots.is_empty() {
+    // A local root (given, in lab.toml or remembered) is usable.
+    if usable == 0 && !has_local_root {
         bail!("no root is usable: every s3:// root failed (see above)");
     }
     Ok((Arc::new(S3Roots::new(roots, settings)), secrets))

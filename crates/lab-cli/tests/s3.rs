@@ -579,6 +579,26 @@ fn a_store_refusing_or_dying_is_named_and_the_lab_recovers() {
     );
     assert!(!log.contains("not-the-secret"), "{log}");
     drop(wrong);
+    // Both roots are remembered: a plain `lab serve` on that data dir
+    // starts on the local one though the store still refuses.
+    let again = serve(
+        &scene.base,
+        "wrong",
+        &scene.weed,
+        &[],
+        Some("not-the-secret-0123456789"),
+    );
+    again.wait_for("the remembered local run", Duration::from_secs(30), |lab| {
+        lab.runs()
+            .iter()
+            .any(|r| r["path"].as_str().unwrap().ends_with("/one"))
+    });
+    assert!(
+        again.log().contains(&format!("lab: {url}: ")),
+        "{}",
+        again.log()
+    );
+    drop(again);
 
     // Only roots that fail: the Lab does not start, exit 1.
     #[allow(clippy::disallowed_methods)] // the test drives the real binary

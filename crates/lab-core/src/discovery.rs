@@ -300,9 +300,9 @@ impl Lab {
         // up the walk of the local roots, and one listing at a time.
         let s3 = Arc::clone(&self.s3);
         if (first || s3.due()) && s3.begin_listing() {
+            let registry = Arc::clone(&self.registry);
             tokio::task::spawn_blocking(move || {
-                s3.rediscover(&limits);
-                s3.end_listing();
+                s3.rediscover_claimed(&limits, &|id| registry.get(id).is_ok());
             });
         }
         let walked = tokio::task::spawn_blocking(move || scan(&registry, &limits)).await;

@@ -71,9 +71,9 @@ impl Lab {
         let name = name.map(BundleName::parse).transpose()?;
         // By its id now, whichever id (or alias) asked: one export of a
         // run at a time, and its bundle named by its id.
-        let run = match self.s3.get(id) {
-            Some(run) => run,
-            None => Run::new(self.registry.get(id)?),
+        let run = match self.registry.get(id) {
+            Ok(record) => Run::new(record),
+            Err(e) => self.s3.get(id).ok_or(e)?,
         };
         let name = match name {
             Some(name) => name,

@@ -414,10 +414,10 @@ impl Lab {
     }
 
     /// Lists the object-storage roots again and finds their runs (what a
-    /// server's walks do every `[s3] relist_secs`; the command line calls
-    /// it once). The warnings. Blocking.
+    /// server's walks do every `[s3] relist_secs`). The warnings. Blocking.
     pub fn rediscover_s3(&self) -> Vec<String> {
-        self.s3.rediscover(&self.formats)
+        self.s3
+            .rediscover(&self.formats, &|id| self.registry.get(id).is_ok())
     }
 
     /// The object-storage roots.
@@ -427,15 +427,22 @@ impl Lab {
 
     /// One run. Blocking.
     pub fn run(&self, id: &RunId) -> Result<Run, Error> {
-        if let Some(run) = self.s3.get(id) {
-            return Ok(run);
+        // A registered run first: a run in a bucket never stands in for one.
+        match self.registry.get(id) {
+            Ok(record) => Ok(Run::new(record)),
+            Err(e) => self.s3.get(id).ok_or(Error::Registry(e)),
         }
-        Ok(Run::new(self.registry.get(id)?))
     }
 
     /// Forgets run `id` (its files are untouched; the walk does not bring
     /// it back). Blocking.
     pub fn forget(&self, id: &RunId) -> Result<Run, Error> {
+        if self.s3.get(id).is_some() {
+            return Err(Error::RunUnavailable(
+                "a run in object storage is not forgotten one by one: `lab forget-root` its root"
+                    .to_owned(),
+            ));
+        }
         let run = Run::new(self.registry.forget(id)?);
         self.readers.forget(&run.id);
         self.summaries.forget(&run.id);

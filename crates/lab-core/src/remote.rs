@@ -156,17 +156,15 @@ impl S3Root {
         Arc::clone(&lock(&self.state).snapshot)
     }
 
-    /// Records why the store failed a read, so the root's runs show it.
-    fn failed(&self, e: &lab_s3::Error) {
-        if matches!(
-            e,
-            lab_s3::Error::Unreachable(_)
-                | lab_s3::Error::TimedOut
-                | lab_s3::Error::Denied(_)
-                | lab_s3::Error::NoSuchBucket
-        ) {
-            lock(&self.state).available = Err(e.to_string());
-        }
+    /// Whether the last listing (one that answered) shows no object `key`:
+    /// a read of it is `NotFound` without a request (a reader's look for
+    /// an optional file costs nothing; an object written since is read
+    /// after the next listing).
+    fn absent(&self, key: &str) -> bool {
+        let state = lock(&self.state);
+        state.listed.is_some()
+            && state.available.is_ok()
+            && !state.snapshot.objects.contains_key(key)
     }
 
     /// Its directory `dir` (relative to the prefix; `""` for all of it)
@@ -231,8 +229,10 @@ impl S3Storage {
         self.root.store().map_err(StorageError::Other)
     }
 
-    fn error(&self, e: lab_s3::Error) -> StorageError {
-        self.root.failed(&e);
+    /// A read's failure, for that read alone: whether the root answers is
+    /// its listing's to say (one object a policy denies, or a slow answer,
+    /// never takes the root's runs down).
+    fn error(e: lab_s3::Error) -> StorageError {
         match e {
             lab_s3::Error::NotFound => StorageError::NotFound,
             lab_s3::Error::Changed => StorageError::Changed,
@@ -244,7 +244,10 @@ impl S3Storage {
     /// The object `name`'s length, ETag and time. Blocking.
     pub(crate) fn head(&self, name: &str) -> Result<lab_s3::Object, StorageError> {
         let key = self.key(name)?;
-        self.store()?.head(&key).map_err(|e| self.error(e))
+        if self.root.absent(&key) {
+            return Err(StorageError::NotFound);
+        }
+        self.store()?.head(&key).map_err(Self::error)
     }
 
     /// The allowlisted artifacts beneath the directory, from the root's
@@ -286,7 +289,10 @@ impl S3Storage {
         name: &lab_fs::ArtifactName,
     ) -> Result<RemoteArtifact, StorageError> {
         let key = self.key(name.as_str())?;
-        let object = self.store()?.head(&key).map_err(|e| self.error(e))?;
+        if self.root.absent(&key) {
+            return Err(StorageError::NotFound);
+        }
+        let object = self.store()?.head(&key).map_err(Self::error)?;
         let etag = object
             .etag
             .clone()
@@ -474,10 +480,13 @@ impl Storage for S3Storage {
         version: Option<&Version>,
     ) -> Result<Vec<u8>, StorageError> {
         let key = self.key(name)?;
+        if self.root.absent(&key) {
+            return Err(StorageError::NotFound);
+        }
         let mut bytes = self
             .store()?
             .get_range(&key, offset, len, version.map(Version::as_str))
-            .map_err(|e| self.error(e))?;
+            .map_err(Self::error)?;
         bytes.truncate(len);
         Ok(bytes)
     }
@@ -585,6 +594,24 @@ impl S3Roots {
             .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// [`S3Roots::rediscover`] under the claim of
+    /// [`S3Roots::begin_listing`], given back however it ends (a panic
+    /// included). Blocking.
+    pub(crate) fn rediscover_claimed(
+        &self,
+        limits: &lab_formats::Limits,
+        taken: &dyn Fn(&RunId) -> bool,
+    ) {
+        struct Claim<'a>(&'a S3Roots);
+        impl Drop for Claim<'_> {
+            fn drop(&mut self) {
+                self.0.end_listing();
+            }
+        }
+        let _claim = Claim(self);
+        self.rediscover(limits, taken);
+    }
+
     /// What the last listing of the roots could not read or cut short.
     pub(crate) fn warnings(&self) -> Vec<String> {
         lock(&self.warnings).clone()
@@ -616,7 +643,14 @@ impl S3Roots {
     /// Lists every root again and walks what it holds (a root that does
     /// not answer keeps the runs it had, unavailable); the warnings.
     /// Blocking.
-    pub(crate) fn rediscover(&self, limits: &lab_formats::Limits) -> Vec<String> {
+    /// `taken` says whether an id is a registered run's (or an alias): a
+    /// run in a bucket never takes a local run's id, whatever its name
+    /// and place hash to.
+    pub(crate) fn rediscover(
+        &self,
+        limits: &lab_formats::Limits,
+        taken: &dyn Fn(&RunId) -> bool,
+    ) -> Vec<String> {
         let mut warnings = Vec::new();
         let old = self.runs();
         let mut runs: Vec<Run> = Vec::new();
@@ -653,8 +687,9 @@ impl S3Roots {
                     within: dir,
                     entry: f.entry.as_deref(),
                 };
-                let taken = |id: &RunId| runs.iter().any(|r| &r.id == id);
-                let Ok(id) = RunId::stable(&name, &place, taken) else {
+                let clash = |id: &RunId| runs.iter().any(|r| &r.id == id) || taken(id);
+                let Ok(id) = RunId::stable(&name, &place, clash) else {
+                    warnings.push(format!("{}/{dir}: its id is taken", root.text));
                     continue;
                 };
                 let kept = old.iter().find(|r| r.id == id).map(|r| r.imported_at);

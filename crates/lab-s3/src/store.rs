@@ -37,9 +37,13 @@ pub const STREAM_CHUNK: usize = 256 * 1024;
 pub const STREAM_DEPTH: usize = 4;
 /// The most keys one list request asks for (S3's own cap).
 const PAGE: usize = 1000;
-/// Most requests one store has in flight at once, streams included: a
-/// request beyond them waits for one to end (within its own timeout).
-pub const MAX_IN_FLIGHT: usize = 32;
+/// Most requests (HEAD, ranged reads, listings) one store has in flight at
+/// once: one beyond them waits for one to end, within its own timeout.
+pub const MAX_IN_FLIGHT: usize = 16;
+/// Most streams (artifacts being served) one store has open at once, a
+/// pool of their own: streams held open by slow readers never keep a
+/// listing or a reader's request from the store.
+pub const MAX_STREAMS: usize = 32;
 
 /// The runtime every store's IO runs on, made on first use: two workers,
 /// shared by all stores, so a caller with no runtime (the CLI) or another
@@ -191,6 +195,8 @@ struct Inner {
     streams: AmazonS3,
     /// [`MAX_IN_FLIGHT`] permits, one held by each request in flight.
     permits: Arc<tokio::sync::Semaphore>,
+    /// [`MAX_STREAMS`] permits, one held by each open stream.
+    stream_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// One S3 root's store. Cheap to clone.
@@ -242,6 +248,7 @@ impl Store {
                 data: build(Some(REQUEST_TIMEOUT))?,
                 streams: build(None)?,
                 permits: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+                stream_permits: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
             }),
         })
     }
@@ -249,6 +256,14 @@ impl Store {
     /// A request's place among the [`MAX_IN_FLIGHT`]: waited for.
     async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
         Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Other("the store is closed".to_owned()))
+    }
+
+    /// A stream's place among the [`MAX_STREAMS`]: waited for.
+    async fn stream_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        Arc::clone(&self.inner.stream_permits)
             .acquire_owned()
             .await
             .map_err(|_| Error::Other("the store is closed".to_owned()))
@@ -514,7 +529,7 @@ async fn pump(
         range: Some(GetRange::Bounded(start..end)),
         ..Default::default()
     };
-    let _permit = tokio::time::timeout(REQUEST_TIMEOUT, store.permit())
+    let _permit = tokio::time::timeout(REQUEST_TIMEOUT, store.stream_permit())
         .await
         .map_err(|_| Error::TimedOut)??;
     let result = tokio::time::timeout(REQUEST_TIMEOUT, store.inner.streams.get_opts(path, opts))

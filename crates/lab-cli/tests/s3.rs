@@ -242,6 +242,7 @@ fn scene() -> Scene {
         b"{\"step\": 0, \"loss\": 1.0}\n",
     );
     weed.put(BUCKET, &format!("{PREFIX}/big/output.mp4"), &big);
+    weed.put(BUCKET, &format!("{PREFIX}/big/notes.md"), b"the old notes");
     // Beside the prefix, and in another bucket: runs that are not ours.
     for (bucket, key) in [
         (BUCKET, "team/runs-other/stolen/run.toml"),
@@ -464,6 +465,34 @@ fn runs_in_object_storage_read_as_they_do_on_disk_and_nothing_outside_the_prefix
         let reply = lab.get(&format!("/api/runs/{run_id}/artifacts/secret.txt"));
         assert!(matches!(reply.status, 403 | 404), "{}", reply.status);
         assert!(!reply.text().contains("not yours"));
+    }
+
+    // An object rewritten in the store: never a byte of the old and the
+    // new mixed; the new one served once the Lab has seen it.
+    let notes = format!("/api/runs/{id}/artifacts/notes.md");
+    assert_eq!(lab.get(&notes).body, b"the old notes");
+    scene.weed.put(
+        BUCKET,
+        &format!("{PREFIX}/big/notes.md"),
+        b"the new notes, longer",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(reply) = lab.request(&notes).send(lab.port) {
+            let whole = reply.header("content-length") == Some(&reply.body.len().to_string());
+            if reply.status == 200 && whole {
+                assert!(
+                    reply.body == b"the old notes" || reply.body == b"the new notes, longer",
+                    "{:?}",
+                    reply.text()
+                );
+                if reply.body == b"the new notes, longer" {
+                    break;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "the new notes never came");
+        std::thread::sleep(Duration::from_millis(200));
     }
 
     // Names that would leave the run or the prefix are refused.

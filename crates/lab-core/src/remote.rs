@@ -43,6 +43,9 @@ struct RootState {
     snapshot: Arc<Snapshot>,
     /// When it was last listed (or probed).
     listed: Option<Instant>,
+    /// Keys whose object changed since the listing (a stream pinned to the
+    /// listed ETag was refused): asked for by HEAD until the next listing.
+    stale: std::collections::HashSet<String>,
 }
 
 /// Every object of a root's last listing, by its key relative to the
@@ -67,6 +70,7 @@ impl S3Root {
                 available,
                 snapshot: Arc::default(),
                 listed: None,
+                stale: std::collections::HashSet::new(),
             }),
         }
     }
@@ -137,6 +141,7 @@ impl S3Root {
                     .map(|o| (o.key.clone(), o))
                     .collect();
                 state.snapshot = Arc::new(Snapshot { objects });
+                state.stale.clear();
                 state.available = Ok(());
             }
             Err(reason) => {
@@ -160,6 +165,31 @@ impl S3Root {
     /// a read of it is `NotFound` without a request (a reader's look for
     /// an optional file costs nothing; an object written since is read
     /// after the next listing).
+    /// The object `key` as the last listing saw it, with its ETag: what a
+    /// stream is pinned to without a HEAD first (a seek costs one request,
+    /// not two). `None` when it was not listed, has no ETag, or changed
+    /// since.
+    fn listed_object(&self, key: &str) -> Option<lab_s3::Object> {
+        let state = lock(&self.state);
+        if state.stale.contains(key) || state.available.is_err() {
+            return None;
+        }
+        state
+            .snapshot
+            .objects
+            .get(key)
+            .filter(|o| o.etag.is_some())
+            .cloned()
+    }
+
+    /// Marks `key` changed since the listing.
+    fn changed(&self, key: &str) {
+        let mut state = lock(&self.state);
+        if state.stale.len() < 10_000 {
+            state.stale.insert(key.to_owned());
+        }
+    }
+
     fn absent(&self, key: &str) -> bool {
         let state = lock(&self.state);
         state.listed.is_some()
@@ -292,13 +322,17 @@ impl S3Storage {
         if self.root.absent(&key) {
             return Err(StorageError::NotFound);
         }
-        let object = self.store()?.head(&key).map_err(Self::error)?;
+        let object = match self.root.listed_object(&key) {
+            Some(object) => object,
+            None => self.store()?.head(&key).map_err(Self::error)?,
+        };
         let etag = object
             .etag
             .clone()
             .ok_or_else(|| StorageError::Other("the store gave the object no ETag".to_owned()))?;
         Ok(RemoteArtifact {
             store: self.store()?.clone(),
+            root: Arc::clone(&self.root),
             key,
             len: object.size,
             etag,
@@ -369,6 +403,8 @@ impl std::io::Read for ObjectReader<'_> {
 pub struct RemoteArtifact {
     /// The store holding it.
     pub store: Store,
+    /// Its root (told when the object changed under a stream).
+    root: Arc<S3Root>,
     /// Its key relative to the store's prefix.
     pub key: String,
     /// Its length.
@@ -389,6 +425,14 @@ impl std::fmt::Debug for RemoteArtifact {
 }
 
 impl RemoteArtifact {
+    /// Tells its root why a stream of it failed: an object that changed
+    /// since it was listed is asked for by HEAD from now on.
+    pub fn stream_failed(&self, e: &lab_s3::Error) {
+        if matches!(e, lab_s3::Error::Changed) {
+            self.root.changed(&self.key);
+        }
+    }
+
     /// A stable number for lab-stream's validator, from the ETag.
     pub fn tag(&self) -> u64 {
         // FNV-1a: stable across processes (a hash map's hasher is not).

@@ -84,6 +84,7 @@ impl Body for RemoteBody {
                         return Poll::Ready(Some(Ok(Frame::data(chunk))));
                     }
                     Poll::Ready(Some(Err(e))) => {
+                        this.artifact.stream_failed(&e);
                         this.current = None;
                         this.segments.clear();
                         return Poll::Ready(Some(Err(io::Error::other(e.to_string()))));

@@ -498,14 +498,7 @@ impl RunRoot {
             if !space.take(need, budget) {
                 return Err(refused(name, SqliteRefusal::SpaceInUse(budget)));
             }
-            let dir = tempfile::Builder::new()
-                .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
-                .rand_bytes(8)
-                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                .tempdir_in(snapshot_dir())
-                .map_err(Error::Io)?;
-            let private = Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority())
-                .map_err(Error::Io)?;
+            let (dir, private) = private_dir()?;
             let mut copied = copy_bounded(&db, &private, name, max_bytes)?;
             if let Some((wal, _)) = &wal {
                 copied += copy_bounded(wal, &private, &wal_name, max_bytes)?;
@@ -541,6 +534,20 @@ impl RunRoot {
     }
 }
 
+/// A new 0700 directory `lab-sqlite-<pid>-<random>` in the snapshot
+/// place (removed when the first is dropped), and a handle of it.
+fn private_dir() -> Result<(tempfile::TempDir, Dir), Error> {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
+        .rand_bytes(8)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir_in(snapshot_dir())
+        .map_err(Error::Io)?;
+    let private =
+        Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority()).map_err(Error::Io)?;
+    Ok((dir, private))
+}
+
 /// A private copy of bytes that come from elsewhere (an object store's
 /// object), made as [`RunRoot::snapshot_sqlite`] makes its copies: a new
 /// 0700 directory `lab-sqlite-<pid>-<random>` in the snapshot place, the
@@ -569,14 +576,7 @@ pub fn private_copy(
         return Err(refused(file_name, SqliteRefusal::SpaceInUse(budget)));
     }
     let taken = Instant::now();
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
-        .rand_bytes(8)
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .tempdir_in(snapshot_dir())
-        .map_err(Error::Io)?;
-    let private =
-        Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority()).map_err(Error::Io)?;
+    let (dir, private) = private_dir()?;
     let mut options = OpenOptions::new();
     options
         .write(true)

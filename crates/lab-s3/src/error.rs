@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::capped::TooLarge;
+
 /// What went wrong talking to the store. `Display` is one line a person
 /// can act on; no variant ever carries a key, a secret or a signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +73,18 @@ fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> 
     None
 }
 
+/// The reason a body was refused for its size, if that is what failed.
+fn too_large(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if let Some(TooLarge(why)) = s.downcast_ref::<TooLarge>() {
+            return Some(why);
+        }
+        source = s.source();
+    }
+    None
+}
+
 /// The S3 error code in a response body (`<Code>NoSuchBucket</Code>`).
 fn s3_code(text: &str) -> Option<&str> {
     let start = text.find("<Code>")? + "<Code>".len();
@@ -83,6 +97,9 @@ fn s3_code(text: &str) -> Option<&str> {
 /// upstream text (which names URLs and, for a bad signature, the access key).
 pub(crate) fn classify(e: &object_store::Error) -> Error {
     use object_store::Error as E;
+    if let Some(why) = too_large(e) {
+        return Error::Other(why.to_owned());
+    }
     let text = chain_text(e);
     let code = s3_code(&text);
     match code {

@@ -14,6 +14,9 @@
 //! - Every request is timed (connect 5 s, data 30 s, probe 10 s) and
 //!   retried at most twice; streams hold at most 4 chunks of 256 KiB. IO
 //!   runs on a runtime lab-s3 owns, so sync callers need none.
+//! - Every response body is capped before it is read: a listing page at
+//!   16 MiB (past it the listing fails), an error body cut at 64 KiB, a
+//!   ranged GET at its range (and 64 KiB more).
 //!
 //! ```no_run
 //! use lab_s3::{Resolved, S3Url, Settings, Store};
@@ -26,6 +29,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod capped;
 mod config;
 mod error;
 mod store;

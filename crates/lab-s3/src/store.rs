@@ -1,4 +1,5 @@
-//! One S3 root's store: every request bounded in time and size, every key
+//! One S3 root's store: every request bounded in time and size (every
+//! response body capped, see [`crate::capped`]), every key
 //! beneath the root's prefix, all IO on a runtime lab-s3 owns.
 
 use std::fmt;
@@ -19,6 +20,7 @@ use object_store::{
     RetryConfig,
 };
 
+use crate::capped::CappedClient;
 use crate::config::{Resolved, Settings};
 use crate::error::{Error, classify};
 use crate::url::{S3Url, check_rel};
@@ -91,7 +93,8 @@ fn wait<T: Send + 'static>(
 
 /// Builds lab-s3's own reqwest client: no proxy from the environment (or
 /// anywhere), no redirects, https only unless the endpoint was checked as
-/// loopback http, and every request timed.
+/// loopback http, every request timed, and every response body capped
+/// ([`crate::capped`]).
 #[derive(Debug)]
 struct Connector {
     allow_http: bool,
@@ -117,7 +120,7 @@ impl HttpConnector for Connector {
             store: "S3",
             source: Box::new(e),
         })?;
-        Ok(HttpClient::new(client))
+        Ok(HttpClient::new(CappedClient(client)))
     }
 }
 

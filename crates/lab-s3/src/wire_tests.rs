@@ -242,3 +242,146 @@ fn a_store_that_never_answers_times_the_probe_out_after_10_s() {
         "{took:?}"
     );
 }
+
+#[test]
+fn a_ranged_get_and_a_head_still_read_their_answers() {
+    let object =
+        "ETag: \"abc\"\r\nLast-Modified: Mon, 01 Jan 2024 00:00:00 GMT\r\nConnection: close\r\n";
+    let (port, heads) = fake_server(Some(format!(
+        "HTTP/1.1 206 Partial Content\r\nContent-Length: 4\r\nContent-Range: bytes 2-5/10\r\n{object}\r\ncdef"
+    )));
+    let store = store_at(port, "s3://bucket/prefix");
+    assert_eq!(
+        store.get_range("a.bin", 2, 4, Some("\"abc\"")).unwrap(),
+        b"cdef"
+    );
+    let head = heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(head.contains("range: bytes=2-5"), "{head}");
+    // A HEAD's Content-Length is the object's size, never a body to read.
+    let (port, _) = fake_server(Some(format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n{object}\r\n"
+    )));
+    let got = store_at(port, "s3://bucket/prefix").head("a.bin").unwrap();
+    assert_eq!((got.key.as_str(), got.size), ("a.bin", 10));
+}
+
+/// The process's peak resident memory (VmHWM), in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// A loopback server answering each request with `head`, `start` and
+/// spaces up to `total` body bytes, written 64 KiB at a time (never held at
+/// once); each connection sends how much it wrote before the client hung up.
+fn hostile_server(
+    head: String,
+    start: &'static str,
+    total: usize,
+) -> (u16, std::sync::mpsc::Receiver<usize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let (head, tx) = (head.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let _ = stream.read(&mut buf);
+                let mut wrote = 0;
+                if stream.write_all(head.as_bytes()).is_ok()
+                    && stream.write_all(start.as_bytes()).is_ok()
+                {
+                    wrote = start.len();
+                    let pad = vec![b' '; 64 * 1024];
+                    while wrote < total {
+                        let n = pad.len().min(total - wrote);
+                        if stream.write_all(&pad[..n]).is_err() {
+                            break;
+                        }
+                        wrote += n;
+                    }
+                }
+                let _ = tx.send(wrote);
+            });
+        }
+    });
+    (port, rx)
+}
+
+const MIB: usize = 1024 * 1024;
+
+#[test]
+fn hostile_listing_and_error_bodies_are_capped_not_held() {
+    // Peak RSS from here on (a kernel without clear_refs keeps the old peak,
+    // which is lower than anything this test could make).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let before = peak_rss();
+
+    // A listing page of 64 MiB (its Content-Length says so): the listing
+    // fails at 16 MiB, quickly, and the store could not send it all.
+    let total = 64 * MIB;
+    let (port, wrote) = hostile_server(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
+        ),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+         <Name>bucket</Name><Prefix>prefix/</Prefix><IsTruncated>false</IsTruncated>",
+        total,
+    );
+    let started = std::time::Instant::now();
+    let err = store_at(port, "s3://bucket/prefix")
+        .list_all(100)
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(
+        err,
+        Error::Other("the store's listing page is larger than 16 MiB".to_owned())
+    );
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    let sent = wrote
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    assert!(sent < total, "the whole 64 MiB was read");
+    assert!(wrote.try_recv().is_err(), "a refused page was asked again");
+    let after_list = peak_rss();
+
+    // Errors with 10 MiB bodies (no Content-Length: until the store
+    // closes): classified by their <Code>, only 64 KiB read.
+    let (port, _) = hostile_server(
+        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nConnection: close\r\n\r\n"
+            .to_owned(),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code>\
+         <Message>Access Denied</Message>",
+        10 * MIB,
+    );
+    let store = store_at(port, "s3://bucket/prefix");
+    let denied = Error::Denied("access denied".to_owned());
+    assert_eq!(store.list_all(100).unwrap_err(), denied);
+    assert_eq!(store.get_range("a.bin", 0, 10, None).unwrap_err(), denied);
+    assert_eq!(store.probe().unwrap_err(), denied);
+    let after = peak_rss();
+
+    eprintln!(
+        "peak RSS: before {} KiB, after the 64 MiB listing {} KiB (took {took:?}, the store wrote {} KiB), after the 10 MiB errors {} KiB",
+        before / 1024,
+        after_list / 1024,
+        sent / 1024,
+        after / 1024
+    );
+    // The 16 MiB page held once, not 64 MiB (nor 10 MiB of an error).
+    let grew = after.saturating_sub(before);
+    assert!(
+        grew < 40 * MIB as u64,
+        "peak RSS grew by {} KiB",
+        grew / 1024
+    );
+}

@@ -343,6 +343,30 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn bodies_fail_or_end_at_their_cap_and_hint_no_more() {
+        let body =
+            |cap| HttpResponseBody::new(Capped::new(Bytes::from(vec![b'x'; 100]).into(), cap));
+        let failing = body(Cap::Fail {
+            max: 10,
+            why: LIST_TOO_LARGE,
+        });
+        // A hostile Content-Length is never what a reader sizes its buffer by.
+        assert_eq!(failing.size_hint().lower(), 10);
+        let err = failing.bytes().await.unwrap_err();
+        let source = std::error::Error::source(&err).unwrap();
+        assert_eq!(source.to_string(), LIST_TOO_LARGE);
+        let whole = body(Cap::Fail {
+            max: 100,
+            why: LIST_TOO_LARGE,
+        });
+        assert_eq!(whole.bytes().await.unwrap().len(), 100);
+        let cut = body(Cap::Cut { max: 64 });
+        assert_eq!(cut.size_hint().upper(), Some(64));
+        assert_eq!(cut.bytes().await.unwrap().len(), 64);
+        assert!(body(Cap::Cut { max: 0 }).bytes().await.unwrap().is_empty());
+    }
+
     #[test]
     fn a_cut_body_ends_on_a_character() {
         let mut buf = BytesMut::from(&"ab\u{e9}".as_bytes()[..3]);

@@ -129,6 +129,7 @@ pub struct Cluster {
     dir: PathBuf,
     conf: PathBuf,
     node: String,
+    ports: (u16, u16),
     munged: Option<Child>,
     slurmctld: Option<Child>,
     slurmd: Option<Child>,
@@ -256,13 +257,15 @@ impl Cluster {
             Err(why) => panic!("mungekey: {why}"),
         }
         let node = short_hostname();
+        let ports = free_ports();
         let conf = dir.join("slurm.conf");
-        std::fs::write(&conf, Self::configuration(&dir, &node))
+        std::fs::write(&conf, Self::configuration(&dir, &node, ports))
             .unwrap_or_else(|e| panic!("writing slurm.conf: {e}"));
         let mut cluster = Cluster {
             dir,
             conf,
             node,
+            ports,
             munged: None,
             slurmctld: None,
             slurmd: None,
@@ -280,8 +283,7 @@ impl Cluster {
     }
 
     /// The `slurm.conf` of a cluster under `dir` whose one node is `node`.
-    fn configuration(dir: &Path, node: &str) -> String {
-        let (ctld_port, slurmd_port) = free_ports();
+    fn configuration(dir: &Path, node: &str, (ctld_port, slurmd_port): (u16, u16)) -> String {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let memory = real_memory_mb();
         let d = dir.display();
@@ -318,6 +320,9 @@ MinJobAge=600
 OverTimeLimit=0
 ReturnToService=2
 MpiDefault=none
+# Loopback only: without these slurmctld and slurmd listen on 0.0.0.0;
+# with them slurmctld binds SlurmctldHost's address and slurmd its NodeAddr.
+CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
 NodeName={node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN
 PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP
 "
@@ -423,6 +428,11 @@ PartitionName={PARTITION} Nodes={node} Default=YES MaxTime=INFINITE State=UP
     /// The one node's name (this host's short name).
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// `(SlurmctldPort, SlurmdPort)`, both on 127.0.0.1.
+    pub fn ports(&self) -> (u16, u16) {
+        self.ports
     }
 
     /// The scratch directory.

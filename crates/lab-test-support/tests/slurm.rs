@@ -54,6 +54,33 @@ fn wait_for(cluster: &Cluster, id: &str, states: &[&str]) -> String {
     }
 }
 
+/// The local addresses listening on `port`, from `/proc/net/tcp` and
+/// `tcp6` (an IPv4 address in the kernel's little-endian hex).
+fn listeners(port: u16) -> Vec<String> {
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl, local_address, rem_address, st (0A: LISTEN)
+            let (Some(local), Some("0A")) = (fields.get(1), fields.get(3).copied()) else {
+                continue;
+            };
+            let (addr, hex_port) = local.split_once(':').unwrap();
+            if u16::from_str_radix(hex_port, 16).unwrap() != port {
+                continue;
+            }
+            found.push(if addr.len() == 8 {
+                let n = u32::from_str_radix(addr, 16).unwrap();
+                std::net::Ipv4Addr::from(n.swap_bytes()).to_string()
+            } else {
+                format!("ipv6 {addr}")
+            });
+        }
+    }
+    found
+}
+
 /// Writes an executable batch script into the scratch dir.
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);
@@ -119,6 +146,14 @@ fn a_real_cluster_runs_holds_cancels_and_needs_munge() {
     let start_took = started.elapsed();
     assert!(cluster.conf().starts_with(dir));
     assert_eq!(cluster.partition(), "lab");
+    let (ctld_port, slurmd_port) = cluster.ports();
+    for port in [ctld_port, slurmd_port] {
+        assert_eq!(
+            listeners(port),
+            ["127.0.0.1"],
+            "port {port} is not loopback alone"
+        );
+    }
 
     // A batch job's output and exit code.
     let hello = script(

@@ -46,6 +46,12 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
     ("python3", "python3"),
+    // A real single-node Slurm for the job tests (lab-test-support's
+    // `slurm`): the daemons, the clients and munge.
+    ("slurmctld", "slurm-wlm"),
+    ("slurmd", "slurm-wlm"),
+    ("sbatch", "slurm-client"),
+    ("munged", "munge"),
 ];
 
 /// The real writers the format tests run (SPEC §6: tests read files the
@@ -221,14 +227,17 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Whether `name` is an executable on PATH.
+/// Whether `name` is an executable on PATH, or in `/usr/sbin` or `/sbin`
+/// (daemons such as `slurmctld` and `munged` live there, off a user's
+/// PATH; lab-test-support's `slurm::tool` looks there too).
 pub fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&paths)
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
+        .any(|dir| {
             let candidate = dir.join(name);
             std::fs::metadata(&candidate).is_ok_and(|m| m.is_file())
         })
-    })
 }
 
 /// Installs the Debian packages behind any missing tool, or says exactly

@@ -8,6 +8,8 @@
 //! - [`fixture`]: building run directories (files, links, sparse files).
 //! - [`fuzz`]: the seeds and findings a fuzz target keeps in the repository.
 //! - [`seaweed`]: a real S3 server (SeaweedFS) on loopback, and boto3 to fill it.
+//! - [`slurm`]: a real single-node Slurm cluster (munged, slurmctld, slurmd)
+//!   on loopback, everything under a scratch directory.
 //! - [`browser`]: headless Chromium through chromedriver (WebDriver over
 //!   [`http`]), for the browser tests and screenshots.
 #![forbid(unsafe_code)]
@@ -18,3 +20,4 @@ pub mod fuzz;
 pub mod http;
 pub mod lab;
 pub mod seaweed;
+pub mod slurm;

@@ -20,6 +20,22 @@ pub(crate) fn runner_config(
     key_file: Option<&Path>,
 ) -> anyhow::Result<lab_core::runner::RunnerConfig> {
     let runner = &ctx.config.runner;
+    match runner.backend.as_deref() {
+        None | Some("local") => {}
+        Some("slurm") => bail!(
+            "[runner] backend = \"slurm\" (partition {:?}): jobs on a Slurm cluster are not in \
+             this build yet; remove the line (or set backend = \"local\") to run jobs on this machine",
+            runner
+                .slurm
+                .as_ref()
+                .and_then(|t| t.get("partition"))
+                .and_then(toml::Value::as_str)
+                .unwrap_or("none given")
+        ),
+        Some(other) => {
+            bail!("[runner] backend = {other:?}: the backends are \"local\" and \"slurm\"")
+        }
+    }
     let defaults = lab_core::runner::Limits::default();
     let mut read_paths = Vec::new();
     for path in &runner.read_paths {

@@ -270,6 +270,27 @@ fn bad_flags_and_bad_config_get_one_clear_line() {
         &e.run(&["serve", "--runner-allow-workflow-exec"]),
         "need --enable-runner",
     );
+    // The Slurm backend is not in this build: said, never a local run.
+    let slurm = e.base.join("slurm.toml");
+    std::fs::write(
+        &slurm,
+        "[runner]\nprograms = [\"true\"]\nbackend = \"slurm\"\n[runner.slurm]\npartition = \"gpu\"\n",
+    )
+    .unwrap();
+    for args in [
+        &["run", "--", "true"][..],
+        &["serve", "--enable-runner", "--bind", "127.0.0.1:0"],
+    ] {
+        let out = e
+            .lab()
+            .arg("--config")
+            .arg(&slurm)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_fails_with(&out, "not in this build yet");
+        assert!(stderr(&out).contains("\"gpu\""), "{}", stderr(&out));
+    }
     assert_fails_with(&e.run(&["forget", "BAD/ID"]), "invalid run id");
     assert_fails_with(&e.run(&["forget", "nope"]), "no run with this id");
     assert_fails_with(&e.run(&["export", "nope"]), "no run with this id");

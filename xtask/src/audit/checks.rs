@@ -236,13 +236,19 @@ pub(super) fn spawn_check() -> Check {
         .flatten()
         .flatten()
     {
-        if entry.file_name() != "lab-runner" && entry.file_name() != "lab-sandbox" {
+        // lab-test-support never ships: tidy's dependency rules keep it a
+        // dev-dependency of every product crate (xtask alone links it).
+        if entry.file_name() != "lab-runner"
+            && entry.file_name() != "lab-sandbox"
+            && entry.file_name() != "lab-test-support"
+        {
             files_under(&entry.path().join("src"), &mut files);
         }
     }
     for file in files
         .iter()
         .filter(|f| f.extension().is_some_and(|e| e == "rs"))
+        .filter(|f| !test_only(f))
     {
         let text = std::fs::read_to_string(file).unwrap_or_default();
         for (n, line) in text.lines().enumerate() {
@@ -271,7 +277,7 @@ pub(super) fn spawn_check() -> Check {
     }
     if offenders.is_empty() {
         check.evidence.push(format!(
-            "{} source files outside lab-runner and lab-sandbox: no Command::new, no shell",
+            "{} source files outside lab-runner, lab-sandbox, lab-test-support (dev-only) and test-only modules: no Command::new, no shell",
             files.len()
         ));
     } else {
@@ -282,6 +288,23 @@ pub(super) fn spawn_check() -> Check {
         ));
     }
     check
+}
+
+/// Whether `file` is a module its parent declares only for tests
+/// (`#[cfg(test)]` on the line before `mod NAME;`): compiled into no
+/// binary.
+fn test_only(file: &Path) -> bool {
+    let (Some(dir), Some(stem)) = (file.parent(), file.file_stem().and_then(|s| s.to_str())) else {
+        return false;
+    };
+    let declared = format!("mod {stem};");
+    ["lib.rs", "main.rs", "mod.rs"].iter().any(|parent| {
+        let text = std::fs::read_to_string(dir.join(parent)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        lines
+            .windows(2)
+            .any(|w| w[0] == "#[cfg(test)]" && w[1] == declared)
+    })
 }
 
 /// The text of a job's whole event stream (stdout and stderr events), after
@@ -630,4 +653,25 @@ fn python_job(script: &str, env: &[&str]) -> String {
         serde_json::Value::from(script),
         serde_json::json!(env)
     )
+}
+
+#[cfg(test)]
+mod spawn_tests {
+    use super::*;
+
+    /// The static check over this tree: a test-only module and the test
+    /// support crate are not product code; everything else builds no
+    /// process outside the runner and the sandbox.
+    #[test]
+    fn only_the_runner_and_the_sandbox_build_processes() {
+        let check = spawn_check();
+        assert!(
+            matches!(check.verdict, Verdict::Pass),
+            "{:?}",
+            check.evidence
+        );
+        let lab_s3 = root().join("crates/lab-s3/src");
+        assert!(test_only(&lab_s3.join("wire_tests.rs")));
+        assert!(!test_only(&lab_s3.join("store.rs")));
+    }
 }

@@ -207,6 +207,17 @@ Examples:
         /// ...and confirm running them; both are needed
         #[arg(long)]
         confirm_exec_hooks: bool,
+        /// CPUs for the job (a cgroup limit here, at most [runner] cpu_max;
+        /// --cpus-per-task on Slurm, at most [runner.slurm] max_cpus)
+        #[arg(long, value_name = "N")]
+        cpus: Option<u32>,
+        /// Memory for the job in MiB (a cgroup limit here, at most
+        /// [runner] memory_max; --mem on Slurm, at most max_mem_mb)
+        #[arg(long, value_name = "MIB")]
+        mem_mb: Option<u64>,
+        /// GPUs for the job (Slurm only: --gres=gpu:N, at most max_gpus)
+        #[arg(long, value_name = "N")]
+        gpus: Option<u32>,
         /// Also print the isolation layers in force when the job ends
         #[arg(long, short)]
         verbose: bool,

@@ -98,10 +98,10 @@ pub struct RunnerConfig {
     pub pids_max: Option<u64>,
     /// CPUs a job may use, a number (0.5: half a core; a cgroup per job).
     pub cpu_max: Option<f64>,
-    /// Where jobs run: `"local"` (the default). `"slurm"` is refused with
-    /// a clear error until the Slurm backend lands.
+    /// Where jobs run: `"local"` (the default) or `"slurm"`.
     pub backend: Option<String>,
-    /// `[runner.slurm]`: read only to say the backend is not there yet.
+    /// `[runner.slurm]`: the partition, account, QoS, resource defaults
+    /// and maxima (read strictly by lab-runner's `SlurmConfig`).
     pub slurm: Option<toml::Table>,
 }
 

@@ -29,6 +29,13 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "__sandbox") {
         lab_sandbox::helper_main();
     }
+    // A Slurm job's batch script (`#!LAB __slurm-helper`): the job's
+    // sandbox on the node.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "__slurm-helper") {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
+        let code = lab_core::runner::slurm::node::helper_main(&args);
+        std::process::exit(code);
+    }
     // After the helper's dispatch: the helper logs nothing through tracing
     // (see lab-sandbox), and no subscriber state is carried into it.
     log::init();
@@ -411,6 +418,9 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             runner_allow_network,
             runner_allow_workflow_exec,
             confirm_exec_hooks,
+            cpus,
+            mem_mb,
+            gpus,
             verbose,
             argv,
             roots: _,
@@ -428,6 +438,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
                     allow_network: runner_allow_network,
                     allow_workflow_exec: runner_allow_workflow_exec,
                     confirm_exec_hooks,
+                    resources: lab_core::runner::Resources { cpus, mem_mb, gpus },
                     verbose,
                 },
             )?;

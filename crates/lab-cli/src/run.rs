@@ -20,22 +20,30 @@ pub(crate) fn runner_config(
     key_file: Option<&Path>,
 ) -> anyhow::Result<lab_core::runner::RunnerConfig> {
     let runner = &ctx.config.runner;
-    match runner.backend.as_deref() {
-        None | Some("local") => {}
-        Some("slurm") => bail!(
-            "[runner] backend = \"slurm\" (partition {:?}): jobs on a Slurm cluster are not in \
-             this build yet; remove the line (or set backend = \"local\") to run jobs on this machine",
-            runner
-                .slurm
-                .as_ref()
-                .and_then(|t| t.get("partition"))
-                .and_then(toml::Value::as_str)
-                .unwrap_or("none given")
-        ),
+    let backend = match runner.backend.as_deref() {
+        None | Some("local") => {
+            if runner.slurm.is_some() {
+                bail!(
+                    "[runner.slurm] is set but [runner] backend is not \"slurm\": add backend = \"slurm\" to run jobs on the cluster, or remove the table"
+                );
+            }
+            lab_core::runner::runner::BackendConfig::Local
+        }
+        Some("slurm") => {
+            let Some(table) = &runner.slurm else {
+                bail!(
+                    "[runner] backend = \"slurm\" needs a [runner.slurm] table with at least partition = \"NAME\""
+                );
+            };
+            lab_core::runner::runner::BackendConfig::Slurm(
+                lab_core::runner::slurm::SlurmConfig::from_toml(table)
+                    .map_err(anyhow::Error::msg)?,
+            )
+        }
         Some(other) => {
             bail!("[runner] backend = {other:?}: the backends are \"local\" and \"slurm\"")
         }
-    }
+    };
     let defaults = lab_core::runner::Limits::default();
     let mut read_paths = Vec::new();
     for path in &runner.read_paths {
@@ -89,6 +97,7 @@ pub(crate) fn runner_config(
             pids_max: runner.pids_max,
             cpu_max: runner.cpu_max,
         },
+        backend,
     })
 }
 
@@ -128,10 +137,15 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
         eprintln!("lab: warning: {warning}");
     }
     let planned = runner
-        .kernel_plan()
+        .startable()
         .map_err(anyhow::Error::from)
-        .and_then(|_| plan_job(&runner, &registry, &job));
-    let (name, steps, passed, cwd) = match planned {
+        .and_then(|_| plan_job(&runner, &registry, &job))
+        .and_then(|planned| {
+            let resources = runner.resources(Some(&job.resources))?;
+            runner.backend().check_env(&planned.2)?;
+            Ok((planned, resources))
+        });
+    let ((name, steps, passed, cwd), resources) = match planned {
         Ok(planned) => planned,
         Err(e) => match e.downcast_ref::<lab_core::runner::runner::Error>() {
             Some(refusal) => {
@@ -187,6 +201,7 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
         lab_core::runner::jobs::JobOwner::this_process(),
         &runner.redactor(),
     );
+    runner.describe(&mut record, &resources);
     record
         .save(&ctx.data_dir)
         .context("writing the job record")?;
@@ -232,21 +247,37 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
                 }
             };
         };
-        anyhow::Ok(
-            runner
-                .run_steps(
-                    &steps,
-                    &passed,
-                    Some(&cwd),
-                    timeout,
-                    &run.root,
-                    &report,
-                    echo,
-                    cancel_rx,
-                )
-                .await,
-        )
+        // What the backend learns (queued on Slurm, why, where it runs)
+        // goes into the record, which the server's Jobs page reads.
+        let data_dir = ctx.data_dir.clone();
+        let shown = std::sync::Mutex::new(record.clone());
+        let update = |update: lab_core::runner::backend::Update| {
+            let mut record = shown.lock().unwrap_or_else(|p| p.into_inner());
+            record.update(&update);
+            let _ = record.save(&data_dir);
+            if update != (lab_core::runner::backend::Update::Running { node: None }) {
+                eprintln!("lab: {}", terminal_safe_str(&describe_update(&update)));
+            }
+        };
+        let job_run = lab_core::runner::backend::JobRun {
+            steps: &steps,
+            passed: &passed,
+            cwd: Some(&cwd),
+            timeout,
+            resources,
+            run_dir: &run.root,
+            report: &report,
+        };
+        let hooks = lab_core::runner::backend::Hooks {
+            output: Box::new(echo),
+            update: Box::new(update),
+        };
+        let outcome = runner.run_job(job_run, hooks, cancel_rx).await;
+        let latest = shown.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        anyhow::Ok((outcome, latest))
     })?;
+    let (outcome, latest) = outcome;
+    record = latest;
     let seconds = started.elapsed().as_secs_f64();
     record.ended(&outcome);
     if let Err(e) = record.save(&ctx.data_dir) {
@@ -276,6 +307,7 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
             terminal_safe_str(&format!(" (the sandbox refused at {layer}: {error})"))
         }
         Some(Exit::Oom) => " (the OOM killer ended it at [runner] memory_max)".to_owned(),
+        Some(Exit::NodeFail(why)) => terminal_safe_str(&format!(" ({why})")),
         Some(Exit::TimedOut | Exit::Cancelled) | None => String::new(),
     };
     eprintln!(
@@ -283,6 +315,26 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
         run.id
     );
     Ok(exit_code(state, exit.as_ref().unwrap_or(&Exit::Code(1))))
+}
+
+/// One line for what a backend learnt of a `lab run` job.
+fn describe_update(update: &lab_core::runner::backend::Update) -> String {
+    use lab_core::runner::backend::Update;
+    match update {
+        Update::Submitted { slurm_job_id } => format!("submitted to Slurm as job {slurm_job_id}"),
+        Update::Queued { reason, position } => format!(
+            "queued{}{}",
+            reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
+            position
+                .map(|p| format!(", position {p} in the partition's queue"))
+                .unwrap_or_default()
+        ),
+        Update::Running { node: Some(node) } => format!("running on {node}"),
+        Update::Running { node: None } => "running".to_owned(),
+    }
 }
 
 /// What a job request or workflow plans to: its name, steps, variables and
@@ -331,6 +383,7 @@ fn plan_job(
                 env: job.env.clone(),
                 timeout_secs: Some(job.timeout),
                 cwd: None,
+                resources: None,
             };
             // PROGRAM as the caller's shell finds it (an activated venv or
             // conda env first), allowed by its canonical path, run by the
@@ -386,6 +439,8 @@ pub(crate) struct JobArgs {
     pub(crate) allow_network: bool,
     pub(crate) allow_workflow_exec: bool,
     pub(crate) confirm_exec_hooks: bool,
+    /// `--cpus`, `--mem-mb`, `--gpus`.
+    pub(crate) resources: lab_core::runner::Resources,
     /// `--verbose`: also print the isolation layers in force.
     pub(crate) verbose: bool,
 }

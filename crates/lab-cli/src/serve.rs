@@ -131,20 +131,47 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
         for warning in warnings {
             eprintln!("lab: warning: {warning}");
         }
-        runner_status = lab_core::RunnerStatus {
-            programs: runner_status.programs,
-            env_allow: runner_status.env_allow,
-            ..runtime.block_on(lab_core::RunnerStatus::probe(
-                &runner,
-                &lab_registry::DataDir::new(&ctx.data_dir).jobs(),
-                args.runner_allow_network,
-                args.runner_allow_workflow_exec,
-            ))
+        let slurm = runner.backend().name() == "slurm";
+        runner_status = if slurm {
+            // Jobs are isolated on the node, by the helper there, which
+            // refuses a job whose layers it cannot set up: this machine
+            // (a login node, perhaps) is not probed.
+            lab_core::RunnerStatus {
+                programs: runner_status.programs,
+                env_allow: runner_status.env_allow,
+                enabled: true,
+                network_allowed: args.runner_allow_network,
+                workflow_exec_allowed: args.runner_allow_workflow_exec,
+                limits: runner.limits_status(),
+                ..Default::default()
+            }
+        } else {
+            lab_core::RunnerStatus {
+                programs: runner_status.programs,
+                env_allow: runner_status.env_allow,
+                ..runtime.block_on(lab_core::RunnerStatus::probe(
+                    &runner,
+                    &lab_registry::DataDir::new(&ctx.data_dir).jobs(),
+                    args.runner_allow_network,
+                    args.runner_allow_workflow_exec,
+                ))
+            }
         };
         if let Some(why) = &runner_status.unavailable {
             eprintln!("lab: WARNING: runner UNAVAILABLE: {why}");
         }
-        if let Some(isolation) = &runner_status.isolation {
+        if slurm {
+            let backend = runner.backend_status();
+            eprintln!(
+                "lab: runner enabled on Slurm (partition {}); network {}; each job is isolated on its node",
+                backend["partition"].as_str().unwrap_or("?"),
+                if args.runner_allow_network {
+                    "ALLOWED"
+                } else {
+                    "disabled"
+                }
+            );
+        } else if let Some(isolation) = &runner_status.isolation {
             eprintln!(
                 "lab: runner enabled; network {}; isolation on this machine: {isolation}",
                 if args.runner_allow_network {
@@ -157,7 +184,10 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
         let manager =
             lab_core::runner::jobs::JobManager::open(runner, Arc::clone(&registry), &ctx.data_dir)
                 .context("opening the job records")?;
-        Some(Arc::new(manager))
+        let manager = Arc::new(manager);
+        // Jobs an earlier Lab left on the cluster are followed again.
+        runtime.block_on(async { manager.reattach() });
+        Some(manager)
     } else {
         None
     };

@@ -44,9 +44,7 @@ impl std::fmt::Display for JobError {
             JobError::Disabled => {
                 f.write_str("the runner is off; start the Lab with --enable-runner to run jobs")
             }
-            JobError::Unavailable(why) => {
-                write!(f, "the runner is unavailable on this machine: {why}")
-            }
+            JobError::Unavailable(why) => write!(f, "the runner is unavailable: {why}"),
             JobError::Unknown => f.write_str("no job with this id"),
             JobError::NotOwner(pid) => write!(
                 f,
@@ -72,9 +70,29 @@ impl Lab {
     /// The table, when jobs may start on this machine.
     fn startable(&self) -> Result<&Arc<JobManager>, JobError> {
         let jobs = self.job_manager()?;
-        match &self.runner.unavailable {
-            Some(why) => Err(JobError::Unavailable(why.clone())),
+        match self.runner_unavailable() {
+            Some(why) => Err(JobError::Unavailable(why)),
             None => Ok(jobs),
+        }
+    }
+
+    /// Why jobs cannot start now: what this machine lacks (found when the
+    /// Lab started), or what the backend says now (a Slurm cluster that
+    /// stopped answering); `None` when they can.
+    pub fn runner_unavailable(&self) -> Option<String> {
+        self.runner.unavailable.clone().or_else(|| {
+            self.jobs
+                .as_ref()
+                .and_then(|jobs| jobs.runner().backend().unavailable())
+        })
+    }
+
+    /// Where jobs run (`local`, `slurm`), and the backend's settings that
+    /// the UI shows (a cluster's partition); `null` with the runner off.
+    pub fn runner_backend(&self) -> serde_json::Value {
+        match &self.jobs {
+            None => serde_json::Value::Null,
+            Some(jobs) => jobs.runner().backend_status(),
         }
     }
 

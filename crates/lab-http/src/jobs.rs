@@ -75,6 +75,9 @@ impl From<lab_core::runner::runner::Error> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, Code::EnvNotAllowed, message)
             }
             E::BadArgument(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BadArgument, message),
+            // Over a configured maximum (the message names it), or a
+            // resource this backend does not offer.
+            E::Resources(_) => ApiError::new(StatusCode::BAD_REQUEST, Code::BadResources, message),
             E::ExecHooksRefused(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, Code::ExecHooksRefused, message)
             }
@@ -89,7 +92,7 @@ impl From<lab_core::runner::runner::Error> for ApiError {
             }
             // A configured limit this job could not get: refused, never
             // run without it.
-            E::Unavailable(_) | E::Limits(_) => ApiError::new(
+            E::Unavailable(_) | E::Limits(_) | E::Submit(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Code::RunnerUnavailable,
                 message,
@@ -105,8 +108,8 @@ pub(crate) async fn create(
     checked: Checked,
 ) -> Result<Response<Body>> {
     manager(state)?;
-    if let Some(why) = &state.lab.runner().unavailable {
-        return Err(JobError::Unavailable(why.clone()).into());
+    if let Some(why) = state.lab.runner_unavailable() {
+        return Err(JobError::Unavailable(why).into());
     }
     let urls = checked.urls.clone();
     let body: Value = read_json(state, req, &checked).await?;

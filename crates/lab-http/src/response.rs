@@ -44,6 +44,8 @@ pub enum Code {
     ArtifactNotFound,
     /// `bad_argument`
     BadArgument,
+    /// `bad_resources`
+    BadResources,
     /// `bad_body`
     BadBody,
     /// `bad_content_length`
@@ -182,6 +184,7 @@ impl Code {
             Code::ArtifactNotAllowed => "artifact_not_allowed",
             Code::ArtifactNotFound => "artifact_not_found",
             Code::BadArgument => "bad_argument",
+            Code::BadResources => "bad_resources",
             Code::BadBody => "bad_body",
             Code::BadContentLength => "bad_content_length",
             Code::BadFilter => "bad_filter",

@@ -49,6 +49,11 @@ pub enum Error {
     /// applied on this machine, or its cgroup could not be made: the job
     /// is refused rather than run unbounded.
     Limits(String),
+    /// The resources asked for are over a configured maximum (it names
+    /// the limit) or not offered by this backend.
+    Resources(String),
+    /// The cluster refused the job (`sbatch`'s message).
+    Submit(String),
 }
 
 impl std::fmt::Display for Error {
@@ -85,6 +90,8 @@ impl std::fmt::Display for Error {
                 "the runner is unavailable on this machine (it refuses to run jobs with less isolation): {why}"
             ),
             Error::Installation(why) => f.write_str(why),
+            Error::Resources(why) => write!(f, "resources: {why}"),
+            Error::Submit(why) => write!(f, "the cluster refused the job: {why}"),
             Error::Limits(why) => write!(
                 f,
                 "a configured job limit cannot be applied (the job is refused rather than run without it): {why}"

@@ -15,6 +15,9 @@ pub enum Exit {
     /// The OOM killer struck in the job's memory cgroup (`memory_max`),
     /// however the job then ended.
     Oom,
+    /// The node it ran on failed (a cluster backend said so: Slurm's
+    /// `NODE_FAIL`, `BOOT_FAIL`): why.
+    NodeFail(String),
     /// The sandbox refused to run it: a required layer failed.
     Refused {
         /// The layer.

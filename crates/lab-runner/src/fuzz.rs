@@ -82,6 +82,7 @@ impl RunnerHarness {
                 config_file: None,
                 key_file: None,
                 cgroup: crate::cgroup::Wanted::default(),
+                backend: Default::default(),
                 path: crate::policy::RUNNER_PATH.to_owned(),
             };
             Runner::new(config)

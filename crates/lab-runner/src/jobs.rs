@@ -77,6 +77,7 @@ impl JobState {
             Exit::TimedOut => JobState::Timeout,
             Exit::Cancelled => JobState::Cancelled,
             Exit::Oom => JobState::Oom,
+            Exit::NodeFail(_) => JobState::NodeFail,
             Exit::Refused { .. } => JobState::Refused,
         }
     }
@@ -112,6 +113,10 @@ impl JobState {
                 interrupted: Some(_),
                 ..
             } => JobState::Interrupted,
+            ExitRecord {
+                node_fail: Some(_),
+                ..
+            } => JobState::NodeFail,
             _ => return None,
         })
     }
@@ -254,6 +259,21 @@ pub struct JobRecord {
     /// Who it ran as; `None` in version-1 records.
     #[serde(default)]
     pub owner: Option<JobOwner>,
+    /// On Slurm: the job's Slurm id, once submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_job_id: Option<String>,
+    /// On Slurm: the node it runs (or ran) on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// On Slurm, while queued: why it waits (Slurm's `Reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// On Slurm, while queued: its place in its partition's queue (1: next).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<u32>,
+    /// The resources it was given (CPUs, MiB, GPUs), when any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::backend::Resources>,
 }
 
 impl JobRecord {
@@ -292,7 +312,43 @@ impl JobRecord {
             backend: local_backend(),
             exec_path: exec_path.map(|p| redactor.redact_str(&p)),
             owner: Some(owner),
+            slurm_job_id: None,
+            node: None,
+            reason: None,
+            queue_position: None,
+            resources: None,
         }
+    }
+
+    /// The record with what a backend learnt: submitted (queued under its
+    /// Slurm id), waiting (why, where in the queue), running (where).
+    pub fn update(&mut self, update: &crate::backend::Update) {
+        use crate::backend::Update;
+        match update {
+            Update::Submitted { slurm_job_id } => {
+                self.slurm_job_id = Some(slurm_job_id.clone());
+                self.state = JobState::Queued;
+            }
+            Update::Queued { reason, position } => {
+                self.state = JobState::Queued;
+                self.reason = reason.clone();
+                self.queue_position = *position;
+            }
+            Update::Running { node } => {
+                self.state = JobState::Running;
+                self.reason = None;
+                self.queue_position = None;
+                if node.is_some() {
+                    self.node = node.clone();
+                }
+            }
+        }
+    }
+
+    /// Whether a backend other than this process follows the job (a
+    /// cluster's), so that a Lab that stopped does not end it.
+    pub fn on_cluster(&self) -> bool {
+        self.backend != "local" && self.slurm_job_id.is_some()
     }
 
     /// The record once the job ended with `outcome` (or could not start).
@@ -315,6 +371,8 @@ impl JobRecord {
         self.state = state;
         self.exit = Some(exit);
         self.isolation = isolation;
+        self.reason = None;
+        self.queue_position = None;
         self.ended = Some(now());
     }
 
@@ -328,6 +386,7 @@ impl JobRecord {
     /// more (the server or `lab run` that ran it stopped).
     fn orphaned(&self) -> bool {
         matches!(self.state, JobState::Running | JobState::Queued)
+            && !self.on_cluster()
             && !self.owner.as_ref().is_some_and(JobOwner::is_alive)
     }
 
@@ -694,9 +753,10 @@ impl JobManager {
         lock(&self.records).get(id).cloned()
     }
 
-    /// Starts a job; returns its record at once (state `running`).
+    /// Starts a job; returns its record at once (`running` here, `queued`
+    /// on a cluster).
     pub fn start(self: &Arc<Self>, request: JobRequest) -> Result<JobRecord, Error> {
-        self.runner.kernel_plan()?;
+        self.runner.startable()?;
         // An absolute path (Run again's recorded `exec_path`): allowed by
         // its canonical path and run by that path, as `lab run` runs what
         // it found; a name resolves in `[runner] path`.
@@ -706,6 +766,8 @@ impl JobManager {
         } else {
             self.runner.plan(&request)?
         };
+        let resources = self.runner.resources(request.resources.as_ref())?;
+        self.runner.backend().check_env(&passed)?;
         let cwd = request
             .cwd
             .as_deref()
@@ -726,6 +788,7 @@ impl JobManager {
             cwd,
             timeout,
             relaunch,
+            resources,
         })
     }
 
@@ -737,7 +800,8 @@ impl JobManager {
         file: &Path,
         confirm_exec_hooks: bool,
     ) -> Result<JobRecord, Error> {
-        self.runner.kernel_plan()?;
+        self.runner.startable()?;
+        let resources = self.runner.resources(None)?;
         let planned = plan_workflow_job(&self.runner, &self.registry, file, confirm_exec_hooks)?;
         let (file, steps, cwd) = (planned.file, planned.steps, planned.cwd);
         let label = if planned.name == "workflow" {
@@ -762,6 +826,7 @@ impl JobManager {
             cwd: Some(cwd),
             timeout,
             relaunch,
+            resources,
         })
     }
 
@@ -776,13 +841,14 @@ impl JobManager {
             cwd,
             timeout,
             relaunch,
+            resources,
         } = launch;
         // Registered at once, so the UI can open the run while it runs.
         let run = lab_registry::DataDir::new(&self.data_dir)
             .create_job_run(&self.registry, &id_name)
             .map_err(|e| Error::RunDir(std::io::Error::other(e.to_string())))?;
         let run_dir = run.root.clone();
-        let record = JobRecord::starting(
+        let mut record = JobRecord::starting(
             run.id.as_str(),
             program,
             &args,
@@ -793,6 +859,7 @@ impl JobManager {
             JobOwner::current(),
             &self.runner.redactor(),
         );
+        self.runner.describe(&mut record, &resources);
         let jobs_dir = lab_registry::DataDir::new(&self.data_dir).jobs();
         let (seq, _) = watch::channel(0u64);
         let (cancel, cancel_rx) = watch::channel(false);
@@ -812,46 +879,102 @@ impl JobManager {
         let manager = Arc::clone(self);
         tokio::spawn(async move {
             let report = jobs_dir.join(format!("{}.report", job_id(&job)));
-            let sink_job = Arc::clone(&job);
-            let sink = move |stream: Stream, bytes: &[u8]| {
-                let kind = match stream {
-                    Stream::Stdout => "stdout",
-                    Stream::Stderr => "stderr",
-                };
-                push(&sink_job, kind, String::from_utf8_lossy(bytes).into_owned());
+            let job_run = crate::backend::JobRun {
+                steps: &steps,
+                passed: &passed,
+                cwd: cwd.as_deref(),
+                timeout,
+                resources,
+                run_dir: &run_dir,
+                report: &report,
             };
-            let outcome = manager
-                .runner
-                .run_steps(
-                    &steps,
-                    &passed,
-                    cwd.as_deref(),
-                    timeout,
-                    &run_dir,
-                    &report,
-                    sink,
-                    cancel_rx,
-                )
-                .await;
-            let finished = {
-                let mut record = lock(&job.record);
-                record.ended(&outcome);
-                record.clone()
-            };
-            let exit = finished.exit.clone().unwrap_or_default();
-            if let Err(e) = write_record(&jobs_dir, &finished) {
-                tracing::error!("cannot record job {}: {e}", finished.id);
-            }
-            lock(&manager.records).insert(finished.id.clone(), finished);
-            push(&job, "end", exit.to_string());
+            let hooks = hooks(&job, &jobs_dir);
+            let outcome = manager.runner.run_job(job_run, hooks, cancel_rx).await;
+            manager.finish(&job, &jobs_dir, &outcome);
         });
         Ok(record)
+    }
+
+    /// Records how `job` ended, and tells its viewers.
+    fn finish(&self, job: &Arc<Job>, jobs_dir: &Path, outcome: &Result<crate::runner::JobOutcome, Error>) {
+        let finished = {
+            let mut record = lock(&job.record);
+            record.ended(outcome);
+            record.clone()
+        };
+        let exit = finished.exit.clone().unwrap_or_default();
+        if let Err(e) = write_record(jobs_dir, &finished) {
+            tracing::error!("cannot record job {}: {e}", finished.id);
+        }
+        lock(&self.records).insert(finished.id.clone(), finished);
+        push(job, "end", exit.to_string());
+    }
+
+    /// Follows again the jobs a cluster still runs for an earlier Lab
+    /// (their records say queued or running, with a Slurm id): they are
+    /// this Lab's jobs now, their logs read from the start. Needs a Tokio
+    /// runtime.
+    pub fn reattach(self: &Arc<Self>) {
+        let jobs_dir = lab_registry::DataDir::new(&self.data_dir).jobs();
+        let waiting: Vec<JobRecord> = lock(&self.records)
+            .values()
+            .filter(|r| matches!(r.state, JobState::Queued | JobState::Running))
+            .filter(|r| r.on_cluster() && r.backend == self.runner.backend().name())
+            .cloned()
+            .collect();
+        for mut record in waiting {
+            let Some(run) = lab_registry::RunId::parse(&record.run_id)
+                .ok()
+                .and_then(|id| self.registry.get(&id).ok())
+            else {
+                continue;
+            };
+            record.owner = Some(JobOwner::current());
+            let (seq, _) = watch::channel(0u64);
+            let (cancel, cancel_rx) = watch::channel(false);
+            let job = Arc::new(Job {
+                record: Mutex::new(record.clone()),
+                log: Mutex::new(LogBuffer::default()),
+                seq,
+                cancel,
+            });
+            lock(&self.jobs).insert(record.id.clone(), Arc::clone(&job));
+            lock(&self.records).remove(&record.id);
+            if let Err(e) = write_record(&jobs_dir, &record) {
+                tracing::warn!("job {}: cannot take it over: {e}", record.id);
+            }
+            tracing::info!(
+                "following job {} (Slurm job {}) again",
+                record.id,
+                record.slurm_job_id.as_deref().unwrap_or("?")
+            );
+            let manager = Arc::clone(self);
+            let jobs_dir = jobs_dir.clone();
+            let run_dir = run.root.clone();
+            tokio::spawn(async move {
+                let hooks = hooks(&job, &jobs_dir);
+                let followed = manager
+                    .runner
+                    .backend()
+                    .reattach(&record, &run_dir, hooks, cancel_rx);
+                let outcome = match followed {
+                    Some(follow) => follow.await,
+                    None => return,
+                };
+                manager.finish(&job, &jobs_dir, &outcome);
+            });
+        }
     }
 
     /// Asks a running job to stop. `false` when it is not running here.
     pub fn cancel(&self, id: &str) -> bool {
         match lock(&self.jobs).get(id) {
-            Some(job) if lock(&job.record).state == JobState::Running => {
+            Some(job)
+                if matches!(
+                    lock(&job.record).state,
+                    JobState::Running | JobState::Queued
+                ) =>
+            {
                 let _ = job.cancel.send(true);
                 true
             }
@@ -898,6 +1021,7 @@ struct Launch {
     cwd: Option<PathBuf>,
     timeout: std::time::Duration,
     relaunch: Relaunch,
+    resources: crate::backend::Resources,
 }
 
 /// A workflow job planned: its name (`workflow` when the file names none),
@@ -954,6 +1078,33 @@ pub fn workflow_under_roots(registry: &Registry, file: &Path) -> Result<PathBuf,
             Error::Workflow("the workflow file is not a file under an allowed root".into())
         })?;
     Ok(canonical)
+}
+
+/// The hooks a job's backend reports through: output to the job's live
+/// log, updates to its record (written, so other processes see them).
+fn hooks<'a>(job: &Arc<Job>, jobs_dir: &Path) -> crate::backend::Hooks<'a> {
+    let sink_job = Arc::clone(job);
+    let update_job = Arc::clone(job);
+    let jobs_dir = jobs_dir.to_path_buf();
+    crate::backend::Hooks {
+        output: Box::new(move |stream: Stream, bytes: &[u8]| {
+            let kind = match stream {
+                Stream::Stdout => "stdout",
+                Stream::Stderr => "stderr",
+            };
+            push(&sink_job, kind, String::from_utf8_lossy(bytes).into_owned());
+        }),
+        update: Box::new(move |update: crate::backend::Update| {
+            let record = {
+                let mut record = lock(&update_job.record);
+                record.update(&update);
+                record.clone()
+            };
+            if let Err(e) = write_record(&jobs_dir, &record) {
+                tracing::warn!("job {}: cannot record its state: {e}", record.id);
+            }
+        }),
+    }
 }
 
 fn job_id(job: &Job) -> String {

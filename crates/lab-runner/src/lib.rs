@@ -9,6 +9,7 @@
 //! [`protocol`] with it.
 #![forbid(unsafe_code)]
 
+pub mod backend;
 pub mod cgroup;
 mod error;
 mod exit;
@@ -27,8 +28,10 @@ mod provenance;
 pub mod record;
 mod report;
 pub mod runner;
+pub mod slurm;
 mod spawn;
 
+pub use backend::{Backend, Resources};
 pub use jobs::JobState;
 pub use protocol::Limits;
 pub use runner::{Exit, JobOutcome, JobRequest, Program, Protected, Runner, RunnerConfig, Stream};

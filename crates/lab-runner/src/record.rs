@@ -143,6 +143,9 @@ pub struct ExitRecord {
     /// Its runner stopped while it ran (why).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
+    /// The node it ran on failed (a cluster backend's word for why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_fail: Option<String>,
 }
 
 impl From<&Exit> for ExitRecord {
@@ -154,6 +157,7 @@ impl From<&Exit> for ExitRecord {
             Exit::TimedOut => record.timed_out = Some(true),
             Exit::Cancelled => record.cancelled = Some(true),
             Exit::Oom => record.oom = Some(true),
+            Exit::NodeFail(why) => record.node_fail = Some(why.clone()),
             Exit::Refused { layer, error } => {
                 record.refused = Some(Refusal {
                     layer: layer.clone(),
@@ -162,6 +166,38 @@ impl From<&Exit> for ExitRecord {
             }
         }
         record
+    }
+}
+
+impl ExitRecord {
+    /// The exit this record keeps (`None` for an empty one, one of a job
+    /// that could not start, or one whose runner stopped): how a Slurm
+    /// job's helper hands its exit back to the Lab.
+    pub fn to_exit(&self) -> Option<Exit> {
+        Some(match self {
+            ExitRecord { code: Some(c), .. } => Exit::Code(*c),
+            ExitRecord { signal: Some(s), .. } => Exit::Signal(*s),
+            ExitRecord {
+                timed_out: Some(true),
+                ..
+            } => Exit::TimedOut,
+            ExitRecord {
+                cancelled: Some(true),
+                ..
+            } => Exit::Cancelled,
+            ExitRecord { oom: Some(true), .. } => Exit::Oom,
+            ExitRecord {
+                node_fail: Some(why),
+                ..
+            } => Exit::NodeFail(why.clone()),
+            ExitRecord {
+                refused: Some(r), ..
+            } => Exit::Refused {
+                layer: r.layer.clone(),
+                error: r.error.clone(),
+            },
+            _ => return None,
+        })
     }
 }
 

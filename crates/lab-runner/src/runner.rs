@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
+use crate::backend::{Backend, Hooks, JobRun, Resources};
 pub use crate::error::Error;
 pub use crate::exit::Exit;
 pub use crate::files::expand_devices;
@@ -140,6 +141,18 @@ pub struct RunnerConfig {
     /// cgroup per job ([`crate::cgroup`]); a job is refused when one
     /// cannot be applied.
     pub cgroup: crate::cgroup::Wanted,
+    /// `[runner] backend`: where jobs run.
+    pub backend: BackendConfig,
+}
+
+/// `[runner] backend` and its table.
+#[derive(Clone, Debug, Default)]
+pub enum BackendConfig {
+    /// This machine.
+    #[default]
+    Local,
+    /// A Slurm cluster (`[runner.slurm]`).
+    Slurm(crate::slurm::SlurmConfig),
 }
 
 /// A job as asked for.
@@ -161,6 +174,10 @@ pub struct JobRequest {
     /// `[runner] read_paths` entry), seen through an overlay.
     #[serde(default)]
     pub cwd: Option<PathBuf>,
+    /// CPUs, memory and GPUs asked for (checked against the backend's
+    /// maxima; defaults filled in).
+    #[serde(default)]
+    pub resources: Option<crate::backend::Resources>,
 }
 
 /// What a finished job reports.
@@ -196,6 +213,8 @@ pub struct Runner {
     cgroups: Result<crate::cgroup::Choice, String>,
     /// What no grant may expose.
     protected: Protected,
+    /// Where jobs run.
+    backend: Box<dyn Backend>,
 }
 
 fn now_secs() -> u64 {
@@ -315,6 +334,10 @@ impl Runner {
             None
         };
         config.cgroup.validate().map_err(Error::Limits)?;
+        let backend: Box<dyn Backend> = match &config.backend {
+            BackendConfig::Local => Box::new(crate::backend::Local),
+            BackendConfig::Slurm(slurm) => Box::new(crate::slurm::Slurm::new(slurm.clone(), &config)),
+        };
         let cgroups = crate::cgroup::choose(
             &crate::cgroup::read_layout(),
             rustix::process::geteuid().is_root(),
@@ -339,9 +362,92 @@ impl Runner {
                 pasta,
                 cgroups,
                 protected,
+                backend,
             },
             warnings,
         ))
+    }
+
+    /// Where jobs run.
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// The resources job `request` gets on this backend, or
+    /// [`Error::Resources`] naming the limit it is over.
+    pub fn resources(&self, asked: Option<&Resources>) -> Result<Resources, Error> {
+        self.backend.resources(self, asked.unwrap_or(&Resources::default()))
+    }
+
+    /// The cgroup limits of a job given `resources`: `cpus` and `mem_mb`
+    /// in place of `[runner] cpu_max` and `memory_max` (already checked to
+    /// be at most them).
+    pub fn wanted_for(&self, resources: &Resources) -> crate::cgroup::Wanted {
+        let mut wanted = self.config.cgroup;
+        if let Some(cpus) = resources.cpus {
+            wanted.cpu_max = Some(f64::from(cpus));
+        }
+        if let Some(mem) = resources.mem_mb {
+            wanted.memory_max = Some(mem.saturating_mul(1 << 20));
+        }
+        wanted
+    }
+
+    /// The backend as `/api/status` shows it: `{"name": "local"}`, or
+    /// `{"name": "slurm", "partition", "account", "qos", "max_cpus",
+    /// "max_mem_mb", "max_gpus"}`.
+    pub fn backend_status(&self) -> Value {
+        match &self.config.backend {
+            BackendConfig::Local => json!({"name": "local"}),
+            BackendConfig::Slurm(c) => json!({
+                "name": "slurm",
+                "partition": c.partition,
+                "account": c.account,
+                "qos": c.qos,
+                "default_cpus": c.default_cpus,
+                "default_mem_mb": c.default_mem_mb,
+                "max_cpus": c.max_cpus,
+                "max_mem_mb": c.max_mem_mb,
+                "max_gpus": c.max_gpus,
+            }),
+        }
+    }
+
+    /// Fills in what a new job's record says of where it runs: the
+    /// backend (`queued` on a cluster until it starts) and its resources.
+    pub fn describe(&self, record: &mut crate::jobs::JobRecord, resources: &Resources) {
+        record.backend = self.backend.name().to_owned();
+        if record.backend != "local" {
+            record.state = crate::jobs::JobState::Queued;
+        }
+        record.resources = (!resources.is_empty()).then_some(*resources);
+    }
+
+    /// Runs `job` on this runner's backend ([`Backend::run`]).
+    pub async fn run_job(
+        &self,
+        job: JobRun<'_>,
+        hooks: Hooks<'_>,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<JobOutcome, Error> {
+        self.backend.run(self, job, hooks, cancel).await
+    }
+
+    /// Why jobs cannot start: this machine's missing layers (local jobs),
+    /// or the backend's own state (a cluster that stopped answering).
+    pub fn startable(&self) -> Result<(), Error> {
+        if self.backend.name() == "local" {
+            self.kernel_plan()?;
+        }
+        match self.backend.unavailable() {
+            Some(why) => Err(Error::Unavailable(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// The settings the runner was made with.
+    pub fn config(&self) -> &RunnerConfig {
+        &self.config
     }
 
     /// A redactor of the Lab's own secrets (and known key formats).
@@ -641,6 +747,28 @@ impl Runner {
         timeout: Duration,
         run_dir: &Path,
         report: &Path,
+        on_output: impl FnMut(Stream, &[u8]) + Send,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<JobOutcome, Error> {
+        let wanted = self.config.cgroup;
+        self.run_steps_limited(
+            steps, passed, cwd, timeout, run_dir, report, &wanted, on_output, cancel,
+        )
+        .await
+    }
+
+    /// [`Runner::run_steps`] with the cgroup limits `wanted` (from
+    /// [`Runner::wanted_for`]) in place of the configured ones.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_steps_limited(
+        &self,
+        steps: &[StepPlan],
+        passed: &[EnvVar],
+        cwd: Option<&Path>,
+        timeout: Duration,
+        run_dir: &Path,
+        report: &Path,
+        wanted: &crate::cgroup::Wanted,
         mut on_output: impl FnMut(Stream, &[u8]) + Send,
         mut cancel: watch::Receiver<bool>,
     ) -> Result<JobOutcome, Error> {
@@ -656,10 +784,12 @@ impl Runner {
                     .map(|(_, v)| v.as_bytes().to_vec()),
             ),
         );
+        // Empty, but for the Slurm backend's own directory (its batch
+        // script, spec and result), which no job sees.
         if std::fs::read_dir(run_dir)
             .map_err(Error::RunDir)?
-            .next()
-            .is_some()
+            .flatten()
+            .any(|e| e.file_name() != crate::slurm::SLURM_DIR)
         {
             return Err(Error::RunDir(std::io::Error::other(
                 "the run directory is not empty",
@@ -706,8 +836,18 @@ impl Runner {
         // The job's cgroup, for every step: made before the first starts,
         // removed after the last (its processes are gone by then).
         let cgroup = {
-            let choice = self.cgroups()?.clone();
-            let wanted = self.config.cgroup;
+            let choice = if *wanted == self.config.cgroup {
+                self.cgroups()?.clone()
+            } else {
+                wanted.validate().map_err(Error::Limits)?;
+                crate::cgroup::choose(
+                    &crate::cgroup::read_layout(),
+                    rustix::process::geteuid().is_root(),
+                    wanted,
+                )
+                .map_err(|why| Error::Limits(format!("job limits: {why}")))?
+            };
+            let wanted = *wanted;
             // Named after the run (`lab-job-<run id>`), so what is left of
             // a job can be told apart.
             let name = match run_dir.file_name().and_then(|n| n.to_str()) {

@@ -53,3 +53,67 @@ pub fn kernel_report(lab: &Path) -> Option<crate::kernel::KernelFeatures> {
     }
     serde_json::from_slice(&output.stdout).ok()
 }
+
+/// A Slurm client (`sbatch`, `squeue`, `scontrol`, `scancel`, `sinfo`) by
+/// its absolute path, argv only, with a cleared environment but `env`, run
+/// from `cwd`, stdin null, its output captured; killed, and `Err`, when it
+/// has not exited within `limit`. Blocking: the async callers run it with
+/// `spawn_blocking`.
+pub(crate) fn tool_output(
+    tool: &Path,
+    args: &[String],
+    env: &[(String, String)],
+    cwd: &Path,
+    limit: std::time::Duration,
+) -> Result<std::process::Output, String> {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let name = tool
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    #[allow(clippy::disallowed_methods)] // this module is where processes are built
+    let mut child = std::process::Command::new(tool)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", tool.display()))?;
+    // Both pipes drain while it runs (a long `squeue --json` answer never
+    // stalls it), each capped.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(pipe) = pipe {
+                let _ = pipe.take(16 << 20).read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{name} did not answer within {limit:?}"));
+            }
+            Err(e) => return Err(format!("waiting for {name}: {e}")),
+        }
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}

@@ -36,6 +36,7 @@ fn manager(data: &Path) -> JobManager {
         config_file: None,
         key_file: None,
         cgroup: lab_runner::cgroup::Wanted::default(),
+        backend: Default::default(),
         path: lab_runner::runner::RUNNER_PATH.to_owned(),
     };
     let (runner, _) = Runner::new(config).unwrap();

@@ -31,7 +31,10 @@ fn main() -> ExitCode {
     }
     // A Slurm job's batch script (`#!LAB __slurm-helper`): the job's
     // sandbox on the node.
-    if std::env::args_os().nth(1).is_some_and(|a| a == "__slurm-helper") {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "__slurm-helper")
+    {
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(2).collect();
         let code = lab_core::runner::slurm::node::helper_main(&args);
         std::process::exit(code);

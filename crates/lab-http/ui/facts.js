@@ -103,6 +103,7 @@ function exitWords(exit) {
   if (exit.cancelled) return 'cancelled';
   if (exit.oom) return 'killed for want of memory (over its memory limit)';
   if (exit.refused) return `refused before it ran: ${exit.refused.layer} could not be set up (${exit.refused.error})`;
+  if (exit.node_fail) return `the node it ran on failed (${exit.node_fail})`;
   return JSON.stringify(exit);
 }
 
@@ -115,6 +116,7 @@ function stateOfExit(exit) {
   if (exit.cancelled) return 'cancelled';
   if (exit.oom) return 'oom';
   if (exit.refused) return 'refused';
+  if (exit.node_fail) return 'node_fail';
   return null;
 }
 
@@ -205,12 +207,13 @@ function outcome(stateName, exit) {
   return [shown ? stateBadge(shown) : null, said ? ` ${said}` : ''];
 }
 
-// Start, end and how long, from Unix seconds (or date strings).
-function timeRows(started, ended, running) {
+// Start, end and how long, from Unix seconds (or date strings); `still`
+// says why a running (or queued) one has no end yet.
+function timeRows(started, ended, running, still = 'still running') {
   const span = secondsBetween(started, ended);
   return [
     ['started', localTime(started)],
-    ['ended', ended == null ? (running ? el('span', { class: 'muted' }, 'still running') : null) : localTime(ended)],
+    ['ended', ended == null ? (running ? el('span', { class: 'muted' }, still) : null) : localTime(ended)],
     ['duration', span !== null ? el('span', { class: 'duration' }, duration(span))
       : running && typeof started === 'number' ? el('span', { class: 'duration' }, `${duration(Date.now() / 1000 - started)} so far`) : null],
   ];
@@ -251,10 +254,12 @@ export function provenanceView(prov, job) {
 // A job's record (GET /api/jobs/{id}) for people; with its isolation
 // report (as a <details> of that id) when `isolationId` is given.
 export function jobFacts(job, isolationId) {
-  const running = job.state === 'running' || job.state === 'queued';
+  const running = isActive(job);
+  const slurm = job.backend === 'slurm';
   return facts([
     ['state', outcome(job.state, job.exit)],
-    ...timeRows(job.created, job.ended, running),
+    ['waiting', job.state === 'queued' ? queuedReason(job) : null],
+    ...timeRows(job.created, job.ended, running, job.state === 'queued' ? 'not started yet: waiting in the queue' : undefined),
     ['program', programFacts(job.exec_path, null, null, job.program)],
     ['arguments', job.args.length ? code(quoteArgv(job.args), { class: 'argv' }) : el('span', { class: 'muted' }, 'none')],
     ['working directory', job.relaunch && job.relaunch.cwd ? code(job.relaunch.cwd) : null],
@@ -263,16 +268,98 @@ export function jobFacts(job, isolationId) {
     ['network', network(job.network_allowed)],
     ['limits', job.isolation && typeof job.isolation === 'object' && !job.isolation.refused ? limitsWords(job.isolation.limits) : null],
     ['environment', words(job.env_names)],
-    ['backend', job.backend && job.backend !== 'local' ? [code(job.backend), job.slurm_job_id ? ` job ${job.slurm_job_id}` : '', job.node ? ` on ${job.node}` : '', job.reason ? ` (${job.reason})` : ''] : null],
+    ['backend', slurm ? 'Slurm' : job.backend && job.backend !== 'local' ? code(job.backend) : 'local (this machine)'],
+    ['Slurm job id', typeof job.slurm_job_id === 'string' && job.slurm_job_id ? code(job.slurm_job_id, { class: 'job-slurm-id' })
+      : slurm ? el('span', { class: 'muted' }, 'none yet (not submitted)') : null],
+    ['node', typeof job.node === 'string' && job.node ? code(job.node) : null],
+    ['resources', resourcesWords(job.resources)],
     ['isolation', isolationId ? isolationDetails(job.isolation, isolationId) : null],
   ], { id: 'job-facts' });
 }
 
+// Whether a job has not ended: queued (in a cluster's queue) or running.
+// Pages that follow jobs refresh these.
+export const isActive = (job) => !!job && (job.state === 'running' || job.state === 'queued');
+
+const STATE_TITLES = {
+  oom: 'the OOM killer ended it: it used more memory than [runner] memory_max',
+  queued: 'waiting in the Slurm queue for the cluster to start it',
+  node_fail: 'the node it ran on failed: Slurm ended it (Run again to try once more)',
+};
+
 // Job states (SPEC §4); `error` is a job record the Lab could not read.
+// Each badge has the class `state-<state>` (for the known words only).
 export function stateBadge(stateName) {
   const kind = stateName === 'finished' ? 'ok' : stateName === 'running' || stateName === 'queued' ? '' : 'warn';
-  const title = stateName === 'oom' ? 'the OOM killer ended it: it used more memory than [runner] memory_max' : '';
-  return el('span', { class: `badge ${kind}`, title }, stateName);
+  const known = typeof stateName === 'string' && /^[a-z_]{1,20}$/.test(stateName);
+  const classes = ['badge', kind, known ? `state-${stateName}` : ''].filter(Boolean).join(' ');
+  return el('span', { class: classes, title: STATE_TITLES[stateName] || '' }, stateName);
+}
+
+// Where a job runs, as a badge of class `job-backend`: `local`, or
+// `Slurm #<id>` (its Slurm job id, once submitted).
+export function backendBadge(job) {
+  const slurm = job.backend === 'slurm';
+  const id = typeof job.slurm_job_id === 'string' && job.slurm_job_id ? job.slurm_job_id : null;
+  const text = slurm ? (id ? `Slurm #${id}` : 'Slurm') : job.backend && job.backend !== 'local' ? String(job.backend) : 'local';
+  const title = slurm ? (id ? `Slurm job ${id}` : 'not yet submitted to Slurm') : 'run by the Lab on this machine';
+  return el('span', { class: `badge job-backend ${slurm ? 'backend-slurm' : 'backend-local'}`, title }, text);
+}
+
+// The node a job runs (or ran) on, as `on <node>` of class `job-node`;
+// null when its record names none.
+export function nodeWords(job) {
+  return typeof job.node === 'string' && job.node ? el('span', { class: 'job-node', title: 'the Slurm node' }, `on ${job.node}`) : null;
+}
+
+// Slurm's usual pending reasons, in words (the title of the reason).
+const REASONS = {
+  Priority: 'jobs of higher priority are ahead of it',
+  Resources: 'waiting for CPUs, memory or GPUs to become free',
+  PartitionDown: 'its partition is down: nothing in it starts until an administrator brings it up',
+  PartitionInactive: 'its partition is inactive',
+  ReqNodeNotAvail: 'a node it needs is not available (down, drained or reserved)',
+  NodeDown: 'a node it needs is down',
+  BeginTime: 'its start time has not come yet',
+  Dependency: 'waiting for a job it depends on',
+  JobHeldUser: 'held by its user',
+  JobHeldAdmin: 'held by an administrator',
+  QOSMaxJobsPerUserLimit: 'its QOS limit on jobs per user is reached',
+  AssocGrpCpuLimit: 'its account\'s CPU limit is reached',
+  AssocGrpMemLimit: 'its account\'s memory limit is reached',
+  AssocGrpGRES: 'its account\'s GPU limit is reached',
+  None: 'no reason given yet (just submitted)',
+};
+
+// Why a queued job waits and where it is in its queue, as
+// ` — <reason>, #<n> in queue` of class `job-reason` (after the state
+// badge, which says `queued`).
+export function queuedWords(job, lead = ' — ') {
+  const reason = typeof job.reason === 'string' && job.reason ? job.reason : null;
+  const at = Number.isInteger(job.queue_position) && job.queue_position > 0 ? job.queue_position : null;
+  const parts = [reason, at ? `#${at} in queue` : null].filter(Boolean);
+  return el('span', { class: 'job-reason', title: (reason && REASONS[reason]) || '' },
+    `${lead}${parts.length ? parts.join(', ') : 'waiting in the queue'}`);
+}
+
+// Why a queued job waits, for its facts: the reason, then in words.
+function queuedReason(job) {
+  const said = queuedWords(job, '');
+  said.className = 'queued-reason';
+  const meaning = said.title;
+  return meaning ? [said, el('span', { class: 'muted' }, ` (${meaning})`)] : said;
+}
+
+// The resources a job asked for (its record's `resources`), in words;
+// null when none were.
+export function resourcesWords(r) {
+  if (!r || typeof r !== 'object') return null;
+  const n = (v) => typeof v === 'number' && Number.isFinite(v);
+  const parts = [];
+  if (n(r.cpus)) parts.push(`${r.cpus} CPU${r.cpus === 1 ? '' : 's'}`);
+  if (n(r.mem_mb)) parts.push(`${r.mem_mb} MiB memory`);
+  if (n(r.gpus)) parts.push(`${r.gpus} GPU${r.gpus === 1 ? '' : 's'}`);
+  return parts.length ? el('span', { class: 'job-resources' }, parts.join(', ')) : null;
 }
 
 // Metric names with a finite last value first, then by name.

@@ -1,11 +1,17 @@
 // Jobs: the runner's state, the New run form (a command line split as a
-// POSIX shell would, shown as the argv it makes), "Run again" filled in
-// from a job's record, a workflow form, and the recent jobs.
+// POSIX shell would, shown as the argv it makes; on Slurm the partition
+// it goes to and the resources it may ask for), "Run again" filled in
+// from a job's record, a workflow form, and the recent jobs with where
+// each runs (asked again while any is queued or running).
 
 import { $, el, api, date } from './dom.js';
 import { parseArgv, quoteArgv } from './argv.js';
-import { isolationBadges, stateBadge } from './facts.js';
+import { backendBadge, isActive, isolationBadges, nodeWords, queuedWords, stateBadge } from './facts.js';
 import { store, loadStatus } from './store.js';
+
+// How often the recent jobs are asked again while one is queued or
+// running (ms).
+const REFRESH_MS = 5000;
 
 const view = $('view');
 // The page of the jobs view on screen (page.js).
@@ -28,11 +34,19 @@ async function renderJobs(againId) {
     view.replaceChildren(el('article', {}, parts));
     return;
   }
+  // The backend jobs go to (`runner.backend`): null or `local` is this
+  // machine.
+  const backend = runner.backend && typeof runner.backend === 'object' ? runner.backend : null;
+  const slurm = !!backend && backend.name === 'slurm';
   if (!runner.available) {
     parts.push(el('section', { class: 'panel', id: 'runner-unavailable' }, el('h2', {}, 'Runner unavailable'),
-      el('p', {}, 'This machine cannot provide every isolation layer a job needs, so the Lab refuses to run jobs rather than run them with less:'),
+      slurm
+        ? el('p', {}, 'The Slurm cluster cannot take jobs now, so the Lab refuses to start them:')
+        : el('p', {}, 'This machine cannot provide every isolation layer a job needs, so the Lab refuses to run jobs rather than run them with less:'),
       el('p', { class: 'error' }, runner.unavailable || 'unknown reason'),
-      el('p', { class: 'muted' }, 'See docs/SECURITY.md for the kernel features required.')));
+      slurm
+        ? el('p', { class: 'muted' }, 'The Lab keeps asking the cluster: load this page again once it answers.')
+        : el('p', { class: 'muted' }, 'See docs/SECURITY.md for the kernel features required.')));
     view.replaceChildren(el('article', {}, parts));
     return;
   }
@@ -51,6 +65,9 @@ async function renderJobs(againId) {
   const timeout = el('input', { id: 'job-timeout', type: 'number', min: 1, value: 3600, 'aria-label': 'timeout in seconds' });
   const cwd = el('input', { id: 'job-cwd', placeholder: 'optional: /abs/project (under an allowed root or [runner] read_paths; seen through an overlay)', autocomplete: 'off' });
   const envBoxes = runner.env_allow.map((name) => el('label', { class: 'env' }, el('input', { type: 'checkbox', value: name }), ' ', name));
+  // On Slurm: the resources to ask for, each left empty for the
+  // partition's default (the server checks them against its maxima).
+  const resources = slurm ? resourceFields(backend) : null;
   const result = el('p', { id: 'job-result', role: 'status' });
   // Run again: the recorded argv and the line it was quoted into; the
   // argv goes exactly as recorded while the line is left as it was.
@@ -83,13 +100,18 @@ async function renderJobs(againId) {
   const form = el('form', { id: 'job-form', class: 'job-form' },
     el('div', { class: 'badges' },
       runner.network_allowed ? el('span', { class: 'badge warn' }, 'network ALLOWED for jobs') : el('span', { class: 'badge ok' }, 'network disabled'),
-      ...isolationBadges(runner.isolation)),
+      ...(runner.backend && runner.backend.name === 'slurm' && !runner.isolation
+        // On Slurm each job is isolated on its node, by the helper there;
+        // its own record carries that node's report.
+        ? [el('span', { class: 'badge', title: 'lab __slurm-helper sets up every layer on the node and refuses a job it cannot isolate; each job shows its node\'s report' }, 'isolated on each node')]
+        : isolationBadges(runner.isolation))),
     el('label', {}, 'Program ', program),
     el('label', {}, 'Arguments', args), argsHelp, argvSummary, argvList,
     envBoxes.length ? el('fieldset', {}, el('legend', {}, 'Environment variables to pass'), envBoxes) : null,
     el('label', {}, 'Working directory ', cwd),
     el('label', {}, 'Timeout (s) ', timeout),
-    el('div', { class: 'buttons' }, submit), result);
+    resources ? resources.fieldset : null,
+    el('div', { class: 'buttons' }, slurm ? backendNote(backend) : null, submit), result);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const parsed = argvNow();
@@ -97,6 +119,11 @@ async function renderJobs(againId) {
       result.replaceChildren(el('span', { class: 'error' }, `Nothing was started: ${parsed.error}.`));
       args.focus();
       args.setSelectionRange(parsed.at, parsed.at + 1);
+      return;
+    }
+    const asked = resources ? resources.read() : {};
+    if (asked.error) {
+      result.replaceChildren(el('span', { class: 'error' }, `Nothing was started: ${asked.error}.`));
       return;
     }
     submit.disabled = true;
@@ -108,6 +135,7 @@ async function renderJobs(againId) {
         env: envBoxes.map((l) => l.querySelector('input')).filter((i) => i.checked).map((i) => i.value),
         timeout_secs: Number(timeout.value) || undefined,
         cwd: cwd.value.trim() || undefined,
+        resources: asked.resources,
       } });
       location.hash = `#/jobs/${encodeURIComponent(made.id)}`;
     } catch (err) {
@@ -144,6 +172,7 @@ async function renderJobs(againId) {
       if (gone.length) notes.push(el('span', { class: 'error' }, ` Not on [runner] env_allow any more: ${gone.join(', ')}.`));
       if (r.timeout_secs) timeout.value = r.timeout_secs;
       if (r.cwd) cwd.value = r.cwd;
+      if (resources && again.resources) resources.fill(again.resources);
       if (again.args.some((a) => a.includes('[REDACTED]')) || (r.cwd || '').includes('[REDACTED]')) {
         notes.push(el('span', { class: 'error' }, ' Some of it was redacted in the record ([REDACTED]): type those values again.'));
       }
@@ -156,14 +185,93 @@ async function renderJobs(againId) {
   parts.push(el('section', { class: 'panel', id: 'workflow-panel' }, el('h2', {}, 'Run a workflow'), workflow));
   const { jobs } = await api('/api/jobs');
   if (mine.left) return;
-  parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Recent jobs'), jobs.length ? el('table', { id: 'jobs' },
-    el('thead', {}, el('tr', {}, el('th', {}, 'job'), el('th', {}, 'program'), el('th', {}, 'state'), el('th', {}, 'started'))),
-    el('tbody', {}, jobs.map((j) => el('tr', {},
+  const recent = el('div', { id: 'recent-jobs' }, jobsTable(jobs));
+  parts.push(el('section', { class: 'panel' }, el('h2', {}, 'Recent jobs'), recent));
+  view.replaceChildren(el('article', { class: 'jobs-view' }, parts));
+  // While a job is queued or running, the list is asked again (the table
+  // alone is replaced, never the forms), until none is.
+  if (jobs.some(isActive)) {
+    let shown = JSON.stringify(jobs);
+    const timer = mine.every(async () => {
+      let now;
+      try { ({ jobs: now } = await api('/api/jobs')); } catch { return; /* asked again next time */ }
+      if (mine.left) return;
+      const said = JSON.stringify(now);
+      if (said !== shown) {
+        shown = said;
+        recent.replaceChildren(jobsTable(now));
+      }
+      if (!now.some(isActive)) mine.stop(timer);
+    }, REFRESH_MS);
+  }
+}
+
+// The recent jobs: id, command, state (and while queued why it waits,
+// `.job-reason`), where it runs (`.job-backend`, `.job-node`), when.
+function jobsTable(jobs) {
+  if (!jobs.length) return el('p', { class: 'muted' }, 'No jobs yet.');
+  return el('table', { id: 'jobs' },
+    el('thead', {}, el('tr', {}, el('th', {}, 'job'), el('th', {}, 'program'), el('th', {}, 'state'), el('th', {}, 'where'), el('th', {}, 'started'))),
+    el('tbody', {}, jobs.map((j) => el('tr', { class: j.state === 'queued' ? 'job-queued' : null },
       el('td', {}, j.state === 'error' ? j.id : el('a', { href: `#/jobs/${encodeURIComponent(j.id)}` }, j.id)),
       j.state === 'error' ? el('td', { class: 'error' }, j.error) : el('td', { class: 'mono' }, quoteArgv([j.program, ...j.args])),
-      el('td', {}, stateBadge(j.state)),
-      el('td', { class: 'muted' }, date(j.created * 1000)))))) : el('p', { class: 'muted' }, 'No jobs yet.')));
-  view.replaceChildren(el('article', { class: 'jobs-view' }, parts));
+      el('td', {}, stateBadge(j.state), j.state === 'queued' ? queuedWords(j) : null),
+      el('td', { class: 'job-where' }, j.state === 'error' ? null : [backendBadge(j), j.node && j.state !== 'queued' ? [' ', nodeWords(j)] : null]),
+      el('td', { class: 'muted' }, date(j.created * 1000))))));
+}
+
+// Near the submit button on Slurm: where a job goes (its partition, and
+// account and QOS when set).
+function backendNote(backend) {
+  const text = (v) => (typeof v === 'string' && v ? v : null);
+  const partition = text(backend.partition);
+  return el('span', { id: 'job-backend-note', class: 'job-backend-note muted' },
+    partition ? ['runs on Slurm partition ', el('code', {}, partition)] : 'runs on Slurm (its default partition)',
+    text(backend.account) ? [', account ', el('code', {}, backend.account)] : null,
+    text(backend.qos) ? [', QOS ', el('code', {}, backend.qos)] : null);
+}
+
+// The CPUs, memory (MiB) and GPUs a job asks Slurm for: `fieldset`, what
+// was typed (`read()`: `{ resources }`, undefined when nothing was, or
+// `{ error }`), and `fill(resources)` for Run again. A maximum is said
+// beside its field; the server checks it (bad_resources), so the page
+// never holds a limit of its own.
+function resourceFields(backend) {
+  const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const specs = [
+    ['cpus', 'job-cpus', 'CPUs', 1, num(backend.default_cpus), num(backend.max_cpus)],
+    ['mem_mb', 'job-mem', 'Memory (MiB)', 1, num(backend.default_mem_mb), num(backend.max_mem_mb)],
+    ['gpus', 'job-gpus', 'GPUs', 0, null, num(backend.max_gpus)],
+  ];
+  const inputs = {};
+  const labels = specs.map(([key, id, label, min, fallback, max]) => {
+    const input = el('input', { id, type: 'number', min, step: 1, inputmode: 'numeric', autocomplete: 'off',
+      placeholder: fallback !== null ? `default ${fallback}` : key === 'gpus' ? 'default none' : 'default' });
+    inputs[key] = input;
+    return el('label', { class: 'resource' }, `${label} `, input,
+      max === 0 ? el('span', { class: 'muted' }, ' none offered') : max !== null ? el('span', { class: 'muted' }, ` at most ${max}`) : null);
+  });
+  const fieldset = el('fieldset', { id: 'job-resources', class: 'job-resources' },
+    el('legend', {}, 'Resources on Slurm (empty: the partition\'s default)'), labels);
+  const read = () => {
+    const resources = {};
+    for (const [key, , label] of specs) {
+      const input = inputs[key];
+      const raw = input.value.trim();
+      if (input.validity.badInput) return { error: `${label} is not a number` };
+      if (raw === '') continue;
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0) return { error: `${label} must be a whole number` };
+      resources[key] = n;
+    }
+    return { resources: Object.keys(resources).length ? resources : undefined };
+  };
+  const fill = (given) => {
+    for (const [key] of specs) {
+      if (typeof given[key] === 'number') inputs[key].value = String(given[key]);
+    }
+  };
+  return { fieldset, read, fill };
 }
 
 function workflowForm(runner) {

@@ -186,7 +186,10 @@ impl Backend for Local {
                 )));
             }
         }
-        Ok(Resources { gpus: None, ..*asked })
+        Ok(Resources {
+            gpus: None,
+            ..*asked
+        })
     }
 
     fn unavailable(&self) -> Option<String> {

@@ -114,8 +114,7 @@ impl JobState {
                 ..
             } => JobState::Interrupted,
             ExitRecord {
-                node_fail: Some(_),
-                ..
+                node_fail: Some(_), ..
             } => JobState::NodeFail,
             _ => return None,
         })
@@ -896,7 +895,12 @@ impl JobManager {
     }
 
     /// Records how `job` ended, and tells its viewers.
-    fn finish(&self, job: &Arc<Job>, jobs_dir: &Path, outcome: &Result<crate::runner::JobOutcome, Error>) {
+    fn finish(
+        &self,
+        job: &Arc<Job>,
+        jobs_dir: &Path,
+        outcome: &Result<crate::runner::JobOutcome, Error>,
+    ) {
         let finished = {
             let mut record = lock(&job.record);
             record.ended(outcome);

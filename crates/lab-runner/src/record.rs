@@ -176,7 +176,9 @@ impl ExitRecord {
     pub fn to_exit(&self) -> Option<Exit> {
         Some(match self {
             ExitRecord { code: Some(c), .. } => Exit::Code(*c),
-            ExitRecord { signal: Some(s), .. } => Exit::Signal(*s),
+            ExitRecord {
+                signal: Some(s), ..
+            } => Exit::Signal(*s),
             ExitRecord {
                 timed_out: Some(true),
                 ..
@@ -185,7 +187,9 @@ impl ExitRecord {
                 cancelled: Some(true),
                 ..
             } => Exit::Cancelled,
-            ExitRecord { oom: Some(true), .. } => Exit::Oom,
+            ExitRecord {
+                oom: Some(true), ..
+            } => Exit::Oom,
             ExitRecord {
                 node_fail: Some(why),
                 ..

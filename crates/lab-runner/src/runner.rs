@@ -336,7 +336,9 @@ impl Runner {
         config.cgroup.validate().map_err(Error::Limits)?;
         let backend: Box<dyn Backend> = match &config.backend {
             BackendConfig::Local => Box::new(crate::backend::Local),
-            BackendConfig::Slurm(slurm) => Box::new(crate::slurm::Slurm::new(slurm.clone(), &config)),
+            BackendConfig::Slurm(slurm) => {
+                Box::new(crate::slurm::Slurm::new(slurm.clone(), &config))
+            }
         };
         let cgroups = crate::cgroup::choose(
             &crate::cgroup::read_layout(),
@@ -376,7 +378,8 @@ impl Runner {
     /// The resources job `request` gets on this backend, or
     /// [`Error::Resources`] naming the limit it is over.
     pub fn resources(&self, asked: Option<&Resources>) -> Result<Resources, Error> {
-        self.backend.resources(self, asked.unwrap_or(&Resources::default()))
+        self.backend
+            .resources(self, asked.unwrap_or(&Resources::default()))
     }
 
     /// The cgroup limits of a job given `resources`: `cpus` and `mem_mb`

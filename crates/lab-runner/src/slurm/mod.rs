@@ -355,9 +355,12 @@ impl Tail {
     /// Hands what the logs gained to `output` (at most 1 MiB a file a call).
     fn read(&mut self, run_dir: &Path, output: &mut (dyn FnMut(Stream, &[u8]) + Send)) {
         use std::io::{Seek as _, SeekFrom};
-        for (i, (name, stream)) in [("stdout.log", Stream::Stdout), ("stderr.log", Stream::Stderr)]
-            .into_iter()
-            .enumerate()
+        for (i, (name, stream)) in [
+            ("stdout.log", Stream::Stdout),
+            ("stderr.log", Stream::Stderr),
+        ]
+        .into_iter()
+        .enumerate()
         {
             use std::os::unix::fs::OpenOptionsExt as _;
             let Ok(mut file) = std::fs::OpenOptions::new()
@@ -390,10 +393,7 @@ impl Slurm {
         let tools = Tools::find(&config, &runner.path);
         let mut env = vec![("PATH".to_owned(), "/usr/bin:/bin".to_owned())];
         if let Some(conf) = std::env::var_os("SLURM_CONF") {
-            env.push((
-                "SLURM_CONF".to_owned(),
-                conf.to_string_lossy().into_owned(),
-            ));
+            env.push(("SLURM_CONF".to_owned(), conf.to_string_lossy().into_owned()));
         }
         let slurm = Slurm {
             config,
@@ -749,7 +749,12 @@ fn outcome(
             error: match diagnostics {
                 Some(text) => format!(
                     "the helper left no result; it said: {}",
-                    text.lines().last().unwrap_or("").chars().take(300).collect::<String>()
+                    text.lines()
+                        .last()
+                        .unwrap_or("")
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
                 ),
                 None => "the helper left no result".into(),
             },
@@ -774,9 +779,9 @@ fn outcome(
         },
         None => match from_helper {
             Some(exit) => exit,
-            None => Exit::NodeFail(
-                "Slurm no longer knows the job and its helper left no result".into(),
-            ),
+            None => {
+                Exit::NodeFail("Slurm no longer knows the job and its helper left no result".into())
+            }
         },
     };
     JobOutcome { exit, isolation }
@@ -954,7 +959,10 @@ mod tests {
             ("partition = \"a,b\"\n", "partition"),
             ("partition = \"p\"\nqos = \"--x y\"\n", "qos"),
             ("partition = \"p\"\nmax_cpu = 3\n", "max_cpu"),
-            ("partition = \"p\"\ndefault_cpus = 9\nmax_cpus = 8\n", "max_cpus"),
+            (
+                "partition = \"p\"\ndefault_cpus = 9\nmax_cpus = 8\n",
+                "max_cpus",
+            ),
             ("partition = \"p\"\nbin_dir = \"bin\"\n", "bin_dir"),
         ] {
             let err = SlurmConfig::from_toml(&table(bad)).unwrap_err();
@@ -1011,20 +1019,32 @@ mod tests {
             node: None,
         };
         let exit = |e, r, c| outcome(e, r, dir.path(), c).exit;
-        assert_eq!(exit(ended("FAILED"), Some(result(Exit::Code(3))), false), Exit::Code(3));
-        assert_eq!(exit(ended("COMPLETED"), Some(result(Exit::Oom)), false), Exit::Oom);
+        assert_eq!(
+            exit(ended("FAILED"), Some(result(Exit::Code(3))), false),
+            Exit::Code(3)
+        );
+        assert_eq!(
+            exit(ended("COMPLETED"), Some(result(Exit::Oom)), false),
+            Exit::Oom
+        );
         assert_eq!(
             exit(ended("COMPLETED"), Some(result(Exit::TimedOut)), false),
             Exit::TimedOut
         );
         assert_eq!(exit(ended("TIMEOUT"), None, false), Exit::TimedOut);
         assert_eq!(exit(ended("CANCELLED"), None, true), Exit::Cancelled);
-        assert!(matches!(exit(ended("NODE_FAIL"), None, false), Exit::NodeFail(w) if w.contains("n1")));
+        assert!(
+            matches!(exit(ended("NODE_FAIL"), None, false), Exit::NodeFail(w) if w.contains("n1"))
+        );
         assert!(matches!(
             exit(ended("COMPLETED"), None, false),
             Exit::Refused { layer, .. } if layer == "slurm-helper"
         ));
-        std::fs::write(dir.path().join("slurm-4.out"), "lab __slurm-helper: the spec is not 0600\n").unwrap();
+        std::fs::write(
+            dir.path().join("slurm-4.out"),
+            "lab __slurm-helper: the spec is not 0600\n",
+        )
+        .unwrap();
         assert!(matches!(
             exit(ended("FAILED"), None, false),
             Exit::Refused { error, .. } if error.contains("not 0600")

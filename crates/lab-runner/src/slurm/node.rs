@@ -129,10 +129,8 @@ fn private_dir(dir: &Path, euid: u32) -> Result<(), String> {
 /// A regular 0600 file of this user with one link, read without
 /// following a link or waiting on a FIFO.
 fn private_file(path: &Path, euid: u32) -> Result<Vec<u8>, String> {
-    let meta =
-        std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if !meta.is_file() || meta.uid() != euid || meta.mode() & 0o7777 != 0o600 || meta.nlink() != 1
-    {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() || meta.uid() != euid || meta.mode() & 0o7777 != 0o600 || meta.nlink() != 1 {
         return Err(format!(
             "{} is not a 0600 file of this user with one link",
             path.display()

@@ -103,7 +103,8 @@ pub fn parse_scontrol(answer: &str) -> Option<JobStatus> {
     for word in line.split(' ') {
         match word.split_once('=') {
             Some((key, value))
-                if !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+                if !key.is_empty()
+                    && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
             {
                 fields.push((key, value.to_owned()));
             }
@@ -197,13 +198,23 @@ mod tests {
         assert_eq!(status.phase(), Phase::Running);
         let held = "JobId=8 JobState=PENDING Reason=launch failed requeued held Partition=lab";
         let status = parse_scontrol(held).unwrap();
-        assert_eq!(status.reason.as_deref(), Some("launch failed requeued held"));
+        assert_eq!(
+            status.reason.as_deref(),
+            Some("launch failed requeued held")
+        );
         assert!(parse_scontrol("slurm_load_jobs error: Invalid job id specified").is_none());
     }
 
     #[test]
     fn final_states_end_the_job_and_the_queue_has_an_order() {
-        for state in ["COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "NODE_FAIL", "OUT_OF_MEMORY"] {
+        for state in [
+            "COMPLETED",
+            "FAILED",
+            "TIMEOUT",
+            "CANCELLED",
+            "NODE_FAIL",
+            "OUT_OF_MEMORY",
+        ] {
             let s = JobStatus {
                 state: state.into(),
                 ..JobStatus::default()

@@ -270,26 +270,45 @@ fn bad_flags_and_bad_config_get_one_clear_line() {
         &e.run(&["serve", "--runner-allow-workflow-exec"]),
         "need --enable-runner",
     );
-    // The Slurm backend is not in this build: said, never a local run.
+    // A Slurm table that cannot be used is one line naming what is wrong,
+    // for `lab run` and `lab serve` alike — never a local run instead.
     let slurm = e.base.join("slurm.toml");
-    std::fs::write(
-        &slurm,
-        "[runner]\nprograms = [\"true\"]\nbackend = \"slurm\"\n[runner.slurm]\npartition = \"gpu\"\n",
-    )
-    .unwrap();
-    for args in [
-        &["run", "--", "true"][..],
-        &["serve", "--enable-runner", "--bind", "127.0.0.1:0"],
+    for (config, says) in [
+        (
+            "[runner]\nprograms = [\"true\"]\nbackend = \"slurm\"\n",
+            "needs a [runner.slurm] table",
+        ),
+        (
+            "[runner]\nprograms = [\"true\"]\nbackend = \"slurm\"\n[runner.slurm]\npartition = \"a b\"\n",
+            "[runner.slurm] partition \"a b\"",
+        ),
+        (
+            "[runner]\nprograms = [\"true\"]\nbackend = \"slurm\"\n[runner.slurm]\npartition = \"gpu\"\nmax_gpu = 2\n",
+            "max_gpu",
+        ),
+        (
+            "[runner]\nprograms = [\"true\"]\n[runner.slurm]\npartition = \"gpu\"\n",
+            "backend is not \"slurm\"",
+        ),
+        (
+            "[runner]\nprograms = [\"true\"]\nbackend = \"pbs\"\n",
+            "the backends are \"local\" and \"slurm\"",
+        ),
     ] {
-        let out = e
-            .lab()
-            .arg("--config")
-            .arg(&slurm)
-            .args(args)
-            .output()
-            .unwrap();
-        assert_fails_with(&out, "not in this build yet");
-        assert!(stderr(&out).contains("\"gpu\""), "{}", stderr(&out));
+        std::fs::write(&slurm, config).unwrap();
+        for args in [
+            &["run", "--", "true"][..],
+            &["serve", "--enable-runner", "--bind", "127.0.0.1:0"],
+        ] {
+            let out = e
+                .lab()
+                .arg("--config")
+                .arg(&slurm)
+                .args(args)
+                .output()
+                .unwrap();
+            assert_fails_with(&out, says);
+        }
     }
     assert_fails_with(&e.run(&["forget", "BAD/ID"]), "invalid run id");
     assert_fails_with(&e.run(&["forget", "nope"]), "no run with this id");

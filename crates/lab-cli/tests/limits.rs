@@ -103,6 +103,42 @@ fn a_job_past_memory_max_ends_oom_and_lab_run_says_so() {
     assert!(leftover_job_cgroups(&e.base.join("data")).is_empty());
 }
 
+/// A job's own resources on this machine: `--mem-mb` and `--cpus` become
+/// its cgroup limits, each at most the `[runner]` value (more is refused,
+/// naming the limit, exit 2), and `--gpus` is refused (no GPU scheduling
+/// here).
+#[test]
+fn a_jobs_own_resources_bind_it_within_the_configured_limits() {
+    let e = env_with("memory_max = 1073741824\ncpu_max = 2.0");
+    for (flags, says) in [
+        (&["--mem-mb", "2048"][..], "memory_max"),
+        (&["--cpus", "3"], "cpu_max"),
+        (&["--gpus", "1"], "gpus"),
+    ] {
+        let out = e.python(flags, "print('ran')");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains("lab: refused: resources: "), "{stderr}");
+        assert!(stderr.contains(says), "{flags:?}: {stderr}");
+        assert!(!text(&out.stdout).contains("ran"));
+    }
+    // 64 MiB asked for binds it: the hog ends oom, under its own limit.
+    let out = e.python(&["--mem-mb", "64", "--cpus", "1"], HOG);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(137), "{stderr}");
+    assert!(stderr.contains(" oom (the OOM killer"), "{stderr}");
+    assert!(
+        stderr.contains("\"memory_max\":67108864") && stderr.contains("\"cpu_max\":1"),
+        "{stderr}"
+    );
+    let fine = e.python(
+        &["--mem-mb", "64"],
+        "x = bytearray(16 << 20); print('fine')",
+    );
+    assert!(fine.status.success(), "{}", text(&fine.stderr));
+    assert!(leftover_job_cgroups(&e.base.join("data")).is_empty());
+}
+
 /// Memory charged by a tiny process (tmpfs pages in `/dev/shm`) would make
 /// the sandbox helper the largest process in the job's cgroup: the job's
 /// own processes are the OOM killer's first choice, and whatever it kills

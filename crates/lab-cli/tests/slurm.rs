@@ -127,6 +127,29 @@ impl Lab {
     }
 }
 
+/// Opens `lab`'s login link, waits until the Lab has loaded signed in
+/// (the login page posts the key, then loads the Lab), then opens the
+/// Jobs page and waits for its form.
+fn sign_in(browser: &Browser, lab: &Lab) {
+    browser.goto(&lab.served.link);
+    let signed_in = wait_for_within(
+        browser,
+        30,
+        "document.querySelector('meta[name=lab-token]') && document.getElementById('status') && document.getElementById('status').textContent.length > 0",
+        "true",
+    );
+    assert_eq!(signed_in, json!(true), "{signed_in}");
+    let base_url = lab.served.base.trim_end_matches('/').to_owned();
+    browser.goto(&format!("{base_url}/#/jobs"));
+    let form = wait_for_within(
+        browser,
+        30,
+        "document.getElementById('job-program')",
+        "true",
+    );
+    assert_eq!(form, json!(true), "{form}");
+}
+
 /// What `squeue --json` says of Slurm job `id`: its state.
 fn slurm_state(cluster: &Cluster, id: &str) -> String {
     let mut squeue = cluster.client("squeue");
@@ -267,21 +290,7 @@ fn jobs_run_queue_fail_time_out_cancel_and_reattach_on_a_real_slurm_cluster() {
     // From the browser: the job runs through Slurm, its metrics on its run.
     let browser = Browser::start(Command::new("chromedriver"));
     browser.resize(1280, 900);
-    browser.goto(&lab.served.link);
-    wait_for_within(
-        &browser,
-        30,
-        "document.querySelector('meta[name=lab-token]')",
-        "true",
-    );
-    let base_url = lab.served.base.trim_end_matches('/').to_owned();
-    browser.goto(&format!("{base_url}/#/jobs"));
-    wait_for_within(
-        &browser,
-        30,
-        "document.getElementById('job-program')",
-        "true",
-    );
+    sign_in(&browser, &lab);
     let submitted = browser.run_async_with(
         "const [args, done] = arguments;
          document.getElementById('job-program').value = 'python3';
@@ -389,15 +398,7 @@ fn jobs_run_queue_fail_time_out_cancel_and_reattach_on_a_real_slurm_cluster() {
         j["state"] == "queued" && j["reason"].is_string()
     });
     // The browser signs in to the Lab that runs now.
-    browser.goto(&lab.served.link);
-    wait_for_within(
-        &browser,
-        30,
-        "document.querySelector('meta[name=lab-token]')",
-        "true",
-    );
-    let base_url = lab.served.base.trim_end_matches('/').to_owned();
-    browser.goto(&format!("{base_url}/#/jobs"));
+    sign_in(&browser, &lab);
     // The list shows the backend, why the second waits, and the node.
     let listed = wait_for_within(
         &browser,
@@ -527,6 +528,14 @@ fn jobs_run_queue_fail_time_out_cancel_and_reattach_on_a_real_slurm_cluster() {
     );
     assert_eq!(code, 503, "{answer}");
     assert_eq!(answer["error"]["code"], "runner_unavailable", "{answer}");
+    // `lab run` cannot submit either: refused (exit 2), saying why.
+    let refused = lab_run(&base, &cluster, "lab.toml", &["--", "python3", "train.py"]);
+    let said = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("unavailable") && said.contains("sbatch"),
+        "{said}"
+    );
     cluster.start_munge();
     let start = Instant::now();
     while lab.status()["runner"]["available"] != true {

@@ -924,6 +924,12 @@ impl JobManager {
             .values()
             .filter(|r| matches!(r.state, JobState::Queued | JobState::Running))
             .filter(|r| r.on_cluster() && r.backend == self.runner.backend().name())
+            // A `lab run` still following its own job keeps it.
+            .filter(|r| {
+                !r.owner
+                    .as_ref()
+                    .is_some_and(|o| o.pid.is_some() && o.is_alive())
+            })
             .cloned()
             .collect();
         for mut record in waiting {

@@ -538,6 +538,13 @@ impl Slurm {
             )));
         }
         let dir = job.run_dir.join(SLURM_DIR);
+        // Slurm reads `%` and `\\` in --output as patterns and escapes.
+        if dir.to_string_lossy().contains(['%', '\\']) {
+            return Err(Error::Unavailable(format!(
+                "the data dir's path {:?} holds `%` or `\\`, which Slurm's --output would read as a pattern: use a data dir without them",
+                job.run_dir.display().to_string()
+            )));
+        }
         {
             use std::os::unix::fs::DirBuilderExt as _;
             std::fs::DirBuilder::new()
@@ -706,6 +713,18 @@ impl Slurm {
         let result = read_private(&dir.join(RESULT_FILE))
             .ok()
             .and_then(|bytes| serde_json::from_slice::<NodeResult>(&bytes).ok());
+        // A job that started and ended between two looks still says where
+        // it ran: Slurm's node list, else the helper's host name.
+        let node = ended
+            .as_ref()
+            .and_then(|(_, status)| status.node.clone())
+            .or_else(|| result.as_ref().and_then(|r| r.node.clone()));
+        if let Some(node) = node {
+            let update = Update::Running { node: Some(node) };
+            if last.as_ref() != Some(&update) {
+                (hooks.update)(update);
+            }
+        }
         Ok(outcome(ended, result, &dir, cancelled))
     }
 }

@@ -86,10 +86,13 @@ pub enum Update {
     },
 }
 
+/// Where a job's redacted output goes, chunk by chunk.
+pub type OutputSink<'a> = Box<dyn FnMut(Stream, &[u8]) + Send + 'a>;
+
 /// Callbacks a backend reports through.
 pub struct Hooks<'a> {
     /// Every redacted chunk of the job's output, as it is logged.
-    pub output: Box<dyn FnMut(Stream, &[u8]) + Send + 'a>,
+    pub output: OutputSink<'a>,
     /// A change of the job's place in its life.
     pub update: Box<dyn FnMut(Update) + Send + 'a>,
 }

@@ -785,12 +785,19 @@ const MAY_PRINT: &[&str] = &["lab-cli", "xtask"];
 
 /// Library files that may write their own stderr or stdout (never with a
 /// print macro), and why.
-const STDIO_ALLOWED: &[(&str, &str)] = &[(
-    "lab-sandbox/src/lib.rs",
-    "the sandbox helper (`lab __sandbox`) is its own process: its stderr is the job's (the runner \
-     reads it into the job's stderr.log), its stdout the kernel report the runner reads; it has \
-     no subscriber and starts no thread (see `say`)",
-)];
+const STDIO_ALLOWED: &[(&str, &str)] = &[
+    (
+        "lab-sandbox/src/lib.rs",
+        "the sandbox helper (`lab __sandbox`) is its own process: its stderr is the job's (the runner \
+         reads it into the job's stderr.log), its stdout the kernel report the runner reads; it has \
+         no subscriber and starts no thread (see `say`)",
+    ),
+    (
+        "lab-runner/src/slurm/node.rs",
+        "the Slurm helper (`lab __slurm-helper`) is its own process on the node, with no subscriber: \
+         its stderr is Slurm's --output file, where the Lab reads why a job could not start (see `say`)",
+    ),
+];
 
 /// What in `line` prints or writes to the process's own stdio, if anything.
 fn printing(line: &str) -> Option<&'static str> {

@@ -303,6 +303,9 @@ pub(crate) fn run_job(ctx: &Setup, job: JobArgs) -> anyhow::Result<i32> {
     let detail = match &exit {
         Some(Exit::Code(code)) => format!(" (exit {code})"),
         Some(Exit::Signal(signal)) => format!(" (signal {signal})"),
+        Some(Exit::Refused { layer, error }) if layer == "slurm" => {
+            terminal_safe_str(&format!(" (Slurm refused it: {error})"))
+        }
         Some(Exit::Refused { layer, error }) => {
             terminal_safe_str(&format!(" (the sandbox refused at {layer}: {error})"))
         }

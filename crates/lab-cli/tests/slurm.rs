@@ -235,8 +235,9 @@ fn jobs_run_queue_fail_time_out_cancel_and_reattach_on_a_real_slurm_cluster() {
     std::fs::write(
         base.join("lab.toml"),
         format!(
-            "{runner}backend = \"slurm\"\n[runner.slurm]\npartition = \"{}\"\nmax_cpus = {cpus}\nmax_mem_mb = 4096\n",
-            cluster.partition()
+            "{runner}backend = \"slurm\"\n[runner.slurm]\npartition = \"{}\"\nmax_cpus = {}\nmax_mem_mb = 4096\nmax_gpus = 1\n",
+            cluster.partition(),
+            cpus
         ),
     )
     .unwrap();
@@ -257,7 +258,7 @@ fn jobs_run_queue_fail_time_out_cancel_and_reattach_on_a_real_slurm_cluster() {
             "max_cpus",
         ),
         (
-            json!({"program": "python3", "args": [train], "resources": {"gpus": 1}}),
+            json!({"program": "python3", "args": [train], "resources": {"gpus": 2}}),
             400,
             "max_gpus",
         ),
@@ -286,6 +287,23 @@ fn jobs_run_queue_fail_time_out_cancel_and_reattach_on_a_real_slurm_cluster() {
         "{}",
         text(&refused.stderr)
     );
+    // Within the Lab's maximum but a GPU this cluster has no gres for:
+    // sbatch refuses, and the job is `refused` with Slurm's message.
+    let over = lab.submit(json!({"program": "python3", "args": [train], "resources": {"gpus": 1}}));
+    let job = lab.wait(&over, "refused", |j| j["state"] == "refused");
+    let error = job["exit"]["refused"]["error"].as_str().unwrap_or("");
+    assert!(error.starts_with("sbatch: "), "{job}");
+    assert_eq!(job["exit"]["refused"]["layer"], "slurm", "{job}");
+    assert!(job["slurm_job_id"].is_null(), "{job}");
+    let refused = lab_run(
+        &base,
+        &cluster,
+        "lab.toml",
+        &["--gpus", "1", "--", "python3", "train.py"],
+    );
+    let said = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{said}");
+    assert!(said.contains("Slurm refused it: sbatch: "), "{said}");
 
     // From the browser: the job runs through Slurm, its metrics on its run.
     let browser = Browser::start(Command::new("chromedriver"));

@@ -1222,6 +1222,55 @@ mod tests {
     }
 
     #[test]
+    fn what_a_backend_learns_goes_into_the_record_and_a_cluster_job_is_no_orphan() {
+        use crate::backend::Update;
+        let mut record = JobRecord::starting(
+            "sleep-0a1b2c",
+            "sleep".into(),
+            &["5".into()],
+            Vec::new(),
+            false,
+            Relaunch {
+                cwd: None,
+                timeout_secs: 60,
+                workflow: None,
+            },
+            Some("/usr/bin/sleep".into()),
+            // A process that is gone.
+            JobOwner {
+                uid: 0,
+                pid: Some(u32::MAX),
+                started: Some(1),
+            },
+            &lab_redact::Redactor::new(std::iter::empty::<Vec<u8>>()),
+        );
+        record.backend = "slurm".into();
+        assert!(record.orphaned(), "not yet submitted: its Lab is gone");
+        record.update(&Update::Submitted {
+            slurm_job_id: "42".into(),
+        });
+        assert_eq!(record.state, JobState::Queued);
+        assert!(!record.orphaned(), "Slurm still has it");
+        record.update(&Update::Queued {
+            reason: Some("PartitionDown".into()),
+            position: Some(2),
+        });
+        assert_eq!(
+            (record.reason.as_deref(), record.queue_position),
+            (Some("PartitionDown"), Some(2))
+        );
+        record.update(&Update::Running {
+            node: Some("node7".into()),
+        });
+        assert_eq!(record.state, JobState::Running);
+        assert_eq!(record.reason, None);
+        assert_eq!(record.queue_position, None);
+        assert_eq!(record.node.as_deref(), Some("node7"));
+        let text = serde_json::to_string(&record).unwrap();
+        assert_eq!(JobRecord::parse(&text).unwrap(), record);
+    }
+
+    #[test]
     fn records_of_other_versions_or_shapes_are_errors_not_records() {
         for (text, says) in [
             ("{", "not a job record"),

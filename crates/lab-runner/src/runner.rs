@@ -37,6 +37,24 @@ use lab_redact::{Redactor, is_secret_name};
 /// Largest workflow file read.
 const MAX_WORKFLOW_BYTES: u64 = 1 << 20;
 
+/// Tidying after a job (blocking: a walk of what it left): the overlay's
+/// work dir goes, and no setuid or setgid file the job made survives it
+/// (the job ran as the Lab's uid; such a file would run as it).
+pub(crate) fn tidy_after(
+    run_dir: &Path,
+    work_dir: &Path,
+    overlay: bool,
+) -> Result<(), lab_fs::Error> {
+    if overlay {
+        remove_work_dir(work_dir);
+    }
+    std::fs::canonicalize(run_dir)
+        .map_err(lab_fs::Error::Io)
+        .and_then(|dir| lab_fs::RunRoot::open_ambient(&dir))
+        .and_then(|root| root.clear_setid_bits(JOB_DIR))
+        .map(drop)
+}
+
 /// Why a directory cannot be granted, after its path in a message: "is your
 /// home directory or one of its parents; …" or "holds or lies in the Lab's
 /// data dir /x, which no job may read".
@@ -1043,17 +1061,7 @@ impl Runner {
         let tidy = {
             let (run_dir, work_dir, overlay) =
                 (run_dir.to_path_buf(), work_dir.clone(), cwd.is_some());
-            tokio::task::spawn_blocking(move || {
-                if overlay {
-                    remove_work_dir(&work_dir);
-                }
-                std::fs::canonicalize(&run_dir)
-                    .map_err(lab_fs::Error::Io)
-                    .and_then(|dir| lab_fs::RunRoot::open_ambient(&dir))
-                    .and_then(|root| root.clear_setid_bits(JOB_DIR))
-                    .map(drop)
-            })
-            .await
+            tokio::task::spawn_blocking(move || tidy_after(&run_dir, &work_dir, overlay)).await
         };
         if let Ok(Err(e)) = tidy {
             tracing::warn!("clearing setuid bits in {}: {e}", run_dir.display());

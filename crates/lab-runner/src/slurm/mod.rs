@@ -21,7 +21,7 @@ pub mod status;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -47,8 +47,19 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 pub const RECHECK: Duration = Duration::from_secs(15);
 /// Failures in a row that make the runner unavailable.
 pub const FAILURES: u32 = 3;
+/// Memory (MiB) the allocation has beside the job's own `mem_mb`: the
+/// helper's.
+const HELPER_MEM_MB: u64 = 64;
+/// The longest `--time` asked for (a year): Slurm keeps minutes in 32
+/// bits; the helper ends the job at its `timeout_secs` anyway.
+const MAX_TIME_MINUTES: u64 = 525_600;
 /// How often a job's state is asked for.
 const POLL: Duration = Duration::from_secs(1);
+/// How often a queued job's place in its partition's queue is asked for.
+const POSITION_EVERY: Duration = Duration::from_secs(5);
+/// Looks in a row at which Slurm says it does not know a job (and the
+/// helper left no result) before the Lab takes it as lost.
+const UNKNOWN_LOOKS: u32 = 10;
 /// Largest spec, result or script read.
 const MAX_FILE: u64 = 1 << 20;
 
@@ -160,7 +171,11 @@ impl Tools {
     fn find(config: &SlurmConfig, path: &str) -> Result<Self, String> {
         let dirs: Vec<PathBuf> = match &config.bin_dir {
             Some(dir) => vec![dir.clone()],
-            None => path.split(':').map(PathBuf::from).collect(),
+            None => path
+                .split(':')
+                .map(PathBuf::from)
+                .filter(|d| d.is_absolute())
+                .collect(),
         };
         let find = |name: &str| {
             dirs.iter()
@@ -242,7 +257,9 @@ struct NodeSettings {
     log_max_bytes: u64,
     allow_network: bool,
     limits: crate::protocol::Limits,
-    pids_max: Option<u64>,
+    /// `[runner] memory_max`, `pids_max`, `cpu_max`: every job's cgroup
+    /// limits on the node, unless it asked for less.
+    cgroup: crate::cgroup::Wanted,
     data_dir: Option<PathBuf>,
     config_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
@@ -346,15 +363,18 @@ pub struct NodeResult {
 }
 
 /// Where a job's logs have been read to.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Tail {
     offsets: [u64; 2],
 }
 
 impl Tail {
-    /// Hands what the logs gained to `output` (at most 1 MiB a file a call).
-    fn read(&mut self, run_dir: &Path, output: &mut (dyn FnMut(Stream, &[u8]) + Send)) {
+    /// What the logs gained (at most 1 MiB a file a call). Blocking: a
+    /// slow shared filesystem stalls this read, so it runs off the async
+    /// workers ([`Tail::read_off_workers`]).
+    fn read(&mut self, run_dir: &Path) -> Vec<(Stream, Vec<u8>)> {
         use std::io::{Seek as _, SeekFrom};
+        let mut chunks = Vec::new();
         for (i, (name, stream)) in [
             ("stdout.log", Stream::Stdout),
             ("stderr.log", Stream::Stderr),
@@ -379,10 +399,55 @@ impl Tail {
             let mut bytes = Vec::new();
             if file.take(1 << 20).read_to_end(&mut bytes).is_ok() && !bytes.is_empty() {
                 self.offsets[i] += bytes.len() as u64;
-                output(stream, &bytes);
+                chunks.push((stream, bytes));
             }
         }
+        chunks
     }
+
+    /// [`Tail::read`] on the blocking pool; hands the chunks to `output`.
+    async fn read_off_workers(
+        &mut self,
+        run_dir: &Path,
+        output: &mut (dyn FnMut(Stream, &[u8]) + Send),
+    ) {
+        let mut tail = std::mem::take(self);
+        let dir = run_dir.to_path_buf();
+        let Ok((tail, chunks)) = tokio::task::spawn_blocking(move || {
+            let chunks = tail.read(&dir);
+            (tail, chunks)
+        })
+        .await
+        else {
+            return;
+        };
+        *self = tail;
+        for (stream, bytes) in chunks {
+            output(stream, &bytes);
+        }
+    }
+}
+
+/// Makes a job's spec unusable for good, so a job the Lab gave up on never
+/// starts behind its back: a `result.json` of its own (created exclusively:
+/// a real result stays), which the helper refuses to run past.
+fn poison(dir: &Path, why: &str) {
+    let result = NodeResult {
+        version: node::SPEC_VERSION,
+        exit: None,
+        isolation: None,
+        error: Some(format!("the Lab gave up on this job: {why}")),
+        node: None,
+    };
+    if let Ok(bytes) = serde_json::to_vec_pretty(&result) {
+        let _ = write_new(&dir.join(RESULT_FILE), &bytes);
+    }
+}
+
+/// Runs `f` on the blocking pool (file reads and writes on a filesystem
+/// that may be shared and slow); `None` if the task failed.
+async fn off_workers<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(f).await.ok()
 }
 
 impl Slurm {
@@ -408,7 +473,7 @@ impl Slurm {
                 log_max_bytes: runner.log_max_bytes,
                 allow_network: runner.allow_network,
                 limits: runner.limits.clone(),
-                pids_max: runner.cgroup.pids_max,
+                cgroup: runner.cgroup,
                 data_dir: runner.data_dir.clone(),
                 config_file: runner.config_file.clone(),
                 key_file: runner.key_file.clone(),
@@ -475,14 +540,9 @@ impl Slurm {
 
     /// The sbatch argv for a job in `dir` (its run's `slurm/`).
     fn sbatch_args(&self, job: &JobRun<'_>, dir: &Path, names: &[String]) -> Vec<String> {
-        let run_name = job
-            .run_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let mut args = vec![
             "--parsable".to_owned(),
-            format!("--job-name=lab-{run_name}"),
+            format!("--job-name={}", self.job_name(job)),
             format!("--partition={}", self.config.partition),
         ];
         if let Some(account) = &self.config.account {
@@ -500,7 +560,10 @@ impl Slurm {
             args.push(format!("--cpus-per-task={cpus}"));
         }
         if let Some(mem) = job.resources.mem_mb {
-            args.push(format!("--mem={mem}M"));
+            // The job's cgroup on the node holds it to `mem_mb`; the
+            // allocation has room beside it for the helper itself, so the
+            // OOM killer finds the job, never the helper that reports it.
+            args.push(format!("--mem={}M", mem.saturating_add(HELPER_MEM_MB)));
         }
         if let Some(gpus) = job.resources.gpus.filter(|g| *g > 0) {
             args.push(format!("--gres=gpu:{gpus}"));
@@ -508,7 +571,11 @@ impl Slurm {
         // A backstop: the helper ends the job at timeout_secs exactly.
         args.push(format!(
             "--time={}",
-            job.timeout.as_secs().div_ceil(60).saturating_add(1)
+            job.timeout
+                .as_secs()
+                .div_ceil(60)
+                .saturating_add(1)
+                .min(MAX_TIME_MINUTES)
         ));
         let out = dir.join("slurm-%j.out").display().to_string();
         args.push(format!("--output={out}"));
@@ -545,48 +612,84 @@ impl Slurm {
                 job.run_dir.display().to_string()
             )));
         }
-        {
-            use std::os::unix::fs::DirBuilderExt as _;
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&dir)
-                .map_err(Error::RunDir)?;
-        }
-        let spec = node::NodeSpec::new(job, &self.node);
-        let spec_bytes = serde_json::to_vec_pretty(&spec).map_err(std::io::Error::other);
-        write_new(&dir.join(SPEC_FILE), &spec_bytes.map_err(Error::RunDir)?)
+        let spec = node::NodeSpec::new(job, &self.node)?;
+        let spec_bytes = serde_json::to_vec_pretty(&spec)
+            .map_err(|e| Error::RunDir(std::io::Error::other(e)))?;
+        let script = node::script(&lab);
+        let written = {
+            let dir = dir.clone();
+            off_workers(move || {
+                use std::os::unix::fs::DirBuilderExt as _;
+                std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+                write_new(&dir.join(SPEC_FILE), &spec_bytes)?;
+                write_new(&dir.join(SCRIPT_FILE), script.as_bytes())
+            })
+            .await
+        };
+        written
+            .unwrap_or_else(|| Err(std::io::Error::other("the writer task failed")))
             .map_err(Error::RunDir)?;
-        write_new(&dir.join(SCRIPT_FILE), node::script(&lab).as_bytes()).map_err(Error::RunDir)?;
         let names: Vec<String> = job.passed.iter().map(|(k, _)| k.clone()).collect();
         let args = self.sbatch_args(job, &dir, &names);
         let out = self
-            .command(&tools.sbatch, args, job.passed.to_vec(), dir)
+            .command(&tools.sbatch, args, job.passed.to_vec(), dir.clone())
             .await;
+        // Whether sbatch may have submitted the job though the Lab cannot
+        // say under which id: then the spec is made unusable and any job
+        // of the run's name cancelled, so nothing runs unwatched.
+        let poison_dir = dir.clone();
+        let gave_up = |why: String| async move {
+            let poisoned = poison_dir.clone();
+            let reason = why.clone();
+            off_workers(move || poison(&poisoned, &reason)).await;
+            let _ = self
+                .command(
+                    &tools.scancel,
+                    vec![format!("--name={}", self.job_name(job))],
+                    Vec::new(),
+                    PathBuf::from("/"),
+                )
+                .await;
+            why
+        };
         match out {
             Ok(out) if out.status.success() => {
                 let text = String::from_utf8_lossy(&out.stdout);
                 let id = text.trim().split(';').next().unwrap_or("").to_owned();
-                if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(Error::Submit(format!(
+                if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                    let why = format!(
                         "sbatch answered {:?}, not a job id",
                         text.chars().take(100).collect::<String>()
-                    )));
+                    );
+                    return Err(Error::Submit(gave_up(why).await));
                 }
                 Ok(Ok(id))
             }
             Ok(out) => {
                 let line = stderr_line("sbatch", &out);
                 if unreachable(&line) {
-                    Err(Error::Unavailable(line))
+                    Err(Error::Unavailable(gave_up(line).await))
                 } else {
+                    // Slurm answered, and refused: no job exists.
+                    off_workers(move || poison(&dir, "sbatch refused it")).await;
                     Ok(Err(Exit::Refused {
                         layer: "slurm".into(),
                         error: line,
                     }))
                 }
             }
-            Err(why) => Err(Error::Unavailable(why)),
+            Err(why) => Err(Error::Unavailable(gave_up(why).await)),
         }
+    }
+
+    /// `lab-<run id>`: the job's name in Slurm.
+    fn job_name(&self, job: &JobRun<'_>) -> String {
+        let run_name = job
+            .run_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("lab-{run_name}")
     }
 
     /// What Slurm says of job `id` (`None`: it no longer knows it).
@@ -607,9 +710,12 @@ impl Slurm {
         if let Ok(out) = &squeue
             && out.status.success()
             && let Ok(jobs) = status::parse_squeue(&out.stdout)
+            && let Some(found) = jobs.into_iter().find(|j| j.id == wanted)
         {
-            return Ok(jobs.into_iter().find(|j| j.id == wanted));
+            return Ok(Some(found));
         }
+        // Not in squeue's answer (a wrapper that caches, a controller
+        // failing over): only scontrol's "Invalid job id" says it is gone.
         let scontrol = self
             .command(
                 &tools.scontrol,
@@ -660,12 +766,18 @@ impl Slurm {
         let dir = run_dir.join(SLURM_DIR);
         let mut tail = Tail::default();
         let mut last: Option<Update> = None;
+        // Asked to cancel; and whether scancel took it (tried again each
+        // look until it does, or the job ends).
         let mut cancelled = false;
+        let mut cancel_sent = false;
         let mut unknown = 0u32;
+        let mut position: Option<(Instant, Option<u32>)> = None;
         let ended = loop {
             if !cancelled && (*cancel.borrow() || cancel.has_changed().is_err()) {
                 cancelled = true;
-                let _ = self
+            }
+            if cancelled && !cancel_sent {
+                let answer = self
                     .command(
                         &tools.scancel,
                         vec![id.to_owned()],
@@ -673,16 +785,35 @@ impl Slurm {
                         PathBuf::from("/"),
                     )
                     .await;
+                match answer {
+                    Ok(out) if out.status.success() => cancel_sent = true,
+                    Ok(out) => {
+                        tracing::warn!("job {id}: {}", stderr_line("scancel", &out));
+                    }
+                    Err(why) => tracing::warn!("job {id}: {why}"),
+                }
             }
             match self.status(&tools, id).await {
                 Ok(Some(status)) => {
                     unknown = 0;
                     let update = match status.phase() {
                         Phase::Ended(state) => break Some((state, status)),
-                        Phase::Queued => Update::Queued {
-                            reason: status.reason.clone(),
-                            position: self.position(&tools, &status).await,
-                        },
+                        Phase::Queued => {
+                            // The whole partition's queue: asked for at
+                            // most every few seconds.
+                            let place = match position {
+                                Some((at, place)) if at.elapsed() < POSITION_EVERY => place,
+                                _ => {
+                                    let place = self.position(&tools, &status).await;
+                                    position = Some((Instant::now(), place));
+                                    place
+                                }
+                            };
+                            Update::Queued {
+                                reason: status.reason.clone(),
+                                position: place,
+                            }
+                        }
                         Phase::Running => Update::Running {
                             node: status.node.clone(),
                         },
@@ -693,26 +824,48 @@ impl Slurm {
                     }
                 }
                 Ok(None) => {
-                    // Gone from Slurm's memory (MinJobAge passed, or a
-                    // restart of the controller): the helper's result,
-                    // if it left one, says how it ended.
+                    // Slurm says it does not know the job (MinJobAge
+                    // passed, or the controller lost it): the helper's
+                    // result, if it left one, says how it ended.
                     unknown += 1;
-                    if unknown >= FAILURES || dir.join(RESULT_FILE).exists() {
+                    let result = dir.join(RESULT_FILE);
+                    let has_result = off_workers(move || result.exists()).await == Some(true);
+                    if unknown >= UNKNOWN_LOOKS || has_result {
                         break None;
                     }
                 }
                 Err(_) => {}
             }
-            tail.read(run_dir, &mut hooks.output);
+            tail.read_off_workers(run_dir, &mut hooks.output).await;
             tokio::select! {
                 () = tokio::time::sleep(POLL) => {}
                 _ = cancel.changed(), if !cancelled => {}
             }
         };
-        tail.read(run_dir, &mut hooks.output);
-        let result = read_private(&dir.join(RESULT_FILE))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<NodeResult>(&bytes).ok());
+        tail.read_off_workers(run_dir, &mut hooks.output).await;
+        let result = {
+            let file = dir.join(RESULT_FILE);
+            off_workers(move || {
+                read_private(&file)
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice::<NodeResult>(&bytes).ok())
+            })
+            .await
+            .flatten()
+        };
+        if ended.is_none() && result.is_none() {
+            // Lost: never left to start later, unwatched.
+            let poisoned = dir.clone();
+            off_workers(move || poison(&poisoned, "Slurm no longer knows the job")).await;
+            let _ = self
+                .command(
+                    &tools.scancel,
+                    vec![id.to_owned()],
+                    Vec::new(),
+                    PathBuf::from("/"),
+                )
+                .await;
+        }
         // A job that started and ended between two looks still says where
         // it ran: Slurm's node list, else the helper's host name.
         let node = ended
@@ -725,7 +878,30 @@ impl Slurm {
                 (hooks.update)(update);
             }
         }
-        Ok(outcome(ended, result, &dir, cancelled))
+        // What the helper does after the job, done again here in case it
+        // was killed first (Slurm's KillWait, its own OOM kill): no setuid
+        // file the job made survives, the overlay's work dir goes.
+        let tidied = {
+            let run_dir = run_dir.to_path_buf();
+            off_workers(move || {
+                let work = run_dir.join(crate::policy::WORK_DIR);
+                let overlay = work.exists();
+                crate::runner::tidy_after(&run_dir, &work, overlay)
+            })
+            .await
+        };
+        if let Some(Err(e)) = tidied {
+            tracing::warn!("clearing setuid bits in {}: {e}", run_dir.display());
+        }
+        let dir_for_outcome = dir.clone();
+        Ok(
+            off_workers(move || outcome(ended, result, &dir_for_outcome, cancelled))
+                .await
+                .unwrap_or(JobOutcome {
+                    exit: Exit::NodeFail("the Lab could not read how the job ended".into()),
+                    isolation: Isolation::default(),
+                }),
+        )
     }
 }
 
@@ -870,7 +1046,7 @@ impl Backend for Slurm {
 
     /// Checked against `[runner.slurm]`'s maxima (GPUs: none unless
     /// `max_gpus`), defaults filled in.
-    fn resources(&self, _runner: &Runner, asked: &Resources) -> Result<Resources, Error> {
+    fn resources(&self, runner: &Runner, asked: &Resources) -> Result<Resources, Error> {
         let c = &self.config;
         let cpus = asked.cpus.or(c.default_cpus);
         let mem_mb = asked.mem_mb.or(c.default_mem_mb);
@@ -894,6 +1070,34 @@ impl Backend for Slurm {
                 "mem_mb {n} is over [runner.slurm] max_mem_mb = {max}"
             )));
         }
+        // `[runner]`'s limits bind every job, here as on the node.
+        let wanted = &runner.config.cgroup;
+        if let (Some(n), Some(max)) = (cpus, wanted.cpu_max)
+            && f64::from(n) > max
+        {
+            return Err(Error::Resources(format!(
+                "cpus {n} is over [runner] cpu_max = {max}"
+            )));
+        }
+        if let Some(n) = mem_mb {
+            let bytes = n
+                .checked_mul(1 << 20)
+                .filter(|b| *b < 1 << 60)
+                .ok_or_else(|| {
+                    Error::Resources(format!("mem_mb {n} is more memory than exists"))
+                })?;
+            if let Some(max) = wanted.memory_max
+                && bytes > max
+            {
+                return Err(Error::Resources(format!(
+                    "mem_mb {n} is over [runner] memory_max = {max} bytes ({} MiB)",
+                    max >> 20
+                )));
+            }
+        }
+        if cpus.is_some_and(|n| n > 1_000_000) {
+            return Err(Error::Resources("cpus: at most 1000000".into()));
+        }
         let gpus = asked.gpus.filter(|g| *g > 0);
         if let Some(n) = gpus
             && n > c.max_gpus.unwrap_or(0)
@@ -907,10 +1111,17 @@ impl Backend for Slurm {
     }
 
     fn check_env(&self, passed: &[crate::runner::EnvVar]) -> Result<(), Error> {
-        for (name, _) in passed {
+        // Known key formats, whatever the variable is called.
+        let keys = lab_redact::Redactor::new(std::iter::empty::<Vec<u8>>());
+        for (name, value) in passed {
             if lab_redact::is_secret_name(name) {
                 return Err(Error::EnvNotAllowed(format!(
                     "{name} looks secret, and Slurm stores the values of the variables it exports: a secret-looking variable is not passed to a Slurm job"
+                )));
+            }
+            if keys.redact_str(value) != *value {
+                return Err(Error::EnvNotAllowed(format!(
+                    "{name}'s value holds what looks like a key, and Slurm stores the values of the variables it exports: it is not passed to a Slurm job"
                 )));
             }
         }
@@ -955,7 +1166,11 @@ impl Backend for Slurm {
         hooks: Hooks<'a>,
         cancel: watch::Receiver<bool>,
     ) -> Option<BoxFuture<'a, Result<JobOutcome, Error>>> {
-        let id = record.slurm_job_id.as_deref()?;
+        // A Slurm id is digits: anything else in a record is never passed
+        // to a Slurm command (it could read as an option).
+        let id = record.slurm_job_id.as_deref().filter(|id| {
+            !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())
+        })?;
         Some(Box::pin(self.follow(id, run_dir, hooks, cancel)))
     }
 }

@@ -75,8 +75,22 @@ pub struct NodeSpec {
 }
 
 impl NodeSpec {
-    pub(super) fn new(job: &JobRun<'_>, node: &NodeSettings) -> Self {
-        NodeSpec {
+    /// The spec of `job`: its cgroup limits on the node are `[runner]`'s
+    /// (`memory_max`, `pids_max`, `cpu_max`) with the job's own `mem_mb`
+    /// and `cpus` in their place (already checked to be at most them), so
+    /// nothing configured is dropped on the way to the node.
+    pub(super) fn new(job: &JobRun<'_>, node: &NodeSettings) -> Result<Self, crate::error::Error> {
+        let mut wanted = node.cgroup;
+        if let Some(mem) = job.resources.mem_mb {
+            wanted.memory_max = Some(mem.checked_mul(1 << 20).ok_or_else(|| {
+                crate::error::Error::Resources(format!("mem_mb {mem} is more memory than exists"))
+            })?);
+        }
+        if let Some(cpus) = job.resources.cpus {
+            wanted.cpu_max = Some(f64::from(cpus));
+        }
+        wanted.validate().map_err(crate::error::Error::Resources)?;
+        Ok(NodeSpec {
             version: SPEC_VERSION,
             run_dir: job.run_dir.to_path_buf(),
             steps: job
@@ -94,9 +108,9 @@ impl NodeSpec {
             env_names: job.passed.iter().map(|(k, _)| k.clone()).collect(),
             cwd: job.cwd.map(Path::to_path_buf),
             timeout_secs: job.timeout.as_secs(),
-            memory_max: job.resources.mem_mb.map(|m| m.saturating_mul(1 << 20)),
-            cpu_max: job.resources.cpus.map(f64::from),
-            pids_max: node.pids_max,
+            memory_max: wanted.memory_max,
+            cpu_max: wanted.cpu_max,
+            pids_max: wanted.pids_max,
             path: node.path.clone(),
             read_paths: node.read_paths.clone(),
             devices: node.devices.clone(),
@@ -106,12 +120,15 @@ impl NodeSpec {
             data_dir: node.data_dir.clone(),
             config_file: node.config_file.clone(),
             key_file: node.key_file.clone(),
-        }
+        })
     }
 }
 
+/// One line of the helper's own diagnostics, to its stderr (Slurm's
+/// `--output` file in the run's `slurm/`).
 fn say(what: impl std::fmt::Display) {
-    eprintln!("lab __slurm-helper: {what}");
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "lab __slurm-helper: {what}");
 }
 
 /// A directory of this user's, mode 0700, not a link.
@@ -333,4 +350,91 @@ fn run(spec: NodeSpec, dir: &Path) -> NodeResult {
         Err(e) => result.error = Some(e.to_string()),
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    /// A run's `slurm/` as the Lab writes it: the spec and the script.
+    fn written(run: &Path) -> (PathBuf, PathBuf) {
+        let dir = run.join(SLURM_DIR);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let spec = NodeSpec {
+            version: SPEC_VERSION,
+            run_dir: run.to_path_buf(),
+            steps: Vec::new(),
+            env_names: Vec::new(),
+            cwd: None,
+            timeout_secs: 5,
+            memory_max: None,
+            cpu_max: None,
+            pids_max: None,
+            path: "/usr/bin:/bin".into(),
+            read_paths: Vec::new(),
+            devices: Vec::new(),
+            log_max_bytes: 1 << 20,
+            allow_network: false,
+            limits: crate::protocol::Limits::default(),
+            data_dir: None,
+            config_file: None,
+            key_file: None,
+        };
+        super::super::write_new(&dir.join(SPEC_FILE), &serde_json::to_vec(&spec).unwrap()).unwrap();
+        super::super::write_new(&dir.join(SCRIPT_FILE), script("/usr/bin/lab").as_bytes()).unwrap();
+        // Slurm runs its own copy of the script.
+        let copy = run.join("slurm_script");
+        std::fs::write(&copy, script("/usr/bin/lab")).unwrap();
+        (dir.join(SPEC_FILE), copy)
+    }
+
+    #[test]
+    fn the_helper_runs_only_its_own_untouched_spec_and_never_twice() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().canonicalize().unwrap().join("run-1");
+        std::fs::create_dir(&run).unwrap();
+        let (spec, copy) = written(&run);
+        assert!(verify(&copy, &spec).is_ok());
+        // Another script than the Lab's.
+        std::fs::write(run.join("other"), "#!/bin/sh\nid\n").unwrap();
+        let err = verify(&run.join("other"), &spec).unwrap_err();
+        assert!(err.contains("not the Lab's batch script"), "{err}");
+        // A spec others may read, or with a second name.
+        std::fs::set_permissions(&spec, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(verify(&copy, &spec).unwrap_err().contains("0600"));
+        std::fs::set_permissions(&spec, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::hard_link(&spec, run.join("second-name")).unwrap();
+        assert!(verify(&copy, &spec).unwrap_err().contains("one link"));
+        std::fs::remove_file(run.join("second-name")).unwrap();
+        // Not a run's slurm/spec.json.
+        assert!(verify(&copy, &run.join("spec.json")).is_err());
+        assert!(verify(&copy, Path::new("slurm/spec.json")).is_err());
+        // A job the Lab gave up on never starts.
+        assert!(verify(&copy, &spec).is_ok());
+        super::super::poison(&run.join(SLURM_DIR), "a test");
+        let err = verify(&copy, &spec).unwrap_err();
+        assert!(err.contains("never runs twice"), "{err}");
+    }
+
+    #[test]
+    fn a_spec_naming_another_run_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().canonicalize().unwrap();
+        for run in ["a", "b"] {
+            std::fs::create_dir(base.join(run)).unwrap();
+        }
+        let (_, copy) = written(&base.join("a"));
+        // b's slurm/ holds a's spec.
+        std::fs::create_dir(base.join("b").join(SLURM_DIR)).unwrap();
+        let dir_b = base.join("b").join(SLURM_DIR);
+        std::fs::set_permissions(&dir_b, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let spec_a = std::fs::read(base.join("a").join(SLURM_DIR).join(SPEC_FILE)).unwrap();
+        super::super::write_new(&dir_b.join(SPEC_FILE), &spec_a).unwrap();
+        super::super::write_new(&dir_b.join(SCRIPT_FILE), script("/usr/bin/lab").as_bytes())
+            .unwrap();
+        let err = verify(&copy, &dir_b.join(SPEC_FILE)).unwrap_err();
+        assert!(err.contains("another run directory"), "{err}");
+    }
 }

@@ -132,13 +132,27 @@ impl Lab {
 /// Jobs page and waits for its form.
 fn sign_in(browser: &Browser, lab: &Lab) {
     browser.goto(&lab.served.link);
-    let signed_in = wait_for_within(
-        browser,
-        30,
-        "document.querySelector('meta[name=lab-token]') && document.getElementById('status') && document.getElementById('status').textContent.length > 0",
-        "true",
-    );
-    assert_eq!(signed_in, json!(true), "{signed_in}");
+    // The login page navigates while the wait runs; a WebDriver script cut
+    // short by that navigation is asked again, within 60 s in all.
+    let waited = Instant::now();
+    loop {
+        let signed_in = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_for_within(
+                browser,
+                10,
+                "document.querySelector('meta[name=lab-token]') && document.getElementById('status') && document.getElementById('status').textContent.length > 0",
+                "true",
+            )
+        }));
+        if matches!(&signed_in, Ok(v) if *v == json!(true)) {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "not signed in: {signed_in:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
     let base_url = lab.served.base.trim_end_matches('/').to_owned();
     browser.goto(&format!("{base_url}/#/jobs"));
     let form = wait_for_within(

@@ -142,6 +142,50 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     ) -> Option<BoxFuture<'a, Result<JobOutcome, Error>>>;
 }
 
+/// Checks a job's `cpus` and `mem_mb` against `[runner]`'s `cpu_max` and
+/// `memory_max` (which bind every job, on either backend), and against
+/// what a cgroup can hold: at least 1, at most 1,000,000 CPUs, less than
+/// 2^60 bytes.
+pub(crate) fn within_runner_limits(
+    wanted: &crate::cgroup::Wanted,
+    cpus: Option<u32>,
+    mem_mb: Option<u64>,
+) -> Result<(), Error> {
+    if let Some(n) = cpus {
+        if n == 0 {
+            return Err(Error::Resources("cpus must be at least 1".into()));
+        }
+        if n > 1_000_000 {
+            return Err(Error::Resources("cpus: at most 1000000".into()));
+        }
+        if let Some(max) = wanted.cpu_max
+            && f64::from(n) > max
+        {
+            return Err(Error::Resources(format!(
+                "cpus {n} is over [runner] cpu_max = {max}"
+            )));
+        }
+    }
+    if let Some(n) = mem_mb {
+        if n == 0 {
+            return Err(Error::Resources("mem_mb must be at least 1".into()));
+        }
+        let bytes = n
+            .checked_mul(1 << 20)
+            .filter(|b| *b < 1 << 60)
+            .ok_or_else(|| Error::Resources(format!("mem_mb {n} is more memory than exists")))?;
+        if let Some(max) = wanted.memory_max
+            && bytes > max
+        {
+            return Err(Error::Resources(format!(
+                "mem_mb {n} is over [runner] memory_max = {max} bytes ({} MiB)",
+                max >> 20
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// This machine: the job runs under this process, through `lab __sandbox`.
 #[derive(Debug, Default)]
 pub struct Local;
@@ -155,40 +199,12 @@ impl Backend for Local {
     /// the `[runner]` value (`cpu_max`, `memory_max`); this machine
     /// schedules no GPUs (`[runner] devices` passes them through).
     fn resources(&self, runner: &Runner, asked: &Resources) -> Result<Resources, Error> {
-        let wanted = &runner.config.cgroup;
         if asked.gpus.is_some_and(|g| g > 0) {
             return Err(Error::Resources(
                 "gpus: the local backend schedules no GPUs (pass them to every job with [runner] devices, or use backend = \"slurm\")".into(),
             ));
         }
-        if let Some(cpus) = asked.cpus {
-            if cpus == 0 {
-                return Err(Error::Resources("cpus must be at least 1".into()));
-            }
-            if let Some(max) = wanted.cpu_max
-                && f64::from(cpus) > max
-            {
-                return Err(Error::Resources(format!(
-                    "cpus {cpus} is over [runner] cpu_max = {max}"
-                )));
-            }
-        }
-        if let Some(mem) = asked.mem_mb {
-            if mem == 0 {
-                return Err(Error::Resources("mem_mb must be at least 1".into()));
-            }
-            let bytes = mem.checked_mul(1 << 20).ok_or_else(|| {
-                Error::Resources(format!("mem_mb {mem} is more memory than exists"))
-            })?;
-            if let Some(max) = wanted.memory_max
-                && bytes > max
-            {
-                return Err(Error::Resources(format!(
-                    "mem_mb {mem} is over [runner] memory_max = {max} bytes ({} MiB)",
-                    max >> 20
-                )));
-            }
-        }
+        within_runner_limits(&runner.config.cgroup, asked.cpus, asked.mem_mb)?;
         Ok(Resources {
             gpus: None,
             ..*asked

@@ -517,6 +517,22 @@ struct Job {
     cancel: watch::Sender<bool>,
 }
 
+impl Job {
+    /// A job of the table, with `record`, and the receiver its cancel
+    /// reaches.
+    fn new(record: &JobRecord) -> (Arc<Job>, watch::Receiver<bool>) {
+        let (seq, _) = watch::channel(0u64);
+        let (cancel, cancel_rx) = watch::channel(false);
+        let job = Arc::new(Job {
+            record: Mutex::new(record.clone()),
+            log: Mutex::new(LogBuffer::default()),
+            seq,
+            cancel,
+        });
+        (job, cancel_rx)
+    }
+}
+
 /// What a viewer gets: the events after its last id, whether the job is
 /// done, and whether events were dropped before them.
 #[derive(Debug)]
@@ -860,14 +876,7 @@ impl JobManager {
         );
         self.runner.describe(&mut record, &resources);
         let jobs_dir = lab_registry::DataDir::new(&self.data_dir).jobs();
-        let (seq, _) = watch::channel(0u64);
-        let (cancel, cancel_rx) = watch::channel(false);
-        let job = Arc::new(Job {
-            record: Mutex::new(record.clone()),
-            log: Mutex::new(LogBuffer::default()),
-            seq,
-            cancel,
-        });
+        let (job, cancel_rx) = Job::new(&record);
         // In the table before its record is on disk: a reload meanwhile
         // never takes the record for an orphan's.
         lock(&self.jobs).insert(record.id.clone(), Arc::clone(&job));
@@ -940,14 +949,7 @@ impl JobManager {
                 continue;
             };
             record.owner = Some(JobOwner::current());
-            let (seq, _) = watch::channel(0u64);
-            let (cancel, cancel_rx) = watch::channel(false);
-            let job = Arc::new(Job {
-                record: Mutex::new(record.clone()),
-                log: Mutex::new(LogBuffer::default()),
-                seq,
-                cancel,
-            });
+            let (job, cancel_rx) = Job::new(&record);
             lock(&self.jobs).insert(record.id.clone(), Arc::clone(&job));
             lock(&self.records).remove(&record.id);
             if let Err(e) = write_record(&jobs_dir, &record) {

@@ -643,12 +643,7 @@ impl Slurm {
             let reason = why.clone();
             off_workers(move || poison(&poisoned, &reason)).await;
             let _ = self
-                .command(
-                    &tools.scancel,
-                    vec![format!("--name={}", self.job_name(job))],
-                    Vec::new(),
-                    PathBuf::from("/"),
-                )
+                .scancel(&tools, format!("--name={}", self.job_name(job)))
                 .await;
             why
         };
@@ -690,6 +685,12 @@ impl Slurm {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         format!("lab-{run_name}")
+    }
+
+    /// `scancel ARGS` (a job id, or `--name=…`).
+    async fn scancel(&self, tools: &Tools, arg: String) -> Result<std::process::Output, String> {
+        self.command(&tools.scancel, vec![arg], Vec::new(), PathBuf::from("/"))
+            .await
     }
 
     /// What Slurm says of job `id` (`None`: it no longer knows it).
@@ -777,14 +778,7 @@ impl Slurm {
                 cancelled = true;
             }
             if cancelled && !cancel_sent {
-                let answer = self
-                    .command(
-                        &tools.scancel,
-                        vec![id.to_owned()],
-                        Vec::new(),
-                        PathBuf::from("/"),
-                    )
-                    .await;
+                let answer = self.scancel(&tools, id.to_owned()).await;
                 match answer {
                     Ok(out) if out.status.success() => cancel_sent = true,
                     Ok(out) => {
@@ -857,14 +851,7 @@ impl Slurm {
             // Lost: never left to start later, unwatched.
             let poisoned = dir.clone();
             off_workers(move || poison(&poisoned, "Slurm no longer knows the job")).await;
-            let _ = self
-                .command(
-                    &tools.scancel,
-                    vec![id.to_owned()],
-                    Vec::new(),
-                    PathBuf::from("/"),
-                )
-                .await;
+            let _ = self.scancel(&tools, id.to_owned()).await;
         }
         // A job that started and ended between two looks still says where
         // it ran: Slurm's node list, else the helper's host name.
@@ -1050,12 +1037,6 @@ impl Backend for Slurm {
         let c = &self.config;
         let cpus = asked.cpus.or(c.default_cpus);
         let mem_mb = asked.mem_mb.or(c.default_mem_mb);
-        if cpus == Some(0) {
-            return Err(Error::Resources("cpus must be at least 1".into()));
-        }
-        if mem_mb == Some(0) {
-            return Err(Error::Resources("mem_mb must be at least 1".into()));
-        }
         if let (Some(n), Some(max)) = (cpus, c.max_cpus)
             && n > max
         {
@@ -1071,33 +1052,7 @@ impl Backend for Slurm {
             )));
         }
         // `[runner]`'s limits bind every job, here as on the node.
-        let wanted = &runner.config.cgroup;
-        if let (Some(n), Some(max)) = (cpus, wanted.cpu_max)
-            && f64::from(n) > max
-        {
-            return Err(Error::Resources(format!(
-                "cpus {n} is over [runner] cpu_max = {max}"
-            )));
-        }
-        if let Some(n) = mem_mb {
-            let bytes = n
-                .checked_mul(1 << 20)
-                .filter(|b| *b < 1 << 60)
-                .ok_or_else(|| {
-                    Error::Resources(format!("mem_mb {n} is more memory than exists"))
-                })?;
-            if let Some(max) = wanted.memory_max
-                && bytes > max
-            {
-                return Err(Error::Resources(format!(
-                    "mem_mb {n} is over [runner] memory_max = {max} bytes ({} MiB)",
-                    max >> 20
-                )));
-            }
-        }
-        if cpus.is_some_and(|n| n > 1_000_000) {
-            return Err(Error::Resources("cpus: at most 1000000".into()));
-        }
+        crate::backend::within_runner_limits(&runner.config.cgroup, cpus, mem_mb)?;
         let gpus = asked.gpus.filter(|g| *g > 0);
         if let Some(n) = gpus
             && n > c.max_gpus.unwrap_or(0)

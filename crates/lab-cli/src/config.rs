@@ -54,6 +54,15 @@ pub struct FormatsConfig {
     /// store whose copy would pass it is an error of that store until
     /// there is room [default: 2 GiB].
     pub sqlite_snapshot_budget_bytes: Option<u64>,
+    /// Most runs a walk of the roots registers (one warning says where it
+    /// stopped) [default: 200,000; at most the registry's 2,000,000].
+    pub max_runs: Option<usize>,
+    /// Most directories a walk lists [default: 400,000].
+    pub max_dirs: Option<usize>,
+    /// Most entries of one directory read [default: 200,000].
+    pub max_entries: Option<usize>,
+    /// How deep under a root a walk looks for runs [default: 8].
+    pub max_depth: Option<usize>,
 }
 
 /// `[artifacts]`

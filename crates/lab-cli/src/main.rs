@@ -135,15 +135,46 @@ fn context(cli: &Cli, given_roots: Vec<PathBuf>) -> anyhow::Result<Setup> {
 
 impl Setup {
     /// The format readers' bounds, `[formats]` in the config.
-    pub(crate) fn format_limits(&self) -> lab_core::formats::Limits {
+    pub(crate) fn format_limits(&self) -> anyhow::Result<lab_core::formats::Limits> {
+        let formats = &self.config.formats;
         let mut limits = lab_core::formats::Limits::default();
-        if let Some(max) = self.config.formats.sqlite_max_bytes {
+        if let Some(max) = formats.sqlite_max_bytes {
             limits.sqlite_max_bytes = max;
         }
-        if let Some(budget) = self.config.formats.sqlite_snapshot_budget_bytes {
+        if let Some(budget) = formats.sqlite_snapshot_budget_bytes {
             limits.sqlite_snapshot_budget = budget;
         }
-        limits
+        // The walk's bounds: each a bound on a hostile tree still, so each
+        // has a ceiling.
+        for (name, value, ceiling, into) in [
+            (
+                "max_runs",
+                formats.max_runs,
+                lab_registry::MAX_RUNS,
+                &mut limits.max_runs,
+            ),
+            (
+                "max_dirs",
+                formats.max_dirs,
+                20_000_000,
+                &mut limits.max_dirs,
+            ),
+            (
+                "max_entries",
+                formats.max_entries,
+                20_000_000,
+                &mut limits.max_entries,
+            ),
+            ("max_depth", formats.max_depth, 32, &mut limits.max_depth),
+        ] {
+            if let Some(value) = value {
+                if !(1..=ceiling).contains(&value) {
+                    bail!("[formats] {name} = {value}: from 1 to {ceiling}");
+                }
+                *into = value;
+            }
+        }
+        Ok(limits)
     }
 
     /// Where the jobs' runs lie (`DATA_DIR/runs`, canonical): every Lab a
@@ -209,7 +240,7 @@ fn lab_with(ctx: &Setup, registry: lab_registry::Registry) -> anyhow::Result<lab
         ctx,
         registry,
         lab_fs::Allowlist::default(),
-    ))?)
+    )?)?)
 }
 
 /// What every command's Lab shares: the readers' bounds, and the jobs'
@@ -220,11 +251,11 @@ fn config_with(
     ctx: &Setup,
     registry: lab_registry::Registry,
     allowlist: lab_fs::Allowlist,
-) -> lab_core::LabConfig {
+) -> anyhow::Result<lab_core::LabConfig> {
     let mut config = lab_core::LabConfig::new(std::sync::Arc::new(registry), allowlist);
-    config.formats = ctx.format_limits();
+    config.formats = ctx.format_limits()?;
     config.job_runs = ctx.job_runs();
-    config
+    Ok(config)
 }
 
 /// Whether the data dir is there. Reading never creates it: a command
@@ -251,7 +282,7 @@ pub(crate) fn open_lab_for_bundles(ctx: &Setup, exports: bool) -> anyhow::Result
     let registry = open_registry(ctx)?;
     let allowlist = lab_fs::Allowlist::with_extra(&ctx.config.artifacts.allow)
         .context("[artifacts] allow in the config file")?;
-    let mut config = config_with(ctx, registry, allowlist);
+    let mut config = config_with(ctx, registry, allowlist)?;
     if exports {
         config.exports_dir = Some(lab_registry::DataDir::new(&ctx.data_dir).exports());
         config.lab_secrets = ctx.lab_secrets.clone();

@@ -1159,3 +1159,59 @@ fn a_directory_with_no_run_is_refused_on_import_and_counted_by_the_walk() {
     );
     server.stop("-TERM");
 }
+
+/// `[formats] max_runs` (and the walk's other bounds) are the config's to
+/// set: a walk stops at it, saying where; a value out of range is one
+/// clear line.
+#[test]
+fn the_walks_bounds_are_configurable_and_checked() {
+    let e = env();
+    let config = e.base.join("bounds.toml");
+    std::fs::write(&config, "[formats]\nmax_runs = 1\n").unwrap();
+    let mut command = e.lab();
+    command
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .arg("--root")
+        .arg(e.runs_root())
+        .args(["--bind", "127.0.0.1:0"])
+        .stderr(Stdio::null());
+    let served = common::serve(command);
+    let get = |path: &str| {
+        Request::new("GET", path)
+            .header("Authorization", format!("Bearer {}", served.key))
+            .send(served.port)
+            .unwrap()
+            .json()
+    };
+    let runs = get("/api/runs");
+    assert_eq!(runs["total"], 1, "{runs}");
+    let status = get("/api/status");
+    assert!(
+        status["discovery_warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().ends_with("stopped at 1 runs")),
+        "{status}"
+    );
+    drop(served);
+    for (bad, says) in [
+        ("max_runs = 0", "[formats] max_runs = 0: from 1 to 2000000"),
+        ("max_runs = 2000001", "[formats] max_runs = 2000001"),
+        ("max_depth = 99", "[formats] max_depth = 99: from 1 to 32"),
+        ("max_dir = 5", "max_dir"),
+    ] {
+        std::fs::write(&config, format!("[formats]\n{bad}\n")).unwrap();
+        let out = e
+            .lab()
+            .arg("--config")
+            .arg(&config)
+            .args(["serve", "--bind", "127.0.0.1:0", "--root"])
+            .arg(e.runs_root())
+            .output()
+            .unwrap();
+        assert_fails_with(&out, says);
+    }
+}

@@ -58,10 +58,11 @@ pub const DEFAULT_SQLITE_SNAPSHOT_BUDGET: u64 = 2 * 1024 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
-        // Room for a root holding as many runs side by side as the
-        // registry takes (200,000), and as many directories again inside
-        // stores; still a bound on a hostile tree: listing is names only,
-        // about 6 MB at the most entries.
+        // Room for a root holding 200,000 runs side by side (the registry
+        // takes up to 2,000,000: `[formats] max_runs` and the others raise
+        // these), and as many directories again inside stores; still a
+        // bound on a hostile tree: listing is names only, about 6 MB at
+        // the most entries.
         Self {
             max_depth: 8,
             max_dirs: 400_000,

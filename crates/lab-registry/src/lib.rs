@@ -56,8 +56,9 @@ pub use id::{MAX_ID_LEN, MAX_SLUG_LEN, Place, RunId};
 use state::Batch;
 use store::{Cache, Store};
 
-/// Most runs one registry holds.
-pub const MAX_RUNS: usize = 200_000;
+/// Most runs one registry holds (discovery registers at most its own
+/// `max_runs`, 200,000 unless `[formats] max_runs` says more).
+pub const MAX_RUNS: usize = 2_000_000;
 
 /// Why a registry operation failed.
 #[derive(Debug)]

@@ -17,8 +17,9 @@ pub fn step_name(step: &StepPlan) -> String {
         .unwrap_or_else(|| "job".to_owned())
 }
 
-/// One planned step.
-#[derive(Clone, Debug)]
+/// One planned step (also the steps of a Slurm job's spec, as typed JSON).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StepPlan {
     /// The program as written.
     pub label: String,

@@ -37,18 +37,6 @@ pub fn script(lab: &str) -> String {
     )
 }
 
-/// One step, as planned by the Lab.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeStep {
-    label: String,
-    path: PathBuf,
-    exec_path: PathBuf,
-    installs: Vec<PathBuf>,
-    argv: Vec<String>,
-    exec_hook: bool,
-}
-
 /// Everything the helper needs, planned and checked by the Lab: never a
 /// variable's value (those travel through Slurm's `--export`, by name).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -56,7 +44,7 @@ pub struct NodeStep {
 pub struct NodeSpec {
     version: u32,
     run_dir: PathBuf,
-    steps: Vec<NodeStep>,
+    steps: Vec<StepPlan>,
     env_names: Vec<String>,
     cwd: Option<PathBuf>,
     timeout_secs: u64,
@@ -93,18 +81,7 @@ impl NodeSpec {
         Ok(NodeSpec {
             version: SPEC_VERSION,
             run_dir: job.run_dir.to_path_buf(),
-            steps: job
-                .steps
-                .iter()
-                .map(|s| NodeStep {
-                    label: s.label.clone(),
-                    path: s.path.clone(),
-                    exec_path: s.exec_path.clone(),
-                    installs: s.installs.clone(),
-                    argv: s.argv.clone(),
-                    exec_hook: s.exec_hook,
-                })
-                .collect(),
+            steps: job.steps.to_vec(),
             env_names: job.passed.iter().map(|(k, _)| k.clone()).collect(),
             cwd: job.cwd.map(Path::to_path_buf),
             timeout_secs: job.timeout.as_secs(),
@@ -298,18 +275,6 @@ fn run(spec: NodeSpec, dir: &Path) -> NodeResult {
         }));
         return result;
     }
-    let steps: Vec<StepPlan> = spec
-        .steps
-        .iter()
-        .map(|s| StepPlan {
-            label: s.label.clone(),
-            path: s.path.clone(),
-            exec_path: s.exec_path.clone(),
-            installs: s.installs.clone(),
-            argv: s.argv.clone(),
-            exec_hook: s.exec_hook,
-        })
-        .collect();
     // The values of the variables the Lab exported by name.
     let passed: Vec<(String, String)> = spec
         .env_names
@@ -330,7 +295,7 @@ fn run(spec: NodeSpec, dir: &Path) -> NodeResult {
         }
         runner
             .run_steps_limited(
-                &steps,
+                &spec.steps,
                 &passed,
                 spec.cwd.as_deref(),
                 Duration::from_secs(spec.timeout_secs),

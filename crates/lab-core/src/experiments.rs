@@ -217,36 +217,34 @@ impl Lab {
         self: &std::sync::Arc<Self>,
         query: &ListQuery,
     ) -> Result<Vec<ExperimentEntry>, crate::Error> {
-        // Grouped here: the caller's order would only cost its keys.
-        let all = ListQuery {
-            limit: usize::MAX,
-            offset: 0,
-            sort: crate::list::Sort::Id,
-            ..query.clone()
-        };
-        let page = self.list(&all)?;
-        let mut groups: HashMap<&str, ExperimentEntry> = HashMap::new();
-        for run in &page.rows {
-            let Some(experiment) = &run.experiment else {
-                continue;
-            };
-            let entry = groups
-                .entry(experiment.id.as_str())
-                .or_insert_with(|| ExperimentEntry {
-                    id: experiment.id.clone(),
-                    name: experiment.name.clone(),
-                    format: run.format,
-                    runs: 0,
-                    last_created: String::new(),
-                });
-            entry.runs += 1;
-            if run.created > entry.last_created {
-                entry.last_created.clone_from(&run.created);
+        let (table, picks, kept) = self.picked(query)?;
+        let list = table.experiments(&picks, || {
+            let mut groups: HashMap<&str, ExperimentEntry> = HashMap::new();
+            let rows = table.rows.iter().zip(0u32..);
+            for (run, _) in rows.filter(|(_, i)| kept.as_ref().is_none_or(|k| k.has(*i))) {
+                let Some(experiment) = &run.experiment else {
+                    continue;
+                };
+                let entry =
+                    groups
+                        .entry(experiment.id.as_str())
+                        .or_insert_with(|| ExperimentEntry {
+                            id: experiment.id.clone(),
+                            name: experiment.name.clone(),
+                            format: run.format,
+                            runs: 0,
+                            last_created: String::new(),
+                        });
+                entry.runs += 1;
+                if run.created > entry.last_created {
+                    entry.last_created.clone_from(&run.created);
+                }
             }
-        }
-        let mut list: Vec<ExperimentEntry> = groups.into_values().collect();
-        list.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-        Ok(list)
+            let mut list: Vec<ExperimentEntry> = groups.into_values().collect();
+            list.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+            list
+        });
+        Ok(list.as_ref().clone())
     }
 }
 

@@ -3,12 +3,13 @@
 //! param and metric columns the runs have.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lab_formats::Format;
 use serde_json::{Value, json};
 
+use crate::experiments::ExperimentEntry;
 use crate::summaries::RunSummary;
 use crate::{Error, Lab, Run, lock};
 
@@ -88,7 +89,11 @@ impl Sort {
             Sort::Format => text(s.format),
             Sort::Status => s.status.as_deref().map_or(Key::Missing, text),
             Sort::Param(k) => key_of(s.param(k)),
-            Sort::Metric(k) => s.last(k).map_or(Key::Missing, Key::Number),
+            // A NaN has no place in an order: missing.
+            Sort::Metric(k) => s
+                .last(k)
+                .filter(|v| !v.is_nan())
+                .map_or(Key::Missing, Key::Number),
         }
     }
 }
@@ -149,6 +154,212 @@ const MAX_COLUMNS: usize = 1_000;
 /// How long a count of the columns is answered again.
 const COLUMNS_TTL: Duration = Duration::from_secs(10);
 
+/// How many sorted orders a [`Table`] keeps (the most recently used).
+const ORDERS_KEPT: usize = 8;
+
+/// Every run's summary, in the registry's order, for one version of the
+/// registry and of the summaries, with the orders lists asked for: a
+/// sorted list is a walk of a kept order (O(page) unfiltered), not a sort.
+pub(crate) struct Table {
+    runs: Arc<Vec<Run>>,
+    generation: u64,
+    pub(crate) rows: Vec<Arc<RunSummary>>,
+    orders: Recent<(Sort, bool), [u32]>,
+    kept: Recent<Picks, Kept>,
+    /// What `GET /api/experiments` answers, by picks.
+    experiments: Recent<Picks, Vec<ExperimentEntry>>,
+}
+
+impl Table {
+    /// The indices of [`Table::rows`] in `sort`'s order, computed once.
+    fn order(&self, sort: &Sort, descending: bool) -> Arc<[u32]> {
+        let key = (sort.clone(), descending);
+        if let Some(found) = recent(&self.orders, &key) {
+            return found;
+        }
+        // Each key computed once.
+        let mut keyed: Vec<(Key, u32)> = self
+            .rows
+            .iter()
+            .zip(0u32..)
+            .map(|(s, i)| (sort.key(s), i))
+            .collect();
+        keyed.sort_unstable_by(|a, b| {
+            compare(
+                sort,
+                descending,
+                (&a.0, &self.rows[a.1 as usize]),
+                (&b.0, &self.rows[b.1 as usize]),
+            )
+        });
+        let order: Arc<[u32]> = keyed.into_iter().map(|(_, i)| i).collect();
+        remember(&self.orders, &key, &order, ORDERS_KEPT);
+        order
+    }
+}
+
+/// Values kept by key, the most recently used last.
+type Recent<K, V> = Mutex<Vec<(K, Arc<V>)>>;
+
+/// What [`Lab::picked`] gives: the table, the picks, and which rows they
+/// keep.
+pub(crate) type Picked = (Arc<Table>, Picks, Option<Arc<Kept>>);
+
+/// The longest list of experiments a [`Table`] keeps.
+const EXPERIMENTS_KEPT_LEN: usize = 4_096;
+
+/// How many sets of kept rows a [`Table`] keeps (the most recently used).
+const KEPT_KEPT: usize = 16;
+
+/// What of a list's query picks its runs (its order and page aside).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Picks {
+    text: Option<String>,
+    tag: Option<String>,
+    has_video: Option<bool>,
+    format: Option<Format>,
+    experiment: Option<String>,
+    filter: Option<crate::filter::Filter>,
+}
+
+impl Picks {
+    fn of(query: &ListQuery) -> Self {
+        Self {
+            text: query.text.clone(),
+            tag: query.tag.clone(),
+            has_video: query.has_video,
+            format: query.format,
+            experiment: query.experiment.clone(),
+            filter: query.filter.clone(),
+        }
+    }
+
+    /// Whether `s` is one of the runs these picks keep.
+    fn keep(&self, s: &RunSummary, finder: &memchr::memmem::Finder<'_>) -> bool {
+        self.text
+            .as_deref()
+            .is_none_or(|q| s.matches_with(q, finder))
+            && self
+                .tag
+                .as_deref()
+                .is_none_or(|t| s.tags.iter().any(|x| x == t))
+            && self.has_video.is_none_or(|v| s.has_video == v)
+            && self.format.is_none_or(|f| s.format == f.as_str())
+            && self
+                .experiment
+                .as_deref()
+                .is_none_or(|id| s.experiment.as_ref().is_some_and(|e| e.id == id))
+            && self.filter.as_ref().is_none_or(|f| f.matches(s))
+    }
+}
+
+/// The rows of a [`Table`] some picks keep: a bit per row, and how many.
+#[derive(Debug)]
+pub(crate) struct Kept {
+    bits: Vec<u64>,
+    pub(crate) count: usize,
+}
+
+impl Kept {
+    /// Whether row `i` is kept.
+    pub(crate) fn has(&self, i: u32) -> bool {
+        let i = i as usize;
+        self.bits
+            .get(i / 64)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+impl Table {
+    /// The rows `picks` keep, computed once.
+    fn kept(&self, picks: &Picks) -> Arc<Kept> {
+        if let Some(found) = recent(&self.kept, picks) {
+            return found;
+        }
+        let finder = memchr::memmem::Finder::new(picks.text.as_deref().unwrap_or("").as_bytes());
+        let mut bits = vec![0u64; self.rows.len().div_ceil(64)];
+        let mut count = 0;
+        for (i, s) in self.rows.iter().enumerate() {
+            if picks.keep(s, &finder) {
+                bits[i / 64] |= 1 << (i % 64);
+                count += 1;
+            }
+        }
+        let kept = Arc::new(Kept { bits, count });
+        remember(&self.kept, picks, &kept, KEPT_KEPT);
+        kept
+    }
+
+    /// The experiments of the rows `picks` keep, computed once with
+    /// `compute`.
+    pub(crate) fn experiments(
+        &self,
+        picks: &Picks,
+        compute: impl FnOnce() -> Vec<ExperimentEntry>,
+    ) -> Arc<Vec<ExperimentEntry>> {
+        if let Some(found) = recent(&self.experiments, picks) {
+            return found;
+        }
+        let value = Arc::new(compute());
+        // Kept only while small (a list of as many experiments as runs
+        // is computed again).
+        if value.len() <= EXPERIMENTS_KEPT_LEN {
+            remember(&self.experiments, picks, &value, KEPT_KEPT);
+        }
+        value
+    }
+}
+
+/// The value kept for `key`, made the most recently used.
+fn recent<K: PartialEq, V: ?Sized>(kept: &Recent<K, V>, key: &K) -> Option<Arc<V>> {
+    let mut kept = lock(kept);
+    let at = kept.iter().position(|(k, _)| k == key)?;
+    let entry = kept.remove(at);
+    let value = Arc::clone(&entry.1);
+    kept.push(entry);
+    Some(value)
+}
+
+/// Keeps `value` for `key`, the least recently used dropped past `most`.
+fn remember<K: Clone, V: ?Sized>(kept: &Recent<K, V>, key: &K, value: &Arc<V>, most: usize) {
+    let mut kept = lock(kept);
+    if kept.len() >= most {
+        kept.remove(0);
+    }
+    kept.push((key.clone(), Arc::clone(value)));
+}
+
+/// The order of two rows with their keys: missing values last in either
+/// order; experiments of one name apart (by their id), and within one,
+/// newest first (`created` is ISO 8601 UTC: its text orders it); ties by
+/// id.
+fn compare(
+    sort: &Sort,
+    descending: bool,
+    a: (&Key, &RunSummary),
+    b: (&Key, &RunSummary),
+) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let by_key = match (a.0, b.0) {
+        (Key::Missing, Key::Missing) => Ordering::Equal,
+        (Key::Missing, _) => return Ordering::Greater,
+        (_, Key::Missing) => return Ordering::Less,
+        (ka, kb) => ka.partial_cmp(kb).unwrap_or(Ordering::Equal),
+    };
+    let by_key = if descending { by_key.reverse() } else { by_key };
+    let by_key = if *sort == Sort::Experiment {
+        fn group(s: &RunSummary) -> Option<&str> {
+            s.experiment.as_ref().map(|e| e.id.as_str())
+        }
+        by_key
+            .then_with(|| group(a.1).cmp(&group(b.1)))
+            .then_with(|| b.1.created.cmp(&a.1.created))
+    } else {
+        by_key
+    };
+    by_key.then_with(|| a.1.id.cmp(&b.1.id))
+}
+
 impl Lab {
     /// One page of the runs `query` asks for. Blocking: without a filter
     /// or a sort that needs the summaries, only the page is summarised.
@@ -172,7 +383,10 @@ impl Lab {
             || format.is_some()
             || experiment.is_some()
             || filter.is_some();
-        if !filtered && *sort == Sort::Id {
+        if !filtered && *sort == Sort::Id && limit <= MAX_PAGE {
+            // A page in the registry's order: only its runs are
+            // summarised (a list asked for before the background task
+            // summarised every run does not wait for all of them).
             let ordered: Box<dyn Iterator<Item = &Run>> = if descending {
                 Box::new(runs.iter().rev())
             } else {
@@ -184,75 +398,76 @@ impl Lab {
                 total: runs.len(),
             });
         }
-        let finder = memchr::memmem::Finder::new(text.as_deref().unwrap_or("").as_bytes());
-        let rows: Vec<Arc<RunSummary>> = self
-            .listed(runs.iter())
-            .into_iter()
-            .filter(|s| {
-                text.as_deref().is_none_or(|q| s.matches_with(q, &finder))
-                    && tag.as_deref().is_none_or(|t| s.tags.iter().any(|x| x == t))
-                    && has_video.is_none_or(|v| s.has_video == v)
-                    && format.is_none_or(|f| s.format == f.as_str())
-                    && experiment
-                        .as_deref()
-                        .is_none_or(|id| s.experiment.as_ref().is_some_and(|e| e.id == id))
-                    && filter.as_ref().is_none_or(|f| f.matches(s))
-            })
-            .collect();
-        let total = rows.len();
-        let wanted = offset.saturating_add(limit).min(total);
-        let rows: Vec<Arc<RunSummary>> = if *sort == Sort::Id {
-            // The registry is sorted by id already.
-            let ordered: Box<dyn Iterator<Item = Arc<RunSummary>>> = if descending {
-                Box::new(rows.into_iter().rev())
-            } else {
-                Box::new(rows.into_iter())
-            };
-            ordered.skip(offset).take(limit).collect()
-        } else {
-            // Each key computed once; only the rows up to the page's end
-            // are put in order.
-            let mut keyed: Vec<(Key, &Arc<RunSummary>)> =
-                rows.iter().map(|s| (sort.key(s), s)).collect();
-            let order = |a: &(Key, &Arc<RunSummary>), b: &(Key, &Arc<RunSummary>)| {
-                // Missing values last in either order; ties by id.
-                let by_key = match (&a.0, &b.0) {
-                    (Key::Missing, Key::Missing) => std::cmp::Ordering::Equal,
-                    (Key::Missing, _) => return std::cmp::Ordering::Greater,
-                    (_, Key::Missing) => return std::cmp::Ordering::Less,
-                    (ka, kb) => ka.partial_cmp(kb).unwrap_or(std::cmp::Ordering::Equal),
-                };
-                let by_key = if descending { by_key.reverse() } else { by_key };
-                // Experiments of one name apart (by their id), and within
-                // one, newest first (`created` is ISO 8601 UTC: its text
-                // orders it); else by id.
-                let by_key = if *sort == Sort::Experiment {
-                    fn group(s: &RunSummary) -> Option<&str> {
-                        s.experiment.as_ref().map(|e| e.id.as_str())
-                    }
-                    by_key
-                        .then_with(|| group(a.1).cmp(&group(b.1)))
-                        .then_with(|| b.1.created.cmp(&a.1.created))
-                } else {
-                    by_key
-                };
-                by_key.then_with(|| a.1.id.cmp(&b.1.id))
-            };
-            if wanted > 0 && wanted < keyed.len() {
-                keyed.select_nth_unstable_by(wanted - 1, order);
-                keyed.truncate(wanted);
-            }
-            keyed.sort_unstable_by(order);
-            keyed
-                .into_iter()
-                .skip(offset)
-                .take(limit)
-                .map(|(_, s)| Arc::clone(s))
-                .collect()
+        let table = self.table(&runs);
+        let kept = filtered.then(|| table.kept(&Picks::of(query)));
+        // The rows in the list's order: the registry's (by id), or an
+        // order of every run computed once per sort and kept with the
+        // table; those the picks keep (computed once per picks and kept
+        // with the table too), and the page of them.
+        let order: Option<Arc<[u32]>> = (*sort != Sort::Id).then(|| table.order(sort, descending));
+        let count = u32::try_from(table.rows.len()).unwrap_or(u32::MAX);
+        let ordered: Box<dyn Iterator<Item = u32>> = match &order {
+            Some(order) => Box::new(order.iter().copied()),
+            None if descending => Box::new((0..count).rev()),
+            None => Box::new(0..count),
+        };
+        let (rows, total) = match &kept {
+            Some(kept) => (
+                ordered
+                    .filter(|&i| kept.has(i))
+                    .skip(offset)
+                    .take(limit)
+                    .map(|i| Arc::clone(&table.rows[i as usize]))
+                    .collect(),
+                kept.count,
+            ),
+            None => (
+                ordered
+                    .skip(offset)
+                    .take(limit)
+                    .map(|i| Arc::clone(&table.rows[i as usize]))
+                    .collect(),
+                table.rows.len(),
+            ),
         };
         Ok(Page { rows, total })
     }
 
+    /// The table of every run's summary, and which of its rows `query`'s
+    /// picks keep (all, for a query without any). Blocking.
+    pub(crate) fn picked(self: &Arc<Self>, query: &ListQuery) -> Result<Picked, Error> {
+        let runs = self.runs()?;
+        let table = self.table(&runs);
+        let picks = Picks::of(query);
+        let kept = (picks != Picks::default()).then(|| table.kept(&picks));
+        Ok((table, picks, kept))
+    }
+
+    /// Every run's summary in the registry's order, as of now: the table
+    /// kept while neither the registry nor any summary changed (a summary
+    /// computed again the same leaves it), else built again (each summary
+    /// missing computed now). Blocking.
+    pub(crate) fn table(self: &Arc<Self>, runs: &Arc<Vec<Run>>) -> Arc<Table> {
+        // Read before the rows are: a summary changed while they are
+        // looked up makes the next list build the table again.
+        let generation = self.summaries.generation();
+        if let Some(table) = lock(&self.summaries.table).as_ref()
+            && Arc::ptr_eq(&table.runs, runs)
+            && table.generation == generation
+        {
+            return Arc::clone(table);
+        }
+        let table = Arc::new(Table {
+            runs: Arc::clone(runs),
+            generation,
+            rows: self.listed(runs.iter()),
+            orders: Mutex::new(Vec::new()),
+            kept: Mutex::new(Vec::new()),
+            experiments: Mutex::new(Vec::new()),
+        });
+        *lock(&self.summaries.table) = Some(Arc::clone(&table));
+        table
+    }
     /// The param keys and metric names the runs have (from the
     /// summaries), each with how many runs have it, most common first, at
     /// most [`MAX_COLUMNS`] of each: what a runs table can show, as
@@ -267,9 +482,10 @@ impl Lab {
             return Ok(Arc::clone(body));
         }
         let runs = self.runs()?;
+        let table = self.table(&runs);
         let mut params: HashMap<Box<str>, usize> = HashMap::new();
         let mut metrics: HashMap<Box<str>, usize> = HashMap::new();
-        for s in self.listed(runs.iter()) {
+        for s in &table.rows {
             for (k, _) in s.params.iter() {
                 *params.entry(k.clone()).or_default() += 1;
             }

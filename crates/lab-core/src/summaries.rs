@@ -4,6 +4,7 @@
 //! metric columns the runs have.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -167,6 +168,69 @@ impl RunSummary {
         .searchable()
     }
 
+    /// Whether `other` says the same of the run: every field equal, a
+    /// metric's last value by its bits (a NaN is the same NaN).
+    fn same_as(&self, other: &RunSummary) -> bool {
+        let RunSummary {
+            id,
+            name,
+            name_raw,
+            experiment,
+            path,
+            imported_at,
+            format,
+            available,
+            unavailable_reason,
+            tags,
+            created,
+            status,
+            has_video,
+            video,
+            thumbnail,
+            artifact_count,
+            error_count,
+            parent,
+            job,
+            user,
+            source,
+            git_commit,
+            duration_secs,
+            params,
+            last,
+            searched,
+        } = self;
+        *id == other.id
+            && *name == other.name
+            && *name_raw == other.name_raw
+            && *experiment == other.experiment
+            && *path == other.path
+            && *imported_at == other.imported_at
+            && *format == other.format
+            && *available == other.available
+            && *unavailable_reason == other.unavailable_reason
+            && *tags == other.tags
+            && *created == other.created
+            && *status == other.status
+            && *has_video == other.has_video
+            && *video == other.video
+            && *thumbnail == other.thumbnail
+            && *artifact_count == other.artifact_count
+            && *error_count == other.error_count
+            && *parent == other.parent
+            && *job == other.job
+            && *user == other.user
+            && *source == other.source
+            && *git_commit == other.git_commit
+            && duration_secs.map(f64::to_bits) == other.duration_secs.map(f64::to_bits)
+            && *params == other.params
+            && last.len() == other.last.len()
+            && last
+                .iter()
+                .zip(other.last.iter())
+                .all(|(a, b)| a.0 == b.0 && a.1.map(f64::to_bits) == b.1.map(f64::to_bits))
+            && *searched == other.searched
+    }
+
     /// This summary with [`RunSummary::searched`] filled in.
     fn searchable(mut self) -> Self {
         let dir = self.path.rsplit('/').next().unwrap_or_default();
@@ -262,7 +326,16 @@ pub(crate) struct Summaries {
     pub(crate) columns: Mutex<Option<(Instant, Arc<Value>)>>,
     /// The Lab is stopping: background passes stop.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
+    /// Counts the changes to `summaries`: a summary added, changed or
+    /// dropped (one computed again the same is no change).
+    generation: AtomicU64,
+    /// The last table of every run's summary lists were answered from.
+    pub(crate) table: Mutex<Option<Arc<crate::list::Table>>>,
 }
+
+/// Most summaries kept: every run the registry can hold, and as many of
+/// object storage's.
+const MAX_SUMMARIES: usize = lab_registry::MAX_RUNS + 200_000;
 
 /// Most summaries computed again per second once every run was
 /// summarised.
@@ -277,7 +350,18 @@ impl std::fmt::Debug for Summaries {
 impl Summaries {
     /// Drops `id`'s summary (a forgotten run).
     pub(crate) fn forget(&self, id: &RunId) {
-        lock(&self.summaries).remove(id);
+        if lock(&self.summaries).remove(id).is_some() {
+            self.changed();
+        }
+    }
+
+    /// The count of changes to the summaries so far.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Whether `run` needs summarising: never summarised, of another
@@ -351,11 +435,32 @@ impl Lab {
             },
         });
         let mut summaries = lock(&self.summaries.summaries);
-        if summaries.len() > 200_000 {
+        if summaries.len() > MAX_SUMMARIES {
+            // Runs dropped without being forgotten one by one: the
+            // background task computes the registered ones again.
             summaries.clear();
         }
-        summaries.insert(run.id.clone(), (Instant::now(), Arc::clone(&summary)));
-        summary
+        let kept = match summaries.get(&run.id) {
+            // The same as before: the one kept stays (lists and their
+            // sorted orders stay valid).
+            Some((_, old)) if old.same_as(&summary) => Arc::clone(old),
+            _ => {
+                self.summaries.changed();
+                summary
+            }
+        };
+        summaries.insert(run.id.clone(), (Instant::now(), Arc::clone(&kept)));
+        kept
+    }
+
+    /// Computes every run's summary again now, as one pass of the
+    /// background task does (unthrottled): what a list shows after it is
+    /// what the runs hold now. Blocking.
+    pub fn resummarise(self: &Arc<Self>) -> Result<(), crate::Error> {
+        for run in self.runs()?.iter() {
+            self.compute(run);
+        }
+        Ok(())
     }
 
     /// The background task: summarises every run (at start, unthrottled),

@@ -147,6 +147,61 @@ fn the_list_filters_sorts_and_pages() {
     );
 }
 
+/// A sorted list, a filtered one and the experiments are answered from
+/// what the first ones computed (kept orders and picks) only while no
+/// run changed: a run whose param changes moves at once in all three.
+#[test]
+fn kept_orders_and_picks_follow_a_run_that_changes() {
+    let setup = setup();
+    let lab = &setup.lab;
+    let tree = Tree::new(setup._scratch.path().join("runs"));
+    for run in ["alpha", "beta", "gamma"] {
+        tree.file(&format!("{run}/run.toml"), "experiment = \"sweep\"\n");
+    }
+    lab.resummarise().unwrap();
+    let by_lr = ListQuery {
+        sort: Sort::Param("lr".into()),
+        descending: true,
+        ..ListQuery::default()
+    };
+    let high = ListQuery {
+        filter: Some(lab_core::filter::Filter::parse("params.lr > 0.15").unwrap()),
+        ..ListQuery::default()
+    };
+    let high_by_lr = ListQuery {
+        filter: high.filter.clone(),
+        ..by_lr.clone()
+    };
+    for _ in 0..2 {
+        assert_eq!(titles(lab, &by_lr).0, ["beta", "gamma", "alpha"]);
+        assert_eq!(titles(lab, &high), (vec!["beta".into(), "gamma".into()], 2));
+        assert_eq!(titles(lab, &high_by_lr).0, ["beta", "gamma"]);
+        let experiments = lab.experiments(&high).unwrap();
+        assert_eq!(experiments.len(), 1, "{experiments:?}");
+        assert_eq!(experiments[0].runs, 2);
+    }
+    // Recomputed the same, nothing moves.
+    lab.resummarise().unwrap();
+    assert_eq!(titles(lab, &by_lr).0, ["beta", "gamma", "alpha"]);
+    tree.file("alpha/params.json", r#"{"lr": 0.5, "optimizer": "adam"}"#);
+    // A run's reader looks for new data at most once a second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    lab.resummarise().unwrap();
+    assert_eq!(titles(lab, &by_lr).0, ["alpha", "beta", "gamma"]);
+    assert_eq!(titles(lab, &high).1, 3);
+    assert_eq!(titles(lab, &high_by_lr).0, ["alpha", "beta", "gamma"]);
+    assert_eq!(lab.experiments(&high).unwrap()[0].runs, 3);
+    // A page of the kept order, past its end and within it.
+    let page = ListQuery {
+        limit: 1,
+        offset: 2,
+        ..high_by_lr.clone()
+    };
+    assert_eq!(titles(lab, &page), (vec!["gamma".to_owned()], 3));
+    let past = ListQuery { offset: 3, ..page };
+    assert_eq!(titles(lab, &past), (vec![], 3));
+}
+
 fn id_of(lab: &Arc<Lab>, title: &str) -> RunId {
     lab.runs()
         .unwrap()

@@ -4,6 +4,8 @@
 //! DATA_DIR/
 //!   registry.json     the run registry's snapshot (lab-registry)
 //!   registry.log      the changes since the snapshot, appended
+//!   registry.idx      the snapshot's keys and ids, hashed, for imports
+//!                     that need not read it (safe to delete)
 //!   registry.lock     taken by every change to the registry
 //!   runs/ID/          each runner job's run directory (0700)
 //!   jobs/ID.json      job records, and the sandbox's scratch reports
@@ -28,6 +30,9 @@ use crate::{Error, Registry, RunId, RunRecord};
 
 /// `O_NOFOLLOW` on Linux (libc is not a dependency of this crate).
 pub(crate) const O_NOFOLLOW: i32 = 0o400000;
+/// `O_NONBLOCK` on Linux: opening a FIFO planted where a file is read
+/// does not wait for a writer.
+pub(crate) const O_NONBLOCK: i32 = 0o4000;
 
 /// The data directory and its layout.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -43,6 +43,7 @@ pub mod data_dir;
 #[doc(hidden)]
 pub mod fuzz;
 mod id;
+mod index;
 mod journal;
 mod state;
 mod store;
@@ -357,14 +358,23 @@ pub struct Registry {
 impl Registry {
     /// Opens (creating the data dir if needed) the registry in `data_dir`.
     /// Each allowed root is canonicalised; a missing one is an error. A
-    /// corrupt registry file is an error naming the file.
+    /// corrupt registry file is an error naming the file: here, or, where
+    /// the snapshot's index (`registry.idx`, see `index.rs`) names the
+    /// snapshot and so spares reading it, at the first read of the runs.
     ///
     /// Roots remembered in the registry file (see [`Registry::remember_roots`])
     /// are allowed too, when they still exist.
     pub fn open(data_dir: &Path, allowed_roots: &[PathBuf]) -> Result<Self, Error> {
         let store = Store::open(data_dir)?;
         let mut cache = Cache::default();
-        let remembered = store.refresh(&mut cache)?.state.roots().to_vec();
+        // The remembered roots from the snapshot's index and the journal
+        // where they can tell (the snapshot is loaded when first needed),
+        // else from the snapshot.
+        let quick = store.quick().filter(|read| !read.quick.before_stable_ids());
+        let remembered = match &quick {
+            Some(read) => read.quick.roots().to_vec(),
+            None => store.refresh(&mut cache)?.state.roots().to_vec(),
+        };
         let mut roots = Vec::with_capacity(allowed_roots.len());
         for root in allowed_roots {
             let canonical = std::fs::canonicalize(root).map_err(|e| Error::BadAllowedRoot {
@@ -401,6 +411,10 @@ impl Registry {
             cache: Mutex::new(cache),
         };
         let job_runs = canonical_as_far_as_exists(&DataDir::new(data_dir).runs());
+        // (An index that could be used says the ids are stable already.)
+        if quick.is_some() {
+            return Ok(registry);
+        }
         if let Err(e) = registry.migrate_ids(&job_runs) {
             // The registry works as it is (the old ids are its ids); the
             // next open tries again.
@@ -525,6 +539,11 @@ impl Registry {
     ) -> Result<RunRecord, Error> {
         let id = id.map(RunId::parse).transpose()?;
         let root = self.check_dir(dir)?;
+        if !self.cache().is_loaded()
+            && let Some(record) = self.quick_import(&root, id.as_ref(), format)?
+        {
+            return Ok(record);
+        }
         self.update(|batch| {
             let key = RunKey {
                 root: root.clone(),
@@ -541,6 +560,57 @@ impl Registry {
             record.format = format.map(str::to_owned);
             batch.add(record.clone());
             Ok(record)
+        })
+    }
+
+    /// [`Registry::import_as`] without loading the snapshot (see
+    /// `index.rs`): one line appended to the journal when the snapshot's
+    /// index and the journal tell the run and its id are certainly new;
+    /// `None` when they cannot tell, for the full update to decide.
+    fn quick_import(
+        &self,
+        root: &Path,
+        id: Option<&RunId>,
+        format: Option<&str>,
+    ) -> Result<Option<RunRecord>, Error> {
+        self.store.quick_add(|quick| {
+            let key = RunKey {
+                root: root.to_path_buf(),
+                entry: None,
+            };
+            if quick.before_stable_ids()
+                || quick.most_runs() >= MAX_RUNS
+                || quick.may_have_key(&key)
+            {
+                return None;
+            }
+            let id = match id {
+                Some(id) => (!quick.may_have_id(id)).then(|| id.clone())?,
+                None => {
+                    let unsure = std::cell::Cell::new(false);
+                    let id = stable_id_in(
+                        &self.allowed_roots,
+                        root,
+                        None,
+                        default_name(root, None),
+                        |id| {
+                            let maybe = quick.may_have_id(id);
+                            unsure.set(unsure.get() || maybe);
+                            maybe
+                        },
+                    )
+                    .ok()?;
+                    (!unsure.get()).then_some(id)?
+                }
+            };
+            Some(RunRecord {
+                id,
+                root: root.to_path_buf(),
+                imported_at: now_secs(),
+                format: format.map(str::to_owned),
+                entry: None,
+                aliases: Vec::new(),
+            })
         })
     }
 
@@ -791,10 +861,7 @@ impl Registry {
         entry: Option<&str>,
         name: Option<&str>,
     ) -> Result<RunId, Error> {
-        let name = name
-            .filter(|n| !n.is_empty())
-            .or_else(|| dir.file_name().and_then(|n| n.to_str()))
-            .unwrap_or("run");
+        let name = default_name(dir, name);
         stable_id_in(&self.allowed_roots, dir, entry, name, |id| batch.has_id(id))
     }
 
@@ -965,18 +1032,29 @@ fn new_record(batch: &Batch, root: &Path, id: RunId) -> Result<RunRecord, Error>
     if batch.has_id(&id) {
         return Err(Error::IdTaken(id));
     }
-    let imported_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
     Ok(RunRecord {
         id,
         root: root.to_path_buf(),
-        imported_at,
+        imported_at: now_secs(),
         format: None,
         entry: None,
         aliases: Vec::new(),
     })
+}
+
+/// Seconds since the epoch, now.
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// A stable id's name: `name`, else the directory's, else `run`.
+fn default_name<'a>(dir: &'a Path, name: Option<&'a str>) -> &'a str {
+    name.filter(|n| !n.is_empty())
+        .or_else(|| dir.file_name().and_then(|n| n.to_str()))
+        .unwrap_or("run")
 }
 
 /// The stable id (SPEC §4, [`RunId::stable`]) of the run at `dir` (a

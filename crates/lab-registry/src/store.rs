@@ -60,7 +60,7 @@ const BEFORE_STABLE_IDS: u32 = 2;
 /// Changes a journal holds before it is compacted into the snapshot, at
 /// the least (else a quarter of the runs, so compaction's `O(n)` write is
 /// amortised over `n / 4` updates).
-const COMPACT_AFTER: usize = 1000;
+pub(crate) const COMPACT_AFTER: usize = 1000;
 
 /// The persisted form, separate from in-memory types (STYLE.md); written
 /// as [`OnDiskRef`].
@@ -92,15 +92,15 @@ struct OnDiskRef<'a> {
 
 /// Identifies one version of a file: a rename makes a new inode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FileStamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime_ns: i128,
+pub(crate) struct FileStamp {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) len: u64,
+    pub(crate) mtime_ns: i128,
 }
 
 impl FileStamp {
-    fn of(m: &std::fs::Metadata) -> Self {
+    pub(crate) fn of(m: &std::fs::Metadata) -> Self {
         Self {
             dev: m.dev(),
             ino: m.ino(),
@@ -154,6 +154,11 @@ pub(crate) struct Cache {
 }
 
 impl Cache {
+    /// Whether the registry is loaded in memory.
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.loaded.is_some()
+    }
+
     pub(crate) fn warnings(&self) -> &[String] {
         &self.warnings
     }
@@ -223,7 +228,17 @@ impl Store {
         }
     }
 
-    fn open_lock(&self) -> Result<File, Error> {
+    /// The data directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The journal's path.
+    pub(crate) fn journal_path(&self) -> &Path {
+        &self.journal
+    }
+
+    pub(crate) fn open_lock(&self) -> Result<File, Error> {
         OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -652,6 +667,17 @@ impl Store {
         loaded.snapshot = std::fs::metadata(&self.file)
             .map(|m| Some(FileStamp::of(&m)))
             .map_err(io("reading the registry"))?;
+        if let Some(stamp) = loaded.snapshot {
+            // The index of this snapshot (see `crate::index`). Written
+            // before the journal of this generation: until that is in
+            // place, the old journal's generation tells the index is not
+            // yet to be used. One that cannot be written is one that does
+            // not name this snapshot: the next import loads the snapshot.
+            let index = crate::index::Index::of(&loaded.state, stamp, generation).encode();
+            if crate::data_dir::write_bytes(&self.dir, crate::index::INDEX_NAME, &index).is_err() {
+                let _ = std::fs::remove_file(self.dir.join(crate::index::INDEX_NAME));
+            }
+        }
         // A crash here leaves the new snapshot and the old journal, which
         // is stale now: readers ignore it and the next writer replaces it.
         loaded.journal = None;
@@ -699,7 +725,7 @@ fn not_loaded() -> Error {
 }
 
 /// Appends the bytes of `file` from `offset` to its end to `out`.
-fn read_from(file: &File, offset: u64, out: &mut Vec<u8>) -> std::io::Result<()> {
+pub(crate) fn read_from(file: &File, offset: u64, out: &mut Vec<u8>) -> std::io::Result<()> {
     let mut at = offset;
     let mut chunk = vec![0u8; 64 * 1024];
     loop {

@@ -1298,3 +1298,41 @@ fn a_crash_between_the_migrated_snapshot_and_its_journal_loses_nothing() {
     assert!(runs.contains(&migrated) && runs.contains(&b));
     assert_eq!(reopened.get(&id("a-3f9c2d")).unwrap(), migrated);
 }
+
+/// A FIFO planted where the snapshot's index (`registry.idx`) is read is
+/// not waited on: the import goes on through the snapshot, and its run is
+/// there for every reader.
+#[test]
+#[allow(clippy::disallowed_methods)] // mkfifo(1) plants the FIFO
+fn a_fifo_at_the_index_is_not_waited_on() {
+    let env = env();
+    // The first change writes the snapshot and its index.
+    let a = env.registry().import(&env.root.join("a"), None).unwrap();
+    let index = env.data.join("registry.idx");
+    assert!(index.is_file());
+    std::fs::remove_file(&index).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&index)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (done, wait) = std::sync::mpsc::channel();
+    let (data, root) = (env.data.clone(), env.root.clone());
+    std::thread::spawn(move || {
+        let registry = Registry::open(&data, std::slice::from_ref(&root)).unwrap();
+        let _ = done.send(registry.import(&root.join("b"), None).map(|r| r.id));
+    });
+    let b = wait
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the import waited on the FIFO")
+        .unwrap();
+    let ids: Vec<_> = env
+        .registry()
+        .runs()
+        .unwrap()
+        .iter()
+        .map(|r| r.id.clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&a.id) && ids.contains(&b));
+}

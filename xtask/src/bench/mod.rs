@@ -211,6 +211,7 @@ mod formats;
 mod s3;
 mod scale;
 mod serve;
+mod tensorboard;
 
 /// Starts `binary serve` on a free loopback port over `data` and `root`,
 /// reads its listening line, and remembers its key for `crate::http`.
@@ -283,11 +284,20 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             )
         }
         Some("s3") => s3_table(),
+        Some("tensorboard") => {
+            crate::run(cargo().args(["build", "--release", "--locked", "-p", "lab-cli"]))?;
+            let table = tensorboard::run()?;
+            println!("{table}");
+            write_section(
+                "tensorboard",
+                &format!("{}\n{table}\n{}", machine(), tensorboard::METHOD),
+            )
+        }
         Some("serve") => serve_table(seconds(1, 5)?),
         None => serve_table(5),
         Some(n) if n.parse::<u64>().is_ok() => serve_table(seconds(0, 5)?),
         Some(other) => bail!(
-            "unknown bench {other:?}: serve [SECONDS], memory [SECONDS], formats, scale [RUNS], s3"
+            "unknown bench {other:?}: serve [SECONDS], memory [SECONDS], formats, scale [RUNS], s3, tensorboard"
         ),
     }
 }

@@ -92,7 +92,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::run_all(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test [cargo test args…] | deps | ci | audit [--json] [--no-static] | bench [serve|memory|formats] [SECONDS] | fuzz [--seconds N] [TARGET…]>"
+                "usage: cargo xtask <test [cargo test args…] | deps | ci | audit [--json] [--no-static] | bench [serve [SECONDS] | memory [SECONDS] | formats | scale [RUNS] | s3 | tensorboard | charts] | fuzz [--seconds N] [TARGET…]>"
             );
             return ExitCode::from(2);
         }

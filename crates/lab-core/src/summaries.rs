@@ -337,6 +337,9 @@ pub(crate) struct Summaries {
 /// object storage's.
 const MAX_SUMMARIES: usize = lab_registry::MAX_RUNS + 200_000;
 
+/// Most threads that compute summaries for one list or pass.
+const SUMMARY_THREADS: usize = 4;
+
 /// Most summaries computed again per second once every run was
 /// summarised.
 const REFRESH_RATE: usize = 1_000;
@@ -362,6 +365,13 @@ impl Summaries {
 
     fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether `run` was never summarised (or only at another root).
+    fn never(&self, run: &Run) -> bool {
+        lock(&self.summaries)
+            .get(&run.id)
+            .is_none_or(|(_, summary)| run.root.to_str() != Some(summary.path.as_str()))
     }
 
     /// Whether `run` needs summarising: never summarised, of another
@@ -408,12 +418,46 @@ impl Lab {
             })
             .collect()
         };
-        for (run, summary) in &mut found {
-            if summary.is_none() {
-                *summary = Some(self.compute(run));
-            }
+        let missing: Vec<usize> = (0..found.len()).filter(|&i| found[i].1.is_none()).collect();
+        let computed = self.compute_all(&missing.iter().map(|&i| found[i].0).collect::<Vec<_>>());
+        for (i, summary) in missing.into_iter().zip(computed) {
+            found[i].1 = Some(summary);
         }
         found.into_iter().filter_map(|(_, s)| s).collect()
+    }
+
+    /// The summaries of `runs`, computed now, in order: on up to
+    /// [`SUMMARY_THREADS`] threads (each run's read still goes through the
+    /// gate, one at a time per run). Blocking.
+    fn compute_all(self: &Arc<Self>, runs: &[&Run]) -> Vec<Arc<RunSummary>> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(SUMMARY_THREADS)
+            .min(runs.len());
+        if threads <= 1 {
+            return runs.iter().map(|run| self.compute(run)).collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let done: Mutex<Vec<Option<Arc<RunSummary>>>> = Mutex::new(vec![None; runs.len()]);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(run) = runs.get(i) else { break };
+                        let summary = self.compute(run);
+                        lock(&done)[i] = Some(summary);
+                    }
+                });
+            }
+        });
+        let done = done.into_inner().unwrap_or_else(|p| p.into_inner());
+        // Every slot was filled (a thread that panicked would have
+        // panicked the scope); a gap is computed here rather than lost.
+        done.into_iter()
+            .zip(runs)
+            .map(|(s, run)| s.unwrap_or_else(|| self.compute(run)))
+            .collect()
     }
 
     /// Computes `run`'s summary and keeps it: through the gate, so a run
@@ -463,17 +507,24 @@ impl Lab {
         Ok(())
     }
 
-    /// The background task: summarises every run (at start, unthrottled),
-    /// then keeps going round, computing due summaries at no more than
-    /// [`REFRESH_RATE`] a second, until the Lab stops or is gone (it holds
-    /// the Lab only for one summary at a time). Blocking.
+    /// The background task: summarises every run never summarised (at
+    /// start, and each run registered since) at once, on several threads;
+    /// then keeps going round, computing due summaries again at no more
+    /// than [`REFRESH_RATE`] a second, until the Lab stops or is gone (it
+    /// holds the Lab only for a slice of runs at a time). Blocking.
     pub fn keep_fresh(lab: std::sync::Weak<Lab>) {
         let live = || lab.upgrade().filter(|l| !l.stopping());
-        let mut first = true;
         loop {
             let Some(runs) = live().and_then(|l| l.runs().ok()) else {
                 return;
             };
+            // Never summarised: unthrottled, in slices so that a stopping
+            // Lab is let go of soon.
+            for slice in runs.chunks(256) {
+                let Some(lab) = live() else { return };
+                let new: Vec<&Run> = slice.iter().filter(|r| lab.summaries.never(r)).collect();
+                lab.compute_all(&new);
+            }
             let mut done = 0usize;
             let mut window = Instant::now();
             for run in runs.iter() {
@@ -484,7 +535,7 @@ impl Lab {
                 lab.compute(run);
                 drop(lab);
                 done += 1;
-                if !first && done.is_multiple_of(REFRESH_RATE / 10) {
+                if done.is_multiple_of(REFRESH_RATE / 10) {
                     // A tenth of the rate per tenth of a second.
                     if let Some(rest) = Duration::from_millis(100).checked_sub(window.elapsed()) {
                         std::thread::sleep(rest);
@@ -492,13 +543,15 @@ impl Lab {
                     window = Instant::now();
                 }
             }
-            first = false;
             // Round again after a pause: a short registry waits for its
-            // summaries to come due rather than spinning.
+            // summaries to come due rather than spinning; a registry that
+            // changed is gone round at once.
             for _ in 0..10 {
-                if live().is_none() {
-                    return;
+                let Some(lab) = live() else { return };
+                if lab.runs().is_ok_and(|now| !Arc::ptr_eq(&now, &runs)) {
+                    break;
                 }
+                drop(lab);
                 std::thread::sleep(Duration::from_millis(100));
             }
         }

@@ -211,6 +211,20 @@ impl Storage for LocalStorage<'_> {
         len: usize,
         version: Option<&Version>,
     ) -> Result<Vec<u8>, StorageError> {
+        let mut buf = Vec::new();
+        self.read_range_into(name, offset, len, version, &mut buf)?;
+        Ok(buf)
+    }
+
+    fn read_range_into(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+        version: Option<&Version>,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), StorageError> {
+        buf.clear();
         let (file, meta) = self.open(name)?;
         if version.is_some_and(|v| *v != file_version(&meta)) {
             return Err(StorageError::Changed);
@@ -221,18 +235,21 @@ impl Storage for LocalStorage<'_> {
             .saturating_sub(offset)
             .min(u64::try_from(len).unwrap_or(u64::MAX));
         let want = usize::try_from(want).unwrap_or(len);
-        let mut buf = vec![0u8; want];
+        buf.resize(want, 0);
         let mut filled = 0;
         while filled < want {
             match file.read_at(&mut buf[filled..], offset + filled as u64) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(StorageError::Io(e)),
+                Err(e) => {
+                    buf.clear();
+                    return Err(StorageError::Io(e));
+                }
             }
         }
         buf.truncate(filled);
-        Ok(buf)
+        Ok(())
     }
 
     fn private_copy_version(&self, name: &str, max_bytes: u64) -> Result<Version, StorageError> {

@@ -131,15 +131,16 @@ impl SeriesSet {
             self.refused += 1;
             return;
         }
-        if !self.map.contains_key(name) {
-            if self.map.len() >= MAX_SERIES || name.is_empty() || name.len() > 512 {
-                self.refused += 1;
-                return;
+        // One lookup for a series already there (the usual case).
+        let series = match self.map.get_mut(name) {
+            Some(series) => series,
+            None => {
+                if self.map.len() >= MAX_SERIES || name.is_empty() || name.len() > 512 {
+                    self.refused += 1;
+                    return;
+                }
+                self.map.entry(name.to_owned()).or_default()
             }
-            self.map.insert(name.to_owned(), Series::default());
-        }
-        let Some(series) = self.map.get_mut(name) else {
-            return;
         };
         if series.points.len() >= MAX_POINTS_PER_SERIES {
             series.dropped += 1;

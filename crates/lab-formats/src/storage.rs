@@ -76,6 +76,21 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         version: Option<&Version>,
     ) -> Result<Vec<u8>, StorageError>;
 
+    /// [`Storage::read_range`] into `buf` (replacing what it held), so a
+    /// reader going through a file reuses one buffer: no fresh pages to
+    /// fault in for every chunk.
+    fn read_range_into(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+        version: Option<&Version>,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), StorageError> {
+        *buf = self.read_range(name, offset, len, version)?;
+        Ok(())
+    }
+
     /// The version [`Storage::copy_to_private_file`] would copy now,
     /// checked as a copy is checked, without copying: equal versions mean
     /// there is nothing new to copy. (Locally a SQLite database's version
@@ -383,18 +398,23 @@ impl<'a> RangeReader<'a> {
 impl BufRead for RangeReader<'_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.used == self.buf.len() {
-            self.buf = Vec::new();
+            self.buf.clear();
             self.used = 0;
             let want = self.end.saturating_sub(self.offset).min(READ_CHUNK as u64);
             if want > 0 {
                 // At most READ_CHUNK: it fits a usize.
                 let want = usize::try_from(want).unwrap_or(READ_CHUNK);
-                let bytes = self
-                    .storage
-                    .read_range(self.name, self.offset, want, self.version.as_ref())
+                // The buffer of the last chunk is reused.
+                self.storage
+                    .read_range_into(
+                        self.name,
+                        self.offset,
+                        want,
+                        self.version.as_ref(),
+                        &mut self.buf,
+                    )
                     .map_err(io::Error::other)?;
                 // A storage that hands back more than was asked is cut.
-                self.buf = bytes;
                 self.buf.truncate(want);
                 self.offset += self.buf.len() as u64;
                 if self.buf.is_empty() {

@@ -97,28 +97,29 @@ impl Tail {
             };
             let n = chunk.len();
             self.offset += n as u64;
-            self.pending.extend_from_slice(chunk);
+            // Consumed from the chunk itself when nothing is pending (no
+            // copy of every byte read); only an incomplete final record
+            // is kept.
+            let consumed = if self.pending.is_empty() {
+                consume_all(sink, chunk).map(|used| {
+                    self.pending.extend_from_slice(&chunk[used..]);
+                })
+            } else {
+                self.pending.extend_from_slice(chunk);
+                consume_all(sink, &self.pending).map(|used| {
+                    self.pending.drain(..used);
+                })
+            };
             file.consume(n);
-            let mut start = 0;
-            loop {
-                match sink.consume(&self.pending[start..]) {
-                    Ok(0) => break,
-                    Ok(used) => start += used.min(self.pending.len() - start),
-                    Err(why) => {
-                        self.failed = Some(format!("{name}: {why}"));
-                        self.pending = Vec::new();
-                        return Ok(if followed == Followed::Same {
-                            Followed::Appended
-                        } else {
-                            followed
-                        });
-                    }
-                }
-                if start == self.pending.len() {
-                    break;
-                }
+            if let Err(why) = consumed {
+                self.failed = Some(format!("{name}: {why}"));
+                self.pending = Vec::new();
+                return Ok(if followed == Followed::Same {
+                    Followed::Appended
+                } else {
+                    followed
+                });
             }
-            self.pending.drain(..start);
             if self.pending.len() > max_pending {
                 self.failed = Some(format!(
                     "{name}: a record is longer than {max_pending} bytes"
@@ -127,12 +128,34 @@ impl Tail {
                 break;
             }
         }
+        // What waits is an incomplete record: a buffer grown for a large
+        // one is not kept for as long as the reader is.
+        if self.pending.capacity() > PENDING_KEPT.max(2 * self.pending.len()) {
+            self.pending
+                .shrink_to(self.pending.len().max(PENDING_KEPT / 2));
+        }
         Ok(if followed == Followed::Same {
             Followed::Appended
         } else {
             followed
         })
     }
+}
+
+/// The most capacity a tail's pending buffer keeps between reads beyond
+/// twice what it holds.
+const PENDING_KEPT: usize = 64 * 1024;
+
+/// Hands `bytes` to `sink` until it needs more: how many it used.
+fn consume_all(sink: &mut impl Sink, bytes: &[u8]) -> Result<usize, String> {
+    let mut start = 0;
+    while start < bytes.len() {
+        match sink.consume(&bytes[start..])? {
+            0 => break,
+            used => start += used.min(bytes.len() - start),
+        }
+    }
+    Ok(start)
 }
 
 /// Where [`Tail::follow`] delivers a file's bytes.
@@ -193,6 +216,41 @@ mod tests {
                 used
             }))
         }
+    }
+
+    /// Records split across chunks (1 MiB) are whole when consumed, read
+    /// straight from the chunk or joined with what was pending; a large
+    /// record's buffer is not kept once it is consumed.
+    #[test]
+    fn records_across_chunks_are_whole_and_a_large_ones_buffer_is_let_go() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().canonicalize().unwrap();
+        // Lines of 1 KiB but one of 3 MiB: some end exactly where a chunk
+        // does, others cross it.
+        let mut text = String::new();
+        let mut lines = Vec::new();
+        for i in 0..2_500 {
+            let len = if i == 1_000 { 3 << 20 } else { 1_000 + i % 50 };
+            let line = format!("{i}-{}", "x".repeat(len));
+            text.push_str(&line);
+            text.push('\n');
+            lines.push(line);
+        }
+        text.push_str("tail");
+        std::fs::write(dir.join("big.jsonl"), &text).unwrap();
+        let root = lab_fs::RunRoot::open_ambient(&dir).unwrap();
+        let storage = crate::LocalStorage::new(&root);
+        let mut tail = Tail::default();
+        let mut sink = Collect::default();
+        tail.follow(&storage, "big.jsonl", 4 << 20, &mut sink)
+            .unwrap();
+        assert_eq!(sink.seen, lines);
+        assert_eq!(tail.pending(), 4);
+        assert!(
+            tail.pending.capacity() <= PENDING_KEPT,
+            "{} bytes kept",
+            tail.pending.capacity()
+        );
     }
 
     #[test]

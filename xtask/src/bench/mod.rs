@@ -207,6 +207,7 @@ fn measure_export(tmp: &std::path::Path) -> anyhow::Result<(u64, f64, u64)> {
     Ok((peak, started.elapsed().as_secs_f64(), size))
 }
 
+mod charts;
 mod formats;
 mod s3;
 mod scale;
@@ -284,6 +285,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             )
         }
         Some("s3") => s3_table(),
+        Some("charts") => {
+            crate::run(cargo().args(["build", "--release", "--locked", "-p", "lab-cli"]))?;
+            let table = charts::run()?;
+            println!("{table}");
+            write_section(
+                "charts",
+                &format!(
+                    "{}\n{table}\nMethod: `cargo xtask bench charts` (see `xtask/src/bench/charts.rs`).\n",
+                    machine()
+                ),
+            )
+        }
         Some("tensorboard") => {
             crate::run(cargo().args(["build", "--release", "--locked", "-p", "lab-cli"]))?;
             let table = tensorboard::run()?;
@@ -297,7 +310,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         None => serve_table(5),
         Some(n) if n.parse::<u64>().is_ok() => serve_table(seconds(0, 5)?),
         Some(other) => bail!(
-            "unknown bench {other:?}: serve [SECONDS], memory [SECONDS], formats, scale [RUNS], s3, tensorboard"
+            "unknown bench {other:?}: serve [SECONDS], memory [SECONDS], formats, scale [RUNS], s3, tensorboard, charts"
         ),
     }
 }

@@ -63,6 +63,10 @@ pub struct FormatsConfig {
     pub max_entries: Option<usize>,
     /// How deep under a root a walk looks for runs [default: 8].
     pub max_depth: Option<usize>,
+    /// Most points (24 bytes each) the server keeps read across runs; the
+    /// runs read least recently are read again when asked for [default:
+    /// 8,000,000, about 190 MiB; at most 400,000,000].
+    pub cached_points: Option<usize>,
 }
 
 /// `[artifacts]`

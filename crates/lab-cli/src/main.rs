@@ -177,6 +177,16 @@ impl Setup {
         Ok(limits)
     }
 
+    /// `[formats] cached_points`, checked: from 1,000,000 (a 1,000,000-point
+    /// series read whole) to 400,000,000 (about 9 GiB).
+    pub(crate) fn cached_points(&self) -> anyhow::Result<usize> {
+        match self.config.formats.cached_points {
+            None => Ok(lab_core::READER_BUDGET),
+            Some(n) if (1_000_000..=400_000_000).contains(&n) => Ok(n),
+            Some(n) => bail!("[formats] cached_points = {n}: from 1000000 to 400000000"),
+        }
+    }
+
     /// Where the jobs' runs lie (`DATA_DIR/runs`, canonical): every Lab a
     /// command opens reads them as the server does, what their job wrote
     /// under the job's single-link rule.
@@ -254,6 +264,7 @@ fn config_with(
 ) -> anyhow::Result<lab_core::LabConfig> {
     let mut config = lab_core::LabConfig::new(std::sync::Arc::new(registry), allowlist);
     config.formats = ctx.format_limits()?;
+    config.cached_points = ctx.cached_points()?;
     config.job_runs = ctx.job_runs();
     Ok(config)
 }

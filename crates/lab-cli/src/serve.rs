@@ -207,6 +207,7 @@ pub(crate) fn serve(ctx: &Setup, args: ServeArgs) -> anyhow::Result<()> {
     config.s3 = s3;
     config.discover_every = Some(std::time::Duration::from_secs(5));
     config.formats = ctx.format_limits()?;
+    config.cached_points = ctx.cached_points()?;
     config.job_runs = ctx.job_runs();
     // SIGTERM stops the Lab within 5 s: 3 s for open responses, then the
     // runtime is left behind (a read stuck on a hung file keeps its thread,

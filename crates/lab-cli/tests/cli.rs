@@ -1201,6 +1201,10 @@ fn the_walks_bounds_are_configurable_and_checked() {
         ("max_runs = 0", "[formats] max_runs = 0: from 1 to 2000000"),
         ("max_runs = 2000001", "[formats] max_runs = 2000001"),
         ("max_depth = 99", "[formats] max_depth = 99: from 1 to 32"),
+        (
+            "cached_points = 1000",
+            "[formats] cached_points = 1000: from 1000000 to 400000000",
+        ),
         ("max_dir = 5", "max_dir"),
     ] {
         std::fs::write(&config, format!("[formats]\n{bad}\n")).unwrap();

@@ -23,6 +23,7 @@ mod job_runs;
 pub mod jobs;
 pub mod list;
 mod readers;
+pub use readers::READER_BUDGET;
 pub mod remote;
 pub mod series;
 pub mod summaries;
@@ -183,6 +184,9 @@ pub struct LabConfig {
     pub walking: bool,
     /// The format readers' and the walk's bounds (`[formats]`).
     pub formats: lab_formats::Limits,
+    /// Points the cached readers hold together at most (`[formats]
+    /// cached_points`; default [`READER_BUDGET`]).
+    pub cached_points: usize,
     /// The object-storage roots (made and probed by the caller).
     pub s3: Arc<remote::S3Roots>,
 }
@@ -201,6 +205,7 @@ impl LabConfig {
             discovery_warnings: Vec::new(),
             walking: false,
             formats: lab_formats::Limits::default(),
+            cached_points: readers::READER_BUDGET,
             s3: Arc::default(),
         }
     }
@@ -316,7 +321,11 @@ impl Lab {
             .transpose()
             .map_err(Error::Exports)?;
         Ok(Self {
-            readers: Arc::new(readers::Readers::new(config.formats, config.job_runs)),
+            readers: Arc::new(readers::Readers::new(
+                config.formats,
+                config.cached_points,
+                config.job_runs,
+            )),
             summaries: summaries::Summaries::default(),
             experiment_names: experiments::Names::default(),
             jobs: config.jobs,

@@ -16,9 +16,10 @@ pub(crate) use crate::lock;
 
 /// How long a run's reader goes without looking for new data, at most.
 pub(crate) const REFRESH_EVERY: Duration = Duration::from_secs(1);
-/// Points all cached readers may hold together; the least recently used
-/// are dropped beyond it (and read again when asked for).
-const READER_BUDGET: usize = 8_000_000;
+/// Points all cached readers may hold together by default (`[formats]
+/// cached_points`); the least recently used are dropped beyond it (and
+/// read again when asked for). A point is 24 bytes: about 190 MiB.
+pub const READER_BUDGET: usize = 8_000_000;
 /// Most readers cached, whatever their size.
 const MAX_READERS: usize = 1024;
 
@@ -73,6 +74,8 @@ pub(crate) struct Readers {
     map: Mutex<Table>,
     /// What each new reader is bounded by.
     limits: lab_formats::Limits,
+    /// Points all cached readers may hold together.
+    budget: usize,
     /// `DATA_DIR/runs`: a run directly in it is a job's run, whose data
     /// is what the job wrote in its `job/`.
     job_runs: Option<std::path::PathBuf>,
@@ -93,10 +96,15 @@ impl std::fmt::Debug for Readers {
 impl Readers {
     /// An empty cache whose readers are bounded by `limits`; runs directly
     /// in `job_runs` are jobs' runs.
-    pub(crate) fn new(limits: lab_formats::Limits, job_runs: Option<std::path::PathBuf>) -> Self {
+    pub(crate) fn new(
+        limits: lab_formats::Limits,
+        budget: usize,
+        job_runs: Option<std::path::PathBuf>,
+    ) -> Self {
         Self {
             map: Mutex::default(),
             limits,
+            budget,
             job_runs,
             sources: Mutex::default(),
             settled: Mutex::default(),
@@ -311,7 +319,7 @@ impl Readers {
                 let old = std::mem::replace(&mut entry.points, points);
                 readers.points = readers.points - old + points;
             }
-            evict(&mut readers, &run.id);
+            evict(&mut readers, &run.id, self.budget);
         }
         reader
     }
@@ -414,8 +422,8 @@ impl Source {
 }
 
 /// Drops the least recently used readers beyond the budget (never `keep`).
-fn evict(readers: &mut Table, keep: &RunId) {
-    while readers.points > READER_BUDGET || readers.runs.len() > MAX_READERS {
+fn evict(readers: &mut Table, keep: &RunId, budget: usize) {
+    while readers.points > budget || readers.runs.len() > MAX_READERS {
         let oldest = readers.lru.values().find(|id| *id != keep).cloned();
         let Some(oldest) = oldest else { break };
         readers.remove(&oldest);
@@ -453,7 +461,7 @@ mod tests {
         // r0 used again: r1 and r2 are now the oldest; r1 is the one
         // being read and stays.
         table.touch(&id(0));
-        evict(&mut table, &id(1));
+        evict(&mut table, &id(1), READER_BUDGET);
         assert_eq!(table.runs.len(), MAX_READERS);
         assert_eq!(table.lru.len(), MAX_READERS);
         assert!(table.runs.contains_key(&id(0)));
@@ -465,7 +473,7 @@ mod tests {
             big.points = READER_BUDGET + 1;
         }
         table.points = READER_BUDGET + 1;
-        evict(&mut table, &id(1));
+        evict(&mut table, &id(1), READER_BUDGET);
         assert_eq!(table.points, 0);
         assert!(!table.runs.contains_key(&id(4)));
     }

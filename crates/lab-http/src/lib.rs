@@ -173,6 +173,9 @@ pub struct Config {
     pub discovery_warnings: Vec<String>,
     /// The format readers' and the walk's bounds (`[formats]`).
     pub formats: lab_core::formats::Limits,
+    /// Points the cached readers hold together at most (`[formats]
+    /// cached_points`).
+    pub cached_points: usize,
     /// The object-storage roots (`s3://BUCKET/PREFIX`), made and probed
     /// by the caller; listed with the walks.
     pub s3: Arc<lab_core::remote::S3Roots>,
@@ -197,6 +200,7 @@ impl Config {
             discover_every: None,
             discovery_warnings: Vec::new(),
             formats: lab_core::formats::Limits::default(),
+            cached_points: lab_core::READER_BUDGET,
             s3: Arc::default(),
         }
     }
@@ -468,6 +472,7 @@ fn start(
         discovery_warnings: config.discovery_warnings,
         walking: discover_every.is_some(),
         formats: config.formats,
+        cached_points: config.cached_points,
         s3: config.s3,
     })
     .map_err(std::io::Error::other)?;

@@ -23,6 +23,9 @@ pub struct Series {
     pub dropped: u64,
     /// Bumped on every change: with `len`, what an ETag is made of.
     pub generation: u64,
+    /// Whether a point's step was ever below the one before (else a range
+    /// of steps is found by binary search).
+    unsorted_steps: bool,
 }
 
 impl Series {
@@ -46,6 +49,16 @@ impl Series {
             XAxis::Step => p.step as f64,
             XAxis::Wall => p.wall,
         };
+        if axis == XAxis::Step && !self.unsorted_steps {
+            // Steps in order: the range is a slice, found by binary
+            // search (no pass over every point, no copy).
+            let lo = from.map_or(0, |f| self.points.partition_point(|p| (p.step as f64) < f));
+            let hi = to.map_or(self.points.len(), |t| {
+                self.points.partition_point(|p| (p.step as f64) <= t)
+            });
+            let inside = &self.points[lo..hi.max(lo)];
+            return bucket(inside.len(), |i| &inside[i], buckets, x_of);
+        }
         let inside: Vec<&Point> = self
             .points
             .iter()
@@ -54,37 +67,49 @@ impl Series {
                 from.is_none_or(|f| x >= f) && to.is_none_or(|t| x <= t)
             })
             .collect();
-        let buckets = buckets.max(1);
-        let mut out = Bucketed::default();
-        let n = inside.len();
-        if n == 0 {
-            return out;
-        }
-        let groups = n.min(buckets);
-        for g in 0..groups {
-            // Equal-count buckets: [start, end) covers n/groups points.
-            let start = g * n / groups;
-            let end = (g + 1) * n / groups;
-            let slice = &inside[start..end];
-            let (Some(first), Some(last)) = (slice.first(), slice.last()) else {
-                continue;
-            };
-            let finite = slice.iter().map(|p| p.value).filter(|v| v.is_finite());
-            let (min, max) =
-                finite.fold((None, None), |(lo, hi): (Option<f64>, Option<f64>), v| {
-                    (
-                        Some(lo.map_or(v, |l| l.min(v))),
-                        Some(hi.map_or(v, |h| h.max(v))),
-                    )
-                });
-            out.x.push(finite_or_none(x_of(first)));
-            out.y.push(finite_or_none(last.value));
-            out.min.push(min);
-            out.max.push(max);
-        }
-        out.count = n;
-        out
+        bucket(inside.len(), |i| inside[i], buckets, x_of)
     }
+}
+
+/// The `n` points `at` gives, in order, in at most `buckets` buckets of
+/// equal count (see [`Series::bucketed`]).
+fn bucket<'a>(
+    n: usize,
+    at: impl Fn(usize) -> &'a Point,
+    buckets: usize,
+    x_of: impl Fn(&Point) -> f64,
+) -> Bucketed {
+    let buckets = buckets.max(1);
+    let mut out = Bucketed::default();
+    if n == 0 {
+        return out;
+    }
+    let groups = n.min(buckets);
+    for g in 0..groups {
+        // Equal-count buckets: [start, end) covers n/groups points.
+        let start = g * n / groups;
+        let end = (g + 1) * n / groups;
+        if start >= end {
+            continue;
+        }
+        let (first, last) = (at(start), at(end - 1));
+        let finite = (start..end)
+            .map(&at)
+            .map(|p| p.value)
+            .filter(|v| v.is_finite());
+        let (min, max) = finite.fold((None, None), |(lo, hi): (Option<f64>, Option<f64>), v| {
+            (
+                Some(lo.map_or(v, |l| l.min(v))),
+                Some(hi.map_or(v, |h| h.max(v))),
+            )
+        });
+        out.x.push(finite_or_none(x_of(first)));
+        out.y.push(finite_or_none(last.value));
+        out.min.push(min);
+        out.max.push(max);
+    }
+    out.count = n;
+    out
 }
 
 fn finite_or_none(v: f64) -> Option<f64> {
@@ -147,6 +172,13 @@ impl SeriesSet {
             self.refused += 1;
             return;
         }
+        if series
+            .points
+            .last()
+            .is_some_and(|last| point.step < last.step)
+        {
+            series.unsorted_steps = true;
+        }
         series.points.push(point);
         series.generation += 1;
         self.total += 1;
@@ -169,6 +201,7 @@ impl SeriesSet {
         if let Some(series) = self.map.get_mut(name) {
             self.total -= series.points.len();
             series.points.clear();
+            series.unsorted_steps = false;
             series.generation += 1;
         }
     }
@@ -177,6 +210,7 @@ impl SeriesSet {
     pub(crate) fn clear_all(&mut self) {
         for series in self.map.values_mut() {
             series.points.clear();
+            series.unsorted_steps = false;
             series.generation += 1;
         }
         self.total = 0;
@@ -261,6 +295,45 @@ mod tests {
                 proptest::prop_assert_eq!(kept, Some(top));
             }
         }
+    }
+
+    proptest::proptest! {
+        /// A range of steps found by binary search buckets as the pass
+        /// over every point does; steps out of order take that pass.
+        #[test]
+        fn a_range_by_binary_search_is_the_range_filtered(
+            values in proptest::collection::vec(-1e6f64..1e6, 0..2000),
+            buckets in 1usize..300,
+            from in proptest::option::of(-100.0f64..21000.0),
+            to in proptest::option::of(-100.0f64..21000.0),
+        ) {
+            let sorted = series(&values);
+            let mut filtered = sorted.clone();
+            filtered.unsorted_steps = true;
+            proptest::prop_assert_eq!(
+                sorted.bucketed(buckets, from, to, XAxis::Step),
+                filtered.bucketed(buckets, from, to, XAxis::Step)
+            );
+        }
+    }
+
+    #[test]
+    fn steps_out_of_order_are_ranged_by_their_values() {
+        let mut set = SeriesSet::default();
+        for (step, value) in [(0, 1.0), (20, 2.0), (10, 3.0), (30, 4.0)] {
+            set.push(
+                "m",
+                Point {
+                    step,
+                    wall: f64::NAN,
+                    value,
+                },
+            );
+        }
+        let s = set.get("m").cloned().unwrap_or_default();
+        let b = s.bucketed(10, Some(5.0), Some(25.0), XAxis::Step);
+        assert_eq!(b.count, 2);
+        assert_eq!(b.y, [Some(2.0), Some(3.0)]);
     }
 
     #[test]

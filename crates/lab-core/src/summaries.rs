@@ -426,26 +426,32 @@ impl Lab {
         found.into_iter().filter_map(|(_, s)| s).collect()
     }
 
-    /// The summaries of `runs`, computed now, in order: on up to
-    /// [`SUMMARY_THREADS`] threads (each run's read still goes through the
-    /// gate, one at a time per run). Blocking.
+    /// The summaries of `runs`, in order: each one kept of its root if
+    /// there is one by now (another list, or the background task, may
+    /// have computed it meanwhile), else computed now; on up to
+    /// [`SUMMARY_THREADS`] threads, each in the caller's tokio runtime
+    /// when there is one (so each run's read goes to its blocking pool,
+    /// not to a thread of its own). Each run's read still goes through
+    /// the gate, one at a time per run. Blocking.
     fn compute_all(self: &Arc<Self>, runs: &[&Run]) -> Vec<Arc<RunSummary>> {
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .min(SUMMARY_THREADS)
             .min(runs.len());
         if threads <= 1 {
-            return runs.iter().map(|run| self.compute(run)).collect();
+            return runs.iter().map(|run| self.kept_or_computed(run)).collect();
         }
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let done: Mutex<Vec<Option<Arc<RunSummary>>>> = Mutex::new(vec![None; runs.len()]);
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| {
+                    let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(run) = runs.get(i) else { break };
-                        let summary = self.compute(run);
+                        let summary = self.kept_or_computed(run);
                         lock(&done)[i] = Some(summary);
                     }
                 });
@@ -456,8 +462,17 @@ impl Lab {
         // panicked the scope); a gap is computed here rather than lost.
         done.into_iter()
             .zip(runs)
-            .map(|(s, run)| s.unwrap_or_else(|| self.compute(run)))
+            .map(|(s, run)| s.unwrap_or_else(|| self.kept_or_computed(run)))
             .collect()
+    }
+
+    /// `run`'s summary of its root if one is kept, else computed now.
+    fn kept_or_computed(self: &Arc<Self>, run: &Run) -> Arc<RunSummary> {
+        let kept = lock(&self.summaries.summaries)
+            .get(&run.id)
+            .filter(|(_, s)| run.root.to_str() == Some(s.path.as_str()))
+            .map(|(_, s)| Arc::clone(s));
+        kept.unwrap_or_else(|| self.compute(run))
     }
 
     /// Computes `run`'s summary and keeps it: through the gate, so a run

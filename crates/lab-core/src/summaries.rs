@@ -418,7 +418,12 @@ impl Lab {
             })
             .collect()
         };
-        let missing: Vec<usize> = (0..found.len()).filter(|&i| found[i].1.is_none()).collect();
+        // Last first: the background task goes first to last, so the two
+        // meet in the middle rather than reading the same runs together.
+        let missing: Vec<usize> = (0..found.len())
+            .rev()
+            .filter(|&i| found[i].1.is_none())
+            .collect();
         let computed = self.compute_all(&missing.iter().map(|&i| found[i].0).collect::<Vec<_>>());
         for (i, summary) in missing.into_iter().zip(computed) {
             found[i].1 = Some(summary);

@@ -39,6 +39,9 @@ fn main() -> ExitCode {
         let code = lab_core::runner::slurm::node::helper_main(&args);
         std::process::exit(code);
     }
+    // Two malloc arenas, set before any thread starts: a server's threads
+    // otherwise each grow their own, fragmenting (docs/BENCHMARKS.md).
+    lab_sandbox::limit_malloc_arenas(2);
     // After the helper's dispatch: the helper logs nothing through tracing
     // (see lab-sandbox), and no subscriber state is carried into it.
     log::init();

@@ -42,6 +42,7 @@ mod sys;
 use crate::mounts::mounts;
 use crate::rules::landlock;
 pub use seccomp::seccomp_filter;
+pub use sys::limit_malloc_arenas;
 
 /// Writes the report, one typed [`Line`] per JSON line.
 struct Report(std::fs::File);

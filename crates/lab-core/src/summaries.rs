@@ -337,8 +337,14 @@ pub(crate) struct Summaries {
 /// object storage's.
 const MAX_SUMMARIES: usize = lab_registry::MAX_RUNS + 200_000;
 
-/// Most threads that compute summaries for one list or pass.
-const SUMMARY_THREADS: usize = 4;
+/// Most threads that compute summaries for one list or pass. One for now:
+/// with more, two SQLite stores read at once can each find the snapshot
+/// space (`[formats] sqlite_snapshot_budget_bytes`) held by the other's
+/// read, and CI saw a store's details answered "in use by other stores"
+/// (`stuck.rs`'s `stores_that_fill_the_snapshot_space_never_lock_the_others_out`).
+/// A list and the background task still read two runs at once, from
+/// either end. Raise it once a store's read waits its turn for the space.
+const SUMMARY_THREADS: usize = 1;
 
 /// Most summaries computed again per second once every run was
 /// summarised.
